@@ -1,0 +1,156 @@
+package identity
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"filippo.io/age"
+)
+
+func seed(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+func TestRoundTrip(t *testing.T) {
+	id, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePublicID(id.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p != id.Public() {
+		t.Fatalf("round trip changed the id")
+	}
+	id2, err := ParseSecretKey(id.SecretKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id2.Public() != id.Public() || !bytes.Equal(id2.Private(), id.Private()) {
+		t.Fatal("secret key round trip changed the identity")
+	}
+	msg := []byte("hello")
+	if !p.Verify(msg, id.Sign(msg)) {
+		t.Fatal("signature does not verify")
+	}
+	if p.Verify([]byte("hellO"), id.Sign(msg)) {
+		t.Fatal("signature verifies another message")
+	}
+}
+
+func TestAgeInterop(t *testing.T) {
+	id, _ := FromSeed(seed(1))
+	r, err := age.ParseX25519Recipient(id.Public().AgeRecipient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.String() != id.AgeIdentity().Recipient().String() {
+		t.Fatalf("recipient %s does not match identity's %s", r, id.AgeIdentity().Recipient())
+	}
+	var buf bytes.Buffer
+	w, _ := age.Encrypt(&buf, r)
+	io.WriteString(w, "secret")
+	w.Close()
+	rd, err := age.Decrypt(&buf, id.AgeIdentity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rd)
+	if string(got) != "secret" {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestFromSeedDeterministic(t *testing.T) {
+	a, _ := FromSeed(seed(7))
+	b, _ := FromSeed(seed(7))
+	c, _ := FromSeed(seed(8))
+	if a.Public() != b.Public() {
+		t.Fatal("same seed, different ids")
+	}
+	if a.Public() == c.Public() {
+		t.Fatal("different seeds, same id")
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	id, _ := FromSeed(seed(1))
+	good := id.Public().String()
+	typo := []byte(good)
+	if typo[20] == 'q' {
+		typo[20] = 'p'
+	} else {
+		typo[20] = 'q'
+	}
+	short, _ := encodeRaw(PublicHRP, make([]byte, 40))
+	zero, _ := encodeRaw(PublicHRP, make([]byte, 64))
+	other, _ := encodeRaw("other", id.Public().Bytes())
+	tests := []struct {
+		name string
+		in   string
+		want error
+	}{
+		{"age recipient", id.Public().AgeRecipient(), ErrPrefix},
+		{"empty", "", ErrPrefix},
+		{"typo", string(typo), ErrChecksum},
+		{"truncated", good[:len(good)-3], ErrChecksum},
+		{"short", short, ErrLength},
+		{"zero key", zero, ErrKey},
+		{"other hrp", other, ErrPrefix},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := ParsePublicID(tc.in)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("ParsePublicID(%q) = %v, want %v", tc.in, err, tc.want)
+			}
+		})
+	}
+	if _, err := ParsePublicID(strings.ToUpper(good)); err != nil {
+		t.Fatalf("upper-case id rejected: %v", err)
+	}
+	if _, err := ParsePublicID("  " + good + "\n"); err != nil {
+		t.Fatalf("id with surrounding space rejected: %v", err)
+	}
+}
+
+func TestSafetyNumberSymmetric(t *testing.T) {
+	a, _ := FromSeed(seed(1))
+	b, _ := FromSeed(seed(2))
+	c, _ := FromSeed(seed(3))
+	ab := SafetyNumber(a.Public(), b.Public())
+	if ab != SafetyNumber(b.Public(), a.Public()) {
+		t.Fatal("safety number depends on order")
+	}
+	if ab == SafetyNumber(a.Public(), c.Public()) {
+		t.Fatal("safety number does not depend on the peer")
+	}
+	if len(strings.Fields(ab)) != 12 {
+		t.Fatalf("safety number %q: want 12 groups", ab)
+	}
+	if len(a.Public().Fingerprint()) != 19 {
+		t.Fatalf("fingerprint %q", a.Public().Fingerprint())
+	}
+}
+
+func FuzzParsePublicID(f *testing.F) {
+	id, _ := FromSeed(seed(1))
+	f.Add(id.Public().String())
+	f.Add("demes1")
+	f.Add("demes1qqqqqq")
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParsePublicID(s)
+		if err != nil {
+			return
+		}
+		// Whatever parses must re-encode to the same id (modulo case and space).
+		if q, err := ParsePublicID(p.String()); err != nil || q != p {
+			t.Fatalf("re-parse of %q: %v", p.String(), err)
+		}
+		if !strings.EqualFold(strings.TrimSpace(s), p.String()) {
+			t.Fatalf("%q parsed to %q", s, p.String())
+		}
+	})
+}

@@ -1,6 +1,9 @@
 package node
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // The types in this file are what the node shows the outside world: the local
 // API (package web) serialises them as JSON, the CLI prints them. Field names
@@ -85,3 +88,14 @@ type Event struct {
 	GroupID string   `json:"group_id,omitempty"`
 	Message *Message `json:"message,omitempty"`
 }
+
+// Errors the local API maps to HTTP statuses; errors returned by the node wrap
+// one of them where it applies.
+var (
+	// ErrNotFound: no such group, message or member (HTTP 404).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request is malformed or not allowed (HTTP 400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrStopped: the node is stopped (demo mode) (HTTP 503).
+	ErrStopped = errors.New("node is stopped")
+)

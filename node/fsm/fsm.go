@@ -1,0 +1,574 @@
+// Package fsm is a group's replicated state machine. It applies the committed
+// entries of the group's raft log (each one a signed envelope) to the group's
+// state: who is a member, who is a voter, the open invites, which chat
+// messages were accepted, the members' latency maps, the checkpoints, and the
+// transcript hash chain.
+//
+// Everything here is a pure function of the log: no clock, no I/O, no
+// randomness. Every member derives the same state from the same log, and so
+// does an offline verifier of an exported transcript. An entry that breaks a
+// rule (an unsigned or forged envelope, a non-member, a chat message sealed to
+// the wrong set of members, a duplicate message id) is rejected with a reason
+// and changes nothing but the hash chain, which covers every entry.
+package fsm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+)
+
+// DefaultMaxVoters is how many members vote in raft when the group does not
+// say otherwise; everyone else is a learner that receives the log.
+const DefaultMaxVoters = 5
+
+// RaftID derives the raft node id of a member from its signing key, so that
+// every member maps keys to ids the same way and a peer cannot claim another
+// member's id. It is the first 8 bytes of SHA-256 of the key, big endian,
+// never zero (zero means "none" in raft).
+func RaftID(key [32]byte) uint64 {
+	h := sha256.Sum256(key[:])
+	id := binary.BigEndian.Uint64(h[:8])
+	if id == 0 {
+		id = 1
+	}
+	return id
+}
+
+// Member is one current or former member of the group.
+type Member struct {
+	ID       identity.PublicID
+	RaftID   uint64
+	Name     string
+	URL      string // peer URL others reach it at
+	Voter    bool
+	JoinedAt uint64 // log index of its join (or genesis)
+	LeftAt   uint64 // log index of its leave or removal; 0 while a member
+	Order    int    // join order, for the election fallback
+}
+
+// Invite is a committed invitation of one public id.
+type Invite struct {
+	Invitee identity.PublicID
+	Inviter identity.PublicID
+	Index   uint64
+}
+
+// Checkpoint is a member's signed statement that the transcript chain had a
+// given head at a given index.
+type Checkpoint struct {
+	Signer [32]byte
+	Index  uint64 // the attested index
+	Head   [32]byte
+	At     uint64 // where the checkpoint itself was committed
+}
+
+// Chat is an accepted chat message, still sealed.
+type Chat struct {
+	Index  uint64
+	ID     [16]byte
+	Sender [32]byte
+	Time   int64
+	Sealed []byte
+}
+
+// State is the group's replicated state. Create it with [New]; feed it every
+// committed entry in order with [State.ApplyEntry] or [State.ApplyConf].
+type State struct {
+	Group     crypto.GroupID
+	Name      string
+	Creator   identity.PublicID
+	MaxVoters int
+
+	Members map[[32]byte]*Member // current members by signing key
+	Former  map[[32]byte]*Member // members who left or were removed
+	Invites map[[32]byte]Invite  // open invites by invitee signing key
+	MsgIDs  map[[16]byte]uint64  // accepted chat ids -> index
+	Latency map[[32]byte]map[[32]byte]float64
+	Checks  []Checkpoint
+	Chain   crypto.Chain
+	Applied uint64
+	joins   int
+}
+
+// New returns the empty state of a group, before its genesis.
+func New(group crypto.GroupID) *State {
+	return &State{
+		Group:     group,
+		MaxVoters: DefaultMaxVoters,
+		Members:   map[[32]byte]*Member{},
+		Former:    map[[32]byte]*Member{},
+		Invites:   map[[32]byte]Invite{},
+		MsgIDs:    map[[16]byte]uint64{},
+		Latency:   map[[32]byte]map[[32]byte]float64{},
+		Chain:     crypto.NewChain(group),
+	}
+}
+
+// Entry bodies. Each is the Payload of a signed envelope of the named type,
+// encoded as deterministic CBOR arrays (see docs/PROTOCOL.md).
+
+// Genesis is the body of the first entry: it names the group and its creator.
+type Genesis struct {
+	_         struct{} `cbor:",toarray"`
+	Name      string
+	Creator   []byte // 64-byte public id
+	RaftID    uint64
+	URL       string
+	Nickname  string // the creator's display name
+	MaxVoters int
+}
+
+// InviteBody names the invited public id.
+type InviteBody struct {
+	_       struct{} `cbor:",toarray"`
+	Invitee []byte // 64-byte public id
+}
+
+// JoinBody is signed by the joiner itself: proof that it holds its key, and
+// the nonce the contacted member challenged it with.
+type JoinBody struct {
+	_        struct{} `cbor:",toarray"`
+	PublicID []byte // 64 bytes
+	RaftID   uint64
+	Name     string
+	URL      string
+	Nonce    []byte
+}
+
+// TargetBody names the member a promotion, demotion or removal is about.
+type TargetBody struct {
+	_      struct{} `cbor:",toarray"`
+	Target []byte // 32-byte signing key
+	Voter  bool   // for TypePromote: true to promote, false to demote
+}
+
+// AddressBody updates the sender's peer URL.
+type AddressBody struct {
+	_   struct{} `cbor:",toarray"`
+	URL string
+}
+
+// ChatBody carries a sealed message and its id in the clear, so that every
+// member can de-duplicate retries without being able to read the message.
+type ChatBody struct {
+	_      struct{} `cbor:",toarray"`
+	ID     []byte // 16 bytes; equals the id inside the sealed record
+	Sealed []byte
+}
+
+// LatencyBody is a member's latency map: RTTs in microseconds to peers.
+type LatencyBody struct {
+	_     struct{} `cbor:",toarray"`
+	Peers [][]byte // 32-byte signing keys
+	RTTus []uint32
+}
+
+// CheckpointBody attests a transcript head.
+type CheckpointBody struct {
+	_     struct{} `cbor:",toarray"`
+	Index uint64
+	Head  []byte // 32 bytes
+}
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      4096,
+		MaxNestedLevels:  8,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Encode encodes an entry body.
+func Encode(v any) ([]byte, error) { return encMode.Marshal(v) }
+
+// Decode decodes an entry body with hard limits.
+func Decode(b []byte, v any) error { return decMode.Unmarshal(b, v) }
+
+// ErrRejected is wrapped by every rejection, so callers can tell a rejected
+// entry (normal, logged) from a bug.
+var ErrRejected = errors.New("entry rejected")
+
+func reject(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
+}
+
+// Result says what an applied entry did.
+type Result struct {
+	Env  *crypto.Envelope
+	Chat *Chat // set for an accepted chat message
+	// Conf is the raft configuration change to apply, with NodeID 0 when the
+	// change was rejected (raft then ignores it).
+	Conf *ConfEffect
+	Err  error // non-nil when rejected; wraps ErrRejected
+}
+
+// ConfEffect is a membership change to hand to raft.
+type ConfEffect struct {
+	NodeID uint64
+	Kind   ConfKind
+}
+
+// ConfKind is the raft-level kind of a membership change.
+type ConfKind int
+
+// The raft-level membership changes.
+const (
+	AddVoter ConfKind = iota + 1
+	AddLearner
+	Remove
+)
+
+func (s *State) chain(index uint64, frame []byte) {
+	// The chain covers every committed entry that carries a signed frame,
+	// accepted or not, so that it is a function of the log alone.
+	if len(frame) > 0 && index > s.Chain.Index {
+		_ = s.Chain.Append(index, frame)
+	}
+	if index > s.Applied {
+		s.Applied = index
+	}
+}
+
+func (s *State) member(key [32]byte) *Member { return s.Members[key] }
+
+// Voters returns the current voters' signing keys in stable order.
+func (s *State) Voters() [][32]byte {
+	var out [][32]byte
+	for k, m := range s.Members {
+		if m.Voter {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i][:], out[j][:]) < 0 })
+	return out
+}
+
+// Recipients returns the current members' public ids in canonical order: the
+// exact set a chat message at the next position must be sealed to.
+func (s *State) Recipients() []identity.PublicID {
+	out := make([]identity.PublicID, 0, len(s.Members))
+	for _, m := range s.Members {
+		out = append(out, m.ID)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Compare(out[j]) < 0 })
+	return out
+}
+
+// MemberList returns the current members in join order.
+func (s *State) MemberList() []*Member {
+	out := make([]*Member, 0, len(s.Members))
+	for _, m := range s.Members {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Order < out[j].Order })
+	return out
+}
+
+// ByRaftID finds a current member by raft id.
+func (s *State) ByRaftID(id uint64) *Member {
+	for _, m := range s.Members {
+		if m.RaftID == id {
+			return m
+		}
+	}
+	return nil
+}
+
+// verify checks an entry's envelope: signature, group, and (when member is
+// set) that the signer is a current member.
+func (s *State) verify(frame []byte, needMember bool) (*crypto.Envelope, error) {
+	env, err := crypto.Verify(frame)
+	if err != nil {
+		return nil, reject("bad envelope: %v", err)
+	}
+	if env.Group != s.Group {
+		return env, reject("envelope for group %s in group %s", env.Group, s.Group)
+	}
+	if needMember && s.member(env.Sender) == nil {
+		return env, reject("signer %x is not a member", env.Sender[:4])
+	}
+	return env, nil
+}
+
+// ApplyEntry applies one committed normal entry.
+func (s *State) ApplyEntry(index uint64, frame []byte) Result {
+	defer s.chain(index, frame)
+	if len(frame) == 0 {
+		return Result{} // raft's empty entry after an election
+	}
+	if s.Creator.IsZero() {
+		return Result{Err: reject("entry before genesis")}
+	}
+	env, err := s.verify(frame, true)
+	if err != nil {
+		return Result{Env: env, Err: err}
+	}
+	r := Result{Env: env}
+	sender := s.member(env.Sender)
+	switch env.Type {
+	case crypto.TypeChat:
+		var b ChatBody
+		if err := Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
+			r.Err = reject("malformed chat body")
+			return r
+		}
+		var id [16]byte
+		copy(id[:], b.ID)
+		if at, dup := s.MsgIDs[id]; dup {
+			r.Err = reject("duplicate message id %x (first at %d)", id[:4], at)
+			return r
+		}
+		rcpt, err := crypto.SealedRecipients(b.Sealed)
+		if err != nil {
+			r.Err = reject("malformed sealed payload: %v", err)
+			return r
+		}
+		want := s.Recipients()
+		if len(rcpt) != len(want) {
+			r.Err = reject("sealed to %d recipients, the group has %d members", len(rcpt), len(want))
+			return r
+		}
+		for i := range want {
+			if rcpt[i] != want[i].Sign {
+				r.Err = reject("sealed to a different member set")
+				return r
+			}
+		}
+		s.MsgIDs[id] = index
+		r.Chat = &Chat{Index: index, ID: id, Sender: env.Sender, Time: env.Time, Sealed: b.Sealed}
+	case crypto.TypeInvite:
+		var b InviteBody
+		if err := Decode(env.Payload, &b); err != nil {
+			r.Err = reject("malformed invite")
+			return r
+		}
+		invitee, err := identity.PublicIDFromBytes(b.Invitee)
+		if err != nil {
+			r.Err = reject("invite: %v", err)
+			return r
+		}
+		if s.member(invitee.Sign) != nil {
+			r.Err = reject("invitee is already a member")
+			return r
+		}
+		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: sender.ID, Index: index}
+	case crypto.TypeAddress:
+		var b AddressBody
+		if err := Decode(env.Payload, &b); err != nil || len(b.URL) > 512 {
+			r.Err = reject("malformed address update")
+			return r
+		}
+		sender.URL = b.URL
+	case crypto.TypeLatencyMap:
+		var b LatencyBody
+		if err := Decode(env.Payload, &b); err != nil || len(b.Peers) != len(b.RTTus) {
+			r.Err = reject("malformed latency map")
+			return r
+		}
+		m := map[[32]byte]float64{}
+		for i, p := range b.Peers {
+			if len(p) != 32 {
+				r.Err = reject("malformed latency map")
+				return r
+			}
+			m[[32]byte(p)] = float64(b.RTTus[i]) / 1000
+		}
+		s.Latency[env.Sender] = m
+	case crypto.TypeCheckpoint:
+		var b CheckpointBody
+		if err := Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
+			r.Err = reject("malformed checkpoint")
+			return r
+		}
+		if b.Index != s.Chain.Index || [32]byte(b.Head) != s.Chain.Head {
+			r.Err = reject("checkpoint of index %d does not match the transcript chain", b.Index)
+			return r
+		}
+		s.Checks = append(s.Checks, Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index})
+	default:
+		r.Err = reject("unexpected entry type %v", env.Type)
+	}
+	return r
+}
+
+// ApplyConf applies one committed membership change. nodeID and kind are what
+// the raft entry asks; frame is the signed envelope in the change's context
+// that authorises it. The returned Result.Conf is what to hand to raft: the
+// same change when accepted, NodeID 0 (ignored by raft) when rejected.
+func (s *State) ApplyConf(index uint64, nodeID uint64, kind ConfKind, frame []byte) Result {
+	defer s.chain(index, frame)
+	r := s.applyConf(index, nodeID, kind, frame)
+	if r.Err != nil {
+		r.Conf = &ConfEffect{NodeID: 0, Kind: kind}
+	}
+	return r
+}
+
+func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, frame []byte) Result {
+	if s.Creator.IsZero() {
+		env, err := s.verify(frame, false)
+		if err != nil {
+			return Result{Env: env, Err: err}
+		}
+		r := Result{Env: env}
+		var g Genesis
+		if env.Type != crypto.TypeGenesis || Decode(env.Payload, &g) != nil {
+			r.Err = reject("the first entry must be the genesis")
+			return r
+		}
+		creator, err := identity.PublicIDFromBytes(g.Creator)
+		if err != nil || creator.Sign != env.Sender {
+			r.Err = reject("genesis not signed by its creator")
+			return r
+		}
+		if kind != AddVoter || nodeID != RaftID(env.Sender) || g.RaftID != nodeID {
+			r.Err = reject("genesis does not add its creator")
+			return r
+		}
+		s.Name, s.Creator = g.Name, creator
+		if g.MaxVoters > 0 {
+			s.MaxVoters = g.MaxVoters
+		}
+		s.add(&Member{ID: creator, RaftID: nodeID, Name: g.Nickname, URL: g.URL, Voter: true, JoinedAt: index})
+		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddVoter}
+		return r
+	}
+	env, err := s.verify(frame, false)
+	if err != nil {
+		return Result{Env: env, Err: err}
+	}
+	r := Result{Env: env}
+	switch env.Type {
+	case crypto.TypeJoin:
+		var b JoinBody
+		if err := Decode(env.Payload, &b); err != nil {
+			r.Err = reject("malformed join")
+			return r
+		}
+		joiner, err := identity.PublicIDFromBytes(b.PublicID)
+		if err != nil || joiner.Sign != env.Sender {
+			r.Err = reject("join not signed by the joiner")
+			return r
+		}
+		if s.member(joiner.Sign) != nil {
+			r.Err = reject("joiner is already a member")
+			return r
+		}
+		inv, ok := s.Invites[joiner.Sign]
+		if !ok || inv.Invitee != joiner {
+			r.Err = reject("no committed invite names the joiner")
+			return r
+		}
+		if kind != AddLearner || nodeID != RaftID(joiner.Sign) || b.RaftID != nodeID {
+			r.Err = reject("join does not add the joiner as a learner")
+			return r
+		}
+		if s.ByRaftID(nodeID) != nil {
+			r.Err = reject("raft id collision")
+			return r
+		}
+		delete(s.Invites, joiner.Sign)
+		delete(s.Former, joiner.Sign)
+		s.add(&Member{ID: joiner, RaftID: nodeID, Name: b.Name, URL: b.URL, JoinedAt: index})
+		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddLearner}
+	case crypto.TypePromote:
+		signer := s.member(env.Sender)
+		var b TargetBody
+		if signer == nil || !signer.Voter {
+			r.Err = reject("voter changes must be signed by a voter")
+			return r
+		}
+		if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 {
+			r.Err = reject("malformed voter change")
+			return r
+		}
+		t := s.member([32]byte(b.Target))
+		switch {
+		case t == nil || t.RaftID != nodeID:
+			r.Err = reject("voter change for a non-member")
+		case b.Voter && (t.Voter || kind != AddVoter):
+			r.Err = reject("promotion of a voter")
+		case b.Voter && len(s.Voters()) >= s.MaxVoters:
+			r.Err = reject("already %d voters", s.MaxVoters)
+		case !b.Voter && (!t.Voter || kind != AddLearner):
+			r.Err = reject("demotion of a learner")
+		case !b.Voter && len(s.Voters()) <= 1:
+			r.Err = reject("cannot demote the last voter")
+		}
+		if r.Err != nil {
+			return r
+		}
+		t.Voter = b.Voter
+		r.Conf = &ConfEffect{NodeID: nodeID, Kind: kind}
+	case crypto.TypeLeave, crypto.TypeRemove:
+		signer := s.member(env.Sender)
+		if signer == nil {
+			r.Err = reject("removal signed by a non-member")
+			return r
+		}
+		target := signer
+		if env.Type == crypto.TypeRemove {
+			var b TargetBody
+			if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 {
+				r.Err = reject("malformed removal")
+				return r
+			}
+			target = s.member([32]byte(b.Target))
+			// Who may remove whom: the creator may remove anyone; everyone
+			// may remove themselves (that is a leave).
+			if target == nil {
+				r.Err = reject("removal of a non-member")
+				return r
+			}
+			if target != signer && signer.ID != s.Creator {
+				r.Err = reject("only the group's creator may remove other members")
+				return r
+			}
+		}
+		if kind != Remove || nodeID != target.RaftID {
+			r.Err = reject("removal does not match its raft change")
+			return r
+		}
+		if target.Voter && len(s.Voters()) <= 1 {
+			r.Err = reject("cannot remove the last voter")
+			return r
+		}
+		target.LeftAt = index
+		delete(s.Members, target.ID.Sign)
+		s.Former[target.ID.Sign] = target
+		delete(s.Latency, target.ID.Sign)
+		r.Conf = &ConfEffect{NodeID: nodeID, Kind: Remove}
+	default:
+		r.Err = reject("unexpected membership entry type %v", env.Type)
+	}
+	return r
+}
+
+func (s *State) add(m *Member) {
+	m.Order = s.joins
+	s.joins++
+	s.Members[m.ID.Sign] = m
+}

@@ -1,0 +1,346 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node/fsm"
+)
+
+// InvitePrefix starts every invite code, so that a pasted code is recognised.
+const InvitePrefix = "demes-invite-"
+
+// inviteCode is the body of the signed envelope an invite code carries: enough
+// for the invitee to find the group and check who invited it.
+type inviteCode struct {
+	_         struct{} `cbor:",toarray"`
+	GroupName string
+	Invitee   []byte // 64-byte public id
+	Inviter   []byte // 64-byte public id
+	URLs      []string
+}
+
+// joinReply is what a member answers to an accepted join: the members as it
+// knows them (the joiner trusts them until its own log says who they are)
+// and the commit index the joiner must reach to have caught up.
+type joinReply struct {
+	_       struct{} `cbor:",toarray"`
+	Name    string
+	Members []replyMember
+	Commit  uint64
+}
+
+type replyMember struct {
+	_        struct{} `cbor:",toarray"`
+	PublicID []byte
+	URL      string
+	Voter    bool
+}
+
+// Invite authorises publicID to join the group: it commits a signed invite
+// entry naming it, then returns an invite code for the invitee.
+func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return "", err
+	}
+	invitee, err := identity.ParsePublicID(publicID)
+	if err != nil {
+		return "", fmt.Errorf("invite: %v: %w", err, ErrInvalid)
+	}
+	v := g.view.Load()
+	if !v.self {
+		return "", fmt.Errorf("invite: this node is not a member of group %s: %w", g.id, ErrInvalid)
+	}
+	if _, ok := v.members[invitee.Sign]; ok {
+		return "", fmt.Errorf("invite: %s is already a member: %w", invitee.Fingerprint(), ErrInvalid)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Propose until the invite is committed: a proposal can be dropped while
+	// the group has no host.
+	for !g.view.Load().invites[invitee.Sign] {
+		var perr error
+		if err := g.do(ctx, func() { perr = g.proposeEntry(crypto.TypeInvite, &fsm.InviteBody{Invitee: invitee.Bytes()}) }); err != nil {
+			return "", fmt.Errorf("invite: %w", err)
+		}
+		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
+			n.log.Debug().Err(perr).Msg("invite proposal")
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		_ = waitFor(wctx, func() bool { return g.view.Load().invites[invitee.Sign] })
+		wcancel()
+		if ctx.Err() != nil {
+			return "", fmt.Errorf("invite: not committed in time (does the group have a host?): %w", ctx.Err())
+		}
+	}
+	v = g.view.Load()
+	urls := []string{n.cfg.URL}
+	for _, m := range v.members {
+		if m.id != n.self && m.url != "" && len(urls) < 8 {
+			urls = append(urls, m.url)
+		}
+	}
+	body, err := fsm.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls})
+	if err != nil {
+		return "", err
+	}
+	frame, err := n.sign(&crypto.Envelope{Type: crypto.TypeInvite, Group: g.id, To: invitee.Sign, Payload: body})
+	if err != nil {
+		return "", err
+	}
+	return InvitePrefix + base64.RawURLEncoding.EncodeToString(frame), nil
+}
+
+// ParsedInvite is a decoded, signature-checked invite code.
+type ParsedInvite struct {
+	Group     crypto.GroupID
+	GroupName string
+	Invitee   identity.PublicID
+	Inviter   identity.PublicID
+	URLs      []string
+}
+
+// ParseInvite decodes an invite code and checks its signature.
+func ParseInvite(code string) (*ParsedInvite, error) {
+	code = strings.TrimSpace(code)
+	if !strings.HasPrefix(code, InvitePrefix) {
+		return nil, fmt.Errorf("not an invite code: it must start with %q", InvitePrefix)
+	}
+	frame, err := base64.RawURLEncoding.DecodeString(code[len(InvitePrefix):])
+	if err != nil {
+		return nil, fmt.Errorf("invite code is damaged (was it cut when copied?): %v", err)
+	}
+	env, err := crypto.Verify(frame)
+	if err != nil {
+		return nil, fmt.Errorf("invite code does not verify: %w", err)
+	}
+	var b inviteCode
+	if env.Type != crypto.TypeInvite || fsm.Decode(env.Payload, &b) != nil {
+		return nil, errors.New("invite code is malformed")
+	}
+	invitee, err := identity.PublicIDFromBytes(b.Invitee)
+	if err != nil || invitee.Sign != env.To {
+		return nil, errors.New("invite code is malformed: invitee")
+	}
+	inviter, err := identity.PublicIDFromBytes(b.Inviter)
+	if err != nil || inviter.Sign != env.Sender {
+		return nil, errors.New("invite code is not signed by its inviter")
+	}
+	if len(b.URLs) == 0 {
+		return nil, errors.New("invite code names no member to contact")
+	}
+	return &ParsedInvite{Group: env.Group, GroupName: b.GroupName, Invitee: invitee, Inviter: inviter, URLs: b.URLs}, nil
+}
+
+// Join joins a group through an invite code. It proves to a member that this
+// node holds the invited key (by signing the member's challenge), waits for
+// the join to be committed, and returns once this node has caught up with the
+// group's log.
+func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
+	inv, err := ParseInvite(code)
+	if err != nil {
+		return GroupInfo{}, fmt.Errorf("join: %v: %w", err, ErrInvalid)
+	}
+	if inv.Invitee != n.self {
+		return GroupInfo{}, fmt.Errorf("join: this invite is for %s, not for this node (%s): %w", inv.Invitee.Fingerprint(), n.self.Fingerprint(), ErrInvalid)
+	}
+	if g := n.group(inv.Group); g != nil {
+		if err := waitFor(ctx, func() bool { return g.view.Load().self }); err != nil {
+			return GroupInfo{}, fmt.Errorf("join: %w", err)
+		}
+		return GroupInfo{GroupID: g.id.String(), Name: g.view.Load().name}, nil
+	}
+	var (
+		reply   *joinReply
+		lastErr error
+	)
+	for reply == nil {
+		for _, url := range inv.URLs {
+			reply, lastErr = n.tryJoin(ctx, inv, url)
+			if reply != nil {
+				break
+			}
+			n.log.Info().Err(lastErr).Str("member", url).Msg("join attempt failed")
+		}
+		if reply != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return GroupInfo{}, fmt.Errorf("join: no member of the group accepted the join: %v", lastErr)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	info := groupInfo{Name: reply.Name}
+	for _, m := range reply.Members {
+		id, err := identity.PublicIDFromBytes(m.PublicID)
+		if err != nil {
+			continue
+		}
+		info.Provisional = append(info.Provisional, provisionalMember{PublicID: id.String(), URL: m.URL, Voter: m.Voter})
+	}
+	if err := n.store.CreateGroup(inv.Group[:], encodeGroupInfo(info)); err != nil {
+		return GroupInfo{}, fmt.Errorf("join: %w", err)
+	}
+	g, err := n.startGroup(inv.Group, info, nil, info.Provisional)
+	if err != nil {
+		return GroupInfo{}, fmt.Errorf("join: %w", err)
+	}
+	n.mu.Lock()
+	n.groups[inv.Group] = g
+	n.mu.Unlock()
+	if err := waitFor(ctx, func() bool { v := g.view.Load(); return v.self && v.applied >= reply.Commit }); err != nil {
+		return GroupInfo{}, fmt.Errorf("join: catching up with the group's log: %w", err)
+	}
+	n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
+	return GroupInfo{GroupID: g.id.String(), Name: reply.Name}, nil
+}
+
+func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joinReply, error) {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	frame, err := n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: inv.Group})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := n.cfg.Link.Post(cctx, url, frame)
+	if err != nil {
+		return nil, fmt.Errorf("challenge: %w", err)
+	}
+	ch, err := crypto.Verify(resp)
+	if err != nil || ch.Type != crypto.TypeChallenge || ch.To != n.self.Sign || len(ch.Payload) != 32 {
+		return nil, errors.New("challenge: malformed answer")
+	}
+	body, err := fsm.Encode(&fsm.JoinBody{PublicID: n.self.Bytes(), RaftID: fsm.RaftID(n.self.Sign), Name: n.cfg.Name, URL: n.cfg.URL, Nonce: ch.Payload})
+	if err != nil {
+		return nil, err
+	}
+	jframe, err := n.sign(&crypto.Envelope{Type: crypto.TypeJoin, Group: inv.Group, Payload: body})
+	if err != nil {
+		return nil, err
+	}
+	jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer jcancel()
+	resp, err = n.cfg.Link.Post(jctx, url, jframe)
+	if err != nil {
+		return nil, fmt.Errorf("join request: %w", err)
+	}
+	renv, err := crypto.Verify(resp)
+	if err != nil || renv.Type != crypto.TypeJoinReply || renv.To != n.self.Sign || renv.Group != inv.Group {
+		return nil, errors.New("join request: malformed answer")
+	}
+	var r joinReply
+	if err := fsm.Decode(renv.Payload, &r); err != nil {
+		return nil, fmt.Errorf("join request: malformed answer: %w", err)
+	}
+	signerListed := false
+	for _, m := range r.Members {
+		if id, err := identity.PublicIDFromBytes(m.PublicID); err == nil && id.Sign == renv.Sender {
+			signerListed = true
+		}
+	}
+	if !signerListed {
+		return nil, errors.New("join request: answered by a non-member")
+	}
+	return &r, nil
+}
+
+// handleChallenge answers an invitee's first contact with a fresh nonce it
+// must sign in its join request.
+func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
+	v := g.view.Load()
+	if !v.self {
+		return nil, n.reject(env, "join challenge to a non-member", nil)
+	}
+	if !v.invites[env.Sender] {
+		return nil, n.reject(env, "join challenge without a committed invite", nil)
+	}
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	now := time.Now()
+	for k, ni := range n.nonces {
+		if now.After(ni.expires) {
+			delete(n.nonces, k)
+		}
+	}
+	if len(n.nonces) > 1024 {
+		n.mu.Unlock()
+		return nil, n.reject(env, "too many pending joins", nil)
+	}
+	n.nonces[hex.EncodeToString(nonce)] = nonceInfo{joiner: env.Sender, group: g.id, expires: now.Add(time.Minute)}
+	n.mu.Unlock()
+	return n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: g.id, To: env.Sender, Payload: nonce})
+}
+
+// handleJoin checks a signed join request and proposes the joiner as a
+// learner; the join envelope itself goes into the log as the change's
+// authorisation, where every member checks it again.
+func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, frame []byte) ([]byte, error) {
+	var b fsm.JoinBody
+	if err := fsm.Decode(env.Payload, &b); err != nil {
+		return nil, n.reject(env, "malformed join request", err)
+	}
+	key := hex.EncodeToString(b.Nonce)
+	n.mu.Lock()
+	ni, ok := n.nonces[key]
+	if ok && ni.joiner == env.Sender && ni.group == g.id && time.Now().Before(ni.expires) {
+		delete(n.nonces, key)
+	} else {
+		ok = false
+	}
+	n.mu.Unlock()
+	if !ok {
+		return nil, n.reject(env, "join request without a valid challenge", nil)
+	}
+	joiner, err := identity.PublicIDFromBytes(b.PublicID)
+	if err != nil || joiner.Sign != env.Sender || b.RaftID != fsm.RaftID(env.Sender) {
+		return nil, n.reject(env, "join request with a wrong identity", err)
+	}
+	if !g.view.Load().invites[env.Sender] {
+		return nil, n.reject(env, "join request without a committed invite", nil)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	for {
+		v := g.view.Load()
+		if _, member := v.members[env.Sender]; member {
+			break
+		}
+		if !v.invites[env.Sender] {
+			return nil, n.reject(env, "join rejected by the group", nil)
+		}
+		if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {
+			return nil, err
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		_ = waitFor(wctx, func() bool { _, ok := g.view.Load().members[env.Sender]; return ok })
+		wcancel()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("join not committed in time: %w", ctx.Err())
+		}
+	}
+	v := g.view.Load()
+	r := joinReply{Name: v.name, Commit: v.applied}
+	for _, m := range v.members {
+		r.Members = append(r.Members, replyMember{PublicID: m.id.Bytes(), URL: m.url, Voter: m.voter})
+	}
+	payload, err := fsm.Encode(&r)
+	if err != nil {
+		return nil, err
+	}
+	return n.sign(&crypto.Envelope{Type: crypto.TypeJoinReply, Group: g.id, To: env.Sender, Payload: payload})
+}

@@ -1,0 +1,250 @@
+// Package store keeps a node's durable state in one bbolt file: per group the
+// raft log, hard state and metadata, and the outbox of messages not yet
+// committed. Everything it holds is what travelled on the wire (signed
+// envelopes with sealed payloads), so nothing in it is plaintext.
+//
+// Writes are bbolt transactions, fsynced on commit: when SaveRaft returns, the
+// entries and hard state survive a kill -9 or power loss.
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Store is a node's bbolt database. It is safe for concurrent use (bbolt
+// serialises writers).
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	bucketGroups  = []byte("groups")
+	bucketEntries = []byte("entries")
+	bucketMeta    = []byte("meta")
+	bucketOutbox  = []byte("outbox")
+	keyHardState  = []byte("hardstate")
+	keyInfo       = []byte("info")
+)
+
+// Open opens (creating if needed) the store at path with mode 0600.
+func Open(path string) (*Store, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("open store %s: it is locked by another process (is another demes serve running with this home?)", path)
+		}
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketGroups)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+// group returns (creating when create is set) the bucket of one group, with
+// its sub-buckets.
+func group(tx *bolt.Tx, gid []byte, create bool) (*bolt.Bucket, error) {
+	root := tx.Bucket(bucketGroups)
+	if !create {
+		b := root.Bucket(gid)
+		if b == nil {
+			return nil, fmt.Errorf("group %x not in store", gid)
+		}
+		return b, nil
+	}
+	b, err := root.CreateBucketIfNotExists(gid)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range [][]byte{bucketEntries, bucketMeta, bucketOutbox} {
+		if _, err := b.CreateBucketIfNotExists(name); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// CreateGroup records a group and its info blob (owned by the node).
+func (s *Store) CreateGroup(gid []byte, info []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, true)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(bucketMeta).Put(keyInfo, info)
+	})
+}
+
+// DeleteGroup forgets a group entirely (after leaving or removal).
+func (s *Store) DeleteGroup(gid []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bucketGroups).DeleteBucket(gid)
+		if errors.Is(err, bolt.ErrBucketNotFound) {
+			return nil
+		}
+		return err
+	})
+}
+
+// Groups returns the ids and info blobs of every group in the store.
+func (s *Store) Groups() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketGroups).ForEachBucket(func(k []byte) error {
+			info := tx.Bucket(bucketGroups).Bucket(k).Bucket(bucketMeta).Get(keyInfo)
+			out[string(k)] = append([]byte(nil), info...)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// SaveRaft persists what a raft Ready asks to persist, in one fsynced
+// transaction: the hard state (if any) and the new entries. Entries at or
+// after the first new index are replaced, as raft requires when a follower's
+// uncommitted tail is overwritten by a new leader.
+func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		if hs != nil && (hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0) {
+			data, err := proto.Marshal(hs)
+			if err != nil {
+				return err
+			}
+			if err := b.Bucket(bucketMeta).Put(keyHardState, data); err != nil {
+				return err
+			}
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		eb := b.Bucket(bucketEntries)
+		// Truncate a conflicting tail.
+		c := eb.Cursor()
+		for k, _ := c.Seek(u64(entries[0].GetIndex())); k != nil; k, _ = c.Next() {
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		for _, e := range entries {
+			data, err := proto.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if err := eb.Put(u64(e.GetIndex()), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LoadRaft returns a group's hard state and its whole log, in index order.
+func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
+	hs := &pb.HardState{}
+	var entries []*pb.Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		if data := b.Bucket(bucketMeta).Get(keyHardState); data != nil {
+			if err := proto.Unmarshal(data, hs); err != nil {
+				return fmt.Errorf("hard state: %w", err)
+			}
+		}
+		return b.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
+			e := &pb.Entry{}
+			if err := proto.Unmarshal(v, e); err != nil {
+				return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
+			}
+			entries = append(entries, e)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("load group %x: %w", gid, err)
+	}
+	return hs, entries, nil
+}
+
+// PutOutbox stores a message waiting to be committed. The value is the signed
+// envelope with its sealed payload: ciphertext only.
+func (s *Store) PutOutbox(gid, id, value []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(bucketOutbox).Put(id, value)
+	})
+}
+
+// DeleteOutbox drops a message from the outbox once it is committed.
+func (s *Store) DeleteOutbox(gid, id []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return nil // group gone: nothing to delete
+		}
+		return b.Bucket(bucketOutbox).Delete(id)
+	})
+}
+
+// Outbox returns a group's queued messages by id.
+func (s *Store) Outbox(gid []byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		return b.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// ForEachValue calls fn with every value stored, for tests that check that no
+// plaintext reached the disk.
+func (s *Store) ForEachValue(fn func(v []byte)) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		var walk func(b *bolt.Bucket) error
+		walk = func(b *bolt.Bucket) error {
+			return b.ForEach(func(k, v []byte) error {
+				if v == nil {
+					return walk(b.Bucket(k))
+				}
+				fn(v)
+				return nil
+			})
+		}
+		return walk(tx.Bucket(bucketGroups))
+	})
+}

@@ -1,0 +1,412 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/crypto"
+)
+
+// HTTPLink posts frames to peers over HTTP.
+type HTTPLink struct {
+	client *http.Client
+}
+
+// NewHTTPLink returns a link with request timeouts, so that a stalled peer
+// costs its own queue a few seconds and nothing else.
+func NewHTTPLink() *HTTPLink {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     30 * time.Second,
+		DisableCompression:  true,
+	}
+	return &HTTPLink{client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+// PeerPath is the peer listener's one route.
+const PeerPath = "/v1/peer"
+
+// Post implements Link.
+func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+PeerPath, bytes.NewReader(frame))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, crypto.MaxFrame+1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// CloseIdle closes idle connections (tests use it to avoid leaks).
+func (l *HTTPLink) CloseIdle() { l.client.CloseIdleConnections() }
+
+// newPeerHandler serves the peer listener.
+func newPeerHandler(n *Node) http.Handler {
+	r := mux.NewRouter()
+	r.HandleFunc(PeerPath, func(w http.ResponseWriter, req *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(req.Body, crypto.MaxFrame+1))
+		if err != nil {
+			http.Error(w, "cannot read request", http.StatusBadRequest)
+			return
+		}
+		if len(body) > crypto.MaxFrame {
+			n.reject(nil, "oversized request", nil)
+			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		resp, err := n.HandleFrame(req.Context(), body)
+		if err != nil {
+			// The peer learns only that it was rejected; the reason is in
+			// our log, for the operator.
+			code := http.StatusForbidden
+			if errors.Is(err, crypto.ErrMalformed) || errors.Is(err, crypto.ErrVersion) || errors.Is(err, crypto.ErrTooLarge) {
+				code = http.StatusBadRequest
+			}
+			http.Error(w, "rejected", code)
+			return
+		}
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Write(resp)
+	}).Methods(http.MethodPost)
+	return r
+}
+
+// errReject marks a rejection that HandleFrame has already logged.
+type errReject struct {
+	reason string
+	err    error
+}
+
+func (e *errReject) Error() string { return e.reason }
+func (e *errReject) Unwrap() error { return e.err }
+
+// reject logs a rejected envelope once, with its reason, and counts it.
+func (n *Node) reject(env *crypto.Envelope, reason string, err error) error {
+	ev := n.log.Warn().Str("reason", reason)
+	if err != nil {
+		ev = ev.AnErr("cause", err)
+	}
+	if env != nil {
+		ev = ev.Str("sender", shortKey(env.Sender)).Str("type", env.Type.String()).Str("group", env.Group.String())
+	}
+	ev.Msg("rejected envelope")
+	n.rejects.add(reason)
+	return &errReject{reason: reason, err: err}
+}
+
+func reasonKey(err error) string {
+	for _, e := range []error{crypto.ErrSignature, crypto.ErrMalformed, crypto.ErrVersion, crypto.ErrTooLarge, crypto.ErrReplay, crypto.ErrSkew, crypto.ErrNotRecipient, crypto.ErrAuthorMismatch, crypto.ErrWrongGroup} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	s := err.Error()
+	if i := strings.Index(s, ": "); i > 0 && strings.HasPrefix(s, "entry rejected") {
+		s = s[i+2:]
+	}
+	if len(s) > 60 {
+		s = s[:60]
+	}
+	return s
+}
+
+// HandleFrame checks and acts on one frame from a peer, and returns the
+// answer to send back. Every check happens before anything acts: signature
+// (over the exact bytes), group, recipient, replay window, membership, and
+// for raft messages that the signer owns the raft id it claims.
+func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
+	env, err := crypto.Verify(frame)
+	if err != nil {
+		return nil, n.reject(nil, "bad envelope: "+reasonKey(err), err)
+	}
+	g := n.group(env.Group)
+	if g == nil {
+		return nil, n.reject(env, "unknown group", nil)
+	}
+	if env.To != ([32]byte{}) && env.To != n.self.Sign {
+		return nil, n.reject(env, "addressed to another node", nil)
+	}
+	if err := n.replay.Check(env, time.Now()); err != nil {
+		return nil, n.reject(env, reasonKey(err), err)
+	}
+	v := g.view.Load()
+	switch env.Type {
+	case crypto.TypeChallenge:
+		return n.handleChallenge(g, env)
+	case crypto.TypeJoin:
+		return n.handleJoin(ctx, g, env, frame)
+	}
+	sender, ok := v.members[env.Sender]
+	if !ok {
+		return nil, n.reject(env, "sender is not a member", nil)
+	}
+	switch env.Type {
+	case crypto.TypeBatch:
+		items, err := crypto.DecodeBatch(env.Payload)
+		if err != nil {
+			return nil, n.reject(env, "malformed batch", err)
+		}
+		msgs := make([]*pb.Message, 0, len(items))
+		for _, it := range items {
+			m := &pb.Message{}
+			if err := proto.Unmarshal(it, m); err != nil {
+				return nil, n.reject(env, "malformed raft message", err)
+			}
+			if m.GetFrom() != sender.raftID {
+				return nil, n.reject(env, "raft id not owned by the signer", nil)
+			}
+			if m.GetTo() != g.raftID {
+				return nil, n.reject(env, "raft message for another node", nil)
+			}
+			switch m.GetType() {
+			case pb.MsgVote, pb.MsgPreVote, pb.MsgTimeoutNow:
+				if !sender.voter && len(g.provisional0()) == 0 {
+					return nil, n.reject(env, "vote from a non-voter", nil)
+				}
+			case pb.MsgSnap, pb.MsgUnreachable, pb.MsgSnapStatus, pb.MsgHup, pb.MsgBeat, pb.MsgCheckQuorum:
+				// Local-only message types, or snapshots, which DeMeS does
+				// not send: a peer has no business sending them.
+				return nil, n.reject(env, "raft message type not accepted from peers", nil)
+			}
+			msgs = append(msgs, m)
+		}
+		for _, m := range msgs {
+			if err := g.rn.Step(ctx, m); err != nil && !errors.Is(err, raft.ErrStopped) {
+				n.log.Debug().Err(err).Msg("raft step")
+			}
+		}
+		n.markOnline(sender.url)
+		return nil, nil
+	case crypto.TypePing:
+		n.markOnline(sender.url)
+		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: env.Payload})
+	}
+	return nil, n.reject(env, "unexpected envelope type", nil)
+}
+
+// provisional0 is a racy-free helper: a joiner trusts its provisional list
+// for votes too, until its log names the voters.
+func (g *group) provisional0() map[[32]byte]viewMember {
+	v := g.view.Load()
+	if v.self {
+		return nil
+	}
+	return v.members
+}
+
+// peer is the sending side of the transport towards one peer URL: a bounded
+// queue drained by one goroutine that batches everything waiting under one
+// signature per group and request.
+type peer struct {
+	n      *Node
+	url    string
+	q      chan outMsg
+	online atomic.Int64 // unix nanos of the last successful exchange
+}
+
+type outMsg struct {
+	g  *group
+	to [32]byte
+	m  []byte
+	id uint64
+}
+
+const peerQueue = 4096
+
+func (n *Node) peerFor(url string) *peer {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	p := n.peers[url]
+	if p == nil && !n.closed {
+		p = &peer{n: n, url: url, q: make(chan outMsg, peerQueue)}
+		n.peers[url] = p
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			p.run()
+		}()
+	}
+	return p
+}
+
+func (n *Node) markOnline(url string) {
+	n.mu.Lock()
+	p := n.peers[url]
+	n.mu.Unlock()
+	if p != nil {
+		p.online.Store(time.Now().UnixNano())
+	}
+}
+
+func (n *Node) peerOnline(url string) bool {
+	n.mu.Lock()
+	p := n.peers[url]
+	n.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	return time.Since(time.Unix(0, p.online.Load())) < 3*time.Second
+}
+
+// sendRaft queues raft messages for their peers. It never blocks: a full
+// queue drops the message, and raft sends it again.
+func (g *group) sendRaft(msgs []*pb.Message) {
+	for _, m := range msgs {
+		key, vm, ok := g.memberByRaft(m.GetTo())
+		if !ok || vm.url == "" {
+			continue
+		}
+		data, err := proto.Marshal(m)
+		if err != nil {
+			continue
+		}
+		p := g.n.peerFor(vm.url)
+		if p == nil {
+			return
+		}
+		select {
+		case p.q <- outMsg{g: g, to: key, m: data, id: m.GetTo()}:
+		default:
+			g.rn.ReportUnreachable(m.GetTo())
+		}
+	}
+}
+
+func (g *group) memberByRaft(id uint64) ([32]byte, viewMember, bool) {
+	for k, m := range g.st.Members {
+		if m.RaftID == id {
+			return k, viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter}, true
+		}
+	}
+	for k, m := range g.provisional {
+		if m.raftID == id {
+			return k, m, true
+		}
+	}
+	return [32]byte{}, viewMember{}, false
+}
+
+const maxBatch = 512
+
+func (p *peer) run() {
+	backoff := time.Duration(0)
+	for {
+		var first outMsg
+		select {
+		case <-p.n.ctx.Done():
+			return
+		case first = <-p.q:
+		}
+		batch := []outMsg{first}
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-p.q:
+				batch = append(batch, m)
+			default:
+				break fill
+			}
+		}
+		if err := p.send(batch); err != nil {
+			for _, m := range batch {
+				m.g.rn.ReportUnreachable(m.id)
+			}
+			if backoff == 0 {
+				backoff = 20 * time.Millisecond
+			} else if backoff < time.Second {
+				backoff *= 2
+			}
+			p.n.log.Debug().Err(err).Str("peer", p.url).Dur("backoff", backoff).Msg("peer unreachable")
+			t := time.NewTimer(backoff)
+			select {
+			case <-p.n.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		p.online.Store(time.Now().UnixNano())
+	}
+}
+
+// send signs one batch envelope per (group, recipient) and posts them.
+func (p *peer) send(batch []outMsg) error {
+	type key struct {
+		g  *group
+		to [32]byte
+	}
+	var order []key
+	items := map[key][][]byte{}
+	for _, m := range batch {
+		k := key{m.g, m.to}
+		if _, ok := items[k]; !ok {
+			order = append(order, k)
+		}
+		items[k] = append(items[k], m.m)
+	}
+	var firstErr error
+	for _, k := range order {
+		payload, err := crypto.EncodeBatch(items[k])
+		if err != nil {
+			return err
+		}
+		frame, err := p.n.sign(&crypto.Envelope{Type: crypto.TypeBatch, Group: k.g.id, To: k.to, Payload: payload})
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(p.n.ctx, 2*time.Second)
+		_, err = p.n.cfg.Link.Post(ctx, p.url, frame)
+		cancel()
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+// raftLogger routes raft's logs to zerolog at debug level (raft is chatty).
+type raftLogger struct{ l zerolog.Logger }
+
+func (r raftLogger) Debug(v ...any)                 {}
+func (r raftLogger) Debugf(format string, v ...any) {}
+func (r raftLogger) Info(v ...any)                  { r.l.Debug().Msg(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(format string, v ...any)  { r.l.Debug().Msgf(format, v...) }
+func (r raftLogger) Warning(v ...any)               { r.l.Warn().Msg(fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(format string, v ...any) {
+	r.l.Warn().Msgf(format, v...)
+}
+func (r raftLogger) Error(v ...any)                 { r.l.Error().Msg(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(format string, v ...any) { r.l.Error().Msgf(format, v...) }
+func (r raftLogger) Fatal(v ...any)                 { r.l.Fatal().Msg(fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(format string, v ...any) { r.l.Fatal().Msgf(format, v...) }
+func (r raftLogger) Panic(v ...any)                 { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(format string, v ...any) { panic(fmt.Sprintf(format, v...)) }
+
+var _ sync.Locker = (*sync.Mutex)(nil)

@@ -84,15 +84,16 @@ type pending struct {
 
 func (n *Node) raftConfig(id uint64, storage *raft.MemoryStorage) *raft.Config {
 	return &raft.Config{
-		ID:              id,
-		ElectionTick:    n.cfg.Timing.ElectionTicks,
-		HeartbeatTick:   n.cfg.Timing.HeartbeatTicks,
-		Storage:         storage,
-		MaxSizePerMsg:   1 << 20,
-		MaxInflightMsgs: 256,
-		CheckQuorum:     true,
-		PreVote:         true,
-		Logger:          raftLogger{n.log},
+		ID:                id,
+		ElectionTick:      n.cfg.Timing.ElectionTicks,
+		HeartbeatTick:     n.cfg.Timing.HeartbeatTicks,
+		Storage:           storage,
+		MaxSizePerMsg:     1 << 20,
+		MaxInflightMsgs:   256,
+		CheckQuorum:       true,
+		PreVote:           true,
+		StepDownOnRemoval: true,
+		Logger:            raftLogger{n.log},
 	}
 }
 

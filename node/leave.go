@@ -1,0 +1,68 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node/fsm"
+)
+
+// Remove removes a member from the group. Only the group's creator may remove
+// other members (everyone may remove themselves: see Leave); the rule is
+// checked by every member when the change is applied. It returns once the
+// removal is committed: from the next message on, the removed member is no
+// longer a recipient.
+func (n *Node) Remove(ctx context.Context, groupID, publicID string) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	target, err := identity.ParsePublicID(publicID)
+	if err != nil {
+		return fmt.Errorf("remove: %v: %w", err, ErrInvalid)
+	}
+	t := crypto.TypeRemove
+	if target == n.self {
+		t = crypto.TypeLeave
+	}
+	return n.removeMember(ctx, g, target, t)
+}
+
+// Leave removes this node from the group.
+func (n *Node) Leave(ctx context.Context, groupID string) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	return n.removeMember(ctx, g, n.self, crypto.TypeLeave)
+}
+
+func (n *Node) removeMember(ctx context.Context, g *group, target identity.PublicID, t crypto.Type) error {
+	if _, ok := g.view.Load().members[target.Sign]; !ok {
+		return fmt.Errorf("remove: %s is not a member: %w", target.Fingerprint(), ErrNotFound)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	gone := func() bool { _, ok := g.view.Load().members[target.Sign]; return !ok }
+	for !gone() {
+		var body any = &fsm.TargetBody{Target: target.Sign[:]}
+		if t == crypto.TypeLeave {
+			body = &struct{}{}
+		}
+		if err := g.do(ctx, func() { _ = g.proposeConf(t, body, pb.ConfChangeRemoveNode, fsm.RaftID(target.Sign)) }); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		_ = waitFor(wctx, gone)
+		wcancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("remove: not committed in time (was it refused? see the log): %w", ctx.Err())
+		}
+	}
+	return nil
+}

@@ -1,0 +1,295 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+)
+
+func (c *cluster) waitVoters(k int) {
+	c.t.Helper()
+	eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters", k), func() bool {
+		h := c.host()
+		if h < 0 {
+			return false
+		}
+		voters := 0
+		for _, g := range c.nodes[h].n.Status().Groups {
+			for _, m := range g.Members {
+				if m.Voter {
+					voters++
+				}
+			}
+		}
+		return voters == k
+	})
+}
+
+func (c *cluster) waitHost(except int) int {
+	c.t.Helper()
+	h := -1
+	eventually(c.t, 30*time.Second, "a live host", func() bool {
+		h = c.host()
+		return h >= 0 && h != except
+	})
+	return h
+}
+
+func (c *cluster) live() []int {
+	var out []int
+	for i, tn := range c.nodes {
+		if tn.n != nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// checkExactlyOnce checks that every acknowledged text appears exactly once.
+func checkExactlyOnce(t *testing.T, ms []node.Message, acked []string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, m := range ms {
+		count[m.Text]++
+	}
+	for _, a := range acked {
+		if count[a] != 1 {
+			t.Fatalf("message %q delivered %d times; want exactly once; log: %s", a, count[a], texts(ms))
+		}
+	}
+	for text, k := range count {
+		if k > 1 {
+			t.Fatalf("message %q delivered %d times", text, k)
+		}
+	}
+}
+
+func TestHostCrashFailover(t *testing.T) {
+	c := newCluster(t, 3, 2, simnet.LinkConfig{Latency: time.Millisecond, Jitter: 0.5})
+	c.form()
+	c.waitVoters(3)
+	var acked []string
+	for i := 0; i < 5; i++ {
+		text := fmt.Sprintf("before %d", i)
+		if m := c.send(i%3, text, 10*time.Second); m.State == node.StateCommitted {
+			acked = append(acked, text)
+		}
+	}
+	old := c.host()
+	c.crash(old)
+	h := c.waitHost(old)
+	for i := 0; i < 5; i++ {
+		text := fmt.Sprintf("after %d", i)
+		from := c.live()[i%2]
+		if m := c.send(from, text, 10*time.Second); m.State == node.StateCommitted {
+			acked = append(acked, text)
+		}
+	}
+	if len(acked) != 10 {
+		t.Fatalf("only %d of 10 sends acknowledged with a live majority", len(acked))
+	}
+	checkExactlyOnce(t, c.converged(10), acked)
+	// The crashed host restarts from its store and catches up.
+	c.start(old)
+	ms := c.converged(10)
+	checkExactlyOnce(t, ms, acked)
+	_ = h
+}
+
+func TestTwoCrashesInFive(t *testing.T) {
+	c := newCluster(t, 5, 3, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	var acked []string
+	send := func(prefix string, n int) {
+		for i := 0; i < n; i++ {
+			text := fmt.Sprintf("%s %d", prefix, i)
+			live := c.live()
+			if m := c.send(live[i%len(live)], text, 10*time.Second); m.State == node.StateCommitted {
+				acked = append(acked, text)
+			}
+		}
+	}
+	send("a", 3)
+	h1 := c.host()
+	c.crash(h1)
+	h2 := c.waitHost(h1)
+	c.crash(h2)
+	c.waitHost(h2)
+	send("b", 3)
+	if len(acked) != 6 {
+		t.Fatalf("%d of 6 acknowledged with 3 of 5 voters alive", len(acked))
+	}
+	checkExactlyOnce(t, c.converged(6), acked)
+}
+
+func TestMinorityPartitionQueues(t *testing.T) {
+	c := newCluster(t, 3, 4, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	c.send(0, "warm-up", 10*time.Second)
+	c.converged(1)
+	// Cut one follower away from the others.
+	h := c.host()
+	minority := (h + 1) % 3
+	var majority []string
+	for i, tn := range c.nodes {
+		if i != minority {
+			majority = append(majority, tn.url)
+		}
+	}
+	c.net.Partition([]string{c.nodes[minority].url}, majority)
+	m := c.send(minority, "from the minority", 500*time.Millisecond)
+	if m.State != node.StateQueued {
+		t.Fatalf("a minority committed a message: %+v", m)
+	}
+	c.send(h, "from the majority", 10*time.Second)
+	// The minority commits nothing while cut off.
+	for _, mm := range c.committed(minority) {
+		if mm.Text == "from the minority" || mm.Text == "from the majority" {
+			t.Fatalf("minority shows %q as committed during the partition", mm.Text)
+		}
+	}
+	st := c.nodes[minority].n.Status().Groups[0]
+	if st.Queued != 1 {
+		t.Fatalf("minority outbox holds %d messages, want 1", st.Queued)
+	}
+	c.net.Heal()
+	ms := c.converged(3)
+	checkExactlyOnce(t, ms, []string{"warm-up", "from the minority", "from the majority"})
+	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[minority].n.Status().Groups[0].Queued == 0 })
+}
+
+func TestSendsDuringFailoverNotLost(t *testing.T) {
+	c := newCluster(t, 3, 5, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	old := c.host()
+	from := (old + 1) % 3
+	c.crash(old)
+	// Sent at once, while the group has no host yet: queued or committed,
+	// never lost, never doubled.
+	var sent []string
+	for i := 0; i < 5; i++ {
+		text := fmt.Sprintf("during %d", i)
+		c.send(from, text, 0)
+		sent = append(sent, text)
+	}
+	c.waitHost(old)
+	ms := c.converged(5)
+	checkExactlyOnce(t, ms, sent)
+}
+
+func TestRestartAllFromStore(t *testing.T) {
+	c := newCluster(t, 3, 6, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	for i := 0; i < 3; i++ {
+		c.send(i, fmt.Sprintf("m%d", i), 10*time.Second)
+	}
+	c.converged(3)
+	for i := range c.nodes {
+		c.crash(i)
+	}
+	for i := range c.nodes {
+		c.start(i)
+	}
+	c.waitHost(-1)
+	c.send(1, "after restart", 10*time.Second)
+	checkExactlyOnce(t, c.converged(4), []string{"m0", "m1", "m2", "after restart"})
+}
+
+func TestJoinReadsOnlyAfterJoin(t *testing.T) {
+	c := newCluster(t, 3, 7, simnet.LinkConfig{Latency: time.Millisecond})
+	ctx := ctxT(t, 60*time.Second)
+	gi, err := c.nodes[0].n.CreateGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.gid = gi.GroupID
+	code, err := c.nodes[0].n.Invite(ctx, c.gid, c.nodes[1].id.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[1].n.Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	c.send(0, "before the join", 10*time.Second)
+	// Messages keep flowing while node 2 joins.
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		k := 0
+		for {
+			select {
+			case <-stop:
+				done <- k
+				return
+			default:
+			}
+			if _, err := c.nodes[1].n.Send(ctx, c.gid, fmt.Sprintf("flow %d", k), 5*time.Second); err == nil {
+				k++
+			}
+		}
+	}()
+	code, err = c.nodes[0].n.Invite(ctx, c.gid, c.nodes[2].id.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.nodes[2].n.Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	c.send(0, "after the join", 10*time.Second)
+	close(stop)
+	<-done
+	eventually(t, 30*time.Second, "the joiner to see the message after its join", func() bool {
+		for _, m := range c.committed(2) {
+			if m.Text == "after the join" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range c.committed(2) {
+		if m.Text == "before the join" {
+			t.Fatal("the joiner reads a message from before its join")
+		}
+	}
+	// What it reads is exactly the tail of what the others read.
+	all := c.committed(0)
+	mine := c.committed(2)
+	if len(mine) == 0 || len(mine) >= len(all) {
+		t.Fatalf("joiner sees %d of %d messages", len(mine), len(all))
+	}
+	eventually(t, 30*time.Second, "joiner to catch up", func() bool {
+		all, mine = c.committed(0), c.committed(2)
+		return texts(all[len(all)-len(mine):]) == texts(mine)
+	})
+}
+
+func TestRemovedMemberCannotRead(t *testing.T) {
+	c := newCluster(t, 3, 8, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	c.send(0, "everyone", 10*time.Second)
+	c.converged(1)
+	ctx := ctxT(t, 30*time.Second)
+	if err := c.nodes[0].n.Remove(ctx, c.gid, c.nodes[2].id.Public().String()); err != nil {
+		t.Fatal(err)
+	}
+	c.send(1, "not for node2", 10*time.Second)
+	eventually(t, 10*time.Second, "node1 to see its message", func() bool { return len(c.committed(1)) == 2 })
+	for _, m := range c.committed(2) {
+		if m.Text == "not for node2" {
+			t.Fatal("a removed member reads a message sent after its removal")
+		}
+	}
+	// A non-creator cannot remove others.
+	err := c.nodes[1].n.Remove(ctxT(t, 3*time.Second), c.gid, c.nodes[0].id.Public().String())
+	if err == nil {
+		t.Fatal("a member who is not the creator removed the creator")
+	}
+}

@@ -130,14 +130,14 @@ type Genesis struct {
 // InviteBody names the invited public id.
 type InviteBody struct {
 	_       struct{} `cbor:",toarray"`
-	Invitee []byte // 64-byte public id
+	Invitee []byte   // 64-byte public id
 }
 
 // JoinBody is signed by the joiner itself: proof that it holds its key, and
 // the nonce the contacted member challenged it with.
 type JoinBody struct {
 	_        struct{} `cbor:",toarray"`
-	PublicID []byte // 64 bytes
+	PublicID []byte   // 64 bytes
 	RaftID   uint64
 	Name     string
 	URL      string
@@ -147,8 +147,8 @@ type JoinBody struct {
 // TargetBody names the member a promotion, demotion or removal is about.
 type TargetBody struct {
 	_      struct{} `cbor:",toarray"`
-	Target []byte // 32-byte signing key
-	Voter  bool   // for TypePromote: true to promote, false to demote
+	Target []byte   // 32-byte signing key
+	Voter  bool     // for TypePromote: true to promote, false to demote
 }
 
 // AddressBody updates the sender's peer URL.
@@ -161,7 +161,7 @@ type AddressBody struct {
 // member can de-duplicate retries without being able to read the message.
 type ChatBody struct {
 	_      struct{} `cbor:",toarray"`
-	ID     []byte // 16 bytes; equals the id inside the sealed record
+	ID     []byte   // 16 bytes; equals the id inside the sealed record
 	Sealed []byte
 }
 

@@ -38,7 +38,16 @@ type Network struct {
 	down     map[string]bool
 	def      LinkConfig
 	posts    int64
+	tap      func(from, to string, frame []byte)
 	wg       sync.WaitGroup
+}
+
+// SetTap sets a function that sees a copy of every frame posted, for tests
+// that capture traffic to replay or tamper with it.
+func (n *Network) SetTap(tap func(from, to string, frame []byte)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tap = tap
 }
 
 // New returns a network whose faults follow seed, with def for every link
@@ -136,11 +145,14 @@ type decision struct {
 	dupDelay  time.Duration
 }
 
-func (n *Network) decide(from, to string) (decision, error) {
+func (n *Network) decide(from, to string, frame []byte) (decision, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.posts++
 	h := n.handlers[to]
+	if n.tap != nil {
+		n.tap(from, to, append([]byte(nil), frame...))
+	}
 	if h == nil || n.down[to] || n.down[from] || n.cut[[2]string{from, to}] {
 		return decision{}, ErrUnreachable
 	}
@@ -190,7 +202,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // Post delivers frame to the node registered at url, after the link's delay,
 // and returns its answer after the delay back.
 func (e *Endpoint) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
-	d, err := e.net.decide(e.from, url)
+	d, err := e.net.decide(e.from, url, frame)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,10 @@ type view struct {
 	applied uint64
 	self    bool // this node is a current member (false after leaving)
 	queued  int
+	pref    []string
+	edges   []Edge
+	rtt     map[[32]byte]float64
+	online  map[[32]byte]bool
 }
 
 type viewMember struct {
@@ -70,10 +74,12 @@ type group struct {
 	term        uint64
 	role        raft.StateType
 	left        bool
-	lastPromote time.Time
+	pl          placementState
+	rttc        chan rttSample
 }
 
 type pending struct {
+	leader   uint64 // the leader when last proposed
 	id       [16]byte
 	text     string
 	sentAt   time.Time
@@ -156,6 +162,8 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		provisional: map[[32]byte]viewMember{},
 		outbox:      map[[16]byte]*pending{},
 		msgIndex:    map[string]int{},
+		rttc:        make(chan rttSample, 64),
+		pl:          placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
 	for _, p := range info.Provisional {
 		id, err := identity.ParsePublicID(p.PublicID)
@@ -209,6 +217,8 @@ func (g *group) run() {
 	defer tick.Stop()
 	retry := time.NewTicker(g.n.cfg.RetryInterval)
 	defer retry.Stop()
+	ping := time.NewTicker(g.n.cfg.PingInterval)
+	defer ping.Stop()
 	defer g.rn.Stop()
 	for {
 		select {
@@ -218,7 +228,11 @@ func (g *group) run() {
 			g.rn.Tick()
 		case <-retry.C:
 			g.retryOutbox()
-			g.maybePromote()
+			g.placeVoters()
+		case <-ping.C:
+			g.placementTick()
+		case s := <-g.rttc:
+			g.onRTT(s)
 		case fn := <-g.reqc:
 			fn()
 		case rd := <-g.rn.Ready():
@@ -261,6 +275,14 @@ func (g *group) handleReady(rd raft.Ready) error {
 		changed = true
 	}
 	g.rn.Advance()
+	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {
+		// Campaign is ignored until raft knows the bootstrap configuration
+		// is applied, which it learns at Advance (see GOTCHAS.md); now it
+		// does, so the creator leads at once instead of after an election
+		// timeout.
+		g.campaigned = true
+		_ = g.rn.Campaign(g.n.ctx)
+	}
 	if changed {
 		g.publish()
 		g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
@@ -303,13 +325,6 @@ func (g *group) apply(entries []*pb.Entry) {
 			g.rn.ApplyConfChange(cc)
 			g.afterConf(res)
 		}
-	}
-	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {
-		// Campaign is ignored until the bootstrap configuration is applied
-		// (see GOTCHAS.md); now it is, so the creator leads at once instead
-		// of after an election timeout.
-		g.campaigned = true
-		_ = g.rn.Campaign(g.n.ctx)
 	}
 }
 
@@ -446,6 +461,18 @@ func (g *group) publish() {
 	if v.name == "" {
 		v.name = g.info.Name
 	}
+	v.pref = append([]string(nil), g.pl.ranking.Preference...)
+	for _, e := range g.pl.ranking.Edges {
+		v.edges = append(v.edges, Edge{A: e.A, B: e.B, RTTMillis: e.RTT})
+	}
+	v.rtt = map[[32]byte]float64{}
+	v.online = map[[32]byte]bool{}
+	for k, p := range g.pl.peers {
+		if x, ok := p.est.Value(); ok {
+			v.rtt[k] = x
+		}
+		v.online[k] = time.Since(p.lastPong) < 3*g.n.cfg.PingInterval
+	}
 	for k, p := range g.provisional {
 		v.members[k] = p
 		v.byRaft[p.raftID] = k
@@ -544,6 +571,7 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 
 func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
+	p.leader = g.leader
 	ctx, cancel := context.WithTimeout(g.n.ctx, g.n.cfg.Timing.Tick*2)
 	defer cancel()
 	// A dropped proposal (no leader, a leadership transfer) is retried from
@@ -555,9 +583,13 @@ func (g *group) retryOutbox() {
 	if len(g.outbox) == 0 || g.leader == raft.None {
 		return
 	}
+	// Propose again when the leader changed since the last proposal (it may
+	// have been lost with the old leader), or when it has been waiting long
+	// enough that it was probably dropped. A retry of a message that did
+	// commit is ignored when applied (same id).
 	now := time.Now()
 	for _, p := range g.sortedPending() {
-		if now.Sub(p.proposed) >= g.n.cfg.RetryInterval {
+		if p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
 			g.propose(p)
 		}
 	}
@@ -632,36 +664,6 @@ func (g *group) messageByID(id string) Message {
 	return Message{}
 }
 
-// maybePromote makes caught-up learners voters while the group has fewer
-// voters than its maximum. Only the leader does it, one change at a time.
-func (g *group) maybePromote() {
-	if g.role != raft.StateLeader || g.left {
-		return
-	}
-	if time.Since(g.lastPromote) < 2*g.n.cfg.RetryInterval {
-		return
-	}
-	voters := len(g.st.Voters())
-	if voters >= g.st.MaxVoters {
-		return
-	}
-	st := g.rn.Status()
-	for _, m := range g.st.MemberList() {
-		if m.Voter {
-			continue
-		}
-		pr, ok := st.Progress[m.RaftID]
-		if !ok || pr.Match+10 < st.GetCommit() || !pr.RecentActive {
-			continue
-		}
-		if err := g.proposeConf(crypto.TypePromote, &fsm.TargetBody{Target: m.ID.Sign[:], Voter: true}, pb.ConfChangeAddNode, m.RaftID); err != nil {
-			g.n.log.Warn().Err(err).Msg("cannot propose a promotion")
-		}
-		g.lastPromote = time.Now()
-		return
-	}
-}
-
 // proposeConf proposes a membership change authorised by an envelope we sign.
 func (g *group) proposeConf(t crypto.Type, body any, ct pb.ConfChangeType, nodeID uint64) error {
 	payload, err := fsm.Encode(body)
@@ -724,12 +726,20 @@ func (g *group) status() GroupStatus {
 		if m.id != self {
 			mm.SafetyNum = identity.SafetyNumber(self, m.id)
 		}
-		mm.Online = mm.Self || g.n.peerOnline(m.url)
+		mm.Online = mm.Self || v.online[m.id.Sign]
+		mm.RTTMillis = v.rtt[m.id.Sign]
 		gs.Members = append(gs.Members, mm)
-		gs.Preference = append(gs.Preference, mm.PublicID)
 	}
-	// Host first, then the others in join order, until the election ranking
-	// is available.
-	sort.SliceStable(gs.Preference, func(i, j int) bool { return gs.Preference[i] == gs.Host && gs.Preference[j] != gs.Host })
+	// The preference list as the ranking gives it, with the host first
+	// (during a handover the host may not be the top candidate yet).
+	if gs.Host != "" {
+		gs.Preference = append(gs.Preference, gs.Host)
+	}
+	for _, p := range v.pref {
+		if p != gs.Host {
+			gs.Preference = append(gs.Preference, p)
+		}
+	}
+	gs.Edges = append(gs.Edges, v.edges...)
 	return gs
 }

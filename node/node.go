@@ -35,6 +35,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/fsm"
 	"github.com/demes/demes/node/store"
@@ -76,6 +77,15 @@ type Config struct {
 	PingInterval time.Duration
 	// RetryInterval is how often queued messages are proposed again (default 500 ms).
 	RetryInterval time.Duration
+	// LatencyInterval is the least time between two latency maps this node
+	// commits (default 5 s).
+	LatencyInterval time.Duration
+	// TransferCooldown is the least time between two leadership transfers
+	// (default 3 s).
+	TransferCooldown time.Duration
+	// Hysteresis is how much better a member must be to take over as host
+	// (default election.DefaultHysteresis).
+	Hysteresis election.Hysteresis
 	// MaxSkew is the clock difference tolerated on peer envelopes (default 5 min).
 	MaxSkew time.Duration
 }
@@ -125,6 +135,15 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 500 * time.Millisecond
+	}
+	if cfg.LatencyInterval == 0 {
+		cfg.LatencyInterval = 5 * time.Second
+	}
+	if cfg.TransferCooldown == 0 {
+		cfg.TransferCooldown = 3 * time.Second
+	}
+	if cfg.Hysteresis == (election.Hysteresis{}) {
+		cfg.Hysteresis = election.DefaultHysteresis()
 	}
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = 5 * time.Minute

@@ -9,22 +9,29 @@ import (
 	"github.com/demes/demes/node/simnet"
 )
 
+// waitVoters waits until every live node knows the group has k voters: a
+// configuration change counts in raft only where its commit is known, so a
+// crash test must not start while a follower still has the old one.
 func (c *cluster) waitVoters(k int) {
 	c.t.Helper()
-	eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters", k), func() bool {
-		h := c.host()
-		if h < 0 {
-			return false
-		}
-		voters := 0
-		for _, g := range c.nodes[h].n.Status().Groups {
-			for _, m := range g.Members {
-				if m.Voter {
-					voters++
+	eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters on every node", k), func() bool {
+		for _, tn := range c.nodes {
+			if tn.n == nil {
+				continue
+			}
+			voters := 0
+			for _, g := range tn.n.Status().Groups {
+				for _, m := range g.Members {
+					if m.Voter {
+						voters++
+					}
 				}
 			}
+			if voters != k {
+				return false
+			}
 		}
-		return voters == k
+		return true
 	})
 }
 

@@ -139,6 +139,7 @@ type Endpoint struct {
 
 type decision struct {
 	h         Handler
+	tap       func(from, to string, frame []byte)
 	there     time.Duration
 	back      time.Duration
 	drop, dup bool
@@ -150,9 +151,7 @@ func (n *Network) decide(from, to string, frame []byte) (decision, error) {
 	defer n.mu.Unlock()
 	n.posts++
 	h := n.handlers[to]
-	if n.tap != nil {
-		n.tap(from, to, append([]byte(nil), frame...))
-	}
+
 	if h == nil || n.down[to] || n.down[from] || n.cut[[2]string{from, to}] {
 		return decision{}, ErrUnreachable
 	}
@@ -164,7 +163,7 @@ func (n *Network) decide(from, to string, frame []byte) (decision, error) {
 	if !ok {
 		back = n.def
 	}
-	d := decision{h: h, there: n.delay(there), back: n.delay(back)}
+	d := decision{h: h, tap: n.tap, there: n.delay(there), back: n.delay(back)}
 	d.drop = there.Drop > 0 && n.rng.Float64() < there.Drop
 	d.dup = there.Dup > 0 && n.rng.Float64() < there.Dup
 	d.dupDelay = n.delay(there) * 2
@@ -222,6 +221,9 @@ func (e *Endpoint) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 		}()
 	}
 	resp, err := d.h(ctx, frame)
+	if err == nil && d.tap != nil {
+		d.tap(e.from, url, append([]byte(nil), frame...))
+	}
 	if d.back < 0 {
 		return nil, ErrUnreachable
 	}

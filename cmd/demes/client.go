@@ -1,0 +1,326 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/demes/demes/node"
+)
+
+// serveInfo is home/serve.json, written by `demes serve` once its local API
+// listens and removed when it stops. The node commands read it to find the
+// API; the token is in home/token.
+type serveInfo struct {
+	UIURL string `json:"ui_url"` // "http://127.0.0.1:PORT"
+	PID   int    `json:"pid"`
+}
+
+// Timeouts of the local API calls. The node answers most at once; join waits
+// until this node has caught up with the group's log, and send waits as long
+// as --timeout asks, plus this margin.
+const (
+	apiTimeout  = 30 * time.Second
+	joinTimeout = 2 * time.Minute
+)
+
+// maxResponse bounds a JSON answer of the local API.
+const maxResponse = 64 << 20
+
+// client calls the local API of the `demes serve` running for a home.
+type client struct {
+	home  string
+	base  *url.URL
+	token string
+	http  *http.Client
+}
+
+// newClient finds the serve of home through serve.json and token. When there
+// is none, the error says so and how to start one.
+func newClient(home string) (*client, error) {
+	b, err := os.ReadFile(filepath.Join(home, serveInfoFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notRunning(home)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", serveInfoFile, err)
+	}
+	var info serveInfo
+	if err := json.Unmarshal(b, &info); err != nil || info.UIURL == "" {
+		return nil, withHint(fmt.Errorf("%s in %s is damaged", serveInfoFile, home),
+			"restart the node: demes serve --home "+home)
+	}
+	base, err := url.Parse(info.UIURL)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, withHint(fmt.Errorf("%s in %s has no usable ui_url", serveInfoFile, home),
+			"restart the node: demes serve --home "+home)
+	}
+	// A serve listening on all interfaces is reachable on loopback, and the
+	// API accepts loopback Host headers.
+	if ip := net.ParseIP(base.Hostname()); ip != nil && ip.IsUnspecified() {
+		base.Host = net.JoinHostPort("127.0.0.1", base.Port())
+	}
+	tok, err := os.ReadFile(filepath.Join(home, tokenFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, notRunning(home)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the API token: %w", err)
+	}
+	// The API is on this machine: no proxy, whatever the environment says.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
+	return &client{
+		home:  home,
+		base:  base,
+		token: strings.TrimSpace(string(tok)),
+		http: &http.Client{
+			Transport: tr,
+			// The token must not follow a redirect anywhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
+}
+
+// notRunning is the error of the node commands when no serve runs for home.
+func notRunning(home string) error {
+	return failf("start one with: demes serve --home "+home, "no demes serve is running for home %s", home)
+}
+
+// apiError is the error body of the local API.
+type apiError struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint"`
+}
+
+// call sends a request to the local API and decodes the JSON answer into out
+// (unless out is nil). It returns the HTTP status of a successful answer.
+func (c *client) call(ctx context.Context, method, path string, in, out any, timeout time.Duration) (int, error) {
+	resp, err := c.send(ctx, method, path, in, timeout)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(out); err != nil {
+			return 0, fmt.Errorf("the node's answer to %s %s is not what this demes expects: %w", method, path, err)
+		}
+	}
+	return resp.StatusCode, nil
+}
+
+// send does the request and turns transport failures and non-2xx answers into
+// errors; the caller closes the body of a 2xx answer. The timeout applies to
+// the whole call, body included.
+func (c *client) send(ctx context.Context, method, path string, in any, timeout time.Duration) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	u := c.base.JoinPath(path)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Accept", "application/json")
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		err = c.transportError(ctx, err) // before cancel, which would hide why ctx ended
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, c.statusError(resp)
+}
+
+// transportError explains a failed request. Except for a refused
+// connection, the request may have reached the node, so the error is an
+// unansweredError.
+func (c *client) transportError(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		// serve.json outlived its serve (killed, or the machine restarted).
+		return notRunning(c.home)
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return withHint(unansweredError{fmt.Errorf("the node at %s did not answer in time", c.base.Host)},
+			"check it with: demes status --home "+c.home)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return unansweredError{errors.New("interrupted")}
+	}
+	return withHint(unansweredError{fmt.Errorf("cannot reach the node at %s: %w", c.base.Host, err)},
+		"is demes serve --home "+c.home+" running?")
+}
+
+// unansweredError marks a request that may or may not have taken effect: it
+// was sent, and no answer came.
+type unansweredError struct{ error }
+
+func (e unansweredError) Unwrap() error { return e.error }
+
+// statusError turns a non-2xx answer into an error with the API's hint.
+func (c *client) statusError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var e apiError
+	if json.Unmarshal(b, &e) == nil && e.Error != "" {
+		if e.Hint == "" && resp.StatusCode == http.StatusUnauthorized {
+			e.Hint = tokenHint(c.home)
+		}
+		return withHint(errors.New(e.Error), e.Hint)
+	}
+	msg := strings.TrimSpace(string(b))
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	if len(msg) > 200 {
+		msg = msg[:200] + "..."
+	}
+	if msg == "" {
+		msg = http.StatusText(resp.StatusCode)
+	}
+	err := fmt.Errorf("the node answered %s: %s", resp.Status, clean(msg, ""))
+	if resp.StatusCode == http.StatusUnauthorized {
+		return withHint(err, tokenHint(c.home))
+	}
+	return err
+}
+
+func tokenHint(home string) string {
+	return "the token in " + filepath.Join(home, tokenFile) + " is not the running node's; restart it: demes serve --home " + home
+}
+
+// cancelOnClose releases a request's context when its body is closed, so the
+// timeout covers reading the body too.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// groups lists the node's groups.
+func (c *client) groups(ctx context.Context) ([]node.GroupInfo, error) {
+	var gs []node.GroupInfo
+	if _, err := c.call(ctx, http.MethodGet, "/api/v1/groups", nil, &gs, apiTimeout); err != nil {
+		return nil, err
+	}
+	return gs, nil
+}
+
+// resolveGroup finds the group that --group names, by id or by name. An
+// empty --group is fine when the node is in exactly one group.
+func (c *client) resolveGroup(ctx context.Context, group string) (node.GroupInfo, error) {
+	gs, err := c.groups(ctx)
+	if err != nil {
+		return node.GroupInfo{}, err
+	}
+	if group == "" {
+		switch len(gs) {
+		case 0:
+			return node.GroupInfo{}, failf("create one with 'demes group create NAME', or join one with 'demes join INVITE'",
+				"this node is in no group")
+		case 1:
+			return gs[0], nil
+		}
+		return node.GroupInfo{}, failf("choose one with --group NAME_OR_ID",
+			"this node is in %d groups: %s", len(gs), listGroups(gs))
+	}
+	for _, g := range gs {
+		if g.GroupID == group {
+			return g, nil
+		}
+	}
+	var byName []node.GroupInfo
+	for _, g := range gs {
+		if g.Name == group {
+			byName = append(byName, g)
+		}
+	}
+	switch len(byName) {
+	case 1:
+		return byName[0], nil
+	case 0:
+		if len(gs) == 0 {
+			return node.GroupInfo{}, failf("list them with: demes groups", "no group %q: this node is in no group", group)
+		}
+		return node.GroupInfo{}, failf("list them with: demes groups",
+			"no group %q on this node; its groups are: %s", group, listGroups(gs))
+	}
+	return node.GroupInfo{}, failf("name it by its id with --group GROUP_ID",
+		"%d groups are named %q: %s", len(byName), group, listGroups(byName))
+}
+
+// listGroups names groups in one line for an error.
+func listGroups(gs []node.GroupInfo) string {
+	s := make([]string, len(gs))
+	for i, g := range gs {
+		s[i] = fmt.Sprintf("%q (%s)", clean(g.Name, " "), g.GroupID)
+	}
+	return strings.Join(s, ", ")
+}
+
+// groupPath is the API path of one group's resource.
+func groupPath(g node.GroupInfo, rest string) string {
+	return "/api/v1/groups/" + url.PathEscape(g.GroupID) + rest
+}
+
+// nodeFlags are the flags of the commands that talk to serve, after --home.
+type nodeFlags struct {
+	*cmdFlags
+	json  *bool
+	group *string
+}
+
+// newNodeFlags defines --json (when jsonHelp is set) and --group (when
+// withGroup is set) besides --home.
+func newNodeFlags(synopsis string, stdout io.Writer, jsonHelp string, withGroup bool) *nodeFlags {
+	f := &nodeFlags{cmdFlags: newFlags(synopsis, stdout)}
+	if jsonHelp != "" {
+		f.json = f.Bool("json", false, jsonHelp)
+	} else {
+		f.json = new(bool)
+	}
+	f.group = new(string)
+	if withGroup {
+		f.StringVar(f.group, "group", "", "the group `G`, by name or id (may be left out when the node is in one group)")
+	}
+	return f
+}
+
+// client connects to the serve of --home.
+func (f *nodeFlags) client() (*client, error) {
+	home, err := f.Home()
+	if err != nil {
+		return nil, err
+	}
+	return newClient(home)
+}

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// cmdFlags is a subcommand's flag set with the flags every subcommand has.
+type cmdFlags struct {
+	*flag.FlagSet
+	// synopsis is the usage line after "demes ", as in the contract:
+	// "send TEXT [--group G] [--timeout D]".
+	synopsis string
+	stdout   io.Writer
+	home     string
+}
+
+// newFlags starts the flag set of the subcommand whose usage line is
+// synopsis, with --home already defined. stdout receives the help for -h.
+func newFlags(synopsis string, stdout io.Writer) *cmdFlags {
+	name, _, _ := strings.Cut(synopsis, " ")
+	f := &cmdFlags{FlagSet: flag.NewFlagSet(name, flag.ContinueOnError), synopsis: synopsis, stdout: stdout}
+	// The flag package would print its own complaints and usage to stderr;
+	// errors go through report instead, so they look like every other error.
+	f.SetOutput(io.Discard)
+	f.StringVar(&f.home, "home", "", "the node's home `DIR` (default $DEMES_HOME, else ~/.demes)")
+	return f
+}
+
+// parse parses args, flags and positionals in any order, and returns the
+// positionals. "-h" prints the help and returns errHelpShown; a bad flag is a
+// usage error.
+func (f *cmdFlags) parse(args []string) ([]string, error) {
+	pos, err := parseInterspersed(f.FlagSet, args)
+	if errors.Is(err, flag.ErrHelp) {
+		f.printHelp(f.stdout)
+		return nil, errHelpShown
+	}
+	if err != nil {
+		return nil, f.usageErr(err)
+	}
+	return pos, nil
+}
+
+// usageErr is a usage error (exit 2) whose hint is the command's usage line.
+func (f *cmdFlags) usageErr(err error) error {
+	return usageError(err, "usage: demes "+f.synopsis+" (see 'demes help "+f.Name()+"')")
+}
+
+// usagef is a formatted usageErr.
+func (f *cmdFlags) usagef(format string, args ...any) error {
+	return f.usageErr(fmt.Errorf(format, args...))
+}
+
+// wantArgs checks the number of positional arguments.
+func (f *cmdFlags) wantArgs(pos []string, n int, what string) error {
+	switch {
+	case len(pos) < n:
+		return f.usagef("missing %s", what)
+	case len(pos) > n:
+		return f.usagef("unexpected argument %q", pos[n])
+	}
+	return nil
+}
+
+func (f *cmdFlags) printHelp(w io.Writer) {
+	fmt.Fprintf(w, "usage: demes %s\n\nflags:\n", f.synopsis)
+	f.SetOutput(w)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
+}
+
+// Home returns the home directory: --home, else $DEMES_HOME, else ~/.demes.
+func (f *cmdFlags) Home() (string, error) {
+	if f.home != "" {
+		return filepath.Clean(f.home), nil
+	}
+	if h := os.Getenv("DEMES_HOME"); h != "" {
+		return filepath.Clean(h), nil
+	}
+	dir, err := os.UserHomeDir()
+	if err != nil {
+		return "", withHint(fmt.Errorf("cannot find the home directory for ~/.demes: %w", err), "name one with --home DIR or DEMES_HOME")
+	}
+	return filepath.Join(dir, ".demes"), nil
+}
+
+// parseInterspersed parses flags that may stand before, between or after the
+// positional arguments, which the flag package alone does not allow: it stops
+// at the first positional. So parse, take that positional, and parse the rest
+// again. A "--" ends the flags: everything after it is positional.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := args[:len(args)-len(rest)]; endedByDashDash(fs, consumed) {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// endedByDashDash reports whether fs.Parse stopped because of a "--" at the
+// end of consumed, rather than a "--" that was the value of a flag
+// ("--group --"). consumed starts at a flag or positional, never a value, so
+// stepping over flags and their values from its start finds out.
+func endedByDashDash(fs *flag.FlagSet, consumed []string) bool {
+	if len(consumed) == 0 || consumed[len(consumed)-1] != "--" {
+		return false
+	}
+	for i := 0; i < len(consumed); i++ {
+		a := consumed[i]
+		if a == "--" {
+			return i == len(consumed)-1
+		}
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if fl := fs.Lookup(name); fl != nil && !isBoolFlag(fl) {
+			i++ // the next argument is this flag's value
+		}
+	}
+	return false
+}
+
+func isBoolFlag(fl *flag.Flag) bool {
+	b, ok := fl.Value.(interface{ IsBoolFlag() bool })
+	return ok && b.IsBoolFlag()
+}

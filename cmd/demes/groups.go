@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/demes/demes/node"
+)
+
+// runGroups lists the node's groups: id and name, one per line.
+func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("groups [--json]", stdout, "print an array of group_id and name as JSON", false)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	gs, err := c.groups(ctx)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		if gs == nil {
+			gs = []node.GroupInfo{} // [] rather than null: scripts iterate it
+		}
+		return writeJSON(stdout, gs)
+	}
+	if len(gs) == 0 {
+		fmt.Fprintln(stderr, "demes: this node is in no group yet (demes group create NAME, or demes join INVITE)")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	for _, g := range gs {
+		fmt.Fprintf(tw, "%s\t%s\n", g.GroupID, clean(g.Name, " "))
+	}
+	return tw.Flush()
+}

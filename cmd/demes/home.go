@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/keys"
+)
+
+// Files in a node's home. serve.json and token are written by `demes serve`
+// and read by the commands that talk to it (see client.go).
+const (
+	identityFile  = "identity"     // the identity, mode 0600 (package keys)
+	profileFile   = "profile.json" // the display name (keys.Profile)
+	serveInfoFile = "serve.json"   // serveInfo of the running serve
+	tokenFile     = "token"        // the local API's bearer token
+)
+
+// Environment variables the CLI reads besides DEMES_HOME.
+const (
+	// envPassphraseFile names the passphrase file of a sealed identity when
+	// --passphrase-file is not given, so scripts and services need not
+	// repeat it on every command.
+	envPassphraseFile = "DEMES_PASSPHRASE_FILE"
+	// envWorkFactor sets the scrypt work factor (log2 N, 1 to 30) keygen
+	// seals with. It is a testing knob: tests set it low (10) to run fast,
+	// people leave it unset for age's default (18, about a second).
+	envWorkFactor = "DEMES_SCRYPT_WORK_FACTOR"
+)
+
+// loadIdentity reads the identity of home. A sealed identity is opened with
+// the passphrase in passFile, else in $DEMES_PASSPHRASE_FILE. Errors carry the
+// fix as a hint.
+func loadIdentity(home, passFile string) (*identity.Identity, error) {
+	path := filepath.Join(home, identityFile)
+	if passFile == "" {
+		passFile = os.Getenv(envPassphraseFile)
+	}
+	var pass func() ([]byte, error)
+	if passFile != "" {
+		pass = func() ([]byte, error) { return keys.ReadPassphraseFile(passFile) }
+	}
+	id, err := keys.Load(path, pass)
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, keys.ErrNoIdentity):
+		return nil, failf("create one with: demes keygen --home "+home, "no identity in %s (no file %s)", home, path)
+	case errors.Is(err, keys.ErrPermissions):
+		return nil, withHint(err, "chmod 600 "+path)
+	case errors.Is(err, keys.ErrPassphraseNeeded):
+		return nil, withHint(err, "give the passphrase file with --passphrase-file FILE or "+envPassphraseFile+"=FILE")
+	case errors.Is(err, keys.ErrWrongPassphrase):
+		return nil, withHint(err, "check the passphrase in "+passFile)
+	case errors.Is(err, keys.ErrMalformed):
+		return nil, withHint(err, "restore the file from a backup; 'demes keygen --force' makes a new identity, which is a new person to your groups")
+	}
+	return nil, err
+}
+
+// loadProfile reads home's profile; a missing one is empty.
+func loadProfile(home string) (keys.Profile, error) {
+	return keys.LoadProfile(filepath.Join(home, profileFile))
+}
+
+// workFactorFromEnv returns the scrypt work factor from
+// $DEMES_SCRYPT_WORK_FACTOR, or 0 (age's default) when it is unset.
+func workFactorFromEnv() (int, error) {
+	s := os.Getenv(envWorkFactor)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 30 {
+		return 0, failf("unset it, or set it to a number from 1 to 30", "%s=%q is not a work factor", envWorkFactor, s)
+	}
+	return n, nil
+}
+
+// mkdirHome creates home, readable only by its owner since it holds the
+// identity and the API token.
+func mkdirHome(home string) error {
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("create home: %w", err)
+	}
+	return nil
+}

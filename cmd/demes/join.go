@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/demes/demes/node"
+)
+
+// runJoin joins a group through an invite code. It returns once this node is
+// a member and has caught up with the group's log, which can take a while.
+func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("join INVITE [--json]", stdout, "print group_id and name as JSON", false)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 1, "the INVITE code"); err != nil {
+		return err
+	}
+	code := strings.TrimSpace(pos[0])
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group")
+	var g node.GroupInfo
+	if _, err := c.call(ctx, http.MethodPost, "/api/v1/join", map[string]string{"code": code}, &g, joinTimeout); err != nil {
+		return err
+	}
+	if *f.json {
+		return writeJSON(stdout, g)
+	}
+	fmt.Fprintf(stderr, "demes: joined %q\n", clean(g.Name, " "))
+	fmt.Fprintln(stdout, g.GroupID)
+	return nil
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+)
+
+// runMessages prints a group's messages in group order: the committed ones,
+// then those still in this node's outbox.
+func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("messages [--group G] [--json]", stdout, "print an array of id, index, author, text, sent_at, ... as JSON", true)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	g, err := c.resolveGroup(ctx, *f.group)
+	if err != nil {
+		return err
+	}
+	var ms []node.Message
+	if _, err := c.call(ctx, http.MethodGet, groupPath(g, "/messages"), nil, &ms, apiTimeout); err != nil {
+		return err
+	}
+	if *f.json {
+		if ms == nil {
+			ms = []node.Message{}
+		}
+		return writeJSON(stdout, ms)
+	}
+	for _, m := range ms {
+		fmt.Fprintln(stdout, formatMessage(m))
+	}
+	return nil
+}
+
+// formatMessage is one line of `demes messages`:
+// "[index] time author: text", with "[queued]" for a message in the outbox.
+func formatMessage(m node.Message) string {
+	pos := "[" + strconv.FormatUint(m.Index, 10) + "]"
+	if m.State == node.StateQueued {
+		pos = "[queued]"
+	}
+	return fmt.Sprintf("%s %s %s: %s", pos, m.SentAt.Local().Format(time.DateTime),
+		clean(authorName(m.Name, m.Author), " "), clean(m.Text, "    "))
+}
+
+// authorName shows a member by display name, else by fingerprint, which is
+// shorter than the public id and what people compare.
+func authorName(name, publicID string) string {
+	if name != "" {
+		return name
+	}
+	if p, err := identity.ParsePublicID(publicID); err == nil {
+		return p.Fingerprint()
+	}
+	return publicID
+}

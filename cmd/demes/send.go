@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/demes/demes/node"
+)
+
+// defaultSendTimeout is how long send waits for the commit (the contract's
+// default).
+const defaultSendTimeout = 10 * time.Second
+
+// sendMargin is added to --timeout for the HTTP call: the node answers
+// "queued" when --timeout runs out, and that answer needs time to arrive.
+const sendMargin = 30 * time.Second
+
+// runSend sends a chat message and waits until it is committed to the group's
+// log. The message id is the last line of stdout. When the commit does not
+// come within --timeout, the message stays in the node's durable outbox and
+// is sent later, exactly once: send says so and exits 3.
+func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--json]", stdout, "print the message as JSON", true)
+	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	// `demes send hello there` sends "hello there", as a person means it.
+	text := strings.Join(pos, " ")
+	if strings.TrimSpace(text) == "" {
+		return f.usagef("missing the message TEXT")
+	}
+	if *timeout <= 0 {
+		return f.usagef("--timeout must be positive, not %v", *timeout)
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	g, err := c.resolveGroup(ctx, *f.group)
+	if err != nil {
+		return err
+	}
+	req := struct {
+		Text      string `json:"text"`
+		TimeoutMS int64  `json:"timeout_ms"`
+	}{text, timeout.Milliseconds()}
+	var m node.Message
+	if _, err := c.call(ctx, http.MethodPost, groupPath(g, "/messages"), req, &m, *timeout+sendMargin); err != nil {
+		if errors.As(err, new(unansweredError)) {
+			// The node may have taken the message before the call failed;
+			// sending it again would then send it twice.
+			err = withHint(err, "the message may be in the outbox already; check with 'demes messages' before sending it again")
+		}
+		return err
+	}
+	if *f.json {
+		if err := writeJSON(stdout, m); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout, m.ID)
+	}
+	if m.State != node.StateCommitted {
+		fmt.Fprintf(stderr, "demes: message %s is not committed yet (waited %v): it stays in the outbox and will be sent exactly once when the group can commit\n", m.ID, *timeout)
+		return &exitError{code: exitAccepted}
+	}
+	return nil
+}

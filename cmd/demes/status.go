@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/demes/demes/node"
+)
+
+// runStatus shows the node and its groups: who hosts each, in which term, and
+// the members with their role, reachability and round-trip time.
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("status [--json]", stdout, "print the node's status as JSON (public_id, groups with host, term, preference, members)", false)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	var st node.Status
+	if _, err := c.call(ctx, http.MethodGet, "/api/v1/status", nil, &st, apiTimeout); err != nil {
+		return err
+	}
+	if *f.json {
+		if st.Groups == nil {
+			st.Groups = []node.GroupStatus{}
+		}
+		return writeJSON(stdout, st)
+	}
+	return printStatus(stdout, st)
+}
+
+// printStatus writes the readable summary of `demes status`.
+func printStatus(w io.Writer, st node.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	me := authorName(st.Name, st.PublicID)
+	fmt.Fprintf(tw, "node\t%s\n", clean(me, " "))
+	fmt.Fprintf(tw, "public id\t%s\n", st.PublicID)
+	if st.Fingerprint != "" {
+		fmt.Fprintf(tw, "fingerprint\t%s\n", st.Fingerprint)
+	}
+	if st.PeerURL != "" {
+		fmt.Fprintf(tw, "peer url\t%s\n", clean(st.PeerURL, " "))
+	}
+	if !st.Running {
+		fmt.Fprintf(tw, "state\tstopped\n")
+	}
+	if len(st.Groups) == 0 {
+		fmt.Fprintf(tw, "groups\tnone yet (demes group create NAME, or demes join INVITE)\n")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, g := range st.Groups {
+		fmt.Fprintln(w)
+		printGroupStatus(w, g)
+	}
+	return nil
+}
+
+func printGroupStatus(w io.Writer, g node.GroupStatus) {
+	names := make(map[string]string, len(g.Members))
+	for _, m := range g.Members {
+		names[m.PublicID] = clean(authorName(m.Name, m.PublicID), " ")
+	}
+	nameOf := func(id string) string {
+		if n, ok := names[id]; ok {
+			return n
+		}
+		return clean(authorName("", id), " ")
+	}
+	host := "none known (no quorum?)"
+	if g.Host != "" {
+		host = nameOf(g.Host)
+	}
+	quorum := "yes"
+	if !g.HasQuorum {
+		quorum = "no: messages wait in the outbox until a majority of voters is reachable"
+	}
+	fmt.Fprintf(w, "group %q (%s)\n", clean(g.Name, " "), g.GroupID)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  host\t%s\n", host)
+	fmt.Fprintf(tw, "  term\t%d\n", g.Term)
+	if g.Role != "" {
+		fmt.Fprintf(tw, "  this node\t%s\n", clean(g.Role, " "))
+	}
+	fmt.Fprintf(tw, "  quorum\t%s\n", quorum)
+	fmt.Fprintf(tw, "  committed\t%d\n", g.Committed)
+	if g.Queued > 0 {
+		fmt.Fprintf(tw, "  queued\t%d in the outbox\n", g.Queued)
+	}
+	if len(g.Preference) > 0 {
+		pref := make([]string, len(g.Preference))
+		for i, id := range g.Preference {
+			pref[i] = nameOf(id)
+		}
+		fmt.Fprintf(tw, "  preference\t%s\n", strings.Join(pref, " > "))
+	}
+	tw.Flush()
+
+	fmt.Fprintf(w, "  members (%d):\n", len(g.Members))
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, m := range g.Members {
+		role := "learner"
+		if m.Voter {
+			role = "voter"
+		}
+		online := "offline"
+		if m.Online {
+			online = "online"
+		}
+		rtt := "-"
+		if m.RTTMillis > 0 {
+			rtt = fmt.Sprintf("%.1f ms", m.RTTMillis)
+		}
+		var notes []string
+		if m.Host || (g.Host != "" && m.PublicID == g.Host) {
+			notes = append(notes, "host")
+		}
+		if m.Self {
+			notes = append(notes, "you")
+		}
+		fp := m.Fingerprint
+		if fp == "" {
+			fp = authorName("", m.PublicID)
+		}
+		name := clean(m.Name, " ")
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\n", name, clean(fp, " "), role, online, rtt, strings.Join(notes, ", "))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,222 @@
+package election
+
+import (
+	"math"
+	"slices"
+)
+
+// Hysteresis is how much better a candidate must be before the leader hands
+// over to it. Both conditions must hold: the candidate's score is at most
+// Ratio times the leader's, and at least MarginMs below it. The ratio keeps
+// leadership from flapping between similar hosts on noisy measurements; the
+// margin keeps it from flapping on a LAN, where a 20% difference can be a
+// fraction of a millisecond and not worth an availability blip.
+type Hysteresis struct {
+	Ratio    float64 // candidate score <= Ratio * leader score
+	MarginMs float64 // leader score - candidate score >= MarginMs
+}
+
+// DefaultHysteresis returns the hysteresis DeMeS uses: a candidate must be
+// 20% and 2 ms better than the leader.
+func DefaultHysteresis() Hysteresis {
+	return Hysteresis{Ratio: 0.8, MarginMs: 2}
+}
+
+// ShouldTransfer returns the member the current leader should transfer
+// leadership to, if any.
+//
+// The candidate is the first member of r.Preference that comes before the
+// leader, is in voters (raft only lets voters lead), is caughtUp (raft only
+// transfers to a member whose log matches the leader's, and a lagging target
+// would stall the group while it catches up; caughtUp[id] should mean raft's
+// progress Match for id equals the leader's last index), and has a finite score (an
+// unscored member is never known to be better). Because the candidate must
+// come before the leader, a series of transfers under one ranking moves
+// leadership strictly forward in the preference list, so it cannot cycle.
+//
+// If the leader is misplaced, that is, not in r.Voters (it is dead, not a
+// member, or outside the desired voter set) or without a finite score, the
+// candidate is returned without further conditions. Otherwise it is returned
+// only if it beats the leader by h.
+//
+// With no latency data (r.Fallback) no member has a score, so there is
+// never a transfer: join order is only a starting point, not a reason to
+// move leadership.
+func ShouldTransfer(r Ranking, leader string, voters map[string]bool, caughtUp map[string]bool, h Hysteresis) (string, bool) {
+	pos := slices.Index(r.Preference, leader)
+	if pos < 0 {
+		pos = len(r.Preference)
+	}
+	cand := ""
+	for _, id := range r.Preference[:pos] {
+		if voters[id] && caughtUp[id] && scored(r, id) {
+			cand = id
+			break
+		}
+	}
+	if cand == "" {
+		return "", false
+	}
+	if !slices.Contains(r.Voters, leader) || !scored(r, leader) {
+		return cand, true
+	}
+	ls, cs := r.Score[leader], r.Score[cand]
+	if cs <= h.Ratio*ls && ls-cs >= h.MarginMs {
+		return cand, true
+	}
+	return "", false
+}
+
+// scored reports whether id has a finite score in r.
+func scored(r Ranking, id string) bool {
+	s, ok := r.Score[id]
+	return ok && !math.IsInf(s, 0) && !math.IsNaN(s)
+}
+
+// VoterChange is one raft membership change: exactly one of Promote (make a
+// learner a voter) and Demote (make a voter a learner) is set.
+type VoterChange struct {
+	Promote string
+	Demote  string
+}
+
+// NextVoterChange returns the next single change that moves the voter set
+// current towards the desired set: the first maxVoters (zero or negative
+// means [DefaultMaxVoters]) live members of r.Preference, which is r.Voters
+// when maxVoters equals the [Input.MaxVoters] r was ranked with.
+//
+// A voter counts as live when it is in r.Preference and not in dead; dead
+// should be the [Input.Dead] r was ranked with, and a member dead in either
+// is treated as dead. Counting unknown voters as dead errs on the side of
+// fewer changes.
+//
+// The changes, in order of preference:
+//
+//  1. If current has fewer than maxVoters voters, promote the best desired
+//     member that is not a voter.
+//  2. Demote a voter that is not live (smallest id first).
+//  3. If current has more than maxVoters voters, demote the worst-ranked
+//     live voter that is not desired.
+//  4. If a desired member is not a voter (the set is full), promote the best
+//     one; step 3 demotes the displaced voter on the next call. Promoting
+//     first means the group never has fewer voters than it started with.
+//
+// Every change keeps these invariants, and NextVoterChange returns false
+// rather than break one:
+//
+//   - It changes one voter at a time, so raft's simple (non-joint)
+//     configuration change is safe: any majority of the old set and any
+//     majority of the new set intersect.
+//   - The live voters of the resulting set are at least its quorum
+//     (len/2 + 1), so the group can still commit after the change. If the
+//     current set has no live quorum, nothing can commit and there is no
+//     change at all.
+//   - The leader is never demoted. If the leader is not desired, the set
+//     converges to the desired set plus the leader, until [ShouldTransfer]
+//     moves leadership.
+//   - A change never reduces the number of live voters below
+//     min(maxVoters, live members).
+//
+// The caller proposes the change as one raft configuration change and calls
+// again only after it is applied. Each change promotes a desired member or
+// demotes an undesired one, so under a fixed ranking the calls converge in
+// at most len(current) + maxVoters changes.
+func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader string, maxVoters int) (VoterChange, bool) {
+	if maxVoters <= 0 {
+		maxVoters = DefaultMaxVoters
+	}
+	rank := make(map[string]int, len(r.Preference))
+	for i, id := range r.Preference {
+		if !dead[id] {
+			rank[id] = i
+		}
+	}
+	isLive := func(id string) bool { _, ok := rank[id]; return ok }
+
+	var desired []string
+	isDesired := make(map[string]bool, maxVoters)
+	for _, id := range r.Preference {
+		if len(desired) == maxVoters {
+			break
+		}
+		if isLive(id) {
+			desired = append(desired, id)
+			isDesired[id] = true
+		}
+	}
+	liveMembers := len(rank)
+
+	voters := make(map[string]bool, len(current))
+	liveVoters := 0
+	for _, id := range current {
+		if id == "" || voters[id] {
+			continue
+		}
+		voters[id] = true
+		if isLive(id) {
+			liveVoters++
+		}
+	}
+	n := len(voters)
+	if n == 0 || liveVoters < quorum(n) {
+		return VoterChange{}, false
+	}
+
+	// ok checks the invariants for a change to a set of size newN with
+	// newLive live voters.
+	ok := func(newN, newLive int) bool {
+		if newN == 0 || newLive < quorum(newN) {
+			return false
+		}
+		return newLive >= liveVoters || newLive >= min(maxVoters, liveMembers)
+	}
+
+	var missing string // the best desired member that is not a voter
+	for _, id := range desired {
+		if !voters[id] {
+			missing = id
+			break
+		}
+	}
+
+	// 1. Grow towards maxVoters.
+	if n < maxVoters && missing != "" && ok(n+1, liveVoters+1) {
+		return VoterChange{Promote: missing}, true
+	}
+
+	// 2. Demote voters that are not live. Sorted ids make the choice
+	// independent of the order of current.
+	var notLive, extra []string
+	for id := range voters {
+		switch {
+		case id == leader:
+		case !isLive(id):
+			notLive = append(notLive, id)
+		case !isDesired[id]:
+			extra = append(extra, id)
+		}
+	}
+	slices.Sort(notLive)
+	for _, id := range notLive {
+		if ok(n-1, liveVoters) {
+			return VoterChange{Demote: id}, true
+		}
+	}
+
+	// 3. Shrink towards maxVoters, dropping the worst-ranked extra first.
+	if n > maxVoters && len(extra) > 0 {
+		slices.SortFunc(extra, func(a, b string) int { return rank[b] - rank[a] })
+		if ok(n-1, liveVoters-1) {
+			return VoterChange{Demote: extra[0]}, true
+		}
+	}
+
+	// 4. Swap: promote now, demote in step 3 next time.
+	if missing != "" && ok(n+1, liveVoters+1) {
+		return VoterChange{Promote: missing}, true
+	}
+	return VoterChange{}, false
+}
+
+// quorum is the number of voters a raft group of n voters needs to commit.
+func quorum(n int) int { return n/2 + 1 }

@@ -1,0 +1,80 @@
+// Package web is a node's local API and browser UI: the handler behind the UI
+// listener of `demes serve`.
+//
+// Most callers need two things: [NewToken] once, to make the secret that the
+// browser and the CLI present, and [NewHandler] with a [Config], served on a
+// loopback listener:
+//
+//	ln, err := net.Listen("tcp", "127.0.0.1:0")
+//	...
+//	token, err := web.NewToken()
+//	...
+//	h := web.NewHandler(web.Config{
+//		Backend: n,                  // the node
+//		Token:   token,
+//		Addr:    ln.Addr().String(), // the real address, port included
+//		Logger:  logger,
+//	})
+//	srv := &http.Server{Handler: h, BaseContext: func(net.Listener) context.Context { return ctx }}
+//	fmt.Printf("http://%s/#token=%s\n", ln.Addr(), token)
+//
+// Cancel the server's BaseContext when shutting down: the event stream
+// (below) is a request that never ends by itself, and http.Server.Shutdown
+// waits for it.
+//
+// # The browser UI
+//
+// GET / and the static files under it are the embedded UI (directory ui/:
+// plain HTML, CSS and JavaScript, no build step). They hold no data, so they
+// are served without the token. The page reads the token from the address
+// fragment (#token=...), which browsers never send to servers, keeps it in
+// sessionStorage and removes it from the address bar.
+//
+// # The API
+//
+// Every route under /api/v1 speaks JSON and needs the token. Errors are a
+// non-2xx status with {"error": "...", "hint": "..."}; errors from the
+// [Backend] that wrap [node.ErrNotFound], [node.ErrInvalid] or
+// [node.ErrStopped] become 404, 400 and 503, anything else 500.
+//
+//	GET  /api/v1/status                      node.Status
+//	GET  /api/v1/groups                      [node.GroupInfo]
+//	POST /api/v1/groups                      {"name"} -> node.GroupInfo
+//	POST /api/v1/groups/{group_id}/invites   {"public_id"} -> {"code"}
+//	POST /api/v1/join                        {"code"} -> node.GroupInfo, once joined and caught up
+//	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> node.Message
+//	GET  /api/v1/groups/{group_id}/messages  [node.Message], committed in order, then queued
+//	GET  /api/v1/groups/{group_id}/transcript the signed transcript (a JSON download)
+//	GET  /api/v1/events                      server-sent events, one node.Event per "data:" line
+//	GET  /api/v1/qr?text=...                 a PNG QR code of text (at most 2048 bytes)
+//	GET  /api/v1/demo                        {"enabled", "running"}
+//	POST /api/v1/node/stop, /api/v1/node/start  demo mode only (404 otherwise)
+//
+// POST .../messages waits up to timeout_ms (default 10 s) for the message to
+// commit. It answers 200 with state "committed", or 202 with state "queued"
+// when the wait ran out: the message then stays in the node's outbox and is
+// sent later, exactly once.
+//
+// # Security
+//
+// The UI listener is on loopback, but every web page the user visits can
+// reach loopback too. So, in this order:
+//
+//   - The Host header must name this listener (127.0.0.1, localhost or [::1]
+//     with its port, or [Config.Addr]); anything else is a DNS-rebinding
+//     attempt and gets 403.
+//   - An Origin header, when present, must be http:// plus one of those
+//     hosts; a cross-site request gets 403.
+//   - /api/ refuses requests that the browser marks as coming from another
+//     site (Sec-Fetch-Site other than same-origin or none), with 403.
+//   - /api/ needs the token: "Authorization: Bearer TOKEN", or, for GET
+//     requests only (EventSource and <img> cannot set headers), a
+//     "token" query parameter. Compared in constant time; 401 otherwise.
+//   - POST requests must have Content-Type application/json (415 otherwise),
+//     which an HTML form cannot send.
+//
+// Every response carries a strict Content-Security-Policy (no inline script
+// or style, no outside resources), X-Frame-Options DENY, nosniff and
+// Referrer-Policy no-referrer; API responses are not cached. Rejected
+// requests are logged with their reason and never with a token.
+package web

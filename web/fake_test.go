@@ -1,0 +1,601 @@
+package web
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+)
+
+// fakeWorld is an in-memory stand-in for the nodes of a few people and the
+// groups between them, so that handlers (and browsers) can talk through it:
+// a message sent by one fakeNode reaches the other members as an event.
+// Tests steer it: cut a group's quorum, hold joins, fail a call.
+type fakeWorld struct {
+	mu       sync.Mutex
+	groups   map[string]*fakeGroup
+	nodes    map[string]*fakeNode // by name
+	invites  map[string]fakeInvite
+	joinGate chan struct{} // when set, Join waits until it is closed
+}
+
+type fakeGroup struct {
+	id, name string
+	members  []*fakeNode // in preference order: the host first
+	log      []node.Message
+	outbox   []*fakePending // queued messages of all members, oldest first
+	quorum   bool
+	term     uint64
+}
+
+type fakePending struct {
+	msg       node.Message
+	from      *fakeNode
+	committed chan struct{} // closed at commit
+}
+
+type fakeInvite struct {
+	groupID, publicID string
+}
+
+// fakeNode is one person's node in a fakeWorld. It implements Backend and
+// Control.
+type fakeNode struct {
+	w       *fakeWorld
+	name    string
+	pub     identity.PublicID
+	latency float64 // ms; the RTT between two nodes is the sum of theirs
+
+	// Guarded by w.mu.
+	subs     map[chan node.Event]struct{}
+	stopped  bool
+	failNext error   // returned by the next call that can fail
+	lastWait float64 // the wait of the last Send, in seconds
+}
+
+var (
+	_ Backend = (*fakeNode)(nil)
+	_ Control = (*fakeNode)(nil)
+)
+
+func newFakeWorld() *fakeWorld {
+	return &fakeWorld{
+		groups:  map[string]*fakeGroup{},
+		nodes:   map[string]*fakeNode{},
+		invites: map[string]fakeInvite{},
+	}
+}
+
+// newFriends returns a world with alice, bob and carol in the group
+// "friends" (alice hosts), and dave, who is in no group yet.
+func newFriends(t testing.TB) (*fakeWorld, string) {
+	t.Helper()
+	w := newFakeWorld()
+	alice := w.addNode(t, "alice", 3)
+	bob := w.addNode(t, "bob", 8)
+	carol := w.addNode(t, "carol", 21)
+	w.addNode(t, "dave", 5)
+	g, err := alice.CreateGroup(context.Background(), "friends")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.addMember(g.GroupID, bob)
+	w.addMember(g.GroupID, carol)
+	t.Cleanup(w.close)
+	return w, g.GroupID
+}
+
+func (w *fakeWorld) addNode(t testing.TB, name string, latency float64) *fakeNode {
+	t.Helper()
+	seed := bytes.Repeat([]byte(name[:1]), 32)
+	id, err := identity.FromSeed(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &fakeNode{w: w, name: name, pub: id.Public(), latency: latency, subs: map[chan node.Event]struct{}{}}
+	w.mu.Lock()
+	w.nodes[name] = n
+	w.mu.Unlock()
+	return n
+}
+
+func (w *fakeWorld) node(name string) *fakeNode {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.nodes[name]
+}
+
+func (w *fakeWorld) addMember(gid string, n *fakeNode) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.groups[gid]
+	g.members = append(g.members, n)
+	w.notifyStatusLocked(g)
+}
+
+// setQuorum cuts or restores a group's quorum. Restoring it commits the
+// queued messages in order, as the real outbox does.
+func (w *fakeWorld) setQuorum(gid string, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.groups[gid]
+	g.quorum = ok
+	g.term++
+	if ok {
+		for _, p := range g.outbox {
+			w.commitLocked(g, p.msg)
+			close(p.committed)
+		}
+		g.outbox = nil
+	}
+	w.notifyStatusLocked(g)
+}
+
+// holdJoins makes Join wait until the returned func is called.
+func (w *fakeWorld) holdJoins() (release func()) {
+	gate := make(chan struct{})
+	w.mu.Lock()
+	w.joinGate = gate
+	w.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { close(gate) }) }
+}
+
+// close ends every subscription, so event streams end with the test.
+func (w *fakeWorld) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, n := range w.nodes {
+		n.closeSubsLocked()
+	}
+}
+
+// commitLocked appends m to g's log and tells every member.
+func (w *fakeWorld) commitLocked(g *fakeGroup, m node.Message) node.Message {
+	m.State = node.StateCommitted
+	m.Index = uint64(len(g.log) + 1)
+	g.log = append(g.log, m)
+	for _, mem := range g.members {
+		mem.notifyLocked(node.Event{Kind: "message", GroupID: g.id, Message: &m})
+	}
+	return m
+}
+
+func (w *fakeWorld) notifyStatusLocked(g *fakeGroup) {
+	for _, mem := range g.members {
+		mem.notifyLocked(node.Event{Kind: "status", GroupID: g.id})
+	}
+}
+
+func (n *fakeNode) notifyLocked(ev node.Event) {
+	if n.stopped {
+		return
+	}
+	for ch := range n.subs {
+		select {
+		case ch <- ev:
+		default: // a slow reader loses events, as the contract allows
+		}
+	}
+}
+
+func (n *fakeNode) closeSubsLocked() {
+	for ch := range n.subs {
+		close(ch)
+		delete(n.subs, ch)
+	}
+}
+
+// failNextCall makes the next call that can fail return err.
+func (n *fakeNode) failNextCall(err error) {
+	n.w.mu.Lock()
+	n.failNext = err
+	n.w.mu.Unlock()
+}
+
+// checkLocked returns the error a call fails with before doing anything.
+func (n *fakeNode) checkLocked() error {
+	if err := n.failNext; err != nil {
+		n.failNext = nil
+		return err
+	}
+	if n.stopped {
+		return node.ErrStopped
+	}
+	return nil
+}
+
+func (n *fakeNode) groupLocked(gid string) (*fakeGroup, error) {
+	g := n.w.groups[gid]
+	if g == nil || !g.isMember(n) {
+		return nil, fmt.Errorf("group %q: %w", gid, node.ErrNotFound)
+	}
+	return g, nil
+}
+
+// sortedGroupsLocked returns the groups by name, so lists are stable.
+func (w *fakeWorld) sortedGroupsLocked() []*fakeGroup {
+	out := make([]*fakeGroup, 0, len(w.groups))
+	for _, g := range w.groups {
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b *fakeGroup) int {
+		return cmp.Or(cmp.Compare(a.name, b.name), cmp.Compare(a.id, b.id))
+	})
+	return out
+}
+
+func (g *fakeGroup) isMember(n *fakeNode) bool {
+	for _, m := range g.members {
+		if m == n {
+			return true
+		}
+	}
+	return false
+}
+
+func rtt(a, b *fakeNode) float64 { return a.latency + b.latency }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Status implements Backend.
+func (n *fakeNode) Status() node.Status {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	s := node.Status{
+		PublicID:    n.pub.String(),
+		Name:        n.name,
+		Fingerprint: n.pub.Fingerprint(),
+		PeerURL:     "http://" + n.name + ".invalid:7000",
+		Running:     !n.stopped,
+		Rejected:    map[string]int64{"bad signature": 0},
+	}
+	if n.stopped {
+		return s
+	}
+	for _, g := range n.w.sortedGroupsLocked() {
+		if !g.isMember(n) {
+			continue
+		}
+		gs := node.GroupStatus{
+			GroupID:   g.id,
+			Name:      g.name,
+			Term:      g.term,
+			Committed: uint64(len(g.log)),
+			HasQuorum: g.quorum,
+			Role:      "follower",
+		}
+		if g.quorum {
+			gs.Host = g.members[0].pub.String()
+			if g.members[0] == n {
+				gs.Role = "leader"
+			}
+		}
+		for _, p := range g.outbox {
+			if p.from == n {
+				gs.Queued++
+			}
+		}
+		for i, m := range g.members {
+			gs.Preference = append(gs.Preference, m.pub.String())
+			mem := node.Member{
+				PublicID:    m.pub.String(),
+				Name:        m.name,
+				Fingerprint: m.pub.Fingerprint(),
+				Voter:       i < 3,
+				Online:      !m.stopped,
+				Host:        g.quorum && i == 0,
+				Self:        m == n,
+				PeerURL:     "http://" + m.name + ".invalid:7000",
+			}
+			if m != n {
+				mem.SafetyNum = identity.SafetyNumber(n.pub, m.pub)
+				if !m.stopped {
+					mem.RTTMillis = rtt(n, m)
+				}
+			}
+			gs.Members = append(gs.Members, mem)
+			for _, o := range g.members[i+1:] {
+				if !m.stopped && !o.stopped {
+					gs.Edges = append(gs.Edges, node.Edge{A: m.pub.String(), B: o.pub.String(), RTTMillis: rtt(m, o)})
+				}
+			}
+		}
+		s.Groups = append(s.Groups, gs)
+	}
+	return s
+}
+
+// Groups implements Backend.
+func (n *fakeNode) Groups() []node.GroupInfo {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	var out []node.GroupInfo
+	if n.stopped {
+		return out
+	}
+	for _, g := range n.w.sortedGroupsLocked() {
+		if g.isMember(n) {
+			out = append(out, node.GroupInfo{GroupID: g.id, Name: g.name})
+		}
+	}
+	return out
+}
+
+// CreateGroup implements Backend.
+func (n *fakeNode) CreateGroup(ctx context.Context, name string) (node.GroupInfo, error) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if err := n.checkLocked(); err != nil {
+		return node.GroupInfo{}, err
+	}
+	g := &fakeGroup{id: randomHex(8), name: name, members: []*fakeNode{n}, quorum: true, term: 1}
+	n.w.groups[g.id] = g
+	n.notifyLocked(node.Event{Kind: "status", GroupID: g.id})
+	return node.GroupInfo{GroupID: g.id, Name: g.name}, nil
+}
+
+// Invite implements Backend.
+func (n *fakeNode) Invite(ctx context.Context, groupID, publicID string) (string, error) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if err := n.checkLocked(); err != nil {
+		return "", err
+	}
+	if _, err := n.groupLocked(groupID); err != nil {
+		return "", err
+	}
+	code := "DEMES-INVITE-" + strings.ToUpper(randomHex(24))
+	n.w.invites[code] = fakeInvite{groupID: groupID, publicID: publicID}
+	return code, nil
+}
+
+// Join implements Backend.
+func (n *fakeNode) Join(ctx context.Context, code string) (node.GroupInfo, error) {
+	n.w.mu.Lock()
+	if err := n.checkLocked(); err != nil {
+		n.w.mu.Unlock()
+		return node.GroupInfo{}, err
+	}
+	inv, ok := n.w.invites[code]
+	gate := n.w.joinGate
+	n.w.mu.Unlock()
+	if !ok {
+		return node.GroupInfo{}, fmt.Errorf("%w: no such invite code", node.ErrInvalid)
+	}
+	if inv.publicID != n.pub.String() {
+		return node.GroupInfo{}, fmt.Errorf("%w: this invite is for another identity", node.ErrInvalid)
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return node.GroupInfo{}, ctx.Err()
+		}
+	}
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	g := n.w.groups[inv.groupID]
+	if !g.isMember(n) {
+		g.members = append(g.members, n)
+	}
+	n.w.notifyStatusLocked(g)
+	return node.GroupInfo{GroupID: g.id, Name: g.name}, nil
+}
+
+// Send implements Backend: it commits at once when the group has a quorum,
+// and otherwise queues the message and waits for a commit up to wait.
+func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Duration) (node.Message, error) {
+	n.w.mu.Lock()
+	n.lastWait = wait.Seconds()
+	if err := n.checkLocked(); err != nil {
+		n.w.mu.Unlock()
+		return node.Message{}, err
+	}
+	g, err := n.groupLocked(groupID)
+	if err != nil {
+		n.w.mu.Unlock()
+		return node.Message{}, err
+	}
+	m := node.Message{
+		ID:      randomHex(16),
+		Author:  n.pub.String(),
+		Name:    n.name,
+		Text:    text,
+		SentAt:  time.Now().UTC().Truncate(time.Millisecond),
+		State:   node.StateQueued,
+		GroupID: g.id,
+	}
+	if g.quorum {
+		m = n.w.commitLocked(g, m)
+		n.w.mu.Unlock()
+		return m, nil
+	}
+	p := &fakePending{msg: m, from: n, committed: make(chan struct{})}
+	g.outbox = append(g.outbox, p)
+	n.notifyLocked(node.Event{Kind: "message", GroupID: g.id, Message: &m})
+	n.notifyLocked(node.Event{Kind: "status", GroupID: g.id})
+	n.w.mu.Unlock()
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-p.committed:
+		n.w.mu.Lock()
+		defer n.w.mu.Unlock()
+		for _, c := range g.log {
+			if c.ID == m.ID {
+				return c, nil
+			}
+		}
+		panic("fake: committed message missing from the log")
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	return m, nil
+}
+
+// Messages implements Backend.
+func (n *fakeNode) Messages(groupID string) ([]node.Message, error) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if err := n.checkLocked(); err != nil {
+		return nil, err
+	}
+	g, err := n.groupLocked(groupID)
+	if err != nil {
+		return nil, err
+	}
+	out := append([]node.Message(nil), g.log...)
+	for _, p := range g.outbox {
+		if p.from == n {
+			out = append(out, p.msg)
+		}
+	}
+	return out, nil
+}
+
+// Transcript implements Backend.
+func (n *fakeNode) Transcript(ctx context.Context, groupID string) ([]byte, error) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if err := n.checkLocked(); err != nil {
+		return nil, err
+	}
+	g, err := n.groupLocked(groupID)
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(map[string]any{"group_id": g.id, "entries": g.log}, "", "  ")
+}
+
+// Subscribe implements Backend.
+func (n *fakeNode) Subscribe() (<-chan node.Event, func()) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	ch := make(chan node.Event, 256)
+	if n.stopped {
+		close(ch)
+		return ch, func() {}
+	}
+	n.subs[ch] = struct{}{}
+	return ch, func() {
+		n.w.mu.Lock()
+		defer n.w.mu.Unlock()
+		if _, ok := n.subs[ch]; ok {
+			delete(n.subs, ch)
+			close(ch)
+		}
+	}
+}
+
+// StopNode implements Control: the node's streams end and others see it
+// offline.
+func (n *fakeNode) StopNode() error {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	n.stopped = true
+	n.closeSubsLocked()
+	for _, g := range n.w.groups {
+		if g.isMember(n) {
+			n.w.notifyStatusLocked(g)
+		}
+	}
+	return nil
+}
+
+// StartNode implements Control.
+func (n *fakeNode) StartNode() error {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	n.stopped = false
+	for _, g := range n.w.groups {
+		if g.isMember(n) {
+			n.w.notifyStatusLocked(g)
+		}
+	}
+	return nil
+}
+
+// Running implements Control.
+func (n *fakeNode) Running() bool {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	return !n.stopped
+}
+
+// testUI is a handler on a real loopback listener.
+type testUI struct {
+	URL   string // http://127.0.0.1:PORT
+	Addr  string
+	Token string
+	h     *handler
+	logs  *syncBuffer
+}
+
+// PageURL is what `demes serve` prints: the UI with the token in the fragment.
+func (u *testUI) PageURL() string { return u.URL + "/#token=" + u.Token }
+
+// startUI serves a handler for b (and c, if not nil) until the test ends.
+func startUI(t testing.TB, b Backend, c Control) *testUI {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	token, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cfg := Config{Backend: b, Token: token, Addr: srv.Listener.Addr().String(), Logger: zerolog.New(logs)}
+	if c != nil {
+		cfg.Control = c
+	}
+	h := newHandler(cfg)
+	base, cancel := context.WithCancel(context.Background())
+	srv.Config.Handler = h
+	// Event streams end when this context does; without it srv.Close
+	// would wait for the browser to hang up.
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+	})
+	return &testUI{URL: srv.URL, Addr: srv.Listener.Addr().String(), Token: token, h: h, logs: logs}
+}
+
+// syncBuffer is a bytes.Buffer for a logger that several goroutines use.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

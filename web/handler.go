@@ -1,0 +1,537 @@
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"github.com/rs/zerolog"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+)
+
+// Backend is what the web layer needs from a node. Methods that take a
+// context return when it ends; errors wrap [node.ErrNotFound],
+// [node.ErrInvalid] or [node.ErrStopped] where one applies, so the API can
+// answer with the right status.
+type Backend interface {
+	// Status returns the node and all its groups.
+	Status() node.Status
+	// Groups lists the groups this node belongs to.
+	Groups() []node.GroupInfo
+	// CreateGroup creates a group with this node as its only member and host.
+	CreateGroup(ctx context.Context, name string) (node.GroupInfo, error)
+	// Invite authorizes publicID to join groupID and returns the invite code
+	// to give that person.
+	Invite(ctx context.Context, groupID, publicID string) (code string, err error)
+	// Join joins a group through an invite code. It returns once this node
+	// is a member and has caught up with the group's log.
+	Join(ctx context.Context, code string) (node.GroupInfo, error)
+	// Send sends a chat message and waits up to wait for it to commit. The
+	// returned message has State "committed", or "queued" when the wait ran
+	// out and the message waits in the outbox.
+	Send(ctx context.Context, groupID, text string, wait time.Duration) (node.Message, error)
+	// Messages returns the group's committed messages in order, then this
+	// node's queued ones.
+	Messages(groupID string) ([]node.Message, error)
+	// Transcript returns the group's signed transcript as a JSON document.
+	Transcript(ctx context.Context, groupID string) ([]byte, error)
+	// Subscribe returns a channel of events for the UI and a func that ends
+	// the subscription. The backend may close the channel (for example when
+	// the node stops); it must not block on a slow reader.
+	Subscribe() (events <-chan node.Event, cancel func())
+}
+
+// Control stops and starts the node behind a [Backend], so that the demo can
+// show failover from the node's own UI. It is nil outside demo mode.
+type Control interface {
+	// StopNode stops the node as if its process had died.
+	StopNode() error
+	// StartNode starts it again from its store.
+	StartNode() error
+	// Running reports whether the node runs.
+	Running() bool
+}
+
+// Config configures [NewHandler].
+type Config struct {
+	// Backend is the node the API serves. Required.
+	Backend Backend
+	// Control, when set, enables the demo's stop and start buttons.
+	Control Control
+	// Token is the secret every API request must present, as made by
+	// [NewToken]. Required.
+	Token string
+	// Addr is the UI listener's real address, host and port (after
+	// listening, so not ":0"). Requests must name it, or a loopback name with
+	// the same port, in their Host header. Required.
+	Addr string
+	// Logger receives rejected requests and backend failures.
+	Logger zerolog.Logger
+}
+
+// Limits of the API.
+const (
+	maxBodyBytes    = 128 << 10 // request bodies
+	maxQRText       = 2048      // the text of a QR code, in bytes
+	defaultSendWait = 10 * time.Second
+	maxSendWait     = 2 * time.Minute
+	pingInterval    = 15 * time.Second // keeps idle event streams open through proxies and timeouts
+)
+
+// NewToken returns a fresh API token: 32 random bytes, base64url without
+// padding, so it can stand in a URL fragment or query unescaped.
+func NewToken() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("failed to make API token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+//go:embed ui
+var uiFiles embed.FS
+
+// handler is the [http.Handler] that NewHandler returns.
+type handler struct {
+	backend Backend
+	control Control
+	log     zerolog.Logger
+
+	tokenHash [sha256.Size]byte // compared in constant time; hashing first hides the length too
+	hosts     map[string]bool   // allowed Host header values, lower case
+	origins   map[string]bool   // allowed Origin header values, lower case
+
+	api    *mux.Router
+	static http.Handler
+	ping   time.Duration // event stream keep-alive; tests shorten it
+}
+
+// NewHandler returns the UI listener's handler: the API under /api/v1 and
+// the embedded UI everywhere else, behind the checks described in the
+// package documentation.
+//
+// It panics when cfg has no Backend, no Token, or an Addr without a real
+// port: those are programming errors, and starting a UI listener that
+// anyone could use, or nobody, would be worse.
+func NewHandler(cfg Config) http.Handler {
+	return newHandler(cfg)
+}
+
+func newHandler(cfg Config) *handler {
+	if cfg.Backend == nil {
+		panic("web: Config.Backend is nil")
+	}
+	if cfg.Token == "" {
+		panic("web: Config.Token is empty")
+	}
+	_, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil || port == "" || port == "0" {
+		panic(fmt.Sprintf("web: Config.Addr %q is not the listener's host:port", cfg.Addr))
+	}
+	h := &handler{
+		backend:   cfg.Backend,
+		control:   cfg.Control,
+		log:       cfg.Logger,
+		tokenHash: sha256.Sum256([]byte(cfg.Token)),
+		hosts:     map[string]bool{},
+		origins:   map[string]bool{},
+		ping:      pingInterval,
+	}
+	for _, host := range []string{
+		net.JoinHostPort("127.0.0.1", port),
+		net.JoinHostPort("localhost", port),
+		net.JoinHostPort("::1", port),
+		cfg.Addr,
+	} {
+		host = strings.ToLower(host)
+		h.hosts[host] = true
+		h.origins["http://"+host] = true
+	}
+
+	ui, err := fs.Sub(uiFiles, "ui")
+	if err != nil {
+		panic(err) // the embedded directory is always there
+	}
+	h.static = http.FileServerFS(ui)
+
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API route", "see the routes in the package documentation of github.com/demes/demes/web")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method not allowed on this route", "")
+	})
+	// Full paths on one router, not a subrouter: gorilla/mux answers 404
+	// instead of 405 for a wrong method on a subrouter's route.
+	v1 := apiRoutes{r}
+	v1.HandleFunc("/status", h.getStatus).Methods(http.MethodGet)
+	v1.HandleFunc("/groups", h.getGroups).Methods(http.MethodGet)
+	v1.HandleFunc("/groups", h.createGroup).Methods(http.MethodPost)
+	v1.HandleFunc("/groups/{group_id}/invites", h.invite).Methods(http.MethodPost)
+	v1.HandleFunc("/join", h.join).Methods(http.MethodPost)
+	v1.HandleFunc("/groups/{group_id}/messages", h.send).Methods(http.MethodPost)
+	v1.HandleFunc("/groups/{group_id}/messages", h.messages).Methods(http.MethodGet)
+	v1.HandleFunc("/groups/{group_id}/transcript", h.transcript).Methods(http.MethodGet)
+	v1.HandleFunc("/events", h.events).Methods(http.MethodGet)
+	v1.HandleFunc("/qr", h.qr).Methods(http.MethodGet)
+	v1.HandleFunc("/demo", h.demo).Methods(http.MethodGet)
+	v1.HandleFunc("/node/stop", h.stopNode).Methods(http.MethodPost)
+	v1.HandleFunc("/node/start", h.startNode).Methods(http.MethodPost)
+	h.api = r
+	return h
+}
+
+// apiRoutes registers routes under /api/v1.
+type apiRoutes struct{ r *mux.Router }
+
+func (a apiRoutes) HandleFunc(path string, f http.HandlerFunc) *mux.Route {
+	return a.r.HandleFunc("/api/v1"+path, f)
+}
+
+// ServeHTTP applies the checks in order (Host and Origin for everything;
+// then, for the API, Sec-Fetch-Site, the token and the content type) and
+// passes the request on.
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	isAPI := strings.HasPrefix(r.URL.Path, "/api/")
+	setSecurityHeaders(w.Header(), isAPI)
+	if !h.hosts[strings.ToLower(r.Host)] {
+		h.reject(w, r, http.StatusForbidden, "host not allowed",
+			"open the UI at the address that demes serve printed", "Host header is not this listener (DNS rebinding?)")
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !h.origins[strings.ToLower(origin)] {
+		h.reject(w, r, http.StatusForbidden, "cross-origin request refused",
+			"the local API only answers its own UI", "Origin header is not this listener (cross-site request)")
+		return
+	}
+	if !isAPI {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-cache")
+		h.static.ServeHTTP(w, r)
+		return
+	}
+	// Browsers say where a request comes from; the API only serves its own
+	// page ("same-origin") and a person typing an address ("none"). This
+	// also covers requests that carry no Origin, such as an <img> on
+	// another site, before the token is even looked at.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		h.reject(w, r, http.StatusForbidden, "cross-site request refused",
+			"the local API only answers its own UI", "Sec-Fetch-Site is "+clip(site))
+		return
+	}
+	if reason := h.checkToken(r); reason != "" {
+		h.reject(w, r, http.StatusUnauthorized, "missing or wrong API token",
+			"send Authorization: Bearer TOKEN with the token that demes serve printed", reason)
+		return
+	}
+	if !isSafeMethod(r.Method) && !isJSON(r.Header.Get("Content-Type")) {
+		h.reject(w, r, http.StatusUnsupportedMediaType, "request body must be JSON",
+			"send Content-Type: application/json", "state-changing request without a JSON content type (form CSRF?)")
+		return
+	}
+	h.api.ServeHTTP(w, r)
+}
+
+// getStatus answers GET /api/v1/status.
+func (h *handler) getStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, normalizeStatus(h.backend.Status()))
+}
+
+// getGroups answers GET /api/v1/groups.
+func (h *handler) getGroups(w http.ResponseWriter, r *http.Request) {
+	groups := h.backend.Groups()
+	if groups == nil {
+		groups = []node.GroupInfo{}
+	}
+	writeJSON(w, http.StatusOK, groups)
+}
+
+// createGroup answers POST /api/v1/groups.
+func (h *handler) createGroup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name string `json:"name"`
+	}
+	if !h.decode(w, r, &req) {
+		return
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		writeError(w, http.StatusBadRequest, "the group needs a name", `send {"name": "..."}`)
+		return
+	}
+	g, err := h.backend.CreateGroup(r.Context(), name)
+	if err != nil {
+		h.backendError(w, r, "create group", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// invite answers POST /api/v1/groups/{group_id}/invites.
+func (h *handler) invite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		PublicID string `json:"public_id"`
+	}
+	if !h.decode(w, r, &req) {
+		return
+	}
+	id := strings.TrimSpace(req.PublicID)
+	if _, err := identity.ParsePublicID(id); err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("not a public id: %v", err),
+			"ask the person for the output of `demes id` (it starts with demes1)")
+		return
+	}
+	code, err := h.backend.Invite(r.Context(), mux.Vars(r)["group_id"], id)
+	if err != nil {
+		h.backendError(w, r, "invite", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"code": code})
+}
+
+// join answers POST /api/v1/join.
+func (h *handler) join(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Code string `json:"code"`
+	}
+	if !h.decode(w, r, &req) {
+		return
+	}
+	code := strings.TrimSpace(req.Code)
+	if code == "" {
+		writeError(w, http.StatusBadRequest, "the invite code is empty", "paste the code the inviter gave you")
+		return
+	}
+	g, err := h.backend.Join(r.Context(), code)
+	if err != nil {
+		h.backendError(w, r, "join", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+// send answers POST /api/v1/groups/{group_id}/messages.
+func (h *handler) send(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Text      string `json:"text"`
+		TimeoutMS int64  `json:"timeout_ms"`
+	}
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		writeError(w, http.StatusBadRequest, "the message is empty", "")
+		return
+	}
+	if req.TimeoutMS < 0 {
+		writeError(w, http.StatusBadRequest, "timeout_ms is negative", "leave it out (0) for the default of 10 s")
+		return
+	}
+	wait := defaultSendWait
+	if req.TimeoutMS > 0 {
+		wait = min(time.Duration(req.TimeoutMS)*time.Millisecond, maxSendWait)
+	}
+	m, err := h.backend.Send(r.Context(), mux.Vars(r)["group_id"], req.Text, wait)
+	if err != nil {
+		h.backendError(w, r, "send", err)
+		return
+	}
+	status := http.StatusOK
+	if m.State != node.StateCommitted {
+		// Accepted into the outbox, not yet in the group's log.
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, m)
+}
+
+// messages answers GET /api/v1/groups/{group_id}/messages.
+func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
+	msgs, err := h.backend.Messages(mux.Vars(r)["group_id"])
+	if err != nil {
+		h.backendError(w, r, "list messages", err)
+		return
+	}
+	if msgs == nil {
+		msgs = []node.Message{}
+	}
+	writeJSON(w, http.StatusOK, msgs)
+}
+
+// unsafeFileChars are the characters kept out of a download's file name.
+var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+
+// transcript answers GET /api/v1/groups/{group_id}/transcript.
+func (h *handler) transcript(w http.ResponseWriter, r *http.Request) {
+	gid := mux.Vars(r)["group_id"]
+	doc, err := h.backend.Transcript(r.Context(), gid)
+	if err != nil {
+		h.backendError(w, r, "export transcript", err)
+		return
+	}
+	name := unsafeFileChars.ReplaceAllString(gid, "")
+	if len(name) > 16 {
+		name = name[:16]
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="demes-transcript-%s.json"`, name))
+	w.WriteHeader(http.StatusOK)
+	w.Write(doc)
+}
+
+// qr answers GET /api/v1/qr?text=... with a PNG.
+func (h *handler) qr(w http.ResponseWriter, r *http.Request) {
+	text := r.URL.Query().Get("text")
+	if text == "" || len(text) > maxQRText {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("text must be 1 to %d bytes", maxQRText), "")
+		return
+	}
+	png, err := qrcode.Encode(text, qrcode.Medium, 320)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("cannot make a QR code: %v", err), "")
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.WriteHeader(http.StatusOK)
+	w.Write(png)
+}
+
+// demoState is the body of GET /api/v1/demo and of the stop and start routes.
+type demoState struct {
+	Enabled bool `json:"enabled"`
+	Running bool `json:"running"`
+}
+
+// demo answers GET /api/v1/demo. Outside demo mode it says so rather than
+// failing, so the UI needs no special case.
+func (h *handler) demo(w http.ResponseWriter, r *http.Request) {
+	if h.control == nil {
+		writeJSON(w, http.StatusOK, demoState{})
+		return
+	}
+	writeJSON(w, http.StatusOK, demoState{Enabled: true, Running: h.control.Running()})
+}
+
+// stopNode answers POST /api/v1/node/stop.
+func (h *handler) stopNode(w http.ResponseWriter, r *http.Request) {
+	h.controlNode(w, r, "stop node", func(c Control) error { return c.StopNode() })
+}
+
+// startNode answers POST /api/v1/node/start.
+func (h *handler) startNode(w http.ResponseWriter, r *http.Request) {
+	h.controlNode(w, r, "start node", func(c Control) error { return c.StartNode() })
+}
+
+func (h *handler) controlNode(w http.ResponseWriter, r *http.Request, action string, do func(Control) error) {
+	if h.control == nil {
+		writeError(w, http.StatusNotFound, "not in demo mode", "stopping and starting from the UI is only for `demes demo`")
+		return
+	}
+	if err := do(h.control); err != nil {
+		h.backendError(w, r, action, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, demoState{Enabled: true, Running: h.control.Running()})
+}
+
+// decode reads a JSON request body into v, strictly: limited in size, no
+// unknown fields, nothing after the value. On failure it has answered.
+func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("unexpected data after the JSON value")
+	}
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit), "")
+		return false
+	}
+	writeError(w, http.StatusBadRequest, fmt.Sprintf("bad JSON body: %v", err), "")
+	return false
+}
+
+// backendError answers with the status that err maps to.
+func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action string, err error) {
+	status, hint := http.StatusInternalServerError, ""
+	switch {
+	case errors.Is(err, node.ErrNotFound):
+		status, hint = http.StatusNotFound, "check the group id: GET /api/v1/groups lists them"
+	case errors.Is(err, node.ErrInvalid):
+		status = http.StatusBadRequest
+	case errors.Is(err, node.ErrStopped):
+		status, hint = http.StatusServiceUnavailable, "start the node again"
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads the answer.
+		status = 499
+	case errors.Is(err, context.DeadlineExceeded):
+		status, hint = http.StatusGatewayTimeout, "try again; the group may be unreachable"
+	}
+	if status >= 500 && status != http.StatusServiceUnavailable {
+		h.log.Error().Err(err).Str("action", action).Str("path", r.URL.Path).Msg("local API request failed")
+	}
+	writeError(w, status, fmt.Sprintf("failed to %s: %v", action, err), hint)
+}
+
+// apiError is the body of every error answer.
+type apiError struct {
+	Error string `json:"error"`
+	Hint  string `json:"hint,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, status int, msg, hint string) {
+	writeJSON(w, status, apiError{Error: msg, Hint: hint})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// normalizeStatus replaces nil slices and maps with empty ones, so the UI
+// and scripts see [] and {} rather than null.
+func normalizeStatus(s node.Status) node.Status {
+	if s.Rejected == nil {
+		s.Rejected = map[string]int64{}
+	}
+	groups := make([]node.GroupStatus, len(s.Groups))
+	for i, g := range s.Groups {
+		if g.Preference == nil {
+			g.Preference = []string{}
+		}
+		if g.Members == nil {
+			g.Members = []node.Member{}
+		}
+		if g.Edges == nil {
+			g.Edges = []node.Edge{}
+		}
+		groups[i] = g
+	}
+	s.Groups = groups
+	return s
+}

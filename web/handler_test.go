@@ -1,0 +1,806 @@
+package web
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+)
+
+// newReq builds an API request as the UI sends it: right Host, bearer
+// token, JSON body. Tests then spoil one thing.
+func newReq(u *testUI, method, path, body string) *http.Request {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	r := httptest.NewRequest(method, "http://"+u.Addr+path, rd)
+	r.Header.Set("Authorization", "Bearer "+u.Token)
+	if method == http.MethodPost {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	return r
+}
+
+func serve(u *testUI, r *http.Request) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	u.h.ServeHTTP(rec, r)
+	return rec
+}
+
+// decodeError checks that an error answer is {"error": ..., "hint"?}.
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	var body map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("error body is not JSON: %v: %q", err, rec.Body.String())
+	}
+	if body["error"] == "" {
+		t.Fatalf("error body has no error: %q", rec.Body.String())
+	}
+	for k := range body {
+		if k != "error" && k != "hint" {
+			t.Errorf("error body has unexpected field %q", k)
+		}
+	}
+	return body["error"]
+}
+
+func friendsUI(t *testing.T) (*fakeWorld, string, *testUI) {
+	t.Helper()
+	w, gid := newFriends(t)
+	return w, gid, startUI(t, w.node("alice"), nil)
+}
+
+func TestToken(t *testing.T) {
+	_, _, u := friendsUI(t)
+	const path = "/api/v1/status"
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		auth   string // Authorization header; "-" for none
+		query  string // token query parameter
+		want   int
+	}{
+		{"no token", "GET", path, "-", "", http.StatusUnauthorized},
+		{"wrong token", "GET", path, "Bearer " + strings.Repeat("A", len(u.Token)), "", http.StatusUnauthorized},
+		{"token prefix", "GET", path, "Bearer " + u.Token[:10], "", http.StatusUnauthorized},
+		{"token with extra", "GET", path, "Bearer " + u.Token + "x", "", http.StatusUnauthorized},
+		{"not bearer", "GET", path, "Basic " + u.Token, "", http.StatusUnauthorized},
+		{"scheme only", "GET", path, "Bearer", "", http.StatusUnauthorized},
+		{"right token", "GET", path, "Bearer " + u.Token, "", http.StatusOK},
+		{"scheme is case-insensitive", "GET", path, "bearer " + u.Token, "", http.StatusOK},
+		{"query token on GET", "GET", path, "-", u.Token, http.StatusOK},
+		{"wrong query token", "GET", path, "-", "wrongtoken123", http.StatusUnauthorized},
+		{"wrong header beats right query", "GET", path, "Bearer wrongtoken123", u.Token, http.StatusUnauthorized},
+		{"query token on POST", "POST", "/api/v1/groups", "-", u.Token, http.StatusUnauthorized},
+		{"unknown route needs a token too", "GET", "/api/v1/nope", "-", "", http.StatusUnauthorized},
+		{"events need a token", "GET", "/api/v1/events", "-", "", http.StatusUnauthorized},
+		{"qr needs a token", "GET", "/api/v1/qr?text=x", "-", "", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.path
+			if tt.query != "" {
+				p += "?token=" + tt.query
+			}
+			r := newReq(u, tt.method, p, `{"name":"x"}`)
+			r.Header.Del("Authorization")
+			if tt.auth != "-" {
+				r.Header.Set("Authorization", tt.auth)
+			}
+			rec := serve(u, r)
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body.String())
+			}
+			if tt.want == http.StatusUnauthorized {
+				decodeError(t, rec)
+			}
+		})
+	}
+	// Rejections are logged with their reason and never with a token.
+	logs := u.logs.String()
+	if !strings.Contains(logs, "wrong token") || !strings.Contains(logs, "no token") {
+		t.Errorf("rejections not logged with their reason:\n%s", logs)
+	}
+	if strings.Contains(logs, u.Token[:10]) || strings.Contains(logs, "wrongtoken123") || strings.Contains(logs, "AAAAAAAA") {
+		t.Errorf("a token reached the log:\n%s", logs)
+	}
+}
+
+func TestHostCheck(t *testing.T) {
+	_, _, u := friendsUI(t)
+	_, port, _ := net.SplitHostPort(u.Addr)
+	tests := []struct {
+		host string
+		want int
+	}{
+		{u.Addr, http.StatusOK},
+		{"127.0.0.1:" + port, http.StatusOK},
+		{"localhost:" + port, http.StatusOK},
+		{"LOCALHOST:" + port, http.StatusOK},
+		{"[::1]:" + port, http.StatusOK},
+		{"evil.example:" + port, http.StatusForbidden}, // DNS rebinding: evil.example resolves to 127.0.0.1
+		{"evil.example", http.StatusForbidden},
+		{"127.0.0.1", http.StatusForbidden},
+		{"127.0.0.1:1", http.StatusForbidden},
+		{"localhost.evil.example:" + port, http.StatusForbidden},
+		{"", http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		for _, path := range []string{"/api/v1/status", "/"} {
+			t.Run(tt.host+path, func(t *testing.T) {
+				r := newReq(u, "GET", path, "")
+				r.Host = tt.host
+				rec := serve(u, r)
+				if rec.Code != tt.want {
+					t.Fatalf("status %d, want %d", rec.Code, tt.want)
+				}
+				if tt.want == http.StatusForbidden {
+					decodeError(t, rec)
+				}
+			})
+		}
+	}
+	if !strings.Contains(u.logs.String(), "DNS rebinding") {
+		t.Errorf("host rejections not logged:\n%s", u.logs.String())
+	}
+}
+
+func TestOriginCheck(t *testing.T) {
+	_, _, u := friendsUI(t)
+	_, port, _ := net.SplitHostPort(u.Addr)
+	tests := []struct {
+		origin string
+		want   int
+	}{
+		{"", http.StatusOK}, // same-origin GETs and the CLI send none
+		{"http://" + u.Addr, http.StatusOK},
+		{"http://localhost:" + port, http.StatusOK},
+		{"http://[::1]:" + port, http.StatusOK},
+		{"http://evil.example", http.StatusForbidden},
+		{"http://evil.example:" + port, http.StatusForbidden},
+		{"https://" + u.Addr, http.StatusForbidden},
+		{"http://127.0.0.1:1", http.StatusForbidden},
+		{"null", http.StatusForbidden},
+	}
+	for _, tt := range tests {
+		for _, method := range []string{"GET", "POST"} {
+			t.Run(method+" "+tt.origin, func(t *testing.T) {
+				path, body := "/api/v1/status", ""
+				if method == "POST" {
+					path, body = "/api/v1/groups", `{"name":"g"}`
+				}
+				r := newReq(u, method, path, body)
+				if tt.origin != "" {
+					r.Header.Set("Origin", tt.origin)
+				}
+				rec := serve(u, r)
+				if rec.Code != tt.want {
+					t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body.String())
+				}
+			})
+		}
+	}
+}
+
+func TestFetchSiteCheck(t *testing.T) {
+	_, _, u := friendsUI(t)
+	for site, want := range map[string]int{
+		"":            http.StatusOK, // the CLI, older browsers
+		"same-origin": http.StatusOK,
+		"none":        http.StatusOK,
+		"same-site":   http.StatusForbidden, // another port on localhost
+		"cross-site":  http.StatusForbidden,
+	} {
+		t.Run(site, func(t *testing.T) {
+			r := newReq(u, "GET", "/api/v1/qr?text=x&token="+u.Token, "")
+			r.Header.Del("Authorization")
+			if site != "" {
+				r.Header.Set("Sec-Fetch-Site", site)
+			}
+			if rec := serve(u, r); rec.Code != want {
+				t.Fatalf("status %d, want %d", rec.Code, want)
+			}
+		})
+	}
+}
+
+func TestContentTypeOnPOST(t *testing.T) {
+	_, gid, u := friendsUI(t)
+	tests := []struct {
+		contentType string
+		want        int
+	}{
+		{"application/x-www-form-urlencoded", http.StatusUnsupportedMediaType},
+		{"multipart/form-data; boundary=x", http.StatusUnsupportedMediaType},
+		{"text/plain", http.StatusUnsupportedMediaType},
+		{"", http.StatusUnsupportedMediaType},
+		{"application/jsonx", http.StatusUnsupportedMediaType},
+		{"application/json", http.StatusOK},
+		{"application/json; charset=utf-8", http.StatusOK},
+		{"Application/JSON", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.contentType, func(t *testing.T) {
+			r := newReq(u, "POST", "/api/v1/groups/"+gid+"/messages", `{"text":"hi"}`)
+			r.Header.Set("Content-Type", tt.contentType)
+			rec := serve(u, r)
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body.String())
+			}
+		})
+	}
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	_, _, u := friendsUI(t)
+	want := map[string]string{
+		"Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "no-referrer",
+	}
+	tests := []struct {
+		name string
+		r    *http.Request
+		code int
+		api  bool
+	}{
+		{"index", newReq(u, "GET", "/", ""), 200, false},
+		{"script", newReq(u, "GET", "/app.js", ""), 200, false},
+		{"missing file", newReq(u, "GET", "/nope.js", ""), 404, false},
+		{"status", newReq(u, "GET", "/api/v1/status", ""), 200, true},
+		{"unknown route", newReq(u, "GET", "/api/v1/nope", ""), 404, true},
+		{"unauthorized", func() *http.Request {
+			r := newReq(u, "GET", "/api/v1/status", "")
+			r.Header.Del("Authorization")
+			return r
+		}(), 401, true},
+		{"forbidden host", func() *http.Request { r := newReq(u, "GET", "/", ""); r.Host = "evil.example"; return r }(), 403, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := serve(u, tt.r)
+			if rec.Code != tt.code {
+				t.Fatalf("status %d, want %d", rec.Code, tt.code)
+			}
+			for k, v := range want {
+				if got := rec.Header().Get(k); got != v {
+					t.Errorf("%s = %q, want %q", k, got, v)
+				}
+			}
+			if cc := rec.Header().Get("Cache-Control"); tt.api && cc != "no-store" {
+				t.Errorf("Cache-Control = %q on an API answer, want no-store", cc)
+			}
+		})
+	}
+}
+
+func TestErrorMapping(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	alice := w.node("alice")
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{fmt.Errorf("group x: %w", node.ErrNotFound), http.StatusNotFound},
+		{fmt.Errorf("%w: text too long", node.ErrInvalid), http.StatusBadRequest},
+		{node.ErrStopped, http.StatusServiceUnavailable},
+		{errors.New("disk on fire"), http.StatusInternalServerError},
+	}
+	calls := []struct {
+		method, path, body string
+	}{
+		{"POST", "/api/v1/groups", `{"name":"g"}`},
+		{"POST", "/api/v1/groups/" + gid + "/invites", `{"public_id":"` + w.node("dave").pub.String() + `"}`},
+		{"POST", "/api/v1/join", `{"code":"c"}`},
+		{"POST", "/api/v1/groups/" + gid + "/messages", `{"text":"hi"}`},
+		{"GET", "/api/v1/groups/" + gid + "/messages", ""},
+		{"GET", "/api/v1/groups/" + gid + "/transcript", ""},
+	}
+	for _, tt := range tests {
+		for _, c := range calls {
+			t.Run(fmt.Sprintf("%d %s %s", tt.want, c.method, c.path), func(t *testing.T) {
+				alice.failNextCall(tt.err)
+				rec := serve(u, newReq(u, c.method, c.path, c.body))
+				if rec.Code != tt.want {
+					t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body.String())
+				}
+				if msg := decodeError(t, rec); !strings.Contains(msg, tt.err.Error()) {
+					t.Errorf("error %q does not say %q", msg, tt.err)
+				}
+			})
+		}
+	}
+	// Without injected errors, the fake answers 404 for groups it does not know.
+	rec := serve(u, newReq(u, "GET", "/api/v1/groups/0000/messages", ""))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("unknown group: status %d, want 404", rec.Code)
+	}
+	if !strings.Contains(u.logs.String(), "disk on fire") {
+		t.Errorf("a 500 was not logged:\n%s", u.logs.String())
+	}
+}
+
+func TestBadBodies(t *testing.T) {
+	_, gid, u := friendsUI(t)
+	msgs := "/api/v1/groups/" + gid + "/messages"
+	tests := []struct {
+		name, path, body string
+		want             int
+	}{
+		{"unknown field", msgs, `{"text":"hi","colour":"red"}`, 400},
+		{"not JSON", msgs, `text=hi`, 400},
+		{"two values", msgs, `{"text":"hi"}{"text":"again"}`, 400},
+		{"wrong type", msgs, `{"text":5}`, 400},
+		{"empty body", msgs, ``, 400},
+		{"empty text", msgs, `{"text":"  \n"}`, 400},
+		{"negative timeout", msgs, `{"text":"hi","timeout_ms":-1}`, 400},
+		{"too large", msgs, `{"text":"` + strings.Repeat("x", 200<<10) + `"}`, 413},
+		{"empty group name", "/api/v1/groups", `{"name":" "}`, 400},
+		{"bad public id", "/api/v1/groups/" + gid + "/invites", `{"public_id":"demes1nope"}`, 400},
+		{"age recipient is not a public id", "/api/v1/groups/" + gid + "/invites", `{"public_id":"age1qqqq"}`, 400},
+		{"empty invite code", "/api/v1/join", `{"code":""}`, 400},
+		{"wrong method", "/api/v1/status", `{}`, 405},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := serve(u, newReq(u, "POST", tt.path, tt.body))
+			if rec.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body.String())
+			}
+			decodeError(t, rec)
+		})
+	}
+}
+
+// getJSON GETs path and decodes the answer into a generic value, to check
+// field names as a script sees them.
+func getJSON(t *testing.T, u *testUI, path string) any {
+	t.Helper()
+	rec := serve(u, newReq(u, "GET", path, ""))
+	if rec.Code != 200 {
+		t.Fatalf("GET %s: status %d: %s", path, rec.Code, rec.Body.String())
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("GET %s: Content-Type %q", path, ct)
+	}
+	var v any
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return v
+}
+
+func keys(t *testing.T, v any) string {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("not an object: %v", v)
+	}
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return strings.Join(ks, ",")
+}
+
+func TestJSONShapes(t *testing.T) {
+	w, gid, u := friendsUI(t)
+
+	// A node in no group lists [] (not null), and its status has [] and {}.
+	dave := startUI(t, w.node("dave"), nil)
+	if rec := serve(dave, newReq(dave, "GET", "/api/v1/groups", "")); strings.TrimSpace(rec.Body.String()) != "[]" {
+		t.Errorf("groups of a node in no group = %q, want []", rec.Body.String())
+	}
+	st := getJSON(t, dave, "/api/v1/status").(map[string]any)
+	if g, ok := st["groups"].([]any); !ok || len(g) != 0 {
+		t.Errorf("status groups = %v, want []", st["groups"])
+	}
+	if got, want := keys(t, st), "fingerprint,groups,name,peer_url,public_id,rejected,running"; got != want {
+		t.Errorf("status fields %s, want %s", got, want)
+	}
+
+	st = getJSON(t, u, "/api/v1/status").(map[string]any)
+	g := st["groups"].([]any)[0].(map[string]any)
+	if got, want := keys(t, g), "committed,edges,group_id,has_quorum,host,members,name,preference,queued,role,term"; got != want {
+		t.Errorf("group status fields %s, want %s", got, want)
+	}
+	bob := g["members"].([]any)[1].(map[string]any)
+	if got, want := keys(t, bob), "fingerprint,host,name,online,peer_url,public_id,rtt_ms,safety_number,self,voter"; got != want {
+		t.Errorf("member fields %s, want %s", got, want)
+	}
+	if got, want := keys(t, g["edges"].([]any)[0]), "a,b,rtt_ms"; got != want {
+		t.Errorf("edge fields %s, want %s", got, want)
+	}
+
+	groups := getJSON(t, u, "/api/v1/groups").([]any)
+	if len(groups) != 1 || keys(t, groups[0]) != "group_id,name" {
+		t.Errorf("groups = %v", groups)
+	}
+	if m := getJSON(t, u, "/api/v1/groups/"+gid+"/messages").([]any); len(m) != 0 {
+		t.Errorf("messages of a new group = %v, want []", m)
+	}
+
+	// Sending: 200 and committed with a quorum; the default wait is 10 s.
+	rec := serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/messages", `{"text":"hello"}`))
+	if rec.Code != 200 {
+		t.Fatalf("send: %d %s", rec.Code, rec.Body.String())
+	}
+	var sent map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &sent)
+	if got, want := keys(t, sent), "author,group_id,id,index,name,sent_at,state,text"; got != want {
+		t.Errorf("message fields %s, want %s", got, want)
+	}
+	if sent["state"] != "committed" || sent["index"] != 1.0 || sent["text"] != "hello" || sent["author"] != w.node("alice").pub.String() {
+		t.Errorf("sent message = %v", sent)
+	}
+	if _, err := time.Parse(time.RFC3339, sent["sent_at"].(string)); err != nil {
+		t.Errorf("sent_at is not RFC 3339: %v", err)
+	}
+	alice := w.node("alice")
+	w.mu.Lock()
+	wait := alice.lastWait
+	w.mu.Unlock()
+	if wait != 10 {
+		t.Errorf("default wait = %vs, want 10s", wait)
+	}
+
+	// Without a quorum: 202 and queued once timeout_ms runs out.
+	w.setQuorum(gid, false)
+	rec = serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/messages", `{"text":"later","timeout_ms":20}`))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("send without quorum: status %d, want 202: %s", rec.Code, rec.Body.String())
+	}
+	json.Unmarshal(rec.Body.Bytes(), &sent)
+	if sent["state"] != "queued" || sent["index"] != 0.0 {
+		t.Errorf("queued message = %v", sent)
+	}
+	list := getJSON(t, u, "/api/v1/groups/"+gid+"/messages").([]any)
+	if len(list) != 2 || list[0].(map[string]any)["state"] != "committed" || list[1].(map[string]any)["state"] != "queued" {
+		t.Errorf("messages = %v, want the committed one, then the queued one", list)
+	}
+
+	// Invites answer {"code"}.
+	rec = serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/invites", `{"public_id":" `+w.node("dave").pub.String()+` "}`))
+	var inv map[string]any
+	json.Unmarshal(rec.Body.Bytes(), &inv)
+	if rec.Code != 200 || keys(t, inv) != "code" || inv["code"] == "" {
+		t.Fatalf("invite: %d %s", rec.Code, rec.Body.String())
+	}
+
+	// Joining through it answers the group.
+	rec = serve(dave, newReq(dave, "POST", "/api/v1/join", fmt.Sprintf(`{"code":%q}`, inv["code"])))
+	var joined node.GroupInfo
+	json.Unmarshal(rec.Body.Bytes(), &joined)
+	if rec.Code != 200 || joined.GroupID != gid || joined.Name != "friends" {
+		t.Fatalf("join: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+func TestTranscript(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	w.node("bob").Send(context.Background(), gid, "for the record", time.Second)
+	rec := serve(u, newReq(u, "GET", "/api/v1/groups/"+gid+"/transcript", ""))
+	if rec.Code != 200 {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+	}
+	if cd := rec.Header().Get("Content-Disposition"); cd != `attachment; filename="demes-transcript-`+gid+`.json"` {
+		t.Errorf("Content-Disposition = %q", cd)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	if !json.Valid(rec.Body.Bytes()) || !strings.Contains(rec.Body.String(), "for the record") {
+		t.Errorf("transcript = %s", rec.Body.String())
+	}
+}
+
+func TestQR(t *testing.T) {
+	_, _, u := friendsUI(t)
+	r := newReq(u, "GET", "/api/v1/qr?text=demes1hello&token="+u.Token, "")
+	r.Header.Del("Authorization") // as an <img> asks
+	rec := serve(u, r)
+	if rec.Code != 200 || rec.Header().Get("Content-Type") != "image/png" {
+		t.Fatalf("status %d, type %q: %s", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
+	}
+	img, err := png.Decode(rec.Body)
+	if err != nil {
+		t.Fatalf("not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 100 || b.Dx() != b.Dy() {
+		t.Errorf("QR image is %v", b)
+	}
+	for _, text := range []string{"", strings.Repeat("x", maxQRText+1)} {
+		rec := serve(u, newReq(u, "GET", "/api/v1/qr?text="+text, ""))
+		if rec.Code != 400 {
+			t.Errorf("QR of %d bytes: status %d, want 400", len(text), rec.Code)
+		}
+	}
+}
+
+func TestDemoRoutes(t *testing.T) {
+	w, _, u := friendsUI(t)
+	if got := getJSON(t, u, "/api/v1/demo").(map[string]any); got["enabled"] != false {
+		t.Errorf("demo outside demo mode = %v", got)
+	}
+	for _, p := range []string{"/api/v1/node/stop", "/api/v1/node/start"} {
+		if rec := serve(u, newReq(u, "POST", p, `{}`)); rec.Code != 404 {
+			t.Errorf("%s outside demo mode: status %d, want 404", p, rec.Code)
+		}
+	}
+
+	bob := w.node("bob")
+	d := startUI(t, bob, bob)
+	if got := getJSON(t, d, "/api/v1/demo").(map[string]any); got["enabled"] != true || got["running"] != true {
+		t.Errorf("demo = %v", got)
+	}
+	rec := serve(d, newReq(d, "POST", "/api/v1/node/stop", `{}`))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"running":false`) {
+		t.Fatalf("stop: %d %s", rec.Code, rec.Body.String())
+	}
+	if st := getJSON(t, d, "/api/v1/status").(map[string]any); st["running"] != false {
+		t.Errorf("status after stop: running = %v", st["running"])
+	}
+	if rec := serve(d, newReq(d, "GET", "/api/v1/groups/x/messages", "")); rec.Code != 503 {
+		t.Errorf("messages of a stopped node: status %d, want 503", rec.Code)
+	}
+	rec = serve(d, newReq(d, "POST", "/api/v1/node/start", `{}`))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"running":true`) {
+		t.Fatalf("start: %d %s", rec.Code, rec.Body.String())
+	}
+}
+
+// openEvents opens the event stream of u on its real listener.
+func openEvents(t *testing.T, ctx context.Context, u *testUI) *bufio.Reader {
+	t.Helper()
+	r, err := http.NewRequestWithContext(ctx, "GET", u.URL+"/api/v1/events?token="+u.Token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Do returns when the headers arrive: this fails by the deadline if
+	// the handler does not flush them before the first event.
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatalf("event stream: %v", err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("event stream: status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("event stream Cache-Control = %q", cc)
+	}
+	return bufio.NewReader(resp.Body)
+}
+
+// nextLine returns the next line starting with prefix, skipping others.
+func nextLine(t *testing.T, rd *bufio.Reader, prefix string) string {
+	t.Helper()
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the event stream for %q: %v", prefix, err)
+		}
+		if strings.HasPrefix(line, prefix) {
+			return strings.TrimSuffix(line, "\n")
+		}
+	}
+}
+
+func TestEvents(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	bobUI := startUI(t, w.node("bob"), nil)
+	// No ping to flush the headers for us: the stream must open by itself.
+	bobUI.h.ping = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rd := openEvents(t, ctx, bobUI)
+
+	// Alice sends through her API; Bob's stream carries it.
+	rec := serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/messages", `{"text":"over the wire"}`))
+	if rec.Code != 200 {
+		t.Fatalf("send: %d %s", rec.Code, rec.Body.String())
+	}
+	for {
+		line := nextLine(t, rd, "data: ")
+		var ev node.Event
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
+			t.Fatalf("event %q: %v", line, err)
+		}
+		if ev.Kind != "message" {
+			continue
+		}
+		if ev.GroupID != gid || ev.Message == nil || ev.Message.Text != "over the wire" || ev.Message.State != node.StateCommitted {
+			t.Fatalf("event = %+v", ev)
+		}
+		break
+	}
+}
+
+func TestEventsPingAndEnd(t *testing.T) {
+	w, _, u := friendsUI(t)
+	u.h.ping = 10 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rd := openEvents(t, ctx, u)
+	nextLine(t, rd, ": ping")
+
+	// When the backend ends the subscription (the node stopped), the
+	// stream ends too.
+	w.node("alice").StopNode()
+	for {
+		if _, err := rd.ReadString('\n'); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("want the stream to end cleanly, got %v", err)
+		}
+	}
+}
+
+func TestStaticUI(t *testing.T) {
+	_, _, u := friendsUI(t)
+	r := newReq(u, "GET", "/", "")
+	r.Header.Del("Authorization") // the UI needs no token
+	rec := serve(u, r)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<script src="app.js" defer></script>`) {
+		t.Fatalf("GET /: %d %.200s", rec.Code, rec.Body.String())
+	}
+	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/style.css": "text/css", "/favicon.svg": "image/svg+xml"} {
+		rec := serve(u, newReq(u, "GET", path, ""))
+		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
+			t.Errorf("GET %s: %d %q", path, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+	if rec := serve(u, newReq(u, "POST", "/", `{}`)); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: status %d, want 405", rec.Code)
+	}
+}
+
+// TestUIHasNoInlineCode checks the embedded files for what the CSP would
+// block (so the page would break) and for HTML sinks that must never see
+// message text. The browser tests check the behaviour; this names the line.
+func TestUIHasNoInlineCode(t *testing.T) {
+	forbidden := map[string]*regexp.Regexp{
+		"inline script":       regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`),
+		"script without src":  regexp.MustCompile(`<script(?:\s+(?:defer|type="[^"]*"))*\s*>`),
+		"style element":       regexp.MustCompile(`<style`),
+		"style attribute":     regexp.MustCompile(`\sstyle=`),
+		"event attribute":     regexp.MustCompile(`\son[a-z]+=`),
+		"javascript: URL":     regexp.MustCompile(`javascript:`),
+		"outside resource":    regexp.MustCompile(`(src|href)="(https?:)?//`),
+		"innerHTML":           regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write`),
+		"eval":                regexp.MustCompile(`\beval\(|new Function`),
+		"setAttribute style":  regexp.MustCompile(`setAttribute\(\s*['"]style`),
+		"string setTimeout":   regexp.MustCompile(`setTimeout\(\s*['"]`),
+		"on* attribute in JS": regexp.MustCompile(`setAttribute\(\s*['"]on`),
+	}
+	err := fs.WalkDir(uiFiles, "ui", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := uiFiles.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range bytes.Split(b, []byte("\n")) {
+			if strings.HasPrefix(strings.TrimSpace(string(line)), "//") {
+				continue // comments may name what they avoid
+			}
+			for what, re := range forbidden {
+				if re.Match(line) {
+					t.Errorf("%s:%d: %s: %s", path, i+1, what, bytes.TrimSpace(line))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNewToken(t *testing.T) {
+	a, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := NewToken()
+	if a == b {
+		t.Fatal("two tokens are equal")
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(a)
+	if err != nil || len(raw) != 32 {
+		t.Fatalf("token %q: %d bytes, %v", a, len(raw), err)
+	}
+}
+
+func TestNewHandlerRefusesBadConfig(t *testing.T) {
+	w, _ := newFriends(t)
+	good := Config{Backend: w.node("alice"), Token: "t", Addr: "127.0.0.1:8080"}
+	for name, mutate := range map[string]func(*Config){
+		"no backend": func(c *Config) { c.Backend = nil },
+		"no token":   func(c *Config) { c.Token = "" },
+		"no addr":    func(c *Config) { c.Addr = "" },
+		"port 0":     func(c *Config) { c.Addr = "127.0.0.1:0" },
+		"no port":    func(c *Config) { c.Addr = "127.0.0.1" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := good
+			mutate(&cfg)
+			defer func() {
+				if recover() == nil {
+					t.Error("NewHandler accepted the config")
+				}
+			}()
+			NewHandler(cfg)
+		})
+	}
+	NewHandler(good) // and the good one works
+}
+
+func TestInviteChecksPublicIDFirst(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	id, _ := identity.FromSeed(bytes.Repeat([]byte{9}, 32))
+	// An injected failure that a valid id would hit: a bad id must not reach the backend.
+	w.node("alice").failNextCall(errors.New("backend reached"))
+	rec := serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/invites", `{"public_id":"`+id.Public().String()[:20]+`"}`))
+	if rec.Code != 400 || strings.Contains(rec.Body.String(), "backend reached") {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
+	}
+}
+
+// TestEventsUnsubscribe checks that a browser going away ends the
+// subscription, so closed tabs do not pile up in the node.
+func TestEventsUnsubscribe(t *testing.T) {
+	w, _, u := friendsUI(t)
+	alice := w.node("alice")
+	subs := func() int {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return len(alice.subs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	streamCtx, hangUp := context.WithCancel(ctx)
+	openEvents(t, streamCtx, u)
+	if n := subs(); n != 1 {
+		t.Fatalf("%d subscriptions with one stream open, want 1", n)
+	}
+	hangUp()
+	waitUntil(t, ctx, "the subscription to end", func() bool { return subs() == 0 })
+}
+
+// waitUntil polls cond until it holds or ctx ends.
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

@@ -75,6 +75,8 @@ type group struct {
 	role        raft.StateType
 	left        bool
 	pl          placementState
+	lastAddress time.Time
+	urlHint     map[[32]byte]string
 	rttc        chan rttSample
 }
 
@@ -163,6 +165,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		outbox:      map[[16]byte]*pending{},
 		msgIndex:    map[string]int{},
 		rttc:        make(chan rttSample, 64),
+		urlHint:     map[[32]byte]string{},
 		pl:          placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
 	for _, p := range info.Provisional {
@@ -229,6 +232,7 @@ func (g *group) run() {
 		case <-retry.C:
 			g.retryOutbox()
 			g.placeVoters()
+			g.maybeUpdateAddress()
 		case <-ping.C:
 			g.placementTick()
 		case s := <-g.rttc:
@@ -742,4 +746,57 @@ func (g *group) status() GroupStatus {
 	}
 	gs.Edges = append(gs.Edges, v.edges...)
 	return gs
+}
+
+// maybeUpdateAddress commits this node's new peer URL when it differs from the
+// one the group knows (a restart on another address), so that the others can
+// reach it again. This node can still reach them, so the proposal gets through.
+func (g *group) maybeUpdateAddress() {
+	me := g.st.Members[g.n.self.Sign]
+	if me == nil || g.left || me.URL == g.n.cfg.URL || time.Since(g.lastAddress) < 4*g.n.cfg.RetryInterval {
+		return
+	}
+	g.lastAddress = time.Now()
+	body, err := fsm.Encode(&fsm.AddressBody{URL: g.n.cfg.URL})
+	if err != nil {
+		return
+	}
+	if g.leader != raft.None {
+		if err := g.proposeEntry(crypto.TypeAddress, &fsm.AddressBody{URL: g.n.cfg.URL}); err != nil {
+			g.n.log.Debug().Err(err).Msg("address update proposal")
+		}
+	}
+	// Until the update is committed, the others would keep sending to the old
+	// address (and this node might never hear from the leader): tell them
+	// directly with a signed announcement, which they use as a hint.
+	for k, m := range g.st.Members {
+		if k == g.n.self.Sign || m.URL == "" {
+			continue
+		}
+		frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypeAddress, Group: g.id, To: k, Payload: body})
+		if err != nil {
+			return
+		}
+		url := m.URL
+		g.n.wg.Add(1)
+		go func() {
+			defer g.n.wg.Done()
+			ctx, cancel := context.WithTimeout(g.n.ctx, 2*time.Second)
+			defer cancel()
+			_, _ = g.n.cfg.Link.Post(ctx, url, frame)
+		}()
+	}
+}
+
+// peerURL is where to reach a member: a signed address announcement from the
+// member itself overrides the committed address until the log catches up.
+func (g *group) peerURL(k [32]byte, committed string) string {
+	if u, ok := g.urlHint[k]; ok {
+		if u == committed {
+			delete(g.urlHint, k)
+		} else {
+			return u
+		}
+	}
+	return committed
 }

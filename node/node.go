@@ -86,6 +86,9 @@ type Config struct {
 	// Hysteresis is how much better a member must be to take over as host
 	// (default election.DefaultHysteresis).
 	Hysteresis election.Hysteresis
+	// events, when set, is shared with a Service so that subscriptions
+	// survive a restart of the node.
+	events *broadcaster
 	// MaxSkew is the clock difference tolerated on peer envelopes (default 5 min).
 	MaxSkew time.Duration
 }
@@ -99,8 +102,10 @@ type Node struct {
 	store   *store.Store
 	counter *crypto.Counter
 	replay  *crypto.ReplayFilter
-	events  *broadcaster
-	rejects *rejectCounter
+	// joinReplay is the replay filter of invitees, kept apart from members'.
+	joinReplay *crypto.ReplayFilter
+	events     *broadcaster
+	rejects    *rejectCounter
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,6 +116,8 @@ type Node struct {
 	peers  map[string]*peer
 	nonces map[string]nonceInfo
 	closed bool
+
+	ownEvents bool
 }
 
 type nonceInfo struct {
@@ -148,6 +155,10 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = 5 * time.Minute
 	}
+	ownEvents := cfg.events == nil
+	if ownEvents {
+		cfg.events = newBroadcaster()
+	}
 	if cfg.Link == nil {
 		cfg.Link = NewHTTPLink()
 	}
@@ -164,13 +175,17 @@ func Open(cfg Config) (*Node, error) {
 		store:   st,
 		counter: crypto.NewCounter(),
 		replay:  crypto.NewReplayFilter(cfg.MaxSkew),
-		events:  newBroadcaster(),
-		rejects: newRejectCounter(),
-		ctx:     ctx,
-		cancel:  cancel,
-		groups:  map[crypto.GroupID]*group{},
-		peers:   map[string]*peer{},
-		nonces:  map[string]nonceInfo{},
+
+		joinReplay: crypto.NewReplayFilter(cfg.MaxSkew),
+		events:     cfg.events,
+		rejects:    newRejectCounter(),
+		ctx:        ctx,
+		cancel:     cancel,
+		groups:     map[crypto.GroupID]*group{},
+		peers:      map[string]*peer{},
+		nonces:     map[string]nonceInfo{},
+
+		ownEvents: ownEvents,
 	}
 	infos, err := st.Groups()
 	if err != nil {
@@ -215,7 +230,9 @@ func (n *Node) Close() error {
 		g.stop()
 	}
 	n.wg.Wait()
-	n.events.close()
+	if n.ownEvents {
+		n.events.close()
+	}
 	return n.store.Close()
 }
 

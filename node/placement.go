@@ -57,7 +57,7 @@ func (g *group) pingPeers() {
 		if k == g.n.self.Sign || m.url == "" {
 			continue
 		}
-		k, url := k, m.url
+		k, url := k, g.peerURL(k, m.url)
 		g.n.wg.Add(1)
 		go func() {
 			defer g.n.wg.Done()

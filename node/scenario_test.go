@@ -300,3 +300,23 @@ func TestRemovedMemberCannotRead(t *testing.T) {
 		t.Fatal("a member who is not the creator removed the creator")
 	}
 }
+
+func TestRestartOnNewAddress(t *testing.T) {
+	c := newCluster(t, 3, 10, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	h := c.host()
+	f := (h + 1) % 3
+	c.crash(f)
+	c.nodes[f].url = "sim://moved"
+	c.start(f)
+	c.send(h, "to the moved node", 10*time.Second)
+	eventually(t, 30*time.Second, "the moved node to receive new messages", func() bool {
+		for _, m := range c.committed(f) {
+			if m.Text == "to the moved node" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node/fsm"
 )
 
 // HTTPLink posts frames to peers over HTTP.
@@ -146,24 +147,40 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 	}
 	g := n.group(env.Group)
 	if g == nil {
-		return nil, n.reject(env, "unknown group", nil)
+		// Common and harmless while this node joins: the leader may send
+		// before the join reply arrives here. Logged at info, still counted.
+		n.log.Info().Str("sender", shortKey(env.Sender)).Str("type", env.Type.String()).Str("group", env.Group.String()).Msg("rejected envelope for a group this node is not in")
+		n.rejects.add("unknown group")
+		return nil, &errReject{reason: "unknown group"}
 	}
 	if env.To != ([32]byte{}) && env.To != n.self.Sign {
 		return nil, n.reject(env, "addressed to another node", nil)
 	}
-	if err := n.replay.Check(env, time.Now()); err != nil {
-		return nil, n.reject(env, reasonKey(err), err)
-	}
 	v := g.view.Load()
 	switch env.Type {
-	case crypto.TypeChallenge:
-		return n.handleChallenge(g, env)
-	case crypto.TypeJoin:
+	case crypto.TypeChallenge, crypto.TypeJoin:
+		// Joiners are not members yet. Only invitees get this far (checked
+		// in the handlers), through their own small replay filter, so that
+		// strangers cannot crowd members out of the main one.
+		if !v.invites[env.Sender] {
+			return nil, n.reject(env, "join attempt without a committed invite", nil)
+		}
+		if err := n.joinReplay.Check(env, time.Now()); err != nil {
+			return nil, n.reject(env, reasonKey(err), err)
+		}
+		if env.Type == crypto.TypeChallenge {
+			return n.handleChallenge(g, env)
+		}
 		return n.handleJoin(ctx, g, env, frame)
 	}
 	sender, ok := v.members[env.Sender]
 	if !ok {
 		return nil, n.reject(env, "sender is not a member", nil)
+	}
+	// The replay window is checked after membership, so that only members
+	// occupy it.
+	if err := n.replay.Check(env, time.Now()); err != nil {
+		return nil, n.reject(env, reasonKey(err), err)
 	}
 	switch env.Type {
 	case crypto.TypeBatch:
@@ -201,6 +218,16 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 			}
 		}
 		n.markOnline(sender.url)
+		return nil, nil
+	case crypto.TypeAddress:
+		var b fsm.AddressBody
+		if err := fsm.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {
+			return nil, n.reject(env, "malformed address announcement", err)
+		}
+		// A member can only redirect traffic meant for itself.
+		if err := g.do(ctx, func() { g.urlHint[env.Sender] = b.URL }); err != nil {
+			return nil, err
+		}
 		return nil, nil
 	case crypto.TypePing:
 		n.markOnline(sender.url)
@@ -300,7 +327,7 @@ func (g *group) sendRaft(msgs []*pb.Message) {
 func (g *group) memberByRaft(id uint64) ([32]byte, viewMember, bool) {
 	for k, m := range g.st.Members {
 		if m.RaftID == id {
-			return k, viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter}, true
+			return k, viewMember{id: m.ID, raftID: m.RaftID, url: g.peerURL(k, m.URL), voter: m.Voter}, true
 		}
 	}
 	for k, m := range g.provisional {

@@ -245,7 +245,10 @@ func (s *State) chain(index uint64, frame []byte) {
 	// The chain covers every committed entry that carries a signed frame,
 	// accepted or not, so that it is a function of the log alone.
 	if len(frame) > 0 && index > s.Chain.Index {
-		_ = s.Chain.Append(index, frame)
+		// Append only fails for a non-increasing index, excluded above.
+		if err := s.Chain.Append(index, frame); err != nil {
+			panic(fmt.Sprintf("transcript chain: %v", err))
+		}
 	}
 	if index > s.Applied {
 		s.Applied = index

@@ -1,0 +1,312 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/web"
+)
+
+// runServe runs the node until SIGINT/SIGTERM, then shuts down cleanly.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("serve [--listen ADDR] [--ui ADDR] [--advertise URL]", stdout)
+	listen := f.String("listen", "0.0.0.0:7946", "the peer listener's `ADDR` (other nodes connect here)")
+	ui := f.String("ui", "127.0.0.1:7947", "the local UI and API listener's `ADDR` (keep it on loopback)")
+	advertise := f.String("advertise", "", "the peer `URL` other nodes should use (default http://ADDR of --listen, with this machine's address if ADDR is 0.0.0.0)")
+	passFile := f.String("passphrase-file", "", "the passphrase `FILE` of a sealed identity")
+	name := f.String("name", "", "display `NAME` (default: the one given to keygen)")
+	tf := addTimingFlags(f)
+	lf := addLogFlags(f)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	home, err := f.Home()
+	if err != nil {
+		return err
+	}
+	logger, err := lf.logger(stderr)
+	if err != nil {
+		return f.usageErr(err)
+	}
+	timing, err := tf.timing()
+	if err != nil {
+		return f.usageErr(err)
+	}
+	id, err := loadIdentity(home, *passFile)
+	if err != nil {
+		return err
+	}
+	if *name == "" {
+		p, err := loadProfile(home)
+		if err != nil {
+			return err
+		}
+		*name = p.Name
+	}
+	if info, err := readServeInfo(home); err == nil && processAlive(info.PID) {
+		return failf("stop it first, or use another --home", "a demes serve (pid %d) is already running for home %s", info.PID, home)
+	}
+	rn, err := startNode(ctx, nodeOptions{
+		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,
+		timing: timing, maxVoters: tf.maxVoters, logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer rn.close()
+	if err := writeServeInfo(home, rn); err != nil {
+		return err
+	}
+	defer os.Remove(filepath.Join(home, serveInfoFile))
+	logger.Info().Str("peer_url", rn.peerURL).Str("public_id", id.Public().String()).Msg("demes serve is running")
+	fmt.Fprintf(stderr, "demes: peer listener %s (advertised as %s)\n", rn.peerLn.Addr(), rn.peerURL)
+	fmt.Fprintln(stdout, rn.uiURL())
+	<-ctx.Done()
+	logger.Info().Msg("shutting down")
+	return nil
+}
+
+// nodeOptions configures one node with its two listeners.
+type nodeOptions struct {
+	home, name, listen, ui, advertise string
+	id                                *identity.Identity
+	timing                            node.Timing
+	maxVoters                         int
+	logger                            zerolog.Logger
+	demo                              bool
+}
+
+// runningNode is a node with its peer and UI listeners.
+type runningNode struct {
+	svc     *node.Service
+	token   string
+	peerLn  net.Listener
+	uiLn    net.Listener
+	peerURL string
+	servers []*http.Server
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+func (r *runningNode) uiURL() string {
+	return "http://" + r.uiLn.Addr().String() + "/#token=" + r.token
+}
+
+func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
+	peerLn, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("peer listener: %w", err), "choose another address with --listen")
+	}
+	uiLn, err := net.Listen("tcp", o.ui)
+	if err != nil {
+		peerLn.Close()
+		return nil, withHint(fmt.Errorf("UI listener: %w", err), "choose another address with --ui")
+	}
+	peerURL := o.advertise
+	if peerURL == "" {
+		peerURL = defaultAdvertise(peerLn.Addr().(*net.TCPAddr))
+	}
+	token, err := loadOrCreateToken(o.home)
+	if err != nil {
+		peerLn.Close()
+		uiLn.Close()
+		return nil, err
+	}
+	svc, err := node.NewService(node.Config{
+		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
+		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters,
+	})
+	if err != nil {
+		peerLn.Close()
+		uiLn.Close()
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	var control web.Control
+	if o.demo {
+		control = svc
+	}
+	h := web.NewHandler(web.Config{Backend: svc, Control: control, Token: token, Addr: uiLn.Addr().String(), Logger: o.logger})
+	base := func(net.Listener) context.Context { return sctx }
+	r := &runningNode{
+		svc: svc, token: token, peerLn: peerLn, uiLn: uiLn, peerURL: peerURL, cancel: cancel, done: make(chan struct{}),
+		servers: []*http.Server{
+			{Handler: svc.PeerHandler(), BaseContext: base, ReadHeaderTimeout: 10 * time.Second},
+			{Handler: h, BaseContext: base, ReadHeaderTimeout: 10 * time.Second},
+		},
+	}
+	go r.servers[0].Serve(peerLn)
+	go r.servers[1].Serve(uiLn)
+	return r, nil
+}
+
+// close shuts the listeners down, then the node: requests in flight finish,
+// event streams end, and the store is closed cleanly.
+func (r *runningNode) close() {
+	r.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, s := range r.servers {
+		s.Shutdown(ctx)
+	}
+	r.svc.Close()
+}
+
+func defaultAdvertise(a *net.TCPAddr) string {
+	ip := a.IP
+	if ip == nil || ip.IsUnspecified() {
+		ip = outboundIP()
+	}
+	return "http://" + net.JoinHostPort(ip.String(), fmt.Sprint(a.Port))
+}
+
+// outboundIP guesses this machine's address for other nodes: the first
+// non-loopback IPv4 address, else loopback.
+func outboundIP() net.IP {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP
+			}
+		}
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
+func loadOrCreateToken(home string) (string, error) {
+	path := filepath.Join(home, tokenFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); len(t) >= 32 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return "", err
+			}
+			return t, nil
+		}
+	}
+	t, err := web.NewToken()
+	if err != nil {
+		return "", err
+	}
+	if err := writeFile0600(path, []byte(t+"\n")); err != nil {
+		return "", fmt.Errorf("write the API token: %w", err)
+	}
+	return t, nil
+}
+
+func writeServeInfo(home string, r *runningNode) error {
+	b, err := json.Marshal(serveInfo{UIURL: "http://" + r.uiLn.Addr().String(), PID: os.Getpid()})
+	if err != nil {
+		return err
+	}
+	return writeFile0600(filepath.Join(home, serveInfoFile), b)
+}
+
+// writeFile0600 writes a file atomically with owner-only permissions.
+func writeFile0600(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+func readServeInfo(home string) (serveInfo, error) {
+	var info serveInfo
+	b, err := os.ReadFile(filepath.Join(home, serveInfoFile))
+	if err != nil {
+		return info, err
+	}
+	err = json.Unmarshal(b, &info)
+	return info, err
+}
+
+// timingFlags are the raft timing and group-size flags of serve and demo.
+type timingFlags struct {
+	tick           time.Duration
+	electionTicks  int
+	heartbeatTicks int
+	maxVoters      int
+}
+
+func addTimingFlags(f *cmdFlags) *timingFlags {
+	t := &timingFlags{}
+	f.DurationVar(&t.tick, "tick", node.LAN.Tick, "raft tick `DURATION`; longer for slow or lossy networks")
+	f.IntVar(&t.electionTicks, "election-ticks", node.LAN.ElectionTicks, "ticks without a host before an election (failover takes about tick x this)")
+	f.IntVar(&t.heartbeatTicks, "heartbeat-ticks", node.LAN.HeartbeatTicks, "ticks between the host's heartbeats")
+	f.IntVar(&t.maxVoters, "max-voters", 5, "voters of groups this node creates; other members are learners")
+	return t
+}
+
+func (t *timingFlags) timing() (node.Timing, error) {
+	if t.tick < time.Millisecond || t.tick > time.Minute {
+		return node.Timing{}, fmt.Errorf("--tick %v: want 1ms to 1m", t.tick)
+	}
+	if t.heartbeatTicks < 1 || t.electionTicks <= t.heartbeatTicks {
+		return node.Timing{}, errors.New("--election-ticks must be larger than --heartbeat-ticks, which must be at least 1")
+	}
+	if t.maxVoters < 1 || t.maxVoters > 15 {
+		return node.Timing{}, fmt.Errorf("--max-voters %d: want 1 to 15", t.maxVoters)
+	}
+	return node.Timing{Tick: t.tick, ElectionTicks: t.electionTicks, HeartbeatTicks: t.heartbeatTicks}, nil
+}
+
+// logFlags are the logging flags.
+type logFlags struct {
+	level, format string
+}
+
+func addLogFlags(f *cmdFlags) *logFlags {
+	l := &logFlags{}
+	f.StringVar(&l.level, "log-level", "info", "log `LEVEL`: debug, info, warn, error")
+	f.StringVar(&l.format, "log-format", "console", "log `FORMAT`: console or json")
+	return l
+}
+
+func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(l.level)
+	if err != nil || l.level == "" {
+		return zerolog.Logger{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", l.level)
+	}
+	switch l.format {
+	case "json":
+	case "console":
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	default:
+		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want console or json", l.format)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}

@@ -1,0 +1,186 @@
+package crypto
+
+import (
+	"crypto/rand"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/identity"
+)
+
+// benchEnvelope is a typical small envelope: a raft message's worth of payload.
+func benchEnvelope() *Envelope {
+	p := make([]byte, 200)
+	rand.Read(p)
+	return &Envelope{Type: TypeRaft, Group: testGroup, Counter: vecCounter, Time: vecTime, Payload: p}
+}
+
+func BenchmarkSignEnvelope(b *testing.B) {
+	id := testID(b, 1)
+	e := benchEnvelope()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Sign(id, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVerifyEnvelope(b *testing.B) {
+	frame := mustSign(b, testID(b, 1), benchEnvelope())
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Verify(frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// batch50 returns 50 inner messages of 200 bytes each, the size of a small
+// raft message.
+func batch50(b *testing.B) [][]byte {
+	items := make([][]byte, 50)
+	for i := range items {
+		items[i] = make([]byte, 200)
+		rand.Read(items[i])
+	}
+	return items
+}
+
+// BenchmarkSignBatch50 is the sender's cost of a peer-transport batch of 50
+// inner messages: encode the batch, sign one envelope.
+func BenchmarkSignBatch50(b *testing.B) {
+	id := testID(b, 1)
+	items := batch50(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := EncodeBatch(items)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Sign(id, &Envelope{Type: TypeBatch, Counter: 1, Time: 1, Payload: p}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyBatch50 is the receiver's cost: verify one envelope, decode
+// the batch.
+func BenchmarkVerifyBatch50(b *testing.B) {
+	p, err := EncodeBatch(batch50(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	frame := mustSign(b, testID(b, 1), &Envelope{Type: TypeBatch, Counter: 1, Time: 1, Payload: p})
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := Verify(frame)
+		if err != nil {
+			b.Fatal(err)
+		}
+		items, err := DecodeBatch(e.Payload)
+		if err != nil || len(items) != 50 {
+			b.Fatal(err)
+		}
+	}
+}
+
+var benchSizes = []int{2, 10, 50, 200}
+
+// benchGroup returns n identities, sorted in canonical order.
+func benchGroup(b *testing.B, n int) []*identity.Identity {
+	ids := make([]*identity.Identity, n)
+	for i := range ids {
+		s := make([]byte, 32)
+		s[0], s[1] = byte(i), byte(i>>8)
+		id, err := identity.FromSeed(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = id
+	}
+	slices.SortFunc(ids, func(x, y *identity.Identity) int { return x.Public().Compare(y.Public()) })
+	return ids
+}
+
+func benchMessage() *Message {
+	m := testMessage()
+	m.Body = []byte("a chat message of an ordinary length, about a hundred bytes long, give or take a few words.")
+	return m
+}
+
+func BenchmarkSeal(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			ids := benchGroup(b, n)
+			rs := make([]identity.PublicID, n)
+			for i, id := range ids {
+				rs[i] = id.Public()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := SealMessage(ids[0], benchMessage(), rs); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkOpen opens as the last recipient in canonical order, the worst
+// place for a reader that tried the stanzas in turn.
+func BenchmarkOpen(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			ids := benchGroup(b, n)
+			rs := make([]identity.PublicID, n)
+			for i, id := range ids {
+				rs[i] = id.Public()
+			}
+			sealed, err := SealMessage(ids[0], benchMessage(), rs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			me, sender := ids[n-1], ids[0].Public().Sign
+			b.SetBytes(int64(len(sealed)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := OpenMessage(me, testGroup, sealed, sender); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkChainAppend is the cost per committed entry of keeping the
+// transcript head.
+func BenchmarkChainAppend(b *testing.B) {
+	c := NewChain(testGroup)
+	entry := make([]byte, 1024)
+	b.SetBytes(int64(len(entry)))
+	i := uint64(0)
+	for b.Loop() {
+		i++
+		if err := c.Append(i, entry); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReplayCheck is the receiver's per-envelope cost of the replay
+// filter.
+func BenchmarkReplayCheck(b *testing.B) {
+	f := NewReplayFilter(0)
+	e := &Envelope{Group: testGroup, Counter: vecCounter, Time: vecTime}
+	for b.Loop() {
+		e.Counter++
+		if err := f.Check(e, time.Time{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

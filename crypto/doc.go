@@ -1,0 +1,52 @@
+// Package crypto is the cryptography of the DeMeS wire protocol: the signed
+// envelope that every message between nodes travels in, the sealing of chat
+// messages to a group's members, and the transcript hash chain that pins
+// down a group's history. The formats are specified in docs/PROTOCOL.md, with
+// test vectors in testdata/crypto.
+//
+// # Envelopes
+//
+// To send, fill an [Envelope] (type, group, recipient, a counter from the
+// sender's [Counter] and the current time) and call [Sign], which returns the
+// frame to put on the wire. To receive, follow these steps in order, and drop
+// the frame at the first that fails, logging the error (every error wraps a
+// sentinel such as [ErrSignature], so errors.Is classifies it):
+//
+//  1. [Verify] the frame. It checks the size and the signature over the exact
+//     bytes received before decoding anything.
+//  2. Check that [Envelope.Sender] is a member of [Envelope.Group] allowed to
+//     send that [Type], and that [Envelope.To] is this node or zero.
+//  3. [ReplayFilter.Check] the envelope, which rejects replays and stale
+//     envelopes and records the counter.
+//
+// Raft messages between peers are many and small, and one signature each is
+// what limits throughput, so the peer transport signs a [TypeBatch] envelope
+// whose payload is [EncodeBatch] of many inner messages, and the receiver
+// reads them back with [DecodeBatch] after verifying the batch.
+//
+// # Chat messages
+//
+// A chat message is signed inside and outside. [SealMessage] signs the
+// plaintext record of a [Message] with the author's key and encrypts record
+// and signature with age to every recipient; the result is the payload of a
+// [TypeChat] envelope, which the author signs in turn. The inner signature
+// lets any reader prove who wrote the message; the outer one keeps the host
+// that relays it from swapping ciphertexts. [OpenMessage] decrypts and checks
+// both are by the same person and for the right group, at a cost that barely
+// grows with the group; [SealedRecipients] reads the recipient list
+// without a key. Sealing costs one age stanza per recipient.
+//
+// # Transcripts
+//
+// [Chain] hashes the committed log entries of a group in order. Members who
+// agree on a head agree on the whole history before it; with the records and
+// signatures kept by [Opened], a transcript can be checked by anyone
+// ([VerifyRecord]).
+//
+// # Limits
+//
+// Every input from the network is bounded before use: see [MaxFrame],
+// [MaxPayload], [MaxBatchItems], [MaxBody], [MaxRecipients] and [MaxRecord].
+// Decoders accept only the one deterministic encoding of each value, so
+// whatever decodes re-encodes to the same bytes, and they never panic.
+package crypto

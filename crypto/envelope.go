@@ -1,0 +1,304 @@
+package crypto
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/demes/demes/identity"
+)
+
+// Version is the envelope format version, the first byte of every frame.
+// A receiver rejects any other value with [ErrVersion] before looking further:
+// a new version may change everything after that byte.
+const Version = 1
+
+// Limits. Every length a peer controls is bounded before it is used, so a
+// hostile frame costs at most a bounded amount of memory and time.
+const (
+	// MaxFrame is the largest frame Verify accepts. It is large because
+	// one batch may carry raft messages that replicate many log entries.
+	MaxFrame = 8 << 20
+	// MaxPayload is the largest envelope payload. It leaves 256 bytes of
+	// the frame for the header and the encoded fields, which need at most
+	// 172, so that every envelope Sign accepts fits in MaxFrame.
+	MaxPayload = MaxFrame - 256
+	// MaxBatchItems is the largest number of inner messages in a batch.
+	MaxBatchItems = 4096
+	// MaxBody is the largest chat message body, in bytes of UTF-8.
+	MaxBody = 64 << 10
+	// MaxRecipients is the largest number of recipients a chat message
+	// can be sealed to. It is age's own limit on recipient stanzas, so
+	// that any age implementation can read what DeMeS writes.
+	MaxRecipients = 1024
+	// MaxRecord is the largest encoded message record: MaxBody plus room
+	// for the fixed-size fields, which need at most 147 bytes.
+	MaxRecord = MaxBody + 256
+)
+
+// Lengths of the parts of a frame.
+const (
+	sigSize    = ed25519.SignatureSize // 64
+	keySize    = ed25519.PublicKeySize // 32
+	headerSize = 1 + keySize + sigSize // version, sender, signature
+)
+
+// envelopeDomain separates envelope signatures from every other signature
+// made with the same ed25519 key (message records, anything added later), so
+// that no signed envelope can be presented as something else.
+const envelopeDomain = "DeMeS envelope v1\x00"
+
+// Errors. The functions of this package wrap one of them, with detail, so a
+// caller can classify a rejection with errors.Is and log the full text.
+var (
+	// ErrMalformed: the bytes do not follow the format or break a limit
+	// other than the overall size.
+	ErrMalformed = errors.New("malformed")
+	// ErrVersion: the frame's version byte is not [Version].
+	ErrVersion = errors.New("unsupported version")
+	// ErrSignature: a signature does not verify.
+	ErrSignature = errors.New("bad signature")
+	// ErrTooLarge: the input is larger than its limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrReplay: the envelope's counter was seen before, or is too old to
+	// tell (see [ReplayFilter]).
+	ErrReplay = errors.New("replayed")
+	// ErrSkew: the envelope's time is too far from the receiver's clock.
+	ErrSkew = errors.New("clock skew too large")
+	// ErrNotRecipient: a sealed message is not sealed to this identity.
+	ErrNotRecipient = errors.New("not a recipient")
+	// ErrAuthorMismatch: a sealed message's author is not the sender of the
+	// envelope that carries it.
+	ErrAuthorMismatch = errors.New("author is not the sender")
+	// ErrWrongGroup: a sealed message belongs to another group.
+	ErrWrongGroup = errors.New("wrong group")
+)
+
+// Envelope is the decoded, verified content of a signed frame: what [Verify]
+// returns and what [Sign] encodes.
+type Envelope struct {
+	Type  Type
+	Group GroupID
+	// Sender is the ed25519 public key of the signer. Sign sets it; Verify
+	// fills it from the frame, whose signature it has checked.
+	Sender [32]byte
+	// To is the ed25519 key of the node the envelope is meant for, so that
+	// an envelope sent to one peer cannot be replayed to another. Zero
+	// means the whole group.
+	To [32]byte
+	// Counter strictly increases per sender (see [Counter]); with Time it
+	// lets the receiver reject replays (see [ReplayFilter]).
+	Counter uint64
+	// Time is the sender's clock, in unix nanoseconds.
+	Time    int64
+	Payload []byte
+}
+
+// envelopeBody is the wire form of an envelope's body: a CBOR array of six
+// items, in this order. Keys and ids are byte strings rather than fixed
+// arrays so that the decoder sees their real length and can reject a wrong one.
+type envelopeBody struct {
+	_       struct{} `cbor:",toarray"`
+	Type    uint8
+	Group   []byte // 16 bytes
+	To      []byte // 32 bytes
+	Counter uint64
+	Time    int64
+	Payload []byte
+}
+
+// The CBOR codec. Encoding is the deterministic core profile of RFC 8949
+// (shortest integers, definite lengths), with nil slices written as empty
+// strings so that there is exactly one encoding of every value. Decoding
+// refuses what the format never uses (tags, indefinite lengths, duplicate
+// map keys, deep nesting, long arrays), so a hostile input is rejected early.
+var (
+	encMode  cbor.EncMode
+	arrayDec cbor.DecMode // envelope bodies, records, sealed messages: short flat arrays
+	batchDec cbor.DecMode // batches: arrays of up to MaxBatchItems items
+)
+
+func init() {
+	eo := cbor.CoreDetEncOptions()
+	eo.NilContainers = cbor.NilContainerAsEmpty
+	var err error
+	if encMode, err = eo.EncMode(); err != nil {
+		panic(err)
+	}
+	mk := func(maxArray int) cbor.DecMode {
+		d, err := cbor.DecOptions{
+			DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+			MaxNestedLevels:  4, // the smallest the library allows; we need 1
+			MaxArrayElements: maxArray,
+			MaxMapPairs:      16, // the smallest the library allows; we use none
+			IndefLength:      cbor.IndefLengthForbidden,
+			TagsMd:           cbor.TagsForbidden,
+		}.DecMode()
+		if err != nil {
+			panic(err)
+		}
+		return d
+	}
+	arrayDec = mk(16) // the smallest the library allows; we need 6
+	batchDec = mk(MaxBatchItems)
+}
+
+// decodeCanonical decodes data into v and then checks that data is exactly
+// the deterministic encoding of v. Signatures cover bytes, not values, so
+// accepting a second encoding of the same value would let anyone mint a new
+// signed-looking frame (with a new hash) from an old one; and it would break
+// the rule that whatever decodes re-encodes to the same bytes.
+func decodeCanonical(dm cbor.DecMode, data []byte, v any) error {
+	if err := dm.Unmarshal(data, v); err != nil {
+		return err
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(again, data) {
+		return errors.New("not in deterministic encoding")
+	}
+	return nil
+}
+
+// Sign sets e.Sender to id's signing key, encodes and signs e, and returns
+// the frame that travels:
+//
+//	version (1 byte) || sender (32) || signature (64) || body
+//
+// The signature covers the domain string "DeMeS envelope v1\x00" followed by
+// the version, the sender and the body, exactly as they appear in the frame.
+func Sign(id *identity.Identity, e *Envelope) ([]byte, error) {
+	if id == nil || e == nil {
+		return nil, errors.New("sign envelope: nil identity or envelope")
+	}
+	if e.Type == 0 {
+		return nil, fmt.Errorf("sign envelope: %w: type 0", ErrMalformed)
+	}
+	if len(e.Payload) > MaxPayload {
+		return nil, fmt.Errorf("sign envelope: %w: payload of %d bytes, limit %d", ErrTooLarge, len(e.Payload), MaxPayload)
+	}
+	e.Sender = id.Public().Sign
+	body, err := encodeBody(e)
+	if err != nil {
+		return nil, fmt.Errorf("sign envelope: %v", err)
+	}
+	frame := make([]byte, headerSize+len(body))
+	frame[0] = Version
+	copy(frame[1:], e.Sender[:])
+	copy(frame[headerSize:], body)
+	copy(frame[1+keySize:], id.Sign(signedEnvelope(frame[:1+keySize], body)))
+	return frame, nil
+}
+
+// signedEnvelope returns the signature input for a frame whose version and
+// sender are head and whose body is body.
+func signedEnvelope(head, body []byte) []byte {
+	msg := make([]byte, 0, len(envelopeDomain)+len(head)+len(body))
+	msg = append(msg, envelopeDomain...)
+	msg = append(msg, head...)
+	return append(msg, body...)
+}
+
+func encodeBody(e *Envelope) ([]byte, error) {
+	return encMode.Marshal(&envelopeBody{
+		Type:    uint8(e.Type),
+		Group:   e.Group[:],
+		To:      e.To[:],
+		Counter: e.Counter,
+		Time:    e.Time,
+		Payload: e.Payload,
+	})
+}
+
+// Verify checks a frame and returns its envelope. In order, it checks the
+// size, the version, and the sender's signature over the exact bytes
+// received; only a frame that passes all three is decoded, and the decoder
+// enforces the length of every field and rejects any encoding other than the
+// deterministic one. Verify never panics, whatever the input.
+//
+// A verified envelope is authentic, not yet acceptable: the caller still
+// checks the sender's membership, the recipient ([Envelope.To]) and
+// freshness ([ReplayFilter]).
+func Verify(frame []byte) (*Envelope, error) {
+	switch {
+	case len(frame) > MaxFrame:
+		return nil, fmt.Errorf("verify envelope: %w: frame of %d bytes, limit %d", ErrTooLarge, len(frame), MaxFrame)
+	case len(frame) == 0:
+		return nil, fmt.Errorf("verify envelope: %w: empty frame", ErrMalformed)
+	case frame[0] != Version:
+		return nil, fmt.Errorf("verify envelope: %w: %d", ErrVersion, frame[0])
+	case len(frame) <= headerSize:
+		return nil, fmt.Errorf("verify envelope: %w: truncated frame of %d bytes", ErrMalformed, len(frame))
+	}
+	sender, sig, body := frame[1:1+keySize], frame[1+keySize:headerSize], frame[headerSize:]
+	if !ed25519.Verify(sender, signedEnvelope(frame[:1+keySize], body), sig) {
+		return nil, fmt.Errorf("verify envelope: %w", ErrSignature)
+	}
+	e, err := decodeBody(body)
+	if err != nil {
+		return nil, fmt.Errorf("verify envelope: %w", err)
+	}
+	copy(e.Sender[:], sender)
+	return e, nil
+}
+
+// decodeBody decodes and checks an envelope body. It is separate from Verify
+// so that the fuzz test can reach the decoder without a valid signature.
+func decodeBody(body []byte) (*Envelope, error) {
+	var w envelopeBody
+	if err := decodeCanonical(arrayDec, body, &w); err != nil {
+		return nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
+	}
+	e := &Envelope{Type: Type(w.Type), Counter: w.Counter, Time: w.Time, Payload: w.Payload}
+	switch {
+	case e.Type == 0:
+		return nil, fmt.Errorf("%w: type 0", ErrMalformed)
+	case len(w.Group) != len(e.Group):
+		return nil, fmt.Errorf("%w: group id of %d bytes", ErrMalformed, len(w.Group))
+	case len(w.To) != len(e.To):
+		return nil, fmt.Errorf("%w: recipient key of %d bytes", ErrMalformed, len(w.To))
+	case len(w.Payload) > MaxPayload:
+		return nil, fmt.Errorf("%w: payload of %d bytes", ErrTooLarge, len(w.Payload))
+	}
+	copy(e.Group[:], w.Group)
+	copy(e.To[:], w.To)
+	return e, nil
+}
+
+// EncodeBatch encodes items, the inner messages of a [TypeBatch] envelope,
+// as a CBOR array of byte strings. There may be at most [MaxBatchItems]
+// items, and the result must fit in [MaxPayload].
+func EncodeBatch(items [][]byte) ([]byte, error) {
+	if len(items) > MaxBatchItems {
+		return nil, fmt.Errorf("encode batch: %w: %d items, limit %d", ErrTooLarge, len(items), MaxBatchItems)
+	}
+	if items == nil {
+		items = [][]byte{} // a nil batch is an empty one, not CBOR null
+	}
+	b, err := encMode.Marshal(items)
+	if err != nil {
+		return nil, fmt.Errorf("encode batch: %v", err)
+	}
+	if len(b) > MaxPayload {
+		return nil, fmt.Errorf("encode batch: %w: %d bytes, limit %d", ErrTooLarge, len(b), MaxPayload)
+	}
+	return b, nil
+}
+
+// DecodeBatch decodes a batch written by [EncodeBatch]. It enforces the same
+// limits, accepts only the deterministic encoding, and never panics.
+func DecodeBatch(b []byte) ([][]byte, error) {
+	if len(b) > MaxPayload {
+		return nil, fmt.Errorf("decode batch: %w: %d bytes, limit %d", ErrTooLarge, len(b), MaxPayload)
+	}
+	var items [][]byte
+	if err := decodeCanonical(batchDec, b, &items); err != nil {
+		return nil, fmt.Errorf("decode batch: %w: %v", ErrMalformed, err)
+	}
+	return items, nil
+}

@@ -1,0 +1,66 @@
+package crypto_test
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+)
+
+func Example() {
+	alice, _ := identity.FromSeed(bytes.Repeat([]byte{1}, 32))
+	bob, _ := identity.FromSeed(bytes.Repeat([]byte{2}, 32))
+	group := crypto.NewGroupID()
+	counter := crypto.NewCounter()
+
+	// Alice writes a message to the group (herself and Bob), and signs
+	// the envelope that carries it.
+	m := &crypto.Message{Group: group, ID: crypto.NewMessageID(), Time: time.Now().UnixNano(), Body: []byte("hello, Bob")}
+	sealed, err := crypto.SealMessage(alice, m, []identity.PublicID{alice.Public(), bob.Public()})
+	if err != nil {
+		panic(err)
+	}
+	frame, err := crypto.Sign(alice, &crypto.Envelope{
+		Type: crypto.TypeChat, Group: group, Counter: counter.Next(), Time: time.Now().UnixNano(), Payload: sealed,
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	// Bob verifies the frame, checks it is fresh, and opens the message.
+	replay := crypto.NewReplayFilter(time.Minute)
+	e, err := crypto.Verify(frame)
+	if err != nil {
+		panic(err)
+	}
+	// (Here Bob checks that e.Sender is a member of e.Group.)
+	if err := replay.Check(e, time.Now()); err != nil {
+		panic(err)
+	}
+	opened, err := crypto.OpenMessage(bob, e.Group, e.Payload, e.Sender)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s from %s: %s\n", e.Type, opened.Author.Fingerprint(), opened.Body)
+
+	// The same frame a second time is a replay.
+	fmt.Println(replay.Check(e, time.Now()) != nil)
+	// Output:
+	// chat from d341 d769 1e1e b07d: hello, Bob
+	// true
+}
+
+func ExampleChain() {
+	var group crypto.GroupID // all zero, for a reproducible output
+	c := crypto.NewChain(group)
+	for i, entry := range []string{"genesis", "hello", "bye"} {
+		if err := c.Append(uint64(i+1), []byte(entry)); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Printf("head at index %d: %x\n", c.Index, c.Head[:8])
+	// Output:
+	// head at index 3: 99206c5fd1042b73
+}

@@ -1,0 +1,186 @@
+package node
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Service keeps a node that can be stopped and started again in the same
+// process (the demo's "stop my node" button) behind one stable value: the UI
+// and the peer listener hold the Service, and it forwards to the node while
+// it runs. While stopped, reads show an empty stopped node and writes fail
+// with ErrStopped; the peer listener answers 503, like a node that is down.
+type Service struct {
+	cfg    Config
+	events *broadcaster
+
+	mu sync.Mutex
+	n  *Node
+}
+
+// NewService opens the node and returns the service around it.
+func NewService(cfg Config) (*Service, error) {
+	s := &Service{cfg: cfg, events: newBroadcaster()}
+	if err := s.StartNode(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Service) node() (*Node, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		return nil, ErrStopped
+	}
+	return s.n, nil
+}
+
+// Node returns the running node, or nil while stopped.
+func (s *Service) Node() *Node {
+	n, _ := s.node()
+	return n
+}
+
+// StartNode opens the node from its store (a restart after StopNode).
+func (s *Service) StartNode() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n != nil {
+		return nil
+	}
+	cfg := s.cfg
+	cfg.events = s.events
+	n, err := Open(cfg)
+	if err != nil {
+		return err
+	}
+	s.n = n
+	s.events.publish(Event{Kind: "status"})
+	return nil
+}
+
+// StopNode closes the node as a crash would look to the others: it stops
+// answering at once. Its store keeps everything acknowledged.
+func (s *Service) StopNode() error {
+	s.mu.Lock()
+	n := s.n
+	s.n = nil
+	s.mu.Unlock()
+	if n == nil {
+		return nil
+	}
+	err := n.Close()
+	s.events.publish(Event{Kind: "status"})
+	return err
+}
+
+// Running reports whether the node runs.
+func (s *Service) Running() bool { return s.Node() != nil }
+
+// Close stops the node and ends the event streams.
+func (s *Service) Close() error {
+	err := s.StopNode()
+	s.events.close()
+	return err
+}
+
+// Status implements the UI backend.
+func (s *Service) Status() Status {
+	n, err := s.node()
+	if err != nil {
+		id := s.cfg.Identity.Public()
+		return Status{PublicID: id.String(), Name: s.cfg.Name, Fingerprint: id.Fingerprint(), PeerURL: s.cfg.URL,
+			Groups: []GroupStatus{}, Rejected: map[string]int64{}}
+	}
+	return n.Status()
+}
+
+// Groups implements the UI backend.
+func (s *Service) Groups() []GroupInfo {
+	n, err := s.node()
+	if err != nil {
+		return []GroupInfo{}
+	}
+	return n.Groups()
+}
+
+// CreateGroup implements the UI backend.
+func (s *Service) CreateGroup(ctx context.Context, name string) (GroupInfo, error) {
+	n, err := s.node()
+	if err != nil {
+		return GroupInfo{}, err
+	}
+	return n.CreateGroup(ctx, name)
+}
+
+// Invite implements the UI backend.
+func (s *Service) Invite(ctx context.Context, groupID, publicID string) (string, error) {
+	n, err := s.node()
+	if err != nil {
+		return "", err
+	}
+	return n.Invite(ctx, groupID, publicID)
+}
+
+// Join implements the UI backend.
+func (s *Service) Join(ctx context.Context, code string) (GroupInfo, error) {
+	n, err := s.node()
+	if err != nil {
+		return GroupInfo{}, err
+	}
+	return n.Join(ctx, code)
+}
+
+// Send implements the UI backend.
+func (s *Service) Send(ctx context.Context, groupID, text string, wait time.Duration) (Message, error) {
+	n, err := s.node()
+	if err != nil {
+		return Message{}, err
+	}
+	return n.Send(ctx, groupID, text, wait)
+}
+
+// Messages implements the UI backend.
+func (s *Service) Messages(groupID string) ([]Message, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
+	return n.Messages(groupID)
+}
+
+// Transcript implements the UI backend.
+func (s *Service) Transcript(ctx context.Context, groupID string) ([]byte, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
+	return n.Transcript(ctx, groupID)
+}
+
+// Subscribe implements the UI backend; subscriptions survive restarts.
+func (s *Service) Subscribe() (<-chan Event, func()) { return s.events.subscribe() }
+
+// HandleFrame forwards a peer frame to the running node.
+func (s *Service) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
+	return n.HandleFrame(ctx, frame)
+}
+
+// PeerHandler serves the peer listener for whichever node runs.
+func (s *Service) PeerHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := s.Node()
+		if n == nil {
+			http.Error(w, "node stopped", http.StatusServiceUnavailable)
+			return
+		}
+		n.PeerHandler().ServeHTTP(w, r)
+	})
+}

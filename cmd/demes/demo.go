@@ -107,4 +107,3 @@ func formGroup(ctx context.Context, running []*runningNode) error {
 	_, err = first.Send(ctx, g.GroupID, "Welcome to the DeMeS demo! Every message here is end-to-end encrypted to each member.", 10*time.Second)
 	return err
 }
-

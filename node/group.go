@@ -76,6 +76,8 @@ type group struct {
 	left        bool
 	pl          placementState
 	lastAddress time.Time
+	lastCheck   time.Time
+	checkIndex  uint64
 	urlHint     map[[32]byte]string
 	rttc        chan rttSample
 }
@@ -233,6 +235,7 @@ func (g *group) run() {
 			g.retryOutbox()
 			g.placeVoters()
 			g.maybeUpdateAddress()
+			g.maybeCheckpoint()
 		case <-ping.C:
 			g.placementTick()
 		case s := <-g.rttc:
@@ -799,4 +802,25 @@ func (g *group) peerURL(k [32]byte, committed string) string {
 		}
 	}
 	return committed
+}
+
+// maybeCheckpoint signs and commits this member's view of the transcript
+// chain every CheckpointEntries entries or CheckpointInterval, whichever comes
+// first, so that a transcript shows who attested to which prefix: a host that
+// showed members different histories would be caught by the mismatch.
+func (g *group) maybeCheckpoint() {
+	if g.left || g.st.Members[g.n.self.Sign] == nil || g.leader == raft.None {
+		return
+	}
+	c := g.st.Chain
+	if c.Index == 0 || c.Index == g.checkIndex {
+		return
+	}
+	if c.Index-g.checkIndex < g.n.cfg.CheckpointEntries && time.Since(g.lastCheck) < g.n.cfg.CheckpointInterval {
+		return
+	}
+	if err := g.proposeEntry(crypto.TypeCheckpoint, &fsm.CheckpointBody{Index: c.Index, Head: c.Head[:]}); err != nil {
+		return
+	}
+	g.checkIndex, g.lastCheck = c.Index, time.Now()
 }

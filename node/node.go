@@ -89,6 +89,10 @@ type Config struct {
 	// events, when set, is shared with a Service so that subscriptions
 	// survive a restart of the node.
 	events *broadcaster
+	// CheckpointEntries and CheckpointInterval rate-limit this node's signed
+	// checkpoints of the transcript chain (defaults 100 entries, 60 s).
+	CheckpointEntries  uint64
+	CheckpointInterval time.Duration
 	// MaxSkew is the clock difference tolerated on peer envelopes (default 5 min).
 	MaxSkew time.Duration
 }
@@ -151,6 +155,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.Hysteresis == (election.Hysteresis{}) {
 		cfg.Hysteresis = election.DefaultHysteresis()
+	}
+	if cfg.CheckpointEntries == 0 {
+		cfg.CheckpointEntries = 100
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = time.Minute
 	}
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = 5 * time.Minute
@@ -401,11 +411,6 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 // function to stop them. A slow subscriber misses events rather than slowing
 // the node; the UI refreshes its state on each event anyway.
 func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.subscribe() }
-
-// Transcript returns the group's signed transcript.
-func (n *Node) Transcript(ctx context.Context, groupID string) ([]byte, error) {
-	return nil, fmt.Errorf("transcripts are not implemented yet: %w", ErrInvalid)
-}
 
 func waitFor(ctx context.Context, cond func() bool) error {
 	t := time.NewTicker(5 * time.Millisecond)

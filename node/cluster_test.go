@@ -25,15 +25,22 @@ type cluster struct {
 }
 
 type tnode struct {
-	i    int
-	id   *identity.Identity
-	dir  string
-	url  string
-	name string
-	n    *node.Node // nil while crashed
+	i     int
+	id    *identity.Identity
+	dir   string
+	url   string
+	name  string
+	n     *node.Node // nil while crashed
+	tweak func(*node.Config)
 }
 
 func newCluster(t testing.TB, size int, seed int64, link simnet.LinkConfig) *cluster {
+	return newClusterWith(t, size, seed, link, nil)
+}
+
+// newClusterWith is newCluster with a hook to adjust each node's config and
+// the network before the nodes start.
+func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, tune func(*cluster)) *cluster {
 	c := &cluster{t: t, net: simnet.New(seed, link)}
 	for i := 0; i < size; i++ {
 		s := bytes.Repeat([]byte{byte(i + 1)}, 32)
@@ -43,6 +50,9 @@ func newCluster(t testing.TB, size int, seed int64, link simnet.LinkConfig) *clu
 			t.Fatal(err)
 		}
 		c.nodes = append(c.nodes, &tnode{i: i, id: id, dir: t.TempDir(), url: fmt.Sprintf("sim://node%d", i), name: fmt.Sprintf("node%d", i)})
+	}
+	if tune != nil {
+		tune(c)
 	}
 	for i := range c.nodes {
 		c.start(i)
@@ -65,11 +75,15 @@ func testLogger() zerolog.Logger {
 
 func (c *cluster) start(i int) {
 	tn := c.nodes[i]
-	n, err := node.Open(node.Config{
+	cfg := node.Config{
 		Dir: tn.dir, Identity: tn.id, Name: tn.name, URL: tn.url,
 		Link: c.net.Endpoint(tn.url), Logger: testLogger().With().Str("node", tn.name).Logger(),
 		RetryInterval: 200 * time.Millisecond,
-	})
+	}
+	if tn.tweak != nil {
+		tn.tweak(&cfg)
+	}
+	n, err := node.Open(cfg)
 	if err != nil {
 		c.t.Fatalf("start %s: %v", tn.name, err)
 	}

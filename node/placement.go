@@ -38,14 +38,16 @@ type peerLatency struct {
 }
 
 type placementState struct {
-	peers         map[[32]byte]*peerLatency
-	published     map[string]float64
-	lastPublish   time.Time
-	lastTransfer  time.Time
-	lastVoterMove time.Time
-	started       time.Time
-	wasLeader     bool
-	ranking       election.Ranking
+	peers          map[[32]byte]*peerLatency
+	published      map[string]float64
+	lastPublish    time.Time
+	lastTransfer   time.Time
+	lastVoterMove  time.Time
+	started        time.Time
+	wasLeader      bool
+	candidate      string
+	candidateSince time.Time
+	ranking        election.Ranking
 }
 
 func (g *group) pingPeers() {
@@ -235,7 +237,16 @@ func (g *group) placeLeader() {
 			// live candidate if it is better at all.
 			h = election.Hysteresis{Ratio: 1, MarginMs: 0}
 		}
-		if target, ok := election.ShouldTransfer(r, self, voters, caught, h); ok {
+		target, ok := election.ShouldTransfer(r, self, voters, caught, h)
+		if !ok || target != g.pl.candidate {
+			// Latency maps arrive one by one, so the ranking passes through
+			// intermediate states after a change; move only once the same
+			// candidate has stood for two publication intervals, so that
+			// leadership moves once, straight to where it belongs.
+			g.pl.candidate, g.pl.candidateSince = target, time.Now()
+		}
+		stable := time.Since(g.pl.candidateSince) >= 2*g.n.cfg.LatencyInterval
+		if ok && (stable || fresh) {
 			if id, err := identity.ParsePublicID(target); err == nil {
 				if m := g.st.Members[id.Sign]; m != nil {
 					g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Msg("handing over leadership to a better-placed member")

@@ -225,7 +225,7 @@ func (g *group) placeLeader() {
 			voters[id] = true
 			current = append(current, id)
 		}
-		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() && (pr.RecentActive || m.RaftID == g.raftID) {
+		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() {
 			caught[id] = true
 		}
 	}
@@ -280,7 +280,7 @@ func (g *group) placeVoters() {
 		if m.Voter {
 			current = append(current, id)
 		}
-		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() && (pr.RecentActive || m.RaftID == g.raftID) {
+		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() {
 			caught[id] = true
 		}
 	}
@@ -288,7 +288,10 @@ func (g *group) placeVoters() {
 	dead := g.deadSet()
 	for _, m := range g.st.Members {
 		if _, ok := st.Progress[m.RaftID]; ok && !caught[m.ID.String()] && !m.Voter {
-			// A learner that has not caught up is not ready to vote.
+			// A learner that has not caught up is not ready to vote. (Liveness
+			// comes from our signed pings, not raft's RecentActive flag, which
+			// CheckQuorum clears every election timeout: sampled in phase with that
+			// reset, every learner looked dead.)
 			dead[m.ID.String()] = true
 		}
 	}

@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+)
+
+// serveProc is one `demes serve` process of an end-to-end test, with fixed
+// ports so that a restarted node keeps its address.
+type serveProc struct {
+	t          *testing.T
+	name, home string
+	listen, ui string
+	cmd        *exec.Cmd
+	logPath    string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func newServeProc(t *testing.T, name string) *serveProc {
+	p := &serveProc{t: t, name: name, home: filepath.Join(t.TempDir(), name), listen: freeAddr(t), ui: freeAddr(t)}
+	p.logPath = filepath.Join(t.TempDir(), name+".log")
+	wantExit(t, runDemes(t, nil, "keygen", "--home", p.home, "--name", name), 0)
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			if b, err := os.ReadFile(p.logPath); err == nil {
+				t.Logf("log of %s:\n%s", name, b)
+			}
+		}
+	})
+	return p
+}
+
+func (p *serveProc) start() {
+	p.t.Helper()
+	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cmd := exec.Command(demesBin, "serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "HOME="+p.home)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	log.Close()
+	p.cmd = cmd
+	eventuallyT(p.t, 60*time.Second, p.name+" to serve", func() bool {
+		return runDemes(p.t, nil, "status", "--home", p.home).code == 0
+	})
+}
+
+// kill is kill -9: no shutdown, no flush beyond what the node already synced.
+func (p *serveProc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	p.cmd.Wait()
+	p.cmd = nil
+}
+
+func (p *serveProc) demes(args ...string) result {
+	return runDemes(p.t, nil, append(args, "--home", p.home)...)
+}
+
+func (p *serveProc) status() node.Status {
+	p.t.Helper()
+	r := p.demes("status", "--json")
+	wantExit(p.t, r, 0)
+	var st node.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		p.t.Fatalf("status --json: %v\n%s", err, r.stdout)
+	}
+	return st
+}
+
+func (p *serveProc) messages() []node.Message {
+	p.t.Helper()
+	r := p.demes("messages", "--json")
+	if r.code != 0 {
+		return nil
+	}
+	var ms []node.Message
+	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil {
+		p.t.Fatalf("messages --json: %v\n%s", err, r.stdout)
+	}
+	return ms
+}
+
+func eventuallyT(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func msgTexts(ms []node.Message) string {
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "%d:%s|", m.Index, m.Text)
+	}
+	return b.String()
+}
+
+// TestRealProcessesSurviveHostKill runs three real `demes serve` processes on
+// loopback, forms a group through the CLI, kills the host with SIGKILL, and
+// checks that the group goes on and every node lists the same messages.
+func TestRealProcessesSurviveHostKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	procs := []*serveProc{newServeProc(t, "alice"), newServeProc(t, "bob"), newServeProc(t, "carol")}
+	for _, p := range procs {
+		p.start()
+	}
+	r := procs[0].demes("group", "create", "e2e")
+	wantExit(t, r, 0)
+	gid := r.lastLine()
+	for _, p := range procs[1:] {
+		r := p.demes("id")
+		wantExit(t, r, 0)
+		code := procs[0].demes("invite", r.lastLine())
+		wantExit(t, code, 0)
+		j := p.demes("join", code.lastLine())
+		wantExit(t, j, 0)
+		if j.lastLine() != gid {
+			t.Fatalf("join printed %q, want the group id %s", j.lastLine(), gid)
+		}
+	}
+	eventuallyT(t, 60*time.Second, "3 voters on every node", func() bool {
+		for _, p := range procs {
+			st := p.status()
+			if len(st.Groups) != 1 {
+				return false
+			}
+			voters := 0
+			for _, m := range st.Groups[0].Members {
+				if m.Voter {
+					voters++
+				}
+			}
+			if voters != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, p := range procs {
+		wantExit(t, p.demes("send", "hello from "+p.name), 0)
+	}
+	host := -1
+	eventuallyT(t, 30*time.Second, "a host", func() bool {
+		st := procs[0].status()
+		for i, p := range procs {
+			if st.Groups[0].Host != "" && st.Groups[0].Host == p.status().PublicID {
+				host = i
+			}
+		}
+		return host >= 0
+	})
+	procs[host].kill()
+	survivor := procs[(host+1)%3]
+	r = survivor.demes("send", "after the host died", "--timeout", "30s")
+	wantExit(t, r, 0)
+
+	var ref string
+	same := func(ps []*serveProc, n int) func() bool {
+		return func() bool {
+			ref = ""
+			for i, p := range ps {
+				got := msgTexts(p.messages())
+				if i == 0 {
+					ref = got
+				} else if got != ref {
+					return false
+				}
+			}
+			return strings.Count(ref, "|") == n
+		}
+	}
+	var live []*serveProc
+	for i, p := range procs {
+		if i != host {
+			live = append(live, p)
+		}
+	}
+	eventuallyT(t, 30*time.Second, "the same 4 messages on the live nodes", same(live, 4))
+	// The killed host restarts from its store and catches up.
+	procs[host].start()
+	eventuallyT(t, 60*time.Second, "the same 4 messages on every node", same(procs, 4))
+	for _, want := range []string{"hello from alice", "hello from bob", "hello from carol", "after the host died"} {
+		if strings.Count(ref, ":"+want+"|") != 1 {
+			t.Fatalf("%q not exactly once in %s", want, ref)
+		}
+	}
+	// SIGTERM shuts a node down cleanly: exit 0, serve.json removed.
+	p := procs[0]
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	err := p.cmd.Wait()
+	p.cmd = nil
+	if err != nil {
+		t.Fatalf("serve after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(p.home, serveInfoFile)); !os.IsNotExist(err) {
+		t.Fatalf("serve.json left behind after a clean shutdown: %v", err)
+	}
+	wantExit(t, p.demes("status"), 1)
+}

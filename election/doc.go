@@ -85,6 +85,6 @@
 // beats the leader by the [Hysteresis] (20% and 2 ms by default), unless the
 // leader is itself out of place. [NextVoterChange] returns at most one
 // promotion or demotion at a time and never leaves the group without a live
-// quorum. Their documentation states the exact rules; docs/ELECTION.md
+// quorum. Their documentation states the exact rules; docs/PROTOCOL.md (section Election)
 // argues why they cannot break raft's safety.
 package election

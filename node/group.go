@@ -29,7 +29,6 @@ type view struct {
 	leader  uint64
 	term    uint64
 	role    string
-	commit  uint64
 	applied uint64
 	self    bool // this node is a current member (false after leaving)
 	queued  int

@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -531,6 +530,3 @@ func decodeGroupInfo(b []byte) (groupInfo, error) {
 }
 
 func shortKey(k [32]byte) string { return hex.EncodeToString(k[:4]) }
-
-// ensureDir creates a directory with owner-only permissions.
-func ensureDir(dir string) error { return os.MkdirAll(dir, 0o700) }

@@ -290,16 +290,6 @@ func (n *Node) markOnline(url string) {
 	}
 }
 
-func (n *Node) peerOnline(url string) bool {
-	n.mu.Lock()
-	p := n.peers[url]
-	n.mu.Unlock()
-	if p == nil {
-		return false
-	}
-	return time.Since(time.Unix(0, p.online.Load())) < 3*time.Second
-}
-
 // sendRaft queues raft messages for their peers. It never blocks: a full
 // queue drops the message, and raft sends it again.
 func (g *group) sendRaft(msgs []*pb.Message) {

@@ -312,10 +312,10 @@ func (s *State) ByRaftID(id uint64) *Member {
 	return nil
 }
 
-// verify checks an entry's envelope: signature, group, and (when member is
-// set) that the signer is a current member.
-func (s *State) verify(frame []byte, needMember bool) (*crypto.Envelope, error) {
-	env, err := crypto.Verify(frame)
+// check checks an entry's envelope, given what crypto.Verify returned for
+// its frame: signature, group, and (when needMember is set) that the signer
+// is a current member.
+func (s *State) check(env *crypto.Envelope, err error, needMember bool) (*crypto.Envelope, error) {
 	if err != nil {
 		return nil, reject("bad envelope: %v", err)
 	}
@@ -330,6 +330,23 @@ func (s *State) verify(frame []byte, needMember bool) (*crypto.Envelope, error) 
 
 // ApplyEntry applies one committed normal entry.
 func (s *State) ApplyEntry(index uint64, frame []byte) Result {
+	var (
+		env *crypto.Envelope
+		err error
+	)
+	if len(frame) > 0 && !s.Creator.IsZero() {
+		env, err = crypto.Verify(frame)
+	}
+	return s.ApplyEntryEnv(index, frame, env, err)
+}
+
+// ApplyEntryEnv is [State.ApplyEntry] for a frame whose signature the caller
+// has already checked: env and verr must be exactly what crypto.Verify(frame)
+// returned (they are not looked at for an empty frame or before the genesis).
+// It exists so that a transcript verifier can check the signatures of many
+// entries in parallel and then apply them in order, each checked once; the
+// outcome is the same as ApplyEntry's.
+func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, verr error) Result {
 	defer s.chain(index, frame)
 	if len(frame) == 0 {
 		return Result{} // raft's empty entry after an election
@@ -337,7 +354,7 @@ func (s *State) ApplyEntry(index uint64, frame []byte) Result {
 	if s.Creator.IsZero() {
 		return Result{Err: reject("entry before genesis")}
 	}
-	env, err := s.verify(frame, true)
+	env, err := s.check(env, verr, true)
 	if err != nil {
 		return Result{Env: env, Err: err}
 	}
@@ -436,17 +453,26 @@ func (s *State) ApplyEntry(index uint64, frame []byte) Result {
 // that authorises it. The returned Result.Conf is what to hand to raft: the
 // same change when accepted, NodeID 0 (ignored by raft) when rejected.
 func (s *State) ApplyConf(index uint64, nodeID uint64, kind ConfKind, frame []byte) Result {
+	env, err := crypto.Verify(frame)
+	return s.ApplyConfEnv(index, nodeID, kind, frame, env, err)
+}
+
+// ApplyConfEnv is [State.ApplyConf] for a frame whose signature the caller
+// has already checked: env and verr must be exactly what crypto.Verify(frame)
+// returned. Like [State.ApplyEntryEnv], it lets a transcript verifier check
+// signatures in parallel without changing the outcome.
+func (s *State) ApplyConfEnv(index uint64, nodeID uint64, kind ConfKind, frame []byte, env *crypto.Envelope, verr error) Result {
 	defer s.chain(index, frame)
-	r := s.applyConf(index, nodeID, kind, frame)
+	r := s.applyConf(index, nodeID, kind, env, verr)
 	if r.Err != nil {
 		r.Conf = &ConfEffect{NodeID: 0, Kind: kind}
 	}
 	return r
 }
 
-func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, frame []byte) Result {
+func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypto.Envelope, verr error) Result {
 	if s.Creator.IsZero() {
-		env, err := s.verify(frame, false)
+		env, err := s.check(env, verr, false)
 		if err != nil {
 			return Result{Env: env, Err: err}
 		}
@@ -473,7 +499,7 @@ func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, frame []by
 		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddVoter}
 		return r
 	}
-	env, err := s.verify(frame, false)
+	env, err := s.check(env, verr, false)
 	if err != nil {
 		return Result{Env: env, Err: err}
 	}

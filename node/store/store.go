@@ -14,6 +14,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -37,7 +38,7 @@ var (
 func Open(path string) (*Store, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: it is locked by another process (is another demes serve running with this home?)", path)
 		}
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -100,7 +101,7 @@ func (s *Store) CreateGroup(gid []byte, info []byte) error {
 func (s *Store) DeleteGroup(gid []byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketGroups).DeleteBucket(gid)
-		if errors.Is(err, bolt.ErrBucketNotFound) {
+		if errors.Is(err, berrors.ErrBucketNotFound) {
 			return nil
 		}
 		return err

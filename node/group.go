@@ -490,6 +490,9 @@ func (g *group) publish() {
 	for k := range g.st.Invites {
 		v.invites[k] = true
 	}
+	if me := g.st.Members[g.n.self.Sign]; me != nil && !me.Voter && v.role == "follower" {
+		v.role = "learner"
+	}
 	if g.left {
 		v.role = "left"
 	}

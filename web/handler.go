@@ -89,6 +89,7 @@ type Config struct {
 const (
 	maxBodyBytes    = 128 << 10 // request bodies
 	maxQRText       = 2048      // the text of a QR code, in bytes
+	qrModulePixels  = 4         // the side of a QR code's module, in pixels
 	defaultSendWait = 10 * time.Second
 	maxSendWait     = 2 * time.Minute
 	pingInterval    = 15 * time.Second // keeps idle event streams open through proxies and timeouts
@@ -405,7 +406,10 @@ func (h *handler) qr(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("text must be 1 to %d bytes", maxQRText), "")
 		return
 	}
-	png, err := qrcode.Encode(text, qrcode.Medium, 320)
+	// A whole number of pixels per module keeps the modules crisp and equal
+	// at the image's natural size, which the UI shows; an invite code needs
+	// about a hundred modules a side.
+	png, err := qrcode.Encode(text, qrcode.Medium, -qrModulePixels)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("cannot make a QR code: %v", err), "")
 		return

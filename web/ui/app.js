@@ -24,6 +24,9 @@
     groups: [], // [node.GroupInfo]
     selected: null, // group id
     messages: new Map(), // group id -> Map(message id -> message)
+    // Every member seen in any status, by public id: a stopped node's status
+    // lists no groups, but its messages still need names and fingerprints.
+    known: new Map(),
     unread: new Map(), // group id -> count
     demo: { enabled: false, running: true },
     stopped: false,
@@ -144,6 +147,9 @@
   async function refreshStatus() {
     try {
       state.status = await api('GET', '/status');
+      for (const g of state.status.groups || []) {
+        for (const m of g.members || []) state.known.set(m.public_id, m);
+      }
       markStopped(state.status.running === false);
     } catch (err) {
       // Shown by the pill and banners; nothing else to do.
@@ -285,6 +291,12 @@
   // upsertMessage adds or updates a message and reports whether anything
   // changed. A committed message never goes back to queued, and a real
   // message of ours replaces the "sending" placeholder with the same text.
+  //
+  // The node announces a message of ours as queued the moment it is in the
+  // outbox, usually a few milliseconds before it commits. While our send
+  // request still waits for the commit, such a message is shown as
+  // "sending…" (inflight), not "queued": queued means it is still waiting
+  // after the wait, and the group probably has no quorum.
   function upsertMessage(m) {
     if (!m || !m.group_id || !m.id) return false;
     const map = groupMessages(m.group_id);
@@ -293,6 +305,7 @@
         if (p.local && p.state === 'sending' && p.text === m.text) {
           map.delete(id);
           p.replacedBy = m.id;
+          if (m.state === 'queued') m = Object.assign({}, m, { inflight: true });
           break;
         }
       }
@@ -332,9 +345,13 @@
       const m = await api('POST', '/groups/' + enc(gid) + '/messages', { text, timeout_ms: SEND_WAIT_MS });
       if (!m.group_id) m.group_id = gid;
       groupMessages(gid).delete(local.id);
+      landed(gid, m.id);
       upsertMessage(m);
     } catch (err) {
-      if (!local.replacedBy) {
+      if (local.replacedBy) {
+        // The node has it (it told us so), whatever happened to the answer.
+        landed(gid, local.replacedBy);
+      } else {
         local.state = 'failed';
         local.error = errorText(err);
         groupMessages(gid).set(local.id, Object.assign({}, local));
@@ -342,6 +359,18 @@
     }
     if (gid === state.selected) renderMessages(false);
     later('status', refreshStatus, 100);
+  }
+
+  // landed ends the "sending…" of a message of ours: its send request is over.
+  function landed(gid, id) {
+    const map = groupMessages(gid);
+    const m = map.get(id);
+    if (m && m.inflight) map.set(id, Object.assign({}, m, { inflight: false }));
+  }
+
+  // shownState is the delivery state a message shows.
+  function shownState(m) {
+    return m.inflight && m.state === 'queued' ? 'sending' : m.state;
   }
 
   function sendCompose() {
@@ -402,7 +431,7 @@
   // ---- rendering: chat ----------------------------------------------------------------
 
   function memberByID(id) {
-    if (!state.status) return null;
+    if (!state.status) return state.known.get(id) || null;
     const g = currentGroupStatus();
     const inGroup = g && g.members.find((m) => m.public_id === id);
     if (inGroup) return inGroup;
@@ -410,7 +439,7 @@
       const m = gs.members.find((x) => x.public_id === id);
       if (m) return m;
     }
-    return null;
+    return state.known.get(id) || null;
   }
 
   function shortID(id) {
@@ -446,13 +475,13 @@
   };
 
   function messageSignature(m) {
-    return [m.state, m.index, m.text, authorName(m), authorFingerprint(m), m.error || ''].join('\u0000');
+    return [shownState(m), m.index, m.text, authorName(m), authorFingerprint(m), m.error || ''].join('\u0000');
   }
 
   function buildMessage(m) {
     const li = el('li', 'msg');
     li.dataset.id = m.id;
-    li.dataset.state = m.state;
+    li.dataset.state = shownState(m);
     li.dataset.sig = messageSignature(m);
     if (m.author && m.author === myID()) li.classList.add('mine');
 
@@ -465,8 +494,8 @@
     t.dateTime = m.sent_at;
     t.title = new Date(m.sent_at).toString();
     meta.append(t);
-    const [label, help] = stateText[m.state] || [m.state, ''];
-    const st = el('span', 'msg-state state-' + m.state, label);
+    const [label, help] = stateText[shownState(m)] || [m.state, ''];
+    const st = el('span', 'msg-state state-' + shownState(m), label);
     st.title = help;
     meta.append(st);
     li.append(meta);
@@ -519,7 +548,7 @@
     $('compose').disabled = !ok;
     $('send-button').disabled = !ok;
     $('invite-button').disabled = !ok;
-    $('export-button').disabled = !state.selected;
+    $('export-button').disabled = !state.selected || state.stopped;
   }
 
   function renderChatHeader() {
@@ -574,16 +603,39 @@
 
   function fmtMs(x) {
     if (!(x > 0)) return '';
+    if (x < 0.1) return '< 0.1 ms';
     return (x < 10 ? x.toFixed(1) : String(Math.round(x))) + ' ms';
   }
 
+  // succession is the group's preference list cut down to who can take
+  // over: the host, then the voters in preference order. Learners receive
+  // the log but cannot be elected, so they are never anyone's backup.
+  function succession(g) {
+    const voter = new Map(g.members.map((m) => [m.public_id, m.voter || m.public_id === g.host]));
+    return (g.preference || []).filter((id) => voter.get(id));
+  }
+
+  // prefRank is a member's place in the succession: 0 is the host (or, with
+  // no host, the preferred one), 1 the first backup; Infinity for learners
+  // and for members the ranking leaves out (offline).
   function prefRank(g, id) {
-    const i = (g.preference || []).indexOf(id);
+    const i = succession(g).indexOf(id);
     return i < 0 ? Infinity : i;
   }
 
-  function badge(text, cls) {
-    return el('span', 'badge ' + (cls || ''), text);
+  // listRank orders the members list: the succession, then the others in
+  // the preference order, then everybody else.
+  function listRank(g, id) {
+    const r = prefRank(g, id);
+    if (r !== Infinity) return r;
+    const i = (g.preference || []).indexOf(id);
+    return i < 0 ? 1e6 : 1e3 + i;
+  }
+
+  function badge(text, cls, title) {
+    const b = el('span', 'badge ' + (cls || ''), text);
+    if (title) b.title = title;
+    return b;
   }
 
   function renderMembers() {
@@ -597,16 +649,18 @@
       return;
     }
     const hostMember = g.members.find((m) => m.public_id === g.host);
-    facts.textContent = [
-      'host: ' + (hostMember ? hostMember.name || shortID(hostMember.public_id) : 'none known'),
+    const parts = [
+      hostMember ? 'host: ' + (hostMember.name || shortID(hostMember.public_id)) : 'no host',
       'term ' + g.term,
-      g.committed + ' committed',
-      g.queued + ' queued',
-      'you: ' + (g.role || '?'),
-    ].join(' · ');
+      g.committed + ' log entries',
+    ];
+    if (g.queued > 0) parts.push(g.queued + ' queued');
+    if (g.role === 'left') parts.push('you left this group');
+    facts.textContent = parts.join(' · ');
+    facts.title = 'The term counts elections. The log holds messages and membership changes, in the order every member sees them.';
 
     const members = g.members.slice().sort((a, b) =>
-      prefRank(g, a.public_id) - prefRank(g, b.public_id) ||
+      listRank(g, a.public_id) - listRank(g, b.public_id) ||
       String(a.name).localeCompare(String(b.name)));
     for (const m of members) {
       const li = el('li', 'member');
@@ -618,10 +672,16 @@
       head.append(dot, el('strong', 'member-name', m.name || shortID(m.public_id)));
       if (m.self) head.append(el('span', 'muted', '(you)'));
       const rank = prefRank(g, m.public_id);
-      if (m.public_id === g.host || m.host) head.append(badge('host', 'badge-host'));
-      else if (rank === 0) head.append(badge('preferred host', 'badge-backup')); // no host right now
-      else if (rank !== Infinity) head.append(badge('backup ' + rank, 'badge-backup'));
-      head.append(badge(m.voter ? 'voter' : 'learner'));
+      if (m.public_id === g.host || m.host) {
+        head.append(badge('host', 'badge-host', 'Orders and relays the group’s messages'));
+      } else if (rank === 0) {
+        head.append(badge('preferred host', 'badge-backup', 'Best placed to host once the group has a quorum again'));
+      } else if (rank !== Infinity) {
+        head.append(badge('backup ' + rank, 'badge-backup', rank === 1 ? 'Takes over if the host goes away'
+          : 'Takes over if the host and the ' + (rank === 2 ? 'first backup' : rank - 1 + ' backups before it') + ' go away'));
+      }
+      head.append(m.voter ? badge('voter', '', 'Votes for the host; a majority of the voters must be online for messages to commit')
+        : badge('learner', '', 'Receives every message but does not vote'));
       li.append(head);
 
       const facts = [m.fingerprint || shortID(m.public_id)];
@@ -663,9 +723,18 @@
       const a = -Math.PI / 2 + (2 * Math.PI * i) / n;
       pos.set(m.public_id, { x: c + R * Math.cos(a), y: c + R * Math.sin(a) });
     });
+    // The picture is as tall as what it shows: the ring, the circles and
+    // the names (above the circles in the upper half, below in the lower).
+    let top = Infinity;
+    let bottom = -Infinity;
+    for (const p of pos.values()) {
+      const above = p.y < c - 20;
+      top = Math.min(top, above ? p.y - r - 22 : p.y - r - 4);
+      bottom = Math.max(bottom, above ? p.y + r + 4 : p.y + r + 22);
+    }
     const hostMember = members.find((m) => m.public_id === g.host);
     const root = svg('svg', {
-      viewBox: '0 0 ' + size + ' ' + size,
+      viewBox: [0, Math.floor(top), size, Math.ceil(bottom - top)].join(' '),
       class: 'network-svg',
       role: 'img',
       'aria-label': 'Network of ' + n + ' members; host: ' + (hostMember ? hostMember.name || shortID(hostMember.public_id) : 'none'),
@@ -694,8 +763,14 @@
       if (m.public_id === g.host) cls += ' node-host';
       if (m.self) cls += ' node-self';
       if (!m.online && !m.self) cls += ' node-offline';
+      if (!m.voter) cls += ' node-learner';
       const grp = svg('g', { class: cls, 'data-public-id': m.public_id });
-      grp.append(svg('title', {}, (m.name || m.public_id) + (rank === Infinity ? '' : rank === 0 ? ': host' : ': backup ' + rank)));
+      let role = '';
+      if (m.public_id === g.host) role = ': host';
+      else if (rank === 0) role = ': preferred host';
+      else if (rank !== Infinity) role = ': backup ' + rank;
+      else if (!m.voter) role = ': learner';
+      grp.append(svg('title', {}, (m.name || m.public_id) + role + (m.self || m.online ? '' : ' (offline)')));
       grp.append(svg('circle', { cx: p.x, cy: p.y, r }));
       grp.append(svg('text', { x: p.x, y: p.y, class: 'node-rank', 'text-anchor': 'middle', 'dominant-baseline': 'central' }, rank === Infinity ? '·' : rank + 1));
       let name = m.name || shortID(m.public_id);

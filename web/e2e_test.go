@@ -1,0 +1,682 @@
+package web_test
+
+// End-to-end tests: real nodes (node.Service, the same value `demes serve`
+// and `demes demo` run) on real loopback listeners, driven through their
+// browser UIs in headless Chromium. Unlike browser_test.go, nothing here is
+// faked: the messages go through raft, the peer transport and the sealing,
+// and the failover is raft's.
+//
+// The machine may be small and loaded: every wait polls with a generous
+// deadline, nothing sleeps.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/rs/zerolog"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/web"
+	"github.com/demes/demes/web/webtest"
+)
+
+const (
+	// e2ePageTimeout bounds each browser tab: the whole scenario runs in it.
+	e2ePageTimeout = 6 * time.Minute
+	// e2eStep bounds each wait in a tab; failover and voter promotion
+	// take seconds, more under -race on two loaded cores.
+	e2eStep = 45 * time.Second
+	// e2eWait bounds the waits on the nodes themselves.
+	e2eWait = 60 * time.Second
+)
+
+// e2eNode is one person's node with its two listeners, as `demes demo`
+// runs it: demo mode, so its UI can stop and start it.
+type e2eNode struct {
+	name  string
+	pub   identity.PublicID
+	svc   *node.Service
+	token string
+	ui    string // http://127.0.0.1:PORT, the UI listener
+	logs  *lockedBuffer
+	// hold makes the peer listener answer 503, as a node that cannot be
+	// reached would: other nodes' messages to it fail until it is cleared.
+	hold atomic.Bool
+}
+
+// startE2ENode starts a node in a temporary home, with a fresh identity,
+// until the test ends.
+func startE2ENode(t *testing.T, name string) *e2eNode {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uiLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		peerLn.Close()
+		t.Fatal(err)
+	}
+	token, err := web.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &lockedBuffer{}
+	logger := zerolog.New(logs).Level(zerolog.InfoLevel).With().Timestamp().Str("node", name).Logger()
+	svc, err := node.NewService(node.Config{
+		Dir: t.TempDir(), Identity: id, Name: name, URL: "http://" + peerLn.Addr().String(), Logger: logger,
+	})
+	if err != nil {
+		peerLn.Close()
+		uiLn.Close()
+		t.Fatalf("start node %s: %v", name, err)
+	}
+	n := &e2eNode{name: name, pub: id.Public(), svc: svc, token: token, ui: "http://" + uiLn.Addr().String(), logs: logs}
+
+	peer := svc.PeerHandler()
+	held := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.hold.Load() {
+			http.Error(w, "held by the test", http.StatusServiceUnavailable)
+			return
+		}
+		peer.ServeHTTP(w, r)
+	})
+	// The UI's event streams never end by themselves: cancelling the base
+	// context ends them, so that the servers can close.
+	ctx, cancel := context.WithCancel(context.Background())
+	base := func(net.Listener) context.Context { return ctx }
+	servers := []*http.Server{
+		{Handler: held, BaseContext: base, ReadHeaderTimeout: 10 * time.Second},
+		{Handler: web.NewHandler(web.Config{Backend: svc, Control: svc, Token: token, Addr: uiLn.Addr().String(), Logger: logger}),
+			BaseContext: base, ReadHeaderTimeout: 10 * time.Second},
+	}
+	go servers[0].Serve(peerLn)
+	go servers[1].Serve(uiLn)
+	t.Cleanup(func() {
+		if t.Failed() {
+			st, _ := json.MarshalIndent(svc.Status(), "  ", "  ")
+			t.Logf("%s at the end:\n  %s\nits log (last lines):\n%s", name, st, lastLines(logs.String(), 60))
+		}
+		cancel()
+		for _, s := range servers {
+			s.Close()
+		}
+		if err := svc.Close(); err != nil {
+			t.Errorf("close node %s: %v", name, err)
+		}
+	})
+	return n
+}
+
+// pageURL is the address `demes serve` prints: the UI, token in the fragment.
+func (n *e2eNode) pageURL() string { return n.ui + "/#token=" + n.token }
+
+// group returns the node's status of gid; ok is false while the node is
+// stopped or not (yet) in the group.
+func (n *e2eNode) group(gid string) (g node.GroupStatus, ok bool) {
+	for _, g := range n.svc.Status().Groups {
+		if g.GroupID == gid {
+			return g, true
+		}
+	}
+	return g, false
+}
+
+// voters counts the voters n knows of in gid; raft counts a configuration
+// change on a node only once that node knows it is committed, and so does
+// the status.
+func (n *e2eNode) voters(gid string) int {
+	g, _ := n.group(gid)
+	k := 0
+	for _, m := range g.Members {
+		if m.Voter {
+			k++
+		}
+	}
+	return k
+}
+
+// eventually polls cond until it holds, or fails t after d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(d); !cond(); <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// agreedHost waits until every running node of nodes names the same host of
+// gid, one of them, and returns it.
+func agreedHost(t *testing.T, gid string, nodes ...*e2eNode) *e2eNode {
+	t.Helper()
+	var host *e2eNode
+	eventually(t, e2eWait, "the running nodes to agree on a host", func() bool {
+		host = nil
+		seen := ""
+		for _, n := range nodes {
+			if !n.svc.Running() {
+				continue
+			}
+			g, ok := n.group(gid)
+			if !ok || g.Host == "" || (seen != "" && g.Host != seen) {
+				return false
+			}
+			seen = g.Host
+		}
+		for _, n := range nodes {
+			if n.pub.String() == seen && n.svc.Running() {
+				host = n
+			}
+		}
+		return host != nil
+	})
+	return host
+}
+
+// e2ePage opens n's UI in a new tab of b and waits until it is connected.
+func e2ePage(t *testing.T, b *webtest.Browser, n *e2eNode) *webtest.Page {
+	t.Helper()
+	p := b.NewPage(t, e2ePageTimeout)
+	p.Step = e2eStep
+	p.Navigate(n.pageURL())
+	p.WaitText("#node-state", "online")
+	return p
+}
+
+// e2eHasMessage is true when the message list shows text exactly, in the
+// given delivery state and by the given author (either may be "").
+const e2eHasMessage = `(text, state, author) => Array.from(document.querySelectorAll('#message-list .msg')).some((li) =>
+	li.querySelector('.msg-text').textContent === text &&
+	(!state || (li.dataset.state === state && li.querySelector('.msg-state').textContent === state)) &&
+	(!author || li.querySelector('.msg-author').textContent === author))`
+
+func e2eWaitMessage(p *webtest.Page, text, state, author string) {
+	p.T.Helper()
+	p.WaitFor(fmt.Sprintf("message %q (%s, by %s)", text, state, author), e2eHasMessage, text, state, author)
+}
+
+// e2eSend types text into the compose box and presses Enter.
+func e2eSend(p *webtest.Page, text string) {
+	p.T.Helper()
+	p.SendKeys("#compose", text)
+	p.PressEnter()
+}
+
+// e2eCount counts the messages p shows with exactly this text.
+func e2eCount(p *webtest.Page, text string) int {
+	p.T.Helper()
+	return webtest.Eval[int](p, `Array.from(document.querySelectorAll('#message-list .msg-text')).filter((e) => e.textContent === `+jsonString(text)+`).length`)
+}
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// memberShows is true when the members panel lists id and its entry
+// contains want.
+const memberShows = `(id, want) => { const li = document.querySelector('#member-list [data-public-id="' + id + '"]'); return !!li && li.textContent.includes(want); }`
+
+// memberIsHost is true when the members panel marks id as the host.
+const memberIsHost = `(id) => { const li = document.querySelector('#member-list [data-public-id="' + id + '"]'); return !!li && !!li.querySelector('.badge-host'); }`
+
+// hostOtherThan is true when the members panel marks a member other than
+// old as the host.
+const hostOtherThan = `(old) => { const b = document.querySelector('#member-list .badge-host'); return !!b && b.closest('.member').dataset.publicId !== old; }`
+
+// TestE2EGroupChat is the whole story on three real nodes: alice creates a
+// group in her browser, carol joins (from Go), bob joins in his browser with
+// an invite code from alice's; they chat; the host's owner stops it from
+// its UI and another member takes over; with two of three nodes down a
+// message waits in the outbox, and commits when a node comes back.
+func TestE2EGroupChat(t *testing.T) {
+	b := webtest.NewBrowser(t) // skips without a browser, unless $CI is set
+	start := time.Now()
+	alice := startE2ENode(t, "alice")
+	bob := startE2ENode(t, "bob")
+	carol := startE2ENode(t, "carol")
+	nodes := []*e2eNode{alice, bob, carol}
+	pages := map[*e2eNode]*webtest.Page{alice: e2ePage(t, b, alice), bob: e2ePage(t, b, bob)}
+	a, bp := pages[alice], pages[bob]
+	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// Alice creates the group in her browser.
+	phase("alice creates the group")
+	a.WaitVisible("#groups-empty")
+	a.SendKeys("#new-group-name", "friends\n")
+	a.WaitText("#chat-title", "friends")
+	a.WaitText(`#group-list [aria-current="true"]`, "friends")
+	groups := alice.svc.Groups()
+	if len(groups) != 1 || groups[0].Name != "friends" {
+		t.Fatalf("alice's node has groups %v after creating one in the UI", groups)
+	}
+	gid := groups[0].GroupID
+	a.WaitFor("alice as host", memberIsHost, alice.pub.String())
+
+	// Carol joins from Go: a third voter, so the group keeps a quorum when
+	// one node stops.
+	phase("carol joins")
+	code, err := alice.svc.Invite(ctx, gid, carol.pub.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := carol.svc.Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	a.WaitFor("carol online at alice", memberShows, carol.pub.String(), "RTT ")
+
+	// Bob joins in his browser. His public id comes from his "My identity"
+	// dialog, as he would copy it.
+	phase("bob joins in his browser")
+	bp.Click("#identity-button")
+	bp.WaitVisible("#identity-dialog")
+	bobID := webtest.Eval[string](bp, `document.querySelector('#my-public-id').value`)
+	if bobID != bob.pub.String() {
+		t.Fatalf("bob's identity dialog shows %q, want %q", bobID, bob.pub.String())
+	}
+	bp.WaitText("#my-fingerprint", bob.pub.Fingerprint())
+	bp.WaitFor("bob's identity QR code", `() => { const i = document.querySelector('#my-qr'); return i.complete && i.naturalWidth > 100; }`)
+	bp.Click(`[data-close="identity-dialog"]`)
+	bp.WaitHidden("#identity-dialog")
+
+	// Alice invites him: paste the id, get the code and its QR code.
+	a.Click("#invite-button")
+	a.WaitVisible("#invite-dialog")
+	a.SetValue("#invite-public-id", bobID)
+	a.Click("#invite-submit")
+	a.WaitFor("an invite code", `() => document.querySelector('#invite-code').value.startsWith('`+node.InvitePrefix+`')`)
+	a.WaitHidden("#invite-error")
+	a.WaitFor("the invite QR code", `() => { const i = document.querySelector('#invite-qr'); return i.complete && i.naturalWidth > 100; }`)
+	inviteCode := webtest.Eval[string](a, `document.querySelector('#invite-code').value`)
+	if inv, err := node.ParseInvite(inviteCode); err != nil || inv.Invitee != bob.pub || inv.Inviter != alice.pub {
+		t.Fatalf("alice's invite dialog shows a code that is not alice's invite for bob (%v): %q", err, inviteCode)
+	}
+	e2eScreenshot(a, "invite-dialog", "")
+	a.Click(`[data-close="invite-dialog"]`)
+	a.WaitHidden("#invite-dialog")
+
+	// Bob pastes the code. While nobody can reach his node, he cannot catch
+	// up with the group's log, so the join shows its progress until then.
+	bob.hold.Store(true)
+	bp.Click("#join-button")
+	bp.WaitVisible("#join-dialog")
+	bp.SetValue("#join-code", inviteCode)
+	bp.Click("#join-submit")
+	bp.WaitVisible("#join-progress")
+	bp.WaitText("#join-progress", "catching up")
+	bp.WaitHidden("#join-error")
+	if !webtest.Eval[bool](bp, `document.querySelector('#join-submit').disabled`) {
+		t.Error("the join button stays enabled while joining")
+	}
+	// The join request itself got through: the group has bob as a member.
+	eventually(t, e2eWait, "bob in alice's member list", func() bool {
+		g, _ := alice.group(gid)
+		for _, m := range g.Members {
+			if m.PublicID == bobID {
+				return true
+			}
+		}
+		return false
+	})
+	bp.WaitVisible("#join-progress") // still catching up
+	bob.hold.Store(false)
+	bp.WaitFor("the join dialog to close", `() => !document.querySelector('#join-dialog').open`)
+	bp.WaitText("#chat-title", "friends")
+	bp.WaitText(`#group-list [aria-current="true"]`, "friends")
+	bp.WaitFor("three members at bob", `() => document.querySelectorAll('#member-list .member').length === 3`)
+
+	// Everybody votes before anything is stopped.
+	phase("waiting for three voters on every node")
+	eventually(t, e2eWait, "3 voters on every node", func() bool {
+		for _, n := range nodes {
+			if n.voters(gid) != 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	// A message typed in alice's browser reaches bob's, with her name and
+	// fingerprint.
+	phase("chat")
+	const hello = "Hi bob! Welcome to our group."
+	e2eSend(a, hello)
+	e2eWaitMessage(bp, hello, "committed", "alice")
+	e2eWaitMessage(a, hello, "committed", "alice")
+	if got, want := webtest.Eval[string](bp, `document.querySelector('#message-list .msg .msg-fp').textContent`), alice.pub.Fingerprint()[:9]; got != want {
+		t.Errorf("bob shows alice's fingerprint as %q, want %q", got, want)
+	}
+	if v := webtest.Eval[string](a, `document.querySelector('#compose').value`); v != "" {
+		t.Errorf("alice's compose box after sending = %q, want empty", v)
+	}
+	const reply = "Thanks! Everything I write is sealed to each of you."
+	e2eSend(bp, reply)
+	e2eWaitMessage(a, reply, "committed", "bob")
+	const fromCarol = "And the host only relays what it cannot read."
+	if m, err := carol.svc.Send(ctx, gid, fromCarol, 30*time.Second); err != nil || m.State != node.StateCommitted {
+		t.Fatalf("carol's send: %v, state %q", err, m.State)
+	}
+	e2eWaitMessage(a, fromCarol, "committed", "carol")
+	e2eWaitMessage(bp, fromCarol, "committed", "carol")
+	for _, text := range []string{hello, reply, fromCarol} {
+		if k := e2eCount(a, text); k != 1 {
+			t.Errorf("alice shows %q %d times", text, k)
+		}
+	}
+
+	// The members panel and the network picture, from real measurements:
+	// everybody online with an RTT, three measured edges, one host.
+	phase("members and network")
+	for _, n := range []*e2eNode{bob, carol} {
+		a.WaitFor(n.name+" online with an RTT at alice", memberShows, n.pub.String(), "RTT ")
+	}
+	a.WaitFor("three measured edges", `() => document.querySelectorAll('#network svg line.edge').length === 3 &&
+		Array.from(document.querySelectorAll('#network .edge-label')).every((e) => / ms$/.test(e.textContent))`)
+	a.WaitFor("one host in the picture", `() => document.querySelectorAll('#network .node-host').length === 1`)
+	if k := webtest.Eval[int](a, `document.querySelectorAll('#member-list .badge-host').length`); k != 1 {
+		t.Errorf("%d members marked host, want 1", k)
+	}
+	e2eScreenshot(a, "chat", "")
+	e2eScreenshot(a, "members-network", "#side-panel")
+
+	// Markup from bob is text in alice's browser.
+	phase("markup is text")
+	const evil = `<img src=x onerror=alert(1)>`
+	e2eSend(bp, evil)
+	// Wait for the message whatever it shows, then look at what it shows.
+	a.WaitFor("a fourth committed message at alice", `() => document.querySelectorAll('#message-list .msg[data-state="committed"]').length === 4`)
+	last := `document.querySelector('#message-list .msg[data-state="committed"]:last-child')`
+	if got := webtest.Eval[string](a, last+`.querySelector('.msg-text').textContent`); got != evil {
+		t.Errorf("alice shows bob's message as %q, want the literal text %q", got, evil)
+	}
+	if got := webtest.Eval[string](a, last+`.querySelector('.msg-author').textContent`); got != "bob" {
+		t.Errorf("alice shows bob's message by %q", got)
+	}
+	if k := webtest.Eval[int](a, `document.querySelectorAll('#message-list img').length`); k != 0 {
+		t.Errorf("alice's message list has %d <img> elements: message text became HTML", k)
+	}
+	if d := a.Dialogs(); len(d) != 0 {
+		t.Errorf("alice's page opened dialogs: %v", d)
+	}
+	// (The page also fails the test at its end on any dialog, exception or
+	// Content-Security-Policy violation it saw.)
+
+	// Failover: the host's owner stops it from its UI; another browser
+	// watches a new host appear.
+	phase("failover")
+	host := agreedHost(t, gid, nodes...)
+	if pages[host] == nil {
+		pages[host] = e2ePage(t, b, host)
+	}
+	hp := pages[host]
+	var watcher *e2eNode // a node with a browser that stays up
+	for _, n := range []*e2eNode{alice, bob} {
+		if n != host {
+			watcher = n
+			break
+		}
+	}
+	wp := pages[watcher]
+	wp.WaitFor(host.name+" as host at "+watcher.name, memberIsHost, host.pub.String())
+	hp.WaitText("#demo-toggle", "Stop my node")
+	hp.Click("#demo-toggle")
+	hp.WaitVisible("#banner-stopped")
+	hp.WaitText("#node-state", "node stopped")
+	hp.WaitText("#demo-toggle", "Start my node")
+	if !webtest.Eval[bool](hp, `document.querySelector('#compose').disabled`) {
+		t.Error("the compose box stays enabled on a stopped node")
+	}
+	wp.WaitFor("a new host at "+watcher.name, hostOtherThan, host.pub.String())
+	wp.WaitFor(host.name+" offline at "+watcher.name, memberShows, host.pub.String(), "offline")
+	wp.WaitFor("the new host in the picture", `(old) => { const h = document.querySelector('#network .node-host'); return !!h && h.dataset.publicId !== old; }`, host.pub.String())
+	newHost := agreedHost(t, gid, nodes...)
+	phase("new host: " + newHost.name)
+	wp.WaitFor(newHost.name+" as host at "+watcher.name, memberIsHost, newHost.pub.String())
+	const afterFailover = "Still here after the host went away."
+	e2eSend(wp, afterFailover)
+	e2eWaitMessage(wp, afterFailover, "committed", watcher.name)
+	e2eScreenshot(wp, "failover", "")
+
+	// No quorum: stop the third node too. The watcher alone cannot commit;
+	// what it sends waits in the outbox, and it says so.
+	phase("no quorum")
+	var third *e2eNode
+	for _, n := range nodes {
+		if n != host && n != watcher {
+			third = n
+		}
+	}
+	if pages[third] == nil {
+		pages[third] = e2ePage(t, b, third)
+	}
+	tp := pages[third]
+	tp.Click("#demo-toggle")
+	tp.WaitVisible("#banner-stopped")
+	wp.WaitVisible("#banner-quorum")
+	wp.WaitText("#banner-quorum", "No host reachable")
+	wp.WaitFor("no host in the members panel", `() => !document.querySelector('#member-list .badge-host')`)
+	const queued = "Written while the group has no quorum."
+	e2eSend(wp, queued)
+	e2eWaitMessage(wp, queued, "queued", watcher.name)
+	wp.WaitText("#group-facts", "1 queued")
+	e2eScreenshot(wp, "no-quorum", "")
+
+	// A node comes back: the group has a quorum again and the queued
+	// message commits, once.
+	phase("quorum again")
+	tp.Click("#demo-toggle")
+	tp.WaitHidden("#banner-stopped")
+	tp.WaitText("#node-state", "online")
+	e2eWaitMessage(wp, queued, "committed", watcher.name)
+	wp.WaitHidden("#banner-quorum")
+	wp.WaitFor("nothing queued", `() => !document.querySelector('#group-facts').textContent.includes('queued')`)
+	e2eWaitMessage(tp, queued, "committed", watcher.name)
+
+	// And the old host, last: it catches up with what it missed.
+	phase("the old host comes back")
+	hp.Click("#demo-toggle")
+	hp.WaitHidden("#banner-stopped")
+	e2eWaitMessage(hp, afterFailover, "committed", watcher.name)
+	e2eWaitMessage(hp, queued, "committed", watcher.name)
+	const back = "Back again, and I missed nothing."
+	e2eSend(hp, back)
+	e2eWaitMessage(wp, back, "committed", host.name)
+	for n, p := range pages {
+		for _, text := range []string{afterFailover, queued} {
+			if k := e2eCount(p, text); k != 1 {
+				t.Errorf("%s shows %q %d times, want once", n.name, text, k)
+			}
+		}
+	}
+	// The same order everywhere: the committed lists agree.
+	var want []string
+	for _, n := range nodes {
+		eventually(t, e2eWait, n.name+" to commit everything", func() bool {
+			ms, err := n.svc.Messages(gid)
+			return err == nil && len(ms) > 0 && ms[len(ms)-1].Text == back && ms[len(ms)-1].State == node.StateCommitted
+		})
+		ms, _ := n.svc.Messages(gid)
+		var got []string
+		for _, m := range ms {
+			got = append(got, m.ID)
+		}
+		if want == nil {
+			want = got
+		} else if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("%s's messages are in another order:\n%v\nwant\n%v", n.name, got, want)
+		}
+	}
+	phase("done")
+}
+
+// TestE2EAPIGuards checks the local API of a real node with plain HTTP
+// requests: the token, the Origin and the Host header are each enforced.
+func TestE2EAPIGuards(t *testing.T) {
+	n := startE2ENode(t, "alice")
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(n.ui, "http://"))
+	bearer := "Bearer " + n.token
+	tests := []struct {
+		name         string
+		method, path string
+		host, origin string // "" keeps the default
+		auth         string
+		fetchSite    string
+		want         int
+	}{
+		{"token", "GET", "/api/v1/status", "", "", bearer, "", http.StatusOK},
+		{"no token", "GET", "/api/v1/status", "", "", "", "", http.StatusUnauthorized},
+		{"wrong token", "GET", "/api/v1/status", "", "", "Bearer " + strings.Repeat("x", len(n.token)), "", http.StatusUnauthorized},
+		{"no token, events", "GET", "/api/v1/events", "", "", "", "", http.StatusUnauthorized},
+		{"no token, create group", "POST", "/api/v1/groups", "", "", "", "", http.StatusUnauthorized},
+		{"own origin", "GET", "/api/v1/status", "", n.ui, bearer, "", http.StatusOK},
+		{"foreign origin", "GET", "/api/v1/status", "", "http://evil.example", bearer, "", http.StatusForbidden},
+		{"foreign origin, same port", "GET", "/api/v1/status", "", "http://evil.example:" + port, bearer, "", http.StatusForbidden},
+		{"foreign origin, create group", "POST", "/api/v1/groups", "", "http://evil.example", bearer, "", http.StatusForbidden},
+		{"foreign origin, page", "GET", "/", "", "http://evil.example", "", "", http.StatusForbidden},
+		{"cross-site fetch", "GET", "/api/v1/status", "", "", bearer, "cross-site", http.StatusForbidden},
+		{"localhost host", "GET", "/api/v1/status", "localhost:" + port, "", bearer, "", http.StatusOK},
+		{"foreign host", "GET", "/api/v1/status", "evil.example:" + port, "", bearer, "", http.StatusForbidden},
+		{"foreign host, no port", "GET", "/api/v1/status", "evil.example", "", bearer, "", http.StatusForbidden},
+		{"foreign host, create group", "POST", "/api/v1/groups", "evil.example:" + port, "", bearer, "", http.StatusForbidden},
+		{"foreign host, page", "GET", "/", "evil.example:" + port, "", "", "", http.StatusForbidden},
+		{"page without token", "GET", "/", "", "", "", "", http.StatusOK},
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	for _, tt := range tests {
+		var body io.Reader
+		if tt.method == "POST" {
+			body = strings.NewReader(`{"name": "created by ` + tt.name + `"}`)
+		}
+		req, err := http.NewRequest(tt.method, n.ui+tt.path, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.method == "POST" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		if tt.origin != "" {
+			req.Header.Set("Origin", tt.origin)
+		}
+		if tt.auth != "" {
+			req.Header.Set("Authorization", tt.auth)
+		}
+		if tt.fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", tt.fetchSite)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: %s %s answered %d, want %d: %.200s", tt.name, tt.method, tt.path, resp.StatusCode, tt.want, b)
+			continue
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
+			t.Errorf("%s: Content-Security-Policy %q", tt.name, csp)
+		}
+		if tt.want == http.StatusOK && tt.path == "/api/v1/status" {
+			var st node.Status
+			if err := json.Unmarshal(b, &st); err != nil || st.PublicID != n.pub.String() || !st.Running {
+				t.Errorf("%s: status %s (%v)", tt.name, b, err)
+			}
+		}
+		if tt.want >= 400 {
+			var e struct{ Error string }
+			if json.Unmarshal(b, &e) != nil || e.Error == "" {
+				t.Errorf("%s: error body %q, want {\"error\": ...}", tt.name, b)
+			}
+		}
+	}
+	// Refused requests changed nothing.
+	if g := n.svc.Groups(); len(g) != 0 {
+		t.Errorf("refused requests created groups: %v", g)
+	}
+	if strings.Contains(n.logs.String(), n.token) {
+		t.Error("the token reached the node's log")
+	}
+}
+
+// e2eScreenshot saves a PNG of p's viewport, or of the element sel, as
+// name.png: into docs/img when DEMES_SCREENSHOTS=1 (the README shows them),
+// else into the test's temporary directory, as a test artifact.
+func e2eScreenshot(p *webtest.Page, name, sel string) {
+	p.T.Helper()
+	dir := p.T.TempDir()
+	if os.Getenv(webtest.EnvScreenshots) == "1" {
+		dir = filepath.Join("..", "docs", "img")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			p.T.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(p.Ctx, p.Step)
+	defer cancel()
+	var png []byte
+	var err error
+	if sel == "" {
+		png, err = chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	} else {
+		png, err = chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS(sel)))
+	}
+	if err != nil {
+		p.T.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		p.T.Fatal(err)
+	}
+	p.T.Logf("screenshot: %s", path)
+}
+
+// lockedBuffer is a log buffer that several goroutines write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

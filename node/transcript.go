@@ -3,9 +3,70 @@ package node
 import (
 	"context"
 	"fmt"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/transcript"
 )
 
-// Transcript returns the group's signed transcript.
+// Transcript returns the group's signed transcript (see package transcript):
+// every committed entry of the group's log as this node holds it, with the
+// messages this member can read, signed with this node's identity. It reads
+// the log from the store, so the group keeps running meanwhile.
 func (n *Node) Transcript(ctx context.Context, groupID string) ([]byte, error) {
-	return nil, fmt.Errorf("transcripts are not implemented yet: %w", ErrInvalid)
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return nil, err
+	}
+	hs, log, err := n.store.LoadRaft(g.id[:])
+	if err != nil {
+		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
+	}
+	entries := transcriptEntries(hs.GetCommit(), log)
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
+	}
+	doc, err := transcript.Build(n.id, g.id, entries, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
+	}
+	return doc, nil
+}
+
+// transcriptEntries picks the committed entries that carry a frame, and the
+// raft change of each membership entry, exactly as group.apply hands them to
+// the state machine: an entry it applies without a frame changes nothing and
+// is not in the transcript chain, so it is not in the transcript either.
+func transcriptEntries(commit uint64, log []*pb.Entry) []transcript.Entry {
+	var out []transcript.Entry
+	for _, e := range log {
+		idx := e.GetIndex()
+		if idx > commit {
+			break // not committed: it may still be replaced
+		}
+		var te transcript.Entry
+		switch e.GetType() {
+		case pb.EntryNormal:
+			te = transcript.Entry{Index: idx, Kind: transcript.KindEntry, Frame: e.GetData()}
+		case pb.EntryConfChange:
+			cc := &pb.ConfChange{}
+			if proto.Unmarshal(e.GetData(), cc) != nil {
+				continue
+			}
+			te = transcript.Entry{Index: idx, Kind: transcript.KindConf, Change: confKind(cc.GetType()), NodeID: cc.GetNodeId(), Frame: cc.GetContext()}
+		case pb.EntryConfChangeV2:
+			cc := &pb.ConfChangeV2{}
+			if proto.Unmarshal(e.GetData(), cc) != nil || len(cc.GetChanges()) != 1 {
+				continue
+			}
+			c := cc.GetChanges()[0]
+			te = transcript.Entry{Index: idx, Kind: transcript.KindConf, Change: confKind(c.GetType()), NodeID: c.GetNodeId(), Frame: cc.GetContext()}
+		}
+		if len(te.Frame) > 0 {
+			out = append(out, te)
+		}
+	}
+	return out
 }

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/transcript"
+)
+
+// trustFlag is the repeatable --trust: public ids that must be members in
+// the transcript's history.
+type trustFlag []identity.PublicID
+
+func (t *trustFlag) String() string {
+	var s []string
+	for _, p := range *t {
+		s = append(s, p.String())
+	}
+	return strings.Join(s, ",")
+}
+
+func (t *trustFlag) Set(s string) error {
+	p, err := identity.ParsePublicID(s)
+	if err != nil {
+		return err
+	}
+	*t = append(*t, p)
+	return nil
+}
+
+// verifyJSON is `demes verify --json`.
+type verifyJSON struct {
+	OK          bool                 `json:"ok"`
+	GroupID     string               `json:"group_id"`
+	Name        string               `json:"name"`
+	Exporter    verifyMemberJSON     `json:"exporter"`
+	ExportedAt  time.Time            `json:"exported_at"`
+	Entries     int                  `json:"entries"`
+	Rejected    int                  `json:"rejected"`
+	FirstIndex  uint64               `json:"first_index"`
+	LastIndex   uint64               `json:"last_index"`
+	HeadIndex   uint64               `json:"head_index"`
+	Head        string               `json:"head"`
+	Chats       int                  `json:"chats"`
+	Messages    int                  `json:"messages"`
+	Authors     []verifyAuthorJSON   `json:"authors"`
+	Members     []verifyMemberJSON   `json:"members"`
+	Checkpoints []verifyCheckersJSON `json:"checkpoints"`
+	Trusted     []string             `json:"trusted"`
+}
+
+type verifyMemberJSON struct {
+	PublicID    string `json:"public_id"`
+	Fingerprint string `json:"fingerprint"`
+	Name        string `json:"name"`
+	Voter       bool   `json:"voter,omitempty"`
+	JoinedAt    uint64 `json:"joined_at,omitempty"`
+	LeftAt      uint64 `json:"left_at,omitempty"`
+}
+
+type verifyAuthorJSON struct {
+	PublicID    string `json:"public_id"`
+	Fingerprint string `json:"fingerprint"`
+	Name        string `json:"name"`
+	Chats       int    `json:"chats"`
+	Messages    int    `json:"messages"`
+}
+
+// verifyCheckersJSON is one member's checkpoints: how many, and the range of
+// indexes they attest.
+type verifyCheckersJSON struct {
+	PublicID    string `json:"public_id"`
+	Fingerprint string `json:"fingerprint"`
+	Name        string `json:"name"`
+	Count       int    `json:"count"`
+	FirstIndex  uint64 `json:"first_index"`
+	LastIndex   uint64 `json:"last_index"`
+}
+
+// runVerify checks a transcript offline: it needs nothing but the file, no
+// home and no running node.
+func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("verify FILE [--trust PUBLIC_ID]... [--json]", stdout)
+	var trust trustFlag
+	f.Var(&trust, "trust", "require that `PUBLIC_ID` is a member in the transcript's history (repeatable)")
+	asJSON := f.Bool("json", false, "print the summary as JSON")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 1, "the transcript FILE"); err != nil {
+		return err
+	}
+	path := pos[0]
+	doc, err := readTranscript(path)
+	if err != nil {
+		return err
+	}
+	s, err := transcript.Verify(doc, trust)
+	if err != nil {
+		return verifyError(path, err)
+	}
+	out := summaryJSON(s)
+	if *asJSON {
+		return writeJSON(stdout, out)
+	}
+	printSummary(stdout, out)
+	return nil
+}
+
+// readTranscript reads the file ("-" for stdin) up to the size limit.
+func readTranscript(path string) ([]byte, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("read transcript: %w", err), "name the file that `demes transcript -o FILE` wrote")
+		}
+		defer file.Close()
+		r = file
+	}
+	doc, err := io.ReadAll(io.LimitReader(r, transcript.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read transcript %s: %w", path, err)
+	}
+	return doc, nil
+}
+
+// verifyError is the one-line reason, with a hint where one helps.
+func verifyError(path string, err error) error {
+	err = fmt.Errorf("%s: %w", path, err)
+	switch {
+	case errors.Is(err, transcript.ErrMalformed), errors.Is(err, transcript.ErrTruncated):
+		return withHint(err, "verify the file exactly as `demes transcript` exported it: any change, even white space, breaks it")
+	case errors.Is(err, transcript.ErrVersion):
+		return withHint(err, "this transcript was written by another version of demes; verify it with that version")
+	case errors.Is(err, transcript.ErrUntrusted):
+		return withHint(err, "check the public id with its owner, and that this is the transcript of the group you expect")
+	}
+	return err
+}
+
+func summaryJSON(s *transcript.Summary) verifyJSON {
+	names := map[identity.PublicID]string{}
+	out := verifyJSON{
+		OK: true, GroupID: s.Group.String(), Name: s.Name, ExportedAt: s.ExportedAt.UTC(),
+		Entries: s.Entries, Rejected: s.Rejected, FirstIndex: s.FirstIndex, LastIndex: s.LastIndex,
+		HeadIndex: s.Head.Index, Head: hex.EncodeToString(s.Head.Head[:]), Chats: s.Chats, Messages: s.Messages,
+		Authors: []verifyAuthorJSON{}, Members: []verifyMemberJSON{}, Checkpoints: []verifyCheckersJSON{}, Trusted: []string{},
+	}
+	for _, m := range s.Members {
+		names[m.ID] = m.Name
+		out.Members = append(out.Members, verifyMemberJSON{
+			PublicID: m.ID.String(), Fingerprint: m.ID.Fingerprint(), Name: m.Name,
+			Voter: m.Voter, JoinedAt: m.JoinedAt, LeftAt: m.LeftAt,
+		})
+	}
+	out.Exporter = verifyMemberJSON{PublicID: s.Exporter.String(), Fingerprint: s.Exporter.Fingerprint(), Name: names[s.Exporter]}
+	for _, a := range s.Authors {
+		out.Authors = append(out.Authors, verifyAuthorJSON{
+			PublicID: a.ID.String(), Fingerprint: a.ID.Fingerprint(), Name: a.Name, Chats: a.Chats, Messages: a.Messages,
+		})
+	}
+	// A busy group has many checkpoints; per member, what matters is that
+	// it attested, and up to where.
+	at := map[identity.PublicID]int{}
+	for _, c := range s.Checkpoints {
+		i, ok := at[c.Signer]
+		if !ok {
+			i = len(out.Checkpoints)
+			at[c.Signer] = i
+			out.Checkpoints = append(out.Checkpoints, verifyCheckersJSON{
+				PublicID: c.Signer.String(), Fingerprint: c.Signer.Fingerprint(), Name: c.Name, FirstIndex: c.Index,
+			})
+		}
+		cp := &out.Checkpoints[i]
+		cp.Count++
+		cp.FirstIndex = min(cp.FirstIndex, c.Index)
+		cp.LastIndex = max(cp.LastIndex, c.Index)
+	}
+	for _, t := range s.Trusted {
+		out.Trusted = append(out.Trusted, t.String())
+	}
+	return out
+}
+
+// printSummary prints the summary for a person. Names come from the
+// members' signed entries, but any member can choose any name, so they are
+// shown with fingerprints, and cleaned of terminal control characters.
+func printSummary(w io.Writer, s verifyJSON) {
+	name := func(n, fp string) string {
+		if n == "" {
+			return fp
+		}
+		return clean(n, " ") + " (" + fp + ")"
+	}
+	fmt.Fprintf(w, "transcript of %q, group %s\n", clean(s.Name, " "), s.GroupID)
+	fmt.Fprintf(w, "exported by %s at %s\n", name(s.Exporter.Name, s.Exporter.Fingerprint), s.ExportedAt.Format(time.RFC3339))
+	fmt.Fprintf(w, "entries: %d, log index %d to %d, %d rejected by the group as by every member\n", s.Entries, s.FirstIndex, s.LastIndex, s.Rejected)
+	fmt.Fprintf(w, "chain head at index %d: %s\n", s.HeadIndex, s.Head)
+	fmt.Fprintf(w, "messages: %d accepted, %d decrypted by the exporter, each signed by its author\n", s.Chats, s.Messages)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(s.Authors) > 0 {
+		fmt.Fprintln(tw, "\nauthors:")
+		for _, a := range s.Authors {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d decrypted\n", clean(a.Name, " "), a.Fingerprint, plural(a.Chats, "message"), a.Messages)
+		}
+	}
+	fmt.Fprintln(tw, "\nmembers:")
+	for _, m := range s.Members {
+		state := fmt.Sprintf("joined at %d", m.JoinedAt)
+		if m.LeftAt != 0 {
+			state += fmt.Sprintf(", left at %d", m.LeftAt)
+		} else if m.Voter {
+			state += ", voter"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(m.Name, " "), m.Fingerprint, state)
+	}
+	fmt.Fprintln(tw, "\ncheckpoints:")
+	if len(s.Checkpoints) == 0 {
+		fmt.Fprintln(tw, "  none")
+	}
+	for _, c := range s.Checkpoints {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tattesting index %d to %d\n", clean(c.Name, " "), c.Fingerprint, plural(c.Count, "checkpoint"), c.FirstIndex, c.LastIndex)
+	}
+	tw.Flush()
+	if len(s.Trusted) > 0 {
+		var ts []string
+		for _, t := range s.Trusted {
+			for _, m := range s.Members {
+				if m.PublicID == t {
+					ts = append(ts, name(m.Name, m.Fingerprint))
+				}
+			}
+		}
+		fmt.Fprintf(w, "\ntrusted, and members: %s\n", strings.Join(ts, ", "))
+	}
+	fmt.Fprintln(w, "\nverified: every signature, the order, the hash chain, the checkpoints and the messages check out")
+}
+
+// plural is "1 message", "2 messages".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}

@@ -1,0 +1,105 @@
+package transcript
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+)
+
+// Build returns the signed transcript of group as exporter holds it.
+// entries are the committed entries of the group's log that carry a frame,
+// in log order, from the genesis on (see [Entry]; a node passes every entry
+// up to its commit index, as it applied them).
+//
+// Build replays the entries through the group's state machine, as the
+// exporter's node did, and includes every accepted chat message that
+// exporter can open: those sealed to it, so not the ones from before it
+// joined. exportedAt is recorded in the transcript.
+func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, exportedAt time.Time) ([]byte, error) {
+	if exporter == nil {
+		return nil, errors.New("build transcript: no exporter identity")
+	}
+	for i, e := range entries {
+		switch {
+		case i > 0 && e.Index <= entries[i-1].Index:
+			return nil, fmt.Errorf("build transcript: entry at index %d after index %d", e.Index, entries[i-1].Index)
+		case len(e.Frame) == 0:
+			return nil, fmt.Errorf("build transcript: entry at index %d has no frame", e.Index)
+		case e.Kind != KindEntry && e.Kind != KindConf:
+			return nil, fmt.Errorf("build transcript: entry at index %d has unknown kind %d", e.Index, e.Kind)
+		}
+	}
+	frames := make([][]byte, len(entries))
+	for i := range entries {
+		frames[i] = entries[i].Frame
+	}
+	res := make([]checked, len(entries))
+	pl := startPool(verifyJobs(res, frames, false))
+	rp := newReplay(group, len(entries))
+	for i := range entries {
+		if i%chunk == 0 {
+			pl.wait(i / chunk)
+		}
+		rp.apply(&entries[i], &res[i])
+	}
+	pl.close()
+	st := rp.st
+	if len(entries) == 0 || rp.outcomes[0].typ != crypto.TypeGenesis || rp.outcomes[0].err != nil {
+		return nil, fmt.Errorf("build transcript: the log of group %s does not start with its genesis", group)
+	}
+
+	// Open the accepted chat messages, on all cores: each costs an X25519
+	// operation and a signature check.
+	var chats []int
+	for i, o := range rp.outcomes {
+		if o.chat != nil {
+			chats = append(chats, i)
+		}
+	}
+	opened := make([]*message, len(chats))
+	var jobs []func()
+	for lo := 0; lo < len(chats); lo += chunk {
+		hi := min(lo+chunk, len(chats))
+		jobs = append(jobs, func() {
+			for j := lo; j < hi; j++ {
+				c := rp.outcomes[chats[j]].chat
+				o, err := crypto.OpenMessage(exporter, group, c.Sealed, c.Sender)
+				// A message this member cannot open (sealed before it
+				// joined, or broken by its author) is not one it read:
+				// it stays in the transcript as an entry only, as the
+				// node leaves it out of its message list.
+				if err != nil || o.ID != c.ID {
+					continue
+				}
+				opened[j] = &message{
+					index: c.Index, id: o.ID, author: o.Author, text: string(o.Body),
+					sentAt: time.Unix(0, o.Time), record: o.Record, sig: o.Sig,
+				}
+			}
+		})
+	}
+	startPool(jobs).finish()
+
+	d := &document{
+		group: group, name: st.Name, exporter: exporter.Public(), exportedAt: exportedAt,
+		entries: entries,
+		head:    head{index: st.Chain.Index, entries: uint64(len(entries)), hash: st.Chain.Head},
+	}
+	d.chains = make([][32]byte, len(entries))
+	for i, o := range rp.outcomes {
+		d.chains[i] = o.head
+	}
+	for _, m := range opened {
+		if m != nil {
+			d.messages = append(d.messages, *m)
+		}
+	}
+	b, err := d.marshal(exporter)
+	if err != nil {
+		return nil, fmt.Errorf("build transcript: %w", err)
+	}
+	return b, nil
+}

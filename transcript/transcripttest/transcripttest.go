@@ -1,0 +1,242 @@
+// Package transcripttest crafts the logs of DeMeS groups for tests and
+// benchmarks: the signed entries that a group's members would commit, in
+// order, without running nodes or raft. A [Group] applies every entry it
+// appends to the group's state machine, so it always knows the members (to
+// seal chat messages to) and the transcript chain (to checkpoint), and it can
+// append anything at all, rejected entries included.
+package transcripttest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/transcript"
+)
+
+// Epoch is the time of a crafted group's genesis; each entry is one
+// millisecond after the one before, so crafted logs are reproducible.
+var Epoch = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// Identity returns the test identity of seed i: 32 bytes of value i, as the
+// test vectors of docs/PROTOCOL.md use.
+func Identity(tb testing.TB, i int) *identity.Identity {
+	tb.Helper()
+	id, err := identity.FromSeed(bytes.Repeat([]byte{byte(i)}, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
+// GroupID returns a fixed group id derived from i.
+func GroupID(i int) crypto.GroupID {
+	h := sha256.Sum256([]byte{'g', byte(i)})
+	return crypto.GroupID(h[:16])
+}
+
+// Group is a group's log under construction.
+type Group struct {
+	ID crypto.GroupID
+	// Entries are the entries appended so far, in log order.
+	Entries []transcript.Entry
+	// State is the group's state after Entries.
+	State *fsm.State
+
+	tb      testing.TB
+	next    uint64 // the next log index
+	counter uint64
+	msgs    uint64
+}
+
+// New starts the log of the group id with its genesis, created by creator
+// under the display name nick.
+func New(tb testing.TB, id crypto.GroupID, name string, creator *identity.Identity, nick string) *Group {
+	tb.Helper()
+	g := &Group{ID: id, State: fsm.New(id), tb: tb, next: 1}
+	raftID := fsm.RaftID(creator.Public().Sign)
+	frame := g.Sign(creator, crypto.TypeGenesis, &fsm.Genesis{
+		Name: name, Creator: creator.Public().Bytes(), RaftID: raftID, URL: "sim://" + nick, Nickname: nick,
+	})
+	g.mustAccept(g.AppendConf(fsm.AddVoter, raftID, frame))
+	return g
+}
+
+// Now is the time of the next entry.
+func (g *Group) Now() time.Time { return Epoch.Add(time.Duration(g.next) * time.Millisecond) }
+
+// Sign encodes body (an fsm entry body, or raw bytes) and signs it as id in
+// an envelope of type t for this group.
+func (g *Group) Sign(id *identity.Identity, t crypto.Type, body any) []byte {
+	g.tb.Helper()
+	return g.SignFor(g.ID, id, t, body)
+}
+
+// SignFor is Sign for the group gid, to craft another group's entries.
+func (g *Group) SignFor(gid crypto.GroupID, id *identity.Identity, t crypto.Type, body any) []byte {
+	g.tb.Helper()
+	payload, ok := body.([]byte)
+	if !ok {
+		var err error
+		if payload, err = fsm.Encode(body); err != nil {
+			g.tb.Fatal(err)
+		}
+	}
+	g.counter++
+	frame, err := crypto.Sign(id, &crypto.Envelope{Type: t, Group: gid, Counter: g.counter, Time: g.Now().UnixNano(), Payload: payload})
+	if err != nil {
+		g.tb.Fatal(err)
+	}
+	return frame
+}
+
+// Append appends a normal entry with frame and returns the state machine's
+// result.
+func (g *Group) Append(frame []byte) fsm.Result {
+	e := transcript.Entry{Index: g.next, Kind: transcript.KindEntry, Frame: frame}
+	g.next++
+	g.Entries = append(g.Entries, e)
+	return g.State.ApplyEntry(e.Index, frame)
+}
+
+// AppendConf appends a membership change authorised by frame.
+func (g *Group) AppendConf(change fsm.ConfKind, nodeID uint64, frame []byte) fsm.Result {
+	e := transcript.Entry{Index: g.next, Kind: transcript.KindConf, Change: change, NodeID: nodeID, Frame: frame}
+	g.next++
+	g.Entries = append(g.Entries, e)
+	return g.State.ApplyConf(e.Index, nodeID, change, frame)
+}
+
+// Skip leaves n log indexes without a frame, as raft's empty entries after an
+// election do.
+func (g *Group) Skip(n int) { g.next += uint64(n) }
+
+func (g *Group) mustAccept(r fsm.Result) fsm.Result {
+	g.tb.Helper()
+	if r.Err != nil {
+		g.tb.Fatalf("crafted entry at index %d rejected: %v", g.next-1, r.Err)
+	}
+	return r
+}
+
+// Invite appends by's invitation of invitee.
+func (g *Group) Invite(by, invitee *identity.Identity) {
+	g.tb.Helper()
+	g.mustAccept(g.Append(g.Sign(by, crypto.TypeInvite, &fsm.InviteBody{Invitee: invitee.Public().Bytes()})))
+}
+
+// Join appends the join of joiner (invited before) under the display name
+// nick.
+func (g *Group) Join(joiner *identity.Identity, nick string) {
+	g.tb.Helper()
+	raftID := fsm.RaftID(joiner.Public().Sign)
+	frame := g.Sign(joiner, crypto.TypeJoin, &fsm.JoinBody{
+		PublicID: joiner.Public().Bytes(), RaftID: raftID, Name: nick, URL: "sim://" + nick, Nonce: []byte("nonce"),
+	})
+	g.mustAccept(g.AppendConf(fsm.AddLearner, raftID, frame))
+}
+
+// Add is by's Invite of joiner, then joiner's Join.
+func (g *Group) Add(by, joiner *identity.Identity, nick string) {
+	g.tb.Helper()
+	g.Invite(by, joiner)
+	g.Join(joiner, nick)
+}
+
+// Remove appends by's removal of target.
+func (g *Group) Remove(by, target *identity.Identity) {
+	g.tb.Helper()
+	key := target.Public().Sign
+	frame := g.Sign(by, crypto.TypeRemove, &fsm.TargetBody{Target: key[:]})
+	g.mustAccept(g.AppendConf(fsm.Remove, fsm.RaftID(target.Public().Sign), frame))
+}
+
+// NextMessageID returns a fresh message id; ids are derived from the group
+// and a counter, so crafted logs are reproducible up to age's randomness.
+func (g *Group) NextMessageID() [16]byte {
+	g.msgs++
+	var b [24]byte
+	copy(b[:16], g.ID[:])
+	binary.BigEndian.PutUint64(b[16:], g.msgs)
+	h := sha256.Sum256(b[:])
+	return [16]byte(h[:16])
+}
+
+// ChatFrame returns the signed chat envelope of author's message id with
+// text, sealed to the current members, without appending it. It only reads
+// the group, so calls may run in parallel (between appends) to craft many
+// messages fast.
+func (g *Group) ChatFrame(author *identity.Identity, id [16]byte, text string) []byte {
+	g.tb.Helper()
+	return g.ChatFrameTo(author, id, text, g.State.Recipients())
+}
+
+// ChatFrameTo is ChatFrame sealed to recipients rather than the members.
+func (g *Group) ChatFrameTo(author *identity.Identity, id [16]byte, text string, recipients []identity.PublicID) []byte {
+	g.tb.Helper()
+	m := &crypto.Message{Group: g.ID, ID: id, Head: g.State.Chain.Head, Time: g.Now().UnixNano(), Body: []byte(text)}
+	sealed, err := crypto.SealMessage(author, m, recipients)
+	if err != nil {
+		g.tb.Fatal(err)
+	}
+	payload, err := fsm.Encode(&fsm.ChatBody{ID: id[:], Sealed: sealed})
+	if err != nil {
+		g.tb.Fatal(err)
+	}
+	// Sign directly rather than through Sign, which counts: this may run
+	// in parallel.
+	frame, err := crypto.Sign(author, &crypto.Envelope{Type: crypto.TypeChat, Group: g.ID, Counter: uint64(g.Now().UnixNano()), Time: g.Now().UnixNano(), Payload: payload})
+	if err != nil {
+		g.tb.Fatal(err)
+	}
+	return frame
+}
+
+// Chat appends author's message with text and returns its index. The message
+// must be accepted.
+func (g *Group) Chat(author *identity.Identity, text string) uint64 {
+	g.tb.Helper()
+	g.mustAccept(g.Append(g.ChatFrame(author, g.NextMessageID(), text)))
+	return g.next - 1
+}
+
+// Checkpoint appends signer's checkpoint of the current chain head.
+func (g *Group) Checkpoint(signer *identity.Identity) {
+	g.tb.Helper()
+	c := g.State.Chain
+	g.mustAccept(g.Append(g.CheckpointFrame(signer, c.Index, c.Head)))
+}
+
+// CheckpointFrame returns signer's checkpoint of head at index, which need
+// not be true.
+func (g *Group) CheckpointFrame(signer *identity.Identity, index uint64, head [32]byte) []byte {
+	g.tb.Helper()
+	return g.Sign(signer, crypto.TypeCheckpoint, &fsm.CheckpointBody{Index: index, Head: head[:]})
+}
+
+// Latency appends member's latency map: rtt in microseconds to each peer.
+func (g *Group) Latency(member *identity.Identity, peers []*identity.Identity, rttMicros []uint32) {
+	g.tb.Helper()
+	b := &fsm.LatencyBody{RTTus: rttMicros}
+	for _, p := range peers {
+		key := p.Public().Sign
+		b.Peers = append(b.Peers, key[:])
+	}
+	g.mustAccept(g.Append(g.Sign(member, crypto.TypeLatencyMap, b)))
+}
+
+// Build returns the transcript of the log as exporter exports it, at the
+// time of the next entry.
+func (g *Group) Build(exporter *identity.Identity) []byte {
+	g.tb.Helper()
+	doc, err := transcript.Build(exporter, g.ID, g.Entries, g.Now())
+	if err != nil {
+		g.tb.Fatal(err)
+	}
+	return doc
+}

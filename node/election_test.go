@@ -53,9 +53,9 @@ func (c *cluster) setPoints(p points, jitter float64) {
 	}
 }
 
-// star has member 2 in the middle; without 2, member 0 is best; without 2
-// and 0, member 3.
-var star = points{{9, 0}, {0, 10}, {0, 0}, {-11, 0}, {0, -13}}
+// star has member 2 in the middle and the creator (member 0) at the edge;
+// without 2, member 1 is clearly best; without 2 and 1, member 3.
+var star = points{{0, -13}, {6, 0}, {0, 0}, {-11, 0}, {0, 10}}
 
 func fastPlacement(cfg *node.Config) {
 	cfg.PingInterval = 100 * time.Millisecond
@@ -137,7 +137,7 @@ func TestPlacementFollowsLatencyChangeOnce(t *testing.T) {
 	c.waitSettledOn(2, "group start")
 	t.Logf("settled after %v", time.Since(start))
 	// Member 4 moves to the middle and member 2 out to the edge.
-	moved := points{{9, 0}, {0, 10}, {0, -25}, {-11, 0}, {0, 0}}
+	moved := points{{0, -13}, {6, 0}, {0, 25}, {-11, 0}, {0, 0}}
 	w := &hostWatch{c: c, last: c.host()}
 	c.setPoints(moved, 0)
 	eventually(t, 60*time.Second, "host on node4 after the move", func() bool { return w.sample() == 4 })

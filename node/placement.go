@@ -46,6 +46,7 @@ type placementState struct {
 	started        time.Time
 	wasLeader      bool
 	candidate      string
+	freshUntil     time.Time
 	candidateSince time.Time
 	ranking        election.Ranking
 }
@@ -208,7 +209,14 @@ func (g *group) maybePublishLatency() {
 // and move the voter set towards the ranking, one change at a time.
 func (g *group) placeLeader() {
 	isLeader := g.role == raft.StateLeader
-	fresh := isLeader && !g.pl.wasLeader
+	if isLeader && !g.pl.wasLeader {
+		// Raft elected whoever timed out first. For a while (long enough
+		// for a crashed former host to count as dead) this leader hands
+		// over to the top live candidate if that is anyone else, without
+		// hysteresis: the group should end up where the ranking says, not
+		// wherever the election timeouts happened to put it.
+		g.pl.freshUntil = time.Now().Add(5 * g.n.cfg.PingInterval)
+	}
 	g.pl.wasLeader = isLeader
 	if !isLeader {
 		return
@@ -218,42 +226,53 @@ func (g *group) placeLeader() {
 	st := g.rn.Status()
 	voters := map[string]bool{}
 	caught := map[string]bool{}
-	var current []string
 	for _, m := range g.st.Members {
 		id := m.ID.String()
 		if m.Voter {
 			voters[id] = true
-			current = append(current, id)
 		}
 		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() {
 			caught[id] = true
 		}
 	}
-	sort.Strings(current)
-	if time.Since(g.pl.lastTransfer) >= g.n.cfg.TransferCooldown {
-		h := g.n.cfg.Hysteresis
-		if fresh {
-			// Raft elected whoever timed out first; hand over to the best
-			// live candidate if it is better at all.
-			h = election.Hysteresis{Ratio: 1, MarginMs: 0}
+	if time.Since(g.pl.lastTransfer) < g.n.cfg.TransferCooldown {
+		g.placeVoters()
+		return
+	}
+	target, ok := "", false
+	if time.Now().Before(g.pl.freshUntil) {
+		// Only the top candidate, once it is dead-free, caught up and a
+		// voter; otherwise wait for the next tick rather than settle for
+		// the second best, which hysteresis would then keep.
+		if len(r.Preference) > 0 && !r.Fallback {
+			top := r.Preference[0]
+			if top == self {
+				g.pl.freshUntil = time.Time{}
+			} else if voters[top] && caught[top] {
+				target, ok = top, true
+			}
 		}
-		target, ok := election.ShouldTransfer(r, self, voters, caught, h)
+	} else {
+		target, ok = election.ShouldTransfer(r, self, voters, caught, g.n.cfg.Hysteresis)
 		if !ok || target != g.pl.candidate {
 			// Latency maps arrive one by one, so the ranking passes through
 			// intermediate states after a change; move only once the same
 			// candidate has stood for two publication intervals, so that
 			// leadership moves once, straight to where it belongs.
 			g.pl.candidate, g.pl.candidateSince = target, time.Now()
+			ok = false
+		} else if time.Since(g.pl.candidateSince) < 2*g.n.cfg.LatencyInterval {
+			ok = false
 		}
-		stable := time.Since(g.pl.candidateSince) >= 2*g.n.cfg.LatencyInterval
-		if ok && (stable || fresh) {
-			if id, err := identity.ParsePublicID(target); err == nil {
-				if m := g.st.Members[id.Sign]; m != nil {
-					g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Msg("handing over leadership to a better-placed member")
-					g.pl.lastTransfer = time.Now()
-					g.rn.TransferLeadership(g.n.ctx, g.raftID, m.RaftID)
-					return
-				}
+	}
+	if ok {
+		if id, err := identity.ParsePublicID(target); err == nil {
+			if m := g.st.Members[id.Sign]; m != nil {
+				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Msg("handing over leadership to a better-placed member")
+				g.pl.lastTransfer = time.Now()
+				g.pl.freshUntil = time.Time{}
+				g.rn.TransferLeadership(g.n.ctx, g.raftID, m.RaftID)
+				return
 			}
 		}
 	}

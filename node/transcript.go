@@ -24,7 +24,11 @@ func (n *Node) Transcript(ctx context.Context, groupID string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 	}
-	entries := transcriptEntries(hs.GetCommit(), log)
+	// The stored commit index may lag (a Ready that only moves the commit
+	// index is not written on its own); what this node has applied is
+	// committed, and its entries are on disk.
+	commit := max(hs.GetCommit(), g.view.Load().applied)
+	entries := transcriptEntries(commit, log)
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 	}

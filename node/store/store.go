@@ -122,14 +122,20 @@ func (s *Store) Groups() (map[string][]byte, error) {
 }
 
 // SaveRaft persists what a raft Ready asks to persist, in one fsynced
-// transaction: the hard state (if any) and the new entries. Entries at or
+// transaction: the hard state (if any) and the new entries; it also drops the
+// outbox messages that were committed since the last call. Entries at or
 // after the first new index are replaced, as raft requires when a follower's
 // uncommitted tail is overwritten by a new leader.
-func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry) error {
+func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, outboxDone [][]byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := group(tx, gid, false)
 		if err != nil {
 			return err
+		}
+		for _, id := range outboxDone {
+			if err := b.Bucket(bucketOutbox).Delete(id); err != nil {
+				return err
+			}
 		}
 		if hs != nil && (hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0) {
 			data, err := proto.Marshal(hs)

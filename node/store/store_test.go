@@ -23,11 +23,11 @@ func TestRaftLogSurvivesReopenAndTruncates(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := &pb.HardState{Term: proto.Uint64(2), Vote: proto.Uint64(1), Commit: proto.Uint64(2)}
-	if err := s.SaveRaft(gid, hs, []*pb.Entry{entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")}); err != nil {
+	if err := s.SaveRaft(gid, hs, []*pb.Entry{entry(1, 1, "a"), entry(2, 1, "b"), entry(3, 1, "c")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A new leader overwrites the uncommitted tail from index 3.
-	if err := s.SaveRaft(gid, nil, []*pb.Entry{entry(3, 2, "C")}); err != nil {
+	if err := s.SaveRaft(gid, nil, []*pb.Entry{entry(3, 2, "C")}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutOutbox(gid, []byte("id1"), []byte("sealed")); err != nil {

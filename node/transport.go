@@ -205,9 +205,36 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 				if !sender.voter && len(g.provisional0()) == 0 {
 					return nil, n.reject(env, "vote from a non-voter", nil)
 				}
-			case pb.MsgSnap, pb.MsgUnreachable, pb.MsgSnapStatus, pb.MsgHup, pb.MsgBeat, pb.MsgCheckQuorum:
-				// Local-only message types, or snapshots, which DeMeS does
-				// not send: a peer has no business sending them.
+				// raft ignores a vote from an older term, so refusing it
+				// changes nothing but the log; and it would take a vote
+				// without a term for a local message.
+				if m.GetTerm() == 0 || (m.GetType() == pb.MsgVote && m.GetTerm() < v.term) {
+					return nil, n.reject(env, "stale-term vote", nil)
+				}
+			case pb.MsgProp:
+				// Followers forward their proposals to the host; raft
+				// panics on an empty one or on a configuration change it
+				// cannot decode.
+				if err := checkProposal(m); err != nil {
+					return nil, n.reject(env, "malformed proposal", err)
+				}
+			case pb.MsgApp, pb.MsgAppResp, pb.MsgVoteResp, pb.MsgPreVoteResp, pb.MsgHeartbeat, pb.MsgHeartbeatResp:
+				// Only proposals travel without a term; raft would take
+				// anything else without one for a local message.
+				if m.GetTerm() == 0 {
+					return nil, n.reject(env, "raft message without a term", nil)
+				}
+				// raft panics when a heartbeat commits beyond its log. An
+				// honest host never sends one: it commits at most what
+				// this node acknowledged, which is on disk and so in
+				// storage.
+				if last, err := g.storage.LastIndex(); m.GetType() == pb.MsgHeartbeat && (err != nil || m.GetCommit() > last) {
+					return nil, n.reject(env, "heartbeat commits beyond the log", err)
+				}
+			default:
+				// Local-only types, snapshots, read-index and leadership
+				// transfer requests: DeMeS sends none of them between
+				// nodes, so a peer has no business sending them.
 				return nil, n.reject(env, "raft message type not accepted from peers", nil)
 			}
 			msgs = append(msgs, m)
@@ -234,6 +261,32 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: env.Payload})
 	}
 	return nil, n.reject(env, "unexpected envelope type", nil)
+}
+
+// checkProposal accepts a forwarded proposal only in the shape DeMeS makes:
+// at least one entry, each a normal entry or a configuration change with
+// exactly one change (what proposeConfFrame builds). raft itself panics on an
+// empty proposal or an undecodable configuration change.
+func checkProposal(m *pb.Message) error {
+	if len(m.GetEntries()) == 0 {
+		return errors.New("no entries")
+	}
+	for _, e := range m.GetEntries() {
+		switch e.GetType() {
+		case pb.EntryNormal:
+		case pb.EntryConfChangeV2:
+			cc := &pb.ConfChangeV2{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				return fmt.Errorf("configuration change: %w", err)
+			}
+			if len(cc.GetChanges()) != 1 || cc.GetTransition() != pb.ConfChangeTransitionAuto {
+				return errors.New("configuration change of another shape than one single change")
+			}
+		default:
+			return fmt.Errorf("entry of type %v", e.GetType())
+		}
+	}
+	return nil
 }
 
 // provisional0 is a racy-free helper: a joiner trusts its provisional list

@@ -6,10 +6,11 @@
 // [Run] starts [Options.Nodes] real [node.Node]s, each with its own store
 // directory, on a [simnet.Network]; forms one group; and plays the schedule
 // of [Options.Seed] (see [Schedule]): host kills, follower crashes and
-// restarts from the store, partitions (one-way ones too), link delay, loss
-// and duplication, while members send messages. Then it heals the network,
-// restarts every crashed node, waits for the group to settle, restarts every
-// node once more from its store, and checks:
+// restarts from the store, restarts of every node at once, partitions
+// (one-way ones too), link delay, loss and duplication, while members send
+// messages. Then it heals the network, restarts every crashed node, waits
+// for the group to settle, restarts every node once more from its store,
+// and checks:
 //
 //   - one order: every node's committed messages are a prefix of one common
 //     sequence (checked after every step, too, not only at the end);
@@ -114,8 +115,8 @@ func (o Options) withDefaults() Options {
 
 // replay is how to run the same schedule again.
 func (o Options) replay() string {
-	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d}), or go test ./node/chaos -run TestReplay -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d",
-		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Seed, o.Nodes, o.Steps)
+	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d",
+		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Seed, o.Nodes, o.Steps, o.MaxDown)
 }
 
 // Report is what a run did.
@@ -653,6 +654,19 @@ func (c *cluster) step(ctx context.Context, k int, s Step, rep *Report) error {
 	case DegradeAll:
 		c.net.SetDefault(s.Link)
 		c.logf("%d %s", k, s)
+	case RestartAll:
+		live := c.live()
+		for _, i := range live {
+			c.crash(i)
+		}
+		for _, i := range live {
+			if err := c.start(i); err != nil {
+				return err
+			}
+		}
+		rep.Crashes += len(live)
+		rep.Restarts += len(live)
+		c.logf("%d %s: %v", k, s.Kind, live)
 	case Heal:
 		c.net.Heal()
 		c.net.SetDefault(calm)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,7 @@ var (
 	replaySeed  = flag.Int64("chaos.seed", 0, "replay the schedule of this seed (TestReplay)")
 	replayNodes = flag.Int("chaos.nodes", 3, "nodes of the replayed schedule")
 	replaySteps = flag.Int("chaos.steps", 30, "steps of the replayed schedule")
+	replayDown  = flag.Int("chaos.maxdown", 0, "most nodes down at once in the replayed schedule (0: a minority)")
 	schedules   = flag.Int("chaos.schedules", 0, "run this many seeds from -chaos.seed (TestMany)")
 	parallel    = flag.Int("chaos.parallel", 2, "schedules run at once (TestMany)")
 )
@@ -27,7 +29,7 @@ var (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func options(t *testing.T, seed int64, nodes, steps int) chaos.Options {
-	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, Logf: t.Logf}
+	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf}
 	if os.Getenv("DEMES_TEST_LOG") != "" {
 		l := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		o.Logger = &l
@@ -55,11 +57,14 @@ func TestSeeds(t *testing.T) {
 		seed         int64
 		nodes, steps int
 	}{
-		{1, 3, 30},
+		// Chosen for variety: host kills, restarts of every node, long
+		// partitions with most sends queued, and 5-node groups with two
+		// nodes down.
 		{2, 3, 30},
 		{3, 3, 30},
-		{4, 5, 30},
-		{5, 5, 30},
+		{10, 3, 30},
+		{3, 5, 30},
+		{8, 5, 30},
 	} {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
@@ -71,9 +76,10 @@ func TestSeeds(t *testing.T) {
 	}
 }
 
-// TestReplay replays one seed given on the command line:
+// TestReplay replays one seed given on the command line (a failed run
+// prints the exact command):
 //
-//	go test ./node/chaos -run TestReplay -chaos.seed=42 -v
+//	go test ./node/chaos -run TestReplay -v -chaos.seed=42
 func TestReplay(t *testing.T) {
 	if *replaySeed == 0 {
 		t.Skip("no -chaos.seed given")
@@ -144,23 +150,32 @@ func TestScheduleIsDeterministic(t *testing.T) {
 			seen[s.Kind] = true
 		}
 	}
-	for k := chaos.Send; k <= chaos.Heal; k++ {
+	for k := chaos.Send; k <= chaos.RestartAll; k++ {
 		if !seen[k] {
 			t.Errorf("no %v step in seeds 1 to 10", k)
 		}
 	}
 }
 
-// TestViolationNamesSeed: the error of a failed run names the seed and how
-// to replay it.
-func TestViolationNamesSeed(t *testing.T) {
-	v := &chaos.Violation{Seed: 77, Invariant: chaos.InvAcked, Detail: "x", Replay: "chaos.Run(...)"}
-	var err error = v
-	var got *chaos.Violation
-	if !errors.As(err, &got) || got.Seed != 77 {
-		t.Fatal("Violation does not unwrap")
+// TestFailureNamesSeed: a failed run names its seed and the command that
+// replays it, and a broken guarantee is a *Violation.
+func TestFailureNamesSeed(t *testing.T) {
+	// No time to settle: the run cannot even form its group.
+	_, err := chaos.Run(context.Background(), chaos.Options{Seed: 77, Steps: 1, Settle: time.Nanosecond})
+	if err == nil {
+		t.Fatal("a run without time to settle succeeded")
 	}
-	if s := err.Error(); s != `chaos: seed 77: acknowledged exactly once violated: x (replay: chaos.Run(...))` {
-		t.Fatalf("message: %s", s)
+	for _, want := range []string{"seed 77", "-chaos.seed=77 ", "Seed: 77,"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+	var v *chaos.Violation
+	if errors.As(err, &v) {
+		t.Fatalf("a run that could not start reported a violation: %v", err)
+	}
+	var err2 error = &chaos.Violation{Seed: 77, Invariant: chaos.InvAcked, Detail: "x", Replay: "r"}
+	if !errors.As(err2, &v) || v.Seed != 77 || err2.Error() != "chaos: seed 77: acknowledged exactly once violated: x (replay: r)" {
+		t.Fatalf("violation: %v", err2)
 	}
 }

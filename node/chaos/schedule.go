@@ -44,12 +44,15 @@ const (
 	DegradeAll
 	// Heal removes every cut and restores every link.
 	Heal
+	// RestartAll crashes every live node at once and restarts them all from
+	// their stores, as after a power cut.
+	RestartAll
 )
 
 var kindNames = map[Kind]string{
 	Send: "send", KillHost: "kill-host", CrashFollower: "crash-follower", Restart: "restart",
 	Partition: "partition", IsolateHost: "isolate-host", CutHost: "cut-host", CutOneWay: "cut-one-way",
-	Degrade: "degrade", DegradeAll: "degrade-all", Heal: "heal",
+	Degrade: "degrade", DegradeAll: "degrade-all", Heal: "heal", RestartAll: "restart-all",
 }
 
 func (k Kind) String() string {
@@ -158,6 +161,8 @@ func Schedule(o Options) []Step {
 		case r < 91:
 			s.Kind = DegradeAll
 			s.Link = randomLink(rng)
+		case r < 93:
+			s.Kind = RestartAll
 		default:
 			s.Kind = Heal
 		}

@@ -61,25 +61,26 @@ type group struct {
 	donec   chan struct{}
 
 	// ---- owned by run ----
-	st          *fsm.State
-	info        groupInfo
-	provisional map[[32]byte]viewMember
-	bootstrap   bool // created here: campaign once the bootstrap entry applied
-	campaigned  bool
-	outbox      map[[16]byte]*pending
-	messages    []Message
-	msgIndex    map[string]int
-	leader      uint64
-	term        uint64
-	role        raft.StateType
-	left        bool
-	pl          placementState
-	outboxDone  [][]byte // committed ids to drop from the stored outbox
-	lastAddress time.Time
-	lastCheck   time.Time
-	checkIndex  uint64
-	urlHint     map[[32]byte]string
-	rttc        chan rttSample
+	st           *fsm.State
+	info         groupInfo
+	provisional  map[[32]byte]viewMember
+	bootstrap    bool // created here: campaign once the bootstrap entry applied
+	campaigned   bool
+	outbox       map[[16]byte]*pending
+	messages     []Message
+	msgIndex     map[string]int
+	leader       uint64
+	term         uint64
+	role         raft.StateType
+	left         bool
+	pl           placementState
+	outboxDone   [][]byte // committed ids to drop from the stored outbox
+	lastAddress  time.Time
+	lastCheck    time.Time
+	entries      uint64 // applied entries other than checkpoints
+	checkEntries uint64 // the value of entries at this node's last checkpoint
+	urlHint      map[[32]byte]string
+	rttc         chan rttSample
 }
 
 type pending struct {
@@ -311,6 +312,9 @@ func (g *group) apply(entries []*pb.Entry) {
 		switch e.GetType() {
 		case pb.EntryNormal:
 			res := g.st.ApplyEntry(idx, e.GetData())
+			if len(e.GetData()) > 0 && (res.Env == nil || res.Env.Type != crypto.TypeCheckpoint) {
+				g.entries++
+			}
 			g.afterEntry(idx, res)
 		case pb.EntryConfChange:
 			cc := &pb.ConfChange{}
@@ -823,14 +827,17 @@ func (g *group) maybeCheckpoint() {
 		return
 	}
 	c := g.st.Chain
-	if c.Index == 0 || c.Index == g.checkIndex {
+	// Count only entries that are not checkpoints: in a large group each
+	// wave of checkpoints would otherwise make the next one due.
+	fresh := g.entries - g.checkEntries
+	if c.Index == 0 || fresh == 0 {
 		return
 	}
-	if c.Index-g.checkIndex < g.n.cfg.CheckpointEntries && time.Since(g.lastCheck) < g.n.cfg.CheckpointInterval {
+	if fresh < g.n.cfg.CheckpointEntries && time.Since(g.lastCheck) < g.n.cfg.CheckpointInterval {
 		return
 	}
 	if err := g.proposeEntry(crypto.TypeCheckpoint, &fsm.CheckpointBody{Index: c.Index, Head: c.Head[:]}); err != nil {
 		return
 	}
-	g.checkIndex, g.lastCheck = c.Index, time.Now()
+	g.checkEntries, g.lastCheck = g.entries, time.Now()
 }

@@ -263,7 +263,7 @@ func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
 	if !v.self {
 		return nil, n.reject(env, "join challenge to a non-member", nil)
 	}
-	if !v.invites[env.Sender] {
+	if _, member := v.members[env.Sender]; !v.invites[env.Sender] && !member {
 		return nil, n.reject(env, "join challenge without a committed invite", nil)
 	}
 	nonce := make([]byte, 32)
@@ -310,7 +310,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	if err != nil || joiner.Sign != env.Sender || b.RaftID != fsm.RaftID(env.Sender) {
 		return nil, n.reject(env, "join request with a wrong identity", err)
 	}
-	if !g.view.Load().invites[env.Sender] {
+	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invites[env.Sender] && !member {
 		return nil, n.reject(env, "join request without a committed invite", nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)

@@ -215,7 +215,7 @@ func (g *group) placeLeader() {
 		// over to the top live candidate if that is anyone else, without
 		// hysteresis: the group should end up where the ranking says, not
 		// wherever the election timeouts happened to put it.
-		g.pl.freshUntil = time.Now().Add(5 * g.n.cfg.PingInterval)
+		g.pl.freshUntil = time.Now().Add(10*g.n.cfg.PingInterval + 2*g.n.cfg.LatencyInterval)
 	}
 	g.pl.wasLeader = isLeader
 	if !isLeader {
@@ -237,6 +237,12 @@ func (g *group) placeLeader() {
 	}
 	if time.Since(g.pl.lastTransfer) < g.n.cfg.TransferCooldown {
 		g.placeVoters()
+		return
+	}
+	// Never mix a transfer with a configuration change in flight: the
+	// target cannot campaign until it has applied the change, and the
+	// transfer would be lost.
+	if time.Since(g.pl.lastVoterMove) < 2*g.n.cfg.RetryInterval {
 		return
 	}
 	target, ok := "", false
@@ -268,7 +274,7 @@ func (g *group) placeLeader() {
 	if ok {
 		if id, err := identity.ParsePublicID(target); err == nil {
 			if m := g.st.Members[id.Sign]; m != nil {
-				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Msg("handing over leadership to a better-placed member")
+				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Interface("dead", g.deadSet()).Strs("preference", r.Preference).Msg("handing over leadership to a better-placed member")
 				g.pl.lastTransfer = time.Now()
 				g.pl.freshUntil = time.Time{}
 				g.rn.TransferLeadership(g.n.ctx, g.raftID, m.RaftID)
@@ -284,6 +290,11 @@ func (g *group) placeLeader() {
 // raft refuses a second change while one is pending anyway.
 func (g *group) placeVoters() {
 	if g.role != raft.StateLeader || g.left || time.Since(g.pl.lastVoterMove) < g.n.cfg.RetryInterval {
+		return
+	}
+	// Nor a configuration change while a leadership transfer may be under
+	// way (see placeLeader).
+	if time.Since(g.pl.lastTransfer) < g.n.cfg.TransferCooldown && !g.pl.lastTransfer.IsZero() {
 		return
 	}
 	r := g.pl.ranking

@@ -162,7 +162,10 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		// Joiners are not members yet. Only invitees get this far (checked
 		// in the handlers), through their own small replay filter, so that
 		// strangers cannot crowd members out of the main one.
-		if !v.invites[env.Sender] {
+		// A current member may repeat a join whose answer it never got
+		// (the change committed after the contacted member gave up
+		// waiting): it is answered at once.
+		if _, member := v.members[env.Sender]; !v.invites[env.Sender] && !member {
 			return nil, n.reject(env, "join attempt without a committed invite", nil)
 		}
 		if err := n.joinReplay.Check(env, time.Now()); err != nil {

@@ -554,8 +554,11 @@ func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypt
 			r.Err = reject("voter change for a non-member")
 		case b.Voter && (t.Voter || kind != AddVoter):
 			r.Err = reject("promotion of a voter")
-		case b.Voter && len(s.Voters()) >= s.MaxVoters:
-			r.Err = reject("already %d voters", s.MaxVoters)
+		case b.Voter && len(s.Voters()) > s.MaxVoters:
+			// One over the maximum is allowed: a swap promotes the better
+			// member first and demotes the displaced voter next, so that the
+			// group never has fewer voters than before.
+			r.Err = reject("already %d voters", len(s.Voters()))
 		case !b.Voter && (!t.Voter || kind != AddLearner):
 			r.Err = reject("demotion of a learner")
 		case !b.Voter && len(s.Voters()) <= 1:

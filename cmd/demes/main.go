@@ -42,6 +42,7 @@ var commands = []command{
 	{"messages", "print a group's messages in group order", runMessages},
 	{"status", "show the node, its groups, hosts and members", runStatus},
 	{"transcript", "export the signed transcript of a group", runTranscript},
+	{"verify", "check a transcript offline", runVerify},
 	{"serve", "run the node until SIGINT/SIGTERM; prints the UI address", runServe},
 	{"demo", "run N nodes in one group in this process, ready to chat in the browser", runDemo},
 }

@@ -45,6 +45,7 @@ var commands = []command{
 	{"verify", "check a transcript offline", runVerify},
 	{"serve", "run the node until SIGINT/SIGTERM; prints the UI address", runServe},
 	{"demo", "run N nodes in one group in this process, ready to chat in the browser", runDemo},
+	{"bench", "measure failover, latency, throughput and scaling on loopback", runBench},
 }
 
 func main() {

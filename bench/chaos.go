@@ -1,0 +1,106 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/demes/demes/node/chaos"
+)
+
+// ChaosOptions configures [Chaos].
+type ChaosOptions struct {
+	// Schedules is how many seeds are run, from FirstSeed on (default 100).
+	Schedules int
+	// FirstSeed is the first seed (default 1).
+	FirstSeed int64
+	// Nodes is the group size of each schedule (default chaos's, 3).
+	Nodes int
+	// Parallel is how many schedules run at once (default 1).
+	Parallel int
+	// Progress, when set, receives a line per schedule.
+	Progress io.Writer
+}
+
+// ChaosResult is what [Chaos] found.
+type ChaosResult struct {
+	Schedules int
+	// Violations are the schedules that broke a guarantee (each names its
+	// seed and how to replay it); Errors those that could not run.
+	Violations []error
+	Errors     []error
+	// Elapsed is each schedule's run time.
+	Elapsed Samples
+	// Totals over all schedules.
+	Sent, Acked, Queued, Failed, Delivered, Crashes, HostKills int
+}
+
+// Figures returns the table lines of the result.
+func (r ChaosResult) Figures() []Figure {
+	bad := len(r.Violations) + len(r.Errors)
+	f := Figure{
+		Name: "chaos: schedules breaking a guarantee", Unit: "schedules", N: r.Schedules,
+		Median: float64(bad), P99: nan(), Target: fmt.Sprintf("0 of %d", r.Schedules), Verdict: verdict(bad == 0 && r.Schedules > 0),
+		Note: fmt.Sprintf("%d violations, %d errors; %d sends (%d acknowledged, %d queued), %d crashes (%d hosts)",
+			len(r.Violations), len(r.Errors), r.Sent, r.Acked, r.Queued, r.Crashes, r.HostKills),
+	}
+	d := durationFigure("chaos: one schedule, run to checked", "s", r.Elapsed, 0, 0)
+	return []Figure{f, d}
+}
+
+// Chaos runs node/chaos's seeded fault schedules (host kills, crashes and
+// restarts, partitions, loss, duplication, delay, while members send) and
+// counts the schedules after which a delivery guarantee did not hold.
+func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
+	if o.Schedules <= 0 {
+		o.Schedules = 100
+	}
+	if o.FirstSeed == 0 {
+		o.FirstSeed = 1
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 1
+	}
+	r := ChaosResult{Schedules: o.Schedules}
+	var mu sync.Mutex
+	err := parallel(o.Schedules, o.Parallel, func(k int) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		seed := o.FirstSeed + int64(k)
+		start := time.Now()
+		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Nodes: o.Nodes})
+		mu.Lock()
+		defer mu.Unlock()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		r.Elapsed = append(r.Elapsed, time.Since(start))
+		r.Sent += rep.Sent
+		r.Acked += rep.Acked
+		r.Queued += rep.Queued
+		r.Failed += rep.Failed
+		r.Delivered += rep.Delivered
+		r.Crashes += rep.Crashes
+		r.HostKills += rep.HostKills
+		var v *chaos.Violation
+		switch {
+		case errors.As(err, &v):
+			r.Violations = append(r.Violations, err)
+		case err != nil:
+			r.Errors = append(r.Errors, err)
+		}
+		if o.Progress != nil {
+			status := "ok"
+			if err != nil {
+				status = err.Error()
+			}
+			fmt.Fprintf(o.Progress, "bench: chaos %d/%d: %s: %s\n", len(r.Elapsed), o.Schedules, rep, status)
+		}
+		return nil
+	})
+	return r, err
+}

@@ -1,0 +1,237 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/demes/demes/node"
+)
+
+// LatencyOptions configures [Latency].
+type LatencyOptions struct {
+	// Nodes is the group size (default 3).
+	Nodes int
+	// Messages is how many messages are timed (default 200), after a few
+	// untimed ones that warm the connections up.
+	Messages int
+	// Log receives the nodes' warnings; nil discards them.
+	Log io.Writer
+}
+
+// LatencyResult is what [Latency] measured.
+type LatencyResult struct {
+	Nodes int
+	// Everywhere: from the call to Send until the last node delivered the
+	// message as committed (its event stream says so).
+	Everywhere Samples
+	// Ack: from the call to Send until it returned the message committed
+	// on the sender.
+	Ack Samples
+}
+
+// Figures returns the table lines of the result.
+func (r LatencyResult) Figures() []Figure {
+	f := durationFigure(fmt.Sprintf("send -> committed on all %d nodes", r.Nodes), "ms", r.Everywhere, 4*time.Millisecond, 0)
+	f.Target = "p50 < 4 ms"
+	f.Note = "HTTP on loopback, bbolt fsync, sealed to every member; senders rotate"
+	a := durationFigure(fmt.Sprintf("send -> acknowledged (%d nodes)", r.Nodes), "ms", r.Ack, 0, 0)
+	a.Note = "Send returns once committed on the sender"
+	return []Figure{f, a}
+}
+
+// Latency starts a group of in-process nodes that talk over real HTTP on
+// loopback and fsync their bbolt stores, and times messages one at a time
+// from send until every node has delivered them. Senders rotate over the
+// members, so that most messages go through a follower, as in a real group.
+func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
+	if o.Nodes <= 0 {
+		o.Nodes = 3
+	}
+	if o.Messages <= 0 {
+		o.Messages = 200
+	}
+	r := LatencyResult{Nodes: o.Nodes}
+	c, err := newCluster(o.Nodes, nil, node.Config{Logger: nodeLogger(o.Log)})
+	if err != nil {
+		return r, err
+	}
+	defer c.close()
+	if err := formSettled(ctx, c, 4, nil); err != nil {
+		return r, err
+	}
+	d := c.watch(o.Nodes)
+	defer d.stop()
+	const warmup = 10
+	for k := 0; k < warmup+o.Messages; k++ {
+		sender := c.members[k%o.Nodes].n
+		start := time.Now()
+		m, err := sender.Send(ctx, c.gid, fmt.Sprintf("latency %d", k), 10*time.Second)
+		if err != nil {
+			return r, err
+		}
+		acked := time.Now()
+		if m.State != node.StateCommitted {
+			return r, fmt.Errorf("message %d not committed within 10 s", k)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		last, err := d.wait(wctx, m.ID)
+		cancel()
+		if err != nil {
+			return r, fmt.Errorf("message %d: %w", k, err)
+		}
+		if k >= warmup {
+			r.Everywhere = append(r.Everywhere, last.Sub(start))
+			r.Ack = append(r.Ack, acked.Sub(start))
+		}
+	}
+	return r, nil
+}
+
+// formSettled forms the group and waits until every node agrees on the
+// host, the voters and the commit index.
+func formSettled(ctx context.Context, c *cluster, batch int, progress func(joined int)) error {
+	fctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := c.form(fctx, batch, progress); err != nil {
+		return err
+	}
+	voters := min(len(c.members), 5)
+	return waitUntil(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) })
+}
+
+// ThroughputOptions configures [Throughput].
+type ThroughputOptions struct {
+	// Nodes is the group size (default 5).
+	Nodes int
+	// Senders is how many goroutines send at once, spread over the
+	// members (default 64).
+	Senders int
+	// Duration is how long they send (default 10 s).
+	Duration time.Duration
+	// Log receives the nodes' warnings; nil discards them.
+	Log io.Writer
+}
+
+// ThroughputResult is what [Throughput] measured.
+type ThroughputResult struct {
+	Nodes, Senders int
+	// Committed is how many sends returned committed.
+	Committed int
+	// Queued is how many sends returned before their message committed.
+	Queued  int
+	Elapsed time.Duration
+	// CPU is the CPU time the process used meanwhile (all nodes together).
+	CPU time.Duration
+	// Latency is each committed send's time from call to return.
+	Latency Samples
+}
+
+// Rate is committed messages per second.
+func (r ThroughputResult) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Committed) / r.Elapsed.Seconds()
+}
+
+// CPUPerMessage is the CPU time of all nodes together per committed message.
+func (r ThroughputResult) CPUPerMessage() time.Duration {
+	if r.Committed == 0 {
+		return 0
+	}
+	return r.CPU / time.Duration(r.Committed)
+}
+
+// Figures returns the table lines of the result.
+func (r ThroughputResult) Figures() []Figure {
+	rate := Figure{
+		Name: fmt.Sprintf("throughput, %d nodes in one process", r.Nodes), Unit: "msg/s", N: r.Committed,
+		Median: r.Rate(), P99: nan(), Target: ">= 2000 msg/s", Verdict: verdict(r.Rate() >= 2000),
+		Note: fmt.Sprintf("%d senders, Send with wait, sealing included; %d left queued", r.Senders, r.Queued),
+	}
+	cpu := Figure{
+		Name: "CPU per committed message (all nodes)", Unit: "ms", N: r.Committed,
+		Median: ms(r.CPUPerMessage()), P99: nan(), Verdict: Info,
+		Note: fmt.Sprintf("%.0f%% of the machine's cores busy", 100*r.CPU.Seconds()/r.Elapsed.Seconds()/float64(numCPU())),
+	}
+	lat := durationFigure("send latency under that load", "ms", r.Latency, 0, 0)
+	return []Figure{rate, cpu, lat}
+}
+
+// Throughput starts a group of in-process nodes over real HTTP on loopback
+// with fsync, and has many goroutines send at once (each Send waits for its
+// commit, sealing included) for a while. Every node runs in this one
+// process, so the machine's cores are shared by all of them: the CPU per
+// message says what one node per machine would manage.
+func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, error) {
+	if o.Nodes <= 0 {
+		o.Nodes = 5
+	}
+	if o.Senders <= 0 {
+		o.Senders = 64
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders}
+	c, err := newCluster(o.Nodes, nil, node.Config{Logger: nodeLogger(o.Log)})
+	if err != nil {
+		return r, err
+	}
+	defer c.close()
+	if err := formSettled(ctx, c, 4, nil); err != nil {
+		return r, err
+	}
+	var (
+		committed, queued atomic.Int64
+		mu                sync.Mutex
+		wg                sync.WaitGroup
+		firstErr          error
+	)
+	cpu0 := processCPU()
+	start := time.Now()
+	deadline := start.Add(o.Duration)
+	for s := 0; s < o.Senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sender := c.members[s%o.Nodes].n
+			var lat Samples
+			defer func() {
+				mu.Lock()
+				r.Latency = append(r.Latency, lat...)
+				mu.Unlock()
+			}()
+			for k := 0; time.Now().Before(deadline) && ctx.Err() == nil; k++ {
+				t := time.Now()
+				m, err := sender.Send(ctx, c.gid, fmt.Sprintf("load %d/%d", s, k), 30*time.Second)
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+				if m.State == node.StateCommitted {
+					committed.Add(1)
+					lat = append(lat, time.Since(t))
+				} else {
+					queued.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.Elapsed = time.Since(start)
+	r.CPU = processCPU() - cpu0
+	r.Committed, r.Queued = int(committed.Load()), int(queued.Load())
+	if firstErr != nil {
+		return r, firstErr
+	}
+	return r, ctx.Err()
+}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/demes/demes/bench"
+)
+
+// benchFigures is one measurement of `demes bench`: it returns the lines
+// of the table.
+type benchFigures func(ctx context.Context, o benchOptions) ([]bench.Figure, error)
+
+type benchOptions struct {
+	kills, messages, schedules, parallel int
+	sizes                                []int
+	duration, jitter                     time.Duration
+	progress                             io.Writer
+	checkpoints                          bool
+	seed                                 int64
+}
+
+// benchmarks lists the measurements in the order `all` runs them.
+var benchmarks = []struct {
+	name string
+	run  benchFigures
+}{
+	{"failover", benchFailover},
+	{"latency", benchLatency},
+	{"throughput", benchThroughput},
+	{"scale", benchScale},
+	{"election", benchElection},
+	{"chaos", benchChaos},
+}
+
+// runBench measures failover, latency, throughput, scaling and placement
+// on this machine and prints one table line per figure.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	names := make([]string, 0, len(benchmarks))
+	for _, b := range benchmarks {
+		names = append(names, b.name)
+	}
+	f := newFlags("bench ["+strings.Join(names, "|")+"|all] [--kills N] [--json]", stdout)
+	jsonOut := f.Bool("json", false, "print the machine and the figures as one JSON document")
+	var o benchOptions
+	f.IntVar(&o.kills, "kills", 20, "failover: how many times the host is killed")
+	f.IntVar(&o.messages, "messages", 200, "latency: how many messages are timed per group size")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long the senders send")
+	sizes := f.String("sizes", "3,10,50,100", "scale: the group `SIZES`, comma-separated")
+	f.DurationVar(&o.jitter, "jitter", time.Minute, "election: how long host changes are counted under jitter")
+	f.IntVar(&o.schedules, "schedules", 100, "chaos: how many random fault schedules to run")
+	f.IntVar(&o.parallel, "parallel", 1, "chaos: how many schedules run at once")
+	f.Int64Var(&o.seed, "seed", 1, "chaos: the first seed; schedules run seeds SEED to SEED+N-1")
+	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (at 100 members they feed on themselves; see docs/BENCHMARKS.md)")
+	quiet := f.Bool("quiet", false, "print no progress on stderr")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return f.usagef("unexpected argument %q", pos[1])
+	}
+	which := "all"
+	if len(pos) == 1 {
+		which = pos[0]
+	}
+	if o.kills < 1 || o.messages < 1 || o.schedules < 1 || o.parallel < 1 || o.duration <= 0 || o.jitter <= 0 {
+		return f.usagef("--kills, --messages, --schedules, --parallel, --duration and --jitter must be positive")
+	}
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 2 || n > 200 {
+			return f.usagef("--sizes %q: want group sizes from 2 to 200, like 3,10,50,100", *sizes)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	o.progress = stderr
+	if *quiet {
+		o.progress = nil
+	}
+	var run []int
+	for i, b := range benchmarks {
+		if which == b.name || (which == "all" && b.name != "chaos") {
+			run = append(run, i)
+		}
+	}
+	if len(run) == 0 {
+		return f.usagef("unknown measurement %q: want one of %s or all", which, strings.Join(names, ", "))
+	}
+	machine := bench.ThisMachine()
+	if o.progress != nil {
+		fmt.Fprintf(o.progress, "demes: bench on %s, %d cores, %s, load %s\n", machine.CPU, machine.Cores, machine.Go, machine.Load)
+	}
+	var (
+		figs   []bench.Figure
+		runErr error
+	)
+	for _, i := range run {
+		b := benchmarks[i]
+		if o.progress != nil {
+			fmt.Fprintf(o.progress, "demes: bench %s\n", b.name)
+		}
+		got, err := b.run(ctx, o)
+		figs = append(figs, got...)
+		if err != nil {
+			// Print what was measured before the failure, then fail.
+			runErr = fmt.Errorf("bench %s: %w", b.name, err)
+			break
+		}
+	}
+	if which == "all" && runErr == nil && o.progress != nil {
+		fmt.Fprintln(o.progress, "demes: chaos is not part of all; run 'demes bench chaos --schedules N'")
+	}
+	var err2 error
+	if *jsonOut {
+		err2 = writeJSON(stdout, struct {
+			Machine bench.Machine  `json:"machine"`
+			Figures []bench.Figure `json:"figures"`
+		}{machine, figs})
+	} else if len(figs) > 0 {
+		err2 = bench.PrintTable(stdout, figs)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	return err2
+}
+
+func benchFailover(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+	}
+	r, err := bench.Failover(ctx, bench.FailoverOptions{Binary: bin, Kills: o.kills, Progress: o.progress})
+	return r.Figures(), err
+}
+
+func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	var figs []bench.Figure
+	for _, n := range []int{3, 5} {
+		r, err := bench.Latency(ctx, bench.LatencyOptions{Nodes: n, Messages: o.messages})
+		figs = append(figs, r.Figures()...)
+		if err != nil {
+			return figs, err
+		}
+	}
+	return figs, nil
+}
+
+func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	r, err := bench.Throughput(ctx, bench.ThroughputOptions{Nodes: 5, Duration: o.duration})
+	return r.Figures(), err
+}
+
+func benchScale(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	r, err := bench.Scale(ctx, bench.ScaleOptions{Sizes: o.sizes, Checkpoints: o.checkpoints, Progress: o.progress})
+	return r.Figures(), err
+}
+
+func benchElection(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	r, err := bench.Election(ctx, bench.ElectionOptions{Jitter: o.jitter, Progress: o.progress})
+	return r.Figures(), err
+}
+
+// benchChaos runs node/chaos's random fault schedules and checks the
+// delivery guarantees after each.
+func benchChaos(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Progress: o.progress})
+	for _, v := range append(r.Violations, r.Errors...) {
+		if o.progress != nil {
+			fmt.Fprintf(o.progress, "demes: %v\n", v)
+		}
+	}
+	return r.Figures(), err
+}

@@ -118,6 +118,16 @@ func TestPlacementOptimalHostAndFailover(t *testing.T) {
 		}
 	}
 
+	// Ranking a failover needs every member's latency map with every
+	// peer: wait until all ten edges are published before the crash.
+	eventually(t, 30*time.Second, "all latency edges published on every node", func() bool {
+		for _, tn := range c.nodes {
+			if g := tn.n.Status().Groups[0]; len(g.Edges) != 10 {
+				return false
+			}
+		}
+		return true
+	})
 	c.crash(2)
 	want := star.best(map[int]bool{2: true})
 	c.waitSettledOn(want, "host down")

@@ -90,24 +90,7 @@ func TestCrashSafetyUnderKill(t *testing.T) {
 		wantExit(t, code, 0)
 		wantExit(t, p.demes("join", code.lastLine()), 0)
 	}
-	eventuallyT(t, 60*time.Second, "3 voters on every node", func() bool {
-		for _, p := range procs {
-			st := p.status()
-			if len(st.Groups) != 1 {
-				return false
-			}
-			voters := 0
-			for _, m := range st.Groups[0].Members {
-				if m.Voter {
-					voters++
-				}
-			}
-			if voters != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitVoters(t, procs, 3)
 
 	// The burst: every member sends as fast as its CLI returns, while the
 	// test kills and restarts nodes.

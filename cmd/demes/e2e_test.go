@@ -107,6 +107,29 @@ func (p *serveProc) messages() []node.Message {
 	return ms
 }
 
+// waitVoters waits until every process's node is in one group with n voters.
+func waitVoters(t *testing.T, procs []*serveProc, n int) {
+	t.Helper()
+	eventuallyT(t, 60*time.Second, fmt.Sprintf("%d voters on every node", n), func() bool {
+		for _, p := range procs {
+			st := p.status()
+			if len(st.Groups) != 1 {
+				return false
+			}
+			voters := 0
+			for _, m := range st.Groups[0].Members {
+				if m.Voter {
+					voters++
+				}
+			}
+			if voters != n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func eventuallyT(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -151,24 +174,7 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 			t.Fatalf("join printed %q, want the group id %s", j.lastLine(), gid)
 		}
 	}
-	eventuallyT(t, 60*time.Second, "3 voters on every node", func() bool {
-		for _, p := range procs {
-			st := p.status()
-			if len(st.Groups) != 1 {
-				return false
-			}
-			voters := 0
-			for _, m := range st.Groups[0].Members {
-				if m.Voter {
-					voters++
-				}
-			}
-			if voters != 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitVoters(t, procs, 3)
 	for _, p := range procs {
 		wantExit(t, p.demes("send", "hello from "+p.name), 0)
 	}

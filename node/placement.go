@@ -231,9 +231,7 @@ func (g *group) placeLeader() {
 		if m.Voter {
 			voters[id] = true
 		}
-		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() {
-			caught[id] = true
-		}
+		caught[id] = caughtUp(st, m.RaftID)
 	}
 	if time.Since(g.pl.lastTransfer) < g.n.cfg.TransferCooldown {
 		g.placeVoters()
@@ -310,9 +308,7 @@ func (g *group) placeVoters() {
 		if m.Voter {
 			current = append(current, id)
 		}
-		if pr, ok := st.Progress[m.RaftID]; ok && pr.Match+5 >= st.GetCommit() {
-			caught[id] = true
-		}
+		caught[id] = caughtUp(st, m.RaftID)
 	}
 	sort.Strings(current)
 	dead := g.deadSet()
@@ -341,4 +337,12 @@ func (g *group) placeVoters() {
 	if err := g.proposeConf(crypto.TypePromote, &fsm.TargetBody{Target: id.Sign[:], Voter: voter}, ct, fsm.RaftID(id.Sign)); err != nil {
 		g.n.log.Debug().Err(err).Msg("voter change proposal")
 	}
+}
+
+// caughtUp reports whether a member's log, as the leader's progress tracker
+// sees it, is within 5 entries of the commit index: close enough to take
+// over leadership or to vote.
+func caughtUp(st raft.Status, id uint64) bool {
+	pr, ok := st.Progress[id]
+	return ok && pr.Match+5 >= st.GetCommit()
 }

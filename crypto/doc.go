@@ -36,6 +36,14 @@
 // grows with the group; [SealedRecipients] reads the recipient list
 // without a key. Sealing costs one age stanza per recipient.
 //
+// # Signatures
+//
+// Every signature is checked by [VerifySignature], whoever checks it: the
+// node's receive path through [Verify] and [OpenMessage], and the offline
+// transcript verifier. So a node and a transcript verifier accept exactly the
+// same signatures: those Go's crypto/ed25519 accepts (the rule is stated in
+// docs/PROTOCOL.md, section Signatures), at about half its cost.
+//
 // # Transcripts
 //
 // [Chain] hashes the committed log entries of a group in order. Members who

@@ -236,7 +236,7 @@ func Verify(frame []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("verify envelope: %w: truncated frame of %d bytes", ErrMalformed, len(frame))
 	}
 	sender, sig, body := frame[1:1+keySize], frame[1+keySize:headerSize], frame[headerSize:]
-	if !ed25519.Verify(sender, signedEnvelope(frame[:1+keySize], body), sig) {
+	if !VerifySignature(sender, signedEnvelope(frame[:1+keySize], body), sig) {
 		return nil, fmt.Errorf("verify envelope: %w", ErrSignature)
 	}
 	e, err := decodeBody(body)

@@ -198,3 +198,21 @@ func FuzzVerifyRecord(f *testing.F) {
 		}
 	})
 }
+
+// FuzzVerifySignature compares VerifySignature with crypto/ed25519, which
+// defines the acceptance rule, on arbitrary keys, messages and signatures
+// (the seeds are the signature vectors, the edge cases of the rule).
+// Property: nothing panics, and both give the same answer.
+func FuzzVerifySignature(f *testing.F) {
+	var v signatureVectors
+	readVectors(f, "signature.json", &v)
+	for _, sv := range v.Signatures {
+		f.Add(mustHex(f, sv.PublicKey), mustHex(f, sv.Message), mustHex(f, sv.Signature))
+	}
+	f.Add([]byte{}, []byte{}, []byte{})
+	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
+		if got, want := VerifySignature(pub, msg, sig), stdlibVerify(pub, msg, sig); got != want {
+			t.Fatalf("key %x, message %x, signature %x: VerifySignature = %v, crypto/ed25519 = %v", pub, msg, sig, got, want)
+		}
+	})
+}

@@ -113,7 +113,7 @@ func VerifyRecord(record, sig []byte) (*Message, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verify record: %w", err)
 	}
-	if !m.Author.Verify(signedRecord(record), sig) {
+	if !VerifySignature(m.Author.Sign[:], signedRecord(record), sig) {
 		return nil, fmt.Errorf("verify record: %w", ErrSignature)
 	}
 	return m, nil

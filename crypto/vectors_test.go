@@ -135,6 +135,22 @@ type sealedVector struct {
 	Sealed         string   `json:"sealed"`
 }
 
+type signatureVectors struct {
+	Comment    string            `json:"comment"`
+	Signatures []signatureVector `json:"signatures"`
+}
+
+// signatureVector is one case of the signature rule (docs/PROTOCOL.md,
+// section Signatures): whether the signature of message by public_key is
+// accepted.
+type signatureVector struct {
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+	Message   string `json:"message"`
+	Signature string `json:"signature"`
+	Valid     bool   `json:"valid"`
+}
+
 type chainVectors struct {
 	Comment string        `json:"comment"`
 	Chains  []chainVector `json:"chains"`
@@ -398,6 +414,16 @@ func genSealedVectors(t *testing.T) sealedVectors {
 	return v
 }
 
+func genSignatureVectors(t *testing.T) signatureVectors {
+	v := signatureVectors{Comment: vectorComment}
+	for _, c := range signatureCases(t) {
+		v.Signatures = append(v.Signatures, signatureVector{
+			Name: c.name, PublicKey: hx(c.pub), Message: hx(c.msg), Signature: hx(c.sig), Valid: c.valid,
+		})
+	}
+	return v
+}
+
 func genChainVectors(t *testing.T) chainVectors {
 	all := make([]byte, 256)
 	for i := range all {
@@ -543,6 +569,20 @@ func TestVectors(t *testing.T) {
 			if m.Author != idFromHex(t, rv.AuthorSeed).Public() || hx(m.Group[:]) != rv.Group || hx(m.ID[:]) != rv.ID ||
 				hx(m.Head[:]) != rv.Head || m.Time != rv.Time || string(m.Body) != rv.Body {
 				t.Fatalf("%s: record decodes to %+v", rv.Name, m)
+			}
+		}
+	})
+
+	t.Run("signature", func(t *testing.T) {
+		var v signatureVectors
+		checkFile(t, "signature.json", genSignatureVectors(t), &v)
+		for _, sv := range v.Signatures {
+			pub, msg, sig := unhex(t, sv.PublicKey), unhex(t, sv.Message), unhex(t, sv.Signature)
+			if got := VerifySignature(pub, msg, sig); got != sv.Valid {
+				t.Errorf("%s: VerifySignature = %v, want %v", sv.Name, got, sv.Valid)
+			}
+			if got := stdlibVerify(pub, msg, sig); got != sv.Valid {
+				t.Errorf("%s: crypto/ed25519.Verify = %v, want %v", sv.Name, got, sv.Valid)
 			}
 		}
 	})

@@ -242,7 +242,7 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	}
 
 	pl.wait(0)
-	if !p.exporter.Verify(signatureInputHash(bodyHash), p.sig) {
+	if !crypto.VerifySignature(p.exporter.Sign[:], signatureInputHash(bodyHash), p.sig) {
 		return nil, fmt.Errorf("%w: the signature of the exporter %s does not verify: the transcript was changed after it was exported", ErrExporterSignature, p.exporter.Fingerprint())
 	}
 	for _, t := range trust {

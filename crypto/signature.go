@@ -1,0 +1,111 @@
+package crypto
+
+import (
+	"sync"
+
+	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+)
+
+// VerifySignature reports whether sig is the Ed25519 signature of msg by the
+// public key pub. It is the one signature check of DeMeS: envelopes
+// ([Verify]), message records ([VerifyRecord]) and transcripts all use it, so
+// a node and a transcript verifier accept exactly the same signatures.
+//
+// The acceptance rule is the one of Go's crypto/ed25519.Verify, as
+// docs/PROTOCOL.md (section Signatures) states it: S must be below the group
+// order, the public key may be any encoding of a curve point (small order and
+// non-canonical y included), and the cofactorless equation R = [S]B - [k]A
+// must hold with R compared byte for byte with the canonical encoding of the
+// right-hand side, where k = SHA-512(R || A || msg) over the bytes as given.
+// It is implemented with curve25519-voi, about twice as fast as
+// crypto/ed25519, using an expanded form of each key that is kept for the
+// next signature by the same key (a group has few signers).
+//
+// A key or signature of the wrong length is rejected; VerifySignature never
+// panics, whatever the input.
+func VerifySignature(pub, msg, sig []byte) bool {
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	k := expandedKeys.get([32]byte(pub))
+	if k == nil {
+		return false // not a point on the curve
+	}
+	return ed25519.VerifyExpandedWithOptions(k, msg, sig, stdlibRule)
+}
+
+// stdlibRule selects crypto/ed25519's acceptance rule (cofactorless
+// verification, non-canonical and small-order keys accepted): the rule
+// DeMeS has always had, so that no signature accepted before is rejected now
+// or the reverse. voi's batch verification needs the cofactored equation,
+// which accepts more signatures, so DeMeS does not use it.
+var stdlibRule = &ed25519.Options{Verify: ed25519.VerifyOptionsStdLib}
+
+// expandedKeys caches the expanded form of the keys that signed recently.
+var expandedKeys = newKeyCache(1024)
+
+// keyCache holds expanded public keys in two generations of at most max keys
+// each: a key is looked up in the current generation, then in the previous
+// one (and moved back to the current); when the current one is full it
+// becomes the previous one, and the oldest keys are dropped. The keys in use
+// (a group's members) stay. A peer sending frames under ever new keys costs
+// the receiver one expansion each (about a quarter of a verification), and
+// the cache at most 2*max keys of memory (about 1.5 KiB each).
+type keyCache struct {
+	mu       sync.RWMutex
+	max      int
+	cur, old map[[32]byte]*ed25519.ExpandedPublicKey
+}
+
+func newKeyCache(max int) *keyCache {
+	return &keyCache{max: max, cur: make(map[[32]byte]*ed25519.ExpandedPublicKey, max)}
+}
+
+// get returns the expanded form of pub, or nil if pub is not the encoding of
+// a curve point.
+func (c *keyCache) get(pub [32]byte) *ed25519.ExpandedPublicKey {
+	c.mu.RLock()
+	k := c.cur[pub]
+	c.mu.RUnlock()
+	if k != nil {
+		return k
+	}
+
+	c.mu.Lock()
+	k = c.cur[pub]
+	if k == nil {
+		if k = c.old[pub]; k != nil {
+			delete(c.old, pub)
+			c.putLocked(pub, k)
+		}
+	}
+	c.mu.Unlock()
+	if k != nil {
+		return k
+	}
+
+	// Expand outside the lock: it is the slow part, and two goroutines
+	// expanding the same key only waste a little work.
+	k, err := ed25519.NewExpandedPublicKey(pub[:])
+	if err != nil {
+		return nil // not cached: rejecting such a key costs less than expanding one
+	}
+	c.mu.Lock()
+	c.putLocked(pub, k)
+	c.mu.Unlock()
+	return k
+}
+
+func (c *keyCache) putLocked(pub [32]byte, k *ed25519.ExpandedPublicKey) {
+	if len(c.cur) >= c.max {
+		c.old, c.cur = c.cur, make(map[[32]byte]*ed25519.ExpandedPublicKey, c.max)
+	}
+	c.cur[pub] = k
+}
+
+// len returns the number of keys held, for tests.
+func (c *keyCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.cur) + len(c.old)
+}

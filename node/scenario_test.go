@@ -10,15 +10,18 @@ import (
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/fsm"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/transcript"
 )
 
-// readable returns the texts of the chat messages in the log of node i that
-// the identity me can decrypt from the ciphertext alone, with every sender
-// key it can open from any key header in that log: what a member, or a
-// former one, could read if it got hold of the log (as a host does).
+// readable returns the texts of the chat messages the group accepted, in the
+// log of node i, that the identity me can decrypt from the ciphertext alone,
+// with every sender key it can open from any key header in that log, even of
+// a rejected entry: what a member, or a former one, could read if it got hold
+// of the log (as a host does). (A rejected entry may be readable: one sealed
+// before its sender applied a removal. The group never delivers it.)
 func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	c.t.Helper()
-	frames, err := node.LogFrames(c.nodes[i].n, c.gid)
+	entries, err := node.LogEntries(c.nodes[i].n, c.gid)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -32,9 +35,15 @@ func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 		id     [crypto.KeyIDSize]byte
 	}
 	keys := map[ref]*crypto.SenderKey{}
+	st := fsm.New(gid)
 	out := map[string]bool{}
-	for _, f := range frames {
-		env, err := crypto.Verify(f)
+	for _, e := range entries {
+		if e.Kind == transcript.KindConf {
+			st.ApplyConf(e.Index, e.NodeID, e.Change, e.Frame)
+			continue
+		}
+		res := st.ApplyEntry(e.Index, e.Frame)
+		env, err := crypto.Verify(e.Frame)
 		if err != nil || env.Type != crypto.TypeChat {
 			continue
 		}
@@ -50,7 +59,7 @@ func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 		if k, err := crypto.OpenSenderKey(me, gid, b.Sealed, env.Sender); err == nil && keys[r] == nil {
 			keys[r] = k
 		}
-		if k := keys[r]; k != nil {
+		if k := keys[r]; k != nil && res.Chat != nil {
 			if o, err := crypto.OpenMessage(k, gid, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
 				out[string(o.Body)] = true
 			}
@@ -342,7 +351,7 @@ func TestJoinReadsOnlyAfterJoin(t *testing.T) {
 	}
 	// Nor can its keys decrypt it from the log, which it holds in full.
 	if r := c.readable(2, c.nodes[2].id); r["before the join"] || !r["after the join"] {
-		t.Fatalf("from the log, the joiner decrypts %q before its join (want false) and %q after (want true)", "before the join", "after the join")
+		t.Fatalf("from the log, the joiner decrypts %q: %v (want false), and %q: %v (want true)", "before the join", r["before the join"], "after the join", r["after the join"])
 	}
 	// What it reads is exactly the tail of what the others read.
 	all := c.committed(0)
@@ -376,7 +385,7 @@ func TestRemovedMemberCannotRead(t *testing.T) {
 	// Nor can its keys decrypt it from a remaining member's log, every key
 	// header in it included.
 	if r := c.readable(1, c.nodes[2].id); r["not for node2"] || !r["everyone"] {
-		t.Fatalf("from the log, the removed member decrypts %q (want false) and %q (want true)", "not for node2", "everyone")
+		t.Fatalf("from the log, the removed member decrypts %q: %v (want false), and %q: %v (want true)", "not for node2", r["not for node2"], "everyone", r["everyone"])
 	}
 	// A non-creator cannot remove others.
 	err := c.nodes[1].n.Remove(ctxT(t, 3*time.Second), c.gid, c.nodes[0].id.Public().String())

@@ -158,7 +158,10 @@ func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header [
 		if err != nil {
 			return nil, fmt.Errorf("seal message: key header: %w", err)
 		}
-		if w.Header, err = sealHeader(rs, key.keyPlain()); err != nil {
+		plain := key.keyPlain()
+		w.Header, err = sealHeader(rs, plain)
+		clear(plain) // secrets are wiped after use
+		if err != nil {
 			return nil, fmt.Errorf("seal message: key header: %w", err)
 		}
 	}
@@ -168,7 +171,9 @@ func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header [
 		return nil, fmt.Errorf("seal message: %v", err)
 	}
 	sig := author.Sign(signedRecord(record))
-	aead, err := chacha20poly1305.NewX(key.messageKey(m.ID))
+	mk := key.messageKey(m.ID)
+	aead, err := chacha20poly1305.NewX(mk)
+	clear(mk) // the AEAD keeps its own copy
 	if err != nil {
 		return nil, fmt.Errorf("seal message: %v", err)
 	}
@@ -284,6 +289,7 @@ func OpenSenderKey(me *identity.Identity, group GroupID, sealed []byte, sender [
 	if err != nil {
 		return nil, fmt.Errorf("open sender key: %w", err)
 	}
+	defer clear(pt) // the key is copied out below
 	if len(pt) != keyPlainSize {
 		return nil, fmt.Errorf("open sender key: %w: key header plaintext of %d bytes", ErrMalformed, len(pt))
 	}
@@ -337,7 +343,9 @@ func OpenMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, 
 	if key.Group != group || key.Sender != sender || key.Epoch != w.Epoch || key.ID != [KeyIDSize]byte(w.KeyID) {
 		return nil, fmt.Errorf("open message: %w", ErrWrongKey)
 	}
-	aead, err := chacha20poly1305.NewX(key.messageKey(id))
+	mk := key.messageKey(id)
+	aead, err := chacha20poly1305.NewX(mk)
+	clear(mk) // the AEAD keeps its own copy
 	if err != nil {
 		return nil, fmt.Errorf("open message: %v", err)
 	}

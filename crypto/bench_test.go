@@ -176,6 +176,8 @@ func benchMessage() *Message {
 	return m
 }
 
+// BenchmarkSeal seals a message with a key header to n members: what the
+// first message of each member in each membership epoch costs, O(n).
 func BenchmarkSeal(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -184,9 +186,10 @@ func BenchmarkSeal(b *testing.B) {
 			for i, id := range ids {
 				rs[i] = id.Public()
 			}
+			key := NewSenderKey(testGroup, ids[0].Public().Sign, 1)
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := SealMessage(ids[0], benchMessage(), rs); err != nil {
+				if _, err := SealMessage(ids[0], benchMessage(), key, rs); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -194,8 +197,24 @@ func BenchmarkSeal(b *testing.B) {
 	}
 }
 
-// BenchmarkOpen opens as the last recipient in canonical order, the worst
-// place for a reader that tried the stanzas in turn.
+// BenchmarkSealNoHeader seals a message under a registered sender key: what
+// every other message costs, whatever the size of the group.
+func BenchmarkSealNoHeader(b *testing.B) {
+	alice := testID(b, 1)
+	key := NewSenderKey(testGroup, alice.Public().Sign, 1)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := SealMessage(alice, benchMessage(), key, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkOpen opens a message with a key header to n members: the sender
+// key from the header, then the message, as the last recipient in canonical
+// order, the worst place for a reader that tried the stanzas in turn. It is
+// the cost of the first message of each sender in each epoch, and should
+// not grow with the group.
 func BenchmarkOpen(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
@@ -204,7 +223,9 @@ func BenchmarkOpen(b *testing.B) {
 			for i, id := range ids {
 				rs[i] = id.Public()
 			}
-			sealed, err := SealMessage(ids[0], benchMessage(), rs)
+			m := benchMessage()
+			key := NewSenderKey(testGroup, ids[0].Public().Sign, 1)
+			sealed, err := SealMessage(ids[0], m, key, rs)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -212,11 +233,34 @@ func BenchmarkOpen(b *testing.B) {
 			b.SetBytes(int64(len(sealed)))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := OpenMessage(me, testGroup, sealed, sender); err != nil {
+				k, err := OpenSenderKey(me, testGroup, sealed, sender)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := OpenMessage(k, testGroup, sealed, sender, m.ID); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkOpenNoHeader opens a message under a sender key the reader has:
+// one key derivation, one AEAD decryption, one signature check.
+func BenchmarkOpenNoHeader(b *testing.B) {
+	alice := testID(b, 1)
+	m := benchMessage()
+	key := NewSenderKey(testGroup, alice.Public().Sign, 1)
+	sealed, err := SealMessage(alice, m, key, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(sealed)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := OpenMessage(key, testGroup, sealed, alice.Public().Sign, m.ID); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 

@@ -28,13 +28,20 @@
 //
 // A chat message is signed inside and outside. [SealMessage] signs the
 // plaintext record of a [Message] with the author's key and encrypts record
-// and signature with age to every recipient; the result is the payload of a
-// [TypeChat] envelope, which the author signs in turn. The inner signature
-// lets any reader prove who wrote the message; the outer one keeps the host
-// that relays it from swapping ciphertexts. [OpenMessage] decrypts and checks
-// both are by the same person and for the right group, at a cost that barely
-// grows with the group; [SealedRecipients] reads the recipient list
-// without a key. Sealing costs one age stanza per recipient.
+// and signature with XChaCha20-Poly1305 under a key derived from the
+// author's [SenderKey] for the group's current membership epoch; the result
+// is the payload of a [TypeChat] envelope's body, which the author signs in
+// turn. Until the group has registered the sender key, the message also
+// carries it in a key header sealed with age to every member (one X25519
+// stanza each). The inner signature lets any reader prove who wrote the
+// message; the outer one keeps the host that relays it from swapping
+// ciphertexts. A reader learns a sender key once with [OpenSenderKey] (one
+// X25519 operation, whatever the size of the group), then opens each message
+// with [OpenMessage], which checks both signatures are by the same person
+// and for the right group and message id: one key derivation, one AEAD
+// decryption and one signature check. [ReadSealed] reads which key a message
+// is under and its header's recipients without a key. So sealing and opening
+// cost O(1) per message, and O(members) once per member and epoch.
 //
 // # Signatures
 //

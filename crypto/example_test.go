@@ -15,10 +15,14 @@ func Example() {
 	group := crypto.NewGroupID()
 	counter := crypto.NewCounter()
 
-	// Alice writes a message to the group (herself and Bob), and signs
-	// the envelope that carries it.
+	// Alice writes a message to the group (herself and Bob) under a new
+	// sender key, which the message carries in a key header sealed to the
+	// members, and signs the envelope that carries it. (In a group, the
+	// envelope's payload is a chat entry body holding the message id and
+	// the sealed message.)
+	key := crypto.NewSenderKey(group, alice.Public().Sign, 1)
 	m := &crypto.Message{Group: group, ID: crypto.NewMessageID(), Time: time.Now().UnixNano(), Body: []byte("hello, Bob")}
-	sealed, err := crypto.SealMessage(alice, m, []identity.PublicID{alice.Public(), bob.Public()})
+	sealed, err := crypto.SealMessage(alice, m, key, []identity.PublicID{alice.Public(), bob.Public()})
 	if err != nil {
 		panic(err)
 	}
@@ -39,7 +43,12 @@ func Example() {
 	if err := replay.Check(e, time.Now()); err != nil {
 		panic(err)
 	}
-	opened, err := crypto.OpenMessage(bob, e.Group, e.Payload, e.Sender)
+	// Bob learns Alice's sender key from the header (once), then opens.
+	aliceKey, err := crypto.OpenSenderKey(bob, e.Group, e.Payload, e.Sender)
+	if err != nil {
+		panic(err)
+	}
+	opened, err := crypto.OpenMessage(aliceKey, e.Group, e.Payload, e.Sender, m.ID)
 	if err != nil {
 		panic(err)
 	}

@@ -7,7 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	"github.com/demes/demes/identity"
 )
 
 // readVectors decodes a vector file for use as fuzz seeds; a missing file
@@ -107,63 +110,108 @@ func FuzzDecodeBatch(f *testing.F) {
 	})
 }
 
-// FuzzOpenMessage opens arbitrary bytes as the first identity of the sealed
-// vectors. Property: nothing panics; whatever opens is a message that is
-// sealed to the reader, whose record verifies, for the given group and
-// sender; and the age layer opens nothing that age.Decrypt does not.
-func FuzzOpenMessage(f *testing.F) {
+// fuzzKey is the sender key of the fuzz seeds: identity 1's key of the
+// test vectors (see genSealedVectors).
+func fuzzKey(tb testing.TB) *SenderKey { return vecKey(testID(tb, 1), vecEpoch) }
+
+// fuzzSeeds adds the sealed vectors and fresh sealed messages of identity 1,
+// with and without a key header.
+func fuzzSeeds(f *testing.F) [][]byte {
 	var v sealedVectors
 	readVectors(f, "sealed.json", &v)
+	var out [][]byte
 	for _, sv := range v.Sealed {
-		f.Add(mustHex(f, sv.Sealed))
+		out = append(out, mustHex(f, sv.Sealed))
 	}
-	// Add a seed sealed to identity 1 now, in case the file is missing.
+	// Seeds sealed now, in case the file is missing.
 	alice := testID(f, 1)
-	m := testMessage()
-	sealed, err := SealMessage(alice, m, publics(alice, testID(f, 2)))
-	if err != nil {
-		f.Fatal(err)
+	for _, header := range [][]identity.PublicID{nil, publics(alice, testID(f, 2))} {
+		sealed, err := SealMessage(alice, testMessage(), fuzzKey(f), header)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out = append(out, sealed)
 	}
-	f.Add(sealed)
-	f.Add([]byte{0x82, 0x40, 0x40})
-	me, sender := alice, alice.Public().Sign
+	return out
+}
+
+// FuzzReadSealed reads arbitrary bytes as a sealed message, and opens its key
+// header as identity 1. Property: nothing panics; whatever decodes re-encodes
+// to the same bytes; the age layer opens nothing that age.Decrypt does not;
+// and a key opens only for a listed reader, as the key the message names.
+func FuzzReadSealed(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	f.Add([]byte{0x86, 0x02, 0x00, 0x40, 0x40, 0x40, 0x40})
+	me, sender := testID(f, 1), testID(f, 1).Public().Sign
 	f.Fuzz(func(t *testing.T, b []byte) {
+		w, err := decodeSealed(b)
+		if err != nil {
+			if _, err := ReadSealed(b); err == nil {
+				t.Fatal("ReadSealed reads what does not decode")
+			}
+			return
+		}
+		again, err := encMode.Marshal(w)
+		if err != nil || !bytes.Equal(again, b) {
+			t.Fatalf("sealed message %x decodes and re-encodes to %x (%v)", b, again, err)
+		}
 		// The age layer alone, against age.Decrypt: whatever openAge
 		// opens, age opens to the same plaintext.
-		if keys, ct, err := decodeSealed(b); err == nil {
+		if keys, ct, err := decodeHeader(w.Header); err == nil {
 			n, self := len(keys)/keySize, me.Public().Sign
 			for i := range n {
 				if bytes.Equal(keys[i*keySize:(i+1)*keySize], self[:]) {
-					const maxPlain = MaxRecord + sigSize
-					got, gerr := openAge(ct, me.AgeIdentity(), i, n, maxPlain)
-					want, werr := refOpenAge(ct, me.AgeIdentity(), i, n, maxPlain)
+					got, gerr := openAge(ct, me.AgeIdentity(), i, n, keyPlainSize)
+					want, werr := refOpenAge(ct, me.AgeIdentity(), i, n, keyPlainSize)
 					if gerr == nil && (werr != nil || !bytes.Equal(got, want)) {
 						t.Fatalf("openAge opens what age.Decrypt does not (%v)", werr)
 					}
 				}
 			}
 		}
-		o, err := OpenMessage(me, testGroup, b, sender)
+		info, ierr := ReadSealed(b)
+		k, err := OpenSenderKey(me, testGroup, b, sender)
 		if err != nil {
 			return
 		}
-		keys, err := SealedRecipients(b)
+		if ierr != nil || !slices.Contains(info.Recipients, me.Public().Sign) {
+			t.Fatalf("a key opens for a reader the header does not list (%v)", ierr)
+		}
+		if k.Group != testGroup || k.Sender != sender || k.Epoch != info.Epoch || k.ID != info.KeyID {
+			t.Fatal("the opened key is not the one the message names")
+		}
+	})
+}
+
+// FuzzOpenMessage opens arbitrary bytes with identity 1's sender key of the
+// vectors. Property: nothing panics; whatever opens names that key, and is a
+// message whose record verifies, for the given group, sender and id.
+func FuzzOpenMessage(f *testing.F) {
+	id := testMessage().ID
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s, id[:])
+	}
+	f.Add([]byte{0x86, 0x02, 0x00, 0x40, 0x40, 0x40, 0x40}, []byte{})
+	key := fuzzKey(f)
+	f.Fuzz(func(t *testing.T, b, idb []byte) {
+		var id [16]byte
+		copy(id[:], idb)
+		o, err := OpenMessage(key, testGroup, b, key.Sender, id)
 		if err != nil {
-			t.Fatalf("opens but its recipient list does not decode: %v", err)
+			return
 		}
-		listed := false
-		for _, k := range keys {
-			listed = listed || k == me.Public().Sign
-		}
-		if !listed {
-			t.Fatal("opens for a reader it is not sealed to")
+		info, err := ReadSealed(b)
+		if err != nil || info.Epoch != key.Epoch || info.KeyID != key.ID {
+			t.Fatalf("opens, but names another key or does not read (%v)", err)
 		}
 		r, err := VerifyRecord(o.Record, o.Sig)
 		if err != nil {
 			t.Fatalf("opens but its record does not verify: %v", err)
 		}
-		if r.Group != testGroup || r.Author.Sign != sender || o.Group != testGroup || o.Author.Sign != sender {
-			t.Fatal("opens with the wrong group or author")
+		if r.Group != testGroup || r.Author.Sign != key.Sender || r.ID != id || o.ID != id {
+			t.Fatal("opens with the wrong group, author or id")
 		}
 	})
 }

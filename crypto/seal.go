@@ -119,108 +119,86 @@ func VerifyRecord(record, sig []byte) (*Message, error) {
 	return m, nil
 }
 
-// sealedWire is the wire form of a sealed message: a CBOR array of two byte
-// strings. The first is the recipients' ed25519 keys, 32 bytes each,
-// concatenated in ascending order; one string rather than an array of them
-// keeps the decoding cost of a large group to a single allocation. The second
-// is a binary age file with one X25519 stanza per recipient, in the same order.
-type sealedWire struct {
+// headerWire is the wire form of a key header (see [SealMessage]): a CBOR
+// array of two byte strings. The first is the recipients' ed25519 keys, 32
+// bytes each, concatenated in ascending order; one string rather than an
+// array of them keeps the decoding cost of a large group to a single
+// allocation. The second is a binary age file with one X25519 stanza per
+// recipient, in the same order.
+type headerWire struct {
 	_          struct{} `cbor:",toarray"`
 	Recipients []byte
 	Ciphertext []byte
 }
 
-// SealMessage signs and encrypts m for recipients, and returns the sealed
-// message (the payload of a [TypeChat] envelope).
-//
-// It sets m.Author to author's public id and signs the encoded record, with
-// its own domain string, so that any reader can prove who wrote it. Then it
-// encrypts the record and the signature with age to the X25519 key of every
-// recipient. The recipients are sorted into the canonical member order
-// ([identity.PublicID.Compare]) and duplicates are dropped, so the same member
-// set always yields the same list; the author is not added: include it to
-// read the message back.
-func SealMessage(author *identity.Identity, m *Message, recipients []identity.PublicID) ([]byte, error) {
-	if author == nil || m == nil {
-		return nil, errors.New("seal message: nil author or message")
-	}
-	if len(m.Body) > MaxBody {
-		return nil, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
-	}
-	if !utf8.Valid(m.Body) {
-		return nil, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
-	}
+// canonicalRecipients sorts recipients into the canonical member order
+// ([identity.PublicID.Compare]), drops duplicates and checks the result, so
+// that the same member set always yields the same list.
+func canonicalRecipients(recipients []identity.PublicID) ([]identity.PublicID, error) {
 	rs := slices.Clone(recipients)
 	slices.SortFunc(rs, identity.PublicID.Compare)
 	rs = slices.Compact(rs)
 	switch {
 	case len(rs) == 0:
-		return nil, errors.New("seal message: no recipients")
+		return nil, errors.New("no recipients")
 	case len(rs) > MaxRecipients:
-		return nil, fmt.Errorf("seal message: %w: %d recipients, limit %d", ErrTooLarge, len(rs), MaxRecipients)
+		return nil, fmt.Errorf("%w: %d recipients, limit %d", ErrTooLarge, len(rs), MaxRecipients)
 	}
-	keys := make([]byte, 0, len(rs)*keySize)
-	ageRs := make([]age.Recipient, len(rs))
 	for i, r := range rs {
 		if r.Sign == ([32]byte{}) || r.Box == ([32]byte{}) {
-			return nil, fmt.Errorf("seal message: recipient #%d: zero key", i)
+			return nil, fmt.Errorf("recipient #%d: zero key", i)
 		}
 		// Readers find their stanza by their ed25519 key, so two ids
 		// sharing one cannot both be served.
 		if i > 0 && rs[i-1].Sign == r.Sign {
-			return nil, fmt.Errorf("seal message: recipients #%d and #%d share the signing key %x", i-1, i, r.Sign[:4])
+			return nil, fmt.Errorf("recipients #%d and #%d share the signing key %x", i-1, i, r.Sign[:4])
 		}
+	}
+	return rs, nil
+}
+
+// sealHeader encrypts plaintext with age to rs, which must be in canonical
+// order (see canonicalRecipients), one X25519 stanza each in that order, and
+// returns the encoded key header.
+func sealHeader(rs []identity.PublicID, plaintext []byte) ([]byte, error) {
+	keys := make([]byte, 0, len(rs)*keySize)
+	ageRs := make([]age.Recipient, len(rs))
+	for i, r := range rs {
 		keys = append(keys, r.Sign[:]...)
 		ar, err := r.Recipient()
 		if err != nil {
-			return nil, fmt.Errorf("seal message: recipient #%d: %v", i, err)
+			return nil, fmt.Errorf("recipient #%d: %v", i, err)
 		}
 		ageRs[i] = ar
 	}
-
-	m.Author = author.Public()
-	record, err := encodeRecord(m)
-	if err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
-	}
-	sig := author.Sign(signedRecord(record))
-
 	var ct bytes.Buffer
 	w, err := age.Encrypt(&ct, ageRs...)
 	if err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
+		return nil, err
 	}
-	w.Write(record) // writes to a bytes.Buffer cannot fail
-	w.Write(sig)
+	w.Write(plaintext) // writes to a bytes.Buffer cannot fail
 	if err := w.Close(); err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
+		return nil, err
 	}
-	sealed, err := encMode.Marshal(&sealedWire{Recipients: keys, Ciphertext: ct.Bytes()})
-	if err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
-	}
-	if len(sealed) > MaxPayload {
-		return nil, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
-	}
-	return sealed, nil
+	return encMode.Marshal(&headerWire{Recipients: keys, Ciphertext: ct.Bytes()})
 }
 
-// decodeSealed splits a sealed message into the concatenated recipient keys
+// decodeHeader splits a key header into the concatenated recipient keys
 // (checked to be in strictly ascending order) and the age ciphertext.
-func decodeSealed(sealed []byte) (keys, ciphertext []byte, err error) {
-	if len(sealed) > MaxPayload {
-		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
+func decodeHeader(header []byte) (keys, ciphertext []byte, err error) {
+	if len(header) > MaxPayload {
+		return nil, nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(header), MaxPayload)
 	}
 	// Decode, then check the encoding is the deterministic one without
 	// re-encoding (which would copy the ciphertext twice more): the decoder
 	// accepts only definite lengths, an array of two byte strings and no
 	// trailing data, so the input has the shortest possible length exactly
 	// when every length in it is written in the shortest form.
-	var w sealedWire
-	if err := arrayDec.Unmarshal(sealed, &w); err != nil {
+	var w headerWire
+	if err := arrayDec.Unmarshal(header, &w); err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	if len(sealed) != 1+bstrLen(len(w.Recipients))+bstrLen(len(w.Ciphertext)) {
+	if len(header) != 1+bstrLen(len(w.Recipients))+bstrLen(len(w.Ciphertext)) {
 		return nil, nil, fmt.Errorf("%w: not in deterministic encoding", ErrMalformed)
 	}
 	n := len(w.Recipients) / keySize
@@ -260,77 +238,23 @@ func bstrLen(n int) int {
 	return 9 + n
 }
 
-// SealedRecipients returns the ed25519 keys of the members a sealed message
-// is sealed to, in order, without decrypting anything. The node uses it to
-// reject a message sealed to the wrong member set.
+// openHeader decrypts a key header as me and returns its plaintext, of at
+// most maxPlain bytes.
 //
-// The list is what the author claims; only each recipient can check its own
-// stanza, by opening the message. An author who lies about it can only hurt
-// the readability of its own message.
-func SealedRecipients(sealed []byte) ([][32]byte, error) {
-	keys, _, err := decodeSealed(sealed)
+// It finds me's place in the recipient list and unwraps only the age stanza
+// at that place, so opening costs one X25519 operation whatever the size of
+// the group (the rest of the header is only checked and hashed). If me is not
+// listed, or its stanza does not open, it fails with [ErrNotRecipient].
+func openHeader(me *identity.Identity, header []byte, maxPlain int) ([]byte, error) {
+	keys, ct, err := decodeHeader(header)
 	if err != nil {
-		return nil, fmt.Errorf("read sealed recipients: %w", err)
-	}
-	out := make([][32]byte, len(keys)/keySize)
-	for i := range out {
-		copy(out[i][:], keys[i*keySize:])
-	}
-	return out, nil
-}
-
-// Opened is a message as its reader opened it, with the exact signed record
-// and its signature, so that a transcript can carry them for anyone to check
-// with [VerifyRecord].
-type Opened struct {
-	Message
-	Record []byte
-	Sig    []byte
-}
-
-// OpenMessage decrypts a sealed message as me and checks it: the author's
-// signature, that it belongs to group ([ErrWrongGroup]), and that its author
-// is sender, the signer of the envelope that carried it ([ErrAuthorMismatch]),
-// so that nobody can pass off another member's message as their own or
-// replay it into another group. If me is not a recipient, it fails with
-// [ErrNotRecipient].
-//
-// OpenMessage finds me's place in the recipient list and unwraps only the age
-// stanza at that place, so opening costs one X25519 operation whatever the
-// size of the group (the rest of the header is only checked and hashed).
-func OpenMessage(me *identity.Identity, group GroupID, sealed []byte, sender [32]byte) (*Opened, error) {
-	if me == nil {
-		return nil, errors.New("open message: nil identity")
-	}
-	keys, ct, err := decodeSealed(sealed)
-	if err != nil {
-		return nil, fmt.Errorf("open message: %w", err)
+		return nil, err
 	}
 	n := len(keys) / keySize
 	self := me.Public().Sign
 	i := sort.Search(n, func(i int) bool { return bytes.Compare(keys[i*keySize:(i+1)*keySize], self[:]) >= 0 })
 	if i == n || !bytes.Equal(keys[i*keySize:(i+1)*keySize], self[:]) {
-		return nil, fmt.Errorf("open message: %w", ErrNotRecipient)
+		return nil, ErrNotRecipient
 	}
-
-	const maxPlain = MaxRecord + sigSize
-	pt, err := openAge(ct, me.AgeIdentity(), i, n, maxPlain)
-	if err != nil {
-		return nil, fmt.Errorf("open message: %w", err)
-	}
-	if len(pt) < sigSize {
-		return nil, fmt.Errorf("open message: %w: plaintext of %d bytes", ErrMalformed, len(pt))
-	}
-	record, sig := pt[:len(pt)-sigSize:len(pt)-sigSize], pt[len(pt)-sigSize:]
-	m, err := VerifyRecord(record, sig)
-	if err != nil {
-		return nil, fmt.Errorf("open message: %w", err)
-	}
-	if m.Group != group {
-		return nil, fmt.Errorf("open message: %w: sealed for %s, received in %s", ErrWrongGroup, m.Group, group)
-	}
-	if m.Author.Sign != sender {
-		return nil, fmt.Errorf("open message: %w: written by %x, sent by %x", ErrAuthorMismatch, m.Author.Sign[:4], sender[:4])
-	}
-	return &Opened{Message: *m, Record: record, Sig: sig}, nil
+	return openAge(ct, me.AgeIdentity(), i, n, maxPlain)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"filippo.io/age"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/demes/demes/identity"
 )
@@ -22,13 +23,26 @@ func testMessage() *Message {
 	}
 }
 
+// testKey returns a fixed sender key of id's for the test group.
+func testKey(id *identity.Identity, epoch uint64) *SenderKey {
+	k := &SenderKey{Group: testGroup, Sender: id.Public().Sign, Epoch: epoch}
+	for i := range k.ID {
+		k.ID[i] = byte(0x40 + i)
+	}
+	for i := range k.Key {
+		k.Key[i] = byte(0x80 + i)
+	}
+	return k
+}
+
 func TestSealOpen(t *testing.T) {
 	alice, bob, carol, dave := testID(t, 1), testID(t, 2), testID(t, 3), testID(t, 4)
 	tests := []struct {
 		name       string
-		recipients []*identity.Identity
+		recipients []*identity.Identity // of the key header; nil for none
 		outsiders  []*identity.Identity
 	}{
+		{"no header", nil, nil},
 		{"to self only", []*identity.Identity{alice}, []*identity.Identity{bob}},
 		{"to one other", []*identity.Identity{bob}, []*identity.Identity{alice, carol}},
 		{"group of four", []*identity.Identity{dave, alice, carol, bob}, nil},
@@ -37,47 +51,67 @@ func TestSealOpen(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			m := testMessage()
-			sealed, err := SealMessage(alice, m, publics(tc.recipients...))
+			key := NewSenderKey(testGroup, alice.Public().Sign, 7)
+			var header []identity.PublicID
+			if tc.recipients != nil {
+				header = publics(tc.recipients...)
+			}
+			sealed, err := SealMessage(alice, m, key, header)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if m.Author != alice.Public() {
 				t.Fatal("SealMessage did not set the author")
 			}
-			// The list is the recipients, sorted and de-duplicated.
-			want := publics(tc.recipients...)
-			slices.SortFunc(want, identity.PublicID.Compare)
-			want = slices.Compact(want)
-			got, err := SealedRecipients(sealed)
+			info, err := ReadSealed(sealed)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != len(want) {
-				t.Fatalf("sealed to %d recipients, want %d", len(got), len(want))
+			if info.Epoch != 7 || info.KeyID != key.ID || info.HasHeader() != (tc.recipients != nil) {
+				t.Fatalf("ReadSealed = %+v, want epoch 7, key %x, header %v", info, key.ID[:4], tc.recipients != nil)
 			}
-			for i := range got {
-				if got[i] != want[i].Sign {
-					t.Fatalf("recipient #%d is %x, want %x", i, got[i][:4], want[i].Sign[:4])
+			// The list is the recipients, sorted and de-duplicated.
+			want := slices.Clone(header)
+			slices.SortFunc(want, identity.PublicID.Compare)
+			want = slices.Compact(want)
+			if len(info.Recipients) != len(want) {
+				t.Fatalf("sealed to %d recipients, want %d", len(info.Recipients), len(want))
+			}
+			for i := range want {
+				if info.Recipients[i] != want[i].Sign {
+					t.Fatalf("recipient #%d is %x, want %x", i, info.Recipients[i][:4], want[i].Sign[:4])
 				}
 			}
 			for _, r := range tc.recipients {
-				o, err := OpenMessage(r, testGroup, sealed, alice.Public().Sign)
+				k, err := OpenSenderKey(r, testGroup, sealed, alice.Public().Sign)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if o.Group != m.Group || o.Author != m.Author || o.ID != m.ID || o.Head != m.Head || o.Time != m.Time || !bytes.Equal(o.Body, m.Body) {
-					t.Fatalf("opened %+v, sealed %+v", o.Message, *m)
-				}
-				v, err := VerifyRecord(o.Record, o.Sig)
-				if err != nil {
-					t.Fatalf("opened record does not verify: %v", err)
-				}
-				if v.ID != m.ID || !bytes.Equal(v.Body, m.Body) {
-					t.Fatal("verified record differs from the opened message")
+				if *k != *key {
+					t.Fatal("the header holds another key")
 				}
 			}
+			if tc.recipients == nil {
+				if _, err := OpenSenderKey(alice, testGroup, sealed, alice.Public().Sign); !errors.Is(err, ErrNoHeader) {
+					t.Fatalf("OpenSenderKey without a header = %v, want %v", err, ErrNoHeader)
+				}
+			}
+			o, err := OpenMessage(key, testGroup, sealed, alice.Public().Sign, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Group != m.Group || o.Author != m.Author || o.ID != m.ID || o.Head != m.Head || o.Time != m.Time || !bytes.Equal(o.Body, m.Body) {
+				t.Fatalf("opened %+v, sealed %+v", o.Message, *m)
+			}
+			v, err := VerifyRecord(o.Record, o.Sig)
+			if err != nil {
+				t.Fatalf("opened record does not verify: %v", err)
+			}
+			if v.ID != m.ID || !bytes.Equal(v.Body, m.Body) {
+				t.Fatal("verified record differs from the opened message")
+			}
 			for _, r := range tc.outsiders {
-				if _, err := OpenMessage(r, testGroup, sealed, alice.Public().Sign); !errors.Is(err, ErrNotRecipient) {
+				if _, err := OpenSenderKey(r, testGroup, sealed, alice.Public().Sign); !errors.Is(err, ErrNotRecipient) {
 					t.Fatalf("outsider opens: %v, want %v", err, ErrNotRecipient)
 				}
 			}
@@ -85,24 +119,52 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
-// TestOpenInAnotherEnvelope re-sends Alice's sealed message in an envelope
-// signed by Mallory (a member, so the envelope itself verifies): the reader
-// must not take it as Mallory's, nor accept it in another group.
-func TestOpenInAnotherEnvelope(t *testing.T) {
-	alice, bob, mallory := testID(t, 1), testID(t, 2), testID(t, 3)
-	sealed, err := SealMessage(alice, testMessage(), publics(alice, bob, mallory))
+// TestSealTwice seals one message twice under one key, as a retry does: the
+// random nonces differ, so the two ciphertexts share no keystream.
+func TestSealTwice(t *testing.T) {
+	alice := testID(t, 1)
+	key := testKey(alice, 1)
+	a, err := SealMessage(alice, testMessage(), key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	b, err := SealMessage(alice, testMessage(), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa, _ := decodeSealed(a)
+	wb, _ := decodeSealed(b)
+	if bytes.Equal(wa.Nonce, wb.Nonce) || bytes.Equal(wa.Ciphertext, wb.Ciphertext) {
+		t.Fatal("two sealings of one message share a nonce or a ciphertext")
+	}
+}
+
+// TestOpenInAnotherEnvelope re-sends Alice's sealed message in an envelope
+// signed by Mallory (a member, so the envelope itself verifies): the reader
+// must not take it, or its key, as Mallory's, nor accept it in another group.
+func TestOpenInAnotherEnvelope(t *testing.T) {
+	alice, bob, mallory := testID(t, 1), testID(t, 2), testID(t, 3)
+	m := testMessage()
+	key := testKey(alice, 1)
+	sealed, err := SealMessage(alice, m, key, publics(alice, bob, mallory))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Mallory, a recipient, knows alice's key and registers it as hers.
+	mallorys := *key
+	mallorys.Sender = mallory.Public().Sign
 	for _, tc := range []struct {
-		name   string
-		signer *identity.Identity
-		group  GroupID
-		want   error
+		name    string
+		signer  *identity.Identity
+		group   GroupID
+		key     *SenderKey
+		wantKey error // from OpenSenderKey
+		wantMsg error // from OpenMessage
 	}{
-		{"control: alice's envelope", alice, testGroup, nil},
-		{"mallory's envelope", mallory, testGroup, ErrAuthorMismatch},
-		{"another group", alice, GroupID{9}, ErrWrongGroup},
+		{"control: alice's envelope", alice, testGroup, key, nil, nil},
+		{"mallory's envelope", mallory, testGroup, key, ErrAuthorMismatch, ErrWrongKey},
+		{"mallory's envelope, alice's key registered as mallory's", mallory, testGroup, &mallorys, ErrAuthorMismatch, ErrMalformed},
+		{"another group", alice, GroupID{9}, key, ErrWrongGroup, ErrWrongKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			frame := mustSign(t, tc.signer, &Envelope{Type: TypeChat, Group: tc.group, Counter: 1, Time: 1, Payload: sealed})
@@ -110,15 +172,15 @@ func TestOpenInAnotherEnvelope(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = OpenMessage(bob, e.Group, e.Payload, e.Sender)
-			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
+			_, kerr := OpenSenderKey(bob, e.Group, e.Payload, e.Sender)
+			_, merr := OpenMessage(tc.key, e.Group, e.Payload, e.Sender, m.ID)
+			for _, c := range []struct {
+				what      string
+				got, want error
+			}{{"OpenSenderKey", kerr, tc.wantKey}, {"OpenMessage", merr, tc.wantMsg}} {
+				if c.want == nil && c.got != nil || c.want != nil && !errors.Is(c.got, c.want) {
+					t.Fatalf("%s = %v, want %v", c.what, c.got, c.want)
 				}
-				return
-			}
-			if !errors.Is(err, tc.want) {
-				t.Fatalf("OpenMessage = %v, want %v", err, tc.want)
 			}
 		})
 	}
@@ -131,10 +193,10 @@ func (otherRecipient) Wrap(fileKey []byte) ([]*age.Stanza, error) {
 	return []*age.Stanza{{Type: "other", Body: []byte("x")}}, nil
 }
 
-// craftSealed builds a sealed message by hand: keys is the recipient list as
+// craftHeader builds a key header by hand: keys is the recipient list as
 // written, to are the age recipients actually used, and plaintext is what is
 // encrypted.
-func craftSealed(t *testing.T, keys []byte, to []age.Recipient, plaintext []byte) []byte {
+func craftHeader(t *testing.T, keys []byte, to []age.Recipient, plaintext []byte) []byte {
 	t.Helper()
 	var ct bytes.Buffer
 	w, err := age.Encrypt(&ct, to...)
@@ -145,14 +207,34 @@ func craftSealed(t *testing.T, keys []byte, to []age.Recipient, plaintext []byte
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b, err := encMode.Marshal(&sealedWire{Recipients: keys, Ciphertext: ct.Bytes()})
+	b, err := encMode.Marshal(&headerWire{Recipients: keys, Ciphertext: ct.Bytes()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-func TestOpenRejects(t *testing.T) {
+// craftSealed builds a sealed message by hand around fields.
+func craftSealed(t *testing.T, w sealedWire) []byte {
+	t.Helper()
+	b, err := encMode.Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// withHeader returns a sealed message of key, with a valid body, that carries
+// header as its key header.
+func withHeader(t *testing.T, key *SenderKey, header []byte) []byte {
+	t.Helper()
+	return craftSealed(t, sealedWire{Version: SealedVersion, Epoch: key.Epoch, KeyID: key.ID[:], Header: header,
+		Nonce: make([]byte, chacha20poly1305.NonceSizeX), Ciphertext: make([]byte, 100)})
+}
+
+// TestOpenSenderKeyRejects breaks the key header in every way the age layer
+// and the header's plaintext can be broken.
+func TestOpenSenderKeyRejects(t *testing.T) {
 	alice, bob, carol := testID(t, 1), testID(t, 2), testID(t, 3)
 	// In canonical order: check the test's assumption about it.
 	ids := []*identity.Identity{alice, bob, carol}
@@ -173,17 +255,12 @@ func TestOpenRejects(t *testing.T) {
 		}
 		return b
 	}
-	m := testMessage()
-	m.Author = alice.Public()
-	record, err := encodeRecord(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sig := alice.Sign(signedRecord(record))
-	plain := append(bytes.Clone(record), sig...)
-	good := craftSealed(t, keysOf(first, second), []age.Recipient{ageOf(first), ageOf(second)}, plain)
+	key := testKey(alice, 3)
+	plain := key.keyPlain()
+	otherPlain := func(edit func(k *SenderKey)) []byte { k := *key; edit(&k); return k.keyPlain() }
+	good := craftHeader(t, keysOf(first, second), []age.Recipient{ageOf(first), ageOf(second)}, plain)
 	if !bytes.HasPrefix(good, []byte{0x82, 0x58, 0x40}) {
-		t.Fatalf("sealed message starts %x, want an array of two and a 64-byte string", good[:3])
+		t.Fatalf("key header starts %x, want an array of two and a 64-byte string", good[:3])
 	}
 
 	flip := func(b []byte, i int) []byte { b = bytes.Clone(b); b[i] ^= 1; return b }
@@ -198,19 +275,17 @@ func TestOpenRejects(t *testing.T) {
 		}
 		return b
 	}
-	badSig := append(bytes.Clone(record), flip(sig, 0)...)
-	envSig := append(bytes.Clone(record), alice.Sign(signedEnvelope(nil, record))...)
+	one := func(p []byte) []byte { return craftHeader(t, keysOf(first), []age.Recipient{ageOf(first)}, p) }
 
 	tests := []struct {
 		name   string
-		sealed []byte
+		header []byte
 		reader *identity.Identity
 		want   error
 	}{
 		{"control", good, second, nil},
 		{"control, first reader", good, first, nil},
 		{"not listed", good, third, ErrNotRecipient},
-		{"empty", nil, first, ErrMalformed},
 		{"truncated", good[:len(good)-1], first, ErrMalformed},
 		{"trailing byte", append(bytes.Clone(good), 0), first, ErrMalformed},
 		{"non-shortest array head", append([]byte{0x98, 0x02}, good[1:]...), first, ErrMalformed},
@@ -222,24 +297,123 @@ func TestOpenRejects(t *testing.T) {
 		{"ciphertext byte flipped", flip(good, len(good)-5), first, ErrMalformed},
 		{"header MAC changed", b64change(good, bytes.Index(good, []byte("\n--- "))+10), first, ErrMalformed},
 		{"own stanza changed", b64change(good, bytes.Index(good, []byte("-> X25519 "))+12), first, ErrNotRecipient},
-		{"unsorted list", craftSealed(t, keysOf(second, first), []age.Recipient{ageOf(second), ageOf(first)}, plain), first, ErrMalformed},
-		{"duplicate in list", craftSealed(t, keysOf(first, first), []age.Recipient{ageOf(first), ageOf(first)}, plain), first, ErrMalformed},
-		{"empty list", craftSealed(t, nil, []age.Recipient{ageOf(first)}, plain), first, ErrMalformed},
-		{"list not whole keys", craftSealed(t, keysOf(first)[:31], []age.Recipient{ageOf(first)}, plain), first, ErrMalformed},
-		{"fewer stanzas than listed", craftSealed(t, keysOf(first, second), []age.Recipient{ageOf(first)}, plain), first, ErrMalformed},
-		{"more stanzas than listed", craftSealed(t, keysOf(first), []age.Recipient{ageOf(first), ageOf(second)}, plain), first, ErrMalformed},
-		{"stanza of another type", craftSealed(t, keysOf(first, second), []age.Recipient{ageOf(first), otherRecipient{}}, plain), first, ErrMalformed},
-		{"own stanza for another key", craftSealed(t, keysOf(first, second), []age.Recipient{ageOf(first), ageOf(third)}, plain), second, ErrNotRecipient},
-		{"stanzas swapped", craftSealed(t, keysOf(first, second), []age.Recipient{ageOf(second), ageOf(first)}, plain), first, ErrNotRecipient},
-		{"plaintext too short", craftSealed(t, keysOf(first), []age.Recipient{ageOf(first)}, sig[:63]), first, ErrMalformed},
-		{"plaintext too long", craftSealed(t, keysOf(first), []age.Recipient{ageOf(first)}, make([]byte, MaxRecord+sigSize+1)), first, ErrTooLarge},
-		{"bad signature", craftSealed(t, keysOf(first), []age.Recipient{ageOf(first)}, badSig), first, ErrSignature},
-		{"envelope-domain signature", craftSealed(t, keysOf(first), []age.Recipient{ageOf(first)}, envSig), first, ErrSignature},
-		{"record cut", craftSealed(t, keysOf(first), []age.Recipient{ageOf(first)}, append(bytes.Clone(record[:len(record)-1]), sig...)), first, ErrMalformed},
+		{"unsorted list", craftHeader(t, keysOf(second, first), []age.Recipient{ageOf(second), ageOf(first)}, plain), first, ErrMalformed},
+		{"duplicate in list", craftHeader(t, keysOf(first, first), []age.Recipient{ageOf(first), ageOf(first)}, plain), first, ErrMalformed},
+		{"empty list", craftHeader(t, nil, []age.Recipient{ageOf(first)}, plain), first, ErrMalformed},
+		{"list not whole keys", craftHeader(t, keysOf(first)[:31], []age.Recipient{ageOf(first)}, plain), first, ErrMalformed},
+		{"fewer stanzas than listed", craftHeader(t, keysOf(first, second), []age.Recipient{ageOf(first)}, plain), first, ErrMalformed},
+		{"more stanzas than listed", craftHeader(t, keysOf(first), []age.Recipient{ageOf(first), ageOf(second)}, plain), first, ErrMalformed},
+		{"stanza of another type", craftHeader(t, keysOf(first, second), []age.Recipient{ageOf(first), otherRecipient{}}, plain), first, ErrMalformed},
+		{"own stanza for another key", craftHeader(t, keysOf(first, second), []age.Recipient{ageOf(first), ageOf(third)}, plain), second, ErrNotRecipient},
+		{"stanzas swapped", craftHeader(t, keysOf(first, second), []age.Recipient{ageOf(second), ageOf(first)}, plain), first, ErrNotRecipient},
+		{"plaintext too short", one(plain[:len(plain)-1]), first, ErrMalformed},
+		{"plaintext too long", one(append(bytes.Clone(plain), 0)), first, ErrTooLarge},
+		{"key of another group", one(otherPlain(func(k *SenderKey) { k.Group[0] ^= 1 })), first, ErrWrongGroup},
+		{"key of another sender", one(otherPlain(func(k *SenderKey) { k.Sender = bob.Public().Sign })), first, ErrAuthorMismatch},
+		{"key of another epoch", one(otherPlain(func(k *SenderKey) { k.Epoch++ })), first, ErrMalformed},
+		{"key under another id", one(otherPlain(func(k *SenderKey) { k.ID[0] ^= 1 })), first, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := OpenMessage(tc.reader, testGroup, tc.sealed, alice.Public().Sign)
+			k, err := OpenSenderKey(tc.reader, testGroup, withHeader(t, key, tc.header), alice.Public().Sign)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("OpenSenderKey = %v, want success", err)
+				}
+				if *k != *key {
+					t.Fatal("opened another key")
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("OpenSenderKey = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenMessageRejects tampers with a sealed message and opens it with the
+// key it names, or opens it with another key.
+func TestOpenMessageRejects(t *testing.T) {
+	alice, bob := testID(t, 1), testID(t, 2)
+	m := testMessage()
+	key := testKey(alice, 5)
+	sealed, err := SealMessage(alice, m, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := alice.Public().Sign
+	// Every byte flipped: nothing opens (the id, epoch and nonce are
+	// bound by the key derivation and the AAD, the rest by the tag).
+	for i := range sealed {
+		b := bytes.Clone(sealed)
+		b[i] ^= 0x01
+		if _, err := OpenMessage(key, testGroup, b, sender, m.ID); err == nil {
+			t.Fatalf("opens with byte %d flipped", i)
+		}
+	}
+	// sealRaw seals plain under key as SealMessage does, for plaintexts
+	// SealMessage would not write.
+	sealRaw := func(key *SenderKey, id [16]byte, plain []byte) []byte {
+		aead, err := chacha20poly1305.NewX(key.messageKey(id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := make([]byte, chacha20poly1305.NonceSizeX)
+		return craftSealed(t, sealedWire{Version: SealedVersion, Epoch: key.Epoch, KeyID: key.ID[:], Header: []byte{},
+			Nonce: nonce, Ciphertext: aead.Seal(nil, nonce, plain, key.aad())})
+	}
+	m.Author = alice.Public()
+	record, err := encodeRecord(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := alice.Sign(signedRecord(record))
+	with := func(r, s []byte) []byte { return append(bytes.Clone(r), s...) }
+	otherID := m.ID
+	otherID[0] ^= 1
+	bobsRecord := func() []byte {
+		mm := *m
+		mm.Author = bob.Public()
+		r, _ := encodeRecord(&mm)
+		return with(r, bob.Sign(signedRecord(r)))
+	}
+	otherGroup := func() []byte {
+		mm := *m
+		mm.Group = GroupID{9}
+		r, _ := encodeRecord(&mm)
+		return with(r, alice.Sign(signedRecord(r)))
+	}
+	edit := func(f func(k *SenderKey)) *SenderKey { k := *key; f(&k); return &k }
+	swapped := edit(func(k *SenderKey) { k.ID[3] ^= 1 })
+
+	tests := []struct {
+		name   string
+		key    *SenderKey
+		sealed []byte
+		id     [16]byte
+		want   error
+	}{
+		{"control", key, sealed, m.ID, nil},
+		{"crafted control", key, sealRaw(key, m.ID, with(record, sig)), m.ID, nil},
+		{"another message id", key, sealed, otherID, ErrMalformed},
+		{"key of another sender", edit(func(k *SenderKey) { k.Sender = bob.Public().Sign }), sealed, m.ID, ErrWrongKey},
+		{"key of another group", edit(func(k *SenderKey) { k.Group[0] ^= 1 }), sealed, m.ID, ErrWrongKey},
+		{"key of another epoch", edit(func(k *SenderKey) { k.Epoch++ }), sealed, m.ID, ErrWrongKey},
+		{"key with another id", swapped, sealed, m.ID, ErrWrongKey},
+		{"another key under the named id", edit(func(k *SenderKey) { k.Key[0] ^= 1 }), sealed, m.ID, ErrMalformed},
+		{"sealed under another key id, key swapped to match", swapped, sealRaw(swapped, m.ID, with(record, sig)), m.ID, nil},
+		{"bad signature", key, sealRaw(key, m.ID, with(record, append(bytes.Clone(sig[:63]), sig[63]^1))), m.ID, ErrSignature},
+		{"envelope-domain signature", key, sealRaw(key, m.ID, with(record, alice.Sign(signedEnvelope(nil, record)))), m.ID, ErrSignature},
+		{"record cut", key, sealRaw(key, m.ID, with(record[:len(record)-1], sig)), m.ID, ErrMalformed},
+		{"record of another author", key, sealRaw(key, m.ID, bobsRecord()), m.ID, ErrAuthorMismatch},
+		{"record of another group", key, sealRaw(key, m.ID, otherGroup()), m.ID, ErrWrongGroup},
+		{"record under another id", key, sealRaw(key, otherID, with(record, sig)), otherID, ErrMalformed},
+		{"empty plaintext", key, sealRaw(key, m.ID, sig[:0]), m.ID, ErrMalformed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := OpenMessage(tc.key, testGroup, tc.sealed, sender, tc.id)
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("OpenMessage = %v, want success", err)
@@ -262,23 +436,29 @@ func TestSealRejects(t *testing.T) {
 	twin := bob.Public()
 	twin.Box = alice.Public().Box
 	withBody := func(b []byte) *Message { m := testMessage(); m.Body = b; return m }
+	key := testKey(alice, 1)
 	tests := []struct {
 		name       string
 		m          *Message
+		key        *SenderKey
 		recipients []identity.PublicID
 		want       error
 	}{
-		{"control: max body", withBody(bytes.Repeat([]byte("a"), MaxBody)), publics(bob), nil},
-		{"body over limit", withBody(bytes.Repeat([]byte("a"), MaxBody+1)), publics(bob), ErrTooLarge},
-		{"body not UTF-8", withBody([]byte{'a', 0xff}), publics(bob), ErrMalformed},
-		{"no recipients", testMessage(), nil, errAny},
-		{"too many recipients", testMessage(), many, ErrTooLarge},
-		{"zero recipient", testMessage(), []identity.PublicID{{}}, errAny},
-		{"two ids, one signing key", testMessage(), []identity.PublicID{bob.Public(), twin}, errAny},
+		{"control: max body", withBody(bytes.Repeat([]byte("a"), MaxBody)), key, publics(bob), nil},
+		{"control: no header", testMessage(), key, nil, nil},
+		{"body over limit", withBody(bytes.Repeat([]byte("a"), MaxBody+1)), key, publics(bob), ErrTooLarge},
+		{"body not UTF-8", withBody([]byte{'a', 0xff}), key, publics(bob), ErrMalformed},
+		{"empty header list", testMessage(), key, []identity.PublicID{}, errAny},
+		{"too many recipients", testMessage(), key, many, ErrTooLarge},
+		{"zero recipient", testMessage(), key, []identity.PublicID{{}}, errAny},
+		{"two ids, one signing key", testMessage(), key, []identity.PublicID{bob.Public(), twin}, errAny},
+		{"no key", testMessage(), nil, nil, errAny},
+		{"another member's key", testMessage(), testKey(bob, 1), nil, errAny},
+		{"another group's key", testMessage(), func() *SenderKey { k := testKey(alice, 1); k.Group[0] ^= 1; return k }(), nil, errAny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := SealMessage(alice, tc.m, tc.recipients)
+			_, err := SealMessage(alice, tc.m, tc.key, tc.recipients)
 			switch {
 			case tc.want == nil && err != nil:
 				t.Fatalf("SealMessage = %v, want success", err)
@@ -391,21 +571,56 @@ func TestVerifyRecordRejects(t *testing.T) {
 	}
 }
 
-func TestSealedRecipientsRejects(t *testing.T) {
-	key := testID(t, 1).Public().Sign
-	list := append([]byte{0x82, 0x58, 0x20}, key[:]...)
+func TestReadSealedRejects(t *testing.T) {
+	alice := testID(t, 1)
+	key := testKey(alice, 300)
+	good, err := SealMessage(alice, testMessage(), key, publics(alice))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := decodeSealed(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(f func(w *sealedWire)) []byte { c := *w; f(&c); return craftSealed(t, c) }
+	k := alice.Public().Sign
+	list := append([]byte{0x82, 0x58, 0x20}, k[:]...)
 	for name, in := range map[string][]byte{
-		"null ciphertext":  append(bytes.Clone(list), 0xf6),
-		"empty ciphertext": append(bytes.Clone(list), 0x40),
-		"null list":        {0x82, 0xf6, 0x41, 0x00},
-		"empty":            nil,
-		"over MaxPayload":  make([]byte, MaxPayload+1),
+		"version 1":                edit(func(w *sealedWire) { w.Version = 1 }),
+		"key id of 15":             edit(func(w *sealedWire) { w.KeyID = w.KeyID[:15] }),
+		"nonce of 12":              edit(func(w *sealedWire) { w.Nonce = w.Nonce[:12] }),
+		"ciphertext under the tag": edit(func(w *sealedWire) { w.Ciphertext = w.Ciphertext[:15] }),
+		"ciphertext over the limit": edit(func(w *sealedWire) {
+			w.Ciphertext = make([]byte, MaxRecord+sigSize+chacha20poly1305.Overhead+1)
+		}),
+		"header with a null ciphertext": edit(func(w *sealedWire) { w.Header = append(bytes.Clone(list), 0xf6) }),
+		"header with no ciphertext":     edit(func(w *sealedWire) { w.Header = append(bytes.Clone(list), 0x40) }),
+		"header not CBOR":               edit(func(w *sealedWire) { w.Header = []byte{0xff} }),
+		"non-shortest epoch":            append([]byte{0x86, 0x02, 0x1a, 0x00, 0x00, 0x01, 0x2c}, good[4:]...),
+		"trailing byte":                 append(bytes.Clone(good), 0),
+		"empty":                         nil,
+		"over MaxPayload":               make([]byte, MaxPayload+1),
 	} {
-		if _, err := SealedRecipients(in); err == nil {
-			t.Errorf("%s: SealedRecipients succeeded", name)
+		if _, err := ReadSealed(in); err == nil {
+			t.Errorf("%s: ReadSealed succeeded", name)
 		}
 	}
-	if keys, err := SealedRecipients(append(bytes.Clone(list), 0x41, 0x00)); err != nil || len(keys) != 1 || keys[0] != key {
-		t.Fatalf("control: %v, %v", keys, err)
+	// A null in place of the empty header: the only other encoding of
+	// "no header" a lax decoder would take.
+	noHeader, err := SealMessage(alice, testMessage(), key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(noHeader, append([]byte{0x50}, key.ID[:]...)) + 1 + KeyIDSize
+	if noHeader[at] != 0x40 {
+		t.Fatalf("no empty header at %d: %x", at, noHeader[at])
+	}
+	null := bytes.Clone(noHeader)
+	null[at] = 0xf6
+	if _, err := ReadSealed(null); !errors.Is(err, ErrMalformed) {
+		t.Errorf("null header: %v, want %v", err, ErrMalformed)
+	}
+	if info, err := ReadSealed(good); err != nil || len(info.Recipients) != 1 || info.Recipients[0] != k || info.Epoch != 300 {
+		t.Fatalf("control: %+v, %v", info, err)
 	}
 }

@@ -2,6 +2,9 @@ package crypto
 
 import (
 	"bytes"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -12,6 +15,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/cryptotest"
+
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/demes/demes/identity"
 )
@@ -19,9 +25,12 @@ import (
 // The test vectors in testdata/crypto are the protocol's known answers, for
 // this implementation and for any other (docs/PROTOCOL.md points to them).
 // Everything in them is derived from fixed seeds and fixed values and is
-// checked byte for byte, except the sealed messages: age encryption is
-// randomized, so sealed.json holds one sealed blob per case and the test
-// checks that it opens to the expected record.
+// checked byte for byte. The sealed messages use randomness (age's ephemeral
+// keys and file key, the message nonce): sealed.json is generated with
+// crypto/rand replaced by a seeded generator (testing/cryptotest), so it is
+// reproducible too, as long as age draws its randomness in the same order;
+// the test also opens every sealed message and checks each step of the
+// derivation on its own.
 //
 // After a deliberate format change, regenerate them with
 //
@@ -124,15 +133,27 @@ type sealedVectors struct {
 }
 
 type sealedVector struct {
-	Name           string   `json:"name"`
-	Group          string   `json:"group"`
-	AuthorSeed     string   `json:"author_seed"`
-	RecipientSeeds []string `json:"recipient_seeds"`
-	Recipients     []string `json:"recipients"` // ed25519 keys, canonical order
-	OutsiderSeed   string   `json:"outsider_seed"`
-	Record         string   `json:"record"`
-	Signature      string   `json:"signature"`
-	Sealed         string   `json:"sealed"`
+	Name       string `json:"name"`
+	Group      string `json:"group"`
+	AuthorSeed string `json:"author_seed"`
+	Epoch      uint64 `json:"epoch,string"`
+	KeyID      string `json:"key_id"`
+	SenderKey  string `json:"sender_key"`
+	MessageID  string `json:"message_id"`
+	Record     string `json:"record"`
+	Signature  string `json:"signature"`
+	// The derivation, step by step.
+	MessageKeyInfo string `json:"message_key_info"`
+	MessageKey     string `json:"message_key"`
+	AAD            string `json:"aad"`
+	Nonce          string `json:"nonce"`
+	Ciphertext     string `json:"ciphertext"`
+	// The key header; empty lists when the message has none.
+	HeaderPlaintext string   `json:"header_plaintext"`
+	RecipientSeeds  []string `json:"recipient_seeds"`
+	Recipients      []string `json:"recipients"` // ed25519 keys, canonical order
+	OutsiderSeed    string   `json:"outsider_seed"`
+	Sealed          string   `json:"sealed"`
 }
 
 type signatureVectors struct {
@@ -366,50 +387,84 @@ func genMessageVectors(t *testing.T) messageVectors {
 	return v
 }
 
+// vecEpoch is the epoch of the sealed vectors.
+const vecEpoch = 42
+
+// vecKey is the fixed sender key of author's messages in the vectors.
+func vecKey(author *identity.Identity, epoch uint64) *SenderKey {
+	k := &SenderKey{Group: testGroup, Sender: author.Public().Sign, Epoch: epoch}
+	for i := range k.ID {
+		k.ID[i] = byte(0x60 + i)
+	}
+	for i := range k.Key {
+		k.Key[i] = byte(0xc0+i) ^ author.Public().Sign[0]
+	}
+	return k
+}
+
 func genSealedVectors(t *testing.T) sealedVectors {
-	v := sealedVectors{Comment: vectorComment + ". The sealed blobs are randomized (age): only their opening is checked."}
+	v := sealedVectors{Comment: vectorComment + ". The sealed messages are generated with crypto/rand seeded (testing/cryptotest.SetGlobalRandom, seed 1)."}
 	cases := []struct {
 		name       string
-		rec        int // index into recordCases
-		recipients []byte
+		rec        int    // index into recordCases
+		recipients []byte // of the key header; nil for none
 		outsider   byte
 	}{
-		{"two recipients", 0, []byte{1, 2}, 3},
-		{"five recipients, author not among them", 1, []byte{5, 4, 3, 1, 6}, 2},
+		{"key header to three members", 0, []byte{1, 2, 3}, 4},
+		{"no key header", 0, nil, 0},
+		{"key header to five, author not among them", 1, []byte{5, 4, 3, 1, 6}, 2},
 	}
 	for _, c := range cases {
 		rc := recordCases()[c.rec]
 		m := rc.m
+		author := testID(t, rc.author)
+		key := vecKey(author, vecEpoch)
 		var rs []identity.PublicID
-		var seeds []string
+		seeds, keys := []string{}, []string{}
 		for _, n := range c.recipients {
 			rs = append(rs, testID(t, n).Public())
 			seeds = append(seeds, hx(seed(n)))
 		}
-		sealed, err := SealMessage(testID(t, rc.author), &m, rs)
+		sealed, err := SealMessage(author, &m, key, rs)
 		if err != nil {
 			t.Fatal(err)
 		}
-		o, err := OpenMessage(testID(t, c.recipients[0]), m.Group, sealed, m.Author.Sign)
+		w, err := decodeSealed(sealed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := OpenMessage(key, m.Group, sealed, m.Author.Sign, m.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		slices.SortFunc(rs, identity.PublicID.Compare)
-		var keys []string
 		for _, r := range rs {
 			keys = append(keys, hx(r.Sign[:]))
 		}
-		v.Sealed = append(v.Sealed, sealedVector{
+		sv := sealedVector{
 			Name:           c.name,
 			Group:          hx(m.Group[:]),
 			AuthorSeed:     hx(seed(rc.author)),
-			RecipientSeeds: seeds,
-			Recipients:     keys,
-			OutsiderSeed:   hx(seed(c.outsider)),
+			Epoch:          key.Epoch,
+			KeyID:          hx(key.ID[:]),
+			SenderKey:      hx(key.Key[:]),
+			MessageID:      hx(m.ID[:]),
 			Record:         hx(o.Record),
 			Signature:      hx(o.Sig),
+			MessageKeyInfo: hx(append(append([]byte(messageKeyDomain), m.Group[:]...), m.ID[:]...)),
+			MessageKey:     hx(key.messageKey(m.ID)),
+			AAD:            hx(key.aad()),
+			Nonce:          hx(w.Nonce),
+			Ciphertext:     hx(w.Ciphertext),
+			RecipientSeeds: seeds,
+			Recipients:     keys,
 			Sealed:         hx(sealed),
-		})
+		}
+		if c.recipients != nil {
+			sv.HeaderPlaintext = hx(key.keyPlain())
+			sv.OutsiderSeed = hx(seed(c.outsider))
+		}
+		v.Sealed = append(v.Sealed, sv)
 	}
 	return v
 }
@@ -588,25 +643,9 @@ func TestVectors(t *testing.T) {
 	})
 
 	t.Run("sealed", func(t *testing.T) {
-		path := filepath.Join(vectorDir, "sealed.json")
-		if *update {
-			gen := genSealedVectors(t)
-			b, err := json.MarshalIndent(gen, "", "  ")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run: go test ./crypto -run TestVectors -update)", err)
-		}
+		cryptotest.SetGlobalRandom(t, 1)
 		var v sealedVectors
-		if err := json.Unmarshal(b, &v); err != nil {
-			t.Fatal(err)
-		}
+		checkFile(t, "sealed.json", genSealedVectors(t), &v)
 		if len(v.Sealed) == 0 {
 			t.Fatal("no sealed vectors")
 		}
@@ -615,29 +654,60 @@ func TestVectors(t *testing.T) {
 			var group GroupID
 			copy(group[:], unhex(t, sv.Group))
 			author := idFromHex(t, sv.AuthorSeed).Public().Sign
-			keys, err := SealedRecipients(sealed)
+			key := &SenderKey{Group: group, Sender: author, Epoch: sv.Epoch, ID: [KeyIDSize]byte(unhex(t, sv.KeyID)), Key: [SenderKeySize]byte(unhex(t, sv.SenderKey))}
+			id := [16]byte(unhex(t, sv.MessageID))
+			// Each step of the derivation, from the fields alone.
+			mk, err := hkdf.Key(sha256.New, key.Key[:], nil, string(unhex(t, sv.MessageKeyInfo)), 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			aad := append([]byte(sealedAADDomain), group[:]...)
+			aad = append(aad, author[:]...)
+			aad = binary.BigEndian.AppendUint64(aad, sv.Epoch)
+			aad = append(aad, key.ID[:]...)
+			if hx(mk) != sv.MessageKey || hx(key.messageKey(id)) != sv.MessageKey || hx(aad) != sv.AAD || hx(key.aad()) != sv.AAD {
+				t.Fatalf("%s: message key or AAD", sv.Name)
+			}
+			aead, err := chacha20poly1305.NewX(mk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, err := aead.Open(nil, unhex(t, sv.Nonce), unhex(t, sv.Ciphertext), aad)
+			if err != nil || hx(plain) != sv.Record+sv.Signature {
+				t.Fatalf("%s: the ciphertext does not open to record and signature (%v)", sv.Name, err)
+			}
+			info, err := ReadSealed(sealed)
 			if err != nil {
 				t.Fatalf("%s: %v", sv.Name, err)
 			}
-			if len(keys) != len(sv.Recipients) || len(keys) != len(sv.RecipientSeeds) {
-				t.Fatalf("%s: %d recipients, want %d", sv.Name, len(keys), len(sv.Recipients))
+			if info.Epoch != sv.Epoch || info.KeyID != key.ID || len(info.Recipients) != len(sv.Recipients) || len(sv.Recipients) != len(sv.RecipientSeeds) {
+				t.Fatalf("%s: ReadSealed = %+v", sv.Name, info)
 			}
-			for i, k := range keys {
+			for i, k := range info.Recipients {
 				if hx(k[:]) != sv.Recipients[i] {
 					t.Fatalf("%s: recipient #%d", sv.Name, i)
 				}
 			}
 			for _, s := range sv.RecipientSeeds {
-				o, err := OpenMessage(idFromHex(t, s), group, sealed, author)
+				k, err := OpenSenderKey(idFromHex(t, s), group, sealed, author)
 				if err != nil {
 					t.Fatalf("%s: recipient %s: %v", sv.Name, s[:2], err)
 				}
-				if hx(o.Record) != sv.Record || hx(o.Sig) != sv.Signature {
-					t.Fatalf("%s: recipient %s opens another record", sv.Name, s[:2])
+				if *k != *key || hx(k.keyPlain()) != sv.HeaderPlaintext {
+					t.Fatalf("%s: recipient %s opens another key", sv.Name, s[:2])
 				}
 			}
-			if _, err := OpenMessage(idFromHex(t, sv.OutsiderSeed), group, sealed, author); !errors.Is(err, ErrNotRecipient) {
-				t.Fatalf("%s: outsider: %v, want %v", sv.Name, err, ErrNotRecipient)
+			if sv.OutsiderSeed != "" {
+				if _, err := OpenSenderKey(idFromHex(t, sv.OutsiderSeed), group, sealed, author); !errors.Is(err, ErrNotRecipient) {
+					t.Fatalf("%s: outsider: %v, want %v", sv.Name, err, ErrNotRecipient)
+				}
+			}
+			o, err := OpenMessage(key, group, sealed, author, id)
+			if err != nil {
+				t.Fatalf("%s: %v", sv.Name, err)
+			}
+			if hx(o.Record) != sv.Record || hx(o.Sig) != sv.Signature {
+				t.Fatalf("%s: opens to another record", sv.Name)
 			}
 		}
 	})

@@ -81,6 +81,24 @@ type group struct {
 	checkEntries uint64 // the value of entries at this node's last checkpoint
 	urlHint      map[[32]byte]string
 	rttc         chan rttSample
+
+	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
+	// ever written to disk; they are learnt again from the key headers in
+	// the log when it is replayed at start.
+	myKey     *crypto.SenderKey              // this node's key for sealing, if any yet
+	ownKeys   map[[16]byte]*crypto.SenderKey // this node's keys, by id, of every epoch it sealed in
+	keys      map[keyRef]*crypto.SenderKey   // every member's keys of the current epoch, for opening
+	keysEpoch uint64                         // the epoch of keys
+	restored  map[string][]byte              // outbox frames to restore once the log is replayed
+	replayTo  uint64                         // the commit index at start: the end of the replay
+}
+
+// keyRef names a sender key: a message names the key it is sealed under by
+// its sender, epoch and key id.
+type keyRef struct {
+	sender [32]byte
+	epoch  uint64
+	id     [crypto.KeyIDSize]byte
 }
 
 type pending struct {
@@ -144,11 +162,10 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if err != nil {
 		return nil, err
 	}
-	for _, frame := range outbox {
-		if p := g.pendingFromFrame(frame); p != nil {
-			g.outbox[p.id] = p
-		}
-	}
+	// A queued message may be sealed under a sender key that only the
+	// log's key headers hold: restore the outbox once the log is replayed.
+	g.restored, g.replayTo = outbox, hs.GetCommit()
+	g.maybeRestoreOutbox()
 	g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage))
 	g.run0()
 	return g, nil
@@ -167,6 +184,8 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		provisional: map[[32]byte]viewMember{},
 		outbox:      map[[16]byte]*pending{},
 		msgIndex:    map[string]int{},
+		ownKeys:     map[[16]byte]*crypto.SenderKey{},
+		keys:        map[keyRef]*crypto.SenderKey{},
 		rttc:        make(chan rttSample, 64),
 		urlHint:     map[[32]byte]string{},
 		pl:          placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
@@ -307,6 +326,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 	}
 	if len(rd.CommittedEntries) > 0 {
 		g.apply(rd.CommittedEntries)
+		if g.maybeRestoreOutbox() {
+			g.resealOutbox()
+		}
 		changed = true
 	}
 	g.rn.Advance()
@@ -440,15 +462,31 @@ func (g *group) afterConf(res fsm.Result) {
 		g.left = true
 		g.n.log.Info().Str("group", g.id.String()).Msg("this node is no longer a member of the group")
 	}
-	// Queued messages were sealed to the old member set; re-seal them now
-	// rather than have each rejected once.
+	if g.keysEpoch != g.st.Epoch {
+		// The member set changed: no message of the old epoch can be
+		// accepted any more, so their keys are of no use for opening.
+		clear(g.keys)
+		g.keysEpoch = g.st.Epoch
+		if g.restored == nil {
+			// Nor for restoring the outbox, once it is restored:
+			// resealOutbox below seals what it holds under a new key.
+			for id, k := range g.ownKeys {
+				if k.Epoch != g.st.Epoch {
+					delete(g.ownKeys, id)
+				}
+			}
+		}
+	}
+	// Queued messages were sealed under a key of the old epoch; re-seal them
+	// now rather than have each rejected once.
 	g.resealOutbox()
 }
 
 func (g *group) afterEntry(idx uint64, res fsm.Result) {
 	if res.Err != nil {
 		g.logReject(idx, res)
-		// Our own message sealed to a stale member set: re-seal and retry.
+		// Our own message sealed under a stale or unknown key: re-seal
+		// and retry.
 		if res.Env != nil && res.Env.Sender == g.n.self.Sign && res.Env.Type == crypto.TypeChat {
 			g.resealOutbox()
 		}
@@ -469,14 +507,15 @@ func (g *group) afterEntry(idx uint64, res fsm.Result) {
 		m.Author, m.Name = mem.ID.String(), mem.Name
 	}
 	if g.st.Members[g.n.self.Sign] != nil {
-		opened, err := crypto.OpenMessage(g.n.id, g.id, c.Sealed, c.Sender)
+		key, err := g.chatKey(c)
+		var opened *crypto.Opened
+		if err == nil {
+			opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
+		}
 		switch {
-		case err == nil && opened.ID == c.ID:
+		case err == nil:
 			m.Text = string(opened.Body)
 			m.SentAt = time.Unix(0, opened.Time).UTC()
-		case err == nil:
-			m.Text = ""
-			g.n.log.Warn().Str("group", g.id.String()).Uint64("index", idx).Msg("message id inside the sealed record differs from the envelope's")
 		case errors.Is(err, crypto.ErrNotRecipient):
 			// A message from before we joined; not ours to read.
 		default:
@@ -501,6 +540,35 @@ func (g *group) afterEntry(idx uint64, res fsm.Result) {
 	g.commitOutbox(c.ID)
 	mm := m
 	g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &mm})
+}
+
+// chatKey returns the sender key an accepted chat message is sealed under:
+// from the cache, or from the message's own key header, which it then
+// caches. The state machine accepted the message, so either its key was
+// registered by a header this node applied in the current epoch, as a member
+// and so a recipient, or the message carries the header.
+func (g *group) chatKey(c *fsm.Chat) (*crypto.SenderKey, error) {
+	ref := keyRef{sender: c.Sender, epoch: c.Epoch, id: c.KeyID}
+	if k := g.keys[ref]; k != nil {
+		return k, nil
+	}
+	self := g.n.self.Sign
+	if k := g.ownKeys[c.KeyID]; c.Sender == self && k != nil && k.Epoch == c.Epoch {
+		g.keys[ref] = k
+		return k, nil
+	}
+	if !c.Header {
+		return nil, fmt.Errorf("open message: %w: sender key %x of %x was never opened here", crypto.ErrNotRecipient, c.KeyID[:4], c.Sender[:4])
+	}
+	k, err := crypto.OpenSenderKey(g.n.id, g.id, c.Sealed, c.Sender)
+	if err != nil {
+		return nil, err
+	}
+	g.keys[ref] = k
+	if c.Sender == self {
+		g.ownKeys[k.ID] = k
+	}
+	return k, nil
 }
 
 func (g *group) commitOutbox(id [16]byte) {
@@ -605,10 +673,18 @@ func (g *group) pendingMessage(p *pending) Message {
 	}
 }
 
-// seal (re)builds a pending message's signed envelope for the current members.
+// seal (re)builds a pending message's signed envelope for the current
+// members: under this node's sender key of the current epoch, with the key
+// header until the group has registered that key (so that messages sent
+// before the first one commits never wait for it).
 func (g *group) seal(p *pending) error {
 	m := &crypto.Message{Group: g.id, ID: p.id, Head: g.st.Chain.Head, Time: p.sentAt.UnixNano(), Body: []byte(p.text)}
-	sealed, err := crypto.SealMessage(g.n.id, m, g.st.Recipients())
+	key := g.senderKey()
+	var header []identity.PublicID
+	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); !ok {
+		header = g.st.Recipients()
+	}
+	sealed, err := crypto.SealMessage(g.n.id, m, key, header)
 	if err != nil {
 		return fmt.Errorf("seal message: %w", err)
 	}
@@ -624,18 +700,77 @@ func (g *group) seal(p *pending) error {
 	return nil
 }
 
+// senderKey returns this node's sender key for the current epoch: the one it
+// seals with already, or one of its keys the group registered in this epoch
+// (after a restart, recovered from the log), or else a new one.
+func (g *group) senderKey() *crypto.SenderKey {
+	if k := g.myKey; k != nil && k.Epoch == g.st.Epoch {
+		return k
+	}
+	self := g.n.self.Sign
+	for _, k := range g.ownKeys {
+		if _, ok := g.st.KeyRegistered(self, k.ID); ok && k.Epoch == g.st.Epoch {
+			g.myKey = k
+			return k
+		}
+	}
+	k := crypto.NewSenderKey(g.id, self, g.st.Epoch)
+	g.ownKeys[k.ID] = k
+	g.myKey = k
+	return k
+}
+
+// maybeRestoreOutbox restores the queued messages read from the store at
+// start once the log is replayed up to the commit index of that time, when
+// every sender key of this node that they may be sealed under is known
+// again. Those the replay shows committed are dropped. It reports whether
+// it restored the outbox now.
+func (g *group) maybeRestoreOutbox() bool {
+	if g.restored == nil || g.st.Applied < g.replayTo {
+		return false
+	}
+	for _, frame := range g.restored {
+		p := g.pendingFromFrame(frame)
+		if p == nil {
+			continue
+		}
+		if _, done := g.st.MsgIDs[p.id]; done {
+			g.outboxDone = append(g.outboxDone, append([]byte(nil), p.id[:]...))
+			continue
+		}
+		g.outbox[p.id] = p
+	}
+	g.restored = nil
+	return true
+}
+
 // pendingFromFrame rebuilds a queued message after a restart by opening our
-// own sealed copy: the outbox on disk holds no plaintext.
+// own sealed copy: the outbox on disk holds no plaintext. The message's
+// sender key is in its own key header, or in one that the log replay opened.
 func (g *group) pendingFromFrame(frame []byte) *pending {
+	self := g.n.self.Sign
 	env, err := crypto.Verify(frame)
-	if err != nil || env.Sender != g.n.self.Sign {
+	if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
 		return nil
 	}
 	var b fsm.ChatBody
-	if err := fsm.Decode(env.Payload, &b); err != nil {
+	if err := fsm.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
 		return nil
 	}
-	o, err := crypto.OpenMessage(g.n.id, g.id, b.Sealed, g.n.self.Sign)
+	info, err := crypto.ReadSealed(b.Sealed)
+	if err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot read a queued message of ours")
+		return nil
+	}
+	key := g.ownKeys[info.KeyID]
+	if key == nil || key.Epoch != info.Epoch {
+		if key, err = crypto.OpenSenderKey(g.n.id, g.id, b.Sealed, self); err != nil {
+			g.n.log.Warn().Err(err).Msg("cannot recover the sender key of a queued message of ours")
+			return nil
+		}
+		g.ownKeys[key.ID] = key
+	}
+	o, err := crypto.OpenMessage(key, g.id, b.Sealed, self, [16]byte(b.ID))
 	if err != nil {
 		g.n.log.Warn().Err(err).Msg("cannot open a queued message of ours")
 		return nil
@@ -674,12 +809,13 @@ func (g *group) resealOutbox() {
 		return
 	}
 	for _, p := range g.sortedPending() {
-		rcpt := g.st.Recipients()
 		env, err := crypto.Verify(p.frame)
 		if err == nil {
 			var b fsm.ChatBody
 			if fsm.Decode(env.Payload, &b) == nil {
-				if keys, err := crypto.SealedRecipients(b.Sealed); err == nil && sameKeys(keys, rcpt) {
+				// Still acceptable here (under a key of this epoch that
+				// is registered or that it carries): leave it be.
+				if _, err := g.st.CheckSealed(env.Sender, b.Sealed); err == nil {
 					continue
 				}
 			}
@@ -694,18 +830,6 @@ func (g *group) resealOutbox() {
 		}
 		g.propose(p)
 	}
-}
-
-func sameKeys(keys [][32]byte, ids []identity.PublicID) bool {
-	if len(keys) != len(ids) {
-		return false
-	}
-	for i := range keys {
-		if keys[i] != ids[i].Sign {
-			return false
-		}
-	}
-	return true
 }
 
 func (g *group) sortedPending() []*pending {

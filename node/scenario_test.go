@@ -5,9 +5,68 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/fsm"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/transcript"
 )
+
+// readable returns the texts of the chat messages the group accepted, in the
+// log of node i, that the identity me can decrypt from the ciphertext alone,
+// with every sender key it can open from any key header in that log, even of
+// a rejected entry: what a member, or a former one, could read if it got hold
+// of the log (as a host does). (A rejected entry may be readable: one sealed
+// before its sender applied a removal. The group never delivers it.)
+func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
+	c.t.Helper()
+	entries, err := node.LogEntries(c.nodes[i].n, c.gid)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	gid, err := crypto.ParseGroupID(c.gid)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	type ref struct {
+		sender [32]byte
+		epoch  uint64
+		id     [crypto.KeyIDSize]byte
+	}
+	keys := map[ref]*crypto.SenderKey{}
+	st := fsm.New(gid)
+	out := map[string]bool{}
+	for _, e := range entries {
+		if e.Kind == transcript.KindConf {
+			st.ApplyConf(e.Index, e.NodeID, e.Change, e.Frame)
+			continue
+		}
+		res := st.ApplyEntry(e.Index, e.Frame)
+		env, err := crypto.Verify(e.Frame)
+		if err != nil || env.Type != crypto.TypeChat {
+			continue
+		}
+		var b fsm.ChatBody
+		if fsm.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
+			continue
+		}
+		info, err := crypto.ReadSealed(b.Sealed)
+		if err != nil {
+			continue
+		}
+		r := ref{env.Sender, info.Epoch, info.KeyID}
+		if k, err := crypto.OpenSenderKey(me, gid, b.Sealed, env.Sender); err == nil && keys[r] == nil {
+			keys[r] = k
+		}
+		if k := keys[r]; k != nil && res.Chat != nil {
+			if o, err := crypto.OpenMessage(k, gid, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
+				out[string(o.Body)] = true
+			}
+		}
+	}
+	return out
+}
 
 // waitVoters waits until every live node knows the group has k voters: a
 // configuration change counts in raft only where its commit is known, so a
@@ -170,6 +229,31 @@ func TestMinorityPartitionQueues(t *testing.T) {
 	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[minority].n.Status().Groups[0].Queued == 0 })
 }
 
+// TestQueuedMessageSurvivesRestart queues a message sealed without a key
+// header (its sender key was registered before), restarts its node while it
+// is still cut off, and checks that it is delivered exactly once: the node
+// recovers its sender key from the log's key headers, since no key is ever
+// on disk.
+func TestQueuedMessageSurvivesRestart(t *testing.T) {
+	c := newCluster(t, 3, 9, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	c.send(2, "registers the key", 10*time.Second)
+	c.converged(1)
+	c.net.Partition([]string{c.nodes[2].url}, []string{c.nodes[0].url, c.nodes[1].url})
+	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
+		t.Fatalf("a minority committed a message: %+v", m)
+	}
+	c.crash(2)
+	c.start(2)
+	eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+		return c.nodes[2].n.Status().Groups[0].Queued == 1
+	})
+	c.net.Heal()
+	checkExactlyOnce(t, c.converged(2), []string{"registers the key", "queued across a restart"})
+	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[2].n.Status().Groups[0].Queued == 0 })
+}
+
 func TestSendsDuringFailoverNotLost(t *testing.T) {
 	c := newCluster(t, 3, 5, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
@@ -265,6 +349,10 @@ func TestJoinReadsOnlyAfterJoin(t *testing.T) {
 			t.Fatal("the joiner reads a message from before its join")
 		}
 	}
+	// Nor can its keys decrypt it from the log, which it holds in full.
+	if r := c.readable(2, c.nodes[2].id); r["before the join"] || !r["after the join"] {
+		t.Fatalf("from the log, the joiner decrypts %q: %v (want false), and %q: %v (want true)", "before the join", r["before the join"], "after the join", r["after the join"])
+	}
 	// What it reads is exactly the tail of what the others read.
 	all := c.committed(0)
 	mine := c.committed(2)
@@ -293,6 +381,11 @@ func TestRemovedMemberCannotRead(t *testing.T) {
 		if m.Text == "not for node2" {
 			t.Fatal("a removed member reads a message sent after its removal")
 		}
+	}
+	// Nor can its keys decrypt it from a remaining member's log, every key
+	// header in it included.
+	if r := c.readable(1, c.nodes[2].id); r["not for node2"] || !r["everyone"] {
+		t.Fatalf("from the log, the removed member decrypts %q: %v (want false), and %q: %v (want true)", "not for node2", r["not for node2"], "everyone", r["everyone"])
 	}
 	// A non-creator cannot remove others.
 	err := c.nodes[1].n.Remove(ctxT(t, 3*time.Second), c.gid, c.nodes[0].id.Public().String())

@@ -51,12 +51,24 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 		return nil, fmt.Errorf("build transcript: the log of group %s does not start with its genesis", group)
 	}
 
-	// Open the accepted chat messages, on all cores: each costs an X25519
-	// operation and a signature check.
+	// Learn the sender keys from the key headers the exporter can open,
+	// in log order (one per member and epoch, each an X25519 operation),
+	// then open the accepted chat messages on all cores: each costs an
+	// AEAD decryption and a signature check.
 	var chats []int
+	keys := map[senderKeyRef]*crypto.SenderKey{}
 	for i, o := range rp.outcomes {
-		if o.chat != nil {
-			chats = append(chats, i)
+		c := o.chat
+		if c == nil {
+			continue
+		}
+		chats = append(chats, i)
+		ref := senderKeyRef{c.Sender, c.Epoch, c.KeyID}
+		if _, ok := keys[ref]; ok || !c.Header {
+			continue
+		}
+		if k, err := crypto.OpenSenderKey(exporter, group, c.Sealed, c.Sender); err == nil {
+			keys[ref] = k
 		}
 	}
 	opened := make([]*message, len(chats))
@@ -66,12 +78,16 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 		jobs = append(jobs, func() {
 			for j := lo; j < hi; j++ {
 				c := rp.outcomes[chats[j]].chat
-				o, err := crypto.OpenMessage(exporter, group, c.Sealed, c.Sender)
 				// A message this member cannot open (sealed before it
 				// joined, or broken by its author) is not one it read:
 				// it stays in the transcript as an entry only, as the
 				// node leaves it out of its message list.
-				if err != nil || o.ID != c.ID {
+				k := keys[senderKeyRef{c.Sender, c.Epoch, c.KeyID}]
+				if k == nil {
+					continue
+				}
+				o, err := crypto.OpenMessage(k, group, c.Sealed, c.Sender, c.ID)
+				if err != nil {
 					continue
 				}
 				opened[j] = &message{
@@ -102,4 +118,11 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 		return nil, fmt.Errorf("build transcript: %w", err)
 	}
 	return b, nil
+}
+
+// senderKeyRef names a sender key as a chat message names it.
+type senderKeyRef struct {
+	sender [32]byte
+	epoch  uint64
+	id     [crypto.KeyIDSize]byte
 }

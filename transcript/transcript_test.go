@@ -241,18 +241,10 @@ func TestTamper(t *testing.T) {
 		t.Fatal(err)
 	}
 	es := f.g.Entries
+	opened := openAll(t, f.g, f.alice)
 	chatAt := func(text string) transcript.Entry {
 		for _, e := range es {
-			env, err := crypto.Verify(e.Frame)
-			if err != nil || env.Type != crypto.TypeChat {
-				continue
-			}
-			var b fsm.ChatBody
-			if fsm.Decode(env.Payload, &b) != nil {
-				continue
-			}
-			o, err := crypto.OpenMessage(f.alice, f.g.ID, b.Sealed, env.Sender)
-			if err == nil && string(o.Body) == text {
+			if o := opened[e.Index]; o != nil && string(o.Body) == text {
 				return e
 			}
 		}
@@ -316,14 +308,9 @@ func TestTamper(t *testing.T) {
 					e = x
 				}
 			}
-			env, _ := crypto.Verify(e.Frame)
-			var b fsm.ChatBody
-			if err := fsm.Decode(env.Payload, &b); err != nil {
-				t.Fatal(err)
-			}
-			o, err := crypto.OpenMessage(f.alice, f.g.ID, b.Sealed, env.Sender)
-			if err != nil {
-				t.Fatal(err)
+			o := opened[e.Index]
+			if o == nil {
+				t.Fatal("alice cannot open the stranger's message")
 			}
 			m := fmt.Sprintf(`,{"index":%d,"id":"%x","author":"%s","text":"%s","sent_at":"%s","record":"%s","signature":"%s"}`,
 				e.Index, o.ID, o.Author, o.Body, time.Unix(0, o.Time).UTC().Format(time.RFC3339Nano), b64(o.Record), b64(o.Sig))
@@ -445,4 +432,78 @@ func TestTooLarge(t *testing.T) {
 	t.Parallel()
 	_, err := transcript.Verify(make([]byte, transcript.MaxSize+1), nil)
 	wantErr(t, err, transcript.ErrTooLarge)
+}
+
+// openAll opens every chat entry of g's log that me can open, accepted or
+// not, as a reader that learns sender keys from the key headers in log order
+// would, and returns them by index.
+func openAll(t *testing.T, g *transcripttest.Group, me *identity.Identity) map[uint64]*crypto.Opened {
+	t.Helper()
+	keys := map[string]*crypto.SenderKey{}
+	out := map[uint64]*crypto.Opened{}
+	for _, e := range g.Entries {
+		env, err := crypto.Verify(e.Frame)
+		if err != nil || env.Type != crypto.TypeChat {
+			continue
+		}
+		var b fsm.ChatBody
+		if fsm.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
+			continue
+		}
+		info, err := crypto.ReadSealed(b.Sealed)
+		if err != nil {
+			continue
+		}
+		ref := fmt.Sprintf("%x/%d/%x", env.Sender, info.Epoch, info.KeyID)
+		if k, err := crypto.OpenSenderKey(me, g.ID, b.Sealed, env.Sender); err == nil && keys[ref] == nil {
+			keys[ref] = k
+		}
+		if k := keys[ref]; k != nil {
+			if o, err := crypto.OpenMessage(k, g.ID, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
+				out[e.Index] = o
+			}
+		}
+	}
+	return out
+}
+
+// TestExporterNotARecipient has carol, a dishonest exporter, show messages
+// she could never decrypt (from before her join, and after her removal),
+// their records taken from alice's export: the sender key headers of those
+// messages are not sealed to her, so her transcript does not verify.
+func TestExporterNotARecipient(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	opened := openAll(t, f.g, f.alice)
+	var after uint64
+	for _, e := range f.g.Entries {
+		if o := opened[e.Index]; o != nil && string(o.Body) == "after carol left" {
+			after = e.Index
+		}
+	}
+	for _, at := range []uint64{f.before, after} {
+		doc := f.g.Build(f.carol)
+		if _, err := transcript.Verify(doc, nil); err != nil {
+			t.Fatal(err)
+		}
+		o := opened[at]
+		if o == nil {
+			t.Fatalf("alice cannot open the message at %d", at)
+		}
+		m := fmt.Sprintf(`{"index":%d,"id":"%x","author":"%s","text":"%s","sent_at":"%s","record":"%s","signature":"%s"}`,
+			at, o.ID, o.Author, o.Body, time.Unix(0, o.Time).UTC().Format(time.RFC3339Nano), b64(o.Record), b64(o.Sig))
+		// In index order: before the first message after it, or last.
+		var d []byte
+		if i := bytes.Index(doc, []byte(`"messages":[{"index":`)); at == f.before && i >= 0 {
+			i += len(`"messages":[`)
+			d = append(append(bytes.Clone(doc[:i]), m+","...), doc[i:]...)
+		} else {
+			i := bytes.Index(doc, []byte(`],"head":`))
+			d = append(append(bytes.Clone(doc[:i]), ","+m...), doc[i:]...)
+		}
+		_, err := transcript.Verify(resign(t, d, f.carol), nil)
+		if !errors.Is(err, transcript.ErrInconsistent) || !strings.Contains(err.Error(), "recipients of its sender key") {
+			t.Fatalf("message at %d: %v, want %v about the key header's recipients", at, err, transcript.ErrInconsistent)
+		}
+	}
 }

@@ -414,9 +414,27 @@ func checkMessage(p *parsed, rp *replay, m *message, c *checkedMessage) error {
 	case !m.sentAt.Equal(time.Unix(0, rec.Time)):
 		return fmt.Errorf("%w: %s: shown as sent at %s, its record says %s", ErrInconsistent, at, formatTime(m.sentAt), formatTime(time.Unix(0, rec.Time)))
 	}
-	keys, err := crypto.SealedRecipients(chat.Sealed)
-	if err != nil || !slices.Contains(keys, p.exporter.Sign) {
-		return fmt.Errorf("%w: %s: the exporter is not among its recipients, so could not have decrypted it", ErrInconsistent, at)
+	// The message's sender key came in the key header of the entry at
+	// chat.KeyAt (the state machine registered it there): the exporter
+	// could only have decrypted the message if it is among the recipients
+	// of that header.
+	k, found := slices.BinarySearchFunc(p.entries, chat.KeyAt, func(e Entry, idx uint64) int {
+		switch {
+		case e.Index < idx:
+			return -1
+		case e.Index > idx:
+			return 1
+		}
+		return 0
+	})
+	var keys [][32]byte
+	if found && rp.outcomes[k].chat != nil {
+		if info, err := crypto.ReadSealed(rp.outcomes[k].chat.Sealed); err == nil {
+			keys = info.Recipients
+		}
+	}
+	if !slices.Contains(keys, p.exporter.Sign) {
+		return fmt.Errorf("%w: %s: the exporter is not among the recipients of its sender key's header (at index %d), so could not have decrypted it", ErrInconsistent, at, chat.KeyAt)
 	}
 	return nil
 }

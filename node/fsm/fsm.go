@@ -7,9 +7,22 @@
 // Everything here is a pure function of the log: no clock, no I/O, no
 // randomness. Every member derives the same state from the same log, and so
 // does an offline verifier of an exported transcript. An entry that breaks a
-// rule (an unsigned or forged envelope, a non-member, a chat message sealed to
-// the wrong set of members, a duplicate message id) is rejected with a reason
-// and changes nothing but the hash chain, which covers every entry.
+// rule (an unsigned or forged envelope, a non-member, a chat message under a
+// sender key the group has not registered, a key header sealed to the wrong
+// set of members, a duplicate message id) is rejected with a reason and
+// changes nothing but the hash chain, which covers every entry.
+//
+// # Sender keys
+//
+// The state's [State.Epoch] is the log index of the entry that last changed
+// the member set. A chat message is sealed under its sender's key for the
+// current epoch (see crypto.SealMessage); the state machine registers a key
+// when a message carries it in a key header sealed to exactly the current
+// members, and accepts a message without a header only under a key registered
+// for its sender in the current epoch. A new epoch clears the registrations,
+// so the first message of each member after a join or a removal carries a
+// new key to the new member set. None of this needs a key: the state machine
+// reads only what [crypto.ReadSealed] reads.
 package fsm
 
 import (
@@ -78,6 +91,13 @@ type Chat struct {
 	Sender [32]byte
 	Time   int64
 	Sealed []byte
+	// Epoch and KeyID name the sender key the message is sealed under;
+	// KeyAt is the index of the entry whose key header registered it (Index
+	// itself when Header is set: the message carries the key).
+	Epoch  uint64
+	KeyID  [crypto.KeyIDSize]byte
+	Header bool
+	KeyAt  uint64
 }
 
 // State is the group's replicated state. Create it with [New]; feed it every
@@ -96,8 +116,15 @@ type State struct {
 	Checks  []Checkpoint
 	Chain   crypto.Chain
 	Applied uint64
-	joins   int
-	heads   []crypto.Chain // the chain after each entry, for checkpoints
+	// Epoch is the log index of the entry that last changed the member set
+	// (the genesis, a join, a leave or a removal): the membership epoch
+	// that chat messages' sender keys belong to.
+	Epoch uint64
+	// keys are the sender keys registered in the current epoch: by sender,
+	// key id -> index of the entry whose key header registered it.
+	keys  map[[32]byte]map[[crypto.KeyIDSize]byte]uint64
+	joins int
+	heads []crypto.Chain // the chain after each entry, for checkpoints
 }
 
 // HeadAt returns the transcript chain head right after the entry at index,
@@ -121,7 +148,54 @@ func New(group crypto.GroupID) *State {
 		MsgIDs:    map[[16]byte]uint64{},
 		Latency:   map[[32]byte]map[[32]byte]float64{},
 		Chain:     crypto.NewChain(group),
+		keys:      map[[32]byte]map[[crypto.KeyIDSize]byte]uint64{},
 	}
+}
+
+// KeyRegistered reports whether the key id is registered for sender in the
+// current epoch, and at which index.
+func (s *State) KeyRegistered(sender [32]byte, id [crypto.KeyIDSize]byte) (uint64, bool) {
+	at, ok := s.keys[sender][id]
+	return at, ok
+}
+
+// newEpoch starts the membership epoch of the entry at index, which changed
+// the member set: every sender key registered before is forgotten, so that
+// the next message of each member must carry a key header sealed to the new
+// members.
+func (s *State) newEpoch(index uint64) {
+	s.Epoch = index
+	clear(s.keys)
+}
+
+// CheckSealed checks sealed, a chat message from sender, against the sender
+// key rule at the current position (everything but the message id), and
+// returns what it says about its key. A sender uses it to tell whether a
+// queued message needs sealing again.
+func (s *State) CheckSealed(sender [32]byte, sealed []byte) (*crypto.SealedInfo, error) {
+	info, err := crypto.ReadSealed(sealed)
+	if err != nil {
+		return nil, reject("malformed sealed payload: %v", err)
+	}
+	if info.Epoch != s.Epoch {
+		return nil, reject("sealed under a key of epoch %d, the current epoch is %d", info.Epoch, s.Epoch)
+	}
+	if !info.HasHeader() {
+		if _, ok := s.keys[sender][info.KeyID]; !ok {
+			return nil, reject("sender key %x is not registered for %x in epoch %d", info.KeyID[:4], sender[:4], s.Epoch)
+		}
+		return info, nil
+	}
+	want := s.Recipients()
+	if len(info.Recipients) != len(want) {
+		return nil, reject("key header sealed to %d recipients, the group has %d members", len(info.Recipients), len(want))
+	}
+	for i := range want {
+		if info.Recipients[i] != want[i].Sign {
+			return nil, reject("key header sealed to a different member set")
+		}
+	}
+	return info, nil
 }
 
 // Entry bodies. Each is the Payload of a signed envelope of the named type,
@@ -373,24 +447,31 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 			r.Err = reject("duplicate message id %x (first at %d)", id[:4], at)
 			return r
 		}
-		rcpt, err := crypto.SealedRecipients(b.Sealed)
+		info, err := s.CheckSealed(env.Sender, b.Sealed)
 		if err != nil {
-			r.Err = reject("malformed sealed payload: %v", err)
+			r.Err = err
 			return r
 		}
-		want := s.Recipients()
-		if len(rcpt) != len(want) {
-			r.Err = reject("sealed to %d recipients, the group has %d members", len(rcpt), len(want))
-			return r
-		}
-		for i := range want {
-			if rcpt[i] != want[i].Sign {
-				r.Err = reject("sealed to a different member set")
-				return r
+		keyAt := index
+		if info.HasHeader() {
+			ks := s.keys[env.Sender]
+			if ks == nil {
+				ks = map[[crypto.KeyIDSize]byte]uint64{}
+				s.keys[env.Sender] = ks
 			}
+			// A retry sealed again under the same key carries it again;
+			// the first registration stands.
+			if at, ok := ks[info.KeyID]; ok {
+				keyAt = at
+			} else {
+				ks[info.KeyID] = index
+			}
+		} else {
+			keyAt = s.keys[env.Sender][info.KeyID]
 		}
 		s.MsgIDs[id] = index
-		r.Chat = &Chat{Index: index, ID: id, Sender: env.Sender, Time: env.Time, Sealed: b.Sealed}
+		r.Chat = &Chat{Index: index, ID: id, Sender: env.Sender, Time: env.Time, Sealed: b.Sealed,
+			Epoch: info.Epoch, KeyID: info.KeyID, Header: info.HasHeader(), KeyAt: keyAt}
 	case crypto.TypeInvite:
 		var b InviteBody
 		if err := Decode(env.Payload, &b); err != nil {
@@ -496,6 +577,7 @@ func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypt
 			s.MaxVoters = g.MaxVoters
 		}
 		s.add(&Member{ID: creator, RaftID: nodeID, Name: g.Nickname, URL: g.URL, Voter: true, JoinedAt: index})
+		s.newEpoch(index)
 		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddVoter}
 		return r
 	}
@@ -536,6 +618,7 @@ func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypt
 		delete(s.Invites, joiner.Sign)
 		delete(s.Former, joiner.Sign)
 		s.add(&Member{ID: joiner, RaftID: nodeID, Name: b.Name, URL: b.URL, JoinedAt: index})
+		s.newEpoch(index)
 		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddLearner}
 	case crypto.TypePromote:
 		signer := s.member(env.Sender)
@@ -606,6 +689,7 @@ func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypt
 		delete(s.Members, target.ID.Sign)
 		s.Former[target.ID.Sign] = target
 		delete(s.Latency, target.ID.Sign)
+		s.newEpoch(index)
 		r.Conf = &ConfEffect{NodeID: nodeID, Kind: Remove}
 	default:
 		r.Err = reject("unexpected membership entry type %v", env.Type)

@@ -75,9 +75,18 @@ func (w *world) join(i int) Result {
 	return w.conf(w.ids[i], crypto.TypeJoin, &JoinBody{PublicID: p.Bytes(), RaftID: RaftID(p.Sign)}, RaftID(p.Sign), AddLearner)
 }
 
+// chat appends author's message id under a new sender key of the current
+// epoch, with a key header sealed to recipients.
 func (w *world) chat(author *identity.Identity, recipients []identity.PublicID, id [16]byte) Result {
 	w.t.Helper()
-	sealed, err := crypto.SealMessage(author, &crypto.Message{Group: w.group, ID: id, Time: 1, Body: []byte("hi")}, recipients)
+	return w.chatWith(author, crypto.NewSenderKey(w.group, author.Public().Sign, w.s.Epoch), recipients, id)
+}
+
+// chatWith appends author's message id sealed under key, with a key header
+// sealed to header (none if nil).
+func (w *world) chatWith(author *identity.Identity, key *crypto.SenderKey, header []identity.PublicID, id [16]byte) Result {
+	w.t.Helper()
+	sealed, err := crypto.SealMessage(author, &crypto.Message{Group: w.group, ID: id, Time: 1, Body: []byte("hi")}, key, header)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -149,9 +158,9 @@ func TestChatRules(t *testing.T) {
 		t.Fatalf("chat: %v", r.Err)
 	}
 	wantRejected(t, w.chat(w.ids[1], members, id), "duplicate message id")
-	// Sealed to a set that leaves a member out.
+	// Key header sealed to a set that leaves a member out.
 	wantRejected(t, w.chat(w.ids[0], members[:1], crypto.NewMessageID()), "recipients")
-	// Sealed to a set with a non-member in it.
+	// Key header sealed to a set with a non-member in it.
 	wantRejected(t, w.chat(w.ids[0], append(members, w.ids[2].Public()), crypto.NewMessageID()), "recipients")
 	// From a non-member.
 	wantRejected(t, w.chat(w.ids[2], append(members, w.ids[2].Public()), crypto.NewMessageID()), "not a member")
@@ -209,5 +218,139 @@ func TestChainCoversEveryEntry(t *testing.T) {
 	w.chat(w.ids[2], w.s.Recipients(), crypto.NewMessageID()) // rejected: not a member
 	if w.s.Chain.Index != w.index {
 		t.Fatalf("chain at %d, log at %d", w.s.Chain.Index, w.index)
+	}
+}
+
+// TestSenderKeyRules follows one group through joins and a removal and
+// applies, at each step, the chat entries the sender key rule must accept or
+// reject (docs/PROTOCOL.md, "Log entries and membership").
+func TestSenderKeyRules(t *testing.T) {
+	w := newWorld(t, 4)
+	alice, bob, carol, dave := w.ids[0], w.ids[1], w.ids[2], w.ids[3]
+	w.genesis()
+	w.join(1)
+	w.join(2)
+	if w.s.Epoch != w.index {
+		t.Fatalf("epoch %d after the join at %d", w.s.Epoch, w.index)
+	}
+	newKey := func(id *identity.Identity) *crypto.SenderKey {
+		return crypto.NewSenderKey(w.group, id.Public().Sign, w.s.Epoch)
+	}
+	pubs := func(ids ...*identity.Identity) []identity.PublicID {
+		out := make([]identity.PublicID, len(ids))
+		for i, id := range ids {
+			out[i] = id.Public()
+		}
+		return out
+	}
+	aliceKey, bobKey := newKey(alice), newKey(bob)
+	var carolKey, bobKey2, davesKey *crypto.SenderKey
+	// bobKeyAsAlice is bob's registered key id, used by alice.
+	bobKeyAsAlice := func() *crypto.SenderKey { k := *bobKey; k.Sender = alice.Public().Sign; return &k }
+	staleEpoch := func(k *crypto.SenderKey) *crypto.SenderKey { c := *k; c.Epoch--; return &c }
+	dup := crypto.NewMessageID()
+	var removedAt uint64
+
+	steps := []struct {
+		name string
+		do   func() Result
+		want string // a part of the rejection; "" to accept
+	}{
+		{"no header, key never registered", func() Result { return w.chatWith(alice, aliceKey, nil, crypto.NewMessageID()) }, "not registered"},
+		{"header to the members minus one", func() Result {
+			return w.chatWith(alice, aliceKey, pubs(alice, bob), crypto.NewMessageID())
+		}, "recipients"},
+		{"header to the members plus a non-member", func() Result {
+			return w.chatWith(alice, aliceKey, pubs(alice, bob, carol, dave), crypto.NewMessageID())
+		}, "recipients"},
+		{"the rejected headers registered nothing", func() Result { return w.chatWith(alice, aliceKey, nil, crypto.NewMessageID()) }, "not registered"},
+		{"header of a stale epoch", func() Result {
+			return w.chatWith(alice, staleEpoch(aliceKey), pubs(alice, bob, carol), crypto.NewMessageID())
+		}, "epoch"},
+		{"header to exactly the members", func() Result { return w.chatWith(alice, aliceKey, pubs(carol, alice, bob), dup) }, ""},
+		{"then no header", func() Result { return w.chatWith(alice, aliceKey, nil, crypto.NewMessageID()) }, ""},
+		{"a retry with the header again", func() Result {
+			return w.chatWith(alice, aliceKey, pubs(alice, bob, carol), crypto.NewMessageID())
+		}, ""},
+		{"a duplicate id, even with a header", func() Result {
+			return w.chatWith(bob, bobKey, pubs(alice, bob, carol), dup)
+		}, "duplicate message id"},
+		{"the duplicate registered nothing", func() Result { return w.chatWith(bob, bobKey, nil, crypto.NewMessageID()) }, "not registered"},
+		{"bob registers his key", func() Result { return w.chatWith(bob, bobKey, pubs(alice, bob, carol), crypto.NewMessageID()) }, ""},
+		{"alice names bob's key id", func() Result { return w.chatWith(alice, bobKeyAsAlice(), nil, crypto.NewMessageID()) }, "not registered"},
+		{"no header, the epoch field stale", func() Result {
+			return w.chatWith(alice, staleEpoch(aliceKey), nil, crypto.NewMessageID())
+		}, "epoch"},
+		{"dave joins", func() Result { return w.join(3) }, ""},
+		{"after a join: a key of the old epoch", func() Result { return w.chatWith(alice, aliceKey, nil, crypto.NewMessageID()) }, "epoch"},
+		{"after a join: a new key to the old members", func() Result {
+			return w.chatWith(alice, newKey(alice), pubs(alice, bob, carol), crypto.NewMessageID())
+		}, "recipients"},
+		{"after a join: a new key to the new members", func() Result {
+			bobKey2 = newKey(bob)
+			return w.chatWith(bob, bobKey2, pubs(alice, bob, carol, dave), crypto.NewMessageID())
+		}, ""},
+		{"after a join: then no header", func() Result { return w.chatWith(bob, bobKey2, nil, crypto.NewMessageID()) }, ""},
+		{"carol registers a key", func() Result {
+			carolKey = newKey(carol)
+			return w.chatWith(carol, carolKey, pubs(alice, bob, carol, dave), crypto.NewMessageID())
+		}, ""},
+		{"alice removes dave", func() Result {
+			r := w.conf(alice, crypto.TypeRemove, &TargetBody{Target: key(dave)}, RaftID(dave.Public().Sign), Remove)
+			removedAt = w.index
+			return r
+		}, ""},
+		{"after a removal: the removed member writes", func() Result {
+			davesKey = newKey(dave)
+			return w.chatWith(dave, davesKey, pubs(alice, bob, carol), crypto.NewMessageID())
+		}, "not a member"},
+		{"after a removal: a key registered before", func() Result { return w.chatWith(carol, carolKey, nil, crypto.NewMessageID()) }, "epoch"},
+		{"after a removal: a header that still includes the removed member", func() Result {
+			return w.chatWith(carol, newKey(carol), pubs(alice, bob, carol, dave), crypto.NewMessageID())
+		}, "recipients"},
+		{"after a removal: a new key to the remaining members", func() Result {
+			return w.chatWith(carol, newKey(carol), pubs(alice, bob, carol), crypto.NewMessageID())
+		}, ""},
+	}
+	for _, st := range steps {
+		r := st.do()
+		if st.want == "" {
+			if r.Err != nil {
+				t.Fatalf("%s: rejected: %v", st.name, r.Err)
+			}
+			continue
+		}
+		if !errors.Is(r.Err, ErrRejected) || !strings.Contains(r.Err.Error(), st.want) {
+			t.Fatalf("%s: got %v, want a rejection containing %q", st.name, r.Err, st.want)
+		}
+	}
+	if w.s.Epoch != removedAt {
+		t.Fatalf("epoch %d, want the removal's index %d", w.s.Epoch, removedAt)
+	}
+}
+
+// TestChatRecordsItsKey checks what an accepted chat tells the node about its
+// sender key: the registering entry, and whether it carries the header.
+func TestChatRecordsItsKey(t *testing.T) {
+	w := newWorld(t, 2)
+	w.genesis()
+	w.join(1)
+	k := crypto.NewSenderKey(w.group, w.ids[1].Public().Sign, w.s.Epoch)
+	first := w.chatWith(w.ids[1], k, w.s.Recipients(), crypto.NewMessageID())
+	second := w.chatWith(w.ids[1], k, nil, crypto.NewMessageID())
+	again := w.chatWith(w.ids[1], k, w.s.Recipients(), crypto.NewMessageID())
+	for _, r := range []Result{first, second, again} {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if c := r.Chat; c.KeyAt != first.Chat.Index || c.KeyID != k.ID || c.Epoch != w.s.Epoch {
+			t.Fatalf("chat at %d: key %x of epoch %d registered at %d, want %x, %d, %d", c.Index, c.KeyID[:4], c.Epoch, c.KeyAt, k.ID[:4], w.s.Epoch, first.Chat.Index)
+		}
+	}
+	if !first.Chat.Header || second.Chat.Header || !again.Chat.Header {
+		t.Fatal("Header does not say which messages carry the key header")
+	}
+	if at, ok := w.s.KeyRegistered(w.ids[1].Public().Sign, k.ID); !ok || at != first.Chat.Index {
+		t.Fatalf("KeyRegistered = %d, %v", at, ok)
 	}
 }

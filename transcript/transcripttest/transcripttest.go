@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,13 +53,16 @@ type Group struct {
 	next    uint64 // the next log index
 	counter uint64
 	msgs    uint64
+
+	mu   sync.Mutex // guards keys, for ChatFrame in parallel
+	keys map[[32]byte]*crypto.SenderKey
 }
 
 // New starts the log of the group id with its genesis, created by creator
 // under the display name nick.
 func New(tb testing.TB, id crypto.GroupID, name string, creator *identity.Identity, nick string) *Group {
 	tb.Helper()
-	g := &Group{ID: id, State: fsm.New(id), tb: tb, next: 1}
+	g := &Group{ID: id, State: fsm.New(id), tb: tb, next: 1, keys: map[[32]byte]*crypto.SenderKey{}}
 	raftID := fsm.RaftID(creator.Public().Sign)
 	frame := g.Sign(creator, crypto.TypeGenesis, &fsm.Genesis{
 		Name: name, Creator: creator.Public().Bytes(), RaftID: raftID, URL: "sim://" + nick, Nickname: nick,
@@ -167,20 +171,47 @@ func (g *Group) NextMessageID() [16]byte {
 	return [16]byte(h[:16])
 }
 
-// ChatFrame returns the signed chat envelope of author's message id with
-// text, sealed to the current members, without appending it. It only reads
-// the group, so calls may run in parallel (between appends) to craft many
-// messages fast.
-func (g *Group) ChatFrame(author *identity.Identity, id [16]byte, text string) []byte {
-	g.tb.Helper()
-	return g.ChatFrameTo(author, id, text, g.State.Recipients())
+// SenderKey returns author's sender key for the current epoch, as a node
+// keeps it: the same key until the member set changes.
+func (g *Group) SenderKey(author *identity.Identity) *crypto.SenderKey {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	k := g.keys[author.Public().Sign]
+	if k == nil || k.Epoch != g.State.Epoch {
+		k = crypto.NewSenderKey(g.ID, author.Public().Sign, g.State.Epoch)
+		g.keys[author.Public().Sign] = k
+	}
+	return k
 }
 
-// ChatFrameTo is ChatFrame sealed to recipients rather than the members.
+// ChatFrame returns the signed chat envelope of author's message id with
+// text, sealed under author's sender key, with the key header to the current
+// members unless the group has registered the key, without appending it (as
+// a node seals). It only reads the group, so calls may run in parallel
+// (between appends) to craft many messages fast.
+func (g *Group) ChatFrame(author *identity.Identity, id [16]byte, text string) []byte {
+	g.tb.Helper()
+	k := g.SenderKey(author)
+	var header []identity.PublicID
+	if _, ok := g.State.KeyRegistered(author.Public().Sign, k.ID); !ok {
+		header = g.State.Recipients()
+	}
+	return g.ChatFrameWith(author, id, text, k, header)
+}
+
+// ChatFrameTo is ChatFrame with the key header sealed to recipients rather
+// than the members.
 func (g *Group) ChatFrameTo(author *identity.Identity, id [16]byte, text string, recipients []identity.PublicID) []byte {
 	g.tb.Helper()
+	return g.ChatFrameWith(author, id, text, g.SenderKey(author), recipients)
+}
+
+// ChatFrameWith is ChatFrame sealed under key, with a key header to header
+// (none if nil): anything at all, for tests of the state machine's rules.
+func (g *Group) ChatFrameWith(author *identity.Identity, id [16]byte, text string, key *crypto.SenderKey, header []identity.PublicID) []byte {
+	g.tb.Helper()
 	m := &crypto.Message{Group: g.ID, ID: id, Head: g.State.Chain.Head, Time: g.Now().UnixNano(), Body: []byte(text)}
-	sealed, err := crypto.SealMessage(author, m, recipients)
+	sealed, err := crypto.SealMessage(author, m, key, header)
 	if err != nil {
 		g.tb.Fatal(err)
 	}

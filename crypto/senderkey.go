@@ -1,0 +1,373 @@
+package crypto
+
+import (
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/demes/demes/identity"
+)
+
+// This file is the sealed message, version 2: the body of every message is
+// encrypted once, under a key derived from the author's sender key, and the
+// sender key itself travels, sealed with age to every member, in a key
+// header that the author attaches to its messages until the group has
+// accepted one of them. So sealing and opening a message cost the same in a
+// group of two as in a group of two hundred; only the header, once per
+// member and membership epoch, costs one age stanza per member.
+
+// Domain strings of the sealed message, version 2. Each separates one use of
+// a key from every other (see docs/PROTOCOL.md, "Chat messages").
+const (
+	// messageKeyDomain starts the HKDF info of a per-message key.
+	messageKeyDomain = "DeMeS message key v2\x00"
+	// sealedAADDomain starts the associated data of a message body.
+	sealedAADDomain = "DeMeS sealed message v2\x00"
+)
+
+// SealedVersion is the version number at the start of every sealed message.
+const SealedVersion = 2
+
+const (
+	// KeyIDSize is the length of a sender key id.
+	KeyIDSize = 16
+	// SenderKeySize is the length of a sender key.
+	SenderKeySize = 32
+	// keyPlainSize is the length of a key header's plaintext: group,
+	// sender, epoch, key id, key.
+	keyPlainSize = 16 + keySize + 8 + KeyIDSize + SenderKeySize
+)
+
+// ErrWrongKey is returned by [OpenMessage] when the sender key it is given
+// is not the one the message names (another sender, epoch, key id or group).
+var ErrWrongKey = errors.New("wrong sender key")
+
+// SenderKey is one member's key for sealing its chat messages in one group
+// during one membership epoch. The group's state machine defines the epoch
+// (the log index of the entry that last changed the member set); when it
+// changes, every member starts a new sender key, sealed to the new members.
+//
+// A SenderKey is secret: it lets anyone read its owner's messages of that
+// epoch. DeMeS keeps it in memory only and recovers it after a restart by
+// opening the key header it travelled in.
+type SenderKey struct {
+	Group  GroupID
+	Sender [32]byte // the owner's ed25519 key
+	Epoch  uint64
+	ID     [KeyIDSize]byte
+	Key    [SenderKeySize]byte
+}
+
+// NewSenderKey returns a fresh random sender key, with a fresh random id, for
+// sender's messages in group during epoch.
+func NewSenderKey(group GroupID, sender [32]byte, epoch uint64) *SenderKey {
+	k := &SenderKey{Group: group, Sender: sender, Epoch: epoch}
+	rand.Read(k.ID[:]) // never fails; see NewGroupID
+	rand.Read(k.Key[:])
+	return k
+}
+
+// keyPlain is the plaintext of a key header: the key with everything it is
+// for, so that a header cannot be moved to another group, sender, epoch or
+// key id.
+func (k *SenderKey) keyPlain() []byte {
+	b := make([]byte, 0, keyPlainSize)
+	b = append(b, k.Group[:]...)
+	b = append(b, k.Sender[:]...)
+	b = binary.BigEndian.AppendUint64(b, k.Epoch)
+	b = append(b, k.ID[:]...)
+	return append(b, k.Key[:]...)
+}
+
+// messageKey derives the key of the message id from the sender key.
+func (k *SenderKey) messageKey(id [16]byte) []byte {
+	info := make([]byte, 0, len(messageKeyDomain)+16+16)
+	info = append(info, messageKeyDomain...)
+	info = append(info, k.Group[:]...)
+	info = append(info, id[:]...)
+	// HKDF-SHA-256 with a 32-byte output cannot fail.
+	key, err := hkdf.Key(sha256.New, k.Key[:], nil, string(info), chacha20poly1305.KeySize)
+	if err != nil {
+		panic(fmt.Sprintf("derive message key: %v", err))
+	}
+	return key
+}
+
+// aad is the associated data of a message body sealed under k.
+func (k *SenderKey) aad() []byte {
+	b := make([]byte, 0, len(sealedAADDomain)+16+keySize+8+KeyIDSize)
+	b = append(b, sealedAADDomain...)
+	b = append(b, k.Group[:]...)
+	b = append(b, k.Sender[:]...)
+	b = binary.BigEndian.AppendUint64(b, k.Epoch)
+	return append(b, k.ID[:]...)
+}
+
+// sealedWire is the wire form of a sealed message: a CBOR array of six items
+// in this order.
+type sealedWire struct {
+	_          struct{} `cbor:",toarray"`
+	Version    uint64   // SealedVersion
+	Epoch      uint64
+	KeyID      []byte // KeyIDSize bytes
+	Header     []byte // a key header, or empty
+	Nonce      []byte // chacha20poly1305.NonceSizeX bytes
+	Ciphertext []byte // record || signature, sealed; at least the tag
+}
+
+// SealMessage signs m as author and encrypts it under the sender key key,
+// and returns the sealed message (the payload of a [TypeChat] envelope's
+// body).
+//
+// It sets m.Author to author's public id and signs the encoded record, with
+// its own domain string, so that any reader can prove who wrote it. Then it
+// encrypts the record and the signature with XChaCha20-Poly1305, under a key
+// derived from key and m.ID, with a random nonce (a retry may seal the same
+// message again under the same key).
+//
+// With header recipients, the message also carries key in a key header
+// sealed with age to each of them: readers learn the sender key from it.
+// The recipients are sorted into the canonical member order
+// ([identity.PublicID.Compare]) and duplicates are dropped, so the same member
+// set always yields the same list; the author is not added, include it to
+// recover its own key from its messages. With no recipients (nil), the
+// message has no header and its readers must know key already.
+func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header []identity.PublicID) ([]byte, error) {
+	if author == nil || m == nil || key == nil {
+		return nil, errors.New("seal message: nil author, message or key")
+	}
+	if len(m.Body) > MaxBody {
+		return nil, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
+	}
+	if !utf8.Valid(m.Body) {
+		return nil, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
+	}
+	m.Author = author.Public()
+	if key.Group != m.Group || key.Sender != m.Author.Sign {
+		return nil, errors.New("seal message: the sender key is not the author's key for the message's group")
+	}
+	w := sealedWire{Version: SealedVersion, Epoch: key.Epoch, KeyID: key.ID[:], Header: []byte{}}
+	if header != nil {
+		rs, err := canonicalRecipients(header)
+		if err != nil {
+			return nil, fmt.Errorf("seal message: key header: %w", err)
+		}
+		plain := key.keyPlain()
+		w.Header, err = sealHeader(rs, plain)
+		clear(plain) // secrets are wiped after use
+		if err != nil {
+			return nil, fmt.Errorf("seal message: key header: %w", err)
+		}
+	}
+
+	record, err := encodeRecord(m)
+	if err != nil {
+		return nil, fmt.Errorf("seal message: %v", err)
+	}
+	sig := author.Sign(signedRecord(record))
+	mk := key.messageKey(m.ID)
+	aead, err := chacha20poly1305.NewX(mk)
+	clear(mk) // the AEAD keeps its own copy
+	if err != nil {
+		return nil, fmt.Errorf("seal message: %v", err)
+	}
+	w.Nonce = make([]byte, chacha20poly1305.NonceSizeX)
+	rand.Read(w.Nonce) // never fails; see NewGroupID
+	plain := append(record, sig...)
+	w.Ciphertext = aead.Seal(nil, w.Nonce, plain, key.aad())
+
+	sealed, err := encMode.Marshal(&w)
+	if err != nil {
+		return nil, fmt.Errorf("seal message: %v", err)
+	}
+	if len(sealed) > MaxPayload {
+		return nil, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
+	}
+	return sealed, nil
+}
+
+// decodeSealed decodes a sealed message and checks the shapes of its fields;
+// the key header, if any, is left encoded (see decodeHeader).
+func decodeSealed(sealed []byte) (*sealedWire, error) {
+	if len(sealed) > MaxPayload {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
+	}
+	// The body is small next to the signatures checked with it, so the
+	// deterministic encoding is checked by re-encoding (unlike the key
+	// header, which grows with the group).
+	var w sealedWire
+	if err := decodeCanonical(arrayDec, sealed, &w); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	switch {
+	case w.Version != SealedVersion:
+		return nil, fmt.Errorf("%w: sealed message version %d, want %d", ErrMalformed, w.Version, SealedVersion)
+	case len(w.KeyID) != KeyIDSize:
+		return nil, fmt.Errorf("%w: key id of %d bytes", ErrMalformed, len(w.KeyID))
+	case len(w.Nonce) != chacha20poly1305.NonceSizeX:
+		return nil, fmt.Errorf("%w: nonce of %d bytes", ErrMalformed, len(w.Nonce))
+	case len(w.Ciphertext) < chacha20poly1305.Overhead+sigSize:
+		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrMalformed, len(w.Ciphertext))
+	case len(w.Ciphertext) > MaxRecord+sigSize+chacha20poly1305.Overhead:
+		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrTooLarge, len(w.Ciphertext))
+	}
+	return &w, nil
+}
+
+// SealedInfo is what anyone can read from a sealed message without a key:
+// which sender key it is sealed under, and the members its key header (if
+// any) is sealed to.
+type SealedInfo struct {
+	Epoch uint64
+	KeyID [KeyIDSize]byte
+	// Recipients are the ed25519 keys of the key header's recipients, in
+	// canonical order; nil when the message carries no key header.
+	Recipients [][32]byte
+}
+
+// HasHeader reports whether the message carries a key header.
+func (i *SealedInfo) HasHeader() bool { return i.Recipients != nil }
+
+// ReadSealed returns what a sealed message says about its sender key and
+// key header, without decrypting anything. The group's state machine uses it
+// to accept or reject a chat message (see docs/PROTOCOL.md).
+//
+// The recipient list is what the author claims; only each recipient can
+// check its own stanza, by opening the header. An author who lies about it
+// can only hurt the readability of its own messages.
+func ReadSealed(sealed []byte) (*SealedInfo, error) {
+	w, err := decodeSealed(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("read sealed message: %w", err)
+	}
+	info := &SealedInfo{Epoch: w.Epoch, KeyID: [KeyIDSize]byte(w.KeyID)}
+	if len(w.Header) == 0 {
+		return info, nil
+	}
+	keys, _, err := decodeHeader(w.Header)
+	if err != nil {
+		return nil, fmt.Errorf("read sealed message: key header: %w", err)
+	}
+	info.Recipients = make([][32]byte, len(keys)/keySize)
+	for i := range info.Recipients {
+		copy(info.Recipients[i][:], keys[i*keySize:])
+	}
+	return info, nil
+}
+
+// ErrNoHeader is returned by [OpenSenderKey] for a message without a key
+// header.
+var ErrNoHeader = errors.New("no key header")
+
+// OpenSenderKey opens the key header of a sealed message as me and returns
+// the sender key in it, after checking that it is the key the message names
+// and that it is sender's key for group (the envelope's signer and group), so
+// that a header cannot be moved into another member's or group's message.
+// It fails with [ErrNoHeader] if the message has none, and with
+// [ErrNotRecipient] if me is not among the header's recipients.
+//
+// It costs one X25519 operation whatever the size of the group (see
+// openHeader).
+func OpenSenderKey(me *identity.Identity, group GroupID, sealed []byte, sender [32]byte) (*SenderKey, error) {
+	if me == nil {
+		return nil, errors.New("open sender key: nil identity")
+	}
+	w, err := decodeSealed(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("open sender key: %w", err)
+	}
+	if len(w.Header) == 0 {
+		return nil, fmt.Errorf("open sender key: %w", ErrNoHeader)
+	}
+	pt, err := openHeader(me, w.Header, keyPlainSize)
+	if err != nil {
+		return nil, fmt.Errorf("open sender key: %w", err)
+	}
+	defer clear(pt) // the key is copied out below
+	if len(pt) != keyPlainSize {
+		return nil, fmt.Errorf("open sender key: %w: key header plaintext of %d bytes", ErrMalformed, len(pt))
+	}
+	k := &SenderKey{
+		Group:  GroupID(pt[0:16]),
+		Sender: [32]byte(pt[16:48]),
+		Epoch:  binary.BigEndian.Uint64(pt[48:56]),
+		ID:     [KeyIDSize]byte(pt[56:72]),
+		Key:    [SenderKeySize]byte(pt[72:104]),
+	}
+	switch {
+	case k.Group != group:
+		return nil, fmt.Errorf("open sender key: %w: key for group %s, received in %s", ErrWrongGroup, k.Group, group)
+	case k.Sender != sender:
+		return nil, fmt.Errorf("open sender key: %w: key of %x, sent by %x", ErrAuthorMismatch, k.Sender[:4], sender[:4])
+	case k.Epoch != w.Epoch || k.ID != [KeyIDSize]byte(w.KeyID):
+		return nil, fmt.Errorf("open sender key: %w: the header holds key %x of epoch %d, the message names %x of epoch %d",
+			ErrMalformed, k.ID[:4], k.Epoch, w.KeyID[:4], w.Epoch)
+	}
+	return k, nil
+}
+
+// Opened is a message as its reader opened it, with the exact signed record
+// and its signature, so that a transcript can carry them for anyone to check
+// with [VerifyRecord].
+type Opened struct {
+	Message
+	Record []byte
+	Sig    []byte
+}
+
+// OpenMessage decrypts a sealed message with the sender key it names and
+// checks it: the author's signature, that it belongs to group
+// ([ErrWrongGroup]), that its author is sender, the signer of the envelope
+// that carried it ([ErrAuthorMismatch]), and that its id is id, the message
+// id the envelope's body states. So nobody can pass off another member's
+// message as their own, replay it into another group or under another id.
+// key must be the key the message names ([ReadSealed]); otherwise it fails
+// with [ErrWrongKey].
+//
+// Opening costs one HKDF, one XChaCha20-Poly1305 decryption and one
+// signature check, whatever the size of the group.
+func OpenMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) (*Opened, error) {
+	if key == nil {
+		return nil, errors.New("open message: nil key")
+	}
+	w, err := decodeSealed(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("open message: %w", err)
+	}
+	if key.Group != group || key.Sender != sender || key.Epoch != w.Epoch || key.ID != [KeyIDSize]byte(w.KeyID) {
+		return nil, fmt.Errorf("open message: %w", ErrWrongKey)
+	}
+	mk := key.messageKey(id)
+	aead, err := chacha20poly1305.NewX(mk)
+	clear(mk) // the AEAD keeps its own copy
+	if err != nil {
+		return nil, fmt.Errorf("open message: %v", err)
+	}
+	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, key.aad())
+	if err != nil {
+		return nil, fmt.Errorf("open message: %w: the body does not authenticate", ErrMalformed)
+	}
+	if len(pt) < sigSize {
+		return nil, fmt.Errorf("open message: %w: plaintext of %d bytes", ErrMalformed, len(pt))
+	}
+	record, sig := pt[:len(pt)-sigSize:len(pt)-sigSize], pt[len(pt)-sigSize:]
+	m, err := VerifyRecord(record, sig)
+	if err != nil {
+		return nil, fmt.Errorf("open message: %w", err)
+	}
+	switch {
+	case m.Group != group:
+		return nil, fmt.Errorf("open message: %w: sealed for %s, received in %s", ErrWrongGroup, m.Group, group)
+	case m.Author.Sign != sender:
+		return nil, fmt.Errorf("open message: %w: written by %x, sent by %x", ErrAuthorMismatch, m.Author.Sign[:4], sender[:4])
+	case m.ID != id:
+		return nil, fmt.Errorf("open message: %w: record of message %x under id %x", ErrMalformed, m.ID[:4], id[:4])
+	}
+	return &Opened{Message: *m, Record: record, Sig: sig}, nil
+}

@@ -250,8 +250,9 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 					// to that term, a leader included. Learners answer
 					// only the leader, at its term; a response at a
 					// higher term from one can only depose the host.
-					// (Honest learners answer a deposed leader that way
-					// to hurry its step-down; CheckQuorum does it anyway.)
+					// (An honest learner answers a leader of an older
+					// term that way, to hurry its step-down; the voters'
+					// answers and CheckQuorum see to that anyway.)
 					if !v.countsAsVoter(env.Sender) && m.GetTerm() > v.term {
 						return nil, n.reject(env, "higher term from a non-voter", nil)
 					}

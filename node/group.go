@@ -36,6 +36,10 @@ type view struct {
 	edges   []Edge
 	rtt     map[[32]byte]float64
 	online  map[[32]byte]bool
+	// provVoters are the voters of a joiner's provisional member list (the
+	// join reply's), which it trusts until its own log names the members;
+	// empty once it does.
+	provVoters map[[32]byte]bool
 }
 
 type viewMember struct {
@@ -59,6 +63,12 @@ type group struct {
 	reqc    chan func()
 	stopc   chan struct{}
 	donec   chan struct{}
+	// attested is the latest raft view each member reported in a ping or
+	// pong, published by run (see attest.go); attc and pullc carry reports
+	// and requests for more to run.
+	attested atomic.Pointer[map[[32]byte]raftView]
+	attc     chan attestation
+	pullc    chan struct{}
 
 	// ---- owned by run ----
 	st           *fsm.State
@@ -91,6 +101,8 @@ type group struct {
 	keysEpoch uint64                         // the epoch of keys
 	restored  map[string][]byte              // outbox frames to restore once the log is replayed
 	replayTo  uint64                         // the commit index at start: the end of the replay
+	attests   map[[32]byte]raftView          // the map attested points to
+	lastPull  time.Time                      // the last time pullAttestations pinged the voters
 }
 
 // keyRef names a sender key: a message names the key it is sealed under by
@@ -158,6 +170,10 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if err := g.storage.Append(entries); err != nil {
 		return nil, err
 	}
+	// raft reports the term in a Ready only when it changes, and pings carry
+	// it (attest.go): start from the stored one.
+	g.term = hs.GetTerm()
+	g.publish()
 	outbox, err := n.store.Outbox(gid[:])
 	if err != nil {
 		return nil, err
@@ -187,6 +203,9 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		ownKeys:     map[[16]byte]*crypto.SenderKey{},
 		keys:        map[keyRef]*crypto.SenderKey{},
 		rttc:        make(chan rttSample, 64),
+		attc:        make(chan attestation, 64),
+		pullc:       make(chan struct{}, 1),
+		attests:     map[[32]byte]raftView{},
 		urlHint:     map[[32]byte]string{},
 		pl:          placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
@@ -260,6 +279,10 @@ func (g *group) run() {
 			g.placementTick()
 		case s := <-g.rttc:
 			g.onRTT(s)
+		case a := <-g.attc:
+			g.onAttestation(a)
+		case <-g.pullc:
+			g.pullAttestations()
 		case fn := <-g.reqc:
 			fn()
 		case rd := <-g.rn.Ready():
@@ -615,6 +638,12 @@ func (g *group) publish() {
 	for k, p := range g.provisional {
 		v.members[k] = p
 		v.byRaft[p.raftID] = k
+		if p.voter {
+			if v.provVoters == nil {
+				v.provVoters = map[[32]byte]bool{}
+			}
+			v.provVoters[k] = true
+		}
 	}
 	for k, m := range g.st.Members {
 		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, name: m.Name, order: m.Order}

@@ -464,8 +464,24 @@ func TestPeerBadInput(t *testing.T) {
 				return batch(host.id, gid, tkey, m)
 			}},
 		{name: "learner pretends to lead", code: 403, reason: "leader message from a non-voter",
-			bug:   "limitation: a learner's heartbeat at a higher term deposes the host (no fix proposed yet)",
 			frame: func() []byte { return batch(learner.id, gid, tkey, raftMsg(pb.MsgHeartbeat, learner, before.Term+5)) }},
+		{name: "learner appends entries as a leader", code: 403, reason: "leader message from a non-voter",
+			frame: func() []byte {
+				m := raftMsg(pb.MsgApp, learner, before.Term+6)
+				m.Index, m.LogTerm = proto.Uint64(0), proto.Uint64(0)
+				m.Entries = []*pb.Entry{{Term: proto.Uint64(before.Term + 6), Index: proto.Uint64(1), Type: pb.EntryNormal.Enum()}}
+				return batch(learner.id, gid, tkey, m)
+			}},
+		{name: "learner leads at the current term", code: 403, reason: "leader message from a non-voter",
+			frame: func() []byte { return batch(learner.id, gid, tkey, raftMsg(pb.MsgHeartbeat, learner, before.Term)) }},
+		{name: "learner answers at a higher term", code: 403, reason: "higher term from a non-voter",
+			frame: func() []byte {
+				return batch(learner.id, gid, tkey, raftMsg(pb.MsgHeartbeatResp, learner, before.Term+7))
+			}},
+		{name: "malformed ping", code: 403, reason: "malformed ping",
+			frame: func() []byte {
+				return envelope(learner.id, crypto.Envelope{Type: crypto.TypePing, Group: gid, To: tkey, Payload: []byte("too short")})
+			}},
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()

@@ -74,11 +74,13 @@ func (g *group) pingPeers() {
 }
 
 // ping sends one signed ping and checks the signed pong: it must come from
-// the pinged member, be addressed to us, and echo our nonce.
+// the pinged member, be addressed to us, and echo our nonce. Both carry their
+// sender's raft view (attest.go); the pong's is recorded.
 func (g *group) ping(key [32]byte, url string) (float64, bool) {
-	nonce := make([]byte, 16)
+	nonce := make([]byte, pingNonceLen)
 	rand.Read(nonce)
-	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: nonce})
+	payload := encodePing(nonce, pingKindPing, g.ownView())
+	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: payload})
 	if err != nil {
 		return 0, false
 	}
@@ -91,9 +93,20 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 		return 0, false
 	}
 	env, err := crypto.Verify(resp)
-	if err != nil || env.Type != crypto.TypePong || env.Sender != key || env.To != g.n.self.Sign || !bytes.Equal(env.Payload, nonce) {
+	var back []byte
+	var kind byte
+	var rv raftView
+	if err == nil {
+		back, kind, rv, err = decodePing(env.Payload)
+	}
+	// A node that predates raft views echoes our whole payload: kind ping,
+	// and our own view, which is not its report.
+	if err != nil || env.Type != crypto.TypePong || env.Sender != key || env.To != g.n.self.Sign || !bytes.Equal(back, nonce) {
 		g.n.reject(env, "bad pong", err)
 		return 0, false
+	}
+	if kind == pingKindPong {
+		g.noteAttestation(key, rv)
 	}
 	return float64(rtt) / float64(time.Millisecond), true
 }

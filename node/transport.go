@@ -205,7 +205,12 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 			}
 			switch m.GetType() {
 			case pb.MsgVote, pb.MsgPreVote, pb.MsgTimeoutNow:
-				if !sender.voter && len(g.provisional0()) == 0 {
+				// Only voters campaign, and only the leader (a voter)
+				// sends MsgTimeoutNow. A joiner too counts only the
+				// voters of its provisional list: its own vote does not
+				// count anywhere yet, and a vote at a higher term from a
+				// learner would move its term.
+				if !v.countsAsVoter(env.Sender) {
 					return nil, n.reject(env, "vote from a non-voter", nil)
 				}
 				// raft ignores a vote from an older term, so refusing it
@@ -226,6 +231,31 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 				// anything else without one for a local message.
 				if m.GetTerm() == 0 {
 					return nil, n.reject(env, "raft message without a term", nil)
+				}
+				switch m.GetType() {
+				case pb.MsgApp, pb.MsgHeartbeat:
+					// raft follows whoever sends these at a higher term
+					// (and takes its entries): only a leader may, and a
+					// leader is a voter, or one a voter vouches for while
+					// this node has not applied its promotion yet
+					// (attest.go). Refused, this node asks the voters for
+					// their views, so that a real leader gets through on
+					// its next try.
+					if !g.leaderAllowed(v, env, m.GetFrom(), m.GetTerm()) {
+						g.wantAttestations()
+						return nil, n.reject(env, "leader message from a non-voter", nil)
+					}
+				default:
+					// Any message at a higher term makes raft step down
+					// to that term, a leader included. Learners answer
+					// only the leader, at its term; a response at a
+					// higher term from one can only depose the host.
+					// (An honest learner answers a leader of an older
+					// term that way, to hurry its step-down; the voters'
+					// answers and CheckQuorum see to that anyway.)
+					if !v.countsAsVoter(env.Sender) && m.GetTerm() > v.term {
+						return nil, n.reject(env, "higher term from a non-voter", nil)
+					}
 				}
 				// raft panics when a heartbeat commits beyond its log. An
 				// honest host never sends one: it commits at most what
@@ -260,8 +290,20 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		}
 		return nil, nil
 	case crypto.TypePing:
+		nonce, kind, rv, err := decodePing(env.Payload)
+		if err != nil || kind == pingKindPong {
+			return nil, n.reject(env, "malformed ping", err)
+		}
 		n.markOnline(sender.url)
-		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: env.Payload})
+		// A bare nonce is echoed as it came (a node that sends one
+		// expects exactly that back); a ping with the sender's raft view
+		// is answered with ours.
+		payload := nonce
+		if kind == pingKindPing {
+			g.noteAttestation(env.Sender, rv)
+			payload = encodePing(nonce, pingKindPong, g.ownView())
+		}
+		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: payload})
 	}
 	return nil, n.reject(env, "unexpected envelope type", nil)
 }
@@ -290,16 +332,6 @@ func checkProposal(m *pb.Message) error {
 		}
 	}
 	return nil
-}
-
-// provisional0 is a racy-free helper: a joiner trusts its provisional list
-// for votes too, until its log names the voters.
-func (g *group) provisional0() map[[32]byte]viewMember {
-	v := g.view.Load()
-	if v.self {
-		return nil
-	}
-	return v.members
 }
 
 // peer is the sending side of the transport towards one peer URL: a bounded

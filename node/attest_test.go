@@ -1,0 +1,115 @@
+package node
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"testing"
+)
+
+// TestLeaderAllowed checks the rule the transport applies to MsgApp and
+// MsgHeartbeat from each kind of sender, as seen by a member R whose applied
+// configuration has voters V1, V2 and R itself, and learners L (a newly
+// promoted leader R has not heard of as a voter yet, or a liar) and M.
+func TestLeaderAllowed(t *testing.T) {
+	key := func(b byte) [32]byte { return [32]byte{b} }
+	r, v1, v2, l, m, j := key(1), key(2), key(3), key(4), key(5), key(6)
+	const lead = 44 // L's raft id
+	applied := &view{
+		members: map[[32]byte]viewMember{
+			r: {voter: true}, v1: {voter: true}, v2: {voter: true}, l: {}, m: {},
+		},
+		leader: 22, term: 7,
+	}
+	cases := []struct {
+		name string
+		v    *view
+		att  map[[32]byte]raftView
+		from [32]byte
+		term uint64
+		want bool
+	}{
+		{name: "a voter", v: applied, from: v1, term: 9, want: true},
+		{name: "a learner, nobody vouching", v: applied, from: l, term: 8, want: false},
+		{name: "a learner a voter follows at that term", v: applied, from: l, term: 8,
+			att: map[[32]byte]raftView{v2: {term: 8, lead: lead}}, want: true},
+		{name: "a learner a voter followed at another term", v: applied, from: l, term: 9,
+			att: map[[32]byte]raftView{v1: {term: 8, lead: lead}, v2: {term: 10, lead: lead}}, want: false},
+		{name: "a learner a voter reports leaderless", v: applied, from: l, term: 8,
+			att: map[[32]byte]raftView{v1: {term: 8}}, want: false},
+		{name: "a learner only learners vouch for", v: applied, from: l, term: 8,
+			att: map[[32]byte]raftView{l: {term: 8, lead: lead}, m: {term: 8, lead: lead}}, want: false},
+		{name: "a learner a voter follows, at a higher term", v: applied, from: l, term: 12,
+			att: map[[32]byte]raftView{v1: {term: 8, lead: lead}}, want: false},
+		{name: "a learner this node already follows at that term",
+			v: &view{members: applied.members, leader: lead, term: 8}, from: l, term: 8, want: true},
+		{name: "a learner this node followed at an earlier term",
+			v: &view{members: applied.members, leader: lead, term: 8}, from: l, term: 9, want: false},
+		{name: "a report signed by this node's own key does not count", v: applied, from: l, term: 8,
+			att: map[[32]byte]raftView{r: {term: 8, lead: lead}}, want: false},
+		{name: "a joiner: a voter of its provisional list",
+			v: &view{members: map[[32]byte]viewMember{j: {}, l: {}}, provVoters: map[[32]byte]bool{l: true}}, from: l, term: 3, want: true},
+		{name: "a joiner: a provisional voter vouches",
+			v:   &view{members: map[[32]byte]viewMember{j: {}, l: {}, v1: {}}, provVoters: map[[32]byte]bool{v1: true}},
+			att: map[[32]byte]raftView{v1: {term: 3, lead: lead}}, from: l, term: 3, want: true},
+		{name: "a joiner: a provisional learner",
+			v: &view{members: map[[32]byte]viewMember{j: {}, l: {}, v1: {}}, provVoters: map[[32]byte]bool{v1: true}}, from: l, term: 3, want: false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := leaderAllowed(tc.v, r, tc.att, tc.from, lead, tc.term); got != tc.want {
+				t.Fatalf("leaderAllowed = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRaftViewSupersedes(t *testing.T) {
+	cases := []struct {
+		old, new raftView
+		want     bool
+	}{
+		{raftView{}, raftView{term: 1}, true},
+		{raftView{term: 5, lead: 9}, raftView{term: 6}, true},
+		{raftView{term: 5}, raftView{term: 5, lead: 9}, true},
+		// Within a term a leader is never forgotten or replaced: a
+		// reordered, older ping cannot undo a report.
+		{raftView{term: 5, lead: 9}, raftView{term: 5}, false},
+		{raftView{term: 5, lead: 9}, raftView{term: 5, lead: 8}, false},
+		{raftView{term: 5, lead: 9}, raftView{term: 4, lead: 9}, false},
+		{raftView{term: 5, lead: 9}, raftView{term: 5, lead: 9}, false},
+	}
+	for _, tc := range cases {
+		if got := tc.new.supersedes(tc.old); got != tc.want {
+			t.Errorf("%+v supersedes %+v = %v, want %v", tc.new, tc.old, got, tc.want)
+		}
+	}
+}
+
+// TestPingPayload checks the ping and pong payloads against the example in
+// docs/PROTOCOL.md, and what a receiver accepts.
+func TestPingPayload(t *testing.T) {
+	nonce := bytes.Repeat([]byte{0xab}, 16)
+	got := encodePing(nonce, pingKindPong, raftView{term: 7, lead: 0x0102030405060708})
+	want, _ := hex.DecodeString("abababababababababababababababab" + "02" + "0000000000000007" + "0102030405060708")
+	if !bytes.Equal(got, want) {
+		t.Fatalf("encoded %x, want %x", got, want)
+	}
+	n, kind, rv, err := decodePing(got)
+	if err != nil || !bytes.Equal(n, nonce) || kind != pingKindPong || rv != (raftView{term: 7, lead: 0x0102030405060708}) {
+		t.Fatalf("decoded %x %d %+v %v", n, kind, rv, err)
+	}
+	// A bare nonce, as nodes before raft views send it.
+	if n, kind, _, err := decodePing(nonce); err != nil || kind != 0 || !bytes.Equal(n, nonce) {
+		t.Fatalf("bare nonce: %x %d %v", n, kind, err)
+	}
+	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], append(append([]byte{}, got...), 0)}
+	unknownKind := append([]byte{}, got...)
+	unknownKind[16] = 3
+	bad = append(bad, unknownKind)
+	for _, p := range bad {
+		if _, _, _, err := decodePing(p); !errors.Is(err, errPingPayload) {
+			t.Errorf("decodePing(%x): %v, want errPingPayload", p, err)
+		}
+	}
+}

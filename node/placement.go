@@ -39,7 +39,6 @@ type peerLatency struct {
 
 type placementState struct {
 	peers          map[[32]byte]*peerLatency
-	published      map[string]float64
 	lastPublish    time.Time
 	lastTransfer   time.Time
 	lastVoterMove  time.Time
@@ -182,7 +181,19 @@ func (g *group) maybePublishLatency() {
 		return
 	}
 	cur := g.latencyMap()
-	if len(cur) == 0 || !election.Material(g.pl.published, cur) {
+	// Compare with the map the log holds for this node, not with the last
+	// one proposed: a proposal can be lost without an error (forwarded to
+	// a host that has just crashed, or dropped during a leadership
+	// transfer), and the committed map, which every member ranks from,
+	// would then stay stale until the measurements drift again. After a
+	// host crash that is exactly when the new host ranks.
+	committed := map[string]float64{}
+	for k, ms := range g.st.Latency[g.n.self.Sign] {
+		if m := g.st.Members[k]; m != nil {
+			committed[m.ID.String()] = ms
+		}
+	}
+	if len(cur) == 0 || !election.Material(committed, cur) {
 		return
 	}
 	var body fsm.LatencyBody
@@ -200,7 +211,6 @@ func (g *group) maybePublishLatency() {
 		body.RTTus = append(body.RTTus, uint32(math.Min(cur[k]*1000, math.MaxUint32)))
 	}
 	if err := g.proposeEntry(crypto.TypeLatencyMap, &body); err == nil {
-		g.pl.published = cur
 		g.pl.lastPublish = time.Now()
 	}
 }

@@ -83,7 +83,10 @@
 // [ShouldTransfer] names a transfer target ahead of the leader in the
 // preference list that is a voter, caught up, and scored, and only when it
 // beats the leader by the [Hysteresis] (20% and 2 ms by default), unless the
-// leader is itself out of place. [NextVoterChange] returns at most one
+// leader is itself out of place. [Complete] says whether a ranking has
+// every live member scored from maps that postdate every failure in
+// [Input.Dead]: the node moves a host that raft elected on its own only on
+// such a ranking, without hysteresis. [NextVoterChange] returns at most one
 // promotion or demotion at a time and never leaves the group without a live
 // quorum. Their documentation states the exact rules; docs/PROTOCOL.md (section Election)
 // argues why they cannot break raft's safety.

@@ -67,6 +67,44 @@ func ShouldTransfer(r Ranking, leader string, voters map[string]bool, caughtUp m
 	return "", false
 }
 
+// Complete reports whether r, the ranking of in, is complete enough for a
+// host to act on without hysteresis. It is when all of these hold:
+//
+//   - there is latency data (r is not a [Ranking.Fallback]);
+//   - every live member has a finite score, so no member is still without
+//     data or outside the graph that the others form;
+//   - no live member's report gives a usable RTT (see [ValidRTT]) to a
+//     member that is in in.Dead.
+//
+// The last condition is about freshness. A member drops a peer from its
+// latency map once it stops hearing from it, and then publishes the map
+// again; a report that still lists a dead member was measured before that
+// member went down, and its author's next map is still to come. While maps
+// arrive one by one after a failure, the ranking passes through states that
+// mix old and new measurements; an incomplete ranking is one of those.
+func Complete(in Input, r Ranking) bool {
+	if r.Fallback || len(r.Preference) == 0 {
+		return false
+	}
+	var dead []string
+	for _, id := range in.Members {
+		if in.Dead[id] {
+			dead = append(dead, id)
+		}
+	}
+	for _, id := range r.Preference {
+		if !scored(r, id) {
+			return false
+		}
+		for _, d := range dead {
+			if ms, ok := in.Reports[id][d]; ok && ValidRTT(ms) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // scored reports whether id has a finite score in r.
 func scored(r Ranking, id string) bool {
 	s, ok := r.Score[id]

@@ -193,6 +193,65 @@ func TestShouldTransferTerminates(t *testing.T) {
 	}
 }
 
+func TestComplete(t *testing.T) {
+	triangle := func() map[string]map[string]float64 { return links("a-b=10", "b-c=10", "a-c=20") }
+	tests := []struct {
+		name    string
+		members string
+		dead    string
+		reports map[string]map[string]float64
+		want    bool
+	}{
+		{name: "every member scored", members: "a b c", reports: triangle(), want: true},
+		{name: "no data at all", members: "a b c", reports: nil, want: false},
+		{name: "one member alone", members: "a", reports: nil, want: false},
+		{
+			// d joined and has not published, nor has anyone about it.
+			name: "a member without data", members: "a b c d", reports: triangle(), want: false,
+		},
+		{
+			name: "two islands", members: "a b c d", reports: links("a-b=10", "c-d=10"), want: false,
+		},
+		{
+			// Shortest paths stand in for a missing direct edge.
+			name: "a missing edge", members: "a b c", reports: links("a-b=10", "b-c=10"), want: true,
+		},
+		{
+			// b's map still lists d, which is down: it predates the failure.
+			name:    "a report from before a failure",
+			members: "a b c d", dead: "d",
+			reports: func() map[string]map[string]float64 {
+				r := triangle()
+				report(r, "b", "d", 5)
+				return r
+			}(),
+			want: false,
+		},
+		{
+			// The dead member's own map, and a report about it that is not
+			// a usable RTT, are ignored as Rank ignores them.
+			name:    "reports the ranking ignores",
+			members: "a b c d", dead: "d",
+			reports: func() map[string]map[string]float64 {
+				r := triangle()
+				report(r, "d", "a", 5)
+				report(r, "b", "d", 0)
+				report(r, "c", "x", 5) // x is not a member
+				return r
+			}(),
+			want: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := Input{Members: ids(tt.members), Dead: set(tt.dead), Reports: tt.reports}
+			if got := Complete(in, Rank(in)); got != tt.want {
+				t.Errorf("Complete = %v; want %v (ranking %+v)", got, tt.want, Rank(in))
+			}
+		})
+	}
+}
+
 func TestNextVoterChange(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -66,9 +66,17 @@ func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, 
 	return c
 }
 
+func init() {
+	if os.Getenv("DEMES_TEST_LOG") != "" {
+		// Placement runs on 100 ms intervals in tests: a log is only
+		// readable with milliseconds.
+		zerolog.TimeFieldFormat = time.RFC3339Nano
+	}
+}
+
 func testLogger() zerolog.Logger {
 	if os.Getenv("DEMES_TEST_LOG") != "" {
-		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
+		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 	}
 	return zerolog.Nop()
 }

@@ -335,6 +335,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if err := g.storage.Append(rd.Entries); err != nil {
 		return err
 	}
+	g.noteTransferCampaign(rd.Messages)
 	g.sendRaft(msgs)
 	changed := false
 	if rd.SoftState != nil {

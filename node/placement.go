@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"math"
 	"sort"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -35,20 +37,34 @@ type rttSample struct {
 type peerLatency struct {
 	est      election.Estimator
 	lastPong time.Time
+	since    time.Time // when this node started pinging the peer
 }
 
 type placementState struct {
-	peers          map[[32]byte]*peerLatency
-	published      map[string]float64
-	lastPublish    time.Time
-	lastTransfer   time.Time
-	lastVoterMove  time.Time
-	started        time.Time
+	peers         map[[32]byte]*peerLatency
+	lastPublish   time.Time
+	lastTransfer  time.Time
+	lastVoterMove time.Time
+	started       time.Time
+	ranking       election.Ranking
+	complete      bool // election.Complete holds for ranking
+	lastLogged    string
+
+	// The leader's side; unsettle resets most of it when this node
+	// becomes leader or the membership changes.
 	wasLeader      bool
-	candidate      string
-	freshUntil     time.Time
+	candidate      string // the hysteresis path's candidate
 	candidateSince time.Time
-	ranking        election.Ranking
+	// settled is false while this leader has yet to make its first
+	// placement decision: raft elected it on its own, or the membership
+	// changed since it was placed. Until then it acts without hysteresis,
+	// but only on complete rankings (see placeLeader).
+	settled      bool
+	settleBy     time.Time // after this, settle for hysteresis anyway
+	top          string    // the member first in every complete ranking...
+	topSince     time.Time // ...since this time
+	membership   [2]int    // member count and highest join order, to see changes
+	transferTerm uint64    // the term of this node's last campaign on a leadership transfer
 }
 
 func (g *group) pingPeers() {
@@ -114,7 +130,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 func (g *group) onRTT(s rttSample) {
 	p := g.pl.peers[s.key]
 	if p == nil {
-		p = &peerLatency{}
+		p = &peerLatency{since: time.Now()}
 		g.pl.peers[s.key] = p
 	}
 	if s.ok {
@@ -124,7 +140,9 @@ func (g *group) onRTT(s rttSample) {
 }
 
 // dead reports the members this node has not heard a pong from recently.
-// Right after start nobody is dead yet: there was no time to ping.
+// Right after start nobody is dead yet: there was no time to ping. Nor is a
+// member that just joined, until it has had as long to answer: counting it
+// dead would leave it out of the ranking as if the ranking were complete.
 func (g *group) deadSet() map[string]bool {
 	dead := map[string]bool{}
 	grace := 3 * g.n.cfg.PingInterval
@@ -136,14 +154,24 @@ func (g *group) deadSet() map[string]bool {
 			continue
 		}
 		p := g.pl.peers[k]
-		if p == nil || time.Since(p.lastPong) > grace {
+		switch {
+		case p == nil:
+			// Not pinged yet: placementTick adds the member at its next tick.
+		case p.lastPong.IsZero():
+			if time.Since(p.since) > grace {
+				dead[m.ID.String()] = true
+			}
+		case time.Since(p.lastPong) > grace:
 			dead[m.ID.String()] = true
 		}
 	}
 	return dead
 }
 
-func (g *group) rank() election.Ranking {
+// rank ranks the members from the committed latency maps and this node's
+// dead set, and reports whether the ranking is complete (see
+// election.Complete).
+func (g *group) rank() (election.Ranking, bool) {
 	in := election.Input{Dead: g.deadSet(), Reports: map[string]map[string]float64{}, MaxVoters: g.st.MaxVoters}
 	for _, m := range g.st.MemberList() {
 		in.Members = append(in.Members, m.ID.String())
@@ -161,7 +189,8 @@ func (g *group) rank() election.Ranking {
 		}
 		in.Reports[fm.ID.String()] = out
 	}
-	return election.Rank(in)
+	r := election.Rank(in)
+	return r, election.Complete(in, r)
 }
 
 // placementTick runs every ping interval on the group goroutine.
@@ -169,9 +198,19 @@ func (g *group) placementTick() {
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
 		return
 	}
+	now := time.Now()
+	for k := range g.st.Members {
+		// Every member gets an entry, pinged or not (a member without a
+		// URL cannot be), so that deadSet knows since when it could have
+		// answered.
+		if k != g.n.self.Sign && g.pl.peers[k] == nil {
+			g.pl.peers[k] = &peerLatency{since: now}
+		}
+	}
 	g.pingPeers()
 	g.maybePublishLatency()
-	g.pl.ranking = g.rank()
+	g.pl.ranking, g.pl.complete = g.rank()
+	g.logRanking()
 	g.placeLeader()
 	g.publish()
 }
@@ -195,7 +234,19 @@ func (g *group) maybePublishLatency() {
 		return
 	}
 	cur := g.latencyMap()
-	if len(cur) == 0 || !election.Material(g.pl.published, cur) {
+	// Compare with the map the log holds for this node, not with the last
+	// one proposed: a proposal can be lost without an error (forwarded to
+	// a host that has just crashed, or dropped during a leadership
+	// transfer), and the committed map, which every member ranks from,
+	// would then stay stale until the measurements drift again. After a
+	// host crash that is exactly when the new host ranks.
+	committed := map[string]float64{}
+	for k, ms := range g.st.Latency[g.n.self.Sign] {
+		if m := g.st.Members[k]; m != nil {
+			committed[m.ID.String()] = ms
+		}
+	}
+	if len(cur) == 0 || !election.Material(committed, cur) {
 		return
 	}
 	var body fsm.LatencyBody
@@ -213,22 +264,38 @@ func (g *group) maybePublishLatency() {
 		body.RTTus = append(body.RTTus, uint32(math.Min(cur[k]*1000, math.MaxUint32)))
 	}
 	if err := g.proposeEntry(crypto.TypeLatencyMap, &body); err == nil {
-		g.pl.published = cur
 		g.pl.lastPublish = time.Now()
 	}
 }
 
 // placeLeader is the leader's side of placement: transfer to a better host,
 // and move the voter set towards the ranking, one change at a time.
+//
+// Hysteresis keeps a host that placement put in its place from being moved
+// by noise. A leader that raft elected on its own (the creator, or whoever
+// timed out first after a failure) was not put there by placement, and
+// neither was any leader for a membership it was not placed for: such a
+// leader is unsettled. It hands over to the member that tops the ranking, or
+// settles if that is itself, without hysteresis, since with hysteresis
+// whoever happens to lead would stay even when another member is better by
+// less than the hysteresis. It acts only on complete rankings (see
+// election.Complete), and only once the same member has been first in every
+// complete ranking for two publication intervals: after a failure or a
+// join, the latency maps arrive one by one and the ranking passes through
+// intermediate states, and a host that settled in one of them would be kept
+// there by hysteresis for good.
 func (g *group) placeLeader() {
 	isLeader := g.role == raft.StateLeader
+	now := time.Now()
+	membership := g.membership()
 	if isLeader && !g.pl.wasLeader {
-		// Raft elected whoever timed out first. For a while (long enough
-		// for a crashed former host to count as dead) this leader hands
-		// over to the top live candidate if that is anyone else, without
-		// hysteresis: the group should end up where the ranking says, not
-		// wherever the election timeouts happened to put it.
-		g.pl.freshUntil = time.Now().Add(10*g.n.cfg.PingInterval + 2*g.n.cfg.LatencyInterval)
+		// A leader that campaigned because the previous one handed over
+		// to it was placed by the ranking: it starts settled.
+		g.pl.settled = g.pl.transferTerm == g.term && g.term != 0
+		g.unsettle(now, membership, "new leader")
+	} else if isLeader && membership != g.pl.membership {
+		g.pl.settled = false
+		g.unsettle(now, membership, "membership changed")
 	}
 	g.pl.wasLeader = isLeader
 	if !isLeader {
@@ -236,6 +303,17 @@ func (g *group) placeLeader() {
 	}
 	r := g.pl.ranking
 	self := g.n.self.String()
+	if !g.pl.settled && g.pl.complete {
+		if g.pl.top == "" {
+			// The first complete ranking since this leader became
+			// unsettled: however long the data took to arrive, leave
+			// time for a top to stand for two latency intervals.
+			g.pl.settleBy = later(g.pl.settleBy, now.Add(4*g.n.cfg.LatencyInterval))
+		}
+		if top := r.Preference[0]; top != g.pl.top {
+			g.pl.top, g.pl.topSince = top, now
+		}
+	}
 	st := g.rn.Status()
 	voters := map[string]bool{}
 	caught := map[string]bool{}
@@ -246,28 +324,36 @@ func (g *group) placeLeader() {
 		}
 		caught[id] = caughtUp(st, m.RaftID)
 	}
-	if time.Since(g.pl.lastTransfer) < g.n.cfg.TransferCooldown {
+	if now.Sub(g.pl.lastTransfer) < g.n.cfg.TransferCooldown {
 		g.placeVoters()
 		return
 	}
 	// Never mix a transfer with a configuration change in flight: the
 	// target cannot campaign until it has applied the change, and the
 	// transfer would be lost.
-	if time.Since(g.pl.lastVoterMove) < 2*g.n.cfg.RetryInterval {
+	if now.Sub(g.pl.lastVoterMove) < 2*g.n.cfg.RetryInterval {
 		return
 	}
 	target, ok := "", false
-	if time.Now().Before(g.pl.freshUntil) {
-		// Only the top candidate, once it is dead-free, caught up and a
-		// voter; otherwise wait for the next tick rather than settle for
-		// the second best, which hysteresis would then keep.
-		if len(r.Preference) > 0 && !r.Fallback {
-			top := r.Preference[0]
-			if top == self {
-				g.pl.freshUntil = time.Time{}
-			} else if voters[top] && caught[top] {
-				target, ok = top, true
+	if !g.pl.settled {
+		// Only the top member, confirmed by the ranking of this very
+		// tick, and only once it is a caught-up voter: wait rather than
+		// settle for the second best, which hysteresis would then keep.
+		if g.pl.complete && now.Sub(g.pl.topSince) >= 2*g.n.cfg.LatencyInterval {
+			if g.pl.top == self {
+				g.n.log.Debug().Str("group", g.id.String()).Msg("placement: this leader is the top candidate; hysteresis from now on")
+				g.pl.settled = true
+			} else if voters[g.pl.top] && caught[g.pl.top] {
+				target, ok = g.pl.top, true
 			}
+		}
+		if !ok && !g.pl.settled && now.After(g.pl.settleBy) {
+			// No complete ranking stood still for long enough (a member
+			// that never publishes, a lasting asymmetric partition, a
+			// top that keeps changing): keep what there is, and let
+			// hysteresis decide from the next tick on.
+			g.n.log.Debug().Str("group", g.id.String()).Msg("placement: no stable complete ranking in time; hysteresis from now on")
+			g.pl.settled = true
 		}
 	} else {
 		target, ok = election.ShouldTransfer(r, self, voters, caught, g.n.cfg.Hysteresis)
@@ -276,24 +362,65 @@ func (g *group) placeLeader() {
 			// intermediate states after a change; move only once the same
 			// candidate has stood for two publication intervals, so that
 			// leadership moves once, straight to where it belongs.
-			g.pl.candidate, g.pl.candidateSince = target, time.Now()
+			g.pl.candidate, g.pl.candidateSince = target, now
 			ok = false
-		} else if time.Since(g.pl.candidateSince) < 2*g.n.cfg.LatencyInterval {
+		} else if now.Sub(g.pl.candidateSince) < 2*g.n.cfg.LatencyInterval {
 			ok = false
 		}
 	}
 	if ok {
 		if id, err := identity.ParsePublicID(target); err == nil {
 			if m := g.st.Members[id.Sign]; m != nil {
-				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Interface("dead", g.deadSet()).Strs("preference", r.Preference).Msg("handing over leadership to a better-placed member")
-				g.pl.lastTransfer = time.Now()
-				g.pl.freshUntil = time.Time{}
+				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Bool("settled", g.pl.settled).Interface("dead", g.deadSet()).Strs("preference", r.Preference).Msg("handing over leadership to a better-placed member")
+				// An unsettled leader stays unsettled: if the transfer
+				// fails, it tries again after the cooldown.
+				g.pl.lastTransfer = now
 				g.rn.TransferLeadership(g.n.ctx, g.raftID, m.RaftID)
 				return
 			}
 		}
 	}
 	g.placeVoters()
+}
+
+// unsettle starts (or restarts) an unsettled leader's search for its first
+// placement decision; for a leader that starts settled it only clears what
+// the previous term saw. The search is bounded in time: long enough to
+// notice a crashed member (3 ping intervals), for every member to publish
+// its map again (one latency interval, and a ping interval to notice), and
+// for the top to stand for two latency intervals, with room to spare; and
+// at least four latency intervals after the first complete ranking.
+func (g *group) unsettle(now time.Time, membership [2]int, why string) {
+	g.pl.membership = membership
+	// Neither path may act on what it saw before: a candidate or top from
+	// an earlier term, or from before the membership changed.
+	g.pl.top, g.pl.topSince = "", time.Time{}
+	g.pl.candidate, g.pl.candidateSince = "", time.Time{}
+	if g.pl.settled {
+		return
+	}
+	g.pl.settleBy = now.Add(10*g.n.cfg.PingInterval + 4*g.n.cfg.LatencyInterval)
+	g.n.log.Debug().Str("group", g.id.String()).Str("why", why).Time("by", g.pl.settleBy).Msg("placement: unsettled; no hysteresis until a complete ranking has stood still")
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// membership sums up the member set for placeLeader to notice changes:
+// every join raises the highest join order (orders are never reused) and
+// every leave or removal lowers the count, so any change of the set between
+// two looks changes the pair.
+func (g *group) membership() [2]int {
+	last := 0
+	for _, m := range g.st.Members {
+		last = max(last, m.Order)
+	}
+	return [2]int{len(g.st.Members), last}
 }
 
 // placeVoters moves the voter set one change towards the ranking's. It runs
@@ -310,7 +437,7 @@ func (g *group) placeVoters() {
 	}
 	r := g.pl.ranking
 	if len(r.Preference) == 0 {
-		r = g.rank()
+		r, _ = g.rank()
 	}
 	self := g.n.self.String()
 	st := g.rn.Status()
@@ -352,10 +479,56 @@ func (g *group) placeVoters() {
 	}
 }
 
+// campaignTransfer is the context etcd raft puts on the vote requests of a
+// campaign that a leadership transfer started (MsgTimeoutNow); voters use it
+// to grant the vote despite having heard from the leader recently.
+const campaignTransfer = "CampaignTransfer"
+
+// noteTransferCampaign records the term of a campaign this node started
+// because the leader handed leadership over to it, as seen in its outgoing
+// messages. Placement put such a leader where it is (see placeLeader).
+func (g *group) noteTransferCampaign(msgs []*pb.Message) {
+	for _, m := range msgs {
+		if m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
+			g.pl.transferTerm = m.GetTerm()
+		}
+	}
+}
+
 // caughtUp reports whether a member's log, as the leader's progress tracker
 // sees it, is within 5 entries of the commit index: close enough to take
 // over leadership or to vote.
 func caughtUp(st raft.Status, id uint64) bool {
 	pr, ok := st.Progress[id]
 	return ok && pr.Match+5 >= st.GetCommit()
+}
+
+// logRanking logs this node's ranking at debug level whenever it changes,
+// with member names and each member's score and reach, so that a test log
+// shows what every placement decision was based on.
+func (g *group) logRanking() {
+	if g.n.log.GetLevel() > zerolog.DebugLevel {
+		return
+	}
+	name := map[string]string{}
+	for _, m := range g.st.Members {
+		name[m.ID.String()] = m.Name
+	}
+	r := g.pl.ranking
+	pref := make([]string, 0, len(r.Preference))
+	for _, id := range r.Preference {
+		pref = append(pref, fmt.Sprintf("%s:%.2f/%d", name[id], r.Score[id], r.Reachable[id]))
+	}
+	dead := []string{}
+	for id := range g.deadSet() {
+		dead = append(dead, name[id])
+	}
+	sort.Strings(dead)
+	leader := g.role == raft.StateLeader
+	line := fmt.Sprint(pref, dead, g.pl.complete, leader)
+	if line == g.pl.lastLogged {
+		return
+	}
+	g.pl.lastLogged = line
+	g.n.log.Debug().Str("group", g.id.String()).Strs("preference", pref).Strs("dead", dead).Int("edges", len(r.Edges)).Bool("complete", g.pl.complete).Bool("leader", leader).Msg("ranking")
 }

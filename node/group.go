@@ -462,12 +462,21 @@ func (g *group) logReject(idx uint64, res fsm.Result) {
 	if res.Err == nil {
 		return
 	}
-	ev := g.n.log.Warn().Str("group", g.id.String()).Uint64("index", idx).Str("reason", res.Err.Error())
+	// The log is replayed at every start: an entry up to the commit index
+	// found on disk was rejected, logged and counted when it was first
+	// applied, so it is only noted at debug level.
+	ev := g.n.log.Warn()
+	if idx <= g.replayTo {
+		ev = g.n.log.Debug()
+	}
+	ev = ev.Str("group", g.id.String()).Uint64("index", idx).Str("reason", res.Err.Error())
 	if res.Env != nil {
 		ev = ev.Str("sender", shortKey(res.Env.Sender)).Str("type", res.Env.Type.String())
 	}
 	ev.Msg("rejected log entry")
-	g.n.rejects.add("log entry: " + reasonKey(res.Err))
+	if idx > g.replayTo {
+		g.n.rejects.add("log entry: " + reasonKey(res.Err))
+	}
 }
 
 func (g *group) afterConf(res fsm.Result) {

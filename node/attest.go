@@ -154,21 +154,7 @@ func (g *group) pullAttestations() {
 	}
 	g.lastPull = time.Now()
 	v := g.view.Load()
-	for k, m := range v.members {
-		if k == g.n.self.Sign || m.url == "" || !v.countsAsVoter(k) {
-			continue
-		}
-		k, url := k, g.peerURL(k, m.url)
-		g.n.wg.Add(1)
-		go func() {
-			defer g.n.wg.Done()
-			ms, ok := g.ping(k, url)
-			select {
-			case g.rttc <- rttSample{key: k, ms: ms, ok: ok}:
-			case <-g.stopc:
-			}
-		}()
-	}
+	g.pingMembers(v, v.countsAsVoter)
 }
 
 // countsAsVoter reports whether this node, in view v, counts member k as a

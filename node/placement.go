@@ -72,8 +72,15 @@ func (g *group) pingPeers() {
 	if !v.self {
 		return
 	}
+	g.pingMembers(v, func([32]byte) bool { return true })
+}
+
+// pingMembers pings, each from its own goroutine, the other members of view
+// v that want says to, and hands each result to the group's goroutine as an
+// RTT sample.
+func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 	for k, m := range v.members {
-		if k == g.n.self.Sign || m.url == "" {
+		if k == g.n.self.Sign || m.url == "" || !want(k) {
 			continue
 		}
 		k, url := k, g.peerURL(k, m.url)

@@ -1,6 +1,7 @@
 package transcript
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -371,15 +372,7 @@ func checkMessage(p *parsed, rp *replay, m *message, c *checkedMessage) error {
 	case c.err != nil:
 		return fmt.Errorf("%w: %s: %v", ErrMalformed, at, c.err)
 	}
-	i, found := slices.BinarySearchFunc(p.entries, m.index, func(e Entry, idx uint64) int {
-		switch {
-		case e.Index < idx:
-			return -1
-		case e.Index > idx:
-			return 1
-		}
-		return 0
-	})
+	i, found := entryAt(p.entries, m.index)
 	if !found {
 		return fmt.Errorf("%w: %s: the transcript has no entry at that index", ErrNotAccepted, at)
 	}
@@ -418,15 +411,7 @@ func checkMessage(p *parsed, rp *replay, m *message, c *checkedMessage) error {
 	// chat.KeyAt (the state machine registered it there): the exporter
 	// could only have decrypted the message if it is among the recipients
 	// of that header.
-	k, found := slices.BinarySearchFunc(p.entries, chat.KeyAt, func(e Entry, idx uint64) int {
-		switch {
-		case e.Index < idx:
-			return -1
-		case e.Index > idx:
-			return 1
-		}
-		return 0
-	})
+	k, found := entryAt(p.entries, chat.KeyAt)
 	var keys [][32]byte
 	if found && rp.outcomes[k].chat != nil {
 		if info, err := crypto.ReadSealed(rp.outcomes[k].chat.Sealed); err == nil {
@@ -437,4 +422,10 @@ func checkMessage(p *parsed, rp *replay, m *message, c *checkedMessage) error {
 		return fmt.Errorf("%w: %s: the exporter is not among the recipients of its sender key's header (at index %d), so could not have decrypted it", ErrInconsistent, at, chat.KeyAt)
 	}
 	return nil
+}
+
+// entryAt finds the entry at log index idx in entries, which are in index
+// order.
+func entryAt(entries []Entry, idx uint64) (int, bool) {
+	return slices.BinarySearchFunc(entries, idx, func(e Entry, idx uint64) int { return cmp.Compare(e.Index, idx) })
 }

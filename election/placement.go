@@ -132,7 +132,14 @@ type VoterChange struct {
 //
 //  1. If current has fewer than maxVoters voters, promote the best desired
 //     member that is not a voter.
-//  2. Demote a voter that is not live (smallest id first).
+//  2. Demote a voter that is not live (smallest id first), when that helps:
+//     when a live member waits for a voter's place, when the set is larger
+//     than maxVoters, or when the live voters alone need a smaller quorum
+//     than the whole set (4 voters with one dead: 2 of 3 instead of 3 of 4). Otherwise the dead voter keeps its
+//     place: demoting it would let the group survive no more failures, and
+//     a member back from a short outage votes at once instead of waiting to
+//     be promoted again (3 voters with one dead: without it, a second
+//     failure before its promotion would stop the group).
 //  3. If current has more than maxVoters voters, demote the worst-ranked
 //     live voter that is not desired.
 //  4. If a desired member is not a voter (the set is full), promote the best
@@ -235,9 +242,11 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 		}
 	}
 	slices.Sort(notLive)
-	for _, id := range notLive {
-		if ok(n-1, liveVoters) {
-			return VoterChange{Demote: id}, true
+	if missing != "" || n > maxVoters || quorum(n-len(notLive)) < quorum(n) {
+		for _, id := range notLive {
+			if ok(n-1, liveVoters) {
+				return VoterChange{Demote: id}, true
+			}
 		}
 	}
 

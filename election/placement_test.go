@@ -282,6 +282,22 @@ func TestNextVoterChange(t *testing.T) {
 			want: VoterChange{Demote: "x"},
 		},
 		{
+			// Three voters, one dead, nobody to take its place: 2 of 3
+			// or 2 of 2, the group survives no more failures either way,
+			// and the member votes again the moment it is back.
+			name:    "keep a dead voter that nobody replaces",
+			r:       ranking(3, "a", 1, "b", 2),
+			current: "a b c", dead: "c", leader: "a", max: 5,
+			want: VoterChange{},
+		},
+		{
+			// Five voters, two dead: three live voters alone need 2, not 3.
+			name:    "demote dead voters when the quorum shrinks",
+			r:       ranking(3, "a", 1, "b", 2, "c", 3),
+			current: "a b c x y", dead: "x y", leader: "a", max: 5,
+			want: VoterChange{Demote: "x"},
+		},
+		{
 			name:    "demote a voter that is not a member",
 			r:       ranking(3, "a", 1, "b", 2, "c", 3),
 			current: "a b c x", leader: "a", max: 3,
@@ -430,6 +446,20 @@ func TestNextVoterChangeQuorum(t *testing.T) {
 		want := slices.Clone(r.Voters)
 		if !slices.Contains(want, leader) {
 			want = append(want, leader)
+		}
+		// Dead voters may keep their places, but only in a set no larger
+		// than maxVoters where demoting them would not shrink the quorum
+		// (and then nobody waits for a place: every wanted member is a
+		// voter).
+		kept := 0
+		for _, v := range current {
+			if !isLive(v) && v != leader {
+				want = append(want, v)
+				kept++
+			}
+		}
+		if kept > 0 && (len(current) > maxVoters || quorum(len(current)-kept) < quorum(len(current))) {
+			t.Fatalf("iteration %d: settled at %v keeping %d dead voters, though without them the quorum would be %d, not %d", iter, current, kept, quorum(len(current)-kept), quorum(len(current)))
 		}
 		slices.Sort(want)
 		if got := slices.Sorted(slices.Values(current)); !slices.Equal(got, want) {

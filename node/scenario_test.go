@@ -11,6 +11,7 @@ import (
 	"github.com/demes/demes/node/fsm"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/transcript"
+	"github.com/demes/demes/transcript/transcripttest"
 )
 
 // readable returns the texts of the chat messages the group accepted, in the
@@ -29,40 +30,19 @@ func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	type ref struct {
-		sender [32]byte
-		epoch  uint64
-		id     [crypto.KeyIDSize]byte
-	}
-	keys := map[ref]*crypto.SenderKey{}
 	st := fsm.New(gid)
-	out := map[string]bool{}
+	accepted := map[uint64]bool{}
 	for _, e := range entries {
 		if e.Kind == transcript.KindConf {
 			st.ApplyConf(e.Index, e.NodeID, e.Change, e.Frame)
 			continue
 		}
-		res := st.ApplyEntry(e.Index, e.Frame)
-		env, err := crypto.Verify(e.Frame)
-		if err != nil || env.Type != crypto.TypeChat {
-			continue
-		}
-		var b fsm.ChatBody
-		if fsm.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
-			continue
-		}
-		info, err := crypto.ReadSealed(b.Sealed)
-		if err != nil {
-			continue
-		}
-		r := ref{env.Sender, info.Epoch, info.KeyID}
-		if k, err := crypto.OpenSenderKey(me, gid, b.Sealed, env.Sender); err == nil && keys[r] == nil {
-			keys[r] = k
-		}
-		if k := keys[r]; k != nil && res.Chat != nil {
-			if o, err := crypto.OpenMessage(k, gid, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
-				out[string(o.Body)] = true
-			}
+		accepted[e.Index] = st.ApplyEntry(e.Index, e.Frame).Chat != nil
+	}
+	out := map[string]bool{}
+	for idx, o := range transcripttest.OpenLog(me, gid, entries) {
+		if accepted[idx] {
+			out[string(o.Body)] = true
 		}
 	}
 	return out

@@ -439,32 +439,7 @@ func TestTooLarge(t *testing.T) {
 // would, and returns them by index.
 func openAll(t *testing.T, g *transcripttest.Group, me *identity.Identity) map[uint64]*crypto.Opened {
 	t.Helper()
-	keys := map[string]*crypto.SenderKey{}
-	out := map[uint64]*crypto.Opened{}
-	for _, e := range g.Entries {
-		env, err := crypto.Verify(e.Frame)
-		if err != nil || env.Type != crypto.TypeChat {
-			continue
-		}
-		var b fsm.ChatBody
-		if fsm.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
-			continue
-		}
-		info, err := crypto.ReadSealed(b.Sealed)
-		if err != nil {
-			continue
-		}
-		ref := fmt.Sprintf("%x/%d/%x", env.Sender, info.Epoch, info.KeyID)
-		if k, err := crypto.OpenSenderKey(me, g.ID, b.Sealed, env.Sender); err == nil && keys[ref] == nil {
-			keys[ref] = k
-		}
-		if k := keys[ref]; k != nil {
-			if o, err := crypto.OpenMessage(k, g.ID, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
-				out[e.Index] = o
-			}
-		}
-	}
-	return out
+	return transcripttest.OpenLog(me, g.ID, g.Entries)
 }
 
 // TestExporterNotARecipient has carol, a dishonest exporter, show messages

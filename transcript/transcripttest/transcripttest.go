@@ -271,3 +271,45 @@ func (g *Group) Build(exporter *identity.Identity) []byte {
 	}
 	return doc
 }
+
+// OpenLog opens, as me, every chat entry of a group's log that me can read
+// from the ciphertext alone, as a reader that learns sender keys from the key
+// headers in log order would (the headers of rejected entries included), and
+// returns the opened messages by log index. It does not ask whether the group
+// accepted an entry: callers that care replay the state machine.
+func OpenLog(me *identity.Identity, group crypto.GroupID, entries []transcript.Entry) map[uint64]*crypto.Opened {
+	type ref struct {
+		sender [32]byte
+		epoch  uint64
+		id     [crypto.KeyIDSize]byte
+	}
+	keys := map[ref]*crypto.SenderKey{}
+	out := map[uint64]*crypto.Opened{}
+	for _, e := range entries {
+		if e.Kind == transcript.KindConf {
+			continue
+		}
+		env, err := crypto.Verify(e.Frame)
+		if err != nil || env.Type != crypto.TypeChat {
+			continue
+		}
+		var b fsm.ChatBody
+		if fsm.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
+			continue
+		}
+		info, err := crypto.ReadSealed(b.Sealed)
+		if err != nil {
+			continue
+		}
+		r := ref{env.Sender, info.Epoch, info.KeyID}
+		if k, err := crypto.OpenSenderKey(me, group, b.Sealed, env.Sender); err == nil && keys[r] == nil {
+			keys[r] = k
+		}
+		if k := keys[r]; k != nil {
+			if o, err := crypto.OpenMessage(k, group, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
+				out[e.Index] = o
+			}
+		}
+	}
+	return out
+}

@@ -418,12 +418,33 @@ func TestOpenMessageRejects(t *testing.T) {
 				if err != nil {
 					t.Fatalf("OpenMessage = %v, want success", err)
 				}
-				return
-			}
-			if !errors.Is(err, tc.want) {
+			} else if !errors.Is(err, tc.want) {
 				t.Fatalf("OpenMessage = %v, want %v", err, tc.want)
 			}
+			// A member opening an accepted message makes the same
+			// checks but the record signature's (the envelope's
+			// signature stands for it).
+			want := tc.want
+			if want == ErrSignature {
+				want = nil
+			}
+			_, err = OpenReceived(tc.key, testGroup, tc.sealed, sender, tc.id)
+			if want == nil {
+				if err != nil {
+					t.Fatalf("OpenReceived = %v, want success", err)
+				}
+			} else if !errors.Is(err, want) {
+				t.Fatalf("OpenReceived = %v, want %v", err, want)
+			}
 		})
+	}
+	// Every byte flipped: OpenReceived opens nothing either.
+	for i := range sealed {
+		b := bytes.Clone(sealed)
+		b[i] ^= 0x01
+		if _, err := OpenReceived(key, testGroup, b, sender, m.ID); err == nil {
+			t.Fatalf("OpenReceived opens with byte %d flipped", i)
+		}
 	}
 }
 

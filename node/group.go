@@ -17,6 +17,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/node/store"
 )
 
 // view is an immutable snapshot of a group's state, published by the group's
@@ -84,7 +85,8 @@ type group struct {
 	role         raft.StateType
 	left         bool
 	pl           placementState
-	outboxDone   [][]byte // committed ids to drop from the stored outbox
+	outboxDone   [][]byte   // committed ids to drop from the stored outbox
+	outboxPut    []*pending // queued messages to write to the stored outbox
 	lastAddress  time.Time
 	lastCheck    time.Time
 	entries      uint64 // applied entries other than checkpoints
@@ -121,6 +123,21 @@ type pending struct {
 	frame    []byte
 	proposed time.Time
 	waiters  []chan struct{}
+	// durable is closed once the message is on this node's disk: in the
+	// stored outbox, or committed. A send is acknowledged only then.
+	durable chan struct{}
+	stored  bool
+}
+
+// markDurable records that p is on disk and tells whoever waits for that.
+func (p *pending) markDurable() {
+	if p.stored {
+		return
+	}
+	p.stored = true
+	if p.durable != nil {
+		close(p.durable)
+	}
 }
 
 func (n *Node) raftConfig(id uint64, storage *raft.MemoryStorage) *raft.Config {
@@ -267,10 +284,17 @@ func (g *group) run() {
 	for {
 		select {
 		case <-g.stopc:
+			// Messages sent since the last write would be lost from the
+			// outbox otherwise (their senders are not acknowledged yet).
+			_ = g.flushOutbox()
 			return
 		case <-tick.C:
 			g.rn.Tick()
 		case <-retry.C:
+			if err := g.flushOutbox(); err != nil {
+				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist the outbox; stopping the group")
+				return
+			}
 			g.retryOutbox()
 			g.placeVoters()
 			g.maybeUpdateAddress()
@@ -311,21 +335,25 @@ func (g *group) handleReady(rd raft.Ready) error {
 	// own copy of an entry only at Advance, after the write below, and
 	// because nothing it sends early depends on a term or vote that is
 	// not yet on disk: early sending is off in a Ready that changes them.
-	msgs := rd.Messages
-	if g.leadsWithSameVote(rd) {
-		msgs = g.sendReplication(msgs)
-	}
+	//
+	// Forwarded proposals (MsgProp) leave early too, from any member: they
+	// carry a signed message and nothing of this node's raft state. The
+	// messages sent since the last Ready are written to the outbox in the
+	// same transaction as the Ready (group commit: one fsync for all of
+	// them), and their senders are acknowledged after it.
+	msgs := g.sendEarly(rd.Messages, g.leadsWithSameVote(rd))
 	// A Ready with nothing to persist (most heartbeat rounds) writes
 	// nothing: a bbolt commit costs two fsyncs even when empty.
 	hs := rd.HardState
 	if hs != nil && raft.IsEmptyHardState(hs) {
 		hs = nil
 	}
-	if hs != nil || len(rd.Entries) > 0 || len(g.outboxDone) > 0 {
-		if err := g.n.store.SaveRaft(g.id[:], hs, rd.Entries, g.outboxDone); err != nil {
+	if hs != nil || len(rd.Entries) > 0 || len(g.outboxDone) > 0 || len(g.outboxPut) > 0 {
+		if err := g.n.store.SaveRaft(g.id[:], hs, rd.Entries, g.outboxItems(), g.outboxDone); err != nil {
 			return err
 		}
 		g.outboxDone = g.outboxDone[:0]
+		g.outboxWritten()
 	}
 	if hs != nil {
 		if err := g.storage.SetHardState(hs); err != nil {
@@ -389,20 +417,65 @@ func (g *group) leadsWithSameVote(rd raft.Ready) bool {
 	return err == nil && prev.GetTerm() == rd.HardState.GetTerm() && prev.GetVote() == rd.HardState.GetVote()
 }
 
-// sendReplication sends the appends and heartbeats among msgs and returns the
-// others, which wait for the write.
-func (g *group) sendReplication(msgs []*pb.Message) []*pb.Message {
+// sendEarly sends the messages among msgs that need not wait for this
+// Ready's write (forwarded proposals, and a leader's appends and heartbeats
+// when replicate is set) and returns the others.
+func (g *group) sendEarly(msgs []*pb.Message, replicate bool) []*pb.Message {
 	var early, rest []*pb.Message
 	for _, m := range msgs {
-		switch m.GetType() {
-		case pb.MsgApp, pb.MsgHeartbeat:
+		switch t := m.GetType(); {
+		case t == pb.MsgProp, replicate && (t == pb.MsgApp || t == pb.MsgHeartbeat):
 			early = append(early, m)
 		default:
 			rest = append(rest, m)
 		}
 	}
-	g.sendRaft(early)
+	if len(early) > 0 {
+		g.sendRaft(early)
+	}
 	return rest
+}
+
+// outboxItems returns the outbox writes waiting for the next transaction:
+// the queued messages sent (or sealed again) since the last one.
+func (g *group) outboxItems() []store.OutboxItem {
+	items := make([]store.OutboxItem, 0, len(g.outboxPut))
+	for _, p := range g.outboxPut {
+		if g.outbox[p.id] == p {
+			items = append(items, store.OutboxItem{ID: p.id[:], Frame: p.frame})
+		}
+	}
+	return items
+}
+
+// outboxWritten acknowledges the messages whose outbox write has just been
+// committed to disk.
+func (g *group) outboxWritten() {
+	for _, p := range g.outboxPut {
+		if p.stored {
+			continue
+		}
+		p.markDurable()
+		if g.outbox[p.id] == p {
+			m := g.pendingMessage(p)
+			g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+		}
+	}
+	g.outboxPut = g.outboxPut[:0]
+}
+
+// flushOutbox writes the waiting outbox writes now, for when no Ready is
+// coming to carry them (a proposal that raft did not take).
+func (g *group) flushOutbox() error {
+	if len(g.outboxPut) == 0 {
+		return nil
+	}
+	if err := g.n.store.SaveRaft(g.id[:], nil, nil, g.outboxItems(), g.outboxDone); err != nil {
+		return fmt.Errorf("write outbox: %w", err)
+	}
+	g.outboxDone = g.outboxDone[:0]
+	g.outboxWritten()
+	return nil
 }
 
 func (g *group) apply(entries []*pb.Entry) {
@@ -410,7 +483,12 @@ func (g *group) apply(entries []*pb.Entry) {
 		idx := e.GetIndex()
 		switch e.GetType() {
 		case pb.EntryNormal:
-			res := g.st.ApplyEntry(idx, e.GetData())
+			var res fsm.Result
+			if env := g.n.verified.take(e.GetData()); env != nil {
+				res = g.st.ApplyEntryEnv(idx, e.GetData(), env, nil)
+			} else {
+				res = g.st.ApplyEntry(idx, e.GetData())
+			}
 			if len(e.GetData()) > 0 && (res.Env == nil || res.Env.Type != crypto.TypeCheckpoint) {
 				g.entries++
 			}
@@ -543,7 +621,8 @@ func (g *group) afterEntry(idx uint64, res fsm.Result) {
 		key, err := g.chatKey(c)
 		var opened *crypto.Opened
 		if err == nil {
-			opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
+			// The state machine checked the envelope's signature.
+			opened, err = crypto.OpenReceived(key, g.id, c.Sealed, c.Sender, c.ID)
 		}
 		switch {
 		case err == nil:
@@ -611,6 +690,7 @@ func (g *group) commitOutbox(id [16]byte) {
 	}
 	delete(g.outbox, id)
 	g.outboxDone = append(g.outboxDone, append([]byte(nil), id[:]...))
+	p.markDurable()
 	for _, w := range p.waiters {
 		close(w)
 	}
@@ -683,26 +763,31 @@ func roleName(s raft.StateType) string {
 	return "follower"
 }
 
-// enqueue seals a new message, writes it to the outbox (fsync) and proposes it.
-func (g *group) enqueue(text string) (Message, chan struct{}, error) {
+// enqueue seals a new message and proposes it; its outbox write rides with
+// the next Ready's transaction (or is made at once when raft did not take
+// the proposal). It returns the queued message, a channel closed once the
+// message is on disk (the sender may be acknowledged then) and one closed
+// once it is committed.
+func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, err error) {
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
-		return Message{}, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
+		return Message{}, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
 	}
-	p := &pending{id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC()}
+	p := &pending{id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{})}
 	if err := g.seal(p); err != nil {
-		return Message{}, nil, err
-	}
-	if err := g.n.store.PutOutbox(g.id[:], p.id[:], p.frame); err != nil {
-		return Message{}, nil, fmt.Errorf("write outbox: %w", err)
+		return Message{}, nil, nil, err
 	}
 	g.outbox[p.id] = p
-	done := make(chan struct{})
+	g.outboxPut = append(g.outboxPut, p)
+	done = make(chan struct{})
 	p.waiters = append(p.waiters, done)
-	g.propose(p)
+	if err := g.propose(p); err != nil {
+		if err := g.flushOutbox(); err != nil {
+			delete(g.outbox, p.id)
+			return Message{}, nil, nil, err
+		}
+	}
 	g.publish()
-	m := g.pendingMessage(p)
-	g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
-	return m, done, nil
+	return g.pendingMessage(p), p.durable, done, nil
 }
 
 func (g *group) pendingMessage(p *pending) Message {
@@ -731,10 +816,13 @@ func (g *group) seal(p *pending) error {
 	if err != nil {
 		return err
 	}
-	frame, err := crypto.Sign(g.n.id, &crypto.Envelope{Type: crypto.TypeChat, Group: g.id, Counter: g.n.counter.Next(), Time: time.Now().UnixNano(), Payload: body})
+	env := &crypto.Envelope{Type: crypto.TypeChat, Group: g.id, Counter: g.n.counter.Next(), Time: time.Now().UnixNano(), Payload: body}
+	frame, err := crypto.Sign(g.n.id, env)
 	if err != nil {
 		return err
 	}
+	// Signed here: no need to check the signature when it is applied.
+	g.n.verified.add(frame, env)
 	p.frame = frame
 	return nil
 }
@@ -814,15 +902,16 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 		g.n.log.Warn().Err(err).Msg("cannot open a queued message of ours")
 		return nil
 	}
-	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame}
+	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, stored: true}
 }
 
-func (g *group) propose(p *pending) {
+// propose proposes a queued message. A proposal raft did not take (no
+// leader, a leadership transfer) is retried from the outbox by retryOutbox;
+// ids make the retries idempotent. The error says whether raft took it.
+func (g *group) propose(p *pending) error {
 	p.proposed = time.Now()
 	p.leader = g.leader
-	// A dropped proposal (no leader, a leadership transfer) is retried from
-	// the outbox by retryOutbox; ids make the retries idempotent.
-	_ = g.raftPropose(func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
+	return g.raftPropose(func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
 }
 
 // errNoHost is the error of a proposal made while this node knows no host.
@@ -856,7 +945,7 @@ func (g *group) retryOutbox() {
 	now := time.Now()
 	for _, p := range g.sortedPending() {
 		if p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
-			g.propose(p)
+			_ = g.propose(p)
 		}
 	}
 }
@@ -881,11 +970,10 @@ func (g *group) resealOutbox() {
 			g.n.log.Error().Err(err).Msg("cannot re-seal a queued message")
 			continue
 		}
-		if err := g.n.store.PutOutbox(g.id[:], p.id[:], p.frame); err != nil {
-			g.n.log.Error().Err(err).Msg("cannot write the outbox")
-			continue
-		}
-		g.propose(p)
+		// The new frame is written with the next transaction; until then
+		// the stored one (rejected if proposed) is sealed again at restart.
+		g.outboxPut = append(g.outboxPut, p)
+		_ = g.propose(p)
 	}
 }
 

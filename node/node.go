@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/election"
@@ -109,6 +110,11 @@ type Node struct {
 	joinReplay *crypto.ReplayFilter
 	events     *broadcaster
 	rejects    *rejectCounter
+	// verified holds the envelopes of log entries checked ahead of their
+	// application, by a goroutine that reads the entries to check from
+	// checkc (verified.go).
+	verified verifiedFrames
+	checkc   chan []*pb.Message
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -193,9 +199,15 @@ func Open(cfg Config) (*Node, error) {
 		groups:     map[crypto.GroupID]*group{},
 		peers:      map[string]*peer{},
 		nonces:     map[string]nonceInfo{},
+		checkc:     make(chan []*pb.Message, 256),
 
 		ownEvents: ownEvents,
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.checkEntries()
+	}()
 	infos, err := st.Groups()
 	if err != nil {
 		st.Close()
@@ -375,15 +387,24 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 		return Message{}, err
 	}
 	var (
-		msg  Message
-		done chan struct{}
-		serr error
+		msg           Message
+		durable, done chan struct{}
+		serr          error
 	)
-	if err := g.do(ctx, func() { msg, done, serr = g.enqueue(text) }); err != nil {
+	if err := g.do(ctx, func() { msg, durable, done, serr = g.enqueue(text) }); err != nil {
 		return Message{}, err
 	}
 	if serr != nil {
 		return Message{}, serr
+	}
+	// Acknowledge only what is on disk: the outbox write rides with the
+	// group's next transaction.
+	select {
+	case <-durable:
+	case <-ctx.Done():
+		return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
+	case <-g.donec:
+		return Message{}, fmt.Errorf("group %s stopped before the message was stored: %w", g.id, ErrStopped)
 	}
 	if wait <= 0 {
 		return msg, nil

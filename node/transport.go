@@ -277,6 +277,10 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 				n.log.Debug().Err(err).Msg("raft step")
 			}
 		}
+		// While the group writes them to disk, have the entries'
+		// signatures checked off its goroutine (see verifiedFrames),
+		// and answer the sender meanwhile.
+		n.checkAhead(msgs)
 		n.markOnline(sender.url)
 		return nil, nil
 	case crypto.TypeAddress:

@@ -36,7 +36,14 @@ var (
 
 // Open opens (creating if needed) the store at path with mode 0600.
 func Open(path string) (*Store, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// As etcd does: the free-page list is not written at every commit
+	// (bbolt rebuilds it at open), which keeps a commit to the pages it
+	// changed; a node commits once per raft Ready.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        2 * time.Second,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("open store %s: it is locked by another process (is another demes serve running with this home?)", path)
@@ -121,19 +128,34 @@ func (s *Store) Groups() (map[string][]byte, error) {
 	return out, err
 }
 
+// OutboxItem is a message to write to the outbox: its id and its signed
+// envelope with the sealed payload.
+type OutboxItem struct {
+	ID, Frame []byte
+}
+
 // SaveRaft persists what a raft Ready asks to persist, in one fsynced
-// transaction: the hard state (if any) and the new entries; it also drops the
-// outbox messages that were committed since the last call. Entries at or
-// after the first new index are replaced, as raft requires when a follower's
-// uncommitted tail is overwritten by a new leader.
-func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, outboxDone [][]byte) error {
+// transaction: the hard state (if any) and the new entries, with the
+// messages queued for sending since the last call (put) and those committed
+// since then (done, dropped from the outbox; done wins over put). Entries
+// at or after the first new index are replaced, as raft requires when a
+// follower's uncommitted tail is overwritten by a new leader. One
+// transaction for all of it means one fsync per Ready however many messages
+// were sent meanwhile (group commit).
+func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, put []OutboxItem, done [][]byte) error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := group(tx, gid, false)
 		if err != nil {
 			return err
 		}
-		for _, id := range outboxDone {
-			if err := b.Bucket(bucketOutbox).Delete(id); err != nil {
+		ob := b.Bucket(bucketOutbox)
+		for _, m := range put {
+			if err := ob.Put(m.ID, m.Frame); err != nil {
+				return err
+			}
+		}
+		for _, id := range done {
+			if err := ob.Delete(id); err != nil {
 				return err
 			}
 		}
@@ -197,29 +219,6 @@ func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
 		return nil, nil, fmt.Errorf("load group %x: %w", gid, err)
 	}
 	return hs, entries, nil
-}
-
-// PutOutbox stores a message waiting to be committed. The value is the signed
-// envelope with its sealed payload: ciphertext only.
-func (s *Store) PutOutbox(gid, id, value []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
-		return b.Bucket(bucketOutbox).Put(id, value)
-	})
-}
-
-// DeleteOutbox drops a message from the outbox once it is committed.
-func (s *Store) DeleteOutbox(gid, id []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return nil // group gone: nothing to delete
-		}
-		return b.Bucket(bucketOutbox).Delete(id)
-	})
 }
 
 // Outbox returns a group's queued messages by id.

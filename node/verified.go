@@ -1,0 +1,114 @@
+package node
+
+import (
+	"crypto/sha256"
+	"sync"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/crypto"
+)
+
+// verifiedFrames remembers the envelopes of log entries whose signatures
+// were already checked, so that applying them does not check them again.
+// Entries are checked as they arrive (a host's appends, a member's
+// forwarded proposal), on the transport's goroutine while the group's
+// goroutine writes them to disk, and this node's own entries are known when
+// it signs them; applying an entry is on the group's critical path, where
+// a signature check would hold up every entry behind it.
+//
+// The cache changes nothing about what is accepted: an entry found here was
+// checked by crypto.Verify over exactly these bytes (the key is their hash),
+// and one not found is checked when it is applied, as before.
+type verifiedFrames struct {
+	mu    sync.Mutex
+	m     map[[32]byte]*crypto.Envelope
+	bytes int
+}
+
+const (
+	// Entries that never commit (a deposed host's tail) are never taken
+	// out again; the cache forgets everything beyond these bounds.
+	maxVerifiedFrames = 8192
+	maxVerifiedBytes  = 32 << 20
+)
+
+func (c *verifiedFrames) add(frame []byte, env *crypto.Envelope) {
+	k := sha256.Sum256(frame)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxVerifiedFrames || c.bytes+len(frame) > maxVerifiedBytes {
+		c.m, c.bytes = map[[32]byte]*crypto.Envelope{}, 0
+	}
+	if _, ok := c.m[k]; !ok {
+		c.m[k] = env
+		c.bytes += len(frame)
+	}
+}
+
+func (c *verifiedFrames) has(frame []byte) bool {
+	k := sha256.Sum256(frame)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.m[k]
+	return ok
+}
+
+// take returns the checked envelope of frame and forgets it, or nil when
+// frame was not checked ahead.
+func (c *verifiedFrames) take(frame []byte) *crypto.Envelope {
+	k := sha256.Sum256(frame)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	env, ok := c.m[k]
+	if ok {
+		delete(c.m, k)
+		c.bytes -= len(frame)
+	}
+	return env
+}
+
+// checkAhead hands the normal entries that msgs carry (appends from the
+// host, proposals forwarded to it) to the node's checking goroutine, unless
+// it is too far behind: entries not checked ahead are checked when applied.
+func (n *Node) checkAhead(msgs []*pb.Message) {
+	for _, m := range msgs {
+		if t := m.GetType(); (t == pb.MsgApp || t == pb.MsgProp) && len(m.GetEntries()) > 0 {
+			select {
+			case n.checkc <- msgs:
+			default:
+			}
+			return
+		}
+	}
+}
+
+// checkEntries checks the signatures of the entries handed to checkAhead and
+// remembers the envelopes of those that pass. A failing one is left for the
+// state machine, which rejects it with its reason when it is applied.
+func (n *Node) checkEntries() {
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case msgs := <-n.checkc:
+			n.verified.check(msgs)
+		}
+	}
+}
+
+// check checks the signatures of the normal entries msgs carry and
+// remembers the envelopes of those that pass.
+func (c *verifiedFrames) check(msgs []*pb.Message) {
+	for _, m := range msgs {
+		for _, e := range m.GetEntries() {
+			data := e.GetData()
+			if e.GetType() != pb.EntryNormal || len(data) == 0 || c.has(data) {
+				continue
+			}
+			if env, err := crypto.Verify(data); err == nil {
+				c.add(data, env)
+			}
+		}
+	}
+}

@@ -131,7 +131,7 @@ func (c *cluster) crash(i int) {
 		m.srv.Close()
 		m.ln = nil
 	}
-	m.n.Close()
+	m.n.Crash()
 	if m.link != nil {
 		m.link.CloseIdle()
 	}

@@ -107,7 +107,7 @@ func (c *cluster) crash(i int) {
 		return
 	}
 	c.net.Crash(tn.url)
-	tn.n.Close()
+	tn.n.Crash()
 	tn.n = nil
 }
 

@@ -85,8 +85,10 @@ type group struct {
 	role         raft.StateType
 	left         bool
 	pl           placementState
-	outboxDone   [][]byte   // committed ids to drop from the stored outbox
-	outboxPut    []*pending // queued messages to write to the stored outbox
+	outboxDone   [][]byte      // committed ids to drop from the stored outbox
+	outboxPut    []*pending    // queued messages to write to the stored outbox
+	savedHS      *pb.HardState // the hard state last written
+	unsavedHS    *pb.HardState // a newer one that differs only in its commit index, not written yet
 	lastAddress  time.Time
 	lastCheck    time.Time
 	entries      uint64 // applied entries other than checkpoints
@@ -183,6 +185,9 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	g.storage = raft.NewMemoryStorage()
 	if err := g.storage.SetHardState(hs); err != nil {
 		return nil, err
+	}
+	if !raft.IsEmptyHardState(hs) {
+		g.savedHS = hs
 	}
 	if err := g.storage.Append(entries); err != nil {
 		return nil, err
@@ -286,12 +291,17 @@ func (g *group) run() {
 		case <-g.stopc:
 			// Messages sent since the last write would be lost from the
 			// outbox otherwise (their senders are not acknowledged yet).
-			_ = g.flushOutbox()
+			if !g.n.crashed.Load() {
+				_ = g.flushOutbox(true)
+			}
 			return
 		case <-tick.C:
 			g.rn.Tick()
 		case <-retry.C:
-			if err := g.flushOutbox(); err != nil {
+			// What was put off rides with the next write under load;
+			// in a quiet group it is written here, so that a restart
+			// finds the commit index and the outbox up to date.
+			if err := g.flushOutbox(true); err != nil {
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist the outbox; stopping the group")
 				return
 			}
@@ -321,13 +331,22 @@ func (g *group) run() {
 }
 
 func (g *group) handleReady(rd raft.Ready) error {
-	// Every Ready that changes anything is persisted, the commit index
-	// included. (Skipping the write of a Ready that only moves the commit
-	// index, as raft allows, made the fault-schedule runner find members
-	// whose histories diverged after restarts; until that is understood, we
-	// pay the fsync.) Deletes of committed messages from the outbox ride
-	// along with the next write: a lost delete is harmless, since replaying
-	// the log at start commits the message again, which drops it.
+	// A Ready is written to disk (one bbolt transaction, fsynced) when it
+	// has entries or a new term or vote, or when it commits a membership
+	// change. Each write carries everything put off meanwhile: the outbox
+	// writes of messages sent since the last one (group commit: one fsync
+	// for all of them; see enqueue) and deletes. A Ready that only
+	// moves the commit index otherwise writes nothing; the new index rides
+	// with the next write. raft allows that: a commit index is never needed
+	// for safety, a restarted member learns it again from the host. But
+	// raft rebuilds its configuration at start from the membership changes
+	// up to the stored commit index (there is no snapshot to hold it), so
+	// that index must cover every change applied: a member that forgot a
+	// join could count itself the only voter and lead alone (the fault-
+	// schedule runner found exactly that when every commit-only Ready was
+	// skipped). Deletes of committed messages from the outbox ride along
+	// too: a lost delete is harmless, since the replayed log commits the
+	// message again, which drops it.
 	//
 	// A leader sends its appends and heartbeats before its own write, so
 	// that the followers' writes overlap the leader's (raft thesis 10.2.1;
@@ -337,23 +356,19 @@ func (g *group) handleReady(rd raft.Ready) error {
 	// not yet on disk: early sending is off in a Ready that changes them.
 	//
 	// Forwarded proposals (MsgProp) leave early too, from any member: they
-	// carry a signed message and nothing of this node's raft state. The
-	// messages sent since the last Ready are written to the outbox in the
-	// same transaction as the Ready (group commit: one fsync for all of
-	// them), and their senders are acknowledged after it.
+	// carry a signed message and nothing of this node's raft state.
 	msgs := g.sendEarly(rd.Messages, g.leadsWithSameVote(rd))
-	// A Ready with nothing to persist (most heartbeat rounds) writes
-	// nothing: a bbolt commit costs two fsyncs even when empty.
 	hs := rd.HardState
 	if hs != nil && raft.IsEmptyHardState(hs) {
 		hs = nil
 	}
-	if hs != nil || len(rd.Entries) > 0 || len(g.outboxDone) > 0 || len(g.outboxPut) > 0 {
-		if err := g.n.store.SaveRaft(g.id[:], hs, rd.Entries, g.outboxItems(), g.outboxDone); err != nil {
+	write := len(rd.Entries) > 0 || hasConfChange(rd.CommittedEntries)
+	if hs != nil && !write && g.savedHS != nil && hs.GetTerm() == g.savedHS.GetTerm() && hs.GetVote() == g.savedHS.GetVote() {
+		g.unsavedHS = proto.Clone(hs).(*pb.HardState)
+	} else if hs != nil || write {
+		if err := g.persist(hs, rd.Entries); err != nil {
 			return err
 		}
-		g.outboxDone = g.outboxDone[:0]
-		g.outboxWritten()
 	}
 	if hs != nil {
 		if err := g.storage.SetHardState(hs); err != nil {
@@ -464,17 +479,57 @@ func (g *group) outboxWritten() {
 	g.outboxPut = g.outboxPut[:0]
 }
 
-// flushOutbox writes the waiting outbox writes now, for when no Ready is
-// coming to carry them (a proposal that raft did not take).
-func (g *group) flushOutbox() error {
-	if len(g.outboxPut) == 0 {
-		return nil
+// persist writes, in one fsynced transaction, the hard state hs (or, when
+// nil, one whose write was put off) and entries, with the outbox writes
+// and deletes waiting, and acknowledges the messages written.
+func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
+	if hs == nil {
+		hs = g.unsavedHS
 	}
-	if err := g.n.store.SaveRaft(g.id[:], nil, nil, g.outboxItems(), g.outboxDone); err != nil {
-		return fmt.Errorf("write outbox: %w", err)
+	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {
+		return err
 	}
+	if hs != nil {
+		g.savedHS = proto.Clone(hs).(*pb.HardState)
+	}
+	g.unsavedHS = nil
 	g.outboxDone = g.outboxDone[:0]
 	g.outboxWritten()
+	return nil
+}
+
+// hasConfChange reports whether entries hold a membership change.
+func hasConfChange(entries []*pb.Entry) bool {
+	for _, e := range entries {
+		if e.GetType() != pb.EntryNormal {
+			return true
+		}
+	}
+	return false
+}
+
+// makeDurable writes the waiting outbox writes now unless durable, the
+// channel of one of them, says it is on disk already: a send is about to
+// be acknowledged as queued.
+func (g *group) makeDurable(durable chan struct{}) error {
+	select {
+	case <-durable:
+		return nil
+	default:
+	}
+	return g.flushOutbox(false)
+}
+
+// flushOutbox writes the waiting outbox writes now, for when no Ready is
+// coming to carry them (a proposal that raft did not take), and everything
+// put off when all is set (at a clean stop).
+func (g *group) flushOutbox(all bool) error {
+	if len(g.outboxPut) == 0 && (!all || (len(g.outboxDone) == 0 && g.unsavedHS == nil)) {
+		return nil
+	}
+	if err := g.persist(nil, nil); err != nil {
+		return fmt.Errorf("write outbox: %w", err)
+	}
 	return nil
 }
 
@@ -763,11 +818,13 @@ func roleName(s raft.StateType) string {
 	return "follower"
 }
 
-// enqueue seals a new message and proposes it; its outbox write rides with
-// the next Ready's transaction (or is made at once when raft did not take
-// the proposal). It returns the queued message, a channel closed once the
-// message is on disk (the sender may be acknowledged then) and one closed
-// once it is committed.
+// enqueue seals a new message and proposes it. It returns the queued
+// message, a channel closed once the message is on disk (in the outbox or
+// committed: its sender may be acknowledged then) and one closed once it is
+// committed. Its outbox write rides with the group's next write to disk,
+// which in a working group is the one that stores the message's own log
+// entry: a message committed before its sender needs an acknowledgement
+// costs no write of its own. makeDurable writes it at once.
 func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, err error) {
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
 		return Message{}, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
@@ -780,12 +837,7 @@ func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, er
 	g.outboxPut = append(g.outboxPut, p)
 	done = make(chan struct{})
 	p.waiters = append(p.waiters, done)
-	if err := g.propose(p); err != nil {
-		if err := g.flushOutbox(); err != nil {
-			delete(g.outbox, p.id)
-			return Message{}, nil, nil, err
-		}
-	}
+	_ = g.propose(p)
 	g.publish()
 	return g.pendingMessage(p), p.durable, done, nil
 }

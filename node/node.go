@@ -127,6 +127,7 @@ type Node struct {
 	closed bool
 
 	ownEvents bool
+	crashed   atomic.Bool // set by Crash: stop without writing anything more
 }
 
 type nonceInfo struct {
@@ -255,6 +256,15 @@ func (n *Node) Close() error {
 		n.events.close()
 	}
 	return n.store.Close()
+}
+
+// Crash stops the node as a crash at this instant would, for fault
+// injection in tests and benchmarks: like Close, but nothing more is
+// written to the store (Close writes what was put off: messages sent since
+// the last write, the latest commit index).
+func (n *Node) Crash() error {
+	n.crashed.Store(true)
+	return n.Close()
 }
 
 // Self returns this node's public id.
@@ -397,34 +407,42 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 	if serr != nil {
 		return Message{}, serr
 	}
-	// Acknowledge only what is on disk: the outbox write rides with the
-	// group's next transaction.
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-done:
+			// Committed, so in this node's log on disk.
+			var m Message
+			_ = g.do(context.Background(), func() { m = g.messageByID(msg.ID) })
+			if m.ID != "" {
+				return m, nil
+			}
+			msg.State = StateCommitted
+			return msg, nil
+		case <-t.C:
+		case <-ctx.Done():
+			return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
+		case <-g.stopc:
+		}
+	}
+	// Acknowledged as queued: it must be on disk first. Its outbox write
+	// rides with the group's next write; this one makes it now.
+	var derr error
+	if err := g.do(ctx, func() { derr = g.makeDurable(durable) }); err != nil && !errors.Is(err, ErrStopped) {
+		return Message{}, fmt.Errorf("send: %w (the message may still be sent)", err)
+	}
+	if derr != nil {
+		return Message{}, fmt.Errorf("send: %w", derr)
+	}
 	select {
 	case <-durable:
+		return msg, nil
 	case <-ctx.Done():
 		return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
 	case <-g.donec:
 		return Message{}, fmt.Errorf("group %s stopped before the message was stored: %w", g.id, ErrStopped)
 	}
-	if wait <= 0 {
-		return msg, nil
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-done:
-		var m Message
-		_ = g.do(context.Background(), func() { m = g.messageByID(msg.ID) })
-		if m.ID != "" {
-			return m, nil
-		}
-		msg.State = StateCommitted
-		return msg, nil
-	case <-t.C:
-	case <-ctx.Done():
-	case <-g.stopc:
-	}
-	return msg, nil
 }
 
 // Subscribe returns a channel of events (new messages, status changes) and a

@@ -234,6 +234,45 @@ func TestQueuedMessageSurvivesRestart(t *testing.T) {
 	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[2].n.Status().Groups[0].Queued == 0 })
 }
 
+// TestAcknowledgedSendSurvivesCrash crashes a node right after its sends
+// returned, without waiting for anything: a send returns only once its
+// message is on disk (its outbox write rides with the node's next raft
+// write, or is made at once when the send is acknowledged as queued), so
+// every one is there after the restart and is delivered once.
+func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
+	c := newCluster(t, 3, 10, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	s := (c.host() + 1) % 3 // a follower
+	var others []string
+	for i, tn := range c.nodes {
+		if i != s {
+			others = append(others, tn.url)
+		}
+	}
+	c.send(s, "registers the key", 10*time.Second)
+	c.converged(1)
+	// Cut off, the node still believes in its host for a while, so its
+	// proposals go out (and are lost) and nothing is written but the
+	// outbox.
+	c.net.Partition([]string{c.nodes[s].url}, others)
+	want := []string{"registers the key"}
+	for i := 0; i < 5; i++ {
+		text := fmt.Sprintf("acknowledged %d", i)
+		if m := c.send(s, text, 0); m.State != node.StateQueued {
+			t.Fatalf("a cut-off node committed %q: %+v", text, m)
+		}
+		want = append(want, text)
+	}
+	c.crash(s)
+	c.start(s)
+	eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+		return c.nodes[s].n.Status().Groups[0].Queued == 5
+	})
+	c.net.Heal()
+	checkExactlyOnce(t, c.converged(len(want)), want)
+}
+
 func TestSendsDuringFailoverNotLost(t *testing.T) {
 	c := newCluster(t, 3, 5, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()

@@ -346,6 +346,10 @@ type peer struct {
 	url    string
 	q      chan outMsg
 	online atomic.Int64 // unix nanos of the last successful exchange
+	// wake cuts a backoff short: the peer just sent us something, so it
+	// is up again (a restarted member should not wait out a backoff
+	// grown while it was down before the host's heartbeats reach it).
+	wake chan struct{}
 }
 
 type outMsg struct {
@@ -362,7 +366,7 @@ func (n *Node) peerFor(url string) *peer {
 	defer n.mu.Unlock()
 	p := n.peers[url]
 	if p == nil && !n.closed {
-		p = &peer{n: n, url: url, q: make(chan outMsg, peerQueue)}
+		p = &peer{n: n, url: url, q: make(chan outMsg, peerQueue), wake: make(chan struct{}, 1)}
 		n.peers[url] = p
 		n.wg.Add(1)
 		go func() {
@@ -379,6 +383,10 @@ func (n *Node) markOnline(url string) {
 	n.mu.Unlock()
 	if p != nil {
 		p.online.Store(time.Now().UnixNano())
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -451,12 +459,19 @@ func (p *peer) run() {
 				backoff *= 2
 			}
 			p.n.log.Debug().Err(err).Str("peer", p.url).Dur("backoff", backoff).Msg("peer unreachable")
+			select {
+			case <-p.wake: // from before the failure: stale
+			default:
+			}
 			t := time.NewTimer(backoff)
 			select {
 			case <-p.n.ctx.Done():
 				t.Stop()
 				return
 			case <-t.C:
+			case <-p.wake:
+				t.Stop()
+				backoff = 0
 			}
 			continue
 		}

@@ -330,7 +330,7 @@ func (c *cluster) crash(i int) {
 		return
 	}
 	c.net.Crash(m.url)
-	n.Close()
+	n.Crash()
 }
 
 func (c *cluster) node(i int) *node.Node {

@@ -534,3 +534,68 @@ func TestPeerBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestProposalToHostlessMemberDoesNotStall delivers a proposal to a member
+// that knows no host, in a batch with a heartbeat behind it: what a member
+// forwarded to its host gets, when it arrives after the host restarted. raft
+// takes no proposal without a leader, and stepping one into it waited for
+// the request's whole deadline and held up every message behind it, so a
+// restarted member heard nothing from the group for 2 s. Now the proposal
+// is dropped (its author retries from its outbox) and the heartbeat gets
+// through at once.
+func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
+	c := newHTTPGroup(t, 3, 3)
+	c.form()
+	host, voters, _ := c.roles(3)
+	var target *httpPeer
+	for _, p := range voters {
+		if p != host && target == nil {
+			target = p
+		}
+	}
+	// With the other two gone, the target loses its host.
+	for _, p := range c.peers {
+		if p != target {
+			p.h.Store(nil)
+			p.n.Close()
+		}
+	}
+	eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
+	term := target.n.Status().Groups[0].Term
+
+	gid, _ := crypto.ParseGroupID(c.gid)
+	hraft, traft := fsm.RaftID(host.id.Public().Sign), fsm.RaftID(target.id.Public().Sign)
+	prop := &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(hraft), To: proto.Uint64(traft), Term: proto.Uint64(0),
+		Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: []byte("a proposal for the old host")}}}
+	heartbeat := &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(hraft), To: proto.Uint64(traft), Term: proto.Uint64(term), Commit: proto.Uint64(0)}
+	var items [][]byte
+	for _, m := range []*pb.Message{prop, heartbeat} {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, b)
+	}
+	payload, err := crypto.EncodeBatch(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := crypto.Envelope{Type: crypto.TypeBatch, Group: gid, To: target.id.Public().Sign, Payload: payload,
+		Counter: c.freshCounter(target, host.id), Time: time.Now().UnixNano()}
+	frame, err := crypto.Sign(host.id, &e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The deadline is only there so that a stall fails the test rather
+	// than hangs it.
+	ctx := ctxT(t, 20*time.Second)
+	if _, err := host.link.Post(ctx, target.srv.URL, frame); err != nil {
+		t.Fatalf("the batch was not handled: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the batch was handled only at its deadline")
+	}
+	eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
+		return target.n.Status().Groups[0].Host == host.id.Public().String()
+	})
+}

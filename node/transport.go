@@ -273,8 +273,8 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 			msgs = append(msgs, m)
 		}
 		for _, m := range msgs {
-			if err := g.rn.Step(ctx, m); err != nil && !errors.Is(err, raft.ErrStopped) {
-				n.log.Debug().Err(err).Msg("raft step")
+			if err := g.step(ctx, m); err != nil && !errors.Is(err, raft.ErrStopped) {
+				n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
 			}
 		}
 		// While the group writes them to disk, have the entries'
@@ -513,6 +513,25 @@ func (p *peer) send(batch []outMsg) error {
 		}
 	}
 	return firstErr
+}
+
+// step hands a peer's raft message to raft. raft takes no proposal while
+// this node knows no host, and its Step then waits: a proposal forwarded
+// to this node while it was host, delivered after it restarted, held up the
+// request, and every message behind it in the batch, for the request's
+// whole deadline (2 s; the failover benchmark's slow restarts). So a
+// proposal is dropped when this node knows no host, and waits two ticks at
+// most otherwise; its author proposes it again from its outbox.
+func (g *group) step(ctx context.Context, m *pb.Message) error {
+	if m.GetType() != pb.MsgProp {
+		return g.rn.Step(ctx, m)
+	}
+	if g.view.Load().leader == raft.None {
+		return errNoHost
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*g.n.cfg.Timing.Tick)
+	defer cancel()
+	return g.rn.Step(ctx, m)
 }
 
 // raftLogger routes raft's logs to zerolog at debug level (raft is chatty).

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/rs/zerolog"
 	"io"
 	"os"
 	"os/signal"
@@ -49,6 +50,9 @@ var commands = []command{
 }
 
 func main() {
+	// Log times to the microsecond: a failover takes a fraction of a
+	// second, and the logs of several nodes are read side by side.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000000Z07:00"
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

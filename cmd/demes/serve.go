@@ -304,7 +304,7 @@ func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
 	switch l.format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want console or json", l.format)
 	}

@@ -67,6 +67,18 @@ func BenchmarkThroughput5(b *testing.B) {
 	report(b, r.Figures())
 }
 
+func BenchmarkThroughput5Processes(b *testing.B) {
+	skipShort(b)
+	bin := demesBinary(b)
+	r, err := ThroughputProcesses(benchCtx(b, 3*time.Minute), ThroughputOptions{Nodes: 5, Duration: 5 * time.Second, Binary: bin})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(r.Rate(), "msg/s")
+	b.ReportMetric(ms(r.CPUPerMessage()), "cpu-ms/msg")
+	report(b, r.Figures())
+}
+
 func BenchmarkScale(b *testing.B) {
 	skipShort(b)
 	r, err := Scale(benchCtx(b, 10*time.Minute), ScaleOptions{Sizes: []int{3, 10, 50}, Messages: 10, Progress: os.Stderr})

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/fsm"
 )
 
 // FailoverOptions configures [Failover].
@@ -84,49 +85,10 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	if o.Kills <= 0 {
 		o.Kills = 20
 	}
-	dir, err := os.MkdirTemp("", "demes-bench-failover-")
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "failover", 3)
+	defer stop()
 	if err != nil {
 		return r, err
-	}
-	defer os.RemoveAll(dir)
-	procs := make([]*serveProc, 3)
-	defer func() {
-		for _, p := range procs {
-			if p != nil {
-				p.stop()
-			}
-		}
-	}()
-	for i := range procs {
-		p := &serveProc{bin: o.Binary, home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
-		procs[i] = p
-		if p.listen, err = freeAddr(); err != nil {
-			return r, err
-		}
-		if p.ui, err = freeAddr(); err != nil {
-			return r, err
-		}
-		out, err := p.cli(ctx, "keygen", "--name", fmt.Sprintf("node%d", i))
-		if err != nil {
-			return r, err
-		}
-		p.pub = out
-		if err := p.start(ctx); err != nil {
-			return r, err
-		}
-	}
-	gid, err := procs[0].cli(ctx, "group", "create", "bench")
-	if err != nil {
-		return r, err
-	}
-	for _, p := range procs[1:] {
-		code, err := procs[0].cli(ctx, "invite", p.pub, "--group", gid)
-		if err != nil {
-			return r, err
-		}
-		if _, err := p.cli(ctx, "join", code); err != nil {
-			return r, err
-		}
 	}
 	var sent []string
 	for k := 0; k < o.Kills; k++ {
@@ -150,6 +112,58 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	r.Sent = len(sent)
 	r.Lost, r.Duplicated, err = checkDelivered(ctx, procs, gid, sent)
 	return r, err
+}
+
+// startProcGroup starts n `demes serve` processes of bin on loopback, each
+// with its own home in a new temporary directory, and forms a group of them
+// through the command line (keygen, group create, invite, join). stop ends
+// the processes and removes the directory; call it even on an error.
+func startProcGroup(ctx context.Context, bin, name string, n int) (procs []*serveProc, gid string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "demes-bench-"+name+"-")
+	if err != nil {
+		return nil, "", func() {}, err
+	}
+	procs = make([]*serveProc, n)
+	stop = func() {
+		for _, p := range procs {
+			if p != nil {
+				p.stop()
+			}
+		}
+		os.RemoveAll(dir)
+	}
+	for i := range procs {
+		p := &serveProc{bin: bin, home: filepath.Join(dir, fmt.Sprintf("node%d", i))}
+		procs[i] = p
+		if p.listen, err = freeAddr(); err != nil {
+			return procs, "", stop, err
+		}
+		if p.ui, err = freeAddr(); err != nil {
+			return procs, "", stop, err
+		}
+		out, err := p.cli(ctx, "keygen", "--name", fmt.Sprintf("node%d", i))
+		if err != nil {
+			return procs, "", stop, err
+		}
+		p.pub = out
+		if err := p.start(ctx); err != nil {
+			return procs, "", stop, err
+		}
+	}
+	gid, err = procs[0].cli(ctx, "group", "create", "bench")
+	if err != nil {
+		return procs, "", stop, err
+	}
+	for _, p := range procs[1:] {
+		code, err := procs[0].cli(ctx, "invite", p.pub, "--group", gid)
+		if err != nil {
+			return procs, "", stop, err
+		}
+		if _, err := p.cli(ctx, "join", code); err != nil {
+			return procs, "", stop, err
+		}
+	}
+	return procs, gid, stop, nil
 }
 
 // failoverOnce kills the host, times the failover, restarts the killed node
@@ -241,13 +255,15 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 	return ids, nil
 }
 
-// waitStable waits until all three nodes name the same host, count three
-// voters and have applied the same index, and returns the host's index.
+// waitStable waits until all nodes name the same host, count as many
+// voters as the group can have (all of them, at most 5) and have applied the
+// same index, and returns the host's index.
 func waitStable(ctx context.Context, procs []*serveProc, gid string) (int, error) {
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	host := -1
-	err := waitUntil(wctx, 10*time.Millisecond, "three voters agreeing on a host", func() bool {
+	want := min(len(procs), fsm.DefaultMaxVoters)
+	err := waitUntil(wctx, 10*time.Millisecond, fmt.Sprintf("%d voters agreeing on a host", want), func() bool {
 		hostID, commit := "", uint64(0)
 		for i, p := range procs {
 			st, err := p.api.status(wctx)
@@ -269,7 +285,7 @@ func waitStable(ctx context.Context, procs []*serveProc, gid string) (int, error
 					voters++
 				}
 			}
-			if voters != 3 {
+			if voters != want {
 				return false
 			}
 			if i == 0 {
@@ -486,6 +502,7 @@ func newAPIClient(home string, pid int) (*apiClient, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil
+	tr.MaxIdleConnsPerHost = 128 // the throughput benchmark's senders
 	return &apiClient{base: info.UIURL, token: strings.TrimSpace(string(tok)), hc: &http.Client{Transport: tr}}, nil
 }
 

@@ -114,11 +114,15 @@ type ThroughputOptions struct {
 	Duration time.Duration
 	// Log receives the nodes' warnings; nil discards them.
 	Log io.Writer
+	// Binary is the demes binary [ThroughputProcesses] runs.
+	Binary string
 }
 
-// ThroughputResult is what [Throughput] measured.
+// ThroughputResult is what [Throughput] or [ThroughputProcesses] measured.
 type ThroughputResult struct {
 	Nodes, Senders int
+	// Processes is set when each node was its own `demes serve` process.
+	Processes bool
 	// Committed is how many sends returned committed.
 	Committed int
 	// Queued is how many sends returned before their message committed.
@@ -148,17 +152,27 @@ func (r ThroughputResult) CPUPerMessage() time.Duration {
 
 // Figures returns the table lines of the result.
 func (r ThroughputResult) Figures() []Figure {
+	how, where := "in one process", "Send with wait"
+	if r.Processes {
+		how, where = "demes serve processes", "local API with a timeout"
+	}
 	rate := Figure{
-		Name: fmt.Sprintf("throughput, %d nodes in one process", r.Nodes), Unit: "msg/s", N: r.Committed,
-		Median: r.Rate(), P99: nan(), Target: ">= 2000 msg/s", Verdict: verdict(r.Rate() >= 2000),
-		Note: fmt.Sprintf("%d senders, Send with wait, sealing included; %d left queued", r.Senders, r.Queued),
+		Name: fmt.Sprintf("throughput, %d nodes, %s", r.Nodes, how), Unit: "msg/s", N: r.Committed,
+		Median: r.Rate(), P99: nan(), Verdict: Info,
+		Note: fmt.Sprintf("%d senders, %s, sealing included; %d left queued", r.Senders, where, r.Queued),
+	}
+	// The target is for a group as users run it: one process per node.
+	// In one process, five nodes share one Go scheduler sized for two
+	// cores, where each would have its own.
+	if r.Processes {
+		rate.Target, rate.Verdict = ">= 2000 msg/s", verdict(r.Rate() >= 2000)
 	}
 	cpu := Figure{
-		Name: "CPU per committed message (all nodes)", Unit: "ms", N: r.Committed,
+		Name: fmt.Sprintf("CPU per committed message (all nodes, %s)", how), Unit: "ms", N: r.Committed,
 		Median: ms(r.CPUPerMessage()), P99: nan(), Verdict: Info,
 		Note: fmt.Sprintf("%.0f%% of the machine's cores busy", 100*r.CPU.Seconds()/r.Elapsed.Seconds()/float64(numCPU())),
 	}
-	lat := durationFigure("send latency under that load", "ms", r.Latency, 0, 0)
+	lat := durationFigure(fmt.Sprintf("send latency under that load (%s)", how), "ms", r.Latency, 0, 0)
 	return []Figure{rate, cpu, lat}
 }
 

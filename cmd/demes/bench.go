@@ -152,9 +152,22 @@ func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	return figs, nil
 }
 
+// benchThroughput measures a five-node group twice: as users run it (five
+// demes serve processes, sends through the local API), which is the figure
+// with the target, and with the nodes in this one process, which isolates
+// the nodes' own CPU per message from the API's.
 func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+	}
+	rp, err := bench.ThroughputProcesses(ctx, bench.ThroughputOptions{Nodes: 5, Duration: o.duration, Binary: bin})
+	figs := rp.Figures()
+	if err != nil {
+		return figs, err
+	}
 	r, err := bench.Throughput(ctx, bench.ThroughputOptions{Nodes: 5, Duration: o.duration})
-	return r.Figures(), err
+	return append(figs, r.Figures()...), err
 }
 
 func benchScale(ctx context.Context, o benchOptions) ([]bench.Figure, error) {

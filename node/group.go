@@ -520,9 +520,9 @@ func (g *group) makeDurable(durable chan struct{}) error {
 	return g.flushOutbox(false)
 }
 
-// flushOutbox writes the waiting outbox writes now, for when no Ready is
-// coming to carry them (a proposal that raft did not take), and everything
-// put off when all is set (at a clean stop).
+// flushOutbox writes the waiting outbox writes now (for a send about to be
+// acknowledged as queued), and with all set, everything put off: the latest
+// commit index and the outbox deletes (at the retry tick and a clean stop).
 func (g *group) flushOutbox(all bool) error {
 	if len(g.outboxPut) == 0 && (!all || (len(g.outboxDone) == 0 && g.unsavedHS == nil)) {
 		return nil
@@ -837,7 +837,7 @@ func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, er
 	g.outboxPut = append(g.outboxPut, p)
 	done = make(chan struct{})
 	p.waiters = append(p.waiters, done)
-	_ = g.propose(p)
+	g.propose(p)
 	g.publish()
 	return g.pendingMessage(p), p.durable, done, nil
 }
@@ -959,11 +959,11 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 
 // propose proposes a queued message. A proposal raft did not take (no
 // leader, a leadership transfer) is retried from the outbox by retryOutbox;
-// ids make the retries idempotent. The error says whether raft took it.
-func (g *group) propose(p *pending) error {
+// ids make the retries idempotent.
+func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
 	p.leader = g.leader
-	return g.raftPropose(func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
+	_ = g.raftPropose(func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
 }
 
 // errNoHost is the error of a proposal made while this node knows no host.
@@ -997,7 +997,7 @@ func (g *group) retryOutbox() {
 	now := time.Now()
 	for _, p := range g.sortedPending() {
 		if p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
-			_ = g.propose(p)
+			g.propose(p)
 		}
 	}
 }
@@ -1025,7 +1025,7 @@ func (g *group) resealOutbox() {
 		// The new frame is written with the next transaction; until then
 		// the stored one (rejected if proposed) is sealed again at restart.
 		g.outboxPut = append(g.outboxPut, p)
-		_ = g.propose(p)
+		g.propose(p)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -64,7 +65,13 @@ func FuzzVerify(f *testing.F) {
 				t.Fatalf("body %x decodes and re-encodes to %x", b, again)
 			}
 		}
+		// ParseTrusted is Verify without the signature check: it accepts
+		// what Verify accepts, with the same envelope, and never panics.
+		pe, perr := ParseTrusted(b)
 		e, err := Verify(b)
+		if err == nil && (perr != nil || !reflect.DeepEqual(pe, e)) {
+			t.Fatalf("Verify accepts %x, ParseTrusted gives %v, %v", b, pe, perr)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrVersion) && !errors.Is(err, ErrSignature) && !errors.Is(err, ErrTooLarge) {
 				t.Fatalf("error %v wraps no sentinel", err)

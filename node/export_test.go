@@ -1,6 +1,11 @@
 package node
 
 import (
+	"context"
+	"errors"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
 	"github.com/demes/demes/transcript"
 )
 
@@ -18,4 +23,43 @@ func LogEntries(n *Node, groupID string) ([]transcript.Entry, error) {
 		return nil, err
 	}
 	return transcriptEntries(max(hs.GetCommit(), g.view.Load().applied), log), nil
+}
+
+// LogStats is what a test sees of how a group holds its log.
+type LogStats struct {
+	// Snapshot is the index of the latest stored snapshot (the stored
+	// applied index), 0 if none.
+	Snapshot uint64
+	// RestoredFrom is the snapshot index this run of the group started
+	// from, 0 if it applied the log from the start.
+	RestoredFrom uint64
+	// AppliedHere counts the entries this run of the group applied.
+	AppliedHere uint64
+	// Applied is the state machine's applied index, Epoch its membership
+	// epoch.
+	Applied, Epoch uint64
+	// MemFirst is the first index of the log held in memory, FirstIndex
+	// the one raft sees.
+	MemFirst, FirstIndex uint64
+}
+
+// GroupLogStats returns the LogStats of a group on n.
+func GroupLogStats(n *Node, groupID string) (LogStats, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return LogStats{}, err
+	}
+	var (
+		s    LogStats
+		lerr error
+	)
+	err = g.do(context.Background(), func() {
+		var snap *pb.Snapshot
+		snap, lerr = n.store.LoadSnapshot(g.id[:])
+		s.Snapshot = snap.GetMetadata().GetIndex()
+		s.RestoredFrom, s.AppliedHere, s.Applied, s.Epoch = g.restoredFrom, g.appliedHere, g.st.Applied, g.st.Epoch
+		s.MemFirst, _ = g.storage.mem.FirstIndex()
+		s.FirstIndex, _ = g.storage.FirstIndex()
+	})
+	return s, errors.Join(err, lerr)
 }

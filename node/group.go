@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,7 @@ type group struct {
 	id      crypto.GroupID
 	raftID  uint64
 	rn      raft.Node
-	storage *raft.MemoryStorage
+	storage *logStore
 	view    atomic.Pointer[view]
 	reqc    chan func()
 	stopc   chan struct{}
@@ -107,6 +108,16 @@ type group struct {
 	replayTo  uint64                         // the commit index at start: the end of the replay
 	attests   map[[32]byte]raftView          // the map attested points to
 	lastPull  time.Time                      // the last time pullAttestations pinged the voters
+
+	// Snapshots (see maybeSnapshot).
+	confState *pb.ConfState // raft's configuration after the last applied entry
+	snapIndex uint64        // the index of the latest stored snapshot
+	// restoredFrom is the index of the snapshot this run of the group
+	// started from (0: it applied the log from the start), and appliedHere
+	// counts the entries it applied since: what tests look at to tell that
+	// a restart applied only the entries after the snapshot.
+	restoredFrom uint64
+	appliedHere  uint64
 }
 
 // keyRef names a sender key: a message names the key it is sealed under by
@@ -142,12 +153,16 @@ func (p *pending) markDurable() {
 	}
 }
 
-func (n *Node) raftConfig(id uint64, storage *raft.MemoryStorage) *raft.Config {
+// raftConfig is the raft configuration of a group; applied is the index up
+// to which the group's state is restored already (raft hands over the
+// committed entries after it only).
+func (n *Node) raftConfig(id uint64, storage raft.Storage, applied uint64) *raft.Config {
 	return &raft.Config{
 		ID:                id,
 		ElectionTick:      n.cfg.Timing.ElectionTicks,
 		HeartbeatTick:     n.cfg.Timing.HeartbeatTicks,
 		Storage:           storage,
+		Applied:           applied,
 		MaxSizePerMsg:     1 << 20,
 		MaxInflightMsgs:   256,
 		CheckQuorum:       true,
@@ -162,39 +177,95 @@ func (n *Node) raftConfig(id uint64, storage *raft.MemoryStorage) *raft.Config {
 // it starts an empty log that the group's leader will fill (a join).
 func (n *Node) startGroup(gid crypto.GroupID, info groupInfo, genesis []byte, prov []provisionalMember) (*group, error) {
 	g := n.newGroup(gid, info)
-	g.storage = raft.NewMemoryStorage()
+	storage, err := newLogStore(raft.NewMemoryStorage(), n.store, gid[:])
+	if err != nil {
+		return nil, err
+	}
+	g.storage = storage
 	if genesis != nil {
 		g.bootstrap = true
-		g.rn = raft.StartNode(n.raftConfig(g.raftID, g.storage), []raft.Peer{{ID: g.raftID, Context: genesis}})
+		g.rn = raft.StartNode(n.raftConfig(g.raftID, g.storage, 0), []raft.Peer{{ID: g.raftID, Context: genesis}})
 	} else {
-		g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage))
+		g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage, 0))
 	}
 	g.run0()
 	return g, nil
 }
 
-// restartGroup rebuilds a group from the store: the log is loaded into raft's
-// memory storage and every committed entry is applied again, which rebuilds
-// the state machine (membership, messages) exactly as before.
+// restartGroup rebuilds a group from the store. With a snapshot (see
+// maybeSnapshot), the state machine is restored from it, and raft applies
+// only the committed entries after it; what the node keeps about the
+// messages before it is rebuilt from the stored log without applying it
+// again (rebuildHistory). Without one, every committed entry is applied
+// again from the first, which rebuilds the state machine (membership,
+// messages) exactly as before. Only the log after the snapshot is loaded
+// into memory; raft reads older entries from the store when it needs them.
 func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) {
 	g := n.newGroup(gid, info)
-	hs, entries, err := n.store.LoadRaft(gid[:])
+	hs, err := n.store.HardState(gid[:])
 	if err != nil {
 		return nil, err
 	}
-	g.storage = raft.NewMemoryStorage()
-	if err := g.storage.SetHardState(hs); err != nil {
+	first, last, err := n.store.LogBounds(gid[:])
+	if err != nil {
+		return nil, err
+	}
+	mem := raft.NewMemoryStorage()
+	snap, st, err := n.loadSnapshot(gid)
+	switch {
+	case err == nil && snap != nil:
+		if err := mem.ApplySnapshot(snap); err != nil {
+			return nil, fmt.Errorf("apply the snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+		g.st, g.confState = st, snap.GetMetadata().GetConfState()
+		g.snapIndex, g.restoredFrom = st.Applied, st.Applied
+	case err != nil && first == 1:
+		// The whole log is there: apply it again, as without a snapshot.
+		// The next snapshot replaces this one.
+		n.log.Error().Err(err).Str("group", gid.String()).
+			Msg("cannot restore the group's state from its snapshot; applying the whole log again")
+		g.snapIndex, snap = snap.GetMetadata().GetIndex(), nil
+	case err != nil:
+		return nil, err
+	}
+	// The memory holds the log after the snapshot (all of it without one).
+	if from := g.restoredFrom + 1; last >= from {
+		ents, err := n.store.Entries(gid[:], max(from, first), last+1, math.MaxUint64)
+		if err != nil {
+			return nil, err
+		}
+		if err := mem.Append(ents); err != nil {
+			return nil, err
+		}
+	}
+	// A snapshot is committed; the hard state written before it says so,
+	// except after a crash between installing a snapshot from the host and
+	// the next write (see installSnapshot).
+	if hs.GetCommit() < g.restoredFrom {
+		hs.Commit = proto.Uint64(g.restoredFrom)
+	}
+	if err := mem.SetHardState(hs); err != nil {
 		return nil, err
 	}
 	if !raft.IsEmptyHardState(hs) {
-		g.savedHS = hs
+		g.savedHS = hs // for its term and vote (see handleReady)
 	}
-	if err := g.storage.Append(entries); err != nil {
+	if g.storage, err = newLogStore(mem, n.store, gid[:]); err != nil {
 		return nil, err
 	}
 	// raft reports the term in a Ready only when it changes, and pings carry
 	// it (attest.go): start from the stored one.
 	g.term = hs.GetTerm()
+	if snap != nil {
+		start := time.Now()
+		g.afterConf(fsm.Result{})
+		if err := g.rebuildHistory(first, g.restoredFrom); err != nil {
+			return nil, err
+		}
+		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
+			Int("messages", len(g.messages)).Dur("took", time.Since(start)).
+			Msg("restored the group's state from its snapshot; applying the log after it")
+	}
 	g.publish()
 	outbox, err := n.store.Outbox(gid[:])
 	if err != nil {
@@ -203,10 +274,90 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	// A queued message may be sealed under a sender key that only the
 	// log's key headers hold: restore the outbox once the log is replayed.
 	g.restored, g.replayTo = outbox, hs.GetCommit()
-	g.maybeRestoreOutbox()
-	g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage))
+	if g.maybeRestoreOutbox() && snap != nil {
+		// Restored from a snapshot at the commit index: nothing is to be
+		// applied before the outbox can be checked against the state, as
+		// handleReady does after the replay.
+		g.resealOutbox()
+	}
+	g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage, g.restoredFrom))
 	g.run0()
 	return g, nil
+}
+
+// loadSnapshot loads a group's stored snapshot, if any, and restores the
+// state machine from it. On an error, snap is the snapshot if it could be
+// read at all.
+func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *fsm.State, err error) {
+	snap, err = n.store.LoadSnapshot(gid[:])
+	if err != nil || snap == nil {
+		return nil, nil, err
+	}
+	index := snap.GetMetadata().GetIndex()
+	st, err = fsm.Restore(gid, snap.GetData())
+	if err == nil && st.Applied != index {
+		err = fmt.Errorf("%w: it holds the state at %d", fsm.ErrBadSnapshot, st.Applied)
+	}
+	if err != nil {
+		return snap, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", index, err)
+	}
+	return snap, st, nil
+}
+
+// rebuildHistory rebuilds, for a state restored from the snapshot at upto,
+// what this node derived from the chat messages up to there and the state
+// machine does not keep: the messages it lists, and the sender keys it
+// opened (its own ones, which a queued message may be sealed under, and the
+// others' keys of the current epoch, which later messages without a key
+// header are sealed under). It reads the stored log from first and opens
+// each message that the state accepted at its index exactly as afterEntry
+// did when it was applied, without applying anything again.
+//
+// The envelopes' signatures are not checked again (see
+// fsm.State.AcceptedChat): they were when the entries were applied, and the
+// log and the snapshot are this node's own store, so whoever could change
+// one could change the other. Each opened message's own signature, by its
+// author, is still checked.
+//
+// A message lists the author's display name the state has now, which differs
+// from the one of its time only for a member who left and joined again
+// under another name.
+func (g *group) rebuildHistory(first, upto uint64) error {
+	if first == 0 {
+		return nil
+	}
+	for lo := first; lo <= upto; {
+		ents, err := g.n.store.Entries(g.id[:], lo, upto+1, 4<<20)
+		if err != nil {
+			return fmt.Errorf("rebuild the history before the snapshot at %d: %w", upto, err)
+		}
+		for _, e := range ents {
+			if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
+				continue
+			}
+			c := g.st.AcceptedChat(e.GetIndex(), e.GetData())
+			if c == nil {
+				continue
+			}
+			author := g.st.Members[c.Sender]
+			if author == nil {
+				author = g.st.Former[c.Sender]
+			}
+			// afterEntry opens only while this node is a member; here
+			// deliver tries every message, but one from a time this node
+			// was not a member is sealed under a key it was never given,
+			// which deliver passes over silently, as afterEntry does.
+			g.deliver(c, author)
+		}
+		lo += uint64(len(ents))
+	}
+	// Keys of earlier epochs open nothing that is still to come.
+	for ref := range g.keys {
+		if ref.epoch != g.st.Epoch {
+			delete(g.keys, ref)
+		}
+	}
+	return nil
 }
 
 func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
@@ -340,13 +491,14 @@ func (g *group) handleReady(rd raft.Ready) error {
 	// with the next write. raft allows that: a commit index is never needed
 	// for safety, a restarted member learns it again from the host. But
 	// raft rebuilds its configuration at start from the membership changes
-	// up to the stored commit index (there is no snapshot to hold it), so
-	// that index must cover every change applied: a member that forgot a
-	// join could count itself the only voter and lead alone (the fault-
-	// schedule runner found exactly that when every commit-only Ready was
-	// skipped). Deletes of committed messages from the outbox ride along
-	// too: a lost delete is harmless, since the replayed log commits the
-	// message again, which drops it.
+	// up to the stored commit index (after the snapshot's configuration,
+	// if there is one), so that index must cover every change applied: a
+	// member that forgot a join could count itself the only voter and lead
+	// alone (the fault-schedule runner found exactly that when every
+	// commit-only Ready was skipped). Deletes of committed messages from
+	// the outbox ride along too: a lost delete is harmless, since at start
+	// a queued message that the state (replayed, or restored from a
+	// snapshot) has accepted is dropped (maybeRestoreOutbox).
 	//
 	// A leader sends its appends and heartbeats before its own write, so
 	// that the followers' writes overlap the leader's (raft thesis 10.2.1;
@@ -362,6 +514,12 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if hs != nil && raft.IsEmptyHardState(hs) {
 		hs = nil
 	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		// Before the entries, which follow it.
+		if err := g.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
 	write := len(rd.Entries) > 0 || hasConfChange(rd.CommittedEntries)
 	if hs != nil && !write && g.savedHS != nil && hs.GetTerm() == g.savedHS.GetTerm() && hs.GetVote() == g.savedHS.GetVote() {
 		g.unsavedHS = proto.Clone(hs).(*pb.HardState)
@@ -371,11 +529,13 @@ func (g *group) handleReady(rd raft.Ready) error {
 		}
 	}
 	if hs != nil {
-		if err := g.storage.SetHardState(hs); err != nil {
+		if err := g.storage.mem.SetHardState(hs); err != nil {
 			return err
 		}
 	}
-	if err := g.storage.Append(rd.Entries); err != nil {
+	// Into memory only once in the store: an entry raft reads below the
+	// memory's first index must be in the store (see logStore).
+	if err := g.storage.mem.Append(rd.Entries); err != nil {
 		return err
 	}
 	g.noteTransferCampaign(rd.Messages)
@@ -399,6 +559,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		changed = true
 	}
 	g.rn.Advance()
+	g.maybeSnapshot()
 	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {
 		// Campaign is ignored until raft knows the bootstrap configuration
 		// is applied, which it learns at Advance (see GOTCHAS.md); now it
@@ -533,7 +694,74 @@ func (g *group) flushOutbox(all bool) error {
 	return nil
 }
 
+// maybeSnapshot takes a snapshot every SnapshotEntries applied entries: the
+// state machine's state and raft's configuration at the applied index,
+// stored (fsync) as the group's stored applied index, from which a restart
+// restores the state instead of applying the whole log again. Then it drops
+// from memory the log before the last SnapshotKeep entries; the store keeps
+// the whole log, which raft reads back when a lagging member needs it.
+//
+// A failure is logged and changes nothing else: the log is intact, and a
+// restart applies more of it again.
+func (g *group) maybeSnapshot() {
+	applied := g.st.Applied
+	if applied < g.snapIndex+g.n.cfg.SnapshotEntries || g.confState == nil {
+		return
+	}
+	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
+	data, err := g.st.Snapshot()
+	if err != nil {
+		log.Error().Err(err).Msg("cannot take a snapshot")
+		return
+	}
+	snap, err := g.storage.mem.CreateSnapshot(applied, g.confState, data)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot take a snapshot")
+		return
+	}
+	if err := g.n.store.SaveSnapshot(g.id[:], snap); err != nil {
+		log.Error().Err(err).Msg("cannot store a snapshot")
+		return
+	}
+	g.snapIndex = applied
+	if applied > g.n.cfg.SnapshotKeep {
+		if err := g.storage.mem.Compact(applied - g.n.cfg.SnapshotKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			log.Error().Err(err).Msg("cannot compact the log in memory")
+		}
+	}
+	log.Debug().Int("bytes", len(data)).Msg("snapshot taken")
+}
+
+// installSnapshot installs a snapshot that raft received from the host
+// (rd.Snapshot): the state machine is restored from it and the stored log
+// replaced by it. DeMeS never sends one (a host's log is never compacted,
+// and the transport refuses snapshot messages), so this only keeps the
+// node consistent should one ever come: the messages between what this
+// node had applied and the snapshot are then missing here.
+func (g *group) installSnapshot(snap *pb.Snapshot) error {
+	md := snap.GetMetadata()
+	st, err := fsm.Restore(g.id, snap.GetData())
+	if err == nil && st.Applied != md.GetIndex() {
+		err = fmt.Errorf("it holds the state at %d", st.Applied)
+	}
+	if err != nil {
+		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
+	}
+	if err := g.n.store.InstallSnapshot(g.id[:], snap); err != nil {
+		return err
+	}
+	if err := g.storage.install(snap); err != nil {
+		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
+	}
+	g.n.log.Warn().Str("group", g.id.String()).Uint64("index", md.GetIndex()).Uint64("applied", g.st.Applied).
+		Msg("installed a snapshot from the host: the history before it is not available on this node")
+	g.st, g.confState, g.snapIndex = st, md.GetConfState(), md.GetIndex()
+	g.afterConf(fsm.Result{})
+	return nil
+}
+
 func (g *group) apply(entries []*pb.Entry) {
+	g.appliedHere += uint64(len(entries))
 	for _, e := range entries {
 		idx := e.GetIndex()
 		switch e.GetType() {
@@ -557,7 +785,7 @@ func (g *group) apply(entries []*pb.Entry) {
 			res := g.st.ApplyConf(idx, cc.GetNodeId(), confKind(cc.GetType()), cc.GetContext())
 			g.logReject(idx, res)
 			cc.NodeId = proto.Uint64(res.Conf.NodeID)
-			g.rn.ApplyConfChange(cc)
+			g.confState = g.rn.ApplyConfChange(cc)
 			g.afterConf(res)
 		case pb.EntryConfChangeV2:
 			cc := &pb.ConfChangeV2{}
@@ -573,7 +801,7 @@ func (g *group) apply(entries []*pb.Entry) {
 				c.NodeId = proto.Uint64(res.Conf.NodeID)
 			}
 			g.logReject(idx, res)
-			g.rn.ApplyConfChange(cc)
+			g.confState = g.rn.ApplyConfChange(cc)
 			g.afterConf(res)
 		}
 	}
@@ -658,55 +886,53 @@ func (g *group) afterEntry(idx uint64, res fsm.Result) {
 		}
 		return
 	}
-	if res.Chat == nil {
+	// Only members list messages: a node applies entries while it is not
+	// one yet (a joiner before its join) or not any more.
+	if res.Chat == nil || g.st.Members[g.n.self.Sign] == nil {
 		return
 	}
-	c := res.Chat
+	g.deliver(res.Chat, g.st.Members[res.Chat.Sender])
+}
+
+// deliver opens an accepted chat message by author (a member at its index)
+// and, if this node can read it, lists it and tells the UI; either way, the
+// message is no longer queued here.
+func (g *group) deliver(c *fsm.Chat, author *fsm.Member) {
 	m := Message{
 		ID:      hex.EncodeToString(c.ID[:]),
-		Index:   idx,
+		Index:   c.Index,
 		State:   StateCommitted,
 		GroupID: g.id.String(),
 		SentAt:  time.Unix(0, c.Time).UTC(),
 	}
-	if mem := g.st.Members[c.Sender]; mem != nil {
-		m.Author, m.Name = mem.ID.String(), mem.Name
+	if author != nil {
+		m.Author, m.Name = author.ID.String(), author.Name
 	}
-	if g.st.Members[g.n.self.Sign] != nil {
-		key, err := g.chatKey(c)
-		var opened *crypto.Opened
-		if err == nil {
-			// The state machine checked the envelope's signature.
-			opened, err = crypto.OpenReceived(key, g.id, c.Sealed, c.Sender, c.ID)
-		}
-		switch {
-		case err == nil:
-			m.Text = string(opened.Body)
-			m.SentAt = time.Unix(0, opened.Time).UTC()
-		case errors.Is(err, crypto.ErrNotRecipient):
-			// A message from before we joined; not ours to read.
-		default:
-			g.n.log.Warn().Err(err).Str("group", g.id.String()).Uint64("index", idx).Msg("cannot open message")
-		}
-		if err != nil {
-			m.Text = ""
-		}
-		if err != nil && !errors.Is(err, crypto.ErrNotRecipient) {
-			g.n.rejects.add("open message: " + reasonKey(err))
-		}
-		if err != nil {
-			// Only members who can read a message list it.
-			g.commitOutbox(c.ID)
-			return
-		}
-	} else {
-		return
+	key, err := g.chatKey(c)
+	var opened *crypto.Opened
+	if err == nil {
+		// The state machine checked the envelope's signature.
+		opened, err = crypto.OpenReceived(key, g.id, c.Sealed, c.Sender, c.ID)
 	}
-	g.msgIndex[m.ID] = len(g.messages)
-	g.messages = append(g.messages, m)
+	switch {
+	case err == nil:
+		m.Text = string(opened.Body)
+		m.SentAt = time.Unix(0, opened.Time).UTC()
+	case errors.Is(err, crypto.ErrNotRecipient):
+		// A message from before we joined; not ours to read.
+	default:
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Uint64("index", c.Index).Msg("cannot open message")
+		g.n.rejects.add("open message: " + reasonKey(err))
+	}
+	if err == nil {
+		g.msgIndex[m.ID] = len(g.messages)
+		g.messages = append(g.messages, m)
+	}
+	// Only members who can read a message list it.
 	g.commitOutbox(c.ID)
-	mm := m
-	g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &mm})
+	if err == nil {
+		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+	}
 }
 
 // chatKey returns the sender key an accepted chat message is sealed under:

@@ -15,8 +15,9 @@
 // # What reaches the disk
 //
 // The store (package store) holds raft entries (signed envelopes with sealed
-// payloads) and the outbox (the same). Plaintext exists only in memory, after
-// a member opens a message sealed to it.
+// payloads), the outbox (the same), and each group's latest snapshot of its
+// state machine (ids, keys, hashes, membership). Plaintext exists only in
+// memory, after a member opens a message sealed to it.
 package node
 
 import (
@@ -95,6 +96,14 @@ type Config struct {
 	CheckpointInterval time.Duration
 	// MaxSkew is the clock difference tolerated on peer envelopes (default 5 min).
 	MaxSkew time.Duration
+	// SnapshotEntries is how many applied entries a group goes between two
+	// snapshots of its state (default 10,000). A restart restores the
+	// latest snapshot and applies only the log after it.
+	SnapshotEntries uint64
+	// SnapshotKeep is how many entries before its latest snapshot a group
+	// keeps in memory, for members a little behind (default 1,000). Older
+	// entries are read back from the store: the store keeps the whole log.
+	SnapshotKeep uint64
 }
 
 // Node is a running DeMeS node.
@@ -170,6 +179,12 @@ func Open(cfg Config) (*Node, error) {
 	}
 	if cfg.MaxSkew == 0 {
 		cfg.MaxSkew = 5 * time.Minute
+	}
+	if cfg.SnapshotEntries == 0 {
+		cfg.SnapshotEntries = 10_000
+	}
+	if cfg.SnapshotKeep == 0 {
+		cfg.SnapshotKeep = 1_000
 	}
 	ownEvents := cfg.events == nil
 	if ownEvents {

@@ -57,9 +57,10 @@ func crashSend(home, text string, timeout time.Duration) (int, string) {
 // TestCrashSafetyUnderKill sends from every member of a three-node group of
 // real `demes serve` processes while killing them with SIGKILL at random
 // moments (one down at a time) and restarting them on the same address.
-// Afterwards every node lists the same messages in the same order; every
-// acknowledged send (exit 0) is there exactly once, every queued one (exit
-// 3) too, and nothing is there twice.
+// The nodes take a snapshot every 40 entries, so kills also land while one is
+// written, and restarts restore one. Afterwards every node lists the same
+// messages in the same order; every acknowledged send (exit 0) is there
+// exactly once, every queued one (exit 3) too, and nothing is there twice.
 //
 // The random choices follow DEMES_CRASH_SEED when set (the seed is logged);
 // when a kill comes still depends on timing.
@@ -79,6 +80,9 @@ func TestCrashSafetyUnderKill(t *testing.T) {
 
 	procs := []*serveProc{newServeProc(t, "ann"), newServeProc(t, "ben"), newServeProc(t, "cat")}
 	for _, p := range procs {
+		// Snapshots every few dozen entries, so that kills land during
+		// them and most restarts restore one.
+		p.extra = []string{"--snapshot-entries", "40"}
 		p.start()
 	}
 	r := procs[0].demes("group", "create", "crash")

@@ -23,6 +23,7 @@ type serveProc struct {
 	listen, ui string
 	cmd        *exec.Cmd
 	logPath    string
+	extra      []string // more flags of demes serve
 }
 
 func freeAddr(t *testing.T) string {
@@ -56,7 +57,7 @@ func (p *serveProc) start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	cmd := exec.Command(demesBin, "serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn")
+	cmd := exec.Command(demesBin, append([]string{"serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn"}, p.extra...)...)
 	cmd.Env = append(os.Environ(), "HOME="+p.home)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {

@@ -28,6 +28,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	advertise := f.String("advertise", "", "the peer `URL` other nodes should use (default http://ADDR of --listen, with this machine's address if ADDR is 0.0.0.0)")
 	passFile := f.String("passphrase-file", "", "the passphrase `FILE` of a sealed identity")
 	name := f.String("name", "", "display `NAME` (default: the one given to keygen)")
+	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
 	pos, err := f.parse(args)
@@ -49,6 +50,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return f.usageErr(err)
 	}
+	if *snapEvery == 0 {
+		return f.usageErr(errors.New("--snapshot-entries must be at least 1"))
+	}
 	id, err := loadIdentity(home, *passFile)
 	if err != nil {
 		return err
@@ -65,7 +69,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	rn, err := startNode(ctx, nodeOptions{
 		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,
-		timing: timing, maxVoters: tf.maxVoters, logger: logger,
+		timing: timing, maxVoters: tf.maxVoters, logger: logger, snapshotEntries: *snapEvery,
 	})
 	if err != nil {
 		return err
@@ -89,6 +93,7 @@ type nodeOptions struct {
 	id                                *identity.Identity
 	timing                            node.Timing
 	maxVoters                         int
+	snapshotEntries                   uint64 // 0: the node's default
 	logger                            zerolog.Logger
 	demo                              bool
 }
@@ -131,7 +136,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	}
 	svc, err := node.NewService(node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
-		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters,
+		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
 	})
 	if err != nil {
 		peerLn.Close()

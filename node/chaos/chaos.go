@@ -86,6 +86,11 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Settle bounds each wait for the group to converge (default 60 s).
 	Settle time.Duration
+	// SnapshotEntries and SnapshotKeep are the nodes' snapshot settings
+	// (see node.Config; default: the node's). Small ones make a short
+	// schedule take snapshots, restart from them, and catch members up from
+	// the log in the store rather than in memory.
+	SnapshotEntries, SnapshotKeep uint64
 }
 
 func (o Options) withDefaults() Options {
@@ -307,6 +312,8 @@ func (c *cluster) start(i int) error {
 		PingInterval:     200 * time.Millisecond,
 		LatencyInterval:  time.Second,
 		TransferCooldown: time.Second,
+		SnapshotEntries:  c.o.SnapshotEntries,
+		SnapshotKeep:     c.o.SnapshotKeep,
 	})
 	if err != nil {
 		return fmt.Errorf("start %s: %w", m.name, err)

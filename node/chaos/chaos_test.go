@@ -24,12 +24,15 @@ var (
 	replayDown  = flag.Int("chaos.maxdown", 0, "most nodes down at once in the replayed schedule (0: a minority)")
 	schedules   = flag.Int("chaos.schedules", 0, "run this many seeds from -chaos.seed (TestMany)")
 	parallel    = flag.Int("chaos.parallel", 2, "schedules run at once (TestMany)")
+	snapEntries = flag.Uint64("chaos.snapshot", 0, "the nodes' SnapshotEntries (0: the default)")
+	snapKeep    = flag.Uint64("chaos.keep", 0, "the nodes' SnapshotKeep (0: the default)")
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func options(t *testing.T, seed int64, nodes, steps int) chaos.Options {
-	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf}
+	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf,
+		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep}
 	if os.Getenv("DEMES_TEST_LOG") != "" {
 		l := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		o.Logger = &l
@@ -56,19 +59,28 @@ func TestSeeds(t *testing.T) {
 	for _, tc := range []struct {
 		seed         int64
 		nodes, steps int
+		snapshot     uint64 // SnapshotEntries, 0 for the flag's
 	}{
 		// Chosen for variety: host kills, restarts of every node, long
 		// partitions with most sends queued, and 5-node groups with two
 		// nodes down.
-		{2, 3, 30},
-		{3, 3, 30},
-		{10, 3, 30},
-		{3, 5, 30},
-		{8, 5, 30},
+		{2, 3, 30, 0},
+		{3, 3, 30, 0},
+		{10, 3, 30, 0},
+		{3, 5, 30, 0},
+		{8, 5, 30, 0},
+		// The same with a snapshot every few entries: restarts restore
+		// one, and members catch up from the log in the store.
+		{10, 3, 30, 8},
+		{8, 5, 30, 8},
 	} {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
-			rep := run(t, options(t, tc.seed, tc.nodes, tc.steps))
+			o := options(t, tc.seed, tc.nodes, tc.steps)
+			if tc.snapshot > 0 {
+				o.SnapshotEntries, o.SnapshotKeep = tc.snapshot, 2
+			}
+			rep := run(t, o)
 			if rep.Sent == 0 || rep.Delivered == 0 {
 				t.Fatalf("a schedule that delivers nothing tests nothing: %v", rep)
 			}

@@ -12,15 +12,32 @@ import (
 )
 
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	group crypto.GroupID
 	ids   []*identity.Identity
 	s     *State
 	index uint64
 	ctr   uint64
+	log   []logEntry // every entry applied to s, to apply again elsewhere
 }
 
-func newWorld(t *testing.T, n int) *world {
+// logEntry is one entry of a world's log, as raft would hand it over.
+type logEntry struct {
+	index  uint64
+	conf   bool
+	nodeID uint64
+	kind   ConfKind
+	frame  []byte
+}
+
+func (e logEntry) apply(s *State) Result {
+	if e.conf {
+		return s.ApplyConf(e.index, e.nodeID, e.kind, e.frame)
+	}
+	return s.ApplyEntry(e.index, e.frame)
+}
+
+func newWorld(t testing.TB, n int) *world {
 	w := &world{t: t, group: crypto.GroupID{1, 2, 3}}
 	for i := 0; i < n; i++ {
 		id, err := identity.FromSeed(bytes.Repeat([]byte{byte(i + 1)}, 32))
@@ -48,13 +65,22 @@ func (w *world) frame(signer *identity.Identity, typ crypto.Type, body any) []by
 }
 
 func (w *world) entry(signer *identity.Identity, typ crypto.Type, body any) Result {
+	return w.raw(w.frame(signer, typ, body))
+}
+
+// raw appends a normal entry with the given data (empty: raft's no-op).
+func (w *world) raw(frame []byte) Result {
 	w.index++
-	return w.s.ApplyEntry(w.index, w.frame(signer, typ, body))
+	e := logEntry{index: w.index, frame: frame}
+	w.log = append(w.log, e)
+	return e.apply(w.s)
 }
 
 func (w *world) conf(signer *identity.Identity, typ crypto.Type, body any, nodeID uint64, kind ConfKind) Result {
 	w.index++
-	return w.s.ApplyConf(w.index, nodeID, kind, w.frame(signer, typ, body))
+	e := logEntry{index: w.index, conf: true, nodeID: nodeID, kind: kind, frame: w.frame(signer, typ, body)}
+	w.log = append(w.log, e)
+	return e.apply(w.s)
 }
 
 func (w *world) genesis() {
@@ -95,7 +121,7 @@ func (w *world) chatWith(author *identity.Identity, key *crypto.SenderKey, heade
 
 func key(id *identity.Identity) []byte { k := id.Public().Sign; return k[:] }
 
-func wantRejected(t *testing.T, r Result, sub string) {
+func wantRejected(t testing.TB, r Result, sub string) {
 	t.Helper()
 	if !errors.Is(r.Err, ErrRejected) || !strings.Contains(r.Err.Error(), sub) {
 		t.Fatalf("got %v, want a rejection containing %q", r.Err, sub)

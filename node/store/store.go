@@ -1,13 +1,22 @@
 // Package store keeps a node's durable state in one bbolt file: per group the
-// raft log, hard state and metadata, and the outbox of messages not yet
-// committed. Everything it holds is what travelled on the wire (signed
-// envelopes with sealed payloads), so nothing in it is plaintext.
+// raft log, hard state, latest snapshot and metadata, and the outbox of
+// messages not yet committed. Everything it holds is what travelled on the
+// wire (signed envelopes with sealed payloads) or derived from it (the state
+// machine's snapshot holds ids, keys and hashes), so nothing in it is
+// plaintext.
+//
+// The log is kept whole: a snapshot never deletes the entries it covers,
+// because they are the group's history, which members catch up from and
+// transcripts are exported from. The latest snapshot's index is the index
+// up to which the node has applied the log and stored the result.
 //
 // Writes are bbolt transactions, fsynced on commit: when SaveRaft returns, the
 // entries and hard state survive a kill -9 or power loss.
 package store
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,6 +41,7 @@ var (
 	bucketOutbox  = []byte("outbox")
 	keyHardState  = []byte("hardstate")
 	keyInfo       = []byte("info")
+	keySnapshot   = []byte("snapshot")
 )
 
 // Open opens (creating if needed) the store at path with mode 0600.
@@ -219,6 +229,204 @@ func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
 		return nil, nil, fmt.Errorf("load group %x: %w", gid, err)
 	}
 	return hs, entries, nil
+}
+
+// ErrMissing is wrapped by the errors of reads of log entries that the store
+// does not hold.
+var ErrMissing = errors.New("log entry not in the store")
+
+// ErrCorrupt is wrapped by the error of reading a stored snapshot whose
+// checksum does not match.
+var ErrCorrupt = errors.New("corrupt value in the store")
+
+// SaveSnapshot stores snap as the group's latest snapshot, in one fsynced
+// transaction. Its index is the node's stored applied index: the state it
+// carries is the result of applying the log up to there. A snapshot older
+// than the stored one is refused, so the applied index never goes back
+// (an unreadable stored one is replaced). The log entries it covers stay.
+//
+// The snapshot is stored with its SHA-256, which LoadSnapshot checks: bbolt
+// checks its own page structure but not the values, and a state restored
+// from a damaged snapshot would silently differ from the other members'.
+func (s *Store) SaveSnapshot(gid []byte, snap *pb.Snapshot) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		return putSnapshot(b, snap)
+	})
+	if err != nil {
+		return fmt.Errorf("save snapshot of group %x at %d: %w", gid, snap.GetMetadata().GetIndex(), err)
+	}
+	return nil
+}
+
+func putSnapshot(b *bolt.Bucket, snap *pb.Snapshot) error {
+	if prev, err := getSnapshot(b); err == nil && prev != nil && snap.GetMetadata().GetIndex() < prev.GetMetadata().GetIndex() {
+		return fmt.Errorf("older than the stored snapshot at %d", prev.GetMetadata().GetIndex())
+	}
+	data, err := proto.Marshal(snap)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	return b.Bucket(bucketMeta).Put(keySnapshot, append(data, sum[:]...))
+}
+
+// getSnapshot reads a group's stored snapshot (nil if none) and checks its
+// checksum.
+func getSnapshot(b *bolt.Bucket) (*pb.Snapshot, error) {
+	v := b.Bucket(bucketMeta).Get(keySnapshot)
+	if v == nil {
+		return nil, nil
+	}
+	if len(v) < sha256.Size {
+		return nil, fmt.Errorf("%w: a snapshot of %d bytes", ErrCorrupt, len(v))
+	}
+	data, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
+	if got := sha256.Sum256(data); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%w: the snapshot does not match its checksum", ErrCorrupt)
+	}
+	snap := &pb.Snapshot{}
+	if err := proto.Unmarshal(data, snap); err != nil {
+		return nil, fmt.Errorf("%w: snapshot: %v", ErrCorrupt, err)
+	}
+	return snap, nil
+}
+
+// InstallSnapshot stores snap, a snapshot raft received from the group's
+// leader, and discards the whole stored log, in one fsynced transaction.
+// That is what installing a snapshot means in raft: the log before it is
+// replaced by it, and the entries this node held may disagree with it. The
+// history before the snapshot is then not available from this store. (DeMeS
+// leaders never send snapshots; this is for a log that somehow needs one.)
+func (s *Store) InstallSnapshot(gid []byte, snap *pb.Snapshot) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		if err := putSnapshot(b, snap); err != nil {
+			return err
+		}
+		if err := b.DeleteBucket(bucketEntries); err != nil {
+			return err
+		}
+		_, err = b.CreateBucket(bucketEntries)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("install snapshot of group %x at %d: %w", gid, snap.GetMetadata().GetIndex(), err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the group's latest snapshot, or nil if it has none.
+// A damaged one is an error wrapping [ErrCorrupt].
+func (s *Store) LoadSnapshot(gid []byte) (*pb.Snapshot, error) {
+	var snap *pb.Snapshot
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		snap, err = getSnapshot(b)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot of group %x: %w", gid, err)
+	}
+	return snap, nil
+}
+
+// HardState returns the group's stored raft hard state (empty if none).
+func (s *Store) HardState(gid []byte) (*pb.HardState, error) {
+	hs := &pb.HardState{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		if data := b.Bucket(bucketMeta).Get(keyHardState); data != nil {
+			return proto.Unmarshal(data, hs)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load hard state of group %x: %w", gid, err)
+	}
+	return hs, nil
+}
+
+// LogBounds returns the indexes of the first and the last entry of the
+// group's stored log; both are 0 when it holds none.
+func (s *Store) LogBounds(gid []byte) (first, last uint64, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		c := b.Bucket(bucketEntries).Cursor()
+		if k, _ := c.First(); k != nil {
+			first = binary.BigEndian.Uint64(k)
+		}
+		if k, _ := c.Last(); k != nil {
+			last = binary.BigEndian.Uint64(k)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("log bounds of group %x: %w", gid, err)
+	}
+	return first, last, nil
+}
+
+// Entries returns the group's stored log entries in [lo, hi), in order, like
+// raft's Storage.Entries: the entries' total size (protobuf encoding) stays
+// within maxSize, except that at least one entry is returned when lo < hi.
+// A missing entry in the range is an error wrapping [ErrMissing].
+func (s *Store) Entries(gid []byte, lo, hi, maxSize uint64) ([]*pb.Entry, error) {
+	var out []*pb.Entry
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		c := b.Bucket(bucketEntries).Cursor()
+		var size uint64
+		next := lo
+		for k, v := c.Seek(u64(lo)); next < hi; k, v = c.Next() {
+			if k == nil || binary.BigEndian.Uint64(k) != next {
+				return fmt.Errorf("%w: index %d", ErrMissing, next)
+			}
+			e := &pb.Entry{}
+			if err := proto.Unmarshal(v, e); err != nil {
+				return fmt.Errorf("entry %d: %w", next, err)
+			}
+			size += uint64(proto.Size(e))
+			if len(out) > 0 && size > maxSize {
+				return nil
+			}
+			out = append(out, e)
+			next++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read log of group %x [%d, %d): %w", gid, lo, hi, err)
+	}
+	return out, nil
+}
+
+// Term returns the term of the group's stored log entry at index i. A
+// missing entry is an error wrapping [ErrMissing].
+func (s *Store) Term(gid []byte, i uint64) (uint64, error) {
+	ents, err := s.Entries(gid, i, i+1, 0)
+	if err != nil {
+		return 0, err
+	}
+	return ents[0].GetTerm(), nil
 }
 
 // Outbox returns a group's queued messages by id.

@@ -1,9 +1,14 @@
 package store
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -85,5 +90,176 @@ func TestSecondOpenRefused(t *testing.T) {
 	defer s.Close()
 	if _, err := Open(path); err == nil {
 		t.Fatal("a second process could open the same store")
+	}
+}
+
+func openTestStore(t *testing.T) (*Store, string, []byte) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	gid := []byte("0123456789abcdef")
+	if err := s.CreateGroup(gid, []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	return s, path, gid
+}
+
+func snapshotAt(index, term uint64, data string) *pb.Snapshot {
+	return &pb.Snapshot{Data: []byte(data), Metadata: &pb.SnapshotMetadata{
+		Index: proto.Uint64(index), Term: proto.Uint64(term),
+		ConfState: &pb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}},
+	}}
+}
+
+// TestSnapshotKeepsTheLog: a snapshot survives a reopen, is the stored
+// applied index (never going back), and leaves every entry it covers.
+func TestSnapshotKeepsTheLog(t *testing.T) {
+	s, path, gid := openTestStore(t)
+	if snap, err := s.LoadSnapshot(gid); err != nil || snap != nil {
+		t.Fatalf("a new group has snapshot %v (%v)", snap, err)
+	}
+	var ents []*pb.Entry
+	for i := uint64(1); i <= 10; i++ {
+		ents = append(ents, entry(i, 1+i/5, fmt.Sprint("e", i)))
+	}
+	hs := &pb.HardState{Term: proto.Uint64(3), Vote: proto.Uint64(2), Commit: proto.Uint64(9)}
+	if err := s.SaveRaft(gid, hs, ents, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(gid, snapshotAt(8, 2, "state at 8")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSnapshot(gid, snapshotAt(7, 2, "state at 7")); err == nil {
+		t.Fatal("an older snapshot replaced a newer one")
+	}
+	s.Close()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	snap, err := s.LoadSnapshot(gid)
+	if err != nil || !proto.Equal(snap, snapshotAt(8, 2, "state at 8")) {
+		t.Fatalf("snapshot after reopen: %v (%v)", snap, err)
+	}
+	if got, err := s.HardState(gid); err != nil || !proto.Equal(got, hs) {
+		t.Fatalf("hard state %v (%v)", got, err)
+	}
+	if first, last, err := s.LogBounds(gid); err != nil || first != 1 || last != 10 {
+		t.Fatalf("log bounds %d..%d (%v), want 1..10: the snapshot must not drop entries", first, last, err)
+	}
+	_, log, err := s.LoadRaft(gid)
+	if err != nil || len(log) != 10 {
+		t.Fatalf("whole log: %d entries (%v)", len(log), err)
+	}
+}
+
+func TestEntriesLikeRaftStorage(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	var ents []*pb.Entry
+	for i := uint64(1); i <= 20; i++ {
+		ents = append(ents, entry(i, 1+i/10, strings.Repeat("x", int(i))))
+	}
+	if err := s.SaveRaft(gid, nil, ents, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	size := func(es []*pb.Entry) (n uint64) {
+		for _, e := range es {
+			n += uint64(proto.Size(e))
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		lo, hi, max uint64
+		want        int // entries returned
+	}{
+		{1, 21, math.MaxUint64, 20},
+		{5, 9, math.MaxUint64, 4},
+		{5, 5, math.MaxUint64, 0},
+		{3, 10, 0, 1},                   // at least one entry, whatever the limit
+		{3, 10, size(ents[2:5]), 3},     // exactly three fit
+		{3, 10, size(ents[2:5]) + 1, 3}, // not a byte more than three
+		{3, 10, size(ents[2:5]) - 1, 2}, // one byte less: two
+		{20, 21, 0, 1},
+	} {
+		got, err := s.Entries(gid, tc.lo, tc.hi, tc.max)
+		if err != nil {
+			t.Fatalf("Entries(%d, %d, %d): %v", tc.lo, tc.hi, tc.max, err)
+		}
+		if len(got) != tc.want {
+			t.Fatalf("Entries(%d, %d, %d): %d entries, want %d", tc.lo, tc.hi, tc.max, len(got), tc.want)
+		}
+		for k, e := range got {
+			if !proto.Equal(e, ents[tc.lo-1+uint64(k)]) {
+				t.Fatalf("Entries(%d, %d, %d)[%d] = %v", tc.lo, tc.hi, tc.max, k, e)
+			}
+		}
+	}
+	if _, err := s.Entries(gid, 15, 22, math.MaxUint64); !errors.Is(err, ErrMissing) {
+		t.Fatalf("a range past the end: %v, want ErrMissing", err)
+	}
+	if _, err := s.Entries(gid, 0, 3, math.MaxUint64); !errors.Is(err, ErrMissing) {
+		t.Fatalf("a range from index 0: %v, want ErrMissing", err)
+	}
+	if term, err := s.Term(gid, 12); err != nil || term != 2 {
+		t.Fatalf("Term(12) = %d (%v), want 2", term, err)
+	}
+	if _, err := s.Term(gid, 21); !errors.Is(err, ErrMissing) {
+		t.Fatalf("Term(21): %v, want ErrMissing", err)
+	}
+}
+
+// TestInstallSnapshotReplacesTheLog: a snapshot from the leader replaces the
+// stored log, as raft requires.
+func TestInstallSnapshotReplacesTheLog(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	if err := s.SaveRaft(gid, nil, []*pb.Entry{entry(1, 1, "a"), entry(2, 1, "b")}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InstallSnapshot(gid, snapshotAt(50, 4, "leader's")); err != nil {
+		t.Fatal(err)
+	}
+	if first, last, err := s.LogBounds(gid); err != nil || first != 0 || last != 0 {
+		t.Fatalf("log bounds after install: %d..%d (%v), want an empty log", first, last, err)
+	}
+	if err := s.SaveRaft(gid, nil, []*pb.Entry{entry(51, 4, "c")}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if first, last, _ := s.LogBounds(gid); first != 51 || last != 51 {
+		t.Fatalf("log bounds %d..%d, want 51..51", first, last)
+	}
+	if snap, _ := s.LoadSnapshot(gid); snap.GetMetadata().GetIndex() != 50 {
+		t.Fatalf("snapshot %v", snap)
+	}
+}
+
+// TestDamagedSnapshot: a snapshot damaged on disk is reported, not
+// returned, and the next snapshot replaces it.
+func TestDamagedSnapshot(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	if err := s.SaveSnapshot(gid, snapshotAt(8, 2, "state at 8")); err != nil {
+		t.Fatal(err)
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketGroups).Bucket(gid).Bucket(bucketMeta)
+		v := append([]byte(nil), meta.Get(keySnapshot)...)
+		v[len(v)/2] ^= 1
+		return meta.Put(keySnapshot, v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap, err := s.LoadSnapshot(gid); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a damaged snapshot loads: %v, %v", snap, err)
+	}
+	if err := s.SaveSnapshot(gid, snapshotAt(5, 2, "state at 5")); err != nil {
+		t.Fatalf("a new snapshot cannot replace a damaged one: %v", err)
+	}
+	if snap, err := s.LoadSnapshot(gid); err != nil || snap.GetMetadata().GetIndex() != 5 {
+		t.Fatalf("snapshot %v, %v", snap, err)
 	}
 }

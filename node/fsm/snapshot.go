@@ -1,0 +1,497 @@
+package fsm
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+)
+
+// SnapshotVersion is the version of the encoding [State.Snapshot] writes,
+// its first field. [Restore] reads only this version.
+const SnapshotVersion = 1
+
+// MaxSnapshotItems bounds every list in a snapshot: accepted message ids,
+// transcript heads (one per entry with a frame), members, checkpoints. A
+// group reaches it after about 67 million entries; the limit is there so
+// that a corrupt length in a snapshot file fails decoding rather than asks
+// for an absurd allocation.
+const MaxSnapshotItems = 1 << 26
+
+// snapDecMode decodes snapshots. It differs from the entry bodies' decMode
+// only in its limits: a snapshot of a big group holds millions of message
+// ids and chain heads, far beyond the 4096 items an entry may carry.
+var snapDecMode cbor.DecMode
+
+func init() {
+	var err error
+	snapDecMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxArrayElements: MaxSnapshotItems,
+		MaxMapPairs:      16, // the smallest the library allows; a snapshot has no maps
+		MaxNestedLevels:  8,  // a snapshot nests 5 deep
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// The wire form of a snapshot: deterministic CBOR arrays, maps written as
+// lists sorted by key (byte-wise), keys and ids as byte strings so that the
+// decoder sees their real length.
+type snapshotWire struct {
+	_         struct{} `cbor:",toarray"`
+	Version   uint64
+	Group     []byte // 16 bytes
+	Name      string
+	Creator   []byte // 64-byte public id, or empty before the genesis
+	MaxVoters int
+	Applied   uint64
+	Epoch     uint64
+	Joins     int
+	Chain     chainWire
+	Members   []memberWire // by signing key
+	Former    []memberWire // by signing key
+	Invites   []inviteWire // by invitee signing key
+	MsgIDs    []msgIDWire  // by message id
+	Latency   []latencyWire
+	Keys      []senderKeysWire
+	Checks    []checkWire // in commit order
+	Heads     []chainWire // in index order
+}
+
+type chainWire struct {
+	_     struct{} `cbor:",toarray"`
+	Index uint64
+	Head  []byte // 32 bytes
+}
+
+type memberWire struct {
+	_        struct{} `cbor:",toarray"`
+	ID       []byte   // 64-byte public id
+	RaftID   uint64
+	Name     string
+	URL      string
+	Voter    bool
+	JoinedAt uint64
+	LeftAt   uint64
+	Order    int
+}
+
+type inviteWire struct {
+	_       struct{} `cbor:",toarray"`
+	Invitee []byte   // 64
+	Inviter []byte   // 64
+	Index   uint64
+}
+
+type msgIDWire struct {
+	_     struct{} `cbor:",toarray"`
+	ID    []byte   // 16
+	Index uint64
+}
+
+type latencyWire struct {
+	_      struct{}  `cbor:",toarray"`
+	Sender []byte    // 32
+	Peers  []rttWire // by peer key
+}
+
+type rttWire struct {
+	_      struct{} `cbor:",toarray"`
+	Peer   []byte   // 32
+	Millis float64
+}
+
+type senderKeysWire struct {
+	_      struct{}    `cbor:",toarray"`
+	Sender []byte      // 32
+	Keys   []keyAtWire // by key id
+}
+
+type keyAtWire struct {
+	_     struct{} `cbor:",toarray"`
+	ID    []byte   // crypto.KeyIDSize
+	Index uint64
+}
+
+type checkWire struct {
+	_      struct{} `cbor:",toarray"`
+	Signer []byte   // 32
+	Index  uint64
+	Head   []byte // 32
+	At     uint64
+}
+
+// Snapshot encodes the whole state, the unexported parts included (the
+// sender keys registered in the current epoch, the join counter, the chain
+// head after every entry), so that [Restore] gives back a state that applies
+// every further entry exactly as this one would. The encoding is
+// deterministic: equal states give equal bytes.
+func (s *State) Snapshot() ([]byte, error) {
+	w := snapshotWire{
+		Version:   SnapshotVersion,
+		Group:     s.Group[:],
+		Name:      s.Name,
+		MaxVoters: s.MaxVoters,
+		Applied:   s.Applied,
+		Epoch:     s.Epoch,
+		Joins:     s.joins,
+		Chain:     chainOut(s.Chain),
+		Members:   membersOut(s.Members),
+		Former:    membersOut(s.Former),
+	}
+	if !s.Creator.IsZero() {
+		w.Creator = s.Creator.Bytes()
+	}
+	for _, k := range keys32(s.Invites) {
+		inv := s.Invites[k]
+		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index})
+	}
+	if len(s.MsgIDs) > 0 {
+		w.MsgIDs = make([]msgIDWire, 0, len(s.MsgIDs))
+		for _, id := range keys16(s.MsgIDs) {
+			w.MsgIDs = append(w.MsgIDs, msgIDWire{ID: id[:], Index: s.MsgIDs[id]})
+		}
+	}
+	for _, sender := range keys32(s.Latency) {
+		m := s.Latency[sender]
+		l := latencyWire{Sender: sender[:]}
+		for _, p := range keys32(m) {
+			l.Peers = append(l.Peers, rttWire{Peer: p[:], Millis: m[p]})
+		}
+		w.Latency = append(w.Latency, l)
+	}
+	for _, sender := range keys32(s.keys) {
+		ks := s.keys[sender]
+		k := senderKeysWire{Sender: sender[:]}
+		for _, id := range keys16(ks) {
+			k.Keys = append(k.Keys, keyAtWire{ID: id[:], Index: ks[id]})
+		}
+		w.Keys = append(w.Keys, k)
+	}
+	for _, c := range s.Checks {
+		w.Checks = append(w.Checks, checkWire{Signer: c.Signer[:], Index: c.Index, Head: c.Head[:], At: c.At})
+	}
+	if len(s.heads) > 0 {
+		w.Heads = make([]chainWire, 0, len(s.heads))
+		for _, h := range s.heads {
+			w.Heads = append(w.Heads, chainOut(h))
+		}
+	}
+	b, err := encMode.Marshal(&w)
+	if err != nil {
+		return nil, fmt.Errorf("encode state snapshot: %w", err)
+	}
+	return b, nil
+}
+
+// keys32 and keys16 return the keys of m in byte-wise order: the order of
+// every map in a snapshot.
+func keys32[V any](m map[[32]byte]V) [][32]byte {
+	out := make([][32]byte, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b [32]byte) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+func keys16[V any](m map[[16]byte]V) [][16]byte {
+	out := make([][16]byte, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b [16]byte) int { return bytes.Compare(a[:], b[:]) })
+	return out
+}
+
+func chainOut(c crypto.Chain) chainWire { return chainWire{Index: c.Index, Head: c.Head[:]} }
+
+func membersOut(m map[[32]byte]*Member) []memberWire {
+	var out []memberWire
+	for _, k := range keys32(m) {
+		mem := m[k]
+		out = append(out, memberWire{ID: mem.ID.Bytes(), RaftID: mem.RaftID, Name: mem.Name, URL: mem.URL,
+			Voter: mem.Voter, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order})
+	}
+	return out
+}
+
+// ErrBadSnapshot is wrapped by every error of [Restore] about its input.
+var ErrBadSnapshot = errors.New("malformed state snapshot")
+
+func bad(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, args...))
+}
+
+// Restore decodes a state written by [State.Snapshot] for group. It reads a
+// file, so it trusts nothing: it rejects, with an error wrapping
+// [ErrBadSnapshot], a snapshot of another version or group, a field of the
+// wrong length, a list out of order or with duplicates, an index beyond the
+// state's applied index, a chain whose heads disagree, and any encoding other
+// than the one Snapshot writes. It never panics, and the lists it accepts are
+// at most [MaxSnapshotItems] long.
+func Restore(group crypto.GroupID, data []byte) (*State, error) {
+	var w snapshotWire
+	if err := snapDecMode.Unmarshal(data, &w); err != nil {
+		return nil, bad("%v", err)
+	}
+	if w.Version != SnapshotVersion {
+		return nil, bad("version %d, this build reads version %d", w.Version, SnapshotVersion)
+	}
+	s, err := w.state(group)
+	if err != nil {
+		return nil, err
+	}
+	// One encoding per state: the state read must encode to exactly the
+	// bytes read, so that a snapshot file means one thing, and whatever
+	// the checks above missed (a nil list written as an empty one, say)
+	// is refused here.
+	again, err := s.Snapshot()
+	if err != nil || !bytes.Equal(again, data) {
+		return nil, bad("not in the encoding this state has")
+	}
+	return s, nil
+}
+
+func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
+	if len(w.Group) != len(group) || [16]byte(w.Group) != group {
+		return nil, bad("snapshot of group %x, not %s", w.Group, group)
+	}
+	s := New(group)
+	s.Name, s.MaxVoters, s.Applied, s.Epoch, s.joins = w.Name, w.MaxVoters, w.Applied, w.Epoch, w.Joins
+	if w.MaxVoters < 1 || w.Joins < 0 || w.Epoch > w.Applied {
+		return nil, bad("max voters %d, joins %d, epoch %d at applied %d", w.MaxVoters, w.Joins, w.Epoch, w.Applied)
+	}
+	if len(w.Creator) > 0 {
+		c, err := identity.PublicIDFromBytes(w.Creator)
+		if err != nil {
+			return nil, bad("creator: %v", err)
+		}
+		s.Creator = c
+	}
+	var err error
+	if s.Chain, err = chainIn(w.Chain, w.Applied); err != nil {
+		return nil, err
+	}
+	if err := membersIn(s.Members, w.Members, w.Applied, w.Joins, false); err != nil {
+		return nil, err
+	}
+	if err := membersIn(s.Former, w.Former, w.Applied, w.Joins, true); err != nil {
+		return nil, err
+	}
+	for k := range s.Members {
+		if _, ok := s.Former[k]; ok {
+			return nil, bad("member %x is also a former member", k[:4])
+		}
+	}
+	if s.Creator.IsZero() && (len(s.Members) > 0 || len(s.Former) > 0 || w.Joins > 0) {
+		return nil, bad("members without a genesis")
+	}
+	var prev []byte
+	for _, iw := range w.Invites {
+		invitee, err1 := identity.PublicIDFromBytes(iw.Invitee)
+		inviter, err2 := identity.PublicIDFromBytes(iw.Inviter)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, bad("invite: %v", err)
+		}
+		if err := ascending(prev, invitee.Sign[:], "invites"); err != nil {
+			return nil, err
+		}
+		prev = invitee.Sign[:]
+		if iw.Index > w.Applied {
+			return nil, bad("invite at %d after applied index %d", iw.Index, w.Applied)
+		}
+		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index}
+	}
+	prev = nil
+	for _, m := range w.MsgIDs {
+		if len(m.ID) != 16 {
+			return nil, bad("message id of %d bytes", len(m.ID))
+		}
+		if err := ascending(prev, m.ID, "message ids"); err != nil {
+			return nil, err
+		}
+		prev = m.ID
+		if m.Index == 0 || m.Index > w.Applied {
+			return nil, bad("message accepted at %d, applied index %d", m.Index, w.Applied)
+		}
+		s.MsgIDs[[16]byte(m.ID)] = m.Index
+	}
+	prev = nil
+	for _, l := range w.Latency {
+		if len(l.Sender) != 32 {
+			return nil, bad("latency map of a %d-byte key", len(l.Sender))
+		}
+		if err := ascending(prev, l.Sender, "latency maps"); err != nil {
+			return nil, err
+		}
+		prev = l.Sender
+		m := make(map[[32]byte]float64, len(l.Peers))
+		var prevPeer []byte
+		for _, p := range l.Peers {
+			if len(p.Peer) != 32 {
+				return nil, bad("latency to a %d-byte key", len(p.Peer))
+			}
+			if err := ascending(prevPeer, p.Peer, "latency peers"); err != nil {
+				return nil, err
+			}
+			prevPeer = p.Peer
+			if math.IsNaN(p.Millis) || math.IsInf(p.Millis, 0) || p.Millis < 0 {
+				return nil, bad("latency of %v ms", p.Millis)
+			}
+			m[[32]byte(p.Peer)] = p.Millis
+		}
+		s.Latency[[32]byte(l.Sender)] = m
+	}
+	prev = nil
+	for _, sk := range w.Keys {
+		if len(sk.Sender) != 32 {
+			return nil, bad("sender keys of a %d-byte key", len(sk.Sender))
+		}
+		if err := ascending(prev, sk.Sender, "sender keys"); err != nil {
+			return nil, err
+		}
+		prev = sk.Sender
+		if len(sk.Keys) == 0 {
+			// The state never holds an empty set of keys for a sender.
+			return nil, bad("empty key set of %x", sk.Sender[:4])
+		}
+		ks := make(map[[crypto.KeyIDSize]byte]uint64, len(sk.Keys))
+		var prevID []byte
+		for _, k := range sk.Keys {
+			if len(k.ID) != crypto.KeyIDSize {
+				return nil, bad("sender key id of %d bytes", len(k.ID))
+			}
+			if err := ascending(prevID, k.ID, "sender key ids"); err != nil {
+				return nil, err
+			}
+			prevID = k.ID
+			// A key registered in the current epoch: after its start.
+			if k.Index <= w.Epoch || k.Index > w.Applied {
+				return nil, bad("sender key registered at %d, epoch %d, applied %d", k.Index, w.Epoch, w.Applied)
+			}
+			ks[[crypto.KeyIDSize]byte(k.ID)] = k.Index
+		}
+		s.keys[[32]byte(sk.Sender)] = ks
+	}
+	for _, c := range w.Checks {
+		if len(c.Signer) != 32 || len(c.Head) != 32 {
+			return nil, bad("checkpoint with a %d-byte signer and a %d-byte head", len(c.Signer), len(c.Head))
+		}
+		if c.Index >= c.At || c.At > w.Applied {
+			return nil, bad("checkpoint of %d committed at %d, applied index %d", c.Index, c.At, w.Applied)
+		}
+		s.Checks = append(s.Checks, Checkpoint{Signer: [32]byte(c.Signer), Index: c.Index, Head: [32]byte(c.Head), At: c.At})
+	}
+	if len(w.Heads) > 0 {
+		s.heads = make([]crypto.Chain, 0, len(w.Heads))
+	}
+	for i, h := range w.Heads {
+		c, err := chainIn(h, w.Applied)
+		if err != nil {
+			return nil, err
+		}
+		if c.Index == 0 || (i > 0 && c.Index <= s.heads[i-1].Index) {
+			return nil, bad("chain heads out of order at %d", c.Index)
+		}
+		s.heads = append(s.heads, c)
+	}
+	// The chain is its last head; with no head, the empty chain.
+	switch {
+	case len(s.heads) > 0 && s.heads[len(s.heads)-1] != s.Chain:
+		return nil, bad("the chain at %d is not its last head", s.Chain.Index)
+	case len(s.heads) == 0 && s.Chain != crypto.NewChain(group):
+		return nil, bad("a chain without heads")
+	}
+	return s, nil
+}
+
+func ascending(prev, cur []byte, what string) error {
+	if prev != nil && bytes.Compare(prev, cur) >= 0 {
+		return bad("%s out of order or repeated", what)
+	}
+	return nil
+}
+
+func chainIn(c chainWire, applied uint64) (crypto.Chain, error) {
+	if len(c.Head) != 32 || c.Index > applied {
+		return crypto.Chain{}, bad("chain head of %d bytes at %d, applied index %d", len(c.Head), c.Index, applied)
+	}
+	return crypto.Chain{Index: c.Index, Head: [32]byte(c.Head)}, nil
+}
+
+// membersIn fills into the members of ws, checking them: former members have
+// left (LeftAt set), current ones have not.
+func membersIn(into map[[32]byte]*Member, ws []memberWire, applied uint64, joins int, former bool) error {
+	var prev []byte
+	for _, mw := range ws {
+		id, err := identity.PublicIDFromBytes(mw.ID)
+		if err != nil {
+			return bad("member: %v", err)
+		}
+		if err := ascending(prev, id.Sign[:], "members"); err != nil {
+			return err
+		}
+		prev = id.Sign[:]
+		switch {
+		case mw.RaftID != RaftID(id.Sign):
+			return bad("member %x with raft id %x", id.Sign[:4], mw.RaftID)
+		case mw.JoinedAt == 0 || mw.JoinedAt > applied || mw.LeftAt > applied:
+			return bad("member %x joined at %d, left at %d, applied index %d", id.Sign[:4], mw.JoinedAt, mw.LeftAt, applied)
+		case former != (mw.LeftAt != 0), former && mw.LeftAt <= mw.JoinedAt:
+			return bad("member %x left at %d", id.Sign[:4], mw.LeftAt)
+		case mw.Order < 0 || mw.Order >= joins:
+			return bad("member %x of join order %d, %d joins", id.Sign[:4], mw.Order, joins)
+		}
+		into[id.Sign] = &Member{ID: id, RaftID: mw.RaftID, Name: mw.Name, URL: mw.URL, Voter: mw.Voter,
+			JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order}
+	}
+	return nil
+}
+
+// AcceptedChat returns the chat message that s accepted at index, if frame,
+// the log entry at that index, is one, and nil otherwise. It applies
+// nothing. It is for a node that restored s from a snapshot and rebuilds
+// what it derived from the messages before the snapshot (the messages it
+// lists, the sender keys it opened) without applying them again.
+//
+// The frame's signature is not checked again (see crypto.ParseTrusted): the
+// state machine checked it when it applied the entry, and s records that a
+// message with the frame's id was accepted at exactly this index, which no
+// other entry can claim. The Chat is the one ApplyEntry returned then,
+// except that KeyAt is zero for a message of an earlier epoch: s keeps the
+// registrations of the current epoch only.
+func (s *State) AcceptedChat(index uint64, frame []byte) *Chat {
+	env, err := crypto.ParseTrusted(frame)
+	if err != nil || env.Type != crypto.TypeChat || env.Group != s.Group {
+		return nil
+	}
+	var b ChatBody
+	if Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
+		return nil
+	}
+	id := [16]byte(b.ID)
+	if at, ok := s.MsgIDs[id]; !ok || at != index {
+		return nil
+	}
+	info, err := crypto.ReadSealed(b.Sealed)
+	if err != nil {
+		return nil
+	}
+	c := &Chat{Index: index, ID: id, Sender: env.Sender, Time: env.Time, Sealed: b.Sealed,
+		Epoch: info.Epoch, KeyID: info.KeyID, Header: info.HasHeader()}
+	if info.Epoch == s.Epoch {
+		c.KeyAt = s.keys[env.Sender][info.KeyID]
+	}
+	return c
+}

@@ -118,6 +118,19 @@ type ThroughputOptions struct {
 	Binary string
 }
 
+func (o ThroughputOptions) withDefaults() ThroughputOptions {
+	if o.Nodes <= 0 {
+		o.Nodes = 5
+	}
+	if o.Senders <= 0 {
+		o.Senders = 64
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	return o
+}
+
 // ThroughputResult is what [Throughput] or [ThroughputProcesses] measured.
 type ThroughputResult struct {
 	Nodes, Senders int
@@ -182,15 +195,7 @@ func (r ThroughputResult) Figures() []Figure {
 // process, so the machine's cores are shared by all of them: the CPU per
 // message says what one node per machine would manage.
 func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, error) {
-	if o.Nodes <= 0 {
-		o.Nodes = 5
-	}
-	if o.Senders <= 0 {
-		o.Senders = 64
-	}
-	if o.Duration <= 0 {
-		o.Duration = 10 * time.Second
-	}
+	o = o.withDefaults()
 	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders}
 	c, err := newCluster(o.Nodes, nil, node.Config{Logger: nodeLogger(o.Log)})
 	if err != nil {
@@ -200,20 +205,32 @@ func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, err
 	if err := formSettled(ctx, c, 4, nil); err != nil {
 		return r, err
 	}
+	cpu0 := processCPU()
+	err = r.load(ctx, o, func(s, k int) (bool, error) {
+		m, err := c.members[s%o.Nodes].n.Send(ctx, c.gid, fmt.Sprintf("load %d/%d", s, k), 30*time.Second)
+		return err == nil && m.State == node.StateCommitted, err
+	})
+	r.CPU = processCPU() - cpu0
+	return r, err
+}
+
+// load has o.Senders goroutines call send(sender, k) for k = 0, 1, ... until
+// o.Duration has passed, and records in r how many sends committed, how
+// many were left queued, their latencies and the elapsed time. It returns
+// the first error of a send, or the context's.
+func (r *ThroughputResult) load(ctx context.Context, o ThroughputOptions, send func(s, k int) (committed bool, err error)) error {
 	var (
 		committed, queued atomic.Int64
 		mu                sync.Mutex
 		wg                sync.WaitGroup
 		firstErr          error
 	)
-	cpu0 := processCPU()
 	start := time.Now()
 	deadline := start.Add(o.Duration)
 	for s := 0; s < o.Senders; s++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sender := c.members[s%o.Nodes].n
 			var lat Samples
 			defer func() {
 				mu.Lock()
@@ -222,7 +239,7 @@ func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, err
 			}()
 			for k := 0; time.Now().Before(deadline) && ctx.Err() == nil; k++ {
 				t := time.Now()
-				m, err := sender.Send(ctx, c.gid, fmt.Sprintf("load %d/%d", s, k), 30*time.Second)
+				ok, err := send(s, k)
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {
@@ -231,7 +248,7 @@ func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, err
 					mu.Unlock()
 					return
 				}
-				if m.State == node.StateCommitted {
+				if ok {
 					committed.Add(1)
 					lat = append(lat, time.Since(t))
 				} else {
@@ -242,10 +259,9 @@ func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, err
 	}
 	wg.Wait()
 	r.Elapsed = time.Since(start)
-	r.CPU = processCPU() - cpu0
 	r.Committed, r.Queued = int(committed.Load()), int(queued.Load())
 	if firstErr != nil {
-		return r, firstErr
+		return firstErr
 	}
-	return r, ctx.Err()
+	return ctx.Err()
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/demes/demes/node"
@@ -23,15 +21,7 @@ func ThroughputProcesses(ctx context.Context, o ThroughputOptions) (ThroughputRe
 	if o.Binary == "" {
 		return ThroughputResult{}, errors.New("throughput: no demes binary given")
 	}
-	if o.Nodes <= 0 {
-		o.Nodes = 5
-	}
-	if o.Senders <= 0 {
-		o.Senders = 64
-	}
-	if o.Duration <= 0 {
-		o.Duration = 10 * time.Second
-	}
+	o = o.withDefaults()
 	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders, Processes: true}
 	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "throughput", o.Nodes)
 	defer stop()
@@ -48,52 +38,11 @@ func ThroughputProcesses(ctx context.Context, o ThroughputOptions) (ThroughputRe
 		}
 		return t
 	}
-	var (
-		committed, queued atomic.Int64
-		mu                sync.Mutex
-		wg                sync.WaitGroup
-		firstErr          error
-	)
 	cpu0 := cpu()
-	start := time.Now()
-	deadline := start.Add(o.Duration)
-	for s := 0; s < o.Senders; s++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			api := procs[s%o.Nodes].api
-			var lat Samples
-			defer func() {
-				mu.Lock()
-				r.Latency = append(r.Latency, lat...)
-				mu.Unlock()
-			}()
-			for k := 0; time.Now().Before(deadline) && ctx.Err() == nil; k++ {
-				t := time.Now()
-				m, code, err := api.send(ctx, gid, fmt.Sprintf("load %d/%d", s, k), 5*time.Second)
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				if code == http.StatusOK && m.State == node.StateCommitted {
-					committed.Add(1)
-					lat = append(lat, time.Since(t))
-				} else {
-					queued.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	r.Elapsed = time.Since(start)
+	err = r.load(ctx, o, func(s, k int) (bool, error) {
+		m, code, err := procs[s%o.Nodes].api.send(ctx, gid, fmt.Sprintf("load %d/%d", s, k), 5*time.Second)
+		return err == nil && code == http.StatusOK && m.State == node.StateCommitted, err
+	})
 	r.CPU = cpu() - cpu0
-	r.Committed, r.Queued = int(committed.Load()), int(queued.Load())
-	if firstErr != nil {
-		return r, firstErr
-	}
-	return r, ctx.Err()
+	return r, err
 }

@@ -339,19 +339,7 @@ func TestPeerBadInput(t *testing.T) {
 		return f
 	}
 	batch := func(signer *identity.Identity, group crypto.GroupID, to [32]byte, msgs ...*pb.Message) []byte {
-		var items [][]byte
-		for _, m := range msgs {
-			b, err := proto.Marshal(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			items = append(items, b)
-		}
-		payload, err := crypto.EncodeBatch(items)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return envelope(signer, crypto.Envelope{Type: crypto.TypeBatch, Group: group, To: to, Payload: payload})
+		return signBatch(t, signer, group, to, c.freshCounter(target, signer), msgs...)
 	}
 	// raftMsg is a raft message from p to the target, at term.
 	raftMsg := func(typ pb.MessageType, from *httpPeer, term uint64) *pb.Message {
@@ -568,24 +556,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	prop := &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(hraft), To: proto.Uint64(traft), Term: proto.Uint64(0),
 		Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: []byte("a proposal for the old host")}}}
 	heartbeat := &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(hraft), To: proto.Uint64(traft), Term: proto.Uint64(term), Commit: proto.Uint64(0)}
-	var items [][]byte
-	for _, m := range []*pb.Message{prop, heartbeat} {
-		b, err := proto.Marshal(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		items = append(items, b)
-	}
-	payload, err := crypto.EncodeBatch(items)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := crypto.Envelope{Type: crypto.TypeBatch, Group: gid, To: target.id.Public().Sign, Payload: payload,
-		Counter: c.freshCounter(target, host.id), Time: time.Now().UnixNano()}
-	frame, err := crypto.Sign(host.id, &e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	frame := signBatch(t, host.id, gid, target.id.Public().Sign, c.freshCounter(target, host.id), prop, heartbeat)
 	// The deadline is only there so that a stall fails the test rather
 	// than hangs it.
 	ctx := ctxT(t, 20*time.Second)

@@ -46,24 +46,8 @@ func TestBadEnvelopesRejected(t *testing.T) {
 
 	counter := uint64(time.Now().UnixNano())
 	batchOf := func(signer *identity.Identity, group crypto.GroupID, msgs ...*pb.Message) []byte {
-		var items [][]byte
-		for _, m := range msgs {
-			b, err := proto.Marshal(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			items = append(items, b)
-		}
-		payload, err := crypto.EncodeBatch(items)
-		if err != nil {
-			t.Fatal(err)
-		}
 		counter++
-		f, err := crypto.Sign(signer, &crypto.Envelope{Type: crypto.TypeBatch, Group: group, To: targetKey, Counter: counter, Time: time.Now().UnixNano(), Payload: payload})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
+		return signBatch(t, signer, group, targetKey, counter, msgs...)
 	}
 	vote := func(from *identity.Identity, term uint64) *pb.Message {
 		return &pb.Message{Type: pb.MsgVote.Enum(), From: proto.Uint64(fsm.RaftID(from.Public().Sign)), To: proto.Uint64(fsm.RaftID(targetKey)),

@@ -397,9 +397,12 @@ func (n *Node) Messages(groupID string) ([]Message, error) {
 	return out, err
 }
 
-// Send seals text to the group's members, writes it to the durable outbox and
-// proposes it. It returns once the message is committed, or when wait runs
-// out (the message then stays queued and is sent later, exactly once).
+// Send seals text to the group's members and proposes it. It returns once
+// the message is committed, or when wait runs out (or at once for a wait of
+// 0): the message then stays queued in the durable outbox and is sent
+// later, exactly once. Either way it returns only once the message is on
+// this node's disk, in the log or in the outbox; an error means it may or
+// may not be sent.
 func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duration) (Message, error) {
 	if text == "" {
 		return Message{}, fmt.Errorf("empty message: %w", ErrInvalid)

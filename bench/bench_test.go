@@ -59,6 +59,10 @@ func benchLatency(b *testing.B, nodes int) {
 func BenchmarkThroughput5(b *testing.B) {
 	skipShort(b)
 	r, err := Throughput(benchCtx(b, 2*time.Minute), ThroughputOptions{Nodes: 5, Duration: 5 * time.Second})
+	reportThroughput(b, r, err)
+}
+
+func reportThroughput(b *testing.B, r ThroughputResult, err error) {
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -71,12 +75,7 @@ func BenchmarkThroughput5Processes(b *testing.B) {
 	skipShort(b)
 	bin := demesBinary(b)
 	r, err := ThroughputProcesses(benchCtx(b, 3*time.Minute), ThroughputOptions{Nodes: 5, Duration: 5 * time.Second, Binary: bin})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(r.Rate(), "msg/s")
-	b.ReportMetric(ms(r.CPUPerMessage()), "cpu-ms/msg")
-	report(b, r.Figures())
+	reportThroughput(b, r, err)
 }
 
 func BenchmarkScale(b *testing.B) {

@@ -99,6 +99,17 @@ func (c *cluster) start(i int) {
 	c.net.Register(tn.url, n.HandleFrame)
 }
 
+// isolate cuts node i off from every other node of the cluster.
+func (c *cluster) isolate(i int) {
+	var others []string
+	for j, tn := range c.nodes {
+		if j != i {
+			others = append(others, tn.url)
+		}
+	}
+	c.net.Partition([]string{c.nodes[i].url}, others)
+}
+
 // crash stops a node abruptly: it vanishes from the network first, so it
 // sends nothing more, and its store stays as it was.
 func (c *cluster) crash(i int) {

@@ -120,13 +120,7 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 	if restart {
 		c.crash(lagging)
 	} else {
-		var others []string
-		for i, tn := range c.nodes {
-			if i != lagging {
-				others = append(others, tn.url)
-			}
-		}
-		c.net.Partition([]string{c.nodes[lagging].url}, others)
+		c.isolate(lagging)
 	}
 	c.setPoints(middle, 0)
 	if v := settled("host node3 without node2", []int{0, 1, 3, 4}, promoted); v[lagging] {

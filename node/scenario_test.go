@@ -181,13 +181,7 @@ func TestMinorityPartitionQueues(t *testing.T) {
 	// Cut one follower away from the others.
 	h := c.host()
 	minority := (h + 1) % 3
-	var majority []string
-	for i, tn := range c.nodes {
-		if i != minority {
-			majority = append(majority, tn.url)
-		}
-	}
-	c.net.Partition([]string{c.nodes[minority].url}, majority)
+	c.isolate(minority)
 	m := c.send(minority, "from the minority", 500*time.Millisecond)
 	if m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
@@ -220,7 +214,7 @@ func TestQueuedMessageSurvivesRestart(t *testing.T) {
 	c.waitVoters(3)
 	c.send(2, "registers the key", 10*time.Second)
 	c.converged(1)
-	c.net.Partition([]string{c.nodes[2].url}, []string{c.nodes[0].url, c.nodes[1].url})
+	c.isolate(2)
 	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
@@ -244,18 +238,12 @@ func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
 	c.form()
 	c.waitVoters(3)
 	s := (c.host() + 1) % 3 // a follower
-	var others []string
-	for i, tn := range c.nodes {
-		if i != s {
-			others = append(others, tn.url)
-		}
-	}
 	c.send(s, "registers the key", 10*time.Second)
 	c.converged(1)
 	// Cut off, the node still believes in its host for a while, so its
 	// proposals go out (and are lost) and nothing is written but the
 	// outbox.
-	c.net.Partition([]string{c.nodes[s].url}, others)
+	c.isolate(s)
 	want := []string{"registers the key"}
 	for i := 0; i < 5; i++ {
 		text := fmt.Sprintf("acknowledged %d", i)

@@ -251,7 +251,7 @@ func TestQueuedMessageSurvivesSnapshotRestart(t *testing.T) {
 	reg := c.send(2, "registers the key", 10*time.Second)
 	sent := append([]string{"registers the key"}, c.sendMany("more", 2*testSnapshotEntries)...)
 	c.converged(len(sent))
-	c.net.Partition([]string{c.nodes[2].url}, []string{c.nodes[0].url, c.nodes[1].url})
+	c.isolate(2)
 	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}

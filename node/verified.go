@@ -34,20 +34,22 @@ const (
 )
 
 func (c *verifiedFrames) add(frame []byte, env *crypto.Envelope) {
-	k := sha256.Sum256(frame)
+	c.addKey(sha256.Sum256(frame), len(frame), env)
+}
+
+func (c *verifiedFrames) addKey(k [32]byte, size int, env *crypto.Envelope) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxVerifiedFrames || c.bytes+len(frame) > maxVerifiedBytes {
+	if c.m == nil || len(c.m) >= maxVerifiedFrames || c.bytes+size > maxVerifiedBytes {
 		c.m, c.bytes = map[[32]byte]*crypto.Envelope{}, 0
 	}
 	if _, ok := c.m[k]; !ok {
 		c.m[k] = env
-		c.bytes += len(frame)
+		c.bytes += size
 	}
 }
 
-func (c *verifiedFrames) has(frame []byte) bool {
-	k := sha256.Sum256(frame)
+func (c *verifiedFrames) has(k [32]byte) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	_, ok := c.m[k]
@@ -103,11 +105,15 @@ func (c *verifiedFrames) check(msgs []*pb.Message) {
 	for _, m := range msgs {
 		for _, e := range m.GetEntries() {
 			data := e.GetData()
-			if e.GetType() != pb.EntryNormal || len(data) == 0 || c.has(data) {
+			if e.GetType() != pb.EntryNormal || len(data) == 0 {
+				continue
+			}
+			k := sha256.Sum256(data)
+			if c.has(k) {
 				continue
 			}
 			if env, err := crypto.Verify(data); err == nil {
-				c.add(data, env)
+				c.addKey(k, len(data), env)
 			}
 		}
 	}

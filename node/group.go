@@ -88,8 +88,7 @@ type group struct {
 	pl           placementState
 	outboxDone   [][]byte      // committed ids to drop from the stored outbox
 	outboxPut    []*pending    // queued messages to write to the stored outbox
-	savedHS      *pb.HardState // the hard state last written
-	unsavedHS    *pb.HardState // a newer one that differs only in its commit index, not written yet
+	unsavedHS    *pb.HardState // a newer hard state that differs only in its commit index, not written yet
 	lastAddress  time.Time
 	lastCheck    time.Time
 	entries      uint64 // applied entries other than checkpoints
@@ -246,9 +245,6 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	}
 	if err := mem.SetHardState(hs); err != nil {
 		return nil, err
-	}
-	if !raft.IsEmptyHardState(hs) {
-		g.savedHS = hs // for its term and vote (see handleReady)
 	}
 	if g.storage, err = newLogStore(mem, n.store, gid[:]); err != nil {
 		return nil, err
@@ -521,7 +517,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		}
 	}
 	write := len(rd.Entries) > 0 || hasConfChange(rd.CommittedEntries)
-	if hs != nil && !write && g.savedHS != nil && hs.GetTerm() == g.savedHS.GetTerm() && hs.GetVote() == g.savedHS.GetVote() {
+	if hs != nil && !write && g.keepsVote(hs) {
 		g.unsavedHS = proto.Clone(hs).(*pb.HardState)
 	} else if hs != nil || write {
 		if err := g.persist(hs, rd.Entries); err != nil {
@@ -545,7 +541,13 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if g.leader != rd.SoftState.Lead || g.role != rd.SoftState.RaftState {
 			changed = true
 		}
+		lead := g.leader
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
+		if g.leader != lead {
+			// Before applying anything: proposals made while applying
+			// read the host from the view (raftPropose).
+			g.publish()
+		}
 	}
 	if rd.HardState != nil && rd.HardState.GetTerm() != g.term && rd.HardState.GetTerm() != 0 {
 		g.term = rd.HardState.GetTerm()
@@ -586,11 +588,15 @@ func (g *group) leadsWithSameVote(rd raft.Ready) bool {
 	if role != raft.StateLeader {
 		return false
 	}
-	if rd.HardState == nil || raft.IsEmptyHardState(rd.HardState) {
-		return true
-	}
+	return rd.HardState == nil || raft.IsEmptyHardState(rd.HardState) || g.keepsVote(rd.HardState)
+}
+
+// keepsVote reports whether hs, a Ready's hard state not yet handed to the
+// storage, leaves the term and vote as they are: the storage's are those
+// on disk, since every Ready that changes them is written.
+func (g *group) keepsVote(hs *pb.HardState) bool {
 	prev, _, err := g.storage.InitialState()
-	return err == nil && prev.GetTerm() == rd.HardState.GetTerm() && prev.GetVote() == rd.HardState.GetVote()
+	return err == nil && prev.GetTerm() == hs.GetTerm() && prev.GetVote() == hs.GetVote()
 }
 
 // sendEarly sends the messages among msgs that need not wait for this
@@ -649,9 +655,6 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	}
 	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {
 		return err
-	}
-	if hs != nil {
-		g.savedHS = proto.Clone(hs).(*pb.HardState)
 	}
 	g.unsavedHS = nil
 	g.outboxDone = g.outboxDone[:0]
@@ -1189,7 +1192,7 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
 	p.leader = g.leader
-	_ = g.raftPropose(func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
+	_ = g.raftPropose(g.n.ctx, func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
 }
 
 // errNoHost is the error of a proposal made while this node knows no host.
@@ -1203,11 +1206,16 @@ var errNoHost = errors.New("no host known: try again once the group has elected 
 // latency map proposed right after the host died froze a member for a second
 // per attempt and stretched failovers to 7 s. So a proposal is only made
 // while a leader is known, and waits two ticks at most; callers retry.
-func (g *group) raftPropose(propose func(ctx context.Context) error) error {
-	if g.leader == raft.None {
+//
+// ctx bounds the wait further. The host is read from the published view,
+// so that the transport can hand on forwarded proposals the same way (see
+// step); the group's goroutine publishes every change of host before it
+// proposes anything.
+func (g *group) raftPropose(ctx context.Context, propose func(ctx context.Context) error) error {
+	if g.view.Load().leader == raft.None {
 		return errNoHost
 	}
-	ctx, cancel := context.WithTimeout(g.n.ctx, 2*g.n.cfg.Timing.Tick)
+	ctx, cancel := context.WithTimeout(ctx, 2*g.n.cfg.Timing.Tick)
 	defer cancel()
 	return propose(ctx)
 }
@@ -1303,7 +1311,7 @@ func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint
 		Changes: []*pb.ConfChangeSingle{{Type: ct.Enum(), NodeId: proto.Uint64(nodeID)}},
 		Context: frame,
 	}
-	return g.raftPropose(func(ctx context.Context) error { return g.rn.ProposeConfChange(ctx, cc) })
+	return g.raftPropose(g.n.ctx, func(ctx context.Context) error { return g.rn.ProposeConfChange(ctx, cc) })
 }
 
 // proposeEntry signs and proposes a normal entry.
@@ -1316,7 +1324,7 @@ func (g *group) proposeEntry(t crypto.Type, body any) error {
 	if err != nil {
 		return err
 	}
-	return g.raftPropose(func(ctx context.Context) error { return g.rn.Propose(ctx, frame) })
+	return g.raftPropose(g.n.ctx, func(ctx context.Context) error { return g.rn.Propose(ctx, frame) })
 }
 
 func (g *group) status() GroupStatus {

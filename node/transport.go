@@ -515,23 +515,18 @@ func (p *peer) send(batch []outMsg) error {
 	return firstErr
 }
 
-// step hands a peer's raft message to raft. raft takes no proposal while
-// this node knows no host, and its Step then waits: a proposal forwarded
-// to this node while it was host, delivered after it restarted, held up the
-// request, and every message behind it in the batch, for the request's
-// whole deadline (2 s; the failover benchmark's slow restarts). So a
-// proposal is dropped when this node knows no host, and waits two ticks at
-// most otherwise; its author proposes it again from its outbox.
+// step hands a peer's raft message to raft. A forwarded proposal goes as
+// this node's own do (raftPropose): raft takes none while this node knows
+// no host, and its Step then waits. A proposal forwarded to a host before it
+// was killed and delivered after its restart held up the request, and every
+// message behind it in the batch, for the request's whole deadline (2 s;
+// the failover benchmark's slow restarts). Dropped, it is proposed again
+// from its author's outbox.
 func (g *group) step(ctx context.Context, m *pb.Message) error {
 	if m.GetType() != pb.MsgProp {
 		return g.rn.Step(ctx, m)
 	}
-	if g.view.Load().leader == raft.None {
-		return errNoHost
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*g.n.cfg.Timing.Tick)
-	defer cancel()
-	return g.rn.Step(ctx, m)
+	return g.raftPropose(ctx, func(ctx context.Context) error { return g.rn.Step(ctx, m) })
 }
 
 // raftLogger routes raft's logs to zerolog at debug level (raft is chatty).

@@ -204,17 +204,17 @@ func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, put 
 
 // LoadRaft returns a group's hard state and its whole log, in index order.
 func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
-	hs := &pb.HardState{}
-	var entries []*pb.Entry
+	var (
+		hs      *pb.HardState
+		entries []*pb.Entry
+	)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := group(tx, gid, false)
 		if err != nil {
 			return err
 		}
-		if data := b.Bucket(bucketMeta).Get(keyHardState); data != nil {
-			if err := proto.Unmarshal(data, hs); err != nil {
-				return fmt.Errorf("hard state: %w", err)
-			}
+		if hs, err = getHardState(b); err != nil {
+			return err
 		}
 		return b.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
 			e := &pb.Entry{}
@@ -342,19 +342,28 @@ func (s *Store) LoadSnapshot(gid []byte) (*pb.Snapshot, error) {
 
 // HardState returns the group's stored raft hard state (empty if none).
 func (s *Store) HardState(gid []byte) (*pb.HardState, error) {
-	hs := &pb.HardState{}
+	var hs *pb.HardState
 	err := s.db.View(func(tx *bolt.Tx) error {
 		b, err := group(tx, gid, false)
 		if err != nil {
 			return err
 		}
-		if data := b.Bucket(bucketMeta).Get(keyHardState); data != nil {
-			return proto.Unmarshal(data, hs)
-		}
-		return nil
+		hs, err = getHardState(b)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load hard state of group %x: %w", gid, err)
+	}
+	return hs, nil
+}
+
+// getHardState reads a group's stored hard state (empty if none).
+func getHardState(b *bolt.Bucket) (*pb.HardState, error) {
+	hs := &pb.HardState{}
+	if data := b.Bucket(bucketMeta).Get(keyHardState); data != nil {
+		if err := proto.Unmarshal(data, hs); err != nil {
+			return nil, fmt.Errorf("hard state: %w", err)
+		}
 	}
 	return hs, nil
 }

@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"golang.org/x/crypto/curve25519"
 
 	"github.com/demes/demes/internal/bech32"
@@ -146,8 +147,13 @@ func (id *Identity) Private() []byte {
 // Public returns the identity's public half.
 func (id *Identity) Public() PublicID { return id.pub }
 
-// Sign signs msg with the ed25519 key.
-func (id *Identity) Sign(msg []byte) []byte { return ed25519.Sign(id.signKey, msg) }
+// Sign signs msg with the ed25519 key. Ed25519 signatures are deterministic
+// (RFC 8032), so this is byte for byte the signature of crypto/ed25519.Sign;
+// curve25519-voi computes it in constant time, about twice as fast (a node
+// signs every message record, log entry and transport request).
+func (id *Identity) Sign(msg []byte) []byte {
+	return voied25519.Sign(voied25519.PrivateKey(id.signKey), msg)
+}
 
 // AgeIdentity returns the X25519 half as an age identity, to decrypt with.
 func (id *Identity) AgeIdentity() *age.X25519Identity { return id.age }

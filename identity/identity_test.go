@@ -2,6 +2,8 @@ package identity
 
 import (
 	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"io"
 	"strings"
@@ -153,4 +155,26 @@ func FuzzParsePublicID(f *testing.F) {
 			t.Fatalf("%q parsed to %q", s, p.String())
 		}
 	})
+}
+
+// TestSignMatchesStdlib checks that Sign gives crypto/ed25519's signature,
+// byte for byte, so that switching the signer changes no signature a
+// transcript or a peer has seen.
+func TestSignMatchesStdlib(t *testing.T) {
+	for i := range 50 {
+		id, err := Generate()
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := make([]byte, i*37)
+		rand.Read(msg)
+		got := id.Sign(msg)
+		want := ed25519.Sign(ed25519.NewKeyFromSeed(id.Private()[:32]), msg)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message of %d bytes: Sign = %x, crypto/ed25519 = %x", len(msg), got, want)
+		}
+		if !id.Public().Verify(msg, got) {
+			t.Fatalf("message of %d bytes: signature does not verify", len(msg))
+		}
+	}
 }

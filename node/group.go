@@ -152,6 +152,10 @@ func (p *pending) markDurable() {
 	}
 }
 
+// maxAppendBytes bounds the entry data of one append, as raft sends it and
+// as coalesce merges them.
+const maxAppendBytes = 1 << 20
+
 // raftConfig is the raft configuration of a group; applied is the index up
 // to which the group's state is restored already (raft hands over the
 // committed entries after it only).
@@ -162,7 +166,7 @@ func (n *Node) raftConfig(id uint64, storage raft.Storage, applied uint64) *raft
 		HeartbeatTick:     n.cfg.Timing.HeartbeatTicks,
 		Storage:           storage,
 		Applied:           applied,
-		MaxSizePerMsg:     1 << 20,
+		MaxSizePerMsg:     maxAppendBytes,
 		MaxInflightMsgs:   256,
 		CheckQuorum:       true,
 		PreVote:           true,

@@ -393,7 +393,7 @@ func (n *Node) markOnline(url string) {
 // sendRaft queues raft messages for their peers. It never blocks: a full
 // queue drops the message, and raft sends it again.
 func (g *group) sendRaft(msgs []*pb.Message) {
-	for _, m := range msgs {
+	for _, m := range coalesce(msgs, maxAppendBytes) {
 		key, vm, ok := g.memberByRaft(m.GetTo())
 		if !ok || vm.url == "" {
 			continue
@@ -428,23 +428,40 @@ func (g *group) memberByRaft(id uint64) ([32]byte, viewMember, bool) {
 	return [32]byte{}, viewMember{}, false
 }
 
-const maxBatch = 512
+// A request carries at most maxBatch messages and, unless a single message
+// is larger, maxBatchBytes of them, well under the receiver's limit
+// (crypto.MaxFrame): a member catching up gets appends of up to
+// maxAppendBytes each, and a batch of them over the limit would be refused
+// every time it was sent again.
+const (
+	maxBatch      = 512
+	maxBatchBytes = 4 << 20
+)
 
 func (p *peer) run() {
 	backoff := time.Duration(0)
+	var next *outMsg // taken from the queue, but over the last batch's bytes
 	for {
 		var first outMsg
-		select {
-		case <-p.n.ctx.Done():
-			return
-		case first = <-p.q:
+		if next != nil {
+			first, next = *next, nil
+		} else {
+			select {
+			case <-p.n.ctx.Done():
+				return
+			case first = <-p.q:
+			}
 		}
-		batch := []outMsg{first}
+		batch, size := []outMsg{first}, len(first.m)
 	fill:
 		for len(batch) < maxBatch {
 			select {
 			case m := <-p.q:
-				batch = append(batch, m)
+				if size+len(m.m) > maxBatchBytes {
+					next = &m
+					break fill
+				}
+				batch, size = append(batch, m), size+len(m.m)
 			default:
 				break fill
 			}

@@ -56,10 +56,18 @@ func benchLatency(b *testing.B, nodes int) {
 	report(b, r.Figures())
 }
 
+// The throughput benchmarks run once per number of senders (sub-benchmarks
+// senders=64 and senders=256), as `demes bench throughput` does.
+var throughputSenders = []int{64, 256}
+
 func BenchmarkThroughput5(b *testing.B) {
 	skipShort(b)
-	r, err := Throughput(benchCtx(b, 2*time.Minute), ThroughputOptions{Nodes: 5, Duration: 5 * time.Second})
-	reportThroughput(b, r, err)
+	for _, n := range throughputSenders {
+		b.Run(fmt.Sprintf("senders=%d", n), func(b *testing.B) {
+			r, err := Throughput(benchCtx(b, 2*time.Minute), ThroughputOptions{Nodes: 5, Senders: n, Duration: 5 * time.Second})
+			reportThroughput(b, r, err)
+		})
+	}
 }
 
 func reportThroughput(b *testing.B, r ThroughputResult, err error) {
@@ -74,8 +82,12 @@ func reportThroughput(b *testing.B, r ThroughputResult, err error) {
 func BenchmarkThroughput5Processes(b *testing.B) {
 	skipShort(b)
 	bin := demesBinary(b)
-	r, err := ThroughputProcesses(benchCtx(b, 3*time.Minute), ThroughputOptions{Nodes: 5, Duration: 5 * time.Second, Binary: bin})
-	reportThroughput(b, r, err)
+	for _, n := range throughputSenders {
+		b.Run(fmt.Sprintf("senders=%d", n), func(b *testing.B) {
+			r, err := ThroughputProcesses(benchCtx(b, 3*time.Minute), ThroughputOptions{Nodes: 5, Senders: n, Duration: 5 * time.Second, Binary: bin})
+			reportThroughput(b, r, err)
+		})
+	}
 }
 
 func BenchmarkScale(b *testing.B) {

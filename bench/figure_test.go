@@ -107,3 +107,33 @@ func TestMatrix(t *testing.T) {
 		}
 	}
 }
+
+func TestCapacity(t *testing.T) {
+	run := func(senders, committed int, p99 time.Duration, processes bool) ThroughputResult {
+		lat := make(Samples, 100)
+		for i := range lat {
+			lat[i] = p99 / 2
+		}
+		lat[98], lat[99] = p99, p99
+		return ThroughputResult{Nodes: 5, Senders: senders, Processes: processes, Committed: committed, Elapsed: 10 * time.Second, Latency: lat}
+	}
+	f := Capacity([]ThroughputResult{run(64, 17000, 80*time.Millisecond, true), run(256, 26000, 250*time.Millisecond, true), run(1024, 30000, 2*time.Second, true)})
+	if f.Median != 2600 || f.N != 26000 || f.Verdict != Pass || f.Target != ">= 2000 msg/s" {
+		t.Errorf("capacity = %+v, want the 256-sender run's 2600 msg/s, a pass (the 1024-sender run waited too long)", f)
+	}
+	if !strings.Contains(f.Note, "64, 256, 1024 senders") || !strings.HasSuffix(f.Note, ": 256 senders") {
+		t.Errorf("note = %q", f.Note)
+	}
+	f = Capacity([]ThroughputResult{run(64, 17000, 80*time.Millisecond, true)})
+	if f.Median != 1700 || f.Verdict != Fail {
+		t.Errorf("capacity of one run of 1700 msg/s = %+v, want a fail", f)
+	}
+	f = Capacity([]ThroughputResult{run(64, 30000, 3*time.Second, true)})
+	if f.Median != 0 || f.Verdict != Fail {
+		t.Errorf("capacity with every run over the latency bound = %+v, want 0, a fail", f)
+	}
+	f = Capacity([]ThroughputResult{run(64, 30000, 80*time.Millisecond, false)})
+	if f.Verdict != Info || f.Target != "" || !strings.Contains(f.Name, "in one process") {
+		t.Errorf("capacity in one process = %+v, want no target", f)
+	}
+}

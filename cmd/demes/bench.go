@@ -18,7 +18,7 @@ type benchFigures func(ctx context.Context, o benchOptions) ([]bench.Figure, err
 
 type benchOptions struct {
 	kills, messages, schedules, parallel int
-	sizes                                []int
+	sizes, senders                       []int
 	duration, jitter                     time.Duration
 	progress                             io.Writer
 	checkpoints                          bool
@@ -52,6 +52,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.messages, "messages", 200, "latency: how many messages are timed per group size")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long the senders send")
 	sizes := f.String("sizes", "3,10,50,100", "scale: the group `SIZES`, comma-separated")
+	senders := f.String("senders", "64,256", "throughput: the numbers of `SENDERS` sending at once, comma-separated, one run each")
 	f.DurationVar(&o.jitter, "jitter", time.Minute, "election: how long host changes are counted under jitter")
 	f.IntVar(&o.schedules, "schedules", 100, "chaos: how many random fault schedules to run")
 	f.IntVar(&o.parallel, "parallel", 1, "chaos: how many schedules run at once")
@@ -78,6 +79,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return f.usagef("--sizes %q: want group sizes from 2 to 200, like 3,10,50,100", *sizes)
 		}
 		o.sizes = append(o.sizes, n)
+	}
+	for _, s := range strings.Split(*senders, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 4096 {
+			return f.usagef("--senders %q: want numbers of senders from 1 to 4096, like 64,256", *senders)
+		}
+		o.senders = append(o.senders, n)
 	}
 	o.progress = stderr
 	if *quiet {
@@ -152,22 +160,36 @@ func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	return figs, nil
 }
 
-// benchThroughput measures a five-node group twice: as users run it (five
-// demes serve processes, sends through the local API), which is the figure
-// with the target, and with the nodes in this one process, which isolates
-// the nodes' own CPU per message from the API's.
+// benchThroughput measures a five-node group as users run it (five demes
+// serve processes, sends through the local API), whose capacity is the
+// figure with the target, and with the nodes in this one process, which
+// isolates the nodes' own CPU per message from the API's; each once per
+// number of senders.
 func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	bin, err := os.Executable()
 	if err != nil {
 		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
 	}
-	rp, err := bench.ThroughputProcesses(ctx, bench.ThroughputOptions{Nodes: 5, Duration: o.duration, Binary: bin})
-	figs := rp.Figures()
-	if err != nil {
-		return figs, err
+	var figs []bench.Figure
+	for _, processes := range []bool{true, false} {
+		var rs []bench.ThroughputResult
+		for _, n := range o.senders {
+			to := bench.ThroughputOptions{Nodes: 5, Senders: n, Duration: o.duration, Binary: bin}
+			var r bench.ThroughputResult
+			if processes {
+				r, err = bench.ThroughputProcesses(ctx, to)
+			} else {
+				r, err = bench.Throughput(ctx, to)
+			}
+			figs = append(figs, r.Figures()...)
+			if err != nil {
+				return figs, err
+			}
+			rs = append(rs, r)
+		}
+		figs = append(figs, bench.Capacity(rs))
 	}
-	r, err := bench.Throughput(ctx, bench.ThroughputOptions{Nodes: 5, Duration: o.duration})
-	return append(figs, r.Figures()...), err
+	return figs, nil
 }
 
 func benchScale(ctx context.Context, o benchOptions) ([]bench.Figure, error) {

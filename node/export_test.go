@@ -41,6 +41,9 @@ type LogStats struct {
 	// MemFirst is the first index of the log held in memory, FirstIndex
 	// the one raft sees.
 	MemFirst, FirstIndex uint64
+	// StoredCommit is the commit index of the hard state on disk, which a
+	// restart applies up to before it hears from any host.
+	StoredCommit uint64
 }
 
 // GroupLogStats returns the LogStats of a group on n.
@@ -60,6 +63,10 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 		s.RestoredFrom, s.AppliedHere, s.Applied, s.Epoch = g.restoredFrom, g.appliedHere, g.st.Applied, g.st.Epoch
 		s.MemFirst, _ = g.storage.mem.FirstIndex()
 		s.FirstIndex, _ = g.storage.FirstIndex()
+		var hs *pb.HardState
+		if hs, lerr = n.store.HardState(g.id[:]); lerr == nil {
+			s.StoredCommit = hs.GetCommit()
+		}
 	})
 	return s, errors.Join(err, lerr)
 }

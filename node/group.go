@@ -89,6 +89,7 @@ type group struct {
 	outboxDone   [][]byte      // committed ids to drop from the stored outbox
 	outboxPut    []*pending    // queued messages to write to the stored outbox
 	unsavedHS    *pb.HardState // a newer hard state that differs only in its commit index, not written yet
+	wrote        bool          // something was written since the last retry tick
 	lastAddress  time.Time
 	lastCheck    time.Time
 	entries      uint64 // applied entries other than checkpoints
@@ -449,10 +450,15 @@ func (g *group) run() {
 		case <-tick.C:
 			g.rn.Tick()
 		case <-retry.C:
-			// What was put off rides with the next write under load;
-			// in a quiet group it is written here, so that a restart
-			// finds the commit index and the outbox up to date.
-			if err := g.flushOutbox(true); err != nil {
+			// What was put off rides with the next write while the group
+			// is busy; once it has written nothing for a whole interval,
+			// it is written here, so that a restart finds the commit
+			// index and the outbox up to date. Not at every tick: in a
+			// group that writes now and then (a message every few hundred
+			// milliseconds) that would be a second fsync per message.
+			all := !g.wrote
+			g.wrote = false
+			if err := g.flushOutbox(all); err != nil {
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist the outbox; stopping the group")
 				return
 			}
@@ -661,6 +667,7 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 		return err
 	}
 	g.unsavedHS = nil
+	g.wrote = true
 	g.outboxDone = g.outboxDone[:0]
 	g.outboxWritten()
 	return nil

@@ -300,6 +300,34 @@ func TestRestartAllFromStore(t *testing.T) {
 	checkExactlyOnce(t, c.converged(4), []string{"m0", "m1", "m2", "after restart"})
 }
 
+// TestQuietGroupHistoryOnDisk checks that once a group goes quiet, a
+// member's disk holds the commit index of everything it has shown: crashed
+// then restarted with every other member down, it lists the same messages,
+// without a host to learn the commit index from again. (Under load the
+// commit index is written only with the next write, see handleReady.)
+func TestQuietGroupHistoryOnDisk(t *testing.T) {
+	c := newCluster(t, 3, 61, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	for i := 0; i < 3; i++ {
+		c.send(i, fmt.Sprintf("m%d", i), 10*time.Second)
+	}
+	c.converged(3)
+	f := (c.host() + 1) % 3
+	shown := texts(c.committed(f))
+	eventually(t, 30*time.Second, "the commit index on disk", func() bool {
+		s, err := node.GroupLogStats(c.nodes[f].n, c.gid)
+		return err == nil && s.StoredCommit >= s.Applied
+	})
+	for i := range c.nodes {
+		c.crash(i)
+	}
+	c.start(f)
+	eventually(t, 30*time.Second, fmt.Sprintf("%s, alone after a crash, to list %q", c.nodes[f].name, shown), func() bool {
+		return texts(c.committed(f)) == shown
+	})
+}
+
 func TestJoinReadsOnlyAfterJoin(t *testing.T) {
 	c := newCluster(t, 3, 7, simnet.LinkConfig{Latency: time.Millisecond})
 	ctx := ctxT(t, 60*time.Second)

@@ -182,6 +182,7 @@ func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, put 
 			return nil
 		}
 		eb := b.Bucket(bucketEntries)
+		eb.FillPercent = 0.9
 		// Truncate a conflicting tail.
 		c := eb.Cursor()
 		for k, _ := c.Seek(u64(entries[0].GetIndex())); k != nil; k, _ = c.Next() {

@@ -38,6 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return f.usageErr(err)
 	}
+	tuneGC(os.Getenv)
 	root, err := os.MkdirTemp("", "demes-demo-")
 	if err != nil {
 		return err

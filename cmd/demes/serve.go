@@ -64,6 +64,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		*name = p.Name
 	}
+	tuneGC(os.Getenv)
 	if info, err := readServeInfo(home); err == nil && processAlive(info.PID) {
 		return failf("stop it first, or use another --home", "a demes serve (pid %d) is already running for home %s", info.PID, home)
 	}

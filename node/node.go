@@ -111,10 +111,14 @@ type Node struct {
 	cfg     Config
 	id      *identity.Identity
 	self    identity.PublicID
+	selfID  string // self.String(), which is bech32 work: one per message shown
 	log     zerolog.Logger
 	store   *store.Store
 	counter *crypto.Counter
 	replay  *crypto.ReplayFilter
+	// peerHandler is built once: a Service asks for it on every request.
+	peerHandlerOnce sync.Once
+	peerHandler     http.Handler
 	// joinReplay is the replay filter of invitees, kept apart from members'.
 	joinReplay *crypto.ReplayFilter
 	events     *broadcaster
@@ -202,6 +206,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg:     cfg,
 		id:      cfg.Identity,
 		self:    cfg.Identity.Public(),
+		selfID:  cfg.Identity.Public().String(),
 		log:     cfg.Logger,
 		store:   st,
 		counter: crypto.NewCounter(),
@@ -372,7 +377,7 @@ func (n *Node) Groups() []GroupInfo {
 // Status returns the node's state and every group's.
 func (n *Node) Status() Status {
 	s := Status{
-		PublicID:    n.self.String(),
+		PublicID:    n.selfID,
 		Name:        n.cfg.Name,
 		Fingerprint: n.self.Fingerprint(),
 		PeerURL:     n.cfg.URL,
@@ -482,7 +487,10 @@ func waitFor(ctx context.Context, cond func() bool) error {
 }
 
 // PeerHandler returns the HTTP handler of the peer listener.
-func (n *Node) PeerHandler() http.Handler { return newPeerHandler(n) }
+func (n *Node) PeerHandler() http.Handler {
+	n.peerHandlerOnce.Do(func() { n.peerHandler = newPeerHandler(n) })
+	return n.peerHandler
+}
 
 // rejectCounter counts rejected envelopes by reason, for status.
 type rejectCounter struct {

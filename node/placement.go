@@ -309,7 +309,7 @@ func (g *group) placeLeader() {
 		return
 	}
 	r := g.pl.ranking
-	self := g.n.self.String()
+	self := g.n.selfID
 	if !g.pl.settled && g.pl.complete {
 		if g.pl.top == "" {
 			// The first complete ranking since this leader became
@@ -446,7 +446,7 @@ func (g *group) placeVoters() {
 	if len(r.Preference) == 0 {
 		r, _ = g.rank()
 	}
-	self := g.n.self.String()
+	self := g.n.selfID
 	st := g.rn.Status()
 	caught := map[string]bool{}
 	var current []string

@@ -54,6 +54,16 @@ type ScalePoint struct {
 	// Busy is the process CPU time while the messages were timed, Idle the
 	// CPU time of an equally long quiet window (heartbeats, pings).
 	Busy, Idle time.Duration
+	// BusyWall is how long the timed messages took.
+	BusyWall time.Duration
+	// First, FirstBusy, FirstWall and FirstDeliveries are the same for the
+	// untimed warm-up messages before them: the first message of each
+	// member that then sends a timed one, which carries its sender key
+	// sealed to every member (and for the first few, connection set-up
+	// after the joins).
+	First                Samples
+	FirstBusy, FirstWall time.Duration
+	FirstDeliveries      int
 	// HeapPerNode is the live heap per member: HeapInuse after a GC with
 	// the group running, minus the same once it stopped, divided by the
 	// members.
@@ -79,6 +89,20 @@ func (p ScalePoint) CPUPerDelivery() time.Duration {
 		d = 0
 	}
 	return d / time.Duration(p.Deliveries)
+}
+
+// CPUPerFirstDelivery is [ScalePoint.CPUPerDelivery] for the warm-up
+// messages (members' first messages), with the quiet baseline scaled to the
+// warm-up's length.
+func (p ScalePoint) CPUPerFirstDelivery() time.Duration {
+	if p.FirstDeliveries == 0 || p.BusyWall <= 0 {
+		return 0
+	}
+	d := p.FirstBusy - time.Duration(float64(p.Idle)*p.FirstWall.Seconds()/p.BusyWall.Seconds())
+	if d < 0 {
+		d = 0
+	}
+	return d / time.Duration(p.FirstDeliveries)
 }
 
 // ScaleResult is what [Scale] measured.
@@ -108,6 +132,11 @@ func (r ScaleResult) Figures() []Figure {
 			c.Verdict = verdict(ratio <= 2)
 		}
 		out = append(out, c)
+		out = append(out, Figure{
+			Name: fmt.Sprintf("scale %d: CPU per received first message", p.Members), Unit: "us", N: p.FirstDeliveries,
+			Median: float64(p.CPUPerFirstDelivery()) / float64(time.Microsecond), P99: nan(), Verdict: Info,
+			Note: fmt.Sprintf("%d members' first messages, untimed before the others: each carries its sender key sealed to every member; delivered to all in %s median", len(p.First), p.First.Median().Round(100*time.Microsecond)),
+		})
 		out = append(out, Figure{
 			Name: fmt.Sprintf("scale %d: heap per member", p.Members), Unit: "KiB", N: p.Members,
 			Median: float64(p.HeapPerNode) / 1024, P99: nan(), Verdict: Info,
@@ -193,8 +222,8 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 
 	d := c.watch(size)
 	defer d.stop()
-	send := func(k int) (time.Duration, error) {
-		sender := c.members[k%size].n
+	send := func(from, k int) (time.Duration, error) {
+		sender := c.members[from].n
 		t := time.Now()
 		m, err := sender.Send(ctx, c.gid, fmt.Sprintf("scale %d", k), 30*time.Second)
 		if err != nil {
@@ -208,25 +237,40 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 		}
 		return last.Sub(t), nil
 	}
-	// A few untimed messages first: the first ones after a join pay for
-	// connection set-up and catch-up.
-	const warmup = 3
+	// Untimed messages first, one from each member that sends a timed one
+	// (and at least 3): the first ones after a join pay for connection
+	// set-up and catch-up, and a member's first message carries its sender
+	// key sealed to every member (O(members) for that one message; see
+	// crypto.SealMessage). Timed messages are then the same kind of message
+	// at every size: with fewer members than timed messages, every sender's
+	// first message used to fall in the warm-up, and with more, every
+	// timed message was a first one.
+	warmup := max(min(size, o.Messages), 3)
+	first := d.count()
+	cpuFirst := processCPU()
+	tFirst := time.Now()
 	for k := 0; k < warmup; k++ {
-		if _, err := send(k); err != nil {
+		lat, err := send(k%size, k)
+		if err != nil {
 			return p, err
 		}
+		p.First = append(p.First, lat)
 	}
+	p.FirstWall = time.Since(tFirst)
+	p.FirstBusy = processCPU() - cpuFirst
+	p.FirstDeliveries = d.count() - first
 	before := d.count()
 	cpu0 := processCPU()
 	t0 := time.Now()
 	for k := warmup; k < warmup+o.Messages; k++ {
-		lat, err := send(k)
+		lat, err := send(k%warmup%size, k)
 		if err != nil {
 			return p, err
 		}
 		p.Delivered = append(p.Delivered, lat)
 	}
 	busyWall := time.Since(t0)
+	p.BusyWall = busyWall
 	p.Busy = processCPU() - cpu0
 	p.Deliveries = d.count() - before
 	progress("timed %d messages", o.Messages)

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -326,6 +327,29 @@ func TestQuietGroupHistoryOnDisk(t *testing.T) {
 	eventually(t, 30*time.Second, fmt.Sprintf("%s, alone after a crash, to list %q", c.nodes[f].name, shown), func() bool {
 		return texts(c.committed(f)) == shown
 	})
+}
+
+// TestCatchUpWithLargeMessages checks that a member that was down while
+// the others sent megabytes of messages catches up: the host's appends to it
+// are up to 1 MiB each and many at a time, and a request with all of them
+// would be over the frame limit and refused every time it was sent again.
+func TestCatchUpWithLargeMessages(t *testing.T) {
+	c := newCluster(t, 3, 62, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	h := c.host()
+	f := (h + 1) % 3
+	c.crash(f)
+	body := strings.Repeat("x", crypto.MaxBody-100)
+	const n = 200 // 12.8 MB: the frame limit is 8 MiB
+	for k := 0; k < n; k++ {
+		c.send(h, fmt.Sprintf("%03d %s", k, body), 10*time.Second)
+	}
+	c.start(f)
+	ms := c.converged(n)
+	if len(ms) != n {
+		t.Fatalf("%d messages, want %d", len(ms), n)
+	}
 }
 
 func TestJoinReadsOnlyAfterJoin(t *testing.T) {

@@ -452,20 +452,8 @@ func (p *peer) run() {
 			case first = <-p.q:
 			}
 		}
-		batch, size := []outMsg{first}, len(first.m)
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case m := <-p.q:
-				if size+len(m.m) > maxBatchBytes {
-					next = &m
-					break fill
-				}
-				batch, size = append(batch, m), size+len(m.m)
-			default:
-				break fill
-			}
-		}
+		var batch []outMsg
+		batch, next = fillBatch(first, p.q)
 		if err := p.send(batch); err != nil {
 			for _, m := range batch {
 				m.g.rn.ReportUnreachable(m.id)
@@ -495,6 +483,25 @@ func (p *peer) run() {
 		backoff = 0
 		p.online.Store(time.Now().UnixNano())
 	}
+}
+
+// fillBatch returns first and what else is waiting in q, up to maxBatch
+// messages and maxBatchBytes (first alone may be larger), and the message it
+// took from q that did not fit, if any: it goes first in the next batch.
+func fillBatch(first outMsg, q <-chan outMsg) (batch []outMsg, next *outMsg) {
+	batch, size := []outMsg{first}, len(first.m)
+	for len(batch) < maxBatch {
+		select {
+		case m := <-q:
+			if size+len(m.m) > maxBatchBytes {
+				return batch, &m
+			}
+			batch, size = append(batch, m), size+len(m.m)
+		default:
+			return batch, nil
+		}
+	}
+	return batch, nil
 }
 
 // send signs one batch envelope per (group, recipient) and posts them.

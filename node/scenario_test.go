@@ -282,14 +282,22 @@ func TestSendsDuringFailoverNotLost(t *testing.T) {
 	checkExactlyOnce(t, ms, sent)
 }
 
-func TestRestartAllFromStore(t *testing.T) {
-	c := newCluster(t, 3, 6, simnet.LinkConfig{Latency: time.Millisecond})
+// threeWithMessages forms a group of 3 voters on seed's network and has each
+// send one message, m0 to m2, committed everywhere.
+func threeWithMessages(t *testing.T, seed int64) *cluster {
+	t.Helper()
+	c := newCluster(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
 	for i := 0; i < 3; i++ {
 		c.send(i, fmt.Sprintf("m%d", i), 10*time.Second)
 	}
 	c.converged(3)
+	return c
+}
+
+func TestRestartAllFromStore(t *testing.T) {
+	c := threeWithMessages(t, 6)
 	for i := range c.nodes {
 		c.crash(i)
 	}
@@ -307,13 +315,7 @@ func TestRestartAllFromStore(t *testing.T) {
 // without a host to learn the commit index from again. (Under load the
 // commit index is written only with the next write, see handleReady.)
 func TestQuietGroupHistoryOnDisk(t *testing.T) {
-	c := newCluster(t, 3, 61, simnet.LinkConfig{Latency: time.Millisecond})
-	c.form()
-	c.waitVoters(3)
-	for i := 0; i < 3; i++ {
-		c.send(i, fmt.Sprintf("m%d", i), 10*time.Second)
-	}
-	c.converged(3)
+	c := threeWithMessages(t, 61)
 	f := (c.host() + 1) % 3
 	shown := texts(c.committed(f))
 	eventually(t, 30*time.Second, "the commit index on disk", func() bool {

@@ -148,6 +148,8 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"group", "create", "--home", home}, "missing the group's NAME"},
 		{[]string{"transcript", "--home", home}, "missing -o FILE"},
 		{[]string{"keygen", "--home"}, "flag needs an argument"},
+		{[]string{"bench", "throughput", "--senders", "64,lots"}, `--senders "64,lots": want numbers of senders from 1 to 4096`},
+		{[]string{"bench", "scale", "--sizes", "1"}, `--sizes "1": want group sizes from 2 to 200`},
 	} {
 		r := runDemes(t, nil, tc.args...)
 		if r.code != 2 {

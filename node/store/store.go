@@ -82,6 +82,30 @@ func u64(v uint64) []byte {
 
 // group returns (creating when create is set) the bucket of one group, with
 // its sub-buckets.
+// viewGroup runs fn in a read transaction with the bucket of an existing
+// group.
+func (s *Store) viewGroup(gid []byte, fn func(b *bolt.Bucket) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
+// updateGroup runs fn in a write transaction (one fsync) with the bucket of
+// an existing group.
+func (s *Store) updateGroup(gid []byte, fn func(b *bolt.Bucket) error) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := group(tx, gid, false)
+		if err != nil {
+			return err
+		}
+		return fn(b)
+	})
+}
+
 func group(tx *bolt.Tx, gid []byte, create bool) (*bolt.Bucket, error) {
 	root := tx.Bucket(bucketGroups)
 	if !create {
@@ -153,11 +177,7 @@ type OutboxItem struct {
 // transaction for all of it means one fsync per Ready however many messages
 // were sent meanwhile (group commit).
 func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, put []OutboxItem, done [][]byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	return s.updateGroup(gid, func(b *bolt.Bucket) error {
 		ob := b.Bucket(bucketOutbox)
 		for _, m := range put {
 			if err := ob.Put(m.ID, m.Frame); err != nil {
@@ -209,11 +229,8 @@ func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
 		hs      *pb.HardState
 		entries []*pb.Entry
 	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		var err error
 		if hs, err = getHardState(b); err != nil {
 			return err
 		}
@@ -250,11 +267,7 @@ var ErrCorrupt = errors.New("corrupt value in the store")
 // checks its own page structure but not the values, and a state restored
 // from a damaged snapshot would silently differ from the other members'.
 func (s *Store) SaveSnapshot(gid []byte, snap *pb.Snapshot) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.updateGroup(gid, func(b *bolt.Bucket) error {
 		return putSnapshot(b, snap)
 	})
 	if err != nil {
@@ -303,18 +316,14 @@ func getSnapshot(b *bolt.Bucket) (*pb.Snapshot, error) {
 // history before the snapshot is then not available from this store. (DeMeS
 // leaders never send snapshots; this is for a log that somehow needs one.)
 func (s *Store) InstallSnapshot(gid []byte, snap *pb.Snapshot) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.updateGroup(gid, func(b *bolt.Bucket) error {
 		if err := putSnapshot(b, snap); err != nil {
 			return err
 		}
 		if err := b.DeleteBucket(bucketEntries); err != nil {
 			return err
 		}
-		_, err = b.CreateBucket(bucketEntries)
+		_, err := b.CreateBucket(bucketEntries)
 		return err
 	})
 	if err != nil {
@@ -327,11 +336,8 @@ func (s *Store) InstallSnapshot(gid []byte, snap *pb.Snapshot) error {
 // A damaged one is an error wrapping [ErrCorrupt].
 func (s *Store) LoadSnapshot(gid []byte) (*pb.Snapshot, error) {
 	var snap *pb.Snapshot
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		var err error
 		snap, err = getSnapshot(b)
 		return err
 	})
@@ -344,11 +350,8 @@ func (s *Store) LoadSnapshot(gid []byte) (*pb.Snapshot, error) {
 // HardState returns the group's stored raft hard state (empty if none).
 func (s *Store) HardState(gid []byte) (*pb.HardState, error) {
 	var hs *pb.HardState
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		var err error
 		hs, err = getHardState(b)
 		return err
 	})
@@ -372,11 +375,7 @@ func getHardState(b *bolt.Bucket) (*pb.HardState, error) {
 // LogBounds returns the indexes of the first and the last entry of the
 // group's stored log; both are 0 when it holds none.
 func (s *Store) LogBounds(gid []byte) (first, last uint64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err = s.viewGroup(gid, func(b *bolt.Bucket) error {
 		c := b.Bucket(bucketEntries).Cursor()
 		if k, _ := c.First(); k != nil {
 			first = binary.BigEndian.Uint64(k)
@@ -398,11 +397,7 @@ func (s *Store) LogBounds(gid []byte) (first, last uint64, err error) {
 // A missing entry in the range is an error wrapping [ErrMissing].
 func (s *Store) Entries(gid []byte, lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	var out []*pb.Entry
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
 		c := b.Bucket(bucketEntries).Cursor()
 		var size uint64
 		next := lo
@@ -442,11 +437,7 @@ func (s *Store) Term(gid []byte, i uint64) (uint64, error) {
 // Outbox returns a group's queued messages by id.
 func (s *Store) Outbox(gid []byte) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		b, err := group(tx, gid, false)
-		if err != nil {
-			return err
-		}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
 		return b.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
 			out[string(k)] = append([]byte(nil), v...)
 			return nil

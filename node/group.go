@@ -303,15 +303,20 @@ func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *fsm.Stat
 	if err != nil || snap == nil {
 		return nil, nil, err
 	}
-	index := snap.GetMetadata().GetIndex()
-	st, err = fsm.Restore(gid, snap.GetData())
-	if err == nil && st.Applied != index {
-		err = fmt.Errorf("%w: it holds the state at %d", fsm.ErrBadSnapshot, st.Applied)
-	}
-	if err != nil {
-		return snap, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", index, err)
+	if st, err = restoreSnapshot(gid, snap); err != nil {
+		return snap, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", snap.GetMetadata().GetIndex(), err)
 	}
 	return snap, st, nil
+}
+
+// restoreSnapshot restores the state machine from snap and checks that it is
+// the state at snap's index.
+func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*fsm.State, error) {
+	st, err := fsm.Restore(gid, snap.GetData())
+	if err == nil && st.Applied != snap.GetMetadata().GetIndex() {
+		err = fmt.Errorf("%w: it holds the state at %d", fsm.ErrBadSnapshot, st.Applied)
+	}
+	return st, err
 }
 
 // rebuildHistory rebuilds, for a state restored from the snapshot at upto,
@@ -763,10 +768,7 @@ func (g *group) maybeSnapshot() {
 // node had applied and the snapshot are then missing here.
 func (g *group) installSnapshot(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	st, err := fsm.Restore(g.id, snap.GetData())
-	if err == nil && st.Applied != md.GetIndex() {
-		err = fmt.Errorf("it holds the state at %d", st.Applied)
-	}
+	st, err := restoreSnapshot(g.id, snap)
 	if err != nil {
 		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
 	}
@@ -1132,8 +1134,8 @@ func (g *group) seal(p *pending) error {
 	if err != nil {
 		return err
 	}
-	env := &crypto.Envelope{Type: crypto.TypeChat, Group: g.id, Counter: g.n.counter.Next(), Time: time.Now().UnixNano(), Payload: body}
-	frame, err := crypto.Sign(g.n.id, env)
+	env := &crypto.Envelope{Type: crypto.TypeChat, Group: g.id, Payload: body}
+	frame, err := g.n.sign(env)
 	if err != nil {
 		return err
 	}

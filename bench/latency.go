@@ -167,11 +167,11 @@ func (r ThroughputResult) CPUPerMessage() time.Duration {
 
 // Figures returns the table lines of the result.
 func (r ThroughputResult) Figures() []Figure {
-	how, where := "in one process", "Send with wait"
+	where := "Send with wait"
 	if r.Processes {
-		how, where = "demes serve processes", "local API with a timeout"
+		where = "local API with a timeout"
 	}
-	how = fmt.Sprintf("%s, %d senders", how, r.Senders)
+	how := fmt.Sprintf("%s, %d senders", r.how(), r.Senders)
 	rate := Figure{
 		Name: fmt.Sprintf("throughput, %d nodes, %s", r.Nodes, how), Unit: "msg/s", N: r.Committed,
 		Median: r.Rate(), P99: nan(), Verdict: Info,
@@ -184,6 +184,14 @@ func (r ThroughputResult) Figures() []Figure {
 	}
 	lat := durationFigure(fmt.Sprintf("send latency under that load (%s)", how), "ms", r.Latency, 0, 0)
 	return []Figure{rate, cpu, lat}
+}
+
+// how says how the nodes ran, for the figures' names.
+func (r ThroughputResult) how() string {
+	if r.Processes {
+		return "demes serve processes"
+	}
+	return "in one process"
 }
 
 // CapacityLatency bounds the latency of the runs that count for a group's
@@ -206,11 +214,7 @@ func Capacity(rs []ThroughputResult) Figure {
 	if len(rs) == 0 {
 		return f
 	}
-	how := "in one process"
-	if rs[0].Processes {
-		how = "demes serve processes"
-	}
-	f.Name = fmt.Sprintf("throughput capacity, %d nodes, %s", rs[0].Nodes, how)
+	f.Name = fmt.Sprintf("throughput capacity, %d nodes, %s", rs[0].Nodes, rs[0].how())
 	var senders []string
 	best := -1
 	for i, r := range rs {

@@ -135,8 +135,9 @@ type VoterChange struct {
 //  2. Demote a voter that is not live (smallest id first), when that helps:
 //     when a live member waits for a voter's place, when the set is larger
 //     than maxVoters, or when the live voters alone need a smaller quorum
-//     than the whole set (4 voters with one dead: 2 of 3 instead of 3 of 4). Otherwise the dead voter keeps its
-//     place: demoting it would let the group survive no more failures, and
+//     than the whole set (4 voters with one dead: 2 of 3 instead of 3 of
+//     4). Otherwise the dead voter keeps its place: demoting it would let
+//     the group survive no more failures, and
 //     a member back from a short outage votes at once instead of waiting to
 //     be promoted again (3 voters with one dead: without it, a second
 //     failure before its promotion would stop the group).

@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // FailoverOptions configures [Failover].
@@ -262,7 +262,7 @@ func waitStable(ctx context.Context, procs []*serveProc, gid string) (int, error
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	host := -1
-	want := min(len(procs), fsm.DefaultMaxVoters)
+	want := min(len(procs), state.DefaultMaxVoters)
 	err := waitUntil(wctx, 10*time.Millisecond, fmt.Sprintf("%d voters agreeing on a host", want), func() bool {
 		hostID, commit := "", uint64(0)
 		for i, p := range procs {

@@ -13,7 +13,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -73,7 +73,7 @@ func FuzzHandleFrame(f *testing.F) {
 	}
 	gid, _ := crypto.ParseGroupID(gi.GroupID)
 	me := self.Public().Sign
-	raftID := fsm.RaftID(me)
+	raftID := state.RaftID(me)
 
 	counter := uint64(time.Now().UnixNano())
 	sign := func(id *identity.Identity, e crypto.Envelope) []byte {
@@ -94,7 +94,7 @@ func FuzzHandleFrame(f *testing.F) {
 		payload, _ := crypto.EncodeBatch(items)
 		return sign(id, crypto.Envelope{Type: crypto.TypeBatch, Group: gid, To: me, Payload: payload})
 	}
-	vote := &pb.Message{Type: pb.MsgVote.Enum(), From: proto.Uint64(fsm.RaftID(outsider.Public().Sign)), To: proto.Uint64(raftID), Term: proto.Uint64(99), LogTerm: proto.Uint64(99), Index: proto.Uint64(1 << 40)}
+	vote := &pb.Message{Type: pb.MsgVote.Enum(), From: proto.Uint64(state.RaftID(outsider.Public().Sign)), To: proto.Uint64(raftID), Term: proto.Uint64(99), LogTerm: proto.Uint64(99), Index: proto.Uint64(1 << 40)}
 	ping := sign(self, crypto.Envelope{Type: crypto.TypePing, Group: gid, To: me, Payload: []byte("0123456789abcdef")})
 	for _, seed := range [][]byte{
 		nil,
@@ -187,7 +187,7 @@ func FuzzHandleMemberFrame(f *testing.F) {
 
 	gid, _ := crypto.ParseGroupID(gi.GroupID)
 	hostKey := hostID.Public().Sign
-	from, to := fsm.RaftID(memberID.Public().Sign), fsm.RaftID(hostKey)
+	from, to := state.RaftID(memberID.Public().Sign), state.RaftID(hostKey)
 	term := host.Status().Groups[0].Term
 	counter := uint64(time.Now().UnixNano())
 	msg := func(m *pb.Message) []byte {

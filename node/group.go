@@ -17,7 +17,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/store"
 )
 
@@ -73,7 +73,7 @@ type group struct {
 	pullc    chan struct{}
 
 	// ---- owned by run ----
-	st           *fsm.State
+	st           *state.State
 	info         groupInfo
 	provisional  map[[32]byte]viewMember
 	bootstrap    bool // created here: campaign once the bootstrap entry applied
@@ -268,7 +268,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	g.term = hs.GetTerm()
 	if snap != nil {
 		start := time.Now()
-		g.afterConf(fsm.Result{})
+		g.afterConf(state.Result{})
 		if err := g.rebuildHistory(first, g.restoredFrom); err != nil {
 			return nil, err
 		}
@@ -298,7 +298,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 // loadSnapshot loads a group's stored snapshot, if any, and restores the
 // state machine from it. On an error, snap is the snapshot if it could be
 // read at all.
-func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *fsm.State, err error) {
+func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *state.State, err error) {
 	snap, err = n.store.LoadSnapshot(gid[:])
 	if err != nil || snap == nil {
 		return nil, nil, err
@@ -311,10 +311,10 @@ func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *fsm.Stat
 
 // restoreSnapshot restores the state machine from snap and checks that it is
 // the state at snap's index.
-func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*fsm.State, error) {
-	st, err := fsm.Restore(gid, snap.GetData())
+func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, error) {
+	st, err := state.Restore(gid, snap.GetData())
 	if err == nil && st.Applied != snap.GetMetadata().GetIndex() {
-		err = fmt.Errorf("%w: it holds the state at %d", fsm.ErrBadSnapshot, st.Applied)
+		err = fmt.Errorf("%w: it holds the state at %d", state.ErrBadSnapshot, st.Applied)
 	}
 	return st, err
 }
@@ -329,7 +329,7 @@ func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*fsm.State, error) 
 // did when it was applied, without applying anything again.
 //
 // The envelopes' signatures are not checked again (see
-// fsm.State.AcceptedChat): they were when the entries were applied, and the
+// state.State.AcceptedChat): they were when the entries were applied, and the
 // log and the snapshot are this node's own store, so whoever could change
 // one could change the other. Each opened message's own signature, by its
 // author, is still checked.
@@ -379,11 +379,11 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 	g := &group{
 		n:           n,
 		id:          gid,
-		raftID:      fsm.RaftID(n.self.Sign),
+		raftID:      state.RaftID(n.self.Sign),
 		reqc:        make(chan func()),
 		stopc:       make(chan struct{}),
 		donec:       make(chan struct{}),
-		st:          fsm.New(gid),
+		st:          state.New(gid),
 		info:        info,
 		provisional: map[[32]byte]viewMember{},
 		outbox:      map[[16]byte]*pending{},
@@ -402,7 +402,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		if err != nil {
 			continue
 		}
-		g.provisional[id.Sign] = viewMember{id: id, raftID: fsm.RaftID(id.Sign), url: p.URL, voter: p.Voter}
+		g.provisional[id.Sign] = viewMember{id: id, raftID: state.RaftID(id.Sign), url: p.URL, voter: p.Voter}
 	}
 	g.publish()
 	return g
@@ -781,7 +781,7 @@ func (g *group) installSnapshot(snap *pb.Snapshot) error {
 	g.n.log.Warn().Str("group", g.id.String()).Uint64("index", md.GetIndex()).Uint64("applied", g.st.Applied).
 		Msg("installed a snapshot from the host: the history before it is not available on this node")
 	g.st, g.confState, g.snapIndex = st, md.GetConfState(), md.GetIndex()
-	g.afterConf(fsm.Result{})
+	g.afterConf(state.Result{})
 	return nil
 }
 
@@ -791,7 +791,7 @@ func (g *group) apply(entries []*pb.Entry) {
 		idx := e.GetIndex()
 		switch e.GetType() {
 		case pb.EntryNormal:
-			var res fsm.Result
+			var res state.Result
 			if env := g.n.verified.take(e.GetData()); env != nil {
 				res = g.st.ApplyEntryEnv(idx, e.GetData(), env, nil)
 			} else {
@@ -814,7 +814,7 @@ func (g *group) apply(entries []*pb.Entry) {
 			g.afterConf(res)
 		case pb.EntryConfChangeV2:
 			cc := &pb.ConfChangeV2{}
-			var res fsm.Result
+			var res state.Result
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil || len(cc.GetChanges()) != 1 {
 				res = g.st.ApplyConf(idx, 0, 0, nil)
 				for _, c := range cc.GetChanges() {
@@ -832,19 +832,19 @@ func (g *group) apply(entries []*pb.Entry) {
 	}
 }
 
-func confKind(t pb.ConfChangeType) fsm.ConfKind {
+func confKind(t pb.ConfChangeType) state.ConfKind {
 	switch t {
 	case pb.ConfChangeAddNode:
-		return fsm.AddVoter
+		return state.AddVoter
 	case pb.ConfChangeAddLearnerNode:
-		return fsm.AddLearner
+		return state.AddLearner
 	case pb.ConfChangeRemoveNode:
-		return fsm.Remove
+		return state.Remove
 	}
 	return 0
 }
 
-func (g *group) logReject(idx uint64, res fsm.Result) {
+func (g *group) logReject(idx uint64, res state.Result) {
 	if res.Err == nil {
 		return
 	}
@@ -865,7 +865,7 @@ func (g *group) logReject(idx uint64, res fsm.Result) {
 	}
 }
 
-func (g *group) afterConf(res fsm.Result) {
+func (g *group) afterConf(res state.Result) {
 	if res.Err != nil {
 		return
 	}
@@ -901,7 +901,7 @@ func (g *group) afterConf(res fsm.Result) {
 	g.resealOutbox()
 }
 
-func (g *group) afterEntry(idx uint64, res fsm.Result) {
+func (g *group) afterEntry(idx uint64, res state.Result) {
 	if res.Err != nil {
 		g.logReject(idx, res)
 		// Our own message sealed under a stale or unknown key: re-seal
@@ -937,7 +937,7 @@ func (g *group) idText(id identity.PublicID) string {
 // deliver opens an accepted chat message by author (a member at its index)
 // and, if this node can read it, lists it and tells the UI; either way, the
 // message is no longer queued here.
-func (g *group) deliver(c *fsm.Chat, author *fsm.Member) {
+func (g *group) deliver(c *state.Chat, author *state.Member) {
 	m := Message{
 		ID:      hex.EncodeToString(c.ID[:]),
 		Index:   c.Index,
@@ -980,7 +980,7 @@ func (g *group) deliver(c *fsm.Chat, author *fsm.Member) {
 // caches. The state machine accepted the message, so either its key was
 // registered by a header this node applied in the current epoch, as a member
 // and so a recipient, or the message carries the header.
-func (g *group) chatKey(c *fsm.Chat) (*crypto.SenderKey, error) {
+func (g *group) chatKey(c *state.Chat) (*crypto.SenderKey, error) {
 	ref := keyRef{sender: c.Sender, epoch: c.Epoch, id: c.KeyID}
 	if k := g.keys[ref]; k != nil {
 		return k, nil
@@ -1130,7 +1130,7 @@ func (g *group) seal(p *pending) error {
 	if err != nil {
 		return fmt.Errorf("seal message: %w", err)
 	}
-	body, err := fsm.Encode(&fsm.ChatBody{ID: p.id[:], Sealed: sealed})
+	body, err := state.Encode(&state.ChatBody{ID: p.id[:], Sealed: sealed})
 	if err != nil {
 		return err
 	}
@@ -1198,8 +1198,8 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 	if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
 		return nil
 	}
-	var b fsm.ChatBody
-	if err := fsm.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
+	var b state.ChatBody
+	if err := state.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
 		return nil
 	}
 	info, err := crypto.ReadSealed(b.Sealed)
@@ -1280,8 +1280,8 @@ func (g *group) resealOutbox() {
 	for _, p := range g.sortedPending() {
 		env, err := crypto.Verify(p.frame)
 		if err == nil {
-			var b fsm.ChatBody
-			if fsm.Decode(env.Payload, &b) == nil {
+			var b state.ChatBody
+			if state.Decode(env.Payload, &b) == nil {
 				// Still acceptable here (under a key of this epoch that
 				// is registered or that it carries): leave it be.
 				if _, err := g.st.CheckSealed(env.Sender, b.Sealed); err == nil {
@@ -1332,7 +1332,7 @@ func (g *group) messageByID(id string) Message {
 
 // proposeConf proposes a membership change authorised by an envelope we sign.
 func (g *group) proposeConf(t crypto.Type, body any, ct pb.ConfChangeType, nodeID uint64) error {
-	payload, err := fsm.Encode(body)
+	payload, err := state.Encode(body)
 	if err != nil {
 		return err
 	}
@@ -1353,7 +1353,7 @@ func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint
 
 // proposeEntry signs and proposes a normal entry.
 func (g *group) proposeEntry(t crypto.Type, body any) error {
-	payload, err := fsm.Encode(body)
+	payload, err := state.Encode(body)
 	if err != nil {
 		return err
 	}
@@ -1415,12 +1415,12 @@ func (g *group) maybeUpdateAddress() {
 		return
 	}
 	g.lastAddress = time.Now()
-	body, err := fsm.Encode(&fsm.AddressBody{URL: g.n.cfg.URL})
+	body, err := state.Encode(&state.AddressBody{URL: g.n.cfg.URL})
 	if err != nil {
 		return
 	}
 	if g.leader != raft.None {
-		if err := g.proposeEntry(crypto.TypeAddress, &fsm.AddressBody{URL: g.n.cfg.URL}); err != nil {
+		if err := g.proposeEntry(crypto.TypeAddress, &state.AddressBody{URL: g.n.cfg.URL}); err != nil {
 			g.n.log.Debug().Err(err).Msg("address update proposal")
 		}
 	}
@@ -1477,7 +1477,7 @@ func (g *group) maybeCheckpoint() {
 	if fresh < g.n.cfg.CheckpointEntries && time.Since(g.lastCheck) < g.n.cfg.CheckpointInterval {
 		return
 	}
-	if err := g.proposeEntry(crypto.TypeCheckpoint, &fsm.CheckpointBody{Index: c.Index, Head: c.Head[:]}); err != nil {
+	if err := g.proposeEntry(crypto.TypeCheckpoint, &state.CheckpointBody{Index: c.Index, Head: c.Head[:]}); err != nil {
 		return
 	}
 	g.checkEntries, g.lastCheck = g.entries, time.Now()

@@ -14,7 +14,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // InvitePrefix starts every invite code, so that a pasted code is recognised.
@@ -71,7 +71,7 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 	// the group has no host.
 	for !g.view.Load().invites[invitee.Sign] {
 		var perr error
-		if err := g.do(ctx, func() { perr = g.proposeEntry(crypto.TypeInvite, &fsm.InviteBody{Invitee: invitee.Bytes()}) }); err != nil {
+		if err := g.do(ctx, func() { perr = g.proposeEntry(crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Bytes()}) }); err != nil {
 			return "", fmt.Errorf("invite: %w", err)
 		}
 		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
@@ -91,7 +91,7 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 			urls = append(urls, m.url)
 		}
 	}
-	body, err := fsm.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls})
+	body, err := state.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls})
 	if err != nil {
 		return "", err
 	}
@@ -126,7 +126,7 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 		return nil, fmt.Errorf("invite code does not verify: %w", err)
 	}
 	var b inviteCode
-	if env.Type != crypto.TypeInvite || fsm.Decode(env.Payload, &b) != nil {
+	if env.Type != crypto.TypeInvite || state.Decode(env.Payload, &b) != nil {
 		return nil, errors.New("invite code is malformed")
 	}
 	invitee, err := identity.PublicIDFromBytes(b.Invitee)
@@ -222,7 +222,7 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	if err != nil || ch.Type != crypto.TypeChallenge || ch.To != n.self.Sign || len(ch.Payload) != 32 {
 		return nil, errors.New("challenge: malformed answer")
 	}
-	body, err := fsm.Encode(&fsm.JoinBody{PublicID: n.self.Bytes(), RaftID: fsm.RaftID(n.self.Sign), Name: n.cfg.Name, URL: n.cfg.URL, Nonce: ch.Payload})
+	body, err := state.Encode(&state.JoinBody{PublicID: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign), Name: n.cfg.Name, URL: n.cfg.URL, Nonce: ch.Payload})
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 		return nil, errors.New("join request: malformed answer")
 	}
 	var r joinReply
-	if err := fsm.Decode(renv.Payload, &r); err != nil {
+	if err := state.Decode(renv.Payload, &r); err != nil {
 		return nil, fmt.Errorf("join request: malformed answer: %w", err)
 	}
 	signerListed := false
@@ -290,8 +290,8 @@ func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
 // learner; the join envelope itself goes into the log as the change's
 // authorisation, where every member checks it again.
 func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, frame []byte) ([]byte, error) {
-	var b fsm.JoinBody
-	if err := fsm.Decode(env.Payload, &b); err != nil {
+	var b state.JoinBody
+	if err := state.Decode(env.Payload, &b); err != nil {
 		return nil, n.reject(env, "malformed join request", err)
 	}
 	key := hex.EncodeToString(b.Nonce)
@@ -307,7 +307,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 		return nil, n.reject(env, "join request without a valid challenge", nil)
 	}
 	joiner, err := identity.PublicIDFromBytes(b.PublicID)
-	if err != nil || joiner.Sign != env.Sender || b.RaftID != fsm.RaftID(env.Sender) {
+	if err != nil || joiner.Sign != env.Sender || b.RaftID != state.RaftID(env.Sender) {
 		return nil, n.reject(env, "join request with a wrong identity", err)
 	}
 	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invites[env.Sender] && !member {
@@ -338,7 +338,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	for _, m := range v.members {
 		r.Members = append(r.Members, replyMember{PublicID: m.id.Bytes(), URL: m.url, Voter: m.voter})
 	}
-	payload, err := fsm.Encode(&r)
+	payload, err := state.Encode(&r)
 	if err != nil {
 		return nil, err
 	}

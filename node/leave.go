@@ -9,7 +9,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // Remove removes a member from the group. Only the group's creator may remove
@@ -50,11 +50,11 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 	defer cancel()
 	gone := func() bool { _, ok := g.view.Load().members[target.Sign]; return !ok }
 	for !gone() {
-		var body any = &fsm.TargetBody{Target: target.Sign[:]}
+		var body any = &state.TargetBody{Target: target.Sign[:]}
 		if t == crypto.TypeLeave {
 			body = &struct{}{}
 		}
-		if err := g.do(ctx, func() { _ = g.proposeConf(t, body, pb.ConfChangeRemoveNode, fsm.RaftID(target.Sign)) }); err != nil {
+		if err := g.do(ctx, func() { _ = g.proposeConf(t, body, pb.ConfChangeRemoveNode, state.RaftID(target.Sign)) }); err != nil {
 			return fmt.Errorf("remove: %w", err)
 		}
 		wctx, wcancel := context.WithTimeout(ctx, time.Second)

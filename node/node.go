@@ -38,7 +38,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/store"
 )
 
@@ -158,7 +158,7 @@ func Open(cfg Config) (*Node, error) {
 		cfg.Timing = LAN
 	}
 	if cfg.MaxVoters == 0 {
-		cfg.MaxVoters = fsm.DefaultMaxVoters
+		cfg.MaxVoters = state.DefaultMaxVoters
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = time.Second
@@ -335,8 +335,8 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 		return GroupInfo{}, fmt.Errorf("group name must be 1 to 100 characters: %w", ErrInvalid)
 	}
 	gid := crypto.NewGroupID()
-	body, err := fsm.Encode(&fsm.Genesis{
-		Name: name, Creator: n.self.Bytes(), RaftID: fsm.RaftID(n.self.Sign),
+	body, err := state.Encode(&state.Genesis{
+		Name: name, Creator: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign),
 		URL: n.cfg.URL, Nickname: n.cfg.Name, MaxVoters: n.cfg.MaxVoters,
 	})
 	if err != nil {

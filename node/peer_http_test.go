@@ -21,7 +21,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // knownBugs runs the bad-input cases that show a node bug not fixed yet (see
@@ -319,8 +319,8 @@ func TestPeerBadInput(t *testing.T) {
 
 	gid, _ := crypto.ParseGroupID(c.gid)
 	tkey := target.id.Public().Sign
-	traft := fsm.RaftID(tkey)
-	raftOf := func(p *httpPeer) uint64 { return fsm.RaftID(p.id.Public().Sign) }
+	traft := state.RaftID(tkey)
+	raftOf := func(p *httpPeer) uint64 { return state.RaftID(p.id.Public().Sign) }
 	before := target.n.Status().Groups[0]
 	beforeMsgs := texts(c.committed(target))
 	if before.Term < 2 {
@@ -388,7 +388,7 @@ func TestPeerBadInput(t *testing.T) {
 		{name: "non-member", code: 403, reason: "sender is not a member",
 			frame: func() []byte {
 				m := raftMsg(pb.MsgVote, host, before.Term+5)
-				m.From = proto.Uint64(fsm.RaftID(outsider.Public().Sign))
+				m.From = proto.Uint64(state.RaftID(outsider.Public().Sign))
 				return batch(outsider, gid, tkey, m)
 			}},
 		{name: "replay", code: 403, reason: "replayed",
@@ -552,7 +552,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	term := target.n.Status().Groups[0].Term
 
 	gid, _ := crypto.ParseGroupID(c.gid)
-	hraft, traft := fsm.RaftID(host.id.Public().Sign), fsm.RaftID(target.id.Public().Sign)
+	hraft, traft := state.RaftID(host.id.Public().Sign), state.RaftID(target.id.Public().Sign)
 	prop := &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(hraft), To: proto.Uint64(traft), Term: proto.Uint64(0),
 		Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: []byte("a proposal for the old host")}}}
 	heartbeat := &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(hraft), To: proto.Uint64(traft), Term: proto.Uint64(term), Commit: proto.Uint64(0)}

@@ -16,7 +16,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // Placement: raft decides who MAY lead; this file decides who SHOULD. Each
@@ -256,7 +256,7 @@ func (g *group) maybePublishLatency() {
 	if len(cur) == 0 || !election.Material(committed, cur) {
 		return
 	}
-	var body fsm.LatencyBody
+	var body state.LatencyBody
 	keys := make([]string, 0, len(cur))
 	for k := range cur {
 		keys = append(keys, k)
@@ -481,7 +481,7 @@ func (g *group) placeVoters() {
 		return
 	}
 	g.pl.lastVoterMove = time.Now()
-	if err := g.proposeConf(crypto.TypePromote, &fsm.TargetBody{Target: id.Sign[:], Voter: voter}, ct, fsm.RaftID(id.Sign)); err != nil {
+	if err := g.proposeConf(crypto.TypePromote, &state.TargetBody{Target: id.Sign[:], Voter: voter}, ct, state.RaftID(id.Sign)); err != nil {
 		g.n.log.Debug().Err(err).Msg("voter change proposal")
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -50,7 +50,7 @@ func TestBadEnvelopesRejected(t *testing.T) {
 		return signBatch(t, signer, group, targetKey, counter, msgs...)
 	}
 	vote := func(from *identity.Identity, term uint64) *pb.Message {
-		return &pb.Message{Type: pb.MsgVote.Enum(), From: proto.Uint64(fsm.RaftID(from.Public().Sign)), To: proto.Uint64(fsm.RaftID(targetKey)),
+		return &pb.Message{Type: pb.MsgVote.Enum(), From: proto.Uint64(state.RaftID(from.Public().Sign)), To: proto.Uint64(state.RaftID(targetKey)),
 			Term: proto.Uint64(term), LogTerm: proto.Uint64(before.Term + 100), Index: proto.Uint64(1 << 40)}
 	}
 	mu.Lock()
@@ -69,7 +69,7 @@ func TestBadEnvelopesRejected(t *testing.T) {
 	otherGroup := crypto.NewGroupID()
 	// A member claiming another member's raft id.
 	stolen := vote(member, before.Term+5)
-	stolen.From = proto.Uint64(fsm.RaftID(c.nodes[0].id.Public().Sign))
+	stolen.From = proto.Uint64(state.RaftID(c.nodes[0].id.Public().Sign))
 
 	cases := []struct {
 		name  string

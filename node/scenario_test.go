@@ -9,7 +9,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/transcript"
 	"github.com/demes/demes/transcript/transcripttest"
@@ -31,7 +31,7 @@ func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	st := fsm.New(gid)
+	st := state.New(gid)
 	accepted := map[uint64]bool{}
 	for _, e := range entries {
 		if e.Kind == transcript.KindConf {

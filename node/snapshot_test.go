@@ -13,7 +13,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/transcript"
@@ -365,14 +365,14 @@ func checkSnapshotsOfLog(t *testing.T, n *node.Node, groupID string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	apply := func(s *fsm.State, e transcript.Entry) fsm.Result {
+	apply := func(s *state.State, e transcript.Entry) state.Result {
 		if e.Kind == transcript.KindConf {
 			return s.ApplyConf(e.Index, e.NodeID, e.Change, e.Frame)
 		}
 		return s.ApplyEntry(e.Index, e.Frame)
 	}
-	orig := fsm.New(gid)
-	results := make([]fsm.Result, len(entries))
+	orig := state.New(gid)
+	results := make([]state.Result, len(entries))
 	type point struct {
 		k    int // entries applied
 		data []byte
@@ -385,7 +385,7 @@ func checkSnapshotsOfLog(t *testing.T, n *node.Node, groupID string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := fsm.Restore(gid, data)
+			r, err := state.Restore(gid, data)
 			if err != nil {
 				t.Fatalf("restore at %d: %v", e.Index, err)
 			}
@@ -400,7 +400,7 @@ func checkSnapshotsOfLog(t *testing.T, n *node.Node, groupID string) {
 		t.Fatalf("the log fills little of the state: %d messages, %d checkpoints", len(orig.MsgIDs), len(orig.Checks))
 	}
 	for _, p := range points {
-		r, err := fsm.Restore(gid, p.data)
+		r, err := state.Restore(gid, p.data)
 		if err != nil {
 			t.Fatal(err)
 		}

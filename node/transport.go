@@ -19,7 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // HTTPLink posts frames to peers over HTTP.
@@ -284,8 +284,8 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		n.markOnline(sender.url)
 		return nil, nil
 	case crypto.TypeAddress:
-		var b fsm.AddressBody
-		if err := fsm.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {
+		var b state.AddressBody
+		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {
 			return nil, n.reject(env, "malformed address announcement", err)
 		}
 		// A member can only redirect traffic meant for itself.

@@ -11,7 +11,7 @@
 // # Exporting
 //
 // A member calls [Build] with the committed entries of its log, in order. Build
-// replays them through the group's state machine (package fsm) exactly as the
+// replays them through the group's state machine (package state) exactly as the
 // member's node did, opens every accepted chat message it can, and signs the
 // document.
 //

@@ -14,7 +14,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // Version is the transcript format version, the "version" field of every
@@ -49,11 +49,11 @@ type Entry struct {
 	// Index is the entry's raft log index.
 	Index uint64
 	Kind  Kind
-	// Change is the raft change of a KindConf entry: fsm.AddVoter,
-	// fsm.AddLearner or fsm.Remove, or 0 for any other raft change type
+	// Change is the raft change of a KindConf entry: state.AddVoter,
+	// state.AddLearner or state.Remove, or 0 for any other raft change type
 	// (which the state machine rejects). NodeID is the raft node id it
 	// names. Both are zero for a KindEntry.
-	Change fsm.ConfKind
+	Change state.ConfKind
 	NodeID uint64
 	// Frame is the exact signed envelope: the entry's data, or the change's
 	// context.
@@ -97,14 +97,14 @@ type head struct {
 }
 
 // changeNames are the text forms of Entry.Change.
-var changeNames = map[fsm.ConfKind]string{
-	fsm.AddVoter:   "add-voter",
-	fsm.AddLearner: "add-learner",
-	fsm.Remove:     "remove",
+var changeNames = map[state.ConfKind]string{
+	state.AddVoter:   "add-voter",
+	state.AddLearner: "add-learner",
+	state.Remove:     "remove",
 	0:              "other",
 }
 
-func changeByName(s string) (fsm.ConfKind, bool) {
+func changeByName(s string) (state.ConfKind, bool) {
 	for k, n := range changeNames {
 		if n == s {
 			return k, true

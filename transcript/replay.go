@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // chunk is how many entries one job checks: large enough that handing out
@@ -99,7 +99,7 @@ type outcome struct {
 	sender [32]byte
 	err    error // the state machine's rejection, or nil
 	// chat is set for an accepted chat message.
-	chat *fsm.Chat
+	chat *state.Chat
 	// unverified: the frame's signature (or its format) does not verify.
 	unverified error
 	// foreign: the envelope is for another group.
@@ -122,13 +122,13 @@ type checkpointMismatch struct {
 // replay applies entries to a group's state machine in order, as a member's
 // node does, and records each entry's outcome.
 type replay struct {
-	st       *fsm.State
+	st       *state.State
 	outcomes []outcome
 	rejected int
 }
 
 func newReplay(group crypto.GroupID, n int) *replay {
-	return &replay{st: fsm.New(group), outcomes: make([]outcome, 0, n)}
+	return &replay{st: state.New(group), outcomes: make([]outcome, 0, n)}
 }
 
 // apply applies the entry e, whose frame c has been verified.
@@ -151,7 +151,7 @@ func (rp *replay) apply(e *Entry, c *checked) {
 			o.mismatch = checkMismatch(st, env)
 		}
 	}
-	var r fsm.Result
+	var r state.Result
 	switch e.Kind {
 	case KindConf:
 		r = st.ApplyConfEnv(e.Index, e.NodeID, e.Change, c.frame, env, c.verr)
@@ -169,9 +169,9 @@ func (rp *replay) apply(e *Entry, c *checked) {
 // with the chain, or nil if it matches. It repeats the state machine's check
 // so that the verifier can tell this rejection, which is evidence that the
 // history differs from what a member saw, from the ordinary ones.
-func checkMismatch(st *fsm.State, env *crypto.Envelope) *checkpointMismatch {
-	var b fsm.CheckpointBody
-	if err := fsm.Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
+func checkMismatch(st *state.State, env *crypto.Envelope) *checkpointMismatch {
+	var b state.CheckpointBody
+	if err := state.Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
 		return nil // malformed: an ordinary rejection
 	}
 	want, found := st.HeadAt(b.Index)

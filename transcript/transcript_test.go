@@ -14,7 +14,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 	"github.com/demes/demes/transcript/transcripttest"
 )
@@ -58,7 +58,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal("a non-member's message was accepted")
 	}
 	f.outsider = g.Entries[len(g.Entries)-1].Index
-	if r := g.Append(g.SignFor(transcripttest.GroupID(2), f.alice, crypto.TypeAddress, &fsm.AddressBody{URL: "sim://elsewhere"})); r.Err == nil {
+	if r := g.Append(g.SignFor(transcripttest.GroupID(2), f.alice, crypto.TypeAddress, &state.AddressBody{URL: "sim://elsewhere"})); r.Err == nil {
 		t.Fatal("another group's entry was accepted")
 	}
 	forged := bytes.Clone(g.ChatFrame(f.bob, g.NextMessageID(), "forged"))
@@ -66,9 +66,9 @@ func newFixture(t testing.TB) *fixture {
 	if r := g.Append(forged); r.Err == nil {
 		t.Fatal("a forged entry was accepted")
 	}
-	xraft := fsm.RaftID(f.x.Public().Sign)
-	join := g.Sign(f.x, crypto.TypeJoin, &fsm.JoinBody{PublicID: f.x.Public().Bytes(), RaftID: xraft, Name: "x"})
-	if r := g.AppendConf(fsm.AddLearner, xraft, join); r.Err == nil {
+	xraft := state.RaftID(f.x.Public().Sign)
+	join := g.Sign(f.x, crypto.TypeJoin, &state.JoinBody{PublicID: f.x.Public().Bytes(), RaftID: xraft, Name: "x"})
+	if r := g.AppendConf(state.AddLearner, xraft, join); r.Err == nil {
 		t.Fatal("a join without an invite was accepted")
 	}
 
@@ -331,11 +331,11 @@ func TestTamper(t *testing.T) {
 		{"empty file", func(t *testing.T) []byte { return nil }, nil, transcript.ErrTruncated},
 		{"another group's entry", func(t *testing.T) []byte {
 			// Bob's message replaced by one bob signed in another group.
-			other := f.g.SignFor(transcripttest.GroupID(2), f.bob, crypto.TypeLatencyMap, &fsm.LatencyBody{})
+			other := f.g.SignFor(transcripttest.GroupID(2), f.bob, crypto.TypeLatencyMap, &state.LatencyBody{})
 			return replace(t, doc, b64(bobs.Frame), b64(other))
 		}, nil, transcript.ErrForeignGroup},
 		{"another group's entry inserted", func(t *testing.T) []byte {
-			other := f.g.SignFor(transcripttest.GroupID(2), f.bob, crypto.TypeLatencyMap, &fsm.LatencyBody{})
+			other := f.g.SignFor(transcripttest.GroupID(2), f.bob, crypto.TypeLatencyMap, &state.LatencyBody{})
 			// Where raft left an empty entry.
 			e := entryJSON(t, doc, es[5])
 			return replace(t, doc, e, e+fmt.Sprintf(`,{"index":%d,"kind":"entry","chain":"%064x","frame":"%s"}`, es[5].Index+1, 0, b64(other)))

@@ -12,7 +12,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 )
 
 // Errors. Every error [Verify] returns wraps exactly one of them, with the
@@ -256,7 +256,7 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	for _, k := range order {
 		s.Authors = append(s.Authors, *authors[k])
 	}
-	all := make([]*fsm.Member, 0, len(members))
+	all := make([]*state.Member, 0, len(members))
 	for _, m := range members {
 		all = append(all, m)
 	}
@@ -271,8 +271,8 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 }
 
 // everyMember returns the current and former members by signing key.
-func everyMember(st *fsm.State) map[[32]byte]*fsm.Member {
-	out := make(map[[32]byte]*fsm.Member, len(st.Members)+len(st.Former))
+func everyMember(st *state.State) map[[32]byte]*state.Member {
+	out := make(map[[32]byte]*state.Member, len(st.Members)+len(st.Former))
 	for k, m := range st.Former {
 		out[k] = m
 	}
@@ -307,14 +307,14 @@ func divergence(p *parsed, rp *replay, i int) error {
 // memberID and memberName look up a member by signing key. Everyone the
 // state machine accepted an entry from is in the map (current or former), so
 // the fallbacks (the bare key) are only there to never panic.
-func memberID(members map[[32]byte]*fsm.Member, k [32]byte) identity.PublicID {
+func memberID(members map[[32]byte]*state.Member, k [32]byte) identity.PublicID {
 	if m := members[k]; m != nil {
 		return m.ID
 	}
 	return identity.PublicID{Sign: k}
 }
 
-func memberName(members map[[32]byte]*fsm.Member, k [32]byte) string {
+func memberName(members map[[32]byte]*state.Member, k [32]byte) string {
 	if m := members[k]; m != nil {
 		return m.Name
 	}

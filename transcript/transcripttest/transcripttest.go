@@ -16,7 +16,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node/fsm"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 )
 
@@ -47,7 +47,7 @@ type Group struct {
 	// Entries are the entries appended so far, in log order.
 	Entries []transcript.Entry
 	// State is the group's state after Entries.
-	State *fsm.State
+	State *state.State
 
 	tb      testing.TB
 	next    uint64 // the next log index
@@ -62,19 +62,19 @@ type Group struct {
 // under the display name nick.
 func New(tb testing.TB, id crypto.GroupID, name string, creator *identity.Identity, nick string) *Group {
 	tb.Helper()
-	g := &Group{ID: id, State: fsm.New(id), tb: tb, next: 1, keys: map[[32]byte]*crypto.SenderKey{}}
-	raftID := fsm.RaftID(creator.Public().Sign)
-	frame := g.Sign(creator, crypto.TypeGenesis, &fsm.Genesis{
+	g := &Group{ID: id, State: state.New(id), tb: tb, next: 1, keys: map[[32]byte]*crypto.SenderKey{}}
+	raftID := state.RaftID(creator.Public().Sign)
+	frame := g.Sign(creator, crypto.TypeGenesis, &state.Genesis{
 		Name: name, Creator: creator.Public().Bytes(), RaftID: raftID, URL: "sim://" + nick, Nickname: nick,
 	})
-	g.mustAccept(g.AppendConf(fsm.AddVoter, raftID, frame))
+	g.mustAccept(g.AppendConf(state.AddVoter, raftID, frame))
 	return g
 }
 
 // Now is the time of the next entry.
 func (g *Group) Now() time.Time { return Epoch.Add(time.Duration(g.next) * time.Millisecond) }
 
-// Sign encodes body (an fsm entry body, or raw bytes) and signs it as id in
+// Sign encodes body (a state entry body, or raw bytes) and signs it as id in
 // an envelope of type t for this group.
 func (g *Group) Sign(id *identity.Identity, t crypto.Type, body any) []byte {
 	g.tb.Helper()
@@ -87,7 +87,7 @@ func (g *Group) SignFor(gid crypto.GroupID, id *identity.Identity, t crypto.Type
 	payload, ok := body.([]byte)
 	if !ok {
 		var err error
-		if payload, err = fsm.Encode(body); err != nil {
+		if payload, err = state.Encode(body); err != nil {
 			g.tb.Fatal(err)
 		}
 	}
@@ -101,7 +101,7 @@ func (g *Group) SignFor(gid crypto.GroupID, id *identity.Identity, t crypto.Type
 
 // Append appends a normal entry with frame and returns the state machine's
 // result.
-func (g *Group) Append(frame []byte) fsm.Result {
+func (g *Group) Append(frame []byte) state.Result {
 	e := transcript.Entry{Index: g.next, Kind: transcript.KindEntry, Frame: frame}
 	g.next++
 	g.Entries = append(g.Entries, e)
@@ -109,7 +109,7 @@ func (g *Group) Append(frame []byte) fsm.Result {
 }
 
 // AppendConf appends a membership change authorised by frame.
-func (g *Group) AppendConf(change fsm.ConfKind, nodeID uint64, frame []byte) fsm.Result {
+func (g *Group) AppendConf(change state.ConfKind, nodeID uint64, frame []byte) state.Result {
 	e := transcript.Entry{Index: g.next, Kind: transcript.KindConf, Change: change, NodeID: nodeID, Frame: frame}
 	g.next++
 	g.Entries = append(g.Entries, e)
@@ -120,7 +120,7 @@ func (g *Group) AppendConf(change fsm.ConfKind, nodeID uint64, frame []byte) fsm
 // election do.
 func (g *Group) Skip(n int) { g.next += uint64(n) }
 
-func (g *Group) mustAccept(r fsm.Result) fsm.Result {
+func (g *Group) mustAccept(r state.Result) state.Result {
 	g.tb.Helper()
 	if r.Err != nil {
 		g.tb.Fatalf("crafted entry at index %d rejected: %v", g.next-1, r.Err)
@@ -131,18 +131,18 @@ func (g *Group) mustAccept(r fsm.Result) fsm.Result {
 // Invite appends by's invitation of invitee.
 func (g *Group) Invite(by, invitee *identity.Identity) {
 	g.tb.Helper()
-	g.mustAccept(g.Append(g.Sign(by, crypto.TypeInvite, &fsm.InviteBody{Invitee: invitee.Public().Bytes()})))
+	g.mustAccept(g.Append(g.Sign(by, crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Public().Bytes()})))
 }
 
 // Join appends the join of joiner (invited before) under the display name
 // nick.
 func (g *Group) Join(joiner *identity.Identity, nick string) {
 	g.tb.Helper()
-	raftID := fsm.RaftID(joiner.Public().Sign)
-	frame := g.Sign(joiner, crypto.TypeJoin, &fsm.JoinBody{
+	raftID := state.RaftID(joiner.Public().Sign)
+	frame := g.Sign(joiner, crypto.TypeJoin, &state.JoinBody{
 		PublicID: joiner.Public().Bytes(), RaftID: raftID, Name: nick, URL: "sim://" + nick, Nonce: []byte("nonce"),
 	})
-	g.mustAccept(g.AppendConf(fsm.AddLearner, raftID, frame))
+	g.mustAccept(g.AppendConf(state.AddLearner, raftID, frame))
 }
 
 // Add is by's Invite of joiner, then joiner's Join.
@@ -156,8 +156,8 @@ func (g *Group) Add(by, joiner *identity.Identity, nick string) {
 func (g *Group) Remove(by, target *identity.Identity) {
 	g.tb.Helper()
 	key := target.Public().Sign
-	frame := g.Sign(by, crypto.TypeRemove, &fsm.TargetBody{Target: key[:]})
-	g.mustAccept(g.AppendConf(fsm.Remove, fsm.RaftID(target.Public().Sign), frame))
+	frame := g.Sign(by, crypto.TypeRemove, &state.TargetBody{Target: key[:]})
+	g.mustAccept(g.AppendConf(state.Remove, state.RaftID(target.Public().Sign), frame))
 }
 
 // NextMessageID returns a fresh message id; ids are derived from the group
@@ -215,7 +215,7 @@ func (g *Group) ChatFrameWith(author *identity.Identity, id [16]byte, text strin
 	if err != nil {
 		g.tb.Fatal(err)
 	}
-	payload, err := fsm.Encode(&fsm.ChatBody{ID: id[:], Sealed: sealed})
+	payload, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
 	if err != nil {
 		g.tb.Fatal(err)
 	}
@@ -247,13 +247,13 @@ func (g *Group) Checkpoint(signer *identity.Identity) {
 // not be true.
 func (g *Group) CheckpointFrame(signer *identity.Identity, index uint64, head [32]byte) []byte {
 	g.tb.Helper()
-	return g.Sign(signer, crypto.TypeCheckpoint, &fsm.CheckpointBody{Index: index, Head: head[:]})
+	return g.Sign(signer, crypto.TypeCheckpoint, &state.CheckpointBody{Index: index, Head: head[:]})
 }
 
 // Latency appends member's latency map: rtt in microseconds to each peer.
 func (g *Group) Latency(member *identity.Identity, peers []*identity.Identity, rttMicros []uint32) {
 	g.tb.Helper()
-	b := &fsm.LatencyBody{RTTus: rttMicros}
+	b := &state.LatencyBody{RTTus: rttMicros}
 	for _, p := range peers {
 		key := p.Public().Sign
 		b.Peers = append(b.Peers, key[:])
@@ -293,8 +293,8 @@ func OpenLog(me *identity.Identity, group crypto.GroupID, entries []transcript.E
 		if err != nil || env.Type != crypto.TypeChat {
 			continue
 		}
-		var b fsm.ChatBody
-		if fsm.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
+		var b state.ChatBody
+		if state.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
 			continue
 		}
 		info, err := crypto.ReadSealed(b.Sealed)

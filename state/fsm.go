@@ -1,4 +1,4 @@
-// Package fsm is a group's replicated state machine. It applies the committed
+// Package state is a group's replicated state machine. It applies the committed
 // entries of the group's raft log (each one a signed envelope) to the group's
 // state: who is a member, who is a voter, the open invites, which chat
 // messages were accepted, the members' latency maps, the checkpoints, and the
@@ -23,7 +23,7 @@
 // so the first message of each member after a join or a removal carries a
 // new key to the new member set. None of this needs a key: the state machine
 // reads only what [crypto.ReadSealed] reads.
-package fsm
+package state
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package fsm
+package state
 
 import (
 	"bytes"
@@ -229,7 +229,7 @@ func TestRestoreRejects(t *testing.T) {
 // FuzzRestore: Restore never panics, refuses with ErrBadSnapshot, and what it
 // accepts encodes back to exactly the bytes it read.
 //
-//	go test ./node/fsm -run '^$' -fuzz FuzzRestore -fuzztime 1m -fuzzminimizetime 2s
+//	go test ./state -run '^$' -fuzz FuzzRestore -fuzztime 1m -fuzzminimizetime 2s
 //
 // (Minimizing a new input as big as a snapshot takes the default minute.)
 func FuzzRestore(f *testing.F) {

@@ -13,8 +13,8 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
 )
 
 // nowhere is a link that reaches nobody: the fuzzed node's group has no

@@ -17,8 +17,8 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/store"
+	"github.com/demes/demes/state"
 )
 
 // view is an immutable snapshot of a group's state, published by the group's

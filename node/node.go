@@ -38,8 +38,8 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/store"
+	"github.com/demes/demes/state"
 )
 
 // Link carries a signed frame to a peer's URL and returns the peer's answer.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
 )
 
 // TestBadEnvelopesRejected feeds a running member forged, replayed, foreign

@@ -9,8 +9,8 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 	"github.com/demes/demes/transcript/transcripttest"
 )

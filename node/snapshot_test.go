@@ -13,9 +13,9 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/node/store"
+	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 )
 

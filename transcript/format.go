@@ -101,7 +101,7 @@ var changeNames = map[state.ConfKind]string{
 	state.AddVoter:   "add-voter",
 	state.AddLearner: "add-learner",
 	state.Remove:     "remove",
-	0:              "other",
+	0:                "other",
 }
 
 func changeByName(s string) (state.ConfKind, bool) {

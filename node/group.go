@@ -59,12 +59,22 @@ type group struct {
 	n       *Node
 	id      crypto.GroupID
 	raftID  uint64
-	rn      raft.Node
+	// rn is the group's raft state machine. Only run's goroutine touches
+	// it (tick, step, propose, Ready, Advance), as etcd raft's rawnode.go
+	// intends: there is no second owner to coordinate with.
+	rn      *raft.RawNode
 	storage *logStore
 	view    atomic.Pointer[view]
 	reqc    chan func()
 	stopc   chan struct{}
 	donec   chan struct{}
+	// stepc carries batches of peers' raft messages from the transport, and
+	// unreachc the raft ids of members a peer queue failed to reach, to run.
+	stepc    chan []*pb.Message
+	unreachc chan uint64
+	// changed is closed and replaced at every publish, so that whoever waits
+	// for the view to reach some state wakes when it changes (waitView).
+	changed atomic.Pointer[chan struct{}]
 	// attested is the latest raft view each member reported in a ping or
 	// pong, published by run (see attest.go); attc and pullc carry reports
 	// and requests for more to run.
@@ -195,11 +205,14 @@ func (n *Node) startGroup(gid crypto.GroupID, info groupInfo, genesis []byte, pr
 		return nil, err
 	}
 	g.storage = storage
+	if g.rn, err = raft.NewRawNode(n.raftConfig(g.raftID, g.storage, 0)); err != nil {
+		return nil, err
+	}
 	if genesis != nil {
 		g.bootstrap = true
-		g.rn = raft.StartNode(n.raftConfig(g.raftID, g.storage, 0), []raft.Peer{{ID: g.raftID, Context: genesis}})
-	} else {
-		g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage, 0))
+		if err := g.rn.Bootstrap([]raft.Peer{{ID: g.raftID, Context: genesis}}); err != nil {
+			return nil, err
+		}
 	}
 	g.run0()
 	return g, nil
@@ -290,7 +303,9 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 		// handleReady does after the replay.
 		g.resealOutbox()
 	}
-	g.rn = raft.RestartNode(n.raftConfig(g.raftID, g.storage, g.restoredFrom))
+	if g.rn, err = raft.NewRawNode(n.raftConfig(g.raftID, g.storage, g.restoredFrom)); err != nil {
+		return nil, err
+	}
 	g.run0()
 	return g, nil
 }
@@ -390,6 +405,8 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		msgIndex:    map[string]int{},
 		ownKeys:     map[[16]byte]*crypto.SenderKey{},
 		keys:        map[keyRef]*crypto.SenderKey{},
+		stepc:       make(chan []*pb.Message, 64),
+		unreachc:    make(chan uint64, 64),
 		rttc:        make(chan rttSample, 64),
 		attc:        make(chan attestation, 64),
 		pullc:       make(chan struct{}, 1),
@@ -451,7 +468,6 @@ func (g *group) run() {
 	defer retry.Stop()
 	ping := time.NewTicker(g.n.cfg.PingInterval)
 	defer ping.Stop()
-	defer g.rn.Stop()
 	for {
 		select {
 		case <-g.stopc:
@@ -463,6 +479,10 @@ func (g *group) run() {
 			return
 		case <-tick.C:
 			g.rn.Tick()
+		case msgs := <-g.stepc:
+			g.stepAll(msgs)
+		case id := <-g.unreachc:
+			g.rn.ReportUnreachable(id)
 		case <-retry.C:
 			// What was put off rides with the next write while the group
 			// is busy; once it has written nothing for a whole interval,
@@ -490,13 +510,27 @@ func (g *group) run() {
 			g.pullAttestations()
 		case fn := <-g.reqc:
 			fn()
-		case rd := <-g.rn.Ready():
-			if err := g.handleReady(rd); err != nil {
+		}
+		// Whatever happened may have given raft something to persist,
+		// send or apply.
+		for g.rn.HasReady() {
+			if err := g.handleReady(g.rn.Ready()); err != nil {
 				// A node that cannot persist must not acknowledge anything:
 				// stop this group rather than go on with a diverging state.
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist raft state; stopping the group")
 				return
 			}
+		}
+	}
+}
+
+// stepAll hands peers' raft messages (checked by admit) to raft. A proposal
+// raft does not take (this node knows no host) is dropped at once: its
+// author proposes it again from its outbox.
+func (g *group) stepAll(msgs []*pb.Message) {
+	for _, m := range msgs {
+		if err := g.rn.Step(m); err != nil {
+			g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
 		}
 	}
 }
@@ -565,13 +599,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if g.leader != rd.SoftState.Lead || g.role != rd.SoftState.RaftState {
 			changed = true
 		}
-		lead := g.leader
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
-		if g.leader != lead {
-			// Before applying anything: proposals made while applying
-			// read the host from the view (raftPropose).
-			g.publish()
-		}
 	}
 	if rd.HardState != nil && rd.HardState.GetTerm() != g.term && rd.HardState.GetTerm() != 0 {
 		g.term = rd.HardState.GetTerm()
@@ -584,7 +612,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		}
 		changed = true
 	}
-	g.rn.Advance()
+	g.rn.Advance(rd)
 	g.maybeSnapshot()
 	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {
 		// Campaign is ignored until raft knows the bootstrap configuration
@@ -592,7 +620,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		// does, so the creator leads at once instead of after an election
 		// timeout.
 		g.campaigned = true
-		_ = g.rn.Campaign(g.n.ctx)
+		_ = g.rn.Campaign()
 	}
 	if changed {
 		g.publish()
@@ -1070,6 +1098,30 @@ func (g *group) publish() {
 		v.role = "left"
 	}
 	g.view.Store(v)
+	next := make(chan struct{})
+	if old := g.changed.Swap(&next); old != nil {
+		close(*old)
+	}
+}
+
+// waitView waits until cond holds for the group's published view, waking at
+// each change of it rather than polling.
+func (g *group) waitView(ctx context.Context, cond func(v *view) bool) error {
+	for {
+		// Take the channel before the view: a change between the two
+		// closes the channel taken, so it is never missed.
+		ch := g.changed.Load()
+		if cond(g.view.Load()) {
+			return nil
+		}
+		select {
+		case <-*ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-g.donec:
+			return fmt.Errorf("group %s: %w", g.id, ErrStopped)
+		}
+	}
 }
 
 func roleName(s raft.StateType) string {
@@ -1229,32 +1281,7 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
 	p.leader = g.leader
-	_ = g.raftPropose(g.n.ctx, func(ctx context.Context) error { return g.rn.Propose(ctx, p.frame) })
-}
-
-// errNoHost is the error of a proposal made while this node knows no host.
-var errNoHost = errors.New("no host known: try again once the group has elected one")
-
-// raftPropose hands a proposal to raft without stalling the group's
-// goroutine. raft's Propose waits until its node takes the proposal, and a
-// node that knows no leader takes none: this goroutine, which must keep
-// reading Ready for an election to go on (votes leave in Readys), would stop
-// the node until the wait ran out. Measured with the failover benchmark, a
-// latency map proposed right after the host died froze a member for a second
-// per attempt and stretched failovers to 7 s. So a proposal is only made
-// while a leader is known, and waits two ticks at most; callers retry.
-//
-// ctx bounds the wait further. The host is read from the published view,
-// so that the transport can hand on forwarded proposals the same way (see
-// step); the group's goroutine publishes every change of host before it
-// proposes anything.
-func (g *group) raftPropose(ctx context.Context, propose func(ctx context.Context) error) error {
-	if g.view.Load().leader == raft.None {
-		return errNoHost
-	}
-	ctx, cancel := context.WithTimeout(ctx, 2*g.n.cfg.Timing.Tick)
-	defer cancel()
-	return propose(ctx)
+	_ = g.rn.Propose(p.frame)
 }
 
 func (g *group) retryOutbox() {
@@ -1348,7 +1375,7 @@ func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint
 		Changes: []*pb.ConfChangeSingle{{Type: ct.Enum(), NodeId: proto.Uint64(nodeID)}},
 		Context: frame,
 	}
-	return g.raftPropose(g.n.ctx, func(ctx context.Context) error { return g.rn.ProposeConfChange(ctx, cc) })
+	return g.rn.ProposeConfChange(cc)
 }
 
 // proposeEntry signs and proposes a normal entry.
@@ -1361,7 +1388,7 @@ func (g *group) proposeEntry(t crypto.Type, body any) error {
 	if err != nil {
 		return err
 	}
-	return g.raftPropose(g.n.ctx, func(ctx context.Context) error { return g.rn.Propose(ctx, frame) })
+	return g.rn.Propose(frame)
 }
 
 func (g *group) status() GroupStatus {

@@ -78,7 +78,7 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 			n.log.Debug().Err(perr).Msg("invite proposal")
 		}
 		wctx, wcancel := context.WithTimeout(ctx, time.Second)
-		_ = waitFor(wctx, func() bool { return g.view.Load().invites[invitee.Sign] })
+		_ = g.waitView(wctx, func(v *view) bool { return v.invites[invitee.Sign] })
 		wcancel()
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("invite: not committed in time (does the group have a host?): %w", ctx.Err())
@@ -156,7 +156,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		return GroupInfo{}, fmt.Errorf("join: this invite is for %s, not for this node (%s): %w", inv.Invitee.Fingerprint(), n.self.Fingerprint(), ErrInvalid)
 	}
 	if g := n.group(inv.Group); g != nil {
-		if err := waitFor(ctx, func() bool { return g.view.Load().self }); err != nil {
+		if err := g.waitView(ctx, func(v *view) bool { return v.self }); err != nil {
 			return GroupInfo{}, fmt.Errorf("join: %w", err)
 		}
 		return GroupInfo{GroupID: g.id.String(), Name: g.view.Load().name}, nil
@@ -200,7 +200,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	n.mu.Lock()
 	n.groups[inv.Group] = g
 	n.mu.Unlock()
-	if err := waitFor(ctx, func() bool { v := g.view.Load(); return v.self && v.applied >= reply.Commit }); err != nil {
+	if err := g.waitView(ctx, func(v *view) bool { return v.self && v.applied >= reply.Commit }); err != nil {
 		return GroupInfo{}, fmt.Errorf("join: catching up with the group's log: %w", err)
 	}
 	n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
@@ -327,7 +327,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 			return nil, err
 		}
 		wctx, wcancel := context.WithTimeout(ctx, time.Second)
-		_ = waitFor(wctx, func() bool { _, ok := g.view.Load().members[env.Sender]; return ok })
+		_ = g.waitView(wctx, func(v *view) bool { _, ok := v.members[env.Sender]; return ok })
 		wcancel()
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("join not committed in time: %w", ctx.Err())

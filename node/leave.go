@@ -48,8 +48,8 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	gone := func() bool { _, ok := g.view.Load().members[target.Sign]; return !ok }
-	for !gone() {
+	gone := func(v *view) bool { _, ok := v.members[target.Sign]; return !ok }
+	for !gone(g.view.Load()) {
 		var body any = &state.TargetBody{Target: target.Sign[:]}
 		if t == crypto.TypeLeave {
 			body = &struct{}{}
@@ -58,7 +58,7 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 			return fmt.Errorf("remove: %w", err)
 		}
 		wctx, wcancel := context.WithTimeout(ctx, time.Second)
-		_ = waitFor(wctx, gone)
+		_ = g.waitView(wctx, gone)
 		wcancel()
 		if ctx.Err() != nil {
 			return fmt.Errorf("remove: not committed in time (was it refused? see the log): %w", ctx.Err())

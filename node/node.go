@@ -358,7 +358,7 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	n.groups[gid] = g
 	n.mu.Unlock()
 	// Return once this node leads its new group, so the next command can use it.
-	if err := waitFor(ctx, func() bool { v := g.view.Load(); return v.leader == g.raftID && v.applied >= 1 }); err != nil {
+	if err := g.waitView(ctx, func(v *view) bool { return v.leader == g.raftID && v.applied >= 1 }); err != nil {
 		return GroupInfo{}, fmt.Errorf("create group: waiting to become host: %w", err)
 	}
 	n.events.publish(Event{Kind: "status", GroupID: gid.String()})
@@ -472,19 +472,6 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 // function to stop them. A slow subscriber misses events rather than slowing
 // the node; the UI refreshes its state on each event anyway.
 func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.subscribe() }
-
-func waitFor(ctx context.Context, cond func() bool) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
-	return nil
-}
 
 // PeerHandler returns the HTTP handler of the peer listener.
 func (n *Node) PeerHandler() http.Handler {

@@ -382,7 +382,7 @@ func (g *group) placeLeader() {
 				// An unsettled leader stays unsettled: if the transfer
 				// fails, it tries again after the cooldown.
 				g.pl.lastTransfer = now
-				g.rn.TransferLeadership(g.n.ctx, g.raftID, m.RaftID)
+				g.rn.TransferLeader(m.RaftID)
 				return
 			}
 		}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/gorilla/mux"
 	"github.com/rs/zerolog"
-	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -272,10 +271,8 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 			}
 			msgs = append(msgs, m)
 		}
-		for _, m := range msgs {
-			if err := g.step(ctx, m); err != nil && !errors.Is(err, raft.ErrStopped) {
-				n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
-			}
+		if err := g.step(ctx, msgs); err != nil {
+			return nil, err
 		}
 		// While the group writes them to disk, have the entries'
 		// signatures checked off its goroutine (see verifiedFrames),
@@ -414,6 +411,17 @@ func (g *group) sendRaft(msgs []*pb.Message) {
 	}
 }
 
+// reportUnreachable tells the group's raft, from a peer queue's goroutine,
+// that a message to member id was lost, so that the host probes it instead
+// of streaming appends into the void. A full channel drops the report: the
+// next failure reports again.
+func (g *group) reportUnreachable(id uint64) {
+	select {
+	case g.unreachc <- id:
+	default:
+	}
+}
+
 func (g *group) memberByRaft(id uint64) ([32]byte, viewMember, bool) {
 	for k, m := range g.st.Members {
 		if m.RaftID == id {
@@ -456,7 +464,7 @@ func (p *peer) run() {
 		batch, next = fillBatch(first, p.q)
 		if err := p.send(batch); err != nil {
 			for _, m := range batch {
-				m.g.rn.ReportUnreachable(m.id)
+				m.g.reportUnreachable(m.id)
 			}
 			if backoff == 0 {
 				backoff = 20 * time.Millisecond
@@ -539,18 +547,18 @@ func (p *peer) send(batch []outMsg) error {
 	return firstErr
 }
 
-// step hands a peer's raft message to raft. A forwarded proposal goes as
-// this node's own do (raftPropose): raft takes none while this node knows
-// no host, and its Step then waits. A proposal forwarded to a host before it
-// was killed and delivered after its restart held up the request, and every
-// message behind it in the batch, for the request's whole deadline (2 s;
-// the failover benchmark's slow restarts). Dropped, it is proposed again
-// from its author's outbox.
-func (g *group) step(ctx context.Context, m *pb.Message) error {
-	if m.GetType() != pb.MsgProp {
-		return g.rn.Step(ctx, m)
+// step hands a batch of a peer's raft messages to the group's goroutine,
+// which owns raft, and waits until it takes them (backpressure on the
+// sender, as etcd's rafthttp has through Raft.Process).
+func (g *group) step(ctx context.Context, msgs []*pb.Message) error {
+	select {
+	case g.stepc <- msgs:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.stopc:
+		return fmt.Errorf("group %s: %w", g.id, ErrStopped)
 	}
-	return g.raftPropose(ctx, func(ctx context.Context) error { return g.rn.Step(ctx, m) })
 }
 
 // raftLogger routes raft's logs to zerolog at debug level (raft is chatty).

@@ -56,9 +56,9 @@ type viewMember struct {
 // group is one chat group on this node. Fields below the line are owned by
 // the run goroutine.
 type group struct {
-	n       *Node
-	id      crypto.GroupID
-	raftID  uint64
+	n      *Node
+	id     crypto.GroupID
+	raftID uint64
 	// rn is the group's raft state machine. Only run's goroutine touches
 	// it (tick, step, propose, Ready, Advance), as etcd raft's rawnode.go
 	// intends: there is no second owner to coordinate with.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/demes/demes/crypto"
 )
 
 // Leader attestations (docs/PROTOCOL.md, "Who may lead").
@@ -187,11 +185,11 @@ func leaderAllowed(v *view, self [32]byte, att map[[32]byte]raftView, sender [32
 	return false
 }
 
-// leaderAllowed is the transport's entry to the rule above.
-func (g *group) leaderAllowed(v *view, env *crypto.Envelope, lead, term uint64) bool {
-	var att map[[32]byte]raftView
+// attestedViews returns the latest raft views members reported, as run
+// last published them.
+func (g *group) attestedViews() map[[32]byte]raftView {
 	if p := g.attested.Load(); p != nil {
-		att = *p
+		return *p
 	}
-	return leaderAllowed(v, g.n.self.Sign, att, env.Sender, lead, term)
+	return nil
 }

@@ -1,8 +1,6 @@
 package node
 
-import (
-	pb "go.etcd.io/raft/v3/raftpb"
-)
+import pb "go.etcd.io/raft/v3/raftpb"
 
 // coalesce merges the raft messages of one Ready that say, together, what a
 // single message would: raft sends an append to each follower for every

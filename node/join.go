@@ -65,7 +65,7 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 	if _, ok := v.members[invitee.Sign]; ok {
 		return "", fmt.Errorf("invite: %s is already a member: %w", invitee.Fingerprint(), ErrInvalid)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	defer cancel()
 	// Propose until the invite is committed: a proposal can be dropped while
 	// the group has no host.
@@ -77,7 +77,7 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
 			n.log.Debug().Err(perr).Msg("invite proposal")
 		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
 		_ = g.waitView(wctx, func(v *view) bool { return v.invites[invitee.Sign] })
 		wcancel()
 		if ctx.Err() != nil {
@@ -179,7 +179,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		select {
 		case <-ctx.Done():
 			return GroupInfo{}, fmt.Errorf("join: no member of the group accepted the join: %v", lastErr)
-		case <-time.After(500 * time.Millisecond):
+		case <-time.After(joinRetryInterval):
 		}
 	}
 	info := groupInfo{Name: reply.Name}
@@ -208,7 +208,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 }
 
 func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joinReply, error) {
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	cctx, cancel := context.WithTimeout(ctx, challengeTimeout)
 	defer cancel()
 	frame, err := n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: inv.Group})
 	if err != nil {
@@ -230,7 +230,7 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	if err != nil {
 		return nil, err
 	}
-	jctx, jcancel := context.WithTimeout(ctx, 20*time.Second)
+	jctx, jcancel := context.WithTimeout(ctx, joinRequestTimeout)
 	defer jcancel()
 	resp, err = n.cfg.Link.Post(jctx, url, jframe)
 	if err != nil {
@@ -281,7 +281,7 @@ func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
 		n.mu.Unlock()
 		return nil, n.reject(env, "too many pending joins", nil)
 	}
-	n.nonces[hex.EncodeToString(nonce)] = nonceInfo{joiner: env.Sender, group: g.id, expires: now.Add(time.Minute)}
+	n.nonces[hex.EncodeToString(nonce)] = nonceInfo{joiner: env.Sender, group: g.id, expires: now.Add(challengeLifetime)}
 	n.mu.Unlock()
 	return n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: g.id, To: env.Sender, Payload: nonce})
 }
@@ -313,7 +313,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invites[env.Sender] && !member {
 		return nil, n.reject(env, "join request without a committed invite", nil)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, joinCommitTimeout)
 	defer cancel()
 	for {
 		v := g.view.Load()
@@ -326,7 +326,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 		if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {
 			return nil, err
 		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
 		_ = g.waitView(wctx, func(v *view) bool { _, ok := v.members[env.Sender]; return ok })
 		wcancel()
 		if ctx.Err() != nil {

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -46,7 +45,7 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 	if _, ok := g.view.Load().members[target.Sign]; !ok {
 		return fmt.Errorf("remove: %s is not a member: %w", target.Fingerprint(), ErrNotFound)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	defer cancel()
 	gone := func(v *view) bool { _, ok := v.members[target.Sign]; return !ok }
 	for !gone(g.view.Load()) {
@@ -57,7 +56,7 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 		if err := g.do(ctx, func() { _ = g.proposeConf(t, body, pb.ConfChangeRemoveNode, state.RaftID(target.Sign)) }); err != nil {
 			return fmt.Errorf("remove: %w", err)
 		}
-		wctx, wcancel := context.WithTimeout(ctx, time.Second)
+		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
 		_ = g.waitView(wctx, gone)
 		wcancel()
 		if ctx.Err() != nil {

@@ -1,28 +1,9 @@
-// Package node runs a DeMeS node: the member's groups, each a raft group
-// (go.etcd.io/raft/v3) whose leader is the group's host; the signed peer
-// transport; the durable store; the outbox; invites and joins; and the events
-// the UI shows.
-//
-// # Ownership
-//
-// Each group's state belongs to one goroutine (group.run), built around
-// raft's Ready loop: persist (fsync), send, apply, Advance. Other goroutines
-// talk to it through a request channel, or read an immutable view it
-// publishes after each change. The peer transport never touches group state
-// directly: it checks an envelope against the published view and hands the
-// raft message to raft.Node.Step, which is safe for concurrent use.
-//
-// # What reaches the disk
-//
-// The store (package store) holds raft entries (signed envelopes with sealed
-// payloads), the outbox (the same), and each group's latest snapshot of its
-// state machine (ids, keys, hashes, membership). Plaintext exists only in
-// memory, after a member opens a message sealed to it.
 package node
 
 import (
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,75 +17,10 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/state"
 )
-
-// Link carries a signed frame to a peer's URL and returns the peer's answer.
-// The HTTP implementation is [HTTPLink]; tests use package simnet.
-type Link interface {
-	Post(ctx context.Context, url string, frame []byte) ([]byte, error)
-}
-
-// Timing is the raft timing profile. The LAN default (50 ms ticks, an
-// election after 10 silent ticks) fails over in well under a second; slow or
-// lossy networks want longer ticks.
-type Timing struct {
-	Tick           time.Duration
-	ElectionTicks  int
-	HeartbeatTicks int
-}
-
-// LAN is the default timing profile.
-var LAN = Timing{Tick: 50 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1}
-
-// Config configures a node.
-type Config struct {
-	// Dir holds the store (store.db). It must exist.
-	Dir      string
-	Identity *identity.Identity
-	// Name is the display name other members see.
-	Name string
-	// URL is the peer URL other nodes reach this node at.
-	URL    string
-	Link   Link
-	Logger zerolog.Logger
-	Timing Timing
-	// MaxVoters caps the voters of groups this node creates (default 5).
-	MaxVoters int
-	// PingInterval is how often peers are pinged to measure latency (default 1 s).
-	PingInterval time.Duration
-	// RetryInterval is how often queued messages are proposed again (default 500 ms).
-	RetryInterval time.Duration
-	// LatencyInterval is the least time between two latency maps this node
-	// commits (default 5 s).
-	LatencyInterval time.Duration
-	// TransferCooldown is the least time between two leadership transfers
-	// (default 3 s).
-	TransferCooldown time.Duration
-	// Hysteresis is how much better a member must be to take over as host
-	// (default election.DefaultHysteresis).
-	Hysteresis election.Hysteresis
-	// events, when set, is shared with a Service so that subscriptions
-	// survive a restart of the node.
-	events *broadcaster
-	// CheckpointEntries and CheckpointInterval rate-limit this node's signed
-	// checkpoints of the transcript chain (defaults 100 entries, 60 s).
-	CheckpointEntries  uint64
-	CheckpointInterval time.Duration
-	// MaxSkew is the clock difference tolerated on peer envelopes (default 5 min).
-	MaxSkew time.Duration
-	// SnapshotEntries is how many applied entries a group goes between two
-	// snapshots of its state (default 10,000). A restart restores the
-	// latest snapshot and applies only the log after it.
-	SnapshotEntries uint64
-	// SnapshotKeep is how many entries before its latest snapshot a group
-	// keeps in memory, for members a little behind (default 1,000). Older
-	// entries are read back from the store: the store keeps the whole log.
-	SnapshotKeep uint64
-}
 
 // Node is a running DeMeS node.
 type Node struct {
@@ -154,42 +70,7 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("open node: no identity")
 	}
-	if cfg.Timing.Tick == 0 {
-		cfg.Timing = LAN
-	}
-	if cfg.MaxVoters == 0 {
-		cfg.MaxVoters = state.DefaultMaxVoters
-	}
-	if cfg.PingInterval == 0 {
-		cfg.PingInterval = time.Second
-	}
-	if cfg.RetryInterval == 0 {
-		cfg.RetryInterval = 500 * time.Millisecond
-	}
-	if cfg.LatencyInterval == 0 {
-		cfg.LatencyInterval = 5 * time.Second
-	}
-	if cfg.TransferCooldown == 0 {
-		cfg.TransferCooldown = 3 * time.Second
-	}
-	if cfg.Hysteresis == (election.Hysteresis{}) {
-		cfg.Hysteresis = election.DefaultHysteresis()
-	}
-	if cfg.CheckpointEntries == 0 {
-		cfg.CheckpointEntries = 100
-	}
-	if cfg.CheckpointInterval == 0 {
-		cfg.CheckpointInterval = time.Minute
-	}
-	if cfg.MaxSkew == 0 {
-		cfg.MaxSkew = 5 * time.Minute
-	}
-	if cfg.SnapshotEntries == 0 {
-		cfg.SnapshotEntries = 10_000
-	}
-	if cfg.SnapshotKeep == 0 {
-		cfg.SnapshotKeep = 1_000
-	}
+	cfg = cfg.withDefaults()
 	ownEvents := cfg.events == nil
 	if ownEvents {
 		cfg.events = newBroadcaster()
@@ -479,83 +360,6 @@ func (n *Node) PeerHandler() http.Handler {
 	return n.peerHandler
 }
 
-// rejectCounter counts rejected envelopes by reason, for status.
-type rejectCounter struct {
-	mu sync.Mutex
-	m  map[string]int64
-}
-
-func newRejectCounter() *rejectCounter { return &rejectCounter{m: map[string]int64{}} }
-
-func (r *rejectCounter) add(reason string) {
-	r.mu.Lock()
-	r.m[reason]++
-	r.mu.Unlock()
-}
-
-func (r *rejectCounter) snapshot() map[string]int64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]int64, len(r.m))
-	for k, v := range r.m {
-		out[k] = v
-	}
-	return out
-}
-
-// broadcaster fans events out to subscribers.
-type broadcaster struct {
-	mu     sync.Mutex
-	subs   map[chan Event]struct{}
-	closed atomic.Bool
-}
-
-func newBroadcaster() *broadcaster { return &broadcaster{subs: map[chan Event]struct{}{}} }
-
-func (b *broadcaster) subscribe() (<-chan Event, func()) {
-	ch := make(chan Event, 256)
-	b.mu.Lock()
-	if b.closed.Load() {
-		close(ch)
-		b.mu.Unlock()
-		return ch, func() {}
-	}
-	b.subs[ch] = struct{}{}
-	b.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			b.mu.Lock()
-			if _, ok := b.subs[ch]; ok {
-				delete(b.subs, ch)
-				close(ch)
-			}
-			b.mu.Unlock()
-		})
-	}
-}
-
-func (b *broadcaster) publish(e Event) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for ch := range b.subs {
-		select {
-		case ch <- e:
-		default:
-		}
-	}
-}
-
-func (b *broadcaster) close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.closed.Store(true)
-	for ch := range b.subs {
-		close(ch)
-		delete(b.subs, ch)
-	}
-}
-
 // groupInfo is the per-group metadata kept in the store beside the log.
 type groupInfo struct {
 	Name string `json:"name"`
@@ -571,13 +375,13 @@ type provisionalMember struct {
 }
 
 func encodeGroupInfo(i groupInfo) []byte {
-	b, _ := jsonMarshal(i)
+	b, _ := json.Marshal(i)
 	return b
 }
 
 func decodeGroupInfo(b []byte) (groupInfo, error) {
 	var i groupInfo
-	err := jsonUnmarshal(b, &i)
+	err := json.Unmarshal(b, &i)
 	return i, err
 }
 

@@ -1,0 +1,234 @@
+package node
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
+)
+
+func (g *group) apply(entries []*pb.Entry) {
+	g.appliedHere += uint64(len(entries))
+	for _, e := range entries {
+		idx := e.GetIndex()
+		switch e.GetType() {
+		case pb.EntryNormal:
+			var res state.Result
+			if env := g.n.verified.take(e.GetData()); env != nil {
+				res = g.st.ApplyEntryEnv(idx, e.GetData(), env, nil)
+			} else {
+				res = g.st.ApplyEntry(idx, e.GetData())
+			}
+			if len(e.GetData()) > 0 && (res.Env == nil || res.Env.Type != crypto.TypeCheckpoint) {
+				g.entries++
+			}
+			g.afterEntry(idx, res)
+		case pb.EntryConfChange:
+			cc := &pb.ConfChange{}
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+				g.n.log.Error().Err(err).Uint64("index", idx).Msg("undecodable conf change")
+				cc = &pb.ConfChange{}
+			}
+			res := g.st.ApplyConf(idx, cc.GetNodeId(), confKind(cc.GetType()), cc.GetContext())
+			g.logReject(idx, res)
+			cc.NodeId = proto.Uint64(res.Conf.NodeID)
+			g.confState = g.rn.ApplyConfChange(cc)
+			g.afterConf(res)
+		case pb.EntryConfChangeV2:
+			cc := &pb.ConfChangeV2{}
+			var res state.Result
+			if err := proto.Unmarshal(e.GetData(), cc); err != nil || len(cc.GetChanges()) != 1 {
+				res = g.st.ApplyConf(idx, 0, 0, nil)
+				for _, c := range cc.GetChanges() {
+					c.NodeId = proto.Uint64(0)
+				}
+			} else {
+				c := cc.GetChanges()[0]
+				res = g.st.ApplyConf(idx, c.GetNodeId(), confKind(c.GetType()), cc.GetContext())
+				c.NodeId = proto.Uint64(res.Conf.NodeID)
+			}
+			g.logReject(idx, res)
+			g.confState = g.rn.ApplyConfChange(cc)
+			g.afterConf(res)
+		}
+	}
+}
+
+func confKind(t pb.ConfChangeType) state.ConfKind {
+	switch t {
+	case pb.ConfChangeAddNode:
+		return state.AddVoter
+	case pb.ConfChangeAddLearnerNode:
+		return state.AddLearner
+	case pb.ConfChangeRemoveNode:
+		return state.Remove
+	}
+	return 0
+}
+
+func (g *group) logReject(idx uint64, res state.Result) {
+	if res.Err == nil {
+		return
+	}
+	// The log is replayed at every start: an entry up to the commit index
+	// found on disk was rejected, logged and counted when it was first
+	// applied, so it is only noted at debug level.
+	ev := g.n.log.Warn()
+	if idx <= g.replayTo {
+		ev = g.n.log.Debug()
+	}
+	ev = ev.Str("group", g.id.String()).Uint64("index", idx).Str("reason", res.Err.Error())
+	if res.Env != nil {
+		ev = ev.Str("sender", shortKey(res.Env.Sender)).Str("type", res.Env.Type.String())
+	}
+	ev.Msg("rejected log entry")
+	if idx > g.replayTo {
+		g.n.rejects.add("log entry: " + reasonKey(res.Err))
+	}
+}
+
+func (g *group) afterConf(res state.Result) {
+	if res.Err != nil {
+		return
+	}
+	g.n.log.Debug().Str("group", g.id.String()).Uint64("index", g.st.Applied).Int("members", len(g.st.Members)).Int("voters", len(g.st.Voters())).Msg("membership changed")
+	// Once the log names the members, the provisional trust of a join is
+	// no longer needed.
+	if g.st.Members[g.n.self.Sign] != nil && len(g.provisional) > 0 {
+		g.provisional = map[[32]byte]viewMember{}
+		g.info.Provisional = nil
+		_ = g.n.store.CreateGroup(g.id[:], encodeGroupInfo(g.info))
+	}
+	if g.st.Members[g.n.self.Sign] == nil && g.st.Former[g.n.self.Sign] != nil && !g.left {
+		g.left = true
+		g.n.log.Info().Str("group", g.id.String()).Msg("this node is no longer a member of the group")
+	}
+	if g.keysEpoch != g.st.Epoch {
+		// The member set changed: no message of the old epoch can be
+		// accepted any more, so their keys are of no use for opening.
+		clear(g.keys)
+		g.keysEpoch = g.st.Epoch
+		if g.restored == nil {
+			// Nor for restoring the outbox, once it is restored:
+			// resealOutbox below seals what it holds under a new key.
+			for id, k := range g.ownKeys {
+				if k.Epoch != g.st.Epoch {
+					delete(g.ownKeys, id)
+				}
+			}
+		}
+	}
+	// Queued messages were sealed under a key of the old epoch; re-seal them
+	// now rather than have each rejected once.
+	g.resealOutbox()
+}
+
+func (g *group) afterEntry(idx uint64, res state.Result) {
+	if res.Err != nil {
+		g.logReject(idx, res)
+		// Our own message sealed under a stale or unknown key: re-seal
+		// and retry.
+		if res.Env != nil && res.Env.Sender == g.n.self.Sign && res.Env.Type == crypto.TypeChat {
+			g.resealOutbox()
+		}
+		return
+	}
+	// Only members list messages: a node applies entries while it is not
+	// one yet (a joiner before its join) or not any more.
+	if res.Chat == nil || g.st.Members[g.n.self.Sign] == nil {
+		return
+	}
+	g.deliver(res.Chat, g.st.Members[res.Chat.Sender])
+}
+
+// deliver opens an accepted chat message by author (a member at its index)
+// and, if this node can read it, lists it and tells the UI; either way, the
+// message is no longer queued here.
+func (g *group) deliver(c *state.Chat, author *state.Member) {
+	m := Message{
+		ID:      hex.EncodeToString(c.ID[:]),
+		Index:   c.Index,
+		State:   StateCommitted,
+		GroupID: g.id.String(),
+		SentAt:  time.Unix(0, c.Time).UTC(),
+	}
+	if author != nil {
+		m.Author, m.Name = g.idText(author.ID), author.Name
+	}
+	key, err := g.chatKey(c)
+	var opened *crypto.Opened
+	if err == nil {
+		// The state machine checked the envelope's signature.
+		opened, err = crypto.OpenReceived(key, g.id, c.Sealed, c.Sender, c.ID)
+	}
+	switch {
+	case err == nil:
+		m.Text = string(opened.Body)
+		m.SentAt = time.Unix(0, opened.Time).UTC()
+	case errors.Is(err, crypto.ErrNotRecipient):
+		// A message from before we joined; not ours to read.
+	default:
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Uint64("index", c.Index).Msg("cannot open message")
+		g.n.rejects.add("open message: " + reasonKey(err))
+	}
+	if err == nil {
+		g.msgIndex[m.ID] = len(g.messages)
+		g.messages = append(g.messages, m)
+	}
+	// Only members who can read a message list it.
+	g.commitOutbox(c.ID)
+	if err == nil {
+		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+	}
+}
+
+// chatKey returns the sender key an accepted chat message is sealed under:
+// from the cache, or from the message's own key header, which it then
+// caches. The state machine accepted the message, so either its key was
+// registered by a header this node applied in the current epoch, as a member
+// and so a recipient, or the message carries the header.
+func (g *group) chatKey(c *state.Chat) (*crypto.SenderKey, error) {
+	ref := keyRef{sender: c.Sender, epoch: c.Epoch, id: c.KeyID}
+	if k := g.keys[ref]; k != nil {
+		return k, nil
+	}
+	self := g.n.self.Sign
+	if k := g.ownKeys[c.KeyID]; c.Sender == self && k != nil && k.Epoch == c.Epoch {
+		g.keys[ref] = k
+		return k, nil
+	}
+	if !c.Header {
+		return nil, fmt.Errorf("open message: %w: sender key %x of %x was never opened here", crypto.ErrNotRecipient, c.KeyID[:4], c.Sender[:4])
+	}
+	k, err := crypto.OpenSenderKey(g.n.id, g.id, c.Sealed, c.Sender)
+	if err != nil {
+		return nil, err
+	}
+	g.keys[ref] = k
+	if c.Sender == self {
+		g.ownKeys[k.ID] = k
+	}
+	return k, nil
+}
+
+// idText returns id's text form, kept for the next message by the same
+// author: encoding it (bech32) for every message shown cost two thirds as
+// much CPU as opening the message.
+func (g *group) idText(id identity.PublicID) string {
+	t, ok := g.idTexts[id]
+	if !ok {
+		if g.idTexts == nil || len(g.idTexts) >= 4096 {
+			g.idTexts = map[identity.PublicID]string{}
+		}
+		t = id.String()
+		g.idTexts[id] = t
+	}
+	return t
+}

@@ -1,0 +1,62 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/demes/demes/crypto"
+)
+
+// Link carries a signed frame to a peer's URL and returns the peer's answer.
+// The HTTP implementation is [HTTPLink]; tests use package simnet.
+type Link interface {
+	Post(ctx context.Context, url string, frame []byte) ([]byte, error)
+}
+
+// HTTPLink posts frames to peers over HTTP.
+type HTTPLink struct {
+	client *http.Client
+}
+
+// NewHTTPLink returns a link with request timeouts, so that a stalled peer
+// costs its own queue a few seconds and nothing else.
+func NewHTTPLink() *HTTPLink {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     idleConnTimeout,
+		DisableCompression:  true,
+	}
+	return &HTTPLink{client: &http.Client{Transport: tr, Timeout: httpClientTimeout}}
+}
+
+// PeerPath is the peer listener's one route.
+const PeerPath = "/v1/peer"
+
+// Post implements Link.
+func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+PeerPath, bytes.NewReader(frame))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := l.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, crypto.MaxFrame+1))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// CloseIdle closes idle connections (tests use it to avoid leaks).
+func (l *HTTPLink) CloseIdle() { l.client.CloseIdleConnections() }

@@ -1,0 +1,312 @@
+package node
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node/store"
+	"github.com/demes/demes/state"
+)
+
+type pending struct {
+	leader   uint64 // the leader when last proposed
+	id       [16]byte
+	text     string
+	sentAt   time.Time
+	frame    []byte
+	proposed time.Time
+	waiters  []chan struct{}
+	// durable is closed once the message is on this node's disk: in the
+	// stored outbox, or committed. A send is acknowledged only then.
+	durable chan struct{}
+	stored  bool
+}
+
+// markDurable records that p is on disk and tells whoever waits for that.
+func (p *pending) markDurable() {
+	if p.stored {
+		return
+	}
+	p.stored = true
+	if p.durable != nil {
+		close(p.durable)
+	}
+}
+
+// enqueue seals a new message and proposes it. It returns the queued
+// message, a channel closed once the message is on disk (in the outbox or
+// committed: its sender may be acknowledged then) and one closed once it is
+// committed. Its outbox write rides with the group's next write to disk,
+// which in a working group is the one that stores the message's own log
+// entry: a message committed before its sender needs an acknowledgement
+// costs no write of its own. makeDurable writes it at once.
+func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, err error) {
+	if g.left || g.st.Members[g.n.self.Sign] == nil {
+		return Message{}, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
+	}
+	p := &pending{id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{})}
+	if err := g.seal(p); err != nil {
+		return Message{}, nil, nil, err
+	}
+	g.outbox[p.id] = p
+	g.outboxPut = append(g.outboxPut, p)
+	done = make(chan struct{})
+	p.waiters = append(p.waiters, done)
+	g.propose(p)
+	g.publish()
+	return g.pendingMessage(p), p.durable, done, nil
+}
+
+func (g *group) pendingMessage(p *pending) Message {
+	return Message{
+		ID: hex.EncodeToString(p.id[:]), Author: g.n.selfID, Name: g.n.cfg.Name,
+		Text: p.text, SentAt: p.sentAt, State: StateQueued, GroupID: g.id.String(),
+	}
+}
+
+// seal (re)builds a pending message's signed envelope for the current
+// members: under this node's sender key of the current epoch, with the key
+// header until the group has registered that key (so that messages sent
+// before the first one commits never wait for it).
+func (g *group) seal(p *pending) error {
+	m := &crypto.Message{Group: g.id, ID: p.id, Head: g.st.Chain.Head, Time: p.sentAt.UnixNano(), Body: []byte(p.text)}
+	key := g.senderKey()
+	var header []identity.PublicID
+	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); !ok {
+		header = g.st.Recipients()
+	}
+	sealed, err := crypto.SealMessage(g.n.id, m, key, header)
+	if err != nil {
+		return fmt.Errorf("seal message: %w", err)
+	}
+	body, err := state.Encode(&state.ChatBody{ID: p.id[:], Sealed: sealed})
+	if err != nil {
+		return err
+	}
+	env := &crypto.Envelope{Type: crypto.TypeChat, Group: g.id, Payload: body}
+	frame, err := g.n.sign(env)
+	if err != nil {
+		return err
+	}
+	// Signed here: no need to check the signature when it is applied.
+	g.n.verified.add(frame, env)
+	p.frame = frame
+	return nil
+}
+
+// senderKey returns this node's sender key for the current epoch: the one it
+// seals with already, or one of its keys the group registered in this epoch
+// (after a restart, recovered from the log), or else a new one.
+func (g *group) senderKey() *crypto.SenderKey {
+	if k := g.myKey; k != nil && k.Epoch == g.st.Epoch {
+		return k
+	}
+	self := g.n.self.Sign
+	for _, k := range g.ownKeys {
+		if _, ok := g.st.KeyRegistered(self, k.ID); ok && k.Epoch == g.st.Epoch {
+			g.myKey = k
+			return k
+		}
+	}
+	k := crypto.NewSenderKey(g.id, self, g.st.Epoch)
+	g.ownKeys[k.ID] = k
+	g.myKey = k
+	return k
+}
+
+// propose proposes a queued message. A proposal raft did not take (no
+// leader, a leadership transfer) is retried from the outbox by retryOutbox;
+// ids make the retries idempotent.
+func (g *group) propose(p *pending) {
+	p.proposed = time.Now()
+	p.leader = g.leader
+	_ = g.rn.Propose(p.frame)
+}
+
+func (g *group) retryOutbox() {
+	if len(g.outbox) == 0 || g.leader == raft.None {
+		return
+	}
+	// Propose again when the leader changed since the last proposal (it may
+	// have been lost with the old leader), or when it has been waiting long
+	// enough that it was probably dropped. A retry of a message that did
+	// commit is ignored when applied (same id).
+	now := time.Now()
+	for _, p := range g.sortedPending() {
+		if p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
+			g.propose(p)
+		}
+	}
+}
+
+func (g *group) resealOutbox() {
+	if g.left {
+		return
+	}
+	for _, p := range g.sortedPending() {
+		env, err := crypto.Verify(p.frame)
+		if err == nil {
+			var b state.ChatBody
+			if state.Decode(env.Payload, &b) == nil {
+				// Still acceptable here (under a key of this epoch that
+				// is registered or that it carries): leave it be.
+				if _, err := g.st.CheckSealed(env.Sender, b.Sealed); err == nil {
+					continue
+				}
+			}
+		}
+		if err := g.seal(p); err != nil {
+			g.n.log.Error().Err(err).Msg("cannot re-seal a queued message")
+			continue
+		}
+		// The new frame is written with the next transaction; until then
+		// the stored one (rejected if proposed) is sealed again at restart.
+		g.outboxPut = append(g.outboxPut, p)
+		g.propose(p)
+	}
+}
+
+func (g *group) sortedPending() []*pending {
+	out := make([]*pending, 0, len(g.outbox))
+	for _, p := range g.outbox {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].sentAt.Equal(out[j].sentAt) {
+			return out[i].sentAt.Before(out[j].sentAt)
+		}
+		return bytes.Compare(out[i].id[:], out[j].id[:]) < 0
+	})
+	return out
+}
+
+func (g *group) commitOutbox(id [16]byte) {
+	p := g.outbox[id]
+	if p == nil {
+		return
+	}
+	delete(g.outbox, id)
+	g.outboxDone = append(g.outboxDone, append([]byte(nil), id[:]...))
+	p.markDurable()
+	for _, w := range p.waiters {
+		close(w)
+	}
+}
+
+// maybeRestoreOutbox restores the queued messages read from the store at
+// start once the log is replayed up to the commit index of that time, when
+// every sender key of this node that they may be sealed under is known
+// again. Those the replay shows committed are dropped. It reports whether
+// it restored the outbox now.
+func (g *group) maybeRestoreOutbox() bool {
+	if g.restored == nil || g.st.Applied < g.replayTo {
+		return false
+	}
+	for _, frame := range g.restored {
+		p := g.pendingFromFrame(frame)
+		if p == nil {
+			continue
+		}
+		if _, done := g.st.MsgIDs[p.id]; done {
+			g.outboxDone = append(g.outboxDone, append([]byte(nil), p.id[:]...))
+			continue
+		}
+		g.outbox[p.id] = p
+	}
+	g.restored = nil
+	return true
+}
+
+// pendingFromFrame rebuilds a queued message after a restart by opening our
+// own sealed copy: the outbox on disk holds no plaintext. The message's
+// sender key is in its own key header, or in one that the log replay opened.
+func (g *group) pendingFromFrame(frame []byte) *pending {
+	self := g.n.self.Sign
+	env, err := crypto.Verify(frame)
+	if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
+		return nil
+	}
+	var b state.ChatBody
+	if err := state.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
+		return nil
+	}
+	info, err := crypto.ReadSealed(b.Sealed)
+	if err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot read a queued message of ours")
+		return nil
+	}
+	key := g.ownKeys[info.KeyID]
+	if key == nil || key.Epoch != info.Epoch {
+		if key, err = crypto.OpenSenderKey(g.n.id, g.id, b.Sealed, self); err != nil {
+			g.n.log.Warn().Err(err).Msg("cannot recover the sender key of a queued message of ours")
+			return nil
+		}
+		g.ownKeys[key.ID] = key
+	}
+	o, err := crypto.OpenMessage(key, g.id, b.Sealed, self, [16]byte(b.ID))
+	if err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot open a queued message of ours")
+		return nil
+	}
+	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, stored: true}
+}
+
+// outboxItems returns the outbox writes waiting for the next transaction:
+// the queued messages sent (or sealed again) since the last one.
+func (g *group) outboxItems() []store.OutboxItem {
+	items := make([]store.OutboxItem, 0, len(g.outboxPut))
+	for _, p := range g.outboxPut {
+		if g.outbox[p.id] == p {
+			items = append(items, store.OutboxItem{ID: p.id[:], Frame: p.frame})
+		}
+	}
+	return items
+}
+
+// outboxWritten acknowledges the messages whose outbox write has just been
+// committed to disk.
+func (g *group) outboxWritten() {
+	for _, p := range g.outboxPut {
+		if p.stored {
+			continue
+		}
+		p.markDurable()
+		if g.outbox[p.id] == p {
+			m := g.pendingMessage(p)
+			g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+		}
+	}
+	g.outboxPut = g.outboxPut[:0]
+}
+
+// makeDurable writes the waiting outbox writes now unless durable, the
+// channel of one of them, says it is on disk already: a send is about to
+// be acknowledged as queued.
+func (g *group) makeDurable(durable chan struct{}) error {
+	select {
+	case <-durable:
+		return nil
+	default:
+	}
+	return g.flushOutbox(false)
+}
+
+// flushOutbox writes the waiting outbox writes now (for a send about to be
+// acknowledged as queued), and with all set, everything put off: the latest
+// commit index and the outbox deletes (at the retry tick and a clean stop).
+func (g *group) flushOutbox(all bool) error {
+	if len(g.outboxPut) == 0 && (!all || (len(g.outboxDone) == 0 && g.unsavedHS == nil)) {
+		return nil
+	}
+	if err := g.persist(nil, nil); err != nil {
+		return fmt.Errorf("write outbox: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,250 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// restartGroup rebuilds a group from the store. With a snapshot (see
+// maybeSnapshot), the state machine is restored from it, and raft applies
+// only the committed entries after it; what the node keeps about the
+// messages before it is rebuilt from the stored log without applying it
+// again (rebuildHistory). Without one, every committed entry is applied
+// again from the first, which rebuilds the state machine (membership,
+// messages) exactly as before. Only the log after the snapshot is loaded
+// into memory; raft reads older entries from the store when it needs them.
+func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) {
+	g := n.newGroup(gid, info)
+	hs, err := n.store.HardState(gid[:])
+	if err != nil {
+		return nil, err
+	}
+	first, last, err := n.store.LogBounds(gid[:])
+	if err != nil {
+		return nil, err
+	}
+	mem := raft.NewMemoryStorage()
+	snap, st, err := n.loadSnapshot(gid)
+	switch {
+	case err == nil && snap != nil:
+		if err := mem.ApplySnapshot(snap); err != nil {
+			return nil, fmt.Errorf("apply the snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+		g.st, g.confState = st, snap.GetMetadata().GetConfState()
+		g.snapIndex, g.restoredFrom = st.Applied, st.Applied
+	case err != nil && first == 1:
+		// The whole log is there: apply it again, as without a snapshot.
+		// The next snapshot replaces this one.
+		n.log.Error().Err(err).Str("group", gid.String()).
+			Msg("cannot restore the group's state from its snapshot; applying the whole log again")
+		g.snapIndex, snap = snap.GetMetadata().GetIndex(), nil
+	case err != nil:
+		return nil, err
+	}
+	// The memory holds the log after the snapshot (all of it without one).
+	if from := g.restoredFrom + 1; last >= from {
+		ents, err := n.store.Entries(gid[:], max(from, first), last+1, math.MaxUint64)
+		if err != nil {
+			return nil, err
+		}
+		if err := mem.Append(ents); err != nil {
+			return nil, err
+		}
+	}
+	// A snapshot is committed; the hard state written before it says so,
+	// except after a crash between installing a snapshot from the host and
+	// the next write (see installSnapshot).
+	if hs.GetCommit() < g.restoredFrom {
+		hs.Commit = proto.Uint64(g.restoredFrom)
+	}
+	if err := mem.SetHardState(hs); err != nil {
+		return nil, err
+	}
+	if g.storage, err = newLogStore(mem, n.store, gid[:]); err != nil {
+		return nil, err
+	}
+	// raft reports the term in a Ready only when it changes, and pings carry
+	// it (attest.go): start from the stored one.
+	g.term = hs.GetTerm()
+	if snap != nil {
+		start := time.Now()
+		g.afterConf(state.Result{})
+		if err := g.rebuildHistory(first, g.restoredFrom); err != nil {
+			return nil, err
+		}
+		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
+			Int("messages", len(g.messages)).Dur("took", time.Since(start)).
+			Msg("restored the group's state from its snapshot; applying the log after it")
+	}
+	g.publish()
+	outbox, err := n.store.Outbox(gid[:])
+	if err != nil {
+		return nil, err
+	}
+	// A queued message may be sealed under a sender key that only the
+	// log's key headers hold: restore the outbox once the log is replayed.
+	g.restored, g.replayTo = outbox, hs.GetCommit()
+	if g.maybeRestoreOutbox() && snap != nil {
+		// Restored from a snapshot at the commit index: nothing is to be
+		// applied before the outbox can be checked against the state, as
+		// handleReady does after the replay.
+		g.resealOutbox()
+	}
+	if g.rn, err = raft.NewRawNode(n.raftConfig(g.raftID, g.storage, g.restoredFrom)); err != nil {
+		return nil, err
+	}
+	g.run0()
+	return g, nil
+}
+
+// loadSnapshot loads a group's stored snapshot, if any, and restores the
+// state machine from it. On an error, snap is the snapshot if it could be
+// read at all.
+func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *state.State, err error) {
+	snap, err = n.store.LoadSnapshot(gid[:])
+	if err != nil || snap == nil {
+		return nil, nil, err
+	}
+	if st, err = restoreSnapshot(gid, snap); err != nil {
+		return snap, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", snap.GetMetadata().GetIndex(), err)
+	}
+	return snap, st, nil
+}
+
+// restoreSnapshot restores the state machine from snap and checks that it is
+// the state at snap's index.
+func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, error) {
+	st, err := state.Restore(gid, snap.GetData())
+	if err == nil && st.Applied != snap.GetMetadata().GetIndex() {
+		err = fmt.Errorf("%w: it holds the state at %d", state.ErrBadSnapshot, st.Applied)
+	}
+	return st, err
+}
+
+// rebuildHistory rebuilds, for a state restored from the snapshot at upto,
+// what this node derived from the chat messages up to there and the state
+// machine does not keep: the messages it lists, and the sender keys it
+// opened (its own ones, which a queued message may be sealed under, and the
+// others' keys of the current epoch, which later messages without a key
+// header are sealed under). It reads the stored log from first and opens
+// each message that the state accepted at its index exactly as afterEntry
+// did when it was applied, without applying anything again.
+//
+// The envelopes' signatures are not checked again (see
+// state.State.AcceptedChat): they were when the entries were applied, and the
+// log and the snapshot are this node's own store, so whoever could change
+// one could change the other. Each opened message's own signature, by its
+// author, is still checked.
+//
+// A message lists the author's display name the state has now, which differs
+// from the one of its time only for a member who left and joined again
+// under another name.
+func (g *group) rebuildHistory(first, upto uint64) error {
+	if first == 0 {
+		return nil
+	}
+	for lo := first; lo <= upto; {
+		ents, err := g.n.store.Entries(g.id[:], lo, upto+1, 4<<20)
+		if err != nil {
+			return fmt.Errorf("rebuild the history before the snapshot at %d: %w", upto, err)
+		}
+		for _, e := range ents {
+			if e.GetType() != pb.EntryNormal || len(e.GetData()) == 0 {
+				continue
+			}
+			c := g.st.AcceptedChat(e.GetIndex(), e.GetData())
+			if c == nil {
+				continue
+			}
+			author := g.st.Members[c.Sender]
+			if author == nil {
+				author = g.st.Former[c.Sender]
+			}
+			// afterEntry opens only while this node is a member; here
+			// deliver tries every message, but one from a time this node
+			// was not a member is sealed under a key it was never given,
+			// which deliver passes over silently, as afterEntry does.
+			g.deliver(c, author)
+		}
+		lo += uint64(len(ents))
+	}
+	// Keys of earlier epochs open nothing that is still to come.
+	for ref := range g.keys {
+		if ref.epoch != g.st.Epoch {
+			delete(g.keys, ref)
+		}
+	}
+	return nil
+}
+
+// maybeSnapshot takes a snapshot every SnapshotEntries applied entries: the
+// state machine's state and raft's configuration at the applied index,
+// stored (fsync) as the group's stored applied index, from which a restart
+// restores the state instead of applying the whole log again. Then it drops
+// from memory the log before the last SnapshotKeep entries; the store keeps
+// the whole log, which raft reads back when a lagging member needs it.
+//
+// A failure is logged and changes nothing else: the log is intact, and a
+// restart applies more of it again.
+func (g *group) maybeSnapshot() {
+	applied := g.st.Applied
+	if applied < g.snapIndex+g.n.cfg.SnapshotEntries || g.confState == nil {
+		return
+	}
+	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
+	data, err := g.st.Snapshot()
+	if err != nil {
+		log.Error().Err(err).Msg("cannot take a snapshot")
+		return
+	}
+	snap, err := g.storage.mem.CreateSnapshot(applied, g.confState, data)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot take a snapshot")
+		return
+	}
+	if err := g.n.store.SaveSnapshot(g.id[:], snap); err != nil {
+		log.Error().Err(err).Msg("cannot store a snapshot")
+		return
+	}
+	g.snapIndex = applied
+	if applied > g.n.cfg.SnapshotKeep {
+		if err := g.storage.mem.Compact(applied - g.n.cfg.SnapshotKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			log.Error().Err(err).Msg("cannot compact the log in memory")
+		}
+	}
+	log.Debug().Int("bytes", len(data)).Msg("snapshot taken")
+}
+
+// installSnapshot installs a snapshot that raft received from the host
+// (rd.Snapshot): the state machine is restored from it and the stored log
+// replaced by it. DeMeS never sends one (a host's log is never compacted,
+// and the transport refuses snapshot messages), so this only keeps the
+// node consistent should one ever come: the messages between what this
+// node had applied and the snapshot are then missing here.
+func (g *group) installSnapshot(snap *pb.Snapshot) error {
+	md := snap.GetMetadata()
+	st, err := restoreSnapshot(g.id, snap)
+	if err != nil {
+		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
+	}
+	if err := g.n.store.InstallSnapshot(g.id[:], snap); err != nil {
+		return err
+	}
+	if err := g.storage.install(snap); err != nil {
+		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
+	}
+	g.n.log.Warn().Str("group", g.id.String()).Uint64("index", md.GetIndex()).Uint64("applied", g.st.Applied).
+		Msg("installed a snapshot from the host: the history before it is not available on this node")
+	g.st, g.confState, g.snapIndex = st, md.GetConfState(), md.GetIndex()
+	g.afterConf(state.Result{})
+	return nil
+}

@@ -1,0 +1,111 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// upkeep runs every retry interval on the group's goroutine: it writes what
+// was put off, proposes queued messages again, moves voters, announces a new
+// address and signs a checkpoint, each when due. An error means the outbox
+// cannot be written, and the group must stop.
+func (g *group) upkeep() error {
+	// What was put off rides with the next write while the group is busy;
+	// once it has written nothing for a whole interval, it is written here,
+	// so that a restart finds the commit index and the outbox up to date.
+	// Not at every tick: in a group that writes now and then (a message
+	// every few hundred milliseconds) that would be a second fsync per
+	// message.
+	all := !g.wrote
+	g.wrote = false
+	if err := g.flushOutbox(all); err != nil {
+		return err
+	}
+	g.retryOutbox()
+	g.placeVoters()
+	g.maybeUpdateAddress()
+	g.maybeCheckpoint()
+	return nil
+}
+
+// maybeUpdateAddress commits this node's new peer URL when it differs from the
+// one the group knows (a restart on another address), so that the others can
+// reach it again. This node can still reach them, so the proposal gets through.
+func (g *group) maybeUpdateAddress() {
+	me := g.st.Members[g.n.self.Sign]
+	if me == nil || g.left || me.URL == g.n.cfg.URL || time.Since(g.lastAddress) < 4*g.n.cfg.RetryInterval {
+		return
+	}
+	g.lastAddress = time.Now()
+	body, err := state.Encode(&state.AddressBody{URL: g.n.cfg.URL})
+	if err != nil {
+		return
+	}
+	if g.leader != raft.None {
+		if err := g.proposeEntry(crypto.TypeAddress, &state.AddressBody{URL: g.n.cfg.URL}); err != nil {
+			g.n.log.Debug().Err(err).Msg("address update proposal")
+		}
+	}
+	// Until the update is committed, the others would keep sending to the old
+	// address (and this node might never hear from the leader): tell them
+	// directly with a signed announcement, which they use as a hint.
+	for k, m := range g.st.Members {
+		if k == g.n.self.Sign || m.URL == "" {
+			continue
+		}
+		frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypeAddress, Group: g.id, To: k, Payload: body})
+		if err != nil {
+			return
+		}
+		url := m.URL
+		g.n.wg.Add(1)
+		go func() {
+			defer g.n.wg.Done()
+			ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
+			defer cancel()
+			_, _ = g.n.cfg.Link.Post(ctx, url, frame)
+		}()
+	}
+}
+
+// peerURL is where to reach a member: a signed address announcement from the
+// member itself overrides the committed address until the log catches up.
+func (g *group) peerURL(k [32]byte, committed string) string {
+	if u, ok := g.urlHint[k]; ok {
+		if u == committed {
+			delete(g.urlHint, k)
+		} else {
+			return u
+		}
+	}
+	return committed
+}
+
+// maybeCheckpoint signs and commits this member's view of the transcript
+// chain every CheckpointEntries entries or CheckpointInterval, whichever comes
+// first, so that a transcript shows who attested to which prefix: a host that
+// showed members different histories would be caught by the mismatch.
+func (g *group) maybeCheckpoint() {
+	if g.left || g.st.Members[g.n.self.Sign] == nil || g.leader == raft.None {
+		return
+	}
+	c := g.st.Chain
+	// Count only entries that are not checkpoints: in a large group each
+	// wave of checkpoints would otherwise make the next one due.
+	fresh := g.entries - g.checkEntries
+	if c.Index == 0 || fresh == 0 {
+		return
+	}
+	if fresh < g.n.cfg.CheckpointEntries && time.Since(g.lastCheck) < g.n.cfg.CheckpointInterval {
+		return
+	}
+	if err := g.proposeEntry(crypto.TypeCheckpoint, &state.CheckpointBody{Index: c.Index, Head: c.Head[:]}); err != nil {
+		return
+	}
+	g.checkEntries, g.lastCheck = g.entries, time.Now()
+}

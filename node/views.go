@@ -1,0 +1,171 @@
+package node
+
+import (
+	"sort"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/demes/demes/identity"
+)
+
+// view is an immutable snapshot of a group's state, published by the group's
+// goroutine after every change, for the transport and for status readers.
+type view struct {
+	name    string
+	members map[[32]byte]viewMember
+	byRaft  map[uint64][32]byte
+	invites map[[32]byte]bool
+	leader  uint64
+	term    uint64
+	role    string
+	applied uint64
+	self    bool // this node is a current member (false after leaving)
+	queued  int
+	pref    []string
+	edges   []Edge
+	rtt     map[[32]byte]float64
+	online  map[[32]byte]bool
+	// provVoters are the voters of a joiner's provisional member list (the
+	// join reply's), which it trusts until its own log names the members;
+	// empty once it does.
+	provVoters map[[32]byte]bool
+}
+
+type viewMember struct {
+	id     identity.PublicID
+	raftID uint64
+	url    string
+	voter  bool
+	name   string
+	order  int
+}
+
+// publish refreshes the view other goroutines read.
+func (g *group) publish() {
+	v := &view{
+		name:    g.st.Name,
+		members: map[[32]byte]viewMember{},
+		byRaft:  map[uint64][32]byte{},
+		invites: map[[32]byte]bool{},
+		leader:  g.leader,
+		term:    g.term,
+		role:    roleName(g.role),
+		applied: g.st.Applied,
+		self:    g.st.Members[g.n.self.Sign] != nil,
+		queued:  len(g.outbox),
+	}
+	if v.name == "" {
+		v.name = g.info.Name
+	}
+	v.pref = append([]string(nil), g.pl.ranking.Preference...)
+	for _, e := range g.pl.ranking.Edges {
+		v.edges = append(v.edges, Edge{A: e.A, B: e.B, RTTMillis: e.RTT})
+	}
+	v.rtt = map[[32]byte]float64{}
+	v.online = map[[32]byte]bool{}
+	for k, p := range g.pl.peers {
+		if x, ok := p.est.Value(); ok {
+			v.rtt[k] = x
+		}
+		v.online[k] = time.Since(p.lastPong) < 3*g.n.cfg.PingInterval
+	}
+	for k, p := range g.provisional {
+		v.members[k] = p
+		v.byRaft[p.raftID] = k
+		if p.voter {
+			if v.provVoters == nil {
+				v.provVoters = map[[32]byte]bool{}
+			}
+			v.provVoters[k] = true
+		}
+	}
+	for k, m := range g.st.Members {
+		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, name: m.Name, order: m.Order}
+		v.byRaft[m.RaftID] = k
+	}
+	for k := range g.st.Invites {
+		v.invites[k] = true
+	}
+	if me := g.st.Members[g.n.self.Sign]; me != nil && !me.Voter && v.role == "follower" {
+		v.role = "learner"
+	}
+	if g.left {
+		v.role = "left"
+	}
+	g.view.Store(v)
+	next := make(chan struct{})
+	if old := g.changed.Swap(&next); old != nil {
+		close(*old)
+	}
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	}
+	return "follower"
+}
+
+func (g *group) status() GroupStatus {
+	v := g.view.Load()
+	gs := GroupStatus{
+		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
+		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
+	}
+	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
+		gs.Host = v.members[k].id.String()
+	}
+	gs.HasQuorum = gs.Host != ""
+	ms := make([]viewMember, 0, len(v.members))
+	for _, m := range v.members {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].order < ms[j].order })
+	self := g.n.self
+	for _, m := range ms {
+		mm := Member{
+			PublicID: m.id.String(), Name: m.name, Fingerprint: m.id.Fingerprint(),
+			Voter: m.voter, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url,
+		}
+		if m.id != self {
+			mm.SafetyNum = identity.SafetyNumber(self, m.id)
+		}
+		mm.Online = mm.Self || v.online[m.id.Sign]
+		mm.RTTMillis = v.rtt[m.id.Sign]
+		gs.Members = append(gs.Members, mm)
+	}
+	// The preference list as the ranking gives it, with the host first
+	// (during a handover the host may not be the top candidate yet).
+	if gs.Host != "" {
+		gs.Preference = append(gs.Preference, gs.Host)
+	}
+	for _, p := range v.pref {
+		if p != gs.Host {
+			gs.Preference = append(gs.Preference, p)
+		}
+	}
+	gs.Edges = append(gs.Edges, v.edges...)
+	return gs
+}
+
+func (g *group) messageList() []Message {
+	out := make([]Message, 0, len(g.messages)+len(g.outbox))
+	out = append(out, g.messages...)
+	for _, p := range g.sortedPending() {
+		out = append(out, g.pendingMessage(p))
+	}
+	return out
+}
+
+func (g *group) messageByID(id string) Message {
+	if i, ok := g.msgIndex[id]; ok {
+		return g.messages[i]
+	}
+	return Message{}
+}

@@ -405,6 +405,40 @@ func TestGroupResolution(t *testing.T) {
 	wantStderr(t, r, `no group "gamma"`, "alpha", "demes groups")
 }
 
+// Every command that acts on one group resolves --group alike (they share
+// connect): with two groups and no --group each fails with the same error and
+// hint, and with --group NAME each reaches that group, not the other.
+func TestGroupCommandsResolveAlike(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, alpha, beta)
+	f.locked(func() {
+		f.messages[beta.GroupID] = []api.Message{{ID: "m1", Index: 1, Text: "in beta", GroupID: beta.GroupID, State: api.StateCommitted}}
+	})
+	for _, tc := range []struct {
+		args       []string
+		wantStdout string // shows that the command reached beta
+	}{
+		{[]string{"send", "hi"}, ""}, // checked through lastSent
+		{[]string{"messages"}, "in beta"},
+		{[]string{"invite", bob.String()}, "INVITE-" + beta.GroupID},
+		{[]string{"transcript", "-o", "-"}, `{"transcript":"` + beta.GroupID + `"}`},
+	} {
+		r := runDemes(t, nil, append(tc.args, "--home", f.home)...)
+		wantExit(t, r, 1)
+		wantStderr(t, r, "demes: error: this node is in 2 groups: "+`"alpha" (a1a1a1a1), "beta club" (b2b2b2b2)`,
+			"demes: hint: choose one with --group NAME_OR_ID")
+
+		r = runDemes(t, nil, append(tc.args, "--home", f.home, "--group", "beta club")...)
+		wantExit(t, r, 0)
+		if tc.wantStdout != "" && !strings.Contains(r.stdout, tc.wantStdout) {
+			t.Errorf("demes %q --group 'beta club': stdout %q lacks %q", tc.args, r.stdout, tc.wantStdout)
+		}
+	}
+	if got := f.lastSent().GroupID; got != beta.GroupID {
+		t.Errorf("send --group 'beta club' sent to %s, want %s", got, beta.GroupID)
+	}
+}
+
 func TestNoGroup(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t)

@@ -34,18 +34,19 @@
 //
 // Every route under /api/v1 speaks JSON and needs the token. Errors are a
 // non-2xx status with {"error": "...", "hint": "..."}; errors from the
-// [Backend] that wrap [node.ErrNotFound], [node.ErrInvalid] or
-// [node.ErrStopped] become 404, 400 and 503, anything else 500.
+// [Backend] that wrap [api.ErrNotFound], [api.ErrInvalid] or
+// [api.ErrStopped] become 404, 400 and 503, anything else 500. The routes
+// and the bodies are defined in package api, which the CLI's client shares:
 //
-//	GET  /api/v1/status                      node.Status
-//	GET  /api/v1/groups                      [node.GroupInfo]
-//	POST /api/v1/groups                      {"name"} -> node.GroupInfo
+//	GET  /api/v1/status                      api.Status
+//	GET  /api/v1/groups                      [api.GroupInfo]
+//	POST /api/v1/groups                      {"name"} -> api.GroupInfo
 //	POST /api/v1/groups/{group_id}/invites   {"public_id"} -> {"code"}
-//	POST /api/v1/join                        {"code"} -> node.GroupInfo, once joined and caught up
-//	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> node.Message
-//	GET  /api/v1/groups/{group_id}/messages  [node.Message], committed in order, then queued
+//	POST /api/v1/join                        {"code"} -> api.GroupInfo, once joined and caught up
+//	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> api.Message
+//	GET  /api/v1/groups/{group_id}/messages  [api.Message], committed in order, then queued
 //	GET  /api/v1/groups/{group_id}/transcript the signed transcript (a JSON download)
-//	GET  /api/v1/events                      server-sent events, one node.Event per "data:" line
+//	GET  /api/v1/events                      server-sent events, one api.Event per "data:" line
 //	GET  /api/v1/qr?text=...                 a PNG QR code of text (at most 2048 bytes)
 //	GET  /api/v1/demo                        {"enabled", "running"}
 //	POST /api/v1/node/stop, /api/v1/node/start  demo mode only (404 otherwise)

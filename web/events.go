@@ -12,7 +12,7 @@ import (
 const writeTimeout = 30 * time.Second
 
 // events answers GET /api/v1/events with server-sent events: one "data:"
-// line of node.Event JSON per event, and a comment line every h.ping so idle
+// line of api.Event JSON per event, and a comment line every h.ping so idle
 // streams stay open. The stream ends when the client goes away, the server's
 // base context ends, or the backend closes the subscription.
 func (h *handler) events(w http.ResponseWriter, r *http.Request) {

@@ -18,8 +18,8 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 )
 
 // fakeWorld is an in-memory stand-in for the nodes of a few people and the
@@ -37,14 +37,14 @@ type fakeWorld struct {
 type fakeGroup struct {
 	id, name string
 	members  []*fakeNode // in preference order: the host first
-	log      []node.Message
+	log      []api.Message
 	outbox   []*fakePending // queued messages of all members, oldest first
 	quorum   bool
 	term     uint64
 }
 
 type fakePending struct {
-	msg       node.Message
+	msg       api.Message
 	from      *fakeNode
 	committed chan struct{} // closed at commit
 }
@@ -62,7 +62,7 @@ type fakeNode struct {
 	latency float64 // ms; the RTT between two nodes is the sum of theirs
 
 	// Guarded by w.mu.
-	subs     map[chan node.Event]struct{}
+	subs     map[chan api.Event]struct{}
 	stopped  bool
 	failNext error   // returned by the next call that can fail
 	lastWait float64 // the wait of the last Send, in seconds
@@ -107,7 +107,7 @@ func (w *fakeWorld) addNode(t testing.TB, name string, latency float64) *fakeNod
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNode{w: w, name: name, pub: id.Public(), latency: latency, subs: map[chan node.Event]struct{}{}}
+	n := &fakeNode{w: w, name: name, pub: id.Public(), latency: latency, subs: map[chan api.Event]struct{}{}}
 	w.mu.Lock()
 	w.nodes[name] = n
 	w.mu.Unlock()
@@ -166,23 +166,23 @@ func (w *fakeWorld) close() {
 }
 
 // commitLocked appends m to g's log and tells every member.
-func (w *fakeWorld) commitLocked(g *fakeGroup, m node.Message) node.Message {
-	m.State = node.StateCommitted
+func (w *fakeWorld) commitLocked(g *fakeGroup, m api.Message) api.Message {
+	m.State = api.StateCommitted
 	m.Index = uint64(len(g.log) + 1)
 	g.log = append(g.log, m)
 	for _, mem := range g.members {
-		mem.notifyLocked(node.Event{Kind: "message", GroupID: g.id, Message: &m})
+		mem.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &m})
 	}
 	return m
 }
 
 func (w *fakeWorld) notifyStatusLocked(g *fakeGroup) {
 	for _, mem := range g.members {
-		mem.notifyLocked(node.Event{Kind: "status", GroupID: g.id})
+		mem.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
 	}
 }
 
-func (n *fakeNode) notifyLocked(ev node.Event) {
+func (n *fakeNode) notifyLocked(ev api.Event) {
 	if n.stopped {
 		return
 	}
@@ -215,7 +215,7 @@ func (n *fakeNode) checkLocked() error {
 		return err
 	}
 	if n.stopped {
-		return node.ErrStopped
+		return api.ErrStopped
 	}
 	return nil
 }
@@ -223,7 +223,7 @@ func (n *fakeNode) checkLocked() error {
 func (n *fakeNode) groupLocked(gid string) (*fakeGroup, error) {
 	g := n.w.groups[gid]
 	if g == nil || !g.isMember(n) {
-		return nil, fmt.Errorf("group %q: %w", gid, node.ErrNotFound)
+		return nil, fmt.Errorf("group %q: %w", gid, api.ErrNotFound)
 	}
 	return g, nil
 }
@@ -258,10 +258,10 @@ func randomHex(n int) string {
 }
 
 // Status implements Backend.
-func (n *fakeNode) Status() node.Status {
+func (n *fakeNode) Status() api.Status {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	s := node.Status{
+	s := api.Status{
 		PublicID:    n.pub.String(),
 		Name:        n.name,
 		Fingerprint: n.pub.Fingerprint(),
@@ -276,7 +276,7 @@ func (n *fakeNode) Status() node.Status {
 		if !g.isMember(n) {
 			continue
 		}
-		gs := node.GroupStatus{
+		gs := api.GroupStatus{
 			GroupID:   g.id,
 			Name:      g.name,
 			Term:      g.term,
@@ -297,7 +297,7 @@ func (n *fakeNode) Status() node.Status {
 		}
 		for i, m := range g.members {
 			gs.Preference = append(gs.Preference, m.pub.String())
-			mem := node.Member{
+			mem := api.Member{
 				PublicID:    m.pub.String(),
 				Name:        m.name,
 				Fingerprint: m.pub.Fingerprint(),
@@ -316,7 +316,7 @@ func (n *fakeNode) Status() node.Status {
 			gs.Members = append(gs.Members, mem)
 			for _, o := range g.members[i+1:] {
 				if !m.stopped && !o.stopped {
-					gs.Edges = append(gs.Edges, node.Edge{A: m.pub.String(), B: o.pub.String(), RTTMillis: rtt(m, o)})
+					gs.Edges = append(gs.Edges, api.Edge{A: m.pub.String(), B: o.pub.String(), RTTMillis: rtt(m, o)})
 				}
 			}
 		}
@@ -326,32 +326,32 @@ func (n *fakeNode) Status() node.Status {
 }
 
 // Groups implements Backend.
-func (n *fakeNode) Groups() []node.GroupInfo {
+func (n *fakeNode) Groups() []api.GroupInfo {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	var out []node.GroupInfo
+	var out []api.GroupInfo
 	if n.stopped {
 		return out
 	}
 	for _, g := range n.w.sortedGroupsLocked() {
 		if g.isMember(n) {
-			out = append(out, node.GroupInfo{GroupID: g.id, Name: g.name})
+			out = append(out, api.GroupInfo{GroupID: g.id, Name: g.name})
 		}
 	}
 	return out
 }
 
 // CreateGroup implements Backend.
-func (n *fakeNode) CreateGroup(ctx context.Context, name string) (node.GroupInfo, error) {
+func (n *fakeNode) CreateGroup(ctx context.Context, name string) (api.GroupInfo, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	if err := n.checkLocked(); err != nil {
-		return node.GroupInfo{}, err
+		return api.GroupInfo{}, err
 	}
 	g := &fakeGroup{id: randomHex(8), name: name, members: []*fakeNode{n}, quorum: true, term: 1}
 	n.w.groups[g.id] = g
-	n.notifyLocked(node.Event{Kind: "status", GroupID: g.id})
-	return node.GroupInfo{GroupID: g.id, Name: g.name}, nil
+	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
+	return api.GroupInfo{GroupID: g.id, Name: g.name}, nil
 }
 
 // Invite implements Backend.
@@ -370,26 +370,26 @@ func (n *fakeNode) Invite(ctx context.Context, groupID, publicID string) (string
 }
 
 // Join implements Backend.
-func (n *fakeNode) Join(ctx context.Context, code string) (node.GroupInfo, error) {
+func (n *fakeNode) Join(ctx context.Context, code string) (api.GroupInfo, error) {
 	n.w.mu.Lock()
 	if err := n.checkLocked(); err != nil {
 		n.w.mu.Unlock()
-		return node.GroupInfo{}, err
+		return api.GroupInfo{}, err
 	}
 	inv, ok := n.w.invites[code]
 	gate := n.w.joinGate
 	n.w.mu.Unlock()
 	if !ok {
-		return node.GroupInfo{}, fmt.Errorf("%w: no such invite code", node.ErrInvalid)
+		return api.GroupInfo{}, fmt.Errorf("%w: no such invite code", api.ErrInvalid)
 	}
 	if inv.publicID != n.pub.String() {
-		return node.GroupInfo{}, fmt.Errorf("%w: this invite is for another identity", node.ErrInvalid)
+		return api.GroupInfo{}, fmt.Errorf("%w: this invite is for another identity", api.ErrInvalid)
 	}
 	if gate != nil {
 		select {
 		case <-gate:
 		case <-ctx.Done():
-			return node.GroupInfo{}, ctx.Err()
+			return api.GroupInfo{}, ctx.Err()
 		}
 	}
 	n.w.mu.Lock()
@@ -399,30 +399,30 @@ func (n *fakeNode) Join(ctx context.Context, code string) (node.GroupInfo, error
 		g.members = append(g.members, n)
 	}
 	n.w.notifyStatusLocked(g)
-	return node.GroupInfo{GroupID: g.id, Name: g.name}, nil
+	return api.GroupInfo{GroupID: g.id, Name: g.name}, nil
 }
 
 // Send implements Backend: it commits at once when the group has a quorum,
 // and otherwise queues the message and waits for a commit up to wait.
-func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Duration) (node.Message, error) {
+func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Duration) (api.Message, error) {
 	n.w.mu.Lock()
 	n.lastWait = wait.Seconds()
 	if err := n.checkLocked(); err != nil {
 		n.w.mu.Unlock()
-		return node.Message{}, err
+		return api.Message{}, err
 	}
 	g, err := n.groupLocked(groupID)
 	if err != nil {
 		n.w.mu.Unlock()
-		return node.Message{}, err
+		return api.Message{}, err
 	}
-	m := node.Message{
+	m := api.Message{
 		ID:      randomHex(16),
 		Author:  n.pub.String(),
 		Name:    n.name,
 		Text:    text,
 		SentAt:  time.Now().UTC().Truncate(time.Millisecond),
-		State:   node.StateQueued,
+		State:   api.StateQueued,
 		GroupID: g.id,
 	}
 	if g.quorum {
@@ -432,8 +432,8 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 	}
 	p := &fakePending{msg: m, from: n, committed: make(chan struct{})}
 	g.outbox = append(g.outbox, p)
-	n.notifyLocked(node.Event{Kind: "message", GroupID: g.id, Message: &m})
-	n.notifyLocked(node.Event{Kind: "status", GroupID: g.id})
+	n.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &m})
+	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
 	n.w.mu.Unlock()
 
 	timer := time.NewTimer(wait)
@@ -455,7 +455,7 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 }
 
 // Messages implements Backend.
-func (n *fakeNode) Messages(groupID string) ([]node.Message, error) {
+func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	if err := n.checkLocked(); err != nil {
@@ -465,7 +465,7 @@ func (n *fakeNode) Messages(groupID string) ([]node.Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := append([]node.Message(nil), g.log...)
+	out := append([]api.Message(nil), g.log...)
 	for _, p := range g.outbox {
 		if p.from == n {
 			out = append(out, p.msg)
@@ -489,10 +489,10 @@ func (n *fakeNode) Transcript(ctx context.Context, groupID string) ([]byte, erro
 }
 
 // Subscribe implements Backend.
-func (n *fakeNode) Subscribe() (<-chan node.Event, func()) {
+func (n *fakeNode) Subscribe() (<-chan api.Event, func()) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	ch := make(chan node.Event, 256)
+	ch := make(chan api.Event, 256)
 	if n.stopped {
 		close(ch)
 		return ch, func() {}

@@ -21,40 +21,42 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/skip2/go-qrcode"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 )
 
-// Backend is what the web layer needs from a node. Methods that take a
-// context return when it ends; errors wrap [node.ErrNotFound],
-// [node.ErrInvalid] or [node.ErrStopped] where one applies, so the API can
-// answer with the right status.
+// Backend is what the web layer needs from a node, declared here where it is
+// used so that web does not depend on package node (node.Service satisfies
+// it; cmd/demes checks that at compile time). Methods that take a context
+// return when it ends; errors wrap [api.ErrNotFound], [api.ErrInvalid] or
+// [api.ErrStopped] where one applies, so the API can answer with the right
+// status.
 type Backend interface {
 	// Status returns the node and all its groups.
-	Status() node.Status
+	Status() api.Status
 	// Groups lists the groups this node belongs to.
-	Groups() []node.GroupInfo
+	Groups() []api.GroupInfo
 	// CreateGroup creates a group with this node as its only member and host.
-	CreateGroup(ctx context.Context, name string) (node.GroupInfo, error)
+	CreateGroup(ctx context.Context, name string) (api.GroupInfo, error)
 	// Invite authorizes publicID to join groupID and returns the invite code
 	// to give that person.
 	Invite(ctx context.Context, groupID, publicID string) (code string, err error)
 	// Join joins a group through an invite code. It returns once this node
 	// is a member and has caught up with the group's log.
-	Join(ctx context.Context, code string) (node.GroupInfo, error)
+	Join(ctx context.Context, code string) (api.GroupInfo, error)
 	// Send sends a chat message and waits up to wait for it to commit. The
 	// returned message has State "committed", or "queued" when the wait ran
 	// out and the message waits in the outbox.
-	Send(ctx context.Context, groupID, text string, wait time.Duration) (node.Message, error)
+	Send(ctx context.Context, groupID, text string, wait time.Duration) (api.Message, error)
 	// Messages returns the group's committed messages in order, then this
 	// node's queued ones.
-	Messages(groupID string) ([]node.Message, error)
+	Messages(groupID string) ([]api.Message, error)
 	// Transcript returns the group's signed transcript as a JSON document.
 	Transcript(ctx context.Context, groupID string) ([]byte, error)
 	// Subscribe returns a channel of events for the UI and a func that ends
 	// the subscription. The backend may close the channel (for example when
 	// the node stops); it must not block on a slow reader.
-	Subscribe() (events <-chan node.Event, cancel func())
+	Subscribe() (events <-chan api.Event, cancel func())
 }
 
 // Control stops and starts the node behind a [Backend], so that the demo can
@@ -118,7 +120,7 @@ type handler struct {
 	hosts     map[string]bool   // allowed Host header values, lower case
 	origins   map[string]bool   // allowed Origin header values, lower case
 
-	api    *mux.Router
+	router *mux.Router
 	static http.Handler
 	ping   time.Duration // event stream keep-alive; tests shorten it
 }
@@ -180,29 +182,21 @@ func newHandler(cfg Config) *handler {
 	})
 	// Full paths on one router, not a subrouter: gorilla/mux answers 404
 	// instead of 405 for a wrong method on a subrouter's route.
-	v1 := apiRoutes{r}
-	v1.HandleFunc("/status", h.getStatus).Methods(http.MethodGet)
-	v1.HandleFunc("/groups", h.getGroups).Methods(http.MethodGet)
-	v1.HandleFunc("/groups", h.createGroup).Methods(http.MethodPost)
-	v1.HandleFunc("/groups/{group_id}/invites", h.invite).Methods(http.MethodPost)
-	v1.HandleFunc("/join", h.join).Methods(http.MethodPost)
-	v1.HandleFunc("/groups/{group_id}/messages", h.send).Methods(http.MethodPost)
-	v1.HandleFunc("/groups/{group_id}/messages", h.messages).Methods(http.MethodGet)
-	v1.HandleFunc("/groups/{group_id}/transcript", h.transcript).Methods(http.MethodGet)
-	v1.HandleFunc("/events", h.events).Methods(http.MethodGet)
-	v1.HandleFunc("/qr", h.qr).Methods(http.MethodGet)
-	v1.HandleFunc("/demo", h.demo).Methods(http.MethodGet)
-	v1.HandleFunc("/node/stop", h.stopNode).Methods(http.MethodPost)
-	v1.HandleFunc("/node/start", h.startNode).Methods(http.MethodPost)
-	h.api = r
+	r.HandleFunc(api.RouteStatus, h.getStatus).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteGroups, h.getGroups).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteGroups, h.createGroup).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteInvites, h.invite).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteTranscript, h.transcript).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteEvents, h.events).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteQR, h.qr).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteDemo, h.demo).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteNodeStop, h.stopNode).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteNodeStart, h.startNode).Methods(http.MethodPost)
+	h.router = r
 	return h
-}
-
-// apiRoutes registers routes under /api/v1.
-type apiRoutes struct{ r *mux.Router }
-
-func (a apiRoutes) HandleFunc(path string, f http.HandlerFunc) *mux.Route {
-	return a.r.HandleFunc("/api/v1"+path, f)
 }
 
 // ServeHTTP applies the checks in order (Host and Origin for everything;
@@ -250,7 +244,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"send Content-Type: application/json", "state-changing request without a JSON content type (form CSRF?)")
 		return
 	}
-	h.api.ServeHTTP(w, r)
+	h.router.ServeHTTP(w, r)
 }
 
 // getStatus answers GET /api/v1/status.
@@ -262,16 +256,14 @@ func (h *handler) getStatus(w http.ResponseWriter, r *http.Request) {
 func (h *handler) getGroups(w http.ResponseWriter, r *http.Request) {
 	groups := h.backend.Groups()
 	if groups == nil {
-		groups = []node.GroupInfo{}
+		groups = []api.GroupInfo{}
 	}
 	writeJSON(w, http.StatusOK, groups)
 }
 
 // createGroup answers POST /api/v1/groups.
 func (h *handler) createGroup(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req api.CreateGroupRequest
 	if !h.decode(w, r, &req) {
 		return
 	}
@@ -290,9 +282,7 @@ func (h *handler) createGroup(w http.ResponseWriter, r *http.Request) {
 
 // invite answers POST /api/v1/groups/{group_id}/invites.
 func (h *handler) invite(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		PublicID string `json:"public_id"`
-	}
+	var req api.InviteRequest
 	if !h.decode(w, r, &req) {
 		return
 	}
@@ -302,19 +292,17 @@ func (h *handler) invite(w http.ResponseWriter, r *http.Request) {
 			"ask the person for the output of `demes id` (it starts with demes1)")
 		return
 	}
-	code, err := h.backend.Invite(r.Context(), mux.Vars(r)["group_id"], id)
+	code, err := h.backend.Invite(r.Context(), mux.Vars(r)[api.GroupIDVar], id)
 	if err != nil {
 		h.backendError(w, r, "invite", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"code": code})
+	writeJSON(w, http.StatusOK, api.InviteResponse{Code: code})
 }
 
 // join answers POST /api/v1/join.
 func (h *handler) join(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Code string `json:"code"`
-	}
+	var req api.JoinRequest
 	if !h.decode(w, r, &req) {
 		return
 	}
@@ -333,10 +321,7 @@ func (h *handler) join(w http.ResponseWriter, r *http.Request) {
 
 // send answers POST /api/v1/groups/{group_id}/messages.
 func (h *handler) send(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Text      string `json:"text"`
-		TimeoutMS int64  `json:"timeout_ms"`
-	}
+	var req api.SendRequest
 	if !h.decode(w, r, &req) {
 		return
 	}
@@ -352,13 +337,13 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 	if req.TimeoutMS > 0 {
 		wait = min(time.Duration(req.TimeoutMS)*time.Millisecond, maxSendWait)
 	}
-	m, err := h.backend.Send(r.Context(), mux.Vars(r)["group_id"], req.Text, wait)
+	m, err := h.backend.Send(r.Context(), mux.Vars(r)[api.GroupIDVar], req.Text, wait)
 	if err != nil {
 		h.backendError(w, r, "send", err)
 		return
 	}
 	status := http.StatusOK
-	if m.State != node.StateCommitted {
+	if m.State != api.StateCommitted {
 		// Accepted into the outbox, not yet in the group's log.
 		status = http.StatusAccepted
 	}
@@ -367,13 +352,13 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 
 // messages answers GET /api/v1/groups/{group_id}/messages.
 func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
-	msgs, err := h.backend.Messages(mux.Vars(r)["group_id"])
+	msgs, err := h.backend.Messages(mux.Vars(r)[api.GroupIDVar])
 	if err != nil {
 		h.backendError(w, r, "list messages", err)
 		return
 	}
 	if msgs == nil {
-		msgs = []node.Message{}
+		msgs = []api.Message{}
 	}
 	writeJSON(w, http.StatusOK, msgs)
 }
@@ -383,7 +368,7 @@ var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
 // transcript answers GET /api/v1/groups/{group_id}/transcript.
 func (h *handler) transcript(w http.ResponseWriter, r *http.Request) {
-	gid := mux.Vars(r)["group_id"]
+	gid := mux.Vars(r)[api.GroupIDVar]
 	doc, err := h.backend.Transcript(r.Context(), gid)
 	if err != nil {
 		h.backendError(w, r, "export transcript", err)
@@ -419,20 +404,14 @@ func (h *handler) qr(w http.ResponseWriter, r *http.Request) {
 	w.Write(png)
 }
 
-// demoState is the body of GET /api/v1/demo and of the stop and start routes.
-type demoState struct {
-	Enabled bool `json:"enabled"`
-	Running bool `json:"running"`
-}
-
 // demo answers GET /api/v1/demo. Outside demo mode it says so rather than
 // failing, so the UI needs no special case.
 func (h *handler) demo(w http.ResponseWriter, r *http.Request) {
 	if h.control == nil {
-		writeJSON(w, http.StatusOK, demoState{})
+		writeJSON(w, http.StatusOK, api.DemoState{})
 		return
 	}
-	writeJSON(w, http.StatusOK, demoState{Enabled: true, Running: h.control.Running()})
+	writeJSON(w, http.StatusOK, api.DemoState{Enabled: true, Running: h.control.Running()})
 }
 
 // stopNode answers POST /api/v1/node/stop.
@@ -454,7 +433,7 @@ func (h *handler) controlNode(w http.ResponseWriter, r *http.Request, action str
 		h.backendError(w, r, action, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, demoState{Enabled: true, Running: h.control.Running()})
+	writeJSON(w, http.StatusOK, api.DemoState{Enabled: true, Running: h.control.Running()})
 }
 
 // decode reads a JSON request body into v, strictly: limited in size, no
@@ -483,11 +462,11 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action string, err error) {
 	status, hint := http.StatusInternalServerError, ""
 	switch {
-	case errors.Is(err, node.ErrNotFound):
-		status, hint = http.StatusNotFound, "check the group id: GET /api/v1/groups lists them"
-	case errors.Is(err, node.ErrInvalid):
+	case errors.Is(err, api.ErrNotFound):
+		status, hint = http.StatusNotFound, "check the group id: GET "+api.RouteGroups+" lists them"
+	case errors.Is(err, api.ErrInvalid):
 		status = http.StatusBadRequest
-	case errors.Is(err, node.ErrStopped):
+	case errors.Is(err, api.ErrStopped):
 		status, hint = http.StatusServiceUnavailable, "start the node again"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
@@ -501,14 +480,8 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 	writeError(w, status, fmt.Sprintf("failed to %s: %v", action, err), hint)
 }
 
-// apiError is the body of every error answer.
-type apiError struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint,omitempty"`
-}
-
 func writeError(w http.ResponseWriter, status int, msg, hint string) {
-	writeJSON(w, status, apiError{Error: msg, Hint: hint})
+	writeJSON(w, status, api.ErrorResponse{Error: msg, Hint: hint})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -519,20 +492,20 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // normalizeStatus replaces nil slices and maps with empty ones, so the UI
 // and scripts see [] and {} rather than null.
-func normalizeStatus(s node.Status) node.Status {
+func normalizeStatus(s api.Status) api.Status {
 	if s.Rejected == nil {
 		s.Rejected = map[string]int64{}
 	}
-	groups := make([]node.GroupStatus, len(s.Groups))
+	groups := make([]api.GroupStatus, len(s.Groups))
 	for i, g := range s.Groups {
 		if g.Preference == nil {
 			g.Preference = []string{}
 		}
 		if g.Members == nil {
-			g.Members = []node.Member{}
+			g.Members = []api.Member{}
 		}
 		if g.Edges == nil {
-			g.Edges = []node.Edge{}
+			g.Edges = []api.Edge{}
 		}
 		groups[i] = g
 	}

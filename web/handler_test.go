@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 )
 
 // newReq builds an API request as the UI sends it: right Host, bearer
@@ -302,9 +302,9 @@ func TestErrorMapping(t *testing.T) {
 		err  error
 		want int
 	}{
-		{fmt.Errorf("group x: %w", node.ErrNotFound), http.StatusNotFound},
-		{fmt.Errorf("%w: text too long", node.ErrInvalid), http.StatusBadRequest},
-		{node.ErrStopped, http.StatusServiceUnavailable},
+		{fmt.Errorf("group x: %w", api.ErrNotFound), http.StatusNotFound},
+		{fmt.Errorf("%w: text too long", api.ErrInvalid), http.StatusBadRequest},
+		{api.ErrStopped, http.StatusServiceUnavailable},
 		{errors.New("disk on fire"), http.StatusInternalServerError},
 	}
 	calls := []struct {
@@ -491,7 +491,7 @@ func TestJSONShapes(t *testing.T) {
 
 	// Joining through it answers the group.
 	rec = serve(dave, newReq(dave, "POST", "/api/v1/join", fmt.Sprintf(`{"code":%q}`, inv["code"])))
-	var joined node.GroupInfo
+	var joined api.GroupInfo
 	json.Unmarshal(rec.Body.Bytes(), &joined)
 	if rec.Code != 200 || joined.GroupID != gid || joined.Name != "friends" {
 		t.Fatalf("join: %d %s", rec.Code, rec.Body.String())
@@ -624,14 +624,14 @@ func TestEvents(t *testing.T) {
 	}
 	for {
 		line := nextLine(t, rd, "data: ")
-		var ev node.Event
+		var ev api.Event
 		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
 			t.Fatalf("event %q: %v", line, err)
 		}
 		if ev.Kind != "message" {
 			continue
 		}
-		if ev.GroupID != gid || ev.Message == nil || ev.Message.Text != "over the wire" || ev.Message.State != node.StateCommitted {
+		if ev.GroupID != gid || ev.Message == nil || ev.Message.Text != "over the wire" || ev.Message.State != api.StateCommitted {
 			t.Fatalf("event = %+v", ev)
 		}
 		break

@@ -17,7 +17,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // serveInfo is home/serve.json, written by `demes serve` once its local API
@@ -97,12 +97,6 @@ func newClient(home string) (*client, error) {
 // notRunning is the error of the node commands when no serve runs for home.
 func notRunning(home string) error {
 	return failf("start one with: demes serve --home "+home, "no demes serve is running for home %s", home)
-}
-
-// apiError is the error body of the local API.
-type apiError struct {
-	Error string `json:"error"`
-	Hint  string `json:"hint"`
 }
 
 // call sends a request to the local API and decodes the JSON answer into out
@@ -186,7 +180,7 @@ func (e unansweredError) Unwrap() error { return e.error }
 // statusError turns a non-2xx answer into an error with the API's hint.
 func (c *client) statusError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	var e apiError
+	var e api.ErrorResponse
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
 		if e.Hint == "" && resp.StatusCode == http.StatusUnauthorized {
 			e.Hint = tokenHint(c.home)
@@ -228,9 +222,9 @@ func (c *cancelOnClose) Close() error {
 }
 
 // groups lists the node's groups.
-func (c *client) groups(ctx context.Context) ([]node.GroupInfo, error) {
-	var gs []node.GroupInfo
-	if _, err := c.call(ctx, http.MethodGet, "/api/v1/groups", nil, &gs, apiTimeout); err != nil {
+func (c *client) groups(ctx context.Context) ([]api.GroupInfo, error) {
+	var gs []api.GroupInfo
+	if _, err := c.call(ctx, http.MethodGet, api.RouteGroups, nil, &gs, apiTimeout); err != nil {
 		return nil, err
 	}
 	return gs, nil
@@ -238,20 +232,20 @@ func (c *client) groups(ctx context.Context) ([]node.GroupInfo, error) {
 
 // resolveGroup finds the group that --group names, by id or by name. An
 // empty --group is fine when the node is in exactly one group.
-func (c *client) resolveGroup(ctx context.Context, group string) (node.GroupInfo, error) {
+func (c *client) resolveGroup(ctx context.Context, group string) (api.GroupInfo, error) {
 	gs, err := c.groups(ctx)
 	if err != nil {
-		return node.GroupInfo{}, err
+		return api.GroupInfo{}, err
 	}
 	if group == "" {
 		switch len(gs) {
 		case 0:
-			return node.GroupInfo{}, failf("create one with 'demes group create NAME', or join one with 'demes join INVITE'",
+			return api.GroupInfo{}, failf("create one with 'demes group create NAME', or join one with 'demes join INVITE'",
 				"this node is in no group")
 		case 1:
 			return gs[0], nil
 		}
-		return node.GroupInfo{}, failf("choose one with --group NAME_OR_ID",
+		return api.GroupInfo{}, failf("choose one with --group NAME_OR_ID",
 			"this node is in %d groups: %s", len(gs), listGroups(gs))
 	}
 	for _, g := range gs {
@@ -259,7 +253,7 @@ func (c *client) resolveGroup(ctx context.Context, group string) (node.GroupInfo
 			return g, nil
 		}
 	}
-	var byName []node.GroupInfo
+	var byName []api.GroupInfo
 	for _, g := range gs {
 		if g.Name == group {
 			byName = append(byName, g)
@@ -270,17 +264,17 @@ func (c *client) resolveGroup(ctx context.Context, group string) (node.GroupInfo
 		return byName[0], nil
 	case 0:
 		if len(gs) == 0 {
-			return node.GroupInfo{}, failf("list them with: demes groups", "no group %q: this node is in no group", group)
+			return api.GroupInfo{}, failf("list them with: demes groups", "no group %q: this node is in no group", group)
 		}
-		return node.GroupInfo{}, failf("list them with: demes groups",
+		return api.GroupInfo{}, failf("list them with: demes groups",
 			"no group %q on this node; its groups are: %s", group, listGroups(gs))
 	}
-	return node.GroupInfo{}, failf("name it by its id with --group GROUP_ID",
+	return api.GroupInfo{}, failf("name it by its id with --group GROUP_ID",
 		"%d groups are named %q: %s", len(byName), group, listGroups(byName))
 }
 
 // listGroups names groups in one line for an error.
-func listGroups(gs []node.GroupInfo) string {
+func listGroups(gs []api.GroupInfo) string {
 	s := make([]string, len(gs))
 	for i, g := range gs {
 		s[i] = fmt.Sprintf("%q (%s)", clean(g.Name, " "), g.GroupID)
@@ -288,22 +282,18 @@ func listGroups(gs []node.GroupInfo) string {
 	return strings.Join(s, ", ")
 }
 
-// groupPath is the API path of one group's resource.
-func groupPath(g node.GroupInfo, rest string) string {
-	return "/api/v1/groups/" + url.PathEscape(g.GroupID) + rest
-}
-
 // nodeFlags are the flags of the commands that talk to serve, after --home.
 type nodeFlags struct {
 	*cmdFlags
-	json  *bool
-	group *string
+	json      *bool
+	group     *string
+	withGroup bool // the command acts on one group and has --group
 }
 
 // newNodeFlags defines --json (when jsonHelp is set) and --group (when
 // withGroup is set) besides --home.
 func newNodeFlags(synopsis string, stdout io.Writer, jsonHelp string, withGroup bool) *nodeFlags {
-	f := &nodeFlags{cmdFlags: newFlags(synopsis, stdout)}
+	f := &nodeFlags{cmdFlags: newFlags(synopsis, stdout), withGroup: withGroup}
 	if jsonHelp != "" {
 		f.json = f.Bool("json", false, jsonHelp)
 	} else {
@@ -316,11 +306,27 @@ func newNodeFlags(synopsis string, stdout io.Writer, jsonHelp string, withGroup 
 	return f
 }
 
-// client connects to the serve of --home.
-func (f *nodeFlags) client() (*client, error) {
+// connect is the prologue of every command that talks to serve, after its
+// arguments are checked: it finds the home (--home, $DEMES_HOME, ~/.demes),
+// connects to the serve running for it and, for a command with --group,
+// resolves the group, which may be left out when the node is in one group.
+// A command without --group gets a zero GroupInfo. Its errors carry the
+// fix as a hint: no serve running, a damaged serve.json, no such group.
+func (f *nodeFlags) connect(ctx context.Context) (*client, api.GroupInfo, error) {
 	home, err := f.Home()
 	if err != nil {
-		return nil, err
+		return nil, api.GroupInfo{}, err
 	}
-	return newClient(home)
+	c, err := newClient(home)
+	if err != nil {
+		return nil, api.GroupInfo{}, err
+	}
+	if !f.withGroup {
+		return c, api.GroupInfo{}, nil
+	}
+	g, err := c.resolveGroup(ctx, *f.group)
+	if err != nil {
+		return nil, api.GroupInfo{}, err
+	}
+	return c, g, nil
 }

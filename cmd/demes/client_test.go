@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 )
 
 // fakeAPI is a stand-in for the local API of `demes serve`, enough to test
@@ -28,8 +28,8 @@ type fakeAPI struct {
 	srv   *httptest.Server
 
 	mu        sync.Mutex
-	groups    []node.GroupInfo
-	messages  map[string][]node.Message
+	groups    []api.GroupInfo
+	messages  map[string][]api.Message
 	sendState string // the state POST .../messages answers
 	dropSend  bool   // POST .../messages closes the connection unanswered
 	sent      []sentMessage
@@ -57,15 +57,15 @@ func mustID(b byte) identity.PublicID {
 
 // newFakeAPI starts the fake and writes serve.json and token into a new home,
 // as serve does.
-func newFakeAPI(t *testing.T, groups ...node.GroupInfo) *fakeAPI {
+func newFakeAPI(t *testing.T, groups ...api.GroupInfo) *fakeAPI {
 	t.Helper()
 	f := &fakeAPI{
 		t:         t,
 		home:      t.TempDir(),
 		token:     "test-token-0123456789",
 		groups:    groups,
-		messages:  map[string][]node.Message{},
-		sendState: node.StateCommitted,
+		messages:  map[string][]api.Message{},
+		sendState: api.StateCommitted,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/status", f.status)
@@ -127,7 +127,7 @@ func (f *fakeAPI) auth(next http.Handler) http.Handler {
 	})
 }
 
-func (f *fakeAPI) group(w http.ResponseWriter, r *http.Request) (node.GroupInfo, bool) {
+func (f *fakeAPI) group(w http.ResponseWriter, r *http.Request) (api.GroupInfo, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, g := range f.groups {
@@ -136,11 +136,11 @@ func (f *fakeAPI) group(w http.ResponseWriter, r *http.Request) (node.GroupInfo,
 		}
 	}
 	replyError(w, http.StatusNotFound, "no group "+r.PathValue("group"), "list the groups with: demes groups")
-	return node.GroupInfo{}, false
+	return api.GroupInfo{}, false
 }
 
 func (f *fakeAPI) status(w http.ResponseWriter, r *http.Request) {
-	st := node.Status{
+	st := api.Status{
 		PublicID:    alice.String(),
 		Name:        "Alice",
 		Fingerprint: alice.Fingerprint(),
@@ -149,13 +149,13 @@ func (f *fakeAPI) status(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	for _, g := range f.groups {
-		st.Groups = append(st.Groups, node.GroupStatus{
+		st.Groups = append(st.Groups, api.GroupStatus{
 			GroupID:    g.GroupID,
 			Name:       g.Name,
 			Host:       bob.String(),
 			Term:       7,
 			Preference: []string{bob.String(), alice.String()},
-			Members: []node.Member{
+			Members: []api.Member{
 				{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true},
 				{PublicID: bob.String(), Fingerprint: bob.Fingerprint(), Voter: true, Online: true, RTTMillis: 12.5, Host: true},
 			},
@@ -171,7 +171,7 @@ func (f *fakeAPI) status(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) createGroup(w http.ResponseWriter, r *http.Request) {
 	var req struct{ Name string }
 	json.NewDecoder(r.Body).Decode(&req)
-	g := node.GroupInfo{GroupID: "g" + strings.ReplaceAll(req.Name, " ", "-"), Name: req.Name}
+	g := api.GroupInfo{GroupID: "g" + strings.ReplaceAll(req.Name, " ", "-"), Name: req.Name}
 	f.mu.Lock()
 	f.groups = append(f.groups, g)
 	f.mu.Unlock()
@@ -201,7 +201,7 @@ func (f *fakeAPI) join(w http.ResponseWriter, r *http.Request) {
 		replyError(w, http.StatusBadRequest, "invalid invite code", "ask for a new invite")
 		return
 	}
-	g := node.GroupInfo{GroupID: id, Name: "joined"}
+	g := api.GroupInfo{GroupID: id, Name: "joined"}
 	f.mu.Lock()
 	f.groups = append(f.groups, g)
 	f.mu.Unlock()
@@ -226,7 +226,7 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.sent = append(f.sent, req)
-	m := node.Message{
+	m := api.Message{
 		ID:      "m" + strings.Repeat("0", 30) + string(rune('0'+len(f.sent))),
 		Author:  alice.String(),
 		Name:    "Alice",
@@ -236,7 +236,7 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		GroupID: g.GroupID,
 	}
 	code := http.StatusOK
-	if f.sendState == node.StateCommitted {
+	if f.sendState == api.StateCommitted {
 		m.Index = uint64(len(f.messages[g.GroupID]) + 1)
 		f.messages[g.GroupID] = append(f.messages[g.GroupID], m)
 	} else {
@@ -273,8 +273,8 @@ func (f *fakeAPI) lastSent() sentMessage {
 }
 
 var (
-	alpha = node.GroupInfo{GroupID: "a1a1a1a1", Name: "alpha"}
-	beta  = node.GroupInfo{GroupID: "b2b2b2b2", Name: "beta club"}
+	alpha = api.GroupInfo{GroupID: "a1a1a1a1", Name: "alpha"}
+	beta  = api.GroupInfo{GroupID: "b2b2b2b2", Name: "beta club"}
 )
 
 func TestSendCommitted(t *testing.T) {
@@ -297,8 +297,8 @@ func TestSendCommitted(t *testing.T) {
 	if f.lastSent().TimeoutMS != 2000 {
 		t.Errorf("--timeout 2s sent timeout_ms %d", f.lastSent().TimeoutMS)
 	}
-	var m node.Message
-	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil || m.Text != "again" || m.State != node.StateCommitted {
+	var m api.Message
+	if err := json.Unmarshal([]byte(r.stdout), &m); err != nil || m.Text != "again" || m.State != api.StateCommitted {
 		t.Errorf("send --json: %+v, %v\n%s", m, err, r.stdout)
 	}
 }
@@ -306,7 +306,7 @@ func TestSendCommitted(t *testing.T) {
 func TestSendQueued(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, alpha)
-	f.locked(func() { f.sendState = node.StateQueued })
+	f.locked(func() { f.sendState = api.StateQueued })
 	r := runDemes(t, nil, "send", "are you there?", "--home", f.home, "--timeout", "1s")
 	wantExit(t, r, 3)
 	if !strings.HasPrefix(r.lastLine(), "m") {
@@ -405,6 +405,40 @@ func TestGroupResolution(t *testing.T) {
 	wantStderr(t, r, `no group "gamma"`, "alpha", "demes groups")
 }
 
+// Every command that acts on one group resolves --group alike (they share
+// connect): with two groups and no --group each fails with the same error and
+// hint, and with --group NAME each reaches that group, not the other.
+func TestGroupCommandsResolveAlike(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, alpha, beta)
+	f.locked(func() {
+		f.messages[beta.GroupID] = []api.Message{{ID: "m1", Index: 1, Text: "in beta", GroupID: beta.GroupID, State: api.StateCommitted}}
+	})
+	for _, tc := range []struct {
+		args       []string
+		wantStdout string // shows that the command reached beta
+	}{
+		{[]string{"send", "hi"}, ""}, // checked through lastSent
+		{[]string{"messages"}, "in beta"},
+		{[]string{"invite", bob.String()}, "INVITE-" + beta.GroupID},
+		{[]string{"transcript", "-o", "-"}, `{"transcript":"` + beta.GroupID + `"}`},
+	} {
+		r := runDemes(t, nil, append(tc.args, "--home", f.home)...)
+		wantExit(t, r, 1)
+		wantStderr(t, r, "demes: error: this node is in 2 groups: "+`"alpha" (a1a1a1a1), "beta club" (b2b2b2b2)`,
+			"demes: hint: choose one with --group NAME_OR_ID")
+
+		r = runDemes(t, nil, append(tc.args, "--home", f.home, "--group", "beta club")...)
+		wantExit(t, r, 0)
+		if tc.wantStdout != "" && !strings.Contains(r.stdout, tc.wantStdout) {
+			t.Errorf("demes %q --group 'beta club': stdout %q lacks %q", tc.args, r.stdout, tc.wantStdout)
+		}
+	}
+	if got := f.lastSent().GroupID; got != beta.GroupID {
+		t.Errorf("send --group 'beta club' sent to %s, want %s", got, beta.GroupID)
+	}
+}
+
 func TestNoGroup(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t)
@@ -496,10 +530,10 @@ func TestMessages(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, alpha)
 	at := time.Date(2026, 3, 1, 12, 30, 0, 0, time.UTC)
-	msgs := []node.Message{
-		{ID: "m1", Index: 1, Author: alice.String(), Name: "Alice", Text: "hi", SentAt: at, State: node.StateCommitted},
-		{ID: "m2", Index: 2, Author: bob.String(), Text: "two\nlines \x1b[31mred", SentAt: at, State: node.StateCommitted},
-		{ID: "m3", Author: alice.String(), Name: "Alice", Text: "later", SentAt: at, State: node.StateQueued},
+	msgs := []api.Message{
+		{ID: "m1", Index: 1, Author: alice.String(), Name: "Alice", Text: "hi", SentAt: at, State: api.StateCommitted},
+		{ID: "m2", Index: 2, Author: bob.String(), Text: "two\nlines \x1b[31mred", SentAt: at, State: api.StateCommitted},
+		{ID: "m3", Author: alice.String(), Name: "Alice", Text: "later", SentAt: at, State: api.StateQueued},
 	}
 	f.locked(func() { f.messages[alpha.GroupID] = msgs })
 	r := runDemes(t, []string{"TZ=UTC"}, "messages", "--home", f.home)

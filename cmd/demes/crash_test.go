@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // sendOutcome is what one `demes send` of the burst did, by exit code:
@@ -171,7 +171,7 @@ func TestCrashSafetyUnderKill(t *testing.T) {
 
 	// Settle: every node lists the same committed messages, none waits in
 	// an outbox, and every queued message has arrived.
-	var lists [][]node.Message
+	var lists [][]api.Message
 	settled := func() string {
 		lists = lists[:0]
 		for _, p := range procs {
@@ -180,7 +180,7 @@ func TestCrashSafetyUnderKill(t *testing.T) {
 				return p.name + " does not list its messages"
 			}
 			for _, m := range ms {
-				if m.State != node.StateCommitted {
+				if m.State != api.StateCommitted {
 					return fmt.Sprintf("%q still waits in the outbox of %s", m.Text, p.name)
 				}
 			}

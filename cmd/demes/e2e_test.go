@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // serveProc is one `demes serve` process of an end-to-end test, with fixed
@@ -84,24 +84,24 @@ func (p *serveProc) demes(args ...string) result {
 	return runDemes(p.t, nil, append(args, "--home", p.home)...)
 }
 
-func (p *serveProc) status() node.Status {
+func (p *serveProc) status() api.Status {
 	p.t.Helper()
 	r := p.demes("status", "--json")
 	wantExit(p.t, r, 0)
-	var st node.Status
+	var st api.Status
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
 		p.t.Fatalf("status --json: %v\n%s", err, r.stdout)
 	}
 	return st
 }
 
-func (p *serveProc) messages() []node.Message {
+func (p *serveProc) messages() []api.Message {
 	p.t.Helper()
 	r := p.demes("messages", "--json")
 	if r.code != 0 {
 		return nil
 	}
-	var ms []node.Message
+	var ms []api.Message
 	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil {
 		p.t.Fatalf("messages --json: %v\n%s", err, r.stdout)
 	}
@@ -142,7 +142,7 @@ func eventuallyT(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-func msgTexts(ms []node.Message) string {
+func msgTexts(ms []api.Message) string {
 	var b strings.Builder
 	for _, m := range ms {
 		fmt.Fprintf(&b, "%d:%s|", m.Index, m.Text)

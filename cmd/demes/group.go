@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // runGroup is `demes group create NAME`: a new group with this node as its
@@ -29,12 +29,12 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if name == "" {
 		return f.usagef("missing the group's NAME")
 	}
-	c, err := f.client()
+	c, _, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	var g node.GroupInfo
-	if _, err := c.call(ctx, http.MethodPost, "/api/v1/groups", map[string]string{"name": name}, &g, apiTimeout); err != nil {
+	var g api.GroupInfo
+	if _, err := c.call(ctx, http.MethodPost, api.RouteGroups, api.CreateGroupRequest{Name: name}, &g, apiTimeout); err != nil {
 		return err
 	}
 	if *f.json {

@@ -6,7 +6,7 @@ import (
 	"io"
 	"text/tabwriter"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // runGroups lists the node's groups: id and name, one per line.
@@ -19,7 +19,7 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
-	c, err := f.client()
+	c, _, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -29,7 +29,7 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if *f.json {
 		if gs == nil {
-			gs = []node.GroupInfo{} // [] rather than null: scripts iterate it
+			gs = []api.GroupInfo{} // [] rather than null: scripts iterate it
 		}
 		return writeJSON(stdout, gs)
 	}

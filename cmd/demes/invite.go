@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
 )
 
@@ -26,18 +27,12 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return withHint(err, "copy the whole demes1... line that 'demes id' prints on their machine")
 	}
-	c, err := f.client()
+	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	g, err := c.resolveGroup(ctx, *f.group)
-	if err != nil {
-		return err
-	}
-	var out struct {
-		Code string `json:"code"`
-	}
-	if _, err := c.call(ctx, http.MethodPost, groupPath(g, "/invites"), map[string]string{"public_id": pub.String()}, &out, apiTimeout); err != nil {
+	var out api.InviteResponse
+	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteInvites, g.GroupID), api.InviteRequest{PublicID: pub.String()}, &out, apiTimeout); err != nil {
 		return err
 	}
 	if *f.json {

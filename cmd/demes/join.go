@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // runJoin joins a group through an invite code. It returns once this node is
@@ -22,13 +22,13 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	code := strings.TrimSpace(pos[0])
-	c, err := f.client()
+	c, _, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group")
-	var g node.GroupInfo
-	if _, err := c.call(ctx, http.MethodPost, "/api/v1/join", map[string]string{"code": code}, &g, joinTimeout); err != nil {
+	var g api.GroupInfo
+	if _, err := c.call(ctx, http.MethodPost, api.RouteJoin, api.JoinRequest{Code: code}, &g, joinTimeout); err != nil {
 		return err
 	}
 	if *f.json {

@@ -8,8 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 )
 
 // runMessages prints a group's messages in group order: the committed ones,
@@ -23,21 +23,17 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
-	c, err := f.client()
+	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	g, err := c.resolveGroup(ctx, *f.group)
-	if err != nil {
-		return err
-	}
-	var ms []node.Message
-	if _, err := c.call(ctx, http.MethodGet, groupPath(g, "/messages"), nil, &ms, apiTimeout); err != nil {
+	var ms []api.Message
+	if _, err := c.call(ctx, http.MethodGet, api.GroupPath(api.RouteMessages, g.GroupID), nil, &ms, apiTimeout); err != nil {
 		return err
 	}
 	if *f.json {
 		if ms == nil {
-			ms = []node.Message{}
+			ms = []api.Message{}
 		}
 		return writeJSON(stdout, ms)
 	}
@@ -49,9 +45,9 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 // formatMessage is one line of `demes messages`:
 // "[index] time author: text", with "[queued]" for a message in the outbox.
-func formatMessage(m node.Message) string {
+func formatMessage(m api.Message) string {
 	pos := "[" + strconv.FormatUint(m.Index, 10) + "]"
-	if m.State == node.StateQueued {
+	if m.State == api.StateQueued {
 		pos = "[queued]"
 	}
 	return fmt.Sprintf("%s %s %s: %s", pos, m.SentAt.Local().Format(time.DateTime),

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // defaultSendTimeout is how long send waits for the commit (the contract's
@@ -39,20 +39,13 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *timeout <= 0 {
 		return f.usagef("--timeout must be positive, not %v", *timeout)
 	}
-	c, err := f.client()
+	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	g, err := c.resolveGroup(ctx, *f.group)
-	if err != nil {
-		return err
-	}
-	req := struct {
-		Text      string `json:"text"`
-		TimeoutMS int64  `json:"timeout_ms"`
-	}{text, timeout.Milliseconds()}
-	var m node.Message
-	if _, err := c.call(ctx, http.MethodPost, groupPath(g, "/messages"), req, &m, *timeout+sendMargin); err != nil {
+	req := api.SendRequest{Text: text, TimeoutMS: timeout.Milliseconds()}
+	var m api.Message
+	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteMessages, g.GroupID), req, &m, *timeout+sendMargin); err != nil {
 		if errors.As(err, new(unansweredError)) {
 			// The node may have taken the message before the call failed;
 			// sending it again would then send it twice.
@@ -67,7 +60,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintln(stdout, m.ID)
 	}
-	if m.State != node.StateCommitted {
+	if m.State != api.StateCommitted {
 		fmt.Fprintf(stderr, "demes: message %s is not committed yet (waited %v): it stays in the outbox and will be sent exactly once when the group can commit\n", m.ID, *timeout)
 		return &exitError{code: exitAccepted}
 	}

@@ -20,6 +20,14 @@ import (
 	"github.com/demes/demes/web"
 )
 
+// The local API sees the node only through the interfaces package web
+// declares; node.Service is the one implementation, checked here, where both
+// packages are imported.
+var (
+	_ web.Backend = (*node.Service)(nil)
+	_ web.Control = (*node.Service)(nil)
+)
+
 // runServe runs the node until SIGINT/SIGTERM, then shuts down cleanly.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("serve [--listen ADDR] [--ui ADDR] [--advertise URL]", stdout)

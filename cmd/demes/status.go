@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // runStatus shows the node and its groups: who hosts each, in which term, and
@@ -22,17 +22,17 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
-	c, err := f.client()
+	c, _, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	var st node.Status
-	if _, err := c.call(ctx, http.MethodGet, "/api/v1/status", nil, &st, apiTimeout); err != nil {
+	var st api.Status
+	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
 		return err
 	}
 	if *f.json {
 		if st.Groups == nil {
-			st.Groups = []node.GroupStatus{}
+			st.Groups = []api.GroupStatus{}
 		}
 		return writeJSON(stdout, st)
 	}
@@ -40,7 +40,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // printStatus writes the readable summary of `demes status`.
-func printStatus(w io.Writer, st node.Status) error {
+func printStatus(w io.Writer, st api.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	me := authorName(st.Name, st.PublicID)
 	fmt.Fprintf(tw, "node\t%s\n", clean(me, " "))
@@ -67,7 +67,7 @@ func printStatus(w io.Writer, st node.Status) error {
 	return nil
 }
 
-func printGroupStatus(w io.Writer, g node.GroupStatus) {
+func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	names := make(map[string]string, len(g.Members))
 	for _, m := range g.Members {
 		names[m.PublicID] = clean(authorName(m.Name, m.PublicID), " ")

@@ -3,24 +3,24 @@ package main
 import (
 	"os"
 
-	"github.com/demes/demes/node"
+	"github.com/demes/demes/api"
 )
 
 // The summary of `demes status` for a node that follows in a group of two.
 func Example_printStatus() {
-	st := node.Status{
+	st := api.Status{
 		PublicID:    alice.String(),
 		Name:        "Alice",
 		Fingerprint: alice.Fingerprint(),
 		PeerURL:     "http://127.0.0.1:7000",
 		Running:     true,
-		Groups: []node.GroupStatus{{
+		Groups: []api.GroupStatus{{
 			GroupID:    "a1a1a1a1",
 			Name:       "alpha",
 			Host:       bob.String(),
 			Term:       7,
 			Preference: []string{bob.String(), alice.String()},
-			Members: []node.Member{
+			Members: []api.Member{
 				{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true},
 				{PublicID: bob.String(), Fingerprint: bob.Fingerprint(), Voter: true, Online: true, RTTMillis: 12.5, Host: true},
 			},

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/demes/demes/api"
 )
 
 // transcriptTimeout allows for a long history.
@@ -28,15 +30,11 @@ func runTranscript(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *out == "" {
 		return f.usagef("missing -o FILE")
 	}
-	c, err := f.client()
+	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	g, err := c.resolveGroup(ctx, *f.group)
-	if err != nil {
-		return err
-	}
-	resp, err := c.send(ctx, http.MethodGet, groupPath(g, "/transcript"), nil, transcriptTimeout)
+	resp, err := c.send(ctx, http.MethodGet, api.GroupPath(api.RouteTranscript, g.GroupID), nil, transcriptTimeout)
 	if err != nil {
 		return err
 	}

@@ -1,10 +1,10 @@
-package web_test
+package e2e
 
-// End-to-end tests: real nodes (node.Service, the same value `demes serve`
-// and `demes demo` run) on real loopback listeners, driven through their
-// browser UIs in headless Chromium. Unlike browser_test.go, nothing here is
-// faked: the messages go through raft, the peer transport and the sealing,
-// and the failover is raft's.
+// End-to-end tests of the browser UI: real nodes (node.Service, the same
+// value `demes serve` and `demes demo` run) on real loopback listeners,
+// driven through their browser UIs in headless Chromium. Unlike
+// web/browser_test.go, nothing here is faked: the messages go through raft,
+// the peer transport and the sealing, and the failover is raft's.
 //
 // The machine may be small and loaded: every wait polls with a generous
 // deadline, nothing sleeps.

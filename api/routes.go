@@ -1,0 +1,56 @@
+package api
+
+import (
+	"net/url"
+	"strings"
+)
+
+// Prefix starts the path of every route of the local API. Its version changes
+// only with an incompatible change of the API.
+const Prefix = "/api/v1"
+
+// GroupIDVar is the path variable that stands for a group id in the routes of
+// one group, written {group_id} in them.
+const GroupIDVar = "group_id"
+
+// groupIDPattern is GroupIDVar as it stands in a route.
+const groupIDPattern = "{" + GroupIDVar + "}"
+
+// The routes of the local API, as a server registers them. Fill in the group
+// id of a group's route with [GroupPath].
+const (
+	// RouteStatus: GET answers the [Status].
+	RouteStatus = Prefix + "/status"
+	// RouteGroups: GET lists the groups as [GroupInfo]; POST with a
+	// [CreateGroupRequest] creates one.
+	RouteGroups = Prefix + "/groups"
+	// RouteInvites: POST with an [InviteRequest] answers an [InviteResponse].
+	RouteInvites = Prefix + "/groups/" + groupIDPattern + "/invites"
+	// RouteJoin: POST with a [JoinRequest] joins a group.
+	RouteJoin = Prefix + "/join"
+	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists
+	// the group's messages, committed ones in order, then queued ones.
+	RouteMessages = Prefix + "/groups/" + groupIDPattern + "/messages"
+	// RouteTranscript: GET answers the group's signed transcript, a JSON
+	// document for download.
+	RouteTranscript = Prefix + "/groups/" + groupIDPattern + "/transcript"
+	// RouteEvents: GET answers server-sent events, one [Event] per "data:"
+	// line.
+	RouteEvents = Prefix + "/events"
+	// RouteQR: GET with the query parameter "text" answers a PNG QR code of
+	// that text.
+	RouteQR = Prefix + "/qr"
+	// RouteDemo: GET answers the [DemoState].
+	RouteDemo = Prefix + "/demo"
+	// RouteNodeStop: POST stops the node, in demo mode only.
+	RouteNodeStop = Prefix + "/node/stop"
+	// RouteNodeStart: POST starts the node again, in demo mode only.
+	RouteNodeStart = Prefix + "/node/start"
+)
+
+// GroupPath returns the path of a group's route (one with {group_id}) for
+// the group groupID, escaped so that the id stays one path segment whatever
+// it contains. A route without {group_id} comes back unchanged.
+func GroupPath(route, groupID string) string {
+	return strings.Replace(route, groupIDPattern, url.PathEscape(groupID), 1)
+}

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"errors"
+	"time"
+)
+
+// GroupInfo names one group this node belongs to.
+type GroupInfo struct {
+	GroupID string `json:"group_id"`
+	Name    string `json:"name"`
+}
+
+// Message is one chat message as a member reads it.
+type Message struct {
+	ID      string    `json:"id"`     // hex message id, stable across retries
+	Index   uint64    `json:"index"`  // position in the group's log; 0 while queued
+	Author  string    `json:"author"` // public id (demes1...)
+	Name    string    `json:"name"`   // author's display name, if known
+	Text    string    `json:"text"`
+	SentAt  time.Time `json:"sent_at"`
+	State   string    `json:"state"` // StateCommitted or StateQueued
+	GroupID string    `json:"group_id"`
+}
+
+// Message states.
+const (
+	// StateCommitted marks a message in the group's log, in group order.
+	StateCommitted = "committed"
+	// StateQueued marks a message still in this node's outbox: accepted,
+	// not yet committed, and to be sent exactly once.
+	StateQueued = "queued"
+)
+
+// Member is one member of a group as this node sees it.
+type Member struct {
+	PublicID    string  `json:"public_id"`
+	Name        string  `json:"name"`
+	Fingerprint string  `json:"fingerprint"`
+	Voter       bool    `json:"voter"`
+	Online      bool    `json:"online"`
+	RTTMillis   float64 `json:"rtt_ms"` // this node's smoothed RTT to the member; 0 for itself or unknown
+	Host        bool    `json:"host"`
+	Self        bool    `json:"self"`
+	SafetyNum   string  `json:"safety_number,omitempty"` // with this node's identity; empty for itself
+	PeerURL     string  `json:"peer_url,omitempty"`
+}
+
+// Edge is one measured latency between two members, as the election package
+// uses it (the larger of the two endpoints' reports).
+type Edge struct {
+	A         string  `json:"a"`
+	B         string  `json:"b"`
+	RTTMillis float64 `json:"rtt_ms"`
+}
+
+// GroupStatus is the state of one group.
+type GroupStatus struct {
+	GroupID    string   `json:"group_id"`
+	Name       string   `json:"name"`
+	Host       string   `json:"host"` // public id of the leader, "" if none known
+	Term       uint64   `json:"term"`
+	Preference []string `json:"preference"` // public ids, host first
+	Members    []Member `json:"members"`
+	Edges      []Edge   `json:"edges"`
+	Committed  uint64   `json:"committed"` // commit index
+	Queued     int      `json:"queued"`    // messages waiting in the outbox
+	HasQuorum  bool     `json:"has_quorum"`
+	Role       string   `json:"role"` // "leader", "follower", "candidate", "learner", ...
+}
+
+// Status is the state of the node and all its groups: the answer to GET
+// [RouteStatus].
+type Status struct {
+	PublicID    string           `json:"public_id"`
+	Name        string           `json:"name"`
+	Fingerprint string           `json:"fingerprint"`
+	PeerURL     string           `json:"peer_url"`
+	Running     bool             `json:"running"`
+	Groups      []GroupStatus    `json:"groups"`
+	Rejected    map[string]int64 `json:"rejected"` // rejected envelopes by reason
+}
+
+// Event is pushed to subscribers (the browser, through the server-sent events
+// of [RouteEvents]) when something they show changes.
+type Event struct {
+	Kind    string   `json:"kind"` // "message", "status"
+	GroupID string   `json:"group_id,omitempty"`
+	Message *Message `json:"message,omitempty"`
+}
+
+// CreateGroupRequest is the body of POST [RouteGroups]; the answer is the new
+// group's [GroupInfo].
+type CreateGroupRequest struct {
+	Name string `json:"name"`
+}
+
+// InviteRequest is the body of POST [RouteInvites].
+type InviteRequest struct {
+	PublicID string `json:"public_id"` // the invitee (demes1...)
+}
+
+// InviteResponse is the answer to POST [RouteInvites].
+type InviteResponse struct {
+	Code string `json:"code"` // the invite code to give the invitee
+}
+
+// JoinRequest is the body of POST [RouteJoin]; the answer is the joined
+// group's [GroupInfo], once this node is a member and has caught up.
+type JoinRequest struct {
+	Code string `json:"code"`
+}
+
+// SendRequest is the body of POST [RouteMessages]; the answer is the
+// [Message], with status 200 when it is committed and 202 when the wait ran
+// out and it is queued.
+type SendRequest struct {
+	Text string `json:"text"`
+	// TimeoutMS is how long to wait for the commit, in milliseconds; 0
+	// means the server's default (10 s).
+	TimeoutMS int64 `json:"timeout_ms"`
+}
+
+// DemoState is the answer to GET [RouteDemo], POST [RouteNodeStop] and POST
+// [RouteNodeStart].
+type DemoState struct {
+	Enabled bool `json:"enabled"` // the node runs in demo mode and can be stopped from its UI
+	Running bool `json:"running"`
+}
+
+// ErrorResponse is the body of every non-2xx answer.
+type ErrorResponse struct {
+	Error string `json:"error"`          // what failed
+	Hint  string `json:"hint,omitempty"` // the fix, where there is one
+}
+
+// Errors the local API maps to HTTP statuses; errors returned by the node wrap
+// one of them where it applies.
+var (
+	// ErrNotFound: no such group, message or member (HTTP 404).
+	ErrNotFound = errors.New("not found")
+	// ErrInvalid: the request is malformed or not allowed (HTTP 400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrStopped: the node is stopped (demo mode) (HTTP 503).
+	ErrStopped = errors.New("node is stopped")
+)

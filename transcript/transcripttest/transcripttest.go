@@ -181,8 +181,8 @@ func (g *Group) SenderKey(author *identity.Identity) *crypto.SenderKey {
 		r = crypto.NewKeyRing(author, g.ID)
 		g.rings[author.Public().Sign] = r
 	}
-	// Keys are never learnt again here, as after a restart: none is
-	// registered but the one in use.
+	// nil: a crafted author never restarts, so it holds no key learnt
+	// again from the log, only the ones it made.
 	return r.SealingKey(g.State.Epoch, nil)
 }
 

@@ -17,7 +17,7 @@ import (
 func benchEnvelope() *Envelope {
 	p := make([]byte, 200)
 	rand.Read(p)
-	return &Envelope{Type: TypeRaft, Group: testGroup, Counter: vecCounter, Time: vecTime, Payload: p}
+	return &Envelope{Type: TypeBatch, Group: testGroup, Counter: vecCounter, Time: vecTime, Payload: p}
 }
 
 func BenchmarkSignEnvelope(b *testing.B) {

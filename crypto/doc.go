@@ -43,6 +43,11 @@
 // is under and its header's recipients without a key. So sealing and opening
 // cost O(1) per message, and O(members) once per member and epoch.
 //
+// A [KeyRing] keeps the sender keys one member knows in one group: it opens
+// each key header once, hands out the member's own key to seal with, and
+// forgets the keys of past epochs. Nodes and transcript builders use one
+// rather than calling [OpenSenderKey] and [NewSenderKey] themselves.
+//
 // # Signatures
 //
 // Every signature is checked by [VerifySignature], whoever checks it: the

@@ -277,7 +277,7 @@ func TestBatchRejects(t *testing.T) {
 
 func TestGroupID(t *testing.T) {
 	g := NewGroupID()
-	if g.IsZero() || g == NewGroupID() {
+	if g == (GroupID{}) || g == NewGroupID() {
 		t.Fatal("NewGroupID is not random")
 	}
 	p, err := ParseGroupID(g.String())
@@ -303,28 +303,26 @@ func TestGroupID(t *testing.T) {
 
 func TestTypeString(t *testing.T) {
 	tests := []struct {
-		t     Type
-		s     string
-		known bool
-		log   bool
+		t Type
+		s string
 	}{
-		{TypeBatch, "batch", true, false},
-		{TypeChallenge, "challenge", true, false},
-		{TypeGenesis, "genesis", true, true},
-		{TypeChat, "chat", true, true},
-		{TypePromote, "promote", true, true},
-		{0, "type(0)", false, false},
-		{8, "type(8)", false, false},
-		{99, "type(99)", false, false},
+		{TypeBatch, "batch"},
+		{TypeChallenge, "challenge"},
+		{TypeGenesis, "genesis"},
+		{TypeChat, "chat"},
+		{TypePromote, "promote"},
+		{0, "type(0)"},
+		{2, "type(2)"},
+		{8, "type(8)"},
+		{99, "type(99)"},
 	}
 	for _, tc := range tests {
-		if tc.t.String() != tc.s || tc.t.Known() != tc.known || tc.t.IsLogEntry() != tc.log {
-			t.Errorf("Type(%d): %q known=%v log=%v; want %q %v %v", tc.t, tc.t, tc.t.Known(), tc.t.IsLogEntry(), tc.s, tc.known, tc.log)
+		if tc.t.String() != tc.s {
+			t.Errorf("Type(%d) = %q, want %q", uint8(tc.t), tc.t, tc.s)
 		}
 	}
 	// The numbers are the wire format: they must never change.
-	wire := map[Type]uint8{TypeBatch: 1, TypeRaft: 2, TypePing: 3, TypePong: 4, TypeJoinRequest: 5, TypeJoinReply: 6,
-		TypeChallenge: 7, TypeGenesis: 16, TypeInvite: 17, TypeJoin: 18, TypeLeave: 19, TypeRemove: 20, TypeChat: 21,
+	wire := map[Type]uint8{TypeBatch: 1, TypePing: 3, TypePong: 4, TypeJoinReply: 6, TypeChallenge: 7, TypeGenesis: 16, TypeInvite: 17, TypeJoin: 18, TypeLeave: 19, TypeRemove: 20, TypeChat: 21,
 		TypeLatencyMap: 22, TypeCheckpoint: 23, TypeAddress: 24, TypePromote: 25}
 	for ty, n := range wire {
 		if uint8(ty) != n {

@@ -15,12 +15,12 @@ func Example() {
 	group := crypto.NewGroupID()
 	counter := crypto.NewCounter()
 
-	// Alice writes a message to the group (herself and Bob) under a new
-	// sender key, which the message carries in a key header sealed to the
-	// members, and signs the envelope that carries it. (In a group, the
-	// envelope's payload is a chat entry body holding the message id and
-	// the sealed message.)
-	key := crypto.NewSenderKey(group, alice.Public().Sign, 1)
+	// Alice writes a message to the group (herself and Bob) under her
+	// sender key for the membership epoch (1 here), which the message
+	// carries in a key header sealed to the members, and signs the envelope
+	// that carries it. (In a group, the envelope's payload is a chat entry
+	// body holding the message id and the sealed message.)
+	key := crypto.NewKeyRing(alice, group).SealingKey(1, nil)
 	m := &crypto.Message{Group: group, ID: crypto.NewMessageID(), Time: time.Now().UnixNano(), Body: []byte("hello, Bob")}
 	sealed, err := crypto.SealMessage(alice, m, key, []identity.PublicID{alice.Public(), bob.Public()})
 	if err != nil {
@@ -43,8 +43,14 @@ func Example() {
 	if err := replay.Check(e, time.Now()); err != nil {
 		panic(err)
 	}
-	// Bob learns Alice's sender key from the header (once), then opens.
-	aliceKey, err := crypto.OpenSenderKey(bob, e.Group, e.Payload, e.Sender)
+	// Bob reads which key the message is under, learns it from the header
+	// (once: his key ring keeps it for Alice's later messages), then opens.
+	info, err := crypto.ReadSealed(e.Payload)
+	if err != nil {
+		panic(err)
+	}
+	bobKeys := crypto.NewKeyRing(bob, e.Group)
+	aliceKey, err := bobKeys.Open(crypto.KeyRef{Sender: e.Sender, Epoch: info.Epoch, ID: info.KeyID}, e.Payload)
 	if err != nil {
 		panic(err)
 	}

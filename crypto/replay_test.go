@@ -122,7 +122,7 @@ func TestReplayFilter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := NewReplayFilter(skew)
 			for i, s := range tc.steps {
-				e := &Envelope{Type: TypeRaft, Group: s.group, Sender: s.sender, Counter: s.counter, Time: now.UnixNano() + int64(s.dt)}
+				e := &Envelope{Type: TypeBatch, Group: s.group, Sender: s.sender, Counter: s.counter, Time: now.UnixNano() + int64(s.dt)}
 				if s.dt == time.Duration(math.MinInt64) || s.dt == time.Duration(math.MaxInt64) {
 					e.Time = int64(s.dt)
 				}

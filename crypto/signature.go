@@ -102,10 +102,3 @@ func (c *keyCache) putLocked(pub [32]byte, k *ed25519.ExpandedPublicKey) {
 	}
 	c.cur[pub] = k
 }
-
-// len returns the number of keys held, for tests.
-func (c *keyCache) len() int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return len(c.cur) + len(c.old)
-}

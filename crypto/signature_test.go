@@ -337,3 +337,10 @@ func TestVerifySignatureConcurrent(t *testing.T) {
 		t.Fatal(e)
 	}
 }
+
+// len returns the number of keys held, for tests.
+func (c *keyCache) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.cur) + len(c.old)
+}

@@ -227,13 +227,6 @@ func (p PublicID) IsZero() bool { return p == PublicID{} }
 // wherever DeMeS needs a deterministic order of members.
 func (p PublicID) Compare(q PublicID) int { return bytes.Compare(p.Bytes(), q.Bytes()) }
 
-// Verify reports whether sig is p's ed25519 signature of msg, by the rule of
-// crypto/ed25519. It is the acceptance rule of the protocol; the protocol's
-// own checks use crypto.VerifySignature, which applies the same rule faster.
-func (p PublicID) Verify(msg, sig []byte) bool {
-	return len(sig) == ed25519.SignatureSize && ed25519.Verify(p.Sign[:], msg, sig)
-}
-
 // AgeRecipient returns the standard "age1..." recipient string of p's X25519 key.
 func (p PublicID) AgeRecipient() string {
 	s, err := bech32.Encode("age", p.Box[:])

@@ -99,7 +99,9 @@ func Save(path string, id *identity.Identity, opts SaveOptions) error {
 	if err != nil {
 		return fmt.Errorf("save identity: %w", err)
 	}
-	defer wipe(data)
+	// Secrets are wiped once used, so that they do not linger in memory;
+	// best effort, as Go may have copied them (strings, the GC).
+	defer clear(data)
 	if err := writeAtomic(path, data, 0o600, opts.Force); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("save identity: %w at %s", ErrExists, path)
@@ -115,7 +117,7 @@ func encode(id *identity.Identity, opts SaveOptions) ([]byte, error) {
 	if len(opts.Passphrase) == 0 {
 		return plain, nil
 	}
-	defer wipe(plain)
+	defer clear(plain)
 	r, err := age.NewScryptRecipient(string(opts.Passphrase))
 	if err != nil {
 		return nil, fmt.Errorf("seal with passphrase: %w", err)
@@ -178,7 +180,7 @@ func load(path string, passphrase func() ([]byte, error), maxWorkFactor int) (*i
 	if err != nil {
 		return nil, fmt.Errorf("load identity: %w", err)
 	}
-	defer wipe(data)
+	defer clear(data)
 	if len(data) > MaxFileSize {
 		return nil, fmt.Errorf("load identity: %w: %s is larger than %d bytes", ErrMalformed, path, MaxFileSize)
 	}
@@ -209,7 +211,7 @@ func parse(data []byte, passphrase func() ([]byte, error), maxWorkFactor int) (*
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase: %w", err)
 	}
-	defer wipe(pass)
+	defer clear(pass)
 	if len(pass) == 0 {
 		return nil, fmt.Errorf("%w: the passphrase is empty", ErrWrongPassphrase)
 	}
@@ -233,7 +235,7 @@ func parse(data []byte, passphrase func() ([]byte, error), maxWorkFactor int) (*
 		return nil, fmt.Errorf("%w: sealed file: %v", ErrMalformed, err)
 	}
 	plain, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
-	defer wipe(plain)
+	defer clear(plain)
 	if err != nil {
 		return nil, fmt.Errorf("%w: sealed file: %v", ErrMalformed, err)
 	}
@@ -282,12 +284,6 @@ func parseText(data []byte) (*identity.Identity, error) {
 		return nil, fmt.Errorf("%w: the %s1... line is damaged (cut, mistyped or edited)", ErrMalformed, identity.SecretHRP)
 	}
 	return id, nil
-}
-
-// wipe overwrites b, so secrets do not linger in memory longer than needed.
-// It is best effort: Go may have copied them (strings, the GC).
-func wipe(b []byte) {
-	clear(b)
 }
 
 // writeAtomic writes data to path through a temporary file in the same

@@ -26,7 +26,7 @@ func ReadPassphraseFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read passphrase file %s: %w", path, err)
 	}
 	if len(b) > maxPassphraseFile {
-		wipe(b)
+		clear(b) // a secret, wiped as soon as it is of no use
 		return nil, fmt.Errorf("read passphrase file %s: larger than %d bytes, so not a passphrase", path, maxPassphraseFile)
 	}
 	if bytes.HasSuffix(b, []byte("\r\n")) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
 )
 
 // Build returns the signed transcript of group as exporter holds it.
@@ -56,19 +57,17 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 	// then open the accepted chat messages on all cores: each costs an
 	// AEAD decryption and a signature check.
 	var chats []int
-	keys := map[senderKeyRef]*crypto.SenderKey{}
+	ring := crypto.NewKeyRing(exporter, group)
 	for i, o := range rp.outcomes {
 		c := o.chat
 		if c == nil {
 			continue
 		}
 		chats = append(chats, i)
-		ref := senderKeyRef{c.Sender, c.Epoch, c.KeyID}
-		if _, ok := keys[ref]; ok || !c.Header {
-			continue
-		}
-		if k, err := crypto.OpenSenderKey(exporter, group, c.Sealed, c.Sender); err == nil {
-			keys[ref] = k
+		if c.Header {
+			// A header not sealed to the exporter leaves the ring as
+			// it was: the messages under that key are not its to read.
+			_, _ = ring.Open(chatKeyRef(c), c.Sealed)
 		}
 	}
 	opened := make([]*message, len(chats))
@@ -82,7 +81,7 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 				// joined, or broken by its author) is not one it read:
 				// it stays in the transcript as an entry only, as the
 				// node leaves it out of its message list.
-				k := keys[senderKeyRef{c.Sender, c.Epoch, c.KeyID}]
+				k := ring.Lookup(chatKeyRef(c))
 				if k == nil {
 					continue
 				}
@@ -120,9 +119,7 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 	return b, nil
 }
 
-// senderKeyRef names a sender key as a chat message names it.
-type senderKeyRef struct {
-	sender [32]byte
-	epoch  uint64
-	id     [crypto.KeyIDSize]byte
+// chatKeyRef names the sender key an accepted chat message is sealed under.
+func chatKeyRef(c *state.Chat) crypto.KeyRef {
+	return crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}
 }

@@ -78,13 +78,14 @@ func TestStrings(t *testing.T) {
 		t.Fatalf("encoded %s, want %s", b, want)
 	}
 	r := &reader{b: append(b, ','), where: "test"}
-	out, err := r.str(1000)
-	if err != nil || out != in || r.off != len(b) {
-		t.Fatalf("read %q, %v, at %d", out, err, r.off)
+	var out string
+	if !r.str(&out, 1000) || out != in || r.off != len(b) {
+		t.Fatalf("read %q, %v, at %d", out, r.err, r.off)
 	}
 	for _, bad := range []string{`"\/"`, `"\u0041"`, `"\u000A"`, `"\u001F"`, `"\b"`, "\"\x01\"", "\"\xff\"", `"\x"`} {
 		r := &reader{b: []byte(bad + ","), where: "test"}
-		if s, err := r.str(1000); err == nil {
+		var s string
+		if r.str(&s, 1000) {
 			t.Errorf("%s read as %q", bad, s)
 		}
 	}

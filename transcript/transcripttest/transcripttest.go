@@ -54,15 +54,15 @@ type Group struct {
 	counter uint64
 	msgs    uint64
 
-	mu   sync.Mutex // guards keys, for ChatFrame in parallel
-	keys map[[32]byte]*crypto.SenderKey
+	mu    sync.Mutex // guards rings, for ChatFrame in parallel
+	rings map[[32]byte]*crypto.KeyRing
 }
 
 // New starts the log of the group id with its genesis, created by creator
 // under the display name nick.
 func New(tb testing.TB, id crypto.GroupID, name string, creator *identity.Identity, nick string) *Group {
 	tb.Helper()
-	g := &Group{ID: id, State: state.New(id), tb: tb, next: 1, keys: map[[32]byte]*crypto.SenderKey{}}
+	g := &Group{ID: id, State: state.New(id), tb: tb, next: 1, rings: map[[32]byte]*crypto.KeyRing{}}
 	raftID := state.RaftID(creator.Public().Sign)
 	frame := g.Sign(creator, crypto.TypeGenesis, &state.Genesis{
 		Name: name, Creator: creator.Public().Bytes(), RaftID: raftID, URL: "sim://" + nick, Nickname: nick,
@@ -176,12 +176,14 @@ func (g *Group) NextMessageID() [16]byte {
 func (g *Group) SenderKey(author *identity.Identity) *crypto.SenderKey {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	k := g.keys[author.Public().Sign]
-	if k == nil || k.Epoch != g.State.Epoch {
-		k = crypto.NewSenderKey(g.ID, author.Public().Sign, g.State.Epoch)
-		g.keys[author.Public().Sign] = k
+	r := g.rings[author.Public().Sign]
+	if r == nil {
+		r = crypto.NewKeyRing(author, g.ID)
+		g.rings[author.Public().Sign] = r
 	}
-	return k
+	// nil: a crafted author never restarts, so it holds no key learnt
+	// again from the log, only the ones it made.
+	return r.SealingKey(g.State.Epoch, nil)
 }
 
 // ChatFrame returns the signed chat envelope of author's message id with
@@ -197,13 +199,6 @@ func (g *Group) ChatFrame(author *identity.Identity, id [16]byte, text string) [
 		header = g.State.Recipients()
 	}
 	return g.ChatFrameWith(author, id, text, k, header)
-}
-
-// ChatFrameTo is ChatFrame with the key header sealed to recipients rather
-// than the members.
-func (g *Group) ChatFrameTo(author *identity.Identity, id [16]byte, text string, recipients []identity.PublicID) []byte {
-	g.tb.Helper()
-	return g.ChatFrameWith(author, id, text, g.SenderKey(author), recipients)
 }
 
 // ChatFrameWith is ChatFrame sealed under key, with a key header to header
@@ -278,12 +273,7 @@ func (g *Group) Build(exporter *identity.Identity) []byte {
 // returns the opened messages by log index. It does not ask whether the group
 // accepted an entry: callers that care replay the state machine.
 func OpenLog(me *identity.Identity, group crypto.GroupID, entries []transcript.Entry) map[uint64]*crypto.Opened {
-	type ref struct {
-		sender [32]byte
-		epoch  uint64
-		id     [crypto.KeyIDSize]byte
-	}
-	keys := map[ref]*crypto.SenderKey{}
+	ring := crypto.NewKeyRing(me, group)
 	out := map[uint64]*crypto.Opened{}
 	for _, e := range entries {
 		if e.Kind == transcript.KindConf {
@@ -301,14 +291,12 @@ func OpenLog(me *identity.Identity, group crypto.GroupID, entries []transcript.E
 		if err != nil {
 			continue
 		}
-		r := ref{env.Sender, info.Epoch, info.KeyID}
-		if k, err := crypto.OpenSenderKey(me, group, b.Sealed, env.Sender); err == nil && keys[r] == nil {
-			keys[r] = k
+		k, err := ring.Open(crypto.KeyRef{Sender: env.Sender, Epoch: info.Epoch, ID: info.KeyID}, b.Sealed)
+		if err != nil {
+			continue
 		}
-		if k := keys[r]; k != nil {
-			if o, err := crypto.OpenMessage(k, group, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
-				out[e.Index] = o
-			}
+		if o, err := crypto.OpenMessage(k, group, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
+			out[e.Index] = o
 		}
 	}
 	return out

@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -113,16 +112,12 @@ func (g *group) afterConf(res state.Result) {
 	if g.keysEpoch != g.st.Epoch {
 		// The member set changed: no message of the old epoch can be
 		// accepted any more, so their keys are of no use for opening.
-		clear(g.keys)
+		g.keys.Forget(g.st.Epoch)
 		g.keysEpoch = g.st.Epoch
 		if g.restored == nil {
 			// Nor for restoring the outbox, once it is restored:
 			// resealOutbox below seals what it holds under a new key.
-			for id, k := range g.ownKeys {
-				if k.Epoch != g.st.Epoch {
-					delete(g.ownKeys, id)
-				}
-			}
+			g.keys.ForgetOwn(g.st.Epoch)
 		}
 	}
 	// Queued messages were sealed under a key of the old epoch; re-seal them
@@ -195,27 +190,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 // registered by a header this node applied in the current epoch, as a member
 // and so a recipient, or the message carries the header.
 func (g *group) chatKey(c *state.Chat) (*crypto.SenderKey, error) {
-	ref := keyRef{sender: c.Sender, epoch: c.Epoch, id: c.KeyID}
-	if k := g.keys[ref]; k != nil {
-		return k, nil
-	}
-	self := g.n.self.Sign
-	if k := g.ownKeys[c.KeyID]; c.Sender == self && k != nil && k.Epoch == c.Epoch {
-		g.keys[ref] = k
-		return k, nil
-	}
-	if !c.Header {
-		return nil, fmt.Errorf("open message: %w: sender key %x of %x was never opened here", crypto.ErrNotRecipient, c.KeyID[:4], c.Sender[:4])
-	}
-	k, err := crypto.OpenSenderKey(g.n.id, g.id, c.Sealed, c.Sender)
-	if err != nil {
-		return nil, err
-	}
-	g.keys[ref] = k
-	if c.Sender == self {
-		g.ownKeys[k.ID] = k
-	}
-	return k, nil
+	return g.keys.Open(crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}, c.Sealed)
 }
 
 // idText returns id's text form, kept for the next message by the same

@@ -73,14 +73,12 @@ type group struct {
 	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
 	// ever written to disk; they are learnt again from the key headers in
 	// the log when it is replayed at start.
-	myKey     *crypto.SenderKey              // this node's key for sealing, if any yet
-	ownKeys   map[[16]byte]*crypto.SenderKey // this node's keys, by id, of every epoch it sealed in
-	keys      map[keyRef]*crypto.SenderKey   // every member's keys of the current epoch, for opening
-	keysEpoch uint64                         // the epoch of keys
-	restored  map[string][]byte              // outbox frames to restore once the log is replayed
-	replayTo  uint64                         // the commit index at start: the end of the replay
-	attests   map[[32]byte]raftView          // the map attested points to
-	lastPull  time.Time                      // the last time pullAttestations pinged the voters
+	keys      *crypto.KeyRing       // this node's own keys, and every member's of the current epoch
+	keysEpoch uint64                // the epoch keys were last trimmed to
+	restored  map[string][]byte     // outbox frames to restore once the log is replayed
+	replayTo  uint64                // the commit index at start: the end of the replay
+	attests   map[[32]byte]raftView // the map attested points to
+	lastPull  time.Time             // the last time pullAttestations pinged the voters
 
 	// Snapshots (see maybeSnapshot).
 	confState *pb.ConfState // raft's configuration after the last applied entry
@@ -91,14 +89,6 @@ type group struct {
 	// a restart applied only the entries after the snapshot.
 	restoredFrom uint64
 	appliedHere  uint64
-}
-
-// keyRef names a sender key: a message names the key it is sealed under by
-// its sender, epoch and key id.
-type keyRef struct {
-	sender [32]byte
-	epoch  uint64
-	id     [crypto.KeyIDSize]byte
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a
@@ -137,8 +127,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		provisional: map[[32]byte]viewMember{},
 		outbox:      map[[16]byte]*pending{},
 		msgIndex:    map[string]int{},
-		ownKeys:     map[[16]byte]*crypto.SenderKey{},
-		keys:        map[keyRef]*crypto.SenderKey{},
+		keys:        crypto.NewKeyRing(n.id, gid),
 		stepc:       make(chan []*pb.Message, 64),
 		unreachc:    make(chan uint64, 64),
 		rttc:        make(chan rttSample, 64),

@@ -105,20 +105,11 @@ func (g *group) seal(p *pending) error {
 // seals with already, or one of its keys the group registered in this epoch
 // (after a restart, recovered from the log), or else a new one.
 func (g *group) senderKey() *crypto.SenderKey {
-	if k := g.myKey; k != nil && k.Epoch == g.st.Epoch {
-		return k
-	}
 	self := g.n.self.Sign
-	for _, k := range g.ownKeys {
-		if _, ok := g.st.KeyRegistered(self, k.ID); ok && k.Epoch == g.st.Epoch {
-			g.myKey = k
-			return k
-		}
-	}
-	k := crypto.NewSenderKey(g.id, self, g.st.Epoch)
-	g.ownKeys[k.ID] = k
-	g.myKey = k
-	return k
+	return g.keys.SealingKey(g.st.Epoch, func(id [crypto.KeyIDSize]byte) bool {
+		_, ok := g.st.KeyRegistered(self, id)
+		return ok
+	})
 }
 
 // propose proposes a queued message. A proposal raft did not take (no
@@ -242,13 +233,10 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 		g.n.log.Warn().Err(err).Msg("cannot read a queued message of ours")
 		return nil
 	}
-	key := g.ownKeys[info.KeyID]
-	if key == nil || key.Epoch != info.Epoch {
-		if key, err = crypto.OpenSenderKey(g.n.id, g.id, b.Sealed, self); err != nil {
-			g.n.log.Warn().Err(err).Msg("cannot recover the sender key of a queued message of ours")
-			return nil
-		}
-		g.ownKeys[key.ID] = key
+	key, err := g.keys.Open(crypto.KeyRef{Sender: self, Epoch: info.Epoch, ID: info.KeyID}, b.Sealed)
+	if err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot recover the sender key of a queued message of ours")
+		return nil
 	}
 	o, err := crypto.OpenMessage(key, g.id, b.Sealed, self, [16]byte(b.ID))
 	if err != nil {

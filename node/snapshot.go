@@ -178,11 +178,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 		lo += uint64(len(ents))
 	}
 	// Keys of earlier epochs open nothing that is still to come.
-	for ref := range g.keys {
-		if ref.epoch != g.st.Epoch {
-			delete(g.keys, ref)
-		}
-	}
+	g.keys.Forget(g.st.Epoch)
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,8 @@ func TestScript(t *testing.T) {
 			// testscript starts from an empty environment, so no DEMES_HOME
 			// or DEMES_PASSPHRASE_FILE of the caller leaks in.
 			env.Setenv("PATH", filepath.Dir(demesBin)+string(os.PathListSeparator)+env.Getenv("PATH"))
+			// A script line cannot hold a newline; two${NL}lines can.
+			env.Setenv("NL", "\n")
 			return nil
 		},
 		Cmds: scriptCmds,
@@ -45,13 +48,15 @@ func TestScript(t *testing.T) {
 
 // scriptCmds are the commands the scripts have besides testscript's own.
 var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){
-	"exits":   cmdExits,
-	"waitfor": cmdWaitfor,
-	"capture": cmdCapture,
-	"jsonhas": cmdJSONHas,
-	"jsoneq":  cmdJSONEq,
-	"jsonlen": cmdJSONLen,
-	"perm":    cmdPerm,
+	"exits":      cmdExits,
+	"waitfor":    cmdWaitfor,
+	"capture":    cmdCapture,
+	"jsonhas":    cmdJSONHas,
+	"jsoneq":     cmdJSONEq,
+	"jsonlen":    cmdJSONLen,
+	"perm":       cmdPerm,
+	"eventually": cmdEventually,
+	"freeport":   cmdFreeport,
 }
 
 // cmdExits is `exits N PROGRAM [ARGS...]`: run PROGRAM, which must exit with
@@ -122,6 +127,45 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// cmdEventually is `eventually REGEXP PROGRAM [ARGS...]`: run PROGRAM
+// until it succeeds with stdout matching REGEXP, for what another node does
+// in its own time (a message arriving, a host being elected). It fails after
+// waitforTimeout, showing the last run's output.
+func cmdEventually(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("unsupported: ! eventually")
+	}
+	if len(args) < 2 {
+		ts.Fatalf("usage: eventually REGEXP PROGRAM [ARGS...]")
+	}
+	re := regexp.MustCompile("(?m)" + args[0])
+	deadline := time.Now().Add(waitforTimeout)
+	for {
+		err := ts.Exec(args[1], args[2:]...)
+		if err == nil && re.MatchString(ts.ReadFile("stdout")) {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("eventually: %s did not print a match of %q in %v (last error: %v)", args[1], args[0], waitforTimeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdFreeport is `freeport VAR`: set VAR to a loopback address with a port
+// that was free a moment ago, for a node that must come back on the same
+// address after a restart (port 0 would give it another, and its group knows
+// it by the old one).
+func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: freeport VAR")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ts.Check(err)
+	ts.Setenv(args[0], ln.Addr().String())
+	ts.Check(ln.Close())
 }
 
 // cmdCapture is `capture VAR [REGEXP]`: set VAR to the last line of the

@@ -28,7 +28,10 @@ import (
 // The package's TestMain builds that binary already, so the scripts use it
 // rather than testscript.Main, which would need a second TestMain.
 //
-// Besides testscript's commands, the scripts have those of scriptCmds.
+// Besides testscript's commands, the scripts have those of scriptCmds. A
+// script that starts with skip ('contract gap: ...'), gap_*.txtar, states a
+// contract item the binary does not honour yet: remove the skip once it
+// does. Run one script with: go test ./cmd/demes -run TestScript/send
 func TestScript(t *testing.T) {
 	t.Parallel()
 	testscript.Run(t, testscript.Params{
@@ -57,6 +60,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"perm":       cmdPerm,
 	"eventually": cmdEventually,
 	"freeport":   cmdFreeport,
+	"sigterm":    cmdSigterm,
 }
 
 // cmdExits is `exits N PROGRAM [ARGS...]`: run PROGRAM, which must exit with
@@ -166,6 +170,23 @@ func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv(args[0], ln.Addr().String())
 	ts.Check(ln.Close())
+}
+
+// cmdSigterm is `sigterm HOME`: send SIGTERM to the demes serve of HOME, as
+// a service manager stops it (testscript's kill sends only SIGINT and
+// SIGKILL). It finds the process by the pid in HOME/serve.json.
+func cmdSigterm(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sigterm HOME")
+	}
+	b, err := os.ReadFile(filepath.Join(ts.MkAbs(args[0]), serveInfoFile))
+	ts.Check(err)
+	var info serveInfo
+	ts.Check(json.Unmarshal(b, &info))
+	if info.PID <= 0 {
+		ts.Fatalf("sigterm: no pid in %s/%s", args[0], serveInfoFile)
+	}
+	ts.Check(syscall.Kill(info.PID, syscall.SIGTERM))
 }
 
 // cmdCapture is `capture VAR [REGEXP]`: set VAR to the last line of the

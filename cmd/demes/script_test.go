@@ -179,12 +179,16 @@ func cmdSigterm(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: sigterm HOME")
 	}
-	b, err := os.ReadFile(filepath.Join(ts.MkAbs(args[0]), serveInfoFile))
+	// Decoded here rather than with serve.go's type, so that the script
+	// reads serve.json as any other program would (docs/CLI.md names it).
+	b, err := os.ReadFile(filepath.Join(ts.MkAbs(args[0]), "serve.json"))
 	ts.Check(err)
-	var info serveInfo
+	var info struct {
+		PID int `json:"pid"`
+	}
 	ts.Check(json.Unmarshal(b, &info))
 	if info.PID <= 0 {
-		ts.Fatalf("sigterm: no pid in %s/%s", args[0], serveInfoFile)
+		ts.Fatalf("sigterm: no pid in %s/serve.json", args[0])
 	}
 	ts.Check(syscall.Kill(info.PID, syscall.SIGTERM))
 }

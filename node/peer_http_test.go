@@ -21,6 +21,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/state"
 )
 
@@ -28,31 +29,6 @@ import (
 // the bug field of the table in TestPeerBadInput); some of them crash the
 // test binary.
 var knownBugs = os.Getenv("DEMES_KNOWN_BUGS") != ""
-
-// lockedBuffer is a log sink that tests read while nodes write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// since returns what was written after offset.
-func (b *lockedBuffer) since(offset int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()[offset:]
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
 
 // httpPeer is a node behind a real loopback HTTP server. The server records
 // every verified frame it receives before the node sees it, so that a test
@@ -62,7 +38,7 @@ type httpPeer struct {
 	id   *identity.Identity
 	srv  *httptest.Server
 	link *node.HTTPLink
-	logs *lockedBuffer
+	logs *nodetest.LockedBuffer
 	n    *node.Node
 	h    atomic.Pointer[http.Handler]
 }
@@ -82,7 +58,7 @@ type httpGroup struct {
 func newHTTPGroup(t *testing.T, size, maxVoters int) *httpGroup {
 	c := &httpGroup{t: t, seen: map[[2][32]byte]map[uint64]bool{}, high: map[[32]byte]uint64{}, frames: map[[2][32]byte][][]byte{}}
 	for i := 0; i < size; i++ {
-		p := &httpPeer{name: fmt.Sprintf("peer%d", i), logs: &lockedBuffer{}, link: node.NewHTTPLink()}
+		p := &httpPeer{name: fmt.Sprintf("peer%d", i), logs: &nodetest.LockedBuffer{}, link: node.NewHTTPLink()}
 		var err error
 		if p.id, err = identity.FromSeed(bytes.Repeat([]byte{byte(0x40 + i)}, 32)); err != nil {
 			t.Fatal(err)
@@ -224,7 +200,7 @@ func (c *httpGroup) form() {
 // host, and returns them: the host, the voters and the learners.
 func (c *httpGroup) roles(wantVoters int) (host *httpPeer, voters, learners []*httpPeer) {
 	c.t.Helper()
-	eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters and one host agreed by every peer", wantVoters), func() bool {
+	nodetest.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters and one host agreed by every peer", wantVoters), func() bool {
 		var ref string
 		for _, p := range c.peers {
 			st := p.n.Status()
@@ -296,6 +272,7 @@ func signRaw(id *identity.Identity, version byte, body []byte) []byte {
 // may move the term, the host or the messages; and the member keeps serving:
 // a message sent afterwards commits everywhere.
 func TestPeerBadInput(t *testing.T) {
+	t.Parallel()
 	c := newHTTPGroup(t, 3, 2)
 	c.form()
 	host, voters, learners := c.roles(2)
@@ -315,14 +292,14 @@ func TestPeerBadInput(t *testing.T) {
 	if _, err := host.n.Send(ctxT(t, 20*time.Second), c.gid, "before the bad input", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
+	nodetest.Eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
 
 	gid, _ := crypto.ParseGroupID(c.gid)
 	tkey := target.id.Public().Sign
 	traft := state.RaftID(tkey)
 	raftOf := func(p *httpPeer) uint64 { return state.RaftID(p.id.Public().Sign) }
 	before := target.n.Status().Groups[0]
-	beforeMsgs := texts(c.committed(target))
+	beforeMsgs := nodetest.Texts(c.committed(target))
 	if before.Term < 2 {
 		t.Fatalf("term %d: want at least 2 for a stale-term vote", before.Term)
 	}
@@ -496,7 +473,7 @@ func TestPeerBadInput(t *testing.T) {
 			if logged == "" {
 				logged = fmt.Sprintf("%q:%q", "reason", tc.reason)
 			}
-			if l := target.logs.since(offset); !strings.Contains(l, logged) {
+			if l := target.logs.Since(offset); !strings.Contains(l, logged) {
 				t.Errorf("the log does not show %s:\n%s", logged, l)
 			}
 		})
@@ -508,7 +485,7 @@ func TestPeerBadInput(t *testing.T) {
 	if after.Term != before.Term || after.Host != before.Host {
 		t.Errorf("term and host moved from %d %s to %d %s", before.Term, before.Host, after.Term, after.Host)
 	}
-	if got := texts(c.committed(target)); got != beforeMsgs {
+	if got := nodetest.Texts(c.committed(target)); got != beforeMsgs {
 		t.Errorf("messages changed: %s -> %s", beforeMsgs, got)
 	}
 	m, err := target.n.Send(ctxT(t, 20*time.Second), c.gid, "after the bad input", 10*time.Second)
@@ -516,7 +493,7 @@ func TestPeerBadInput(t *testing.T) {
 		t.Fatalf("a send after the bad input: %+v, %v", m, err)
 	}
 	for _, p := range c.peers {
-		eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
+		nodetest.Eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
 			ms := c.committed(p)
 			return len(ms) == 2 && ms[1].Text == "after the bad input"
 		})
@@ -532,6 +509,7 @@ func TestPeerBadInput(t *testing.T) {
 // is dropped (its author retries from its outbox) and the heartbeat gets
 // through at once.
 func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
+	t.Parallel()
 	c := newHTTPGroup(t, 3, 3)
 	c.form()
 	host, voters, _ := c.roles(3)
@@ -548,7 +526,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 			p.n.Close()
 		}
 	}
-	eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
+	nodetest.Eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
 	term := target.n.Status().Groups[0].Term
 
 	gid, _ := crypto.ParseGroupID(c.gid)
@@ -566,7 +544,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the batch was handled only at its deadline")
 	}
-	eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
+	nodetest.Eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
 		return target.n.Status().Groups[0].Host == host.id.Public().String()
 	})
 }

@@ -54,6 +54,9 @@ type Options struct {
 	Seed int64
 	// Link is every link of the simulated network not set otherwise.
 	Link simnet.LinkConfig
+	// Net, when set, is the simulated network to use instead of a new one
+	// made from Seed and Link.
+	Net *simnet.Network
 	// HTTP runs the nodes on real HTTP over loopback instead of the
 	// simulated network.
 	HTTP bool
@@ -105,8 +108,8 @@ type Cluster struct {
 // directories, without starting them (see [Cluster.StartAll]), so that a
 // test can set up links and tweaks first.
 func New(o Options) (*Cluster, error) {
-	c := &Cluster{o: o, dir: o.Dir}
-	if !o.HTTP {
+	c := &Cluster{o: o, dir: o.Dir, net: o.Net}
+	if !o.HTTP && c.net == nil {
 		c.net = simnet.New(o.Seed, o.Link)
 	}
 	if c.dir == "" {

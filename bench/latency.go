@@ -70,7 +70,7 @@ func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
 	defer d.stop()
 	const warmup = 10
 	for k := 0; k < warmup+o.Messages; k++ {
-		sender := c.Node(k%o.Nodes)
+		sender := c.Node(k % o.Nodes)
 		start := time.Now()
 		m, err := sender.Send(ctx, c.GroupID, fmt.Sprintf("latency %d", k), 10*time.Second)
 		if err != nil {

@@ -7,8 +7,8 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -227,7 +227,7 @@ func startToOptimal(ctx context.Context, c *cluster, m matrix) (toOpt, formed ti
 		return 0, 0, err
 	}
 	formed = time.Since(start)
-	if err := nodetest.Poll(fctx, 10*time.Millisecond, "the optimal member to host", func() bool { return c.Host() == m.opt }); err != nil {
+	if err := testutil.Poll(fctx, 10*time.Millisecond, "the optimal member to host", func() bool { return c.Host() == m.opt }); err != nil {
 		return 0, 0, err
 	}
 	return time.Since(start), formed, nil
@@ -240,14 +240,14 @@ func crashToBackup(ctx context.Context, c *cluster, m matrix) (first, best time.
 	defer cancel()
 	// Wait until every member follows the optimal host, so that the crash
 	// starts from a settled group.
-	if err := nodetest.Poll(wctx, 10*time.Millisecond, "the optimal host before the crash", func() bool {
+	if err := testutil.Poll(wctx, 10*time.Millisecond, "the optimal host before the crash", func() bool {
 		return c.Host() == m.opt && c.settled(min(c.Size(), 5), 5)
 	}); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
 	c.Crash(m.opt)
-	err = nodetest.Poll(wctx, 5*time.Millisecond, "the best backup to host", func() bool {
+	err = testutil.Poll(wctx, 5*time.Millisecond, "the best backup to host", func() bool {
 		h := c.Host()
 		if h >= 0 && first == 0 {
 			first = time.Since(start)
@@ -284,7 +284,7 @@ func jitterChanges(ctx context.Context, o ElectionOptions, m matrix) (int, time.
 	// the first handover, away from the creator, is placement doing its
 	// job. Which of the two nearly equal hubs wins it is up to the jitter.
 	host := -1
-	if err := nodetest.Poll(fctx, 10*time.Millisecond, "a hub to host", func() bool {
+	if err := testutil.Poll(fctx, 10*time.Millisecond, "a hub to host", func() bool {
 		host = c.agreedHost()
 		return host == m.opt || host == m.backup
 	}); err != nil {

@@ -10,8 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/nodetest"
 )
 
 // LatencyOptions configures [Latency].
@@ -103,7 +103,7 @@ func formSettled(ctx context.Context, c *cluster, batch int, progress func(joine
 		return err
 	}
 	voters := min(c.Size(), 5)
-	return nodetest.Poll(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) })
+	return testutil.Poll(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) })
 }
 
 // ThroughputOptions configures [Throughput].

@@ -20,6 +20,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/state"
@@ -38,7 +39,7 @@ type httpPeer struct {
 	id   *identity.Identity
 	srv  *httptest.Server
 	link *node.HTTPLink
-	logs *nodetest.LockedBuffer
+	logs *testutil.LockedBuffer
 	n    *node.Node
 	h    atomic.Pointer[http.Handler]
 }
@@ -58,7 +59,7 @@ type httpGroup struct {
 func newHTTPGroup(t *testing.T, size, maxVoters int) *httpGroup {
 	c := &httpGroup{t: t, seen: map[[2][32]byte]map[uint64]bool{}, high: map[[32]byte]uint64{}, frames: map[[2][32]byte][][]byte{}}
 	for i := 0; i < size; i++ {
-		p := &httpPeer{name: fmt.Sprintf("peer%d", i), logs: &nodetest.LockedBuffer{}, link: node.NewHTTPLink()}
+		p := &httpPeer{name: fmt.Sprintf("peer%d", i), logs: &testutil.LockedBuffer{}, link: node.NewHTTPLink()}
 		var err error
 		if p.id, err = identity.FromSeed(bytes.Repeat([]byte{byte(0x40 + i)}, 32)); err != nil {
 			t.Fatal(err)
@@ -200,7 +201,7 @@ func (c *httpGroup) form() {
 // host, and returns them: the host, the voters and the learners.
 func (c *httpGroup) roles(wantVoters int) (host *httpPeer, voters, learners []*httpPeer) {
 	c.t.Helper()
-	nodetest.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters and one host agreed by every peer", wantVoters), func() bool {
+	testutil.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters and one host agreed by every peer", wantVoters), func() bool {
 		var ref string
 		for _, p := range c.peers {
 			st := p.n.Status()
@@ -292,7 +293,7 @@ func TestPeerBadInput(t *testing.T) {
 	if _, err := host.n.Send(ctxT(t, 20*time.Second), c.gid, "before the bad input", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	nodetest.Eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
 
 	gid, _ := crypto.ParseGroupID(c.gid)
 	tkey := target.id.Public().Sign
@@ -493,7 +494,7 @@ func TestPeerBadInput(t *testing.T) {
 		t.Fatalf("a send after the bad input: %+v, %v", m, err)
 	}
 	for _, p := range c.peers {
-		nodetest.Eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
+		testutil.Eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
 			ms := c.committed(p)
 			return len(ms) == 2 && ms[1].Text == "after the bad input"
 		})
@@ -526,7 +527,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 			p.n.Close()
 		}
 	}
-	nodetest.Eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
+	testutil.Eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
 	term := target.n.Status().Groups[0].Term
 
 	gid, _ := crypto.ParseGroupID(c.gid)
@@ -544,7 +545,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the batch was handled only at its deadline")
 	}
-	nodetest.Eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
 		return target.n.Status().Groups[0].Host == host.id.Public().String()
 	})
 }

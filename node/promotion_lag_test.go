@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -89,8 +90,9 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 		t.Helper()
 		var voters map[int]bool
 		seen := ""
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		err := c.Until(ctx, what, func() bool {
 			ok := true
 			seen, voters = "", nil
 			for _, i := range on {
@@ -103,14 +105,12 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 					ok = false
 				}
 			}
-			if ok {
-				return voters
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; last seen:%s", what, seen)
-			}
-			time.Sleep(10 * time.Millisecond)
+			return ok
+		})
+		if err != nil {
+			t.Fatalf("%v; last seen:%s", err, seen)
 		}
+		return voters
 	}
 	if v := settled("host node0 on every node", []int{0, 1, 2, 3, 4}, oldHost); !sameSet(v, 0, 1, 2) {
 		t.Fatalf("voters %v, want nodes 0, 1 and 2", v)

@@ -2,8 +2,9 @@
 // process: a [Cluster] of [node.Node]s on a [simnet.Network] (or on real
 // HTTP over loopback), with the moves tests make — start, crash, restart,
 // isolate, form a group, find the host, send, read the committed messages —
-// and the waits they need ([Eventually], [Poll], [Cluster.Eventually]), plus
-// a [LockedBuffer] for logs read while nodes write them.
+// and a wait that wakes on the nodes' events ([Cluster.Until],
+// [Cluster.Eventually]). Plain waits and the locked log buffer are in
+// internal/testutil, which web/ can use without importing node/.
 //
 // It uses only package node's exported API, so node's own tests (package
 // node_test), the chaos runner and demes bench share it. Methods return

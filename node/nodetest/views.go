@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 )
 
@@ -147,7 +148,7 @@ func sameMessages(a, b []node.Message) bool {
 
 // Until waits until cond holds or ctx ends, checking it whenever a live
 // member publishes an event (a commit, a change of role or members) and
-// every [PollEvery] besides, for what events do not show (a node that
+// every [FallbackEvery] besides, for what events do not show (a node that
 // restarts during the wait, a latency map).
 func (c *Cluster) Until(ctx context.Context, what string, cond func() bool) error {
 	wake := make(chan struct{}, 1)
@@ -183,11 +184,11 @@ func (c *Cluster) Until(ctx context.Context, what string, cond func() bool) erro
 			}
 		}()
 	}
-	return wait(ctx, wake, FallbackEvery, what, cond)
+	return testutil.Wait(ctx, wake, FallbackEvery, what, cond)
 }
 
 // Eventually fails t if cond does not hold within d; see [Cluster.Until].
-func (c *Cluster) Eventually(t TB, d time.Duration, what string, cond func() bool) {
+func (c *Cluster) Eventually(t testutil.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()

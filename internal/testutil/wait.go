@@ -1,4 +1,10 @@
-package nodetest
+// Package testutil holds the helpers of tests that wait on concurrent code:
+// [Eventually] and [Poll] for conditions with a bounded deadline, and
+// [LockedBuffer] for logs read while goroutines write them. It uses the
+// standard library only, so that any package's tests can use it (web/ must
+// not import node/, not even in tests); node/nodetest builds its cluster
+// waits on it.
+package testutil
 
 import (
 	"context"
@@ -8,7 +14,7 @@ import (
 
 // TB is the part of testing.TB the helpers need: tests pass their
 // *testing.T, and this package does not import testing, so that programs
-// (demes bench) can use the cluster too.
+// (demes bench) can use it too.
 type TB interface {
 	Helper()
 	Fatalf(format string, args ...any)
@@ -21,24 +27,25 @@ const PollEvery = 10 * time.Millisecond
 // Poll checks cond every interval until it holds, and returns an error
 // naming what it waited for once ctx ends first.
 func Poll(ctx context.Context, every time.Duration, what string, cond func() bool) error {
-	return wait(ctx, nil, every, what, cond)
+	return Wait(ctx, nil, every, what, cond)
 }
 
 // Eventually fails t if cond does not hold within d, checking it every
-// [PollEvery]. Waits on a cluster should use [Cluster.Eventually], which
-// also wakes on the nodes' events.
+// [PollEvery]. Waits on a node/nodetest cluster should use its
+// Eventually, which also wakes on the nodes' events.
 func Eventually(t TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	if err := wait(ctx, nil, PollEvery, what, cond); err != nil {
+	if err := Wait(ctx, nil, PollEvery, what, cond); err != nil {
 		t.Fatalf("timed out after %v %v", d, err)
 	}
 }
 
-// wait checks cond at once, then whenever wake delivers or every passes,
-// until it holds or ctx ends.
-func wait(ctx context.Context, wake <-chan struct{}, every time.Duration, what string, cond func() bool) error {
+// Wait checks cond at once, then whenever wake delivers or every passes,
+// until it holds, and returns an error naming what it waited for once ctx
+// ends first.
+func Wait(ctx context.Context, wake <-chan struct{}, every time.Duration, what string, cond func() bool) error {
 	if every <= 0 {
 		every = PollEvery
 	}

@@ -136,9 +136,9 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	r.mu.Lock()
 	results := append([]sendResult(nil), r.results...)
 	r.mu.Unlock()
-	for _, r := range results {
+	for _, res := range results {
 		rep.Sent++
-		switch r.out {
+		switch res.out {
 		case acked:
 			rep.Acked++
 		case queued:

@@ -70,6 +70,14 @@ func (c *cluster) start(i int) {
 	}
 }
 
+// restart crashes node i and starts it again from its store.
+func (c *cluster) restart(i int) {
+	c.t.Helper()
+	if err := c.Restart(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
 func ctxT(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)

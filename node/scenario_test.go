@@ -178,8 +178,7 @@ func TestQueuedMessageSurvivesRestart(t *testing.T) {
 	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
-	c.Crash(2)
-	c.start(2)
+	c.restart(2)
 	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
 		return c.Node(2).Status().Groups[0].Queued == 1
 	})
@@ -213,8 +212,7 @@ func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
 		}
 		want = append(want, text)
 	}
-	c.Crash(s)
-	c.start(s)
+	c.restart(s)
 	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
 		return c.Node(s).Status().Groups[0].Queued == 5
 	})

@@ -270,6 +270,13 @@ func (c *Cluster) Crash(i int) {
 	}
 }
 
+// Restart crashes member i if it runs, and starts it again from its
+// store.
+func (c *Cluster) Restart(i int) error {
+	c.Crash(i)
+	return c.Start(i)
+}
+
 // Stop closes member i cleanly, then takes it off the network.
 func (c *Cluster) Stop(i int) {
 	n := c.take(i)

@@ -61,6 +61,9 @@ type Options struct {
 	// HTTP runs the nodes on real HTTP over loopback instead of the
 	// simulated network.
 	HTTP bool
+	// Handler, when set, wraps member i's peer handler on HTTP, for tests
+	// that watch or alter the traffic a node receives.
+	Handler func(i int, h http.Handler) http.Handler
 	// Dir holds one store directory per node. Default: a temporary
 	// directory, removed by Close.
 	Dir string
@@ -238,13 +241,21 @@ func (c *Cluster) Start(i int) error {
 		}
 		m.ln = ln
 	}
-	m.srv = &http.Server{Handler: n.PeerHandler(), ReadHeaderTimeout: 10 * time.Second}
+	h := n.PeerHandler()
+	if c.o.Handler != nil {
+		h = c.o.Handler(i, h)
+	}
+	m.srv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go m.srv.Serve(m.ln)
 	c.mu.Lock()
 	m.n = n
 	c.mu.Unlock()
 	return nil
 }
+
+// Link returns the HTTP link member i last started with (nil on the
+// simulated network), for tests that post frames of their own through it.
+func (m *Member) Link() *node.HTTPLink { return m.link }
 
 // take marks member i down and returns the node it ran, or nil.
 func (c *Cluster) take(i int) *node.Node {

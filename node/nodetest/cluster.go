@@ -6,6 +6,10 @@
 // [Cluster.Eventually]). Plain waits and the locked log buffer are in
 // internal/testutil, which web/ can use without importing node/.
 //
+// The simulated network stays a package of its own (node/simnet): the
+// benchmarks set latency matrices and faults on it directly, and
+// [Cluster.Net] hands it to tests that do.
+//
 // It uses only package node's exported API, so node's own tests (package
 // node_test), the chaos runner and demes bench share it. Methods return
 // errors rather than fail a test, for the runner and the benchmarks; a test
@@ -40,11 +44,6 @@ import (
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 )
-
-// Fast is a raft timing for tests whose behaviour does not depend on the
-// default one: elections in 200 to 400 ms instead of 500 to 1,000 ms, so
-// failovers take less waiting.
-var Fast = node.Timing{Tick: 20 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 2}
 
 // Options configures a [Cluster].
 type Options struct {

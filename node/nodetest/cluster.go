@@ -76,6 +76,8 @@ type Options struct {
 
 // Member is one node of a cluster, running or not.
 type Member struct {
+	// Index is the member's position in the cluster, ID its identity,
+	// Name "node<Index>", Dir its store directory.
 	Index int
 	ID    *identity.Identity
 	Name  string

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/node/chaos"
+	"github.com/demes/demes/node/nodetest"
 )
 
 // ChaosOptions configures [Chaos].
@@ -66,7 +67,7 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 	}
 	r := ChaosResult{Schedules: o.Schedules}
 	var mu sync.Mutex
-	err := parallel(o.Schedules, o.Parallel, func(k int) error {
+	err := nodetest.Parallel(o.Schedules, o.Parallel, func(k int) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

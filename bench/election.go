@@ -7,6 +7,7 @@ import (
 	"math/rand"
 	"time"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 )
@@ -127,10 +128,10 @@ func newMatrix(n int, rng *rand.Rand, close bool) matrix {
 }
 
 func (m matrix) apply(sim *simnet.Network, c *cluster, jitter float64) {
-	for i, a := range c.members {
-		for j, b := range c.members {
+	for i, a := range c.Members() {
+		for j, b := range c.Members() {
 			if i != j {
-				sim.SetLink(a.url, b.url, simnet.LinkConfig{Latency: m.oneWay[i][j], Jitter: jitter})
+				sim.SetLink(a.URL, b.URL, simnet.LinkConfig{Latency: m.oneWay[i][j], Jitter: jitter})
 			}
 		}
 	}
@@ -182,7 +183,7 @@ func Election(ctx context.Context, o ElectionOptions) (ElectionResult, error) {
 			if err != nil {
 				return err
 			}
-			defer c.close()
+			defer c.Close()
 			m.apply(sim, c, 0)
 			toOpt, formed, err := startToOptimal(ctx, c, m)
 			if err != nil {
@@ -226,7 +227,7 @@ func startToOptimal(ctx context.Context, c *cluster, m matrix) (toOpt, formed ti
 		return 0, 0, err
 	}
 	formed = time.Since(start)
-	if err := waitUntil(fctx, 10*time.Millisecond, "the optimal member to host", func() bool { return c.host() == m.opt }); err != nil {
+	if err := testutil.Poll(fctx, 10*time.Millisecond, "the optimal member to host", func() bool { return c.Host() == m.opt }); err != nil {
 		return 0, 0, err
 	}
 	return time.Since(start), formed, nil
@@ -239,15 +240,15 @@ func crashToBackup(ctx context.Context, c *cluster, m matrix) (first, best time.
 	defer cancel()
 	// Wait until every member follows the optimal host, so that the crash
 	// starts from a settled group.
-	if err := waitUntil(wctx, 10*time.Millisecond, "the optimal host before the crash", func() bool {
-		return c.host() == m.opt && c.settled(min(len(c.members), 5), 5)
+	if err := testutil.Poll(wctx, 10*time.Millisecond, "the optimal host before the crash", func() bool {
+		return c.Host() == m.opt && c.settled(min(c.Size(), 5), 5)
 	}); err != nil {
 		return 0, 0, err
 	}
 	start := time.Now()
-	c.crash(m.opt)
-	err = waitUntil(wctx, 5*time.Millisecond, "the best backup to host", func() bool {
-		h := c.host()
+	c.Crash(m.opt)
+	err = testutil.Poll(wctx, 5*time.Millisecond, "the best backup to host", func() bool {
+		h := c.Host()
 		if h >= 0 && first == 0 {
 			first = time.Since(start)
 		}
@@ -257,7 +258,7 @@ func crashToBackup(ctx context.Context, c *cluster, m matrix) (first, best time.
 		return 0, 0, err
 	}
 	best = time.Since(start)
-	if err := c.start(m.opt); err != nil {
+	if err := c.Start(m.opt); err != nil {
 		return 0, 0, err
 	}
 	return first, best, nil
@@ -272,7 +273,7 @@ func jitterChanges(ctx context.Context, o ElectionOptions, m matrix) (int, time.
 	if err != nil {
 		return 0, 0, err
 	}
-	defer c.close()
+	defer c.Close()
 	m.apply(sim, c, 0.3)
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
@@ -283,7 +284,7 @@ func jitterChanges(ctx context.Context, o ElectionOptions, m matrix) (int, time.
 	// the first handover, away from the creator, is placement doing its
 	// job. Which of the two nearly equal hubs wins it is up to the jitter.
 	host := -1
-	if err := waitUntil(fctx, 10*time.Millisecond, "a hub to host", func() bool {
+	if err := testutil.Poll(fctx, 10*time.Millisecond, "a hub to host", func() bool {
 		host = c.agreedHost()
 		return host == m.opt || host == m.backup
 	}); err != nil {
@@ -303,7 +304,7 @@ func jitterChanges(ctx context.Context, o ElectionOptions, m matrix) (int, time.
 			changes++
 			if o.Progress != nil {
 				fmt.Fprintf(o.Progress, "bench: election: jitter: host %s -> %s after %.1f s (hubs %s and %s)\n",
-					c.members[host].name, c.members[h].name, time.Since(start).Seconds(), c.members[m.opt].name, c.members[m.backup].name)
+					c.Member(host).Name, c.Member(h).Name, time.Since(start).Seconds(), c.Member(m.opt).Name, c.Member(m.backup).Name)
 			}
 			host = h
 		}

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/state"
 )
@@ -190,7 +191,7 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		hostErr = waitUntil(fctx, 5*time.Millisecond, "a new host", func() bool {
+		hostErr = testutil.Poll(fctx, 5*time.Millisecond, "a new host", func() bool {
 			st, err := survivors[1].api.status(fctx)
 			if err != nil {
 				return false
@@ -228,7 +229,7 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 	}
 	r.Failover = append(r.Failover, failover)
 	r.NewHost = append(r.NewHost, newHost)
-	if err := waitUntil(fctx, 5*time.Millisecond, "the survivor's outbox to drain", func() bool {
+	if err := testutil.Poll(fctx, 5*time.Millisecond, "the survivor's outbox to drain", func() bool {
 		st, err := survivors[0].api.status(fctx)
 		if err != nil {
 			return false
@@ -263,7 +264,7 @@ func waitStable(ctx context.Context, procs []*serveProc, gid string) (int, error
 	defer cancel()
 	host := -1
 	want := min(len(procs), state.DefaultMaxVoters)
-	err := waitUntil(wctx, 10*time.Millisecond, fmt.Sprintf("%d voters agreeing on a host", want), func() bool {
+	err := testutil.Poll(wctx, 10*time.Millisecond, fmt.Sprintf("%d voters agreeing on a host", want), func() bool {
 		hostID, commit := "", uint64(0)
 		for i, p := range procs {
 			st, err := p.api.status(wctx)
@@ -421,7 +422,7 @@ func (p *serveProc) start(ctx context.Context) error {
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = waitUntil(wctx, 10*time.Millisecond, "demes serve to start", func() bool {
+	err = testutil.Poll(wctx, 10*time.Millisecond, "demes serve to start", func() bool {
 		select {
 		case <-p.done:
 			return true

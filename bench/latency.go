@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 )
 
@@ -61,7 +62,7 @@ func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
 	if err != nil {
 		return r, err
 	}
-	defer c.close()
+	defer c.Close()
 	if err := formSettled(ctx, c, 4, nil); err != nil {
 		return r, err
 	}
@@ -69,9 +70,9 @@ func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
 	defer d.stop()
 	const warmup = 10
 	for k := 0; k < warmup+o.Messages; k++ {
-		sender := c.members[k%o.Nodes].n
+		sender := c.Node(k % o.Nodes)
 		start := time.Now()
-		m, err := sender.Send(ctx, c.gid, fmt.Sprintf("latency %d", k), 10*time.Second)
+		m, err := sender.Send(ctx, c.GroupID, fmt.Sprintf("latency %d", k), 10*time.Second)
 		if err != nil {
 			return r, err
 		}
@@ -101,8 +102,8 @@ func formSettled(ctx context.Context, c *cluster, batch int, progress func(joine
 	if err := c.form(fctx, batch, progress); err != nil {
 		return err
 	}
-	voters := min(len(c.members), 5)
-	return waitUntil(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) })
+	voters := min(c.Size(), 5)
+	return testutil.Poll(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) })
 }
 
 // ThroughputOptions configures [Throughput].
@@ -246,13 +247,13 @@ func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, err
 	if err != nil {
 		return r, err
 	}
-	defer c.close()
+	defer c.Close()
 	if err := formSettled(ctx, c, 4, nil); err != nil {
 		return r, err
 	}
 	cpu0 := processCPU()
 	err = r.load(ctx, o, func(s, k int) (bool, error) {
-		m, err := c.members[s%o.Nodes].n.Send(ctx, c.gid, fmt.Sprintf("load %d/%d", s, k), 30*time.Second)
+		m, err := c.Node(s%o.Nodes).Send(ctx, c.GroupID, fmt.Sprintf("load %d/%d", s, k), 30*time.Second)
 		return err == nil && m.State == node.StateCommitted, err
 	})
 	r.CPU = processCPU() - cpu0

@@ -199,7 +199,7 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	closed := false
 	defer func() {
 		if !closed {
-			c.close()
+			c.Close()
 		}
 	}()
 	start := time.Now()
@@ -223,9 +223,9 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	d := c.watch(size)
 	defer d.stop()
 	send := func(from, k int) (time.Duration, error) {
-		sender := c.members[from].n
+		sender := c.Node(from)
 		t := time.Now()
-		m, err := sender.Send(ctx, c.gid, fmt.Sprintf("scale %d", k), 30*time.Second)
+		m, err := sender.Send(ctx, c.GroupID, fmt.Sprintf("scale %d", k), 30*time.Second)
 		if err != nil {
 			return 0, err
 		}
@@ -276,7 +276,7 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	progress("timed %d messages", o.Messages)
 
 	// The quiet baseline: the same wall time with no messages.
-	g0, _ := c.status(0)
+	g0, _ := c.Status(0)
 	cpu1 := processCPU()
 	select {
 	case <-time.After(busyWall):
@@ -284,12 +284,12 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 		return p, ctx.Err()
 	}
 	p.Idle = processCPU() - cpu1
-	if g1, ok := c.status(0); ok && g1.Committed > g0.Committed {
+	if g1, ok := c.Status(0); ok && g1.Committed > g0.Committed {
 		p.IdleEntries = g1.Committed - g0.Committed
 	}
 
 	d.stop()
-	c.close()
+	c.Close()
 	closed = true
 	// Goroutines that outlive the group are leaks; give the stragglers
 	// (HTTP keep-alives, timers) a moment.

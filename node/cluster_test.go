@@ -1,37 +1,25 @@
 package node_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
-	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
-// cluster is a set of nodes on a simulated network, for scenario tests.
+// cluster is a nodetest.Cluster bound to a test: the moves scenario tests
+// make fail the test instead of returning errors.
 type cluster struct {
-	t     testing.TB
-	net   *simnet.Network
-	nodes []*tnode
-	gid   string
-}
-
-type tnode struct {
-	i     int
-	id    *identity.Identity
-	dir   string
-	url   string
-	name  string
-	n     *node.Node // nil while crashed
-	tweak func(*node.Config)
+	*nodetest.Cluster
+	t   testing.TB
+	net *simnet.Network
 }
 
 func newCluster(t testing.TB, size int, seed int64, link simnet.LinkConfig) *cluster {
@@ -41,28 +29,21 @@ func newCluster(t testing.TB, size int, seed int64, link simnet.LinkConfig) *clu
 // newClusterWith is newCluster with a hook to adjust each node's config and
 // the network before the nodes start.
 func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, tune func(*cluster)) *cluster {
-	c := &cluster{t: t, net: simnet.New(seed, link)}
-	for i := 0; i < size; i++ {
-		s := bytes.Repeat([]byte{byte(i + 1)}, 32)
-		s[0] = byte(seed)
-		id, err := identity.FromSeed(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, &tnode{i: i, id: id, dir: t.TempDir(), url: fmt.Sprintf("sim://node%d", i), name: fmt.Sprintf("node%d", i)})
+	nc, err := nodetest.New(nodetest.Options{
+		Size: size, Seed: seed, Link: link, Dir: t.TempDir(),
+		Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(nc.Close)
+	c := &cluster{Cluster: nc, t: t, net: nc.Net()}
 	if tune != nil {
 		tune(c)
 	}
-	for i := range c.nodes {
-		c.start(i)
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		for i := range c.nodes {
-			c.crash(i)
-		}
-		c.net.Wait()
-	})
 	return c
 }
 
@@ -81,45 +62,20 @@ func testLogger() zerolog.Logger {
 	return zerolog.Nop()
 }
 
+// start starts (or restarts) node i.
 func (c *cluster) start(i int) {
-	tn := c.nodes[i]
-	cfg := node.Config{
-		Dir: tn.dir, Identity: tn.id, Name: tn.name, URL: tn.url,
-		Link: c.net.Endpoint(tn.url), Logger: testLogger().With().Str("node", tn.name).Logger(),
-		RetryInterval: 200 * time.Millisecond,
+	c.t.Helper()
+	if err := c.Start(i); err != nil {
+		c.t.Fatal(err)
 	}
-	if tn.tweak != nil {
-		tn.tweak(&cfg)
-	}
-	n, err := node.Open(cfg)
-	if err != nil {
-		c.t.Fatalf("start %s: %v", tn.name, err)
-	}
-	tn.n = n
-	c.net.Register(tn.url, n.HandleFrame)
 }
 
-// isolate cuts node i off from every other node of the cluster.
-func (c *cluster) isolate(i int) {
-	var others []string
-	for j, tn := range c.nodes {
-		if j != i {
-			others = append(others, tn.url)
-		}
+// restart crashes node i and starts it again from its store.
+func (c *cluster) restart(i int) {
+	c.t.Helper()
+	if err := c.Restart(i); err != nil {
+		c.t.Fatal(err)
 	}
-	c.net.Partition([]string{c.nodes[i].url}, others)
-}
-
-// crash stops a node abruptly: it vanishes from the network first, so it
-// sends nothing more, and its store stays as it was.
-func (c *cluster) crash(i int) {
-	tn := c.nodes[i]
-	if tn.n == nil {
-		return
-	}
-	c.net.Crash(tn.url)
-	tn.n.Crash()
-	tn.n = nil
 }
 
 func ctxT(t testing.TB, d time.Duration) context.Context {
@@ -131,71 +87,19 @@ func ctxT(t testing.TB, d time.Duration) context.Context {
 // form creates a group on node 0 and has every other node join it.
 func (c *cluster) form() string {
 	c.t.Helper()
-	ctx := ctxT(c.t, 60*time.Second)
-	gi, err := c.nodes[0].n.CreateGroup(ctx, "test")
-	if err != nil {
+	if err := c.Form(ctxT(c.t, 60*time.Second), nodetest.FormOptions{}); err != nil {
 		c.t.Fatal(err)
 	}
-	c.gid = gi.GroupID
-	for _, tn := range c.nodes[1:] {
-		code, err := c.nodes[0].n.Invite(ctx, c.gid, tn.id.Public().String())
-		if err != nil {
-			c.t.Fatalf("invite %s: %v", tn.name, err)
-		}
-		if _, err := tn.n.Join(ctx, code); err != nil {
-			c.t.Fatalf("join %s: %v", tn.name, err)
-		}
-	}
-	return c.gid
-}
-
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func (c *cluster) host() int {
-	for i, tn := range c.nodes {
-		if tn.n == nil {
-			continue
-		}
-		st := tn.n.Status()
-		for _, g := range st.Groups {
-			if g.GroupID == c.gid && g.Role == "leader" {
-				return i
-			}
-		}
-	}
-	return -1
+	return c.GroupID
 }
 
 func (c *cluster) committed(i int) []node.Message {
-	msgs, err := c.nodes[i].n.Messages(c.gid)
+	c.t.Helper()
+	ms, err := c.Committed(i)
 	if err != nil {
-		c.t.Fatalf("messages on %s: %v", c.nodes[i].name, err)
+		c.t.Fatal(err)
 	}
-	var out []node.Message
-	for _, m := range msgs {
-		if m.State == node.StateCommitted {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func texts(ms []node.Message) string {
-	var b strings.Builder
-	for _, m := range ms {
-		fmt.Fprintf(&b, "%d:%s|", m.Index, m.Text)
-	}
-	return b.String()
+	return ms
 }
 
 // converged waits until every live node lists the same committed messages,
@@ -203,39 +107,45 @@ func texts(ms []node.Message) string {
 func (c *cluster) converged(want int) []node.Message {
 	c.t.Helper()
 	var ref []node.Message
-	eventually(c.t, 30*time.Second, fmt.Sprintf("%d messages in the same order on every live node", want), func() bool {
-		ref = nil
-		for i, tn := range c.nodes {
-			if tn.n == nil {
-				continue
-			}
-			ms := c.committed(i)
-			if ref == nil {
-				ref = ms
-				continue
-			}
-			if texts(ms) != texts(ref) {
-				return false
-			}
-		}
-		return len(ref) >= want
+	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d messages in the same order on every live node", want), func() bool {
+		var ok bool
+		ref, ok = c.Converged(want)
+		return ok
 	})
 	return ref
 }
 
 func (c *cluster) send(i int, text string, wait time.Duration) node.Message {
 	c.t.Helper()
-	m, err := c.nodes[i].n.Send(ctxT(c.t, wait+10*time.Second), c.gid, text, wait)
+	m, err := c.Send(ctxT(c.t, wait+10*time.Second), i, text, wait)
 	if err != nil {
-		c.t.Fatalf("send from %s: %v", c.nodes[i].name, err)
+		c.t.Fatal(err)
 	}
 	return m
 }
 
+// waitVoters waits until every live node knows the group has k voters.
+func (c *cluster) waitVoters(k int) {
+	c.t.Helper()
+	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters on every node", k), c.HasVoters(k))
+}
+
+// waitHost waits for a live host other than except, and returns it.
+func (c *cluster) waitHost(except int) int {
+	c.t.Helper()
+	h := -1
+	c.Eventually(c.t, 30*time.Second, "a live host", func() bool {
+		h = c.Host()
+		return h >= 0 && h != except
+	})
+	return h
+}
+
 func TestGroupChat(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 1, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
-	for i := range c.nodes {
+	for i := range c.Size() {
 		m := c.send(i, fmt.Sprintf("hello from %d", i), 10*time.Second)
 		if m.State != node.StateCommitted {
 			t.Fatalf("message from node%d not committed: %+v", i, m)
@@ -246,12 +156,12 @@ func TestGroupChat(t *testing.T) {
 	for _, m := range ms {
 		seen[m.Text] = true
 	}
-	for i := range c.nodes {
+	for i := range c.Size() {
 		if !seen[fmt.Sprintf("hello from %d", i)] {
-			t.Fatalf("message from node%d missing: %s", i, texts(ms))
+			t.Fatalf("message from node%d missing: %s", i, nodetest.Texts(ms))
 		}
 	}
-	st := c.nodes[0].n.Status()
+	st := c.Node(0).Status()
 	if len(st.Groups) != 1 || len(st.Groups[0].Members) != 3 {
 		t.Fatalf("status: %+v", st)
 	}

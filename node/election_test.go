@@ -44,10 +44,10 @@ func (p points) best(dead map[int]bool) int {
 }
 
 func (c *cluster) setPoints(p points, jitter float64) {
-	for i := range c.nodes {
-		for j := range c.nodes {
+	for i := range c.Members() {
+		for j := range c.Members() {
 			if i != j {
-				c.net.SetLink(c.nodes[i].url, c.nodes[j].url, simnet.LinkConfig{Latency: p.latency(i, j), Jitter: jitter})
+				c.net.SetLink(c.Member(i).URL, c.Member(j).URL, simnet.LinkConfig{Latency: p.latency(i, j), Jitter: jitter})
 			}
 		}
 	}
@@ -66,8 +66,8 @@ func fastPlacement(cfg *node.Config) {
 func newPlacementCluster(t *testing.T, p points, seed int64, jitter float64) *cluster {
 	return newClusterWith(t, len(p), seed, simnet.LinkConfig{}, func(c *cluster) {
 		c.setPoints(p, jitter)
-		for _, tn := range c.nodes {
-			tn.tweak = fastPlacement
+		for _, tn := range c.Members() {
+			tn.Tweak = fastPlacement
 		}
 	})
 }
@@ -80,7 +80,7 @@ type hostWatch struct {
 }
 
 func (w *hostWatch) sample() int {
-	h := w.c.host()
+	h := w.c.Host()
 	if h >= 0 && h != w.last {
 		if w.last >= 0 {
 			w.changes++
@@ -92,12 +92,13 @@ func (w *hostWatch) sample() int {
 
 func (c *cluster) waitSettledOn(want int, what string) {
 	c.t.Helper()
-	eventually(c.t, 60*time.Second, fmt.Sprintf("%s: host on node%d", what, want), func() bool {
-		return c.host() == want
+	c.Eventually(c.t, 60*time.Second, fmt.Sprintf("%s: host on node%d", what, want), func() bool {
+		return c.Host() == want
 	})
 }
 
 func TestPlacementOptimalHostAndFailover(t *testing.T) {
+	t.Parallel()
 	c := newPlacementCluster(t, star, 21, 0)
 	c.form()
 	c.waitVoters(5)
@@ -108,9 +109,9 @@ func TestPlacementOptimalHostAndFailover(t *testing.T) {
 
 	// Status shows the host first in the preference list, and RTTs.
 	var st node.GroupStatus
-	eventually(t, 30*time.Second, "node0's status to show node2 as host, first in the preference", func() bool {
-		st = c.nodes[0].n.Status().Groups[0]
-		return len(st.Preference) == 5 && st.Preference[0] == st.Host && st.Host == c.nodes[2].id.Public().String()
+	c.Eventually(t, 30*time.Second, "node0's status to show node2 as host, first in the preference", func() bool {
+		st = c.Node(0).Status().Groups[0]
+		return len(st.Preference) == 5 && st.Preference[0] == st.Host && st.Host == c.Member(2).ID.Public().String()
 	})
 	for _, m := range st.Members {
 		if !m.Self && m.RTTMillis <= 0 {
@@ -120,24 +121,25 @@ func TestPlacementOptimalHostAndFailover(t *testing.T) {
 
 	// Ranking a failover needs every member's latency map with every
 	// peer: wait until all ten edges are published before the crash.
-	eventually(t, 30*time.Second, "all latency edges published on every node", func() bool {
-		for _, tn := range c.nodes {
-			if g := tn.n.Status().Groups[0]; len(g.Edges) != 10 {
+	c.Eventually(t, 30*time.Second, "all latency edges published on every node", func() bool {
+		for _, tn := range c.Members() {
+			if g := c.Node(tn.Index).Status().Groups[0]; len(g.Edges) != 10 {
 				return false
 			}
 		}
 		return true
 	})
-	c.crash(2)
+	c.Crash(2)
 	want := star.best(map[int]bool{2: true})
 	c.waitSettledOn(want, "host down")
-	c.crash(want)
+	c.Crash(want)
 	want2 := star.best(map[int]bool{2: true, want: true})
 	c.waitSettledOn(want2, "host and next backup down")
 	c.send(want2, "still chatting", 10*time.Second)
 }
 
 func TestPlacementFollowsLatencyChangeOnce(t *testing.T) {
+	t.Parallel()
 	c := newPlacementCluster(t, star, 22, 0)
 	start := time.Now()
 	c.form()
@@ -148,9 +150,9 @@ func TestPlacementFollowsLatencyChangeOnce(t *testing.T) {
 	t.Logf("settled after %v", time.Since(start))
 	// Member 4 moves to the middle and member 2 out to the edge.
 	moved := points{{0, -13}, {6, 0}, {0, 25}, {-11, 0}, {0, 0}}
-	w := &hostWatch{c: c, last: c.host()}
+	w := &hostWatch{c: c, last: c.Host()}
 	c.setPoints(moved, 0)
-	eventually(t, 60*time.Second, "host on node4 after the move", func() bool { return w.sample() == 4 })
+	c.Eventually(t, 60*time.Second, "host on node4 after the move", func() bool { return w.sample() == 4 })
 	t.Logf("moved after %v", time.Since(start))
 	// And it stays there.
 	deadline := time.Now().Add(3 * time.Second)
@@ -164,6 +166,7 @@ func TestPlacementFollowsLatencyChangeOnce(t *testing.T) {
 }
 
 func TestPlacementStableUnderJitter(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulates a minute of jitter")
 	}
@@ -173,7 +176,7 @@ func TestPlacementStableUnderJitter(t *testing.T) {
 	c.waitSettledOn(2, "group start")
 	// Two simulated minutes: 120 ping intervals of +-30% jitter, with the
 	// intervals scaled down 10x from the defaults.
-	w := &hostWatch{c: c, last: c.host()}
+	w := &hostWatch{c: c, last: c.Host()}
 	deadline := time.Now().Add(12 * time.Second)
 	for time.Now().Before(deadline) {
 		w.sample()
@@ -187,6 +190,7 @@ func TestPlacementStableUnderJitter(t *testing.T) {
 // The election package and the node agree on the ranking inputs: a member's
 // under-reported latency map does not make it the host.
 func TestPlacementIgnoresUnderReporting(t *testing.T) {
+	t.Parallel()
 	// Unit-level: the node feeds committed maps to election.Rank, whose rule
 	// (edge = larger of both reports) defeats under-reporting; check it with
 	// the same shape of input the node builds.

@@ -13,6 +13,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/state"
 )
@@ -40,7 +41,7 @@ func stateOf(t *testing.T, n *node.Node, gid string) groupState {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return groupState{term: g.Term, committed: g.Committed, host: g.Host, role: g.Role, members: len(g.Members), queued: g.Queued, messages: texts(ms)}
+	return groupState{term: g.Term, committed: g.Committed, host: g.Host, role: g.Role, members: len(g.Members), queued: g.Queued, messages: nodetest.Texts(ms)}
 }
 
 // FuzzHandleFrame feeds arbitrary bytes to the peer endpoint of a running

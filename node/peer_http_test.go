@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,7 +18,9 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/state"
 )
 
@@ -29,47 +29,23 @@ import (
 // test binary.
 var knownBugs = os.Getenv("DEMES_KNOWN_BUGS") != ""
 
-// lockedBuffer is a log sink that tests read while nodes write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// since returns what was written after offset.
-func (b *lockedBuffer) since(offset int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()[offset:]
-}
-
-func (b *lockedBuffer) Len() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Len()
-}
-
 // httpPeer is a node behind a real loopback HTTP server. The server records
 // every verified frame it receives before the node sees it, so that a test
 // can replay real traffic and pick envelope counters the node has not seen.
 type httpPeer struct {
+	i    int
 	name string
 	id   *identity.Identity
-	srv  *httptest.Server
+	url  string
 	link *node.HTTPLink
-	logs *lockedBuffer
+	logs *testutil.LockedBuffer
 	n    *node.Node
-	h    atomic.Pointer[http.Handler]
 }
 
 // httpGroup is a group of nodes talking real HTTP over loopback.
 type httpGroup struct {
 	t     *testing.T
+	c     *nodetest.Cluster
 	peers []*httpPeer
 	gid   string
 
@@ -81,60 +57,53 @@ type httpGroup struct {
 
 func newHTTPGroup(t *testing.T, size, maxVoters int) *httpGroup {
 	c := &httpGroup{t: t, seen: map[[2][32]byte]map[uint64]bool{}, high: map[[32]byte]uint64{}, frames: map[[2][32]byte][][]byte{}}
-	for i := 0; i < size; i++ {
-		p := &httpPeer{name: fmt.Sprintf("peer%d", i), logs: &lockedBuffer{}, link: node.NewHTTPLink()}
-		var err error
-		if p.id, err = identity.FromSeed(bytes.Repeat([]byte{byte(0x40 + i)}, 32)); err != nil {
-			t.Fatal(err)
-		}
-		receiver := p.id.Public().Sign
-		p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(io.LimitReader(r.Body, crypto.MaxFrame+2))
-			if err != nil {
-				http.Error(w, "cannot read", http.StatusBadRequest)
-				return
-			}
-			c.record(receiver, body, false)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			h := p.h.Load()
-			if h == nil {
-				http.Error(w, "node not running", http.StatusServiceUnavailable)
-				return
-			}
-			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
-			(*h).ServeHTTP(sw, r)
-			if sw.code == http.StatusOK {
-				c.record(receiver, body, true)
-			}
-		}))
-		c.peers = append(c.peers, p)
-	}
-	for i, p := range c.peers {
-		logger := zerolog.New(p.logs).Level(zerolog.InfoLevel).With().Str("node", p.name).Logger()
-		n, err := node.Open(node.Config{
-			Dir: t.TempDir(), Identity: p.id, Name: p.name, URL: p.srv.URL, Link: p.link, Logger: logger,
+	nc, err := nodetest.New(nodetest.Options{
+		Size: size, HTTP: true, Dir: t.TempDir(),
+		Identity: func(i int) (*identity.Identity, error) {
+			return identity.FromSeed(bytes.Repeat([]byte{byte(0x40 + i)}, 32))
+		},
+		Config: node.Config{
 			MaxVoters: maxVoters, RetryInterval: 100 * time.Millisecond,
 			// No pings: without latency maps the ranking falls back to
 			// join order, so the voter set does not move during the test.
 			PingInterval: time.Hour,
-		})
-		if err != nil {
-			t.Fatalf("open %s: %v", p.name, err)
-		}
-		p.n = n
-		h := n.PeerHandler()
-		c.peers[i].h.Store(&h)
-	}
-	t.Cleanup(func() {
-		for _, p := range c.peers {
-			p.h.Store(nil)
-			p.n.Close()
-		}
-		for _, p := range c.peers {
-			p.srv.Close()
-			p.link.CloseIdle()
-		}
+		},
+		Handler: func(i int, h http.Handler) http.Handler {
+			receiver := c.peers[i].id.Public().Sign
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, err := io.ReadAll(io.LimitReader(r.Body, crypto.MaxFrame+2))
+				if err != nil {
+					http.Error(w, "cannot read", http.StatusBadRequest)
+					return
+				}
+				c.record(receiver, body, false)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+				h.ServeHTTP(sw, r)
+				if sw.code == http.StatusOK {
+					c.record(receiver, body, true)
+				}
+			})
+		},
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	c.c = nc
+	for i, m := range nc.Members() {
+		p := &httpPeer{i: i, name: m.Name, id: m.ID, url: m.URL, logs: &testutil.LockedBuffer{}}
+		m.Tweak = func(cfg *node.Config) {
+			cfg.Logger = zerolog.New(p.logs).Level(zerolog.InfoLevel).With().Str("node", p.name).Logger()
+		}
+		c.peers = append(c.peers, p)
+	}
+	if err := nc.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range c.peers {
+		p.n, p.link = nc.Node(i), nc.Member(i).Link()
+	}
 	return c
 }
 
@@ -203,28 +172,17 @@ func (c *httpGroup) freshCounter(receiver *httpPeer, sender *identity.Identity) 
 // form creates the group on peer 0 and has the others join through invites.
 func (c *httpGroup) form() {
 	c.t.Helper()
-	ctx := ctxT(c.t, 60*time.Second)
-	gi, err := c.peers[0].n.CreateGroup(ctx, "http")
-	if err != nil {
+	if err := c.c.Form(ctxT(c.t, 60*time.Second), nodetest.FormOptions{Name: "http"}); err != nil {
 		c.t.Fatal(err)
 	}
-	c.gid = gi.GroupID
-	for _, p := range c.peers[1:] {
-		code, err := c.peers[0].n.Invite(ctx, c.gid, p.id.Public().String())
-		if err != nil {
-			c.t.Fatalf("invite %s: %v", p.name, err)
-		}
-		if _, err := p.n.Join(ctx, code); err != nil {
-			c.t.Fatalf("join %s: %v", p.name, err)
-		}
-	}
+	c.gid = c.c.GroupID
 }
 
 // roles waits until every peer agrees on the members, the voters and the
 // host, and returns them: the host, the voters and the learners.
 func (c *httpGroup) roles(wantVoters int) (host *httpPeer, voters, learners []*httpPeer) {
 	c.t.Helper()
-	eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters and one host agreed by every peer", wantVoters), func() bool {
+	testutil.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters and one host agreed by every peer", wantVoters), func() bool {
 		var ref string
 		for _, p := range c.peers {
 			st := p.n.Status()
@@ -296,6 +254,7 @@ func signRaw(id *identity.Identity, version byte, body []byte) []byte {
 // may move the term, the host or the messages; and the member keeps serving:
 // a message sent afterwards commits everywhere.
 func TestPeerBadInput(t *testing.T) {
+	t.Parallel()
 	c := newHTTPGroup(t, 3, 2)
 	c.form()
 	host, voters, learners := c.roles(2)
@@ -315,14 +274,14 @@ func TestPeerBadInput(t *testing.T) {
 	if _, err := host.n.Send(ctxT(t, 20*time.Second), c.gid, "before the bad input", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
+	testutil.Eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
 
 	gid, _ := crypto.ParseGroupID(c.gid)
 	tkey := target.id.Public().Sign
 	traft := state.RaftID(tkey)
 	raftOf := func(p *httpPeer) uint64 { return state.RaftID(p.id.Public().Sign) }
 	before := target.n.Status().Groups[0]
-	beforeMsgs := texts(c.committed(target))
+	beforeMsgs := nodetest.Texts(c.committed(target))
 	if before.Term < 2 {
 		t.Fatalf("term %d: want at least 2 for a stale-term vote", before.Term)
 	}
@@ -480,7 +439,7 @@ func TestPeerBadInput(t *testing.T) {
 			}
 			count := target.n.Status().Rejected[tc.reason]
 			offset := target.logs.Len()
-			resp, err := client.Post(target.srv.URL+node.PeerPath, "application/octet-stream", bytes.NewReader(tc.frame()))
+			resp, err := client.Post(target.url+node.PeerPath, "application/octet-stream", bytes.NewReader(tc.frame()))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -496,7 +455,7 @@ func TestPeerBadInput(t *testing.T) {
 			if logged == "" {
 				logged = fmt.Sprintf("%q:%q", "reason", tc.reason)
 			}
-			if l := target.logs.since(offset); !strings.Contains(l, logged) {
+			if l := target.logs.Since(offset); !strings.Contains(l, logged) {
 				t.Errorf("the log does not show %s:\n%s", logged, l)
 			}
 		})
@@ -508,7 +467,7 @@ func TestPeerBadInput(t *testing.T) {
 	if after.Term != before.Term || after.Host != before.Host {
 		t.Errorf("term and host moved from %d %s to %d %s", before.Term, before.Host, after.Term, after.Host)
 	}
-	if got := texts(c.committed(target)); got != beforeMsgs {
+	if got := nodetest.Texts(c.committed(target)); got != beforeMsgs {
 		t.Errorf("messages changed: %s -> %s", beforeMsgs, got)
 	}
 	m, err := target.n.Send(ctxT(t, 20*time.Second), c.gid, "after the bad input", 10*time.Second)
@@ -516,7 +475,7 @@ func TestPeerBadInput(t *testing.T) {
 		t.Fatalf("a send after the bad input: %+v, %v", m, err)
 	}
 	for _, p := range c.peers {
-		eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
+		testutil.Eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
 			ms := c.committed(p)
 			return len(ms) == 2 && ms[1].Text == "after the bad input"
 		})
@@ -532,6 +491,7 @@ func TestPeerBadInput(t *testing.T) {
 // is dropped (its author retries from its outbox) and the heartbeat gets
 // through at once.
 func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
+	t.Parallel()
 	c := newHTTPGroup(t, 3, 3)
 	c.form()
 	host, voters, _ := c.roles(3)
@@ -544,11 +504,10 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	// With the other two gone, the target loses its host.
 	for _, p := range c.peers {
 		if p != target {
-			p.h.Store(nil)
-			p.n.Close()
+			c.c.Stop(p.i)
 		}
 	}
-	eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
+	testutil.Eventually(t, 30*time.Second, "the target to know no host", func() bool { return target.n.Status().Groups[0].Host == "" })
 	term := target.n.Status().Groups[0].Term
 
 	gid, _ := crypto.ParseGroupID(c.gid)
@@ -560,13 +519,13 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	// The deadline is only there so that a stall fails the test rather
 	// than hangs it.
 	ctx := ctxT(t, 20*time.Second)
-	if _, err := host.link.Post(ctx, target.srv.URL, frame); err != nil {
+	if _, err := host.link.Post(ctx, target.url, frame); err != nil {
 		t.Fatalf("the batch was not handled: %v", err)
 	}
 	if ctx.Err() != nil {
 		t.Fatal("the batch was handled only at its deadline")
 	}
-	eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
 		return target.n.Status().Groups[0].Host == host.id.Public().String()
 	})
 }

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -12,10 +13,10 @@ import (
 // voterSet returns node i's view of who votes in the group, as a set of
 // node indexes, and the index of the host it sees (-1: none).
 func (c *cluster) voterSet(i int) (voters map[int]bool, host int) {
-	g := c.nodes[i].n.Status().Groups[0]
+	g := c.Node(i).Status().Groups[0]
 	voters, host = map[int]bool{}, -1
-	for j, tn := range c.nodes {
-		id := tn.id.Public().String()
+	for j, tn := range c.Members() {
+		id := tn.ID.Public().String()
 		for _, m := range g.Members {
 			if m.PublicID == id && m.Voter {
 				voters[j] = true
@@ -59,8 +60,9 @@ func sameSet(a map[int]bool, b ...int) bool {
 // it knows that can vouch, do not reach it: then only its own request for the
 // voters' views, made when it refuses the new host, lets it through.
 func TestPromotionLag(t *testing.T) {
-	t.Run("cut off", func(t *testing.T) { testPromotionLag(t, 31, false) })
-	t.Run("restarted without pings", func(t *testing.T) { testPromotionLag(t, 32, true) })
+	t.Parallel()
+	t.Run("cut off", func(t *testing.T) { t.Parallel(); testPromotionLag(t, 31, false) })
+	t.Run("restarted without pings", func(t *testing.T) { t.Parallel(); testPromotionLag(t, 32, true) })
 }
 
 func testPromotionLag(t *testing.T, seed int64, restart bool) {
@@ -73,8 +75,8 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 	middle := points{{-20, 0}, {28, 0}, {-100, 0}, {0, 0}, {0, 20}}
 	c := newClusterWith(t, len(far), seed, simnet.LinkConfig{}, func(c *cluster) {
 		c.setPoints(far, 0)
-		for _, tn := range c.nodes {
-			tn.tweak = func(cfg *node.Config) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) {
 				fastPlacement(cfg)
 				cfg.MaxVoters = 3
 			}
@@ -88,8 +90,9 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 		t.Helper()
 		var voters map[int]bool
 		seen := ""
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		err := c.Until(ctx, what, func() bool {
 			ok := true
 			seen, voters = "", nil
 			for _, i := range on {
@@ -98,18 +101,16 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 				if voters == nil {
 					voters = v
 				}
-				if h != host || fmt.Sprint(v) != fmt.Sprint(voters) || len(c.nodes[i].n.Status().Groups[0].Members) != len(c.nodes) {
+				if h != host || fmt.Sprint(v) != fmt.Sprint(voters) || len(c.Node(i).Status().Groups[0].Members) != c.Size() {
 					ok = false
 				}
 			}
-			if ok {
-				return voters
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s; last seen:%s", what, seen)
-			}
-			time.Sleep(10 * time.Millisecond)
+			return ok
+		})
+		if err != nil {
+			t.Fatalf("%v; last seen:%s", err, seen)
 		}
+		return voters
 	}
 	if v := settled("host node0 on every node", []int{0, 1, 2, 3, 4}, oldHost); !sameSet(v, 0, 1, 2) {
 		t.Fatalf("voters %v, want nodes 0, 1 and 2", v)
@@ -118,16 +119,16 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 	c.converged(1)
 
 	if restart {
-		c.crash(lagging)
+		c.Crash(lagging)
 	} else {
-		c.isolate(lagging)
+		c.Isolate(lagging)
 	}
 	c.setPoints(middle, 0)
 	if v := settled("host node3 without node2", []int{0, 1, 3, 4}, promoted); v[lagging] {
 		t.Fatalf("voters %v: node2 still one", v)
 	}
 	c.send(promoted, "while node2 is away", 10*time.Second)
-	c.crash(oldHost)
+	c.Crash(oldHost)
 	final := settled("host node3 after node0 died", []int{1, 3, 4}, promoted)
 	c.send(vouching, "after the old host died", 10*time.Second)
 
@@ -135,8 +136,8 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 		// Requests from node 1 to node 2 are lost (its pings, and nothing
 		// else: as a follower it sends node 2 no raft messages); node 2's
 		// requests to node 1 are answered.
-		c.net.SetLink(c.nodes[vouching].url, c.nodes[lagging].url, simnet.LinkConfig{Drop: 1})
-		c.nodes[lagging].tweak = func(cfg *node.Config) {
+		c.net.SetLink(c.Member(vouching).URL, c.Member(lagging).URL, simnet.LinkConfig{Drop: 1})
+		c.Member(lagging).Tweak = func(cfg *node.Config) {
 			fastPlacement(cfg)
 			cfg.PingInterval = time.Hour
 		}
@@ -161,7 +162,7 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 	}
 	want = append(want, "node2 is back")
 	checkExactlyOnce(t, c.converged(len(want)), want)
-	refused := c.nodes[lagging].n.Status().Rejected["leader message from a non-voter"]
+	refused := c.Node(lagging).Status().Rejected["leader message from a non-voter"]
 	t.Logf("node2 refused %d leader messages from node3 before a voter vouched for it", refused)
 	if restart && refused == 0 {
 		t.Fatal("node2 never refused node3: the test does not test what it says")

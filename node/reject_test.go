@@ -12,6 +12,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/state"
 )
@@ -20,11 +21,12 @@ import (
 // and non-member envelopes (votes included) and checks that each is rejected
 // and that nothing changes: not the term, not the log, not the messages.
 func TestBadEnvelopesRejected(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 9, simnet.LinkConfig{Latency: time.Millisecond})
 	var mu sync.Mutex
 	var captured [][]byte // batch frames sent to node 2
 	c.net.SetTap(func(from, to string, frame []byte) {
-		if to == c.nodes[2].url {
+		if to == c.Member(2).URL {
 			mu.Lock()
 			captured = append(captured, frame)
 			mu.Unlock()
@@ -36,13 +38,13 @@ func TestBadEnvelopesRejected(t *testing.T) {
 	c.converged(1)
 	c.net.SetTap(nil)
 
-	target := c.nodes[2].n
-	gid, _ := crypto.ParseGroupID(c.gid)
+	target := c.Node(2)
+	gid, _ := crypto.ParseGroupID(c.GroupID)
 	outsider, _ := identity.FromSeed(bytes.Repeat([]byte{0xee}, 32))
-	member := c.nodes[1].id
-	targetKey := c.nodes[2].id.Public().Sign
+	member := c.Member(1).ID
+	targetKey := c.Member(2).ID.Public().Sign
 	before := target.Status().Groups[0]
-	beforeMsgs := texts(c.committed(2))
+	beforeMsgs := nodetest.Texts(c.committed(2))
 
 	counter := uint64(time.Now().UnixNano())
 	batchOf := func(signer *identity.Identity, group crypto.GroupID, msgs ...*pb.Message) []byte {
@@ -69,7 +71,7 @@ func TestBadEnvelopesRejected(t *testing.T) {
 	otherGroup := crypto.NewGroupID()
 	// A member claiming another member's raft id.
 	stolen := vote(member, before.Term+5)
-	stolen.From = proto.Uint64(state.RaftID(c.nodes[0].id.Public().Sign))
+	stolen.From = proto.Uint64(state.RaftID(c.Member(0).ID.Public().Sign))
 
 	cases := []struct {
 		name  string
@@ -97,7 +99,7 @@ func TestBadEnvelopesRejected(t *testing.T) {
 	if g.Term != before.Term {
 		t.Fatalf("term moved from %d to %d after rejected envelopes", before.Term, g.Term)
 	}
-	if got := texts(c.committed(2)); got != beforeMsgs {
+	if got := nodetest.Texts(c.committed(2)); got != beforeMsgs {
 		t.Fatalf("messages changed: %s -> %s", beforeMsgs, got)
 	}
 	total := int64(0)

@@ -9,6 +9,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
@@ -23,11 +24,11 @@ import (
 // before its sender applied a removal. The group never delivers it.)
 func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	c.t.Helper()
-	entries, err := node.LogEntries(c.nodes[i].n, c.gid)
+	entries, err := node.LogEntries(c.Node(i), c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	gid, err := crypto.ParseGroupID(c.gid)
+	gid, err := crypto.ParseGroupID(c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -49,52 +50,6 @@ func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	return out
 }
 
-// waitVoters waits until every live node knows the group has k voters: a
-// configuration change counts in raft only where its commit is known, so a
-// crash test must not start while a follower still has the old one.
-func (c *cluster) waitVoters(k int) {
-	c.t.Helper()
-	eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters on every node", k), func() bool {
-		for _, tn := range c.nodes {
-			if tn.n == nil {
-				continue
-			}
-			voters := 0
-			for _, g := range tn.n.Status().Groups {
-				for _, m := range g.Members {
-					if m.Voter {
-						voters++
-					}
-				}
-			}
-			if voters != k {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-func (c *cluster) waitHost(except int) int {
-	c.t.Helper()
-	h := -1
-	eventually(c.t, 30*time.Second, "a live host", func() bool {
-		h = c.host()
-		return h >= 0 && h != except
-	})
-	return h
-}
-
-func (c *cluster) live() []int {
-	var out []int
-	for i, tn := range c.nodes {
-		if tn.n != nil {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
 // checkExactlyOnce checks that every acknowledged text appears exactly once.
 func checkExactlyOnce(t *testing.T, ms []node.Message, acked []string) {
 	t.Helper()
@@ -104,7 +59,7 @@ func checkExactlyOnce(t *testing.T, ms []node.Message, acked []string) {
 	}
 	for _, a := range acked {
 		if count[a] != 1 {
-			t.Fatalf("message %q delivered %d times; want exactly once; log: %s", a, count[a], texts(ms))
+			t.Fatalf("message %q delivered %d times; want exactly once; log: %s", a, count[a], nodetest.Texts(ms))
 		}
 	}
 	for text, k := range count {
@@ -115,6 +70,7 @@ func checkExactlyOnce(t *testing.T, ms []node.Message, acked []string) {
 }
 
 func TestHostCrashFailover(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 2, simnet.LinkConfig{Latency: time.Millisecond, Jitter: 0.5})
 	c.form()
 	c.waitVoters(3)
@@ -125,12 +81,12 @@ func TestHostCrashFailover(t *testing.T) {
 			acked = append(acked, text)
 		}
 	}
-	old := c.host()
-	c.crash(old)
+	old := c.Host()
+	c.Crash(old)
 	h := c.waitHost(old)
 	for i := 0; i < 5; i++ {
 		text := fmt.Sprintf("after %d", i)
-		from := c.live()[i%2]
+		from := c.Live()[i%2]
 		if m := c.send(from, text, 10*time.Second); m.State == node.StateCommitted {
 			acked = append(acked, text)
 		}
@@ -147,6 +103,7 @@ func TestHostCrashFailover(t *testing.T) {
 }
 
 func TestTwoCrashesInFive(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 5, 3, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(5)
@@ -154,17 +111,17 @@ func TestTwoCrashesInFive(t *testing.T) {
 	send := func(prefix string, n int) {
 		for i := 0; i < n; i++ {
 			text := fmt.Sprintf("%s %d", prefix, i)
-			live := c.live()
+			live := c.Live()
 			if m := c.send(live[i%len(live)], text, 10*time.Second); m.State == node.StateCommitted {
 				acked = append(acked, text)
 			}
 		}
 	}
 	send("a", 3)
-	h1 := c.host()
-	c.crash(h1)
+	h1 := c.Host()
+	c.Crash(h1)
 	h2 := c.waitHost(h1)
-	c.crash(h2)
+	c.Crash(h2)
 	c.waitHost(h2)
 	send("b", 3)
 	if len(acked) != 6 {
@@ -174,15 +131,16 @@ func TestTwoCrashesInFive(t *testing.T) {
 }
 
 func TestMinorityPartitionQueues(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 4, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
 	c.send(0, "warm-up", 10*time.Second)
 	c.converged(1)
 	// Cut one follower away from the others.
-	h := c.host()
+	h := c.Host()
 	minority := (h + 1) % 3
-	c.isolate(minority)
+	c.Isolate(minority)
 	m := c.send(minority, "from the minority", 500*time.Millisecond)
 	if m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
@@ -194,14 +152,14 @@ func TestMinorityPartitionQueues(t *testing.T) {
 			t.Fatalf("minority shows %q as committed during the partition", mm.Text)
 		}
 	}
-	st := c.nodes[minority].n.Status().Groups[0]
+	st := c.Node(minority).Status().Groups[0]
 	if st.Queued != 1 {
 		t.Fatalf("minority outbox holds %d messages, want 1", st.Queued)
 	}
 	c.net.Heal()
 	ms := c.converged(3)
 	checkExactlyOnce(t, ms, []string{"warm-up", "from the minority", "from the majority"})
-	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[minority].n.Status().Groups[0].Queued == 0 })
+	c.Eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.Node(minority).Status().Groups[0].Queued == 0 })
 }
 
 // TestQueuedMessageSurvivesRestart queues a message sealed without a key
@@ -210,23 +168,23 @@ func TestMinorityPartitionQueues(t *testing.T) {
 // recovers its sender key from the log's key headers, since no key is ever
 // on disk.
 func TestQueuedMessageSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 9, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
 	c.send(2, "registers the key", 10*time.Second)
 	c.converged(1)
-	c.isolate(2)
+	c.Isolate(2)
 	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
-	c.crash(2)
-	c.start(2)
-	eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
-		return c.nodes[2].n.Status().Groups[0].Queued == 1
+	c.restart(2)
+	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+		return c.Node(2).Status().Groups[0].Queued == 1
 	})
 	c.net.Heal()
 	checkExactlyOnce(t, c.converged(2), []string{"registers the key", "queued across a restart"})
-	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[2].n.Status().Groups[0].Queued == 0 })
+	c.Eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.Node(2).Status().Groups[0].Queued == 0 })
 }
 
 // TestAcknowledgedSendSurvivesCrash crashes a node right after its sends
@@ -235,16 +193,17 @@ func TestQueuedMessageSurvivesRestart(t *testing.T) {
 // write, or is made at once when the send is acknowledged as queued), so
 // every one is there after the restart and is delivered once.
 func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 10, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
-	s := (c.host() + 1) % 3 // a follower
+	s := (c.Host() + 1) % 3 // a follower
 	c.send(s, "registers the key", 10*time.Second)
 	c.converged(1)
 	// Cut off, the node still believes in its host for a while, so its
 	// proposals go out (and are lost) and nothing is written but the
 	// outbox.
-	c.isolate(s)
+	c.Isolate(s)
 	want := []string{"registers the key"}
 	for i := 0; i < 5; i++ {
 		text := fmt.Sprintf("acknowledged %d", i)
@@ -253,22 +212,22 @@ func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
 		}
 		want = append(want, text)
 	}
-	c.crash(s)
-	c.start(s)
-	eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
-		return c.nodes[s].n.Status().Groups[0].Queued == 5
+	c.restart(s)
+	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+		return c.Node(s).Status().Groups[0].Queued == 5
 	})
 	c.net.Heal()
 	checkExactlyOnce(t, c.converged(len(want)), want)
 }
 
 func TestSendsDuringFailoverNotLost(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 5, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
-	old := c.host()
+	old := c.Host()
 	from := (old + 1) % 3
-	c.crash(old)
+	c.Crash(old)
 	// Sent at once, while the group has no host yet: queued or committed,
 	// never lost, never doubled.
 	var sent []string
@@ -297,11 +256,12 @@ func threeWithMessages(t *testing.T, seed int64) *cluster {
 }
 
 func TestRestartAllFromStore(t *testing.T) {
+	t.Parallel()
 	c := threeWithMessages(t, 6)
-	for i := range c.nodes {
-		c.crash(i)
+	for i := range c.Members() {
+		c.Crash(i)
 	}
-	for i := range c.nodes {
+	for i := range c.Members() {
 		c.start(i)
 	}
 	c.waitHost(-1)
@@ -315,19 +275,20 @@ func TestRestartAllFromStore(t *testing.T) {
 // without a host to learn the commit index from again. (Under load the
 // commit index is written only with the next write, see handleReady.)
 func TestQuietGroupHistoryOnDisk(t *testing.T) {
+	t.Parallel()
 	c := threeWithMessages(t, 61)
-	f := (c.host() + 1) % 3
-	shown := texts(c.committed(f))
-	eventually(t, 30*time.Second, "the commit index on disk", func() bool {
-		s, err := node.GroupLogStats(c.nodes[f].n, c.gid)
+	f := (c.Host() + 1) % 3
+	shown := nodetest.Texts(c.committed(f))
+	c.Eventually(t, 30*time.Second, "the commit index on disk", func() bool {
+		s, err := node.GroupLogStats(c.Node(f), c.GroupID)
 		return err == nil && s.StoredCommit >= s.Applied
 	})
-	for i := range c.nodes {
-		c.crash(i)
+	for i := range c.Members() {
+		c.Crash(i)
 	}
 	c.start(f)
-	eventually(t, 30*time.Second, fmt.Sprintf("%s, alone after a crash, to list %q", c.nodes[f].name, shown), func() bool {
-		return texts(c.committed(f)) == shown
+	c.Eventually(t, 30*time.Second, fmt.Sprintf("%s, alone after a crash, to list %q", c.Member(f).Name, shown), func() bool {
+		return nodetest.Texts(c.committed(f)) == shown
 	})
 }
 
@@ -336,12 +297,13 @@ func TestQuietGroupHistoryOnDisk(t *testing.T) {
 // are up to 1 MiB each and many at a time, and a request with all of them
 // would be over the frame limit and refused every time it was sent again.
 func TestCatchUpWithLargeMessages(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 62, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
-	h := c.host()
+	h := c.Host()
 	f := (h + 1) % 3
-	c.crash(f)
+	c.Crash(f)
 	body := strings.Repeat("x", crypto.MaxBody-100)
 	const n = 200 // 12.8 MB: the frame limit is 8 MiB
 	for k := 0; k < n; k++ {
@@ -355,18 +317,19 @@ func TestCatchUpWithLargeMessages(t *testing.T) {
 }
 
 func TestJoinReadsOnlyAfterJoin(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 7, simnet.LinkConfig{Latency: time.Millisecond})
 	ctx := ctxT(t, 60*time.Second)
-	gi, err := c.nodes[0].n.CreateGroup(ctx, "g")
+	gi, err := c.Node(0).CreateGroup(ctx, "g")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.gid = gi.GroupID
-	code, err := c.nodes[0].n.Invite(ctx, c.gid, c.nodes[1].id.Public().String())
+	c.GroupID = gi.GroupID
+	code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(1).ID.Public().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.nodes[1].n.Join(ctx, code); err != nil {
+	if _, err := c.Node(1).Join(ctx, code); err != nil {
 		t.Fatal(err)
 	}
 	c.send(0, "before the join", 10*time.Second)
@@ -382,22 +345,22 @@ func TestJoinReadsOnlyAfterJoin(t *testing.T) {
 				return
 			default:
 			}
-			if _, err := c.nodes[1].n.Send(ctx, c.gid, fmt.Sprintf("flow %d", k), 5*time.Second); err == nil {
+			if _, err := c.Node(1).Send(ctx, c.GroupID, fmt.Sprintf("flow %d", k), 5*time.Second); err == nil {
 				k++
 			}
 		}
 	}()
-	code, err = c.nodes[0].n.Invite(ctx, c.gid, c.nodes[2].id.Public().String())
+	code, err = c.Node(0).Invite(ctx, c.GroupID, c.Member(2).ID.Public().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.nodes[2].n.Join(ctx, code); err != nil {
+	if _, err := c.Node(2).Join(ctx, code); err != nil {
 		t.Fatal(err)
 	}
 	c.send(0, "after the join", 10*time.Second)
 	close(stop)
 	<-done
-	eventually(t, 30*time.Second, "the joiner to see the message after its join", func() bool {
+	c.Eventually(t, 30*time.Second, "the joiner to see the message after its join", func() bool {
 		for _, m := range c.committed(2) {
 			if m.Text == "after the join" {
 				return true
@@ -411,7 +374,7 @@ func TestJoinReadsOnlyAfterJoin(t *testing.T) {
 		}
 	}
 	// Nor can its keys decrypt it from the log, which it holds in full.
-	if r := c.readable(2, c.nodes[2].id); r["before the join"] || !r["after the join"] {
+	if r := c.readable(2, c.Member(2).ID); r["before the join"] || !r["after the join"] {
 		t.Fatalf("from the log, the joiner decrypts %q: %v (want false), and %q: %v (want true)", "before the join", r["before the join"], "after the join", r["after the join"])
 	}
 	// What it reads is exactly the tail of what the others read.
@@ -420,24 +383,25 @@ func TestJoinReadsOnlyAfterJoin(t *testing.T) {
 	if len(mine) == 0 || len(mine) >= len(all) {
 		t.Fatalf("joiner sees %d of %d messages", len(mine), len(all))
 	}
-	eventually(t, 30*time.Second, "joiner to catch up", func() bool {
+	c.Eventually(t, 30*time.Second, "joiner to catch up", func() bool {
 		all, mine = c.committed(0), c.committed(2)
-		return texts(all[len(all)-len(mine):]) == texts(mine)
+		return nodetest.Texts(all[len(all)-len(mine):]) == nodetest.Texts(mine)
 	})
 }
 
 func TestRemovedMemberCannotRead(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 8, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
 	c.send(0, "everyone", 10*time.Second)
 	c.converged(1)
 	ctx := ctxT(t, 30*time.Second)
-	if err := c.nodes[0].n.Remove(ctx, c.gid, c.nodes[2].id.Public().String()); err != nil {
+	if err := c.Node(0).Remove(ctx, c.GroupID, c.Member(2).ID.Public().String()); err != nil {
 		t.Fatal(err)
 	}
 	c.send(1, "not for node2", 10*time.Second)
-	eventually(t, 10*time.Second, "node1 to see its message", func() bool { return len(c.committed(1)) == 2 })
+	c.Eventually(t, 10*time.Second, "node1 to see its message", func() bool { return len(c.committed(1)) == 2 })
 	for _, m := range c.committed(2) {
 		if m.Text == "not for node2" {
 			t.Fatal("a removed member reads a message sent after its removal")
@@ -445,27 +409,28 @@ func TestRemovedMemberCannotRead(t *testing.T) {
 	}
 	// Nor can its keys decrypt it from a remaining member's log, every key
 	// header in it included.
-	if r := c.readable(1, c.nodes[2].id); r["not for node2"] || !r["everyone"] {
+	if r := c.readable(1, c.Member(2).ID); r["not for node2"] || !r["everyone"] {
 		t.Fatalf("from the log, the removed member decrypts %q: %v (want false), and %q: %v (want true)", "not for node2", r["not for node2"], "everyone", r["everyone"])
 	}
 	// A non-creator cannot remove others.
-	err := c.nodes[1].n.Remove(ctxT(t, 3*time.Second), c.gid, c.nodes[0].id.Public().String())
+	err := c.Node(1).Remove(ctxT(t, 3*time.Second), c.GroupID, c.Member(0).ID.Public().String())
 	if err == nil {
 		t.Fatal("a member who is not the creator removed the creator")
 	}
 }
 
 func TestRestartOnNewAddress(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 3, 10, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
-	h := c.host()
+	h := c.Host()
 	f := (h + 1) % 3
-	c.crash(f)
-	c.nodes[f].url = "sim://moved"
+	c.Crash(f)
+	c.Member(f).URL = "sim://moved"
 	c.start(f)
 	c.send(h, "to the moved node", 10*time.Second)
-	eventually(t, 30*time.Second, "the moved node to receive new messages", func() bool {
+	c.Eventually(t, 30*time.Second, "the moved node to receive new messages", func() bool {
 		for _, m := range c.committed(f) {
 			if m.Text == "to the moved node" {
 				return true

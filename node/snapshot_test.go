@@ -13,6 +13,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/state"
@@ -29,8 +30,8 @@ const (
 
 func newSnapshotCluster(t *testing.T, size int, seed int64) *cluster {
 	return newClusterWith(t, size, seed, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for _, tn := range c.nodes {
-			tn.tweak = func(cfg *node.Config) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) {
 				cfg.SnapshotEntries, cfg.SnapshotKeep = testSnapshotEntries, testSnapshotKeep
 				// Latency maps in the log too, within a short test.
 				cfg.PingInterval, cfg.LatencyInterval = 100*time.Millisecond, 300*time.Millisecond
@@ -45,7 +46,7 @@ func (c *cluster) sendMany(prefix string, n int) []string {
 	c.t.Helper()
 	var out []string
 	for k := range n {
-		live := c.live()
+		live := c.Live()
 		text := fmt.Sprintf("%s %d", prefix, k)
 		if m := c.send(live[k%len(live)], text, 10*time.Second); m.State != node.StateCommitted {
 			c.t.Fatalf("%q not committed: %+v", text, m)
@@ -55,18 +56,9 @@ func (c *cluster) sendMany(prefix string, n int) []string {
 	return out
 }
 
-// stop closes node i cleanly, then takes it off the network (crash does it
-// the other way round).
-func (c *cluster) stop(i int) {
-	tn := c.nodes[i]
-	tn.n.Close()
-	tn.n = nil
-	c.net.Crash(tn.url)
-}
-
 func (c *cluster) logStats(i int) node.LogStats {
 	c.t.Helper()
-	s, err := node.GroupLogStats(c.nodes[i].n, c.gid)
+	s, err := node.GroupLogStats(c.Node(i), c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -77,12 +69,12 @@ func (c *cluster) logStats(i int) node.LogStats {
 // and the index of its last log entry.
 func (c *cluster) stored(i int) (snapshot, last uint64) {
 	c.t.Helper()
-	st, err := store.Open(filepath.Join(c.nodes[i].dir, "store.db"))
+	st, err := store.Open(filepath.Join(c.Member(i).Dir, "store.db"))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	defer st.Close()
-	gid, err := crypto.ParseGroupID(c.gid)
+	gid, err := crypto.ParseGroupID(c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -104,7 +96,7 @@ type memberView struct {
 
 func (c *cluster) members(i int) []memberView {
 	var out []memberView
-	for _, g := range c.nodes[i].n.Status().Groups {
+	for _, g := range c.Node(i).Status().Groups {
 		for _, m := range g.Members {
 			out = append(out, memberView{m.PublicID, m.Name, m.Voter})
 		}
@@ -119,31 +111,31 @@ func (c *cluster) members(i int) []memberView {
 func (c *cluster) checkRestored(i int, snapAtStop uint64, want []node.Message, members []memberView) {
 	c.t.Helper()
 	if snapAtStop == 0 {
-		c.t.Fatalf("%s went down without a snapshot", c.nodes[i].name)
+		c.t.Fatalf("%s went down without a snapshot", c.Member(i).Name)
 	}
 	var s node.LogStats
-	eventually(c.t, 30*time.Second, fmt.Sprintf("%s to list %d messages again", c.nodes[i].name, len(want)), func() bool {
+	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("%s to list %d messages again", c.Member(i).Name, len(want)), func() bool {
 		s = c.logStats(i)
 		return len(c.committed(i)) >= len(want)
 	})
 	if got := c.committed(i); !reflect.DeepEqual(got, want) {
 		for k := range min(len(got), len(want)) {
 			if got[k] != want[k] {
-				c.t.Fatalf("%s after its restart lists as message %d %+v, want %+v", c.nodes[i].name, k, got[k], want[k])
+				c.t.Fatalf("%s after its restart lists as message %d %+v, want %+v", c.Member(i).Name, k, got[k], want[k])
 			}
 		}
-		c.t.Fatalf("%s after its restart lists %d messages, want %d", c.nodes[i].name, len(got), len(want))
+		c.t.Fatalf("%s after its restart lists %d messages, want %d", c.Member(i).Name, len(got), len(want))
 	}
-	c.t.Logf("%s after its restart: %+v", c.nodes[i].name, s)
+	c.t.Logf("%s after its restart: %+v", c.Member(i).Name, s)
 	if s.RestoredFrom != snapAtStop {
-		c.t.Fatalf("%s restarted from the snapshot at %d, the store held one at %d", c.nodes[i].name, s.RestoredFrom, snapAtStop)
+		c.t.Fatalf("%s restarted from the snapshot at %d, the store held one at %d", c.Member(i).Name, s.RestoredFrom, snapAtStop)
 	}
 	// Every entry after the snapshot applied once, none before it.
 	if s.AppliedHere != s.Applied-s.RestoredFrom || s.AppliedHere >= s.Applied {
-		c.t.Fatalf("%s applied %d entries since its restart from %d, at %d: want exactly those after the snapshot", c.nodes[i].name, s.AppliedHere, s.RestoredFrom, s.Applied)
+		c.t.Fatalf("%s applied %d entries since its restart from %d, at %d: want exactly those after the snapshot", c.Member(i).Name, s.AppliedHere, s.RestoredFrom, s.Applied)
 	}
 	if got := c.members(i); !reflect.DeepEqual(got, members) {
-		c.t.Fatalf("%s lists members %v, want %v", c.nodes[i].name, got, members)
+		c.t.Fatalf("%s lists members %v, want %v", c.Member(i).Name, got, members)
 	}
 }
 
@@ -151,13 +143,13 @@ func (c *cluster) checkRestored(i int, snapAtStop uint64, want []node.Message, m
 // log in memory, while raft still sees the whole log.
 func (c *cluster) checkBounded() {
 	c.t.Helper()
-	for _, i := range c.live() {
+	for _, i := range c.Live() {
 		s := c.logStats(i)
 		// After each apply, fewer than SnapshotEntries entries are applied
 		// since the last snapshot, which compacted to SnapshotKeep before it.
 		if s.FirstIndex != 1 || s.MemFirst <= 1 || s.Applied+1-s.MemFirst >= testSnapshotEntries+testSnapshotKeep {
 			c.t.Fatalf("%s: raft's first index %d, memory from %d, applied %d: want 1, and fewer than %d entries up to the applied one in memory",
-				c.nodes[i].name, s.FirstIndex, s.MemFirst, s.Applied, testSnapshotEntries+testSnapshotKeep)
+				c.Member(i).Name, s.FirstIndex, s.MemFirst, s.Applied, testSnapshotEntries+testSnapshotKeep)
 		}
 	}
 }
@@ -170,6 +162,7 @@ func (c *cluster) checkBounded() {
 // node holds a bounded tail of the log in memory; new messages flow; and an
 // exported transcript, from index 1, verifies.
 func TestSnapshotRestart(t *testing.T) {
+	t.Parallel()
 	c := newSnapshotCluster(t, 3, 21)
 	c.form()
 	c.waitVoters(3)
@@ -177,13 +170,13 @@ func TestSnapshotRestart(t *testing.T) {
 	ref := c.converged(len(sent))
 	checkExactlyOnce(t, ref, sent)
 	c.checkBounded()
-	h := c.host()
+	h := c.Host()
 	epoch := c.logStats(h).Epoch
 	members := c.members(h)
 
 	// A follower stops cleanly and restarts at once.
 	f := (h + 1) % 3
-	c.stop(f)
+	c.Stop(f)
 	snap, _ := c.stored(f)
 	c.start(f)
 	c.checkRestored(f, snap, ref, members)
@@ -193,7 +186,7 @@ func TestSnapshotRestart(t *testing.T) {
 
 	// The host is killed; more messages than the others keep in memory are
 	// sent while it is down.
-	c.crash(h)
+	c.Crash(h)
 	snap, last := c.stored(h)
 	nh := c.waitHost(h)
 	sent = append(sent, c.sendMany("while the host was down", 3*(testSnapshotEntries+testSnapshotKeep))...)
@@ -214,20 +207,20 @@ func TestSnapshotRestart(t *testing.T) {
 	sent = append(sent, c.sendMany("after the restarts", 6)...)
 	ref = c.converged(len(sent))
 	checkExactlyOnce(t, ref, sent)
-	for _, i := range c.live() {
+	for _, i := range c.Live() {
 		if ms := c.committed(i); !reflect.DeepEqual(ms, ref) {
-			t.Fatalf("%s lists %s\nwant %s", c.nodes[i].name, texts(ms), texts(ref))
+			t.Fatalf("%s lists %s\nwant %s", c.Member(i).Name, nodetest.Texts(ms), nodetest.Texts(ref))
 		}
 	}
 
-	checkSnapshotsOfLog(t, c.nodes[h].n, c.gid)
+	checkSnapshotsOfLog(t, c.Node(h), c.GroupID)
 
 	// The transcript holds the whole history, from the first entry.
 	var trust []identity.PublicID
-	for _, tn := range c.nodes {
-		trust = append(trust, tn.id.Public())
+	for _, tn := range c.Members() {
+		trust = append(trust, tn.ID.Public())
 	}
-	doc, err := c.nodes[h].n.Transcript(ctxT(t, 30*time.Second), c.gid)
+	doc, err := c.Node(h).Transcript(ctxT(t, 30*time.Second), c.GroupID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,17 +238,18 @@ func TestSnapshotRestart(t *testing.T) {
 // node recovers its sender key from the key headers of the stored log
 // before the snapshot, which it reads but does not apply again.
 func TestQueuedMessageSurvivesSnapshotRestart(t *testing.T) {
+	t.Parallel()
 	c := newSnapshotCluster(t, 3, 22)
 	c.form()
 	c.waitVoters(3)
 	reg := c.send(2, "registers the key", 10*time.Second)
 	sent := append([]string{"registers the key"}, c.sendMany("more", 2*testSnapshotEntries)...)
 	c.converged(len(sent))
-	c.isolate(2)
+	c.Isolate(2)
 	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
-	c.crash(2)
+	c.Crash(2)
 	if snap, _ := c.stored(2); snap <= reg.Index {
 		t.Fatalf("node2's snapshot at %d does not cover the key registration at %d", snap, reg.Index)
 	}
@@ -263,12 +257,12 @@ func TestQueuedMessageSurvivesSnapshotRestart(t *testing.T) {
 	if s := c.logStats(2); s.RestoredFrom == 0 {
 		t.Fatal("node2 did not restart from its snapshot")
 	}
-	eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
-		return c.nodes[2].n.Status().Groups[0].Queued == 1
+	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+		return c.Node(2).Status().Groups[0].Queued == 1
 	})
 	c.net.Heal()
 	checkExactlyOnce(t, c.converged(len(sent)+1), append(sent, "queued across a restart"))
-	eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.nodes[2].n.Status().Groups[0].Queued == 0 })
+	c.Eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.Node(2).Status().Groups[0].Queued == 0 })
 }
 
 // damageSnapshot damages the stored snapshot of node i, which is down: on
@@ -276,8 +270,8 @@ func TestQueuedMessageSurvivesSnapshotRestart(t *testing.T) {
 // does not decode, stored as a valid snapshot).
 func (c *cluster) damageSnapshot(i int, onDisk bool) {
 	c.t.Helper()
-	path := filepath.Join(c.nodes[i].dir, "store.db")
-	gid, err := crypto.ParseGroupID(c.gid)
+	path := filepath.Join(c.Member(i).Dir, "store.db")
+	gid, err := crypto.ParseGroupID(c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -321,6 +315,7 @@ func (c *cluster) damageSnapshot(i int, onDisk bool) {
 // applies its whole log again, which the store keeps, and shows the same
 // history as before.
 func TestDamagedSnapshotAppliesTheLog(t *testing.T) {
+	t.Parallel()
 	c := newSnapshotCluster(t, 3, 23)
 	c.form()
 	c.waitVoters(3)
@@ -332,18 +327,18 @@ func TestDamagedSnapshotAppliesTheLog(t *testing.T) {
 		onDisk bool
 	}{{1, true}, {2, false}} {
 		i := d.i
-		c.stop(i)
+		c.Stop(i)
 		c.damageSnapshot(i, d.onDisk)
 		c.start(i)
-		eventually(t, 30*time.Second, fmt.Sprintf("%s to list the messages again", c.nodes[i].name), func() bool { return len(c.committed(i)) >= len(ref) })
+		c.Eventually(t, 30*time.Second, fmt.Sprintf("%s to list the messages again", c.Member(i).Name), func() bool { return len(c.committed(i)) >= len(ref) })
 		if got := c.committed(i); !reflect.DeepEqual(got, ref) {
-			t.Fatalf("%s lists %s\nwant %s", c.nodes[i].name, texts(got), texts(ref))
+			t.Fatalf("%s lists %s\nwant %s", c.Member(i).Name, nodetest.Texts(got), nodetest.Texts(ref))
 		}
 		if s := c.logStats(i); s.RestoredFrom != 0 || s.AppliedHere != s.Applied {
-			t.Fatalf("%s restarted from %d and applied %d entries up to %d: want the whole log applied", c.nodes[i].name, s.RestoredFrom, s.AppliedHere, s.Applied)
+			t.Fatalf("%s restarted from %d and applied %d entries up to %d: want the whole log applied", c.Member(i).Name, s.RestoredFrom, s.AppliedHere, s.Applied)
 		}
 		if got := c.members(i); !reflect.DeepEqual(got, members) {
-			t.Fatalf("%s lists members %v, want %v", c.nodes[i].name, got, members)
+			t.Fatalf("%s lists members %v, want %v", c.Member(i).Name, got, members)
 		}
 	}
 	sent = append(sent, c.sendMany("after", 3)...)

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"testing"
@@ -16,65 +15,42 @@ import (
 // newCheckpointCluster is newCluster with nodes that checkpoint every few
 // entries, so that a short test sees every member's checkpoints.
 func newCheckpointCluster(t *testing.T, size int) *cluster {
-	c := &cluster{t: t, net: simnet.New(7, simnet.LinkConfig{Latency: time.Millisecond})}
-	for i := range size {
-		s := bytes.Repeat([]byte{byte(i + 1)}, 32)
-		s[0] = 7
-		id, err := identity.FromSeed(s)
-		if err != nil {
-			t.Fatal(err)
+	return newClusterWith(t, size, 7, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, m := range c.Members() {
+			m.Tweak = func(cfg *node.Config) { cfg.RetryInterval, cfg.CheckpointEntries = 100*time.Millisecond, 3 }
 		}
-		c.nodes = append(c.nodes, &tnode{i: i, id: id, dir: t.TempDir(), url: fmt.Sprintf("sim://node%d", i), name: fmt.Sprintf("node%d", i)})
-	}
-	for _, tn := range c.nodes {
-		n, err := node.Open(node.Config{
-			Dir: tn.dir, Identity: tn.id, Name: tn.name, URL: tn.url,
-			Link: c.net.Endpoint(tn.url), Logger: testLogger().With().Str("node", tn.name).Logger(),
-			RetryInterval: 100 * time.Millisecond, CheckpointEntries: 3,
-		})
-		if err != nil {
-			t.Fatalf("start %s: %v", tn.name, err)
-		}
-		tn.n = n
-		c.net.Register(tn.url, n.HandleFrame)
-	}
-	t.Cleanup(func() {
-		for i := range c.nodes {
-			c.crash(i)
-		}
-		c.net.Wait()
 	})
-	return c
 }
 
 // TestTranscriptEndToEnd: three members chat; a transcript exported by each
 // verifies with every member trusted, and shows each member's messages and
 // checkpoints.
 func TestTranscriptEndToEnd(t *testing.T) {
+	t.Parallel()
 	c := newCheckpointCluster(t, 3)
 	gid := c.form()
 	// Every member joined before the first message, so each reads them all.
 	for round := range 2 {
-		for i := range c.nodes {
+		for i := range c.Members() {
 			c.send(i, fmt.Sprintf("round %d from node%d", round, i), 10*time.Second)
 		}
 	}
 	msgs := c.converged(6)
 	var trust []identity.PublicID
-	for _, tn := range c.nodes {
-		trust = append(trust, tn.id.Public())
+	for _, tn := range c.Members() {
+		trust = append(trust, tn.ID.Public())
 	}
-	for i, tn := range c.nodes {
+	for i, tn := range c.Members() {
 		var s *transcript.Summary
 		// Wait until every member's checkpoint is committed and known here.
-		eventually(t, 30*time.Second, fmt.Sprintf("a transcript from %s with checkpoints by every member", tn.name), func() bool {
-			doc, err := tn.n.Transcript(ctxT(t, 30*time.Second), gid)
+		c.Eventually(t, 30*time.Second, fmt.Sprintf("a transcript from %s with checkpoints by every member", tn.Name), func() bool {
+			doc, err := c.Node(tn.Index).Transcript(ctxT(t, 30*time.Second), gid)
 			if err != nil {
-				t.Fatalf("export from %s: %v", tn.name, err)
+				t.Fatalf("export from %s: %v", tn.Name, err)
 			}
 			s, err = transcript.Verify(doc, trust)
 			if err != nil {
-				t.Fatalf("verify the transcript of %s: %v", tn.name, err)
+				t.Fatalf("verify the transcript of %s: %v", tn.Name, err)
 			}
 			by := map[identity.PublicID]bool{}
 			for _, cp := range s.Checkpoints {
@@ -83,7 +59,7 @@ func TestTranscriptEndToEnd(t *testing.T) {
 			return len(by) == 3
 		})
 		t.Logf("node%d: %d entries (%d rejected), %d messages, %d checkpoints, index %d..%d", i, s.Entries, s.Rejected, s.Messages, len(s.Checkpoints), s.FirstIndex, s.LastIndex)
-		if s.Exporter != tn.id.Public() || s.Name != "test" || s.Messages != len(msgs) || s.Chats != len(msgs) {
+		if s.Exporter != tn.ID.Public() || s.Name != "test" || s.Messages != len(msgs) || s.Chats != len(msgs) {
 			t.Errorf("node%d: exporter %s, name %q, %d messages, %d chats; want %d", i, s.Exporter.Fingerprint(), s.Name, s.Messages, s.Chats, len(msgs))
 		}
 		if len(s.Authors) != 3 || len(s.Members) != 3 {
@@ -101,12 +77,13 @@ func TestTranscriptEndToEnd(t *testing.T) {
 }
 
 func TestTranscriptUnknownGroup(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t, 1, 3, simnet.LinkConfig{})
-	_, err := c.nodes[0].n.Transcript(ctxT(t, 10*time.Second), "00112233445566778899aabbccddeeff")
+	_, err := c.Node(0).Transcript(ctxT(t, 10*time.Second), "00112233445566778899aabbccddeeff")
 	if !errors.Is(err, node.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
 	}
-	_, err = c.nodes[0].n.Transcript(ctxT(t, 10*time.Second), "not a group")
+	_, err = c.Node(0).Transcript(ctxT(t, 10*time.Second), "not a group")
 	if !errors.Is(err, node.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/demes/demes/node/chaos"
+	"github.com/demes/demes/node/nodetest"
 )
 
 var (
@@ -28,7 +29,12 @@ var (
 	snapKeep    = flag.Uint64("chaos.keep", 0, "the nodes' SnapshotKeep (0: the default)")
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain checks for leaked goroutines; schedules run at once and store in
+// memory (see nodetest.SetUpTestMain).
+func TestMain(m *testing.M) {
+	nodetest.SetUpTestMain()
+	goleak.VerifyTestMain(m)
+}
 
 func options(t *testing.T, seed int64, nodes, steps int) chaos.Options {
 	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf,

@@ -1,0 +1,86 @@
+package chaos
+
+import (
+	"errors"
+	"testing"
+)
+
+// TestCheckerCatchesEachViolation feeds the checker made-up observations,
+// one broken guarantee each, and checks it names that invariant; and that
+// the same observations without the fault pass.
+func TestCheckerCatchesEachViolation(t *testing.T) {
+	a := entry{index: 5, id: "a", text: "hello"}
+	b := entry{index: 6, id: "b", text: "world"}
+	c := entry{index: 7, id: "c", text: "again"}
+	sent := func(out outcome, texts ...string) []sendResult {
+		var rs []sendResult
+		for _, tx := range texts {
+			rs = append(rs, sendResult{text: tx, out: out})
+		}
+		return rs
+	}
+	for _, tc := range []struct {
+		name string
+		// observed, node by node, in order, while the run went on
+		during [][]entry
+		// every node's sequence once settled
+		final   [][]entry
+		results []sendResult
+		stores  [][]byte
+		want    string // the invariant broken, "" for none
+	}{
+		{name: "all fine", during: [][]entry{{a}, {a, b}, {a}}, final: [][]entry{{a, b}, {a, b}},
+			results: append(sent(acked, "hello"), sent(queued, "world")...), stores: [][]byte{[]byte("sealed")}},
+		{name: "a failed send delivered once is fine", final: [][]entry{{a}}, results: sent(failed, "hello"), stores: [][]byte{{1}}},
+		{name: "a failed send lost is fine", final: [][]entry{{a}}, results: append(sent(acked, "hello"), sent(failed, "world")...), stores: [][]byte{{1}}},
+		{name: "committed order changes during the run", during: [][]entry{{a, b}, {a, c}}, final: [][]entry{{a, b}}, want: InvOneOrder},
+		{name: "a node rewrites its own history", during: [][]entry{{a, b}, {b}}, final: [][]entry{{a, b}}, want: InvOneOrder},
+		{name: "settled nodes disagree on the order", final: [][]entry{{a, b}, {b, a}}, want: InvOneOrder},
+		{name: "a settled node lacks a message", final: [][]entry{{a, b}, {a}}, want: InvOneOrder},
+		{name: "an acknowledged send is lost", final: [][]entry{{a}}, results: sent(acked, "hello", "world"), want: InvAcked},
+		{name: "an acknowledged send is delivered twice", final: [][]entry{{a, {index: 6, id: "a2", text: "hello"}}}, results: sent(acked, "hello"), want: InvAcked},
+		{name: "a queued send is lost", final: [][]entry{{a}}, results: append(sent(acked, "hello"), sent(queued, "world")...), want: InvQueued},
+		{name: "a failed send is delivered twice", final: [][]entry{{a, {index: 6, id: "a2", text: "hello"}}}, results: sent(failed, "hello"), want: InvNoDuplicates},
+		{name: "a message nobody sent", final: [][]entry{{a, b}}, results: sent(acked, "hello"), want: InvNoStrangers},
+		{name: "plaintext in a store", final: [][]entry{{a}}, results: sent(acked, "hello"),
+			stores: [][]byte{[]byte("sealed"), []byte("...hello...")}, want: InvCiphertext},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := func() error {
+				var o orderCheck
+				for _, seq := range tc.during {
+					if err := o.observe("node0", seq); err != nil {
+						return err
+					}
+				}
+				if _, err := checkDelivery(tc.final, tc.results); err != nil {
+					return err
+				}
+				if tc.stores == nil {
+					return nil
+				}
+				return checkPlaintext("node0", tc.stores, tc.results)
+			}()
+			var v *Violation
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("a run without faults failed: %v", err)
+			case tc.want == "":
+			case !errors.As(err, &v):
+				t.Fatalf("got %v, want a violation of %q", err, tc.want)
+			case v.Invariant != tc.want:
+				t.Fatalf("got a violation of %q (%v), want %q", v.Invariant, v, tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckerEmptyStore: a store without values is an error of the run, not
+// a pass: the plaintext check would have looked at nothing.
+func TestCheckerEmptyStore(t *testing.T) {
+	err := checkPlaintext("node0", nil, []sendResult{{text: "hello", out: acked}})
+	var v *Violation
+	if err == nil || errors.As(err, &v) {
+		t.Fatalf("empty store: got %v, want a plain error", err)
+	}
+}

@@ -1,0 +1,478 @@
+package chaos
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
+	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/node/store"
+)
+
+// The runner: it drives a nodetest.Cluster through the schedule, records
+// what the nodes list and what each send returned, and hands those
+// observations to the checker (check.go).
+
+// calm is the network between faults.
+var calm = simnet.LinkConfig{Latency: time.Millisecond, Jitter: 0.5}
+
+// runner is one run of a schedule.
+type runner struct {
+	o Options
+	c *nodetest.Cluster
+
+	mu      sync.Mutex // guards results, order and trace
+	results []sendResult
+	order   orderCheck
+	trace   []string
+	sends   sync.WaitGroup
+}
+
+func newRunner(o Options, dir string) (*runner, error) {
+	logger := zerolog.Nop()
+	if o.Logger != nil {
+		logger = *o.Logger
+	}
+	c, err := nodetest.New(nodetest.Options{
+		Size: o.Nodes, Seed: o.Seed, Link: calm, Dir: dir,
+		Identity: func(i int) (*identity.Identity, error) {
+			seed := sha256.Sum256([]byte(fmt.Sprintf("demes chaos node %d", i)))
+			return identity.FromSeed(seed[:])
+		},
+		Config: node.Config{
+			Logger: logger,
+			Timing: o.Timing,
+			// Everything periodic runs a few times faster than by
+			// default, so that retries, pings and placement happen
+			// during a short schedule.
+			RetryInterval:    100 * time.Millisecond,
+			PingInterval:     200 * time.Millisecond,
+			LatencyInterval:  time.Second,
+			TransferCooldown: time.Second,
+			SnapshotEntries:  o.SnapshotEntries,
+			SnapshotKeep:     o.SnapshotKeep,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.StartAll(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &runner{o: o, c: c}, nil
+}
+
+func (r *runner) logf(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	r.trace = append(r.trace, line)
+	r.mu.Unlock()
+	if r.o.Logf != nil {
+		r.o.Logf("seed %d: %s", r.o.Seed, line)
+	}
+}
+
+func (r *runner) shutdown() {
+	r.sends.Wait()
+	r.c.Close()
+}
+
+// heal removes every cut and puts every link back to calm.
+func (r *runner) heal() {
+	net := r.c.Net()
+	net.Heal()
+	net.SetDefault(calm)
+	for i, a := range r.c.Members() {
+		for j, b := range r.c.Members() {
+			if i != j {
+				net.SetLink(a.URL, b.URL, calm)
+			}
+		}
+	}
+}
+
+// form creates the group on node 0, has the others join, and waits until
+// every node knows every voter, on a calm network.
+func (r *runner) form(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.o.Settle)
+	defer cancel()
+	if err := r.c.Form(ctx, nodetest.FormOptions{Name: "chaos"}); err != nil {
+		return err
+	}
+	want := min(r.o.Nodes, 5)
+	if err := r.c.Until(ctx, fmt.Sprintf("%d voters on every node", want), r.c.HasVoters(want)); err != nil {
+		return fmt.Errorf("the group did not reach %d voters on every node: %w", want, err)
+	}
+	return nil
+}
+
+func (r *runner) run(ctx context.Context, rep *Report) error {
+	if err := r.form(ctx); err != nil {
+		return fmt.Errorf("forming the group: %w", err)
+	}
+	r.logf("group %s formed", r.c.GroupID)
+	for k, s := range rep.Schedule {
+		if err := r.step(ctx, k, s, rep); err != nil {
+			return err
+		}
+		if err := r.observe(); err != nil {
+			return err
+		}
+		if err := pause(ctx, s.Pause); err != nil {
+			return err
+		}
+	}
+	r.sends.Wait()
+	r.mu.Lock()
+	results := append([]sendResult(nil), r.results...)
+	r.mu.Unlock()
+	for _, res := range results {
+		rep.Sent++
+		switch res.out {
+		case acked:
+			rep.Acked++
+		case queued:
+			rep.Queued++
+		default:
+			rep.Failed++
+		}
+	}
+
+	// Heal everything and bring every node back.
+	r.heal()
+	for _, i := range r.c.Down() {
+		if err := r.c.Start(i); err != nil {
+			return err
+		}
+		rep.Restarts++
+	}
+	r.logf("healed; every node up")
+	if err := r.settle(ctx, results); err != nil {
+		return err
+	}
+	// Every node restarts once more from its store alone.
+	for i := range r.c.Members() {
+		r.c.Crash(i)
+	}
+	for i := range r.c.Members() {
+		if err := r.c.Start(i); err != nil {
+			return err
+		}
+	}
+	r.logf("restarted every node")
+	if err := r.settle(ctx, results); err != nil {
+		return err
+	}
+	final, err := r.check(results)
+	if err != nil {
+		return err
+	}
+	rep.Delivered = len(final)
+	for i := range r.c.Members() {
+		r.c.Crash(i)
+	}
+	return r.checkStores(results)
+}
+
+// step runs one step of the schedule.
+func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
+	pick := func(from []int) int {
+		if len(from) == 0 {
+			return -1
+		}
+		return from[s.Pick%len(from)]
+	}
+	switch s.Kind {
+	case Send:
+		from := pick(r.c.Live())
+		if from < 0 {
+			r.logf("%d %s: no live node", k, s.Kind)
+			return nil
+		}
+		r.logf("%d %s: %d from node%d, waiting %v", k, s.Kind, s.Count, from, s.Wait)
+		for j := 0; j < s.Count; j++ {
+			text := fmt.Sprintf("chaos-plaintext-seed%d-step%03d-%d", r.o.Seed, k, j)
+			r.sends.Add(1)
+			go func() {
+				defer r.sends.Done()
+				r.send(ctx, from, text, s.Wait)
+			}()
+		}
+	case KillHost, CrashFollower:
+		live := r.c.Live()
+		h := r.c.Host()
+		target := h
+		if s.Kind == CrashFollower || h < 0 {
+			var others []int
+			for _, i := range live {
+				if i != h || h < 0 {
+					others = append(others, i)
+				}
+			}
+			target = pick(others)
+		}
+		if target < 0 {
+			r.logf("%d %s: nothing to crash", k, s.Kind)
+			return nil
+		}
+		r.c.Crash(target)
+		rep.Crashes++
+		if target == h {
+			rep.HostKills++
+		}
+		if h < 0 {
+			r.logf("%d %s: crashed node%d (no host known)", k, s.Kind, target)
+		} else {
+			r.logf("%d %s: crashed node%d (host: node%d)", k, s.Kind, target, h)
+		}
+	case Restart:
+		target := pick(r.c.Down())
+		if target < 0 {
+			r.logf("%d %s: nothing to restart", k, s.Kind)
+			return nil
+		}
+		if err := r.c.Start(target); err != nil {
+			return err
+		}
+		rep.Restarts++
+		r.logf("%d %s: restarted node%d", k, s.Kind, target)
+	case Partition:
+		side := map[int]bool{}
+		for _, i := range s.Side {
+			side[i] = true
+		}
+		var a, b []int
+		for i := range r.c.Members() {
+			if side[i] {
+				a = append(a, i)
+			} else {
+				b = append(b, i)
+			}
+		}
+		r.c.Net().Heal()
+		r.c.Net().Partition(r.c.URLs(a...), r.c.URLs(b...))
+		r.logf("%d %s: %v | %v", k, s.Kind, a, b)
+	case IsolateHost, CutHost:
+		h := r.c.Host()
+		if h < 0 {
+			r.logf("%d %s: no host", k, s.Kind)
+			return nil
+		}
+		if s.Kind == IsolateHost {
+			r.c.Net().Heal()
+		}
+		for i := range r.c.Members() {
+			if i == h {
+				continue
+			}
+			hu, ou := r.c.Member(h).URL, r.c.Member(i).URL
+			switch {
+			case s.Kind == IsolateHost:
+				r.c.Net().Partition([]string{hu}, []string{ou})
+			case s.Pick%2 == 0:
+				r.c.Net().Cut(ou, hu)
+			default:
+				r.c.Net().Cut(hu, ou)
+			}
+		}
+		r.logf("%d %s: host node%d", k, s, h)
+	case CutOneWay:
+		r.c.Net().Cut(r.c.Member(s.From).URL, r.c.Member(s.To).URL)
+		r.logf("%d %s", k, s)
+	case Degrade:
+		r.c.Net().SetLink(r.c.Member(s.From).URL, r.c.Member(s.To).URL, s.Link)
+		r.logf("%d %s", k, s)
+	case DegradeAll:
+		r.c.Net().SetDefault(s.Link)
+		r.logf("%d %s", k, s)
+	case RestartAll:
+		live := r.c.Live()
+		for _, i := range live {
+			r.c.Crash(i)
+		}
+		for _, i := range live {
+			if err := r.c.Start(i); err != nil {
+				return err
+			}
+		}
+		rep.Crashes += len(live)
+		rep.Restarts += len(live)
+		r.logf("%d %s: %v", k, s.Kind, live)
+	case Heal:
+		r.heal()
+		r.logf("%d %s", k, s.Kind)
+	default:
+		return fmt.Errorf("step %d: unknown kind %v", k, s.Kind)
+	}
+	return nil
+}
+
+func (r *runner) send(ctx context.Context, from int, text string, wait time.Duration) {
+	res := sendResult{text: text, from: from, out: failed}
+	if n := r.c.Node(from); n != nil {
+		sctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
+		m, err := n.Send(sctx, r.c.GroupID, text, wait)
+		cancel()
+		res.err = err
+		switch {
+		case err != nil:
+		case m.State == node.StateCommitted:
+			res.out = acked
+		default:
+			res.out = queued
+		}
+	} else {
+		res.err = errors.New("node crashed before the send")
+	}
+	r.mu.Lock()
+	r.results = append(r.results, res)
+	r.mu.Unlock()
+}
+
+// committed lists node i's committed messages.
+func (r *runner) committed(i int) ([]entry, error) {
+	ms, err := r.c.Committed(i)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]entry, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, entry{index: m.Index, id: m.ID, text: m.Text})
+	}
+	return out, nil
+}
+
+// observe hands every live node's committed messages to the order check.
+func (r *runner) observe() error {
+	for _, i := range r.c.Live() {
+		seq, err := r.committed(i)
+		if err != nil {
+			continue // crashed meanwhile
+		}
+		r.mu.Lock()
+		err = r.order.observe(fmt.Sprintf("node%d", i), seq)
+		r.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle waits until every node is up, lists the same committed messages,
+// which include every queued one, and has an empty outbox.
+func (r *runner) settle(ctx context.Context, results []sendResult) error {
+	var (
+		why  string
+		verr error
+	)
+	sctx, cancel := context.WithTimeout(ctx, r.o.Settle)
+	defer cancel()
+	err := r.c.Until(sctx, "the group to settle", func() bool {
+		if verr = r.observe(); verr != nil {
+			return true
+		}
+		var first []entry
+		for i := range r.c.Members() {
+			g, ok := r.c.Status(i)
+			if !ok {
+				why = fmt.Sprintf("node%d is down or not in the group", i)
+				return false
+			}
+			if g.Queued != 0 {
+				why = fmt.Sprintf("node%d has %d messages in its outbox", i, g.Queued)
+				return false
+			}
+			seq, err := r.committed(i)
+			if err != nil {
+				why = err.Error()
+				return false
+			}
+			if i == 0 {
+				first = seq
+			} else if len(seq) != len(first) {
+				why = fmt.Sprintf("node%d lists %d messages, node0 %d", i, len(seq), len(first))
+				return false
+			}
+		}
+		have := map[string]bool{}
+		for _, e := range first {
+			have[e.text] = true
+		}
+		for _, res := range results {
+			if res.out != failed && !have[res.text] {
+				why = fmt.Sprintf("%q (from node%d) is not delivered yet", res.text, res.from)
+				return false
+			}
+		}
+		why = ""
+		return true
+	})
+	if verr != nil {
+		return verr
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return violation(InvSettles, "after %v: %s", r.o.Settle, why)
+	}
+	return nil
+}
+
+// check reads every node's sequence of the settled group and checks the
+// delivery guarantees on them.
+func (r *runner) check(results []sendResult) ([]entry, error) {
+	var seqs [][]entry
+	for i := range r.c.Members() {
+		seq, err := r.committed(i)
+		if err != nil {
+			return nil, err
+		}
+		seqs = append(seqs, seq)
+	}
+	return checkDelivery(seqs, results)
+}
+
+// checkStores reads every value of every (closed) node's store and checks
+// that none holds a sent text.
+func (r *runner) checkStores(results []sendResult) error {
+	for _, m := range r.c.Members() {
+		st, err := store.Open(filepath.Join(m.Dir, "store.db"))
+		if err != nil {
+			return fmt.Errorf("open the store of %s: %w", m.Name, err)
+		}
+		var values [][]byte
+		err = st.ForEachValue(func(v []byte) { values = append(values, append([]byte(nil), v...)) })
+		st.Close()
+		if err != nil {
+			return fmt.Errorf("scan the store of %s: %w", m.Name, err)
+		}
+		if err := checkPlaintext(m.Name, values, results); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pause waits d between two steps, as the schedule says.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -98,7 +99,7 @@ func (c *cluster) waitSettledOn(want int, what string) {
 }
 
 func TestPlacementOptimalHostAndFailover(t *testing.T) {
-	t.Parallel()
+	nodetest.ParallelTimed(t)
 	c := newPlacementCluster(t, star, 21, 0)
 	c.form()
 	c.waitVoters(5)
@@ -139,7 +140,7 @@ func TestPlacementOptimalHostAndFailover(t *testing.T) {
 }
 
 func TestPlacementFollowsLatencyChangeOnce(t *testing.T) {
-	t.Parallel()
+	nodetest.ParallelTimed(t)
 	c := newPlacementCluster(t, star, 22, 0)
 	start := time.Now()
 	c.form()
@@ -166,7 +167,7 @@ func TestPlacementFollowsLatencyChangeOnce(t *testing.T) {
 }
 
 func TestPlacementStableUnderJitter(t *testing.T) {
-	t.Parallel()
+	nodetest.ParallelTimed(t)
 	if testing.Short() {
 		t.Skip("simulates a minute of jitter")
 	}
@@ -190,7 +191,7 @@ func TestPlacementStableUnderJitter(t *testing.T) {
 // The election package and the node agree on the ranking inputs: a member's
 // under-reported latency map does not make it the host.
 func TestPlacementIgnoresUnderReporting(t *testing.T) {
-	t.Parallel()
+	nodetest.ParallelTimed(t)
 	// Unit-level: the node feeds committed maps to election.Rank, whose rule
 	// (edge = larger of both reports) defeats under-reporting; check it with
 	// the same shape of input the node builds.

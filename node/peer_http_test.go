@@ -254,7 +254,7 @@ func signRaw(id *identity.Identity, version byte, body []byte) []byte {
 // may move the term, the host or the messages; and the member keeps serving:
 // a message sent afterwards commits everywhere.
 func TestPeerBadInput(t *testing.T) {
-	t.Parallel()
+	nodetest.ParallelTimed(t)
 	c := newHTTPGroup(t, 3, 2)
 	c.form()
 	host, voters, learners := c.roles(2)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -60,9 +61,9 @@ func sameSet(a map[int]bool, b ...int) bool {
 // it knows that can vouch, do not reach it: then only its own request for the
 // voters' views, made when it refuses the new host, lets it through.
 func TestPromotionLag(t *testing.T) {
-	t.Parallel()
-	t.Run("cut off", func(t *testing.T) { t.Parallel(); testPromotionLag(t, 31, false) })
-	t.Run("restarted without pings", func(t *testing.T) { t.Parallel(); testPromotionLag(t, 32, true) })
+	nodetest.ParallelTimed(t)
+	t.Run("cut off", func(t *testing.T) { nodetest.ParallelTimed(t); testPromotionLag(t, 31, false) })
+	t.Run("restarted without pings", func(t *testing.T) { nodetest.ParallelTimed(t); testPromotionLag(t, 32, true) })
 }
 
 func testPromotionLag(t *testing.T, seed int64, restart bool) {

@@ -3,6 +3,9 @@ package nodetest
 import (
 	"flag"
 	"os"
+	"runtime"
+	"strconv"
+	"testing"
 )
 
 // SetUpTestMain prepares a test binary of cluster tests; call it first in
@@ -26,6 +29,28 @@ func SetUpTestMain() {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
 	if f := flag.Lookup("test.parallel"); f != nil && !set {
-		_ = f.Value.Set("32")
+		_ = f.Value.Set(strconv.Itoa(parallelTests()))
+	}
+}
+
+// parallelTests is how many cluster tests run at once. They mostly wait, so
+// many can; but under the race detector each costs several times the CPU,
+// and tests that time elections and placement must not starve (the whole
+// suite runs other packages beside them), so then only two per core do.
+func parallelTests() int {
+	if raceEnabled {
+		return 2 * runtime.GOMAXPROCS(0)
+	}
+	return 32
+}
+
+// ParallelTimed marks a test whose assertions depend on timers running about
+// on time (placement from pings every 100 ms, no election while a host is
+// busy) as parallel, except under the race detector: there the CPU it would
+// share with the other tests delays pings and heartbeats past what such a
+// test tolerates, so it runs on its own, before the parallel tests.
+func ParallelTimed(t *testing.T) {
+	if !raceEnabled {
+		t.Parallel()
 	}
 }

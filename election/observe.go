@@ -20,6 +20,11 @@ type Intervals struct {
 	// Hysteresis is how much better a member must be to take over from a
 	// settled leader.
 	Hysteresis Hysteresis
+	// ElectionTimeout is raft's election timeout (its shortest: tick
+	// times election ticks): how long a follower that has heard nothing
+	// from its leader keeps refusing to vote for another. Zero turns off
+	// the best backup's early campaign (see [Placer]).
+	ElectionTimeout time.Duration
 }
 
 // Member is one member of the group as the caller sees it at the moment of a
@@ -48,8 +53,11 @@ type Member struct {
 type Peer struct {
 	Since    time.Time // when this member started pinging the peer
 	LastPong time.Time // zero until a pong arrived
-	RTT      float64   // milliseconds, when HasRTT
-	HasRTT   bool
+	// FailedSince is when the first ping that failed since LastPong
+	// failed (no answer, or an error); zero if none has.
+	FailedSince time.Time
+	RTT         float64 // milliseconds, when HasRTT
+	HasRTT      bool
 }
 
 // Observations is everything a [Placer] decides from: what the caller knows

@@ -48,6 +48,16 @@ import (
 // stand. Should the lost leader answer a ping after all, it was not lost,
 // and the leader falls back to the rules above.
 //
+// The best backup need not even wait for raft to elect someone else first.
+// A follower whose ping to its leader fails knows the leader was gone by
+// then; once raft's election timeout has passed since, every other
+// follower has stopped hearing from the leader for as long and will grant
+// votes. If the follower tops the ranking without its leader, it campaigns
+// then, once, instead of leaving the election to whoever times out first
+// (a random 1 to 2 election timeouts, and a split vote now and then). If
+// the leader was alive after all, raft's pre-vote finds the followers
+// still hearing from it and nothing changes.
+//
 // Transfers and voter changes never overlap: a transfer waits until no
 // voter change has been made for two retry intervals (the target cannot
 // campaign until it has applied the change, and the transfer would be
@@ -68,6 +78,12 @@ type Placer struct {
 	// once; leaderSince is when this member became leader.
 	lost        string
 	leaderSince time.Time
+	// campaignAt is when this follower, the best backup, campaigns unless
+	// another leader is known by then; zero when no campaign is due.
+	// campaigned is the failure of the leader's ping it last campaigned
+	// on: once per failure.
+	campaignAt time.Time
+	campaigned time.Time
 
 	candidate      string // the hysteresis path's candidate...
 	candidateSince time.Time
@@ -95,6 +111,8 @@ type Decision struct {
 	// Voters, when ChangeVoters is set, is the voter change to propose.
 	Voters       VoterChange
 	ChangeVoters bool
+	// Campaign asks the caller to start a raft election (see [Placer]).
+	Campaign bool
 	// Notes explain decisions worth a debug log line.
 	Notes []string
 }
@@ -111,9 +129,9 @@ func (p *Placer) Published(now time.Time) { p.lastPublish = now }
 // placer has not stepped since, or it leads after an election that lost the
 // previous leader and has yet to hand over (see the rules on [Placer]). The
 // caller may step on any event it likes (a pong, say) while it holds.
-func (p *Placer) Pending(isLeader bool) bool {
+func (p *Placer) Pending(now time.Time, isLeader bool) bool {
 	if !isLeader {
-		return false
+		return !p.campaignAt.IsZero() && !now.Before(p.campaignAt)
 	}
 	return !p.wasLeader || (p.lost != "" && !p.settled && p.lastTransfer.Before(p.leaderSince))
 }
@@ -137,7 +155,43 @@ func (p *Placer) Step(now time.Time, o Observations) Decision {
 	p.complete = Complete(in, p.ranking)
 	d.Ranking, d.Complete = p.ranking, p.complete
 	p.placeLeader(now, o, &d)
+	p.campaign(now, o, &d)
 	return d
+}
+
+// campaign is the follower's side of a step: the best backup's early
+// campaign once its leader is lost (see [Placer]).
+func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
+	p.campaignAt = time.Time{}
+	et := o.Intervals.ElectionTimeout
+	if o.IsLeader || et <= 0 || p.lastLeader == "" || o.Leader != p.lastLeader {
+		// Raft has moved on by itself: it elected someone, or this
+		// member's own election timeout fired and it campaigns.
+		return
+	}
+	pr := o.Peers[p.lastLeader]
+	if pr.FailedSince.IsZero() || pr.FailedSince.Equal(p.campaigned) {
+		return
+	}
+	self := false
+	for _, m := range o.Members {
+		self = self || m.ID == o.Self && m.Voter
+	}
+	if !self {
+		return
+	}
+	if top, ok := p.topWithout(p.lastLeader, o, d.Dead); !ok || top != o.Self {
+		return
+	}
+	// A tick's worth of margin, for the other followers' last heartbeat.
+	at := pr.FailedSince.Add(et + et/10)
+	if now.Before(at) {
+		p.campaignAt = at
+		return
+	}
+	p.campaigned = pr.FailedSince
+	d.Campaign = true
+	d.Notes = append(d.Notes, "placement: the leader is lost and this member is the best backup; campaigning")
 }
 
 // StepVoters is the voter side alone, run more often than [Placer.Step] so
@@ -257,16 +311,22 @@ func (p *Placer) lostTop(o Observations, d *Decision) (string, bool) {
 		p.lost = ""
 		return "", false
 	}
-	dead := maps.Clone(d.Dead)
-	dead[p.lost] = true
+	return p.topWithout(p.lost, o, d.Dead)
+}
+
+// topWithout returns the top of the ranking with lost dead as well, if
+// that ranking is complete.
+func (p *Placer) topWithout(lost string, o Observations, dead map[string]bool) (string, bool) {
+	dead = maps.Clone(dead)
+	dead[lost] = true
 	// The survivors' maps were measured before the loss; what they say
-	// about the lost leader is all that is stale, so it is left out of
+	// about the lost member is all that is stale, so it is left out of
 	// the freshness check of Complete.
 	reports := make(map[string]map[string]float64, len(o.Reports))
 	for from, rep := range o.Reports {
-		if _, ok := rep[p.lost]; ok {
+		if _, ok := rep[lost]; ok {
 			rep = maps.Clone(rep)
-			delete(rep, p.lost)
+			delete(rep, lost)
 		}
 		reports[from] = rep
 	}

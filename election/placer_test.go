@@ -95,7 +95,9 @@ func (w *world) pong() {
 			p.Since = w.now
 		}
 		if !w.down[id] {
-			p.LastPong, p.RTT, p.HasRTT = w.now, w.rtt[w.self][id], true
+			p.LastPong, p.RTT, p.HasRTT, p.FailedSince = w.now, w.rtt[w.self][id], true, time.Time{}
+		} else if p.FailedSince.IsZero() {
+			p.FailedSince = w.now
 		}
 		w.peers[id] = p
 	}
@@ -442,5 +444,67 @@ func TestPlacerPublish(t *testing.T) {
 	}
 	if d := w.step(w.iv.Ping); d.Publish == nil {
 		t.Fatal("not published again after the latency interval")
+	}
+}
+
+// TestPlacerCampaign: a follower whose ping to its leader failed campaigns
+// once raft's election timeout has passed since, if it is the best backup,
+// and only then.
+func TestPlacerCampaign(t *testing.T) {
+	const et = 500 * time.Millisecond
+	tests := []struct {
+		name  string
+		self  string
+		setup func(w *world)
+		want  bool
+	}{
+		{"the best backup campaigns", "c", nil, true},
+		{"another member leaves it to raft", "d", nil, false},
+		{"raft has moved on", "c", func(w *world) { w.leader = "" }, false},
+		{"the leader answers again", "c", func(w *world) { delete(w.down, "b") }, false},
+		{"not a voter", "c", func(w *world) { w.voters["c"] = false }, false},
+		{"turned off", "c", func(w *world) { w.iv.ElectionTimeout = 0 }, false},
+		{"incomplete ranking", "c", func(w *world) { delete(w.reports, "e") }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, tt.self)
+			w.iv.ElectionTimeout = et
+			w.leader = "b"
+			for i := 0; i < 10; i++ {
+				w.step(w.iv.Ping)
+			}
+			w.crash("b")
+			w.step(w.iv.Ping) // the first failed ping
+			failed := w.now
+			if tt.setup != nil {
+				tt.setup(w)
+			}
+			var at time.Time
+			for i := 0; i < 200 && at.IsZero(); i++ {
+				w.now = w.now.Add(10 * time.Millisecond)
+				if !w.p.Pending(w.now, false) && w.now.Sub(failed)%w.iv.Ping != 0 {
+					continue // between ticks, only a due campaign steps
+				}
+				w.pong()
+				if d := w.p.Step(w.now, w.obs()); d.Campaign {
+					at = w.now
+				}
+			}
+			if got := !at.IsZero(); got != tt.want {
+				t.Fatalf("campaign %v at %v after the failed ping, want %v", got, at.Sub(failed), tt.want)
+			}
+			if !tt.want {
+				return
+			}
+			if at.Sub(failed) < et {
+				t.Fatalf("campaign %v after the failed ping, before the election timeout", at.Sub(failed))
+			}
+			for i := 0; i < 10; i++ {
+				if d := w.step(w.iv.Ping); d.Campaign {
+					t.Fatal("campaigned twice")
+				}
+			}
+		})
 	}
 }

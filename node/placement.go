@@ -19,14 +19,17 @@ import (
 	"github.com/demes/demes/state"
 )
 
-// Placement: raft decides who MAY lead; this file decides who SHOULD. Each
-// member pings the others with signed pings, keeps a robust RTT per peer,
-// and commits its latency map when it changes materially. Every member ranks
-// the members from the committed maps with package election; the leader
-// hands leadership to a clearly better candidate and adjusts the voter set
-// one change at a time. Nothing here can break raft's safety: it only calls
-// TransferLeadership and proposes ordinary, signed, one-voter-at-a-time
-// configuration changes, which raft itself orders and checks.
+// Placement: raft decides who MAY lead; election.Placer decides who SHOULD,
+// and this file feeds it and carries out its decisions. Each member pings
+// the others with signed pings and keeps a robust RTT and the pong times per
+// peer; every ping interval (and on a pong while a decision is due sooner)
+// it hands those, raft's role, term and progress, and the committed members
+// and latency maps to the placer, and does what the placer decides: propose
+// this member's latency map, hand leadership over, propose a voter change,
+// or campaign. Nothing here can break raft's safety: it only calls
+// TransferLeadership and Campaign and proposes ordinary, signed,
+// one-voter-at-a-time configuration changes, which raft itself orders and
+// checks.
 
 type rttSample struct {
 	key [32]byte
@@ -35,9 +38,10 @@ type rttSample struct {
 }
 
 type peerLatency struct {
-	est      election.Estimator
-	lastPong time.Time
-	since    time.Time // when this node started pinging the peer
+	est         election.Estimator
+	lastPong    time.Time
+	since       time.Time // when this node started pinging the peer
+	failedSince time.Time // the first failed ping since lastPong
 }
 
 // placementState is the group's side of placement: what it measured of
@@ -124,16 +128,19 @@ func (g *group) onRTT(s rttSample) {
 		p = &peerLatency{since: time.Now()}
 		g.pl.peers[s.key] = p
 	}
+	now := time.Now()
 	if s.ok {
 		p.est.Add(s.ms)
-		p.lastPong = time.Now()
+		p.lastPong, p.failedSince = now, time.Time{}
+	} else if p.failedSince.IsZero() {
+		p.failedSince = now
 	}
-	// A new leader need not wait for the next tick: after a host crash
-	// the handover to the best backup is due at once, and a pong or two
-	// arrive between ticks, the first of them about when raft's progress
-	// shows the target caught up.
-	if !g.left && g.st.Members[g.n.self.Sign] != nil && g.pl.placer.Pending(g.role == raft.StateLeader) {
-		g.placementStep(time.Now())
+	// Placement need not wait for the next tick when a decision is due
+	// sooner: after a host crash, the best backup's campaign, or a new
+	// leader's handover to it. Pings answer between ticks, the first of
+	// them about when raft's progress shows the target caught up.
+	if !g.left && g.st.Members[g.n.self.Sign] != nil && g.pl.placer.Pending(now, g.role == raft.StateLeader) {
+		g.placementStep(now)
 	}
 }
 
@@ -193,7 +200,8 @@ func (g *group) observations() election.Observations {
 		Intervals: election.Intervals{
 			Ping: g.n.cfg.PingInterval, Latency: g.n.cfg.LatencyInterval,
 			TransferCooldown: g.n.cfg.TransferCooldown, Retry: g.n.cfg.RetryInterval,
-			Hysteresis: g.n.cfg.Hysteresis,
+			Hysteresis:      g.n.cfg.Hysteresis,
+			ElectionTimeout: g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.ElectionTicks),
 		},
 	}
 	var st raft.Status
@@ -228,7 +236,7 @@ func (g *group) observations() election.Observations {
 			continue
 		}
 		rtt, ok := p.est.Value()
-		o.Peers[m.ID.String()] = election.Peer{Since: p.since, LastPong: p.lastPong, RTT: rtt, HasRTT: ok}
+		o.Peers[m.ID.String()] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, RTT: rtt, HasRTT: ok}
 	}
 	return o
 }
@@ -240,6 +248,9 @@ func (g *group) observations() election.Observations {
 func (g *group) carryOut(now time.Time, d election.Decision) {
 	for _, note := range d.Notes {
 		g.n.log.Debug().Str("group", g.id.String()).Msg(note)
+	}
+	if d.Campaign {
+		g.campaign()
 	}
 	if d.Publish != nil && g.proposeLatency(d.Publish) == nil {
 		g.pl.placer.Published(now)
@@ -342,6 +353,13 @@ func (g *group) logRanking(d election.Decision) {
 
 // raftStatus is raft's status of this group, for the leader's progress.
 func (g *group) raftStatus() raft.Status { return g.rn.Status() }
+
+// campaign asks raft to start an election with this node as candidate.
+func (g *group) campaign() {
+	if err := g.rn.Campaign(g.n.ctx); err != nil {
+		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: campaign")
+	}
+}
 
 // transferLeader asks raft to hand this group's leadership to the member
 // with raft id to.

@@ -78,6 +78,9 @@ type Placer struct {
 	// once; leaderSince is when this member became leader.
 	lost        string
 	leaderSince time.Time
+	// due is set while a handover to the top without the lost leader
+	// waits only for the target to catch up.
+	due bool
 	// campaignAt is when this follower, the best backup, campaigns unless
 	// another leader is known by then; zero when no campaign is due.
 	// campaigned is the failure of the leader's ping it last campaigned
@@ -126,14 +129,16 @@ func (p *Placer) Published(now time.Time) { p.lastPublish = now }
 
 // Pending reports whether a [Placer.Step] now, before the next tick, could
 // act sooner than the tick would: this member has become leader and the
-// placer has not stepped since, or it leads after an election that lost the
-// previous leader and has yet to hand over (see the rules on [Placer]). The
-// caller may step on any event it likes (a pong, say) while it holds.
+// placer has not stepped since; or it leads after an election that lost the
+// previous leader, and the handover to the best backup waits only for raft's
+// progress to show the target caught up; or, on a follower, the best
+// backup's campaign is due (see the rules on [Placer]). The caller may step
+// on any event it likes (a pong, say) while it holds.
 func (p *Placer) Pending(now time.Time, isLeader bool) bool {
 	if !isLeader {
 		return !p.campaignAt.IsZero() && !now.Before(p.campaignAt)
 	}
-	return !p.wasLeader || (p.lost != "" && !p.settled && p.lastTransfer.Before(p.leaderSince))
+	return !p.wasLeader || p.due
 }
 
 // Step is one placement tick, every ping interval: it publishes this
@@ -212,7 +217,7 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 		// A leader that campaigned because the previous one handed over
 		// to it was placed by the ranking: it starts settled.
 		p.settled = o.TransferTerm == o.Term && o.Term != 0
-		p.lost, p.leaderSince = "", now
+		p.lost, p.leaderSince, p.due = "", now, false
 		if !p.settled && p.membership == membership && p.lastLeader != "" {
 			p.lost = p.lastLeader
 		}
@@ -261,6 +266,7 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 		// wait rather than settle for the second best, which hysteresis
 		// would then keep.
 		top, found := p.lostTop(o, d)
+		p.due = found && top != o.Self && voters[top] && !caught[top]
 		if !found && p.complete && now.Sub(p.topSince) >= 2*o.Intervals.Latency {
 			top, found = p.top, true
 		}

@@ -414,6 +414,30 @@ func TestPlacerLostLeaderAnswers(t *testing.T) {
 	}
 }
 
+// TestPlacerPending: while the handover after a loss waits only for the
+// target to catch up, the caller is told to step before the next tick.
+func TestPlacerPending(t *testing.T) {
+	w := newWorld(t, "d")
+	w.leader = "b"
+	w.step(w.iv.Ping)
+	if w.p.Pending(w.now, false) {
+		t.Fatal("a follower with nothing due is pending")
+	}
+	w.crash("b")
+	w.leader, w.term = "d", 2
+	if !w.p.Pending(w.now, true) {
+		t.Fatal("a new leader that has not stepped is not pending")
+	}
+	w.behind["c"] = true
+	if d := w.step(w.iv.Ping); d.TransferTo != "" || !w.p.Pending(w.now, true) {
+		t.Fatalf("transfer %q, pending %v; want none yet, and pending", d.TransferTo, w.p.Pending(w.now, true))
+	}
+	delete(w.behind, "c")
+	if d := w.step(10 * time.Millisecond); d.TransferTo != "c" || w.p.Pending(w.now, true) {
+		t.Fatalf("transfer %q, pending %v; want c, and no longer pending", d.TransferTo, w.p.Pending(w.now, true))
+	}
+}
+
 func contains(s []string, x string) bool {
 	for _, y := range s {
 		if y == x {

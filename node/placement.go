@@ -209,8 +209,12 @@ func (g *group) observations() election.Observations {
 		// Progress is the leader's alone.
 		st = g.raftStatus()
 	}
+	// Member ids as strings, once each: a string is bech32 work, and the
+	// reports below name every pair.
+	ids := make(map[[32]byte]string, len(g.st.Members))
 	for _, m := range g.st.MemberList() {
 		id := m.ID.String()
+		ids[m.ID.Sign] = id
 		_, tracked := st.Progress[m.RaftID]
 		o.Members = append(o.Members, election.Member{ID: id, Order: m.Order, Voter: m.Voter, Tracked: tracked, CaughtUp: caughtUp(st, m.RaftID)})
 		if m.RaftID == g.leader {
@@ -218,25 +222,25 @@ func (g *group) observations() election.Observations {
 		}
 	}
 	for from, rep := range g.st.Latency {
-		fm := g.st.Members[from]
-		if fm == nil {
+		fid, ok := ids[from]
+		if !ok {
 			continue
 		}
 		out := map[string]float64{}
 		for to, ms := range rep {
-			if tm := g.st.Members[to]; tm != nil {
-				out[tm.ID.String()] = ms
+			if tid, ok := ids[to]; ok {
+				out[tid] = ms
 			}
 		}
-		o.Reports[fm.ID.String()] = out
+		o.Reports[fid] = out
 	}
 	for k, p := range g.pl.peers {
-		m := g.st.Members[k]
-		if m == nil {
+		id, ok := ids[k]
+		if !ok {
 			continue
 		}
 		rtt, ok := p.est.Value()
-		o.Peers[m.ID.String()] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, RTT: rtt, HasRTT: ok}
+		o.Peers[id] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, RTT: rtt, HasRTT: ok}
 	}
 	return o
 }

@@ -78,6 +78,10 @@ type Observations struct {
 	// none). A leader with Term == TransferTerm was put in its place by
 	// placement.
 	Term, TransferTerm uint64
+	// LeaderHeard is when this member last heard from Leader (answered
+	// its heartbeat or append); zero if not known. The best backup's
+	// campaign is timed from it (see [Placer]).
+	LeaderHeard time.Time
 	// Members lists the members in join order.
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).

@@ -50,9 +50,9 @@ import (
 //
 // The best backup need not even wait for raft to elect someone else first.
 // A follower whose ping to its leader fails knows the leader was gone by
-// then; once raft's election timeout has passed since, every other
-// follower has stopped hearing from the leader for as long and will grant
-// votes. If the follower tops the ranking without its leader, it campaigns
+// then, or since it last heard from it if that was earlier; once raft's
+// election timeout (and a tick) has passed since, every other follower has
+// stopped hearing from the leader for as long and will grant votes. If the follower tops the ranking without its leader, it campaigns
 // then, once, instead of leaving the election to whoever times out first
 // (a random 1 to 2 election timeouts, and a split vote now and then). If
 // the leader was alive after all, raft's pre-vote finds the followers
@@ -188,8 +188,14 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	if top, ok := p.topWithout(p.lastLeader, o, d.Dead); !ok || top != o.Self {
 		return
 	}
-	// A tick's worth of margin, for the other followers' last heartbeat.
-	at := pr.FailedSince.Add(et + et/10)
+	// The other followers heard the leader's last heartbeat about when
+	// this one did, and no later than the failed ping; a tick's worth of
+	// margin covers the difference in their distances to the leader.
+	at := pr.FailedSince
+	if !o.LeaderHeard.IsZero() && o.LeaderHeard.Before(at) {
+		at = o.LeaderHeard
+	}
+	at = at.Add(et + et/10)
 	if now.Before(at) {
 		p.campaignAt = at
 		return

@@ -52,6 +52,7 @@ type placementState struct {
 	placer       election.Placer
 	ranking      election.Ranking // the last step's, for the group's view
 	transferTerm uint64           // the term of this node's last campaign on a leadership transfer
+	leaderHeard  time.Time        // when this node last answered its leader
 	lastLogged   string
 }
 
@@ -193,6 +194,7 @@ func (g *group) observations() election.Observations {
 		HasLeader:    g.leader != raft.None,
 		Term:         g.term,
 		TransferTerm: g.pl.transferTerm,
+		LeaderHeard:  g.pl.leaderHeard,
 		MaxVoters:    g.st.MaxVoters,
 		Reports:      map[string]map[string]float64{},
 		Peers:        map[string]election.Peer{},
@@ -306,13 +308,19 @@ func (g *group) proposeLatency(m map[string]float64) error {
 // to grant the vote despite having heard from the leader recently.
 const campaignTransfer = "CampaignTransfer"
 
-// noteTransferCampaign records the term of a campaign this node started
-// because the leader handed leadership over to it, as seen in its outgoing
-// messages. Placement put such a leader where it is (see placeLeader).
+// noteTransferCampaign reads what placement needs from this node's outgoing
+// raft messages: the term of a campaign this node started because the
+// leader handed leadership over to it (placement put such a leader where it
+// is), and when this node last answered its leader's heartbeat or append,
+// which is when it last heard from it (the best backup's campaign is timed
+// from it).
 func (g *group) noteTransferCampaign(msgs []*pb.Message) {
 	for _, m := range msgs {
-		if m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
+		switch {
+		case m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer:
 			g.pl.transferTerm = m.GetTerm()
+		case g.leader != raft.None && m.GetTo() == g.leader && (m.GetType() == pb.MsgHeartbeatResp || m.GetType() == pb.MsgAppResp):
+			g.pl.leaderHeard = time.Now()
 		}
 	}
 }

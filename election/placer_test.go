@@ -22,6 +22,7 @@ type world struct {
 	leader  string
 	term    uint64
 	xfer    uint64 // the term of self's last transfer campaign
+	heard   time.Time
 	peers   map[string]Peer
 	iv      Intervals
 	p       Placer
@@ -107,7 +108,7 @@ func (w *world) obs() Observations {
 	o := Observations{
 		Self: w.self, IsLeader: w.leader == w.self, HasLeader: w.leader != "", Leader: w.leader,
 		Term: w.term, TransferTerm: w.xfer, Reports: w.reports, Peers: maps.Clone(w.peers),
-		Started: w.started, Intervals: w.iv, MaxVoters: 5,
+		Started: w.started, Intervals: w.iv, MaxVoters: 5, LeaderHeard: w.heard,
 	}
 	for i, id := range w.ids {
 		o.Members = append(o.Members, Member{ID: id, Order: i + 1, Voter: w.voters[id], Tracked: true, CaughtUp: !w.behind[id] && !w.down[id]})
@@ -498,6 +499,7 @@ func TestPlacerCampaign(t *testing.T) {
 			for i := 0; i < 10; i++ {
 				w.step(w.iv.Ping)
 			}
+			w.heard = w.now // the last heartbeat
 			w.crash("b")
 			w.step(w.iv.Ping) // the first failed ping
 			failed := w.now
@@ -521,8 +523,10 @@ func TestPlacerCampaign(t *testing.T) {
 			if !tt.want {
 				return
 			}
-			if at.Sub(failed) < et {
-				t.Fatalf("campaign %v after the failed ping, before the election timeout", at.Sub(failed))
+			// Timed from the last heartbeat, which came before the
+			// failed ping: an election timeout and a tick after it.
+			if at.Sub(w.heard) < et+et/10 || at.Sub(failed) >= et+et/10 {
+				t.Fatalf("campaign %v after the last heartbeat and %v after the failed ping, want %v after the heartbeat", at.Sub(w.heard), at.Sub(failed), et+et/10)
 			}
 			for i := 0; i < 10; i++ {
 				if d := w.step(w.iv.Ping); d.Campaign {

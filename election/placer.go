@@ -52,11 +52,13 @@ import (
 // A follower whose ping to its leader fails knows the leader was gone by
 // then, or since it last heard from it if that was earlier; once raft's
 // election timeout (and a tick) has passed since, every other follower has
-// stopped hearing from the leader for as long and will grant votes. If the follower tops the ranking without its leader, it campaigns
-// then, once, instead of leaving the election to whoever times out first
-// (a random 1 to 2 election timeouts, and a split vote now and then). If
-// the leader was alive after all, raft's pre-vote finds the followers
-// still hearing from it and nothing changes.
+// stopped hearing from the leader for as long and will grant votes. If the
+// follower is a voter and tops the complete ranking without its leader, it
+// campaigns then, once per failure, instead of leaving the election to
+// whoever times out first (after a random 1 to 2 election timeouts, and a
+// split vote now and then) and handing over after. If the leader was alive
+// after all, raft's pre-vote finds the followers still hearing from it and
+// nothing changes.
 //
 // Transfers and voter changes never overlap: a transfer waits until no
 // voter change has been made for two retry intervals (the target cannot
@@ -119,9 +121,6 @@ type Decision struct {
 	// Notes explain decisions worth a debug log line.
 	Notes []string
 }
-
-// Ranking returns the ranking of the last [Placer.Step].
-func (p *Placer) Ranking() Ranking { return p.ranking }
 
 // Published records that this member's latency map was proposed at now, so
 // that the next one waits for the latency interval.

@@ -51,8 +51,10 @@ import (
 // The best backup need not even wait for raft to elect someone else first.
 // A follower whose ping to its leader fails knows the leader was gone by
 // then, or since it last heard from it if that was earlier; once raft's
-// election timeout (and a tick) has passed since, every other follower has
-// stopped hearing from the leader for as long and will grant votes. If the
+// election timeout has passed since (and the time the heartbeat takes
+// longer to reach the farthest voter, see leaseSpread), every other
+// follower has stopped hearing from the leader for as long and will grant
+// votes. If the
 // follower is a voter and tops the complete ranking without its leader, it
 // campaigns then, once per failure, instead of leaving the election to
 // whoever times out first (after a random 1 to 2 election timeouts, and a
@@ -83,11 +85,8 @@ type Placer struct {
 	// due is set while a handover to the top without the lost leader
 	// waits only for the target to catch up.
 	due bool
-	// campaignAt is when this follower, the best backup, campaigns unless
-	// another leader is known by then; zero when no campaign is due.
-	// campaigned is the failure of the leader's ping it last campaigned
-	// on: once per failure.
-	campaignAt time.Time
+	// campaigned is the failure of the leader's ping this member last
+	// campaigned on: once per failure.
 	campaigned time.Time
 
 	candidate      string // the hysteresis path's candidate...
@@ -118,6 +117,9 @@ type Decision struct {
 	ChangeVoters bool
 	// Campaign asks the caller to start a raft election (see [Placer]).
 	Campaign bool
+	// Wake, when not zero, is when the caller should step again even if
+	// no tick comes by then: the best backup's campaign is due.
+	Wake time.Time
 	// Notes explain decisions worth a debug log line.
 	Notes []string
 }
@@ -127,17 +129,13 @@ type Decision struct {
 func (p *Placer) Published(now time.Time) { p.lastPublish = now }
 
 // Pending reports whether a [Placer.Step] now, before the next tick, could
-// act sooner than the tick would: this member has become leader and the
-// placer has not stepped since; or it leads after an election that lost the
-// previous leader, and the handover to the best backup waits only for raft's
-// progress to show the target caught up; or, on a follower, the best
-// backup's campaign is due (see the rules on [Placer]). The caller may step
-// on any event it likes (a pong, say) while it holds.
-func (p *Placer) Pending(now time.Time, isLeader bool) bool {
-	if !isLeader {
-		return !p.campaignAt.IsZero() && !now.Before(p.campaignAt)
-	}
-	return !p.wasLeader || p.due
+// act sooner than the tick would on a leader: it has become leader and the
+// placer has not stepped since, or it leads after an election that lost the
+// previous leader and the handover to the best backup waits only for raft's
+// progress to show the target caught up (see the rules on [Placer]). The
+// caller may step on any event it likes (a pong, say) while it holds.
+func (p *Placer) Pending(isLeader bool) bool {
+	return isLeader && (!p.wasLeader || p.due)
 }
 
 // Step is one placement tick, every ping interval: it publishes this
@@ -166,7 +164,6 @@ func (p *Placer) Step(now time.Time, o Observations) Decision {
 // campaign is the follower's side of a step: the best backup's early
 // campaign once its leader is lost (see [Placer]).
 func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
-	p.campaignAt = time.Time{}
 	et := o.Intervals.ElectionTimeout
 	if o.IsLeader || et <= 0 || p.lastLeader == "" || o.Leader != p.lastLeader {
 		// Raft has moved on by itself: it elected someone, or this
@@ -187,16 +184,13 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	if top, ok := p.topWithout(p.lastLeader, o, d.Dead); !ok || top != o.Self {
 		return
 	}
-	// The other followers heard the leader's last heartbeat about when
-	// this one did, and no later than the failed ping; a tick's worth of
-	// margin covers the difference in their distances to the leader.
 	at := pr.FailedSince
 	if !o.LeaderHeard.IsZero() && o.LeaderHeard.Before(at) {
 		at = o.LeaderHeard
 	}
-	at = at.Add(et + et/10)
+	at = at.Add(et + p.leaseSpread(o))
 	if now.Before(at) {
-		p.campaignAt = at
+		d.Wake = at
 		return
 	}
 	p.campaigned = pr.FailedSince
@@ -323,6 +317,32 @@ func (p *Placer) lostTop(o Observations, d *Decision) (string, bool) {
 		return "", false
 	}
 	return p.topWithout(p.lost, o, d.Dead)
+}
+
+// leaseSpread is how much later than this member another voter may have
+// heard its leader's last heartbeat, and so stops refusing votes: the
+// heartbeat went out to all at once and travels farther to some, by half
+// the difference of their RTTs to the leader as the committed maps say,
+// plus a fiftieth of the election timeout for the time it takes to handle.
+// Without the maps it is a tenth of the election timeout (a tick, with
+// raft's default ten).
+func (p *Placer) leaseSpread(o Observations) time.Duration {
+	et := o.Intervals.ElectionTimeout
+	mine, ok := edgeRTT(o.Reports, p.lastLeader, o.Self)
+	if !ok {
+		return et / 10
+	}
+	spread := 0.0
+	for _, m := range o.Members {
+		if m.Voter && m.ID != o.Self && m.ID != p.lastLeader {
+			theirs, ok := edgeRTT(o.Reports, p.lastLeader, m.ID)
+			if !ok {
+				return et / 10
+			}
+			spread = max(spread, (theirs-mine)/2)
+		}
+	}
+	return time.Duration(spread*float64(time.Millisecond)) + et/50
 }
 
 // topWithout returns the top of the ranking with lost dead as well, if

@@ -421,21 +421,21 @@ func TestPlacerPending(t *testing.T) {
 	w := newWorld(t, "d")
 	w.leader = "b"
 	w.step(w.iv.Ping)
-	if w.p.Pending(w.now, false) {
-		t.Fatal("a follower with nothing due is pending")
+	if w.p.Pending(false) {
+		t.Fatal("a follower is pending")
 	}
 	w.crash("b")
 	w.leader, w.term = "d", 2
-	if !w.p.Pending(w.now, true) {
+	if !w.p.Pending(true) {
 		t.Fatal("a new leader that has not stepped is not pending")
 	}
 	w.behind["c"] = true
-	if d := w.step(w.iv.Ping); d.TransferTo != "" || !w.p.Pending(w.now, true) {
-		t.Fatalf("transfer %q, pending %v; want none yet, and pending", d.TransferTo, w.p.Pending(w.now, true))
+	if d := w.step(w.iv.Ping); d.TransferTo != "" || !w.p.Pending(true) {
+		t.Fatalf("transfer %q, pending %v; want none yet, and pending", d.TransferTo, w.p.Pending(true))
 	}
 	delete(w.behind, "c")
-	if d := w.step(10 * time.Millisecond); d.TransferTo != "c" || w.p.Pending(w.now, true) {
-		t.Fatalf("transfer %q, pending %v; want c, and no longer pending", d.TransferTo, w.p.Pending(w.now, true))
+	if d := w.step(10 * time.Millisecond); d.TransferTo != "c" || w.p.Pending(true) {
+		t.Fatalf("transfer %q, pending %v; want c, and no longer pending", d.TransferTo, w.p.Pending(true))
 	}
 }
 
@@ -506,14 +506,16 @@ func TestPlacerCampaign(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(w)
 			}
-			var at time.Time
-			for i := 0; i < 200 && at.IsZero(); i++ {
-				w.now = w.now.Add(10 * time.Millisecond)
-				if !w.p.Pending(w.now, false) && w.now.Sub(failed)%w.iv.Ping != 0 {
-					continue // between ticks, only a due campaign steps
+			var at, wake time.Time
+			for i := 0; i < 2000 && at.IsZero(); i++ {
+				w.now = w.now.Add(time.Millisecond)
+				if w.now.Sub(failed)%w.iv.Ping != 0 && (wake.IsZero() || w.now.Before(wake)) {
+					continue // between ticks, step only when woken
 				}
 				w.pong()
-				if d := w.p.Step(w.now, w.obs()); d.Campaign {
+				d := w.p.Step(w.now, w.obs())
+				wake = d.Wake
+				if d.Campaign {
 					at = w.now
 				}
 			}
@@ -524,9 +526,11 @@ func TestPlacerCampaign(t *testing.T) {
 				return
 			}
 			// Timed from the last heartbeat, which came before the
-			// failed ping: an election timeout and a tick after it.
-			if at.Sub(w.heard) < et+et/10 || at.Sub(failed) >= et+et/10 {
-				t.Fatalf("campaign %v after the last heartbeat and %v after the failed ping, want %v after the heartbeat", at.Sub(w.heard), at.Sub(failed), et+et/10)
+			// failed ping: an election timeout after it, and the
+			// heartbeat's longer way to the farthest voter (b is 5 ms
+			// from everyone: no longer) and a fiftieth of the timeout.
+			if want := et + et/50; at.Sub(w.heard) != want {
+				t.Fatalf("campaign %v after the last heartbeat and %v after the failed ping, want %v after the heartbeat", at.Sub(w.heard), at.Sub(failed), want)
 			}
 			for i := 0; i < 10; i++ {
 				if d := w.step(w.iv.Ping); d.Campaign {

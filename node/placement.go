@@ -53,6 +53,7 @@ type placementState struct {
 	ranking      election.Ranking // the last step's, for the group's view
 	transferTerm uint64           // the term of this node's last campaign on a leadership transfer
 	leaderHeard  time.Time        // when this node last answered its leader
+	wake         *time.Timer      // steps placement when a decision is due between ticks
 	lastLogged   string
 }
 
@@ -136,11 +137,11 @@ func (g *group) onRTT(s rttSample) {
 	} else if p.failedSince.IsZero() {
 		p.failedSince = now
 	}
-	// Placement need not wait for the next tick when a decision is due
-	// sooner: after a host crash, the best backup's campaign, or a new
-	// leader's handover to it. Pings answer between ticks, the first of
-	// them about when raft's progress shows the target caught up.
-	if !g.left && g.st.Members[g.n.self.Sign] != nil && g.pl.placer.Pending(now, g.role == raft.StateLeader) {
+	// A new leader need not wait for the next tick: after a host crash
+	// the handover to the best backup is due at once, and pongs arrive
+	// between ticks, the first of them about when raft's progress shows
+	// the target caught up.
+	if !g.left && g.st.Members[g.n.self.Sign] != nil && g.pl.placer.Pending(g.role == raft.StateLeader) {
 		g.placementStep(now)
 	}
 }
@@ -171,6 +172,25 @@ func (g *group) placementStep(now time.Time) {
 	g.logRanking(d)
 	g.carryOut(now, d)
 	g.publish()
+	if !d.Wake.IsZero() {
+		g.wakeAt(d.Wake)
+	}
+}
+
+// wakeAt steps placement again at t, on the group's goroutine, whatever
+// the ticks do: the best backup's campaign is due then, to the tick of
+// raft's timing, which a ping interval is far coarser than.
+func (g *group) wakeAt(t time.Time) {
+	if g.pl.wake != nil {
+		g.pl.wake.Stop()
+	}
+	g.pl.wake = time.AfterFunc(time.Until(t), func() {
+		_ = g.do(g.n.ctx, func() {
+			if !g.left && g.st.Members[g.n.self.Sign] != nil {
+				g.placementStep(time.Now())
+			}
+		})
+	})
 }
 
 // placeVoters steps the voter side of placement alone. It runs every retry

@@ -540,3 +540,44 @@ func TestPlacerCampaign(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacerCampaignSpread: the campaign waits the longer for a voter that
+// the leader's heartbeats took longer to reach, so that it too has stopped
+// refusing votes.
+func TestPlacerCampaignSpread(t *testing.T) {
+	const et = 500 * time.Millisecond
+	tests := []struct {
+		name  string
+		setup func(w *world)
+		want  time.Duration // after the last heartbeat
+	}{
+		{"every voter as close to the leader", nil, et + et/50},
+		// e is 45 ms (RTT) from b, c 5 ms: e heard the heartbeat 20 ms
+		// later.
+		{"a farther voter", func(w *world) { w.link("b", "e", 45); w.commitMaps() }, et + 20*time.Millisecond + et/50},
+		// Without b's edge to e nothing is known: a tick.
+		{"an unknown distance", func(w *world) { delete(w.reports["e"], "b") }, et + et/10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, "c")
+			if tt.setup != nil {
+				tt.setup(w)
+			}
+			w.iv.ElectionTimeout = et
+			w.leader = "b"
+			w.step(w.iv.Ping)
+			w.heard = w.now
+			w.crash("b")
+			d := w.step(w.iv.Ping)
+			if d.Wake.Sub(w.heard) != tt.want {
+				t.Fatalf("wake %v after the last heartbeat, want %v", d.Wake.Sub(w.heard), tt.want)
+			}
+			w.now = d.Wake
+			w.pong()
+			if d = w.p.Step(w.now, w.obs()); !d.Campaign {
+				t.Fatal("no campaign when woken")
+			}
+		})
+	}
+}

@@ -82,6 +82,9 @@ type Observations struct {
 	// its heartbeat or append); zero if not known. The best backup's
 	// campaign is timed from it (see [Placer]).
 	LeaderHeard time.Time
+	// VoteGranted is when this member last granted another member a vote
+	// or pre-vote: another election is under way.
+	VoteGranted time.Time
 	// Members lists the members in join order.
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).

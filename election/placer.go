@@ -55,8 +55,9 @@ import (
 // longer to reach the farthest voter, see leaseSpread), every other
 // follower has stopped hearing from the leader for as long and will grant
 // votes. If the
-// follower is a voter and tops the complete ranking without its leader, it
-// campaigns then, once per failure, instead of leaving the election to
+// follower is a voter and tops the complete ranking without its leader, and
+// has not granted a vote to another member's election since, it campaigns
+// then, once per failure, instead of leaving the election to
 // whoever times out first (after a random 1 to 2 election timeouts, and a
 // split vote now and then) and handing over after. If the leader was alive
 // after all, raft's pre-vote finds the followers still hearing from it and
@@ -187,6 +188,12 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	at := pr.FailedSince
 	if !o.LeaderHeard.IsZero() && o.LeaderHeard.Before(at) {
 		at = o.LeaderHeard
+	}
+	if o.VoteGranted.After(at) {
+		// Another member's election is under way, and this one voted
+		// for it: a second candidate could only split the vote. The
+		// winner hands over.
+		return
 	}
 	at = at.Add(et + p.leaseSpread(o))
 	if now.Before(at) {

@@ -23,6 +23,7 @@ type world struct {
 	term    uint64
 	xfer    uint64 // the term of self's last transfer campaign
 	heard   time.Time
+	voted   time.Time
 	peers   map[string]Peer
 	iv      Intervals
 	p       Placer
@@ -108,7 +109,7 @@ func (w *world) obs() Observations {
 	o := Observations{
 		Self: w.self, IsLeader: w.leader == w.self, HasLeader: w.leader != "", Leader: w.leader,
 		Term: w.term, TransferTerm: w.xfer, Reports: w.reports, Peers: maps.Clone(w.peers),
-		Started: w.started, Intervals: w.iv, MaxVoters: 5, LeaderHeard: w.heard,
+		Started: w.started, Intervals: w.iv, MaxVoters: 5, LeaderHeard: w.heard, VoteGranted: w.voted,
 	}
 	for i, id := range w.ids {
 		o.Members = append(o.Members, Member{ID: id, Order: i + 1, Voter: w.voters[id], Tracked: true, CaughtUp: !w.behind[id] && !w.down[id]})
@@ -490,6 +491,8 @@ func TestPlacerCampaign(t *testing.T) {
 		{"not a voter", "c", func(w *world) { w.voters["c"] = false }, false},
 		{"turned off", "c", func(w *world) { w.iv.ElectionTimeout = 0 }, false},
 		{"incomplete ranking", "c", func(w *world) { delete(w.reports, "e") }, false},
+		// Another member's election is under way, and c voted for it.
+		{"voted for another", "c", func(w *world) { w.voted = w.now }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -53,6 +53,7 @@ type placementState struct {
 	ranking      election.Ranking // the last step's, for the group's view
 	transferTerm uint64           // the term of this node's last campaign on a leadership transfer
 	leaderHeard  time.Time        // when this node last answered its leader
+	voteGranted  time.Time        // when this node last granted another a vote
 	wake         *time.Timer      // steps placement when a decision is due between ticks
 	lastLogged   string
 }
@@ -215,6 +216,7 @@ func (g *group) observations() election.Observations {
 		Term:         g.term,
 		TransferTerm: g.pl.transferTerm,
 		LeaderHeard:  g.pl.leaderHeard,
+		VoteGranted:  g.pl.voteGranted,
 		MaxVoters:    g.st.MaxVoters,
 		Reports:      map[string]map[string]float64{},
 		Peers:        map[string]election.Peer{},
@@ -331,9 +333,10 @@ const campaignTransfer = "CampaignTransfer"
 // noteTransferCampaign reads what placement needs from this node's outgoing
 // raft messages: the term of a campaign this node started because the
 // leader handed leadership over to it (placement put such a leader where it
-// is), and when this node last answered its leader's heartbeat or append,
+// is); when this node last answered its leader's heartbeat or append,
 // which is when it last heard from it (the best backup's campaign is timed
-// from it).
+// from it); and when it last granted another member a vote (the best
+// backup does not campaign against an election under way).
 func (g *group) noteTransferCampaign(msgs []*pb.Message) {
 	for _, m := range msgs {
 		switch {
@@ -341,6 +344,8 @@ func (g *group) noteTransferCampaign(msgs []*pb.Message) {
 			g.pl.transferTerm = m.GetTerm()
 		case g.leader != raft.None && m.GetTo() == g.leader && (m.GetType() == pb.MsgHeartbeatResp || m.GetType() == pb.MsgAppResp):
 			g.pl.leaderHeard = time.Now()
+		case (m.GetType() == pb.MsgPreVoteResp || m.GetType() == pb.MsgVoteResp) && !m.GetReject():
+			g.pl.voteGranted = time.Now()
 		}
 	}
 }

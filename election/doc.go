@@ -90,4 +90,12 @@
 // promotion or demotion at a time and never leaves the group without a live
 // quorum. Their documentation states the exact rules; docs/PROTOCOL.md (section Election)
 // argues why they cannot break raft's safety.
+//
+// [Placer] puts these together as a state machine that a member steps with
+// the time and its [Observations] (its raft role and term, the members and
+// voters, the committed maps, its pong times, raft's progress): it computes
+// the [Dead] set, decides when to publish a latency map, and on the leader
+// when to transfer and which voter change to make, with the settling,
+// hysteresis and cooldown rules its documentation states. The caller
+// carries out the [Decision]; the placer itself reads no clock.
 package election

@@ -195,6 +195,11 @@ func (g *group) run() {
 	defer retry.Stop()
 	ping := time.NewTicker(g.n.cfg.PingInterval)
 	defer ping.Stop()
+	defer func() {
+		if g.pl.wake != nil {
+			g.pl.wake.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-g.stopc:

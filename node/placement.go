@@ -19,14 +19,17 @@ import (
 	"github.com/demes/demes/state"
 )
 
-// Placement: raft decides who MAY lead; this file decides who SHOULD. Each
-// member pings the others with signed pings, keeps a robust RTT per peer,
-// and commits its latency map when it changes materially. Every member ranks
-// the members from the committed maps with package election; the leader
-// hands leadership to a clearly better candidate and adjusts the voter set
-// one change at a time. Nothing here can break raft's safety: it only calls
-// TransferLeadership and proposes ordinary, signed, one-voter-at-a-time
-// configuration changes, which raft itself orders and checks.
+// Placement: raft decides who MAY lead; election.Placer decides who SHOULD,
+// and this file feeds it and carries out its decisions. Each member pings
+// the others with signed pings and keeps a robust RTT and the pong times per
+// peer; every ping interval (and on a pong while a decision is due sooner)
+// it hands those, raft's role, term and progress, and the committed members
+// and latency maps to the placer, and does what the placer decides: propose
+// this member's latency map, hand leadership over, propose a voter change,
+// or campaign. Nothing here can break raft's safety: it only calls
+// TransferLeadership and Campaign and proposes ordinary, signed,
+// one-voter-at-a-time configuration changes, which raft itself orders and
+// checks.
 
 type rttSample struct {
 	key [32]byte
@@ -35,36 +38,24 @@ type rttSample struct {
 }
 
 type peerLatency struct {
-	est      election.Estimator
-	lastPong time.Time
-	since    time.Time // when this node started pinging the peer
+	est         election.Estimator
+	lastPong    time.Time
+	since       time.Time // when this node started pinging the peer
+	failedSince time.Time // the first failed ping since lastPong
 }
 
+// placementState is the group's side of placement: what it measured of
+// each peer, and the policy's state machine (election.Placer) it steps.
 type placementState struct {
-	peers         map[[32]byte]*peerLatency
-	lastPublish   time.Time
-	lastTransfer  time.Time
-	lastVoterMove time.Time
-	started       time.Time
-	ranking       election.Ranking
-	complete      bool // election.Complete holds for ranking
-	lastLogged    string
-
-	// The leader's side; unsettle resets most of it when this node
-	// becomes leader or the membership changes.
-	wasLeader      bool
-	candidate      string // the hysteresis path's candidate
-	candidateSince time.Time
-	// settled is false while this leader has yet to make its first
-	// placement decision: raft elected it on its own, or the membership
-	// changed since it was placed. Until then it acts without hysteresis,
-	// but only on complete rankings (see placeLeader).
-	settled      bool
-	settleBy     time.Time // after this, settle for hysteresis anyway
-	top          string    // the member first in every complete ranking...
-	topSince     time.Time // ...since this time
-	membership   [2]int    // member count and highest join order, to see changes
-	transferTerm uint64    // the term of this node's last campaign on a leadership transfer
+	peers        map[[32]byte]*peerLatency
+	started      time.Time
+	placer       election.Placer
+	ranking      election.Ranking // the last step's, for the group's view
+	transferTerm uint64           // the term of this node's last campaign on a leadership transfer
+	leaderHeard  time.Time        // when this node last answered its leader
+	voteGranted  time.Time        // when this node last granted another a vote
+	wake         *time.Timer      // steps placement when a decision is due between ticks
+	lastLogged   string
 }
 
 func (g *group) pingPeers() {
@@ -107,7 +98,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	ctx, cancel := context.WithTimeout(g.n.ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
 	defer cancel()
 	start := time.Now()
 	resp, err := g.n.cfg.Link.Post(ctx, url, frame)
@@ -140,67 +131,24 @@ func (g *group) onRTT(s rttSample) {
 		p = &peerLatency{since: time.Now()}
 		g.pl.peers[s.key] = p
 	}
+	now := time.Now()
 	if s.ok {
 		p.est.Add(s.ms)
-		p.lastPong = time.Now()
+		p.lastPong, p.failedSince = now, time.Time{}
+	} else if p.failedSince.IsZero() {
+		p.failedSince = now
+	}
+	// A new leader need not wait for the next tick: after a host crash
+	// the handover to the best backup is due at once, and pongs arrive
+	// between ticks, the first of them about when raft's progress shows
+	// the target caught up.
+	if !g.left && g.st.Members[g.n.self.Sign] != nil && g.pl.placer.Pending(g.role == raft.StateLeader) {
+		g.placementStep(now)
 	}
 }
 
-// dead reports the members this node has not heard a pong from recently.
-// Right after start nobody is dead yet: there was no time to ping. Nor is a
-// member that just joined, until it has had as long to answer: counting it
-// dead would leave it out of the ranking as if the ranking were complete.
-func (g *group) deadSet() map[string]bool {
-	dead := map[string]bool{}
-	grace := 3 * g.n.cfg.PingInterval
-	if time.Since(g.pl.started) < grace {
-		return dead
-	}
-	for k, m := range g.st.Members {
-		if k == g.n.self.Sign {
-			continue
-		}
-		p := g.pl.peers[k]
-		switch {
-		case p == nil:
-			// Not pinged yet: placementTick adds the member at its next tick.
-		case p.lastPong.IsZero():
-			if time.Since(p.since) > grace {
-				dead[m.ID.String()] = true
-			}
-		case time.Since(p.lastPong) > grace:
-			dead[m.ID.String()] = true
-		}
-	}
-	return dead
-}
-
-// rank ranks the members from the committed latency maps and this node's
-// dead set, and reports whether the ranking is complete (see
-// election.Complete).
-func (g *group) rank() (election.Ranking, bool) {
-	in := election.Input{Dead: g.deadSet(), Reports: map[string]map[string]float64{}, MaxVoters: g.st.MaxVoters}
-	for _, m := range g.st.MemberList() {
-		in.Members = append(in.Members, m.ID.String())
-	}
-	for from, rep := range g.st.Latency {
-		fm := g.st.Members[from]
-		if fm == nil {
-			continue
-		}
-		out := map[string]float64{}
-		for to, ms := range rep {
-			if tm := g.st.Members[to]; tm != nil {
-				out[tm.ID.String()] = ms
-			}
-		}
-		in.Reports[fm.ID.String()] = out
-	}
-	r := election.Rank(in)
-	return r, election.Complete(in, r)
-}
-
-// placementTick runs every ping interval on the group goroutine.
+// placementTick runs every ping interval on the group goroutine: it pings
+// the peers and steps the placement policy.
 func (g *group) placementTick() {
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
 		return
@@ -208,57 +156,161 @@ func (g *group) placementTick() {
 	now := time.Now()
 	for k := range g.st.Members {
 		// Every member gets an entry, pinged or not (a member without a
-		// URL cannot be), so that deadSet knows since when it could have
-		// answered.
+		// URL cannot be), so that the dead set knows since when it could
+		// have answered.
 		if k != g.n.self.Sign && g.pl.peers[k] == nil {
 			g.pl.peers[k] = &peerLatency{since: now}
 		}
 	}
 	g.pingPeers()
-	g.maybePublishLatency()
-	g.pl.ranking, g.pl.complete = g.rank()
-	g.logRanking()
-	g.placeLeader()
-	g.publish()
+	g.placementStep(now)
 }
 
-func (g *group) latencyMap() map[string]float64 {
-	out := map[string]float64{}
-	for k, p := range g.pl.peers {
-		m := g.st.Members[k]
-		if m == nil {
+// placementStep steps the placement policy and carries out its decision.
+func (g *group) placementStep(now time.Time) {
+	d := g.pl.placer.Step(now, g.observations())
+	g.pl.ranking = d.Ranking
+	g.logRanking(d)
+	g.carryOut(now, d)
+	g.publish()
+	if !d.Wake.IsZero() {
+		g.wakeAt(d.Wake)
+	}
+}
+
+// wakeAt steps placement again at t, on the group's goroutine, whatever
+// the ticks do: the best backup's campaign is due then, to the tick of
+// raft's timing, which a ping interval is far coarser than.
+func (g *group) wakeAt(t time.Time) {
+	if g.pl.wake != nil {
+		g.pl.wake.Stop()
+	}
+	g.pl.wake = time.AfterFunc(time.Until(t), func() {
+		_ = g.do(g.n.ctx, func() {
+			if !g.left && g.st.Members[g.n.self.Sign] != nil {
+				g.placementStep(time.Now())
+			}
+		})
+	})
+}
+
+// placeVoters steps the voter side of placement alone. It runs every retry
+// interval, more often than placementTick, so that a new group gets its
+// voters quickly; raft refuses a second change while one is pending anyway.
+func (g *group) placeVoters() {
+	if g.role != raft.StateLeader || g.left {
+		return
+	}
+	now := time.Now()
+	g.carryOut(now, g.pl.placer.StepVoters(now, g.observations()))
+}
+
+// observations gathers what placement decides from: raft's role, term and
+// progress, the committed members and latency maps, and the pong times and
+// RTTs measured here.
+func (g *group) observations() election.Observations {
+	o := election.Observations{
+		Self:         g.n.selfID,
+		IsLeader:     g.role == raft.StateLeader,
+		HasLeader:    g.leader != raft.None,
+		Term:         g.term,
+		TransferTerm: g.pl.transferTerm,
+		LeaderHeard:  g.pl.leaderHeard,
+		VoteGranted:  g.pl.voteGranted,
+		MaxVoters:    g.st.MaxVoters,
+		Reports:      map[string]map[string]float64{},
+		Peers:        map[string]election.Peer{},
+		Started:      g.pl.started,
+		Intervals: election.Intervals{
+			Ping: g.n.cfg.PingInterval, Latency: g.n.cfg.LatencyInterval,
+			TransferCooldown: g.n.cfg.TransferCooldown, Retry: g.n.cfg.RetryInterval,
+			Hysteresis:      g.n.cfg.Hysteresis,
+			ElectionTimeout: g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.ElectionTicks),
+		},
+	}
+	var st raft.Status
+	if o.IsLeader {
+		// Progress is the leader's alone.
+		st = g.raftStatus()
+	}
+	// Member ids as strings, once each: a string is bech32 work, and the
+	// reports below name every pair.
+	ids := make(map[[32]byte]string, len(g.st.Members))
+	for _, m := range g.st.MemberList() {
+		id := m.ID.String()
+		ids[m.ID.Sign] = id
+		_, tracked := st.Progress[m.RaftID]
+		o.Members = append(o.Members, election.Member{ID: id, Order: m.Order, Voter: m.Voter, Tracked: tracked, CaughtUp: caughtUp(st, m.RaftID)})
+		if m.RaftID == g.leader {
+			o.Leader = id
+		}
+	}
+	for from, rep := range g.st.Latency {
+		fid, ok := ids[from]
+		if !ok {
 			continue
 		}
-		if v, ok := p.est.Value(); ok && time.Since(p.lastPong) < 3*g.n.cfg.PingInterval {
-			out[m.ID.String()] = v
+		out := map[string]float64{}
+		for to, ms := range rep {
+			if tid, ok := ids[to]; ok {
+				out[tid] = ms
+			}
 		}
+		o.Reports[fid] = out
 	}
-	return out
+	for k, p := range g.pl.peers {
+		id, ok := ids[k]
+		if !ok {
+			continue
+		}
+		rtt, ok := p.est.Value()
+		o.Peers[id] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, RTT: rtt, HasRTT: ok}
+	}
+	return o
 }
 
-func (g *group) maybePublishLatency() {
-	if g.leader == raft.None || time.Since(g.pl.lastPublish) < g.n.cfg.LatencyInterval {
-		return
+// carryOut does what a placement step decided: it proposes this node's
+// latency map, hands leadership over, or proposes a voter change. Nothing
+// here can break raft's safety: a transfer and an ordinary, signed,
+// one-voter configuration change are raft's own, ordered and checked by it.
+func (g *group) carryOut(now time.Time, d election.Decision) {
+	for _, note := range d.Notes {
+		g.n.log.Debug().Str("group", g.id.String()).Msg(note)
 	}
-	cur := g.latencyMap()
-	// Compare with the map the log holds for this node, not with the last
-	// one proposed: a proposal can be lost without an error (forwarded to
-	// a host that has just crashed, or dropped during a leadership
-	// transfer), and the committed map, which every member ranks from,
-	// would then stay stale until the measurements drift again. After a
-	// host crash that is exactly when the new host ranks.
-	committed := map[string]float64{}
-	for k, ms := range g.st.Latency[g.n.self.Sign] {
-		if m := g.st.Members[k]; m != nil {
-			committed[m.ID.String()] = ms
+	if d.Campaign {
+		g.campaign()
+	}
+	if d.Publish != nil && g.proposeLatency(d.Publish) == nil {
+		g.pl.placer.Published(now)
+	}
+	if d.TransferTo != "" {
+		if id, err := identity.ParsePublicID(d.TransferTo); err == nil {
+			if m := g.st.Members[id.Sign]; m != nil {
+				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Interface("dead", d.Dead).Strs("preference", d.Ranking.Preference).Msg("handing over leadership to a better-placed member")
+				g.transferLeader(m.RaftID)
+			}
 		}
 	}
-	if len(cur) == 0 || !election.Material(committed, cur) {
-		return
+	if d.ChangeVoters {
+		target, voter, ct := d.Voters.Promote, true, pb.ConfChangeAddNode
+		if d.Voters.Demote != "" {
+			target, voter, ct = d.Voters.Demote, false, pb.ConfChangeAddLearnerNode
+		}
+		id, err := identity.ParsePublicID(target)
+		if err != nil {
+			return
+		}
+		if err := g.proposeConf(crypto.TypePromote, &state.TargetBody{Target: id.Sign[:], Voter: voter}, ct, state.RaftID(id.Sign)); err != nil {
+			g.n.log.Debug().Err(err).Msg("voter change proposal")
+		}
 	}
+}
+
+// proposeLatency proposes this node's latency map, member id -> RTT in ms.
+func (g *group) proposeLatency(m map[string]float64) error {
 	var body state.LatencyBody
-	keys := make([]string, 0, len(cur))
-	for k := range cur {
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -268,222 +320,9 @@ func (g *group) maybePublishLatency() {
 			continue
 		}
 		body.Peers = append(body.Peers, id.Sign[:])
-		body.RTTus = append(body.RTTus, uint32(math.Min(cur[k]*1000, math.MaxUint32)))
+		body.RTTus = append(body.RTTus, uint32(math.Min(m[k]*1000, math.MaxUint32)))
 	}
-	if err := g.proposeEntry(crypto.TypeLatencyMap, &body); err == nil {
-		g.pl.lastPublish = time.Now()
-	}
-}
-
-// placeLeader is the leader's side of placement: transfer to a better host,
-// and move the voter set towards the ranking, one change at a time.
-//
-// Hysteresis keeps a host that placement put in its place from being moved
-// by noise. A leader that raft elected on its own (the creator, or whoever
-// timed out first after a failure) was not put there by placement, and
-// neither was any leader for a membership it was not placed for: such a
-// leader is unsettled. It hands over to the member that tops the ranking, or
-// settles if that is itself, without hysteresis, since with hysteresis
-// whoever happens to lead would stay even when another member is better by
-// less than the hysteresis. It acts only on complete rankings (see
-// election.Complete), and only once the same member has been first in every
-// complete ranking for two publication intervals: after a failure or a
-// join, the latency maps arrive one by one and the ranking passes through
-// intermediate states, and a host that settled in one of them would be kept
-// there by hysteresis for good.
-func (g *group) placeLeader() {
-	isLeader := g.role == raft.StateLeader
-	now := time.Now()
-	membership := g.membership()
-	if isLeader && !g.pl.wasLeader {
-		// A leader that campaigned because the previous one handed over
-		// to it was placed by the ranking: it starts settled.
-		g.pl.settled = g.pl.transferTerm == g.term && g.term != 0
-		g.unsettle(now, membership, "new leader")
-	} else if isLeader && membership != g.pl.membership {
-		g.pl.settled = false
-		g.unsettle(now, membership, "membership changed")
-	}
-	g.pl.wasLeader = isLeader
-	if !isLeader {
-		return
-	}
-	r := g.pl.ranking
-	self := g.n.selfID
-	if !g.pl.settled && g.pl.complete {
-		if g.pl.top == "" {
-			// The first complete ranking since this leader became
-			// unsettled: however long the data took to arrive, leave
-			// time for a top to stand for two latency intervals.
-			g.pl.settleBy = later(g.pl.settleBy, now.Add(4*g.n.cfg.LatencyInterval))
-		}
-		if top := r.Preference[0]; top != g.pl.top {
-			g.pl.top, g.pl.topSince = top, now
-		}
-	}
-	st := g.rn.Status()
-	voters := map[string]bool{}
-	caught := map[string]bool{}
-	for _, m := range g.st.Members {
-		id := m.ID.String()
-		if m.Voter {
-			voters[id] = true
-		}
-		caught[id] = caughtUp(st, m.RaftID)
-	}
-	if now.Sub(g.pl.lastTransfer) < g.n.cfg.TransferCooldown {
-		g.placeVoters()
-		return
-	}
-	// Never mix a transfer with a configuration change in flight: the
-	// target cannot campaign until it has applied the change, and the
-	// transfer would be lost.
-	if now.Sub(g.pl.lastVoterMove) < 2*g.n.cfg.RetryInterval {
-		return
-	}
-	target, ok := "", false
-	if !g.pl.settled {
-		// Only the top member, confirmed by the ranking of this very
-		// tick, and only once it is a caught-up voter: wait rather than
-		// settle for the second best, which hysteresis would then keep.
-		if g.pl.complete && now.Sub(g.pl.topSince) >= 2*g.n.cfg.LatencyInterval {
-			if g.pl.top == self {
-				g.n.log.Debug().Str("group", g.id.String()).Msg("placement: this leader is the top candidate; hysteresis from now on")
-				g.pl.settled = true
-			} else if voters[g.pl.top] && caught[g.pl.top] {
-				target, ok = g.pl.top, true
-			}
-		}
-		if !ok && !g.pl.settled && now.After(g.pl.settleBy) {
-			// No complete ranking stood still for long enough (a member
-			// that never publishes, a lasting asymmetric partition, a
-			// top that keeps changing): keep what there is, and let
-			// hysteresis decide from the next tick on.
-			g.n.log.Debug().Str("group", g.id.String()).Msg("placement: no stable complete ranking in time; hysteresis from now on")
-			g.pl.settled = true
-		}
-	} else {
-		target, ok = election.ShouldTransfer(r, self, voters, caught, g.n.cfg.Hysteresis)
-		if !ok || target != g.pl.candidate {
-			// Latency maps arrive one by one, so the ranking passes through
-			// intermediate states after a change; move only once the same
-			// candidate has stood for two publication intervals, so that
-			// leadership moves once, straight to where it belongs.
-			g.pl.candidate, g.pl.candidateSince = target, now
-			ok = false
-		} else if now.Sub(g.pl.candidateSince) < 2*g.n.cfg.LatencyInterval {
-			ok = false
-		}
-	}
-	if ok {
-		if id, err := identity.ParsePublicID(target); err == nil {
-			if m := g.st.Members[id.Sign]; m != nil {
-				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Bool("settled", g.pl.settled).Interface("dead", g.deadSet()).Strs("preference", r.Preference).Msg("handing over leadership to a better-placed member")
-				// An unsettled leader stays unsettled: if the transfer
-				// fails, it tries again after the cooldown.
-				g.pl.lastTransfer = now
-				g.rn.TransferLeader(m.RaftID)
-				return
-			}
-		}
-	}
-	g.placeVoters()
-}
-
-// unsettle starts (or restarts) an unsettled leader's search for its first
-// placement decision; for a leader that starts settled it only clears what
-// the previous term saw. The search is bounded in time: long enough to
-// notice a crashed member (3 ping intervals), for every member to publish
-// its map again (one latency interval, and a ping interval to notice), and
-// for the top to stand for two latency intervals, with room to spare; and
-// at least four latency intervals after the first complete ranking.
-func (g *group) unsettle(now time.Time, membership [2]int, why string) {
-	g.pl.membership = membership
-	// Neither path may act on what it saw before: a candidate or top from
-	// an earlier term, or from before the membership changed.
-	g.pl.top, g.pl.topSince = "", time.Time{}
-	g.pl.candidate, g.pl.candidateSince = "", time.Time{}
-	if g.pl.settled {
-		return
-	}
-	g.pl.settleBy = now.Add(10*g.n.cfg.PingInterval + 4*g.n.cfg.LatencyInterval)
-	g.n.log.Debug().Str("group", g.id.String()).Str("why", why).Time("by", g.pl.settleBy).Msg("placement: unsettled; no hysteresis until a complete ranking has stood still")
-}
-
-// later returns the later of a and b.
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-// membership sums up the member set for placeLeader to notice changes:
-// every join raises the highest join order (orders are never reused) and
-// every leave or removal lowers the count, so any change of the set between
-// two looks changes the pair.
-func (g *group) membership() [2]int {
-	last := 0
-	for _, m := range g.st.Members {
-		last = max(last, m.Order)
-	}
-	return [2]int{len(g.st.Members), last}
-}
-
-// placeVoters moves the voter set one change towards the ranking's. It runs
-// more often than placeLeader so that a new group gets its voters quickly;
-// raft refuses a second change while one is pending anyway.
-func (g *group) placeVoters() {
-	if g.role != raft.StateLeader || g.left || time.Since(g.pl.lastVoterMove) < g.n.cfg.RetryInterval {
-		return
-	}
-	// Nor a configuration change while a leadership transfer may be under
-	// way (see placeLeader).
-	if time.Since(g.pl.lastTransfer) < g.n.cfg.TransferCooldown && !g.pl.lastTransfer.IsZero() {
-		return
-	}
-	r := g.pl.ranking
-	if len(r.Preference) == 0 {
-		r, _ = g.rank()
-	}
-	self := g.n.selfID
-	st := g.rn.Status()
-	caught := map[string]bool{}
-	var current []string
-	for _, m := range g.st.Members {
-		id := m.ID.String()
-		if m.Voter {
-			current = append(current, id)
-		}
-		caught[id] = caughtUp(st, m.RaftID)
-	}
-	sort.Strings(current)
-	dead := g.deadSet()
-	for _, m := range g.st.Members {
-		if _, ok := st.Progress[m.RaftID]; ok && !caught[m.ID.String()] && !m.Voter {
-			// A learner that has not caught up is not ready to vote. (Liveness
-			// comes from our signed pings, not raft's RecentActive flag, which
-			// CheckQuorum clears every election timeout: sampled in phase with that
-			// reset, every learner looked dead.)
-			dead[m.ID.String()] = true
-		}
-	}
-	ch, ok := election.NextVoterChange(r, current, dead, self, g.st.MaxVoters)
-	if !ok {
-		return
-	}
-	target, voter, ct := ch.Promote, true, pb.ConfChangeAddNode
-	if ch.Demote != "" {
-		target, voter, ct = ch.Demote, false, pb.ConfChangeAddLearnerNode
-	}
-	id, err := identity.ParsePublicID(target)
-	if err != nil {
-		return
-	}
-	g.pl.lastVoterMove = time.Now()
-	if err := g.proposeConf(crypto.TypePromote, &state.TargetBody{Target: id.Sign[:], Voter: voter}, ct, state.RaftID(id.Sign)); err != nil {
-		g.n.log.Debug().Err(err).Msg("voter change proposal")
-	}
+	return g.proposeEntry(crypto.TypeLatencyMap, &body)
 }
 
 // campaignTransfer is the context etcd raft puts on the vote requests of a
@@ -491,13 +330,22 @@ func (g *group) placeVoters() {
 // to grant the vote despite having heard from the leader recently.
 const campaignTransfer = "CampaignTransfer"
 
-// noteTransferCampaign records the term of a campaign this node started
-// because the leader handed leadership over to it, as seen in its outgoing
-// messages. Placement put such a leader where it is (see placeLeader).
+// noteTransferCampaign reads what placement needs from this node's outgoing
+// raft messages: the term of a campaign this node started because the
+// leader handed leadership over to it (placement put such a leader where it
+// is); when this node last answered its leader's heartbeat or append,
+// which is when it last heard from it (the best backup's campaign is timed
+// from it); and when it last granted another member a vote (the best
+// backup does not campaign against an election under way).
 func (g *group) noteTransferCampaign(msgs []*pb.Message) {
 	for _, m := range msgs {
-		if m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
+		switch {
+		case m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer:
 			g.pl.transferTerm = m.GetTerm()
+		case g.leader != raft.None && m.GetTo() == g.leader && (m.GetType() == pb.MsgHeartbeatResp || m.GetType() == pb.MsgAppResp):
+			g.pl.leaderHeard = time.Now()
+		case (m.GetType() == pb.MsgPreVoteResp || m.GetType() == pb.MsgVoteResp) && !m.GetReject():
+			g.pl.voteGranted = time.Now()
 		}
 	}
 }
@@ -513,7 +361,7 @@ func caughtUp(st raft.Status, id uint64) bool {
 // logRanking logs this node's ranking at debug level whenever it changes,
 // with member names and each member's score and reach, so that a test log
 // shows what every placement decision was based on.
-func (g *group) logRanking() {
+func (g *group) logRanking(d election.Decision) {
 	if g.n.log.GetLevel() > zerolog.DebugLevel {
 		return
 	}
@@ -521,21 +369,35 @@ func (g *group) logRanking() {
 	for _, m := range g.st.Members {
 		name[m.ID.String()] = m.Name
 	}
-	r := g.pl.ranking
+	r := d.Ranking
 	pref := make([]string, 0, len(r.Preference))
 	for _, id := range r.Preference {
 		pref = append(pref, fmt.Sprintf("%s:%.2f/%d", name[id], r.Score[id], r.Reachable[id]))
 	}
 	dead := []string{}
-	for id := range g.deadSet() {
+	for id := range d.Dead {
 		dead = append(dead, name[id])
 	}
 	sort.Strings(dead)
 	leader := g.role == raft.StateLeader
-	line := fmt.Sprint(pref, dead, g.pl.complete, leader)
+	line := fmt.Sprint(pref, dead, d.Complete, leader)
 	if line == g.pl.lastLogged {
 		return
 	}
 	g.pl.lastLogged = line
-	g.n.log.Debug().Str("group", g.id.String()).Strs("preference", pref).Strs("dead", dead).Int("edges", len(r.Edges)).Bool("complete", g.pl.complete).Bool("leader", leader).Msg("ranking")
+	g.n.log.Debug().Str("group", g.id.String()).Strs("preference", pref).Strs("dead", dead).Int("edges", len(r.Edges)).Bool("complete", d.Complete).Bool("leader", leader).Msg("ranking")
 }
+
+// raftStatus is raft's status of this group, for the leader's progress.
+func (g *group) raftStatus() raft.Status { return g.rn.Status() }
+
+// campaign asks raft to start an election with this node as candidate.
+func (g *group) campaign() {
+	if err := g.rn.Campaign(); err != nil {
+		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: campaign")
+	}
+}
+
+// transferLeader asks raft to hand this group's leadership to the member
+// with raft id to.
+func (g *group) transferLeader(to uint64) { g.rn.TransferLeader(to) }

@@ -1,0 +1,165 @@
+package election
+
+import "time"
+
+// Intervals are the placement tunables a [Placer] works with. The node
+// configures them; the placer only compares the times it is given with them.
+type Intervals struct {
+	// Ping is how often the caller pings every peer. A peer that has not
+	// answered for three of them is dead (see [Dead]).
+	Ping time.Duration
+	// Latency is the least time between two latency maps this member
+	// publishes, and the unit of the settling rules (see [Placer.Step]).
+	Latency time.Duration
+	// TransferCooldown is the least time between two leadership transfers,
+	// and how long a transfer counts as under way.
+	TransferCooldown time.Duration
+	// Retry is the least time between two voter changes; a voter change
+	// counts as in flight for two of them.
+	Retry time.Duration
+	// Hysteresis is how much better a member must be to take over from a
+	// settled leader.
+	Hysteresis Hysteresis
+	// ElectionTimeout is raft's election timeout (its shortest: tick
+	// times election ticks): how long a follower that has heard nothing
+	// from its leader keeps refusing to vote for another. Zero turns off
+	// the best backup's early campaign (see [Placer]).
+	ElectionTimeout time.Duration
+}
+
+// Member is one member of the group as the caller sees it at the moment of a
+// step.
+type Member struct {
+	// ID is the member's id, as in [Input.Members].
+	ID string
+	// Order is the member's join order; orders are never reused, so that
+	// every join raises the highest one.
+	Order int
+	// Voter says whether the member is a raft voter in the committed
+	// configuration.
+	Voter bool
+	// Tracked says whether the leader's raft progress tracker has the
+	// member (only meaningful on the leader).
+	Tracked bool
+	// CaughtUp says whether the leader's progress tracker sees the member's
+	// log close enough to the commit index to vote or to take over (only
+	// meaningful on the leader).
+	CaughtUp bool
+}
+
+// Peer is what the caller measured of one other member: when it started
+// pinging it, when the last good pong came back, and the smoothed RTT
+// (see [Estimator]).
+type Peer struct {
+	Since    time.Time // when this member started pinging the peer
+	LastPong time.Time // zero until a pong arrived
+	// FailedSince is when the first ping that failed since LastPong
+	// failed (no answer, or an error); zero if none has.
+	FailedSince time.Time
+	RTT         float64 // milliseconds, when HasRTT
+	HasRTT      bool
+}
+
+// Observations is everything a [Placer] decides from: what the caller knows
+// at the moment of the step. It is read, never kept or changed.
+type Observations struct {
+	// Self is this member's id.
+	Self string
+	// IsLeader says whether this member is the raft leader.
+	IsLeader bool
+	// HasLeader says whether this member knows a raft leader, itself or
+	// another; without one it cannot publish.
+	HasLeader bool
+	// Leader is the raft leader's member id, or "" when there is none or it
+	// is not (yet) a member.
+	Leader string
+	// Term is raft's current term; TransferTerm is the term of this
+	// member's last campaign that a leadership transfer started (zero if
+	// none). A leader with Term == TransferTerm was put in its place by
+	// placement.
+	Term, TransferTerm uint64
+	// LeaderHeard is when this member last heard from Leader (answered
+	// its heartbeat or append); zero if not known. The best backup's
+	// campaign is timed from it (see [Placer]).
+	LeaderHeard time.Time
+	// VoteGranted is when this member last granted another member a vote
+	// or pre-vote: another election is under way.
+	VoteGranted time.Time
+	// Members lists the members in join order.
+	Members []Member
+	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).
+	MaxVoters int
+	// Reports are the committed latency maps: reporter -> peer -> RTT in
+	// milliseconds, between members only.
+	Reports map[string]map[string]float64
+	// Peers maps each other member's id to what this member measured of
+	// it. A member without an entry has not been pinged yet and is never
+	// dead.
+	Peers map[string]Peer
+	// Started is when this member started placement for the group: nobody
+	// is dead before it has had three ping intervals to answer.
+	Started time.Time
+	// Intervals are the configured tunables.
+	Intervals Intervals
+}
+
+// input is the ranking input of o with the given dead set.
+func (o *Observations) input(dead map[string]bool) Input {
+	in := Input{Dead: dead, Reports: o.Reports, MaxVoters: o.MaxVoters}
+	for _, m := range o.Members {
+		in.Members = append(in.Members, m.ID)
+	}
+	return in
+}
+
+// membership sums up the member set so that a change of it shows: every
+// join raises the highest join order and every leave lowers the count.
+func (o *Observations) membership() [2]int {
+	last := 0
+	for _, m := range o.Members {
+		last = max(last, m.Order)
+	}
+	return [2]int{len(o.Members), last}
+}
+
+// Dead returns the members that have not answered a ping for three ping
+// intervals, as of now. Right after start nobody is dead yet: there was no
+// time to ping. Nor is a member that just joined, until it has had as long
+// to answer since this member started pinging it: counting it dead would
+// leave it out of the ranking as if the ranking were complete.
+func Dead(now time.Time, o Observations) map[string]bool {
+	dead := map[string]bool{}
+	grace := 3 * o.Intervals.Ping
+	if now.Sub(o.Started) < grace {
+		return dead
+	}
+	for _, m := range o.Members {
+		if m.ID == o.Self {
+			continue
+		}
+		p, ok := o.Peers[m.ID]
+		switch {
+		case !ok:
+		case p.LastPong.IsZero():
+			if now.Sub(p.Since) > grace {
+				dead[m.ID] = true
+			}
+		case now.Sub(p.LastPong) > grace:
+			dead[m.ID] = true
+		}
+	}
+	return dead
+}
+
+// LatencyMap returns this member's current latency map: the smoothed RTT to
+// every peer that has answered within the last three ping intervals.
+func LatencyMap(now time.Time, o Observations) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range o.Members {
+		p, ok := o.Peers[m.ID]
+		if ok && m.ID != o.Self && p.HasRTT && now.Sub(p.LastPong) < 3*o.Intervals.Ping {
+			out[m.ID] = p.RTT
+		}
+	}
+	return out
+}

@@ -1,0 +1,439 @@
+package election
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Placer is the placement policy of one member for one group, as a state
+// machine: the caller steps it with the time and what it observes, and
+// carries out the [Decision]. It reads no clock and does no I/O, so a test
+// drives it with a hand-advanced clock. The zero Placer is ready to use.
+//
+// Every member steps its placer: every member publishes its latency map and
+// remembers which leader it followed; only the leader transfers leadership
+// and changes voters.
+//
+// # The leader's rules
+//
+// Hysteresis keeps a host that placement put in its place from being moved
+// by noise: such a leader is settled, and hands over only to a member that
+// [ShouldTransfer] names and that has stood as the candidate for two latency
+// intervals, so that leadership moves once, straight to where it belongs,
+// while the latency maps arrive one by one.
+//
+// A leader that raft elected on its own (the creator, or whoever timed out
+// first after a failure) was not put there by placement, and neither was any
+// leader for a membership it was not placed for: such a leader is unsettled.
+// It hands over to the member that tops the ranking, or settles if that is
+// itself, without hysteresis, since with hysteresis whoever happens to lead
+// would stay even when another member is better by less than the
+// hysteresis. It acts only on complete rankings (see [Complete]), and only
+// once the same member has been first in every complete ranking for two
+// latency intervals: after a join the latency maps arrive one by one and
+// the ranking passes through intermediate states, and a host that settled in
+// one of them would be kept there by hysteresis for good. The search is
+// bounded in time (see settleBy); after it the leader settles for what
+// there is.
+//
+// After a failure the wait is not needed. A leader that raft elected while
+// the membership stayed the same replaced the leader it followed before,
+// which is gone from its point of view: it timed out waiting for it. The
+// committed maps of the survivors, measured among themselves, stand as they
+// are; only the lost leader's place in them is stale. So the new leader
+// ranks at once without the lost leader, and if that ranking is complete,
+// hands over to its top (or settles if that is itself) at its first step,
+// instead of waiting for every survivor to publish again and for the top to
+// stand. Should the lost leader answer a ping after all, it was not lost,
+// and the leader falls back to the rules above.
+//
+// The best backup need not even wait for raft to elect someone else first.
+// A follower whose ping to its leader fails knows the leader was gone by
+// then, or since it last heard from it if that was earlier; once raft's
+// election timeout has passed since (and the time the heartbeat takes
+// longer to reach the farthest voter, see leaseSpread), every other
+// follower has stopped hearing from the leader for as long and will grant
+// votes. If the
+// follower is a voter and tops the complete ranking without its leader, and
+// has not granted a vote to another member's election since, it campaigns
+// then, once per failure, instead of leaving the election to
+// whoever times out first (after a random 1 to 2 election timeouts, and a
+// split vote now and then) and handing over after. If the leader was alive
+// after all, raft's pre-vote finds the followers still hearing from it and
+// nothing changes.
+//
+// Transfers and voter changes never overlap: a transfer waits until no
+// voter change has been made for two retry intervals (the target cannot
+// campaign until it has applied the change, and the transfer would be
+// lost), and a voter change waits out the transfer cooldown. Transfers are
+// at least the transfer cooldown apart, voter changes at least a retry
+// interval apart, and each voter change is one [NextVoterChange].
+type Placer struct {
+	ranking  Ranking
+	complete bool
+
+	lastPublish   time.Time
+	lastTransfer  time.Time
+	lastVoterMove time.Time
+
+	wasLeader  bool
+	lastLeader string // the last other member seen leading
+	// lost is the leader this one replaced by election, ranked without at
+	// once; leaderSince is when this member became leader.
+	lost        string
+	leaderSince time.Time
+	// due is set while a handover to the top without the lost leader
+	// waits only for the target to catch up.
+	due bool
+	// campaigned is the failure of the leader's ping this member last
+	// campaigned on: once per failure.
+	campaigned time.Time
+
+	candidate      string // the hysteresis path's candidate...
+	candidateSince time.Time
+	settled        bool
+	settleBy       time.Time // after this, settle for hysteresis anyway
+	top            string    // the member first in every complete ranking...
+	topSince       time.Time // ...since this time
+	membership     [2]int
+}
+
+// Decision is what one step of a [Placer] asks the caller to do, and what
+// it decided from.
+type Decision struct {
+	// Ranking is the ranking of the committed maps with Dead; Complete says
+	// whether it is complete (see [Complete]).
+	Ranking  Ranking
+	Complete bool
+	// Dead is the dead set from the pong times (see [Dead]).
+	Dead map[string]bool
+	// Publish, when not nil, is this member's latency map to propose; the
+	// caller reports a successful proposal with [Placer.Published].
+	Publish map[string]float64
+	// TransferTo, when not "", is the member to hand leadership to.
+	TransferTo string
+	// Voters, when ChangeVoters is set, is the voter change to propose.
+	Voters       VoterChange
+	ChangeVoters bool
+	// Campaign asks the caller to start a raft election (see [Placer]).
+	Campaign bool
+	// Wake, when not zero, is when the caller should step again even if
+	// no tick comes by then: the best backup's campaign is due.
+	Wake time.Time
+	// Notes explain decisions worth a debug log line.
+	Notes []string
+}
+
+// Published records that this member's latency map was proposed at now, so
+// that the next one waits for the latency interval.
+func (p *Placer) Published(now time.Time) { p.lastPublish = now }
+
+// Pending reports whether a [Placer.Step] now, before the next tick, could
+// act sooner than the tick would on a leader: it has become leader and the
+// placer has not stepped since, or it leads after an election that lost the
+// previous leader and the handover to the best backup waits only for raft's
+// progress to show the target caught up (see the rules on [Placer]). The
+// caller may step on any event it likes (a pong, say) while it holds.
+func (p *Placer) Pending(isLeader bool) bool {
+	return isLeader && (!p.wasLeader || p.due)
+}
+
+// Step is one placement tick, every ping interval: it publishes this
+// member's latency map if it changed materially, ranks the members, and on
+// the leader decides a leadership transfer or else a voter change.
+func (p *Placer) Step(now time.Time, o Observations) Decision {
+	d := Decision{Dead: Dead(now, o)}
+	if o.HasLeader && now.Sub(p.lastPublish) >= o.Intervals.Latency {
+		// Compare with the map the log holds for this member, not with the
+		// last one proposed: a proposal can be lost without an error, and
+		// the committed map, which every member ranks from, would then
+		// stay stale until the measurements drift again.
+		if cur := LatencyMap(now, o); len(cur) > 0 && Material(o.Reports[o.Self], cur) {
+			d.Publish = cur
+		}
+	}
+	in := o.input(d.Dead)
+	p.ranking = Rank(in)
+	p.complete = Complete(in, p.ranking)
+	d.Ranking, d.Complete = p.ranking, p.complete
+	p.placeLeader(now, o, &d)
+	p.campaign(now, o, &d)
+	return d
+}
+
+// campaign is the follower's side of a step: the best backup's early
+// campaign once its leader is lost (see [Placer]).
+func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
+	et := o.Intervals.ElectionTimeout
+	if o.IsLeader || et <= 0 || p.lastLeader == "" || o.Leader != p.lastLeader {
+		// Raft has moved on by itself: it elected someone, or this
+		// member's own election timeout fired and it campaigns.
+		return
+	}
+	pr := o.Peers[p.lastLeader]
+	if pr.FailedSince.IsZero() || pr.FailedSince.Equal(p.campaigned) {
+		return
+	}
+	self := false
+	for _, m := range o.Members {
+		self = self || m.ID == o.Self && m.Voter
+	}
+	if !self {
+		return
+	}
+	if top, ok := p.topWithout(p.lastLeader, o, d.Dead); !ok || top != o.Self {
+		return
+	}
+	at := pr.FailedSince
+	if !o.LeaderHeard.IsZero() && o.LeaderHeard.Before(at) {
+		at = o.LeaderHeard
+	}
+	if o.VoteGranted.After(at) {
+		// Another member's election is under way, and this one voted
+		// for it: a second candidate could only split the vote. The
+		// winner hands over.
+		return
+	}
+	at = at.Add(et + p.leaseSpread(o))
+	if now.Before(at) {
+		d.Wake = at
+		return
+	}
+	p.campaigned = pr.FailedSince
+	d.Campaign = true
+	d.Notes = append(d.Notes, "placement: the leader is lost and this member is the best backup; campaigning")
+}
+
+// StepVoters is the voter side alone, run more often than [Placer.Step] so
+// that a new group gets its voters quickly; it ranks with the ranking of the
+// last Step and the dead set of now.
+func (p *Placer) StepVoters(now time.Time, o Observations) Decision {
+	d := Decision{Dead: Dead(now, o), Ranking: p.ranking, Complete: p.complete}
+	p.placeVoters(now, o, &d)
+	return d
+}
+
+// placeLeader is the leader's side of a step: a transfer to a better host,
+// or else a voter change.
+func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
+	membership := o.membership()
+	switch {
+	case o.IsLeader && !p.wasLeader:
+		// A leader that campaigned because the previous one handed over
+		// to it was placed by the ranking: it starts settled.
+		p.settled = o.TransferTerm == o.Term && o.Term != 0
+		p.lost, p.leaderSince, p.due = "", now, false
+		if !p.settled && p.membership == membership && p.lastLeader != "" {
+			p.lost = p.lastLeader
+		}
+		p.unsettle(now, membership, o.Intervals, "new leader", d)
+	case o.IsLeader && membership != p.membership:
+		p.settled, p.lost = false, ""
+		p.unsettle(now, membership, o.Intervals, "membership changed", d)
+	case !o.IsLeader:
+		p.membership = membership
+		if o.Leader != "" && o.Leader != o.Self {
+			p.lastLeader = o.Leader
+		}
+	}
+	p.wasLeader = o.IsLeader
+	if !o.IsLeader {
+		return
+	}
+	r := p.ranking
+	if !p.settled && p.complete {
+		if p.top == "" {
+			// The first complete ranking since this leader became
+			// unsettled: however long the data took to arrive, leave
+			// time for a top to stand for two latency intervals.
+			p.settleBy = later(p.settleBy, now.Add(4*o.Intervals.Latency))
+		}
+		if top := r.Preference[0]; top != p.top {
+			p.top, p.topSince = top, now
+		}
+	}
+	voters, caught := map[string]bool{}, map[string]bool{}
+	for _, m := range o.Members {
+		voters[m.ID] = m.Voter
+		caught[m.ID] = m.CaughtUp
+	}
+	if now.Sub(p.lastTransfer) < o.Intervals.TransferCooldown {
+		p.placeVoters(now, o, d)
+		return
+	}
+	// Never mix a transfer with a configuration change in flight.
+	if now.Sub(p.lastVoterMove) < 2*o.Intervals.Retry {
+		return
+	}
+	target, ok := "", false
+	if !p.settled {
+		// Only the top member, and only once it is a caught-up voter:
+		// wait rather than settle for the second best, which hysteresis
+		// would then keep.
+		top, found := p.lostTop(o, d)
+		p.due = found && top != o.Self && voters[top] && !caught[top]
+		if !found && p.complete && now.Sub(p.topSince) >= 2*o.Intervals.Latency {
+			top, found = p.top, true
+		}
+		if found {
+			if top == o.Self {
+				d.Notes = append(d.Notes, "placement: this leader is the top candidate; hysteresis from now on")
+				p.settled = true
+			} else if voters[top] && caught[top] {
+				target, ok = top, true
+			}
+		}
+		if !ok && !p.settled && now.After(p.settleBy) {
+			// No complete ranking stood still for long enough (a member
+			// that never publishes, a lasting asymmetric partition, a
+			// top that keeps changing): keep what there is, and let
+			// hysteresis decide from the next step on.
+			d.Notes = append(d.Notes, "placement: no stable complete ranking in time; hysteresis from now on")
+			p.settled = true
+		}
+	} else {
+		target, ok = ShouldTransfer(r, o.Self, voters, caught, o.Intervals.Hysteresis)
+		if !ok || target != p.candidate {
+			p.candidate, p.candidateSince = target, now
+			ok = false
+		} else if now.Sub(p.candidateSince) < 2*o.Intervals.Latency {
+			ok = false
+		}
+	}
+	if ok {
+		// An unsettled leader stays unsettled: if the transfer fails, it
+		// tries again after the cooldown.
+		p.lastTransfer = now
+		d.TransferTo = target
+		return
+	}
+	p.placeVoters(now, o, d)
+}
+
+// lostTop returns the top of the ranking without the leader this one
+// replaced by election, if that ranking is complete. It forgets the lost
+// leader once it has answered a ping since this member became leader.
+func (p *Placer) lostTop(o Observations, d *Decision) (string, bool) {
+	if p.lost == "" {
+		return "", false
+	}
+	if pr, ok := o.Peers[p.lost]; ok && pr.LastPong.After(p.leaderSince) {
+		d.Notes = append(d.Notes, "placement: the previous leader answers; ranking with it again")
+		p.lost = ""
+		return "", false
+	}
+	return p.topWithout(p.lost, o, d.Dead)
+}
+
+// leaseSpread is how much later than this member another voter may have
+// heard its leader's last heartbeat, and so stops refusing votes: the
+// heartbeat went out to all at once and travels farther to some, by half
+// the difference of their RTTs to the leader as the committed maps say,
+// plus a fiftieth of the election timeout for the time it takes to handle.
+// Without the maps it is a tenth of the election timeout (a tick, with
+// raft's default ten).
+func (p *Placer) leaseSpread(o Observations) time.Duration {
+	et := o.Intervals.ElectionTimeout
+	mine, ok := edgeRTT(o.Reports, p.lastLeader, o.Self)
+	if !ok {
+		return et / 10
+	}
+	spread := 0.0
+	for _, m := range o.Members {
+		if m.Voter && m.ID != o.Self && m.ID != p.lastLeader {
+			theirs, ok := edgeRTT(o.Reports, p.lastLeader, m.ID)
+			if !ok {
+				return et / 10
+			}
+			spread = max(spread, (theirs-mine)/2)
+		}
+	}
+	return time.Duration(spread*float64(time.Millisecond)) + et/50
+}
+
+// topWithout returns the top of the ranking with lost dead as well, if
+// that ranking is complete.
+func (p *Placer) topWithout(lost string, o Observations, dead map[string]bool) (string, bool) {
+	dead = maps.Clone(dead)
+	dead[lost] = true
+	// The survivors' maps were measured before the loss; what they say
+	// about the lost member is all that is stale, so it is left out of
+	// the freshness check of Complete.
+	reports := make(map[string]map[string]float64, len(o.Reports))
+	for from, rep := range o.Reports {
+		if _, ok := rep[lost]; ok {
+			rep = maps.Clone(rep)
+			delete(rep, lost)
+		}
+		reports[from] = rep
+	}
+	in := o.input(dead)
+	in.Reports = reports
+	r := Rank(in)
+	if !Complete(in, r) {
+		return "", false
+	}
+	return r.Preference[0], true
+}
+
+// unsettle starts (or restarts) an unsettled leader's search for its first
+// placement decision; for a leader that starts settled it only clears what
+// the previous term saw. The search is bounded in time: long enough to
+// notice a crashed member (3 ping intervals), for every member to publish
+// its map again (one latency interval, and a ping interval to notice), and
+// for the top to stand for two latency intervals, with room to spare; and
+// at least four latency intervals after the first complete ranking.
+func (p *Placer) unsettle(now time.Time, membership [2]int, iv Intervals, why string, d *Decision) {
+	p.membership = membership
+	// Neither path may act on what it saw before: a candidate or top from
+	// an earlier term, or from before the membership changed.
+	p.top, p.topSince = "", time.Time{}
+	p.candidate, p.candidateSince = "", time.Time{}
+	if p.settled {
+		return
+	}
+	p.settleBy = now.Add(10*iv.Ping + 4*iv.Latency)
+	d.Notes = append(d.Notes, "placement: unsettled ("+why+"); no hysteresis until a complete ranking has stood still")
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// placeVoters decides the next voter change towards the ranking's voters,
+// if this member leads, no voter change was made in the last retry
+// interval, and no transfer may be under way.
+func (p *Placer) placeVoters(now time.Time, o Observations, d *Decision) {
+	if !o.IsLeader || now.Sub(p.lastVoterMove) < o.Intervals.Retry {
+		return
+	}
+	if !p.lastTransfer.IsZero() && now.Sub(p.lastTransfer) < o.Intervals.TransferCooldown {
+		return
+	}
+	r := p.ranking
+	if len(r.Preference) == 0 {
+		r = Rank(o.input(d.Dead))
+	}
+	var current []string
+	dead := maps.Clone(d.Dead)
+	for _, m := range o.Members {
+		if m.Voter {
+			current = append(current, m.ID)
+		} else if m.Tracked && !m.CaughtUp {
+			// A learner that has not caught up is not ready to vote.
+			dead[m.ID] = true
+		}
+	}
+	slices.Sort(current)
+	ch, ok := NextVoterChange(r, current, dead, o.Self, o.MaxVoters)
+	if !ok {
+		return
+	}
+	p.lastVoterMove = now
+	d.Voters, d.ChangeVoters = ch, true
+}

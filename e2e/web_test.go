@@ -10,7 +10,6 @@ package e2e
 // deadline, nothing sleeps.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,7 +19,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +27,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/web"
 	"github.com/demes/demes/web/webtest"
@@ -52,7 +51,7 @@ type e2eNode struct {
 	svc   *node.Service
 	token string
 	ui    string // http://127.0.0.1:PORT, the UI listener
-	logs  *lockedBuffer
+	logs  *testutil.LockedBuffer
 	// hold makes the peer listener answer 503, as a node that cannot be
 	// reached would: other nodes' messages to it fail until it is cleared.
 	hold atomic.Bool
@@ -79,7 +78,7 @@ func startE2ENode(t *testing.T, name string) *e2eNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testutil.LockedBuffer{}
 	logger := zerolog.New(logs).Level(zerolog.InfoLevel).With().Timestamp().Str("node", name).Logger()
 	svc, err := node.NewService(node.Config{
 		Dir: t.TempDir(), Identity: id, Name: name, URL: "http://" + peerLn.Addr().String(), Logger: logger,
@@ -154,24 +153,12 @@ func (n *e2eNode) voters(gid string) int {
 	return k
 }
 
-// eventually polls cond until it holds, or fails t after d.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(d); !cond(); <-tick.C {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-	}
-}
-
 // agreedHost waits until every running node of nodes names the same host of
 // gid, one of them, and returns it.
 func agreedHost(t *testing.T, gid string, nodes ...*e2eNode) *e2eNode {
 	t.Helper()
 	var host *e2eNode
-	eventually(t, e2eWait, "the running nodes to agree on a host", func() bool {
+	testutil.Eventually(t, e2eWait, "the running nodes to agree on a host", func() bool {
 		host = nil
 		seen := ""
 		for _, n := range nodes {
@@ -332,7 +319,7 @@ func TestE2EGroupChat(t *testing.T) {
 		t.Error("the join button stays enabled while joining")
 	}
 	// The join request itself got through: the group has bob as a member.
-	eventually(t, e2eWait, "bob in alice's member list", func() bool {
+	testutil.Eventually(t, e2eWait, "bob in alice's member list", func() bool {
 		g, _ := alice.group(gid)
 		for _, m := range g.Members {
 			if m.PublicID == bobID {
@@ -350,7 +337,7 @@ func TestE2EGroupChat(t *testing.T) {
 
 	// Everybody votes before anything is stopped.
 	phase("waiting for three voters on every node")
-	eventually(t, e2eWait, "3 voters on every node", func() bool {
+	testutil.Eventually(t, e2eWait, "3 voters on every node", func() bool {
 		for _, n := range nodes {
 			if n.voters(gid) != 3 {
 				return false
@@ -514,7 +501,7 @@ func TestE2EGroupChat(t *testing.T) {
 	// The same order everywhere: the committed lists agree.
 	var want []string
 	for _, n := range nodes {
-		eventually(t, e2eWait, n.name+" to commit everything", func() bool {
+		testutil.Eventually(t, e2eWait, n.name+" to commit everything", func() bool {
 			ms, err := n.svc.Messages(gid)
 			return err == nil && len(ms) > 0 && ms[len(ms)-1].Text == back && ms[len(ms)-1].State == node.StateCommitted
 		})
@@ -653,24 +640,6 @@ func e2eScreenshot(p *webtest.Page, name, sel string) {
 		p.T.Fatal(err)
 	}
 	p.T.Logf("screenshot: %s", path)
-}
-
-// lockedBuffer is a log buffer that several goroutines write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func lastLines(s string, n int) string {

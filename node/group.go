@@ -289,13 +289,18 @@ func (g *group) waitView(ctx context.Context, cond func(v *view) bool) error {
 	}
 }
 
-// proposeConf proposes a membership change authorised by an envelope we sign.
-func (g *group) proposeConf(t crypto.Type, body any, ct pb.ConfChangeType, nodeID uint64) error {
+// signEntry encodes body and signs it as a log entry of type t of this group.
+func (g *group) signEntry(t crypto.Type, body any) ([]byte, error) {
 	payload, err := state.Encode(body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	frame, err := g.n.sign(&crypto.Envelope{Type: t, Group: g.id, Payload: payload})
+	return g.n.sign(&crypto.Envelope{Type: t, Group: g.id, Payload: payload})
+}
+
+// proposeConf proposes a membership change authorised by an envelope we sign.
+func (g *group) proposeConf(t crypto.Type, body any, ct pb.ConfChangeType, nodeID uint64) error {
+	frame, err := g.signEntry(t, body)
 	if err != nil {
 		return err
 	}
@@ -312,11 +317,7 @@ func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint
 
 // proposeEntry signs and proposes a normal entry.
 func (g *group) proposeEntry(t crypto.Type, body any) error {
-	payload, err := state.Encode(body)
-	if err != nil {
-		return err
-	}
-	frame, err := g.n.sign(&crypto.Envelope{Type: t, Group: g.id, Payload: payload})
+	frame, err := g.signEntry(t, body)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/testutil"
 )
 
 // fakeWorld is an in-memory stand-in for the nodes of a few people and the
@@ -549,7 +550,7 @@ type testUI struct {
 	Addr  string
 	Token string
 	h     *handler
-	logs  *syncBuffer
+	logs  *testutil.LockedBuffer
 }
 
 // PageURL is what `demes serve` prints: the UI with the token in the fragment.
@@ -563,7 +564,7 @@ func startUI(t testing.TB, b Backend, c Control) *testUI {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.LockedBuffer{}
 	cfg := Config{Backend: b, Token: token, Addr: srv.Listener.Addr().String(), Logger: zerolog.New(logs)}
 	if c != nil {
 		cfg.Control = c
@@ -580,22 +581,4 @@ func startUI(t testing.TB, b Backend, c Control) *testUI {
 		srv.Close()
 	})
 	return &testUI{URL: srv.URL, Addr: srv.Listener.Addr().String(), Token: token, h: h, logs: logs}
-}
-
-// syncBuffer is a bytes.Buffer for a logger that several goroutines use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

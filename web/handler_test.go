@@ -22,6 +22,7 @@ import (
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/testutil"
 )
 
 // newReq builds an API request as the UI sends it: right Host, bearer
@@ -794,13 +795,7 @@ func TestEventsUnsubscribe(t *testing.T) {
 // waitUntil polls cond until it holds or ctx ends.
 func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
 	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("waiting for %s: %v", what, ctx.Err())
-		case <-tick.C:
-		}
+	if err := testutil.Poll(ctx, testutil.PollEvery, what, cond); err != nil {
+		t.Fatal(err)
 	}
 }

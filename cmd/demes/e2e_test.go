@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/internal/testutil"
 )
 
 // serveProc is one `demes serve` process of an end-to-end test, with fixed
@@ -65,7 +66,7 @@ func (p *serveProc) start() {
 	}
 	log.Close()
 	p.cmd = cmd
-	eventuallyT(p.t, 60*time.Second, p.name+" to serve", func() bool {
+	testutil.Eventually(p.t, 60*time.Second, p.name+" to serve", func() bool {
 		return runDemes(p.t, nil, "status", "--home", p.home).code == 0
 	})
 }
@@ -111,7 +112,7 @@ func (p *serveProc) messages() []api.Message {
 // waitVoters waits until every process's node is in one group with n voters.
 func waitVoters(t *testing.T, procs []*serveProc, n int) {
 	t.Helper()
-	eventuallyT(t, 60*time.Second, fmt.Sprintf("%d voters on every node", n), func() bool {
+	testutil.Eventually(t, 60*time.Second, fmt.Sprintf("%d voters on every node", n), func() bool {
 		for _, p := range procs {
 			st := p.status()
 			if len(st.Groups) != 1 {
@@ -129,17 +130,6 @@ func waitVoters(t *testing.T, procs []*serveProc, n int) {
 		}
 		return true
 	})
-}
-
-func eventuallyT(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func msgTexts(ms []api.Message) string {
@@ -180,7 +170,7 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 		wantExit(t, p.demes("send", "hello from "+p.name), 0)
 	}
 	host := -1
-	eventuallyT(t, 30*time.Second, "a host", func() bool {
+	testutil.Eventually(t, 30*time.Second, "a host", func() bool {
 		st := procs[0].status()
 		for i, p := range procs {
 			if st.Groups[0].Host != "" && st.Groups[0].Host == p.status().PublicID {
@@ -215,10 +205,10 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 			live = append(live, p)
 		}
 	}
-	eventuallyT(t, 30*time.Second, "the same 4 messages on the live nodes", same(live, 4))
+	testutil.Eventually(t, 30*time.Second, "the same 4 messages on the live nodes", same(live, 4))
 	// The killed host restarts from its store and catches up.
 	procs[host].start()
-	eventuallyT(t, 60*time.Second, "the same 4 messages on every node", same(procs, 4))
+	testutil.Eventually(t, 60*time.Second, "the same 4 messages on every node", same(procs, 4))
 	for _, want := range []string{"hello from alice", "hello from bob", "hello from carol", "after the host died"} {
 		if strings.Count(ref, ":"+want+"|") != 1 {
 			t.Fatalf("%q not exactly once in %s", want, ref)

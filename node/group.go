@@ -231,6 +231,12 @@ func (g *group) run() {
 		case fn := <-g.reqc:
 			fn()
 		}
+		// Take what else is waiting before asking raft for a Ready, so
+		// that one Ready (one fsync, one append to each member) covers
+		// every peer message and proposal that arrived meanwhile, as
+		// raft.Node's own goroutine batched them while the previous Ready
+		// was being written.
+		g.drainWaiting()
 		// Whatever happened may have given raft something to persist,
 		// send or apply.
 		for g.rn.HasReady() {
@@ -255,6 +261,27 @@ func (g *group) step(ctx context.Context, msgs []*pb.Message) error {
 		return ctx.Err()
 	case <-g.stopc:
 		return fmt.Errorf("group %s: %w", g.id, ErrStopped)
+	}
+}
+
+// maxDrain bounds how many waiting events one turn of run takes before its
+// Ready, so that a flood of them cannot put off raft's writes for long.
+const maxDrain = 256
+
+// drainWaiting handles, without blocking, the peer messages, requests and
+// unreachable reports already waiting, up to maxDrain of them.
+func (g *group) drainWaiting() {
+	for range maxDrain {
+		select {
+		case msgs := <-g.stepc:
+			g.stepAll(msgs)
+		case fn := <-g.reqc:
+			fn()
+		case id := <-g.unreachc:
+			g.rn.ReportUnreachable(id)
+		default:
+			return
+		}
 	}
 }
 

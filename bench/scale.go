@@ -29,9 +29,8 @@ type ScaleOptions struct {
 	// (placement is what [Election] measures).
 	PingInterval time.Duration
 	// Checkpoints keeps the members' signed transcript checkpoints on
-	// (node.Config defaults). They are off by default here: at 100 members
-	// or more they feed on themselves (see docs/BENCHMARKS.md), and the
-	// figures would measure that instead of the messages.
+	// (node.Config defaults). They are off by default here, so that the
+	// figures measure the messages alone (see docs/BENCHMARKS.md).
 	Checkpoints bool
 	// JoinBatch is how many members join at once (default 8).
 	JoinBatch int

@@ -44,7 +44,7 @@ type attestation struct {
 	view raftView
 }
 
-// Ping payloads (docs/PROTOCOL.md, "Pings"): a 16-byte nonce, optionally
+// Ping payloads (docs/PROTOCOL.md, "Peer transport", Pings): a 16-byte nonce, optionally
 // followed by a kind byte and the sender's raft view. A pong answers a
 // 16-byte ping with the bare nonce (what nodes before the raft view expect)
 // and a longer ping with the nonce and its own view.

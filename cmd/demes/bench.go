@@ -57,7 +57,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.schedules, "schedules", 100, "chaos: how many random fault schedules to run")
 	f.IntVar(&o.parallel, "parallel", 1, "chaos: how many schedules run at once")
 	f.Int64Var(&o.seed, "seed", 1, "chaos: the first seed; schedules run seeds SEED to SEED+N-1")
-	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (at 100 members they feed on themselves; see docs/BENCHMARKS.md)")
+	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (off by default so that the figures measure messages; see docs/BENCHMARKS.md)")
 	quiet := f.Bool("quiet", false, "print no progress on stderr")
 	pos, err := f.parse(args)
 	if err != nil {

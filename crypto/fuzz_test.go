@@ -255,9 +255,10 @@ func FuzzVerifyRecord(f *testing.F) {
 }
 
 // FuzzVerifySignature compares VerifySignature with crypto/ed25519, which
-// defines the acceptance rule, on arbitrary keys, messages and signatures
+// defines the acceptance rule apart from weak keys (refused by DeMeS), on arbitrary keys, messages and signatures
 // (the seeds are the signature vectors, the edge cases of the rule).
-// Property: nothing panics, and both give the same answer.
+// Property: nothing panics, and both give the same answer on every key that
+// is not weak.
 func FuzzVerifySignature(f *testing.F) {
 	var v signatureVectors
 	readVectors(f, "signature.json", &v)
@@ -266,7 +267,7 @@ func FuzzVerifySignature(f *testing.F) {
 	}
 	f.Add([]byte{}, []byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
-		if got, want := VerifySignature(pub, msg, sig), stdlibVerify(pub, msg, sig); got != want {
+		if got, want := VerifySignature(pub, msg, sig), stdlibVerify(pub, msg, sig) && !weakKey(pub); got != want {
 			t.Fatalf("key %x, message %x, signature %x: VerifySignature = %v, crypto/ed25519 = %v", pub, msg, sig, got, want)
 		}
 	})

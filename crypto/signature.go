@@ -34,12 +34,18 @@ func VerifySignature(pub, msg, sig []byte) bool {
 	return ed25519.VerifyExpandedWithOptions(k, msg, sig, stdlibRule)
 }
 
-// stdlibRule selects crypto/ed25519's acceptance rule (cofactorless
-// verification, non-canonical and small-order keys accepted): the rule
-// DeMeS has always had, so that no signature accepted before is rejected now
-// or the reverse. voi's batch verification needs the cofactored equation,
-// which accepts more signatures, so DeMeS does not use it.
-var stdlibRule = &ed25519.Options{Verify: ed25519.VerifyOptionsStdLib}
+// stdlibRule is crypto/ed25519's acceptance rule (cofactorless
+// verification, small-order R accepted), the rule DeMeS has always had,
+// except that the public key must be canonical and not of small order: a
+// small-order key verifies one forged signature on every message (R the
+// identity point, s = 0), so an identity built on one could be signed as by
+// anyone (issue 15; TestWeakKeyForgery). voi's batch verification needs the
+// cofactored equation, which accepts more signatures, so DeMeS does not use
+// it.
+var stdlibRule = &ed25519.Options{Verify: &ed25519.VerifyOptions{
+	AllowSmallOrderR:   true,
+	CofactorlessVerify: true,
+}}
 
 // expandedKeys caches the expanded form of the keys that signed recently.
 var expandedKeys = newKeyCache(1024)

@@ -636,7 +636,8 @@ func TestVectors(t *testing.T) {
 			if got := VerifySignature(pub, msg, sig); got != sv.Valid {
 				t.Errorf("%s: VerifySignature = %v, want %v", sv.Name, got, sv.Valid)
 			}
-			if got := stdlibVerify(pub, msg, sig); got != sv.Valid {
+			// crypto/ed25519 agrees, except that it takes weak keys.
+			if got := stdlibVerify(pub, msg, sig); got != (sv.Valid || (weakKey(pub) && got)) {
 				t.Errorf("%s: crypto/ed25519.Verify = %v, want %v", sv.Name, got, sv.Valid)
 			}
 		}

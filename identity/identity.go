@@ -30,6 +30,7 @@ import (
 	"strings"
 
 	"filippo.io/age"
+	"github.com/oasisprotocol/curve25519-voi/curve"
 	voied25519 "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"golang.org/x/crypto/curve25519"
 
@@ -164,6 +165,11 @@ var (
 	ErrChecksum = errors.New("checksum mismatch: the id was mistyped or cut")
 	ErrLength   = errors.New("wrong length")
 	ErrKey      = errors.New("invalid key")
+	// ErrWeakKey: a key that is not on its curve, of small order, or not
+	// canonically encoded. A small-order ed25519 key verifies forged
+	// signatures; a small-order X25519 key makes every key agreement with
+	// it all zeros.
+	ErrWeakKey = errors.New("weak key refused")
 )
 
 // ParsePublicID parses the "demes1..." text form. The error says which part is
@@ -202,7 +208,67 @@ func PublicIDFromBytes(b []byte) (PublicID, error) {
 	if p.Sign == ([32]byte{}) || p.Box == ([32]byte{}) {
 		return PublicID{}, fmt.Errorf("%w: all-zero key", ErrKey)
 	}
+	if err := checkSignKey(p.Sign); err != nil {
+		return PublicID{}, fmt.Errorf("signing key: %w", err)
+	}
+	if err := checkBoxKey(p.Box); err != nil {
+		return PublicID{}, fmt.Errorf("encryption key: %w", err)
+	}
 	return p, nil
+}
+
+// checkSignKey refuses an ed25519 public key that does not decode to a point,
+// is not the canonical encoding of its point, or is of small order.
+func checkSignKey(k [32]byte) error {
+	var c curve.CompressedEdwardsY
+	var pt curve.EdwardsPoint
+	if _, err := c.SetBytes(k[:]); err != nil {
+		return fmt.Errorf("%w: not on the curve", ErrWeakKey)
+	}
+	if _, err := pt.SetCompressedY(&c); err != nil {
+		return fmt.Errorf("%w: not on the curve", ErrWeakKey)
+	}
+	var again curve.CompressedEdwardsY
+	again.SetEdwardsPoint(&pt)
+	if again != c {
+		return fmt.Errorf("%w: not canonical", ErrWeakKey)
+	}
+	if pt.IsSmallOrder() {
+		return fmt.Errorf("%w: small order", ErrWeakKey)
+	}
+	return nil
+}
+
+// weakScalar is any scalar: X25519 clamps it to a multiple of the cofactor,
+// so that the shared secret with a small-order point is all zeros, which
+// x/crypto's X25519 reports as an error.
+var weakScalar = [32]byte{1: 1}
+
+// checkBoxKey refuses an X25519 public key of small order or not canonically
+// encoded (u at least 2^255 - 19, or the unused top bit set).
+func checkBoxKey(k [32]byte) error {
+	if _, err := curve25519.X25519(weakScalar[:], k[:]); err != nil {
+		return fmt.Errorf("%w: small order", ErrWeakKey)
+	}
+	if k[31]&0x80 != 0 || !belowP(k) {
+		return fmt.Errorf("%w: not canonical", ErrWeakKey)
+	}
+	return nil
+}
+
+// belowP reports whether k, little-endian, is below 2^255 - 19.
+func belowP(k [32]byte) bool {
+	// p = 0x7fff...ffed: k >= p only if its top 31 bytes are those of p
+	// (0x7f, then 0xff) and its lowest byte at least 0xed.
+	if k[31] != 0x7f {
+		return k[31] < 0x7f
+	}
+	for i := 30; i >= 1; i-- {
+		if k[i] != 0xff {
+			return true
+		}
+	}
+	return k[0] < 0xed
 }
 
 // String returns the "demes1..." form.

@@ -143,12 +143,12 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 			return nil, n.reject(env, "malformed batch", err)
 		}
 		msgs := make([]*pb.Message, 0, len(items))
+		a := admission{view: v, self: g.n.self.Sign, raftID: g.raftID, sender: env.Sender, senderRaftID: sender.raftID, attested: g.attestedViews()}
 		for _, it := range items {
 			m := &pb.Message{}
 			if err := proto.Unmarshal(it, m); err != nil {
 				return nil, n.reject(env, "malformed raft message", err)
 			}
-			a := admission{view: v, self: g.n.self.Sign, raftID: g.raftID, sender: env.Sender, senderRaftID: sender.raftID, attested: g.attestedViews()}
 			if m.GetType() == pb.MsgHeartbeat {
 				a.lastIndex, a.lastIndexErr = g.storage.LastIndex()
 			}

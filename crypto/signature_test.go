@@ -13,6 +13,8 @@ import (
 	"github.com/oasisprotocol/curve25519-voi/curve"
 	"github.com/oasisprotocol/curve25519-voi/curve/scalar"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
+	"github.com/demes/demes/identity"
 )
 
 // A signatureCase is a public key, a message and a signature, with whether
@@ -209,20 +211,11 @@ func signatureCases(tb testing.TB) []signatureCase {
 }
 
 // weakKey reports whether pub is an ed25519 key DeMeS refuses though
-// crypto/ed25519 takes it: a point of small order, or a non-canonical
-// encoding.
+// crypto/ed25519 may take it: a point of small order or a non-canonical
+// encoding (identity.CheckSigningKey; a key off the curve, which it refuses
+// too, crypto/ed25519 refuses as well).
 func weakKey(pub []byte) bool {
-	var c curve.CompressedEdwardsY
-	var p curve.EdwardsPoint
-	if _, err := c.SetBytes(pub); err != nil {
-		return false
-	}
-	if _, err := p.SetCompressedY(&c); err != nil {
-		return false
-	}
-	var again curve.CompressedEdwardsY
-	again.SetEdwardsPoint(&p)
-	return p.IsSmallOrder() || again != c
+	return len(pub) == 32 && identity.CheckSigningKey([32]byte(pub)) != nil
 }
 
 // stdlibVerify is crypto/ed25519.Verify, which defines the rule, made total:

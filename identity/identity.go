@@ -208,7 +208,7 @@ func PublicIDFromBytes(b []byte) (PublicID, error) {
 	if p.Sign == ([32]byte{}) || p.Box == ([32]byte{}) {
 		return PublicID{}, fmt.Errorf("%w: all-zero key", ErrKey)
 	}
-	if err := checkSignKey(p.Sign); err != nil {
+	if err := CheckSigningKey(p.Sign); err != nil {
 		return PublicID{}, fmt.Errorf("signing key: %w", err)
 	}
 	if err := checkBoxKey(p.Box); err != nil {
@@ -217,9 +217,10 @@ func PublicIDFromBytes(b []byte) (PublicID, error) {
 	return p, nil
 }
 
-// checkSignKey refuses an ed25519 public key that does not decode to a point,
-// is not the canonical encoding of its point, or is of small order.
-func checkSignKey(k [32]byte) error {
+// CheckSigningKey refuses, with [ErrWeakKey] and the reason, an ed25519
+// public key that does not decode to a point, is not the canonical encoding
+// of its point, or is of small order.
+func CheckSigningKey(k [32]byte) error {
 	var c curve.CompressedEdwardsY
 	var pt curve.EdwardsPoint
 	if _, err := c.SetBytes(k[:]); err != nil {

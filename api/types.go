@@ -44,6 +44,7 @@ type Member struct {
 	Self        bool    `json:"self"`
 	SafetyNum   string  `json:"safety_number,omitempty"` // with this node's identity; empty for itself
 	PeerURL     string  `json:"peer_url,omitempty"`
+	Admin       bool    `json:"admin"` // may remove members, change roles and settings
 }
 
 // Edge is one measured latency between two members, as the election package
@@ -67,6 +68,11 @@ type GroupStatus struct {
 	Queued     int      `json:"queued"`    // messages waiting in the outbox
 	HasQuorum  bool     `json:"has_quorum"`
 	Role       string   `json:"role"` // "leader", "follower", "candidate", "learner", ...
+	// Settings are the group's settings; Admin and CanInvite say what this
+	// node may do in the group.
+	Settings  GroupSettings `json:"settings"`
+	Admin     bool          `json:"admin"`
+	CanInvite bool          `json:"can_invite"`
 }
 
 // Status is the state of the node and all its groups: the answer to GET
@@ -98,6 +104,42 @@ type CreateGroupRequest struct {
 // InviteRequest is the body of POST [RouteInvites].
 type InviteRequest struct {
 	PublicID string `json:"public_id"` // the invitee (demes1...)
+	// ExpiresInSeconds is how long the invite lasts; 0 means the default
+	// (7 days). At most 90 days.
+	ExpiresInSeconds int64 `json:"expires_in_s,omitempty"`
+}
+
+// GroupSettings are a group's settings, which admins change.
+type GroupSettings struct {
+	// MembersInvite lets every member invite; otherwise only admins may.
+	MembersInvite bool `json:"members_invite"`
+}
+
+// PendingInvite is an open invite: committed, not yet used, revoked or
+// expired.
+type PendingInvite struct {
+	Invitee     string    `json:"invitee"` // public id (demes1...)
+	Fingerprint string    `json:"fingerprint"`
+	Inviter     string    `json:"inviter"` // public id
+	InviterName string    `json:"inviter_name,omitempty"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// RevokeRequest names the invite to revoke: its code or its invitee's
+// public id.
+type RevokeRequest struct {
+	Invite string `json:"invite"`
+}
+
+// MemberRequest names a member, for a removal.
+type MemberRequest struct {
+	PublicID string `json:"public_id"`
+}
+
+// AdminRequest grants (Admin true) or withdraws a member's admin role.
+type AdminRequest struct {
+	PublicID string `json:"public_id"`
+	Admin    bool   `json:"admin"`
 }
 
 // InviteResponse is the answer to POST [RouteInvites].
@@ -143,4 +185,7 @@ var (
 	ErrInvalid = errors.New("invalid request")
 	// ErrStopped: the node is stopped (demo mode) (HTTP 503).
 	ErrStopped = errors.New("node is stopped")
+	// ErrForbidden: the group's rules do not allow this member the action
+	// (only admins remove members, for instance).
+	ErrForbidden = errors.New("not allowed")
 )

@@ -92,6 +92,9 @@ const (
 	TypeCheckpoint Type = 23 // a transcript checkpoint
 	TypeAddress    Type = 24 // a member's new peer address
 	TypePromote    Type = 25 // a voter/learner role change
+	TypeAdmin      Type = 26 // an admin grants or withdraws the admin role
+	TypeSettings   Type = 27 // an admin changes the group's settings
+	TypeRevoke     Type = 28 // an open invite is revoked
 )
 
 var typeNames = map[Type]string{
@@ -110,6 +113,9 @@ var typeNames = map[Type]string{
 	TypeCheckpoint: "checkpoint",
 	TypeAddress:    "address",
 	TypePromote:    "promote",
+	TypeAdmin:      "admin",
+	TypeSettings:   "settings",
+	TypeRevoke:     "revoke",
 }
 
 // String returns the type's name as logs show it, such as "chat", or

@@ -27,7 +27,7 @@
 //	if to, ok := election.ShouldTransfer(r, self, voters, caughtUp, election.DefaultHysteresis()); ok {
 //		rawNode.TransferLeader(idOf(to))
 //	}
-//	if c, ok := election.NextVoterChange(r, currentVoters, dead, self, 0); ok {
+//	if c, ok := election.NextVoterChange(r, currentVoters, dead, self, 0, 0); ok {
 //		proposeConfChange(c) // one change; call again after it is applied
 //	}
 //

@@ -89,6 +89,9 @@ type Observations struct {
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).
 	MaxVoters int
+	// MinVoters is the fewest voters a demotion may leave (the group's
+	// rule: state.MinVoters); 0 means no floor.
+	MinVoters int
 	// Reports are the committed latency maps: reporter -> peer -> RTT in
 	// milliseconds, between members only.
 	Reports map[string]map[string]float64

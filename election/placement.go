@@ -162,12 +162,17 @@ type VoterChange struct {
 //     moves leadership.
 //   - A change never reduces the number of live voters below
 //     min(maxVoters, live members).
+//   - A demotion never leaves fewer than minVoters voters: the floor the
+//     group's state machine enforces (state.MinVoters), so that no single
+//     member can shrink the voter set. Where a dead voter would be demoted
+//     below it, the live member is promoted first (step 4) and the dead
+//     voter demoted next.
 //
 // The caller proposes the change as one raft configuration change and calls
 // again only after it is applied. Each change promotes a desired member or
 // demotes an undesired one, so under a fixed ranking the calls converge in
 // at most len(current) + maxVoters changes.
-func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader string, maxVoters int) (VoterChange, bool) {
+func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader string, maxVoters, minVoters int) (VoterChange, bool) {
 	if maxVoters <= 0 {
 		maxVoters = DefaultMaxVoters
 	}
@@ -245,14 +250,14 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 	slices.Sort(notLive)
 	if missing != "" || n > maxVoters || quorum(n-len(notLive)) < quorum(n) {
 		for _, id := range notLive {
-			if ok(n-1, liveVoters) {
+			if n-1 >= minVoters && ok(n-1, liveVoters) {
 				return VoterChange{Demote: id}, true
 			}
 		}
 	}
 
 	// 3. Shrink towards maxVoters, dropping the worst-ranked extra first.
-	if n > maxVoters && len(extra) > 0 {
+	if n > maxVoters && len(extra) > 0 && n-1 >= minVoters {
 		slices.SortFunc(extra, func(a, b string) int { return rank[b] - rank[a] })
 		if ok(n-1, liveVoters-1) {
 			return VoterChange{Demote: extra[0]}, true

@@ -260,6 +260,7 @@ func TestNextVoterChange(t *testing.T) {
 		dead    string
 		leader  string
 		max     int
+		floor   int
 		want    VoterChange // zero: no change
 	}{
 		{
@@ -279,6 +280,20 @@ func TestNextVoterChange(t *testing.T) {
 			name:    "demote a dead voter before promoting",
 			r:       ranking(3, "a", 1, "b", 2, "c", 3),
 			current: "a b x", dead: "x", leader: "a", max: 3,
+			want: VoterChange{Demote: "x"},
+		},
+		{
+			// The group's floor (3 voters of 4 members): the live member
+			// is promoted first, and the dead voter demoted next.
+			name:    "promote before demoting at the floor",
+			r:       ranking(3, "a", 1, "b", 2, "c", 3),
+			current: "a b x", dead: "x", leader: "a", max: 3, floor: 3,
+			want: VoterChange{Promote: "c"},
+		},
+		{
+			name:    "demote a dead voter above the floor",
+			r:       ranking(3, "a", 1, "b", 2, "c", 3),
+			current: "a b c x", dead: "x", leader: "a", max: 3, floor: 3,
 			want: VoterChange{Demote: "x"},
 		},
 		{
@@ -342,7 +357,7 @@ func TestNextVoterChange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := NextVoterChange(tt.r, ids(tt.current), set(tt.dead), tt.leader, tt.max)
+			got, ok := NextVoterChange(tt.r, ids(tt.current), set(tt.dead), tt.leader, tt.max, tt.floor)
 			if got != tt.want || ok != (tt.want != VoterChange{}) {
 				t.Errorf("NextVoterChange = %+v, %v; want %+v", got, ok, tt.want)
 			}
@@ -395,10 +410,15 @@ func TestNextVoterChangeQuorum(t *testing.T) {
 		}
 		startQuorum := count(current) >= quorum(len(current))
 		liveMembers := len(r.Preference)
+		// Half the runs with the state machine's floor on demotions.
+		floor := 0
+		if iter%2 == 1 {
+			floor = min(3, n, maxVoters)
+		}
 
 		steps := 0
 		for {
-			c, ok := NextVoterChange(r, current, dead, leader, maxVoters)
+			c, ok := NextVoterChange(r, current, dead, leader, maxVoters, floor)
 			if !ok {
 				if c != (VoterChange{}) {
 					t.Fatalf("iteration %d: no change but %+v", iter, c)
@@ -424,6 +444,9 @@ func TestNextVoterChangeQuorum(t *testing.T) {
 					t.Fatalf("iteration %d: demote %s in %v (leader %s)", iter, c.Demote, current, leader)
 				}
 				next = slices.DeleteFunc(slices.Clone(current), func(v string) bool { return v == c.Demote })
+				if len(next) < floor {
+					t.Fatalf("iteration %d: demotion %v -> %v goes below the floor of %d voters", iter, current, next, floor)
+				}
 			default:
 				t.Fatalf("iteration %d: empty change reported as a change", iter)
 			}
@@ -458,7 +481,7 @@ func TestNextVoterChangeQuorum(t *testing.T) {
 				kept++
 			}
 		}
-		if kept > 0 && (len(current) > maxVoters || quorum(len(current)-kept) < quorum(len(current))) {
+		if kept > 0 && len(current) > floor && (len(current) > maxVoters || quorum(len(current)-kept) < quorum(len(current))) {
 			t.Fatalf("iteration %d: settled at %v keeping %d dead voters, though without them the quorum would be %d, not %d", iter, current, kept, quorum(len(current)-kept), quorum(len(current)))
 		}
 		slices.Sort(want)

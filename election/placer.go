@@ -430,7 +430,7 @@ func (p *Placer) placeVoters(now time.Time, o Observations, d *Decision) {
 		}
 	}
 	slices.Sort(current)
-	ch, ok := NextVoterChange(r, current, dead, o.Self, o.MaxVoters)
+	ch, ok := NextVoterChange(r, current, dead, o.Self, o.MaxVoters, o.MinVoters)
 	if !ok {
 		return
 	}

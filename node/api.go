@@ -21,7 +21,11 @@ type (
 	// Status is [api.Status].
 	Status = api.Status
 	// Event is [api.Event].
-	Event = api.Event
+	// GroupSettings is [api.GroupSettings].
+	GroupSettings = api.GroupSettings
+	// PendingInvite is [api.PendingInvite].
+	PendingInvite = api.PendingInvite
+	Event         = api.Event
 )
 
 // Message states: [api.StateCommitted] and [api.StateQueued].
@@ -39,4 +43,6 @@ var (
 	ErrInvalid = api.ErrInvalid
 	// ErrStopped is [api.ErrStopped].
 	ErrStopped = api.ErrStopped
+	// ErrForbidden is [api.ErrForbidden].
+	ErrForbidden = api.ErrForbidden
 )

@@ -116,7 +116,7 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		// A current member may repeat a join whose answer it never got
 		// (the change committed after the contacted member gave up
 		// waiting): it is answered at once.
-		if _, member := v.members[env.Sender]; !v.invites[env.Sender] && !member {
+		if _, member := v.members[env.Sender]; !v.invited(env.Sender) && !member {
 			return nil, n.reject(env, "join attempt without a committed invite", nil)
 		}
 		if err := n.joinReplay.Check(env, time.Now()); err != nil {

@@ -28,6 +28,10 @@ type inviteCode struct {
 	Invitee   []byte // 64-byte public id
 	Inviter   []byte // 64-byte public id
 	URLs      []string
+	// Index is where the invite entry was committed, and Expires its
+	// expiry: the joiner checks both against the log it receives.
+	Index   uint64
+	Expires int64
 }
 
 // joinReply is what a member answers to an accepted join: the members as it
@@ -47,9 +51,18 @@ type replyMember struct {
 	Voter    bool
 }
 
-// Invite authorises publicID to join the group: it commits a signed invite
-// entry naming it, then returns an invite code for the invitee.
+// Invite authorises publicID to join the group for
+// [state.DefaultInviteLifetime]: see [Node.InviteFor].
 func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, error) {
+	return n.InviteFor(ctx, groupID, publicID, 0)
+}
+
+// InviteFor authorises publicID to join the group until ttl from now (0: the
+// default of 7 days): it commits a signed invite entry naming it, then
+// returns an invite code for the invitee. The invite is used up by the join,
+// and cancelled when revoked, when it expires, and when this member leaves or
+// may no longer invite.
+func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time.Duration) (string, error) {
 	g, err := n.groupByText(groupID)
 	if err != nil {
 		return "", err
@@ -58,27 +71,41 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 	if err != nil {
 		return "", fmt.Errorf("invite: %v: %w", err, ErrInvalid)
 	}
+	if ttl == 0 {
+		ttl = state.DefaultInviteLifetime
+	}
+	if ttl < time.Minute || ttl > state.MaxInviteLifetime {
+		return "", fmt.Errorf("invite: an invite must last from a minute to %d days, not %v: %w", state.MaxInviteLifetime/(24*time.Hour), ttl, ErrInvalid)
+	}
 	v := g.view.Load()
 	if !v.self {
 		return "", fmt.Errorf("invite: this node is not a member of group %s: %w", g.id, ErrInvalid)
+	}
+	if !v.canInvite {
+		return "", fmt.Errorf("invite: only admins may invite in this group (an admin can allow everyone to with the group's settings): %w", ErrForbidden)
 	}
 	if _, ok := v.members[invitee.Sign]; ok {
 		return "", fmt.Errorf("invite: %s is already a member: %w", invitee.Fingerprint(), ErrInvalid)
 	}
 	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	defer cancel()
+	before := v.invites[invitee.Sign].Index
+	committed := func(v *view) bool { inv, ok := v.invites[invitee.Sign]; return ok && inv.Index > before }
+	expires := time.Now().Add(ttl).UnixNano()
 	// Propose until the invite is committed: a proposal can be dropped while
 	// the group has no host.
-	for !g.view.Load().invites[invitee.Sign] {
+	for !committed(g.view.Load()) {
 		var perr error
-		if err := g.do(ctx, func() { perr = g.proposeEntry(crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Bytes()}) }); err != nil {
+		if err := g.do(ctx, func() {
+			perr = g.proposeEntry(crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Bytes(), Expires: expires})
+		}); err != nil {
 			return "", fmt.Errorf("invite: %w", err)
 		}
 		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
 			n.log.Debug().Err(perr).Msg("invite proposal")
 		}
 		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
-		_ = g.waitView(wctx, func(v *view) bool { return v.invites[invitee.Sign] })
+		_ = g.waitView(wctx, committed)
 		wcancel()
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("invite: not committed in time (does the group have a host?): %w", ctx.Err())
@@ -91,7 +118,9 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 			urls = append(urls, m.url)
 		}
 	}
-	body, err := state.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls})
+	inv := v.invites[invitee.Sign]
+	body, err := state.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls,
+		Index: inv.Index, Expires: inv.Expires})
 	if err != nil {
 		return "", err
 	}
@@ -109,6 +138,8 @@ type ParsedInvite struct {
 	Invitee   identity.PublicID
 	Inviter   identity.PublicID
 	URLs      []string
+	Index     uint64
+	Expires   time.Time
 }
 
 // ParseInvite decodes an invite code and checks its signature.
@@ -140,7 +171,8 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 	if len(b.URLs) == 0 {
 		return nil, errors.New("invite code names no member to contact")
 	}
-	return &ParsedInvite{Group: env.Group, GroupName: b.GroupName, Invitee: invitee, Inviter: inviter, URLs: b.URLs}, nil
+	return &ParsedInvite{Group: env.Group, GroupName: b.GroupName, Invitee: invitee, Inviter: inviter, URLs: b.URLs,
+		Index: b.Index, Expires: time.Unix(0, b.Expires)}, nil
 }
 
 // Join joins a group through an invite code. It proves to a member that this
@@ -154,6 +186,9 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	}
 	if inv.Invitee != n.self {
 		return GroupInfo{}, fmt.Errorf("join: this invite is for %s, not for this node (%s): %w", inv.Invitee.Fingerprint(), n.self.Fingerprint(), ErrInvalid)
+	}
+	if time.Now().After(inv.Expires) {
+		return GroupInfo{}, fmt.Errorf("join: this invite expired on %s; ask for a new one: %w", inv.Expires.Format(time.RFC1123), ErrInvalid)
 	}
 	if g := n.group(inv.Group); g != nil {
 		if err := g.waitView(ctx, func(v *view) bool { return v.self }); err != nil {
@@ -203,8 +238,30 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	if err := g.waitView(ctx, func(v *view) bool { return v.self && v.applied >= reply.Commit }); err != nil {
 		return GroupInfo{}, fmt.Errorf("join: catching up with the group's log: %w", err)
 	}
+	// The log, which starts at the genesis the group id is derived from,
+	// must show the inviter as a member where the invite says it invited.
+	var invited bool
+	if err := g.do(ctx, func() { invited = inviterAt(g.st, inv.Inviter, inv.Index) }); err != nil {
+		return GroupInfo{}, fmt.Errorf("join: %w", err)
+	}
+	if !invited {
+		return GroupInfo{}, fmt.Errorf("join: the group's log does not show %s inviting at position %d, as the invite says; this invite was not made in this group", inv.Inviter.Fingerprint(), inv.Index)
+	}
 	n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
 	return GroupInfo{GroupID: g.id.String(), Name: reply.Name}, nil
+}
+
+// inviterAt reports whether the log behind st has an entry at index and
+// shows inviter as a member there.
+func inviterAt(st *state.State, inviter identity.PublicID, index uint64) bool {
+	m := st.Members[inviter.Sign]
+	if m == nil {
+		m = st.Former[inviter.Sign]
+	}
+	if _, ok := st.HeadAt(index); !ok || m == nil || m.ID != inviter {
+		return false
+	}
+	return m.JoinedAt < index && (m.LeftAt == 0 || m.LeftAt > index)
 }
 
 func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joinReply, error) {
@@ -263,7 +320,7 @@ func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
 	if !v.self {
 		return nil, n.reject(env, "join challenge to a non-member", nil)
 	}
-	if _, member := v.members[env.Sender]; !v.invites[env.Sender] && !member {
+	if _, member := v.members[env.Sender]; !v.invited(env.Sender) && !member {
 		return nil, n.reject(env, "join challenge without a committed invite", nil)
 	}
 	nonce := make([]byte, 32)
@@ -310,7 +367,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	if err != nil || joiner.Sign != env.Sender || b.RaftID != state.RaftID(env.Sender) {
 		return nil, n.reject(env, "join request with a wrong identity", err)
 	}
-	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invites[env.Sender] && !member {
+	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invited(env.Sender) && !member {
 		return nil, n.reject(env, "join request without a committed invite", nil)
 	}
 	ctx, cancel := context.WithTimeout(ctx, joinCommitTimeout)
@@ -320,7 +377,7 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 		if _, member := v.members[env.Sender]; member {
 			break
 		}
-		if !v.invites[env.Sender] {
+		if !v.invited(env.Sender) {
 			return nil, n.reject(env, "join rejected by the group", nil)
 		}
 		if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {

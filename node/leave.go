@@ -11,9 +11,9 @@ import (
 	"github.com/demes/demes/state"
 )
 
-// Remove removes a member from the group. Only the group's creator may remove
-// other members (everyone may remove themselves: see Leave); the rule is
-// checked by every member when the change is applied. It returns once the
+// Remove removes a member from the group. Only admins may remove other
+// members (everyone may remove themselves: see Leave); the rule is checked
+// by every member when the change is applied. It returns once the
 // removal is committed: from the next message on, the removed member is no
 // longer a recipient.
 func (n *Node) Remove(ctx context.Context, groupID, publicID string) error {
@@ -28,6 +28,8 @@ func (n *Node) Remove(ctx context.Context, groupID, publicID string) error {
 	t := crypto.TypeRemove
 	if target == n.self {
 		t = crypto.TypeLeave
+	} else if !g.view.Load().admin {
+		return fmt.Errorf("remove: only admins may remove members; ask an admin, or leave the group yourself: %w", ErrForbidden)
 	}
 	return n.removeMember(ctx, g, target, t)
 }

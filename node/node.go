@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -215,14 +216,18 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	if name == "" || len(name) > 100 {
 		return GroupInfo{}, fmt.Errorf("group name must be 1 to 100 characters: %w", ErrInvalid)
 	}
-	gid := crypto.NewGroupID()
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return GroupInfo{}, err
+	}
 	body, err := state.Encode(&state.Genesis{
 		Name: name, Creator: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign),
-		URL: n.cfg.URL, Nickname: n.cfg.Name, MaxVoters: n.cfg.MaxVoters,
+		URL: n.cfg.URL, Nickname: n.cfg.Name, MaxVoters: n.cfg.MaxVoters, Nonce: nonce,
 	})
 	if err != nil {
 		return GroupInfo{}, err
 	}
+	gid := state.GroupIDOf(body)
 	frame, err := n.sign(&crypto.Envelope{Type: crypto.TypeGenesis, Group: gid, Payload: body})
 	if err != nil {
 		return GroupInfo{}, err

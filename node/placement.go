@@ -218,6 +218,7 @@ func (g *group) observations() election.Observations {
 		LeaderHeard:  g.pl.leaderHeard,
 		VoteGranted:  g.pl.voteGranted,
 		MaxVoters:    g.st.MaxVoters,
+		MinVoters:    state.MinVoters(len(g.st.Members), g.st.MaxVoters),
 		Reports:      map[string]map[string]float64{},
 		Peers:        map[string]election.Peer{},
 		Started:      g.pl.started,

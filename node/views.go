@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/raft/v3"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
 )
 
 // view is an immutable snapshot of a group's state, published by the group's
@@ -15,17 +16,22 @@ type view struct {
 	name    string
 	members map[[32]byte]viewMember
 	byRaft  map[uint64][32]byte
-	invites map[[32]byte]bool
-	leader  uint64
-	term    uint64
-	role    string
-	applied uint64
-	self    bool // this node is a current member (false after leaving)
-	queued  int
-	pref    []string
-	edges   []Edge
-	rtt     map[[32]byte]float64
-	online  map[[32]byte]bool
+	invites map[[32]byte]state.Invite
+	// settings, admin and canInvite: the group's settings and what this
+	// node may do under them.
+	settings  state.Settings
+	admin     bool
+	canInvite bool
+	leader    uint64
+	term      uint64
+	role      string
+	applied   uint64
+	self      bool // this node is a current member (false after leaving)
+	queued    int
+	pref      []string
+	edges     []Edge
+	rtt       map[[32]byte]float64
+	online    map[[32]byte]bool
 	// provVoters are the voters of a joiner's provisional member list (the
 	// join reply's), which it trusts until its own log names the members;
 	// empty once it does.
@@ -37,6 +43,7 @@ type viewMember struct {
 	raftID uint64
 	url    string
 	voter  bool
+	admin  bool
 	name   string
 	order  int
 }
@@ -44,16 +51,19 @@ type viewMember struct {
 // publish refreshes the view other goroutines read.
 func (g *group) publish() {
 	v := &view{
-		name:    g.st.Name,
-		members: map[[32]byte]viewMember{},
-		byRaft:  map[uint64][32]byte{},
-		invites: map[[32]byte]bool{},
-		leader:  g.leader,
-		term:    g.term,
-		role:    roleName(g.role),
-		applied: g.st.Applied,
-		self:    g.st.Members[g.n.self.Sign] != nil,
-		queued:  len(g.outbox),
+		name:      g.st.Name,
+		members:   map[[32]byte]viewMember{},
+		byRaft:    map[uint64][32]byte{},
+		invites:   map[[32]byte]state.Invite{},
+		settings:  g.st.Settings,
+		admin:     g.st.IsAdmin(g.n.self.Sign),
+		canInvite: g.st.CanInvite(g.n.self.Sign),
+		leader:    g.leader,
+		term:      g.term,
+		role:      roleName(g.role),
+		applied:   g.st.Applied,
+		self:      g.st.Members[g.n.self.Sign] != nil,
+		queued:    len(g.outbox),
 	}
 	if v.name == "" {
 		v.name = g.info.Name
@@ -81,11 +91,11 @@ func (g *group) publish() {
 		}
 	}
 	for k, m := range g.st.Members {
-		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, name: m.Name, order: m.Order}
+		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order}
 		v.byRaft[m.RaftID] = k
 	}
-	for k := range g.st.Invites {
-		v.invites[k] = true
+	for k, inv := range g.st.Invites {
+		v.invites[k] = inv
 	}
 	if me := g.st.Members[g.n.self.Sign]; me != nil && !me.Voter && v.role == "follower" {
 		v.role = "learner"
@@ -98,6 +108,14 @@ func (g *group) publish() {
 	if old := g.changed.Swap(&next); old != nil {
 		close(*old)
 	}
+}
+
+// invited reports whether k has an open invite that has not expired by this
+// node's clock (the state machine's clock may lag; a member does not act on
+// an invite it knows to be expired).
+func (v *view) invited(k [32]byte) bool {
+	inv, ok := v.invites[k]
+	return ok && time.Now().UnixNano() < inv.Expires
 }
 
 func roleName(s raft.StateType) string {
@@ -117,6 +135,7 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
+		Settings: GroupSettings{MembersInvite: v.settings.MembersInvite}, Admin: v.admin, CanInvite: v.canInvite,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()
@@ -131,7 +150,7 @@ func (g *group) status() GroupStatus {
 	for _, m := range ms {
 		mm := Member{
 			PublicID: m.id.String(), Name: m.name, Fingerprint: m.id.Fingerprint(),
-			Voter: m.voter, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url,
+			Voter: m.voter, Admin: m.admin, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url,
 		}
 		if m.id != self {
 			mm.SafetyNum = identity.SafetyNumber(self, m.id)

@@ -1,6 +1,14 @@
 package state
 
-import "github.com/fxamacker/cbor/v2"
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/demes/demes/crypto"
+)
 
 // Entry bodies. Each is the Payload of a signed envelope of the named type,
 // encoded as deterministic CBOR arrays (see docs/PROTOCOL.md).
@@ -14,12 +22,30 @@ type Genesis struct {
 	URL       string
 	Nickname  string // the creator's display name
 	MaxVoters int
+	// Nonce makes every genesis unique, and so every group id (see
+	// [GroupIDOf]): 16 to 64 random bytes.
+	Nonce []byte
 }
 
-// InviteBody names the invited public id.
+// GroupIDOf derives a group's id from the payload of its genesis entry: the
+// first 16 bytes of SHA-256 over a domain label and the payload. The id is
+// self-certifying: whoever knows it can check a genesis offered for it, so
+// nobody can stand up a different group under an id they were given (the
+// genesis names the creator, whose signature it carries).
+func GroupIDOf(genesisPayload []byte) crypto.GroupID {
+	h := sha256.New()
+	h.Write([]byte("demes group id v1\x00"))
+	h.Write(genesisPayload)
+	var id crypto.GroupID
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+// InviteBody names the invited public id and when the invite expires.
 type InviteBody struct {
 	_       struct{} `cbor:",toarray"`
 	Invitee []byte   // 64-byte public id
+	Expires int64    // unix nanoseconds
 }
 
 // JoinBody is signed by the joiner itself: proof that it holds its key, and
@@ -38,6 +64,20 @@ type TargetBody struct {
 	_      struct{} `cbor:",toarray"`
 	Target []byte   // 32-byte signing key
 	Voter  bool     // for TypePromote: true to promote, false to demote
+}
+
+// AdminBody grants (Admin true) or withdraws the admin role of a member.
+type AdminBody struct {
+	_      struct{} `cbor:",toarray"`
+	Target []byte   // 32-byte signing key
+	Admin  bool
+}
+
+// SettingsBody is the whole of a group's settings, as an admin sets them.
+type SettingsBody struct {
+	_ struct{} `cbor:",toarray"`
+	// MembersInvite lets every member invite; otherwise only admins may.
+	MembersInvite bool
 }
 
 // AddressBody updates the sender's peer URL.
@@ -93,5 +133,25 @@ func init() {
 // Encode encodes an entry body.
 func Encode(v any) ([]byte, error) { return encMode.Marshal(v) }
 
-// Decode decodes an entry body with hard limits.
-func Decode(b []byte, v any) error { return decMode.Unmarshal(b, v) }
+// ErrNotCanonical is returned by [Decode] for a body that decodes but is not
+// in the one encoding [Encode] gives it.
+var ErrNotCanonical = errors.New("body is not in canonical CBOR")
+
+// Decode decodes an entry body with hard limits, and only in its canonical
+// encoding: the body must be exactly what [Encode] makes of the value read
+// (shortest integers and lengths, definite lengths, no tags, the fields of
+// the type and no others). A signed body thus has one encoding, so that no
+// one can make a second frame for the same statement or hide bytes in one.
+func Decode(b []byte, v any) error {
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return err
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(again, b) {
+		return ErrNotCanonical
+	}
+	return nil
+}

@@ -1,8 +1,8 @@
 // Package state is a group's replicated state machine. It applies the committed
 // entries of the group's raft log (each one a signed envelope) to the group's
-// state: who is a member, who is a voter, the open invites, which chat
-// messages were accepted, the members' latency maps, the checkpoints, and the
-// transcript hash chain.
+// state: who is a member, who is a voter or an admin, the group's settings,
+// the open invites, which chat messages were accepted, the members' latency
+// maps, the checkpoints, and the transcript hash chain.
 //
 // Everything here is a pure function of the log: no clock, no I/O, no
 // randomness. Every member derives the same state from the same log, and so
@@ -61,9 +61,18 @@ type Member struct {
 	Name     string
 	URL      string // peer URL others reach it at
 	Voter    bool
+	Admin    bool
 	JoinedAt uint64 // log index of its join (or genesis)
 	LeftAt   uint64 // log index of its leave or removal; 0 while a member
 	Order    int    // join order, for the election fallback
+	// Counter is the highest envelope counter of the member's entries in
+	// the log, chat messages aside: its next entry must carry a higher one.
+	// It outlives a leave, so that a member who comes back cannot be
+	// replayed either.
+	Counter uint64
+	// Time is the latest signing time (unix nanoseconds) of the member's
+	// accepted entries: its vote in the group's clock (see [State.Clock]).
+	Time int64
 }
 
 // Invite is a committed invitation of one public id.
@@ -71,6 +80,13 @@ type Invite struct {
 	Invitee identity.PublicID
 	Inviter identity.PublicID
 	Index   uint64
+	Expires int64 // unix nanoseconds, compared with [State.Clock]
+}
+
+// Settings are a group's settings, changed by admins.
+type Settings struct {
+	// MembersInvite lets every member invite; otherwise only admins may.
+	MembersInvite bool
 }
 
 // Checkpoint is a member's signed statement that the transcript chain had a
@@ -105,6 +121,7 @@ type State struct {
 	Name      string
 	Creator   identity.PublicID
 	MaxVoters int
+	Settings  Settings
 
 	Members map[[32]byte]*Member // current members by signing key
 	Former  map[[32]byte]*Member // members who left or were removed
@@ -148,52 +165,6 @@ func New(group crypto.GroupID) *State {
 		Chain:     crypto.NewChain(group),
 		keys:      map[[32]byte]map[[crypto.KeyIDSize]byte]uint64{},
 	}
-}
-
-// KeyRegistered reports whether the key id is registered for sender in the
-// current epoch, and at which index.
-func (s *State) KeyRegistered(sender [32]byte, id [crypto.KeyIDSize]byte) (uint64, bool) {
-	at, ok := s.keys[sender][id]
-	return at, ok
-}
-
-// newEpoch starts the membership epoch of the entry at index, which changed
-// the member set: every sender key registered before is forgotten, so that
-// the next message of each member must carry a key header sealed to the new
-// members.
-func (s *State) newEpoch(index uint64) {
-	s.Epoch = index
-	clear(s.keys)
-}
-
-// CheckSealed checks sealed, a chat message from sender, against the sender
-// key rule at the current position (everything but the message id), and
-// returns what it says about its key. A sender uses it to tell whether a
-// queued message needs sealing again.
-func (s *State) CheckSealed(sender [32]byte, sealed []byte) (*crypto.SealedInfo, error) {
-	info, err := crypto.ReadSealed(sealed)
-	if err != nil {
-		return nil, reject("malformed sealed payload: %v", err)
-	}
-	if info.Epoch != s.Epoch {
-		return nil, reject("sealed under a key of epoch %d, the current epoch is %d", info.Epoch, s.Epoch)
-	}
-	if !info.HasHeader() {
-		if _, ok := s.keys[sender][info.KeyID]; !ok {
-			return nil, reject("sender key %x is not registered for %x in epoch %d", info.KeyID[:4], sender[:4], s.Epoch)
-		}
-		return info, nil
-	}
-	want := s.Recipients()
-	if len(info.Recipients) != len(want) {
-		return nil, reject("key header sealed to %d recipients, the group has %d members", len(info.Recipients), len(want))
-	}
-	for i := range want {
-		if info.Recipients[i] != want[i].Sign {
-			return nil, reject("key header sealed to a different member set")
-		}
-	}
-	return info, nil
 }
 
 // ErrRejected is wrapped by every rejection, so callers can tell a rejected
@@ -338,271 +309,79 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 	}
 	r := Result{Env: env}
 	sender := s.member(env.Sender)
+	if env.Type != crypto.TypeChat {
+		if r.Err = fresh(sender, env); r.Err != nil {
+			return r
+		}
+	}
 	switch env.Type {
 	case crypto.TypeChat:
-		var b ChatBody
-		if err := Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
-			r.Err = reject("malformed chat body")
-			return r
-		}
-		var id [16]byte
-		copy(id[:], b.ID)
-		if at, dup := s.MsgIDs[id]; dup {
-			r.Err = reject("duplicate message id %x (first at %d)", id[:4], at)
-			return r
-		}
-		info, err := s.CheckSealed(env.Sender, b.Sealed)
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		keyAt := index
-		if info.HasHeader() {
-			ks := s.keys[env.Sender]
-			if ks == nil {
-				ks = map[[crypto.KeyIDSize]byte]uint64{}
-				s.keys[env.Sender] = ks
-			}
-			// A retry sealed again under the same key carries it again;
-			// the first registration stands.
-			if at, ok := ks[info.KeyID]; ok {
-				keyAt = at
-			} else {
-				ks[info.KeyID] = index
-			}
-		} else {
-			keyAt = s.keys[env.Sender][info.KeyID]
-		}
-		s.MsgIDs[id] = index
-		r.Chat = &Chat{Index: index, ID: id, Sender: env.Sender, Time: env.Time, Sealed: b.Sealed,
-			Epoch: info.Epoch, KeyID: info.KeyID, Header: info.HasHeader(), KeyAt: keyAt}
+		r.Chat, r.Err = s.applyChat(index, env)
 	case crypto.TypeInvite:
-		var b InviteBody
-		if err := Decode(env.Payload, &b); err != nil {
-			r.Err = reject("malformed invite")
-			return r
-		}
-		invitee, err := identity.PublicIDFromBytes(b.Invitee)
-		if err != nil {
-			r.Err = reject("invite: %v", err)
-			return r
-		}
-		if s.member(invitee.Sign) != nil {
-			r.Err = reject("invitee is already a member")
-			return r
-		}
-		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: sender.ID, Index: index}
+		r.Err = s.applyInvite(index, sender, env)
+	case crypto.TypeRevoke:
+		r.Err = s.applyRevoke(sender, env)
+	case crypto.TypeAdmin:
+		r.Err = s.applyAdmin(sender, env)
+	case crypto.TypeSettings:
+		r.Err = s.applySettings(sender, env)
 	case crypto.TypeAddress:
 		var b AddressBody
 		if err := Decode(env.Payload, &b); err != nil || len(b.URL) > 512 {
 			r.Err = reject("malformed address update")
-			return r
+			break
 		}
 		sender.URL = b.URL
 	case crypto.TypeLatencyMap:
-		var b LatencyBody
-		if err := Decode(env.Payload, &b); err != nil || len(b.Peers) != len(b.RTTus) {
-			r.Err = reject("malformed latency map")
-			return r
-		}
-		m := map[[32]byte]float64{}
-		for i, p := range b.Peers {
-			if len(p) != 32 {
-				r.Err = reject("malformed latency map")
-				return r
-			}
-			m[[32]byte(p)] = float64(b.RTTus[i]) / 1000
-		}
-		s.Latency[env.Sender] = m
+		r.Err = s.applyLatency(env)
 	case crypto.TypeCheckpoint:
-		var b CheckpointBody
-		if err := Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
-			r.Err = reject("malformed checkpoint")
-			return r
-		}
-		// The checkpoint names a position it had seen; entries committed
-		// between its signing and its commit are fine.
-		if head, ok := s.HeadAt(b.Index); !ok || head != [32]byte(b.Head) {
-			r.Err = reject("checkpoint of index %d does not match the transcript chain", b.Index)
-			return r
-		}
-		s.Checks = append(s.Checks, Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index})
+		r.Err = s.applyCheckpoint(index, env)
 	default:
 		r.Err = reject("unexpected entry type %v", env.Type)
 	}
-	return r
-}
-
-// ApplyConf applies one committed membership change. nodeID and kind are what
-// the raft entry asks; frame is the signed envelope in the change's context
-// that authorises it. The returned Result.Conf is what to hand to raft: the
-// same change when accepted, NodeID 0 (ignored by raft) when rejected.
-func (s *State) ApplyConf(index uint64, nodeID uint64, kind ConfKind, frame []byte) Result {
-	env, err := crypto.Verify(frame)
-	return s.ApplyConfEnv(index, nodeID, kind, frame, env, err)
-}
-
-// ApplyConfEnv is [State.ApplyConf] for a frame whose signature the caller
-// has already checked: env and verr must be exactly what crypto.Verify(frame)
-// returned. Like [State.ApplyEntryEnv], it lets a transcript verifier check
-// signatures in parallel without changing the outcome.
-func (s *State) ApplyConfEnv(index uint64, nodeID uint64, kind ConfKind, frame []byte, env *crypto.Envelope, verr error) Result {
-	defer s.chain(index, frame)
-	r := s.applyConf(index, nodeID, kind, env, verr)
-	if r.Err != nil {
-		r.Conf = &ConfEffect{NodeID: 0, Kind: kind}
+	if r.Err == nil {
+		sender.Time = max(sender.Time, env.Time)
 	}
 	return r
 }
 
-func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypto.Envelope, verr error) Result {
-	if s.Creator.IsZero() {
-		env, err := s.check(env, verr, false)
-		if err != nil {
-			return Result{Env: env, Err: err}
-		}
-		r := Result{Env: env}
-		var g Genesis
-		if env.Type != crypto.TypeGenesis || Decode(env.Payload, &g) != nil {
-			r.Err = reject("the first entry must be the genesis")
-			return r
-		}
-		creator, err := identity.PublicIDFromBytes(g.Creator)
-		if err != nil || creator.Sign != env.Sender {
-			r.Err = reject("genesis not signed by its creator")
-			return r
-		}
-		if kind != AddVoter || nodeID != RaftID(env.Sender) || g.RaftID != nodeID {
-			r.Err = reject("genesis does not add its creator")
-			return r
-		}
-		s.Name, s.Creator = g.Name, creator
-		if g.MaxVoters > 0 {
-			s.MaxVoters = g.MaxVoters
-		}
-		s.add(&Member{ID: creator, RaftID: nodeID, Name: g.Nickname, URL: g.URL, Voter: true, JoinedAt: index})
-		s.newEpoch(index)
-		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddVoter}
-		return r
+// fresh enforces the counter rule on an entry m signed: its counter must be
+// above every earlier one of m's, and it becomes m's highest, whatever the
+// entry's fate, so that the frame counts once in the log.
+func fresh(m *Member, env *crypto.Envelope) error {
+	if env.Counter <= m.Counter {
+		return reject("replayed or stale entry: counter %d is not above %d, the last of %x", env.Counter, m.Counter, env.Sender[:4])
 	}
-	env, err := s.check(env, verr, false)
-	if err != nil {
-		return Result{Env: env, Err: err}
-	}
-	r := Result{Env: env}
-	switch env.Type {
-	case crypto.TypeJoin:
-		var b JoinBody
-		if err := Decode(env.Payload, &b); err != nil {
-			r.Err = reject("malformed join")
-			return r
-		}
-		joiner, err := identity.PublicIDFromBytes(b.PublicID)
-		if err != nil || joiner.Sign != env.Sender {
-			r.Err = reject("join not signed by the joiner")
-			return r
-		}
-		if s.member(joiner.Sign) != nil {
-			r.Err = reject("joiner is already a member")
-			return r
-		}
-		inv, ok := s.Invites[joiner.Sign]
-		if !ok || inv.Invitee != joiner {
-			r.Err = reject("no committed invite names the joiner")
-			return r
-		}
-		if kind != AddLearner || nodeID != RaftID(joiner.Sign) || b.RaftID != nodeID {
-			r.Err = reject("join does not add the joiner as a learner")
-			return r
-		}
-		if s.ByRaftID(nodeID) != nil {
-			r.Err = reject("raft id collision")
-			return r
-		}
-		delete(s.Invites, joiner.Sign)
-		delete(s.Former, joiner.Sign)
-		s.add(&Member{ID: joiner, RaftID: nodeID, Name: b.Name, URL: b.URL, JoinedAt: index})
-		s.newEpoch(index)
-		r.Conf = &ConfEffect{NodeID: nodeID, Kind: AddLearner}
-	case crypto.TypePromote:
-		signer := s.member(env.Sender)
-		var b TargetBody
-		if signer == nil || !signer.Voter {
-			r.Err = reject("voter changes must be signed by a voter")
-			return r
-		}
-		if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 {
-			r.Err = reject("malformed voter change")
-			return r
-		}
-		t := s.member([32]byte(b.Target))
-		switch {
-		case t == nil || t.RaftID != nodeID:
-			r.Err = reject("voter change for a non-member")
-		case b.Voter && (t.Voter || kind != AddVoter):
-			r.Err = reject("promotion of a voter")
-		case b.Voter && len(s.Voters()) > s.MaxVoters:
-			// One over the maximum is allowed: a swap promotes the better
-			// member first and demotes the displaced voter next, so that the
-			// group never has fewer voters than before.
-			r.Err = reject("already %d voters", len(s.Voters()))
-		case !b.Voter && (!t.Voter || kind != AddLearner):
-			r.Err = reject("demotion of a learner")
-		case !b.Voter && len(s.Voters()) <= 1:
-			r.Err = reject("cannot demote the last voter")
-		}
-		if r.Err != nil {
-			return r
-		}
-		t.Voter = b.Voter
-		r.Conf = &ConfEffect{NodeID: nodeID, Kind: kind}
-	case crypto.TypeLeave, crypto.TypeRemove:
-		signer := s.member(env.Sender)
-		if signer == nil {
-			r.Err = reject("removal signed by a non-member")
-			return r
-		}
-		target := signer
-		if env.Type == crypto.TypeRemove {
-			var b TargetBody
-			if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 {
-				r.Err = reject("malformed removal")
-				return r
-			}
-			target = s.member([32]byte(b.Target))
-			// Who may remove whom: the creator may remove anyone; everyone
-			// may remove themselves (that is a leave).
-			if target == nil {
-				r.Err = reject("removal of a non-member")
-				return r
-			}
-			if target != signer && signer.ID != s.Creator {
-				r.Err = reject("only the group's creator may remove other members")
-				return r
-			}
-		}
-		if kind != Remove || nodeID != target.RaftID {
-			r.Err = reject("removal does not match its raft change")
-			return r
-		}
-		if target.Voter && len(s.Voters()) <= 1 {
-			r.Err = reject("cannot remove the last voter")
-			return r
-		}
-		target.LeftAt = index
-		delete(s.Members, target.ID.Sign)
-		s.Former[target.ID.Sign] = target
-		delete(s.Latency, target.ID.Sign)
-		s.newEpoch(index)
-		r.Conf = &ConfEffect{NodeID: nodeID, Kind: Remove}
-	default:
-		r.Err = reject("unexpected membership entry type %v", env.Type)
-	}
-	return r
+	m.Counter = env.Counter
+	return nil
 }
 
-func (s *State) add(m *Member) {
-	m.Order = s.joins
-	s.joins++
-	s.Members[m.ID.Sign] = m
+func (s *State) applyLatency(env *crypto.Envelope) error {
+	var b LatencyBody
+	if err := Decode(env.Payload, &b); err != nil || len(b.Peers) != len(b.RTTus) {
+		return reject("malformed latency map")
+	}
+	m := map[[32]byte]float64{}
+	for i, p := range b.Peers {
+		if len(p) != 32 {
+			return reject("malformed latency map")
+		}
+		m[[32]byte(p)] = float64(b.RTTus[i]) / 1000
+	}
+	s.Latency[env.Sender] = m
+	return nil
+}
+
+func (s *State) applyCheckpoint(index uint64, env *crypto.Envelope) error {
+	var b CheckpointBody
+	if err := Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
+		return reject("malformed checkpoint")
+	}
+	// The checkpoint names a position it had seen; entries committed
+	// between its signing and its commit are fine.
+	if head, ok := s.HeadAt(b.Index); !ok || head != [32]byte(b.Head) {
+		return reject("checkpoint of index %d does not match the transcript chain", b.Index)
+	}
+	s.Checks = append(s.Checks, Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index})
+	return nil
 }

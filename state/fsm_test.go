@@ -38,7 +38,7 @@ func (e logEntry) apply(s *State) Result {
 }
 
 func newWorld(t testing.TB, n int) *world {
-	w := &world{t: t, group: crypto.GroupID{1, 2, 3}}
+	w := &world{t: t}
 	for i := 0; i < n; i++ {
 		id, err := identity.FromSeed(bytes.Repeat([]byte{byte(i + 1)}, 32))
 		if err != nil {
@@ -46,8 +46,24 @@ func newWorld(t testing.TB, n int) *world {
 		}
 		w.ids = append(w.ids, id)
 	}
+	w.group = GroupIDOf(w.genesisPayload())
 	w.s = New(w.group)
 	return w
+}
+
+// genesisBody is the world's genesis, created by ids[0]; its payload gives
+// the group id.
+func (w *world) genesisBody() *Genesis {
+	c := w.ids[0].Public()
+	return &Genesis{Name: "g", Creator: c.Bytes(), RaftID: RaftID(c.Sign), MaxVoters: 5, Nonce: bytes.Repeat([]byte{7}, 16)}
+}
+
+func (w *world) genesisPayload() []byte {
+	b, err := Encode(w.genesisBody())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return b
 }
 
 func (w *world) frame(signer *identity.Identity, typ crypto.Type, body any) []byte {
@@ -85,17 +101,22 @@ func (w *world) conf(signer *identity.Identity, typ crypto.Type, body any, nodeI
 
 func (w *world) genesis() {
 	c := w.ids[0]
-	r := w.conf(c, crypto.TypeGenesis, &Genesis{Name: "g", Creator: c.Public().Bytes(), RaftID: RaftID(c.Public().Sign), MaxVoters: 5}, RaftID(c.Public().Sign), AddVoter)
+	r := w.conf(c, crypto.TypeGenesis, w.genesisBody(), RaftID(c.Public().Sign), AddVoter)
 	if r.Err != nil {
 		w.t.Fatal(r.Err)
 	}
+}
+
+// invite is the body of an invite of the public id p that expires in a day.
+func (w *world) invite(p []byte) *InviteBody {
+	return &InviteBody{Invitee: p, Expires: time.Now().Add(24 * time.Hour).UnixNano()}
 }
 
 // join invites and joins member i (invited by member 0).
 func (w *world) join(i int) Result {
 	w.t.Helper()
 	p := w.ids[i].Public()
-	if r := w.entry(w.ids[0], crypto.TypeInvite, &InviteBody{Invitee: p.Bytes()}); r.Err != nil {
+	if r := w.entry(w.ids[0], crypto.TypeInvite, w.invite(p.Bytes())); r.Err != nil {
 		w.t.Fatal(r.Err)
 	}
 	return w.conf(w.ids[i], crypto.TypeJoin, &JoinBody{PublicID: p.Bytes(), RaftID: RaftID(p.Sign)}, RaftID(p.Sign), AddLearner)
@@ -135,11 +156,11 @@ func TestMembershipRules(t *testing.T) {
 	w := newWorld(t, 4)
 	outsider := w.ids[3]
 	// Nothing before the genesis.
-	wantRejected(t, w.entry(w.ids[0], crypto.TypeInvite, &InviteBody{Invitee: w.ids[1].Public().Bytes()}), "before genesis")
+	wantRejected(t, w.entry(w.ids[0], crypto.TypeInvite, w.invite(w.ids[1].Public().Bytes())), "before genesis")
 	w.genesis()
 	// A join without an invite.
 	p2 := w.ids[2].Public()
-	wantRejected(t, w.conf(w.ids[2], crypto.TypeJoin, &JoinBody{PublicID: p2.Bytes(), RaftID: RaftID(p2.Sign)}, RaftID(p2.Sign), AddLearner), "no committed invite")
+	wantRejected(t, w.conf(w.ids[2], crypto.TypeJoin, &JoinBody{PublicID: p2.Bytes(), RaftID: RaftID(p2.Sign)}, RaftID(p2.Sign), AddLearner), "no open invite")
 	if r := w.join(1); r.Err != nil {
 		t.Fatal(r.Err)
 	}
@@ -148,7 +169,7 @@ func TestMembershipRules(t *testing.T) {
 	}
 	// A join signed by someone else than the joiner.
 	p3 := outsider.Public()
-	w.entry(w.ids[0], crypto.TypeInvite, &InviteBody{Invitee: p3.Bytes()})
+	w.entry(w.ids[0], crypto.TypeInvite, w.invite(p3.Bytes()))
 	wantRejected(t, w.conf(w.ids[1], crypto.TypeJoin, &JoinBody{PublicID: p3.Bytes(), RaftID: RaftID(p3.Sign)}, RaftID(p3.Sign), AddLearner), "not signed by the joiner")
 	// A join claiming another raft id.
 	wantRejected(t, w.conf(outsider, crypto.TypeJoin, &JoinBody{PublicID: p3.Bytes(), RaftID: 7}, 7, AddLearner), "learner")
@@ -157,8 +178,8 @@ func TestMembershipRules(t *testing.T) {
 	if r := w.conf(w.ids[0], crypto.TypePromote, &TargetBody{Target: key(w.ids[1]), Voter: true}, RaftID(w.ids[1].Public().Sign), AddVoter); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	// Only the creator removes others.
-	wantRejected(t, w.conf(w.ids[1], crypto.TypeRemove, &TargetBody{Target: key(w.ids[2])}, RaftID(w.ids[2].Public().Sign), Remove), "only the group's creator")
+	// Only admins remove others.
+	wantRejected(t, w.conf(w.ids[1], crypto.TypeRemove, &TargetBody{Target: key(w.ids[2])}, RaftID(w.ids[2].Public().Sign), Remove), "only admins")
 	if r := w.conf(w.ids[0], crypto.TypeRemove, &TargetBody{Target: key(w.ids[2])}, RaftID(w.ids[2].Public().Sign), Remove); r.Err != nil {
 		t.Fatal(r.Err)
 	}
@@ -167,8 +188,10 @@ func TestMembershipRules(t *testing.T) {
 	}
 	// The removed member's entries are rejected.
 	wantRejected(t, w.entry(w.ids[2], crypto.TypeAddress, &AddressBody{URL: "http://x"}), "not a member")
-	// Demote member 1; then the creator is the last voter and cannot leave.
-	if r := w.conf(w.ids[0], crypto.TypePromote, &TargetBody{Target: key(w.ids[1]), Voter: false}, RaftID(w.ids[1].Public().Sign), AddLearner); r.Err != nil {
+	// Two members, two voters: neither voter can demote the other.
+	wantRejected(t, w.conf(w.ids[0], crypto.TypePromote, &TargetBody{Target: key(w.ids[1]), Voter: false}, RaftID(w.ids[1].Public().Sign), AddLearner), "fewer than the 2")
+	// Member 1 leaves; the creator is then the last voter and cannot leave.
+	if r := w.conf(w.ids[1], crypto.TypeLeave, &struct{}{}, RaftID(w.ids[1].Public().Sign), Remove); r.Err != nil {
 		t.Fatal(r.Err)
 	}
 	wantRejected(t, w.conf(w.ids[0], crypto.TypeLeave, &struct{}{}, RaftID(w.ids[0].Public().Sign), Remove), "last voter")

@@ -15,7 +15,7 @@ import (
 
 // SnapshotVersion is the version of the encoding [State.Snapshot] writes,
 // its first field. [Restore] reads only this version.
-const SnapshotVersion = 1
+const SnapshotVersion = 2
 
 // MaxSnapshotItems bounds every list in a snapshot: accepted message ids,
 // transcript heads (one per entry with a frame), members, checkpoints. A
@@ -54,6 +54,7 @@ type snapshotWire struct {
 	Name      string
 	Creator   []byte // 64-byte public id, or empty before the genesis
 	MaxVoters int
+	Settings  settingsWire
 	Applied   uint64
 	Epoch     uint64
 	Joins     int
@@ -66,6 +67,11 @@ type snapshotWire struct {
 	Keys      []senderKeysWire
 	Checks    []checkWire // in commit order
 	Heads     []chainWire // in index order
+}
+
+type settingsWire struct {
+	_             struct{} `cbor:",toarray"`
+	MembersInvite bool
 }
 
 type chainWire struct {
@@ -84,6 +90,9 @@ type memberWire struct {
 	JoinedAt uint64
 	LeftAt   uint64
 	Order    int
+	Admin    bool
+	Counter  uint64
+	Time     int64
 }
 
 type inviteWire struct {
@@ -91,6 +100,7 @@ type inviteWire struct {
 	Invitee []byte   // 64
 	Inviter []byte   // 64
 	Index   uint64
+	Expires int64
 }
 
 type msgIDWire struct {
@@ -142,6 +152,7 @@ func (s *State) Snapshot() ([]byte, error) {
 		Group:     s.Group[:],
 		Name:      s.Name,
 		MaxVoters: s.MaxVoters,
+		Settings:  settingsWire{MembersInvite: s.Settings.MembersInvite},
 		Applied:   s.Applied,
 		Epoch:     s.Epoch,
 		Joins:     s.joins,
@@ -154,7 +165,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	}
 	for _, k := range keys32(s.Invites) {
 		inv := s.Invites[k]
-		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index})
+		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index, Expires: inv.Expires})
 	}
 	if len(s.MsgIDs) > 0 {
 		w.MsgIDs = make([]msgIDWire, 0, len(s.MsgIDs))
@@ -221,7 +232,8 @@ func membersOut(m map[[32]byte]*Member) []memberWire {
 	for _, k := range keys32(m) {
 		mem := m[k]
 		out = append(out, memberWire{ID: mem.ID.Bytes(), RaftID: mem.RaftID, Name: mem.Name, URL: mem.URL,
-			Voter: mem.Voter, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order})
+			Voter: mem.Voter, Admin: mem.Admin, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order,
+			Counter: mem.Counter, Time: mem.Time})
 	}
 	return out
 }
@@ -269,6 +281,7 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 	}
 	s := New(group)
 	s.Name, s.MaxVoters, s.Applied, s.Epoch, s.joins = w.Name, w.MaxVoters, w.Applied, w.Epoch, w.Joins
+	s.Settings = Settings{MembersInvite: w.Settings.MembersInvite}
 	if w.MaxVoters < 1 || w.Joins < 0 || w.Epoch > w.Applied {
 		return nil, bad("max voters %d, joins %d, epoch %d at applied %d", w.MaxVoters, w.Joins, w.Epoch, w.Applied)
 	}
@@ -311,7 +324,7 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 		if iw.Index > w.Applied {
 			return nil, bad("invite at %d after applied index %d", iw.Index, w.Applied)
 		}
-		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index}
+		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index, Expires: iw.Expires}
 	}
 	prev = nil
 	for _, m := range w.MsgIDs {
@@ -453,8 +466,11 @@ func membersIn(into map[[32]byte]*Member, ws []memberWire, applied uint64, joins
 		case mw.Order < 0 || mw.Order >= joins:
 			return bad("member %x of join order %d, %d joins", id.Sign[:4], mw.Order, joins)
 		}
+		if former && mw.Admin {
+			return bad("former member %x is an admin", id.Sign[:4])
+		}
 		into[id.Sign] = &Member{ID: id, RaftID: mw.RaftID, Name: mw.Name, URL: mw.URL, Voter: mw.Voter,
-			JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order}
+			Admin: mw.Admin, JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order, Counter: mw.Counter, Time: mw.Time}
 	}
 	return nil
 }

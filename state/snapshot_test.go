@@ -38,7 +38,7 @@ func busyWorld(t testing.TB) *world {
 			must(w.chatWith(id, k, w.s.Recipients(), crypto.NewMessageID()))
 		}
 	}
-	w.raw(w.frame(a, crypto.TypeInvite, &InviteBody{Invitee: b.Public().Bytes()})) // before the genesis: rejected
+	w.raw(w.frame(a, crypto.TypeInvite, w.invite(b.Public().Bytes()))) // before the genesis: rejected
 	w.genesis()
 	w.raw(nil) // raft's entry after an election
 	must(w.join(1))
@@ -57,15 +57,20 @@ func busyWorld(t testing.TB) *world {
 	wantRejected(t, w.chat(a, w.s.Recipients(), dup), "duplicate")
 	must(w.join(3))
 	chats(1, c, d)
+	must(w.conf(a, crypto.TypePromote, &TargetBody{Target: key(d), Voter: true}, RaftID(d.Public().Sign), AddVoter))
+	must(w.conf(a, crypto.TypePromote, &TargetBody{Target: key(b), Voter: false}, RaftID(b.Public().Sign), AddLearner))
 	must(w.conf(a, crypto.TypeRemove, &TargetBody{Target: key(c)}, RaftID(c.Public().Sign), Remove))
 	must(w.conf(d, crypto.TypeLeave, &struct{}{}, RaftID(d.Public().Sign), Remove))
-	must(w.conf(a, crypto.TypePromote, &TargetBody{Target: key(b), Voter: false}, RaftID(b.Public().Sign), AddLearner))
 	wantRejected(t, w.entry(c, crypto.TypeAddress, &AddressBody{URL: "http://gone"}), "not a member")
 	forged := w.frame(b, crypto.TypeAddress, &AddressBody{URL: "http://forged"})
 	forged[len(forged)-1] ^= 1
 	wantRejected(t, w.raw(forged), "bad envelope")
 	w.raw(nil)
-	must(w.entry(a, crypto.TypeInvite, &InviteBody{Invitee: e.Public().Bytes()})) // left open
+	must(w.entry(a, crypto.TypeAdmin, &AdminBody{Target: key(b), Admin: true}))
+	must(w.entry(b, crypto.TypeSettings, &SettingsBody{MembersInvite: true}))
+	must(w.entry(b, crypto.TypeInvite, w.invite(c.Public().Bytes())))
+	must(w.entry(a, crypto.TypeRevoke, &TargetBody{Target: key(c)}))
+	must(w.entry(a, crypto.TypeInvite, w.invite(e.Public().Bytes()))) // left open
 	chats(3, a, b)
 	head, _ = w.s.HeadAt(w.index - 2)
 	must(w.entry(a, crypto.TypeCheckpoint, &CheckpointBody{Index: w.index - 2, Head: head[:]}))
@@ -203,7 +208,7 @@ func TestRestoreRejects(t *testing.T) {
 		{"truncated", w.group, good[:len(good)-1]},
 		{"trailing bytes", w.group, append(append([]byte{}, good...), 0)},
 		{"another group", other, good},
-		{"another version", w.group, edit(func(s *snapshotWire) { s.Version = 2 })},
+		{"another version", w.group, edit(func(s *snapshotWire) { s.Version = SnapshotVersion + 1 })},
 		{"message ids out of order", w.group, edit(func(s *snapshotWire) { s.MsgIDs[0], s.MsgIDs[1] = s.MsgIDs[1], s.MsgIDs[0] })},
 		{"a repeated message id", w.group, edit(func(s *snapshotWire) { s.MsgIDs[1].ID = s.MsgIDs[0].ID })},
 		{"a message after the applied index", w.group, edit(func(s *snapshotWire) { s.MsgIDs[0].Index = s.Applied + 1 })},

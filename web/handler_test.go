@@ -424,11 +424,11 @@ func TestJSONShapes(t *testing.T) {
 
 	st = getJSON(t, u, "/api/v1/status").(map[string]any)
 	g := st["groups"].([]any)[0].(map[string]any)
-	if got, want := keys(t, g), "committed,edges,group_id,has_quorum,host,members,name,preference,queued,role,term"; got != want {
+	if got, want := keys(t, g), "admin,can_invite,committed,edges,group_id,has_quorum,host,members,name,preference,queued,role,settings,term"; got != want {
 		t.Errorf("group status fields %s, want %s", got, want)
 	}
 	bob := g["members"].([]any)[1].(map[string]any)
-	if got, want := keys(t, bob), "fingerprint,host,name,online,peer_url,public_id,rtt_ms,safety_number,self,voter"; got != want {
+	if got, want := keys(t, bob), "admin,fingerprint,host,name,online,peer_url,public_id,rtt_ms,safety_number,self,voter"; got != want {
 		t.Errorf("member fields %s, want %s", got, want)
 	}
 	if got, want := keys(t, g["edges"].([]any)[0]), "a,b,rtt_ms"; got != want {

@@ -35,7 +35,8 @@ func Identity(tb testing.TB, i int) *identity.Identity {
 	return id
 }
 
-// GroupID returns a fixed group id derived from i.
+// GroupID returns a fixed 16-byte value derived from i: the seed of a
+// crafted group (see [New]), or the id of a group that does not exist.
 func GroupID(i int) crypto.GroupID {
 	h := sha256.Sum256([]byte{'g', byte(i)})
 	return crypto.GroupID(h[:16])
@@ -58,15 +59,23 @@ type Group struct {
 	rings map[[32]byte]*crypto.KeyRing
 }
 
-// New starts the log of the group id with its genesis, created by creator
-// under the display name nick.
-func New(tb testing.TB, id crypto.GroupID, name string, creator *identity.Identity, nick string) *Group {
+// New starts a group's log with its genesis, created by creator under the
+// display name nick. seed is the genesis's nonce, so that equal arguments
+// give the same group; the group's id is derived from the genesis
+// (state.GroupIDOf).
+func New(tb testing.TB, seed crypto.GroupID, name string, creator *identity.Identity, nick string) *Group {
 	tb.Helper()
-	g := &Group{ID: id, State: state.New(id), tb: tb, next: 1, rings: map[[32]byte]*crypto.KeyRing{}}
 	raftID := state.RaftID(creator.Public().Sign)
-	frame := g.Sign(creator, crypto.TypeGenesis, &state.Genesis{
-		Name: name, Creator: creator.Public().Bytes(), RaftID: raftID, URL: "sim://" + nick, Nickname: nick,
-	})
+	genesis := &state.Genesis{
+		Name: name, Creator: creator.Public().Bytes(), RaftID: raftID, URL: "sim://" + nick, Nickname: nick, Nonce: seed[:],
+	}
+	payload, err := state.Encode(genesis)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id := state.GroupIDOf(payload)
+	g := &Group{ID: id, State: state.New(id), tb: tb, next: 1, rings: map[[32]byte]*crypto.KeyRing{}}
+	frame := g.Sign(creator, crypto.TypeGenesis, payload)
 	g.mustAccept(g.AppendConf(state.AddVoter, raftID, frame))
 	return g
 }
@@ -131,7 +140,7 @@ func (g *Group) mustAccept(r state.Result) state.Result {
 // Invite appends by's invitation of invitee.
 func (g *Group) Invite(by, invitee *identity.Identity) {
 	g.tb.Helper()
-	g.mustAccept(g.Append(g.Sign(by, crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Public().Bytes()})))
+	g.mustAccept(g.Append(g.Sign(by, crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Public().Bytes(), Expires: g.Now().Add(state.DefaultInviteLifetime).UnixNano()})))
 }
 
 // Join appends the join of joiner (invited before) under the display name

@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
+)
+
+// Invites lists the group's open invites: committed, not used, revoked or
+// expired (by this node's clock), oldest first.
+func (n *Node) Invites(groupID string) ([]PendingInvite, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return nil, err
+	}
+	v := g.view.Load()
+	invs := make([]state.Invite, 0, len(v.invites))
+	for k, inv := range v.invites {
+		if v.invited(k) {
+			invs = append(invs, inv)
+		}
+	}
+	sort.Slice(invs, func(i, j int) bool { return invs[i].Index < invs[j].Index })
+	out := make([]PendingInvite, 0, len(invs))
+	for _, inv := range invs {
+		out = append(out, PendingInvite{
+			Invitee: inv.Invitee.String(), Fingerprint: inv.Invitee.Fingerprint(),
+			Inviter: inv.Inviter.String(), InviterName: v.members[inv.Inviter.Sign].name,
+			ExpiresAt: time.Unix(0, inv.Expires).UTC(),
+		})
+	}
+	return out, nil
+}
+
+// RevokeInvite revokes the open invite named by its code or by its invitee's
+// public id. Its inviter and the admins may revoke it. It returns once the
+// revocation is committed: from then on no member admits the invitee.
+func (n *Node) RevokeInvite(ctx context.Context, groupID, codeOrID string) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	invitee, err := identity.ParsePublicID(codeOrID)
+	if err != nil {
+		inv, perr := ParseInvite(codeOrID)
+		if perr != nil {
+			return fmt.Errorf("revoke: %q is neither a public id nor an invite code: %w", short(codeOrID), ErrInvalid)
+		}
+		if inv.Group != g.id {
+			return fmt.Errorf("revoke: this invite is for group %s, not %s: %w", inv.Group, g.id, ErrInvalid)
+		}
+		invitee = inv.Invitee
+	}
+	v := g.view.Load()
+	inv, ok := v.invites[invitee.Sign]
+	if !ok {
+		return fmt.Errorf("revoke: %s has no open invite (see the open ones with `demes invites`): %w", invitee.Fingerprint(), ErrNotFound)
+	}
+	if inv.Inviter != n.self && !v.admin {
+		return fmt.Errorf("revoke: only %s, who made this invite, or an admin may revoke it: %w", inv.Inviter.Fingerprint(), ErrForbidden)
+	}
+	gone := func(v *view) bool { cur, ok := v.invites[invitee.Sign]; return !ok || cur.Index != inv.Index }
+	return n.commitUntil(ctx, g, "revoke", gone, crypto.TypeRevoke, &state.TargetBody{Target: invitee.Sign[:]})
+}
+
+// SetAdmin grants (admin true) or withdraws the admin role of a member. Only
+// admins may; the last admin's role cannot be withdrawn (it may leave, and
+// the longest-standing member becomes admin).
+func (n *Node) SetAdmin(ctx context.Context, groupID, publicID string, admin bool) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	target, err := identity.ParsePublicID(publicID)
+	if err != nil {
+		return fmt.Errorf("admin: %v: %w", err, ErrInvalid)
+	}
+	v := g.view.Load()
+	m, ok := v.members[target.Sign]
+	switch {
+	case !v.admin:
+		return fmt.Errorf("admin: only admins may change who is an admin: %w", ErrForbidden)
+	case !ok:
+		return fmt.Errorf("admin: %s is not a member: %w", target.Fingerprint(), ErrNotFound)
+	case m.admin == admin:
+		return nil
+	}
+	if !admin {
+		admins := 0
+		for _, m := range v.members {
+			if m.admin {
+				admins++
+			}
+		}
+		if admins <= 1 {
+			return fmt.Errorf("admin: %s is the last admin; make someone else admin first: %w", target.Fingerprint(), ErrForbidden)
+		}
+	}
+	done := func(v *view) bool { return v.members[target.Sign].admin == admin }
+	return n.commitUntil(ctx, g, "admin", done, crypto.TypeAdmin, &state.AdminBody{Target: target.Sign[:], Admin: admin})
+}
+
+// SetSettings changes the group's settings. Only admins may.
+func (n *Node) SetSettings(ctx context.Context, groupID string, s GroupSettings) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	v := g.view.Load()
+	if !v.admin {
+		return fmt.Errorf("settings: only admins may change the group's settings: %w", ErrForbidden)
+	}
+	want := state.Settings{MembersInvite: s.MembersInvite}
+	if v.settings == want {
+		return nil
+	}
+	done := func(v *view) bool { return v.settings == want }
+	return n.commitUntil(ctx, g, "settings", done, crypto.TypeSettings, &state.SettingsBody{MembersInvite: s.MembersInvite})
+}
+
+// commitUntil proposes a signed entry of type t with body until done holds
+// of the group's view, signing it afresh each time (an entry's counter binds
+// it to its place; see package state), or until the membership timeout.
+func (n *Node) commitUntil(ctx context.Context, g *group, what string, done func(*view) bool, t crypto.Type, body any) error {
+	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
+	defer cancel()
+	for !done(g.view.Load()) {
+		var perr error
+		if err := g.do(ctx, func() { perr = g.proposeEntry(t, body) }); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
+			n.log.Debug().Err(perr).Str("entry", t.String()).Msg("proposal")
+		}
+		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
+		_ = g.waitView(wctx, done)
+		wcancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s: not committed in time (was it refused? see the log): %w", what, ctx.Err())
+		}
+	}
+	return nil
+}
+
+func short(s string) string {
+	if len(s) > 24 {
+		return s[:24] + "..."
+	}
+	return s
+}

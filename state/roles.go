@@ -1,0 +1,160 @@
+package state
+
+import (
+	"slices"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+)
+
+// MaxInviteLifetime bounds how far after its signing an invite may expire.
+const MaxInviteLifetime = 90 * 24 * time.Hour
+
+// DefaultInviteLifetime is how long an invite lasts unless its inviter says
+// otherwise.
+const DefaultInviteLifetime = 7 * 24 * time.Hour
+
+// MinVoters is the fewest voters a group of the given size may have after a
+// demotion: min(3, members, maxVoters). No member, voter or not, can shrink
+// the voter set below it, so none can make itself the only voter; the
+// placement rule (election.NextVoterChange) keeps to it too.
+func MinVoters(members, maxVoters int) int { return min(3, members, maxVoters) }
+
+// Clock is the group's clock, in unix nanoseconds: the lower median of the
+// current members' latest signing times ([Member.Time]). It is a function
+// of the log, so every member and a verifier agree on it; no minority of
+// members can move it, since a median needs half the members to move it
+// forward. It lags in a quiet group, which makes invites last longer, never
+// shorter; the member that proposes a join checks its own clock too.
+func (s *State) Clock() int64 {
+	times := make([]int64, 0, len(s.Members))
+	for _, m := range s.Members {
+		times = append(times, m.Time)
+	}
+	if len(times) == 0 {
+		return 0
+	}
+	slices.Sort(times)
+	return times[(len(times)-1)/2]
+}
+
+// CanInvite reports whether the member with this signing key may invite now.
+func (s *State) CanInvite(key [32]byte) bool {
+	m := s.member(key)
+	return m != nil && (m.Admin || s.Settings.MembersInvite)
+}
+
+// IsAdmin reports whether the member with this signing key is an admin.
+func (s *State) IsAdmin(key [32]byte) bool {
+	m := s.member(key)
+	return m != nil && m.Admin
+}
+
+// Admins returns the current admins' signing keys in join order.
+func (s *State) Admins() [][32]byte {
+	var out [][32]byte
+	for _, m := range s.MemberList() {
+		if m.Admin {
+			out = append(out, m.ID.Sign)
+		}
+	}
+	return out
+}
+
+func (s *State) applyInvite(index uint64, sender *Member, env *crypto.Envelope) error {
+	var b InviteBody
+	if err := Decode(env.Payload, &b); err != nil {
+		return reject("malformed invite: %v", err)
+	}
+	if !s.CanInvite(env.Sender) {
+		return reject("only admins may invite in this group")
+	}
+	invitee, err := identity.PublicIDFromBytes(b.Invitee)
+	if err != nil {
+		return reject("invite: %v", err)
+	}
+	if s.member(invitee.Sign) != nil {
+		return reject("invitee is already a member")
+	}
+	if b.Expires <= env.Time || b.Expires-env.Time > int64(MaxInviteLifetime) {
+		return reject("invite expiry must be after its signing and within %v of it", MaxInviteLifetime)
+	}
+	// A new invite of the same identity replaces the open one.
+	s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: sender.ID, Index: index, Expires: b.Expires}
+	return nil
+}
+
+func (s *State) applyRevoke(sender *Member, env *crypto.Envelope) error {
+	var b TargetBody
+	if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 || b.Voter {
+		return reject("malformed revocation")
+	}
+	inv, ok := s.Invites[[32]byte(b.Target)]
+	switch {
+	case !ok:
+		return reject("no open invite to revoke")
+	case inv.Inviter.Sign != env.Sender && !sender.Admin:
+		return reject("only the inviter or an admin may revoke an invite")
+	}
+	delete(s.Invites, [32]byte(b.Target))
+	return nil
+}
+
+func (s *State) applyAdmin(sender *Member, env *crypto.Envelope) error {
+	var b AdminBody
+	if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 {
+		return reject("malformed role change")
+	}
+	t := s.member([32]byte(b.Target))
+	switch {
+	case !sender.Admin:
+		return reject("only admins may change who is an admin")
+	case t == nil:
+		return reject("role change for a non-member")
+	case t.Admin == b.Admin:
+		return reject("role change that changes nothing")
+	case !b.Admin && len(s.Admins()) <= 1:
+		return reject("cannot withdraw the last admin (the last admin may leave; the longest-standing member then becomes admin)")
+	}
+	t.Admin = b.Admin
+	s.pruneInvites()
+	return nil
+}
+
+func (s *State) applySettings(sender *Member, env *crypto.Envelope) error {
+	var b SettingsBody
+	if err := Decode(env.Payload, &b); err != nil {
+		return reject("malformed settings")
+	}
+	if !sender.Admin {
+		return reject("only admins may change the group's settings")
+	}
+	s.Settings = Settings{MembersInvite: b.MembersInvite}
+	s.pruneInvites()
+	return nil
+}
+
+// pruneInvites cancels the open invites whose inviter is gone or may no
+// longer invite: an invite stands only while its inviter could make it again.
+func (s *State) pruneInvites() {
+	for k, inv := range s.Invites {
+		if !s.CanInvite(inv.Inviter.Sign) {
+			delete(s.Invites, k)
+		}
+	}
+}
+
+// keepAnAdmin makes the longest-standing member an admin when no member is
+// one (the last admin left or was removed by itself).
+func (s *State) keepAnAdmin() {
+	list := s.MemberList()
+	for _, m := range list {
+		if m.Admin {
+			return
+		}
+	}
+	if len(list) > 0 {
+		list[0].Admin = true
+	}
+}

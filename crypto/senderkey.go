@@ -333,23 +333,10 @@ type Opened struct {
 // Opening costs one HKDF, one XChaCha20-Poly1305 decryption and one
 // signature check, whatever the size of the group.
 func OpenMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) (*Opened, error) {
-	return openMessage(key, group, sealed, sender, id, true)
+	return openMessage(key, group, sealed, sender, id)
 }
 
-// OpenReceived is [OpenMessage] for a member reading a message the group
-// accepted: sealed comes from an envelope whose signature by sender the
-// caller has checked. It makes every check OpenMessage makes but the
-// record's own signature, which adds nothing for a member: the envelope
-// signature already binds the sealed bytes to sender, and only sender's key
-// (registered for sender in the current epoch) opens them. The record's
-// signature is for readers outside the group, who see no envelope key:
-// transcripts are built with OpenMessage, and verified with [VerifyRecord].
-// Skipping it halves the signature checks a member makes per message.
-func OpenReceived(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) (*Opened, error) {
-	return openMessage(key, group, sealed, sender, id, false)
-}
-
-func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte, checkRecord bool) (*Opened, error) {
+func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) (*Opened, error) {
 	if key == nil {
 		return nil, errors.New("open message: nil key")
 	}
@@ -374,12 +361,7 @@ func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, 
 		return nil, fmt.Errorf("open message: %w: plaintext of %d bytes", ErrMalformed, len(pt))
 	}
 	record, sig := pt[:len(pt)-sigSize:len(pt)-sigSize], pt[len(pt)-sigSize:]
-	var m *Message
-	if checkRecord {
-		m, err = VerifyRecord(record, sig)
-	} else {
-		m, err = decodeRecord(record)
-	}
+	m, err := VerifyRecord(record, sig)
 	if err != nil {
 		return nil, fmt.Errorf("open message: %w", err)
 	}

@@ -160,8 +160,10 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	key, err := g.chatKey(c)
 	var opened *crypto.Opened
 	if err == nil {
-		// The state machine checked the envelope's signature.
-		opened, err = crypto.OpenReceived(key, g.id, c.Sealed, c.Sender, c.ID)
+		// The record's own signature too, though the state machine
+		// checked the envelope's: a message shown is one that a
+		// transcript can prove its author wrote.
+		opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
 	}
 	switch {
 	case err == nil:

@@ -1,0 +1,124 @@
+package node_test
+
+import (
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+)
+
+// badRecordSignature takes a message author sealed under key and gives it
+// back with one bit of the author's record signature flipped, sealed again
+// under the same key, as docs/PROTOCOL.md describes sealing ("Chat
+// messages"): the envelope around it stays validly signed, so only the
+// record signature tells the forgery.
+func badRecordSignature(t *testing.T, key *crypto.SenderKey, id [16]byte, sealed []byte) []byte {
+	t.Helper()
+	var w struct {
+		_          struct{} `cbor:",toarray"`
+		Version    uint64
+		Epoch      uint64
+		KeyID      []byte
+		Header     []byte
+		Nonce      []byte
+		Ciphertext []byte
+	}
+	if err := cbor.Unmarshal(sealed, &w); err != nil {
+		t.Fatal(err)
+	}
+	info := append([]byte("DeMeS message key v2\x00"), key.Group[:]...)
+	info = append(info, id[:]...)
+	mk, err := hkdf.Key(sha256.New, key.Key[:], nil, string(info), chacha20poly1305.KeySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aad := append([]byte("DeMeS sealed message v2\x00"), key.Group[:]...)
+	aad = append(aad, key.Sender[:]...)
+	aad = binary.BigEndian.AppendUint64(aad, key.Epoch)
+	aad = append(aad, key.ID[:]...)
+	aead, err := chacha20poly1305.NewX(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := aead.Open(nil, w.Nonce, w.Ciphertext, aad)
+	if err != nil {
+		t.Fatalf("the test's sealing does not match the protocol's: %v", err)
+	}
+	plain[len(plain)-1] ^= 1 // the last byte of the 64-byte signature
+	w.Ciphertext = aead.Seal(nil, w.Nonce, plain, aad)
+	out, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := out.Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestForgedRecordSignatureNotShown: a member proposes a chat message whose
+// envelope it signs properly but whose inner record signature (the one a
+// transcript proves authorship with) fails. The group commits it (the state
+// machine cannot read it), but no member shows it as a message: each counts
+// it with the reason. A message shown is one a transcript can prove.
+func TestForgedRecordSignatureNotShown(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2, 21, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(2)
+	rogue, honest := c.Member(1).ID, 0
+	stats, err := node.GroupLogStats(c.Node(1), c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, err := crypto.ParseGroupID(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := crypto.NewSenderKey(gid, rogue.Public().Sign, stats.Epoch)
+	id := crypto.NewMessageID()
+	members := []identity.PublicID{c.Member(0).ID.Public(), rogue.Public()}
+	sealed, err := crypto.SealMessage(rogue, &crypto.Message{Group: gid, ID: id, Time: time.Now().UnixNano(), Body: []byte("forged")}, key, members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.ProposeChat(ctxT(t, 10*time.Second), c.Node(1), c.GroupID, id, badRecordSignature(t, key, id, sealed)); err != nil {
+		t.Fatal(err)
+	}
+	// The forged entry is committed: the next message commits after it.
+	c.send(1, "after the forgery", 10*time.Second)
+	c.Eventually(t, 10*time.Second, "the honest member to show the next message", func() bool {
+		for _, m := range c.committed(honest) {
+			if m.Text == "after the forgery" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range c.committed(honest) {
+		if m.ID == hex.EncodeToString(id[:]) || m.Text == "forged" {
+			t.Fatalf("the honest member shows a message whose record signature fails: %+v", m)
+		}
+	}
+	counted := false
+	for reason, n := range c.Node(honest).Status().Rejected {
+		if n > 0 && strings.Contains(reason, "signature") {
+			counted = true
+		}
+	}
+	if !counted {
+		t.Fatalf("the forgery is not counted: %v", c.Node(honest).Status().Rejected)
+	}
+}

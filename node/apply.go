@@ -109,6 +109,12 @@ func (g *group) afterConf(res state.Result) {
 		g.left = true
 		g.n.log.Info().Str("group", g.id.String()).Msg("this node is no longer a member of the group")
 	}
+	// A member removed and invited again joins with a new store, and the
+	// log it receives holds its removal before its new join: once that is
+	// applied, it is a member again.
+	if g.st.Members[g.n.self.Sign] != nil && g.left {
+		g.left = false
+	}
 	if g.keysEpoch != g.st.Epoch {
 		// The member set changed: no message of the old epoch can be
 		// accepted any more, so their keys are of no use for opening.

@@ -1,0 +1,41 @@
+package adversary
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// TestDemoteEveryOtherVoter: M, one voter of three, signs the demotion of
+// each other voter, to be the only one left and so decide alone what the
+// group commits. Every demotion is rejected (a group keeps min(3, members)
+// voters), and counted; the honest members still see three voters.
+func TestDemoteEveryOtherVoter(t *testing.T) {
+	t.Parallel()
+	const c, a, m = 0, 1, 2 // creator (admin), honest, malicious
+	g := newGroup(t, 3, options{})
+	g.form(c, a, m)
+	before := g.settled(c, a)
+	counted := g.count("demotion would leave", c, a)
+
+	var at []uint64
+	for _, target := range []int{c, a} {
+		key := g.pub(target).Sign
+		frame := g.signBy(m, crypto.TypePromote, &state.TargetBody{Target: key[:], Voter: false})
+		at = append(at, g.commitConf(m, c, frame, state.AddLearner, state.RaftID(key)))
+	}
+	res, _ := g.outcomes(c)
+	for k, idx := range at {
+		g.rejected(res, idx, fmt.Sprintf("M's demotion of the voter node%d", []int{c, a}[k]), "demotion would leave")
+	}
+	g.applied(at[len(at)-1], c, a)
+	g.unchanged(before, c, a)
+	for _, i := range []int{c, a} {
+		if v := g.c.Voters(i); v < state.MinVoters(3, state.DefaultMaxVoters) {
+			t.Errorf("node%d sees %d voters", i, v)
+		}
+	}
+	g.rose(counted, int64(len(at)))
+}

@@ -1,0 +1,53 @@
+package node_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node/simnet"
+)
+
+// TestRejoinAfterRemoval: a removed member that is invited again joins with
+// a new store, and the log it then receives holds its own earlier removal.
+// Once its new join is applied it is a member like any other: it sends, and
+// its status does not say it left. (Before the fix, the old removal marked
+// the node as gone for good: it refused to send, stopped placement,
+// addresses and checkpoints, and showed the role "left".)
+func TestRejoinAfterRemoval(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 63, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	ctx := ctxT(t, 60*time.Second)
+	if err := c.Node(0).Remove(ctx, c.GroupID, c.Member(2).ID.Public().String()); err != nil {
+		t.Fatal(err)
+	}
+	c.Crash(2)
+	if err := os.RemoveAll(c.Member(2).Dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(c.Member(2).Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c.start(2)
+	code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(2).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Node(2).Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := c.Status(2); g.Role == "left" {
+		t.Errorf("the member that joined again shows the role %q", g.Role)
+	}
+	c.send(2, "back again", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "the message to reach node0", func() bool {
+		for _, m := range c.committed(0) {
+			if m.Text == "back again" {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -1,0 +1,100 @@
+package node
+
+// This file is the hook surface of the adversary test suite (package
+// adversary): it lets a test turn a real node into a malicious member that
+// puts arbitrary frames in its group's log, and read back the log an honest
+// node holds. A malicious member can do all of this with a modified build of
+// its own node; the hooks only save writing one. No honest code path calls
+// them, and they change nothing but what a member may already propose: every
+// entry they commit goes through the group's state machine on every member,
+// like any other.
+
+import (
+	"context"
+	"fmt"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+	"github.com/demes/demes/transcript"
+)
+
+// SignRaw signs e as this node, exactly as the node signs its own envelopes:
+// it sets the sender, the next counter and the current time. The payload
+// and the type are the caller's, unchecked. It exists for the adversary
+// suite (see the comment at the top of rogue.go).
+func (n *Node) SignRaw(e *crypto.Envelope) ([]byte, error) { return n.sign(e) }
+
+// ProposeRaw proposes frame, whatever it holds, as a normal entry of the
+// group's log through this node's raft: appended if this node leads,
+// forwarded to the host otherwise. It returns once raft took the proposal;
+// raft drops a proposal while no host is known (the error says so), and
+// even a taken one is not sure to commit, so a caller that needs it
+// committed watches the log (LogFrames) and proposes again. It exists for
+// the adversary suite (see the comment at the top of rogue.go).
+func (n *Node) ProposeRaw(ctx context.Context, groupID string, frame []byte) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	var perr error
+	if err := g.do(ctx, func() { perr = g.rn.Propose(frame) }); err != nil {
+		return err
+	}
+	if perr != nil {
+		return fmt.Errorf("propose: %w", perr)
+	}
+	return nil
+}
+
+// ProposeConfRaw proposes a raft membership change of the given kind for
+// the raft node nodeID, authorised by frame (whatever it holds), through this
+// node's raft, as ProposeRaw does a normal entry. raft takes one membership
+// change at a time: the host drops one proposed while another is pending,
+// so a caller watches the log and proposes again. It exists for the
+// adversary suite (see the comment at the top of rogue.go).
+func (n *Node) ProposeConfRaw(ctx context.Context, groupID string, frame []byte, kind state.ConfKind, nodeID uint64) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	var ct pb.ConfChangeType
+	switch kind {
+	case state.AddVoter:
+		ct = pb.ConfChangeAddNode
+	case state.AddLearner:
+		ct = pb.ConfChangeAddLearnerNode
+	case state.Remove:
+		ct = pb.ConfChangeRemoveNode
+	default:
+		return fmt.Errorf("propose membership change: unknown kind %d: %w", kind, ErrInvalid)
+	}
+	var perr error
+	if err := g.do(ctx, func() { perr = g.proposeConfFrame(frame, ct, nodeID) }); err != nil {
+		return err
+	}
+	if perr != nil {
+		return fmt.Errorf("propose membership change: %w", perr)
+	}
+	return nil
+}
+
+// LogFrames returns the committed entries of the group's log that carry a
+// frame, as this node holds them on disk and as its transcript carries them
+// (see Transcript): index, kind, the raft change of a membership entry, and
+// the exact signed frame. It reads the store, so the group keeps running
+// meanwhile. It exists for the adversary suite (see the comment at the top
+// of rogue.go): a test reads an honest member's log to replay what it holds,
+// and to try a removed member's keys on the ciphertext everyone relays.
+func (n *Node) LogFrames(groupID string) ([]transcript.Entry, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return nil, err
+	}
+	hs, log, err := n.store.LoadRaft(g.id[:])
+	if err != nil {
+		return nil, fmt.Errorf("read the log of group %s: %w", g.id, err)
+	}
+	return transcriptEntries(max(hs.GetCommit(), g.view.Load().applied), log), nil
+}

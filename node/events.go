@@ -13,8 +13,19 @@ type rejectCounter struct {
 
 func newRejectCounter() *rejectCounter { return &rejectCounter{m: map[string]int64{}} }
 
+// maxRejectReasons bounds the distinct reasons counted: a reason may name
+// a key or an index, and a malicious member could otherwise grow the map by
+// one key per entry it has committed.
+const maxRejectReasons = 256
+
+// otherReasons counts the rejections beyond maxRejectReasons distinct reasons.
+const otherReasons = "other reasons"
+
 func (r *rejectCounter) add(reason string) {
 	r.mu.Lock()
+	if _, ok := r.m[reason]; !ok && len(r.m) >= maxRejectReasons {
+		reason = otherReasons
+	}
 	r.m[reason]++
 	r.mu.Unlock()
 }

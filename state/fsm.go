@@ -350,7 +350,7 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 // entry's fate, so that the frame counts once in the log.
 func fresh(m *Member, env *crypto.Envelope) error {
 	if env.Counter <= m.Counter {
-		return reject("replayed or stale entry: counter %d is not above %d, the last of %x", env.Counter, m.Counter, env.Sender[:4])
+		return reject("replayed or stale entry (its counter is not above its signer's last): %d <= %d, signer %x", env.Counter, m.Counter, env.Sender[:4])
 	}
 	m.Counter = env.Counter
 	return nil

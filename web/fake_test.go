@@ -75,6 +75,7 @@ type fakeNode struct {
 	failNext error         // returned by the next call that can fail
 	lastWait float64       // the wait of the last Send, in seconds
 	lastTTL  time.Duration // the ttl of the last InviteFor
+	failOps  map[string]error // the next call of a membership method returns this error
 }
 
 var (

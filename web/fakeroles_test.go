@@ -51,6 +51,26 @@ func (w *fakeWorld) makeAdmin(gid string, n *fakeNode, admin bool) {
 	w.notifyStatusLocked(w.groups[gid])
 }
 
+// failNextOp makes the next call of the membership method op (Remove,
+// SetAdmin...) return err, whatever else the UI calls in between.
+func (n *fakeNode) failNextOp(op string, err error) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if n.failOps == nil {
+		n.failOps = map[string]error{}
+	}
+	n.failOps[op] = err
+}
+
+// checkOpLocked is checkLocked for the membership method op.
+func (n *fakeNode) checkOpLocked(op string) error {
+	if err := n.failOps[op]; err != nil {
+		delete(n.failOps, op)
+		return err
+	}
+	return n.checkLocked()
+}
+
 // Invite is InviteFor with the default lifetime.
 func (n *fakeNode) Invite(ctx context.Context, groupID, publicID string) (string, error) {
 	return n.InviteFor(ctx, groupID, publicID, 0)
@@ -61,7 +81,7 @@ func (n *fakeNode) InviteFor(ctx context.Context, groupID, publicID string, ttl 
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	n.lastTTL = ttl
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("InviteFor"); err != nil {
 		return "", err
 	}
 	g, err := n.groupLocked(groupID)
@@ -96,7 +116,7 @@ func (n *fakeNode) InviteFor(ctx context.Context, groupID, publicID string, ttl 
 func (n *fakeNode) Invites(groupID string) ([]api.PendingInvite, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("Invites"); err != nil {
 		return nil, err
 	}
 	if _, err := n.groupLocked(groupID); err != nil {
@@ -125,7 +145,7 @@ func (n *fakeNode) Invites(groupID string) ([]api.PendingInvite, error) {
 func (n *fakeNode) RevokeInvite(ctx context.Context, groupID, codeOrID string) error {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("RevokeInvite"); err != nil {
 		return err
 	}
 	g, err := n.groupLocked(groupID)
@@ -151,7 +171,7 @@ func (n *fakeNode) RevokeInvite(ctx context.Context, groupID, codeOrID string) e
 func (n *fakeNode) SetAdmin(ctx context.Context, groupID, publicID string, admin bool) error {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("SetAdmin"); err != nil {
 		return err
 	}
 	g, err := n.groupLocked(groupID)
@@ -186,7 +206,7 @@ func (g *fakeGroup) adminCount() int {
 func (n *fakeNode) SetSettings(ctx context.Context, groupID string, s api.GroupSettings) error {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("SetSettings"); err != nil {
 		return err
 	}
 	g, err := n.groupLocked(groupID)
@@ -205,7 +225,7 @@ func (n *fakeNode) SetSettings(ctx context.Context, groupID string, s api.GroupS
 func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("Remove"); err != nil {
 		return err
 	}
 	g, err := n.groupLocked(groupID)
@@ -227,7 +247,7 @@ func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 func (n *fakeNode) Leave(ctx context.Context, groupID string) error {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
+	if err := n.checkOpLocked("Leave"); err != nil {
 		return err
 	}
 	g := n.w.groups[groupID]

@@ -297,7 +297,7 @@ func (n *fakeNode) Join(ctx context.Context, code string) (api.GroupInfo, error)
 	case inv.publicID != n.pub.String():
 		return api.GroupInfo{}, fmt.Errorf("%w: this invite is for another identity", api.ErrInvalid)
 	case inv.revoked:
-		return api.GroupInfo{}, fmt.Errorf("join: the inviter's node refused this invite; ask for a new one: %w", api.ErrForbidden)
+		return api.GroupInfo{}, fmt.Errorf("join: the inviter's node refused this invite (it was revoked or used, or its inviter left or may no longer invite); ask the inviter for a new one: %w", api.ErrForbidden)
 	}
 	if gate != nil {
 		select {

@@ -213,7 +213,7 @@ func (h *handler) actionError(w http.ResponseWriter, r *http.Request, action str
 		msg, hint := refusal(err, hs.forbidden)
 		writeError(w, http.StatusForbidden, msg, hint)
 	case errors.Is(err, api.ErrNotFound) && hs.notFound != "" && h.inGroup(groupID(r)):
-		msg := fmt.Sprintf("failed to %s: %v", action, err)
+		msg := fmt.Sprintf("failed to %s: %s", action, plain(err, api.ErrNotFound))
 		if hs.notFoundMsg != "" {
 			msg = hs.notFoundMsg
 		}
@@ -239,12 +239,20 @@ func (h *handler) inGroup(gid string) bool {
 // sentinel's ": not allowed", as the error, and the fix the node gives
 // after a semicolon, else hint, as the hint.
 func refusal(err error, hint string) (msg, fix string) {
-	msg = strings.TrimSuffix(err.Error(), ": "+api.ErrForbidden.Error())
-	if action, rest, ok := strings.Cut(msg, ": "); ok && action != "" && !strings.ContainsAny(action, " ;") {
-		msg = rest
-	}
+	msg = plain(err, api.ErrForbidden)
 	if rule, f, ok := strings.Cut(msg, "; "); ok {
 		return rule, f
 	}
 	return msg, hint
+}
+
+// plain is the node's reason in err without what a person does not need:
+// its "ACTION: " prefix (one word; the person knows what they asked for)
+// and the ": " + sentinel at its end.
+func plain(err, sentinel error) string {
+	msg := strings.TrimSuffix(err.Error(), ": "+sentinel.Error())
+	if action, rest, ok := strings.Cut(msg, ": "); ok && action != "" && !strings.ContainsAny(action, " ;") {
+		msg = rest
+	}
+	return msg
 }

@@ -105,7 +105,7 @@ func TestInviteListAndRevoke(t *testing.T) {
 	}
 	// Dave's code no longer lets him in: a refusal, in words, with the fix.
 	rec = call(daveUI, "POST", api.RouteJoin, fmt.Sprintf(`{"code":%q}`, inv.Code))
-	if e := errorBody(t, rec); rec.Code != http.StatusForbidden || !strings.Contains(e.Error, "refused this invite") || e.Hint != "ask for a new one" {
+	if e := errorBody(t, rec); rec.Code != http.StatusForbidden || !strings.Contains(e.Error, "refused this invite") || e.Hint != "ask the inviter for a new one" {
 		t.Errorf("join with a revoked invite: %d %+v", rec.Code, e)
 	}
 	// Revoking again: 404, with where to look.
@@ -216,7 +216,8 @@ func TestSettingsAdminsRemoveAndLeave(t *testing.T) {
 	}
 	// Removing her again: 404, and the hint says where the members are.
 	rec = call(bobUI, "POST", groupRoute(api.RouteRemove, gid), `{"public_id":"`+carol.pub.String()+`"}`)
-	if e := errorBody(t, rec); rec.Code != 404 || e.Hint != removeHints.notFound {
+	if e := errorBody(t, rec); rec.Code != 404 || e.Hint != removeHints.notFound ||
+		e.Error != "failed to remove the member: "+carol.pub.String()+" is not a member" {
 		t.Errorf("removing a former member: %d %+v", rec.Code, e)
 	}
 	// Carol keeps the group, as one she left, and her history.

@@ -72,9 +72,9 @@ type fakeNode struct {
 	// Guarded by w.mu.
 	subs     map[chan api.Event]struct{}
 	stopped  bool
-	failNext error         // returned by the next call that can fail
-	lastWait float64       // the wait of the last Send, in seconds
-	lastTTL  time.Duration // the ttl of the last InviteFor
+	failNext error            // returned by the next call that can fail
+	lastWait float64          // the wait of the last Send, in seconds
+	lastTTL  time.Duration    // the ttl of the last InviteFor
 	failOps  map[string]error // the next call of a membership method returns this error
 }
 

@@ -43,14 +43,6 @@ func (g *fakeGroup) memberLocked(pub string) *fakeNode {
 	return nil
 }
 
-// makeAdmin gives n the admin role in gid, as a test's starting point.
-func (w *fakeWorld) makeAdmin(gid string, n *fakeNode, admin bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.groups[gid].admins[n] = admin
-	w.notifyStatusLocked(w.groups[gid])
-}
-
 // failNextOp makes the next call of the membership method op (Remove,
 // SetAdmin...) return err, whatever else the UI calls in between.
 func (n *fakeNode) failNextOp(op string, err error) {

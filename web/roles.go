@@ -33,20 +33,20 @@ type hints struct {
 }
 
 var (
-	inviteHints = hints{forbidden: "ask an admin to invite them, or to let every member invite (a group setting)"}
+	inviteHints = hints{forbidden: "ask an admin to invite them, or to let every member invite with the group's settings"}
 	revokeHints = hints{
 		forbidden: "ask the member who made the invite, or an admin, to revoke it",
-		notFound:  "the open invites are listed at GET " + api.RouteInvites + " (demes invites); it may have been used, revoked or have expired already",
+		notFound:  "it may have been used, revoked or have expired already; demes invites lists the open ones",
 	}
 	removeHints = hints{
 		forbidden: "ask an admin to remove them, or leave the group yourself",
-		notFound:  "the members are listed in the group's status (demes status)",
+		notFound:  "demes status lists the group's members",
 	}
 	adminHints = hints{
-		forbidden: "ask an admin to change it (the members list marks them)",
-		notFound:  "only members can be admins; the members are listed in the group's status (demes status)",
+		forbidden: "ask an admin to change it",
+		notFound:  "only members can be admins; demes status lists the group's members",
 	}
-	settingsHints = hints{forbidden: "ask an admin to change them (the members list marks them)"}
+	settingsHints = hints{forbidden: "ask an admin to change them"}
 	leaveHints    = hints{notFoundMsg: "this node is no longer a member of the group", notFound: "it left or was removed; it keeps the history it has"}
 )
 
@@ -237,11 +237,16 @@ func (h *handler) inGroup(gid string) bool {
 // refusal words a refusal (an error wrapping api.ErrForbidden) for a
 // person: the rule, without the node's "ACTION: " prefix and the
 // sentinel's ": not allowed", as the error, and the fix the node gives
-// after a semicolon, else hint, as the hint.
+// after a semicolon, else hint, as the hint. With hint, a remark in
+// parentheses at the end of the rule gives way to it, which says what to
+// do in the API's words (the UI shows a hint in parentheses itself).
 func refusal(err error, hint string) (msg, fix string) {
 	msg = plain(err, api.ErrForbidden)
 	if rule, f, ok := strings.Cut(msg, "; "); ok {
 		return rule, f
+	}
+	if i := strings.LastIndex(msg, " ("); hint != "" && i > 0 && strings.HasSuffix(msg, ")") {
+		msg = msg[:i]
 	}
 	return msg, hint
 }

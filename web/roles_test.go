@@ -335,6 +335,10 @@ func TestRefusalWording(t *testing.T) {
 			"only admins may change the group's settings", "ask an admin"},
 		{fmt.Errorf("the rule: %w", api.ErrForbidden), "h", "the rule", "h"},
 		{api.ErrForbidden, "h", "not allowed", "h"},
+		{fmt.Errorf("invite: only admins may invite in this group (an admin can allow everyone to): %w", api.ErrForbidden), "ask an admin",
+			"only admins may invite in this group", "ask an admin"},
+		{fmt.Errorf("invite: only admins may invite in this group (an admin can allow everyone to): %w", api.ErrForbidden), "",
+			"only admins may invite in this group (an admin can allow everyone to)", ""},
 	} {
 		msg, hint := refusal(tt.err, tt.hint)
 		if msg != tt.msg || hint != tt.want {

@@ -21,8 +21,11 @@
 // # Errors
 //
 // A failed request answers a non-2xx status with an [ErrorResponse]. The node
-// wraps [ErrNotFound], [ErrInvalid] or [ErrStopped] in its errors where one
-// applies, and the server maps them to 404, 400 and 503.
+// wraps [ErrNotFound], [ErrInvalid], [ErrForbidden] or [ErrStopped] in its
+// errors where one applies, and the server maps them to 404, 400, 403 and
+// 503. A 403 is a refusal by the group's rules (only admins remove members,
+// for instance): its error says which rule, in plain words, and its hint
+// what to do instead.
 //
 // Field names in JSON follow the command-line contract (docs/CLI.md): scripts
 // read them through `demes status --json` and the like, so they change only

@@ -24,8 +24,25 @@ const (
 	// RouteGroups: GET lists the groups as [GroupInfo]; POST with a
 	// [CreateGroupRequest] creates one.
 	RouteGroups = Prefix + "/groups"
-	// RouteInvites: POST with an [InviteRequest] answers an [InviteResponse].
+	// RouteInvites: POST with an [InviteRequest] answers an [InviteResponse];
+	// GET lists the group's open invites as [PendingInvite], oldest first.
 	RouteInvites = Prefix + "/groups/" + groupIDPattern + "/invites"
+	// RouteRevoke: POST with a [RevokeRequest] revokes an open invite; it
+	// answers 204 once the revocation is committed.
+	RouteRevoke = Prefix + "/groups/" + groupIDPattern + "/invites/revoke"
+	// RouteLeave: POST with an empty object ({}) makes this node leave the
+	// group; it answers 204 once the departure is committed.
+	RouteLeave = Prefix + "/groups/" + groupIDPattern + "/leave"
+	// RouteRemove: POST with a [MemberRequest] removes that member (admins
+	// only); it answers 204 once the removal is committed.
+	RouteRemove = Prefix + "/groups/" + groupIDPattern + "/remove"
+	// RouteAdmins: POST with an [AdminRequest] grants or withdraws a
+	// member's admin role (admins only); it answers 204 once committed.
+	RouteAdmins = Prefix + "/groups/" + groupIDPattern + "/admins"
+	// RouteSettings: GET answers the group's [GroupSettings]; PUT with
+	// [GroupSettings] changes them (admins only) and answers them once
+	// committed.
+	RouteSettings = Prefix + "/groups/" + groupIDPattern + "/settings"
 	// RouteJoin: POST with a [JoinRequest] joins a group.
 	RouteJoin = Prefix + "/join"
 	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists

@@ -186,6 +186,6 @@ var (
 	// ErrStopped: the node is stopped (demo mode) (HTTP 503).
 	ErrStopped = errors.New("node is stopped")
 	// ErrForbidden: the group's rules do not allow this member the action
-	// (only admins remove members, for instance).
+	// (only admins remove members, for instance) (HTTP 403).
 	ErrForbidden = errors.New("not allowed")
 )

@@ -131,6 +131,10 @@ func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time
 	return InvitePrefix + base64.RawURLEncoding.EncodeToString(frame), nil
 }
 
+// errChallengeRefused is a member's refusal of a join challenge: it has no
+// open invite for the joiner (nor is the joiner a member).
+var errChallengeRefused = errors.New("the member refused the join challenge")
+
 // ParsedInvite is a decoded, signature-checked invite code.
 type ParsedInvite struct {
 	Group     crypto.GroupID
@@ -201,12 +205,19 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		lastErr error
 	)
 	for reply == nil {
-		for _, url := range inv.URLs {
+		for i, url := range inv.URLs {
 			reply, lastErr = n.tryJoin(ctx, inv, url)
 			if reply != nil {
 				break
 			}
 			n.log.Info().Err(lastErr).Str("member", url).Msg("join attempt failed")
+			// The first URL is the inviter's, which committed the invite
+			// before it made the code: when it refuses the challenge, the
+			// invite is no longer open there, and asking again will not
+			// open it.
+			if i == 0 && errors.Is(lastErr, errChallengeRefused) {
+				return GroupInfo{}, fmt.Errorf("join: the inviter's node refused this invite (it was revoked or used, or its inviter left or may no longer invite); ask the inviter for a new one: %w", ErrForbidden)
+			}
 		}
 		if reply != nil {
 			break
@@ -273,6 +284,9 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	}
 	resp, err := n.cfg.Link.Post(cctx, url, frame)
 	if err != nil {
+		if refused(err) {
+			err = fmt.Errorf("%w: %v", errChallengeRefused, err)
+		}
 		return nil, fmt.Errorf("challenge: %w", err)
 	}
 	ch, err := crypto.Verify(resp)

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,9 +54,27 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		err := fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		if resp.StatusCode == http.StatusForbidden {
+			err = refusedError{err}
+		}
+		return nil, err
 	}
 	return body, nil
+}
+
+// refusedError is a peer's refusal of a frame (HTTP 403): it checked the
+// frame and does not take it, which sending it again will not change.
+type refusedError struct{ error }
+
+func (e refusedError) Unwrap() error { return e.error }
+
+// refused reports whether err is a peer's refusal: over HTTP a 403, on the
+// simulated network the handler's rejection itself.
+func refused(err error) bool {
+	var r refusedError
+	var rj *errReject
+	return errors.As(err, &r) || errors.As(err, &rj)
 }
 
 // CloseIdle closes idle connections (tests use it to avoid leaks).

@@ -125,6 +125,69 @@ func (s *Service) Invite(ctx context.Context, groupID, publicID string) (string,
 	return n.Invite(ctx, groupID, publicID)
 }
 
+// InviteFor implements the UI backend.
+func (s *Service) InviteFor(ctx context.Context, groupID, publicID string, ttl time.Duration) (string, error) {
+	n, err := s.node()
+	if err != nil {
+		return "", err
+	}
+	return n.InviteFor(ctx, groupID, publicID, ttl)
+}
+
+// Invites implements the UI backend.
+func (s *Service) Invites(groupID string) ([]PendingInvite, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
+	return n.Invites(groupID)
+}
+
+// RevokeInvite implements the UI backend.
+func (s *Service) RevokeInvite(ctx context.Context, groupID, codeOrID string) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.RevokeInvite(ctx, groupID, codeOrID)
+}
+
+// SetAdmin implements the UI backend.
+func (s *Service) SetAdmin(ctx context.Context, groupID, publicID string, admin bool) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.SetAdmin(ctx, groupID, publicID, admin)
+}
+
+// SetSettings implements the UI backend.
+func (s *Service) SetSettings(ctx context.Context, groupID string, settings GroupSettings) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.SetSettings(ctx, groupID, settings)
+}
+
+// Remove implements the UI backend.
+func (s *Service) Remove(ctx context.Context, groupID, publicID string) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.Remove(ctx, groupID, publicID)
+}
+
+// Leave implements the UI backend.
+func (s *Service) Leave(ctx context.Context, groupID string) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.Leave(ctx, groupID)
+}
+
 // Join implements the UI backend.
 func (s *Service) Join(ctx context.Context, code string) (GroupInfo, error) {
 	n, err := s.node()

@@ -34,14 +34,25 @@
 //
 // Every route under /api/v1 speaks JSON and needs the token. Errors are a
 // non-2xx status with {"error": "...", "hint": "..."}; errors from the
-// [Backend] that wrap [api.ErrNotFound], [api.ErrInvalid] or
-// [api.ErrStopped] become 404, 400 and 503, anything else 500. The routes
-// and the bodies are defined in package api, which the CLI's client shares:
+// [Backend] that wrap [api.ErrNotFound], [api.ErrInvalid],
+// [api.ErrForbidden] or [api.ErrStopped] become 404, 400, 403 and 503,
+// anything else 500. A 403 is a refusal by the group's rules: its error is
+// the rule in plain words ("only admins may remove members") and its hint
+// what to do instead, as the person reads them in the UI and the CLI. The
+// routes and the bodies are defined in package api, which the CLI's client
+// shares:
 //
 //	GET  /api/v1/status                      api.Status
 //	GET  /api/v1/groups                      [api.GroupInfo]
 //	POST /api/v1/groups                      {"name"} -> api.GroupInfo
-//	POST /api/v1/groups/{group_id}/invites   {"public_id"} -> {"code"}
+//	POST /api/v1/groups/{group_id}/invites   {"public_id", "expires_in_s"} -> {"code"}
+//	GET  /api/v1/groups/{group_id}/invites   [api.PendingInvite], the open invites, oldest first
+//	POST /api/v1/groups/{group_id}/invites/revoke  {"invite"} (code or public id) -> 204
+//	POST /api/v1/groups/{group_id}/leave     {} -> 204
+//	POST /api/v1/groups/{group_id}/remove    {"public_id"} -> 204 (admins)
+//	POST /api/v1/groups/{group_id}/admins    {"public_id", "admin"} -> 204 (admins)
+//	GET  /api/v1/groups/{group_id}/settings  api.GroupSettings
+//	PUT  /api/v1/groups/{group_id}/settings  api.GroupSettings -> the same (admins)
 //	POST /api/v1/join                        {"code"} -> api.GroupInfo, once joined and caught up
 //	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> api.Message
 //	GET  /api/v1/groups/{group_id}/messages  [api.Message], committed in order, then queued
@@ -55,6 +66,10 @@
 // commit. It answers 200 with state "committed", or 202 with state "queued"
 // when the wait ran out: the message then stays in the node's outbox and is
 // sent later, exactly once.
+//
+// The membership changes (revoke, leave, remove, admins, settings) answer
+// once the change is committed to the group's log, or fail when it is not
+// committed within the node's membership timeout.
 //
 // # Security
 //
@@ -71,8 +86,8 @@
 //   - /api/ needs the token: "Authorization: Bearer TOKEN", or, for GET
 //     requests only (EventSource and <img> cannot set headers), a
 //     "token" query parameter. Compared in constant time; 401 otherwise.
-//   - POST requests must have Content-Type application/json (415 otherwise),
-//     which an HTML form cannot send.
+//   - POST and PUT requests must have Content-Type application/json (415
+//     otherwise), which an HTML form cannot send.
 //
 // Every response carries a strict Content-Security-Policy (no inline script
 // or style, no outside resources), X-Frame-Options DENY, nosniff and

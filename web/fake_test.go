@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,6 +37,9 @@ type fakeWorld struct {
 type fakeGroup struct {
 	id, name string
 	members  []*fakeNode // in preference order: the host first
+	former   []*fakeNode // who left or was removed: they keep the group, read-only
+	admins   map[*fakeNode]bool
+	settings api.GroupSettings
 	log      []api.Message
 	outbox   []*fakePending // queued messages of all members, oldest first
 	quorum   bool
@@ -52,6 +54,11 @@ type fakePending struct {
 
 type fakeInvite struct {
 	groupID, publicID string
+	inviter           *fakeNode
+	expires           time.Time
+	seq               int  // creation order
+	closed            bool // used, revoked or replaced
+	revoked           bool
 }
 
 // fakeNode is one person's node in a fakeWorld. It implements Backend and
@@ -65,8 +72,10 @@ type fakeNode struct {
 	// Guarded by w.mu.
 	subs     map[chan api.Event]struct{}
 	stopped  bool
-	failNext error   // returned by the next call that can fail
-	lastWait float64 // the wait of the last Send, in seconds
+	failNext error            // returned by the next call that can fail
+	lastWait float64          // the wait of the last Send, in seconds
+	lastTTL  time.Duration    // the ttl of the last InviteFor
+	failOps  map[string]error // the next call of a membership method returns this error
 }
 
 var (
@@ -274,7 +283,7 @@ func (n *fakeNode) Status() api.Status {
 		return s
 	}
 	for _, g := range n.w.sortedGroupsLocked() {
-		if !g.isMember(n) {
+		if !g.isMember(n) && !g.isFormer(n) {
 			continue
 		}
 		gs := api.GroupStatus{
@@ -284,12 +293,18 @@ func (n *fakeNode) Status() api.Status {
 			Committed: uint64(len(g.log)),
 			HasQuorum: g.quorum,
 			Role:      "follower",
+			Settings:  g.settings,
+			Admin:     g.admins[n],
+			CanInvite: g.isMember(n) && (g.admins[n] || g.settings.MembersInvite),
 		}
-		if g.quorum {
+		if g.quorum && len(g.members) > 0 {
 			gs.Host = g.members[0].pub.String()
 			if g.members[0] == n {
 				gs.Role = "leader"
 			}
+		}
+		if g.isFormer(n) {
+			gs.Role = "left"
 		}
 		for _, p := range g.outbox {
 			if p.from == n {
@@ -307,6 +322,7 @@ func (n *fakeNode) Status() api.Status {
 				Host:        g.quorum && i == 0,
 				Self:        m == n,
 				PeerURL:     "http://" + m.name + ".invalid:7000",
+				Admin:       g.admins[m],
 			}
 			if m != n {
 				mem.SafetyNum = identity.SafetyNumber(n.pub, m.pub)
@@ -335,7 +351,7 @@ func (n *fakeNode) Groups() []api.GroupInfo {
 		return out
 	}
 	for _, g := range n.w.sortedGroupsLocked() {
-		if g.isMember(n) {
+		if g.isMember(n) || g.isFormer(n) {
 			out = append(out, api.GroupInfo{GroupID: g.id, Name: g.name})
 		}
 	}
@@ -349,57 +365,9 @@ func (n *fakeNode) CreateGroup(ctx context.Context, name string) (api.GroupInfo,
 	if err := n.checkLocked(); err != nil {
 		return api.GroupInfo{}, err
 	}
-	g := &fakeGroup{id: randomHex(8), name: name, members: []*fakeNode{n}, quorum: true, term: 1}
+	g := &fakeGroup{id: randomHex(8), name: name, members: []*fakeNode{n}, admins: map[*fakeNode]bool{n: true}, quorum: true, term: 1}
 	n.w.groups[g.id] = g
 	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
-	return api.GroupInfo{GroupID: g.id, Name: g.name}, nil
-}
-
-// Invite implements Backend.
-func (n *fakeNode) Invite(ctx context.Context, groupID, publicID string) (string, error) {
-	n.w.mu.Lock()
-	defer n.w.mu.Unlock()
-	if err := n.checkLocked(); err != nil {
-		return "", err
-	}
-	if _, err := n.groupLocked(groupID); err != nil {
-		return "", err
-	}
-	code := "DEMES-INVITE-" + strings.ToUpper(randomHex(24))
-	n.w.invites[code] = fakeInvite{groupID: groupID, publicID: publicID}
-	return code, nil
-}
-
-// Join implements Backend.
-func (n *fakeNode) Join(ctx context.Context, code string) (api.GroupInfo, error) {
-	n.w.mu.Lock()
-	if err := n.checkLocked(); err != nil {
-		n.w.mu.Unlock()
-		return api.GroupInfo{}, err
-	}
-	inv, ok := n.w.invites[code]
-	gate := n.w.joinGate
-	n.w.mu.Unlock()
-	if !ok {
-		return api.GroupInfo{}, fmt.Errorf("%w: no such invite code", api.ErrInvalid)
-	}
-	if inv.publicID != n.pub.String() {
-		return api.GroupInfo{}, fmt.Errorf("%w: this invite is for another identity", api.ErrInvalid)
-	}
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-ctx.Done():
-			return api.GroupInfo{}, ctx.Err()
-		}
-	}
-	n.w.mu.Lock()
-	defer n.w.mu.Unlock()
-	g := n.w.groups[inv.groupID]
-	if !g.isMember(n) {
-		g.members = append(g.members, n)
-	}
-	n.w.notifyStatusLocked(g)
 	return api.GroupInfo{GroupID: g.id, Name: g.name}, nil
 }
 
@@ -462,7 +430,7 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 	if err := n.checkLocked(); err != nil {
 		return nil, err
 	}
-	g, err := n.groupLocked(groupID)
+	g, err := n.readGroupLocked(groupID)
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +450,7 @@ func (n *fakeNode) Transcript(ctx context.Context, groupID string) ([]byte, erro
 	if err := n.checkLocked(); err != nil {
 		return nil, err
 	}
-	g, err := n.groupLocked(groupID)
+	g, err := n.readGroupLocked(groupID)
 	if err != nil {
 		return nil, err
 	}

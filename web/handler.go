@@ -22,15 +22,16 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/demes/demes/api"
-	"github.com/demes/demes/identity"
 )
 
 // Backend is what the web layer needs from a node, declared here where it is
 // used so that web does not depend on package node (node.Service satisfies
 // it; cmd/demes checks that at compile time). Methods that take a context
-// return when it ends; errors wrap [api.ErrNotFound], [api.ErrInvalid] or
-// [api.ErrStopped] where one applies, so the API can answer with the right
-// status.
+// return when it ends; errors wrap [api.ErrNotFound], [api.ErrInvalid],
+// [api.ErrForbidden] or [api.ErrStopped] where one applies, so the API can
+// answer with the right status. A refusal (api.ErrForbidden) reads
+// "ACTION: RULE[; FIX]: not allowed", RULE and FIX in plain words: the API
+// shows them to the person as the error and its hint.
 type Backend interface {
 	// Status returns the node and all its groups.
 	Status() api.Status
@@ -38,9 +39,22 @@ type Backend interface {
 	Groups() []api.GroupInfo
 	// CreateGroup creates a group with this node as its only member and host.
 	CreateGroup(ctx context.Context, name string) (api.GroupInfo, error)
-	// Invite authorizes publicID to join groupID and returns the invite code
-	// to give that person.
-	Invite(ctx context.Context, groupID, publicID string) (code string, err error)
+	// InviteFor authorizes publicID to join groupID for ttl (0: the
+	// default, 7 days) and returns the invite code to give that person.
+	InviteFor(ctx context.Context, groupID, publicID string, ttl time.Duration) (code string, err error)
+	// Invites lists the group's open invites, oldest first.
+	Invites(groupID string) ([]api.PendingInvite, error)
+	// RevokeInvite revokes the open invite named by its code or its
+	// invitee's public id; its inviter and the admins may.
+	RevokeInvite(ctx context.Context, groupID, codeOrID string) error
+	// SetAdmin grants or withdraws a member's admin role; admins may.
+	SetAdmin(ctx context.Context, groupID, publicID string, admin bool) error
+	// SetSettings changes the group's settings; admins may.
+	SetSettings(ctx context.Context, groupID string, s api.GroupSettings) error
+	// Remove removes a member from the group; admins may.
+	Remove(ctx context.Context, groupID, publicID string) error
+	// Leave removes this node from the group. It keeps the history it has.
+	Leave(ctx context.Context, groupID string) error
 	// Join joins a group through an invite code. It returns once this node
 	// is a member and has caught up with the group's log.
 	Join(ctx context.Context, code string) (api.GroupInfo, error)
@@ -186,6 +200,13 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteGroups, h.getGroups).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteGroups, h.createGroup).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteInvites, h.invite).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteInvites, h.invites).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteRevoke, h.revoke).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteLeave, h.leave).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteRemove, h.remove).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteAdmins, h.setAdmin).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteSettings, h.settings).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteSettings, h.putSettings).Methods(http.MethodPut)
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
@@ -278,26 +299,6 @@ func (h *handler) createGroup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
-}
-
-// invite answers POST /api/v1/groups/{group_id}/invites.
-func (h *handler) invite(w http.ResponseWriter, r *http.Request) {
-	var req api.InviteRequest
-	if !h.decode(w, r, &req) {
-		return
-	}
-	id := strings.TrimSpace(req.PublicID)
-	if _, err := identity.ParsePublicID(id); err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("not a public id: %v", err),
-			"ask the person for the output of `demes id` (it starts with demes1)")
-		return
-	}
-	code, err := h.backend.Invite(r.Context(), mux.Vars(r)[api.GroupIDVar], id)
-	if err != nil {
-		h.backendError(w, r, "invite", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, api.InviteResponse{Code: code})
 }
 
 // join answers POST /api/v1/join.
@@ -466,6 +467,11 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 		status, hint = http.StatusNotFound, "check the group id: GET "+api.RouteGroups+" lists them"
 	case errors.Is(err, api.ErrInvalid):
 		status = http.StatusBadRequest
+	case errors.Is(err, api.ErrForbidden):
+		// A refusal by the group's rules: the rule, not "failed to".
+		msg, hint := refusal(err, "")
+		writeError(w, http.StatusForbidden, msg, hint)
+		return
 	case errors.Is(err, api.ErrStopped):
 		status, hint = http.StatusServiceUnavailable, "start the node again"
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:

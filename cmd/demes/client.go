@@ -30,10 +30,13 @@ type serveInfo struct {
 
 // Timeouts of the local API calls. The node answers most at once; join waits
 // until this node has caught up with the group's log, and send waits as long
-// as --timeout asks, plus this margin.
+// as --timeout asks, plus this margin. A membership change (an invite, a
+// removal, a role) waits for its commit up to the node's own timeout (30 s),
+// which must end first so that its reason reaches the person.
 const (
-	apiTimeout  = 30 * time.Second
-	joinTimeout = 2 * time.Minute
+	apiTimeout    = 30 * time.Second
+	changeTimeout = time.Minute
+	joinTimeout   = 2 * time.Minute
 )
 
 // maxResponse bounds a JSON answer of the local API.

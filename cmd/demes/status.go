@@ -126,6 +126,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		if m.Host || (g.Host != "" && m.PublicID == g.Host) {
 			notes = append(notes, "host")
 		}
+		if m.Admin {
+			notes = append(notes, "admin")
+		}
 		if m.Self {
 			notes = append(notes, "you")
 		}

@@ -42,6 +42,10 @@
 
   const $ = (id) => document.getElementById(id);
 
+  // membership is members.js's part of the page (admins, removals, leaving,
+  // open invites, settings), set up in main.
+  let membership = null;
+
   // el makes an element with a class and text; the text is always textContent.
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -155,6 +159,8 @@
       // Shown by the pill and banners; nothing else to do.
     }
     renderStatusViews();
+    // Invites come and go with the log, as the status does.
+    later('invites', () => membership.loadInvites(), 100);
   }
 
   async function refreshGroups() {
@@ -417,6 +423,7 @@
     renderStatusViews();
     renderMessages(true);
     if (gid) loadMessages(gid);
+    membership.loadInvites();
   }
 
   function currentGroupInfo() {
@@ -544,7 +551,8 @@
   }
 
   function renderCompose() {
-    const ok = !!state.selected && !state.stopped;
+    // A group this node left stays readable, and nothing more.
+    const ok = !!state.selected && !state.stopped && !membership.isLeft(currentGroupStatus());
     $('compose').disabled = !ok;
     $('send-button').disabled = !ok;
     $('invite-button').disabled = !ok;
@@ -596,6 +604,7 @@
     renderBanners();
     renderMembers();
     renderNetwork();
+    membership.render();
     if (state.selected) renderMessages(false);
   }
 
@@ -682,6 +691,7 @@
       }
       head.append(m.voter ? badge('voter', '', 'Votes for the host; a majority of the voters must be online for messages to commit')
         : badge('learner', '', 'Receives every message but does not vote'));
+      head.append(...membership.memberBadges(m));
       li.append(head);
 
       const facts = [m.fingerprint || shortID(m.public_id)];
@@ -697,6 +707,8 @@
         d.append(el('p', 'muted small', 'Compare it with ' + (m.name || 'them') + ' in person or by phone. If it differs, someone is in between.'));
         li.append(d);
       }
+      const actions = membership.memberActions(g, m);
+      if (actions) li.append(actions);
       list.append(li);
     }
   }
@@ -813,6 +825,7 @@
     $('invite-result').hidden = true;
     $('invite-qr').removeAttribute('src');
     showError($('invite-error'), '');
+    membership.prepareInvite();
     openDialog('invite-dialog');
     $('invite-public-id').focus();
   }
@@ -826,15 +839,15 @@
     $('invite-submit').disabled = true;
     $('invite-busy').hidden = false;
     try {
-      const res = await api('POST', '/groups/' + enc(gid) + '/invites', { public_id: pub });
+      const res = await api('POST', '/groups/' + enc(gid) + '/invites', { public_id: pub, expires_in_s: membership.inviteExpiry() });
       $('invite-code').value = res.code;
       $('invite-qr').src = qrURL(res.code);
       $('invite-result').hidden = false;
     } catch (err) {
       showError($('invite-error'), 'Could not create the invite: ' + errorText(err));
     } finally {
-      $('invite-submit').disabled = false;
       $('invite-busy').hidden = true;
+      membership.prepareInvite();
     }
   }
 
@@ -975,8 +988,15 @@
   }
 
   function main() {
+    membership = window.demesMembership({
+      $, el, api, enc, errorText, showError, openDialog, currentGroupStatus, shortID, myID, badge,
+      stopped: () => state.stopped,
+      // After a membership change: the lists, then the invites.
+      onChange: () => { refreshStatus(); refreshGroups(); },
+    });
     readToken();
     wire();
+    membership.wire();
     renderGroups();
     renderStatusViews();
     if (!state.token) {

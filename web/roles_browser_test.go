@@ -1,0 +1,198 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/web/webtest"
+)
+
+// Browser tests of membership: what an admin may do from the UI, what a
+// member who is not one is shown instead, and the reasons the page gives
+// when the node refuses.
+
+// memberRow is the CSS selector of n's row in the members list.
+func memberRow(n *fakeNode) string {
+	return `#member-list [data-public-id="` + n.pub.String() + `"]`
+}
+
+// count is the number of elements that match sel.
+func count(p *webtest.Page, sel string) int {
+	return webtest.Eval[int](p, fmt.Sprintf(`document.querySelectorAll(%s).length`, jsString(sel)))
+}
+
+// confirm waits for the confirm dialog to ask something containing want,
+// and presses its OK button.
+func confirm(p *webtest.Page, want string) {
+	p.T.Helper()
+	p.WaitVisible("#confirm-dialog")
+	p.WaitText("#confirm-text", want)
+	p.Click("#confirm-ok")
+}
+
+func waitDialogClosed(p *webtest.Page, id string) {
+	p.T.Helper()
+	p.WaitFor(id+" to close", `(id) => !document.getElementById(id).open`, id)
+}
+
+func TestBrowserAdminRemovesMember(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob, carol := w.node("alice"), w.node("bob"), w.node("carol")
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitFor("three members", `() => document.querySelectorAll('#member-list .member').length === 3`)
+
+	// The admin badge on alice only; Remove next to the others, not herself.
+	a.WaitText(memberRow(alice)+" .badge-admin", "admin")
+	if n := count(a, "#member-list .badge-admin"); n != 1 {
+		t.Errorf("%d admin badges, want 1 (alice's)", n)
+	}
+	if n := count(a, memberRow(alice)+" .member-remove"); n != 0 {
+		t.Error("alice is offered to remove herself (she leaves instead)")
+	}
+	a.WaitVisible(memberRow(bob) + " .member-remove")
+	a.ScreenshotElement("#side-panel", "members-admin")
+
+	// Remove carol: asked first, then gone from the list and the group.
+	a.Click(memberRow(carol) + " .member-remove")
+	confirm(a, "carol receives nothing new")
+	waitDialogClosed(a, "confirm-dialog")
+	a.WaitFor("two members", `() => document.querySelectorAll('#member-list .member').length === 2`)
+	if got := strings.Join(memberIDs(t, alice, gid), ","); got != "alice+admin,bob" {
+		t.Errorf("members after the removal = %s", got)
+	}
+
+	// Cancel changes nothing.
+	a.Click(memberRow(bob) + " .member-remove")
+	a.WaitVisible("#confirm-dialog")
+	a.Click("#confirm-cancel")
+	waitDialogClosed(a, "confirm-dialog")
+
+	// When the node refuses all the same (here: this page's view was out of
+	// date), the dialog stays and says why, in words.
+	alice.failNextOp("Remove", fmt.Errorf("remove: only admins may remove members; ask an admin, or leave the group yourself: %w", api.ErrForbidden))
+	a.Click(memberRow(bob) + " .member-remove")
+	confirm(a, "bob receives nothing new")
+	a.WaitText("#confirm-error", "Could not remove bob: only admins may remove members (ask an admin, or leave the group yourself)")
+	if txt := webtest.Eval[string](a, `document.querySelector('#confirm-error').textContent`); strings.Contains(txt, "not allowed") {
+		t.Errorf("the refusal shows the node's internals: %q", txt)
+	}
+	a.Screenshot("remove-refused")
+	if got := strings.Join(memberIDs(t, alice, gid), ","); got != "alice+admin,bob" {
+		t.Errorf("members after a refused removal = %s", got)
+	}
+
+	// Making bob admin: his badge appears.
+	a.Click("#confirm-cancel")
+	a.Click(memberRow(bob) + " .member-admin-toggle")
+	confirm(a, "bob will be able to remove members")
+	a.WaitText(memberRow(bob)+" .badge-admin", "admin")
+}
+
+func TestBrowserMemberIsToldWhy(t *testing.T) {
+	w, _ := newFriends(t)
+	alice, dave := w.node("alice"), w.node("dave")
+	b := openUI(t, startUI(t, w.node("bob"), nil))
+	a := openUI(t, startUI(t, alice, nil))
+	b.WaitFor("three members", `() => document.querySelectorAll('#member-list .member').length === 3`)
+	b.WaitText(memberRow(alice)+" .badge-admin", "admin")
+
+	// No admin actions for bob, and the settings say who changes them.
+	if n := count(b, "#member-list .member-actions"); n != 0 {
+		t.Errorf("bob, no admin, is offered %d rows of admin actions", n)
+	}
+	b.WaitVisible("#settings-section")
+	b.WaitText("#settings-note", "Only admins change the group’s settings.")
+	if !webtest.Eval[bool](b, `document.querySelector('#setting-members-invite').disabled`) {
+		t.Error("bob may flip the group's settings")
+	}
+
+	// Inviting: the form is disabled and says why.
+	b.Click("#invite-button")
+	b.WaitVisible("#invite-not-allowed")
+	b.WaitText("#invite-not-allowed", "Only admins may invite people to this group.")
+	if !webtest.Eval[bool](b, `document.querySelector('#invite-submit').disabled && document.querySelector('#invite-public-id').disabled`) {
+		t.Error("the invite form is usable by a member who may not invite")
+	}
+	b.Screenshot("invite-not-allowed")
+
+	// Alice lets every member invite; bob's page follows, dialog open.
+	a.WaitText("#settings-note", "When this is off, only admins may invite.")
+	a.Click("#setting-members-invite")
+	b.WaitFor("bob's setting to show on", `() => document.querySelector('#setting-members-invite').checked`)
+	b.WaitHidden("#invite-not-allowed")
+	b.SetValue("#invite-public-id", dave.pub.String())
+	b.SetValue("#invite-expires", "86400")
+	b.Click("#invite-submit")
+	b.WaitFor("an invite code", `() => document.querySelector('#invite-code').value.startsWith('DEMES-INVITE-')`)
+	b.Click(`[data-close="invite-dialog"]`)
+
+	// The open invite: at bob's as his own (he may revoke it), at alice's
+	// as bob's (she is admin, so she may too).
+	pending := `#pending-list [data-invitee="` + dave.pub.String() + `"]`
+	b.WaitText(pending, "invited by you · expires in 24 hours")
+	b.WaitVisible(pending + " .pending-revoke")
+	a.WaitText(pending, "invited by bob")
+	a.WaitVisible(pending + " .pending-revoke")
+	a.WaitText(pending, dave.pub.Fingerprint())
+}
+
+func TestBrowserRevokeInvite(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob, dave := w.node("alice"), w.node("bob"), w.node("dave")
+	a := openUI(t, startUI(t, alice, nil))
+	b := openUI(t, startUI(t, bob, nil))
+	a.WaitVisible("#pending-empty")
+
+	code, err := alice.InviteFor(context.Background(), gid, dave.pub.String(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := `#pending-list [data-invitee="` + dave.pub.String() + `"]`
+	a.WaitText(pending, "invited by you · expires in 7 days")
+	// Bob, neither its inviter nor an admin, sees it and may not revoke it.
+	b.WaitText(pending, "invited by alice")
+	if n := count(b, pending+" .pending-revoke"); n != 0 {
+		t.Error("bob is offered to revoke alice's invite")
+	}
+	a.ScreenshotElement("#side-panel", "open-invites")
+
+	a.Click(pending + " .pending-revoke")
+	confirm(a, "stops working")
+	waitDialogClosed(a, "confirm-dialog")
+	a.WaitVisible("#pending-empty")
+	b.WaitVisible("#pending-empty")
+	if _, err := dave.Join(context.Background(), code); err == nil {
+		t.Error("dave joined with a revoked invite")
+	}
+}
+
+func TestBrowserLeave(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob := w.node("alice"), w.node("bob")
+	a := openUI(t, startUI(t, alice, nil))
+	b := openUI(t, startUI(t, bob, nil))
+	b.WaitText("#chat-title", "friends")
+	send(b, "bye all")
+	waitMessage(b, "bye all", "committed", "bob")
+
+	b.Click("#leave-button")
+	confirm(b, "You keep the messages you have")
+	waitDialogClosed(b, "confirm-dialog")
+	b.WaitVisible("#banner-left")
+	b.WaitText("#group-facts", "you left this group")
+	if !webtest.Eval[bool](b, `document.querySelector('#compose').disabled && document.querySelector('#leave-button').disabled && document.querySelector('#invite-button').disabled`) {
+		t.Error("compose, leave or invite stay enabled in a group this node left")
+	}
+	b.WaitHidden("#invites-section")
+	// The history stays.
+	waitMessage(b, "bye all", "committed", "bob")
+	b.Screenshot("left-group")
+
+	a.WaitFor("two members at alice's", `() => document.querySelectorAll('#member-list .member').length === 2`)
+	if got := strings.Join(memberIDs(t, alice, gid), ","); got != "alice+admin,carol" {
+		t.Errorf("members after bob left = %s", got)
+	}
+}

@@ -194,11 +194,13 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	if time.Now().After(inv.Expires) {
 		return GroupInfo{}, fmt.Errorf("join: this invite expired on %s; ask for a new one: %w", inv.Expires.Format(time.RFC1123), ErrInvalid)
 	}
-	if g := n.group(inv.Group); g != nil {
-		if err := g.waitView(ctx, func(v *view) bool { return v.self }); err != nil {
-			return GroupInfo{}, fmt.Errorf("join: %w", err)
-		}
-		return GroupInfo{GroupID: g.id.String(), Name: g.view.Load().name}, nil
+	// A node that holds the group already is a member (nothing to do), or
+	// one that left or was removed and is invited back: it asks to join like
+	// anyone, and its log, a prefix of the group's, then grows from where
+	// it stopped.
+	existing := n.group(inv.Group)
+	if existing != nil && existing.view.Load().self {
+		return GroupInfo{GroupID: existing.id.String(), Name: existing.view.Load().name}, nil
 	}
 	var (
 		reply   *joinReply
@@ -228,24 +230,12 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		case <-time.After(joinRetryInterval):
 		}
 	}
-	info := groupInfo{Name: reply.Name}
-	for _, m := range reply.Members {
-		id, err := identity.PublicIDFromBytes(m.PublicID)
-		if err != nil {
-			continue
+	g := existing
+	if g == nil {
+		if g, err = n.startJoined(inv.Group, reply); err != nil {
+			return GroupInfo{}, fmt.Errorf("join: %w", err)
 		}
-		info.Provisional = append(info.Provisional, provisionalMember{PublicID: id.String(), URL: m.URL, Voter: m.Voter})
 	}
-	if err := n.store.CreateGroup(inv.Group[:], encodeGroupInfo(info)); err != nil {
-		return GroupInfo{}, fmt.Errorf("join: %w", err)
-	}
-	g, err := n.startGroup(inv.Group, info, nil, info.Provisional)
-	if err != nil {
-		return GroupInfo{}, fmt.Errorf("join: %w", err)
-	}
-	n.mu.Lock()
-	n.groups[inv.Group] = g
-	n.mu.Unlock()
 	if err := g.waitView(ctx, func(v *view) bool { return v.self && v.applied >= reply.Commit }); err != nil {
 		return GroupInfo{}, fmt.Errorf("join: catching up with the group's log: %w", err)
 	}
@@ -260,6 +250,30 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	}
 	n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
 	return GroupInfo{GroupID: g.id.String(), Name: reply.Name}, nil
+}
+
+// startJoined stores and starts a group this node has just joined, trusting
+// the join reply's member list until its own log names the members.
+func (n *Node) startJoined(gid crypto.GroupID, reply *joinReply) (*group, error) {
+	info := groupInfo{Name: reply.Name}
+	for _, m := range reply.Members {
+		id, err := identity.PublicIDFromBytes(m.PublicID)
+		if err != nil {
+			continue
+		}
+		info.Provisional = append(info.Provisional, provisionalMember{PublicID: id.String(), URL: m.URL, Voter: m.Voter})
+	}
+	if err := n.store.CreateGroup(gid[:], encodeGroupInfo(info)); err != nil {
+		return nil, err
+	}
+	g, err := n.startGroup(gid, info, nil, info.Provisional)
+	if err != nil {
+		return nil, err
+	}
+	n.mu.Lock()
+	n.groups[gid] = g
+	n.mu.Unlock()
+	return g, nil
 }
 
 // inviterAt reports whether the log behind st has an entry at index and

@@ -51,3 +51,41 @@ func TestRejoinAfterRemoval(t *testing.T) {
 		return false
 	})
 }
+
+// TestRejoinFromOldStore: a member that left keeps its store (and its
+// history); invited back, it joins through a member like anyone and its log
+// grows on from where it stopped. (Before, Join saw the group in its store
+// and waited to be a member, contacting nobody, until the caller gave up.)
+func TestRejoinFromOldStore(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 64, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	ctx := ctxT(t, 60*time.Second)
+	c.send(0, "before", 10*time.Second)
+	if err := c.Node(2).Leave(ctx, c.GroupID); err != nil {
+		t.Fatal(err)
+	}
+	c.send(0, "while away", 10*time.Second)
+	code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(2).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Node(2).Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	c.send(2, "back again", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "the message to reach node0", func() bool {
+		for _, m := range c.committed(0) {
+			if m.Text == "back again" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, m := range c.committed(2) {
+		if m.Text == "while away" {
+			t.Fatal("the member reads what was sent while it was not one")
+		}
+	}
+}

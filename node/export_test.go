@@ -6,8 +6,6 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
-	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 )
 
@@ -71,21 +69,4 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 		}
 	})
 	return s, errors.Join(err, lerr)
-}
-
-// ProposeChat signs a chat entry as n with the given message id and sealed
-// payload, crafted by the test, and proposes it to the group: what a
-// malicious member's modified node would do.
-func ProposeChat(ctx context.Context, n *Node, groupID string, id [16]byte, sealed []byte) error {
-	g, err := n.groupByText(groupID)
-	if err != nil {
-		return err
-	}
-	var perr error
-	if err := g.do(ctx, func() {
-		perr = g.proposeEntry(crypto.TypeChat, &state.ChatBody{ID: id[:], Sealed: sealed})
-	}); err != nil {
-		return err
-	}
-	return perr
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
 )
 
 // badRecordSignature takes a message author sealed under key and gives it
@@ -94,7 +95,15 @@ func TestForgedRecordSignatureNotShown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := node.ProposeChat(ctxT(t, 10*time.Second), c.Node(1), c.GroupID, id, badRecordSignature(t, key, id, sealed)); err != nil {
+	body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: badRecordSignature(t, key, id, sealed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	frame, err := c.Node(1).SignRaw(&crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node(1).ProposeRaw(ctxT(t, 10*time.Second), c.GroupID, frame); err != nil {
 		t.Fatal(err)
 	}
 	// The forged entry is committed: the next message commits after it.

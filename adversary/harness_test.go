@@ -461,30 +461,46 @@ const refusedJoin = "join attempt without a committed invite"
 
 // tryJoin has node joiner join with code, through whichever members the
 // code names, until each honest node has refused it (counted under
-// refusedJoin) or the join succeeds, and reports whether it did.
+// refusedJoin) or the join succeeds, and reports whether it did. The
+// joiner's node gives up at once when the code's first member, its inviter,
+// refuses (the invite is closed there); the joiner then asks each honest
+// node that has not refused it yet for a challenge itself, as a joiner
+// would that tries every member it can.
 func (g *group) tryJoin(joiner int, code string, honest ...int) bool {
 	g.t.Helper()
 	refused := g.count(refusedJoin, honest...)
 	ctx, cancel := context.WithCancel(ctxT(g.t, 60*time.Second))
 	defer cancel()
-	var joined atomic.Bool
+	var joined, gaveUp atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_, err := g.node(joiner).Join(ctx, code)
 		joined.Store(err == nil)
+		gaveUp.Store(err != nil)
 	}()
-	g.c.Eventually(g.t, 30*time.Second, fmt.Sprintf("the honest members to refuse node%d, or it to join", joiner), func() bool {
-		if joined.Load() {
-			return true
-		}
+	allRefused := func() bool {
 		for i, b := range refused.before {
 			if g.rejections(i, refusedJoin) <= b {
 				return false
 			}
 		}
 		return true
+	}
+	g.c.Eventually(g.t, 30*time.Second, fmt.Sprintf("the honest members to refuse node%d, it to give up, or it to join", joiner), func() bool {
+		return joined.Load() || gaveUp.Load() || allRefused()
 	})
+	if gaveUp.Load() {
+		for i, b := range refused.before {
+			if g.rejections(i, refusedJoin) > b {
+				continue
+			}
+			if err := g.challenge(i, g.ident(joiner)); err == nil {
+				g.t.Errorf("node%d answered the challenge of node%d, whose invite is closed", i, joiner)
+			}
+		}
+		g.c.Eventually(g.t, 30*time.Second, fmt.Sprintf("the honest members to refuse node%d", joiner), allRefused)
+	}
 	cancel()
 	<-done
 	return joined.Load()

@@ -224,6 +224,7 @@ func (g *group) resealOutbox() {
 	if g.left {
 		return
 	}
+	resealed := false
 	for _, p := range g.sortedPending() {
 		env, err := crypto.Verify(p.frame)
 		if err == nil {
@@ -243,9 +244,11 @@ func (g *group) resealOutbox() {
 		// The new frame is written with the next transaction; until then
 		// the stored one (rejected if proposed) is sealed again at restart.
 		g.outboxPut = append(g.outboxPut, p)
-		if !p.held {
-			g.propose(p)
-		}
+		// Due at once, as far as the quota allows.
+		p.proposed, resealed = time.Time{}, true
+	}
+	if resealed {
+		g.proposeQueued()
 	}
 }
 

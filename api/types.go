@@ -109,10 +109,19 @@ type InviteRequest struct {
 	ExpiresInSeconds int64 `json:"expires_in_s,omitempty"`
 }
 
-// GroupSettings are a group's settings, which admins change.
+// GroupSettings are a group's settings, which admins change. A change sets
+// them all: a quota left out (0) is the default.
 type GroupSettings struct {
 	// MembersInvite lets every member invite; otherwise only admins may.
 	MembersInvite bool `json:"members_invite"`
+	// MsgsPerMinute is how many chat messages each member may send per
+	// minute, BytesPerDay how many bytes of them per day (as the log
+	// stores them, sealed and signed; at least 1 MiB). A member's node
+	// holds back what is over its quota and sends it when the quota
+	// allows. 0 in a change means the default (120 messages, 50 MiB); a
+	// group's status shows the quota in force.
+	MsgsPerMinute uint32 `json:"msgs_per_minute"`
+	BytesPerDay   uint64 `json:"bytes_per_day"`
 }
 
 // PendingInvite is an open invite: committed, not yet used, revoked or

@@ -164,6 +164,11 @@ func startProcGroup(ctx context.Context, bin, name string, n int) (procs []*serv
 			return procs, "", stop, err
 		}
 	}
+	// Lift the quotas (see unlimited) through the settings route of the
+	// local API.
+	if _, err := procs[0].api.do(ctx, http.MethodPut, "/api/v1/groups/"+gid+"/settings", unlimited, nil); err != nil {
+		return procs, "", stop, fmt.Errorf("lift the quotas: %w", err)
+	}
 	return procs, gid, stop, nil
 }
 

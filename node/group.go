@@ -43,6 +43,9 @@ type group struct {
 	attested atomic.Pointer[map[[32]byte]raftView]
 	attc     chan attestation
 	pullc    chan struct{}
+	// closed are the members over quota whose large frames the peer
+	// handler refuses unread, published by run (quota.go).
+	closed atomic.Pointer[map[[32]byte]bool]
 
 	// ---- owned by run ----
 	st           *state.State
@@ -58,6 +61,7 @@ type group struct {
 	role         raft.StateType
 	left         bool
 	pl           placementState
+	hostQuota    hostQuota                    // chat entries taken as host, not applied yet (quota.go)
 	outboxDone   [][]byte                     // committed ids to drop from the stored outbox
 	outboxPut    []*pending                   // queued messages to write to the stored outbox
 	unsavedHS    *pb.HardState                // a newer hard state that differs only in its commit index, not written yet
@@ -290,8 +294,20 @@ func (g *group) drainWaiting() {
 // author proposes it again from its outbox.
 func (g *group) stepAll(msgs []*pb.Message) {
 	for _, m := range msgs {
+		var taken []hostPending
+		if m.GetType() == pb.MsgProp {
+			// The host drops what could only be rejected (quota.go).
+			if m, taken = g.gateProposal(m); m == nil {
+				continue
+			}
+		}
 		if err := g.rn.Step(m); err != nil {
 			g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
+			continue
+		}
+		if m.GetType() == pb.MsgProp {
+			g.hostQuota.noteTaken(taken)
+			g.n.checkAhead([]*pb.Message{m}) // what the host took (see HandleFrame)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -16,22 +17,77 @@ import (
 	"github.com/demes/demes/state"
 )
 
-// newPeerHandler serves the peer listener.
+// newPeerHandler serves the peer listener. What a stranger can make it do
+// is bounded before any signature is checked: a request over the frame
+// limit is refused by its length, one from an address that keeps failing is
+// refused outright (limit.go), and one whose signer is no member's or
+// invitee's key of any group here is refused after its first 33 bytes
+// (checkSender), the rest unread.
 func newPeerHandler(n *Node) http.Handler {
+	limits := newSourceLimiter()
 	r := mux.NewRouter()
 	r.HandleFunc(PeerPath, func(w http.ResponseWriter, req *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(req.Body, crypto.MaxFrame+1))
+		src, now := sourceOf(req.RemoteAddr), time.Now()
+		refuse := func(code int, msg string) {
+			// The body is left unread: close the connection rather than
+			// have the server read it to reuse the connection.
+			w.Header().Set("Connection", "close")
+			http.Error(w, msg, code)
+		}
+		if !limits.allow(src, now) {
+			n.countReject("source rate-limited", "too many failed requests from "+src)
+			refuse(http.StatusTooManyRequests, "too many failed requests")
+			return
+		}
+		if req.ContentLength > crypto.MaxFrame {
+			limits.charge(src, now)
+			n.reject(nil, "oversized request", nil)
+			refuse(http.StatusRequestEntityTooLarge, "request too large")
+			return
+		}
+		// The version and the signer first: enough to refuse a stranger.
+		head := make([]byte, frameSignerEnd)
+		k, err := io.ReadFull(req.Body, head)
+		if err == nil {
+			if err := n.checkSender(head); err != nil {
+				limits.charge(src, now)
+				refuse(http.StatusForbidden, "rejected")
+				return
+			}
+			if n.closedSender([32]byte(head[1:frameSignerEnd]), req.ContentLength) {
+				n.countReject(reasonClosed, "refused a large frame of a member over its quota, unread")
+				refuse(http.StatusTooManyRequests, "over quota")
+				return
+			}
+		}
+		size := int64(bytes.MinRead)
+		if req.ContentLength > 0 {
+			size = req.ContentLength + 1
+		}
+		buf := bytes.NewBuffer(make([]byte, 0, size))
+		buf.Write(head[:k])
+		if err == nil {
+			_, err = buf.ReadFrom(io.LimitReader(req.Body, crypto.MaxFrame+1-int64(k)))
+		} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = nil // a short frame: HandleFrame says what is wrong with it
+		}
 		if err != nil {
 			http.Error(w, "cannot read request", http.StatusBadRequest)
 			return
 		}
+		body := buf.Bytes()
 		if len(body) > crypto.MaxFrame {
+			limits.charge(src, now)
 			n.reject(nil, "oversized request", nil)
-			http.Error(w, "request too large", http.StatusRequestEntityTooLarge)
+			refuse(http.StatusRequestEntityTooLarge, "request too large")
 			return
 		}
 		resp, err := n.HandleFrame(req.Context(), body)
 		if err != nil {
+			var rej *errReject
+			if errors.As(err, &rej) && rej.anonymous {
+				limits.charge(src, now)
+			}
 			// The peer learns only that it was rejected; the reason is in
 			// our log, for the operator.
 			code := http.StatusForbidden
@@ -47,28 +103,97 @@ func newPeerHandler(n *Node) http.Handler {
 	return r
 }
 
+// reasonClosed is the reason a large frame of a member over its quota is
+// refused unread (see closedFrameSize).
+const reasonClosed = "large frame of a member over its quota"
+
+// frameSignerEnd is where a frame's signer key ends: a frame is the version
+// byte, the signer's 32-byte key, the signature and the body (see
+// docs/PROTOCOL.md and crypto.Verify).
+const frameSignerEnd = 1 + 32
+
+// checkSender refuses a frame (or its first bytes) of the current version
+// whose signer is no member, provisional member or invitee of any group on
+// this node, before its signature is checked: such a frame would be
+// refused after the check anyway, and checking it costs a hash of the whole
+// frame. A frame too short to name a signer, or of another version, is
+// left to crypto.Verify, which refuses it as cheaply with its reason.
+func (n *Node) checkSender(frame []byte) error {
+	if len(frame) < frameSignerEnd || frame[0] != crypto.Version {
+		return nil
+	}
+	if !n.knownSigner([32]byte(frame[1:frameSignerEnd])) {
+		return n.rejectAnonymous("sender is not a member", nil)
+	}
+	return nil
+}
+
+// knownSigner reports whether k is a member, provisional member or invitee
+// of a group on this node.
+func (n *Node) knownSigner(k [32]byte) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, g := range n.groups {
+		v := g.view.Load()
+		if _, ok := v.members[k]; ok {
+			return true
+		}
+		if _, ok := v.invites[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // errReject marks a rejection that HandleFrame has already logged.
 type errReject struct {
 	reason string
 	err    error
+	// anonymous is set when the frame was refused before its signer was
+	// known to be anyone (see limit.go).
+	anonymous bool
 }
 
 func (e *errReject) Error() string { return e.reason }
 
 func (e *errReject) Unwrap() error { return e.err }
 
-// reject logs a rejected envelope once, with its reason, and counts it.
+// reject counts a rejected envelope under its reason and logs it, once per
+// reason and signer (then at most once a minute, with how many more; see
+// rejectLog).
 func (n *Node) reject(env *crypto.Envelope, reason string, err error) error {
-	ev := n.log.Warn().Str("reason", reason)
-	if err != nil {
-		ev = ev.AnErr("cause", err)
-	}
+	key := reason
 	if env != nil {
-		ev = ev.Str("sender", shortKey(env.Sender)).Str("type", env.Type.String()).Str("group", env.Group.String())
+		key += " " + shortKey(env.Sender)
 	}
-	ev.Msg("rejected envelope")
 	n.rejects.add(reason)
-	return &errReject{reason: reason, err: err}
+	if ok, more := n.rejectLog.due(key, time.Now()); ok {
+		ev := n.log.Warn().Str("reason", reason)
+		if err != nil {
+			ev = ev.AnErr("cause", err)
+		}
+		if env != nil {
+			ev = ev.Str("sender", shortKey(env.Sender)).Str("type", env.Type.String()).Str("group", env.Group.String())
+		}
+		if more > 0 {
+			ev = ev.Int64("more", more)
+		}
+		ev.Msg("rejected envelope")
+	}
+	return &errReject{reason: reason, err: err, anonymous: env == nil}
+}
+
+// rejectAnonymous is reject for a frame refused before its signature was
+// checked.
+func (n *Node) rejectAnonymous(reason string, err error) error { return n.reject(nil, reason, err) }
+
+// countReject counts a refusal under reason and logs what, once a minute at
+// most.
+func (n *Node) countReject(reason, what string) {
+	n.rejects.add(reason)
+	if ok, more := n.rejectLog.due(reason, time.Now()); ok {
+		n.log.Warn().Str("reason", reason).Int64("more", more).Msg(what)
+	}
 }
 
 func reasonKey(err error) string {
@@ -88,10 +213,22 @@ func reasonKey(err error) string {
 }
 
 // HandleFrame checks and acts on one frame from a peer, and returns the
-// answer to send back. Every check happens before anything acts: signature
-// (over the exact bytes), group, recipient, replay window, membership, and
-// for raft messages that the signer owns the raft id it claims.
+// answer to send back. Every check happens before anything acts, the
+// cheapest first: that the signer is a member or invitee of some group here
+// (checkSender), then the signature (over the exact bytes), group,
+// recipient, replay window, membership in the group, and for raft messages
+// that the signer owns the raft id it claims.
 func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
+	// Strangers first, before the signature (the peer handler has done
+	// this already; a frame may come from elsewhere), and members over
+	// quota.
+	if err := n.checkSender(frame); err != nil {
+		return nil, err
+	}
+	if len(frame) > frameSignerEnd && n.closedSender([32]byte(frame[1:frameSignerEnd]), int64(len(frame))) {
+		n.countReject(reasonClosed, "refused a large frame of a member over its quota, unread")
+		return nil, &errReject{reason: reasonClosed}
+	}
 	env, err := crypto.Verify(frame)
 	if err != nil {
 		return nil, n.reject(nil, "bad envelope: "+reasonKey(err), err)
@@ -100,7 +237,9 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 	if g == nil {
 		// Common and harmless while this node joins: the leader may send
 		// before the join reply arrives here. Logged at info, still counted.
-		n.log.Info().Str("sender", shortKey(env.Sender)).Str("type", env.Type.String()).Str("group", env.Group.String()).Msg("rejected envelope for a group this node is not in")
+		if ok, more := n.rejectLog.due("unknown group "+shortKey(env.Sender), time.Now()); ok {
+			n.log.Info().Str("sender", shortKey(env.Sender)).Str("type", env.Type.String()).Str("group", env.Group.String()).Int64("more", more).Msg("rejected envelope for a group this node is not in")
+		}
 		n.rejects.add("unknown group")
 		return nil, &errReject{reason: "unknown group"}
 	}
@@ -143,6 +282,7 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 			return nil, n.reject(env, "malformed batch", err)
 		}
 		msgs := make([]*pb.Message, 0, len(items))
+		ahead := make([]*pb.Message, 0, len(items))
 		a := admission{view: v, self: g.n.self.Sign, raftID: g.raftID, sender: env.Sender, senderRaftID: sender.raftID, attested: g.attestedViews()}
 		for _, it := range items {
 			m := &pb.Message{}
@@ -162,14 +302,19 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 				return nil, n.reject(env, reason, err)
 			}
 			msgs = append(msgs, m)
+			if m.GetType() != pb.MsgProp {
+				ahead = append(ahead, m)
+			}
 		}
 		if err := g.step(ctx, msgs); err != nil {
 			return nil, err
 		}
 		// While the group writes them to disk, have the entries'
 		// signatures checked off its goroutine (see verifiedFrames),
-		// and answer the sender meanwhile.
-		n.checkAhead(msgs)
+		// and answer the sender meanwhile. Proposals are checked once
+		// the host took them (stepAll): it drops what would only be
+		// rejected, unchecked.
+		n.checkAhead(ahead)
 		n.markOnline(sender.url)
 		return nil, nil
 	case crypto.TypeAddress:

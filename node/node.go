@@ -40,6 +40,7 @@ type Node struct {
 	joinReplay *crypto.ReplayFilter
 	events     *broadcaster
 	rejects    *rejectCounter
+	rejectLog  rejectLog // which rejections to log (limit.go)
 	// verified holds the envelopes of log entries checked ahead of their
 	// application, by a goroutine that reads the entries to check from
 	// checkc (verified.go).

@@ -21,8 +21,13 @@ type pending struct {
 	text     string
 	sentAt   time.Time
 	frame    []byte
+	at       int64 // the signing time of frame, unix nanoseconds
 	proposed time.Time
-	waiters  []chan struct{}
+	// held is set while the message would be over this member's quota:
+	// it waits in the outbox, not proposed, until the quota allows (see
+	// proposeQueued).
+	held    bool
+	waiters []chan struct{}
 	// durable is closed once the message is on this node's disk: in the
 	// stored outbox, or committed. A send is acknowledged only then.
 	durable chan struct{}
@@ -59,7 +64,11 @@ func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, er
 	g.outboxPut = append(g.outboxPut, p)
 	done = make(chan struct{})
 	p.waiters = append(p.waiters, done)
-	g.propose(p)
+	if g.fitsQuota(p) {
+		g.propose(p)
+	} else {
+		p.held = true
+	}
 	g.publish()
 	return g.pendingMessage(p), p.durable, done, nil
 }
@@ -97,7 +106,7 @@ func (g *group) seal(p *pending) error {
 	}
 	// Signed here: no need to check the signature when it is applied.
 	g.n.verified.add(frame, env)
-	p.frame = frame
+	p.frame, p.at = frame, env.Time
 	return nil
 }
 
@@ -125,14 +134,88 @@ func (g *group) retryOutbox() {
 	if len(g.outbox) == 0 || g.leader == raft.None {
 		return
 	}
-	// Propose again when the leader changed since the last proposal (it may
-	// have been lost with the old leader), or when it has been waiting long
-	// enough that it was probably dropped. A retry of a message that did
-	// commit is ignored when applied (same id).
+	g.proposeQueued()
+}
+
+// quotaItems returns what ps, queued messages of this node in order, count
+// against its quota.
+func quotaItems(ps []*pending) []state.QuotaItem {
+	items := make([]state.QuotaItem, len(ps))
+	for i, p := range ps {
+		items[i] = state.QuotaItem{Time: p.at, Size: len(p.frame)}
+	}
+	return items
+}
+
+// fitsQuota reports whether p, a new message, may be proposed at once: no
+// message is held before it, and after the messages on their way (every
+// other one queued) it is within this member's quota as the log stands.
+func (g *group) fitsQuota(p *pending) bool {
+	queue := make([]*pending, 0, len(g.outbox))
+	for _, q := range g.sortedPending() {
+		if q.held {
+			return false
+		}
+		if q != p {
+			queue = append(queue, q)
+		}
+	}
+	queue = append(queue, p)
+	n, _ := g.st.CheckQuota(g.n.self.Sign, quotaItems(queue))
+	return n == len(queue)
+}
+
+// proposeQueued proposes the queued messages that are due, in order, as far
+// as this member's quota allows, and holds the rest back: a message over
+// quota would only be refused by the host or rejected by the state machine,
+// so it waits here, and every retry tick looks again. A message goes when
+// it fits: as it is signed, or else (its signing time would count in a
+// window used up since) sealed and signed again now, which is when it is
+// really sent. Each message is accepted at most once whatever happens
+// (ids), and none overtakes another.
+//
+// A message on its way is proposed again when the leader changed since the
+// last proposal (it may have been lost with the old leader), or when it has
+// been waiting long enough that it was probably dropped. A retry of a
+// message that did commit is ignored when applied (same id).
+func (g *group) proposeQueued() {
+	list := g.sortedPending()
+	items := quotaItems(list)
+	self := g.n.self.Sign
 	now := time.Now()
-	for _, p := range g.sortedPending() {
-		if p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
-			g.propose(p)
+	resealed := -1
+	for i := 0; i < len(list); {
+		fit, why := g.st.CheckQuota(self, items)
+		for ; i < fit; i++ {
+			p := list[i]
+			if p.held || p.proposed.IsZero() || p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
+				p.held = false
+				g.propose(p)
+			}
+		}
+		if i == len(list) {
+			return
+		}
+		p := list[i]
+		signed := items[i].Time
+		items[i].Time = now.UnixNano()
+		if n, _ := g.st.CheckQuota(self, items[:i+1]); n == i+1 && resealed != i {
+			resealed = i
+			if err := g.seal(p); err != nil {
+				g.n.log.Error().Err(err).Msg("cannot re-seal a queued message")
+				items[i].Time = signed
+			} else {
+				g.outboxPut = append(g.outboxPut, p)
+				items[i] = state.QuotaItem{Time: p.at, Size: len(p.frame)}
+				p.held = true // proposed in the next round, now that it fits
+				continue
+			}
+		}
+		if !p.held {
+			g.n.log.Info().Str("group", g.id.String()).Int("held", len(list)-i).Str("reason", why.Error()).Msg("holding messages back until this member's quota allows")
+		}
+		for ; i < len(list); i++ {
+			list[i].held = true
 		}
 	}
 }
@@ -141,6 +224,7 @@ func (g *group) resealOutbox() {
 	if g.left {
 		return
 	}
+	resealed := false
 	for _, p := range g.sortedPending() {
 		env, err := crypto.Verify(p.frame)
 		if err == nil {
@@ -160,7 +244,11 @@ func (g *group) resealOutbox() {
 		// The new frame is written with the next transaction; until then
 		// the stored one (rejected if proposed) is sealed again at restart.
 		g.outboxPut = append(g.outboxPut, p)
-		g.propose(p)
+		// Due at once, as far as the quota allows.
+		p.proposed, resealed = time.Time{}, true
+	}
+	if resealed {
+		g.proposeQueued()
 	}
 }
 
@@ -243,7 +331,7 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 		g.n.log.Warn().Err(err).Msg("cannot open a queued message of ours")
 		return nil
 	}
-	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, stored: true}
+	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, at: env.Time, stored: true}
 }
 
 // outboxItems returns the outbox writes waiting for the next transaction:

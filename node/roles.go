@@ -106,22 +106,34 @@ func (n *Node) SetAdmin(ctx context.Context, groupID, publicID string, admin boo
 	return n.commitUntil(ctx, g, "admin", done, crypto.TypeAdmin, &state.AdminBody{Target: target.Sign[:], Admin: admin})
 }
 
-// SetSettings changes the group's settings. Only admins may.
+// SetSettings changes the group's settings, all of them: a quota of 0 is
+// the default. Only admins may.
 func (n *Node) SetSettings(ctx context.Context, groupID string, s GroupSettings) error {
 	g, err := n.groupByText(groupID)
 	if err != nil {
 		return err
 	}
+	if s.BytesPerDay != 0 && s.BytesPerDay < state.MinBytesPerDay {
+		return fmt.Errorf("settings: a byte quota of %d per day is too small for the largest message; give at least %d (1 MiB), or 0 for the default: %w",
+			s.BytesPerDay, state.MinBytesPerDay, ErrInvalid)
+	}
 	v := g.view.Load()
 	if !v.admin {
 		return fmt.Errorf("settings: only admins may change the group's settings: %w", ErrForbidden)
 	}
-	want := state.Settings{MembersInvite: s.MembersInvite}
+	want := state.Settings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay}
 	if v.settings == want {
 		return nil
 	}
 	done := func(v *view) bool { return v.settings == want }
-	return n.commitUntil(ctx, g, "settings", done, crypto.TypeSettings, &state.SettingsBody{MembersInvite: s.MembersInvite})
+	return n.commitUntil(ctx, g, "settings", done, crypto.TypeSettings,
+		&state.SettingsBody{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay})
+}
+
+// settingsOf is what a group's status shows of its settings: the quotas in
+// force, the defaults where the settings say 0.
+func settingsOf(s state.Settings) GroupSettings {
+	return GroupSettings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsLimit(), BytesPerDay: s.BytesLimit()}
 }
 
 // commitUntil proposes a signed entry of type t with body until done holds

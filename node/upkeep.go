@@ -27,6 +27,7 @@ func (g *group) upkeep() error {
 		return err
 	}
 	g.retryOutbox()
+	g.reopenQuotas()
 	g.placeVoters()
 	g.maybeUpdateAddress()
 	g.maybeCheckpoint()

@@ -135,7 +135,7 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
-		Settings: GroupSettings{MembersInvite: v.settings.MembersInvite}, Admin: v.admin, CanInvite: v.canInvite,
+		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

@@ -78,6 +78,13 @@ type SettingsBody struct {
 	_ struct{} `cbor:",toarray"`
 	// MembersInvite lets every member invite; otherwise only admins may.
 	MembersInvite bool
+	// MsgsPerMinute is how many chat messages each member may have accepted
+	// per minute; 0 means [DefaultMsgsPerMinute].
+	MsgsPerMinute uint32
+	// BytesPerDay is how many bytes of chat entries each member may have
+	// accepted per day: 0 for [DefaultBytesPerDay], else at least
+	// [MinBytesPerDay].
+	BytesPerDay uint64
 }
 
 // AddressBody updates the sender's peer URL.

@@ -49,8 +49,9 @@ func (s *State) CheckSealed(sender [32]byte, sealed []byte) (*crypto.SealedInfo,
 }
 
 // applyChat applies a chat message: a new id, sealed by a member under a
-// sender key the rule above allows.
-func (s *State) applyChat(index uint64, env *crypto.Envelope) (*Chat, error) {
+// sender key the rule above allows, within its sender's quota (size is the
+// entry's frame: what the message adds to every member's log).
+func (s *State) applyChat(index uint64, env *crypto.Envelope, size int) (*Chat, error) {
 	var b ChatBody
 	if err := Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
 		return nil, reject("malformed chat body")
@@ -61,6 +62,11 @@ func (s *State) applyChat(index uint64, env *crypto.Envelope) (*Chat, error) {
 	}
 	info, err := s.CheckSealed(env.Sender, b.Sealed)
 	if err != nil {
+		return nil, err
+	}
+	// Last of the checks: only a message that would be accepted otherwise
+	// counts against the quota, and one over it changes nothing.
+	if err := s.chargeQuota(s.member(env.Sender), env.Time, size); err != nil {
 		return nil, err
 	}
 	keyAt := index

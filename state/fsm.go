@@ -73,6 +73,8 @@ type Member struct {
 	// Time is the latest signing time (unix nanoseconds) of the member's
 	// accepted entries: its vote in the group's clock (see [State.Clock]).
 	Time int64
+	// Quota is what the member used of its chat quota (see quota.go).
+	Quota Usage
 }
 
 // Invite is a committed invitation of one public id.
@@ -87,6 +89,10 @@ type Invite struct {
 type Settings struct {
 	// MembersInvite lets every member invite; otherwise only admins may.
 	MembersInvite bool
+	// MsgsPerMinute and BytesPerDay are each member's chat quota; 0 means
+	// the default (see [Settings.MsgsLimit] and [Settings.BytesLimit]).
+	MsgsPerMinute uint32
+	BytesPerDay   uint64
 }
 
 // Checkpoint is a member's signed statement that the transcript chain had a
@@ -316,7 +322,7 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 	}
 	switch env.Type {
 	case crypto.TypeChat:
-		r.Chat, r.Err = s.applyChat(index, env)
+		r.Chat, r.Err = s.applyChat(index, env, len(frame))
 	case crypto.TypeInvite:
 		r.Err = s.applyInvite(index, sender, env)
 	case crypto.TypeRevoke:

@@ -130,7 +130,12 @@ func (s *State) applySettings(sender *Member, env *crypto.Envelope) error {
 	if !sender.Admin {
 		return reject("only admins may change the group's settings")
 	}
-	s.Settings = Settings{MembersInvite: b.MembersInvite}
+	if b.BytesPerDay != 0 && b.BytesPerDay < MinBytesPerDay {
+		return reject("a byte quota of %d per day is below the least, %d (0 means the default, %d)", b.BytesPerDay, MinBytesPerDay, DefaultBytesPerDay)
+	}
+	// A lower quota takes effect at once: a member already over it sends
+	// again when its current window ends.
+	s.Settings = Settings{MembersInvite: b.MembersInvite, MsgsPerMinute: b.MsgsPerMinute, BytesPerDay: b.BytesPerDay}
 	s.pruneInvites()
 	return nil
 }

@@ -72,6 +72,8 @@ type snapshotWire struct {
 type settingsWire struct {
 	_             struct{} `cbor:",toarray"`
 	MembersInvite bool
+	MsgsPerMinute uint32
+	BytesPerDay   uint64
 }
 
 type chainWire struct {
@@ -93,6 +95,16 @@ type memberWire struct {
 	Admin    bool
 	Counter  uint64
 	Time     int64
+	Quota    usageWire
+}
+
+type usageWire struct {
+	_           struct{} `cbor:",toarray"`
+	Time        int64
+	MinuteStart int64
+	Msgs        uint32
+	DayStart    int64
+	Bytes       uint64
 }
 
 type inviteWire struct {
@@ -152,7 +164,7 @@ func (s *State) Snapshot() ([]byte, error) {
 		Group:     s.Group[:],
 		Name:      s.Name,
 		MaxVoters: s.MaxVoters,
-		Settings:  settingsWire{MembersInvite: s.Settings.MembersInvite},
+		Settings:  settingsWire{MembersInvite: s.Settings.MembersInvite, MsgsPerMinute: s.Settings.MsgsPerMinute, BytesPerDay: s.Settings.BytesPerDay},
 		Applied:   s.Applied,
 		Epoch:     s.Epoch,
 		Joins:     s.joins,
@@ -227,13 +239,21 @@ func keys16[V any](m map[[16]byte]V) [][16]byte {
 
 func chainOut(c crypto.Chain) chainWire { return chainWire{Index: c.Index, Head: c.Head[:]} }
 
+func usageOut(u Usage) usageWire {
+	return usageWire{Time: u.Time, MinuteStart: u.MinuteStart, Msgs: u.Msgs, DayStart: u.DayStart, Bytes: u.Bytes}
+}
+
+func usageIn(w usageWire) Usage {
+	return Usage{Time: w.Time, MinuteStart: w.MinuteStart, Msgs: w.Msgs, DayStart: w.DayStart, Bytes: w.Bytes}
+}
+
 func membersOut(m map[[32]byte]*Member) []memberWire {
 	var out []memberWire
 	for _, k := range keys32(m) {
 		mem := m[k]
 		out = append(out, memberWire{ID: mem.ID.Bytes(), RaftID: mem.RaftID, Name: mem.Name, URL: mem.URL,
 			Voter: mem.Voter, Admin: mem.Admin, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order,
-			Counter: mem.Counter, Time: mem.Time})
+			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota)})
 	}
 	return out
 }
@@ -281,7 +301,10 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 	}
 	s := New(group)
 	s.Name, s.MaxVoters, s.Applied, s.Epoch, s.joins = w.Name, w.MaxVoters, w.Applied, w.Epoch, w.Joins
-	s.Settings = Settings{MembersInvite: w.Settings.MembersInvite}
+	s.Settings = Settings{MembersInvite: w.Settings.MembersInvite, MsgsPerMinute: w.Settings.MsgsPerMinute, BytesPerDay: w.Settings.BytesPerDay}
+	if b := w.Settings.BytesPerDay; b != 0 && b < MinBytesPerDay {
+		return nil, bad("byte quota of %d per day", b)
+	}
 	if w.MaxVoters < 1 || w.Joins < 0 || w.Epoch > w.Applied {
 		return nil, bad("max voters %d, joins %d, epoch %d at applied %d", w.MaxVoters, w.Joins, w.Epoch, w.Applied)
 	}
@@ -469,8 +492,12 @@ func membersIn(into map[[32]byte]*Member, ws []memberWire, applied uint64, joins
 		if former && mw.Admin {
 			return bad("former member %x is an admin", id.Sign[:4])
 		}
+		if q := mw.Quota; q.MinuteStart > q.Time || q.DayStart > q.Time {
+			return bad("member %x with a quota window that starts after its last message", id.Sign[:4])
+		}
 		into[id.Sign] = &Member{ID: id, RaftID: mw.RaftID, Name: mw.Name, URL: mw.URL, Voter: mw.Voter,
-			Admin: mw.Admin, JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order, Counter: mw.Counter, Time: mw.Time}
+			Admin: mw.Admin, JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order, Counter: mw.Counter, Time: mw.Time,
+			Quota: usageIn(mw.Quota)}
 	}
 	return nil
 }

@@ -201,7 +201,7 @@ func (g *group) unchanged(want string, honest ...int) {
 func (g *group) rejections(i int, reason string) int64 {
 	var sum int64
 	for k, v := range g.node(i).Status().Rejected {
-		if strings.Contains(k, reason) {
+		if strings.Contains(k, reason) || (reason == refusedJoin && strings.Contains(k, refusedAtTheDoor)) {
 			sum += v
 		}
 	}
@@ -459,6 +459,12 @@ func (g *group) isMember(i int, key identity.PublicID) bool {
 // without an open invite.
 const refusedJoin = "join attempt without a committed invite"
 
+// refusedAtTheDoor is the reason a node gives a frame whose signer is no
+// member or invitee of any of its groups, before it checks the signature:
+// where that is the joiner, its join is refused there, and rejections
+// counts it under refusedJoin too.
+const refusedAtTheDoor = "sender is not a member"
+
 // tryJoin has node joiner join with code, through whichever members the
 // code names, until each honest node has refused it (counted under
 // refusedJoin) or the join succeeds, and reports whether it did. The
@@ -504,4 +510,35 @@ func (g *group) tryJoin(joiner int, code string, honest ...int) bool {
 	cancel()
 	<-done
 	return joined.Load()
+}
+
+// makeHost has the group's current host hand leadership to node i (honest
+// members may elect a malicious member by its latency), and waits until
+// every node in watch sees i as the host. An honest host drops normal
+// entries that the member forwarding them did not sign; a malicious host
+// puts them in the log, where the state machine must stop them.
+func (g *group) makeHost(i int, watch ...int) {
+	g.t.Helper()
+	ctx := ctxT(g.t, 60*time.Second)
+	want := g.pub(i).String()
+	hostIs := func(j int) bool { st, _ := g.c.Status(j); return st.Host == want }
+	for !hostIs(i) {
+		st, _ := g.c.Status(i)
+		h := g.c.Index(st.Host)
+		if h < 0 {
+			g.c.Eventually(g.t, 30*time.Second, "a host", func() bool { st, _ := g.c.Status(i); return st.Host != "" })
+			continue
+		}
+		if err := g.node(h).HandOver(ctx, g.id, want); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+	g.c.Eventually(g.t, 30*time.Second, fmt.Sprintf("node%d as the host on every node", i), func() bool {
+		for _, j := range watch {
+			if !hostIs(j) {
+				return false
+			}
+		}
+		return true
+	})
 }

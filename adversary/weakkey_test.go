@@ -43,6 +43,9 @@ func TestWeakKeyOutsider(t *testing.T) {
 	var tries []attempt
 	try := func(what, reason string, at uint64) { tries = append(tries, attempt{what, reason, at}) }
 	var weakIDs []identity.PublicID
+	// M hosts: an honest host would drop the frames M forwards but did not
+	// sign, before the log.
+	g.makeHost(m, c, a)
 	for _, k := range []string{
 		"0100000000000000000000000000000000000000000000000000000000000000", // the identity point
 		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // the identity point, as y = p + 1

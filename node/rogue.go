@@ -16,6 +16,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 )
@@ -97,4 +98,37 @@ func (n *Node) LogFrames(groupID string) ([]transcript.Entry, error) {
 		return nil, fmt.Errorf("read the log of group %s: %w", g.id, err)
 	}
 	return transcriptEntries(max(hs.GetCommit(), g.view.Load().applied), log), nil
+}
+
+// HandOver has this node, the group's host, hand leadership to the member
+// with the given public id, as placement does when it ranks that member
+// best, and returns once this node sees that member lead. It exists for the
+// adversary suite (see the comment at the top of rogue.go): honest members
+// may elect a malicious member as their host, and the suite then shows what
+// such a host can put in the log, past the checks an honest host makes.
+func (n *Node) HandOver(ctx context.Context, groupID, publicID string) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	id, err := identity.ParsePublicID(publicID)
+	if err != nil {
+		return fmt.Errorf("hand over: %v: %w", err, ErrInvalid)
+	}
+	m, ok := g.view.Load().members[id.Sign]
+	if !ok {
+		return fmt.Errorf("hand over: %s is not a member: %w", id.Fingerprint(), ErrNotFound)
+	}
+	for g.view.Load().leader != m.raftID {
+		if err := g.do(ctx, func() { g.transferLeader(m.raftID) }); err != nil {
+			return fmt.Errorf("hand over: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, reproposeAfter)
+		_ = g.waitView(wctx, func(v *view) bool { return v.leader == m.raftID })
+		cancel()
+		if ctx.Err() != nil {
+			return fmt.Errorf("hand over: %w", ctx.Err())
+		}
+	}
+	return nil
 }

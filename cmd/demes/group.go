@@ -17,9 +17,11 @@ import (
 // `demes group settings`, which prints a group's settings and, with a flag,
 // changes them.
 func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("group create NAME [--json] | group settings [--group G] [--members-invite=true|false] [--json]",
+	f := newNodeFlags("group create NAME [--json] | group settings [--group G] [--members-invite=true|false] [--msgs-per-minute N] [--bytes-per-day N] [--json]",
 		stdout, "print the group (create) or the settings (settings) as JSON", true)
 	membersInvite := f.Bool("members-invite", false, "settings: let every member invite (true), or only admins (false); admins may change it")
+	msgsPerMinute := f.Uint("msgs-per-minute", 0, "settings: how many messages each member may send per minute (0: the default, 120)")
+	bytesPerDay := f.Uint64("bytes-per-day", 0, "settings: how many bytes of messages each member may send per day (0: the default, 50 MiB; else at least 1 MiB)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -31,7 +33,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	switch pos[0] {
 	case "create":
-		for _, name := range []string{"group", "members-invite"} {
+		for _, name := range []string{"group", "members-invite", "msgs-per-minute", "bytes-per-day"} {
 			if set[name] {
 				return f.usagef("--%s goes with group settings, not group create", name)
 			}
@@ -42,9 +44,17 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := f.wantArgs(pos[1:], 0, ""); err != nil {
 			return err
 		}
-		var change *bool
-		if set["members-invite"] {
-			change = membersInvite
+		change := func(s *api.GroupSettings) bool {
+			if set["members-invite"] {
+				s.MembersInvite = *membersInvite
+			}
+			if set["msgs-per-minute"] {
+				s.MsgsPerMinute = uint32(min(*msgsPerMinute, 1<<32-1))
+			}
+			if set["bytes-per-day"] {
+				s.BytesPerDay = *bytesPerDay
+			}
+			return set["members-invite"] || set["msgs-per-minute"] || set["bytes-per-day"]
 		}
 		return groupSettings(ctx, f, change, stdout, stderr)
 	}
@@ -72,10 +82,10 @@ func createGroup(ctx context.Context, f *nodeFlags, words []string, stdout io.Wr
 	return nil
 }
 
-// groupSettings prints the group's settings; with membersInvite set, it
-// changes that setting first, keeping the others as they are (PUT
-// replaces the whole of them).
-func groupSettings(ctx context.Context, f *nodeFlags, membersInvite *bool, stdout, stderr io.Writer) error {
+// groupSettings prints the group's settings; when change changes them, it
+// writes them first, keeping the others as they are (PUT replaces the whole
+// of them).
+func groupSettings(ctx context.Context, f *nodeFlags, change func(*api.GroupSettings) bool, stdout, stderr io.Writer) error {
 	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
@@ -85,8 +95,7 @@ func groupSettings(ctx context.Context, f *nodeFlags, membersInvite *bool, stdou
 	if _, err := c.call(ctx, http.MethodGet, path, nil, &s, apiTimeout); err != nil {
 		return err
 	}
-	if membersInvite != nil {
-		s.MembersInvite = *membersInvite
+	if change(&s) {
 		if _, err := c.call(ctx, http.MethodPut, path, s, &s, changeTimeout); err != nil {
 			return err
 		}
@@ -101,5 +110,7 @@ func groupSettings(ctx context.Context, f *nodeFlags, membersInvite *bool, stdou
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "members-invite\t%t\t(%s)\n", s.MembersInvite, who)
+	fmt.Fprintf(tw, "msgs-per-minute\t%d\t(messages each member may send per minute)\n", s.MsgsPerMinute)
+	fmt.Fprintf(tw, "bytes-per-day\t%d\t(bytes of messages each member may send per day)\n", s.BytesPerDay)
 	return tw.Flush()
 }

@@ -24,6 +24,9 @@ func TestNonCanonicalEncodings(t *testing.T) {
 	g := newGroup(t, 3, options{})
 	g.form(c, a, m)
 	g.send(c, "something to checkpoint")
+	// An honest host drops entries it cannot even read the type of; M
+	// hosts, so that they reach the log and the state machine.
+	g.makeHost(m, c, a)
 	before := g.settled(c, a)
 	counted := g.count("malformed", c, a)
 

@@ -95,6 +95,7 @@ const (
 	TypeAdmin      Type = 26 // an admin grants or withdraws the admin role
 	TypeSettings   Type = 27 // an admin changes the group's settings
 	TypeRevoke     Type = 28 // an open invite is revoked
+	TypeLead       Type = 29 // a new host announces itself
 )
 
 var typeNames = map[Type]string{
@@ -116,6 +117,7 @@ var typeNames = map[Type]string{
 	TypeAdmin:      "admin",
 	TypeSettings:   "settings",
 	TypeRevoke:     "revoke",
+	TypeLead:       "lead",
 }
 
 // String returns the type's name as logs show it, such as "chat", or

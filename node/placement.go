@@ -198,7 +198,9 @@ func (g *group) wakeAt(t time.Time) {
 // interval, more often than placementTick, so that a new group gets its
 // voters quickly; raft refuses a second change while one is pending anyway.
 func (g *group) placeVoters() {
-	if g.role != raft.StateLeader || g.left {
+	// Only the host the log names changes voters (state.State.Host); a new
+	// leader's lead entry comes first (maybeLead).
+	if g.role != raft.StateLeader || g.left || g.st.Host != g.n.self.Sign {
 		return
 	}
 	now := time.Now()
@@ -292,7 +294,7 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 			}
 		}
 	}
-	if d.ChangeVoters {
+	if d.ChangeVoters && g.st.Host == g.n.self.Sign {
 		target, voter, ct := d.Voters.Promote, true, pb.ConfChangeAddNode
 		if d.Voters.Demote != "" {
 			target, voter, ct = d.Voters.Demote, false, pb.ConfChangeAddLearnerNode

@@ -27,6 +27,7 @@ import (
 const (
 	reasonProposalOverQuota  = "proposal over the member's quota"
 	reasonProposalNotOwn     = "proposal of an entry signed by another member"
+	reasonProposalLead       = "proposal of a lead entry by a member that does not lead"
 	reasonProposalMalformed  = "proposal of a malformed entry"
 	reasonProposalDuplicate  = "proposal of a message already committed or on its way"
 	reasonProposalTooManyOut = "proposal beyond the messages a member may have on their way"
@@ -152,10 +153,16 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			continue
 		}
 		data := e.GetData()
-		sender, chat, ok := peekEntry(data)
+		sender, typ, ok := peekEntry(data)
+		chat := typ == crypto.TypeChat
 		switch {
 		case !ok:
 			g.dropProposal(nil, reasonProposalMalformed, nil)
+			continue
+		case typ == crypto.TypeLead:
+			// A lead entry makes its signer the host as the state machine
+			// sees it (state.State.Host): only the host's own goes in.
+			g.dropProposal(&sender, reasonProposalLead, nil)
 			continue
 		case state.RaftID(sender) != m.GetFrom():
 			// The signature is not checked here (the state machine does):
@@ -338,16 +345,25 @@ func (g *group) dropProposal(signer *[32]byte, reason string, err error) {
 }
 
 // peekEntry reads, without decoding or checking anything else, the signer of
-// a log entry's frame and whether it says it is a chat message: the signer
-// is the frame's bytes 1 to 33, and the body, after the signature, is a
+// a log entry's frame and the type it says it has: the signer is the
+// frame's bytes 1 to 33, and the body, after the signature, is a
 // deterministic CBOR array of six whose first item is the type (see
-// docs/PROTOCOL.md, Envelopes), one byte for a type below 24. An entry that
-// is not what it says is rejected by the state machine.
-func peekEntry(data []byte) (signer [32]byte, chat bool, ok bool) {
+// docs/PROTOCOL.md, Envelopes), one byte for a type below 24 and two
+// (0x18, then the type) from 24. An entry that is not what it says is
+// rejected by the state machine.
+func peekEntry(data []byte) (signer [32]byte, t crypto.Type, ok bool) {
 	const body = 1 + 32 + 64
-	if len(data) < body+2 || data[0] != crypto.Version {
-		return signer, false, false
+	if len(data) < body+3 || data[0] != crypto.Version || data[body] != 0x86 {
+		return signer, 0, false
 	}
 	copy(signer[:], data[1:33])
-	return signer, data[body] == 0x86 && data[body+1] == byte(crypto.TypeChat), true
+	switch b := data[body+1]; {
+	case b < 24:
+		t = crypto.Type(b)
+	case b == 0x18 && data[body+2] >= 24:
+		t = crypto.Type(data[body+2])
+	default:
+		return signer, 0, false
+	}
+	return signer, t, true
 }

@@ -66,6 +66,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 	g.noteTransferCampaign(rd.Messages)
 	g.sendRaft(msgs)
 	changed := false
+	wasLeader := g.role == raft.StateLeader
 	if rd.SoftState != nil {
 		if g.leader != rd.SoftState.Lead || g.role != rd.SoftState.RaftState {
 			changed = true
@@ -84,6 +85,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 		changed = true
 	}
 	g.rn.Advance(rd)
+	if !wasLeader && g.role == raft.StateLeader {
+		g.maybeLead() // at once, not at the next upkeep: voter changes wait for it
+	}
 	g.maybeSnapshot()
 	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {
 		// Campaign is ignored until raft knows the bootstrap configuration

@@ -301,6 +301,11 @@ func TestCatchUpWithLargeMessages(t *testing.T) {
 	c := newCluster(t, 3, 62, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
+	// 200 messages in a few seconds: over the default quota of 120 a
+	// minute, which is not what this test is about.
+	if err := c.Node(0).SetSettings(ctxT(t, 30*time.Second), c.GroupID, node.GroupSettings{MsgsPerMinute: 100000}); err != nil {
+		t.Fatal(err)
+	}
 	h := c.Host()
 	f := (h + 1) % 3
 	c.Crash(f)

@@ -28,10 +28,27 @@ func (g *group) upkeep() error {
 	}
 	g.retryOutbox()
 	g.reopenQuotas()
+	g.maybeLead()
 	g.placeVoters()
 	g.maybeUpdateAddress()
 	g.maybeCheckpoint()
 	return nil
+}
+
+// maybeLead commits a lead entry while this node leads but the log does not
+// name it the host yet (state.State.Host): until then the group's state
+// machine takes no voter change from it. Hosts drop lead entries forwarded
+// to them, so only the leader's own gets in.
+func (g *group) maybeLead() {
+	if g.role != raft.StateLeader || g.left || g.st.Host == g.n.self.Sign {
+		return
+	}
+	if m := g.st.Members[g.n.self.Sign]; m == nil || !m.Voter {
+		return
+	}
+	if err := g.proposeEntry(crypto.TypeLead, &state.LeadBody{Term: g.term}); err != nil {
+		g.n.log.Debug().Err(err).Msg("lead entry proposal")
+	}
 }
 
 // maybeUpdateAddress commits this node's new peer URL when it differs from the

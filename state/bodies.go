@@ -87,6 +87,14 @@ type SettingsBody struct {
 	BytesPerDay uint64
 }
 
+// LeadBody is the entry a host commits when it starts to lead: from then
+// on it is the group's host as far as the state machine is concerned (see
+// [State.Host]), the one member whose voter changes count.
+type LeadBody struct {
+	_    struct{} `cbor:",toarray"`
+	Term uint64   // the raft term it leads in, for the reader's information
+}
+
 // AddressBody updates the sender's peer URL.
 type AddressBody struct {
 	_   struct{} `cbor:",toarray"`

@@ -128,6 +128,12 @@ type State struct {
 	Creator   identity.PublicID
 	MaxVoters int
 	Settings  Settings
+	// Host is the signing key of the group's host as the log says: the
+	// creator at first, then the signer of the latest accepted lead entry.
+	// Only the host promotes and demotes voters, so no other member can
+	// change the voter set; raft's pre-vote keeps a member from taking the
+	// host's place while the host is healthy.
+	Host [32]byte
 
 	Members map[[32]byte]*Member // current members by signing key
 	Former  map[[32]byte]*Member // members who left or were removed
@@ -342,6 +348,16 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 		r.Err = s.applyLatency(env)
 	case crypto.TypeCheckpoint:
 		r.Err = s.applyCheckpoint(index, env)
+	case crypto.TypeLead:
+		var b LeadBody
+		switch {
+		case Decode(env.Payload, &b) != nil:
+			r.Err = reject("malformed lead entry")
+		case !sender.Voter:
+			r.Err = reject("a learner cannot be the host")
+		default:
+			s.Host = env.Sender
+		}
 	default:
 		r.Err = reject("unexpected entry type %v", env.Type)
 	}

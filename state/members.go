@@ -82,6 +82,7 @@ func (s *State) applyGenesis(index uint64, nodeID uint64, kind ConfKind, env *cr
 	}
 	s.add(&Member{ID: creator, RaftID: nodeID, Name: g.Nickname, URL: g.URL, Voter: true, Admin: true,
 		JoinedAt: index, Counter: env.Counter})
+	s.Host = creator.Sign
 	s.newEpoch(index)
 	return nil
 }
@@ -127,11 +128,17 @@ func (s *State) applyJoin(index uint64, nodeID uint64, kind ConfKind, env *crypt
 
 func (s *State) applyPromote(nodeID uint64, kind ConfKind, env *crypto.Envelope) error {
 	signer := s.member(env.Sender)
-	if signer == nil || !signer.Voter {
+	if signer == nil {
 		return reject("voter changes must be signed by a voter")
 	}
 	if err := fresh(signer, env); err != nil {
 		return err
+	}
+	if !signer.Voter {
+		return reject("voter changes must be signed by a voter")
+	}
+	if env.Sender != s.Host {
+		return reject("voter changes must be signed by the host (the signer of the latest lead entry)")
 	}
 	var b TargetBody
 	if err := Decode(env.Payload, &b); err != nil || len(b.Target) != 32 {
@@ -195,6 +202,9 @@ func (s *State) applyRemove(index uint64, nodeID uint64, kind ConfKind, env *cry
 	delete(s.Members, target.ID.Sign)
 	s.Former[target.ID.Sign] = target
 	delete(s.Latency, target.ID.Sign)
+	if s.Host == target.ID.Sign {
+		s.Host = [32]byte{} // until the next host's lead entry
+	}
 	s.keepAnAdmin()
 	s.pruneInvites()
 	s.newEpoch(index)

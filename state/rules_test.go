@@ -187,8 +187,9 @@ func mustEncode(t *testing.T, v any) []byte {
 	return b
 }
 
-// TestVoterFloor: no voter can shrink the voter set below min(3, members),
-// so none can make itself the only voter.
+// TestVoterFloor: only the host changes voters, and not even the host can
+// shrink the voter set below min(3, members), so no member can make itself
+// the only voter.
 func TestVoterFloor(t *testing.T) {
 	w := newWorld(t, 5)
 	w.genesis()
@@ -201,16 +202,29 @@ func TestVoterFloor(t *testing.T) {
 		}
 	}
 	rogue := w.ids[4]
-	demoted := 0
-	for i := 0; i < 4; i++ {
-		r := w.conf(rogue, crypto.TypePromote, &TargetBody{Target: key(w.ids[i]), Voter: false}, RaftID(w.ids[i].Public().Sign), AddLearner)
-		if r.Err == nil {
-			demoted++
+	demoteAll := func() (demoted int) {
+		for i := 0; i < 4; i++ {
+			r := w.conf(rogue, crypto.TypePromote, &TargetBody{Target: key(w.ids[i]), Voter: false}, RaftID(w.ids[i].Public().Sign), AddLearner)
+			if r.Err == nil {
+				demoted++
+			}
 		}
+		return demoted
 	}
-	if got := len(w.s.Voters()); got != 3 || demoted != 2 {
-		t.Fatalf("a rogue voter demoted %d of 4 and left %d voters, want 2 and 3", demoted, got)
+	// A voter that is not the host changes nothing.
+	if demoted := demoteAll(); demoted != 0 || len(w.s.Voters()) != 5 {
+		t.Fatalf("a voter that is not the host demoted %d and left %d voters", demoted, len(w.s.Voters()))
 	}
+	// Become the host (an honest host's node appends no lead entry but its
+	// own, so this takes being elected), then try again: the floor holds.
+	if r := w.entry(rogue, crypto.TypeLead, &LeadBody{Term: 9}); r.Err != nil || w.s.Host != rogue.Public().Sign {
+		t.Fatalf("lead entry: %v", r.Err)
+	}
+	if demoted := demoteAll(); demoted != 2 || len(w.s.Voters()) != 3 {
+		t.Fatalf("the host demoted %d of 4 and left %d voters, want 2 and 3", demoted, len(w.s.Voters()))
+	}
+	// A learner's lead entry is refused.
+	wantRejected(t, w.entry(w.ids[0], crypto.TypeLead, &LeadBody{Term: 10}), "learner")
 }
 
 // TestGenesisBoundToGroupID: the group id is the genesis's hash, so a

@@ -55,6 +55,7 @@ type snapshotWire struct {
 	Creator   []byte // 64-byte public id, or empty before the genesis
 	MaxVoters int
 	Settings  settingsWire
+	Host      []byte // 32 bytes, or empty for none
 	Applied   uint64
 	Epoch     uint64
 	Joins     int
@@ -164,6 +165,7 @@ func (s *State) Snapshot() ([]byte, error) {
 		Group:     s.Group[:],
 		Name:      s.Name,
 		MaxVoters: s.MaxVoters,
+		Host:      hostOut(s.Host),
 		Settings:  settingsWire{MembersInvite: s.Settings.MembersInvite, MsgsPerMinute: s.Settings.MsgsPerMinute, BytesPerDay: s.Settings.BytesPerDay},
 		Applied:   s.Applied,
 		Epoch:     s.Epoch,
@@ -295,12 +297,26 @@ func Restore(group crypto.GroupID, data []byte) (*State, error) {
 	return s, nil
 }
 
+func hostOut(k [32]byte) []byte {
+	if k == ([32]byte{}) {
+		return nil
+	}
+	return k[:]
+}
+
 func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 	if len(w.Group) != len(group) || [16]byte(w.Group) != group {
 		return nil, bad("snapshot of group %x, not %s", w.Group, group)
 	}
 	s := New(group)
 	s.Name, s.MaxVoters, s.Applied, s.Epoch, s.joins = w.Name, w.MaxVoters, w.Applied, w.Epoch, w.Joins
+	switch len(w.Host) {
+	case 0:
+	case 32:
+		s.Host = [32]byte(w.Host)
+	default:
+		return nil, bad("a host key of %d bytes", len(w.Host))
+	}
 	s.Settings = Settings{MembersInvite: w.Settings.MembersInvite, MsgsPerMinute: w.Settings.MsgsPerMinute, BytesPerDay: w.Settings.BytesPerDay}
 	if b := w.Settings.BytesPerDay; b != 0 && b < MinBytesPerDay {
 		return nil, bad("byte quota of %d per day", b)

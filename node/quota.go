@@ -175,23 +175,16 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			keep = append(keep, e)
 			continue
 		}
-		// Every chat entry of m is the sender's (checked above).
+		// Every chat entry of m is the sender's (checked above). A
+		// retry of a message already taken (its sender proposes again
+		// when the commit is slow) is a duplicate, not over quota: the
+		// id is read first.
 		queue := h.pendingOf(sender, now)
 		for _, t := range taken {
 			queue = append(queue, t.item)
 		}
 		if len(queue) >= maxHostPendingPerSender {
 			g.dropProposal(&sender, reasonProposalTooManyOut, nil)
-			continue
-		}
-		// Over quota even at the latest time it could count at: dropped
-		// unread, which is what a flood of them costs.
-		if n, why := g.st.CheckQuota(sender, append(queue, state.QuotaItem{Time: math.MaxInt64, Size: len(data)})); n <= len(queue) {
-			g.dropProposal(&sender, reasonProposalOverQuota, why)
-			if !h.closed[sender] && len(data) > closedFrameSize/2 {
-				h.closed[sender] = true
-				g.publishClosed()
-			}
 			continue
 		}
 		env, err := crypto.ParseTrusted(data)
@@ -206,8 +199,23 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 		}
 		id := [16]byte(b.ID)
 		_, done := g.st.MsgIDs[id]
-		if _, onWay := h.ids[id]; done || onWay {
+		_, onWay := h.ids[id]
+		for _, t := range taken {
+			onWay = onWay || t.id == id
+		}
+		if done || onWay {
 			g.dropProposal(&sender, reasonProposalDuplicate, nil)
+			continue
+		}
+		// Over quota even at the latest time it could count at: a sender
+		// sending large frames past its quota is closed (its frames are
+		// then refused unread at the door, see closedSender).
+		if n, why := g.st.CheckQuota(sender, append(queue, state.QuotaItem{Time: math.MaxInt64, Size: len(data)})); n <= len(queue) {
+			g.dropProposal(&sender, reasonProposalOverQuota, why)
+			if !h.closed[sender] && len(data) > closedFrameSize/2 {
+				h.closed[sender] = true
+				g.publishClosed()
+			}
 			continue
 		}
 		item := state.QuotaItem{Time: env.Time, Size: len(data)}

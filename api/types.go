@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -198,3 +199,35 @@ var (
 	// (only admins remove members, for instance) (HTTP 403).
 	ErrForbidden = errors.New("not allowed")
 )
+
+// MaxPage is the most messages one page holds.
+const MaxPage = 10000
+
+// Page returns the page of msgs (in group order) that ends right before the
+// message whose id is before (the newest page when before is empty), at
+// most limit long (every message before it when limit is 0). It returns
+// ErrNotFound when no message has the id before, and ErrInvalid for a
+// limit out of 0..[MaxPage].
+func Page(msgs []Message, limit int, before string) ([]Message, error) {
+	if limit < 0 || limit > MaxPage {
+		return nil, fmt.Errorf("limit %d: a page holds 1 to %d messages (0: all): %w", limit, MaxPage, ErrInvalid)
+	}
+	end := len(msgs)
+	if before != "" {
+		end = -1
+		for i := range msgs {
+			if msgs[i].ID == before {
+				end = i
+				break
+			}
+		}
+		if end < 0 {
+			return nil, fmt.Errorf("no message %q in this group: %w", before, ErrNotFound)
+		}
+	}
+	start := 0
+	if limit > 0 {
+		start = max(0, end-limit)
+	}
+	return msgs[start:end:end], nil
+}

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -353,9 +354,27 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 
 // messages answers GET /api/v1/groups/{group_id}/messages.
 func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
+	limit := 0
+	if q := r.URL.Query().Get("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "limit must be a number of messages", "leave it out for every message")
+			return
+		}
+		limit = n
+	}
 	msgs, err := h.backend.Messages(mux.Vars(r)[api.GroupIDVar])
 	if err != nil {
 		h.backendError(w, r, "list messages", err)
+		return
+	}
+	// Paging: the newest limit messages, or those right before one.
+	if msgs, err = api.Page(msgs, limit, r.URL.Query().Get("before")); err != nil {
+		status, hint := http.StatusBadRequest, ""
+		if errors.Is(err, api.ErrNotFound) {
+			status, hint = http.StatusNotFound, "list the messages without before= to see their ids"
+		}
+		writeError(w, status, err.Error(), hint)
 		return
 	}
 	if msgs == nil {

@@ -131,7 +131,11 @@ func (c *client) send(ctx context.Context, method, path string, in any, timeout 
 		body = bytes.NewReader(b)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
-	u := c.base.JoinPath(path)
+	// A path may carry a query (messages?limit=...): JoinPath would
+	// escape its "?".
+	p, query, _ := strings.Cut(path, "?")
+	u := c.base.JoinPath(p)
+	u.RawQuery = query
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		cancel()

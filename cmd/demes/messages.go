@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -15,7 +16,9 @@ import (
 // runMessages prints a group's messages in group order: the committed ones,
 // then those still in this node's outbox.
 func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("messages [--group G] [--json]", stdout, "print an array of id, index, author, text, sent_at, ... as JSON", true)
+	f := newNodeFlags("messages [--group G] [--limit N] [--before MESSAGE_ID] [--json]", stdout, "print an array of id, index, author, text, sent_at, ... as JSON", true)
+	limit := f.Int("limit", 0, "print at most the N newest messages (before --before); 0: all")
+	before := f.String("before", "", "print the messages right before the one with this id (a page further back)")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -27,8 +30,22 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	if *limit < 0 || *limit > api.MaxPage {
+		return f.usagef("--limit takes 1 to %d messages (0: all)", api.MaxPage)
+	}
+	q := url.Values{}
+	if *limit > 0 {
+		q.Set("limit", strconv.Itoa(*limit))
+	}
+	if *before != "" {
+		q.Set("before", *before)
+	}
+	path := api.GroupPath(api.RouteMessages, g.GroupID)
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
 	var ms []api.Message
-	if _, err := c.call(ctx, http.MethodGet, api.GroupPath(api.RouteMessages, g.GroupID), nil, &ms, apiTimeout); err != nil {
+	if _, err := c.call(ctx, http.MethodGet, path, nil, &ms, apiTimeout); err != nil {
 		return err
 	}
 	if *f.json {

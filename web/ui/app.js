@@ -15,6 +15,9 @@
   // Short, so the message shows its real state quickly; the commit then
   // arrives as an event.
   const SEND_WAIT_MS = 1000;
+  // PAGE is how many messages one fetch brings: the newest when a group
+  // opens, then older ones on request.
+  const PAGE = 200;
   const STATUS_POLL_MS = 5000;
   const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -24,6 +27,7 @@
     groups: [], // [node.GroupInfo]
     selected: null, // group id
     messages: new Map(), // group id -> Map(message id -> message)
+    older: new Map(), // group id -> whether older messages than those loaded exist
     // Every member seen in any status, by public id: a stopped node's status
     // lists no groups, but its messages still need names and fingerprints.
     known: new Map(),
@@ -189,10 +193,13 @@
     renderDemo();
   }
 
+  // loadMessages fetches the newest page of a group's messages; older ones
+  // come a page at a time, when asked for (loadOlder), so that a long
+  // history does not weigh on opening the group.
   async function loadMessages(gid) {
     let list;
     try {
-      list = await api('GET', '/groups/' + enc(gid) + '/messages');
+      list = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + PAGE);
     } catch (err) {
       return;
     }
@@ -200,7 +207,47 @@
       if (!m.group_id) m.group_id = gid;
       upsertMessage(m);
     }
-    if (gid === state.selected) renderMessages(true);
+    // Whether there is more before what is loaded: known once, from the
+    // first page; loadOlder keeps it up to date.
+    if (!state.older.has(gid)) state.older.set(gid, list.length === PAGE);
+    if (gid === state.selected) {
+      renderMessages(true);
+      renderOlder();
+    }
+  }
+
+  async function loadOlder() {
+    const gid = state.selected;
+    if (!gid || !state.older.get(gid)) return;
+    const first = sortedMessages(gid).find((m) => m.state === 'committed');
+    if (!first) return;
+    const button = $('load-older');
+    button.disabled = true;
+    let list;
+    try {
+      list = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + PAGE + '&before=' + enc(first.id));
+    } catch (err) {
+      button.disabled = false;
+      return;
+    }
+    for (const m of list) {
+      if (!m.group_id) m.group_id = gid;
+      upsertMessage(m);
+    }
+    state.older.set(gid, list.length === PAGE);
+    if (gid === state.selected) {
+      // Keep what the reader sees in place as older lines come in above.
+      const ml = $('message-list');
+      const fromEnd = ml.scrollHeight - ml.scrollTop;
+      renderMessages(false);
+      ml.scrollTop = ml.scrollHeight - fromEnd;
+    }
+    button.disabled = false;
+    renderOlder();
+  }
+
+  function renderOlder() {
+    $('load-older').hidden = !state.selected || !state.older.get(state.selected);
   }
 
   function markStopped(stopped) {
@@ -422,6 +469,7 @@
     renderGroups();
     renderStatusViews();
     renderMessages(true);
+    renderOlder();
     if (gid) loadMessages(gid);
     membership.loadInvites();
   }
@@ -981,6 +1029,7 @@
     $('identity-button').addEventListener('click', openIdentity);
     $('my-id-copy').addEventListener('click', () => copyText($('my-public-id').value, $('my-id-copied'), $('my-public-id')));
     $('export-button').addEventListener('click', exportTranscript);
+    $('load-older').addEventListener('click', loadOlder);
     $('demo-toggle').addEventListener('click', toggleNode);
     for (const b of document.querySelectorAll('[data-close]')) {
       b.addEventListener('click', () => $(b.dataset.close).close());

@@ -49,6 +49,7 @@ var commands = []command{
 	{"transcript", "export the signed transcript of a group", runTranscript},
 	{"verify", "check a transcript offline", runVerify},
 	{"serve", "run the node until SIGINT/SIGTERM; prints the UI address", runServe},
+	{"ui", "print the running node's UI address with its token (--open: open it)", runUI},
 	{"demo", "run N nodes in one group in this process, ready to chat in the browser", runDemo},
 	{"bench", "measure failover, latency, throughput and scaling on loopback", runBench},
 }

@@ -84,7 +84,7 @@
     if (state.es) state.es.close();
     try { sessionStorage.removeItem('demes-token'); } catch (e) { /* ignore */ }
     const b = $('banner-token');
-    b.textContent = 'Your node refused the access token. Open the address that demes serve printed (it ends in #token=…) again.';
+    b.textContent = 'Your node refused the access token. Run demes ui to print the address with the current token (it ends in #token=…), and open that.';
     b.hidden = false;
     setPill('access refused', 'bad');
   }

@@ -86,6 +86,7 @@ type Status struct {
 	Running     bool             `json:"running"`
 	Groups      []GroupStatus    `json:"groups"`
 	Rejected    map[string]int64 `json:"rejected"` // rejected envelopes by reason
+	Version     string           `json:"version"`  // the build: version, commit, Go toolchain
 }
 
 // Event is pushed to subscribers (the browser, through the server-sent events

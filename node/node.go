@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/demes/demes/internal/version"
+
 	"github.com/rs/zerolog"
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -271,6 +273,7 @@ func (n *Node) Status() Status {
 		Running:     true,
 		Groups:      []GroupStatus{},
 		Rejected:    n.rejects.snapshot(),
+		Version:     version.Get().String(),
 	}
 	for _, g := range n.sortedGroups() {
 		s.Groups = append(s.Groups, g.status())

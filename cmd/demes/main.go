@@ -52,6 +52,7 @@ var commands = []command{
 	{"ui", "print the running node's UI address with its token (--open: open it)", runUI},
 	{"demo", "run N nodes in one group in this process, ready to chat in the browser", runDemo},
 	{"bench", "measure failover, latency, throughput and scaling on loopback", runBench},
+	{"version", "print the build's version, commit and Go toolchain", runVersion},
 }
 
 func main() {
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		usage(stdout)
 		return exitOK
+	case "-version", "--version":
+		name, args = "version", append([]string{"version"}, args[1:]...)
 	}
 	cmd, ok := lookup(name)
 	if !ok {

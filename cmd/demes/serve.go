@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/demes/demes/internal/version"
+
 	"github.com/rs/zerolog"
 
 	"github.com/demes/demes/identity"
@@ -89,6 +91,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer os.Remove(filepath.Join(home, serveInfoFile))
 	logger.Info().Str("peer_url", rn.peerURL).Str("public_id", id.Public().String()).Msg("demes serve is running")
+	fmt.Fprintf(stderr, "demes: version %s\n", version.Get())
 	fmt.Fprintf(stderr, "demes: peer listener %s (advertised as %s)\n", rn.peerLn.Addr(), rn.peerURL)
 	fmt.Fprintln(stdout, rn.uiURL())
 	<-ctx.Done()

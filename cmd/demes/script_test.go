@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,7 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"eventually": cmdEventually,
 	"freeport":   cmdFreeport,
 	"sigterm":    cmdSigterm,
+	"httpget":    cmdHTTPGet,
 }
 
 // cmdExits is `exits N PROGRAM [ARGS...]`: run PROGRAM, which must exit with
@@ -170,6 +172,27 @@ func cmdFreeport(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv(args[0], ln.Addr().String())
 	ts.Check(ln.Close())
+}
+
+// cmdHTTPGet is `httpget URL`: GET the URL (on loopback) and make its body
+// the stdout the next stdout command matches; with `!`, the status must not
+// be 200.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: httpget URL")
+	}
+	resp, err := http.Get(args[0])
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	ts.Stdout().Write(b)
+	switch {
+	case neg && resp.StatusCode == http.StatusOK:
+		ts.Fatalf("GET %s: 200, want another status", args[0])
+	case !neg && resp.StatusCode != http.StatusOK:
+		ts.Fatalf("GET %s: %s", args[0], resp.Status)
+	}
 }
 
 // cmdSigterm is `sigterm HOME`: send SIGTERM to the demes serve of HOME, as

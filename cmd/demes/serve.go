@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/demes/demes/metrics"
+
 	"github.com/demes/demes/internal/version"
 
 	"github.com/rs/zerolog"
@@ -38,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	advertise := f.String("advertise", "", "the peer `URL` other nodes should use (default http://ADDR of --listen, with this machine's address if ADDR is 0.0.0.0)")
 	passFile := f.String("passphrase-file", "", "the passphrase `FILE` of a sealed identity")
 	name := f.String("name", "", "display `NAME` (default: the one given to keygen)")
+	metricsAddr := f.String("metrics", "", "serve /metrics, /healthz and /readyz on this loopback `ADDR` (off when empty)")
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
@@ -62,6 +65,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *snapEvery == 0 {
 		return f.usageErr(errors.New("--snapshot-entries must be at least 1"))
+	}
+	if *metricsAddr != "" && !loopbackAddr(*metricsAddr) {
+		return f.usageErr(fmt.Errorf("--metrics %s: the metrics listener must be on loopback (127.0.0.1:PORT or [::1]:PORT); its figures name your groups", *metricsAddr))
 	}
 	id, err := loadIdentity(home, *passFile)
 	if err != nil {
@@ -92,6 +98,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer os.Remove(filepath.Join(home, serveInfoFile))
 	logger.Info().Str("peer_url", rn.peerURL).Str("public_id", id.Public().String()).Msg("demes serve is running")
 	fmt.Fprintf(stderr, "demes: version %s\n", version.Get())
+	if *metricsAddr != "" {
+		addr, err := rn.serveMetrics(*metricsAddr)
+		if err != nil {
+			return withHint(fmt.Errorf("metrics listener: %w", err), "choose another address with --metrics")
+		}
+		fmt.Fprintf(stderr, "demes: metrics on http://%s/metrics\n", addr)
+	}
 	fmt.Fprintf(stderr, "demes: peer listener %s (advertised as %s)\n", rn.peerLn.Addr(), rn.peerURL)
 	fmt.Fprintln(stdout, rn.uiURL())
 	<-ctx.Done()
@@ -172,6 +185,32 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	go r.servers[0].Serve(peerLn)
 	go r.servers[1].Serve(uiLn)
 	return r, nil
+}
+
+// serveMetrics serves the node's metrics, health and readiness on addr, and
+// returns the address it listens on.
+func (r *runningNode) serveMetrics(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	s := &http.Server{Handler: metrics.Handler(r.svc), ReadHeaderTimeout: 10 * time.Second}
+	r.servers = append(r.servers, s)
+	go s.Serve(ln)
+	return ln.Addr().String(), nil
+}
+
+// loopbackAddr reports whether addr (HOST:PORT) is on loopback.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // close shuts the listeners down, then the node: requests in flight finish,

@@ -1,0 +1,131 @@
+// Package metrics exposes a node's state to Prometheus: a collector that
+// reads the node's status at scrape time (so that nothing on the message
+// path pays for metrics), the Go runtime and process collectors, and the
+// handler of a separate, loopback-only listener with /metrics, /healthz and
+// /readyz. docs/METRICS.md lists every metric.
+//
+// Labels name a group by its id and a rejection by its reason, never a
+// member: the metrics of a node say how its groups run, not who is in them.
+package metrics
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/demes/demes/api"
+)
+
+// Source is what the metrics read: the node's status, and whether it runs.
+type Source interface {
+	Status() api.Status
+	Running() bool
+}
+
+var (
+	hasLeader = prometheus.NewDesc("demes_raft_has_leader",
+		"Whether this node knows a host (raft leader) for the group: 1 or 0.", []string{"group"}, nil)
+	term = prometheus.NewDesc("demes_raft_term",
+		"The group's current raft term, which each election raises.", []string{"group"}, nil)
+	committed = prometheus.NewDesc("demes_raft_committed_index",
+		"The group's commit index as this node knows it: how many log entries are committed.", []string{"group"}, nil)
+	members = prometheus.NewDesc("demes_group_members",
+		"The group's current members.", []string{"group"}, nil)
+	voters = prometheus.NewDesc("demes_group_voters",
+		"The group's current voters.", []string{"group"}, nil)
+	queued = prometheus.NewDesc("demes_outbox_queued",
+		"Messages this node has accepted for the group and not yet seen committed.", []string{"group"}, nil)
+	rejected = prometheus.NewDesc("demes_envelopes_rejected_total",
+		"Envelopes and entries this node rejected, by reason.", []string{"reason"}, nil)
+	up = prometheus.NewDesc("demes_node_running",
+		"Whether the node runs: 1 or 0 (a demo node can be stopped from its UI).", nil, nil)
+)
+
+type collector struct{ src Source }
+
+// Describe implements prometheus.Collector.
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	running := c.src.Running()
+	ch <- prometheus.MustNewConstMetric(up, prometheus.GaugeValue, bool01(running))
+	if !running {
+		return
+	}
+	st := c.src.Status()
+	for _, g := range st.Groups {
+		ch <- prometheus.MustNewConstMetric(hasLeader, prometheus.GaugeValue, bool01(g.Host != ""), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(term, prometheus.GaugeValue, float64(g.Term), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(committed, prometheus.GaugeValue, float64(g.Committed), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(members, prometheus.GaugeValue, float64(len(g.Members)), g.GroupID)
+		v := 0
+		for _, m := range g.Members {
+			if m.Voter {
+				v++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(voters, prometheus.GaugeValue, float64(v), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(queued, prometheus.GaugeValue, float64(g.Queued), g.GroupID)
+	}
+	for reason, n := range st.Rejected {
+		ch <- prometheus.MustNewConstMetric(rejected, prometheus.CounterValue, float64(n), reason)
+	}
+}
+
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NewRegistry returns a registry with the node's collector and the Go
+// runtime and process collectors.
+func NewRegistry(src Source) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collector{src},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// Handler serves /metrics (the Prometheus text format), /healthz (200 while
+// the node runs) and /readyz (200 while it runs and knows a host for every
+// group; 503 with the groups that have none otherwise).
+func Handler(src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(NewRegistry(src), promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !src.Running() {
+			http.Error(w, "the node is stopped", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !src.Running() {
+			http.Error(w, "the node is stopped", http.StatusServiceUnavailable)
+			return
+		}
+		var hostless []string
+		for _, g := range src.Status().Groups {
+			if g.Host == "" {
+				hostless = append(hostless, g.GroupID)
+			}
+		}
+		if len(hostless) > 0 {
+			http.Error(w, "no host known for group "+strings.Join(hostless, ", "), http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}

@@ -1,0 +1,147 @@
+package metrics
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/demes/demes/api"
+)
+
+type fakeSource struct {
+	st      api.Status
+	running bool
+}
+
+func (f *fakeSource) Status() api.Status { return f.st }
+func (f *fakeSource) Running() bool      { return f.running }
+
+func source() *fakeSource {
+	return &fakeSource{running: true, st: api.Status{
+		Groups: []api.GroupStatus{
+			{GroupID: "g1", Host: "demes1host", Term: 3, Committed: 42, Queued: 2,
+				Members: []api.Member{{PublicID: "demes1a", Voter: true}, {PublicID: "demes1b", Voter: true}, {PublicID: "demes1c"}}},
+			{GroupID: "g2", Term: 1, Committed: 7, Members: []api.Member{{PublicID: "demes1a", Voter: true}}},
+		},
+		Rejected: map[string]int64{"sender is not a member": 5},
+	}}
+}
+
+// TestMetrics scrapes the registry: each metric has its name, type, help
+// and value, labels hold group ids and reasons but never a member, and the
+// whole passes client_golang's lint.
+func TestMetrics(t *testing.T) {
+	src := source()
+	reg := NewRegistry(src)
+	problems, err := testutil.GatherAndLint(reg)
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", err, problems)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		got[mf.GetName()] = mf
+	}
+	want := map[string]dto.MetricType{
+		"demes_raft_has_leader":          dto.MetricType_GAUGE,
+		"demes_raft_term":                dto.MetricType_GAUGE,
+		"demes_raft_committed_index":     dto.MetricType_GAUGE,
+		"demes_group_members":            dto.MetricType_GAUGE,
+		"demes_group_voters":             dto.MetricType_GAUGE,
+		"demes_outbox_queued":            dto.MetricType_GAUGE,
+		"demes_envelopes_rejected_total": dto.MetricType_COUNTER,
+		"demes_node_running":             dto.MetricType_GAUGE,
+		"go_goroutines":                  dto.MetricType_GAUGE,
+		"process_cpu_seconds_total":      dto.MetricType_COUNTER,
+	}
+	for name, typ := range want {
+		mf, ok := got[name]
+		if !ok {
+			if strings.HasPrefix(name, "process_") {
+				continue // the process collector needs procfs, which not every OS has
+			}
+			t.Errorf("no metric %s", name)
+			continue
+		}
+		if mf.GetType() != typ {
+			t.Errorf("%s is a %v, want %v", name, mf.GetType(), typ)
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if strings.HasPrefix(l.GetValue(), "demes1") {
+					t.Errorf("%s has a member id in label %s", name, l.GetName())
+				}
+			}
+		}
+	}
+	value := func(name, group string) float64 {
+		for _, m := range got[name].GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "group" && l.GetValue() == group {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+		t.Fatalf("no %s for %s", name, group)
+		return 0
+	}
+	checks := []struct {
+		name, group string
+		want        float64
+	}{
+		{"demes_raft_has_leader", "g1", 1}, {"demes_raft_has_leader", "g2", 0},
+		{"demes_raft_committed_index", "g1", 42}, {"demes_group_members", "g1", 3},
+		{"demes_group_voters", "g1", 2}, {"demes_outbox_queued", "g1", 2}, {"demes_raft_term", "g2", 1},
+	}
+	for _, c := range checks {
+		if v := value(c.name, c.group); v != c.want {
+			t.Errorf("%s{group=%s} = %v, want %v", c.name, c.group, v, c.want)
+		}
+	}
+	if v := got["demes_envelopes_rejected_total"].GetMetric()[0].GetCounter().GetValue(); v != 5 {
+		t.Errorf("rejected = %v", v)
+	}
+}
+
+// TestHandler: /metrics answers in the text format; /healthz and /readyz say
+// whether the node runs and whether every group has a host.
+func TestHandler(t *testing.T) {
+	src := source()
+	srv := httptest.NewServer(Handler(src))
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "# TYPE demes_raft_has_leader gauge") {
+		t.Errorf("/metrics: %d %.200s", code, body)
+	}
+	if code, _ := get("/healthz"); code != 200 {
+		t.Errorf("/healthz of a running node: %d", code)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "g2") {
+		t.Errorf("/readyz with a hostless group: %d %s", code, body)
+	}
+	src.st.Groups = src.st.Groups[:1]
+	if code, _ := get("/readyz"); code != 200 {
+		t.Errorf("/readyz with hosts everywhere: %d", code)
+	}
+	src.running = false
+	if code, _ := get("/healthz"); code != 503 {
+		t.Errorf("/healthz of a stopped node: %d", code)
+	}
+}

@@ -123,6 +123,14 @@ func (n *Node) checkSender(frame []byte) error {
 		return nil
 	}
 	if !n.knownSigner([32]byte(frame[1:frameSignerEnd])) {
+		if n.joining.Load() > 0 {
+			// Common and harmless while this node joins: the host may
+			// send before the join reply arrives here. Counted, and
+			// logged at debug only.
+			n.rejects.add("sender is not a member")
+			n.log.Debug().Msg("rejected a frame of a sender not known yet, while joining")
+			return &errReject{reason: "sender is not a member", anonymous: true}
+		}
 		return n.rejectAnonymous("sender is not a member", nil)
 	}
 	return nil

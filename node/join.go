@@ -198,6 +198,8 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	// one that left or was removed and is invited back: it asks to join like
 	// anyone, and its log, a prefix of the group's, then grows from where
 	// it stopped.
+	n.joining.Add(1)
+	defer n.joining.Add(-1)
 	existing := n.group(inv.Group)
 	if existing != nil && existing.view.Load().self {
 		return GroupInfo{GroupID: existing.id.String(), Name: existing.view.Load().name}, nil

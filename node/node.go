@@ -40,9 +40,12 @@ type Node struct {
 	peerHandler     http.Handler
 	// joinReplay is the replay filter of invitees, kept apart from members'.
 	joinReplay *crypto.ReplayFilter
-	events     *broadcaster
-	rejects    *rejectCounter
-	rejectLog  rejectLog // which rejections to log (limit.go)
+	// joining counts the joins in progress: while one is, frames from
+	// senders this node does not know yet are expected (see checkSender).
+	joining   atomic.Int32
+	events    *broadcaster
+	rejects   *rejectCounter
+	rejectLog rejectLog // which rejections to log (limit.go)
 	// verified holds the envelopes of log entries checked ahead of their
 	// application, by a goroutine that reads the entries to check from
 	// checkc (verified.go).

@@ -3,7 +3,6 @@ package state
 import (
 	"fmt"
 	"math"
-	"slices"
 	"time"
 )
 
@@ -91,19 +90,7 @@ type QuotaItem struct {
 // CheckpointInterval), so the median of the voters is at most about a
 // minute behind real time in a group where anyone chats. No minority of the
 // voters can move it forward, a member that is no voter not at all.
-func (s *State) VoterClock() int64 {
-	var times []int64
-	for _, m := range s.Members {
-		if m.Voter {
-			times = append(times, m.Time)
-		}
-	}
-	if len(times) == 0 {
-		return 0
-	}
-	slices.Sort(times)
-	return times[(len(times)-1)/2]
-}
+func (s *State) VoterClock() int64 { return s.medianTime(func(m *Member) bool { return m.Voter }) }
 
 // quotaTime is the time a chat message from m signed at signed counts at:
 // its signing time, but never before m's previous one (a member cannot go

@@ -27,10 +27,16 @@ func MinVoters(members, maxVoters int) int { return min(3, members, maxVoters) }
 // members can move it, since a median needs half the members to move it
 // forward. It lags in a quiet group, which makes invites last longer, never
 // shorter; the member that proposes a join checks its own clock too.
-func (s *State) Clock() int64 {
+func (s *State) Clock() int64 { return s.medianTime(func(*Member) bool { return true }) }
+
+// medianTime is the lower median of the latest signing times of the current
+// members that count, 0 if none does.
+func (s *State) medianTime(counts func(*Member) bool) int64 {
 	times := make([]int64, 0, len(s.Members))
 	for _, m := range s.Members {
-		times = append(times, m.Time)
+		if counts(m) {
+			times = append(times, m.Time)
+		}
 	}
 	if len(times) == 0 {
 		return 0

@@ -87,29 +87,11 @@ func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time
 	if _, ok := v.members[invitee.Sign]; ok {
 		return "", fmt.Errorf("invite: %s is already a member: %w", invitee.Fingerprint(), ErrInvalid)
 	}
-	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
-	defer cancel()
 	before := v.invites[invitee.Sign].Index
 	committed := func(v *view) bool { inv, ok := v.invites[invitee.Sign]; return ok && inv.Index > before }
-	expires := time.Now().Add(ttl).UnixNano()
-	// Propose until the invite is committed: a proposal can be dropped while
-	// the group has no host.
-	for !committed(g.view.Load()) {
-		var perr error
-		if err := g.do(ctx, func() {
-			perr = g.proposeEntry(crypto.TypeInvite, &state.InviteBody{Invitee: invitee.Bytes(), Expires: expires})
-		}); err != nil {
-			return "", fmt.Errorf("invite: %w", err)
-		}
-		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
-			n.log.Debug().Err(perr).Msg("invite proposal")
-		}
-		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
-		_ = g.waitView(wctx, committed)
-		wcancel()
-		if ctx.Err() != nil {
-			return "", fmt.Errorf("invite: not committed in time (does the group have a host?): %w", ctx.Err())
-		}
+	entry := &state.InviteBody{Invitee: invitee.Bytes(), Expires: time.Now().Add(ttl).UnixNano()}
+	if err := n.commitUntil(ctx, g, "invite", "does the group have a host?", committed, g.proposeEntryFn(crypto.TypeInvite, entry)); err != nil {
+		return "", err
 	}
 	v = g.view.Load()
 	urls := []string{n.cfg.URL}

@@ -47,23 +47,12 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 	if _, ok := g.view.Load().members[target.Sign]; !ok {
 		return fmt.Errorf("remove: %s is not a member: %w", target.Fingerprint(), ErrNotFound)
 	}
-	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
-	defer cancel()
-	gone := func(v *view) bool { _, ok := v.members[target.Sign]; return !ok }
-	for !gone(g.view.Load()) {
-		var body any = &state.TargetBody{Target: target.Sign[:]}
-		if t == crypto.TypeLeave {
-			body = &struct{}{}
-		}
-		if err := g.do(ctx, func() { _ = g.proposeConf(t, body, pb.ConfChangeRemoveNode, state.RaftID(target.Sign)) }); err != nil {
-			return fmt.Errorf("remove: %w", err)
-		}
-		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
-		_ = g.waitView(wctx, gone)
-		wcancel()
-		if ctx.Err() != nil {
-			return fmt.Errorf("remove: not committed in time (was it refused? see the log): %w", ctx.Err())
-		}
+	var body any = &state.TargetBody{Target: target.Sign[:]}
+	if t == crypto.TypeLeave {
+		body = &struct{}{}
 	}
-	return nil
+	gone := func(v *view) bool { _, ok := v.members[target.Sign]; return !ok }
+	return n.commitUntil(ctx, g, "remove", refusedWhy, gone, func() error {
+		return g.proposeConf(t, body, pb.ConfChangeRemoveNode, state.RaftID(target.Sign))
+	})
 }

@@ -33,7 +33,7 @@ type chatTally struct {
 // grew by, and what of it was accepted.
 func chatOutcomes(t testing.TB, n *node.Node, groupID string) map[[32]byte]*chatTally {
 	t.Helper()
-	entries, err := node.LogEntries(n, groupID)
+	entries, err := n.LogFrames(groupID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +317,7 @@ func TestHostDropsProposals(t *testing.T) {
 	if ct.accepted != 2 || ct.rejected != 0 {
 		t.Fatalf("the rogue's messages in the log: %d accepted, %d rejected (%v); want 2 and none", ct.accepted, ct.rejected, ct.reasons)
 	}
-	entries, err := node.LogEntries(host, c.GroupID)
+	entries, err := host.LogFrames(c.GroupID)
 	if err != nil {
 		t.Fatal(err)
 	}

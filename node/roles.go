@@ -66,7 +66,7 @@ func (n *Node) RevokeInvite(ctx context.Context, groupID, codeOrID string) error
 		return fmt.Errorf("revoke: only %s, who made this invite, or an admin may revoke it: %w", inv.Inviter.Fingerprint(), ErrForbidden)
 	}
 	gone := func(v *view) bool { cur, ok := v.invites[invitee.Sign]; return !ok || cur.Index != inv.Index }
-	return n.commitUntil(ctx, g, "revoke", gone, crypto.TypeRevoke, &state.TargetBody{Target: invitee.Sign[:]})
+	return n.commitUntil(ctx, g, "revoke", refusedWhy, gone, g.proposeEntryFn(crypto.TypeRevoke, &state.TargetBody{Target: invitee.Sign[:]}))
 }
 
 // SetAdmin grants (admin true) or withdraws the admin role of a member. Only
@@ -103,7 +103,7 @@ func (n *Node) SetAdmin(ctx context.Context, groupID, publicID string, admin boo
 		}
 	}
 	done := func(v *view) bool { return v.members[target.Sign].admin == admin }
-	return n.commitUntil(ctx, g, "admin", done, crypto.TypeAdmin, &state.AdminBody{Target: target.Sign[:], Admin: admin})
+	return n.commitUntil(ctx, g, "admin", refusedWhy, done, g.proposeEntryFn(crypto.TypeAdmin, &state.AdminBody{Target: target.Sign[:], Admin: admin}))
 }
 
 // SetSettings changes the group's settings, all of them: a quota of 0 is
@@ -126,8 +126,8 @@ func (n *Node) SetSettings(ctx context.Context, groupID string, s GroupSettings)
 		return nil
 	}
 	done := func(v *view) bool { return v.settings == want }
-	return n.commitUntil(ctx, g, "settings", done, crypto.TypeSettings,
-		&state.SettingsBody{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay})
+	return n.commitUntil(ctx, g, "settings", refusedWhy, done, g.proposeEntryFn(crypto.TypeSettings,
+		&state.SettingsBody{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay}))
 }
 
 // settingsOf is what a group's status shows of its settings: the quotas in
@@ -136,29 +136,42 @@ func settingsOf(s state.Settings) GroupSettings {
 	return GroupSettings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsLimit(), BytesPerDay: s.BytesLimit()}
 }
 
-// commitUntil proposes a signed entry of type t with body until done holds
-// of the group's view, signing it afresh each time (an entry's counter binds
-// it to its place; see package state), or until the membership timeout.
-func (n *Node) commitUntil(ctx context.Context, g *group, what string, done func(*view) bool, t crypto.Type, body any) error {
+// commitUntil proposes with propose (run on the group's goroutine) until done
+// holds of the group's view, or until the membership timeout: a proposal can
+// be dropped while the group has no host, so it is made again every
+// reproposeAfter, signed afresh each time (an entry's counter binds it to its
+// place; see package state). what names the action in errors, why says what
+// a timeout may mean.
+func (n *Node) commitUntil(ctx context.Context, g *group, what, why string, done func(*view) bool, propose func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	defer cancel()
 	for !done(g.view.Load()) {
 		var perr error
-		if err := g.do(ctx, func() { perr = g.proposeEntry(t, body) }); err != nil {
+		if err := g.do(ctx, func() { perr = propose() }); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {
-			n.log.Debug().Err(perr).Str("entry", t.String()).Msg("proposal")
+			n.log.Debug().Err(perr).Str("action", what).Msg("proposal")
 		}
 		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
 		_ = g.waitView(wctx, done)
 		wcancel()
 		if ctx.Err() != nil {
-			return fmt.Errorf("%s: not committed in time (was it refused? see the log): %w", what, ctx.Err())
+			return fmt.Errorf("%s: not committed in time (%s): %w", what, why, ctx.Err())
 		}
 	}
 	return nil
 }
+
+// proposeEntryFn is a propose function for commitUntil: a normal entry of
+// type t with body, signed when it runs.
+func (g *group) proposeEntryFn(t crypto.Type, body any) func() error {
+	return func() error { return g.proposeEntry(t, body) }
+}
+
+// refusedWhy is what a membership change that does not commit in time may
+// mean: the group's rules refused it, which the log says.
+const refusedWhy = "was it refused? see the log"
 
 func short(s string) string {
 	if len(s) > 24 {

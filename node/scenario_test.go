@@ -24,7 +24,7 @@ import (
 // before its sender applied a removal. The group never delivers it.)
 func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	c.t.Helper()
-	entries, err := node.LogEntries(c.Node(i), c.GroupID)
+	entries, err := c.Node(i).LogFrames(c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}

@@ -352,7 +352,7 @@ func TestDamagedSnapshotAppliesTheLog(t *testing.T) {
 // results to the same state.
 func checkSnapshotsOfLog(t *testing.T, n *node.Node, groupID string) {
 	t.Helper()
-	entries, err := node.LogEntries(n, groupID)
+	entries, err := n.LogFrames(groupID)
 	if err != nil {
 		t.Fatal(err)
 	}

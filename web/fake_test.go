@@ -156,6 +156,17 @@ func (w *fakeWorld) setQuorum(gid string, ok bool) {
 	w.notifyStatusLocked(g)
 }
 
+// setLatency changes n's share of every round-trip time and tells the
+// members of n's groups that their status changed, as a ping round does.
+func (w *fakeWorld) setLatency(n *fakeNode, ms float64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n.latency = ms
+	for _, g := range w.groups {
+		w.notifyStatusLocked(g)
+	}
+}
+
 // holdJoins makes Join wait until the returned func is called.
 func (w *fakeWorld) holdJoins() (release func()) {
 	gate := make(chan struct{})

@@ -196,3 +196,25 @@ func TestBrowserLeave(t *testing.T) {
 		t.Errorf("members after bob left = %s", got)
 	}
 }
+
+// TestBrowserMembersKeepStateAcrossRefresh: a status refresh (here a new
+// round-trip time) does not rebuild the rows of members who did not change,
+// so an open safety number stays open and a focused button keeps the focus.
+func TestBrowserMembersKeepStateAcrossRefresh(t *testing.T) {
+	w, _ := newFriends(t)
+	alice, bob := w.node("alice"), w.node("bob")
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitText(memberRow(bob)+" .member-facts", "RTT 11 ms")
+	a.Click(memberRow(bob) + " .safety summary")
+	a.WaitFor("the safety number to open", `(sel) => document.querySelector(sel).open`, memberRow(bob)+" .safety")
+	webtest.Eval[bool](a, `(document.querySelector('`+memberRow(bob)+` .member-remove').focus(), true)`)
+
+	w.setLatency(bob, 30)
+	a.WaitText(memberRow(bob)+" .member-facts", "RTT 33 ms")
+	if !webtest.Eval[bool](a, `document.querySelector('`+memberRow(bob)+` .safety').open`) {
+		t.Error("the safety number closed when the round-trip time changed")
+	}
+	if !webtest.Eval[bool](a, `document.activeElement === document.querySelector('`+memberRow(bob)+` .member-remove')`) {
+		t.Error("the Remove button lost the focus when the round-trip time changed")
+	}
+}

@@ -695,12 +695,19 @@
     return b;
   }
 
+  // memberRows keeps the rows of the members list by public id, with what
+  // they were built from, so that a status refresh rebuilds only the rows
+  // whose member changed: an open safety number stays open and a focused
+  // button keeps the focus while round-trip times tick.
+  const memberRows = new Map();
+
   function renderMembers() {
     const list = $('member-list');
-    list.replaceChildren();
     const g = currentGroupStatus();
     const facts = $('group-facts');
     if (!g) {
+      list.replaceChildren();
+      memberRows.clear();
       facts.textContent = state.stopped ? 'Your node is stopped, so it has no live view of the group.'
         : state.selected ? 'Loading…' : 'No group selected.';
       return;
@@ -719,46 +726,77 @@
     const members = g.members.slice().sort((a, b) =>
       listRank(g, a.public_id) - listRank(g, b.public_id) ||
       String(a.name).localeCompare(String(b.name)));
+    const rows = [];
     for (const m of members) {
-      const li = el('li', 'member');
-      li.dataset.publicId = m.public_id;
-      const head = el('div', 'member-head');
-      const dot = el('span', 'dot ' + (m.online || m.self ? 'dot-online' : 'dot-offline'));
-      dot.setAttribute('role', 'img');
-      dot.setAttribute('aria-label', m.online || m.self ? 'online' : 'offline');
-      head.append(dot, el('strong', 'member-name', m.name || shortID(m.public_id)));
-      if (m.self) head.append(el('span', 'muted', '(you)'));
       const rank = prefRank(g, m.public_id);
-      if (m.public_id === g.host || m.host) {
-        head.append(badge('host', 'badge-host', 'Orders and relays the group’s messages'));
-      } else if (rank === 0) {
-        head.append(badge('preferred host', 'badge-backup', 'Best placed to host once the group has a quorum again'));
-      } else if (rank !== Infinity) {
-        head.append(badge('backup ' + rank, 'badge-backup', rank === 1 ? 'Takes over if the host goes away'
-          : 'Takes over if the host and the ' + (rank === 2 ? 'first backup' : rank - 1 + ' backups before it') + ' go away'));
-      }
-      head.append(m.voter ? badge('voter', '', 'Votes for the host; a majority of the voters must be online for messages to commit')
-        : badge('learner', '', 'Receives every message but does not vote'));
-      head.append(...membership.memberBadges(m));
-      li.append(head);
-
-      const facts = [m.fingerprint || shortID(m.public_id)];
-      if (m.self) facts.push('this node');
-      else if (!m.online) facts.push('offline');
-      else facts.push(m.rtt_ms > 0 ? 'RTT ' + fmtMs(m.rtt_ms) : 'RTT unknown');
-      li.append(el('div', 'member-facts muted', facts.join(' · ')));
-
-      if (!m.self && m.safety_number) {
-        const d = el('details', 'safety');
-        d.append(el('summary', null, 'Safety number'));
-        d.append(el('code', 'safety-number', m.safety_number));
-        d.append(el('p', 'muted small', 'Compare it with ' + (m.name || 'them') + ' in person or by phone. If it differs, someone is in between.'));
-        li.append(d);
-      }
-      const actions = membership.memberActions(g, m);
-      if (actions) li.append(actions);
-      list.append(li);
+      // Everything the row shows but its online dot and its facts line,
+      // which are updated in place.
+      const key = JSON.stringify([g.group_id, g.name, g.host, g.admin, g.role, rank,
+        m.name, m.self, m.host, m.voter, m.admin, m.safety_number]);
+      const old = memberRows.get(m.public_id);
+      const li = old && old.key === key ? old.li : buildMemberRow(g, m, rank);
+      memberRows.set(m.public_id, { key, li });
+      updateMemberLive(li, m);
+      rows.push(li);
     }
+    const ids = new Set(members.map((m) => m.public_id));
+    for (const id of memberRows.keys()) if (!ids.has(id)) memberRows.delete(id);
+    const same = rows.length === list.children.length && rows.every((li, i) => list.children[i] === li);
+    if (!same) list.replaceChildren(...rows);
+  }
+
+  // updateMemberLive sets what changes from one refresh to the next in a
+  // member's row: whether it is online and its round-trip time.
+  function updateMemberLive(li, m) {
+    const on = !!(m.online || m.self);
+    const dot = li.querySelector('.dot');
+    dot.className = 'dot ' + (on ? 'dot-online' : 'dot-offline');
+    dot.setAttribute('aria-label', on ? 'online' : 'offline');
+    const facts = [m.fingerprint || shortID(m.public_id)];
+    if (m.self) facts.push('this node');
+    else if (!m.online) facts.push('offline');
+    else facts.push(m.rtt_ms > 0 ? 'RTT ' + fmtMs(m.rtt_ms) : 'RTT unknown');
+    const text = facts.join(' · ');
+    const line = li.querySelector('.member-facts');
+    if (line.textContent !== text) line.textContent = text;
+  }
+
+  // buildMemberRow builds a member's row of the members list; its online
+  // dot and facts line are filled in by updateMemberLive.
+  function buildMemberRow(g, m, rank) {
+    const li = el('li', 'member');
+    li.dataset.publicId = m.public_id;
+    const head = el('div', 'member-head');
+    const dot = el('span', 'dot ' + (m.online || m.self ? 'dot-online' : 'dot-offline'));
+    dot.setAttribute('role', 'img');
+    dot.setAttribute('aria-label', m.online || m.self ? 'online' : 'offline');
+    head.append(dot, el('strong', 'member-name', m.name || shortID(m.public_id)));
+    if (m.self) head.append(el('span', 'muted', '(you)'));
+    if (m.public_id === g.host || m.host) {
+      head.append(badge('host', 'badge-host', 'Orders and relays the group’s messages'));
+    } else if (rank === 0) {
+      head.append(badge('preferred host', 'badge-backup', 'Best placed to host once the group has a quorum again'));
+    } else if (rank !== Infinity) {
+      head.append(badge('backup ' + rank, 'badge-backup', rank === 1 ? 'Takes over if the host goes away'
+        : 'Takes over if the host and the ' + (rank === 2 ? 'first backup' : rank - 1 + ' backups before it') + ' go away'));
+    }
+    head.append(m.voter ? badge('voter', '', 'Votes for the host; a majority of the voters must be online for messages to commit')
+      : badge('learner', '', 'Receives every message but does not vote'));
+    head.append(...membership.memberBadges(m));
+    li.append(head);
+
+    li.append(el('div', 'member-facts muted'));
+
+    if (!m.self && m.safety_number) {
+      const d = el('details', 'safety');
+      d.append(el('summary', null, 'Safety number'));
+      d.append(el('code', 'safety-number', m.safety_number));
+      d.append(el('p', 'muted small', 'Compare it with ' + (m.name || 'them') + ' in person or by phone. If it differs, someone is in between.'));
+      li.append(d);
+    }
+    const actions = membership.memberActions(g, m);
+    if (actions) li.append(actions);
+    return li;
   }
 
   // ---- rendering: network picture ---------------------------------------------------

@@ -280,9 +280,32 @@ func (p *Page) Navigate(url string) {
 }
 
 // Click clicks the first element that matches the CSS selector, once it is visible.
+// When the page replaces that element between finding and clicking it (a
+// list re-rendered by a status refresh), Click finds it again and clicks the
+// new one, as a person's second try would.
 func (p *Page) Click(sel string) {
 	p.T.Helper()
-	p.Do("click "+sel, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+	ctx, cancel := context.WithTimeout(p.Ctx, p.Step)
+	defer cancel()
+	for {
+		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+		if err == nil {
+			return
+		}
+		if !isDetached(err) || ctx.Err() != nil {
+			p.fail("click %s: %v", sel, err)
+			return
+		}
+	}
+}
+
+// isDetached reports whether err says the node an action had found left the
+// document before the action reached it.
+func isDetached(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Could not find node with given id") ||
+		strings.Contains(msg, "Node is detached") ||
+		strings.Contains(msg, "node not found")
 }
 
 // SendKeys focuses the first element that matches the CSS selector and

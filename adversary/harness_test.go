@@ -39,6 +39,13 @@ type options struct {
 	// latency maps (and placement may move the host); without them the
 	// host and the voters follow join order and never move.
 	pings bool
+	// heads has members ping each other (so that they exchange their
+	// signed chain heads) without committing latency maps, so that the
+	// host still follows join order and never moves.
+	heads bool
+	// tweak changes node i's configuration before it starts (a test
+	// wraps a malicious node's link this way).
+	tweak map[int]func(*node.Config)
 }
 
 func testLogger() zerolog.Logger {
@@ -57,11 +64,18 @@ func newGroup(t *testing.T, size int, o options) *group {
 		cfg.LatencyInterval = 300 * time.Millisecond
 		cfg.CheckpointInterval = 300 * time.Millisecond
 	}
+	if o.heads {
+		cfg.PingInterval = 100 * time.Millisecond
+		cfg.LatencyInterval = time.Hour
+	}
 	nc, err := nodetest.New(nodetest.Options{Size: size, HTTP: true, Dir: t.TempDir(), Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	for i, fn := range o.tweak {
+		nc.Member(i).Tweak = fn
+	}
 	if err := nc.StartAll(); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/state"
+	"github.com/demes/demes/transcript"
 )
 
 // A malicious host: its node's link rewrites what it sends to one member
@@ -231,4 +232,26 @@ func TestHostRewritesCommittedEntry(t *testing.T) {
 	if _, err := g.node(2).Messages(g.id); err != nil {
 		t.Errorf("a halted group's messages can no longer be read: %v", err)
 	}
+}
+
+// TestTranscriptAttestedByPeers: the heads members exchange directly are
+// kept with the history and go into transcripts, so that `verify --trust`
+// of another member passes once that member has stated the exporter's
+// history up to its end, and not before.
+func TestTranscriptAttestedByPeers(t *testing.T) {
+	g := newGroup(t, 2, options{heads: true})
+	g.form(0, 1)
+	g.send(0, "for the record")
+	ctx := ctxT(t, 60*time.Second)
+	g.c.Eventually(t, 30*time.Second, "node1's head to reach the end of node0's transcript", func() bool {
+		doc, err := g.node(0).Transcript(ctx, g.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = transcript.Verify(doc, []identity.PublicID{g.pub(0), g.pub(1)})
+		if err != nil && !errors.Is(err, transcript.ErrUntrusted) {
+			t.Fatalf("the transcript does not verify: %v", err)
+		}
+		return err == nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -211,7 +212,11 @@ func (g *group) checkPendingHeads() {
 // the same index, and halts the group when they differ.
 func (g *group) checkHead(c headClaim) {
 	mine, ok := g.st.HeadThrough(c.index)
-	if !ok || mine == c.head {
+	if !ok {
+		return
+	}
+	if mine == c.head {
+		g.noteAgreement(c)
 		return
 	}
 	frame, err := g.signHead(c.index, mine)
@@ -380,4 +385,81 @@ func (g *group) errHalted(action string) error {
 		msg = a.Message
 	}
 	return fmt.Errorf("%s: %s: %w", action, msg, ErrHalted)
+}
+
+// noteAgreement keeps a member's statement that matched this node's
+// history, the latest per member: the attestations a transcript carries
+// (transcript.BuildAttested), stored with the history by saveHeard.
+func (g *group) noteAgreement(c headClaim) {
+	if old, ok := g.heard[c.signer]; ok && old.index >= c.index {
+		return
+	}
+	g.heard[c.signer] = c
+	g.heardDirty = true
+}
+
+// heardInterval is how often at most the kept statements are written to
+// the store: they change at every ping, and a lost one is soon replaced.
+const heardInterval = 5 * time.Second
+
+// saveHeard writes the kept statements to the store when they changed and
+// heardInterval has passed (or when final, as the group stops).
+func (g *group) saveHeard(final bool) {
+	if !g.heardDirty || (!final && time.Since(g.heardSaved) < heardInterval) {
+		return
+	}
+	frames := make([][]byte, 0, len(g.heard))
+	for _, c := range g.heard {
+		frames = append(frames, c.frame)
+	}
+	b, err := state.Encode(frames)
+	if err == nil {
+		err = g.n.store.SaveHeads(g.id[:], b)
+	}
+	if err != nil {
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot store the members' signed heads")
+		return
+	}
+	g.heardDirty, g.heardSaved = false, time.Now()
+}
+
+// loadHeard reads the kept statements back when the group starts. Each is
+// checked again as it was when it came: a member of the group, this group.
+func (g *group) loadHeard() {
+	b, err := g.n.store.Heads(g.id[:])
+	if err != nil || b == nil {
+		return
+	}
+	var frames [][]byte
+	if err := state.Decode(b, &frames); err != nil {
+		return
+	}
+	for _, f := range frames {
+		env, err := crypto.Verify(f)
+		if err != nil {
+			continue
+		}
+		if c, err := parseHeadClaim(g.id, env.Sender, f); err == nil {
+			g.heard[c.signer] = c
+		}
+	}
+}
+
+// attestations returns the kept statements through at most index, and
+// this node's own statement through index, for a transcript that ends
+// there. It runs on the group's goroutine.
+func (g *group) attestations(index uint64) [][]byte {
+	var out [][]byte
+	for _, c := range g.heard {
+		if c.index <= index {
+			out = append(out, c.frame)
+		}
+	}
+	if head, ok := g.st.HeadThrough(index); ok {
+		if own, err := g.signHead(index, head); err == nil {
+			out = append(out, own)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i], out[j]) < 0 })
+	return out
 }

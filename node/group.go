@@ -105,6 +105,12 @@ type group struct {
 	// to check yet.
 	fork         *forkProof
 	pendingHeads map[[32]byte]headClaim
+	// heard are the members' latest statements that matched this node's
+	// history, for transcripts; heardDirty and heardSaved pace their
+	// writes to the store.
+	heard      map[[32]byte]headClaim
+	heardDirty bool
+	heardSaved time.Time
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a
@@ -150,6 +156,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		attc:         make(chan attestation, 64),
 		headc:        make(chan headClaim, 64),
 		pendingHeads: map[[32]byte]headClaim{},
+		heard:        map[[32]byte]headClaim{},
 		pullc:        make(chan struct{}, 1),
 		attests:      map[[32]byte]raftView{},
 		urlHint:      map[[32]byte]string{},
@@ -163,6 +170,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		g.provisional[id.Sign] = viewMember{id: id, raftID: state.RaftID(id.Sign), url: p.URL, voter: p.Voter}
 	}
 	g.loadFork()
+	g.loadHeard()
 	g.publish()
 	return g
 }
@@ -226,6 +234,7 @@ func (g *group) run() {
 			// outbox otherwise (their senders are not acknowledged yet).
 			if !g.n.crashed.Load() {
 				_ = g.flushOutbox(true)
+				g.saveHeard(true)
 			}
 			return
 		case <-tick.C:

@@ -43,6 +43,7 @@ var (
 	keyInfo       = []byte("info")
 	keySnapshot   = []byte("snapshot")
 	keyFork       = []byte("fork")
+	keyHeads      = []byte("heads")
 )
 
 // Open opens (creating if needed) the store at path with mode 0600.
@@ -478,6 +479,27 @@ func (s *Store) Fork(gid []byte) ([]byte, error) {
 	var out []byte
 	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
 		out = append([]byte(nil), b.Bucket(bucketMeta).Get(keyFork)...)
+		return nil
+	})
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
+}
+
+// SaveHeads records the members' signed chain heads a node keeps for a
+// group (see node's fork.go), replacing what was there.
+func (s *Store) SaveHeads(gid, heads []byte) error {
+	return s.updateGroup(gid, func(b *bolt.Bucket) error {
+		return b.Bucket(bucketMeta).Put(keyHeads, heads)
+	})
+}
+
+// Heads returns what SaveHeads recorded for a group, nil if nothing.
+func (s *Store) Heads(gid []byte) ([]byte, error) {
+	var out []byte
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		out = append([]byte(nil), b.Bucket(bucketMeta).Get(keyHeads)...)
 		return nil
 	})
 	if len(out) == 0 {

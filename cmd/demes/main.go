@@ -50,6 +50,8 @@ var commands = []command{
 	{"verify", "check a transcript offline", runVerify},
 	{"serve", "run the node until SIGINT/SIGTERM; prints the UI address", runServe},
 	{"ui", "print the running node's UI address with its token (--open: open it)", runUI},
+	{"backup", "write a backup of the running node's home, sealed with a passphrase or to its identity", runBackup},
+	{"restore", "restore a home from a backup", runRestore},
 	{"demo", "run N nodes in one group in this process, ready to chat in the browser", runDemo},
 	{"bench", "measure failover, latency, throughput and scaling on loopback", runBench},
 	{"version", "print the build's version, commit and Go toolchain", runVersion},

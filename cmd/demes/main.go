@@ -52,6 +52,7 @@ var commands = []command{
 	{"ui", "print the running node's UI address with its token (--open: open it)", runUI},
 	{"backup", "write a backup of the running node's home, sealed with a passphrase or to its identity", runBackup},
 	{"restore", "restore a home from a backup", runRestore},
+	{"health", "ask a running node's metrics listener whether it is healthy (--ready: ready), for health checks", runHealth},
 	{"demo", "run N nodes in one group in this process, ready to chat in the browser", runDemo},
 	{"bench", "measure failover, latency, throughput and scaling on loopback", runBench},
 	{"version", "print the build's version, commit and Go toolchain", runVersion},

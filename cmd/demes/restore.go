@@ -380,10 +380,12 @@ func installStaged(stage, home string) (replaced string, err error) {
 			continue
 		}
 		if replaced == "" {
-			replaced = filepath.Join(home, "replaced-"+time.Now().UTC().Format("20060102T150405Z"))
-			if err := os.Mkdir(replaced, 0o700); err != nil {
+			// MkdirTemp: two restores in one second get two directories.
+			dir, err := os.MkdirTemp(home, "replaced-"+time.Now().UTC().Format("20060102T150405Z")+"-*")
+			if err != nil {
 				return "", fmt.Errorf("restore: keep the replaced files: %w", err)
 			}
+			replaced = dir
 		}
 		if err := os.Rename(filepath.Join(home, name), filepath.Join(replaced, name)); err != nil {
 			return "", fmt.Errorf("restore: keep the replaced %s: %w", name, err)

@@ -51,6 +51,10 @@ const (
 	// RouteTranscript: GET answers the group's signed transcript, a JSON
 	// document for download.
 	RouteTranscript = Prefix + "/groups/" + groupIDPattern + "/transcript"
+	// RouteBackupStore: GET answers a consistent copy of the node's store
+	// (a bbolt file, application/octet-stream, with its Content-Length),
+	// for `demes backup`, which seals it with the rest of the home.
+	RouteBackupStore = Prefix + "/backup/store"
 	// RouteEvents: GET answers server-sent events, one [Event] per "data:"
 	// line.
 	RouteEvents = Prefix + "/events"

@@ -49,7 +49,7 @@ func TestGroupPath(t *testing.T) {
 var groupRoutes = []string{RouteInvites, RouteRevoke, RouteLeave, RouteRemove, RouteAdmins, RouteSettings, RouteMessages, RouteTranscript}
 
 // allRoutes are every route of the API.
-var allRoutes = append([]string{RouteStatus, RouteGroups, RouteJoin, RouteEvents, RouteQR, RouteDemo, RouteNodeStop, RouteNodeStart}, groupRoutes...)
+var allRoutes = append([]string{RouteStatus, RouteGroups, RouteJoin, RouteBackupStore, RouteEvents, RouteQR, RouteDemo, RouteNodeStop, RouteNodeStart}, groupRoutes...)
 
 // Every route starts with Prefix, and each path reaches its own route and no
 // other: a server that registers them all routes each request to the right

@@ -10,7 +10,6 @@ package metrics
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -97,35 +96,13 @@ func NewRegistry(src Source) *prometheus.Registry {
 	return r
 }
 
-// Handler serves /metrics (the Prometheus text format), /healthz (200 while
-// the node runs) and /readyz (200 while it runs and knows a host for every
-// group; 503 with the groups that have none otherwise).
+// Handler serves /metrics (the Prometheus text format), /healthz (200
+// while the node runs) and /readyz (200 while it is ready by [Ready], 503
+// otherwise, with the reason for each group either way).
 func Handler(src Source) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(NewRegistry(src), promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if !src.Running() {
-			http.Error(w, "the node is stopped", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !src.Running() {
-			http.Error(w, "the node is stopped", http.StatusServiceUnavailable)
-			return
-		}
-		var hostless []string
-		for _, g := range src.Status().Groups {
-			if g.Host == "" {
-				hostless = append(hostless, g.GroupID)
-			}
-		}
-		if len(hostless) > 0 {
-			http.Error(w, "no host known for group "+strings.Join(hostless, ", "), http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /healthz", healthz(src))
+	mux.HandleFunc("GET /readyz", readyz(src))
 	return mux
 }

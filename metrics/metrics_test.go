@@ -26,7 +26,7 @@ func source() *fakeSource {
 		Groups: []api.GroupStatus{
 			{GroupID: "g1", Host: "demes1host", Term: 3, Committed: 42, Queued: 2,
 				Members: []api.Member{{PublicID: "demes1a", Voter: true}, {PublicID: "demes1b", Voter: true}, {PublicID: "demes1c"}}},
-			{GroupID: "g2", Term: 1, Committed: 7, Members: []api.Member{{PublicID: "demes1a", Voter: true}}},
+			{GroupID: "g2", Term: 1, Committed: 7, Members: []api.Member{{PublicID: "demes1a", Voter: true, Self: true, Online: true}}},
 		},
 		Rejected: map[string]int64{"sender is not a member": 5},
 	}}
@@ -133,15 +133,60 @@ func TestHandler(t *testing.T) {
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz of a running node: %d", code)
 	}
-	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "g2") {
-		t.Errorf("/readyz with a hostless group: %d %s", code, body)
+	if code, body := get("/readyz"); code != 503 || !strings.HasPrefix(body, "not ready\n") || !strings.Contains(body, "group g2: no host yet") {
+		t.Errorf("/readyz with a group electing a host: %d %s", code, body)
 	}
 	src.st.Groups = src.st.Groups[:1]
-	if code, _ := get("/readyz"); code != 200 {
-		t.Errorf("/readyz with hosts everywhere: %d", code)
+	if code, body := get("/readyz"); code != 200 || body != "ok\ngroup g1: host known (term 3)\n" {
+		t.Errorf("/readyz with hosts everywhere: %d %q", code, body)
 	}
 	src.running = false
 	if code, _ := get("/healthz"); code != 503 {
 		t.Errorf("/healthz of a stopped node: %d", code)
+	}
+}
+
+// TestReady: ready means running, and every group hosted, waiting for a
+// quorum it cannot have, or left; the reasons say which, per group, and
+// never name a member.
+func TestReady(t *testing.T) {
+	voter := func(online bool) api.Member { return api.Member{PublicID: "demes1x", Voter: true, Online: online} }
+	learner := api.Member{PublicID: "demes1y", Online: true}
+	for _, tc := range []struct {
+		name  string
+		group api.GroupStatus
+		ready bool
+		why   string
+	}{
+		{"hosted", api.GroupStatus{Host: "demes1h", Term: 4, Members: []api.Member{voter(true), voter(false), voter(false)}}, true, "host known (term 4)"},
+		{"waiting for quorum", api.GroupStatus{Members: []api.Member{voter(true), voter(false), voter(false), learner}}, true,
+			"waiting for quorum: 1 of 3 voters reachable, 2 needed"},
+		{"two of four is no quorum", api.GroupStatus{Members: []api.Member{voter(true), voter(true), voter(false), voter(false)}}, true,
+			"waiting for quorum: 2 of 4 voters reachable, 3 needed"},
+		{"electing", api.GroupStatus{Members: []api.Member{voter(true), voter(true), voter(false)}}, false,
+			"no host yet: electing one (2 of 3 voters reachable)"},
+		{"alone and no host", api.GroupStatus{Members: []api.Member{voter(true)}}, false, "no host yet: electing one (1 of 1 voters reachable)"},
+		{"joining", api.GroupStatus{Members: []api.Member{learner}}, false, "joining: no voters known yet"},
+		{"left", api.GroupStatus{Role: "left"}, true, "this node has left it"},
+	} {
+		tc.group.GroupID = "g"
+		got := Ready(true, api.Status{Groups: []api.GroupStatus{tc.group}})
+		if got.Ready != tc.ready || len(got.Reasons) != 1 || got.Reasons[0] != "group g: "+tc.why {
+			t.Errorf("%s: Ready = %v %q, want %v %q", tc.name, got.Ready, got.Reasons, tc.ready, "group g: "+tc.why)
+		}
+		if strings.Contains(strings.Join(got.Reasons, ""), "demes1") {
+			t.Errorf("%s: a reason names a member: %q", tc.name, got.Reasons)
+		}
+	}
+	// One group not ready makes the node not ready; no group at all is ready.
+	two := api.Status{Groups: []api.GroupStatus{{GroupID: "a", Host: "demes1h"}, {GroupID: "b", Members: []api.Member{voter(true)}}}}
+	if got := Ready(true, two); got.Ready || len(got.Reasons) != 2 {
+		t.Errorf("one group electing: %+v", got)
+	}
+	if got := Ready(true, api.Status{}); !got.Ready {
+		t.Errorf("no groups: %+v", got)
+	}
+	if got := Ready(false, two); got.Ready || got.Reasons[0] != "the node is stopped" {
+		t.Errorf("stopped: %+v", got)
 	}
 }

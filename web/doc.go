@@ -57,6 +57,7 @@
 //	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> api.Message
 //	GET  /api/v1/groups/{group_id}/messages  [api.Message], committed in order, then queued
 //	GET  /api/v1/groups/{group_id}/transcript the signed transcript (a JSON download)
+//	GET  /api/v1/backup/store                a copy of the node's store (bbolt), for demes backup
 //	GET  /api/v1/events                      server-sent events, one api.Event per "data:" line
 //	GET  /api/v1/qr?text=...                 a PNG QR code of text (at most 2048 bytes)
 //	GET  /api/v1/demo                        {"enabled", "running"}

@@ -91,6 +91,9 @@ type Config struct {
 	Backend Backend
 	// Control, when set, enables the demo's stop and start buttons.
 	Control Control
+	// Backup, when set, serves copies of the node's store for `demes
+	// backup`; without it the backup route answers 404.
+	Backup StoreBackup
 	// Token is the secret every API request must present, as made by
 	// [NewToken]. Required.
 	Token string
@@ -129,6 +132,7 @@ var uiFiles embed.FS
 type handler struct {
 	backend Backend
 	control Control
+	backup  StoreBackup
 	log     zerolog.Logger
 
 	tokenHash [sha256.Size]byte // compared in constant time; hashing first hides the length too
@@ -165,6 +169,7 @@ func newHandler(cfg Config) *handler {
 	h := &handler{
 		backend:   cfg.Backend,
 		control:   cfg.Control,
+		backup:    cfg.Backup,
 		log:       cfg.Logger,
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
 		hosts:     map[string]bool{},
@@ -212,6 +217,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteTranscript, h.transcript).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteBackupStore, h.backupStore).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteEvents, h.events).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteQR, h.qr).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteDemo, h.demo).Methods(http.MethodGet)

@@ -37,6 +37,15 @@ const (
 // fix as a hint.
 func loadIdentity(home, passFile string) (*identity.Identity, error) {
 	path := filepath.Join(home, identityFile)
+	id, err := loadIdentityAt(path, passFile)
+	if errors.Is(err, keys.ErrNoIdentity) {
+		return nil, failf("create one with: demes keygen --home "+home, "no identity in %s (no file %s)", home, path)
+	}
+	return id, err
+}
+
+// loadIdentityAt reads the identity file at path, as loadIdentity does.
+func loadIdentityAt(path, passFile string) (*identity.Identity, error) {
 	if passFile == "" {
 		passFile = os.Getenv(envPassphraseFile)
 	}
@@ -49,7 +58,7 @@ func loadIdentity(home, passFile string) (*identity.Identity, error) {
 	case err == nil:
 		return id, nil
 	case errors.Is(err, keys.ErrNoIdentity):
-		return nil, failf("create one with: demes keygen --home "+home, "no identity in %s (no file %s)", home, path)
+		return nil, withHint(err, "name an identity file that exists")
 	case errors.Is(err, keys.ErrPermissions):
 		return nil, withHint(err, "chmod 600 "+path)
 	case errors.Is(err, keys.ErrPassphraseNeeded):

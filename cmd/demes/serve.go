@@ -28,8 +28,9 @@ import (
 // declares; node.Service is the one implementation, checked here, where both
 // packages are imported.
 var (
-	_ web.Backend = (*node.Service)(nil)
-	_ web.Control = (*node.Service)(nil)
+	_ web.Backend     = (*node.Service)(nil)
+	_ web.Control     = (*node.Service)(nil)
+	_ web.StoreBackup = (*node.Service)(nil)
 )
 
 // runServe runs the node until SIGINT/SIGTERM, then shuts down cleanly.
@@ -173,7 +174,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	if o.demo {
 		control = svc
 	}
-	h := web.NewHandler(web.Config{Backend: svc, Control: control, Token: token, Addr: uiLn.Addr().String(), Logger: o.logger})
+	h := web.NewHandler(web.Config{Backend: svc, Control: control, Backup: svc, Token: token, Addr: uiLn.Addr().String(), Logger: o.logger})
 	base := func(net.Listener) context.Context { return sctx }
 	r := &runningNode{
 		svc: svc, token: token, peerLn: peerLn, uiLn: uiLn, peerURL: peerURL, cancel: cancel, done: make(chan struct{}),

@@ -24,8 +24,35 @@ type Info struct {
 	Go string `json:"go"`
 }
 
+// Version and Commit, when set at link time, override what the build info
+// says. A release build from a tree without VCS metadata (a container
+// build context, a source archive) has no module version of its own, so
+// scripts/release.sh and the Dockerfile stamp them:
+//
+//	go build -ldflags "-X github.com/demes/demes/internal/version.Version=v1.2.3
+//	    -X github.com/demes/demes/internal/version.Commit=0123abcd..." ./cmd/demes
+//
+// A build with `go install ...@v1.2.3` needs neither: the toolchain records
+// the module version.
+var (
+	Version string
+	Commit  string
+)
+
 // Get returns the running build's Info.
 func Get() Info {
+	in := fromBuildInfo()
+	if Version != "" {
+		in.Version = Version
+	}
+	if Commit != "" {
+		in.Commit = Commit
+	}
+	return in
+}
+
+// fromBuildInfo reads what the toolchain recorded.
+func fromBuildInfo() Info {
 	in := Info{Version: "(devel)", Go: runtime.Version()}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {

@@ -17,3 +17,16 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+// Values stamped at link time win over the build info; unset, they leave
+// it alone.
+func TestStamped(t *testing.T) {
+	defer func(v, c string) { Version, Commit = v, c }(Version, Commit)
+	Version, Commit = "", ""
+	plain := Get()
+	Version, Commit = "v1.2.3", "0123abcd"
+	got := Get()
+	if got.Version != "v1.2.3" || got.Commit != "0123abcd" || got.Go != plain.Go {
+		t.Errorf("stamped: %+v (unstamped: %+v)", got, plain)
+	}
+}

@@ -1,0 +1,423 @@
+package main
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/keys"
+	"github.com/demes/demes/node/store"
+)
+
+// runRestore unpacks a backup into a home. Everything is decrypted, checked
+// and written to a staging directory first; only a backup that is whole
+// (age authenticates every byte, the end included) and that holds a
+// readable identity and store is moved into the home. Any failure before
+// that leaves the home as it was.
+func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("restore FILE [--home DIR] [--force] [--passphrase-file F] [--identity FILE]", stdout)
+	force := f.Bool("force", false, "restore into a home that is not empty; the files the backup replaces are kept in HOME/replaced-TIME/")
+	passFile := f.String("passphrase-file", "", "the passphrase `FILE`: the backup's, for a backup sealed with a passphrase; "+
+		"the identity's, for a backup sealed to a sealed identity (default $"+envPassphraseFile+")")
+	idPath := f.String("identity", "", "for a backup sealed to an identity: that identity's `FILE` (default: the identity in the home)")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 1, "the backup FILE"); err != nil {
+		return err
+	}
+	file := pos[0]
+	home, err := f.Home()
+	if err != nil {
+		return err
+	}
+	if err := checkRestoreTarget(home, *force); err != nil {
+		return err
+	}
+	src, err := os.Open(file)
+	if err != nil {
+		return withHint(fmt.Errorf("open the backup: %w", err), "name the file that demes backup -o wrote")
+	}
+	defer src.Close()
+	unseal, err := backupIdentity(src, file, home, *passFile, *idPath)
+	if err != nil {
+		return err
+	}
+	if _, err := src.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+
+	// Stage inside the home (created if need be), so that the renames
+	// that put the files in place stay on one file system.
+	created, err := ensureHome(home)
+	if err != nil {
+		return err
+	}
+	stage, err := os.MkdirTemp(home, ".restore-*")
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	m, err := unpackBackup(src, file, unseal, stage)
+	if err == nil {
+		m.Groups, err = checkStaged(stage, m)
+	}
+	if err != nil {
+		os.RemoveAll(stage)
+		if created {
+			os.Remove(home)
+		}
+		return err
+	}
+	replaced, err := installStaged(stage, home)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "demes: restored %s from %s (made %s by demes %s): identity %s, %s\n",
+		home, file, m.CreatedAt.Format(time.RFC3339), m.Version, m.PublicID, plural(m.Groups, "group"))
+	if replaced != "" {
+		fmt.Fprintf(stderr, "demes: the files it replaced are in %s\n", replaced)
+	}
+	fmt.Fprintf(stderr, "demes: start the node with: demes serve --home %s (with the same --listen or --advertise address as before); it catches up with its groups from the other members\n", home)
+	fmt.Fprintln(stdout, m.PublicID)
+	return nil
+}
+
+// checkRestoreTarget refuses a home that a serve runs in, and a home that is
+// not empty unless force is set.
+func checkRestoreTarget(home string, force bool) error {
+	entries, err := os.ReadDir(home)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read home %s: %w", home, err)
+	}
+	if info, err := readServeInfo(home); err == nil && processAlive(info.PID) {
+		return failf("stop it first", "a demes serve (pid %d) is running for home %s", info.PID, home)
+	}
+	if store.InUse(filepath.Join(home, storeFile)) {
+		return failf("stop it first", "a process has the store of %s open (a demes serve?)", home)
+	}
+	if len(entries) > 0 && !force {
+		return failf("restore into a new or empty --home DIR, or add --force to replace this home's identity, profile and store (they are kept in HOME/replaced-TIME/)",
+			"home %s is not empty", home)
+	}
+	return nil
+}
+
+// backupIdentity reads the backup's age header and returns what opens it:
+// the passphrase in passFile for a passphrase-sealed backup; otherwise the
+// identity in idPath (default: the home's). A file that is not an age file
+// is not a backup.
+func backupIdentity(src io.Reader, file, home, passFile, idPath string) (age.Identity, error) {
+	types, err := stanzaTypes(src)
+	if err != nil {
+		return nil, failf("name the file that demes backup -o wrote", "%s is not a demes backup: %v", file, err)
+	}
+	if len(types) == 1 && types[0] == "scrypt" {
+		if passFile == "" {
+			return nil, failf("give the backup's passphrase with --passphrase-file F", "%s is sealed with a passphrase", file)
+		}
+		pass, err := keys.ReadPassphraseFile(passFile)
+		if err != nil {
+			return nil, withHint(err, "--passphrase-file must name a file that holds the backup's passphrase")
+		}
+		defer clear(pass)
+		id, err := age.NewScryptIdentity(string(pass))
+		if err != nil {
+			return nil, err
+		}
+		return id, nil
+	}
+	for _, t := range types {
+		if t != "X25519" {
+			return nil, failf("name the file that demes backup -o wrote", "%s is an age file, but not a demes backup (sealed to %q)", file, t)
+		}
+	}
+	path := idPath
+	if path == "" {
+		path = filepath.Join(home, identityFile)
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, failf("give that identity's file with --identity FILE (back up with --passphrase-file to restore without it)",
+				"%s is sealed to a node's identity, and home %s has none", file, home)
+		}
+	}
+	id, err := loadIdentityAt(path, passFile)
+	if err != nil {
+		return nil, err
+	}
+	return id.AgeIdentity(), nil
+}
+
+// stanzaTypes reads an age file's header and returns its recipient stanza
+// types ("scrypt", "X25519", ...).
+func stanzaTypes(r io.Reader) ([]string, error) {
+	br := bufio.NewReader(io.LimitReader(r, 64<<10))
+	line, err := br.ReadString('\n')
+	if err != nil || line != "age-encryption.org/v1\n" {
+		return nil, errors.New("not an age-encrypted file")
+	}
+	var types []string
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil, errors.New("its age header is cut short")
+		}
+		if strings.HasPrefix(line, "---") {
+			break
+		}
+		if rest, ok := strings.CutPrefix(line, "-> "); ok {
+			types = append(types, strings.Fields(rest + " ")[0])
+		}
+	}
+	if len(types) == 0 {
+		return nil, errors.New("its age header has no recipient")
+	}
+	return types, nil
+}
+
+// ensureHome creates home (0700) if it does not exist, and says whether it
+// did, so that a failed restore can remove it again.
+func ensureHome(home string) (created bool, err error) {
+	if _, err := os.Stat(home); err == nil {
+		return false, os.Chmod(home, 0o700)
+	}
+	if err := os.MkdirAll(filepath.Dir(home), 0o700); err != nil {
+		return false, fmt.Errorf("create home: %w", err)
+	}
+	if err := os.Mkdir(home, 0o700); err != nil {
+		return false, fmt.Errorf("create home: %w", err)
+	}
+	return true, nil
+}
+
+// backupFiles are the files a backup may hold besides the manifest, with
+// their size limits (0: none) and whether they must be there.
+var backupFiles = map[string]struct {
+	max      int64
+	required bool
+}{
+	identityFile: {keys.MaxFileSize, true},
+	profileFile:  {maxSmallFile, false},
+	storeFile:    {0, true},
+}
+
+// unpackBackup decrypts src and writes its files into stage (mode 0600),
+// after the manifest, which must come first. It reads the age file to its
+// end, so that a cut or altered file is an error here, not a quiet loss.
+func unpackBackup(src io.Reader, file string, id age.Identity, stage string) (backupManifest, error) {
+	var m backupManifest
+	bad := func(err error) error {
+		return failf("the file is damaged or cut short: use another copy of the backup", "%s is not a whole demes backup: %v", file, err)
+	}
+	ar, err := age.Decrypt(src, id)
+	var noMatch *age.NoIdentityMatchError
+	switch {
+	case errors.As(err, &noMatch) && len(noMatch.StanzaTypes) == 1 && noMatch.StanzaTypes[0] == "scrypt":
+		return m, failf("check the passphrase file given with --passphrase-file", "wrong passphrase for %s", file)
+	case errors.As(err, &noMatch):
+		return m, failf("give the identity it was made with, with --identity FILE", "%s is sealed to another identity", file)
+	case err != nil:
+		return m, bad(err)
+	}
+	tr := tar.NewReader(ar)
+	seen := map[string]bool{}
+	for i := 0; ; i++ {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return m, bad(err)
+		}
+		if i == 0 {
+			if hdr.Name != manifestName {
+				return m, failf("name the file that demes backup -o wrote", "%s is not a demes backup (no manifest)", file)
+			}
+			if m, err = readManifest(tr, hdr.Size); err != nil {
+				return m, withHint(fmt.Errorf("%s: %w", file, err), "restore it with the demes version that made it, or a newer one")
+			}
+			continue
+		}
+		spec, ok := backupFiles[hdr.Name]
+		if !ok || hdr.Typeflag != tar.TypeReg || seen[hdr.Name] || hdr.Size < 0 || (spec.max > 0 && hdr.Size > spec.max) {
+			return m, bad(fmt.Errorf("unexpected entry %q", hdr.Name))
+		}
+		seen[hdr.Name] = true
+		if err := writeStaged(filepath.Join(stage, hdr.Name), tr); err != nil {
+			if errors.Is(err, errWriteStaged) {
+				return m, fmt.Errorf("restore %s: %w", hdr.Name, err)
+			}
+			return m, bad(err)
+		}
+	}
+	// The tar archive ends before the age file does; only reading the
+	// age file to its end checks its last chunk.
+	if _, err := io.Copy(io.Discard, ar); err != nil {
+		return m, bad(err)
+	}
+	if m.Format == 0 {
+		return m, failf("name the file that demes backup -o wrote", "%s is not a demes backup (no manifest)", file)
+	}
+	for name, spec := range backupFiles {
+		if spec.required && !seen[name] {
+			return m, bad(fmt.Errorf("it has no %s", name))
+		}
+	}
+	return m, nil
+}
+
+// readManifest decodes the manifest and refuses a format this demes does
+// not know.
+func readManifest(r io.Reader, size int64) (backupManifest, error) {
+	var m backupManifest
+	if size > maxSmallFile {
+		return m, errors.New("the backup's manifest is too large")
+	}
+	if err := json.NewDecoder(io.LimitReader(r, size)).Decode(&m); err != nil {
+		return m, fmt.Errorf("the backup's manifest: %w", err)
+	}
+	if m.Format != backupFormat {
+		return m, fmt.Errorf("a backup of format %d; this demes reads format %d", m.Format, backupFormat)
+	}
+	if _, err := identity.ParsePublicID(m.PublicID); err != nil {
+		return m, fmt.Errorf("the backup's manifest: %w", err)
+	}
+	return m, nil
+}
+
+// errWriteStaged marks a failure to write a staged file (a full disk), as
+// opposed to a failure to read the backup.
+var errWriteStaged = errors.New("cannot write")
+
+// writeStaged writes r to path, mode 0600, and fsyncs it.
+func writeStaged(path string, r io.Reader) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errWriteStaged, err)
+	}
+	defer f.Close()
+	if _, err := io.Copy(writerOnly{f}, r); err != nil {
+		var we writeErr
+		if errors.As(err, &we) {
+			return fmt.Errorf("%w: %v", errWriteStaged, we.error)
+		}
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("%w: %v", errWriteStaged, err)
+	}
+	return f.Close()
+}
+
+// writerOnly marks the errors of the file it writes, so that writeStaged
+// tells a full disk from a damaged backup (io.Copy returns either).
+type writerOnly struct{ f *os.File }
+
+type writeErr struct{ error }
+
+func (w writerOnly) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	if err != nil {
+		return n, writeErr{err}
+	}
+	return n, nil
+}
+
+// checkStaged checks the staged files: the identity reads (or is sealed)
+// and is the manifest's, the profile reads, the store is a whole DeMeS
+// store. It returns the number of groups in the store.
+func checkStaged(stage string, m backupManifest) (groups int, err error) {
+	bad := func(err error) error {
+		return withHint(err, "the backup is not usable; use another one")
+	}
+	id, err := keys.Load(filepath.Join(stage, identityFile), nil)
+	switch {
+	case errors.Is(err, keys.ErrPassphraseNeeded):
+		// Sealed with its own passphrase, which serve will ask for.
+	case err != nil:
+		return 0, bad(fmt.Errorf("the backup's identity: %w", err))
+	case id.Public().String() != m.PublicID:
+		return 0, bad(fmt.Errorf("the backup's identity is %s, its manifest says %s", id.Public(), m.PublicID))
+	}
+	if _, err := os.Stat(filepath.Join(stage, profileFile)); err == nil {
+		if _, err := keys.LoadProfile(filepath.Join(stage, profileFile)); err != nil {
+			return 0, bad(fmt.Errorf("the backup's profile: %w", err))
+		}
+	}
+	// The manifest counts the groups a moment before the copy; the
+	// store's own count is the one to show.
+	groups, err = store.Check(filepath.Join(stage, storeFile))
+	if err != nil {
+		return 0, bad(fmt.Errorf("the backup's store: %w", err))
+	}
+	return groups, nil
+}
+
+// installStaged moves the staged files into home. Files of the home that
+// they replace go to a directory replaced-TIME in the home first, which
+// installStaged returns ("" when nothing was replaced). A stale serve.json
+// is removed; the token stays.
+func installStaged(stage, home string) (replaced string, err error) {
+	names := []string{storeFile, profileFile, identityFile}
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(home, name)); err != nil {
+			continue
+		}
+		if replaced == "" {
+			// MkdirTemp: two restores in one second get two directories.
+			dir, err := os.MkdirTemp(home, "replaced-"+time.Now().UTC().Format("20060102T150405Z")+"-*")
+			if err != nil {
+				return "", fmt.Errorf("restore: keep the replaced files: %w", err)
+			}
+			replaced = dir
+		}
+		if err := os.Rename(filepath.Join(home, name), filepath.Join(replaced, name)); err != nil {
+			return "", fmt.Errorf("restore: keep the replaced %s: %w", name, err)
+		}
+	}
+	// A profile in the home and none in the backup: the restored home has
+	// the backup's (no) profile, and the old one is kept above.
+	for _, name := range names {
+		from := filepath.Join(stage, name)
+		if _, err := os.Stat(from); err != nil {
+			continue
+		}
+		if err := os.Rename(from, filepath.Join(home, name)); err != nil {
+			return replaced, fmt.Errorf("restore: put %s in place: %w", name, err)
+		}
+	}
+	os.Remove(filepath.Join(home, serveInfoFile))
+	if err := syncDir(home); err != nil {
+		return replaced, fmt.Errorf("restore: %w", err)
+	}
+	return replaced, nil
+}
+
+// syncDir fsyncs a directory, so that the renames into it survive a crash.
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for sync there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -90,9 +90,15 @@ func (l *forkingLink) rewrite(frame []byte, fn rewriteFn) []byte {
 // forkGroup forms a group of three, node 0 its host with a forking link to
 // node 2; members ping each other (exchanging signed heads) and the host
 // does not move.
-func forkGroup(t *testing.T) (*group, *forkingLink) {
+func forkGroup(t testing.TB) (*group, *forkingLink) {
+	return forkGroupEvery(t, 0)
+}
+
+// forkGroupEvery is forkGroup with members pinging each other every
+// interval (0: the tests' 100 ms).
+func forkGroupEvery(t testing.TB, interval time.Duration) (*group, *forkingLink) {
 	link := &forkingLink{}
-	g := newGroup(t, 3, options{heads: true, tweak: map[int]func(*node.Config){
+	g := newGroup(t, 3, options{heads: true, pingInterval: interval, tweak: map[int]func(*node.Config){
 		0: func(cfg *node.Config) {
 			link.inner, link.id = cfg.Link, cfg.Identity
 			cfg.Link = link
@@ -127,6 +133,38 @@ func (g *group) halted(i int) {
 	}
 }
 
+// forkNextChat has the host's link send node 2, from now on, member m's
+// next chat message as a latency map of the host's, the same substitute
+// on every resend. It returns when the substitute was first sent.
+func (g *group) forkNextChat(link *forkingLink, m int) (sent <-chan time.Time) {
+	substitute := g.signBy(0, crypto.TypeLatencyMap, &state.LatencyBody{})
+	var mu sync.Mutex
+	var original []byte
+	first := make(chan time.Time, 1)
+	link.set(func(msg *pb.Message) []*pb.Message {
+		if msg.GetType() != pb.MsgApp {
+			return []*pb.Message{msg}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range msg.GetEntries() {
+			env, err := crypto.Verify(e.GetData())
+			if err != nil {
+				continue
+			}
+			if original == nil && env.Type == crypto.TypeChat && env.Sender == g.pub(m).Sign {
+				original = e.GetData()
+				first <- time.Now()
+			}
+			if original != nil && string(e.GetData()) == string(original) {
+				e.Data = substitute
+			}
+		}
+		return []*pb.Message{msg}
+	})
+	return first
+}
+
 // TestHostForksTheGroup: the host shows node 2 another entry in place of
 // node 1's message (a fork: raft compares only terms, so it cannot tell).
 // Nodes 1 and 2 compare their signed heads in their direct pings, and each
@@ -135,31 +173,7 @@ func (g *group) halted(i int) {
 func TestHostForksTheGroup(t *testing.T) {
 	g, link := forkGroup(t)
 
-	// From now on, node 1's next chat message reaches node 2 as a
-	// latency map of the host's, the same substitute on every resend.
-	substitute := g.signBy(0, crypto.TypeLatencyMap, &state.LatencyBody{})
-	var mu sync.Mutex
-	var original []byte
-	link.set(func(m *pb.Message) []*pb.Message {
-		if m.GetType() != pb.MsgApp {
-			return []*pb.Message{m}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		for _, e := range m.GetEntries() {
-			env, err := crypto.Verify(e.GetData())
-			if err != nil {
-				continue
-			}
-			if original == nil && env.Type == crypto.TypeChat && env.Sender == g.pub(1).Sign {
-				original = e.GetData()
-			}
-			if original != nil && string(e.GetData()) == string(original) {
-				e.Data = substitute
-			}
-		}
-		return []*pb.Message{m}
-	})
+	g.forkNextChat(link, 1)
 	g.send(1, "meet at noon")
 
 	a1, a2 := g.waitFork(1), g.waitFork(2)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -49,6 +50,9 @@ type options struct {
 	// tweak changes node i's configuration before it starts (a test
 	// wraps a malicious node's link this way).
 	tweak map[int]func(*node.Config)
+	// handler wraps node i's peer handler (a malicious host drops what it
+	// receives this way).
+	handler map[int]func(http.Handler) http.Handler
 }
 
 func testLogger() zerolog.Logger {
@@ -68,13 +72,20 @@ func newGroup(t testing.TB, size int, o options) *group {
 		cfg.CheckpointInterval = 300 * time.Millisecond
 	}
 	if o.heads {
+		cfg.CensorAfter = time.Second
 		cfg.PingInterval = 100 * time.Millisecond
 		if o.pingInterval > 0 {
 			cfg.PingInterval = o.pingInterval
 		}
 		cfg.LatencyInterval = time.Hour
 	}
-	nc, err := nodetest.New(nodetest.Options{Size: size, HTTP: true, Dir: t.TempDir(), Config: cfg})
+	wrap := func(i int, h http.Handler) http.Handler {
+		if fn := o.handler[i]; fn != nil {
+			return fn(h)
+		}
+		return h
+	}
+	nc, err := nodetest.New(nodetest.Options{Size: size, HTTP: true, Dir: t.TempDir(), Config: cfg, Handler: wrap})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -78,6 +78,28 @@ type GroupStatus struct {
 	// the group is halted on this node (nothing is sent or committed) and
 	// the alert says why.
 	Fork *ForkAlert `json:"fork,omitempty"`
+	// Censorship is set while this node, or a majority of the voters,
+	// suspects the host of holding back this node's messages.
+	Censorship *CensorAlert `json:"censorship,omitempty"`
+}
+
+// CensorAlert says that the host has not committed this node's messages
+// for a while, although it answers this node's pings and commits other
+// members' entries, or that a majority of the voters suspects it.
+type CensorAlert struct {
+	// Host is the public id of the suspected host.
+	Host string `json:"host"`
+	// Since is when this node's oldest waiting message was first proposed
+	// to that host; zero when only other voters suspect it.
+	Since time.Time `json:"since,omitempty"`
+	// Voters is how many voters suspect the host (this node included),
+	// Needed how many make a majority; Deposed is set once they do, and
+	// the voters stop following it.
+	Voters  int  `json:"voters"`
+	Needed  int  `json:"needed"`
+	Deposed bool `json:"deposed"`
+	// Message says it in words, for a person.
+	Message string `json:"message"`
 }
 
 // ForkAlert says that two members were shown different histories of a

@@ -142,6 +142,9 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 		}
 		return
 	}
+	if res.Env != nil {
+		g.noteOthersEntry(res.Env.Sender)
+	}
 	// Only members list messages: a node applies entries while it is not
 	// one yet (a joiner before its join) or not any more.
 	if res.Chat == nil || g.st.Members[g.n.self.Sign] == nil {

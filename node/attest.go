@@ -45,14 +45,19 @@ type attestation struct {
 }
 
 // Ping payloads (docs/PROTOCOL.md, "Peer transport", Pings): a 16-byte nonce, optionally
-// followed by a kind byte and the sender's raft view, and then optionally
-// by the sender's signed statement of its chain head (fork.go). A pong
-// answers a 16-byte ping with the bare nonce (what nodes before the raft
-// view expect) and a longer ping with the nonce, its own view and its own
-// statement.
+// followed by a kind byte and the sender's raft view, then optionally by a
+// flags byte and the sender's signed statement of its chain head
+// (fork.go). A pong answers a 16-byte ping with the bare nonce (what nodes
+// before the raft view expect) and a longer ping with the nonce, its own
+// view, flags and statement.
 const (
 	pingNonceLen = 16
 	pingViewLen  = pingNonceLen + 1 + 8 + 8
+	pingFlagsLen = pingViewLen + 1
+
+	// pingSuspect, in the flags, says that the sender suspects the leader
+	// of its raft view, in that term, of censoring it (censor.go).
+	pingSuspect byte = 1
 
 	pingKindPing byte = 1
 	pingKindPong byte = 2
@@ -60,37 +65,50 @@ const (
 
 var errPingPayload = errors.New("ping payload is neither a 16-byte nonce nor a nonce with a raft view")
 
+// pingExtra is what a ping or pong carries after the raft view.
+type pingExtra struct {
+	flags     byte   // pingSuspect, or 0
+	statement []byte // the signed TypeHead envelope; nil for none
+}
+
 // encodePing is nonce || kind || term (8 bytes, big endian) || leader raft id
-// (8 bytes, big endian) || statement (the signed TypeHead envelope, up to
-// maxHeadFrame bytes; none when nil).
-func encodePing(nonce []byte, kind byte, rv raftView, statement []byte) []byte {
-	b := make([]byte, 0, pingViewLen+len(statement))
+// (8 bytes, big endian) || flags (1 byte) || statement (the signed TypeHead
+// envelope, up to maxHeadFrame bytes; none when nil).
+func encodePing(nonce []byte, kind byte, rv raftView, x pingExtra) []byte {
+	b := make([]byte, 0, pingFlagsLen+len(x.statement))
 	b = append(b, nonce...)
 	b = append(b, kind)
 	b = binary.BigEndian.AppendUint64(b, rv.term)
 	b = binary.BigEndian.AppendUint64(b, rv.lead)
-	return append(b, statement...)
+	b = append(b, x.flags)
+	return append(b, x.statement...)
 }
 
 // decodePing splits a ping or pong payload. kind is 0 for a bare nonce;
-// statement is nil when the payload carries none.
-func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, statement []byte, err error) {
+// the extra is zero when the payload ends after the view (an older node).
+func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, err error) {
 	switch {
 	case len(p) == pingNonceLen:
-		return p, 0, raftView{}, nil, nil
-	case len(p) >= pingViewLen && len(p) <= pingViewLen+maxHeadFrame:
+		return p, 0, raftView{}, x, nil
+	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+maxHeadFrame):
 		kind = p[pingNonceLen]
 		if kind != pingKindPing && kind != pingKindPong {
-			return nil, 0, raftView{}, nil, fmt.Errorf("%w: kind %d", errPingPayload, kind)
+			return nil, 0, raftView{}, x, fmt.Errorf("%w: kind %d", errPingPayload, kind)
 		}
 		rv.term = binary.BigEndian.Uint64(p[pingNonceLen+1:])
 		rv.lead = binary.BigEndian.Uint64(p[pingNonceLen+9:])
-		if len(p) > pingViewLen {
-			statement = p[pingViewLen:]
+		if len(p) >= pingFlagsLen {
+			x.flags = p[pingViewLen]
+			if x.flags&^pingSuspect != 0 {
+				return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: flags %#x", errPingPayload, x.flags)
+			}
+			if len(p) > pingFlagsLen {
+				x.statement = p[pingFlagsLen:]
+			}
 		}
-		return p[:pingNonceLen], kind, rv, statement, nil
+		return p[:pingNonceLen], kind, rv, x, nil
 	}
-	return nil, 0, raftView{}, nil, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))
+	return nil, 0, raftView{}, x, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))
 }
 
 // ownView is this node's raft view as last published, for its pings and

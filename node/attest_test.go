@@ -90,30 +90,35 @@ func TestRaftViewSupersedes(t *testing.T) {
 // docs/PROTOCOL.md, and what a receiver accepts.
 func TestPingPayload(t *testing.T) {
 	nonce := bytes.Repeat([]byte{0xab}, 16)
-	got := encodePing(nonce, pingKindPong, raftView{term: 7, lead: 0x0102030405060708}, nil)
-	want, _ := hex.DecodeString("abababababababababababababababab" + "02" + "0000000000000007" + "0102030405060708")
+	got := encodePing(nonce, pingKindPong, raftView{term: 7, lead: 0x0102030405060708}, pingExtra{})
+	want, _ := hex.DecodeString("abababababababababababababababab" + "02" + "0000000000000007" + "0102030405060708" + "00")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoded %x, want %x", got, want)
 	}
-	n, kind, rv, stmt, err := decodePing(got)
-	if err != nil || !bytes.Equal(n, nonce) || kind != pingKindPong || rv != (raftView{term: 7, lead: 0x0102030405060708}) || stmt != nil {
-		t.Fatalf("decoded %x %d %+v %x %v", n, kind, rv, stmt, err)
+	n, kind, rv, x, err := decodePing(got)
+	if err != nil || !bytes.Equal(n, nonce) || kind != pingKindPong || rv != (raftView{term: 7, lead: 0x0102030405060708}) || x.flags != 0 || x.statement != nil {
+		t.Fatalf("decoded %x %d %+v %+v %v", n, kind, rv, x, err)
 	}
-	// A bare nonce, as nodes before raft views send it.
+	// A bare nonce, as nodes before raft views send it; a view without
+	// flags, as nodes before heads send it.
 	if n, kind, _, _, err := decodePing(nonce); err != nil || kind != 0 || !bytes.Equal(n, nonce) {
 		t.Fatalf("bare nonce: %x %d %v", n, kind, err)
 	}
-	// A statement follows the view, and comes back as it went.
+	if _, _, rv, x, err := decodePing(got[:pingViewLen]); err != nil || rv.term != 7 || x.flags != 0 || x.statement != nil {
+		t.Fatalf("view only: %+v %+v %v", rv, x, err)
+	}
+	// The flags and a statement follow the view, and come back as they went.
 	statement := bytes.Repeat([]byte{0x5a}, 200)
-	withHead := encodePing(nonce, pingKindPing, raftView{term: 7}, statement)
-	if !bytes.Equal(withHead[:pingViewLen], encodePing(nonce, pingKindPing, raftView{term: 7}, nil)) {
-		t.Fatalf("a statement changes the bytes before it: %x", withHead)
+	withHead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingSuspect, statement: statement})
+	if !bytes.Equal(withHead[:pingViewLen], encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{})[:pingViewLen]) {
+		t.Fatalf("the extra changes the bytes before it: %x", withHead)
 	}
-	if _, _, _, stmt, err := decodePing(withHead); err != nil || !bytes.Equal(stmt, statement) {
-		t.Fatalf("statement decoded as %x, %v", stmt, err)
+	if _, _, _, x, err := decodePing(withHead); err != nil || x.flags != pingSuspect || !bytes.Equal(x.statement, statement) {
+		t.Fatalf("extra decoded as %+v, %v", x, err)
 	}
-	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, make([]byte, maxHeadFrame+1))
-	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong}
+	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{statement: make([]byte, maxHeadFrame+1)})
+	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 2})
+	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, unknownFlag}
 	unknownKind := append([]byte{}, got...)
 	unknownKind[16] = 3
 	bad = append(bad, unknownKind)

@@ -74,6 +74,11 @@ type Config struct {
 	PingInterval time.Duration
 	// RetryInterval is how often queued messages are proposed again (default 500 ms).
 	RetryInterval time.Duration
+	// CensorAfter is how long this node's own messages may wait uncommitted
+	// under a host that answers its pings and commits other members'
+	// entries before it suspects the host of censoring it (default 5 s;
+	// see censor.go).
+	CensorAfter time.Duration
 	// LatencyInterval is the least time between two latency maps this node
 	// commits (default 5 s).
 	LatencyInterval time.Duration
@@ -160,6 +165,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 500 * time.Millisecond
+	}
+	if cfg.CensorAfter == 0 {
+		cfg.CensorAfter = 5 * time.Second
 	}
 	if cfg.LatencyInterval == 0 {
 		cfg.LatencyInterval = 5 * time.Second

@@ -52,6 +52,12 @@ type group struct {
 	statement atomic.Pointer[ownStatement]
 	headc     chan headClaim
 	halted    atomic.Bool
+	// suspecting is this node's own suspicion of censorship, suspected the
+	// members reporting one, published by run; suspc carries members'
+	// reports to run (censor.go).
+	suspecting atomic.Bool
+	suspected  atomic.Pointer[map[[32]byte]bool]
+	suspc      chan suspicionReport
 
 	// ---- owned by run ----
 	st           *state.State
@@ -111,6 +117,13 @@ type group struct {
 	heard      map[[32]byte]headClaim
 	heardDirty bool
 	heardSaved time.Time
+
+	// Censorship (censor.go): this node's own watch, the members'
+	// reports by member (the host and term each suspects), and the host
+	// the voters deposed, if any.
+	cw         censorWatch
+	suspicions map[[32]byte]raftView
+	deposed    raftView
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a
@@ -157,6 +170,8 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		headc:        make(chan headClaim, 64),
 		pendingHeads: map[[32]byte]headClaim{},
 		heard:        map[[32]byte]headClaim{},
+		suspicions:   map[[32]byte]raftView{},
+		suspc:        make(chan suspicionReport, 64),
 		pullc:        make(chan struct{}, 1),
 		attests:      map[[32]byte]raftView{},
 		urlHint:      map[[32]byte]string{},
@@ -260,6 +275,8 @@ func (g *group) run() {
 			g.onAttestation(a)
 		case c := <-g.headc:
 			g.onHead(c)
+		case r := <-g.suspc:
+			g.onSuspicion(r)
 		case <-g.pullc:
 			g.pullAttestations()
 		case fn := <-g.reqc:
@@ -327,6 +344,10 @@ func (g *group) stepAll(msgs []*pb.Message) {
 		if g.fork != nil {
 			g.n.countReject(reasonHalted, "dropped raft messages of a group halted after a fork")
 			return
+		}
+		if g.dropDeposed(m) {
+			g.n.countReject(reasonDeposed, "dropped a raft message of a host the voters deposed")
+			continue
 		}
 		var taken []hostPending
 		if m.GetType() == pb.MsgProp {

@@ -336,16 +336,19 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		}
 		return nil, nil
 	case crypto.TypePing:
-		nonce, kind, rv, stmt, err := decodePing(env.Payload)
+		nonce, kind, rv, x, err := decodePing(env.Payload)
 		if err != nil || kind == pingKindPong {
 			return nil, n.reject(env, "malformed ping", err)
 		}
-		if stmt != nil {
-			c, err := parseHeadClaim(g.id, env.Sender, stmt)
+		if x.statement != nil {
+			c, err := parseHeadClaim(g.id, env.Sender, x.statement)
 			if err != nil {
 				return nil, n.reject(env, "bad head statement", err)
 			}
 			g.noteHead(c)
+		}
+		if kind == pingKindPing {
+			g.noteSuspicion(env.Sender, rv, x.flags)
 		}
 		n.markOnline(sender.url)
 		// A bare nonce is echoed as it came (a node that sends one
@@ -354,7 +357,7 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		payload := nonce
 		if kind == pingKindPing {
 			g.noteAttestation(env.Sender, rv)
-			payload = encodePing(nonce, pingKindPong, g.ownView(), g.statementFrame())
+			payload = encodePing(nonce, pingKindPong, g.ownView(), g.pingExtra())
 		}
 		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: payload})
 	}

@@ -93,7 +93,7 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	nonce := make([]byte, pingNonceLen)
 	rand.Read(nonce)
-	payload := encodePing(nonce, pingKindPing, g.ownView(), g.statementFrame())
+	payload := encodePing(nonce, pingKindPing, g.ownView(), g.pingExtra())
 	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: payload})
 	if err != nil {
 		return 0, false
@@ -110,9 +110,9 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	var back []byte
 	var kind byte
 	var rv raftView
-	var stmt []byte
+	var x pingExtra
 	if err == nil {
-		back, kind, rv, stmt, err = decodePing(env.Payload)
+		back, kind, rv, x, err = decodePing(env.Payload)
 	}
 	// A node that predates raft views echoes our whole payload: kind ping,
 	// and our own view, which is not its report.
@@ -122,9 +122,10 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	}
 	if kind == pingKindPong {
 		g.noteAttestation(key, rv)
+		g.noteSuspicion(key, rv, x.flags)
 	}
-	if stmt != nil {
-		c, err := parseHeadClaim(g.id, key, stmt)
+	if x.statement != nil {
+		c, err := parseHeadClaim(g.id, key, x.statement)
 		if err != nil {
 			g.n.reject(env, "bad head statement", err)
 			return 0, false

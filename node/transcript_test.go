@@ -23,8 +23,8 @@ func newCheckpointCluster(t *testing.T, size int) *cluster {
 }
 
 // TestTranscriptEndToEnd: three members chat; a transcript exported by each
-// verifies with every member trusted, and shows each member's messages and
-// checkpoints.
+// verifies with its exporter trusted (its own signed head reaches the end),
+// and shows each member's messages and checkpoints.
 func TestTranscriptEndToEnd(t *testing.T) {
 	t.Parallel()
 	c := newCheckpointCluster(t, 3)
@@ -36,11 +36,8 @@ func TestTranscriptEndToEnd(t *testing.T) {
 		}
 	}
 	msgs := c.converged(6)
-	var trust []identity.PublicID
-	for _, tn := range c.Members() {
-		trust = append(trust, tn.ID.Public())
-	}
 	for i, tn := range c.Members() {
+		trust := []identity.PublicID{tn.ID.Public()}
 		var s *transcript.Summary
 		// Wait until every member's checkpoint is committed and known here.
 		c.Eventually(t, 30*time.Second, fmt.Sprintf("a transcript from %s with checkpoints by every member", tn.Name), func() bool {

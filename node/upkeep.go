@@ -27,6 +27,7 @@ func (g *group) upkeep() error {
 		return err
 	}
 	g.saveHeard(false)
+	g.watchCensorship(time.Now())
 	if g.fork != nil {
 		return nil // halted: nothing more is proposed (fork.go)
 	}

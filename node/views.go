@@ -37,8 +37,10 @@ type view struct {
 	// join reply's), which it trusts until its own log names the members;
 	// empty once it does.
 	provVoters map[[32]byte]bool
-	// fork is the alert when this node found the group's history forked.
-	fork *api.ForkAlert
+	// fork is the alert when this node found the group's history forked;
+	// censor the one while the host is suspected of censorship.
+	fork   *api.ForkAlert
+	censor *api.CensorAlert
 }
 
 type viewMember struct {
@@ -110,6 +112,7 @@ func (g *group) publish() {
 		v.role = "halted"
 		v.fork = g.forkAlert(v)
 	}
+	v.censor = g.censorAlert(v)
 	g.view.Store(v)
 	next := make(chan struct{})
 	if old := g.changed.Swap(&next); old != nil {
@@ -142,7 +145,7 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
-		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork,
+		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

@@ -96,6 +96,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		fmt.Fprintf(w, "  HALTED: %s\n", clean(f.Message, " "))
 		fmt.Fprintf(w, "  found %s; the proof is kept in this node's store\n", f.Detected.Local().Format("2006-01-02 15:04:05"))
 	}
+	if c := g.Censorship; c != nil {
+		fmt.Fprintf(w, "  SUSPECTED HOST: %s\n", clean(c.Message, " "))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  host\t%s\n", host)
 	fmt.Fprintf(tw, "  term\t%d\n", g.Term)

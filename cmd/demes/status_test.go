@@ -73,3 +73,28 @@ func Example_printGroupStatusHalted() {
 	//   members (1):
 	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
 }
+
+// A suspicion of censorship shows before the figures too.
+func Example_printGroupStatusCensored() {
+	printGroupStatus(os.Stdout, api.GroupStatus{
+		GroupID: "c3c3c3c3", Name: "gamma", Host: bob.String(), Term: 4, Role: "follower", Committed: 9, Queued: 1, HasQuorum: true,
+		Members: []api.Member{
+			{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true},
+			{PublicID: bob.String(), Name: "Bob", Fingerprint: bob.Fingerprint(), Voter: true, Online: true, Host: true},
+		},
+		Censorship: &api.CensorAlert{Host: bob.String(), Voters: 1, Needed: 2,
+			Message: "Bob (the host) has not put your messages in the group's order for 7s, while it did other members'. 1 of the 2 voters needed suspect it; until a majority does, it stays the host."},
+	})
+	// Output:
+	// group "gamma" (c3c3c3c3)
+	//   SUSPECTED HOST: Bob (the host) has not put your messages in the group's order for 7s, while it did other members'. 1 of the 2 voters needed suspect it; until a majority does, it stays the host.
+	//   host       Bob
+	//   term       4
+	//   this node  follower
+	//   quorum     yes
+	//   committed  9
+	//   queued     1 in the outbox
+	//   members (2):
+	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
+	//     Bob    70e4 647c 096f 1192  voter  online  -  host
+}

@@ -1,0 +1,129 @@
+package adversary
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/crypto"
+)
+
+// censoring wraps a malicious host's peer handler: batches from the
+// members in drop that carry proposals are answered as if taken, and
+// dropped. Everything else reaches the host's node as sent.
+func censoring(drop *sync.Map) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "cannot read", http.StatusBadRequest)
+				return
+			}
+			if env, err := crypto.Verify(body); err == nil && env.Type == crypto.TypeBatch && isIn(drop, env.Sender) {
+				items, _ := crypto.DecodeBatch(env.Payload)
+				for _, it := range items {
+					m := &pb.Message{}
+					if proto.Unmarshal(it, m) == nil && m.GetType() == pb.MsgProp {
+						w.Header().Set("Content-Type", "application/octet-stream")
+						return // "taken"
+					}
+				}
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+func isIn(m *sync.Map, k [32]byte) bool {
+	_, ok := m.Load(k)
+	return ok
+}
+
+// censorGroup forms a group of three with node 0 its host, which drops the
+// proposals of the given members.
+func censorGroup(t *testing.T, censored ...int) *group {
+	drop := &sync.Map{}
+	g := newGroup(t, 3, options{heads: true, handler: map[int]func(http.Handler) http.Handler{0: censoring(drop)}})
+	for _, i := range censored {
+		drop.Store(g.pub(i).Sign, true)
+	}
+	g.form(0, 1, 2)
+	return g
+}
+
+// waitCensorship waits until node i's status shows a suspicion of
+// censorship that cond accepts.
+func (g *group) waitCensorship(i int, what string, cond func(a *api.CensorAlert) bool) *api.CensorAlert {
+	g.t.Helper()
+	var a *api.CensorAlert
+	g.c.Eventually(g.t, 30*time.Second, what, func() bool {
+		st, ok := g.c.Status(i)
+		a = st.Censorship
+		return ok && a != nil && cond(a)
+	})
+	return a
+}
+
+// TestHostCensorsOneMember: the host drops one member's proposals and
+// commits everyone else's. The member sees it within seconds (the alert
+// names the host); one voter's word does not move the host.
+func TestHostCensorsOneMember(t *testing.T) {
+	g := censorGroup(t, 1)
+	ctx := ctxT(t, 60*time.Second)
+	if m, err := g.node(1).Send(ctx, g.id, "is anyone there?", 500*time.Millisecond); err == nil && m.State == api.StateCommitted {
+		t.Fatal("the censored member's message committed")
+	}
+	g.send(2, "all fine here")
+	a := g.waitCensorship(1, "node1 to suspect the host", func(a *api.CensorAlert) bool { return !a.Since.IsZero() })
+	if a.Host != g.pub(0).String() || a.Deposed || a.Voters != 1 || a.Needed != 2 {
+		t.Errorf("alert %+v, want node0 suspected by 1 of the 2 voters needed, not deposed", a)
+	}
+	t.Logf("node1: %s", a.Message)
+	if st, _ := g.c.Status(1); st.Host != g.pub(0).String() {
+		t.Errorf("one voter's suspicion moved the host to %s", st.Host)
+	}
+}
+
+// TestVotersDeposeCensoringHost: the host drops the proposals of both
+// other voters. Both suspect it, which is a majority: they stop following
+// it, elect one of themselves, and their messages commit.
+func TestVotersDeposeCensoringHost(t *testing.T) {
+	g := censorGroup(t, 1, 2)
+	ctx := ctxT(t, 60*time.Second)
+	for _, i := range []int{1, 2} {
+		if _, err := g.node(i).Send(ctx, g.id, "held back", 200*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.send(0, "the host talks to itself")
+	g.c.Eventually(t, 30*time.Second, "the censored messages to commit on every honest node", func() bool {
+		for _, i := range []int{1, 2} {
+			ms, err := g.node(i).Messages(g.id)
+			if err != nil {
+				return false
+			}
+			n := 0
+			for _, m := range ms {
+				if m.Text == "held back" && m.State == api.StateCommitted {
+					n++
+				}
+			}
+			if n != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	if st, _ := g.c.Status(1); st.Host == g.pub(0).String() || st.Host == "" {
+		t.Errorf("the host after the deposition is %q, want node1 or node2", st.Host)
+	}
+}

@@ -1,0 +1,255 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/api"
+)
+
+// Censorship (docs/PROTOCOL.md, "Censorship").
+//
+// A host can hold back one member's proposals while it commits everyone
+// else's: raft gives a follower no way to tell a slow host from a hostile
+// one. So each member watches its own messages. When one has waited longer
+// than Config.CensorAfter under the same host (same term), while that host
+// answers this node's pings and has committed other members' entries in
+// the meantime, and the message is within this member's quota (a message
+// held back by the quota is not proposed at all), this node suspects the
+// host, tells its user, and says so in every ping and pong (a flag beside
+// the raft view, which names the host and the term).
+//
+// Voters move leadership away from a host that a majority of them suspects
+// in the same term: each such voter stops stepping that host's messages of
+// that term and refuses its votes, so its followers' election timers run
+// out and a member they do not suspect is elected. The suspicion lapses
+// with the term.
+//
+// A host that censors only a minority of the voters keeps its place: its
+// victims see the alert, and the voters it serves see nothing wrong. A
+// member cannot prove what it proposed to the host (the host could say it
+// never got it), so one member's word does not move the others.
+
+// censorWatch is this node's own suspicion of its host, on the group's
+// goroutine.
+type censorWatch struct {
+	host    raftView  // the host watched: its term and raft id
+	since   time.Time // when this node's oldest waiting message was first waiting under host
+	others  int       // other members' entries applied since then
+	suspect bool
+}
+
+// suspicionReport is a member's report of whether it suspects the leader of
+// the raft view it sent, on its way to the group's goroutine.
+type suspicionReport struct {
+	key     [32]byte
+	view    raftView
+	suspect bool
+}
+
+const reasonDeposed = "message from a host the voters deposed"
+
+// noteSuspicion hands a member's report (the flags of its ping or pong) to
+// the group's goroutine. Safe from any goroutine; never blocks: a lost
+// report comes again with the next ping.
+func (g *group) noteSuspicion(key [32]byte, rv raftView, flags byte) {
+	r := suspicionReport{key: key, view: rv, suspect: flags&pingSuspect != 0}
+	if !r.suspect {
+		if cur := g.suspected.Load(); cur == nil || !(*cur)[key] {
+			return // nothing to clear: most pings
+		}
+	}
+	select {
+	case g.suspc <- r:
+	default:
+	}
+}
+
+// onSuspicion records a member's report, on the group's goroutine.
+func (g *group) onSuspicion(r suspicionReport) {
+	if r.suspect {
+		g.suspicions[r.key] = r.view
+	} else {
+		delete(g.suspicions, r.key)
+	}
+	g.publishSuspected()
+	g.checkDeposed()
+}
+
+// publishSuspected publishes which members report a suspicion, so that the
+// transport passes on only the reports that change something.
+func (g *group) publishSuspected() {
+	m := make(map[[32]byte]bool, len(g.suspicions))
+	for k := range g.suspicions {
+		m[k] = true
+	}
+	g.suspected.Store(&m)
+}
+
+// pingExtra is what this node's pings and pongs carry after its raft view.
+// Safe from any goroutine.
+func (g *group) pingExtra() pingExtra {
+	x := pingExtra{statement: g.statementFrame()}
+	if g.suspecting.Load() {
+		x.flags |= pingSuspect
+	}
+	return x
+}
+
+// watchCensorship updates this node's suspicion of its host. It runs at
+// every upkeep.
+func (g *group) watchCensorship(now time.Time) {
+	host := raftView{term: g.term, lead: g.leader}
+	if host.lead == raft.None || host.lead == g.raftID || g.fork != nil || g.left {
+		g.cw = censorWatch{host: host}
+		g.setSuspect(false)
+		return
+	}
+	if g.cw.host != host {
+		g.cw = censorWatch{host: host}
+	}
+	waiting := false
+	for _, p := range g.outbox {
+		if !p.held && !p.proposed.IsZero() {
+			waiting = true
+			break
+		}
+	}
+	if !waiting {
+		g.cw.since, g.cw.others = time.Time{}, 0
+		g.setSuspect(false)
+		return
+	}
+	if g.cw.since.IsZero() {
+		g.cw.since, g.cw.others = now, 0
+	}
+	g.setSuspect(now.Sub(g.cw.since) >= g.n.cfg.CensorAfter && g.cw.others > 0 && g.hostAnswers(now))
+}
+
+// noteOthersEntry counts an entry of another member applied while this
+// node's messages wait (apply.go).
+func (g *group) noteOthersEntry(sender [32]byte) {
+	if !g.cw.since.IsZero() && sender != g.n.self.Sign {
+		g.cw.others++
+	}
+}
+
+// hostAnswers reports whether the host answered this node's pings lately:
+// a host this node cannot reach is not censoring it.
+func (g *group) hostAnswers(now time.Time) bool {
+	k, ok := g.view.Load().byRaft[g.leader]
+	if !ok {
+		return false
+	}
+	p := g.pl.peers[k]
+	return p != nil && !p.lastPong.IsZero() && now.Sub(p.lastPong) < 3*g.n.cfg.PingInterval && p.lastPong.After(g.cw.since)
+}
+
+// setSuspect records this node's suspicion and tells the user when it
+// changes.
+func (g *group) setSuspect(on bool) {
+	if g.cw.suspect == on {
+		return
+	}
+	g.cw.suspect = on
+	g.suspecting.Store(on)
+	if on {
+		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", g.cw.host.term).
+			Dur("waiting", time.Since(g.cw.since)).Msg("the host has not committed this node's messages while it committed others'; suspecting it of censorship")
+	}
+	g.checkDeposed()
+	g.publish()
+	g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
+}
+
+// suspectingVoters counts the voters that suspect the current host in the
+// current term, this node included, and how many make a majority.
+func (g *group) suspectingVoters() (n, needed int) {
+	cur := raftView{term: g.term, lead: g.leader}
+	voters := g.st.Voters()
+	for _, k := range voters {
+		if k == g.n.self.Sign {
+			if g.cw.suspect && g.cw.host == cur {
+				n++
+			}
+		} else if g.suspicions[k] == cur {
+			n++
+		}
+	}
+	return n, len(voters)/2 + 1
+}
+
+// checkDeposed deposes the current host once a majority of the voters
+// suspects it in its term (this node must be a voter, and not the host).
+func (g *group) checkDeposed() {
+	if g.leader == raft.None || g.leader == g.raftID || g.deposed.term >= g.term && g.deposed.lead == g.leader {
+		return
+	}
+	if me := g.st.Members[g.n.self.Sign]; me == nil || !me.Voter {
+		return
+	}
+	if n, needed := g.suspectingVoters(); n >= needed {
+		g.deposed = raftView{term: g.term, lead: g.leader}
+		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", g.term).Int("voters", n).
+			Msg("a majority of the voters suspects the host of censorship; no longer following it")
+		g.publish()
+		g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
+	}
+}
+
+// dropDeposed reports whether m, a peer's raft message, comes from a host
+// the voters deposed and is to be dropped: its leader messages of the term
+// it was deposed in, and its requests for votes, until another host is
+// elected.
+func (g *group) dropDeposed(m *pb.Message) bool {
+	d := g.deposed
+	if d.lead == raft.None || m.GetFrom() != d.lead {
+		return false
+	}
+	if g.leader != raft.None && g.leader != d.lead && g.term > d.term {
+		g.deposed = raftView{} // another host leads now: the suspicion lapsed
+		return false
+	}
+	switch m.GetType() {
+	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
+		return m.GetTerm() <= d.term
+	case pb.MsgVote, pb.MsgPreVote:
+		return true
+	}
+	return false
+}
+
+// censorAlert words the suspicion for the user, in view v; nil when there
+// is none.
+func (g *group) censorAlert(v *view) *api.CensorAlert {
+	n, needed := g.suspectingVoters()
+	deposed := g.deposed.lead != raft.None && g.deposed.term == g.term && g.deposed.lead == g.leader
+	if !g.cw.suspect && n == 0 && !deposed {
+		return nil
+	}
+	a := &api.CensorAlert{Voters: n, Needed: needed, Deposed: deposed}
+	host := "the host"
+	if k, ok := v.byRaft[g.leader]; ok {
+		m := v.members[k]
+		a.Host = m.id.String()
+		if m.name != "" {
+			host = m.name + " (the host)"
+		}
+	}
+	switch {
+	case g.cw.suspect:
+		a.Since = g.cw.since.UTC()
+		a.Message = fmt.Sprintf("%s has not put your messages in the group's order for %s, while it did other members'. ", host, time.Since(g.cw.since).Round(time.Second))
+	default:
+		a.Message = fmt.Sprintf("Other members say %s holds back their messages. ", host)
+	}
+	if deposed {
+		a.Message += "A majority of the voters agrees: they no longer follow it, and another member takes over."
+	} else {
+		a.Message += fmt.Sprintf("%d of the %d voters needed suspect it; until a majority does, it stays the host.", n, needed)
+	}
+	return a
+}

@@ -27,7 +27,7 @@ import (
 // are honest and which malicious is each test's business: a malicious member
 // is a real node whose operator also uses the hooks of node/rogue.go.
 type group struct {
-	t   *testing.T
+	t   testing.TB
 	c   *nodetest.Cluster
 	id  string // the group id's text form
 	gid crypto.GroupID
@@ -39,6 +39,16 @@ type options struct {
 	// latency maps (and placement may move the host); without them the
 	// host and the voters follow join order and never move.
 	pings bool
+	// heads has members ping each other (so that they exchange their
+	// signed chain heads) without committing latency maps, so that the
+	// host still follows join order and never moves.
+	heads bool
+	// pingInterval, with heads, replaces their 100 ms ping interval (a
+	// benchmark measures with the default, 1 s).
+	pingInterval time.Duration
+	// tweak changes node i's configuration before it starts (a test
+	// wraps a malicious node's link this way).
+	tweak map[int]func(*node.Config)
 }
 
 func testLogger() zerolog.Logger {
@@ -49,7 +59,7 @@ func testLogger() zerolog.Logger {
 }
 
 // newGroup starts size nodes, none of them in a group yet.
-func newGroup(t *testing.T, size int, o options) *group {
+func newGroup(t testing.TB, size int, o options) *group {
 	t.Helper()
 	cfg := node.Config{Logger: testLogger(), RetryInterval: 100 * time.Millisecond, PingInterval: time.Hour}
 	if o.pings {
@@ -57,11 +67,21 @@ func newGroup(t *testing.T, size int, o options) *group {
 		cfg.LatencyInterval = 300 * time.Millisecond
 		cfg.CheckpointInterval = 300 * time.Millisecond
 	}
+	if o.heads {
+		cfg.PingInterval = 100 * time.Millisecond
+		if o.pingInterval > 0 {
+			cfg.PingInterval = o.pingInterval
+		}
+		cfg.LatencyInterval = time.Hour
+	}
 	nc, err := nodetest.New(nodetest.Options{Size: size, HTTP: true, Dir: t.TempDir(), Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	for i, fn := range o.tweak {
+		nc.Member(i).Tweak = fn
+	}
 	if err := nc.StartAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +455,7 @@ func (g *group) challenge(h int, id *identity.Identity) error {
 }
 
 // outsider returns an identity with no node, from a seed of its own.
-func outsider(t *testing.T, seed byte) *identity.Identity {
+func outsider(t testing.TB, seed byte) *identity.Identity {
 	t.Helper()
 	id, err := identity.FromSeed(bytes.Repeat([]byte{seed}, 32))
 	if err != nil {

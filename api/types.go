@@ -74,6 +74,29 @@ type GroupStatus struct {
 	Settings  GroupSettings `json:"settings"`
 	Admin     bool          `json:"admin"`
 	CanInvite bool          `json:"can_invite"`
+	// Fork is set when this node found that the group's history forked:
+	// the group is halted on this node (nothing is sent or committed) and
+	// the alert says why.
+	Fork *ForkAlert `json:"fork,omitempty"`
+}
+
+// ForkAlert says that two members were shown different histories of a
+// group: their signed statements of the group's transcript head through the
+// same log index differ. The node keeps both statements as the proof.
+type ForkAlert struct {
+	// Index is the log index through which the two histories differ.
+	Index uint64 `json:"index"`
+	// Peer is the public id of the member whose statement differs from
+	// this node's history ("" when the proof is a conflicting append from
+	// the host, see Reason); PeerName its display name.
+	Peer     string `json:"peer,omitempty"`
+	PeerName string `json:"peer_name,omitempty"`
+	// Host is the public id of the host when it was found, if known.
+	Host string `json:"host,omitempty"`
+	// Detected is when this node found it.
+	Detected time.Time `json:"detected"`
+	// Message says it in words, for a person.
+	Message string `json:"message"`
 }
 
 // Status is the state of the node and all its groups: the answer to GET
@@ -199,6 +222,9 @@ var (
 	// ErrForbidden: the group's rules do not allow this member the action
 	// (only admins remove members, for instance) (HTTP 403).
 	ErrForbidden = errors.New("not allowed")
+	// ErrHalted: the group is halted on this node because its history
+	// forked (see [ForkAlert]); maps to 409 Conflict.
+	ErrHalted = errors.New("group halted after a fork")
 )
 
 // MaxPage is the most messages one page holds.

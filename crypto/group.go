@@ -77,6 +77,12 @@ const (
 	// into its [TypeJoin] entry, and gets the reply once it is committed.
 	TypeJoinReply Type = 6
 	TypeChallenge Type = 7
+	// TypeHead is a member's signed statement of its transcript chain head
+	// at a log index (a [Chain] head, in a payload like a checkpoint's).
+	// Members carry their latest one in every ping and pong, directly to
+	// each other rather than through the host, so that two who were shown
+	// different histories find out (docs/PROTOCOL.md, "Forks").
+	TypeHead Type = 8
 )
 
 // Log entry types: envelopes of these types are proposed to the group's
@@ -104,6 +110,7 @@ var typeNames = map[Type]string{
 	TypePong:       "pong",
 	TypeJoinReply:  "join-reply",
 	TypeChallenge:  "challenge",
+	TypeHead:       "head",
 	TypeGenesis:    "genesis",
 	TypeInvite:     "invite",
 	TypeJoin:       "join",

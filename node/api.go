@@ -46,3 +46,6 @@ var (
 	// ErrForbidden is [api.ErrForbidden].
 	ErrForbidden = api.ErrForbidden
 )
+
+// ErrHalted is [api.ErrHalted].
+var ErrHalted = api.ErrHalted

@@ -176,6 +176,9 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	case err == nil:
 		m.Text = string(opened.Body)
 		m.SentAt = time.Unix(0, opened.Time).UTC()
+		// The record names the head its author had seen: one of ours
+		// before it, or the two histories differ (fork.go).
+		g.checkRecordHead(c, opened.Head)
 	case errors.Is(err, crypto.ErrNotRecipient):
 		// A message from before we joined; not ours to read.
 	default:

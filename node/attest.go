@@ -45,9 +45,11 @@ type attestation struct {
 }
 
 // Ping payloads (docs/PROTOCOL.md, "Peer transport", Pings): a 16-byte nonce, optionally
-// followed by a kind byte and the sender's raft view. A pong answers a
-// 16-byte ping with the bare nonce (what nodes before the raft view expect)
-// and a longer ping with the nonce and its own view.
+// followed by a kind byte and the sender's raft view, and then optionally
+// by the sender's signed statement of its chain head (fork.go). A pong
+// answers a 16-byte ping with the bare nonce (what nodes before the raft
+// view expect) and a longer ping with the nonce, its own view and its own
+// statement.
 const (
 	pingNonceLen = 16
 	pingViewLen  = pingNonceLen + 1 + 8 + 8
@@ -59,30 +61,36 @@ const (
 var errPingPayload = errors.New("ping payload is neither a 16-byte nonce nor a nonce with a raft view")
 
 // encodePing is nonce || kind || term (8 bytes, big endian) || leader raft id
-// (8 bytes, big endian).
-func encodePing(nonce []byte, kind byte, rv raftView) []byte {
-	b := make([]byte, 0, pingViewLen)
+// (8 bytes, big endian) || statement (the signed TypeHead envelope, up to
+// maxHeadFrame bytes; none when nil).
+func encodePing(nonce []byte, kind byte, rv raftView, statement []byte) []byte {
+	b := make([]byte, 0, pingViewLen+len(statement))
 	b = append(b, nonce...)
 	b = append(b, kind)
 	b = binary.BigEndian.AppendUint64(b, rv.term)
-	return binary.BigEndian.AppendUint64(b, rv.lead)
+	b = binary.BigEndian.AppendUint64(b, rv.lead)
+	return append(b, statement...)
 }
 
-// decodePing splits a ping or pong payload. kind is 0 for a bare nonce.
-func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, err error) {
-	switch len(p) {
-	case pingNonceLen:
-		return p, 0, raftView{}, nil
-	case pingViewLen:
+// decodePing splits a ping or pong payload. kind is 0 for a bare nonce;
+// statement is nil when the payload carries none.
+func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, statement []byte, err error) {
+	switch {
+	case len(p) == pingNonceLen:
+		return p, 0, raftView{}, nil, nil
+	case len(p) >= pingViewLen && len(p) <= pingViewLen+maxHeadFrame:
 		kind = p[pingNonceLen]
 		if kind != pingKindPing && kind != pingKindPong {
-			return nil, 0, raftView{}, fmt.Errorf("%w: kind %d", errPingPayload, kind)
+			return nil, 0, raftView{}, nil, fmt.Errorf("%w: kind %d", errPingPayload, kind)
 		}
 		rv.term = binary.BigEndian.Uint64(p[pingNonceLen+1:])
 		rv.lead = binary.BigEndian.Uint64(p[pingNonceLen+9:])
-		return p[:pingNonceLen], kind, rv, nil
+		if len(p) > pingViewLen {
+			statement = p[pingViewLen:]
+		}
+		return p[:pingNonceLen], kind, rv, statement, nil
 	}
-	return nil, 0, raftView{}, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))
+	return nil, 0, raftView{}, nil, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))
 }
 
 // ownView is this node's raft view as last published, for its pings and

@@ -90,25 +90,35 @@ func TestRaftViewSupersedes(t *testing.T) {
 // docs/PROTOCOL.md, and what a receiver accepts.
 func TestPingPayload(t *testing.T) {
 	nonce := bytes.Repeat([]byte{0xab}, 16)
-	got := encodePing(nonce, pingKindPong, raftView{term: 7, lead: 0x0102030405060708})
+	got := encodePing(nonce, pingKindPong, raftView{term: 7, lead: 0x0102030405060708}, nil)
 	want, _ := hex.DecodeString("abababababababababababababababab" + "02" + "0000000000000007" + "0102030405060708")
 	if !bytes.Equal(got, want) {
 		t.Fatalf("encoded %x, want %x", got, want)
 	}
-	n, kind, rv, err := decodePing(got)
-	if err != nil || !bytes.Equal(n, nonce) || kind != pingKindPong || rv != (raftView{term: 7, lead: 0x0102030405060708}) {
-		t.Fatalf("decoded %x %d %+v %v", n, kind, rv, err)
+	n, kind, rv, stmt, err := decodePing(got)
+	if err != nil || !bytes.Equal(n, nonce) || kind != pingKindPong || rv != (raftView{term: 7, lead: 0x0102030405060708}) || stmt != nil {
+		t.Fatalf("decoded %x %d %+v %x %v", n, kind, rv, stmt, err)
 	}
 	// A bare nonce, as nodes before raft views send it.
-	if n, kind, _, err := decodePing(nonce); err != nil || kind != 0 || !bytes.Equal(n, nonce) {
+	if n, kind, _, _, err := decodePing(nonce); err != nil || kind != 0 || !bytes.Equal(n, nonce) {
 		t.Fatalf("bare nonce: %x %d %v", n, kind, err)
 	}
-	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], append(append([]byte{}, got...), 0)}
+	// A statement follows the view, and comes back as it went.
+	statement := bytes.Repeat([]byte{0x5a}, 200)
+	withHead := encodePing(nonce, pingKindPing, raftView{term: 7}, statement)
+	if !bytes.Equal(withHead[:pingViewLen], encodePing(nonce, pingKindPing, raftView{term: 7}, nil)) {
+		t.Fatalf("a statement changes the bytes before it: %x", withHead)
+	}
+	if _, _, _, stmt, err := decodePing(withHead); err != nil || !bytes.Equal(stmt, statement) {
+		t.Fatalf("statement decoded as %x, %v", stmt, err)
+	}
+	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, make([]byte, maxHeadFrame+1))
+	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong}
 	unknownKind := append([]byte{}, got...)
 	unknownKind[16] = 3
 	bad = append(bad, unknownKind)
 	for _, p := range bad {
-		if _, _, _, err := decodePing(p); !errors.Is(err, errPingPayload) {
+		if _, _, _, _, err := decodePing(p); !errors.Is(err, errPingPayload) {
 			t.Errorf("decodePing(%x): %v, want errPingPayload", p, err)
 		}
 	}

@@ -46,6 +46,12 @@ type group struct {
 	// closed are the members over quota whose large frames the peer
 	// handler refuses unread, published by run (quota.go).
 	closed atomic.Pointer[map[[32]byte]bool]
+	// statement is this node's latest signed statement of its chain head,
+	// published by run for pings and pongs; headc carries members'
+	// statements to run; halted is set once run found a fork (fork.go).
+	statement atomic.Pointer[ownStatement]
+	headc     chan headClaim
+	halted    atomic.Bool
 
 	// ---- owned by run ----
 	st           *state.State
@@ -93,6 +99,18 @@ type group struct {
 	// a restart applied only the entries after the snapshot.
 	restoredFrom uint64
 	appliedHere  uint64
+
+	// Forks (fork.go): the proof, once found (the group is then halted),
+	// and the members' statements this node has not applied far enough
+	// to check yet.
+	fork         *forkProof
+	pendingHeads map[[32]byte]headClaim
+	// heard are the members' latest statements that matched this node's
+	// history, for transcripts; heardDirty and heardSaved pace their
+	// writes to the store.
+	heard      map[[32]byte]headClaim
+	heardDirty bool
+	heardSaved time.Time
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a
@@ -120,26 +138,29 @@ func (n *Node) startGroup(gid crypto.GroupID, info groupInfo, genesis []byte, pr
 
 func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 	g := &group{
-		n:           n,
-		id:          gid,
-		raftID:      state.RaftID(n.self.Sign),
-		reqc:        make(chan func()),
-		stopc:       make(chan struct{}),
-		donec:       make(chan struct{}),
-		st:          state.New(gid),
-		info:        info,
-		provisional: map[[32]byte]viewMember{},
-		outbox:      map[[16]byte]*pending{},
-		msgIndex:    map[string]int{},
-		keys:        crypto.NewKeyRing(n.id, gid),
-		stepc:       make(chan []*pb.Message, 64),
-		unreachc:    make(chan uint64, 64),
-		rttc:        make(chan rttSample, 64),
-		attc:        make(chan attestation, 64),
-		pullc:       make(chan struct{}, 1),
-		attests:     map[[32]byte]raftView{},
-		urlHint:     map[[32]byte]string{},
-		pl:          placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
+		n:            n,
+		id:           gid,
+		raftID:       state.RaftID(n.self.Sign),
+		reqc:         make(chan func()),
+		stopc:        make(chan struct{}),
+		donec:        make(chan struct{}),
+		st:           state.New(gid),
+		info:         info,
+		provisional:  map[[32]byte]viewMember{},
+		outbox:       map[[16]byte]*pending{},
+		msgIndex:     map[string]int{},
+		keys:         crypto.NewKeyRing(n.id, gid),
+		stepc:        make(chan []*pb.Message, 64),
+		unreachc:     make(chan uint64, 64),
+		rttc:         make(chan rttSample, 64),
+		attc:         make(chan attestation, 64),
+		headc:        make(chan headClaim, 64),
+		pendingHeads: map[[32]byte]headClaim{},
+		heard:        map[[32]byte]headClaim{},
+		pullc:        make(chan struct{}, 1),
+		attests:      map[[32]byte]raftView{},
+		urlHint:      map[[32]byte]string{},
+		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
 	for _, p := range info.Provisional {
 		id, err := identity.ParsePublicID(p.PublicID)
@@ -148,6 +169,8 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		}
 		g.provisional[id.Sign] = viewMember{id: id, raftID: state.RaftID(id.Sign), url: p.URL, voter: p.Voter}
 	}
+	g.loadFork()
+	g.loadHeard()
 	g.publish()
 	return g
 }
@@ -211,10 +234,15 @@ func (g *group) run() {
 			// outbox otherwise (their senders are not acknowledged yet).
 			if !g.n.crashed.Load() {
 				_ = g.flushOutbox(true)
+				g.saveHeard(true)
 			}
 			return
 		case <-tick.C:
-			g.rn.Tick()
+			// A halted group's raft stands still: no election, no
+			// heartbeat (fork.go).
+			if g.fork == nil {
+				g.rn.Tick()
+			}
 		case msgs := <-g.stepc:
 			g.stepAll(msgs)
 		case id := <-g.unreachc:
@@ -230,6 +258,8 @@ func (g *group) run() {
 			g.onRTT(s)
 		case a := <-g.attc:
 			g.onAttestation(a)
+		case c := <-g.headc:
+			g.onHead(c)
 		case <-g.pullc:
 			g.pullAttestations()
 		case fn := <-g.reqc:
@@ -243,7 +273,7 @@ func (g *group) run() {
 		g.drainWaiting()
 		// Whatever happened may have given raft something to persist,
 		// send or apply.
-		for g.rn.HasReady() {
+		for g.fork == nil && g.rn.HasReady() {
 			if err := g.handleReady(g.rn.Ready()); err != nil {
 				// A node that cannot persist must not acknowledge anything:
 				// stop this group rather than go on with a diverging state.
@@ -294,6 +324,10 @@ func (g *group) drainWaiting() {
 // author proposes it again from its outbox.
 func (g *group) stepAll(msgs []*pb.Message) {
 	for _, m := range msgs {
+		if g.fork != nil {
+			g.n.countReject(reasonHalted, "dropped raft messages of a group halted after a fork")
+			return
+		}
 		var taken []hostPending
 		if m.GetType() == pb.MsgProp {
 			// The host drops what could only be rejected (quota.go).
@@ -301,7 +335,7 @@ func (g *group) stepAll(msgs []*pb.Message) {
 				continue
 			}
 		}
-		if err := g.rn.Step(m); err != nil {
+		if err := g.stepSafely(m); err != nil {
 			g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
 			continue
 		}
@@ -351,6 +385,9 @@ func (g *group) proposeConf(t crypto.Type, body any, ct pb.ConfChangeType, nodeI
 }
 
 func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint64) error {
+	if g.fork != nil {
+		return g.errHalted("propose")
+	}
 	cc := &pb.ConfChangeV2{
 		Changes: []*pb.ConfChangeSingle{{Type: ct.Enum(), NodeId: proto.Uint64(nodeID)}},
 		Context: frame,
@@ -360,6 +397,9 @@ func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint
 
 // proposeEntry signs and proposes a normal entry.
 func (g *group) proposeEntry(t crypto.Type, body any) error {
+	if g.fork != nil {
+		return g.errHalted("propose")
+	}
 	frame, err := g.signEntry(t, body)
 	if err != nil {
 		return err

@@ -336,9 +336,16 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		}
 		return nil, nil
 	case crypto.TypePing:
-		nonce, kind, rv, err := decodePing(env.Payload)
+		nonce, kind, rv, stmt, err := decodePing(env.Payload)
 		if err != nil || kind == pingKindPong {
 			return nil, n.reject(env, "malformed ping", err)
+		}
+		if stmt != nil {
+			c, err := parseHeadClaim(g.id, env.Sender, stmt)
+			if err != nil {
+				return nil, n.reject(env, "bad head statement", err)
+			}
+			g.noteHead(c)
 		}
 		n.markOnline(sender.url)
 		// A bare nonce is echoed as it came (a node that sends one
@@ -347,7 +354,7 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		payload := nonce
 		if kind == pingKindPing {
 			g.noteAttestation(env.Sender, rv)
-			payload = encodePing(nonce, pingKindPong, g.ownView())
+			payload = encodePing(nonce, pingKindPong, g.ownView(), g.statementFrame())
 		}
 		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: payload})
 	}

@@ -56,6 +56,9 @@ func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, er
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
 		return Message{}, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
 	}
+	if g.fork != nil {
+		return Message{}, nil, nil, g.errHalted("send")
+	}
 	p := &pending{id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{})}
 	if err := g.seal(p); err != nil {
 		return Message{}, nil, nil, err
@@ -127,6 +130,9 @@ func (g *group) senderKey() *crypto.SenderKey {
 func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
 	p.leader = g.leader
+	if g.fork != nil {
+		return
+	}
 	_ = g.rn.Propose(p.frame)
 }
 

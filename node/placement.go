@@ -93,7 +93,7 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	nonce := make([]byte, pingNonceLen)
 	rand.Read(nonce)
-	payload := encodePing(nonce, pingKindPing, g.ownView())
+	payload := encodePing(nonce, pingKindPing, g.ownView(), g.statementFrame())
 	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: payload})
 	if err != nil {
 		return 0, false
@@ -110,8 +110,9 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	var back []byte
 	var kind byte
 	var rv raftView
+	var stmt []byte
 	if err == nil {
-		back, kind, rv, err = decodePing(env.Payload)
+		back, kind, rv, stmt, err = decodePing(env.Payload)
 	}
 	// A node that predates raft views echoes our whole payload: kind ping,
 	// and our own view, which is not its report.
@@ -121,6 +122,14 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	}
 	if kind == pingKindPong {
 		g.noteAttestation(key, rv)
+	}
+	if stmt != nil {
+		c, err := parseHeadClaim(g.id, key, stmt)
+		if err != nil {
+			g.n.reject(env, "bad head statement", err)
+			return 0, false
+		}
+		g.noteHead(c)
 	}
 	return float64(rtt) / float64(time.Millisecond), true
 }
@@ -153,6 +162,13 @@ func (g *group) placementTick() {
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
 		return
 	}
+	g.refreshStatement()
+	if g.fork != nil {
+		// Halted: the pings go on (they carry this node's statement, and
+		// show who is online), the placement policy does not.
+		g.pingPeers()
+		return
+	}
 	now := time.Now()
 	for k := range g.st.Members {
 		// Every member gets an entry, pinged or not (a member without a
@@ -168,6 +184,9 @@ func (g *group) placementTick() {
 
 // placementStep steps the placement policy and carries out its decision.
 func (g *group) placementStep(now time.Time) {
+	if g.fork != nil {
+		return
+	}
 	d := g.pl.placer.Step(now, g.observations())
 	g.pl.ranking = d.Ranking
 	g.logRanking(d)

@@ -79,6 +79,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 	}
 	if len(rd.CommittedEntries) > 0 {
 		g.apply(rd.CommittedEntries)
+		if len(g.pendingHeads) > 0 {
+			g.checkPendingHeads()
+		}
 		if g.maybeRestoreOutbox() {
 			g.resealOutbox()
 		}

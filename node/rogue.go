@@ -12,6 +12,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"math"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -131,4 +132,17 @@ func (n *Node) HandOver(ctx context.Context, groupID, publicID string) error {
 		}
 	}
 	return nil
+}
+
+// RaftEntries returns the raft entries of the group's log from lo up to but
+// not including hi, as this node holds them (with their terms, which
+// LogFrames leaves out). It exists for the adversary suite (see the comment
+// at the top of rogue.go): a malicious host that rewrites what it sends
+// starts from its own log.
+func (n *Node) RaftEntries(groupID string, lo, hi uint64) ([]*pb.Entry, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return nil, err
+	}
+	return g.storage.Entries(lo, hi, math.MaxUint64)
 }

@@ -32,7 +32,14 @@ func (n *Node) Transcript(ctx context.Context, groupID string) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 	}
-	doc, err := transcript.Build(n.id, g.id, entries, time.Now())
+	var attested [][]byte
+	if len(entries) > 0 {
+		end := entries[len(entries)-1].Index
+		if err := g.do(ctx, func() { attested = g.attestations(end) }); err != nil {
+			return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
+		}
+	}
+	doc, err := transcript.BuildAttested(n.id, g.id, entries, attested, time.Now())
 	if err != nil {
 		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 	}

@@ -26,6 +26,10 @@ func (g *group) upkeep() error {
 	if err := g.flushOutbox(all); err != nil {
 		return err
 	}
+	g.saveHeard(false)
+	if g.fork != nil {
+		return nil // halted: nothing more is proposed (fork.go)
+	}
 	g.retryOutbox()
 	g.reopenQuotas()
 	g.maybeLead()

@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
@@ -36,6 +37,8 @@ type view struct {
 	// join reply's), which it trusts until its own log names the members;
 	// empty once it does.
 	provVoters map[[32]byte]bool
+	// fork is the alert when this node found the group's history forked.
+	fork *api.ForkAlert
 }
 
 type viewMember struct {
@@ -103,6 +106,10 @@ func (g *group) publish() {
 	if g.left {
 		v.role = "left"
 	}
+	if g.fork != nil {
+		v.role = "halted"
+		v.fork = g.forkAlert(v)
+	}
 	g.view.Store(v)
 	next := make(chan struct{})
 	if old := g.changed.Swap(&next); old != nil {
@@ -135,7 +142,7 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
-		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite,
+		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

@@ -164,6 +164,42 @@ func (s *State) HeadAt(index uint64) ([32]byte, bool) {
 	return [32]byte{}, false
 }
 
+// HeadThrough returns the transcript chain head after every entry up to and
+// including index: the head after the last entry with a frame at or before
+// index. ok is false when the state has not applied that far, so that the
+// head through index is not known yet. Two members whose heads through the
+// same index differ hold different logs up to it.
+func (s *State) HeadThrough(index uint64) (head [32]byte, ok bool) {
+	if index > s.Applied {
+		return [32]byte{}, false
+	}
+	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index > index })
+	if i == 0 {
+		return crypto.NewChain(s.Group).Head, true
+	}
+	return s.heads[i-1].Head, true
+}
+
+// HeadBefore reports whether head is the transcript chain head after some
+// entry before index, or the empty chain's: what a chat record's head must
+// be, since its author sealed it after applying the log up to some point
+// before the record's own index. It looks back at most limit heads; known
+// is false when it gave up without finding head (an author may seal a
+// message long before it commits, from the outbox of a node that was
+// offline), so that only a head known not to be there counts as a fork.
+func (s *State) HeadBefore(head [32]byte, index uint64, limit int) (found, known bool) {
+	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index >= index })
+	for j := i - 1; j >= 0 && i-j <= limit; j-- {
+		if s.heads[j].Head == head {
+			return true, true
+		}
+	}
+	if i > limit {
+		return false, false
+	}
+	return head == crypto.NewChain(s.Group).Head, true
+}
+
 // New returns the empty state of a group, before its genesis.
 func New(group crypto.GroupID) *State {
 	return &State{

@@ -20,6 +20,15 @@ import (
 // exporter can open: those sealed to it, so not the ones from before it
 // joined. exportedAt is recorded in the transcript.
 func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, exportedAt time.Time) ([]byte, error) {
+	return BuildAttested(exporter, group, entries, nil, exportedAt)
+}
+
+// BuildAttested is [Build] with attestations: members' signed statements of
+// their transcript heads (crypto.TypeHead envelopes, as members exchange
+// them in their pings), which the transcript carries so that a verifier
+// can tell whose history it matches (see [Verify]'s trust). The verifier
+// checks each one; Build only includes them.
+func BuildAttested(exporter *identity.Identity, group crypto.GroupID, entries []Entry, attestations [][]byte, exportedAt time.Time) ([]byte, error) {
 	if exporter == nil {
 		return nil, errors.New("build transcript: no exporter identity")
 	}
@@ -100,8 +109,8 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 
 	d := &document{
 		group: group, name: st.Name, exporter: exporter.Public(), exportedAt: exportedAt,
-		entries: entries,
-		head:    head{index: st.Chain.Index, entries: uint64(len(entries)), hash: st.Chain.Head},
+		entries: entries, attestations: attestations,
+		head: head{index: st.Chain.Index, entries: uint64(len(entries)), hash: st.Chain.Head},
 	}
 	d.chains = make([][32]byte, len(entries))
 	for i, o := range rp.outcomes {

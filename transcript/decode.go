@@ -110,6 +110,33 @@ func parseBody(r *reader, p *parsed) bool {
 	if !r.lit(`,"messages":[`) || !r.list(func(i int) bool { return parseMessage(r, p, i) }) {
 		return false
 	}
+	// Attestations are optional, and written only when there are some.
+	if bytes.HasPrefix(r.b[r.off:], []byte(`,"attestations":[`)) {
+		r.where = "the attestations"
+		r.off += len(`,"attestations":[`)
+		ok := r.list(func(i int) bool {
+			r.where = "attestations[" + strconv.Itoa(i) + "]"
+			var a64 []byte
+			if !r.raw64(&a64, maxAttestation) {
+				return false
+			}
+			a, err := decode64(a64)
+			if err != nil {
+				return r.malformed("not base64")
+			}
+			if len(p.attestations) == maxAttestations {
+				return r.fail(fmt.Errorf("%w: more than %d attestations", ErrTooLarge, maxAttestations))
+			}
+			p.attestations = append(p.attestations, a)
+			return true
+		})
+		if !ok {
+			return false
+		}
+		if len(p.attestations) == 0 {
+			return r.malformed("an empty list of attestations is written as none")
+		}
+	}
 	r.where = "the head"
 	return r.lit(`,"head":{"index":`) && r.uint(&p.head.index) &&
 		r.lit(`,"entries":`) && r.uint(&p.head.entries) &&

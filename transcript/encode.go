@@ -103,7 +103,20 @@ func (d *document) appendBody(b []byte) ([]byte, error) {
 		b = base64.StdEncoding.AppendEncode(b, m.sig)
 		b = append(b, `"}`...)
 	}
-	b = append(b, `],"head":{"index":`...)
+	b = append(b, ']')
+	if len(d.attestations) > 0 {
+		b = append(b, `,"attestations":[`...)
+		for i, a := range d.attestations {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '"')
+			b = base64.StdEncoding.AppendEncode(b, a)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, `,"head":{"index":`...)
 	b = strconv.AppendUint(b, d.head.index, 10)
 	b = append(b, `,"entries":`...)
 	b = strconv.AppendUint(b, d.head.entries, 10)

@@ -17,6 +17,13 @@ import (
 // transcript. [Verify] rejects any other value with [ErrVersion].
 const Version = 1
 
+// maxAttestation is the largest attestation (a signed TypeHead envelope) a
+// transcript may carry, and maxAttestations how many.
+const (
+	maxAttestation  = 512
+	maxAttestations = 4096
+)
+
 // MaxSize is the largest transcript [Verify] reads: 1 GiB, room for several
 // hundred thousand messages.
 const MaxSize = 1 << 30
@@ -69,7 +76,12 @@ type document struct {
 	// signed, and a reader can match checkpoints and message heads by eye.
 	chains   [][32]byte
 	messages []message
-	head     head
+	// attestations are members' signed statements of their chain heads
+	// (crypto.TypeHead envelopes) that the exporter's node received
+	// directly from them, not through the host: what `verify --trust`
+	// checks. Written only when there are some.
+	attestations [][]byte
+	head         head
 }
 
 // message is one message the exporter decrypted: the fields people read, and

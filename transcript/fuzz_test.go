@@ -53,10 +53,10 @@ func TestGolden(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(golden, f.g.Build(f.alice), 0o644); err != nil {
+		if err := os.WriteFile(golden, f.g.Build(f.alice, f.bob, f.carol), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(small, g.Build(alice), 0o644); err != nil {
+		if err := os.WriteFile(small, g.Build(alice, bob), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -94,7 +94,7 @@ func TestVerify(t *testing.T) {
 		{f.bob, 5},
 		{f.carol, 3}, // joined after the first message, left before the last
 	} {
-		doc := f.g.Build(tc.exporter)
+		doc := f.g.Build(tc.exporter, f.alice, f.bob, f.carol)
 		s, err := transcript.Verify(doc, f.everyone())
 		if err != nil {
 			t.Fatalf("exported by %s: %v", tc.exporter.Public().Fingerprint(), err)
@@ -473,12 +473,65 @@ func TestExporterNotARecipient(t *testing.T) {
 			i += len(`"messages":[`)
 			d = append(append(bytes.Clone(doc[:i]), m+","...), doc[i:]...)
 		} else {
-			i := bytes.Index(doc, []byte(`],"head":`))
+			i := bytes.Index(doc, []byte(`],"attestations":`))
+			if i < 0 {
+				i = bytes.Index(doc, []byte(`],"head":`))
+			}
 			d = append(append(bytes.Clone(doc[:i]), ","+m...), doc[i:]...)
 		}
 		_, err := transcript.Verify(resign(t, d, f.carol), nil)
 		if !errors.Is(err, transcript.ErrInconsistent) || !strings.Contains(err.Error(), "recipients of its sender key") {
 			t.Fatalf("message at %d: %v, want %v about the key header's recipients", at, err, transcript.ErrInconsistent)
 		}
+	}
+}
+
+// TestAttestationsCatchEdits: an exporter that drops entries and signs the
+// result again cannot keep another member's attestation: dropping the last
+// entries leaves the member's head short of the end (not attested), and
+// dropping one before leaves a head that contradicts the transcript.
+func TestAttestationsCatchEdits(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	n := len(f.g.Entries)
+	bobs := f.g.Head(f.bob, f.g.Entries[n-1].Index)
+	build := func(entries []transcript.Entry) []byte {
+		doc, err := transcript.BuildAttested(f.alice, f.g.ID, entries, [][]byte{bobs}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return doc
+	}
+	if _, err := transcript.Verify(build(f.g.Entries), []identity.PublicID{f.bob.Public()}); err != nil {
+		t.Fatalf("the whole log, attested by bob: %v", err)
+	}
+	_, err := transcript.Verify(build(f.g.Entries[:n-1]), []identity.PublicID{f.bob.Public()})
+	if !errors.Is(err, transcript.ErrUntrusted) || !strings.Contains(err.Error(), "not attested by") {
+		t.Errorf("last entry dropped: %v, want %v", err, transcript.ErrUntrusted)
+	}
+	// A chat message in the middle of a pair's talk, which nothing else
+	// in the log depends on.
+	alice, bob := transcripttest.Identity(t, 1), transcripttest.Identity(t, 2)
+	g := transcripttest.New(t, transcripttest.GroupID(6), "pair", alice, "alice")
+	g.Add(alice, bob, "bob")
+	for _, text := range []string{"one", "two", "three"} {
+		g.Chat(alice, text)
+	}
+	m := len(g.Entries)
+	middle := append(append([]transcript.Entry{}, g.Entries[:m-2]...), g.Entries[m-1])
+	plain, err := transcript.BuildAttested(alice, g.ID, middle, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transcript.Verify(plain, nil); err != nil {
+		t.Fatalf("without attestations, the edit is not caught: %v", err)
+	}
+	edited, err := transcript.BuildAttested(alice, g.ID, middle, [][]byte{g.Head(bob, g.Entries[m-1].Index)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = transcript.Verify(edited, nil)
+	if !errors.Is(err, transcript.ErrAttestation) || !strings.Contains(err.Error(), "saw another history") {
+		t.Errorf("a message dropped before the end: %v, want %v", err, transcript.ErrAttestation)
 	}
 }

@@ -60,8 +60,12 @@ var (
 	// ErrExporterSignature: the exporter's signature over the transcript
 	// does not verify.
 	ErrExporterSignature = errors.New("bad exporter signature")
-	// ErrUntrusted: a trusted public id is not a member in the history.
+	// ErrUntrusted: a trusted public id did not attest the transcript's
+	// end.
 	ErrUntrusted = errors.New("untrusted")
+	// ErrAttestation: an attestation is malformed, not signed by a member,
+	// or contradicts the transcript.
+	ErrAttestation = errors.New("bad attestation")
 )
 
 // Summary is what a verified transcript shows.
@@ -91,8 +95,26 @@ type Summary struct {
 	Members []Member
 	// Checkpoints are the accepted checkpoints, in log order.
 	Checkpoints []Checkpoint
-	// Trusted are the trusted public ids, every one a member in the history.
+	// Attested are the members' signed statements of their chain heads
+	// that the transcript carries, all consistent with it; Covers says
+	// whether one matches the transcript's end (the whole history).
+	Attested []Attestation
+	// Trusted are the trusted public ids, every one of which attested the
+	// transcript's end.
 	Trusted []identity.PublicID
+}
+
+// Attestation is a member's signed statement, received directly by the
+// exporter's node, that its transcript chain had, through log index Index,
+// the head this transcript has there.
+type Attestation struct {
+	Signer identity.PublicID
+	Name   string
+	Index  uint64
+	// Covers is set when the statement reaches the transcript's end: the
+	// signer held exactly this history, no entry more or less, up to where
+	// the transcript ends.
+	Covers bool
 }
 
 // Author is a sender of chat messages.
@@ -246,9 +268,20 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	if !crypto.VerifySignature(p.exporter.Sign[:], signatureInputHash(bodyHash), p.sig) {
 		return nil, fmt.Errorf("%w: the signature of the exporter %s does not verify: the transcript was changed after it was exported", ErrExporterSignature, p.exporter.Fingerprint())
 	}
+	if s.Attested, err = checkAttestations(p, st, members); err != nil {
+		return nil, err
+	}
 	for _, t := range trust {
 		if m := members[t.Sign]; m == nil || m.ID != t {
 			return nil, fmt.Errorf("%w: %s (%s) is not a member anywhere in this group's history", ErrUntrusted, t, t.Fingerprint())
+		}
+		covered := false
+		for _, a := range s.Attested {
+			covered = covered || (a.Signer == t && a.Covers)
+		}
+		if !covered {
+			return nil, fmt.Errorf("%w: the end of this transcript is not attested by %s (%s): the transcript holds no statement of %s's head that reaches its end, so nothing shows that %s saw this history; export it again from a node that has talked to them since the last entry",
+				ErrUntrusted, t, t.Fingerprint(), memberName(members, t.Sign), memberName(members, t.Sign))
 		}
 		s.Trusted = append(s.Trusted, t)
 	}
@@ -428,4 +461,40 @@ func checkMessage(p *parsed, rp *replay, m *message, c *checkedMessage) error {
 // order.
 func entryAt(entries []Entry, idx uint64) (int, bool) {
 	return slices.BinarySearchFunc(entries, idx, func(e Entry, idx uint64) int { return cmp.Compare(e.Index, idx) })
+}
+
+// checkAttestations checks each attestation of p against the replayed state
+// st: a TypeHead envelope of the group, signed by a member somewhere in the
+// history, whose head through its index is the transcript's. A statement
+// through an index past the transcript's last entry reaches the end when its
+// head is the transcript's last (no entry between); one with another head
+// there was made of a longer history, and shows nothing about this one.
+func checkAttestations(p *parsed, st *state.State, members map[[32]byte]*state.Member) ([]Attestation, error) {
+	var out []Attestation
+	for i, frame := range p.attestations {
+		env, err := crypto.Verify(frame)
+		if err != nil {
+			return nil, fmt.Errorf("%w: attestation %d does not verify: %v", ErrAttestation, i, err)
+		}
+		m := members[env.Sender]
+		if env.Type != crypto.TypeHead || env.Group != p.group || m == nil {
+			return nil, fmt.Errorf("%w: attestation %d is not a statement of this group's head by one of its members", ErrAttestation, i)
+		}
+		var b state.CheckpointBody
+		if err := state.Decode(env.Payload, &b); err != nil || len(b.Head) != 32 || b.Index == 0 {
+			return nil, fmt.Errorf("%w: attestation %d by %s is malformed", ErrAttestation, i, m.ID.Fingerprint())
+		}
+		a := Attestation{Signer: m.ID, Name: m.Name, Index: b.Index}
+		if head, ok := st.HeadThrough(b.Index); ok {
+			if head != [32]byte(b.Head) {
+				return nil, fmt.Errorf("%w: %s (%s) signed that the group's history through index %d has head %x, and this transcript's has %x: %s saw another history",
+					ErrAttestation, m.Name, m.ID.Fingerprint(), b.Index, b.Head[:8], head[:8], m.Name)
+			}
+			a.Covers = b.Index == st.Applied
+		} else {
+			a.Covers = [32]byte(b.Head) == st.Chain.Head
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

@@ -499,6 +499,11 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 		return
 	case errors.Is(err, api.ErrStopped):
 		status, hint = http.StatusServiceUnavailable, "start the node again"
+	case errors.Is(err, api.ErrHalted):
+		// The group's history forked: the alert, not "failed to".
+		writeError(w, http.StatusConflict, plain(err, api.ErrHalted),
+			"the group status shows the proof; export your history (demes transcript) and start a new group with the members you trust")
+		return
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.
 		status = 499

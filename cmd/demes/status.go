@@ -83,10 +83,19 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		host = nameOf(g.Host)
 	}
 	quorum := "yes"
-	if !g.HasQuorum {
+	switch {
+	case g.Fork != nil:
+		quorum = "no: the group is halted"
+	case !g.HasQuorum:
 		quorum = "no: messages wait in the outbox until a majority of voters is reachable"
 	}
 	fmt.Fprintf(w, "group %q (%s)\n", clean(g.Name, " "), g.GroupID)
+	if f := g.Fork; f != nil {
+		// First, before the figures: nothing else about the group matters
+		// as much.
+		fmt.Fprintf(w, "  HALTED: %s\n", clean(f.Message, " "))
+		fmt.Fprintf(w, "  found %s; the proof is kept in this node's store\n", f.Detected.Local().Format("2006-01-02 15:04:05"))
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  host\t%s\n", host)
 	fmt.Fprintf(tw, "  term\t%d\n", g.Term)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"time"
 
 	"github.com/demes/demes/api"
 )
@@ -48,4 +49,27 @@ func Example_printStatus() {
 	//   members (2):
 	//     Alice  d341 d769 1e1e b07d  voter  online  -        you
 	//     -      70e4 647c 096f 1192  voter  online  12.5 ms  host, admin
+}
+
+// A group halted after a fork says so first, in words.
+func Example_printGroupStatusHalted() {
+	printGroupStatus(os.Stdout, api.GroupStatus{
+		GroupID: "b2b2b2b2", Name: "beta", Term: 3, Role: "halted", Committed: 16,
+		Members: []api.Member{{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true}},
+		Fork: &api.ForkAlert{
+			Index: 16, Peer: bob.String(), PeerName: "Bob", Detected: time.Date(2026, 12, 3, 15, 0, 0, 0, time.Local),
+			Message: "Carol (the host) showed you and Bob different histories of this group (they differ by entry 16). This group is halted on your node: nothing more is sent or received in it.",
+		},
+	})
+	// Output:
+	// group "beta" (b2b2b2b2)
+	//   HALTED: Carol (the host) showed you and Bob different histories of this group (they differ by entry 16). This group is halted on your node: nothing more is sent or received in it.
+	//   found 2026-12-03 15:00:00; the proof is kept in this node's store
+	//   host       none known (no quorum?)
+	//   term       3
+	//   this node  halted
+	//   quorum     no: the group is halted
+	//   committed  16
+	//   members (1):
+	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
 }

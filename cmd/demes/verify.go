@@ -15,8 +15,8 @@ import (
 	"github.com/demes/demes/transcript"
 )
 
-// trustFlag is the repeatable --trust: public ids that must be members in
-// the transcript's history.
+// trustFlag is the repeatable --trust: public ids that must have signed a
+// statement of their history reaching the transcript's end.
 type trustFlag []identity.PublicID
 
 func (t *trustFlag) String() string {
@@ -54,7 +54,18 @@ type verifyJSON struct {
 	Authors     []verifyAuthorJSON   `json:"authors"`
 	Members     []verifyMemberJSON   `json:"members"`
 	Checkpoints []verifyCheckersJSON `json:"checkpoints"`
+	Attested    []verifyAttestedJSON `json:"attested"`
 	Trusted     []string             `json:"trusted"`
+}
+
+// verifyAttestedJSON is a member's signed head that the transcript carries:
+// through which index, and whether it reaches the transcript's end.
+type verifyAttestedJSON struct {
+	PublicID    string `json:"public_id"`
+	Fingerprint string `json:"fingerprint"`
+	Name        string `json:"name"`
+	Index       uint64 `json:"index"`
+	End         bool   `json:"end"`
 }
 
 type verifyMemberJSON struct {
@@ -90,7 +101,7 @@ type verifyCheckersJSON struct {
 func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("verify FILE [--trust PUBLIC_ID]... [--json]", stdout)
 	var trust trustFlag
-	f.Var(&trust, "trust", "require that `PUBLIC_ID` is a member in the transcript's history (repeatable)")
+	f.Var(&trust, "trust", "require that `PUBLIC_ID` signed a statement of its history that reaches the transcript's end (repeatable)")
 	asJSON := f.Bool("json", false, "print the summary as JSON")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -144,6 +155,8 @@ func verifyError(path string, err error) error {
 		return withHint(err, "this transcript was written by another version of demes; verify it with that version")
 	case errors.Is(err, transcript.ErrUntrusted):
 		return withHint(err, "check the public id with its owner, and that this is the transcript of the group you expect")
+	case errors.Is(err, transcript.ErrAttestation):
+		return withHint(err, "the transcript does not match what that member signed: it was changed, or the group's history forked")
 	}
 	return err
 }
@@ -154,7 +167,12 @@ func summaryJSON(s *transcript.Summary) verifyJSON {
 		OK: true, GroupID: s.Group.String(), Name: s.Name, ExportedAt: s.ExportedAt.UTC(),
 		Entries: s.Entries, Rejected: s.Rejected, FirstIndex: s.FirstIndex, LastIndex: s.LastIndex,
 		HeadIndex: s.Head.Index, Head: hex.EncodeToString(s.Head.Head[:]), Chats: s.Chats, Messages: s.Messages,
-		Authors: []verifyAuthorJSON{}, Members: []verifyMemberJSON{}, Checkpoints: []verifyCheckersJSON{}, Trusted: []string{},
+		Authors: []verifyAuthorJSON{}, Members: []verifyMemberJSON{}, Checkpoints: []verifyCheckersJSON{}, Attested: []verifyAttestedJSON{}, Trusted: []string{},
+	}
+	for _, a := range s.Attested {
+		out.Attested = append(out.Attested, verifyAttestedJSON{
+			PublicID: a.Signer.String(), Fingerprint: a.Signer.Fingerprint(), Name: a.Name, Index: a.Index, End: a.Covers,
+		})
 	}
 	for _, m := range s.Members {
 		names[m.ID] = m.Name
@@ -231,6 +249,16 @@ func printSummary(w io.Writer, s verifyJSON) {
 	for _, c := range s.Checkpoints {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\tattesting index %d to %d\n", clean(c.Name, " "), c.Fingerprint, plural(c.Count, "checkpoint"), c.FirstIndex, c.LastIndex)
 	}
+	if len(s.Attested) > 0 {
+		fmt.Fprintln(tw, "\nattested by (signed heads received directly from them):")
+	}
+	for _, a := range s.Attested {
+		reach := fmt.Sprintf("through index %d", a.Index)
+		if a.End {
+			reach += ", the end"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(a.Name, " "), a.Fingerprint, reach)
+	}
 	tw.Flush()
 	if len(s.Trusted) > 0 {
 		var ts []string
@@ -241,7 +269,7 @@ func printSummary(w io.Writer, s verifyJSON) {
 				}
 			}
 		}
-		fmt.Fprintf(w, "\ntrusted, and members: %s\n", strings.Join(ts, ", "))
+		fmt.Fprintf(w, "\ntrusted, and attested the end: %s\n", strings.Join(ts, ", "))
 	}
 	fmt.Fprintln(w, "\nverified: every signature, the order, the hash chain, the checkpoints and the messages check out")
 }

@@ -22,7 +22,7 @@ func writeTranscript(t *testing.T) (string, []byte, string, string) {
 	g.Chat(alice, "hello bob")
 	g.Chat(bob, "hello alice")
 	g.Checkpoint(bob)
-	doc := g.Build(alice)
+	doc := g.Build(alice, bob)
 	path := filepath.Join(t.TempDir(), "transcript.json")
 	if err := os.WriteFile(path, doc, 0o644); err != nil {
 		t.Fatal(err)
@@ -37,7 +37,7 @@ func TestVerifyCommand(t *testing.T) {
 	r := runDemes(t, nil, "verify", path, "--trust", alice, "--trust", bob)
 	wantExit(t, r, 0)
 	for _, want := range []string{`transcript of "book club"`, "exported by alice (d341 d769 1e1e b07d)", "2 accepted, 2 decrypted",
-		"bob    70e4 647c 096f 1192  1 message", "1 checkpoint", "trusted, and members: alice", "verified:"} {
+		"bob    70e4 647c 096f 1192  1 message", "1 checkpoint", "trusted, and attested the end: alice", "verified:"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}

@@ -42,6 +42,8 @@ var (
 	keyHardState  = []byte("hardstate")
 	keyInfo       = []byte("info")
 	keySnapshot   = []byte("snapshot")
+	keyFork       = []byte("fork")
+	keyHeads      = []byte("heads")
 )
 
 // Open opens (creating if needed) the store at path with mode 0600.
@@ -462,4 +464,46 @@ func (s *Store) ForEachValue(fn func(v []byte)) error {
 		}
 		return walk(tx.Bucket(bucketGroups))
 	})
+}
+
+// SaveFork records the proof that a group's history forked (see node's
+// fork.go), so that the group stays halted across restarts.
+func (s *Store) SaveFork(gid, proof []byte) error {
+	return s.updateGroup(gid, func(b *bolt.Bucket) error {
+		return b.Bucket(bucketMeta).Put(keyFork, proof)
+	})
+}
+
+// Fork returns the proof SaveFork recorded for a group, nil if none.
+func (s *Store) Fork(gid []byte) ([]byte, error) {
+	var out []byte
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		out = append([]byte(nil), b.Bucket(bucketMeta).Get(keyFork)...)
+		return nil
+	})
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
+}
+
+// SaveHeads records the members' signed chain heads a node keeps for a
+// group (see node's fork.go), replacing what was there.
+func (s *Store) SaveHeads(gid, heads []byte) error {
+	return s.updateGroup(gid, func(b *bolt.Bucket) error {
+		return b.Bucket(bucketMeta).Put(keyHeads, heads)
+	})
+}
+
+// Heads returns what SaveHeads recorded for a group, nil if nothing.
+func (s *Store) Heads(gid []byte) ([]byte, error) {
+	var out []byte
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		out = append([]byte(nil), b.Bucket(bucketMeta).Get(keyHeads)...)
+		return nil
+	})
+	if len(out) == 0 {
+		out = nil
+	}
+	return out, err
 }

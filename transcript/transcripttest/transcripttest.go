@@ -266,14 +266,32 @@ func (g *Group) Latency(member *identity.Identity, peers []*identity.Identity, r
 }
 
 // Build returns the transcript of the log as exporter exports it, at the
-// time of the next entry.
-func (g *Group) Build(exporter *identity.Identity) []byte {
+// time of the next entry: with exporter's own signed head through the last
+// entry and the heads of attesters, as a node adds the statements it heard.
+func (g *Group) Build(exporter *identity.Identity, attesters ...*identity.Identity) []byte {
 	g.tb.Helper()
-	doc, err := transcript.Build(exporter, g.ID, g.Entries, g.Now())
+	var attested [][]byte
+	if n := len(g.Entries); n > 0 {
+		for _, id := range append([]*identity.Identity{exporter}, attesters...) {
+			attested = append(attested, g.Head(id, g.Entries[n-1].Index))
+		}
+	}
+	doc, err := transcript.BuildAttested(exporter, g.ID, g.Entries, attested, g.Now())
 	if err != nil {
 		g.tb.Fatal(err)
 	}
 	return doc
+}
+
+// Head returns id's signed statement (a crypto.TypeHead envelope) of the
+// group's chain head through index, as the log stands now.
+func (g *Group) Head(id *identity.Identity, index uint64) []byte {
+	g.tb.Helper()
+	head, ok := g.State.HeadThrough(index)
+	if !ok {
+		g.tb.Fatalf("no head through index %d: the log ends at %d", index, g.State.Applied)
+	}
+	return g.Sign(id, crypto.TypeHead, &state.CheckpointBody{Index: index, Head: head[:]})
 }
 
 // OpenLog opens, as me, every chat entry of a group's log that me can read

@@ -30,7 +30,9 @@ type Readiness struct {
 //
 // A group without a host whose voters are reachable in a majority is
 // electing one, or this node is cut off from it: not ready. So is a group
-// that this node is still joining (no members known yet). The reasons name
+// that this node is still joining (no members known yet), and a group
+// halted on this node because its history forked (api.ForkAlert), which no
+// restart mends: a person must look at it. The reasons name
 // groups by id and count voters; they never name a member.
 func Ready(running bool, st api.Status) Readiness {
 	if !running {
@@ -48,6 +50,9 @@ func Ready(running bool, st api.Status) Readiness {
 func groupReady(g api.GroupStatus) (bool, string) {
 	if g.Role == "left" {
 		return true, "this node has left it"
+	}
+	if g.Fork != nil {
+		return false, fmt.Sprintf("halted: its history forked at index %d (see demes status)", g.Fork.Index)
 	}
 	voters, online := 0, 0
 	for _, m := range g.Members {

@@ -168,6 +168,8 @@ func TestReady(t *testing.T) {
 		{"alone and no host", api.GroupStatus{Members: []api.Member{voter(true)}}, false, "no host yet: electing one (1 of 1 voters reachable)"},
 		{"joining", api.GroupStatus{Members: []api.Member{learner}}, false, "joining: no voters known yet"},
 		{"left", api.GroupStatus{Role: "left"}, true, "this node has left it"},
+		{"halted", api.GroupStatus{Host: "demes1h", Fork: &api.ForkAlert{Index: 17, Peer: "demes1p"}, Members: []api.Member{voter(true)}}, false,
+			"halted: its history forked at index 17 (see demes status)"},
 	} {
 		tc.group.GroupID = "g"
 		got := Ready(true, api.Status{Groups: []api.GroupStatus{tc.group}})

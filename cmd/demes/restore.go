@@ -29,7 +29,7 @@ import (
 // that leaves the home as it was.
 func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("restore FILE [--home DIR] [--force] [--passphrase-file F] [--identity FILE]", stdout)
-	force := f.Bool("force", false, "restore into a home that is not empty; the files the backup replaces are kept in HOME/replaced-TIME/")
+	force := f.Bool("force", false, "restore into a home that is not empty; the files the backup replaces are kept in HOME/replaced-TIME-*/")
 	passFile := f.String("passphrase-file", "", "the passphrase `FILE`: the backup's, for a backup sealed with a passphrase; "+
 		"the identity's, for a backup sealed to a sealed identity (default $"+envPassphraseFile+")")
 	idPath := f.String("identity", "", "for a backup sealed to an identity: that identity's `FILE` (default: the identity in the home)")
@@ -67,8 +67,14 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	undo := func() {
+		if created != "" {
+			os.RemoveAll(created)
+		}
+	}
 	stage, err := os.MkdirTemp(home, ".restore-*")
 	if err != nil {
+		undo()
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer os.RemoveAll(stage)
@@ -78,9 +84,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	if err != nil {
 		os.RemoveAll(stage)
-		if created {
-			os.Remove(home)
-		}
+		undo()
 		return err
 	}
 	replaced, err := installStaged(stage, home)
@@ -114,7 +118,7 @@ func checkRestoreTarget(home string, force bool) error {
 		return failf("stop it first", "a process has the store of %s open (a demes serve?)", home)
 	}
 	if len(entries) > 0 && !force {
-		return failf("restore into a new or empty --home DIR, or add --force to replace this home's identity, profile and store (they are kept in HOME/replaced-TIME/)",
+		return failf("restore into a new or empty --home DIR, or add --force to replace this home's identity, profile and store (they are kept in HOME/replaced-TIME-*/)",
 			"home %s is not empty", home)
 	}
 	return nil
@@ -191,19 +195,27 @@ func stanzaTypes(r io.Reader) ([]string, error) {
 	return types, nil
 }
 
-// ensureHome creates home (0700) if it does not exist, and says whether it
-// did, so that a failed restore can remove it again.
-func ensureHome(home string) (created bool, err error) {
-	if _, err := os.Stat(home); err == nil {
-		return false, os.Chmod(home, 0o700)
+// ensureHome creates home (0700) and its parents if they do not exist. It
+// returns the topmost directory it created ("" when home existed), for a
+// failed restore to remove again.
+func ensureHome(home string) (created string, err error) {
+	abs, err := filepath.Abs(home)
+	if err != nil {
+		return "", fmt.Errorf("create home: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Dir(home), 0o700); err != nil {
-		return false, fmt.Errorf("create home: %w", err)
+	for dir := abs; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(dir); err == nil {
+			break
+		}
+		created = dir
+		if filepath.Dir(dir) == dir {
+			break
+		}
 	}
-	if err := os.Mkdir(home, 0o700); err != nil {
-		return false, fmt.Errorf("create home: %w", err)
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("create home: %w", err)
 	}
-	return true, nil
+	return created, nil
 }
 
 // backupFiles are the files a backup may hold besides the manifest, with
@@ -403,6 +415,10 @@ func installStaged(stage, home string) (replaced string, err error) {
 		}
 	}
 	os.Remove(filepath.Join(home, serveInfoFile))
+	// The home holds the identity: owner only, whatever it was before.
+	if err := os.Chmod(home, 0o700); err != nil {
+		return replaced, fmt.Errorf("restore: %w", err)
+	}
 	if err := syncDir(home); err != nil {
 		return replaced, fmt.Errorf("restore: %w", err)
 	}

@@ -229,20 +229,21 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 			if err := os.WriteFile(file, tc.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			// Into a new home: nothing is created.
-			home := filepath.Join(t.TempDir(), "home")
+			// Into a new home: nothing is created, parents included.
+			top := filepath.Join(t.TempDir(), "new")
+			home := filepath.Join(top, "dir", "home")
 			r := runDemes(t, nil, append([]string{"restore", file, "--home", home}, tc.args...)...)
 			wantExit(t, r, 1)
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 			if len(lines) > 2 || !strings.HasPrefix(lines[0], "demes: error: ") || !strings.Contains(lines[0], tc.want) {
 				t.Fatalf("want one error line with %q (and a hint), got:\n%s", tc.want, r.stderr)
 			}
-			if _, err := os.Stat(home); !os.IsNotExist(err) {
-				t.Errorf("a refused restore left the home behind: %v", err)
+			if _, err := os.Stat(top); !os.IsNotExist(err) {
+				t.Errorf("a refused restore left the home's directories behind: %v", err)
 			}
 			// Over an existing home, with --force: nothing changes.
 			home = filepath.Join(t.TempDir(), "home")
-			os.Mkdir(home, 0o700)
+			os.Mkdir(home, 0o750) // not the 0700 a restore sets: a refused one leaves it
 			if err := keys.Save(filepath.Join(home, identityFile), p.id, keys.SaveOptions{}); err != nil {
 				t.Fatal(err)
 			}

@@ -346,4 +346,3 @@ func TestRefusalWording(t *testing.T) {
 		}
 	}
 }
-

@@ -400,20 +400,3 @@ func TestBrowserCreateGroupAndExport(t *testing.T) {
 		t.Errorf("transcript = %s", doc)
 	}
 }
-
-func TestBrowserWithoutToken(t *testing.T) {
-	w, _ := newFriends(t)
-	u := startUI(t, w.node("alice"), nil)
-	p := shared.NewPage(t, pageTimeout)
-	p.Navigate(u.URL + "/")
-	p.WaitVisible("#banner-token")
-	p.WaitText("#node-state", "no token")
-
-	// A fresh tab: a change of fragment alone would not reload the page.
-	p = shared.NewPage(t, pageTimeout)
-	p.Navigate(u.URL + "/#token=wrong")
-	p.WaitText("#banner-token", "refused the access token")
-	if strings.Contains(u.logs.String(), `"wrong"`) {
-		t.Errorf("the token reached the log:\n%s", u.logs.String())
-	}
-}

@@ -79,7 +79,9 @@ export function wireDrawers(onLayout) {
   });
   for (const mq of [wide, phone, coarse]) {
     mq.addEventListener('change', () => {
-      closeDrawers(false);
+      // A panel that is a column again is no drawer to close; one that
+      // is still a drawer stays open (a phone turned on its side).
+      if (Object.keys(drawers).some((id) => $(id).classList.contains('open') && !isDrawer(id))) closeDrawers(false);
       onLayout();
     });
   }

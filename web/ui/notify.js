@@ -87,8 +87,9 @@ async function toggleNotify() {
   if (enabled()) {
     stored('local', PREF, null);
   } else {
-    let perm = Notification.permission;
-    if (perm !== 'granted') perm = await Notification.requestPermission();
+    // Asked each time the person turns them on: the browser answers at
+    // once when it already has an answer, and prompts only once.
+    const perm = await Notification.requestPermission();
     if (perm === 'granted') stored('local', PREF, 'on');
   }
   renderNotifyButton();

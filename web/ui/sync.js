@@ -125,10 +125,18 @@ function setConnected(ok) {
   }
   renderNodeState();
   later('conn-lost', () => {
-    if (state.connected || state.connLost) return;
-    state.connLost = true;
-    renderStatusViews();
+    // A stopped node (demo mode) refuses the stream but answers requests:
+    // that is no lost connection, and its own banner says so.
+    if (state.connected || state.stopped) return;
+    lost();
   }, CONN_GRACE_MS);
+}
+
+// lost says that the node is not answering.
+function lost() {
+  if (state.connLost) return;
+  state.connLost = true;
+  renderStatusViews();
 }
 
 function handleEvent(ev) {
@@ -234,6 +242,8 @@ export function startSync() {
     hooks.reachable = (ok) => {
       if (state.reachable === ok) return;
       state.reachable = ok;
+      // A request that did not get through, with the stream down too.
+      if (!ok && !state.connected) lost();
       renderNodeState();
     };
     hooks.refused = () => {

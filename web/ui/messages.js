@@ -74,7 +74,17 @@ export function shownState(m) {
 // loadMessages fetches the newest limit messages of a group; older ones
 // come a page at a time, when asked for (loadOlder), so that a long
 // history does not weigh on opening the group.
-export async function loadMessages(gid, limit) {
+export function loadMessages(gid, limit) {
+  // One fetch at a time per group and size: a start asks from several
+  // places at once.
+  const key = gid + ' ' + limit;
+  if (!loading.has(key)) loading.set(key, fetchNewest(gid, limit).finally(() => loading.delete(key)));
+  return loading.get(key);
+}
+
+const loading = new Map();
+
+async function fetchNewest(gid, limit) {
   let list;
   try {
     list = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + limit);

@@ -60,7 +60,9 @@ export async function refreshGroups() {
   renderGroups();
   if (sel !== state.selected) selectGroup(sel);
   else renderChatHeader();
-  for (const g of fresh) if (g.group_id !== state.selected && state.messages.has(g.group_id)) messagesChanged(g.group_id, {});
+  // A group new to the page (joined or created elsewhere) needs its
+  // preview and unread count.
+  for (const g of fresh) if (g.group_id !== state.selected) loadMessages(g.group_id, PREVIEW);
 }
 
 async function refreshDemo() {

@@ -192,10 +192,13 @@ func e2ePage(t *testing.T, b *webtest.Browser, n *e2eNode) *webtest.Page {
 }
 
 // e2eHasMessage is true when the message list shows text exactly, in the
-// given delivery state and by the given author (either may be "").
+// given delivery state and by the given author (either may be ""). The
+// page's own messages show the state as a sign: a check when committed, a
+// clock while on their way.
 const e2eHasMessage = `(text, state, author) => Array.from(document.querySelectorAll('#message-list .msg')).some((li) =>
 	li.querySelector('.msg-text').textContent === text &&
-	(!state || (li.dataset.state === state && li.querySelector('.msg-state').textContent === state)) &&
+	(!state || (li.dataset.state === state && (!li.classList.contains('mine') ||
+		!!li.querySelector('.msg-state .icon-' + (state === 'committed' ? 'check' : 'clock'))))) &&
 	(!author || li.querySelector('.msg-author').textContent === author))`
 
 func e2eWaitMessage(p *webtest.Page, text, state, author string) {
@@ -273,7 +276,7 @@ func TestE2EGroupChat(t *testing.T) {
 	if _, err := carol.svc.Join(ctx, code); err != nil {
 		t.Fatal(err)
 	}
-	a.WaitFor("carol online at alice", memberShows, carol.pub.String(), "RTT ")
+	a.WaitFor("carol online at alice", memberShows, carol.pub.String(), " ms away")
 
 	// Bob joins in his browser. His public id comes from his "My identity"
 	// dialog, as he would copy it.
@@ -353,7 +356,7 @@ func TestE2EGroupChat(t *testing.T) {
 	e2eSend(a, hello)
 	e2eWaitMessage(bp, hello, "committed", "alice")
 	e2eWaitMessage(a, hello, "committed", "alice")
-	if got, want := webtest.Eval[string](bp, `document.querySelector('#message-list .msg .msg-fp').textContent`), alice.pub.Fingerprint()[:9]; got != want {
+	if got, want := webtest.Eval[string](bp, `document.querySelector('#message-list .msg .msg-author').title`), alice.pub.Fingerprint(); !strings.Contains(got, want) {
 		t.Errorf("bob shows alice's fingerprint as %q, want %q", got, want)
 	}
 	if v := webtest.Eval[string](a, `document.querySelector('#compose').value`); v != "" {
@@ -378,7 +381,7 @@ func TestE2EGroupChat(t *testing.T) {
 	// everybody online with an RTT, three measured edges, one host.
 	phase("members and network")
 	for _, n := range []*e2eNode{bob, carol} {
-		a.WaitFor(n.name+" online with an RTT at alice", memberShows, n.pub.String(), "RTT ")
+		a.WaitFor(n.name+" online with an RTT at alice", memberShows, n.pub.String(), " ms away")
 	}
 	a.WaitFor("three measured edges", `() => document.querySelectorAll('#network svg line.edge').length === 3 &&
 		Array.from(document.querySelectorAll('#network .edge-label')).every((e) => / ms$/.test(e.textContent))`)
@@ -387,6 +390,9 @@ func TestE2EGroupChat(t *testing.T) {
 		t.Errorf("%d members marked host, want 1", k)
 	}
 	e2eScreenshot(a, "chat", "")
+	a.Click("#group-details summary")
+	a.WaitVisible("#network svg")
+	webtest.Eval[bool](a, `(document.querySelector('#group-details').scrollIntoView({ block: 'end' }), true)`)
 	e2eScreenshot(a, "members-network", "#side-panel")
 
 	// Markup from bob is text in alice's browser.
@@ -463,12 +469,12 @@ func TestE2EGroupChat(t *testing.T) {
 	tp.Click("#demo-toggle")
 	tp.WaitVisible("#banner-stopped")
 	wp.WaitVisible("#banner-quorum")
-	wp.WaitText("#banner-quorum", "No host reachable")
+	wp.WaitText("#banner-quorum", "Too few members are online")
 	wp.WaitFor("no host in the members panel", `() => !document.querySelector('#member-list .badge-host')`)
 	const queued = "Written while the group has no quorum."
 	e2eSend(wp, queued)
 	e2eWaitMessage(wp, queued, "queued", watcher.name)
-	wp.WaitText("#group-facts", "1 queued")
+	wp.WaitText("#group-facts", "1 message waiting to be sent")
 	e2eScreenshot(wp, "no-quorum", "")
 
 	// A node comes back: the group has a quorum again and the queued
@@ -479,7 +485,7 @@ func TestE2EGroupChat(t *testing.T) {
 	tp.WaitText("#node-state", "online")
 	e2eWaitMessage(wp, queued, "committed", watcher.name)
 	wp.WaitHidden("#banner-quorum")
-	wp.WaitFor("nothing queued", `() => !document.querySelector('#group-facts').textContent.includes('queued')`)
+	wp.WaitFor("nothing queued", `() => !document.querySelector('#group-facts').textContent.includes('waiting to be sent')`)
 	e2eWaitMessage(tp, queued, "committed", watcher.name)
 
 	// And the old host, last: it catches up with what it missed.

@@ -25,10 +25,13 @@
 // # The browser UI
 //
 // GET / and the static files under it are the embedded UI (directory ui/:
-// plain HTML, CSS and JavaScript, no build step). They hold no data, so they
-// are served without the token. The page reads the token from the address
-// fragment (#token=...), which browsers never send to servers, keeps it in
-// sessionStorage and removes it from the address bar.
+// plain HTML, CSS and JavaScript modules, no build step; app.js lists the
+// modules and what each does). They hold no data, so they are served without
+// the token. The page reads the token from the address fragment
+// (#token=...), which browsers never send to servers, or from a form where
+// the person pastes that address or the token alone (checked with
+// GET /api/v1/status); it keeps the token in sessionStorage and removes it
+// from the address bar.
 //
 // # The API
 //

@@ -285,7 +285,8 @@ func (n *fakeNode) Join(ctx context.Context, code string) (api.GroupInfo, error)
 	n.w.mu.Unlock()
 	switch {
 	case !ok:
-		return api.GroupInfo{}, fmt.Errorf("%w: no such invite code", api.ErrInvalid)
+		// What a real node says about a code cut short or mistyped.
+		return api.GroupInfo{}, fmt.Errorf("join: invite code does not verify: verify envelope: unsupported version: 129: %w", api.ErrInvalid)
 	case inv.publicID != n.pub.String():
 		return api.GroupInfo{}, fmt.Errorf("%w: this invite is for another identity", api.ErrInvalid)
 	case inv.revoked:

@@ -664,7 +664,7 @@ func TestStaticUI(t *testing.T) {
 	r := newReq(u, "GET", "/", "")
 	r.Header.Del("Authorization") // the UI needs no token
 	rec := serve(u, r)
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<script src="app.js" defer></script>`) {
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<script type="module" src="app.js"></script>`) {
 		t.Fatalf("GET /: %d %.200s", rec.Code, rec.Body.String())
 	}
 	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/style.css": "text/css", "/favicon.svg": "image/svg+xml"} {
@@ -695,6 +695,7 @@ func TestUIHasNoInlineCode(t *testing.T) {
 		"setAttribute style":  regexp.MustCompile(`setAttribute\(\s*['"]style`),
 		"string setTimeout":   regexp.MustCompile(`setTimeout\(\s*['"]`),
 		"on* attribute in JS": regexp.MustCompile(`setAttribute\(\s*['"]on`),
+		"outside import":      regexp.MustCompile(`(import|from)\s*\(?\s*['"](https?:)?//`),
 	}
 	err := fs.WalkDir(uiFiles, "ui", func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {

@@ -75,7 +75,7 @@ func TestBrowserAdminRemovesMember(t *testing.T) {
 	alice.failNextOp("Remove", fmt.Errorf("remove: only admins may remove members; ask an admin, or leave the group yourself: %w", api.ErrForbidden))
 	a.Click(memberRow(bob) + " .member-remove")
 	confirm(a, "bob receives nothing new")
-	a.WaitText("#confirm-error", "Could not remove bob: only admins may remove members (ask an admin, or leave the group yourself)")
+	a.WaitText("#confirm-error", "Could not remove bob. Only admins may remove members (ask an admin, or leave the group yourself).")
 	if txt := webtest.Eval[string](a, `document.querySelector('#confirm-error').textContent`); strings.Contains(txt, "not allowed") {
 		t.Errorf("the refusal shows the node's internals: %q", txt)
 	}
@@ -204,13 +204,13 @@ func TestBrowserMembersKeepStateAcrossRefresh(t *testing.T) {
 	w, _ := newFriends(t)
 	alice, bob := w.node("alice"), w.node("bob")
 	a := openUI(t, startUI(t, alice, nil))
-	a.WaitText(memberRow(bob)+" .member-facts", "RTT 11 ms")
+	a.WaitText(memberRow(bob)+" .member-facts", "online · 11 ms away")
 	a.Click(memberRow(bob) + " .safety summary")
 	a.WaitFor("the safety number to open", `(sel) => document.querySelector(sel).open`, memberRow(bob)+" .safety")
 	webtest.Eval[bool](a, `(document.querySelector('`+memberRow(bob)+` .member-remove').focus(), true)`)
 
 	w.setLatency(bob, 30)
-	a.WaitText(memberRow(bob)+" .member-facts", "RTT 33 ms")
+	a.WaitText(memberRow(bob)+" .member-facts", "online · 33 ms away")
 	if !webtest.Eval[bool](a, `document.querySelector('`+memberRow(bob)+` .safety').open`) {
 		t.Error("the safety number closed when the round-trip time changed")
 	}

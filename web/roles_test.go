@@ -346,17 +346,3 @@ func TestRefusalWording(t *testing.T) {
 		}
 	}
 }
-
-// The membership script is served and loaded before app.js, which uses it.
-func TestMembersScriptServed(t *testing.T) {
-	_, _, u := friendsUI(t)
-	rec := serve(u, newReq(u, "GET", "/", ""))
-	page := rec.Body.String()
-	i, j := strings.Index(page, `<script src="members.js" defer></script>`), strings.Index(page, `<script src="app.js" defer></script>`)
-	if i < 0 || j < 0 || i > j {
-		t.Errorf("index.html loads members.js at %d and app.js at %d; members.js must come first", i, j)
-	}
-	if rec := serve(u, newReq(u, "GET", "/members.js", "")); rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/javascript") {
-		t.Errorf("GET /members.js: %d %q", rec.Code, rec.Header().Get("Content-Type"))
-	}
-}

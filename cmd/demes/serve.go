@@ -18,6 +18,7 @@ import (
 	"github.com/demes/demes/internal/version"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/term"
 
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
@@ -361,9 +362,18 @@ func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
 	switch l.format {
 	case "json":
 	case "console":
-		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000"}
+		// Colours only for a person at a terminal: in a file or a pipe
+		// the escape codes are noise.
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: "15:04:05.000", NoColor: !isTerminal(w)}
 	default:
 		return zerolog.Logger{}, fmt.Errorf("--log-format %q: want console or json", l.format)
 	}
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// isTerminal reports whether w is a terminal, such as the stderr of an
+// interactive shell, rather than a file, a pipe or a buffer.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }

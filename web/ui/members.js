@@ -1,20 +1,26 @@
 // DeMeS browser UI: membership. Admins, removing a member, leaving, the
 // open invites with their revocation, and the group's settings.
 //
-// app.js calls window.demesMembership once with the helpers it shares and
-// gets back the hooks it calls while rendering. The same rules as app.js
-// hold: text from the network goes in with textContent only, and no inline
-// script or style.
-//
 // The node checks the group's rules before it proposes anything, and every
 // member checks them again; this file only avoids offering what the node
 // would refuse (a Remove button to a member who is not an admin), explains
 // why, and shows the node's reason when it refuses all the same.
-'use strict';
 
-window.demesMembership = function (ui) {
-  const { $, el, api, enc, errorText, showError, openDialog, currentGroupStatus, shortID, myID, badge, onChange } = ui;
+import { $, el, showError } from './dom.js';
+import { state, currentGroupStatus, shortID, myID } from './state.js';
+import { api, enc } from './api.js';
+import { plain } from './errors.js';
+import { openDialog } from './dialogs.js';
+import { badge } from './memberlist.js';
+import { refreshStatus, refreshGroups } from './sync.js';
 
+// onChange runs after a membership change: the lists, then the invites.
+function onChange() {
+  refreshStatus();
+  refreshGroups();
+}
+
+export const membership = (function () {
   const local = {
     invites: [], // open invites of invitesGroup, as GET .../invites answered
     invitesGroup: null,
@@ -51,7 +57,7 @@ window.demesMembership = function (ui) {
         await run();
         $('confirm-dialog').close();
       } catch (err) {
-        showError($('confirm-error'), failure + ': ' + errorText(err));
+        showError($('confirm-error'), failure + '. ' + plain(err, 'member'));
       } finally {
         $('confirm-ok').disabled = false;
         $('confirm-busy').hidden = true;
@@ -129,7 +135,7 @@ window.demesMembership = function (ui) {
       local.invitesError = '';
     } catch (err) {
       local.invites = [];
-      local.invitesError = 'Could not list the open invites: ' + errorText(err);
+      local.invitesError = 'Could not list the open invites. ' + plain(err, 'invites');
     }
     local.invitesGroup = gid;
     renderInvites();
@@ -213,7 +219,7 @@ window.demesMembership = function (ui) {
       await api('PUT', '/groups/' + enc(g.group_id) + '/settings', { members_invite: want });
     } catch (err) {
       box.checked = !want;
-      showError($('settings-error'), 'Could not change the setting: ' + errorText(err));
+      showError($('settings-error'), 'Could not change the setting. ' + plain(err, 'settings'));
     } finally {
       delete box.dataset.busy;
       onChange();
@@ -240,7 +246,7 @@ window.demesMembership = function (ui) {
   function render() {
     const g = currentGroupStatus();
     $('banner-left').hidden = !isLeft(g);
-    $('leave-button').disabled = !g || isLeft(g) || ui.stopped();
+    $('leave-button').disabled = !g || isLeft(g) || state.stopped || state.connLost;
     renderInvites();
     renderSettings();
     if ($('invite-dialog').open) prepareInvite();
@@ -254,4 +260,4 @@ window.demesMembership = function (ui) {
   }
 
   return { memberBadges, memberActions, loadInvites, render, prepareInvite, inviteExpiry, isLeft, wire };
-};
+})();

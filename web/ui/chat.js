@@ -1,0 +1,174 @@
+// DeMeS browser UI: the open conversation. Its messages, the box to write
+// in, and the header and banners above them.
+//
+// A message of ours shows a clock while it is on its way and a check once
+// it has its place in the group's order (raft's "committed"), which every
+// member sees the same. Messages of others only ever arrive in that order,
+// so they need no sign.
+
+import { $, el, icon, fmtTime } from './dom.js';
+import { state, myID, currentGroupStatus, currentGroupInfo } from './state.js';
+import { sortedMessages, shownState, sendText, retry } from './messages.js';
+import { displayName, authorName } from './groups.js';
+import { membership } from './members.js';
+import { isTouch } from './drawers.js';
+
+// The sign and words of each delivery state, for our own messages.
+const stateShown = {
+  sending: ['clock', 'Sending'],
+  queued: ['clock', 'Waiting to be sent: it goes out, once, when enough of the group is online'],
+  committed: ['check', 'In the group’s order: everyone sees it here'],
+  failed: ['alert', 'Not sent'],
+};
+
+function fingerprintOf(id) {
+  if (state.status && id === state.status.public_id) return state.status.fingerprint || '';
+  const g = currentGroupStatus();
+  const m = g && g.members.find((x) => x.public_id === id);
+  if (m) return m.fingerprint || '';
+  const k = state.known.get(id);
+  return k ? k.fingerprint || '' : '';
+}
+
+// nameTaken reports whether another member of the open group goes by the
+// same name as the author: then the message shows the start of the
+// author's fingerprint, so that the two can be told apart.
+function nameTaken(m) {
+  const g = currentGroupStatus();
+  if (!g) return false;
+  const name = authorName(m);
+  return g.members.some((x) => x.public_id !== m.author && x.name === name);
+}
+
+function messageSignature(m) {
+  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || ''].join('\u0000');
+}
+
+function buildMessage(m) {
+  const li = el('li', 'msg');
+  const mine = !!m.author && m.author === myID();
+  li.dataset.id = m.id;
+  li.dataset.state = shownState(m);
+  li.dataset.sig = messageSignature(m);
+  if (mine) li.classList.add('mine');
+
+  const meta = el('div', 'msg-meta');
+  const author = el('span', 'msg-author', authorName(m));
+  const fp = fingerprintOf(m.author);
+  if (fp) author.title = 'Fingerprint ' + fp;
+  meta.append(author);
+  if (nameTaken(m)) meta.append(el('span', 'msg-fp', fp ? fp.slice(0, 9) : m.author.slice(0, 12)));
+  const t = el('time', 'msg-time', fmtTime(m.sent_at));
+  t.dateTime = m.sent_at;
+  t.title = new Date(m.sent_at).toString();
+  meta.append(t);
+  if (mine) {
+    const [name, label] = stateShown[shownState(m)] || ['clock', m.state];
+    const st = el('span', 'msg-state state-' + shownState(m));
+    st.append(icon(name, label));
+    meta.append(st);
+  }
+  li.append(meta);
+
+  // The message text: textContent only, whatever it contains.
+  li.append(el('div', 'msg-text', m.text));
+
+  if (m.state === 'failed') {
+    const row = el('div', 'msg-error');
+    row.setAttribute('role', 'alert');
+    row.append(el('span', null, 'Not sent. ' + (m.error || '')));
+    const again = el('button', 'button-small', 'Send again');
+    again.type = 'button';
+    again.addEventListener('click', () => retry(m));
+    row.append(again);
+    li.append(row);
+  }
+  return li;
+}
+
+// renderMessages shows the open group's messages, rebuilding only those
+// that changed. scrollToEnd scrolls to the newest; keepPlace keeps what the
+// reader sees in place while older messages come in above.
+export function renderMessages(scrollToEnd, keepPlace) {
+  const list = $('message-list');
+  const gid = state.selected;
+  const msgs = gid ? sortedMessages(gid) : [];
+  const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
+  const fromEnd = list.scrollHeight - list.scrollTop;
+  const existing = new Map();
+  for (const li of Array.from(list.children)) existing.set(li.dataset.id, li);
+  let prev = null;
+  for (const m of msgs) {
+    let li = existing.get(m.id);
+    existing.delete(m.id);
+    if (!li || li.dataset.sig !== messageSignature(m)) {
+      const fresh = buildMessage(m);
+      if (li) li.replaceWith(fresh);
+      li = fresh;
+    }
+    const want = prev ? prev.nextSibling : list.firstChild;
+    if (li !== want) list.insertBefore(li, want);
+    prev = li;
+  }
+  for (const li of existing.values()) li.remove();
+  $('messages-empty').hidden = !gid || msgs.length > 0;
+  if (keepPlace) list.scrollTop = list.scrollHeight - fromEnd;
+  else if (scrollToEnd || nearEnd) list.scrollTop = list.scrollHeight;
+}
+
+export function renderOlder() {
+  const o = state.selected && state.older.get(state.selected);
+  $('load-older').hidden = !o || !o.more;
+}
+
+// canSend reports whether the send box may be used now.
+function canSend() {
+  return !!state.selected && !state.stopped && !state.connLost && !membership.isLeft(currentGroupStatus());
+}
+
+export function renderCompose() {
+  // A group this node left stays readable, and nothing more.
+  const ok = canSend();
+  $('compose').disabled = !ok;
+  $('send-button').disabled = !ok;
+  $('invite-button').disabled = !ok;
+  $('export-button').disabled = !state.selected || state.stopped || state.connLost;
+  $('compose').placeholder = isTouch() ? 'Write a message' : 'Write a message. Enter sends, Shift+Enter starts a new line.';
+}
+
+export function renderChatHeader() {
+  const g = currentGroupInfo();
+  $('chat-title').textContent = g ? displayName(g) : 'No group selected';
+  renderCompose();
+}
+
+export function renderQuorumBanner() {
+  const gs = currentGroupStatus();
+  $('banner-quorum').hidden = !(gs && !state.stopped && !state.connLost && gs.has_quorum === false);
+}
+
+function sendCompose() {
+  const box = $('compose');
+  const gid = state.selected;
+  const text = box.value;
+  if (!canSend() || text.trim() === '') return;
+  box.value = '';
+  sendText(gid, text);
+}
+
+export function wireChat() {
+  $('compose-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    sendCompose();
+  });
+  // On a desktop keyboard Enter sends and Shift+Enter starts a new line.
+  // A touch keyboard has no Shift+Enter, so there Enter starts a new line
+  // and the Send button sends.
+  $('compose').addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && !isTouch()) {
+      e.preventDefault();
+      sendCompose();
+    }
+  });
+}
+

@@ -90,6 +90,14 @@ func newGroup(t testing.TB, size int, o options) *group {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		if a := nc.Alerts(); a != "" {
+			t.Log("alerts:\n" + a)
+		}
+	})
 	for i, fn := range o.tweak {
 		nc.Member(i).Tweak = fn
 	}

@@ -37,6 +37,7 @@ func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, 
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
+	t.Cleanup(func() { logAlerts(t, nc) })
 	c := &cluster{Cluster: nc, t: t, net: nc.Net()}
 	if tune != nil {
 		tune(c)
@@ -164,5 +165,15 @@ func TestGroupChat(t *testing.T) {
 	st := c.Node(0).Status()
 	if len(st.Groups) != 1 || len(st.Groups[0].Members) != 3 {
 		t.Fatalf("status: %+v", st)
+	}
+}
+
+// logAlerts logs, for a failed test, the fork and censorship alerts the
+// nodes show.
+func logAlerts(t testing.TB, nc *nodetest.Cluster) {
+	if t.Failed() {
+		if a := nc.Alerts(); a != "" {
+			t.Log("alerts:\n" + a)
+		}
 	}
 }

@@ -44,6 +44,9 @@ type fakeGroup struct {
 	outbox   []*fakePending // queued messages of all members, oldest first
 	quorum   bool
 	term     uint64
+	// fork and censor are the alerts each member's node shows, if any.
+	fork   map[*fakeNode]*api.ForkAlert
+	censor map[*fakeNode]*api.CensorAlert
 }
 
 type fakePending struct {
@@ -165,6 +168,19 @@ func (w *fakeWorld) setLatency(n *fakeNode, ms float64) {
 	for _, g := range w.groups {
 		w.notifyStatusLocked(g)
 	}
+}
+
+// setAlerts sets the fork and censorship alerts n's node shows for group
+// gid (nil: none), and tells the members.
+func (w *fakeWorld) setAlerts(gid string, n *fakeNode, fork *api.ForkAlert, censor *api.CensorAlert) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.groups[gid]
+	if g.fork == nil {
+		g.fork, g.censor = map[*fakeNode]*api.ForkAlert{}, map[*fakeNode]*api.CensorAlert{}
+	}
+	g.fork[n], g.censor[n] = fork, censor
+	w.notifyStatusLocked(g)
 }
 
 // holdJoins makes Join wait until the returned func is called.
@@ -307,7 +323,9 @@ func (n *fakeNode) Status() api.Status {
 			Settings:  g.settings,
 			Admin:     g.admins[n],
 			CanInvite: g.isMember(n) && (g.admins[n] || g.settings.MembersInvite),
+			Fork:      g.fork[n],
 		}
+		gs.Censorship = g.censor[n]
 		if g.quorum && len(g.members) > 0 {
 			gs.Host = g.members[0].pub.String()
 			if g.members[0] == n {

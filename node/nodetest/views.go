@@ -196,3 +196,21 @@ func (c *Cluster) Eventually(t testutil.TB, d time.Duration, what string, cond f
 		t.Fatalf("timed out after %v %v", d, err)
 	}
 }
+
+// Alerts describes the fork and censorship alerts every live node shows,
+// for a failed test's log: a halted group or a deposed host explains many
+// a timeout. It returns "" when no node shows one.
+func (c *Cluster) Alerts() string {
+	var b strings.Builder
+	for _, i := range c.Live() {
+		for _, g := range c.Node(i).Status().Groups {
+			if g.Fork != nil {
+				fmt.Fprintf(&b, "node%d: group %s halted: %s\n", i, g.GroupID, g.Fork.Message)
+			}
+			if g.Censorship != nil {
+				fmt.Fprintf(&b, "node%d: group %s suspects its host: %s\n", i, g.GroupID, g.Censorship.Message)
+			}
+		}
+	}
+	return b.String()
+}

@@ -121,9 +121,11 @@ export function renderOlder() {
   $('load-older').hidden = !o || !o.more;
 }
 
-// canSend reports whether the send box may be used now.
+// canSend reports whether the send box may be used now. A group halted
+// after a fork takes nothing more (the node refuses it too).
 function canSend() {
-  return !!state.selected && !state.stopped && !state.connLost && !membership.isLeft(currentGroupStatus());
+  const gs = currentGroupStatus();
+  return !!state.selected && !state.stopped && !state.connLost && !membership.isLeft(gs) && !(gs && gs.fork);
 }
 
 export function renderCompose() {
@@ -144,7 +146,14 @@ export function renderChatHeader() {
 
 export function renderQuorumBanner() {
   const gs = currentGroupStatus();
-  $('banner-quorum').hidden = !(gs && !state.stopped && !state.connLost && gs.has_quorum === false);
+  const live = gs && !state.stopped && !state.connLost;
+  // The node words the fork and censorship alerts for a person; they are
+  // text from this node, set with textContent like everything else.
+  $('banner-fork').hidden = !(gs && gs.fork);
+  $('banner-fork-text').textContent = gs && gs.fork ? gs.fork.message : '';
+  $('banner-censor').hidden = !(live && gs.censorship && !gs.fork);
+  $('banner-censor-text').textContent = gs && gs.censorship ? gs.censorship.message : '';
+  $('banner-quorum').hidden = !(live && gs.has_quorum === false && !gs.fork);
 }
 
 function sendCompose() {

@@ -2,6 +2,7 @@ package adversary
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -125,5 +126,35 @@ func TestVotersDeposeCensoringHost(t *testing.T) {
 	})
 	if st, _ := g.c.Status(1); st.Host == g.pub(0).String() || st.Host == "" {
 		t.Errorf("the host after the deposition is %q, want node1 or node2", st.Host)
+	}
+}
+
+// TestHostRefusesItsOwnRemoval: an admin removes the host, which drops the
+// proposal (and everything else the admin proposes) while it goes on
+// committing the others' messages. The admin sees the suspicion within
+// seconds, while its removal waits.
+func TestHostRefusesItsOwnRemoval(t *testing.T) {
+	g := censorGroup(t, 1)
+	ctx := ctxT(t, 60*time.Second)
+	if err := g.node(0).SetAdmin(ctx, g.id, g.pub(1).String(), true); err != nil {
+		t.Fatal(err)
+	}
+	removed := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { removed <- g.node(1).Remove(rctx, g.id, g.pub(0).String()) }()
+	g.send(2, "business as usual")
+	a := g.waitCensorship(1, "the admin to suspect the host", func(a *api.CensorAlert) bool { return !a.Since.IsZero() })
+	if a.Host != g.pub(0).String() {
+		t.Errorf("alert %+v, want node0 suspected", a)
+	}
+	t.Logf("node1: %s", a.Message)
+	select {
+	case err := <-removed:
+		t.Fatalf("the removal of the host returned while the host refuses it: %v", err)
+	default:
+	}
+	if !g.isMember(2, g.pub(0)) {
+		t.Error("the host was removed although it dropped its removal")
 	}
 }

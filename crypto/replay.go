@@ -36,6 +36,10 @@ func NewCounterAfter(last uint64) *Counter {
 // Next returns the next counter.
 func (c *Counter) Next() uint64 { return c.last.Add(1) }
 
+// Last returns the counter Next returned last: every envelope signed after
+// a call to Last carries a greater one.
+func (c *Counter) Last() uint64 { return c.last.Load() }
+
 // ReplayWindow is how far behind the highest counter seen from a sender a
 // counter may be and still be accepted (once). Envelopes sent concurrently
 // may arrive out of order; the window lets them in without letting any of

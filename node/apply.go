@@ -94,6 +94,7 @@ func (g *group) logReject(idx uint64, res state.Result) {
 }
 
 func (g *group) afterConf(res state.Result) {
+	g.noteApplied(res)
 	if res.Err != nil {
 		return
 	}
@@ -133,6 +134,7 @@ func (g *group) afterConf(res state.Result) {
 
 func (g *group) afterEntry(idx uint64, res state.Result) {
 	g.hostQuota.applied(res)
+	g.noteApplied(res)
 	if res.Err != nil {
 		g.logReject(idx, res)
 		// Our own message sealed under a stale or unknown key: re-seal
@@ -141,9 +143,6 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 			g.resealOutbox()
 		}
 		return
-	}
-	if res.Env != nil {
-		g.noteOthersEntry(res.Env.Sender)
 	}
 	// Only members list messages: a node applies entries while it is not
 	// one yet (a joiner before its join) or not any more.

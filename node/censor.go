@@ -8,6 +8,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/state"
 )
 
 // Censorship (docs/PROTOCOL.md, "Censorship").
@@ -40,6 +41,10 @@ type censorWatch struct {
 	since   time.Time // when this node's oldest waiting message was first waiting under host
 	others  int       // other members' entries applied since then
 	suspect bool
+	// control is set while a membership or settings change this node
+	// proposed (commitUntil) is not in the log yet: it is in once an
+	// entry this node signed with a counter above control is applied.
+	control uint64
 }
 
 // suspicionReport is a member's report of whether it suspects the leader of
@@ -109,9 +114,9 @@ func (g *group) watchCensorship(now time.Time) {
 		return
 	}
 	if g.cw.host != host {
-		g.cw = censorWatch{host: host}
+		g.cw = censorWatch{host: host, control: g.cw.control}
 	}
-	waiting := false
+	waiting := g.cw.control != 0
 	for _, p := range g.outbox {
 		if !p.held && !p.proposed.IsZero() {
 			waiting = true
@@ -129,11 +134,31 @@ func (g *group) watchCensorship(now time.Time) {
 	g.setSuspect(now.Sub(g.cw.since) >= g.n.cfg.CensorAfter && g.cw.others > 0 && g.hostAnswers(now))
 }
 
-// noteOthersEntry counts an entry of another member applied while this
-// node's messages wait (apply.go).
-func (g *group) noteOthersEntry(sender [32]byte) {
-	if !g.cw.since.IsZero() && sender != g.n.self.Sign {
-		g.cw.others++
+// noteControlProposed records that commitUntil proposed a change signed
+// after counter from, on the group's goroutine: until an entry this node
+// signed after from is applied, the change counts as waiting, like a
+// queued message (a host may refuse its own removal).
+func (g *group) noteControlProposed(from uint64) {
+	if g.cw.control == 0 {
+		g.cw.control = from
+	}
+}
+
+// noteApplied updates the watch for an applied entry, accepted or not:
+// another member's counts as the host at work, one of this node's signed
+// after a waiting change's start ends that wait.
+func (g *group) noteApplied(res state.Result) {
+	if res.Env == nil {
+		return
+	}
+	if res.Env.Sender != g.n.self.Sign {
+		if !g.cw.since.IsZero() {
+			g.cw.others++
+		}
+		return
+	}
+	if g.cw.control != 0 && res.Env.Counter > g.cw.control {
+		g.cw.control = 0
 	}
 }
 
@@ -242,7 +267,7 @@ func (g *group) censorAlert(v *view) *api.CensorAlert {
 	switch {
 	case g.cw.suspect:
 		a.Since = g.cw.since.UTC()
-		a.Message = fmt.Sprintf("%s has not put your messages in the group's order for %s, while it did other members'. ", host, time.Since(g.cw.since).Round(time.Second))
+		a.Message = fmt.Sprintf("%s has not put what you sent (messages or changes) in the group's order for %s, while it did other members'. ", host, time.Since(g.cw.since).Round(time.Second))
 	default:
 		a.Message = fmt.Sprintf("Other members say %s holds back their messages. ", host)
 	}

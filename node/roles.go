@@ -147,7 +147,12 @@ func (n *Node) commitUntil(ctx context.Context, g *group, what, why string, done
 	defer cancel()
 	for !done(g.view.Load()) {
 		var perr error
-		if err := g.do(ctx, func() { perr = propose() }); err != nil {
+		if err := g.do(ctx, func() {
+			from := n.counter.Last()
+			if perr = propose(); perr == nil {
+				g.noteControlProposed(from)
+			}
+		}); err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		if perr != nil && !errors.Is(perr, context.DeadlineExceeded) {

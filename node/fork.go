@@ -246,17 +246,24 @@ func (g *group) checkRecordHead(c *state.Chat, head [32]byte) {
 }
 
 // conflictingAppend returns the first entry of a leader's append that
-// conflicts with an entry this node has committed (another term, or other
+// conflicts with an entry this node has applied (another term, or other
 // bytes), 0 if none. An honest leader never sends one: a committed entry is
 // in the log of every later leader, as it is. raft drops such an append
 // (or, where it reaches its conflict check, panics); here it is a fork.
+//
+// Only applied entries count, not everything raft counts as committed: an
+// entry raft has just taken in place of an uncommitted one, and committed
+// in the same step, is not in the storage yet, which still holds the one it
+// replaced until the next Ready is written (the fault-schedule runner found
+// that, as a false fork). An applied entry was written before it was
+// applied, and is never replaced.
 func (g *group) conflictingAppend(m *pb.Message) uint64 {
 	if m.GetType() != pb.MsgApp || len(m.GetEntries()) == 0 {
 		return 0
 	}
-	commit := g.rn.BasicStatus().GetCommit()
+	applied := g.st.Applied
 	for _, e := range m.GetEntries() {
-		if e.GetIndex() > commit {
+		if e.GetIndex() > applied {
 			return 0
 		}
 		t, err := g.storage.Term(e.GetIndex())

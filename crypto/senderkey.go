@@ -99,14 +99,25 @@ func (k *SenderKey) messageKey(id [16]byte) []byte {
 	return key
 }
 
+// MessageKey returns the key that seals the message with the given id under
+// k. A transcript reveals it for each message it shows, so that anyone can
+// check that the text is what the ciphertext holds ([OpenWithMessageKey]):
+// it is derived one way from k and the id, so it opens that message and no
+// other, and reveals nothing of k.
+func (k *SenderKey) MessageKey(id [16]byte) [32]byte {
+	return [32]byte(k.messageKey(id))
+}
+
 // aad is the associated data of a message body sealed under k.
-func (k *SenderKey) aad() []byte {
+func (k *SenderKey) aad() []byte { return sealedAAD(k.Group, k.Sender, k.Epoch, k.ID) }
+
+func sealedAAD(group GroupID, sender [32]byte, epoch uint64, id [KeyIDSize]byte) []byte {
 	b := make([]byte, 0, len(sealedAADDomain)+16+keySize+8+KeyIDSize)
 	b = append(b, sealedAADDomain...)
-	b = append(b, k.Group[:]...)
-	b = append(b, k.Sender[:]...)
-	b = binary.BigEndian.AppendUint64(b, k.Epoch)
-	return append(b, k.ID[:]...)
+	b = append(b, group[:]...)
+	b = append(b, sender[:]...)
+	b = binary.BigEndian.AppendUint64(b, epoch)
+	return append(b, id[:]...)
 }
 
 // sealedWire is the wire form of a sealed message: a CBOR array of six items
@@ -348,12 +359,50 @@ func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, 
 		return nil, fmt.Errorf("open message: %w", ErrWrongKey)
 	}
 	mk := key.messageKey(id)
+	defer clear(mk)
+	return openSealed(mk, key.aad(), w, group, sender, id)
+}
+
+// OpenWithMessageKey opens a sealed message with its message key alone (see
+// [SenderKey.MessageKey]), as a transcript's verifier does, and checks it as
+// [OpenMessage] does. It needs no secret but that one key.
+func OpenWithMessageKey(mk [32]byte, group GroupID, sealed []byte, sender [32]byte, id [16]byte) (*Opened, error) {
+	w, err := decodeSealed(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("open message: %w", err)
+	}
+	return openSealed(mk[:], sealedAAD(group, sender, w.Epoch, [KeyIDSize]byte(w.KeyID)), w, group, sender, id)
+}
+
+// UnsealWithMessageKey decrypts a sealed message with its message key and
+// returns what it holds, the record and its signature (record || 64-byte
+// signature), unchecked: for a transcript's verifier, which has checked the
+// record it shows already and only needs to know that the ciphertext holds
+// exactly those bytes.
+func UnsealWithMessageKey(mk [32]byte, group GroupID, sealed []byte, sender [32]byte) ([]byte, error) {
+	w, err := decodeSealed(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("unseal message: %w", err)
+	}
+	aead, err := chacha20poly1305.NewX(mk[:])
+	if err != nil {
+		return nil, fmt.Errorf("unseal message: %v", err)
+	}
+	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, sealedAAD(group, sender, w.Epoch, [KeyIDSize]byte(w.KeyID)))
+	if err != nil {
+		return nil, fmt.Errorf("unseal message: %w: the key does not open it", ErrMalformed)
+	}
+	return pt, nil
+}
+
+// openSealed decrypts w with message key mk and associated data aad, and
+// checks the record inside.
+func openSealed(mk, aad []byte, w *sealedWire, group GroupID, sender [32]byte, id [16]byte) (*Opened, error) {
 	aead, err := chacha20poly1305.NewX(mk)
-	clear(mk) // the AEAD keeps its own copy
 	if err != nil {
 		return nil, fmt.Errorf("open message: %v", err)
 	}
-	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, key.aad())
+	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, aad)
 	if err != nil {
 		return nil, fmt.Errorf("open message: %w: the body does not authenticate", ErrMalformed)
 	}

@@ -101,6 +101,7 @@ func BuildAttested(exporter *identity.Identity, group crypto.GroupID, entries []
 				opened[j] = &message{
 					index: c.Index, id: o.ID, author: o.Author, text: string(o.Body),
 					sentAt: time.Unix(0, o.Time), record: o.Record, sig: o.Sig,
+					key: k.MessageKey(c.ID), hasKey: true,
 				}
 			}
 		})

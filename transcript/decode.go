@@ -192,8 +192,23 @@ func parseMessage(r *reader, p *parsed, i int) bool {
 		!r.lit(`,"text":`) || !r.str(&m.text, crypto.MaxBody) ||
 		!r.lit(`,"sent_at":`) || !r.time(&m.sentAt) ||
 		!r.lit(`,"record":`) || !r.raw64(&rec64, crypto.MaxRecord) ||
-		!r.lit(`,"signature":`) || !r.raw64(&sig64, 64) ||
-		!r.lit(`}`) {
+		!r.lit(`,"signature":`) || !r.raw64(&sig64, 64) {
+		return false
+	}
+	// The message key is optional: transcripts before it have none.
+	if bytes.HasPrefix(r.b[r.off:], []byte(`,"key":`)) {
+		r.off += len(`,"key":`)
+		var k64 []byte
+		if !r.raw64(&k64, 32) {
+			return false
+		}
+		k, err := decode64(k64)
+		if err != nil || len(k) != 32 {
+			return r.malformed("the message key is not 32 bytes of base64")
+		}
+		m.key, m.hasKey = [32]byte(k), true
+	}
+	if !r.lit(`}`) {
 		return false
 	}
 	p.messages = append(p.messages, m)

@@ -101,6 +101,10 @@ func (d *document) appendBody(b []byte) ([]byte, error) {
 		b = base64.StdEncoding.AppendEncode(b, m.record)
 		b = append(b, `","signature":"`...)
 		b = base64.StdEncoding.AppendEncode(b, m.sig)
+		if m.hasKey {
+			b = append(b, `","key":"`...)
+			b = base64.StdEncoding.AppendEncode(b, m.key[:])
+		}
 		b = append(b, `"}`...)
 	}
 	b = append(b, ']')

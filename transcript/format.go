@@ -94,6 +94,10 @@ type message struct {
 	sentAt time.Time
 	record []byte
 	sig    []byte
+	// key is the message's key (crypto.SenderKey.MessageKey), which opens
+	// its entry's ciphertext; hasKey is false in a transcript without it.
+	key    [32]byte
+	hasKey bool
 }
 
 // head is the transcript chain after the last entry, and how many entries

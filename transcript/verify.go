@@ -1,6 +1,7 @@
 package transcript
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"errors"
@@ -88,6 +89,9 @@ type Summary struct {
 	// how many of them the exporter decrypted and included.
 	Chats    int
 	Messages int
+	// Unsealed is how many of the decrypted messages the transcript
+	// carries the key of, and were checked against their ciphertext.
+	Unsealed int
 	// Authors are the senders of accepted chat messages, in order of their
 	// first message.
 	Authors []Author
@@ -262,6 +266,9 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 			return nil, err
 		}
 		authors[msgs[j].rec.Author.Sign].Messages++
+		if p.messages[j].hasKey {
+			s.Unsealed++
+		}
 	}
 
 	pl.wait(0)
@@ -453,6 +460,17 @@ func checkMessage(p *parsed, rp *replay, m *message, c *checkedMessage) error {
 	}
 	if !slices.Contains(keys, p.exporter.Sign) {
 		return fmt.Errorf("%w: %s: the exporter is not among the recipients of its sender key's header (at index %d), so could not have decrypted it", ErrInconsistent, at, chat.KeyAt)
+	}
+	// With its key, the message is checked against the ciphertext its
+	// author sent: the text shown is what the group received.
+	if m.hasKey {
+		pt, err := crypto.UnsealWithMessageKey(m.key, p.group, chat.Sealed, chat.Sender)
+		if err != nil {
+			return fmt.Errorf("%w: %s: the key it shows does not open its entry's ciphertext", ErrEditedText, at)
+		}
+		if len(pt) != len(c.record)+len(c.sig) || !bytes.Equal(pt[:len(c.record)], c.record) || !bytes.Equal(pt[len(c.record):], c.sig) {
+			return fmt.Errorf("%w: %s: its entry's ciphertext holds another record than the one shown", ErrEditedText, at)
+		}
 	}
 	return nil
 }

@@ -51,6 +51,7 @@ type verifyJSON struct {
 	Head        string               `json:"head"`
 	Chats       int                  `json:"chats"`
 	Messages    int                  `json:"messages"`
+	Unsealed    int                  `json:"unsealed"`
 	Authors     []verifyAuthorJSON   `json:"authors"`
 	Members     []verifyMemberJSON   `json:"members"`
 	Checkpoints []verifyCheckersJSON `json:"checkpoints"`
@@ -166,7 +167,7 @@ func summaryJSON(s *transcript.Summary) verifyJSON {
 	out := verifyJSON{
 		OK: true, GroupID: s.Group.String(), Name: s.Name, ExportedAt: s.ExportedAt.UTC(),
 		Entries: s.Entries, Rejected: s.Rejected, FirstIndex: s.FirstIndex, LastIndex: s.LastIndex,
-		HeadIndex: s.Head.Index, Head: hex.EncodeToString(s.Head.Head[:]), Chats: s.Chats, Messages: s.Messages,
+		HeadIndex: s.Head.Index, Head: hex.EncodeToString(s.Head.Head[:]), Chats: s.Chats, Messages: s.Messages, Unsealed: s.Unsealed,
 		Authors: []verifyAuthorJSON{}, Members: []verifyMemberJSON{}, Checkpoints: []verifyCheckersJSON{}, Attested: []verifyAttestedJSON{}, Trusted: []string{},
 	}
 	for _, a := range s.Attested {
@@ -225,6 +226,9 @@ func printSummary(w io.Writer, s verifyJSON) {
 	fmt.Fprintf(w, "entries: %d, log index %d to %d, %d rejected by the group as by every member\n", s.Entries, s.FirstIndex, s.LastIndex, s.Rejected)
 	fmt.Fprintf(w, "chain head at index %d: %s\n", s.HeadIndex, s.Head)
 	fmt.Fprintf(w, "messages: %d accepted, %d decrypted by the exporter, each signed by its author\n", s.Chats, s.Messages)
+	if s.Unsealed > 0 {
+		fmt.Fprintf(w, "  %d opened here with the keys in the transcript: their text is what the group received\n", s.Unsealed)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(s.Authors) > 0 {
 		fmt.Fprintln(tw, "\nauthors:")

@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"filippo.io/age"
 	"github.com/oasisprotocol/curve25519-voi/curve"
@@ -247,14 +248,48 @@ var weakScalar = [32]byte{1: 1}
 
 // checkBoxKey refuses an X25519 public key of small order or not canonically
 // encoded (u at least 2^255 - 19, or the unused top bit set).
+//
+// The order check is a scalar multiplication, about 60 us: every message
+// record names its author's key, so a transcript verifier checked the same
+// few keys a hundred thousand times. Keys found good are remembered.
 func checkBoxKey(k [32]byte) error {
+	if goodBoxKeys.has(k) {
+		return nil
+	}
 	if _, err := curve25519.X25519(weakScalar[:], k[:]); err != nil {
 		return fmt.Errorf("%w: small order", ErrWeakKey)
 	}
 	if k[31]&0x80 != 0 || !belowP(k) {
 		return fmt.Errorf("%w: not canonical", ErrWeakKey)
 	}
+	goodBoxKeys.add(k)
 	return nil
+}
+
+// goodBoxKeys remembers X25519 keys that passed checkBoxKey. It forgets
+// them all when full, so that it stays small whatever keys it is shown.
+var goodBoxKeys = keySet{max: 4096}
+
+type keySet struct {
+	mu   sync.RWMutex
+	keys map[[32]byte]struct{}
+	max  int
+}
+
+func (s *keySet) has(k [32]byte) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.keys[k]
+	return ok
+}
+
+func (s *keySet) add(k [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys == nil || len(s.keys) >= s.max {
+		s.keys = make(map[[32]byte]struct{}, 64)
+	}
+	s.keys[k] = struct{}{}
 }
 
 // belowP reports whether k, little-endian, is below 2^255 - 19.

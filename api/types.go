@@ -244,6 +244,9 @@ var (
 	// ErrForbidden: the group's rules do not allow this member the action
 	// (only admins remove members, for instance) (HTTP 403).
 	ErrForbidden = errors.New("not allowed")
+	// ErrUnreachable: no member of a group answers at the addresses this
+	// node knows (a join whose inviter is offline); maps to 502.
+	ErrUnreachable = errors.New("no member reachable")
 	// ErrHalted: the group is halted on this node because its history
 	// forked (see [ForkAlert]); maps to 409 Conflict.
 	ErrHalted = errors.New("group halted after a fork")

@@ -49,3 +49,6 @@ var (
 
 // ErrHalted is [api.ErrHalted].
 var ErrHalted = api.ErrHalted
+
+// ErrUnreachable is [api.ErrUnreachable].
+var ErrUnreachable = api.ErrUnreachable

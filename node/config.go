@@ -53,6 +53,9 @@ const (
 	joinRequestTimeout = 20 * time.Second
 	joinCommitTimeout  = 15 * time.Second
 	joinRetryInterval  = 500 * time.Millisecond
+	// joinGiveUpAfter is how long a join goes on while no member at any of
+	// the invite's addresses answers at all.
+	joinGiveUpAfter = 10 * time.Second
 	challengeLifetime  = time.Minute
 )
 

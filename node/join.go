@@ -7,7 +7,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -117,6 +119,28 @@ func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time
 // open invite for the joiner (nor is the joiner a member).
 var errChallengeRefused = errors.New("the member refused the join challenge")
 
+// errNoAnswer marks a join attempt that no member answered (no connection,
+// or no answer in time).
+var errNoAnswer = errors.New("no answer")
+
+// noAnswerWhy says in a few words why a member did not answer.
+func noAnswerWhy(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused: nothing listens there"
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return "no route to that address"
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "the host name does not resolve"
+	}
+	return "no answer"
+}
+
 // ParsedInvite is a decoded, signature-checked invite code.
 type ParsedInvite struct {
 	Group     crypto.GroupID
@@ -187,8 +211,11 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		return GroupInfo{GroupID: existing.id.String(), Name: existing.view.Load().name}, nil
 	}
 	var (
-		reply   *joinReply
-		lastErr error
+		reply    *joinReply
+		lastErr  error
+		start    = time.Now()
+		answered bool                // some member answered a challenge
+		logged   = map[string]bool{} // members whose failure was logged at info
 	)
 	for reply == nil {
 		for i, url := range inv.URLs {
@@ -196,7 +223,17 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 			if reply != nil {
 				break
 			}
-			n.log.Info().Err(lastErr).Str("member", url).Msg("join attempt failed")
+			if !errors.Is(lastErr, errNoAnswer) {
+				answered = true
+			}
+			// The first failure of each member at info, the retries (two
+			// a second) at debug: the cause does not change.
+			ev := n.log.Debug()
+			if !logged[url] {
+				logged[url] = true
+				ev = n.log.Info()
+			}
+			ev.Err(lastErr).Str("member", url).Msg("join attempt failed")
 			// The first URL is the inviter's, which committed the invite
 			// before it made the code: when it refuses the challenge, the
 			// invite is no longer open there, and asking again will not
@@ -207,6 +244,13 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		}
 		if reply != nil {
 			break
+		}
+		// Nobody at any of the invite's addresses answers: waiting longer
+		// than a restart takes will not help, and the person should hear
+		// why rather than wait for a timeout that blames their own node.
+		if !answered && time.Since(start) >= joinGiveUpAfter {
+			return GroupInfo{}, fmt.Errorf("join: no member of the group answers at %s (%s); ask the inviter to start their node (demes serve), or ask a member who is online for a new invite: %w",
+				strings.Join(inv.URLs, ", "), noAnswerWhy(lastErr), ErrUnreachable)
 		}
 		select {
 		case <-ctx.Done():
@@ -282,8 +326,11 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	}
 	resp, err := n.cfg.Link.Post(cctx, url, frame)
 	if err != nil {
-		if refused(err) {
+		switch {
+		case refused(err):
 			err = fmt.Errorf("%w: %v", errChallengeRefused, err)
+		case unanswered(err) && ctx.Err() == nil:
+			err = fmt.Errorf("%w: %w", errNoAnswer, err)
 		}
 		return nil, fmt.Errorf("challenge: %w", err)
 	}

@@ -54,7 +54,7 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		err := fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))
+		var err error = answeredError{fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))}
 		if resp.StatusCode == http.StatusForbidden {
 			err = refusedError{err}
 		}
@@ -68,6 +68,20 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 type refusedError struct{ error }
 
 func (e refusedError) Unwrap() error { return e.error }
+
+// answeredError is any answer of a peer other than 200 OK: the peer is
+// there, unlike a failure to connect or a timeout.
+type answeredError struct{ error }
+
+func (e answeredError) Unwrap() error { return e.error }
+
+// unanswered reports whether err, from Link.Post, means that nobody
+// answered: no connection, or no answer in time (over HTTP), a crashed
+// node (on the simulated network).
+func unanswered(err error) bool {
+	var a answeredError
+	return err != nil && !errors.As(err, &a) && !refused(err)
+}
 
 // refused reports whether err is a peer's refusal: over HTTP a 403, on the
 // simulated network the handler's rejection itself.

@@ -499,6 +499,11 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 		return
 	case errors.Is(err, api.ErrStopped):
 		status, hint = http.StatusServiceUnavailable, "start the node again"
+	case errors.Is(err, api.ErrUnreachable):
+		// Not this node's failure: say what the node found, and what to do.
+		msg, hint, _ := strings.Cut(plain(err, api.ErrUnreachable), "; ")
+		writeError(w, http.StatusBadGateway, msg, hint)
+		return
 	case errors.Is(err, api.ErrHalted):
 		// The group's history forked: the alert, not "failed to".
 		writeError(w, http.StatusConflict, plain(err, api.ErrHalted),

@@ -55,8 +55,8 @@ const (
 	joinRetryInterval  = 500 * time.Millisecond
 	// joinGiveUpAfter is how long a join goes on while no member at any of
 	// the invite's addresses answers at all.
-	joinGiveUpAfter = 10 * time.Second
-	challengeLifetime  = time.Minute
+	joinGiveUpAfter   = 10 * time.Second
+	challengeLifetime = time.Minute
 )
 
 // Config configures a node.

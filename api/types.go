@@ -283,3 +283,37 @@ func Page(msgs []Message, limit int, before string) ([]Message, error) {
 	}
 	return msgs[start:end:end], nil
 }
+
+// Figures are a node's running counts, for its metrics (package metrics):
+// node-wide, and per group by group id, never by member.
+type Figures struct {
+	// FsyncSeconds times the node's durable writes (one per raft write).
+	FsyncSeconds Histogram
+	// PeerSentBytes and PeerReceivedBytes count the frames this node sent
+	// to and received from peers, and the answers.
+	PeerSentBytes, PeerReceivedBytes uint64
+	Groups                           []GroupFigures
+}
+
+// GroupFigures are one group's running counts on this node.
+type GroupFigures struct {
+	GroupID string
+	// LeaderChanges counts the times this node saw a new host.
+	LeaderChanges uint64
+	// Applied counts the log entries this node applied since it started;
+	// ProposalsFailed the proposals raft refused at once (no host known).
+	Applied, ProposalsFailed uint64
+	// CommitLatency times this node's own messages, from send to commit;
+	// RoundTrip the members' answers to this node's pings.
+	CommitLatency, RoundTrip Histogram
+}
+
+// Histogram is a distribution: Counts[i] observations were at most
+// Bounds[i] (cumulative, as Prometheus has them), Count in all, summing
+// to Sum.
+type Histogram struct {
+	Bounds []float64
+	Counts []uint64
+	Count  uint64
+	Sum    float64
+}

@@ -24,6 +24,12 @@ type Source interface {
 	Running() bool
 }
 
+// Figurer is a Source that also keeps running counts (node.Service does):
+// the counters and histograms below come from it.
+type Figurer interface {
+	Figures() api.Figures
+}
+
 var (
 	hasLeader = prometheus.NewDesc("demes_raft_has_leader",
 		"Whether this node knows a host (raft leader) for the group: 1 or 0.", []string{"group"}, nil)
@@ -41,13 +47,31 @@ var (
 		"Envelopes and entries this node rejected, by reason.", []string{"reason"}, nil)
 	up = prometheus.NewDesc("demes_node_running",
 		"Whether the node runs: 1 or 0 (a demo node can be stopped from its UI).", nil, nil)
+
+	leaderChanges = prometheus.NewDesc("demes_raft_leader_changes_seen_total",
+		"The times this node saw the group get a new host (raft leader).", []string{"group"}, nil)
+	applied = prometheus.NewDesc("demes_raft_proposals_applied_total",
+		"Log entries of the group this node applied since it started (each committed entry, once).", []string{"group"}, nil)
+	failed = prometheus.NewDesc("demes_raft_proposals_failed_total",
+		"This node's message proposals raft refused at once (no host known); the outbox proposes them again.", []string{"group"}, nil)
+	commitLatency = prometheus.NewDesc("demes_message_commit_latency_seconds",
+		"From send to commit, for this node's own messages in the group.", []string{"group"}, nil)
+	roundTrip = prometheus.NewDesc("demes_peer_round_trip_time_seconds",
+		"The members' answers to this node's pings in the group, all members together.", []string{"group"}, nil)
+	fsync = prometheus.NewDesc("demes_disk_fsync_duration_seconds",
+		"This node's durable writes of raft state (one bbolt transaction, fsynced, per raft write).", nil, nil)
+	sentBytes = prometheus.NewDesc("demes_peer_sent_bytes_total",
+		"Bytes of frames this node sent to peers, and of its answers to theirs.", nil, nil)
+	receivedBytes = prometheus.NewDesc("demes_peer_received_bytes_total",
+		"Bytes of frames this node received from peers, and of their answers to its own.", nil, nil)
 )
 
 type collector struct{ src Source }
 
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up} {
+	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up,
+		leaderChanges, applied, failed, commitLatency, roundTrip, fsync, sentBytes, receivedBytes} {
 		ch <- d
 	}
 }
@@ -77,6 +101,32 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range st.Rejected {
 		ch <- prometheus.MustNewConstMetric(rejected, prometheus.CounterValue, float64(n), reason)
 	}
+	if f, ok := c.src.(Figurer); ok {
+		collectFigures(ch, f.Figures())
+	}
+}
+
+// collectFigures sends the running counts.
+func collectFigures(ch chan<- prometheus.Metric, f api.Figures) {
+	ch <- histogram(fsync, f.FsyncSeconds)
+	ch <- prometheus.MustNewConstMetric(sentBytes, prometheus.CounterValue, float64(f.PeerSentBytes))
+	ch <- prometheus.MustNewConstMetric(receivedBytes, prometheus.CounterValue, float64(f.PeerReceivedBytes))
+	for _, g := range f.Groups {
+		ch <- prometheus.MustNewConstMetric(leaderChanges, prometheus.CounterValue, float64(g.LeaderChanges), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(applied, prometheus.CounterValue, float64(g.Applied), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(failed, prometheus.CounterValue, float64(g.ProposalsFailed), g.GroupID)
+		ch <- histogram(commitLatency, g.CommitLatency, g.GroupID)
+		ch <- histogram(roundTrip, g.RoundTrip, g.GroupID)
+	}
+}
+
+// histogram turns a node histogram into a Prometheus one.
+func histogram(d *prometheus.Desc, h api.Histogram, labels ...string) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(h.Bounds))
+	for i, b := range h.Bounds {
+		buckets[b] = h.Counts[i]
+	}
+	return prometheus.MustNewConstHistogram(d, h.Count, h.Sum, buckets, labels...)
 }
 
 func bool01(b bool) float64 {

@@ -16,10 +16,12 @@ import (
 type fakeSource struct {
 	st      api.Status
 	running bool
+	fig     api.Figures
 }
 
-func (f *fakeSource) Status() api.Status { return f.st }
-func (f *fakeSource) Running() bool      { return f.running }
+func (f *fakeSource) Status() api.Status   { return f.st }
+func (f *fakeSource) Running() bool        { return f.running }
+func (f *fakeSource) Figures() api.Figures { return f.fig }
 
 func source() *fakeSource {
 	return &fakeSource{running: true, st: api.Status{
@@ -29,6 +31,12 @@ func source() *fakeSource {
 			{GroupID: "g2", Term: 1, Committed: 7, Members: []api.Member{{PublicID: "demes1a", Voter: true, Self: true, Online: true}}},
 		},
 		Rejected: map[string]int64{"sender is not a member": 5},
+	}, fig: api.Figures{
+		FsyncSeconds:  api.Histogram{Bounds: []float64{0.001, 0.01}, Counts: []uint64{3, 5}, Count: 6, Sum: 0.05},
+		PeerSentBytes: 1000, PeerReceivedBytes: 2000,
+		Groups: []api.GroupFigures{{GroupID: "g1", LeaderChanges: 2, Applied: 42, ProposalsFailed: 1,
+			CommitLatency: api.Histogram{Bounds: []float64{0.01}, Counts: []uint64{4}, Count: 4, Sum: 0.02},
+			RoundTrip:     api.Histogram{Bounds: []float64{0.001}, Counts: []uint64{9}, Count: 10, Sum: 0.01}}},
 	}}
 }
 
@@ -51,16 +59,24 @@ func TestMetrics(t *testing.T) {
 		got[mf.GetName()] = mf
 	}
 	want := map[string]dto.MetricType{
-		"demes_raft_has_leader":          dto.MetricType_GAUGE,
-		"demes_raft_term":                dto.MetricType_GAUGE,
-		"demes_raft_committed_index":     dto.MetricType_GAUGE,
-		"demes_group_members":            dto.MetricType_GAUGE,
-		"demes_group_voters":             dto.MetricType_GAUGE,
-		"demes_outbox_queued":            dto.MetricType_GAUGE,
-		"demes_envelopes_rejected_total": dto.MetricType_COUNTER,
-		"demes_node_running":             dto.MetricType_GAUGE,
-		"go_goroutines":                  dto.MetricType_GAUGE,
-		"process_cpu_seconds_total":      dto.MetricType_COUNTER,
+		"demes_raft_has_leader":                dto.MetricType_GAUGE,
+		"demes_raft_term":                      dto.MetricType_GAUGE,
+		"demes_raft_committed_index":           dto.MetricType_GAUGE,
+		"demes_group_members":                  dto.MetricType_GAUGE,
+		"demes_group_voters":                   dto.MetricType_GAUGE,
+		"demes_outbox_queued":                  dto.MetricType_GAUGE,
+		"demes_envelopes_rejected_total":       dto.MetricType_COUNTER,
+		"demes_node_running":                   dto.MetricType_GAUGE,
+		"demes_raft_leader_changes_seen_total": dto.MetricType_COUNTER,
+		"demes_raft_proposals_applied_total":   dto.MetricType_COUNTER,
+		"demes_raft_proposals_failed_total":    dto.MetricType_COUNTER,
+		"demes_message_commit_latency_seconds": dto.MetricType_HISTOGRAM,
+		"demes_peer_round_trip_time_seconds":   dto.MetricType_HISTOGRAM,
+		"demes_disk_fsync_duration_seconds":    dto.MetricType_HISTOGRAM,
+		"demes_peer_sent_bytes_total":          dto.MetricType_COUNTER,
+		"demes_peer_received_bytes_total":      dto.MetricType_COUNTER,
+		"go_goroutines":                        dto.MetricType_GAUGE,
+		"process_cpu_seconds_total":            dto.MetricType_COUNTER,
 	}
 	for name, typ := range want {
 		mf, ok := got[name]
@@ -108,6 +124,17 @@ func TestMetrics(t *testing.T) {
 	}
 	if v := got["demes_envelopes_rejected_total"].GetMetric()[0].GetCounter().GetValue(); v != 5 {
 		t.Errorf("rejected = %v", v)
+	}
+	// The running counts, as the node keeps them.
+	if v := got["demes_raft_leader_changes_seen_total"].GetMetric()[0].GetCounter().GetValue(); v != 2 {
+		t.Errorf("leader changes = %v", v)
+	}
+	if v := got["demes_peer_sent_bytes_total"].GetMetric()[0].GetCounter().GetValue(); v != 1000 {
+		t.Errorf("sent bytes = %v", v)
+	}
+	h := got["demes_disk_fsync_duration_seconds"].GetMetric()[0].GetHistogram()
+	if h.GetSampleCount() != 6 || h.GetSampleSum() != 0.05 || len(h.GetBucket()) != 2 || h.GetBucket()[1].GetCumulativeCount() != 5 {
+		t.Errorf("fsync histogram = %v", h)
 	}
 }
 

@@ -52,3 +52,6 @@ var ErrHalted = api.ErrHalted
 
 // ErrUnreachable is [api.ErrUnreachable].
 var ErrUnreachable = api.ErrUnreachable
+
+// Figures is [api.Figures].
+type Figures = api.Figures

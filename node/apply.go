@@ -15,6 +15,7 @@ import (
 
 func (g *group) apply(entries []*pb.Entry) {
 	g.appliedHere += uint64(len(entries))
+	g.fig.applied.Add(uint64(len(entries)))
 	for _, e := range entries {
 		idx := e.GetIndex()
 		switch e.GetType() {

@@ -59,6 +59,9 @@ type group struct {
 	suspected  atomic.Pointer[map[[32]byte]bool]
 	suspc      chan suspicionReport
 
+	// fig are the group's running counts (figures.go).
+	fig *groupFigures
+
 	// ---- owned by run ----
 	st           *state.State
 	info         groupInfo
@@ -175,6 +178,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		pullc:        make(chan struct{}, 1),
 		attests:      map[[32]byte]raftView{},
 		urlHint:      map[[32]byte]string{},
+		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
 	for _, p := range info.Provisional {

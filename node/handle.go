@@ -82,6 +82,7 @@ func newPeerHandler(n *Node) http.Handler {
 			refuse(http.StatusRequestEntityTooLarge, "request too large")
 			return
 		}
+		n.fig.received.Add(uint64(len(body)))
 		resp, err := n.HandleFrame(req.Context(), body)
 		if err != nil {
 			var rej *errReject
@@ -98,6 +99,7 @@ func newPeerHandler(n *Node) http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/octet-stream")
+		n.fig.sent.Add(uint64(len(resp)))
 		w.Write(resp)
 	}).Methods(http.MethodPost)
 	return r

@@ -58,6 +58,7 @@ type Node struct {
 
 	mu     sync.Mutex // guards groups, peers and challenges (registries, not group state)
 	groups map[crypto.GroupID]*group
+	fig    *nodeFigures // running counts for the metrics (figures.go)
 	peers  map[string]*peer
 	nonces map[string]nonceInfo
 	closed bool
@@ -85,6 +86,8 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Link == nil {
 		cfg.Link = NewHTTPLink()
 	}
+	fig := newNodeFigures()
+	cfg.Link = countingLink{Link: cfg.Link, fig: fig}
 	st, err := store.Open(filepath.Join(cfg.Dir, "store.db"))
 	if err != nil {
 		return nil, err
@@ -99,6 +102,7 @@ func Open(cfg Config) (*Node, error) {
 		store:   st,
 		counter: crypto.NewCounter(),
 		replay:  crypto.NewReplayFilter(cfg.MaxSkew),
+		fig:     fig,
 
 		joinReplay: crypto.NewReplayFilter(cfg.MaxSkew),
 		events:     cfg.events,

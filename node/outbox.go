@@ -133,7 +133,9 @@ func (g *group) propose(p *pending) {
 	if g.fork != nil {
 		return
 	}
-	_ = g.rn.Propose(p.frame)
+	if err := g.rn.Propose(p.frame); err != nil {
+		g.fig.failed.Add(1)
+	}
 }
 
 func (g *group) retryOutbox() {
@@ -278,6 +280,7 @@ func (g *group) commitOutbox(id [16]byte) {
 		return
 	}
 	delete(g.outbox, id)
+	g.fig.commitLatency.observe(seconds(time.Since(p.sentAt)))
 	g.outboxDone = append(g.outboxDone, append([]byte(nil), id[:]...))
 	p.markDurable()
 	for _, w := range p.waiters {

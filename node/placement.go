@@ -143,6 +143,7 @@ func (g *group) onRTT(s rttSample) {
 	}
 	now := time.Now()
 	if s.ok {
+		g.fig.rtt.observe(s.ms / 1000)
 		p.est.Add(s.ms)
 		p.lastPong, p.failedSince = now, time.Time{}
 	} else if p.failedSince.IsZero() {

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -70,6 +72,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		if g.leader != rd.SoftState.Lead || g.role != rd.SoftState.RaftState {
 			changed = true
+		}
+		if rd.SoftState.Lead != g.leader && rd.SoftState.Lead != raft.None {
+			g.fig.leaderChanges.Add(1)
 		}
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
 	}
@@ -155,9 +160,11 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	if hs == nil {
 		hs = g.unsavedHS
 	}
+	start := time.Now()
 	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {
 		return err
 	}
+	g.n.fig.fsync.observe(seconds(time.Since(start)))
 	g.unsavedHS = nil
 	g.wrote = true
 	g.outboxDone = g.outboxDone[:0]

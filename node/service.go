@@ -98,6 +98,16 @@ func (s *Service) Status() Status {
 	return n.Status()
 }
 
+// Figures returns the running node's counts for its metrics (none while it
+// is stopped).
+func (s *Service) Figures() Figures {
+	n, err := s.node()
+	if err != nil {
+		return Figures{}
+	}
+	return n.Figures()
+}
+
 // Groups implements the UI backend.
 func (s *Service) Groups() []GroupInfo {
 	n, err := s.node()

@@ -1,0 +1,38 @@
+package node_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node/simnet"
+)
+
+// TestFigures: the running counts behind the metrics move with the work:
+// a group with a host, messages sent and committed, raft writes and peer
+// traffic.
+func TestFigures(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 91, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.send(1, "counted", 10*time.Second)
+	f := c.Node(1).Figures()
+	if len(f.Groups) != 1 {
+		t.Fatalf("figures of %d groups, want 1", len(f.Groups))
+	}
+	g := f.Groups[0]
+	switch {
+	case g.LeaderChanges == 0:
+		t.Error("no leader change seen, though the group has a host")
+	case g.Applied == 0:
+		t.Error("no entry applied")
+	case g.CommitLatency.Count != 1 || g.CommitLatency.Sum <= 0:
+		t.Errorf("commit latency %+v, want the one message sent", g.CommitLatency)
+	case f.FsyncSeconds.Count == 0:
+		t.Error("no write to disk timed")
+	case f.PeerSentBytes == 0 || f.PeerReceivedBytes == 0:
+		t.Errorf("peer traffic %d sent, %d received", f.PeerSentBytes, f.PeerReceivedBytes)
+	}
+	if g.CommitLatency.Counts[len(g.CommitLatency.Counts)-1] > g.CommitLatency.Count {
+		t.Errorf("cumulative bucket above the count: %+v", g.CommitLatency)
+	}
+}

@@ -3,6 +3,7 @@ package adversary
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -61,6 +62,28 @@ func censorGroup(t *testing.T, censored ...int) *group {
 	return g
 }
 
+// chatter has node i send a message every 200 ms until the test ends: the
+// host committing other members' entries while it holds back a victim's is
+// what the victim's suspicion needs, whenever the victim starts watching.
+func (g *group) chatter(i int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	g.t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for n := 0; ; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			_, _ = g.node(i).Send(ctx, g.id, fmt.Sprintf("business as usual %d", n), 0)
+		}
+	}()
+}
+
 // waitCensorship waits until node i's status shows a suspicion of
 // censorship that cond accepts.
 func (g *group) waitCensorship(i int, what string, cond func(a *api.CensorAlert) bool) *api.CensorAlert {
@@ -83,7 +106,7 @@ func TestHostCensorsOneMember(t *testing.T) {
 	if m, err := g.node(1).Send(ctx, g.id, "is anyone there?", 500*time.Millisecond); err == nil && m.State == api.StateCommitted {
 		t.Fatal("the censored member's message committed")
 	}
-	g.send(2, "all fine here")
+	g.chatter(2)
 	a := g.waitCensorship(1, "node1 to suspect the host", func(a *api.CensorAlert) bool { return !a.Since.IsZero() })
 	if a.Host != g.pub(0).String() || a.Deposed || a.Voters != 1 || a.Needed != 2 {
 		t.Errorf("alert %+v, want node0 suspected by 1 of the 2 voters needed, not deposed", a)
@@ -105,7 +128,7 @@ func TestVotersDeposeCensoringHost(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g.send(0, "the host talks to itself")
+	g.chatter(0)
 	g.c.Eventually(t, 30*time.Second, "the censored messages to commit on every honest node", func() bool {
 		for _, i := range []int{1, 2} {
 			ms, err := g.node(i).Messages(g.id)
@@ -139,12 +162,26 @@ func TestHostRefusesItsOwnRemoval(t *testing.T) {
 	if err := g.node(0).SetAdmin(ctx, g.id, g.pub(1).String(), true); err != nil {
 		t.Fatal(err)
 	}
+	g.c.Eventually(t, 30*time.Second, "node1 to see itself an admin", func() bool {
+		st, ok := g.c.Status(1)
+		return ok && st.Admin
+	})
 	removed := make(chan error, 1)
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { removed <- g.node(1).Remove(rctx, g.id, g.pub(0).String()) }()
-	g.send(2, "business as usual")
-	a := g.waitCensorship(1, "the admin to suspect the host", func(a *api.CensorAlert) bool { return !a.Since.IsZero() })
+	g.chatter(2)
+	var a *api.CensorAlert
+	g.c.Eventually(t, 30*time.Second, "the admin to suspect the host", func() bool {
+		select {
+		case err := <-removed:
+			t.Fatalf("the removal of the host returned while the host refuses it: %v", err)
+		default:
+		}
+		st, ok := g.c.Status(1)
+		a = st.Censorship
+		return ok && a != nil && !a.Since.IsZero()
+	})
 	if a.Host != g.pub(0).String() {
 		t.Errorf("alert %+v, want node0 suspected", a)
 	}

@@ -43,6 +43,9 @@ const (
 	// [GroupSettings] changes them (admins only) and answers them once
 	// committed.
 	RouteSettings = Prefix + "/groups/" + groupIDPattern + "/settings"
+	// RouteRename: POST with a [RenameRequest] renames the group (admins
+	// only); it answers 204 once the new name is committed.
+	RouteRename = Prefix + "/groups/" + groupIDPattern + "/rename"
 	// RouteJoin: POST with a [JoinRequest] joins a group.
 	RouteJoin = Prefix + "/join"
 	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists

@@ -203,6 +203,11 @@ type InviteResponse struct {
 	Code string `json:"code"` // the invite code to give the invitee
 }
 
+// RenameRequest is the body of POST [RouteRename].
+type RenameRequest struct {
+	Name string `json:"name"`
+}
+
 // JoinRequest is the body of POST [RouteJoin]; the answer is the joined
 // group's [GroupInfo], once this node is a member and has caught up.
 type JoinRequest struct {

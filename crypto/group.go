@@ -102,6 +102,7 @@ const (
 	TypeSettings   Type = 27 // an admin changes the group's settings
 	TypeRevoke     Type = 28 // an open invite is revoked
 	TypeLead       Type = 29 // a new host announces itself
+	TypeRename     Type = 30 // an admin renames the group
 )
 
 var typeNames = map[Type]string{
@@ -125,6 +126,7 @@ var typeNames = map[Type]string{
 	TypeSettings:   "settings",
 	TypeRevoke:     "revoke",
 	TypeLead:       "lead",
+	TypeRename:     "rename",
 }
 
 // String returns the type's name as logs show it, such as "chat", or

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sort"
 	"time"
 
@@ -128,6 +129,28 @@ func (n *Node) SetSettings(ctx context.Context, groupID string, s GroupSettings)
 	done := func(v *view) bool { return v.settings == want }
 	return n.commitUntil(ctx, g, "settings", refusedWhy, done, g.proposeEntryFn(crypto.TypeSettings,
 		&state.SettingsBody{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay}))
+}
+
+// Rename renames the group (admins only) and returns once the new name is
+// committed.
+func (n *Node) Rename(ctx context.Context, groupID, name string) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimSpace(name)
+	if err := state.CheckGroupName(name); err != nil {
+		return fmt.Errorf("rename: %v: %w", err, ErrInvalid)
+	}
+	v := g.view.Load()
+	if !v.admin {
+		return fmt.Errorf("rename: only admins may rename the group; ask an admin: %w", ErrForbidden)
+	}
+	if v.name == name {
+		return nil
+	}
+	done := func(v *view) bool { return v.name == name }
+	return n.commitUntil(ctx, g, "rename", refusedWhy, done, g.proposeEntryFn(crypto.TypeRename, &state.RenameBody{Name: name}))
 }
 
 // settingsOf is what a group's status shows of its settings: the quotas in

@@ -180,6 +180,15 @@ func (s *Service) SetSettings(ctx context.Context, groupID string, settings Grou
 	return n.SetSettings(ctx, groupID, settings)
 }
 
+// Rename implements the UI backend.
+func (s *Service) Rename(ctx context.Context, groupID, name string) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.Rename(ctx, groupID, name)
+}
+
 // Remove implements the UI backend.
 func (s *Service) Remove(ctx context.Context, groupID, publicID string) error {
 	n, err := s.node()

@@ -116,6 +116,12 @@ type LatencyBody struct {
 	RTTus []uint32
 }
 
+// RenameBody is an admin's new name for the group.
+type RenameBody struct {
+	_    struct{} `cbor:",toarray"`
+	Name string
+}
+
 // CheckpointBody attests a transcript head.
 type CheckpointBody struct {
 	_     struct{} `cbor:",toarray"`

@@ -373,6 +373,8 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 		r.Err = s.applyAdmin(sender, env)
 	case crypto.TypeSettings:
 		r.Err = s.applySettings(sender, env)
+	case crypto.TypeRename:
+		r.Err = s.applyRename(sender, env)
 	case crypto.TypeAddress:
 		var b AddressBody
 		if err := Decode(env.Payload, &b); err != nil || len(b.URL) > 512 {

@@ -1,8 +1,13 @@
 package state
 
 import (
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
@@ -143,6 +148,39 @@ func (s *State) applySettings(sender *Member, env *crypto.Envelope) error {
 	// again when its current window ends.
 	s.Settings = Settings{MembersInvite: b.MembersInvite, MsgsPerMinute: b.MsgsPerMinute, BytesPerDay: b.BytesPerDay}
 	s.pruneInvites()
+	return nil
+}
+
+// MaxNameLen is the longest group name, in bytes of UTF-8.
+const MaxNameLen = 100
+
+// CheckGroupName refuses a group name that is empty, longer than
+// MaxNameLen bytes, not UTF-8, or holds control characters (a name is shown
+// in terminals and in the UI).
+func CheckGroupName(name string) error {
+	switch {
+	case name == "" || len(name) > MaxNameLen:
+		return fmt.Errorf("a group name is 1 to %d bytes long, not %d", MaxNameLen, len(name))
+	case !utf8.ValidString(name):
+		return errors.New("a group name must be UTF-8")
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return errors.New("a group name may not hold control characters (new lines, tabs, escapes)")
+	}
+	return nil
+}
+
+func (s *State) applyRename(sender *Member, env *crypto.Envelope) error {
+	var b RenameBody
+	if err := Decode(env.Payload, &b); err != nil {
+		return reject("malformed rename")
+	}
+	if !sender.Admin {
+		return reject("only admins may rename the group")
+	}
+	if err := CheckGroupName(b.Name); err != nil {
+		return reject("%v", err)
+	}
+	s.Name = b.Name
 	return nil
 }
 

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -244,5 +245,41 @@ func TestGenesisBoundToGroupID(t *testing.T) {
 	w.genesis()
 	if !reflect.DeepEqual(w.s.Creator, c.Public()) {
 		t.Fatal("the genesis of the id did not create the group")
+	}
+}
+
+// TestRename: an admin renames the group; a member who is not one cannot,
+// and no name that would garble a terminal or the UI is taken.
+func TestRename(t *testing.T) {
+	w := newWorld(t, 2)
+	a, b := w.ids[0], w.ids[1]
+	w.genesis()
+	if r := w.join(1); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	before := w.s.Name
+	wantRejected(t, w.entry(b, crypto.TypeRename, &RenameBody{Name: "bob's now"}), "only admins")
+	for _, bad := range []string{"", strings.Repeat("x", MaxNameLen+1), "two\nlines", "\x1b[31mred"} {
+		wantRejected(t, w.entry(a, crypto.TypeRename, &RenameBody{Name: bad}), "group name")
+	}
+	// Not UTF-8: not even a CBOR text string.
+	wantRejected(t, w.entry(a, crypto.TypeRename, &RenameBody{Name: string([]byte{0xff, 0xfe})}), "malformed rename")
+	if w.s.Name != before {
+		t.Fatalf("a refused rename changed the name to %q", w.s.Name)
+	}
+	if r := w.entry(a, crypto.TypeRename, &RenameBody{Name: "book club ✓"}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if w.s.Name != "book club ✓" {
+		t.Fatalf("name %q after the rename", w.s.Name)
+	}
+	// The name travels in snapshots like the rest of the state.
+	snap, err := w.s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Restore(w.group, snap)
+	if err != nil || s2.Name != "book club ✓" {
+		t.Fatalf("restored name %q, %v", s2.Name, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
 )
 
 // The fake world's membership: invites that expire and can be revoked,
@@ -209,6 +210,28 @@ func (n *fakeNode) SetSettings(ctx context.Context, groupID string, s api.GroupS
 		return fmt.Errorf("settings: only admins may change the group's settings: %w", api.ErrForbidden)
 	}
 	g.settings = s
+	n.w.notifyStatusLocked(g)
+	return nil
+}
+
+// Rename implements Backend.
+func (n *fakeNode) Rename(ctx context.Context, groupID, name string) error {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if err := n.checkOpLocked("Rename"); err != nil {
+		return err
+	}
+	g, err := n.groupLocked(groupID)
+	if err != nil {
+		return err
+	}
+	if !g.admins[n] {
+		return fmt.Errorf("rename: only admins may rename the group; ask an admin: %w", api.ErrForbidden)
+	}
+	if err := state.CheckGroupName(strings.TrimSpace(name)); err != nil {
+		return fmt.Errorf("rename: %v: %w", err, api.ErrInvalid)
+	}
+	g.name = strings.TrimSpace(name)
 	n.w.notifyStatusLocked(g)
 	return nil
 }

@@ -52,6 +52,8 @@ type Backend interface {
 	SetAdmin(ctx context.Context, groupID, publicID string, admin bool) error
 	// SetSettings changes the group's settings; admins may.
 	SetSettings(ctx context.Context, groupID string, s api.GroupSettings) error
+	// Rename renames the group; admins may.
+	Rename(ctx context.Context, groupID, name string) error
 	// Remove removes a member from the group; admins may.
 	Remove(ctx context.Context, groupID, publicID string) error
 	// Leave removes this node from the group. It keeps the history it has.
@@ -213,6 +215,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteAdmins, h.setAdmin).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteSettings, h.settings).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteSettings, h.putSettings).Methods(http.MethodPut)
+	r.HandleFunc(api.RouteRename, h.rename).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)

@@ -189,6 +189,19 @@ func (h *handler) putSettings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, req)
 }
 
+// rename answers POST /api/v1/groups/{group_id}/rename.
+func (h *handler) rename(w http.ResponseWriter, r *http.Request) {
+	var req api.RenameRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if err := h.backend.Rename(r.Context(), groupID(r), req.Name); err != nil {
+		h.actionError(w, r, "rename the group", err, hints{forbidden: "ask an admin to rename it"})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func groupID(r *http.Request) string { return mux.Vars(r)[api.GroupIDVar] }
 
 // publicID checks a public id from a request body before the backend sees

@@ -218,3 +218,22 @@ func TestBrowserMembersKeepStateAcrossRefresh(t *testing.T) {
 		t.Error("the Remove button lost the focus when the round-trip time changed")
 	}
 }
+
+// TestBrowserAdminRenamesGroup: an admin renames the group from the
+// settings; the header and the group list follow; a member who is not an
+// admin is not offered the form.
+func TestBrowserAdminRenamesGroup(t *testing.T) {
+	w, _ := newFriends(t)
+	a := openUI(t, startUI(t, w.node("alice"), nil))
+	a.WaitVisible("#rename-form")
+	a.SetValue("#rename-name", "readers")
+	a.Click("#rename-submit")
+	a.WaitText("#chat-title", "readers")
+	a.WaitText("#group-list", "readers")
+
+	b := openUI(t, startUI(t, w.node("bob"), nil))
+	b.WaitText("#chat-title", "readers")
+	if !webtest.Eval[bool](b, `document.querySelector('#rename-form').hidden`) {
+		t.Error("bob, no admin, is offered to rename the group")
+	}
+}

@@ -144,6 +144,8 @@ func TestRefusalsSayWhyAndChangeNothing(t *testing.T) {
 			"only admins may change who is an admin", adminHints.forbidden},
 		{"settings", bobUI, "PUT", groupRoute(api.RouteSettings, gid), `{"members_invite":true}`,
 			"only admins may change the group's settings", settingsHints.forbidden},
+		{"rename", bobUI, "POST", groupRoute(api.RouteRename, gid), `{"name":"bob's club"}`,
+			"only admins may rename the group", "ask an admin"},
 		{"revoke another's invite", bobUI, "POST", groupRoute(api.RouteRevoke, gid), `{"invite":"` + code + `"}`,
 			"who made this invite, or an admin may revoke it", revokeHints.forbidden},
 		{"last admin", aliceUI, "POST", groupRoute(api.RouteAdmins, gid), `{"public_id":"` + alice.pub.String() + `","admin":false}`,

@@ -13,11 +13,11 @@ import (
 )
 
 // runGroup is `demes group create NAME`, a new group with this node as its
-// only member and host (the group id is the last line of stdout), and
-// `demes group settings`, which prints a group's settings and, with a flag,
-// changes them.
+// only member and host (the group id is the last line of stdout), `demes
+// group settings`, which prints a group's settings and, with a flag,
+// changes them, and `demes group rename NAME`.
 func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("group create NAME [--json] | group settings [--group G] [--members-invite=true|false] [--msgs-per-minute N] [--bytes-per-day N] [--json]",
+	f := newNodeFlags("group create NAME [--json] | group settings [--group G] [--members-invite=true|false] [--msgs-per-minute N] [--bytes-per-day N] [--json] | group rename NAME [--group G]",
 		stdout, "print the group (create) or the settings (settings) as JSON", true)
 	membersInvite := f.Bool("members-invite", false, "settings: let every member invite (true), or only admins (false); admins may change it")
 	msgsPerMinute := f.Uint("msgs-per-minute", 0, "settings: how many messages each member may send per minute (0: the default, 120)")
@@ -27,7 +27,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if len(pos) == 0 {
-		return f.usagef("missing the subcommand: create or settings")
+		return f.usagef("missing the subcommand: create, settings or rename")
 	}
 	set := map[string]bool{}
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
@@ -57,8 +57,33 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return set["members-invite"] || set["msgs-per-minute"] || set["bytes-per-day"]
 		}
 		return groupSettings(ctx, f, change, stdout, stderr)
+	case "rename":
+		for _, name := range []string{"members-invite", "msgs-per-minute", "bytes-per-day", "json"} {
+			if set[name] {
+				return f.usagef("--%s goes with group settings, not group rename", name)
+			}
+		}
+		return renameGroup(ctx, f, pos[1:], stderr)
 	}
-	return f.usagef("unknown subcommand %q: the ones there are, are create and settings", pos[0])
+	return f.usagef("unknown subcommand %q: the ones there are, are create, settings and rename", pos[0])
+}
+
+// renameGroup renames the group (admins may) and returns once the new name
+// is committed.
+func renameGroup(ctx context.Context, f *nodeFlags, words []string, stderr io.Writer) error {
+	name := strings.TrimSpace(strings.Join(words, " "))
+	if name == "" {
+		return f.usagef("missing the group's new NAME")
+	}
+	c, g, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteRename, g.GroupID), api.RenameRequest{Name: name}, nil, changeTimeout); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "demes: renamed %q to %q\n", clean(g.Name, " "), clean(name, " "))
+	return nil
 }
 
 func createGroup(ctx context.Context, f *nodeFlags, words []string, stdout io.Writer) error {

@@ -205,6 +205,31 @@ export const membership = (function () {
     $('settings-note').textContent = g.admin
       ? 'When this is off, only admins may invite.'
       : 'Only admins change the group’s settings.';
+    // Admins rename the group; the field follows the name until edited.
+    const form = $('rename-form');
+    form.hidden = !g.admin;
+    const input = $('rename-name');
+    if (document.activeElement !== input && !form.dataset.busy) input.value = g.name || '';
+  }
+
+  async function rename(e) {
+    e.preventDefault();
+    const g = currentGroupStatus();
+    const name = $('rename-name').value.trim();
+    if (!g || !name || name === g.name) return;
+    const form = $('rename-form');
+    form.dataset.busy = 'true';
+    $('rename-submit').disabled = true;
+    showError($('settings-error'), '');
+    try {
+      await api('POST', '/groups/' + enc(g.group_id) + '/rename', { name });
+    } catch (err) {
+      showError($('settings-error'), 'Could not rename the group. ' + plain(err, 'settings'));
+    } finally {
+      delete form.dataset.busy;
+      $('rename-submit').disabled = false;
+      onChange();
+    }
   }
 
   async function changeSettings() {
@@ -257,6 +282,7 @@ export const membership = (function () {
     $('confirm-ok').addEventListener('click', () => { if (local.confirmRun) local.confirmRun(); });
     $('confirm-cancel').addEventListener('click', () => $('confirm-dialog').close());
     $('setting-members-invite').addEventListener('change', changeSettings);
+    $('rename-form').addEventListener('submit', rename);
   }
 
   return { memberBadges, memberActions, loadInvites, render, prepareInvite, inviteExpiry, isLeft, wire };

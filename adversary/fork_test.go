@@ -203,6 +203,14 @@ func TestHostForksTheGroup(t *testing.T) {
 	if st, ok := g.c.Status(2); !ok || st.Fork == nil || st.Role != "halted" {
 		t.Errorf("after a restart node2 shows %+v, want the group halted with its alert", st)
 	}
+	// It still reads its history, and still names who differs.
+	g.c.Eventually(t, 30*time.Second, "node2 to read its history again", func() bool {
+		ms, err := g.node(2).Messages(g.id)
+		return err == nil && len(ms) > 0 && ms[0].Text == "hello"
+	})
+	if st, _ := g.c.Status(2); st.Fork.PeerName == "a former member" || st.Fork.PeerName == "" {
+		t.Errorf("after a restart the alert names %q", st.Fork.PeerName)
+	}
 }
 
 // TestHostRewritesCommittedEntry: the host re-sends node 2 an entry that

@@ -326,6 +326,15 @@ func (g *group) halt(p *forkProof) {
 	g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
 }
 
+// readyAllowed reports whether the group's goroutine may take raft's
+// Readys. A halted group takes none from the network (it neither ticks nor
+// steps), but still applies the committed log it holds, as at a restart,
+// so that its member keeps reading its history; its Readys send nothing
+// (handleReady). After a panic of raft, raft is left alone altogether.
+func (g *group) readyAllowed() bool {
+	return g.fork == nil || g.fork.Kind != forkRaftPanic
+}
+
 // loadFork restores a stored proof when the group starts, so that a
 // halted group stays halted.
 func (g *group) loadFork() {

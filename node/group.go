@@ -294,7 +294,7 @@ func (g *group) run() {
 		g.drainWaiting()
 		// Whatever happened may have given raft something to persist,
 		// send or apply.
-		for g.fork == nil && g.rn.HasReady() {
+		for g.readyAllowed() && g.rn.HasReady() {
 			if err := g.handleReady(g.rn.Ready()); err != nil {
 				// A node that cannot persist must not acknowledge anything:
 				// stop this group rather than go on with a diverging state.

@@ -36,6 +36,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 	//
 	// Forwarded proposals (MsgProp) leave early too, from any member: they
 	// carry a signed message and nothing of this node's raft state.
+	if g.fork != nil {
+		rd.Messages = nil // halted: nothing leaves (fork.go)
+	}
 	msgs := g.sendEarly(rd.Messages, g.leadsWithSameVote(rd))
 	hs := rd.HardState
 	if hs != nil && raft.IsEmptyHardState(hs) {

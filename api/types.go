@@ -78,6 +78,10 @@ type GroupStatus struct {
 	// the group is halted on this node (nothing is sent or committed) and
 	// the alert says why.
 	Fork *ForkAlert `json:"fork,omitempty"`
+	// JoinedAt is the log index of this node's join (1 for the group's
+	// creator): messages before it were sealed to the members of that
+	// time, so this node cannot read them.
+	JoinedAt uint64 `json:"joined_at,omitempty"`
 	// Censorship is set while this node, or a majority of the voters,
 	// suspects the host of holding back this node's messages.
 	Censorship *CensorAlert `json:"censorship,omitempty"`

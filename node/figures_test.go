@@ -36,3 +36,17 @@ func TestFigures(t *testing.T) {
 		t.Errorf("cumulative bucket above the count: %+v", g.CommitLatency)
 	}
 }
+
+// TestJoinedAt: a member's status says where it joined, so that its UI can
+// say why it reads nothing from before: the creator at the genesis, the
+// others after it.
+func TestJoinedAt(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2, 92, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	creator, ok0 := c.Status(0)
+	joiner, ok1 := c.Status(1)
+	if !ok0 || !ok1 || creator.JoinedAt != 1 || joiner.JoinedAt <= 1 {
+		t.Fatalf("joined at %d (creator) and %d (joiner), want 1 and later", creator.JoinedAt, joiner.JoinedAt)
+	}
+}

@@ -41,6 +41,8 @@ type view struct {
 	// censor the one while the host is suspected of censorship.
 	fork   *api.ForkAlert
 	censor *api.CensorAlert
+	// joinedAt is the log index of this node's join, 0 while not a member.
+	joinedAt uint64
 }
 
 type viewMember struct {
@@ -113,6 +115,9 @@ func (g *group) publish() {
 		v.fork = g.forkAlert(v)
 	}
 	v.censor = g.censorAlert(v)
+	if me := g.st.Members[g.n.self.Sign]; me != nil {
+		v.joinedAt = me.JoinedAt
+	}
 	g.view.Store(v)
 	next := make(chan struct{})
 	if old := g.changed.Swap(&next); old != nil {
@@ -145,7 +150,7 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
-		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor,
+		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

@@ -325,6 +325,11 @@ func (n *fakeNode) Status() api.Status {
 			CanInvite: g.isMember(n) && (g.admins[n] || g.settings.MembersInvite),
 			Fork:      g.fork[n],
 		}
+		for i, m := range g.members {
+			if m == n {
+				gs.JoinedAt = uint64(1 + 3*i) // the creator at the genesis, the others after
+			}
+		}
 		gs.Censorship = g.censor[n]
 		if g.quorum && len(g.members) > 0 {
 			gs.Host = g.members[0].pub.String()

@@ -237,3 +237,18 @@ func TestBrowserAdminRenamesGroup(t *testing.T) {
 		t.Error("bob, no admin, is offered to rename the group")
 	}
 }
+
+// TestBrowserJoinedLaterNote: a member who joined after the group started
+// is told why the messages before its join are not shown; the creator is
+// not.
+func TestBrowserJoinedLaterNote(t *testing.T) {
+	w, _ := newFriends(t)
+	b := openUI(t, startUI(t, w.node("bob"), nil))
+	b.WaitVisible("#joined-note")
+	b.WaitText("#joined-note", "Messages sent before you joined")
+	a := openUI(t, startUI(t, w.node("alice"), nil))
+	a.WaitFor("the status", `() => document.querySelector('#chat-title').textContent.includes('friends')`)
+	if !webtest.Eval[bool](a, `document.querySelector('#joined-note').hidden`) {
+		t.Error("the group's creator is told it joined later")
+	}
+}

@@ -119,6 +119,10 @@ export function renderMessages(scrollToEnd, keepPlace) {
 export function renderOlder() {
   const o = state.selected && state.older.get(state.selected);
   $('load-older').hidden = !o || !o.more;
+  // Once the oldest readable message is in view, say why there is nothing
+  // before it for a member who joined later.
+  const gs = currentGroupStatus();
+  $('joined-note').hidden = !(gs && gs.joined_at > 1 && (!o || !o.more));
 }
 
 // canSend reports whether the send box may be used now. A group halted

@@ -12,7 +12,7 @@ import { state, groupMessages, myID, groupStatus, shortID } from './state.js';
 import { api, eventsURL, hooks } from './api.js';
 import { upsertMessage, loadMessages, PAGE, PREVIEW } from './messages.js';
 import { renderGroups, messagesChanged, selectGroup, pickGroup, displayName, authorName } from './groups.js';
-import { renderMessages, renderCompose, renderChatHeader, renderQuorumBanner } from './chat.js';
+import { renderMessages, renderCompose, renderChatHeader, renderQuorumBanner, renderOlder } from './chat.js';
 import { renderMembers } from './memberlist.js';
 import { renderNetwork } from './network.js';
 import { membership } from './members.js';
@@ -189,6 +189,7 @@ function renderBanners() {
   $('banner-stopped').hidden = !state.stopped || state.connLost;
   $('banner-conn').hidden = !state.connLost;
   renderQuorumBanner();
+  renderOlder(); // the joined note needs the status
 }
 
 function renderDemo() {

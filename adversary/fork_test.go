@@ -279,3 +279,54 @@ func TestTranscriptAttestedByPeers(t *testing.T) {
 		return err == nil
 	})
 }
+
+// TestHostReordersMessages: the host shows node 2 two of node 1's messages
+// in the other order (an append that carries both, the two swapped; the
+// appends with only one of them are held back until raft sends one with
+// both). Same entries, same term, another order: a fork, found and shown
+// like any other.
+func TestHostReordersMessages(t *testing.T) {
+	g, link := forkGroup(t)
+	var mu sync.Mutex
+	var first, second []byte // node 1's next two chat frames, in log order
+	link.set(func(m *pb.Message) []*pb.Message {
+		if m.GetType() != pb.MsgApp {
+			return []*pb.Message{m}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var at []int // positions of the two in this append
+		for i, e := range m.GetEntries() {
+			env, err := crypto.Verify(e.GetData())
+			if err != nil || env.Type != crypto.TypeChat || env.Sender != g.pub(1).Sign {
+				continue
+			}
+			switch {
+			case first == nil:
+				first = e.GetData()
+			case second == nil && string(e.GetData()) != string(first):
+				second = e.GetData()
+			}
+			if string(e.GetData()) == string(first) || string(e.GetData()) == string(second) {
+				at = append(at, i)
+			}
+		}
+		switch {
+		case len(at) == 2:
+			es := m.GetEntries()
+			es[at[0]].Data, es[at[1]].Data = es[at[1]].GetData(), es[at[0]].GetData()
+		case len(at) == 1:
+			return nil // held back until an append carries both
+		}
+		return []*pb.Message{m}
+	})
+	for _, text := range []string{"first", "second"} {
+		if _, err := g.node(1).Send(ctxT(t, 10*time.Second), g.id, text, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1, a2 := g.waitFork(1), g.waitFork(2)
+	t.Logf("node1: %s", a1.Message)
+	t.Logf("node2: %s", a2.Message)
+	g.halted(2)
+}

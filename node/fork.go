@@ -257,8 +257,16 @@ func (g *group) checkRecordHead(c *state.Chat, head [32]byte) {
 // replaced until the next Ready is written (the fault-schedule runner found
 // that, as a false fork). An applied entry was written before it was
 // applied, and is never replaced.
+//
+// Only appends of the current term or a later one count: an old leader's
+// append that arrives late may carry entries that were never committed and
+// have been replaced since, and raft drops it for its term (the
+// fault-schedule runner, seed 231 with 5 nodes, found that one too).
 func (g *group) conflictingAppend(m *pb.Message) uint64 {
 	if m.GetType() != pb.MsgApp || len(m.GetEntries()) == 0 {
+		return 0
+	}
+	if m.GetTerm() < g.rn.BasicStatus().GetTerm() {
 		return 0
 	}
 	applied := g.st.Applied

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -20,6 +21,15 @@ var demesBin string
 var raceBuild bool
 
 func TestMain(m *testing.M) {
+	// The tests mostly wait on the processes they start (serve, join,
+	// send), not on the CPU: four run at once unless -test.parallel says
+	// otherwise. This package was the suite's longest by far with two.
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if f := flag.Lookup("test.parallel"); f != nil && !set {
+		_ = f.Value.Set("4")
+	}
 	dir, err := os.MkdirTemp("", "demes-cli-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

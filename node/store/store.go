@@ -468,42 +468,33 @@ func (s *Store) ForEachValue(fn func(v []byte)) error {
 
 // SaveFork records the proof that a group's history forked (see node's
 // fork.go), so that the group stays halted across restarts.
-func (s *Store) SaveFork(gid, proof []byte) error {
-	return s.updateGroup(gid, func(b *bolt.Bucket) error {
-		return b.Bucket(bucketMeta).Put(keyFork, proof)
-	})
-}
+func (s *Store) SaveFork(gid, proof []byte) error { return s.putMeta(gid, keyFork, proof) }
 
 // Fork returns the proof SaveFork recorded for a group, nil if none.
-func (s *Store) Fork(gid []byte) ([]byte, error) {
-	var out []byte
-	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
-		out = append([]byte(nil), b.Bucket(bucketMeta).Get(keyFork)...)
-		return nil
-	})
-	if len(out) == 0 {
-		out = nil
-	}
-	return out, err
-}
+func (s *Store) Fork(gid []byte) ([]byte, error) { return s.getMeta(gid, keyFork) }
 
 // SaveHeads records the members' signed chain heads a node keeps for a
 // group (see node's fork.go), replacing what was there.
-func (s *Store) SaveHeads(gid, heads []byte) error {
+func (s *Store) SaveHeads(gid, heads []byte) error { return s.putMeta(gid, keyHeads, heads) }
+
+// Heads returns what SaveHeads recorded for a group, nil if nothing.
+func (s *Store) Heads(gid []byte) ([]byte, error) { return s.getMeta(gid, keyHeads) }
+
+// putMeta writes v under key in a group's metadata, in one transaction.
+func (s *Store) putMeta(gid, key, v []byte) error {
 	return s.updateGroup(gid, func(b *bolt.Bucket) error {
-		return b.Bucket(bucketMeta).Put(keyHeads, heads)
+		return b.Bucket(bucketMeta).Put(key, v)
 	})
 }
 
-// Heads returns what SaveHeads recorded for a group, nil if nothing.
-func (s *Store) Heads(gid []byte) ([]byte, error) {
+// getMeta reads what is under key in a group's metadata, nil if nothing.
+func (s *Store) getMeta(gid, key []byte) ([]byte, error) {
 	var out []byte
 	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
-		out = append([]byte(nil), b.Bucket(bucketMeta).Get(keyHeads)...)
+		if v := b.Bucket(bucketMeta).Get(key); len(v) > 0 {
+			out = append([]byte(nil), v...)
+		}
 		return nil
 	})
-	if len(out) == 0 {
-		out = nil
-	}
 	return out, err
 }

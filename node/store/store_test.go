@@ -263,3 +263,37 @@ func TestDamagedSnapshot(t *testing.T) {
 		t.Fatalf("snapshot %v, %v", snap, err)
 	}
 }
+
+// TestForkAndHeadsSurviveReopen: what a node keeps of a fork and of the
+// members' signed heads is there again after a restart, and nothing is
+// there for a group that never had any.
+func TestForkAndHeadsSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "store.db")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := []byte("g1g1g1g1g1g1g1g1")
+	if err := s.CreateGroup(gid, []byte("info")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.Fork(gid); err != nil || p != nil {
+		t.Fatalf("a fork proof before any: %x, %v", p, err)
+	}
+	if err := s.SaveFork(gid, []byte("proof")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveHeads(gid, []byte("heads")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err = Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	p, err1 := s.Fork(gid)
+	h, err2 := s.Heads(gid)
+	if string(p) != "proof" || string(h) != "heads" || err1 != nil || err2 != nil {
+		t.Fatalf("after reopening: fork %q (%v), heads %q (%v)", p, err1, h, err2)
+	}
+}

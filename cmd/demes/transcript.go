@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/demes/demes/api"
@@ -54,28 +53,9 @@ func runTranscript(ctx context.Context, args []string, stdout, stderr io.Writer)
 
 // writeFileFrom writes r to path through a temporary file and a rename, so an
 // interrupted export does not leave a cut transcript behind under its name.
-func writeFileFrom(path string, r io.Reader, perm os.FileMode) (n int64, err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return 0, err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if n, err = io.Copy(tmp, r); err != nil {
-		return n, err
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return n, err
-	}
-	if err = tmp.Sync(); err != nil {
-		return n, err
-	}
-	if err = tmp.Close(); err != nil {
-		return n, err
-	}
-	return n, os.Rename(tmp.Name(), path)
+func writeFileFrom(path string, r io.Reader, perm os.FileMode) (int64, error) {
+	return writeFileWith(path, perm, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
+		return err
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/demes/demes/api"
 )
@@ -107,6 +106,3 @@ func (l countingLink) Post(ctx context.Context, url string, frame []byte) ([]byt
 	l.fig.received.Add(uint64(len(resp)))
 	return resp, err
 }
-
-// seconds is d in seconds.
-func seconds(d time.Duration) float64 { return d.Seconds() }

@@ -263,13 +263,15 @@ func (g *group) checkRecordHead(c *state.Chat, head [32]byte) {
 // have been replaced since, and raft drops it for its term (the
 // fault-schedule runner, seed 231 with 5 nodes, found that one too).
 func (g *group) conflictingAppend(m *pb.Message) uint64 {
-	if m.GetType() != pb.MsgApp || len(m.GetEntries()) == 0 {
+	// Most appends carry only entries past the applied index: those are
+	// let through before raft's status (a copy of its hard state) is read.
+	applied := g.st.Applied
+	if m.GetType() != pb.MsgApp || len(m.GetEntries()) == 0 || m.GetEntries()[0].GetIndex() > applied {
 		return 0
 	}
 	if m.GetTerm() < g.rn.BasicStatus().GetTerm() {
 		return 0
 	}
-	applied := g.st.Applied
 	for _, e := range m.GetEntries() {
 		if e.GetIndex() > applied {
 			return 0

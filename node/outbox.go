@@ -280,7 +280,7 @@ func (g *group) commitOutbox(id [16]byte) {
 		return
 	}
 	delete(g.outbox, id)
-	g.fig.commitLatency.observe(seconds(time.Since(p.sentAt)))
+	g.fig.commitLatency.observe(time.Since(p.sentAt).Seconds())
 	g.outboxDone = append(g.outboxDone, append([]byte(nil), id[:]...))
 	p.markDurable()
 	for _, w := range p.waiters {

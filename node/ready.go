@@ -167,7 +167,7 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {
 		return err
 	}
-	g.n.fig.fsync.observe(seconds(time.Since(start)))
+	g.n.fig.fsync.observe(time.Since(start).Seconds())
 	g.unsavedHS = nil
 	g.wrote = true
 	g.outboxDone = g.outboxDone[:0]

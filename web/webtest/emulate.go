@@ -153,11 +153,5 @@ func Await[T any](p *Page, expr string) T {
 // its value as T.
 func EvalDevTools[T any](p *Page, expr string) T {
 	p.T.Helper()
-	ctx, cancel := context.WithTimeout(p.Ctx, p.Step)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.EvaluateAsDevTools[T](expr))
-	if err != nil {
-		p.fail("evaluate %s: %v", expr, err)
-	}
-	return v
+	return run(p, "evaluate "+expr, chromedp.EvaluateAsDevTools[T](expr))
 }

@@ -397,11 +397,18 @@ func (p *Page) WaitHidden(sel string) {
 // Eval evaluates a JavaScript expression in p and decodes its value as T.
 func Eval[T any](p *Page, expr string) T {
 	p.T.Helper()
+	return run(p, "evaluate "+expr, chromedp.Evaluate[T](expr))
+}
+
+// run runs action in p within a step's time and returns its value; it fails
+// the test, saying what was being done, if it cannot.
+func run[T any](p *Page, what string, action chromedp.Action[T]) T {
+	p.T.Helper()
 	ctx, cancel := context.WithTimeout(p.Ctx, p.Step)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, action)
 	if err != nil {
-		p.fail("evaluate %s: %v", expr, err)
+		p.fail("%s: %v", what, err)
 	}
 	return v
 }

@@ -83,6 +83,16 @@ const (
 	// each other rather than through the host, so that two who were shown
 	// different histories find out (docs/PROTOCOL.md, "Forks").
 	TypeHead Type = 8
+	// TypeBehind is a member's request to be caught up in a group: it has
+	// applied the group's log up to an index and asks for what follows.
+	// A member answers it with that part of the log in [TypeCatchUp]
+	// envelopes (docs/PROTOCOL.md, "Catching up from anyone").
+	TypeBehind Type = 9
+	// TypeCatchUp carries committed log entries to a member that asked for
+	// them with [TypeBehind]. The entries are the signed frames of the log:
+	// the member checks every one against the chain of membership it
+	// already knows before it trusts any sender they name.
+	TypeCatchUp Type = 10
 )
 
 // Log entry types: envelopes of these types are proposed to the group's
@@ -112,6 +122,8 @@ var typeNames = map[Type]string{
 	TypeJoinReply:  "join-reply",
 	TypeChallenge:  "challenge",
 	TypeHead:       "head",
+	TypeBehind:     "behind",
+	TypeCatchUp:    "catch-up",
 	TypeGenesis:    "genesis",
 	TypeInvite:     "invite",
 	TypeJoin:       "join",

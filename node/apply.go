@@ -30,35 +30,42 @@ func (g *group) apply(entries []*pb.Entry) {
 				g.entries++
 			}
 			g.afterEntry(idx, res)
-		case pb.EntryConfChange:
-			cc := &pb.ConfChange{}
-			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
-				g.n.log.Error().Err(err).Uint64("index", idx).Msg("undecodable conf change")
-				cc = &pb.ConfChange{}
-			}
-			res := g.st.ApplyConf(idx, cc.GetNodeId(), confKind(cc.GetType()), cc.GetContext())
-			g.logReject(idx, res)
-			cc.NodeId = proto.Uint64(res.Conf.NodeID)
-			g.confState = g.rn.ApplyConfChange(cc)
-			g.afterConf(res)
-		case pb.EntryConfChangeV2:
-			cc := &pb.ConfChangeV2{}
-			var res state.Result
-			if err := proto.Unmarshal(e.GetData(), cc); err != nil || len(cc.GetChanges()) != 1 {
-				res = g.st.ApplyConf(idx, 0, 0, nil)
-				for _, c := range cc.GetChanges() {
-					c.NodeId = proto.Uint64(0)
-				}
-			} else {
-				c := cc.GetChanges()[0]
-				res = g.st.ApplyConf(idx, c.GetNodeId(), confKind(c.GetType()), cc.GetContext())
-				c.NodeId = proto.Uint64(res.Conf.NodeID)
-			}
+		case pb.EntryConfChange, pb.EntryConfChangeV2:
+			res, cc := applyConfEntry(g.st, e)
 			g.logReject(idx, res)
 			g.confState = g.rn.ApplyConfChange(cc)
 			g.afterConf(res)
 		}
 	}
+	g.endTrust()
+}
+
+// applyConfEntry applies the configuration change entry e to st, and returns
+// the result and the change for raft, its node id replaced by the one the
+// state machine gave it (0, a no-op for raft, when it refused the change or
+// could not decode it: every node refuses it alike).
+func applyConfEntry(st *state.State, e *pb.Entry) (state.Result, pb.ConfChangeI) {
+	idx := e.GetIndex()
+	if e.GetType() == pb.EntryConfChange {
+		cc := &pb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+			cc = &pb.ConfChange{}
+		}
+		res := st.ApplyConf(idx, cc.GetNodeId(), confKind(cc.GetType()), cc.GetContext())
+		cc.NodeId = proto.Uint64(res.Conf.NodeID)
+		return res, cc
+	}
+	cc := &pb.ConfChangeV2{}
+	if err := proto.Unmarshal(e.GetData(), cc); err != nil || len(cc.GetChanges()) != 1 {
+		for _, c := range cc.GetChanges() {
+			c.NodeId = proto.Uint64(0)
+		}
+		return st.ApplyConf(idx, 0, 0, nil), cc
+	}
+	c := cc.GetChanges()[0]
+	res := st.ApplyConf(idx, c.GetNodeId(), confKind(c.GetType()), cc.GetContext())
+	c.NodeId = proto.Uint64(res.Conf.NodeID)
+	return res, cc
 }
 
 func confKind(t pb.ConfChangeType) state.ConfKind {
@@ -102,7 +109,7 @@ func (g *group) afterConf(res state.Result) {
 	g.n.log.Debug().Str("group", g.id.String()).Uint64("index", g.st.Applied).Int("members", len(g.st.Members)).Int("voters", len(g.st.Voters())).Msg("membership changed")
 	// Once the log names the members, the provisional trust of a join is
 	// no longer needed.
-	if g.st.Members[g.n.self.Sign] != nil && len(g.provisional) > 0 {
+	if g.st.Members[g.n.self.Sign] != nil && len(g.provisional) > 0 && g.provUntil == 0 {
 		g.provisional = map[[32]byte]viewMember{}
 		g.info.Provisional = nil
 		_ = g.n.store.CreateGroup(g.id[:], encodeGroupInfo(g.info))

@@ -124,7 +124,11 @@ func (n *Node) checkSender(frame []byte) error {
 	if len(frame) < frameSignerEnd || frame[0] != crypto.Version {
 		return nil
 	}
-	if !n.knownSigner([32]byte(frame[1:frameSignerEnd])) {
+	if k := [32]byte(frame[1:frameSignerEnd]); !n.knownSigner(k) {
+		if n.admitStranger(k, time.Now()) {
+			// Checked in full: this node may be behind (catchup.go).
+			return nil
+		}
 		if n.joining.Load() > 0 {
 			// Common and harmless while this node joins: the host may
 			// send before the join reply arrives here. Counted, and
@@ -278,7 +282,7 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 	}
 	sender, ok := v.members[env.Sender]
 	if !ok {
-		return nil, n.reject(env, "sender is not a member", nil)
+		return n.fromStranger(ctx, g, env)
 	}
 	// The replay window is checked after membership, so that only members
 	// occupy it.
@@ -327,6 +331,11 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		n.checkAhead(ahead)
 		n.markOnline(sender.url)
 		return nil, nil
+	case crypto.TypeBehind:
+		n.onBehind(g, env)
+		return nil, nil
+	case crypto.TypeCatchUp:
+		return n.takeCatchUp(ctx, g, env)
 	case crypto.TypeAddress:
 		var b state.AddressBody
 		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {

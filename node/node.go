@@ -65,6 +65,9 @@ type Node struct {
 
 	ownEvents bool
 	crashed   atomic.Bool // set by Crash: stop without writing anything more
+	// catchUps is the state of catching up members that were away, this
+	// node or others (catchup.go).
+	catchUps catchUps
 }
 
 type nonceInfo struct {
@@ -116,6 +119,7 @@ func Open(cfg Config) (*Node, error) {
 
 		ownEvents: ownEvents,
 	}
+	n.catchUps.init()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -202,10 +202,13 @@ func (p *peer) send(batch []outMsg) error {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(p.n.ctx, peerRequestTimeout)
-		_, err = p.n.cfg.Link.Post(ctx, p.url, frame)
+		resp, err := p.n.cfg.Link.Post(ctx, p.url, frame)
 		cancel()
 		if err != nil && firstErr == nil {
 			firstErr = err
+		}
+		if err == nil && len(resp) > 0 {
+			p.n.onAnswer(k.g, resp)
 		}
 	}
 	return firstErr

@@ -107,6 +107,11 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 		return 0, false
 	}
 	env, err := crypto.Verify(resp)
+	if err == nil && env.Type == crypto.TypeBehind && env.Sender == key && env.Group == g.id {
+		// The member does not know this node yet: it was away.
+		g.n.onBehind(g, env)
+		return 0, false
+	}
 	var back []byte
 	var kind byte
 	var rv raftView

@@ -43,6 +43,8 @@ type view struct {
 	censor *api.CensorAlert
 	// joinedAt is the log index of this node's join, 0 while not a member.
 	joinedAt uint64
+	// former are the members that left or were removed.
+	former map[[32]byte]bool
 }
 
 type viewMember struct {
@@ -87,19 +89,35 @@ func (g *group) publish() {
 		}
 		v.online[k] = time.Since(p.lastPong) < 3*g.n.cfg.PingInterval
 	}
-	for k, p := range g.provisional {
-		v.members[k] = p
-		v.byRaft[p.raftID] = k
-		if p.voter {
-			if v.provVoters == nil {
-				v.provVoters = map[[32]byte]bool{}
+	provisional := func() {
+		for k, p := range g.provisional {
+			v.members[k] = p
+			v.byRaft[p.raftID] = k
+			if p.voter {
+				if v.provVoters == nil {
+					v.provVoters = map[[32]byte]bool{}
+				}
+				v.provVoters[k] = true
 			}
-			v.provVoters[k] = true
 		}
+	}
+	if g.provUntil == 0 {
+		provisional()
 	}
 	for k, m := range g.st.Members {
 		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order}
 		v.byRaft[m.RaftID] = k
+	}
+	if g.provUntil > 0 {
+		// A chain checked while catching up (catchup.go) is newer than
+		// the log applied here: it has the last word.
+		provisional()
+	}
+	if len(g.st.Former) > 0 {
+		v.former = make(map[[32]byte]bool, len(g.st.Former))
+		for k := range g.st.Former {
+			v.former[k] = true
+		}
 	}
 	for k, inv := range g.st.Invites {
 		v.invites[k] = inv

@@ -1,0 +1,160 @@
+package node_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+)
+
+// TestStrandedMemberCatchesUp is issue 16's scenario: a founding member is
+// offline while three new members join, then the other founders go away
+// for good, one at a time (the group keeps committing: its voters move to
+// the newcomers). When the founding member comes back, every member it
+// knew is gone and every member still there is one it never heard of. It
+// must verify the chain of membership from what it last knew, catch up
+// from the newcomers, and have the message it queued while cut off
+// committed exactly once. (Before the fix, it refused the newcomers as
+// "sender is not a member" and never caught up; what it sent stayed
+// queued.)
+func TestStrandedMemberCatchesUp(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 6, 161, simnet.LinkConfig{Latency: time.Millisecond})
+	ctx := ctxT(t, 120*time.Second)
+	g, err := c.Node(0).CreateGroup(ctx, "founders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = g.GroupID
+	join := func(inviter, k int) {
+		t.Helper()
+		code, err := c.Node(inviter).Invite(ctx, c.GroupID, c.Member(k).ID.Public().String())
+		if err != nil {
+			t.Fatalf("node%d invites node%d: %v", inviter, k, err)
+		}
+		if _, err := c.Node(k).Join(ctx, code); err != nil {
+			t.Fatalf("node%d joins: %v", k, err)
+		}
+	}
+	join(0, 1)
+	join(0, 2)
+	// node1 will invite the newcomers.
+	if err := c.Node(0).SetAdmin(ctx, c.GroupID, c.Member(1).ID.Public().String(), true); err != nil {
+		t.Fatal(err)
+	}
+	c.send(0, "founded", 10*time.Second)
+	voters := func(i int, want ...int) func() bool {
+		return func() bool {
+			g, ok := c.Status(i)
+			if !ok {
+				return false
+			}
+			on := map[string]bool{}
+			for _, m := range g.Members {
+				if m.Voter {
+					on[m.PublicID] = true
+				}
+			}
+			for _, k := range want {
+				if !on[c.Member(k).ID.Public().String()] {
+					return false
+				}
+			}
+			return len(on) == len(want)
+		}
+	}
+	c.Eventually(t, 30*time.Second, "node0, node1, node2 voters", voters(1, 0, 1, 2))
+
+	// The founding member goes offline; three newcomers join meanwhile.
+	c.Crash(0)
+	join(1, 3)
+	join(1, 4)
+	join(1, 5)
+	// The other founders go away for good, one at a time; the voters
+	// move to the newcomers each time.
+	// survives is the condition that, in member i's view, the voters
+	// other than the gone ones are a quorum: the group keeps committing
+	// once those are gone.
+	survives := func(i int, gone ...int) func() bool {
+		return func() bool {
+			g, ok := c.Status(i)
+			if !ok {
+				return false
+			}
+			all, left := 0, 0
+			for _, m := range g.Members {
+				if !m.Voter {
+					continue
+				}
+				all++
+				if k := c.Index(m.PublicID); !slices.Contains(gone, k) {
+					left++
+				}
+			}
+			return left >= all/2+1
+		}
+	}
+	c.Eventually(t, 60*time.Second, "voters that survive node0 and node1 going", survives(3, 0, 1))
+	c.Crash(1)
+	c.send(3, "node1 went away", 20*time.Second)
+	c.Eventually(t, 60*time.Second, "voters that survive node2 going too", survives(3, 0, 1, 2))
+	c.Crash(2)
+	c.send(4, "only newcomers now", 20*time.Second)
+
+	// The founding member comes back and sends at once: nobody it knows
+	// answers, so the message is queued.
+	c.start(0)
+	c.Eventually(t, 30*time.Second, "node0 to read its log again", func() bool {
+		g, ok := c.Status(0)
+		return ok && len(g.Members) == 3
+	})
+	m, err := c.Node(0).Send(ctx, c.GroupID, "I am back", time.Millisecond)
+	if err != nil || m.State == node.StateCommitted {
+		t.Fatalf("send while stranded: %+v, %v; want it queued", m, err)
+	}
+	// The newcomers cannot read what was sent before they joined.
+	want := "node1 went away|only newcomers now|I am back"
+	if err := c.Until(ctxT(t, 60*time.Second), "node0 to catch up and its message to commit once everywhere", func() bool {
+		for _, i := range []int{0, 3, 4, 5} {
+			ms, err := c.Committed(i)
+			w := want
+			if i == 0 {
+				w = "founded|" + want
+			}
+			if err != nil || texts(ms) != w {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		for _, i := range []int{0, 3, 4, 5} {
+			ms, _ := c.Committed(i)
+			st, _ := c.Status(i)
+			t.Logf("node%d: %q (queued %d, role %s)", i, texts(ms), st.Queued, st.Role)
+		}
+		t.Fatal(err)
+	}
+	// Once caught up, node0 knows the newcomers by the log, and it is a
+	// member that can send like any other.
+	c.send(0, "in step", 20*time.Second)
+	st, _ := c.Status(0)
+	if st.Queued != 0 {
+		t.Errorf("node0 still has %d messages queued", st.Queued)
+	}
+}
+
+// texts joins the messages' texts with "|", for comparisons.
+func texts(ms []node.Message) string {
+	var b strings.Builder
+	for i, m := range ms {
+		if i > 0 {
+			b.WriteByte('|')
+		}
+		fmt.Fprint(&b, m.Text)
+	}
+	return b.String()
+}

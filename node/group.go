@@ -67,7 +67,7 @@ type group struct {
 	info         groupInfo
 	provisional  map[[32]byte]viewMember
 	provUntil    uint64 // the index the provisional members of a catch-up hold until (catchup.go)
-	bootstrap    bool // created here: campaign once the bootstrap entry applied
+	bootstrap    bool   // created here: campaign once the bootstrap entry applied
 	campaigned   bool
 	outbox       map[[16]byte]*pending
 	messages     []Message

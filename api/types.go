@@ -87,6 +87,22 @@ type GroupStatus struct {
 	Censorship *CensorAlert `json:"censorship,omitempty"`
 }
 
+// ReconnectRequest points this node at a current member of the group, for a
+// member that was away and knows no live member's address: Target is that
+// member's peer URL or an invite code of the group.
+type ReconnectRequest struct {
+	Target string `json:"target"`
+}
+
+// ReconnectResponse says how a reconnect went: the member that answered,
+// and the last log index this node had applied before and after.
+type ReconnectResponse struct {
+	GroupID string `json:"group_id"`
+	Member  string `json:"member,omitempty"` // public id, when this node knows it
+	Before  uint64 `json:"before"`
+	After   uint64 `json:"after"`
+}
+
 // CensorAlert says that the host has not committed this node's messages
 // for a while, although it answers this node's pings and commits other
 // members' entries, or that a majority of the voters suspects it.

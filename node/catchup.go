@@ -163,12 +163,20 @@ func (n *Node) fromStranger(ctx context.Context, g *group, env *crypto.Envelope)
 		}
 		c.mu.Unlock()
 		if due {
-			n.countReject("sender is not a member: asked it for the log", "a stranger sent a group's traffic: asking it for the log, in case this node is behind")
-			return n.behindNotice(g, v, env.Sender)
+			n.countReject(reasonAskedForLog, "a stranger sent a group's traffic: asking it for the log, in case this node is behind")
+			notice, err := n.behindNotice(g, v, env.Sender)
+			if err != nil {
+				return nil, err
+			}
+			return nil, &behindError{notice: notice}
 		}
 	}
 	return nil, n.reject(env, "sender is not a member", nil)
 }
+
+// reasonAskedForLog is the reason a stranger's frame is refused with a behind
+// notice, as counted.
+const reasonAskedForLog = "sender is not a member: asked it for the log"
 
 // behindNotice signs a notice that this node applied g's log up to v's
 // applied index, for to (zero: anyone).
@@ -295,12 +303,12 @@ func (g *group) endTrust() {
 	}
 }
 
-// onAnswer handles a peer's answer to a batch for group g: a behind notice
-// or nothing (see fromStranger).
-func (n *Node) onAnswer(g *group, resp []byte) {
-	env, err := crypto.Verify(resp)
-	if err != nil || env.Type != crypto.TypeBehind || env.Group != g.id || env.To != n.self.Sign {
-		n.reject(env, "unexpected answer to a batch", err)
+// onBehindAnswer handles a peer's refusal of a frame of group g, sent to
+// member to, with a behind notice (see fromStranger).
+func (n *Node) onBehindAnswer(g *group, to [32]byte, be *behindError) {
+	env, err := crypto.Verify(be.notice)
+	if err != nil || env.Type != crypto.TypeBehind || env.Group != g.id || env.Sender != to || env.To != n.self.Sign {
+		n.reject(env, "malformed behind notice", err)
 		return
 	}
 	n.onBehind(g, env)

@@ -84,6 +84,14 @@ func newPeerHandler(n *Node) http.Handler {
 		}
 		n.fig.received.Add(uint64(len(body)))
 		resp, err := n.HandleFrame(req.Context(), body)
+		var be *behindError
+		if errors.As(err, &be) {
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.WriteHeader(http.StatusConflict)
+			n.fig.sent.Add(uint64(len(be.notice)))
+			w.Write(be.notice)
+			return
+		}
 		if err != nil {
 			var rej *errReject
 			if errors.As(err, &rej) && rej.anonymous {
@@ -332,8 +340,10 @@ func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
 		n.markOnline(sender.url)
 		return nil, nil
 	case crypto.TypeBehind:
+		// A member pointed here by a reconnect (see Reconnect): push it
+		// what it lacks, and say how far this node is.
 		n.onBehind(g, env)
-		return nil, nil
+		return n.behindNotice(g, v, env.Sender)
 	case crypto.TypeCatchUp:
 		return n.takeCatchUp(ctx, g, env)
 	case crypto.TypeAddress:

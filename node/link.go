@@ -53,6 +53,9 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
+	if resp.StatusCode == http.StatusConflict && len(body) > 0 {
+		return nil, &behindError{notice: body}
+	}
 	if resp.StatusCode != http.StatusOK {
 		var err error = answeredError{fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))}
 		if resp.StatusCode == http.StatusForbidden {
@@ -68,6 +71,14 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 type refusedError struct{ error }
 
 func (e refusedError) Unwrap() error { return e.error }
+
+// behindError is a peer's refusal of a frame because it does not know its
+// signer as a member: it was away, and it asks for the log it lacks with the
+// signed behind notice it answers (HTTP 409 and the notice; see
+// catchup.go).
+type behindError struct{ notice []byte }
+
+func (e *behindError) Error() string { return reasonAskedForLog }
 
 // answeredError is any answer of a peer other than 200 OK: the peer is
 // there, unlike a failure to connect or a timeout.

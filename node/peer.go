@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +98,15 @@ func (g *group) reportUnreachable(id uint64) {
 }
 
 func (g *group) memberByRaft(id uint64) ([32]byte, viewMember, bool) {
+	if g.provUntil > 0 {
+		// A chain checked while catching up is newer than the log
+		// applied here (catchup.go): its addresses come first.
+		for k, m := range g.provisional {
+			if m.raftID == id {
+				return k, viewMember{id: m.id, raftID: m.raftID, url: g.peerURL(k, m.url), voter: m.voter}, true
+			}
+		}
+	}
 	for k, m := range g.st.Members {
 		if m.RaftID == id {
 			return k, viewMember{id: m.ID, raftID: m.RaftID, url: g.peerURL(k, m.URL), voter: m.Voter}, true
@@ -202,13 +212,18 @@ func (p *peer) send(batch []outMsg) error {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(p.n.ctx, peerRequestTimeout)
-		resp, err := p.n.cfg.Link.Post(ctx, p.url, frame)
+		_, err = p.n.cfg.Link.Post(ctx, p.url, frame)
 		cancel()
+		var be *behindError
+		if errors.As(err, &be) {
+			// The peer was away and does not know this node yet: it
+			// asks for the log, and raft sends again (no backoff: the
+			// peer is there).
+			p.n.onBehindAnswer(k.g, k.to, be)
+			err = nil
+		}
 		if err != nil && firstErr == nil {
 			firstErr = err
-		}
-		if err == nil && len(resp) > 0 {
-			p.n.onAnswer(k.g, resp)
 		}
 	}
 	return firstErr

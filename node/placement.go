@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -103,15 +104,16 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	start := time.Now()
 	resp, err := g.n.cfg.Link.Post(ctx, url, frame)
 	rtt := time.Since(start)
+	var be *behindError
+	if errors.As(err, &be) {
+		// The member does not know this node yet: it was away.
+		g.n.onBehindAnswer(g, key, be)
+		return 0, false
+	}
 	if err != nil {
 		return 0, false
 	}
 	env, err := crypto.Verify(resp)
-	if err == nil && env.Type == crypto.TypeBehind && env.Sender == key && env.Group == g.id {
-		// The member does not know this node yet: it was away.
-		g.n.onBehind(g, env)
-		return 0, false
-	}
 	var back []byte
 	var kind byte
 	var rv raftView

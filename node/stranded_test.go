@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -157,4 +158,77 @@ func texts(ms []node.Message) string {
 		fmt.Fprint(&b, m.Text)
 	}
 	return b.String()
+}
+
+// TestReconnectAfterEveryoneMoved: a member is away while every other member
+// moves to a new address; it comes back on a new address itself. Nobody can
+// reach anybody: it knows only the old addresses, and they know only its
+// old one. Pointed at one member's new address (demes reconnect), it is
+// caught up, the others learn its new address, and the message it queued
+// commits once.
+func TestReconnectAfterEveryoneMoved(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 162, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	c.send(0, "before", 10*time.Second)
+	c.Crash(0)
+	for _, i := range []int{1, 2} {
+		c.Crash(i)
+		c.Member(i).URL = fmt.Sprintf("sim://node%d-moved", i)
+		c.start(i)
+		c.Eventually(t, 30*time.Second, fmt.Sprintf("node%d's new address to commit", i), func() bool {
+			for _, j := range []int{1, 2} {
+				g, _ := c.Status(j)
+				found := false
+				for _, m := range g.Members {
+					found = found || (m.PublicID == c.Member(i).ID.Public().String() && m.PeerURL == c.Member(i).URL)
+				}
+				if !found {
+					return false
+				}
+			}
+			return true
+		})
+		c.send(i, fmt.Sprintf("node%d moved", i), 10*time.Second)
+	}
+	c.Member(0).URL = "sim://node0-moved"
+	c.start(0)
+	c.Eventually(t, 30*time.Second, "node0 to read its log again", func() bool {
+		g, ok := c.Status(0)
+		return ok && len(g.Members) == 3
+	})
+	m, err := c.Node(0).Send(ctxT(t, 10*time.Second), c.GroupID, "back at a new address", time.Millisecond)
+	if err != nil || m.State == node.StateCommitted {
+		t.Fatalf("send while cut off: %+v, %v; want it queued", m, err)
+	}
+	ctx := ctxT(t, 60*time.Second)
+	// A wrong target is refused with the reason.
+	if _, err := c.Node(0).Reconnect(ctx, c.GroupID, "node1 please"); !errors.Is(err, node.ErrInvalid) {
+		t.Errorf("reconnect to a non-address: %v, want ErrInvalid", err)
+	}
+	res, err := c.Node(0).Reconnect(ctx, c.GroupID, c.Member(1).URL)
+	if err != nil {
+		t.Fatalf("reconnect: %v", err)
+	}
+	if res.After <= res.Before || res.Member != c.Member(1).ID.Public().String() {
+		t.Errorf("reconnect: %+v, want entries caught up from node1", res)
+	}
+	c.Eventually(t, 60*time.Second, "node0's message on every node, once", func() bool {
+		for i := 0; i < 3; i++ {
+			ms, err := c.Committed(i)
+			if err != nil || strings.Count(texts(ms), "back at a new address") != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	// Reconnecting again changes nothing: node0 is in step.
+	res, err = c.Node(0).Reconnect(ctx, c.GroupID, c.Member(2).URL)
+	if err != nil {
+		t.Fatalf("second reconnect: %v", err)
+	}
+	if res.After < res.Before {
+		t.Errorf("second reconnect: %+v", res)
+	}
 }

@@ -77,15 +77,23 @@ func (g *group) maybeUpdateAddress() {
 	// Until the update is committed, the others would keep sending to the old
 	// address (and this node might never hear from the leader): tell them
 	// directly with a signed announcement, which they use as a hint.
+	// The members a catch-up named (catchup.go) are told too: after a
+	// long absence, they may be the only ones left.
+	urls := map[[32]byte]string{}
 	for k, m := range g.st.Members {
-		if k == g.n.self.Sign || m.URL == "" {
+		urls[k] = m.URL
+	}
+	for k, m := range g.provisional {
+		urls[k] = m.url
+	}
+	for k, url := range urls {
+		if k == g.n.self.Sign || url == "" {
 			continue
 		}
 		frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypeAddress, Group: g.id, To: k, Payload: body})
 		if err != nil {
 			return
 		}
-		url := m.URL
 		g.n.wg.Add(1)
 		go func() {
 			defer g.n.wg.Done()

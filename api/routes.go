@@ -46,6 +46,10 @@ const (
 	// RouteRename: POST with a [RenameRequest] renames the group (admins
 	// only); it answers 204 once the new name is committed.
 	RouteRename = Prefix + "/groups/" + groupIDPattern + "/rename"
+	// RouteReconnect: POST with a [ReconnectRequest] points this node at a
+	// current member of the group and answers a [ReconnectResponse] once
+	// this node has caught up from it.
+	RouteReconnect = Prefix + "/groups/" + groupIDPattern + "/reconnect"
 	// RouteJoin: POST with a [JoinRequest] joins a group.
 	RouteJoin = Prefix + "/join"
 	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists

@@ -52,8 +52,9 @@ func (n *Node) Reconnect(ctx context.Context, groupID, target string) (Reconnect
 		return res, err
 	}
 	var (
-		answer  *crypto.Envelope
-		lastErr error
+		answer   *crypto.Envelope
+		answerAt string
+		lastErr  error
 	)
 	for _, url := range urls {
 		cctx, cancel := context.WithTimeout(ctx, challengeTimeout)
@@ -68,7 +69,7 @@ func (n *Node) Reconnect(ctx context.Context, groupID, target string) (Reconnect
 			lastErr = fmt.Errorf("%s answered something else than a member of the group would", url)
 			continue
 		}
-		answer = env
+		answer, answerAt = env, url
 		break
 	}
 	if answer == nil {
@@ -85,6 +86,13 @@ func (n *Node) Reconnect(ctx context.Context, groupID, target string) (Reconnect
 		return res, fmt.Errorf("reconnect: the member's answer is malformed: %v: %w", err, ErrUnreachable)
 	}
 	res.Member = n.memberText(g, answer.Sender)
+	// The member answered there, signed: that is where to reach it, until
+	// the log says otherwise (like its own address announcement).
+	_ = g.do(ctx, func() {
+		if m := g.st.Members[answer.Sender]; m != nil && m.URL != answerAt {
+			g.urlHint[answer.Sender] = answerAt
+		}
+	})
 	if b.Applied > before {
 		// The member pushes what this node lacks; its members are
 		// trusted once checked, and raft then brings this node up to

@@ -207,6 +207,15 @@ func (s *Service) Leave(ctx context.Context, groupID string) error {
 	return n.Leave(ctx, groupID)
 }
 
+// Reconnect implements the UI backend.
+func (s *Service) Reconnect(ctx context.Context, groupID, target string) (ReconnectResult, error) {
+	n, err := s.node()
+	if err != nil {
+		return ReconnectResult{}, err
+	}
+	return n.Reconnect(ctx, groupID, target)
+}
+
 // Join implements the UI backend.
 func (s *Service) Join(ctx context.Context, code string) (GroupInfo, error) {
 	n, err := s.node()

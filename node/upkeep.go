@@ -81,7 +81,7 @@ func (g *group) maybeUpdateAddress() {
 	// long absence, they may be the only ones left.
 	urls := map[[32]byte]string{}
 	for k, m := range g.st.Members {
-		urls[k] = m.URL
+		urls[k] = g.peerURL(k, m.URL)
 	}
 	for k, m := range g.provisional {
 		urls[k] = m.url

@@ -258,6 +258,16 @@ func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 	return nil
 }
 
+// Reconnect implements Backend: the fake's members are always in step.
+func (n *fakeNode) Reconnect(ctx context.Context, groupID, target string) (api.ReconnectResponse, error) {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if g := n.w.groups[groupID]; g == nil || !g.isMember(n) {
+		return api.ReconnectResponse{}, fmt.Errorf("group %q: %w", groupID, api.ErrNotFound)
+	}
+	return api.ReconnectResponse{GroupID: groupID}, nil
+}
+
 // Leave implements Backend.
 func (n *fakeNode) Leave(ctx context.Context, groupID string) error {
 	n.w.mu.Lock()

@@ -58,6 +58,11 @@ type Backend interface {
 	Remove(ctx context.Context, groupID, publicID string) error
 	// Leave removes this node from the group. It keeps the history it has.
 	Leave(ctx context.Context, groupID string) error
+	// Reconnect points this node at a current member of the group (its
+	// peer URL, or an invite code of the group) and returns once this node
+	// has caught up from it: for a member that was away and knows no live
+	// member's address.
+	Reconnect(ctx context.Context, groupID, target string) (api.ReconnectResponse, error)
 	// Join joins a group through an invite code. It returns once this node
 	// is a member and has caught up with the group's log.
 	Join(ctx context.Context, code string) (api.GroupInfo, error)
@@ -211,6 +216,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteInvites, h.invites).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteRevoke, h.revoke).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteLeave, h.leave).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteReconnect, h.reconnect).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteRemove, h.remove).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteAdmins, h.setAdmin).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteSettings, h.settings).Methods(http.MethodGet)
@@ -328,6 +334,24 @@ func (h *handler) join(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, g)
+}
+
+// reconnect answers POST /api/v1/groups/{group_id}/reconnect.
+func (h *handler) reconnect(w http.ResponseWriter, r *http.Request) {
+	var req api.ReconnectRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Target) == "" {
+		writeError(w, http.StatusBadRequest, "no member to reconnect to", "give a current member's peer URL (http://HOST:PORT) or an invite code of the group")
+		return
+	}
+	res, err := h.backend.Reconnect(r.Context(), groupID(r), req.Target)
+	if err != nil {
+		h.actionError(w, r, "reconnect", err, hints{forbidden: "ask a member who is in step with the group for its address, or for a new invite if this node was removed"})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // send answers POST /api/v1/groups/{group_id}/messages.

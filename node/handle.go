@@ -83,7 +83,7 @@ func newPeerHandler(n *Node) http.Handler {
 			return
 		}
 		n.fig.received.Add(uint64(len(body)))
-		resp, err := n.HandleFrame(req.Context(), body)
+		resp, err := n.handleFrame(req.Context(), body, true)
 		var be *behindError
 		if errors.As(err, &be) {
 			w.Header().Set("Content-Type", "application/octet-stream")
@@ -241,11 +241,20 @@ func reasonKey(err error) string {
 // recipient, replay window, membership in the group, and for raft messages
 // that the signer owns the raft id it claims.
 func (n *Node) HandleFrame(ctx context.Context, frame []byte) ([]byte, error) {
-	// Strangers first, before the signature (the peer handler has done
-	// this already; a frame may come from elsewhere), and members over
-	// quota.
-	if err := n.checkSender(frame); err != nil {
-		return nil, err
+	return n.handleFrame(ctx, frame, false)
+}
+
+// handleFrame is HandleFrame; checked says that the peer handler has
+// checked the frame's signer already (checkSender), which must happen once
+// per frame: a stranger's frame is checked in full only now and then.
+func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]byte, error) {
+	// Strangers first, before the signature (unless the peer handler has
+	// done this already; a frame may come from elsewhere), and members
+	// over quota.
+	if !checked {
+		if err := n.checkSender(frame); err != nil {
+			return nil, err
+		}
 	}
 	if len(frame) > frameSignerEnd && n.closedSender([32]byte(frame[1:frameSignerEnd]), int64(len(frame))) {
 		n.countReject(reasonClosed, "refused a large frame of a member over its quota, unread")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -24,7 +25,29 @@ import (
 // queued.)
 func TestStrandedMemberCatchesUp(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 6, 161, simnet.LinkConfig{Latency: time.Millisecond})
+	strandedScenario(t, newCluster(t, 6, 161, simnet.LinkConfig{Latency: time.Millisecond}))
+}
+
+// TestStrandedMemberCatchesUpHTTP is the same over real HTTP on loopback,
+// where the peer listener checks a stranger's frame before the node does.
+func TestStrandedMemberCatchesUpHTTP(t *testing.T) {
+	t.Parallel()
+	nc, err := nodetest.New(nodetest.Options{
+		Size: 6, HTTP: true, Dir: t.TempDir(),
+		Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	t.Cleanup(func() { logAlerts(t, nc) })
+	if err := nc.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	strandedScenario(t, &cluster{Cluster: nc, t: t})
+}
+
+func strandedScenario(t *testing.T, c *cluster) {
 	ctx := ctxT(t, 120*time.Second)
 	g, err := c.Node(0).CreateGroup(ctx, "founders")
 	if err != nil {

@@ -128,6 +128,18 @@ func BenchmarkFailover(b *testing.B) {
 	report(b, r.Figures())
 }
 
+func BenchmarkRestart(b *testing.B) {
+	skipShort(b)
+	bin := demesBinary(b)
+	r, err := Restart(benchCtx(b, 5*time.Minute), RestartOptions{Binary: bin, Rounds: 5, Progress: os.Stderr})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(secs(r.Commits.Median()), "s-p50")
+	b.ReportMetric(float64(r.Lost), "lost")
+	report(b, r.Figures())
+}
+
 func BenchmarkElection(b *testing.B) {
 	skipShort(b)
 	r, err := Election(benchCtx(b, 5*time.Minute), ElectionOptions{Trials: 3, Kills: 3, Jitter: 20 * time.Second, Progress: os.Stderr})

@@ -47,7 +47,34 @@ func TestStrandedMemberCatchesUpHTTP(t *testing.T) {
 	strandedScenario(t, &cluster{Cluster: nc, t: t})
 }
 
-func strandedScenario(t *testing.T, c *cluster) {
+// BenchmarkStrandedMemberBack times issue 16's scenario over HTTP on
+// loopback: from the founding member's restart until it lists every
+// message, its queued one included, committed.
+func BenchmarkStrandedMemberBack(b *testing.B) {
+	var all []time.Duration
+	for k := 0; k < b.N; k++ {
+		nc, err := nodetest.New(nodetest.Options{
+			Size: 6, HTTP: true, Dir: b.TempDir(),
+			Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := nc.StartAll(); err != nil {
+			b.Fatal(err)
+		}
+		all = append(all, strandedScenario(b, &cluster{Cluster: nc, t: b}))
+		nc.Close()
+	}
+	slices.Sort(all)
+	b.ReportMetric(all[len(all)/2].Seconds(), "s-back-p50")
+	b.ReportMetric(all[len(all)-1].Seconds(), "s-back-max")
+}
+
+// strandedScenario runs the scenario and returns how long the founding
+// member took from its restart to list every message, its own queued one
+// committed.
+func strandedScenario(t testing.TB, c *cluster) time.Duration {
 	ctx := ctxT(t, 120*time.Second)
 	g, err := c.Node(0).CreateGroup(ctx, "founders")
 	if err != nil {
@@ -131,6 +158,7 @@ func strandedScenario(t *testing.T, c *cluster) {
 
 	// The founding member comes back and sends at once: nobody it knows
 	// answers, so the message is queued.
+	back := time.Now()
 	c.start(0)
 	c.Eventually(t, 30*time.Second, "node0 to read its log again", func() bool {
 		g, ok := c.Status(0)
@@ -162,6 +190,7 @@ func strandedScenario(t *testing.T, c *cluster) {
 		}
 		t.Fatal(err)
 	}
+	took := time.Since(back)
 	// Once caught up, node0 knows the newcomers by the log, and it is a
 	// member that can send like any other.
 	c.send(0, "in step", 20*time.Second)
@@ -169,6 +198,7 @@ func strandedScenario(t *testing.T, c *cluster) {
 	if st.Queued != 0 {
 		t.Errorf("node0 still has %d messages queued", st.Queued)
 	}
+	return took
 }
 
 // texts joins the messages' texts with "|", for comparisons.

@@ -31,6 +31,7 @@ var benchmarks = []struct {
 	run  benchFigures
 }{
 	{"failover", benchFailover},
+	{"restart", benchRestart},
 	{"latency", benchLatency},
 	{"throughput", benchThroughput},
 	{"scale", benchScale},
@@ -145,6 +146,15 @@ func benchFailover(ctx context.Context, o benchOptions) ([]bench.Figure, error) 
 		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
 	}
 	r, err := bench.Failover(ctx, bench.FailoverOptions{Binary: bin, Kills: o.kills, Progress: o.progress})
+	return r.Figures(), err
+}
+
+func benchRestart(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+	}
+	r, err := bench.Restart(ctx, bench.RestartOptions{Binary: bin, Rounds: min(o.kills, 10), Progress: o.progress})
 	return r.Figures(), err
 }
 

@@ -77,6 +77,12 @@ type Options struct {
 	Logf func(format string, args ...any)
 	// Settle bounds each wait for the group to converge (default 60 s).
 	Settle time.Duration
+	// Churn adds membership changes to the schedule (see [Join], [Leave],
+	// [Away]): the run starts Spares more nodes in no group, which members
+	// invite during the run, and the group lets every member invite.
+	Churn bool
+	// Spares is how many such nodes a churn run has (default 2).
+	Spares int
 	// SnapshotEntries and SnapshotKeep are the nodes' snapshot settings
 	// (see node.Config; default: the node's). Small ones make a short
 	// schedule take snapshots, restart from them, and catch members up from
@@ -106,13 +112,19 @@ func (o Options) withDefaults() Options {
 	if o.Settle <= 0 {
 		o.Settle = 60 * time.Second
 	}
+	if o.Churn && o.Spares <= 0 {
+		o.Spares = 2
+	}
+	if !o.Churn {
+		o.Spares = 0
+	}
 	return o
 }
 
 // replay is how to run the same schedule again.
 func (o Options) replay() string {
-	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d",
-		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Seed, o.Nodes, o.Steps, o.MaxDown)
+	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d, Churn: %v}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d -chaos.churn=%v",
+		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn)
 }
 
 // Report is what a run did.
@@ -160,6 +172,7 @@ const (
 	InvNoStrangers  = "only sent messages"
 	InvCiphertext   = "no plaintext on disk"
 	InvSettles      = "settles after healing"
+	InvCaughtUp     = "a member that returns catches up"
 )
 
 // Run plays the schedule of o.Seed against real nodes and checks the

@@ -27,6 +27,7 @@ var (
 	parallel    = flag.Int("chaos.parallel", 2, "schedules run at once (TestMany)")
 	snapEntries = flag.Uint64("chaos.snapshot", 0, "the nodes' SnapshotEntries (0: the default)")
 	snapKeep    = flag.Uint64("chaos.keep", 0, "the nodes' SnapshotKeep (0: the default)")
+	churn       = flag.Bool("chaos.churn", false, "membership changes during the faults (joins, leaves, a member away)")
 )
 
 // TestMain checks for leaked goroutines; schedules run at once and store in
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 
 func options(t *testing.T, seed int64, nodes, steps int) chaos.Options {
 	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf,
-		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep}
+		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep, Churn: *churn}
 	if os.Getenv("DEMES_TEST_LOG") != "" {
 		l := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		o.Logger = &l

@@ -137,3 +137,101 @@ func checkPlaintext(store string, values [][]byte, results []sendResult) error {
 	}
 	return nil
 }
+
+// Churn runs (members join and leave during the run) change what one order
+// means: a member lists only the messages from its join on (it cannot open
+// those sealed before), and one that left only those until it left. So each
+// log index must hold the same message on every node that lists it
+// (indexOrder), and once settled, every current member lists exactly the
+// common sequence from its join on (checkChurn).
+
+// indexOrder checks, as the run goes, that no two nodes ever list different
+// messages at the same log index. The zero value is ready to use.
+type indexOrder struct {
+	at   map[uint64]entry
+	from map[uint64]string
+}
+
+// observe checks what node lists now against everything seen before.
+func (o *indexOrder) observe(node string, seq []entry) error {
+	if o.at == nil {
+		o.at, o.from = map[uint64]entry{}, map[uint64]string{}
+	}
+	for k, e := range seq {
+		if k > 0 && e.index <= seq[k-1].index {
+			return violation(InvOneOrder, "%s lists %s after %s", node, show(e), show(seq[k-1]))
+		}
+		if old, ok := o.at[e.index]; ok && old != e {
+			return violation(InvOneOrder, "%s lists %s where %s listed %s", node, show(e), o.from[e.index], show(old))
+		}
+		o.at[e.index], o.from[e.index] = e, node
+	}
+	return nil
+}
+
+// memberSeq is a current member's settled sequence and the log index of its
+// join: it can open the messages after it.
+type memberSeq struct {
+	node     string
+	joinedAt uint64
+	seq      []entry
+}
+
+// checkChurn checks the guarantees of a settled churn run: every current
+// member lists the common sequence (every message any of them lists, by
+// index) from its join on, with no hole and no other message; every
+// acknowledged send is delivered exactly once, every queued one too unless
+// its sender is no member any more (it left, and its outbox with it);
+// nothing is delivered twice or unsent. It returns the common sequence.
+func checkChurn(members []memberSeq, results []sendResult, current map[int]bool) ([]entry, error) {
+	var o indexOrder
+	for _, m := range members {
+		if err := o.observe(m.node, m.seq); err != nil {
+			return nil, err
+		}
+	}
+	final := make([]entry, 0, len(o.at))
+	for _, e := range o.at {
+		final = append(final, e)
+	}
+	sort.Slice(final, func(i, j int) bool { return final[i].index < final[j].index })
+	for _, m := range members {
+		var want []entry
+		for _, e := range final {
+			if e.index > m.joinedAt {
+				want = append(want, e)
+			}
+		}
+		if len(want) != len(m.seq) {
+			return nil, violation(InvCaughtUp, "%s (joined at %d) lists %d messages, %d since its join", m.node, m.joinedAt, len(m.seq), len(want))
+		}
+	}
+	count := map[string]int{}
+	for _, e := range final {
+		count[e.text]++
+	}
+	sent := map[string]bool{}
+	for _, r := range results {
+		sent[r.text] = true
+		switch {
+		case r.out == acked && count[r.text] != 1:
+			return nil, violation(InvAcked, "%q, acknowledged by node%d, delivered %d times", r.text, r.from, count[r.text])
+		case r.out == queued && current[r.from] && count[r.text] != 1:
+			return nil, violation(InvQueued, "%q, queued on node%d, delivered %d times", r.text, r.from, count[r.text])
+		}
+	}
+	texts := make([]string, 0, len(count))
+	for text := range count {
+		texts = append(texts, text)
+	}
+	sort.Strings(texts)
+	for _, text := range texts {
+		if k := count[text]; k > 1 {
+			return nil, violation(InvNoDuplicates, "%q delivered %d times", text, k)
+		}
+		if !sent[text] {
+			return nil, violation(InvNoStrangers, "%q delivered but never sent", text)
+		}
+	}
+	return final, nil
+}

@@ -84,3 +84,52 @@ func TestCheckerEmptyStore(t *testing.T) {
 		t.Fatalf("empty store: got %v, want a plain error", err)
 	}
 }
+
+// TestChurnCheckerCatchesEachViolation is TestCheckerCatchesEachViolation
+// for churn runs.
+func TestChurnCheckerCatchesEachViolation(t *testing.T) {
+	a := entry{index: 5, id: "a", text: "hello"}
+	b := entry{index: 8, id: "b", text: "world"}
+	c := entry{index: 9, id: "c", text: "again"}
+	sent := func(out outcome, from int, texts ...string) []sendResult {
+		var rs []sendResult
+		for _, tx := range texts {
+			rs = append(rs, sendResult{text: tx, out: out, from: from})
+		}
+		return rs
+	}
+	all := append(append(sent(acked, 0, "hello"), sent(queued, 1, "world")...), sent(acked, 0, "again")...)
+	for _, tc := range []struct {
+		name    string
+		members []memberSeq
+		results []sendResult
+		current map[int]bool
+		want    string
+	}{
+		{name: "a founder and a member who joined at 6", members: []memberSeq{{"node0", 1, []entry{a, b, c}}, {"node3", 6, []entry{b, c}}},
+			results: all, current: map[int]bool{0: true, 1: true, 3: true}},
+		{name: "a queued send of a member that left is not owed", members: []memberSeq{{"node0", 1, []entry{a, c}}},
+			results: all, current: map[int]bool{0: true}},
+		{name: "a queued send of a current member is owed", members: []memberSeq{{"node0", 1, []entry{a, c}}},
+			results: all, current: map[int]bool{0: true, 1: true}, want: InvQueued},
+		{name: "two messages at one index", members: []memberSeq{{"node0", 1, []entry{a, b}}, {"node3", 6, []entry{{index: 8, id: "x", text: "world"}}}},
+			results: all, want: InvOneOrder},
+		{name: "a member that came back lacks a message since its join", members: []memberSeq{{"node0", 1, []entry{a, b, c}}, {"node3", 6, []entry{c}}},
+			results: all, current: map[int]bool{0: true, 1: true, 3: true}, want: InvCaughtUp},
+		{name: "a member lacks one before its join: fine", members: []memberSeq{{"node0", 1, []entry{a, b, c}}, {"node3", 8, []entry{c}}},
+			results: all, current: map[int]bool{0: true, 1: true, 3: true}},
+		{name: "an acknowledged send is lost", members: []memberSeq{{"node0", 1, []entry{a, b}}},
+			results: all, current: map[int]bool{0: true}, want: InvAcked},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := checkChurn(tc.members, tc.results, tc.current)
+			var v *Violation
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("want no violation, got %v", err)
+			case tc.want != "" && (!errors.As(err, &v) || v.Invariant != tc.want):
+				t.Fatalf("want %q violated, got %v", tc.want, err)
+			}
+		})
+	}
+}

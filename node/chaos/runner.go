@@ -30,11 +30,15 @@ type runner struct {
 	o Options
 	c *nodetest.Cluster
 
-	mu      sync.Mutex // guards results, order and trace
+	mu      sync.Mutex // guards results, order, index and trace
 	results []sendResult
 	order   orderCheck
+	index   indexOrder // the order check of churn runs (churn.go)
 	trace   []string
 	sends   sync.WaitGroup
+	// away are the members an Away step took down for the rest of the
+	// schedule (churn.go).
+	away map[int]bool
 }
 
 func newRunner(o Options, dir string) (*runner, error) {
@@ -43,7 +47,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 		logger = *o.Logger
 	}
 	c, err := nodetest.New(nodetest.Options{
-		Size: o.Nodes, Seed: o.Seed, Link: calm, Dir: dir,
+		Size: o.Nodes + o.Spares, Seed: o.Seed, Link: calm, Dir: dir,
 		Identity: func(i int) (*identity.Identity, error) {
 			seed := sha256.Sum256([]byte(fmt.Sprintf("demes chaos node %d", i)))
 			return identity.FromSeed(seed[:])
@@ -69,7 +73,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 		c.Close()
 		return nil, err
 	}
-	return &runner{o: o, c: c}, nil
+	return &runner{o: o, c: c, away: map[int]bool{}}, nil
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -117,7 +121,11 @@ func (r *runner) form(ctx context.Context) error {
 }
 
 func (r *runner) run(ctx context.Context, rep *Report) error {
-	if err := r.form(ctx); err != nil {
+	form := r.form
+	if r.o.Churn {
+		form = r.formChurn
+	}
+	if err := form(ctx); err != nil {
 		return fmt.Errorf("forming the group: %w", err)
 	}
 	r.logf("group %s formed", r.c.GroupID)
@@ -193,8 +201,10 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 		return from[s.Pick%len(from)]
 	}
 	switch s.Kind {
+	case Join, Leave, Away:
+		return r.churnStep(ctx, k, s, rep, pick)
 	case Send:
-		from := pick(r.c.Live())
+		from := pick(r.live())
 		if from < 0 {
 			r.logf("%d %s: no live node", k, s.Kind)
 			return nil
@@ -209,7 +219,7 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 			}()
 		}
 	case KillHost, CrashFollower:
-		live := r.c.Live()
+		live := r.live()
 		h := r.c.Host()
 		target := h
 		if s.Kind == CrashFollower || h < 0 {
@@ -236,7 +246,7 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 			r.logf("%d %s: crashed node%d (host: node%d)", k, s.Kind, target, h)
 		}
 	case Restart:
-		target := pick(r.c.Down())
+		target := pick(r.down())
 		if target < 0 {
 			r.logf("%d %s: nothing to restart", k, s.Kind)
 			return nil
@@ -360,7 +370,11 @@ func (r *runner) observe() error {
 			continue // crashed meanwhile
 		}
 		r.mu.Lock()
-		err = r.order.observe(fmt.Sprintf("node%d", i), seq)
+		if r.o.Churn {
+			err = r.index.observe(fmt.Sprintf("node%d", i), seq)
+		} else {
+			err = r.order.observe(fmt.Sprintf("node%d", i), seq)
+		}
 		r.mu.Unlock()
 		if err != nil {
 			return err
@@ -372,6 +386,9 @@ func (r *runner) observe() error {
 // settle waits until every node is up, lists the same committed messages,
 // which include every queued one, and has an empty outbox.
 func (r *runner) settle(ctx context.Context, results []sendResult) error {
+	if r.o.Churn {
+		return r.settleChurn(ctx, results)
+	}
 	var (
 		why  string
 		verr error
@@ -433,6 +450,13 @@ func (r *runner) settle(ctx context.Context, results []sendResult) error {
 // check reads every node's sequence of the settled group and checks the
 // delivery guarantees on them.
 func (r *runner) check(results []sendResult) ([]entry, error) {
+	if r.o.Churn {
+		ms, current, err := r.memberSeqs()
+		if err != nil {
+			return nil, err
+		}
+		return checkChurn(ms, results, current)
+	}
 	var seqs [][]entry
 	for i := range r.c.Members() {
 		seq, err := r.committed(i)
@@ -457,6 +481,9 @@ func (r *runner) checkStores(results []sendResult) error {
 		st.Close()
 		if err != nil {
 			return fmt.Errorf("scan the store of %s: %w", m.Name, err)
+		}
+		if len(values) == 0 && r.o.Churn && m.Index >= r.o.Nodes {
+			continue // a spare that never joined
 		}
 		if err := checkPlaintext(m.Name, values, results); err != nil {
 			return err

@@ -47,12 +47,24 @@ const (
 	// RestartAll crashes every live node at once and restarts them all from
 	// their stores, as after a power cut.
 	RestartAll
+	// Join (churn schedules only): a live member (picked) invites a spare
+	// node that is in no group yet, which joins, while the schedule goes
+	// on.
+	Join
+	// Leave (churn schedules only): a live member other than node0
+	// (picked) leaves the group, while the schedule goes on.
+	Leave
+	// Away (churn schedules only): a live member that is not the host
+	// (picked) crashes and stays down until the schedule ends: it must
+	// catch up after whatever membership changed meanwhile.
+	Away
 )
 
 var kindNames = map[Kind]string{
 	Send: "send", KillHost: "kill-host", CrashFollower: "crash-follower", Restart: "restart",
 	Partition: "partition", IsolateHost: "isolate-host", CutHost: "cut-host", CutOneWay: "cut-one-way",
 	Degrade: "degrade", DegradeAll: "degrade-all", Heal: "heal", RestartAll: "restart-all",
+	Join: "join", Leave: "leave", Away: "away",
 }
 
 func (k Kind) String() string {
@@ -82,7 +94,7 @@ func (s Step) String() string {
 	switch s.Kind {
 	case Send:
 		fmt.Fprintf(&b, " x%d pick=%d wait=%v", s.Count, s.Pick, s.Wait)
-	case KillHost, CrashFollower, Restart:
+	case KillHost, CrashFollower, Restart, Join, Leave, Away:
 		fmt.Fprintf(&b, " pick=%d", s.Pick)
 	case Partition:
 		fmt.Fprintf(&b, " side=%v", s.Side)
@@ -122,10 +134,32 @@ func FormatSchedule(steps []Step) string {
 func Schedule(o Options) []Step {
 	o = o.withDefaults()
 	rng := rand.New(rand.NewSource(o.Seed))
-	down := 0
+	down, away := 0, false
 	steps := make([]Step, 0, o.Steps)
 	for len(steps) < o.Steps {
 		s := Step{Pick: rng.Intn(1 << 16), Pause: time.Duration(rng.Intn(200)) * time.Millisecond}
+		if o.Churn {
+			// One more draw, in churn schedules only, so that the
+			// schedules without churn stay what they were.
+			switch c := rng.Intn(100); {
+			case c < 8:
+				s.Kind = Join
+			case c < 13:
+				s.Kind = Leave
+			case c < 16 && !away && down < o.MaxDown:
+				// Early in the schedule, so that the member is away
+				// for most of it.
+				if len(steps) < o.Steps/3 {
+					s.Kind = Away
+					away = true
+					down++
+				}
+			}
+			if s.Kind != 0 {
+				steps = append(steps, s)
+				continue
+			}
+		}
 		switch r := rng.Intn(100); {
 		case r < 38:
 			s.Kind = Send
@@ -173,7 +207,8 @@ func Schedule(o Options) []Step {
 			}
 			down++
 		case Restart:
-			if down == 0 {
+			// The member away stays down: it is not restarted.
+			if down == 0 || (away && down == 1) {
 				continue
 			}
 			down--

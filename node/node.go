@@ -290,13 +290,28 @@ func (n *Node) Status() Status {
 
 // Messages returns a group's committed messages in order, then the queued ones.
 func (n *Node) Messages(groupID string) ([]Message, error) {
+	p, err := n.MessagePage(groupID, 0, "")
+	return p.Messages, err
+}
+
+// MessagePage returns a page of a group's messages in group order (see
+// [api.MessagePage]): at most limit of them (1 to [api.MaxPage]; 0: every
+// one), those right before the message whose id is before, or the newest
+// when before is empty. An id that is not one of the group's messages is
+// an [ErrNotFound].
+func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePage, error) {
 	g, err := n.groupByText(groupID)
 	if err != nil {
-		return nil, err
+		return MessagePage{}, err
 	}
-	var out []Message
-	err = g.do(context.Background(), func() { out = g.messageList() })
-	return out, err
+	var (
+		p    MessagePage
+		perr error
+	)
+	if err := g.do(context.Background(), func() { p, perr = g.messagePage(limit, before) }); err != nil {
+		return MessagePage{}, err
+	}
+	return p, perr
 }
 
 // Send seals text to the group's members and proposes it. It returns once
@@ -334,8 +349,9 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 		case <-done:
 			// Committed, so in this node's log on disk.
 			var m Message
-			_ = g.do(context.Background(), func() { m = g.messageByID(msg.ID) })
-			if m.ID != "" {
+			var ok bool
+			_ = g.do(context.Background(), func() { m, ok = g.hist.get(msg.ID) })
+			if ok {
 				return m, nil
 			}
 			msg.State = StateCommitted

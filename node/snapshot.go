@@ -82,7 +82,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 			return nil, err
 		}
 		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
-			Int("messages", len(g.messages)).Dur("took", time.Since(start)).
+			Int("messages", len(g.hist.msgs)).Dur("took", time.Since(start)).
 			Msg("restored the group's state from its snapshot; applying the log after it")
 	}
 	g.publish()

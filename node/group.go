@@ -163,7 +163,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		info:         info,
 		provisional:  map[[32]byte]viewMember{},
 		outbox:       map[[16]byte]*pending{},
-		hist:         newHistory(),
+		hist:         newHistory(n.cfg.MessageWindow),
 		keys:         crypto.NewKeyRing(n.id, gid),
 		stepc:        make(chan []*pb.Message, 64),
 		unreachc:     make(chan uint64, 64),

@@ -305,13 +305,16 @@ func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePag
 		return MessagePage{}, err
 	}
 	var (
-		p    MessagePage
-		perr error
+		d    pageDraft
+		derr error
 	)
-	if err := g.do(context.Background(), func() { p, perr = g.messagePage(limit, before) }); err != nil {
+	if err := g.do(context.Background(), func() { d, derr = g.messagePage(limit, before) }); err != nil {
 		return MessagePage{}, err
 	}
-	return p, perr
+	if derr != nil {
+		return MessagePage{}, derr
+	}
+	return d.open(n, g.id), nil
 }
 
 // Send seals text to the group's members and proposes it. It returns once

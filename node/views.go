@@ -187,5 +187,3 @@ func (g *group) status() GroupStatus {
 	gs.Edges = append(gs.Edges, v.edges...)
 	return gs
 }
-
-

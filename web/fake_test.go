@@ -82,6 +82,9 @@ type fakeNode struct {
 	// largestPage is the most messages one MessagePage answered: what
 	// the page asked the node for at most.
 	largestPage int
+	// beforePage, when set, runs (unlocked) at the start of each
+	// MessagePage asking for a page before a message.
+	beforePage func()
 }
 
 var (
@@ -483,6 +486,12 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 
 // MessagePage implements Backend: a page of Messages, as the node pages.
 func (n *fakeNode) MessagePage(groupID string, limit int, before string) (api.MessagePage, error) {
+	n.w.mu.Lock()
+	hook := n.beforePage
+	n.w.mu.Unlock()
+	if hook != nil && before != "" {
+		hook()
+	}
 	msgs, err := n.Messages(groupID)
 	if err != nil {
 		return api.MessagePage{}, err

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"math"
@@ -200,6 +201,22 @@ func (g *group) messagePage(limit int, before string) (pageDraft, error) {
 		d.more = cEnd > 0 || olderOnDisk
 	}
 	return d, nil
+}
+
+// page returns a page of the group's messages (see messagePage), opening
+// those read from the store on the caller's goroutine.
+func (g *group) page(limit int, before string) (MessagePage, error) {
+	var (
+		d    pageDraft
+		derr error
+	)
+	if err := g.do(context.Background(), func() { d, derr = g.messagePage(limit, before) }); err != nil {
+		return MessagePage{}, err
+	}
+	if derr != nil {
+		return MessagePage{}, derr
+	}
+	return d.open(g.n, g.id), nil
 }
 
 // chatIndex returns the log index of the group's chat message whose id is

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/store"
@@ -304,17 +305,32 @@ func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePag
 	if err != nil {
 		return MessagePage{}, err
 	}
-	var (
-		d    pageDraft
-		derr error
-	)
-	if err := g.do(context.Background(), func() { d, derr = g.messagePage(limit, before) }); err != nil {
-		return MessagePage{}, err
+	if limit != 0 {
+		return g.page(limit, before)
 	}
-	if derr != nil {
-		return MessagePage{}, derr
+	// Every message: a page at a time from the newest back, so that the
+	// group's goroutine reads no more than a page from the store between
+	// two turns of its loop (pages end at a message, so they join up
+	// whatever commits meanwhile).
+	var pages [][]Message
+	total := 0
+	for {
+		p, err := g.page(api.MaxPage, before)
+		if err != nil {
+			return MessagePage{}, err
+		}
+		pages = append(pages, p.Messages)
+		total += len(p.Messages)
+		if !p.More || len(p.Messages) == 0 {
+			break
+		}
+		before = p.Messages[0].ID
 	}
-	return d.open(n, g.id), nil
+	out := make([]Message, 0, total)
+	for i := len(pages) - 1; i >= 0; i-- {
+		out = append(out, pages[i]...)
+	}
+	return MessagePage{Messages: out}, nil
 }
 
 // Send seals text to the group's members and proposes it. It returns once

@@ -18,16 +18,22 @@ const testWindow = 3
 
 // TestMessagePages: a member pages through the history from the newest back,
 // in group order, without a gap or a repeat, whether a page comes from
-// memory or from the stored log (a window of 3 messages in memory); more
-// says whether older messages it can read exist, so a member who joined
-// later stops at its first readable message, and a message from before its
-// join ends a page without being shown; an unknown id and a bad limit are
-// refused; and after a restart the pages are the same.
+// memory or from the stored log (a window of 3 messages in memory), and
+// across a membership change (the messages before it are sealed under keys
+// the group's key ring has forgotten); more says whether older messages it
+// can read exist, so a member who joined later stops at its first readable
+// message, and a message from before its join ends a page without being
+// shown; an unknown id and a bad limit are refused; and after a restart from
+// a snapshot (which opens only the newest messages again) the pages are the
+// same.
 func TestMessagePages(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, 2, 31, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+	c := newClusterWith(t, 3, 31, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
 		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) { cfg.MessageWindow = testWindow }
+			tn.Tweak = func(cfg *node.Config) {
+				cfg.MessageWindow = testWindow
+				cfg.SnapshotEntries, cfg.SnapshotKeep = 8, 2
+			}
 		}
 	})
 	ctx := ctxT(t, 60*time.Second)
@@ -44,20 +50,29 @@ func TestMessagePages(t *testing.T) {
 	if _, err := c.Node(1).Join(ctx, code); err != nil {
 		t.Fatal(err)
 	}
-	const total = 10
+	const total, later = 13, 10 // node 2 joins after the first 10
 	var want []string
 	for k := range total {
+		if k == later {
+			code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(2).ID.Public().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Node(2).Join(ctx, code); err != nil {
+				t.Fatal(err)
+			}
+		}
 		want = append(want, fmt.Sprintf("m%d", k))
 		c.send(k%2, want[k], 10*time.Second)
 	}
-	c.Eventually(t, 30*time.Second, "the joiner to read every message", func() bool {
-		ms := c.committed(1)
-		return len(ms) == total && ms[total-1].Text == want[total-1]
+	c.Eventually(t, 30*time.Second, "the joiners to read every message", func() bool {
+		a, b := c.committed(1), c.committed(2)
+		return len(a) == total && a[total-1].Text == want[total-1] && len(b) == total-later && b[len(b)-1].Text == want[total-1]
 	})
 
 	check := func(when string) {
 		t.Helper()
-		for i, w := range [][]string{append([]string{early.Text}, want...), want} {
+		for i, w := range [][]string{append([]string{early.Text}, want...), want, want[later:]} {
 			n := c.Node(i)
 			all, err := n.Messages(c.GroupID)
 			if err != nil {
@@ -88,6 +103,9 @@ func TestMessagePages(t *testing.T) {
 			}
 			if len(pages) != (len(w)+3)/4 {
 				t.Errorf("%s, node %d: %d pages of 4 for %d messages", when, i, len(pages), len(w))
+			}
+			if len(all) < 5 {
+				continue
 			}
 			// The page before a message of the window reaches into the log;
 			// one ending at the first readable message says there is no
@@ -129,12 +147,18 @@ func TestMessagePages(t *testing.T) {
 		}
 	}
 	check("at first")
-	c.restart(1)
-	c.restart(0)
+	for i := range 3 {
+		c.restart(i)
+	}
 	c.Eventually(t, 30*time.Second, "the restarted nodes to list every message", func() bool {
-		a, b := c.committed(0), c.committed(1)
-		return len(a) == total+1 && len(b) == total
+		a, b, d := c.committed(0), c.committed(1), c.committed(2)
+		return len(a) == total+1 && len(b) == total && len(d) == total-later
 	})
+	for i := range 3 {
+		if s := c.logStats(i); s.RestoredFrom == 0 {
+			t.Fatalf("node %d restarted without a snapshot: the test does not rebuild the history from one", i)
+		}
+	}
 	check("after a restart")
 }
 

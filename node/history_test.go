@@ -78,7 +78,7 @@ func TestMessagePages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := texts(all); got != strings.Join(w, " ") {
+			if got := msgTexts(all); got != strings.Join(w, " ") {
 				t.Fatalf("%s, node %d lists %q, want %q", when, i, got, strings.Join(w, " "))
 			}
 			// Pages of 4 from the newest back.
@@ -89,7 +89,7 @@ func TestMessagePages(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s, node %d, page before %q: %v", when, i, before, err)
 				}
-				pages = append([]string{texts(p.Messages)}, pages...)
+				pages = append([]string{msgTexts(p.Messages)}, pages...)
 				if !p.More {
 					break
 				}
@@ -117,23 +117,23 @@ func TestMessagePages(t *testing.T) {
 				wantMore   bool
 				wantErrors bool
 			}{
-				{limit: 2, before: len(all) - 2, want: texts(all[len(all)-4 : len(all)-2]), wantMore: true},
-				{limit: 0, before: len(all) - 1, want: texts(all[:len(all)-1])},
-				{limit: 3, before: 3, want: texts(all[:3])},
-				{limit: 2, before: 1, want: texts(all[:1])},
+				{limit: 2, before: len(all) - 2, want: msgTexts(all[len(all)-4 : len(all)-2]), wantMore: true},
+				{limit: 0, before: len(all) - 1, want: msgTexts(all[:len(all)-1])},
+				{limit: 3, before: 3, want: msgTexts(all[:3])},
+				{limit: 2, before: 1, want: msgTexts(all[:1])},
 				{limit: 2, before: 0, want: ""},
 			} {
 				p, err := n.MessagePage(c.GroupID, tc.limit, all[tc.before].ID)
-				if err != nil || texts(p.Messages) != tc.want || p.More != tc.wantMore {
+				if err != nil || msgTexts(p.Messages) != tc.want || p.More != tc.wantMore {
 					t.Errorf("%s, node %d, %d before %s: %q more %v, %v; want %q more %v",
-						when, i, tc.limit, all[tc.before].Text, texts(p.Messages), p.More, err, tc.want, tc.wantMore)
+						when, i, tc.limit, all[tc.before].Text, msgTexts(p.Messages), p.More, err, tc.want, tc.wantMore)
 				}
 			}
 		}
 		// The joiner cannot read the message from before its join, yet
 		// it is one of the group's: the page before it is empty.
 		if p, err := c.Node(1).MessagePage(c.GroupID, 5, early.ID); err != nil || len(p.Messages) != 0 || p.More {
-			t.Errorf("%s, the joiner's page before a message it cannot read: %q more %v, %v", when, texts(p.Messages), p.More, err)
+			t.Errorf("%s, the joiner's page before a message it cannot read: %q more %v, %v", when, msgTexts(p.Messages), p.More, err)
 		}
 		for _, bad := range []string{"00000000000000000000000000000000", "not hex"} {
 			if _, err := c.Node(1).MessagePage(c.GroupID, 5, bad); !errors.Is(err, api.ErrUnknownMessage) || !errors.Is(err, node.ErrNotFound) {
@@ -162,7 +162,7 @@ func TestMessagePages(t *testing.T) {
 	check("after a restart")
 }
 
-func texts(ms []node.Message) string {
+func msgTexts(ms []node.Message) string {
 	var s []string
 	for _, m := range ms {
 		s = append(s, m.Text)

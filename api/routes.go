@@ -53,7 +53,11 @@ const (
 	// RouteJoin: POST with a [JoinRequest] joins a group.
 	RouteJoin = Prefix + "/join"
 	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists
-	// the group's messages, committed ones in order, then queued ones.
+	// the group's messages, committed ones in order, then queued ones, as
+	// an array of [Message]. GET with a page query (limit=N, before=ID or
+	// both) answers a [MessagePage] instead: a page of that list and
+	// whether older messages exist. A limit out of 1..[MaxPage] is a 400,
+	// an id that is not one of the group's messages a 404.
 	RouteMessages = Prefix + "/groups/" + groupIDPattern + "/messages"
 	// RouteTranscript: GET answers the group's signed transcript, a JSON
 	// document for download.

@@ -275,19 +275,41 @@ var (
 	// ErrHalted: the group is halted on this node because its history
 	// forked (see [ForkAlert]); maps to 409 Conflict.
 	ErrHalted = errors.New("group halted after a fork")
+	// ErrUnknownMessage: a page query names a message the group does
+	// not have (or this node cannot read). It wraps [ErrNotFound].
+	ErrUnknownMessage = fmt.Errorf("message %w", ErrNotFound)
 )
 
 // MaxPage is the most messages one page holds.
 const MaxPage = 10000
 
-// Page returns the page of msgs (in group order) that ends right before the
-// message whose id is before (the newest page when before is empty), at
-// most limit long (every message before it when limit is 0). It returns
-// ErrNotFound when no message has the id before, and ErrInvalid for a
-// limit out of 0..[MaxPage].
-func Page(msgs []Message, limit int, before string) ([]Message, error) {
-	if limit < 0 || limit > MaxPage {
-		return nil, fmt.Errorf("limit %d: a page holds 1 to %d messages (0: all): %w", limit, MaxPage, ErrInvalid)
+// MessagePage is the answer of GET [RouteMessages] with a page query: the
+// query parameter limit=N (1 to [MaxPage]) asks for the newest N messages,
+// and before=ID for those right before the message whose id is ID (every one
+// before it when limit is left out). To read a group's history from the
+// newest back, ask for limit=N, then for limit=N&before= the id of the first
+// message of each page while More is set. Pages stay in step whatever
+// arrives meanwhile: a page ends at a fixed message, not at a count from the
+// newest.
+type MessagePage struct {
+	// Messages are the page's messages in group order: committed ones by
+	// index, then (on the newest page) this node's queued ones.
+	Messages []Message `json:"messages"`
+	// More reports whether the group has older messages that this node can
+	// read, before the first of Messages.
+	More bool `json:"more"`
+}
+
+// Page returns the page of msgs (a group's messages in group order) that
+// ends right before the message whose id is before (the newest page when
+// before is empty), at most limit long (every message before it when limit
+// is 0), as the node answers a page query on an in-memory list. It returns
+// ErrNotFound when no message has the id before, and ErrInvalid for a limit
+// out of 0..[MaxPage]. The page's Messages are a slice of their own:
+// appending to it leaves msgs alone.
+func Page(msgs []Message, limit int, before string) (MessagePage, error) {
+	if err := CheckLimit(limit); err != nil {
+		return MessagePage{}, err
 	}
 	end := len(msgs)
 	if before != "" {
@@ -299,14 +321,23 @@ func Page(msgs []Message, limit int, before string) ([]Message, error) {
 			}
 		}
 		if end < 0 {
-			return nil, fmt.Errorf("no message %q in this group: %w", before, ErrNotFound)
+			return MessagePage{}, fmt.Errorf("no message %q in this group: %w", before, ErrUnknownMessage)
 		}
 	}
 	start := 0
 	if limit > 0 {
 		start = max(0, end-limit)
 	}
-	return msgs[start:end:end], nil
+	return MessagePage{Messages: msgs[start:end:end], More: start > 0}, nil
+}
+
+// CheckLimit returns ErrInvalid, wrapped in a sentence for a person, for a
+// page limit out of 0..[MaxPage] (0: no limit).
+func CheckLimit(limit int) error {
+	if limit < 0 || limit > MaxPage {
+		return fmt.Errorf("limit %d: a page holds 1 to %d messages: %w", limit, MaxPage, ErrInvalid)
+	}
+	return nil
 }
 
 // Figures are a node's running counts, for its metrics (package metrics):

@@ -12,6 +12,8 @@ type (
 	GroupInfo = api.GroupInfo
 	// Message is [api.Message].
 	Message = api.Message
+	// MessagePage is [api.MessagePage].
+	MessagePage = api.MessagePage
 	// Member is [api.Member].
 	Member = api.Member
 	// Edge is [api.Edge].

@@ -196,8 +196,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		g.n.rejects.add("open message: " + reasonKey(err))
 	}
 	if err == nil {
-		g.msgIndex[m.ID] = len(g.messages)
-		g.messages = append(g.messages, m)
+		g.hist.add(m, key)
 	}
 	// Only members who can read a message list it.
 	g.commitOutbox(c.ID)

@@ -108,6 +108,12 @@ type Config struct {
 	// keeps in memory, for members a little behind (default 1,000). Older
 	// entries are read back from the store: the store keeps the whole log.
 	SnapshotKeep uint64
+	// MessageWindow is how many of a group's newest messages the node keeps
+	// opened in memory (default 1,000; it keeps up to twice as many
+	// between two trims). Older pages are read from the stored log and
+	// opened again when asked for, so the memory a group takes for its
+	// messages does not grow with its history.
+	MessageWindow int
 }
 
 // maxAppendBytes bounds the entry data of one append, as raft sends it and
@@ -195,6 +201,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SnapshotKeep == 0 {
 		cfg.SnapshotKeep = 1_000
+	}
+	if cfg.MessageWindow <= 0 {
+		cfg.MessageWindow = 1_000
 	}
 	return cfg
 }

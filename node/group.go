@@ -70,8 +70,7 @@ type group struct {
 	bootstrap    bool   // created here: campaign once the bootstrap entry applied
 	campaigned   bool
 	outbox       map[[16]byte]*pending
-	messages     []Message
-	msgIndex     map[string]int
+	hist         history // the messages this node read (history.go)
 	leader       uint64
 	term         uint64
 	role         raft.StateType
@@ -165,7 +164,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		info:         info,
 		provisional:  map[[32]byte]viewMember{},
 		outbox:       map[[16]byte]*pending{},
-		msgIndex:     map[string]int{},
+		hist:         newHistory(n.cfg.MessageWindow),
 		keys:         crypto.NewKeyRing(n.id, gid),
 		stepc:        make(chan []*pb.Message, 64),
 		unreachc:     make(chan uint64, 64),

@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/store"
@@ -294,13 +295,46 @@ func (n *Node) Status() Status {
 
 // Messages returns a group's committed messages in order, then the queued ones.
 func (n *Node) Messages(groupID string) ([]Message, error) {
+	p, err := n.MessagePage(groupID, 0, "")
+	return p.Messages, err
+}
+
+// MessagePage returns a page of a group's messages in group order (see
+// [api.MessagePage]): at most limit of them (1 to [api.MaxPage]; 0: every
+// one), those right before the message whose id is before, or the newest
+// when before is empty. An id that is not one of the group's messages is
+// an [ErrNotFound].
+func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePage, error) {
 	g, err := n.groupByText(groupID)
 	if err != nil {
-		return nil, err
+		return MessagePage{}, err
 	}
-	var out []Message
-	err = g.do(context.Background(), func() { out = g.messageList() })
-	return out, err
+	if limit != 0 {
+		return g.page(limit, before)
+	}
+	// Every message: a page at a time from the newest back, so that the
+	// group's goroutine reads no more than a page from the store between
+	// two turns of its loop (pages end at a message, so they join up
+	// whatever commits meanwhile).
+	var pages [][]Message
+	total := 0
+	for {
+		p, err := g.page(api.MaxPage, before)
+		if err != nil {
+			return MessagePage{}, err
+		}
+		pages = append(pages, p.Messages)
+		total += len(p.Messages)
+		if !p.More || len(p.Messages) == 0 {
+			break
+		}
+		before = p.Messages[0].ID
+	}
+	out := make([]Message, 0, total)
+	for i := len(pages) - 1; i >= 0; i-- {
+		out = append(out, pages[i]...)
+	}
+	return MessagePage{Messages: out}, nil
 }
 
 // Send seals text to the group's members and proposes it. It returns once
@@ -338,8 +372,9 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 		case <-done:
 			// Committed, so in this node's log on disk.
 			var m Message
-			_ = g.do(context.Background(), func() { m = g.messageByID(msg.ID) })
-			if m.ID != "" {
+			var ok bool
+			_ = g.do(context.Background(), func() { m, ok = g.hist.get(msg.ID) })
+			if ok {
 				return m, nil
 			}
 			msg.State = StateCommitted

@@ -243,6 +243,15 @@ func (s *Service) Messages(groupID string) ([]Message, error) {
 	return n.Messages(groupID)
 }
 
+// MessagePage implements the UI backend.
+func (s *Service) MessagePage(groupID string, limit int, before string) (MessagePage, error) {
+	n, err := s.node()
+	if err != nil {
+		return MessagePage{}, err
+	}
+	return n.MessagePage(groupID, limit, before)
+}
+
 // Transcript implements the UI backend.
 func (s *Service) Transcript(ctx context.Context, groupID string) ([]byte, error) {
 	n, err := s.node()

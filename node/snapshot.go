@@ -82,7 +82,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 			return nil, err
 		}
 		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
-			Int("messages", len(g.messages)).Dur("took", time.Since(start)).
+			Int("messages", len(g.hist.msgs)).Dur("took", time.Since(start)).
 			Msg("restored the group's state from its snapshot; applying the log after it")
 	}
 	g.publish()
@@ -133,11 +133,14 @@ func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, error
 // rebuildHistory rebuilds, for a state restored from the snapshot at upto,
 // what this node derived from the chat messages up to there and the state
 // machine does not keep: the messages it lists, and the sender keys it
-// opened (its own ones, which a queued message may be sealed under, and the
+// opened (its own ones, which a queued message may be sealed under, the
 // others' keys of the current epoch, which later messages without a key
-// header are sealed under). It reads the stored log from first and opens
-// each message that the state accepted at its index exactly as afterEntry
-// did when it was applied, without applying anything again.
+// header are sealed under, and every key of a message it can read, which
+// opens the message again when a page asks for it). It reads the stored log
+// from first and learns the key of each message that the state accepted at
+// its index, without applying anything again; it opens only the newest
+// messages, those of the window of messages in memory (history.go),
+// exactly as afterEntry did when they were applied.
 //
 // The envelopes' signatures are not checked again (see
 // state.State.AcceptedChat): they were when the entries were applied, and the
@@ -152,6 +155,14 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 	if first == 0 {
 		return nil
 	}
+	// The newest messages this node can read, to open once the log is
+	// read; trimmed as history trims its window.
+	type chatAt struct {
+		c      *state.Chat
+		author *state.Member
+	}
+	var recent []chatAt
+	window := g.hist.window
 	for lo := first; lo <= upto; {
 		ents, err := g.n.store.Entries(g.id[:], lo, upto+1, 4<<20)
 		if err != nil {
@@ -170,12 +181,28 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 				author = g.st.Former[c.Sender]
 			}
 			// afterEntry opens only while this node is a member; here
-			// deliver tries every message, but one from a time this node
-			// was not a member is sealed under a key it was never given,
-			// which deliver passes over silently, as afterEntry does.
-			g.deliver(c, author)
+			// every message is tried, but one from a time this node was
+			// not a member is sealed under a key it was never given,
+			// which is passed over silently, as afterEntry does.
+			key, err := g.chatKey(c)
+			switch {
+			case err == nil:
+				g.hist.keys[key.Ref()] = key
+				if g.hist.first == 0 {
+					g.hist.first = c.Index
+				}
+				recent = append(recent, chatAt{c, author})
+				if len(recent) >= 2*window {
+					recent = append([]chatAt(nil), recent[len(recent)-window:]...)
+				}
+			case !errors.Is(err, crypto.ErrNotRecipient):
+				g.deliver(c, author) // which logs and counts why
+			}
 		}
 		lo += uint64(len(ents))
+	}
+	for _, r := range recent[max(0, len(recent)-window):] {
+		g.deliver(r.c, r.author)
 	}
 	// Keys of earlier epochs open nothing that is still to come.
 	g.keys.Forget(g.st.Epoch)

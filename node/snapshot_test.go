@@ -33,6 +33,9 @@ func newSnapshotCluster(t *testing.T, size int, seed int64) *cluster {
 		for _, tn := range c.Members() {
 			tn.Tweak = func(cfg *node.Config) {
 				cfg.SnapshotEntries, cfg.SnapshotKeep = testSnapshotEntries, testSnapshotKeep
+				// The history before the window is read from the log:
+				// every list of messages the test compares is too.
+				cfg.MessageWindow = testWindow
 				// Latency maps in the log too, within a short test.
 				cfg.PingInterval, cfg.LatencyInterval = 100*time.Millisecond, 300*time.Millisecond
 			}

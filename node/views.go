@@ -205,19 +205,3 @@ func (g *group) status() GroupStatus {
 	gs.Edges = append(gs.Edges, v.edges...)
 	return gs
 }
-
-func (g *group) messageList() []Message {
-	out := make([]Message, 0, len(g.messages)+len(g.outbox))
-	out = append(out, g.messages...)
-	for _, p := range g.sortedPending() {
-		out = append(out, g.pendingMessage(p))
-	}
-	return out
-}
-
-func (g *group) messageByID(id string) Message {
-	if i, ok := g.msgIndex[id]; ok {
-		return g.messages[i]
-	}
-	return Message{}
-}

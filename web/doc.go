@@ -59,12 +59,21 @@
 //	POST /api/v1/join                        {"code"} -> api.GroupInfo, once joined and caught up
 //	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> api.Message
 //	GET  /api/v1/groups/{group_id}/messages  [api.Message], committed in order, then queued
+//	GET  /api/v1/groups/{group_id}/messages?limit=N&before=ID  api.MessagePage: a page and "more"
 //	GET  /api/v1/groups/{group_id}/transcript the signed transcript (a JSON download)
 //	GET  /api/v1/backup/store                a copy of the node's store (bbolt), for demes backup
 //	GET  /api/v1/events                      server-sent events, one api.Event per "data:" line
 //	GET  /api/v1/qr?text=...                 a PNG QR code of text (at most 2048 bytes)
 //	GET  /api/v1/demo                        {"enabled", "running"}
 //	POST /api/v1/node/stop, /api/v1/node/start  demo mode only (404 otherwise)
+//
+// GET .../messages with limit=N (1 to api.MaxPage) answers the newest N
+// messages, with before=ID those right before that message, as an
+// api.MessagePage ({"messages", "more"}): more says whether older messages
+// exist, to ask for with before= the first message's id. The UI opens a group
+// on its newest page and asks for older ones as the reader scrolls up; the
+// node keeps only its newest messages in memory and reads older pages from
+// its store. A bad limit is a 400, an unknown id a 404.
 //
 // POST .../messages waits up to timeout_ms (default 10 s) for the message to
 // commit. It answers 200 with state "committed", or 202 with state "queued"

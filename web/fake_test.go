@@ -79,6 +79,12 @@ type fakeNode struct {
 	lastWait float64          // the wait of the last Send, in seconds
 	lastTTL  time.Duration    // the ttl of the last InviteFor
 	failOps  map[string]error // the next call of a membership method returns this error
+	// largestPage is the most messages one MessagePage answered: what
+	// the page asked the node for at most.
+	largestPage int
+	// beforePage, when set, runs (unlocked) at the start of each
+	// MessagePage asking for a page before a message.
+	beforePage func()
 }
 
 var (
@@ -457,7 +463,8 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 	return m, nil
 }
 
-// Messages implements Backend.
+// Messages lists a group's messages as the node does: the committed ones
+// in order, then this node's queued ones.
 func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
@@ -475,6 +482,25 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 		}
 	}
 	return out, nil
+}
+
+// MessagePage implements Backend: a page of Messages, as the node pages.
+func (n *fakeNode) MessagePage(groupID string, limit int, before string) (api.MessagePage, error) {
+	n.w.mu.Lock()
+	hook := n.beforePage
+	n.w.mu.Unlock()
+	if hook != nil && before != "" {
+		hook()
+	}
+	msgs, err := n.Messages(groupID)
+	if err != nil {
+		return api.MessagePage{}, err
+	}
+	p, err := api.Page(msgs, limit, before)
+	n.w.mu.Lock()
+	n.largestPage = max(n.largestPage, len(p.Messages))
+	n.w.mu.Unlock()
+	return p, err
 }
 
 // Transcript implements Backend.

@@ -70,9 +70,12 @@ type Backend interface {
 	// returned message has State "committed", or "queued" when the wait ran
 	// out and the message waits in the outbox.
 	Send(ctx context.Context, groupID, text string, wait time.Duration) (api.Message, error)
-	// Messages returns the group's committed messages in order, then this
-	// node's queued ones.
-	Messages(groupID string) ([]api.Message, error)
+	// MessagePage returns a page of the group's messages (see
+	// [api.MessagePage]): the committed ones in order, then this node's
+	// queued ones, at most limit of them (0: every one) right before the
+	// message whose id is before (the newest when before is empty). An
+	// unknown id before wraps [api.ErrNotFound].
+	MessagePage(groupID string, limit int, before string) (api.MessagePage, error)
 	// Transcript returns the group's signed transcript as a JSON document.
 	Transcript(ctx context.Context, groupID string) ([]byte, error)
 	// Subscribe returns a channel of events for the UI and a func that ends
@@ -385,35 +388,42 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, m)
 }
 
-// messages answers GET /api/v1/groups/{group_id}/messages.
+// messages answers GET /api/v1/groups/{group_id}/messages: every message
+// as an array, or with a page query (limit, before) an api.MessagePage.
 func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
 	limit := 0
-	if q := r.URL.Query().Get("limit"); q != "" {
-		n, err := strconv.Atoi(q)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "limit must be a number of messages", "leave it out for every message")
+	if s := q.Get("limit"); q.Has("limit") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > api.MaxPage {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number of messages from 1 to %d", api.MaxPage), "leave it out for every message")
 			return
 		}
 		limit = n
 	}
-	msgs, err := h.backend.Messages(mux.Vars(r)[api.GroupIDVar])
+	before := q.Get("before")
+	paged := q.Has("limit") || q.Has("before")
+	if q.Has("before") && before == "" {
+		writeError(w, http.StatusBadRequest, "before must be a message id", "leave it out for the newest messages")
+		return
+	}
+	p, err := h.backend.MessagePage(mux.Vars(r)[api.GroupIDVar], limit, before)
 	if err != nil {
+		if errors.Is(err, api.ErrUnknownMessage) {
+			writeError(w, http.StatusNotFound, err.Error(), "list the newest messages (without before=) to see their ids")
+			return
+		}
 		h.backendError(w, r, "list messages", err)
 		return
 	}
-	// Paging: the newest limit messages, or those right before one.
-	if msgs, err = api.Page(msgs, limit, r.URL.Query().Get("before")); err != nil {
-		status, hint := http.StatusBadRequest, ""
-		if errors.Is(err, api.ErrNotFound) {
-			status, hint = http.StatusNotFound, "list the messages without before= to see their ids"
-		}
-		writeError(w, status, err.Error(), hint)
+	if p.Messages == nil {
+		p.Messages = []api.Message{}
+	}
+	if paged {
+		writeJSON(w, http.StatusOK, p)
 		return
 	}
-	if msgs == nil {
-		msgs = []api.Message{}
-	}
-	writeJSON(w, http.StatusOK, msgs)
+	writeJSON(w, http.StatusOK, p.Messages)
 }
 
 // unsafeFileChars are the characters kept out of a download's file name.

@@ -4,15 +4,17 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/demes/demes/api"
 )
 
-// TestMessagesPaging: GET messages takes limit (the newest N) and before (a
-// page further back); a bad limit is a 400, an unknown id a 404 that says
-// where to look, and neither reaches past the group's list.
+// TestMessagesPaging: GET messages with limit (the newest N) or before (a
+// page further back) answers a page and whether older messages exist; a bad
+// limit is a 400, an unknown id a 404 that says where to look, and without
+// a page query the answer is the whole list, as before paging.
 func TestMessagesPaging(t *testing.T) {
 	w, gid, ui := friendsUI(t)
 	var ids []string
@@ -24,25 +26,39 @@ func TestMessagesPaging(t *testing.T) {
 		ids = append(ids, m.ID)
 	}
 	route := groupRoute(api.RouteMessages, gid)
-	texts := func(v any) (out []string) {
-		for _, m := range v.([]any) {
-			out = append(out, m.(map[string]any)["text"].(string))
+	page := func(query string) string {
+		t.Helper()
+		p := getJSON(t, ui, route+query).(map[string]any)
+		var texts []string
+		for _, m := range p["messages"].([]any) {
+			texts = append(texts, m.(map[string]any)["text"].(string))
 		}
-		return out
+		return fmt.Sprintf("%s more=%v", strings.Join(texts, " "), p["more"])
 	}
-	if got := fmt.Sprint(texts(getJSON(t, ui, route+"?limit=2"))); got != "[m3 m4]" {
-		t.Errorf("newest page: %s", got)
+	for query, want := range map[string]string{
+		"?limit=2":                  "m3 m4 more=true",
+		"?limit=2&before=" + ids[3]: "m1 m2 more=true",
+		"?limit=2&before=" + ids[2]: "m0 m1 more=false",
+		"?limit=10":                 "m0 m1 m2 m3 m4 more=false",
+		"?before=" + ids[2]:         "m0 m1 more=false",
+		"?limit=5":                  "m0 m1 m2 m3 m4 more=false",
+		"?limit=1&before=" + ids[1]: "m0 more=false",
+		"?limit=3&before=" + ids[0]: " more=false",
+	} {
+		if got := page(query); got != want {
+			t.Errorf("%s: %s, want %s", query, got, want)
+		}
 	}
-	if got := fmt.Sprint(texts(getJSON(t, ui, route+"?limit=2&before="+ids[3]))); got != "[m1 m2]" {
-		t.Errorf("page before m3: %s", got)
+	if got := len(getJSON(t, ui, route).([]any)); got != 5 {
+		t.Errorf("no page query: %d messages", got)
 	}
-	if got := len(texts(getJSON(t, ui, route))); got != 5 {
-		t.Errorf("no limit: %d messages", got)
+	for _, q := range []string{"?limit=x", "?limit=0", "?limit=-1", fmt.Sprintf("?limit=%d", api.MaxPage+1), "?before="} {
+		if rec := call(ui, http.MethodGet, route+q, ""); rec.Code != http.StatusBadRequest {
+			t.Errorf("%s: %d %s", q, rec.Code, rec.Body)
+		}
 	}
-	if rec := call(ui, http.MethodGet, route+"?limit=x", ""); rec.Code != http.StatusBadRequest {
-		t.Errorf("limit=x: %d %s", rec.Code, rec.Body)
-	}
-	if rec := call(ui, http.MethodGet, route+"?before=nope", ""); rec.Code != http.StatusNotFound {
+	rec := call(ui, http.MethodGet, route+"?limit=2&before=nope", "")
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "without before") {
 		t.Errorf("before=nope: %d %s", rec.Code, rec.Body)
 	}
 }

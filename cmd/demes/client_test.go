@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,7 @@ type fakeAPI struct {
 	dropSend  bool   // POST .../messages closes the connection unanswered
 	sent      []sentMessage
 	invites   []string
+	pages     int // page queries answered
 }
 
 type sentMessage struct {
@@ -252,7 +254,19 @@ func (f *fakeAPI) listMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	reply(w, http.StatusOK, f.messages[g.GroupID])
+	q := r.URL.Query()
+	if !q.Has("limit") && !q.Has("before") {
+		reply(w, http.StatusOK, f.messages[g.GroupID])
+		return
+	}
+	limit, _ := strconv.Atoi(q.Get("limit"))
+	p, err := api.Page(f.messages[g.GroupID], limit, q.Get("before"))
+	if err != nil {
+		reply(w, http.StatusNotFound, api.ErrorResponse{Error: err.Error(), Hint: "see the ids"})
+		return
+	}
+	f.pages++
+	reply(w, http.StatusOK, p)
 }
 
 // locked runs fn with the fake's state locked: the binary's requests are
@@ -558,6 +572,42 @@ func TestMessages(t *testing.T) {
 	}
 	if ms[1]["author"] != bob.String() || ms[0]["sent_at"] != at.Format(time.RFC3339) {
 		t.Errorf("messages --json: %v", ms)
+	}
+}
+
+// TestMessagesPages: without --limit, messages prints the whole history,
+// read a page at a time from the newest back (so no answer of the node grows
+// with the history), in group order and without a gap or a repeat at a
+// page's edge; --limit N --before ID prints one page.
+func TestMessagesPages(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t, alpha)
+	const total = api.MaxPage + 2
+	msgs := make([]api.Message, total)
+	for i := range msgs {
+		msgs[i] = api.Message{ID: "m" + strconv.Itoa(i), Index: uint64(i + 1), Author: alice.String(), Text: strconv.Itoa(i), State: api.StateCommitted}
+	}
+	f.locked(func() { f.messages[alpha.GroupID] = msgs })
+	r := runDemes(t, nil, "messages", "--json", "--home", f.home)
+	wantExit(t, r, 0)
+	var ms []api.Message
+	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || len(ms) != total {
+		t.Fatalf("messages --json: %d messages, %v", len(ms), err)
+	}
+	for i, m := range ms {
+		if m.ID != msgs[i].ID {
+			t.Fatalf("message %d is %s, want %s", i, m.ID, msgs[i].ID)
+		}
+	}
+	f.locked(func() {
+		if f.pages != 2 {
+			t.Errorf("%d page queries for %d messages, want 2", f.pages, total)
+		}
+	})
+	r = runDemes(t, nil, "messages", "--json", "--limit", "2", "--before", "m5", "--home", f.home)
+	wantExit(t, r, 0)
+	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || len(ms) != 2 || ms[0].ID != "m3" || ms[1].ID != "m4" {
+		t.Errorf("--limit 2 --before m5: %v %v", ms, err)
 	}
 }
 

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/demes/demes/api"
@@ -17,7 +20,7 @@ import (
 // then those still in this node's outbox.
 func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newNodeFlags("messages [--group G] [--limit N] [--before MESSAGE_ID] [--json]", stdout, "print an array of id, index, author, text, sent_at, ... as JSON", true)
-	limit := f.Int("limit", 0, "print at most the N newest messages (before --before); 0: all")
+	limit := f.Int("limit", 0, "print at most the N newest messages (before --before); without it, every one")
 	before := f.String("before", "", "print the messages right before the one with this id (a page further back)")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -26,26 +29,20 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
+	limited := false
+	f.Visit(func(fl *flag.Flag) { limited = limited || fl.Name == "limit" })
+	if limited && (*limit < 1 || *limit > api.MaxPage) {
+		return f.usagef("--limit takes 1 to %d messages", api.MaxPage)
+	}
 	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	if *limit < 0 || *limit > api.MaxPage {
-		return f.usagef("--limit takes 1 to %d messages (0: all)", api.MaxPage)
-	}
-	q := url.Values{}
-	if *limit > 0 {
-		q.Set("limit", strconv.Itoa(*limit))
-	}
-	if *before != "" {
-		q.Set("before", *before)
-	}
-	path := api.GroupPath(api.RouteMessages, g.GroupID)
-	if len(q) > 0 {
-		path += "?" + q.Encode()
-	}
-	var ms []api.Message
-	if _, err := c.call(ctx, http.MethodGet, path, nil, &ms, apiTimeout); err != nil {
+	ms, err := fetchMessages(ctx, c, g.GroupID, *limit, *before)
+	if err != nil {
+		if *before != "" && strings.HasPrefix(errorText(err), "no message ") {
+			return withHint(errors.Unwrap(err), "'demes messages --limit 20 --json' shows the ids of the newest messages")
+		}
 		return err
 	}
 	if *f.json {
@@ -58,6 +55,40 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		fmt.Fprintln(stdout, formatMessage(m))
 	}
 	return nil
+}
+
+// fetchMessages reads the messages before the one whose id is before (the
+// newest when before is empty), at most limit of them (0: every one), a
+// page of at most api.MaxPage at a time from the newest back, so that no
+// answer of the node grows with the group's history.
+func fetchMessages(ctx context.Context, c *client, groupID string, limit int, before string) ([]api.Message, error) {
+	var pages [][]api.Message
+	n := 0
+	for {
+		want := api.MaxPage
+		if limit > 0 {
+			want = min(want, limit-n)
+		}
+		q := url.Values{"limit": {strconv.Itoa(want)}}
+		if before != "" {
+			q.Set("before", before)
+		}
+		var p api.MessagePage
+		if _, err := c.call(ctx, http.MethodGet, api.GroupPath(api.RouteMessages, groupID)+"?"+q.Encode(), nil, &p, apiTimeout); err != nil {
+			return nil, err
+		}
+		pages = append(pages, p.Messages)
+		n += len(p.Messages)
+		if !p.More || len(p.Messages) == 0 || (limit > 0 && n >= limit) {
+			break
+		}
+		before = p.Messages[0].ID
+	}
+	out := make([]api.Message, 0, n)
+	for i := len(pages) - 1; i >= 0; i-- {
+		out = append(out, pages[i]...)
+	}
+	return out, nil
 }
 
 // formatMessage is one line of `demes messages`:

@@ -44,6 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	name := f.String("name", "", "display `NAME` (default: the one given to keygen)")
 	metricsAddr := f.String("metrics", "", "serve /metrics, /healthz and /readyz on this loopback `ADDR` (off when empty)")
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
+	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
 	pos, err := f.parse(args)
@@ -68,6 +69,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *snapEvery == 0 {
 		return f.usageErr(errors.New("--snapshot-entries must be at least 1"))
 	}
+	if *window < 1 {
+		return f.usageErr(errors.New("--message-window must be at least 1"))
+	}
 	if *metricsAddr != "" && !loopbackAddr(*metricsAddr) {
 		return f.usageErr(fmt.Errorf("--metrics %s: the metrics listener must be on loopback (127.0.0.1:PORT or [::1]:PORT); its figures name your groups", *metricsAddr))
 	}
@@ -89,6 +93,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rn, err := startNode(ctx, nodeOptions{
 		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,
 		timing: timing, maxVoters: tf.maxVoters, logger: logger, snapshotEntries: *snapEvery,
+		messageWindow: *window,
 	})
 	if err != nil {
 		return err
@@ -121,6 +126,7 @@ type nodeOptions struct {
 	timing                            node.Timing
 	maxVoters                         int
 	snapshotEntries                   uint64 // 0: the node's default
+	messageWindow                     int    // 0: the node's default
 	logger                            zerolog.Logger
 	demo                              bool
 }
@@ -164,6 +170,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	svc, err := node.NewService(node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
+		MessageWindow: o.messageWindow,
 	})
 	if err != nil {
 		peerLn.Close()

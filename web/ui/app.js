@@ -39,7 +39,7 @@ function main() {
   wireNotify();
   wireDrawers(renderCompose);
   wireLogin(startSync);
-  $('load-older').addEventListener('click', (e) => loadOlder(e.currentTarget));
+  $('load-older').addEventListener('click', () => loadOlder());
   // Coming back to the tab counts as seeing the open group.
   document.addEventListener('visibilitychange', () => later('seen', seenNow, 50));
   window.addEventListener('focus', () => later('seen', seenNow, 50));

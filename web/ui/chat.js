@@ -8,7 +8,7 @@
 
 import { $, el, icon, fmtTime } from './dom.js';
 import { state, myID, currentGroupStatus, currentGroupInfo } from './state.js';
-import { sortedMessages, shownState, sendText, retry } from './messages.js';
+import { sortedMessages, shownState, sendText, retry, loadOlder } from './messages.js';
 import { displayName, authorName } from './groups.js';
 import { membership } from './members.js';
 import { isTouch } from './drawers.js';
@@ -88,13 +88,16 @@ function buildMessage(m) {
 
 // renderMessages shows the open group's messages, rebuilding only those
 // that changed. scrollToEnd scrolls to the newest; keepPlace keeps what the
-// reader sees in place while older messages come in above.
+// reader sees in place while older messages come in above (and newer ones
+// below, if any arrived meanwhile): the first message in view stays where
+// it was.
 export function renderMessages(scrollToEnd, keepPlace) {
   const list = $('message-list');
   const gid = state.selected;
   const msgs = gid ? sortedMessages(gid) : [];
   const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
-  const fromEnd = list.scrollHeight - list.scrollTop;
+  const anchor = keepPlace ? firstInView(list) : null;
+  const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
   const existing = new Map();
   for (const li of Array.from(list.children)) existing.set(li.dataset.id, li);
   let prev = null;
@@ -112,13 +115,35 @@ export function renderMessages(scrollToEnd, keepPlace) {
   }
   for (const li of existing.values()) li.remove();
   $('messages-empty').hidden = !gid || msgs.length > 0;
-  if (keepPlace) list.scrollTop = list.scrollHeight - fromEnd;
+  if (anchor && anchor.isConnected) list.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
   else if (scrollToEnd || nearEnd) list.scrollTop = list.scrollHeight;
+}
+
+// firstInView is the first message of list that shows, at least in part.
+function firstInView(list) {
+  const top = list.getBoundingClientRect().top;
+  for (const li of list.children) {
+    if (li.getBoundingClientRect().bottom > top) return li;
+  }
+  return null;
+}
+
+// OLDER_MARGIN is how close to the top of the list, in pixels, the reader
+// scrolls before the older page is fetched: it arrives before they get there.
+const OLDER_MARGIN = 200;
+
+// nearTop loads the older page once the reader scrolled close to the top,
+// or when the messages do not fill the list (nothing to scroll).
+function nearTop() {
+  const list = $('message-list');
+  // A list out of view (a drawer over it) has no height: nothing to fill.
+  if (list.clientHeight > 0 && (list.scrollTop < OLDER_MARGIN || list.scrollHeight <= list.clientHeight)) loadOlder();
 }
 
 export function renderOlder() {
   const o = state.selected && state.older.get(state.selected);
   $('load-older').hidden = !o || !o.more;
+  if (o && o.more) requestAnimationFrame(nearTop);
   // Once the oldest readable message is in view, say why there is nothing
   // before it for a member who joined later.
   const gs = currentGroupStatus();
@@ -170,6 +195,12 @@ function sendCompose() {
 }
 
 export function wireChat() {
+  // Older messages come as the reader scrolls up to them; the button above
+  // the list does the same for a keyboard.
+  $('message-list').addEventListener('scroll', () => {
+    const o = state.selected && state.older.get(state.selected);
+    if (o && o.more) nearTop();
+  }, { passive: true });
   $('compose-form').addEventListener('submit', (e) => {
     e.preventDefault();
     sendCompose();

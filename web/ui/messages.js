@@ -8,7 +8,7 @@
 
 import { api, enc } from './api.js';
 import { state, myID, groupMessages } from './state.js';
-import { later } from './dom.js';
+import { $, later } from './dom.js';
 import { plain } from './errors.js';
 import { renderMessages, renderOlder } from './chat.js';
 import { messagesChanged } from './groups.js';
@@ -19,8 +19,9 @@ import { refreshStatus } from './sync.js';
 // arrives as an event.
 const SEND_WAIT_MS = 1000;
 // PAGE is how many messages one fetch brings when a group opens, and then
-// each time older ones are asked for.
-export const PAGE = 200;
+// each time older ones are asked for (the reader scrolls to the top): a
+// group of a million messages opens as fast as one of ten.
+export const PAGE = 100;
 // PREVIEW is how many of the newest messages the page fetches for a group
 // that is not open: enough for its preview and its unread count.
 export const PREVIEW = 50;
@@ -73,7 +74,8 @@ export function shownState(m) {
 
 // loadMessages fetches the newest limit messages of a group; older ones
 // come a page at a time, when asked for (loadOlder), so that a long
-// history does not weigh on opening the group.
+// history does not weigh on opening the group. The node answers a page
+// and whether older messages exist (api.MessagePage).
 export function loadMessages(gid, limit) {
   // One fetch at a time per group and size: a start asks from several
   // places at once.
@@ -85,12 +87,19 @@ export function loadMessages(gid, limit) {
 const loading = new Map();
 
 async function fetchNewest(gid, limit) {
-  let list;
+  let page;
   try {
-    list = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + limit);
+    page = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + limit);
   } catch (err) {
     return;
   }
+  const list = page.messages;
+  // A gap: the page held messages older than this page, but not the one
+  // right before it (the event stream was down while more than a page
+  // came). Older pages load from the first message held, so the held ones
+  // before the gap go, and load again when scrolled to.
+  const gap = page.more && list.length > 0 && list[0].state === 'committed' && await gapBefore(gid, list[0]);
+  if (gap) forgetBefore(gid, list[0].index);
   for (const m of list) {
     if (!m.group_id) m.group_id = gid;
     upsertMessage(m);
@@ -98,7 +107,7 @@ async function fetchNewest(gid, limit) {
   // Whether there is more before what is loaded: known from the largest
   // newest-first fetch, until pages further back take over.
   const o = state.older.get(gid);
-  if (!o || (!o.paged && limit > o.limit)) state.older.set(gid, { more: list.length === limit, limit, paged: false });
+  if (gap || !o || (!o.paged && limit > o.limit)) state.older.set(gid, { more: page.more, limit, paged: false });
   messagesChanged(gid, { loaded: true });
   if (gid === state.selected) {
     renderMessages(true);
@@ -106,28 +115,57 @@ async function fetchNewest(gid, limit) {
   }
 }
 
-// loadOlder fetches the page of messages before the first one loaded.
-export async function loadOlder(button) {
+// gapBefore reports whether the page holds committed messages of the group
+// older than first but not the one right before it. It asks the node only
+// when every message held is older than first.
+async function gapBefore(gid, first) {
+  const map = groupMessages(gid);
+  let newest = 0;
+  for (const m of map.values()) if (m.state === 'committed') newest = Math.max(newest, m.index);
+  if (newest === 0 || newest >= first.index) return false;
+  try {
+    const prev = await api('GET', '/groups/' + enc(gid) + '/messages?limit=1&before=' + enc(first.id));
+    return !prev.messages.length || !map.has(prev.messages[0].id);
+  } catch (err) {
+    return true;
+  }
+}
+
+// forgetBefore drops the group's committed messages older than index.
+function forgetBefore(gid, index) {
+  const map = groupMessages(gid);
+  for (const [id, m] of map) if (m.state === 'committed' && m.index < index) map.delete(id);
+}
+
+// olderLoading holds the groups whose older page is on its way: scrolling
+// asks again and again while it is.
+const olderLoading = new Set();
+
+// loadOlder fetches the page of messages before the first one loaded,
+// keeping what the reader sees in place.
+export async function loadOlder() {
   const gid = state.selected;
   const o = gid && state.older.get(gid);
-  if (!o || !o.more) return;
+  if (!o || !o.more || olderLoading.has(gid)) return;
   const first = sortedMessages(gid).find((m) => m.state === 'committed');
   if (!first) return;
-  button.disabled = true;
-  let list;
+  olderLoading.add(gid);
+  $('load-older').disabled = true;
+  let page;
   try {
-    list = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + PAGE + '&before=' + enc(first.id));
+    page = await api('GET', '/groups/' + enc(gid) + '/messages?limit=' + PAGE + '&before=' + enc(first.id));
   } catch (err) {
-    button.disabled = false;
     return;
+  } finally {
+    olderLoading.delete(gid);
+    $('load-older').disabled = false;
   }
-  for (const m of list) {
+  for (const m of page.messages) {
     if (!m.group_id) m.group_id = gid;
     upsertMessage(m);
   }
-  state.older.set(gid, { more: list.length === PAGE, limit: o.limit, paged: true });
+  state.older.set(gid, { more: page.more, limit: o.limit, paged: true });
   if (gid === state.selected) renderMessages(false, true);
-  button.disabled = false;
   renderOlder();
 }
 

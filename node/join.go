@@ -283,6 +283,14 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 // startJoined stores and starts a group this node has just joined, trusting
 // the join reply's member list until its own log names the members.
 func (n *Node) startJoined(gid crypto.GroupID, reply *joinReply) (*group, error) {
+	// Two joins of one group may run at once (Join twice, a retry while
+	// the first still waits): the second to get here takes the first's
+	// group rather than start a second raft over the same store.
+	n.startMu.Lock()
+	defer n.startMu.Unlock()
+	if g := n.group(gid); g != nil {
+		return g, nil
+	}
 	info := groupInfo{Name: reply.Name}
 	for _, m := range reply.Members {
 		id, err := identity.PublicIDFromBytes(m.PublicID)

@@ -43,7 +43,10 @@ type Node struct {
 	joinReplay *crypto.ReplayFilter
 	// joining counts the joins in progress: while one is, frames from
 	// senders this node does not know yet are expected (see checkSender).
-	joining   atomic.Int32
+	joining atomic.Int32
+	// startMu makes starting a joined group and registering it one step
+	// (startJoined).
+	startMu   sync.Mutex
 	events    *broadcaster
 	rejects   *rejectCounter
 	rejectLog rejectLog // which rejections to log (limit.go)

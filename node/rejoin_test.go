@@ -89,3 +89,50 @@ func TestRejoinFromOldStore(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentJoins: the same invite joined twice at once on one node (a
+// person clicking Join twice, a retry while the first still runs) starts one
+// group runtime, not two. (Before the fix, each join that got a reply
+// started its own raft over the same store and registered it in turn; the
+// first was never stopped, and the node's Close waited for it forever.)
+func TestConcurrentJoins(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 65, simnet.LinkConfig{Latency: time.Millisecond})
+	ctx := ctxT(t, 60*time.Second)
+	g, err := c.Node(0).CreateGroup(ctx, "twice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = g.GroupID
+	code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(1).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for k := 0; k < 4; k++ {
+		go func() {
+			_, err := c.Node(1).Join(ctx, code)
+			errs <- err
+		}()
+	}
+	ok := 0
+	for k := 0; k < 4; k++ {
+		if err := <-errs; err == nil {
+			ok++
+		}
+	}
+	if ok == 0 {
+		t.Fatal("no join succeeded")
+	}
+	c.send(1, "joined once", 10*time.Second)
+	closed := make(chan struct{})
+	go func() {
+		c.Stop(1)
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		t.Fatal("the node did not close: a group runtime was left running")
+	}
+}

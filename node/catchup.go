@@ -118,26 +118,48 @@ func (c *catchUps) init() {
 
 // admitStranger decides whether a frame from signer k, who is no member,
 // provisional member or invitee of any group here, is read and checked at
-// all: a pusher this node asked, or one probe per probeInterval (a member
-// may be behind and this frame the only sign of it).
+// all: a pusher this node asked, or, while some group here knows no host
+// (as a member that was away finds), one probe per probeInterval: this
+// frame may be the only sign that the group moved on without it.
 func (n *Node) admitStranger(k [32]byte, now time.Time) bool {
 	c := &n.catchUps
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if now.Before(c.pushers[k]) {
+		c.mu.Unlock()
 		return true
 	}
 	for gid, until := range c.anyone {
 		if now.Before(until) {
+			c.mu.Unlock()
 			return true
 		}
 		delete(c.anyone, gid)
 	}
+	due := now.Sub(c.lastProbe) >= probeInterval
+	c.mu.Unlock()
+	if !due || !n.hostless() {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if now.Sub(c.lastProbe) < probeInterval {
 		return false
 	}
 	c.lastProbe = now
 	return true
+}
+
+// hostless reports whether some group this node is a member of knows no
+// host: a group that has one is not behind in a way a stranger can mend.
+func (n *Node) hostless() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, g := range n.groups {
+		if v := g.view.Load(); v.self && v.fork == nil && v.leader == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // fromStranger handles a checked envelope of group g whose signer this node
@@ -171,7 +193,9 @@ func (n *Node) fromStranger(ctx context.Context, g *group, env *crypto.Envelope)
 			return nil, &behindError{notice: notice}
 		}
 	}
-	return nil, n.reject(env, "sender is not a member", nil)
+	// Counted and logged by reason alone, as a frame refused unread is:
+	// strangers may use any number of keys.
+	return nil, n.rejectAnonymous("sender is not a member", nil)
 }
 
 // reasonAskedForLog is the reason a stranger's frame is refused with a behind

@@ -22,6 +22,8 @@ type ChaosOptions struct {
 	Nodes int
 	// Parallel is how many schedules run at once (default 1).
 	Parallel int
+	// Churn adds membership changes to the schedules (chaos.Options.Churn).
+	Churn bool
 	// Progress, when set, receives a line per schedule.
 	Progress io.Writer
 }
@@ -73,7 +75,7 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 		}
 		seed := o.FirstSeed + int64(k)
 		start := time.Now()
-		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Nodes: o.Nodes})
+		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Nodes: o.Nodes, Churn: o.Churn})
 		mu.Lock()
 		defer mu.Unlock()
 		if ctx.Err() != nil {

@@ -21,7 +21,8 @@ type benchOptions struct {
 	sizes, senders                       []int
 	duration, jitter                     time.Duration
 	progress                             io.Writer
-	checkpoints                          bool
+	checkpoints, churn                   bool
+	nodes                                int
 	seed                                 int64
 }
 
@@ -58,6 +59,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.schedules, "schedules", 100, "chaos: how many random fault schedules to run")
 	f.IntVar(&o.parallel, "parallel", 1, "chaos: how many schedules run at once")
 	f.Int64Var(&o.seed, "seed", 1, "chaos: the first seed; schedules run seeds SEED to SEED+N-1")
+	f.IntVar(&o.nodes, "nodes", 3, "chaos: the group's size")
+	f.BoolVar(&o.churn, "churn", false, "chaos: membership changes during the faults (members join, leave, one is away for most of the schedule)")
 	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (off by default so that the figures measure messages; see docs/BENCHMARKS.md)")
 	quiet := f.Bool("quiet", false, "print no progress on stderr")
 	pos, err := f.parse(args)
@@ -215,7 +218,7 @@ func benchElection(ctx context.Context, o benchOptions) ([]bench.Figure, error) 
 // benchChaos runs node/chaos's random fault schedules and checks the
 // delivery guarantees after each.
 func benchChaos(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
-	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Progress: o.progress})
+	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Nodes: o.nodes, Churn: o.churn, Progress: o.progress})
 	for _, v := range append(r.Violations, r.Errors...) {
 		if o.progress != nil {
 			fmt.Fprintf(o.progress, "demes: %v\n", v)

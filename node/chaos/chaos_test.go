@@ -67,19 +67,24 @@ func TestSeeds(t *testing.T) {
 		seed         int64
 		nodes, steps int
 		snapshot     uint64 // SnapshotEntries, 0 for the flag's
+		churn        bool
 	}{
 		// Chosen for variety: host kills, restarts of every node, long
 		// partitions with most sends queued, and 5-node groups with two
 		// nodes down.
-		{2, 3, 30, 0},
-		{3, 3, 30, 0},
-		{10, 3, 30, 0},
-		{3, 5, 30, 0},
-		{8, 5, 30, 0},
+		{2, 3, 30, 0, false},
+		{3, 3, 30, 0, false},
+		{10, 3, 30, 0, false},
+		{3, 5, 30, 0, false},
+		{8, 5, 30, 0, false},
 		// The same with a snapshot every few entries: restarts restore
 		// one, and members catch up from the log in the store.
-		{10, 3, 30, 8},
-		{8, 5, 30, 8},
+		{10, 3, 30, 8, false},
+		{8, 5, 30, 8, false},
+		// With membership changes during the faults: members join and
+		// leave, one is away for most of the schedule and must catch up.
+		{2, 5, 30, 0, true},
+		{4, 5, 30, 8, true},
 	} {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
@@ -87,6 +92,7 @@ func TestSeeds(t *testing.T) {
 			if tc.snapshot > 0 {
 				o.SnapshotEntries, o.SnapshotKeep = tc.snapshot, 2
 			}
+			o.Churn = o.Churn || tc.churn
 			rep := run(t, o)
 			if rep.Sent == 0 || rep.Delivered == 0 {
 				t.Fatalf("a schedule that delivers nothing tests nothing: %v", rep)

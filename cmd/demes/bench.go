@@ -22,7 +22,7 @@ type benchOptions struct {
 	duration, jitter                     time.Duration
 	progress                             io.Writer
 	checkpoints, churn                   bool
-	nodes                                int
+	nodes, history                       int
 	seed                                 int64
 }
 
@@ -33,6 +33,7 @@ var benchmarks = []struct {
 }{
 	{"failover", benchFailover},
 	{"restart", benchRestart},
+	{"history", benchHistory},
 	{"latency", benchLatency},
 	{"throughput", benchThroughput},
 	{"scale", benchScale},
@@ -60,6 +61,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.parallel, "parallel", 1, "chaos: how many schedules run at once")
 	f.Int64Var(&o.seed, "seed", 1, "chaos: the first seed; schedules run seeds SEED to SEED+N-1")
 	f.IntVar(&o.nodes, "nodes", 3, "chaos: the group's size")
+	f.IntVar(&o.history, "history", 100_000, "history: how many messages the group gets")
 	f.BoolVar(&o.churn, "churn", false, "chaos: membership changes during the faults (members join, leave, one is away for most of the schedule)")
 	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (off by default so that the figures measure messages; see docs/BENCHMARKS.md)")
 	quiet := f.Bool("quiet", false, "print no progress on stderr")
@@ -97,7 +99,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var run []int
 	for i, b := range benchmarks {
-		if which == b.name || (which == "all" && b.name != "chaos") {
+		if which == b.name || (which == "all" && b.name != "chaos" && b.name != "history") {
 			run = append(run, i)
 		}
 	}
@@ -158,6 +160,15 @@ func benchRestart(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
 	}
 	r, err := bench.Restart(ctx, bench.RestartOptions{Binary: bin, Rounds: min(o.kills, 10), Progress: o.progress})
+	return r.Figures(), err
+}
+
+func benchHistory(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+	}
+	r, err := bench.History(ctx, bench.HistoryOptions{Binary: bin, Messages: o.history, Progress: o.progress})
 	return r.Figures(), err
 }
 

@@ -1,0 +1,216 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/internal/testutil"
+	"github.com/demes/demes/node"
+)
+
+// HistoryOptions configures [History].
+type HistoryOptions struct {
+	// Binary is the demes executable to run. Required.
+	Binary string
+	// Messages is how many messages of about 100 bytes the group gets
+	// (default 100,000).
+	Messages int
+	// Senders is how many clients send at once (default 64).
+	Senders int
+	// Progress, when set, receives progress lines.
+	Progress io.Writer
+}
+
+// HistoryResult is what [History] measured, on the first node.
+type HistoryResult struct {
+	Messages int
+	// RSS is the node's resident memory right after every message was
+	// committed, and RSSRestarted after its restart and a first page;
+	// Disk the size of its store.
+	RSS, RSSRestarted, Disk int64
+	// Rate is the messages committed per second while sending.
+	Rate float64
+	// FirstPage: the newest 100 messages through the local API.
+	FirstPage Samples
+	// Restart: from the start of the killed node's process until it
+	// answers the first page.
+	Restart time.Duration
+	// CatchUp: from the start of the third node, down while every message
+	// was sent, until it has applied the whole log.
+	CatchUp time.Duration
+}
+
+// Figures returns the table lines of the result.
+func (r HistoryResult) Figures() []Figure {
+	n := fmt.Sprintf("%d messages", r.Messages)
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	return []Figure{
+		{Name: "history: resident memory of a node, " + n, Unit: "MiB", N: 1, Median: mib(r.RSS), P99: nan(), Target: "< 100 MiB at 1,000,000", Verdict: Info,
+			Note: fmt.Sprintf("%.0f MiB after a restart and a first page; default settings (GOGC=400)", mib(r.RSSRestarted))},
+		{Name: "history: disk per message, " + n, Unit: "bytes", N: 1, Median: float64(r.Disk) / float64(max(r.Messages, 1)), P99: nan(),
+			Target: "<= 1024", Verdict: verdict(r.Disk <= 1024*int64(r.Messages)), Note: fmt.Sprintf("store %.0f MiB", mib(r.Disk))},
+		{Name: "history: send rate while filling, " + n, Unit: "msg/s", N: 1, Median: r.Rate, P99: nan(), Verdict: Info, Note: "3 demes serve processes, one down"},
+		durationFigure("history: first page (newest 100), "+n, "ms", r.FirstPage, 50*time.Millisecond, 0),
+		{Name: "history: restart -> first page answered, " + n, Unit: "s", N: 1, Median: r.Restart.Seconds(), P99: nan(), Verdict: Info},
+		{Name: "history: catch-up of a member that missed " + n, Unit: "msg/s", N: 1, Median: float64(r.Messages) / r.CatchUp.Seconds(), P99: nan(),
+			Target: ">= 20000", Verdict: verdict(float64(r.Messages)/r.CatchUp.Seconds() >= 20000), Note: fmt.Sprintf("%.1f s to apply the whole log", r.CatchUp.Seconds())},
+	}
+}
+
+// History fills a three-node group of `demes serve` processes with
+// o.Messages messages while the third node is down, and measures what the
+// first node holds (memory, disk), how fast it pages and restarts, and how
+// fast the third catches up.
+func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
+	r := HistoryResult{Messages: o.Messages}
+	if o.Binary == "" {
+		return r, errors.New("history: no demes binary given")
+	}
+	if r.Messages <= 0 {
+		r.Messages = 100_000
+	}
+	if o.Senders <= 0 {
+		o.Senders = 64
+	}
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "history", 3)
+	defer stop()
+	if err != nil {
+		return r, err
+	}
+	if _, err := waitStable(ctx, procs, gid); err != nil {
+		return r, err
+	}
+	if err := procs[2].kill(); err != nil {
+		return r, err
+	}
+	// About 100 bytes each.
+	text := strings.Repeat("history ", 11)
+	var next, done atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	var sendErr atomic.Value
+	for s := 0; s < o.Senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k := next.Add(1)
+				if k > int64(r.Messages) || ctx.Err() != nil {
+					return
+				}
+				m, code, err := procs[s%2].api.send(ctx, gid, fmt.Sprintf("%07d %s", k, text), 30*time.Second)
+				if err != nil || code != http.StatusOK || m.State != node.StateCommitted {
+					sendErr.Store(fmt.Errorf("send %d: %v (%d %s)", k, err, code, m.State))
+					return
+				}
+				if d := done.Add(1); o.Progress != nil && d%10000 == 0 {
+					fmt.Fprintf(o.Progress, "bench: history: %d messages\n", d)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if e := sendErr.Load(); e != nil {
+		return r, e.(error)
+	}
+	r.Rate = float64(r.Messages) / time.Since(start).Seconds()
+	p := procs[0]
+	r.RSS = rss(p.cmd.Process.Pid)
+	r.Disk = fileSize(filepath.Join(p.home, "store.db"))
+	for k := 0; k < 20; k++ {
+		t := time.Now()
+		if err := firstPage(ctx, p, gid); err != nil {
+			return r, err
+		}
+		r.FirstPage = append(r.FirstPage, time.Since(t))
+	}
+	if err := p.kill(); err != nil {
+		return r, err
+	}
+	t := time.Now()
+	if err := p.start(ctx); err != nil {
+		return r, err
+	}
+	if err := testutil.Poll(ctx, 5*time.Millisecond, "the first page after the restart", func() bool { return firstPage(ctx, p, gid) == nil }); err != nil {
+		return r, err
+	}
+	r.Restart = time.Since(t)
+	r.RSSRestarted = rss(p.cmd.Process.Pid)
+
+	st, err := procs[1].api.status(ctx)
+	if err != nil {
+		return r, err
+	}
+	var commit uint64
+	for _, g := range st.Groups {
+		if g.GroupID == gid {
+			commit = g.Committed
+		}
+	}
+	t = time.Now()
+	if err := procs[2].start(ctx); err != nil {
+		return r, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if err := testutil.Poll(cctx, 20*time.Millisecond, "the third node to catch up", func() bool {
+		st, err := procs[2].api.status(cctx)
+		if err != nil {
+			return false
+		}
+		for _, g := range st.Groups {
+			if g.GroupID == gid {
+				return g.Committed >= commit
+			}
+		}
+		return false
+	}); err != nil {
+		return r, err
+	}
+	r.CatchUp = time.Since(t)
+	return r, nil
+}
+
+// firstPage asks p for the newest 100 messages of gid.
+func firstPage(ctx context.Context, p *serveProc, gid string) error {
+	var page api.MessagePage
+	code, err := p.api.do(ctx, http.MethodGet, "/api/v1/groups/"+gid+"/messages?limit=100", nil, &page)
+	if err != nil || code != http.StatusOK || len(page.Messages) == 0 {
+		return fmt.Errorf("first page: %v (%d, %d messages)", err, code, len(page.Messages))
+	}
+	return nil
+}
+
+// rss is the resident memory of process pid in bytes (Linux), 0 if unknown.
+func rss(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}

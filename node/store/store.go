@@ -38,12 +38,17 @@ var (
 	bucketGroups  = []byte("groups")
 	bucketEntries = []byte("entries")
 	bucketMeta    = []byte("meta")
-	bucketOutbox  = []byte("outbox")
-	keyHardState  = []byte("hardstate")
-	keyInfo       = []byte("info")
-	keySnapshot   = []byte("snapshot")
-	keyFork       = []byte("fork")
-	keyHeads      = []byte("heads")
+	// bucketSnap holds a group's latest snapshot alone: bbolt rewrites a
+	// whole leaf when one of its keys changes, and the snapshot, which
+	// grows with the history, must not be rewritten with the hard state
+	// at every raft Ready.
+	bucketSnap   = []byte("snap")
+	bucketOutbox = []byte("outbox")
+	keyHardState = []byte("hardstate")
+	keyInfo      = []byte("info")
+	keySnapshot  = []byte("snapshot")
+	keyFork      = []byte("fork")
+	keyHeads     = []byte("heads")
 )
 
 // Open opens (creating if needed) the store at path with mode 0600.
@@ -287,13 +292,27 @@ func putSnapshot(b *bolt.Bucket, snap *pb.Snapshot) error {
 		return err
 	}
 	sum := sha256.Sum256(data)
-	return b.Bucket(bucketMeta).Put(keySnapshot, append(data, sum[:]...))
+	sb, err := b.CreateBucketIfNotExists(bucketSnap)
+	if err != nil {
+		return err
+	}
+	// Stores before the snapshot had a bucket of its own kept it in meta.
+	if err := b.Bucket(bucketMeta).Delete(keySnapshot); err != nil {
+		return err
+	}
+	return sb.Put(keySnapshot, append(data, sum[:]...))
 }
 
 // getSnapshot reads a group's stored snapshot (nil if none) and checks its
 // checksum.
 func getSnapshot(b *bolt.Bucket) (*pb.Snapshot, error) {
-	v := b.Bucket(bucketMeta).Get(keySnapshot)
+	var v []byte
+	if sb := b.Bucket(bucketSnap); sb != nil {
+		v = sb.Get(keySnapshot)
+	}
+	if v == nil {
+		v = b.Bucket(bucketMeta).Get(keySnapshot) // a store from before bucketSnap
+	}
 	if v == nil {
 		return nil, nil
 	}

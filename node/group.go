@@ -52,6 +52,8 @@ type group struct {
 	statement atomic.Pointer[ownStatement]
 	headc     chan headClaim
 	halted    atomic.Bool
+	// failed is why run stopped on its own: a write to disk failed.
+	failed atomic.Pointer[error]
 	// suspecting is this node's own suspicion of censorship, suspected the
 	// members reporting one, published by run; suspc carries members'
 	// reports to run (censor.go).
@@ -220,14 +222,27 @@ func (g *group) do(ctx context.Context, fn func()) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.stopc:
-		return fmt.Errorf("group %s: %w", g.id, ErrStopped)
+		return g.stoppedErr()
+	case <-g.donec:
+		return g.stoppedErr()
 	}
 	select {
 	case <-done:
 		return nil
 	case <-g.stopc:
-		return fmt.Errorf("group %s: %w", g.id, ErrStopped)
+		return g.stoppedErr()
+	case <-g.donec:
+		return g.stoppedErr()
 	}
+}
+
+// stoppedErr says that the group's goroutine is stopped, and why when it
+// stopped on its own (a write to disk failed).
+func (g *group) stoppedErr() error {
+	if p := g.failed.Load(); p != nil {
+		return fmt.Errorf("group %s stopped on this node: it cannot write to the disk (%v); free some space or fix the disk, then restart demes serve: %w", g.id, *p, ErrStopped)
+	}
+	return fmt.Errorf("group %s: %w", g.id, ErrStopped)
 }
 
 // run is the group's goroutine: the only one that touches its raft and its
@@ -299,6 +314,7 @@ func (g *group) run() {
 				// A node that cannot persist must not acknowledge anything:
 				// stop this group rather than go on with a diverging state.
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist raft state; stopping the group")
+				g.failed.Store(&err)
 				return
 			}
 		}
@@ -315,7 +331,9 @@ func (g *group) step(ctx context.Context, msgs []*pb.Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-g.stopc:
-		return fmt.Errorf("group %s: %w", g.id, ErrStopped)
+		return g.stoppedErr()
+	case <-g.donec:
+		return g.stoppedErr()
 	}
 }
 

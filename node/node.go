@@ -386,6 +386,7 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 		case <-ctx.Done():
 			return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
 		case <-g.stopc:
+		case <-g.donec:
 		}
 	}
 	// Acknowledged as queued: it must be on disk first. Its outbox write
@@ -403,7 +404,7 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 	case <-ctx.Done():
 		return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
 	case <-g.donec:
-		return Message{}, fmt.Errorf("group %s stopped before the message was stored: %w", g.id, ErrStopped)
+		return Message{}, fmt.Errorf("send: the message was not stored: %w", g.stoppedErr())
 	}
 }
 

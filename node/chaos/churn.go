@@ -15,7 +15,10 @@ import (
 // a member other than node0 leave (node0, the creator, stays, so that the
 // group keeps an admin and a member to ask who the members are). An Away
 // step takes a member down until the schedule ends: it must then catch up
-// with whatever changed, up to every member it knew having left.
+// with whatever changed, up to every member it knew having left. A join
+// that failed (its answer lost) while the group committed it is run again
+// while the group settles, as its person would (a member may repeat a
+// join).
 
 // churnTimeout bounds an invite, join or leave of a churn step; under faults
 // one may fail, which the run logs and goes on.
@@ -166,11 +169,46 @@ func (r *runner) join(ctx context.Context, inviter, joiner int) {
 		r.logf("join of node%d: invite: %v", joiner, err)
 		return
 	}
+	r.mu.Lock()
+	r.codes[joiner] = code
+	r.mu.Unlock()
 	if _, err := j.Join(ctx, code); err != nil {
 		r.logf("join of node%d: %v", joiner, err)
 		return
 	}
 	r.logf("node%d joined", joiner)
+}
+
+// rejoin runs a join again, as the person whose join failed would: its
+// join may have been committed without the answer reaching it, and a
+// member may repeat its join (node/join.go). At most one per node and
+// churnTimeout.
+func (r *runner) rejoin(ctx context.Context, i int) {
+	r.mu.Lock()
+	code, busy := r.codes[i], r.rejoining[i]
+	if code == "" || busy {
+		r.mu.Unlock()
+		return
+	}
+	r.rejoining[i] = true
+	r.mu.Unlock()
+	r.logf("node%d, a member by node0's list, does not count itself one: joining again", i)
+	r.sends.Add(1)
+	go func() {
+		defer r.sends.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.rejoining, i)
+			r.mu.Unlock()
+		}()
+		jctx, cancel := context.WithTimeout(ctx, churnTimeout)
+		defer cancel()
+		if n := r.c.Node(i); n != nil {
+			if _, err := n.Join(jctx, code); err != nil {
+				r.logf("join of node%d again: %v", i, err)
+			}
+		}
+	}()
 }
 
 func (r *runner) leave(ctx context.Context, i int) {
@@ -205,7 +243,7 @@ func (r *runner) memberSeqs() ([]memberSeq, map[int]bool, error) {
 		}
 		mg, ok := r.inGroup(i)
 		if !ok {
-			return nil, nil, fmt.Errorf("node%d, a member by node0's list, is down or does not count itself a member", i)
+			return nil, nil, &notMember{i}
 		}
 		if mg.Queued != 0 {
 			return nil, nil, fmt.Errorf("node%d has %d messages in its outbox", i, mg.Queued)
@@ -235,6 +273,10 @@ func (r *runner) settleChurn(ctx context.Context, results []sendResult) error {
 			return true
 		}
 		ms, current, err := r.memberSeqs()
+		var nm *notMember
+		if errors.As(err, &nm) && r.c.Node(nm.i) != nil {
+			r.rejoin(ctx, nm.i)
+		}
 		if err != nil {
 			why = err
 			return false
@@ -264,4 +306,12 @@ func (r *runner) settleChurn(ctx context.Context, results []sendResult) error {
 		return violation(InvSettles, "after %v: %v", r.o.Settle, why)
 	}
 	return nil
+}
+
+// notMember is a node that node0 lists as a member but that does not count
+// itself one (or is down).
+type notMember struct{ i int }
+
+func (e *notMember) Error() string {
+	return fmt.Sprintf("node%d, a member by node0's list, is down or does not count itself a member", e.i)
 }

@@ -37,8 +37,11 @@ type runner struct {
 	trace   []string
 	sends   sync.WaitGroup
 	// away are the members an Away step took down for the rest of the
-	// schedule (churn.go).
-	away map[int]bool
+	// schedule; codes the invite codes of joins, by joiner, and rejoining
+	// the joins run again (churn.go).
+	away      map[int]bool
+	codes     map[int]string
+	rejoining map[int]bool
 }
 
 func newRunner(o Options, dir string) (*runner, error) {
@@ -73,7 +76,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 		c.Close()
 		return nil, err
 	}
-	return &runner{o: o, c: c, away: map[int]bool{}}, nil
+	return &runner{o: o, c: c, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}}, nil
 }
 
 func (r *runner) logf(format string, args ...any) {

@@ -96,9 +96,11 @@ func (g *group) publishSuspected() {
 
 // pingExtra is what this node's pings and pongs carry after its raft view.
 // Safe from any goroutine.
-func (g *group) pingExtra() pingExtra {
+func (g *group) pingExtra(rv raftView) pingExtra {
 	x := pingExtra{statement: g.statementFrame()}
-	if g.suspecting.Load() {
+	// The flag is about the host of the view it travels with: a suspicion
+	// of an earlier host, not cleared yet, is not sent as one of this one.
+	if s := g.suspecting.Load(); s != nil && *s == rv {
 		x.flags |= pingSuspect
 	}
 	return x
@@ -180,7 +182,12 @@ func (g *group) setSuspect(on bool) {
 		return
 	}
 	g.cw.suspect = on
-	g.suspecting.Store(on)
+	if on {
+		h := g.cw.host
+		g.suspecting.Store(&h)
+	} else {
+		g.suspecting.Store(nil)
+	}
 	if on {
 		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", g.cw.host.term).
 			Dur("waiting", time.Since(g.cw.since)).Msg("the host has not committed this node's messages while it committed others'; suspecting it of censorship")
@@ -193,18 +200,32 @@ func (g *group) setSuspect(on bool) {
 // suspectingVoters counts the voters that suspect the current host in the
 // current term, this node included, and how many make a majority.
 func (g *group) suspectingVoters() (n, needed int) {
-	cur := raftView{term: g.term, lead: g.leader}
 	voters := g.st.Voters()
+	var mine *raftView
+	if g.cw.suspect {
+		mine = &g.cw.host
+	}
+	return countSuspecting(voters, g.n.self.Sign, mine, raftView{term: g.term, lead: g.leader}, g.suspicions), len(voters)/2 + 1
+}
+
+// countSuspecting counts the voters that suspect the host of view cur: self
+// if mine is that view, each other voter whose latest report is. The host
+// itself never counts, whatever it reported (a report from before it led
+// is about its own predecessor).
+func countSuspecting(voters [][32]byte, self [32]byte, mine *raftView, cur raftView, reports map[[32]byte]raftView) int {
+	n := 0
 	for _, k := range voters {
-		if k == g.n.self.Sign {
-			if g.cw.suspect && g.cw.host == cur {
+		switch {
+		case state.RaftID(k) == cur.lead:
+		case k == self:
+			if mine != nil && *mine == cur {
 				n++
 			}
-		} else if g.suspicions[k] == cur {
+		case reports[k] == cur:
 			n++
 		}
 	}
-	return n, len(voters)/2 + 1
+	return n
 }
 
 // checkDeposed deposes the current host once a majority of the voters

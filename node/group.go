@@ -57,7 +57,7 @@ type group struct {
 	// suspecting is this node's own suspicion of censorship, suspected the
 	// members reporting one, published by run; suspc carries members'
 	// reports to run (censor.go).
-	suspecting atomic.Bool
+	suspecting atomic.Pointer[raftView] // the host this node suspects, nil for none
 	suspected  atomic.Pointer[map[[32]byte]bool]
 	suspc      chan suspicionReport
 

@@ -387,7 +387,8 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		payload := nonce
 		if kind == pingKindPing {
 			g.noteAttestation(env.Sender, rv)
-			payload = encodePing(nonce, pingKindPong, g.ownView(), g.pingExtra())
+			rvOwn := g.ownView()
+			payload = encodePing(nonce, pingKindPong, rvOwn, g.pingExtra(rvOwn))
 		}
 		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: payload})
 	}

@@ -94,7 +94,8 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	nonce := make([]byte, pingNonceLen)
 	rand.Read(nonce)
-	payload := encodePing(nonce, pingKindPing, g.ownView(), g.pingExtra())
+	own := g.ownView()
+	payload := encodePing(nonce, pingKindPing, own, g.pingExtra(own))
 	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: payload})
 	if err != nil {
 		return 0, false

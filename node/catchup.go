@@ -238,6 +238,12 @@ func (n *Node) takeCatchUp(ctx context.Context, g *group, env *crypto.Envelope) 
 	s := c.sessions[g.id]
 	if s == nil || s.from != env.Sender || now.Sub(s.started) > catchUpLimit {
 		if s != nil && s.from == env.Sender {
+			// Over the limit (a pusher that never ends): this one is
+			// asked for nothing more, until this node asks it again.
+			delete(c.sessions, g.id)
+			c.mu.Lock()
+			delete(c.pushers, env.Sender)
+			c.mu.Unlock()
 			return nil, n.reject(env, "catch-up took too long", nil)
 		}
 		var snap []byte

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
@@ -224,6 +225,10 @@ func TestReconnectAfterEveryoneMoved(t *testing.T) {
 	c := newCluster(t, 3, 162, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(3)
+	// node1 will make the invite whose addresses node0 reconnects through.
+	if err := c.Node(0).SetSettings(ctxT(t, 30*time.Second), c.GroupID, node.GroupSettings{MembersInvite: true}); err != nil {
+		t.Fatal(err)
+	}
 	c.send(0, "before", 10*time.Second)
 	c.Crash(0)
 	for _, i := range []int{1, 2} {
@@ -276,12 +281,21 @@ func TestReconnectAfterEveryoneMoved(t *testing.T) {
 		}
 		return true
 	})
-	// Reconnecting again changes nothing: node0 is in step.
-	res, err = c.Node(0).Reconnect(ctx, c.GroupID, c.Member(2).URL)
+	// Reconnecting again, through an invite code node1 made (for anyone:
+	// only its addresses count), changes nothing: node0 is in step.
+	stranger, err := identity.Generate()
 	if err != nil {
-		t.Fatalf("second reconnect: %v", err)
+		t.Fatal(err)
 	}
-	if res.After < res.Before {
-		t.Errorf("second reconnect: %+v", res)
+	code, err := c.Node(1).Invite(ctx, c.GroupID, stranger.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Node(0).Reconnect(ctx, c.GroupID, code)
+	if err != nil {
+		t.Fatalf("reconnect through an invite: %v", err)
+	}
+	if res.After < res.Before || res.Member == "" {
+		t.Errorf("reconnect through an invite: %+v", res)
 	}
 }

@@ -357,6 +357,11 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 	if err != nil {
 		return Message{}, err
 	}
+	// Right after a start, the node reads its log again first: until then
+	// it may not know it is a member.
+	if err := g.waitView(ctx, func(v *view) bool { return v.replayed }); err != nil {
+		return Message{}, fmt.Errorf("send: the node is still reading its log after its start: %w", err)
+	}
 	var (
 		msg           Message
 		durable, done chan struct{}

@@ -85,6 +85,9 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 			Int("messages", len(g.hist.msgs)).Dur("took", time.Since(start)).
 			Msg("restored the group's state from its snapshot; applying the log after it")
 	}
+	// Until the log is applied up to the commit index on disk, the state
+	// is behind this node's own disk (view.replayed).
+	g.replayTo = hs.GetCommit()
 	g.publish()
 	outbox, err := n.store.Outbox(gid[:])
 	if err != nil {

@@ -299,3 +299,24 @@ func TestReconnectAfterEveryoneMoved(t *testing.T) {
 		t.Errorf("reconnect through an invite: %+v", res)
 	}
 }
+
+// TestSendRightAfterRestart: a member sends the moment its node is back,
+// before the node has read its log again; the send waits for that instead
+// of failing with "not (yet) a member" (which it did).
+func TestSendRightAfterRestart(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 163, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	for k := 0; k < 20; k++ {
+		c.send(k%3, fmt.Sprintf("m%d", k), 10*time.Second)
+	}
+	c.restart(1)
+	m, err := c.Node(1).Send(ctxT(t, 30*time.Second), c.GroupID, "right after the restart", 10*time.Second)
+	if err != nil {
+		t.Fatalf("send right after the restart: %v", err)
+	}
+	if m.State != node.StateCommitted {
+		t.Errorf("send right after the restart: %s, want committed", m.State)
+	}
+}

@@ -45,6 +45,10 @@ type view struct {
 	joinedAt uint64
 	// former are the members that left or were removed.
 	former map[[32]byte]bool
+	// replayed is set once this node has applied, since it started, the
+	// log it had committed before: until then its state is behind its own
+	// disk (it may not even know it is a member yet).
+	replayed bool
 }
 
 type viewMember struct {
@@ -72,6 +76,7 @@ func (g *group) publish() {
 		role:      roleName(g.role),
 		applied:   g.st.Applied,
 		self:      g.st.Members[g.n.self.Sign] != nil,
+		replayed:  g.st.Applied >= g.replayTo,
 		queued:    len(g.outbox),
 	}
 	if v.name == "" {

@@ -277,20 +277,23 @@ func (c *cluster) damageSnapshot(i int, onDisk bool) {
 		c.t.Fatal(err)
 	}
 	if onDisk {
-		// The layout of package store: groups / group id / meta / snapshot.
+		// The layout of package store: groups / group id / snap / snapshot.
 		db, err := bolt.Open(path, 0o600, nil)
 		if err != nil {
 			c.t.Fatal(err)
 		}
 		defer db.Close()
 		err = db.Update(func(tx *bolt.Tx) error {
-			meta := tx.Bucket([]byte("groups")).Bucket(gid[:]).Bucket([]byte("meta"))
-			v := append([]byte(nil), meta.Get([]byte("snapshot"))...)
+			sb := tx.Bucket([]byte("groups")).Bucket(gid[:]).Bucket([]byte("snap"))
+			if sb == nil {
+				return errors.New("no snapshot to damage")
+			}
+			v := append([]byte(nil), sb.Get([]byte("snapshot"))...)
 			if len(v) == 0 {
 				return errors.New("no snapshot to damage")
 			}
 			v[len(v)/2] ^= 1
-			return meta.Put([]byte("snapshot"), v)
+			return sb.Put([]byte("snapshot"), v)
 		})
 		if err != nil {
 			c.t.Fatal(err)

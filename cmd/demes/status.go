@@ -67,6 +67,16 @@ func printStatus(w io.Writer, st api.Status) error {
 	return nil
 }
 
+// nobodyOnline reports whether no member but this node is online.
+func nobodyOnline(g api.GroupStatus) bool {
+	for _, m := range g.Members {
+		if !m.Self && m.Online {
+			return false
+		}
+	}
+	return len(g.Members) > 1
+}
+
 func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	names := make(map[string]string, len(g.Members))
 	for _, m := range g.Members {
@@ -98,6 +108,11 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	}
 	if c := g.Censorship; c != nil {
 		fmt.Fprintf(w, "  SUSPECTED HOST: %s\n", clean(c.Message, " "))
+	}
+	if g.Host == "" && g.Fork == nil && g.Role != "left" && nobodyOnline(g) {
+		// After a long absence the others may all have moved: say what
+		// brings this node back.
+		fmt.Fprintln(w, "  no other member answers: if they moved to new addresses, point this node at one with 'demes reconnect PEER_URL' (or an invite code of the group)")
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  host\t%s\n", host)

@@ -224,9 +224,19 @@ func TestBrowserMembersKeepStateAcrossRefresh(t *testing.T) {
 // admin is not offered the form.
 func TestBrowserAdminRenamesGroup(t *testing.T) {
 	w, _ := newFriends(t)
-	a := openUI(t, startUI(t, w.node("alice"), nil))
+	alice, bob := w.node("alice"), w.node("bob")
+	a := openUI(t, startUI(t, alice, nil))
 	a.WaitVisible("#rename-form")
-	a.SetValue("#rename-name", "readers")
+	// Typed as a person does (an input event), then the person looks
+	// away (the field loses the focus) while the page refreshes: what was
+	// typed stays. (A refresh used to put the group's name back into a
+	// field that had lost the focus.)
+	webtest.Eval[bool](a, `(() => { const el = document.querySelector('#rename-name'); el.focus(); el.value = 'readers'; el.dispatchEvent(new Event('input', {bubbles: true})); el.blur(); return true; })()`)
+	w.setLatency(bob, 30)
+	a.WaitText(memberRow(bob)+" .member-facts", "online · 33 ms away")
+	if got := webtest.Eval[string](a, `document.querySelector('#rename-name').value`); got != "readers" {
+		t.Fatalf("the rename field holds %q after a refresh, want what was typed", got)
+	}
 	a.Click("#rename-submit")
 	a.WaitText("#chat-title", "readers")
 	a.WaitText("#group-list", "readers")

@@ -205,11 +205,12 @@ export const membership = (function () {
     $('settings-note').textContent = g.admin
       ? 'When this is off, only admins may invite.'
       : 'Only admins change the group’s settings.';
-    // Admins rename the group; the field follows the name until edited.
+    // Admins rename the group; the field follows the name until edited
+    // (a refresh must not wipe out what the person typed, focused or not).
     const form = $('rename-form');
     form.hidden = !g.admin;
     const input = $('rename-name');
-    if (document.activeElement !== input && !form.dataset.busy) input.value = g.name || '';
+    if (!input.dataset.edited && document.activeElement !== input && !form.dataset.busy) input.value = g.name || '';
   }
 
   async function rename(e) {
@@ -223,6 +224,7 @@ export const membership = (function () {
     showError($('settings-error'), '');
     try {
       await api('POST', '/groups/' + enc(g.group_id) + '/rename', { name });
+      delete $('rename-name').dataset.edited;
     } catch (err) {
       showError($('settings-error'), 'Could not rename the group. ' + plain(err, 'settings'));
     } finally {
@@ -283,6 +285,7 @@ export const membership = (function () {
     $('confirm-cancel').addEventListener('click', () => $('confirm-dialog').close());
     $('setting-members-invite').addEventListener('change', changeSettings);
     $('rename-form').addEventListener('submit', rename);
+    $('rename-name').addEventListener('input', (e) => { e.target.dataset.edited = 'true'; });
   }
 
   return { memberBadges, memberActions, loadInvites, render, prepareInvite, inviteExpiry, isLeft, wire };

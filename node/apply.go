@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -33,11 +34,96 @@ func (g *group) apply(entries []*pb.Entry) {
 		case pb.EntryConfChange, pb.EntryConfChangeV2:
 			res, cc := applyConfEntry(g.st, e)
 			g.logReject(idx, res)
+			if res.Err == nil && res.Conf != nil && res.Conf.Kind == state.Remove {
+				g.tellRemoved(res.Conf.NodeID, idx)
+			}
 			g.confState = g.rn.ApplyConfChange(cc)
 			g.afterConf(res)
 		}
 	}
 	g.endTrust()
+}
+
+// tellRemoved has the host keep telling a member it removes, by the entry
+// at index idx, that this entry is committed, for removedTellFor (see
+// tellRemovedAgain). Without it, a member whose removal the host commits
+// (with other members' acknowledgements) and applies before the member has
+// heard that the entry is committed never hears it: raft stops replicating
+// to a removed member, which then waits in vain (a `demes leave` that timed
+// out although the member left). The host sends what raft would have sent
+// next: an append of the entries the member may lack up to idx, with idx as
+// the commit index; the member's raft takes what it has already as it is.
+func (g *group) tellRemoved(id, idx uint64) {
+	if g.role != raft.StateLeader || id == g.raftID {
+		return
+	}
+	st := g.rn.Status()
+	pr, ok := st.Progress[id]
+	if !ok {
+		return
+	}
+	// The state machine has moved it to the former members already.
+	for k, m := range g.st.Former {
+		if m.RaftID == id && m.URL != "" {
+			if g.removedPeers == nil {
+				g.removedPeers = map[uint64]removedPeer{}
+			}
+			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), from: pr.Match, index: idx, until: time.Now().Add(removedTellFor)}
+			g.removedPeers[id] = rp
+			g.appendRemoved(id, rp)
+			return
+		}
+	}
+}
+
+// removedTellFor is how long a host keeps telling a removed member that its
+// removal is committed.
+const removedTellFor = 30 * time.Second
+
+// removedPeer is a member the host removed and keeps telling so: the
+// entries after from up to index (its removal), with index committed.
+type removedPeer struct {
+	key               [32]byte
+	url               string
+	term, from, index uint64
+	until             time.Time
+}
+
+// tellRemovedAgain sends each member removed lately its append again, at
+// every retry tick, while this node leads in the term it removed it.
+func (g *group) tellRemovedAgain(now time.Time) {
+	for id, rp := range g.removedPeers {
+		if now.After(rp.until) || g.role != raft.StateLeader || g.term != rp.term {
+			delete(g.removedPeers, id)
+			continue
+		}
+		g.appendRemoved(id, rp)
+	}
+}
+
+func (g *group) appendRemoved(id uint64, rp removedPeer) {
+	ents, err := g.storage.Entries(rp.from+1, rp.index+1, maxAppendBytes)
+	if err != nil {
+		return
+	}
+	prevTerm, err := g.storage.Term(rp.from)
+	if err != nil {
+		return
+	}
+	data, err := proto.Marshal(&pb.Message{
+		Type: pb.MsgApp.Enum(), From: proto.Uint64(g.raftID), To: proto.Uint64(id),
+		Term: proto.Uint64(rp.term), Index: proto.Uint64(rp.from), LogTerm: proto.Uint64(prevTerm),
+		Entries: ents, Commit: proto.Uint64(rp.index),
+	})
+	if err != nil {
+		return
+	}
+	if p := g.n.peerFor(g.peerURL(rp.key, rp.url)); p != nil {
+		select {
+		case p.q <- outMsg{g: g, to: rp.key, m: data, id: id}:
+		default:
+		}
+	}
 }
 
 // applyConfEntry applies the configuration change entry e to st, and returns

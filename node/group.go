@@ -68,8 +68,9 @@ type group struct {
 	st           *state.State
 	info         groupInfo
 	provisional  map[[32]byte]viewMember
-	provUntil    uint64 // the index the provisional members of a catch-up hold until (catchup.go)
-	bootstrap    bool   // created here: campaign once the bootstrap entry applied
+	provUntil    uint64                 // the index the provisional members of a catch-up hold until (catchup.go)
+	removedPeers map[uint64]removedPeer // members this host removed and keeps telling so (apply.go)
+	bootstrap    bool                   // created here: campaign once the bootstrap entry applied
 	campaigned   bool
 	outbox       map[[16]byte]*pending
 	hist         history // the messages this node read (history.go)
@@ -282,6 +283,7 @@ func (g *group) run() {
 		case id := <-g.unreachc:
 			g.rn.ReportUnreachable(id)
 		case <-retry.C:
+			g.tellRemovedAgain(time.Now())
 			if err := g.upkeep(); err != nil {
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist the outbox; stopping the group")
 				return

@@ -68,7 +68,9 @@ func (g *group) tellRemoved(id, idx uint64) {
 			if g.removedPeers == nil {
 				g.removedPeers = map[uint64]removedPeer{}
 			}
-			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), from: pr.Match, index: idx, until: time.Now().Add(removedTellFor)}
+			// A member that acknowledged the removal (or more) needs no
+			// entries, only the commit index.
+			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), from: min(pr.Match, idx), index: idx, until: time.Now().Add(removedTellFor)}
 			g.removedPeers[id] = rp
 			g.appendRemoved(id, rp)
 			return
@@ -102,9 +104,12 @@ func (g *group) tellRemovedAgain(now time.Time) {
 }
 
 func (g *group) appendRemoved(id uint64, rp removedPeer) {
-	ents, err := g.storage.Entries(rp.from+1, rp.index+1, maxAppendBytes)
-	if err != nil {
-		return
+	var ents []*pb.Entry
+	if rp.from < rp.index {
+		var err error
+		if ents, err = g.storage.Entries(rp.from+1, rp.index+1, maxAppendBytes); err != nil {
+			return
+		}
 	}
 	prevTerm, err := g.storage.Term(rp.from)
 	if err != nil {

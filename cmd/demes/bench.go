@@ -145,28 +145,38 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err2
 }
 
-func benchFailover(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+// demesBinary is this executable, which the process-based measurements start
+// as their nodes.
+func demesBinary() (string, error) {
 	bin, err := os.Executable()
 	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+		return "", withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+	}
+	return bin, nil
+}
+
+func benchFailover(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	bin, err := demesBinary()
+	if err != nil {
+		return nil, err
 	}
 	r, err := bench.Failover(ctx, bench.FailoverOptions{Binary: bin, Kills: o.kills, Progress: o.progress})
 	return r.Figures(), err
 }
 
 func benchRestart(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
-	bin, err := os.Executable()
+	bin, err := demesBinary()
 	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+		return nil, err
 	}
 	r, err := bench.Restart(ctx, bench.RestartOptions{Binary: bin, Rounds: min(o.kills, 10), Progress: o.progress})
 	return r.Figures(), err
 }
 
 func benchHistory(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
-	bin, err := os.Executable()
+	bin, err := demesBinary()
 	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+		return nil, err
 	}
 	r, err := bench.History(ctx, bench.HistoryOptions{Binary: bin, Messages: o.history, Progress: o.progress})
 	return r.Figures(), err
@@ -190,9 +200,9 @@ func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 // isolates the nodes' own CPU per message from the API's; each once per
 // number of senders.
 func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
-	bin, err := os.Executable()
+	bin, err := demesBinary()
 	if err != nil {
-		return nil, withHint(fmt.Errorf("cannot find the demes binary to start: %w", err), "run demes by its path")
+		return nil, err
 	}
 	var figs []bench.Figure
 	for _, processes := range []bool{true, false} {

@@ -262,50 +262,24 @@ func (r *runner) memberSeqs() ([]memberSeq, map[int]bool, error) {
 // and lists the common sequence from its join on, with every acknowledged
 // send and every queued send of a current member in it.
 func (r *runner) settleChurn(ctx context.Context, results []sendResult) error {
-	var (
-		why  error
-		verr error
-	)
-	sctx, cancel := context.WithTimeout(ctx, r.o.Settle)
-	defer cancel()
-	err := r.c.Until(sctx, "the group to settle", func() bool {
-		if verr = r.observe(); verr != nil {
-			return true
-		}
+	return r.waitSettled(ctx, func() (why, stop error) {
 		ms, current, err := r.memberSeqs()
 		var nm *notMember
 		if errors.As(err, &nm) && r.c.Node(nm.i) != nil {
 			r.rejoin(ctx, nm.i)
 		}
 		if err != nil {
-			why = err
-			return false
+			return err, nil
 		}
 		if _, err := checkChurn(ms, results, current); err != nil {
-			why = err
 			var v *Violation
 			if errors.As(err, &v) && v.Invariant == InvOneOrder {
-				verr = err // no wait mends two messages at one index
-				return true
+				return nil, err // no wait mends two messages at one index
 			}
-			return false
+			return err, nil
 		}
-		return true
+		return nil, nil
 	})
-	if verr != nil {
-		return verr
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		var v *Violation
-		if errors.As(why, &v) {
-			return violation(v.Invariant, "after %v: %s", r.o.Settle, v.Detail)
-		}
-		return violation(InvSettles, "after %v: %v", r.o.Settle, why)
-	}
-	return nil
 }
 
 // notMember is a node that node0 lists as a member but that does not count

@@ -392,37 +392,24 @@ func (r *runner) settle(ctx context.Context, results []sendResult) error {
 	if r.o.Churn {
 		return r.settleChurn(ctx, results)
 	}
-	var (
-		why  string
-		verr error
-	)
-	sctx, cancel := context.WithTimeout(ctx, r.o.Settle)
-	defer cancel()
-	err := r.c.Until(sctx, "the group to settle", func() bool {
-		if verr = r.observe(); verr != nil {
-			return true
-		}
+	return r.waitSettled(ctx, func() (why, stop error) {
 		var first []entry
 		for i := range r.c.Members() {
 			g, ok := r.c.Status(i)
 			if !ok {
-				why = fmt.Sprintf("node%d is down or not in the group", i)
-				return false
+				return fmt.Errorf("node%d is down or not in the group", i), nil
 			}
 			if g.Queued != 0 {
-				why = fmt.Sprintf("node%d has %d messages in its outbox", i, g.Queued)
-				return false
+				return fmt.Errorf("node%d has %d messages in its outbox", i, g.Queued), nil
 			}
 			seq, err := r.committed(i)
 			if err != nil {
-				why = err.Error()
-				return false
+				return err, nil
 			}
 			if i == 0 {
 				first = seq
 			} else if len(seq) != len(first) {
-				why = fmt.Sprintf("node%d lists %d messages, node0 %d", i, len(seq), len(first))
-				return false
+				return fmt.Errorf("node%d lists %d messages, node0 %d", i, len(seq), len(first)), nil
 			}
 		}
 		have := map[string]bool{}
@@ -431,21 +418,41 @@ func (r *runner) settle(ctx context.Context, results []sendResult) error {
 		}
 		for _, res := range results {
 			if res.out != failed && !have[res.text] {
-				why = fmt.Sprintf("%q (from node%d) is not delivered yet", res.text, res.from)
-				return false
+				return fmt.Errorf("%q (from node%d) is not delivered yet", res.text, res.from), nil
 			}
 		}
-		why = ""
-		return true
+		return nil, nil
 	})
-	if verr != nil {
-		return verr
+}
+
+// waitSettled waits, up to Options.Settle, until check finds nothing left
+// to wait for (why nil), observing the order at every try; a stop error (a
+// broken guarantee that no wait mends) ends the wait at once. After the
+// time, the last why is the violation: its own invariant when it is one,
+// "settles after healing" otherwise.
+func (r *runner) waitSettled(ctx context.Context, check func() (why, stop error)) error {
+	var why, stop error
+	sctx, cancel := context.WithTimeout(ctx, r.o.Settle)
+	defer cancel()
+	err := r.c.Until(sctx, "the group to settle", func() bool {
+		if stop = r.observe(); stop != nil {
+			return true
+		}
+		why, stop = check()
+		return stop != nil || why == nil
+	})
+	if stop != nil {
+		return stop
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return violation(InvSettles, "after %v: %s", r.o.Settle, why)
+		var v *Violation
+		if errors.As(why, &v) {
+			return violation(v.Invariant, "after %v: %s", r.o.Settle, v.Detail)
+		}
+		return violation(InvSettles, "after %v: %v", r.o.Settle, why)
 	}
 	return nil
 }

@@ -20,17 +20,31 @@ type Message struct {
 	Name    string    `json:"name"`   // author's display name, if known
 	Text    string    `json:"text"`
 	SentAt  time.Time `json:"sent_at"`
-	State   string    `json:"state"` // StateCommitted or StateQueued
+	State   string    `json:"state"` // StateCommitted or StateTentative
 	GroupID string    `json:"group_id"`
+	// Order places a tentative message among the other tentative ones of
+	// its group (they come after every committed message): a Lamport
+	// clock, larger than the index of every message its author had
+	// applied and the order of every tentative one it had seen. 0 for a
+	// committed message.
+	Order uint64 `json:"order,omitempty"`
+	// Delivered and Others are set on this node's own tentative messages:
+	// how many of the group's other members hold the message already
+	// (directly, before it is in the group's order), out of how many.
+	Delivered int `json:"delivered,omitempty"`
+	Others    int `json:"others,omitempty"`
 }
 
 // Message states.
 const (
 	// StateCommitted marks a message in the group's log, in group order.
 	StateCommitted = "committed"
-	// StateQueued marks a message still in this node's outbox: accepted,
-	// not yet committed, and to be sent exactly once.
-	StateQueued = "queued"
+	// StateTentative marks a message not in the group's order yet: one of
+	// this node's still in its outbox (accepted, to be committed exactly
+	// once), or another member's that reached this node directly, before
+	// the group could commit it (docs/PROTOCOL.md, "Tentative delivery").
+	// It takes its place in the order, under the same id, once committed.
+	StateTentative = "tentative"
 )
 
 // Member is one member of a group as this node sees it.
@@ -67,6 +81,13 @@ type GroupStatus struct {
 	Edges      []Edge   `json:"edges"`
 	Committed  uint64   `json:"committed"` // commit index
 	Queued     int      `json:"queued"`    // messages waiting in the outbox
+	// Tentative is how many other members' messages this node holds that
+	// are not in the group's order yet.
+	Tentative int `json:"tentative,omitempty"`
+	// Waiting says, when the group cannot commit now, why, in words for a
+	// person: how many voters are offline, and that messages still reach
+	// the online members.
+	Waiting string `json:"waiting,omitempty"`
 	HasQuorum  bool     `json:"has_quorum"`
 	Role       string   `json:"role"` // "leader", "follower", "candidate", "learner", ...
 	// Settings are the group's settings; Admin and CanInvite say what this

@@ -93,6 +93,17 @@ const (
 	// the member checks every one against the chain of membership it
 	// already knows before it trusts any sender they name.
 	TypeCatchUp Type = 10
+	// TypeTentative carries an author's chat messages that its group has
+	// not committed yet directly to another member, so that members who
+	// can reach each other talk while the group cannot order messages (no
+	// host, no majority of voters). The payload lists the author's own
+	// signed [TypeChat] frames, each with its place among the tentative
+	// messages (docs/PROTOCOL.md, "Tentative delivery"); the receiver
+	// answers with [TypeDelivered].
+	TypeTentative Type = 11
+	// TypeDelivered is a member's signed answer to [TypeTentative]: the ids
+	// of the messages it now holds.
+	TypeDelivered Type = 12
 )
 
 // Log entry types: envelopes of these types are proposed to the group's
@@ -124,6 +135,8 @@ var typeNames = map[Type]string{
 	TypeHead:       "head",
 	TypeBehind:     "behind",
 	TypeCatchUp:    "catch-up",
+	TypeTentative:  "tentative",
+	TypeDelivered:  "delivered",
 	TypeGenesis:    "genesis",
 	TypeInvite:     "invite",
 	TypeJoin:       "join",

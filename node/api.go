@@ -30,10 +30,10 @@ type (
 	Event         = api.Event
 )
 
-// Message states: [api.StateCommitted] and [api.StateQueued].
+// Message states: [api.StateCommitted] and [api.StateTentative].
 const (
 	StateCommitted = api.StateCommitted
-	StateQueued    = api.StateQueued
+	StateTentative    = api.StateTentative
 )
 
 // Errors the local API maps to HTTP statuses: the very values of package api,

@@ -16,6 +16,7 @@ import (
 
 func (g *group) apply(entries []*pb.Entry) {
 	g.appliedHere += uint64(len(entries))
+	g.progressAt = time.Now()
 	g.fig.applied.Add(uint64(len(entries)))
 	for _, e := range entries {
 		idx := e.GetIndex()
@@ -291,6 +292,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	}
 	// Only members who can read a message list it.
 	g.commitOutbox(c.ID)
+	g.committedTentative(c.ID)
 	if err == nil {
 		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
 	}

@@ -92,6 +92,18 @@ type group struct {
 	urlHint      map[[32]byte]string
 	rttc         chan rttSample
 
+	// Tentative delivery (tentative.go): the Lamport clock of this node's
+	// messages; since when the group has known no host (zero while it
+	// knows one); when it last applied an entry; other members' tentative
+	// messages held here, how many per author; and the members a request
+	// with this node's tentative messages is on its way to.
+	lamport       uint64
+	noLeaderSince time.Time
+	progressAt    time.Time
+	tent          map[[16]byte]*heldMessage
+	tentBy        map[[32]byte]int
+	tentBusy      map[[32]byte]bool
+
 	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
 	// ever written to disk; they are learnt again from the key headers in
 	// the log when it is replayed at start.
@@ -181,6 +193,9 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		pullc:        make(chan struct{}, 1),
 		attests:      map[[32]byte]raftView{},
 		urlHint:      map[[32]byte]string{},
+		tent:         map[[16]byte]*heldMessage{},
+		tentBy:       map[[32]byte]int{},
+		tentBusy:     map[[32]byte]bool{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
@@ -191,6 +206,8 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		}
 		g.provisional[id.Sign] = viewMember{id: id, raftID: state.RaftID(id.Sign), url: p.URL, voter: p.Voter}
 	}
+	now := time.Now()
+	g.noLeaderSince, g.progressAt = now, now
 	g.loadFork()
 	g.loadHeard()
 	g.publish()

@@ -355,6 +355,9 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		return n.behindNotice(g, v, env.Sender)
 	case crypto.TypeCatchUp:
 		return n.takeCatchUp(ctx, g, env)
+	case crypto.TypeTentative:
+		n.markOnline(sender.url)
+		return n.takeTentative(ctx, g, env)
 	case crypto.TypeAddress:
 		var b state.AddressBody
 		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {

@@ -137,10 +137,8 @@ func (g *group) messagePage(limit int, before string) (pageDraft, error) {
 		return pageDraft{}, err
 	}
 	h := &g.hist
-	var queued []Message
-	for _, p := range g.sortedPending() {
-		queued = append(queued, g.pendingMessage(p))
-	}
+	// After the committed messages, those not in the group's order yet.
+	queued := g.tentativeMessages()
 	// The page ends among the queued messages, in the window, or before
 	// a message older than the window (end, its log index).
 	qEnd, cEnd := len(queued), len(h.msgs)

@@ -363,11 +363,11 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 		return Message{}, fmt.Errorf("send: the node is still reading its log after its start: %w", err)
 	}
 	var (
-		msg           Message
-		durable, done chan struct{}
-		serr          error
+		msg                       Message
+		durable, done, firstRound chan struct{}
+		serr                      error
 	)
-	if err := g.do(ctx, func() { msg, durable, done, serr = g.enqueue(text) }); err != nil {
+	if err := g.do(ctx, func() { msg, durable, done, firstRound, serr = g.enqueue(text) }); err != nil {
 		return Message{}, err
 	}
 	if serr != nil {
@@ -376,23 +376,48 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 	if wait > 0 {
 		t := time.NewTimer(wait)
 		defer t.Stop()
+		// Once the message went directly to the members (the group
+		// committed nothing for a while), the send answers as soon as it
+		// is clear the group cannot commit soon: a majority of the voters
+		// is offline. It says then how many members hold the message.
+		var check <-chan time.Time
+	wait:
+		for {
+			select {
+			case <-done:
+				return g.committedMessage(msg), nil
+			case <-firstRound:
+				firstRound = nil
+				tk := time.NewTicker(stuckCheck)
+				defer tk.Stop()
+				check = tk.C
+				if g.stuck(ctx) {
+					break wait
+				}
+			case <-check:
+				if g.stuck(ctx) {
+					break wait
+				}
+			case <-t.C:
+				break wait
+			case <-ctx.Done():
+				return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
+			case <-g.stopc:
+				break wait
+			case <-g.donec:
+				break wait
+			}
+		}
 		select {
 		case <-done:
-			// Committed, so in this node's log on disk.
-			var m Message
-			var ok bool
-			_ = g.do(context.Background(), func() { m, ok = g.hist.get(msg.ID) })
-			if ok {
-				return m, nil
-			}
-			msg.State = StateCommitted
-			return msg, nil
-		case <-t.C:
-		case <-ctx.Done():
-			return Message{}, fmt.Errorf("send: %w (the message may still be sent)", ctx.Err())
-		case <-g.stopc:
-		case <-g.donec:
+			return g.committedMessage(msg), nil
+		default:
 		}
+		_ = g.do(ctx, func() {
+			if p := g.outbox[msgID(msg)]; p != nil {
+				msg = g.pendingMessage(p)
+			}
+		})
 	}
 	// Acknowledged as queued: it must be on disk first. Its outbox write
 	// rides with the group's next write; this one makes it now.
@@ -411,6 +436,25 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 	case <-g.donec:
 		return Message{}, fmt.Errorf("send: the message was not stored: %w", g.stoppedErr())
 	}
+}
+
+// committedMessage returns msg, sent and now committed, as listed.
+func (g *group) committedMessage(msg Message) Message {
+	var m Message
+	var ok bool
+	_ = g.do(context.Background(), func() { m, ok = g.hist.get(msg.ID) })
+	if ok {
+		return m
+	}
+	msg.State, msg.Order, msg.Delivered, msg.Others = StateCommitted, 0, 0, 0
+	return msg
+}
+
+// msgID returns the id of a message this node listed.
+func msgID(m Message) [16]byte {
+	var id [16]byte
+	hex.Decode(id[:], []byte(m.ID))
+	return id
 }
 
 // Subscribe returns a channel of events (new messages, status changes) and a

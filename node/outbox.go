@@ -32,6 +32,15 @@ type pending struct {
 	// stored outbox, or committed. A send is acknowledged only then.
 	durable chan struct{}
 	stored  bool
+	// Tentative delivery (tentative.go): the message's order among the
+	// tentative ones, the members that hold it, those the first attempt
+	// to hand it over has reached or failed, and a channel closed once
+	// that first attempt is over for every member (nil then, or for a
+	// message restored after a restart, which no send waits for).
+	order      uint64
+	delivered  map[[32]byte]bool
+	attempted  map[[32]byte]bool
+	firstRound chan struct{}
 }
 
 // markDurable records that p is on disk and tells whoever waits for that.
@@ -52,16 +61,20 @@ func (p *pending) markDurable() {
 // which in a working group is the one that stores the message's own log
 // entry: a message committed before its sender needs an acknowledgement
 // costs no write of its own. makeDurable writes it at once.
-func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, err error) {
+func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan struct{}, err error) {
 	if g.left || g.st.Members[g.n.self.Sign] == nil {
-		return Message{}, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
+		return Message{}, nil, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
 	}
 	if g.fork != nil {
-		return Message{}, nil, nil, g.errHalted("send")
+		return Message{}, nil, nil, nil, g.errHalted("send")
 	}
-	p := &pending{id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{})}
+	p := &pending{
+		id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{}),
+		order: g.nextOrder(), delivered: map[[32]byte]bool{}, firstRound: make(chan struct{}),
+	}
+	firstRound = p.firstRound
 	if err := g.seal(p); err != nil {
-		return Message{}, nil, nil, err
+		return Message{}, nil, nil, nil, err
 	}
 	g.outbox[p.id] = p
 	g.outboxPut = append(g.outboxPut, p)
@@ -72,14 +85,17 @@ func (g *group) enqueue(text string) (m Message, durable, done chan struct{}, er
 	} else {
 		p.held = true
 	}
+	// A group that cannot commit hands it to the members directly, now.
+	g.deliverTentative(time.Now())
 	g.publish()
-	return g.pendingMessage(p), p.durable, done, nil
+	return g.pendingMessage(p), p.durable, done, firstRound, nil
 }
 
 func (g *group) pendingMessage(p *pending) Message {
 	return Message{
 		ID: hex.EncodeToString(p.id[:]), Author: g.n.selfID, Name: g.n.cfg.Name,
-		Text: p.text, SentAt: p.sentAt, State: StateQueued, GroupID: g.id.String(),
+		Text: p.text, SentAt: p.sentAt, State: StateTentative, GroupID: g.id.String(),
+		Order: p.order, Delivered: len(p.delivered), Others: max(0, len(g.view.Load().members)-1),
 	}
 }
 
@@ -297,6 +313,7 @@ func (g *group) maybeRestoreOutbox() bool {
 	if g.restored == nil || g.st.Applied < g.replayTo {
 		return false
 	}
+	var ps []*pending
 	for _, frame := range g.restored {
 		p := g.pendingFromFrame(frame)
 		if p == nil {
@@ -306,6 +323,12 @@ func (g *group) maybeRestoreOutbox() bool {
 			g.outboxDone = append(g.outboxDone, append([]byte(nil), p.id[:]...))
 			continue
 		}
+		ps = append(ps, p)
+	}
+	// Their orders are given again, in the order they were written.
+	sort.Slice(ps, func(i, j int) bool { return ps[i].sentAt.Before(ps[j].sentAt) })
+	for _, p := range ps {
+		p.order = g.nextOrder()
 		g.outbox[p.id] = p
 	}
 	g.restored = nil
@@ -340,7 +363,7 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 		g.n.log.Warn().Err(err).Msg("cannot open a queued message of ours")
 		return nil
 	}
-	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, at: env.Time, stored: true}
+	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, at: env.Time, stored: true, delivered: map[[32]byte]bool{}}
 }
 
 // outboxItems returns the outbox writes waiting for the next transaction:

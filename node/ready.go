@@ -79,6 +79,12 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if rd.SoftState.Lead != g.leader && rd.SoftState.Lead != raft.None {
 			g.fig.leaderChanges.Add(1)
 		}
+		switch {
+		case rd.SoftState.Lead != raft.None:
+			g.noLeaderSince = time.Time{}
+		case g.noLeaderSince.IsZero():
+			g.noLeaderSince = time.Now()
+		}
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
 	}
 	if rd.HardState != nil && rd.HardState.GetTerm() != g.term && rd.HardState.GetTerm() != 0 {

@@ -142,7 +142,7 @@ func TestMinorityPartitionQueues(t *testing.T) {
 	minority := (h + 1) % 3
 	c.Isolate(minority)
 	m := c.send(minority, "from the minority", 500*time.Millisecond)
-	if m.State != node.StateQueued {
+	if m.State != node.StateTentative {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
 	c.send(h, "from the majority", 10*time.Second)
@@ -175,7 +175,7 @@ func TestQueuedMessageSurvivesRestart(t *testing.T) {
 	c.send(2, "registers the key", 10*time.Second)
 	c.converged(1)
 	c.Isolate(2)
-	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateQueued {
+	if m := c.send(2, "queued across a restart", 500*time.Millisecond); m.State != node.StateTentative {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
 	c.restart(2)
@@ -207,7 +207,7 @@ func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
 	want := []string{"registers the key"}
 	for i := 0; i < 5; i++ {
 		text := fmt.Sprintf("acknowledged %d", i)
-		if m := c.send(s, text, 0); m.State != node.StateQueued {
+		if m := c.send(s, text, 0); m.State != node.StateTentative {
 			t.Fatalf("a cut-off node committed %q: %+v", text, m)
 		}
 		want = append(want, text)

@@ -32,6 +32,8 @@ func (g *group) upkeep() error {
 		return nil // halted: nothing more is proposed (fork.go)
 	}
 	g.retryOutbox()
+	g.dropFormerTentative()
+	g.deliverTentative(time.Now())
 	g.reopenQuotas()
 	g.maybeLead()
 	g.placeVoters()

@@ -29,6 +29,7 @@ type view struct {
 	applied   uint64
 	self      bool // this node is a current member (false after leaving)
 	queued    int
+	tentative int // other members' tentative messages held here
 	pref      []string
 	edges     []Edge
 	rtt       map[[32]byte]float64
@@ -78,6 +79,7 @@ func (g *group) publish() {
 		self:      g.st.Members[g.n.self.Sign] != nil,
 		replayed:  g.st.Applied >= g.replayTo,
 		queued:    len(g.outbox),
+		tentative: len(g.tent),
 	}
 	if v.name == "" {
 		v.name = g.info.Name
@@ -179,6 +181,10 @@ func (g *group) status() GroupStatus {
 		gs.Host = v.members[k].id.String()
 	}
 	gs.HasQuorum = gs.Host != ""
+	gs.Tentative = v.tentative
+	if v.self {
+		gs.Waiting = waiting(v, gs.HasQuorum, g.n.self.Sign)
+	}
 	ms := make([]viewMember, 0, len(v.members))
 	for _, m := range v.members {
 		ms = append(ms, m)

@@ -138,7 +138,7 @@ func TestBrowserContrast(t *testing.T) {
 	w.setQuorum(gid, false)
 	p.WaitVisible("#banner-quorum")
 	send(p, "On its way")
-	waitMessage(p, "On its way", "queued", "alice")
+	waitMessage(p, "On its way", "tentative", "alice")
 	bob.Send(context.Background(), walks.GroupID, "Unread in walks", time.Second)
 	p.WaitVisible(`#group-list [data-group-id="` + walks.GroupID + `"] .unread`)
 	p.Click("#group-details summary")
@@ -189,7 +189,7 @@ func TestBrowserContrast(t *testing.T) {
 
 // TestBrowserAnnouncesEachMessageOnce: a screen reader hears each new
 // message of someone else once, in the open group or another; our own
-// messages, and messages that only change state (queued, then committed),
+// messages, and messages that only change state (tentative, then committed),
 // are not announced again. The message list is no live region: it is
 // re-rendered as states change.
 func TestBrowserAnnouncesEachMessageOnce(t *testing.T) {
@@ -218,11 +218,11 @@ func TestBrowserAnnouncesEachMessageOnce(t *testing.T) {
 	send(p, "mine, not announced")
 	waitMessage(p, "mine, not announced", "committed", "alice")
 	w.setQuorum(gid, false)
-	send(p, "mine, queued first")
-	waitMessage(p, "mine, queued first", "queued", "alice")
+	send(p, "mine, tentative first")
+	waitMessage(p, "mine, tentative first", "tentative", "alice")
 	bob.Send(context.Background(), walks.GroupID, "over in walks", time.Second)
 	w.setQuorum(gid, true)
-	waitMessage(p, "mine, queued first", "committed", "alice")
+	waitMessage(p, "mine, tentative first", "committed", "alice")
 	bob.Send(context.Background(), gid, "one from bob", time.Second)
 	w.node("carol").Send(context.Background(), gid, "one from carol", time.Second)
 	waitMessage(p, "one from carol", "committed", "carol")

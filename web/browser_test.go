@@ -50,7 +50,7 @@ func openUI(t *testing.T, u *testUI) *webtest.Page {
 const hasMessage = `(text, state, author) => Array.from(document.querySelectorAll('#message-list .msg')).some((li) =>
 	li.querySelector('.msg-text').textContent === text &&
 	(!state || (li.dataset.state === state && (!li.classList.contains('mine') ||
-		!!li.querySelector('.msg-state .icon-' + ({committed: 'check', queued: 'clock', sending: 'clock', failed: 'alert'})[state])))) &&
+		!!li.querySelector('.msg-state .icon-' + ({committed: 'check', tentative: 'clock', sending: 'clock', failed: 'alert'})[state])))) &&
 	(!author || li.querySelector('.msg-author').textContent === author))`
 
 // send types text into the compose box and presses Enter.
@@ -147,7 +147,7 @@ func TestBrowserQueuedThenCommitted(t *testing.T) {
 
 	w.setQuorum(gid, false)
 	a.WaitVisible("#banner-quorum")
-	a.WaitText("#banner-quorum", "Too few members are online to pass messages on: yours wait on this device and are sent when enough of the group is back.")
+	a.WaitText("#banner-quorum", "Too few members are online to put messages in the group’s order: yours reach the members online now, and join the order when enough of the group is back.")
 	if txt := webtest.Eval[string](a, `document.querySelector('#banner-quorum').textContent`); strings.Contains(txt, "quorum") {
 		t.Errorf("the banner speaks raft: %q", txt)
 	}
@@ -155,8 +155,8 @@ func TestBrowserQueuedThenCommitted(t *testing.T) {
 
 	const text = "written while the group is cut off"
 	send(a, text)
-	waitMessage(a, text, "queued", "alice")
-	a.WaitText("#group-facts", "1 message waiting to be sent")
+	waitMessage(a, text, "tentative", "alice")
+	a.WaitText("#group-facts", "1 message of yours not in the order yet")
 	a.Screenshot("no-quorum")
 	if webtest.Eval[bool](b, `document.querySelector('#message-list').textContent.includes(`+jsString(text)+`)`) {
 		t.Error("bob shows a message that was never committed")

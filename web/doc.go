@@ -58,7 +58,7 @@
 //	PUT  /api/v1/groups/{group_id}/settings  api.GroupSettings -> the same (admins)
 //	POST /api/v1/join                        {"code"} -> api.GroupInfo, once joined and caught up
 //	POST /api/v1/groups/{group_id}/messages  {"text", "timeout_ms"} -> api.Message
-//	GET  /api/v1/groups/{group_id}/messages  [api.Message], committed in order, then queued
+//	GET  /api/v1/groups/{group_id}/messages  [api.Message], committed in order, then tentative
 //	GET  /api/v1/groups/{group_id}/messages?limit=N&before=ID  api.MessagePage: a page and "more"
 //	GET  /api/v1/groups/{group_id}/transcript the signed transcript (a JSON download)
 //	GET  /api/v1/backup/store                a copy of the node's store (bbolt), for demes backup
@@ -76,9 +76,11 @@
 // its store. A bad limit is a 400, an unknown id a 404.
 //
 // POST .../messages waits up to timeout_ms (default 10 s) for the message to
-// commit. It answers 200 with state "committed", or 202 with state "queued"
-// when the wait ran out: the message then stays in the node's outbox and is
-// sent later, exactly once.
+// commit. It answers 200 with state "committed", or 202 with state
+// "tentative" when the wait ran out or the group cannot commit now (the
+// message then went directly to the members online, and "delivered" says
+// to how many of the "others"): it stays in the node's outbox and joins the
+// group's order later, exactly once.
 //
 // The membership changes (revoke, leave, remove, admins, settings) answer
 // once the change is committed to the group's log, or fail when it is not

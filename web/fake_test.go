@@ -431,7 +431,7 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 		Name:    n.name,
 		Text:    text,
 		SentAt:  time.Now().UTC().Truncate(time.Millisecond),
-		State:   api.StateQueued,
+		State:   api.StateTentative,
 		GroupID: g.id,
 	}
 	if g.quorum {

@@ -67,12 +67,13 @@ type Backend interface {
 	// is a member and has caught up with the group's log.
 	Join(ctx context.Context, code string) (api.GroupInfo, error)
 	// Send sends a chat message and waits up to wait for it to commit. The
-	// returned message has State "committed", or "queued" when the wait ran
-	// out and the message waits in the outbox.
+	// returned message has State "committed", or "tentative" when the wait
+	// ran out or the group cannot commit now, and the message waits in the
+	// outbox (and went directly to the members online).
 	Send(ctx context.Context, groupID, text string, wait time.Duration) (api.Message, error)
 	// MessagePage returns a page of the group's messages (see
-	// [api.MessagePage]): the committed ones in order, then this node's
-	// queued ones, at most limit of them (0: every one) right before the
+	// [api.MessagePage]): the committed ones in order, then the tentative
+	// ones, at most limit of them (0: every one) right before the
 	// message whose id is before (the newest when before is empty). An
 	// unknown id before wraps [api.ErrNotFound].
 	MessagePage(groupID string, limit int, before string) (api.MessagePage, error)

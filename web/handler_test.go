@@ -467,19 +467,19 @@ func TestJSONShapes(t *testing.T) {
 		t.Errorf("default wait = %vs, want 10s", wait)
 	}
 
-	// Without a quorum: 202 and queued once timeout_ms runs out.
+	// Without a quorum: 202 and tentative once timeout_ms runs out.
 	w.setQuorum(gid, false)
 	rec = serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/messages", `{"text":"later","timeout_ms":20}`))
 	if rec.Code != http.StatusAccepted {
 		t.Fatalf("send without quorum: status %d, want 202: %s", rec.Code, rec.Body.String())
 	}
 	json.Unmarshal(rec.Body.Bytes(), &sent)
-	if sent["state"] != "queued" || sent["index"] != 0.0 {
-		t.Errorf("queued message = %v", sent)
+	if sent["state"] != "tentative" || sent["index"] != 0.0 {
+		t.Errorf("tentative message = %v", sent)
 	}
 	list := getJSON(t, u, "/api/v1/groups/"+gid+"/messages").([]any)
-	if len(list) != 2 || list[0].(map[string]any)["state"] != "committed" || list[1].(map[string]any)["state"] != "queued" {
-		t.Errorf("messages = %v, want the committed one, then the queued one", list)
+	if len(list) != 2 || list[0].(map[string]any)["state"] != "committed" || list[1].(map[string]any)["state"] != "tentative" {
+		t.Errorf("messages = %v, want the committed one, then the tentative one", list)
 	}
 
 	// Invites answer {"code"}.

@@ -320,7 +320,7 @@ func TestSendCommitted(t *testing.T) {
 func TestSendQueued(t *testing.T) {
 	t.Parallel()
 	f := newFakeAPI(t, alpha)
-	f.locked(func() { f.sendState = api.StateQueued })
+	f.locked(func() { f.sendState = api.StateTentative })
 	r := runDemes(t, nil, "send", "are you there?", "--home", f.home, "--timeout", "1s")
 	wantExit(t, r, 3)
 	if !strings.HasPrefix(r.lastLine(), "m") {
@@ -547,7 +547,7 @@ func TestMessages(t *testing.T) {
 	msgs := []api.Message{
 		{ID: "m1", Index: 1, Author: alice.String(), Name: "Alice", Text: "hi", SentAt: at, State: api.StateCommitted},
 		{ID: "m2", Index: 2, Author: bob.String(), Text: "two\nlines \x1b[31mred", SentAt: at, State: api.StateCommitted},
-		{ID: "m3", Author: alice.String(), Name: "Alice", Text: "later", SentAt: at, State: api.StateQueued},
+		{ID: "m3", Author: alice.String(), Name: "Alice", Text: "later", SentAt: at, State: api.StateTentative},
 	}
 	f.locked(func() { f.messages[alpha.GroupID] = msgs })
 	r := runDemes(t, []string{"TZ=UTC"}, "messages", "--home", f.home)

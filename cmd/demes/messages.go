@@ -92,11 +92,13 @@ func fetchMessages(ctx context.Context, c *client, groupID string, limit int, be
 }
 
 // formatMessage is one line of `demes messages`:
-// "[index] time author: text", with "[queued]" for a message in the outbox.
+// "[index] time author: text", with "[tentative]" for a message not in the
+// group's order yet (one of ours in the outbox, or another member's that
+// reached this node directly).
 func formatMessage(m api.Message) string {
 	pos := "[" + strconv.FormatUint(m.Index, 10) + "]"
-	if m.State == api.StateQueued {
-		pos = "[queued]"
+	if m.State == api.StateTentative {
+		pos = "[tentative]"
 	}
 	return fmt.Sprintf("%s %s %s: %s", pos, m.SentAt.Local().Format(time.DateTime),
 		clean(authorName(m.Name, m.Author), " "), clean(m.Text, "    "))

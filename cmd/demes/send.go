@@ -17,13 +17,16 @@ import (
 const defaultSendTimeout = 10 * time.Second
 
 // sendMargin is added to --timeout for the HTTP call: the node answers
-// "queued" when --timeout runs out, and that answer needs time to arrive.
+// "tentative" when --timeout runs out, and that answer needs time to arrive.
 const sendMargin = 30 * time.Second
 
 // runSend sends a chat message and waits until it is committed to the group's
 // log. The message id is the last line of stdout. When the commit does not
-// come within --timeout, the message stays in the node's durable outbox and
-// is sent later, exactly once: send says so and exits 3.
+// come within --timeout, or the group cannot commit now (too many voters
+// offline: the node then hands the message directly to the members online
+// and answers at once), the message stays in the node's durable outbox and
+// joins the group's order later, exactly once: send says so, with how many
+// members hold it, and exits 3.
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--json]", stdout, "print the message as JSON", true)
 	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
@@ -44,6 +47,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	req := api.SendRequest{Text: text, TimeoutMS: timeout.Milliseconds()}
+	start := time.Now()
 	var m api.Message
 	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteMessages, g.GroupID), req, &m, *timeout+sendMargin); err != nil {
 		if errors.As(err, new(unansweredError)) {
@@ -61,7 +65,11 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, m.ID)
 	}
 	if m.State != api.StateCommitted {
-		fmt.Fprintf(stderr, "demes: message %s is not committed yet (waited %v): it stays in the outbox and will be sent exactly once when the group can commit\n", m.ID, *timeout)
+		reached := ""
+		if m.Others > 0 {
+			reached = fmt.Sprintf("; delivered directly to %d of %d other members", m.Delivered, m.Others)
+		}
+		fmt.Fprintf(stderr, "demes: message %s is not in the group's order yet (the group could not commit it within %v)%s; it stays in the outbox and joins the order exactly once when the group can commit\n", m.ID, time.Since(start).Round(100*time.Millisecond), reached)
 		return &exitError{code: exitAccepted}
 	}
 	return nil

@@ -96,8 +96,10 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	switch {
 	case g.Fork != nil:
 		quorum = "no: the group is halted"
+	case !g.HasQuorum && g.Waiting != "":
+		quorum = "no: " + clean(g.Waiting, " ")
 	case !g.HasQuorum:
-		quorum = "no: messages wait in the outbox until a majority of voters is reachable"
+		quorum = "no: messages reach the members online, and join the group's order when a majority of voters is reachable"
 	}
 	fmt.Fprintf(w, "group %q (%s)\n", clean(g.Name, " "), g.GroupID)
 	if f := g.Fork; f != nil {
@@ -124,6 +126,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	fmt.Fprintf(tw, "  committed\t%d\n", g.Committed)
 	if g.Queued > 0 {
 		fmt.Fprintf(tw, "  queued\t%d in the outbox\n", g.Queued)
+	}
+	if g.Tentative > 0 {
+		fmt.Fprintf(tw, "  tentative\t%d from others, not in the group's order yet\n", g.Tentative)
 	}
 	if len(g.Preference) > 0 {
 		pref := make([]string, len(g.Preference))

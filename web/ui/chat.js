@@ -3,8 +3,10 @@
 //
 // A message of ours shows a clock while it is on its way and a check once
 // it has its place in the group's order (raft's "committed"), which every
-// member sees the same. Messages of others only ever arrive in that order,
-// so they need no sign.
+// member sees the same. A message that is not in that order yet (the group
+// cannot order messages now: too many voters are offline) is "tentative":
+// it reached the members online directly, and shows a clock, ours and
+// others' alike, until it takes its place.
 
 import { $, el, icon, fmtTime } from './dom.js';
 import { state, myID, currentGroupStatus, currentGroupInfo } from './state.js';
@@ -16,7 +18,7 @@ import { isTouch } from './drawers.js';
 // The sign and words of each delivery state, for our own messages.
 const stateShown = {
   sending: ['clock', 'Sending'],
-  queued: ['clock', 'Waiting to be sent: it goes out, once, when enough of the group is online'],
+  tentative: ['clock', 'Not in the group’s order yet: it joins it, once, when enough of the group is online'],
   committed: ['check', 'In the group’s order: everyone sees it here'],
   failed: ['alert', 'Not sent'],
 };
@@ -41,7 +43,19 @@ function nameTaken(m) {
 }
 
 function messageSignature(m) {
-  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || ''].join('\u0000');
+  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0].join('\u0000');
+}
+
+// stateLabel says in words where a message is, for its sign's title and
+// screen readers: for our tentative ones, how many members hold it.
+function stateLabel(m, mine) {
+  const shown = shownState(m);
+  if (shown === 'tentative' && !mine) return 'Not in the group’s order yet: it reached you directly, and joins the order when enough of the group is online';
+  if (shown === 'tentative' && m.others > 0) {
+    return 'Not in the group’s order yet: delivered to ' + (m.delivered || 0) + ' of ' + m.others +
+      (m.others === 1 ? ' member' : ' members') + '; it joins the order, once, when enough of the group is online';
+  }
+  return (stateShown[shown] || ['clock', m.state])[1];
 }
 
 function buildMessage(m) {
@@ -62,10 +76,10 @@ function buildMessage(m) {
   t.dateTime = m.sent_at;
   t.title = new Date(m.sent_at).toString();
   meta.append(t);
-  if (mine) {
-    const [name, label] = stateShown[shownState(m)] || ['clock', m.state];
+  if (mine || shownState(m) === 'tentative') {
+    const [name] = stateShown[shownState(m)] || ['clock', m.state];
     const st = el('span', 'msg-state state-' + shownState(m));
-    st.append(icon(name, label));
+    st.append(icon(name, stateLabel(m, mine)));
     meta.append(st);
   }
   li.append(meta);
@@ -183,7 +197,12 @@ export function renderQuorumBanner() {
   $('banner-censor').hidden = !(live && gs.censorship && !gs.fork);
   $('banner-censor-text').textContent = gs && gs.censorship ? gs.censorship.message : '';
   $('banner-quorum').hidden = !(live && gs.has_quorum === false && !gs.fork);
+  // The node says how many voters are offline, when it knows.
+  const why = gs && gs.waiting ? gs.waiting.charAt(0).toUpperCase() + gs.waiting.slice(1) + '.' : QUORUM_DEFAULT;
+  if ($('banner-quorum-text').textContent !== why) $('banner-quorum-text').textContent = why;
 }
+
+const QUORUM_DEFAULT = 'Too few members are online to put messages in the group’s order: yours reach the members online now, and join the order when enough of the group is back.';
 
 function sendCompose() {
   const box = $('compose');

@@ -55,7 +55,7 @@ function groupFacts(g) {
   const host = g.members.find((m) => m.public_id === g.host);
   const parts = [g.members.length + (g.members.length === 1 ? ' member' : ' members'), online + ' online'];
   parts.push(host ? 'host: ' + memberName(host) : 'no host right now');
-  if (g.queued > 0) parts.push(g.queued + (g.queued === 1 ? ' message' : ' messages') + ' waiting to be sent');
+  if (g.queued > 0) parts.push(g.queued + (g.queued === 1 ? ' message of yours' : ' messages of yours') + ' not in the order yet');
   if (g.role === 'left') parts.push('you left this group');
   return parts.join(' · ');
 }

@@ -1,10 +1,11 @@
 // DeMeS browser UI: the messages the page holds, per group. Loading them,
 // sending, and the delivery state each one shows.
 //
-// A message is "sending" while this page hands it to the node, "queued"
-// while it waits in the node's outbox (the group cannot order it yet), and
-// "committed" once it has its place in the group's order. The page shows
-// the first two as a clock and the last as a check.
+// A message is "sending" while this page hands it to the node, "tentative"
+// while it is not in the group's order yet (ours waits in the node's
+// outbox, and went directly to the members online; others' reached us
+// that way), and "committed" once it has its place in the group's order.
+// The page shows the first two as a clock and the last as a check.
 
 import { api, enc } from './api.js';
 import { state, myID, groupMessages } from './state.js';
@@ -14,7 +15,7 @@ import { renderMessages, renderOlder } from './chat.js';
 import { messagesChanged } from './groups.js';
 import { refreshStatus } from './sync.js';
 
-// How long a send waits for the commit before the API answers "queued".
+// How long a send waits for the commit before the API answers "tentative".
 // Short, so the message shows its real state quickly; the commit then
 // arrives as an event.
 const SEND_WAIT_MS = 1000;
@@ -27,14 +28,14 @@ export const PAGE = 100;
 export const PREVIEW = 50;
 
 // upsertMessage adds or updates a message and reports whether anything
-// changed. A committed message never goes back to queued, and a real
+// changed. A committed message never goes back to tentative, and a real
 // message of ours replaces the "sending" placeholder with the same text.
 //
-// The node announces a message of ours as queued the moment it is in the
-// outbox, usually a few milliseconds before it commits. While our send
+// The node announces a message of ours as tentative the moment it is in
+// the outbox, usually a few milliseconds before it commits. While our send
 // request still waits for the commit, such a message is shown as
-// "sending" (inflight), not "queued": queued means it is still waiting
-// after the wait, and the group probably cannot order it now.
+// "sending" (inflight), not "tentative": tentative means it is still
+// waiting after the wait, and the group probably cannot order it now.
 export function upsertMessage(m) {
   if (!m || !m.group_id || !m.id) return false;
   const map = groupMessages(m.group_id);
@@ -43,25 +44,30 @@ export function upsertMessage(m) {
       if (p.local && p.state === 'sending' && p.text === m.text) {
         map.delete(id);
         p.replacedBy = m.id;
-        if (m.state === 'queued') m = Object.assign({}, m, { inflight: true });
+        if (m.state === 'tentative') m = Object.assign({}, m, { inflight: true });
         break;
       }
     }
   }
   const old = map.get(m.id);
   if (old && old.state === 'committed' && m.state !== 'committed') return false;
-  if (old && old.state === m.state && old.index === m.index && old.text === m.text) return false;
+  if (old && old.state === m.state && old.index === m.index && old.text === m.text && old.delivered === m.delivered) return false;
+  // A delivery count arriving while our send still waits keeps it "sending".
+  if (old && old.inflight && m.state === 'tentative') m = Object.assign({}, m, { inflight: true });
   map.set(m.id, m);
   return true;
 }
 
 // sortedMessages is a group's messages in the order the page shows them:
-// the committed ones in the group's order, then ours on their way.
+// the committed ones in the group's order, then the tentative ones in the
+// order the node gives them (each after what its author had seen), then
+// ours this page is still handing over.
 export function sortedMessages(gid) {
   const list = Array.from(groupMessages(gid).values());
-  const rank = (m) => (m.state === 'committed' ? 0 : 1);
+  const rank = (m) => (m.state === 'committed' ? 0 : m.order ? 1 : 2);
   list.sort((a, b) => rank(a) - rank(b) ||
     (rank(a) === 0 ? a.index - b.index : 0) ||
+    (rank(a) === 1 ? a.order - b.order : 0) ||
     String(a.sent_at).localeCompare(String(b.sent_at)) ||
     String(a.id).localeCompare(String(b.id)));
   return list;
@@ -69,7 +75,7 @@ export function sortedMessages(gid) {
 
 // shownState is the delivery state a message shows.
 export function shownState(m) {
-  return m.inflight && m.state === 'queued' ? 'sending' : m.state;
+  return m.inflight && m.state === 'tentative' ? 'sending' : m.state;
 }
 
 // loadMessages fetches the newest limit messages of a group; older ones

@@ -1,0 +1,132 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+)
+
+// listed returns the messages node i lists, by id.
+func (c *cluster) listed(i int) map[string]node.Message {
+	c.t.Helper()
+	ms, err := c.Node(i).Messages(c.GroupID)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out := map[string]node.Message{}
+	for _, m := range ms {
+		if _, dup := out[m.ID]; dup {
+			c.t.Fatalf("node%d lists message %q twice", i, m.Text)
+		}
+		out[m.ID] = m
+	}
+	return out
+}
+
+// TestTentativeWhileMajorityAsleep is issue 18's scenario: five members,
+// three of them stopped, so the group cannot commit. The two left still
+// talk: each one's message reaches the other directly, is shown there
+// tentative, and the send answers with how many members hold it instead of
+// waiting out its timeout. When the three come back, every member lists
+// one order with every message once, none tentative any more.
+func TestTentativeWhileMajorityAsleep(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 5, 181, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	c.send(0, "before", 10*time.Second)
+	for _, i := range []int{2, 3, 4} {
+		c.Stop(i)
+	}
+	// The group has no host any more.
+	c.Eventually(t, 30*time.Second, "no host on node0 and node1", func() bool {
+		for _, i := range []int{0, 1} {
+			if g, ok := c.Status(i); !ok || g.Host != "" {
+				return false
+			}
+		}
+		return true
+	})
+	exchange := func(from, to int, text string) node.Message {
+		t.Helper()
+		m := c.send(from, text, 20*time.Second)
+		if m.State != node.StateTentative {
+			t.Fatalf("node%d's %q is %s with a majority of the voters stopped", from, text, m.State)
+		}
+		if m.Delivered != 1 || m.Others != 4 {
+			t.Errorf("node%d's %q: delivered to %d of %d others, want 1 of 4", from, text, m.Delivered, m.Others)
+		}
+		got := c.listed(to)[m.ID]
+		if got.State != node.StateTentative || got.Text != text || got.Author != c.Member(from).ID.Public().String() {
+			t.Fatalf("node%d lists node%d's message as %+v, want it tentative with its text and author", to, from, got)
+		}
+		return m
+	}
+	a := exchange(0, 1, "are you there?")
+	b := exchange(1, 0, "yes, the others sleep")
+	// A reply comes after what it answers, on both sides.
+	if b.Order <= a.Order {
+		t.Errorf("the reply's order %d is not after the question's %d", b.Order, a.Order)
+	}
+	for _, i := range []int{0, 1} {
+		ms, _ := c.Node(i).Messages(c.GroupID)
+		if n := len(ms); n < 3 || ms[n-2].ID != a.ID || ms[n-1].ID != b.ID {
+			t.Errorf("node%d lists %v, want the question then the reply last", i, tentTexts(ms))
+		}
+		if g, _ := c.Status(i); g.Waiting == "" {
+			t.Errorf("node%d's status does not say why messages wait", i)
+		}
+	}
+	for _, i := range []int{2, 3, 4} {
+		c.start(i)
+	}
+	ref := c.converged(3)
+	count := map[string]int{}
+	for _, m := range ref {
+		count[m.Text]++
+	}
+	for _, text := range []string{"before", "are you there?", "yes, the others sleep"} {
+		if count[text] != 1 {
+			t.Errorf("%q is committed %d times, want once: %s", text, count[text], tentTexts(ref))
+		}
+	}
+	c.Eventually(t, 30*time.Second, "no message tentative on any node", func() bool {
+		for _, i := range c.Live() {
+			for _, m := range c.listed(i) {
+				if m.State != node.StateCommitted {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+// TestTentativeNotWhileCommitting checks that a group that commits sends
+// nothing directly: a send answers committed, and nothing else is held.
+func TestTentativeNotWhileCommitting(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 182, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	for k := range 5 {
+		if m := c.send(k%3, fmt.Sprint("m", k), 10*time.Second); m.State != node.StateCommitted {
+			t.Fatalf("send %d answered %s in a working group", k, m.State)
+		}
+	}
+	for i := range 3 {
+		if g, _ := c.Status(i); g.Tentative != 0 {
+			t.Errorf("node%d holds %d tentative messages in a working group", i, g.Tentative)
+		}
+	}
+}
+
+func tentTexts(ms []node.Message) string {
+	s := ""
+	for _, m := range ms {
+		s += fmt.Sprintf("%s:%q ", m.State, m.Text)
+	}
+	return s
+}

@@ -87,9 +87,9 @@ type GroupStatus struct {
 	// Waiting says, when the group cannot commit now, why, in words for a
 	// person: how many voters are offline, and that messages still reach
 	// the online members.
-	Waiting string `json:"waiting,omitempty"`
-	HasQuorum  bool     `json:"has_quorum"`
-	Role       string   `json:"role"` // "leader", "follower", "candidate", "learner", ...
+	Waiting   string `json:"waiting,omitempty"`
+	HasQuorum bool   `json:"has_quorum"`
+	Role      string `json:"role"` // "leader", "follower", "candidate", "learner", ...
 	// Settings are the group's settings; Admin and CanInvite say what this
 	// node may do in the group.
 	Settings  GroupSettings `json:"settings"`

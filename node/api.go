@@ -33,7 +33,7 @@ type (
 // Message states: [api.StateCommitted] and [api.StateTentative].
 const (
 	StateCommitted = api.StateCommitted
-	StateTentative    = api.StateTentative
+	StateTentative = api.StateTentative
 )
 
 // Errors the local API maps to HTTP statuses: the very values of package api,

@@ -233,7 +233,7 @@ func TestRemovedMemberGetsNoNotice(t *testing.T) {
 	g.unchanged(before, 0)
 }
 
-func mustEncode(t *testing.T, v any) []byte {
+func mustEncode(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := state.Encode(v)
 	if err != nil {

@@ -292,6 +292,7 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 			}
 			ids = append(ids, c.id[:])
 		}
+		g.publish()
 	})
 	if err != nil {
 		return nil, err
@@ -363,10 +364,14 @@ func (g *group) committedTentative(id [16]byte) {
 // dropFormerTentative drops the tentative messages of authors that are no
 // longer members: theirs will not commit any more.
 func (g *group) dropFormerTentative() {
+	n := len(g.tent)
 	for id, h := range g.tent {
 		if g.st.Members[h.author] == nil {
 			g.committedTentative(id)
 		}
+	}
+	if len(g.tent) != n {
+		g.publish()
 	}
 }
 

@@ -116,19 +116,21 @@ func SealKey(ctx KeyContext, key *[KeySize]byte, recipients []*Prekey, now time.
 	if key == nil {
 		return nil, errors.New("seal key header: nil key")
 	}
-	rs := slices.Clone(recipients)
-	slices.SortFunc(rs, func(a, b *Prekey) int { return bytes.Compare(a.Owner[:], b.Owner[:]) })
 	switch {
-	case len(rs) == 0:
+	case len(recipients) == 0:
 		return nil, errors.New("seal key header: no recipients")
-	case len(rs) > MaxRecipients:
-		return nil, fmt.Errorf("seal key header: %w: %d recipients, limit %d", ErrTooLarge, len(rs), MaxRecipients)
+	case len(recipients) > MaxRecipients:
+		return nil, fmt.Errorf("seal key header: %w: %d recipients, limit %d", ErrTooLarge, len(recipients), MaxRecipients)
 	}
-	stanzas := make([]byte, 0, len(rs)*StanzaSize)
-	for i, p := range rs {
+	for i, p := range recipients {
 		if p == nil || p.pk == nil {
 			return nil, fmt.Errorf("seal key header: recipient #%d: not a decoded prekey", i)
 		}
+	}
+	rs := slices.Clone(recipients)
+	slices.SortFunc(rs, func(a, b *Prekey) int { return bytes.Compare(a.Owner[:], b.Owner[:]) })
+	stanzas := make([]byte, 0, len(rs)*StanzaSize)
+	for i, p := range rs {
 		if i > 0 && rs[i-1].Owner == p.Owner {
 			return nil, fmt.Errorf("seal key header: two prekeys of %x", p.Owner[:4])
 		}

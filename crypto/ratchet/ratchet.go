@@ -40,8 +40,9 @@ const (
 	// Window is how far a receiver's counters may spread: it opens a
 	// counter up to Window-1 past the next one it expects (deriving and
 	// keeping the keys in between), and keeps the key of a skipped counter
-	// while it is at most Window behind the next one. So it holds at most
-	// Window skipped keys, 40 bytes each in its state.
+	// while it is at most Window behind the next one. The counter before
+	// the next one is always opened, so it holds at most Window-1 skipped
+	// keys, 40 bytes each in its state.
 	Window = 1000
 	// MaxCounter is the last counter of a chain. A sender rotates its key
 	// long before (every 100 messages, issue 19).

@@ -15,8 +15,8 @@ type Receiver struct {
 	next    uint64        // the counter after the highest opened
 	ck      [KeySize]byte // chain key number next
 	// skipped holds the message keys of the counters below next that were
-	// passed over and not opened yet: at most Window of them, none below
-	// next-Window.
+	// passed over and not opened yet: none below next-Window and not
+	// next-1 (the highest opened), so at most Window-1 of them.
 	skipped map[uint64][KeySize]byte
 }
 

@@ -78,8 +78,8 @@ func decodeState(b []byte, kind uint64) (*stateWire, error) {
 		return nil, fmt.Errorf("%w: chain key of %d bytes", ErrMalformed, len(w.Chain))
 	case len(w.Skipped)%skippedSize != 0:
 		return nil, fmt.Errorf("%w: skipped keys of %d bytes", ErrMalformed, len(w.Skipped))
-	case len(w.Skipped)/skippedSize > Window:
-		return nil, fmt.Errorf("%w: %d skipped keys, limit %d", ErrMalformed, len(w.Skipped)/skippedSize, Window)
+	case len(w.Skipped)/skippedSize > Window-1:
+		return nil, fmt.Errorf("%w: %d skipped keys, limit %d", ErrMalformed, len(w.Skipped)/skippedSize, Window-1)
 	}
 	var prev uint64
 	for i := 0; i < len(w.Skipped); i += skippedSize {
@@ -87,7 +87,8 @@ func decodeState(b []byte, kind uint64) (*stateWire, error) {
 		switch {
 		case i > 0 && c <= prev:
 			return nil, fmt.Errorf("%w: skipped counters not in ascending order", ErrMalformed)
-		case c >= w.Next || w.Next-c > Window:
+		case c+1 >= w.Next || w.Next-c > Window:
+			// The counter before next is the highest opened, never skipped.
 			return nil, fmt.Errorf("%w: skipped counter %d outside the window before %d", ErrMalformed, c, w.Next)
 		}
 		prev = c

@@ -3,6 +3,7 @@ package ratchet
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -99,5 +100,37 @@ func TestStateRejects(t *testing.T) {
 	sender := enc(func(w *stateWire) { w.Kind = kindSender })
 	if _, err := RestoreSender(sender); !errors.Is(err, ErrMalformed) {
 		t.Errorf("a sender with skipped keys: %v", err)
+	}
+}
+
+// TestStateHoldsNoUsedKey: the exported states, which a key store keeps and
+// a thief may copy, hold no key of a message already opened (nor sealed),
+// nor any chain key before the current one; they do hold the keys of the
+// messages skipped and not yet opened.
+func TestStateHoldsNoUsedKey(t *testing.T) {
+	s, r := pair(t)
+	msgs := sealN(t, s, 8)
+	for _, c := range []uint64{0, 1, 2, 4, 6, 7} {
+		mustOpen(t, r, c, msgs[c], fmt.Sprintf("m%d", c))
+	}
+	sb, _ := s.MarshalBinary()
+	rb, _ := r.MarshalBinary()
+	ck := testSeed[:]
+	for c := uint64(0); c < 8; c++ {
+		mk := hmacSHA256(ck, messageLabel)
+		skipped := c == 3 || c == 5
+		if bytes.Contains(sb, mk) || bytes.Contains(sb, ck) {
+			t.Errorf("sender state holds key %d", c)
+		}
+		if bytes.Contains(rb, ck) {
+			t.Errorf("receiver state holds chain key %d", c)
+		}
+		if got := bytes.Contains(rb, mk); got != skipped {
+			t.Errorf("receiver state holds message key %d: %v, want %v", c, got, skipped)
+		}
+		ck = hmacSHA256(ck, chainLabel)
+	}
+	if !bytes.Contains(sb, ck) || !bytes.Contains(rb, ck) {
+		t.Error("the states do not hold the current chain key (the test derives the wrong chain)")
 	}
 }

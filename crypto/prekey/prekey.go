@@ -27,7 +27,7 @@ const (
 	// which both private keys are expanded.
 	SecretSize = 32
 	// MaxSigned is the largest encoded signed prekey that [Decode]
-	// accepts; a real one is 1365 bytes.
+	// accepts; a real one is 1343 bytes.
 	MaxSigned = 1536
 	// MaxLifetime is the longest a prekey may be valid: from its
 	// not-before to its expiry.

@@ -1,0 +1,111 @@
+package prekey
+
+import (
+	"bytes"
+	"crypto/hpke"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// Secret is the private half of a prekey: what opens the key headers sealed
+// to it. Whoever holds it reads every sender key sealed to its prekey, so a
+// member keeps it only until the grace period after the prekey's expiry and
+// then deletes it ([SecretSet.Expire]); from then on, the headers sealed to
+// that prekey can be opened by nobody, even with the member's identity file.
+type Secret struct {
+	ID      [IDSize]byte
+	Owner   [32]byte
+	Expires time.Time
+
+	seed [SecretSize]byte
+	sk   hpke.PrivateKey
+}
+
+// Seed returns the 32 bytes the secret is expanded from, for the caller to
+// store encrypted (with [RestoreSecret] to read it back). It is as secret as
+// the Secret itself.
+func (s *Secret) Seed() [SecretSize]byte { return s.seed }
+
+// RestoreSecret rebuilds the secret of prekey p from its seed, and checks
+// that the seed is p's (it derives p's public key), so that a damaged store
+// is noticed when it is read rather than when a header fails to open.
+func RestoreSecret(p *Prekey, seed [SecretSize]byte) (*Secret, error) {
+	if p == nil {
+		return nil, errors.New("restore prekey secret: nil prekey")
+	}
+	sk, err := kem.NewPrivateKey(seed[:])
+	if err != nil {
+		return nil, fmt.Errorf("restore prekey secret: %v", err)
+	}
+	if !bytes.Equal(sk.PublicKey().Bytes(), p.public) {
+		return nil, fmt.Errorf("restore prekey secret: the seed is not the secret of prekey %x", p.ID[:4])
+	}
+	return &Secret{ID: p.ID, Owner: p.Owner, Expires: p.Expires, seed: seed, sk: sk}, nil
+}
+
+// Destroy overwrites the seed and drops the private key. Go gives no
+// guarantee that no other copy of it is left in memory (the expanded ML-KEM
+// key is inside crypto/hpke, out of reach); what makes deletion real is that
+// the seed is no longer in any store the member keeps.
+func (s *Secret) Destroy() {
+	clear(s.seed[:])
+	s.sk = nil
+}
+
+// Secrets looks up the secret of a prekey by id, or returns nil if it is
+// unknown or deleted. [*SecretSet] implements it.
+type Secrets interface {
+	Secret(id [IDSize]byte) *Secret
+}
+
+// SecretSet is the prekey secrets one member keeps. It is not safe for
+// concurrent use.
+type SecretSet struct {
+	m map[[IDSize]byte]*Secret
+}
+
+// NewSecretSet returns an empty set.
+func NewSecretSet() *SecretSet { return &SecretSet{m: map[[IDSize]byte]*Secret{}} }
+
+// Add keeps s in the set.
+func (ss *SecretSet) Add(s *Secret) { ss.m[s.ID] = s }
+
+// Secret returns the secret of the prekey id, or nil.
+func (ss *SecretSet) Secret(id [IDSize]byte) *Secret { return ss.m[id] }
+
+// IDs returns the ids of the secrets in the set, in ascending order.
+func (ss *SecretSet) IDs() [][IDSize]byte {
+	ids := slices.Collect(maps.Keys(ss.m))
+	slices.SortFunc(ids, func(a, b [IDSize]byte) int { return bytes.Compare(a[:], b[:]) })
+	return ids
+}
+
+// Delete destroys the secret of the prekey id and drops it from the set. It
+// reports whether the set held it.
+func (ss *SecretSet) Delete(id [IDSize]byte) bool {
+	s := ss.m[id]
+	if s == nil {
+		return false
+	}
+	s.Destroy()
+	delete(ss.m, id)
+	return true
+}
+
+// Expire deletes the secrets whose prekeys expired at least grace before
+// now, and returns their ids in ascending order. The grace period lets a
+// header sealed just before the expiry, and delivered late, still be
+// opened.
+func (ss *SecretSet) Expire(now time.Time, grace time.Duration) [][IDSize]byte {
+	var gone [][IDSize]byte
+	for _, id := range ss.IDs() {
+		if !now.Before(ss.m[id].Expires.Add(grace)) {
+			ss.Delete(id)
+			gone = append(gone, id)
+		}
+	}
+	return gone
+}

@@ -1,0 +1,54 @@
+package ratchet
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/fxamacker/cbor/v2"
+)
+
+// The CBOR codec, with the options of package crypto: the deterministic
+// core profile of RFC 8949 with nil slices written as empty strings, so that
+// every value has exactly one encoding; decoding refuses tags, indefinite
+// lengths, maps and deep nesting, which no format here uses.
+var (
+	encMode  cbor.EncMode
+	arrayDec cbor.DecMode
+)
+
+func init() {
+	eo := cbor.CoreDetEncOptions()
+	eo.NilContainers = cbor.NilContainerAsEmpty
+	var err error
+	if encMode, err = eo.EncMode(); err != nil {
+		panic(err)
+	}
+	arrayDec, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  4,  // the smallest the library allows; we need 1
+		MaxArrayElements: 16, // the smallest the library allows; we need 6
+		MaxMapPairs:      16, // the smallest the library allows; we use none
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
+// decodeCanonical decodes data into v and checks that data is exactly the
+// deterministic encoding of v: a state decodes to one value only, so a
+// second encoding of the same value is refused.
+func decodeCanonical(data []byte, v any) error {
+	if err := arrayDec.Unmarshal(data, v); err != nil {
+		return err
+	}
+	again, err := encMode.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(again, data) {
+		return errors.New("not in deterministic encoding")
+	}
+	return nil
+}

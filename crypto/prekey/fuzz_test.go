@@ -3,6 +3,8 @@ package prekey
 import (
 	"bytes"
 	"testing"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 // FuzzDecode: Decode never panics, and what it accepts is the exact
@@ -17,10 +19,10 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		var sw signedWire
-		if err := decodeCanonical(b, &sw); err != nil {
+		if err := canon.Decode(b, &sw); err != nil {
 			t.Fatalf("accepted a non-canonical prekey: %v", err)
 		}
-		again, err := encMode.Marshal(&sw)
+		again, err := canon.Marshal(&sw)
 		if err != nil || !bytes.Equal(again, q.Bytes()) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}
@@ -56,7 +58,7 @@ func FuzzReadHeader(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := encMode.Marshal(w)
+		again, err := canon.Marshal(w)
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}

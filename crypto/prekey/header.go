@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 // This file is the key header, version 1: a sender key sealed with HPKE to
@@ -145,7 +147,7 @@ func SealKey(ctx KeyContext, key *[KeySize]byte, recipients []*Prekey, now time.
 		stanzas = append(stanzas, p.ID[:]...)
 		stanzas = append(stanzas, ct...)
 	}
-	return encMode.Marshal(&headerWire{
+	return canon.Marshal(&headerWire{
 		Version: Version,
 		Group:   ctx.Group[:],
 		Sender:  ctx.Sender[:],
@@ -162,7 +164,7 @@ func decodeHeader(header []byte) (*headerWire, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(header), MaxHeader)
 	}
 	var w headerWire
-	if err := decodeCanonical(header, &w); err != nil {
+	if err := canon.Decode(header, &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	n := len(w.Stanzas) / StanzaSize

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 // group3 is three members with a prekey each, and their secrets.
@@ -102,7 +104,7 @@ func TestOpenKeyRejects(t *testing.T) {
 	w, _ := decodeHeader(h)
 	w2, _ := decodeHeader(h2)
 	copy(w2.Stanzas[StanzaSize:2*StanzaSize], w.Stanzas[StanzaSize:2*StanzaSize])
-	spliced, err := encMode.Marshal(w2)
+	spliced, err := canon.Marshal(w2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +119,7 @@ func TestOpenKeyRejects(t *testing.T) {
 	tmp := bytes.Clone(a[32:])
 	copy(a[32:], b[32:])
 	copy(b[32:], tmp)
-	swapped, _ := encMode.Marshal(w3)
+	swapped, _ := canon.Marshal(w3)
 	if _, err := OpenKey(swapped, ctx, owners[1], sets[1]); !errors.Is(err, ErrNoSecret) {
 		t.Errorf("Alice's stanza under Bob's name: %v", err)
 	}
@@ -128,14 +130,14 @@ func TestOpenKeyRejects(t *testing.T) {
 	tmp = bytes.Clone(a[32+IDSize:])
 	copy(a[32+IDSize:], b[32+IDSize:])
 	copy(b[32+IDSize:], tmp)
-	swapped, _ = encMode.Marshal(w4)
+	swapped, _ = canon.Marshal(w4)
 	if _, err := OpenKey(swapped, ctx, owners[1], sets[1]); !errors.Is(err, ErrDecrypt) {
 		t.Errorf("Alice's ciphertext in Bob's stanza: %v", err)
 	}
 	// A damaged ciphertext.
 	w5, _ := decodeHeader(h)
 	w5.Stanzas[2*StanzaSize-1] ^= 1
-	damaged, _ := encMode.Marshal(w5)
+	damaged, _ := canon.Marshal(w5)
 	if _, err := OpenKey(damaged, ctx, owners[1], sets[1]); !errors.Is(err, ErrDecrypt) {
 		t.Errorf("damaged stanza: %v", err)
 	}
@@ -248,7 +250,7 @@ func TestReadHeaderRejects(t *testing.T) {
 			t.Fatal(err)
 		}
 		f(w)
-		b, err := encMode.Marshal(w)
+		b, err := canon.Marshal(w)
 		if err != nil {
 			t.Fatal(err)
 		}

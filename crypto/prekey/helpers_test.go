@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/canon"
 )
 
 // t0 is the fixed time of the tests and vectors: 2023-11-14T22:13:20Z.
@@ -36,11 +37,11 @@ func prekeyOf(t testing.TB, m *identity.Identity, b byte) (*Prekey, *Secret) {
 // rule other than the signature.
 func signRecord(t testing.TB, m *identity.Identity, w *recordWire) []byte {
 	t.Helper()
-	record, err := encMode.Marshal(w)
+	record, err := canon.Marshal(w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	signed, err := encMode.Marshal(&signedWire{Record: record, Signature: m.Sign(signedInput(record))})
+	signed, err := canon.Marshal(&signedWire{Record: record, Signature: m.Sign(signedInput(record))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/canon"
 )
 
 // Version is the version of the prekey record and of the key header.
@@ -172,11 +173,11 @@ func FromSeed(owner *identity.Identity, seed [SecretSize]byte, notBefore time.Ti
 		NotBefore: notBefore.UnixNano(),
 		Expires:   notBefore.Add(lifetime).UnixNano(),
 	}
-	record, err := encMode.Marshal(&w)
+	record, err := canon.Marshal(&w)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate prekey: %v", err)
 	}
-	signed, err := encMode.Marshal(&signedWire{Record: record, Signature: owner.Sign(signedInput(record))})
+	signed, err := canon.Marshal(&signedWire{Record: record, Signature: owner.Sign(signedInput(record))})
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate prekey: %v", err)
 	}
@@ -216,14 +217,14 @@ func Decode(signed []byte) (*Prekey, error) {
 		return nil, fmt.Errorf("decode prekey: %w: %d bytes, limit %d", ErrTooLarge, len(signed), MaxSigned)
 	}
 	var sw signedWire
-	if err := decodeCanonical(signed, &sw); err != nil {
+	if err := canon.Decode(signed, &sw); err != nil {
 		return nil, fmt.Errorf("decode prekey: %w: %v", ErrMalformed, err)
 	}
 	if len(sw.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("decode prekey: %w: signature of %d bytes", ErrMalformed, len(sw.Signature))
 	}
 	var w recordWire
-	if err := decodeCanonical(sw.Record, &w); err != nil {
+	if err := canon.Decode(sw.Record, &w); err != nil {
 		return nil, fmt.Errorf("decode prekey: %w: record: %v", ErrMalformed, err)
 	}
 	switch {

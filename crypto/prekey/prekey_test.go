@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 func TestGenerateVerify(t *testing.T) {
@@ -74,11 +76,11 @@ func TestDecodeRejects(t *testing.T) {
 		t.Fatalf("the well-formed base case does not decode: %v", err)
 	}
 	var sw signedWire
-	if err := decodeCanonical(p.Bytes(), &sw); err != nil {
+	if err := canon.Decode(p.Bytes(), &sw); err != nil {
 		t.Fatal(err)
 	}
 	resign := func(record []byte, sig []byte) []byte {
-		b, err := encMode.Marshal(&signedWire{Record: record, Signature: sig})
+		b, err := canon.Marshal(&signedWire{Record: record, Signature: sig})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -120,7 +122,7 @@ func TestDecodeRejects(t *testing.T) {
 	weak := good()
 	weak.Owner = make([]byte, 32)
 	weak.Owner[0] = 1 // the identity point
-	rec, _ := encMode.Marshal(weak)
+	rec, _ := canon.Marshal(weak)
 	cases = append(cases, struct {
 		name   string
 		signed []byte

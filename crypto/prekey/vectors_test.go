@@ -11,6 +11,8 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 // The vectors in testdata/crypto/prekey.json are the known answers of the
@@ -106,7 +108,7 @@ func buildVectors(t *testing.T) *prekeyVectors {
 		m := member(t, i)
 		p, _ := prekeyOf(t, m, 0xa0+i)
 		var sw signedWire
-		if err := decodeCanonical(p.Bytes(), &sw); err != nil {
+		if err := canon.Decode(p.Bytes(), &sw); err != nil {
 			t.Fatal(err)
 		}
 		ps = append(ps, p)

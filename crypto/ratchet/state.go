@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 // StateVersion is the version of the exported states.
@@ -39,7 +41,7 @@ type stateWire struct {
 // encrypted at rest. It is as secret as the sender key: it seals every
 // message from the next counter on (but none before).
 func (s *Sender) MarshalBinary() ([]byte, error) {
-	return encMode.Marshal(&stateWire{Version: StateVersion, Kind: kindSender, Context: s.context, Next: s.next, Chain: s.ck[:]})
+	return canon.Marshal(&stateWire{Version: StateVersion, Kind: kindSender, Context: s.context, Next: s.next, Chain: s.ck[:]})
 }
 
 // MarshalBinary exports the receiver's state, for the caller to keep
@@ -53,7 +55,7 @@ func (r *Receiver) MarshalBinary() ([]byte, error) {
 		skipped = binary.BigEndian.AppendUint64(skipped, c)
 		skipped = append(skipped, k[:]...)
 	}
-	return encMode.Marshal(&stateWire{Version: StateVersion, Kind: kindReceiver, Context: r.context, Next: r.next, Chain: r.ck[:], Skipped: skipped})
+	return canon.Marshal(&stateWire{Version: StateVersion, Kind: kindReceiver, Context: r.context, Next: r.next, Chain: r.ck[:], Skipped: skipped})
 }
 
 // decodeState decodes and checks an exported state of the given kind.
@@ -62,7 +64,7 @@ func decodeState(b []byte, kind uint64) (*stateWire, error) {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), maxState)
 	}
 	var w stateWire
-	if err := decodeCanonical(b, &w); err != nil {
+	if err := canon.Decode(b, &w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	switch {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/demes/demes/internal/canon"
 )
 
 func TestStateRoundTrip(t *testing.T) {
@@ -62,7 +64,7 @@ func TestStateRejects(t *testing.T) {
 	enc := func(f func(*stateWire)) []byte {
 		w := good()
 		f(w)
-		b, err := encMode.Marshal(w)
+		b, err := canon.Marshal(w)
 		if err != nil {
 			t.Fatal(err)
 		}

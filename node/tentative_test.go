@@ -130,3 +130,46 @@ func tentTexts(ms []node.Message) string {
 	}
 	return s
 }
+
+// TestLastTwoStandingCommit: five members go offline one at a time, the
+// group settling between departures. The voter set follows the members
+// online (dead voters are dropped while a majority can still change it,
+// once keeping them would cost the quorum: five voters keep one dead, and
+// drop to three when two are), so the last two standing still commit,
+// without tentative delivery.
+func TestLastTwoStandingCommit(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 5, 183, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	for k, gone := range []int{4, 2, 0} {
+		c.Stop(gone)
+		if m := c.send((gone+1)%5, fmt.Sprint("after departure ", k), 20*time.Second); m.State != node.StateCommitted {
+			t.Fatalf("the group does not commit after node%d left: %s", gone, m.State)
+		}
+		want := []int{5, 3, 3}[k]
+		c.Eventually(t, 60*time.Second, fmt.Sprintf("%d voters, all online, after node%d left", want, gone), func() bool {
+			for _, i := range c.Live() {
+				g, ok := c.Status(i)
+				if !ok || g.Host == "" {
+					return false
+				}
+				voters := 0
+				for _, m := range g.Members {
+					if m.Voter {
+						voters++
+					}
+				}
+				if voters != want {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	for _, i := range []int{1, 3} {
+		if m := c.send(i, fmt.Sprint("from node", i), 20*time.Second); m.State != node.StateCommitted {
+			t.Fatalf("node%d's message is %s with two of five members online", i, m.State)
+		}
+	}
+}

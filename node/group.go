@@ -103,6 +103,7 @@ type group struct {
 	tent          map[[16]byte]*heldMessage
 	tentBy        map[[32]byte]int
 	tentBusy      map[[32]byte]bool
+	tentGone      map[[32]byte]time.Time // members that did not answer tentative messages, and when
 
 	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
 	// ever written to disk; they are learnt again from the key headers in
@@ -196,6 +197,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tent:         map[[16]byte]*heldMessage{},
 		tentBy:       map[[32]byte]int{},
 		tentBusy:     map[[32]byte]bool{},
+		tentGone:     map[[32]byte]time.Time{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
@@ -294,6 +296,7 @@ func (g *group) run() {
 			// heartbeat (fork.go).
 			if g.fork == nil {
 				g.rn.Tick()
+				g.tickTentative()
 			}
 		case msgs := <-g.stepc:
 			g.stepAll(msgs)

@@ -85,8 +85,13 @@ func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan 
 	} else {
 		p.held = true
 	}
-	// A group that cannot commit hands it to the members directly, now.
-	g.deliverTentative(time.Now())
+	// A group that cannot commit hands it to the members directly, now,
+	// once it is on disk (a message others were shown must never be lost).
+	if g.stalled(time.Now()) && !p.held {
+		if err := g.flushOutbox(false); err == nil {
+			g.deliverTentative(time.Now())
+		}
+	}
 	g.publish()
 	return g.pendingMessage(p), p.durable, done, firstRound, nil
 }

@@ -99,13 +99,30 @@ func (g *group) stalled(now time.Time) bool {
 // tentativeDue reports whether p, queued, should go directly to the
 // members now.
 func (g *group) tentativeDue(p *pending, now time.Time) bool {
-	if p.held {
-		return false // over quota: it waits, and is not sent anywhere
+	if p.held || !p.stored {
+		// Over quota: it waits, and is not sent anywhere. Not on disk
+		// yet: a crash could lose it after others showed it.
+		return false
 	}
 	if g.stalled(now) {
 		return true
 	}
 	return now.Sub(p.sentAt) >= tentativeAfter && now.Sub(g.progressAt) >= tentativeAfter
+}
+
+// tickTentative hands queued messages to the members as soon as the group
+// is stalled, rather than at the next upkeep: the first message after a
+// host is lost for good reaches the others a tick after stallAfter.
+func (g *group) tickTentative() {
+	if len(g.outbox) == 0 || !g.stalled(time.Now()) {
+		return
+	}
+	if len(g.outboxPut) > 0 {
+		if err := g.flushOutbox(false); err != nil {
+			return // the upkeep stops the group on it
+		}
+	}
+	g.deliverTentative(time.Now())
 }
 
 // deliverTentative sends the queued messages that are due to every member
@@ -176,13 +193,14 @@ func (g *group) postTentative(k [32]byte, url string, batch []*pending) {
 		resp, err := g.n.cfg.Link.Post(ctx, url, frame)
 		cancel()
 		var held map[[16]byte]bool
+		gone := unanswered(err)
 		if err == nil {
 			held, err = g.readDelivered(k, resp)
 			if err != nil {
 				g.n.reject(nil, "bad delivered answer", err)
 			}
 		}
-		_ = g.do(g.n.ctx, func() { g.tentativeAnswered(k, batch, held) })
+		_ = g.do(g.n.ctx, func() { g.tentativeAnswered(k, batch, held, gone) })
 	}()
 }
 
@@ -209,9 +227,16 @@ func (g *group) readDelivered(k [32]byte, resp []byte) (map[[16]byte]bool, error
 	return held, nil
 }
 
-// tentativeAnswered records which messages of batch member k holds.
-func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byte]bool) {
+// tentativeAnswered records which messages of batch member k holds, and
+// whether it answered at all: one that did not is offline as far as a send
+// waiting for the group is concerned, until it answers a ping again.
+func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byte]bool, gone bool) {
 	delete(g.tentBusy, k)
+	if gone {
+		g.tentGone[k] = time.Now()
+	} else {
+		delete(g.tentGone, k)
+	}
 	others := len(g.view.Load().members) - 1
 	changed := false
 	for _, p := range batch {
@@ -416,7 +441,8 @@ func (g *group) stuck(ctx context.Context) bool {
 }
 
 // votersOnline counts the group's voters and those online: this node, and
-// those that answered a ping within three ping intervals.
+// those that answered a ping within three ping intervals and did not fail
+// to answer tentative messages since.
 func (g *group) votersOnline(now time.Time) (voters, online int) {
 	for k, m := range g.st.Members {
 		if !m.Voter {
@@ -425,7 +451,7 @@ func (g *group) votersOnline(now time.Time) (voters, online int) {
 		voters++
 		if k == g.n.self.Sign {
 			online++
-		} else if p := g.pl.peers[k]; p != nil && now.Sub(p.lastPong) < 3*g.n.cfg.PingInterval {
+		} else if p := g.pl.peers[k]; p != nil && now.Sub(p.lastPong) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(p.lastPong) {
 			online++
 		}
 	}

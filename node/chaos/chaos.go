@@ -18,6 +18,9 @@
 //     delivered exactly once;
 //   - nothing is lost silently: every send that returned queued is
 //     delivered exactly once after healing, and no message is delivered twice;
+//   - what was shown is kept: every message a member listed as tentative
+//     (delivered directly while the group could not commit) is committed
+//     exactly once after healing;
 //   - only ciphertext on disk: no store holds the bytes of any sent text.
 //
 // A broken guarantee is returned as a [*Violation], whose message names the
@@ -137,6 +140,8 @@ type Report struct {
 	// call; such a message may or may not have reached the outbox, and is
 	// checked to be delivered at most once).
 	Sent, Acked, Queued, Failed int
+	// Tentative counts the messages some member listed as tentative.
+	Tentative int
 	// Delivered is the number of messages in the final common sequence.
 	Delivered int
 	// Crashes counts the nodes crashed, HostKills those that were hosts.
@@ -147,8 +152,8 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("seed %d: %d nodes, %d steps, %d sends (%d acknowledged, %d queued, %d failed), %d delivered, %d crashes (%d hosts), %d restarts, %v",
-		r.Seed, r.Nodes, len(r.Schedule), r.Sent, r.Acked, r.Queued, r.Failed, r.Delivered, r.Crashes, r.HostKills, r.Restarts, r.Elapsed.Round(time.Millisecond))
+	return fmt.Sprintf("seed %d: %d nodes, %d steps, %d sends (%d acknowledged, %d queued, %d failed, %d shown tentative), %d delivered, %d crashes (%d hosts), %d restarts, %v",
+		r.Seed, r.Nodes, len(r.Schedule), r.Sent, r.Acked, r.Queued, r.Failed, r.Tentative, r.Delivered, r.Crashes, r.HostKills, r.Restarts, r.Elapsed.Round(time.Millisecond))
 }
 
 // Violation is a broken guarantee.
@@ -168,6 +173,7 @@ const (
 	InvOneOrder     = "one order"
 	InvAcked        = "acknowledged exactly once"
 	InvQueued       = "queued exactly once"
+	InvTentative    = "tentative committed exactly once"
 	InvNoDuplicates = "at most once"
 	InvNoStrangers  = "only sent messages"
 	InvCiphertext   = "no plaintext on disk"

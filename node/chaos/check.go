@@ -19,6 +19,10 @@ const (
 	acked  outcome = iota + 1 // committed when Send returned
 	queued                    // in the outbox when Send returned
 	failed                    // an error: may or may not have reached the outbox
+	// shown is not a send's outcome but what another member did with it:
+	// it listed the message tentative (before the group committed it),
+	// so the message must be committed, exactly once, as if acknowledged.
+	shown
 )
 
 // sendResult is one send of the run.
@@ -105,6 +109,8 @@ func checkCounts(final []entry, results []sendResult, owed func(sendResult) bool
 			return violation(InvAcked, "%q, acknowledged by node%d, delivered %d times", r.text, r.from, count[r.text])
 		case r.out == queued && owed(r) && count[r.text] != 1:
 			return violation(InvQueued, "%q, queued on node%d, delivered %d times", r.text, r.from, count[r.text])
+		case r.out == shown && owed(r) && count[r.text] != 1:
+			return violation(InvTentative, "%q of node%d, shown tentative by another member, delivered %d times", r.text, r.from, count[r.text])
 		}
 	}
 	texts := make([]string, 0, len(count))

@@ -30,12 +30,15 @@ type runner struct {
 	o Options
 	c *nodetest.Cluster
 
-	mu      sync.Mutex // guards results, order, index and trace
+	mu      sync.Mutex // guards results, shown, order, index and trace
 	results []sendResult
-	order   orderCheck
-	index   indexOrder // the order check of churn runs (churn.go)
-	trace   []string
-	sends   sync.WaitGroup
+	// shown are the messages some member listed as tentative, by text,
+	// with their authors.
+	shown map[string]int
+	order orderCheck
+	index indexOrder // the order check of churn runs (churn.go)
+	trace []string
+	sends sync.WaitGroup
 	// away are the members an Away step took down for the rest of the
 	// schedule; codes the invite codes of joins, by joiner, and rejoining
 	// the joins run again (churn.go).
@@ -76,7 +79,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 		c.Close()
 		return nil, err
 	}
-	return &runner{o: o, c: c, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}}, nil
+	return &runner{o: o, c: c, shown: map[string]int{}, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}}, nil
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -132,6 +135,22 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		return fmt.Errorf("forming the group: %w", err)
 	}
 	r.logf("group %s formed", r.c.GroupID)
+	// Tentative messages come and go between steps (they commit once the
+	// group can): look for them all along.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			for _, i := range r.c.Live() {
+				r.noteTentative(i)
+			}
+			if pause(watchCtx, 20*time.Millisecond) != nil {
+				return
+			}
+		}
+	}()
+	defer func() { stopWatch(); <-watched }()
 	for k, s := range rep.Schedule {
 		if err := r.step(ctx, k, s, rep); err != nil {
 			return err
@@ -144,10 +163,19 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		}
 	}
 	r.sends.Wait()
+	stopWatch()
+	<-watched
 	r.mu.Lock()
 	results := append([]sendResult(nil), r.results...)
+	for text, from := range r.shown {
+		results = append(results, sendResult{text: text, from: from, out: shown})
+		rep.Tentative++
+	}
 	r.mu.Unlock()
 	for _, res := range results {
+		if res.out == shown {
+			continue
+		}
 		rep.Sent++
 		switch res.out {
 		case acked:
@@ -365,9 +393,11 @@ func (r *runner) committed(i int) ([]entry, error) {
 	return out, nil
 }
 
-// observe hands every live node's committed messages to the order check.
+// observe hands every live node's committed messages to the order check,
+// and notes the other members' messages it lists as tentative.
 func (r *runner) observe() error {
 	for _, i := range r.c.Live() {
+		r.noteTentative(i)
 		seq, err := r.committed(i)
 		if err != nil {
 			continue // crashed meanwhile
@@ -384,6 +414,29 @@ func (r *runner) observe() error {
 		}
 	}
 	return nil
+}
+
+// noteTentative records the messages of other members that node i lists as
+// tentative, with their authors.
+func (r *runner) noteTentative(i int) {
+	n := r.c.Node(i)
+	if n == nil {
+		return
+	}
+	ms, err := n.Messages(r.c.GroupID)
+	if err != nil {
+		return
+	}
+	self := r.c.Member(i).ID.Public().String()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range ms {
+		if m.State == node.StateTentative && m.Author != self {
+			if from := r.c.Index(m.Author); from >= 0 {
+				r.shown[m.Text] = from
+			}
+		}
+	}
 }
 
 // settle waits until every node is up, lists the same committed messages,

@@ -124,6 +124,7 @@ const (
 	TypeRevoke     Type = 28 // an open invite is revoked
 	TypeLead       Type = 29 // a new host announces itself
 	TypeRename     Type = 30 // an admin renames the group
+	TypeKeeper     Type = 31 // an admin invites a keeper (holds the log, reads nothing)
 )
 
 var typeNames = map[Type]string{
@@ -151,6 +152,7 @@ var typeNames = map[Type]string{
 	TypeSettings:   "settings",
 	TypeRevoke:     "revoke",
 	TypeLead:       "lead",
+	TypeKeeper:     "keeper",
 	TypeRename:     "rename",
 }
 

@@ -56,12 +56,16 @@ func RaftID(key [32]byte) uint64 {
 
 // Member is one current or former member of the group.
 type Member struct {
-	ID       identity.PublicID
-	RaftID   uint64
-	Name     string
-	URL      string // peer URL others reach it at
-	Voter    bool
-	Admin    bool
+	ID     identity.PublicID
+	RaftID uint64
+	Name   string
+	URL    string // peer URL others reach it at
+	Voter  bool
+	Admin  bool
+	// Keeper marks a keeper: a member that holds the group's log and votes,
+	// but is no recipient of any sender key (it reads nothing) and may
+	// not send, invite or hold a role (docs/PROTOCOL.md, "Keepers").
+	Keeper   bool
 	JoinedAt uint64 // log index of its join (or genesis)
 	LeftAt   uint64 // log index of its leave or removal; 0 while a member
 	Order    int    // join order, for the election fallback
@@ -83,6 +87,7 @@ type Invite struct {
 	Inviter identity.PublicID
 	Index   uint64
 	Expires int64 // unix nanoseconds, compared with [State.Clock]
+	Keeper  bool  // the invitee joins as a keeper
 }
 
 // Settings are a group's settings, changed by admins.
@@ -283,7 +288,9 @@ func (s *State) Voters() [][32]byte {
 func (s *State) Recipients() []identity.PublicID {
 	out := make([]identity.PublicID, 0, len(s.Members))
 	for _, m := range s.Members {
-		out = append(out, m.ID)
+		if !m.Keeper {
+			out = append(out, m.ID)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Compare(out[j]) < 0 })
 	return out
@@ -362,10 +369,14 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 			return r
 		}
 	}
+	if sender.Keeper && !keeperMay[env.Type] {
+		r.Err = reject("a keeper may not sign a %v entry: it holds the log, reads nothing and takes no part in the conversation or the membership", env.Type)
+		return r
+	}
 	switch env.Type {
 	case crypto.TypeChat:
 		r.Chat, r.Err = s.applyChat(index, env, len(frame))
-	case crypto.TypeInvite:
+	case crypto.TypeInvite, crypto.TypeKeeper:
 		r.Err = s.applyInvite(index, sender, env)
 	case crypto.TypeRevoke:
 		r.Err = s.applyRevoke(sender, env)
@@ -403,6 +414,14 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 		sender.Time = max(sender.Time, env.Time)
 	}
 	return r
+}
+
+// keeperMay are the log entries a keeper may sign (besides its join, leave
+// and voter role changes, which are raft membership changes): what a
+// member does to keep the group running, nothing about its conversation or
+// its membership.
+var keeperMay = map[crypto.Type]bool{
+	crypto.TypeAddress: true, crypto.TypeLatencyMap: true, crypto.TypeCheckpoint: true, crypto.TypeLead: true,
 }
 
 // fresh enforces the counter rule on an entry m signed: its counter must be

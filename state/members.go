@@ -121,7 +121,7 @@ func (s *State) applyJoin(index uint64, nodeID uint64, kind ConfKind, env *crypt
 	delete(s.Invites, joiner.Sign)
 	delete(s.Former, joiner.Sign)
 	s.add(&Member{ID: joiner, RaftID: nodeID, Name: b.Name, URL: b.URL, JoinedAt: index,
-		Counter: max(counter, env.Counter)})
+		Counter: max(counter, env.Counter), Keeper: inv.Keeper})
 	s.newEpoch(index)
 	return nil
 }

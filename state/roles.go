@@ -53,7 +53,7 @@ func (s *State) medianTime(counts func(*Member) bool) int64 {
 // CanInvite reports whether the member with this signing key may invite now.
 func (s *State) CanInvite(key [32]byte) bool {
 	m := s.member(key)
-	return m != nil && (m.Admin || s.Settings.MembersInvite)
+	return m != nil && !m.Keeper && (m.Admin || s.Settings.MembersInvite)
 }
 
 // IsAdmin reports whether the member with this signing key is an admin.
@@ -78,7 +78,11 @@ func (s *State) applyInvite(index uint64, sender *Member, env *crypto.Envelope) 
 	if err := Decode(env.Payload, &b); err != nil {
 		return reject("malformed invite: %v", err)
 	}
-	if !s.CanInvite(env.Sender) {
+	keeper := env.Type == crypto.TypeKeeper
+	switch {
+	case keeper && !sender.Admin:
+		return reject("only admins may add a keeper")
+	case !s.CanInvite(env.Sender):
 		return reject("only admins may invite in this group")
 	}
 	invitee, err := identity.PublicIDFromBytes(b.Invitee)
@@ -92,7 +96,7 @@ func (s *State) applyInvite(index uint64, sender *Member, env *crypto.Envelope) 
 		return reject("invite expiry must be after its signing and within %v of it", MaxInviteLifetime)
 	}
 	// A new invite of the same identity replaces the open one.
-	s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: sender.ID, Index: index, Expires: b.Expires}
+	s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: sender.ID, Index: index, Expires: b.Expires, Keeper: keeper}
 	return nil
 }
 
@@ -123,6 +127,8 @@ func (s *State) applyAdmin(sender *Member, env *crypto.Envelope) error {
 		return reject("only admins may change who is an admin")
 	case t == nil:
 		return reject("role change for a non-member")
+	case t.Keeper && b.Admin:
+		return reject("a keeper cannot be an admin")
 	case t.Admin == b.Admin:
 		return reject("role change that changes nothing")
 	case !b.Admin && len(s.Admins()) <= 1:
@@ -194,8 +200,9 @@ func (s *State) pruneInvites() {
 	}
 }
 
-// keepAnAdmin makes the longest-standing member an admin when no member is
-// one (the last admin left or was removed by itself).
+// keepAnAdmin makes the longest-standing member that is not a keeper an
+// admin when no member is one (the last admin left or was removed by
+// itself).
 func (s *State) keepAnAdmin() {
 	list := s.MemberList()
 	for _, m := range list {
@@ -203,7 +210,10 @@ func (s *State) keepAnAdmin() {
 			return
 		}
 	}
-	if len(list) > 0 {
-		list[0].Admin = true
+	for _, m := range list {
+		if !m.Keeper {
+			m.Admin = true
+			return
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // SnapshotVersion is the version of the encoding [State.Snapshot] writes,
 // its first field. [Restore] reads only this version.
-const SnapshotVersion = 2
+const SnapshotVersion = 3
 
 // MaxSnapshotItems bounds every list in a snapshot: accepted message ids,
 // transcript heads (one per entry with a frame), members, checkpoints. A
@@ -97,6 +97,7 @@ type memberWire struct {
 	Counter  uint64
 	Time     int64
 	Quota    usageWire
+	Keeper   bool
 }
 
 type usageWire struct {
@@ -114,6 +115,7 @@ type inviteWire struct {
 	Inviter []byte   // 64
 	Index   uint64
 	Expires int64
+	Keeper  bool
 }
 
 type msgIDWire struct {
@@ -179,7 +181,7 @@ func (s *State) Snapshot() ([]byte, error) {
 	}
 	for _, k := range keys32(s.Invites) {
 		inv := s.Invites[k]
-		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index, Expires: inv.Expires})
+		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index, Expires: inv.Expires, Keeper: inv.Keeper})
 	}
 	if len(s.MsgIDs) > 0 {
 		w.MsgIDs = make([]msgIDWire, 0, len(s.MsgIDs))
@@ -255,7 +257,7 @@ func membersOut(m map[[32]byte]*Member) []memberWire {
 		mem := m[k]
 		out = append(out, memberWire{ID: mem.ID.Bytes(), RaftID: mem.RaftID, Name: mem.Name, URL: mem.URL,
 			Voter: mem.Voter, Admin: mem.Admin, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order,
-			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota)})
+			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota), Keeper: mem.Keeper})
 	}
 	return out
 }
@@ -363,7 +365,7 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 		if iw.Index > w.Applied {
 			return nil, bad("invite at %d after applied index %d", iw.Index, w.Applied)
 		}
-		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index, Expires: iw.Expires}
+		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index, Expires: iw.Expires, Keeper: iw.Keeper}
 	}
 	prev = nil
 	for _, m := range w.MsgIDs {
@@ -513,7 +515,7 @@ func membersIn(into map[[32]byte]*Member, ws []memberWire, applied uint64, joins
 		}
 		into[id.Sign] = &Member{ID: id, RaftID: mw.RaftID, Name: mw.Name, URL: mw.URL, Voter: mw.Voter,
 			Admin: mw.Admin, JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order, Counter: mw.Counter, Time: mw.Time,
-			Quota: usageIn(mw.Quota)}
+			Quota: usageIn(mw.Quota), Keeper: mw.Keeper}
 	}
 	return nil
 }

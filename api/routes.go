@@ -50,6 +50,10 @@ const (
 	// current member of the group and answers a [ReconnectResponse] once
 	// this node has caught up from it.
 	RouteReconnect = Prefix + "/groups/" + groupIDPattern + "/reconnect"
+	// RouteKeepers: POST with a [KeeperRequest] adds a keeper to the group
+	// (admins only) and answers a [KeeperResponse] once its invite is
+	// committed.
+	RouteKeepers = Prefix + "/groups/" + groupIDPattern + "/keepers"
 	// RouteJoin: POST with a [JoinRequest] joins a group.
 	RouteJoin = Prefix + "/join"
 	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists

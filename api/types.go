@@ -60,6 +60,9 @@ type Member struct {
 	SafetyNum   string  `json:"safety_number,omitempty"` // with this node's identity; empty for itself
 	PeerURL     string  `json:"peer_url,omitempty"`
 	Admin       bool    `json:"admin"` // may remove members, change roles and settings
+	// Keeper marks a keeper: an always-on node that holds the group's log
+	// and votes, and reads nothing.
+	Keeper bool `json:"keeper,omitempty"`
 }
 
 // Edge is one measured latency between two members, as the election package
@@ -113,6 +116,21 @@ type GroupStatus struct {
 // member's peer URL or an invite code of the group.
 type ReconnectRequest struct {
 	Target string `json:"target"`
+}
+
+// KeeperRequest adds a keeper to a group: Target is the keeper's public id
+// or its peer URL.
+type KeeperRequest struct {
+	Target string `json:"target"`
+}
+
+// KeeperResponse is the keeper's invite code and public id. Offered is set
+// when the keeper was given the code at its peer URL and joins by itself;
+// otherwise its operator joins with the code (`demes join`).
+type KeeperResponse struct {
+	Code    string `json:"code"`
+	Keeper  string `json:"keeper"`
+	Offered bool   `json:"offered"`
 }
 
 // ReconnectResponse says how a reconnect went: the member that answered,

@@ -249,6 +249,10 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 	if res.Chat == nil || g.st.Members[g.n.self.Sign] == nil {
 		return
 	}
+	if g.n.cfg.Keeper || g.st.Members[g.n.self.Sign].Keeper {
+		// A keeper opens nothing; it is no recipient anyway.
+		return
+	}
 	g.deliver(res.Chat, g.st.Members[res.Chat.Sender])
 }
 

@@ -114,6 +114,9 @@ type Config struct {
 	// opened again when asked for, so the memory a group takes for its
 	// messages does not grow with its history.
 	MessageWindow int
+	// Keeper runs the node as a keeper (keeper.go): it keeps the logs of
+	// the groups admins add it to and reads and sends nothing.
+	Keeper bool
 }
 
 // maxAppendBytes bounds the entry data of one append, as raft sends it and

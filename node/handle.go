@@ -110,6 +110,11 @@ func newPeerHandler(n *Node) http.Handler {
 		n.fig.sent.Add(uint64(len(resp)))
 		w.Write(resp)
 	}).Methods(http.MethodPost)
+	r.HandleFunc(IDPath, func(w http.ResponseWriter, req *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, n.selfID+"\n")
+	}).Methods(http.MethodGet)
+	r.HandleFunc(KeeperPath, n.handleKeeperOffer).Methods(http.MethodPost)
 	return r
 }
 

@@ -65,6 +65,15 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 // and cancelled when revoked, when it expires, and when this member leaves or
 // may no longer invite.
 func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time.Duration) (string, error) {
+	return n.invite(ctx, groupID, publicID, ttl, crypto.TypeInvite)
+}
+
+// invite is InviteFor with the invite's entry type: crypto.TypeInvite for
+// a member, crypto.TypeKeeper for a keeper (keeper.go).
+func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Duration, typ crypto.Type) (string, error) {
+	if n.cfg.Keeper {
+		return "", errKeeper
+	}
 	g, err := n.groupByText(groupID)
 	if err != nil {
 		return "", err
@@ -92,7 +101,7 @@ func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time
 	before := v.invites[invitee.Sign].Index
 	committed := func(v *view) bool { inv, ok := v.invites[invitee.Sign]; return ok && inv.Index > before }
 	entry := &state.InviteBody{Invitee: invitee.Bytes(), Expires: time.Now().Add(ttl).UnixNano()}
-	if err := n.commitUntil(ctx, g, "invite", "does the group have a host?", committed, g.proposeEntryFn(crypto.TypeInvite, entry)); err != nil {
+	if err := n.commitUntil(ctx, g, "invite", "does the group have a host?", committed, g.proposeEntryFn(typ, entry)); err != nil {
 		return "", err
 	}
 	v = g.view.Load()
@@ -108,7 +117,9 @@ func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time
 	if err != nil {
 		return "", err
 	}
-	frame, err := n.sign(&crypto.Envelope{Type: crypto.TypeInvite, Group: g.id, To: invitee.Sign, Payload: body})
+	// A keeper's code is signed as a keeper entry, so that the keeper
+	// knows before it joins that it joins as one.
+	frame, err := n.sign(&crypto.Envelope{Type: typ, Group: g.id, To: invitee.Sign, Payload: body})
 	if err != nil {
 		return "", err
 	}
@@ -150,6 +161,9 @@ type ParsedInvite struct {
 	URLs      []string
 	Index     uint64
 	Expires   time.Time
+	// Keeper is set for a keeper's code (see keeper.go): the invitee joins
+	// as a keeper.
+	Keeper bool
 }
 
 // ParseInvite decodes an invite code and checks its signature.
@@ -167,7 +181,7 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 		return nil, fmt.Errorf("invite code does not verify: %w", err)
 	}
 	var b inviteCode
-	if env.Type != crypto.TypeInvite || state.Decode(env.Payload, &b) != nil {
+	if (env.Type != crypto.TypeInvite && env.Type != crypto.TypeKeeper) || state.Decode(env.Payload, &b) != nil {
 		return nil, errors.New("invite code is malformed")
 	}
 	invitee, err := identity.PublicIDFromBytes(b.Invitee)
@@ -182,7 +196,7 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 		return nil, errors.New("invite code names no member to contact")
 	}
 	return &ParsedInvite{Group: env.Group, GroupName: b.GroupName, Invitee: invitee, Inviter: inviter, URLs: b.URLs,
-		Index: b.Index, Expires: time.Unix(0, b.Expires)}, nil
+		Index: b.Index, Expires: time.Unix(0, b.Expires), Keeper: env.Type == crypto.TypeKeeper}, nil
 }
 
 // Join joins a group through an invite code. It proves to a member that this
@@ -199,6 +213,11 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	}
 	if time.Now().After(inv.Expires) {
 		return GroupInfo{}, fmt.Errorf("join: this invite expired on %s; ask for a new one: %w", inv.Expires.Format(time.RFC1123), ErrInvalid)
+	}
+	if n.cfg.Keeper && !inv.Keeper {
+		// A keeper reads nothing: joining as a member, it would be sealed
+		// every sender key.
+		return GroupInfo{}, fmt.Errorf("join: this node is a keeper and joins only as one; ask an admin of the group to add it with 'demes keeper add': %w", ErrForbidden)
 	}
 	// A node that holds the group already is a member (nothing to do), or
 	// one that left or was removed and is invited back: it asks to join like

@@ -44,6 +44,8 @@ type Node struct {
 	// joining counts the joins in progress: while one is, frames from
 	// senders this node does not know yet are expected (see checkSender).
 	joining atomic.Int32
+	// kept counts the joins a keeper runs for codes posted to it.
+	kept keeperJoins
 	// startMu makes starting a joined group and registering it one step
 	// (startJoined).
 	startMu   sync.Mutex
@@ -231,6 +233,9 @@ func (n *Node) sign(e *crypto.Envelope) ([]byte, error) {
 
 // CreateGroup creates a group with this node as its only member and host.
 func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) {
+	if n.cfg.Keeper {
+		return GroupInfo{}, errKeeper
+	}
 	if name == "" || len(name) > 100 {
 		return GroupInfo{}, fmt.Errorf("group name must be 1 to 100 characters: %w", ErrInvalid)
 	}

@@ -68,6 +68,9 @@ func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan 
 	if g.fork != nil {
 		return Message{}, nil, nil, nil, g.errHalted("send")
 	}
+	if g.n.cfg.Keeper || g.st.Members[g.n.self.Sign].Keeper {
+		return Message{}, nil, nil, nil, errKeeper
+	}
 	p := &pending{
 		id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{}),
 		order: g.nextOrder(), delivered: map[[32]byte]bool{}, firstRound: make(chan struct{}),
@@ -100,7 +103,7 @@ func (g *group) pendingMessage(p *pending) Message {
 	return Message{
 		ID: hex.EncodeToString(p.id[:]), Author: g.n.selfID, Name: g.n.cfg.Name,
 		Text: p.text, SentAt: p.sentAt, State: StateTentative, GroupID: g.id.String(),
-		Order: p.order, Delivered: len(p.delivered), Others: max(0, len(g.view.Load().members)-1),
+		Order: p.order, Delivered: len(p.delivered), Others: others(g.view.Load(), g.n.self.Sign),
 	}
 }
 

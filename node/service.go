@@ -3,8 +3,11 @@ package node
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/demes/demes/api"
 )
 
 // Service keeps a node that can be stopped and started again in the same
@@ -214,6 +217,19 @@ func (s *Service) Reconnect(ctx context.Context, groupID, target string) (Reconn
 		return ReconnectResult{}, err
 	}
 	return n.Reconnect(ctx, groupID, target)
+}
+
+// AddKeeper implements the UI backend.
+func (s *Service) AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error) {
+	n, err := s.node()
+	if err != nil {
+		return api.KeeperResponse{}, err
+	}
+	code, id, err := n.AddKeeper(ctx, groupID, target)
+	if err != nil {
+		return api.KeeperResponse{}, err
+	}
+	return api.KeeperResponse{Code: code, Keeper: id, Offered: strings.HasPrefix(target, "http")}, nil
 }
 
 // Join implements the UI backend.

@@ -141,9 +141,10 @@ func (g *group) deliverTentative(now time.Time) {
 		return
 	}
 	v := g.view.Load()
+	others := others(v, g.n.self.Sign)
 	for k, m := range v.members {
-		if k == g.n.self.Sign || g.tentBusy[k] {
-			continue
+		if k == g.n.self.Sign || g.tentBusy[k] || m.keeper {
+			continue // a keeper reads nothing
 		}
 		url := g.peerURL(k, m.url)
 		var batch []*pending
@@ -153,7 +154,7 @@ func (g *group) deliverTentative(now time.Time) {
 				continue
 			}
 			if url == "" {
-				p.tried(k, len(v.members)-1)
+				p.tried(k, others)
 				continue
 			}
 			if size > 0 && size+len(p.frame) > tentativeChunk {
@@ -232,12 +233,12 @@ func (g *group) readDelivered(k [32]byte, resp []byte) (map[[16]byte]bool, error
 // waiting for the group is concerned, until it answers a ping again.
 func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byte]bool, gone bool) {
 	delete(g.tentBusy, k)
+	others := others(g.view.Load(), g.n.self.Sign)
 	if gone {
 		g.tentGone[k] = time.Now()
 	} else {
 		delete(g.tentGone, k)
 	}
-	others := len(g.view.Load().members) - 1
 	changed := false
 	for _, p := range batch {
 		if g.outbox[p.id] != p {
@@ -257,6 +258,18 @@ func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byt
 			}
 		}
 	}
+}
+
+// others counts the members other than self that read messages: not the
+// keepers.
+func others(v *view, self [32]byte) int {
+	n := 0
+	for k, m := range v.members {
+		if k != self && !m.keeper {
+			n++
+		}
+	}
+	return n
 }
 
 // tried records that the first attempt to hand p to member k is over, and

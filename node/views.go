@@ -60,6 +60,7 @@ type viewMember struct {
 	admin  bool
 	name   string
 	order  int
+	keeper bool
 }
 
 // publish refreshes the view other goroutines read.
@@ -112,7 +113,7 @@ func (g *group) publish() {
 		provisional()
 	}
 	for k, m := range g.st.Members {
-		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order}
+		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order, keeper: m.Keeper}
 		v.byRaft[m.RaftID] = k
 	}
 	if g.provUntil > 0 {
@@ -194,7 +195,7 @@ func (g *group) status() GroupStatus {
 	for _, m := range ms {
 		mm := Member{
 			PublicID: m.id.String(), Name: m.name, Fingerprint: m.id.Fingerprint(),
-			Voter: m.voter, Admin: m.admin, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url,
+			Voter: m.voter, Admin: m.admin, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url, Keeper: m.keeper,
 		}
 		if m.id != self {
 			mm.SafetyNum = identity.SafetyNumber(self, m.id)

@@ -258,6 +258,11 @@ func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 	return nil
 }
 
+// AddKeeper implements Backend: the fake has no keepers.
+func (n *fakeNode) AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error) {
+	return api.KeeperResponse{}, fmt.Errorf("the fake has no keepers: %w", api.ErrInvalid)
+}
+
 // Reconnect implements Backend: the fake's members are always in step.
 func (n *fakeNode) Reconnect(ctx context.Context, groupID, target string) (api.ReconnectResponse, error) {
 	n.w.mu.Lock()

@@ -63,6 +63,9 @@ type Backend interface {
 	// has caught up from it: for a member that was away and knows no live
 	// member's address.
 	Reconnect(ctx context.Context, groupID, target string) (api.ReconnectResponse, error)
+	// AddKeeper adds a keeper (its public id or peer URL) to the group: it
+	// commits a keeper invite and, given a URL, hands the keeper its code.
+	AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error)
 	// Join joins a group through an invite code. It returns once this node
 	// is a member and has caught up with the group's log.
 	Join(ctx context.Context, code string) (api.GroupInfo, error)
@@ -221,6 +224,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteRevoke, h.revoke).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteLeave, h.leave).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteReconnect, h.reconnect).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteKeepers, h.addKeeper).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteRemove, h.remove).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteAdmins, h.setAdmin).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteSettings, h.settings).Methods(http.MethodGet)
@@ -353,6 +357,24 @@ func (h *handler) reconnect(w http.ResponseWriter, r *http.Request) {
 	res, err := h.backend.Reconnect(r.Context(), groupID(r), req.Target)
 	if err != nil {
 		h.actionError(w, r, "reconnect", err, hints{forbidden: "ask a member who is in step with the group for its address, or for a new invite if this node was removed"})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// addKeeper answers POST /api/v1/groups/{group_id}/keepers.
+func (h *handler) addKeeper(w http.ResponseWriter, r *http.Request) {
+	var req api.KeeperRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Target) == "" {
+		writeError(w, http.StatusBadRequest, "no keeper named", "give the keeper's public id (demes1...) or its peer URL (http://HOST:PORT)")
+		return
+	}
+	res, err := h.backend.AddKeeper(r.Context(), groupID(r), strings.TrimSpace(req.Target))
+	if err != nil {
+		h.actionError(w, r, "add keeper", err, hints{forbidden: "ask an admin of the group to add the keeper"})
 		return
 	}
 	writeJSON(w, http.StatusOK, res)

@@ -40,6 +40,7 @@ var commands = []command{
 	{"invite", "authorize a public id to join a group; prints the invite code (--revoke: revoke one)", runInvite},
 	{"invites", "list a group's open invites", runInvites},
 	{"join", "join a group through an invite code", runJoin},
+	{"keeper", "keeper add ADDRESS|PUBLIC_ID: add a keeper (an always-on node that holds the log and reads nothing) to a group (admins)", runKeeper},
 	{"reconnect", "catch up from a current member (its peer URL or an invite code) after a long absence", runReconnect},
 	{"leave", "leave a group; this node keeps its history", runLeave},
 	{"remove", "remove a member from a group (admins)", runRemove},

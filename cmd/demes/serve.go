@@ -45,6 +45,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	metricsAddr := f.String("metrics", "", "serve /metrics, /healthz and /readyz on this loopback `ADDR` (off when empty)")
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
 	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
+	keeper := f.Bool("keeper", false, "run as a keeper: keep the logs of the groups admins add this node to ('demes keeper add'), voting for them, and read and send nothing")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
 	pos, err := f.parse(args)
@@ -94,6 +95,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,
 		timing: timing, maxVoters: tf.maxVoters, logger: logger, snapshotEntries: *snapEvery,
 		messageWindow: *window,
+		keeper:        *keeper,
 	})
 	if err != nil {
 		return err
@@ -127,6 +129,7 @@ type nodeOptions struct {
 	maxVoters                         int
 	snapshotEntries                   uint64 // 0: the node's default
 	messageWindow                     int    // 0: the node's default
+	keeper                            bool
 	logger                            zerolog.Logger
 	demo                              bool
 }
@@ -170,7 +173,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	svc, err := node.NewService(node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
-		MessageWindow: o.messageWindow,
+		MessageWindow: o.messageWindow, Keeper: o.keeper,
 	})
 	if err != nil {
 		peerLn.Close()

@@ -161,6 +161,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		if m.Admin {
 			notes = append(notes, "admin")
 		}
+		if m.Keeper {
+			notes = append(notes, "keeper: keeps the log, reads nothing")
+		}
 		if m.Self {
 			notes = append(notes, "you")
 		}

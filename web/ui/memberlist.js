@@ -81,7 +81,7 @@ export function renderMembers() {
     // Everything the row shows but its online dot and its facts line,
     // which are updated in place.
     const key = JSON.stringify([g.group_id, g.name, g.host, g.admin, g.role,
-      m.name, m.self, m.host, m.admin, m.safety_number, m.fingerprint]);
+      m.name, m.self, m.host, m.admin, m.safety_number, m.fingerprint, m.keeper]);
     const old = memberRows.get(m.public_id);
     const li = old && old.key === key ? old.li : buildMemberRow(g, m);
     memberRows.set(m.public_id, { key, li });
@@ -126,6 +126,9 @@ function buildMemberRow(g, m) {
   if (m.self) head.append(el('span', 'muted', '(you)'));
   if (m.public_id === g.host || m.host) {
     head.append(badge('host', 'badge-host', 'Puts the group’s messages in order and passes them on'));
+  }
+  if (m.keeper) {
+    head.append(badge('keeper', 'badge-keeper', 'An always-on device that keeps the group’s history and helps it put messages in order while people are offline. It cannot read the messages.'));
   }
   head.append(...membership.memberBadges(m));
   li.append(head);

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/demes/demes/api"
+)
+
+// runKeeper is `demes keeper add ADDRESS|PUBLIC_ID [--group G]`: an admin
+// adds a keeper to a group, an always-on node (`demes serve --keeper`)
+// that holds the group's log and votes, so that the group keeps committing
+// while some of its people are offline, and that reads nothing. Given the
+// keeper's peer URL, the node hands it the invite code and the keeper joins
+// by itself; given its public id, the code is printed for the keeper's
+// operator (`demes join CODE` on the keeper's home).
+func runKeeper(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("keeper add ADDRESS|PUBLIC_ID [--group G] [--json]", stdout, "print code, keeper and offered as JSON", true)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 || pos[0] != "add" {
+		return f.usagef("say what to do: keeper add ADDRESS|PUBLIC_ID")
+	}
+	if err := f.wantArgs(pos[1:], 1, "the keeper's peer URL (http://HOST:PORT, as its demes serve --keeper prints) or its public id (demes1...)"); err != nil {
+		return err
+	}
+	c, g, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	var res api.KeeperResponse
+	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteKeepers, g.GroupID), api.KeeperRequest{Target: strings.TrimSpace(pos[1])}, &res, joinTimeout); err != nil {
+		return err
+	}
+	if *f.json {
+		return writeJSON(stdout, res)
+	}
+	if res.Offered {
+		fmt.Fprintf(stderr, "demes: keeper %s added to %q; it joins by itself\n", shortID(res.Keeper), clean(g.Name, " "))
+	} else {
+		fmt.Fprintf(stderr, "demes: keeper %s invited to %q; its operator joins with: demes join CODE (on the keeper's home)\n", shortID(res.Keeper), clean(g.Name, " "))
+	}
+	fmt.Fprintln(stdout, res.Code)
+	return nil
+}
+
+// shortID shortens a public id for a message.
+func shortID(id string) string {
+	if len(id) > 16 {
+		return id[:16] + "..."
+	}
+	return id
+}

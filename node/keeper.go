@@ -1,0 +1,169 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+)
+
+// Keepers (issue 18; docs/PROTOCOL.md, "Keepers"). A keeper is an
+// always-on node that holds a group's log and votes, so that a small group
+// keeps committing while some of its people are offline, but holds no group
+// key: members never seal a sender key to it (state.State.Recipients leaves
+// keepers out), and the state machine refuses its chat messages and every
+// entry about the membership. A node run with Config.Keeper (`demes serve
+// --keeper`) is one: it never opens a message, refuses to create groups,
+// send or invite, and joins groups an admin adds it to.
+
+// IDPath is the peer listener's route that answers the node's public id
+// (GET), so that an admin can add a keeper by its address.
+const IDPath = "/v1/id"
+
+// KeeperPath is the peer listener's route where a keeper takes the invite
+// code of a group an admin adds it to (POST, the code as the body).
+const KeeperPath = "/v1/keeper"
+
+// maxKept bounds how many groups a keeper joins by codes posted to it, and
+// keeperJoinTimeout how long it tries each.
+const (
+	maxKept           = 100
+	keeperJoinTimeout = 2 * time.Minute
+)
+
+// errKeeper is what a keeper answers to what only members do.
+var errKeeper = fmt.Errorf("this node is a keeper: it holds groups' logs for their members and reads and sends nothing (run demes serve without --keeper for a node of your own): %w", ErrForbidden)
+
+// AddKeeper adds a keeper to the group: target is the keeper's public id or
+// its peer URL. It commits a keeper invite (admins only) and returns its
+// code and the keeper's public id. Given a URL, it asks the keeper there
+// for its id first and hands it the code, and the keeper joins by itself;
+// given an id, the keeper's operator joins with the code (`demes join`).
+func (n *Node) AddKeeper(ctx context.Context, groupID, target string) (code, keeper string, err error) {
+	if n.cfg.Keeper {
+		return "", "", errKeeper
+	}
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return "", "", err
+	}
+	if !g.view.Load().admin {
+		return "", "", fmt.Errorf("add keeper: only admins may add a keeper: %w", ErrForbidden)
+	}
+	url := ""
+	id, perr := identity.ParsePublicID(target)
+	if perr != nil {
+		if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
+			return "", "", fmt.Errorf("add keeper: %q is neither a public id (demes1...) nor a peer URL (http://...): %w", target, ErrInvalid)
+		}
+		url = strings.TrimRight(target, "/")
+		if id, err = n.askID(ctx, url); err != nil {
+			return "", "", err
+		}
+	}
+	code, err = n.invite(ctx, groupID, id.String(), 0, crypto.TypeKeeper)
+	if err != nil {
+		return "", "", err
+	}
+	if url != "" {
+		if err := n.offerKeeper(ctx, url, code); err != nil {
+			return code, id.String(), err
+		}
+	}
+	return code, id.String(), nil
+}
+
+// askID asks the node at url for its public id.
+func (n *Node) askID(ctx context.Context, url string) (identity.PublicID, error) {
+	body, err := peerCall(ctx, http.MethodGet, url+IDPath, "")
+	if err != nil {
+		return identity.PublicID{}, fmt.Errorf("add keeper: ask %s for its id: %w", url, err)
+	}
+	id, err := identity.ParsePublicID(strings.TrimSpace(body))
+	if err != nil {
+		return identity.PublicID{}, fmt.Errorf("add keeper: %s answered no public id: %v: %w", url, err, ErrInvalid)
+	}
+	return id, nil
+}
+
+// offerKeeper hands a keeper invite code to the keeper at url.
+func (n *Node) offerKeeper(ctx context.Context, url, code string) error {
+	if _, err := peerCall(ctx, http.MethodPost, url+KeeperPath, code); err != nil {
+		return fmt.Errorf("add keeper: the invite is committed, but handing its code to %s failed (%w); its operator can join with the code", url, err)
+	}
+	return nil
+}
+
+// peerCall makes one plain HTTP call to another node's peer listener and
+// returns the body of a 2xx answer.
+func peerCall(ctx context.Context, method, url, body string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("%v: %w", err, ErrUnreachable)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return "", fmt.Errorf("it answered %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}
+
+// keeperJoins counts the joins a keeper runs for codes posted to it.
+type keeperJoins struct {
+	running atomic.Int32
+}
+
+// handleKeeperOffer is a keeper's side of AddKeeper: it checks the code is
+// a keeper-able invite for this node and joins in the background.
+func (n *Node) handleKeeperOffer(w http.ResponseWriter, req *http.Request) {
+	if !n.cfg.Keeper {
+		http.Error(w, "not a keeper", http.StatusForbidden)
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "cannot read the code", http.StatusBadRequest)
+		return
+	}
+	code := strings.TrimSpace(string(b))
+	inv, err := ParseInvite(code)
+	if err != nil || inv.Invitee != n.self {
+		n.countReject("keeper offer refused", "refused a keeper offer: not an invite code for this node")
+		http.Error(w, "not an invite for this node", http.StatusBadRequest)
+		return
+	}
+	if len(n.sortedGroups()) >= maxKept || n.kept.running.Load() > 0 {
+		http.Error(w, "this keeper keeps as many groups as it takes", http.StatusServiceUnavailable)
+		return
+	}
+	n.kept.running.Add(1)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer n.kept.running.Add(-1)
+		ctx, cancel := context.WithTimeout(n.ctx, keeperJoinTimeout)
+		defer cancel()
+		if info, err := n.Join(ctx, code); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				n.log.Warn().Err(err).Msg("keeper: cannot join the group an admin added this node to")
+			}
+		} else {
+			n.log.Info().Str("group", info.GroupID).Msg("keeper: keeping the group an admin added this node to")
+		}
+	}()
+	w.WriteHeader(http.StatusAccepted)
+}

@@ -104,6 +104,10 @@ type group struct {
 	tentBy        map[[32]byte]int
 	tentBusy      map[[32]byte]bool
 
+	// invq holds the invites queued while the group could not commit
+	// (invitequeue.go).
+	invq inviteQueue
+
 	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
 	// ever written to disk; they are learnt again from the key headers in
 	// the log when it is replayed at start.

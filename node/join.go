@@ -82,6 +82,11 @@ func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time
 	if ttl < time.Minute || ttl > state.MaxInviteLifetime {
 		return "", fmt.Errorf("invite: an invite must last from a minute to %d days, not %v: %w", state.MaxInviteLifetime/(24*time.Hour), ttl, ErrInvalid)
 	}
+	// Right after a start the view is behind this node's own log (its
+	// membership, its queued invites): wait for the replay, as a send does.
+	if err := g.waitView(ctx, func(v *view) bool { return v.replayed }); err != nil {
+		return "", fmt.Errorf("invite: %w", err)
+	}
 	v := g.view.Load()
 	if !v.self {
 		return "", fmt.Errorf("invite: this node is not a member of group %s: %w", g.id, ErrInvalid)

@@ -55,8 +55,8 @@ const (
 // queuedInvite is one queued invite as the store keeps it.
 type queuedInvite struct {
 	_       struct{} `cbor:",toarray"`
-	Invitee []byte // the invitee's 64-byte public id
-	Expires int64  // the invite's expiry, unix nanoseconds, as Frame says
+	Invitee []byte   // the invitee's 64-byte public id
+	Expires int64    // the invite's expiry, unix nanoseconds, as Frame says
 	// Before is the index of the invitee's open invite when this one was
 	// queued (0: none): one at a later index is this one, committed.
 	Before uint64

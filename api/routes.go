@@ -24,8 +24,10 @@ const (
 	// RouteGroups: GET lists the groups as [GroupInfo]; POST with a
 	// [CreateGroupRequest] creates one.
 	RouteGroups = Prefix + "/groups"
-	// RouteInvites: POST with an [InviteRequest] answers an [InviteResponse];
-	// GET lists the group's open invites as [PendingInvite], oldest first.
+	// RouteInvites: POST with an [InviteRequest] answers an [InviteResponse],
+	// with status 200 and the code, or 202 when the invite is queued (the
+	// group cannot commit now); GET lists the group's open invites as
+	// [PendingInvite], oldest first, then this node's queued ones.
 	RouteInvites = Prefix + "/groups/" + groupIDPattern + "/invites"
 	// RouteRevoke: POST with a [RevokeRequest] revokes an open invite; it
 	// answers 204 once the revocation is committed.

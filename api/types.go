@@ -238,6 +238,9 @@ type PendingInvite struct {
 	Inviter     string    `json:"inviter"` // public id
 	InviterName string    `json:"inviter_name,omitempty"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// State is [InviteOpen], or [InviteQueued] for an invite this node
+	// accepted while the group could not commit: it has no code yet.
+	State string `json:"state"`
 }
 
 // RevokeRequest names the invite to revoke: its code or its invitee's
@@ -259,7 +262,13 @@ type AdminRequest struct {
 
 // InviteResponse is the answer to POST [RouteInvites].
 type InviteResponse struct {
-	Code string `json:"code"` // the invite code to give the invitee
+	Code string `json:"code"` // the invite code to give the invitee; "" while queued
+	// State is [InviteOpen] with a code (status 200), or [InviteQueued]
+	// (status 202): the group cannot commit now, the node commits the
+	// invite when it can, and the same request made again then answers
+	// the code. Message says so in words.
+	State   string `json:"state"`
+	Message string `json:"message,omitempty"`
 }
 
 // RenameRequest is the body of POST [RouteRename].

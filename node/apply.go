@@ -235,6 +235,7 @@ func (g *group) afterConf(res state.Result) {
 func (g *group) afterEntry(idx uint64, res state.Result) {
 	g.hostQuota.applied(res)
 	g.noteApplied(res)
+	g.inviteApplied(idx, res)
 	if res.Err != nil {
 		g.logReject(idx, res)
 		// Our own message sealed under a stale or unknown key: re-seal

@@ -105,6 +105,10 @@ type group struct {
 	tentBusy      map[[32]byte]bool
 	tentGone      map[[32]byte]time.Time // members that did not answer tentative messages, and when
 
+	// invq holds the invites queued while the group could not commit
+	// (invitequeue.go).
+	invq inviteQueue
+
 	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
 	// ever written to disk; they are learnt again from the key headers in
 	// the log when it is replayed at start.

@@ -63,7 +63,10 @@ func (n *Node) Invite(ctx context.Context, groupID, publicID string) (string, er
 // default of 7 days): it commits a signed invite entry naming it, then
 // returns an invite code for the invitee. The invite is used up by the join,
 // and cancelled when revoked, when it expires, and when this member leaves or
-// may no longer invite.
+// may no longer invite. When the group cannot commit (no host, a majority of
+// its voters offline), the invite is queued instead and the error wraps
+// [ErrQueued]: the node commits it when it can, and the same call then
+// returns its code (invitequeue.go).
 func (n *Node) InviteFor(ctx context.Context, groupID, publicID string, ttl time.Duration) (string, error) {
 	return n.invite(ctx, groupID, publicID, ttl, crypto.TypeInvite)
 }
@@ -88,6 +91,11 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 	if ttl < time.Minute || ttl > state.MaxInviteLifetime {
 		return "", fmt.Errorf("invite: an invite must last from a minute to %d days, not %v: %w", state.MaxInviteLifetime/(24*time.Hour), ttl, ErrInvalid)
 	}
+	// Right after a start the view is behind this node's own log (its
+	// membership, its queued invites): wait for the replay, as a send does.
+	if err := g.waitView(ctx, func(v *view) bool { return v.replayed }); err != nil {
+		return "", fmt.Errorf("invite: %w", err)
+	}
 	v := g.view.Load()
 	if !v.self {
 		return "", fmt.Errorf("invite: this node is not a member of group %s: %w", g.id, ErrInvalid)
@@ -98,6 +106,16 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 	if _, ok := v.members[invitee.Sign]; ok {
 		return "", fmt.Errorf("invite: %s is already a member: %w", invitee.Fingerprint(), ErrInvalid)
 	}
+	// A group that cannot commit queues the invite and answers at once
+	// (invitequeue.go); asked again, the queue answers its code once it
+	// has committed.
+	// (Keepers are added with the group committing: `demes keeper add`
+	// answers with the code or fails.)
+	if typ == crypto.TypeInvite {
+		if code, handled, err := n.maybeQueueInvite(ctx, g, invitee, ttl); handled {
+			return code, err
+		}
+	}
 	before := v.invites[invitee.Sign].Index
 	committed := func(v *view) bool { inv, ok := v.invites[invitee.Sign]; return ok && inv.Index > before }
 	entry := &state.InviteBody{Invitee: invitee.Bytes(), Expires: time.Now().Add(ttl).UnixNano()}
@@ -105,13 +123,18 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 		return "", err
 	}
 	v = g.view.Load()
+	return n.inviteCode(g.id, v, invitee, v.invites[invitee.Sign])
+}
+
+// inviteCode makes the invite code of inv, the committed invite of
+// invitee in group gid, as the group's view v shows it.
+func (n *Node) inviteCode(gid crypto.GroupID, v *view, invitee identity.PublicID, inv state.Invite) (string, error) {
 	urls := []string{n.cfg.URL}
 	for _, m := range v.members {
 		if m.id != n.self && m.url != "" && len(urls) < 8 {
 			urls = append(urls, m.url)
 		}
 	}
-	inv := v.invites[invitee.Sign]
 	body, err := state.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls,
 		Index: inv.Index, Expires: inv.Expires})
 	if err != nil {
@@ -119,7 +142,11 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 	}
 	// A keeper's code is signed as a keeper entry, so that the keeper
 	// knows before it joins that it joins as one.
-	frame, err := n.sign(&crypto.Envelope{Type: typ, Group: g.id, To: invitee.Sign, Payload: body})
+	typ := crypto.TypeInvite
+	if inv.Keeper {
+		typ = crypto.TypeKeeper
+	}
+	frame, err := n.sign(&crypto.Envelope{Type: typ, Group: gid, To: invitee.Sign, Payload: body})
 	if err != nil {
 		return "", err
 	}

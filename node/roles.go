@@ -14,7 +14,8 @@ import (
 )
 
 // Invites lists the group's open invites: committed, not used, revoked or
-// expired (by this node's clock), oldest first.
+// expired (by this node's clock), oldest first; then this node's queued
+// invites (state [InviteQueued]), which have not committed yet.
 func (n *Node) Invites(groupID string) ([]PendingInvite, error) {
 	g, err := n.groupByText(groupID)
 	if err != nil {
@@ -33,15 +34,18 @@ func (n *Node) Invites(groupID string) ([]PendingInvite, error) {
 		out = append(out, PendingInvite{
 			Invitee: inv.Invitee.String(), Fingerprint: inv.Invitee.Fingerprint(),
 			Inviter: inv.Inviter.String(), InviterName: v.members[inv.Inviter.Sign].name,
-			ExpiresAt: time.Unix(0, inv.Expires).UTC(),
+			ExpiresAt: time.Unix(0, inv.Expires).UTC(), State: InviteOpen,
 		})
 	}
-	return out, nil
+	// Then this node's queued ones, which have no code yet.
+	return append(out, g.queuedInvites()...), nil
 }
 
 // RevokeInvite revokes the open invite named by its code or by its invitee's
 // public id. Its inviter and the admins may revoke it. It returns once the
-// revocation is committed: from then on no member admits the invitee.
+// revocation is committed: from then on no member admits the invitee. This
+// node's queued invite for that invitee (invitequeue.go) is revoked at once:
+// it will not commit, or is revoked in the log if it does.
 func (n *Node) RevokeInvite(ctx context.Context, groupID, codeOrID string) error {
 	g, err := n.groupByText(groupID)
 	if err != nil {
@@ -58,8 +62,21 @@ func (n *Node) RevokeInvite(ctx context.Context, groupID, codeOrID string) error
 		}
 		invitee = inv.Invitee
 	}
+	// This node's queued invite goes first: it never commits now (or is
+	// revoked in the log if it does).
+	var queued bool
+	var qerr error
+	if err := g.do(ctx, func() { queued, qerr = g.revokeQueued(invitee.Sign) }); err != nil {
+		return fmt.Errorf("revoke: %w", err)
+	}
+	if qerr != nil {
+		return fmt.Errorf("revoke: %w", qerr)
+	}
 	v := g.view.Load()
 	inv, ok := v.invites[invitee.Sign]
+	if !ok && queued {
+		return nil
+	}
 	if !ok {
 		return fmt.Errorf("revoke: %s has no open invite (see the open ones with `demes invites`): %w", invitee.Fingerprint(), ErrNotFound)
 	}

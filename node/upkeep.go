@@ -32,6 +32,7 @@ func (g *group) upkeep() error {
 		return nil // halted: nothing more is proposed (fork.go)
 	}
 	g.retryOutbox()
+	g.retryInvites()
 	g.dropFormerTentative()
 	g.deliverTentative(time.Now())
 	g.reopenQuotas()

@@ -129,7 +129,7 @@ func (n *fakeNode) Invites(groupID string) ([]api.PendingInvite, error) {
 			return nil, err
 		}
 		out = append(out, api.PendingInvite{Invitee: inv.publicID, Fingerprint: id.Fingerprint(),
-			Inviter: inv.inviter.pub.String(), InviterName: inv.inviter.name, ExpiresAt: inv.expires.UTC().Truncate(time.Second)})
+			Inviter: inv.inviter.pub.String(), InviterName: inv.inviter.name, ExpiresAt: inv.expires.UTC().Truncate(time.Second), State: api.InviteOpen})
 	}
 	return out, nil
 }

@@ -482,11 +482,11 @@ func TestJSONShapes(t *testing.T) {
 		t.Errorf("messages = %v, want the committed one, then the tentative one", list)
 	}
 
-	// Invites answer {"code"}.
+	// Invites answer {"code", "state"} (a queued one: TestInviteQueued).
 	rec = serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/invites", `{"public_id":" `+w.node("dave").pub.String()+` "}`))
 	var inv map[string]any
 	json.Unmarshal(rec.Body.Bytes(), &inv)
-	if rec.Code != 200 || keys(t, inv) != "code" || inv["code"] == "" {
+	if rec.Code != 200 || keys(t, inv) != "code,state" || inv["code"] == "" || inv["state"] != "open" {
 		t.Fatalf("invite: %d %s", rec.Code, rec.Body.String())
 	}
 

@@ -72,11 +72,17 @@ func (h *handler) invite(w http.ResponseWriter, r *http.Request) {
 	}
 	ttl := time.Duration(req.ExpiresInSeconds) * time.Second
 	code, err := h.backend.InviteFor(r.Context(), groupID(r), id, ttl)
+	if errors.Is(err, api.ErrQueued) {
+		// Accepted: the node commits it when the group can; the same
+		// request then answers the code.
+		writeJSON(w, http.StatusAccepted, api.InviteResponse{State: api.InviteQueued, Message: plain(err, api.ErrQueued)})
+		return
+	}
 	if err != nil {
 		h.actionError(w, r, "invite", err, inviteHints)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.InviteResponse{Code: code})
+	writeJSON(w, http.StatusOK, api.InviteResponse{Code: code, State: api.InviteOpen})
 }
 
 // invites answers GET /api/v1/groups/{group_id}/invites.

@@ -83,7 +83,7 @@ func TestInviteListAndRevoke(t *testing.T) {
 	if len(list) != 1 {
 		t.Fatalf("%d open invites, want 1: %v", len(list), list)
 	}
-	if got, want := keys(t, list[0]), "expires_at,fingerprint,invitee,inviter,inviter_name"; got != want {
+	if got, want := keys(t, list[0]), "expires_at,fingerprint,invitee,inviter,inviter_name,state"; got != want {
 		t.Errorf("pending invite fields %s, want %s", got, want)
 	}
 	p := list[0].(map[string]any)
@@ -346,5 +346,34 @@ func TestRefusalWording(t *testing.T) {
 		if msg != tt.msg || hint != tt.want {
 			t.Errorf("refusal(%q) = %q, %q; want %q, %q", tt.err, msg, hint, tt.msg, tt.want)
 		}
+	}
+}
+
+// TestInviteQueued: an invite the node queues (the group cannot commit
+// now) answers 202 with state "queued" and the node's words, no code and
+// no error; one that commits answers 200 with its code and state "open".
+func TestInviteQueued(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	alice, dave := w.node("alice"), w.node("dave")
+	invites := groupRoute(api.RouteInvites, gid)
+	body := fmt.Sprintf(`{"public_id":%q}`, dave.pub.String())
+	alice.failNextOp("InviteFor", fmt.Errorf("invite: queued: the group cannot commit now (3 of 5 voters offline); run the same 'demes invite' again once enough of the group is online to get the code: %w", api.ErrQueued))
+	rec := call(u, "POST", invites, body)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("queued invite: %d %s, want 202", rec.Code, rec.Body.String())
+	}
+	var got api.InviteResponse
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := api.InviteResponse{State: api.InviteQueued,
+		Message: "queued: the group cannot commit now (3 of 5 voters offline); run the same 'demes invite' again once enough of the group is online to get the code"}
+	if got != want {
+		t.Errorf("queued invite answered %+v, want %+v", got, want)
+	}
+	rec = call(u, "POST", invites, body)
+	got = api.InviteResponse{}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || rec.Code != http.StatusOK || got.Code == "" || got.State != api.InviteOpen {
+		t.Errorf("committed invite: %d %s, want 200 with a code and state open", rec.Code, rec.Body.String())
 	}
 }

@@ -10,7 +10,7 @@ const (
 	exitOK       = 0
 	exitFailure  = 1
 	exitUsage    = 2
-	exitAccepted = 3 // send: accepted into the outbox, not yet committed
+	exitAccepted = 3 // send, invite: accepted (the outbox, the invite queue), not yet committed
 )
 
 // exitError is an error with an exit code and a hint: the fix, where there is

@@ -23,7 +23,9 @@ const (
 
 // runInvite authorizes a public id to join a group and prints the invite
 // code, to pass to that person; with --revoke it revokes an open invite
-// instead.
+// instead. When the group cannot commit (a majority of its voters offline),
+// the node queues the invite: invite says so and exits 3, and the same
+// command run again once the invite has committed prints its code.
 func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newNodeFlags("invite PUBLIC_ID [--group G] [--expires DURATION] [--json] | invite --revoke CODE_OR_PUBLIC_ID [--group G]",
 		stdout, "print the code as JSON", true)
@@ -63,11 +65,29 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	req := api.InviteRequest{PublicID: pub.String(), ExpiresInSeconds: int64(ttl / time.Second)}
 	var out api.InviteResponse
-	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteInvites, g.GroupID), req, &out, changeTimeout); err != nil {
+	status, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteInvites, g.GroupID), req, &out, changeTimeout)
+	if err != nil {
 		return err
 	}
+	// 202: the group cannot commit now; the node commits the invite when
+	// it can, and this same command then prints its code.
+	queued := status == http.StatusAccepted || out.State == api.InviteQueued
 	if *f.json {
-		return writeJSON(stdout, out)
+		if err := writeJSON(stdout, out); err != nil {
+			return err
+		}
+		if queued {
+			return &exitError{code: exitAccepted}
+		}
+		return nil
+	}
+	if queued {
+		msg := out.Message
+		if msg == "" {
+			msg = "queued: the group cannot commit now; run the same 'demes invite' again once enough of the group is online to get the code"
+		}
+		fmt.Fprintf(stderr, "demes: %s\n", msg)
+		return &exitError{code: exitAccepted}
 	}
 	fmt.Fprintf(stderr, "demes: invite for %s to %q, valid for %s; they run: demes join CODE\n", pub.Fingerprint(), clean(g.Name, " "), lifetime(ttl))
 	fmt.Fprintln(stdout, out.Code)

@@ -66,15 +66,18 @@ func TestLifetime(t *testing.T) {
 }
 
 // The table of `demes invites`: whom each invite lets in, who made it, when
-// it expires, and the public id to revoke it by.
+// it expires (a queued one says it has no code yet), and the public id to
+// revoke it by.
 func Example_printInvites() {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	printInvites(os.Stdout, []api.PendingInvite{
 		{Invitee: bob.String(), Fingerprint: bob.Fingerprint(), Inviter: alice.String(), InviterName: "Alice", ExpiresAt: now.Add(36 * time.Hour)},
 		{Invitee: alice.String(), Inviter: bob.String(), ExpiresAt: now.Add(-time.Minute)},
+		{Invitee: bob.String(), Fingerprint: bob.Fingerprint(), Inviter: alice.String(), InviterName: "Alice", ExpiresAt: now.Add(7 * 24 * time.Hour), State: api.InviteQueued},
 	}, now)
 	// Output:
-	// INVITEE              INVITED BY           EXPIRES                                   PUBLIC ID
-	// 70e4 647c 096f 1192  Alice                2025-03-03 00:00 UTC (in 1 day 12 hours)  demes15cnsypvxasycl7jxd9537r5jlhrxh5a7ge0zl68a90mvqeaqeppft736gpcc8tuzt4wradumfgcsjjhdrc6ayfvknssn90r00lymkps9q6wr4
-	// d341 d769 1e1e b07d  70e4 647c 096f 1192  2025-03-01 11:59 UTC (expired)            demes1dalxcaa6h89umm7t5zyc44r4x5dhemrmusgc8t34fxj70md8p72xrjw6l8znxt2p7ynu4zsv3uqrxn5tyhy7ze74dyww6zs7tjqm6dcpl05k2
+	// INVITEE              INVITED BY           EXPIRES                                                PUBLIC ID
+	// 70e4 647c 096f 1192  Alice                2025-03-03 00:00 UTC (in 1 day 12 hours)               demes15cnsypvxasycl7jxd9537r5jlhrxh5a7ge0zl68a90mvqeaqeppft736gpcc8tuzt4wradumfgcsjjhdrc6ayfvknssn90r00lymkps9q6wr4
+	// d341 d769 1e1e b07d  70e4 647c 096f 1192  2025-03-01 11:59 UTC (expired)                         demes1dalxcaa6h89umm7t5zyc44r4x5dhemrmusgc8t34fxj70md8p72xrjw6l8znxt2p7ynu4zsv3uqrxn5tyhy7ze74dyww6zs7tjqm6dcpl05k2
+	// 70e4 647c 096f 1192  Alice                2025-03-08 12:00 UTC (in 7 days; queued, no code yet)  demes15cnsypvxasycl7jxd9537r5jlhrxh5a7ge0zl68a90mvqeaqeppft736gpcc8tuzt4wradumfgcsjjhdrc6ayfvknssn90r00lymkps9q6wr4
 }

@@ -13,8 +13,10 @@ import (
 
 // runInvites lists a group's open invites: whom each lets in, who made it,
 // and when it expires; the public id last, to pass to 'invite --revoke'.
+// This node's queued invites (made while the group could not commit) come
+// last, marked queued, with state "queued" in --json (else "open").
 func runInvites(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("invites [--group G] [--json]", stdout, "print an array of invitee, inviter and expires_at as JSON", true)
+	f := newNodeFlags("invites [--group G] [--json]", stdout, "print an array of invitee, inviter, expires_at and state as JSON", true)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -57,6 +59,10 @@ func printInvites(w io.Writer, list []api.PendingInvite, now time.Time) {
 		left := "expired"
 		if d := inv.ExpiresAt.Sub(now); d > 0 {
 			left = "in " + lifetime(d)
+		}
+		if inv.State == api.InviteQueued {
+			// Not in the log yet: no code, and nobody can join with it.
+			left += "; queued, no code yet"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s\n", clean(fp, " "), clean(authorName(inv.InviterName, inv.Inviter), " "),
 			inv.ExpiresAt.In(now.Location()).Format("2006-01-02 15:04 MST"), left, clean(inv.Invitee, ""))

@@ -29,6 +29,7 @@ async function copyText(text, statusEl, fallbackField) {
 function openInvite() {
   $('invite-form').reset();
   $('invite-result').hidden = true;
+  $('invite-queued').hidden = true;
   $('invite-qr').removeAttribute('src');
   showError($('invite-error'), '');
   membership.prepareInvite();
@@ -46,15 +47,43 @@ async function submitInvite(e) {
   $('invite-busy').hidden = false;
   try {
     const res = await api('POST', '/groups/' + enc(gid) + '/invites', { public_id: pub, expires_in_s: membership.inviteExpiry() });
+    if (res && res.state === 'queued') {
+      // The group cannot commit now: the node keeps the invite and adds
+      // it when it can; the code exists only then.
+      $('invite-result').hidden = true;
+      $('invite-queued').textContent = 'The invite is queued: ' + queuedReason(res.message) +
+        ' Your node adds it to the group as soon as enough members are online. Then press “Create invite code” again ' +
+        '(or “Get code” under Open invites) to get the code; nobody can join with it before.';
+      $('invite-queued').hidden = false;
+      membership.loadInvites();
+      return;
+    }
+    $('invite-queued').hidden = true;
     $('invite-code').value = res.code;
     $('invite-qr').src = qrURL(res.code);
     $('invite-result').hidden = false;
+    membership.loadInvites();
   } catch (err) {
     showError($('invite-error'), 'Could not create the invite. ' + plain(err, 'invite'));
   } finally {
     $('invite-busy').hidden = true;
     membership.prepareInvite();
   }
+}
+
+// queuedReason turns the node's "queued: the group cannot commit now (2 of
+// 3 voters offline); run ..." into the reason alone, for a person.
+function queuedReason(message) {
+  const m = /cannot commit now \(([^)]*)\)/.exec(message || '');
+  return m ? 'the group cannot add it now (' + m[1] + ').' : 'the group cannot add it now.';
+}
+
+// inviteAgain opens the invite dialog for a queued invite's invitee and
+// asks for it again: the node answers its code once it has committed.
+function inviteAgain(e) {
+  openInvite();
+  $('invite-public-id').value = e.detail;
+  $('invite-form').requestSubmit();
 }
 
 function openJoin() {
@@ -152,6 +181,7 @@ export function wireDialogs() {
   $('join-form').addEventListener('submit', submitJoin);
   $('invite-button').addEventListener('click', openInvite);
   $('invite-form').addEventListener('submit', submitInvite);
+  document.addEventListener('demes:invite-again', inviteAgain);
   $('invite-copy').addEventListener('click', () => copyText($('invite-code').value, $('invite-copied'), $('invite-code')));
   $('identity-button').addEventListener('click', openIdentity);
   $('my-id-copy').addEventListener('click', () => copyText($('my-public-id').value, $('my-id-copied'), $('my-public-id')));

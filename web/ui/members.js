@@ -173,10 +173,21 @@ export const membership = (function () {
       who.title = inv.invitee;
       const mine = inv.inviter === myID();
       const by = mine ? 'you' : inv.inviter_name || shortID(inv.inviter);
-      const facts = el('div', 'pending-facts muted', 'invited by ' + by + ' · ' + fmtExpiry(inv.expires_at));
+      const queued = inv.state === 'queued';
+      const facts = el('div', 'pending-facts muted', (queued
+        ? 'queued by you: the group adds it when enough members are online; no code yet'
+        : 'invited by ' + by) + ' · ' + fmtExpiry(inv.expires_at));
       facts.title = 'Expires ' + new Date(inv.expires_at).toString();
       body.append(who, facts);
       li.append(body);
+      if (queued) {
+        li.classList.add('pending-queued');
+        // Asking again answers the code once the invite is in the group.
+        const b = el('button', 'button-small pending-code', 'Get code');
+        b.type = 'button';
+        b.addEventListener('click', () => document.dispatchEvent(new CustomEvent('demes:invite-again', { detail: inv.invitee })));
+        li.append(b);
+      }
       if (g.admin || mine) {
         const b = el('button', 'button-small button-danger pending-revoke', 'Revoke');
         b.type = 'button';

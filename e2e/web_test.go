@@ -469,12 +469,12 @@ func TestE2EGroupChat(t *testing.T) {
 	tp.Click("#demo-toggle")
 	tp.WaitVisible("#banner-stopped")
 	wp.WaitVisible("#banner-quorum")
-	wp.WaitText("#banner-quorum", "Too few members are online")
+	wp.WaitText("#banner-quorum", "2 of 3 voters offline")
 	wp.WaitFor("no host in the members panel", `() => !document.querySelector('#member-list .badge-host')`)
 	const queued = "Written while the group has no quorum."
 	e2eSend(wp, queued)
-	e2eWaitMessage(wp, queued, "queued", watcher.name)
-	wp.WaitText("#group-facts", "1 message waiting to be sent")
+	e2eWaitMessage(wp, queued, "tentative", watcher.name)
+	wp.WaitText("#group-facts", "1 message of yours not in the order yet")
 	e2eScreenshot(wp, "no-quorum", "")
 
 	// A node comes back: the group has a quorum again and the queued
@@ -485,7 +485,7 @@ func TestE2EGroupChat(t *testing.T) {
 	tp.WaitText("#node-state", "online")
 	e2eWaitMessage(wp, queued, "committed", watcher.name)
 	wp.WaitHidden("#banner-quorum")
-	wp.WaitFor("nothing queued", `() => !document.querySelector('#group-facts').textContent.includes('waiting to be sent')`)
+	wp.WaitFor("nothing queued", `() => !document.querySelector('#group-facts').textContent.includes('not in the order yet')`)
 	e2eWaitMessage(tp, queued, "committed", watcher.name)
 
 	// And the old host, last: it catches up with what it missed.

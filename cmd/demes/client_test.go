@@ -554,7 +554,7 @@ func TestMessages(t *testing.T) {
 	wantExit(t, r, 0)
 	want := "[1] 2026-03-01 12:30:00 Alice: hi\n" +
 		"[2] 2026-03-01 12:30:00 " + bob.Fingerprint() + ": two\n    lines \uFFFD[31mred\n" +
-		"[queued] 2026-03-01 12:30:00 Alice: later\n"
+		"[tentative] 2026-03-01 12:30:00 Alice: later\n"
 	if runtime.GOOS != "windows" && r.stdout != want {
 		t.Errorf("messages:\n%s\nwant:\n%s", r.stdout, want)
 	}

@@ -112,9 +112,21 @@ func (g *group) tentativeDue(p *pending, now time.Time) bool {
 
 // tickTentative hands queued messages to the members as soon as the group
 // is stalled, rather than at the next upkeep: the first message after a
-// host is lost for good reaches the others a tick after stallAfter.
+// host is lost for good reaches the others a tick after stallAfter. Only
+// messages not handed to anyone yet: members that did not take one are
+// tried again at the upkeep, not at every tick.
 func (g *group) tickTentative() {
 	if len(g.outbox) == 0 || !g.stalled(time.Now()) {
+		return
+	}
+	fresh := false
+	for _, p := range g.outbox {
+		if p.attempted == nil && !p.held {
+			fresh = true
+			break
+		}
+	}
+	if !fresh {
 		return
 	}
 	if len(g.outboxPut) > 0 {
@@ -142,6 +154,14 @@ func (g *group) deliverTentative(now time.Time) {
 	}
 	v := g.view.Load()
 	others := others(v, g.n.self.Sign)
+	if others == 0 {
+		// Nobody else reads (a member alone with keepers): there is
+		// nobody to hand the message to, and a send waits no longer.
+		for _, p := range due {
+			p.tried(g.n.self.Sign, 0)
+		}
+		return
+	}
 	for k, m := range v.members {
 		if k == g.n.self.Sign || g.tentBusy[k] || m.keeper {
 			continue // a keeper reads nothing

@@ -158,14 +158,26 @@ func TestBrowserQueuedThenCommitted(t *testing.T) {
 	waitMessage(a, text, "tentative", "alice")
 	a.WaitText("#group-facts", "1 message of yours not in the order yet")
 	a.Screenshot("no-quorum")
-	if webtest.Eval[bool](b, `document.querySelector('#message-list').textContent.includes(`+jsString(text)+`)`) {
-		t.Error("bob shows a message that was never committed")
+	// Bob, online, has it directly: shown with a clock, not in the order.
+	waitMessage(b, text, "tentative", "alice")
+	if label := webtest.Eval[string](b, `document.querySelector('#message-list .msg[data-state="tentative"] .msg-state svg').getAttribute('aria-label')`); !strings.Contains(label, "reached you directly") {
+		t.Errorf("bob's tentative message says %q, want that it reached him directly and is not in the order", label)
+	}
+	if label := webtest.Eval[string](a, `document.querySelector('#message-list .msg[data-state="tentative"] .msg-state svg').getAttribute('aria-label')`); !strings.Contains(label, "delivered to 2 of 2 members") {
+		t.Errorf("alice's tentative message says %q, want how many members hold it", label)
 	}
 
 	w.setQuorum(gid, true)
 	waitMessage(a, text, "committed", "alice")
 	waitMessage(b, text, "committed", "alice")
 	a.WaitHidden("#banner-quorum")
+	// One line each, in its place: the tentative copy became the committed
+	// one.
+	for name, p := range map[string]*webtest.Page{"alice": a, "bob": b} {
+		if n := webtest.Eval[int](p, `Array.from(document.querySelectorAll('#message-list .msg-text')).filter((e) => e.textContent === `+jsString(text)+`).length`); n != 1 {
+			t.Errorf("%s shows the message %d times after its commit", name, n)
+		}
+	}
 }
 
 func jsString(s string) string {

@@ -439,9 +439,20 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 		n.w.mu.Unlock()
 		return m, nil
 	}
+	// Not committed: tentative, and handed directly to the other members
+	// (the fake's members all reach each other), as the node does.
+	m.Order = uint64(len(g.log) + len(g.outbox) + 1)
+	m.Others = len(g.members) - 1
+	m.Delivered = m.Others
 	p := &fakePending{msg: m, from: n, committed: make(chan struct{})}
 	g.outbox = append(g.outbox, p)
-	n.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &m})
+	for _, mem := range g.members {
+		mm := m
+		if mem != n {
+			mm.Delivered, mm.Others = 0, 0
+		}
+		mem.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &mm})
+	}
 	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
 	n.w.mu.Unlock()
 
@@ -464,7 +475,8 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 }
 
 // Messages lists a group's messages as the node does: the committed ones
-// in order, then this node's queued ones.
+// in order, then the tentative ones (every member's: the fake's members all
+// reach each other).
 func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
@@ -477,9 +489,11 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 	}
 	out := append([]api.Message(nil), g.log...)
 	for _, p := range g.outbox {
-		if p.from == n {
-			out = append(out, p.msg)
+		m := p.msg
+		if p.from != n {
+			m.Delivered, m.Others = 0, 0
 		}
+		out = append(out, m)
 	}
 	return out, nil
 }

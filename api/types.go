@@ -346,7 +346,31 @@ type MessagePage struct {
 	// More reports whether the group has older messages that this node can
 	// read, before the first of Messages.
 	More bool `json:"more"`
+	// Events are the membership changes among the page's committed
+	// messages, by log index: from the first of them (from the group's
+	// start on the oldest page) up to the message the page ends before
+	// (to now on the newest page). A chat shows them as lines of their
+	// own ("Cara joined").
+	Events []MemberEvent `json:"events,omitempty"`
 }
+
+// MemberEvent is a membership change in a group's log.
+type MemberEvent struct {
+	Index uint64 `json:"index"`
+	// Kind is "created" (the group, by its creator), "joined" or "left"
+	// (a leave or a removal).
+	Kind   string `json:"kind"`
+	Member string `json:"member"` // public id
+	Name   string `json:"name"`
+	Keeper bool   `json:"keeper,omitempty"`
+}
+
+// Member event kinds.
+const (
+	EventCreated = "created"
+	EventJoined  = "joined"
+	EventLeft    = "left"
+)
 
 // Page returns the page of msgs (a group's messages in group order) that
 // ends right before the message whose id is before (the newest page when

@@ -376,6 +376,10 @@ func TestE2EGroupChat(t *testing.T) {
 			t.Errorf("alice shows %q %d times", text, k)
 		}
 	}
+	// Who created the group and who joined, as lines of their own, in
+	// the order of the log: before the first message.
+	a.WaitFor("the membership lines at alice", `() => Array.from(document.querySelectorAll('#message-list > li')).slice(0, 3).map((e) => e.classList.contains('msg-event') ? e.textContent : 'message').join(' | ') === 'You created the group | carol joined | bob joined'`)
+	bp.WaitFor("the membership lines at bob", `() => Array.from(document.querySelectorAll('#message-list .msg-event')).map((e) => e.textContent).includes('You joined')`)
 
 	// The members panel and the network picture, from real measurements:
 	// everybody online with an RTT, three measured edges, one host.

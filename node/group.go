@@ -104,6 +104,7 @@ type group struct {
 	tentBy        map[[32]byte]int
 	tentBusy      map[[32]byte]bool
 	tentGone      map[[32]byte]time.Time // members that did not answer tentative messages, and when
+	tentSeen      map[[32]byte]time.Time // members that took tentative messages, and when
 
 	// invq holds the invites queued while the group could not commit
 	// (invitequeue.go).
@@ -202,6 +203,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tentBy:       map[[32]byte]int{},
 		tentBusy:     map[[32]byte]bool{},
 		tentGone:     map[[32]byte]time.Time{},
+		tentSeen:     map[[32]byte]time.Time{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}

@@ -208,13 +208,67 @@ func (g *group) page(limit int, before string) (MessagePage, error) {
 		d    pageDraft
 		derr error
 	)
-	if err := g.do(context.Background(), func() { d, derr = g.messagePage(limit, before) }); err != nil {
+	var events []api.MemberEvent
+	if err := g.do(context.Background(), func() {
+		if d, derr = g.messagePage(limit, before); derr == nil {
+			events = g.pageEvents(d, before)
+		}
+	}); err != nil {
 		return MessagePage{}, err
 	}
 	if derr != nil {
 		return MessagePage{}, derr
 	}
-	return d.open(g.n, g.id), nil
+	p := d.open(g.n, g.id)
+	p.Events = events
+	return p, nil
+}
+
+// pageEvents returns the membership changes a page covers: from its first
+// committed message (the group's start on the oldest page) to the message
+// it ends before (now on the newest page), by log index. A member that
+// left and joined again shows only its last join: the state keeps no more.
+func (g *group) pageEvents(d pageDraft, before string) []api.MemberEvent {
+	hi := uint64(math.MaxUint64)
+	if idx, ok := g.chatIndex(before); ok {
+		hi = idx
+	}
+	lo := uint64(0)
+	if d.more {
+		switch {
+		case len(d.sealed) > 0:
+			lo = d.sealed[0].c.Index
+		default:
+			lo = hi
+			for _, m := range d.rest {
+				if m.State == StateCommitted {
+					lo = m.Index
+					break
+				}
+			}
+		}
+	}
+	var out []api.MemberEvent
+	add := func(m *state.Member) {
+		if m.JoinedAt >= lo && m.JoinedAt < hi && m.JoinedAt > 0 {
+			kind := api.EventJoined
+			if m.ID == g.st.Creator && m.JoinedAt == 1 {
+				kind = api.EventCreated
+			}
+			out = append(out, api.MemberEvent{Index: m.JoinedAt, Kind: kind, Member: g.idText(m.ID), Name: m.Name, Keeper: m.Keeper})
+		}
+		if m.LeftAt >= lo && m.LeftAt < hi && m.LeftAt > 0 {
+			out = append(out, api.MemberEvent{Index: m.LeftAt, Kind: api.EventLeft, Member: g.idText(m.ID), Name: m.Name, Keeper: m.Keeper})
+		}
+	}
+	for _, m := range g.st.Members {
+		add(m)
+	}
+	for _, m := range g.st.Former {
+		add(m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
+	return out
 }
 
 // chatIndex returns the log index of the group's chat message whose id is

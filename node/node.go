@@ -325,6 +325,7 @@ func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePag
 	// two turns of its loop (pages end at a message, so they join up
 	// whatever commits meanwhile).
 	var pages [][]Message
+	var events [][]api.MemberEvent
 	total := 0
 	for {
 		p, err := g.page(api.MaxPage, before)
@@ -332,6 +333,7 @@ func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePag
 			return MessagePage{}, err
 		}
 		pages = append(pages, p.Messages)
+		events = append(events, p.Events)
 		total += len(p.Messages)
 		if !p.More || len(p.Messages) == 0 {
 			break
@@ -339,10 +341,12 @@ func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePag
 		before = p.Messages[0].ID
 	}
 	out := make([]Message, 0, total)
+	var evs []api.MemberEvent
 	for i := len(pages) - 1; i >= 0; i-- {
 		out = append(out, pages[i]...)
+		evs = append(evs, events[i]...)
 	}
-	return MessagePage{Messages: out}, nil
+	return MessagePage{Messages: out, Events: evs}, nil
 }
 
 // Send seals text to the group's members and proposes it. It returns once

@@ -258,6 +258,7 @@ func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byt
 		g.tentGone[k] = time.Now()
 	} else {
 		delete(g.tentGone, k)
+		g.tentSeen[k] = time.Now()
 	}
 	changed := false
 	for _, p := range batch {
@@ -474,17 +475,22 @@ func (g *group) stuck(ctx context.Context) bool {
 }
 
 // votersOnline counts the group's voters and those online: this node, and
-// those that answered a ping within three ping intervals and did not fail
-// to answer tentative messages since.
+// those that answered a ping or took tentative messages within three ping
+// intervals and did not fail to answer tentative messages since.
 func (g *group) votersOnline(now time.Time) (voters, online int) {
 	for k, m := range g.st.Members {
 		if !m.Voter {
 			continue
 		}
 		voters++
-		if k == g.n.self.Sign {
-			online++
-		} else if p := g.pl.peers[k]; p != nil && now.Sub(p.lastPong) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(p.lastPong) {
+		var heard time.Time // the last time k answered: a pong, or tentative messages
+		if p := g.pl.peers[k]; p != nil {
+			heard = p.lastPong
+		}
+		if g.tentSeen[k].After(heard) {
+			heard = g.tentSeen[k]
+		}
+		if k == g.n.self.Sign || (now.Sub(heard) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(heard)) {
 			online++
 		}
 	}

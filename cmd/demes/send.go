@@ -69,7 +69,11 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if m.Others > 0 {
 			reached = fmt.Sprintf("; delivered directly to %d of %d other members", m.Delivered, m.Others)
 		}
-		fmt.Fprintf(stderr, "demes: message %s is not in the group's order yet (the group could not commit it within %v)%s; it stays in the outbox and joins the order exactly once when the group can commit\n", m.ID, time.Since(start).Round(100*time.Millisecond), reached)
+		why := fmt.Sprintf("the group could not commit it within %v", *timeout)
+		if time.Since(start) < *timeout {
+			why = "the group cannot commit it now: too many of its voters are offline"
+		}
+		fmt.Fprintf(stderr, "demes: message %s is not in the group's order yet (%s)%s; it stays in the outbox and joins the order exactly once when the group can commit\n", m.ID, why, reached)
 		return &exitError{code: exitAccepted}
 	}
 	return nil

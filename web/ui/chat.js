@@ -43,6 +43,7 @@ function nameTaken(m) {
 }
 
 function messageSignature(m) {
+  if (m.event) return ['event', m.id, m.event.name].join('\u0000');
   return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0].join('\u0000');
 }
 
@@ -108,7 +109,7 @@ function buildMessage(m) {
 export function renderMessages(scrollToEnd, keepPlace) {
   const list = $('message-list');
   const gid = state.selected;
-  const msgs = gid ? sortedMessages(gid) : [];
+  const msgs = gid ? withEvents(gid, sortedMessages(gid)) : [];
   const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
   const anchor = keepPlace ? firstInView(list) : null;
   const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
@@ -119,7 +120,7 @@ export function renderMessages(scrollToEnd, keepPlace) {
     let li = existing.get(m.id);
     existing.delete(m.id);
     if (!li || li.dataset.sig !== messageSignature(m)) {
-      const fresh = buildMessage(m);
+      const fresh = m.event ? buildEvent(m) : buildMessage(m);
       if (li) li.replaceWith(fresh);
       li = fresh;
     }
@@ -128,9 +129,62 @@ export function renderMessages(scrollToEnd, keepPlace) {
     prev = li;
   }
   for (const li of existing.values()) li.remove();
-  $('messages-empty').hidden = !gid || msgs.length > 0;
+  $('messages-empty').hidden = !gid || msgs.some((m) => !m.event);
   if (anchor && anchor.isConnected) list.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
   else if (scrollToEnd || nearEnd) list.scrollTop = list.scrollHeight;
+}
+
+// withEvents places the group's membership events ("Cara joined") among
+// its messages, by log index: each before the first committed message
+// after it, and those after the last one before the tentative messages.
+// Only events from the oldest message loaded on are shown, so that a line
+// never stands where older messages are still to load.
+function withEvents(gid, msgs) {
+  const evs = state.events.get(gid);
+  if (!evs || evs.size === 0) return msgs;
+  const committed = msgs.filter((m) => m.state === 'committed');
+  const o = state.older.get(gid);
+  const from = committed.length > 0 && o && o.more ? committed[0].index : 0;
+  const lines = Array.from(evs.values()).filter((ev) => ev.index >= from)
+    .sort((a, b) => a.index - b.index)
+    .map((ev) => ({ event: ev, id: 'event-' + ev.kind + '-' + ev.index + '-' + ev.member, index: ev.index }));
+  const out = [];
+  let k = 0;
+  for (const m of msgs) {
+    if (m.state === 'committed') {
+      while (k < lines.length && lines[k].index < m.index) out.push(lines[k++]);
+    } else {
+      while (k < lines.length) out.push(lines[k++]);
+    }
+    out.push(m);
+  }
+  while (k < lines.length) out.push(lines[k++]);
+  return out;
+}
+
+// eventWords says a membership event in words.
+function eventWords(ev) {
+  const who = ev.member === myID() ? 'You' : (ev.name || shortName(ev.member));
+  const keeper = ev.keeper ? ' (a keeper: it keeps the history and cannot read it)' : '';
+  switch (ev.kind) {
+    case 'created': return who + ' created the group';
+    case 'joined': return who + (who === 'You' ? ' joined' : ' joined') + keeper;
+    case 'left': return who + ' left' + keeper;
+    default: return who + ' ' + ev.kind;
+  }
+}
+
+function shortName(id) {
+  return id ? id.slice(0, 12) + '…' : 'someone';
+}
+
+// buildEvent builds the line of a membership event.
+function buildEvent(m) {
+  const li = el('li', 'msg-event muted');
+  li.dataset.id = m.id;
+  li.dataset.sig = messageSignature(m);
+  li.append(el('span', null, eventWords(m.event)));
+  return li;
 }
 
 // firstInView is the first message of list that shows, at least in part.

@@ -8,7 +8,7 @@
 // The page shows the first two as a clock and the last as a check.
 
 import { api, enc } from './api.js';
-import { state, myID, groupMessages } from './state.js';
+import { state, myID, groupMessages, noteEvents } from './state.js';
 import { $, later } from './dom.js';
 import { plain } from './errors.js';
 import { renderMessages, renderOlder } from './chat.js';
@@ -100,6 +100,7 @@ async function fetchNewest(gid, limit) {
     return;
   }
   const list = page.messages;
+  noteEvents(gid, page.events);
   // A gap: the page held messages older than this page, but not the one
   // right before it (the event stream was down while more than a page
   // came). Older pages load from the first message held, so the held ones
@@ -166,6 +167,7 @@ export async function loadOlder() {
     olderLoading.delete(gid);
     $('load-older').disabled = false;
   }
+  noteEvents(gid, page.events);
   for (const m of page.messages) {
     if (!m.group_id) m.group_id = gid;
     upsertMessage(m);

@@ -7,6 +7,9 @@ export const state = {
   groups: [], // [api.GroupInfo]
   selected: null, // group id
   messages: new Map(), // group id -> Map(message id -> message)
+  // group id -> Map(key -> api.MemberEvent): who created the group, joined
+  // and left, shown as lines of their own among the messages.
+  events: new Map(),
   // group id -> { more, limit, paged }: whether messages older than those
   // loaded exist, as the largest newest-first fetch (limit) or a page
   // further back (paged) found.
@@ -55,6 +58,17 @@ export function groupMessages(gid) {
     state.messages.set(gid, map);
   }
   return map;
+}
+
+// noteEvents keeps the membership events of a page of a group's messages.
+export function noteEvents(gid, events) {
+  if (!events || events.length === 0) return;
+  let map = state.events.get(gid);
+  if (!map) {
+    map = new Map();
+    state.events.set(gid, map);
+  }
+  for (const ev of events) map.set(ev.kind + ' ' + ev.index + ' ' + ev.member, ev);
 }
 
 // memberByID finds a member in the selected group first, then in any group,

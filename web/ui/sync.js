@@ -32,6 +32,10 @@ export async function refreshAll() {
   await Promise.allSettled(state.groups.map((g) => loadMessages(g.group_id, g.group_id === state.selected ? PAGE : PREVIEW)));
 }
 
+// memberSigs is the member list each group had at the last status, to
+// notice joins and leaves.
+const memberSigs = new Map();
+
 export async function refreshStatus() {
   try {
     state.status = await api('GET', '/status');
@@ -43,6 +47,15 @@ export async function refreshStatus() {
     // Shown by the pill and banners; nothing else to do.
   }
   renderStatusViews();
+  // A member joined or left the open group: its line comes with the
+  // newest page.
+  const g = groupStatus(state.selected);
+  if (g) {
+    const sig = (g.members || []).map((m) => m.public_id).sort().join(',');
+    const old = memberSigs.get(g.group_id);
+    memberSigs.set(g.group_id, sig);
+    if (old !== undefined && old !== sig) loadMessages(g.group_id, PAGE);
+  }
   // Invites come and go with the log, as the status does.
   later('invites', () => membership.loadInvites(), 100);
 }

@@ -258,9 +258,21 @@ func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 	return nil
 }
 
-// AddKeeper implements Backend: the fake has no keepers.
+// AddKeeper implements Backend: an admin's request is answered as the node
+// answers it (a keeper at an address is handed its code), without a keeper
+// joining the fake's group.
 func (n *fakeNode) AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error) {
-	return api.KeeperResponse{}, fmt.Errorf("the fake has no keepers: %w", api.ErrInvalid)
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	g := n.w.groups[groupID]
+	if g == nil || !g.isMember(n) {
+		return api.KeeperResponse{}, fmt.Errorf("group %q: %w", groupID, api.ErrNotFound)
+	}
+	if !g.admins[n] {
+		return api.KeeperResponse{}, fmt.Errorf("add keeper: only admins may add a keeper: %w", api.ErrForbidden)
+	}
+	n.lastKeeper = target
+	return api.KeeperResponse{Code: "demes-invite-keeper", Keeper: "demes1keeper", Offered: strings.HasPrefix(target, "http")}, nil
 }
 
 // Reconnect implements Backend: the fake's members are always in step.

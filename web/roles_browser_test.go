@@ -262,3 +262,37 @@ func TestBrowserJoinedLaterNote(t *testing.T) {
 		t.Error("the group's creator is told it joined later")
 	}
 }
+
+// TestBrowserKeeperAndReconnect: an admin adds a keeper by its address from
+// the group's settings and is told it joins by itself; a member who is
+// not an admin is not offered to. With no host, the page offers to point
+// the device at a member (reconnect), and says how it went.
+func TestBrowserKeeperAndReconnect(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob := w.node("alice"), w.node("bob")
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitVisible("#keeper-form")
+	webtest.Eval[bool](a, `(() => { const el = document.querySelector('#keeper-target'); el.value = 'http://127.0.0.1:7946'; return true; })()`)
+	a.Click("#keeper-submit")
+	a.WaitText("#keeper-result", "Keeper added: it joins the group by itself.")
+	w.mu.Lock()
+	got := alice.lastKeeper
+	w.mu.Unlock()
+	if got != "http://127.0.0.1:7946" {
+		t.Errorf("the node was asked to add %q", got)
+	}
+	if !webtest.Eval[bool](a, `document.querySelector('#reconnect-form').hidden`) {
+		t.Error("the reconnect form shows while the group has a host")
+	}
+
+	b := openUI(t, startUI(t, bob, nil))
+	b.WaitText("#chat-title", "friends")
+	if !webtest.Eval[bool](b, `document.querySelector('#keeper-form').hidden`) {
+		t.Error("bob, no admin, is offered to add a keeper")
+	}
+	w.setQuorum(gid, false)
+	b.WaitVisible("#reconnect-form")
+	webtest.Eval[bool](b, `(() => { const el = document.querySelector('#reconnect-target'); el.value = 'http://127.0.0.1:7000'; return true; })()`)
+	b.Click("#reconnect-submit")
+	b.WaitText("#reconnect-result", "In step with that member")
+}

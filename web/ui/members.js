@@ -222,6 +222,47 @@ export const membership = (function () {
     form.hidden = !g.admin;
     const input = $('rename-name');
     if (!input.dataset.edited && document.activeElement !== input && !form.dataset.busy) input.value = g.name || '';
+    // Admins add keepers; anyone may point the device at a member when
+    // the group has no host (after a long absence, everyone may have moved).
+    $('keeper-form').hidden = !g.admin;
+    $('reconnect-form').hidden = !!g.host && !$('reconnect-form').dataset.busy;
+  }
+
+  // submitTarget posts a keeper or reconnect form's target and shows what
+  // came of it.
+  async function submitTarget(e, what) {
+    e.preventDefault();
+    const g = currentGroupStatus();
+    const input = $(what + '-target');
+    const target = input.value.trim();
+    if (!g || !target) return;
+    const form = $(what + '-form');
+    const result = $(what + '-result');
+    form.dataset.busy = 'true';
+    $(what + '-submit').disabled = true;
+    result.hidden = true;
+    showError($('settings-error'), '');
+    try {
+      if (what === 'keeper') {
+        const r = await api('POST', '/groups/' + enc(g.group_id) + '/keepers', { target });
+        result.textContent = r.offered
+          ? 'Keeper added: it joins the group by itself.'
+          : 'Keeper invited. Its operator joins with this code: ' + r.code;
+      } else {
+        const r = await api('POST', '/groups/' + enc(g.group_id) + '/reconnect', { target });
+        result.textContent = r.after > r.before
+          ? 'Caught up: ' + (r.after - r.before) + ' entries of the group’s history.'
+          : 'In step with that member: it knows where your device is now.';
+      }
+      result.hidden = false;
+      input.value = '';
+    } catch (err) {
+      showError($('settings-error'), (what === 'keeper' ? 'Could not add the keeper. ' : 'Could not reconnect. ') + plain(err, 'settings'));
+    } finally {
+      delete form.dataset.busy;
+      $(what + '-submit').disabled = false;
+      onChange();
+    }
   }
 
   async function rename(e) {
@@ -297,6 +338,8 @@ export const membership = (function () {
     $('setting-members-invite').addEventListener('change', changeSettings);
     $('rename-form').addEventListener('submit', rename);
     $('rename-name').addEventListener('input', (e) => { e.target.dataset.edited = 'true'; });
+    $('keeper-form').addEventListener('submit', (e) => submitTarget(e, 'keeper'));
+    $('reconnect-form').addEventListener('submit', (e) => submitTarget(e, 'reconnect'));
   }
 
   return { memberBadges, memberActions, loadInvites, render, prepareInvite, inviteExpiry, isLeft, wire };

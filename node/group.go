@@ -105,6 +105,7 @@ type group struct {
 	tentBusy      map[[32]byte]bool
 	tentGone      map[[32]byte]time.Time // members that did not answer tentative messages, and when
 	tentSeen      map[[32]byte]time.Time // members that took tentative messages, and when
+	tentRestored  bool                   // the stored tentative messages are held again
 
 	// invq holds the invites queued while the group could not commit
 	// (invitequeue.go).

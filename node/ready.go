@@ -99,6 +99,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if g.maybeRestoreOutbox() {
 			g.resealOutbox()
 		}
+		g.restoreTentative()
 		changed = true
 	}
 	g.rn.Advance(rd)

@@ -320,7 +320,7 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 		id     [16]byte
 		sealed []byte
 		info   *crypto.SealedInfo
-		at     int64
+		frame  []byte
 	}
 	var cs []checked
 	for _, it := range b.Items {
@@ -340,12 +340,12 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 			n.reject(env, "malformed tentative message", err)
 			continue
 		}
-		cs = append(cs, checked{order: it.Order, id: [16]byte(body.ID), sealed: body.Sealed, info: info, at: c.Time})
+		cs = append(cs, checked{order: it.Order, id: [16]byte(body.ID), sealed: body.Sealed, info: info, frame: it.Frame})
 	}
 	var ids [][]byte
 	err := g.do(ctx, func() {
 		for _, c := range cs {
-			if err := g.holdTentative(env.Sender, c.order, c.id, c.sealed, c.info); err != nil {
+			if err := g.holdTentative(env.Sender, c.order, c.id, c.sealed, c.info, c.frame); err != nil {
 				n.reject(env, "tentative message refused: "+reasonKey(err), err)
 				continue
 			}
@@ -367,8 +367,10 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 var errTentative = errors.New("tentative message")
 
 // holdTentative opens a tentative message of author and holds it, unless
-// it is held or committed already. It runs on the group's goroutine.
-func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed []byte, info *crypto.SealedInfo) error {
+// it is held or committed already, and records its frame in the store
+// (unless frame is nil: it is read from there). It runs on the group's
+// goroutine.
+func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed []byte, info *crypto.SealedInfo, frame []byte) error {
 	if _, ok := g.st.MsgIDs[id]; ok {
 		return nil // committed: held, and in order
 	}
@@ -402,6 +404,15 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		ID: hex.EncodeToString(id[:]), Author: g.idText(am.ID), Name: am.Name, Text: string(opened.Body),
 		SentAt: time.Unix(0, opened.Time).UTC(), State: StateTentative, GroupID: g.id.String(), Order: order,
 	}
+	if frame != nil {
+		// Ciphertext only, as the log; a failed write costs only the
+		// message's survival of a restart.
+		if data, err := state.Encode(&tentativeItem{Order: order, Frame: frame}); err == nil {
+			if err := g.n.store.PutTentative(g.id[:], id[:], data); err != nil {
+				g.n.log.Warn().Err(err).Msg("cannot store a tentative message; it is shown until a restart")
+			}
+		}
+	}
 	g.tent[id] = &heldMessage{m: m, author: author}
 	g.tentBy[author]++
 	g.lamport = max(g.lamport, order)
@@ -417,7 +428,58 @@ func (g *group) committedTentative(id [16]byte) {
 		if g.tentBy[h.author]--; g.tentBy[h.author] <= 0 {
 			delete(g.tentBy, h.author)
 		}
+		if err := g.n.store.DeleteTentative(g.id[:], id[:]); err != nil {
+			g.n.log.Warn().Err(err).Msg("cannot forget a stored tentative message")
+		}
 	}
+}
+
+// restoreTentative holds again, once after a start when the log is
+// replayed, the tentative messages stored before: each is checked again as
+// when it arrived, and forgotten if it committed meanwhile or no longer
+// passes (its author left, a new membership epoch).
+func (g *group) restoreTentative() {
+	if g.tentRestored || g.st.Applied < g.replayTo {
+		return
+	}
+	g.tentRestored = true
+	stored, err := g.n.store.Tentative(g.id[:])
+	if err != nil || len(stored) == 0 {
+		return
+	}
+	var drop [][]byte
+	for key, data := range stored {
+		id := []byte(key)
+		var it tentativeItem
+		ok := state.Decode(data, &it) == nil && len(id) == 16
+		var c *crypto.Envelope
+		var body state.ChatBody
+		var info *crypto.SealedInfo
+		if ok {
+			c, err = crypto.Verify(it.Frame)
+			ok = err == nil && c.Type == crypto.TypeChat && c.Group == g.id
+		}
+		if ok {
+			ok = state.Decode(c.Payload, &body) == nil && len(body.ID) == 16 && [16]byte(body.ID) == [16]byte(id)
+		}
+		if ok {
+			info, err = crypto.ReadSealed(body.Sealed)
+			ok = err == nil
+		}
+		if !ok || g.holdTentative(c.Sender, it.Order, [16]byte(id), body.Sealed, info, nil) != nil {
+			drop = append(drop, id)
+			continue
+		}
+		if _, held := g.tent[[16]byte(id)]; !held {
+			drop = append(drop, id) // committed meanwhile
+		}
+	}
+	if len(drop) > 0 {
+		if err := g.n.store.DeleteTentative(g.id[:], drop...); err != nil {
+			g.n.log.Warn().Err(err).Msg("cannot forget stored tentative messages")
+		}
+	}
+	g.publish()
 }
 
 // dropFormerTentative drops the tentative messages of authors that are no

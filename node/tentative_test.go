@@ -80,6 +80,21 @@ func TestTentativeWhileMajorityAsleep(t *testing.T) {
 			t.Errorf("node%d's status does not say why messages wait", i)
 		}
 	}
+	// A restart of node1 keeps what node0 handed it: it shows the
+	// question again, tentative, from its store (ciphertext, as the log).
+	c.restart(1)
+	c.Eventually(t, 30*time.Second, "node1 to show node0's question again after its restart", func() bool {
+		ms, err := c.Node(1).Messages(c.GroupID)
+		if err != nil {
+			return false
+		}
+		for _, m := range ms {
+			if m.ID == a.ID {
+				return m.State == node.StateTentative && m.Text == a.Text
+			}
+		}
+		return false
+	})
 	for _, i := range []int{2, 3, 4} {
 		c.start(i)
 	}

@@ -33,6 +33,7 @@ func (g *group) upkeep() error {
 	}
 	g.retryOutbox()
 	g.retryInvites()
+	g.restoreTentative()
 	g.dropFormerTentative()
 	g.deliverTentative(time.Now())
 	g.reopenQuotas()

@@ -1,0 +1,53 @@
+package store
+
+import bolt "go.etcd.io/bbolt"
+
+// bucketTentative holds, per group, the other members' tentative messages
+// this node holds (see node's tentative.go): their signed chat frames,
+// ciphertext only, by message id, so that a restart shows them again until
+// the log commits them. Made on first use: older stores have none.
+var bucketTentative = []byte("tentative")
+
+// PutTentative records a tentative message of another member.
+func (s *Store) PutTentative(gid, id, data []byte) error {
+	return s.updateGroup(gid, func(b *bolt.Bucket) error {
+		tb, err := b.CreateBucketIfNotExists(bucketTentative)
+		if err != nil {
+			return err
+		}
+		return tb.Put(id, data)
+	})
+}
+
+// DeleteTentative forgets tentative messages (committed, or their author is
+// no member any more).
+func (s *Store) DeleteTentative(gid []byte, ids ...[]byte) error {
+	return s.updateGroup(gid, func(b *bolt.Bucket) error {
+		tb := b.Bucket(bucketTentative)
+		if tb == nil {
+			return nil
+		}
+		for _, id := range ids {
+			if err := tb.Delete(id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Tentative returns a group's recorded tentative messages by id.
+func (s *Store) Tentative(gid []byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		tb := b.Bucket(bucketTentative)
+		if tb == nil {
+			return nil
+		}
+		return tb.ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}

@@ -320,3 +320,39 @@ func TestSendRightAfterRestart(t *testing.T) {
 		t.Errorf("send right after the restart: %s, want committed", m.State)
 	}
 }
+
+// TestReturningVoterCompletesQuorum: a voter is away while the group goes
+// on, then a second voter goes too, so that the one left cannot commit
+// (one of three). When the first comes back, behind, its seat is what the
+// quorum needs: it catches up and votes, the message queued meanwhile
+// commits once, and it lists everything it missed.
+func TestReturningVoterCompletesQuorum(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 171, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	c.Crash(2)
+	for k := 0; k < 5; k++ {
+		if m := c.send(k%2, fmt.Sprint("while node2 is away ", k), 10*time.Second); m.State != node.StateCommitted {
+			t.Fatalf("send %d: %s with two of three voters up", k, m.State)
+		}
+	}
+	c.Crash(1)
+	m := c.send(0, "alone", 3*time.Second)
+	if m.State == node.StateCommitted {
+		t.Fatal("one voter of three committed alone")
+	}
+	c.start(2)
+	c.Eventually(t, 60*time.Second, "node0 and node2 to list every message, the queued one committed once", func() bool {
+		for _, i := range []int{0, 2} {
+			ms, err := c.Committed(i)
+			if err != nil || len(ms) != 6 {
+				return false
+			}
+			if n := strings.Count("|"+texts(ms)+"|", "|alone|"); n != 1 {
+				return false
+			}
+		}
+		return true
+	})
+}

@@ -297,7 +297,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	}
 	// Only members who can read a message list it.
 	g.commitOutbox(c.ID)
-	g.committedTentative(c.ID)
+	g.committedTentative(c.ID, m.Text, err == nil)
 	if err == nil {
 		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
 	}

@@ -346,7 +346,9 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 	err := g.do(ctx, func() {
 		for _, c := range cs {
 			if err := g.holdTentative(env.Sender, c.order, c.id, c.sealed, c.info, c.frame); err != nil {
-				n.reject(env, "tentative message refused: "+reasonKey(err), err)
+				// One reason for all (the cause is in the log): the
+				// reason is a metric label, and causes carry numbers.
+				n.reject(env, "tentative message refused", err)
 				continue
 			}
 			ids = append(ids, c.id[:])
@@ -421,9 +423,14 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 }
 
 // committedTentative drops the tentative copy of a message the log has
-// committed.
-func (g *group) committedTentative(id [16]byte) {
+// committed, whose text is text as committed. An author that signed
+// another text under the same id had the members shown a message that is
+// not the one in the order: the order's wins, and it is counted.
+func (g *group) committedTentative(id [16]byte, text string, readable bool) {
 	if h, ok := g.tent[id]; ok {
+		if readable && h.m.Text != text {
+			g.n.countReject("tentative message changed at its commit", "an author committed another text than it had handed over tentatively; the committed one is shown")
+		}
 		delete(g.tent, id)
 		if g.tentBy[h.author]--; g.tentBy[h.author] <= 0 {
 			delete(g.tentBy, h.author)
@@ -488,7 +495,7 @@ func (g *group) dropFormerTentative() {
 	n := len(g.tent)
 	for id, h := range g.tent {
 		if g.st.Members[h.author] == nil {
-			g.committedTentative(id)
+			g.committedTentative(id, "", false)
 		}
 	}
 	if len(g.tent) != n {

@@ -20,11 +20,11 @@ import (
 // Hysteresis keeps a host that placement put in its place from being moved
 // by noise: such a leader is settled, and hands over only to a member that
 // [ShouldTransfer] names and that has stood as the candidate for two latency
-// intervals, on a ranking that has stood still (no score changed) for two
-// latency intervals as well, so that leadership moves once, straight to
-// where it belongs, while the latency maps arrive one by one. Should the
-// maps never stand still, a candidate that has stood long enough is taken
-// anyway (see ready).
+// intervals, on a ranking that has stood still (no score changed for 10
+// ping intervals and two latency intervals), so that leadership moves once,
+// straight to where it belongs, while the latency maps arrive one by one.
+// Should the maps never stand still, a candidate that has stood long enough
+// is taken anyway (see ready).
 //
 // A leader that raft elected on its own (the creator, or whoever timed out
 // first after a failure) was not put there by placement, and neither was any
@@ -102,6 +102,7 @@ type Placer struct {
 	settleBy       time.Time // after this, settle for hysteresis anyway
 	top            string    // the member first in every complete ranking...
 	topSince       time.Time // ...since this time
+	completeAt     time.Time // the last complete ranking while unsettled
 	membership     [2]int
 	// stillSince is when the scores of the ranking last changed: every
 	// transfer waits for a ranking that has stood still (see ready).
@@ -265,6 +266,7 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 		if top := r.Preference[0]; top != p.top {
 			p.top, p.topSince = top, now
 		}
+		p.completeAt = now
 	}
 	voters, caught := map[string]bool{}, map[string]bool{}
 	for _, m := range o.Members {
@@ -297,11 +299,18 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 				target, ok = top, true
 			}
 		}
-		if !ok && !p.settled && now.After(p.settleBy) {
-			// No complete ranking stood still for long enough (a member
-			// that never publishes, a lasting asymmetric partition, a
-			// top that keeps changing): keep what there is, and let
-			// hysteresis decide from the next step on.
+		// While complete rankings keep coming and their top could take
+		// over (or is this leader), the search goes on past the
+		// deadline: a load spike or a spreading latency change that
+		// outlasts it would otherwise leave the host wherever it was,
+		// and hysteresis would keep it there once the maps stood still.
+		waiting := p.top != "" && now.Sub(p.completeAt) < standLimit(o.Intervals) &&
+			(p.top == o.Self || voters[p.top] && caught[p.top])
+		if !ok && !p.settled && now.After(p.settleBy) && !waiting {
+			// No complete ranking for a while (a member that never
+			// publishes, a lasting asymmetric partition), or a top that
+			// cannot take over: keep what there is, and let hysteresis
+			// decide from the next step on.
 			d.Notes = append(d.Notes, "placement: no stable complete ranking in time; hysteresis from now on")
 			p.settled = true
 		}
@@ -327,25 +336,34 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 // ready reports whether a transfer target that has stood, as the top or as
 // the candidate, since since may be acted on: it must have stood for two
 // latency intervals, and the ranking must have stood still (no score
-// changed) for two latency intervals as well. While a latency change
-// spreads, every member's smoothed RTTs take several pings to converge and
-// each map is published at most once a latency interval; a member whose
-// edges are only half-way there can top a ranking for longer than two
-// latency intervals, and the member that will end up best, its edges
-// shorter only once both ends have published, is not there yet. A host
-// placed in such an intermediate state would be kept there by hysteresis
-// when the final best is better by less than the hysteresis. The maps stop
-// changing once the estimates have converged, so a ranking that has stood
-// still is the settled one. Should the maps never stand still (a member
-// whose RTT keeps swinging), the target is acted on once it has stood for
-// standLimit anyway.
+// changed) for stillFor. While a latency change spreads, every member's
+// smoothed RTTs take several pings to converge and each map is published
+// at most once a latency interval; a member whose edges are only half-way
+// there can top a ranking for longer than two latency intervals, and the
+// member that will end up best, its edges shorter only once both ends have
+// published, is not there yet. A host placed in such an intermediate state
+// would be kept there by hysteresis when the final best is better by less
+// than the hysteresis. The maps stop changing once the estimates have
+// converged, so a ranking that has stood still is the settled one. Should
+// the maps never stand still (a member whose RTT keeps swinging), the
+// target is acted on once it has stood for standLimit anyway.
 func (p *Placer) ready(now, since time.Time, iv Intervals) bool {
 	stood := now.Sub(since)
 	if stood < 2*iv.Latency {
 		return false
 	}
-	return now.Sub(p.stillSince) >= 2*iv.Latency || stood >= standLimit(iv)
+	return now.Sub(p.stillSince) >= stillFor(iv) || stood >= standLimit(iv)
 }
+
+// stillFor is how long no score may have changed for a ranking to count as
+// still: 10 ping intervals and 2 latency intervals. An [Estimator] covers
+// most of a step in 10 pings (3 for the median to turn, 87% of the rest in
+// 7 more), and while it moves the map is published again whenever it
+// moved materially, at most once a latency interval; later in the
+// convergence those publications come further apart (the rest of the step
+// shrinks, the threshold does not), so a pause of two latency intervals
+// alone is no sign that the maps are done.
+func stillFor(iv Intervals) time.Duration { return 10*iv.Ping + 2*iv.Latency }
 
 // standLimit is how long a transfer target must have stood when the
 // ranking never stands still: 10 ping intervals and 8 latency intervals,
@@ -460,7 +478,7 @@ func (p *Placer) unsettle(now time.Time, membership [2]int, iv Intervals, why st
 	p.membership = membership
 	// Neither path may act on what it saw before: a candidate or top from
 	// an earlier term, or from before the membership changed.
-	p.top, p.topSince = "", time.Time{}
+	p.top, p.topSince, p.completeAt = "", time.Time{}, time.Time{}
 	p.candidate, p.candidateSince = "", time.Time{}
 	if p.settled {
 		return

@@ -37,9 +37,9 @@ import (
 // latency intervals, again on a ranking that has stood still: after a join
 // or a latency change the maps arrive one by one and the ranking passes
 // through intermediate states, and a host that settled in one of them would
-// be kept there by hysteresis for good. The search is
-// bounded in time (see settleBy); after it the leader settles for what
-// there is.
+// be kept there by hysteresis for good. The search has a deadline (see
+// settleBy); past it, once no complete ranking has come for a while, the
+// leader settles for what there is.
 //
 // After a failure the wait is not needed. A leader that raft elected while
 // the membership stayed the same replaced the leader it followed before,
@@ -299,18 +299,17 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 				target, ok = top, true
 			}
 		}
-		// While complete rankings keep coming and their top could take
-		// over (or is this leader), the search goes on past the
-		// deadline: a load spike or a spreading latency change that
+		// While complete rankings keep coming, the search goes on past
+		// the deadline: a load spike or a spreading latency change that
 		// outlasts it would otherwise leave the host wherever it was,
 		// and hysteresis would keep it there once the maps stood still.
-		waiting := p.top != "" && now.Sub(p.completeAt) < standLimit(o.Intervals) &&
-			(p.top == o.Self || voters[p.top] && caught[p.top])
+		// (A top that is not a caught-up voter yet is waited for too:
+		// the leader promotes it, and raft's progress catches up.)
+		waiting := p.top != "" && now.Sub(p.completeAt) < standLimit(o.Intervals)
 		if !ok && !p.settled && now.After(p.settleBy) && !waiting {
 			// No complete ranking for a while (a member that never
-			// publishes, a lasting asymmetric partition), or a top that
-			// cannot take over: keep what there is, and let hysteresis
-			// decide from the next step on.
+			// publishes, a lasting asymmetric partition): keep what
+			// there is, and let hysteresis decide from the next step on.
 			d.Notes = append(d.Notes, "placement: no stable complete ranking in time; hysteresis from now on")
 			p.settled = true
 		}

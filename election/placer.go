@@ -365,11 +365,13 @@ func (p *Placer) ready(now, since time.Time, iv Intervals) bool {
 func stillFor(iv Intervals) time.Duration { return 10*iv.Ping + 2*iv.Latency }
 
 // standLimit is how long a transfer target must have stood when the
-// ranking never stands still: 10 ping intervals and 8 latency intervals,
-// four latency intervals longer than an unsettled leader's search (see
-// unsettle), so that a change still spreading is not taken for a lasting
-// one.
-func standLimit(iv Intervals) time.Duration { return 10*iv.Ping + 8*iv.Latency }
+// ranking does not stand still: 10 ping intervals and 4 latency intervals,
+// as long as an unsettled leader's search (see unsettle). A change still
+// spreading rarely keeps an intermediate top first for that long; a longer
+// limit would leave placement stuck wherever it is while noise (a loaded
+// machine, a jittery link) keeps republishing the maps and now and then
+// puts another member first.
+func standLimit(iv Intervals) time.Duration { return 10*iv.Ping + 4*iv.Latency }
 
 // lostTop returns the top of the ranking without the leader this one
 // replaced by election, if that ranking is complete and its top is clear

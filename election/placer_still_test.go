@@ -12,7 +12,7 @@ import (
 // arrive over several latency intervals, and a member whose edges changed
 // first can top the ranking for longer than two of them. The leader hands
 // over once, to the member that is best once the maps stand still, not to
-// the intermediate top: here e tops the ranking for five seconds, clearly
+// the intermediate top: here e tops the ranking for four seconds, clearly
 // ahead of everyone, and d, whose edges shrink a step per second, ends up
 // best by less than the hysteresis, so that a host placed on e would stay
 // there.
@@ -40,9 +40,10 @@ func TestPlacerWaitsForAStillRanking(t *testing.T) {
 			}
 			// The move: a goes 40 ms from everyone, e comes 12 ms from b and
 			// c and 10 from d at once; d's links to b and c shrink from 22 ms
-			// (the path through e) to 10 in six steps of a second, each a
+			// (the path through e) to 10 in four steps of a second, each a
 			// change of the maps. Finally d's mean is 17.5 ms and e's 18.5
-			// (d is better by 5%); until d's last step e is first.
+			// (d is better by 5%); until d's last step e is first, for
+			// less than standLimit.
 			for _, x := range ids("b c d e") {
 				w.link("a", x, 40)
 			}
@@ -52,9 +53,9 @@ func TestPlacerWaitsForAStillRanking(t *testing.T) {
 			moved := w.now
 			to, at := "", time.Duration(0)
 			for w.now.Sub(moved) < 15*time.Second && to == "" {
-				if k := w.now.Sub(moved) / time.Second; k <= 6 {
-					w.link("d", "b", 22-2*float64(k))
-					w.link("d", "c", 22-2*float64(k))
+				if k := w.now.Sub(moved) / time.Second; k <= 4 {
+					w.link("d", "b", 22-3*float64(k))
+					w.link("d", "c", 22-3*float64(k))
 				}
 				w.commitMaps()
 				to = w.step(w.iv.Ping).TransferTo
@@ -63,9 +64,9 @@ func TestPlacerWaitsForAStillRanking(t *testing.T) {
 			if to != "d" {
 				t.Fatalf("transfer to %q after %v, want d", to, at)
 			}
-			// The maps changed last at 6 s; the ranking has stood still
+			// The maps changed last at 4 s; the ranking has stood still
 			// for long enough 10 pings and two latency intervals later.
-			if still := 6*time.Second + stillFor(w.iv); at < still {
+			if still := 4*time.Second + stillFor(w.iv); at < still {
 				t.Fatalf("transfer to d after %v, before the ranking stood still (%v)", at, still)
 			}
 		})

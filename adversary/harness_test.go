@@ -32,6 +32,10 @@ type group struct {
 	c   *nodetest.Cluster
 	id  string // the group id's text form
 	gid crypto.GroupID
+	// host, when set by keepHost, is the member that commitWith makes the
+	// host again before each proposal, followed by the honest nodes that
+	// must see it so.
+	host []int
 }
 
 // options say how a test's nodes run.
@@ -328,6 +332,9 @@ func (g *group) commitWith(h int, frame []byte, kind transcript.Kind, propose fu
 		return false
 	}
 	for {
+		if len(g.host) > 0 {
+			g.makeHost(g.host[0], g.host[1:]...)
+		}
 		if err := propose(ctx); err != nil {
 			g.t.Logf("proposal: %v (proposing again)", err)
 		}
@@ -549,6 +556,19 @@ func (g *group) tryJoin(joiner int, code string, honest ...int) bool {
 	cancel()
 	<-done
 	return joined.Load()
+}
+
+// keepHost makes node i the host (makeHost) and has commitWith make it the
+// host again before each proposal. Where placement runs (options.pings),
+// it may move the host away from a malicious member after makeHost: the
+// malicious node's own placement hands over to a member that measures
+// better (on loopback, by noise), at once after a membership change. An
+// honest host then drops the normal entries the malicious member forwards
+// but did not sign, and a replay through it would never reach the log.
+func (g *group) keepHost(i int, watch ...int) {
+	g.t.Helper()
+	g.host = append([]int{i}, watch...)
+	g.makeHost(i, watch...)
 }
 
 // makeHost has the group's current host hand leadership to node i (honest

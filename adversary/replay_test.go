@@ -116,8 +116,9 @@ func TestReplayOldFrames(t *testing.T) {
 	}
 	// Honest hosts drop normal entries that the member forwarding them did
 	// not sign; honest members may elect M2 as host, and then nothing
-	// stands between its replays and the log but the state machine.
-	g.makeHost(m2, c, r)
+	// stands between its replays and the log but the state machine. M2
+	// stays host for every replay (placement runs here, and could move it).
+	g.keepHost(m2, c, r)
 	before := g.settled(c, r)
 	counted := g.count(stale, c, r)
 	var wantStale int64

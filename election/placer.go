@@ -20,8 +20,11 @@ import (
 // Hysteresis keeps a host that placement put in its place from being moved
 // by noise: such a leader is settled, and hands over only to a member that
 // [ShouldTransfer] names and that has stood as the candidate for two latency
-// intervals, so that leadership moves once, straight to where it belongs,
-// while the latency maps arrive one by one.
+// intervals, on a ranking that has stood still (no score changed for 10
+// ping intervals and two latency intervals), so that leadership moves once,
+// straight to where it belongs, while the latency maps arrive one by one.
+// Should the maps never stand still, a candidate that has stood long enough
+// is taken anyway (see ready).
 //
 // A leader that raft elected on its own (the creator, or whoever timed out
 // first after a failure) was not put there by placement, and neither was any
@@ -31,22 +34,25 @@ import (
 // would stay even when another member is better by less than the
 // hysteresis. It acts only on complete rankings (see [Complete]), and only
 // once the same member has been first in every complete ranking for two
-// latency intervals: after a join the latency maps arrive one by one and
-// the ranking passes through intermediate states, and a host that settled in
-// one of them would be kept there by hysteresis for good. The search is
-// bounded in time (see settleBy); after it the leader settles for what
-// there is.
+// latency intervals, again on a ranking that has stood still: after a join
+// or a latency change the maps arrive one by one and the ranking passes
+// through intermediate states, and a host that settled in one of them would
+// be kept there by hysteresis for good. The search has a deadline (see
+// settleBy); past it, once no complete ranking has come for a while, the
+// leader settles for what there is.
 //
 // After a failure the wait is not needed. A leader that raft elected while
 // the membership stayed the same replaced the leader it followed before,
 // which is gone from its point of view: it timed out waiting for it. The
 // committed maps of the survivors, measured among themselves, stand as they
 // are; only the lost leader's place in them is stale. So the new leader
-// ranks at once without the lost leader, and if that ranking is complete,
-// hands over to its top (or settles if that is itself) at its first step,
-// instead of waiting for every survivor to publish again and for the top to
-// stand. Should the lost leader answer a ping after all, it was not lost,
-// and the leader falls back to the rules above.
+// ranks at once without the lost leader, and if that ranking is complete
+// and its top beats every other member by the hysteresis, hands over to its
+// top (or settles if that is itself) at its first step, instead of waiting
+// for every survivor to publish again and for the top to stand. A top within
+// the hysteresis of another member could be a swap that noise in the old
+// maps made, and hysteresis would keep it: then, and should the lost leader
+// answer a ping after all, the leader falls back to the rules above.
 //
 // The best backup need not even wait for raft to elect someone else first.
 // A follower whose ping to its leader fails knows the leader was gone by
@@ -96,7 +102,11 @@ type Placer struct {
 	settleBy       time.Time // after this, settle for hysteresis anyway
 	top            string    // the member first in every complete ranking...
 	topSince       time.Time // ...since this time
+	completeAt     time.Time // the last complete ranking while unsettled
 	membership     [2]int
+	// stillSince is when the scores of the ranking last changed: every
+	// transfer waits for a ranking that has stood still (see ready).
+	stillSince time.Time
 }
 
 // Decision is what one step of a [Placer] asks the caller to do, and what
@@ -154,7 +164,11 @@ func (p *Placer) Step(now time.Time, o Observations) Decision {
 		}
 	}
 	in := o.input(d.Dead)
-	p.ranking = Rank(in)
+	r := Rank(in)
+	if !maps.Equal(r.Score, p.ranking.Score) {
+		p.stillSince = now
+	}
+	p.ranking = r
 	p.complete = Complete(in, p.ranking)
 	d.Ranking, d.Complete = p.ranking, p.complete
 	p.placeLeader(now, o, &d)
@@ -182,7 +196,7 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	if !self {
 		return
 	}
-	if top, ok := p.topWithout(p.lastLeader, o, d.Dead); !ok || top != o.Self {
+	if r, ok := p.rankWithout(p.lastLeader, o, d.Dead); !ok || r.Preference[0] != o.Self {
 		return
 	}
 	at := pr.FailedSince
@@ -246,12 +260,13 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 		if p.top == "" {
 			// The first complete ranking since this leader became
 			// unsettled: however long the data took to arrive, leave
-			// time for a top to stand for two latency intervals.
-			p.settleBy = later(p.settleBy, now.Add(4*o.Intervals.Latency))
+			// time for a top to stand as long as ready may ask.
+			p.settleBy = later(p.settleBy, now.Add(standLimit(o.Intervals)))
 		}
 		if top := r.Preference[0]; top != p.top {
 			p.top, p.topSince = top, now
 		}
+		p.completeAt = now
 	}
 	voters, caught := map[string]bool{}, map[string]bool{}
 	for _, m := range o.Members {
@@ -273,7 +288,7 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 		// would then keep.
 		top, found := p.lostTop(o, d)
 		p.due = found && top != o.Self && voters[top] && !caught[top]
-		if !found && p.complete && now.Sub(p.topSince) >= 2*o.Intervals.Latency {
+		if !found && p.complete && p.ready(now, p.topSince, o.Intervals) {
 			top, found = p.top, true
 		}
 		if found {
@@ -284,11 +299,17 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 				target, ok = top, true
 			}
 		}
-		if !ok && !p.settled && now.After(p.settleBy) {
-			// No complete ranking stood still for long enough (a member
-			// that never publishes, a lasting asymmetric partition, a
-			// top that keeps changing): keep what there is, and let
-			// hysteresis decide from the next step on.
+		// While complete rankings keep coming, the search goes on past
+		// the deadline: a load spike or a spreading latency change that
+		// outlasts it would otherwise leave the host wherever it was,
+		// and hysteresis would keep it there once the maps stood still.
+		// (A top that is not a caught-up voter yet is waited for too:
+		// the leader promotes it, and raft's progress catches up.)
+		waiting := p.top != "" && now.Sub(p.completeAt) < standLimit(o.Intervals)
+		if !ok && !p.settled && now.After(p.settleBy) && !waiting {
+			// No complete ranking for a while (a member that never
+			// publishes, a lasting asymmetric partition): keep what
+			// there is, and let hysteresis decide from the next step on.
 			d.Notes = append(d.Notes, "placement: no stable complete ranking in time; hysteresis from now on")
 			p.settled = true
 		}
@@ -297,7 +318,7 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 		if !ok || target != p.candidate {
 			p.candidate, p.candidateSince = target, now
 			ok = false
-		} else if now.Sub(p.candidateSince) < 2*o.Intervals.Latency {
+		} else if !p.ready(now, p.candidateSince, o.Intervals) {
 			ok = false
 		}
 	}
@@ -311,9 +332,57 @@ func (p *Placer) placeLeader(now time.Time, o Observations, d *Decision) {
 	p.placeVoters(now, o, d)
 }
 
+// ready reports whether a transfer target that has stood, as the top or as
+// the candidate, since since may be acted on: it must have stood for two
+// latency intervals, and the ranking must have stood still (no score
+// changed) for stillFor. While a latency change spreads, every member's
+// smoothed RTTs take several pings to converge and each map is published
+// at most once a latency interval; a member whose edges are only half-way
+// there can top a ranking for longer than two latency intervals, and the
+// member that will end up best, its edges shorter only once both ends have
+// published, is not there yet. A host placed in such an intermediate state
+// would be kept there by hysteresis when the final best is better by less
+// than the hysteresis. The maps stop changing once the estimates have
+// converged, so a ranking that has stood still is the settled one. Should
+// the maps never stand still (a member whose RTT keeps swinging), the
+// target is acted on once it has stood for standLimit anyway.
+func (p *Placer) ready(now, since time.Time, iv Intervals) bool {
+	stood := now.Sub(since)
+	if stood < 2*iv.Latency {
+		return false
+	}
+	return now.Sub(p.stillSince) >= stillFor(iv) || stood >= standLimit(iv)
+}
+
+// stillFor is how long no score may have changed for a ranking to count as
+// still: 10 ping intervals and 2 latency intervals. An [Estimator] covers
+// most of a step in 10 pings (3 for the median to turn, 87% of the rest in
+// 7 more), and while it moves the map is published again whenever it
+// moved materially, at most once a latency interval; later in the
+// convergence those publications come further apart (the rest of the step
+// shrinks, the threshold does not), so a pause of two latency intervals
+// alone is no sign that the maps are done.
+func stillFor(iv Intervals) time.Duration { return 10*iv.Ping + 2*iv.Latency }
+
+// standLimit is how long a transfer target must have stood when the
+// ranking does not stand still: 10 ping intervals and 4 latency intervals,
+// as long as an unsettled leader's search (see unsettle). A change still
+// spreading rarely keeps an intermediate top first for that long; a longer
+// limit would leave placement stuck wherever it is while noise (a loaded
+// machine, a jittery link) keeps republishing the maps and now and then
+// puts another member first.
+func standLimit(iv Intervals) time.Duration { return 10*iv.Ping + 4*iv.Latency }
+
 // lostTop returns the top of the ranking without the leader this one
-// replaced by election, if that ranking is complete. It forgets the lost
-// leader once it has answered a ping since this member became leader.
+// replaced by election, if that ranking is complete and its top is clear
+// of every other member by the hysteresis (see clearOf). It forgets the
+// lost leader once it has answered a ping since this member became leader.
+//
+// The maps it ranks from were measured before the loss, and a loaded
+// machine or a noisy network can swap two members that are within the
+// hysteresis of each other; the host placed on the wrong one would stay
+// there. A top that is not clear is left to the rules of an unsettled
+// leader, which wait for the survivors' maps to stand still.
 func (p *Placer) lostTop(o Observations, d *Decision) (string, bool) {
 	if p.lost == "" {
 		return "", false
@@ -323,7 +392,31 @@ func (p *Placer) lostTop(o Observations, d *Decision) (string, bool) {
 		p.lost = ""
 		return "", false
 	}
-	return p.topWithout(p.lost, o, d.Dead)
+	r, ok := p.rankWithout(p.lost, o, d.Dead)
+	if !ok || !clearOf(r, r.Preference[0], o.Intervals.Hysteresis) {
+		return "", false
+	}
+	return r.Preference[0], true
+}
+
+// clearOf reports whether id's score beats that of every other scored
+// member of r by h: the bar a settled host must clear to be replaced, so
+// that measurement noise alone cannot swap id with a member it is chosen
+// over.
+func clearOf(r Ranking, id string, h Hysteresis) bool {
+	if !scored(r, id) {
+		return false
+	}
+	s := r.Score[id]
+	for other := range r.Score {
+		if other == id || !scored(r, other) {
+			continue
+		}
+		if o := r.Score[other]; s > h.Ratio*o || o-s < h.MarginMs {
+			return false
+		}
+	}
+	return true
 }
 
 // leaseSpread is how much later than this member another voter may have
@@ -352,9 +445,9 @@ func (p *Placer) leaseSpread(o Observations) time.Duration {
 	return time.Duration(spread*float64(time.Millisecond)) + et/50
 }
 
-// topWithout returns the top of the ranking with lost dead as well, if
-// that ranking is complete.
-func (p *Placer) topWithout(lost string, o Observations, dead map[string]bool) (string, bool) {
+// rankWithout returns the ranking with lost dead as well, if that ranking
+// is complete.
+func (p *Placer) rankWithout(lost string, o Observations, dead map[string]bool) (Ranking, bool) {
 	dead = maps.Clone(dead)
 	dead[lost] = true
 	// The survivors' maps were measured before the loss; what they say
@@ -371,10 +464,7 @@ func (p *Placer) topWithout(lost string, o Observations, dead map[string]bool) (
 	in := o.input(dead)
 	in.Reports = reports
 	r := Rank(in)
-	if !Complete(in, r) {
-		return "", false
-	}
-	return r.Preference[0], true
+	return r, Complete(in, r)
 }
 
 // unsettle starts (or restarts) an unsettled leader's search for its first
@@ -383,12 +473,13 @@ func (p *Placer) topWithout(lost string, o Observations, dead map[string]bool) (
 // notice a crashed member (3 ping intervals), for every member to publish
 // its map again (one latency interval, and a ping interval to notice), and
 // for the top to stand for two latency intervals, with room to spare; and
-// at least four latency intervals after the first complete ranking.
+// at least standLimit after the first complete ranking, as long as a top
+// may have to stand when the maps never stand still.
 func (p *Placer) unsettle(now time.Time, membership [2]int, iv Intervals, why string, d *Decision) {
 	p.membership = membership
 	// Neither path may act on what it saw before: a candidate or top from
 	// an earlier term, or from before the membership changed.
-	p.top, p.topSince = "", time.Time{}
+	p.top, p.topSince, p.completeAt = "", time.Time{}, time.Time{}
 	p.candidate, p.candidateSince = "", time.Time{}
 	if p.settled {
 		return

@@ -37,6 +37,13 @@ type tentativeBody struct {
 // key header, as a first message under a key carries).
 func (g *group) sealedChat(i int, epoch uint64, text string) (frame []byte, id [16]byte) {
 	g.t.Helper()
+	return g.sealedChatWith(i, crypto.NewSenderKey(g.gid, g.pub(i).Sign, epoch), true, text)
+}
+
+// sealedChatWith is sealedChat under key, with its key header or not (a
+// later message under a key the receiver has opened already).
+func (g *group) sealedChatWith(i int, key *crypto.SenderKey, header bool, text string) (frame []byte, id [16]byte) {
+	g.t.Helper()
 	var members []identity.PublicID
 	st, _ := g.c.Status(0)
 	for _, m := range st.Members {
@@ -46,8 +53,10 @@ func (g *group) sealedChat(i int, epoch uint64, text string) (frame []byte, id [
 		}
 		members = append(members, p)
 	}
+	if !header {
+		members = nil
+	}
 	id = crypto.NewMessageID()
-	key := crypto.NewSenderKey(g.gid, g.pub(i).Sign, epoch)
 	sealed, err := crypto.SealMessage(g.ident(i), &crypto.Message{Group: g.gid, ID: id, Time: time.Now().UnixNano(), Body: []byte(text)}, key, members)
 	if err != nil {
 		g.t.Fatal(err)
@@ -225,11 +234,12 @@ func TestTentativeAttacks(t *testing.T) {
 
 	t.Run("flood", func(t *testing.T) {
 		// More than a member may have waiting, in envelopes under the
-		// frame limit.
-		for sent := 0; sent < 1100; {
+		// frame limit, under one sender key (its header opened once).
+		key := crypto.NewSenderKey(g.gid, g.pub(rogue).Sign, epoch)
+		for sent := 0; sent < 1010; {
 			var fs [][]byte
-			for k := 0; k < 100; k++ {
-				f, _ := g.sealedChat(rogue, epoch, "flood")
+			for k := 0; k < 101; k++ {
+				f, _ := g.sealedChatWith(rogue, key, sent+k == 0, "flood")
 				fs = append(fs, f)
 			}
 			g.post(0, g.tentative(g.ident(rogue), 0, order, fs...))

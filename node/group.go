@@ -106,6 +106,8 @@ type group struct {
 	tentGone      map[[32]byte]time.Time // members that did not answer tentative messages, and when
 	tentSeen      map[[32]byte]time.Time // members that took tentative messages, and when
 	tentRestored  bool                   // the stored tentative messages are held again
+	tentPut       map[string][]byte      // tentative messages to store, by id (saveTentative)
+	tentDrop      [][]byte               // stored tentative messages to forget
 
 	// invq holds the invites queued while the group could not commit
 	// (invitequeue.go).
@@ -205,6 +207,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tentBusy:     map[[32]byte]bool{},
 		tentGone:     map[[32]byte]time.Time{},
 		tentSeen:     map[[32]byte]time.Time{},
+		tentPut:      map[string][]byte{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}

@@ -353,6 +353,7 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 			}
 			ids = append(ids, c.id[:])
 		}
+		g.saveTentative()
 		g.publish()
 	})
 	if err != nil {
@@ -407,12 +408,10 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		SentAt: time.Unix(0, opened.Time).UTC(), State: StateTentative, GroupID: g.id.String(), Order: order,
 	}
 	if frame != nil {
-		// Ciphertext only, as the log; a failed write costs only the
-		// message's survival of a restart.
+		// Ciphertext only, as the log; written with the others of its
+		// envelope (saveTentative).
 		if data, err := state.Encode(&tentativeItem{Order: order, Frame: frame}); err == nil {
-			if err := g.n.store.PutTentative(g.id[:], id[:], data); err != nil {
-				g.n.log.Warn().Err(err).Msg("cannot store a tentative message; it is shown until a restart")
-			}
+			g.tentPut[string(id[:])] = data
 		}
 	}
 	g.tent[id] = &heldMessage{m: m, author: author}
@@ -435,10 +434,27 @@ func (g *group) committedTentative(id [16]byte, text string, readable bool) {
 		if g.tentBy[h.author]--; g.tentBy[h.author] <= 0 {
 			delete(g.tentBy, h.author)
 		}
-		if err := g.n.store.DeleteTentative(g.id[:], id[:]); err != nil {
-			g.n.log.Warn().Err(err).Msg("cannot forget a stored tentative message")
+		if _, unsaved := g.tentPut[string(id[:])]; unsaved {
+			delete(g.tentPut, string(id[:]))
+		} else {
+			g.tentDrop = append(g.tentDrop, append([]byte(nil), id[:]...))
 		}
 	}
+}
+
+// saveTentative writes the tentative messages taken and forgets those
+// committed since the last call, in one transaction. A failed write costs
+// only their survival of a restart (a restart drops the committed ones
+// anyway), so it is logged, not fatal.
+func (g *group) saveTentative() {
+	if len(g.tentPut) == 0 && len(g.tentDrop) == 0 {
+		return
+	}
+	if err := g.n.store.UpdateTentative(g.id[:], g.tentPut, g.tentDrop); err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot store tentative messages; they are shown until a restart")
+	}
+	clear(g.tentPut)
+	g.tentDrop = g.tentDrop[:0]
 }
 
 // restoreTentative holds again, once after a start when the log is
@@ -481,11 +497,8 @@ func (g *group) restoreTentative() {
 			drop = append(drop, id) // committed meanwhile
 		}
 	}
-	if len(drop) > 0 {
-		if err := g.n.store.DeleteTentative(g.id[:], drop...); err != nil {
-			g.n.log.Warn().Err(err).Msg("cannot forget stored tentative messages")
-		}
-	}
+	g.tentDrop = append(g.tentDrop, drop...)
+	g.saveTentative()
 	g.publish()
 }
 

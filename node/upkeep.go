@@ -35,6 +35,7 @@ func (g *group) upkeep() error {
 	g.retryInvites()
 	g.restoreTentative()
 	g.dropFormerTentative()
+	g.saveTentative()
 	g.deliverTentative(time.Now())
 	g.reopenQuotas()
 	g.maybeLead()

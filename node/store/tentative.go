@@ -8,27 +8,25 @@ import bolt "go.etcd.io/bbolt"
 // the log commits them. Made on first use: older stores have none.
 var bucketTentative = []byte("tentative")
 
-// PutTentative records a tentative message of another member.
-func (s *Store) PutTentative(gid, id, data []byte) error {
+// UpdateTentative records tentative messages of other members (put, by
+// id) and forgets others (drop: committed, or their author is no member any
+// more), in one transaction.
+func (s *Store) UpdateTentative(gid []byte, put map[string][]byte, drop [][]byte) error {
+	if len(put) == 0 && len(drop) == 0 {
+		return nil
+	}
 	return s.updateGroup(gid, func(b *bolt.Bucket) error {
 		tb, err := b.CreateBucketIfNotExists(bucketTentative)
 		if err != nil {
 			return err
 		}
-		return tb.Put(id, data)
-	})
-}
-
-// DeleteTentative forgets tentative messages (committed, or their author is
-// no member any more).
-func (s *Store) DeleteTentative(gid []byte, ids ...[]byte) error {
-	return s.updateGroup(gid, func(b *bolt.Bucket) error {
-		tb := b.Bucket(bucketTentative)
-		if tb == nil {
-			return nil
-		}
-		for _, id := range ids {
+		for _, id := range drop {
 			if err := tb.Delete(id); err != nil {
+				return err
+			}
+		}
+		for id, data := range put {
+			if err := tb.Put([]byte(id), data); err != nil {
 				return err
 			}
 		}

@@ -145,7 +145,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 			for _, i := range r.c.Live() {
 				r.noteTentative(i)
 			}
-			if pause(watchCtx, 20*time.Millisecond) != nil {
+			if pause(watchCtx, 50*time.Millisecond) != nil {
 				return
 			}
 		}
@@ -423,10 +423,13 @@ func (r *runner) noteTentative(i int) {
 	if n == nil {
 		return
 	}
-	ms, err := n.Messages(r.c.GroupID)
+	// Tentative messages come last: the newest page holds them (a run
+	// sends far fewer than a page while the group cannot commit).
+	p, err := n.MessagePage(r.c.GroupID, 200, "")
 	if err != nil {
 		return
 	}
+	ms := p.Messages
 	self := r.c.Member(i).ID.Public().String()
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -37,11 +37,11 @@ func (g *group) checkChange(c content.Content) error {
 		return fmt.Errorf("no message %x in the group's order: %w", ref[:], api.ErrUnknownMessage)
 	}
 	if n := g.board.Note(ref); n != nil && n.Deleted {
-		return fmt.Errorf("message %x is deleted: %w", ref[:], ErrInvalid)
+		return fmt.Errorf("message %x was deleted: %w", ref[:], ErrInvalid)
 	}
 	if c.Kind == content.Edit || c.Kind == content.Delete {
 		if author, ok := g.authorAt(ref, idx+1); !ok || author != g.n.selfID {
-			return fmt.Errorf("message %x is not yours: only its author may %s it: %w", ref[:], c.Kind, ErrForbidden)
+			return fmt.Errorf("only its author may %s a message; reply or react to it instead: %w", c.Kind, ErrForbidden)
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"testing"
 	"time"
 
 	"github.com/demes/demes/api"
@@ -85,4 +86,14 @@ func (g *fakeGroup) decorateLocked(m *api.Message, reader *fakeNode) {
 		return
 	}
 	g.board.Decorate(m, [16]byte(id), reader.pub.String())
+}
+
+// reaction is the reaction emoji to the message id.
+func reaction(t testing.TB, id, emoji string) content.Content {
+	t.Helper()
+	b, err := hex.DecodeString(id)
+	if err != nil || len(b) != 16 {
+		t.Fatalf("message id %q", id)
+	}
+	return content.Content{Kind: content.Reaction, Ref: (*[16]byte)(b), Emoji: emoji}
 }

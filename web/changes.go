@@ -81,3 +81,51 @@ func messageRef(w http.ResponseWriter, id string) (*[16]byte, bool) {
 	}
 	return (*[16]byte)(b), true
 }
+
+// send answers POST /api/v1/groups/{group_id}/messages.
+func (h *handler) send(w http.ResponseWriter, r *http.Request) {
+	var req api.SendRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		writeError(w, http.StatusBadRequest, "the message is empty", "")
+		return
+	}
+	if req.TimeoutMS < 0 {
+		writeError(w, http.StatusBadRequest, "timeout_ms is negative", "leave it out (0) for the default of 10 s")
+		return
+	}
+	wait := defaultSendWait
+	if req.TimeoutMS > 0 {
+		wait = min(time.Duration(req.TimeoutMS)*time.Millisecond, maxSendWait)
+	}
+	var (
+		m   api.Message
+		err error
+	)
+	if req.ReplyTo != "" {
+		ref, ok := messageRef(w, req.ReplyTo)
+		if !ok {
+			return
+		}
+		m, err = h.backend.Post(r.Context(), mux.Vars(r)[api.GroupIDVar], content.Content{Kind: content.Text, Text: req.Text, Ref: ref}, wait)
+	} else {
+		m, err = h.backend.Send(r.Context(), mux.Vars(r)[api.GroupIDVar], req.Text, wait)
+	}
+	if err != nil {
+		h.backendError(w, r, "send", err)
+		return
+	}
+	writeSent(w, m)
+}
+
+// writeSent answers a sent message: 200 when it is committed, 202 when it
+// is accepted into the outbox, not yet in the group's log.
+func writeSent(w http.ResponseWriter, m api.Message) {
+	status := http.StatusOK
+	if m.State != api.StateCommitted {
+		status = http.StatusAccepted
+	}
+	writeJSON(w, status, m)
+}

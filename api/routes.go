@@ -16,6 +16,12 @@ const GroupIDVar = "group_id"
 // groupIDPattern is GroupIDVar as it stands in a route.
 const groupIDPattern = "{" + GroupIDVar + "}"
 
+// MessageIDVar is the path variable that stands for a message id in the
+// routes that change a message, written {message_id} in them.
+const MessageIDVar = "message_id"
+
+const messageIDPattern = "{" + MessageIDVar + "}"
+
 // The routes of the local API, as a server registers them. Fill in the group
 // id of a group's route with [GroupPath].
 const (
@@ -65,6 +71,15 @@ const (
 	// whether older messages exist. A limit out of 1..[MaxPage] is a 400,
 	// an id that is not one of the group's messages a 404.
 	RouteMessages = Prefix + "/groups/" + groupIDPattern + "/messages"
+	// RouteReact: POST with a [ChangeRequest] reacts to the message named
+	// by MessageIDVar (or takes this member's reaction back).
+	RouteReact = RouteMessages + "/" + messageIDPattern + "/react"
+	// RouteEdit: POST with a [ChangeRequest] gives new text to one of this
+	// member's messages.
+	RouteEdit = RouteMessages + "/" + messageIDPattern + "/edit"
+	// RouteDelete: POST with a [ChangeRequest] deletes one of this
+	// member's messages.
+	RouteDelete = RouteMessages + "/" + messageIDPattern + "/delete"
 	// RouteTranscript: GET answers the group's signed transcript, a JSON
 	// document for download.
 	RouteTranscript = Prefix + "/groups/" + groupIDPattern + "/transcript"
@@ -91,4 +106,10 @@ const (
 // it contains. A route without {group_id} comes back unchanged.
 func GroupPath(route, groupID string) string {
 	return strings.Replace(route, groupIDPattern, url.PathEscape(groupID), 1)
+}
+
+// MessagePath fills in the group id and the message id of a route that
+// changes a message.
+func MessagePath(route, groupID, messageID string) string {
+	return strings.Replace(GroupPath(route, groupID), messageIDPattern, url.PathEscape(messageID), 1)
 }

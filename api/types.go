@@ -33,6 +33,30 @@ type Message struct {
 	// (directly, before it is in the group's order), out of how many.
 	Delivered int `json:"delivered,omitempty"`
 	Others    int `json:"others,omitempty"`
+	// ReplyTo is the id of the message this one replies to, if any.
+	ReplyTo string `json:"reply_to,omitempty"`
+	// Reactions are the members' reactions to the message, by emoji,
+	// most first.
+	Reactions []Reaction `json:"reactions,omitempty"`
+	// Edited says that the author changed the text, which is the latest.
+	Edited bool `json:"edited,omitempty"`
+	// Deleted says that the author deleted the message: its text is
+	// empty.
+	Deleted bool `json:"deleted,omitempty"`
+	// Kind and Target are set only on the answer to a reaction, an edit
+	// or a delete (a change, which is a message of the group's log but
+	// is never listed): "reaction", "edit" or "delete", and the id of
+	// the message it changes.
+	Kind   string `json:"kind,omitempty"`
+	Target string `json:"target,omitempty"`
+}
+
+// Reaction is one emoji given to a message, and by how many members.
+type Reaction struct {
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+	// Mine says that this node's member gave it.
+	Mine bool `json:"mine,omitempty"`
 }
 
 // Message states.
@@ -287,9 +311,25 @@ type JoinRequest struct {
 // out and it is queued.
 type SendRequest struct {
 	Text string `json:"text"`
+	// ReplyTo is the id of the message this one replies to, if any.
+	ReplyTo string `json:"reply_to,omitempty"`
 	// TimeoutMS is how long to wait for the commit, in milliseconds; 0
 	// means the server's default (10 s).
 	TimeoutMS int64 `json:"timeout_ms"`
+}
+
+// ChangeRequest is the body of POST [RouteReact], [RouteEdit] and
+// [RouteDelete]: a change to the message named in the route. The answer is
+// the change as a [Message] (its Kind and Target set), with status 200 when
+// it is committed and 202 when it is queued, as for a send.
+type ChangeRequest struct {
+	// Emoji is the reaction ([RouteReact]); empty with Remove takes this
+	// member's reaction back.
+	Emoji  string `json:"emoji,omitempty"`
+	Remove bool   `json:"remove,omitempty"`
+	// Text is the new text ([RouteEdit]).
+	Text      string `json:"text,omitempty"`
+	TimeoutMS int64  `json:"timeout_ms"`
 }
 
 // DemoState is the answer to GET [RouteDemo], POST [RouteNodeStop] and POST

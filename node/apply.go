@@ -9,6 +9,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
@@ -281,11 +282,18 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	}
 	switch {
 	case err == nil:
-		m.Text = string(opened.Body)
 		m.SentAt = time.Unix(0, opened.Time).UTC()
 		// The record names the head its author had seen: one of ours
 		// before it, or the two histories differ (fork.go).
 		g.checkRecordHead(c, opened.Head)
+		cnt, listed, perr := g.applyContent(c, m.Author, opened.Body)
+		if !listed {
+			// A change: it changed its target, if the rules let it.
+			g.commitOutbox(c.ID)
+			g.committedTentative(c.ID)
+			return
+		}
+		content.Show(&m, cnt, perr)
 	case errors.Is(err, crypto.ErrNotRecipient):
 		// A message from before we joined; not ours to read.
 	default:

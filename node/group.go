@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
@@ -73,7 +74,8 @@ type group struct {
 	bootstrap    bool                   // created here: campaign once the bootstrap entry applied
 	campaigned   bool
 	outbox       map[[16]byte]*pending
-	hist         history // the messages this node read (history.go)
+	hist         history       // the messages this node read (history.go)
+	board        content.Board // the changes to them: reactions, edits, deletes (changes.go)
 	leader       uint64
 	term         uint64
 	role         raft.StateType

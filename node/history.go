@@ -11,6 +11,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
@@ -104,9 +105,10 @@ type pageDraft struct {
 // sealedMessage is a stored message to open again: its listing without the
 // text, the accepted chat and the key it is sealed under.
 type sealedMessage struct {
-	m   Message
-	c   *state.Chat
-	key *crypto.SenderKey
+	m    Message
+	c    *state.Chat
+	key  *crypto.SenderKey
+	note *content.Note // its changes, copied from the board
 }
 
 // open opens the draft's stored messages and returns the page. A message
@@ -120,7 +122,13 @@ func (d pageDraft) open(n *Node, gid crypto.GroupID) MessagePage {
 			n.log.Error().Err(err).Str("group", gid.String()).Uint64("index", s.c.Index).Msg("cannot open a stored message again")
 			continue
 		}
-		s.m.Text, s.m.SentAt = string(opened.Body), time.Unix(0, opened.Time).UTC()
+		s.m.SentAt = time.Unix(0, opened.Time).UTC()
+		cnt, perr := content.Parse(opened.Body)
+		content.Show(&s.m, cnt, perr)
+		if s.m.Kind != "" {
+			continue // a change; the board knew it, so this is not reached
+		}
+		s.note.Decorate(&s.m, n.selfID)
 		out = append(out, s.m)
 	}
 	return MessagePage{Messages: append(out, d.rest...), More: d.more}
@@ -176,6 +184,9 @@ func (g *group) messagePage(limit int, before string) (pageDraft, error) {
 	rest -= cEnd - cStart
 	d := pageDraft{rest: make([]Message, 0, cEnd-cStart+qEnd-qStart)}
 	d.rest = append(d.rest, h.msgs[cStart:cEnd]...)
+	for i := range d.rest {
+		g.board.Decorate(&d.rest[i], msgID(d.rest[i]), g.n.selfID)
+	}
 	d.rest = append(d.rest, queued[qStart:qEnd]...)
 	// Messages older than the window, from the store.
 	olderOnDisk := h.first != 0 && end != math.MaxUint64 && end > h.first
@@ -325,7 +336,7 @@ func (g *group) sealedAt(e *pb.Entry) (sealedMessage, bool) {
 		return sealedMessage{}, false
 	}
 	c := g.st.AcceptedChat(e.GetIndex(), e.GetData())
-	if c == nil {
+	if c == nil || g.board.IsChange(c.ID) {
 		return sealedMessage{}, false
 	}
 	key := g.hist.keys[crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}]
@@ -346,5 +357,5 @@ func (g *group) sealedAt(e *pb.Entry) (sealedMessage, bool) {
 	if author != nil {
 		m.Author, m.Name = g.idText(author.ID), author.Name
 	}
-	return sealedMessage{m: m, c: c, key: key}, true
+	return sealedMessage{m: m, c: c, key: key, note: g.board.Note(c.ID)}, true
 }

@@ -20,6 +20,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/store"
@@ -362,6 +363,18 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 	if len(text) > crypto.MaxBody {
 		return Message{}, fmt.Errorf("message is %d bytes, the limit is %d: %w", len(text), crypto.MaxBody, ErrInvalid)
 	}
+	return n.Post(ctx, groupID, content.Content{Kind: content.Text, Text: text}, wait)
+}
+
+// Post sends the content c (a text, a reply, a reaction, an edit or a
+// delete; see package content) as Send sends a text. A change must name a
+// message of the group in its order, and an edit or a delete one of this
+// member's.
+func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (Message, error) {
+	body, err := content.Encode(c)
+	if err != nil {
+		return Message{}, fmt.Errorf("%v: %w", err, ErrInvalid)
+	}
 	g, err := n.groupByText(groupID)
 	if err != nil {
 		return Message{}, err
@@ -376,7 +389,11 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 		durable, done, firstRound chan struct{}
 		serr                      error
 	)
-	if err := g.do(ctx, func() { msg, durable, done, firstRound, serr = g.enqueue(text) }); err != nil {
+	if err := g.do(ctx, func() {
+		if serr = g.checkChange(c); serr == nil {
+			msg, durable, done, firstRound, serr = g.enqueue(string(body))
+		}
+	}); err != nil {
 		return Message{}, err
 	}
 	if serr != nil {

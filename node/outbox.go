@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/store"
@@ -100,11 +101,15 @@ func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan 
 }
 
 func (g *group) pendingMessage(p *pending) Message {
-	return Message{
+	m := Message{
 		ID: hex.EncodeToString(p.id[:]), Author: g.n.selfID, Name: g.n.cfg.Name,
-		Text: p.text, SentAt: p.sentAt, State: StateTentative, GroupID: g.id.String(),
+		SentAt: p.sentAt, State: StateTentative, GroupID: g.id.String(),
 		Order: p.order, Delivered: len(p.delivered), Others: others(g.view.Load(), g.n.self.Sign),
 	}
+	// p.text is the body: plain text, or structured content (changes.go).
+	cnt, perr := content.Parse([]byte(p.text))
+	content.Show(&m, cnt, perr)
+	return m
 }
 
 // seal (re)builds a pending message's signed envelope for the current

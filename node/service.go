@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
 )
 
 // Service keeps a node that can be stopped and started again in the same
@@ -299,4 +300,13 @@ func (s *Service) PeerHandler() http.Handler {
 		}
 		n.PeerHandler().ServeHTTP(w, r)
 	})
+}
+
+// Post implements the UI backend.
+func (s *Service) Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (Message, error) {
+	n, err := s.node()
+	if err != nil {
+		return Message{}, err
+	}
+	return n.Post(ctx, groupID, c, wait)
 }

@@ -194,6 +194,16 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 				if g.hist.first == 0 {
 					g.hist.first = c.Index
 				}
+				// Each message is opened, to build the board again: a
+				// change (changes.go) changes messages of any age, and
+				// is not listed itself.
+				var by string
+				if author != nil {
+					by = g.idText(author.ID)
+				}
+				if g.openChange(c, key, by) {
+					continue
+				}
 				recent = append(recent, chatAt{c, author})
 				if len(recent) >= 2*window {
 					recent = append([]chatAt(nil), recent[len(recent)-window:]...)

@@ -123,7 +123,7 @@ func (c *cluster) checkRestored(i int, snapAtStop uint64, want []node.Message, m
 	})
 	if got := c.committed(i); !reflect.DeepEqual(got, want) {
 		for k := range min(len(got), len(want)) {
-			if got[k] != want[k] {
+			if !reflect.DeepEqual(got[k], want[k]) {
 				c.t.Fatalf("%s after its restart lists as message %d %+v, want %+v", c.Member(i).Name, k, got[k], want[k])
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
@@ -404,9 +405,11 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		return err
 	}
 	m := Message{
-		ID: hex.EncodeToString(id[:]), Author: g.idText(am.ID), Name: am.Name, Text: string(opened.Body),
+		ID: hex.EncodeToString(id[:]), Author: g.idText(am.ID), Name: am.Name,
 		SentAt: time.Unix(0, opened.Time).UTC(), State: StateTentative, GroupID: g.id.String(), Order: order,
 	}
+	cnt, perr := content.Parse(opened.Body)
+	content.Show(&m, cnt, perr)
 	if frame != nil {
 		// Ciphertext only, as the log; written with the others of its
 		// envelope (saveTentative).
@@ -417,7 +420,10 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	g.tent[id] = &heldMessage{m: m, author: author}
 	g.tentBy[author]++
 	g.lamport = max(g.lamport, order)
-	g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+	if m.Kind == "" {
+		// A change is shown once committed, on its target.
+		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+	}
 	return nil
 }
 
@@ -521,11 +527,16 @@ func (g *group) dropFormerTentative() {
 // the top of this file).
 func (g *group) tentativeMessages() []Message {
 	out := make([]Message, 0, len(g.outbox)+len(g.tent))
+	// Changes are not listed; they take effect once committed.
 	for _, p := range g.outbox {
-		out = append(out, g.pendingMessage(p))
+		if m := g.pendingMessage(p); m.Kind == "" {
+			out = append(out, m)
+		}
 	}
 	for _, h := range g.tent {
-		out = append(out, h.m)
+		if h.m.Kind == "" {
+			out = append(out, h.m)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]

@@ -18,6 +18,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/internal/testutil"
 )
@@ -41,6 +42,7 @@ type fakeGroup struct {
 	admins   map[*fakeNode]bool
 	settings api.GroupSettings
 	log      []api.Message
+	board    content.Board  // the changes to the messages in log (fakechanges_test.go)
 	outbox   []*fakePending // queued messages of all members, oldest first
 	quorum   bool
 	term     uint64
@@ -489,6 +491,9 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 		return nil, err
 	}
 	out := append([]api.Message(nil), g.log...)
+	for i := range out {
+		g.decorateLocked(&out[i], n)
+	}
 	for _, p := range g.outbox {
 		m := p.msg
 		if p.from != n {

@@ -23,6 +23,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
 )
 
 // Backend is what the web layer needs from a node, declared here where it is
@@ -74,6 +75,11 @@ type Backend interface {
 	// ran out or the group cannot commit now, and the message waits in the
 	// outbox (and went directly to the members online).
 	Send(ctx context.Context, groupID, text string, wait time.Duration) (api.Message, error)
+	// Post sends content as Send sends text: a reply, or a change (a
+	// reaction, an edit or a delete) of a message in the group's order;
+	// only a message's author may edit or delete it. A change answers
+	// with its Kind and Target set.
+	Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (api.Message, error)
 	// MessagePage returns a page of the group's messages (see
 	// [api.MessagePage]): the committed ones in order, then the tentative
 	// ones, at most limit of them (0: every one) right before the
@@ -233,6 +239,9 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteReact, h.change(content.Reaction)).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteEdit, h.change(content.Edit)).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteDelete, h.change(content.Delete)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteTranscript, h.transcript).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteBackupStore, h.backupStore).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteEvents, h.events).Methods(http.MethodGet)
@@ -378,37 +387,6 @@ func (h *handler) addKeeper(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-// send answers POST /api/v1/groups/{group_id}/messages.
-func (h *handler) send(w http.ResponseWriter, r *http.Request) {
-	var req api.SendRequest
-	if !h.decode(w, r, &req) {
-		return
-	}
-	if strings.TrimSpace(req.Text) == "" {
-		writeError(w, http.StatusBadRequest, "the message is empty", "")
-		return
-	}
-	if req.TimeoutMS < 0 {
-		writeError(w, http.StatusBadRequest, "timeout_ms is negative", "leave it out (0) for the default of 10 s")
-		return
-	}
-	wait := defaultSendWait
-	if req.TimeoutMS > 0 {
-		wait = min(time.Duration(req.TimeoutMS)*time.Millisecond, maxSendWait)
-	}
-	m, err := h.backend.Send(r.Context(), mux.Vars(r)[api.GroupIDVar], req.Text, wait)
-	if err != nil {
-		h.backendError(w, r, "send", err)
-		return
-	}
-	status := http.StatusOK
-	if m.State != api.StateCommitted {
-		// Accepted into the outbox, not yet in the group's log.
-		status = http.StatusAccepted
-	}
-	writeJSON(w, status, m)
 }
 
 // messages answers GET /api/v1/groups/{group_id}/messages: every message

@@ -19,7 +19,8 @@ import (
 // runMessages prints a group's messages in group order: the committed ones,
 // then those still in this node's outbox.
 func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("messages [--group G] [--limit N] [--before MESSAGE_ID] [--json]", stdout, "print an array of id, index, author, text, sent_at, ... as JSON", true)
+	f := newNodeFlags("messages [--group G] [--limit N] [--before MESSAGE_ID] [--ids] [--json]", stdout, "print an array of id, index, author, text, sent_at, ... as JSON", true)
+	ids := f.Bool("ids", false, "start each line with the message's id (to reply, react, edit or delete)")
 	limit := f.Int("limit", 0, "print at most the N newest messages (before --before); without it, every one")
 	before := f.String("before", "", "print the messages right before the one with this id (a page further back)")
 	pos, err := f.parse(args)
@@ -52,7 +53,11 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return writeJSON(stdout, ms)
 	}
 	for _, m := range ms {
-		fmt.Fprintln(stdout, formatMessage(m))
+		line := formatMessage(m)
+		if *ids {
+			line = m.ID + " " + line
+		}
+		fmt.Fprintln(stdout, line)
 	}
 	return nil
 }
@@ -94,14 +99,36 @@ func fetchMessages(ctx context.Context, c *client, groupID string, limit int, be
 // formatMessage is one line of `demes messages`:
 // "[index] time author: text", with "[tentative]" for a message not in the
 // group's order yet (one of ours in the outbox, or another member's that
-// reached this node directly).
+// reached this node directly). A reply starts its text with
+// "(reply to ID8)", the first 8 digits of what it answers; an edited
+// message ends with "(edited)", reactions with "[👍 2 🎉 1]"; a deleted
+// message reads "(message deleted)".
 func formatMessage(m api.Message) string {
 	pos := "[" + strconv.FormatUint(m.Index, 10) + "]"
 	if m.State == api.StateTentative {
 		pos = "[tentative]"
 	}
+	text := clean(m.Text, "    ")
+	switch {
+	case m.Deleted:
+		text = "(message deleted)"
+	default:
+		if m.ReplyTo != "" {
+			text = "(reply to " + m.ReplyTo[:min(8, len(m.ReplyTo))] + ") " + text
+		}
+		if m.Edited {
+			text += " (edited)"
+		}
+		if len(m.Reactions) > 0 {
+			var rs []string
+			for _, r := range m.Reactions {
+				rs = append(rs, clean(r.Emoji, "")+" "+strconv.Itoa(r.Count))
+			}
+			text += " [" + strings.Join(rs, " ") + "]"
+		}
+	}
 	return fmt.Sprintf("%s %s %s: %s", pos, m.SentAt.Local().Format(time.DateTime),
-		clean(authorName(m.Name, m.Author), " "), clean(m.Text, "    "))
+		clean(authorName(m.Name, m.Author), " "), text)
 }
 
 // authorName shows a member by display name, else by fingerprint, which is

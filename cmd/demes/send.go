@@ -28,8 +28,9 @@ const sendMargin = 30 * time.Second
 // joins the group's order later, exactly once: send says so, with how many
 // members hold it, and exits 3.
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--json]", stdout, "print the message as JSON", true)
+	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--reply-to MESSAGE_ID] [--json]", stdout, "print the message as JSON", true)
 	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
+	replyTo := f.String("reply-to", "", "send the message as a reply to the message with this `id`")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -42,11 +43,16 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *timeout <= 0 {
 		return f.usagef("--timeout must be positive, not %v", *timeout)
 	}
+	if *replyTo != "" {
+		if err := checkMessageID(f, *replyTo); err != nil {
+			return err
+		}
+	}
 	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
-	req := api.SendRequest{Text: text, TimeoutMS: timeout.Milliseconds()}
+	req := api.SendRequest{Text: text, ReplyTo: *replyTo, TimeoutMS: timeout.Milliseconds()}
 	start := time.Now()
 	var m api.Message
 	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteMessages, g.GroupID), req, &m, *timeout+sendMargin); err != nil {

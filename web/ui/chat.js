@@ -14,6 +14,7 @@ import { sortedMessages, shownState, sendText, retry, loadOlder } from './messag
 import { displayName, authorName } from './groups.js';
 import { membership } from './members.js';
 import { isTouch } from './drawers.js';
+import { actionSig, quoteOf, footerOf, setRerender, sendDraft, cancelDraft, renderDraft } from './actions.js';
 
 // The sign and words of each delivery state, for our own messages.
 const stateShown = {
@@ -44,7 +45,7 @@ function nameTaken(m) {
 
 function messageSignature(m) {
   if (m.event) return ['event', m.id, m.event.name].join('\u0000');
-  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0].join('\u0000');
+  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, actionSig(m)].join('\u0000');
 }
 
 // stateLabel says in words where a message is, for its sign's title and
@@ -83,10 +84,15 @@ function buildMessage(m) {
     st.append(icon(name, stateLabel(m, mine)));
     meta.append(st);
   }
+  if (m.edited) meta.append(el('span', 'msg-edited', 'edited'));
   li.append(meta);
 
+  const quote = quoteOf(m);
+  if (quote) li.append(quote);
   // The message text: textContent only, whatever it contains.
-  li.append(el('div', 'msg-text', m.text));
+  if (m.deleted) li.append(el('div', 'msg-text msg-deleted', 'Message deleted'));
+  else li.append(el('div', 'msg-text', m.text));
+  li.append(footerOf(m, mine));
 
   if (m.state === 'failed') {
     const row = el('div', 'msg-error');
@@ -236,6 +242,7 @@ export function renderCompose() {
 }
 
 export function renderChatHeader() {
+  renderDraft();
   const g = currentGroupInfo();
   $('chat-title').textContent = g ? displayName(g) : 'No group selected';
   renderCompose();
@@ -264,10 +271,15 @@ function sendCompose() {
   const text = box.value;
   if (!canSend() || text.trim() === '') return;
   box.value = '';
-  sendText(gid, text);
+  if (!sendDraft(gid, text, sendText)) sendText(gid, text);
 }
 
 export function wireChat() {
+  setRerender(() => renderMessages(false));
+  $('draft-cancel').addEventListener('click', () => {
+    cancelDraft();
+    $('compose').focus();
+  });
   // Older messages come as the reader scrolls up to them; the button above
   // the list does the same for a keyboard.
   $('message-list').addEventListener('scroll', () => {

@@ -51,7 +51,9 @@ export function upsertMessage(m) {
   }
   const old = map.get(m.id);
   if (old && old.state === 'committed' && m.state !== 'committed') return false;
-  if (old && old.state === m.state && old.index === m.index && old.text === m.text && old.delivered === m.delivered) return false;
+  if (old && old.state === m.state && old.index === m.index && old.text === m.text && old.delivered === m.delivered &&
+    !!old.edited === !!m.edited && !!old.deleted === !!m.deleted &&
+    JSON.stringify(old.reactions || []) === JSON.stringify(m.reactions || [])) return false;
   // A delivery count arriving while our send still waits keeps it "sending".
   if (old && old.inflight && m.state === 'tentative') m = Object.assign({}, m, { inflight: true });
   map.set(m.id, m);
@@ -177,8 +179,9 @@ export async function loadOlder() {
   renderOlder();
 }
 
-// sendText sends text to a group, showing it at once as "sending".
-export async function sendText(gid, text) {
+// sendText sends text to a group, as a reply to the message replyTo if
+// set, showing it at once as "sending".
+export async function sendText(gid, text, replyTo) {
   const local = {
     id: 'local-' + ++state.localSeq,
     local: true,
@@ -186,6 +189,7 @@ export async function sendText(gid, text) {
     author: myID(),
     name: state.status ? state.status.name : '',
     text,
+    reply_to: replyTo || undefined,
     sent_at: new Date().toISOString(),
     state: 'sending',
     index: 0,
@@ -193,7 +197,7 @@ export async function sendText(gid, text) {
   upsertMessage(local);
   renderMessages(true);
   try {
-    const m = await api('POST', '/groups/' + enc(gid) + '/messages', { text, timeout_ms: SEND_WAIT_MS });
+    const m = await api('POST', '/groups/' + enc(gid) + '/messages', Object.assign({ text, timeout_ms: SEND_WAIT_MS }, replyTo ? { reply_to: replyTo } : {}));
     if (!m.group_id) m.group_id = gid;
     groupMessages(gid).delete(local.id);
     landed(gid, m.id);
@@ -216,7 +220,7 @@ export async function sendText(gid, text) {
 // retry sends a message that failed again, in place of the failed one.
 export function retry(m) {
   groupMessages(m.group_id).delete(m.id);
-  sendText(m.group_id, m.text);
+  sendText(m.group_id, m.text, m.reply_to);
 }
 
 // landed ends the "sending" of a message of ours: its send request is over.

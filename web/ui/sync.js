@@ -162,7 +162,10 @@ function handleEvent(ev) {
     const changed = upsertMessage(m);
     if (m.group_id === state.selected) renderMessages(m.author === myID());
     if (changed) messagesChanged(m.group_id, {});
-    if (isNew && m.author !== myID() && m.state === 'committed') tellAbout(m);
+    // A message already reacted to, edited or deleted is an old one
+    // shown again as changed, not news.
+    const fresh = !m.edited && !m.deleted && !(m.reactions && m.reactions.length);
+    if (isNew && fresh && m.author !== myID() && m.state === 'committed') tellAbout(m);
     if (!state.groups.some((g) => g.group_id === m.group_id)) later('groups', refreshGroups, 200);
     later('status', refreshStatus, 300);
     return;

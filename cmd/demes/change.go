@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/demes/demes/api"
+)
+
+// The commands that change a message: react, edit, delete. Each is a
+// message of the group's log (see docs/PROTOCOL.md, "Message content"),
+// sent as `demes send` sends one: it prints the change's id, and exits 3
+// when the group did not commit it within --timeout (it then takes effect
+// once committed, exactly once).
+
+func runReact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("react MESSAGE_ID EMOJI [--remove] [--group G] [--timeout D] [--json]", stdout, "print the reaction as JSON", true)
+	remove := f.Bool("remove", false, "take your reaction to the message back (give no EMOJI)")
+	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	want, what := 2, "the message id and the EMOJI"
+	if *remove {
+		want, what = 1, "the message id"
+	}
+	if err := f.wantArgs(pos, want, what); err != nil {
+		return err
+	}
+	req := api.ChangeRequest{Remove: *remove}
+	if !*remove {
+		req.Emoji = pos[1]
+	}
+	return sendChange(ctx, f, api.RouteReact, pos[0], req, *timeout, stdout, stderr)
+}
+
+func runEdit(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("edit MESSAGE_ID TEXT [--group G] [--timeout D] [--json]", stdout, "print the edit as JSON", true)
+	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 2 || strings.TrimSpace(strings.Join(pos[1:], " ")) == "" {
+		return f.usagef("missing the message id and its new TEXT")
+	}
+	req := api.ChangeRequest{Text: strings.Join(pos[1:], " ")}
+	return sendChange(ctx, f, api.RouteEdit, pos[0], req, *timeout, stdout, stderr)
+}
+
+func runDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("delete MESSAGE_ID [--group G] [--timeout D] [--json]", stdout, "print the delete as JSON", true)
+	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 1, "the message id"); err != nil {
+		return err
+	}
+	return sendChange(ctx, f, api.RouteDelete, pos[0], api.ChangeRequest{}, *timeout, stdout, stderr)
+}
+
+// checkMessageID refuses what is not a message id before asking the node.
+func checkMessageID(f *nodeFlags, id string) error {
+	if b, err := hex.DecodeString(id); err != nil || len(b) != 16 {
+		return f.usagef("%q is not a message id (32 hex digits; 'demes messages --ids' shows them)", id)
+	}
+	return nil
+}
+
+func sendChange(ctx context.Context, f *nodeFlags, route, id string, req api.ChangeRequest, timeout time.Duration, stdout, stderr io.Writer) error {
+	if err := checkMessageID(f, id); err != nil {
+		return err
+	}
+	if timeout <= 0 {
+		return f.usagef("--timeout must be positive, not %v", timeout)
+	}
+	c, g, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	req.TimeoutMS = timeout.Milliseconds()
+	var m api.Message
+	if _, err := c.call(ctx, http.MethodPost, api.MessagePath(route, g.GroupID, id), req, &m, timeout+sendMargin); err != nil {
+		if errors.As(err, new(unansweredError)) {
+			err = withHint(err, "the change may be in the outbox already; check with 'demes messages' before trying again")
+		}
+		return err
+	}
+	if *f.json {
+		if err := writeJSON(stdout, m); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintln(stdout, m.ID)
+	}
+	if m.State != api.StateCommitted {
+		fmt.Fprintf(stderr, "demes: the %s %s is not in the group's order yet; it stays in the outbox and takes effect when the group commits it\n", m.Kind, m.ID)
+		return &exitError{code: exitAccepted}
+	}
+	return nil
+}

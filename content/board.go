@@ -1,0 +1,188 @@
+package content
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+
+	"github.com/demes/demes/api"
+)
+
+// Errors of Board.Apply: the change is ignored, and never shown.
+var (
+	// ErrNotAuthor: an edit or a delete of someone else's message.
+	ErrNotAuthor = errors.New("only a message's author may edit or delete it")
+	// ErrUnknownTarget: a change of a message the group does not have
+	// (before it), or of a change.
+	ErrUnknownTarget = errors.New("the message it changes is not in the group")
+	// ErrDeleted: a change of a deleted message.
+	ErrDeleted = errors.New("the message it changes is deleted")
+)
+
+// Board is a group's changes to its messages, gathered as the messages are
+// applied in the group's order: the reactions, the latest edit and the
+// deletion of each message, and which messages are changes (reactions,
+// edits, deletes), not listed themselves. The zero Board is empty and
+// ready; it is not safe for concurrent use.
+type Board struct {
+	notes   map[[16]byte]*Note
+	changes map[[16]byte]struct{}
+}
+
+// Note is what changed a message.
+type Note struct {
+	// Reactions is each reactor's reaction, by the reactor's public id.
+	Reactions map[string]string
+	// Text is the latest edit's text, when Edited.
+	Text    string
+	Edited  bool
+	Deleted bool
+}
+
+// Lookup returns the author of the message id, and whether the group has
+// that message (applied before the change).
+type Lookup func(id [16]byte) (author string, ok bool)
+
+// IsChange reports whether the message id is a change (a reaction, an edit
+// or a delete) that Apply took or refused: it is not listed.
+func (b *Board) IsChange(id [16]byte) bool {
+	_, ok := b.changes[id]
+	return ok
+}
+
+// Apply applies the message id by author, whose content is c, to the
+// board. A text changes nothing. A change is recorded as one (see IsChange)
+// whether or not it is valid; an invalid one (an edit or a delete by
+// anyone but the target's author, a change of an unknown or deleted
+// message) changes nothing else, and its error says why.
+func (b *Board) Apply(id [16]byte, author string, c Content, lookup Lookup) error {
+	if c.Kind == Text {
+		return nil
+	}
+	if b.changes == nil {
+		b.changes = map[[16]byte]struct{}{}
+		b.notes = map[[16]byte]*Note{}
+	}
+	b.changes[id] = struct{}{}
+	if c.Ref == nil {
+		return fmt.Errorf("%w: no target", ErrUnknownTarget)
+	}
+	ref := *c.Ref
+	if b.IsChange(ref) {
+		return fmt.Errorf("%w: it names a %s, not a message", ErrUnknownTarget, "change")
+	}
+	target, ok := lookup(ref)
+	if !ok {
+		return ErrUnknownTarget
+	}
+	n := b.notes[ref]
+	if n != nil && n.Deleted {
+		return ErrDeleted
+	}
+	if (c.Kind == Edit || c.Kind == Delete) && target != author {
+		return ErrNotAuthor
+	}
+	if n == nil {
+		n = &Note{}
+		b.notes[ref] = n
+	}
+	switch c.Kind {
+	case Reaction:
+		if c.Emoji == "" {
+			delete(n.Reactions, author)
+		} else {
+			if n.Reactions == nil {
+				n.Reactions = map[string]string{}
+			}
+			n.Reactions[author] = c.Emoji
+		}
+	case Edit:
+		n.Text, n.Edited = c.Text, true
+	case Delete:
+		*n = Note{Deleted: true}
+	}
+	return nil
+}
+
+// Note returns a copy of the changes to the message id, or nil if none.
+func (b *Board) Note(id [16]byte) *Note {
+	n := b.notes[id]
+	if n == nil {
+		return nil
+	}
+	c := *n
+	c.Reactions = maps.Clone(n.Reactions)
+	return &c
+}
+
+// Decorate shows the changes to m (a listed message whose id is id) on it,
+// for the reader self (a public id).
+func (b *Board) Decorate(m *api.Message, id [16]byte, self string) {
+	if n := b.notes[id]; n != nil {
+		n.Decorate(m, self)
+	}
+}
+
+// Decorate shows the changes n on m, for the reader self (a public id): a
+// deleted message has no text, reply or reactions left; an edited one has
+// its latest text; the reactions are counted by emoji, most first.
+func (n *Note) Decorate(m *api.Message, self string) {
+	if n == nil {
+		return
+	}
+	if n.Deleted {
+		m.Text, m.ReplyTo, m.Reactions, m.Edited, m.Deleted = "", "", nil, false, true
+		return
+	}
+	if n.Edited {
+		m.Text, m.Edited = n.Text, true
+	}
+	m.Reactions = nil
+	counts := map[string]*api.Reaction{}
+	for who, e := range n.Reactions {
+		r := counts[e]
+		if r == nil {
+			r = &api.Reaction{Emoji: e}
+			counts[e] = r
+		}
+		r.Count++
+		r.Mine = r.Mine || who == self
+	}
+	for _, r := range counts {
+		m.Reactions = append(m.Reactions, *r)
+	}
+	sort.Slice(m.Reactions, func(i, j int) bool {
+		a, b := m.Reactions[i], m.Reactions[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Emoji < b.Emoji
+	})
+}
+
+// Show sets m's text and reply from its own content c (a text), or, for
+// content this version cannot show, says so in its text.
+func Show(m *api.Message, c Content, err error) {
+	switch {
+	case errors.Is(err, ErrUnsupported):
+		m.Text = "(a message a newer DeMeS version wrote; update to read it)"
+	case err != nil:
+		m.Text = "(a message this node cannot read: its content is malformed)"
+	default:
+		m.Text = c.Text
+		if c.Ref != nil {
+			m.ReplyTo = fmt.Sprintf("%x", c.Ref[:])
+		}
+		if c.Kind != Text {
+			m.Kind = c.Kind.String()
+			m.Text = c.Text
+			if c.Ref != nil {
+				m.ReplyTo, m.Target = "", fmt.Sprintf("%x", c.Ref[:])
+			}
+			if c.Kind == Reaction {
+				m.Text = c.Emoji
+			}
+		}
+	}
+}

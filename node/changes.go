@@ -1,0 +1,126 @@
+package node
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// Replies, reactions, edits and deletes (package content). A reaction, an
+// edit or a delete (a change) is a chat message of the log like any other:
+// sealed, signed, committed once, in transcripts. But it is not listed: as
+// each is applied, in the group's order, the group's board (content.Board)
+// records what it changes, and the board's notes are shown on the messages
+// listed, those in memory and those read again from the store. A change the
+// rules refuse (an edit or a delete of someone else's message, a change of a
+// message not in the group before it) changes nothing, is logged and
+// counted as a rejection, and is never shown. The board is built again at
+// every start, as the log is applied again (or, after a snapshot, as
+// rebuildHistory reads it).
+
+// checkChange refuses, before it is sent, a change its group would ignore:
+// one of a message not in the group's order (yet), of a change, of a
+// deleted message, or an edit or a delete of another member's message. A
+// reply may name any message.
+func (g *group) checkChange(c content.Content) error {
+	if c.Kind == content.Text || c.Ref == nil {
+		return nil
+	}
+	ref := *c.Ref
+	idx, ok := g.st.MsgIDs[ref]
+	if !ok || g.board.IsChange(ref) {
+		return fmt.Errorf("no message %x in the group's order: %w", ref[:], api.ErrUnknownMessage)
+	}
+	if n := g.board.Note(ref); n != nil && n.Deleted {
+		return fmt.Errorf("message %x was deleted: %w", ref[:], ErrInvalid)
+	}
+	if c.Kind == content.Edit || c.Kind == content.Delete {
+		if author, ok := g.authorAt(ref, idx+1); !ok || author != g.n.selfID {
+			return fmt.Errorf("only its author may %s a message; reply or react to it instead: %w", c.Kind, ErrForbidden)
+		}
+	}
+	return nil
+}
+
+// applyContent applies the opened body of the accepted chat message c by
+// author (a public id, "" if unknown) to the board, and returns the
+// content to list, with ok false for a change, which is not listed. A
+// change of a message in memory publishes that message again, as changed.
+func (g *group) applyContent(c *state.Chat, author string, body []byte) (cnt content.Content, ok bool, perr error) {
+	cnt, perr = content.Parse(body)
+	if perr != nil || cnt.Kind == content.Text {
+		return cnt, true, perr
+	}
+	err := g.board.Apply(c.ID, author, cnt, func(ref [16]byte) (string, bool) { return g.authorAt(ref, c.Index) })
+	if err != nil {
+		ev := g.n.log.Warn()
+		if c.Index <= g.replayTo {
+			ev = g.n.log.Debug() // logged and counted when first applied
+		} else {
+			g.n.rejects.add("message change: " + changeReason(err))
+		}
+		ev.Str("group", g.id.String()).Uint64("index", c.Index).Str("kind", cnt.Kind.String()).Str("reason", err.Error()).Msg("ignored a message change")
+		return cnt, false, nil
+	}
+	id := hex.EncodeToString(cnt.Ref[:])
+	if m, in := g.hist.get(id); in {
+		g.board.Decorate(&m, *cnt.Ref, g.n.selfID)
+		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+	}
+	return cnt, false, nil
+}
+
+func changeReason(err error) string {
+	for _, e := range []error{content.ErrNotAuthor, content.ErrUnknownTarget, content.ErrDeleted} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "invalid"
+}
+
+// authorAt returns the public id of the author of the group's chat message
+// ref, if the group committed it before the index before: from memory when
+// the message is in the window, else from its stored log entry.
+func (g *group) authorAt(ref [16]byte, before uint64) (string, bool) {
+	idx, ok := g.st.MsgIDs[ref]
+	if !ok || idx >= before {
+		return "", false
+	}
+	if m, ok := g.hist.get(hex.EncodeToString(ref[:])); ok {
+		return m.Author, m.Author != ""
+	}
+	ents, err := g.n.store.Entries(g.id[:], idx, idx+1, 1<<30)
+	if err != nil || len(ents) != 1 {
+		return "", false
+	}
+	c := g.st.AcceptedChat(idx, ents[0].GetData())
+	if c == nil || c.ID != ref {
+		return "", false
+	}
+	a := g.st.Members[c.Sender]
+	if a == nil {
+		a = g.st.Former[c.Sender]
+	}
+	if a == nil {
+		return "", false
+	}
+	return g.idText(a.ID), true
+}
+
+// openChange opens the accepted chat message c with key and applies it to
+// the board if it is a change; it reports whether it was one. It is how
+// rebuildHistory reads the messages older than the window it lists.
+func (g *group) openChange(c *state.Chat, key *crypto.SenderKey, author string) bool {
+	opened, err := crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
+	if err != nil {
+		return false
+	}
+	_, listed, _ := g.applyContent(c, author, opened.Body)
+	return !listed
+}

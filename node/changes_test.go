@@ -1,0 +1,157 @@
+package node_test
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+)
+
+func ref(t *testing.T, m node.Message) *[16]byte {
+	t.Helper()
+	b, err := hex.DecodeString(m.ID)
+	if err != nil || len(b) != 16 {
+		t.Fatalf("message id %q", m.ID)
+	}
+	return (*[16]byte)(b)
+}
+
+// post has node i post c, committed within 10 s.
+func (c *cluster) post(i int, cnt content.Content) node.Message {
+	c.t.Helper()
+	m, err := c.Node(i).Post(ctxT(c.t, 20*time.Second), c.GroupID, cnt, 10*time.Second)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if m.State != node.StateCommitted {
+		c.t.Fatalf("node%d's %s is %s", i, cnt.Kind, m.State)
+	}
+	return m
+}
+
+// shown waits until node i lists the message id as want says, and returns
+// what it lists.
+func (c *cluster) shown(i int, id, what string, want func(node.Message) bool) node.Message {
+	c.t.Helper()
+	var got node.Message
+	c.Eventually(c.t, 20*time.Second, fmt.Sprintf("node%d to show message %s %s", i, id[:8], what), func() bool {
+		got = c.listed(i)[id]
+		return want(got)
+	})
+	return got
+}
+
+// TestMessageChanges: replies, reactions, edits and deletes, as three
+// members see them. A change is committed like any message but not listed:
+// it shows on its target, on every member. Only a message's author may edit
+// or delete it: its own node refuses to send anything else, and when a
+// member's modified node sends it anyway, every member ignores it (and
+// counts it as rejected). After a restart (from a snapshot, with a window of
+// three messages in memory) a member shows the same reactions, edits and
+// deletes, on messages in the window and on older ones read from the store.
+func TestMessageChanges(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 211, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) {
+				cfg.MessageWindow = testWindow
+				cfg.SnapshotEntries, cfg.SnapshotKeep = 8, 2
+			}
+		}
+	})
+	c.form()
+	old := c.send(0, "an old message, soon out of the window", 10*time.Second)
+	hello := c.send(0, "helo everyone", 10*time.Second)
+	bobs := c.send(1, "bob's own words", 10*time.Second)
+
+	reply := c.post(1, content.Content{Kind: content.Text, Text: "hi alice", Ref: ref(t, hello)})
+	if reply.ReplyTo != hello.ID || reply.Text != "hi alice" {
+		t.Fatalf("the reply answers as %+v", reply)
+	}
+	c.shown(2, reply.ID, "as a reply", func(m node.Message) bool { return m.ReplyTo == hello.ID && m.Text == "hi alice" })
+
+	react := c.post(1, content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "👍"})
+	if react.Kind != "reaction" || react.Target != hello.ID {
+		t.Fatalf("the reaction answers as %+v", react)
+	}
+	c.post(2, content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "👍"})
+	c.post(2, content.Content{Kind: content.Reaction, Ref: ref(t, old), Emoji: "🎉"})
+	c.post(0, content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "😀"})
+	c.post(0, content.Content{Kind: content.Reaction, Ref: ref(t, hello)}) // taken back
+	c.post(0, content.Content{Kind: content.Edit, Ref: ref(t, hello), Text: "hello everyone"})
+	c.post(1, content.Content{Kind: content.Delete, Ref: ref(t, bobs)})
+
+	// Refused by the author's own node, with the reason.
+	for name, tc := range map[string]struct {
+		cnt  content.Content
+		want error
+	}{
+		"edit of another's":   {content.Content{Kind: content.Edit, Ref: ref(t, hello), Text: "bob was here"}, api.ErrForbidden},
+		"delete of another's": {content.Content{Kind: content.Delete, Ref: ref(t, hello)}, api.ErrForbidden},
+		"react to a deleted":  {content.Content{Kind: content.Reaction, Ref: ref(t, bobs), Emoji: "x"}, api.ErrInvalid},
+		"react to a change":   {content.Content{Kind: content.Reaction, Ref: ref(t, react), Emoji: "x"}, api.ErrNotFound},
+		"unknown message":     {content.Content{Kind: content.Delete, Ref: &[16]byte{1}}, api.ErrNotFound},
+		"starts with NUL":     {content.Content{Kind: content.Text, Text: "\x00AAA"}, api.ErrInvalid},
+	} {
+		if m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, tc.cnt, time.Second); !errors.Is(err, tc.want) {
+			t.Errorf("%s: sent as %+v, %v; want %v", name, m, err, tc.want)
+		}
+	}
+	// Sent anyway by a modified node: committed, and ignored by everyone.
+	rejectedBefore := c.Node(2).Status().Rejected["message change: "+content.ErrNotAuthor.Error()]
+	for _, cnt := range []content.Content{
+		{Kind: content.Edit, Ref: ref(t, hello), Text: "mallory was here"},
+		{Kind: content.Delete, Ref: ref(t, hello)},
+	} {
+		if _, err := node.PostUnchecked(ctxT(t, 20*time.Second), c.Node(1), c.GroupID, cnt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := c.send(2, "after all that", 10*time.Second)
+
+	wantHello := func(self int) func(node.Message) bool {
+		return func(m node.Message) bool {
+			return m.Text == "hello everyone" && m.Edited && !m.Deleted &&
+				reflect.DeepEqual(m.Reactions, []api.Reaction{{Emoji: "👍", Count: 2, Mine: self != 0}})
+		}
+	}
+	deleted := func(m node.Message) bool { return m.Deleted && m.Text == "" && m.ID == bobs.ID }
+	oldReacted := func(self int) func(node.Message) bool {
+		return func(m node.Message) bool {
+			return m.Text == old.Text && reflect.DeepEqual(m.Reactions, []api.Reaction{{Emoji: "🎉", Count: 1, Mine: self == 2}})
+		}
+	}
+	for i := range 3 {
+		c.shown(i, last.ID, "at all", func(m node.Message) bool { return m.Text == last.Text })
+		c.shown(i, hello.ID, "edited by alice with two 👍", wantHello(i))
+		c.shown(i, bobs.ID, "deleted", deleted)
+		c.shown(i, old.ID, "with carol's 🎉", oldReacted(i))
+		// Changes are not messages of their own.
+		for _, m := range c.listed(i) {
+			if m.Kind != "" {
+				t.Errorf("node%d lists the %s %s", i, m.Kind, m.ID)
+			}
+		}
+	}
+	if got := c.Node(2).Status().Rejected["message change: "+content.ErrNotAuthor.Error()]; got != rejectedBefore+2 {
+		t.Errorf("node2 counted %d edits or deletes by someone else than the author, want %d", got-rejectedBefore, 2)
+	}
+
+	// A restart from a snapshot: the old message is read from the store,
+	// the others from the window; both show their changes.
+	c.restart(2)
+	c.shown(2, last.ID, "after its restart", func(m node.Message) bool { return m.Text == last.Text })
+	c.shown(2, hello.ID, "edited with two 👍 after its restart", wantHello(2))
+	c.shown(2, bobs.ID, "deleted after its restart", deleted)
+	c.shown(2, old.ID, "with its 🎉 after its restart", oldReacted(2))
+	if s, err := node.GroupLogStats(c.Node(2), c.GroupID); err != nil || s.RestoredFrom == 0 {
+		t.Errorf("node2 restarted from snapshot %d (%v): the rebuild was not exercised", s.RestoredFrom, err)
+	}
+}

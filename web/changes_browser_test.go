@@ -1,0 +1,96 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/web/webtest"
+)
+
+// msgSel is the CSS selector of something in the message id's list item.
+func msgSel(id, inner string) string {
+	return fmt.Sprintf(`#message-list li[data-id=%q] %s`, id, inner)
+}
+
+// messageID waits until p lists a message with text, and returns its id.
+func messageID(p *webtest.Page, text string) string {
+	p.T.Helper()
+	p.WaitFor("a message "+text, `(text) => Array.from(document.querySelectorAll('#message-list .msg')).some((li) =>
+		li.querySelector('.msg-text').textContent === text && li.dataset.state === 'committed')`, text)
+	return webtest.Eval[string](p, fmt.Sprintf(`Array.from(document.querySelectorAll('#message-list .msg')).find((li) =>
+		li.querySelector('.msg-text').textContent === %s).dataset.id`, jsString(text)))
+}
+
+// TestBrowserReplyReactEditDelete: bob replies to alice's message (the
+// reply quotes it, on both sides), reacts to it, and alice reacts too; she
+// edits it in the message box (both see the new text, marked edited) and
+// deletes it after confirming (both see "Message deleted", and the reply's
+// quote says so). Bob has no Edit or Delete on her message, and carol's
+// reaction, sent through her node, shows live.
+func TestBrowserReplyReactEditDelete(t *testing.T) {
+	w, gid := newFriends(t)
+	a := openUI(t, startUI(t, w.node("alice"), nil))
+	b := openUI(t, startUI(t, w.node("bob"), nil))
+	a.WaitText("#chat-title", "friends")
+	b.WaitText("#chat-title", "friends")
+
+	send(a, "picnic at noon?")
+	id := messageID(b, "picnic at noon?")
+
+	// A reply, quoted above the box, then above the sent message.
+	b.Click(msgSel(id, `button[aria-label="Reply to alice"]`))
+	b.WaitText("#draft-text", "Replying to alice: picnic at noon?")
+	send(b, "yes, I bring the blanket")
+	b.WaitHidden("#draft-bar")
+	reply := messageID(a, "yes, I bring the blanket")
+	a.WaitText(msgSel(reply, ".msg-quote"), "Reply to you: picnic at noon?")
+	b.WaitText(msgSel(reply, ".msg-quote"), "Reply to alice: picnic at noon?")
+
+	// Reactions: bob picks one, alice adds hers by pressing it.
+	b.Click(msgSel(id, `button[aria-label="React to this message"]`))
+	b.Click(msgSel(id, `button[aria-label="React with 🎉"]`))
+	a.WaitText(msgSel(id, ".reaction"), "🎉 1")
+	a.Click(msgSel(id, ".reaction"))
+	a.WaitFor("alice's reaction pressed", `(sel) => { const r = document.querySelector(sel); return !!r && r.textContent === '🎉 2' && r.getAttribute('aria-pressed') === 'true'; }`, msgSel(id, ".reaction"))
+	b.WaitText(msgSel(id, ".reaction"), "🎉 2")
+	if _, err := w.node("carol").Post(context.Background(), gid, reaction(t, id, "👍"), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b.WaitText(msgSel(id, ".msg-reactions"), "👍 1")
+
+	// Only the author edits or deletes.
+	for _, what := range []string{"Edit", "Delete"} {
+		if n := count(b, msgSel(id, `button[aria-label="`+what+` your message"]`)); n != 0 {
+			t.Errorf("bob has %d %s buttons on alice's message", n, what)
+		}
+	}
+	a.Click(msgSel(id, `button[aria-label="Edit your message"]`))
+	a.WaitText("#draft-text", "Editing your message")
+	if v := webtest.Eval[string](a, "document.querySelector('#compose').value"); v != "picnic at noon?" {
+		t.Errorf("the box holds %q to edit, want the message's text", v)
+	}
+	webtest.Eval[string](a, "document.querySelector('#compose').value = ''")
+	send(a, "picnic at one?")
+	waitMessage(b, "picnic at one?", "committed", "alice")
+	b.WaitText(msgSel(id, ".msg-edited"), "edited")
+	b.WaitText(msgSel(reply, ".msg-quote"), "Reply to alice: picnic at one?")
+	if n := count(a, "#message-list .msg"); n != 2 {
+		t.Errorf("alice lists %d messages after the edit, want 2 (an edit is no message of its own)", n)
+	}
+
+	a.Click(msgSel(id, `button[aria-label="Delete your message"]`))
+	a.WaitText(msgSel(id, ".msg-confirm"), "Delete this message for everyone?")
+	a.Click(msgSel(id, `button[aria-label="Yes, delete it"]`))
+	for _, p := range []*webtest.Page{a, b} {
+		p.WaitText(msgSel(id, ".msg-text"), "Message deleted")
+		p.WaitText(msgSel(reply, ".msg-quote"), "message deleted")
+		if n := count(p, msgSel(id, ".msg-reactions")) + count(p, msgSel(id, ".msg-actions button")); n != 0 {
+			t.Errorf("a deleted message still shows %d reactions or buttons", n)
+		}
+	}
+	if got := webtest.Eval[string](b, "document.querySelector('#change-error').hidden ? '' : document.querySelector('#change-error').textContent"); got != "" {
+		t.Errorf("bob's page shows an error: %q", got)
+	}
+}

@@ -290,7 +290,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		if !listed {
 			// A change: it changed its target, if the rules let it.
 			g.commitOutbox(c.ID)
-			g.committedTentative(c.ID)
+			g.committedTentative(c.ID, "", false)
 			return
 		}
 		content.Show(&m, cnt, perr)

@@ -48,3 +48,28 @@ func TestOpenWithMessageKey(t *testing.T) {
 		t.Error("two messages share a key")
 	}
 }
+
+// TestPeekBody: the body comes out of a message under its key without a
+// signature check, and not under another key or id.
+func TestPeekBody(t *testing.T) {
+	alice := testID(t, 1)
+	key := testKey(alice, 5)
+	m := testMessage()
+	sealed, err := SealMessage(alice, m, key, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sender := alice.Public().Sign
+	body, err := PeekBody(key, testGroup, sealed, sender, m.ID)
+	if err != nil || !bytes.Equal(body, m.Body) {
+		t.Fatalf("PeekBody = %q, %v; want %q", body, err, m.Body)
+	}
+	other := testKey(alice, 5)
+	other.Key[0] ^= 1
+	if _, err := PeekBody(other, testGroup, sealed, sender, m.ID); err == nil {
+		t.Error("another key of the same sender and epoch peeks into the message")
+	}
+	if _, err := PeekBody(key, testGroup, sealed, sender, [16]byte{0xee}); err == nil {
+		t.Error("the message peeks open under another id")
+	}
+}

@@ -363,6 +363,31 @@ func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, 
 	return openSealed(mk, key.aad(), w, group, sender, id)
 }
 
+// PeekBody decrypts a sealed message under key and returns the body of the
+// record it holds, without checking the record's signature: for a node
+// reading its own stored log again, whose messages were checked when they
+// were applied, to find the few it must open in full ([OpenMessage]) again.
+// It costs a decryption, not a signature check.
+func PeekBody(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) ([]byte, error) {
+	if key == nil || key.Group != group || key.Sender != sender {
+		return nil, fmt.Errorf("peek body: %w", ErrWrongKey)
+	}
+	mk := key.messageKey(id)
+	defer clear(mk)
+	pt, err := UnsealWithMessageKey([32]byte(mk), group, sealed, sender)
+	if err != nil {
+		return nil, err
+	}
+	if len(pt) < sigSize {
+		return nil, fmt.Errorf("peek body: %w: plaintext of %d bytes", ErrMalformed, len(pt))
+	}
+	m, err := decodeRecord(pt[:len(pt)-sigSize])
+	if err != nil {
+		return nil, fmt.Errorf("peek body: %w", err)
+	}
+	return m.Body, nil
+}
+
 // OpenWithMessageKey opens a sealed message with its message key alone (see
 // [SenderKey.MessageKey]), as a transcript's verifier does, and checks it as
 // [OpenMessage] does. It needs no secret but that one key.

@@ -71,6 +71,10 @@ const (
 	// whether older messages exist. A limit out of 1..[MaxPage] is a 400,
 	// an id that is not one of the group's messages a 404.
 	RouteMessages = Prefix + "/groups/" + groupIDPattern + "/messages"
+	// RouteSearch: GET ?q=TEXT&limit=N lists the group's messages whose
+	// text holds TEXT, case aside, the newest first (at most N, default
+	// 50), as an array of [Message].
+	RouteSearch = Prefix + "/groups/" + groupIDPattern + "/search"
 	// RouteReact: POST with a [ChangeRequest] reacts to the message named
 	// by MessageIDVar (or takes this member's reaction back).
 	RouteReact = RouteMessages + "/" + messageIDPattern + "/react"

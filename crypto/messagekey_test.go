@@ -49,9 +49,9 @@ func TestOpenWithMessageKey(t *testing.T) {
 	}
 }
 
-// TestPeekBody: the body comes out of a message under its key without a
+// TestPeekRecord: the record comes out of a message under its key without a
 // signature check, and not under another key or id.
-func TestPeekBody(t *testing.T) {
+func TestPeekRecord(t *testing.T) {
 	alice := testID(t, 1)
 	key := testKey(alice, 5)
 	m := testMessage()
@@ -60,16 +60,16 @@ func TestPeekBody(t *testing.T) {
 		t.Fatal(err)
 	}
 	sender := alice.Public().Sign
-	body, err := PeekBody(key, testGroup, sealed, sender, m.ID)
-	if err != nil || !bytes.Equal(body, m.Body) {
-		t.Fatalf("PeekBody = %q, %v; want %q", body, err, m.Body)
+	rec, err := PeekRecord(key, testGroup, sealed, sender, m.ID)
+	if err != nil || !bytes.Equal(rec.Body, m.Body) || rec.Time != m.Time {
+		t.Fatalf("PeekRecord = %+v, %v; want %q", rec, err, m.Body)
 	}
 	other := testKey(alice, 5)
 	other.Key[0] ^= 1
-	if _, err := PeekBody(other, testGroup, sealed, sender, m.ID); err == nil {
+	if _, err := PeekRecord(other, testGroup, sealed, sender, m.ID); err == nil {
 		t.Error("another key of the same sender and epoch peeks into the message")
 	}
-	if _, err := PeekBody(key, testGroup, sealed, sender, [16]byte{0xee}); err == nil {
+	if _, err := PeekRecord(key, testGroup, sealed, sender, [16]byte{0xee}); err == nil {
 		t.Error("the message peeks open under another id")
 	}
 }

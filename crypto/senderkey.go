@@ -363,12 +363,12 @@ func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, 
 	return openSealed(mk, key.aad(), w, group, sender, id)
 }
 
-// PeekBody decrypts a sealed message under key and returns the body of the
-// record it holds, without checking the record's signature: for a node
-// reading its own stored log again, whose messages were checked when they
-// were applied, to find the few it must open in full ([OpenMessage]) again.
-// It costs a decryption, not a signature check.
-func PeekBody(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) ([]byte, error) {
+// PeekRecord decrypts a sealed message under key and returns the record it
+// holds, without checking the record's signature: for a node reading its
+// own stored log again, whose messages were checked when they were applied
+// (to find the few it must open in full again with [OpenMessage], or to
+// search them). It costs a decryption, not a signature check.
+func PeekRecord(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id [16]byte) (*Message, error) {
 	if key == nil || key.Group != group || key.Sender != sender {
 		return nil, fmt.Errorf("peek body: %w", ErrWrongKey)
 	}
@@ -385,7 +385,10 @@ func PeekBody(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, id 
 	if err != nil {
 		return nil, fmt.Errorf("peek body: %w", err)
 	}
-	return m.Body, nil
+	if m.ID != id || m.Author.Sign != sender || m.Group != group {
+		return nil, fmt.Errorf("peek body: %w: not the record of this message", ErrMalformed)
+	}
+	return m, nil
 }
 
 // OpenWithMessageKey opens a sealed message with its message key alone (see

@@ -119,7 +119,7 @@ func (g *group) authorAt(ref [16]byte, before uint64) (string, bool) {
 func (g *group) openChange(c *state.Chat, key *crypto.SenderKey, author string) bool {
 	// Most messages are plain text: a decryption tells, without the
 	// signature check of a full open (a restart reads every message).
-	if body, err := crypto.PeekBody(key, g.id, c.Sealed, c.Sender, c.ID); err == nil && (len(body) == 0 || body[0] != content.Marker) {
+	if rec, err := crypto.PeekRecord(key, g.id, c.Sealed, c.Sender, c.ID); err == nil && (len(rec.Body) == 0 || rec.Body[0] != content.Marker) {
 		return false
 	}
 	opened, err := crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)

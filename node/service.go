@@ -260,6 +260,15 @@ func (s *Service) Messages(groupID string) ([]Message, error) {
 	return n.Messages(groupID)
 }
 
+// Search implements the UI backend.
+func (s *Service) Search(ctx context.Context, groupID, query string, limit int) ([]Message, error) {
+	n, err := s.node()
+	if err != nil {
+		return nil, err
+	}
+	return n.Search(ctx, groupID, query, limit)
+}
+
 // MessagePage implements the UI backend.
 func (s *Service) MessagePage(groupID string, limit int, before string) (MessagePage, error) {
 	n, err := s.node()

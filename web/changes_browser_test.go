@@ -94,3 +94,29 @@ func TestBrowserReplyReactEditDelete(t *testing.T) {
 		t.Errorf("bob's page shows an error: %q", got)
 	}
 }
+
+// TestBrowserSearch: a search of the open group lists the messages that
+// hold the text, the newest first, with who wrote each; nothing found says
+// so; another group closes the results.
+func TestBrowserSearch(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob := w.node("alice"), w.node("bob")
+	for _, text := range []string{"lunch at noon?", "the blue door", "see you there", "the Blue Door again"} {
+		if _, err := bob.Send(context.Background(), gid, text, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitText("#chat-title", "friends")
+	webtest.Eval[bool](a, `(() => { document.querySelector('#search-text').value = 'blue door'; return true; })()`)
+	a.Click("#search-submit")
+	a.WaitText("#search-summary", "2 messages with “blue door”, newest first.")
+	if got := webtest.Eval[string](a, `Array.from(document.querySelectorAll('#search-list .msg-text')).map((e) => e.textContent).join(' | ')`); got != "the Blue Door again | the blue door" {
+		t.Errorf("results %q", got)
+	}
+	webtest.Eval[bool](a, `(() => { document.querySelector('#search-text').value = 'nothing like it'; return true; })()`)
+	a.Click("#search-submit")
+	a.WaitText("#search-summary", "No message holds “nothing like it”.")
+	a.Click("#search-close")
+	a.WaitHidden("#search-results")
+}

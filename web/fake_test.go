@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -500,6 +501,22 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 			m.Delivered, m.Others = 0, 0
 		}
 		out = append(out, m)
+	}
+	return out, nil
+}
+
+// Search implements Backend: a case-blind substring match, the newest first, as the node searches.
+func (n *fakeNode) Search(ctx context.Context, groupID, query string, limit int) ([]api.Message, error) {
+	msgs, err := n.Messages(groupID)
+	if err != nil {
+		return nil, err
+	}
+	var out []api.Message
+	q := strings.ToLower(query)
+	for i := len(msgs) - 1; i >= 0 && len(out) < limit; i-- {
+		if strings.Contains(strings.ToLower(msgs[i].Text), q) {
+			out = append(out, msgs[i])
+		}
 	}
 	return out, nil
 }

@@ -86,6 +86,9 @@ type Backend interface {
 	// message whose id is before (the newest when before is empty). An
 	// unknown id before wraps [api.ErrNotFound].
 	MessagePage(groupID string, limit int, before string) (api.MessagePage, error)
+	// Search returns the group's messages whose text holds query, case
+	// aside, the newest first, at most limit.
+	Search(ctx context.Context, groupID, query string, limit int) ([]api.Message, error)
 	// Transcript returns the group's signed transcript as a JSON document.
 	Transcript(ctx context.Context, groupID string) ([]byte, error)
 	// Subscribe returns a channel of events for the UI and a func that ends
@@ -239,6 +242,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
+	r.HandleFunc(api.RouteSearch, h.search).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteReact, h.change(content.Reaction)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteEdit, h.change(content.Edit)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteDelete, h.change(content.Delete)).Methods(http.MethodPost)
@@ -387,6 +391,33 @@ func (h *handler) addKeeper(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// search answers GET /api/v1/groups/{group_id}/search?q=TEXT&limit=N.
+func (h *handler) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 50
+	if s := q.Get("limit"); q.Has("limit") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > api.MaxPage {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number of messages from 1 to %d", api.MaxPage), "leave it out for the newest 50 matches")
+			return
+		}
+		limit = n
+	}
+	if strings.TrimSpace(q.Get("q")) == "" {
+		writeError(w, http.StatusBadRequest, "nothing to search for", "give the text to look for as q=")
+		return
+	}
+	ms, err := h.backend.Search(r.Context(), mux.Vars(r)[api.GroupIDVar], q.Get("q"), limit)
+	if err != nil {
+		h.backendError(w, r, "search", err)
+		return
+	}
+	if ms == nil {
+		ms = []api.Message{}
+	}
+	writeJSON(w, http.StatusOK, ms)
 }
 
 // messages answers GET /api/v1/groups/{group_id}/messages: every message

@@ -26,6 +26,7 @@ import { readToken, showLogin, wireLogin } from './login.js';
 import { startSync, renderStatusViews, renderNodeState } from './sync.js';
 import { renderGroups, seenNow } from './groups.js';
 import { wireChat, renderCompose } from './chat.js';
+import { wireSearch } from './search.js';
 import { loadOlder } from './messages.js';
 import { wireDialogs } from './dialogs.js';
 import { wireDrawers } from './drawers.js';
@@ -34,6 +35,7 @@ import { membership } from './members.js';
 
 function main() {
   wireChat();
+  wireSearch();
   wireDialogs();
   membership.wire();
   wireNotify();

@@ -11,6 +11,7 @@ import { renderMessages, renderOlder } from './chat.js';
 import { renderStatusViews } from './sync.js';
 import { closeDrawers } from './drawers.js';
 import { membership } from './members.js';
+import { searchGroupChanged } from './search.js';
 
 const PREVIEW_CHARS = 90;
 
@@ -100,6 +101,7 @@ export function seenNow() {
 }
 
 export function selectGroup(gid) {
+  if (gid !== state.selected) searchGroupChanged();
   state.selected = gid;
   if (gid) stored('session', 'demes-group', gid);
   if (gid && seeing(gid)) markSeen(gid);

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +120,27 @@ func TestBrowserSearch(t *testing.T) {
 	a.WaitText("#search-summary", "No message holds “nothing like it”.")
 	a.Click("#search-close")
 	a.WaitHidden("#search-results")
+}
+
+// TestBrowserLinks: web addresses in a message are links that open apart
+// (no referrer, no opener); nothing else is: no other scheme, and the text
+// around them stays text. (The test never follows a link.)
+func TestBrowserLinks(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob := w.node("alice"), w.node("bob")
+	const text = "minutes at https://example.org/notes?id=7, and javascript:alert(1) or <b>bold</b>."
+	if _, err := bob.Send(context.Background(), gid, text, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitFor("the message", `() => Array.from(document.querySelectorAll('#message-list .msg-text')).some((e) => e.textContent.includes('minutes at'))`)
+	got := webtest.Eval[string](a, `(() => {
+		const m = Array.from(document.querySelectorAll('#message-list .msg-text')).find((e) => e.textContent.includes('minutes at'));
+		const links = Array.from(m.querySelectorAll('a')).map((l) => l.getAttribute('href') + ' ' + l.target + ' ' + l.rel);
+		return JSON.stringify({ text: m.textContent, links, bold: m.querySelectorAll('b').length });
+	})()`)
+	want := `{"text":"` + strings.ReplaceAll(text, `"`, `\"`) + `","links":["https://example.org/notes?id=7 _blank noopener noreferrer nofollow"],"bold":0}`
+	if got != want {
+		t.Errorf("the message renders as\n%s\nwant\n%s", got, want)
+	}
 }

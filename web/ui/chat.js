@@ -91,7 +91,7 @@ function buildMessage(m) {
   if (quote) li.append(quote);
   // The message text: textContent only, whatever it contains.
   if (m.deleted) li.append(el('div', 'msg-text msg-deleted', 'Message deleted'));
-  else li.append(el('div', 'msg-text', m.text));
+  else li.append(linkedText(m.text));
   li.append(footerOf(m, mine));
 
   if (m.state === 'failed') {
@@ -166,6 +166,40 @@ function withEvents(gid, msgs) {
   }
   while (k < lines.length) out.push(lines[k++]);
   return out;
+}
+
+// URL_RE finds web addresses in a message: http and https only, so that
+// no other scheme (javascript:, data:, file:) ever becomes a link.
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
+
+// linkedText is a message's text with its web addresses as links. The text
+// goes in as text nodes and each address as an anchor's text and href, set
+// as properties: nothing in a message is ever parsed as markup. A trailing
+// full stop, comma or closing bracket is left out of the address, as people
+// write them.
+function linkedText(text) {
+  const div = el('div', 'msg-text');
+  let last = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    let url = match[0].replace(/[.,;:!?)\]]+$/, '');
+    let href;
+    try {
+      href = new URL(url);
+    } catch (e) {
+      continue;
+    }
+    if (href.protocol !== 'http:' && href.protocol !== 'https:') continue;
+    div.append(document.createTextNode(text.slice(last, match.index)));
+    const a = document.createElement('a');
+    a.href = href.href;
+    a.textContent = url;
+    a.target = '_blank';
+    a.rel = 'noopener noreferrer nofollow';
+    div.append(a);
+    last = match.index + url.length;
+  }
+  div.append(document.createTextNode(text.slice(last)));
+  return div;
 }
 
 // eventWords says a membership event in words.

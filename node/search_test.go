@@ -35,19 +35,13 @@ func TestSearch(t *testing.T) {
 	ctx := ctxT(t, 30*time.Second)
 	// Two old messages, out of the window: one edited to match, one
 	// matching deleted.
-	post := func(i int, cnt content.Content) {
-		t.Helper()
-		if m, err := c.Node(i).Post(ctx, c.GroupID, cnt, 10*time.Second); err != nil || m.State != node.StateCommitted {
-			t.Fatalf("post %+v: %v %v", cnt, m.State, err)
-		}
-	}
 	ref := func(k int) *[16]byte {
 		b, _ := hex.DecodeString(ids[k])
 		id := [16]byte(b)
 		return &id
 	}
-	post(1, content.Content{Kind: content.Edit, Ref: ref(3), Text: "now a blue door too"})
-	post(0, content.Content{Kind: content.Delete, Ref: ref(14)})
+	c.post(1, content.Content{Kind: content.Edit, Ref: ref(3), Text: "now a blue door too"})
+	c.post(0, content.Content{Kind: content.Delete, Ref: ref(14)})
 	got, err := c.Node(0).Search(ctx, c.GroupID, "blue DOOR", 10)
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,9 @@ const (
 	// RouteRename: POST with a [RenameRequest] renames the group (admins
 	// only); it answers 204 once the new name is committed.
 	RouteRename = Prefix + "/groups/" + groupIDPattern + "/rename"
+	// RouteRekey: POST (no body) asks the group for new sender keys after
+	// a suspected compromise; it answers 204 once the rekey is committed.
+	RouteRekey = Prefix + "/groups/" + groupIDPattern + "/rekey"
 	// RouteReconnect: POST with a [ReconnectRequest] points this node at a
 	// current member of the group and answers a [ReconnectResponse] once
 	// this node has caught up from it.

@@ -125,6 +125,7 @@ const (
 	TypeLead       Type = 29 // a new host announces itself
 	TypeRename     Type = 30 // an admin renames the group
 	TypeKeeper     Type = 31 // an admin invites a keeper (holds the log, reads nothing)
+	TypeRekey      Type = 32 // a member asks for new sender keys (a suspected compromise)
 )
 
 var typeNames = map[Type]string{
@@ -153,6 +154,7 @@ var typeNames = map[Type]string{
 	TypeRevoke:     "revoke",
 	TypeLead:       "lead",
 	TypeKeeper:     "keeper",
+	TypeRekey:      "rekey",
 	TypeRename:     "rename",
 }
 

@@ -116,6 +116,17 @@ func (r *KeyRing) SealingKey(epoch uint64, registered func(id [KeyIDSize]byte) b
 	return k
 }
 
+// Rotate replaces the owner's key to seal with in epoch by a new random
+// one, kept in the ring: the owner's next messages carry its key header.
+// The old key stays in the ring (its messages may still be opened) until
+// [KeyRing.ForgetOwn].
+func (r *KeyRing) Rotate(epoch uint64) *SenderKey {
+	k := NewSenderKey(r.group, r.self, epoch)
+	r.keys[k.Ref()] = k
+	r.sealing = k
+	return k
+}
+
 // Forget drops the keys of the other members of the epochs before epoch.
 // The owner's own keys stay (see [KeyRing.ForgetOwn]).
 func (r *KeyRing) Forget(epoch uint64) {

@@ -217,11 +217,19 @@ func (g *group) afterConf(res state.Result) {
 	if g.st.Members[g.n.self.Sign] != nil && g.left {
 		g.left = false
 	}
+	g.epochChanged()
+}
+
+// epochChanged follows a new membership epoch (a change of members, or a
+// rekey): the keys of the old epoch are forgotten and queued messages
+// sealed again under a new key.
+func (g *group) epochChanged() {
 	if g.keysEpoch != g.st.Epoch {
-		// The member set changed: no message of the old epoch can be
-		// accepted any more, so their keys are of no use for opening.
+		// No message of the old epoch can be accepted any more, so their
+		// keys are of no use for opening.
 		g.keys.Forget(g.st.Epoch)
 		g.keysEpoch = g.st.Epoch
+		clear(g.keyUse)
 		if g.restored == nil {
 			// Nor for restoring the outbox, once it is restored:
 			// resealOutbox below seals what it holds under a new key.
@@ -234,6 +242,9 @@ func (g *group) afterConf(res state.Result) {
 }
 
 func (g *group) afterEntry(idx uint64, res state.Result) {
+	if res.Err == nil && res.Env != nil && res.Env.Type == crypto.TypeRekey {
+		g.epochChanged()
+	}
 	g.hostQuota.applied(res)
 	g.noteApplied(res)
 	g.inviteApplied(idx, res)

@@ -114,6 +114,12 @@ type Config struct {
 	// opened again when asked for, so the memory a group takes for its
 	// messages does not grow with its history.
 	MessageWindow int
+	// RotateMessages and RotateAfter bound a sender key's use: this node
+	// seals under a new one after that many messages under the same key
+	// (default 100) or that long (default 7 days), besides the new one
+	// every change of members and rekey brings.
+	RotateMessages int
+	RotateAfter    time.Duration
 	// Keeper runs the node as a keeper (keeper.go): it keeps the logs of
 	// the groups admins add it to and reads and sends nothing.
 	Keeper bool
@@ -174,6 +180,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = time.Second
+	}
+	if cfg.RotateMessages == 0 {
+		cfg.RotateMessages = 100
+	}
+	if cfg.RotateAfter == 0 {
+		cfg.RotateAfter = 7 * 24 * time.Hour
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 500 * time.Millisecond

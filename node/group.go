@@ -118,12 +118,13 @@ type group struct {
 	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
 	// ever written to disk; they are learnt again from the key headers in
 	// the log when it is replayed at start.
-	keys      *crypto.KeyRing       // this node's own keys, and every member's of the current epoch
-	keysEpoch uint64                // the epoch keys were last trimmed to
-	restored  map[string][]byte     // outbox frames to restore once the log is replayed
-	replayTo  uint64                // the commit index at start: the end of the replay
-	attests   map[[32]byte]raftView // the map attested points to
-	lastPull  time.Time             // the last time pullAttestations pinged the voters
+	keys      *crypto.KeyRing                   // this node's own keys, and every member's of the current epoch
+	keysEpoch uint64                            // the epoch keys were last trimmed to
+	keyUse    map[[crypto.KeyIDSize]byte]keyUse // own sender keys' use, for rotation (sealingKey)
+	restored  map[string][]byte                 // outbox frames to restore once the log is replayed
+	replayTo  uint64                            // the commit index at start: the end of the replay
+	attests   map[[32]byte]raftView             // the map attested points to
+	lastPull  time.Time                         // the last time pullAttestations pinged the voters
 
 	// Snapshots (see maybeSnapshot).
 	confState *pb.ConfState // raft's configuration after the last applied entry
@@ -210,6 +211,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tentGone:     map[[32]byte]time.Time{},
 		tentSeen:     map[[32]byte]time.Time{},
 		tentPut:      map[string][]byte{},
+		keyUse:       map[[crypto.KeyIDSize]byte]keyUse{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}

@@ -118,7 +118,7 @@ func (g *group) pendingMessage(p *pending) Message {
 // before the first one commits never wait for it).
 func (g *group) seal(p *pending) error {
 	m := &crypto.Message{Group: g.id, ID: p.id, Head: g.st.Chain.Head, Time: p.sentAt.UnixNano(), Body: []byte(p.text)}
-	key := g.senderKey()
+	key := g.sealingKey()
 	var header []identity.PublicID
 	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); !ok {
 		header = g.st.Recipients()
@@ -140,6 +140,33 @@ func (g *group) seal(p *pending) error {
 	g.n.verified.add(frame, env)
 	p.frame, p.at = frame, env.Time
 	return nil
+}
+
+// sealingKey is senderKey, rotated: after Config.RotateMessages messages
+// sealed under the same key, or once it is Config.RotateAfter old, this
+// node seals under a new key (whose header every member opens), so that a
+// leaked sender key opens a bounded stretch of messages. (A restart starts
+// the count again, from the key the log shows registered.)
+func (g *group) sealingKey() *crypto.SenderKey {
+	key := g.senderKey()
+	u := g.keyUse[key.ID]
+	if u.born.IsZero() {
+		u.born = time.Now()
+	}
+	if u.sealed >= g.n.cfg.RotateMessages || time.Since(u.born) >= g.n.cfg.RotateAfter {
+		delete(g.keyUse, key.ID)
+		key = g.keys.Rotate(g.st.Epoch)
+		u = keyUse{born: time.Now()}
+	}
+	u.sealed++
+	g.keyUse[key.ID] = u
+	return key
+}
+
+// keyUse is how much this node sealed under one of its sender keys.
+type keyUse struct {
+	sealed int
+	born   time.Time
 }
 
 // senderKey returns this node's sender key for the current epoch: the one it

@@ -170,6 +170,28 @@ func (n *Node) Rename(ctx context.Context, groupID, name string) error {
 	return n.commitUntil(ctx, g, "rename", refusedWhy, done, g.proposeEntryFn(crypto.TypeRename, &state.RenameBody{Name: name}))
 }
 
+// Rekey asks the group for new sender keys, after a suspected compromise
+// of one (a device seen by someone else, a key that leaked): it commits a
+// rekey entry, which starts a new epoch, so every member seals its next
+// message under a new key, sealed to the members' identity keys. It
+// returns once the entry is committed. Any member may; a keeper may not.
+func (n *Node) Rekey(ctx context.Context, groupID string) error {
+	if n.cfg.Keeper {
+		return errKeeper
+	}
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	v := g.view.Load()
+	if !v.self {
+		return fmt.Errorf("rekey: this node is not a member of group %s: %w", g.id, ErrInvalid)
+	}
+	before := v.epoch
+	done := func(v *view) bool { return v.epoch > before }
+	return n.commitUntil(ctx, g, "rekey", refusedWhy, done, g.proposeEntryFn(crypto.TypeRekey, map[string]any{}))
+}
+
 // settingsOf is what a group's status shows of its settings: the quotas in
 // force, the defaults where the settings say 0.
 func settingsOf(s state.Settings) GroupSettings {

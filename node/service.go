@@ -184,6 +184,15 @@ func (s *Service) SetSettings(ctx context.Context, groupID string, settings Grou
 	return n.SetSettings(ctx, groupID, settings)
 }
 
+// Rekey implements the UI backend.
+func (s *Service) Rekey(ctx context.Context, groupID string) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.Rekey(ctx, groupID)
+}
+
 // Rename implements the UI backend.
 func (s *Service) Rename(ctx context.Context, groupID, name string) error {
 	n, err := s.node()

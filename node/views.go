@@ -27,6 +27,7 @@ type view struct {
 	term      uint64
 	role      string
 	applied   uint64
+	epoch     uint64 // the membership epoch (a new one at every change of members and rekey)
 	self      bool // this node is a current member (false after leaving)
 	queued    int
 	tentative int // other members' tentative messages held here
@@ -77,6 +78,7 @@ func (g *group) publish() {
 		term:      g.term,
 		role:      roleName(g.role),
 		applied:   g.st.Applied,
+		epoch:     g.st.Epoch,
 		self:      g.st.Members[g.n.self.Sign] != nil,
 		replayed:  g.st.Applied >= g.replayTo,
 		queued:    len(g.outbox),

@@ -397,6 +397,14 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 		r.Err = s.applyLatency(env)
 	case crypto.TypeCheckpoint:
 		r.Err = s.applyCheckpoint(index, env)
+	case crypto.TypeRekey:
+		// Any member may ask: a new epoch, so every member seals its next
+		// message under a new sender key, with a new key header.
+		if len(env.Payload) != 1 || env.Payload[0] != 0xa0 {
+			r.Err = reject("malformed rekey") // the empty map, its one encoding
+			break
+		}
+		s.newEpoch(index)
 	case crypto.TypeLead:
 		var b LeadBody
 		switch {

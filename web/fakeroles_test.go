@@ -214,6 +214,16 @@ func (n *fakeNode) SetSettings(ctx context.Context, groupID string, s api.GroupS
 	return nil
 }
 
+// Rekey implements Backend: the fake has no keys to renew.
+func (n *fakeNode) Rekey(ctx context.Context, groupID string) error {
+	n.w.mu.Lock()
+	defer n.w.mu.Unlock()
+	if g := n.w.groups[groupID]; g == nil || !g.isMember(n) {
+		return fmt.Errorf("group %q: %w", groupID, api.ErrNotFound)
+	}
+	return nil
+}
+
 // Rename implements Backend.
 func (n *fakeNode) Rename(ctx context.Context, groupID, name string) error {
 	n.w.mu.Lock()

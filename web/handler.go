@@ -55,6 +55,8 @@ type Backend interface {
 	SetSettings(ctx context.Context, groupID string, s api.GroupSettings) error
 	// Rename renames the group; admins may.
 	Rename(ctx context.Context, groupID, name string) error
+	// Rekey asks the group for new sender keys (a suspected compromise).
+	Rekey(ctx context.Context, groupID string) error
 	// Remove removes a member from the group; admins may.
 	Remove(ctx context.Context, groupID, publicID string) error
 	// Leave removes this node from the group. It keeps the history it has.
@@ -239,6 +241,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteSettings, h.settings).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteSettings, h.putSettings).Methods(http.MethodPut)
 	r.HandleFunc(api.RouteRename, h.rename).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteRekey, h.rekey).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)

@@ -208,6 +208,15 @@ func (h *handler) rename(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// rekey answers POST /api/v1/groups/{group_id}/rekey.
+func (h *handler) rekey(w http.ResponseWriter, r *http.Request) {
+	if err := h.backend.Rekey(r.Context(), groupID(r)); err != nil {
+		h.actionError(w, r, "ask for new keys", err, hints{forbidden: "only members ask for new keys"})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 func groupID(r *http.Request) string { return mux.Vars(r)[api.GroupIDVar] }
 
 // publicID checks a public id from a request body before the backend sees

@@ -50,6 +50,7 @@ var commands = []command{
 	{"react", "react to a message with an emoji (--remove takes it back)", runReact},
 	{"edit", "give one of your messages new text", runEdit},
 	{"delete", "delete one of your messages", runDelete},
+	{"rekey", "ask every member of a group for new sender keys (after a suspected compromise)", runRekey},
 	{"search", "search TEXT: a group's messages that hold TEXT, the newest first", runSearch},
 	{"status", "show the node, its groups, hosts and members", runStatus},
 	{"transcript", "export the signed transcript of a group", runTranscript},

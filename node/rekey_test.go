@@ -1,0 +1,79 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
+)
+
+// sealedBy returns, in log order, the epoch and key id of every chat
+// message of node i in node j's log.
+func (c *cluster) sealedBy(i, j int) []string {
+	c.t.Helper()
+	es, err := c.Node(j).LogFrames(c.GroupID)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		env, err := crypto.Verify(e.Frame)
+		if err != nil || env.Type != crypto.TypeChat || env.Sender != c.Member(i).ID.Public().Sign {
+			continue
+		}
+		var b state.ChatBody
+		if err := state.Decode(env.Payload, &b); err != nil {
+			c.t.Fatal(err)
+		}
+		info, err := crypto.ReadSealed(b.Sealed)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d/%x", info.Epoch, info.KeyID[:4]))
+	}
+	return out
+}
+
+// TestSenderKeyRotationAndRekey (issue 19, item 3): a member seals under a
+// new sender key after RotateMessages messages, and every member gets a
+// new one after any member's rekey; the others read every message.
+func TestSenderKeyRotationAndRekey(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 2, 221, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		c.Member(0).Tweak = func(cfg *node.Config) { cfg.RotateMessages = 3 }
+	})
+	c.form()
+	for k := 0; k < 7; k++ {
+		c.send(0, fmt.Sprint("m", k), 10*time.Second)
+	}
+	c.Eventually(t, 30*time.Second, "node0's 7 messages in node1's log", func() bool { return len(c.sealedBy(0, 1)) == 7 })
+	keys := c.sealedBy(0, 1)
+	distinct := map[string]int{}
+	for _, k := range keys {
+		distinct[k]++
+	}
+	if len(distinct) != 3 {
+		t.Fatalf("7 messages under %d keys (%v), want 3: a new key every 3 messages", len(distinct), keys)
+	}
+	// node1 asks for new keys: node0's next message is of a new epoch.
+	if err := c.Node(1).Rekey(ctxT(t, 30*time.Second), c.GroupID); err != nil {
+		t.Fatal(err)
+	}
+	c.send(0, "after the rekey", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "node0's message after the rekey in node1's log", func() bool { return len(c.sealedBy(0, 1)) == 8 })
+	keys = c.sealedBy(0, 1)
+	var e1, e2 uint64
+	fmt.Sscanf(keys[6], "%d/", &e1)
+	fmt.Sscanf(keys[7], "%d/", &e2)
+	if e2 <= e1 {
+		t.Fatalf("the message after the rekey is of epoch %d, the one before of %d", e2, e1)
+	}
+	c.Eventually(t, 30*time.Second, "node1 to read all 8", func() bool {
+		ms, err := c.Committed(1)
+		return err == nil && len(ms) == 8 && ms[7].Text == "after the rekey"
+	})
+}

@@ -28,7 +28,7 @@ type view struct {
 	role      string
 	applied   uint64
 	epoch     uint64 // the membership epoch (a new one at every change of members and rekey)
-	self      bool // this node is a current member (false after leaving)
+	self      bool   // this node is a current member (false after leaving)
 	queued    int
 	tentative int // other members' tentative messages held here
 	pref      []string

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 	"time"
 
@@ -88,19 +86,9 @@ func sendChange(ctx context.Context, f *nodeFlags, route, id string, req api.Cha
 		return err
 	}
 	req.TimeoutMS = timeout.Milliseconds()
-	var m api.Message
-	if _, err := c.call(ctx, http.MethodPost, api.MessagePath(route, g.GroupID, id), req, &m, timeout+sendMargin); err != nil {
-		if errors.As(err, new(unansweredError)) {
-			err = withHint(err, "the change may be in the outbox already; check with 'demes messages' before trying again")
-		}
+	m, err := postToOutbox(ctx, c, api.MessagePath(route, g.GroupID, id), req, timeout, "the change", *f.json, stdout)
+	if err != nil {
 		return err
-	}
-	if *f.json {
-		if err := writeJSON(stdout, m); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintln(stdout, m.ID)
 	}
 	if m.State != api.StateCommitted {
 		fmt.Fprintf(stderr, "demes: the %s %s is not in the group's order yet; it stays in the outbox and takes effect when the group commits it\n", m.Kind, m.ID)

@@ -20,6 +20,26 @@ const defaultSendTimeout = 10 * time.Second
 // "tentative" when --timeout runs out, and that answer needs time to arrive.
 const sendMargin = 30 * time.Second
 
+// postToOutbox posts a message or a change of one (what names it in a hint)
+// to the node, which waits up to timeout for its commit, and prints its id,
+// or the whole message with jsonOut.
+func postToOutbox(ctx context.Context, c *client, path string, req any, timeout time.Duration, what string, jsonOut bool, stdout io.Writer) (api.Message, error) {
+	var m api.Message
+	if _, err := c.call(ctx, http.MethodPost, path, req, &m, timeout+sendMargin); err != nil {
+		if errors.As(err, new(unansweredError)) {
+			// The node may have taken it before the call failed; sending
+			// it again would then send it twice.
+			err = withHint(err, what+" may be in the outbox already; check with 'demes messages' before sending it again")
+		}
+		return api.Message{}, err
+	}
+	if jsonOut {
+		return m, writeJSON(stdout, m)
+	}
+	fmt.Fprintln(stdout, m.ID)
+	return m, nil
+}
+
 // runSend sends a chat message and waits until it is committed to the group's
 // log. The message id is the last line of stdout. When the commit does not
 // come within --timeout, or the group cannot commit now (too many voters
@@ -54,21 +74,9 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	req := api.SendRequest{Text: text, ReplyTo: *replyTo, TimeoutMS: timeout.Milliseconds()}
 	start := time.Now()
-	var m api.Message
-	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteMessages, g.GroupID), req, &m, *timeout+sendMargin); err != nil {
-		if errors.As(err, new(unansweredError)) {
-			// The node may have taken the message before the call failed;
-			// sending it again would then send it twice.
-			err = withHint(err, "the message may be in the outbox already; check with 'demes messages' before sending it again")
-		}
+	m, err := postToOutbox(ctx, c, api.GroupPath(api.RouteMessages, g.GroupID), req, *timeout, "the message", *f.json, stdout)
+	if err != nil {
 		return err
-	}
-	if *f.json {
-		if err := writeJSON(stdout, m); err != nil {
-			return err
-		}
-	} else {
-		fmt.Fprintln(stdout, m.ID)
 	}
 	if m.State != api.StateCommitted {
 		reached := ""

@@ -2,15 +2,12 @@ package node
 
 import (
 	"context"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"go.etcd.io/raft/v3"
 
-	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
@@ -307,221 +304,6 @@ func (p *pending) tried(k [32]byte, others int) {
 	}
 }
 
-// takeTentative checks another member's tentative messages and holds those
-// that pass, answering with the ids this node holds (tentative or
-// committed). A message that does not pass is refused and counted alone:
-// the others still count.
-func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope) ([]byte, error) {
-	var b tentativeBody
-	if err := state.Decode(env.Payload, &b); err != nil || len(b.Items) == 0 {
-		return nil, n.reject(env, "malformed tentative messages", err)
-	}
-	type checked struct {
-		order  uint64
-		id     [16]byte
-		sealed []byte
-		info   *crypto.SealedInfo
-		frame  []byte
-	}
-	var cs []checked
-	for _, it := range b.Items {
-		c, err := crypto.Verify(it.Frame)
-		if err != nil || c.Type != crypto.TypeChat || c.Sender != env.Sender || c.Group != g.id {
-			// Only the author sends its own messages, for this group.
-			n.reject(env, "tentative message not the sender's own chat message", err)
-			continue
-		}
-		var body state.ChatBody
-		if err := state.Decode(c.Payload, &body); err != nil || len(body.ID) != 16 {
-			n.reject(env, "malformed tentative message", err)
-			continue
-		}
-		info, err := crypto.ReadSealed(body.Sealed)
-		if err != nil {
-			n.reject(env, "malformed tentative message", err)
-			continue
-		}
-		cs = append(cs, checked{order: it.Order, id: [16]byte(body.ID), sealed: body.Sealed, info: info, frame: it.Frame})
-	}
-	var ids [][]byte
-	err := g.do(ctx, func() {
-		for _, c := range cs {
-			if err := g.holdTentative(env.Sender, c.order, c.id, c.sealed, c.info, c.frame); err != nil {
-				// One reason for all (the cause is in the log): the
-				// reason is a metric label, and causes carry numbers.
-				n.reject(env, "tentative message refused", err)
-				continue
-			}
-			ids = append(ids, c.id[:])
-		}
-		g.saveTentative()
-		g.publish()
-	})
-	if err != nil {
-		return nil, err
-	}
-	payload, err := state.Encode(&deliveredBody{IDs: ids})
-	if err != nil {
-		return nil, err
-	}
-	return n.sign(&crypto.Envelope{Type: crypto.TypeDelivered, Group: g.id, To: env.Sender, Payload: payload})
-}
-
-// errTentative marks a tentative message this node does not hold.
-var errTentative = errors.New("tentative message")
-
-// holdTentative opens a tentative message of author and holds it, unless
-// it is held or committed already, and records its frame in the store
-// (unless frame is nil: it is read from there). It runs on the group's
-// goroutine.
-func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed []byte, info *crypto.SealedInfo, frame []byte) error {
-	if _, ok := g.st.MsgIDs[id]; ok {
-		return nil // committed: held, and in order
-	}
-	if _, ok := g.tent[id]; ok {
-		return nil
-	}
-	am := g.st.Members[author]
-	if am == nil || g.st.Members[g.n.self.Sign] == nil {
-		return fmt.Errorf("%w: its author is not a member here", errTentative)
-	}
-	if info.Epoch != g.st.Epoch {
-		// Sealed for another membership than this node's: one of the two
-		// is behind, and the log will sort it out.
-		return fmt.Errorf("%w: sealed in membership epoch %d, this node is in %d", errTentative, info.Epoch, g.st.Epoch)
-	}
-	if g.tentBy[author] >= maxTentativeHeld {
-		return fmt.Errorf("%w: %d of the author's messages wait already", errTentative, g.tentBy[author])
-	}
-	if limit := max(g.lamport, g.st.Applied) + maxOrderJump; order > limit || order == 0 {
-		return fmt.Errorf("%w: order %d out of range", errTentative, order)
-	}
-	key, err := g.keys.Open(crypto.KeyRef{Sender: author, Epoch: info.Epoch, ID: info.KeyID}, sealed)
-	if err != nil {
-		return err
-	}
-	opened, err := crypto.OpenMessage(key, g.id, sealed, author, id)
-	if err != nil {
-		return err
-	}
-	m := Message{
-		ID: hex.EncodeToString(id[:]), Author: g.idText(am.ID), Name: am.Name,
-		SentAt: time.Unix(0, opened.Time).UTC(), State: StateTentative, GroupID: g.id.String(), Order: order,
-	}
-	cnt, perr := content.Parse(opened.Body)
-	content.Show(&m, cnt, perr)
-	if frame != nil {
-		// Ciphertext only, as the log; written with the others of its
-		// envelope (saveTentative).
-		if data, err := state.Encode(&tentativeItem{Order: order, Frame: frame}); err == nil {
-			g.tentPut[string(id[:])] = data
-		}
-	}
-	g.tent[id] = &heldMessage{m: m, author: author}
-	g.tentBy[author]++
-	g.lamport = max(g.lamport, order)
-	if m.Kind == "" {
-		// A change is shown once committed, on its target.
-		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
-	}
-	return nil
-}
-
-// committedTentative drops the tentative copy of a message the log has
-// committed, whose text is text as committed. An author that signed
-// another text under the same id had the members shown a message that is
-// not the one in the order: the order's wins, and it is counted.
-func (g *group) committedTentative(id [16]byte, text string, readable bool) {
-	if h, ok := g.tent[id]; ok {
-		if readable && h.m.Text != text {
-			g.n.countReject("tentative message changed at its commit", "an author committed another text than it had handed over tentatively; the committed one is shown")
-		}
-		delete(g.tent, id)
-		if g.tentBy[h.author]--; g.tentBy[h.author] <= 0 {
-			delete(g.tentBy, h.author)
-		}
-		if _, unsaved := g.tentPut[string(id[:])]; unsaved {
-			delete(g.tentPut, string(id[:]))
-		} else {
-			g.tentDrop = append(g.tentDrop, append([]byte(nil), id[:]...))
-		}
-	}
-}
-
-// saveTentative writes the tentative messages taken and forgets those
-// committed since the last call, in one transaction. A failed write costs
-// only their survival of a restart (a restart drops the committed ones
-// anyway), so it is logged, not fatal.
-func (g *group) saveTentative() {
-	if len(g.tentPut) == 0 && len(g.tentDrop) == 0 {
-		return
-	}
-	if err := g.n.store.UpdateTentative(g.id[:], g.tentPut, g.tentDrop); err != nil {
-		g.n.log.Warn().Err(err).Msg("cannot store tentative messages; they are shown until a restart")
-	}
-	clear(g.tentPut)
-	g.tentDrop = g.tentDrop[:0]
-}
-
-// restoreTentative holds again, once after a start when the log is
-// replayed, the tentative messages stored before: each is checked again as
-// when it arrived, and forgotten if it committed meanwhile or no longer
-// passes (its author left, a new membership epoch).
-func (g *group) restoreTentative() {
-	if g.tentRestored || g.st.Applied < g.replayTo {
-		return
-	}
-	g.tentRestored = true
-	stored, err := g.n.store.Tentative(g.id[:])
-	if err != nil || len(stored) == 0 {
-		return
-	}
-	var drop [][]byte
-	for key, data := range stored {
-		id := []byte(key)
-		var it tentativeItem
-		ok := state.Decode(data, &it) == nil && len(id) == 16
-		var c *crypto.Envelope
-		var body state.ChatBody
-		var info *crypto.SealedInfo
-		if ok {
-			c, err = crypto.Verify(it.Frame)
-			ok = err == nil && c.Type == crypto.TypeChat && c.Group == g.id
-		}
-		if ok {
-			ok = state.Decode(c.Payload, &body) == nil && len(body.ID) == 16 && [16]byte(body.ID) == [16]byte(id)
-		}
-		if ok {
-			info, err = crypto.ReadSealed(body.Sealed)
-			ok = err == nil
-		}
-		if !ok || g.holdTentative(c.Sender, it.Order, [16]byte(id), body.Sealed, info, nil) != nil {
-			drop = append(drop, id)
-			continue
-		}
-		if _, held := g.tent[[16]byte(id)]; !held {
-			drop = append(drop, id) // committed meanwhile
-		}
-	}
-	g.tentDrop = append(g.tentDrop, drop...)
-	g.saveTentative()
-	g.publish()
-}
-
-// dropFormerTentative drops the tentative messages of authors that are no
-// longer members: theirs will not commit any more.
-func (g *group) dropFormerTentative() {
-	n := len(g.tent)
-	for id, h := range g.tent {
-		if g.st.Members[h.author] == nil {
-			g.committedTentative(id, "", false)
-		}
-	}
-	if len(g.tent) != n {
-		g.publish()
-	}
-}
-
 // tentativeMessages returns the messages not in the group's order yet,
 // this node's queued ones and others' held ones, in the order shown (see
 // the top of this file).
@@ -576,18 +358,26 @@ func (g *group) votersOnline(now time.Time) (voters, online int) {
 			continue
 		}
 		voters++
-		var heard time.Time // the last time k answered: a pong, or tentative messages
-		if p := g.pl.peers[k]; p != nil {
-			heard = p.lastPong
-		}
-		if g.tentSeen[k].After(heard) {
-			heard = g.tentSeen[k]
-		}
-		if k == g.n.self.Sign || (now.Sub(heard) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(heard)) {
+		if k == g.n.self.Sign || g.answers(k, now) {
 			online++
 		}
 	}
 	return voters, online
+}
+
+// answers reports whether member k is online as far as this node knows: it
+// answered a ping or took tentative messages within three ping intervals,
+// and did not fail to answer tentative messages since. Status shows the
+// same (publish), so that what it says and what a send decides agree.
+func (g *group) answers(k [32]byte, now time.Time) bool {
+	var heard time.Time // the last time k answered
+	if p := g.pl.peers[k]; p != nil {
+		heard = p.lastPong
+	}
+	if g.tentSeen[k].After(heard) {
+		heard = g.tentSeen[k]
+	}
+	return now.Sub(heard) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(heard)
 }
 
 // waiting says why the group cannot commit now, for a person, or "" when

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -128,4 +129,31 @@ func writeSent(w http.ResponseWriter, m api.Message) {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, m)
+}
+
+// search answers GET /api/v1/groups/{group_id}/search?q=TEXT&limit=N.
+func (h *handler) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 50
+	if s := q.Get("limit"); q.Has("limit") {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > api.MaxPage {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number of messages from 1 to %d", api.MaxPage), "leave it out for the newest 50 matches")
+			return
+		}
+		limit = n
+	}
+	if strings.TrimSpace(q.Get("q")) == "" {
+		writeError(w, http.StatusBadRequest, "nothing to search for", "give the text to look for as q=")
+		return
+	}
+	ms, err := h.backend.Search(r.Context(), mux.Vars(r)[api.GroupIDVar], q.Get("q"), limit)
+	if err != nil {
+		h.backendError(w, r, "search", err)
+		return
+	}
+	if ms == nil {
+		ms = []api.Message{}
+	}
+	writeJSON(w, http.StatusOK, ms)
 }

@@ -396,33 +396,6 @@ func (h *handler) addKeeper(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, res)
 }
 
-// search answers GET /api/v1/groups/{group_id}/search?q=TEXT&limit=N.
-func (h *handler) search(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit := 50
-	if s := q.Get("limit"); q.Has("limit") {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > api.MaxPage {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number of messages from 1 to %d", api.MaxPage), "leave it out for the newest 50 matches")
-			return
-		}
-		limit = n
-	}
-	if strings.TrimSpace(q.Get("q")) == "" {
-		writeError(w, http.StatusBadRequest, "nothing to search for", "give the text to look for as q=")
-		return
-	}
-	ms, err := h.backend.Search(r.Context(), mux.Vars(r)[api.GroupIDVar], q.Get("q"), limit)
-	if err != nil {
-		h.backendError(w, r, "search", err)
-		return
-	}
-	if ms == nil {
-		ms = []api.Message{}
-	}
-	writeJSON(w, http.StatusOK, ms)
-}
-
 // messages answers GET /api/v1/groups/{group_id}/messages: every message
 // as an array, or with a page query (limit, before) an api.MessagePage.
 func (h *handler) messages(w http.ResponseWriter, r *http.Request) {

@@ -93,11 +93,15 @@ func (g *group) publish() {
 	}
 	v.rtt = map[[32]byte]float64{}
 	v.online = map[[32]byte]bool{}
+	now := time.Now()
+	for k := range g.tentSeen {
+		v.online[k] = g.answers(k, now)
+	}
 	for k, p := range g.pl.peers {
 		if x, ok := p.est.Value(); ok {
 			v.rtt[k] = x
 		}
-		v.online[k] = time.Since(p.lastPong) < 3*g.n.cfg.PingInterval
+		v.online[k] = g.answers(k, now)
 	}
 	provisional := func() {
 		for k, p := range g.provisional {

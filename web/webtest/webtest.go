@@ -279,33 +279,96 @@ func (p *Page) Navigate(url string) {
 	p.Do("navigate", chromedp.Navigate(url))
 }
 
-// Click clicks the first element that matches the CSS selector, once it is visible.
-// When the page replaces that element between finding and clicking it (a
-// list re-rendered by a status refresh), Click finds it again and clicks the
-// new one, as a person's second try would.
+// Click clicks the first element that matches the CSS selector, once it is
+// visible, with the mouse at the element's centre, as a person does.
+//
+// A person aims at a button that stands still; a page whose status refresh
+// re-renders a list above it moves it, and a click aimed a moment earlier
+// lands beside it (the mouse event goes to whatever is at that point now).
+// So Click waits until the element keeps its place for a few frames, checks
+// that nothing covers its centre, clicks there, and then checks that the
+// click reached the element; when it did not (the page moved it or replaced
+// it meanwhile), Click aims again, as a person's second try would.
 func (p *Page) Click(sel string) {
 	p.T.Helper()
 	ctx, cancel := context.WithTimeout(p.Ctx, p.Step)
 	defer cancel()
-	for {
-		err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
-		if err == nil {
+	last := "it never appeared"
+	for attempt := 1; ; attempt++ {
+		token := fmt.Sprintf("demes-click-%d", attempt)
+		aim, err := chromedp.Run(ctx, chromedp.Evaluate[clickAim](fmt.Sprintf(aimJS, sel, token), chromedp.EvalAwaitPromise))
+		if err == nil && aim.OK {
+			_, err = chromedp.Run(ctx, chromedp.MouseClickXY(aim.X, aim.Y))
+			if err == nil {
+				hit, herr := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`window[%q] === true`, token)))
+				if herr == nil && hit {
+					return
+				}
+				last = "the click landed beside it (the page moved it)"
+			}
+		} else if err == nil {
+			last = aim.Why
+		}
+		if err != nil {
+			last = err.Error()
+		}
+		if ctx.Err() != nil {
+			p.fail("click %s: %s", sel, last)
 			return
 		}
-		if !isDetached(err) || ctx.Err() != nil {
-			p.fail("click %s: %v", sel, err)
+		if pause(ctx, 50*time.Millisecond) != nil {
+			p.fail("click %s: %s", sel, last)
 			return
 		}
 	}
 }
 
-// isDetached reports whether err says the node an action had found left the
-// document before the action reached it.
-func isDetached(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "Could not find node with given id") ||
-		strings.Contains(msg, "Node is detached") ||
-		strings.Contains(msg, "node not found")
+// clickAim is where Click aims, or why it cannot yet.
+type clickAim struct {
+	OK  bool    `json:"ok"`
+	X   float64 `json:"x"`
+	Y   float64 `json:"y"`
+	Why string  `json:"why"`
+}
+
+// aimJS finds the element (%[1]q), scrolls it into view, waits until its box
+// is the same in three animation frames in a row, checks that its centre is
+// not covered, and arms a one-time listener that records in window[%[2]q]
+// that a click reached it.
+const aimJS = `(async (sel, token) => {
+  const el = document.querySelector(sel);
+  if (!el) return {ok: false, why: 'no element matches it'};
+  if (el.disabled) return {ok: false, why: 'it is disabled'};
+  el.scrollIntoView({block: 'center', inline: 'center'});
+  const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+  const same = (a, b) => a.x === b.x && a.y === b.y && a.width === b.width && a.height === b.height;
+  let box = el.getBoundingClientRect(), still = 0;
+  for (let i = 0; i < 60 && still < 3; i++) {
+    await frame();
+    const now = el.getBoundingClientRect();
+    still = same(box, now) ? still + 1 : 0;
+    box = now;
+  }
+  if (still < 3) return {ok: false, why: 'it keeps moving'};
+  if (box.width === 0 || box.height === 0) return {ok: false, why: 'it is not visible'};
+  const x = box.x + box.width / 2, y = box.y + box.height / 2;
+  const top = document.elementFromPoint(x, y);
+  if (!top || !(top === el || el.contains(top))) return {ok: false, why: 'something covers it'};
+  window[token] = false;
+  el.addEventListener('click', () => { window[token] = true; }, {once: true, capture: true});
+  return {ok: true, x, y};
+})(%[1]q, %[2]q)`
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // SendKeys focuses the first element that matches the CSS selector and

@@ -87,6 +87,13 @@ const (
 	// RouteDelete: POST with a [ChangeRequest] deletes one of this
 	// member's messages.
 	RouteDelete = RouteMessages + "/" + messageIDPattern + "/delete"
+	// RouteRead: POST with an empty JSON object marks the group read through the message
+	// named by MessageIDVar, a message in the group's order, and answers a
+	// [ReadMark]; a mark never goes back.
+	RouteRead = RouteMessages + "/" + messageIDPattern + "/read"
+	// RoutePreferences: GET answers the person's [Preferences]; PUT with
+	// [Preferences] changes them and answers them.
+	RoutePreferences = Prefix + "/preferences"
 	// RouteTranscript: GET answers the group's signed transcript, a JSON
 	// document for download.
 	RouteTranscript = Prefix + "/groups/" + groupIDPattern + "/transcript"

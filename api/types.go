@@ -87,6 +87,20 @@ type Member struct {
 	// Keeper marks a keeper: an always-on node that holds the group's log
 	// and votes, and reads nothing.
 	Keeper bool `json:"keeper,omitempty"`
+	// HoldsThrough is the log index through which the member's device is
+	// known to hold the group's history: its latest signed statement of
+	// its chain head that matched this node's (for this node itself, what
+	// it applied). A message at or below it was delivered to the member.
+	HoldsThrough uint64 `json:"holds_through,omitempty"`
+	// ReadThrough is the log index through which the member's person has
+	// read the group, as the member's signed pings said; 0 when unknown,
+	// or when this node's person does not share read receipts (then it
+	// sees nobody's). For this node itself, its own mark.
+	ReadThrough uint64 `json:"read_through,omitempty"`
+	// JoinedAt is the log index of the member's join (1 for the group's
+	// creator): messages before it were sealed to the members of that
+	// time, so the member cannot read them.
+	JoinedAt uint64 `json:"joined_at,omitempty"`
 }
 
 // Edge is one measured latency between two members, as the election package
@@ -215,6 +229,22 @@ type Status struct {
 	Groups      []GroupStatus    `json:"groups"`
 	Rejected    map[string]int64 `json:"rejected"` // rejected envelopes by reason
 	Version     string           `json:"version"`  // the build: version, commit, Go toolchain
+	// ReadReceipts says whether this node's person shares read receipts
+	// (and so sees the members'); see [Preferences].
+	ReadReceipts bool `json:"read_receipts"`
+}
+
+// Preferences are the person's choices on this node, for every group.
+type Preferences struct {
+	// ReadReceipts shares how far this person has read each group with
+	// its members, and shows how far they have read (both or neither).
+	ReadReceipts bool `json:"read_receipts"`
+}
+
+// ReadMark answers POST [RouteRead]: the log index through which the group
+// is now marked read.
+type ReadMark struct {
+	ReadThrough uint64 `json:"read_through"`
 }
 
 // Event is pushed to subscribers (the browser, through the server-sent events

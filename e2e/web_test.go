@@ -193,12 +193,12 @@ func e2ePage(t *testing.T, b *webtest.Browser, n *e2eNode) *webtest.Page {
 
 // e2eHasMessage is true when the message list shows text exactly, in the
 // given delivery state and by the given author (either may be ""). The
-// page's own messages show the state as a sign: a check when committed, a
-// clock while on their way.
+// page's own messages show the state as a sign: a check when committed
+// (two once every member's device holds it), a clock while on their way.
 const e2eHasMessage = `(text, state, author) => Array.from(document.querySelectorAll('#message-list .msg')).some((li) =>
 	li.querySelector('.msg-text').textContent === text &&
 	(!state || (li.dataset.state === state && (!li.classList.contains('mine') ||
-		!!li.querySelector('.msg-state .icon-' + (state === 'committed' ? 'check' : 'clock'))))) &&
+		(state === 'committed' ? ['check', 'checks'] : ['clock']).some((i) => !!li.querySelector('.msg-state .icon-' + i))))) &&
 	(!author || li.querySelector('.msg-author').textContent === author))`
 
 func e2eWaitMessage(p *webtest.Page, text, state, author string) {
@@ -362,6 +362,16 @@ func TestE2EGroupChat(t *testing.T) {
 	if v := webtest.Eval[string](a, `document.querySelector('#compose').value`); v != "" {
 		t.Errorf("alice's compose box after sending = %q, want empty", v)
 	}
+	// Receipts: bob's page, open on the group, marks it read, and alice's
+	// node learns it from bob's signed pings; once carol (no browser)
+	// reads it too, alice sees that everyone did.
+	const lastReceipt = `() => { const ms = document.querySelectorAll('#message-list .msg.mine'); const r = ms.length ? ms[ms.length - 1].querySelector('.msg-receipt') : null; return r ? r.textContent : ''; }`
+	a.WaitFor("alice to see that bob read her message", `() => (`+lastReceipt+`)() === 'Read by bob'`)
+	helloID := webtest.Eval[string](a, `(() => { const ms = document.querySelectorAll('#message-list .msg.mine'); return ms[ms.length - 1].dataset.id; })()`)
+	if _, err := carol.svc.MarkRead(ctx, gid, helloID); err != nil {
+		t.Fatalf("carol marks the group read: %v", err)
+	}
+	a.WaitFor("alice to see that everyone read her message", `() => (`+lastReceipt+`)() === 'Read by everyone'`)
 	const reply = "Thanks! Everything I write is sealed to each of you."
 	e2eSend(bp, reply)
 	e2eWaitMessage(a, reply, "committed", "bob")

@@ -46,8 +46,8 @@ type attestation struct {
 
 // Ping payloads (docs/PROTOCOL.md, "Peer transport", Pings): a 16-byte nonce, optionally
 // followed by a kind byte and the sender's raft view, then optionally by a
-// flags byte and the sender's signed statement of its chain head
-// (fork.go). A pong answers a 16-byte ping with the bare nonce (what nodes
+// flags byte, the sender's read mark when the flags say so (receipts.go),
+// and the sender's signed statement of its chain head (fork.go). A pong answers a 16-byte ping with the bare nonce (what nodes
 // before the raft view expect) and a longer ping with the nonce, its own
 // view, flags and statement.
 const (
@@ -58,6 +58,12 @@ const (
 	// pingSuspect, in the flags, says that the sender suspects the leader
 	// of its raft view, in that term, of censoring it (censor.go).
 	pingSuspect byte = 1
+	// pingRead, in the flags, says that the 8 bytes after them are the
+	// log index through which the sender's person has read the group
+	// (a read receipt, receipts.go).
+	pingRead       byte = 2
+	pingReadLen         = 8
+	pingFlagsKnown      = pingSuspect | pingRead
 
 	pingKindPing byte = 1
 	pingKindPong byte = 2
@@ -67,20 +73,25 @@ var errPingPayload = errors.New("ping payload is neither a 16-byte nonce nor a n
 
 // pingExtra is what a ping or pong carries after the raft view.
 type pingExtra struct {
-	flags     byte   // pingSuspect, or 0
+	flags     byte   // pingSuspect, pingRead, or 0
+	read      uint64 // the read mark, with pingRead
 	statement []byte // the signed TypeHead envelope; nil for none
 }
 
 // encodePing is nonce || kind || term (8 bytes, big endian) || leader raft id
-// (8 bytes, big endian) || flags (1 byte) || statement (the signed TypeHead
-// envelope, up to maxHeadFrame bytes; none when nil).
+// (8 bytes, big endian) || flags (1 byte) || read mark (8 bytes, big endian,
+// only with pingRead) || statement (the signed TypeHead envelope, up to
+// maxHeadFrame bytes; none when nil).
 func encodePing(nonce []byte, kind byte, rv raftView, x pingExtra) []byte {
-	b := make([]byte, 0, pingFlagsLen+len(x.statement))
+	b := make([]byte, 0, pingFlagsLen+pingReadLen+len(x.statement))
 	b = append(b, nonce...)
 	b = append(b, kind)
 	b = binary.BigEndian.AppendUint64(b, rv.term)
 	b = binary.BigEndian.AppendUint64(b, rv.lead)
 	b = append(b, x.flags)
+	if x.flags&pingRead != 0 {
+		b = binary.BigEndian.AppendUint64(b, x.read)
+	}
 	return append(b, x.statement...)
 }
 
@@ -90,7 +101,7 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 	switch {
 	case len(p) == pingNonceLen:
 		return p, 0, raftView{}, x, nil
-	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+maxHeadFrame):
+	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+pingReadLen+maxHeadFrame):
 		kind = p[pingNonceLen]
 		if kind != pingKindPing && kind != pingKindPong {
 			return nil, 0, raftView{}, x, fmt.Errorf("%w: kind %d", errPingPayload, kind)
@@ -99,11 +110,21 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 		rv.lead = binary.BigEndian.Uint64(p[pingNonceLen+9:])
 		if len(p) >= pingFlagsLen {
 			x.flags = p[pingViewLen]
-			if x.flags&^pingSuspect != 0 {
+			if x.flags&^pingFlagsKnown != 0 {
 				return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: flags %#x", errPingPayload, x.flags)
 			}
-			if len(p) > pingFlagsLen {
-				x.statement = p[pingFlagsLen:]
+			rest := p[pingFlagsLen:]
+			if x.flags&pingRead != 0 {
+				if len(rest) < pingReadLen {
+					return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: the read mark is cut short", errPingPayload)
+				}
+				x.read, rest = binary.BigEndian.Uint64(rest), rest[pingReadLen:]
+			}
+			if len(rest) > maxHeadFrame {
+				return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))
+			}
+			if len(rest) > 0 {
+				x.statement = rest
 			}
 		}
 		return p[:pingNonceLen], kind, rv, x, nil

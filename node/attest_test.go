@@ -116,9 +116,20 @@ func TestPingPayload(t *testing.T) {
 	if _, _, _, x, err := decodePing(withHead); err != nil || x.flags != pingSuspect || !bytes.Equal(x.statement, statement) {
 		t.Fatalf("extra decoded as %+v, %v", x, err)
 	}
+	// A read mark comes between the flags and the statement, as in
+	// docs/PROTOCOL.md.
+	withRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, read: 0x0a0b, statement: statement})
+	if want, _ := hex.DecodeString("02" + "0000000000000a0b" + "5a5a"); !bytes.Equal(withRead[pingViewLen:pingViewLen+11], want) {
+		t.Fatalf("flags and read mark encoded as %x, want %x", withRead[pingViewLen:pingViewLen+11], want)
+	}
+	if _, _, _, x, err := decodePing(withRead); err != nil || x.flags != pingRead || x.read != 0x0a0b || !bytes.Equal(x.statement, statement) {
+		t.Fatalf("read mark decoded as %+v, %v", x, err)
+	}
 	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{statement: make([]byte, maxHeadFrame+1)})
-	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 2})
-	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, unknownFlag}
+	tooLongRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, statement: make([]byte, maxHeadFrame+1)})
+	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 4})
+	cutRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, read: 9})[:pingFlagsLen+5]
+	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead}
 	unknownKind := append([]byte{}, got...)
 	unknownKind[16] = 3
 	bad = append(bad, unknownKind)

@@ -98,6 +98,7 @@ func (g *group) publishSuspected() {
 // Safe from any goroutine.
 func (g *group) pingExtra(rv raftView) pingExtra {
 	x := pingExtra{statement: g.statementFrame()}
+	g.ownReadMark(&x)
 	// The flag is about the host of the view it travels with: a suspicion
 	// of an earlier host, not cleared yet, is not sent as one of this one.
 	if s := g.suspecting.Load(); s != nil && *s == rv {

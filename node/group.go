@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -148,6 +149,13 @@ type group struct {
 	heardDirty bool
 	heardSaved time.Time
 
+	// Receipts (receipts.go): how far this node's person has read the
+	// group (readMu orders its writes to the store), and the members'
+	// read marks from their pings. Safe from any goroutine.
+	readMark atomic.Uint64
+	readMu   sync.Mutex
+	reads    readMarks
+
 	// Censorship (censor.go): this node's own watch, the members'
 	// reports by member (the host and term each suspects), and the host
 	// the voters deposed, if any.
@@ -226,6 +234,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 	g.noLeaderSince, g.progressAt = now, now
 	g.loadFork()
 	g.loadHeard()
+	g.loadReadMark()
 	g.publish()
 	return g
 }

@@ -45,6 +45,9 @@ type Node struct {
 	// joining counts the joins in progress: while one is, frames from
 	// senders this node does not know yet are expected (see checkSender).
 	joining atomic.Int32
+	// readReceipts is the person's choice to share read receipts (and so
+	// see the members'); receipts.go.
+	readReceipts atomic.Bool
 	// kept counts the joins a keeper runs for codes posted to it.
 	kept keeperJoins
 	// startMu makes starting a joined group and registering it one step
@@ -127,6 +130,11 @@ func Open(cfg Config) (*Node, error) {
 		ownEvents: ownEvents,
 	}
 	n.catchUps.init()
+	if err := n.loadPrefs(); err != nil {
+		st.Close()
+		cancel()
+		return nil, fmt.Errorf("open node: %w", err)
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -287,14 +295,15 @@ func (n *Node) Groups() []GroupInfo {
 // Status returns the node's state and every group's.
 func (n *Node) Status() Status {
 	s := Status{
-		PublicID:    n.selfID,
-		Name:        n.cfg.Name,
-		Fingerprint: n.self.Fingerprint(),
-		PeerURL:     n.cfg.URL,
-		Running:     true,
-		Groups:      []GroupStatus{},
-		Rejected:    n.rejects.snapshot(),
-		Version:     version.Get().String(),
+		ReadReceipts: n.readReceipts.Load(),
+		PublicID:     n.selfID,
+		Name:         n.cfg.Name,
+		Fingerprint:  n.self.Fingerprint(),
+		PeerURL:      n.cfg.URL,
+		Running:      true,
+		Groups:       []GroupStatus{},
+		Rejected:     n.rejects.snapshot(),
+		Version:      version.Get().String(),
 	}
 	for _, g := range n.sortedGroups() {
 		s.Groups = append(s.Groups, g.status())

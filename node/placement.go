@@ -132,6 +132,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 		g.noteAttestation(key, rv)
 		g.noteSuspicion(key, rv, x.flags)
 	}
+	g.noteRead(key, x)
 	if x.statement != nil {
 		c, err := parseHeadClaim(g.id, key, x.statement)
 		if err != nil {

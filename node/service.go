@@ -184,6 +184,34 @@ func (s *Service) SetSettings(ctx context.Context, groupID string, settings Grou
 	return n.SetSettings(ctx, groupID, settings)
 }
 
+// MarkRead implements the UI backend.
+func (s *Service) MarkRead(ctx context.Context, groupID, messageID string) (uint64, error) {
+	n, err := s.node()
+	if err != nil {
+		return 0, err
+	}
+	return n.MarkRead(ctx, groupID, messageID)
+}
+
+// ReadReceipts implements the UI backend; a stopped node answers what its
+// store says when it starts again, so false until then.
+func (s *Service) ReadReceipts() bool {
+	n, err := s.node()
+	if err != nil {
+		return false
+	}
+	return n.ReadReceipts()
+}
+
+// SetReadReceipts implements the UI backend.
+func (s *Service) SetReadReceipts(on bool) error {
+	n, err := s.node()
+	if err != nil {
+		return err
+	}
+	return n.SetReadReceipts(on)
+}
+
 // Rekey implements the UI backend.
 func (s *Service) Rekey(ctx context.Context, groupID string) error {
 	n, err := s.node()

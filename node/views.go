@@ -35,6 +35,9 @@ type view struct {
 	edges     []Edge
 	rtt       map[[32]byte]float64
 	online    map[[32]byte]bool
+	// holds is how far each member's device holds the history, by the
+	// latest signed statement of its that matched this node's (receipts.go).
+	holds map[[32]byte]uint64
 	// provVoters are the voters of a joiner's provisional member list (the
 	// join reply's), which it trusts until its own log names the members;
 	// empty once it does.
@@ -62,6 +65,7 @@ type viewMember struct {
 	name   string
 	order  int
 	keeper bool
+	joined uint64 // the log index of its join
 }
 
 // publish refreshes the view other goroutines read.
@@ -119,13 +123,17 @@ func (g *group) publish() {
 		provisional()
 	}
 	for k, m := range g.st.Members {
-		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order, keeper: m.Keeper}
+		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order, keeper: m.Keeper, joined: m.JoinedAt}
 		v.byRaft[m.RaftID] = k
 	}
 	if g.provUntil > 0 {
 		// A chain checked while catching up (catchup.go) is newer than
 		// the log applied here: it has the last word.
 		provisional()
+	}
+	v.holds = make(map[[32]byte]uint64, len(g.heard))
+	for k, c := range g.heard {
+		v.holds[k] = c.index
 	}
 	if len(g.st.Former) > 0 {
 		v.former = make(map[[32]byte]bool, len(g.st.Former))
@@ -201,13 +209,14 @@ func (g *group) status() GroupStatus {
 	for _, m := range ms {
 		mm := Member{
 			PublicID: m.id.String(), Name: m.name, Fingerprint: m.id.Fingerprint(),
-			Voter: m.voter, Admin: m.admin, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url, Keeper: m.keeper,
+			Voter: m.voter, Admin: m.admin, Host: m.raftID == v.leader, Self: m.id == self, PeerURL: m.url, Keeper: m.keeper, JoinedAt: m.joined,
 		}
 		if m.id != self {
 			mm.SafetyNum = identity.SafetyNumber(self, m.id)
 		}
 		mm.Online = mm.Self || v.online[m.id.Sign]
 		mm.RTTMillis = v.rtt[m.id.Sign]
+		g.receipts(v, &mm, m.id.Sign)
 		gs.Members = append(gs.Members, mm)
 	}
 	// The preference list as the ranking gives it, with the host first

@@ -46,11 +46,12 @@ func openUI(t *testing.T, u *testUI) *webtest.Page {
 // hasMessage is true when the message list shows text (exactly), with the
 // given delivery state and author when those are not empty. A message of
 // this node's own shows its state as a sign: a check once committed (in
-// the group's order), a clock while on its way.
+// the group's order; two once every member's device holds it), a clock
+// while on its way.
 const hasMessage = `(text, state, author) => Array.from(document.querySelectorAll('#message-list .msg')).some((li) =>
 	li.querySelector('.msg-text').textContent === text &&
 	(!state || (li.dataset.state === state && (!li.classList.contains('mine') ||
-		!!li.querySelector('.msg-state .icon-' + ({committed: 'check', tentative: 'clock', sending: 'clock', failed: 'alert'})[state])))) &&
+		({committed: ['check', 'checks'], tentative: ['clock'], sending: ['clock'], failed: ['alert']})[state].some((i) => !!li.querySelector('.msg-state .icon-' + i))))) &&
 	(!author || li.querySelector('.msg-author').textContent === author))`
 
 // send types text into the compose box and presses Enter.

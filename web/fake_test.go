@@ -34,6 +34,10 @@ type fakeWorld struct {
 	nodes    map[string]*fakeNode // by name
 	invites  map[string]fakeInvite
 	joinGate chan struct{} // when set, Join waits until it is closed
+	// reads are the read marks by group and node, receiptsOff the nodes
+	// whose person turned read receipts off (fakereceipts_test.go).
+	reads       map[string]map[*fakeNode]uint64
+	receiptsOff map[*fakeNode]bool
 }
 
 type fakeGroup struct {
@@ -316,6 +320,7 @@ func (n *fakeNode) Status() api.Status {
 		Running:     !n.stopped,
 		Rejected:    map[string]int64{"bad signature": 0},
 	}
+	s.ReadReceipts = !n.w.receiptsOff[n]
 	if n.stopped {
 		return s
 	}
@@ -374,6 +379,7 @@ func (n *fakeNode) Status() api.Status {
 					mem.RTTMillis = rtt(n, m)
 				}
 			}
+			n.w.receiptsLocked(g, n, m, &mem)
 			gs.Members = append(gs.Members, mem)
 			for _, o := range g.members[i+1:] {
 				if !m.stopped && !o.stopped {

@@ -91,6 +91,13 @@ type Backend interface {
 	// Search returns the group's messages whose text holds query, case
 	// aside, the newest first, at most limit.
 	Search(ctx context.Context, groupID, query string, limit int) ([]api.Message, error)
+	// MarkRead marks the group read through the message messageID (in the
+	// group's order) and returns the mark, which never goes back.
+	MarkRead(ctx context.Context, groupID, messageID string) (uint64, error)
+	// ReadReceipts reports whether the person shares read receipts;
+	// SetReadReceipts turns them on or off.
+	ReadReceipts() bool
+	SetReadReceipts(on bool) error
 	// Transcript returns the group's signed transcript as a JSON document.
 	Transcript(ctx context.Context, groupID string) ([]byte, error)
 	// Subscribe returns a channel of events for the UI and a func that ends
@@ -249,6 +256,9 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteReact, h.change(content.Reaction)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteEdit, h.change(content.Edit)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteDelete, h.change(content.Delete)).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteRead, h.markRead).Methods(http.MethodPost)
+	r.HandleFunc(api.RoutePreferences, h.preferences).Methods(http.MethodGet)
+	r.HandleFunc(api.RoutePreferences, h.putPreferences).Methods(http.MethodPut)
 	r.HandleFunc(api.RouteTranscript, h.transcript).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteBackupStore, h.backupStore).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteEvents, h.events).Methods(http.MethodGet)

@@ -418,7 +418,7 @@ func TestJSONShapes(t *testing.T) {
 	if g, ok := st["groups"].([]any); !ok || len(g) != 0 {
 		t.Errorf("status groups = %v, want []", st["groups"])
 	}
-	if got, want := keys(t, st), "fingerprint,groups,name,peer_url,public_id,rejected,running,version"; got != want {
+	if got, want := keys(t, st), "fingerprint,groups,name,peer_url,public_id,read_receipts,rejected,running,version"; got != want {
 		t.Errorf("status fields %s, want %s", got, want)
 	}
 

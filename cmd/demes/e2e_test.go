@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,14 +28,33 @@ type serveProc struct {
 	extra      []string // more flags of demes serve
 }
 
+// handedOut are the addresses freeAddr gave, so that it never gives one
+// twice: the kernel may hand a port it just freed to the next listener, and
+// two processes of one test would then race for it ("address already in
+// use", seen in CI).
+var handedOut = struct {
+	sync.Mutex
+	m map[string]bool
+}{m: map[string]bool{}}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago and that no other caller in this test binary got.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if !handedOut.m[addr] {
+			handedOut.m[addr] = true
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func newServeProc(t *testing.T, name string) *serveProc {

@@ -51,6 +51,7 @@ var commands = []command{
 	{"edit", "give one of your messages new text", runEdit},
 	{"delete", "delete one of your messages", runDelete},
 	{"rekey", "ask every member of a group for new sender keys (after a suspected compromise)", runRekey},
+	{"receipts", "receipts [on|off]: show or change whether you share read receipts (and see the members')", runReceipts},
 	{"search", "search TEXT: a group's messages that hold TEXT, the newest first", runSearch},
 	{"status", "show the node, its groups, hosts and members", runStatus},
 	{"transcript", "export the signed transcript of a group", runTranscript},

@@ -12,6 +12,7 @@
 //   groups.js     the list of groups, with previews and unread counts
 //   unread.js     unread counts that survive a reload
 //   notify.js     the tab title, screen-reader announcements, notifications
+//   receipts.js   delivered and read receipts, and marking a group read
 //   memberlist.js the members of the open group
 //   members.js    membership actions: admins, removal, leaving, invites, settings
 //   network.js    "How this group runs": the network picture and raft facts
@@ -32,6 +33,7 @@ import { wireDialogs } from './dialogs.js';
 import { wireDrawers } from './drawers.js';
 import { wireNotify } from './notify.js';
 import { membership } from './members.js';
+import { wireReceipts } from './receipts.js';
 
 function main() {
   wireChat();
@@ -39,6 +41,7 @@ function main() {
   wireDialogs();
   membership.wire();
   wireNotify();
+  wireReceipts();
   wireDrawers(renderCompose);
   wireLogin(startSync);
   $('load-older').addEventListener('click', () => loadOlder());

@@ -15,6 +15,7 @@ import { displayName, authorName } from './groups.js';
 import { membership } from './members.js';
 import { isTouch } from './drawers.js';
 import { actionSig, quoteOf, footerOf, setRerender, sendDraft, cancelDraft, renderDraft } from './actions.js';
+import { receiptsOf, receiptSig, receiptWords, receiptLine } from './receipts.js';
 
 // The sign and words of each delivery state, for our own messages.
 const stateShown = {
@@ -45,8 +46,14 @@ function nameTaken(m) {
 
 function messageSignature(m) {
   if (m.event) return ['event', m.id, m.event.name].join('\u0000');
-  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, actionSig(m)].join('\u0000');
+  const mine = !!m.author && m.author === myID();
+  const receipts = mine ? receiptSig(receiptsOf(m)) + (m.id === newestMine ? ':newest' : '') : '';
+  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, actionSig(m), receipts].join('\u0000');
 }
+
+// newestMine is the id of our newest message in the group's order, in the
+// conversation being rendered: the one that shows who read it in words.
+let newestMine = null;
 
 // stateLabel says in words where a message is, for its sign's title and
 // screen readers: for our tentative ones, how many members hold it.
@@ -78,10 +85,16 @@ function buildMessage(m) {
   t.dateTime = m.sent_at;
   t.title = new Date(m.sent_at).toString();
   meta.append(t);
+  const receipts = mine ? receiptsOf(m) : null;
   if (mine || shownState(m) === 'tentative') {
-    const [name] = stateShown[shownState(m)] || ['clock', m.state];
+    let [name] = stateShown[shownState(m)] || ['clock', m.state];
+    let label = stateLabel(m, mine);
+    if (receipts) {
+      if (receipts.holds.length === receipts.readers.length) name = 'checks';
+      label += ' ' + receiptWords(receipts);
+    }
     const st = el('span', 'msg-state state-' + shownState(m));
-    st.append(icon(name, stateLabel(m, mine)));
+    st.append(icon(name, label));
     meta.append(st);
   }
   if (m.edited) meta.append(el('span', 'msg-edited', 'edited'));
@@ -93,6 +106,8 @@ function buildMessage(m) {
   if (m.deleted) li.append(el('div', 'msg-text msg-deleted', 'Message deleted'));
   else li.append(linkedText(m.text));
   li.append(footerOf(m, mine));
+  const line = m.id === newestMine ? receiptLine(receipts) : '';
+  if (line) li.append(el('div', 'msg-receipt', line));
 
   if (m.state === 'failed') {
     const row = el('div', 'msg-error');
@@ -116,6 +131,10 @@ export function renderMessages(scrollToEnd, keepPlace) {
   const list = $('message-list');
   const gid = state.selected;
   const msgs = gid ? withEvents(gid, sortedMessages(gid)) : [];
+  newestMine = null;
+  for (const m of msgs) {
+    if (!m.event && m.state === 'committed' && m.author && m.author === myID()) newestMine = m.id;
+  }
   const nearEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 60;
   const anchor = keepPlace ? firstInView(list) : null;
   const anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;

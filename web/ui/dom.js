@@ -30,13 +30,16 @@ export function svg(tag, attrs, text) {
 }
 
 // icon returns a small inline picture: "check" (in the group's order),
-// "clock" (on its way) or "alert" (not sent). label is what a screen reader
+// "checks" (and delivered to every member), "clock" (on its way) or
+// "alert" (not sent). label is what a screen reader
 // says instead of the picture.
 export function icon(name, label) {
   const root = svg('svg', { viewBox: '0 0 16 16', width: 16, height: 16, class: 'icon icon-' + name, role: 'img', 'aria-label': label });
   root.append(svg('title', {}, label));
   if (name === 'check') {
     root.append(svg('path', { d: 'M3 8.5l3.2 3.2L13 4.8', fill: 'none', 'stroke-width': 2, 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }));
+  } else if (name === 'checks') {
+    root.append(svg('path', { d: 'M1 8.5l3 3L10.5 4.8M7 10.4l1.1 1.1L15 4.8', fill: 'none', 'stroke-width': 1.8, 'stroke-linecap': 'round', 'stroke-linejoin': 'round' }));
   } else if (name === 'clock') {
     root.append(svg('circle', { cx: 8, cy: 8, r: 6, fill: 'none', 'stroke-width': 1.6 }));
     root.append(svg('path', { d: 'M8 4.5V8l2.4 1.6', fill: 'none', 'stroke-width': 1.6, 'stroke-linecap': 'round' }));

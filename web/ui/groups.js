@@ -5,6 +5,7 @@
 import { $, el } from './dom.js';
 import { state, myID, stored, memberByID, shortID } from './state.js';
 import { lastMessage, loadMessages, PAGE } from './messages.js';
+import { markRead } from './receipts.js';
 import { knows, markSeen, unreadCount, totalUnread, countText } from './unread.js';
 import { renderTitle } from './notify.js';
 import { renderMessages, renderOlder } from './chat.js';
@@ -92,19 +93,25 @@ export function renderGroups() {
 // the unread counts and the title.
 export function messagesChanged(gid, { loaded }) {
   if ((loaded && !knows(gid)) || seeing(gid)) markSeen(gid);
+  if (seeing(gid)) markRead(gid);
   renderGroups();
 }
 
 // seenNow marks the open group seen when the tab comes back into view.
 export function seenNow() {
-  if (state.selected && seeing(state.selected) && markSeen(state.selected)) renderGroups();
+  if (!state.selected || !seeing(state.selected)) return;
+  markRead(state.selected);
+  if (markSeen(state.selected)) renderGroups();
 }
 
 export function selectGroup(gid) {
   if (gid !== state.selected) searchGroupChanged();
   state.selected = gid;
   if (gid) stored('session', 'demes-group', gid);
-  if (gid && seeing(gid)) markSeen(gid);
+  if (gid && seeing(gid)) {
+    markSeen(gid);
+    markRead(gid);
+  }
   renderGroups();
   renderStatusViews();
   renderMessages(true);

@@ -18,6 +18,7 @@ import { renderNetwork } from './network.js';
 import { membership } from './members.js';
 import { newMessage } from './notify.js';
 import { showLogin, forgetToken } from './login.js';
+import { renderReceiptsToggle } from './receipts.js';
 
 const STATUS_POLL_MS = 5000;
 // How long the event stream may be down before the page says so.
@@ -225,6 +226,7 @@ export function renderStatusViews() {
   renderMembers();
   renderNetwork();
   membership.render();
+  renderReceiptsToggle();
   renderCompose();
   if (state.selected) renderMessages(false);
 }

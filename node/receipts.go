@@ -1,0 +1,174 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/demes/demes/api"
+)
+
+// Receipts (docs/PROTOCOL.md, "Receipts"): which members hold a message and
+// which have read it, as its author sees them.
+//
+// Delivered needs nothing new. Every member states its applied index, with
+// the chain head there, in the signed statement its pings carry (fork.go),
+// and this node keeps each member's latest statement that matched its own
+// history (heard). A member whose statement reaches a message's index holds
+// that message on its device: the statement is signed by that member and
+// checked against this node's own chain, so nobody else (the host included)
+// can claim it for them.
+//
+// Read is what the person does. The UI marks a group read through the
+// newest message on screen ([Node.MarkRead]); the node stores the mark and,
+// when its person shares read receipts, sends it in the flags of every ping
+// and pong (pingRead), signed with them, directly to each member. A
+// receiver keeps the highest mark each member sent, so a replayed old ping
+// cannot lower one. A person who turns read receipts off sends no mark and
+// sees nobody's, as in Signal.
+
+// prefReadReceipts is the name of the read-receipts preference in the store.
+const prefReadReceipts = "read_receipts"
+
+// readMarks are the other members' read marks, as their pings told this
+// node. Safe for concurrent use: pings arrive on the transport's goroutines.
+type readMarks struct {
+	mu sync.Mutex
+	m  map[[32]byte]uint64
+}
+
+// note records member k's mark if it is higher than the one kept.
+func (r *readMarks) note(k [32]byte, index uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if index <= r.m[k] {
+		return false
+	}
+	if r.m == nil {
+		r.m = map[[32]byte]uint64{}
+	}
+	r.m[k] = index
+	return true
+}
+
+// get returns member k's mark, 0 if none.
+func (r *readMarks) get(k [32]byte) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[k]
+}
+
+// loadReadMark reads this node's own mark back when the group starts.
+func (g *group) loadReadMark() {
+	idx, err := g.n.store.ReadMark(g.id[:])
+	if err != nil {
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot read where this group was read up to")
+		return
+	}
+	g.readMark.Store(idx)
+}
+
+// noteRead keeps member k's read mark from a ping or pong, if k is a
+// member: a former member's or a stranger's is no receipt. Safe from any
+// goroutine.
+func (g *group) noteRead(k [32]byte, x pingExtra) {
+	if x.flags&pingRead == 0 || k == g.n.self.Sign {
+		return
+	}
+	if _, ok := g.view.Load().members[k]; !ok {
+		return
+	}
+	if g.reads.note(k, x.read) && g.n.readReceipts.Load() {
+		g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
+	}
+}
+
+// ownReadMark is what this node's pings say of its person's reading: the
+// mark, when read receipts are shared.
+func (g *group) ownReadMark(x *pingExtra) {
+	if !g.n.readReceipts.Load() {
+		return
+	}
+	if idx := g.readMark.Load(); idx > 0 {
+		x.flags |= pingRead
+		x.read = idx
+	}
+}
+
+// MarkRead records that this node's person has read the group groupID
+// through the committed message messageID (and so every message before it),
+// and returns the mark, which never goes back: marking an older message
+// changes nothing. The members learn it with the next pings, if read
+// receipts are shared.
+func (n *Node) MarkRead(ctx context.Context, groupID, messageID string) (uint64, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		idx uint64
+		ok  bool
+	)
+	if err := g.do(ctx, func() { idx, ok = g.chatIndex(messageID) }); err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("mark read: message %q is not in the group's order here: %w", messageID, ErrNotFound)
+	}
+	g.readMu.Lock()
+	defer g.readMu.Unlock()
+	if cur := g.readMark.Load(); idx <= cur {
+		return cur, nil
+	}
+	if err := n.store.SaveReadMark(g.id[:], idx); err != nil {
+		return 0, fmt.Errorf("mark read: %w", err)
+	}
+	g.readMark.Store(idx)
+	n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
+	return idx, nil
+}
+
+// ReadReceipts reports whether this node's person shares read receipts
+// (and so sees the members').
+func (n *Node) ReadReceipts() bool { return n.readReceipts.Load() }
+
+// SetReadReceipts turns read receipts on or off for every group, and keeps
+// the choice across restarts.
+func (n *Node) SetReadReceipts(on bool) error {
+	v := []byte{0}
+	if on {
+		v[0] = 1
+	}
+	if err := n.store.SavePref(prefReadReceipts, v); err != nil {
+		return fmt.Errorf("set read receipts: %w", err)
+	}
+	n.readReceipts.Store(on)
+	n.events.publish(Event{Kind: "status"})
+	return nil
+}
+
+// loadPrefs reads the person's preferences when the node opens. Read
+// receipts are on unless turned off, as in most messengers.
+func (n *Node) loadPrefs() error {
+	v, err := n.store.Pref(prefReadReceipts)
+	if err != nil {
+		return fmt.Errorf("read preferences: %w", err)
+	}
+	n.readReceipts.Store(len(v) != 1 || v[0] != 0)
+	return nil
+}
+
+// receipts fills in a member's receipts for status: how far its device
+// holds the group's history and, when read receipts are shared, how far its
+// person has read it.
+func (g *group) receipts(v *view, m *api.Member, k [32]byte) {
+	if k == g.n.self.Sign {
+		m.HoldsThrough = v.applied
+		m.ReadThrough = g.readMark.Load()
+		return
+	}
+	m.HoldsThrough = v.holds[k]
+	if g.n.readReceipts.Load() {
+		m.ReadThrough = g.reads.get(k)
+	}
+}

@@ -258,6 +258,13 @@ func (g *group) stop() {
 }
 
 // do runs fn on the group's goroutine and waits for it.
+//
+// Once the goroutine has taken fn it runs it at once, so do waits for fn
+// to end even when the group is being stopped meanwhile: callers read
+// what fn wrote as soon as do returns, error or not, and returning while
+// fn still ran would be a data race (the race detector found one in a
+// send that raced a crash). Only the goroutine's end (donec, closed after
+// fn returned) ends the wait otherwise.
 func (g *group) do(ctx context.Context, fn func()) error {
 	done := make(chan struct{})
 	select {
@@ -272,8 +279,6 @@ func (g *group) do(ctx context.Context, fn func()) error {
 	select {
 	case <-done:
 		return nil
-	case <-g.stopc:
-		return g.stoppedErr()
 	case <-g.donec:
 		return g.stoppedErr()
 	}

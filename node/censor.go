@@ -94,11 +94,11 @@ func (g *group) publishSuspected() {
 	g.suspected.Store(&m)
 }
 
-// pingExtra is what this node's pings and pongs carry after its raft view.
-// Safe from any goroutine.
-func (g *group) pingExtra(rv raftView) pingExtra {
+// pingExtra is what this node's pings and pongs to member to carry after
+// its raft view. Safe from any goroutine.
+func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 	x := pingExtra{statement: g.statementFrame()}
-	g.ownReadMark(&x)
+	g.ownReadMark(&x, to)
 	// The flag is about the host of the view it travels with: a suspicion
 	// of an earlier host, not cleared yet, is not sent as one of this one.
 	if s := g.suspecting.Load(); s != nil && *s == rv {

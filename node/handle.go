@@ -397,7 +397,7 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		if kind == pingKindPing {
 			g.noteAttestation(env.Sender, rv)
 			rvOwn := g.ownView()
-			payload = encodePing(nonce, pingKindPong, rvOwn, g.pingExtra(rvOwn))
+			payload = encodePing(nonce, pingKindPong, rvOwn, g.pingExtra(rvOwn, env.Sender))
 		}
 		return n.sign(&crypto.Envelope{Type: crypto.TypePong, Group: g.id, To: env.Sender, Payload: payload})
 	}

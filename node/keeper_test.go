@@ -72,8 +72,24 @@ func TestTwoFriendsWithKeeper(t *testing.T) {
 		t.Fatalf("hello: %s", m.State)
 	}
 	c.Stop(1)
-	if m := c.send(0, "while ben is away", 20*time.Second); m.State != node.StateCommitted {
-		t.Fatalf("with a keeper, a group of two does not commit while one friend is offline: %s", m.State)
+	away := c.send(0, "while ben is away", 20*time.Second)
+	if away.State != node.StateCommitted {
+		t.Fatalf("with a keeper, a group of two does not commit while one friend is offline: %s", away.State)
+	}
+	// Nor does the keeper learn who reads what: node0's pings carry its
+	// read mark to the members who read, not to the keeper. (The keeper
+	// learns from the same pings that node0 holds a message sent after
+	// the mark.)
+	if _, err := c.Node(0).MarkRead(ctxT(t, 10*time.Second), c.GroupID, away.ID); err != nil {
+		t.Fatal(err)
+	}
+	after := c.send(0, "after the read mark", 20*time.Second)
+	c.Eventually(t, 30*time.Second, "the keeper to see node0 hold the later message", func() bool {
+		h, _ := c.receiptOf(2, 0)
+		return h >= after.Index
+	})
+	if _, r := c.receiptOf(2, 0); r != 0 {
+		t.Fatalf("the keeper learnt node0's read mark (%d)", r)
 	}
 	// The keeper lists nothing it could read, and cannot send.
 	if ms, err := c.Node(2).Messages(c.GroupID); err != nil || len(ms) != 0 {
@@ -89,7 +105,7 @@ func TestTwoFriendsWithKeeper(t *testing.T) {
 	}
 	var headers [][]byte
 	var senders [][32]byte
-	c.Eventually(t, 30*time.Second, "both messages in the keeper's log", func() bool {
+	c.Eventually(t, 30*time.Second, "the three messages in the keeper's log", func() bool {
 		es, err := c.Node(2).LogFrames(c.GroupID)
 		if err != nil {
 			return false
@@ -106,7 +122,7 @@ func TestTwoFriendsWithKeeper(t *testing.T) {
 			}
 			headers, senders = append(headers, b.Sealed), append(senders, env.Sender)
 		}
-		return len(headers) == 2
+		return len(headers) == 3
 	})
 	refused := 0
 	for k, sealed := range headers {
@@ -124,7 +140,7 @@ func TestTwoFriendsWithKeeper(t *testing.T) {
 		t.Fatal("no key header among the keeper's messages: the test checked nothing")
 	}
 	c.start(1)
-	c.friendsAgree(2)
+	c.friendsAgree(3)
 }
 
 // friendsAgree waits until node0 and node1 list the same committed

@@ -95,7 +95,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	nonce := make([]byte, pingNonceLen)
 	rand.Read(nonce)
 	own := g.ownView()
-	payload := encodePing(nonce, pingKindPing, own, g.pingExtra(own))
+	payload := encodePing(nonce, pingKindPing, own, g.pingExtra(own, key))
 	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: payload})
 	if err != nil {
 		return 0, false

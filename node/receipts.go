@@ -83,10 +83,11 @@ func (g *group) noteRead(k [32]byte, x pingExtra) {
 	}
 }
 
-// ownReadMark is what this node's pings say of its person's reading: the
-// mark, when read receipts are shared.
-func (g *group) ownReadMark(x *pingExtra) {
-	if !g.n.readReceipts.Load() {
+// ownReadMark is what this node's pings to member to say of its person's
+// reading: the mark, when read receipts are shared, and to a member that
+// reads (a keeper reads nothing, so it learns nothing of who reads what).
+func (g *group) ownReadMark(x *pingExtra, to [32]byte) {
+	if !g.n.readReceipts.Load() || g.view.Load().members[to].keeper {
 		return
 	}
 	if idx := g.readMark.Load(); idx > 0 {

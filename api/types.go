@@ -498,6 +498,10 @@ type GroupFigures struct {
 	GroupID string
 	// LeaderChanges counts the times this node saw a new host.
 	LeaderChanges uint64
+	// TransfersWithheld counts the leadership handovers placement asked
+	// for and this node, as host, withheld: their target was a host the
+	// voters had deposed for censorship a short while before.
+	TransfersWithheld uint64
 	// Applied counts the log entries this node applied since it started;
 	// ProposalsFailed the proposals raft refused at once (no host known).
 	Applied, ProposalsFailed uint64

@@ -50,6 +50,8 @@ var (
 
 	leaderChanges = prometheus.NewDesc("demes_raft_leader_changes_seen_total",
 		"The times this node saw the group get a new host (raft leader).", []string{"group"}, nil)
+	withheld = prometheus.NewDesc("demes_placement_transfers_withheld_total",
+		"Leadership handovers placement asked for and this node, as host, withheld: the target was a host the voters deposed for censorship within the last 10 minutes.", []string{"group"}, nil)
 	applied = prometheus.NewDesc("demes_raft_proposals_applied_total",
 		"Log entries of the group this node applied since it started (each committed entry, once).", []string{"group"}, nil)
 	failed = prometheus.NewDesc("demes_raft_proposals_failed_total",
@@ -71,7 +73,7 @@ type collector struct{ src Source }
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up,
-		leaderChanges, applied, failed, commitLatency, roundTrip, fsync, sentBytes, receivedBytes} {
+		leaderChanges, withheld, applied, failed, commitLatency, roundTrip, fsync, sentBytes, receivedBytes} {
 		ch <- d
 	}
 }
@@ -113,6 +115,7 @@ func collectFigures(ch chan<- prometheus.Metric, f api.Figures) {
 	ch <- prometheus.MustNewConstMetric(receivedBytes, prometheus.CounterValue, float64(f.PeerReceivedBytes))
 	for _, g := range f.Groups {
 		ch <- prometheus.MustNewConstMetric(leaderChanges, prometheus.CounterValue, float64(g.LeaderChanges), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(withheld, prometheus.CounterValue, float64(g.TransfersWithheld), g.GroupID)
 		ch <- prometheus.MustNewConstMetric(applied, prometheus.CounterValue, float64(g.Applied), g.GroupID)
 		ch <- prometheus.MustNewConstMetric(failed, prometheus.CounterValue, float64(g.ProposalsFailed), g.GroupID)
 		ch <- histogram(commitLatency, g.CommitLatency, g.GroupID)

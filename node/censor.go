@@ -240,6 +240,10 @@ func (g *group) checkDeposed() {
 	}
 	if n, needed := g.suspectingVoters(); n >= needed {
 		g.deposed = raftView{term: g.term, lead: g.leader}
+		if g.shunned == nil {
+			g.shunned = map[uint64]time.Time{}
+		}
+		g.shunned[g.leader] = time.Now()
 		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", g.term).Int("voters", n).
 			Msg("a majority of the voters suspects the host of censorship; no longer following it")
 		g.publish()
@@ -299,4 +303,27 @@ func (g *group) censorAlert(v *view) *api.CensorAlert {
 		a.Message += fmt.Sprintf("%d of the %d voters needed suspect it; until a majority does, it stays the host.", n, needed)
 	}
 	return a
+}
+
+// shunFor is how long placement does not hand leadership back to a host
+// the voters deposed: a censoring host is often the best-placed member
+// (that is how it became host), and would otherwise be handed leadership
+// back at the next placement step and censor again. Long enough for that;
+// short enough that an honest host suspected under overload gets its place
+// back.
+const shunFor = 10 * time.Minute
+
+// withholdTransfer reports whether a leadership handover to the member
+// with raft id to is withheld now, because this node saw the voters depose
+// it within shunFor. It forgets older depositions.
+func (g *group) withholdTransfer(to uint64, now time.Time) bool {
+	at, ok := g.shunned[to]
+	if !ok {
+		return false
+	}
+	if now.Sub(at) >= shunFor {
+		delete(g.shunned, to)
+		return false
+	}
+	return true
 }

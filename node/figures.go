@@ -67,7 +67,7 @@ func newNodeFigures() *nodeFigures { return &nodeFigures{fsync: newHistogram(fsy
 
 // groupFigures are one group's counts.
 type groupFigures struct {
-	leaderChanges, applied, failed atomic.Uint64
+	leaderChanges, applied, failed, withheld atomic.Uint64
 	commitLatency, rtt             *histogram
 }
 
@@ -86,7 +86,7 @@ func (n *Node) Figures() Figures {
 	n.mu.Unlock()
 	for _, g := range groups {
 		f.Groups = append(f.Groups, api.GroupFigures{
-			GroupID: g.id.String(), LeaderChanges: g.fig.leaderChanges.Load(), Applied: g.fig.applied.Load(),
+			GroupID: g.id.String(), LeaderChanges: g.fig.leaderChanges.Load(), TransfersWithheld: g.fig.withheld.Load(), Applied: g.fig.applied.Load(),
 			ProposalsFailed: g.fig.failed.Load(), CommitLatency: g.fig.commitLatency.snapshot(), RoundTrip: g.fig.rtt.snapshot(),
 		})
 	}

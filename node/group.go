@@ -162,6 +162,9 @@ type group struct {
 	cw         censorWatch
 	suspicions map[[32]byte]raftView
 	deposed    raftView
+	// shunned are the hosts this node saw deposed, by raft id, and when:
+	// placement does not hand leadership back to them for shunFor.
+	shunned map[uint64]time.Time
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a

@@ -318,7 +318,9 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 	}
 	if d.TransferTo != "" {
 		if id, err := identity.ParsePublicID(d.TransferTo); err == nil {
-			if m := g.st.Members[id.Sign]; m != nil {
+			if m := g.st.Members[id.Sign]; m != nil && g.withholdTransfer(m.RaftID, now) {
+				g.fig.withheld.Add(1)
+			} else if m != nil {
 				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Interface("dead", d.Dead).Strs("preference", d.Ranking.Preference).Msg("handing over leadership to a better-placed member")
 				g.transferLeader(m.RaftID)
 			}

@@ -68,7 +68,7 @@ func newNodeFigures() *nodeFigures { return &nodeFigures{fsync: newHistogram(fsy
 // groupFigures are one group's counts.
 type groupFigures struct {
 	leaderChanges, applied, failed, withheld atomic.Uint64
-	commitLatency, rtt             *histogram
+	commitLatency, rtt                       *histogram
 }
 
 func newGroupFigures() *groupFigures {

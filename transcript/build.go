@@ -141,8 +141,9 @@ func BuildWith(exporter *identity.Identity, group crypto.GroupID, entries []Entr
 	}
 	if !opts.From.IsZero() || !opts.To.IsZero() {
 		var err error
+		// The error reads well as it is: the request's, not the log's.
 		if d.span, err = resolveRange(opts.From, opts.To, entries, rp.outcomes, opened); err != nil {
-			return nil, fmt.Errorf("build transcript: %w", err)
+			return nil, err
 		}
 	}
 	for _, m := range opened {

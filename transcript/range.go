@@ -185,7 +185,7 @@ func resolveBound(b Bound, end bool, open uint64, outcomes []outcome, opened []*
 				return c.Index, nil
 			}
 		}
-		return 0, fmt.Errorf("%w: no message of the group has the id %x", ErrNoSuchMessage, b.ID)
+		return 0, fmt.Errorf("%w: no message in the group's log has the id %x", ErrNoSuchMessage, b.ID)
 	case !b.Time.IsZero() && !end:
 		for _, m := range opened {
 			if m != nil && !m.sentAt.Before(b.Time) {

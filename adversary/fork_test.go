@@ -268,7 +268,7 @@ func TestTranscriptAttestedByPeers(t *testing.T) {
 	g.send(0, "for the record")
 	ctx := ctxT(t, 60*time.Second)
 	g.c.Eventually(t, 30*time.Second, "node1's head to reach the end of node0's transcript", func() bool {
-		doc, err := g.node(0).Transcript(ctx, g.id)
+		doc, err := g.node(0).Transcript(ctx, g.id, api.TranscriptRange{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -95,7 +95,8 @@ const (
 	// [Preferences] changes them and answers them.
 	RoutePreferences = Prefix + "/preferences"
 	// RouteTranscript: GET answers the group's signed transcript, a JSON
-	// document for download.
+	// document for download; with the query from= and to= (see
+	// [TranscriptRange]), the transcript of a range.
 	RouteTranscript = Prefix + "/groups/" + groupIDPattern + "/transcript"
 	// RouteBackupStore: GET answers a consistent copy of the node's store
 	// (a bbolt file, application/octet-stream, with its Content-Length),

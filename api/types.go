@@ -398,6 +398,19 @@ var (
 	ErrUnknownMessage = fmt.Errorf("message %w", ErrNotFound)
 )
 
+// TranscriptRange limits a transcript to the messages of a range: the query
+// parameters from= and to= of GET [RouteTranscript]. Each end is a message
+// id (32 hexadecimal digits), a log index (a decimal number), or a time (RFC
+// 3339, or a date YYYY-MM-DD in UTC: that day's start for From, its end for
+// To); empty leaves that end open, and both empty asks for the whole
+// transcript. The node resolves the ends to log indexes (see
+// transcript.BuildWith): a malformed end, or a start after the end, wraps
+// [ErrInvalid]; an id no message has, or a range that holds no message
+// this node can read, wraps [ErrNotFound].
+type TranscriptRange struct {
+	From, To string
+}
+
 // MaxPage is the most messages one page holds.
 const MaxPage = 10000
 

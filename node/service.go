@@ -316,12 +316,12 @@ func (s *Service) MessagePage(groupID string, limit int, before string) (Message
 }
 
 // Transcript implements the UI backend.
-func (s *Service) Transcript(ctx context.Context, groupID string) ([]byte, error) {
+func (s *Service) Transcript(ctx context.Context, groupID string, r api.TranscriptRange) ([]byte, error) {
 	n, err := s.node()
 	if err != nil {
 		return nil, err
 	}
-	return n.Transcript(ctx, groupID)
+	return n.Transcript(ctx, groupID, r)
 }
 
 // Subscribe implements the UI backend; subscriptions survive restarts.

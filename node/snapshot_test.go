@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
@@ -221,7 +222,7 @@ func TestSnapshotRestart(t *testing.T) {
 	// The transcript holds the whole history, from the first entry, and
 	// its exporter attests it.
 	trust := []identity.PublicID{c.Member(h).ID.Public()}
-	doc, err := c.Node(h).Transcript(ctxT(t, 30*time.Second), c.GroupID)
+	doc, err := c.Node(h).Transcript(ctxT(t, 30*time.Second), c.GroupID, api.TranscriptRange{})
 	if err != nil {
 		t.Fatal(err)
 	}

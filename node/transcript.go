@@ -2,21 +2,28 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/transcript"
 )
 
 // Transcript returns the group's signed transcript (see package transcript):
 // every committed entry of the group's log as this node holds it, with the
-// messages this member can read, signed with this node's identity. It reads
-// the log from the store, so the group keeps running meanwhile.
-func (n *Node) Transcript(ctx context.Context, groupID string) ([]byte, error) {
+// messages this member can read (those of the range r only, when it names
+// one), signed with this node's identity. It reads the log from the store,
+// so the group keeps running meanwhile.
+func (n *Node) Transcript(ctx context.Context, groupID string, r api.TranscriptRange) ([]byte, error) {
 	g, err := n.groupByText(groupID)
+	if err != nil {
+		return nil, err
+	}
+	opts, err := transcriptOptions(r)
 	if err != nil {
 		return nil, err
 	}
@@ -39,11 +46,34 @@ func (n *Node) Transcript(ctx context.Context, groupID string) ([]byte, error) {
 			return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 		}
 	}
-	doc, err := transcript.BuildAttested(n.id, g.id, entries, attested, time.Now())
-	if err != nil {
+	opts.Attestations = attested
+	doc, err := transcript.BuildWith(n.id, g.id, entries, opts, time.Now())
+	switch {
+	case errors.Is(err, transcript.ErrBackwardRange):
+		return nil, fmt.Errorf("%w: %w", err, ErrInvalid)
+	case errors.Is(err, transcript.ErrEmptyRange), errors.Is(err, transcript.ErrNoSuchMessage):
+		return nil, fmt.Errorf("%w: %w", err, ErrNotFound)
+	case err != nil:
 		return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 	}
 	return doc, nil
+}
+
+// transcriptOptions reads the ends of a transcript's range.
+func transcriptOptions(r api.TranscriptRange) (transcript.Options, error) {
+	var opts transcript.Options
+	var err error
+	if r.From != "" {
+		if opts.From, err = transcript.ParseBound(r.From, false); err != nil {
+			return opts, fmt.Errorf("the range's start: %v: %w", err, ErrInvalid)
+		}
+	}
+	if r.To != "" {
+		if opts.To, err = transcript.ParseBound(r.To, true); err != nil {
+			return opts, fmt.Errorf("the range's end: %v: %w", err, ErrInvalid)
+		}
+	}
+	return opts, nil
 }
 
 // transcriptEntries picks the committed entries that carry a frame, and the

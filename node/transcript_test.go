@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
@@ -41,7 +42,7 @@ func TestTranscriptEndToEnd(t *testing.T) {
 		var s *transcript.Summary
 		// Wait until every member's checkpoint is committed and known here.
 		c.Eventually(t, 30*time.Second, fmt.Sprintf("a transcript from %s with checkpoints by every member", tn.Name), func() bool {
-			doc, err := c.Node(tn.Index).Transcript(ctxT(t, 30*time.Second), gid)
+			doc, err := c.Node(tn.Index).Transcript(ctxT(t, 30*time.Second), gid, api.TranscriptRange{})
 			if err != nil {
 				t.Fatalf("export from %s: %v", tn.Name, err)
 			}
@@ -71,16 +72,43 @@ func TestTranscriptEndToEnd(t *testing.T) {
 			t.Errorf("node%d: the transcript ends at %d, before the last message at %d", i, s.LastIndex, msgs[len(msgs)-1].Index)
 		}
 	}
+
+	// A range, from a message id to a log index: the node resolves both.
+	r := api.TranscriptRange{From: msgs[1].ID, To: fmt.Sprint(msgs[2].Index)}
+	doc, err := c.Node(0).Transcript(ctxT(t, 30*time.Second), gid, r)
+	if err != nil {
+		t.Fatalf("export %+v: %v", r, err)
+	}
+	s, err := transcript.Verify(doc, nil)
+	if err != nil {
+		t.Fatalf("verify the range %+v: %v", r, err)
+	}
+	if s.Range == nil || s.Range.From != msgs[1].Index || s.Range.To != msgs[2].Index || s.Messages != 2 {
+		t.Errorf("range %+v, %d messages; want %d to %d, 2 messages", s.Range, s.Messages, msgs[1].Index, msgs[2].Index)
+	}
+	for _, tc := range []struct {
+		r    api.TranscriptRange
+		want error
+	}{
+		{api.TranscriptRange{From: "yesterday"}, node.ErrInvalid},
+		{api.TranscriptRange{From: msgs[2].ID, To: msgs[1].ID}, node.ErrInvalid},
+		{api.TranscriptRange{From: "00112233445566778899aabbccddeeff"}, node.ErrNotFound},
+		{api.TranscriptRange{From: "2099-01-01"}, node.ErrNotFound},
+	} {
+		if _, err := c.Node(0).Transcript(ctxT(t, 30*time.Second), gid, tc.r); !errors.Is(err, tc.want) {
+			t.Errorf("export %+v: %v, want %v", tc.r, err, tc.want)
+		}
+	}
 }
 
 func TestTranscriptUnknownGroup(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 1, 3, simnet.LinkConfig{})
-	_, err := c.Node(0).Transcript(ctxT(t, 10*time.Second), "00112233445566778899aabbccddeeff")
+	_, err := c.Node(0).Transcript(ctxT(t, 10*time.Second), "00112233445566778899aabbccddeeff", api.TranscriptRange{})
 	if !errors.Is(err, node.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
 	}
-	_, err = c.Node(0).Transcript(ctxT(t, 10*time.Second), "not a group")
+	_, err = c.Node(0).Transcript(ctxT(t, 10*time.Second), "not a group", api.TranscriptRange{})
 	if !errors.Is(err, node.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
 	}

@@ -29,6 +29,28 @@ func Build(exporter *identity.Identity, group crypto.GroupID, entries []Entry, e
 // can tell whose history it matches (see [Verify]'s trust). The verifier
 // checks each one; Build only includes them.
 func BuildAttested(exporter *identity.Identity, group crypto.GroupID, entries []Entry, attestations [][]byte, exportedAt time.Time) ([]byte, error) {
+	return BuildWith(exporter, group, entries, Options{Attestations: attestations}, exportedAt)
+}
+
+// Options are what [BuildWith] adds to a transcript beyond the log.
+type Options struct {
+	// Attestations are members' signed statements of their heads (see
+	// [BuildAttested]).
+	Attestations [][]byte
+	// From and To limit the messages the transcript shows to a range of
+	// the log; a zero Bound leaves that end open. With either set, the
+	// transcript states the range (as log indexes, resolved against the
+	// log) in its signed body and holds the decrypted messages in it
+	// only; every entry stays, so the history checks as a whole
+	// transcript's does, and the other messages are ciphertext only.
+	From, To Bound
+}
+
+// BuildWith is [Build] with options: attestations, and a range. A range
+// that names no message of the log fails with [ErrNoSuchMessage], one that
+// holds no message the exporter can read with [ErrEmptyRange], and one
+// whose start comes after its end with [ErrBackwardRange].
+func BuildWith(exporter *identity.Identity, group crypto.GroupID, entries []Entry, opts Options, exportedAt time.Time) ([]byte, error) {
 	if exporter == nil {
 		return nil, errors.New("build transcript: no exporter identity")
 	}
@@ -110,15 +132,22 @@ func BuildAttested(exporter *identity.Identity, group crypto.GroupID, entries []
 
 	d := &document{
 		group: group, name: st.Name, exporter: exporter.Public(), exportedAt: exportedAt,
-		entries: entries, attestations: attestations,
+		entries: entries, attestations: opts.Attestations,
 		head: head{index: st.Chain.Index, entries: uint64(len(entries)), hash: st.Chain.Head},
 	}
 	d.chains = make([][32]byte, len(entries))
 	for i, o := range rp.outcomes {
 		d.chains[i] = o.head
 	}
+	if !opts.From.IsZero() || !opts.To.IsZero() {
+		var err error
+		// The error reads well as it is: the request's, not the log's.
+		if d.span, err = resolveRange(opts.From, opts.To, entries, rp.outcomes, opened); err != nil {
+			return nil, err
+		}
+	}
 	for _, m := range opened {
-		if m != nil {
+		if m != nil && (d.span == nil || m.index >= d.span.From && m.index <= d.span.To) {
 			d.messages = append(d.messages, *m)
 		}
 	}

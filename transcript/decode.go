@@ -102,8 +102,20 @@ func parseBody(r *reader, p *parsed) bool {
 	if !r.lit(`{"group_id":`) || !r.hexFixed(p.group[:]) ||
 		!r.lit(`,"name":`) || !r.str(&p.name, crypto.MaxFrame) ||
 		!r.lit(`,"exporter":`) || !r.publicID(&p.exporter) ||
-		!r.lit(`,"exported_at":`) || !r.time(&p.exportedAt) ||
-		!r.lit(`,"entries":[`) || !r.list(func(i int) bool { return parseEntry(r, p, i) }) {
+		!r.lit(`,"exported_at":`) || !r.time(&p.exportedAt) {
+		return false
+	}
+	// The range is optional: a whole transcript has none.
+	if bytes.HasPrefix(r.b[r.off:], []byte(`,"range":`)) {
+		r.where = "the range"
+		p.span = &Range{}
+		if !r.lit(`,"range":`) || !r.lit(`{"from":`) || !r.uint(&p.span.From) ||
+			!r.lit(`,"to":`) || !r.uint(&p.span.To) || !r.lit(`}`) {
+			return false
+		}
+		r.where = "the body"
+	}
+	if !r.lit(`,"entries":[`) || !r.list(func(i int) bool { return parseEntry(r, p, i) }) {
 		return false
 	}
 	r.where = "the body"

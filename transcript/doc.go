@@ -13,7 +13,10 @@
 // A member calls [Build] with the committed entries of its log, in order. Build
 // replays them through the group's state machine (package state) exactly as the
 // member's node did, opens every accepted chat message it can, and signs the
-// document.
+// document. [BuildWith] exports a range: every entry all the same (so the
+// history checks as a whole transcript's does), and the decrypted messages
+// of the range only, which the signed body states as log indexes; the
+// other messages stay ciphertext.
 //
 // # Verifying
 //

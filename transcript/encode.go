@@ -52,7 +52,15 @@ func (d *document) appendBody(b []byte) ([]byte, error) {
 	b = append(b, d.exporter.String()...)
 	b = append(b, `","exported_at":"`...)
 	b = append(b, formatTime(d.exportedAt)...)
-	b = append(b, `","entries":[`...)
+	b = append(b, '"')
+	if r := d.span; r != nil {
+		b = append(b, `,"range":{"from":`...)
+		b = strconv.AppendUint(b, r.From, 10)
+		b = append(b, `,"to":`...)
+		b = strconv.AppendUint(b, r.To, 10)
+		b = append(b, '}')
+	}
+	b = append(b, `,"entries":[`...)
 	for i, e := range d.entries {
 		if i > 0 {
 			b = append(b, ',')

@@ -69,7 +69,10 @@ type document struct {
 	name       string
 	exporter   identity.PublicID
 	exportedAt time.Time
-	entries    []Entry
+	// span is the range of the log whose messages the transcript shows;
+	// nil for a whole transcript. Its Chats is not written.
+	span    *Range
+	entries []Entry
 	// chains[i] is the transcript chain head after entries[i]. It is
 	// redundant (a verifier recomputes it), and there so that a verifier
 	// can point at the first entry that differs from what the exporter

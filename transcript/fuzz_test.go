@@ -21,10 +21,13 @@ var update = flag.Bool("update", false, "rewrite testdata/transcript.json")
 // randomized, so a transcript built afresh differs each time. golden is the
 // fixture group exported by alice; small is a group of two with one message,
 // the seed of the fuzzer, which minimizes large inputs slowly. Regenerate
-// them with go test ./transcript -run TestGolden -update.
+// them with go test ./transcript -run TestGolden -update. ranged is the
+// fixture group exported by alice with the messages of bob and carol only
+// (a transcript of a range).
 const (
 	golden = "testdata/transcript.json"
 	small  = "testdata/small.json"
+	ranged = "testdata/range.json"
 )
 
 func readGolden(tb testing.TB, name string) []byte {
@@ -59,6 +62,14 @@ func TestGolden(t *testing.T) {
 		if err := os.WriteFile(small, g.Build(alice, bob), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		from, to := f.rangeEnds(t)
+		doc, err := buildRange(t, f.g, f.alice, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(ranged, doc, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	s, err := transcript.Verify(readGolden(t, golden), f.everyone())
 	if err != nil {
@@ -73,6 +84,14 @@ func TestGolden(t *testing.T) {
 	}
 	if s.Messages != 1 || s.Entries != len(g.Entries) || len(s.Checkpoints) != 1 {
 		t.Errorf("%+v", s)
+	}
+	s, err = transcript.Verify(readGolden(t, ranged), []identity.PublicID{f.alice.Public()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, to := f.rangeEnds(t)
+	if s.Range == nil || s.Range.From != from.Index || s.Range.To != to.Index || s.Messages != 2 || s.Entries != len(f.g.Entries) {
+		t.Errorf("%+v, range %+v", s, s.Range)
 	}
 }
 
@@ -129,6 +148,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add(bytes.Replace(valid, []byte(`"text":"hi bob"`), []byte(`"text":"hi rob"`), 1))
 	f.Add([]byte(`{"version":1,"body":{"group_id":"00000000000000000000000000000000","name":"","exporter":"","exported_at":"","entries":[],"messages":[],"head":{"index":0,"entries":0,"hash":""}},"signature":""}` + "\n"))
 	f.Add([]byte("{}"))
+	f.Add(bytes.Replace(valid, []byte(`","entries":[`), []byte(`","range":{"from":1,"to":3},"entries":[`), 1))
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		_, err := transcript.Verify(doc, nil)
 		switch {

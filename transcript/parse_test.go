@@ -42,7 +42,7 @@ func reencode(t *testing.T, p *parsed) []byte {
 // FuzzParse: whatever the reader accepts is in the one canonical form, so it
 // encodes back to exactly the same bytes; and the reader never panics.
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"testdata/small.json", "testdata/transcript.json"} {
+	for _, name := range []string{"testdata/small.json", "testdata/transcript.json", "testdata/range.json"} {
 		doc, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)

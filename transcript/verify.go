@@ -92,6 +92,11 @@ type Summary struct {
 	// Unsealed is how many of the decrypted messages the transcript
 	// carries the key of, and were checked against their ciphertext.
 	Unsealed int
+	// Range is set for a transcript of a range: the decrypted messages
+	// are those in it only (all of them within it, checked), and the
+	// others are in the file as ciphertext only. Nil for a whole
+	// transcript.
+	Range *Range
 	// Authors are the senders of accepted chat messages, in order of their
 	// first message.
 	Authors []Author
@@ -183,6 +188,9 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 		if a, b := p.messages[i-1].index, p.messages[i].index; b <= a {
 			return nil, fmt.Errorf("%w: the message at index %d comes after the message at index %d", ErrReordered, b, a)
 		}
+	}
+	if err := checkRange(p); err != nil {
+		return nil, err
 	}
 
 	// The signatures, on all cores: first the hash of the body for the
@@ -293,6 +301,9 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 		s.Trusted = append(s.Trusted, t)
 	}
 
+	if p.span != nil {
+		s.Range = &Range{From: p.span.From, To: p.span.To, Chats: chatsIn(p.span, p.entries, rp.outcomes)}
+	}
 	for _, k := range order {
 		s.Authors = append(s.Authors, *authors[k])
 	}

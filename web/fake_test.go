@@ -547,7 +547,7 @@ func (n *fakeNode) MessagePage(groupID string, limit int, before string) (api.Me
 }
 
 // Transcript implements Backend.
-func (n *fakeNode) Transcript(ctx context.Context, groupID string) ([]byte, error) {
+func (n *fakeNode) Transcript(ctx context.Context, groupID string, r api.TranscriptRange) ([]byte, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	if err := n.checkLocked(); err != nil {
@@ -557,7 +557,10 @@ func (n *fakeNode) Transcript(ctx context.Context, groupID string) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	return json.MarshalIndent(map[string]any{"group_id": g.id, "entries": g.log}, "", "  ")
+	if r.From == "bad" {
+		return nil, fmt.Errorf("the range's start: %q is no bound: %w", r.From, api.ErrInvalid)
+	}
+	return json.MarshalIndent(map[string]any{"group_id": g.id, "entries": g.log, "range": r}, "", "  ")
 }
 
 // Subscribe implements Backend.

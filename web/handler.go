@@ -24,6 +24,7 @@ import (
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/content"
+	"github.com/demes/demes/transcript"
 )
 
 // Backend is what the web layer needs from a node, declared here where it is
@@ -98,8 +99,10 @@ type Backend interface {
 	// SetReadReceipts turns them on or off.
 	ReadReceipts() bool
 	SetReadReceipts(on bool) error
-	// Transcript returns the group's signed transcript as a JSON document.
-	Transcript(ctx context.Context, groupID string) ([]byte, error)
+	// Transcript returns the group's signed transcript as a JSON document:
+	// with the messages of the range r only, when r names one (see
+	// [api.TranscriptRange]).
+	Transcript(ctx context.Context, groupID string, r api.TranscriptRange) ([]byte, error)
 	// Subscribe returns a channel of events for the UI and a func that ends
 	// the subscription. The backend may close the channel (for example when
 	// the node stops); it must not block on a slow reader.
@@ -447,11 +450,26 @@ func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
 // unsafeFileChars are the characters kept out of a download's file name.
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
 
-// transcript answers GET /api/v1/groups/{group_id}/transcript.
+// transcript answers GET /api/v1/groups/{group_id}/transcript, with the
+// query from= and to= for a range.
 func (h *handler) transcript(w http.ResponseWriter, r *http.Request) {
 	gid := mux.Vars(r)[api.GroupIDVar]
-	doc, err := h.backend.Transcript(r.Context(), gid)
+	q := r.URL.Query()
+	rng := api.TranscriptRange{From: q.Get("from"), To: q.Get("to")}
+	doc, err := h.backend.Transcript(r.Context(), gid, rng)
 	if err != nil {
+		// A range the node cannot export: what is wrong with it, and
+		// how to name one, rather than "failed to".
+		const hint = "name each end of the range by a message id or a time (as the message list shows them), or by a log index"
+		switch {
+		case rng == (api.TranscriptRange{}):
+		case errors.Is(err, transcript.ErrEmptyRange), errors.Is(err, transcript.ErrNoSuchMessage):
+			writeError(w, http.StatusNotFound, plain(err, api.ErrNotFound), hint)
+			return
+		case errors.Is(err, api.ErrInvalid):
+			writeError(w, http.StatusBadRequest, plain(err, api.ErrInvalid), hint)
+			return
+		}
 		h.backendError(w, r, "export transcript", err)
 		return
 	}

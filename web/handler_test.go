@@ -515,6 +515,20 @@ func TestTranscript(t *testing.T) {
 	if !json.Valid(rec.Body.Bytes()) || !strings.Contains(rec.Body.String(), "for the record") {
 		t.Errorf("transcript = %s", rec.Body.String())
 	}
+
+	// A range goes to the node as the query names it (a time's "+"
+	// escaped); the node's refusal of a range is a bad request, with how
+	// to name one.
+	rec = serve(u, newReq(u, "GET", "/api/v1/groups/"+gid+"/transcript?from=5&to=2026-12-04T15:04:05%2B01:00", ""))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"From": "5"`) || !strings.Contains(rec.Body.String(), `"To": "2026-12-04T15:04:05+01:00"`) {
+		t.Errorf("range: %d %s", rec.Code, rec.Body.String())
+	}
+	rec = serve(u, newReq(u, "GET", "/api/v1/groups/"+gid+"/transcript?from=bad", ""))
+	var e api.ErrorResponse
+	json.Unmarshal(rec.Body.Bytes(), &e)
+	if rec.Code != 400 || !strings.Contains(e.Error, `"bad" is no bound`) || strings.Contains(e.Error, "invalid request") || !strings.Contains(e.Hint, "message id") {
+		t.Errorf("bad range: %d %s", rec.Code, rec.Body.String())
+	}
 }
 
 func TestQR(t *testing.T) {

@@ -192,7 +192,7 @@ func (c *client) statusError(resp *http.Response) error {
 		if e.Hint == "" && resp.StatusCode == http.StatusUnauthorized {
 			e.Hint = tokenHint(c.home)
 		}
-		return withHint(errors.New(e.Error), e.Hint)
+		return withHint(answerError{status: resp.StatusCode, error: errors.New(e.Error)}, e.Hint)
 	}
 	msg := strings.TrimSpace(string(b))
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
@@ -210,6 +210,15 @@ func (c *client) statusError(resp *http.Response) error {
 	}
 	return err
 }
+
+// answerError is the node's refusal of a request, with its HTTP status,
+// for a command that tells a bad request (exit 2) from a failure.
+type answerError struct {
+	status int
+	error
+}
+
+func (e answerError) Unwrap() error { return e.error }
 
 func tokenHint(home string) string {
 	return "the token in " + filepath.Join(home, tokenFile) + " is not the running node's; restart it: demes serve --home " + home

@@ -52,11 +52,21 @@ type verifyJSON struct {
 	Chats       int                  `json:"chats"`
 	Messages    int                  `json:"messages"`
 	Unsealed    int                  `json:"unsealed"`
+	Range       *verifyRangeJSON     `json:"range,omitempty"`
 	Authors     []verifyAuthorJSON   `json:"authors"`
 	Members     []verifyMemberJSON   `json:"members"`
 	Checkpoints []verifyCheckersJSON `json:"checkpoints"`
 	Attested    []verifyAttestedJSON `json:"attested"`
 	Trusted     []string             `json:"trusted"`
+}
+
+// verifyRangeJSON is the range of a transcript of a range: the log indexes
+// whose messages it shows, and how many chat messages the group accepted
+// there.
+type verifyRangeJSON struct {
+	From  uint64 `json:"from"`
+	To    uint64 `json:"to"`
+	Chats int    `json:"chats"`
 }
 
 // verifyAttestedJSON is a member's signed head that the transcript carries:
@@ -170,6 +180,9 @@ func summaryJSON(s *transcript.Summary) verifyJSON {
 		HeadIndex: s.Head.Index, Head: hex.EncodeToString(s.Head.Head[:]), Chats: s.Chats, Messages: s.Messages, Unsealed: s.Unsealed,
 		Authors: []verifyAuthorJSON{}, Members: []verifyMemberJSON{}, Checkpoints: []verifyCheckersJSON{}, Attested: []verifyAttestedJSON{}, Trusted: []string{},
 	}
+	if r := s.Range; r != nil {
+		out.Range = &verifyRangeJSON{From: r.From, To: r.To, Chats: r.Chats}
+	}
 	for _, a := range s.Attested {
 		out.Attested = append(out.Attested, verifyAttestedJSON{
 			PublicID: a.Signer.String(), Fingerprint: a.Signer.Fingerprint(), Name: a.Name, Index: a.Index, End: a.Covers,
@@ -225,7 +238,12 @@ func printSummary(w io.Writer, s verifyJSON) {
 	fmt.Fprintf(w, "exported by %s at %s\n", name(s.Exporter.Name, s.Exporter.Fingerprint), s.ExportedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "entries: %d, log index %d to %d, %d rejected by the group as by every member\n", s.Entries, s.FirstIndex, s.LastIndex, s.Rejected)
 	fmt.Fprintf(w, "chain head at index %d: %s\n", s.HeadIndex, s.Head)
-	fmt.Fprintf(w, "messages: %d accepted, %d decrypted by the exporter, each signed by its author\n", s.Chats, s.Messages)
+	if r := s.Range; r != nil {
+		fmt.Fprintf(w, "range: messages %d to %d of the log; the others are in the file as ciphertext only\n", r.From, r.To)
+		fmt.Fprintf(w, "messages: %d accepted, %d of them in the range, %d decrypted by the exporter, each signed by its author\n", s.Chats, r.Chats, s.Messages)
+	} else {
+		fmt.Fprintf(w, "messages: %d accepted, %d decrypted by the exporter, each signed by its author\n", s.Chats, s.Messages)
+	}
 	if s.Unsealed > 0 {
 		fmt.Fprintf(w, "  %d opened here with the keys in the transcript: their text is what the group received\n", s.Unsealed)
 	}

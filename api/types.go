@@ -515,6 +515,11 @@ type GroupFigures struct {
 	// for and this node, as host, withheld: their target was a host the
 	// voters had deposed for censorship a short while before.
 	TransfersWithheld uint64
+	// Committed counts the entries this node saw the group commit since it
+	// started (each once, as etcd's proposals_committed_total); Pending
+	// is the proposals of this node's own messages on their way to the
+	// host, not committed yet.
+	Committed, Pending uint64
 	// Applied counts the log entries this node applied since it started;
 	// ProposalsFailed the proposals raft refused at once (no host known).
 	Applied, ProposalsFailed uint64

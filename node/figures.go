@@ -68,7 +68,13 @@ func newNodeFigures() *nodeFigures { return &nodeFigures{fsync: newHistogram(fsy
 // groupFigures are one group's counts.
 type groupFigures struct {
 	leaderChanges, applied, failed, withheld atomic.Uint64
-	commitLatency, rtt                       *histogram
+	// committed counts the entries this node saw committed since it
+	// started (commitSeen, the commit index it last counted to, is the
+	// group goroutine's); pending is the proposals of this node's own
+	// messages on their way (proposed, not committed yet).
+	committed, pending atomic.Uint64
+	commitSeen         uint64
+	commitLatency, rtt *histogram
 }
 
 func newGroupFigures() *groupFigures {
@@ -87,6 +93,7 @@ func (n *Node) Figures() Figures {
 	for _, g := range groups {
 		f.Groups = append(f.Groups, api.GroupFigures{
 			GroupID: g.id.String(), LeaderChanges: g.fig.leaderChanges.Load(), TransfersWithheld: g.fig.withheld.Load(), Applied: g.fig.applied.Load(),
+			Committed: g.fig.committed.Load(), Pending: g.fig.pending.Load(),
 			ProposalsFailed: g.fig.failed.Load(), CommitLatency: g.fig.commitLatency.snapshot(), RoundTrip: g.fig.rtt.snapshot(),
 		})
 	}

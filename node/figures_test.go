@@ -14,7 +14,7 @@ func TestFigures(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 3, 91, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
-	c.send(1, "counted", 10*time.Second)
+	m := c.send(1, "counted", 10*time.Second)
 	f := c.Node(1).Figures()
 	if len(f.Groups) != 1 {
 		t.Fatalf("figures of %d groups, want 1", len(f.Groups))
@@ -35,6 +35,23 @@ func TestFigures(t *testing.T) {
 	if g.CommitLatency.Counts[len(g.CommitLatency.Counts)-1] > g.CommitLatency.Count {
 		t.Errorf("cumulative bucket above the count: %+v", g.CommitLatency)
 	}
+	if g.Committed < m.Index {
+		t.Errorf("%d entries seen committed, but the message committed at index %d", g.Committed, m.Index)
+	}
+
+	// A message on its way is pending until its node sees it commit: a
+	// follower hears nothing from the host while its proposal goes
+	// through.
+	host := c.waitHost(-1)
+	fo := (host + 1) % c.Size()
+	pending := func() uint64 { return c.Node(fo).Figures().Groups[0].Pending }
+	c.net.Cut(c.Member(host).URL, c.Member(fo).URL)
+	if _, err := c.Node(fo).Send(ctxT(t, 10*time.Second), c.GroupID, "on its way", 0); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "the follower's message pending", func() bool { return pending() == 1 })
+	c.net.Heal()
+	c.Eventually(t, 30*time.Second, "nothing pending once the follower sees it commit", func() bool { return pending() == 0 })
 }
 
 // TestJoinedAt: a member's status says where it joined, so that its UI can

@@ -62,6 +62,10 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if err := g.storage.mem.SetHardState(hs); err != nil {
 			return err
 		}
+		if c, last := hs.GetCommit(), g.fig.commitSeen; c > last {
+			g.fig.committed.Add(c - last)
+			g.fig.commitSeen = c
+		}
 	}
 	// Into memory only once in the store: an entry raft reads below the
 	// memory's first index must be in the store (see logStore).

@@ -131,6 +131,13 @@ func (g *group) publish() {
 		// the log applied here: it has the last word.
 		provisional()
 	}
+	pending := 0
+	for _, p := range g.outbox {
+		if !p.held && !p.proposed.IsZero() {
+			pending++
+		}
+	}
+	g.fig.pending.Store(uint64(pending))
 	v.holds = make(map[[32]byte]uint64, len(g.heard))
 	for k, c := range g.heard {
 		v.holds[k] = c.index

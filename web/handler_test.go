@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -10,11 +9,9 @@ import (
 	"fmt"
 	"image/png"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -22,7 +19,6 @@ import (
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
-	"github.com/demes/demes/internal/testutil"
 )
 
 // newReq builds an API request as the UI sends it: right Host, bearer
@@ -586,156 +582,6 @@ func TestDemoRoutes(t *testing.T) {
 	}
 }
 
-// openEvents opens the event stream of u on its real listener.
-func openEvents(t *testing.T, ctx context.Context, u *testUI) *bufio.Reader {
-	t.Helper()
-	r, err := http.NewRequestWithContext(ctx, "GET", u.URL+"/api/v1/events?token="+u.Token, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Do returns when the headers arrive: this fails by the deadline if
-	// the handler does not flush them before the first event.
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatalf("event stream: %v", err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("event stream: status %d, type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
-	}
-	if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
-		t.Errorf("event stream Cache-Control = %q", cc)
-	}
-	return bufio.NewReader(resp.Body)
-}
-
-// nextLine returns the next line starting with prefix, skipping others.
-func nextLine(t *testing.T, rd *bufio.Reader, prefix string) string {
-	t.Helper()
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the event stream for %q: %v", prefix, err)
-		}
-		if strings.HasPrefix(line, prefix) {
-			return strings.TrimSuffix(line, "\n")
-		}
-	}
-}
-
-func TestEvents(t *testing.T) {
-	w, gid, u := friendsUI(t)
-	bobUI := startUI(t, w.node("bob"), nil)
-	// No ping to flush the headers for us: the stream must open by itself.
-	bobUI.h.ping = time.Hour
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rd := openEvents(t, ctx, bobUI)
-
-	// Alice sends through her API; Bob's stream carries it.
-	rec := serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/messages", `{"text":"over the wire"}`))
-	if rec.Code != 200 {
-		t.Fatalf("send: %d %s", rec.Code, rec.Body.String())
-	}
-	for {
-		line := nextLine(t, rd, "data: ")
-		var ev api.Event
-		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &ev); err != nil {
-			t.Fatalf("event %q: %v", line, err)
-		}
-		if ev.Kind != "message" {
-			continue
-		}
-		if ev.GroupID != gid || ev.Message == nil || ev.Message.Text != "over the wire" || ev.Message.State != api.StateCommitted {
-			t.Fatalf("event = %+v", ev)
-		}
-		break
-	}
-}
-
-func TestEventsPingAndEnd(t *testing.T) {
-	w, _, u := friendsUI(t)
-	u.h.ping = 10 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	rd := openEvents(t, ctx, u)
-	nextLine(t, rd, ": ping")
-
-	// When the backend ends the subscription (the node stopped), the
-	// stream ends too.
-	w.node("alice").StopNode()
-	for {
-		if _, err := rd.ReadString('\n'); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatalf("want the stream to end cleanly, got %v", err)
-		}
-	}
-}
-
-func TestStaticUI(t *testing.T) {
-	_, _, u := friendsUI(t)
-	r := newReq(u, "GET", "/", "")
-	r.Header.Del("Authorization") // the UI needs no token
-	rec := serve(u, r)
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<script type="module" src="app.js"></script>`) {
-		t.Fatalf("GET /: %d %.200s", rec.Code, rec.Body.String())
-	}
-	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/style.css": "text/css", "/favicon.svg": "image/svg+xml"} {
-		rec := serve(u, newReq(u, "GET", path, ""))
-		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
-			t.Errorf("GET %s: %d %q", path, rec.Code, rec.Header().Get("Content-Type"))
-		}
-	}
-	if rec := serve(u, newReq(u, "POST", "/", `{}`)); rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("POST /: status %d, want 405", rec.Code)
-	}
-}
-
-// TestUIHasNoInlineCode checks the embedded files for what the CSP would
-// block (so the page would break) and for HTML sinks that must never see
-// message text. The browser tests check the behaviour; this names the line.
-func TestUIHasNoInlineCode(t *testing.T) {
-	forbidden := map[string]*regexp.Regexp{
-		"inline script":       regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`),
-		"script without src":  regexp.MustCompile(`<script(?:\s+(?:defer|type="[^"]*"))*\s*>`),
-		"style element":       regexp.MustCompile(`<style`),
-		"style attribute":     regexp.MustCompile(`\sstyle=`),
-		"event attribute":     regexp.MustCompile(`\son[a-z]+=`),
-		"javascript: URL":     regexp.MustCompile(`javascript:`),
-		"outside resource":    regexp.MustCompile(`(src|href)="(https?:)?//`),
-		"innerHTML":           regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write`),
-		"eval":                regexp.MustCompile(`\beval\(|new Function`),
-		"setAttribute style":  regexp.MustCompile(`setAttribute\(\s*['"]style`),
-		"string setTimeout":   regexp.MustCompile(`setTimeout\(\s*['"]`),
-		"on* attribute in JS": regexp.MustCompile(`setAttribute\(\s*['"]on`),
-		"outside import":      regexp.MustCompile(`(import|from)\s*\(?\s*['"](https?:)?//`),
-	}
-	err := fs.WalkDir(uiFiles, "ui", func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := uiFiles.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		for i, line := range bytes.Split(b, []byte("\n")) {
-			if strings.HasPrefix(strings.TrimSpace(string(line)), "//") {
-				continue // comments may name what they avoid
-			}
-			for what, re := range forbidden {
-				if re.Match(line) {
-					t.Errorf("%s:%d: %s: %s", path, i+1, what, bytes.TrimSpace(line))
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestNewToken(t *testing.T) {
 	a, err := NewToken()
 	if err != nil {
@@ -783,34 +629,5 @@ func TestInviteChecksPublicIDFirst(t *testing.T) {
 	rec := serve(u, newReq(u, "POST", "/api/v1/groups/"+gid+"/invites", `{"public_id":"`+id.Public().String()[:20]+`"}`))
 	if rec.Code != 400 || strings.Contains(rec.Body.String(), "backend reached") {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body.String())
-	}
-}
-
-// TestEventsUnsubscribe checks that a browser going away ends the
-// subscription, so closed tabs do not pile up in the node.
-func TestEventsUnsubscribe(t *testing.T) {
-	w, _, u := friendsUI(t)
-	alice := w.node("alice")
-	subs := func() int {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return len(alice.subs)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	streamCtx, hangUp := context.WithCancel(ctx)
-	openEvents(t, streamCtx, u)
-	if n := subs(); n != 1 {
-		t.Fatalf("%d subscriptions with one stream open, want 1", n)
-	}
-	hangUp()
-	waitUntil(t, ctx, "the subscription to end", func() bool { return subs() == 0 })
-}
-
-// waitUntil polls cond until it holds or ctx ends.
-func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	if err := testutil.Poll(ctx, testutil.PollEvery, what, cond); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"bytes"
 	"io/fs"
+	"net/http"
 	"path"
 	"regexp"
 	"strings"
@@ -53,5 +55,68 @@ func TestUIModules(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Errorf("found only %d modules from app.js: %v; is the import pattern still right?", len(seen), seen)
+	}
+}
+
+func TestStaticUI(t *testing.T) {
+	_, _, u := friendsUI(t)
+	r := newReq(u, "GET", "/", "")
+	r.Header.Del("Authorization") // the UI needs no token
+	rec := serve(u, r)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `<script type="module" src="app.js"></script>`) {
+		t.Fatalf("GET /: %d %.200s", rec.Code, rec.Body.String())
+	}
+	for path, ctype := range map[string]string{"/app.js": "text/javascript", "/style.css": "text/css", "/favicon.svg": "image/svg+xml"} {
+		rec := serve(u, newReq(u, "GET", path, ""))
+		if rec.Code != 200 || !strings.HasPrefix(rec.Header().Get("Content-Type"), ctype) {
+			t.Errorf("GET %s: %d %q", path, rec.Code, rec.Header().Get("Content-Type"))
+		}
+	}
+	if rec := serve(u, newReq(u, "POST", "/", `{}`)); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("POST /: status %d, want 405", rec.Code)
+	}
+}
+
+// TestUIHasNoInlineCode checks the embedded files for what the CSP would
+// block (so the page would break) and for HTML sinks that must never see
+// message text. The browser tests check the behaviour; this names the line.
+func TestUIHasNoInlineCode(t *testing.T) {
+	forbidden := map[string]*regexp.Regexp{
+		"inline script":       regexp.MustCompile(`<script(\s[^>]*)?>\s*[^<\s]`),
+		"script without src":  regexp.MustCompile(`<script(?:\s+(?:defer|type="[^"]*"))*\s*>`),
+		"style element":       regexp.MustCompile(`<style`),
+		"style attribute":     regexp.MustCompile(`\sstyle=`),
+		"event attribute":     regexp.MustCompile(`\son[a-z]+=`),
+		"javascript: URL":     regexp.MustCompile(`javascript:`),
+		"outside resource":    regexp.MustCompile(`(src|href)="(https?:)?//`),
+		"innerHTML":           regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write`),
+		"eval":                regexp.MustCompile(`\beval\(|new Function`),
+		"setAttribute style":  regexp.MustCompile(`setAttribute\(\s*['"]style`),
+		"string setTimeout":   regexp.MustCompile(`setTimeout\(\s*['"]`),
+		"on* attribute in JS": regexp.MustCompile(`setAttribute\(\s*['"]on`),
+		"outside import":      regexp.MustCompile(`(import|from)\s*\(?\s*['"](https?:)?//`),
+	}
+	err := fs.WalkDir(uiFiles, "ui", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := uiFiles.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for i, line := range bytes.Split(b, []byte("\n")) {
+			if strings.HasPrefix(strings.TrimSpace(string(line)), "//") {
+				continue // comments may name what they avoid
+			}
+			for what, re := range forbidden {
+				if re.Match(line) {
+					t.Errorf("%s:%d: %s: %s", path, i+1, what, bytes.TrimSpace(line))
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

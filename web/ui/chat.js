@@ -91,7 +91,7 @@ function buildMessage(m) {
     let label = stateLabel(m, mine);
     if (receipts) {
       if (receipts.holds.length === receipts.readers.length) name = 'checks';
-      label += ' ' + receiptWords(receipts);
+      label = label.replace(/\.?$/, '.') + ' ' + receiptWords(receipts);
     }
     const st = el('span', 'msg-state state-' + shownState(m));
     st.append(icon(name, label));

@@ -123,6 +123,9 @@ func (c Content) Plain() bool { return c.Kind == Text && c.Ref == nil }
 
 // Check reports whether c follows the rules of its kind.
 func (c Content) Check() error {
+	if c.File != nil && c.Kind != File {
+		return fmt.Errorf("%w: a file on a %s", ErrInvalid, c.Kind)
+	}
 	switch c.Kind {
 	case Text, Edit:
 		if c.Text == "" {
@@ -217,9 +220,6 @@ func Encode(c Content) ([]byte, error) {
 	}
 	if c.Kind == File {
 		return encodeFile(c.File)
-	}
-	if c.File != nil {
-		return nil, fmt.Errorf("%w: a file on a %s", ErrInvalid, c.Kind)
 	}
 	w := wire{Version: Version, Kind: uint64(c.Kind), Text: c.Text, Emoji: c.Emoji}
 	if c.Ref != nil {

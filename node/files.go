@@ -37,17 +37,11 @@ const DefaultMaxAttachment = 25 << 20
 
 // ErrTooLarge: a file over the node's attachment limit (the local API
 // answers 413).
-var ErrTooLarge = errors.New("file too large")
+var ErrTooLarge = api.ErrTooLarge
 
 // NotReadyError is the answer to a download of a file whose blob this node
 // is still fetching (the local API answers 409 with the progress).
-type NotReadyError struct {
-	Received, Size int64 // encrypted bytes so far, of how many
-}
-
-func (e *NotReadyError) Error() string {
-	return fmt.Sprintf("the file is still arriving (%d of %d bytes); try again in a moment", e.Received, e.Size)
-}
+type NotReadyError = api.NotReadyError
 
 // files is a node's blobs: the store on disk, which blob each group's
 // messages name, and the fetches under way.

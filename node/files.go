@@ -132,7 +132,7 @@ func (n *Node) tooLarge(size int64) error {
 // megabytes writes a size the way people read it: 25 MB, 1.5 MB, 300 KB.
 func megabytes(b int64) string {
 	switch {
-	case b >= 10<<20 && b%(1<<20) == 0 || b >= 100<<20:
+	case b >= 1<<20 && b%(1<<20) == 0 || b >= 10<<20:
 		return fmt.Sprintf("%d MB", (b+(1<<19))>>20)
 	case b >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))

@@ -48,7 +48,7 @@ func postToOutbox(ctx context.Context, c *client, path string, req any, timeout 
 // joins the group's order later, exactly once: send says so, with how many
 // members hold it, and exits 3.
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("send TEXT|--file PATH [--group G] [--timeout D] [--reply-to MESSAGE_ID] [--json]", stdout, "print the message as JSON", true)
+	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--reply-to MESSAGE_ID] [--json] | send --file PATH [--group G]", stdout, "print the message as JSON", true)
 	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
 	replyTo := f.String("reply-to", "", "send the message as a reply to the message with this `id`")
 	file := f.String("file", "", "send the file at this `path` (an attachment) instead of TEXT")

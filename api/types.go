@@ -267,7 +267,7 @@ type ReadMark struct {
 // Event is pushed to subscribers (the browser, through the server-sent events
 // of [RouteEvents]) when something they show changes.
 type Event struct {
-	Kind    string   `json:"kind"` // "message", "status"
+	Kind    string   `json:"kind"` // "message", "status", "file" (a file fetched)
 	GroupID string   `json:"group_id,omitempty"`
 	Message *Message `json:"message,omitempty"`
 }

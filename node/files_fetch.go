@@ -101,6 +101,8 @@ func (f *files) run(g *group, ref *content.FileRef, author [32]byte, ft *fetch) 
 		for _, k := range f.sources(g, author) {
 			err := f.from(g, ref, k, ft)
 			if err == nil {
+				// The UI shows the file's link once it is here.
+				f.n.events.publish(Event{Kind: "file", GroupID: g.id.String()})
 				return nil
 			}
 			if f.n.ctx.Err() != nil {

@@ -63,6 +63,12 @@ func (f *files) init(n *Node) {
 	f.byGroup = map[crypto.GroupID]map[[32]byte]bool{}
 	f.fetching = map[[32]byte]*fetch{}
 	f.sem = make(chan struct{}, 2)
+	// A crash may leave parts of blobs: they are fetched again.
+	if parts, err := filepath.Glob(filepath.Join(f.dir, ".part-*")); err == nil {
+		for _, p := range parts {
+			os.Remove(p)
+		}
+	}
 }
 
 // path is where the blob id is stored.
@@ -205,7 +211,13 @@ func (f *files) encrypt(r io.Reader, limit int64) (*content.FileRef, error) {
 		return fail(fmt.Errorf("read the file: %w", err))
 	}
 	if size > limit {
-		return fail(f.n.tooLarge(f.n.remainder(size, r)))
+		// Say how large the file is, reading at most four times the
+		// limit to tell.
+		rest, _ := io.Copy(io.Discard, io.LimitReader(r, 3*limit))
+		if size+rest > 4*limit {
+			return fail(fmt.Errorf("the file is over %s; the limit is %s: %w", megabytes(4*limit), megabytes(limit), ErrTooLarge))
+		}
+		return fail(f.n.tooLarge(size + rest))
 	}
 	if err := w.Close(); err != nil {
 		return fail(fmt.Errorf("encrypt the file: %w", err))
@@ -216,13 +228,6 @@ func (f *files) encrypt(r io.Reader, limit int64) (*content.FileRef, error) {
 		return nil, err
 	}
 	return ref, nil
-}
-
-// remainder counts what is left of r after read bytes, up to 4 GiB, so that
-// a refusal can say how large the file is.
-func (n *Node) remainder(read int64, r io.Reader) int64 {
-	rest, _ := io.Copy(io.Discard, io.LimitReader(r, 4<<30))
-	return read + rest
 }
 
 type countWriter struct {

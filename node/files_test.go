@@ -190,6 +190,13 @@ func TestAttachments(t *testing.T) {
 	if err := ask(c.Member(1).ID); err != nil {
 		t.Fatalf("a member's request for the file was refused: %v", err)
 	}
+	// A blob no message of the group names is not served, even to a member.
+	real := id
+	id[0] ^= 1
+	if err := ask(c.Member(1).ID); err == nil {
+		t.Fatal("a member's request for a blob the group does not name was answered")
+	}
+	id = real
 	stranger, err := identity.Generate()
 	if err != nil {
 		t.Fatal(err)

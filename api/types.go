@@ -49,6 +49,23 @@ type Message struct {
 	// the message it changes.
 	Kind   string `json:"kind,omitempty"`
 	Target string `json:"target,omitempty"`
+	// Attachment is set on a file message (its text is the file's name).
+	Attachment *Attachment `json:"attachment,omitempty"`
+}
+
+// Attachment is the file a message carries (docs/PROTOCOL.md,
+// "Attachments"), as this node holds it.
+type Attachment struct {
+	Name string `json:"name"`
+	Type string `json:"type"` // media type
+	Size int64  `json:"size"` // bytes
+	// Blob is the hex id of the encrypted file (SHA-256 of the
+	// ciphertext).
+	Blob string `json:"blob"`
+	// Ready says that this node holds the file: it can be downloaded.
+	// Until then Received says how many of its encrypted bytes arrived.
+	Ready    bool  `json:"ready"`
+	Received int64 `json:"received,omitempty"`
 }
 
 // Reaction is one emoji given to a message, and by how many members.
@@ -250,7 +267,7 @@ type ReadMark struct {
 // Event is pushed to subscribers (the browser, through the server-sent events
 // of [RouteEvents]) when something they show changes.
 type Event struct {
-	Kind    string   `json:"kind"` // "message", "status"
+	Kind    string   `json:"kind"` // "message", "status", "file" (a file fetched)
 	GroupID string   `json:"group_id,omitempty"`
 	Message *Message `json:"message,omitempty"`
 }

@@ -57,7 +57,7 @@ func (b *Board) IsChange(id [16]byte) bool {
 // anyone but the target's author, a change of an unknown or deleted
 // message) changes nothing else, and its error says why.
 func (b *Board) Apply(id [16]byte, author string, c Content, lookup Lookup) error {
-	if c.Kind == Text {
+	if c.Kind == Text || c.Kind == File {
 		return nil
 	}
 	if b.changes == nil {
@@ -132,7 +132,7 @@ func (n *Note) Decorate(m *api.Message, self string) {
 		return
 	}
 	if n.Deleted {
-		m.Text, m.ReplyTo, m.Reactions, m.Edited, m.Deleted = "", "", nil, false, true
+		m.Text, m.ReplyTo, m.Reactions, m.Edited, m.Deleted, m.Attachment = "", "", nil, false, true, nil
 		return
 	}
 	if n.Edited {
@@ -173,6 +173,14 @@ func Show(m *api.Message, c Content, err error) {
 		m.Text = c.Text
 		if c.Ref != nil {
 			m.ReplyTo = fmt.Sprintf("%x", c.Ref[:])
+		}
+		if c.Kind == File {
+			// Listed like a text whose text is the file's name (what an
+			// older client shows, and what a search finds).
+			f := c.File
+			m.Text = f.Name
+			m.Attachment = &api.Attachment{Name: f.Name, Type: f.Type, Size: f.Size, Blob: fmt.Sprintf("%x", f.Blob[:])}
+			return
 		}
 		if c.Kind != Text {
 			m.Kind = c.Kind.String()

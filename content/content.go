@@ -14,8 +14,10 @@
 //     the author's reaction back); one reaction per author and message;
 //   - edit: new text for ref, which only ref's author may give;
 //   - delete: ref is deleted, which only ref's author may do.
+//   - file: an attachment: its name, media type, size, and the id, size
+//     and key of its encrypted blob (see [FileRef]); listed like a text.
 //
-// The last three are messages of the log like any other, but they are not
+// Reactions, edits and deletes are messages of the log like any other, but they are not
 // listed: they change their target (see [Board]).
 package content
 
@@ -42,6 +44,8 @@ const (
 	Reaction Kind = 2
 	Edit     Kind = 3
 	Delete   Kind = 4
+	// File is an attachment (see [File]); it is listed like a text.
+	File Kind = 5
 )
 
 // String returns the kind's name, as the API shows it ("" for text).
@@ -55,6 +59,8 @@ func (k Kind) String() string {
 		return "edit"
 	case Delete:
 		return "delete"
+	case File:
+		return "file"
 	}
 	return fmt.Sprintf("kind %d", uint8(k))
 }
@@ -98,6 +104,8 @@ type Content struct {
 	Ref *[16]byte
 	// Emoji is the reaction (Reaction); empty takes it back.
 	Emoji string
+	// File is the attachment (File).
+	File *FileRef
 }
 
 type wire struct {
@@ -115,6 +123,9 @@ func (c Content) Plain() bool { return c.Kind == Text && c.Ref == nil }
 
 // Check reports whether c follows the rules of its kind.
 func (c Content) Check() error {
+	if c.File != nil && c.Kind != File {
+		return fmt.Errorf("%w: a file on a %s", ErrInvalid, c.Kind)
+	}
 	switch c.Kind {
 	case Text, Edit:
 		if c.Text == "" {
@@ -152,6 +163,16 @@ func (c Content) Check() error {
 		}
 		if c.Text != "" || c.Emoji != "" {
 			return fmt.Errorf("%w: text or emoji on a delete", ErrInvalid)
+		}
+	case File:
+		if c.Text != "" || c.Emoji != "" || c.Ref != nil {
+			return fmt.Errorf("%w: text, emoji or reference on a file", ErrInvalid)
+		}
+		if c.File == nil {
+			return fmt.Errorf("%w: a file message without its file", ErrInvalid)
+		}
+		if err := c.File.Check(); err != nil {
+			return err
 		}
 	default:
 		return fmt.Errorf("%w: kind %d", ErrUnsupported, c.Kind)
@@ -197,6 +218,9 @@ func Encode(c Content) ([]byte, error) {
 		}
 		return []byte(c.Text), nil
 	}
+	if c.Kind == File {
+		return encodeFile(c.File)
+	}
 	w := wire{Version: Version, Kind: uint64(c.Kind), Text: c.Text, Emoji: c.Emoji}
 	if c.Ref != nil {
 		w.Ref = c.Ref[:]
@@ -239,6 +263,12 @@ func Parse(body []byte) (Content, error) {
 	}
 	if v != Version {
 		return Content{}, fmt.Errorf("%w: version %d", ErrUnsupported, v)
+	}
+	if len(head) > 1 {
+		var k uint64
+		if err := cbor.Unmarshal(head[1], &k); err == nil && k == uint64(File) {
+			return parseFile(b)
+		}
 	}
 	var w wire
 	if err := state.Decode(b, &w); err != nil {

@@ -104,6 +104,13 @@ const (
 	// TypeDelivered is a member's signed answer to [TypeTentative]: the ids
 	// of the messages it now holds.
 	TypeDelivered Type = 12
+	// TypeBlobGet is a member's request for a part of an attachment's
+	// encrypted blob (docs/PROTOCOL.md, "Attachments"): the blob's id,
+	// an offset and a length. A member that holds the blob for the group
+	// answers with [TypeBlobPart].
+	TypeBlobGet Type = 13
+	// TypeBlobPart carries the part of a blob a [TypeBlobGet] asked for.
+	TypeBlobPart Type = 14
 )
 
 // Log entry types: envelopes of these types are proposed to the group's
@@ -139,6 +146,8 @@ var typeNames = map[Type]string{
 	TypeCatchUp:    "catch-up",
 	TypeTentative:  "tentative",
 	TypeDelivered:  "delivered",
+	TypeBlobGet:    "blob-get",
+	TypeBlobPart:   "blob-part",
 	TypeGenesis:    "genesis",
 	TypeInvite:     "invite",
 	TypeJoin:       "join",

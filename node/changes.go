@@ -53,7 +53,10 @@ func (g *group) checkChange(c content.Content) error {
 // change of a message in memory publishes that message again, as changed.
 func (g *group) applyContent(c *state.Chat, author string, body []byte) (cnt content.Content, ok bool, perr error) {
 	cnt, perr = content.Parse(body)
-	if perr != nil || cnt.Kind == content.Text {
+	if perr == nil && cnt.Kind == content.File {
+		g.noteFile(c, author, cnt.File) // files.go
+	}
+	if perr != nil || cnt.Kind == content.Text || cnt.Kind == content.File {
 		return cnt, true, perr
 	}
 	err := g.board.Apply(c.ID, author, cnt, func(ref [16]byte) (string, bool) { return g.authorAt(ref, c.Index) })

@@ -123,6 +123,9 @@ type Config struct {
 	// Keeper runs the node as a keeper (keeper.go): it keeps the logs of
 	// the groups admins add it to and reads and sends nothing.
 	Keeper bool
+	// MaxAttachment is the largest file this node sends or fetches, in
+	// bytes (default 25 MB; files.go).
+	MaxAttachment int64
 }
 
 // maxAppendBytes bounds the entry data of one append, as raft sends it and
@@ -216,6 +219,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SnapshotKeep == 0 {
 		cfg.SnapshotKeep = 1_000
+	}
+	if cfg.MaxAttachment <= 0 {
+		cfg.MaxAttachment = DefaultMaxAttachment
 	}
 	if cfg.MessageWindow <= 0 {
 		cfg.MessageWindow = 1_000

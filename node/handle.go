@@ -363,6 +363,8 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 	case crypto.TypeTentative:
 		n.markOnline(sender.url)
 		return n.takeTentative(ctx, g, env)
+	case crypto.TypeBlobGet:
+		return n.serveBlob(g, env) // files_fetch.go
 	case crypto.TypeAddress:
 		var b state.AddressBody
 		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {

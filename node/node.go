@@ -78,6 +78,8 @@ type Node struct {
 	// catchUps is the state of catching up members that were away, this
 	// node or others (catchup.go).
 	catchUps catchUps
+	// files are the attachments' blobs (files.go).
+	files files
 }
 
 type nonceInfo struct {
@@ -130,6 +132,7 @@ func Open(cfg Config) (*Node, error) {
 		ownEvents: ownEvents,
 	}
 	n.catchUps.init()
+	n.files.init(n)
 	if err := n.loadPrefs(); err != nil {
 		st.Close()
 		cancel()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -294,7 +295,9 @@ func (s *Service) Messages(groupID string) ([]Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	return n.Messages(groupID)
+	ms, err := n.Messages(groupID)
+	n.files.decorateAll(ms)
+	return ms, err
 }
 
 // Search implements the UI backend.
@@ -303,7 +306,9 @@ func (s *Service) Search(ctx context.Context, groupID, query string, limit int) 
 	if err != nil {
 		return nil, err
 	}
-	return n.Search(ctx, groupID, query, limit)
+	ms, err := n.Search(ctx, groupID, query, limit)
+	n.files.decorateAll(ms)
+	return ms, err
 }
 
 // MessagePage implements the UI backend.
@@ -312,7 +317,9 @@ func (s *Service) MessagePage(groupID string, limit int, before string) (Message
 	if err != nil {
 		return MessagePage{}, err
 	}
-	return n.MessagePage(groupID, limit, before)
+	p, err := n.MessagePage(groupID, limit, before)
+	n.files.decorateAll(p.Messages)
+	return p, err
 }
 
 // Transcript implements the UI backend.
@@ -355,4 +362,22 @@ func (s *Service) Post(ctx context.Context, groupID string, c content.Content, w
 		return Message{}, err
 	}
 	return n.Post(ctx, groupID, c, wait)
+}
+
+// SendFile implements the UI backend.
+func (s *Service) SendFile(ctx context.Context, groupID, name, mediaType string, size int64, r io.Reader, wait time.Duration) (Message, error) {
+	n, err := s.node()
+	if err != nil {
+		return Message{}, err
+	}
+	return n.SendFile(ctx, groupID, name, mediaType, size, r, wait)
+}
+
+// OpenFile implements the UI backend.
+func (s *Service) OpenFile(ctx context.Context, groupID, messageID string) (api.Attachment, io.ReadCloser, error) {
+	n, err := s.node()
+	if err != nil {
+		return api.Attachment{}, nil, err
+	}
+	return n.OpenFile(ctx, groupID, messageID)
 }

@@ -81,6 +81,13 @@ type Backend interface {
 	// only a message's author may edit or delete it. A change answers
 	// with its Kind and Target set.
 	Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (api.Message, error)
+	// SendFile encrypts the file r (size bytes, -1 if unknown) and sends
+	// it as a file message; a file over the node's limit is an
+	// api.ErrTooLarge (web/files.go).
+	SendFile(ctx context.Context, groupID, name, mediaType string, size int64, r io.Reader, wait time.Duration) (api.Message, error)
+	// OpenFile returns the attachment of a file message and its
+	// plaintext, or an *api.NotReadyError while the node fetches it.
+	OpenFile(ctx context.Context, groupID, messageID string) (api.Attachment, io.ReadCloser, error)
 	// MessagePage returns a page of the group's messages (see
 	// [api.MessagePage]): the committed ones in order, then the tentative
 	// ones, at most limit of them (0: every one) right before the
@@ -258,6 +265,8 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteEdit, h.change(content.Edit)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteDelete, h.change(content.Delete)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteRead, h.markRead).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteFiles, h.sendFile).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteFile, h.file).Methods(http.MethodGet)
 	r.HandleFunc(api.RoutePreferences, h.preferences).Methods(http.MethodGet)
 	r.HandleFunc(api.RoutePreferences, h.putPreferences).Methods(http.MethodPut)
 	r.HandleFunc(api.RouteTranscript, h.transcript).Methods(http.MethodGet)
@@ -311,7 +320,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"send Authorization: Bearer TOKEN with the token that demes serve printed", reason)
 		return
 	}
-	if !isSafeMethod(r.Method) && !isJSON(r.Header.Get("Content-Type")) {
+	if !isSafeMethod(r.Method) && !isJSON(r.Header.Get("Content-Type")) && !isFileUpload(r) {
 		h.reject(w, r, http.StatusUnsupportedMediaType, "request body must be JSON",
 			"send Content-Type: application/json", "state-changing request without a JSON content type (form CSRF?)")
 		return

@@ -46,6 +46,7 @@ var commands = []command{
 	{"remove", "remove a member from a group (admins)", runRemove},
 	{"admin", "admin add|remove PUBLIC_ID: grant or withdraw a member's admin role (admins)", runAdmin},
 	{"send", "send a chat message; returns once it is committed", runSend},
+	{"download", "write the file a message carries (-o FILE; - for stdout)", runDownload},
 	{"messages", "print a group's messages in group order", runMessages},
 	{"react", "react to a message with an emoji (--remove takes it back)", runReact},
 	{"edit", "give one of your messages new text", runEdit},

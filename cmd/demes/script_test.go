@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -63,6 +64,33 @@ var scriptCmds = map[string]func(ts *testscript.TestScript, neg bool, args []str
 	"freeport":   cmdFreeport,
 	"sigterm":    cmdSigterm,
 	"httpget":    cmdHTTPGet,
+	"mkfile":     cmdMkfile,
+}
+
+// cmdMkfile is `mkfile NAME SIZE`: write SIZE bytes (a number, with an
+// optional K or M suffix) to NAME, "line N" over and over.
+func cmdMkfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: mkfile NAME SIZE")
+	}
+	s, mult := args[1], 1
+	switch {
+	case strings.HasSuffix(s, "K"):
+		s, mult = strings.TrimSuffix(s, "K"), 1<<10
+	case strings.HasSuffix(s, "M"):
+		s, mult = strings.TrimSuffix(s, "M"), 1<<20
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		ts.Fatalf("mkfile: size %q", args[1])
+	}
+	var b bytes.Buffer
+	for i := 0; b.Len() < n*mult; i++ {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	if err := os.WriteFile(ts.MkAbs(args[0]), b.Bytes()[:n*mult], 0o644); err != nil {
+		ts.Fatalf("mkfile: %v", err)
+	}
 }
 
 // cmdExits is `exits N PROGRAM [ARGS...]`: run PROGRAM, which must exit with

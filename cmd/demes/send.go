@@ -48,16 +48,21 @@ func postToOutbox(ctx context.Context, c *client, path string, req any, timeout 
 // joins the group's order later, exactly once: send says so, with how many
 // members hold it, and exits 3.
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--reply-to MESSAGE_ID] [--json]", stdout, "print the message as JSON", true)
+	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--reply-to MESSAGE_ID] [--json] | send --file PATH [--group G]", stdout, "print the message as JSON", true)
 	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
 	replyTo := f.String("reply-to", "", "send the message as a reply to the message with this `id`")
+	file := f.String("file", "", "send the file at this `path` (an attachment) instead of TEXT")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
 	}
 	// `demes send hello there` sends "hello there", as a person means it.
 	text := strings.Join(pos, " ")
-	if strings.TrimSpace(text) == "" {
+	if *file != "" {
+		if text != "" || *replyTo != "" {
+			return f.usagef("give TEXT or --file PATH, not both (a file is sent alone, not as a reply)")
+		}
+	} else if strings.TrimSpace(text) == "" {
 		return f.usagef("missing the message TEXT")
 	}
 	if *timeout <= 0 {
@@ -74,7 +79,12 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	req := api.SendRequest{Text: text, ReplyTo: *replyTo, TimeoutMS: timeout.Milliseconds()}
 	start := time.Now()
-	m, err := postToOutbox(ctx, c, api.GroupPath(api.RouteMessages, g.GroupID), req, *timeout, "the message", *f.json, stdout)
+	var m api.Message
+	if *file != "" {
+		m, err = sendFile(ctx, c, g.GroupID, *file, *timeout, *f.json, stdout)
+	} else {
+		m, err = postToOutbox(ctx, c, api.GroupPath(api.RouteMessages, g.GroupID), req, *timeout, "the message", *f.json, stdout)
+	}
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	metricsAddr := f.String("metrics", "", "serve /metrics, /healthz and /readyz on this loopback `ADDR` (off when empty)")
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
 	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
+	maxAttach := f.Int64("max-attachment", node.DefaultMaxAttachment>>20, "the largest file, in `MB`, this node sends or fetches")
 	keeper := f.Bool("keeper", false, "run as a keeper: keep the logs of the groups admins add this node to ('demes keeper add'), voting for them, and read and send nothing")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
@@ -69,6 +70,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *snapEvery == 0 {
 		return f.usageErr(errors.New("--snapshot-entries must be at least 1"))
+	}
+	if *maxAttach < 1 || *maxAttach > 1<<20 {
+		return f.usageErr(errors.New("--max-attachment must be 1 to 1048576 MB"))
 	}
 	if *window < 1 {
 		return f.usageErr(errors.New("--message-window must be at least 1"))
@@ -95,6 +99,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,
 		timing: timing, maxVoters: tf.maxVoters, logger: logger, snapshotEntries: *snapEvery,
 		messageWindow: *window,
+		maxAttachment: *maxAttach << 20,
 		keeper:        *keeper,
 	})
 	if err != nil {
@@ -129,6 +134,7 @@ type nodeOptions struct {
 	maxVoters                         int
 	snapshotEntries                   uint64 // 0: the node's default
 	messageWindow                     int    // 0: the node's default
+	maxAttachment                     int64  // bytes; 0: the node's default
 	keeper                            bool
 	logger                            zerolog.Logger
 	demo                              bool
@@ -173,7 +179,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	svc, err := node.NewService(node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
-		MessageWindow: o.messageWindow, Keeper: o.keeper,
+		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
 	})
 	if err != nil {
 		peerLn.Close()

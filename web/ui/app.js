@@ -27,6 +27,7 @@ import { readToken, showLogin, wireLogin } from './login.js';
 import { startSync, renderStatusViews, renderNodeState } from './sync.js';
 import { renderGroups, seenNow } from './groups.js';
 import { wireChat, renderCompose } from './chat.js';
+import { wireFiles } from './files.js';
 import { wireSearch } from './search.js';
 import { loadOlder } from './messages.js';
 import { wireDialogs } from './dialogs.js';
@@ -37,6 +38,7 @@ import { wireReceipts } from './receipts.js';
 
 function main() {
   wireChat();
+  wireFiles();
   wireSearch();
   wireDialogs();
   membership.wire();

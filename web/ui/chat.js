@@ -16,6 +16,7 @@ import { membership } from './members.js';
 import { isTouch } from './drawers.js';
 import { actionSig, quoteOf, footerOf, setRerender, sendDraft, cancelDraft, renderDraft } from './actions.js';
 import { receiptsOf, receiptSig, receiptWords, receiptLine } from './receipts.js';
+import { attachmentOf, attachmentSig } from './files.js';
 
 // The sign and words of each delivery state, for our own messages.
 const stateShown = {
@@ -48,7 +49,7 @@ function messageSignature(m) {
   if (m.event) return ['event', m.id, m.event.name].join('\u0000');
   const mine = !!m.author && m.author === myID();
   const receipts = mine ? receiptSig(receiptsOf(m)) + (m.id === newestMine ? ':newest' : '') : '';
-  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, actionSig(m), receipts].join('\u0000');
+  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, actionSig(m), receipts, attachmentSig(m)].join('\u0000');
 }
 
 // newestMine is the id of our newest message in the group's order, in the
@@ -104,6 +105,7 @@ function buildMessage(m) {
   if (quote) li.append(quote);
   // The message text: textContent only, whatever it contains.
   if (m.deleted) li.append(el('div', 'msg-text msg-deleted', 'Message deleted'));
+  else if (m.attachment) li.append(attachmentOf(m));
   else li.append(linkedText(m.text));
   li.append(footerOf(m, mine));
   const line = m.id === newestMine ? receiptLine(receipts) : '';
@@ -289,6 +291,7 @@ export function renderCompose() {
   const ok = canSend();
   $('compose').disabled = !ok;
   $('send-button').disabled = !ok;
+  $('attach-button').disabled = !ok;
   $('invite-button').disabled = !ok;
   $('export-button').disabled = !state.selected || state.stopped || state.connLost;
   $('compose').placeholder = isTouch() ? 'Write a message' : 'Write a message. Enter sends, Shift+Enter starts a new line.';

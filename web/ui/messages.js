@@ -14,6 +14,7 @@ import { plain } from './errors.js';
 import { renderMessages, renderOlder } from './chat.js';
 import { messagesChanged } from './groups.js';
 import { refreshStatus } from './sync.js';
+import { keepReady, attachmentSig } from './files.js';
 
 // How long a send waits for the commit before the API answers "tentative".
 // Short, so the message shows its real state quickly; the commit then
@@ -51,9 +52,10 @@ export function upsertMessage(m) {
   }
   const old = map.get(m.id);
   if (old && old.state === 'committed' && m.state !== 'committed') return false;
+  m = keepReady(old, m);
   if (old && old.state === m.state && old.index === m.index && old.text === m.text && old.delivered === m.delivered &&
     !!old.edited === !!m.edited && !!old.deleted === !!m.deleted &&
-    JSON.stringify(old.reactions || []) === JSON.stringify(m.reactions || [])) return false;
+    JSON.stringify(old.reactions || []) === JSON.stringify(m.reactions || []) && attachmentSig(old) === attachmentSig(m)) return false;
   // A delivery count arriving while our send still waits keeps it "sending".
   if (old && old.inflight && m.state === 'tentative') m = Object.assign({}, m, { inflight: true });
   map.set(m.id, m);

@@ -171,6 +171,11 @@ function handleEvent(ev) {
     later('status', refreshStatus, 300);
     return;
   }
+  // The node holds a file it was fetching: its link appears.
+  if (ev.kind === 'file' && ev.group_id) {
+    loadMessages(ev.group_id, PAGE);
+    return;
+  }
   // "status" and anything newer: reload what the lists show.
   later('status', refreshStatus, 200);
   if (ev.kind !== 'status') later('groups', refreshGroups, 200);

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
+)
+
+// Attachments: send --file and download (docs/CLI.md).
+
+// defaultDownloadTimeout is how long download waits for a file the node is
+// still fetching.
+const defaultDownloadTimeout = time.Minute
+
+// sendFile uploads the file at path to the group as a file message and
+// prints its id (or the message with jsonOut).
+func sendFile(ctx context.Context, c *client, gid, path string, timeout time.Duration, jsonOut bool, stdout io.Writer) (api.Message, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return api.Message{}, failf("check the path", "cannot read the file: %v", unwrapPath(err))
+	}
+	defer file.Close()
+	fi, err := file.Stat()
+	if err != nil {
+		return api.Message{}, failf("check the path", "cannot read the file: %v", unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return api.Message{}, failf("give a regular file", "%s is not a file", path)
+	}
+	name := filepath.Base(path)
+	if err := content.CheckFileName(name); err != nil {
+		return api.Message{}, failf("rename the file", "cannot send a file named %q", name)
+	}
+	mediaType := mime.TypeByExtension(filepath.Ext(name))
+	if mt, _, err := mime.ParseMediaType(mediaType); err == nil {
+		mediaType = mt
+	} else {
+		mediaType = ""
+	}
+	q := url.Values{"name": {name}, "timeout_ms": {strconv.FormatInt(timeout.Milliseconds(), 10)}}
+	if mediaType != "" {
+		q.Set("type", mediaType)
+	}
+	var m api.Message
+	resp, err := c.sendBody(ctx, http.MethodPost, api.GroupPath(api.RouteFiles, gid)+"?"+q.Encode(), file, fi.Size(), timeout+sendMargin+fileMargin(fi.Size()))
+	if err != nil {
+		if errors.As(err, new(unansweredError)) {
+			err = withHint(err, "the file may be in the outbox already; check with 'demes messages' before sending it again")
+		}
+		return api.Message{}, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxResponse)).Decode(&m); err != nil {
+		return api.Message{}, fmt.Errorf("the node's answer to the upload is not what this demes expects: %w", err)
+	}
+	if jsonOut {
+		return m, writeJSON(stdout, m)
+	}
+	fmt.Fprintln(stdout, m.ID)
+	return m, nil
+}
+
+// fileMargin is the time a transfer of size bytes over loopback may take
+// on a slow machine, on top of the send's wait: 1 s per 4 MB.
+func fileMargin(size int64) time.Duration { return time.Duration(size/(4<<20)+1) * time.Second }
+
+// unwrapPath drops the *PathError's operation: "open x: no such file" reads
+// "x: no such file".
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}
+
+// sendBody is client.send with a raw body of size bytes.
+func (c *client) sendBody(ctx context.Context, method, path string, body io.Reader, size int64, timeout time.Duration) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	p, query, _ := strings.Cut(path, "?")
+	u := c.base.JoinPath(p)
+	u.RawQuery = query
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		err = c.transportError(ctx, err)
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	if resp.StatusCode/100 == 2 {
+		return resp, nil
+	}
+	defer resp.Body.Close()
+	return nil, c.statusError(resp)
+}
+
+// runDownload writes the file a message carries: to -o FILE, to stdout
+// with -o -, or else to its own name in the current directory (never over
+// an existing file). It waits up to --timeout while the node fetches it.
+func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newNodeFlags("download MESSAGE_ID [-o FILE] [--group G] [--timeout D]", stdout, "", true)
+	out := f.String("o", "", "write the file to this `path` (- for stdout); default: its own name, here")
+	timeout := f.Duration("timeout", defaultDownloadTimeout, "how long to wait while the node fetches the file, a `duration`")
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return f.usagef("give one MESSAGE_ID ('demes messages --ids' shows them)")
+	}
+	if err := checkMessageID(f, pos[0]); err != nil {
+		return err
+	}
+	if *timeout <= 0 {
+		return f.usagef("--timeout must be positive, not %v", *timeout)
+	}
+	c, g, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	path := api.FilePath(g.GroupID, pos[0])
+	deadline := time.Now().Add(*timeout)
+	var resp *http.Response
+	for {
+		resp, err = c.sendBody(ctx, http.MethodGet, path, nil, 0, *timeout+time.Minute)
+		var ex *exitError
+		if err == nil || !errors.As(err, &ex) || !strings.Contains(ex.Error(), "still arriving") || time.Now().After(deadline) {
+			break
+		}
+		t := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return errors.New("interrupted")
+		case <-t.C:
+		}
+	}
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var w io.Writer = stdout
+	var file *os.File
+	switch *out {
+	case "-":
+	case "":
+		_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
+		name := params["filename"]
+		if content.CheckFileName(name) != nil {
+			name = pos[0]
+		}
+		file, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			return failf("choose another name with -o FILE", "%s exists already", name)
+		}
+	default:
+		file, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	}
+	if err != nil {
+		return failf("check the path", "cannot write the file: %v", unwrapPath(err))
+	}
+	if file != nil {
+		w = file
+	}
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("the download stopped after %d of %d bytes", n, resp.ContentLength)
+	}
+	if file != nil {
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(file.Name())
+		}
+	}
+	if err != nil {
+		return failf("try again: demes download "+pos[0], "cannot download the file: %v", err)
+	}
+	if file != nil {
+		fmt.Fprintf(stderr, "demes: wrote %s (%d bytes)\n", file.Name(), n)
+	}
+	return nil
+}

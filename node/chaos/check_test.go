@@ -110,19 +110,27 @@ func TestChurnCheckerCatchesEachViolation(t *testing.T) {
 		current map[int]bool
 		want    string
 	}{
-		{name: "a founder and a member who joined at 6", members: []memberSeq{{"node0", 1, []entry{a, b, c}}, {"node3", 6, []entry{b, c}}},
+		{name: "a founder and a member who joined at 6", members: []memberSeq{ms("node0", 1, a, b, c), ms("node3", 6, b, c)},
 			results: all, current: map[int]bool{0: true, 1: true, 3: true}},
-		{name: "a queued send of a member that left is not owed", members: []memberSeq{{"node0", 1, []entry{a, c}}},
+		{name: "a queued send of a member that left is not owed", members: []memberSeq{ms("node0", 1, a, c)},
 			results: all, current: map[int]bool{0: true}},
-		{name: "a queued send of a current member is owed", members: []memberSeq{{"node0", 1, []entry{a, c}}},
+		{name: "a queued send of a current member is owed", members: []memberSeq{ms("node0", 1, a, c)},
 			results: all, current: map[int]bool{0: true, 1: true}, want: InvQueued},
-		{name: "two messages at one index", members: []memberSeq{{"node0", 1, []entry{a, b}}, {"node3", 6, []entry{{index: 8, id: "x", text: "world"}}}},
+		{name: "two messages at one index", members: []memberSeq{ms("node0", 1, a, b), ms("node3", 6, entry{index: 8, id: "x", text: "world"})},
 			results: all, want: InvOneOrder},
-		{name: "a member that came back lacks a message since its join", members: []memberSeq{{"node0", 1, []entry{a, b, c}}, {"node3", 6, []entry{c}}},
+		{name: "a member that came back lacks a message since its join", members: []memberSeq{ms("node0", 1, a, b, c), ms("node3", 6, c)},
 			results: all, current: map[int]bool{0: true, 1: true, 3: true}, want: InvCaughtUp},
-		{name: "a member lacks one before its join: fine", members: []memberSeq{{"node0", 1, []entry{a, b, c}}, {"node3", 8, []entry{c}}},
+		{name: "a member lacks one before its join: fine", members: []memberSeq{ms("node0", 1, a, b, c), ms("node3", 8, c)},
 			results: all, current: map[int]bool{0: true, 1: true, 3: true}},
-		{name: "an acknowledged send is lost", members: []memberSeq{{"node0", 1, []entry{a, b}}},
+		{name: "a member that left and joined again keeps what it read before",
+			members: []memberSeq{ms("node0", 1, a, b, c), rejoined(ms("node3", 8, a, c))},
+			results: all, current: map[int]bool{0: true, 1: true, 3: true}},
+		{name: "a member that joined again lacks a message since its join",
+			members: []memberSeq{ms("node0", 1, a, b, c), rejoined(ms("node3", 7, a, c))},
+			results: all, current: map[int]bool{0: true, 1: true, 3: true}, want: InvCaughtUp},
+		{name: "a first join lists a message from before it", members: []memberSeq{ms("node0", 1, a, b, c), ms("node3", 8, a, c)},
+			results: all, current: map[int]bool{0: true, 1: true, 3: true}, want: InvCaughtUp},
+		{name: "an acknowledged send is lost", members: []memberSeq{ms("node0", 1, a, b)},
 			results: all, current: map[int]bool{0: true}, want: InvAcked},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -136,4 +144,13 @@ func TestChurnCheckerCatchesEachViolation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func ms(node string, joinedAt uint64, seq ...entry) memberSeq {
+	return memberSeq{node: node, joinedAt: joinedAt, seq: seq}
+}
+
+func rejoined(m memberSeq) memberSeq {
+	m.rejoined = true
+	return m
 }

@@ -223,6 +223,9 @@ func (r *runner) leave(ctx context.Context, i int) {
 		r.logf("leave of node%d: %v", i, err)
 		return
 	}
+	r.mu.Lock()
+	r.left[i] = true
+	r.mu.Unlock()
 	r.logf("node%d left", i)
 }
 
@@ -252,7 +255,10 @@ func (r *runner) memberSeqs() ([]memberSeq, map[int]bool, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		out = append(out, memberSeq{node: fmt.Sprintf("node%d", i), joinedAt: mg.JoinedAt, seq: seq})
+		r.mu.Lock()
+		rejoined := r.left[i]
+		r.mu.Unlock()
+		out = append(out, memberSeq{node: fmt.Sprintf("node%d", i), joinedAt: mg.JoinedAt, seq: seq, rejoined: rejoined})
 		current[i] = true
 	}
 	return out, current, nil

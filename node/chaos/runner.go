@@ -42,7 +42,10 @@ type runner struct {
 	// away are the members an Away step took down for the rest of the
 	// schedule; codes the invite codes of joins, by joiner, and rejoining
 	// the joins run again (churn.go).
-	away      map[int]bool
+	away map[int]bool
+	// left are the members that left the group at some point: one that
+	// joins again keeps the history it had read before (checkChurn).
+	left      map[int]bool
 	codes     map[int]string
 	rejoining map[int]bool
 }
@@ -79,7 +82,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 		c.Close()
 		return nil, err
 	}
-	return &runner{o: o, c: c, shown: map[string]int{}, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}}, nil
+	return &runner{o: o, c: c, shown: map[string]int{}, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}, left: map[int]bool{}}, nil
 }
 
 func (r *runner) logf(format string, args ...any) {

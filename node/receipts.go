@@ -69,13 +69,13 @@ func (g *group) loadReadMark() {
 }
 
 // noteRead keeps member k's read mark from a ping or pong, if k is a
-// member: a former member's or a stranger's is no receipt. Safe from any
-// goroutine.
+// member that reads: a former member's, a stranger's or a keeper's (which
+// reads nothing) is no receipt. Safe from any goroutine.
 func (g *group) noteRead(k [32]byte, x pingExtra) {
 	if x.flags&pingRead == 0 || k == g.n.self.Sign {
 		return
 	}
-	if _, ok := g.view.Load().members[k]; !ok {
+	if m, ok := g.view.Load().members[k]; !ok || m.keeper {
 		return
 	}
 	if g.reads.note(k, x.read) && g.n.readReceipts.Load() {

@@ -12,6 +12,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/state"
 )
 
 // Read receipts (docs/PROTOCOL.md, "Receipts") travel in the flags of
@@ -214,4 +215,70 @@ func TestReceiptsFromCraftedPings(t *testing.T) {
 			t.Errorf("%s: node0 shows node1 read through %d, want 4 still", tc.name, r)
 		}
 	}
+}
+
+// holdsOf returns how far node i shows member j's device holding the log.
+func (g *group) holdsOf(i, j int) uint64 {
+	st, _ := g.c.Status(i)
+	for _, m := range st.Members {
+		if m.PublicID == g.pub(j).String() {
+			return m.HoldsThrough
+		}
+	}
+	return 0
+}
+
+// TestDeliveryClaimedForAnother: only a member's own signed head statement,
+// in its own ping, shows its device holding a message. While node2 is away,
+// node1 relays to node0 a statement signed by node2 that matches node0's
+// chain through a message node2 never received (a statement node2 could
+// have signed, as every member's head there is the same): node0 rejects the
+// ping and does not show the message delivered to node2. The same statement
+// in node2's own ping does count, so the refusal is the sender check, not
+// a bad statement.
+func TestDeliveryClaimedForAnother(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 3, options{heads: true})
+	g.form(0, 1, 2)
+	g.c.Stop(2)
+	g.send(0, "while node2 is away")
+	_, st := g.outcomes(0)
+	idx := st.Applied
+	head, ok := st.HeadThrough(idx)
+	if !ok {
+		t.Fatal("no head")
+	}
+	if h := g.holdsOf(0, 2); h >= idx {
+		t.Fatalf("node0 shows node2 holding through %d before any claim; the test needs it below %d", h, idx)
+	}
+	stmt := g.signAs(g.ident(2), crypto.TypeHead, &state.CheckpointBody{Index: idx, Head: head[:]})
+	ctx := ctxT(t, 60*time.Second)
+	link := node.NewHTTPLink()
+	defer link.CloseIdle()
+	nonce := bytes.Repeat([]byte{9}, pingNonce)
+
+	relayed, err := g.node(1).SignRaw(&crypto.Envelope{Type: crypto.TypePing, Group: g.gid, To: g.pub(0).Sign, Payload: pingPayload(nonce, 1, 0, 0, stmt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := g.rejections(0, "bad head statement")
+	if _, err := link.Post(ctx, g.c.Member(0).URL, relayed); err == nil {
+		t.Error("node1's ping carrying node2's statement was accepted")
+	}
+	if g.rejections(0, "bad head statement") <= before {
+		t.Error("node1's ping carrying node2's statement was not rejected as a bad head statement")
+	}
+
+	// node2's own ping with the same statement: it counts.
+	now := time.Now().UnixNano()
+	own, err := crypto.Sign(g.ident(2), &crypto.Envelope{Type: crypto.TypePing, Group: g.gid, To: g.pub(0).Sign, Counter: uint64(now), Time: now, Payload: pingPayload(nonce, 1, 0, 0, stmt)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := link.Post(ctx, g.c.Member(0).URL, own); err != nil {
+		t.Fatalf("node2's own ping: %v", err)
+	}
+	testutil.Eventually(t, 30*time.Second, "node0 to show node2 holding the message by its own statement", func() bool {
+		return g.holdsOf(0, 2) >= idx
+	})
 }

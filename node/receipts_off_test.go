@@ -9,7 +9,8 @@ import (
 
 // TestReceiptsReadWhileOff: what a person reads while read receipts are off
 // stays private when they turn receipts on again, as in Signal: the mark
-// set while off is not sent; only reading after turning them on is.
+// set while off is not sent, even after a restart; only reading after
+// turning them on is.
 func TestReceiptsReadWhileOff(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2, 311, simnet.LinkConfig{Latency: time.Millisecond})
@@ -36,4 +37,21 @@ func TestReceiptsReadWhileOff(t *testing.T) {
 	if _, r := c.receiptOf(0, 1); r >= m.Index {
 		t.Fatalf("node1's person read the message while read receipts were off, yet node0 shows node1 read through %d once they are on again", r)
 	}
+	// Nor after a restart; and what the person reads now is shared.
+	c.restart(1)
+	again := c.send(0, "after node1's restart", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "node0 sees node1 hold a message sent after its restart", func() bool {
+		h, _ := c.receiptOf(0, 1)
+		return h >= again.Index
+	})
+	if _, r := c.receiptOf(0, 1); r >= m.Index {
+		t.Fatalf("after node1's restart, node0 shows node1 read through %d, read while receipts were off", r)
+	}
+	if _, err := c.Node(1).MarkRead(ctx, c.GroupID, later.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "node0 sees node1 read the message read after turning receipts on", func() bool {
+		_, r := c.receiptOf(0, 1)
+		return r >= later.Index
+	})
 }

@@ -55,3 +55,38 @@ func TestRangeFieldStrict(t *testing.T) {
 		})
 	}
 }
+
+// TestRangeBoundsOracle: with the range signed again at every pair of ends
+// around its messages, a range transcript verifies exactly when the range
+// starts at 1 or later, does not end before it starts or after the log,
+// and holds every message shown; otherwise it is inconsistent.
+func TestRangeBoundsOracle(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	bob, _, _ := f.messageAt(t, "hello from bob")
+	carol, _, _ := f.messageAt(t, "hello from carol")
+	last := f.g.Entries[len(f.g.Entries)-1].Index
+	doc, err := buildRange(t, f.g, f.alice, transcript.Bound{Index: bob}, transcript.Bound{Index: carol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stated := fmt.Sprintf(`"range":{"from":%d,"to":%d}`, bob, carol)
+	ends := []uint64{0, 1, bob - 1, bob, bob + 1, carol - 1, carol, carol + 1, last, last + 1, 1<<64 - 1}
+	for _, from := range ends {
+		for _, to := range ends {
+			d := resign(t, replace(t, doc, stated, fmt.Sprintf(`"range":{"from":%d,"to":%d}`, from, to)), f.alice)
+			s, err := transcript.Verify(d, nil)
+			ok := from >= 1 && from <= to && to <= last && from <= bob && carol <= to
+			switch {
+			case ok && err != nil:
+				t.Errorf("range %d to %d: %v, want it to verify", from, to, err)
+			case !ok && err == nil:
+				t.Errorf("range %d to %d verifies, with messages at %d and %d", from, to, bob, carol)
+			case !ok:
+				wantErr(t, err, transcript.ErrInconsistent)
+			case s.Range == nil || s.Range.From != from || s.Range.To != to:
+				t.Errorf("range %d to %d: the summary states %+v", from, to, s.Range)
+			}
+		}
+	}
+}

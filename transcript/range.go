@@ -208,7 +208,7 @@ func resolveBound(b Bound, end bool, open uint64, outcomes []outcome, opened []*
 			}
 		}
 		if idx == 0 {
-			return 0, fmt.Errorf("%w: no message you can read was sent at or after %s (after the last one stated as sent before it)", ErrEmptyRange, b)
+			return 0, fmt.Errorf("%w: no message you can read was sent at or after %s", ErrEmptyRange, b)
 		}
 		return idx, nil
 	case !b.Time.IsZero():
@@ -222,7 +222,7 @@ func resolveBound(b Bound, end bool, open uint64, outcomes []outcome, opened []*
 			}
 		}
 		if idx == 0 {
-			return 0, fmt.Errorf("%w: no message you can read was sent at or before %s (before the first one stated as sent after it)", ErrEmptyRange, b)
+			return 0, fmt.Errorf("%w: no message you can read was sent at or before %s", ErrEmptyRange, b)
 		}
 		return idx, nil
 	}

@@ -92,7 +92,7 @@ const (
 	// [ReadMark]; a mark never goes back.
 	RouteRead = RouteMessages + "/" + messageIDPattern + "/read"
 	// RoutePreferences: GET answers the person's [Preferences]; PUT with
-	// [Preferences] changes them and answers them.
+	// [Preferences], every field given, changes them and answers them.
 	RoutePreferences = Prefix + "/preferences"
 	// RouteTranscript: GET answers the group's signed transcript, a JSON
 	// document for download; with the query from= and to= (see

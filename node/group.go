@@ -155,6 +155,9 @@ type group struct {
 	readMark atomic.Uint64
 	readMu   sync.Mutex
 	reads    readMarks
+	// sharedFrom is this node's mark when its person last turned read
+	// receipts on: what was read while they were off is not sent.
+	sharedFrom atomic.Uint64
 
 	// Censorship (censor.go): this node's own watch, the members'
 	// reports by member (the host and term each suspects), and the host

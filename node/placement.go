@@ -128,17 +128,23 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 		g.n.reject(env, "bad pong", err)
 		return 0, false
 	}
-	if kind == pingKindPong {
-		g.noteAttestation(key, rv)
-		g.noteSuspicion(key, rv, x.flags)
-	}
-	g.noteRead(key, x)
+	// A pong rejected for its head changes nothing (as a ping does not):
+	// the head is checked before the view, suspicion or read mark is kept.
+	var c headClaim
 	if x.statement != nil {
-		c, err := parseHeadClaim(g.id, key, x.statement)
-		if err != nil {
+		if c, err = parseHeadClaim(g.id, key, x.statement); err != nil {
 			g.n.reject(env, "bad head statement", err)
 			return 0, false
 		}
+	}
+	if kind == pingKindPong {
+		// Only a pong of kind 2 is the member's report: an echo of kind
+		// 1 carries this node's own view, flags and read mark.
+		g.noteAttestation(key, rv)
+		g.noteSuspicion(key, rv, x.flags)
+		g.noteRead(key, x)
+	}
+	if x.statement != nil {
 		g.noteHead(c)
 	}
 	return float64(rtt) / float64(time.Millisecond), true

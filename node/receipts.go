@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"sync"
 
@@ -58,7 +59,12 @@ func (r *readMarks) get(k [32]byte) uint64 {
 	return r.m[k]
 }
 
-// loadReadMark reads this node's own mark back when the group starts.
+// prefSharedFrom is the name, before the group id, under which the store
+// keeps a group's mark at the time read receipts were last turned on.
+const prefSharedFrom = "read_receipts_from/"
+
+// loadReadMark reads this node's own mark back when the group starts, and
+// the mark at which its person last turned read receipts on.
 func (g *group) loadReadMark() {
 	idx, err := g.n.store.ReadMark(g.id[:])
 	if err != nil {
@@ -66,16 +72,44 @@ func (g *group) loadReadMark() {
 		return
 	}
 	g.readMark.Store(idx)
+	from, err := g.n.store.Pref(prefSharedFrom + g.id.String())
+	if err != nil || (from != nil && len(from) != 8) {
+		// Unknown: share nothing read before now, rather than what
+		// may have been read while receipts were off.
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot read since when read receipts are shared; sharing only later reading")
+		g.sharedFrom.Store(idx)
+		return
+	}
+	if from != nil {
+		g.sharedFrom.Store(binary.BigEndian.Uint64(from))
+	}
+}
+
+// shareFromNow records that this node's person turned read receipts on
+// with the group read through its current mark: reading before then,
+// which may have been while receipts were off, is never sent.
+func (g *group) shareFromNow() error {
+	g.readMu.Lock()
+	defer g.readMu.Unlock()
+	idx := g.readMark.Load()
+	if idx == g.sharedFrom.Load() {
+		return nil
+	}
+	if err := g.n.store.SavePref(prefSharedFrom+g.id.String(), binary.BigEndian.AppendUint64(nil, idx)); err != nil {
+		return err
+	}
+	g.sharedFrom.Store(idx)
+	return nil
 }
 
 // noteRead keeps member k's read mark from a ping or pong, if k is a
-// member: a former member's or a stranger's is no receipt. Safe from any
-// goroutine.
+// member that reads: a former member's, a stranger's or a keeper's (which
+// reads nothing) is no receipt. Safe from any goroutine.
 func (g *group) noteRead(k [32]byte, x pingExtra) {
 	if x.flags&pingRead == 0 || k == g.n.self.Sign {
 		return
 	}
-	if _, ok := g.view.Load().members[k]; !ok {
+	if m, ok := g.view.Load().members[k]; !ok || m.keeper {
 		return
 	}
 	if g.reads.note(k, x.read) && g.n.readReceipts.Load() {
@@ -90,7 +124,7 @@ func (g *group) ownReadMark(x *pingExtra, to [32]byte) {
 	if !g.n.readReceipts.Load() || g.view.Load().members[to].keeper {
 		return
 	}
-	if idx := g.readMark.Load(); idx > 0 {
+	if idx := g.readMark.Load(); idx > g.sharedFrom.Load() {
 		x.flags |= pingRead
 		x.read = idx
 	}
@@ -134,11 +168,19 @@ func (n *Node) MarkRead(ctx context.Context, groupID, messageID string) (uint64,
 func (n *Node) ReadReceipts() bool { return n.readReceipts.Load() }
 
 // SetReadReceipts turns read receipts on or off for every group, and keeps
-// the choice across restarts.
+// the choice across restarts. Turning them on shares only what the person
+// reads from then on: a mark set while they were off is not sent.
 func (n *Node) SetReadReceipts(on bool) error {
 	v := []byte{0}
 	if on {
 		v[0] = 1
+		if !n.readReceipts.Load() {
+			for _, g := range n.sortedGroups() {
+				if err := g.shareFromNow(); err != nil {
+					return fmt.Errorf("set read receipts: %w", err)
+				}
+			}
+		}
 	}
 	if err := n.store.SavePref(prefReadReceipts, v); err != nil {
 		return fmt.Errorf("set read receipts: %w", err)

@@ -52,8 +52,10 @@ type Bound struct {
 	ID    [16]byte
 	HasID bool
 	// Time, when not zero, is a time: the range starts with the first
-	// message (in log order) sent at or after it, or ends with the last
-	// sent at or before it, by the time its author's record states.
+	// message (in log order) after the last one sent before it, or ends
+	// with the last message before the first one sent after it, by the
+	// times their authors' records state (which a member can falsify: so
+	// a false time narrows the range, never widens it).
 	Time time.Time
 }
 
@@ -186,20 +188,43 @@ func resolveBound(b Bound, end bool, open uint64, outcomes []outcome, opened []*
 			}
 		}
 		return 0, fmt.Errorf("%w: no message in the group's log has the id %x", ErrNoSuchMessage, b.ID)
+	// The times are the authors' own statements, and a member's modified
+	// node can state any: so a time bound never reaches past a message
+	// stated as sent on its other side. The start is the first message
+	// after the last one sent before the time, the end the last before
+	// the first one sent after it. A false time can only narrow the range
+	// (and honest clocks, a few seconds apart, move it by a message at
+	// most); taking the first message at or after the time instead, one
+	// stamped a year ahead early in the log would pull the start back to
+	// it, and the export would show the year.
 	case !b.Time.IsZero() && !end:
-		for _, m := range opened {
-			if m != nil && !m.sentAt.Before(b.Time) {
-				return m.index, nil
-			}
-		}
-		return 0, fmt.Errorf("%w: no message you can read was sent at or after %s", ErrEmptyRange, b)
-	case !b.Time.IsZero():
+		idx := uint64(0)
 		for i := len(opened) - 1; i >= 0; i-- {
-			if m := opened[i]; m != nil && !m.sentAt.After(b.Time) {
-				return m.index, nil
+			if m := opened[i]; m != nil {
+				if m.sentAt.Before(b.Time) {
+					break
+				}
+				idx = m.index
 			}
 		}
-		return 0, fmt.Errorf("%w: no message you can read was sent at or before %s", ErrEmptyRange, b)
+		if idx == 0 {
+			return 0, fmt.Errorf("%w: no message you can read was sent at or after %s", ErrEmptyRange, b)
+		}
+		return idx, nil
+	case !b.Time.IsZero():
+		idx := uint64(0)
+		for _, m := range opened {
+			if m != nil {
+				if m.sentAt.After(b.Time) {
+					break
+				}
+				idx = m.index
+			}
+		}
+		if idx == 0 {
+			return 0, fmt.Errorf("%w: no message you can read was sent at or before %s", ErrEmptyRange, b)
+		}
+		return idx, nil
 	}
 	return open, nil
 }

@@ -27,12 +27,15 @@ func buildRange(t *testing.T, g *transcripttest.Group, exporter *identity.Identi
 }
 
 // messageAt finds the index, id and time of the message with text in f's
-// log, as alice opens it.
+// log, as alice opens it: the first in log order (the fixture appends
+// carol's message twice, the second a rejected retry; taking either, in
+// map order, made the tests that name carol's index flaky).
 func (f *fixture) messageAt(t *testing.T, text string) (uint64, [16]byte, time.Time) {
 	t.Helper()
-	for idx, o := range openAll(t, f.g, f.alice) {
-		if string(o.Body) == text {
-			return idx, o.ID, time.Unix(0, o.Time)
+	opened := openAll(t, f.g, f.alice)
+	for _, e := range f.g.Entries {
+		if o := opened[e.Index]; o != nil && string(o.Body) == text {
+			return e.Index, o.ID, time.Unix(0, o.Time)
 		}
 	}
 	t.Fatalf("no message %q", text)

@@ -40,11 +40,19 @@ func (h *handler) preferences(w http.ResponseWriter, r *http.Request) {
 
 // putPreferences answers PUT on RoutePreferences.
 func (h *handler) putPreferences(w http.ResponseWriter, r *http.Request) {
-	var p api.Preferences
+	// The field is required: a body that does not say (an empty object,
+	// null) is a bad request, not a choice to turn receipts off.
+	var p struct {
+		ReadReceipts *bool `json:"read_receipts"`
+	}
 	if !h.decode(w, r, &p) {
 		return
 	}
-	if err := h.backend.SetReadReceipts(p.ReadReceipts); err != nil {
+	if p.ReadReceipts == nil {
+		writeError(w, http.StatusBadRequest, "read_receipts is missing", `send {"read_receipts": true} or {"read_receipts": false}`)
+		return
+	}
+	if err := h.backend.SetReadReceipts(*p.ReadReceipts); err != nil {
 		h.backendError(w, r, "change the preferences", err)
 		return
 	}

@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/web/webtest"
+)
+
+// e2eMsg is the CSS selector of something in the list item of message id.
+func e2eMsg(id, inner string) string {
+	return fmt.Sprintf(`#message-list li[data-id=%q] %s`, id, inner)
+}
+
+// e2eMessageID waits until p lists a committed message with text, and
+// returns its id.
+func e2eMessageID(p *webtest.Page, text string) string {
+	p.T.Helper()
+	e2eWaitMessage(p, text, "committed", "")
+	return webtest.Eval[string](p, `Array.from(document.querySelectorAll('#message-list .msg')).find((li) =>
+		li.querySelector('.msg-text').textContent === `+jsonString(text)+`).dataset.id`)
+}
+
+// TestE2EConversation: the conversation features on three real nodes, in
+// the browser. Bob, on a phone-sized page (390x844, touch), replies to
+// alice's message (the reply quotes it on every side) and reacts to it;
+// carol's reaction, sent through her node, shows on alice's page; alice
+// edits her message and then deletes it, and every page follows; bob
+// searches the group and finds his reply. Nothing here goes through a
+// test double: each page talks to its own demes node, and the nodes to
+// each other over HTTP on loopback.
+func TestE2EConversation(t *testing.T) {
+	b := webtest.NewBrowser(t) // skips without a browser, unless $CI is set
+	alice := startE2ENode(t, "alice")
+	bob := startE2ENode(t, "bob")
+	carol := startE2ENode(t, "carol")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g, err := alice.svc.CreateGroup(ctx, "picnic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*e2eNode{bob, carol} {
+		code, err := alice.svc.Invite(ctx, g.GroupID, n.pub.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.svc.Join(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := e2ePage(t, b, alice)
+	bp := b.NewPage(t, e2ePageTimeout)
+	bp.Step = e2eStep
+	bp.Viewport(390, 844)
+	bp.Touch()
+	bp.Navigate(bob.pageURL())
+	bp.WaitText("#node-state", "online")
+	a.WaitText("#chat-title", "picnic")
+	bp.WaitText("#chat-title", "picnic")
+
+	e2eSend(a, "picnic at noon?")
+	id := e2eMessageID(bp, "picnic at noon?")
+
+	// Bob replies: the draft quotes alice, and so does the reply, on both
+	// pages.
+	bp.Click(e2eMsg(id, `button[aria-label="Reply to alice"]`))
+	bp.WaitText("#draft-text", "Replying to alice: picnic at noon?")
+	bp.SendKeys("#compose", "yes, I bring the blanket")
+	bp.Click("#send-button") // on touch, Enter makes a new line
+	reply := e2eMessageID(a, "yes, I bring the blanket")
+	a.WaitText(e2eMsg(reply, ".msg-quote"), "Reply to you: picnic at noon?")
+	bp.WaitText(e2eMsg(reply, ".msg-quote"), "Reply to alice: picnic at noon?")
+
+	// Reactions: bob's from his page, carol's through her node.
+	bp.Click(e2eMsg(id, `button[aria-label="React to this message"]`))
+	bp.Click(e2eMsg(id, `button[aria-label="React with 🎉"]`))
+	a.WaitText(e2eMsg(id, ".msg-reactions"), "🎉 1")
+	if _, err := carol.svc.Send(ctx, g.GroupID, "count me in", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cid := e2eMessageID(a, "count me in")
+	bp.Click(e2eMsg(cid, `button[aria-label="React to this message"]`))
+	bp.Click(e2eMsg(cid, `button[aria-label="React with 👍"]`))
+	a.WaitText(e2eMsg(cid, ".msg-reactions"), "👍 1")
+
+	// Alice edits her message, then deletes it; every page follows, and
+	// the reply's quote says so.
+	a.Click(e2eMsg(id, `button[aria-label="Edit your message"]`))
+	a.WaitText("#draft-text", "Editing your message")
+	webtest.Eval[string](a, "document.querySelector('#compose').value = ''")
+	e2eSend(a, "picnic at one?")
+	e2eWaitMessage(bp, "picnic at one?", "committed", "alice")
+	bp.WaitText(e2eMsg(id, ".msg-edited"), "edited")
+	bp.WaitText(e2eMsg(reply, ".msg-quote"), "Reply to alice: picnic at one?")
+	a.Click(e2eMsg(id, `button[aria-label="Delete your message"]`))
+	a.WaitText(e2eMsg(id, ".msg-confirm"), "Delete this message for everyone?")
+	a.Click(e2eMsg(id, `button[aria-label="Yes, delete it"]`))
+	for _, p := range []*webtest.Page{a, bp} {
+		p.WaitText(e2eMsg(id, ".msg-text"), "Message deleted")
+		p.WaitText(e2eMsg(reply, ".msg-quote"), "message deleted")
+	}
+
+	// Bob searches the group from his phone: his node decrypts and finds
+	// the reply, and the deleted message is not found.
+	webtest.Eval[bool](bp, `(() => { document.querySelector('#search-text').value = 'BLANKET'; return true; })()`)
+	bp.Click("#search-submit")
+	bp.WaitText("#search-summary", "1 message with “BLANKET”, newest first.")
+	bp.WaitText("#search-list .msg-text", "yes, I bring the blanket")
+	webtest.Eval[bool](bp, `(() => { document.querySelector('#search-text').value = 'picnic at'; return true; })()`)
+	bp.Click("#search-submit")
+	bp.WaitText("#search-summary", "No message holds “picnic at”.")
+}

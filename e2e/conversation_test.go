@@ -9,6 +9,23 @@ import (
 	"github.com/demes/demes/web/webtest"
 )
 
+// notifySpy records the desktop notifications a page makes (passing them
+// on to the real Notification) and lets the test hide the tab, as
+// switching to another tab would.
+const notifySpy = `(() => {
+	window.spy = { shown: [], hidden: false };
+	const Real = window.Notification;
+	class Spy extends Real {
+		constructor(title, opts) { super(title, opts); window.spy.shown.push({ title, body: (opts && opts.body) || '' }); }
+		static get permission() { return Real.permission; }
+		static requestPermission() { return Real.requestPermission(); }
+	}
+	window.Notification = Spy;
+	Object.defineProperty(Document.prototype, 'hidden', { get: () => window.spy.hidden, configurable: true });
+	Object.defineProperty(Document.prototype, 'visibilityState', { get: () => (window.spy.hidden ? 'hidden' : 'visible'), configurable: true });
+	window.spyHide = (hidden) => { window.spy.hidden = hidden; document.dispatchEvent(new Event('visibilitychange')); return true; };
+})()`
+
 // e2eMsg is the CSS selector of something in the list item of message id.
 func e2eMsg(id, inner string) string {
 	return fmt.Sprintf(`#message-list li[data-id=%q] %s`, id, inner)
@@ -28,9 +45,12 @@ func e2eMessageID(p *webtest.Page, text string) string {
 // alice's message (the reply quotes it on every side) and reacts to it;
 // carol's reaction, sent through her node, shows on alice's page; alice
 // edits her message and then deletes it, and every page follows; bob
-// searches the group and finds his reply. Nothing here goes through a
-// test double: each page talks to its own demes node, and the nodes to
-// each other over HTTP on loopback.
+// searches the group and finds his reply. Carol turned notifications on in
+// her page: with her tab hidden, bob's message shows as a desktop
+// notification. When carol's node stops answering (its UI listener closes,
+// as a killed demes serve's would), her page says so and will not send.
+// Nothing here goes through a test double: each page talks to its own
+// demes node, and the nodes to each other over HTTP on loopback.
 func TestE2EConversation(t *testing.T) {
 	b := webtest.NewBrowser(t) // skips without a browser, unless $CI is set
 	alice := startE2ENode(t, "alice")
@@ -60,6 +80,16 @@ func TestE2EConversation(t *testing.T) {
 	bp.WaitText("#node-state", "online")
 	a.WaitText("#chat-title", "picnic")
 	bp.WaitText("#chat-title", "picnic")
+	cp := b.NewPage(t, e2ePageTimeout)
+	cp.Step = e2eStep
+	cp.BeforeLoad(notifySpy)
+	cp.Grant(carol.ui, "notifications", "granted")
+	cp.Navigate(carol.pageURL())
+	cp.WaitText("#node-state", "online")
+	cp.WaitText("#chat-title", "picnic")
+	cp.WaitText("#notify-button", "Turn on notifications")
+	cp.Click("#notify-button")
+	cp.WaitText("#notify-button", "Turn off notifications")
 
 	e2eSend(a, "picnic at noon?")
 	id := e2eMessageID(bp, "picnic at noon?")
@@ -112,4 +142,17 @@ func TestE2EConversation(t *testing.T) {
 	webtest.Eval[bool](bp, `(() => { document.querySelector('#search-text').value = 'picnic at'; return true; })()`)
 	bp.Click("#search-submit")
 	bp.WaitText("#search-summary", "No message holds “picnic at”.")
+
+	// Carol's tab is hidden; bob's message becomes a notification.
+	cp.WaitFor("carol's tab hidden", `() => window.spyHide(true)`)
+	bp.SendKeys("#compose", "see you there")
+	bp.Click("#send-button")
+	cp.WaitFor("a notification of bob's message", `() => window.spy.shown.some((n) => n.body.includes('see you there'))`)
+	cp.WaitFor("carol's tab shown", `() => window.spyHide(false)`)
+
+	// Carol's node stops answering her page.
+	carol.closeUI()
+	cp.WaitVisible("#banner-conn")
+	cp.WaitText("#banner-conn", "Your DeMeS node is not answering, so you cannot send.")
+	cp.WaitFor("the send box disabled", `() => document.querySelector('#compose').disabled`)
 }

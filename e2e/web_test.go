@@ -55,6 +55,9 @@ type e2eNode struct {
 	// hold makes the peer listener answer 503, as a node that cannot be
 	// reached would: other nodes' messages to it fail until it is cleared.
 	hold atomic.Bool
+	// closeUI closes the UI listener and ends its event streams, as a
+	// killed demes serve would for its open tabs.
+	closeUI func()
 }
 
 // startE2ENode starts a node in a temporary home, with a fresh identity,
@@ -109,6 +112,9 @@ func startE2ENode(t *testing.T, name string) *e2eNode {
 	}
 	go servers[0].Serve(peerLn)
 	go servers[1].Serve(uiLn)
+	n.closeUI = func() {
+		servers[1].Close() // closes every connection, the event streams too
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			st, _ := json.MarshalIndent(svc.Status(), "  ", "  ")

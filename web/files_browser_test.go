@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -88,3 +90,32 @@ func fmtSizeGo(n int) string {
 }
 
 func itoa(n int) string { return fmt.Sprint(n) }
+
+// TestBrowserAttachmentArriving: while the node fetches a file, the page
+// shows how far it has come, and keeps asking; once the node holds it, the
+// download link replaces the count.
+func TestBrowserAttachmentArriving(t *testing.T) {
+	w, gid := newFriends(t)
+	bob := w.node("bob")
+	m, err := bob.SendFile(context.Background(), gid, "notes.txt", "text/plain", 4000, bytes.NewReader(bytes.Repeat([]byte("n"), 4000)), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node holds a quarter of it, then three quarters, then all.
+	progress := func(received int64, ready bool) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i := range w.groups[gid].log {
+			if l := &w.groups[gid].log[i]; l.ID == m.ID {
+				l.Attachment.Received, l.Attachment.Ready = received, ready
+			}
+		}
+	}
+	progress(1000, false)
+	a := openUI(t, startUI(t, w.node("alice"), nil))
+	a.WaitText("#message-list .msg-file", "notes.txt (4 KB) arriving… 25%")
+	progress(3000, false)
+	a.WaitText("#message-list .msg-file", "notes.txt (4 KB) arriving… 75%")
+	progress(0, true)
+	a.WaitText(`#message-list .msg-file a.msg-file-link[download="notes.txt"]`, "notes.txt (4 KB)")
+}

@@ -16,7 +16,7 @@ import { membership } from './members.js';
 import { isTouch } from './drawers.js';
 import { actionSig, quoteOf, footerOf, setRerender, sendDraft, cancelDraft, renderDraft } from './actions.js';
 import { receiptsOf, receiptSig, receiptWords, receiptLine } from './receipts.js';
-import { attachmentOf, attachmentSig } from './files.js';
+import { attachmentOf, attachmentSig, watchArrivals } from './files.js';
 
 // The sign and words of each delivery state, for our own messages.
 const stateShown = {
@@ -157,6 +157,7 @@ export function renderMessages(scrollToEnd, keepPlace) {
   }
   for (const li of existing.values()) li.remove();
   $('messages-empty').hidden = !gid || msgs.some((m) => !m.event);
+  if (gid) watchArrivals(gid, msgs);
   if (anchor && anchor.isConnected) list.scrollTop += anchor.getBoundingClientRect().top - anchorTop;
   else if (scrollToEnd || nearEnd) list.scrollTop = list.scrollHeight;
 }

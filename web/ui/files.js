@@ -9,8 +9,8 @@
 
 import { API, enc } from './api.js';
 import { state } from './state.js';
-import { $, el } from './dom.js';
-import { upsertMessage } from './messages.js';
+import { $, el, later } from './dom.js';
+import { upsertMessage, loadMessages, PAGE } from './messages.js';
 import { renderMessages } from './chat.js';
 import { messagesChanged } from './groups.js';
 
@@ -29,10 +29,20 @@ export function fmtSize(n) {
   return n + (n === 1 ? ' byte' : ' bytes');
 }
 
+// ARRIVAL_POLL_MS is how often the page asks the node how far a file it
+// fetches has come, while one shows as arriving in the open group.
+const ARRIVAL_POLL_MS = 2000;
+
+// arrived is how much of a file the node holds, in percent of its size (the
+// encrypted blob is a little larger, so it stops at 99 until it is ready).
+function arrived(a) {
+  return a.size > 0 ? Math.min(99, Math.floor(100 * (a.received || 0) / a.size)) : 0;
+}
+
 // attachmentSig is what of a message's attachment its rendering shows.
 export function attachmentSig(m) {
   const a = m.attachment;
-  return a ? [a.name, a.size, a.ready].join('/') : '';
+  return a ? [a.name, a.size, a.ready, a.ready ? '' : arrived(a)].join('/') : '';
 }
 
 // attachmentOf builds what a file message shows: a thumbnail for an image
@@ -44,7 +54,7 @@ export function attachmentOf(m) {
   const label = a.name + ' (' + fmtSize(a.size) + ')';
   if (!a.ready) {
     box.append(el('span', 'msg-file-name', label));
-    box.append(el('span', 'muted msg-file-wait', ' arriving…'));
+    box.append(el('span', 'muted msg-file-wait', ' arriving… ' + arrived(a) + '%'));
     return box;
   }
   const url = fileURL(m.group_id, m.id);
@@ -115,6 +125,15 @@ function upload(gid, file) {
   });
   xhr.addEventListener('error', () => done('Could not send ' + file.name + ': cannot reach your node.'));
   xhr.send(file);
+}
+
+// watchArrivals asks the node again, in a while, how far the files it
+// fetches for the open group gid have come, while msgs (what the page
+// shows) hold one; the node's "file" event shows a link as soon as its
+// file is here.
+export function watchArrivals(gid, msgs) {
+  if (!msgs.some((m) => m.attachment && !m.attachment.ready)) return;
+  later('arrivals', () => { if (state.selected === gid) loadMessages(gid, PAGE); }, ARRIVAL_POLL_MS);
 }
 
 // keepReady keeps an attachment ready once it was: an event the node sent

@@ -66,6 +66,10 @@ type Attachment struct {
 	// Until then Received says how many of its encrypted bytes arrived.
 	Ready    bool  `json:"ready"`
 	Received int64 `json:"received,omitempty"`
+	// Skipped says that this node did not fetch the file by itself: its
+	// author sent more files than the node's daily allowance. Opening it
+	// (a download) fetches it.
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // Reaction is one emoji given to a message, and by how many members.

@@ -126,6 +126,11 @@ type Config struct {
 	// MaxAttachment is the largest file this node sends or fetches, in
 	// bytes (default 25 MB; files.go).
 	MaxAttachment int64
+	// AttachmentsPerDay is how many bytes of files of one author this node
+	// fetches by itself in a day (the last 24 hours); a file beyond that
+	// is fetched only when someone here opens it, so that one member
+	// cannot fill every member's disk. Default: 10 files of MaxAttachment.
+	AttachmentsPerDay int64
 }
 
 // maxAppendBytes bounds the entry data of one append, as raft sends it and
@@ -219,6 +224,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SnapshotKeep == 0 {
 		cfg.SnapshotKeep = 1_000
+	}
+	if cfg.AttachmentsPerDay <= 0 {
+		cfg.AttachmentsPerDay = 10 * max(cfg.MaxAttachment, DefaultMaxAttachment)
 	}
 	if cfg.MaxAttachment <= 0 {
 		cfg.MaxAttachment = DefaultMaxAttachment

@@ -16,3 +16,11 @@ func (n *Node) FileRefOf(ctx context.Context, groupID, messageID string) (*conte
 	ref, _, err := n.fileOf(ctx, g, messageID)
 	return ref, err
 }
+
+// ListedWithFiles returns the group's messages as the local API lists
+// them: with whether this node holds each attachment (Service does that).
+func (n *Node) ListedWithFiles(groupID string) ([]Message, error) {
+	ms, err := n.Messages(groupID)
+	n.files.decorateAll(ms)
+	return ms, err
+}

@@ -53,6 +53,11 @@ type files struct {
 	byGroup  map[crypto.GroupID]map[[32]byte]bool // blobs a message of the group names
 	fetching map[[32]byte]*fetch
 	sem      chan struct{} // bounds the fetches that transfer at once
+	// spent is, per author, the sizes and times of the blobs this node
+	// started fetching by itself in the last day; skipped are the blobs
+	// it did not, because their author was over AttachmentsPerDay.
+	spent   map[[32]byte][]spend
+	skipped map[[32]byte]bool
 	// figures for tests and the benchmark
 	corrupt int64 // blobs a member served that did not match their id
 }
@@ -62,6 +67,8 @@ func (f *files) init(n *Node) {
 	f.dir = filepath.Join(n.cfg.Dir, "blobs")
 	f.byGroup = map[crypto.GroupID]map[[32]byte]bool{}
 	f.fetching = map[[32]byte]*fetch{}
+	f.spent = map[[32]byte][]spend{}
+	f.skipped = map[[32]byte]bool{}
 	f.sem = make(chan struct{}, 2)
 	// A crash may leave parts of blobs: they are fetched again.
 	if parts, err := filepath.Glob(filepath.Join(f.dir, ".part-*")); err == nil {
@@ -246,10 +253,45 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // blob is held for the group, and fetched from the author (sender) or the
 // other members unless stored here already.
 func (g *group) noteFile(c *state.Chat, author string, ref *content.FileRef) {
-	g.n.files.hold(g.id, ref.Blob)
-	if !g.n.files.has(ref.Blob) {
-		g.n.files.want(g, ref, c.Sender)
+	f := &g.n.files
+	f.hold(g.id, ref.Blob)
+	if f.has(ref.Blob) {
+		return
 	}
+	if !f.allow(c.Sender, ref.BlobSize, time.Now()) {
+		f.mu.Lock()
+		f.skipped[ref.Blob] = true
+		f.mu.Unlock()
+		g.n.countReject("files over the author's daily allowance", "not fetching a file by itself: its author sent more than this node's daily allowance of files; it is fetched when opened")
+		return
+	}
+	f.want(g, ref, c.Sender)
+}
+
+// spend is a blob fetched by this node by itself: its size, and when.
+type spend struct {
+	size int64
+	at   time.Time
+}
+
+// allow reports whether this node fetches by itself a blob of size from
+// author now, and counts it if so: at most AttachmentsPerDay bytes of one
+// author's files in the last 24 hours.
+func (f *files) allow(author [32]byte, size int64, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	kept, total := f.spent[author][:0], int64(0)
+	for _, s := range f.spent[author] {
+		if now.Sub(s.at) < 24*time.Hour {
+			kept, total = append(kept, s), total+s.size
+		}
+	}
+	if total+size > f.n.cfg.AttachmentsPerDay {
+		f.spent[author] = kept
+		return false
+	}
+	f.spent[author] = append(kept, spend{size: size, at: now})
+	return true
 }
 
 // decorate sets whether this node holds m's attachment, and how much of it
@@ -271,6 +313,8 @@ func (f *files) decorate(m *Message) {
 		f.mu.Lock()
 		if ft := f.fetching[id]; ft != nil {
 			c.Received = ft.received.Load()
+		} else {
+			c.Skipped = f.skipped[id]
 		}
 		f.mu.Unlock()
 	}
@@ -352,6 +396,10 @@ func (n *Node) OpenFile(ctx context.Context, groupID, messageID string) (api.Att
 		if ref.BlobSize > content.MaxBlobSize(n.cfg.MaxAttachment) {
 			return a, nil, n.tooLarge(ref.Size)
 		}
+		// Opening a file fetches it, whatever the author's allowance.
+		n.files.mu.Lock()
+		delete(n.files.skipped, ref.Blob)
+		n.files.mu.Unlock()
 		ft := n.files.want(g, ref, author)
 		return a, nil, &NotReadyError{Received: ft.received.Load(), Size: ref.BlobSize}
 	}

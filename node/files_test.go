@@ -226,3 +226,50 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+// TestAttachmentAllowance: a node fetches by itself at most its daily
+// allowance of one author's files (so that one member cannot fill every
+// member's disk); a file beyond it is listed as skipped, and opening it
+// fetches it.
+func TestAttachmentAllowance(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 2, 2102, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		c.Member(1).Tweak = func(cfg *node.Config) { cfg.AttachmentsPerDay = 3 << 20 }
+	})
+	c.form()
+	ctx := ctxT(t, 60*time.Second)
+	send := func(name string, data []byte) string {
+		m, err := c.Node(0).SendFile(ctx, c.GroupID, name, "application/octet-stream", int64(len(data)), bytes.NewReader(data), 20*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.ID
+	}
+	first, second := testFile(2<<20), testFile(2<<20+1)
+	a := send("first.bin", first)
+	b := send("second.bin", second)
+	attachment := func(id string) (ready, skipped bool) {
+		ms, err := c.Node(1).ListedWithFiles(c.GroupID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ms {
+			if m.ID == id && m.Attachment != nil {
+				return m.Attachment.Ready, m.Attachment.Skipped
+			}
+		}
+		return false, false
+	}
+	c.Eventually(t, 30*time.Second, "the first file fetched by node1 itself", func() bool { r, _ := attachment(a); return r })
+	c.Eventually(t, 30*time.Second, "the second listed as skipped", func() bool { _, s := attachment(b); return s })
+	if r, _ := attachment(b); r || len(c.blobs(1)) != 1 {
+		t.Fatalf("node1 fetched a file over the author's allowance (%d blobs)", len(c.blobs(1)))
+	}
+	// Opening it fetches it.
+	if got := c.download(1, b); !bytes.Equal(got, second) {
+		t.Fatal("the skipped file differs once opened")
+	}
+	if _, s := attachment(b); s {
+		t.Fatal("a fetched file is still listed as skipped")
+	}
+}

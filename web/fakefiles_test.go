@@ -23,6 +23,8 @@ var fakeFiles = struct {
 	sync.Mutex
 	data     map[string][]byte
 	arriving map[string]bool
+	// onOpen, when set, runs (unlocked) at the start of each OpenFile.
+	onOpen func(messageID string)
 }{data: map[string][]byte{}, arriving: map[string]bool{}}
 
 // SendFile implements Backend: the file is kept as it is (a fake has no
@@ -85,6 +87,12 @@ func (n *fakeNode) OpenFile(ctx context.Context, groupID, messageID string) (api
 	}
 	if a == nil {
 		return api.Attachment{}, nil, fmt.Errorf("message %s carries no file: %w", messageID, api.ErrNotFound)
+	}
+	fakeFiles.Lock()
+	onOpen := fakeFiles.onOpen
+	fakeFiles.Unlock()
+	if onOpen != nil {
+		onOpen(messageID)
 	}
 	fakeFiles.Lock()
 	defer fakeFiles.Unlock()

@@ -119,3 +119,40 @@ func TestBrowserAttachmentArriving(t *testing.T) {
 	progress(0, true)
 	a.WaitText(`#message-list .msg-file a.msg-file-link[download="notes.txt"]`, "notes.txt (4 KB)")
 }
+
+// TestBrowserAttachmentSkipped: a file the node did not fetch by itself
+// (its sender is over the node's daily allowance) offers to get it; asking
+// for it makes the node fetch it, and the link comes.
+func TestBrowserAttachmentSkipped(t *testing.T) {
+	w, gid := newFriends(t)
+	m, err := w.node("bob").SendFile(context.Background(), gid, "big.bin", "application/octet-stream", 3000, bytes.NewReader(bytes.Repeat([]byte("b"), 3000)), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(ready, skipped bool) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i := range w.groups[gid].log {
+			if l := &w.groups[gid].log[i]; l.ID == m.ID {
+				l.Attachment.Ready, l.Attachment.Skipped = ready, skipped
+			}
+		}
+	}
+	set(false, true)
+	fakeFiles.Lock()
+	fakeFiles.onOpen = func(id string) {
+		if id == m.ID {
+			set(true, false) // the node fetches it once asked
+		}
+	}
+	fakeFiles.Unlock()
+	t.Cleanup(func() {
+		fakeFiles.Lock()
+		fakeFiles.onOpen = nil
+		fakeFiles.Unlock()
+	})
+	a := openUI(t, startUI(t, w.node("alice"), nil))
+	a.WaitText("#message-list .msg-file", "not fetched: its sender sent many files today.")
+	a.Click(`#message-list .msg-file button[aria-label="Get big.bin (3 KB)"]`)
+	a.WaitText(`#message-list .msg-file a.msg-file-link[download="big.bin"]`, "big.bin (3 KB)")
+}

@@ -42,7 +42,7 @@ function arrived(a) {
 // attachmentSig is what of a message's attachment its rendering shows.
 export function attachmentSig(m) {
   const a = m.attachment;
-  return a ? [a.name, a.size, a.ready, a.ready ? '' : arrived(a)].join('/') : '';
+  return a ? [a.name, a.size, a.ready, a.ready ? '' : arrived(a), !!a.skipped].join('/') : '';
 }
 
 // attachmentOf builds what a file message shows: a thumbnail for an image
@@ -52,6 +52,22 @@ export function attachmentOf(m) {
   const a = m.attachment;
   const box = el('div', 'msg-text msg-file');
   const label = a.name + ' (' + fmtSize(a.size) + ')';
+  if (!a.ready && a.skipped) {
+    // The node did not fetch it by itself: its sender sent more files
+    // today than this node takes unasked. Asking for it fetches it.
+    box.append(el('span', 'msg-file-name', label));
+    box.append(el('span', 'muted msg-file-wait', ' not fetched: its sender sent many files today. '));
+    const get = el('button', 'button-small msg-file-get', 'Get it');
+    get.type = 'button';
+    get.setAttribute('aria-label', 'Get ' + label);
+    get.addEventListener('click', async () => {
+      get.disabled = true;
+      try { await fetch(fileURL(m.group_id, m.id), { cache: 'no-store' }); } catch (e) { /* the listing says how it goes */ }
+      loadMessages(m.group_id, PAGE);
+    });
+    box.append(get);
+    return box;
+  }
   if (!a.ready) {
     box.append(el('span', 'msg-file-name', label));
     box.append(el('span', 'muted msg-file-wait', ' arriving… ' + arrived(a) + '%'));
@@ -132,7 +148,7 @@ function upload(gid, file) {
 // shows) hold one; the node's "file" event shows a link as soon as its
 // file is here.
 export function watchArrivals(gid, msgs) {
-  if (!msgs.some((m) => m.attachment && !m.attachment.ready)) return;
+  if (!msgs.some((m) => m.attachment && !m.attachment.ready && !m.attachment.skipped)) return;
   later('arrivals', () => { if (state.selected === gid) loadMessages(gid, PAGE); }, ARRIVAL_POLL_MS);
 }
 

@@ -118,18 +118,24 @@ func (c *client) call(ctx context.Context, method, path string, in, out any, tim
 	return resp.StatusCode, nil
 }
 
-// send does the request and turns transport failures and non-2xx answers into
-// errors; the caller closes the body of a 2xx answer. The timeout applies to
-// the whole call, body included.
+// send does the request, with in as its JSON body (none when nil), and
+// turns transport failures and non-2xx answers into errors; the caller
+// closes the body of a 2xx answer. The timeout applies to the whole call,
+// body included.
 func (c *client) send(ctx context.Context, method, path string, in any, timeout time.Duration) (*http.Response, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return nil, err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.sendBody(ctx, method, path, nil, 0, "", timeout)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	return c.sendBody(ctx, method, path, bytes.NewReader(b), int64(len(b)), "application/json", timeout)
+}
+
+// sendBody is send with a raw body of size bytes and its content type
+// (none when body is nil).
+func (c *client) sendBody(ctx context.Context, method, path string, body io.Reader, size int64, contentType string, timeout time.Duration) (*http.Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	// A path may carry a query (messages?limit=...): JoinPath would
 	// escape its "?".
@@ -143,8 +149,9 @@ func (c *client) send(ctx context.Context, method, path string, in any, timeout 
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	req.Header.Set("Accept", "application/json")
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.ContentLength = size
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -55,7 +55,7 @@ func sendFile(ctx context.Context, c *client, gid, path string, timeout time.Dur
 		q.Set("type", mediaType)
 	}
 	var m api.Message
-	resp, err := c.sendBody(ctx, http.MethodPost, api.GroupPath(api.RouteFiles, gid)+"?"+q.Encode(), file, fi.Size(), timeout+sendMargin+fileMargin(fi.Size()))
+	resp, err := c.sendBody(ctx, http.MethodPost, api.GroupPath(api.RouteFiles, gid)+"?"+q.Encode(), file, fi.Size(), "application/octet-stream", timeout+sendMargin+fileMargin(fi.Size()))
 	if err != nil {
 		if errors.As(err, new(unansweredError)) {
 			err = withHint(err, "the file may be in the outbox already; check with 'demes messages' before sending it again")
@@ -87,36 +87,6 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// sendBody is client.send with a raw body of size bytes.
-func (c *client) sendBody(ctx context.Context, method, path string, body io.Reader, size int64, timeout time.Duration) (*http.Response, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	p, query, _ := strings.Cut(path, "?")
-	u := c.base.JoinPath(p)
-	u.RawQuery = query
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	if body != nil {
-		req.ContentLength = size
-		req.Header.Set("Content-Type", "application/octet-stream")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		err = c.transportError(ctx, err)
-		cancel()
-		return nil, err
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
-	if resp.StatusCode/100 == 2 {
-		return resp, nil
-	}
-	defer resp.Body.Close()
-	return nil, c.statusError(resp)
-}
-
 // runDownload writes the file a message carries: to -o FILE, to stdout
 // with -o -, or else to its own name in the current directory (never over
 // an existing file). It waits up to --timeout while the node fetches it.
@@ -145,7 +115,7 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	deadline := time.Now().Add(*timeout)
 	var resp *http.Response
 	for {
-		resp, err = c.sendBody(ctx, http.MethodGet, path, nil, 0, *timeout+time.Minute)
+		resp, err = c.sendBody(ctx, http.MethodGet, path, nil, 0, "", *timeout+time.Minute)
 		var ex *exitError
 		if err == nil || !errors.As(err, &ex) || !strings.Contains(ex.Error(), "still arriving") || time.Now().After(deadline) {
 			break

@@ -53,24 +53,9 @@ func e2eMessageID(p *webtest.Page, text string) string {
 // demes node, and the nodes to each other over HTTP on loopback.
 func TestE2EConversation(t *testing.T) {
 	b := webtest.NewBrowser(t) // skips without a browser, unless $CI is set
-	alice := startE2ENode(t, "alice")
-	bob := startE2ENode(t, "bob")
-	carol := startE2ENode(t, "carol")
+	alice, bob, carol, g := e2eThree(t, "picnic")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	g, err := alice.svc.CreateGroup(ctx, "picnic")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []*e2eNode{bob, carol} {
-		code, err := alice.svc.Invite(ctx, g.GroupID, n.pub.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.svc.Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a := e2ePage(t, b, alice)
 	bp := b.NewPage(t, e2ePageTimeout)
 	bp.Step = e2eStep

@@ -29,24 +29,9 @@ import (
 // the same file.
 func TestE2EAttachments(t *testing.T) {
 	b := webtest.NewBrowser(t) // skips without a browser, unless $CI is set
-	alice := startE2ENode(t, "alice")
-	bob := startE2ENode(t, "bob")
-	carol := startE2ENode(t, "carol")
+	alice, bob, carol, g := e2eThree(t, "files")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	g, err := alice.svc.CreateGroup(ctx, "files")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []*e2eNode{bob, carol} {
-		code, err := alice.svc.Invite(ctx, g.GroupID, n.pub.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := n.svc.Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
 	a, bp := e2ePage(t, b, alice), e2ePage(t, b, bob)
 	a.WaitText("#chat-title", "files")
 	bp.WaitText("#chat-title", "files")

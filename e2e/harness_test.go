@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
@@ -228,3 +229,26 @@ const memberIsHost = `(id) => { const li = document.querySelector('#member-list 
 // hostOtherThan is true when the members panel marks a member other than
 // old as the host.
 const hostOtherThan = `(old) => { const b = document.querySelector('#member-list .badge-host'); return !!b && b.closest('.member').dataset.publicId !== old; }`
+
+// e2eThree starts alice's, bob's and carol's nodes in a group named name
+// that alice created and the others joined with her invites.
+func e2eThree(t *testing.T, name string) (alice, bob, carol *e2eNode, g api.GroupInfo) {
+	t.Helper()
+	alice, bob, carol = startE2ENode(t, "alice"), startE2ENode(t, "bob"), startE2ENode(t, "carol")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g, err := alice.svc.CreateGroup(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*e2eNode{bob, carol} {
+		code, err := alice.svc.Invite(ctx, g.GroupID, n.pub.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.svc.Join(ctx, code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return alice, bob, carol, g
+}

@@ -225,9 +225,16 @@ func Encode(c Content) ([]byte, error) {
 	if c.Ref != nil {
 		w.Ref = c.Ref[:]
 	}
-	b, err := state.Encode(&w)
+	return wrap(&w, "message content")
+}
+
+// wrap encodes w, a wire array, as a structured body: Marker, then the
+// unpadded base64url form of its canonical CBOR, at most crypto.MaxBody
+// bytes. what names it in errors.
+func wrap(w any, what string) ([]byte, error) {
+	b, err := state.Encode(w)
 	if err != nil {
-		return nil, fmt.Errorf("encode message content: %w", err)
+		return nil, fmt.Errorf("encode %s: %w", what, err)
 	}
 	out := make([]byte, 1+base64.RawURLEncoding.EncodedLen(len(b)))
 	out[0] = Marker

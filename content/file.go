@@ -1,13 +1,11 @@
 package content
 
 import (
-	"encoding/base64"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
 
@@ -103,17 +101,7 @@ func CheckFileName(name string) error {
 
 func encodeFile(f *FileRef) ([]byte, error) {
 	w := fileWire{Version: Version, Kind: uint64(File), Name: f.Name, Type: f.Type, Size: uint64(f.Size), Blob: f.Blob[:], BlobSize: uint64(f.BlobSize), Key: f.Key}
-	b, err := state.Encode(&w)
-	if err != nil {
-		return nil, fmt.Errorf("encode file message: %w", err)
-	}
-	out := make([]byte, 1+base64.RawURLEncoding.EncodedLen(len(b)))
-	out[0] = Marker
-	base64.RawURLEncoding.Encode(out[1:], b)
-	if len(out) > crypto.MaxBody {
-		return nil, fmt.Errorf("%w: content of %d bytes encoded, the limit is %d", ErrInvalid, len(out), crypto.MaxBody)
-	}
-	return out, nil
+	return wrap(&w, "file message")
 }
 
 // parseFile decodes the CBOR b of a file message (canonical only, as

@@ -55,13 +55,9 @@ func (h *handler) change(kind content.Kind) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "fields that do not belong to "+action, "")
 			return
 		}
-		if req.TimeoutMS < 0 {
-			writeError(w, http.StatusBadRequest, "timeout_ms is negative", "leave it out (0) for the default of 10 s")
+		wait, ok := sendWait(w, req.TimeoutMS)
+		if !ok {
 			return
-		}
-		wait := defaultSendWait
-		if req.TimeoutMS > 0 {
-			wait = min(time.Duration(req.TimeoutMS)*time.Millisecond, maxSendWait)
 		}
 		m, err := h.backend.Post(r.Context(), groupID(r), c, wait)
 		if err != nil {
@@ -70,6 +66,20 @@ func (h *handler) change(kind content.Kind) http.HandlerFunc {
 		}
 		writeSent(w, m)
 	}
+}
+
+// sendWait is how long a send waits for its commit, given the request's
+// timeout_ms: the default for 0, at most maxSendWait. A negative one is
+// answered with a 400 (ok false).
+func sendWait(w http.ResponseWriter, ms int64) (wait time.Duration, ok bool) {
+	if ms < 0 {
+		writeError(w, http.StatusBadRequest, "timeout_ms is negative", "leave it out (0) for the default of 10 s")
+		return 0, false
+	}
+	if ms == 0 {
+		return defaultSendWait, true
+	}
+	return min(time.Duration(ms)*time.Millisecond, maxSendWait), true
 }
 
 // messageRef reads a message id (32 hex digits); on failure it has
@@ -93,13 +103,9 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "the message is empty", "")
 		return
 	}
-	if req.TimeoutMS < 0 {
-		writeError(w, http.StatusBadRequest, "timeout_ms is negative", "leave it out (0) for the default of 10 s")
+	wait, ok := sendWait(w, req.TimeoutMS)
+	if !ok {
 		return
-	}
-	wait := defaultSendWait
-	if req.TimeoutMS > 0 {
-		wait = min(time.Duration(req.TimeoutMS)*time.Millisecond, maxSendWait)
 	}
 	var (
 		m   api.Message

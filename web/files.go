@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gorilla/mux"
 
@@ -63,9 +62,7 @@ func (h *handler) sendFile(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "timeout_ms is not a number of milliseconds", "leave it out for the default of 10 s")
 			return
 		}
-		if ms > 0 {
-			wait = min(time.Duration(ms)*time.Millisecond, maxSendWait)
-		}
+		wait, _ = sendWait(w, int64(ms)) // not negative: refused above
 	}
 	m, err := h.backend.SendFile(r.Context(), mux.Vars(r)[api.GroupIDVar], name, mediaType, r.ContentLength, r.Body, wait)
 	if errors.Is(err, api.ErrTooLarge) {

@@ -84,10 +84,7 @@ func TestTwoFriendsWithKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	after := c.send(0, "after the read mark", 20*time.Second)
-	c.Eventually(t, 30*time.Second, "the keeper to see node0 hold the later message", func() bool {
-		h, _ := c.receiptOf(2, 0)
-		return h >= after.Index
-	})
+	c.waitHolds(2, 0, after.Index, "the keeper to see node0 hold the later message")
 	if _, r := c.receiptOf(2, 0); r != 0 {
 		t.Fatalf("the keeper learnt node0's read mark (%d)", r)
 	}

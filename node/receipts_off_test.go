@@ -30,20 +30,14 @@ func TestReceiptsReadWhileOff(t *testing.T) {
 	// node1 pings on after turning receipts on: node0 sees node1 hold a
 	// message sent afterwards, from those pings.
 	later := c.send(0, "sent after receipts are on again", 10*time.Second)
-	c.Eventually(t, 30*time.Second, "node0 sees node1 hold the later message", func() bool {
-		h, _ := c.receiptOf(0, 1)
-		return h >= later.Index
-	})
+	c.waitHolds(0, 1, later.Index, "node0 sees node1 hold the later message")
 	if _, r := c.receiptOf(0, 1); r >= m.Index {
 		t.Fatalf("node1's person read the message while read receipts were off, yet node0 shows node1 read through %d once they are on again", r)
 	}
 	// Nor after a restart; and what the person reads now is shared.
 	c.restart(1)
 	again := c.send(0, "after node1's restart", 10*time.Second)
-	c.Eventually(t, 30*time.Second, "node0 sees node1 hold a message sent after its restart", func() bool {
-		h, _ := c.receiptOf(0, 1)
-		return h >= again.Index
-	})
+	c.waitHolds(0, 1, again.Index, "node0 sees node1 hold a message sent after its restart")
 	if _, r := c.receiptOf(0, 1); r >= m.Index {
 		t.Fatalf("after node1's restart, node0 shows node1 read through %d, read while receipts were off", r)
 	}

@@ -24,6 +24,17 @@ func (c *cluster) receiptOf(i, j int) (holds, read uint64) {
 	return 0, 0
 }
 
+// waitHolds waits until node i's status shows member j's device holding
+// the history through index: pings of j's sent after the moment index
+// was committed have reached i.
+func (c *cluster) waitHolds(i, j int, index uint64, what string) {
+	c.t.Helper()
+	c.Eventually(c.t, 30*time.Second, what, func() bool {
+		h, _ := c.receiptOf(i, j)
+		return h >= index
+	})
+}
+
 // TestReceipts: the author of a message sees which members' devices hold it
 // and which people read it; a person who turns read receipts off sends
 // none and sees none; a mark never goes back and survives a restart, as
@@ -71,10 +82,7 @@ func TestReceipts(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := c.send(1, "later", 10*time.Second)
-	c.Eventually(t, 30*time.Second, "node0 sees node2 hold a message sent after node2 read", func() bool {
-		h, _ := c.receiptOf(0, 2)
-		return h >= later.Index
-	})
+	c.waitHolds(0, 2, later.Index, "node0 sees node2 hold a message sent after node2 read")
 	if _, r := c.receiptOf(0, 2); r != 0 {
 		t.Fatalf("node2 turned read receipts off, yet node0 shows it read through %d", r)
 	}

@@ -17,7 +17,7 @@ func TestReceiptsReadWhileOff(t *testing.T) {
 	c.form()
 	ctx := ctxT(t, 60*time.Second)
 	m := c.send(0, "read while receipts are off", 10*time.Second)
-	c.Eventually(t, 30*time.Second, "node1 holds the message", func() bool { h, _ := c.receiptOf(1, 1); return h >= m.Index })
+	c.waitHolds(1, 1, m.Index, "node1 holds the message")
 	if err := c.Node(1).SetReadReceipts(false); err != nil {
 		t.Fatal(err)
 	}

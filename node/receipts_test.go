@@ -55,7 +55,7 @@ func TestReceipts(t *testing.T) {
 	})
 
 	// Read: node1's person reads it; node0 learns it from node1's pings.
-	c.Eventually(t, 30*time.Second, "node1 holds the message", func() bool { h, _ := c.receiptOf(1, 1); return h >= m.Index })
+	c.waitHolds(1, 1, m.Index, "node1 holds the message")
 	got, err := c.Node(1).MarkRead(ctx, c.GroupID, m.ID)
 	if err != nil || got != m.Index {
 		t.Fatalf("MarkRead = %d, %v; want %d", got, err, m.Index)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/identity"
 )
 
@@ -38,8 +39,10 @@ func (k *SenderKey) Ref() KeyRef { return KeyRef{Sender: k.Sender, Epoch: k.Epoc
 //     own queued messages may be sealed under one and must be opened again
 //     (after a restart) to be sealed anew.
 //
-// None of the keys is ever written anywhere: after a restart, a ring is
-// filled again by opening the key headers in the group's log.
+// The ring keeps keys in memory only. A node keeps the keys its policy
+// allows in its encrypted key store and gives them back to a new ring with
+// [KeyRing.Add] at start; headers sealed to prekeys open only while the
+// member still holds the prekey's secret ([KeyRing.UsePrekeys]).
 //
 // A KeyRing is not safe for concurrent use, except that [KeyRing.Lookup]
 // may be called from several goroutines at once while nothing changes the
@@ -50,6 +53,30 @@ type KeyRing struct {
 	group   GroupID
 	keys    map[KeyRef]*SenderKey // every key, the owner's included
 	sealing *SenderKey            // the owner's key to seal with, if any yet
+	secrets prekey.Secrets        // the owner's prekey secrets, or nil
+}
+
+// UsePrekeys has the ring open key headers sealed to the owner's prekeys
+// (sealed message version 3) with the secrets in s. Without it, such a
+// header fails with [ErrKeyDeleted].
+func (r *KeyRing) UsePrekeys(s prekey.Secrets) { r.secrets = s }
+
+// Add puts k, a key of the ring's group kept from earlier (the node's key
+// store), in the ring, as if it had been opened from its header.
+func (r *KeyRing) Add(k *SenderKey) {
+	if k != nil && k.Group == r.group {
+		r.keys[k.Ref()] = k
+	}
+}
+
+// Drop removes the key named ref from the ring, as when the node's policy
+// deletes it: the ring opens messages under it only if their header opens
+// again.
+func (r *KeyRing) Drop(ref KeyRef) {
+	delete(r.keys, ref)
+	if r.sealing != nil && r.sealing.Ref() == ref {
+		r.sealing = nil
+	}
 }
 
 // NewKeyRing returns an empty ring of me's keys in group.
@@ -75,7 +102,7 @@ func (r *KeyRing) Open(ref KeyRef, sealed []byte) (*SenderKey, error) {
 	if k := r.keys[ref]; k != nil {
 		return k, nil
 	}
-	k, err := OpenSenderKey(r.me, r.group, sealed, ref.Sender)
+	k, err := OpenSenderKeyWith(r.me, r.secrets, r.group, sealed, ref.Sender)
 	switch {
 	case errors.Is(err, ErrNoHeader):
 		return nil, fmt.Errorf("open sender key: %w: key %x of %x was never opened here, and the message has %w",

@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/identity"
 )
 
@@ -31,8 +33,16 @@ const (
 	sealedAADDomain = "DeMeS sealed message v2\x00"
 )
 
-// SealedVersion is the version number at the start of every sealed message.
+// SealedVersion is the version number at the start of a sealed message
+// whose key header, if it has one, is sealed with age to the recipients'
+// identity keys (or that has none).
 const SealedVersion = 2
+
+// SealedVersionPrekey is the version number of a sealed message whose key
+// header is sealed with HPKE to the recipients' current prekeys (package
+// prekey; docs/PROTOCOL.md, "Forward secrecy"). Everything else is as in
+// version 2: only the key header differs.
+const SealedVersionPrekey = 3
 
 const (
 	// KeyIDSize is the length of a sender key id.
@@ -150,6 +160,55 @@ type sealedWire struct {
 // recover its own key from its messages. With no recipients (nil), the
 // message has no header and its readers must know key already.
 func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header []identity.PublicID) ([]byte, error) {
+	if key == nil {
+		return nil, errors.New("seal message: nil author, message or key")
+	}
+	var hdr []byte
+	if header != nil {
+		rs, err := canonicalRecipients(header)
+		if err != nil {
+			return nil, fmt.Errorf("seal message: key header: %w", err)
+		}
+		plain := key.keyPlain()
+		hdr, err = sealHeader(rs, plain)
+		clear(plain) // secrets are wiped after use
+		if err != nil {
+			return nil, fmt.Errorf("seal message: key header: %w", err)
+		}
+	}
+	return sealMessage(author, m, key, SealedVersion, hdr)
+}
+
+// SealMessageToPrekeys is [SealMessage] with the key header sealed to the
+// recipients' prekeys instead of their identity keys (sealed message version
+// 3): each stanza opens only with the secret of the prekey it names, which
+// its owner deletes a grace period after the prekey expired, so that the
+// header, kept in the log for good, opens for nobody after that (forward
+// secrecy); see [prekey.SealKey] for the rules on the prekeys, which must
+// be valid at now, one per recipient. The author is not added: include its
+// own prekey for it to open the header too.
+func SealMessageToPrekeys(author *identity.Identity, m *Message, key *SenderKey, to []*prekey.Prekey, now time.Time) ([]byte, error) {
+	if key == nil {
+		return nil, errors.New("seal message: nil author, message or key")
+	}
+	if len(to) == 0 {
+		return nil, errors.New("seal message: key header: no recipients")
+	}
+	hdr, err := prekey.SealKey(key.context(), &key.Key, to, now)
+	if err != nil {
+		return nil, fmt.Errorf("seal message: key header: %w", err)
+	}
+	return sealMessage(author, m, key, SealedVersionPrekey, hdr)
+}
+
+// context is what a prekey key header binds k to.
+func (k *SenderKey) context() prekey.KeyContext {
+	return prekey.KeyContext{Group: k.Group, Sender: k.Sender, Epoch: k.Epoch, KeyID: k.ID}
+}
+
+// sealMessage signs m and seals it under key, with the encoded key header
+// hdr (nil: none) of the given sealed-message version.
+func sealMessage(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) ([]byte, error) {
 	if author == nil || m == nil || key == nil {
 		return nil, errors.New("seal message: nil author, message or key")
 	}
@@ -163,19 +222,10 @@ func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header [
 	if key.Group != m.Group || key.Sender != m.Author.Sign {
 		return nil, errors.New("seal message: the sender key is not the author's key for the message's group")
 	}
-	w := sealedWire{Version: SealedVersion, Epoch: key.Epoch, KeyID: key.ID[:], Header: []byte{}}
-	if header != nil {
-		rs, err := canonicalRecipients(header)
-		if err != nil {
-			return nil, fmt.Errorf("seal message: key header: %w", err)
-		}
-		plain := key.keyPlain()
-		w.Header, err = sealHeader(rs, plain)
-		clear(plain) // secrets are wiped after use
-		if err != nil {
-			return nil, fmt.Errorf("seal message: key header: %w", err)
-		}
+	if hdr == nil {
+		hdr, version = []byte{}, SealedVersion
 	}
+	w := sealedWire{Version: version, Epoch: key.Epoch, KeyID: key.ID[:], Header: hdr}
 
 	record, err := encodeRecord(m)
 	if err != nil {
@@ -217,8 +267,10 @@ func decodeSealed(sealed []byte) (*sealedWire, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	switch {
-	case w.Version != SealedVersion:
-		return nil, fmt.Errorf("%w: sealed message version %d, want %d", ErrMalformed, w.Version, SealedVersion)
+	case w.Version != SealedVersion && w.Version != SealedVersionPrekey:
+		return nil, fmt.Errorf("%w: sealed message version %d, want %d or %d", ErrMalformed, w.Version, SealedVersion, SealedVersionPrekey)
+	case w.Version == SealedVersionPrekey && len(w.Header) == 0:
+		return nil, fmt.Errorf("%w: sealed message version %d without its prekey key header", ErrMalformed, w.Version)
 	case len(w.KeyID) != KeyIDSize:
 		return nil, fmt.Errorf("%w: key id of %d bytes", ErrMalformed, len(w.KeyID))
 	case len(w.Nonce) != chacha20poly1305.NonceSizeX:
@@ -240,6 +292,9 @@ type SealedInfo struct {
 	// Recipients are the ed25519 keys of the key header's recipients, in
 	// canonical order; nil when the message carries no key header.
 	Recipients [][32]byte
+	// Prekeys reports that the key header is sealed to the recipients'
+	// prekeys (sealed message version 3), not to their identity keys.
+	Prekeys bool
 }
 
 // HasHeader reports whether the message carries a key header.
@@ -261,6 +316,18 @@ func ReadSealed(sealed []byte) (*SealedInfo, error) {
 	if len(w.Header) == 0 {
 		return info, nil
 	}
+	if w.Version == SealedVersionPrekey {
+		h, err := readPrekeyHeader(w)
+		if err != nil {
+			return nil, fmt.Errorf("read sealed message: %w", err)
+		}
+		info.Prekeys = true
+		info.Recipients = make([][32]byte, len(h.Stanzas))
+		for i, st := range h.Stanzas {
+			info.Recipients[i] = st.Owner
+		}
+		return info, nil
+	}
 	keys, _, err := decodeHeader(w.Header)
 	if err != nil {
 		return nil, fmt.Errorf("read sealed message: key header: %w", err)
@@ -276,6 +343,27 @@ func ReadSealed(sealed []byte) (*SealedInfo, error) {
 // header.
 var ErrNoHeader = errors.New("no key header")
 
+// ErrKeyDeleted is returned when a message's key header is sealed to a
+// prekey of the reader whose secret the reader no longer holds: it deleted
+// it, as forward secrecy requires, so the message cannot be read here any
+// more (unless the sender key itself was kept). It wraps
+// [prekey.ErrNoSecret].
+var ErrKeyDeleted = fmt.Errorf("the key that opened it was deleted: %w", prekey.ErrNoSecret)
+
+// readPrekeyHeader reads the prekey key header of a version 3 message and
+// checks that it is for the key the message names.
+func readPrekeyHeader(w *sealedWire) (*prekey.Header, error) {
+	h, err := prekey.ReadHeader(w.Header)
+	if err != nil {
+		return nil, fmt.Errorf("key header: %w: %v", ErrMalformed, err)
+	}
+	if h.Context.Epoch != w.Epoch || h.Context.KeyID != [KeyIDSize]byte(w.KeyID) {
+		return nil, fmt.Errorf("%w: the key header holds key %x of epoch %d, the message names %x of epoch %d",
+			ErrMalformed, h.Context.KeyID[:4], h.Context.Epoch, w.KeyID[:4], w.Epoch)
+	}
+	return h, nil
+}
+
 // OpenSenderKey opens the key header of a sealed message as me and returns
 // the sender key in it, after checking that it is the key the message names
 // and that it is sender's key for group (the envelope's signer and group), so
@@ -284,8 +372,18 @@ var ErrNoHeader = errors.New("no key header")
 // [ErrNotRecipient] if me is not among the header's recipients.
 //
 // It costs one X25519 operation whatever the size of the group (see
-// openHeader).
+// openHeader). A version 3 header (sealed to prekeys) needs the prekey
+// secrets: see [OpenSenderKeyWith].
 func OpenSenderKey(me *identity.Identity, group GroupID, sealed []byte, sender [32]byte) (*SenderKey, error) {
+	return OpenSenderKeyWith(me, nil, group, sealed, sender)
+}
+
+// OpenSenderKeyWith is [OpenSenderKey] for either kind of key header: one
+// sealed with age to me's identity key (version 2), or one sealed to me's
+// prekeys (version 3), which opens with the secret in secrets of the prekey
+// its stanza names. A version 3 header whose secret me no longer holds (nil
+// secrets: none) fails with [ErrKeyDeleted].
+func OpenSenderKeyWith(me *identity.Identity, secrets prekey.Secrets, group GroupID, sealed []byte, sender [32]byte) (*SenderKey, error) {
 	if me == nil {
 		return nil, errors.New("open sender key: nil identity")
 	}
@@ -296,20 +394,17 @@ func OpenSenderKey(me *identity.Identity, group GroupID, sealed []byte, sender [
 	if len(w.Header) == 0 {
 		return nil, fmt.Errorf("open sender key: %w", ErrNoHeader)
 	}
+	if w.Version == SealedVersionPrekey {
+		return openPrekeyHeader(me, secrets, group, w, sender)
+	}
 	pt, err := openHeader(me, w.Header, keyPlainSize)
 	if err != nil {
 		return nil, fmt.Errorf("open sender key: %w", err)
 	}
 	defer clear(pt) // the key is copied out below
-	if len(pt) != keyPlainSize {
-		return nil, fmt.Errorf("open sender key: %w: key header plaintext of %d bytes", ErrMalformed, len(pt))
-	}
-	k := &SenderKey{
-		Group:  GroupID(pt[0:16]),
-		Sender: [32]byte(pt[16:48]),
-		Epoch:  binary.BigEndian.Uint64(pt[48:56]),
-		ID:     [KeyIDSize]byte(pt[56:72]),
-		Key:    [SenderKeySize]byte(pt[72:104]),
+	k, err := UnmarshalSenderKey(pt)
+	if err != nil {
+		return nil, fmt.Errorf("open sender key: %w", err)
 	}
 	switch {
 	case k.Group != group:
@@ -321,6 +416,61 @@ func OpenSenderKey(me *identity.Identity, group GroupID, sealed []byte, sender [
 			ErrMalformed, k.ID[:4], k.Epoch, w.KeyID[:4], w.Epoch)
 	}
 	return k, nil
+}
+
+// openPrekeyHeader opens me's stanza of a version 3 message's key header.
+// The header must be for the key the message names, of sender in group.
+func openPrekeyHeader(me *identity.Identity, secrets prekey.Secrets, group GroupID, w *sealedWire, sender [32]byte) (*SenderKey, error) {
+	h, err := readPrekeyHeader(w)
+	if err != nil {
+		return nil, fmt.Errorf("open sender key: %w", err)
+	}
+	switch {
+	case h.Context.Group != group:
+		return nil, fmt.Errorf("open sender key: %w: key for group %s, received in %s", ErrWrongGroup, GroupID(h.Context.Group), group)
+	case h.Context.Sender != sender:
+		return nil, fmt.Errorf("open sender key: %w: key of %x, sent by %x", ErrAuthorMismatch, h.Context.Sender[:4], sender[:4])
+	}
+	if secrets == nil {
+		secrets = noSecrets{}
+	}
+	key, err := prekey.OpenKey(w.Header, h.Context, me.Public().Sign, secrets)
+	switch {
+	case errors.Is(err, prekey.ErrNotRecipient):
+		return nil, fmt.Errorf("open sender key: %w", ErrNotRecipient)
+	case errors.Is(err, prekey.ErrNoSecret):
+		return nil, fmt.Errorf("open sender key: %w", ErrKeyDeleted)
+	case err != nil:
+		return nil, fmt.Errorf("open sender key: %w: %v", ErrMalformed, err)
+	}
+	k := &SenderKey{Group: group, Sender: sender, Epoch: w.Epoch, ID: [KeyIDSize]byte(w.KeyID), Key: key}
+	clear(key[:])
+	return k, nil
+}
+
+// noSecrets holds no prekey secret.
+type noSecrets struct{}
+
+func (noSecrets) Secret([prekey.IDSize]byte) *prekey.Secret { return nil }
+
+// MarshalBinary returns k in the 104-byte form a key store keeps it in (the
+// plaintext of an age key header: group, sender, epoch, key id, key). It is
+// secret.
+func (k *SenderKey) MarshalBinary() ([]byte, error) { return k.keyPlain(), nil }
+
+// UnmarshalSenderKey reads a sender key from [SenderKey.MarshalBinary]'s
+// form.
+func UnmarshalSenderKey(b []byte) (*SenderKey, error) {
+	if len(b) != keyPlainSize {
+		return nil, fmt.Errorf("%w: sender key of %d bytes, want %d", ErrMalformed, len(b), keyPlainSize)
+	}
+	return &SenderKey{
+		Group:  GroupID(b[0:16]),
+		Sender: [32]byte(b[16:48]),
+		Epoch:  binary.BigEndian.Uint64(b[48:56]),
+		ID:     [KeyIDSize]byte(b[56:72]),
+		Key:    [SenderKeySize]byte(b[72:104]),
+	}, nil
 }
 
 // Opened is a message as its reader opened it, with the exact signed record

@@ -133,6 +133,7 @@ const (
 	TypeRename     Type = 30 // an admin renames the group
 	TypeKeeper     Type = 31 // an admin invites a keeper (holds the log, reads nothing)
 	TypeRekey      Type = 32 // a member asks for new sender keys (a suspected compromise)
+	TypePrekey     Type = 33 // a member publishes its signed prekey (forward secrecy)
 )
 
 var typeNames = map[Type]string{
@@ -164,6 +165,7 @@ var typeNames = map[Type]string{
 	TypeLead:       "lead",
 	TypeKeeper:     "keeper",
 	TypeRekey:      "rekey",
+	TypePrekey:     "prekey",
 	TypeRename:     "rename",
 }
 

@@ -79,6 +79,11 @@ type Member struct {
 	Time int64
 	// Quota is what the member used of its chat quota (see quota.go).
 	Quota Usage
+	// Prekey is the member's current signed prekey (package prekey), as its
+	// latest accepted prekey entry published it: the others seal their
+	// sender keys to it (docs/PROTOCOL.md, "Forward secrecy"). Empty until
+	// the member publishes one; dropped when it leaves.
+	Prekey []byte
 }
 
 // Invite is a committed invitation of one public id.
@@ -397,6 +402,8 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 		r.Err = s.applyLatency(env)
 	case crypto.TypeCheckpoint:
 		r.Err = s.applyCheckpoint(index, env)
+	case crypto.TypePrekey:
+		r.Err = s.applyPrekey(sender, env, len(frame))
 	case crypto.TypeRekey:
 		// Any member may ask: a new epoch, so every member seals its next
 		// message under a new sender key, with a new key header.

@@ -199,6 +199,7 @@ func (s *State) applyRemove(index uint64, nodeID uint64, kind ConfKind, env *cry
 	}
 	target.LeftAt = index
 	target.Admin = false
+	target.Prekey = nil
 	delete(s.Members, target.ID.Sign)
 	s.Former[target.ID.Sign] = target
 	delete(s.Latency, target.ID.Sign)

@@ -10,12 +10,13 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/identity"
 )
 
 // SnapshotVersion is the version of the encoding [State.Snapshot] writes,
 // its first field. [Restore] reads only this version.
-const SnapshotVersion = 3
+const SnapshotVersion = 4
 
 // MaxSnapshotItems bounds every list in a snapshot: accepted message ids,
 // transcript heads (one per entry with a frame), members, checkpoints. A
@@ -98,6 +99,7 @@ type memberWire struct {
 	Time     int64
 	Quota    usageWire
 	Keeper   bool
+	Prekey   []byte // a signed prekey, or empty
 }
 
 type usageWire struct {
@@ -257,7 +259,7 @@ func membersOut(m map[[32]byte]*Member) []memberWire {
 		mem := m[k]
 		out = append(out, memberWire{ID: mem.ID.Bytes(), RaftID: mem.RaftID, Name: mem.Name, URL: mem.URL,
 			Voter: mem.Voter, Admin: mem.Admin, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order,
-			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota), Keeper: mem.Keeper})
+			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota), Keeper: mem.Keeper, Prekey: mem.Prekey})
 	}
 	return out
 }
@@ -513,9 +515,20 @@ func membersIn(into map[[32]byte]*Member, ws []memberWire, applied uint64, joins
 		if q := mw.Quota; q.MinuteStart > q.Time || q.DayStart > q.Time {
 			return bad("member %x with a quota window that starts after its last message", id.Sign[:4])
 		}
+		var pk []byte
+		if len(mw.Prekey) > 0 {
+			if former || mw.Keeper {
+				return bad("member %x is a former member or a keeper and has a prekey", id.Sign[:4])
+			}
+			p, err := prekey.Decode(mw.Prekey)
+			if err != nil || p.Owner != id.Sign {
+				return bad("member %x with a prekey that is not its own or does not decode", id.Sign[:4])
+			}
+			pk = mw.Prekey
+		}
 		into[id.Sign] = &Member{ID: id, RaftID: mw.RaftID, Name: mw.Name, URL: mw.URL, Voter: mw.Voter,
 			Admin: mw.Admin, JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order, Counter: mw.Counter, Time: mw.Time,
-			Quota: usageIn(mw.Quota), Keeper: mw.Keeper}
+			Quota: usageIn(mw.Quota), Keeper: mw.Keeper, Prekey: pk}
 	}
 	return nil
 }

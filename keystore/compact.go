@@ -17,7 +17,7 @@ func (s *Store) maybeCompact() error {
 		return nil
 	}
 	if err := s.compact(); err != nil {
-		return fmt.Errorf("erased, but compacting failed (nothing is lost): %w", err)
+		return fmt.Errorf("%w (the erasure was done; nothing is lost): %w", ErrCompact, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -221,5 +222,39 @@ func TestCompactionIsReal(t *testing.T) {
 	}
 	if l := s.List(""); len(l) != 1 {
 		t.Errorf("List = %v after compaction, want only keep", l)
+	}
+}
+
+// TestCompactionFailureKeepsErasure: when compaction cannot run (here a
+// directory sits where its temporary file goes), Delete says so with
+// ErrCompact, but the record was erased and the store goes on working.
+func TestCompactionFailureKeepsErasure(t *testing.T) {
+	path, id := storePath(t), testID(t, 1)
+	s := openT(t, path, id)
+	s.compactMin = 1
+	secret := secretOf("to delete ", 500)
+	if err := s.Put("big", secret, zeroTime); err != nil {
+		t.Fatal(err)
+	}
+	body := bodyOf(t, path, id, "big")
+	if err := os.Mkdir(path+".tmp", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Delete("big")
+	if !errors.Is(err, ErrCompact) {
+		t.Fatalf("Delete with compaction blocked: %v, want ErrCompact", err)
+	}
+	checkGone(t, path, s, secret, body)
+	put(t, s, "after", "v")
+	if err := os.Remove(path + ".tmp"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatalf("Compact once unblocked: %v", err)
+	}
+	s.Close()
+	s = openT(t, path, id)
+	if got := names(s.List("")); len(got) != 1 || got[0] != "after" {
+		t.Errorf("entries %v, want only after", got)
 	}
 }

@@ -138,11 +138,6 @@ func aad(off int64) []byte {
 // plainSize is the size of the plaintext of (name, secret).
 func plainSize(name string, secret []byte) int { return plainFixed + len(name) + len(secret) }
 
-// recordSize is the bytes a record of (name, secret) takes in the file.
-func recordSize(name string, secret []byte) int64 {
-	return int64(recHeaderSize + nonceSize + plainSize(name, secret) + tagSize)
-}
-
 // sealRecord returns the live record of (name, secret, deleteAfter) for
 // offset off. The plaintext it builds on the way is erased.
 func sealRecord(aead aeadCipher, off int64, name string, secret []byte, deleteAfter time.Time) ([]byte, error) {

@@ -47,6 +47,9 @@ var (
 	ErrPermissions = errors.New("key store is readable by other users")
 	// ErrInUse: another process has the store open.
 	ErrInUse = errors.New("key store is in use")
+	// ErrCompact: a compaction failed. The change that triggered it was
+	// made and synced; the file is only larger than it needs to be.
+	ErrCompact = errors.New("key store compaction failed")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("key store is closed")
 	// ErrFailed: an earlier write failed, so what is on disk is unknown;
@@ -354,7 +357,10 @@ func (s *Store) Compact() error {
 	if err := s.writable(); err != nil {
 		return fmt.Errorf("key store compact: %w", err)
 	}
-	return s.compact()
+	if err := s.compact(); err != nil {
+		return fmt.Errorf("%w: %w", ErrCompact, err)
+	}
+	return nil
 }
 
 // Close closes the file, releases the lock and clears the secrets the store

@@ -246,3 +246,30 @@ func TestLeftoversScrubbed(t *testing.T) {
 		t.Error(".old left behind")
 	}
 }
+
+// TestWriteFailureStopsChanges: after a write fails, the store refuses
+// further changes (the state of the file is unknown) but still reads, and
+// the file opens again with what was synced before.
+func TestWriteFailureStopsChanges(t *testing.T) {
+	path, id := storePath(t), testID(t, 1)
+	s := openT(t, path, id)
+	put(t, s, "before", "v")
+	s.f.Close() // every write now fails, as on a dead disk
+	if err := s.Put("k", []byte("w"), zeroTime); err == nil {
+		t.Fatal("Put on a failing file succeeded")
+	}
+	if err := s.Put("k2", []byte("w"), zeroTime); !errors.Is(err, ErrFailed) {
+		t.Errorf("Put after a failed write: %v, want ErrFailed", err)
+	}
+	if err := s.Delete("before"); !errors.Is(err, ErrFailed) {
+		t.Errorf("Delete after a failed write: %v, want ErrFailed", err)
+	}
+	if got, ok := s.Get("before"); !ok || string(got) != "v" {
+		t.Errorf("Get after a failed write = %q, %v", got, ok)
+	}
+	s.Close()
+	s = openT(t, path, id)
+	if got := names(s.List("")); len(got) != 1 || got[0] != "before" {
+		t.Errorf("after reopen: %v, want only before", got)
+	}
+}

@@ -21,7 +21,6 @@ import (
 	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
-	"github.com/demes/demes/transcript/transcripttest"
 )
 
 // group is a cluster of real nodes talking HTTP over loopback. Which of them
@@ -404,8 +403,23 @@ func (g *group) rejected(res map[uint64]state.Result, idx uint64, what, reason s
 func (g *group) readable(h int, id *identity.Identity) map[string]bool {
 	g.t.Helper()
 	res, _ := g.outcomes(h)
+	// What a thief of that member's device has: its identity and, when it
+	// runs a node here, the keys its key store holds.
+	dir := ""
+	for _, m := range g.c.Members() {
+		if m.ID.Public() == id.Public() {
+			dir = m.Dir
+		}
+	}
+	loot := &nodetest.Loot{ID: id}
+	if dir != "" {
+		var err error
+		if loot, err = nodetest.TakeLoot(dir, id); err != nil {
+			g.t.Fatal(err)
+		}
+	}
 	out := map[string]bool{}
-	for idx, o := range transcripttest.OpenLog(id, g.gid, g.log(h)) {
+	for idx, o := range loot.Read(g.gid, g.log(h)) {
 		if res[idx].Chat != nil {
 			out[string(o.Body)] = true
 		}

@@ -168,6 +168,26 @@ type GroupStatus struct {
 	// Censorship is set while this node, or a majority of the voters,
 	// suspects the host of holding back this node's messages.
 	Censorship *CensorAlert `json:"censorship,omitempty"`
+	// Keys is set when this node lost the keys its group sealed to (its
+	// key store was lost, or it was restored from a backup, which holds
+	// none): it says what this node asked for and from where it reads
+	// again (docs/PROTOCOL.md, "Forward secrecy").
+	Keys *KeysAlert `json:"keys,omitempty"`
+	// NoPrekey names the members (by name, or by id when they have none)
+	// that have no valid prekey in the log: while any is listed, new
+	// sender keys are sealed to the members' identity keys, which a thief
+	// of an identity could open later, rather than to prekeys (forward
+	// secrecy; docs/PROTOCOL.md). Empty for a node that is not a member.
+	NoPrekey []string `json:"no_prekey,omitempty"`
+}
+
+// KeysAlert tells the user that this node lost its keys for a group.
+type KeysAlert struct {
+	// RenewedAt is the log index of the rekey from which this node reads
+	// the group again; 0 while it waits for it.
+	RenewedAt uint64 `json:"renewed_at,omitempty"`
+	// Message says it in a sentence for the user.
+	Message string `json:"message"`
 }
 
 // ReconnectRequest points this node at a current member of the group, for a

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"testing/cryptotest"
 	"time"
 
 	"github.com/demes/demes/crypto/prekey"
@@ -188,5 +189,96 @@ func TestSealedVersion3NeedsItsHeader(t *testing.T) {
 	// A prekey that has expired is refused by the sealer.
 	if _, err := SealMessageToPrekeys(alice.id, m, key, []*prekey.Prekey{bob.prekey}, now.Add(prekey.DefaultLifetime+time.Hour)); err == nil {
 		t.Fatal("sealed to an expired prekey")
+	}
+}
+
+// sealed3Vector is a sealed message of version 3 (testdata/crypto/sealed3.json):
+// the recipients' prekeys are made from fixed seeds, so that anyone can open
+// each stanza, and the message is checked as the version 2 vectors are.
+type sealed3Vector struct {
+	Name          string   `json:"name"`
+	Group         string   `json:"group"`
+	AuthorSeed    string   `json:"author_seed"`
+	Epoch         uint64   `json:"epoch"`
+	KeyID         string   `json:"key_id"`
+	SenderKey     string   `json:"sender_key"`
+	MessageID     string   `json:"message_id"`
+	Time          string   `json:"time"` // the prekeys' not-before and the sealing time, RFC 3339
+	PrekeySeeds   []string `json:"prekey_seeds"`
+	Prekeys       []string `json:"prekeys"` // the signed prekeys, in recipient order
+	RecipientSeed []string `json:"recipient_seeds"`
+	Sealed        string   `json:"sealed"`
+}
+
+type sealed3Vectors struct {
+	Comment string          `json:"comment"`
+	Sealed  []sealed3Vector `json:"sealed"`
+}
+
+func genSealed3Vectors(t *testing.T) sealed3Vectors {
+	v := sealed3Vectors{Comment: vectorComment + ". Sealed messages of version 3 (key header sealed to prekeys, docs/PROTOCOL.md Forward secrecy), " +
+		"generated with crypto/rand seeded (testing/cryptotest.SetGlobalRandom, seed 1); prekey i has the secret seed of 32 bytes i+0x40."}
+	at := time.Unix(1700000000, 0).UTC()
+	rc := recordCases()[0]
+	m := rc.m
+	author := testID(t, rc.author)
+	key := vecKey(author, vecEpoch)
+	var pks []*prekey.Prekey
+	sv := sealed3Vector{Name: "key header to three members' prekeys", Group: hx(m.Group[:]), AuthorSeed: hx(seed(rc.author)),
+		Epoch: key.Epoch, KeyID: hx(key.ID[:]), SenderKey: hx(key.Key[:]), MessageID: hx(m.ID[:]), Time: at.Format(time.RFC3339)}
+	for _, n := range []byte{1, 2, 3} {
+		ps := [prekey.SecretSize]byte(bytes.Repeat([]byte{n + 0x40}, prekey.SecretSize))
+		p, _, err := prekey.FromSeed(testID(t, n), ps, at, prekey.DefaultLifetime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pks = append(pks, p)
+		sv.PrekeySeeds = append(sv.PrekeySeeds, hx(ps[:]))
+		sv.Prekeys = append(sv.Prekeys, hx(p.Bytes()))
+		sv.RecipientSeed = append(sv.RecipientSeed, hx(seed(n)))
+	}
+	sealed, err := SealMessageToPrekeys(author, &m, key, pks, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv.Sealed = hx(sealed)
+	v.Sealed = append(v.Sealed, sv)
+	return v
+}
+
+// TestSealed3Vectors checks testdata/crypto/sealed3.json byte for byte, and
+// that each recipient opens the message from the file with its prekey's
+// secret rebuilt from the stored seed.
+func TestSealed3Vectors(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	var v sealed3Vectors
+	checkFile(t, "sealed3.json", genSealed3Vectors(t), &v)
+	for _, sv := range v.Sealed {
+		sealed := unhex(t, sv.Sealed)
+		group := GroupID(unhex(t, sv.Group))
+		author := testID(t, unhex(t, sv.AuthorSeed)[0])
+		for i, ps := range sv.PrekeySeeds {
+			p, err := prekey.Decode(unhex(t, sv.Prekeys[i]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := prekey.RestoreSecret(p, [prekey.SecretSize]byte(unhex(t, ps)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			set := prekey.NewSecretSet()
+			set.Add(s)
+			me := testID(t, unhex(t, sv.RecipientSeed[i])[0])
+			k, err := OpenSenderKeyWith(me, set, group, sealed, author.Public().Sign)
+			if err != nil {
+				t.Fatalf("%s: recipient %d: %v", sv.Name, i, err)
+			}
+			if hx(k.Key[:]) != sv.SenderKey {
+				t.Fatalf("%s: recipient %d opened another key", sv.Name, i)
+			}
+			if _, err := OpenMessage(k, group, sealed, author.Public().Sign, [16]byte(unhex(t, sv.MessageID))); err != nil {
+				t.Fatalf("%s: %v", sv.Name, err)
+			}
+		}
 	}
 }

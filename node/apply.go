@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -257,6 +258,11 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 		}
 		return
 	}
+	if res.Env != nil && res.Env.Type == crypto.TypePrekey && res.Env.Sender == g.n.self.Sign && !g.n.cfg.Keeper {
+		// A prekey of ours this node no longer holds: others seal to
+		// it until the next one is committed.
+		g.checkOwnPrekey(res.Env.Payload)
+	}
 	// Only members list messages: a node applies entries while it is not
 	// one yet (a joiner before its join) or not any more.
 	if res.Chat == nil || g.st.Members[g.n.self.Sign] == nil {
@@ -307,6 +313,16 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		content.Show(&m, cnt, perr)
 	case errors.Is(err, crypto.ErrNotRecipient):
 		// A message from before we joined; not ours to read.
+	case errors.Is(err, crypto.ErrKeyDeleted):
+		// Its key is past this node's retention (keys.go): no longer
+		// readable here, by design. Unless the retention did not delete
+		// it: a key of the current epoch sealed to a prekey whose secret
+		// is gone means that the key store was lost, and new keys are
+		// needed to read the group again.
+		ref := crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}
+		if c.Epoch == g.st.Epoch && !g.n.keys.deleted(g.id, ref) {
+			g.noteKeysLost(fmt.Sprintf("message %d is sealed to a prekey of this node whose secret is not in the key store", c.Index))
+		}
 	default:
 		g.n.log.Warn().Err(err).Str("group", g.id.String()).Uint64("index", c.Index).Msg("cannot open message")
 		g.n.rejects.add("open message: " + reasonKey(err))
@@ -327,8 +343,23 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 // caches. The state machine accepted the message, so either its key was
 // registered by a header this node applied in the current epoch, as a member
 // and so a recipient, or the message carries the header.
+//
+// A key the ring learns from a header goes to the key store (keys.go); one
+// the retention policy deleted is never opened from its header again.
 func (g *group) chatKey(c *state.Chat) (*crypto.SenderKey, error) {
-	return g.keys.Open(crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}, c.Sealed)
+	ref := crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}
+	if k := g.keys.Lookup(ref); k != nil {
+		return k, nil
+	}
+	if g.n.keys.deleted(g.id, ref) {
+		return nil, fmt.Errorf("open sender key %x: %w", ref.ID[:4], crypto.ErrKeyDeleted)
+	}
+	k, err := g.keys.Open(ref, c.Sealed)
+	if err == nil {
+		g.n.keys.keep(g.id, k)
+		g.hist.keys[ref] = k
+	}
+	return k, err
 }
 
 // idText returns id's text form, kept for the next message by the same

@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.etcd.io/raft/v3"
 
+	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
@@ -120,6 +121,19 @@ type Config struct {
 	// every change of members and rekey brings.
 	RotateMessages int
 	RotateAfter    time.Duration
+	// KeyRetention is how long this node keeps a sender key after its
+	// owner may last have sealed under it (RotateAfter after it was
+	// learnt): the age of the oldest messages it can still read, search
+	// and export (default 30 days; negative: for good). Past it the key is
+	// deleted from the key store (keys.go), and whoever takes the node's
+	// files later cannot read those messages (forward secrecy).
+	KeyRetention time.Duration
+	// PrekeyRotate is how often this node makes a new prekey for the others
+	// to seal sender keys to (default 7 days); each is valid twice as
+	// long. PrekeyGrace is how long a prekey's secret is kept after it
+	// expired (default 7 days), for key headers still on their way.
+	PrekeyRotate time.Duration
+	PrekeyGrace  time.Duration
 	// Keeper runs the node as a keeper (keeper.go): it keeps the logs of
 	// the groups admins add it to and reads and sends nothing.
 	Keeper bool
@@ -194,6 +208,18 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.RotateAfter == 0 {
 		cfg.RotateAfter = 7 * 24 * time.Hour
+	}
+	if cfg.KeyRetention == 0 {
+		cfg.KeyRetention = DefaultKeyRetention
+	}
+	if cfg.PrekeyRotate == 0 {
+		cfg.PrekeyRotate = 7 * 24 * time.Hour
+	}
+	if cfg.PrekeyRotate > prekey.MaxLifetime/2 {
+		cfg.PrekeyRotate = prekey.MaxLifetime / 2
+	}
+	if cfg.PrekeyGrace == 0 {
+		cfg.PrekeyGrace = 7 * 24 * time.Hour
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 500 * time.Millisecond

@@ -61,6 +61,9 @@ var (
 type nodeFigures struct {
 	fsync          *histogram
 	sent, received atomic.Uint64
+	// identitySealed counts the messages this node sealed with a key
+	// header to identity keys rather than prekeys (keys_group.go).
+	identitySealed atomic.Uint64
 }
 
 func newNodeFigures() *nodeFigures { return &nodeFigures{fsync: newHistogram(fsyncBuckets...)} }

@@ -11,6 +11,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
@@ -122,10 +123,22 @@ type group struct {
 	keys      *crypto.KeyRing                   // this node's own keys, and every member's of the current epoch
 	keysEpoch uint64                            // the epoch keys were last trimmed to
 	keyUse    map[[crypto.KeyIDSize]byte]keyUse // own sender keys' use, for rotation (sealingKey)
-	restored  map[string][]byte                 // outbox frames to restore once the log is replayed
-	replayTo  uint64                            // the commit index at start: the end of the replay
-	attests   map[[32]byte]raftView             // the map attested points to
-	lastPull  time.Time                         // the last time pullAttestations pinged the voters
+	// fallback are this node's keys whose header went to the members'
+	// identity keys, not their prekeys (keys_group.go); lastPrekey is when
+	// it last proposed its prekey; keysGen the key store's deletions seen.
+	fallback   map[[crypto.KeyIDSize]byte]bool
+	lastPrekey time.Time
+	keysGen    uint64
+	// lostEpoch is the epoch in which this node found it had lost its
+	// prekey's secret (0: it has not); lastRekey when it last asked for new
+	// keys for that reason (maybeRecoverKeys).
+	lostEpoch uint64
+	lastRekey time.Time
+	keysAlert *api.KeysAlert        // what status shows of it
+	restored  map[string][]byte     // outbox frames to restore once the log is replayed
+	replayTo  uint64                // the commit index at start: the end of the replay
+	attests   map[[32]byte]raftView // the map attested points to
+	lastPull  time.Time             // the last time pullAttestations pinged the voters
 
 	// Snapshots (see maybeSnapshot).
 	confState *pb.ConfState // raft's configuration after the last applied entry
@@ -226,9 +239,11 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tentSeen:     map[[32]byte]time.Time{},
 		tentPut:      map[string][]byte{},
 		keyUse:       map[[crypto.KeyIDSize]byte]keyUse{},
+		fallback:     map[[crypto.KeyIDSize]byte]bool{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
+	g.keys.UsePrekeys(n.keys)
 	for _, p := range info.Provisional {
 		id, err := identity.ParsePublicID(p.PublicID)
 		if err != nil {

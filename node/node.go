@@ -80,6 +80,8 @@ type Node struct {
 	catchUps catchUps
 	// files are the attachments' blobs (files.go).
 	files files
+	// keys are the node's prekeys and kept sender keys (keys.go).
+	keys *keyBook
 }
 
 type nonceInfo struct {
@@ -130,6 +132,11 @@ func Open(cfg Config) (*Node, error) {
 		checkc:     make(chan []*pb.Message, 256),
 
 		ownEvents: ownEvents,
+	}
+	if n.keys, err = openKeyBook(n); err != nil {
+		st.Close()
+		cancel()
+		return nil, fmt.Errorf("open node: %w", err)
 	}
 	n.catchUps.init()
 	n.files.init(n)
@@ -188,6 +195,9 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	if n.ownEvents {
 		n.events.close()
+	}
+	if err := n.keys.close(); err != nil {
+		n.log.Error().Err(err).Msg("close the key store")
 	}
 	return n.store.Close()
 }

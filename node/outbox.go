@@ -11,7 +11,6 @@ import (
 
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/state"
 )
@@ -119,11 +118,13 @@ func (g *group) pendingMessage(p *pending) Message {
 func (g *group) seal(p *pending) error {
 	m := &crypto.Message{Group: g.id, ID: p.id, Head: g.st.Chain.Head, Time: p.sentAt.UnixNano(), Body: []byte(p.text)}
 	key := g.sealingKey()
-	var header []identity.PublicID
+	var sealed []byte
+	var err error
 	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); !ok {
-		header = g.st.Recipients()
+		sealed, err = g.sealWithHeader(m, key)
+	} else {
+		sealed, err = crypto.SealMessage(g.n.id, m, key, nil)
 	}
-	sealed, err := crypto.SealMessage(g.n.id, m, key, header)
 	if err != nil {
 		return fmt.Errorf("seal message: %w", err)
 	}
@@ -153,13 +154,20 @@ func (g *group) sealingKey() *crypto.SenderKey {
 	if u.born.IsZero() {
 		u.born = time.Now()
 	}
-	if u.sealed >= g.n.cfg.RotateMessages || time.Since(u.born) >= g.n.cfg.RotateAfter {
+	// A key whose header went to identity keys is replaced as soon as
+	// every member has a prekey (keys_group.go).
+	if u.sealed >= g.n.cfg.RotateMessages || time.Since(u.born) >= g.n.cfg.RotateAfter ||
+		(g.fallback[key.ID] && g.prekeysReady()) {
 		delete(g.keyUse, key.ID)
+		delete(g.fallback, key.ID)
 		key = g.keys.Rotate(g.st.Epoch)
 		u = keyUse{born: time.Now()}
 	}
 	u.sealed++
 	g.keyUse[key.ID] = u
+	// Kept before anything is sealed under it: a queued message is opened
+	// again after a restart, to be sealed anew.
+	g.n.keys.keep(g.id, key)
 	return key
 }
 

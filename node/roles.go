@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -171,10 +172,13 @@ func (n *Node) Rename(ctx context.Context, groupID, name string) error {
 }
 
 // Rekey asks the group for new sender keys, after a suspected compromise
-// of one (a device seen by someone else, a key that leaked): it commits a
-// rekey entry, which starts a new epoch, so every member seals its next
-// message under a new key, sealed to the members' identity keys. It
-// returns once the entry is committed. Any member may; a keeper may not.
+// of one (a device seen by someone else, a key that leaked): this node
+// makes a new prekey and commits it, then commits a rekey entry, which
+// starts a new epoch, so every member seals its next message under a new
+// key, sealed to the members' current prekeys: a thief holding this node's
+// old secrets reads none of them (post-compromise security against a
+// passive attacker). It returns once both are committed. Any member may; a
+// keeper may not.
 func (n *Node) Rekey(ctx context.Context, groupID string) error {
 	if n.cfg.Keeper {
 		return errKeeper
@@ -186,6 +190,14 @@ func (n *Node) Rekey(ctx context.Context, groupID string) error {
 	v := g.view.Load()
 	if !v.self {
 		return fmt.Errorf("rekey: this node is not a member of group %s: %w", g.id, ErrInvalid)
+	}
+	if err := n.keys.Rotate(time.Now()); err != nil {
+		return fmt.Errorf("rekey: %w", err)
+	}
+	fresh := n.keys.Current()
+	published := func(v *view) bool { return bytes.Equal(v.prekey, fresh) }
+	if err := n.commitUntil(ctx, g, "rekey: publish a new prekey", refusedWhy, published, g.proposePrekeyFn(fresh)); err != nil {
+		return err
 	}
 	before := v.epoch
 	done := func(v *view) bool { return v.epoch > before }

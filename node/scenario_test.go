@@ -13,15 +13,16 @@ import (
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
-	"github.com/demes/demes/transcript/transcripttest"
 )
 
 // readable returns the texts of the chat messages the group accepted, in the
 // log of node i, that the identity me can decrypt from the ciphertext alone,
-// with every sender key it can open from any key header in that log, even of
-// a rejected entry: what a member, or a former one, could read if it got hold
-// of the log (as a host does). (A rejected entry may be readable: one sealed
-// before its sender applied a removal. The group never delivers it.)
+// with its key store when it is one of the cluster's nodes (its prekey
+// secrets and kept sender keys, nodetest.Loot), and every sender key those
+// open from any key header in that log, even of a rejected entry: what a
+// member, or a former one, could read if it got hold of the log (as a host
+// does). (A rejected entry may be readable: one sealed before its sender
+// applied a removal. The group never delivers it.)
 func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 	c.t.Helper()
 	entries, err := c.Node(i).LogFrames(c.GroupID)
@@ -42,7 +43,15 @@ func (c *cluster) readable(i int, me *identity.Identity) map[string]bool {
 		accepted[e.Index] = st.ApplyEntry(e.Index, e.Frame).Chat != nil
 	}
 	out := map[string]bool{}
-	for idx, o := range transcripttest.OpenLog(me, gid, entries) {
+	loot := &nodetest.Loot{ID: me}
+	for _, m := range c.Members() {
+		if m.ID.Public() == me.Public() {
+			if loot, err = nodetest.TakeLoot(m.Dir, me); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+	for idx, o := range loot.Read(gid, entries) {
 		if accepted[idx] {
 			out[string(o.Body)] = true
 		}

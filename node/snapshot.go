@@ -24,6 +24,12 @@ import (
 // into memory; raft reads older entries from the store when it needs them.
 func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) {
 	g := n.newGroup(gid, info)
+	// The sender keys come from the key store (keys.go), not from the
+	// log's key headers.
+	for _, k := range n.keys.keptKeys(gid) {
+		g.keys.Add(k)
+		g.hist.keys[k.Ref()] = k
+	}
 	hs, err := n.store.HardState(gid[:])
 	if err != nil {
 		return nil, err
@@ -208,7 +214,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 				if len(recent) >= 2*window {
 					recent = append([]chatAt(nil), recent[len(recent)-window:]...)
 				}
-			case !errors.Is(err, crypto.ErrNotRecipient):
+			case !errors.Is(err, crypto.ErrNotRecipient) && !errors.Is(err, crypto.ErrKeyDeleted):
 				g.deliver(c, author) // which logs and counts why
 			}
 		}

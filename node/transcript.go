@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/transcript"
 )
 
@@ -42,7 +43,15 @@ func (n *Node) Transcript(ctx context.Context, groupID string, r api.TranscriptR
 	var attested [][]byte
 	if len(entries) > 0 {
 		end := entries[len(entries)-1].Index
-		if err := g.do(ctx, func() { attested = g.attestations(end) }); err != nil {
+		if err := g.do(ctx, func() {
+			attested = g.attestations(end)
+			// The keys this node keeps (keys.go); never nil, so that the
+			// builder opens no key header.
+			opts.Keys = make([]*crypto.SenderKey, 0, len(g.hist.keys))
+			for _, k := range g.hist.keys {
+				opts.Keys = append(opts.Keys, k)
+			}
+		}); err != nil {
 			return nil, fmt.Errorf("export transcript of group %s: %w", g.id, err)
 		}
 	}

@@ -28,6 +28,9 @@ func (g *group) upkeep() error {
 	}
 	g.saveHeard(false)
 	g.watchCensorship(time.Now())
+	// Keys past their retention go even from a halted group.
+	g.n.keys.expire(time.Now())
+	g.pruneKeys()
 	if g.fork != nil {
 		return nil // halted: nothing more is proposed (fork.go)
 	}
@@ -42,6 +45,8 @@ func (g *group) upkeep() error {
 	g.placeVoters()
 	g.maybeUpdateAddress()
 	g.maybeCheckpoint()
+	g.maybePublishPrekey()
+	g.maybeRecoverKeys()
 	return nil
 }
 

@@ -28,6 +28,7 @@ type view struct {
 	role      string
 	applied   uint64
 	epoch     uint64 // the membership epoch (a new one at every change of members and rekey)
+	prekey    []byte // this node's signed prekey as the log has it (keys.go); never changed in place
 	self      bool   // this node is a current member (false after leaving)
 	queued    int
 	tentative int // other members' tentative messages held here
@@ -46,6 +47,10 @@ type view struct {
 	// censor the one while the host is suspected of censorship.
 	fork   *api.ForkAlert
 	censor *api.CensorAlert
+	keys   *api.KeysAlert // this node lost its keys (keys_group.go)
+	// noPrekey are the members with no valid prekey in the log
+	// (keys_group.go), for status; empty unless this node is a member.
+	noPrekey []string
 	// joinedAt is the log index of this node's join, 0 while not a member.
 	joinedAt uint64
 	// former are the members that left or were removed.
@@ -83,6 +88,7 @@ func (g *group) publish() {
 		role:      roleName(g.role),
 		applied:   g.st.Applied,
 		epoch:     g.st.Epoch,
+		prekey:    g.st.Prekey(g.n.self.Sign),
 		self:      g.st.Members[g.n.self.Sign] != nil,
 		replayed:  g.st.Applied >= g.replayTo,
 		queued:    len(g.outbox),
@@ -162,6 +168,10 @@ func (g *group) publish() {
 		v.fork = g.forkAlert(v)
 	}
 	v.censor = g.censorAlert(v)
+	v.keys = g.keysAlert
+	if v.self && !g.left {
+		v.noPrekey = g.membersWithoutPrekey()
+	}
 	if me := g.st.Members[g.n.self.Sign]; me != nil {
 		v.joinedAt = me.JoinedAt
 	}
@@ -197,7 +207,8 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
-		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt,
+		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt, Keys: v.keys,
+		NoPrekey: v.noPrekey,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

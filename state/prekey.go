@@ -12,9 +12,12 @@ import (
 // becomes the one the others seal their sender keys to. It must be the
 // signer's own, valid at the entry's signing time, and newer (a later
 // not-before) than the member's current one, so that nobody can bring back
-// an old prekey, and a member's prekeys only move forward. A keeper reads
-// nothing and publishes none. The entry counts against the member's quota,
-// as a message of its size does, so that prekeys cannot flood the log.
+// an old prekey and a member's prekeys only move forward; its not-before may
+// not be later than a message's quota time may be ([QuotaLead] after the
+// voters' clock). The entry's bytes count against the member's daily quota,
+// as a message's do (not against the messages per minute: a rekey must not
+// cost a message), so that prekeys cannot flood the log. A keeper reads
+// nothing and publishes none.
 func (s *State) applyPrekey(m *Member, env *crypto.Envelope, size int) error {
 	if len(env.Payload) > prekey.MaxSigned {
 		return reject("prekey of %d bytes, limit %d", len(env.Payload), prekey.MaxSigned)
@@ -29,16 +32,21 @@ func (s *State) applyPrekey(m *Member, env *crypto.Envelope, size int) error {
 	if err := p.ValidAt(time.Unix(0, env.Time)); err != nil {
 		return reject("prekey not valid when it was signed: %v", err)
 	}
+	if p.NotBefore.UnixNano() > s.quotaCeiling() {
+		return reject("prekey valid from %s, ahead of the group's clock", p.NotBefore.UTC().Format(time.RFC3339))
+	}
 	if len(m.Prekey) > 0 {
 		cur, err := prekey.Decode(m.Prekey)
 		if err == nil && !p.NotBefore.After(cur.NotBefore) {
 			return reject("prekey not newer than the member's current one (not before %s, current %s)",
-				p.NotBefore.UTC().Format(time.RFC3339), cur.NotBefore.UTC().Format(time.RFC3339))
+				p.NotBefore.UTC().Format(time.RFC3339Nano), cur.NotBefore.UTC().Format(time.RFC3339Nano))
 		}
 	}
-	if err := s.chargeQuota(m, env.Time, size); err != nil {
+	u, err := m.Quota.chargeBytes(s.quotaTime(m, env.Time), uint64(size), s.Settings)
+	if err != nil {
 		return err
 	}
+	m.Quota = u
 	m.Prekey = append([]byte(nil), env.Payload...)
 	return nil
 }

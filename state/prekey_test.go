@@ -68,6 +68,7 @@ func TestPrekeyRules(t *testing.T) {
 		{"not yet valid when signed", bob, genPrekey(t, bob, now.Add(time.Hour)), now, "not valid"},
 		{"the same prekey again", alice, first, now.Add(time.Second), "not newer"},
 		{"an older prekey", alice, genPrekey(t, alice, now.Add(-time.Hour)), now.Add(time.Second), "not newer"},
+		{"dated ahead of the group's clock", alice, genPrekey(t, alice, now.Add(QuotaLead+time.Hour)), now.Add(QuotaLead + 2*time.Hour), "ahead of the group's clock"},
 		{"oversized", bob, make([]byte, prekey.MaxSigned+1), now, "limit"},
 	}
 	for _, tc := range rejected {

@@ -136,6 +136,19 @@ func (u Usage) charge(t int64, size uint64, set Settings) (Usage, error) {
 	return u, nil
 }
 
+// chargeBytes is charge for an entry that counts against the bytes per day
+// only, not the messages per minute (a prekey entry).
+func (u Usage) chargeBytes(t int64, size uint64, set Settings) (Usage, error) {
+	if t-u.DayStart >= quotaDay || u.Bytes == 0 {
+		u.DayStart, u.Bytes = t, 0
+	}
+	if lim := set.BytesLimit(); size > lim || u.Bytes > lim-size {
+		return u, reject("over quota: %d bytes of messages today already and %d more, the group allows %d per member per day", u.Bytes, size, lim)
+	}
+	u.Time, u.Bytes = t, u.Bytes+size
+	return u, nil
+}
+
 // chargeQuota charges the chat entry of size bytes that m signed at signed
 // to m's quota, or returns the rejection and changes nothing.
 func (s *State) chargeQuota(m *Member, signed int64, size int) error {

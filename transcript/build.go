@@ -44,6 +44,13 @@ type Options struct {
 	// only; every entry stays, so the history checks as a whole
 	// transcript's does, and the other messages are ciphertext only.
 	From, To Bound
+	// Keys, when not nil, are the sender keys the exporter still keeps
+	// (under forward secrecy, a node's key store): the messages are opened
+	// with these only, and no key header is opened, so that a transcript
+	// shows nothing its exporter's key policy has deleted. With nil, the
+	// keys are learnt from the key headers the exporter's identity opens
+	// (sealed message version 2).
+	Keys []*crypto.SenderKey
 }
 
 // BuildWith is [Build] with options: attestations, and a range. A range
@@ -89,13 +96,16 @@ func BuildWith(exporter *identity.Identity, group crypto.GroupID, entries []Entr
 	// AEAD decryption and a signature check.
 	var chats []int
 	ring := crypto.NewKeyRing(exporter, group)
+	for _, k := range opts.Keys {
+		ring.Add(k)
+	}
 	for i, o := range rp.outcomes {
 		c := o.chat
 		if c == nil {
 			continue
 		}
 		chats = append(chats, i)
-		if c.Header {
+		if c.Header && opts.Keys == nil {
 			// A header not sealed to the exporter leaves the ring as
 			// it was: the messages under that key are not its to read.
 			_, _ = ring.Open(chatKeyRef(c), c.Sealed)

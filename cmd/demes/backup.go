@@ -37,6 +37,7 @@ import (
 const (
 	manifestName  = "demes-backup.json"
 	storeFile     = "store.db"
+	keyStoreFile  = "keys.db" // node/keys.go: never in a backup
 	backupFormat  = 1
 	backupTimeout = time.Hour // a large store over loopback takes seconds; a slow disk, longer
 )

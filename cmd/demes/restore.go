@@ -385,9 +385,13 @@ func checkStaged(stage string, m backupManifest) (groups int, err error) {
 // they replace go to a directory replaced-TIME in the home first, which
 // installStaged returns ("" when nothing was replaced). A stale serve.json
 // is removed; the token stays.
+//
+// The home's key store (keys.db, with its lock) goes with the replaced
+// files: it holds keys of the home's later history, or of another identity,
+// and a backup holds none (the restored node asks for new keys).
 func installStaged(stage, home string) (replaced string, err error) {
 	names := []string{storeFile, profileFile, identityFile}
-	for _, name := range names {
+	for _, name := range append(names, keyStoreFile, keyStoreFile+".lock") {
 		if _, err := os.Lstat(filepath.Join(home, name)); err != nil {
 			continue
 		}

@@ -46,6 +46,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
 	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
 	maxAttach := f.Int64("max-attachment", node.DefaultMaxAttachment>>20, "the largest file, in `MB`, this node sends or fetches")
+	retention := f.Duration("key-retention", node.DefaultKeyRetention, "keep the keys of a group's messages this `LONG` after their sender stopped using them; older messages can no longer be read, searched or exported here, nor by anyone who takes this device (0: keep them for good)")
 	keeper := f.Bool("keeper", false, "run as a keeper: keep the logs of the groups admins add this node to ('demes keeper add'), voting for them, and read and send nothing")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
@@ -74,6 +75,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *maxAttach < 1 || *maxAttach > 1<<20 {
 		return f.usageErr(errors.New("--max-attachment must be 1 to 1048576 MB"))
 	}
+	if *retention < 0 {
+		return f.usageErr(errors.New("--key-retention must be 0 (keep keys for good) or a positive duration such as 720h"))
+	}
+	if *retention == 0 {
+		*retention = -1 // node.Config: negative keeps them for good
+	}
 	if *window < 1 {
 		return f.usageErr(errors.New("--message-window must be at least 1"))
 	}
@@ -101,6 +108,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		messageWindow: *window,
 		maxAttachment: *maxAttach << 20,
 		keeper:        *keeper,
+		keyRetention:  *retention,
 	})
 	if err != nil {
 		return err
@@ -136,6 +144,7 @@ type nodeOptions struct {
 	messageWindow                     int    // 0: the node's default
 	maxAttachment                     int64  // bytes; 0: the node's default
 	keeper                            bool
+	keyRetention                      time.Duration
 	logger                            zerolog.Logger
 	demo                              bool
 }
@@ -180,6 +189,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
 		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
+		KeyRetention: o.keyRetention,
 	})
 	if err != nil {
 		peerLn.Close()

@@ -111,6 +111,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	if c := g.Censorship; c != nil {
 		fmt.Fprintf(w, "  SUSPECTED HOST: %s\n", clean(c.Message, " "))
 	}
+	if k := g.Keys; k != nil {
+		fmt.Fprintf(w, "  KEYS: %s\n", clean(k.Message, " "))
+	}
 	if g.Host == "" && g.Fork == nil && g.Role != "left" && nobodyOnline(g) {
 		// After a long absence the others may all have moved: say what
 		// brings this node back.
@@ -124,6 +127,13 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	}
 	fmt.Fprintf(tw, "  quorum\t%s\n", quorum)
 	fmt.Fprintf(tw, "  committed\t%d\n", g.Committed)
+	if g.Role != "left" && g.Fork == nil {
+		fs := "yes: new keys are sealed to every member's prekey"
+		if len(g.NoPrekey) > 0 {
+			fs = "not yet: new keys are sealed to identity keys until these members publish a prekey: " + clean(strings.Join(g.NoPrekey, ", "), " ")
+		}
+		fmt.Fprintf(tw, "  forward secrecy\t%s\n", fs)
+	}
 	if g.Queued > 0 {
 		fmt.Fprintf(tw, "  queued\t%d in the outbox\n", g.Queued)
 	}

@@ -1,0 +1,207 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/crypto/prekey"
+)
+
+// What a group does with the node's keys (keys.go): it publishes the node's
+// prekey in its log, seals its key headers to the members' prekeys, keeps
+// the sender keys it makes, and drops from memory those the key store no
+// longer keeps.
+
+// sealWithHeader seals m under key with the key header: to every member's
+// current prekey (sealed message version 3) when each has a valid one, or
+// else, as before prekeys, to the members' identity keys. The fallback is
+// for a member that has not published a prekey yet (a newcomer, for the
+// moment its first prekey takes to commit) or let it expire (away for more
+// than two weeks); it is logged, and the key is replaced as soon as every
+// member has a prekey (sealingKey), so that it seals few messages.
+func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte, error) {
+	rs := g.st.Recipients()
+	now := time.Now()
+	pks := make([]*prekey.Prekey, 0, len(rs))
+	for _, r := range rs {
+		p, err := g.prekeyOf(r.Sign, now)
+		if err != nil {
+			if !g.fallback[key.ID] {
+				g.n.log.Info().Str("group", g.id.String()).Str("member", fmt.Sprintf("%x", r.Sign[:4])).Str("why", err.Error()).
+					Msg("sender key sealed to the members' identity keys, not their prekeys, until every member has a valid prekey")
+			}
+			g.fallback[key.ID] = true
+			g.n.fig.identitySealed.Add(1)
+			return crypto.SealMessage(g.n.id, m, key, rs)
+		}
+		pks = append(pks, p)
+	}
+	return crypto.SealMessageToPrekeys(g.n.id, m, key, pks, now)
+}
+
+// prekeyOf returns member's current prekey as the log has it, if valid at
+// now.
+func (g *group) prekeyOf(member [32]byte, now time.Time) (*prekey.Prekey, error) {
+	b := g.st.Prekey(member)
+	if b == nil {
+		return nil, fmt.Errorf("it has published no prekey yet")
+	}
+	p, err := g.n.keys.prekeyOf(b)
+	if err != nil {
+		return nil, fmt.Errorf("its prekey does not decode: %v", err)
+	}
+	if err := p.ValidAt(now); err != nil {
+		return nil, fmt.Errorf("its prekey is not valid now: %v", err)
+	}
+	return p, nil
+}
+
+// prekeysReady reports whether every member has a valid prekey, so that a
+// new key header can be sealed to prekeys.
+func (g *group) prekeysReady() bool {
+	now := time.Now()
+	for _, r := range g.st.Recipients() {
+		if _, err := g.prekeyOf(r.Sign, now); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// membersWithoutPrekey returns the names (or ids) of the members with no
+// valid prekey now, sorted; keepers read nothing and need none.
+func (g *group) membersWithoutPrekey() []string {
+	now := time.Now()
+	var out []string
+	for _, r := range g.st.Recipients() {
+		if _, err := g.prekeyOf(r.Sign, now); err != nil {
+			name := r.String()
+			if m := g.st.Members[r.Sign]; m != nil && m.Name != "" {
+				name = m.Name
+			}
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// maybePublishPrekey commits this node's current prekey when the log does
+// not have it yet: after it joined, after a rotation, after a rekey. A
+// keeper reads nothing and publishes none.
+func (g *group) maybePublishPrekey() {
+	me := g.st.Members[g.n.self.Sign]
+	if me == nil || me.Keeper || g.n.cfg.Keeper || g.left || g.leader == raft.None || g.fork != nil {
+		return
+	}
+	cur := g.n.keys.Current()
+	if bytes.Equal(me.Prekey, cur) || time.Since(g.lastPrekey) < 4*g.n.cfg.RetryInterval {
+		return
+	}
+	g.lastPrekey = time.Now()
+	if err := g.proposePrekeyFn(cur)(); err != nil {
+		g.n.log.Debug().Err(err).Msg("prekey proposal")
+	}
+}
+
+// proposePrekeyFn is a propose function for commitUntil: this node's prekey
+// entry publishing the signed prekey signed.
+func (g *group) proposePrekeyFn(signed []byte) func() error {
+	return func() error {
+		if g.fork != nil {
+			return g.errHalted("propose")
+		}
+		frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePrekey, Group: g.id, Payload: signed})
+		if err != nil {
+			return err
+		}
+		return g.rn.Propose(frame)
+	}
+}
+
+// pruneKeys drops from the ring and the history the sender keys the key
+// store deleted since the last look (keys.go): messages under them are no
+// longer readable here.
+func (g *group) pruneKeys() {
+	gen := g.n.keys.generation()
+	if gen == g.keysGen {
+		return
+	}
+	g.keysGen = gen
+	for ref := range g.hist.keys {
+		if !g.n.keys.holds(g.id, ref) {
+			delete(g.hist.keys, ref)
+			g.keys.Drop(ref)
+		}
+	}
+}
+
+// maybeRecoverKeys asks for new sender keys when this node lost the secret
+// of a prekey the group seals to (noteKeysLost): its key store was lost, or
+// the node was restored from a backup (which holds no keys). It cannot open
+// the key headers sealed to that prekey, so it waits until its new prekey is
+// committed (maybePublishPrekey), then commits a rekey entry: every member
+// seals its next messages under a new key, to the new prekey, and this
+// node reads the group again. What was sealed before stays unreadable
+// here, as forward secrecy means.
+func (g *group) maybeRecoverKeys() {
+	me := g.st.Members[g.n.self.Sign]
+	if me == nil || me.Keeper || g.n.cfg.Keeper || g.left || g.leader == raft.None || g.fork != nil {
+		return
+	}
+	if g.lostEpoch == 0 {
+		g.checkOwnPrekey(me.Prekey)
+		if g.lostEpoch == 0 {
+			return
+		}
+	}
+	if g.st.Epoch != g.lostEpoch {
+		// A new epoch: its keys are sealed to the prekey the log has now.
+		g.lostEpoch = 0
+		g.keysAlert = &api.KeysAlert{RenewedAt: g.st.Epoch, Message: fmt.Sprintf(
+			"this node lost its keys for the group (restored from a backup, or its key store was lost) and asked for new ones: "+
+				"it reads messages from log index %d on; older ones stay unreadable here", g.st.Epoch)}
+		return
+	}
+	if !bytes.Equal(me.Prekey, g.n.keys.Current()) || time.Since(g.lastRekey) < 4*g.n.cfg.RetryInterval {
+		return
+	}
+	g.lastRekey = time.Now()
+	if err := g.proposeEntry(crypto.TypeRekey, map[string]any{}); err != nil {
+		g.n.log.Debug().Err(err).Msg("rekey proposal")
+	}
+}
+
+// checkOwnPrekey notes lost keys (noteKeysLost) when signed, a prekey the
+// log names as this node's, is still valid but this node does not hold its
+// secret. An expired prekey's secret is deleted on purpose (keys.go).
+func (g *group) checkOwnPrekey(signed []byte) {
+	if len(signed) == 0 {
+		return
+	}
+	p, err := g.n.keys.prekeyOf(signed)
+	if err != nil || p.ValidAt(time.Now()) != nil || g.n.keys.Secret(p.ID) != nil {
+		return
+	}
+	g.noteKeysLost(fmt.Sprintf("the log names prekey %x as this node's, and its secret is not in the key store", p.ID[:4]))
+}
+
+// noteKeysLost records that this node cannot read what the group seals to
+// it in the current epoch, for why, so that maybeRecoverKeys asks for new
+// keys. It is noted once per epoch.
+func (g *group) noteKeysLost(why string) {
+	if g.lostEpoch == g.st.Epoch {
+		return
+	}
+	g.lostEpoch = g.st.Epoch
+	g.keysAlert = &api.KeysAlert{Message: "this node lost its keys for the group (restored from a backup, or its key store was lost): " +
+		"it is asking the others for new ones; until then it cannot read new messages, and older ones stay unreadable here"}
+	g.n.log.Warn().Str("group", g.id.String()).Str("why", why).
+		Msg("this node cannot read what the group seals to it; asking for new keys once its new prekey is committed")
+}

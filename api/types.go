@@ -168,6 +168,12 @@ type GroupStatus struct {
 	// Censorship is set while this node, or a majority of the voters,
 	// suspects the host of holding back this node's messages.
 	Censorship *CensorAlert `json:"censorship,omitempty"`
+	// Continues is set for a successor group: it continues a group halted
+	// after a fork, without the member named there (see [RouteReform]).
+	Continues *Continuation `json:"continues,omitempty"`
+	// Successors, for a halted group, lists the groups that continue it
+	// which this node is in or was offered (see [RouteReform]).
+	Successors []SuccessorOffer `json:"successors,omitempty"`
 }
 
 // ReconnectRequest points this node at a current member of the group, for a

@@ -29,7 +29,8 @@ func (g *group) upkeep() error {
 	g.saveHeard(false)
 	g.watchCensorship(time.Now())
 	if g.fork != nil {
-		return nil // halted: nothing more is proposed (fork.go)
+		g.n.offerSuccessors(g, false) // reform.go
+		return nil                    // halted: nothing more is proposed (fork.go)
 	}
 	g.retryOutbox()
 	g.retryInvites()

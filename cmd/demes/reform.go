@@ -62,3 +62,23 @@ func runReform(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintln(stdout, r.GroupID)
 	return nil
 }
+
+// printSuccessors says, for a halted group's status, which groups continue
+// it and what 'demes reform' would do.
+func printSuccessors(w io.Writer, g api.GroupStatus) {
+	if len(g.Successors) == 0 {
+		fmt.Fprintln(w, "  continue it without the member that forked it: demes reform --group "+g.GroupID)
+		return
+	}
+	for _, s := range g.Successors {
+		by := clean(s.Continues.ByName, " ")
+		switch {
+		case s.Member:
+			fmt.Fprintf(w, "  continued in %s (started by %s, without %s)\n", s.GroupID, by, clean(s.Continues.WithoutName, " "))
+		case s.Problem == "":
+			fmt.Fprintf(w, "  %s continues it in %s without %s: join with demes reform --group %s\n", by, s.GroupID, clean(s.Continues.WithoutName, " "), g.GroupID)
+		default:
+			fmt.Fprintf(w, "  not joining %s (started by %s): %s\n", s.GroupID, by, clean(s.Problem, " "))
+		}
+	}
+}

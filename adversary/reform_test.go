@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -275,4 +276,50 @@ func (g *group) logOf(i int, gid string) []transcript.Entry {
 		g.t.Fatalf("node%d's log of %s: %v", i, gid, err)
 	}
 	return es
+}
+
+// TestSimultaneousReforms: both members re-form at the same moment, before
+// either has the other's offer, and may start a successor each. The lowest
+// successor id wins: once each node holds the other's offer, re-forming
+// again brings both into the same successor, where they talk.
+func TestSimultaneousReforms(t *testing.T) {
+	g := forkedGroup(t)
+	var rs [3]api.ReformResult
+	var errs [3]error
+	var wg sync.WaitGroup
+	for _, i := range []int{1, 2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs[i], errs[i] = g.node(i).Reform(ctxT(t, 60*time.Second), g.id, api.ReformRequest{})
+		}()
+	}
+	wg.Wait()
+	for _, i := range []int{1, 2} {
+		if errs[i] != nil {
+			t.Fatalf("node%d reform: %v", i, errs[i])
+		}
+	}
+	want := rs[1].GroupID
+	if rs[1].GroupID != rs[2].GroupID {
+		t.Logf("two successors: %s (node1) and %s (node2)", rs[1].GroupID, rs[2].GroupID)
+		if rs[2].GroupID < want {
+			want = rs[2].GroupID
+		}
+		// Each holds the other's offer, as one it can take.
+		for _, p := range [][2]int{{1, 2}, {2, 1}} {
+			if o := g.offered(p[0], rs[p[1]].GroupID); o.Problem != "" {
+				t.Fatalf("node%d refuses node%d's successor: %s", p[0], p[1], o.Problem)
+			}
+		}
+	}
+	for _, i := range []int{1, 2} {
+		if r := g.reform(i, ""); r.GroupID != want {
+			t.Errorf("node%d's second reform answers %s (%s), want the lowest, %s", i, r.GroupID, r.Action, want)
+		}
+	}
+	g.sendIn(1, want, "one group")
+	g.sendIn(2, want, "after all")
+	g.reads(1, want, "one group", "after all")
+	g.reads(2, want, "one group", "after all")
 }

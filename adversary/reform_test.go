@@ -162,7 +162,9 @@ func TestReformWithoutTheHost(t *testing.T) {
 	}
 
 	// Node 1 re-forms: a successor of its own, without the host.
+	start := time.Now()
 	r1 := g.reform(1, "")
+	started := time.Since(start)
 	if r1.Action != api.ReformStarted || r1.GroupID == hostSucc.GroupID {
 		t.Fatalf("node1's reform: %+v, want a successor of its own", r1)
 	}
@@ -175,10 +177,12 @@ func TestReformWithoutTheHost(t *testing.T) {
 	if o := g.offered(2, r1.GroupID); o.Problem != "" {
 		t.Fatalf("node2 refuses node1's successor: %s", o.Problem)
 	}
+	start = time.Now()
 	r2 := g.reform(2, "")
 	if r2.Action != api.ReformJoined || r2.GroupID != r1.GroupID {
 		t.Fatalf("node2's reform: %+v, want it to join %s", r2, r1.GroupID)
 	}
+	t.Logf("started the successor in %v, joined it in %v", started.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 
 	// Both talk there, and read each other.
 	g.sendIn(1, r1.GroupID, "we carry on")

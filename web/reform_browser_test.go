@@ -35,7 +35,7 @@ func TestBrowserReform(t *testing.T) {
 
 	c := openUI(t, startUI(t, carol, nil))
 	c.WaitVisible("#banner-fork")
-	c.WaitText("#reform-button", "Join the group alice continues it in")
+	c.WaitText("#reform-button", "Join the group alice continues it in, without bob")
 	c.Click("#reform-button")
 	c.WaitText("#banner-continues-text", "without bob")
 	c.WaitFor("the send box to open in the successor", `() => !document.querySelector('#compose').disabled`)

@@ -19,7 +19,7 @@ function reformLabel(gs) {
   const mine = succ.find(s => s.member);
   const open = succ.find(s => !s.member && !s.problem);
   if (open && (!mine || open.group_id < mine.group_id)) {
-    return 'Join the group ' + (open.continues.by_name || 'a member') + ' continues it in';
+    return 'Join the group ' + (open.continues.by_name || 'a member') + ' continues it in, without ' + (open.continues.without_name || 'one member');
   }
   if (mine) return 'Open the group that continues it';
   const f = gs.fork;

@@ -215,9 +215,28 @@ func TestReformWithoutTheHost(t *testing.T) {
 		t.Error("the host holds the members' successor")
 	}
 
-	// Asked again, each node answers the successor it is in.
+	// Asked again, each node answers the successor it is in, also after a
+	// restart (what a group continues is read back from its genesis).
+	g.c.Crash(2)
+	if err := g.c.Restart(2); err != nil {
+		t.Fatal(err)
+	}
+	g.c.Eventually(t, 30*time.Second, "node2 to show its successor after a restart", func() bool {
+		st, ok := g.groupStatus(2, r1.GroupID)
+		return ok && st.Continues != nil && st.Continues.Without == g.pub(0).String()
+	})
 	if r := g.reform(2, ""); r.Action != api.ReformAlready || r.GroupID != r1.GroupID {
-		t.Errorf("node2's second reform: %+v", r)
+		t.Errorf("node2's reform after a restart: %+v", r)
+	}
+	g.sendIn(2, r1.GroupID, "back again")
+	g.reads(1, r1.GroupID, "back again")
+	// The successor's transcript verifies like any group's.
+	doc, err := g.node(1).Transcript(ctxT(t, 30*time.Second), r1.GroupID, api.TranscriptRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := transcript.Verify(doc, nil); err != nil {
+		t.Errorf("the successor's transcript does not verify: %v", err)
 	}
 }
 

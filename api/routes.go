@@ -65,6 +65,14 @@ const (
 	// (admins only) and answers a [KeeperResponse] once its invite is
 	// committed.
 	RouteKeepers = Prefix + "/groups/" + groupIDPattern + "/keepers"
+	// RouteReform: POST with a [ReformRequest] continues a group halted
+	// after a fork (its status has a fork alert) in a successor group
+	// without the member the request or the node's proof names, and
+	// answers a [ReformResult]: a successor that another member offered
+	// this node and whose history matches is joined, otherwise this node
+	// starts one and invites the others. A group that is not halted is a
+	// 400.
+	RouteReform = Prefix + "/groups/" + groupIDPattern + "/reform"
 	// RouteJoin: POST with a [JoinRequest] joins a group.
 	RouteJoin = Prefix + "/join"
 	// RouteMessages: POST with a [SendRequest] sends a [Message]; GET lists

@@ -46,7 +46,7 @@ func TestGroupPath(t *testing.T) {
 }
 
 // groupRoutes are the routes of one group, with {group_id}.
-var groupRoutes = []string{RouteInvites, RouteRevoke, RouteLeave, RouteRemove, RouteAdmins, RouteSettings, RouteRename, RouteMessages, RouteTranscript}
+var groupRoutes = []string{RouteInvites, RouteRevoke, RouteLeave, RouteRemove, RouteAdmins, RouteSettings, RouteRename, RouteReform, RouteMessages, RouteTranscript}
 
 // allRoutes are every route of the API.
 var allRoutes = append([]string{RouteStatus, RouteGroups, RouteJoin, RouteBackupStore, RouteEvents, RouteQR, RouteDemo, RouteNodeStop, RouteNodeStart}, groupRoutes...)

@@ -179,6 +179,12 @@ type GroupStatus struct {
 	// of an identity could open later, rather than to prekeys (forward
 	// secrecy; docs/PROTOCOL.md). Empty for a node that is not a member.
 	NoPrekey []string `json:"no_prekey,omitempty"`
+	// Continues is set for a successor group: it continues a group halted
+	// after a fork, without the member named there (see [RouteReform]).
+	Continues *Continuation `json:"continues,omitempty"`
+	// Successors, for a halted group, lists the groups that continue it
+	// which this node is in or was offered (see [RouteReform]).
+	Successors []SuccessorOffer `json:"successors,omitempty"`
 }
 
 // KeysAlert tells the user that this node lost its keys for a group.

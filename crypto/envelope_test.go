@@ -320,8 +320,9 @@ func TestTypeString(t *testing.T) {
 		{TypeDelivered, "delivered"},
 		{TypeBlobGet, "blob-get"},
 		{TypeBlobPart, "blob-part"},
+		{TypeSuccessor, "successor"},
 		{TypePrekey, "prekey"},
-		{15, "type(15)"},
+		{34, "type(34)"},
 		{99, "type(99)"},
 	}
 	for _, tc := range tests {
@@ -330,7 +331,7 @@ func TestTypeString(t *testing.T) {
 		}
 	}
 	// The numbers are the wire format: they must never change.
-	wire := map[Type]uint8{TypeBatch: 1, TypePing: 3, TypePong: 4, TypeJoinReply: 6, TypeChallenge: 7, TypeHead: 8, TypeBehind: 9, TypeCatchUp: 10, TypeTentative: 11, TypeDelivered: 12, TypeBlobGet: 13, TypeBlobPart: 14, TypeGenesis: 16, TypeInvite: 17, TypeJoin: 18, TypeLeave: 19, TypeRemove: 20, TypeChat: 21,
+	wire := map[Type]uint8{TypeBatch: 1, TypePing: 3, TypePong: 4, TypeJoinReply: 6, TypeChallenge: 7, TypeHead: 8, TypeBehind: 9, TypeCatchUp: 10, TypeTentative: 11, TypeDelivered: 12, TypeBlobGet: 13, TypeBlobPart: 14, TypeSuccessor: 15, TypeGenesis: 16, TypeInvite: 17, TypeJoin: 18, TypeLeave: 19, TypeRemove: 20, TypeChat: 21,
 		TypeLatencyMap: 22, TypeCheckpoint: 23, TypeAddress: 24, TypePromote: 25, TypeAdmin: 26, TypeSettings: 27, TypeRevoke: 28, TypeLead: 29, TypeRename: 30, TypeKeeper: 31, TypeRekey: 32, TypePrekey: 33}
 	for ty, n := range wire {
 		if uint8(ty) != n {

@@ -111,6 +111,11 @@ const (
 	TypeBlobGet Type = 13
 	// TypeBlobPart carries the part of a blob a [TypeBlobGet] asked for.
 	TypeBlobPart Type = 14
+	// TypeSuccessor offers a member of a group halted after a fork the
+	// group that continues it (docs/PROTOCOL.md, "Re-forming"): the
+	// successor's signed genesis and the member's invite code to it,
+	// sent directly by the member that re-formed the group.
+	TypeSuccessor Type = 15
 )
 
 // Log entry types: envelopes of these types are proposed to the group's
@@ -149,6 +154,7 @@ var typeNames = map[Type]string{
 	TypeDelivered:  "delivered",
 	TypeBlobGet:    "blob-get",
 	TypeBlobPart:   "blob-part",
+	TypeSuccessor:  "successor",
 	TypeGenesis:    "genesis",
 	TypeInvite:     "invite",
 	TypeJoin:       "join",

@@ -58,6 +58,9 @@
 //	placement.go  latency measurement and the host and voter placement
 //	attest.go     members' reports of whom they follow, and pings
 //	join.go       invites and joins; leave.go: leaving and removals
+//	fork.go       signed heads, fork proofs and the halt
+//	reform.go     successors of a halted group: offers and their checks;
+//	              reform_start.go: Node.Reform, starting one
 //	handle.go     the peer listener: checks on every incoming frame
 //	admit.go      the admission rule for peers' raft messages
 //	peer.go       the per-peer send queues and batches; link.go: HTTP

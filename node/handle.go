@@ -365,6 +365,8 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		return n.takeTentative(ctx, g, env)
 	case crypto.TypeBlobGet:
 		return n.serveBlob(g, env) // files_fetch.go
+	case crypto.TypeSuccessor:
+		return n.takeOffer(ctx, g, env) // reform.go
 	case crypto.TypeAddress:
 		var b state.AddressBody
 		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {

@@ -82,6 +82,8 @@ type Node struct {
 	files files
 	// keys are the node's prekeys and kept sender keys (keys.go).
 	keys *keyBook
+	// reform holds what this node knows of successor groups (reform.go).
+	reform reformBook
 }
 
 type nonceInfo struct {
@@ -261,14 +263,21 @@ func (n *Node) CreateGroup(ctx context.Context, name string) (GroupInfo, error) 
 	if name == "" || len(name) > 100 {
 		return GroupInfo{}, fmt.Errorf("group name must be 1 to 100 characters: %w", ErrInvalid)
 	}
+	return n.createGroup(ctx, name, func(g state.Genesis) any { return &g })
+}
+
+// createGroup creates a group named name whose genesis body is what wrap
+// makes of this node's plain genesis for it (a successor's wraps it with
+// its continuation, reform.go).
+func (n *Node) createGroup(ctx context.Context, name string, wrap func(state.Genesis) any) (GroupInfo, error) {
 	nonce := make([]byte, 16)
 	if _, err := rand.Read(nonce); err != nil {
 		return GroupInfo{}, err
 	}
-	body, err := state.Encode(&state.Genesis{
+	body, err := state.Encode(wrap(state.Genesis{
 		Name: name, Creator: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign),
 		URL: n.cfg.URL, Nickname: n.cfg.Name, MaxVoters: n.cfg.MaxVoters, Nonce: nonce,
-	})
+	}))
 	if err != nil {
 		return GroupInfo{}, err
 	}

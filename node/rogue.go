@@ -16,6 +16,7 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
@@ -145,4 +146,23 @@ func (n *Node) RaftEntries(groupID string, lo, hi uint64) ([]*pb.Entry, error) {
 		return nil, err
 	}
 	return g.storage.Entries(lo, hi, math.MaxUint64)
+}
+
+// ReformForged starts a successor of the halted group as [Node.Reform] does
+// when it starts one, but continuing the group from index with head, as
+// given, unchecked, and offers it to the other members. It exists for the
+// adversary suite (see the comment at the top of rogue.go): a member that
+// claims another history than it holds, to pull the others into it.
+func (n *Node) ReformForged(ctx context.Context, groupID string, index uint64, head [32]byte) (api.ReformResult, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return api.ReformResult{}, err
+	}
+	v := g.view.Load()
+	if v.fork == nil {
+		return api.ReformResult{}, fmt.Errorf("reform: not halted: %w", ErrInvalid)
+	}
+	return n.startSuccessor(ctx, g, v, identity.PublicID{}, nil, func(c *state.Continuation) {
+		c.Index, c.Head = index, head[:]
+	})
 }

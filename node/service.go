@@ -222,6 +222,15 @@ func (s *Service) Rekey(ctx context.Context, groupID string) error {
 	return n.Rekey(ctx, groupID)
 }
 
+// Reform implements the UI backend.
+func (s *Service) Reform(ctx context.Context, groupID string, req api.ReformRequest) (api.ReformResult, error) {
+	n, err := s.node()
+	if err != nil {
+		return api.ReformResult{}, err
+	}
+	return n.Reform(ctx, groupID, req)
+}
+
 // Rename implements the UI backend.
 func (s *Service) Rename(ctx context.Context, groupID, name string) error {
 	n, err := s.node()

@@ -32,7 +32,8 @@ func (g *group) upkeep() error {
 	g.n.keys.expire(time.Now())
 	g.pruneKeys()
 	if g.fork != nil {
-		return nil // halted: nothing more is proposed (fork.go)
+		g.n.offerSuccessors(g, false) // reform.go
+		return nil                    // halted: nothing more is proposed (fork.go)
 	}
 	g.retryOutbox()
 	g.retryInvites()

@@ -248,5 +248,6 @@ func (g *group) status() GroupStatus {
 		}
 	}
 	gs.Edges = append(gs.Edges, v.edges...)
+	g.n.reformStatus(g, v, &gs)
 	return gs
 }

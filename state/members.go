@@ -57,8 +57,11 @@ func (s *State) applyConf(index uint64, nodeID uint64, kind ConfKind, env *crypt
 }
 
 func (s *State) applyGenesis(index uint64, nodeID uint64, kind ConfKind, env *crypto.Envelope) error {
-	var g Genesis
-	if env.Type != crypto.TypeGenesis || Decode(env.Payload, &g) != nil {
+	if env.Type != crypto.TypeGenesis {
+		return reject("the first entry must be the genesis")
+	}
+	g, _, err := DecodeGenesis(env.Payload)
+	if err != nil {
 		return reject("the first entry must be the genesis")
 	}
 	creator, err := identity.PublicIDFromBytes(g.Creator)

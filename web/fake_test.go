@@ -54,6 +54,9 @@ type fakeGroup struct {
 	// fork and censor are the alerts each member's node shows, if any.
 	fork   map[*fakeNode]*api.ForkAlert
 	censor map[*fakeNode]*api.CensorAlert
+	// continues is set for a successor: what it continues
+	// (fakereform_test.go).
+	continues *api.Continuation
 }
 
 type fakePending struct {
@@ -387,6 +390,7 @@ func (n *fakeNode) Status() api.Status {
 				}
 			}
 		}
+		n.w.reformStatusLocked(g, n, &gs)
 		s.Groups = append(s.Groups, gs)
 	}
 	return s

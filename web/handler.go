@@ -56,6 +56,12 @@ type Backend interface {
 	Rename(ctx context.Context, groupID, name string) error
 	// Rekey asks the group for new sender keys (a suspected compromise).
 	Rekey(ctx context.Context, groupID string) error
+	// Reform continues a group halted after a fork in a successor group
+	// without one member: it joins the successor another member offered
+	// this node when its history matches, and otherwise starts one and
+	// invites the other members. A group that is not halted is an
+	// api.ErrInvalid.
+	Reform(ctx context.Context, groupID string, req api.ReformRequest) (api.ReformResult, error)
 	// Remove removes a member from the group; admins may.
 	Remove(ctx context.Context, groupID, publicID string) error
 	// Leave removes this node from the group. It keeps the history it has.
@@ -257,6 +263,7 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteSettings, h.putSettings).Methods(http.MethodPut)
 	r.HandleFunc(api.RouteRename, h.rename).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteRekey, h.rekey).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteReform, h.reform).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
@@ -551,7 +558,7 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 	case errors.Is(err, api.ErrHalted):
 		// The group's history forked: the alert, not "failed to".
 		writeError(w, http.StatusConflict, plain(err, api.ErrHalted),
-			"the group status shows the proof; export your history (demes transcript) and start a new group with the members you trust")
+			"the group status shows the proof; continue the group without the member that forked it with demes reform (the banner's button in the UI)")
 		return
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads the answer.

@@ -217,6 +217,27 @@ func (h *handler) rekey(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// reform answers POST /api/v1/groups/{group_id}/reform.
+func (h *handler) reform(w http.ResponseWriter, r *http.Request) {
+	var req api.ReformRequest
+	if !h.decode(w, r, &req) {
+		return
+	}
+	if req.Without != "" {
+		id, ok := publicID(w, req.Without)
+		if !ok {
+			return
+		}
+		req.Without = id
+	}
+	res, err := h.backend.Reform(r.Context(), groupID(r), req)
+	if err != nil {
+		h.actionError(w, r, "continue the group", err, hints{})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
 func groupID(r *http.Request) string { return mux.Vars(r)[api.GroupIDVar] }
 
 // publicID checks a public id from a request body before the backend sees

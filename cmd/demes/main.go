@@ -52,6 +52,7 @@ var commands = []command{
 	{"edit", "give one of your messages new text", runEdit},
 	{"delete", "delete one of your messages", runDelete},
 	{"rekey", "ask every member of a group for new sender keys (after a suspected compromise)", runRekey},
+	{"reform", "continue a group halted after a fork in a new group without the member that forked it (or join the one another member started)", runReform},
 	{"receipts", "receipts [on|off]: show or change whether you share read receipts (and see the members')", runReceipts},
 	{"search", "search TEXT: a group's messages that hold TEXT, the newest first", runSearch},
 	{"status", "show the node, its groups, hosts and members", runStatus},

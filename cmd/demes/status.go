@@ -107,6 +107,10 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		// as much.
 		fmt.Fprintf(w, "  HALTED: %s\n", clean(f.Message, " "))
 		fmt.Fprintf(w, "  found %s; the proof is kept in this node's store\n", f.Detected.Local().Format("2006-01-02 15:04:05"))
+		printSuccessors(w, g)
+	}
+	if c := g.Continues; c != nil {
+		fmt.Fprintf(w, "  CONTINUES %s: %s\n", c.GroupID, clean(c.Message, " "))
 	}
 	if c := g.Censorship; c != nil {
 		fmt.Fprintf(w, "  SUSPECTED HOST: %s\n", clean(c.Message, " "))

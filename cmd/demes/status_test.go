@@ -65,6 +65,7 @@ func Example_printGroupStatusHalted() {
 	// group "beta" (b2b2b2b2)
 	//   HALTED: Carol (the host) showed you and Bob different histories of this group (they differ by entry 16). This group is halted on your node: nothing more is sent or received in it.
 	//   found 2026-12-03 15:00:00; the proof is kept in this node's store
+	//   continue it without the member that forked it: demes reform --group b2b2b2b2
 	//   host       none known (no quorum?)
 	//   term       3
 	//   this node  halted
@@ -72,6 +73,41 @@ func Example_printGroupStatusHalted() {
 	//   committed  16
 	//   members (1):
 	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
+}
+
+// A halted group lists the groups that continue it, and a successor says
+// what it continues.
+func Example_printGroupStatusReformed() {
+	fork := &api.ForkAlert{Index: 16, Peer: bob.String(), PeerName: "Bob", Detected: time.Date(2026, 12, 3, 15, 0, 0, 0, time.Local),
+		Message: "Carol (the host) showed you and Bob different histories of this group (they differ by entry 16)."}
+	cont := api.Continuation{GroupID: "b2b2b2b2", Name: "beta", Index: 15, Without: "demes1carol", WithoutName: "Carol", By: bob.String(), ByName: "Bob",
+		Message: `Continued from "beta" without Carol, after members were shown different histories: Bob started this group from the history its members held alike through entry 15.`}
+	printGroupStatus(os.Stdout, api.GroupStatus{GroupID: "b2b2b2b2", Name: "beta", Role: "halted", Fork: fork,
+		Successors: []api.SuccessorOffer{
+			{GroupID: "d4d4d4d4", Continues: cont},
+			{GroupID: "e5e5e5e5", Continues: api.Continuation{ByName: "Carol", WithoutName: "Bob"}, Problem: "it was started by Carol, the member your node found showing members different histories"},
+		}})
+	printGroupStatus(os.Stdout, api.GroupStatus{GroupID: "d4d4d4d4", Name: "beta", Role: "follower", HasQuorum: true, Continues: &cont})
+	// Output:
+	// group "beta" (b2b2b2b2)
+	//   HALTED: Carol (the host) showed you and Bob different histories of this group (they differ by entry 16).
+	//   found 2026-12-03 15:00:00; the proof is kept in this node's store
+	//   Bob continues it in d4d4d4d4 without Carol: join with demes reform --group b2b2b2b2
+	//   not joining e5e5e5e5 (started by Carol): it was started by Carol, the member your node found showing members different histories
+	//   host       none known (no quorum?)
+	//   term       0
+	//   this node  halted
+	//   quorum     no: the group is halted
+	//   committed  0
+	//   members (0):
+	// group "beta" (d4d4d4d4)
+	//   CONTINUES b2b2b2b2: Continued from "beta" without Carol, after members were shown different histories: Bob started this group from the history its members held alike through entry 15.
+	//   host       none known (no quorum?)
+	//   term       0
+	//   this node  follower
+	//   quorum     yes
+	//   committed  0
+	//   members (0):
 }
 
 // A suspicion of censorship shows before the figures too.

@@ -17,6 +17,7 @@ import { isTouch } from './drawers.js';
 import { actionSig, quoteOf, footerOf, setRerender, sendDraft, cancelDraft, renderDraft } from './actions.js';
 import { receiptsOf, receiptSig, receiptWords, receiptLine } from './receipts.js';
 import { attachmentOf, attachmentSig, watchArrivals } from './files.js';
+import { renderReform, wireReform } from './reform.js';
 
 // The sign and words of each delivery state, for our own messages.
 const stateShown = {
@@ -312,6 +313,7 @@ export function renderQuorumBanner() {
   // text from this node, set with textContent like everything else.
   $('banner-fork').hidden = !(gs && gs.fork);
   $('banner-fork-text').textContent = gs && gs.fork ? gs.fork.message : '';
+  renderReform(gs);
   $('banner-censor').hidden = !(live && gs.censorship && !gs.fork);
   $('banner-censor-text').textContent = gs && gs.censorship ? gs.censorship.message : '';
   $('banner-quorum').hidden = !(live && gs.has_quorum === false && !gs.fork);
@@ -333,6 +335,7 @@ function sendCompose() {
 
 export function wireChat() {
   setRerender(() => renderMessages(false));
+  wireReform();
   $('draft-cancel').addEventListener('click', () => {
     cancelDraft();
     $('compose').focus();

@@ -156,53 +156,11 @@ type State struct {
 	// key id -> index of the entry whose key header registered it.
 	keys  map[[32]byte]map[[crypto.KeyIDSize]byte]uint64
 	joins int
-	heads []crypto.Chain // the chain after each entry, for checkpoints
-}
-
-// HeadAt returns the transcript chain head right after the entry at index,
-// and whether an entry with a frame sits at exactly that index.
-func (s *State) HeadAt(index uint64) ([32]byte, bool) {
-	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index >= index })
-	if i < len(s.heads) && s.heads[i].Index == index {
-		return s.heads[i].Head, true
-	}
-	return [32]byte{}, false
-}
-
-// HeadThrough returns the transcript chain head after every entry up to and
-// including index: the head after the last entry with a frame at or before
-// index. ok is false when the state has not applied that far, so that the
-// head through index is not known yet. Two members whose heads through the
-// same index differ hold different logs up to it.
-func (s *State) HeadThrough(index uint64) (head [32]byte, ok bool) {
-	if index > s.Applied {
-		return [32]byte{}, false
-	}
-	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index > index })
-	if i == 0 {
-		return crypto.NewChain(s.Group).Head, true
-	}
-	return s.heads[i-1].Head, true
-}
-
-// HeadBefore reports whether head is the transcript chain head after some
-// entry before index, or the empty chain's: what a chat record's head must
-// be, since its author sealed it after applying the log up to some point
-// before the record's own index. It looks back at most limit heads; known
-// is false when it gave up without finding head (an author may seal a
-// message long before it commits, from the outbox of a node that was
-// offline), so that only a head known not to be there counts as a fork.
-func (s *State) HeadBefore(head [32]byte, index uint64, limit int) (found, known bool) {
-	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index >= index })
-	for j := i - 1; j >= 0 && i-j <= limit; j-- {
-		if s.heads[j].Head == head {
-			return true, true
-		}
-	}
-	if i > limit {
-		return false, false
-	}
-	return head == crypto.NewChain(s.Group).Head, true
+	// heads and anchors are the transcript chain heads the state keeps
+	// (heads.go): after each of the last HeadWindow entries with a frame,
+	// and after the first such entry of every AnchorEvery indexes.
+	heads   []crypto.Chain
+	anchors []crypto.Chain
 }
 
 // New returns the empty state of a group, before its genesis.
@@ -262,7 +220,7 @@ func (s *State) chain(index uint64, frame []byte) {
 		if err := s.Chain.Append(index, frame); err != nil {
 			panic(fmt.Sprintf("transcript chain: %v", err))
 		}
-		s.heads = append(s.heads, s.Chain)
+		s.keepHead(s.Chain)
 	}
 	if index > s.Applied {
 		s.Applied = index
@@ -466,6 +424,9 @@ func (s *State) applyCheckpoint(index uint64, env *crypto.Envelope) error {
 	}
 	// The checkpoint names a position it had seen; entries committed
 	// between its signing and its commit are fine.
+	if s.forgotten(b.Index) {
+		return reject("checkpoint of index %d is older than the transcript heads the group keeps (those of the last %d entries): it cannot be checked any more", b.Index, HeadWindow)
+	}
 	if head, ok := s.HeadAt(b.Index); !ok || head != [32]byte(b.Head) {
 		return reject("checkpoint of index %d does not match the transcript chain", b.Index)
 	}

@@ -2,7 +2,7 @@
 // entries of the group's raft log (each one a signed envelope) to the group's
 // state: who is a member, who is a voter or an admin, the group's settings,
 // the open invites, which chat messages were accepted, the members' latency
-// maps, the checkpoints, and the transcript hash chain.
+// maps, and the transcript hash chain (with the recent heads, state/heads.go).
 //
 // Everything here is a pure function of the log: no clock, no I/O, no
 // randomness. Every member derives the same state from the same log, and so
@@ -145,7 +145,6 @@ type State struct {
 	Invites map[[32]byte]Invite  // open invites by invitee signing key
 	MsgIDs  map[[16]byte]uint64  // accepted chat ids -> index
 	Latency map[[32]byte]map[[32]byte]float64
-	Checks  []Checkpoint
 	Chain   crypto.Chain
 	Applied uint64
 	// Epoch is the log index of the entry that last changed the member set
@@ -190,6 +189,10 @@ func reject(format string, args ...any) error {
 type Result struct {
 	Env  *crypto.Envelope
 	Chat *Chat // set for an accepted chat message
+	// Check is set for an accepted checkpoint. The state keeps none: a
+	// checkpoint's effect is to be in the log, where a transcript shows
+	// it, and keeping them made the state grow with the history.
+	Check *Checkpoint
 	// Conf is the raft configuration change to apply, with NodeID 0 when the
 	// change was rejected (raft then ignores it).
 	Conf *ConfEffect
@@ -354,7 +357,7 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 	case crypto.TypeLatencyMap:
 		r.Err = s.applyLatency(env)
 	case crypto.TypeCheckpoint:
-		r.Err = s.applyCheckpoint(index, env)
+		r.Check, r.Err = s.applyCheckpoint(index, env)
 	case crypto.TypeRekey:
 		// Any member may ask: a new epoch, so every member seals its next
 		// message under a new sender key, with a new key header.
@@ -417,19 +420,18 @@ func (s *State) applyLatency(env *crypto.Envelope) error {
 	return nil
 }
 
-func (s *State) applyCheckpoint(index uint64, env *crypto.Envelope) error {
+func (s *State) applyCheckpoint(index uint64, env *crypto.Envelope) (*Checkpoint, error) {
 	var b CheckpointBody
 	if err := Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
-		return reject("malformed checkpoint")
+		return nil, reject("malformed checkpoint")
 	}
 	// The checkpoint names a position it had seen; entries committed
 	// between its signing and its commit are fine.
 	if s.forgotten(b.Index) {
-		return reject("checkpoint of index %d is older than the transcript heads the group keeps (those of the last %d entries): it cannot be checked any more", b.Index, HeadWindow)
+		return nil, reject("checkpoint of index %d is older than the transcript heads the group keeps (those of the last %d entries): it cannot be checked any more", b.Index, HeadWindow)
 	}
 	if head, ok := s.HeadAt(b.Index); !ok || head != [32]byte(b.Head) {
-		return reject("checkpoint of index %d does not match the transcript chain", b.Index)
+		return nil, reject("checkpoint of index %d does not match the transcript chain", b.Index)
 	}
-	s.Checks = append(s.Checks, Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index})
-	return nil
+	return &Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index}, nil
 }

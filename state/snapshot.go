@@ -19,7 +19,7 @@ import (
 const SnapshotVersion = 4
 
 // MaxSnapshotItems bounds every list in a snapshot: accepted message ids,
-// members, checkpoints, anchor heads. A group reaches it after about 67
+// members, anchor heads. A group reaches it after about 67
 // million messages; the limit is there so that a corrupt length in a
 // snapshot file fails decoding rather than asks for an absurd allocation.
 const MaxSnapshotItems = 1 << 26
@@ -66,7 +66,6 @@ type snapshotWire struct {
 	MsgIDs    []msgIDWire  // by message id
 	Latency   []latencyWire
 	Keys      []senderKeysWire
-	Checks    []checkWire // in commit order
 	Anchors   []chainWire // in index order (heads.go)
 	Heads     []chainWire // the last HeadWindow, in index order
 }
@@ -149,14 +148,6 @@ type keyAtWire struct {
 	Index uint64
 }
 
-type checkWire struct {
-	_      struct{} `cbor:",toarray"`
-	Signer []byte   // 32
-	Index  uint64
-	Head   []byte // 32
-	At     uint64
-}
-
 // Snapshot encodes the whole state, the unexported parts included (the
 // sender keys registered in the current epoch, the join counter, the chain
 // heads it keeps), so that [Restore] gives back a state that applies
@@ -205,9 +196,6 @@ func (s *State) Snapshot() ([]byte, error) {
 			k.Keys = append(k.Keys, keyAtWire{ID: id[:], Index: ks[id]})
 		}
 		w.Keys = append(w.Keys, k)
-	}
-	for _, c := range s.Checks {
-		w.Checks = append(w.Checks, checkWire{Signer: c.Signer[:], Index: c.Index, Head: c.Head[:], At: c.At})
 	}
 	w.Anchors, w.Heads = chainsOut(s.anchors), chainsOut(s.heads)
 	b, err := encMode.Marshal(&w)
@@ -444,15 +432,6 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 			ks[[crypto.KeyIDSize]byte(k.ID)] = k.Index
 		}
 		s.keys[[32]byte(sk.Sender)] = ks
-	}
-	for _, c := range w.Checks {
-		if len(c.Signer) != 32 || len(c.Head) != 32 {
-			return nil, bad("checkpoint with a %d-byte signer and a %d-byte head", len(c.Signer), len(c.Head))
-		}
-		if c.Index >= c.At || c.At > w.Applied {
-			return nil, bad("checkpoint of %d committed at %d, applied index %d", c.Index, c.At, w.Applied)
-		}
-		s.Checks = append(s.Checks, Checkpoint{Signer: [32]byte(c.Signer), Index: c.Index, Head: [32]byte(c.Head), At: c.At})
 	}
 	if s.anchors, err = chainsIn(w.Anchors, w.Applied, "anchor heads"); err != nil {
 		return nil, err

@@ -128,7 +128,10 @@ type replay struct {
 	// indexes are the log indexes of the outcomes: with their heads, the
 	// chain head after every entry, which the state machine keeps only
 	// for recent entries (state/heads.go).
-	indexes  []uint64
+	indexes []uint64
+	// checks are the accepted checkpoints, in log order (the state keeps
+	// none).
+	checks   []state.Checkpoint
 	rejected int
 }
 
@@ -187,6 +190,9 @@ func (rp *replay) apply(e *Entry, c *checked) {
 		r = st.ApplyEntryEnv(e.Index, c.frame, env, c.verr)
 	}
 	o.err, o.chat, o.head = r.Err, r.Chat, st.Chain.Head
+	if r.Check != nil {
+		rp.checks = append(rp.checks, *r.Check)
+	}
 	if r.Err != nil {
 		rp.rejected++
 	}

@@ -315,7 +315,7 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	for _, m := range all {
 		s.Members = append(s.Members, Member{ID: m.ID, Name: m.Name, Voter: m.Voter && m.LeftAt == 0, JoinedAt: m.JoinedAt, LeftAt: m.LeftAt})
 	}
-	for _, c := range st.Checks {
+	for _, c := range rp.checks {
 		s.Checkpoints = append(s.Checkpoints, Checkpoint{Signer: memberID(members, c.Signer), Name: memberName(members, c.Signer), Index: c.Index, At: c.At})
 	}
 	return s, nil

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -63,7 +64,7 @@ type snapshotWire struct {
 	Members   []memberWire // by signing key
 	Former    []memberWire // by signing key
 	Invites   []inviteWire // by invitee signing key
-	MsgIDs    []msgIDWire  // by message id
+	MsgIDs    []byte       // packed (see msgIDsIn), by message id
 	Latency   []latencyWire
 	Keys      []senderKeysWire
 	Anchors   []chainWire // in index order (heads.go)
@@ -118,11 +119,11 @@ type inviteWire struct {
 	Keeper  bool
 }
 
-type msgIDWire struct {
-	_     struct{} `cbor:",toarray"`
-	ID    []byte   // 16
-	Index uint64
-}
+// An accepted message in a snapshot's packed list is its 16-byte id, then
+// the index it was accepted at as an unsigned varint (encoding/binary,
+// shortest form). Packed, the list costs about 19 bytes a message and no
+// allocation per message to write or read; as CBOR arrays it cost two
+// allocations each, at every snapshot of a long history.
 
 type latencyWire struct {
 	_      struct{}  `cbor:",toarray"`
@@ -176,9 +177,9 @@ func (s *State) Snapshot() ([]byte, error) {
 		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index, Expires: inv.Expires, Keeper: inv.Keeper})
 	}
 	if len(s.MsgIDs) > 0 {
-		w.MsgIDs = make([]msgIDWire, 0, len(s.MsgIDs))
+		w.MsgIDs = make([]byte, 0, (16+binary.MaxVarintLen64)*len(s.MsgIDs))
 		for _, id := range keys16(s.MsgIDs) {
-			w.MsgIDs = append(w.MsgIDs, msgIDWire{ID: id[:], Index: s.MsgIDs[id]})
+			w.MsgIDs = binary.AppendUvarint(append(w.MsgIDs, id[:]...), s.MsgIDs[id])
 		}
 	}
 	for _, sender := range keys32(s.Latency) {
@@ -362,19 +363,8 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 		}
 		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index, Expires: iw.Expires, Keeper: iw.Keeper}
 	}
-	prev = nil
-	for _, m := range w.MsgIDs {
-		if len(m.ID) != 16 {
-			return nil, bad("message id of %d bytes", len(m.ID))
-		}
-		if err := ascending(prev, m.ID, "message ids"); err != nil {
-			return nil, err
-		}
-		prev = m.ID
-		if m.Index == 0 || m.Index > w.Applied {
-			return nil, bad("message accepted at %d, applied index %d", m.Index, w.Applied)
-		}
-		s.MsgIDs[[16]byte(m.ID)] = m.Index
+	if err := msgIDsIn(s.MsgIDs, w.MsgIDs, w.Applied); err != nil {
+		return nil, err
 	}
 	prev = nil
 	for _, l := range w.Latency {
@@ -443,6 +433,35 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// msgIDsIn reads the packed list of accepted messages into ids: whole
+// items, ids in strictly increasing order, indexes after the genesis and
+// not beyond the applied index. (A varint in a longer form than the
+// shortest is refused by Restore's check that the state encodes back to
+// the same bytes.)
+func msgIDsIn(ids map[[16]byte]uint64, packed []byte, applied uint64) error {
+	var prev []byte
+	for b := packed; len(b) > 0; {
+		if len(b) < 17 || len(ids) >= MaxSnapshotItems {
+			return bad("a list of accepted messages cut short or too long")
+		}
+		id := b[:16]
+		index, n := binary.Uvarint(b[16:])
+		if n <= 0 {
+			return bad("a list of accepted messages with a malformed index")
+		}
+		b = b[16+n:]
+		if err := ascending(prev, id, "message ids"); err != nil {
+			return err
+		}
+		prev = id
+		if index == 0 || index > applied {
+			return bad("message accepted at %d, applied index %d", index, applied)
+		}
+		ids[[16]byte(id)] = index
+	}
+	return nil
 }
 
 func ascending(prev, cur []byte, what string) error {

@@ -33,8 +33,9 @@ import (
 // bounded cost.
 
 // HeadWindow is how many of the latest heads (one per entry with a frame)
-// the state keeps.
-const HeadWindow = 8192
+// the state keeps: the 4096 a chat record's head is looked for among
+// (node/fork.go), and about 160 KB of memory per group.
+const HeadWindow = 4096
 
 // AnchorEvery is the span of indexes the state keeps one anchor head for.
 const AnchorEvery = 4096

@@ -104,7 +104,7 @@ func TestHeadsKeptAndRecomputed(t *testing.T) {
 // state no longer keeps is rejected as too old to check (not as a
 // mismatch), one of an anchor or a recent index is checked as always.
 func TestCheckpointOfAForgottenIndex(t *testing.T) {
-	w, through := longWorld(t, 2*HeadWindow)
+	w, through := longWorld(t, 3*HeadWindow)
 	from := w.s.KeepsHeadsFrom()
 	old := from - 10
 	if _, found := w.s.HeadAt(old); found || w.log[old-1].frame == nil {

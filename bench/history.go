@@ -41,7 +41,7 @@ type HistoryResult struct {
 	// parts of those that are file pages mapped into memory (bbolt's
 	// store, the binary), which the kernel reclaims under pressure, unlike
 	// the heap: where the memory goes (issue 16).
-	RSS, RSSRestarted, Disk int64
+	RSS, RSSRestarted, Disk   int64
 	RSSFile, RSSFileRestarted int64
 	// Rate is the messages committed per second while sending.
 	Rate float64

@@ -211,7 +211,7 @@ func (g *group) checkPendingHeads() {
 // checkHead compares a member's statement with this node's chain through
 // the same index, and halts the group when they differ.
 func (g *group) checkHead(c headClaim) {
-	mine, ok := g.st.HeadThrough(c.index)
+	mine, ok := g.headThrough(c.index)
 	if !ok {
 		return
 	}
@@ -481,7 +481,7 @@ func (g *group) attestations(index uint64) [][]byte {
 			out = append(out, c.frame)
 		}
 	}
-	if head, ok := g.st.HeadThrough(index); ok {
+	if head, ok := g.headThrough(index); ok {
 		if own, err := g.signHead(index, head); err == nil {
 			out = append(out, own)
 		}

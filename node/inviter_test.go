@@ -39,7 +39,8 @@ func TestInviterAt(t *testing.T) {
 		{"never a member", carol.Public(), at, false},
 	}
 	for _, tc := range tests {
-		if got := inviterAt(g.State, tc.who, tc.index); got != tc.want {
+		_, entry := g.State.HeadAt(tc.index)
+		if got := inviterAt(g.State, tc.who, tc.index, entry); got != tc.want {
 			t.Errorf("%s (index %d): %v, want %v", tc.name, tc.index, got, tc.want)
 		}
 	}

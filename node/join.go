@@ -316,7 +316,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	// The log, which starts at the genesis the group id is derived from,
 	// must show the inviter as a member where the invite says it invited.
 	var invited bool
-	if err := g.do(ctx, func() { invited = inviterAt(g.st, inv.Inviter, inv.Index) }); err != nil {
+	if err := g.do(ctx, func() { invited = inviterAt(g.st, inv.Inviter, inv.Index, g.hasFrameAt(inv.Index)) }); err != nil {
 		return GroupInfo{}, fmt.Errorf("join: %w", err)
 	}
 	if !invited {
@@ -358,14 +358,14 @@ func (n *Node) startJoined(gid crypto.GroupID, reply *joinReply) (*group, error)
 	return g, nil
 }
 
-// inviterAt reports whether the log behind st has an entry at index and
-// shows inviter as a member there.
-func inviterAt(st *state.State, inviter identity.PublicID, index uint64) bool {
+// inviterAt reports whether the log behind st, which has an entry with a
+// frame at index if entry is set, shows inviter as a member there.
+func inviterAt(st *state.State, inviter identity.PublicID, index uint64, entry bool) bool {
 	m := st.Members[inviter.Sign]
 	if m == nil {
 		m = st.Former[inviter.Sign]
 	}
-	if _, ok := st.HeadAt(index); !ok || m == nil || m.ID != inviter {
+	if !entry || m == nil || m.ID != inviter {
 		return false
 	}
 	return m.JoinedAt < index && (m.LeftAt == 0 || m.LeftAt > index)

@@ -42,7 +42,9 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	snap, st, err := n.loadSnapshot(gid)
 	switch {
 	case err == nil && snap != nil:
-		if err := mem.ApplySnapshot(snap); err != nil {
+		// The memory keeps where the snapshot is, not its data (see
+		// maybeSnapshot).
+		if err := mem.ApplySnapshot(&pb.Snapshot{Metadata: snap.GetMetadata()}); err != nil {
 			return nil, fmt.Errorf("apply the snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
 		}
 		g.st, g.confState = st, snap.GetMetadata().GetConfState()
@@ -248,12 +250,16 @@ func (g *group) maybeSnapshot() {
 		log.Error().Err(err).Msg("cannot take a snapshot")
 		return
 	}
-	snap, err := g.storage.mem.CreateSnapshot(applied, g.confState, data)
+	// The memory records where the snapshot is (raft reads its index,
+	// term and configuration) but not its data, which only a restart
+	// reads, from the store: raft would read it only to send it to a
+	// member, which DeMeS never does (see logStore.Snapshot).
+	snap, err := g.storage.mem.CreateSnapshot(applied, g.confState, nil)
 	if err != nil {
 		log.Error().Err(err).Msg("cannot take a snapshot")
 		return
 	}
-	if err := g.n.store.SaveSnapshot(g.id[:], snap); err != nil {
+	if err := g.n.store.SaveSnapshot(g.id[:], &pb.Snapshot{Metadata: snap.GetMetadata(), Data: data}); err != nil {
 		log.Error().Err(err).Msg("cannot store a snapshot")
 		return
 	}

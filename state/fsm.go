@@ -2,7 +2,7 @@
 // entries of the group's raft log (each one a signed envelope) to the group's
 // state: who is a member, who is a voter or an admin, the group's settings,
 // the open invites, which chat messages were accepted, the members' latency
-// maps, the checkpoints, and the transcript hash chain.
+// maps, and the transcript hash chain (with the recent heads, state/heads.go).
 //
 // Everything here is a pure function of the log: no clock, no I/O, no
 // randomness. Every member derives the same state from the same log, and so
@@ -150,7 +150,6 @@ type State struct {
 	Invites map[[32]byte]Invite  // open invites by invitee signing key
 	MsgIDs  map[[16]byte]uint64  // accepted chat ids -> index
 	Latency map[[32]byte]map[[32]byte]float64
-	Checks  []Checkpoint
 	Chain   crypto.Chain
 	Applied uint64
 	// Epoch is the log index of the entry that last changed the member set
@@ -161,53 +160,11 @@ type State struct {
 	// key id -> index of the entry whose key header registered it.
 	keys  map[[32]byte]map[[crypto.KeyIDSize]byte]uint64
 	joins int
-	heads []crypto.Chain // the chain after each entry, for checkpoints
-}
-
-// HeadAt returns the transcript chain head right after the entry at index,
-// and whether an entry with a frame sits at exactly that index.
-func (s *State) HeadAt(index uint64) ([32]byte, bool) {
-	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index >= index })
-	if i < len(s.heads) && s.heads[i].Index == index {
-		return s.heads[i].Head, true
-	}
-	return [32]byte{}, false
-}
-
-// HeadThrough returns the transcript chain head after every entry up to and
-// including index: the head after the last entry with a frame at or before
-// index. ok is false when the state has not applied that far, so that the
-// head through index is not known yet. Two members whose heads through the
-// same index differ hold different logs up to it.
-func (s *State) HeadThrough(index uint64) (head [32]byte, ok bool) {
-	if index > s.Applied {
-		return [32]byte{}, false
-	}
-	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index > index })
-	if i == 0 {
-		return crypto.NewChain(s.Group).Head, true
-	}
-	return s.heads[i-1].Head, true
-}
-
-// HeadBefore reports whether head is the transcript chain head after some
-// entry before index, or the empty chain's: what a chat record's head must
-// be, since its author sealed it after applying the log up to some point
-// before the record's own index. It looks back at most limit heads; known
-// is false when it gave up without finding head (an author may seal a
-// message long before it commits, from the outbox of a node that was
-// offline), so that only a head known not to be there counts as a fork.
-func (s *State) HeadBefore(head [32]byte, index uint64, limit int) (found, known bool) {
-	i := sort.Search(len(s.heads), func(i int) bool { return s.heads[i].Index >= index })
-	for j := i - 1; j >= 0 && i-j <= limit; j-- {
-		if s.heads[j].Head == head {
-			return true, true
-		}
-	}
-	if i > limit {
-		return false, false
-	}
-	return head == crypto.NewChain(s.Group).Head, true
+	// heads and anchors are the transcript chain heads the state keeps
+	// (heads.go): after each of the last HeadWindow entries with a frame,
+	// and after the first such entry of every AnchorEvery indexes.
+	heads   []crypto.Chain
+	anchors []crypto.Chain
 }
 
 // New returns the empty state of a group, before its genesis.
@@ -237,6 +194,10 @@ func reject(format string, args ...any) error {
 type Result struct {
 	Env  *crypto.Envelope
 	Chat *Chat // set for an accepted chat message
+	// Check is set for an accepted checkpoint. The state keeps none: a
+	// checkpoint's effect is to be in the log, where a transcript shows
+	// it, and keeping them made the state grow with the history.
+	Check *Checkpoint
 	// Conf is the raft configuration change to apply, with NodeID 0 when the
 	// change was rejected (raft then ignores it).
 	Conf *ConfEffect
@@ -267,7 +228,7 @@ func (s *State) chain(index uint64, frame []byte) {
 		if err := s.Chain.Append(index, frame); err != nil {
 			panic(fmt.Sprintf("transcript chain: %v", err))
 		}
-		s.heads = append(s.heads, s.Chain)
+		s.keepHead(s.Chain)
 	}
 	if index > s.Applied {
 		s.Applied = index
@@ -401,7 +362,7 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 	case crypto.TypeLatencyMap:
 		r.Err = s.applyLatency(env)
 	case crypto.TypeCheckpoint:
-		r.Err = s.applyCheckpoint(index, env)
+		r.Check, r.Err = s.applyCheckpoint(index, env)
 	case crypto.TypePrekey:
 		r.Err = s.applyPrekey(sender, env, len(frame))
 	case crypto.TypeRekey:
@@ -466,16 +427,18 @@ func (s *State) applyLatency(env *crypto.Envelope) error {
 	return nil
 }
 
-func (s *State) applyCheckpoint(index uint64, env *crypto.Envelope) error {
+func (s *State) applyCheckpoint(index uint64, env *crypto.Envelope) (*Checkpoint, error) {
 	var b CheckpointBody
 	if err := Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
-		return reject("malformed checkpoint")
+		return nil, reject("malformed checkpoint")
 	}
 	// The checkpoint names a position it had seen; entries committed
 	// between its signing and its commit are fine.
-	if head, ok := s.HeadAt(b.Index); !ok || head != [32]byte(b.Head) {
-		return reject("checkpoint of index %d does not match the transcript chain", b.Index)
+	if s.forgotten(b.Index) {
+		return nil, reject("checkpoint of index %d is older than the transcript heads the group keeps (those of the last %d entries): it cannot be checked any more", b.Index, HeadWindow)
 	}
-	s.Checks = append(s.Checks, Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index})
-	return nil
+	if head, ok := s.HeadAt(b.Index); !ok || head != [32]byte(b.Head) {
+		return nil, reject("checkpoint of index %d does not match the transcript chain", b.Index)
+	}
+	return &Checkpoint{Signer: env.Sender, Index: b.Index, Head: [32]byte(b.Head), At: index}, nil
 }

@@ -246,14 +246,19 @@ func TestCheckpoints(t *testing.T) {
 	}
 	w.entry(w.ids[0], crypto.TypeAddress, &AddressBody{URL: "http://a"})
 	// A checkpoint of an earlier index commits fine later.
-	if r := w.entry(w.ids[1], crypto.TypeCheckpoint, &CheckpointBody{Index: at, Head: head[:]}); r.Err != nil {
+	r := w.entry(w.ids[1], crypto.TypeCheckpoint, &CheckpointBody{Index: at, Head: head[:]})
+	if r.Err != nil {
 		t.Fatal(r.Err)
+	}
+	if c := r.Check; c == nil || c.Index != at || c.Head != head || c.At != w.index || c.Signer != w.ids[1].Public().Sign {
+		t.Fatalf("the accepted checkpoint: %+v", r.Check)
 	}
 	bad := head
 	bad[0] ^= 1
-	wantRejected(t, w.entry(w.ids[1], crypto.TypeCheckpoint, &CheckpointBody{Index: at, Head: bad[:]}), "does not match")
-	if len(w.s.Checks) != 1 || w.s.Checks[0].Index != at {
-		t.Fatalf("checkpoints: %+v", w.s.Checks)
+	r = w.entry(w.ids[1], crypto.TypeCheckpoint, &CheckpointBody{Index: at, Head: bad[:]})
+	wantRejected(t, r, "does not match")
+	if r.Check != nil {
+		t.Fatalf("a rejected checkpoint: %+v", r.Check)
 	}
 }
 

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -85,9 +86,9 @@ func busyWorld(t testing.TB) *world {
 // results, and ends equal to it.
 func TestSnapshotRestoresEveryField(t *testing.T) {
 	w := busyWorld(t)
-	if len(w.s.Former) != 2 || len(w.s.Invites) != 1 || len(w.s.Checks) != 2 || len(w.s.keys) != 2 || len(w.s.Latency) != 2 {
-		t.Fatalf("the busy log does not fill the state: %d former, %d invites, %d checks, %d senders with keys, %d latency maps",
-			len(w.s.Former), len(w.s.Invites), len(w.s.Checks), len(w.s.keys), len(w.s.Latency))
+	if len(w.s.Former) != 2 || len(w.s.Invites) != 1 || len(w.s.keys) != 2 || len(w.s.Latency) != 2 {
+		t.Fatalf("the busy log does not fill the state: %d former, %d invites, %d senders with keys, %d latency maps",
+			len(w.s.Former), len(w.s.Invites), len(w.s.keys), len(w.s.Latency))
 	}
 	// The original run, with its results and a snapshot after each entry.
 	orig := New(w.group)
@@ -211,10 +212,36 @@ func TestRestoreRejects(t *testing.T) {
 		{"trailing bytes", w.group, append(append([]byte{}, good...), 0)},
 		{"another group", other, good},
 		{"another version", w.group, edit(func(s *snapshotWire) { s.Version = SnapshotVersion + 1 })},
-		{"message ids out of order", w.group, edit(func(s *snapshotWire) { s.MsgIDs[0], s.MsgIDs[1] = s.MsgIDs[1], s.MsgIDs[0] })},
-		{"a repeated message id", w.group, edit(func(s *snapshotWire) { s.MsgIDs[1].ID = s.MsgIDs[0].ID })},
-		{"a message after the applied index", w.group, edit(func(s *snapshotWire) { s.MsgIDs[0].Index = s.Applied + 1 })},
-		{"a short message id", w.group, edit(func(s *snapshotWire) { s.MsgIDs[0].ID = s.MsgIDs[0].ID[:15] })},
+		{"message ids out of order", w.group, edit(func(s *snapshotWire) { s.MsgIDs = packIDs(unpackIDs(s.MsgIDs), 0, 1) })},
+		{"a repeated message id", w.group, edit(func(s *snapshotWire) {
+			ids := unpackIDs(s.MsgIDs)
+			ids[1].id = ids[0].id
+			s.MsgIDs = packIDs(ids)
+		})},
+		{"a message after the applied index", w.group, edit(func(s *snapshotWire) {
+			ids := unpackIDs(s.MsgIDs)
+			ids[0].index = s.Applied + 1
+			s.MsgIDs = packIDs(ids)
+		})},
+		{"a message at index 0", w.group, edit(func(s *snapshotWire) {
+			ids := unpackIDs(s.MsgIDs)
+			ids[0].index = 0
+			s.MsgIDs = packIDs(ids)
+		})},
+		{"a message cut short", w.group, edit(func(s *snapshotWire) { s.MsgIDs = s.MsgIDs[:len(s.MsgIDs)-1] })},
+		{"an index in a longer form", w.group, edit(func(s *snapshotWire) {
+			ids := unpackIDs(s.MsgIDs)
+			var b []byte
+			for i, m := range ids {
+				b = append(b, m.id[:]...)
+				if i == 0 {
+					b = append(b, byte(m.index)|0x80, byte(m.index>>7)|0x80, 0) // padded
+					continue
+				}
+				b = binary.AppendUvarint(b, m.index)
+			}
+			s.MsgIDs = b
+		})},
 		{"a member's raft id", w.group, edit(func(s *snapshotWire) { s.Members[0].RaftID++ })},
 		{"a former member who has not left", w.group, edit(func(s *snapshotWire) { s.Former[0].LeftAt = 0 })},
 		{"a member also former", w.group, edit(func(s *snapshotWire) { s.Former = append(s.Former, s.Members[0]) })},
@@ -310,4 +337,31 @@ func BenchmarkRestore(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+type packedID struct {
+	id    [16]byte
+	index uint64
+}
+
+func unpackIDs(b []byte) []packedID {
+	var out []packedID
+	for len(b) > 0 {
+		index, n := binary.Uvarint(b[16:])
+		out = append(out, packedID{[16]byte(b[:16]), index})
+		b = b[16+n:]
+	}
+	return out
+}
+
+// packIDs packs ids, with the items at swap (two positions) swapped.
+func packIDs(ids []packedID, swap ...int) []byte {
+	if len(swap) == 2 {
+		ids[swap[0]], ids[swap[1]] = ids[swap[1]], ids[swap[0]]
+	}
+	var b []byte
+	for _, m := range ids {
+		b = binary.AppendUvarint(append(b, m.id[:]...), m.index)
+	}
+	return b
 }

@@ -2,6 +2,7 @@ package transcript
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -124,11 +125,41 @@ type checkpointMismatch struct {
 type replay struct {
 	st       *state.State
 	outcomes []outcome
+	// indexes are the log indexes of the outcomes: with their heads, the
+	// chain head after every entry, which the state machine keeps only
+	// for recent entries (state/heads.go).
+	indexes []uint64
+	// checks are the accepted checkpoints, in log order (the state keeps
+	// none).
+	checks   []state.Checkpoint
 	rejected int
 }
 
 func newReplay(group crypto.GroupID, n int) *replay {
-	return &replay{st: state.New(group), outcomes: make([]outcome, 0, n)}
+	return &replay{st: state.New(group), outcomes: make([]outcome, 0, n), indexes: make([]uint64, 0, n)}
+}
+
+// headAt returns the chain head right after the entry applied at index,
+// and whether one was.
+func (rp *replay) headAt(index uint64) (head [32]byte, found bool) {
+	i, found := slices.BinarySearch(rp.indexes, index)
+	if !found {
+		return [32]byte{}, false
+	}
+	return rp.outcomes[i].head, true
+}
+
+// headThrough returns the chain head after every entry applied up to and
+// including index.
+func (rp *replay) headThrough(index uint64) [32]byte {
+	i, found := slices.BinarySearch(rp.indexes, index)
+	if found {
+		i++
+	}
+	if i == 0 {
+		return crypto.NewChain(rp.st.Group).Head
+	}
+	return rp.outcomes[i-1].head
 }
 
 // apply applies the entry e, whose frame c has been verified.
@@ -148,7 +179,7 @@ func (rp *replay) apply(e *Entry, c *checked) {
 			o.nonMember = true
 		}
 		if e.Kind == KindEntry && !o.nonMember && !st.Creator.IsZero() && env.Type == crypto.TypeCheckpoint {
-			o.mismatch = checkMismatch(st, env)
+			o.mismatch = rp.checkMismatch(env)
 		}
 	}
 	var r state.Result
@@ -159,22 +190,29 @@ func (rp *replay) apply(e *Entry, c *checked) {
 		r = st.ApplyEntryEnv(e.Index, c.frame, env, c.verr)
 	}
 	o.err, o.chat, o.head = r.Err, r.Chat, st.Chain.Head
+	if r.Check != nil {
+		rp.checks = append(rp.checks, *r.Check)
+	}
 	if r.Err != nil {
 		rp.rejected++
 	}
 	rp.outcomes = append(rp.outcomes, o)
+	rp.indexes = append(rp.indexes, e.Index)
 }
 
 // checkMismatch returns the mismatch of a member's well-formed checkpoint
 // with the chain, or nil if it matches. It repeats the state machine's check
 // so that the verifier can tell this rejection, which is evidence that the
-// history differs from what a member saw, from the ordinary ones.
-func checkMismatch(st *state.State, env *crypto.Envelope) *checkpointMismatch {
+// history differs from what a member saw, from the ordinary ones. It checks
+// against every head of the replay, not only those the state keeps: a
+// checkpoint too old for the state machine to check is rejected, but one
+// that names a head the history never had is evidence all the same.
+func (rp *replay) checkMismatch(env *crypto.Envelope) *checkpointMismatch {
 	var b state.CheckpointBody
 	if err := state.Decode(env.Payload, &b); err != nil || len(b.Head) != 32 {
 		return nil // malformed: an ordinary rejection
 	}
-	want, found := st.HeadAt(b.Index)
+	want, found := rp.headAt(b.Index)
 	if found && want == [32]byte(b.Head) {
 		return nil
 	}

@@ -283,7 +283,7 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	if !crypto.VerifySignature(p.exporter.Sign[:], signatureInputHash(bodyHash), p.sig) {
 		return nil, fmt.Errorf("%w: the signature of the exporter %s does not verify: the transcript was changed after it was exported", ErrExporterSignature, p.exporter.Fingerprint())
 	}
-	if s.Attested, err = checkAttestations(p, st, members); err != nil {
+	if s.Attested, err = checkAttestations(p, rp, members); err != nil {
 		return nil, err
 	}
 	for _, t := range trust {
@@ -315,7 +315,7 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	for _, m := range all {
 		s.Members = append(s.Members, Member{ID: m.ID, Name: m.Name, Voter: m.Voter && m.LeftAt == 0, JoinedAt: m.JoinedAt, LeftAt: m.LeftAt})
 	}
-	for _, c := range st.Checks {
+	for _, c := range rp.checks {
 		s.Checkpoints = append(s.Checkpoints, Checkpoint{Signer: memberID(members, c.Signer), Name: memberName(members, c.Signer), Index: c.Index, At: c.At})
 	}
 	return s, nil
@@ -498,7 +498,8 @@ func entryAt(entries []Entry, idx uint64) (int, bool) {
 // through an index past the transcript's last entry reaches the end when its
 // head is the transcript's last (no entry between); one with another head
 // there was made of a longer history, and shows nothing about this one.
-func checkAttestations(p *parsed, st *state.State, members map[[32]byte]*state.Member) ([]Attestation, error) {
+func checkAttestations(p *parsed, rp *replay, members map[[32]byte]*state.Member) ([]Attestation, error) {
+	st := rp.st
 	var out []Attestation
 	for i, frame := range p.attestations {
 		env, err := crypto.Verify(frame)
@@ -514,8 +515,8 @@ func checkAttestations(p *parsed, st *state.State, members map[[32]byte]*state.M
 			return nil, fmt.Errorf("%w: attestation %d by %s is malformed", ErrAttestation, i, m.ID.Fingerprint())
 		}
 		a := Attestation{Signer: m.ID, Name: m.Name, Index: b.Index}
-		if head, ok := st.HeadThrough(b.Index); ok {
-			if head != [32]byte(b.Head) {
+		if b.Index <= st.Applied {
+			if head := rp.headThrough(b.Index); head != [32]byte(b.Head) {
 				return nil, fmt.Errorf("%w: %s (%s) signed that the group's history through index %d has head %x, and this transcript's has %x: %s saw another history",
 					ErrAttestation, m.Name, m.ID.Fingerprint(), b.Index, b.Head[:8], head[:8], m.Name)
 			}

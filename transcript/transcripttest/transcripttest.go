@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -50,7 +51,10 @@ type Group struct {
 	// State is the group's state after Entries.
 	State *state.State
 
-	tb      testing.TB
+	tb testing.TB
+	// chains is the chain after each entry of Entries: every head, which
+	// the state machine keeps only for recent entries.
+	chains  []crypto.Chain
 	next    uint64 // the next log index
 	counter uint64
 	msgs    uint64
@@ -114,7 +118,9 @@ func (g *Group) Append(frame []byte) state.Result {
 	e := transcript.Entry{Index: g.next, Kind: transcript.KindEntry, Frame: frame}
 	g.next++
 	g.Entries = append(g.Entries, e)
-	return g.State.ApplyEntry(e.Index, frame)
+	r := g.State.ApplyEntry(e.Index, frame)
+	g.chains = append(g.chains, g.State.Chain)
+	return r
 }
 
 // AppendConf appends a membership change authorised by frame.
@@ -122,7 +128,9 @@ func (g *Group) AppendConf(change state.ConfKind, nodeID uint64, frame []byte) s
 	e := transcript.Entry{Index: g.next, Kind: transcript.KindConf, Change: change, NodeID: nodeID, Frame: frame}
 	g.next++
 	g.Entries = append(g.Entries, e)
-	return g.State.ApplyConf(e.Index, nodeID, change, frame)
+	r := g.State.ApplyConf(e.Index, nodeID, change, frame)
+	g.chains = append(g.chains, g.State.Chain)
+	return r
 }
 
 // Skip leaves n log indexes without a frame, as raft's empty entries after an
@@ -287,11 +295,22 @@ func (g *Group) Build(exporter *identity.Identity, attesters ...*identity.Identi
 // group's chain head through index, as the log stands now.
 func (g *Group) Head(id *identity.Identity, index uint64) []byte {
 	g.tb.Helper()
-	head, ok := g.State.HeadThrough(index)
-	if !ok {
+	head := g.HeadThrough(index)
+	return g.Sign(id, crypto.TypeHead, &state.CheckpointBody{Index: index, Head: head[:]})
+}
+
+// HeadThrough returns the group's chain head through index, as the log
+// stands now, however old index is.
+func (g *Group) HeadThrough(index uint64) [32]byte {
+	g.tb.Helper()
+	if index > g.State.Applied {
 		g.tb.Fatalf("no head through index %d: the log ends at %d", index, g.State.Applied)
 	}
-	return g.Sign(id, crypto.TypeHead, &state.CheckpointBody{Index: index, Head: head[:]})
+	i := sort.Search(len(g.Entries), func(i int) bool { return g.Entries[i].Index > index })
+	if i == 0 {
+		return crypto.NewChain(g.ID).Head
+	}
+	return g.chains[i-1].Head
 }
 
 // OpenLog opens, as me, every chat entry of a group's log that me can read

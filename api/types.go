@@ -179,6 +179,10 @@ type GroupStatus struct {
 	// of an identity could open later, rather than to prekeys (forward
 	// secrecy; docs/PROTOCOL.md). Empty for a node that is not a member.
 	NoPrekey []string `json:"no_prekey,omitempty"`
+	// ForwardSecrecy is true when this node is a member and every member
+	// has a valid prekey in the log, so that new sender keys are sealed
+	// to prekeys.
+	ForwardSecrecy bool `json:"forward_secrecy"`
 	// Continues is set for a successor group: it continues a group halted
 	// after a fork, without the member named there (see [RouteReform]).
 	Continues *Continuation `json:"continues,omitempty"`

@@ -51,6 +51,9 @@ type view struct {
 	// noPrekey are the members with no valid prekey in the log
 	// (keys_group.go), for status; empty unless this node is a member.
 	noPrekey []string
+	// prekeysReady: every member has a valid prekey (and this node is
+	// one of them).
+	prekeysReady bool
 	// joinedAt is the log index of this node's join, 0 while not a member.
 	joinedAt uint64
 	// former are the members that left or were removed.
@@ -171,6 +174,7 @@ func (g *group) publish() {
 	v.keys = g.keysAlert
 	if v.self && !g.left {
 		v.noPrekey = g.membersWithoutPrekey()
+		v.prekeysReady = len(v.noPrekey) == 0
 	}
 	if me := g.st.Members[g.n.self.Sign]; me != nil {
 		v.joinedAt = me.JoinedAt
@@ -208,7 +212,7 @@ func (g *group) status() GroupStatus {
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
 		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt, Keys: v.keys,
-		NoPrekey: v.noPrekey,
+		NoPrekey: v.noPrekey, ForwardSecrecy: v.prekeysReady,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

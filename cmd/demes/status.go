@@ -131,12 +131,13 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	}
 	fmt.Fprintf(tw, "  quorum\t%s\n", quorum)
 	fmt.Fprintf(tw, "  committed\t%d\n", g.Committed)
-	if g.Role != "left" && g.Fork == nil {
-		fs := "yes: new keys are sealed to every member's prekey"
-		if len(g.NoPrekey) > 0 {
-			fs = "not yet: new keys are sealed to identity keys until these members publish a prekey: " + clean(strings.Join(g.NoPrekey, ", "), " ")
-		}
-		fmt.Fprintf(tw, "  forward secrecy\t%s\n", fs)
+	switch {
+	case g.Role == "left" || g.Fork != nil:
+	case g.ForwardSecrecy:
+		fmt.Fprintf(tw, "  forward secrecy\tyes: new keys are sealed to every member's prekey\n")
+	case len(g.NoPrekey) > 0:
+		fmt.Fprintf(tw, "  forward secrecy\tnot yet: new keys are sealed to identity keys until these members publish a prekey: %s\n",
+			clean(strings.Join(g.NoPrekey, ", "), " "))
 	}
 	if g.Queued > 0 {
 		fmt.Fprintf(tw, "  queued\t%d in the outbox\n", g.Queued)

@@ -420,7 +420,7 @@ func TestJSONShapes(t *testing.T) {
 
 	st = getJSON(t, u, "/api/v1/status").(map[string]any)
 	g := st["groups"].([]any)[0].(map[string]any)
-	if got, want := keys(t, g), "admin,can_invite,committed,edges,group_id,has_quorum,host,joined_at,members,name,preference,queued,role,settings,term"; got != want {
+	if got, want := keys(t, g), "admin,can_invite,committed,edges,forward_secrecy,group_id,has_quorum,host,joined_at,members,name,preference,queued,role,settings,term"; got != want {
 		t.Errorf("group status fields %s, want %s", got, want)
 	}
 	bob := g["members"].([]any)[1].(map[string]any)

@@ -295,6 +295,10 @@ type SealedInfo struct {
 	// Prekeys reports that the key header is sealed to the recipients'
 	// prekeys (sealed message version 3), not to their identity keys.
 	Prekeys bool
+	// PrekeyIDs are, for a version 3 header, the ids of the prekeys the
+	// stanzas of Recipients name, in the same order: what the author
+	// claims, as Recipients.
+	PrekeyIDs [][prekey.IDSize]byte
 }
 
 // HasHeader reports whether the message carries a key header.
@@ -323,8 +327,10 @@ func ReadSealed(sealed []byte) (*SealedInfo, error) {
 		}
 		info.Prekeys = true
 		info.Recipients = make([][32]byte, len(h.Stanzas))
+		info.PrekeyIDs = make([][prekey.IDSize]byte, len(h.Stanzas))
 		for i, st := range h.Stanzas {
 			info.Recipients[i] = st.Owner
+			info.PrekeyIDs[i] = st.Prekey
 		}
 		return info, nil
 	}

@@ -320,7 +320,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		// is gone means that the key store was lost, and new keys are
 		// needed to read the group again.
 		ref := crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}
-		if c.Epoch == g.st.Epoch && !g.n.keys.deleted(g.id, ref) {
+		if c.Epoch == g.st.Epoch && !g.n.keys.deleted(g.id, ref) && g.namedOwnPrekey(c.Sealed) {
 			g.noteKeysLost(fmt.Sprintf("message %d is sealed to a prekey of this node whose secret is not in the key store", c.Index))
 		}
 	default:

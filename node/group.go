@@ -14,6 +14,7 @@ import (
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
@@ -140,6 +141,10 @@ type group struct {
 	attests   map[[32]byte]raftView // the map attested points to
 	lastPull  time.Time             // the last time pullAttestations pinged the voters
 
+	// ownPrekeys are the ids of the prekeys the log named as this node's,
+	// with their expiry (keys_group.go, namedOwnPrekey).
+	ownPrekeys map[[prekey.IDSize]byte]time.Time
+
 	// Snapshots (see maybeSnapshot).
 	confState *pb.ConfState // raft's configuration after the last applied entry
 	snapIndex uint64        // the index of the latest stored snapshot
@@ -240,6 +245,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tentPut:      map[string][]byte{},
 		keyUse:       map[[crypto.KeyIDSize]byte]keyUse{},
 		fallback:     map[[crypto.KeyIDSize]byte]bool{},
+		ownPrekeys:   map[[prekey.IDSize]byte]time.Time{},
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}

@@ -186,7 +186,11 @@ func (g *group) checkOwnPrekey(signed []byte) {
 		return
 	}
 	p, err := g.n.keys.prekeyOf(signed)
-	if err != nil || p.ValidAt(time.Now()) != nil || g.n.keys.Secret(p.ID) != nil {
+	if err != nil {
+		return
+	}
+	g.noteOwnPrekey(p)
+	if p.ValidAt(time.Now()) != nil || g.n.keys.Secret(p.ID) != nil {
 		return
 	}
 	g.noteKeysLost(fmt.Sprintf("the log names prekey %x as this node's, and its secret is not in the key store", p.ID[:4]))
@@ -204,4 +208,46 @@ func (g *group) noteKeysLost(why string) {
 		"it is asking the others for new ones; until then it cannot read new messages, and older ones stay unreadable here"}
 	g.n.log.Warn().Str("group", g.id.String()).Str("why", why).
 		Msg("this node cannot read what the group seals to it; asking for new keys once its new prekey is committed")
+}
+
+// noteOwnPrekey records p, a prekey the log names as this node's, until it
+// expires: a key header sealed to it is one this node was really given
+// (namedOwnPrekey).
+func (g *group) noteOwnPrekey(p *prekey.Prekey) {
+	now := time.Now()
+	for id, exp := range g.ownPrekeys {
+		if !now.Before(exp) {
+			delete(g.ownPrekeys, id)
+		}
+	}
+	if now.Before(p.Expires) {
+		g.ownPrekeys[p.ID] = p.Expires
+	}
+}
+
+// namedOwnPrekey reports whether the stanza of this node in sealed's key
+// header names a prekey the log named as this node's and that is still
+// valid: only then does a stanza it cannot open mean that it lost the
+// secret. A stanza's owner and prekey id are the author's claim, unchecked
+// by the state machine, so a member can name any id in another's stanza;
+// without this check it makes that member believe its key store was lost
+// (a false alarm to its user) and commit a rekey, every epoch, for the
+// price of one message.
+func (g *group) namedOwnPrekey(sealed []byte) bool {
+	if b := g.st.Prekey(g.n.self.Sign); b != nil {
+		if p, err := g.n.keys.prekeyOf(b); err == nil {
+			g.noteOwnPrekey(p) // the current one, even if not seen applied
+		}
+	}
+	info, err := crypto.ReadSealed(sealed)
+	if err != nil {
+		return false
+	}
+	for i, r := range info.Recipients {
+		if r == g.n.self.Sign && i < len(info.PrekeyIDs) {
+			exp, ok := g.ownPrekeys[info.PrekeyIDs[i]]
+			return ok && time.Now().Before(exp)
+		}
+	}
+	return false
 }

@@ -1,6 +1,7 @@
 package prekey
 
 import (
+	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hpke"
 	"crypto/mlkem"
@@ -253,6 +254,14 @@ func Decode(signed []byte) (*Prekey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode prekey: %w: public key: %v", ErrMalformed, err)
 	}
+	// The X25519 half may be any 32 bytes to kem.NewPublicKey, but sealing
+	// to a point of small order fails (X25519 gives the all-zero secret,
+	// which crypto/ecdh refuses): a member publishing one would make every
+	// other member's key header fail, and so stop the group from sealing
+	// new sender keys. No prekey made by Generate has one.
+	if err := checkX25519(w.Public[mlkem.EncapsulationKeySize768:]); err != nil {
+		return nil, fmt.Errorf("decode prekey: %w: public key: %v", ErrMalformed, err)
+	}
 	return &Prekey{
 		Owner:     owner,
 		ID:        prekeyID(owner, w.Public),
@@ -262,4 +271,22 @@ func Decode(signed []byte) (*Prekey, error) {
 		pk:        pk,
 		signed:    signed,
 	}, nil
+}
+
+// probeX25519 is a fixed X25519 private key for checkX25519; it is no
+// secret.
+var probeX25519, _ = ecdh.X25519().NewPrivateKey([]byte("DeMeS prekey: X25519 point check"))
+
+// checkX25519 refuses an X25519 point of small order: a Diffie-Hellman with
+// it gives the all-zero value for every private key, so crypto/ecdh (and
+// so HPKE's Seal) refuses it.
+func checkX25519(point []byte) error {
+	pub, err := ecdh.X25519().NewPublicKey(point)
+	if err != nil {
+		return err
+	}
+	if _, err := probeX25519.ECDH(pub); err != nil {
+		return fmt.Errorf("X25519 point of small order")
+	}
+	return nil
 }

@@ -117,6 +117,21 @@ func TestDecodeRejects(t *testing.T) {
 			w.NotBefore, w.Expires = -1<<63, 1<<63-1
 			return w
 		}()), ErrMalformed, "valid for more than"},
+		// Sealing to a small-order X25519 point fails: such a prekey
+		// would stop every sender (node TestLowOrderPrekeyBlocksSealing).
+		{"X25519 point 0", signRecord(t, alice, func() *recordWire {
+			w := good()
+			w.Public = bytes.Clone(w.Public)
+			clear(w.Public[PublicKeySize-32:])
+			return w
+		}()), ErrMalformed, "small order"},
+		{"X25519 point 1", signRecord(t, alice, func() *recordWire {
+			w := good()
+			w.Public = bytes.Clone(w.Public)
+			clear(w.Public[PublicKeySize-32:])
+			w.Public[PublicKeySize-32] = 1
+			return w
+		}()), ErrMalformed, "small order"},
 	}
 	// A small-order owner key: a signature by it proves nothing.
 	weak := good()

@@ -172,6 +172,12 @@ func (g *group) maybeRecoverKeys() {
 	if !bytes.Equal(me.Prekey, g.n.keys.Current()) || time.Since(g.lastRekey) < 4*g.n.cfg.RetryInterval {
 		return
 	}
+	if next := g.st.NextRekey(g.n.self.Sign); next != 0 && time.Now().UnixNano() < next {
+		// This node rekeyed less than state.RekeyInterval ago (a
+		// rekey, then a restore): the group would reject another
+		// until then.
+		return
+	}
 	g.lastRekey = time.Now()
 	if err := g.proposeEntry(crypto.TypeRekey, map[string]any{}); err != nil {
 		g.n.log.Debug().Err(err).Msg("rekey proposal")

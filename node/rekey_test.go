@@ -1,7 +1,9 @@
 package node_test
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,4 +78,10 @@ func TestSenderKeyRotationAndRekey(t *testing.T) {
 		ms, err := c.Committed(1)
 		return err == nil && len(ms) == 8 && ms[7].Text == "after the rekey"
 	})
+	// Asking again at once is refused before anything is proposed
+	// (state.RekeyInterval): the group would reject it.
+	err := c.Node(1).Rekey(ctxT(t, 30*time.Second), c.GroupID)
+	if !errors.Is(err, node.ErrInvalid) || !strings.Contains(err.Error(), "try again after") {
+		t.Fatalf("a second rekey at once: %v, want ErrInvalid saying when to try again", err)
+	}
 }

@@ -191,6 +191,11 @@ func (n *Node) Rekey(ctx context.Context, groupID string) error {
 	if !v.self {
 		return fmt.Errorf("rekey: this node is not a member of group %s: %w", g.id, ErrInvalid)
 	}
+	if next := time.Unix(0, v.nextRekey); v.nextRekey != 0 && time.Now().Before(next) {
+		// The state machine would reject it (state.RekeyInterval).
+		return fmt.Errorf("rekey: this node asked for new keys in group %s less than %s ago; a member may ask once every %s: try again after %s: %w",
+			g.id, state.RekeyInterval, state.RekeyInterval, next.Local().Format("15:04"), ErrInvalid)
+	}
 	if err := n.keys.Rotate(time.Now()); err != nil {
 		return fmt.Errorf("rekey: %w", err)
 	}

@@ -54,6 +54,9 @@ type view struct {
 	// prekeysReady: every member has a valid prekey (and this node is
 	// one of them).
 	prekeysReady bool
+	// nextRekey is when this node may have its next rekey accepted (unix
+	// nanoseconds; 0: now), state.RekeyInterval after its last.
+	nextRekey int64
 	// joinedAt is the log index of this node's join, 0 while not a member.
 	joinedAt uint64
 	// former are the members that left or were removed.
@@ -92,6 +95,7 @@ func (g *group) publish() {
 		applied:   g.st.Applied,
 		epoch:     g.st.Epoch,
 		prekey:    g.st.Prekey(g.n.self.Sign),
+		nextRekey: g.st.NextRekey(g.n.self.Sign),
 		self:      g.st.Members[g.n.self.Sign] != nil,
 		replayed:  g.st.Applied >= g.replayTo,
 		queued:    len(g.outbox),

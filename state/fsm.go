@@ -84,6 +84,10 @@ type Member struct {
 	// sender keys to it (docs/PROTOCOL.md, "Forward secrecy"). Empty until
 	// the member publishes one; dropped when it leaves.
 	Prekey []byte
+	// Rekeyed is the time (unix nanoseconds, on the voters' clock as
+	// quotas read it) of the member's latest accepted rekey entry; 0 for
+	// none. See [RekeyInterval].
+	Rekeyed int64
 }
 
 // Invite is a committed invitation of one public id.
@@ -370,6 +374,9 @@ func (s *State) ApplyEntryEnv(index uint64, frame []byte, env *crypto.Envelope, 
 		// message under a new sender key, with a new key header.
 		if len(env.Payload) != 1 || env.Payload[0] != 0xa0 {
 			r.Err = reject("malformed rekey") // the empty map, its one encoding
+			break
+		}
+		if r.Err = s.chargeRekey(sender, env.Time); r.Err != nil {
 			break
 		}
 		s.newEpoch(index)

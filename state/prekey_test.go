@@ -124,3 +124,75 @@ func flipLast(b []byte) []byte {
 	b[len(b)-1] ^= 1
 	return b
 }
+
+// rekeyAt appends signer's rekey entry signed at at.
+func (w *world) rekeyAt(signer *identity.Identity, at time.Time) Result {
+	w.t.Helper()
+	w.ctr++
+	f, err := crypto.Sign(signer, &crypto.Envelope{Type: crypto.TypeRekey, Group: w.group, Counter: w.ctr, Time: at.UnixNano(), Payload: []byte{0xa0}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return w.raw(f)
+}
+
+// TestRekeyInterval: a member that rekeys between messages would make every
+// other member pay a new key header (about 1.2 KB per member) from its quota
+// for each of its messages, and grow the log by as much: each member has a
+// rekey accepted at most once an hour of the voters' clock, dating it ahead
+// buys nothing, and a snapshot keeps the bound.
+func TestRekeyInterval(t *testing.T) {
+	w := newWorld(t, 3)
+	w.genesis()
+	for i := 1; i < 3; i++ {
+		if r := w.join(i); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	alice, bob := w.ids[0], w.ids[1]
+	now := time.Now()
+
+	epoch := w.s.Epoch
+	if r := w.rekeyAt(bob, now); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if w.s.Epoch == epoch {
+		t.Fatal("an accepted rekey did not start an epoch")
+	}
+	snap, err := w.s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(w.group, snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The flood: at once, and dated ahead of the group's clock.
+	epoch = w.s.Epoch
+	for _, at := range []time.Time{now.Add(time.Second), now.Add(30 * time.Minute), now.Add(2 * time.Hour)} {
+		wantRejected(t, w.rekeyAt(bob, at), "rekey too soon")
+		if w.s.Epoch != epoch {
+			t.Fatalf("a rekey dated %s after the last started an epoch", at.Sub(now))
+		}
+	}
+	// The restored state rejects it alike.
+	f, err := crypto.Sign(bob, &crypto.Envelope{Type: crypto.TypeRekey, Group: w.group, Counter: w.ctr + 1, Time: now.Add(time.Minute).UnixNano(), Payload: []byte{0xa0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRejected(t, restored.ApplyEntry(w.index+1, f), "rekey too soon")
+
+	// Another member's first rekey is not held back by bob's.
+	if r := w.rekeyAt(alice, now.Add(61*time.Minute)); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	// An hour on the voters' clock later (alice is the one voter), bob may
+	// ask again.
+	if next := w.s.NextRekey(bob.Public().Sign); next == 0 || next > now.Add(61*time.Minute).UnixNano() {
+		t.Fatalf("NextRekey = %v, want an hour after bob's first", time.Unix(0, next))
+	}
+	if r := w.rekeyAt(bob, now.Add(62*time.Minute)); r.Err != nil {
+		t.Fatalf("bob's rekey an hour later: %v", r.Err)
+	}
+}

@@ -27,6 +27,16 @@ const (
 	// QuotaLead is how far ahead of the voters' clock ([State.VoterClock])
 	// a message's quota time may be (see [State.quotaTime]).
 	QuotaLead = 5 * time.Minute
+	// RekeyInterval is how often each member may have a rekey entry
+	// accepted. A rekey makes every member seal its next message with a
+	// new key header, about 1.2 KB per member (docs/PROTOCOL.md, "Forward
+	// secrecy"), charged to that member's byte quota and kept in every
+	// member's log: without a bound, one member rekeying between
+	// messages would spend the others' quotas (at 100 members, 120 KB of
+	// each honest member's day per rekey) and grow the log by megabytes
+	// a minute. A person who suspects a compromise rekeys once; the node
+	// that lost its keys, once.
+	RekeyInterval = time.Hour
 )
 
 const (
@@ -158,6 +168,32 @@ func (s *State) chargeQuota(m *Member, signed int64, size int) error {
 	}
 	m.Quota = u
 	return nil
+}
+
+// chargeRekey records a rekey entry of m signed at signed, or says why it
+// comes too soon after m's last one (see [RekeyInterval]). Its time is read
+// as a quota time: never after [QuotaLead] past the voters' clock, so that
+// dating rekeys ahead buys nothing.
+func (s *State) chargeRekey(m *Member, signed int64) error {
+	t := min(signed, s.quotaCeiling())
+	if next := s.NextRekey(m.ID.Sign); next != 0 && t < next {
+		return reject("rekey too soon: this member's last was accepted %s before; a member may ask for new keys once every %s",
+			time.Duration(t-m.Rekeyed).Round(time.Second), RekeyInterval)
+	}
+	m.Rekeyed = max(m.Rekeyed, t)
+	return nil
+}
+
+// NextRekey is the earliest time (unix nanoseconds, on the voters' clock)
+// at which a rekey entry of member would be accepted, or 0 for now: one
+// [RekeyInterval] after its last. A member's node waits for it rather than
+// propose a rekey bound to be rejected.
+func (s *State) NextRekey(member [32]byte) int64 {
+	m := s.member(member)
+	if m == nil || m.Rekeyed == 0 {
+		return 0
+	}
+	return m.Rekeyed + int64(RekeyInterval)
 }
 
 // CheckQuota reports how many of the chat entries in queue, signed by sender

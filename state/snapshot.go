@@ -101,6 +101,7 @@ type memberWire struct {
 	Quota    usageWire
 	Keeper   bool
 	Prekey   []byte // a signed prekey, or empty
+	Rekeyed  int64
 }
 
 type usageWire struct {
@@ -255,7 +256,7 @@ func membersOut(m map[[32]byte]*Member) []memberWire {
 		mem := m[k]
 		out = append(out, memberWire{ID: mem.ID.Bytes(), RaftID: mem.RaftID, Name: mem.Name, URL: mem.URL,
 			Voter: mem.Voter, Admin: mem.Admin, JoinedAt: mem.JoinedAt, LeftAt: mem.LeftAt, Order: mem.Order,
-			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota), Keeper: mem.Keeper, Prekey: mem.Prekey})
+			Counter: mem.Counter, Time: mem.Time, Quota: usageOut(mem.Quota), Keeper: mem.Keeper, Prekey: mem.Prekey, Rekeyed: mem.Rekeyed})
 	}
 	return out
 }
@@ -573,7 +574,7 @@ func membersIn(into map[[32]byte]*Member, ws []memberWire, applied uint64, joins
 		}
 		into[id.Sign] = &Member{ID: id, RaftID: mw.RaftID, Name: mw.Name, URL: mw.URL, Voter: mw.Voter,
 			Admin: mw.Admin, JoinedAt: mw.JoinedAt, LeftAt: mw.LeftAt, Order: mw.Order, Counter: mw.Counter, Time: mw.Time,
-			Quota: usageIn(mw.Quota), Keeper: mw.Keeper, Prekey: pk}
+			Quota: usageIn(mw.Quota), Keeper: mw.Keeper, Prekey: pk, Rekeyed: mw.Rekeyed}
 	}
 	return nil
 }

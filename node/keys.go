@@ -83,8 +83,9 @@ func openKeyBook(n *Node) (*keyBook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open the key store: %w", err)
 	}
+	// Nothing expires in the node's first minute (expire).
 	b := &keyBook{n: n, store: st, secrets: prekey.NewSecretSet(), kept: map[string]bool{},
-		others: map[[32]byte]*prekey.Prekey{}}
+		others: map[[32]byte]*prekey.Prekey{}, expireAt: time.Now().Add(time.Minute)}
 	for _, e := range st.List("prekey/") {
 		raw, ok := st.Get(e.Name)
 		if !ok || len(raw) <= prekey.SecretSize {

@@ -134,7 +134,11 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 			latest[env.Sender] = env.Payload
 		}
 	}
-	seals := c.sealedBy(2, 0)
+	var seals []string
+	c.Eventually(t, 30*time.Second, "node2's message in node0's log", func() bool {
+		seals = c.sealedBy(2, 0)
+		return len(seals) > 0
+	})
 	var epoch uint64
 	fmt.Sscanf(seals[len(seals)-1], "%d/", &epoch)
 
@@ -170,11 +174,22 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 
 	// Node1 applied the bait once it reads a later message.
 	c.send(0, "after the bait", 10*time.Second)
+	var after uint64
 	c.Eventually(t, 30*time.Second, "node1 reads node0's message after the bait", func() bool {
 		ms, err := c.Committed(1)
-		return err == nil && len(ms) > 0 && ms[len(ms)-1].Text == "after the bait"
+		if err == nil && len(ms) > 0 && ms[len(ms)-1].Text == "after the bait" {
+			after = ms[len(ms)-1].Index
+			return true
+		}
+		return false
 	})
-	time.Sleep(2 * time.Second) // upkeep turns in which node1 would ask for new keys
+	// The alarm is raised as the bait is applied (noteKeysLost), before
+	// any rekey: once node1's status covers the message after the bait,
+	// it would show it.
+	c.Eventually(t, 30*time.Second, "node1's status to cover the message after the bait", func() bool {
+		g, ok := c.Status(1)
+		return ok && g.Committed >= after
+	})
 	if g, ok := c.Status(1); ok && g.Keys != nil {
 		t.Errorf("node1 believes it lost its keys after a forged stanza: %q", g.Keys.Message)
 	}

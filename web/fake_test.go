@@ -57,6 +57,11 @@ type fakeGroup struct {
 	// continues is set for a successor: what it continues
 	// (fakereform_test.go).
 	continues *api.Continuation
+	// keys, forwardSecrecy and noPrekey are what the members' nodes say
+	// of the group's keys (fakekeys_test.go).
+	keys           map[*fakeNode]*api.KeysAlert
+	forwardSecrecy bool
+	noPrekey       []string
 }
 
 type fakePending struct {
@@ -349,6 +354,7 @@ func (n *fakeNode) Status() api.Status {
 			}
 		}
 		gs.Censorship = g.censor[n]
+		n.w.keysStatusLocked(g, n, &gs)
 		if g.quorum && len(g.members) > 0 {
 			gs.Host = g.members[0].pub.String()
 			if g.members[0] == n {

@@ -309,13 +309,18 @@ export function renderChatHeader() {
 export function renderQuorumBanner() {
   const gs = currentGroupStatus();
   const live = gs && !state.stopped && !state.connLost;
-  // The node words the fork and censorship alerts for a person; they are
+  // The node words the fork, censorship and keys alerts for a person; they are
   // text from this node, set with textContent like everything else.
   $('banner-fork').hidden = !(gs && gs.fork);
   $('banner-fork-text').textContent = gs && gs.fork ? gs.fork.message : '';
   renderReform(gs);
   $('banner-censor').hidden = !(live && gs.censorship && !gs.fork);
   $('banner-censor-text').textContent = gs && gs.censorship ? gs.censorship.message : '';
+  // A node that lost its keys for the group (restored from a backup, or
+  // its key store gone) says what it asked for and from where it reads
+  // again: until then it cannot read what the members send.
+  $('banner-keys').hidden = !(live && gs.keys && !gs.fork);
+  $('banner-keys-text').textContent = gs && gs.keys ? gs.keys.message : '';
   $('banner-quorum').hidden = !(live && gs.has_quorum === false && !gs.fork);
   // The node says how many voters are offline, when it knows.
   const why = gs && gs.waiting ? gs.waiting.charAt(0).toUpperCase() + gs.waiting.slice(1) + '.' : QUORUM_DEFAULT;

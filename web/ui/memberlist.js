@@ -60,10 +60,25 @@ function groupFacts(g) {
   return parts.join(' · ');
 }
 
+// secrecyFact says whether new keys are sealed to the members' prekeys
+// (forward secrecy) or, while some member has published none, to their
+// identity keys; '' when the node says neither (an older node, or a group
+// this node is not a member of).
+function secrecyFact(g) {
+  const missing = g.no_prekey || [];
+  if (missing.length > 0) return 'Forward secrecy: not yet — waiting for ' + missing.join(', ') + ' to publish a key';
+  if (g.forward_secrecy) return 'Forward secrecy: on';
+  return '';
+}
+
 export function renderMembers() {
   const list = $('member-list');
   const g = currentGroupStatus();
   const facts = $('group-facts');
+  const secrecy = $('group-secrecy');
+  const fact = g ? secrecyFact(g) : '';
+  secrecy.hidden = fact === '';
+  if (secrecy.textContent !== fact) secrecy.textContent = fact;
   if (!g) {
     list.replaceChildren();
     memberRows.clear();

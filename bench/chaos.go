@@ -30,6 +30,8 @@ type ChaosOptions struct {
 
 // ChaosResult is what [Chaos] found.
 type ChaosResult struct {
+	// Schedules is how many schedules ran to checked: fewer than asked
+	// for when the run was stopped early.
 	Schedules int
 	// Violations are the schedules that broke a guarantee (each names its
 	// seed and how to replay it); Errors those that could not run.
@@ -105,5 +107,8 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 		}
 		return nil
 	})
+	// Stopped early (^C, a deadline), the figure is of the schedules that
+	// ran to checked, not of those asked for.
+	r.Schedules = len(r.Elapsed)
 	return r, err
 }

@@ -110,6 +110,10 @@ func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 // watchCensorship updates this node's suspicion of its host. It runs at
 // every upkeep.
 func (g *group) watchCensorship(now time.Time) {
+	// First, while this node follows no host (it deposed it, so raft
+	// lost its leader here), whether the deposition still has its
+	// majority.
+	g.lapseDeposed(now)
 	host := raftView{term: g.term, lead: g.leader}
 	if host.lead == raft.None || host.lead == g.raftID || g.fork != nil || g.left {
 		g.cw = censorWatch{host: host}
@@ -232,6 +236,7 @@ func countSuspecting(voters [][32]byte, self [32]byte, mine *raftView, cur raftV
 // checkDeposed deposes the current host once a majority of the voters
 // suspects it in its term (this node must be a voter, and not the host).
 func (g *group) checkDeposed() {
+	g.lapseDeposed(time.Now())
 	if g.leader == raft.None || g.leader == g.raftID || g.deposed.term >= g.term && g.deposed.lead == g.leader {
 		return
 	}
@@ -240,6 +245,7 @@ func (g *group) checkDeposed() {
 	}
 	if n, needed := g.suspectingVoters(); n >= needed {
 		g.deposed = raftView{term: g.term, lead: g.leader}
+		g.lapsing = time.Time{}
 		if g.shunned == nil {
 			g.shunned = map[uint64]time.Time{}
 		}
@@ -249,6 +255,46 @@ func (g *group) checkDeposed() {
 		g.publish()
 		g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
 	}
+}
+
+// lapseDeposed follows the deposed host again once, for CensorAfter, fewer
+// than a majority of the voters suspect it, counting this node as one that
+// does: its own suspicion says nothing any more, since it drops the host's
+// appends and so sees none of its messages committed. Without this, a
+// deposition counted from a suspicion that soon cleared (another voter's
+// messages were only slow) would outlive its majority: the other voters
+// keep the host, the term does not end, and this node stays cut off from
+// the group until it does. Placement still withholds handovers to that
+// host (shunned).
+func (g *group) lapseDeposed(now time.Time) {
+	d := g.deposed
+	if d.lead == raft.None || d.term != g.term {
+		g.lapsing = time.Time{}
+		return
+	}
+	voters := g.st.Voters()
+	others := 0
+	for _, k := range voters {
+		if k != g.n.self.Sign && state.RaftID(k) != d.lead && g.suspicions[k] == d {
+			others++
+		}
+	}
+	if others+1 >= len(voters)/2+1 {
+		g.lapsing = time.Time{}
+		return
+	}
+	if g.lapsing.IsZero() {
+		g.lapsing = now
+		return
+	}
+	if now.Sub(g.lapsing) < g.n.cfg.CensorAfter {
+		return
+	}
+	g.deposed, g.lapsing = raftView{}, time.Time{}
+	g.n.log.Warn().Str("group", g.id.String()).Uint64("term", d.term).
+		Msg("a majority of the voters no longer suspects the host it deposed; following it again")
+	g.publish()
+	g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
 }
 
 // dropDeposed reports whether m, a peer's raft message, comes from a host

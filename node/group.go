@@ -183,6 +183,9 @@ type group struct {
 	cw         censorWatch
 	suspicions map[[32]byte]raftView
 	deposed    raftView
+	// lapsing is since when fewer than a majority of the voters suspect
+	// the deposed host (zero while a majority does): see lapseDeposed.
+	lapsing time.Time
 	// shunned are the hosts this node saw deposed, by raft id, and when:
 	// placement does not hand leadership back to them for shunFor.
 	shunned map[uint64]time.Time

@@ -1,0 +1,78 @@
+package node_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+)
+
+// TestDepositionLapses: a voter counts a majority suspecting the host (its
+// own suspicion and another voter's, which clears soon after: the host was
+// only slow for that one) and stops following it. The other voters keep
+// that host, so the term does not change. Once a majority no longer
+// suspects the host, the voter follows it again and its message commits;
+// a deposition that outlived its majority would cut that voter off for the
+// rest of the term.
+func TestDepositionLapses(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 341, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) { cfg.CensorAfter = time.Second }
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	host := c.waitHost(-1)
+	victim, witness := (host+1)%3, (host+2)%3
+	st, _ := c.Status(host)
+	term := st.Term
+
+	c.censor(host, victim)
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Send(ctxT(t, 90*time.Second), victim, "held back", 60*time.Second)
+		sent <- err
+	}()
+	c.Eventually(t, 30*time.Second, "the victim to suspect the host", func() bool {
+		g, ok := c.Status(victim)
+		return ok && g.Censorship != nil && !g.Censorship.Since.IsZero()
+	})
+	wkey := c.Member(witness).ID.Public().Sign
+	ctx := ctxT(t, 30*time.Second)
+	if err := node.ReportSuspicion(ctx, c.Node(victim), c.GroupID, wkey, true); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "the victim to depose the host", func() bool {
+		g, ok := c.Status(victim)
+		return ok && g.Censorship != nil && g.Censorship.Deposed
+	})
+
+	// The host was slow, not a censor: it takes the victim's messages
+	// again, and the witness's suspicion clears.
+	c.uncensor(host)
+	if err := node.ReportSuspicion(ctx, c.Node(victim), c.GroupID, wkey, false); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatalf("the victim's message did not commit once a majority no longer suspected the host: %v", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the victim's send did not return")
+	}
+	if st, _ := c.Status(host); st.Term != term || c.Host() != host {
+		t.Fatalf("the host changed (term %d -> %d): the test did not keep the host it was meant to", term, st.Term)
+	}
+}
+
+// uncensor undoes censor: member host's node takes every frame again.
+func (c *cluster) uncensor(host int) {
+	n := c.Node(host)
+	c.net.Register(c.Member(host).URL, func(ctx context.Context, frame []byte) ([]byte, error) {
+		return n.HandleFrame(ctx, frame)
+	})
+}

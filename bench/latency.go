@@ -113,7 +113,20 @@ func formSettled(ctx context.Context, c *cluster, batch int, progress func(joine
 		return fmt.Errorf("lift the quotas: %w", err)
 	}
 	voters := min(c.Size(), 5)
-	return testutil.Poll(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) })
+	if err := testutil.Poll(fctx, 20*time.Millisecond, "the group to settle", func() bool { return c.settled(voters, 10) }); err != nil {
+		return err
+	}
+	// Until every member's prekey is committed, key headers are sealed to
+	// identity keys (docs/PROTOCOL.md, "Forward secrecy"): the figures are
+	// of a group past that, as a group is a few seconds after its joins.
+	return testutil.Poll(fctx, 20*time.Millisecond, "every member's prekey in the log", func() bool {
+		for i := 0; i < c.Size(); i++ {
+			if g, ok := c.Status(i); !ok || !g.ForwardSecrecy {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // ThroughputOptions configures [Throughput].

@@ -11,8 +11,8 @@ import (
 	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/keystore"
-	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
+	"github.com/demes/demes/transcript/transcripttest"
 )
 
 // Loot is what a thief finds in a member's home (issue 19): its identity,
@@ -106,31 +106,16 @@ func (l *Loot) Read(group crypto.GroupID, entries []transcript.Entry) map[uint64
 		secrets = l.Prekeys
 	}
 	out := map[uint64]*crypto.Opened{}
-	for _, e := range entries {
-		if e.Kind == transcript.KindConf {
-			continue
-		}
-		env, err := crypto.Verify(e.Frame)
-		if err != nil || env.Type != crypto.TypeChat {
-			continue
-		}
-		var b state.ChatBody
-		if state.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
-			continue
-		}
-		info, err := crypto.ReadSealed(b.Sealed)
-		if err != nil {
-			continue
-		}
-		ref := crypto.KeyRef{Sender: env.Sender, Epoch: info.Epoch, ID: info.KeyID}
-		if keys[ref] == nil && info.HasHeader() {
-			if k, err := crypto.OpenSenderKeyWith(l.ID, secrets, group, b.Sealed, env.Sender); err == nil && k.Ref() == ref {
+	for _, c := range transcripttest.SealedChats(entries) {
+		ref := c.Ref()
+		if keys[ref] == nil && c.Info.HasHeader() {
+			if k, err := crypto.OpenSenderKeyWith(l.ID, secrets, group, c.Sealed, c.Sender); err == nil && k.Ref() == ref {
 				keys[ref] = k
 			}
 		}
 		if k := keys[ref]; k != nil {
-			if o, err := crypto.OpenMessage(k, group, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
-				out[e.Index] = o
+			if o, err := crypto.OpenMessage(k, group, c.Sealed, c.Sender, c.ID); err == nil {
+				out[c.Index] = o
 			}
 		}
 	}

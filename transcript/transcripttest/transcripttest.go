@@ -321,6 +321,38 @@ func (g *Group) HeadThrough(index uint64) [32]byte {
 func OpenLog(me *identity.Identity, group crypto.GroupID, entries []transcript.Entry) map[uint64]*crypto.Opened {
 	ring := crypto.NewKeyRing(me, group)
 	out := map[uint64]*crypto.Opened{}
+	for _, c := range SealedChats(entries) {
+		k, err := ring.Open(c.Ref(), c.Sealed)
+		if err != nil {
+			continue
+		}
+		if o, err := crypto.OpenMessage(k, group, c.Sealed, c.Sender, c.ID); err == nil {
+			out[c.Index] = o
+		}
+	}
+	return out
+}
+
+// SealedChat is a chat entry of a log as any reader of the log sees it,
+// without a key.
+type SealedChat struct {
+	Index  uint64
+	Sender [32]byte // the author's signing key
+	ID     [16]byte // the message id
+	Sealed []byte   // the sealed message
+	Info   *crypto.SealedInfo
+}
+
+// Ref names the sender key c is sealed under.
+func (c SealedChat) Ref() crypto.KeyRef {
+	return crypto.KeyRef{Sender: c.Sender, Epoch: c.Info.Epoch, ID: c.Info.KeyID}
+}
+
+// SealedChats returns, in log order, the chat entries of entries whose
+// frame verifies and whose body and sealed message decode. It does not ask
+// whether the group accepted them.
+func SealedChats(entries []transcript.Entry) []SealedChat {
+	var out []SealedChat
 	for _, e := range entries {
 		if e.Kind == transcript.KindConf {
 			continue
@@ -337,13 +369,7 @@ func OpenLog(me *identity.Identity, group crypto.GroupID, entries []transcript.E
 		if err != nil {
 			continue
 		}
-		k, err := ring.Open(crypto.KeyRef{Sender: env.Sender, Epoch: info.Epoch, ID: info.KeyID}, b.Sealed)
-		if err != nil {
-			continue
-		}
-		if o, err := crypto.OpenMessage(k, group, b.Sealed, env.Sender, [16]byte(b.ID)); err == nil {
-			out[e.Index] = o
-		}
+		out = append(out, SealedChat{Index: e.Index, Sender: env.Sender, ID: [16]byte(b.ID), Sealed: b.Sealed, Info: info})
 	}
 	return out
 }

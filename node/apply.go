@@ -258,6 +258,9 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 		}
 		return
 	}
+	if res.Env != nil && res.Env.Type == crypto.TypePrekey {
+		g.prekeysApplied++
+	}
 	if res.Env != nil && res.Env.Type == crypto.TypePrekey && res.Env.Sender == g.n.self.Sign && !g.n.cfg.Keeper {
 		// A prekey of ours this node no longer holds: others seal to
 		// it until the next one is committed.

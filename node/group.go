@@ -135,6 +135,10 @@ type group struct {
 	// keys for that reason (maybeRecoverKeys).
 	lostEpoch uint64
 	lastRekey time.Time
+	// prekeysApplied counts the prekey entries applied, and gaps caches
+	// the members without a valid prekey (keys_group.go, prekeyGaps).
+	prekeysApplied uint64
+	gaps           prekeyGapCache
 	keysAlert *api.KeysAlert        // what status shows of it
 	restored  map[string][]byte     // outbox frames to restore once the log is replayed
 	replayTo  uint64                // the commit index at start: the end of the replay

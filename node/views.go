@@ -177,7 +177,7 @@ func (g *group) publish() {
 	v.censor = g.censorAlert(v)
 	v.keys = g.keysAlert
 	if v.self && !g.left {
-		v.noPrekey = g.membersWithoutPrekey()
+		v.noPrekey = g.prekeyGaps()
 		v.prekeysReady = len(v.noPrekey) == 0
 	}
 	if me := g.st.Members[g.n.self.Sign]; me != nil {

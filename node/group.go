@@ -135,15 +135,16 @@ type group struct {
 	// keys for that reason (maybeRecoverKeys).
 	lostEpoch uint64
 	lastRekey time.Time
-	// prekeysApplied counts the prekey entries applied, and gaps caches
-	// the members without a valid prekey (keys_group.go, prekeyGaps).
-	prekeysApplied uint64
-	gaps           prekeyGapCache
 	keysAlert *api.KeysAlert        // what status shows of it
 	restored  map[string][]byte     // outbox frames to restore once the log is replayed
 	replayTo  uint64                // the commit index at start: the end of the replay
 	attests   map[[32]byte]raftView // the map attested points to
 	lastPull  time.Time             // the last time pullAttestations pinged the voters
+
+	// prekeysApplied counts the prekey entries applied, and gaps caches
+	// the members without a valid prekey (keys_group.go, prekeyGaps).
+	prekeysApplied uint64
+	gaps           prekeyGapCache
 
 	// ownPrekeys are the ids of the prekeys the log named as this node's,
 	// with their expiry (keys_group.go, namedOwnPrekey).

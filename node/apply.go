@@ -260,11 +260,11 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 	}
 	if res.Env != nil && res.Env.Type == crypto.TypePrekey {
 		g.prekeysApplied++
-	}
-	if res.Env != nil && res.Env.Type == crypto.TypePrekey && res.Env.Sender == g.n.self.Sign && !g.n.cfg.Keeper {
-		// A prekey of ours this node no longer holds: others seal to
-		// it until the next one is committed.
-		g.checkOwnPrekey(res.Env.Payload)
+		if res.Env.Sender == g.n.self.Sign && !g.n.cfg.Keeper {
+			// A prekey of ours this node no longer holds: others seal
+			// to it until the next one is committed.
+			g.checkOwnPrekey(res.Env.Payload)
+		}
 	}
 	// Only members list messages: a node applies entries while it is not
 	// one yet (a joiner before its join) or not any more.

@@ -273,13 +273,7 @@ func (g *group) lapseDeposed(now time.Time) {
 		return
 	}
 	voters := g.st.Voters()
-	others := 0
-	for _, k := range voters {
-		if k != g.n.self.Sign && state.RaftID(k) != d.lead && g.suspicions[k] == d {
-			others++
-		}
-	}
-	if others+1 >= len(voters)/2+1 {
+	if countSuspecting(voters, g.n.self.Sign, &d, d, g.suspicions) >= len(voters)/2+1 {
 		g.lapsing = time.Time{}
 		return
 	}

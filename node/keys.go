@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path/filepath"
@@ -71,9 +70,6 @@ type keyBook struct {
 	// what was deleted from its rings (group.pruneKeys).
 	gen      uint64
 	expireAt time.Time
-	// others caches decoded prekeys of other members, by the hash of their
-	// signed bytes.
-	others map[[32]byte]*prekey.Prekey
 	// byOwner is each member's prekey as last looked up (prekeyFor).
 	byOwner map[[32]byte]*prekey.Prekey
 }
@@ -87,7 +83,7 @@ func openKeyBook(n *Node) (*keyBook, error) {
 	}
 	// Nothing expires in the node's first minute (expire).
 	b := &keyBook{n: n, store: st, secrets: prekey.NewSecretSet(), kept: map[string]bool{},
-		others: map[[32]byte]*prekey.Prekey{}, byOwner: map[[32]byte]*prekey.Prekey{}, expireAt: time.Now().Add(time.Minute)}
+		byOwner: map[[32]byte]*prekey.Prekey{}, expireAt: time.Now().Add(time.Minute)}
 	for _, e := range st.List("prekey/") {
 		raw, ok := st.Get(e.Name)
 		if !ok || len(raw) <= prekey.SecretSize {
@@ -310,9 +306,9 @@ func (b *keyBook) generation() uint64 {
 	return b.gen
 }
 
-// prekeyFor is prekeyOf for the prekey signed that the log names as
-// owner's: most lookups are of the prekey looked up last for that member,
-// which a byte comparison finds without hashing the 1,343 bytes.
+// prekeyFor decodes signed, the prekey the log names as owner's, once:
+// the decoded prekey is kept until owner's next, which a byte comparison
+// tells from it.
 func (b *keyBook) prekeyFor(owner [32]byte, signed []byte) (*prekey.Prekey, error) {
 	b.mu.Lock()
 	p := b.byOwner[owner]
@@ -320,7 +316,7 @@ func (b *keyBook) prekeyFor(owner [32]byte, signed []byte) (*prekey.Prekey, erro
 	if p != nil && bytes.Equal(p.Bytes(), signed) {
 		return p, nil
 	}
-	p, err := b.prekeyOf(signed)
+	p, err := prekey.Decode(signed)
 	if err != nil {
 		return nil, err
 	}
@@ -332,28 +328,6 @@ func (b *keyBook) prekeyFor(owner [32]byte, signed []byte) (*prekey.Prekey, erro
 		b.byOwner[owner] = p
 		b.mu.Unlock()
 	}
-	return p, nil
-}
-
-// prekeyOf decodes a member's signed prekey as the log holds it, once.
-func (b *keyBook) prekeyOf(signed []byte) (*prekey.Prekey, error) {
-	h := sha256.Sum256(signed)
-	b.mu.Lock()
-	p := b.others[h]
-	b.mu.Unlock()
-	if p != nil {
-		return p, nil
-	}
-	p, err := prekey.Decode(signed)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	if len(b.others) >= 4096 {
-		clear(b.others)
-	}
-	b.others[h] = p
-	b.mu.Unlock()
 	return p, nil
 }
 

@@ -62,18 +62,6 @@ func (g *group) prekeyOf(member [32]byte, now time.Time) (*prekey.Prekey, error)
 	return p, nil
 }
 
-// prekeysReady reports whether every member has a valid prekey, so that a
-// new key header can be sealed to prekeys.
-func (g *group) prekeysReady() bool {
-	now := time.Now()
-	for _, r := range g.st.Recipients() {
-		if _, err := g.prekeyOf(r.Sign, now); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
 // prekeyGapCache is what prekeyGaps last found, and of which log.
 type prekeyGapCache struct {
 	epoch, prekeys uint64 // the epoch and prekeysApplied it was found at
@@ -84,8 +72,9 @@ type prekeyGapCache struct {
 // prekeyGaps returns membersWithoutPrekey, found again only when the
 // members or a prekey changed, or a retry interval after the last time
 // (prekeys expire): the group's view is published at every applied batch,
-// and checking each member's prekey there cost a 100-member group's nodes
-// 70% more CPU per message.
+// and checking each member's prekey there took 9% of a 100-member group's
+// CPU. Empty: every member has a valid prekey, and new key headers are
+// sealed to prekeys.
 func (g *group) prekeyGaps() []string {
 	now := time.Now()
 	c := &g.gaps
@@ -212,7 +201,7 @@ func (g *group) checkOwnPrekey(signed []byte) {
 	if len(signed) == 0 {
 		return
 	}
-	p, err := g.n.keys.prekeyOf(signed)
+	p, err := g.n.keys.prekeyFor(g.n.self.Sign, signed)
 	if err != nil {
 		return
 	}
@@ -262,7 +251,7 @@ func (g *group) noteOwnPrekey(p *prekey.Prekey) {
 // price of one message.
 func (g *group) namedOwnPrekey(sealed []byte) bool {
 	if b := g.st.Prekey(g.n.self.Sign); b != nil {
-		if p, err := g.n.keys.prekeyOf(b); err == nil {
+		if p, err := g.n.keys.prekeyFor(g.n.self.Sign, b); err == nil {
 			g.noteOwnPrekey(p) // the current one, even if not seen applied
 		}
 	}

@@ -157,7 +157,7 @@ func (g *group) sealingKey() *crypto.SenderKey {
 	// A key whose header went to identity keys is replaced as soon as
 	// every member has a prekey (keys_group.go).
 	if u.sealed >= g.n.cfg.RotateMessages || time.Since(u.born) >= g.n.cfg.RotateAfter ||
-		(g.fallback[key.ID] && g.prekeysReady()) {
+		(g.fallback[key.ID] && len(g.prekeyGaps()) == 0) {
 		delete(g.keyUse, key.ID)
 		delete(g.fallback, key.ID)
 		key = g.keys.Rotate(g.st.Epoch)

@@ -51,9 +51,6 @@ type view struct {
 	// noPrekey are the members with no valid prekey in the log
 	// (keys_group.go), for status; empty unless this node is a member.
 	noPrekey []string
-	// prekeysReady: every member has a valid prekey (and this node is
-	// one of them).
-	prekeysReady bool
 	// nextRekey is when this node may have its next rekey accepted (unix
 	// nanoseconds; 0: now), state.RekeyInterval after its last.
 	nextRekey int64
@@ -178,7 +175,6 @@ func (g *group) publish() {
 	v.keys = g.keysAlert
 	if v.self && !g.left {
 		v.noPrekey = g.prekeyGaps()
-		v.prekeysReady = len(v.noPrekey) == 0
 	}
 	if me := g.st.Members[g.n.self.Sign]; me != nil {
 		v.joinedAt = me.JoinedAt
@@ -216,7 +212,7 @@ func (g *group) status() GroupStatus {
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
 		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt, Keys: v.keys,
-		NoPrekey: v.noPrekey, ForwardSecrecy: v.prekeysReady,
+		NoPrekey: v.noPrekey, ForwardSecrecy: v.self && v.role != "left" && len(v.noPrekey) == 0,
 	}
 	if k, ok := v.byRaft[v.leader]; ok && v.leader != raft.None {
 		gs.Host = v.members[k].id.String()

@@ -176,7 +176,7 @@ func (s *State) chargeQuota(m *Member, signed int64, size int) error {
 // dating rekeys ahead buys nothing.
 func (s *State) chargeRekey(m *Member, signed int64) error {
 	t := min(signed, s.quotaCeiling())
-	if next := s.NextRekey(m.ID.Sign); next != 0 && t < next {
+	if m.Rekeyed != 0 && t < m.Rekeyed+int64(RekeyInterval) {
 		return reject("rekey too soon: this member's last was accepted %s before; a member may ask for new keys once every %s",
 			time.Duration(t-m.Rekeyed).Round(time.Second), RekeyInterval)
 	}

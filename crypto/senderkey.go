@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -179,33 +178,6 @@ func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header [
 	return sealMessage(author, m, key, SealedVersion, hdr)
 }
 
-// SealMessageToPrekeys is [SealMessage] with the key header sealed to the
-// recipients' prekeys instead of their identity keys (sealed message version
-// 3): each stanza opens only with the secret of the prekey it names, which
-// its owner deletes a grace period after the prekey expired, so that the
-// header, kept in the log for good, opens for nobody after that (forward
-// secrecy); see [prekey.SealKey] for the rules on the prekeys, which must
-// be valid at now, one per recipient. The author is not added: include its
-// own prekey for it to open the header too.
-func SealMessageToPrekeys(author *identity.Identity, m *Message, key *SenderKey, to []*prekey.Prekey, now time.Time) ([]byte, error) {
-	if key == nil {
-		return nil, errors.New("seal message: nil author, message or key")
-	}
-	if len(to) == 0 {
-		return nil, errors.New("seal message: key header: no recipients")
-	}
-	hdr, err := prekey.SealKey(key.context(), &key.Key, to, now)
-	if err != nil {
-		return nil, fmt.Errorf("seal message: key header: %w", err)
-	}
-	return sealMessage(author, m, key, SealedVersionPrekey, hdr)
-}
-
-// context is what a prekey key header binds k to.
-func (k *SenderKey) context() prekey.KeyContext {
-	return prekey.KeyContext{Group: k.Group, Sender: k.Sender, Epoch: k.Epoch, KeyID: k.ID}
-}
-
 // sealMessage signs m and seals it under key, with the encoded key header
 // hdr (nil: none) of the given sealed-message version.
 func sealMessage(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) ([]byte, error) {
@@ -356,20 +328,6 @@ var ErrNoHeader = errors.New("no key header")
 // [prekey.ErrNoSecret].
 var ErrKeyDeleted = fmt.Errorf("the key that opened it was deleted: %w", prekey.ErrNoSecret)
 
-// readPrekeyHeader reads the prekey key header of a version 3 message and
-// checks that it is for the key the message names.
-func readPrekeyHeader(w *sealedWire) (*prekey.Header, error) {
-	h, err := prekey.ReadHeader(w.Header)
-	if err != nil {
-		return nil, fmt.Errorf("key header: %w: %v", ErrMalformed, err)
-	}
-	if h.Context.Epoch != w.Epoch || h.Context.KeyID != [KeyIDSize]byte(w.KeyID) {
-		return nil, fmt.Errorf("%w: the key header holds key %x of epoch %d, the message names %x of epoch %d",
-			ErrMalformed, h.Context.KeyID[:4], h.Context.Epoch, w.KeyID[:4], w.Epoch)
-	}
-	return h, nil
-}
-
 // OpenSenderKey opens the key header of a sealed message as me and returns
 // the sender key in it, after checking that it is the key the message names
 // and that it is sender's key for group (the envelope's signer and group), so
@@ -423,41 +381,6 @@ func OpenSenderKeyWith(me *identity.Identity, secrets prekey.Secrets, group Grou
 	}
 	return k, nil
 }
-
-// openPrekeyHeader opens me's stanza of a version 3 message's key header.
-// The header must be for the key the message names, of sender in group.
-func openPrekeyHeader(me *identity.Identity, secrets prekey.Secrets, group GroupID, w *sealedWire, sender [32]byte) (*SenderKey, error) {
-	h, err := readPrekeyHeader(w)
-	if err != nil {
-		return nil, fmt.Errorf("open sender key: %w", err)
-	}
-	switch {
-	case h.Context.Group != group:
-		return nil, fmt.Errorf("open sender key: %w: key for group %s, received in %s", ErrWrongGroup, GroupID(h.Context.Group), group)
-	case h.Context.Sender != sender:
-		return nil, fmt.Errorf("open sender key: %w: key of %x, sent by %x", ErrAuthorMismatch, h.Context.Sender[:4], sender[:4])
-	}
-	if secrets == nil {
-		secrets = noSecrets{}
-	}
-	key, err := prekey.OpenKey(w.Header, h.Context, me.Public().Sign, secrets)
-	switch {
-	case errors.Is(err, prekey.ErrNotRecipient):
-		return nil, fmt.Errorf("open sender key: %w", ErrNotRecipient)
-	case errors.Is(err, prekey.ErrNoSecret):
-		return nil, fmt.Errorf("open sender key: %w", ErrKeyDeleted)
-	case err != nil:
-		return nil, fmt.Errorf("open sender key: %w: %v", ErrMalformed, err)
-	}
-	k := &SenderKey{Group: group, Sender: sender, Epoch: w.Epoch, ID: [KeyIDSize]byte(w.KeyID), Key: key}
-	clear(key[:])
-	return k, nil
-}
-
-// noSecrets holds no prekey secret.
-type noSecrets struct{}
-
-func (noSecrets) Secret([prekey.IDSize]byte) *prekey.Secret { return nil }
 
 // MarshalBinary returns k in the 104-byte form a key store keeps it in (the
 // plaintext of an age key header: group, sender, epoch, key id, key). It is

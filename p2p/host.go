@@ -133,7 +133,7 @@ func New(cfg Config) (*Host, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Host{
 		relay: rel,
-		h: h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		h:     h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		idle:     map[peer.ID][]network.Stream{},
 		urls:     map[string]peer.AddrInfo{},
 		reserved: map[peer.ID]*client.Reservation{},

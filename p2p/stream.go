@@ -67,8 +67,7 @@ func (p *Host) serve(s network.Stream) {
 		}
 		size := int64(binary.BigEndian.Uint32(head[:]))
 		if size > p.cfg.MaxFrame {
-			writeAnswer(s, 413, []byte("request too large"))
-			s.Reset()
+			refuseUnread(s, 413, []byte("request too large"))
 			return
 		}
 		p.mu.Lock()
@@ -82,13 +81,28 @@ func (p *Host) serve(s network.Stream) {
 			s.SetReadDeadline(time.Now().Add(30 * time.Second))
 			code, resp = h(context.Background(), src, size, body)
 		}
-		if err := writeAnswer(s, code, resp); err != nil || body.N > 0 {
+		if body.N > 0 {
 			// Unread: the frame's rest would be taken for the next
 			// request. The peer opens a new stream.
+			refuseUnread(s, code, resp)
+			return
+		}
+		if err := writeAnswer(s, code, resp); err != nil {
 			s.Reset()
 			return
 		}
 	}
+}
+
+// refuseUnread answers a frame left (partly) unread and ends the stream:
+// the peer reads the answer, and learns it may stop sending the rest.
+func refuseUnread(s network.Stream, code int, resp []byte) {
+	if err := writeAnswer(s, code, resp); err != nil {
+		s.Reset()
+		return
+	}
+	s.CloseWrite()
+	s.CloseRead()
 }
 
 func writeAnswer(s network.Stream, code int, body []byte) error {
@@ -196,11 +210,14 @@ func roundTrip(ctx context.Context, s network.Stream, frame []byte, max int64) (
 	defer stop()
 	req := make([]byte, 4, 4+len(frame))
 	binary.BigEndian.PutUint32(req, uint32(len(frame)))
-	if _, err := s.Write(append(req, frame...)); err != nil {
-		return nil, err
-	}
+	_, werr := s.Write(append(req, frame...))
+	// A peer that refuses a frame by its first bytes answers before
+	// reading the rest and stops the write: its answer says why.
 	var head [6]byte
 	if _, err := io.ReadFull(s, head[:]); err != nil {
+		if werr != nil {
+			return nil, werr
+		}
 		return nil, err
 	}
 	code, size := int(binary.BigEndian.Uint16(head[:])), int64(binary.BigEndian.Uint32(head[2:]))

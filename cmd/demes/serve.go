@@ -241,6 +241,12 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	svcMu.Unlock()
 	if host != nil {
 		host.SetHandler(s.ServeFrame)
+		// A libp2p host's addresses change while it runs (a relay slot
+		// comes late or is lost, the machine changes networks); the node
+		// follows them unless the operator fixed its address.
+		if o.advertise == "" {
+			host.OnAddrsChanged(s.SetURL)
+		}
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	var control web.Control

@@ -37,6 +37,9 @@ func init() { observedaddrs.ActivationThresh = observers }
 // after a relay that was down comes back.
 const reserveEvery = 30 * time.Second
 
+// reserveRetry is how soon a failed reservation is tried again.
+const reserveRetry = 5 * time.Second
+
 // Config configures a [Host].
 type Config struct {
 	// Seed is the ed25519 seed of the node's identity; the host's peer id
@@ -224,7 +227,8 @@ func (p *Host) Addrs() []ma.Multiaddr {
 			direct = append(direct, a)
 		}
 	}
-	if len(direct) == 0 {
+	onlyLoop := len(direct) == 0
+	if onlyLoop {
 		direct = loop
 	}
 	p.mu.Lock()
@@ -238,17 +242,21 @@ func (p *Host) Addrs() []ma.Multiaddr {
 		}
 	}
 	slices.Sort(relays)
+	// Circuit addresses first: the URL is cut from the end to fit an
+	// address update, and they are what a member behind another router
+	// needs (libp2p dials direct addresses first whatever their order).
+	var circuits []ma.Multiaddr
 	for _, rid := range relays {
 		ras := p.h.Peerstore().Addrs(rid)
 		slices.SortFunc(ras, ma.Multiaddr.Compare)
 		for _, a := range ras {
-			if manet.IsIPLoopback(a) && len(loop) == 0 || isCircuit(a) {
+			if manet.IsIPLoopback(a) && !onlyLoop || isCircuit(a) {
 				continue
 			}
-			direct = append(direct, a.Encapsulate(ma.StringCast("/p2p/"+rid.String()+"/p2p-circuit")))
+			circuits = append(circuits, a.Encapsulate(ma.StringCast("/p2p/"+rid.String()+"/p2p-circuit")))
 		}
 	}
-	return direct
+	return append(circuits, direct...)
 }
 
 // URL returns the host's p2p URL (see [FormatURL]).
@@ -299,8 +307,13 @@ func (p *Host) keepReservation(r peer.AddrInfo) {
 			p.log.Warn().Err(err).Str("relay", r.ID.String()).Msg("no slot on relay; trying again")
 		}
 		wait := reserveEvery
-		if err == nil && time.Until(res.Expiration)/2 < wait {
-			wait = time.Until(res.Expiration) / 2
+		if err != nil {
+			// A relay that refused or was down: try again soon, so
+			// that a relay started after this node is used within
+			// seconds.
+			wait = reserveRetry
+		} else if half := time.Until(res.Expiration) / 2; half < wait {
+			wait = max(half, reserveRetry)
 		}
 		select {
 		case <-p.ctx.Done():

@@ -84,6 +84,7 @@ type group struct {
 	role         raft.StateType
 	left         bool
 	pl           placementState
+	pr           probe                        // the probe of a silent host (gone.go)
 	hostQuota    hostQuota                    // chat entries taken as host, not applied yet (quota.go)
 	outboxDone   [][]byte                     // committed ids to drop from the stored outbox
 	outboxPut    []*pending                   // queued messages to write to the stored outbox
@@ -91,6 +92,7 @@ type group struct {
 	wrote        bool                         // something was written since the last retry tick
 	idTexts      map[identity.PublicID]string // see idText
 	lastAddress  time.Time
+	lastAddrURL  string // the URL proposed and announced at lastAddress
 	lastCheck    time.Time
 	entries      uint64 // applied entries other than checkpoints
 	checkEntries uint64 // the value of entries at this node's last checkpoint
@@ -360,6 +362,7 @@ func (g *group) run() {
 			if g.fork == nil {
 				g.rn.Tick()
 				g.tickTentative()
+				g.probeLeader(time.Now())
 			}
 		case msgs := <-g.stepc:
 			g.stepAll(msgs)

@@ -38,7 +38,8 @@ func (c *Cluster) startRelay() error {
 
 // startHost starts member m's libp2p host on loopback, once for the
 // member's life in the cluster, so that its URL survives restarts. Frames
-// go to the member's running node, and are answered 503 while it is down.
+// and lost connections go to the member's running node; frames are
+// answered 503 while it is down.
 // With Options.Relayed the host holds a slot on the cluster's relay and the
 // member advertises only its circuit address, so that the others reach it
 // through the relay.
@@ -59,6 +60,15 @@ func (c *Cluster) startHost(m *Member) error {
 		}
 		code, resp, _ := n.ServeFrame(ctx, src, size, body)
 		return code, resp
+	})
+	// As in demes serve: a closed connection says a member's process may
+	// be gone. The URL stays fixed (no OnAddrsChanged): the addresses of a
+	// host on loopback do not change, and a relayed member advertises
+	// only its circuit address.
+	h.OnPeerDown(func(k [32]byte) {
+		if n := c.Node(m.Index); n != nil {
+			n.PeerGone(k)
+		}
 	})
 	if c.relay == nil {
 		m.URL = h.URL()

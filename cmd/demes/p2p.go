@@ -81,7 +81,7 @@ func startP2P(id *identity.Identity, o *p2pFlags, relayFor func([32]byte) bool, 
 		// QUIC for hole punching, when this node is behind a router
 		// (it holds relay slots); TCP alone otherwise, whose end is
 		// noticed at once when a member dies (see p2p.Config.QUIC).
-		QUIC: len(relays) > 0,
+		QUIC:    len(relays) > 0,
 		PortMap: o.portMap, MaxFrame: crypto.MaxFrame, Logger: log,
 	})
 	if err != nil {

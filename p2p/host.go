@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,6 +90,7 @@ type Host struct {
 	idle     map[peer.ID][]network.Stream
 	urls     map[string]peer.AddrInfo
 	reserved map[peer.ID]*client.Reservation
+	cleared  map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
 	down     func(signKey [32]byte)
 	onAddrs  func(url string) // see OnAddrsChanged
 	// addrsPoke wakes watchAddrs to compare the URL with the one it last
@@ -156,6 +158,7 @@ func New(cfg Config) (*Host, error) {
 		idle:      map[peer.ID][]network.Stream{},
 		urls:      map[string]peer.AddrInfo{},
 		reserved:  map[peer.ID]*client.Reservation{},
+		cleared:   map[peer.ID]time.Time{},
 		addrsPoke: make(chan struct{}, 1),
 	}
 	addrs, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
@@ -237,7 +240,7 @@ func (p *Host) disconnected(n network.Network, c network.Conn) {
 
 // Addrs returns the addresses others should dial: the host's own (without
 // loopback ones unless it has nothing else, as in tests on one machine),
-// then a circuit address through each relay it holds a slot on.
+// then a circuit address through each relay it was given (see below).
 func (p *Host) Addrs() []ma.Multiaddr {
 	var direct, loop []ma.Multiaddr
 	for _, a := range p.h.Addrs() {
@@ -251,23 +254,20 @@ func (p *Host) Addrs() []ma.Multiaddr {
 	if onlyLoop {
 		direct = loop
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	// In a fixed order (libp2p sorts its own addresses), so that the URL
+	// A circuit address through every relay the node was given, held
+	// slot or not: a relay that restarts, or answers late, comes back at
+	// the same address, and a URL without it would leave the members
+	// behind other routers nothing to reach this node by (and an address
+	// update to commit in between). In a fixed order, so that the URL
 	// changes only when the addresses do: OnAddrsChanged compares URLs.
-	var relays []peer.ID
-	for rid, r := range p.reserved {
-		if r != nil {
-			relays = append(relays, rid)
-		}
-	}
-	slices.Sort(relays)
+	relays := slices.Clone(p.cfg.Relays)
+	slices.SortFunc(relays, func(a, b peer.AddrInfo) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	// Circuit addresses first: the URL is cut from the end to fit an
 	// address update, and they are what a member behind another router
 	// needs (libp2p dials direct addresses first whatever their order).
 	var circuits []ma.Multiaddr
-	for _, rid := range relays {
-		ras := p.h.Peerstore().Addrs(rid)
+	for _, r := range relays {
+		rid, ras := r.ID, slices.Clone(r.Addrs)
 		slices.SortFunc(ras, ma.Multiaddr.Compare)
 		for _, a := range ras {
 			if manet.IsIPLoopback(a) && !onlyLoop || isCircuit(a) {

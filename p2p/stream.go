@@ -25,6 +25,20 @@ import (
 // length and the body.
 const ProtocolID protocol.ID = "/demes/frame/1"
 
+// clearEvery is how often the dial backoff of a peer we have no connection
+// to may be cleared.
+const clearEvery = 2 * time.Second
+
+// direct reports whether info lists an address that is not a relay's.
+func direct(info peer.AddrInfo) bool {
+	for _, a := range info.Addrs {
+		if !isCircuit(a) {
+			return true
+		}
+	}
+	return false
+}
+
 // maxIdle bounds the idle streams kept per peer.
 const maxIdle = 4
 
@@ -142,7 +156,7 @@ func (p *Host) Post(ctx context.Context, url string, frame []byte) ([]byte, erro
 		return nil, errors.New("that p2p URL is this node's own")
 	}
 	for attempt := 0; ; attempt++ {
-		s, reused, err := p.stream(ctx, info.ID)
+		s, reused, err := p.stream(ctx, info)
 		if err != nil {
 			return nil, fmt.Errorf("reach %s: %w", info.ID, err)
 		}
@@ -187,7 +201,11 @@ func (p *Host) resolve(url string) (peer.AddrInfo, error) {
 	return info, nil
 }
 
-func (p *Host) stream(ctx context.Context, id peer.ID) (network.Stream, bool, error) {
+func (p *Host) stream(ctx context.Context, info peer.AddrInfo) (network.Stream, bool, error) {
+	id := info.ID
+	// Asked before p.mu is taken: libp2p calls disconnected, which takes
+	// p.mu, from its own goroutines.
+	unconnected := p.h.Network().Connectedness(id) != network.Connected
 	p.mu.Lock()
 	if q := p.idle[id]; len(q) > 0 {
 		s := q[len(q)-1]
@@ -195,16 +213,20 @@ func (p *Host) stream(ctx context.Context, id peer.ID) (network.Stream, bool, er
 		p.mu.Unlock()
 		return s, true, nil
 	}
-	p.mu.Unlock()
-	if p.h.Network().Connectedness(id) != network.Connected {
+	if unconnected && direct(info) && time.Since(p.cleared[id]) >= clearEvery {
 		// libp2p backs off from an address whose dial failed (for
-		// seconds): a member that restarted within them would be
-		// dialed over QUIC alone, whose end nobody notices (see
-		// tcpFirst). Our own queues pace the retries.
+		// seconds and growing): a member that restarted within them
+		// would stay unreached, or be dialed over QUIC alone, whose
+		// end nobody notices (see tcpFirst). Once per clearEvery, and
+		// never for a peer reached through a relay: the relay limits
+		// the connections each address opens, and a member that
+		// dials it too often is refused its slot.
+		p.cleared[id] = time.Now()
 		if sw, ok := p.h.Network().(*swarm.Swarm); ok {
 			sw.Backoff().Clear(id)
 		}
 	}
+	p.mu.Unlock()
 	// A relayed ("limited") connection is fine: everything on it is
 	// signed, and hole punching replaces it with a direct one when it can.
 	s, err := p.h.NewStream(network.WithAllowLimitedConn(ctx, "demes frames"), id, ProtocolID)

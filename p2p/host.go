@@ -238,9 +238,10 @@ func (p *Host) disconnected(n network.Network, c network.Conn) {
 	}
 }
 
-// Addrs returns the addresses others should dial: the host's own (without
-// loopback ones unless it has nothing else, as in tests on one machine),
-// then a circuit address through each relay it was given (see below).
+// Addrs returns the addresses others should dial: a circuit address
+// through each relay it was given (see below), then the host's own
+// (without loopback ones unless it has nothing else, as in tests on one
+// machine).
 func (p *Host) Addrs() []ma.Multiaddr {
 	var direct, loop []ma.Multiaddr
 	for _, a := range p.h.Addrs() {

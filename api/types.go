@@ -104,7 +104,11 @@ type Member struct {
 	Self        bool    `json:"self"`
 	SafetyNum   string  `json:"safety_number,omitempty"` // with this node's identity; empty for itself
 	PeerURL     string  `json:"peer_url,omitempty"`
-	Admin       bool    `json:"admin"` // may remove members, change roles and settings
+	// Path is how this node reaches the member over libp2p now: "direct",
+	// "relayed" (only through a circuit relay), or empty (not connected
+	// over libp2p, or this node itself).
+	Path  string `json:"path,omitempty"`
+	Admin bool   `json:"admin"` // may remove members, change roles and settings
 	// Keeper marks a keeper: an always-on node that holds the group's log
 	// and votes, and reads nothing.
 	Keeper bool `json:"keeper,omitempty"`

@@ -68,8 +68,11 @@ type Config struct {
 	// Name is the display name other members see.
 	Name string
 	// URL is the peer URL other nodes reach this node at.
-	URL    string
-	Link   Link
+	URL  string
+	Link Link
+	// Path, when set, says how the transport reaches a member now
+	// ("direct", "relayed" or ""), for status; the libp2p host's Path.
+	Path   func(signKey [32]byte) string
 	Logger zerolog.Logger
 	Timing Timing
 	// MaxVoters caps the voters of groups this node creates (default 5).

@@ -24,91 +24,21 @@ import (
 // invitee's key of any group here is refused after its first 33 bytes
 // (checkSender), the rest unread.
 func newPeerHandler(n *Node) http.Handler {
-	limits := newSourceLimiter()
 	r := mux.NewRouter()
 	r.HandleFunc(PeerPath, func(w http.ResponseWriter, req *http.Request) {
-		src, now := sourceOf(req.RemoteAddr), time.Now()
-		refuse := func(code int, msg string) {
+		code, resp, unread := n.serveFrame(req.Context(), sourceOf(req.RemoteAddr), req.ContentLength, req.Body)
+		if unread {
 			// The body is left unread: close the connection rather than
 			// have the server read it to reuse the connection.
 			w.Header().Set("Connection", "close")
-			http.Error(w, msg, code)
 		}
-		if !limits.allow(src, now) {
-			n.countReject("source rate-limited", "too many failed requests from "+src)
-			refuse(http.StatusTooManyRequests, "too many failed requests")
-			return
-		}
-		if req.ContentLength > crypto.MaxFrame {
-			limits.charge(src, now)
-			n.reject(nil, "oversized request", nil)
-			refuse(http.StatusRequestEntityTooLarge, "request too large")
-			return
-		}
-		// The version and the signer first: enough to refuse a stranger.
-		head := make([]byte, frameSignerEnd)
-		k, err := io.ReadFull(req.Body, head)
-		if err == nil {
-			if err := n.checkSender(head); err != nil {
-				limits.charge(src, now)
-				refuse(http.StatusForbidden, "rejected")
-				return
-			}
-			if n.closedSender([32]byte(head[1:frameSignerEnd]), req.ContentLength) {
-				n.countReject(reasonClosed, "refused a large frame of a member over its quota, unread")
-				refuse(http.StatusTooManyRequests, "over quota")
-				return
-			}
-		}
-		size := int64(bytes.MinRead)
-		if req.ContentLength > 0 {
-			size = req.ContentLength + 1
-		}
-		buf := bytes.NewBuffer(make([]byte, 0, size))
-		buf.Write(head[:k])
-		if err == nil {
-			_, err = buf.ReadFrom(io.LimitReader(req.Body, crypto.MaxFrame+1-int64(k)))
-		} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			err = nil // a short frame: HandleFrame says what is wrong with it
-		}
-		if err != nil {
-			http.Error(w, "cannot read request", http.StatusBadRequest)
-			return
-		}
-		body := buf.Bytes()
-		if len(body) > crypto.MaxFrame {
-			limits.charge(src, now)
-			n.reject(nil, "oversized request", nil)
-			refuse(http.StatusRequestEntityTooLarge, "request too large")
-			return
-		}
-		n.fig.received.Add(uint64(len(body)))
-		resp, err := n.handleFrame(req.Context(), body, true)
-		var be *behindError
-		if errors.As(err, &be) {
+		if code == http.StatusOK || code == http.StatusConflict {
 			w.Header().Set("Content-Type", "application/octet-stream")
-			w.WriteHeader(http.StatusConflict)
-			n.fig.sent.Add(uint64(len(be.notice)))
-			w.Write(be.notice)
+			w.WriteHeader(code)
+			w.Write(resp)
 			return
 		}
-		if err != nil {
-			var rej *errReject
-			if errors.As(err, &rej) && rej.anonymous {
-				limits.charge(src, now)
-			}
-			// The peer learns only that it was rejected; the reason is in
-			// our log, for the operator.
-			code := http.StatusForbidden
-			if errors.Is(err, crypto.ErrMalformed) || errors.Is(err, crypto.ErrVersion) || errors.Is(err, crypto.ErrTooLarge) {
-				code = http.StatusBadRequest
-			}
-			http.Error(w, "rejected", code)
-			return
-		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		n.fig.sent.Add(uint64(len(resp)))
-		w.Write(resp)
+		http.Error(w, string(resp), code)
 	}).Methods(http.MethodPost)
 	r.HandleFunc(IDPath, func(w http.ResponseWriter, req *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -116,6 +46,88 @@ func newPeerHandler(n *Node) http.Handler {
 	}).Methods(http.MethodGet)
 	r.HandleFunc(KeeperPath, n.handleKeeperOffer).Methods(http.MethodPost)
 	return r
+}
+
+// ServeFrame answers one frame that came from src (the peer's address, or
+// its libp2p peer id) over any transport: size is the frame's announced
+// length (-1 when unknown), body its bytes. It returns the HTTP status code
+// of the answer and its body, and whether it left part of the frame unread
+// (refused by its first bytes: the caller must not reuse the connection).
+// What a stranger can make it do is bounded before any signature is
+// checked: a frame over the limit is refused by its length, one from a
+// source that keeps failing is refused outright (limit.go), and one whose
+// signer is no member's or invitee's key of any group here is refused after
+// its first 33 bytes (checkSender), the rest unread.
+func (n *Node) ServeFrame(ctx context.Context, src string, size int64, body io.Reader) (code int, resp []byte, unread bool) {
+	return n.serveFrame(ctx, src, size, body)
+}
+
+func (n *Node) serveFrame(ctx context.Context, src string, size int64, body io.Reader) (int, []byte, bool) {
+	limits, now := n.limits, time.Now()
+	if !limits.allow(src, now) {
+		n.countReject("source rate-limited", "too many failed requests from "+src)
+		return http.StatusTooManyRequests, []byte("too many failed requests"), true
+	}
+	if size > crypto.MaxFrame {
+		limits.charge(src, now)
+		n.reject(nil, "oversized request", nil)
+		return http.StatusRequestEntityTooLarge, []byte("request too large"), true
+	}
+	// The version and the signer first: enough to refuse a stranger.
+	head := make([]byte, frameSignerEnd)
+	k, err := io.ReadFull(body, head)
+	if err == nil {
+		if err := n.checkSender(head); err != nil {
+			limits.charge(src, now)
+			return http.StatusForbidden, []byte("rejected"), true
+		}
+		if n.closedSender([32]byte(head[1:frameSignerEnd]), size) {
+			n.countReject(reasonClosed, "refused a large frame of a member over its quota, unread")
+			return http.StatusTooManyRequests, []byte("over quota"), true
+		}
+	}
+	capacity := int64(bytes.MinRead)
+	if size > 0 {
+		capacity = size + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, capacity))
+	buf.Write(head[:k])
+	if err == nil {
+		_, err = buf.ReadFrom(io.LimitReader(body, crypto.MaxFrame+1-int64(k)))
+	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // a short frame: HandleFrame says what is wrong with it
+	}
+	if err != nil {
+		return http.StatusBadRequest, []byte("cannot read request"), false
+	}
+	frame := buf.Bytes()
+	if len(frame) > crypto.MaxFrame {
+		limits.charge(src, now)
+		n.reject(nil, "oversized request", nil)
+		return http.StatusRequestEntityTooLarge, []byte("request too large"), true
+	}
+	n.fig.received.Add(uint64(len(frame)))
+	resp, err := n.handleFrame(ctx, frame, true)
+	var be *behindError
+	if errors.As(err, &be) {
+		n.fig.sent.Add(uint64(len(be.notice)))
+		return http.StatusConflict, be.notice, false
+	}
+	if err != nil {
+		var rej *errReject
+		if errors.As(err, &rej) && rej.anonymous {
+			limits.charge(src, now)
+		}
+		// The peer learns only that it was rejected; the reason is in
+		// our log, for the operator.
+		code := http.StatusForbidden
+		if errors.Is(err, crypto.ErrMalformed) || errors.Is(err, crypto.ErrVersion) || errors.Is(err, crypto.ErrTooLarge) {
+			code = http.StatusBadRequest
+		}
+		return code, []byte("rejected"), false
+	}
+	n.fig.sent.Add(uint64(len(resp)))
+	return http.StatusOK, resp, false
 }
 
 // reasonClosed is the reason a large frame of a member over its quota is

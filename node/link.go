@@ -104,3 +104,46 @@ func refused(err error) bool {
 
 // CloseIdle closes idle connections (tests use it to avoid leaks).
 func (l *HTTPLink) CloseIdle() { l.client.CloseIdleConnections() }
+
+// SchemeLink sends each frame over the transport its URL names: "p2p:" URLs
+// over P2P (package p2p's libp2p host), every other one over HTTP. A group
+// may hold members of both kinds while it moves to libp2p: each member is
+// reached at the URL it advertises.
+type SchemeLink struct {
+	HTTP Link
+	// P2P is nil on a node that runs without libp2p: it cannot reach a
+	// member that advertises only a p2p URL.
+	P2P Link
+}
+
+// P2PScheme starts the URLs SchemeLink sends over P2P.
+const P2PScheme = "p2p:"
+
+// Post implements Link.
+func (l SchemeLink) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	if !strings.HasPrefix(url, P2PScheme) {
+		return l.HTTP.Post(ctx, url, frame)
+	}
+	if l.P2P == nil {
+		return nil, fmt.Errorf("%.60s... is a libp2p address, and this node runs without libp2p: start demes serve with --p2p ADDR", url)
+	}
+	resp, err := l.P2P.Post(ctx, url, frame)
+	var se interface {
+		error
+		StatusCode() int
+		ResponseBody() []byte
+	}
+	if err == nil || !errors.As(err, &se) {
+		return resp, err
+	}
+	// The same meaning as the HTTP link's answers.
+	switch se.StatusCode() {
+	case http.StatusConflict:
+		if len(se.ResponseBody()) > 0 {
+			return nil, &behindError{notice: se.ResponseBody()}
+		}
+	case http.StatusForbidden:
+		return nil, refusedError{answeredError{se}}
+	}
+	return nil, answeredError{se}
+}

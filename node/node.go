@@ -40,6 +40,9 @@ type Node struct {
 	// peerHandler is built once: a Service asks for it on every request.
 	peerHandlerOnce sync.Once
 	peerHandler     http.Handler
+	// limits refuses peer frames from a source that keeps sending junk,
+	// over any transport (handle.go).
+	limits *sourceLimiter
 	// joinReplay is the replay filter of invitees, kept apart from members'.
 	joinReplay *crypto.ReplayFilter
 	// joining counts the joins in progress: while one is, frames from
@@ -118,6 +121,7 @@ func Open(cfg Config) (*Node, error) {
 		self:    cfg.Identity.Public(),
 		selfID:  cfg.Identity.Public().String(),
 		log:     cfg.Logger,
+		limits:  newSourceLimiter(),
 		store:   st,
 		counter: crypto.NewCounter(),
 		replay:  crypto.NewReplayFilter(cfg.MaxSkew),

@@ -352,6 +352,26 @@ func (s *Service) HandleFrame(ctx context.Context, frame []byte) ([]byte, error)
 	return n.HandleFrame(ctx, frame)
 }
 
+// ServeFrame answers a peer frame that came over another transport than
+// the HTTP peer listener (libp2p), with the running node's
+// [Node.ServeFrame]; 503 while the node is stopped.
+func (s *Service) ServeFrame(ctx context.Context, src string, size int64, body io.Reader) (int, []byte) {
+	n := s.Node()
+	if n == nil {
+		return http.StatusServiceUnavailable, []byte("node stopped")
+	}
+	code, resp, _ := n.ServeFrame(ctx, src, size, body)
+	return code, resp
+}
+
+// Member reports whether signKey is the identity key of a member, or of an
+// invitee, of a group on the running node: the peers its libp2p host
+// relays for.
+func (s *Service) Member(signKey [32]byte) bool {
+	n := s.Node()
+	return n != nil && n.knownSigner(signKey)
+}
+
 // PeerHandler serves the peer listener for whichever node runs.
 func (s *Service) PeerHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

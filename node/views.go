@@ -238,6 +238,9 @@ func (g *group) status() GroupStatus {
 		}
 		mm.Online = mm.Self || v.online[m.id.Sign]
 		mm.RTTMillis = v.rtt[m.id.Sign]
+		if !mm.Self && g.n.cfg.Path != nil {
+			mm.Path = g.n.cfg.Path(m.id.Sign)
+		}
 		g.receipts(v, &mm, m.id.Sign)
 		gs.Members = append(gs.Members, mm)
 	}

@@ -59,6 +59,7 @@ var commands = []command{
 	{"transcript", "export the signed transcript of a group", runTranscript},
 	{"verify", "check a transcript offline", runVerify},
 	{"serve", "run the node until SIGINT/SIGTERM; prints the UI address", runServe},
+	{"relay", "run a relay-only node: members behind home routers reach each other through it (no group keys)", runRelay},
 	{"ui", "print the running node's UI address with its token (--open: open it)", runUI},
 	{"backup", "write a backup of the running node's home, sealed with a passphrase or to its identity", runBackup},
 	{"restore", "restore a home from a backup", runRestore},

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/demes/demes/metrics"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/p2p"
 	"github.com/demes/demes/web"
 )
 
@@ -47,6 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
 	maxAttach := f.Int64("max-attachment", node.DefaultMaxAttachment>>20, "the largest file, in `MB`, this node sends or fetches")
 	retention := f.Duration("key-retention", node.DefaultKeyRetention, "keep the keys of a group's messages this `LONG` after their sender stopped using them; older messages can no longer be read, searched or exported here, nor by anyone who takes this device (0: keep them for good)")
+	pf := addP2PFlags(f)
 	keeper := f.Bool("keeper", false, "run as a keeper: keep the logs of the groups admins add this node to ('demes keeper add'), voting for them, and read and send nothing")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
@@ -109,6 +112,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		maxAttachment: *maxAttach << 20,
 		keeper:        *keeper,
 		keyRetention:  *retention,
+		p2p:           pf,
 	})
 	if err != nil {
 		return err
@@ -128,6 +132,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "demes: metrics on http://%s/metrics\n", addr)
 	}
 	fmt.Fprintf(stderr, "demes: peer listener %s (advertised as %s)\n", rn.peerLn.Addr(), rn.peerURL)
+	if rn.p2p != nil {
+		fmt.Fprintf(stderr, "demes: libp2p peer %s\n", rn.p2p.ID())
+	}
 	fmt.Fprintln(stdout, rn.uiURL())
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
@@ -147,6 +154,7 @@ type nodeOptions struct {
 	keyRetention                      time.Duration
 	logger                            zerolog.Logger
 	demo                              bool
+	p2p                               *p2pFlags // nil: no libp2p listener
 }
 
 // runningNode is a node with its peer and UI listeners.
@@ -156,6 +164,8 @@ type runningNode struct {
 	peerLn  net.Listener
 	uiLn    net.Listener
 	peerURL string
+	p2p     *p2p.Host // nil unless the node listens for libp2p peers
+	dialer  *dialer
 	servers []*http.Server
 	cancel  context.CancelFunc
 	done    chan struct{}
@@ -175,18 +185,45 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		peerLn.Close()
 		return nil, withHint(fmt.Errorf("UI listener: %w", err), "choose another address with --ui")
 	}
-	peerURL := o.advertise
-	if peerURL == "" {
-		peerURL = defaultAdvertise(peerLn.Addr().(*net.TCPAddr))
-	}
 	token, err := loadOrCreateToken(o.home)
 	if err != nil {
 		peerLn.Close()
 		uiLn.Close()
 		return nil, err
 	}
-	svc, err := node.NewService(node.Config{
-		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL,
+	// The libp2p host starts before the node, whose address it is, and
+	// learns the node's members (for its relay) once the node runs.
+	var svc *node.Service
+	var svcMu sync.Mutex
+	member := func(k [32]byte) bool {
+		svcMu.Lock()
+		defer svcMu.Unlock()
+		return svc != nil && svc.Member(k)
+	}
+	link := node.SchemeLink{HTTP: node.NewHTTPLink()}
+	var host *p2p.Host
+	var dial *dialer
+	var path func([32]byte) string
+	if o.p2p != nil && o.p2p.enabled() {
+		host, err = startP2P(o.id, o.p2p, member, o.logger)
+		if err != nil {
+			peerLn.Close()
+			uiLn.Close()
+			return nil, err
+		}
+		link.P2P, path = host, host.Path
+	} else {
+		dial = &dialer{id: o.id, log: o.logger}
+		link.P2P = dial
+	}
+	peerURL := o.advertise
+	if peerURL == "" && host != nil {
+		peerURL = host.URL()
+	} else if peerURL == "" {
+		peerURL = defaultAdvertise(peerLn.Addr().(*net.TCPAddr))
+	}
+	s, err := node.NewService(node.Config{
+		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL, Link: link, Path: path,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
 		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
 		KeyRetention: o.keyRetention,
@@ -194,7 +231,16 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	if err != nil {
 		peerLn.Close()
 		uiLn.Close()
+		if host != nil {
+			host.Close()
+		}
 		return nil, err
+	}
+	svcMu.Lock()
+	svc = s
+	svcMu.Unlock()
+	if host != nil {
+		host.SetHandler(s.ServeFrame)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	var control web.Control
@@ -204,7 +250,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	h := web.NewHandler(web.Config{Backend: svc, Control: control, Backup: svc, Token: token, Addr: uiLn.Addr().String(), Logger: o.logger})
 	base := func(net.Listener) context.Context { return sctx }
 	r := &runningNode{
-		svc: svc, token: token, peerLn: peerLn, uiLn: uiLn, peerURL: peerURL, cancel: cancel, done: make(chan struct{}),
+		svc: svc, token: token, peerLn: peerLn, uiLn: uiLn, peerURL: peerURL, p2p: host, dialer: dial, cancel: cancel, done: make(chan struct{}),
 		servers: []*http.Server{
 			{Handler: svc.PeerHandler(), BaseContext: base, ReadHeaderTimeout: 10 * time.Second},
 			{Handler: h, BaseContext: base, ReadHeaderTimeout: 10 * time.Second},
@@ -251,6 +297,12 @@ func (r *runningNode) close() {
 		s.Shutdown(ctx)
 	}
 	r.svc.Close()
+	if r.p2p != nil {
+		r.p2p.Close()
+	}
+	if r.dialer != nil {
+		r.dialer.Close()
+	}
 }
 
 func defaultAdvertise(a *net.TCPAddr) string {

@@ -182,6 +182,12 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		if m.Self {
 			notes = append(notes, "you")
 		}
+		switch m.Path {
+		case "relayed":
+			notes = append(notes, "through a relay")
+		case "direct":
+			notes = append(notes, "direct (libp2p)")
+		}
 		fp := m.Fingerprint
 		if fp == "" {
 			fp = authorName("", m.PublicID)

@@ -23,7 +23,7 @@ func Example_printStatus() {
 			Preference: []string{bob.String(), alice.String()},
 			Members: []api.Member{
 				{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true},
-				{PublicID: bob.String(), Fingerprint: bob.Fingerprint(), Voter: true, Online: true, RTTMillis: 12.5, Host: true, Admin: true},
+				{PublicID: bob.String(), Fingerprint: bob.Fingerprint(), Voter: true, Online: true, RTTMillis: 12.5, Host: true, Admin: true, Path: "relayed"},
 			},
 			Committed: 3,
 			Queued:    1,
@@ -48,7 +48,7 @@ func Example_printStatus() {
 	//   preference  70e4 647c 096f 1192 > Alice
 	//   members (2):
 	//     Alice  d341 d769 1e1e b07d  voter  online  -        you
-	//     -      70e4 647c 096f 1192  voter  online  12.5 ms  host, admin
+	//     -      70e4 647c 096f 1192  voter  online  12.5 ms  host, admin, through a relay
 }
 
 // A group halted after a fork says so first, in words.

@@ -121,6 +121,9 @@ function updateMemberLive(li, m) {
   } else if (!state.connLost) {
     live = m.online ? 'online' : 'offline';
     text = m.online ? 'online' + (m.rtt_ms > 0 ? ' · ' + fmtMs(m.rtt_ms) + ' away' : '') : 'offline';
+    // Through a relay: messages still arrive, but slower, and the
+    // relay sees that the two devices talk (never what they say).
+    if (m.path === 'relayed') text += ' · through a relay';
   }
   const dot = li.querySelector('.dot');
   dot.className = 'dot dot-' + live;

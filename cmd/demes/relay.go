@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/p2p"
+)
+
+// relayKeyFile holds the key of a relay-only node whose home has no
+// identity: its peer id, and so the address members configure, stays the
+// same across restarts.
+const relayKeyFile = "relay.key"
+
+// runRelay is `demes relay --listen ADDR`: a relay-only node. It holds no
+// group keys and no logs; it forwards libp2p connections between nodes that
+// cannot reach each other directly (each behind its own home router) until
+// hole punching gives them a direct path.
+func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f := newFlags("relay --listen ADDR [--allow PUBLIC_ID]...", stdout)
+	listen := f.String("listen", "0.0.0.0:4001", "listen on `ADDR` (HOST:PORT, TCP and QUIC)")
+	var allow listFlag
+	f.Var(&allow, "allow", "relay only for the person with this `PUBLIC_ID` (repeatable; default: relay for anyone who asks)")
+	portMap := f.Bool("port-map", false, "ask the local router for a port mapping (UPnP, NAT-PMP)")
+	lf := addLogFlags(f)
+	pos, err := f.parse(args)
+	if err != nil {
+		return err
+	}
+	if err := f.wantArgs(pos, 0, ""); err != nil {
+		return err
+	}
+	home, err := f.Home()
+	if err != nil {
+		return err
+	}
+	logger, err := lf.logger(stderr)
+	if err != nil {
+		return f.usageErr(err)
+	}
+	allowed := map[[32]byte]bool{}
+	for _, a := range allow {
+		pub, err := identity.ParsePublicID(a)
+		if err != nil {
+			return f.usagef("--allow %s: %v", a, err)
+		}
+		allowed[pub.Sign] = true
+	}
+	id, err := relayIdentity(home)
+	if err != nil {
+		return err
+	}
+	relayFor := func([32]byte) bool { return true }
+	if len(allowed) > 0 {
+		relayFor = func(k [32]byte) bool { return allowed[k] }
+	} else {
+		fmt.Fprintln(stderr, "demes: relaying for anyone who asks (give --allow PUBLIC_ID to relay only for your groups' members)")
+	}
+	h, err := p2p.New(p2p.Config{
+		Seed: id.Private()[:32], Listen: *listen, RelayFor: relayFor, PortMap: *portMap,
+		MaxFrame: crypto.MaxFrame, Logger: logger,
+	})
+	if err != nil {
+		return withHint(err, "choose another address with --listen")
+	}
+	defer h.Close()
+	addr := strings.TrimPrefix(h.URL(), p2p.Scheme)
+	fmt.Fprintf(stderr, "demes: relay %s on %s; members pass the next line to 'demes serve --relay'\n", h.ID(), *listen)
+	fmt.Fprintln(stdout, addr)
+	<-ctx.Done()
+	return nil
+}
+
+// relayIdentity returns the home's identity, or the relay key (made on the
+// first run) when the home has none.
+func relayIdentity(home string) (*identity.Identity, error) {
+	if _, err := os.Stat(filepath.Join(home, identityFile)); err == nil {
+		return loadIdentity(home, "")
+	}
+	path := filepath.Join(home, relayKeyFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id, err := identity.ParseSecretKey(string(b))
+		if err != nil {
+			return nil, withHint(fmt.Errorf("relay key %s: %w", path, err), "delete it to make a new one (the relay's address changes)")
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	id, err := identity.Generate()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, err
+	}
+	if err := writeFile0600(path, []byte(id.SecretKey()+"\n")); err != nil {
+		return nil, fmt.Errorf("write the relay key: %w", err)
+	}
+	return id, nil
+}

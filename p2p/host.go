@@ -1,0 +1,316 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/rs/zerolog"
+)
+
+// observers is how many peers must report the same public address of this
+// host before it believes it and offers it for hole punching. libp2p's
+// default (4) suits a node among hundreds of peers; a member of a small
+// group behind a home router may only ever be seen by one relay and a few
+// members, and would then never punch. The cost of believing one peer is
+// small: a lying member makes the others try a wrong address for a moment,
+// and the relayed path stays in use.
+const observers = 1
+
+func init() { observedaddrs.ActivationThresh = observers }
+
+// reserveEvery is how often a reservation on each relay is renewed: well
+// within the relay's reservation lifetime (an hour by default), and soon
+// after a relay that was down comes back.
+const reserveEvery = 30 * time.Second
+
+// Config configures a [Host].
+type Config struct {
+	// Seed is the ed25519 seed of the node's identity; the host's peer id
+	// is derived from its public key ([PeerID]).
+	Seed []byte
+	// Listen is "HOST:PORT" (TCP and QUIC on that port) or a multiaddr;
+	// empty listens on every interface on a port the system picks.
+	Listen string
+	// Relays are circuit relays to reserve a slot on, so that peers that
+	// cannot dial this host directly reach it through them.
+	Relays []peer.AddrInfo
+	// RelayFor, when set, makes the host a circuit relay for the peers
+	// whose identity key it accepts (and only them): members of the
+	// node's groups, or anyone for a relay-only node.
+	RelayFor func(signKey [32]byte) bool
+	// PortMap asks the local router for a port mapping (UPnP, NAT-PMP).
+	// It sends discovery packets on the local network, so tests leave it
+	// off.
+	PortMap bool
+	// MaxFrame bounds the frames the host reads and writes.
+	MaxFrame int64
+	Logger   zerolog.Logger
+}
+
+// Host is a libp2p host that carries frames for a node: [Host.Post] sends
+// one and waits for the answer, [Host.SetHandler] answers them.
+type Host struct {
+	h      host.Host
+	relay  *relay.Relay // nil unless Config.RelayFor is set
+	cfg    Config
+	log    zerolog.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	handler  Handler
+	idle     map[peer.ID][]network.Stream
+	urls     map[string]peer.AddrInfo
+	reserved map[peer.ID]*client.Reservation
+	down     func(signKey [32]byte)
+}
+
+// New starts a host: it listens, and reserves a slot on each relay in the
+// background (see [Host.WaitRelays]).
+func New(cfg Config) (*Host, error) {
+	key, err := privateKey(cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "0.0.0.0:0"
+	}
+	if cfg.MaxFrame <= 0 {
+		return nil, errors.New("libp2p host: MaxFrame must be set")
+	}
+	listen, err := listenAddrs(cfg.Listen)
+	if err != nil {
+		return nil, err
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(key),
+		libp2p.ListenAddrs(listen...),
+		libp2p.EnableHolePunching(),
+		libp2p.EnableAutoNATv2(),
+		// Our metrics registry is our own (package metrics); libp2p
+		// would register its collectors in the global one.
+		libp2p.DisableMetrics(),
+		libp2p.UserAgent("demes"),
+	}
+	if cfg.PortMap {
+		opts = append(opts, libp2p.NATPortMap())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, err)
+	}
+	var rel *relay.Relay
+	if cfg.RelayFor != nil {
+		// Started here rather than by libp2p's relay manager, which
+		// starts a relay only once AutoNAT finds the host publicly
+		// reachable: a relay on a network AutoNAT cannot judge (a LAN,
+		// a test's namespaces) would never serve.
+		res := relay.DefaultResources()
+		// Raft catch-up and file transfers run over a relayed
+		// connection for as long as no direct path exists: no per
+		// connection time or byte limit, since only the peers RelayFor
+		// accepts get a slot at all.
+		res.Limit = nil
+		rel, err = relay.New(h, relay.WithResources(res), relay.WithACL(acl{cfg.RelayFor}))
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("start the relay service: %w", err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Host{
+		relay: rel,
+		h:     h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		idle:     map[peer.ID][]network.Stream{},
+		urls:     map[string]peer.AddrInfo{},
+		reserved: map[peer.ID]*client.Reservation{},
+	}
+	h.SetStreamHandler(ProtocolID, p.serve)
+	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
+	for _, r := range cfg.Relays {
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.keepReservation(r)
+		}()
+	}
+	return p, nil
+}
+
+// ID returns the host's peer id.
+func (p *Host) ID() peer.ID { return p.h.ID() }
+
+// Close stops the host and closes its connections.
+func (p *Host) Close() error {
+	p.cancel()
+	if p.relay != nil {
+		p.relay.Close()
+	}
+	err := p.h.Close()
+	p.wg.Wait()
+	return err
+}
+
+// OnPeerDown sets a function called, on a goroutine of libp2p's, when the
+// last connection to a peer closes: its process died or its link was cut
+// (or the connection was idle and trimmed). It lets a node notice the loss
+// of its host at once instead of after an election timeout.
+func (p *Host) OnPeerDown(f func(signKey [32]byte)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = f
+}
+
+func (p *Host) disconnected(n network.Network, c network.Conn) {
+	pid := c.RemotePeer()
+	if n.Connectedness(pid) == network.Connected {
+		return
+	}
+	p.mu.Lock()
+	for _, s := range p.idle[pid] {
+		s.Reset()
+	}
+	delete(p.idle, pid)
+	f := p.down
+	p.mu.Unlock()
+	if k, ok := SignKey(pid); ok && f != nil {
+		f(k)
+	}
+}
+
+// Addrs returns the addresses others should dial: the host's own (without
+// loopback ones unless it has nothing else, as in tests on one machine),
+// then a circuit address through each relay it holds a slot on.
+func (p *Host) Addrs() []ma.Multiaddr {
+	var direct, loop []ma.Multiaddr
+	for _, a := range p.h.Addrs() {
+		if manet.IsIPLoopback(a) {
+			loop = append(loop, a)
+		} else if !isCircuit(a) {
+			direct = append(direct, a)
+		}
+	}
+	if len(direct) == 0 {
+		direct = loop
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for rid, r := range p.reserved {
+		if r == nil {
+			continue
+		}
+		for _, a := range p.h.Peerstore().Addrs(rid) {
+			if manet.IsIPLoopback(a) && len(loop) == 0 || isCircuit(a) {
+				continue
+			}
+			direct = append(direct, a.Encapsulate(ma.StringCast("/p2p/"+rid.String()+"/p2p-circuit")))
+		}
+	}
+	return direct
+}
+
+// URL returns the host's p2p URL (see [FormatURL]).
+func (p *Host) URL() string { return FormatURL(p.h.ID(), p.Addrs()) }
+
+// WaitRelays waits until the host holds a slot on every relay it was given,
+// or ctx ends; it reports how many it holds.
+func (p *Host) WaitRelays(ctx context.Context) int {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		n := 0
+		for _, r := range p.reserved {
+			if r != nil {
+				n++
+			}
+		}
+		p.mu.Unlock()
+		if n == len(p.cfg.Relays) {
+			return n
+		}
+		select {
+		case <-ctx.Done():
+			return n
+		case <-t.C:
+		}
+	}
+}
+
+// keepReservation holds a slot on relay r for as long as the host runs.
+func (p *Host) keepReservation(r peer.AddrInfo) {
+	for {
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		res, err := client.Reserve(ctx, p.h, r)
+		cancel()
+		p.mu.Lock()
+		if err == nil {
+			p.reserved[r.ID] = res
+		} else {
+			p.reserved[r.ID] = nil
+		}
+		p.mu.Unlock()
+		if err != nil && p.ctx.Err() == nil {
+			p.log.Warn().Err(err).Str("relay", r.ID.String()).Msg("no slot on relay; trying again")
+		}
+		wait := reserveEvery
+		if err == nil && time.Until(res.Expiration)/2 < wait {
+			wait = time.Until(res.Expiration) / 2
+		}
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Path says how this host reaches the peer with identity key k now:
+// "direct", "relayed" (only through a circuit relay), or "" (not connected).
+func (p *Host) Path(k [32]byte) string {
+	pid, err := PeerID(k)
+	if err != nil {
+		return ""
+	}
+	path := ""
+	for _, c := range p.h.Network().ConnsToPeer(pid) {
+		if !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
+			return "direct"
+		}
+		path = "relayed"
+	}
+	return path
+}
+
+func isCircuit(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// acl admits to the relay the peers whose key RelayFor accepts, both to
+// reserve a slot and as the source of a relayed connection.
+type acl struct{ allow func([32]byte) bool }
+
+func (a acl) ok(id peer.ID) bool {
+	k, ok := SignKey(id)
+	return ok && a.allow(k)
+}
+
+func (a acl) AllowReserve(id peer.ID, _ ma.Multiaddr) bool { return a.ok(id) }
+
+func (a acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
+	return a.ok(src) && a.ok(dst)
+}

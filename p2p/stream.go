@@ -1,0 +1,241 @@
+package p2p
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// ProtocolID names the frame protocol. A stream carries requests and their
+// answers in turn, for as long as both ends keep it: a peer's raft messages
+// go over one long-lived stream, pings and catch-up over others.
+//
+// A request is a 4-byte big-endian length and the frame; an answer is a
+// 2-byte status (HTTP's codes: 200, 400, 403, 409, 413, 429) a 4-byte
+// length and the body.
+const ProtocolID protocol.ID = "/demes/frame/1"
+
+// maxIdle bounds the idle streams kept per peer.
+const maxIdle = 4
+
+// serveIdle is how long a stream may sit between two requests before the
+// serving side closes it (the sender opens another when it needs one).
+const serveIdle = 2 * time.Minute
+
+// Handler answers one frame from the peer src (its peer id). It reads the
+// frame from body, of size bytes, as far as it wants: a handler that
+// refuses a frame after its first bytes leaves the rest unread, and the
+// stream is then closed instead of reused. It returns an HTTP status code
+// and the answer's body.
+type Handler func(ctx context.Context, src string, size int64, body io.Reader) (code int, resp []byte)
+
+// SetHandler sets the function that answers frames; until it is set, every
+// frame is answered 503.
+func (p *Host) SetHandler(h Handler) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.handler = h
+}
+
+// StatusError is a peer's answer other than 200.
+type StatusError struct {
+	Peer string
+	Code int
+	Body []byte
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("peer %s answered %d: %.200s", e.Peer, e.Code, e.Body)
+}
+
+func (p *Host) serve(s network.Stream) {
+	defer s.Close()
+	src := s.Conn().RemotePeer().String()
+	var head [4]byte
+	for {
+		s.SetReadDeadline(time.Now().Add(serveIdle))
+		if _, err := io.ReadFull(s, head[:]); err != nil {
+			return
+		}
+		size := int64(binary.BigEndian.Uint32(head[:]))
+		if size > p.cfg.MaxFrame {
+			refuseUnread(s, 413, []byte("request too large"))
+			return
+		}
+		p.mu.Lock()
+		h := p.handler
+		p.mu.Unlock()
+		body := &io.LimitedReader{R: s, N: size}
+		code, resp := 503, []byte("not serving yet")
+		if h != nil {
+			// The frame's reader has the stream's deadline: a peer that
+			// stalls mid-frame holds this goroutine no longer than that.
+			s.SetReadDeadline(time.Now().Add(30 * time.Second))
+			code, resp = h(context.Background(), src, size, body)
+		}
+		if body.N > 0 {
+			// Unread: the frame's rest would be taken for the next
+			// request. The peer opens a new stream.
+			refuseUnread(s, code, resp)
+			return
+		}
+		if err := writeAnswer(s, code, resp); err != nil {
+			s.Reset()
+			return
+		}
+	}
+}
+
+// refuseUnread answers a frame left (partly) unread and ends the stream:
+// the peer reads the answer, and learns it may stop sending the rest.
+func refuseUnread(s network.Stream, code int, resp []byte) {
+	if err := writeAnswer(s, code, resp); err != nil {
+		s.Reset()
+		return
+	}
+	s.CloseWrite()
+	s.CloseRead()
+}
+
+func writeAnswer(s network.Stream, code int, body []byte) error {
+	s.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	b := make([]byte, 6, 6+len(body))
+	binary.BigEndian.PutUint16(b, uint16(code))
+	binary.BigEndian.PutUint32(b[2:], uint32(len(body)))
+	_, err := s.Write(append(b, body...))
+	return err
+}
+
+// Post sends frame to the peer a p2p URL names and returns its answer: the
+// body for 200, a *[StatusError] otherwise. It implements node.Link for p2p
+// URLs.
+func (p *Host) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	if int64(len(frame)) > p.cfg.MaxFrame {
+		return nil, fmt.Errorf("frame of %d bytes is over the limit of %d", len(frame), p.cfg.MaxFrame)
+	}
+	info, err := p.resolve(url)
+	if err != nil {
+		return nil, err
+	}
+	if info.ID == p.h.ID() {
+		return nil, errors.New("that p2p URL is this node's own")
+	}
+	for attempt := 0; ; attempt++ {
+		s, reused, err := p.stream(ctx, info.ID)
+		if err != nil {
+			return nil, fmt.Errorf("reach %s: %w", info.ID, err)
+		}
+		resp, err := roundTrip(ctx, s, frame, p.cfg.MaxFrame)
+		if err == nil {
+			p.putIdle(info.ID, s)
+			return resp, nil
+		}
+		s.Reset()
+		var se *StatusError
+		if errors.As(err, &se) {
+			se.Peer = info.ID.String()
+			return nil, se
+		}
+		// A stream kept idle may have died with its connection (or been
+		// closed by the peer) since: one more try, on a new one.
+		if !reused || attempt > 0 || ctx.Err() != nil {
+			return nil, fmt.Errorf("peer %s: %w", info.ID, err)
+		}
+	}
+}
+
+// resolve parses a p2p URL once and tells the peerstore its addresses.
+func (p *Host) resolve(url string) (peer.AddrInfo, error) {
+	p.mu.Lock()
+	info, ok := p.urls[url]
+	p.mu.Unlock()
+	if ok {
+		return info, nil
+	}
+	info, err := ParseURL(url)
+	if err != nil {
+		return info, err
+	}
+	p.h.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
+	p.mu.Lock()
+	if len(p.urls) > 4096 {
+		clear(p.urls) // a bound against junk URLs; parsed again when used
+	}
+	p.urls[url] = info
+	p.mu.Unlock()
+	return info, nil
+}
+
+func (p *Host) stream(ctx context.Context, id peer.ID) (network.Stream, bool, error) {
+	p.mu.Lock()
+	if q := p.idle[id]; len(q) > 0 {
+		s := q[len(q)-1]
+		p.idle[id] = q[:len(q)-1]
+		p.mu.Unlock()
+		return s, true, nil
+	}
+	p.mu.Unlock()
+	// A relayed ("limited") connection is fine: everything on it is
+	// signed, and hole punching replaces it with a direct one when it can.
+	s, err := p.h.NewStream(network.WithAllowLimitedConn(ctx, "demes frames"), id, ProtocolID)
+	return s, false, err
+}
+
+func (p *Host) putIdle(id peer.ID, s network.Stream) {
+	s.SetDeadline(time.Time{})
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.idle[id]) >= maxIdle || p.ctx.Err() != nil {
+		s.Close()
+		return
+	}
+	p.idle[id] = append(p.idle[id], s)
+}
+
+func roundTrip(ctx context.Context, s network.Stream, frame []byte, max int64) ([]byte, error) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(30 * time.Second)
+	}
+	s.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { s.SetDeadline(time.Now()) })
+	defer stop()
+	req := make([]byte, 4, 4+len(frame))
+	binary.BigEndian.PutUint32(req, uint32(len(frame)))
+	_, werr := s.Write(append(req, frame...))
+	// A peer that refuses a frame by its first bytes answers before
+	// reading the rest and stops the write: its answer says why.
+	var head [6]byte
+	if _, err := io.ReadFull(s, head[:]); err != nil {
+		if werr != nil {
+			return nil, werr
+		}
+		return nil, err
+	}
+	code, size := int(binary.BigEndian.Uint16(head[:])), int64(binary.BigEndian.Uint32(head[2:]))
+	if size > max {
+		return nil, fmt.Errorf("answer of %d bytes is over the limit", size)
+	}
+	body := make([]byte, size)
+	if _, err := io.ReadFull(s, body); err != nil {
+		return nil, err
+	}
+	if code != 200 {
+		return nil, &StatusError{Code: code, Body: body}
+	}
+	return body, nil
+}
+
+// StatusCode returns the peer's status code.
+func (e *StatusError) StatusCode() int { return e.Code }
+
+// ResponseBody returns the body of the peer's answer.
+func (e *StatusError) ResponseBody() []byte { return e.Body }

@@ -143,33 +143,29 @@ func holdsOnce(ms []chatMsg, texts []string) string {
 	return fmt.Sprintf("missing %q, more than once %q", missing, twice)
 }
 
-// memberPath is how n reaches the member pub, from the member's "path"
-// field ("direct", "relayed", or "" when unknown); known is false when
-// this build's member info has no such field.
-func memberPath(n *node, pub string) (path string, known bool) {
+// memberPath is how n reaches the member pub now, from the member's "path"
+// field: "direct", "relayed", or "" while unknown (the field is left out
+// then).
+func memberPath(n *node, pub string) string {
 	n.t.Helper()
 	for _, m := range n.members() {
-		if id, _ := m["public_id"].(string); id != pub {
-			continue
+		if id, _ := m["public_id"].(string); id == pub {
+			path, _ := m["path"].(string)
+			return path
 		}
-		v, ok := m["path"]
-		if !ok {
-			return "", false
-		}
-		path, _ = v.(string)
-		return path, true
 	}
-	return "", true
+	return ""
 }
 
 // chatBothWays has a and b send rounds messages each, taking turns, and
-// returns the texts sent.
-func chatBothWays(t *testing.T, a, b *node, rounds int) []string {
+// returns the texts sent; tag makes them differ from other calls' texts,
+// since the history check counts each text.
+func chatBothWays(t *testing.T, tag string, a, b *node, rounds int) []string {
 	t.Helper()
 	var texts []string
 	for i := 1; i <= rounds; i++ {
 		for _, n := range []*node{a, b} {
-			text := fmt.Sprintf("%s says %d", n.name, i)
+			text := fmt.Sprintf("%s says %d (%s)", n.name, i, tag)
 			send(t, n, text)
 			texts = append(texts, text)
 		}

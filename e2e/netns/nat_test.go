@@ -12,7 +12,11 @@ import (
 // through the relay and chat both ways, and nothing may be lost. Whether
 // the two then punch a direct path through their NATs is logged, not
 // asserted: it depends on the transport's hole punching, which needs the
-// nodes to learn their public addresses first.
+// nodes to learn their public addresses first. go-libp2p v0.52.0 only
+// punches from addresses it deems public (manet.IsPublicAddr), and this
+// test's "internet" is a private range (10.99.0.0/24, so that no packet
+// could ever mean a real host), so here the members are expected to stay
+// relayed.
 func TestNetnsNAT(t *testing.T) {
 	requireNetns(t)
 	requireNft(t)
@@ -56,13 +60,13 @@ func TestNetnsNAT(t *testing.T) {
 
 	formGroup(t, ana, ben)
 	joined := time.Now()
-	texts := chatBothWays(t, ana, ben, 3)
+	texts := chatBothWays(t, "after the join", ana, ben, 3)
 	waitSameHistory(t, nodes, texts)
 
 	reportPunch(t, ana, ben, joined)
 
 	// Whatever path they ended on, the chat goes on over it.
-	texts = append(texts, chatBothWays(t, ben, ana, 1)...)
+	texts = append(texts, chatBothWays(t, "after the punch window", ben, ana, 1)...)
 	waitSameHistory(t, nodes, texts)
 }
 
@@ -72,15 +76,10 @@ func TestNetnsNAT(t *testing.T) {
 func reportPunch(t *testing.T, a, b *node, joined time.Time) {
 	t.Helper()
 	seen := map[string]string{}
-	var known bool
 	direct := pollUntil(30*time.Second, func() bool {
 		all := true
 		for _, pair := range [][2]*node{{a, b}, {b, a}} {
-			path, ok := memberPath(pair[0], pair[1].pub)
-			known = ok
-			if !ok {
-				return true
-			}
+			path := memberPath(pair[0], pair[1].pub)
 			if seen[pair[0].name] != path {
 				t.Logf("%s: path to %s is %q, %v after the join", pair[0].name, pair[1].name, path, time.Since(joined).Round(time.Millisecond))
 				seen[pair[0].name] = path
@@ -90,8 +89,6 @@ func reportPunch(t *testing.T, a, b *node, joined time.Time) {
 		return all
 	})
 	switch {
-	case !known:
-		t.Logf("this build's member info has no path field: cannot tell whether the hole punch happened")
 	case direct:
 		t.Logf("hole punch: both members reach each other directly, %v after the join", time.Since(joined).Round(time.Millisecond))
 	default:

@@ -56,6 +56,7 @@ func run(m *testing.M) int {
 	if skipReason != "" {
 		return m.Run()
 	}
+	sweepStale()
 	dir, err := os.MkdirTemp("", "demes-netns-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "netns:", err)

@@ -62,6 +62,10 @@ func (p *proc) start(stdout string, args ...string) {
 	cmd := exec.Command(ipBin, append([]string{"netns", "exec", p.ns, demesBin}, append(args, "--home", p.home)...)...)
 	cmd.Env = append(os.Environ(), "HOME="+p.home)
 	cmd.Stdout, cmd.Stderr = out, log
+	// Should the test binary die without its cleanups (go test's
+	// -timeout), the kernel kills the node with it; the signal setting
+	// survives ip's exec of demes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -17,8 +20,9 @@ import (
 // the namespaces deletes the bridges and veths with them.
 type topo struct {
 	t *testing.T
-	// prefix starts every namespace's name: "dm" and random hex, so that
-	// parallel runs, and namespaces a killed run left behind, do not collide.
+	// prefix starts every namespace's name: "dm", the test binary's pid
+	// and random hex, so that parallel runs, and namespaces a killed run
+	// left behind, do not collide, and sweepStale can tell which are left.
 	prefix string
 	sw     string   // the switch namespace
 	nss    []string // every namespace made, the switch first
@@ -32,7 +36,7 @@ func newTopo(t *testing.T) *topo {
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)
 	}
-	tp := &topo{t: t, prefix: "dm" + hex.EncodeToString(b[:])}
+	tp := &topo{t: t, prefix: fmt.Sprintf("dm%d-%s", os.Getpid(), hex.EncodeToString(b[:]))}
 	t.Cleanup(tp.destroy)
 	tp.sw = tp.netns("sw")
 	return tp
@@ -146,16 +150,59 @@ func (tp *topo) unreachable(ns, addr string) {
 func (tp *topo) destroy() {
 	for i := len(tp.nss) - 1; i >= 0; i-- {
 		ns := tp.nss[i]
-		if out, err := exec.Command(ipBin, "netns", "pids", ns).Output(); err == nil {
-			for _, f := range bytes.Fields(out) {
-				if pid, err := strconv.Atoi(string(f)); err == nil {
-					tp.t.Logf("killing pid %d, left running in %s", pid, ns)
-					syscall.Kill(pid, syscall.SIGKILL)
-				}
-			}
+		for _, pid := range killNetns(ns) {
+			tp.t.Logf("killed pid %d, left running in %s", pid, ns)
 		}
 		if out, err := exec.Command(ipBin, "netns", "del", ns).CombinedOutput(); err != nil {
 			tp.t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
+		}
+	}
+}
+
+// killNetns kills every process in namespace ns and returns their pids.
+func killNetns(ns string) []int {
+	out, err := exec.Command(ipBin, "netns", "pids", ns).Output()
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, f := range bytes.Fields(out) {
+		if pid, err := strconv.Atoi(string(f)); err == nil {
+			syscall.Kill(pid, syscall.SIGKILL)
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// staleName matches the namespaces newTopo names, capturing the pid of the
+// test binary that made them.
+var staleName = regexp.MustCompile(`^dm([0-9]+)-[0-9a-f]{6}-`)
+
+// sweepStale deletes the namespaces of earlier runs whose test binary is
+// gone: one killed by go test's -timeout runs no cleanups. A namespace whose
+// maker still runs belongs to a parallel run and is left alone.
+func sweepStale() {
+	out, err := exec.Command(ipBin, "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		m := staleName.FindStringSubmatch(f[0])
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		killNetns(f[0])
+		if err := exec.Command(ipBin, "netns", "del", f[0]).Run(); err == nil {
+			fmt.Fprintf(os.Stderr, "netns: deleted %s, left behind by an earlier run\n", f[0])
 		}
 	}
 }

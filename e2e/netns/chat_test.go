@@ -114,7 +114,7 @@ func pollUntil(d time.Duration, cond func() bool) bool {
 func historyLine(ms []chatMsg) string {
 	var b strings.Builder
 	for _, m := range ms {
-		fmt.Fprintf(&b, "%d:%.8s:%s|", m.Index, m.ID, m.Text)
+		fmt.Fprintf(&b, "%d:%s:%s|", m.Index, m.ID, m.Text)
 	}
 	return b.String()
 }

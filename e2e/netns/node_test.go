@@ -222,17 +222,10 @@ func (n *node) status() statusDoc {
 	return st
 }
 
-// members is the node's view of its one group's members: `demes members
-// --json` where the build has it, else the members in `demes status
-// --json`.
+// members is the node's view of its one group's members, from `demes
+// status --json`; nil while it is in no group or in several.
 func (n *node) members() []map[string]any {
 	n.t.Helper()
-	if r := n.demes("members", "--json"); r.code == 0 {
-		var ms []map[string]any
-		if err := json.Unmarshal([]byte(r.stdout), &ms); err == nil {
-			return ms
-		}
-	}
 	st := n.status()
 	if len(st.Groups) != 1 {
 		return nil

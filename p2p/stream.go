@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // ProtocolID names the frame protocol. A stream carries requests and their
@@ -58,7 +59,7 @@ func (e *StatusError) Error() string {
 
 func (p *Host) serve(s network.Stream) {
 	defer s.Close()
-	src := s.Conn().RemotePeer().String()
+	src := source(s.Conn())
 	var head [4]byte
 	for {
 		s.SetReadDeadline(time.Now().Add(serveIdle))
@@ -103,6 +104,17 @@ func refuseUnread(s network.Stream, code int, resp []byte) {
 	}
 	s.CloseWrite()
 	s.CloseRead()
+}
+
+// source names where a stream comes from, for the node's rate limits per
+// source: the remote IP address of a direct connection (a new key per
+// attempt costs nothing; a new address does), the peer id for a relayed one
+// (whose address is the relay's, shared by everyone it relays).
+func source(c network.Conn) string {
+	if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil && !c.Stat().Limited {
+		return ip.String()
+	}
+	return c.RemotePeer().String()
 }
 
 func writeAnswer(s network.Stream, code int, body []byte) error {

@@ -108,6 +108,16 @@ func (p *proc) stop() {
 	p.cmd = nil
 }
 
+// kill is kill -9: the node gets no shutdown, as when a laptop dies.
+func (p *proc) kill() {
+	if p.cmd == nil {
+		return
+	}
+	p.cmd.Process.Kill()
+	<-p.exited
+	p.cmd = nil
+}
+
 // logTail logs the last n lines of the process's log.
 func (p *proc) logTail(n int) {
 	b, err := os.ReadFile(p.logPath)

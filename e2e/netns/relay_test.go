@@ -15,7 +15,9 @@ func p2pServe(relayAddr string) []string {
 // TestNetnsRelay runs two members on two networks with no route between
 // them and a relay with a leg in each: the members can reach each other
 // only through the relay. They form a group over libp2p and chat both
-// ways; both end with every message, in the same order.
+// ways; both end with every message, in the same order. Then one loses its
+// cable for a while, and later its node dies and restarts; what was sent
+// meanwhile commits once, through the relay, when it is back.
 func TestNetnsRelay(t *testing.T) {
 	requireNetns(t)
 	requireP2P(t)
@@ -62,4 +64,30 @@ func TestNetnsRelay(t *testing.T) {
 			t.Logf("%s reaches %s %s (known %v after the chat)", n.name, other.name, path, time.Since(start).Round(time.Millisecond))
 		}
 	}
+
+	// Ben's cable is pulled: with two voters neither can commit, so both
+	// messages wait in the outboxes (exit 3). Once the cable is back, ben
+	// must find the relay and ana again, and both messages commit once.
+	tp.setPort("p-ben", false)
+	for _, n := range nodes {
+		text := n.name + " while ben is offline"
+		n.must(3, "send", text, "--timeout", "2s")
+		texts = append(texts, text)
+	}
+	back := time.Now()
+	tp.setPort("p-ben", true)
+	waitSameHistory(t, nodes, texts)
+	t.Logf("ben back through the relay, and both queued messages committed, %v after the cable was back", time.Since(back).Round(time.Millisecond))
+
+	// Ben's node dies and starts again: its connections are gone, so it
+	// must take a new slot on the relay, and ana must reach it through
+	// the new circuit, before ana's queued message can commit.
+	ben.kill()
+	text := "ana while ben's node is down"
+	ana.must(3, "send", text, "--timeout", "2s")
+	texts = append(texts, text)
+	restarted := time.Now()
+	ben.start(p2pServe(relayAddr)...)
+	waitSameHistory(t, nodes, texts)
+	t.Logf("ben's restarted node caught up through the relay %v after its start", time.Since(restarted).Round(time.Millisecond))
 }

@@ -63,6 +63,17 @@ func TestNetnsNAT(t *testing.T) {
 	texts := chatBothWays(t, "after the join", ana, ben, 3)
 	waitSameHistory(t, nodes, texts)
 
+	// Both routers must have masqueraded the members' connections (to the
+	// relay, at least), or the test would not be about NAT.
+	for _, h := range homes {
+		rt := tp.prefix + "-rt-" + h.name
+		n := tp.natted(rt)
+		if n == 0 {
+			t.Errorf("router of %s masqueraded no connection", h.name)
+		}
+		t.Logf("connections the router of %s masqueraded: %d", h.name, n)
+	}
+
 	reportPunch(t, ana, ben, joined)
 
 	// Whatever path they ended on, the chat goes on over it.

@@ -66,8 +66,9 @@ func TestNetnsRelay(t *testing.T) {
 	}
 
 	// Ben's cable is pulled: with two voters neither can commit, so both
-	// messages wait in the outboxes (exit 3). Once the cable is back, ben
-	// must find the relay and ana again, and both messages commit once.
+	// messages wait in the outboxes (exit 3). Once the cable is back both
+	// commit once; a cut this short may leave the connections open, the
+	// restart below does not.
 	tp.setPort("p-ben", false)
 	for _, n := range nodes {
 		text := n.name + " while ben is offline"

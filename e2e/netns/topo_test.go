@@ -128,8 +128,24 @@ func (tp *topo) forwarding(ns string, on bool) {
 func (tp *topo) masquerade(ns, wan string) {
 	tp.t.Helper()
 	rules := "table ip nat {\n\tchain post {\n\t\ttype nat hook postrouting priority 100; policy accept;\n" +
-		"\t\toifname \"" + wan + "\" masquerade\n\t}\n}\n"
+		"\t\toifname \"" + wan + "\" counter masquerade\n\t}\n}\n"
 	tp.exec(ns, rules, nftBin, "-f", "-")
+}
+
+// natted is how many connections router ns has masqueraded so far: a nat
+// chain sees only the first packet of each, which the rule's counter counts.
+func (tp *topo) natted(ns string) int {
+	tp.t.Helper()
+	out, err := exec.Command(ipBin, "netns", "exec", ns, nftBin, "list", "chain", "ip", "nat", "post").CombinedOutput()
+	if err != nil {
+		tp.t.Fatalf("in %s: nft list chain ip nat post: %v\n%s", ns, err, out)
+	}
+	m := regexp.MustCompile(`counter packets ([0-9]+)`).FindSubmatch(out)
+	if m == nil {
+		tp.t.Fatalf("in %s: no counter in the nat chain:\n%s", ns, out)
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 // unreachable fails the test unless ns has no route to addr: the relay

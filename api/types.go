@@ -570,6 +570,11 @@ type GroupFigures struct {
 	// for and this node, as host, withheld: their target was a host the
 	// voters had deposed for censorship a short while before.
 	TransfersWithheld uint64
+	// FastCampaigns counts the elections this node started at once,
+	// without waiting out the other voters' election timeout, because its
+	// host's process was gone (its address refused connections) and this
+	// node was its best backup.
+	FastCampaigns uint64
 	// Committed counts the entries this node saw the group commit since it
 	// started (each once, as etcd's proposals_committed_total); Pending
 	// is the proposals of this node's own messages on their way to the

@@ -25,6 +25,10 @@ type Intervals struct {
 	// from its leader keeps refusing to vote for another. Zero turns off
 	// the best backup's early campaign (see [Placer]).
 	ElectionTimeout time.Duration
+	// Heartbeat is raft's heartbeat interval. The best backup of a leader
+	// whose process is gone campaigns once it has missed two heartbeats
+	// (see [Placer]).
+	Heartbeat time.Duration
 }
 
 // Member is one member of the group as the caller sees it at the moment of a
@@ -56,8 +60,14 @@ type Peer struct {
 	// FailedSince is when the first ping that failed since LastPong
 	// failed (no answer, or an error); zero if none has.
 	FailedSince time.Time
-	RTT         float64 // milliseconds, when HasRTT
-	HasRTT      bool
+	// Gone is when the transport last said, since LastPong, that nothing
+	// listens at the peer's address any more: a refused connection (the
+	// machine answered, the process is gone) or a closed libp2p
+	// connection. A timeout, which a cut link gives too, is no such
+	// report. Zero if there is none.
+	Gone   time.Time
+	RTT    float64 // milliseconds, when HasRTT
+	HasRTT bool
 }
 
 // Observations is everything a [Placer] decides from: what the caller knows

@@ -128,6 +128,10 @@ type Decision struct {
 	ChangeVoters bool
 	// Campaign asks the caller to start a raft election (see [Placer]).
 	Campaign bool
+	// Force, with Campaign, asks for an election the other voters join
+	// although they heard from the leader within their election timeout
+	// (raft's leadership-transfer campaign): the leader's process is gone.
+	Force bool
 	// Wake, when not zero, is when the caller should step again even if
 	// no tick comes by then: the best backup's campaign is due.
 	Wake time.Time
@@ -207,6 +211,28 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 		// Another member's election is under way, and this one voted
 		// for it: a second candidate could only split the vote. The
 		// winner hands over.
+		return
+	}
+	if gone := pr.Gone; !gone.IsZero() && !o.LeaderHeard.After(gone) && o.Intervals.Heartbeat > 0 {
+		// The leader's address refuses connections and it has been
+		// silent since: its process is gone, and the others' leases
+		// only guard a leader that is not. Waiting them out would add
+		// the election timeout to the failover, so the campaign is
+		// one the others join at once, as for a handover. Two missed
+		// heartbeats first, so that a refusal during a restart that
+		// the leader survives (it answers again) is not taken for its
+		// end.
+		due := o.LeaderHeard.Add(2 * o.Intervals.Heartbeat)
+		if due.Before(gone) {
+			due = gone
+		}
+		if now.Before(due) {
+			d.Wake = due
+			return
+		}
+		p.campaigned = pr.FailedSince
+		d.Campaign, d.Force = true, true
+		d.Notes = append(d.Notes, "placement: the leader's process is gone and this member is the best backup; campaigning at once")
 		return
 	}
 	at = at.Add(et + p.leaseSpread(o))

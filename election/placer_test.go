@@ -17,6 +17,7 @@ type world struct {
 	rtt     map[string]map[string]float64 // symmetric, ms
 	reports map[string]map[string]float64 // the committed maps
 	down    map[string]bool               // crashed: no pongs
+	gone    map[string]bool               // crashed, and its address refuses connections
 	voters  map[string]bool
 	behind  map[string]bool // tracked by the leader but not caught up
 	leader  string
@@ -37,7 +38,7 @@ var t0 = time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 func newWorld(t *testing.T, self string) *world {
 	w := &world{
 		t: t, now: t0, started: t0, self: self, ids: ids("a b c d e"),
-		rtt: map[string]map[string]float64{}, down: map[string]bool{},
+		rtt: map[string]map[string]float64{}, down: map[string]bool{}, gone: map[string]bool{},
 		voters: set("a b c d e"), behind: map[string]bool{},
 		leader: self, term: 1, peers: map[string]Peer{},
 		iv: Intervals{Ping: 100 * time.Millisecond, Latency: time.Second, TransferCooldown: time.Second,
@@ -97,9 +98,12 @@ func (w *world) pong() {
 			p.Since = w.now
 		}
 		if !w.down[id] {
-			p.LastPong, p.RTT, p.HasRTT, p.FailedSince = w.now, w.rtt[w.self][id], true, time.Time{}
+			p.LastPong, p.RTT, p.HasRTT, p.FailedSince, p.Gone = w.now, w.rtt[w.self][id], true, time.Time{}, time.Time{}
 		} else if p.FailedSince.IsZero() {
 			p.FailedSince = w.now
+		}
+		if w.down[id] && w.gone[id] && p.Gone.IsZero() {
+			p.Gone = w.now
 		}
 		w.peers[id] = p
 	}
@@ -539,6 +543,72 @@ func TestPlacerCampaign(t *testing.T) {
 				if d := w.step(w.iv.Ping); d.Campaign {
 					t.Fatal("campaigned twice")
 				}
+			}
+		})
+	}
+}
+
+// TestPlacerCampaignGone: when the leader's address refuses connections
+// (its process is gone), the best backup does not wait out the others'
+// leases: it campaigns with raft's transfer campaign, which they join at
+// once, two heartbeats after it last heard from the leader. A refusal alone
+// (the leader answered since) or a silent failure (a cut link) does not.
+func TestPlacerCampaignGone(t *testing.T) {
+	const et, hb = 500 * time.Millisecond, 50 * time.Millisecond
+	tests := []struct {
+		name  string
+		self  string
+		setup func(w *world)
+		force bool
+		after time.Duration // after the last heartbeat
+	}{
+		{"the best backup campaigns at once", "c", nil, true, 2 * hb},
+		{"another member leaves it to the best backup", "d", nil, false, 0},
+		// A cut link: no refusal, the ordinary campaign after the leases.
+		{"no refusal", "c", func(w *world) { w.gone["b"] = false }, false, et + et/50},
+		// The leader answered after the refusal: it lives, and only the
+		// ordinary campaign remains.
+		{"heard since", "c", func(w *world) { w.heard = w.now.Add(time.Hour) }, false, et + et/50},
+		{"not a voter", "c", func(w *world) { w.voters["c"] = false }, false, 0},
+		{"voted for another", "c", func(w *world) { w.voted = w.now.Add(time.Millisecond) }, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, tt.self)
+			w.iv.ElectionTimeout, w.iv.Heartbeat = et, hb
+			w.leader = "b"
+			for i := 0; i < 10; i++ {
+				w.step(w.iv.Ping)
+			}
+			w.heard = w.now // the last heartbeat
+			last := w.heard
+			w.crash("b")
+			w.gone["b"] = true
+			if tt.setup != nil {
+				tt.setup(w)
+			}
+			var at time.Time
+			var force bool
+			// Stepped every millisecond, as wakes and refusals may come
+			// at any time; pongs (and refusals) only with the pings.
+			for i := 0; i < 2000 && at.IsZero(); i++ {
+				if i%int(w.iv.Ping/time.Millisecond) == 0 {
+					w.pong()
+				}
+				d := w.p.Step(w.now, w.obs())
+				if d.Campaign {
+					at, force = w.now, d.Force
+				}
+				w.now = w.now.Add(time.Millisecond)
+			}
+			if tt.after == 0 {
+				if !at.IsZero() {
+					t.Fatalf("campaigned %v after the last heartbeat (force %v), want no campaign", at.Sub(last), force)
+				}
+				return
+			}
+			if at.IsZero() || force != tt.force || at.Sub(last) != tt.after {
+				t.Fatalf("campaign at %v after the last heartbeat, force %v; want %v, force %v", at.Sub(last), force, tt.after, tt.force)
 			}
 		})
 	}

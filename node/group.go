@@ -84,6 +84,7 @@ type group struct {
 	role         raft.StateType
 	left         bool
 	pl           placementState
+	pr           probe                        // the probe of a silent host (gone.go)
 	hostQuota    hostQuota                    // chat entries taken as host, not applied yet (quota.go)
 	outboxDone   [][]byte                     // committed ids to drop from the stored outbox
 	outboxPut    []*pending                   // queued messages to write to the stored outbox
@@ -360,6 +361,7 @@ func (g *group) run() {
 			if g.fork == nil {
 				g.rn.Tick()
 				g.tickTentative()
+				g.probeLeader(time.Now())
 			}
 		case msgs := <-g.stepc:
 			g.stepAll(msgs)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 
 	"github.com/demes/demes/crypto"
 )
@@ -104,6 +105,13 @@ func refused(err error) bool {
 
 // CloseIdle closes idle connections (tests use it to avoid leaks).
 func (l *HTTPLink) CloseIdle() { l.client.CloseIdleConnections() }
+
+// goneErr reports whether err, from Link.Post, says that nothing listens at
+// the peer's address any more: the connection was refused, so the peer's
+// machine answered for it and its process is gone (a crashed endpoint on the
+// simulated network says the same). A timeout is no such answer: a cut link
+// gives one too, and a live host behind it keeps its lease.
+func goneErr(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // SchemeLink sends each frame over the transport its URL names: "p2p:" URLs
 // over P2P (package p2p's libp2p host), every other one over HTTP. A group

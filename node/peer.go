@@ -137,8 +137,12 @@ func (p *peer) run() {
 		var batch []outMsg
 		batch, next = fillBatch(first, p.q)
 		if err := p.send(batch); err != nil {
+			gone := goneErr(err)
 			for _, m := range batch {
 				m.g.reportUnreachable(m.id)
+				if gone {
+					m.g.reportGone(m.to)
+				}
 			}
 			if backoff == 0 {
 				backoff = backoffMin

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/election"
@@ -36,6 +37,10 @@ type rttSample struct {
 	key [32]byte
 	ms  float64
 	ok  bool
+	// gone says that the peer's address refused the connection: its
+	// process is gone (see goneErr). Not a measurement: a report from
+	// the transport, which may come from a raft send as well as a ping.
+	gone bool
 }
 
 type peerLatency struct {
@@ -43,6 +48,7 @@ type peerLatency struct {
 	lastPong    time.Time
 	since       time.Time // when this node started pinging the peer
 	failedSince time.Time // the first failed ping since lastPong
+	gone        time.Time // the first report since lastPong that the peer's process is gone
 }
 
 // placementState is the group's side of placement: what it measured of
@@ -79,9 +85,9 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 		g.n.wg.Add(1)
 		go func() {
 			defer g.n.wg.Done()
-			ms, ok := g.ping(k, url)
+			ms, ok, gone := g.ping(k, url)
 			select {
-			case g.rttc <- rttSample{key: k, ms: ms, ok: ok}:
+			case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone}:
 			case <-g.stopc:
 			}
 		}()
@@ -91,14 +97,14 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 // ping sends one signed ping and checks the signed pong: it must come from
 // the pinged member, be addressed to us, and echo our nonce. Both carry their
 // sender's raft view (attest.go); the pong's is recorded.
-func (g *group) ping(key [32]byte, url string) (float64, bool) {
+func (g *group) ping(key [32]byte, url string) (ms float64, ok, gone bool) {
 	nonce := make([]byte, pingNonceLen)
 	rand.Read(nonce)
 	own := g.ownView()
 	payload := encodePing(nonce, pingKindPing, own, g.pingExtra(own, key))
 	frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: key, Payload: payload})
 	if err != nil {
-		return 0, false
+		return 0, false, false
 	}
 	ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
 	defer cancel()
@@ -109,10 +115,10 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	if errors.As(err, &be) {
 		// The member does not know this node yet: it was away.
 		g.n.onBehindAnswer(g, key, be)
-		return 0, false
+		return 0, false, false
 	}
 	if err != nil {
-		return 0, false
+		return 0, false, goneErr(err)
 	}
 	env, err := crypto.Verify(resp)
 	var back []byte
@@ -126,7 +132,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	// and our own view, which is not its report.
 	if err != nil || env.Type != crypto.TypePong || env.Sender != key || env.To != g.n.self.Sign || !bytes.Equal(back, nonce) {
 		g.n.reject(env, "bad pong", err)
-		return 0, false
+		return 0, false, false
 	}
 	// A pong rejected for its head changes nothing (as a ping does not):
 	// the head is checked before the view, suspicion or read mark is kept.
@@ -134,7 +140,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	if x.statement != nil {
 		if c, err = parseHeadClaim(g.id, key, x.statement); err != nil {
 			g.n.reject(env, "bad head statement", err)
-			return 0, false
+			return 0, false, false
 		}
 	}
 	if kind == pingKindPong {
@@ -147,7 +153,7 @@ func (g *group) ping(key [32]byte, url string) (float64, bool) {
 	if x.statement != nil {
 		g.noteHead(c)
 	}
-	return float64(rtt) / float64(time.Millisecond), true
+	return float64(rtt) / float64(time.Millisecond), true, false
 }
 
 func (g *group) onRTT(s rttSample) {
@@ -160,9 +166,18 @@ func (g *group) onRTT(s rttSample) {
 	if s.ok {
 		g.fig.rtt.observe(s.ms / 1000)
 		p.est.Add(s.ms)
-		p.lastPong, p.failedSince = now, time.Time{}
+		p.lastPong, p.failedSince, p.gone = now, time.Time{}, time.Time{}
 	} else if p.failedSince.IsZero() {
 		p.failedSince = now
+	}
+	if s.gone && p.gone.IsZero() {
+		p.gone = now
+		if k, _, ok := g.memberByRaft(g.leader); ok && g.leader != raft.None && k == s.key && g.role != raft.StateLeader {
+			// The host's process is gone: its best backup need not
+			// wait for the next ping interval to take over.
+			g.placementStep(now)
+			return
+		}
 	}
 	// A new leader need not wait for the next tick: after a host crash
 	// the handover to the best backup is due at once, and pongs arrive
@@ -265,6 +280,7 @@ func (g *group) observations() election.Observations {
 			TransferCooldown: g.n.cfg.TransferCooldown, Retry: g.n.cfg.RetryInterval,
 			Hysteresis:      g.n.cfg.Hysteresis,
 			ElectionTimeout: g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.ElectionTicks),
+			Heartbeat:       g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.HeartbeatTicks),
 		},
 	}
 	var st raft.Status
@@ -303,7 +319,7 @@ func (g *group) observations() election.Observations {
 			continue
 		}
 		rtt, ok := p.est.Value()
-		o.Peers[id] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, RTT: rtt, HasRTT: ok}
+		o.Peers[id] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, Gone: p.gone, RTT: rtt, HasRTT: ok}
 	}
 	return o
 }
@@ -316,7 +332,9 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 	for _, note := range d.Notes {
 		g.n.log.Debug().Str("group", g.id.String()).Msg(note)
 	}
-	if d.Campaign {
+	if d.Campaign && d.Force {
+		g.forceCampaign()
+	} else if d.Campaign {
 		g.campaign()
 	}
 	if d.Publish != nil && g.proposeLatency(d.Publish) == nil {
@@ -437,6 +455,22 @@ func (g *group) campaign() {
 	if err := g.rn.Campaign(); err != nil {
 		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: campaign")
 	}
+}
+
+// forceCampaign starts the election a leadership transfer starts: the
+// other voters grant their votes although they heard from the leader within
+// their election timeout, since its process is gone (see
+// election.Placer). raft's own message for it, MsgTimeoutNow, is stepped
+// locally as if the lost leader had sent it; it carries no term, so raft
+// takes it as local, and nothing else reads it. It is counted.
+func (g *group) forceCampaign() {
+	m := &pb.Message{Type: pb.MsgTimeoutNow.Enum(), From: proto.Uint64(g.leader), To: proto.Uint64(state.RaftID(g.n.self.Sign))}
+	if err := g.rn.Step(m); err != nil {
+		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: forced campaign")
+		return
+	}
+	g.fig.forced.Add(1)
+	g.n.log.Info().Str("group", g.id.String()).Msg("the host's process is gone; this member, its best backup, takes over")
 }
 
 // transferLeader asks raft to hand this group's leadership to the member

@@ -372,6 +372,14 @@ func (s *Service) Member(signKey [32]byte) bool {
 	return n != nil && n.knownSigner(signKey)
 }
 
+// PeerGone tells the running node that the process of the member with
+// identity key k is gone (see [Node.PeerGone]).
+func (s *Service) PeerGone(k [32]byte) {
+	if n := s.Node(); n != nil {
+		n.PeerGone(k)
+	}
+}
+
 // PeerHandler serves the peer listener for whichever node runs.
 func (s *Service) PeerHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -241,6 +241,10 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	svcMu.Unlock()
 	if host != nil {
 		host.SetHandler(s.ServeFrame)
+		// A closed libp2p connection says a member's process may be
+		// gone; if it is the host and stays silent, its best backup
+		// takes over at once (node/gone.go).
+		host.OnPeerDown(s.PeerGone)
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	var control web.Control

@@ -8,8 +8,10 @@ package simnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -27,6 +29,12 @@ type LinkConfig struct {
 // ErrUnreachable is returned for a post across a partition or to a crashed
 // endpoint.
 var ErrUnreachable = errors.New("simnet: unreachable")
+
+// ErrRefused is returned for a post to a crashed endpoint: as on a real
+// network, where the machine of a dead process refuses the connection, it
+// is also syscall.ECONNREFUSED (and ErrUnreachable). A post across a
+// partition gets ErrUnreachable alone, as a timeout would say nothing more.
+var ErrRefused = fmt.Errorf("%w: connection refused: %w", ErrUnreachable, syscall.ECONNREFUSED)
 
 // Network is the simulated network. It is safe for concurrent use.
 type Network struct {
@@ -152,8 +160,11 @@ func (n *Network) decide(from, to string, frame []byte) (decision, error) {
 	n.posts++
 	h := n.handlers[to]
 
-	if h == nil || n.down[to] || n.down[from] || n.cut[[2]string{from, to}] {
+	if n.down[from] || n.cut[[2]string{from, to}] {
 		return decision{}, ErrUnreachable
+	}
+	if h == nil || n.down[to] {
+		return decision{}, ErrRefused
 	}
 	there, ok := n.links[[2]string{from, to}]
 	if !ok {

@@ -1,0 +1,83 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+)
+
+// Noticing that the host's process is gone. A follower hears from its host
+// every heartbeat; raft alone notices the host's loss only when the
+// election timeout passes without one, and the other voters refuse to vote
+// until theirs has passed too. Three reports say sooner that the host's
+// process is gone, rather than cut off: a ping to it that the host's
+// machine refuses (connection refused), a raft message to it refused the
+// same way, and the close of its libp2p connection ([Node.PeerGone]). Each
+// becomes an rttSample with gone set; the host's best backup then takes
+// over with a campaign the others join at once (election.Placer,
+// forceCampaign). A cut link gives none of them: it is left to the
+// election timeout, as before.
+
+// probe is the state of the probe of a silent host: at most one ping to it
+// in flight.
+type probe struct {
+	inFlight atomic.Bool
+	last     time.Time // the group goroutine's
+}
+
+// probeLeader pings the host at once when it has been silent for two
+// heartbeats, so that a host whose process is gone is known to be gone
+// within a round trip (its machine refuses the ping). It runs on every raft
+// tick, on the group's goroutine; a silent host that lives (slow, or behind
+// a cut link) costs one ping per heartbeat interval, one at a time.
+func (g *group) probeLeader(now time.Time) {
+	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.pr.inFlight.Load() {
+		return
+	}
+	hb := g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.HeartbeatTicks)
+	if now.Sub(g.pl.leaderHeard) < 2*hb || now.Sub(g.pr.last) < hb {
+		return
+	}
+	k, vm, ok := g.memberByRaft(g.leader)
+	if !ok || vm.url == "" || k == g.n.self.Sign {
+		return
+	}
+	g.pr.last = now
+	g.pr.inFlight.Store(true)
+	g.n.wg.Add(1)
+	go func() {
+		defer g.n.wg.Done()
+		defer g.pr.inFlight.Store(false)
+		ms, ok, gone := g.ping(k, vm.url)
+		select {
+		case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone}:
+		case <-g.stopc:
+		}
+	}()
+}
+
+// reportGone tells the group's goroutine, from any goroutine, that member
+// k's process is gone. A full channel drops the report: the probe of a
+// silent host reports again.
+func (g *group) reportGone(k [32]byte) {
+	select {
+	case g.rttc <- rttSample{key: k, gone: true}:
+	default:
+	}
+}
+
+// PeerGone tells the node that the process of the member with identity key
+// k is gone: its libp2p connection closed. Each group that counts it as its
+// host lets its best backup take over at once (see gone.go).
+func (n *Node) PeerGone(k [32]byte) {
+	n.mu.Lock()
+	groups := make([]*group, 0, len(n.groups))
+	for _, g := range n.groups {
+		groups = append(groups, g)
+	}
+	n.mu.Unlock()
+	for _, g := range groups {
+		g.reportGone(k)
+	}
+}

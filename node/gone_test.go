@@ -1,0 +1,109 @@
+package node_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
+	"github.com/demes/demes/node/simnet"
+)
+
+// slowElections sets raft's election timeout to 10 s: what the host's best
+// backup does before then, raft alone would not have done.
+func slowElections(cfg *node.Config) {
+	fastPlacement(cfg)
+	cfg.Timing = node.LAN
+	cfg.Timing.ElectionTicks = 200
+}
+
+// line puts three members on a line, member 1 in the middle: the host once
+// placement settles; without it, member 0 and member 2 tie and the ranking
+// breaks the tie.
+var line = points{{-10, 0}, {0, 0}, {12, 0}}
+
+// fastCampaigns sums the elections node i started because its host's
+// process was gone.
+func fastCampaigns(c *cluster, i int) uint64 {
+	var n uint64
+	for _, g := range c.Node(i).Figures().Groups {
+		n += g.FastCampaigns
+	}
+	return n
+}
+
+// When the host's process dies, its machine refuses connections (here: the
+// simulated network refuses posts to a crashed node). The best backup then
+// takes over at once, with a campaign the other voters join although they
+// heard from the host within their election timeout, instead of waiting out
+// that timeout (10 s here).
+func TestHostGoneBackupTakesOverAtOnce(t *testing.T) {
+	nodetest.ParallelTimed(t)
+	c := newClusterWith(t, len(line), 41, simnet.LinkConfig{}, func(c *cluster) {
+		c.setPoints(line, 0)
+		for _, tn := range c.Members() {
+			tn.Tweak = slowElections
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	c.waitSettledOn(1, "group start")
+	// Every member follows node1, and has published its latency map
+	// (the best backup is the top of the ranking without the host).
+	host := c.Member(1).ID.Public().String()
+	c.Eventually(t, 30*time.Second, "node0 and node2 to follow node1, with every latency edge published", func() bool {
+		for _, i := range []int{0, 2} {
+			if g := c.Node(i).Status().Groups[0]; len(g.Edges) != 3 || g.Host != host || g.Role != "follower" {
+				return false
+			}
+		}
+		return true
+	})
+	crashed := time.Now()
+	c.Crash(1)
+	h := -1
+	c.Eventually(t, 5*time.Second, "a new host before half of raft's election timeout", func() bool {
+		h = c.Host()
+		return h >= 0 && h != 1
+	})
+	t.Logf("node%d hosts %v after the crash", h, time.Since(crashed))
+	if n := fastCampaigns(c, h); n != 1 {
+		t.Fatalf("node%d started %d elections for a gone host, want 1", h, n)
+	}
+	if n := fastCampaigns(c, 2-h); n != 0 {
+		t.Fatalf("node%d, not the best backup, started %d elections for a gone host, want 0", 2-h, n)
+	}
+	c.send(h, "after the host died", 10*time.Second)
+}
+
+// A host behind a cut link is not gone: nothing refuses a connection, and
+// the others keep their lease until raft's election timeout has passed.
+func TestHostCutOffIsNotGone(t *testing.T) {
+	nodetest.ParallelTimed(t)
+	c := newClusterWith(t, len(line), 43, simnet.LinkConfig{}, func(c *cluster) {
+		c.setPoints(line, 0)
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) {
+				fastPlacement(cfg)
+				cfg.Timing = node.LAN // an election timeout of 0.5 s
+			}
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	c.waitSettledOn(1, "group start")
+	host := c.Member(1).URL
+	c.net.Partition([]string{host}, []string{c.Member(0).URL, c.Member(2).URL})
+	h := -1
+	c.Eventually(t, 30*time.Second, "a new host on the majority side", func() bool {
+		h = c.Host()
+		return h == 0 || h == 2
+	})
+	for i := range c.Size() {
+		if n := fastCampaigns(c, i); n != 0 {
+			t.Fatalf("node%d started %d elections as if the cut-off host were gone", i, n)
+		}
+	}
+	c.send(h, fmt.Sprintf("on node%d's side", h), 10*time.Second)
+}

@@ -1,6 +1,7 @@
 package netns
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -91,4 +92,40 @@ func TestNetnsRelay(t *testing.T) {
 	ben.start(p2pServe(relayAddr)...)
 	waitSameHistory(t, nodes, texts)
 	t.Logf("ben's restarted node caught up through the relay %v after its start", time.Since(restarted).Round(time.Millisecond))
+}
+
+// TestNetnsP2PDirect runs two members and a relay on one LAN over libp2p:
+// the members reach each other's own addresses, so they must talk
+// directly, not through the relay, and say so.
+func TestNetnsP2PDirect(t *testing.T) {
+	requireNetns(t)
+	requireP2P(t)
+	tp := newTopo(t)
+	tp.bridge("br0")
+	r := tp.netns("relay")
+	tp.attach(r, "eth0", "br0", "p-relay", "10.66.1.1/24")
+	var nodes []*node
+	for i, name := range []string{"ana", "ben"} {
+		ns := tp.netns(name)
+		tp.attach(ns, "eth0", "br0", "p-"+name, fmt.Sprintf("10.66.1.%d/24", 10+i))
+		nodes = append(nodes, newNode(t, name, ns))
+	}
+	_, relayAddr := startRelay(t, r)
+	for _, n := range nodes {
+		n.start(p2pServe(relayAddr)...)
+	}
+	ana, ben := nodes[0], nodes[1]
+	formGroup(t, ana, ben)
+	texts := chatBothWays(t, "on one LAN", ana, ben, 2)
+	waitSameHistory(t, nodes, texts)
+	for _, pair := range [][2]*node{{ana, ben}, {ben, ana}} {
+		n, other := pair[0], pair[1]
+		var path string
+		if !pollUntil(30*time.Second, func() bool {
+			path = memberPath(n, other.pub)
+			return path == "direct"
+		}) {
+			t.Errorf("%s: the path to %s on their shared LAN is %q after 30s, want %q", n.name, other.name, path, "direct")
+		}
+	}
 }

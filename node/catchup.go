@@ -205,7 +205,7 @@ const reasonAskedForLog = "sender is not a member: asked it for the log"
 // behindNotice signs a notice that this node applied g's log up to v's
 // applied index, for to (zero: anyone).
 func (n *Node) behindNotice(g *group, v *view, to [32]byte) ([]byte, error) {
-	body, err := state.Encode(&behindBody{Applied: v.applied, URL: n.cfg.URL})
+	body, err := state.Encode(&behindBody{Applied: v.applied, URL: n.URL()})
 	if err != nil {
 		return nil, err
 	}

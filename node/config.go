@@ -67,7 +67,8 @@ type Config struct {
 	Identity *identity.Identity
 	// Name is the display name other members see.
 	Name string
-	// URL is the peer URL other nodes reach this node at.
+	// URL is the peer URL other nodes reach this node at when it starts;
+	// Node.SetURL changes it while the node runs.
 	URL  string
 	Link Link
 	// Path, when set, says how the transport reaches a member now

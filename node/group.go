@@ -92,6 +92,7 @@ type group struct {
 	wrote        bool                         // something was written since the last retry tick
 	idTexts      map[identity.PublicID]string // see idText
 	lastAddress  time.Time
+	lastAddrURL  string // the URL proposed and announced at lastAddress
 	lastCheck    time.Time
 	entries      uint64 // applied entries other than checkpoints
 	checkEntries uint64 // the value of entries at this node's last checkpoint

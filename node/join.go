@@ -129,7 +129,7 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 // inviteCode makes the invite code of inv, the committed invite of
 // invitee in group gid, as the group's view v shows it.
 func (n *Node) inviteCode(gid crypto.GroupID, v *view, invitee identity.PublicID, inv state.Invite) (string, error) {
-	urls := []string{n.cfg.URL}
+	urls := []string{n.URL()}
 	for _, m := range v.members {
 		if m.id != n.self && m.url != "" && len(urls) < 8 {
 			urls = append(urls, m.url)
@@ -392,7 +392,7 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	if err != nil || ch.Type != crypto.TypeChallenge || ch.To != n.self.Sign || len(ch.Payload) != 32 {
 		return nil, errors.New("challenge: malformed answer")
 	}
-	body, err := state.Encode(&state.JoinBody{PublicID: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign), Name: n.cfg.Name, URL: n.cfg.URL, Nonce: ch.Payload})
+	body, err := state.Encode(&state.JoinBody{PublicID: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign), Name: n.cfg.Name, URL: n.URL(), Nonce: ch.Payload})
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,10 @@ type Node struct {
 	// readReceipts is the person's choice to share read receipts (and so
 	// see the members'); receipts.go.
 	readReceipts atomic.Bool
+	// url is the peer URL this node advertises: cfg.URL at first, then
+	// whatever SetURL was last given (a libp2p host's addresses change
+	// while it runs). Read it through URL, never cfg.URL.
+	url atomic.Pointer[string]
 	// kept counts the joins a keeper runs for codes posted to it.
 	kept keeperJoins
 	// startMu makes starting a joined group and registering it one step
@@ -139,6 +143,7 @@ func Open(cfg Config) (*Node, error) {
 
 		ownEvents: ownEvents,
 	}
+	n.url.Store(&cfg.URL)
 	if n.keys, err = openKeyBook(n); err != nil {
 		st.Close()
 		cancel()
@@ -220,8 +225,27 @@ func (n *Node) Crash() error {
 // Self returns this node's public id.
 func (n *Node) Self() identity.PublicID { return n.self }
 
-// URL returns this node's peer URL.
-func (n *Node) URL() string { return n.cfg.URL }
+// URL returns this node's peer URL: the one it was opened with, or the
+// one SetURL last gave it.
+func (n *Node) URL() string { return *n.url.Load() }
+
+// SetURL changes the peer URL this node advertises while it runs, as when
+// its network changes under it (a relay slot gained or lost, a new
+// interface address, a port mapping). Each group then commits the new
+// address and announces it to the members at its next upkeep, as after a
+// restart on another address, and invites and notices made from then on
+// name it. An empty URL, or the current one, changes nothing. SetURL is
+// safe for concurrent use.
+func (n *Node) SetURL(url string) {
+	if url == "" {
+		return
+	}
+	if old := n.url.Swap(&url); *old == url {
+		return
+	}
+	n.log.Info().Str("url", url).Msg("peer URL changed")
+	n.events.publish(Event{Kind: "status"})
+}
 
 func (n *Node) group(gid crypto.GroupID) *group {
 	n.mu.Lock()
@@ -280,7 +304,7 @@ func (n *Node) createGroup(ctx context.Context, name string, wrap func(state.Gen
 	}
 	body, err := state.Encode(wrap(state.Genesis{
 		Name: name, Creator: n.self.Bytes(), RaftID: state.RaftID(n.self.Sign),
-		URL: n.cfg.URL, Nickname: n.cfg.Name, MaxVoters: n.cfg.MaxVoters, Nonce: nonce,
+		URL: n.URL(), Nickname: n.cfg.Name, MaxVoters: n.cfg.MaxVoters, Nonce: nonce,
 	}))
 	if err != nil {
 		return GroupInfo{}, err
@@ -325,7 +349,7 @@ func (n *Node) Status() Status {
 		PublicID:     n.selfID,
 		Name:         n.cfg.Name,
 		Fingerprint:  n.self.Fingerprint(),
-		PeerURL:      n.cfg.URL,
+		PeerURL:      n.URL(),
 		Running:      true,
 		Groups:       []GroupStatus{},
 		Rejected:     n.rejects.snapshot(),

@@ -82,6 +82,24 @@ func (s *Service) StopNode() error {
 	return err
 }
 
+// SetURL changes the node's peer URL (see [Node.SetURL]), and keeps it for
+// the node's next start: a node stopped and started again in the demo
+// advertises the latest URL, not the one the service was made with. It is
+// safe for concurrent use.
+func (s *Service) SetURL(url string) {
+	if url == "" {
+		return
+	}
+	// Under the lock, so that of two calls at once the node and the kept
+	// configuration end with the same URL (Node.SetURL does not block).
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.URL = url
+	if s.n != nil {
+		s.n.SetURL(url)
+	}
+}
+
 // Running reports whether the node runs.
 func (s *Service) Running() bool { return s.Node() != nil }
 
@@ -94,10 +112,12 @@ func (s *Service) Close() error {
 
 // Status implements the UI backend.
 func (s *Service) Status() Status {
-	n, err := s.node()
-	if err != nil {
-		id := s.cfg.Identity.Public()
-		return Status{PublicID: id.String(), Name: s.cfg.Name, Fingerprint: id.Fingerprint(), PeerURL: s.cfg.URL,
+	s.mu.Lock()
+	n, cfg := s.n, s.cfg
+	s.mu.Unlock()
+	if n == nil {
+		id := cfg.Identity.Public()
+		return Status{PublicID: id.String(), Name: cfg.Name, Fingerprint: id.Fingerprint(), PeerURL: cfg.URL,
 			Groups: []GroupStatus{}, Rejected: map[string]int64{}}
 	}
 	return n.Status()

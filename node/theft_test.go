@@ -215,6 +215,21 @@ func TestStolenDevicePostCompromise(t *testing.T) {
 	if err := c.Node(1).Rekey(ctxT(t, 60*time.Second), c.GroupID); err != nil {
 		t.Fatal(err)
 	}
+	// The claim is about each sender's messages sealed after it applied
+	// the rekey (docs/PROTOCOL.md): one sealed a moment before, under the
+	// sender's old key, may still commit after the rekey. So each member
+	// has applied it before it sends.
+	rekeyed := c.Node(1).Status().Groups[0].Committed
+	c.Eventually(t, 30*time.Second, "every member to apply node1's rekey", func() bool {
+		for i := range c.Size() {
+			for _, m := range c.Node(i).Status().Groups[0].Members {
+				if m.Self && m.HoldsThrough < rekeyed {
+					return false
+				}
+			}
+		}
+		return true
+	})
 	after := []string{"after from node0", "after from node1", "after from node2"}
 	for i, text := range after {
 		c.send(i, text, 10*time.Second)

@@ -68,20 +68,30 @@ func (g *group) maybeLead() {
 }
 
 // maybeUpdateAddress commits this node's new peer URL when it differs from the
-// one the group knows (a restart on another address), so that the others can
-// reach it again. This node can still reach them, so the proposal gets through.
+// one the group knows (a restart on another address, or Node.SetURL while it
+// runs), so that the others can reach it again. This node can still reach
+// them, so the proposal gets through.
 func (g *group) maybeUpdateAddress() {
+	// Read once: SetURL may change it meanwhile, and the entry and the
+	// announcements must name the same address (the next upkeep sends
+	// the newer one).
+	url := g.n.URL()
 	me := g.st.Members[g.n.self.Sign]
-	if me == nil || g.left || me.URL == g.n.cfg.URL || time.Since(g.lastAddress) < 4*g.n.cfg.RetryInterval {
+	if me == nil || g.left || me.URL == url {
 		return
 	}
-	g.lastAddress = time.Now()
-	body, err := state.Encode(&state.AddressBody{URL: g.n.cfg.URL})
+	// The same address is proposed and announced again only every few
+	// intervals, while its entry is on its way; a newer one at once.
+	if url == g.lastAddrURL && time.Since(g.lastAddress) < 4*g.n.cfg.RetryInterval {
+		return
+	}
+	g.lastAddress, g.lastAddrURL = time.Now(), url
+	body, err := state.Encode(&state.AddressBody{URL: url})
 	if err != nil {
 		return
 	}
 	if g.leader != raft.None {
-		if err := g.proposeEntry(crypto.TypeAddress, &state.AddressBody{URL: g.n.cfg.URL}); err != nil {
+		if err := g.proposeEntry(crypto.TypeAddress, &state.AddressBody{URL: url}); err != nil {
 			g.n.log.Debug().Err(err).Msg("address update proposal")
 		}
 	}
@@ -97,8 +107,8 @@ func (g *group) maybeUpdateAddress() {
 	for k, m := range g.provisional {
 		urls[k] = m.url
 	}
-	for k, url := range urls {
-		if k == g.n.self.Sign || url == "" {
+	for k, to := range urls {
+		if k == g.n.self.Sign || to == "" {
 			continue
 		}
 		frame, err := g.n.sign(&crypto.Envelope{Type: crypto.TypeAddress, Group: g.id, To: k, Payload: body})
@@ -110,7 +120,7 @@ func (g *group) maybeUpdateAddress() {
 			defer g.n.wg.Done()
 			ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
 			defer cancel()
-			_, _ = g.n.cfg.Link.Post(ctx, url, frame)
+			_, _ = g.n.cfg.Link.Post(ctx, to, frame)
 		}()
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -34,6 +36,9 @@ func init() { observedaddrs.ActivationThresh = observers }
 // within the relay's reservation lifetime (an hour by default), and soon
 // after a relay that was down comes back.
 const reserveEvery = 30 * time.Second
+
+// reserveRetry is how soon a failed reservation is tried again.
+const reserveRetry = 5 * time.Second
 
 // Config configures a [Host].
 type Config struct {
@@ -76,6 +81,10 @@ type Host struct {
 	urls     map[string]peer.AddrInfo
 	reserved map[peer.ID]*client.Reservation
 	down     func(signKey [32]byte)
+	onAddrs  func(url string) // see OnAddrsChanged
+	// addrsPoke wakes watchAddrs to compare the URL with the one it last
+	// reported, after a change libp2p does not announce (a relay slot).
+	addrsPoke chan struct{}
 }
 
 // New starts a host: it listens, and reserves a slot on each relay in the
@@ -134,10 +143,25 @@ func New(cfg Config) (*Host, error) {
 	p := &Host{
 		relay: rel,
 		h:     h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
-		idle:     map[peer.ID][]network.Stream{},
-		urls:     map[string]peer.AddrInfo{},
-		reserved: map[peer.ID]*client.Reservation{},
+		idle:      map[peer.ID][]network.Stream{},
+		urls:      map[string]peer.AddrInfo{},
+		reserved:  map[peer.ID]*client.Reservation{},
+		addrsPoke: make(chan struct{}, 1),
 	}
+	addrs, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		cancel()
+		if rel != nil {
+			rel.Close()
+		}
+		h.Close()
+		return nil, fmt.Errorf("watch the host's addresses: %w", err)
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.watchAddrs(addrs)
+	}()
 	h.SetStreamHandler(ProtocolID, p.serve)
 	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
 	for _, r := range cfg.Relays {
@@ -203,23 +227,36 @@ func (p *Host) Addrs() []ma.Multiaddr {
 			direct = append(direct, a)
 		}
 	}
-	if len(direct) == 0 {
+	onlyLoop := len(direct) == 0
+	if onlyLoop {
 		direct = loop
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// In a fixed order (libp2p sorts its own addresses), so that the URL
+	// changes only when the addresses do: OnAddrsChanged compares URLs.
+	var relays []peer.ID
 	for rid, r := range p.reserved {
-		if r == nil {
-			continue
-		}
-		for _, a := range p.h.Peerstore().Addrs(rid) {
-			if manet.IsIPLoopback(a) && len(loop) == 0 || isCircuit(a) {
-				continue
-			}
-			direct = append(direct, a.Encapsulate(ma.StringCast("/p2p/"+rid.String()+"/p2p-circuit")))
+		if r != nil {
+			relays = append(relays, rid)
 		}
 	}
-	return direct
+	slices.Sort(relays)
+	// Circuit addresses first: the URL is cut from the end to fit an
+	// address update, and they are what a member behind another router
+	// needs (libp2p dials direct addresses first whatever their order).
+	var circuits []ma.Multiaddr
+	for _, rid := range relays {
+		ras := p.h.Peerstore().Addrs(rid)
+		slices.SortFunc(ras, ma.Multiaddr.Compare)
+		for _, a := range ras {
+			if manet.IsIPLoopback(a) && !onlyLoop || isCircuit(a) {
+				continue
+			}
+			circuits = append(circuits, a.Encapsulate(ma.StringCast("/p2p/"+rid.String()+"/p2p-circuit")))
+		}
+	}
+	return append(circuits, direct...)
 }
 
 // URL returns the host's p2p URL (see [FormatURL]).
@@ -263,12 +300,20 @@ func (p *Host) keepReservation(r peer.AddrInfo) {
 			p.reserved[r.ID] = nil
 		}
 		p.mu.Unlock()
+		// A slot gained or lost changes the circuit addresses; a renewal
+		// changes nothing, and watchAddrs then reports nothing.
+		p.pokeAddrs()
 		if err != nil && p.ctx.Err() == nil {
 			p.log.Warn().Err(err).Str("relay", r.ID.String()).Msg("no slot on relay; trying again")
 		}
 		wait := reserveEvery
-		if err == nil && time.Until(res.Expiration)/2 < wait {
-			wait = time.Until(res.Expiration) / 2
+		if err != nil {
+			// A relay that refused or was down: try again soon, so
+			// that a relay started after this node is used within
+			// seconds.
+			wait = reserveRetry
+		} else if half := time.Until(res.Expiration) / 2; half < wait {
+			wait = max(half, reserveRetry)
 		}
 		select {
 		case <-p.ctx.Done():

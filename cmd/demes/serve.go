@@ -245,6 +245,12 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		// gone; if it is the host and stays silent, its best backup
 		// takes over at once (node/gone.go).
 		host.OnPeerDown(s.PeerGone)
+		// A libp2p host's addresses change while it runs (a relay slot
+		// comes late or is lost, the machine changes networks); the node
+		// follows them unless the operator fixed its address.
+		if o.advertise == "" {
+			host.OnAddrsChanged(s.SetURL)
+		}
 	}
 	sctx, cancel := context.WithCancel(context.Background())
 	var control web.Control

@@ -83,7 +83,8 @@ type Member struct {
 	Name  string
 	Dir   string
 	// URL is where the others reach it; a test may change it while the
-	// node is down, to restart it elsewhere.
+	// node is down, to restart it elsewhere ([Cluster.Move] changes it
+	// while the node runs).
 	URL string
 	// Tweak, when set, adjusts the node's configuration at each start.
 	Tweak func(*node.Config)
@@ -92,6 +93,19 @@ type Member struct {
 	ln   net.Listener
 	srv  *http.Server
 	link *node.HTTPLink
+	sim  *movingEndpoint // the link on the simulated network
+}
+
+// movingEndpoint is a node's link on the simulated network, which
+// [Cluster.Move] switches to the node's new address while it runs: a node
+// whose network changed sends from its new address too.
+type movingEndpoint struct {
+	ep atomic.Pointer[simnet.Endpoint]
+}
+
+// Post implements node.Link.
+func (e *movingEndpoint) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	return e.ep.Load().Post(ctx, url, frame)
 }
 
 // Cluster is a set of nodes and the network between them. Its methods are
@@ -215,7 +229,9 @@ func (c *Cluster) Start(i int) error {
 	cfg.Dir, cfg.Identity, cfg.Name, cfg.URL = m.Dir, m.ID, m.Name, m.URL
 	cfg.Logger = cfg.Logger.With().Str("node", m.Name).Logger()
 	if c.net != nil {
-		cfg.Link = c.net.Endpoint(m.URL)
+		m.sim = &movingEndpoint{}
+		m.sim.ep.Store(c.net.Endpoint(m.URL))
+		cfg.Link = m.sim
 	} else {
 		m.link = node.NewHTTPLink()
 		cfg.Link = m.link
@@ -287,6 +303,30 @@ func (c *Cluster) Crash(i int) {
 func (c *Cluster) Restart(i int) error {
 	c.Crash(i)
 	return c.Start(i)
+}
+
+// Move moves running member i to url on the simulated network, as a
+// network change under a running node looks: from now on the node answers
+// at url and sends from there, its old address is down, and the node is
+// told its new URL ([node.Node.SetURL]), which it must announce for the
+// others to reach it again. The member keeps url across restarts. Move must
+// not run concurrently with methods that read the members' URLs.
+func (c *Cluster) Move(i int, url string) error {
+	m := c.members[i]
+	if c.net == nil {
+		return fmt.Errorf("move %s: only on the simulated network", m.Name)
+	}
+	n := c.Node(i)
+	if n == nil {
+		return fmt.Errorf("move %s: it is down", m.Name)
+	}
+	old := m.URL
+	c.net.Register(url, n.HandleFrame)
+	m.sim.ep.Store(c.net.Endpoint(url))
+	m.URL = url
+	c.net.Crash(old)
+	n.SetURL(url)
+	return nil
 }
 
 // Stop closes member i cleanly, then takes it off the network.

@@ -285,11 +285,20 @@ func startRelay(t *testing.T, ns string) (*relay, string) {
 	t.Helper()
 	r := &relay{proc: newProc(t, "relay", ns)}
 	r.stdout = filepath.Join(t.TempDir(), "relay.out")
+	addr := r.start()
+	t.Logf("relay address: %s", addr)
+	return r, addr
+}
+
+// start runs the relay and returns the address it printed once the line is
+// there. A restarted relay keeps its home, and so its peer id and address.
+func (r *relay) start() string {
+	r.t.Helper()
 	r.proc.start(r.stdout, "relay", "--listen", "0.0.0.0:4001")
 	var addr string
-	waitFor(t, waitLong, "the relay to print its address", func() bool {
+	waitFor(r.t, waitLong, "the relay to print its address", func() bool {
 		if !r.running() {
-			t.Fatal("demes relay exited")
+			r.t.Fatal("demes relay exited")
 		}
 		b, _ := os.ReadFile(r.stdout)
 		// Only a finished line counts: the last one may be half written.
@@ -301,6 +310,5 @@ func startRelay(t *testing.T, ns string) (*relay, string) {
 		addr = strings.TrimSpace(lines[len(lines)-1])
 		return strings.Contains(addr, "/p2p/")
 	})
-	t.Logf("relay address: %s", addr)
-	return r, addr
+	return addr
 }

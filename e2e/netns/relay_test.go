@@ -17,8 +17,9 @@ func p2pServe(relayAddr string) []string {
 // them and a relay with a leg in each: the members can reach each other
 // only through the relay. They form a group over libp2p and chat both
 // ways; both end with every message, in the same order. Then one loses its
-// cable for a while, and later its node dies and restarts; what was sent
-// meanwhile commits once, through the relay, when it is back.
+// cable for a while, its node dies and restarts, and the relay dies and
+// restarts; what was sent meanwhile commits once, through the relay, when
+// the path is back.
 func TestNetnsRelay(t *testing.T) {
 	requireNetns(t)
 	requireP2P(t)
@@ -37,7 +38,7 @@ func TestNetnsRelay(t *testing.T) {
 	tp.unreachable(a, "10.88.2.10")
 	tp.unreachable(b, "10.88.1.10")
 
-	_, relayAddr := startRelay(t, r)
+	rel, relayAddr := startRelay(t, r)
 	ana, ben := newNode(t, "ana", a), newNode(t, "ben", b)
 	ana.start(p2pServe(relayAddr)...)
 	ben.start(p2pServe(relayAddr)...)
@@ -92,6 +93,22 @@ func TestNetnsRelay(t *testing.T) {
 	ben.start(p2pServe(relayAddr)...)
 	waitSameHistory(t, nodes, texts)
 	t.Logf("ben's restarted node caught up through the relay %v after its start", time.Since(restarted).Round(time.Millisecond))
+
+	// The relay dies and starts again: every circuit through it is gone,
+	// and both members must take new slots on it before they hear each
+	// other again. Meanwhile each one's message waits in its outbox.
+	rel.kill()
+	for _, n := range nodes {
+		text := n.name + " while the relay is down"
+		n.must(3, "send", text, "--timeout", "2s")
+		texts = append(texts, text)
+	}
+	relayBack := time.Now()
+	if again := rel.start(); again != relayAddr {
+		t.Fatalf("the restarted relay prints %q, not the address the members hold, %q", again, relayAddr)
+	}
+	waitSameHistory(t, nodes, texts)
+	t.Logf("both queued messages committed %v after the relay restarted", time.Since(relayBack).Round(time.Millisecond))
 }
 
 // TestNetnsP2PDirect runs two members and a relay on one LAN over libp2p:

@@ -13,6 +13,7 @@ import (
 // catches up and its message commits once, in the same order everywhere.
 func TestNetnsHTTPBridge(t *testing.T) {
 	requireNetns(t)
+	t.Parallel()
 	tp := newTopo(t)
 	tp.bridge("br0")
 	var nodes []*node

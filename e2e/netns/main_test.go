@@ -102,7 +102,9 @@ func detectP2P() bool {
 }
 
 // requireNetns skips t where namespaces cannot be made, and in -short runs:
-// each test starts several processes and takes tens of seconds.
+// each test starts several processes and takes tens of seconds. The tests
+// run in parallel once past it: each has namespaces of its own, and most of
+// their time is waiting.
 func requireNetns(t *testing.T) {
 	t.Helper()
 	if skipReason != "" {

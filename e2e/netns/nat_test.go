@@ -21,6 +21,7 @@ func TestNetnsNAT(t *testing.T) {
 	requireNetns(t)
 	requireNft(t)
 	requireP2P(t)
+	t.Parallel()
 	tp := newTopo(t)
 	for _, br := range []string{"inet", "lan1", "lan2"} {
 		tp.bridge(br)

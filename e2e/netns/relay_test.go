@@ -23,6 +23,7 @@ func p2pServe(relayAddr string) []string {
 func TestNetnsRelay(t *testing.T) {
 	requireNetns(t)
 	requireP2P(t)
+	t.Parallel()
 	tp := newTopo(t)
 	tp.bridge("br1")
 	tp.bridge("br2")
@@ -117,6 +118,7 @@ func TestNetnsRelay(t *testing.T) {
 func TestNetnsP2PDirect(t *testing.T) {
 	requireNetns(t)
 	requireP2P(t)
+	t.Parallel()
 	tp := newTopo(t)
 	tp.bridge("br0")
 	r := tp.netns("relay")

@@ -16,19 +16,19 @@ import (
 )
 
 // cluster is a nodetest.Cluster of in-process nodes that talk over real
-// HTTP on loopback or over the simulated network, with what the benchmarks
+// HTTP or libp2p on loopback, or over the simulated network, with what the benchmarks
 // add: a host most nodes agree on, a settled group, delivery times.
 type cluster struct {
 	*nodetest.Cluster
 }
 
 // newCluster makes size nodes with fresh identities and stores under a new
-// temporary directory, and starts them: on sim, or on real HTTP over
+// temporary directory, and starts them: on sim, or on transport t over
 // loopback when sim is nil. base supplies the timing and intervals; Dir,
 // Identity, Name, URL and Link are set per node.
-func newCluster(size int, sim *simnet.Network, base node.Config) (*cluster, error) {
+func newCluster(size int, sim *simnet.Network, t Transport, base node.Config) (*cluster, error) {
 	c, err := nodetest.New(nodetest.Options{
-		Size: size, Net: sim, HTTP: sim == nil, Config: base,
+		Size: size, Net: sim, HTTP: sim == nil, P2P: sim == nil && t.p2p(), Relayed: t == P2PRelay, Config: base,
 		Identity: func(int) (*identity.Identity, error) { return identity.Generate() },
 	})
 	if err != nil {

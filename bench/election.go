@@ -180,7 +180,7 @@ func Election(ctx context.Context, o ElectionOptions) (ElectionResult, error) {
 		last := t == o.Trials-1
 		err := func() error {
 			sim := simnet.New(o.Seed+int64(t), simnet.LinkConfig{Latency: time.Millisecond})
-			c, err := newCluster(o.Members, sim, placementConfig(o.Log))
+			c, err := newCluster(o.Members, sim, HTTP, placementConfig(o.Log))
 			if err != nil {
 				return err
 			}
@@ -270,7 +270,7 @@ func crashToBackup(ctx context.Context, c *cluster, m matrix) (first, best time.
 // changes once one of the two hubs hosts.
 func jitterChanges(ctx context.Context, o ElectionOptions, m matrix) (int, time.Duration, error) {
 	sim := simnet.New(o.Seed, simnet.LinkConfig{Latency: time.Millisecond})
-	c, err := newCluster(o.Members, sim, node.Config{Logger: nodeLogger(o.Log)})
+	c, err := newCluster(o.Members, sim, HTTP, node.Config{Logger: nodeLogger(o.Log)})
 	if err != nil {
 		return 0, 0, err
 	}

@@ -31,6 +31,8 @@ type FailoverOptions struct {
 	Kills int
 	// Progress, when set, receives a line per kill.
 	Progress io.Writer
+	// Transport is how the processes talk (HTTP or P2P; default HTTP).
+	Transport Transport
 }
 
 // FailoverResult is what [Failover] measured.
@@ -54,12 +56,19 @@ type FailoverResult struct {
 	// outbox), Lost those missing from some node's messages in the end,
 	// Duplicated those listed more than once.
 	Sent, Queued, Lost, Duplicated int
+	// Transport is how the processes talked, Paths (on libp2p) how their
+	// hosts reached each other at the end.
+	Transport Transport
+	Paths     map[string]int
 }
 
 // Figures returns the table lines of the result.
 func (r FailoverResult) Figures() []Figure {
 	f := durationFigure("failover: kill -9 host -> new host commits", "s", r.Failover, 700*time.Millisecond, 1500*time.Millisecond)
 	f.Note = "3 demes serve processes on loopback"
+	if r.Transport.p2p() {
+		f.Note += "; " + pathsNote(r.Paths)
+	}
 	h := durationFigure("failover: kill -9 host -> new host known", "s", r.NewHost, 0, 0)
 	d := durationFigure("failover: kill -9 host -> sent meanwhile all committed", "s", r.Drained, 0, 0)
 	d.Note = "the outbox re-proposes queued messages to the new host"
@@ -69,7 +78,7 @@ func (r FailoverResult) Figures() []Figure {
 		Median: float64(r.Lost + r.Duplicated), P99: nan(), Target: "0 lost, 0 duplicated", Verdict: verdict(r.Lost+r.Duplicated == 0 && r.Sent > 0),
 		Note: fmt.Sprintf("%d sent, %d queued at first, %d lost, %d duplicated", r.Sent, r.Queued, r.Lost, r.Duplicated),
 	}
-	return []Figure{f, h, d, j, lost}
+	return r.Transport.noted([]Figure{f, h, d, j, lost})
 }
 
 // Failover runs three `demes serve` processes of o.Binary on loopback,
@@ -79,14 +88,14 @@ func (r FailoverResult) Figures() []Figure {
 // restarts the killed node on the same ports, and waits until it has
 // caught up and all three are voters again.
 func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
-	var r FailoverResult
+	r := FailoverResult{Transport: o.Transport}
 	if o.Binary == "" {
 		return r, errors.New("failover: no demes binary given")
 	}
 	if o.Kills <= 0 {
 		o.Kills = 20
 	}
-	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "failover", 3)
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "failover", 3, o.Transport)
 	defer stop()
 	if err != nil {
 		return r, err
@@ -112,14 +121,19 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	}
 	r.Sent = len(sent)
 	r.Lost, r.Duplicated, err = checkDelivered(ctx, procs, gid, sent)
+	if err == nil && o.Transport.p2p() {
+		r.Paths, err = procPaths(ctx, procs, gid)
+	}
 	return r, err
 }
 
 // startProcGroup starts n `demes serve` processes of bin on loopback, each
-// with its own home in a new temporary directory, and forms a group of them
-// through the command line (keygen, group create, invite, join). stop ends
+// with its own home in a new temporary directory, talking over t (with
+// P2P, each listens for libp2p peers on a free loopback port too), and
+// forms a group of them through the command line (keygen, group create,
+// invite, join). stop ends
 // the processes and removes the directory; call it even on an error.
-func startProcGroup(ctx context.Context, bin, name string, n int) (procs []*serveProc, gid string, stop func(), err error) {
+func startProcGroup(ctx context.Context, bin, name string, n int, t Transport) (procs []*serveProc, gid string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "demes-bench-"+name+"-")
 	if err != nil {
 		return nil, "", func() {}, err
@@ -141,6 +155,11 @@ func startProcGroup(ctx context.Context, bin, name string, n int) (procs []*serv
 		}
 		if p.ui, err = freeAddr(); err != nil {
 			return procs, "", stop, err
+		}
+		if t.p2p() {
+			if p.p2p, err = freeAddr(); err != nil {
+				return procs, "", stop, err
+			}
 		}
 		out, err := p.cli(ctx, "keygen", "--name", fmt.Sprintf("node%d", i))
 		if err != nil {
@@ -360,12 +379,13 @@ func checkDelivered(ctx context.Context, procs []*serveProc, gid string, sent []
 	}
 }
 
-// serveProc is one `demes serve` process and its home.
+// serveProc is one `demes serve` process and its home; p2p is its libp2p
+// listen address, empty when it runs on HTTP only.
 type serveProc struct {
-	bin, home, listen, ui, pub string
-	cmd                        *exec.Cmd
-	done                       chan struct{}
-	api                        *apiClient
+	bin, home, listen, ui, p2p, pub string
+	cmd                             *exec.Cmd
+	done                            chan struct{}
+	api                             *apiClient
 }
 
 func freeAddr() (string, error) {
@@ -412,7 +432,11 @@ func (p *serveProc) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(p.bin, "serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn")
+	args := []string{"serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn"}
+	if p.p2p != "" {
+		args = append(args, "--p2p", p.p2p, "--port-map=false")
+	}
+	cmd := exec.Command(p.bin, args...)
 	cmd.Env = env()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {

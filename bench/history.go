@@ -91,7 +91,7 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 	if o.Senders <= 0 {
 		o.Senders = 64
 	}
-	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "history", 3)
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "history", 3, HTTP)
 	defer stop()
 	if err != nil {
 		return r, err

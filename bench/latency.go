@@ -22,6 +22,8 @@ type LatencyOptions struct {
 	// Messages is how many messages are timed (default 200), after a few
 	// untimed ones that warm the connections up.
 	Messages int
+	// Transport is how the nodes talk (default HTTP).
+	Transport Transport
 	// Log receives the nodes' warnings; nil discards them.
 	Log io.Writer
 }
@@ -35,19 +37,26 @@ type LatencyResult struct {
 	// Ack: from the call to Send until it returned the message committed
 	// on the sender.
 	Ack Samples
+	// Transport is how the nodes talked, Paths (on libp2p) how their
+	// hosts reached each other at the end (see [nodetest.Cluster.Paths]).
+	Transport Transport
+	Paths     map[string]int
 }
 
 // Figures returns the table lines of the result.
 func (r LatencyResult) Figures() []Figure {
 	f := durationFigure(fmt.Sprintf("send -> committed on all %d nodes", r.Nodes), "ms", r.Everywhere, 4*time.Millisecond, 0)
 	f.Target = "p50 < 4 ms"
-	f.Note = "HTTP on loopback, bbolt fsync, sealed to every member; senders rotate"
+	f.Note = "bbolt fsync, sealed to every member; senders rotate"
+	if r.Transport.p2p() {
+		f.Note += "; " + pathsNote(r.Paths)
+	}
 	a := durationFigure(fmt.Sprintf("send -> acknowledged (%d nodes)", r.Nodes), "ms", r.Ack, 0, 0)
 	a.Note = "Send returns once committed on the sender"
-	return []Figure{f, a}
+	return r.Transport.noted([]Figure{f, a})
 }
 
-// Latency starts a group of in-process nodes that talk over real HTTP on
+// Latency starts a group of in-process nodes that talk over o.Transport on
 // loopback and fsync their bbolt stores, and times messages one at a time
 // from send until every node has delivered them. Senders rotate over the
 // members, so that most messages go through a follower, as in a real group.
@@ -58,8 +67,8 @@ func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
 	if o.Messages <= 0 {
 		o.Messages = 200
 	}
-	r := LatencyResult{Nodes: o.Nodes}
-	c, err := newCluster(o.Nodes, nil, node.Config{Logger: nodeLogger(o.Log)})
+	r := LatencyResult{Nodes: o.Nodes, Transport: o.Transport}
+	c, err := newCluster(o.Nodes, nil, o.Transport, node.Config{Logger: nodeLogger(o.Log)})
 	if err != nil {
 		return r, err
 	}
@@ -92,6 +101,7 @@ func Latency(ctx context.Context, o LatencyOptions) (LatencyResult, error) {
 			r.Ack = append(r.Ack, acked.Sub(start))
 		}
 	}
+	r.Paths = c.Paths()
 	return r, nil
 }
 
@@ -142,6 +152,8 @@ type ThroughputOptions struct {
 	Log io.Writer
 	// Binary is the demes binary [ThroughputProcesses] runs.
 	Binary string
+	// Transport is how the nodes talk (default HTTP).
+	Transport Transport
 }
 
 func (o ThroughputOptions) withDefaults() ThroughputOptions {
@@ -162,6 +174,10 @@ type ThroughputResult struct {
 	Nodes, Senders int
 	// Processes is set when each node was its own `demes serve` process.
 	Processes bool
+	// Transport is how the nodes talked, Paths (on libp2p) how their
+	// hosts reached each other at the end.
+	Transport Transport
+	Paths     map[string]int
 	// Committed is how many sends returned committed.
 	Committed int
 	// Queued is how many sends returned before their message committed.
@@ -201,13 +217,16 @@ func (r ThroughputResult) Figures() []Figure {
 		Median: r.Rate(), P99: nan(), Verdict: Info,
 		Note: fmt.Sprintf("%s, sealing included; %d left queued", where, r.Queued),
 	}
+	if r.Transport.p2p() {
+		rate.Note += "; " + pathsNote(r.Paths)
+	}
 	cpu := Figure{
 		Name: fmt.Sprintf("CPU per committed message (all nodes, %s)", how), Unit: "ms", N: r.Committed,
 		Median: ms(r.CPUPerMessage()), P99: nan(), Verdict: Info,
 		Note: fmt.Sprintf("%.0f%% of the machine's cores busy", 100*r.CPU.Seconds()/r.Elapsed.Seconds()/float64(numCPU())),
 	}
 	lat := durationFigure(fmt.Sprintf("send latency under that load (%s)", how), "ms", r.Latency, 0, 0)
-	return []Figure{rate, cpu, lat}
+	return r.Transport.noted([]Figure{rate, cpu, lat})
 }
 
 // how says how the nodes ran, for the figures' names.
@@ -255,18 +274,18 @@ func Capacity(rs []ThroughputResult) Figure {
 	if rs[0].Processes {
 		f.Target, f.Verdict = ">= 2000 msg/s", verdict(f.Median >= 2000)
 	}
-	return f
+	return rs[0].Transport.noted([]Figure{f})[0]
 }
 
-// Throughput starts a group of in-process nodes over real HTTP on loopback
-// with fsync, and has many goroutines send at once (each Send waits for its
+// Throughput starts a group of in-process nodes over o.Transport on
+// loopback with fsync, and has many goroutines send at once (each Send waits for its
 // commit, sealing included) for a while. Every node runs in this one
 // process, so the machine's cores are shared by all of them: the CPU per
 // message says what one node per machine would manage.
 func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, error) {
 	o = o.withDefaults()
-	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders}
-	c, err := newCluster(o.Nodes, nil, node.Config{Logger: nodeLogger(o.Log)})
+	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders, Transport: o.Transport}
+	c, err := newCluster(o.Nodes, nil, o.Transport, node.Config{Logger: nodeLogger(o.Log)})
 	if err != nil {
 		return r, err
 	}
@@ -280,6 +299,7 @@ func Throughput(ctx context.Context, o ThroughputOptions) (ThroughputResult, err
 		return err == nil && m.State == node.StateCommitted, err
 	})
 	r.CPU = processCPU() - cpu0
+	r.Paths = c.Paths()
 	return r, err
 }
 

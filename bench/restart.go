@@ -52,7 +52,7 @@ func Restart(ctx context.Context, o RestartOptions) (RestartResult, error) {
 	if o.Rounds <= 0 {
 		o.Rounds = 10
 	}
-	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "restart", 3)
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "restart", 3, HTTP)
 	defer stop()
 	if err != nil {
 		return r, err

@@ -191,7 +191,7 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	if !o.Checkpoints {
 		cfg.CheckpointEntries, cfg.CheckpointInterval = 1<<62, 1<<62
 	}
-	c, err := newCluster(size, sim, cfg)
+	c, err := newCluster(size, sim, HTTP, cfg)
 	if err != nil {
 		return p, err
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // ThroughputProcesses is [Throughput] as users run a group: o.Nodes
-// `demes serve` processes of o.Binary on loopback (one node each, as on
+// `demes serve` processes of o.Binary on loopback over o.Transport (one node each, as on
 // separate machines, but here on this machine's cores), a group formed
 // through the command line, and o.Senders clients sending through the
 // nodes' local API (POST /api/v1/groups/ID/messages with a timeout, so
@@ -22,8 +22,8 @@ func ThroughputProcesses(ctx context.Context, o ThroughputOptions) (ThroughputRe
 		return ThroughputResult{}, errors.New("throughput: no demes binary given")
 	}
 	o = o.withDefaults()
-	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders, Processes: true}
-	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "throughput", o.Nodes)
+	r := ThroughputResult{Nodes: o.Nodes, Senders: o.Senders, Processes: true, Transport: o.Transport}
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "throughput", o.Nodes, o.Transport)
 	defer stop()
 	if err != nil {
 		return r, err
@@ -44,5 +44,8 @@ func ThroughputProcesses(ctx context.Context, o ThroughputOptions) (ThroughputRe
 		return err == nil && code == http.StatusOK && m.State == node.StateCommitted, err
 	})
 	r.CPU = cpu() - cpu0
+	if err == nil && o.Transport.p2p() {
+		r.Paths, err = procPaths(ctx, procs, gid)
+	}
 	return r, err
 }

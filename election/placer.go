@@ -200,7 +200,19 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	if !self {
 		return
 	}
-	if r, ok := p.rankWithout(p.lastLeader, o, d.Dead); !ok || r.Preference[0] != o.Self {
+	gone := !pr.Gone.IsZero() && !o.LeaderHeard.After(pr.Gone) && o.Intervals.Heartbeat > 0
+	r, complete := p.rankWithout(p.lastLeader, o, d.Dead)
+	switch {
+	case complete && r.Preference[0] != o.Self:
+		return
+	case !complete && !gone:
+		return
+	case !complete && firstVoter(o, p.lastLeader) != o.Self:
+		// Without a complete ranking (a new group, or members that
+		// restarted and have not published their maps yet) the backup
+		// of a gone leader is the longest-standing other voter, which
+		// every member names alike from the committed configuration,
+		// so that one candidate runs, not a split election.
 		return
 	}
 	at := pr.FailedSince
@@ -213,7 +225,7 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 		// winner hands over.
 		return
 	}
-	if gone := pr.Gone; !gone.IsZero() && !o.LeaderHeard.After(gone) && o.Intervals.Heartbeat > 0 {
+	if gone {
 		// The leader's address refuses connections and it has been
 		// silent since: its process is gone, and the others' leases
 		// only guard a leader that is not. Waiting them out would add
@@ -223,8 +235,8 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 		// the leader survives (it answers again) is not taken for its
 		// end.
 		due := o.LeaderHeard.Add(2 * o.Intervals.Heartbeat)
-		if due.Before(gone) {
-			due = gone
+		if due.Before(pr.Gone) {
+			due = pr.Gone
 		}
 		if now.Before(due) {
 			d.Wake = due
@@ -243,6 +255,17 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	p.campaigned = pr.FailedSince
 	d.Campaign = true
 	d.Notes = append(d.Notes, "placement: the leader is lost and this member is the best backup; campaigning")
+}
+
+// firstVoter returns the voter, other than lost, that joined first.
+func firstVoter(o Observations, lost string) string {
+	best, order := "", 0
+	for _, m := range o.Members {
+		if m.Voter && m.ID != lost && (best == "" || m.Order < order) {
+			best, order = m.ID, m.Order
+		}
+	}
+	return best
 }
 
 // StepVoters is the voter side alone, run more often than [Placer.Step] so

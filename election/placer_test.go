@@ -564,6 +564,10 @@ func TestPlacerCampaignGone(t *testing.T) {
 	}{
 		{"the best backup campaigns at once", "c", nil, true, 2 * hb},
 		{"another member leaves it to the best backup", "d", nil, false, 0},
+		// Without a complete ranking (e has published nothing), the
+		// voter that joined first runs, and it alone: a is first.
+		{"incomplete ranking: the first voter", "a", func(w *world) { delete(w.reports, "e") }, true, 2 * hb},
+		{"incomplete ranking: not the first voter", "c", func(w *world) { delete(w.reports, "e") }, false, 0},
 		// A cut link: no refusal, the ordinary campaign after the leases.
 		{"no refusal", "c", func(w *world) { w.gone["b"] = false }, false, et + et/50},
 		// The leader answered after the refusal: it lives, and only the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,7 @@ type benchOptions struct {
 	checkpoints, churn                   bool
 	nodes, history                       int
 	seed                                 int64
+	transport                            bench.Transport
 }
 
 // benchmarks lists the measurements in the order `all` runs them.
@@ -64,6 +66,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.history, "history", 100_000, "history: how many messages the group gets")
 	f.BoolVar(&o.churn, "churn", false, "chaos: membership changes during the faults (members join, leave, one is away for most of the schedule)")
 	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (off by default so that the figures measure messages; see docs/BENCHMARKS.md)")
+	transport := f.String("transport", string(bench.HTTP), "latency, failover, throughput: how the nodes talk: `http`, p2p (libp2p on loopback) or p2p-relay (libp2p through a circuit relay; latency only)")
 	quiet := f.Bool("quiet", false, "print no progress on stderr")
 	pos, err := f.parse(args)
 	if err != nil {
@@ -92,6 +95,16 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return f.usagef("--senders %q: want numbers of senders from 1 to 4096, like 64,256", *senders)
 		}
 		o.senders = append(o.senders, n)
+	}
+	o.transport = bench.Transport(*transport)
+	if !slices.Contains(bench.Transports, o.transport) {
+		return f.usagef("--transport %q: want http, p2p or p2p-relay", *transport)
+	}
+	switch {
+	case o.transport == bench.P2PRelay && which != "latency":
+		return f.usagef("--transport p2p-relay: only latency runs through a relay")
+	case o.transport != bench.HTTP && !slices.Contains([]string{"latency", "failover", "throughput", "all"}, which):
+		return f.usagef("--transport %s: only latency, failover and throughput run over another transport than HTTP", o.transport)
 	}
 	o.progress = stderr
 	if *quiet {
@@ -160,7 +173,7 @@ func benchFailover(ctx context.Context, o benchOptions) ([]bench.Figure, error) 
 	if err != nil {
 		return nil, err
 	}
-	r, err := bench.Failover(ctx, bench.FailoverOptions{Binary: bin, Kills: o.kills, Progress: o.progress})
+	r, err := bench.Failover(ctx, bench.FailoverOptions{Binary: bin, Kills: o.kills, Progress: o.progress, Transport: o.transport})
 	return r.Figures(), err
 }
 
@@ -185,7 +198,7 @@ func benchHistory(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	var figs []bench.Figure
 	for _, n := range []int{3, 5} {
-		r, err := bench.Latency(ctx, bench.LatencyOptions{Nodes: n, Messages: o.messages})
+		r, err := bench.Latency(ctx, bench.LatencyOptions{Nodes: n, Messages: o.messages, Transport: o.transport})
 		figs = append(figs, r.Figures()...)
 		if err != nil {
 			return figs, err
@@ -208,7 +221,7 @@ func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error
 	for _, processes := range []bool{true, false} {
 		var rs []bench.ThroughputResult
 		for _, n := range o.senders {
-			to := bench.ThroughputOptions{Nodes: 5, Senders: n, Duration: o.duration, Binary: bin}
+			to := bench.ThroughputOptions{Nodes: 5, Senders: n, Duration: o.duration, Binary: bin, Transport: o.transport}
 			var r bench.ThroughputResult
 			if processes {
 				r, err = bench.ThroughputProcesses(ctx, to)

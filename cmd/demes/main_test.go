@@ -160,6 +160,9 @@ func TestBadUsage(t *testing.T) {
 		{[]string{"keygen", "--home"}, "flag needs an argument"},
 		{[]string{"bench", "throughput", "--senders", "64,lots"}, `--senders "64,lots": want numbers of senders from 1 to 4096`},
 		{[]string{"bench", "scale", "--sizes", "1"}, `--sizes "1": want group sizes from 2 to 200`},
+		{[]string{"bench", "latency", "--transport", "quic"}, `--transport "quic": want http, p2p or p2p-relay`},
+		{[]string{"bench", "failover", "--transport", "p2p-relay"}, "only latency runs through a relay"},
+		{[]string{"bench", "scale", "--transport", "p2p"}, "only latency, failover and throughput run over another transport"},
 	} {
 		r := runDemes(t, nil, tc.args...)
 		if r.code != 2 {

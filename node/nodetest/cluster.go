@@ -1,6 +1,6 @@
 // Package nodetest is the one harness for running several real nodes in a
 // process: a [Cluster] of [node.Node]s on a [simnet.Network] (or on real
-// HTTP over loopback), with the moves tests make — start, crash, restart,
+// HTTP or libp2p over loopback), with the moves tests make — start, crash, restart,
 // isolate, form a group, find the host, send, read the committed messages —
 // and a wait that wakes on the nodes' events ([Cluster.Until],
 // [Cluster.Eventually]). Plain waits and the locked log buffer are in
@@ -43,6 +43,7 @@ import (
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/p2p"
 )
 
 // Options configures a [Cluster].
@@ -60,6 +61,15 @@ type Options struct {
 	// HTTP runs the nodes on real HTTP over loopback instead of the
 	// simulated network.
 	HTTP bool
+	// P2P runs the nodes on libp2p hosts on loopback instead (see
+	// [Member.Host]): each member's host lives as long as the cluster, so
+	// its URL survives restarts, and answers 503 while the node is down.
+	P2P bool
+	// Relayed, with P2P, starts a circuit relay on loopback on which every
+	// member holds a slot, and has each member advertise only its circuit
+	// address, so that frames go through the relay (unless libp2p's hole
+	// punching opens a direct connection; [Cluster.Paths] tells).
+	Relayed bool
 	// Handler, when set, wraps member i's peer handler on HTTP, for tests
 	// that watch or alter the traffic a node receives.
 	Handler func(i int, h http.Handler) http.Handler
@@ -94,6 +104,7 @@ type Member struct {
 	srv  *http.Server
 	link *node.HTTPLink
 	sim  *movingEndpoint // the link on the simulated network
+	host *p2p.Host       // with Options.P2P
 }
 
 // movingEndpoint is a node's link on the simulated network, which
@@ -117,6 +128,7 @@ type Cluster struct {
 	dir     string
 	ownDir  bool
 	members []*Member
+	relay   *p2p.Host // with Options.Relayed
 	// GroupID is the group the cluster formed (or the one a test set).
 	GroupID string
 
@@ -128,6 +140,7 @@ type Cluster struct {
 // test can set up links and tweaks first.
 func New(o Options) (*Cluster, error) {
 	c := &Cluster{o: o, dir: o.Dir, net: o.Net}
+	o.HTTP = o.HTTP || o.P2P // an HTTP link beside the libp2p one
 	if !o.HTTP && c.net == nil {
 		c.net = simnet.New(o.Seed, o.Link)
 	}
@@ -137,6 +150,12 @@ func New(o Options) (*Cluster, error) {
 			return nil, fmt.Errorf("make the cluster's directory: %w", err)
 		}
 		c.dir, c.ownDir = d, true
+	}
+	if o.P2P && o.Relayed {
+		if err := c.startRelay(); err != nil {
+			c.Close()
+			return nil, err
+		}
 	}
 	for i := 0; i < o.Size; i++ {
 		id, err := c.identity(i)
@@ -149,7 +168,13 @@ func New(o Options) (*Cluster, error) {
 			c.Close()
 			return nil, fmt.Errorf("store directory of %s: %w", m.Name, err)
 		}
-		if o.HTTP {
+		c.members = append(c.members, m)
+		if o.P2P {
+			if err := c.startHost(m); err != nil {
+				c.Close()
+				return nil, err
+			}
+		} else if o.HTTP {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				c.Close()
@@ -159,7 +184,6 @@ func New(o Options) (*Cluster, error) {
 		} else {
 			m.URL = "sim://" + m.Name
 		}
-		c.members = append(c.members, m)
 	}
 	return c, nil
 }
@@ -228,11 +252,14 @@ func (c *Cluster) Start(i int) error {
 	cfg := c.o.Config
 	cfg.Dir, cfg.Identity, cfg.Name, cfg.URL = m.Dir, m.ID, m.Name, m.URL
 	cfg.Logger = cfg.Logger.With().Str("node", m.Name).Logger()
-	if c.net != nil {
+	switch {
+	case c.net != nil:
 		m.sim = &movingEndpoint{}
 		m.sim.ep.Store(c.net.Endpoint(m.URL))
 		cfg.Link = m.sim
-	} else {
+	case m.host != nil:
+		cfg.Link, cfg.Path = p2pLink(m), m.host.Path
+	default:
 		m.link = node.NewHTTPLink()
 		cfg.Link = m.link
 	}
@@ -243,11 +270,13 @@ func (c *Cluster) Start(i int) error {
 	if err != nil {
 		return fmt.Errorf("start %s: %w", m.Name, err)
 	}
-	if c.net != nil {
+	if c.net != nil || m.host != nil {
 		c.mu.Lock()
 		m.n = n
 		c.mu.Unlock()
-		c.net.Register(m.URL, n.HandleFrame)
+		if c.net != nil {
+			c.net.Register(m.URL, n.HandleFrame)
+		}
 		return nil
 	}
 	if m.ln == nil {
@@ -347,6 +376,9 @@ func (c *Cluster) disconnect(m *Member) {
 		c.net.Crash(m.URL)
 		return
 	}
+	if m.host != nil {
+		return // the host stays, and answers 503 while the node is down
+	}
 	m.srv.Close()
 	m.ln = nil
 }
@@ -366,6 +398,14 @@ func (c *Cluster) Close() {
 		}()
 	}
 	wg.Wait()
+	for _, m := range c.members {
+		if m.host != nil {
+			m.host.Close()
+		}
+	}
+	if c.relay != nil {
+		c.relay.Close()
+	}
 	if c.net != nil {
 		c.net.Wait()
 	}

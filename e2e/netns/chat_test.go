@@ -157,6 +157,22 @@ func memberPath(n *node, pub string) string {
 	return ""
 }
 
+// waitPath waits up to 30 seconds until n says it reaches other by path
+// ("direct" or "relayed"), and fails the test otherwise.
+func waitPath(t *testing.T, n, other *node, want string) {
+	t.Helper()
+	var path string
+	start := time.Now()
+	if !pollUntil(30*time.Second, func() bool {
+		path = memberPath(n, other.pub)
+		return path == want
+	}) {
+		t.Errorf("%s: the path to %s is %q after 30s, want %q", n.name, other.name, path, want)
+		return
+	}
+	t.Logf("%s reaches %s %s (%v after asking)", n.name, other.name, path, time.Since(start).Round(time.Millisecond))
+}
+
 // chatBothWays has a and b send rounds messages each, taking turns, and
 // returns the texts sent; tag makes them differ from other calls' texts,
 // since the history check counts each text.

@@ -16,21 +16,65 @@ func TestNetnsHTTPBridge(t *testing.T) {
 	t.Parallel()
 	tp := newTopo(t)
 	tp.bridge("br0")
+	nodes, ports := lanNodes(t, tp, "10.77.1", func(ip string) []string {
+		return []string{"--listen", "0.0.0.0:7946", "--advertise", "http://" + ip + ":7946", "--ui", "127.0.0.1:7947"}
+	})
+	texts := chatOnLAN(t, nodes)
+	cutHost(t, tp, nodes, ports, texts)
+}
+
+// TestNetnsP2PLAN is TestNetnsHTTPBridge over libp2p, with a relay on the
+// LAN as well: the members reach each other's own addresses, so they must
+// talk directly, not through the relay, and say so; and a host whose
+// cable is pulled is replaced and catches up as over HTTP.
+func TestNetnsP2PLAN(t *testing.T) {
+	requireNetns(t)
+	requireP2P(t)
+	t.Parallel()
+	tp := newTopo(t)
+	tp.bridge("br0")
+	r := tp.netns("relay")
+	tp.attach(r, "eth0", "br0", "p-relay", "10.66.1.1/24")
+	_, relayAddr := startRelay(t, r)
+	nodes, ports := lanNodes(t, tp, "10.66.1", func(string) []string { return p2pServe(relayAddr) })
+	texts := chatOnLAN(t, nodes)
+	for _, n := range nodes {
+		for _, other := range nodes {
+			if n != other {
+				waitPath(t, n, other, "direct")
+			}
+		}
+	}
+	cutHost(t, tp, nodes, ports, texts)
+}
+
+// lanNodes starts three members, ana, ben and cai, on bridge br0 with the
+// addresses net.10 to net.12, each serving with the flags serve gives for
+// its address. It returns them with their bridge-side ports.
+func lanNodes(t *testing.T, tp *topo, net string, serve func(ip string) []string) ([]*node, map[*node]string) {
+	t.Helper()
 	var nodes []*node
 	ports := map[*node]string{}
 	for i, name := range []string{"ana", "ben", "cai"} {
 		ns := tp.netns(name)
-		ip := fmt.Sprintf("10.77.1.%d", 10+i)
+		ip := fmt.Sprintf("%s.%d", net, 10+i)
 		port := "p-" + name
 		tp.attach(ns, "eth0", "br0", port, ip+"/24")
 		n := newNode(t, name, ns)
-		n.start("--listen", "0.0.0.0:7946", "--advertise", "http://"+ip+":7946", "--ui", "127.0.0.1:7947")
+		n.start(serve(ip)...)
 		nodes = append(nodes, n)
 		ports[n] = port
 	}
+	return nodes, ports
+}
 
+// chatOnLAN has the first node make a group the others join, waits until
+// all are voters, and has each send a message; it returns the texts once
+// every node holds them in the same order.
+func chatOnLAN(t *testing.T, nodes []*node) []string {
+	t.Helper()
 	formGroup(t, nodes[0], nodes[1:]...)
-	waitVoters(t, nodes, 3)
+	waitVoters(t, nodes, len(nodes))
 	var texts []string
 	for _, n := range nodes {
 		text := "hello from " + n.name
@@ -38,7 +82,14 @@ func TestNetnsHTTPBridge(t *testing.T) {
 		texts = append(texts, text)
 	}
 	waitSameHistory(t, nodes, texts)
+	return texts
+}
 
+// cutHost pulls the host's cable: the others must go on committing, the
+// host's own message must wait in its outbox (exit 3), and once the cable
+// is back every node must hold every message once, in one order.
+func cutHost(t *testing.T, tp *topo, nodes []*node, ports map[*node]string, texts []string) {
+	t.Helper()
 	// The host is who every node names; wait until they agree on one, so
 	// that the cut below is the host's and not a member's.
 	var host *node
@@ -74,7 +125,7 @@ func TestNetnsHTTPBridge(t *testing.T) {
 		send(t, n, text)
 		texts = append(texts, text)
 	}
-	t.Logf("the other two committed both messages %v after the cut", time.Since(cut).Round(time.Millisecond))
+	t.Logf("the others committed their messages %v after the cut", time.Since(cut).Round(time.Millisecond))
 	waitSameHistory(t, others, texts)
 	// Cut off, the old host cannot commit: its message stays in its outbox
 	// (exit 3) and must commit exactly once after the cable is back.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // Noticing that the host's process is gone. A follower hears from its host
@@ -80,4 +81,45 @@ func (n *Node) PeerGone(k [32]byte) {
 	for _, g := range groups {
 		g.reportGone(k)
 	}
+}
+
+// forcedVote is the last transfer campaign of another member this node was
+// asked to vote in (the group goroutine's).
+type forcedVote struct {
+	from, term uint64
+	done       uint64 // the term this node took over in after refusing one
+}
+
+// noteForcedVote records a request for a vote in a transfer campaign,
+// before raft sees it: the campaign of a host's best backup after the host's
+// process is gone is one (forceCampaign), as is a handover.
+func (g *group) noteForcedVote(m *pb.Message) {
+	if m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
+		g.fv.from, g.fv.term = m.GetFrom(), m.GetTerm()
+	}
+}
+
+// rejectedForcedVote runs when this node refuses a vote: if it refused the
+// transfer campaign it was asked to vote in, while its host has been
+// silent for two heartbeats, the candidate's log was behind its own (raft
+// refuses a vote for no other reason in a transfer campaign). The backup
+// named by the ranking was a message or two behind: this node, more up to
+// date, takes over at once instead of leaving the group without a host until
+// an election timeout passes. Once per term.
+func (g *group) rejectedForcedVote(m *pb.Message) {
+	hb := g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.HeartbeatTicks)
+	if m.GetTo() != g.fv.from || m.GetTerm() != g.fv.term || g.fv.done == g.fv.term || time.Since(g.pl.leaderHeard) < 2*hb {
+		return
+	}
+	g.fv.done = g.fv.term
+	term := g.fv.term
+	// Not in the middle of handling a Ready: stepped on the group's
+	// goroutine as a request.
+	time.AfterFunc(0, func() {
+		_ = g.do(g.n.ctx, func() {
+			if g.term == term && g.leader == raft.None && g.role != raft.StateLeader {
+				g.forceCampaign()
+			}
+		})
+	})
 }

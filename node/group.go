@@ -85,6 +85,7 @@ type group struct {
 	left         bool
 	pl           placementState
 	pr           probe                        // the probe of a silent host (gone.go)
+	fv           forcedVote                   // the last transfer campaign asked of this node (gone.go)
 	hostQuota    hostQuota                    // chat entries taken as host, not applied yet (quota.go)
 	outboxDone   [][]byte                     // committed ids to drop from the stored outbox
 	outboxPut    []*pending                   // queued messages to write to the stored outbox
@@ -459,6 +460,7 @@ func (g *group) stepAll(msgs []*pb.Message) {
 			g.n.countReject(reasonDeposed, "dropped a raft message of a host the voters deposed")
 			continue
 		}
+		g.noteForcedVote(m)
 		var taken []hostPending
 		if m.GetType() == pb.MsgProp {
 			// The host drops what could only be rejected (quota.go).

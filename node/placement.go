@@ -405,6 +405,8 @@ func (g *group) noteTransferCampaign(msgs []*pb.Message) {
 			g.pl.leaderHeard = time.Now()
 		case (m.GetType() == pb.MsgPreVoteResp || m.GetType() == pb.MsgVoteResp) && !m.GetReject():
 			g.pl.voteGranted = time.Now()
+		case m.GetType() == pb.MsgVoteResp && m.GetReject():
+			g.rejectedForcedVote(m)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/observedaddrs"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
@@ -45,9 +46,17 @@ type Config struct {
 	// Seed is the ed25519 seed of the node's identity; the host's peer id
 	// is derived from its public key ([PeerID]).
 	Seed []byte
-	// Listen is "HOST:PORT" (TCP and QUIC on that port) or a multiaddr;
-	// empty listens on every interface on a port the system picks.
+	// Listen is "HOST:PORT" (TCP on that port, and QUIC too with QUIC)
+	// or a multiaddr; empty listens on every interface on a port the
+	// system picks.
 	Listen string
+	// QUIC listens on QUIC (UDP) beside TCP. Hole punching through home
+	// routers succeeds more often over UDP, so a node behind one wants
+	// it; but the others notice a peer's death over QUIC only when
+	// raft's election timeout passes (a dead process sends nothing over
+	// UDP), while its kernel closes its TCP connections at once (see
+	// tcpFirst). So members that need no hole punching stay on TCP.
+	QUIC bool
 	// Relays are circuit relays to reserve a slot on, so that peers that
 	// cannot dial this host directly reach it through them.
 	Relays []peer.AddrInfo
@@ -100,7 +109,7 @@ func New(cfg Config) (*Host, error) {
 	if cfg.MaxFrame <= 0 {
 		return nil, errors.New("libp2p host: MaxFrame must be set")
 	}
-	listen, err := listenAddrs(cfg.Listen)
+	listen, err := listenAddrs(cfg.Listen, cfg.QUIC)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +118,7 @@ func New(cfg Config) (*Host, error) {
 		libp2p.ListenAddrs(listen...),
 		libp2p.EnableHolePunching(),
 		libp2p.EnableAutoNATv2(),
+		libp2p.SwarmOpts(swarm.WithDialRanker(tcpFirst)),
 		// Our metrics registry is our own (package metrics); libp2p
 		// would register its collectors in the global one.
 		libp2p.DisableMetrics(),
@@ -200,9 +210,19 @@ func (p *Host) OnPeerDown(f func(signKey [32]byte)) {
 
 func (p *Host) disconnected(n network.Network, c network.Conn) {
 	pid := c.RemotePeer()
-	if n.Connectedness(pid) == network.Connected {
+	// A QUIC connection outlives a dead peer until its idle timeout (a
+	// dead process sends nothing over UDP): the end of the last TCP
+	// connection, which the peer's kernel closes at once, is the news,
+	// even while a QUIC one still counts as connected.
+	tcpLeft := false
+	for _, o := range n.ConnsToPeer(pid) {
+		tcpLeft = tcpLeft || isTCP(o.RemoteMultiaddr())
+	}
+	if tcpLeft || (!isTCP(c.RemoteMultiaddr()) && n.Connectedness(pid) == network.Connected) {
+		p.log.Debug().Str("peer", pid.String()).Str("addr", c.RemoteMultiaddr().String()).Bool("tcp_left", tcpLeft).Msg("a connection to a peer closed; another remains")
 		return
 	}
+	p.log.Debug().Str("peer", pid.String()).Str("addr", c.RemoteMultiaddr().String()).Msg("the last connection to a peer closed")
 	p.mu.Lock()
 	for _, s := range p.idle[pid] {
 		s.Reset()
@@ -338,6 +358,11 @@ func (p *Host) Path(k [32]byte) string {
 		path = "relayed"
 	}
 	return path
+}
+
+func isTCP(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_TCP)
+	return err == nil && !isCircuit(a)
 }
 
 func isCircuit(a ma.Multiaddr) bool {

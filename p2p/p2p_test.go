@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -214,5 +215,41 @@ func TestRelayForMembersOnly(t *testing.T) {
 	}
 	if _, err := post(t, x, circuit(b), "let me in"); err == nil {
 		t.Fatal("a stranger reached a member through the relay")
+	}
+}
+
+// A peer whose process is gone is noticed at once: its connection's end is
+// reported (OnPeerDown), and a dial to it is refused (ECONNREFUSED), which
+// is what lets the host's best backup take over without waiting for
+// raft's election timeout (node/gone.go).
+func TestGonePeerIsReported(t *testing.T) {
+	seedB := newSeed(t)
+	a := newHost(t, newSeed(t), Config{})
+	b, err := New(Config{Seed: seedB, Listen: "127.0.0.1:0", MaxFrame: testMaxFrame})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.SetHandler(func(context.Context, string, int64, io.Reader) (int, []byte) { return 200, nil })
+	down := make(chan [32]byte, 4)
+	a.OnPeerDown(func(k [32]byte) { down <- k })
+	url := b.URL()
+	if _, err := post(t, a, url, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	if p := a.Path(signKeyOf(seedB)); p != "direct" {
+		t.Fatalf("path %q, want direct", p)
+	}
+	b.Close()
+	select {
+	case k := <-down:
+		if k != signKeyOf(seedB) {
+			t.Fatalf("OnPeerDown named %x", k)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("no OnPeerDown within 30 s of the peer's end")
+	}
+	_, err = post(t, a, url, "anyone there?")
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("post to a gone peer: %v, want a refused connection", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
@@ -195,6 +196,15 @@ func (p *Host) stream(ctx context.Context, id peer.ID) (network.Stream, bool, er
 		return s, true, nil
 	}
 	p.mu.Unlock()
+	if p.h.Network().Connectedness(id) != network.Connected {
+		// libp2p backs off from an address whose dial failed (for
+		// seconds): a member that restarted within them would be
+		// dialed over QUIC alone, whose end nobody notices (see
+		// tcpFirst). Our own queues pace the retries.
+		if sw, ok := p.h.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(id)
+		}
+	}
 	// A relayed ("limited") connection is fine: everything on it is
 	// signed, and hole punching replaces it with a direct one when it can.
 	s, err := p.h.NewStream(network.WithAllowLimitedConn(ctx, "demes frames"), id, ProtocolID)
@@ -222,28 +232,50 @@ func roundTrip(ctx context.Context, s network.Stream, frame []byte, max int64) (
 	defer stop()
 	req := make([]byte, 4, 4+len(frame))
 	binary.BigEndian.PutUint32(req, uint32(len(frame)))
-	_, werr := s.Write(append(req, frame...))
-	// A peer that refuses a frame by its first bytes answers before
-	// reading the rest and stops the write: its answer says why.
+	// Written beside the read of the answer: a peer that refuses a frame
+	// by its first bytes answers before reading the rest, and over yamux
+	// (TCP) nothing stops the write then; the answer says why, and the
+	// stream is reset to end the write.
+	werr := make(chan error, 1)
+	go func() {
+		_, err := s.Write(append(req, frame...))
+		werr <- err
+	}()
 	var head [6]byte
 	if _, err := io.ReadFull(s, head[:]); err != nil {
-		if werr != nil {
-			return nil, werr
+		s.Reset()
+		if w := <-werr; w != nil {
+			return nil, w
 		}
 		return nil, err
 	}
 	code, size := int(binary.BigEndian.Uint16(head[:])), int64(binary.BigEndian.Uint32(head[2:]))
+	var body []byte
+	var err error
 	if size > max {
-		return nil, fmt.Errorf("answer of %d bytes is over the limit", size)
+		err = fmt.Errorf("answer of %d bytes is over the limit", size)
+	} else {
+		body = make([]byte, size)
+		_, err = io.ReadFull(s, body)
 	}
-	body := make([]byte, size)
-	if _, err := io.ReadFull(s, body); err != nil {
+	if err == nil && code == 200 {
+		// The peer read the whole frame before it answered: the write
+		// is done, or about to return.
+		if err := <-werr; err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	select {
+	case <-werr:
+	default:
+		s.Reset() // refused early: end the write (the caller resets too)
+		<-werr
+	}
+	if err != nil {
 		return nil, err
 	}
-	if code != 200 {
-		return nil, &StatusError{Code: code, Body: body}
-	}
-	return body, nil
+	return nil, &StatusError{Code: code, Body: body}
 }
 
 // StatusCode returns the peer's status code.

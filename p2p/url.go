@@ -79,9 +79,9 @@ func ParseAddrs(s string) (peer.AddrInfo, error) {
 	return ParseURL(s)
 }
 
-// listenAddrs turns "HOST:PORT" into a TCP and a QUIC multiaddr on that
-// port; a multiaddr ("/ip4/...") is taken as it is.
-func listenAddrs(hostport string) ([]ma.Multiaddr, error) {
+// listenAddrs turns "HOST:PORT" into a TCP multiaddr on that port, and a
+// QUIC one with quic; a multiaddr ("/ip4/...") is taken as it is.
+func listenAddrs(hostport string, quic bool) ([]ma.Multiaddr, error) {
 	if strings.HasPrefix(hostport, "/") {
 		a, err := ma.NewMultiaddr(hostport)
 		if err != nil {
@@ -104,9 +104,12 @@ func listenAddrs(hostport string) ([]ma.Multiaddr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", hostport, err)
 	}
-	quic, err := ma.NewMultiaddr(fmt.Sprintf("/%s/%s/udp/%s/quic-v1", proto, host, port))
+	if !quic {
+		return []ma.Multiaddr{tcp}, nil
+	}
+	q, err := ma.NewMultiaddr(fmt.Sprintf("/%s/%s/udp/%s/quic-v1", proto, host, port))
 	if err != nil {
 		return nil, fmt.Errorf("listen address %q: %w", hostport, err)
 	}
-	return []ma.Multiaddr{tcp, quic}, nil
+	return []ma.Multiaddr{tcp, q}, nil
 }

@@ -29,7 +29,7 @@ type p2pFlags struct {
 
 func addP2PFlags(f *cmdFlags) *p2pFlags {
 	p := &p2pFlags{}
-	f.StringVar(&p.listen, "p2p", "", "listen for libp2p peers on `ADDR` (HOST:PORT, TCP and QUIC) and advertise this node's libp2p address instead of its HTTP peer URL (the HTTP peer listener keeps running for members that still use it)")
+	f.StringVar(&p.listen, "p2p", "", "listen for libp2p peers on `ADDR` (HOST:PORT: TCP, and QUIC too with --relay) and advertise this node's libp2p address instead of its HTTP peer URL (the HTTP peer listener keeps running for members that still use it)")
 	f.Var(&p.relays, "relay", "reserve a slot on the circuit relay at `ADDR` (as 'demes relay' prints it) to be reachable from behind a router; repeatable; implies --p2p 0.0.0.0:0 when --p2p is not given")
 	f.BoolVar(&p.portMap, "port-map", true, "with --p2p, ask the local router for a port mapping (UPnP, NAT-PMP)")
 	return p
@@ -78,6 +78,10 @@ func startP2P(id *identity.Identity, o *p2pFlags, relayFor func([32]byte) bool, 
 	}
 	h, err := p2p.New(p2p.Config{
 		Seed: id.Private()[:32], Listen: listen, Relays: relays, RelayFor: relayFor,
+		// QUIC for hole punching, when this node is behind a router
+		// (it holds relay slots); TCP alone otherwise, whose end is
+		// noticed at once when a member dies (see p2p.Config.QUIC).
+		QUIC:    len(relays) > 0,
 		PortMap: o.portMap, MaxFrame: crypto.MaxFrame, Logger: log,
 	})
 	if err != nil {

@@ -64,7 +64,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "demes: relaying for anyone who asks (give --allow PUBLIC_ID to relay only for your groups' members)")
 	}
 	h, err := p2p.New(p2p.Config{
-		Seed: id.Private()[:32], Listen: *listen, RelayFor: relayFor, PortMap: *portMap,
+		Seed: id.Private()[:32], Listen: *listen, RelayFor: relayFor, PortMap: *portMap, QUIC: true,
 		MaxFrame: crypto.MaxFrame, Logger: logger,
 	})
 	if err != nil {

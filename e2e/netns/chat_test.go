@@ -148,13 +148,19 @@ func holdsOnce(ms []chatMsg, texts []string) string {
 // then).
 func memberPath(n *node, pub string) string {
 	n.t.Helper()
+	path, _ := memberField(n, pub, "path").(string)
+	return path
+}
+
+// memberField is field of the member pub in n's status, nil if absent.
+func memberField(n *node, pub, field string) any {
+	n.t.Helper()
 	for _, m := range n.members() {
 		if id, _ := m["public_id"].(string); id == pub {
-			path, _ := m["path"].(string)
-			return path
+			return m[field]
 		}
 	}
-	return ""
+	return nil
 }
 
 // waitPath waits up to 30 seconds until n says it reaches other by path
@@ -167,7 +173,8 @@ func waitPath(t *testing.T, n, other *node, want string) {
 		path = memberPath(n, other.pub)
 		return path == want
 	}) {
-		t.Errorf("%s: the path to %s is %q after 30s, want %q", n.name, other.name, path, want)
+		t.Errorf("%s: the path to %s is %q after 30s, want %q; %s's peer URL there: %v",
+			n.name, other.name, path, want, other.name, memberField(n, other.pub, "peer_url"))
 		return
 	}
 	t.Logf("%s reaches %s %s (%v after asking)", n.name, other.name, path, time.Since(start).Round(time.Millisecond))

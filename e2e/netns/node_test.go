@@ -277,6 +277,7 @@ func (n *node) committed() []chatMsg {
 type relay struct {
 	*proc
 	stdout string // the file its stdout goes to
+	addr   string // the address it printed first
 }
 
 // startRelay runs `demes relay --listen 0.0.0.0:4001` in ns and returns it
@@ -285,9 +286,9 @@ func startRelay(t *testing.T, ns string) (*relay, string) {
 	t.Helper()
 	r := &relay{proc: newProc(t, "relay", ns)}
 	r.stdout = filepath.Join(t.TempDir(), "relay.out")
-	addr := r.start()
-	t.Logf("relay address: %s", addr)
-	return r, addr
+	r.addr = r.start()
+	t.Logf("relay address: %s", r.addr)
+	return r, r.addr
 }
 
 // start runs the relay and returns the address it printed once the line is

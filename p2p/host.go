@@ -91,8 +91,11 @@ type Host struct {
 	urls     map[string]peer.AddrInfo
 	reserved map[peer.ID]*client.Reservation
 	cleared  map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
-	down     func(signKey [32]byte)
-	onAddrs  func(url string) // see OnAddrsChanged
+	// relayLost wakes a relay's keepReservation when the connection to
+	// it ends: a restarted relay has forgotten the slot.
+	relayLost map[peer.ID]chan struct{}
+	down      func(signKey [32]byte)
+	onAddrs   func(url string) // see OnAddrsChanged
 	// addrsPoke wakes watchAddrs to compare the URL with the one it last
 	// reported, after a change libp2p does not announce (a relay slot).
 	addrsPoke chan struct{}
@@ -159,6 +162,7 @@ func New(cfg Config) (*Host, error) {
 		urls:      map[string]peer.AddrInfo{},
 		reserved:  map[peer.ID]*client.Reservation{},
 		cleared:   map[peer.ID]time.Time{},
+		relayLost: map[peer.ID]chan struct{}{},
 		addrsPoke: make(chan struct{}, 1),
 	}
 	addrs, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
@@ -177,6 +181,9 @@ func New(cfg Config) (*Host, error) {
 	}()
 	h.SetStreamHandler(ProtocolID, p.serve)
 	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
+	for _, r := range cfg.Relays {
+		p.relayLost[r.ID] = make(chan struct{}, 1)
+	}
 	for _, r := range cfg.Relays {
 		p.wg.Add(1)
 		go func() {
@@ -226,6 +233,12 @@ func (p *Host) disconnected(n network.Network, c network.Conn) {
 		return
 	}
 	p.log.Debug().Str("peer", pid.String()).Str("addr", c.RemoteMultiaddr().String()).Msg("the last connection to a peer closed")
+	if lost, ok := p.relayLost[pid]; ok {
+		select {
+		case lost <- struct{}{}:
+		default:
+		}
+	}
 	p.mu.Lock()
 	for _, s := range p.idle[pid] {
 		s.Reset()
@@ -340,6 +353,13 @@ func (p *Host) keepReservation(r peer.AddrInfo) {
 		case <-p.ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-p.relayLost[r.ID]:
+			// Give a restarting relay a moment to listen again.
+			select {
+			case <-p.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package netns
 
 import (
-	"os"
 	"testing"
 	"time"
 )
@@ -63,12 +62,6 @@ func TestNetnsRelay(t *testing.T) {
 func TestNetnsRelayRestart(t *testing.T) {
 	requireNetns(t)
 	requireP2P(t)
-	if os.Getenv("DEMES_NETNS_RELAY_RESTART") == "" {
-		t.Skip("known to fail on main at 697cdb2 (first seen after merging f0316a6): after the relay restarts " +
-			"the members do not hear each other for over 90 s (a member's log shows either 'no slot on relay' " +
-			"with \"rate limit exceeded\" and \"dial backoff\" every 5 s, or nothing); " +
-			"set DEMES_NETNS_RELAY_RESTART=1 to run it")
-	}
 	t.Parallel()
 	_, rel, ana, ben, texts := relayedPair(t)
 	nodes := []*node{ana, ben}

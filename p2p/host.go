@@ -91,6 +91,7 @@ type Host struct {
 	urls     map[string]peer.AddrInfo
 	reserved map[peer.ID]*client.Reservation
 	cleared  map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
+	upgraded map[peer.ID]time.Time // when preferDirect last tried a direct connection
 	// relayLost wakes a relay's keepReservation when the connection to
 	// it ends: a restarted relay has forgotten the slot.
 	relayLost map[peer.ID]chan struct{}
@@ -163,6 +164,7 @@ func New(cfg Config) (*Host, error) {
 		reserved:  map[peer.ID]*client.Reservation{},
 		cleared:   map[peer.ID]time.Time{},
 		relayLost: map[peer.ID]chan struct{}{},
+		upgraded:  map[peer.ID]time.Time{},
 		addrsPoke: make(chan struct{}, 1),
 	}
 	addrs, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
@@ -199,7 +201,10 @@ func (p *Host) ID() peer.ID { return p.h.ID() }
 
 // Close stops the host and closes its connections.
 func (p *Host) Close() error {
+	// Under p.mu: preferDirect adds to p.wg only while p.ctx lives.
+	p.mu.Lock()
 	p.cancel()
+	p.mu.Unlock()
 	if p.relay != nil {
 		p.relay.Close()
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peerstore"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
+	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
 
@@ -37,6 +38,48 @@ func direct(info peer.AddrInfo) bool {
 		}
 	}
 	return false
+}
+
+// upgradeEvery is how often a direct connection is tried to a peer reached
+// only through a relay although its URL lists direct addresses.
+const upgradeEvery = 10 * time.Second
+
+// preferDirect tries, in the background, a direct connection to a peer that
+// this host reaches only through a relay while its URL lists direct
+// addresses: two members on one LAN that first met through the relay would
+// otherwise stay relayed, since a relayed connection satisfies every new
+// stream, and libp2p punches holes only from public addresses.
+func (p *Host) preferDirect(info peer.AddrInfo) {
+	conns := p.h.Network().ConnsToPeer(info.ID)
+	if len(conns) == 0 || !direct(info) {
+		return
+	}
+	for _, c := range conns {
+		if !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
+			return
+		}
+	}
+	p.mu.Lock()
+	if time.Since(p.upgraded[info.ID]) < upgradeEvery || p.ctx.Err() != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.upgraded[info.ID] = time.Now()
+	p.wg.Add(1)
+	p.mu.Unlock()
+	var addrs []ma.Multiaddr
+	for _, a := range info.Addrs {
+		if !isCircuit(a) {
+			addrs = append(addrs, a)
+		}
+	}
+	go func() {
+		defer p.wg.Done()
+		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+		defer cancel()
+		err := p.h.Connect(network.WithForceDirectDial(ctx, "a direct path beside the relay"), peer.AddrInfo{ID: info.ID, Addrs: addrs})
+		p.log.Debug().Err(err).Str("peer", info.ID.String()).Msg("tried a direct connection to a peer reached through a relay")
+	}()
 }
 
 // maxIdle bounds the idle streams kept per peer.
@@ -227,6 +270,7 @@ func (p *Host) stream(ctx context.Context, info peer.AddrInfo) (network.Stream, 
 		}
 	}
 	p.mu.Unlock()
+	p.preferDirect(info)
 	// A relayed ("limited") connection is fine: everything on it is
 	// signed, and hole punching replaces it with a direct one when it can.
 	s, err := p.h.NewStream(network.WithAllowLimitedConn(ctx, "demes frames"), id, ProtocolID)

@@ -38,19 +38,15 @@ func TestNetnsP2PLAN(t *testing.T) {
 	_, relayAddr := startRelay(t, r)
 	nodes, ports := lanNodes(t, tp, "10.66.1", func(string) []string { return p2pServe(relayAddr) })
 	texts := chatOnLAN(t, nodes)
-	logLANPaths(t, nodes)
+	checkLANPaths(t, nodes)
 	cutHost(t, tp, nodes, ports, texts)
 }
 
-// logLANPaths waits up to 30 seconds for every member to reach every other
-// directly, and logs each pair's path. On one LAN every pair should be
-// direct, but this is logged, not asserted, for now: in about half the
-// runs on this machine (go-libp2p v0.52.0, main at 697cdb2) one pair's
-// connection is relayed although both members' URLs list their LAN
-// addresses, and it stays relayed, since nothing upgrades a relayed
-// connection on private addresses (hole punching needs public ones).
-// Make it an error once the transport prefers a direct path.
-func logLANPaths(t *testing.T, nodes []*node) {
+// checkLANPaths waits up to 30 seconds for every member to reach every
+// other directly: on one LAN no pair may stay relayed. (In about half the
+// runs one pair first met through the relay; before p2p's preferDirect it
+// stayed relayed, since hole punching needs public addresses.)
+func checkLANPaths(t *testing.T, nodes []*node) {
 	t.Helper()
 	start := time.Now()
 	paths := map[[2]*node]string{}
@@ -73,7 +69,7 @@ func logLANPaths(t *testing.T, nodes []*node) {
 	for _, n := range nodes {
 		for _, other := range nodes {
 			if path := paths[[2]*node{n, other}]; n != other && path != "direct" {
-				t.Logf("NOT DIRECT on one LAN after 30s: %s reaches %s %q; %s's peer URL there: %v",
+				t.Errorf("not direct on one LAN after 30s: %s reaches %s %q; %s's peer URL there: %v",
 					n.name, other.name, path, other.name, memberField(n, other.pub, "peer_url"))
 			}
 		}

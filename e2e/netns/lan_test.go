@@ -25,7 +25,7 @@ func TestNetnsHTTPBridge(t *testing.T) {
 
 // TestNetnsP2PLAN is TestNetnsHTTPBridge over libp2p, with a relay on the
 // LAN as well: the members reach each other's own addresses, so they
-// should talk directly, not through the relay (logged, see logLANPaths);
+// should talk directly, not through the relay (checkLANPaths);
 // and a host whose cable is pulled is replaced and catches up as over HTTP.
 func TestNetnsP2PLAN(t *testing.T) {
 	requireNetns(t)

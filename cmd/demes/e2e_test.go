@@ -152,6 +152,23 @@ func waitVoters(t *testing.T, procs []*serveProc, n int) {
 	})
 }
 
+// waitHostProc waits until procs[0] names a host among procs, and returns
+// its index.
+func waitHostProc(t *testing.T, procs []*serveProc) int {
+	t.Helper()
+	host := -1
+	testutil.Eventually(t, 30*time.Second, "a host", func() bool {
+		st := procs[0].status()
+		for i, p := range procs {
+			if st.Groups[0].Host != "" && st.Groups[0].Host == p.status().PublicID {
+				host = i
+			}
+		}
+		return host >= 0
+	})
+	return host
+}
+
 func msgTexts(ms []api.Message) string {
 	var b strings.Builder
 	for _, m := range ms {
@@ -189,16 +206,7 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 	for _, p := range procs {
 		wantExit(t, p.demes("send", "hello from "+p.name), 0)
 	}
-	host := -1
-	testutil.Eventually(t, 30*time.Second, "a host", func() bool {
-		st := procs[0].status()
-		for i, p := range procs {
-			if st.Groups[0].Host != "" && st.Groups[0].Host == p.status().PublicID {
-				host = i
-			}
-		}
-		return host >= 0
-	})
+	host := waitHostProc(t, procs)
 	procs[host].kill()
 	survivor := procs[(host+1)%3]
 	r = survivor.demes("send", "after the host died", "--timeout", "30s")

@@ -94,16 +94,7 @@ func TestRealProcessesOverLibp2p(t *testing.T) {
 		}
 		return false
 	})
-	host := -1
-	testutil.Eventually(t, 30*time.Second, "a host", func() bool {
-		st := procs[0].status()
-		for i, p := range procs {
-			if st.Groups[0].Host != "" && st.Groups[0].Host == p.status().PublicID {
-				host = i
-			}
-		}
-		return host >= 0
-	})
+	host := waitHostProc(t, procs)
 	procs[host].kill()
 	survivor := procs[(host+1)%3]
 	wantExit(t, survivor.demes("send", "after the host died", "--timeout", "30s"), 0)

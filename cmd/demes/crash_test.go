@@ -85,18 +85,10 @@ func TestCrashSafetyUnderKill(t *testing.T) {
 		p.extra = []string{"--snapshot-entries", "40"}
 		p.start()
 	}
-	r := procs[0].demes("group", "create", "crash")
-	wantExit(t, r, 0)
+	formProcGroup(t, procs, "crash")
 	// The burst sends faster than the default quota (120 messages a
 	// minute per member): this test is about crashes, not quotas.
 	wantExit(t, procs[0].demes("group", "settings", "--msgs-per-minute", "100000"), 0)
-	for _, p := range procs[1:] {
-		id := p.demes("id")
-		wantExit(t, id, 0)
-		code := procs[0].demes("invite", id.lastLine())
-		wantExit(t, code, 0)
-		wantExit(t, p.demes("join", code.lastLine()), 0)
-	}
 	waitVoters(t, procs, 3)
 
 	// The burst: every member sends as fast as its CLI returns, while the

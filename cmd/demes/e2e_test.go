@@ -152,6 +152,54 @@ func waitVoters(t *testing.T, procs []*serveProc, n int) {
 	})
 }
 
+// formProcGroup creates the group name on procs[0] and has each other
+// process join it through the command line (id, invite, join), and returns
+// the group id.
+func formProcGroup(t *testing.T, procs []*serveProc, name string) string {
+	t.Helper()
+	r := procs[0].demes("group", "create", name)
+	wantExit(t, r, 0)
+	gid := r.lastLine()
+	for _, p := range procs[1:] {
+		id := p.demes("id")
+		wantExit(t, id, 0)
+		code := procs[0].demes("invite", id.lastLine())
+		wantExit(t, code, 0)
+		j := p.demes("join", code.lastLine())
+		wantExit(t, j, 0)
+		if j.lastLine() != gid {
+			t.Fatalf("join printed %q, want the group id %s", j.lastLine(), gid)
+		}
+	}
+	return gid
+}
+
+// sameMessages is the condition that every process in ps lists the same n
+// messages; it leaves their list (msgTexts) in *ref.
+func sameMessages(ps []*serveProc, n int, ref *string) bool {
+	*ref = ""
+	for i, p := range ps {
+		got := msgTexts(p.messages())
+		if i == 0 {
+			*ref = got
+		} else if got != *ref {
+			return false
+		}
+	}
+	return strings.Count(*ref, "|") == n
+}
+
+// wantEachOnce fails unless each text is in the msgTexts list ref exactly
+// once.
+func wantEachOnce(t *testing.T, ref string, texts ...string) {
+	t.Helper()
+	for _, want := range texts {
+		if strings.Count(ref, ":"+want+"|") != 1 {
+			t.Fatalf("%q not exactly once in %s", want, ref)
+		}
+	}
+}
+
 // waitHostProc waits until procs[0] names a host among procs, and returns
 // its index.
 func waitHostProc(t *testing.T, procs []*serveProc) int {
@@ -188,20 +236,7 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 	for _, p := range procs {
 		p.start()
 	}
-	r := procs[0].demes("group", "create", "e2e")
-	wantExit(t, r, 0)
-	gid := r.lastLine()
-	for _, p := range procs[1:] {
-		r := p.demes("id")
-		wantExit(t, r, 0)
-		code := procs[0].demes("invite", r.lastLine())
-		wantExit(t, code, 0)
-		j := p.demes("join", code.lastLine())
-		wantExit(t, j, 0)
-		if j.lastLine() != gid {
-			t.Fatalf("join printed %q, want the group id %s", j.lastLine(), gid)
-		}
-	}
+	formProcGroup(t, procs, "e2e")
 	waitVoters(t, procs, 3)
 	for _, p := range procs {
 		wantExit(t, p.demes("send", "hello from "+p.name), 0)
@@ -209,23 +244,11 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 	host := waitHostProc(t, procs)
 	procs[host].kill()
 	survivor := procs[(host+1)%3]
-	r = survivor.demes("send", "after the host died", "--timeout", "30s")
-	wantExit(t, r, 0)
+	wantExit(t, survivor.demes("send", "after the host died", "--timeout", "30s"), 0)
 
 	var ref string
 	same := func(ps []*serveProc, n int) func() bool {
-		return func() bool {
-			ref = ""
-			for i, p := range ps {
-				got := msgTexts(p.messages())
-				if i == 0 {
-					ref = got
-				} else if got != ref {
-					return false
-				}
-			}
-			return strings.Count(ref, "|") == n
-		}
+		return func() bool { return sameMessages(ps, n, &ref) }
 	}
 	var live []*serveProc
 	for i, p := range procs {
@@ -237,11 +260,7 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 	// The killed host restarts from its store and catches up.
 	procs[host].start()
 	testutil.Eventually(t, 60*time.Second, "the same 4 messages on every node", same(procs, 4))
-	for _, want := range []string{"hello from alice", "hello from bob", "hello from carol", "after the host died"} {
-		if strings.Count(ref, ":"+want+"|") != 1 {
-			t.Fatalf("%q not exactly once in %s", want, ref)
-		}
-	}
+	wantEachOnce(t, ref, "hello from alice", "hello from bob", "hello from carol", "after the host died")
 	// SIGTERM shuts a node down cleanly: exit 0, serve.json removed.
 	p := procs[0]
 	p.cmd.Process.Signal(syscall.SIGTERM)

@@ -72,15 +72,7 @@ func TestRealProcessesOverLibp2p(t *testing.T) {
 			t.Fatalf("%s advertises %q, want a p2p URL with a circuit address through the relay", p.name, u)
 		}
 	}
-	r := procs[0].demes("group", "create", "p2p")
-	wantExit(t, r, 0)
-	for _, p := range procs[1:] {
-		r := p.demes("id")
-		wantExit(t, r, 0)
-		code := procs[0].demes("invite", r.lastLine())
-		wantExit(t, code, 0)
-		wantExit(t, p.demes("join", code.lastLine()), 0)
-	}
+	formProcGroup(t, procs, "p2p")
 	waitVoters(t, procs, 3)
 	for _, p := range procs {
 		wantExit(t, p.demes("send", "hello from "+p.name), 0)
@@ -100,21 +92,6 @@ func TestRealProcessesOverLibp2p(t *testing.T) {
 	wantExit(t, survivor.demes("send", "after the host died", "--timeout", "30s"), 0)
 	procs[host].start()
 	var ref string
-	testutil.Eventually(t, 60*time.Second, "the same 4 messages on every node", func() bool {
-		ref = ""
-		for i, p := range procs {
-			got := msgTexts(p.messages())
-			if i == 0 {
-				ref = got
-			} else if got != ref {
-				return false
-			}
-		}
-		return strings.Count(ref, "|") == 4
-	})
-	for _, want := range []string{"hello from alice", "hello from bob", "hello from carol", "after the host died"} {
-		if strings.Count(ref, ":"+want+"|") != 1 {
-			t.Fatalf("%q not exactly once in %s", want, ref)
-		}
-	}
+	testutil.Eventually(t, 60*time.Second, "the same 4 messages on every node", func() bool { return sameMessages(procs, 4, &ref) })
+	wantEachOnce(t, ref, "hello from alice", "hello from bob", "hello from carol", "after the host died")
 }

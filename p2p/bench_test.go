@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 )
 
 // The cost of one frame's round trip (1 KiB each way, as a batch of raft
@@ -41,15 +40,9 @@ func BenchmarkPostRelayed(b *testing.B) {
 	if a.WaitRelays(ctx) != 1 || c.WaitRelays(ctx) != 1 {
 		b.Fatal("no relay slot")
 	}
-	var cs []ma.Multiaddr
-	for _, m := range c.Addrs() {
-		if isCircuit(m) {
-			cs = append(cs, m)
-		}
-	}
 	// Only the circuit address: hole punching is off on loopback (both
 	// hosts see each other's real addresses only through identify).
-	benchPost(b, a, FormatURL(c.ID(), cs))
+	benchPost(b, a, c.CircuitURL())
 	if p := a.Path(signKeyOf(seedC)); p != "relayed" {
 		b.Logf("path after the run: %q (a direct connection was made)", p)
 	}

@@ -301,6 +301,22 @@ func (p *Host) Addrs() []ma.Multiaddr {
 // URL returns the host's p2p URL (see [FormatURL]).
 func (p *Host) URL() string { return FormatURL(p.h.ID(), p.Addrs()) }
 
+// CircuitURL returns the host's p2p URL with its circuit addresses alone,
+// or "" when it has none: whoever dials it goes through a relay (tests
+// and benchmarks of relayed paths use it).
+func (p *Host) CircuitURL() string {
+	var cs []ma.Multiaddr
+	for _, a := range p.Addrs() {
+		if isCircuit(a) {
+			cs = append(cs, a)
+		}
+	}
+	if len(cs) == 0 {
+		return ""
+	}
+	return FormatURL(p.h.ID(), cs)
+}
+
 // WaitRelays waits until the host holds a slot on every relay it was given,
 // or ctx ends; it reports how many it holds.
 func (p *Host) WaitRelays(ctx context.Context) int {
@@ -376,6 +392,11 @@ func (p *Host) Path(k [32]byte) string {
 	if err != nil {
 		return ""
 	}
+	return p.path(pid)
+}
+
+// path is Path by peer id.
+func (p *Host) path(pid peer.ID) string {
 	path := ""
 	for _, c := range p.h.Network().ConnsToPeer(pid) {
 		if !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {

@@ -198,16 +198,11 @@ func TestRelayForMembersOnly(t *testing.T) {
 		t.Fatal("the relay gave a stranger a slot")
 	}
 	circuit := func(h *Host) string {
-		var cs []ma.Multiaddr
-		for _, m := range h.Addrs() {
-			if isCircuit(m) {
-				cs = append(cs, m)
-			}
-		}
-		if len(cs) == 0 {
+		u := h.CircuitURL()
+		if u == "" {
 			t.Fatalf("%s has no circuit address", h.ID())
 		}
-		return FormatURL(h.ID(), cs)
+		return u
 	}
 	got, err := post(t, a, circuit(b), "through the relay")
 	if err != nil || string(got) != "echo:through the relay" {

@@ -50,14 +50,8 @@ const upgradeEvery = 10 * time.Second
 // otherwise stay relayed, since a relayed connection satisfies every new
 // stream, and libp2p punches holes only from public addresses.
 func (p *Host) preferDirect(info peer.AddrInfo) {
-	conns := p.h.Network().ConnsToPeer(info.ID)
-	if len(conns) == 0 || !direct(info) {
+	if p.path(info.ID) != "relayed" || !direct(info) {
 		return
-	}
-	for _, c := range conns {
-		if !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
-			return
-		}
 	}
 	p.mu.Lock()
 	if time.Since(p.upgraded[info.ID]) < upgradeEvery || p.ctx.Err() != nil {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/node"
@@ -79,16 +78,9 @@ func (c *Cluster) startHost(m *Member) error {
 	if h.WaitRelays(ctx) != 1 {
 		return fmt.Errorf("%s got no slot on the relay within %s", m.Name, relayWait)
 	}
-	var circuit []ma.Multiaddr
-	for _, a := range h.Addrs() {
-		if _, err := a.ValueForProtocol(ma.P_CIRCUIT); err == nil {
-			circuit = append(circuit, a)
-		}
-	}
-	if len(circuit) == 0 {
+	if m.URL = h.CircuitURL(); m.URL == "" {
 		return fmt.Errorf("%s has a slot on the relay but no circuit address", m.Name)
 	}
-	m.URL = p2p.FormatURL(h.ID(), circuit)
 	return nil
 }
 

@@ -21,6 +21,12 @@ type Timing struct {
 	HeartbeatTicks int
 }
 
+// heartbeat is how often a host sends heartbeats.
+func (t Timing) heartbeat() time.Duration { return t.Tick * time.Duration(t.HeartbeatTicks) }
+
+// electionTimeout is raft's shortest election timeout.
+func (t Timing) electionTimeout() time.Duration { return t.Tick * time.Duration(t.ElectionTicks) }
+
 // LAN is the default timing profile.
 var LAN = Timing{Tick: 50 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1}
 

@@ -87,13 +87,7 @@ func newGroupFigures() *groupFigures {
 // Figures returns the node's running counts.
 func (n *Node) Figures() Figures {
 	f := api.Figures{FsyncSeconds: n.fig.fsync.snapshot(), PeerSentBytes: n.fig.sent.Load(), PeerReceivedBytes: n.fig.received.Load()}
-	n.mu.Lock()
-	groups := make([]*group, 0, len(n.groups))
-	for _, g := range n.groups {
-		groups = append(groups, g)
-	}
-	n.mu.Unlock()
-	for _, g := range groups {
+	for _, g := range n.groupsNow() {
 		f.Groups = append(f.Groups, api.GroupFigures{
 			GroupID: g.id.String(), LeaderChanges: g.fig.leaderChanges.Load(), TransfersWithheld: g.fig.withheld.Load(), FastCampaigns: g.fig.forced.Load(), Applied: g.fig.applied.Load(),
 			Committed: g.fig.committed.Load(), Pending: g.fig.pending.Load(),

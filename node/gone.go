@@ -36,7 +36,7 @@ func (g *group) probeLeader(now time.Time) {
 	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.pr.inFlight.Load() {
 		return
 	}
-	hb := g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.HeartbeatTicks)
+	hb := g.n.cfg.Timing.heartbeat()
 	if now.Sub(g.pl.leaderHeard) < 2*hb || now.Sub(g.pr.last) < hb {
 		return
 	}
@@ -72,13 +72,7 @@ func (g *group) reportGone(k [32]byte) {
 // k is gone: its libp2p connection closed. Each group that counts it as its
 // host lets its best backup take over at once (see gone.go).
 func (n *Node) PeerGone(k [32]byte) {
-	n.mu.Lock()
-	groups := make([]*group, 0, len(n.groups))
-	for _, g := range n.groups {
-		groups = append(groups, g)
-	}
-	n.mu.Unlock()
-	for _, g := range groups {
+	for _, g := range n.groupsNow() {
 		g.reportGone(k)
 	}
 }
@@ -107,7 +101,7 @@ func (g *group) noteForcedVote(m *pb.Message) {
 // date, takes over at once instead of leaving the group without a host until
 // an election timeout passes. Once per term.
 func (g *group) rejectedForcedVote(m *pb.Message) {
-	hb := g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.HeartbeatTicks)
+	hb := g.n.cfg.Timing.heartbeat()
 	if m.GetTo() != g.fv.from || m.GetTerm() != g.fv.term || g.fv.done == g.fv.term || time.Since(g.pl.leaderHeard) < 2*hb {
 		return
 	}

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -183,6 +185,14 @@ func Open(cfg Config) (*Node, error) {
 		n.groups[gid] = g
 	}
 	return n, nil
+}
+
+// groupsNow returns the node's groups at this moment, to work on without
+// holding n.mu.
+func (n *Node) groupsNow() []*group {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Collect(maps.Values(n.groups))
 }
 
 // Close stops every group and the transport, and closes the store. Everything

@@ -279,8 +279,8 @@ func (g *group) observations() election.Observations {
 			Ping: g.n.cfg.PingInterval, Latency: g.n.cfg.LatencyInterval,
 			TransferCooldown: g.n.cfg.TransferCooldown, Retry: g.n.cfg.RetryInterval,
 			Hysteresis:      g.n.cfg.Hysteresis,
-			ElectionTimeout: g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.ElectionTicks),
-			Heartbeat:       g.n.cfg.Timing.Tick * time.Duration(g.n.cfg.Timing.HeartbeatTicks),
+			ElectionTimeout: g.n.cfg.Timing.electionTimeout(),
+			Heartbeat:       g.n.cfg.Timing.heartbeat(),
 		},
 	}
 	var st raft.Status

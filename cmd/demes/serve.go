@@ -11,7 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/demes/demes/metrics"
@@ -193,12 +193,10 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	}
 	// The libp2p host starts before the node, whose address it is, and
 	// learns the node's members (for its relay) once the node runs.
-	var svc *node.Service
-	var svcMu sync.Mutex
+	var running atomic.Pointer[node.Service]
 	member := func(k [32]byte) bool {
-		svcMu.Lock()
-		defer svcMu.Unlock()
-		return svc != nil && svc.Member(k)
+		s := running.Load()
+		return s != nil && s.Member(k)
 	}
 	link := node.SchemeLink{HTTP: node.NewHTTPLink()}
 	var host *p2p.Host
@@ -217,12 +215,14 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		link.P2P = dial
 	}
 	peerURL := o.advertise
-	if peerURL == "" && host != nil {
+	switch {
+	case peerURL != "":
+	case host != nil:
 		peerURL = host.URL()
-	} else if peerURL == "" {
+	default:
 		peerURL = defaultAdvertise(peerLn.Addr().(*net.TCPAddr))
 	}
-	s, err := node.NewService(node.Config{
+	svc, err := node.NewService(node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL, Link: link, Path: path,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
 		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
@@ -236,20 +236,18 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		}
 		return nil, err
 	}
-	svcMu.Lock()
-	svc = s
-	svcMu.Unlock()
+	running.Store(svc)
 	if host != nil {
-		host.SetHandler(s.ServeFrame)
+		host.SetHandler(svc.ServeFrame)
 		// A closed libp2p connection says a member's process may be
 		// gone; if it is the host and stays silent, its best backup
 		// takes over at once (node/gone.go).
-		host.OnPeerDown(s.PeerGone)
+		host.OnPeerDown(svc.PeerGone)
 		// A libp2p host's addresses change while it runs (a relay slot
 		// comes late or is lost, the machine changes networks); the node
 		// follows them unless the operator fixed its address.
 		if o.advertise == "" {
-			host.OnAddrsChanged(s.SetURL)
+			host.OnAddrsChanged(svc.SetURL)
 		}
 	}
 	sctx, cancel := context.WithCancel(context.Background())

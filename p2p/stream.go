@@ -30,14 +30,15 @@ const ProtocolID protocol.ID = "/demes/frame/1"
 // to may be cleared.
 const clearEvery = 2 * time.Second
 
-// direct reports whether info lists an address that is not a relay's.
-func direct(info peer.AddrInfo) bool {
+// directAddrs returns the addresses of info that are not a relay's.
+func directAddrs(info peer.AddrInfo) []ma.Multiaddr {
+	var out []ma.Multiaddr
 	for _, a := range info.Addrs {
 		if !isCircuit(a) {
-			return true
+			out = append(out, a)
 		}
 	}
-	return false
+	return out
 }
 
 // upgradeEvery is how often a direct connection is tried to a peer reached
@@ -49,30 +50,21 @@ const upgradeEvery = 10 * time.Second
 // addresses: two members on one LAN that first met through the relay would
 // otherwise stay relayed, since a relayed connection satisfies every new
 // stream, and libp2p punches holes only from public addresses.
-func (p *Host) preferDirect(info peer.AddrInfo) {
-	if p.path(info.ID) != "relayed" || !direct(info) {
-		return
-	}
+func (p *Host) preferDirect(id peer.ID, addrs []ma.Multiaddr) {
 	p.mu.Lock()
-	if time.Since(p.upgraded[info.ID]) < upgradeEvery || p.ctx.Err() != nil {
+	if time.Since(p.upgraded[id]) < upgradeEvery || p.ctx.Err() != nil {
 		p.mu.Unlock()
 		return
 	}
-	p.upgraded[info.ID] = time.Now()
+	p.upgraded[id] = time.Now()
 	p.wg.Add(1)
 	p.mu.Unlock()
-	var addrs []ma.Multiaddr
-	for _, a := range info.Addrs {
-		if !isCircuit(a) {
-			addrs = append(addrs, a)
-		}
-	}
 	go func() {
 		defer p.wg.Done()
 		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 		defer cancel()
-		err := p.h.Connect(network.WithForceDirectDial(ctx, "a direct path beside the relay"), peer.AddrInfo{ID: info.ID, Addrs: addrs})
-		p.log.Debug().Err(err).Str("peer", info.ID.String()).Msg("tried a direct connection to a peer reached through a relay")
+		err := p.h.Connect(network.WithForceDirectDial(ctx, "a direct path beside the relay"), peer.AddrInfo{ID: id, Addrs: addrs})
+		p.log.Debug().Err(err).Str("peer", id.String()).Msg("tried a direct connection to a peer reached through a relay")
 	}()
 }
 
@@ -240,9 +232,6 @@ func (p *Host) resolve(url string) (peer.AddrInfo, error) {
 
 func (p *Host) stream(ctx context.Context, info peer.AddrInfo) (network.Stream, bool, error) {
 	id := info.ID
-	// Asked before p.mu is taken: libp2p calls disconnected, which takes
-	// p.mu, from its own goroutines.
-	unconnected := p.h.Network().Connectedness(id) != network.Connected
 	p.mu.Lock()
 	if q := p.idle[id]; len(q) > 0 {
 		s := q[len(q)-1]
@@ -250,7 +239,14 @@ func (p *Host) stream(ctx context.Context, info peer.AddrInfo) (network.Stream, 
 		p.mu.Unlock()
 		return s, true, nil
 	}
-	if unconnected && direct(info) && time.Since(p.cleared[id]) >= clearEvery {
+	p.mu.Unlock()
+	// Asked without p.mu held: libp2p calls disconnected, which takes
+	// p.mu, from its own goroutines. Only for a new stream: a kept one
+	// costs the hot path nothing more.
+	path := p.path(id)
+	direct := directAddrs(info)
+	p.mu.Lock()
+	if path != "direct" && len(direct) > 0 && time.Since(p.cleared[id]) >= clearEvery {
 		// libp2p backs off from an address whose dial failed (for
 		// seconds and growing): a member that restarted within them
 		// would stay unreached, or be dialed over QUIC alone, whose
@@ -264,7 +260,9 @@ func (p *Host) stream(ctx context.Context, info peer.AddrInfo) (network.Stream, 
 		}
 	}
 	p.mu.Unlock()
-	p.preferDirect(info)
+	if path == "relayed" && len(direct) > 0 {
+		p.preferDirect(id, direct)
+	}
 	// A relayed ("limited") connection is fine: everything on it is
 	// signed, and hole punching replaces it with a direct one when it can.
 	s, err := p.h.NewStream(network.WithAllowLimitedConn(ctx, "demes frames"), id, ProtocolID)

@@ -20,22 +20,15 @@ import (
 var benchFrame = bytes.Repeat([]byte("x"), 1024)
 
 func BenchmarkPostDirect(b *testing.B) {
-	sa, sc := make([]byte, 32), make([]byte, 32)
-	sa[0], sc[0] = 3, 4
-	a, c := newBenchHosts(b, sa, sc, Config{}, Config{})
+	a, c := newHost(b, newSeed(b), Config{}), newHost(b, newSeed(b), Config{})
 	benchPost(b, a, c.URL())
 }
 
 func BenchmarkPostRelayed(b *testing.B) {
-	seedA, seedC := make([]byte, 32), make([]byte, 32)
-	seedA[0], seedC[0] = 1, 2
-	r, err := New(Config{Seed: make([]byte, 32), Listen: "127.0.0.1:0", MaxFrame: testMaxFrame, RelayFor: func([32]byte) bool { return true }})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer r.Close()
+	seedC := newSeed(b)
+	r := newHost(b, newSeed(b), Config{RelayFor: func([32]byte) bool { return true }})
 	ri := peer.AddrInfo{ID: r.ID(), Addrs: r.Addrs()}
-	a, c := newBenchHosts(b, seedA, seedC, Config{Relays: []peer.AddrInfo{ri}}, Config{Relays: []peer.AddrInfo{ri}})
+	a, c := newHost(b, newSeed(b), Config{Relays: []peer.AddrInfo{ri}}), newHost(b, seedC, Config{Relays: []peer.AddrInfo{ri}})
 	ctx := context.Background()
 	if a.WaitRelays(ctx) != 1 || c.WaitRelays(ctx) != 1 {
 		b.Fatal("no relay slot")
@@ -64,24 +57,6 @@ func BenchmarkPostHTTP(b *testing.B) {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
-}
-
-// newBenchHosts starts two echoing hosts on loopback.
-func newBenchHosts(b *testing.B, sa, sc []byte, ca, cc Config) (*Host, *Host) {
-	mk := func(seed []byte, cfg Config) *Host {
-		cfg.Seed, cfg.MaxFrame, cfg.Listen = seed, testMaxFrame, "127.0.0.1:0"
-		h, err := New(cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(func() { h.Close() })
-		h.SetHandler(func(_ context.Context, _ string, _ int64, body io.Reader) (int, []byte) {
-			out, _ := io.ReadAll(body)
-			return 200, out
-		})
-		return h
-	}
-	return mk(sa, ca), mk(sc, cc)
 }
 
 func benchPost(b *testing.B, from *Host, url string) {

@@ -18,7 +18,7 @@ import (
 
 const testMaxFrame = 1 << 20
 
-func newSeed(t *testing.T) []byte {
+func newSeed(t testing.TB) []byte {
 	t.Helper()
 	s := make([]byte, ed25519.SeedSize)
 	if _, err := rand.Read(s); err != nil {
@@ -33,7 +33,7 @@ func signKeyOf(seed []byte) [32]byte {
 
 // newHost starts a host on loopback that answers every frame with "echo:"
 // and the frame, until the test ends.
-func newHost(t *testing.T, seed []byte, cfg Config) *Host {
+func newHost(t testing.TB, seed []byte, cfg Config) *Host {
 	t.Helper()
 	cfg.Seed, cfg.MaxFrame = seed, testMaxFrame
 	if cfg.Listen == "" {

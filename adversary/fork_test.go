@@ -136,15 +136,20 @@ func (g *group) halted(i int) {
 // forkNextChat has the host's link send node 2, from now on, member m's
 // next chat message as a latency map of the host's, the same substitute
 // on every resend. It returns when the substitute was first sent.
+//
+// The host tells node 2 that the entry is committed only once member m
+// knows its message committed: an honest node 2 states its head as soon as
+// it applies the entry, and the host's own node halts on that statement and
+// sends nothing more, so without the wait m's message could stay
+// uncommitted on m (a host that stops there forks no one; the tests want
+// both histories committed).
 func (g *group) forkNextChat(link *forkingLink, m int) (sent <-chan time.Time) {
 	substitute := g.signBy(0, crypto.TypeLatencyMap, &state.LatencyBody{})
 	var mu sync.Mutex
 	var original []byte
+	var at uint64 // the index of m's message
 	first := make(chan time.Time, 1)
 	link.set(func(msg *pb.Message) []*pb.Message {
-		if msg.GetType() != pb.MsgApp {
-			return []*pb.Message{msg}
-		}
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range msg.GetEntries() {
@@ -153,11 +158,16 @@ func (g *group) forkNextChat(link *forkingLink, m int) (sent <-chan time.Time) {
 				continue
 			}
 			if original == nil && env.Type == crypto.TypeChat && env.Sender == g.pub(m).Sign {
-				original = e.GetData()
+				original, at = e.GetData(), e.GetIndex()
 				first <- time.Now()
 			}
 			if original != nil && string(e.GetData()) == string(original) {
 				e.Data = substitute
+			}
+		}
+		if at > 0 && msg.GetCommit() >= at {
+			if st, ok := g.groupStatus(m, g.id); !ok || st.Committed < at {
+				msg.Commit = proto.Uint64(at - 1)
 			}
 		}
 		return []*pb.Message{msg}

@@ -74,6 +74,11 @@
 // member id (plain string comparison). Apart from group 3, the order does
 // not depend on the order of [Input.Members].
 //
+// A member all of whose edges are relayed (either endpoint marks the edge in
+// [Input.Relayed]: the peer is reached only through a circuit relay) ranks
+// with its mean times [RelayedFactor] plus [RelayedMillis], so that it hosts
+// only when no directly reachable member is near as good.
+//
 // If there is no usable edge at all, [Ranking.Preference] is the live
 // members in join order and [Ranking.Fallback] is true. [Ranking.Voters] is
 // the first [Input.MaxVoters] (default 5) members of the preference list.

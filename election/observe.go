@@ -68,6 +68,9 @@ type Peer struct {
 	Gone   time.Time
 	RTT    float64 // milliseconds, when HasRTT
 	HasRTT bool
+	// Relayed says that this member reaches the peer, now, only through a
+	// circuit relay.
+	Relayed bool
 }
 
 // Observations is everything a [Placer] decides from: what the caller knows
@@ -105,6 +108,8 @@ type Observations struct {
 	// Reports are the committed latency maps: reporter -> peer -> RTT in
 	// milliseconds, between members only.
 	Reports map[string]map[string]float64
+	// Relayed are the committed maps' relayed marks (see [Input.Relayed]).
+	Relayed map[string]map[string]bool
 	// Peers maps each other member's id to what this member measured of
 	// it. A member without an entry has not been pinged yet and is never
 	// dead.
@@ -118,7 +123,7 @@ type Observations struct {
 
 // input is the ranking input of o with the given dead set.
 func (o *Observations) input(dead map[string]bool) Input {
-	in := Input{Dead: dead, Reports: o.Reports, MaxVoters: o.MaxVoters}
+	in := Input{Dead: dead, Reports: o.Reports, Relayed: o.Relayed, MaxVoters: o.MaxVoters}
 	for _, m := range o.Members {
 		in.Members = append(in.Members, m.ID)
 	}
@@ -175,4 +180,32 @@ func LatencyMap(now time.Time, o Observations) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// RelayedMap returns the peers of latency map cur that this member reaches
+// only through a relay now; nil when there are none.
+func RelayedMap(cur map[string]float64, o Observations) map[string]bool {
+	var out map[string]bool
+	for id := range cur {
+		if o.Peers[id].Relayed {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[id] = true
+		}
+	}
+	return out
+}
+
+// pathsChanged reports whether the relayed marks of latency map cur
+// differ from those the log holds for this member (prev): a peer that
+// became reachable directly, or only through a relay, is worth a new map
+// whatever its RTT did.
+func pathsChanged(prev map[string]bool, cur map[string]float64, relayed map[string]bool) bool {
+	for id := range cur {
+		if prev[id] != relayed[id] {
+			return true
+		}
+	}
+	return false
 }

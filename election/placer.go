@@ -120,7 +120,10 @@ type Decision struct {
 	Dead map[string]bool
 	// Publish, when not nil, is this member's latency map to propose; the
 	// caller reports a successful proposal with [Placer.Published].
-	Publish map[string]float64
+	// PublishRelayed marks the peers of Publish it reaches only through a
+	// relay.
+	Publish        map[string]float64
+	PublishRelayed map[string]bool
 	// TransferTo, when not "", is the member to hand leadership to.
 	TransferTo string
 	// Voters, when ChangeVoters is set, is the voter change to propose.
@@ -163,8 +166,10 @@ func (p *Placer) Step(now time.Time, o Observations) Decision {
 		// last one proposed: a proposal can be lost without an error, and
 		// the committed map, which every member ranks from, would then
 		// stay stale until the measurements drift again.
-		if cur := LatencyMap(now, o); len(cur) > 0 && Material(o.Reports[o.Self], cur) {
-			d.Publish = cur
+		cur := LatencyMap(now, o)
+		relayed := RelayedMap(cur, o)
+		if len(cur) > 0 && (Material(o.Reports[o.Self], cur) || pathsChanged(o.Relayed[o.Self], cur, relayed)) {
+			d.Publish, d.PublishRelayed = cur, relayed
 		}
 	}
 	in := o.input(d.Dead)

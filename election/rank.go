@@ -43,7 +43,26 @@ type Input struct {
 	// MaxVoters is the number of voters to choose; zero or negative means
 	// [DefaultMaxVoters].
 	MaxVoters int
+
+	// Relayed maps reporter -> peer -> true when the reporter reaches the
+	// peer only through a circuit relay (its reported RTT is the relayed
+	// one). An edge is relayed when either endpoint says so, and a member
+	// all of whose edges are relayed ranks behind every member that is
+	// near as good (see [RelayedFactor]).
+	Relayed map[string]map[string]bool
 }
+
+// RelayedFactor and RelayedMillis are how much worse a member reachable
+// only through relays ranks than its mean RTT: its score is the mean times
+// RelayedFactor plus RelayedMillis, so that it hosts only when no directly
+// reachable member is within 20% and 2 ms of it (the margin of
+// [DefaultHysteresis]). A relayed host puts every message of the group
+// through a third machine, whose circuits are limited and end when it
+// restarts; its measured RTT says nothing of that.
+const (
+	RelayedFactor = 1.2
+	RelayedMillis = 2.0
+)
 
 // Ranking is the result of [Rank].
 type Ranking struct {
@@ -58,7 +77,8 @@ type Ranking struct {
 	// Score maps each live member to its mean shortest-path RTT, in
 	// milliseconds, to the other live members that have data (at least one
 	// edge); lower is better. It is +Inf when the member has no data or
-	// cannot reach every other member that has data.
+	// cannot reach every other member that has data. A member in Relayed
+	// scores its mean times [RelayedFactor] plus [RelayedMillis].
 	Score map[string]float64
 
 	// Reachable maps each live member to the number of other live members it
@@ -72,6 +92,10 @@ type Ranking struct {
 	// Fallback is true when there was no usable latency data at all and
 	// Preference is simply the live members in join order.
 	Fallback bool
+
+	// Relayed marks the live members all of whose edges are relayed (see
+	// [Input.Relayed]); their Score carries the penalty of [RelayedFactor].
+	Relayed map[string]bool
 }
 
 // Edge is one undirected edge of the latency graph.
@@ -105,6 +129,7 @@ func Rank(in Input) Ranking {
 	}
 	var edges []Edge
 	hasEdge := make([]bool, n)
+	direct := make([]bool, n) // has an edge that is not relayed
 	for i := range n {
 		for j := i + 1; j < n; j++ {
 			rtt, ok := edgeRTT(in.Reports, ids[i], ids[j])
@@ -113,6 +138,9 @@ func Rank(in Input) Ranking {
 			}
 			w[i][j], w[j][i] = rtt, rtt
 			hasEdge[i], hasEdge[j] = true, true
+			if !in.Relayed[ids[i]][ids[j]] && !in.Relayed[ids[j]][ids[i]] {
+				direct[i], direct[j] = true, true
+			}
 			edges = append(edges, Edge{A: ids[i], B: ids[j], RTT: rtt})
 		}
 	}
@@ -121,6 +149,7 @@ func Rank(in Input) Ranking {
 		Score:     make(map[string]float64, n),
 		Reachable: make(map[string]int, n),
 		Edges:     edges,
+		Relayed:   map[string]bool{},
 	}
 	maxVoters := in.MaxVoters
 	if maxVoters <= 0 {
@@ -157,15 +186,22 @@ func Rank(in Input) Ranking {
 		}
 		r.Reachable[id] = c.reach
 		r.Score[id] = math.Inf(1)
+		if c.reach > 0 {
+			c.mean = sum / float64(c.reach)
+			if !direct[i] {
+				r.Relayed[id] = true
+				// The conversion rounds the product, so that no fused
+				// multiply-add makes the score differ between machines.
+				c.mean = float64(c.mean*RelayedFactor) + RelayedMillis
+			}
+		}
 		switch {
 		case c.reach == 0:
 			noData[id] = true
 		case c.reach == inGraph-1:
-			c.mean = sum / float64(c.reach)
 			r.Score[id] = c.mean
 			full = append(full, c)
 		default:
-			c.mean = sum / float64(c.reach)
 			partial = append(partial, c)
 		}
 	}

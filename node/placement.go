@@ -273,6 +273,7 @@ func (g *group) observations() election.Observations {
 		MaxVoters:    g.st.MaxVoters,
 		MinVoters:    state.MinVoters(len(g.st.Members), g.st.MaxVoters),
 		Reports:      map[string]map[string]float64{},
+		Relayed:      map[string]map[string]bool{},
 		Peers:        map[string]election.Peer{},
 		Started:      g.pl.started,
 		Intervals: election.Intervals{
@@ -306,9 +307,16 @@ func (g *group) observations() election.Observations {
 			continue
 		}
 		out := map[string]float64{}
-		for to, ms := range rep {
+		for to, v := range rep {
 			if tid, ok := ids[to]; ok {
+				ms, relayed := state.SplitRTT(v)
 				out[tid] = ms
+				if relayed {
+					if o.Relayed[fid] == nil {
+						o.Relayed[fid] = map[string]bool{}
+					}
+					o.Relayed[fid][tid] = true
+				}
 			}
 		}
 		o.Reports[fid] = out
@@ -319,7 +327,8 @@ func (g *group) observations() election.Observations {
 			continue
 		}
 		rtt, ok := p.est.Value()
-		o.Peers[id] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, Gone: p.gone, RTT: rtt, HasRTT: ok}
+		o.Peers[id] = election.Peer{Since: p.since, LastPong: p.lastPong, FailedSince: p.failedSince, Gone: p.gone, RTT: rtt, HasRTT: ok,
+			Relayed: g.n.cfg.Path != nil && g.n.cfg.Path(k) == "relayed"}
 	}
 	return o
 }
@@ -337,7 +346,7 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 	} else if d.Campaign {
 		g.campaign()
 	}
-	if d.Publish != nil && g.proposeLatency(d.Publish) == nil {
+	if d.Publish != nil && g.proposeLatency(d.Publish, d.PublishRelayed) == nil {
 		g.pl.placer.Published(now)
 	}
 	if d.TransferTo != "" {
@@ -365,8 +374,9 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 	}
 }
 
-// proposeLatency proposes this node's latency map, member id -> RTT in ms.
-func (g *group) proposeLatency(m map[string]float64) error {
+// proposeLatency proposes this node's latency map, member id -> RTT in ms,
+// with the peers it reaches only through a relay marked.
+func (g *group) proposeLatency(m map[string]float64, relayed map[string]bool) error {
 	var body state.LatencyBody
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -379,7 +389,11 @@ func (g *group) proposeLatency(m map[string]float64) error {
 			continue
 		}
 		body.Peers = append(body.Peers, id.Sign[:])
-		body.RTTus = append(body.RTTus, uint32(math.Min(m[k]*1000, math.MaxUint32)))
+		us := uint32(math.Min(m[k]*1000, state.RelayedBit-1))
+		if relayed[k] {
+			us |= state.RelayedBit
+		}
+		body.RTTus = append(body.RTTus, us)
 	}
 	return g.proposeEntry(crypto.TypeLatencyMap, &body)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"math"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -110,10 +111,26 @@ type ChatBody struct {
 }
 
 // LatencyBody is a member's latency map: RTTs in microseconds to peers.
+// [RelayedBit] set in an RTT marks a peer that the member reaches only
+// through a circuit relay.
 type LatencyBody struct {
 	_     struct{} `cbor:",toarray"`
 	Peers [][]byte // 32-byte signing keys
 	RTTus []uint32
+}
+
+// RelayedBit, set in a [LatencyBody] RTT, marks a peer reached only through
+// a relay; the other bits are the RTT in microseconds. A build that does
+// not know the bit reads an RTT of over 35 minutes, which placement ignores
+// as no measurement (election.MaxRTTMillis), so the mark needs no new
+// entry type.
+const RelayedBit = 1 << 31
+
+// SplitRTT reads a value of [State.Latency]: the RTT in milliseconds and
+// whether the reporter marked the peer as reached only through a relay.
+func SplitRTT(v float64) (ms float64, relayed bool) {
+	us := uint32(min(math.Round(v*1000), math.MaxUint32))
+	return float64(us&^RelayedBit) / 1000, us&RelayedBit != 0
 }
 
 // RenameBody is an admin's new name for the group.

@@ -153,6 +153,9 @@ type State struct {
 	Former  map[[32]byte]*Member // members who left or were removed
 	Invites map[[32]byte]Invite  // open invites by invitee signing key
 	MsgIDs  map[[16]byte]uint64  // accepted chat ids -> index
+	// Latency holds each member's last latency map: reporter -> peer ->
+	// the map's value in milliseconds, [RelayedBit] included (read it with
+	// [SplitRTT]).
 	Latency map[[32]byte]map[[32]byte]float64
 	Chain   crypto.Chain
 	Applied uint64

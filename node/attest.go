@@ -193,7 +193,7 @@ func (g *group) wantAttestations() {
 // PingInterval): the pongs carry the voters' views. The pongs also count as
 // RTT samples, like any other.
 func (g *group) pullAttestations() {
-	every := g.n.cfg.Timing.electionTimeout()
+	every := g.timing.electionTimeout()
 	if g.left || time.Since(g.lastPull) < every {
 		return
 	}

@@ -36,7 +36,7 @@ func (g *group) probeLeader(now time.Time) {
 	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.pr.inFlight.Load() {
 		return
 	}
-	hb := g.n.cfg.Timing.heartbeat()
+	hb := g.timing.heartbeat()
 	if now.Sub(g.pl.leaderHeard) < 2*hb || now.Sub(g.pr.last) < hb {
 		return
 	}
@@ -101,7 +101,7 @@ func (g *group) noteForcedVote(m *pb.Message) {
 // date, takes over at once instead of leaving the group without a host until
 // an election timeout passes. Once per term.
 func (g *group) rejectedForcedVote(m *pb.Message) {
-	hb := g.n.cfg.Timing.heartbeat()
+	hb := g.timing.heartbeat()
 	if m.GetTo() != g.fv.from || m.GetTerm() != g.fv.term || g.fv.done == g.fv.term || time.Since(g.pl.leaderHeard) < 2*hb {
 		return
 	}

@@ -84,6 +84,8 @@ type group struct {
 	role         raft.StateType
 	left         bool
 	pl           placementState
+	timing       Timing                       // raft's timing now (timing.go)
+	ticker       *time.Ticker                 // raft's ticks, at timing.Tick
 	pr           probe                        // the probe of a silent host (gone.go)
 	fv           forcedVote                   // the last transfer campaign asked of this node (gone.go)
 	hostQuota    hostQuota                    // chat entries taken as host, not applied yet (quota.go)
@@ -232,6 +234,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		donec:        make(chan struct{}),
 		st:           state.New(gid),
 		info:         info,
+		timing:       n.cfg.Timing,
 		provisional:  map[[32]byte]viewMember{},
 		outbox:       map[[16]byte]*pending{},
 		hist:         newHistory(n.cfg.MessageWindow),
@@ -336,8 +339,9 @@ func (g *group) stoppedErr() error {
 // request, an upkeep or placement timer, a measurement), then runs raft's
 // Ready loop for whatever the event changed.
 func (g *group) run() {
-	tick := time.NewTicker(g.n.cfg.Timing.Tick)
+	tick := time.NewTicker(g.timing.Tick)
 	defer tick.Stop()
+	g.ticker = tick
 	retry := time.NewTicker(g.n.cfg.RetryInterval)
 	defer retry.Stop()
 	ping := time.NewTicker(g.n.cfg.PingInterval)

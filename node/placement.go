@@ -167,6 +167,7 @@ func (g *group) onRTT(s rttSample) {
 		g.fig.rtt.observe(s.ms / 1000)
 		p.est.Add(s.ms)
 		p.lastPong, p.failedSince, p.gone = now, time.Time{}, time.Time{}
+		g.fitTicks()
 	} else if p.failedSince.IsZero() {
 		p.failedSince = now
 	}
@@ -280,8 +281,8 @@ func (g *group) observations() election.Observations {
 			Ping: g.n.cfg.PingInterval, Latency: g.n.cfg.LatencyInterval,
 			TransferCooldown: g.n.cfg.TransferCooldown, Retry: g.n.cfg.RetryInterval,
 			Hysteresis:      g.n.cfg.Hysteresis,
-			ElectionTimeout: g.n.cfg.Timing.electionTimeout(),
-			Heartbeat:       g.n.cfg.Timing.heartbeat(),
+			ElectionTimeout: g.timing.electionTimeout(),
+			Heartbeat:       g.timing.heartbeat(),
 		},
 	}
 	var st raft.Status

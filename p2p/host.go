@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/rs/zerolog"
@@ -77,13 +78,16 @@ type Config struct {
 // Host is a libp2p host that carries frames for a node: [Host.Post] sends
 // one and waits for the answer, [Host.SetHandler] answers them.
 type Host struct {
-	h      host.Host
-	relay  *relay.Relay // nil unless Config.RelayFor is set
-	cfg    Config
-	log    zerolog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	h     host.Host
+	relay *relay.Relay // nil unless Config.RelayFor is set
+	// punchSvc is libp2p's holepunch service, which keepPunching asks
+	// to try again.
+	punchSvc *holepunch.Service
+	cfg      Config
+	log      zerolog.Logger
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 
 	mu       sync.Mutex
 	handler  Handler
@@ -119,10 +123,11 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	var punchSvc *holepunch.Service
 	opts := []libp2p.Option{
 		libp2p.Identity(key),
 		libp2p.ListenAddrs(listen...),
-		libp2p.EnableHolePunching(),
+		libp2p.EnableHolePunching(holepunch.WithTracer(punchLog{cfg.Logger}), keepService(&punchSvc)),
 		libp2p.EnableAutoNATv2(),
 		libp2p.SwarmOpts(swarm.WithDialRanker(tcpFirst)),
 		// Our metrics registry is our own (package metrics); libp2p
@@ -157,8 +162,8 @@ func New(cfg Config) (*Host, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Host{
-		relay: rel,
-		h:     h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		relay: rel, punchSvc: punchSvc,
+		h: h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		idle:      map[peer.ID][]network.Stream{},
 		urls:      map[string]peer.AddrInfo{},
 		reserved:  map[peer.ID]*client.Reservation{},
@@ -182,6 +187,11 @@ func New(cfg Config) (*Host, error) {
 		p.watchAddrs(addrs)
 	}()
 	h.SetStreamHandler(ProtocolID, p.serve)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.keepPunching()
+	}()
 	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
 	for _, r := range cfg.Relays {
 		p.relayLost[r.ID] = make(chan struct{}, 1)

@@ -11,75 +11,112 @@ import (
 // open a connection to the other's private address; they form a group
 // through the relay and chat both ways, and nothing may be lost. Whether
 // the two then punch a direct path through their NATs is logged, not
-// asserted: it depends on the transport's hole punching, which needs the
-// nodes to learn their public addresses first. go-libp2p v0.52.0 only
-// punches from addresses it deems public (manet.IsPublicAddr), and this
-// test's "internet" is a private range (10.99.0.0/24, so that no packet
-// could ever mean a real host), so here the members are expected to stay
-// relayed.
+// asserted: go-libp2p v0.52.0 only punches from addresses it deems public
+// (manet.IsPublicAddr), and this test's "internet" is a private range
+// (privateNet), so here the members are expected to stay relayed, as two
+// homes behind a carrier's NAT would. TestNetnsHolePunch runs the same
+// homes on an internet libp2p deems public, and asserts the punch.
 func TestNetnsNAT(t *testing.T) {
 	requireNetns(t)
 	requireNft(t)
 	requireP2P(t)
 	t.Parallel()
-	tp := newTopo(t)
-	for _, br := range []string{"inet", "lan1", "lan2"} {
-		tp.bridge(br)
-	}
-	r := tp.netns("relay")
-	tp.attach(r, "eth0", "inet", "p-relay", "10.99.0.1/24")
-	tp.forwarding(r, false)
-
-	// A home router per member: its WAN leg on the internet, its LAN leg
-	// on the member's private network, forwarding between them and
-	// masquerading what leaves through the WAN.
-	homes := []struct{ name, wan, lan, gw, member string }{
-		{"ana", "10.99.0.11/24", "lan1", "192.168.1.1", "192.168.1.10/24"},
-		{"ben", "10.99.0.12/24", "lan2", "192.168.2.1", "192.168.2.10/24"},
-	}
-	var nodes []*node
-	for _, h := range homes {
-		rt := tp.netns("rt-" + h.name)
-		tp.attach(rt, "wan0", "inet", "p-wan-"+h.name, h.wan)
-		tp.attach(rt, "lan0", h.lan, "p-gw-"+h.name, h.gw+"/24")
-		tp.forwarding(rt, true)
-		tp.masquerade(rt, "wan0")
-		m := tp.netns(h.name)
-		tp.attach(m, "eth0", h.lan, "p-"+h.name, h.member)
-		tp.defaultRoute(m, h.gw)
-		nodes = append(nodes, newNode(t, h.name, m))
-	}
-	// The internet knows no private network: a member's packets reach the
-	// other's router only as the router's own traffic, through its NAT.
-	tp.unreachable(tp.prefix+"-rt-ana", "192.168.2.10")
-	tp.unreachable(tp.prefix+"-rt-ben", "192.168.1.10")
-
-	_, relayAddr := startRelay(t, r)
-	ana, ben := nodes[0], nodes[1]
-	ana.start(p2pServe(relayAddr)...)
-	ben.start(p2pServe(relayAddr)...)
-
+	hn := newHomeNATs(t, privateNet, false)
+	ana, ben := hn.nodes[0], hn.nodes[1]
 	formGroup(t, ana, ben)
 	joined := time.Now()
 	texts := chatBothWays(t, "after the join", ana, ben, 3)
-	waitSameHistory(t, nodes, texts)
-
-	// Both routers must have masqueraded the members' connections (to the
-	// relay, at least), or the test would not be about NAT.
-	for _, h := range homes {
-		rt := tp.prefix + "-rt-" + h.name
-		n := tp.natted(rt)
-		if n == 0 {
-			t.Errorf("router of %s masqueraded no connection", h.name)
-		}
-		t.Logf("connections the router of %s masqueraded: %d", h.name, n)
-	}
+	waitSameHistory(t, hn.nodes, texts)
+	hn.checkNatted()
 
 	reportPunch(t, ana, ben, joined)
 
 	// Whatever path they ended on, the chat goes on over it.
 	texts = append(texts, chatBothWays(t, "after the punch window", ben, ana, 1)...)
-	waitSameHistory(t, nodes, texts)
+	waitSameHistory(t, hn.nodes, texts)
+}
+
+// homeNATs is the network of the NAT tests: an "internet" bridge with a
+// relay and two home routers on it, and behind each router, on a private
+// network of its own, one member: ana behind rt-ana, ben behind rt-ben.
+type homeNATs struct {
+	tp        *topo
+	relay     *relay
+	nodes     []*node  // ana, ben, started with the relay
+	routers   []string // their routers' namespaces
+	wans      []string // their routers' WAN addresses
+	relayAddr string
+}
+
+// internet is the addressing of the NAT tests' internet: the relay's and
+// the two routers' addresses on it, and the length of its prefix.
+type internet struct{ relay, ana, ben, mask string }
+
+// privateNet is a private range (10.99.0.0/24, so that no packet could
+// ever mean a real host). libp2p punches no holes from it.
+var privateNet = internet{"10.99.0.1", "10.99.0.11", "10.99.0.12", "/24"}
+
+// newHomeNATs builds the network on inet and starts the relay and both
+// members. Each router forwards between its legs and
+// masquerades what leaves through the WAN; with firewall it also drops
+// what comes in through the WAN unless it answers a connection from
+// inside, as a home router's stateful firewall does (without one, a Linux
+// router answers an unsolicited TCP connection to itself with a reset).
+func newHomeNATs(t *testing.T, inet internet, firewall bool) *homeNATs {
+	t.Helper()
+	tp := newTopo(t)
+	for _, br := range []string{"inet", "lan1", "lan2"} {
+		tp.bridge(br)
+	}
+	r := tp.netns("relay")
+	tp.attach(r, "eth0", "inet", "p-relay", inet.relay+inet.mask)
+	tp.forwarding(r, false)
+
+	hn := &homeNATs{tp: tp}
+	homes := []struct{ name, wan, lan, gw, member string }{
+		{"ana", inet.ana, "lan1", "192.168.1.1", "192.168.1.10/24"},
+		{"ben", inet.ben, "lan2", "192.168.2.1", "192.168.2.10/24"},
+	}
+	for _, h := range homes {
+		rt := tp.netns("rt-" + h.name)
+		tp.attach(rt, "wan0", "inet", "p-wan-"+h.name, h.wan+inet.mask)
+		tp.attach(rt, "lan0", h.lan, "p-gw-"+h.name, h.gw+"/24")
+		tp.forwarding(rt, true)
+		tp.masquerade(rt, "wan0")
+		if firewall {
+			tp.firewall(rt, "wan0")
+		}
+		m := tp.netns(h.name)
+		tp.attach(m, "eth0", h.lan, "p-"+h.name, h.member)
+		tp.defaultRoute(m, h.gw)
+		hn.nodes = append(hn.nodes, newNode(t, h.name, m))
+		hn.routers = append(hn.routers, rt)
+		hn.wans = append(hn.wans, h.wan)
+	}
+	// The internet knows no private network: a member's packets reach the
+	// other's router only as the router's own traffic, through its NAT.
+	tp.unreachable(hn.routers[0], "192.168.2.10")
+	tp.unreachable(hn.routers[1], "192.168.1.10")
+
+	hn.relay, hn.relayAddr = startRelay(t, r)
+	for _, n := range hn.nodes {
+		n.start(p2pServe(hn.relayAddr)...)
+	}
+	return hn
+}
+
+// checkNatted fails the test unless both routers have masqueraded the
+// members' connections (to the relay, at least): else the test would not
+// be about NAT.
+func (hn *homeNATs) checkNatted() {
+	hn.tp.t.Helper()
+	for i, rt := range hn.routers {
+		n := hn.tp.natted(rt)
+		if n == 0 {
+			hn.tp.t.Errorf("router of %s masqueraded no connection", hn.nodes[i].name)
+		}
+		hn.tp.t.Logf("connections the router of %s masqueraded: %d", hn.nodes[i].name, n)
+	}
 }
 
 // reportPunch polls, for up to 30 seconds, how a and b reach each other,

@@ -132,6 +132,59 @@ func (tp *topo) masquerade(ns, wan string) {
 	tp.exec(ns, rules, nftBin, "-f", "-")
 }
 
+// firewall gives router ns a home router's stateful firewall: what comes
+// in through wan is dropped, whether for the router or to be forwarded,
+// unless it belongs to a connection opened from inside (or is related to
+// one, as an ICMP error is).
+func (tp *topo) firewall(ns, wan string) {
+	tp.t.Helper()
+	var rules strings.Builder
+	rules.WriteString("table ip filter {\n")
+	for _, hook := range []string{"input", "forward"} {
+		fmt.Fprintf(&rules, "\tchain %s {\n\t\ttype filter hook %s priority 0; policy accept;\n", hook, hook)
+		fmt.Fprintf(&rules, "\t\tiifname %q ct state established,related accept\n\t\tiifname %q drop\n\t}\n", wan, wan)
+	}
+	rules.WriteString("}\n")
+	tp.exec(ns, rules.String(), nftBin, "-f", "-")
+}
+
+// cut makes router ns drop what it would forward to or from addr, until
+// heal: the path between its network and that address is broken while
+// everything else still passes. The rule drops a packet before the
+// router's connection tracking records it, so a broken path leaves no
+// trace: were it cut further on, the router would remember the mappings
+// its member's unanswered connections made, and let the other end's
+// packets in through them once the path healed, unasked (as a router does
+// for two minutes after such a try).
+func (tp *topo) cut(ns, addr string) {
+	tp.t.Helper()
+	rules := "table ip cut {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n" +
+		"\t\tip daddr " + addr + " drop\n\t\tip saddr " + addr + " drop\n\t}\n}\n"
+	tp.exec(ns, rules, nftBin, "-f", "-")
+}
+
+// heal undoes cut in router ns.
+func (tp *topo) heal(ns string) {
+	tp.t.Helper()
+	tp.exec(ns, "", nftBin, "delete", "table", "ip", "cut")
+}
+
+// hostHasNone fails the test if the host's own namespace has an address
+// or a route within prefix: the tests' networks live in their namespaces
+// alone, and a range only they use must stay theirs.
+func (tp *topo) hostHasNone(prefix string) {
+	tp.t.Helper()
+	for _, args := range [][]string{{"-o", "addr", "show", "to", prefix}, {"route", "show", "root", prefix}} {
+		out, err := exec.Command(ipBin, args...).CombinedOutput()
+		if err != nil {
+			tp.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		if len(bytes.TrimSpace(out)) > 0 {
+			tp.t.Fatalf("the host's namespace has an address or route in %s, which the test keeps to its own namespaces:\n%s", prefix, out)
+		}
+	}
+}
+
 // natted is how many connections router ns has masqueraded so far: a nat
 // chain sees only the first packet of each, which the rule's counter counts.
 func (tp *topo) natted(ns string) int {

@@ -49,12 +49,13 @@ type homeNATs struct {
 }
 
 // internet is the addressing of the NAT tests' internet: the relay's and
-// the two routers' addresses on it, and the length of its prefix.
-type internet struct{ relay, ana, ben, mask string }
+// the two routers' addresses on it, and the length of its prefix; and,
+// for a range the host itself must not use, the range.
+type internet struct{ relay, ana, ben, mask, keep string }
 
 // privateNet is a private range (10.99.0.0/24, so that no packet could
 // ever mean a real host). libp2p punches no holes from it.
-var privateNet = internet{"10.99.0.1", "10.99.0.11", "10.99.0.12", "/24"}
+var privateNet = internet{"10.99.0.1", "10.99.0.11", "10.99.0.12", "/24", ""}
 
 // newHomeNATs builds the network on inet and starts the relay and both
 // members. Each router forwards between its legs and
@@ -65,6 +66,9 @@ var privateNet = internet{"10.99.0.1", "10.99.0.11", "10.99.0.12", "/24"}
 func newHomeNATs(t *testing.T, inet internet, firewall bool) *homeNATs {
 	t.Helper()
 	tp := newTopo(t)
+	if inet.keep != "" {
+		tp.hostHasNone(inet.keep)
+	}
 	for _, br := range []string{"inet", "lan1", "lan2"} {
 		tp.bridge(br)
 	}
@@ -124,19 +128,7 @@ func (hn *homeNATs) checkNatted() {
 // through both NATs. Every change of path is logged on the way.
 func reportPunch(t *testing.T, a, b *node, joined time.Time) {
 	t.Helper()
-	seen := map[string]string{}
-	direct := pollUntil(30*time.Second, func() bool {
-		all := true
-		for _, pair := range [][2]*node{{a, b}, {b, a}} {
-			path := memberPath(pair[0], pair[1].pub)
-			if seen[pair[0].name] != path {
-				t.Logf("%s: path to %s is %q, %v after the join", pair[0].name, pair[1].name, path, time.Since(joined).Round(time.Millisecond))
-				seen[pair[0].name] = path
-			}
-			all = all && path == "direct"
-		}
-		return all
-	})
+	direct, seen := watchDirect(t, a, b, joined, 30*time.Second)
 	switch {
 	case direct:
 		t.Logf("hole punch: both members reach each other directly, %v after the join", time.Since(joined).Round(time.Millisecond))
@@ -147,4 +139,25 @@ func reportPunch(t *testing.T, a, b *node, joined time.Time) {
 		}
 		t.Logf("hole punch: no direct path within 30s of polling (%s); the members stay relayed", strings.Join(paths, ", "))
 	}
+}
+
+// watchDirect polls, for up to d, how a and b reach each other, logging
+// every change of path with the time since since, until both say direct.
+// It says whether they did, and the path each saw last, by name.
+func watchDirect(t *testing.T, a, b *node, since time.Time, d time.Duration) (bool, map[string]string) {
+	t.Helper()
+	seen := map[string]string{}
+	direct := pollUntil(d, func() bool {
+		all := true
+		for _, pair := range [][2]*node{{a, b}, {b, a}} {
+			path := memberPath(pair[0], pair[1].pub)
+			if seen[pair[0].name] != path {
+				t.Logf("%s: path to %s is %q, %v on", pair[0].name, pair[1].name, path, time.Since(since).Round(time.Millisecond))
+				seen[pair[0].name] = path
+			}
+			all = all && path == "direct"
+		}
+		return all
+	})
+	return direct, seen
 }

@@ -20,13 +20,12 @@ import (
 // And no packet can leave: these addresses exist only on veths inside the
 // test's own namespaces; every bridge lives in the test's switch
 // namespace, which has no link to the host's network; the relay and the
-// routers have no default route, so they reach only their own networks;
-// and the test checks that the host's own namespace has no address or
-// route in the range (hostHasNone).
-var publicNet = internet{"192.0.0.65", "192.0.0.75", "192.0.0.76", "/26"}
-
-// publicPrefix is publicNet's whole range.
-const publicPrefix = "192.0.0.64/26"
+// routers have no default route, so they reach only their own networks
+// (and the members' default route ends at their router); and before it
+// gives any machine an address, the test checks that the host's own
+// namespace has no address or route in the range (hostHasNone), and stops
+// if it has.
+var publicNet = internet{"192.0.0.65", "192.0.0.75", "192.0.0.76", "/26", "192.0.0.64/26"}
 
 // TestNetnsHolePunch runs TestNetnsNAT's two members behind home routers
 // (masquerade and a stateful firewall, which drops what nobody inside
@@ -44,7 +43,6 @@ func TestNetnsHolePunch(t *testing.T) {
 	requireP2P(t)
 	t.Parallel()
 	hn := newHomeNATs(t, publicNet, true)
-	hn.tp.hostHasNone(publicPrefix)
 	ana, ben := hn.nodes[0], hn.nodes[1]
 
 	began := time.Now()
@@ -76,7 +74,6 @@ func TestNetnsHolePunchLater(t *testing.T) {
 	requireP2P(t)
 	t.Parallel()
 	hn := newHomeNATs(t, publicNet, true)
-	hn.tp.hostHasNone(publicPrefix)
 	ana, ben := hn.nodes[0], hn.nodes[1]
 	hn.tp.cut(hn.routers[0], hn.wans[1])
 	hn.tp.cut(hn.routers[1], hn.wans[0])
@@ -121,19 +118,7 @@ func TestNetnsHolePunchLater(t *testing.T) {
 // on the way, and fails the test after waitLong.
 func waitDirect(t *testing.T, a, b *node, since time.Time) time.Duration {
 	t.Helper()
-	seen := map[string]string{}
-	if !pollUntil(waitLong, func() bool {
-		all := true
-		for _, pair := range [][2]*node{{a, b}, {b, a}} {
-			path := memberPath(pair[0], pair[1].pub)
-			if seen[pair[0].name] != path {
-				t.Logf("%s: path to %s is %q, %v on", pair[0].name, pair[1].name, path, time.Since(since).Round(time.Millisecond))
-				seen[pair[0].name] = path
-			}
-			all = all && path == "direct"
-		}
-		return all
-	}) {
+	if direct, seen := watchDirect(t, a, b, since, waitLong); !direct {
 		t.Fatalf("no direct path both ways after %v: %s reaches %s %q, %s reaches %s %q", waitLong,
 			a.name, b.name, seen[a.name], b.name, a.name, seen[b.name])
 	}

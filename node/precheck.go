@@ -54,8 +54,10 @@ type precheck struct {
 	// slots[i] is for entries[i]; stage 1 fills them, then stage 2 the
 	// opened message of each chat.
 	slots []preSlot
-	// stage1 is done when stage 1 is.
+	// stage1 is done when stage 1's workers are; next1 is the next entry
+	// for stage 1.
 	stage1 sync.WaitGroup
+	next1  atomic.Int64
 	// headers are the keys whose header stage 1 opens (guarded by mu).
 	mu      sync.Mutex
 	headers map[crypto.KeyRef]bool
@@ -71,13 +73,17 @@ type preSlot struct {
 	// header is the sender key in the message's own key header, opened
 	// as this node in stage 1, if it has one addressed here.
 	header *crypto.SenderKey
-	// key is the key stage 2 opened the message under (set by the group's
+	// key is the key stage 2 opens the message under (set by the group's
 	// goroutine before stage 2 starts), opened the result when it passed
-	// every check of crypto.OpenMessage; done is closed once stage 2 is
-	// finished with this slot.
-	key    *crypto.SenderKey
-	opened *crypto.Opened
-	done   chan struct{}
+	// every check of crypto.OpenMessage. claimed is set by whoever takes
+	// the slot first: a worker, which closes done once it is finished
+	// with it, or the group's goroutine, which then opens the message
+	// itself rather than wait for workers that the machine's other work
+	// may hold up.
+	key     *crypto.SenderKey
+	opened  *crypto.Opened
+	claimed atomic.Bool
+	done    chan struct{}
 }
 
 // startPrecheck starts stage 1 on entries, or returns nil when they are
@@ -87,22 +93,26 @@ func (g *group) startPrecheck(entries []*pb.Entry) *precheck {
 		return nil
 	}
 	p := &precheck{g: g, entries: entries, slots: make([]preSlot, len(entries))}
-	var next atomic.Int64
 	workers := runtime.GOMAXPROCS(0)
 	p.stage1.Add(workers)
 	for range workers {
 		go func() {
 			defer p.stage1.Done()
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(entries) {
-					return
-				}
-				p.checkEntry(i)
-			}
+			p.checkEntries()
 		}()
 	}
 	return p
+}
+
+// checkEntries does stage 1 on the entries nobody took yet.
+func (p *precheck) checkEntries() {
+	for {
+		i := int(p.next1.Add(1)) - 1
+		if i >= len(p.entries) {
+			return
+		}
+		p.checkEntry(i)
+	}
 }
 
 // checkEntry is stage 1 for entries[i].
@@ -165,6 +175,7 @@ func (p *precheck) firstHeader(ref crypto.KeyRef) bool {
 // else under the first key of that name that a header of these entries
 // held. Only on the group's goroutine (it reads the ring).
 func (p *precheck) startOpening() {
+	p.checkEntries() // rather than wait idle for the workers
 	p.stage1.Wait()
 	headers := map[crypto.KeyRef]*crypto.SenderKey{}
 	var todo []int
@@ -198,6 +209,9 @@ func (p *precheck) startOpening() {
 					return
 				}
 				s := &p.slots[todo[j]]
+				if s.claimed.Swap(true) {
+					continue // the group's goroutine opens it
+				}
 				if o, err := crypto.OpenMessage(s.key, p.g.id, s.sealed, s.sender, s.id); err == nil {
 					s.opened = o
 				}
@@ -219,8 +233,8 @@ func (p *precheck) opened(idx uint64, key *crypto.SenderKey, c *state.Chat) *cry
 		return nil
 	}
 	s := &p.slots[i]
-	if s.done == nil {
-		return nil
+	if s.done == nil || !s.claimed.Swap(true) {
+		return nil // not opened ahead, or no worker got to it yet
 	}
 	<-s.done
 	if s.opened == nil || *s.key != *key || s.sender != c.Sender || s.id != c.ID || !bytes.Equal(s.sealed, c.Sealed) {

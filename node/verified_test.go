@@ -86,6 +86,7 @@ func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 		entries: []*pb.Entry{{Index: proto.Uint64(10)}},
 		slots:   []preSlot{{chat: true, sender: c.Sender, id: c.ID, sealed: []byte("sealed"), key: key, opened: opened, done: done}},
 	}
+	p.slots[0].claimed.Store(true) // a worker opened it
 	if p.opened(10, &same, c) != opened {
 		t.Fatal("not used for the same inputs")
 	}
@@ -108,5 +109,12 @@ func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 	var none *precheck
 	if none.opened(10, key, c) != nil {
 		t.Error("a nil precheck opened something")
+	}
+	// A slot no worker took yet is the caller's: it is not waited for,
+	// and no worker opens it afterwards.
+	p.slots[0].claimed.Store(false)
+	p.slots[0].done = make(chan struct{})
+	if p.opened(10, key, c) != nil || !p.slots[0].claimed.Load() {
+		t.Error("a slot no worker took was waited for, or left to the workers")
 	}
 }

@@ -163,10 +163,10 @@ type group struct {
 	restoredFrom uint64
 	appliedHere  uint64
 	// pre is the work done ahead on the committed entries being applied,
-	// if any (precheck.go); openedAhead counts the messages shown as its
-	// workers opened them (for tests).
-	pre         *precheck
-	openedAhead uint64
+	// if any (precheck.go); prechecked counts the messages delivered
+	// meanwhile (for tests).
+	pre        *precheck
+	prechecked uint64
 
 	// Forks (fork.go): the proof, once found (the group is then halted),
 	// and the members' statements this node has not applied far enough

@@ -53,6 +53,10 @@ type HistoryResult struct {
 	// CatchUp: from the start of the third node, down while every message
 	// was sent, until it has applied the whole log.
 	CatchUp time.Duration
+	// CatchUpCPU is the CPU time the third node's process used meanwhile
+	// (its start included), and CatchUpOthersCPU that of the other two: a
+	// figure that depends less than CatchUp on what else the machine runs.
+	CatchUpCPU, CatchUpOthersCPU time.Duration
 }
 
 // Figures returns the table lines of the result.
@@ -73,6 +77,8 @@ func (r HistoryResult) Figures() []Figure {
 		{Name: "history: restart -> first page answered, " + n, Unit: "s", N: 1, Median: r.Restart.Seconds(), P99: nan(), Verdict: Info},
 		{Name: "history: catch-up of a member that missed " + n, Unit: "msg/s", N: 1, Median: float64(r.Messages) / r.CatchUp.Seconds(), P99: nan(),
 			Target: ">= 20000", Verdict: verdict(float64(r.Messages)/r.CatchUp.Seconds() >= 20000), Note: fmt.Sprintf("%.1f s to apply the whole log", r.CatchUp.Seconds())},
+		{Name: "history: CPU per message of that catch-up, " + n, Unit: "us", N: 1, Median: perMessage(r.CatchUpCPU, r.Messages), P99: nan(), Verdict: Info,
+			Note: fmt.Sprintf("on the member catching up; %.1f us on the other two together", perMessage(r.CatchUpOthersCPU, r.Messages))},
 	}
 }
 
@@ -170,6 +176,10 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 			commit = g.Committed
 		}
 	}
+	othersCPU := func() time.Duration {
+		return procCPU(procs[0].cmd.Process.Pid) + procCPU(procs[1].cmd.Process.Pid)
+	}
+	others := othersCPU()
 	t = time.Now()
 	if err := procs[2].start(ctx); err != nil {
 		return r, err
@@ -191,7 +201,13 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 		return r, err
 	}
 	r.CatchUp = time.Since(t)
+	r.CatchUpCPU, r.CatchUpOthersCPU = procCPU(procs[2].cmd.Process.Pid), othersCPU()-others
 	return r, nil
+}
+
+// perMessage is d divided among n messages, in microseconds.
+func perMessage(d time.Duration, n int) float64 {
+	return float64(d.Microseconds()) / float64(max(n, 1))
 }
 
 // firstPage asks p for the newest 100 messages of gid.

@@ -221,7 +221,14 @@ func PublicIDFromBytes(b []byte) (PublicID, error) {
 // CheckSigningKey refuses, with [ErrWeakKey] and the reason, an ed25519
 // public key that does not decode to a point, is not the canonical encoding
 // of its point, or is of small order.
+//
+// Every message record names its author's key, so a node checks the same
+// few keys for each message it opens: keys found good are remembered, like
+// those of checkBoxKey.
 func CheckSigningKey(k [32]byte) error {
+	if goodSignKeys.has(k) {
+		return nil
+	}
 	var c curve.CompressedEdwardsY
 	var pt curve.EdwardsPoint
 	if _, err := c.SetBytes(k[:]); err != nil {
@@ -238,6 +245,7 @@ func CheckSigningKey(k [32]byte) error {
 	if pt.IsSmallOrder() {
 		return fmt.Errorf("%w: small order", ErrWeakKey)
 	}
+	goodSignKeys.add(k)
 	return nil
 }
 
@@ -269,6 +277,10 @@ func checkBoxKey(k [32]byte) error {
 // goodBoxKeys remembers X25519 keys that passed checkBoxKey. It forgets
 // them all when full, so that it stays small whatever keys it is shown.
 var goodBoxKeys = keySet{max: 4096}
+
+// goodSignKeys remembers ed25519 keys that passed CheckSigningKey, as
+// goodBoxKeys does X25519 keys.
+var goodSignKeys = keySet{max: 4096}
 
 type keySet struct {
 	mu   sync.RWMutex

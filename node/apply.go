@@ -298,7 +298,12 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		// The record's own signature too, though the state machine
 		// checked the envelope's: a message shown is one that a
 		// transcript can prove its author wrote.
-		opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
+		if g.pre != nil {
+			g.prechecked++
+		}
+		if opened = g.pre.opened(c.Index, key, c); opened == nil {
+			opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
+		}
 	}
 	switch {
 	case err == nil:

@@ -26,6 +26,10 @@ type LogStats struct {
 	// StoredCommit is the commit index of the hard state on disk, which a
 	// restart applies up to before it hears from any host.
 	StoredCommit uint64
+	// Prechecked counts the messages this run of the group delivered
+	// from Readies whose entries precheck's workers checked ahead
+	// (whether a worker or the group's goroutine then opened each).
+	Prechecked uint64
 }
 
 // GroupLogStats returns the LogStats of a group on n.
@@ -43,6 +47,7 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 		snap, lerr = n.store.LoadSnapshot(g.id[:])
 		s.Snapshot = snap.GetMetadata().GetIndex()
 		s.RestoredFrom, s.AppliedHere, s.Applied, s.Epoch = g.restoredFrom, g.appliedHere, g.st.Applied, g.st.Epoch
+		s.Prechecked = g.prechecked
 		s.MemFirst, _ = g.storage.mem.FirstIndex()
 		s.FirstIndex, _ = g.storage.FirstIndex()
 		var hs *pb.HardState

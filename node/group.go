@@ -164,6 +164,11 @@ type group struct {
 	// a restart applied only the entries after the snapshot.
 	restoredFrom uint64
 	appliedHere  uint64
+	// pre is the work done ahead on the committed entries being applied,
+	// if any (precheck.go); prechecked counts the messages delivered
+	// meanwhile (for tests).
+	pre        *precheck
+	prechecked uint64
 
 	// Forks (fork.go): the proof, once found (the group is then halted),
 	// and the members' statements this node has not applied far enough

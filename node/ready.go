@@ -50,6 +50,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
+	// The committed entries' signatures and messages are checked on every
+	// core while this Ready is written (precheck.go).
+	pre := g.startPrecheck(rd.CommittedEntries)
 	write := len(rd.Entries) > 0 || hasConfChange(rd.CommittedEntries)
 	if hs != nil && !write && g.keepsVote(hs) {
 		g.unsavedHS = proto.Clone(hs).(*pb.HardState)
@@ -96,7 +99,12 @@ func (g *group) handleReady(rd raft.Ready) error {
 		changed = true
 	}
 	if len(rd.CommittedEntries) > 0 {
+		if pre != nil {
+			pre.startOpening()
+			g.pre = pre
+		}
 		g.apply(rd.CommittedEntries)
+		g.pre = nil
 		if len(g.pendingHeads) > 0 {
 			g.checkPendingHeads()
 		}

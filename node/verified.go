@@ -56,6 +56,14 @@ func (c *verifiedFrames) has(k [32]byte) bool {
 	return ok
 }
 
+// lookup returns the checked envelope of the frame whose hash is k, without
+// forgetting it, or nil.
+func (c *verifiedFrames) lookup(k [32]byte) *crypto.Envelope {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[k]
+}
+
 // take returns the checked envelope of frame and forgets it, or nil when
 // frame was not checked ahead.
 func (c *verifiedFrames) take(frame []byte) *crypto.Envelope {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
 )
 
 // Checking entries ahead must never let through what applying them would
@@ -64,5 +65,56 @@ func TestVerifiedFramesBounded(t *testing.T) {
 	}
 	if c.bytes > maxVerifiedBytes {
 		t.Fatalf("%d bytes remembered, bound %d", c.bytes, maxVerifiedBytes)
+	}
+}
+
+// A message opened ahead is used only for exactly the inputs it was opened
+// with: the same key (by value), sender, id and sealed bytes. Anything else
+// (the ring resolved another key, the state machine read other bytes) is
+// opened again in order.
+func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
+	gid := crypto.GroupID{7}
+	key := crypto.NewSenderKey(gid, [32]byte{1}, 5)
+	other := *key
+	other.Key[0] ^= 1
+	same := *key
+	c := &state.Chat{Index: 10, ID: [16]byte{2}, Sender: [32]byte{1}, Sealed: []byte("sealed")}
+	done := make(chan struct{})
+	close(done)
+	opened := &crypto.Opened{}
+	p := &precheck{
+		entries: []*pb.Entry{{Index: proto.Uint64(10)}},
+		slots:   []preSlot{{chat: true, sender: c.Sender, id: c.ID, sealed: []byte("sealed"), key: key, opened: opened, done: done}},
+	}
+	p.slots[0].claimed.Store(true) // a worker opened it
+	if p.opened(10, &same, c) != opened {
+		t.Fatal("not used for the same inputs")
+	}
+	altered := *c
+	altered.Sealed = []byte("sealeD")
+	otherID := *c
+	otherID.ID[0]++
+	for what, got := range map[string]*crypto.Opened{
+		"another key":     p.opened(10, &other, c),
+		"other bytes":     p.opened(10, key, &altered),
+		"another id":      p.opened(10, key, &otherID),
+		"another index":   p.opened(11, key, c),
+		"an index before": p.opened(9, key, c),
+		"no key":          p.opened(10, nil, c),
+	} {
+		if got != nil {
+			t.Errorf("used for %s", what)
+		}
+	}
+	var none *precheck
+	if none.opened(10, key, c) != nil {
+		t.Error("a nil precheck opened something")
+	}
+	// A slot no worker took yet is the caller's: it is not waited for,
+	// and no worker opens it afterwards.
+	p.slots[0].claimed.Store(false)
+	p.slots[0].done = make(chan struct{})
+	if p.opened(10, key, c) != nil || !p.slots[0].claimed.Load() {
+		t.Error("a slot no worker took was waited for, or left to the workers")
 	}
 }

@@ -1,0 +1,244 @@
+package node
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// Checking a Ready's committed entries on every core (issue 16: a member
+// that catches up on a long history). A member applies the entries it
+// missed a raft append at a time, hundreds in one Ready, and each costs it
+// two signature checks (the envelope's and the author's record's) and a
+// decryption: on the group's goroutine alone, that held catch-up to one
+// core. So, for a Ready with many committed entries, workers do the pure
+// part of that work first, in two stages:
+//
+//  1. while the group's goroutine writes the Ready to disk: each entry's
+//     envelope signature (remembered in verifiedFrames, as the entries
+//     checked on arrival are), the chat body and the key it names, and
+//     the key header of a message that carries one;
+//  2. once the write is done, and while the group's goroutine applies
+//     the entries in order: each chat message opened under the key the
+//     group's goroutine found for it (its key ring, or a header of stage 1).
+//
+// Nothing is accepted on the workers' word. The state machine applies each
+// entry as before (an envelope found in verifiedFrames was checked by
+// crypto.Verify over exactly those bytes), and deliver uses a message
+// opened ahead only when the key it resolves itself, in order, is that
+// same key and the message the same bytes: crypto.OpenMessage is a pure
+// function of those inputs, so the result is the one it would compute. A
+// message that failed to open ahead is opened again in order, so its error
+// is logged and counted exactly once, where it always was. The workers
+// touch nothing the group's goroutine owns: they get the entries, the key
+// ring's keys (which are never changed once made) and the node's identity
+// and prekey secrets (guarded by keyBook's lock).
+
+// minPrecheck is the fewest committed entries in a Ready that are checked
+// ahead: a live group commits a few entries at a time, already checked as
+// they arrived (verifiedFrames), where handing them to workers would only
+// add a wait.
+const minPrecheck = 32
+
+// precheck is the work ahead on one Ready's committed entries.
+type precheck struct {
+	g       *group
+	entries []*pb.Entry
+	// slots[i] is for entries[i]; stage 1 fills them, then stage 2 the
+	// opened message of each chat.
+	slots []preSlot
+	// stage1 is done when stage 1's workers are; next1 is the next entry
+	// for stage 1.
+	stage1 sync.WaitGroup
+	next1  atomic.Int64
+	// headers are the keys whose header stage 1 opens (guarded by mu).
+	mu      sync.Mutex
+	headers map[crypto.KeyRef]bool
+}
+
+// preSlot is what the workers found for one committed entry.
+type preSlot struct {
+	chat   bool
+	sender [32]byte
+	id     [16]byte
+	sealed []byte
+	ref    crypto.KeyRef
+	// header is the sender key in the message's own key header, opened
+	// as this node in stage 1, if it has one addressed here.
+	header *crypto.SenderKey
+	// key is the key stage 2 opens the message under (set by the group's
+	// goroutine before stage 2 starts), opened the result when it passed
+	// every check of crypto.OpenMessage. claimed is set by whoever takes
+	// the slot first: a worker, which closes done once it is finished
+	// with it, or the group's goroutine, which then opens the message
+	// itself rather than wait for workers that the machine's other work
+	// may hold up.
+	key     *crypto.SenderKey
+	opened  *crypto.Opened
+	claimed atomic.Bool
+	done    chan struct{}
+}
+
+// startPrecheck starts stage 1 on entries, or returns nil when they are
+// too few to be worth it.
+func (g *group) startPrecheck(entries []*pb.Entry) *precheck {
+	if len(entries) < minPrecheck {
+		return nil
+	}
+	p := &precheck{g: g, entries: entries, slots: make([]preSlot, len(entries))}
+	workers := runtime.GOMAXPROCS(0)
+	p.stage1.Add(workers)
+	for range workers {
+		go func() {
+			defer p.stage1.Done()
+			p.checkEntries()
+		}()
+	}
+	return p
+}
+
+// checkEntries does stage 1 on the entries nobody took yet.
+func (p *precheck) checkEntries() {
+	for {
+		i := int(p.next1.Add(1)) - 1
+		if i >= len(p.entries) {
+			return
+		}
+		p.checkEntry(i)
+	}
+}
+
+// checkEntry is stage 1 for entries[i].
+func (p *precheck) checkEntry(i int) {
+	e := p.entries[i]
+	data := e.GetData()
+	if e.GetType() != pb.EntryNormal || len(data) == 0 {
+		return
+	}
+	v := &p.g.n.verified
+	k := sha256.Sum256(data)
+	env := v.lookup(k)
+	if env == nil {
+		var err error
+		if env, err = crypto.Verify(data); err != nil {
+			return // for the state machine to reject, with its reason
+		}
+		v.addKey(k, len(data), env)
+	}
+	if env.Type != crypto.TypeChat || env.Group != p.g.id || p.g.n.cfg.Keeper {
+		return
+	}
+	var b state.ChatBody
+	if err := state.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
+		return
+	}
+	info, err := crypto.ReadSealed(b.Sealed)
+	if err != nil {
+		return
+	}
+	s := &p.slots[i]
+	s.chat, s.sender, s.id, s.sealed = true, env.Sender, [16]byte(b.ID), b.Sealed
+	s.ref = crypto.KeyRef{Sender: env.Sender, Epoch: info.Epoch, ID: info.KeyID}
+	// A message under a key new to the ring: its header is opened once
+	// (every message sent before the key was committed carries it).
+	if info.HasHeader() && env.Sender != p.g.n.self.Sign && p.firstHeader(s.ref) {
+		if key, err := crypto.OpenSenderKeyWith(p.g.n.id, p.g.n.keys, p.g.id, b.Sealed, env.Sender); err == nil && key.Ref() == s.ref {
+			s.header = key
+		}
+	}
+}
+
+// firstHeader reports whether ref is named for the first time by a header
+// in stage 1.
+func (p *precheck) firstHeader(ref crypto.KeyRef) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.headers[ref] {
+		return false
+	}
+	if p.headers == nil {
+		p.headers = map[crypto.KeyRef]bool{}
+	}
+	p.headers[ref] = true
+	return true
+}
+
+// startOpening waits for stage 1, and starts stage 2: each chat message is
+// opened under the key of its name in the group's key ring as it is now,
+// else under the first key of that name that a header of these entries
+// held. Only on the group's goroutine (it reads the ring).
+func (p *precheck) startOpening() {
+	p.checkEntries() // rather than wait idle for the workers
+	p.stage1.Wait()
+	headers := map[crypto.KeyRef]*crypto.SenderKey{}
+	var todo []int
+	for i := range p.slots {
+		s := &p.slots[i]
+		if !s.chat {
+			continue
+		}
+		if s.header != nil && headers[s.ref] == nil {
+			headers[s.ref] = s.header
+		}
+		if s.key = p.g.keys.Lookup(s.ref); s.key == nil {
+			s.key = headers[s.ref]
+		}
+		if s.key != nil {
+			s.done = make(chan struct{})
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	var next atomic.Int64
+	// In order, so that the group's goroutine, applying in order, finds
+	// the next message opened.
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
+		go func() {
+			for {
+				j := int(next.Add(1)) - 1
+				if j >= len(todo) {
+					return
+				}
+				s := &p.slots[todo[j]]
+				if s.claimed.Swap(true) {
+					continue // the group's goroutine opens it
+				}
+				if o, err := crypto.OpenMessage(s.key, p.g.id, s.sealed, s.sender, s.id); err == nil {
+					s.opened = o
+				}
+				close(s.done)
+			}
+		}()
+	}
+}
+
+// opened returns the message c, the chat of the entry at index idx, as
+// stage 2 opened it under key, or nil when it did not: another key, other
+// bytes, or an error, which the caller then meets itself.
+func (p *precheck) opened(idx uint64, key *crypto.SenderKey, c *state.Chat) *crypto.Opened {
+	if p == nil || len(p.entries) == 0 || key == nil {
+		return nil
+	}
+	i := idx - p.entries[0].GetIndex()
+	if idx < p.entries[0].GetIndex() || i >= uint64(len(p.slots)) {
+		return nil
+	}
+	s := &p.slots[i]
+	if s.done == nil || !s.claimed.Swap(true) {
+		return nil // not opened ahead, or no worker got to it yet
+	}
+	<-s.done
+	if s.opened == nil || *s.key != *key || s.sender != c.Sender || s.id != c.ID || !bytes.Equal(s.sealed, c.Sealed) {
+		return nil
+	}
+	return s.opened
+}

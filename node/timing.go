@@ -65,18 +65,16 @@ func (g *group) slowestVoterRTT() time.Duration {
 // trips call for, when it differs from the current one by more than the
 // hysteresis. It runs on the group's goroutine after each RTT sample.
 func (g *group) fitTicks() {
-	want := fitTiming(g.n.cfg.Timing, g.slowestVoterRTT())
+	rtt := g.slowestVoterRTT()
+	want := fitTiming(g.n.cfg.Timing, rtt)
 	cur := g.timing.Tick
-	if want.Tick == cur {
-		return
-	}
 	if d := want.Tick - cur; d.Abs() <= time.Duration(float64(cur)*timingHysteresis) {
-		return
+		return // the same ticks, or within the hysteresis
 	}
 	g.timing = want
 	if g.ticker != nil {
 		g.ticker.Reset(want.Tick)
 	}
-	g.n.log.Info().Str("group", g.id.String()).Dur("slowest_rtt", g.slowestVoterRTT()).Dur("tick", want.Tick).
+	g.n.log.Info().Str("group", g.id.String()).Dur("slowest_rtt", rtt).Dur("tick", want.Tick).
 		Dur("election_timeout", want.electionTimeout()).Msg("raft's ticks follow the voters' round trips")
 }

@@ -535,53 +535,6 @@ func (h *handler) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	return false
 }
 
-// backendError answers with the status that err maps to.
-func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action string, err error) {
-	status, hint := http.StatusInternalServerError, ""
-	switch {
-	case errors.Is(err, api.ErrNotFound):
-		status, hint = http.StatusNotFound, "check the group id: GET "+api.RouteGroups+" lists them"
-	case errors.Is(err, api.ErrInvalid):
-		status = http.StatusBadRequest
-	case errors.Is(err, api.ErrForbidden):
-		// A refusal by the group's rules: the rule, not "failed to".
-		msg, hint := refusal(err, "")
-		writeError(w, http.StatusForbidden, msg, hint)
-		return
-	case errors.Is(err, api.ErrStopped):
-		status, hint = http.StatusServiceUnavailable, "start the node again"
-	case errors.Is(err, api.ErrUnreachable):
-		// Not this node's failure: say what the node found, and what to do.
-		msg, hint, _ := strings.Cut(plain(err, api.ErrUnreachable), "; ")
-		writeError(w, http.StatusBadGateway, msg, hint)
-		return
-	case errors.Is(err, api.ErrHalted):
-		// The group's history forked: the alert, not "failed to".
-		writeError(w, http.StatusConflict, plain(err, api.ErrHalted),
-			"the group status shows the proof; continue the group without the member that forked it with demes reform (the banner's button in the UI)")
-		return
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away; nobody reads the answer.
-		status = 499
-	case errors.Is(err, context.DeadlineExceeded):
-		status, hint = http.StatusGatewayTimeout, "try again; the group may be unreachable"
-	}
-	if status >= 500 && status != http.StatusServiceUnavailable {
-		h.log.Error().Err(err).Str("action", action).Str("path", r.URL.Path).Msg("local API request failed")
-	}
-	writeError(w, status, fmt.Sprintf("failed to %s: %v", action, err), hint)
-}
-
-func writeError(w http.ResponseWriter, status int, msg, hint string) {
-	writeJSON(w, status, api.ErrorResponse{Error: msg, Hint: hint})
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
-
 // normalizeStatus replaces nil slices and maps with empty ones, so the UI
 // and scripts see [] and {} rather than null.
 func normalizeStatus(s api.Status) api.Status {

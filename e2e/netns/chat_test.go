@@ -60,6 +60,30 @@ func waitVoters(t *testing.T, nodes []*node, want int) {
 	})
 }
 
+// waitOneHost waits until every node names the same host, and returns it.
+func waitOneHost(t *testing.T, nodes []*node) *node {
+	t.Helper()
+	var host *node
+	waitFor(t, waitLong, "one host that every node names", func() bool {
+		host = nil
+		named := ""
+		for i, n := range nodes {
+			st := n.status()
+			if len(st.Groups) != 1 || st.Groups[0].Host == "" || (i > 0 && st.Groups[0].Host != named) {
+				return false
+			}
+			named = st.Groups[0].Host
+		}
+		for _, n := range nodes {
+			if n.pub == named {
+				host = n
+			}
+		}
+		return host != nil
+	})
+	return host
+}
+
 // waitSameHistory waits until every node lists the same committed messages
 // (same ids at the same indexes, in the same order) and that list holds
 // each of texts exactly once, and fails the test with every node's list

@@ -120,24 +120,7 @@ func cutHost(t *testing.T, tp *topo, nodes []*node, ports map[*node]string, text
 	t.Helper()
 	// The host is who every node names; wait until they agree on one, so
 	// that the cut below is the host's and not a member's.
-	var host *node
-	waitFor(t, waitLong, "one host that every node names", func() bool {
-		host = nil
-		named := ""
-		for i, n := range nodes {
-			st := n.status()
-			if len(st.Groups) != 1 || st.Groups[0].Host == "" || (i > 0 && st.Groups[0].Host != named) {
-				return false
-			}
-			named = st.Groups[0].Host
-		}
-		for _, n := range nodes {
-			if n.pub == named {
-				host = n
-			}
-		}
-		return host != nil
-	})
+	host := waitOneHost(t, nodes)
 	var others []*node
 	for _, n := range nodes {
 		if n != host {

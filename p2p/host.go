@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -104,6 +105,10 @@ type Host struct {
 	// addrsPoke wakes watchAddrs to compare the URL with the one it last
 	// reported, after a change libp2p does not announce (a relay slot).
 	addrsPoke chan struct{}
+	// goneIPs and cameIPs are the machine's addresses lost and gained
+	// while the host runs, and when (see moved.go).
+	goneIPs map[netip.Addr]bool
+	cameIPs map[netip.Addr]time.Time
 }
 
 // New starts a host: it listens, and reserves a slot on each relay in the
@@ -171,6 +176,8 @@ func New(cfg Config) (*Host, error) {
 		relayLost: map[peer.ID]chan struct{}{},
 		upgraded:  map[peer.ID]time.Time{},
 		addrsPoke: make(chan struct{}, 1),
+		goneIPs:   map[netip.Addr]bool{},
+		cameIPs:   map[netip.Addr]time.Time{},
 	}
 	addrs, err := h.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
 	if err != nil {
@@ -185,6 +192,11 @@ func New(cfg Config) (*Host, error) {
 	go func() {
 		defer p.wg.Done()
 		p.watchAddrs(addrs)
+	}()
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.watchInterfaces()
 	}()
 	h.SetStreamHandler(ProtocolID, p.serve)
 	p.wg.Add(1)
@@ -269,10 +281,10 @@ func (p *Host) disconnected(n network.Network, c network.Conn) {
 // Addrs returns the addresses others should dial: a circuit address
 // through each relay it was given (see below), then the host's own
 // (without loopback ones unless it has nothing else, as in tests on one
-// machine).
+// machine), as the machine has them now (see moved.go).
 func (p *Host) Addrs() []ma.Multiaddr {
 	var direct, loop []ma.Multiaddr
-	for _, a := range p.h.Addrs() {
+	for _, a := range p.fixInterfaces(p.h.Addrs()) {
 		if manet.IsIPLoopback(a) {
 			loop = append(loop, a)
 		} else if !isCircuit(a) {

@@ -194,6 +194,7 @@ func (p *Host) Post(ctx context.Context, url string, frame []byte) ([]byte, erro
 			p.putIdle(info.ID, s)
 			return resp, nil
 		}
+		p.dropSuperseded(ctx, s.Conn(), err)
 		s.Reset()
 		var se *StatusError
 		if errors.As(err, &se) {

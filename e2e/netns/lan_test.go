@@ -69,7 +69,7 @@ func checkLANPaths(t *testing.T, nodes []*node) {
 	for _, n := range nodes {
 		for _, other := range nodes {
 			if path := paths[[2]*node{n, other}]; n != other && path != "direct" {
-				t.Errorf("not direct on one LAN after 30s: %s reaches %s %q; %s's peer URL there: %v",
+				t.Errorf("not direct after 30s, though every member can reach the others' own addresses: %s reaches %s %q; %s's peer URL there: %v",
 					n.name, other.name, path, other.name, memberField(n, other.pub, "peer_url"))
 			}
 		}

@@ -161,3 +161,17 @@ func BenchmarkChaos(b *testing.B) {
 	b.ReportMetric(float64(len(r.Violations)+len(r.Errors)), "violations")
 	report(b, r.Figures())
 }
+
+func BenchmarkCeiling(b *testing.B) {
+	skipShort(b)
+	r, err := Ceiling(benchCtx(b, 2*time.Minute), CeilingOptions{Messages: 100, Senders: throughputSenders, Duration: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(ms(r.Latency.Median()), "ms-p50")
+	b.ReportMetric(float64(r.SignatureCheck.Median())/1e3, "us/check")
+	for _, run := range r.Runs {
+		b.ReportMetric(run.Rate(), fmt.Sprintf("msg/s-%d", run.Senders))
+	}
+	report(b, r.Figures())
+}

@@ -26,4 +26,10 @@
 //     (package simnet), where latency is emulated inside the process.
 //   - [Chaos] runs the seeded fault schedules of package chaos and counts
 //     those after which a delivery guarantee did not hold.
+//   - [Ceiling] runs the reference ceiling: five raft nodes in this
+//     process with fsynced bbolt stores exchanging signed batches of
+//     signed entries, without anything else of DeMeS, and times a
+//     signature check. Machines of one kind differ (issue 20), so the
+//     latency and capacity figures are also given as ratios to it
+//     ([CeilingResult.LatencyRatio], [CeilingResult.CapacityRatio]).
 package bench

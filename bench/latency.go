@@ -259,13 +259,10 @@ func Capacity(rs []ThroughputResult) Figure {
 	}
 	f.Name = fmt.Sprintf("throughput capacity, %d nodes, %s", rs[0].Nodes, rs[0].how())
 	var senders []string
-	best := -1
-	for i, r := range rs {
+	for _, r := range rs {
 		senders = append(senders, strconv.Itoa(r.Senders))
-		if len(r.Latency) > 0 && r.Latency.P99() <= CapacityLatency && (best < 0 || r.Rate() > rs[best].Rate()) {
-			best = i
-		}
 	}
+	best := bestRun(rs)
 	f.Note = fmt.Sprintf("the best run of %s senders with p99 latency under %s", strings.Join(senders, ", "), CapacityLatency)
 	if best >= 0 {
 		f.Median, f.N = rs[best].Rate(), rs[best].Committed
@@ -275,6 +272,18 @@ func Capacity(rs []ThroughputResult) Figure {
 		f.Target, f.Verdict = ">= 2000 msg/s", verdict(f.Median >= 2000)
 	}
 	return rs[0].Transport.noted([]Figure{f})[0]
+}
+
+// bestRun returns the index of the run of rs with the highest rate among
+// those whose p99 send latency stayed under [CapacityLatency], or -1.
+func bestRun(rs []ThroughputResult) int {
+	best := -1
+	for i, r := range rs {
+		if len(r.Latency) > 0 && r.Latency.P99() <= CapacityLatency && (best < 0 || r.Rate() > rs[best].Rate()) {
+			best = i
+		}
+	}
+	return best
 }
 
 // Throughput starts a group of in-process nodes over o.Transport on

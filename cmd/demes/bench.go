@@ -26,9 +26,15 @@ type benchOptions struct {
 	nodes, history                       int
 	seed                                 int64
 	transport                            bench.Transport
+	// ceiling is the reference ceiling of this run, which the latency and
+	// capacity figures are also given as ratios to.
+	ceiling *ceilingRun
 }
 
-// benchmarks lists the measurements in the order `all` runs them.
+// benchmarks lists the measurements in the order `all` runs them. `all`
+// leaves out chaos and history, which take long, and ceiling: latency and
+// throughput measure its parts next to their own runs, so that both sides
+// of a ratio see the same minute of this shared machine.
 var benchmarks = []struct {
 	name string
 	run  benchFigures
@@ -36,6 +42,7 @@ var benchmarks = []struct {
 	{"failover", benchFailover},
 	{"restart", benchRestart},
 	{"history", benchHistory},
+	{"ceiling", benchCeiling},
 	{"latency", benchLatency},
 	{"throughput", benchThroughput},
 	{"scale", benchScale},
@@ -54,10 +61,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonOut := f.Bool("json", false, "print the machine and the figures as one JSON document")
 	var o benchOptions
 	f.IntVar(&o.kills, "kills", 20, "failover: how many times the host is killed")
-	f.IntVar(&o.messages, "messages", 200, "latency: how many messages are timed per group size")
-	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput: how long the senders send")
+	f.IntVar(&o.messages, "messages", 200, "latency, ceiling: how many messages are timed per group size")
+	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput, ceiling: how long the senders send")
 	sizes := f.String("sizes", "3,10,50,100", "scale: the group `SIZES`, comma-separated")
-	senders := f.String("senders", "64,256", "throughput: the numbers of `SENDERS` sending at once, comma-separated, one run each")
+	senders := f.String("senders", "64,256", "throughput, ceiling: the numbers of `SENDERS` sending at once, comma-separated, one run each")
 	f.DurationVar(&o.jitter, "jitter", time.Minute, "election: how long host changes are counted under jitter")
 	f.IntVar(&o.schedules, "schedules", 100, "chaos: how many random fault schedules to run")
 	f.IntVar(&o.parallel, "parallel", 1, "chaos: how many schedules run at once")
@@ -106,13 +113,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case o.transport != bench.HTTP && !slices.Contains([]string{"latency", "failover", "throughput", "all"}, which):
 		return f.usagef("--transport %s: only latency, failover and throughput run over another transport than HTTP", o.transport)
 	}
+	o.ceiling = &ceilingRun{}
 	o.progress = stderr
 	if *quiet {
 		o.progress = nil
 	}
 	var run []int
 	for i, b := range benchmarks {
-		if which == b.name || (which == "all" && b.name != "chaos" && b.name != "history") {
+		if which == b.name || (which == "all" && b.name != "chaos" && b.name != "history" && b.name != "ceiling") {
 			run = append(run, i)
 		}
 	}
@@ -195,6 +203,9 @@ func benchHistory(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	return r.Figures(), err
 }
 
+// benchLatency times send -> committed on 3 and 5 nodes, and gives the
+// 5-node figure as a ratio to the reference ceiling's (measured first if
+// this run has not yet).
 func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	var figs []bench.Figure
 	for _, n := range []int{3, 5} {
@@ -203,15 +214,67 @@ func benchLatency(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 		if err != nil {
 			return figs, err
 		}
+		if n != 5 {
+			continue
+		}
+		c, cfigs, err := o.ceiling.get(ctx, o, true, false)
+		figs = append(figs, cfigs...)
+		if err != nil {
+			return figs, err
+		}
+		figs = append(figs, c.LatencyRatio(r))
 	}
 	return figs, nil
+}
+
+// benchCeiling measures the reference ceiling and the cost of a signature
+// check (bench.Ceiling): latency, and capacity with the senders and
+// duration of throughput.
+func benchCeiling(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
+	o.progress = nil // runBench has said "bench ceiling"
+	_, figs, err := o.ceiling.get(ctx, o, true, true)
+	return figs, err
+}
+
+// ceilingRun is the reference ceiling of one `demes bench`: measured once,
+// in the parts the figures given as ratios to it need.
+type ceilingRun struct {
+	r                 bench.CeilingResult
+	latency, capacity bool // the parts measured
+}
+
+// get returns the ceiling with its latency and capacity parts as asked,
+// measuring those not measured yet, and the table lines of what it
+// measured now.
+func (c *ceilingRun) get(ctx context.Context, o benchOptions, latency, capacity bool) (bench.CeilingResult, []bench.Figure, error) {
+	skipL, skipC := !latency || c.latency, !capacity || c.capacity
+	if skipL && skipC {
+		return c.r, nil, nil
+	}
+	if o.progress != nil {
+		fmt.Fprintln(o.progress, "demes: bench ceiling (the reference the ratios are to)")
+	}
+	r, err := bench.Ceiling(ctx, bench.CeilingOptions{
+		Nodes: 5, Messages: o.messages, Senders: o.senders, Duration: o.duration, SkipLatency: skipL, SkipCapacity: skipC,
+	})
+	// Each part times a signature check again: the ratios that follow use
+	// the one of their own minute.
+	c.r.Nodes, c.r.EntryBytes, c.r.SignatureCheck = r.Nodes, r.EntryBytes, r.SignatureCheck
+	if !skipL {
+		c.r.Latency, c.latency = r.Latency, err == nil
+	}
+	if !skipC {
+		c.r.Runs, c.capacity = r.Runs, err == nil
+	}
+	return c.r, r.Figures(), err
 }
 
 // benchThroughput measures a five-node group as users run it (five demes
 // serve processes, sends through the local API), whose capacity is the
 // figure with the target, and with the nodes in this one process, which
 // isolates the nodes' own CPU per message from the API's; each once per
-// number of senders.
+// number of senders. Each capacity is also given as a ratio to the
+// reference ceiling's, and its CPU per message in signature checks.
 func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
 	bin, err := demesBinary()
 	if err != nil {
@@ -235,6 +298,12 @@ func benchThroughput(ctx context.Context, o benchOptions) ([]bench.Figure, error
 			rs = append(rs, r)
 		}
 		figs = append(figs, bench.Capacity(rs))
+		c, cfigs, err := o.ceiling.get(ctx, o, false, true)
+		figs = append(figs, cfigs...)
+		if err != nil {
+			return figs, err
+		}
+		figs = append(figs, c.CapacityRatio(rs)...)
 	}
 	return figs, nil
 }

@@ -98,6 +98,10 @@ type Observations struct {
 	// VoteGranted is when this member last granted another member a vote
 	// or pre-vote: another election is under way.
 	VoteGranted time.Time
+	// CutOff says that a majority of the voters, this member among them,
+	// no longer hear Leader (the caller's rule: node/cutoff.go): its best
+	// backup takes over at once (see [Placer]).
+	CutOff bool
 	// Members lists the members in join order.
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).

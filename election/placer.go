@@ -93,8 +93,11 @@ type Placer struct {
 	// waits only for the target to catch up.
 	due bool
 	// campaigned is the failure of the leader's ping this member last
-	// campaigned on: once per failure.
-	campaigned time.Time
+	// campaigned on: once per failure. cutCampaigned is the last time it
+	// heard the leader before it last campaigned because a majority no
+	// longer did: once per silence.
+	campaigned    time.Time
+	cutCampaigned time.Time
 
 	candidate      string // the hysteresis path's candidate...
 	candidateSince time.Time
@@ -194,15 +197,18 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 		// member's own election timeout fired and it campaigns.
 		return
 	}
-	pr := o.Peers[p.lastLeader]
-	if pr.FailedSince.IsZero() || pr.FailedSince.Equal(p.campaigned) {
-		return
-	}
 	self := false
 	for _, m := range o.Members {
 		self = self || m.ID == o.Self && m.Voter
 	}
 	if !self {
+		return
+	}
+	if o.CutOff && p.cutOff(o, d) {
+		return
+	}
+	pr := o.Peers[p.lastLeader]
+	if pr.FailedSince.IsZero() || pr.FailedSince.Equal(p.campaigned) {
 		return
 	}
 	gone := !pr.Gone.IsZero() && !o.LeaderHeard.After(pr.Gone) && o.Intervals.Heartbeat > 0
@@ -260,6 +266,27 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	p.campaigned = pr.FailedSince
 	d.Campaign = true
 	d.Notes = append(d.Notes, "placement: the leader is lost and this member is the best backup; campaigning")
+}
+
+// cutOff is the best backup's campaign once a majority of the voters, this
+// member among them, no longer hear the leader (Observations.CutOff): a
+// campaign the others join at once, as when the leader's process is gone,
+// since a leader a majority cannot hear cannot commit, and waiting out the
+// others' leases would only add an election timeout to the failover. Once
+// per silence (LeaderHeard), and not against an election under way. It
+// reports whether it campaigned.
+func (p *Placer) cutOff(o Observations, d *Decision) bool {
+	if o.LeaderHeard.IsZero() || o.LeaderHeard.Equal(p.cutCampaigned) || o.VoteGranted.After(o.LeaderHeard) {
+		return false
+	}
+	r, complete := p.rankWithout(p.lastLeader, o, d.Dead)
+	if complete && r.Preference[0] != o.Self || !complete && firstVoter(o, p.lastLeader) != o.Self {
+		return false
+	}
+	p.cutCampaigned = o.LeaderHeard
+	d.Campaign, d.Force = true, true
+	d.Notes = append(d.Notes, "placement: a majority of the voters no longer hear the leader and this member is the best backup; campaigning at once")
+	return true
 }
 
 // firstVoter returns the voter, other than lost, that joined first.

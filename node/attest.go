@@ -40,8 +40,9 @@ func (b raftView) supersedes(a raftView) bool {
 // attestation is one member's reported view, on its way to the group's
 // goroutine.
 type attestation struct {
-	key  [32]byte
-	view raftView
+	key    [32]byte
+	view   raftView
+	silent bool // the member no longer hears the leader of view (cutoff.go)
 }
 
 // Ping payloads (docs/PROTOCOL.md, "Peer transport", Pings): a 16-byte nonce, optionally
@@ -61,9 +62,12 @@ const (
 	// pingRead, in the flags, says that the 8 bytes after them are the
 	// log index through which the sender's person has read the group
 	// (a read receipt, receipts.go).
-	pingRead       byte = 2
+	pingRead byte = 2
+	// pingSilent, in the flags, says that the sender has not heard from
+	// the leader of its raft view for a while (cutoff.go).
+	pingSilent     byte = 4
+	pingFlagsKnown      = pingSuspect | pingRead | pingSilent
 	pingReadLen         = 8
-	pingFlagsKnown      = pingSuspect | pingRead
 
 	pingKindPing byte = 1
 	pingKindPong byte = 2
@@ -142,15 +146,16 @@ func (g *group) ownView() raftView {
 // noteAttestation hands a member's reported view to the group's goroutine if
 // it is news. Safe from any goroutine; never blocks: a report lost to a full
 // queue comes again with the next ping.
-func (g *group) noteAttestation(key [32]byte, rv raftView) {
+func (g *group) noteAttestation(key [32]byte, rv raftView, flags byte) {
 	if rv.term == 0 {
 		return
 	}
-	if cur := g.attested.Load(); cur != nil && !rv.supersedes((*cur)[key]) {
+	silent := flags&pingSilent != 0 && rv.lead != 0
+	if cur := g.attested.Load(); !silent && cur != nil && !rv.supersedes((*cur)[key]) {
 		return
 	}
 	select {
-	case g.attc <- attestation{key: key, view: rv}:
+	case g.attc <- attestation{key: key, view: rv, silent: silent}:
 	default:
 	}
 }
@@ -160,6 +165,9 @@ func (g *group) noteAttestation(key [32]byte, rv raftView) {
 // a view changes (a new term, in practice), so copies are rare; the copy
 // keeps only current members, so the records stay bounded.
 func (g *group) onAttestation(a attestation) {
+	if a.silent {
+		g.noteSilent(a.key, a.view)
+	}
 	if !a.view.supersedes(g.attests[a.key]) {
 		return
 	}

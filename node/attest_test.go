@@ -127,7 +127,7 @@ func TestPingPayload(t *testing.T) {
 	}
 	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{statement: make([]byte, maxHeadFrame+1)})
 	tooLongRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, statement: make([]byte, maxHeadFrame+1)})
-	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 4})
+	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 8})
 	cutRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, read: 9})[:pingFlagsLen+5]
 	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead}
 	unknownKind := append([]byte{}, got...)

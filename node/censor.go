@@ -104,6 +104,9 @@ func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 	if s := g.suspecting.Load(); s != nil && *s == rv {
 		x.flags |= pingSuspect
 	}
+	if s := g.silentView.Load(); s != nil && *s == rv {
+		x.flags |= pingSilent
+	}
 	return x
 }
 

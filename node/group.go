@@ -56,6 +56,10 @@ type group struct {
 	statement atomic.Pointer[ownStatement]
 	headc     chan headClaim
 	halted    atomic.Bool
+	// silentView is the host (raft view) this node no longer hears, for
+	// its pings and pongs, published by run; nil while it hears it
+	// (cutoff.go).
+	silentView atomic.Pointer[raftView]
 	// failed is why run stopped on its own: a write to disk failed.
 	failed atomic.Pointer[error]
 	// suspecting is this node's own suspicion of censorship, suspected the
@@ -69,38 +73,40 @@ type group struct {
 	fig *groupFigures
 
 	// ---- owned by run ----
-	st           *state.State
-	info         groupInfo
-	provisional  map[[32]byte]viewMember
-	provUntil    uint64                 // the index the provisional members of a catch-up hold until (catchup.go)
-	removedPeers map[uint64]removedPeer // members this host removed and keeps telling so (apply.go)
-	bootstrap    bool                   // created here: campaign once the bootstrap entry applied
-	campaigned   bool
-	outbox       map[[16]byte]*pending
-	hist         history       // the messages this node read (history.go)
-	board        content.Board // the changes to them: reactions, edits, deletes (changes.go)
-	leader       uint64
-	term         uint64
-	role         raft.StateType
-	left         bool
-	pl           placementState
-	timing       Timing                       // raft's timing now (timing.go)
-	ticker       *time.Ticker                 // raft's ticks, at timing.Tick
-	pr           probe                        // the probe of a silent host (gone.go)
-	fv           forcedVote                   // the last transfer campaign asked of this node (gone.go)
-	hostQuota    hostQuota                    // chat entries taken as host, not applied yet (quota.go)
-	outboxDone   [][]byte                     // committed ids to drop from the stored outbox
-	outboxPut    []*pending                   // queued messages to write to the stored outbox
-	unsavedHS    *pb.HardState                // a newer hard state that differs only in its commit index, not written yet
-	wrote        bool                         // something was written since the last retry tick
-	idTexts      map[identity.PublicID]string // see idText
-	lastAddress  time.Time
-	lastAddrURL  string // the URL proposed and announced at lastAddress
-	lastCheck    time.Time
-	entries      uint64 // applied entries other than checkpoints
-	checkEntries uint64 // the value of entries at this node's last checkpoint
-	urlHint      map[[32]byte]string
-	rttc         chan rttSample
+	st             *state.State
+	info           groupInfo
+	provisional    map[[32]byte]viewMember
+	provUntil      uint64                 // the index the provisional members of a catch-up hold until (catchup.go)
+	removedPeers   map[uint64]removedPeer // members this host removed and keeps telling so (apply.go)
+	bootstrap      bool                   // created here: campaign once the bootstrap entry applied
+	campaigned     bool
+	outbox         map[[16]byte]*pending
+	hist           history       // the messages this node read (history.go)
+	board          content.Board // the changes to them: reactions, edits, deletes (changes.go)
+	leader         uint64
+	term           uint64
+	role           raft.StateType
+	left           bool
+	pl             placementState
+	timing         Timing                       // raft's timing now (timing.go)
+	ticker         *time.Ticker                 // raft's ticks, at timing.Tick
+	pr             probe                        // the probe of a silent host (gone.go)
+	silent         map[[32]byte]silentReport    // members' reports that they no longer hear the host (cutoff.go)
+	lastSilentPing time.Time                    // when this node last pinged the voters about a silent host
+	fv             forcedVote                   // the last transfer campaign asked of this node (gone.go)
+	hostQuota      hostQuota                    // chat entries taken as host, not applied yet (quota.go)
+	outboxDone     [][]byte                     // committed ids to drop from the stored outbox
+	outboxPut      []*pending                   // queued messages to write to the stored outbox
+	unsavedHS      *pb.HardState                // a newer hard state that differs only in its commit index, not written yet
+	wrote          bool                         // something was written since the last retry tick
+	idTexts        map[identity.PublicID]string // see idText
+	lastAddress    time.Time
+	lastAddrURL    string // the URL proposed and announced at lastAddress
+	lastCheck      time.Time
+	entries        uint64 // applied entries other than checkpoints
+	checkEntries   uint64 // the value of entries at this node's last checkpoint
+	urlHint        map[[32]byte]string
+	rttc           chan rttSample
 
 	// Tentative delivery (tentative.go): the Lamport clock of this node's
 	// messages; since when the group has known no host (zero while it
@@ -372,7 +378,9 @@ func (g *group) run() {
 			if g.fork == nil {
 				g.rn.Tick()
 				g.tickTentative()
-				g.probeLeader(time.Now())
+				now := time.Now()
+				g.probeLeader(now)
+				g.watchSilence(now)
 			}
 		case msgs := <-g.stepc:
 			g.stepAll(msgs)

@@ -411,7 +411,7 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		// is answered with ours.
 		payload := nonce
 		if kind == pingKindPing {
-			g.noteAttestation(env.Sender, rv)
+			g.noteAttestation(env.Sender, rv, x.flags)
 			rvOwn := g.ownView()
 			payload = encodePing(nonce, pingKindPong, rvOwn, g.pingExtra(rvOwn, env.Sender))
 		}

@@ -146,7 +146,7 @@ func (g *group) ping(key [32]byte, url string) (ms float64, ok, gone bool) {
 	if kind == pingKindPong {
 		// Only a pong of kind 2 is the member's report: an echo of kind
 		// 1 carries this node's own view, flags and read mark.
-		g.noteAttestation(key, rv)
+		g.noteAttestation(key, rv, x.flags)
 		g.noteSuspicion(key, rv, x.flags)
 		g.noteRead(key, x)
 	}
@@ -270,6 +270,7 @@ func (g *group) observations() election.Observations {
 		Term:         g.term,
 		TransferTerm: g.pl.transferTerm,
 		LeaderHeard:  g.pl.leaderHeard,
+		CutOff:       g.hostCutOff(time.Now()),
 		VoteGranted:  g.pl.voteGranted,
 		MaxVoters:    g.st.MaxVoters,
 		MinVoters:    state.MinVoters(len(g.st.Members), g.st.MaxVoters),
@@ -487,7 +488,7 @@ func (g *group) forceCampaign() {
 		return
 	}
 	g.fig.forced.Add(1)
-	g.n.log.Info().Str("group", g.id.String()).Msg("the host's process is gone; this member, its best backup, takes over")
+	g.n.log.Info().Str("group", g.id.String()).Msg("the host is gone or cut off; this member, its best backup, takes over")
 }
 
 // transferLeader asks raft to hand this group's leadership to the member

@@ -1,0 +1,131 @@
+package node
+
+import (
+	"time"
+
+	"go.etcd.io/raft/v3"
+)
+
+// Noticing that the host is cut off. A cut link (a pulled cable, a router
+// that died, a laptop lid closed) refuses nothing: the host simply goes
+// silent, and raft alone waits out its election timeout, then the other
+// voters' leases (docs/PROTOCOL.md, "A host whose process is gone"). A
+// follower that has not heard its host for silentAfter says so in its pings
+// and pongs (pingSilent, for the host of the raft view they carry), and
+// pings the other voters for theirs. Once a majority of the voters, itself
+// among them, say so of the same host in the same term, and no other
+// election is under way, the host's best backup takes over with the
+// campaign the others join at once (election.Observations.CutOff), as when
+// the host's process is gone. A majority that cannot hear the host means a
+// host that cannot commit: nothing a healthy host could do is interrupted,
+// and it is still a raft election, which keeps raft's safety whatever the
+// reports say. One member alone, wrong or lying, changes nothing: a report
+// counts only with a majority's.
+
+// silentHeartbeats is how many heartbeats of silence make a host silent.
+const silentHeartbeats = 4
+
+// silentReport is a member's latest report that it no longer hears the host
+// of view.
+type silentReport struct {
+	view raftView
+	at   time.Time
+}
+
+// silentAfter is how long this node must not hear from its host before it
+// counts it silent: silentHeartbeats heartbeats, or two of its round trips
+// to the host where that is longer (a peer queue carries one batch per
+// round trip, so across a slow link the heartbeats come that far apart).
+func (g *group) silentAfter() time.Duration {
+	d := silentHeartbeats * g.timing.heartbeat()
+	if k, _, ok := g.memberByRaft(g.leader); ok {
+		if p := g.pl.peers[k]; p != nil {
+			if ms, ok := p.est.Value(); ok {
+				d = max(d, 2*time.Duration(ms*float64(time.Millisecond)))
+			}
+		}
+	}
+	return d
+}
+
+// hostSilent reports whether this node, a follower, has not heard from its
+// host for silentAfter.
+func (g *group) hostSilent(now time.Time) bool {
+	return g.role != raft.StateLeader && g.leader != raft.None && !g.left && g.fork == nil &&
+		!g.pl.leaderHeard.IsZero() && now.Sub(g.pl.leaderHeard) >= g.silentAfter()
+}
+
+// watchSilence runs on every raft tick: it publishes whether this node
+// counts its host silent, for its pings and pongs, and while it does, pings
+// the other voters (at most once a heartbeat) so that their pongs say
+// whether they hear the host. Once a majority does not, placement steps at
+// once.
+func (g *group) watchSilence(now time.Time) {
+	if !g.hostSilent(now) {
+		if g.silentView.Load() != nil {
+			g.silentView.Store(nil)
+		}
+		return
+	}
+	rv := raftView{term: g.term, lead: g.leader}
+	if cur := g.silentView.Load(); cur == nil || *cur != rv {
+		g.silentView.Store(&rv)
+	}
+	if g.hostCutOff(now) {
+		g.placementStep(now)
+		return
+	}
+	if now.Sub(g.lastSilentPing) < g.timing.heartbeat() {
+		return
+	}
+	g.lastSilentPing = now
+	v := g.view.Load()
+	g.pingMembers(v, func(k [32]byte) bool {
+		m := g.st.Members[k]
+		return m != nil && m.Voter && m.RaftID != g.leader
+	})
+}
+
+// noteSilent records on the group's goroutine that member k no longer
+// hears the host of view rv, and steps placement at once if that makes a
+// majority.
+func (g *group) noteSilent(k [32]byte, rv raftView) {
+	if _, ok := g.st.Members[k]; !ok {
+		return
+	}
+	if g.silent == nil {
+		g.silent = map[[32]byte]silentReport{}
+	}
+	now := time.Now()
+	g.silent[k] = silentReport{view: rv, at: now}
+	if g.hostCutOff(now) {
+		g.placementStep(now)
+	}
+}
+
+// hostCutOff reports whether a majority of the voters, this node among
+// them, no longer hear the current host: this node for silentAfter, the
+// others by a report about the same host and term received since this node
+// last heard the host.
+func (g *group) hostCutOff(now time.Time) bool {
+	self := g.st.Members[g.n.self.Sign]
+	if self == nil || !self.Voter || !g.hostSilent(now) {
+		return false
+	}
+	rv := raftView{term: g.term, lead: g.leader}
+	voters, silent := 0, 0
+	for k, m := range g.st.Members {
+		if !m.Voter {
+			continue
+		}
+		voters++
+		switch r, ok := g.silent[k]; {
+		case k == g.n.self.Sign:
+			silent++
+		case m.RaftID == g.leader:
+		case ok && r.view == rv && r.at.After(g.pl.leaderHeard):
+			silent++
+		}
+	}
+	return silent > voters/2
+}

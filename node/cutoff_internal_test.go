@@ -1,0 +1,72 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
+)
+
+// TestHostCutOffNeedsAMajority: a follower counts its host cut off only
+// when a majority of the voters, itself among them, no longer hear it: its
+// own silence alone, or with reports that are stale (from before it last
+// heard the host), about another host or term, or from the host itself or
+// a non-voter, is not enough.
+func TestHostCutOffNeedsAMajority(t *testing.T) {
+	ids := make([]*identity.Identity, 6)
+	for i := range ids {
+		seed := make([]byte, 32)
+		seed[0] = byte(i + 1)
+		id, err := identity.FromSeed(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	key := func(i int) [32]byte { return ids[i].Public().Sign }
+	st := state.New(crypto.GroupID{1})
+	for i := range ids {
+		st.Members[key(i)] = &state.Member{ID: ids[i].Public(), RaftID: state.RaftID(key(i)), Voter: i < 5}
+	}
+	now := time.Now()
+	heard := now.Add(-time.Second)
+	host := state.RaftID(key(0))
+	g := &group{
+		n:  &Node{self: ids[1].Public()},
+		st: st, timing: LAN, role: raft.StateFollower, leader: host, term: 7,
+	}
+	g.pl.leaderHeard = heard
+	rv := raftView{term: 7, lead: host}
+	report := func(i int, v raftView, at time.Time) {
+		if g.silent == nil {
+			g.silent = map[[32]byte]silentReport{}
+		}
+		g.silent[key(i)] = silentReport{view: v, at: at}
+	}
+
+	// Five voters (0 the host, 1 this node), one learner (5): three of
+	// the five must not hear the host.
+	if g.hostCutOff(now) {
+		t.Fatal("cut off on this node's silence alone")
+	}
+	report(2, rv, now)
+	report(0, rv, now)                            // the host itself: not a voter's word about it
+	report(5, rv, now)                            // a learner
+	report(3, raftView{term: 6, lead: host}, now) // another term
+	report(4, rv, heard.Add(-time.Millisecond))   // before this node last heard the host
+	if g.hostCutOff(now) {
+		t.Fatalf("cut off with one good report: %+v", g.silent)
+	}
+	report(4, rv, now)
+	if !g.hostCutOff(now) {
+		t.Fatal("not cut off with this node and two other voters silent")
+	}
+	g.pl.leaderHeard = now.Add(-10 * time.Millisecond)
+	if g.hostCutOff(now) {
+		t.Fatal("cut off although this node heard the host 10 ms ago")
+	}
+}

@@ -102,6 +102,12 @@ type Observations struct {
 	// no longer hear Leader (the caller's rule: node/cutoff.go): its best
 	// backup takes over at once (see [Placer]).
 	CutOff bool
+	// Shunned names the members that must not take over through that
+	// campaign: hosts the voters deposed lately (node/censor.go), this
+	// member among them if it was. A forced campaign bypasses the leases
+	// that keep a healthy host in place, and a deposed host is often the
+	// best placed member.
+	Shunned map[string]bool
 	// Members lists the members in join order.
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).

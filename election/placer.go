@@ -93,11 +93,12 @@ type Placer struct {
 	// waits only for the target to catch up.
 	due bool
 	// campaigned is the failure of the leader's ping this member last
-	// campaigned on: once per failure. cutCampaigned is the last time it
-	// heard the leader before it last campaigned because a majority no
-	// longer did: once per silence.
+	// campaigned on: once per failure. cutCampaigned and cutTerm are the
+	// last time it heard the leader, and the term, when it last campaigned
+	// because a majority no longer did: once per silence of a leader.
 	campaigned    time.Time
 	cutCampaigned time.Time
+	cutTerm       uint64
 
 	candidate      string // the hysteresis path's candidate...
 	candidateSince time.Time
@@ -276,14 +277,27 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 // per silence (LeaderHeard), and not against an election under way. It
 // reports whether it campaigned.
 func (p *Placer) cutOff(o Observations, d *Decision) bool {
-	if o.LeaderHeard.IsZero() || o.LeaderHeard.Equal(p.cutCampaigned) || o.VoteGranted.After(o.LeaderHeard) {
+	if o.LeaderHeard.IsZero() || o.LeaderHeard.Equal(p.cutCampaigned) && o.Term == p.cutTerm || o.VoteGranted.After(o.LeaderHeard) {
 		return false
 	}
-	r, complete := p.rankWithout(p.lastLeader, o, d.Dead)
-	if complete && r.Preference[0] != o.Self || !complete && firstVoter(o, p.lastLeader) != o.Self {
+	if o.Shunned[o.Self] {
 		return false
 	}
-	p.cutCampaigned = o.LeaderHeard
+	dead := d.Dead
+	if len(o.Shunned) > 0 {
+		dead = maps.Clone(d.Dead)
+		if dead == nil {
+			dead = map[string]bool{}
+		}
+		for id := range o.Shunned {
+			dead[id] = true
+		}
+	}
+	r, complete := p.rankWithout(p.lastLeader, o, dead)
+	if len(r.Preference) == 0 || complete && r.Preference[0] != o.Self || !complete && firstVoterBut(o, p.lastLeader, o.Shunned) != o.Self {
+		return false
+	}
+	p.cutCampaigned, p.cutTerm = o.LeaderHeard, o.Term
 	d.Campaign, d.Force = true, true
 	d.Notes = append(d.Notes, "placement: a majority of the voters no longer hear the leader and this member is the best backup; campaigning at once")
 	return true
@@ -291,9 +305,15 @@ func (p *Placer) cutOff(o Observations, d *Decision) bool {
 
 // firstVoter returns the voter, other than lost, that joined first.
 func firstVoter(o Observations, lost string) string {
+	return firstVoterBut(o, lost, nil)
+}
+
+// firstVoterBut returns the voter, other than lost and those in skip, that
+// joined first.
+func firstVoterBut(o Observations, lost string, skip map[string]bool) string {
 	best, order := "", 0
 	for _, m := range o.Members {
-		if m.Voter && m.ID != lost && (best == "" || m.Order < order) {
+		if m.Voter && m.ID != lost && !skip[m.ID] && (best == "" || m.Order < order) {
 			best, order = m.ID, m.Order
 		}
 	}

@@ -82,6 +82,7 @@ func (g *group) onSuspicion(r suspicionReport) {
 	}
 	g.publishSuspected()
 	g.checkDeposed()
+	g.checkSelfDeposed()
 }
 
 // publishSuspected publishes which members report a suspicion, so that the
@@ -271,6 +272,14 @@ func (g *group) checkDeposed() {
 // host (shunned).
 func (g *group) lapseDeposed(now time.Time) {
 	d := g.deposed
+	if d.lead != raft.None && g.leader != raft.None && g.leader != d.lead && g.term > d.term {
+		// Another host leads now: the deposition ends with its term.
+		// Kept, it would drop the deposed member's votes for good, and
+		// when that member alone holds the latest entries (the host after
+		// it is gone), no other could ever be elected.
+		g.deposed, g.lapsing = raftView{}, time.Time{}
+		return
+	}
 	if d.lead == raft.None || d.term != g.term {
 		g.lapsing = time.Time{}
 		return

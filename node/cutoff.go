@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // Noticing that the host is cut off. A cut link (a pulled cable, a router
@@ -109,7 +110,7 @@ func (g *group) noteSilent(k [32]byte, rv raftView) {
 // last heard the host.
 func (g *group) hostCutOff(now time.Time) bool {
 	self := g.st.Members[g.n.self.Sign]
-	if self == nil || !self.Voter || !g.hostSilent(now) {
+	if self == nil || !self.Voter || !g.hostSilent(now) || g.deposedRecently(now) {
 		return false
 	}
 	rv := raftView{term: g.term, lead: g.leader}
@@ -128,4 +129,49 @@ func (g *group) hostCutOff(now time.Time) bool {
 		}
 	}
 	return silent > voters/2
+}
+
+// A host the voters deposed for censorship (censor.go) must not come back
+// through the forced campaign above: it is often the best-placed member
+// (that is how it came to host), so it ranks as the best backup whenever
+// its successor goes quiet, and a forced campaign bypasses the leases that
+// keep a healthy host in place. Two guards, one on each side: an honest
+// deposed host knows it was deposed and refrains, and the voters drop a
+// forced campaign from a host they shun before raft sees it (a refused
+// vote would still raise the term and unseat the host they follow).
+
+const reasonShunnedTransfer = "forced campaign from a host the voters deposed"
+
+// checkSelfDeposed runs when a member's suspicion report changes: if this
+// node hosts and a majority of the voters suspect it in its term, it
+// remembers that it was deposed, and forces no campaign for shunFor.
+func (g *group) checkSelfDeposed() {
+	if g.leader != g.raftID || g.raftID == raft.None {
+		return
+	}
+	voters := g.st.Voters()
+	cur := raftView{term: g.term, lead: g.raftID}
+	if countSuspecting(voters, g.n.self.Sign, nil, cur, g.suspicions) < len(voters)/2+1 {
+		return
+	}
+	if g.selfDeposed.IsZero() || time.Since(g.selfDeposed) >= shunFor {
+		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", g.term).
+			Msg("a majority of the voters suspect this node of holding back messages; it will not force its way back as host")
+	}
+	g.selfDeposed = time.Now()
+}
+
+// deposedRecently reports whether this node saw the voters depose it within
+// shunFor.
+func (g *group) deposedRecently(now time.Time) bool {
+	return !g.selfDeposed.IsZero() && now.Sub(g.selfDeposed) < shunFor
+}
+
+// dropShunnedTransfer reports whether m is a vote request of a forced
+// (transfer) campaign from a member this node saw the voters depose within
+// shunFor: dropped, so that it neither wins nor raises the term. Its
+// ordinary campaigns, with pre-vote, still count.
+func (g *group) dropShunnedTransfer(m *pb.Message) bool {
+	return m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer &&
+		g.withholdTransfer(m.GetFrom(), time.Now())
 }

@@ -210,6 +210,10 @@ type group struct {
 	// shunned are the hosts this node saw deposed, by raft id, and when:
 	// placement does not hand leadership back to them for shunFor.
 	shunned map[uint64]time.Time
+	// selfDeposed is when this node, hosting, last saw a majority of the
+	// voters suspect it: it does not force its way back for shunFor
+	// (cutoff.go).
+	selfDeposed time.Time
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a
@@ -475,6 +479,10 @@ func (g *group) stepAll(msgs []*pb.Message) {
 		}
 		if g.dropDeposed(m) {
 			g.n.countReject(reasonDeposed, "dropped a raft message of a host the voters deposed")
+			continue
+		}
+		if g.dropShunnedTransfer(m) {
+			g.n.countReject(reasonShunnedTransfer, "dropped a forced campaign of a host the voters deposed")
 			continue
 		}
 		g.noteForcedVote(m)

@@ -263,6 +263,7 @@ func (g *group) placeVoters() {
 // progress, the committed members and latency maps, and the pong times and
 // RTTs measured here.
 func (g *group) observations() election.Observations {
+	now := time.Now()
 	o := election.Observations{
 		Self:         g.n.selfID,
 		IsLeader:     g.role == raft.StateLeader,
@@ -270,7 +271,7 @@ func (g *group) observations() election.Observations {
 		Term:         g.term,
 		TransferTerm: g.pl.transferTerm,
 		LeaderHeard:  g.pl.leaderHeard,
-		CutOff:       g.hostCutOff(time.Now()),
+		CutOff:       g.hostCutOff(now),
 		VoteGranted:  g.pl.voteGranted,
 		MaxVoters:    g.st.MaxVoters,
 		MinVoters:    state.MinVoters(len(g.st.Members), g.st.MaxVoters),
@@ -301,6 +302,12 @@ func (g *group) observations() election.Observations {
 		o.Members = append(o.Members, election.Member{ID: id, Order: m.Order, Voter: m.Voter, Tracked: tracked, CaughtUp: caughtUp(st, m.RaftID)})
 		if m.RaftID == g.leader {
 			o.Leader = id
+		}
+		if m.Voter && (m.RaftID == g.raftID && g.deposedRecently(now) || m.RaftID != g.raftID && g.withholdTransfer(m.RaftID, now)) {
+			if o.Shunned == nil {
+				o.Shunned = map[string]bool{}
+			}
+			o.Shunned[id] = true
 		}
 	}
 	for from, rep := range g.st.Latency {
@@ -482,6 +489,12 @@ func (g *group) campaign() {
 // locally as if the lost leader had sent it; it carries no term, so raft
 // takes it as local, and nothing else reads it. It is counted.
 func (g *group) forceCampaign() {
+	if g.deposedRecently(time.Now()) {
+		// The voters drop it (dropShunnedTransfer), but its higher
+		// term would still unseat the host they elected instead.
+		g.n.log.Debug().Str("group", g.id.String()).Msg("placement: no forced campaign from a host the voters deposed")
+		return
+	}
 	m := &pb.Message{Type: pb.MsgTimeoutNow.Enum(), From: proto.Uint64(g.leader), To: proto.Uint64(state.RaftID(g.n.self.Sign))}
 	if err := g.rn.Step(m); err != nil {
 		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: forced campaign")

@@ -75,7 +75,6 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if err := g.storage.mem.Append(rd.Entries); err != nil {
 		return err
 	}
-	g.noteTransferCampaign(rd.Messages)
 	g.sendRaft(msgs)
 	changed := false
 	wasLeader := g.role == raft.StateLeader
@@ -94,6 +93,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 		}
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
 	}
+	// After the leader is known: the answer to the append that made it
+	// known is the first time this node heard it.
+	g.noteTransferCampaign(rd.Messages)
 	if rd.HardState != nil && rd.HardState.GetTerm() != g.term && rd.HardState.GetTerm() != 0 {
 		g.term = rd.HardState.GetTerm()
 		changed = true

@@ -11,9 +11,9 @@ import (
 // that died, a laptop lid closed) refuses nothing: the host simply goes
 // silent, and raft alone waits out its election timeout, then the other
 // voters' leases (docs/PROTOCOL.md, "A host whose process is gone"). A
-// follower that has not heard its host for silentAfter says so in its pings
-// and pongs (pingSilent, for the host of the raft view they carry), and
-// pings the other voters for theirs. Once a majority of the voters, itself
+// follower that has not heard from its host (raft messages or a pong) for
+// silentAfter says so in its pings and pongs (pingSilent, for the host of
+// the raft view they carry), and pings the other voters for theirs. Once a majority of the voters, itself
 // among them, say so of the same host in the same term, and no other
 // election is under way, the host's best backup takes over with the
 // campaign the others join at once (election.Observations.CutOff), as when
@@ -49,11 +49,28 @@ func (g *group) silentAfter() time.Duration {
 	return d
 }
 
+// hostHeard returns when this node last heard from its host: answered its
+// heartbeat or append, or had a pong from it. The pong counts because a
+// host that is alive but slow (flooded, its disk busy, its machine loaded)
+// may send its heartbeats late while it still answers the probe of a
+// silent host (gone.go); a host cut off answers neither.
+func (g *group) hostHeard() time.Time {
+	heard := g.pl.leaderHeard
+	if k, _, ok := g.memberByRaft(g.leader); ok {
+		if p := g.pl.peers[k]; p != nil && p.lastPong.After(heard) {
+			heard = p.lastPong
+		}
+	}
+	return heard
+}
+
 // hostSilent reports whether this node, a follower, has not heard from its
 // host for silentAfter.
 func (g *group) hostSilent(now time.Time) bool {
-	return g.role != raft.StateLeader && g.leader != raft.None && !g.left && g.fork == nil &&
-		!g.pl.leaderHeard.IsZero() && now.Sub(g.pl.leaderHeard) >= g.silentAfter()
+	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() {
+		return false
+	}
+	return now.Sub(g.hostHeard()) >= g.silentAfter()
 }
 
 // watchSilence runs on every raft tick: it publishes whether this node
@@ -114,6 +131,7 @@ func (g *group) hostCutOff(now time.Time) bool {
 		return false
 	}
 	rv := raftView{term: g.term, lead: g.leader}
+	heard := g.hostHeard()
 	voters, silent := 0, 0
 	for k, m := range g.st.Members {
 		if !m.Voter {
@@ -124,7 +142,7 @@ func (g *group) hostCutOff(now time.Time) bool {
 		case k == g.n.self.Sign:
 			silent++
 		case m.RaftID == g.leader:
-		case ok && r.view == rv && r.at.After(g.pl.leaderHeard):
+		case ok && r.view == rv && r.at.After(heard):
 			silent++
 		}
 	}

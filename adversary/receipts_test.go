@@ -183,7 +183,7 @@ func TestReceiptsFromCraftedPings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknownFlag := pingPayload(nonce, 1, flagRead|4, 99, nil)
+	unknownFlag := pingPayload(nonce, 1, flagRead|8, 99, nil) // bits 0 to 2 are known
 	cut := pingPayload(nonce, 1, flagRead, 99, nil)[:pingFlagOff+1+5]
 	oversize := pingPayload(nonce, 1, flagRead, 99, make([]byte, 513))
 	pong := pingPayload(nonce, 2, flagRead, 99, nil)

@@ -154,11 +154,11 @@ func (g *group) hostCutOff(now time.Time) bool {
 // (that is how it came to host), so it ranks as the best backup whenever
 // its successor goes quiet, and a forced campaign bypasses the leases that
 // keep a healthy host in place. Two guards, one on each side: an honest
-// deposed host knows it was deposed and refrains, and the voters drop a
-// forced campaign from a host they shun before raft sees it (a refused
-// vote would still raise the term and unseat the host they follow).
+// deposed host knows it was deposed and refrains, and the voters drop its
+// vote requests before raft sees them (a refused vote would still raise
+// the term and unseat the host they follow).
 
-const reasonShunnedTransfer = "forced campaign from a host the voters deposed"
+const reasonShunnedVote = "vote request from a host the voters deposed"
 
 // checkSelfDeposed runs when a member's suspicion report changes: if this
 // node hosts and a majority of the voters suspect it in its term, it
@@ -185,11 +185,37 @@ func (g *group) deposedRecently(now time.Time) bool {
 	return !g.selfDeposed.IsZero() && now.Sub(g.selfDeposed) < shunFor
 }
 
-// dropShunnedTransfer reports whether m is a vote request of a forced
-// (transfer) campaign from a member this node saw the voters depose within
-// shunFor: dropped, so that it neither wins nor raises the term. Its
-// ordinary campaigns, with pre-vote, still count.
-func (g *group) dropShunnedTransfer(m *pb.Message) bool {
-	return m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer &&
-		g.withholdTransfer(m.GetFrom(), time.Now())
+// dropShunnedVote reports whether m is a vote or pre-vote request from a
+// member this node saw the voters depose within shunFor, to be dropped
+// before raft sees it, so that it neither wins nor raises the term: always
+// in a forced (transfer) campaign; in an ordinary one unless the
+// candidate's log is ahead of this node's. A loaded machine lets leases
+// lapse now and then, and an ordinary election would otherwise hand the
+// group back to the censor; but when the deposed member alone holds the
+// latest entries (the host after it is gone), no other member can be
+// elected, and it must be.
+func (g *group) dropShunnedVote(m *pb.Message) bool {
+	t := m.GetType()
+	if t != pb.MsgVote && t != pb.MsgPreVote || !g.withholdTransfer(m.GetFrom(), time.Now()) {
+		return false
+	}
+	if t == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
+		return true
+	}
+	return !g.logBehind(m.GetLogTerm(), m.GetIndex())
+}
+
+// logBehind reports whether this node's log is behind one whose last entry
+// has term and index, by raft's rule for granting votes (the later last
+// term, then the longer log).
+func (g *group) logBehind(term, index uint64) bool {
+	last, err := g.storage.LastIndex()
+	if err != nil {
+		return false
+	}
+	lastTerm, err := g.storage.Term(last)
+	if err != nil {
+		return false
+	}
+	return term > lastTerm || term == lastTerm && index > last
 }

@@ -481,8 +481,8 @@ func (g *group) stepAll(msgs []*pb.Message) {
 			g.n.countReject(reasonDeposed, "dropped a raft message of a host the voters deposed")
 			continue
 		}
-		if g.dropShunnedTransfer(m) {
-			g.n.countReject(reasonShunnedTransfer, "dropped a forced campaign of a host the voters deposed")
+		if g.dropShunnedVote(m) {
+			g.n.countReject(reasonShunnedVote, "dropped a vote request of a host the voters deposed")
 			continue
 		}
 		g.noteForcedVote(m)

@@ -107,8 +107,15 @@ func (c *cluster) committed(i int) []node.Message {
 // at least want of them, and returns them.
 func (c *cluster) converged(want int) []node.Message {
 	c.t.Helper()
+	return c.convergedWithin(want, 30*time.Second)
+}
+
+// convergedWithin is converged with a bound of its own, for a test that
+// moves more than a few messages.
+func (c *cluster) convergedWithin(want int, d time.Duration) []node.Message {
+	c.t.Helper()
 	var ref []node.Message
-	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d messages in the same order on every live node", want), func() bool {
+	c.Eventually(c.t, d, fmt.Sprintf("%d messages in the same order on every live node", want), func() bool {
 		var ok bool
 		ref, ok = c.Converged(want)
 		return ok

@@ -26,6 +26,12 @@ import (
 // silentHeartbeats is how many heartbeats of silence make a host silent.
 const silentHeartbeats = 4
 
+// lateTicks is how long, in heartbeats, a follower whose own raft tick
+// came late (by more than a heartbeat) counts no host silent: its machine
+// is overloaded, and the silence may be its own (its goroutines ran late,
+// the host's heartbeats wait unread). Raft's election timeout still acts.
+const lateTicks = 8
+
 // silentReport is a member's latest report that it no longer hears the host
 // of view.
 type silentReport struct {
@@ -67,7 +73,7 @@ func (g *group) hostHeard() time.Time {
 // hostSilent reports whether this node, a follower, has not heard from its
 // host for silentAfter.
 func (g *group) hostSilent(now time.Time) bool {
-	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() {
+	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() || now.Before(g.lateUntil) {
 		return false
 	}
 	return now.Sub(g.hostHeard()) >= g.silentAfter()
@@ -79,6 +85,10 @@ func (g *group) hostSilent(now time.Time) bool {
 // whether they hear the host. Once a majority does not, placement steps at
 // once.
 func (g *group) watchSilence(now time.Time) {
+	if !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
+		g.lateUntil = now.Add(lateTicks * g.timing.heartbeat())
+	}
+	g.lastTick = now
 	if !g.hostSilent(now) {
 		if g.silentView.Load() != nil {
 			g.silentView.Store(nil)

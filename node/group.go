@@ -93,6 +93,8 @@ type group struct {
 	pr             probe                        // the probe of a silent host (gone.go)
 	silent         map[[32]byte]silentReport    // members' reports that they no longer hear the host (cutoff.go)
 	lastSilentPing time.Time                    // when this node last pinged the voters about a silent host
+	lastTick       time.Time                    // the last raft tick, and until when this node's own lateness
+	lateUntil      time.Time                    // keeps it from counting its host silent (cutoff.go)
 	fv             forcedVote                   // the last transfer campaign asked of this node (gone.go)
 	hostQuota      hostQuota                    // chat entries taken as host, not applied yet (quota.go)
 	outboxDone     [][]byte                     // committed ids to drop from the stored outbox

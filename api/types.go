@@ -287,6 +287,10 @@ type Status struct {
 	// ReadReceipts says whether this node's person shares read receipts
 	// (and so sees the members'); see [Preferences].
 	ReadReceipts bool `json:"read_receipts"`
+	// Reachability says whether peers on the internet can dial this
+	// node, as libp2p's AutoNAT found; nil when the node has no libp2p
+	// listener (it uses HTTP peer URLs only).
+	Reachability *Reachability `json:"reachability,omitempty"`
 }
 
 // Preferences are the person's choices on this node, for every group.

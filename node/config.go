@@ -6,6 +6,7 @@ import (
 	"github.com/rs/zerolog"
 	"go.etcd.io/raft/v3"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
@@ -79,7 +80,11 @@ type Config struct {
 	Link Link
 	// Path, when set, says how the transport reaches a member now
 	// ("direct", "relayed" or ""), for status; the libp2p host's Path.
-	Path   func(signKey [32]byte) string
+	Path func(signKey [32]byte) string
+	// Reachability, when set, says whether peers on the internet can dial
+	// this node, for status; from the libp2p host's AutoNAT.
+	Reachability func() *api.Reachability
+
 	Logger zerolog.Logger
 	Timing Timing
 	// MaxVoters caps the voters of groups this node creates (default 5).

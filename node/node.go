@@ -365,6 +365,9 @@ func (n *Node) Status() Status {
 		Rejected:     n.rejects.snapshot(),
 		Version:      version.Get().String(),
 	}
+	if n.cfg.Reachability != nil {
+		s.Reachability = n.cfg.Reachability()
+	}
 	for _, g := range n.sortedGroups() {
 		s.Groups = append(s.Groups, g.status())
 	}

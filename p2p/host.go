@@ -109,6 +109,7 @@ type Host struct {
 	// while the host runs, and when (see moved.go).
 	goneIPs map[netip.Addr]bool
 	cameIPs map[netip.Addr]time.Time
+	reach   reachState // what AutoNAT found (see reach.go)
 }
 
 // New starts a host: it listens, and reserves a slot on each relay in the
@@ -198,6 +199,7 @@ func New(cfg Config) (*Host, error) {
 		defer p.wg.Done()
 		p.watchInterfaces()
 	}()
+	p.startReachability()
 	h.SetStreamHandler(ProtocolID, p.serve)
 	p.wg.Add(1)
 	go func() {

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 	"github.com/rs/zerolog"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/p2p"
@@ -128,4 +130,28 @@ func (d *dialer) Close() {
 	if d.h != nil {
 		d.h.Close()
 	}
+}
+
+// reachability reports for status what h's AutoNAT found about reaching
+// this node from the internet.
+func reachability(h *p2p.Host) func() *api.Reachability {
+	return func() *api.Reachability {
+		r := h.Reachability()
+		return &api.Reachability{
+			State:       r.State,
+			Reachable:   multiaddrStrings(r.Reachable),
+			Unreachable: multiaddrStrings(r.Unreachable),
+			Unknown:     multiaddrStrings(r.Unknown),
+			Relays:      multiaddrStrings(r.Relays),
+			Since:       r.Since,
+		}
+	}
+}
+
+func multiaddrStrings(as []ma.Multiaddr) []string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
 }

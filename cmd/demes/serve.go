@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/term"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/p2p"
@@ -202,6 +203,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	var host *p2p.Host
 	var dial *dialer
 	var path func([32]byte) string
+	var reach func() *api.Reachability
 	if o.p2p != nil && o.p2p.enabled() {
 		host, err = startP2P(o.id, o.p2p, member, o.logger)
 		if err != nil {
@@ -209,7 +211,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 			uiLn.Close()
 			return nil, err
 		}
-		link.P2P, path = host, host.Path
+		link.P2P, path, reach = host, host.Path, reachability(host)
 	} else {
 		dial = &dialer{id: o.id, log: o.logger}
 		link.P2P = dial
@@ -223,7 +225,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		peerURL = defaultAdvertise(peerLn.Addr().(*net.TCPAddr))
 	}
 	svc, err := node.NewService(node.Config{
-		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL, Link: link, Path: path,
+		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL, Link: link, Path: path, Reachability: reach,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
 		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
 		KeyRetention: o.keyRetention,

@@ -60,6 +60,9 @@ func printStatus(w io.Writer, st api.Status) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if st.Reachability != nil {
+		fmt.Fprintf(w, "reachable from the internet: %s\n", reachText(*st.Reachability))
+	}
 	for _, g := range st.Groups {
 		fmt.Fprintln(w)
 		printGroupStatus(w, g)
@@ -199,4 +202,38 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\t%s\n", name, clean(fp, " "), role, online, rtt, strings.Join(notes, ", "))
 	}
 	tw.Flush()
+}
+
+// reachText says in words whether peers on the internet can dial this node
+// (what AutoNAT found), and through which relays they reach it otherwise.
+func reachText(r api.Reachability) string {
+	relays := ""
+	if len(r.Relays) > 0 {
+		relays = "through relay"
+		if len(r.Relays) > 1 {
+			relays += "s"
+		}
+		relays += " " + clean(strings.Join(r.Relays, ", "), " ")
+	}
+	switch r.State {
+	case api.ReachPublic:
+		if len(r.Reachable) == 0 {
+			return "yes"
+		}
+		return "yes, at " + clean(strings.Join(r.Reachable, ", "), " ")
+	case api.ReachPrivate:
+		if relays == "" {
+			return "no, and no relay holds a slot for it: members behind other routers cannot reach it (give it one with 'demes serve --relay ADDR')"
+		}
+		return "no (" + relays + ")"
+	}
+	s := "not known yet"
+	if len(r.Reachable)+len(r.Unreachable)+len(r.Unknown) == 0 {
+		// AutoNAT tests public addresses only.
+		s += " (no public address of this node is known: peers on the internet tell it the address they see)"
+	}
+	if relays != "" {
+		s += "; meanwhile " + relays
+	}
+	return s
 }

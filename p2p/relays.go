@@ -68,6 +68,22 @@ func (p *Host) SetGroupRelays(relays []peer.AddrInfo) {
 	p.pokeAddrs()
 }
 
+// UseGroupRelays is [Host.SetGroupRelays] for relay addresses as a
+// group's settings hold them (see [ParseAddrs]); one that does not parse
+// is logged and left out.
+func (p *Host) UseGroupRelays(addrs []string) {
+	var relays []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := ParseAddrs(a)
+		if err != nil {
+			p.log.Warn().Err(err).Str("relay", a).Msg("a group's relay address does not parse; not using it")
+			continue
+		}
+		relays = append(relays, ai)
+	}
+	p.SetGroupRelays(relays)
+}
+
 // relayInfos returns the relays the host holds or seeks a slot on.
 func (p *Host) relayInfos() []peer.AddrInfo {
 	p.mu.Lock()

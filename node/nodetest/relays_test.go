@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/p2p"
@@ -16,8 +17,8 @@ import (
 // settings and the change commits, every member's libp2p host holds a slot
 // on it, its URL names a circuit address through it, and a member whose
 // node follows its host's URL (as demes serve does) commits that address
-// for the others. A node started again holds the slot from the stored
-// settings.
+// for the others, and the invites it makes name it through the relay. A
+// node started again holds the slot from the stored settings.
 func TestGroupRelayFromSettings(t *testing.T) {
 	seed := make([]byte, 32)
 	seed[0] = 42
@@ -43,11 +44,13 @@ func TestGroupRelayFromSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	m1 := c.Member(1)
-	m1.Host().OnAddrsChanged(func(url string) {
-		if n := c.Node(1); n != nil {
-			n.SetURL(url)
-		}
-	})
+	for i, m := range c.Members() {
+		m.Host().OnAddrsChanged(func(url string) {
+			if n := c.Node(i); n != nil {
+				n.SetURL(url)
+			}
+		})
+	}
 	for _, m := range c.Members() {
 		if strings.Contains(m.Host().URL(), circuit) {
 			t.Fatalf("%s names the relay before the settings do: %s", m.Name, m.Host().URL())
@@ -82,6 +85,22 @@ func TestGroupRelayFromSettings(t *testing.T) {
 		return false
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// An invite names the inviter by its URL: through the relay too.
+	if err := c.Until(ctx, "node0 to follow its host's URL", func() bool { return strings.Contains(c.Node(0).URL(), circuit) }); err != nil {
+		t.Fatal(err)
+	}
+	guest, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := c.Node(0).Invite(ctx, c.GroupID, guest.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := node.ParseInvite(code)
+	if err != nil || !strings.Contains(inv.URLs[0], circuit) {
+		t.Fatalf("the invite names the inviter at %q (%v), not through the relay", inv.URLs, err)
 	}
 	if g, ok := c.Status(1); !ok || len(g.Settings.Relays) != 1 || g.Settings.Relays[0] != addr {
 		t.Fatalf("node1's status shows the relays %q, want [%s]", g.Settings.Relays, addr)

@@ -341,6 +341,12 @@ type GroupSettings struct {
 	// group's status shows the quota in force.
 	MsgsPerMinute uint32 `json:"msgs_per_minute"`
 	BytesPerDay   uint64 `json:"bytes_per_day"`
+	// Relays are the circuit relays every member's node reserves a slot
+	// on (when it runs libp2p), so that members behind home routers reach
+	// each other: each as `demes relay` prints it, at most 8 (an empty list
+	// when there are none). In a change, leaving Relays out (null) keeps
+	// the group's relays, and an empty list removes them all.
+	Relays []string `json:"relays"`
 }
 
 // PendingInvite is an open invite: committed, not yet used, revoked or

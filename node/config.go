@@ -160,6 +160,13 @@ type Config struct {
 	// is fetched only when someone here opens it, so that one member
 	// cannot fill every member's disk. Default: 10 files of MaxAttachment.
 	AttachmentsPerDay int64
+	// Relays, when set, is called with the circuit relays the settings of
+	// this node's groups list (state.Settings.Relays: each relay once, in
+	// a sorted list), once soon after the node opens and again whenever
+	// that list changes, one call at a time on a goroutine of the node's.
+	// serve gives the libp2p host's UseGroupRelays, so that the node
+	// holds a slot on each of its groups' relays.
+	Relays func(relays []string)
 }
 
 // maxAppendBytes bounds the entry data of one append, as raft sends it and

@@ -355,6 +355,7 @@ func (n *Node) startJoined(gid crypto.GroupID, reply *joinReply) (*group, error)
 	n.mu.Lock()
 	n.groups[gid] = g
 	n.mu.Unlock()
+	n.pokeRelays() // its first view may have come before it was listed
 	return g, nil
 }
 

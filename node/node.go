@@ -70,6 +70,8 @@ type Node struct {
 	// checkc (verified.go).
 	verified verifiedFrames
 	checkc   chan []*pb.Message
+	// relaysPoke wakes watchRelays (relays.go).
+	relaysPoke chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -142,6 +144,7 @@ func Open(cfg Config) (*Node, error) {
 		peers:      map[string]*peer{},
 		nonces:     map[string]nonceInfo{},
 		checkc:     make(chan []*pb.Message, 256),
+		relaysPoke: make(chan struct{}, 1),
 
 		ownEvents: ownEvents,
 	}
@@ -183,6 +186,13 @@ func Open(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("restart group %s: %w", gid, err)
 		}
 		n.groups[gid] = g
+	}
+	if cfg.Relays != nil {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			n.watchRelays()
+		}()
 	}
 	return n, nil
 }

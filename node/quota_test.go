@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -94,7 +95,10 @@ func (c *cluster) setSettings(i int, s node.GroupSettings) {
 			if want.BytesPerDay == 0 {
 				want.BytesPerDay = state.DefaultBytesPerDay
 			}
-			if !ok || g.Settings != want {
+			if want.Relays == nil {
+				want.Relays = []string{}
+			}
+			if !ok || !reflect.DeepEqual(g.Settings, want) {
 				return false
 			}
 		}

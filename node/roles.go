@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -126,7 +127,8 @@ func (n *Node) SetAdmin(ctx context.Context, groupID, publicID string, admin boo
 }
 
 // SetSettings changes the group's settings, all of them: a quota of 0 is
-// the default. Only admins may.
+// the default. Relays nil keeps the group's relays as they are; an empty
+// list removes them. Only admins may.
 func (n *Node) SetSettings(ctx context.Context, groupID string, s GroupSettings) error {
 	g, err := n.groupByText(groupID)
 	if err != nil {
@@ -137,16 +139,44 @@ func (n *Node) SetSettings(ctx context.Context, groupID string, s GroupSettings)
 			s.BytesPerDay, state.MinBytesPerDay, ErrInvalid)
 	}
 	v := g.view.Load()
+	relays := v.settings.Relays
+	if s.Relays != nil {
+		if relays, err = normalizeRelays(s.Relays); err != nil {
+			return fmt.Errorf("settings: %v: %w", err, ErrInvalid)
+		}
+	}
 	if !v.admin {
 		return fmt.Errorf("settings: only admins may change the group's settings: %w", ErrForbidden)
 	}
-	want := state.Settings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay}
-	if v.settings == want {
+	want := state.Settings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay, Relays: relays}
+	same := func(v *view) bool {
+		got := v.settings
+		return got.MembersInvite == want.MembersInvite && got.MsgsPerMinute == want.MsgsPerMinute &&
+			got.BytesPerDay == want.BytesPerDay && slices.Equal(got.Relays, want.Relays)
+	}
+	if same(v) {
 		return nil
 	}
-	done := func(v *view) bool { return v.settings == want }
-	return n.commitUntil(ctx, g, "settings", refusedWhy, done, g.proposeEntryFn(crypto.TypeSettings,
-		&state.SettingsBody{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay}))
+	return n.commitUntil(ctx, g, "settings", refusedWhy, same, g.proposeEntryFn(crypto.TypeSettings,
+		&state.SettingsBody{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsPerMinute, BytesPerDay: s.BytesPerDay, Relays: relays}))
+}
+
+// normalizeRelays puts relay addresses as a person gives them (with or
+// without "p2p:", spaces) in the form the settings entry carries, and
+// checks them as the state machine will.
+func normalizeRelays(in []string) ([]string, error) {
+	var out []string
+	for i, r := range in {
+		nr, err := state.NormalizeRelay(r)
+		if err != nil {
+			return nil, fmt.Errorf("relay %d: %v", i+1, err)
+		}
+		out = append(out, nr)
+	}
+	if err := state.CheckRelays(out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Rename renames the group (admins only) and returns once the new name is
@@ -212,7 +242,7 @@ func (n *Node) Rekey(ctx context.Context, groupID string) error {
 // settingsOf is what a group's status shows of its settings: the quotas in
 // force, the defaults where the settings say 0.
 func settingsOf(s state.Settings) GroupSettings {
-	return GroupSettings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsLimit(), BytesPerDay: s.BytesLimit()}
+	return GroupSettings{MembersInvite: s.MembersInvite, MsgsPerMinute: s.MsgsLimit(), BytesPerDay: s.BytesLimit(), Relays: append([]string{}, s.Relays...)}
 }
 
 // commitUntil proposes with propose (run on the group's goroutine) until done

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -179,7 +180,9 @@ func (g *group) publish() {
 	if me := g.st.Members[g.n.self.Sign]; me != nil {
 		v.joinedAt = me.JoinedAt
 	}
-	g.view.Store(v)
+	if old := g.view.Swap(v); old == nil || old.self != v.self || !slices.Equal(old.settings.Relays, v.settings.Relays) {
+		g.n.pokeRelays()
+	}
 	next := make(chan struct{})
 	if old := g.changed.Swap(&next); old != nil {
 		close(*old)

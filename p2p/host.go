@@ -97,11 +97,11 @@ type Host struct {
 	reserved map[peer.ID]*client.Reservation
 	cleared  map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
 	upgraded map[peer.ID]time.Time // when preferDirect last tried a direct connection
-	// relayLost wakes a relay's keepReservation when the connection to
-	// it ends: a restarted relay has forgotten the slot.
-	relayLost map[peer.ID]chan struct{}
-	down      func(signKey [32]byte)
-	onAddrs   func(url string) // see OnAddrsChanged
+	// relays are the relays the host holds (or seeks) a slot on: the
+	// configured ones and those SetGroupRelays adds (relays.go).
+	relays  map[peer.ID]*relaySlot
+	down    func(signKey [32]byte)
+	onAddrs func(url string) // see OnAddrsChanged
 	// addrsPoke wakes watchAddrs to compare the URL with the one it last
 	// reported, after a change libp2p does not announce (a relay slot).
 	addrsPoke chan struct{}
@@ -174,7 +174,7 @@ func New(cfg Config) (*Host, error) {
 		urls:      map[string]peer.AddrInfo{},
 		reserved:  map[peer.ID]*client.Reservation{},
 		cleared:   map[peer.ID]time.Time{},
-		relayLost: map[peer.ID]chan struct{}{},
+		relays:    map[peer.ID]*relaySlot{},
 		upgraded:  map[peer.ID]time.Time{},
 		addrsPoke: make(chan struct{}, 1),
 		goneIPs:   map[netip.Addr]bool{},
@@ -207,16 +207,11 @@ func New(cfg Config) (*Host, error) {
 		p.keepPunching()
 	}()
 	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
+	p.mu.Lock()
 	for _, r := range cfg.Relays {
-		p.relayLost[r.ID] = make(chan struct{}, 1)
+		p.addRelay(r, true)
 	}
-	for _, r := range cfg.Relays {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			p.keepReservation(r)
-		}()
-	}
+	p.mu.Unlock()
 	return p, nil
 }
 
@@ -262,13 +257,13 @@ func (p *Host) disconnected(n network.Network, c network.Conn) {
 		return
 	}
 	p.log.Debug().Str("peer", pid.String()).Str("addr", c.RemoteMultiaddr().String()).Msg("the last connection to a peer closed")
-	if lost, ok := p.relayLost[pid]; ok {
+	p.mu.Lock()
+	if r, ok := p.relays[pid]; ok {
 		select {
-		case lost <- struct{}{}:
+		case r.lost <- struct{}{}:
 		default:
 		}
 	}
-	p.mu.Lock()
 	for _, s := range p.idle[pid] {
 		s.Reset()
 	}
@@ -303,7 +298,7 @@ func (p *Host) Addrs() []ma.Multiaddr {
 	// behind other routers nothing to reach this node by (and an address
 	// update to commit in between). In a fixed order, so that the URL
 	// changes only when the addresses do: OnAddrsChanged compares URLs.
-	relays := slices.Clone(p.cfg.Relays)
+	relays := p.relayInfos()
 	slices.SortFunc(relays, func(a, b peer.AddrInfo) int { return strings.Compare(string(a.ID), string(b.ID)) })
 	// Circuit addresses first: the URL is cut from the end to fit an
 	// address update, and they are what a member behind another router
@@ -339,74 +334,6 @@ func (p *Host) CircuitURL() string {
 		return ""
 	}
 	return FormatURL(p.h.ID(), cs)
-}
-
-// WaitRelays waits until the host holds a slot on every relay it was given,
-// or ctx ends; it reports how many it holds.
-func (p *Host) WaitRelays(ctx context.Context) int {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		p.mu.Lock()
-		n := 0
-		for _, r := range p.reserved {
-			if r != nil {
-				n++
-			}
-		}
-		p.mu.Unlock()
-		if n == len(p.cfg.Relays) {
-			return n
-		}
-		select {
-		case <-ctx.Done():
-			return n
-		case <-t.C:
-		}
-	}
-}
-
-// keepReservation holds a slot on relay r for as long as the host runs.
-func (p *Host) keepReservation(r peer.AddrInfo) {
-	for {
-		ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-		res, err := client.Reserve(ctx, p.h, r)
-		cancel()
-		p.mu.Lock()
-		if err == nil {
-			p.reserved[r.ID] = res
-		} else {
-			p.reserved[r.ID] = nil
-		}
-		p.mu.Unlock()
-		// A slot gained or lost changes the circuit addresses; a renewal
-		// changes nothing, and watchAddrs then reports nothing.
-		p.pokeAddrs()
-		if err != nil && p.ctx.Err() == nil {
-			p.log.Warn().Err(err).Str("relay", r.ID.String()).Msg("no slot on relay; trying again")
-		}
-		wait := reserveEvery
-		if err != nil {
-			// A relay that refused or was down: try again soon, so
-			// that a relay started after this node is used within
-			// seconds.
-			wait = reserveRetry
-		} else if half := time.Until(res.Expiration) / 2; half < wait {
-			wait = max(half, reserveRetry)
-		}
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-time.After(wait):
-		case <-p.relayLost[r.ID]:
-			// Give a restarting relay a moment to listen again.
-			select {
-			case <-p.ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
-	}
 }
 
 // Path says how this host reaches the peer with identity key k now:

@@ -75,8 +75,9 @@ type AdminBody struct {
 }
 
 // SettingsBody is the whole of a group's settings, as an admin sets them.
+// It is a CBOR array of three elements, or of four when Relays is not
+// empty (see [SettingsBody.MarshalCBOR]).
 type SettingsBody struct {
-	_ struct{} `cbor:",toarray"`
 	// MembersInvite lets every member invite; otherwise only admins may.
 	MembersInvite bool
 	// MsgsPerMinute is how many chat messages each member may have accepted
@@ -86,6 +87,10 @@ type SettingsBody struct {
 	// accepted per day: 0 for [DefaultBytesPerDay], else at least
 	// [MinBytesPerDay].
 	BytesPerDay uint64
+	// Relays are circuit relays every member reserves a slot on, so that
+	// members behind routers reach each other: at most [MaxRelays], each in
+	// the form [NormalizeRelay] gives, each relay once (see [CheckRelays]).
+	Relays []string
 }
 
 // LeadBody is the entry a host commits when it starts to lead: from then

@@ -107,6 +107,9 @@ type Settings struct {
 	// the default (see [Settings.MsgsLimit] and [Settings.BytesLimit]).
 	MsgsPerMinute uint32
 	BytesPerDay   uint64
+	// Relays are the circuit relays members reserve a slot on (see
+	// [SettingsBody.Relays]); never changed in place.
+	Relays []string
 }
 
 // Checkpoint is a member's signed statement that the transcript chain had a

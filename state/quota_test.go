@@ -283,7 +283,7 @@ func TestQuotaSettings(t *testing.T) {
 	if r := w.raw(w.sign(0, crypto.TypeSettings, 0, set)); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	if got := w.s.Settings; got != (Settings{MembersInvite: true, MsgsPerMinute: 7, BytesPerDay: 3 << 20}) || got.MsgsLimit() != 7 || got.BytesLimit() != 3<<20 {
+	if got := w.s.Settings; !reflect.DeepEqual(got, Settings{MembersInvite: true, MsgsPerMinute: 7, BytesPerDay: 3 << 20}) || got.MsgsLimit() != 7 || got.BytesLimit() != 3<<20 {
 		t.Fatalf("settings %+v", got)
 	}
 }

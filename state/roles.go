@@ -150,9 +150,12 @@ func (s *State) applySettings(sender *Member, env *crypto.Envelope) error {
 	if b.BytesPerDay != 0 && b.BytesPerDay < MinBytesPerDay {
 		return reject("a byte quota of %d per day is below the least, %d (0 means the default, %d)", b.BytesPerDay, MinBytesPerDay, DefaultBytesPerDay)
 	}
+	if err := CheckRelays(b.Relays); err != nil {
+		return reject("%v", err)
+	}
 	// A lower quota takes effect at once: a member already over it sends
 	// again when its current window ends.
-	s.Settings = Settings{MembersInvite: b.MembersInvite, MsgsPerMinute: b.MsgsPerMinute, BytesPerDay: b.BytesPerDay}
+	s.Settings = Settings(b)
 	s.pruneInvites()
 	return nil
 }

@@ -70,12 +70,10 @@ type snapshotWire struct {
 	Heads     []chainWire // the last HeadWindow, in index order
 }
 
-type settingsWire struct {
-	_             struct{} `cbor:",toarray"`
-	MembersInvite bool
-	MsgsPerMinute uint32
-	BytesPerDay   uint64
-}
+// settingsWire is the settings in a snapshot, encoded as in the settings
+// entry: three elements, or four with relays, so that snapshots without
+// relays keep the bytes they had before relays existed.
+type settingsWire = SettingsBody
 
 type chainWire struct {
 	_     struct{} `cbor:",toarray"`
@@ -162,7 +160,7 @@ func (s *State) Snapshot() ([]byte, error) {
 		Name:      s.Name,
 		MaxVoters: s.MaxVoters,
 		Host:      hostOut(s.Host),
-		Settings:  settingsWire{MembersInvite: s.Settings.MembersInvite, MsgsPerMinute: s.Settings.MsgsPerMinute, BytesPerDay: s.Settings.BytesPerDay},
+		Settings:  settingsWire{MembersInvite: s.Settings.MembersInvite, MsgsPerMinute: s.Settings.MsgsPerMinute, BytesPerDay: s.Settings.BytesPerDay, Relays: s.Settings.Relays},
 		Applied:   s.Applied,
 		Epoch:     s.Epoch,
 		Joins:     s.joins,
@@ -316,9 +314,12 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 	default:
 		return nil, bad("a host key of %d bytes", len(w.Host))
 	}
-	s.Settings = Settings{MembersInvite: w.Settings.MembersInvite, MsgsPerMinute: w.Settings.MsgsPerMinute, BytesPerDay: w.Settings.BytesPerDay}
+	s.Settings = Settings{MembersInvite: w.Settings.MembersInvite, MsgsPerMinute: w.Settings.MsgsPerMinute, BytesPerDay: w.Settings.BytesPerDay, Relays: w.Settings.Relays}
 	if b := w.Settings.BytesPerDay; b != 0 && b < MinBytesPerDay {
 		return nil, bad("byte quota of %d per day", b)
+	}
+	if err := CheckRelays(w.Settings.Relays); err != nil {
+		return nil, bad("settings: %v", err)
 	}
 	if w.MaxVoters < 1 || w.Joins < 0 || w.Epoch > w.Applied {
 		return nil, bad("max voters %d, joins %d, epoch %d at applied %d", w.MaxVoters, w.Joins, w.Epoch, w.Applied)

@@ -192,6 +192,13 @@ func (h *handler) putSettings(w http.ResponseWriter, r *http.Request) {
 		h.actionError(w, r, "change the settings", err, settingsHints)
 		return
 	}
+	// The settings as committed: the node puts relays in their normal
+	// form, and a relay list left out kept the group's.
+	for _, g := range h.backend.Status().Groups {
+		if g.GroupID == groupID(r) {
+			req = g.Settings
+		}
+	}
 	writeJSON(w, http.StatusOK, req)
 }
 

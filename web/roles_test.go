@@ -187,11 +187,11 @@ func TestSettingsAdminsRemoveAndLeave(t *testing.T) {
 	carolUI := startUI(t, carol, nil)
 	settings := groupRoute(api.RouteSettings, gid)
 
-	if s := getJSON(t, bobUI, settings).(map[string]any); keys(t, s) != "bytes_per_day,members_invite,msgs_per_minute" || s["members_invite"] != false {
+	if s := getJSON(t, bobUI, settings).(map[string]any); keys(t, s) != "bytes_per_day,members_invite,msgs_per_minute,relays" || s["members_invite"] != false {
 		t.Fatalf("settings = %v, want members_invite false", s)
 	}
 	rec := call(aliceUI, "PUT", settings, `{"members_invite":true}`)
-	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"members_invite":true,"msgs_per_minute":0,"bytes_per_day":0}` {
+	if rec.Code != 200 || strings.TrimSpace(rec.Body.String()) != `{"members_invite":true,"msgs_per_minute":0,"bytes_per_day":0,"relays":null}` {
 		t.Fatalf("PUT settings: %d %s", rec.Code, rec.Body.String())
 	}
 	g := getJSON(t, bobUI, api.RouteStatus).(map[string]any)["groups"].([]any)[0].(map[string]any)

@@ -17,11 +17,14 @@ import (
 // group settings`, which prints a group's settings and, with a flag,
 // changes them, and `demes group rename NAME`.
 func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("group create NAME [--json] | group settings [--group G] [--members-invite=true|false] [--msgs-per-minute N] [--bytes-per-day N] [--json] | group rename NAME [--group G]",
+	f := newNodeFlags("group create NAME [--json] | group settings [--group G] [--members-invite=true|false] [--msgs-per-minute N] [--bytes-per-day N] [--relay ADDR]... [--no-relays] [--json] | group rename NAME [--group G]",
 		stdout, "print the group (create) or the settings (settings) as JSON", true)
 	membersInvite := f.Bool("members-invite", false, "settings: let every member invite (true), or only admins (false); admins may change it")
 	msgsPerMinute := f.Uint("msgs-per-minute", 0, "settings: how many messages each member may send per minute (0: the default, 120)")
 	bytesPerDay := f.Uint64("bytes-per-day", 0, "settings: how many bytes of messages each member may send per day (0: the default, 50 MiB; else at least 1 MiB)")
+	var relays listFlag
+	f.Var(&relays, "relay", "settings: list the circuit relay at `ADDR` (the last line 'demes relay' printed) in the group's settings, replacing the relays listed before; repeatable, at most 8; every member's node that runs libp2p reserves a slot on each")
+	noRelays := f.Bool("no-relays", false, "settings: take every relay out of the group's settings")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -33,7 +36,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
 	switch pos[0] {
 	case "create":
-		for _, name := range []string{"group", "members-invite", "msgs-per-minute", "bytes-per-day"} {
+		for _, name := range []string{"group", "members-invite", "msgs-per-minute", "bytes-per-day", "relay", "no-relays"} {
 			if set[name] {
 				return f.usagef("--%s goes with group settings, not group create", name)
 			}
@@ -43,6 +46,9 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	case "settings":
 		if err := f.wantArgs(pos[1:], 0, ""); err != nil {
 			return err
+		}
+		if set["relay"] && set["no-relays"] {
+			return f.usagef("--relay and --no-relays go one without the other")
 		}
 		change := func(s *api.GroupSettings) bool {
 			if set["members-invite"] {
@@ -54,11 +60,17 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			if set["bytes-per-day"] {
 				s.BytesPerDay = *bytesPerDay
 			}
-			return set["members-invite"] || set["msgs-per-minute"] || set["bytes-per-day"]
+			if set["relay"] {
+				s.Relays = relays
+			}
+			if set["no-relays"] && *noRelays {
+				s.Relays = []string{}
+			}
+			return set["members-invite"] || set["msgs-per-minute"] || set["bytes-per-day"] || set["relay"] || (set["no-relays"] && *noRelays)
 		}
 		return groupSettings(ctx, f, change, stdout, stderr)
 	case "rename":
-		for _, name := range []string{"members-invite", "msgs-per-minute", "bytes-per-day", "json"} {
+		for _, name := range []string{"members-invite", "msgs-per-minute", "bytes-per-day", "relay", "no-relays", "json"} {
 			if set[name] {
 				return f.usagef("--%s goes with group settings, not group rename", name)
 			}
@@ -137,5 +149,11 @@ func groupSettings(ctx context.Context, f *nodeFlags, change func(*api.GroupSett
 	fmt.Fprintf(tw, "members-invite\t%t\t(%s)\n", s.MembersInvite, who)
 	fmt.Fprintf(tw, "msgs-per-minute\t%d\t(messages each member may send per minute)\n", s.MsgsPerMinute)
 	fmt.Fprintf(tw, "bytes-per-day\t%d\t(bytes of messages each member may send per day)\n", s.BytesPerDay)
+	if len(s.Relays) == 0 {
+		fmt.Fprintf(tw, "relays\tnone\t(add one with --relay ADDR)\n")
+	}
+	for _, r := range s.Relays {
+		fmt.Fprintf(tw, "relay\t%s\t(members reserve a slot on it)\n", clean(r, " "))
+	}
 	return tw.Flush()
 }

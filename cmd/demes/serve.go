@@ -224,12 +224,18 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	default:
 		peerURL = defaultAdvertise(peerLn.Addr().(*net.TCPAddr))
 	}
-	svc, err := node.NewService(node.Config{
+	cfg := node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL, Link: link, Path: path, Reachability: reach,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
 		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
 		KeyRetention: o.keyRetention,
-	})
+	}
+	if host != nil {
+		// A slot on each relay the groups' settings list, besides the
+		// --relay ones; the advertised URL follows (OnAddrsChanged).
+		cfg.Relays = host.UseGroupRelays
+	}
+	svc, err := node.NewService(cfg)
 	if err != nil {
 		peerLn.Close()
 		uiLn.Close()

@@ -134,6 +134,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	}
 	fmt.Fprintf(tw, "  quorum\t%s\n", quorum)
 	fmt.Fprintf(tw, "  committed\t%d\n", g.Committed)
+	for _, r := range g.Settings.Relays {
+		fmt.Fprintf(tw, "  relay\t%s\n", clean(r, " "))
+	}
 	switch {
 	case g.Role == "left" || g.Fork != nil:
 	case g.ForwardSecrecy:

@@ -259,6 +259,11 @@ func (c *Cluster) Start(i int) error {
 		cfg.Link = m.sim
 	case m.host != nil:
 		cfg.Link, cfg.Path = p2pLink(m), m.host.Path
+		if cfg.Relays == nil {
+			// As in demes serve: a slot on each relay of the groups'
+			// settings.
+			cfg.Relays = m.host.UseGroupRelays
+		}
 	default:
 		m.link = node.NewHTTPLink()
 		cfg.Link = m.link

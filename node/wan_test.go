@@ -89,9 +89,12 @@ func BenchmarkWAN(b *testing.B) {
 		after, _ := c.Status(w.last)
 		b.ReportMetric(float64(w.changes), "host-changes")
 		b.ReportMetric(float64(after.Term-before.Term), "elections")
+		b.Logf("%d host changes, %d elections in %v", w.changes, after.Term-before.Term, *wanDuration)
 
 		failover := func(cut bool) time.Duration {
-			h := c.Host()
+			// After a restart or a heal the group may be between hosts.
+			h := -1
+			c.Eventually(b, time.Minute, "a host", func() bool { h = c.Host(); return h >= 0 })
 			start := time.Now()
 			if cut {
 				c.Isolate(h)

@@ -219,7 +219,7 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 		return
 	case !complete && !gone:
 		return
-	case !complete && firstVoter(o, p.lastLeader) != o.Self:
+	case !complete && firstVoter(o, p.lastLeader, nil) != o.Self:
 		// Without a complete ranking (a new group, or members that
 		// restarted and have not published their maps yet) the backup
 		// of a gone leader is the longest-standing other voter, which
@@ -267,57 +267,6 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	p.campaigned = pr.FailedSince
 	d.Campaign = true
 	d.Notes = append(d.Notes, "placement: the leader is lost and this member is the best backup; campaigning")
-}
-
-// cutOff is the best backup's campaign once a majority of the voters, this
-// member among them, no longer hear the leader (Observations.CutOff): a
-// campaign the others join at once, as when the leader's process is gone,
-// since a leader a majority cannot hear cannot commit, and waiting out the
-// others' leases would only add an election timeout to the failover. Once
-// per silence (LeaderHeard), and not against an election under way. It
-// reports whether it campaigned.
-func (p *Placer) cutOff(o Observations, d *Decision) bool {
-	if o.LeaderHeard.IsZero() || o.LeaderHeard.Equal(p.cutCampaigned) && o.Term == p.cutTerm || o.VoteGranted.After(o.LeaderHeard) {
-		return false
-	}
-	if o.Shunned[o.Self] {
-		return false
-	}
-	dead := d.Dead
-	if len(o.Shunned) > 0 {
-		dead = maps.Clone(d.Dead)
-		if dead == nil {
-			dead = map[string]bool{}
-		}
-		for id := range o.Shunned {
-			dead[id] = true
-		}
-	}
-	r, complete := p.rankWithout(p.lastLeader, o, dead)
-	if len(r.Preference) == 0 || complete && r.Preference[0] != o.Self || !complete && firstVoterBut(o, p.lastLeader, o.Shunned) != o.Self {
-		return false
-	}
-	p.cutCampaigned, p.cutTerm = o.LeaderHeard, o.Term
-	d.Campaign, d.Force = true, true
-	d.Notes = append(d.Notes, "placement: a majority of the voters no longer hear the leader and this member is the best backup; campaigning at once")
-	return true
-}
-
-// firstVoter returns the voter, other than lost, that joined first.
-func firstVoter(o Observations, lost string) string {
-	return firstVoterBut(o, lost, nil)
-}
-
-// firstVoterBut returns the voter, other than lost and those in skip, that
-// joined first.
-func firstVoterBut(o Observations, lost string, skip map[string]bool) string {
-	best, order := "", 0
-	for _, m := range o.Members {
-		if m.Voter && m.ID != lost && !skip[m.ID] && (best == "" || m.Order < order) {
-			best, order = m.ID, m.Order
-		}
-	}
-	return best
 }
 
 // StepVoters is the voter side alone, run more often than [Placer.Step] so

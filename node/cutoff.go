@@ -39,44 +39,52 @@ type silentReport struct {
 	at   time.Time
 }
 
-// silentAfter is how long this node must not hear from its host before it
-// counts it silent: silentHeartbeats heartbeats, or two of its round trips
-// to the host where that is longer (a peer queue carries one batch per
-// round trip, so across a slow link the heartbeats come that far apart).
-func (g *group) silentAfter() time.Duration {
+// silentAfter is how long this node must not hear from its host (whose
+// peer record is p, or nil) before it counts it silent: silentHeartbeats
+// heartbeats, or two of its round trips to the host where that is longer (a
+// peer queue carries one batch per round trip, so across a slow link the
+// heartbeats come that far apart).
+func (g *group) silentAfter(p *peerLatency) time.Duration {
 	d := silentHeartbeats * g.timing.heartbeat()
-	if k, _, ok := g.memberByRaft(g.leader); ok {
-		if p := g.pl.peers[k]; p != nil {
-			if ms, ok := p.est.Value(); ok {
-				d = max(d, 2*time.Duration(ms*float64(time.Millisecond)))
-			}
+	if p != nil {
+		if ms, ok := p.est.Value(); ok {
+			d = max(d, 2*time.Duration(ms*float64(time.Millisecond)))
 		}
 	}
 	return d
 }
 
-// hostHeard returns when this node last heard from its host: answered its
-// heartbeat or append, or had a pong from it. The pong counts because a
-// host that is alive but slow (flooded, its disk busy, its machine loaded)
-// may send its heartbeats late while it still answers the probe of a
-// silent host (gone.go); a host cut off answers neither.
-func (g *group) hostHeard() time.Time {
+// hostHeard returns when this node last heard from its host (whose peer
+// record is p, or nil): answered its heartbeat or append, or had a pong from
+// it. The pong counts because a host that is alive but slow (flooded, its
+// disk busy, its machine loaded) may send its heartbeats late while it still
+// answers the probe of a silent host (gone.go); a host cut off answers
+// neither.
+func (g *group) hostHeard(p *peerLatency) time.Time {
 	heard := g.pl.leaderHeard
-	if k, _, ok := g.memberByRaft(g.leader); ok {
-		if p := g.pl.peers[k]; p != nil && p.lastPong.After(heard) {
-			heard = p.lastPong
-		}
+	if p != nil && p.lastPong.After(heard) {
+		heard = p.lastPong
 	}
 	return heard
 }
 
-// hostSilent reports whether this node, a follower, has not heard from its
-// host for silentAfter.
-func (g *group) hostSilent(now time.Time) bool {
-	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() || now.Before(g.lateUntil) {
-		return false
+// hostPeer returns the placement record of the current host, or nil.
+func (g *group) hostPeer() *peerLatency {
+	if k, _, ok := g.memberByRaft(g.leader); ok {
+		return g.pl.peers[k]
 	}
-	return now.Sub(g.hostHeard()) >= g.silentAfter()
+	return nil
+}
+
+// hostSilence reports whether this node, a follower, has not heard from its
+// host for silentAfter, and when it last heard from it.
+func (g *group) hostSilence(now time.Time) (silent bool, heard time.Time) {
+	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() || now.Before(g.lateUntil) {
+		return false, time.Time{}
+	}
+	p := g.hostPeer()
+	heard = g.hostHeard(p)
+	return now.Sub(heard) >= g.silentAfter(p), heard
 }
 
 // watchSilence runs on every raft tick: it publishes whether this node
@@ -89,7 +97,7 @@ func (g *group) watchSilence(now time.Time) {
 		g.lateUntil = now.Add(lateTicks * g.timing.heartbeat())
 	}
 	g.lastTick = now
-	if !g.hostSilent(now) {
+	if silent, _ := g.hostSilence(now); !silent {
 		if g.silentView.Load() != nil {
 			g.silentView.Store(nil)
 		}
@@ -137,12 +145,15 @@ func (g *group) noteSilent(k [32]byte, rv raftView) {
 // last heard the host.
 func (g *group) hostCutOff(now time.Time) bool {
 	self := g.st.Members[g.n.self.Sign]
-	if self == nil || !self.Voter || !g.hostSilent(now) || g.deposedRecently(now) {
+	if self == nil || !self.Voter || g.deposedRecently(now) {
+		return false
+	}
+	silent, heard := g.hostSilence(now)
+	if !silent {
 		return false
 	}
 	rv := raftView{term: g.term, lead: g.leader}
-	heard := g.hostHeard()
-	voters, silent := 0, 0
+	voters, quiet := 0, 0
 	for k, m := range g.st.Members {
 		if !m.Voter {
 			continue
@@ -150,13 +161,13 @@ func (g *group) hostCutOff(now time.Time) bool {
 		voters++
 		switch r, ok := g.silent[k]; {
 		case k == g.n.self.Sign:
-			silent++
+			quiet++
 		case m.RaftID == g.leader:
 		case ok && r.view == rv && r.at.After(heard):
-			silent++
+			quiet++
 		}
 	}
-	return silent > voters/2
+	return quiet > voters/2
 }
 
 // A host the voters deposed for censorship (censor.go) must not come back

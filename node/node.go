@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -574,31 +573,6 @@ func (n *Node) Subscribe() (<-chan Event, func()) { return n.events.subscribe() 
 func (n *Node) PeerHandler() http.Handler {
 	n.peerHandlerOnce.Do(func() { n.peerHandler = newPeerHandler(n) })
 	return n.peerHandler
-}
-
-// groupInfo is the per-group metadata kept in the store beside the log.
-type groupInfo struct {
-	Name string `json:"name"`
-	// Provisional is the member list a joiner trusts until its log has caught
-	// up far enough to know the members itself.
-	Provisional []provisionalMember `json:"provisional,omitempty"`
-}
-
-type provisionalMember struct {
-	PublicID string `json:"public_id"`
-	URL      string `json:"url"`
-	Voter    bool   `json:"voter"`
-}
-
-func encodeGroupInfo(i groupInfo) []byte {
-	b, _ := json.Marshal(i)
-	return b
-}
-
-func decodeGroupInfo(b []byte) (groupInfo, error) {
-	var i groupInfo
-	err := json.Unmarshal(b, &i)
-	return i, err
 }
 
 func shortKey(k [32]byte) string { return hex.EncodeToString(k[:4]) }

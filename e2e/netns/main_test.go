@@ -46,6 +46,11 @@ func TestMain(m *testing.M) {
 // run builds demes once for every test, but only where the tests can run:
 // a build costs half a minute that a skipping run should not pay.
 func run(m *testing.M) int {
+	if os.Getenv(stunEnv) != "" {
+		// A STUN server the port mapping test started in a namespace.
+		fmt.Fprintln(os.Stderr, "netns: STUN server:", serveSTUN())
+		return 1
+	}
 	ipBin, nftBin = lookTool("ip"), lookTool("nft")
 	switch {
 	case os.Geteuid() != 0:

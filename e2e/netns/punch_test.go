@@ -157,3 +157,38 @@ func (p *proc) logLines(s string) []string {
 	}
 	return out
 }
+
+// TestNetnsHolePunchQUIC is TestNetnsHolePunch over UDP: the members hold
+// their relay slots over QUIC (the relay's QUIC address), so each learns
+// the UDP address its router's NAT gives it, and each router drops TCP
+// between the two homes, so that only a hole punched over UDP (QUIC) can
+// give them a direct path. Most home routers' NATs keep a UDP mapping for
+// any peer (endpoint-independent mapping), which is why punching over UDP
+// works more often in real life than the simultaneous TCP open.
+func TestNetnsHolePunchQUIC(t *testing.T) {
+	requireNetns(t)
+	requireNft(t)
+	requireP2P(t)
+	t.Parallel()
+	hn := newHomeNATsVia(t, publicNet, true, func(addr string) string {
+		return strings.Replace(addr, "/tcp/4001/", "/udp/4001/quic-v1/", 1)
+	})
+	ana, ben := hn.nodes[0], hn.nodes[1]
+	hn.tp.cutTCP(hn.routers[0], hn.wans[1])
+	hn.tp.cutTCP(hn.routers[1], hn.wans[0])
+
+	began := time.Now()
+	formGroup(t, ana, ben)
+	took := waitDirect(t, ana, ben, began)
+	t.Logf("hole punch over QUIC: direct both ways %v after the join began", took.Round(time.Millisecond))
+	hn.logPunches()
+
+	texts := chatBothWays(t, "direct over QUIC", ana, ben, 3)
+	waitSameHistory(t, hn.nodes, texts)
+	hn.checkNatted()
+	for _, pair := range [][2]*node{{ana, ben}, {ben, ana}} {
+		if path := memberPath(pair[0], pair[1].pub); path != "direct" {
+			t.Errorf("%s: the path to %s is %q after the chat, want direct", pair[0].name, pair[1].name, path)
+		}
+	}
+}

@@ -275,3 +275,12 @@ func sweepStale() {
 		}
 	}
 }
+
+// cutTCP makes router ns drop the TCP it would forward to or from addr:
+// only UDP passes between its network and that address.
+func (tp *topo) cutTCP(ns, addr string) {
+	tp.t.Helper()
+	rules := "table ip cuttcp {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n" +
+		"\t\tip daddr " + addr + " meta l4proto tcp drop\n\t\tip saddr " + addr + " meta l4proto tcp drop\n\t}\n}\n"
+	tp.exec(ns, rules, nftBin, "-f", "-")
+}

@@ -1,0 +1,146 @@
+package crypto
+
+import (
+	"fmt"
+
+	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+)
+
+// BatchSize is the number of signatures a [SignatureBatch] checks in one
+// equation. Larger batches cost less per signature, up to the size where
+// curve25519-voi stops using the expanded keys' tables (93 entries); a
+// failed batch is checked again one signature at a time, so the size also
+// bounds what one bad signature costs (BenchmarkSignatureBatch).
+const BatchSize = 64
+
+// SignatureBatch checks many signatures together, under exactly the rule of
+// [VerifySignature] (docs/PROTOCOL.md, section Signatures): a batch accepts
+// an entry if and only if VerifySignature would. All valid, it costs about
+// half as much per signature; when an equation fails, its entries are
+// checked one by one, so that the result names every bad entry.
+//
+// Add the signatures, then call [SignatureBatch.Verify] once. A
+// SignatureBatch is not safe for concurrent use; the zero value is an empty
+// batch.
+type SignatureBatch struct {
+	n int
+	// bad are the entries refused when added (a wrong length, a key that
+	// is no point), which never reach an equation.
+	bad []int
+	// groups are the equations, of at most BatchSize entries each; at[i]
+	// is the entry number of groups[i]'s entries, in order.
+	groups []*ed25519.BatchVerifier
+	at     [][]int
+}
+
+// Add adds the signature sig of msg by the public key pub to the batch, as
+// the next entry (the first is entry 0). The batch may keep msg and sig until
+// Verify returns: the caller must not change them before. Add never panics,
+// whatever the input.
+func (b *SignatureBatch) Add(pub, msg, sig []byte) {
+	i := b.n
+	b.n++
+	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		b.bad = append(b.bad, i)
+		return
+	}
+	k := expandedKeys.get([32]byte(pub))
+	if k == nil {
+		b.bad = append(b.bad, i) // not a point on the curve
+		return
+	}
+	last := len(b.groups) - 1
+	if last < 0 || len(b.at[last]) == BatchSize {
+		b.groups = append(b.groups, ed25519.NewBatchVerifierWithCapacity(BatchSize))
+		b.at = append(b.at, make([]int, 0, BatchSize))
+		last++
+	}
+	b.groups[last].AddExpandedWithOptions(k, msg, sig, signatureRule)
+	b.at[last] = append(b.at[last], i)
+}
+
+// Len returns the number of entries added.
+func (b *SignatureBatch) Len() int { return b.n }
+
+// Verify checks every entry and returns ok, with ok[i] set if and only if
+// entry i is a valid signature, and first, the number of the first invalid
+// entry, or -1 when all are valid. It draws the batch equations' random
+// coefficients from crypto/rand, so that no signer can aim at them.
+func (b *SignatureBatch) Verify() (ok []bool, first int) {
+	ok = make([]bool, b.n)
+	for g, v := range b.groups {
+		_, valid := v.Verify(nil)
+		for j, i := range b.at[g] {
+			ok[i] = j < len(valid) && valid[j]
+		}
+	}
+	for _, i := range b.bad {
+		ok[i] = false
+	}
+	for i, good := range ok {
+		if !good {
+			return ok, i
+		}
+	}
+	return ok, -1
+}
+
+// VerifyFrames checks each frame as [Verify] does, with the same results,
+// but checks their signatures together ([SignatureBatch]): envs[i] and
+// errs[i] are what Verify(frames[i]) returns. It is for many frames at once,
+// the entries of a transcript or of a catch-up. It never panics, whatever
+// the input.
+func VerifyFrames(frames [][]byte) (envs []*Envelope, errs []error) {
+	envs = make([]*Envelope, len(frames))
+	errs = make([]error, len(frames))
+	var b SignatureBatch
+	at := make([]int, 0, len(frames)) // the frame of each batch entry
+	for i, frame := range frames {
+		sender, sig, body, err := splitFrame("verify envelope", frame)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		b.Add(sender, signedEnvelope(frame[:1+keySize], body), sig)
+		at = append(at, i)
+	}
+	ok, _ := b.Verify()
+	for j, i := range at {
+		if !ok[j] {
+			errs[i] = fmt.Errorf("verify envelope: %w", ErrSignature)
+			continue
+		}
+		envs[i], errs[i] = decodeFrame("verify envelope", frames[i])
+	}
+	return envs, errs
+}
+
+// VerifyRecords checks each record and its signature as [VerifyRecord]
+// does, with the same results, but checks the signatures together
+// ([SignatureBatch]): msgs[i] and errs[i] are what VerifyRecord(records[i],
+// sigs[i]) returns. records and sigs must have the same length. It never
+// panics, whatever they hold.
+func VerifyRecords(records, sigs [][]byte) (msgs []*Message, errs []error) {
+	n := min(len(records), len(sigs))
+	msgs = make([]*Message, n)
+	errs = make([]error, n)
+	var b SignatureBatch
+	at := make([]int, 0, n)
+	for i := range n {
+		m, err := decodeRecord(records[i])
+		if err != nil {
+			errs[i] = fmt.Errorf("verify record: %w", err)
+			continue
+		}
+		msgs[i] = m
+		b.Add(m.Author.Sign[:], signedRecord(records[i]), sigs[i])
+		at = append(at, i)
+	}
+	ok, _ := b.Verify()
+	for j, i := range at {
+		if !ok[j] {
+			msgs[i], errs[i] = nil, fmt.Errorf("verify record: %w", ErrSignature)
+		}
+	}
+	return msgs, errs
+}

@@ -104,34 +104,69 @@ func (g *group) startPrecheck(entries []*pb.Entry) *precheck {
 	return p
 }
 
-// checkEntries does stage 1 on the entries nobody took yet.
+// precheckChunk is how many entries a worker takes at a time in stage 1:
+// the envelope signatures of a chunk are checked together
+// (crypto.VerifyFrames), which costs about two thirds of checking them one
+// by one (crypto.BenchmarkSignatureBatch).
+const precheckChunk = 32
+
+// checkEntries does stage 1 on the entries nobody took yet, a chunk at a
+// time.
 func (p *precheck) checkEntries() {
 	for {
-		i := int(p.next1.Add(1)) - 1
-		if i >= len(p.entries) {
+		lo := int(p.next1.Add(precheckChunk)) - precheckChunk
+		if lo >= len(p.entries) {
 			return
 		}
-		p.checkEntry(i)
+		hi := min(lo+precheckChunk, len(p.entries))
+		envs := p.verifyChunk(lo, hi)
+		for i := lo; i < hi; i++ {
+			if envs[i-lo] != nil {
+				p.checkEntry(i, envs[i-lo])
+			}
+		}
 	}
 }
 
-// checkEntry is stage 1 for entries[i].
-func (p *precheck) checkEntry(i int) {
-	e := p.entries[i]
-	data := e.GetData()
-	if e.GetType() != pb.EntryNormal || len(data) == 0 {
-		return
-	}
+// verifyChunk returns the envelopes of entries[lo:hi] that verify (nil for
+// the others, and for entries that are not normal ones), and remembers them
+// in verifiedFrames. The signatures not checked before are checked
+// together: crypto.VerifyFrames answers for each frame what crypto.Verify
+// does.
+func (p *precheck) verifyChunk(lo, hi int) []*crypto.Envelope {
 	v := &p.g.n.verified
-	k := sha256.Sum256(data)
-	env := v.lookup(k)
-	if env == nil {
-		var err error
-		if env, err = crypto.Verify(data); err != nil {
-			return // for the state machine to reject, with its reason
+	envs := make([]*crypto.Envelope, hi-lo)
+	var frames [][]byte
+	var at []int
+	var keys [][32]byte
+	for i := lo; i < hi; i++ {
+		e := p.entries[i]
+		data := e.GetData()
+		if e.GetType() != pb.EntryNormal || len(data) == 0 {
+			continue
 		}
-		v.addKey(k, len(data), env)
+		k := sha256.Sum256(data)
+		if envs[i-lo] = v.lookup(k); envs[i-lo] == nil {
+			frames, at, keys = append(frames, data), append(at, i-lo), append(keys, k)
+		}
 	}
+	if len(frames) == 0 {
+		return envs
+	}
+	checked, errs := crypto.VerifyFrames(frames)
+	for j, i := range at {
+		if errs[j] != nil {
+			continue // for the state machine to reject, with its reason
+		}
+		envs[i] = checked[j]
+		v.addKey(keys[j], len(frames[j]), checked[j])
+	}
+	return envs
+}
+
+// checkEntry is the rest of stage 1 for entries[i], whose envelope env
+// verified.
+func (p *precheck) checkEntry(i int, env *crypto.Envelope) {
 	if env.Type != crypto.TypeChat || env.Group != p.g.id || p.g.n.cfg.Keeper {
 		return
 	}

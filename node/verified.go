@@ -108,8 +108,12 @@ func (n *Node) checkEntries() {
 }
 
 // check checks the signatures of the normal entries msgs carry and
-// remembers the envelopes of those that pass.
+// remembers the envelopes of those that pass. The signatures are checked
+// together (crypto.VerifyFrames, which answers for each frame what
+// crypto.Verify does): a host's append carries many entries.
 func (c *verifiedFrames) check(msgs []*pb.Message) {
+	var frames [][]byte
+	var keys [][32]byte
 	for _, m := range msgs {
 		for _, e := range m.GetEntries() {
 			data := e.GetData()
@@ -120,9 +124,16 @@ func (c *verifiedFrames) check(msgs []*pb.Message) {
 			if c.has(k) {
 				continue
 			}
-			if env, err := crypto.Verify(data); err == nil {
-				c.addKey(k, len(data), env)
-			}
+			frames, keys = append(frames, data), append(keys, k)
+		}
+	}
+	if len(frames) == 0 {
+		return
+	}
+	envs, errs := crypto.VerifyFrames(frames)
+	for i, env := range envs {
+		if errs[i] == nil {
+			c.addKey(keys[i], len(frames[i]), env)
 		}
 	}
 }

@@ -144,3 +144,70 @@ func VerifyRecords(records, sigs [][]byte) (msgs []*Message, errs []error) {
 	}
 	return msgs, errs
 }
+
+// ToOpen is one message for [OpenMessages]: the arguments of [OpenMessage].
+type ToOpen struct {
+	Key    *SenderKey
+	Group  GroupID
+	Sealed []byte
+	Sender [32]byte
+	ID     [16]byte
+}
+
+// OpenMessages opens each message as [OpenMessage] does, with the same
+// results, but checks the records' signatures together
+// ([SignatureBatch]): opened[i] and errs[i] are what OpenMessage returns for
+// msgs[i]. It is for many messages at once, a member catching up. It never
+// panics, whatever the input.
+func OpenMessages(msgs []ToOpen) (opened []*Opened, errs []error) {
+	opened = make([]*Opened, len(msgs))
+	errs = make([]error, len(msgs))
+	type unsealed struct {
+		i           int
+		record, sig []byte
+		m           *Message
+	}
+	var b SignatureBatch
+	var todo []unsealed
+	for i, o := range msgs {
+		if o.Key == nil {
+			errs[i] = openMessageErr(o)
+			continue
+		}
+		w, err := decodeSealed(o.Sealed)
+		if err != nil {
+			errs[i] = fmt.Errorf("open message: %w", err)
+			continue
+		}
+		k := o.Key
+		if k.Group != o.Group || k.Sender != o.Sender || k.Epoch != w.Epoch || k.ID != [KeyIDSize]byte(w.KeyID) {
+			errs[i] = fmt.Errorf("open message: %w", ErrWrongKey)
+			continue
+		}
+		mk := k.messageKey(o.ID)
+		record, sig, m, err := unsealRecord(mk, k.aad(), w)
+		clear(mk)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		b.Add(m.Author.Sign[:], signedRecord(record), sig)
+		todo = append(todo, unsealed{i, record, sig, m})
+	}
+	ok, _ := b.Verify()
+	for j, u := range todo {
+		o := msgs[u.i]
+		if !ok[j] {
+			errs[u.i] = fmt.Errorf("open message: verify record: %w", ErrSignature)
+			continue
+		}
+		opened[u.i], errs[u.i] = checkOpened(u.m, u.record, u.sig, o.Group, o.Sender, o.ID)
+	}
+	return opened, errs
+}
+
+// openMessageErr is OpenMessage's error for o when it has no key.
+func openMessageErr(o ToOpen) error {
+	_, err := openMessage(o.Key, o.Group, o.Sealed, o.Sender, o.ID)
+	return err
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/oasisprotocol/curve25519-voi/curve"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // checkedBatch collects signatures with the answer each must get, and checks
@@ -305,5 +306,86 @@ func BenchmarkSignatureBatch(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// resealed decrypts sealed under key, lets change alter the plaintext
+// (record || signature), and seals it again: a message whose ciphertext
+// authenticates but whose content is whatever change makes it.
+func resealed(t *testing.T, key *SenderKey, sealed []byte, id [16]byte, change func(pt []byte)) []byte {
+	w, err := decodeSealed(sealed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := chacha20poly1305.NewX(key.messageKey(id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, key.aad())
+	if err != nil {
+		t.Fatal(err)
+	}
+	change(pt)
+	w.Ciphertext = aead.Seal(nil, w.Nonce, pt, key.aad())
+	out, err := encMode.Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOpenMessagesMatchesOpenMessage checks that OpenMessages answers,
+// message by message, what OpenMessage does: valid messages by two authors
+// across several equations, and messages that fail before, at and after
+// the signature check.
+func TestOpenMessagesMatchesOpenMessage(t *testing.T) {
+	alice, bob := testID(t, 1), testID(t, 2)
+	ka, kb := NewSenderKey(testGroup, alice.Public().Sign, 1), NewSenderKey(testGroup, bob.Public().Sign, 1)
+	var msgs []ToOpen
+	for i := range 2*BatchSize + 5 {
+		author, key := alice, ka
+		if i%3 == 0 {
+			author, key = bob, kb
+		}
+		m := &Message{Group: testGroup, ID: [16]byte{byte(i), 1}, Time: int64(i), Body: fmt.Appendf(nil, "message %d", i)}
+		sealed, err := SealMessage(author, m, key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs = append(msgs, ToOpen{Key: key, Group: testGroup, Sealed: sealed, Sender: key.Sender, ID: m.ID})
+	}
+	bad := map[int]string{}
+	// A bad signature in a ciphertext that authenticates.
+	msgs[5].Sealed = resealed(t, msgs[5].Key, msgs[5].Sealed, msgs[5].ID, func(pt []byte) { pt[len(pt)-1] ^= 1 })
+	bad[5] = "signature"
+	msgs[BatchSize+2].Sealed = resealed(t, msgs[BatchSize+2].Key, msgs[BatchSize+2].Sealed, msgs[BatchSize+2].ID, func(pt []byte) { pt[len(pt)-40] ^= 1 })
+	bad[BatchSize+2] = "signature"
+	// A record that does not decode.
+	msgs[7].Sealed = resealed(t, msgs[7].Key, msgs[7].Sealed, msgs[7].ID, func(pt []byte) { pt[0] = 0xff })
+	bad[7] = "malformed"
+	msgs[8].Key = nil
+	bad[8] = "nil key"
+	msgs[11].Sender = bob.Public().Sign // the key is alice's
+	bad[11] = "wrong key"
+	msgs[10].Sealed = msgs[10].Sealed[:20]
+	bad[10] = "malformed"
+	msgs[BatchSize].Group = GroupID{1}
+	bad[BatchSize] = "wrong key"
+	msgs[BatchSize+1].Sealed = bytes.Clone(msgs[BatchSize+1].Sealed)
+	msgs[BatchSize+1].Sealed[len(msgs[BatchSize+1].Sealed)-1] ^= 1
+	bad[BatchSize+1] = "does not authenticate"
+
+	opened, errs := OpenMessages(msgs)
+	for i, o := range msgs {
+		want, err := OpenMessage(o.Key, o.Group, o.Sealed, o.Sender, o.ID)
+		if !reflect.DeepEqual(want, opened[i]) || fmt.Sprint(err) != fmt.Sprint(errs[i]) {
+			t.Fatalf("message %d: OpenMessages gives %v, %v; OpenMessage %v, %v", i, opened[i], errs[i], want, err)
+		}
+		if (err != nil) != (bad[i] != "") {
+			t.Fatalf("message %d: error %v, but it is %q", i, err, bad[i])
+		}
+	}
+	if o, e := OpenMessages(nil); len(o) != 0 || len(e) != 0 {
+		t.Fatal("results for no messages")
 	}
 }

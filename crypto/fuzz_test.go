@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -206,6 +207,17 @@ func FuzzOpenMessage(f *testing.F) {
 		var id [16]byte
 		copy(id[:], idb)
 		o, err := OpenMessage(key, testGroup, b, key.Sender, id)
+		// OpenMessages answers the same, alone and between two others.
+		for _, n := range []int{1, 3} {
+			batch := make([]ToOpen, n)
+			for i := range batch {
+				batch[i] = ToOpen{Key: key, Group: testGroup, Sealed: b, Sender: key.Sender, ID: id}
+			}
+			bo, berr := OpenMessages(batch)
+			if !reflect.DeepEqual(bo[n/2], o) || fmt.Sprint(berr[n/2]) != fmt.Sprint(err) {
+				t.Fatalf("OpenMessages gives %v, %v; OpenMessage %v, %v", bo[n/2], berr[n/2], o, err)
+			}
+		}
 		if err != nil {
 			return
 		}

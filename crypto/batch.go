@@ -6,12 +6,18 @@ import (
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
-// BatchSize is the number of signatures a [SignatureBatch] checks in one
+// BatchSize is the most signatures a [SignatureBatch] checks in one
 // equation. Larger batches cost less per signature, up to the size where
 // curve25519-voi stops using the expanded keys' tables (93 entries); a
-// failed batch is checked again one signature at a time, so the size also
+// failed equation is checked again one signature at a time, so the size also
 // bounds what one bad signature costs (BenchmarkSignatureBatch).
 const BatchSize = 64
+
+// minBatch is the fewest signatures checked in one equation: an equation
+// has a fixed cost (its random coefficients, its tables) that makes it
+// dearer than single checks below about 8 signatures
+// (BenchmarkSignatureBatch: a batch of 1 costs four single checks).
+const minBatch = 8
 
 // SignatureBatch checks many signatures together, under exactly the rule of
 // [VerifySignature] (docs/PROTOCOL.md, section Signatures): a batch accepts
@@ -27,14 +33,19 @@ type SignatureBatch struct {
 	// bad are the entries refused when added (a wrong length, a key that
 	// is no point), which never reach an equation.
 	bad []int
-	// groups are the equations, of at most BatchSize entries each; at[i]
-	// is the entry number of groups[i]'s entries, in order.
-	groups []*ed25519.BatchVerifier
-	at     [][]int
+	// todo are the others, in order.
+	todo []pending
+}
+
+// pending is an entry of a batch that is not checked yet.
+type pending struct {
+	i        int
+	key      *ed25519.ExpandedPublicKey
+	msg, sig []byte
 }
 
 // Add adds the signature sig of msg by the public key pub to the batch, as
-// the next entry (the first is entry 0). The batch may keep msg and sig until
+// the next entry (the first is entry 0). The batch keeps msg and sig until
 // Verify returns: the caller must not change them before. Add never panics,
 // whatever the input.
 func (b *SignatureBatch) Add(pub, msg, sig []byte) {
@@ -49,14 +60,7 @@ func (b *SignatureBatch) Add(pub, msg, sig []byte) {
 		b.bad = append(b.bad, i) // not a point on the curve
 		return
 	}
-	last := len(b.groups) - 1
-	if last < 0 || len(b.at[last]) == BatchSize {
-		b.groups = append(b.groups, ed25519.NewBatchVerifierWithCapacity(BatchSize))
-		b.at = append(b.at, make([]int, 0, BatchSize))
-		last++
-	}
-	b.groups[last].AddExpandedWithOptions(k, msg, sig, signatureRule)
-	b.at[last] = append(b.at[last], i)
+	b.todo = append(b.todo, pending{i: i, key: k, msg: msg, sig: sig})
 }
 
 // Len returns the number of entries added.
@@ -64,18 +68,31 @@ func (b *SignatureBatch) Len() int { return b.n }
 
 // Verify checks every entry and returns ok, with ok[i] set if and only if
 // entry i is a valid signature, and first, the number of the first invalid
-// entry, or -1 when all are valid. It draws the batch equations' random
-// coefficients from crypto/rand, so that no signer can aim at them.
+// entry, or -1 when all are valid. The entries are split into equations of
+// at most BatchSize and at least minBatch entries (fewer are checked one by
+// one), whose random coefficients come from crypto/rand, so that no signer
+// can aim at them.
 func (b *SignatureBatch) Verify() (ok []bool, first int) {
 	ok = make([]bool, b.n)
-	for g, v := range b.groups {
-		_, valid := v.Verify(nil)
-		for j, i := range b.at[g] {
-			ok[i] = j < len(valid) && valid[j]
+	if len(b.todo) < minBatch {
+		for _, p := range b.todo {
+			ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key, p.msg, p.sig, signatureRule)
 		}
-	}
-	for _, i := range b.bad {
-		ok[i] = false
+	} else {
+		// Equations of equal size: 65 entries make two of 33 and 32,
+		// not one of 64 and one of 1.
+		groups := (len(b.todo) + BatchSize - 1) / BatchSize
+		for g := range groups {
+			part := b.todo[g*len(b.todo)/groups : (g+1)*len(b.todo)/groups]
+			v := ed25519.NewBatchVerifierWithCapacity(len(part))
+			for _, p := range part {
+				v.AddExpandedWithOptions(p.key, p.msg, p.sig, signatureRule)
+			}
+			_, valid := v.Verify(nil)
+			for j, p := range part {
+				ok[p.i] = j < len(valid) && valid[j]
+			}
+		}
 	}
 	for i, good := range ok {
 		if !good {

@@ -70,6 +70,13 @@ func FuzzVerify(f *testing.F) {
 		// what Verify accepts, with the same envelope, and never panics.
 		pe, perr := ParseTrusted(b)
 		e, err := Verify(b)
+		// VerifyFrames answers what Verify does, for each frame.
+		envs, errs := VerifyFrames([][]byte{b, b})
+		for i := range envs {
+			if !reflect.DeepEqual(envs[i], e) || fmt.Sprint(errs[i]) != fmt.Sprint(err) {
+				t.Fatalf("VerifyFrames gives %v, %v; Verify %v, %v", envs[i], errs[i], e, err)
+			}
+		}
 		if err == nil && (perr != nil || !reflect.DeepEqual(pe, e)) {
 			t.Fatalf("Verify accepts %x, ParseTrusted gives %v, %v", b, pe, perr)
 		}

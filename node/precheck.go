@@ -31,10 +31,13 @@ import (
 //
 // Nothing is accepted on the workers' word. The state machine applies each
 // entry as before (an envelope found in verifiedFrames was checked by
-// crypto.Verify over exactly those bytes), and deliver uses a message
-// opened ahead only when the key it resolves itself, in order, is that
-// same key and the message the same bytes: crypto.OpenMessage is a pure
-// function of those inputs, so the result is the one it would compute. A
+// crypto.Verify, or crypto.VerifyFrames, which answers the same, over
+// exactly those bytes), and deliver uses a message opened ahead only when
+// the key it resolves itself, in order, is that same key and the message
+// the same bytes: crypto.OpenMessage (and crypto.OpenMessages, which the
+// workers use to check the records' signatures together, and which answers
+// the same for each message) is a pure function of those inputs, so the
+// result is the one it would compute. A
 // message that failed to open ahead is opened again in order, so its error
 // is logged and counted exactly once, where it always was. The workers
 // touch nothing the group's goroutine owns: they get the entries, the key

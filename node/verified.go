@@ -18,8 +18,9 @@ import (
 // a signature check would hold up every entry behind it.
 //
 // The cache changes nothing about what is accepted: an entry found here was
-// checked by crypto.Verify over exactly these bytes (the key is their hash),
-// and one not found is checked when it is applied, as before.
+// checked by crypto.Verify (or crypto.VerifyFrames, which answers the same)
+// over exactly these bytes (the key is their hash), and one not found is
+// checked when it is applied, as before.
 type verifiedFrames struct {
 	mu    sync.Mutex
 	m     map[[32]byte]*crypto.Envelope

@@ -22,8 +22,9 @@ const minBatch = 8
 // SignatureBatch checks many signatures together, under exactly the rule of
 // [VerifySignature] (docs/PROTOCOL.md, section Signatures): a batch accepts
 // an entry if and only if VerifySignature would. All valid, it costs about
-// half as much per signature; when an equation fails, its entries are
-// checked one by one, so that the result names every bad entry.
+// 0.6 times as much per signature as single checks, from 32 signatures on;
+// when an equation fails, its entries are checked one by one, so that the
+// result names every bad entry.
 //
 // Add the signatures, then call [SignatureBatch.Verify] once. A
 // SignatureBatch is not safe for concurrent use; the zero value is an empty

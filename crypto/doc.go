@@ -50,11 +50,14 @@
 //
 // # Signatures
 //
-// Every signature is checked by [VerifySignature], whoever checks it: the
-// node's receive path through [Verify] and [OpenMessage], and the offline
-// transcript verifier. So a node and a transcript verifier accept exactly the
-// same signatures: those Go's crypto/ed25519 accepts (the rule is stated in
-// docs/PROTOCOL.md, section Signatures), at about half its cost.
+// Every signature is checked under one rule, whoever checks it: one at a
+// time by [VerifySignature] (the node's receive path through [Verify] and
+// [OpenMessage]), or many together by [SignatureBatch], [VerifyFrames] and
+// [VerifyRecords] (the transcript verifier, a node catching up). The rule,
+// stated in docs/PROTOCOL.md (section Signatures), is the cofactored
+// equation with strict encodings, under which a batch accepts exactly the
+// signatures that single checks accept; so a node and a transcript verifier
+// accept exactly the same signatures.
 //
 // # Transcripts
 //

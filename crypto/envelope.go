@@ -244,25 +244,41 @@ func parseFrame(frame []byte, verify bool) (*Envelope, error) {
 	if !verify {
 		op = "parse envelope"
 	}
-	switch {
-	case len(frame) > MaxFrame:
-		return nil, fmt.Errorf("%s: %w: frame of %d bytes, limit %d", op, ErrTooLarge, len(frame), MaxFrame)
-	case len(frame) == 0:
-		return nil, fmt.Errorf("%s: %w: empty frame", op, ErrMalformed)
-	case frame[0] != Version:
-		return nil, fmt.Errorf("%s: %w: %d", op, ErrVersion, frame[0])
-	case len(frame) <= headerSize:
-		return nil, fmt.Errorf("%s: %w: truncated frame of %d bytes", op, ErrMalformed, len(frame))
+	sender, sig, body, err := splitFrame(op, frame)
+	if err != nil {
+		return nil, err
 	}
-	sender, sig, body := frame[1:1+keySize], frame[1+keySize:headerSize], frame[headerSize:]
 	if verify && !VerifySignature(sender, signedEnvelope(frame[:1+keySize], body), sig) {
 		return nil, fmt.Errorf("%s: %w", op, ErrSignature)
 	}
-	e, err := decodeBody(body)
+	return decodeFrame(op, frame)
+}
+
+// splitFrame checks a frame's size and version and returns its sender,
+// signature and body: what comes before the signature check.
+func splitFrame(op string, frame []byte) (sender, sig, body []byte, err error) {
+	switch {
+	case len(frame) > MaxFrame:
+		return nil, nil, nil, fmt.Errorf("%s: %w: frame of %d bytes, limit %d", op, ErrTooLarge, len(frame), MaxFrame)
+	case len(frame) == 0:
+		return nil, nil, nil, fmt.Errorf("%s: %w: empty frame", op, ErrMalformed)
+	case frame[0] != Version:
+		return nil, nil, nil, fmt.Errorf("%s: %w: %d", op, ErrVersion, frame[0])
+	case len(frame) <= headerSize:
+		return nil, nil, nil, fmt.Errorf("%s: %w: truncated frame of %d bytes", op, ErrMalformed, len(frame))
+	}
+	return frame[1 : 1+keySize], frame[1+keySize : headerSize], frame[headerSize:], nil
+}
+
+// decodeFrame decodes the body of a frame that splitFrame accepted (and
+// whose signature, if it is to be checked, was): what comes after the
+// signature check.
+func decodeFrame(op string, frame []byte) (*Envelope, error) {
+	e, err := decodeBody(frame[headerSize:])
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	copy(e.Sender[:], sender)
+	copy(e.Sender[:], frame[1:1+keySize])
 	return e, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,6 +70,13 @@ func FuzzVerify(f *testing.F) {
 		// what Verify accepts, with the same envelope, and never panics.
 		pe, perr := ParseTrusted(b)
 		e, err := Verify(b)
+		// VerifyFrames answers what Verify does, for each frame.
+		envs, errs := VerifyFrames([][]byte{b, b})
+		for i := range envs {
+			if !reflect.DeepEqual(envs[i], e) || fmt.Sprint(errs[i]) != fmt.Sprint(err) {
+				t.Fatalf("VerifyFrames gives %v, %v; Verify %v, %v", envs[i], errs[i], e, err)
+			}
+		}
 		if err == nil && (perr != nil || !reflect.DeepEqual(pe, e)) {
 			t.Fatalf("Verify accepts %x, ParseTrusted gives %v, %v", b, pe, perr)
 		}
@@ -206,6 +214,17 @@ func FuzzOpenMessage(f *testing.F) {
 		var id [16]byte
 		copy(id[:], idb)
 		o, err := OpenMessage(key, testGroup, b, key.Sender, id)
+		// OpenMessages answers the same, alone and between two others.
+		for _, n := range []int{1, 3} {
+			batch := make([]ToOpen, n)
+			for i := range batch {
+				batch[i] = ToOpen{Key: key, Group: testGroup, Sealed: b, Sender: key.Sender, ID: id}
+			}
+			bo, berr := OpenMessages(batch)
+			if !reflect.DeepEqual(bo[n/2], o) || fmt.Sprint(berr[n/2]) != fmt.Sprint(err) {
+				t.Fatalf("OpenMessages gives %v, %v; OpenMessage %v, %v", bo[n/2], berr[n/2], o, err)
+			}
+		}
 		if err != nil {
 			return
 		}
@@ -254,11 +273,13 @@ func FuzzVerifyRecord(f *testing.F) {
 	})
 }
 
-// FuzzVerifySignature compares VerifySignature with crypto/ed25519, which
-// defines the acceptance rule apart from weak keys (refused by DeMeS), on arbitrary keys, messages and signatures
-// (the seeds are the signature vectors, the edge cases of the rule).
-// Property: nothing panics, and both give the same answer on every key that
-// is not weak.
+// FuzzVerifySignature compares VerifySignature with two other
+// computations on arbitrary keys, messages and signatures (the seeds are the
+// signature vectors, the edge cases of the rule): voi's FIPS 186-5 rule
+// without its small-order keys, which is DeMeS's rule, and crypto/ed25519,
+// whose cofactorless equation accepts a subset of it (DeMeS's old rule).
+// Property: nothing panics, VerifySignature gives the rule's answer, and it
+// accepts whatever crypto/ed25519 accepts under a key that is not weak.
 func FuzzVerifySignature(f *testing.F) {
 	var v signatureVectors
 	readVectors(f, "signature.json", &v)
@@ -267,8 +288,12 @@ func FuzzVerifySignature(f *testing.F) {
 	}
 	f.Add([]byte{}, []byte{}, []byte{})
 	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
-		if got, want := VerifySignature(pub, msg, sig), stdlibVerify(pub, msg, sig) && !weakKey(pub); got != want {
-			t.Fatalf("key %x, message %x, signature %x: VerifySignature = %v, crypto/ed25519 = %v", pub, msg, sig, got, want)
+		got := VerifySignature(pub, msg, sig)
+		if want := fipsVerify(pub, msg, sig) && !weakKey(pub); got != want {
+			t.Fatalf("key %x, message %x, signature %x: VerifySignature = %v, the rule %v", pub, msg, sig, got, want)
+		}
+		if stdlibVerify(pub, msg, sig) && !weakKey(pub) && !got {
+			t.Fatalf("key %x, message %x, signature %x: crypto/ed25519 accepts, VerifySignature rejects", pub, msg, sig)
 		}
 	})
 }

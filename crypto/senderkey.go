@@ -505,22 +505,39 @@ func UnsealWithMessageKey(mk [32]byte, group GroupID, sealed []byte, sender [32]
 // openSealed decrypts w with message key mk and associated data aad, and
 // checks the record inside.
 func openSealed(mk, aad []byte, w *sealedWire, group GroupID, sender [32]byte, id [16]byte) (*Opened, error) {
+	record, sig, m, err := unsealRecord(mk, aad, w)
+	if err != nil {
+		return nil, err
+	}
+	if !VerifySignature(m.Author.Sign[:], signedRecord(record), sig) {
+		return nil, fmt.Errorf("open message: verify record: %w", ErrSignature)
+	}
+	return checkOpened(m, record, sig, group, sender, id)
+}
+
+// unsealRecord decrypts a sealed message and decodes its record: what
+// openSealed does before the record's signature is checked.
+func unsealRecord(mk, aad []byte, w *sealedWire) (record, sig []byte, m *Message, err error) {
 	aead, err := chacha20poly1305.NewX(mk)
 	if err != nil {
-		return nil, fmt.Errorf("open message: %v", err)
+		return nil, nil, nil, fmt.Errorf("open message: %v", err)
 	}
 	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, aad)
 	if err != nil {
-		return nil, fmt.Errorf("open message: %w: the body does not authenticate", ErrMalformed)
+		return nil, nil, nil, fmt.Errorf("open message: %w: the body does not authenticate", ErrMalformed)
 	}
 	if len(pt) < sigSize {
-		return nil, fmt.Errorf("open message: %w: plaintext of %d bytes", ErrMalformed, len(pt))
+		return nil, nil, nil, fmt.Errorf("open message: %w: plaintext of %d bytes", ErrMalformed, len(pt))
 	}
-	record, sig := pt[:len(pt)-sigSize:len(pt)-sigSize], pt[len(pt)-sigSize:]
-	m, err := VerifyRecord(record, sig)
-	if err != nil {
-		return nil, fmt.Errorf("open message: %w", err)
+	record, sig = pt[:len(pt)-sigSize:len(pt)-sigSize], pt[len(pt)-sigSize:]
+	if m, err = decodeRecord(record); err != nil {
+		return nil, nil, nil, fmt.Errorf("open message: verify record: %w", err)
 	}
+	return record, sig, m, nil
+}
+
+// checkOpened is what openSealed checks after the record's signature.
+func checkOpened(m *Message, record, sig []byte, group GroupID, sender [32]byte, id [16]byte) (*Opened, error) {
 	switch {
 	case m.Group != group:
 		return nil, fmt.Errorf("open message: %w: sealed for %s, received in %s", ErrWrongGroup, m.Group, group)

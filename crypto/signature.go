@@ -4,22 +4,23 @@ import (
 	"sync"
 
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+
+	"github.com/demes/demes/internal/sigrule"
 )
 
 // VerifySignature reports whether sig is the Ed25519 signature of msg by the
 // public key pub. It is the one signature check of DeMeS: envelopes
-// ([Verify]), message records ([VerifyRecord]) and transcripts all use it, so
-// a node and a transcript verifier accept exactly the same signatures.
+// ([Verify]), message records ([VerifyRecord]), prekeys and transcripts all
+// use it or [SignatureBatch], which accepts exactly the same signatures, so a
+// node, a batch and a transcript verifier agree on every signature.
 //
-// The acceptance rule is the one of Go's crypto/ed25519.Verify, as
-// docs/PROTOCOL.md (section Signatures) states it: S must be below the group
-// order, the public key may be any encoding of a curve point (small order and
-// non-canonical y included), and the cofactorless equation R = [S]B - [k]A
-// must hold with R compared byte for byte with the canonical encoding of the
-// right-hand side, where k = SHA-512(R || A || msg) over the bytes as given.
-// It is implemented with curve25519-voi, about twice as fast as
-// crypto/ed25519, using an expanded form of each key that is kept for the
-// next signature by the same key (a group has few signers).
+// The acceptance rule is the one docs/PROTOCOL.md (section Signatures)
+// states: S must be below the group order; the public key A and the point R
+// must be canonical encodings of curve points; A must not be of small order
+// (R may be); and the cofactored equation [8][S]B = [8]R + [8][k]A must
+// hold, where k = SHA-512(R || A || msg) over the bytes as given. It is
+// implemented with curve25519-voi, using an expanded form of each key that is
+// kept for the next signature by the same key (a group has few signers).
 //
 // A key or signature of the wrong length is rejected; VerifySignature never
 // panics, whatever the input.
@@ -31,21 +32,14 @@ func VerifySignature(pub, msg, sig []byte) bool {
 	if k == nil {
 		return false // not a point on the curve
 	}
-	return ed25519.VerifyExpandedWithOptions(k, msg, sig, stdlibRule)
+	return ed25519.VerifyExpandedWithOptions(k, msg, sig, signatureRule)
 }
 
-// stdlibRule is crypto/ed25519's acceptance rule (cofactorless
-// verification, small-order R accepted), the rule DeMeS has always had,
-// except that the public key must be canonical and not of small order: a
-// small-order key verifies one forged signature on every message (R the
-// identity point, s = 0), so an identity built on one could be signed as by
-// anyone (issue 15; TestWeakKeyForgery). voi's batch verification needs the
-// cofactored equation, which accepts more signatures, so DeMeS does not use
-// it.
-var stdlibRule = &ed25519.Options{Verify: &ed25519.VerifyOptions{
-	AllowSmallOrderR:   true,
-	CofactorlessVerify: true,
-}}
+// signatureRule is DeMeS's acceptance rule (internal/sigrule says why it is
+// this one). The cofactorless equation DeMeS had before differs from it only
+// on signatures with a small-order component, which only the key's holder
+// can make (TestTorsionSignatureSplitsOldRule).
+var signatureRule = sigrule.Options
 
 // expandedKeys caches the expanded form of the keys that signed recently.
 var expandedKeys = newKeyCache(1024)

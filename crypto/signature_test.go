@@ -25,13 +25,16 @@ type signatureCase struct {
 	name     string
 	pub, msg []byte
 	sig      []byte
-	valid    bool
-	// stdlib is what crypto/ed25519 answers: the same as valid, except
-	// for weak keys (small order or non-canonical), which DeMeS refuses.
-	stdlib bool
+	// valid is DeMeS's answer: the cofactored equation with strict
+	// encodings (signatureRule).
+	valid bool
+	// stdlib is what crypto/ed25519 answers (the cofactorless equation,
+	// weak keys taken), and old what DeMeS answered before it switched to
+	// the cofactored equation (crypto/ed25519's rule without weak keys):
+	// both are computed from the case.
+	stdlib, old bool
 	// zip215 is what a verifier with the cofactored equation and ZIP-215's
-	// decoding rules (as voi's batch verification needs) answers. Where it
-	// differs from valid, the case tells the two rules apart.
+	// decoding rules (any encoding of A and R, small-order A) answers.
 	zip215 bool
 }
 
@@ -168,6 +171,17 @@ func signatureCases(tb testing.TB) []signatureCase {
 		}
 	}
 
+	// A signature by the key a*B on msg whose R is a point of small order
+	// t, with S = k*a: only the cofactored equation holds, unless t is the
+	// identity. rBytes may be a non-canonical encoding of t.
+	smallR := func(rBytes []byte) []byte {
+		var s scalar.Scalar
+		s.Mul(challenge(tb, rBytes, aPlain, msg), a)
+		return append(append([]byte{}, rBytes...), scalarBytes(tb, &s)...)
+	}
+	// (0, -1), the point of order 2, with the sign bit set though x is 0.
+	order2SignBit := append(append([]byte{0xec}, bytes.Repeat([]byte{0xff}, 30)...), 0xff)
+
 	cases := []signatureCase{
 		{name: "valid", pub: pub[:], msg: msg, sig: good, valid: true, zip215: true},
 		{name: "another message", pub: pub[:], msg: []byte("DeMeS signature tesT"), sig: good},
@@ -184,28 +198,35 @@ func signatureCases(tb testing.TB) []signatureCase {
 		// crypto/ed25519: the identity key verifies R = identity, S = 0
 		// for every message, a forgery anyone can make.
 		{name: "small-order key (the identity), R the identity, S zero", pub: identityPoint, msg: msg,
-			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), stdlib: true, zip215: true},
+			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), zip215: true},
+		{name: "small-order key (order 8), R the identity, S zero", pub: encodePoint(curve.EIGHT_TORSION[1]), msg: msg,
+			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), zip215: true},
 		{name: "non-canonical key (the identity as y = p + 1), R the identity, S zero", pub: identityNonCanonic, msg: msg,
-			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), stdlib: true, zip215: true},
+			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), zip215: true},
 		{name: "non-canonical key (the identity with the sign bit set), R the identity, S zero", pub: identitySignBit, msg: msg,
-			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), stdlib: true, zip215: true},
-		// R is compared byte for byte with a canonical encoding.
-		{name: "non-canonical R (the identity as y = p + 1)", pub: identityPoint, msg: msg,
-			sig: append(append([]byte{}, identityNonCanonic...), make([]byte, 32)...), zip215: true},
-		{name: "non-canonical R (the identity with the sign bit set)", pub: identityPoint, msg: msg,
-			sig: append(append([]byte{}, identitySignBit...), make([]byte, 32)...), zip215: true},
-		// Torsion, which only the cofactored equation ignores.
+			sig: append(append([]byte{}, identityPoint...), make([]byte, 32)...), zip215: true},
+		// R must be a canonical encoding.
+		{name: "non-canonical R (the identity as y = p + 1)", pub: aPlain, msg: msg, sig: smallR(identityNonCanonic), zip215: true},
+		{name: "non-canonical R (the identity with the sign bit set)", pub: aPlain, msg: msg, sig: smallR(identitySignBit), zip215: true},
+		{name: "non-canonical R (the point of order 2 with the sign bit set)", pub: aPlain, msg: msg, sig: smallR(order2SignBit), zip215: true},
+		// A small-order R is allowed.
+		{name: "small-order R (the identity), S = k*a", pub: aPlain, msg: msg, sig: smallR(identityPoint), valid: true, zip215: true},
+		{name: "small-order R (order 8), S = k*a", pub: aPlain, msg: msg, sig: smallR(encodePoint(curve.EIGHT_TORSION[1])), valid: true, zip215: true},
+		// Torsion, which only the cofactored equation ignores: signatures
+		// only the key's holder can make, valid under DeMeS's rule.
 		{name: "key with a component of order 8", pub: aMixed, msg: mixedMsg,
-			sig: signWith(tb, a, aMixed, r, nil, mixedMsg), zip215: true},
+			sig: signWith(tb, a, aMixed, r, nil, mixedMsg), valid: true, zip215: true},
 		{name: "R with a component of order 8", pub: aPlain, msg: msg,
-			sig: signWith(tb, a, aPlain, r, curve.EIGHT_TORSION[1], msg), zip215: true},
+			sig: signWith(tb, a, aPlain, r, curve.EIGHT_TORSION[1], msg), valid: true, zip215: true},
+		{name: "R with a component of order 8, S + L", pub: aPlain, msg: msg,
+			sig: plusL(signWith(tb, a, aPlain, r, curve.EIGHT_TORSION[1], msg))},
 		{name: "hand-made signature without torsion", pub: aPlain, msg: msg,
 			sig: signWith(tb, a, aPlain, r, nil, msg), valid: true, zip215: true},
 	}
 	for i := range cases {
-		if !weakKey(cases[i].pub) {
-			cases[i].stdlib = cases[i].valid
-		}
+		c := &cases[i]
+		c.stdlib = stdlibVerify(c.pub, c.msg, c.sig)
+		c.old = c.stdlib && !weakKey(c.pub)
 	}
 	return cases
 }
@@ -224,9 +245,28 @@ func stdlibVerify(pub, msg, sig []byte) bool {
 	return len(pub) == stded25519.PublicKeySize && stded25519.Verify(pub, msg, sig)
 }
 
-// TestVerifySignatureRule checks VerifySignature and crypto/ed25519 on the
-// cases where verifiers disagree, and that the cofactored rule answers
-// differently on some of them: DeMeS has not switched rules by accident.
+// oldRule is the rule DeMeS had before it switched to the cofactored
+// equation (crypto/ed25519's cofactorless equation, weak keys refused).
+var oldRule = &voi.Options{Verify: &voi.VerifyOptions{AllowSmallOrderR: true, CofactorlessVerify: true}}
+
+// oldVerify checks a signature under oldRule.
+func oldVerify(pub, msg, sig []byte) bool {
+	return len(pub) == voi.PublicKeySize && voi.VerifyWithOptions(pub, msg, sig, oldRule)
+}
+
+// fipsVerify is voi's FIPS 186-5 rule (the cofactored equation, A and R
+// canonical, small-order A and R taken), verified without expanded keys:
+// DeMeS's rule is it without small-order keys. It is an independent
+// computation to compare VerifySignature with.
+func fipsVerify(pub, msg, sig []byte) bool {
+	fips := &voi.Options{Verify: voi.VerifyOptionsFIPS_186_5}
+	return len(pub) == voi.PublicKeySize && voi.VerifyWithOptions(pub, msg, sig, fips)
+}
+
+// TestVerifySignatureRule checks VerifySignature, alone and in a batch, on
+// the cases where verifiers disagree, against the rules it is made of, and
+// that DeMeS's old rule answers differently on some of them: the rule has
+// not changed by accident.
 func TestVerifySignatureRule(t *testing.T) {
 	zip215 := &voi.Options{Verify: voi.VerifyOptionsZIP_215}
 	differ := 0
@@ -239,20 +279,26 @@ func TestVerifySignatureRule(t *testing.T) {
 					t.Fatalf("VerifySignature = %v, want %v", got, tc.valid)
 				}
 			}
-			if got := stdlibVerify(tc.pub, tc.msg, tc.sig); got != tc.stdlib {
-				t.Fatalf("crypto/ed25519.Verify = %v, want %v", got, tc.stdlib)
+			if got := checkInBatches(t, tc.pub, tc.msg, tc.sig); got != tc.valid {
+				t.Fatalf("in a batch: %v, want %v", got, tc.valid)
+			}
+			if got, want := fipsVerify(tc.pub, tc.msg, tc.sig) && !weakKey(tc.pub), tc.valid; got != want {
+				t.Fatalf("FIPS 186-5 without weak keys = %v, the case %v", got, want)
+			}
+			if got := oldVerify(tc.pub, tc.msg, tc.sig); got != tc.old {
+				t.Fatalf("the old rule = %v, crypto/ed25519 without weak keys %v", got, tc.old)
 			}
 			got := len(tc.pub) == voi.PublicKeySize && voi.VerifyWithOptions(tc.pub, tc.msg, tc.sig, zip215)
 			if got != tc.zip215 {
 				t.Fatalf("the ZIP-215 rule says %v, the case %v", got, tc.zip215)
 			}
 		})
-		if tc.valid != tc.zip215 {
+		if tc.valid != tc.old {
 			differ++
 		}
 	}
 	if differ == 0 {
-		t.Fatal("no case tells DeMeS's rule from the cofactored one")
+		t.Fatal("no case tells DeMeS's rule from the cofactorless one")
 	}
 }
 
@@ -260,6 +306,7 @@ func TestVerifySignatureRule(t *testing.T) {
 // crypto/ed25519 on every single-bit change of valid signatures, keys and
 // messages.
 func TestVerifySignatureAgreesWithStdlib(t *testing.T) {
+	var batch checkedBatch
 	for n := byte(1); n <= 3; n++ {
 		id := testID(t, n)
 		pub := id.Public().Sign
@@ -270,6 +317,7 @@ func TestVerifySignatureAgreesWithStdlib(t *testing.T) {
 			if got, want := VerifySignature(pub, msg, sig), stdlibVerify(pub, msg, sig); got != want {
 				t.Fatalf("key %d, %s: VerifySignature = %v, crypto/ed25519 = %v", n, what, got, want)
 			}
+			batch.add(pub, msg, sig, stdlibVerify(pub, msg, sig))
 		}
 		check("unchanged", pub[:], msg, sig)
 		for bit := range 8 * len(sig) {
@@ -288,6 +336,8 @@ func TestVerifySignatureAgreesWithStdlib(t *testing.T) {
 			check("message bit "+strconv.Itoa(bit), pub[:], m, sig)
 		}
 	}
+	// The same signatures, checked together, get the same answers.
+	batch.verify(t)
 }
 
 func TestKeyCache(t *testing.T) {

@@ -631,16 +631,24 @@ func TestVectors(t *testing.T) {
 	t.Run("signature", func(t *testing.T) {
 		var v signatureVectors
 		checkFile(t, "signature.json", genSignatureVectors(t), &v)
+		var all checkedBatch
 		for _, sv := range v.Signatures {
 			pub, msg, sig := unhex(t, sv.PublicKey), unhex(t, sv.Message), unhex(t, sv.Signature)
 			if got := VerifySignature(pub, msg, sig); got != sv.Valid {
 				t.Errorf("%s: VerifySignature = %v, want %v", sv.Name, got, sv.Valid)
 			}
-			// crypto/ed25519 agrees, except that it takes weak keys.
-			if got := stdlibVerify(pub, msg, sig); got != (sv.Valid || (weakKey(pub) && got)) {
-				t.Errorf("%s: crypto/ed25519.Verify = %v, want %v", sv.Name, got, sv.Valid)
+			if got := checkInBatches(t, pub, msg, sig); got != sv.Valid {
+				t.Errorf("%s: in a batch %v, want %v", sv.Name, got, sv.Valid)
 			}
+			// voi's FIPS 186-5 rule agrees, except that it takes
+			// small-order keys.
+			if got := fipsVerify(pub, msg, sig); got != (sv.Valid || (weakKey(pub) && got)) {
+				t.Errorf("%s: the FIPS 186-5 rule = %v, want %v", sv.Name, got, sv.Valid)
+			}
+			all.add(pub, msg, sig, sv.Valid)
 		}
+		// All of them in one batch.
+		all.verify(t)
 	})
 
 	t.Run("sealed", func(t *testing.T) {

@@ -18,8 +18,9 @@ import (
 // a signature check would hold up every entry behind it.
 //
 // The cache changes nothing about what is accepted: an entry found here was
-// checked by crypto.Verify over exactly these bytes (the key is their hash),
-// and one not found is checked when it is applied, as before.
+// checked by crypto.Verify (or crypto.VerifyFrames, which answers the same)
+// over exactly these bytes (the key is their hash), and one not found is
+// checked when it is applied, as before.
 type verifiedFrames struct {
 	mu    sync.Mutex
 	m     map[[32]byte]*crypto.Envelope
@@ -108,8 +109,12 @@ func (n *Node) checkEntries() {
 }
 
 // check checks the signatures of the normal entries msgs carry and
-// remembers the envelopes of those that pass.
+// remembers the envelopes of those that pass. The signatures are checked
+// together (crypto.VerifyFrames, which answers for each frame what
+// crypto.Verify does): a host's append carries many entries.
 func (c *verifiedFrames) check(msgs []*pb.Message) {
+	var frames [][]byte
+	var keys [][32]byte
 	for _, m := range msgs {
 		for _, e := range m.GetEntries() {
 			data := e.GetData()
@@ -120,9 +125,16 @@ func (c *verifiedFrames) check(msgs []*pb.Message) {
 			if c.has(k) {
 				continue
 			}
-			if env, err := crypto.Verify(data); err == nil {
-				c.addKey(k, len(data), env)
-			}
+			frames, keys = append(frames, data), append(keys, k)
+		}
+	}
+	if len(frames) == 0 {
+		return
+	}
+	envs, errs := crypto.VerifyFrames(frames)
+	for i, env := range envs {
+		if errs[i] == nil {
+			c.addKey(keys[i], len(frames[i]), env)
 		}
 	}
 }

@@ -69,13 +69,16 @@ type checked struct {
 }
 
 // verifyJobs returns the jobs that fill out[i] for every entry: decode (when
-// raw is set, from base64) and verify the frame. Job k covers entries
-// [k*chunk, (k+1)*chunk).
+// raw is set, from base64) and verify the frame, the signatures of a job's
+// frames together (crypto.VerifyFrames, which answers for each frame what
+// crypto.Verify does). Job k covers entries [k*chunk, (k+1)*chunk).
 func verifyJobs(out []checked, frames [][]byte, raw bool) []func() {
 	var jobs []func()
 	for lo := 0; lo < len(out); lo += chunk {
 		hi := min(lo+chunk, len(out))
 		jobs = append(jobs, func() {
+			batch := make([][]byte, 0, hi-lo)
+			at := make([]int, 0, hi-lo)
 			for i := lo; i < hi; i++ {
 				c := &out[i]
 				if raw {
@@ -85,7 +88,12 @@ func verifyJobs(out []checked, frames [][]byte, raw bool) []func() {
 				} else {
 					c.frame = frames[i]
 				}
-				c.env, c.verr = crypto.Verify(c.frame)
+				batch = append(batch, c.frame)
+				at = append(at, i)
+			}
+			envs, errs := crypto.VerifyFrames(batch)
+			for j, i := range at {
+				out[i].env, out[i].verr = envs[j], errs[j]
 			}
 		})
 	}

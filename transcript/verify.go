@@ -205,6 +205,10 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 	for lo := 0; lo < len(msgs); lo += chunk {
 		hi := min(lo+chunk, len(msgs))
 		jobs = append(jobs, func() {
+			// The records of a job are checked together
+			// (crypto.VerifyRecords answers what VerifyRecord does).
+			var records, sigs [][]byte
+			var at []int
 			for i := lo; i < hi; i++ {
 				m := &msgs[i]
 				if m.record, m.derr = decode64(p.records64[i]); m.derr != nil {
@@ -213,7 +217,11 @@ func Verify(doc []byte, trust []identity.PublicID) (*Summary, error) {
 				if m.sig, m.derr = decode64(p.sigs64[i]); m.derr != nil {
 					continue
 				}
-				m.rec, m.err = crypto.VerifyRecord(m.record, m.sig)
+				records, sigs, at = append(records, m.record), append(sigs, m.sig), append(at, i)
+			}
+			recs, errs := crypto.VerifyRecords(records, sigs)
+			for j, i := range at {
+				msgs[i].rec, msgs[i].err = recs[j], errs[j]
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/internal/canon"
+	"github.com/demes/demes/internal/sigrule"
 )
 
 // Version is the version of the prekey record and of the key header.
@@ -245,9 +246,9 @@ func Decode(signed []byte) (*Prekey, error) {
 	if err := identity.CheckSigningKey(owner); err != nil {
 		return nil, fmt.Errorf("decode prekey: %w: owner key: %v", ErrMalformed, err)
 	}
-	// The rule of docs/PROTOCOL.md, "Signatures": crypto/ed25519's, with
-	// the owner's key canonical and not of small order (checked above).
-	if !ed25519.Verify(w.Owner, signedInput(sw.Record), sw.Signature) {
+	// The rule of docs/PROTOCOL.md, "Signatures", as every signature of
+	// DeMeS (the owner's key was also checked above, for a clearer error).
+	if !sigrule.Verify(w.Owner, signedInput(sw.Record), sw.Signature) {
 		return nil, fmt.Errorf("decode prekey: %w", ErrSignature)
 	}
 	pk, err := kem.NewPublicKey(w.Public)

@@ -92,4 +92,12 @@
 // by the group's clock, the lower median of the members' signing times)
 // admits nobody: members refuse the join at the door, and the state
 // machine rejects it in the log.
+//
+// TestLyingSilentReports: the host is healthy and heard by every honest
+// member, but one voter of five, then two, report it silent (ping flag bit
+// 2, a cut-off host) to every member, for the host and term everyone
+// follows, and three report it for a stale term or another host. Claim:
+// a backup forces a campaign only when a majority of the voters, itself
+// among them, no longer hear the host; the host stays, in its term, and the
+// group keeps committing.
 package adversary

@@ -12,8 +12,9 @@
 // node/rogue.go: node.Node.SignRaw signs any envelope as the node, with
 // its next counter; node.Node.ProposeRaw and node.Node.ProposeConfRaw
 // put any frame in the group's log through the node's raft, as a normal
-// entry or as the authorisation of any membership change; and
-// node.Node.LogFrames reads the committed log a node holds. A member can
+// entry or as the authorisation of any membership change;
+// node.Node.ReportSilent sends a member a signed ping that reports any host
+// cut off; and node.Node.LogFrames reads the committed log a node holds. A member can
 // do all of this with a modified build of its own node; the hooks only save
 // writing one. Whatever M's own node would refuse through its API, M signs
 // and proposes anyway; the honest members' state machines are what stand

@@ -12,8 +12,9 @@
 // node/rogue.go: node.Node.SignRaw signs any envelope as the node, with
 // its next counter; node.Node.ProposeRaw and node.Node.ProposeConfRaw
 // put any frame in the group's log through the node's raft, as a normal
-// entry or as the authorisation of any membership change; and
-// node.Node.LogFrames reads the committed log a node holds. A member can
+// entry or as the authorisation of any membership change;
+// node.Node.ReportSilent sends a member a signed ping that reports any host
+// cut off; and node.Node.LogFrames reads the committed log a node holds. A member can
 // do all of this with a modified build of its own node; the hooks only save
 // writing one. Whatever M's own node would refuse through its API, M signs
 // and proposes anyway; the honest members' state machines are what stand
@@ -92,4 +93,12 @@
 // by the group's clock, the lower median of the members' signing times)
 // admits nobody: members refuse the join at the door, and the state
 // machine rejects it in the log.
+//
+// TestLyingSilentReports: the host is healthy and heard by every honest
+// member, but one voter of five, then two, report it silent (ping flag bit
+// 2, a cut-off host) to every member, for the host and term everyone
+// follows, and three report it for a stale term or another host. Claim:
+// a backup forces a campaign only when a majority of the voters, itself
+// among them, no longer hear the host; the host stays, in its term, and the
+// group keeps committing.
 package adversary

@@ -1,19 +1,13 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -29,6 +23,9 @@ type FailoverOptions struct {
 	Binary string
 	// Kills is how many times the host is killed (default 20).
 	Kills int
+	// Cuts is how many times the host's links are cut (0: as many as
+	// Kills; negative: none). See [FailoverResult.Cut].
+	Cuts int
 	// Progress, when set, receives a line per kill.
 	Progress io.Writer
 	// Transport is how the processes talk (HTTP or P2P; default HTTP).
@@ -51,6 +48,13 @@ type FailoverResult struct {
 	// Rejoin: from the restart of the killed process until it has caught
 	// up and every node counts 3 voters again.
 	Rejoin Samples
+	// Cut, CutNewHost and CutDrained are Failover, NewHost and Drained
+	// when the host's links are cut instead: its process is stopped
+	// (SIGSTOP), so that it sends and answers nothing while its
+	// connections stay open, as behind a pulled cable; nothing tells the
+	// others it is gone. Healed: from its SIGCONT (the cable back) until
+	// every node agrees on one host and counts 3 voters again.
+	Cut, CutNewHost, CutDrained, Healed Samples
 	// Sent counts the messages sent during the failovers, Queued those of
 	// them not committed when their send returned (they wait in the
 	// outbox), Lost those missing from some node's messages in the end,
@@ -78,7 +82,16 @@ func (r FailoverResult) Figures() []Figure {
 		Median: float64(r.Lost + r.Duplicated), P99: nan(), Target: "0 lost, 0 duplicated", Verdict: verdict(r.Lost+r.Duplicated == 0 && r.Sent > 0),
 		Note: fmt.Sprintf("%d sent, %d queued at first, %d lost, %d duplicated", r.Sent, r.Queued, r.Lost, r.Duplicated),
 	}
-	return r.Transport.noted([]Figure{f, h, d, j, lost})
+	figs := []Figure{f, h, d, j}
+	if len(r.Cut) > 0 {
+		c := durationFigure("failover: cut host's links -> new host commits", "s", r.Cut, 700*time.Millisecond, 1500*time.Millisecond)
+		c.Note = "the host's process stopped (SIGSTOP): silent, its connections open"
+		ch := durationFigure("failover: cut host's links -> new host known", "s", r.CutNewHost, 0, 0)
+		cd := durationFigure("failover: cut host's links -> sent meanwhile all committed", "s", r.CutDrained, 0, 0)
+		hl := durationFigure("failover: links back -> one host, 3 voters", "s", r.Healed, 0, 0)
+		figs = append(figs, c, ch, cd, hl)
+	}
+	return r.Transport.noted(append(figs, lost))
 }
 
 // Failover runs three `demes serve` processes of o.Binary on loopback,
@@ -86,7 +99,9 @@ func (r FailoverResult) Figures() []Figure {
 // join), and then, o.Kills times: kills the host's process with SIGKILL,
 // measures how long until a new host commits a message sent by a survivor,
 // restarts the killed node on the same ports, and waits until it has
-// caught up and all three are voters again.
+// caught up and all three are voters again. Then, o.Cuts times, the same
+// with the host's links cut (its process stopped) instead of killed, and
+// restored instead of restarted.
 func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	r := FailoverResult{Transport: o.Transport}
 	if o.Binary == "" {
@@ -94,6 +109,15 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 	}
 	if o.Kills <= 0 {
 		o.Kills = 20
+	}
+	if o.Cuts == 0 {
+		o.Cuts = o.Kills
+	}
+	if o.Cuts > 0 && !canPause {
+		o.Cuts = 0
+		if o.Progress != nil {
+			fmt.Fprintln(o.Progress, "bench: failover: no cut-link runs on this platform (no SIGSTOP)")
+		}
 	}
 	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "failover", 3, o.Transport)
 	defer stop()
@@ -109,7 +133,7 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 		if err != nil {
 			return r, fmt.Errorf("kill %d: %w", k+1, err)
 		}
-		ids, err := failoverOnce(ctx, procs, gid, host, k, &r)
+		ids, err := failoverOnce(ctx, procs, gid, host, k, false, &r)
 		sent = append(sent, ids...)
 		if err != nil {
 			return r, fmt.Errorf("kill %d: %w", k+1, err)
@@ -117,6 +141,24 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 		if o.Progress != nil {
 			fmt.Fprintf(o.Progress, "bench: failover %d/%d: %.3f s (new host known after %.3f s, outbox drained after %.2f s, rejoined in %.2f s)\n",
 				k+1, o.Kills, r.Failover[k].Seconds(), r.NewHost[k].Seconds(), r.Drained[k].Seconds(), r.Rejoin[k].Seconds())
+		}
+	}
+	for k := 0; k < o.Cuts; k++ {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		host, err := waitStable(ctx, procs, gid)
+		if err != nil {
+			return r, fmt.Errorf("cut %d: %w", k+1, err)
+		}
+		ids, err := failoverOnce(ctx, procs, gid, host, k, true, &r)
+		sent = append(sent, ids...)
+		if err != nil {
+			return r, fmt.Errorf("cut %d: %w", k+1, err)
+		}
+		if o.Progress != nil {
+			fmt.Fprintf(o.Progress, "bench: failover, cut link %d/%d: %.3f s (new host known after %.3f s, outbox drained after %.2f s, healed in %.2f s)\n",
+				k+1, o.Cuts, r.Cut[k].Seconds(), r.CutNewHost[k].Seconds(), r.CutDrained[k].Seconds(), r.Healed[k].Seconds())
 		}
 	}
 	r.Sent = len(sent)
@@ -191,9 +233,10 @@ func startProcGroup(ctx context.Context, bin, name string, n int, t Transport) (
 	return procs, gid, stop, nil
 }
 
-// failoverOnce kills the host, times the failover, restarts the killed node
-// and waits for it to catch up. It returns the ids of the messages sent.
-func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k int, r *FailoverResult) ([]string, error) {
+// failoverOnce kills the host (with cut, stops it instead), times the
+// failover, restarts (resumes) it and waits for it to catch up. It returns
+// the ids of the messages sent.
+func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k int, cut bool, r *FailoverResult) ([]string, error) {
 	var survivors []*serveProc
 	for i, p := range procs {
 		if i != host {
@@ -209,8 +252,16 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 		hostErr error
 	)
 	start := time.Now()
-	if err := procs[host].kill(); err != nil {
+	fault, tag := procs[host].kill, "failover"
+	if cut {
+		fault, tag = procs[host].pause, "cut"
+	}
+	if err := fault(); err != nil {
 		return nil, err
+	}
+	if cut {
+		// Whatever happens below, the process must not stay stopped.
+		defer procs[host].resume()
 	}
 	wg.Add(1)
 	go func() {
@@ -232,11 +283,11 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 	var ids []string
 	var failover time.Duration
 	for j := 0; failover == 0; j++ {
-		m, code, err := survivors[0].api.send(fctx, gid, fmt.Sprintf("failover %d/%d", k, j), 20*time.Millisecond)
+		m, code, err := survivors[0].api.send(fctx, gid, fmt.Sprintf("%s %d/%d", tag, k, j), 20*time.Millisecond)
 		if err != nil {
 			if fctx.Err() != nil {
 				wg.Wait()
-				return ids, fmt.Errorf("no commit within 30 s of the kill: %w", err)
+				return ids, fmt.Errorf("no commit within 30 s of the %s: %w", tag, err)
 			}
 			continue
 		}
@@ -251,8 +302,12 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 	if hostErr != nil {
 		return ids, hostErr
 	}
-	r.Failover = append(r.Failover, failover)
-	r.NewHost = append(r.NewHost, newHost)
+	failovers, newHosts, drained := &r.Failover, &r.NewHost, &r.Drained
+	if cut {
+		failovers, newHosts, drained = &r.Cut, &r.CutNewHost, &r.CutDrained
+	}
+	*failovers = append(*failovers, failover)
+	*newHosts = append(*newHosts, newHost)
 	if err := testutil.Poll(fctx, 5*time.Millisecond, "the survivor's outbox to drain", func() bool {
 		st, err := survivors[0].api.status(fctx)
 		if err != nil {
@@ -267,16 +322,20 @@ func failoverOnce(ctx context.Context, procs []*serveProc, gid string, host, k i
 	}); err != nil {
 		return ids, err
 	}
-	r.Drained = append(r.Drained, time.Since(start))
+	*drained = append(*drained, time.Since(start))
 
 	restart := time.Now()
-	if err := procs[host].start(ctx); err != nil {
+	back, after, rejoin := procs[host].start, "after the restart", &r.Rejoin
+	if cut {
+		back, after, rejoin = func(context.Context) error { return procs[host].resume() }, "after the links came back", &r.Healed
+	}
+	if err := back(ctx); err != nil {
 		return ids, err
 	}
 	if _, err := waitStable(ctx, procs, gid); err != nil {
-		return ids, fmt.Errorf("after the restart: %w", err)
+		return ids, fmt.Errorf("%s: %w", after, err)
 	}
-	r.Rejoin = append(r.Rejoin, time.Since(restart))
+	*rejoin = append(*rejoin, time.Since(restart))
 	return ids, nil
 }
 
@@ -377,216 +436,4 @@ func checkDelivered(ctx context.Context, procs []*serveProc, gid string, sent []
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// serveProc is one `demes serve` process and its home; p2p is its libp2p
-// listen address, empty when it runs on HTTP only.
-type serveProc struct {
-	bin, home, listen, ui, p2p, pub string
-	cmd                             *exec.Cmd
-	done                            chan struct{}
-	api                             *apiClient
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// env is the environment of the processes: the caller's, without DEMES_
-// variables, so that a DEMES_HOME of the person running the benchmark is
-// never touched.
-func env() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DEMES_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// cli runs a demes command with this home and returns the last line of its
-// stdout (where the command prints its one value).
-func (p *serveProc) cli(ctx context.Context, args ...string) (string, error) {
-	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, p.bin, append(args, "--home", p.home)...)
-	cmd.Env = env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("demes %s: %v: %s", args[0], err, strings.TrimSpace(stderr.String()))
-	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	return strings.TrimSpace(lines[len(lines)-1]), nil
-}
-
-// start runs `demes serve` and waits until its local API answers.
-func (p *serveProc) start(ctx context.Context) error {
-	logf, err := os.OpenFile(filepath.Join(p.home, "serve.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	args := []string{"serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn"}
-	if p.p2p != "" {
-		args = append(args, "--p2p", p.p2p, "--port-map=false")
-	}
-	cmd := exec.Command(p.bin, args...)
-	cmd.Env = env()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start demes serve: %w", err)
-	}
-	p.cmd, p.done = cmd, make(chan struct{})
-	go func() {
-		cmd.Wait()
-		logf.Close()
-		close(p.done)
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	err = testutil.Poll(wctx, 10*time.Millisecond, "demes serve to start", func() bool {
-		select {
-		case <-p.done:
-			return true
-		default:
-		}
-		a, err := newAPIClient(p.home, cmd.Process.Pid)
-		if err != nil {
-			return false
-		}
-		if _, err := a.status(wctx); err != nil {
-			return false
-		}
-		p.api = a
-		return true
-	})
-	select {
-	case <-p.done:
-		return fmt.Errorf("demes serve exited at start; see %s", filepath.Join(p.home, "serve.log"))
-	default:
-	}
-	return err
-}
-
-// kill sends SIGKILL and waits for the process to be gone.
-func (p *serveProc) kill() error {
-	if p.cmd == nil {
-		return nil
-	}
-	if err := p.cmd.Process.Kill(); err != nil {
-		return fmt.Errorf("kill demes serve: %w", err)
-	}
-	<-p.done
-	p.cmd = nil
-	return nil
-}
-
-// stop ends the process with SIGTERM (SIGKILL after 10 s).
-func (p *serveProc) stop() {
-	if p.cmd == nil {
-		return
-	}
-	p.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-	p.cmd = nil
-}
-
-// apiClient calls a serve's local API with its token.
-type apiClient struct {
-	base, token string
-	hc          *http.Client
-}
-
-// newAPIClient reads serve.json and the token of home; serve.json must be
-// the one written by the process pid (a killed one leaves its own behind).
-func newAPIClient(home string, pid int) (*apiClient, error) {
-	b, err := os.ReadFile(filepath.Join(home, "serve.json"))
-	if err != nil {
-		return nil, err
-	}
-	var info struct {
-		UIURL string `json:"ui_url"`
-		PID   int    `json:"pid"`
-	}
-	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, err
-	}
-	if info.PID != pid {
-		return nil, errors.New("serve.json of another process")
-	}
-	tok, err := os.ReadFile(filepath.Join(home, "token"))
-	if err != nil {
-		return nil, err
-	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = nil
-	tr.MaxIdleConnsPerHost = 128 // the throughput benchmark's senders
-	return &apiClient{base: info.UIURL, token: strings.TrimSpace(string(tok)), hc: &http.Client{Transport: tr}}, nil
-}
-
-func (a *apiClient) do(ctx context.Context, method, path string, in, out any) (int, error) {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return 0, err
-		}
-		body = bytes.NewReader(b)
-	}
-	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, method, a.base+path, body)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return resp.StatusCode, fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	if out != nil {
-		if err := json.NewDecoder(bufio.NewReader(resp.Body)).Decode(out); err != nil {
-			return resp.StatusCode, err
-		}
-	}
-	return resp.StatusCode, nil
-}
-
-func (a *apiClient) status(ctx context.Context) (node.Status, error) {
-	var st node.Status
-	_, err := a.do(ctx, http.MethodGet, "/api/v1/status", nil, &st)
-	return st, err
-}
-
-func (a *apiClient) send(ctx context.Context, gid, text string, wait time.Duration) (node.Message, int, error) {
-	var m node.Message
-	code, err := a.do(ctx, http.MethodPost, "/api/v1/groups/"+gid+"/messages",
-		map[string]any{"text": text, "timeout_ms": wait.Milliseconds()}, &m)
-	return m, code, err
-}
-
-func (a *apiClient) messages(ctx context.Context, gid string) ([]node.Message, error) {
-	var ms []node.Message
-	_, err := a.do(ctx, http.MethodGet, "/api/v1/groups/"+gid+"/messages", nil, &ms)
-	return ms, err
 }

@@ -23,9 +23,10 @@ import (
 const InvitePrefix = "demes-invite-"
 
 // inviteCode is the body of the signed envelope an invite code carries: enough
-// for the invitee to find the group and check who invited it.
+// for the invitee to find the group and check who invited it. It is a CBOR
+// array of six elements, or of seven when Relays is not empty (see
+// invite_relays.go), so that codes without relays read as before.
 type inviteCode struct {
-	_         struct{} `cbor:",toarray"`
 	GroupName string
 	Invitee   []byte // 64-byte public id
 	Inviter   []byte // 64-byte public id
@@ -34,6 +35,10 @@ type inviteCode struct {
 	// expiry: the joiner checks both against the log it receives.
 	Index   uint64
 	Expires int64
+	// Relays are the circuit relays the group's settings list, as they
+	// list them: the joiner holds a slot on them from the start of its
+	// join, so that the members reach it through them.
+	Relays []string
 }
 
 // joinReply is what a member answers to an accepted join: the members as it
@@ -136,7 +141,7 @@ func (n *Node) inviteCode(gid crypto.GroupID, v *view, invitee identity.PublicID
 		}
 	}
 	body, err := state.Encode(&inviteCode{GroupName: v.name, Invitee: invitee.Bytes(), Inviter: n.self.Bytes(), URLs: urls,
-		Index: inv.Index, Expires: inv.Expires})
+		Index: inv.Index, Expires: inv.Expires, Relays: v.settings.Relays})
 	if err != nil {
 		return "", err
 	}
@@ -188,6 +193,9 @@ type ParsedInvite struct {
 	URLs      []string
 	Index     uint64
 	Expires   time.Time
+	// Relays are the circuit relays of the group's settings when the
+	// invite was made (none in a code from before relays).
+	Relays []string
 	// Keeper is set for a keeper's code (see keeper.go): the invitee joins
 	// as a keeper.
 	Keeper bool
@@ -222,8 +230,11 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 	if len(b.URLs) == 0 {
 		return nil, errors.New("invite code names no member to contact")
 	}
+	if err := state.CheckRelays(b.Relays); err != nil {
+		return nil, fmt.Errorf("invite code is malformed: %w", err)
+	}
 	return &ParsedInvite{Group: env.Group, GroupName: b.GroupName, Invitee: invitee, Inviter: inviter, URLs: b.URLs,
-		Index: b.Index, Expires: time.Unix(0, b.Expires), Keeper: env.Type == crypto.TypeKeeper}, nil
+		Index: b.Index, Expires: time.Unix(0, b.Expires), Relays: b.Relays, Keeper: env.Type == crypto.TypeKeeper}, nil
 }
 
 // Join joins a group through an invite code. It proves to a member that this
@@ -256,6 +267,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	if existing != nil && existing.view.Load().self {
 		return GroupInfo{GroupID: existing.id.String(), Name: existing.view.Load().name}, nil
 	}
+	defer n.useInviteRelays(ctx, inv)()
 	var (
 		reply    *joinReply
 		lastErr  error

@@ -71,6 +71,10 @@ type Node struct {
 	checkc   chan []*pb.Message
 	// relaysPoke wakes watchRelays (relays.go).
 	relaysPoke chan struct{}
+	// joinRelaysBy are the relays of the invites of the joins under way,
+	// by join (invite_relays.go).
+	joinRelaysMu sync.Mutex
+	joinRelaysBy map[*int][]string
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -37,9 +37,10 @@ func (n *Node) watchRelays() {
 }
 
 // groupRelays returns the relays the settings of the groups this node is
-// a member of list, sorted, each once.
+// a member of list, and those of the invites it is joining with, sorted,
+// each once.
 func (n *Node) groupRelays() []string {
-	var out []string
+	out := n.joinRelays()
 	for _, g := range n.groupsNow() {
 		if v := g.view.Load(); v != nil && v.self {
 			out = append(out, v.settings.Relays...)

@@ -11,6 +11,7 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"math"
 
@@ -165,4 +166,47 @@ func (n *Node) ReformForged(ctx context.Context, groupID string, index uint64, h
 	return n.startSuccessor(ctx, g, v, identity.PublicID{}, nil, func(c *state.Continuation) {
 		c.Index, c.Head = index, head[:]
 	})
+}
+
+// ReportSilent sends the member with public id to one signed ping that says
+// this node no longer hears the host hostID (a public id; "" for none) in
+// term, whatever this node hears: the ping's raft view is (term, that
+// host) and its flags carry the silent bit (cutoff.go). It returns once the
+// member answered. It exists for the adversary suite (see the comment at
+// the top of rogue.go): a lying member that tries to depose a healthy host
+// by reporting it cut off.
+func (n *Node) ReportSilent(ctx context.Context, groupID, to, hostID string, term uint64) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	dst, err := identity.ParsePublicID(to)
+	if err != nil {
+		return fmt.Errorf("report silent: %v: %w", err, ErrInvalid)
+	}
+	rv := raftView{term: term}
+	if hostID != "" {
+		h, err := identity.ParsePublicID(hostID)
+		if err != nil {
+			return fmt.Errorf("report silent: %v: %w", err, ErrInvalid)
+		}
+		rv.lead = state.RaftID(h.Sign)
+	}
+	m, ok := g.view.Load().members[dst.Sign]
+	if !ok || m.url == "" {
+		return fmt.Errorf("report silent: %s is not a member with an address: %w", dst.Fingerprint(), ErrNotFound)
+	}
+	nonce := make([]byte, pingNonceLen)
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("report silent: %w", err)
+	}
+	frame, err := n.sign(&crypto.Envelope{Type: crypto.TypePing, Group: g.id, To: dst.Sign,
+		Payload: encodePing(nonce, pingKindPing, rv, pingExtra{flags: pingSilent})})
+	if err != nil {
+		return fmt.Errorf("report silent: %w", err)
+	}
+	if _, err := n.cfg.Link.Post(ctx, m.url, frame); err != nil {
+		return fmt.Errorf("report silent to %s: %w", dst.Fingerprint(), err)
+	}
+	return nil
 }

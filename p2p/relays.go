@@ -42,7 +42,8 @@ func (p *Host) addRelay(r peer.AddrInfo, fixed bool) {
 // list. A relay it held a slot on for an earlier call and that relays no
 // longer names is let go (its slot lapses). The host's URL then names a
 // circuit address through each relay, and the OnAddrsChanged function
-// hears of it.
+// hears of it. With a relay, the host listens on QUIC too (quic.go), as
+// one given relays at start does.
 func (p *Host) SetGroupRelays(relays []peer.AddrInfo) {
 	want := map[peer.ID]peer.AddrInfo{}
 	for _, r := range relays {
@@ -65,6 +66,13 @@ func (p *Host) SetGroupRelays(relays []peer.AddrInfo) {
 		}
 	}
 	p.mu.Unlock()
+	if len(want) > 0 {
+		if added, err := p.listenQUIC(); err != nil {
+			p.log.Warn().Err(err).Msg("not listening on QUIC: hole punching through routers tries TCP alone")
+		} else if len(added) > 0 {
+			p.log.Info().Str("listen", joinAddrs(added)).Msg("listening on QUIC too, for hole punching, now that a group lists relays")
+		}
+	}
 	p.pokeAddrs()
 }
 

@@ -38,6 +38,10 @@ type fakeWorld struct {
 	// whose person turned read receipts off (fakereceipts_test.go).
 	reads       map[string]map[*fakeNode]uint64
 	receiptsOff map[*fakeNode]bool
+	// reach and paths are what the nodes say of their reachability and
+	// of how they reach each other (fakereach_test.go).
+	reach map[*fakeNode]*api.Reachability
+	paths map[[2]*fakeNode]string
 }
 
 type fakeGroup struct {
@@ -329,6 +333,7 @@ func (n *fakeNode) Status() api.Status {
 		Rejected:    map[string]int64{"bad signature": 0},
 	}
 	s.ReadReceipts = !n.w.receiptsOff[n]
+	s.Reachability = n.w.reach[n]
 	if n.stopped {
 		return s
 	}
@@ -381,6 +386,7 @@ func (n *fakeNode) Status() api.Status {
 				Self:        m == n,
 				PeerURL:     "http://" + m.name + ".invalid:7000",
 				Admin:       g.admins[m],
+				Path:        n.w.paths[[2]*fakeNode{n, m}],
 			}
 			if m != n {
 				mem.SafetyNum = identity.SafetyNumber(n.pub, m.pub)

@@ -209,6 +209,10 @@ func (n *fakeNode) SetSettings(ctx context.Context, groupID string, s api.GroupS
 	if !g.admins[n] {
 		return fmt.Errorf("settings: only admins may change the group's settings: %w", api.ErrForbidden)
 	}
+	// As the node does: a relay list left out keeps the group's.
+	if s.Relays == nil {
+		s.Relays = g.settings.Relays
+	}
 	g.settings = s
 	n.w.notifyStatusLocked(g)
 	return nil

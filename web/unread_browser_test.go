@@ -142,6 +142,9 @@ func TestBrowserSameNames(t *testing.T) {
 	zed.Send(context.Background(), gid, "another bob", time.Second)
 
 	p := openUI(t, startUI(t, alice, nil))
+	// The list comes with the page's first groups request, which may
+	// answer after the status that openUI waits for.
+	p.WaitFor("two groups in the list", `() => document.querySelectorAll('#group-list .group-name').length === 2`)
 	names := webtest.Eval[[]string](p, `Array.from(document.querySelectorAll('#group-list .group-name')).map((e) => e.textContent).sort()`)
 	wantNames := []string{"friends · " + gid[:6], "friends · " + other.GroupID[:6]}
 	sort.Strings(wantNames)

@@ -60,7 +60,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f := newFlags("bench ["+strings.Join(names, "|")+"|all] [--kills N] [--json]", stdout)
 	jsonOut := f.Bool("json", false, "print the machine and the figures as one JSON document")
 	var o benchOptions
-	f.IntVar(&o.kills, "kills", 20, "failover: how many times the host is killed")
+	f.IntVar(&o.kills, "kills", 20, "failover: how many times the host is killed, and how many times its links are cut")
 	f.IntVar(&o.messages, "messages", 200, "latency, ceiling: how many messages are timed per group size")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "throughput, ceiling: how long the senders send")
 	sizes := f.String("sizes", "3,10,50,100", "scale: the group `SIZES`, comma-separated")

@@ -31,7 +31,7 @@ type p2pFlags struct {
 
 func addP2PFlags(f *cmdFlags) *p2pFlags {
 	p := &p2pFlags{}
-	f.StringVar(&p.listen, "p2p", "", "listen for libp2p peers on `ADDR` (HOST:PORT: TCP, and QUIC too with --relay) and advertise this node's libp2p address instead of its HTTP peer URL (the HTTP peer listener keeps running for members that still use it)")
+	f.StringVar(&p.listen, "p2p", "", "listen for libp2p peers on `ADDR` (HOST:PORT: TCP, and QUIC too with --relay or a relay in a group's settings) and advertise this node's libp2p address instead of its HTTP peer URL (the HTTP peer listener keeps running for members that still use it)")
 	f.Var(&p.relays, "relay", "reserve a slot on the circuit relay at `ADDR` (as 'demes relay' prints it) to be reachable from behind a router; repeatable; implies --p2p 0.0.0.0:0 when --p2p is not given")
 	f.BoolVar(&p.portMap, "port-map", true, "with --p2p, ask the local router for a port mapping (UPnP, NAT-PMP)")
 	return p

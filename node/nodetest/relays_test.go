@@ -11,6 +11,7 @@ import (
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/p2p"
+	"github.com/demes/demes/state"
 )
 
 // TestGroupRelayFromSettings: once an admin lists a relay in the group's
@@ -118,5 +119,110 @@ func TestGroupRelayFromSettings(t *testing.T) {
 	}
 	if err := c.Until(ctx, "node1 to hold the slot again after a restart", slots); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestJoinThroughInviteRelays: a group lists a relay in its settings; an
+// invite made there carries it, and the invitee, which knew of no relay,
+// holds a slot on it from the start of its join: the URL it joins with
+// (in its join entry, what the members first reach it by) names its
+// circuit address through the relay. It then chats both ways. Watched to
+// fail without the invite's relays (the join entry named only the
+// invitee's direct address).
+func TestJoinThroughInviteRelays(t *testing.T) {
+	seed := make([]byte, 32)
+	seed[0] = 43
+	relay, err := p2p.New(p2p.Config{Seed: seed, Listen: "127.0.0.1:0", MaxFrame: crypto.MaxFrame,
+		RelayFor: func([32]byte) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	circuit := "/p2p/" + relay.ID().String() + "/p2p-circuit"
+
+	c, err := nodetest.New(nodetest.Options{Size: 2, Seed: 12, Dir: t.TempDir(), P2P: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	// The invitee, in a cluster of its own: no member of the group.
+	j, err := nodetest.New(nodetest.Options{Size: 1, Seed: 13, Dir: t.TempDir(), P2P: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(j.Close)
+	for _, cl := range []*nodetest.Cluster{c, j} {
+		if err := cl.StartAll(); err != nil {
+			t.Fatal(err)
+		}
+		// As demes serve does: the node's URL follows its host's.
+		for i, m := range cl.Members() {
+			m.Host().OnAddrsChanged(func(url string) {
+				if n := cl.Node(i); n != nil {
+					n.SetURL(url)
+				}
+			})
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := c.Form(ctx, nodetest.FormOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(relay.URL(), p2p.Scheme)
+	if err := c.Node(0).SetSettings(ctx, c.GroupID, node.GroupSettings{Relays: []string{addr}}); err != nil {
+		t.Fatal(err)
+	}
+	joiner := j.Member(0)
+	if joiner.Host().Reserved(relay.ID()) || strings.Contains(j.Node(0).URL(), circuit) {
+		t.Fatalf("the invitee names the relay before it joins: %s", j.Node(0).URL())
+	}
+	code, err := c.Node(0).Invite(ctx, c.GroupID, joiner.ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := node.ParseInvite(code)
+	if err != nil || len(inv.Relays) != 1 || inv.Relays[0] != addr {
+		t.Fatalf("the invite carries the relays %q (%v), want [%s]", inv.Relays, err, addr)
+	}
+	if _, err := j.Node(0).Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	j.GroupID = c.GroupID
+
+	joinURL := ""
+	es, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		env, err := crypto.Verify(e.Frame)
+		if err != nil || env.Type != crypto.TypeJoin || env.Sender != joiner.ID.Public().Sign {
+			continue
+		}
+		var b state.JoinBody
+		if err := state.Decode(env.Payload, &b); err != nil {
+			t.Fatal(err)
+		}
+		joinURL = b.URL
+	}
+	if !strings.Contains(joinURL, circuit) {
+		t.Fatalf("the invitee joined with the URL %q, which names no circuit address through the invite's relay", joinURL)
+	}
+
+	if _, err := j.Send(ctx, 0, "hello through the invite's relay", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Send(ctx, 1, "welcome", 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Until(ctx, "the invitee to hold both messages", func() bool {
+		ms, err := j.Committed(0)
+		return err == nil && strings.Contains(nodetest.Texts(ms), "hello through the invite's relay") && strings.Contains(nodetest.Texts(ms), "welcome")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !joiner.Host().Reserved(relay.ID()) {
+		t.Error("the invitee let the relay go once it joined, although the group's settings list it")
 	}
 }

@@ -123,7 +123,9 @@ function updateMemberLive(li, m) {
     text = m.online ? 'online' + (m.rtt_ms > 0 ? ' · ' + fmtMs(m.rtt_ms) + ' away' : '') : 'offline';
     // Through a relay: messages still arrive, but slower, and the
     // relay sees that the two devices talk (never what they say).
-    if (m.path === 'relayed') text += ' · through a relay';
+    // Over HTTP there is no path to tell (the field is left out).
+    if (m.online && m.path === 'relayed') text += ' · through a relay';
+    else if (m.online && m.path === 'direct') text += ' · direct';
   }
   const dot = li.querySelector('.dot');
   dot.className = 'dot dot-' + live;

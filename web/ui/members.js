@@ -13,6 +13,7 @@ import { plain } from './errors.js';
 import { openDialog } from './dialogs.js';
 import { badge } from './memberlist.js';
 import { refreshStatus, refreshGroups } from './sync.js';
+import { renderRelays, wireRelays } from './relays.js';
 
 // onChange runs after a membership change: the lists, then the invites.
 function onChange() {
@@ -226,6 +227,7 @@ export const membership = (function () {
     // the group has no host (after a long absence, everyone may have moved).
     $('keeper-form').hidden = !g.admin;
     $('reconnect-form').hidden = !!g.host && !$('reconnect-form').dataset.busy;
+    renderRelays();
   }
 
   // submitTarget posts a keeper or reconnect form's target and shows what
@@ -340,6 +342,7 @@ export const membership = (function () {
     $('rename-name').addEventListener('input', (e) => { e.target.dataset.edited = 'true'; });
     $('keeper-form').addEventListener('submit', (e) => submitTarget(e, 'keeper'));
     $('reconnect-form').addEventListener('submit', (e) => submitTarget(e, 'reconnect'));
+    wireRelays(onChange);
   }
 
   return { memberBadges, memberActions, loadInvites, render, prepareInvite, inviteExpiry, isLeft, wire };

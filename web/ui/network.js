@@ -29,10 +29,42 @@ function renderFacts() {
     rows.push(['Log entries', String(g.committed)]);
     rows.push(['In your outbox', String(g.queued || 0)]);
     rows.push(['Your node’s role', g.role || '?']);
+    const paths = pathsFact(g);
+    if (paths) rows.push(['Paths to the others', paths]);
   }
+  const reach = reachFact(state.status && state.status.reachability);
+  if (reach) rows.push(['Your device from the internet', reach]);
   const items = [];
   for (const [k, v] of rows) items.push(el('dt', null, k), el('dd', null, v));
   dl.replaceChildren(...items);
+}
+
+// pathsFact says which members this node reaches directly and which only
+// through a relay, or '' when the node does not say (it talks HTTP).
+function pathsFact(g) {
+  const direct = [];
+  const relayed = [];
+  for (const m of g.members) {
+    if (m.self) continue;
+    if (m.path === 'direct') direct.push(memberName(m));
+    else if (m.path === 'relayed') relayed.push(memberName(m));
+  }
+  const parts = [];
+  if (direct.length) parts.push('direct: ' + direct.join(', '));
+  if (relayed.length) parts.push('through a relay: ' + relayed.join(', '));
+  return parts.join('; ');
+}
+
+// reachFact says whether peers on the internet can open a connection to
+// this device, as the node found out by asking peers to dial it back
+// (AutoNAT), or '' when the node does not run libp2p.
+export function reachFact(r) {
+  if (!r) return '';
+  const relays = (r.relays || []).length;
+  const via = relays ? ' · others reach it through ' + (relays === 1 ? 'a relay' : relays + ' relays') : '';
+  if (r.state === 'public') return 'reachable directly' + ((r.reachable || []).length ? ' at ' + r.reachable[0] : '') + via;
+  if (r.state === 'private') return 'not reachable directly (behind a router or firewall)' + (via || ' · and no relay: members elsewhere cannot reach it; an admin can list a relay in the group’s settings');
+  return 'not known yet: peers on the internet have not tried to reach it' + via;
 }
 
 function renderPicture() {

@@ -21,15 +21,22 @@ const quicDelay = 250 * time.Millisecond
 // A QUIC peer that dies sends nothing: the others learn it only when raft's
 // election timeout passes. QUIC stays the fallback (and hole punching uses
 // both).
+//
+// QUIC waits only where there is a TCP address to try first: a dial given
+// QUIC addresses alone (a relay's, connectRelayQUIC) starts at once.
 func tcpFirst(addrs []ma.Multiaddr) []network.AddrDelay {
 	ranked := swarm.DefaultDialRanker(addrs)
+	anyTCP := false
+	for _, a := range ranked {
+		anyTCP = anyTCP || !isCircuit(a.Addr) && isTCP(a.Addr)
+	}
 	for i, a := range ranked {
 		if isCircuit(a.Addr) {
 			continue
 		}
 		if _, err := a.Addr.ValueForProtocol(ma.P_TCP); err == nil {
 			ranked[i].Delay = 0
-		} else if a.Delay < quicDelay {
+		} else if anyTCP && a.Delay < quicDelay {
 			ranked[i].Delay = quicDelay
 		}
 	}

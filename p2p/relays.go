@@ -4,8 +4,10 @@ import (
 	"context"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
+	ma "github.com/multiformats/go-multiaddr"
 )
 
 // relaySlot is the host's state for one relay it holds, or seeks, a slot
@@ -144,6 +146,7 @@ func (p *Host) keepReservation(ctx context.Context, slot *relaySlot) {
 	r := slot.info
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		p.connectRelayQUIC(rctx, r)
 		res, err := client.Reserve(rctx, p.h, r)
 		cancel()
 		p.mu.Lock()
@@ -186,4 +189,41 @@ func (p *Host) keepReservation(ctx context.Context, slot *relaySlot) {
 			}
 		}
 	}
+}
+
+// connectRelayQUIC connects to relay r over QUIC, when this host listens on
+// QUIC, r has a QUIC address and the host is not connected to r yet, so
+// that the slot is held over UDP: the relay then tells this host (identify's
+// observed address) the UDP address its router's NAT gives it, which is
+// what a hole punch over UDP starts from. Held over TCP, the slot teaches
+// the host only its TCP address, and behind a router that lets only UDP
+// through unasked (most do better with UDP than with a simultaneous TCP
+// open) the members would stay relayed (e2e/netns TestNetnsHolePunchQUIC).
+// Where the QUIC dial fails, Reserve dials as usual, TCP first.
+func (p *Host) connectRelayQUIC(ctx context.Context, r peer.AddrInfo) {
+	if p.h.Network().Connectedness(r.ID) == network.Connected || !p.listensQUIC() {
+		return
+	}
+	var quic []ma.Multiaddr
+	for _, a := range r.Addrs {
+		if isQUIC(a) {
+			quic = append(quic, a)
+		}
+	}
+	if len(quic) == 0 {
+		return
+	}
+	if err := p.h.Connect(ctx, peer.AddrInfo{ID: r.ID, Addrs: quic}); err != nil {
+		p.log.Debug().Err(err).Str("relay", r.ID.String()).Msg("relay not reached over QUIC; trying its other addresses")
+	}
+}
+
+// listensQUIC reports whether the host listens on a QUIC address.
+func (p *Host) listensQUIC() bool {
+	for _, a := range p.h.Network().ListenAddresses() {
+		if isQUIC(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -65,13 +65,7 @@ var privateNet = internet{"10.99.0.1", "10.99.0.11", "10.99.0.12", "/24", ""}
 // router answers an unsolicited TCP connection to itself with a reset).
 func newHomeNATs(t *testing.T, inet internet, firewall bool) *homeNATs {
 	t.Helper()
-	return newHomeNATsVia(t, inet, firewall, func(addr string) string { return addr })
-}
 
-// newHomeNATsVia is newHomeNATs with the members given relayVia(the
-// address the relay printed) as their relay's address.
-func newHomeNATsVia(t *testing.T, inet internet, firewall bool, relayVia func(string) string) *homeNATs {
-	t.Helper()
 	tp := newTopo(t)
 	if inet.keep != "" {
 		tp.hostHasNone(inet.keep)
@@ -111,7 +105,7 @@ func newHomeNATsVia(t *testing.T, inet internet, firewall bool, relayVia func(st
 
 	hn.relay, hn.relayAddr = startRelay(t, r)
 	for _, n := range hn.nodes {
-		n.start(p2pServe(relayVia(hn.relayAddr))...)
+		n.start(p2pServe(hn.relayAddr)...)
 	}
 	return hn
 }

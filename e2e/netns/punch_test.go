@@ -158,21 +158,21 @@ func (p *proc) logLines(s string) []string {
 	return out
 }
 
-// TestNetnsHolePunchQUIC is TestNetnsHolePunch over UDP: the members hold
-// their relay slots over QUIC (the relay's QUIC address), so each learns
-// the UDP address its router's NAT gives it, and each router drops TCP
-// between the two homes, so that only a hole punched over UDP (QUIC) can
-// give them a direct path. Most home routers' NATs keep a UDP mapping for
-// any peer (endpoint-independent mapping), which is why punching over UDP
-// works more often in real life than the simultaneous TCP open.
+// TestNetnsHolePunchQUIC is TestNetnsHolePunch over UDP: each router drops
+// all TCP between the two homes, so that only a hole punched over UDP
+// (QUIC) can give the members a direct path. They are given the relay's
+// address as it prints it (TCP and QUIC); a node that listens on QUIC holds
+// its slot over QUIC (p2p connectRelayQUIC), and so learns from the relay
+// the UDP address its router's NAT gives it, which the punch starts from.
+// Most home routers keep a UDP mapping for any peer (endpoint-independent
+// mapping), which is why punching over UDP works more often in real life
+// than the simultaneous TCP open.
 func TestNetnsHolePunchQUIC(t *testing.T) {
 	requireNetns(t)
 	requireNft(t)
 	requireP2P(t)
 	t.Parallel()
-	hn := newHomeNATsVia(t, publicNet, true, func(addr string) string {
-		return strings.Replace(addr, "/tcp/4001/", "/udp/4001/quic-v1/", 1)
-	})
+	hn := newHomeNATs(t, publicNet, true)
 	ana, ben := hn.nodes[0], hn.nodes[1]
 	hn.tp.cutTCP(hn.routers[0], hn.wans[1])
 	hn.tp.cutTCP(hn.routers[1], hn.wans[0])

@@ -24,8 +24,10 @@ import (
 // for a member that has not published a prekey yet (a newcomer, for the
 // moment its first prekey takes to commit) or let it expire (away for more
 // than two weeks); it is logged, and the key is replaced as soon as every
-// member has a prekey (sealingKey), so that it seals few messages.
-func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte, error) {
+// member has a prekey (sealingKey), so that it seals few messages. It
+// returns the message as opening it gives (see crypto.SealOwn), except on
+// the fallback.
+func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte, *crypto.Opened, error) {
 	rs := g.st.Recipients()
 	now := time.Now()
 	pks := make([]*prekey.Prekey, 0, len(rs))
@@ -38,15 +40,16 @@ func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte
 			}
 			g.fallback[key.ID] = true
 			g.n.fig.identitySealed.Add(1)
-			return crypto.SealMessage(g.n.id, m, key, rs)
+			sealed, err := crypto.SealMessage(g.n.id, m, key, rs)
+			return sealed, nil, err
 		}
 		pks = append(pks, p)
 	}
 	hdr, err := g.keyHeader(key, pks, now)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return crypto.SealMessageWithHeader(g.n.id, m, key, hdr)
+	return crypto.SealOwn(g.n.id, m, key, hdr)
 }
 
 // sealedHeader is the last key header this node sealed to prekeys: for its

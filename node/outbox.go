@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -46,12 +47,22 @@ type pending struct {
 	own ownSealed
 }
 
-// ownSealed is a message as this node sealed it: the key, the sealed
-// bytes, and what opening them gives (crypto.SealOwn).
+// ownSealed is a message as this node sealed it: the key it is sealed
+// under (its name and a hash of it: the key itself is not kept beyond the
+// key ring's retention for a message that stays queued), the sealed bytes,
+// and what opening them gives (crypto.SealOwn).
 type ownSealed struct {
-	key    *crypto.SenderKey
+	ref    crypto.KeyRef
+	key    [32]byte // SHA-256 of the key
 	sealed []byte
 	opened *crypto.Opened
+}
+
+func newOwnSealed(key *crypto.SenderKey, sealed []byte, opened *crypto.Opened) ownSealed {
+	if opened == nil {
+		return ownSealed{}
+	}
+	return ownSealed{ref: key.Ref(), key: sha256.Sum256(key.Key[:]), sealed: sealed, opened: opened}
 }
 
 // ownOpened returns the opened form of chat c when it is exactly a message
@@ -65,8 +76,8 @@ func (g *group) ownOpened(c *state.Chat, key *crypto.SenderKey) *crypto.Opened {
 		return nil
 	}
 	p := g.outbox[c.ID]
-	if p == nil || p.own.opened == nil || p.own.key == nil || key == nil ||
-		p.own.key.Ref() != key.Ref() || p.own.key.Key != key.Key || !bytes.Equal(p.own.sealed, c.Sealed) {
+	if p == nil || p.own.opened == nil || key == nil || p.own.ref != key.Ref() ||
+		!bytes.Equal(p.own.sealed, c.Sealed) || p.own.key != sha256.Sum256(key.Key[:]) {
 		return nil
 	}
 	return p.own.opened
@@ -172,7 +183,7 @@ func (g *group) seal(p *pending) error {
 	// Signed here: no need to check the signature when it is applied.
 	g.n.verified.add(frame, env)
 	p.frame, p.at = frame, env.Time
-	p.own = ownSealed{key: key, sealed: sealed, opened: opened}
+	p.own = newOwnSealed(key, sealed, opened)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package crypto
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -9,6 +8,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/canon"
 )
 
 // Version is the envelope format version, the first byte of every frame.
@@ -116,7 +116,7 @@ type envelopeBody struct {
 // refuses what the format never uses (tags, indefinite lengths, duplicate
 // map keys, deep nesting, long arrays), so a hostile input is rejected early.
 var (
-	encMode  cbor.EncMode
+	encMode  cbor.UserBufferEncMode
 	arrayDec cbor.DecMode // envelope bodies, records, sealed messages: short flat arrays
 	batchDec cbor.DecMode // batches: arrays of up to MaxBatchItems items
 )
@@ -125,7 +125,7 @@ func init() {
 	eo := cbor.CoreDetEncOptions()
 	eo.NilContainers = cbor.NilContainerAsEmpty
 	var err error
-	if encMode, err = eo.EncMode(); err != nil {
+	if encMode, err = eo.UserBufferEncMode(); err != nil {
 		panic(err)
 	}
 	mk := func(maxArray int) cbor.DecMode {
@@ -155,11 +155,11 @@ func decodeCanonical(dm cbor.DecMode, data []byte, v any) error {
 	if err := dm.Unmarshal(data, v); err != nil {
 		return err
 	}
-	again, err := encMode.Marshal(v)
+	same, err := canon.Encodes(encMode, v, data)
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(again, data) {
+	if !same {
 		return errors.New("not in deterministic encoding")
 	}
 	return nil

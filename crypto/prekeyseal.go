@@ -28,11 +28,78 @@ func SealMessageToPrekeys(author *identity.Identity, m *Message, key *SenderKey,
 	if len(to) == 0 {
 		return nil, errors.New("seal message: key header: no recipients")
 	}
-	hdr, err := prekey.SealKey(key.context(), &key.Key, to, now)
+	hdr, err := SealKeyHeader(key, to, now)
 	if err != nil {
-		return nil, fmt.Errorf("seal message: key header: %w", err)
+		return nil, fmt.Errorf("seal message: %w", err)
 	}
 	return sealMessage(author, m, key, SealedVersionPrekey, hdr)
+}
+
+// SealKeyHeader seals key to the recipients' prekeys and returns the key
+// header that [SealMessageToPrekeys] puts in a message, for
+// [SealMessageWithHeader]. The header names the key and the prekeys, not a
+// message: every message sent under key until the group registers it may
+// carry the same header (a sender seals it once rather than once a message:
+// the HPKE encapsulations to every recipient cost far more than the
+// message).
+func SealKeyHeader(key *SenderKey, to []*prekey.Prekey, now time.Time) ([]byte, error) {
+	if key == nil {
+		return nil, errors.New("key header: nil key")
+	}
+	if len(to) == 0 {
+		return nil, errors.New("key header: no recipients")
+	}
+	hdr, err := prekey.SealKey(key.context(), &key.Key, to, now)
+	if err != nil {
+		return nil, fmt.Errorf("key header: %w", err)
+	}
+	return hdr, nil
+}
+
+// SealMessageWithHeader is [SealMessageToPrekeys] with a key header that
+// [SealKeyHeader] sealed for key before. The header must be for key (its
+// group, sender, epoch and id); otherwise sealing fails, as every reader
+// would refuse the message.
+func SealMessageWithHeader(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) ([]byte, error) {
+	if hdr == nil {
+		return nil, errors.New("seal message: no key header")
+	}
+	sealed, _, err := SealOwn(author, m, key, hdr)
+	return sealed, err
+}
+
+// SealOwn seals m under key, with no key header when hdr is nil (as
+// [SealMessage] without recipients) or else with hdr, a header that
+// [SealKeyHeader] sealed for key (as [SealMessageWithHeader]). It also
+// returns what [OpenMessage] returns for these sealed bytes and key: the
+// record, decoded as opening decodes it, and its signature. The author's
+// node shows its own message from that once the group commits it, rather
+// than decrypt and check the signature it has just made.
+func SealOwn(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) ([]byte, *Opened, error) {
+	if key == nil {
+		return nil, nil, errors.New("seal message: nil author, message or key")
+	}
+	version := uint64(SealedVersion)
+	if hdr != nil {
+		h, err := prekey.ReadHeader(hdr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("seal message: key header: %w", err)
+		}
+		if h.Context != key.context() {
+			return nil, nil, fmt.Errorf("seal message: key header: for key %x of epoch %d, not for key %x of epoch %d",
+				h.Context.KeyID[:4], h.Context.Epoch, key.ID[:4], key.Epoch)
+		}
+		version = SealedVersionPrekey
+	}
+	sealed, record, sig, err := sealRecord(author, m, key, version, hdr)
+	if err != nil {
+		return nil, nil, err
+	}
+	got, err := decodeRecord(record)
+	if err != nil {
+		return nil, nil, fmt.Errorf("seal message: %w", err)
+	}
+	return sealed, &Opened{Message: *got, Record: record, Sig: sig}, nil
 }
 
 // context is what a prekey key header binds k to.

@@ -3,6 +3,7 @@ package crypto
 import (
 	"bytes"
 	"errors"
+	"reflect"
 	"testing"
 	"testing/cryptotest"
 	"time"
@@ -280,5 +281,77 @@ func TestSealed3Vectors(t *testing.T) {
 				t.Fatalf("%s: %v", sv.Name, err)
 			}
 		}
+	}
+}
+
+// TestSealWithHeader: messages sealed with one header that SealKeyHeader
+// made for their key each open for every recipient, and a header made for
+// another key is refused at sealing rather than sent for every reader to
+// refuse.
+func TestSealWithHeader(t *testing.T) {
+	now := time.Now()
+	alice, bob := newPrekeyMember(t, 1, now), newPrekeyMember(t, 2, now)
+	to := []*prekey.Prekey{alice.prekey, bob.prekey}
+	key := NewSenderKey(testGroup, alice.id.Public().Sign, 3)
+	hdr, err := SealKeyHeader(key, to, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"one", "two"} {
+		m := &Message{Group: testGroup, ID: NewMessageID(), Time: now.UnixNano(), Body: []byte(text)}
+		sealed, err := SealMessageWithHeader(alice.id, m, key, hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := OpenSenderKeyWith(bob.id, bob.secrets, testGroup, sealed, alice.id.Public().Sign)
+		if err != nil || k.Key != key.Key {
+			t.Fatalf("%s: bob opens the header: %v", text, err)
+		}
+		o, err := OpenMessage(k, testGroup, sealed, alice.id.Public().Sign, m.ID)
+		if err != nil || string(o.Body) != text {
+			t.Fatalf("%s: open message: %v", text, err)
+		}
+	}
+	other := NewSenderKey(testGroup, alice.id.Public().Sign, 3)
+	m := &Message{Group: testGroup, ID: NewMessageID(), Time: now.UnixNano(), Body: []byte("three")}
+	if _, err := SealMessageWithHeader(alice.id, m, other, hdr); err == nil {
+		t.Fatal("sealed under one key with the header of another")
+	}
+	if _, err := SealMessageWithHeader(alice.id, m, key, []byte("not a header")); err == nil {
+		t.Fatal("sealed with a header that does not decode")
+	}
+}
+
+// TestSealOwnOpened: what SealOwn returns beside the sealed bytes is what
+// opening them gives, with and without a key header, so that an author's
+// node that shows its own message from it shows what every reader shows.
+func TestSealOwnOpened(t *testing.T) {
+	now := time.Now()
+	alice, bob := newPrekeyMember(t, 1, now), newPrekeyMember(t, 2, now)
+	key := NewSenderKey(testGroup, alice.id.Public().Sign, 4)
+	hdr, err := SealKeyHeader(key, []*prekey.Prekey{alice.prekey, bob.prekey}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range [][]byte{nil, hdr} {
+		m := &Message{Group: testGroup, ID: NewMessageID(), Head: [32]byte{9}, Time: now.UnixNano(), Body: []byte("mine")}
+		sealed, own, err := SealOwn(alice.id, m, key, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opened, err := OpenMessage(key, testGroup, sealed, alice.id.Public().Sign, m.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(own, opened) {
+			t.Fatalf("header %v: SealOwn gave %+v, opening gives %+v", h != nil, own, opened)
+		}
+		if _, err := VerifyRecord(own.Record, own.Sig); err != nil {
+			t.Fatalf("the record SealOwn returns does not verify: %v", err)
+		}
+	}
+	m := &Message{Group: testGroup, ID: NewMessageID(), Time: now.UnixNano(), Body: []byte("x")}
+	if _, _, err := SealOwn(alice.id, m, NewSenderKey(testGroup, alice.id.Public().Sign, 4), hdr); err == nil {
+		t.Fatal("SealOwn sealed with the header of another key")
 	}
 }

@@ -181,48 +181,56 @@ func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header [
 // sealMessage signs m and seals it under key, with the encoded key header
 // hdr (nil: none) of the given sealed-message version.
 func sealMessage(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) ([]byte, error) {
+	sealed, _, _, err := sealRecord(author, m, key, version, hdr)
+	return sealed, err
+}
+
+// sealRecord is sealMessage that also returns the signed record and its
+// signature that the sealed message holds.
+func sealRecord(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) (sealed, record, sig []byte, err error) {
 	if author == nil || m == nil || key == nil {
-		return nil, errors.New("seal message: nil author, message or key")
+		return nil, nil, nil, errors.New("seal message: nil author, message or key")
 	}
 	if len(m.Body) > MaxBody {
-		return nil, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
+		return nil, nil, nil, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
 	}
 	if !utf8.Valid(m.Body) {
-		return nil, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
+		return nil, nil, nil, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
 	}
 	m.Author = author.Public()
 	if key.Group != m.Group || key.Sender != m.Author.Sign {
-		return nil, errors.New("seal message: the sender key is not the author's key for the message's group")
+		return nil, nil, nil, errors.New("seal message: the sender key is not the author's key for the message's group")
 	}
 	if hdr == nil {
 		hdr, version = []byte{}, SealedVersion
 	}
 	w := sealedWire{Version: version, Epoch: key.Epoch, KeyID: key.ID[:], Header: hdr}
 
-	record, err := encodeRecord(m)
+	record, err = encodeRecord(m)
 	if err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
+		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
 	}
-	sig := author.Sign(signedRecord(record))
+	record = record[:len(record):len(record)] // the append below must not write into it
+	sig = author.Sign(signedRecord(record))
 	mk := key.messageKey(m.ID)
 	aead, err := chacha20poly1305.NewX(mk)
 	clear(mk) // the AEAD keeps its own copy
 	if err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
+		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
 	}
 	w.Nonce = make([]byte, chacha20poly1305.NonceSizeX)
 	rand.Read(w.Nonce) // never fails; see NewGroupID
 	plain := append(record, sig...)
 	w.Ciphertext = aead.Seal(nil, w.Nonce, plain, key.aad())
 
-	sealed, err := encMode.Marshal(&w)
+	sealed, err = encMode.Marshal(&w)
 	if err != nil {
-		return nil, fmt.Errorf("seal message: %v", err)
+		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
 	}
 	if len(sealed) > MaxPayload {
-		return nil, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
+		return nil, nil, nil, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
 	}
-	return sealed, nil
+	return sealed, record, sig, nil
 }
 
 // decodeSealed decodes a sealed message and checks the shapes of its fields;

@@ -302,6 +302,9 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 			g.prechecked++
 		}
 		if opened = g.pre.opened(c.Index, key, c); opened == nil {
+			opened = g.ownOpened(c, key)
+		}
+		if opened == nil {
 			opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)
 		}
 	}

@@ -141,6 +141,7 @@ type group struct {
 	// identity keys, not their prekeys (keys_group.go); lastPrekey is when
 	// it last proposed its prekey; keysGen the key store's deletions seen.
 	fallback   map[[crypto.KeyIDSize]byte]bool
+	lastHeader sealedHeader // the key header sealed last (keyHeader)
 	lastPrekey time.Time
 	keysGen    uint64
 	// lostEpoch is the epoch in which this node found it had lost its

@@ -24,8 +24,10 @@ import (
 // for a member that has not published a prekey yet (a newcomer, for the
 // moment its first prekey takes to commit) or let it expire (away for more
 // than two weeks); it is logged, and the key is replaced as soon as every
-// member has a prekey (sealingKey), so that it seals few messages.
-func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte, error) {
+// member has a prekey (sealingKey), so that it seals few messages. It
+// returns the message as opening it gives (see crypto.SealOwn), except on
+// the fallback.
+func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte, *crypto.Opened, error) {
 	rs := g.st.Recipients()
 	now := time.Now()
 	pks := make([]*prekey.Prekey, 0, len(rs))
@@ -38,11 +40,55 @@ func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte
 			}
 			g.fallback[key.ID] = true
 			g.n.fig.identitySealed.Add(1)
-			return crypto.SealMessage(g.n.id, m, key, rs)
+			sealed, err := crypto.SealMessage(g.n.id, m, key, rs)
+			return sealed, nil, err
 		}
 		pks = append(pks, p)
 	}
-	return crypto.SealMessageToPrekeys(g.n.id, m, key, pks, now)
+	hdr, err := g.keyHeader(key, pks, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	return crypto.SealOwn(g.n.id, m, key, hdr)
+}
+
+// sealedHeader is the last key header this node sealed to prekeys: for its
+// key and to exactly these prekeys (by id, in the members' order).
+type sealedHeader struct {
+	ref     crypto.KeyRef
+	prekeys [][prekey.IDSize]byte
+	hdr     []byte
+}
+
+// keyHeader returns key's header sealed to pks, the members' current
+// prekeys, each valid at now: the one sealed for the message before when it
+// was for the same key and the same prekeys, else a new one. Every message
+// sealed under a new key carries its header until the group has registered
+// the key, about a commit's time: under load, tens of messages, and sealing
+// the header (an X-Wing encapsulation to each member) anew for each took
+// more CPU than the rest of sending them. The header is the same either
+// way: it names the key and the prekeys, not the message.
+func (g *group) keyHeader(key *crypto.SenderKey, pks []*prekey.Prekey, now time.Time) ([]byte, error) {
+	c := &g.lastHeader
+	if c.hdr != nil && c.ref == key.Ref() && len(c.prekeys) == len(pks) {
+		same := true
+		for i, p := range pks {
+			same = same && c.prekeys[i] == p.ID
+		}
+		if same {
+			return c.hdr, nil
+		}
+	}
+	hdr, err := crypto.SealKeyHeader(key, pks, now)
+	if err != nil {
+		return nil, fmt.Errorf("seal message: %w", err)
+	}
+	ids := make([][prekey.IDSize]byte, len(pks))
+	for i, p := range pks {
+		ids[i] = p.ID
+	}
+	*c = sealedHeader{ref: key.Ref(), prekeys: ids, hdr: hdr}
+	return hdr, nil
 }
 
 // prekeyOf returns member's current prekey as the log has it, if valid at

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"sort"
@@ -41,6 +42,45 @@ type pending struct {
 	delivered  map[[32]byte]bool
 	attempted  map[[32]byte]bool
 	firstRound chan struct{}
+	// own is what sealing frame gave (empty for a message restored after
+	// a restart): deliver shows the message from it once committed.
+	own ownSealed
+}
+
+// ownSealed is a message as this node sealed it: the key it is sealed
+// under (its name and a hash of it: the key itself is not kept beyond the
+// key ring's retention for a message that stays queued), the sealed bytes,
+// and what opening them gives (crypto.SealOwn).
+type ownSealed struct {
+	ref    crypto.KeyRef
+	key    [32]byte // SHA-256 of the key
+	sealed []byte
+	opened *crypto.Opened
+}
+
+func newOwnSealed(key *crypto.SenderKey, sealed []byte, opened *crypto.Opened) ownSealed {
+	if opened == nil {
+		return ownSealed{}
+	}
+	return ownSealed{ref: key.Ref(), key: sha256.Sum256(key.Key[:]), sealed: sealed, opened: opened}
+}
+
+// ownOpened returns the opened form of chat c when it is exactly a message
+// this node sealed and has not seen committed yet, under key: the sealed
+// bytes are those it made, so crypto.OpenMessage would return just what
+// sealing returned beside them (a pure function of the key and the bytes),
+// at the cost of a decryption and a check of the signature this node has
+// just made. Otherwise nil, and deliver opens c.
+func (g *group) ownOpened(c *state.Chat, key *crypto.SenderKey) *crypto.Opened {
+	if c.Sender != g.n.self.Sign {
+		return nil
+	}
+	p := g.outbox[c.ID]
+	if p == nil || p.own.opened == nil || key == nil || p.own.ref != key.Ref() ||
+		!bytes.Equal(p.own.sealed, c.Sealed) || p.own.key != sha256.Sum256(key.Key[:]) {
+		return nil
+	}
+	return p.own.opened
 }
 
 // markDurable records that p is on disk and tells whoever waits for that.
@@ -118,12 +158,15 @@ func (g *group) pendingMessage(p *pending) Message {
 func (g *group) seal(p *pending) error {
 	m := &crypto.Message{Group: g.id, ID: p.id, Head: g.st.Chain.Head, Time: p.sentAt.UnixNano(), Body: []byte(p.text)}
 	key := g.sealingKey()
-	var sealed []byte
-	var err error
+	var (
+		sealed []byte
+		opened *crypto.Opened
+		err    error
+	)
 	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); !ok {
-		sealed, err = g.sealWithHeader(m, key)
+		sealed, opened, err = g.sealWithHeader(m, key)
 	} else {
-		sealed, err = crypto.SealMessage(g.n.id, m, key, nil)
+		sealed, opened, err = crypto.SealOwn(g.n.id, m, key, nil)
 	}
 	if err != nil {
 		return fmt.Errorf("seal message: %w", err)
@@ -140,6 +183,7 @@ func (g *group) seal(p *pending) error {
 	// Signed here: no need to check the signature when it is applied.
 	g.n.verified.add(frame, env)
 	p.frame, p.at = frame, env.Time
+	p.own = newOwnSealed(key, sealed, opened)
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"errors"
 	"math"
@@ -9,6 +8,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/internal/canon"
 )
 
 // Entry bodies. Each is the Payload of a signed envelope of the named type,
@@ -152,13 +152,13 @@ type CheckpointBody struct {
 }
 
 var (
-	encMode cbor.EncMode
+	encMode cbor.UserBufferEncMode
 	decMode cbor.DecMode
 )
 
 func init() {
 	var err error
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	encMode, err = cbor.CoreDetEncOptions().UserBufferEncMode()
 	if err != nil {
 		panic(err)
 	}
@@ -189,11 +189,11 @@ func Decode(b []byte, v any) error {
 	if err := decMode.Unmarshal(b, v); err != nil {
 		return err
 	}
-	again, err := encMode.Marshal(v)
+	same, err := canon.Encodes(encMode, v, b)
 	if err != nil {
 		return err
 	}
-	if !bytes.Equal(again, b) {
+	if !same {
 		return ErrNotCanonical
 	}
 	return nil

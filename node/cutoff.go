@@ -210,7 +210,8 @@ func (g *group) deposedRecently(now time.Time) bool {
 // member this node saw the voters depose within shunFor, to be dropped
 // before raft sees it, so that it neither wins nor raises the term: always
 // in a forced (transfer) campaign; in an ordinary one unless the
-// candidate's log is ahead of this node's. A loaded machine lets leases
+// candidate's log is ahead of this node's and this node has heard from no
+// host for shunnedLogAhead election timeouts. A loaded machine lets leases
 // lapse now and then, and an ordinary election would otherwise hand the
 // group back to the censor; but when the deposed member alone holds the
 // latest entries (the host after it is gone), no other member can be
@@ -223,8 +224,21 @@ func (g *group) dropShunnedVote(m *pb.Message) bool {
 	if t == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
 		return true
 	}
-	return !g.logBehind(m.GetLogTerm(), m.GetIndex())
+	// A log ahead of this node's may be the only one that can be elected,
+	// but is granted only once this node has heard from no host for
+	// shunnedLogAhead election timeouts: a log one append ahead is common
+	// (this node had yet to take the host's last append), and an election
+	// the deposed member wins that way would hand it the group back
+	// (TestDeposedHostNotHandedBack, seen on a quiet machine); the others
+	// get those timeouts to win it first.
+	quiet := time.Since(g.pl.leaderHeard) >= shunnedLogAhead*g.timing.electionTimeout()
+	return !quiet || !g.logBehind(m.GetLogTerm(), m.GetIndex())
 }
+
+// shunnedLogAhead is how many election timeouts a voter must have heard
+// from no host before it grants a deposed member's vote request for its
+// longer log (dropShunnedVote).
+const shunnedLogAhead = 3
 
 // logBehind reports whether this node's log is behind one whose last entry
 // has term and index, by raft's rule for granting votes (the later last

@@ -47,9 +47,15 @@ func (g *group) holds(i, j int) uint64 {
 	return 0
 }
 
-// groupStatus is node i's status of group gid.
+// groupStatus is node i's status of group gid; none while node i is down
+// (a forking link's rewrite asks from the host's sending goroutine, which
+// may still run while the cluster closes its nodes at the test's end).
 func (g *group) groupStatus(i int, gid string) (api.GroupStatus, bool) {
-	for _, s := range g.node(i).Status().Groups {
+	n := g.node(i)
+	if n == nil {
+		return api.GroupStatus{}, false
+	}
+	for _, s := range n.Status().Groups {
 		if s.GroupID == gid {
 			return s, true
 		}

@@ -66,11 +66,13 @@ func TestBrowserReachAndRelays(t *testing.T) {
 	b.WaitFor("the relay in bob's list", `() => document.querySelectorAll('#relay-list .relay').length === 1`)
 	b.WaitHidden("#relays-form")
 
-	// The members-invite switch sends no relays: the group keeps them.
+	// The members-invite switch sends no relays: the group keeps them;
+	// and it sends the quotas in force, which stay (PUT replaces the
+	// settings: a quota left out would fall back to the default).
 	a.Click("#setting-members-invite")
 	a.WaitFor("members may invite", `() => document.getElementById('setting-members-invite').checked && !document.getElementById('setting-members-invite').disabled`)
-	if s := w.groupSettings(gid); !s.MembersInvite || !slices.Equal(s.Relays, []string{relay}) {
-		t.Errorf("settings after the switch: %+v, want members_invite on and the relay kept", s)
+	if s := w.groupSettings(gid); !s.MembersInvite || !slices.Equal(s.Relays, []string{relay}) || s.MsgsPerMinute != 30 {
+		t.Errorf("settings after the switch: %+v, want members_invite on, the relay kept and 30 messages a minute", s)
 	}
 
 	// An empty field takes them all out.

@@ -297,7 +297,15 @@ export const membership = (function () {
     box.disabled = true;
     showError($('settings-error'), '');
     try {
-      await api('PUT', '/groups/' + enc(g.group_id) + '/settings', { members_invite: want });
+      // PUT replaces the settings: send the quotas in force with the
+      // switch, or they would fall back to the defaults. Relays left out
+      // keep the group's.
+      const s = g.settings || {};
+      await api('PUT', '/groups/' + enc(g.group_id) + '/settings', {
+        members_invite: want,
+        msgs_per_minute: s.msgs_per_minute || 0,
+        bytes_per_day: s.bytes_per_day || 0,
+      });
     } catch (err) {
       box.checked = !want;
       showError($('settings-error'), 'Could not change the setting. ' + plain(err, 'settings'));

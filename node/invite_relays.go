@@ -28,17 +28,9 @@ type inviteCodeV1 struct {
 	Expires   int64
 }
 
-// inviteCodeV2 is an invite code's body with relays.
-type inviteCodeV2 struct {
-	_         struct{} `cbor:",toarray"`
-	GroupName string
-	Invitee   []byte
-	Inviter   []byte
-	URLs      []string
-	Index     uint64
-	Expires   int64
-	Relays    []string
-}
+// inviteCodeWire is an invite code's body with relays: its fields, in a
+// type without the methods below, so that encoding it does not call them.
+type inviteCodeWire inviteCode
 
 // MarshalCBOR writes the six-element array when the code carries no relays,
 // the seven-element one otherwise.
@@ -46,19 +38,14 @@ func (b inviteCode) MarshalCBOR() ([]byte, error) {
 	if len(b.Relays) == 0 {
 		return state.Encode(inviteCodeV1{GroupName: b.GroupName, Invitee: b.Invitee, Inviter: b.Inviter, URLs: b.URLs, Index: b.Index, Expires: b.Expires})
 	}
-	return state.Encode(inviteCodeV2{GroupName: b.GroupName, Invitee: b.Invitee, Inviter: b.Inviter, URLs: b.URLs, Index: b.Index, Expires: b.Expires, Relays: b.Relays})
+	return state.Encode(inviteCodeWire(b))
 }
 
 // UnmarshalCBOR reads either array. A seven-element array with no relays
 // decodes, but state.Decode refuses it: its canonical form has six.
 func (b *inviteCode) UnmarshalCBOR(data []byte) error {
 	if len(data) > 0 && data[0] == 0x87 {
-		var v inviteCodeV2
-		if err := state.Decode(data, &v); err != nil {
-			return err
-		}
-		*b = inviteCode{GroupName: v.GroupName, Invitee: v.Invitee, Inviter: v.Inviter, URLs: v.URLs, Index: v.Index, Expires: v.Expires, Relays: v.Relays}
-		return nil
+		return state.Decode(data, (*inviteCodeWire)(b))
 	}
 	var v inviteCodeV1
 	if err := state.Decode(data, &v); err != nil {

@@ -85,14 +85,14 @@ func TestInviteCodeRelays(t *testing.T) {
 		t.Fatalf("a code with a relay reads as %+v (%v)", inv, err)
 	}
 
-	empty, err := state.Encode(inviteCodeV2{GroupName: old.GroupName, Invitee: old.Invitee, Inviter: old.Inviter, URLs: old.URLs, Index: old.Index, Expires: old.Expires})
+	empty, err := state.Encode(inviteCodeWire{GroupName: old.GroupName, Invitee: old.Invitee, Inviter: old.Inviter, URLs: old.URLs, Index: old.Index, Expires: old.Expires})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ParseInvite(signedCode(t, inviter, invitee, empty)); err == nil {
 		t.Error("a seven-element code with no relays parsed")
 	}
-	bad, err := state.Encode(inviteCodeV2{GroupName: old.GroupName, Invitee: old.Invitee, Inviter: old.Inviter, URLs: old.URLs, Index: old.Index, Expires: old.Expires, Relays: []string{"/ip4/192.0.2.1/tcp/4001"}})
+	bad, err := state.Encode(inviteCodeWire{GroupName: old.GroupName, Invitee: old.Invitee, Inviter: old.Inviter, URLs: old.URLs, Index: old.Index, Expires: old.Expires, Relays: []string{"/ip4/192.0.2.1/tcp/4001"}})
 	if err != nil {
 		t.Fatal(err)
 	}

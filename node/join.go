@@ -27,6 +27,7 @@ const InvitePrefix = "demes-invite-"
 // array of six elements, or of seven when Relays is not empty (see
 // invite_relays.go), so that codes without relays read as before.
 type inviteCode struct {
+	_         struct{} `cbor:",toarray"`
 	GroupName string
 	Invitee   []byte // 64-byte public id
 	Inviter   []byte // 64-byte public id

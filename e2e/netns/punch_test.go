@@ -43,15 +43,24 @@ func TestNetnsHolePunch(t *testing.T) {
 	requireP2P(t)
 	t.Parallel()
 	hn := newHomeNATs(t, publicNet, true)
-	ana, ben := hn.nodes[0], hn.nodes[1]
+	hn.punchAndChat("hole punch", "direct")
+}
 
+// punchAndChat has ben join ana's group through the relay, waits until both
+// say direct, logs how long that took (what names the punch) and the
+// punches the nodes logged, and has them chat over the direct path: every
+// message once, one order, both routers' NAT used, and still direct after.
+func (hn *homeNATs) punchAndChat(what, tag string) {
+	t := hn.tp.t
+	t.Helper()
+	ana, ben := hn.nodes[0], hn.nodes[1]
 	began := time.Now()
 	formGroup(t, ana, ben)
 	took := waitDirect(t, ana, ben, began)
-	t.Logf("hole punch: direct both ways %v after the join began", took.Round(time.Millisecond))
+	t.Logf("%s: direct both ways %v after the join began", what, took.Round(time.Millisecond))
 	hn.logPunches()
 
-	texts := chatBothWays(t, "direct", ana, ben, 3)
+	texts := chatBothWays(t, tag, ana, ben, 3)
 	waitSameHistory(t, hn.nodes, texts)
 	hn.checkNatted()
 	for _, pair := range [][2]*node{{ana, ben}, {ben, ana}} {
@@ -173,22 +182,7 @@ func TestNetnsHolePunchQUIC(t *testing.T) {
 	requireP2P(t)
 	t.Parallel()
 	hn := newHomeNATs(t, publicNet, true)
-	ana, ben := hn.nodes[0], hn.nodes[1]
 	hn.tp.cutTCP(hn.routers[0], hn.wans[1])
 	hn.tp.cutTCP(hn.routers[1], hn.wans[0])
-
-	began := time.Now()
-	formGroup(t, ana, ben)
-	took := waitDirect(t, ana, ben, began)
-	t.Logf("hole punch over QUIC: direct both ways %v after the join began", took.Round(time.Millisecond))
-	hn.logPunches()
-
-	texts := chatBothWays(t, "direct over QUIC", ana, ben, 3)
-	waitSameHistory(t, hn.nodes, texts)
-	hn.checkNatted()
-	for _, pair := range [][2]*node{{ana, ben}, {ben, ana}} {
-		if path := memberPath(pair[0], pair[1].pub); path != "direct" {
-			t.Errorf("%s: the path to %s is %q after the chat, want direct", pair[0].name, pair[1].name, path)
-		}
-	}
+	hn.punchAndChat("hole punch over QUIC", "direct over QUIC")
 }

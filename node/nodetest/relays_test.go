@@ -21,15 +21,7 @@ import (
 // for the others, and the invites it makes name it through the relay. A
 // node started again holds the slot from the stored settings.
 func TestGroupRelayFromSettings(t *testing.T) {
-	seed := make([]byte, 32)
-	seed[0] = 42
-	relay, err := p2p.New(p2p.Config{Seed: seed, Listen: "127.0.0.1:0", MaxFrame: crypto.MaxFrame,
-		RelayFor: func([32]byte) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Close() })
-	circuit := "/p2p/" + relay.ID().String() + "/p2p-circuit"
+	relay, circuit := startRelay(t, 42)
 
 	c, err := nodetest.New(nodetest.Options{Size: 2, Seed: 11, Dir: t.TempDir(), P2P: true})
 	if err != nil {
@@ -130,15 +122,7 @@ func TestGroupRelayFromSettings(t *testing.T) {
 // fail without the invite's relays (the join entry named only the
 // invitee's direct address).
 func TestJoinThroughInviteRelays(t *testing.T) {
-	seed := make([]byte, 32)
-	seed[0] = 43
-	relay, err := p2p.New(p2p.Config{Seed: seed, Listen: "127.0.0.1:0", MaxFrame: crypto.MaxFrame,
-		RelayFor: func([32]byte) bool { return true }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { relay.Close() })
-	circuit := "/p2p/" + relay.ID().String() + "/p2p-circuit"
+	relay, circuit := startRelay(t, 43)
 
 	c, err := nodetest.New(nodetest.Options{Size: 2, Seed: 12, Dir: t.TempDir(), P2P: true})
 	if err != nil {
@@ -225,4 +209,20 @@ func TestJoinThroughInviteRelays(t *testing.T) {
 	if !joiner.Host().Reserved(relay.ID()) {
 		t.Error("the invitee let the relay go once it joined, although the group's settings list it")
 	}
+}
+
+// startRelay starts a circuit relay for anyone on loopback, its key made
+// from seed, and returns it with the part of a circuit address through it
+// ("/p2p/ID/p2p-circuit").
+func startRelay(t *testing.T, seed byte) (*p2p.Host, string) {
+	t.Helper()
+	key := make([]byte, 32)
+	key[0] = seed
+	relay, err := p2p.New(p2p.Config{Seed: key, Listen: "127.0.0.1:0", MaxFrame: crypto.MaxFrame,
+		RelayFor: func([32]byte) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	return relay, "/p2p/" + relay.ID().String() + "/p2p-circuit"
 }

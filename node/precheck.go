@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -122,49 +121,13 @@ func (p *precheck) checkEntries() {
 			return
 		}
 		hi := min(lo+precheckChunk, len(p.entries))
-		envs := p.verifyChunk(lo, hi)
+		envs := p.g.n.verified.verify(p.entries[lo:hi])
 		for i := lo; i < hi; i++ {
 			if envs[i-lo] != nil {
 				p.checkEntry(i, envs[i-lo])
 			}
 		}
 	}
-}
-
-// verifyChunk returns the envelopes of entries[lo:hi] that verify (nil for
-// the others, and for entries that are not normal ones), and remembers them
-// in verifiedFrames. The signatures not checked before are checked
-// together: crypto.VerifyFrames answers for each frame what crypto.Verify
-// does.
-func (p *precheck) verifyChunk(lo, hi int) []*crypto.Envelope {
-	v := &p.g.n.verified
-	envs := make([]*crypto.Envelope, hi-lo)
-	var frames [][]byte
-	var at []int
-	var keys [][32]byte
-	for i := lo; i < hi; i++ {
-		e := p.entries[i]
-		data := e.GetData()
-		if e.GetType() != pb.EntryNormal || len(data) == 0 {
-			continue
-		}
-		k := sha256.Sum256(data)
-		if envs[i-lo] = v.lookup(k); envs[i-lo] == nil {
-			frames, at, keys = append(frames, data), append(at, i-lo), append(keys, k)
-		}
-	}
-	if len(frames) == 0 {
-		return envs
-	}
-	checked, errs := crypto.VerifyFrames(frames)
-	for j, i := range at {
-		if errs[j] != nil {
-			continue // for the state machine to reject, with its reason
-		}
-		envs[i] = checked[j]
-		v.addKey(keys[j], len(frames[j]), checked[j])
-	}
-	return envs
 }
 
 // checkEntry is the rest of stage 1 for entries[i], whose envelope env

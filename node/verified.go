@@ -50,13 +50,6 @@ func (c *verifiedFrames) addKey(k [32]byte, size int, env *crypto.Envelope) {
 	}
 }
 
-func (c *verifiedFrames) has(k [32]byte) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.m[k]
-	return ok
-}
-
 // lookup returns the checked envelope of the frame whose hash is k, without
 // forgetting it, or nil.
 func (c *verifiedFrames) lookup(k [32]byte) *crypto.Envelope {
@@ -109,32 +102,46 @@ func (n *Node) checkEntries() {
 }
 
 // check checks the signatures of the normal entries msgs carry and
-// remembers the envelopes of those that pass. The signatures are checked
-// together (crypto.VerifyFrames, which answers for each frame what
-// crypto.Verify does): a host's append carries many entries.
+// remembers the envelopes of those that pass, all together: a host's
+// append carries many entries.
 func (c *verifiedFrames) check(msgs []*pb.Message) {
-	var frames [][]byte
-	var keys [][32]byte
+	var entries []*pb.Entry
 	for _, m := range msgs {
-		for _, e := range m.GetEntries() {
-			data := e.GetData()
-			if e.GetType() != pb.EntryNormal || len(data) == 0 {
-				continue
-			}
-			k := sha256.Sum256(data)
-			if c.has(k) {
-				continue
-			}
-			frames, keys = append(frames, data), append(keys, k)
+		entries = append(entries, m.GetEntries()...)
+	}
+	c.verify(entries)
+}
+
+// verify returns the envelope of each normal entry that verifies (nil for
+// the others, and for entries that are not normal ones): the one
+// remembered, or checked now and remembered. The signatures not checked
+// before are checked together: crypto.VerifyFrames answers for each frame
+// what crypto.Verify does.
+func (c *verifiedFrames) verify(entries []*pb.Entry) []*crypto.Envelope {
+	envs := make([]*crypto.Envelope, len(entries))
+	var frames [][]byte
+	var at []int
+	var keys [][32]byte
+	for i, e := range entries {
+		data := e.GetData()
+		if e.GetType() != pb.EntryNormal || len(data) == 0 {
+			continue
+		}
+		k := sha256.Sum256(data)
+		if envs[i] = c.lookup(k); envs[i] == nil {
+			frames, at, keys = append(frames, data), append(at, i), append(keys, k)
 		}
 	}
 	if len(frames) == 0 {
-		return
+		return envs
 	}
-	envs, errs := crypto.VerifyFrames(frames)
-	for i, env := range envs {
-		if errs[i] == nil {
-			c.addKey(keys[i], len(frames[i]), env)
+	checked, errs := crypto.VerifyFrames(frames)
+	for j, i := range at {
+		if errs[j] != nil {
+			continue // for the state machine to reject, with its reason
 		}
+		envs[i] = checked[j]
+		c.addKey(keys[j], len(frames[j]), checked[j])
 	}
+	return envs
 }

@@ -131,9 +131,9 @@ type group struct {
 	// (invitequeue.go).
 	invq inviteQueue
 
-	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): none is
-	// ever written to disk; they are learnt again from the key headers in
-	// the log when it is replayed at start.
+	// Sender keys (see crypto.SenderKey and docs/PROTOCOL.md): kept in the
+	// node's encrypted key store (keys.go), never in the log, which holds
+	// only their headers.
 	keys      *crypto.KeyRing                   // this node's own keys, and every member's of the current epoch
 	keysEpoch uint64                            // the epoch keys were last trimmed to
 	keyUse    map[[crypto.KeyIDSize]byte]keyUse // own sender keys' use, for rotation (sealingKey)

@@ -45,6 +45,8 @@ type pending struct {
 	// own is what sealing frame gave (empty for a message restored after
 	// a restart): deliver shows the message from it once committed.
 	own ownSealed
+	// header is set when frame carries its sender key's header.
+	header bool
 }
 
 // ownSealed is a message as this node sealed it: the key it is sealed
@@ -153,8 +155,8 @@ func (g *group) pendingMessage(p *pending) Message {
 
 // seal (re)builds a pending message's signed envelope for the current
 // members: under this node's sender key of the current epoch, with the key
-// header until the group has registered that key (so that messages sent
-// before the first one commits never wait for it).
+// header if the group has not registered that key and no other queued
+// message carries it (needsHeader).
 func (g *group) seal(p *pending) error {
 	m := &crypto.Message{Group: g.id, ID: p.id, Head: g.st.Chain.Head, Time: p.sentAt.UnixNano(), Body: []byte(p.text)}
 	key := g.sealingKey()
@@ -163,7 +165,8 @@ func (g *group) seal(p *pending) error {
 		opened *crypto.Opened
 		err    error
 	)
-	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); !ok {
+	header := g.needsHeader(p, key)
+	if header {
 		sealed, opened, err = g.sealWithHeader(m, key)
 	} else {
 		sealed, opened, err = crypto.SealOwn(g.n.id, m, key, nil)
@@ -184,7 +187,31 @@ func (g *group) seal(p *pending) error {
 	g.n.verified.add(frame, env)
 	p.frame, p.at = frame, env.Time
 	p.own = newOwnSealed(key, sealed, opened)
+	p.header = header
+	if header {
+		u := g.keyUse[key.ID]
+		u.carrier = p
+		g.keyUse[key.ID] = u
+	}
 	return nil
+}
+
+// needsHeader reports whether p, sealed now under key, must carry key's
+// header: when the group has not registered key, and no other queued
+// message sealed with the header is on its way. The messages sent while
+// the first one under a new key commits then go without it, which they may
+// because this node proposes its messages in order and raft appends one
+// proposer's messages in the order they arrive. Before, each of them
+// carried the header: 1216 bytes a member, on every member's disk, for the
+// 20% of the messages that 64 senders sent in those moments (docs/
+// BENCHMARKS.md, "History"). If the carrier is lost, the message after it
+// is rejected, and resealOutbox seals again with the header.
+func (g *group) needsHeader(p *pending, key *crypto.SenderKey) bool {
+	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); ok {
+		return false
+	}
+	c := g.keyUse[key.ID].carrier
+	return c == nil || c == p || g.outbox[c.id] != c || !c.header || c.own.ref.ID != key.ID
 }
 
 // sealingKey is senderKey, rotated: after Config.RotateMessages messages
@@ -219,6 +246,9 @@ func (g *group) sealingKey() *crypto.SenderKey {
 type keyUse struct {
 	sealed int
 	born   time.Time
+	// carrier is the queued message sealed last with the key's header,
+	// while the group has not registered the key (needsHeader).
+	carrier *pending
 }
 
 // senderKey returns this node's sender key for the current epoch: the one it
@@ -341,6 +371,14 @@ func (g *group) resealOutbox() {
 		return
 	}
 	resealed := false
+	// A message of ours was rejected, or the epoch changed: the first
+	// message sealed again under a key the group has not registered carries
+	// its header, whether or not an earlier carrier is still queued (it may
+	// be the one that was lost).
+	for id, u := range g.keyUse {
+		u.carrier = nil
+		g.keyUse[id] = u
+	}
 	for _, p := range g.sortedPending() {
 		env, err := crypto.Verify(p.frame)
 		if err == nil {

@@ -101,17 +101,18 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if err != nil {
 		return nil, err
 	}
+	if g.rn, err = raft.NewRawNode(n.raftConfig(g.raftID, g.storage, g.restoredFrom)); err != nil {
+		return nil, err
+	}
 	// A queued message may be sealed under a sender key that only the
 	// log's key headers hold: restore the outbox once the log is replayed.
+	// After the raft node exists: sealing a message again proposes it.
 	g.restored, g.replayTo = outbox, hs.GetCommit()
 	if g.maybeRestoreOutbox() && snap != nil {
 		// Restored from a snapshot at the commit index: nothing is to be
 		// applied before the outbox can be checked against the state, as
 		// handleReady does after the replay.
 		g.resealOutbox()
-	}
-	if g.rn, err = raft.NewRawNode(n.raftConfig(g.raftID, g.storage, g.restoredFrom)); err != nil {
-		return nil, err
 	}
 	g.run0()
 	return g, nil

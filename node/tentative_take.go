@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/demes/demes/content"
@@ -52,6 +53,10 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 		}
 		cs = append(cs, checked{order: it.Order, id: [16]byte(body.ID), sealed: body.Sealed, info: info, frame: it.Frame})
 	}
+	// A message carrying its sender key's header first: the author sends
+	// the header with one message only (needsHeader), and the others of
+	// the batch open with the key it gives.
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].info.HasHeader() && !cs[j].info.HasHeader() })
 	var ids [][]byte
 	err := g.do(ctx, func() {
 		for _, c := range cs {

@@ -175,7 +175,8 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 // forms a group of them through the command line (keygen, group create,
 // invite, join). stop ends
 // the processes and removes the directory; call it even on an error.
-func startProcGroup(ctx context.Context, bin, name string, n int, t Transport) (procs []*serveProc, gid string, stop func(), err error) {
+// Each of opts may set up a process before it starts.
+func startProcGroup(ctx context.Context, bin, name string, n int, t Transport, opts ...func(i int, p *serveProc) error) (procs []*serveProc, gid string, stop func(), err error) {
 	dir, err := os.MkdirTemp("", "demes-bench-"+name+"-")
 	if err != nil {
 		return nil, "", func() {}, err
@@ -208,6 +209,11 @@ func startProcGroup(ctx context.Context, bin, name string, n int, t Transport) (
 			return procs, "", stop, err
 		}
 		p.pub = out
+		for _, o := range opts {
+			if err := o(i, p); err != nil {
+				return procs, "", stop, err
+			}
+		}
 		if err := p.start(ctx); err != nil {
 			return procs, "", stop, err
 		}

@@ -43,6 +43,9 @@ type HistoryResult struct {
 	// the heap: where the memory goes (issue 16).
 	RSS, RSSRestarted, Disk   int64
 	RSSFile, RSSFileRestarted int64
+	// Heap is what the Go runtime of the first node said of its memory
+	// at the same moment as RSS (zero if its metrics did not answer).
+	Heap GoMemory
 	// Rate is the messages committed per second while sending.
 	Rate float64
 	// FirstPage: the newest 100 messages through the local API.
@@ -68,8 +71,8 @@ func (r HistoryResult) Figures() []Figure {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	return []Figure{
 		{Name: "history: resident memory of a node, " + n, Unit: "MiB", N: 1, Median: mib(r.RSS), P99: nan(), Target: "< 100 MiB at 1,000,000", Verdict: Info,
-			Note: fmt.Sprintf("%.0f MiB of it mapped files (store, binary); %.0f MiB (%.0f MiB file) after a restart and a first page; default settings (GOGC=400)",
-				mib(r.RSSFile), mib(r.RSSRestarted), mib(r.RSSFileRestarted))},
+			Note: fmt.Sprintf("%.0f MiB of it mapped files (store, binary); Go heap: %.0f MiB in use, %.0f MiB free but kept (collector slack), stacks %.0f MiB; %.0f MiB (%.0f MiB file) after a restart and a first page; default settings (GOGC=400)",
+				mib(r.RSSFile), mib(r.Heap.InUse), mib(r.Heap.Kept), mib(r.Heap.Stacks), mib(r.RSSRestarted), mib(r.RSSFileRestarted))},
 		{Name: "history: disk per message, " + n, Unit: "bytes", N: 1, Median: float64(r.Disk) / float64(max(r.Messages, 1)), P99: nan(),
 			Target: "<= 1024", Verdict: verdict(r.Disk <= 1024*int64(r.Messages)), Note: fmt.Sprintf("store %.0f MiB", mib(r.Disk))},
 		{Name: "history: send rate while filling, " + n, Unit: "msg/s", N: 1, Median: r.Rate, P99: nan(), Verdict: Info, Note: "3 demes serve processes, one down"},
@@ -97,7 +100,13 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 	if o.Senders <= 0 {
 		o.Senders = 64
 	}
-	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "history", 3, HTTP)
+	// The first node's metrics say how much of its memory is Go's heap.
+	procs, gid, stop, err := startProcGroup(ctx, o.Binary, "history", 3, HTTP, func(i int, p *serveProc) (err error) {
+		if i == 0 {
+			p.metrics, err = freeAddr()
+		}
+		return err
+	})
 	defer stop()
 	if err != nil {
 		return r, err
@@ -145,6 +154,7 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 	r.Rate = float64(r.Messages) / time.Since(start).Seconds()
 	p := procs[0]
 	r.RSS, r.RSSFile = rss(p.cmd.Process.Pid)
+	r.Heap = heapOf(ctx, p.metrics)
 	r.Disk = fileSize(filepath.Join(p.home, "store.db"))
 	for k := 0; k < 20; k++ {
 		t := time.Now()

@@ -24,9 +24,12 @@ import (
 // listen address, empty when it runs on HTTP only.
 type serveProc struct {
 	bin, home, listen, ui, p2p, pub string
-	cmd                             *exec.Cmd
-	done                            chan struct{}
-	api                             *apiClient
+	// metrics, if set, is the loopback address of the process's metrics
+	// listener (serve --metrics).
+	metrics string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	api     *apiClient
 }
 
 func freeAddr() (string, error) {
@@ -74,6 +77,9 @@ func (p *serveProc) start(ctx context.Context) error {
 		return err
 	}
 	args := []string{"serve", "--home", p.home, "--listen", p.listen, "--ui", p.ui, "--log-level", "warn"}
+	if p.metrics != "" {
+		args = append(args, "--metrics", p.metrics)
+	}
 	if p.p2p != "" {
 		args = append(args, "--p2p", p.p2p, "--port-map=false")
 	}

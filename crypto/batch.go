@@ -41,7 +41,7 @@ type SignatureBatch struct {
 // pending is an entry of a batch that is not checked yet.
 type pending struct {
 	i        int
-	key      *ed25519.ExpandedPublicKey
+	key      *sigKey
 	msg, sig []byte
 }
 
@@ -77,22 +77,17 @@ func (b *SignatureBatch) Verify() (ok []bool, first int) {
 	ok = make([]bool, b.n)
 	if len(b.todo) < minBatch {
 		for _, p := range b.todo {
-			ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key, p.msg, p.sig, signatureRule)
+			ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key.exp, p.msg, p.sig, signatureRule)
 		}
 	} else {
+		e := equations.Get().(*equation)
+		defer equations.Put(e)
 		// Equations of equal size: 65 entries make two of 33 and 32,
 		// not one of 64 and one of 1.
 		groups := (len(b.todo) + BatchSize - 1) / BatchSize
 		for g := range groups {
 			part := b.todo[g*len(b.todo)/groups : (g+1)*len(b.todo)/groups]
-			v := ed25519.NewBatchVerifierWithCapacity(len(part))
-			for _, p := range part {
-				v.AddExpandedWithOptions(p.key, p.msg, p.sig, signatureRule)
-			}
-			_, valid := v.Verify(nil)
-			for j, p := range part {
-				ok[p.i] = j < len(valid) && valid[j]
-			}
+			e.check(part, ok)
 		}
 	}
 	for i, good := range ok {

@@ -308,7 +308,7 @@ func FuzzSignatureBatch(f *testing.F) {
 // cpu-ns/sig is the process's CPU time per signature, which a shared
 // machine's other work does not inflate as it does ns/op.
 func BenchmarkSignatureBatch(b *testing.B) {
-	c := validSignatures(b, 256)
+	c := validSignatures(b, 512)
 	distinct := distinctSignatures(b, 128)
 	run := func(b *testing.B, c *checkedBatch, n int) {
 		cpu := cpuTime()
@@ -333,7 +333,7 @@ func BenchmarkSignatureBatch(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/sig")
 		}
 	}
-	for _, n := range []int{0, 1, 2, 4, 8, 16, 32, 64, 93, 128, 192, 256} {
+	for _, n := range []int{0, 1, 2, 4, 8, 16, 32, 64, 93, 128, 192, 256, 384, 512} {
 		b.Run(fmt.Sprintf("size=%d", n), func(b *testing.B) { run(b, c, n) })
 	}
 	for _, n := range []int{16, 64, 128} {

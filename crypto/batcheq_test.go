@@ -160,8 +160,8 @@ func batchAttacks(tb testing.TB, key, mixed *handKey) []attack {
 }
 
 // TestBatchEquationAttacks hides each attack among valid signatures, in
-// batches of several sizes (one equation and several, Straus and
-// Pippenger sized), at the start, middle and end, among signatures by the
+// batches of several sizes (one equation and two, Straus and Pippenger
+// sized), at the start, middle and end, among signatures by the
 // attacked key alone and by several keys. Every batch must answer for
 // every entry what VerifySignature does, and the attacks' answers must be
 // the rule's (checked against VerifySignature first, so the cases are
@@ -177,13 +177,24 @@ func TestBatchEquationAttacks(t *testing.T) {
 		}
 		return &c
 	}
-	pools := map[string]*checkedBatch{
-		"the attacked key alone": sameKey(2*BatchSize + 8),
-		"five keys":              validSignatures(t, 2*BatchSize+8),
+	same, five := sameKey(BatchSize+3), validSignatures(t, BatchSize+3)
+	// Where to hide an attack: in one small equation, one of Straus's
+	// size, one of Pippenger's, and two equations (the middle of BatchSize
+	// + 3 is where they split); first, in the middle, last. (Few large
+	// batches: a failed equation costs a single check per entry.)
+	type placement struct {
+		pool      *checkedBatch
+		n, pos    int
+		what      string
+		shortTest bool
 	}
-	sizes := []int{minBatch - 1, 31, BatchSize - 1, BatchSize + 3, 2 * BatchSize}
-	if testing.Short() {
-		sizes = []int{minBatch - 1, BatchSize + 3}
+	places := []placement{
+		{same, minBatch - 1, (minBatch - 1) / 2, "the attacked key alone, one small equation", true},
+		{same, BatchSize - 1, BatchSize - 1, "the attacked key alone, one large equation, last", false},
+		{five, minBatch - 1, 0, "five keys, one small equation, first", true},
+		{five, 31, 15, "five keys, one equation, middle", false},
+		{five, BatchSize + 3, (BatchSize + 3) / 2, "five keys, two equations, where they split", true},
+		{five, 40, 40, "five keys, one equation, last", false},
 	}
 	for _, at := range batchAttacks(t, key, mixed) {
 		for i := range at.entries.pubs {
@@ -191,23 +202,21 @@ func TestBatchEquationAttacks(t *testing.T) {
 				t.Fatalf("%s, entry %d: VerifySignature = %v, the case says %v", at.name, i, got, at.entries.want[i])
 			}
 		}
-		for pname, pool := range pools {
-			for _, n := range sizes {
-				for _, where := range []string{"first", "middle", "last"} {
-					pos := map[string]int{"first": 0, "middle": n / 2, "last": n}[where]
-					var c checkedBatch
-					for i := range n {
-						if i == pos {
-							c.append(&at.entries)
-						}
-						c.add(pool.pubs[i], pool.msgs[i], pool.sigs[i], true)
-					}
-					if pos == n {
-						c.append(&at.entries)
-					}
-					t.Run(fmt.Sprintf("%s/%s/%d/%s", at.name, pname, n, where), func(t *testing.T) { c.verify(t) })
-				}
+		for _, pl := range places {
+			if testing.Short() && !pl.shortTest {
+				continue
 			}
+			var c checkedBatch
+			for i := range pl.n {
+				if i == pl.pos {
+					c.append(&at.entries)
+				}
+				c.add(pl.pool.pubs[i], pl.pool.msgs[i], pl.pool.sigs[i], true)
+			}
+			if pl.pos == pl.n {
+				c.append(&at.entries)
+			}
+			t.Run(at.name+"/"+pl.what, func(t *testing.T) { c.verify(t) })
 		}
 	}
 }
@@ -236,12 +245,12 @@ func TestBatchMatchesSingleRandom(t *testing.T) {
 		}
 		keys[i] = newHandKey(t, fmt.Sprintf("random batch key %d", i), torsion)
 	}
-	rounds := 60
+	rounds := 40
 	if testing.Short() {
 		rounds = 10
 	}
 	for round := range rounds {
-		n := minBatch + rng.IntN(2*BatchSize+20)
+		n := minBatch + rng.IntN(BatchSize+20)
 		nkeys := []int{1, 2, 5, len(keys)}[rng.IntN(4)]
 		var c checkedBatch
 		for i := range n {
@@ -310,7 +319,7 @@ func equationHolds(c *checkedBatch) bool {
 func TestBatchEquationHoldsForValidSignatures(t *testing.T) {
 	key := newHandKey(t, "equation key", nil)
 	mixed := newHandKey(t, "equation mixed key", curve.EIGHT_TORSION[5])
-	for _, n := range []int{minBatch, BatchSize, 2*BatchSize + 5} {
+	for _, n := range []int{minBatch, 64, BatchSize + 5} {
 		c := validSignatures(t, n/2)
 		for i := range n - n/2 {
 			k := key

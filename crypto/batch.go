@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
@@ -44,11 +45,30 @@ type SignatureBatch struct {
 	todo []pending
 }
 
-// pending is an entry of a batch that is not checked yet.
+// pending is an entry of a batch that is not checked yet. Its message is
+// the concatenation of msg's parts, kept apart so that a caller signing a
+// domain string and parts of a frame need not copy them into one slice:
+// the challenge hashes them in order, and only a single check (after a
+// failed equation) joins them.
 type pending struct {
-	i        int
-	key      *sigKey
-	msg, sig []byte
+	i   int
+	key *sigKey
+	msg [3][]byte
+	sig []byte
+}
+
+// The domain strings as batch message parts, which nothing changes.
+var (
+	envelopeDomainBytes = []byte(envelopeDomain)
+	messageDomainBytes  = []byte(messageDomain)
+)
+
+// message returns p's message in one slice.
+func (p *pending) message() []byte {
+	if p.msg[1] == nil && p.msg[2] == nil {
+		return p.msg[0]
+	}
+	return slices.Concat(p.msg[:]...)
 }
 
 // Add adds the signature sig of msg by the public key pub to the batch, as
@@ -56,6 +76,11 @@ type pending struct {
 // Verify returns: the caller must not change them before. Add never panics,
 // whatever the input.
 func (b *SignatureBatch) Add(pub, msg, sig []byte) {
+	b.add(pub, sig, msg, nil, nil)
+}
+
+// add is Add for the message m1 || m2 || m3.
+func (b *SignatureBatch) add(pub, sig, m1, m2, m3 []byte) {
 	i := b.n
 	b.n++
 	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
@@ -67,7 +92,7 @@ func (b *SignatureBatch) Add(pub, msg, sig []byte) {
 		b.bad = append(b.bad, i) // not a point on the curve
 		return
 	}
-	b.todo = append(b.todo, pending{i: i, key: k, msg: msg, sig: sig})
+	b.todo = append(b.todo, pending{i: i, key: k, msg: [3][]byte{m1, m2, m3}, sig: sig})
 }
 
 // Len returns the number of entries added.
@@ -83,7 +108,7 @@ func (b *SignatureBatch) Verify() (ok []bool, first int) {
 	ok = make([]bool, b.n)
 	if len(b.todo) < minBatch {
 		for _, p := range b.todo {
-			ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key.exp, p.msg, p.sig, signatureRule)
+			ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key.exp, p.message(), p.sig, signatureRule)
 		}
 	} else {
 		e := equations.Get().(*equation)
@@ -120,7 +145,7 @@ func VerifyFrames(frames [][]byte) (envs []*Envelope, errs []error) {
 			errs[i] = err
 			continue
 		}
-		b.Add(sender, signedEnvelope(frame[:1+keySize], body), sig)
+		b.add(sender, sig, envelopeDomainBytes, frame[:1+keySize], body) // signedEnvelope's parts
 		at = append(at, i)
 	}
 	ok, _ := b.Verify()
@@ -152,7 +177,7 @@ func VerifyRecords(records, sigs [][]byte) (msgs []*Message, errs []error) {
 			continue
 		}
 		msgs[i] = m
-		b.Add(m.Author.Sign[:], signedRecord(records[i]), sigs[i])
+		b.add(m.Author.Sign[:], sigs[i], messageDomainBytes, records[i], nil) // signedRecord's parts
 		at = append(at, i)
 	}
 	ok, _ := b.Verify()
@@ -210,7 +235,7 @@ func OpenMessages(msgs []ToOpen) (opened []*Opened, errs []error) {
 			errs[i] = err
 			continue
 		}
-		b.Add(m.Author.Sign[:], signedRecord(record), sig)
+		b.add(m.Author.Sign[:], sig, messageDomainBytes, record, nil) // signedRecord's parts
 		todo = append(todo, unsealed{i, record, sig, m})
 	}
 	ok, _ := b.Verify()

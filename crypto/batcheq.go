@@ -72,7 +72,9 @@ func (e *equation) check(part []pending, ok []bool) (held bool) {
 		e.h.Reset()
 		e.h.Write(p.sig[:32])
 		e.h.Write(p.key.enc[:])
-		e.h.Write(p.msg)
+		for _, part := range p.msg {
+			e.h.Write(part)
+		}
 		e.h.Sum(e.digest[:0])
 		if _, err := k.SetBytesModOrderWide(e.digest[:]); err != nil {
 			continue // cannot happen: the digest is 64 bytes
@@ -109,7 +111,7 @@ func (e *equation) check(part []pending, ok []bool) (held bool) {
 	}
 	for _, j := range e.in {
 		p := &part[j]
-		ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key.exp, p.msg, p.sig, signatureRule)
+		ok[p.i] = ed25519.VerifyExpandedWithOptions(p.key.exp, p.message(), p.sig, signatureRule)
 	}
 	return false
 }

@@ -14,11 +14,13 @@ import (
 //
 // It exists because a transcript or a catch-up decodes a sealed message per
 // chat entry, and the generic decoder's reflection and the re-encoding that
-// checks the encoding were a tenth of a transcript's verification. Like the
-// generic decoder, it copies the byte strings (into one allocation), so the
-// result does not alias sealed. FuzzParseSealedWire checks it against
+// checks the encoding were a tenth of a transcript's verification. With
+// copied set, like the generic decoder, it copies the byte strings (into
+// one allocation), so that w does not alias sealed; without, w's byte
+// strings are sealed's bytes, for a caller that keeps nothing of w and
+// changes nothing in it. FuzzParseSealedWire checks it against
 // decodeCanonical.
-func parseSealedWire(sealed []byte, w *sealedWire) error {
+func parseSealedWire(sealed []byte, w *sealedWire, copied bool) error {
 	b := sealed
 	if len(b) == 0 || b[0] != 0x86 { // array of 6
 		return errors.New("not an array of six items in deterministic encoding")
@@ -44,8 +46,14 @@ func parseSealedWire(sealed []byte, w *sealedWire) error {
 	if len(b) != 0 {
 		return errors.New("data after the sealed message")
 	}
-	buf := make([]byte, total)
 	out := [4]*[]byte{&w.KeyID, &w.Header, &w.Nonce, &w.Ciphertext}
+	if !copied {
+		for i, p := range parts {
+			*out[i] = p[:len(p):len(p)]
+		}
+		return nil
+	}
+	buf := make([]byte, total)
 	for i, p := range parts {
 		n := copy(buf, p)
 		*out[i], buf = buf[:n:n], buf[n:]

@@ -12,14 +12,18 @@ import (
 // decoder with the re-encoding check does, with the same fields.
 func sameAsCBOR(t *testing.T, b []byte) {
 	t.Helper()
-	var got, want sealedWire
-	gerr := parseSealedWire(b, &got)
+	var got, view, want sealedWire
+	gerr := parseSealedWire(b, &got, true)
+	verr := parseSealedWire(b, &view, false)
 	werr := decodeCanonical(arrayDec, b, &want)
-	if (gerr == nil) != (werr == nil) {
-		t.Fatalf("sealed message %x: parseSealedWire says %v, the CBOR decoder %v", b, gerr, werr)
+	if (gerr == nil) != (werr == nil) || (verr == nil) != (werr == nil) {
+		t.Fatalf("sealed message %x: parseSealedWire says %v (without copying %v), the CBOR decoder %v", b, gerr, verr, werr)
 	}
 	if gerr != nil {
 		return
+	}
+	if !reflect.DeepEqual(got, view) {
+		t.Fatalf("sealed message %x: parseSealedWire reads %+v, without copying %+v", b, got, view)
 	}
 	norm := func(w *sealedWire) { // nil and empty byte strings are the same value
 		for _, p := range []*[]byte{&w.KeyID, &w.Header, &w.Nonce, &w.Ciphertext} {

@@ -9,10 +9,10 @@ import (
 
 // BatchSize is the most signatures a [SignatureBatch] checks in one
 // equation. Larger equations cost less per signature: with few keys, one of
-// 64 signatures costs about 0.42 times their single checks, and one of
+// 64 signatures costs about 0.4 times their single checks, and one of
 // more than about 186, which curve25519-voi's multiscalar multiplication
 // does with Pippenger's method (above 190 terms) rather than Straus's,
-// about 0.31; beyond 256 it gains little more (BenchmarkSignatureBatch). A
+// about 0.3; beyond 256 it gains little more (BenchmarkSignatureBatch). A
 // failed equation is checked again one signature at a time, so that a batch
 // with bad signatures costs at most about 1.3 times its single checks,
 // whoever made them bad.

@@ -122,7 +122,7 @@ func parseBody(r *reader, p *parsed) bool {
 	}
 	// The lists' slices are allocated once, at their final size: growing
 	// them an append at a time copied (and faulted in) each several times.
-	n := sizeHint(r.b[r.off:], `,"kind":`, minEntryJSON)
+	n := entriesHint(r.b)
 	p.entries, p.chains, p.frames64 = make([]Entry, 0, n), make([][32]byte, 0, n), make([][]byte, 0, n)
 	if !r.lit(`,"entries":[`) || !r.list(func(i int) bool { return parseEntry(r, p, i) }) {
 		return false
@@ -171,8 +171,34 @@ func parseBody(r *reader, p *parsed) bool {
 // key, a field of its items and of nothing after them (a JSON string cannot
 // hold the quotes it contains), at most one per minLen bytes of b (a
 // hostile file with many keys and little else gets no large allocation).
+// It scans b: for the messages, which come after the entries.
 func sizeHint(b []byte, key string, minLen int) int {
 	return min(bytes.Count(b, []byte(key)), len(b)/minLen)
+}
+
+// entriesHint is about how many entries the transcript b holds, as its head
+// (at its end, after everything else) says, at most one per minEntryJSON
+// bytes of b; 0 if there is no head to read. It is only a capacity: the
+// reader checks the head when it gets there.
+func entriesHint(b []byte) int {
+	const head, entries = `,"head":{"index":`, `,"entries":`
+	i := bytes.LastIndex(b, []byte(head))
+	if i < 0 {
+		return 0
+	}
+	rest := b[i+len(head):]
+	j := bytes.IndexByte(rest, ',')
+	if j < 0 || !bytes.HasPrefix(rest[j:], []byte(entries)) {
+		return 0
+	}
+	n := 0
+	for _, c := range rest[j+len(entries):] {
+		if c < '0' || c > '9' || n > len(b) {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return min(n, len(b)/minEntryJSON)
 }
 
 // minEntryJSON and minMessageJSON are fewer bytes than any entry and

@@ -103,7 +103,9 @@ func (e *equation) check(part []pending, ok []bool) (held bool) {
 		e.points = append(e.points, &k.point)
 	}
 	var sum curve.EdwardsPoint
-	if sum.MultiscalarMulVartime(e.scalars, e.points).IsSmallOrder() { // [8]sum = identity
+	sum.MultiscalarMulVartime(e.scalars, e.points)
+	clear(e.points) // the pool keeps no key alive
+	if sum.IsSmallOrder() { // [8]sum = identity
 		for _, j := range e.in {
 			ok[part[j].i] = true
 		}

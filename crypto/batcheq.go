@@ -104,8 +104,9 @@ func (e *equation) check(part []pending, ok []bool) (held bool) {
 	}
 	var sum curve.EdwardsPoint
 	sum.MultiscalarMulVartime(e.scalars, e.points)
-	clear(e.points) // the pool keeps no key alive
-	if sum.IsSmallOrder() { // [8]sum = identity
+	clear(e.points) // so that the pool keeps no key alive
+	// [8]sum = identity:
+	if sum.IsSmallOrder() {
 		for _, j := range e.in {
 			ok[part[j].i] = true
 		}

@@ -286,7 +286,7 @@ func decodeFrame(op string, frame []byte) (*Envelope, error) {
 // so that the fuzz test can reach the decoder without a valid signature.
 func decodeBody(body []byte) (*Envelope, error) {
 	var w envelopeBody
-	if err := decodeCanonical(arrayDec, body, &w); err != nil {
+	if err := parseEnvelopeBody(body, &w); err != nil { // what decodeCanonical accepts (cborwire.go)
 		return nil, fmt.Errorf("%w: body: %v", ErrMalformed, err)
 	}
 	e := &Envelope{Type: Type(w.Type), Counter: w.Counter, Time: w.Time, Payload: w.Payload}

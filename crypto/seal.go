@@ -75,7 +75,7 @@ func decodeRecord(record []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: record of %d bytes, limit %d", ErrTooLarge, len(record), MaxRecord)
 	}
 	var w recordWire
-	if err := decodeCanonical(arrayDec, record, &w); err != nil {
+	if err := parseRecordWire(record, &w); err != nil { // what decodeCanonical accepts (cborwire.go)
 		return nil, fmt.Errorf("%w: record: %v", ErrMalformed, err)
 	}
 	m := &Message{Time: w.Time, Body: w.Body}

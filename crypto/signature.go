@@ -3,6 +3,7 @@ package crypto
 import (
 	"sync"
 
+	"github.com/oasisprotocol/curve25519-voi/curve"
 	"github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 
 	"github.com/demes/demes/internal/sigrule"
@@ -32,7 +33,7 @@ func VerifySignature(pub, msg, sig []byte) bool {
 	if k == nil {
 		return false // not a point on the curve
 	}
-	return ed25519.VerifyExpandedWithOptions(k, msg, sig, signatureRule)
+	return ed25519.VerifyExpandedWithOptions(k.exp, msg, sig, signatureRule)
 }
 
 // signatureRule is DeMeS's acceptance rule (internal/sigrule says why it is
@@ -50,20 +51,20 @@ var expandedKeys = newKeyCache(1024)
 // becomes the previous one, and the oldest keys are dropped. The keys in use
 // (a group's members) stay. A peer sending frames under ever new keys costs
 // the receiver one expansion each (about a quarter of a verification), and
-// the cache at most 2*max keys of memory (about 1.5 KiB each).
+// the cache at most 2*max keys of memory (about 1.7 KiB each).
 type keyCache struct {
 	mu       sync.RWMutex
 	max      int
-	cur, old map[[32]byte]*ed25519.ExpandedPublicKey
+	cur, old map[[32]byte]*sigKey
 }
 
 func newKeyCache(max int) *keyCache {
-	return &keyCache{max: max, cur: make(map[[32]byte]*ed25519.ExpandedPublicKey, max)}
+	return &keyCache{max: max, cur: make(map[[32]byte]*sigKey, max)}
 }
 
 // get returns the expanded form of pub, or nil if pub is not the encoding of
 // a curve point.
-func (c *keyCache) get(pub [32]byte) *ed25519.ExpandedPublicKey {
+func (c *keyCache) get(pub [32]byte) *sigKey {
 	c.mu.RLock()
 	k := c.cur[pub]
 	c.mu.RUnlock()
@@ -86,8 +87,8 @@ func (c *keyCache) get(pub [32]byte) *ed25519.ExpandedPublicKey {
 
 	// Expand outside the lock: it is the slow part, and two goroutines
 	// expanding the same key only waste a little work.
-	k, err := ed25519.NewExpandedPublicKey(pub[:])
-	if err != nil {
+	k = newSigKey(pub)
+	if k == nil {
 		return nil // not cached: rejecting such a key costs less than expanding one
 	}
 	c.mu.Lock()
@@ -96,9 +97,40 @@ func (c *keyCache) get(pub [32]byte) *ed25519.ExpandedPublicKey {
 	return k
 }
 
-func (c *keyCache) putLocked(pub [32]byte, k *ed25519.ExpandedPublicKey) {
+func (c *keyCache) putLocked(pub [32]byte, k *sigKey) {
 	if len(c.cur) >= c.max {
-		c.old, c.cur = c.cur, make(map[[32]byte]*ed25519.ExpandedPublicKey, c.max)
+		c.old, c.cur = c.cur, make(map[[32]byte]*sigKey, c.max)
 	}
 	c.cur[pub] = k
+}
+
+// sigKey is a public key in the two forms the checks use: curve25519-voi's
+// expanded key, for single checks, and the decoded point with the rule's
+// conditions on it, for batch equations (batcheq.go).
+type sigKey struct {
+	exp *ed25519.ExpandedPublicKey
+	// enc is the key as given, which the challenge hashes.
+	enc [32]byte
+	// point is A, decoded from enc.
+	point curve.EdwardsPoint
+	// strict is whether A passes the rule's conditions on the key: a
+	// canonical encoding, not a point of small order. voi's expanded key
+	// holds the same two facts, but privately.
+	strict bool
+}
+
+// newSigKey decodes pub, or returns nil if it is not the encoding of a curve
+// point.
+func newSigKey(pub [32]byte) *sigKey {
+	exp, err := ed25519.NewExpandedPublicKey(pub[:])
+	if err != nil {
+		return nil
+	}
+	k := &sigKey{exp: exp, enc: pub}
+	c := curve.CompressedEdwardsY(pub)
+	if _, err := k.point.SetCompressedY(&c); err != nil {
+		return nil // voi decoded it above: cannot happen
+	}
+	k.strict = c.IsCanonicalVartime() && !k.point.IsSmallOrder()
+	return k
 }

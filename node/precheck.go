@@ -108,7 +108,7 @@ func (g *group) startPrecheck(entries []*pb.Entry) *precheck {
 
 // precheckChunk is how many entries a worker takes at a time in stage 1:
 // the envelope signatures of a chunk are checked together
-// (crypto.VerifyFrames), which costs about two thirds of checking them one
+// (crypto.VerifyFrames), which costs about half of checking them one
 // by one (crypto.BenchmarkSignatureBatch).
 const precheckChunk = 32
 

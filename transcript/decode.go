@@ -42,7 +42,12 @@ type reader struct {
 	b     []byte
 	off   int
 	where string // what is being read, for errors
-	err   error  // why the last read that failed failed
+	// item is set when where names a list, and i is the index in it: the
+	// place is where[i], written out only for an error (not for each of a
+	// hundred thousand entries).
+	item bool
+	i    int
+	err  error // why the last read that failed failed
 	// ids remembers the public ids read so far: a transcript names the
 	// same few authors many times, and parsing one costs a bech32 checksum.
 	ids map[string]identity.PublicID
@@ -78,7 +83,7 @@ func parseTranscript(r *reader, p *parsed) bool {
 		return false
 	}
 	p.body = r.b[start:r.off]
-	r.where = "the exporter's signature"
+	r.in("the exporter's signature")
 	var s64 []byte
 	if !r.lit(`,"signature":`) || !r.raw64(&s64, 64) {
 		return false
@@ -87,7 +92,7 @@ func parseTranscript(r *reader, p *parsed) bool {
 	if p.sig, err = decode64(s64); err != nil || len(p.sig) != 64 {
 		return r.malformed("want 64 bytes in base64")
 	}
-	r.where = "the transcript's end"
+	r.in("the transcript's end")
 	if !r.lit("}\n") {
 		return false
 	}
@@ -98,7 +103,7 @@ func parseTranscript(r *reader, p *parsed) bool {
 }
 
 func parseBody(r *reader, p *parsed) bool {
-	r.where = "the body"
+	r.in("the body")
 	if !r.lit(`{"group_id":`) || !r.hexFixed(p.group[:]) ||
 		!r.lit(`,"name":`) || !r.str(&p.name, crypto.MaxFrame) ||
 		!r.lit(`,"exporter":`) || !r.publicID(&p.exporter) ||
@@ -107,27 +112,33 @@ func parseBody(r *reader, p *parsed) bool {
 	}
 	// The range is optional: a whole transcript has none.
 	if bytes.HasPrefix(r.b[r.off:], []byte(`,"range":`)) {
-		r.where = "the range"
+		r.in("the range")
 		p.span = &Range{}
 		if !r.lit(`,"range":`) || !r.lit(`{"from":`) || !r.uint(&p.span.From) ||
 			!r.lit(`,"to":`) || !r.uint(&p.span.To) || !r.lit(`}`) {
 			return false
 		}
-		r.where = "the body"
+		r.in("the body")
 	}
+	// The lists' slices are allocated once, at their final size: growing
+	// them an append at a time copied (and faulted in) each several times.
+	n := entriesHint(r.b)
+	p.entries, p.chains, p.frames64 = make([]Entry, 0, n), make([][32]byte, 0, n), make([][]byte, 0, n)
 	if !r.lit(`,"entries":[`) || !r.list(func(i int) bool { return parseEntry(r, p, i) }) {
 		return false
 	}
-	r.where = "the body"
+	r.in("the body")
+	n = sizeHint(r.b[r.off:], `,"sent_at":`, minMessageJSON)
+	p.messages, p.records64, p.sigs64 = make([]message, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
 	if !r.lit(`,"messages":[`) || !r.list(func(i int) bool { return parseMessage(r, p, i) }) {
 		return false
 	}
 	// Attestations are optional, and written only when there are some.
 	if bytes.HasPrefix(r.b[r.off:], []byte(`,"attestations":[`)) {
-		r.where = "the attestations"
+		r.in("the attestations")
 		r.off += len(`,"attestations":[`)
 		ok := r.list(func(i int) bool {
-			r.where = "attestations[" + strconv.Itoa(i) + "]"
+			r.at("attestations", i)
 			var a64 []byte
 			if !r.raw64(&a64, maxAttestation) {
 				return false
@@ -149,15 +160,57 @@ func parseBody(r *reader, p *parsed) bool {
 			return r.malformed("an empty list of attestations is written as none")
 		}
 	}
-	r.where = "the head"
+	r.in("the head")
 	return r.lit(`,"head":{"index":`) && r.uint(&p.head.index) &&
 		r.lit(`,"entries":`) && r.uint(&p.head.entries) &&
 		r.lit(`,"hash":`) && r.hexFixed(p.head.hash[:]) &&
 		r.lit(`}}`)
 }
 
+// sizeHint is about how many items a list in b holds: the occurrences of
+// key, a field of its items and of nothing after them (a JSON string cannot
+// hold the quotes it contains), at most one per minLen bytes of b (a
+// hostile file with many keys and little else gets no large allocation).
+// It scans b: for the messages, which come after the entries.
+func sizeHint(b []byte, key string, minLen int) int {
+	return min(bytes.Count(b, []byte(key)), len(b)/minLen)
+}
+
+// entriesHint is about how many entries the transcript b holds, as its head
+// (at its end, after everything else) says, at most one per minEntryJSON
+// bytes of b; 0 if there is no head to read. It is only a capacity: the
+// reader checks the head when it gets there.
+func entriesHint(b []byte) int {
+	const head, entries = `,"head":{"index":`, `,"entries":`
+	i := bytes.LastIndex(b, []byte(head))
+	if i < 0 {
+		return 0
+	}
+	rest := b[i+len(head):]
+	j := bytes.IndexByte(rest, ',')
+	if j < 0 || !bytes.HasPrefix(rest[j:], []byte(entries)) {
+		return 0
+	}
+	n := 0
+	for _, c := range rest[j+len(entries):] {
+		if c < '0' || c > '9' || n > len(b) {
+			break
+		}
+		n = n*10 + int(c-'0')
+	}
+	return min(n, len(b)/minEntryJSON)
+}
+
+// minEntryJSON and minMessageJSON are fewer bytes than any entry and
+// message take in a transcript: an entry has a chain head in hex (64
+// bytes), a message an id in hex (32) and an author's public id.
+const (
+	minEntryJSON   = 100
+	minMessageJSON = 150
+)
+
 func parseEntry(r *reader, p *parsed, i int) bool {
-	r.where = "entries[" + strconv.Itoa(i) + "]"
+	r.at("entries", i)
 	e := Entry{Kind: KindEntry}
 	if !r.lit(`{"index":`) || !r.uint(&e.Index) || !r.lit(`,"kind":`) {
 		return false
@@ -195,7 +248,7 @@ func parseEntry(r *reader, p *parsed, i int) bool {
 }
 
 func parseMessage(r *reader, p *parsed, i int) bool {
-	r.where = "messages[" + strconv.Itoa(i) + "]"
+	r.at("messages", i)
 	var m message
 	var rec64, sig64 []byte
 	if !r.lit(`{"index":`) || !r.uint(&m.index) ||
@@ -229,6 +282,21 @@ func parseMessage(r *reader, p *parsed, i int) bool {
 	return true
 }
 
+// in says that what follows is read in the part of the transcript named by
+// where.
+func (r *reader) in(where string) { r.where, r.item = where, false }
+
+// at says that what follows is read in item i of the list named by list.
+func (r *reader) at(list string, i int) { r.where, r.item, r.i = list, true, i }
+
+// place names what is being read, for an error.
+func (r *reader) place() string {
+	if !r.item {
+		return r.where
+	}
+	return r.where + "[" + strconv.Itoa(r.i) + "]"
+}
+
 // fail records err as the reason the read stopped, and returns false.
 func (r *reader) fail(err error) bool {
 	r.err = err
@@ -236,11 +304,11 @@ func (r *reader) fail(err error) bool {
 }
 
 func (r *reader) truncated() bool {
-	return r.fail(fmt.Errorf("%w: the file ends at byte %d, in %s", ErrTruncated, len(r.b), r.where))
+	return r.fail(fmt.Errorf("%w: the file ends at byte %d, in %s", ErrTruncated, len(r.b), r.place()))
 }
 
 func (r *reader) malformed(format string, args ...any) bool {
-	return r.fail(fmt.Errorf("%w: %s at byte %d: %s", ErrMalformed, r.where, r.off, fmt.Sprintf(format, args...)))
+	return r.fail(fmt.Errorf("%w: %s at byte %d: %s", ErrMalformed, r.place(), r.off, fmt.Sprintf(format, args...)))
 }
 
 // lit consumes the literal s: punctuation and field names.
@@ -320,7 +388,7 @@ func (r *reader) str(s *string, max int) bool {
 			return r.truncated()
 		}
 		if r.off-start > 6*max+6 {
-			return r.fail(fmt.Errorf("%w: %s at byte %d: text longer than %d bytes", ErrTooLarge, r.where, start, max))
+			return r.fail(fmt.Errorf("%w: %s at byte %d: text longer than %d bytes", ErrTooLarge, r.place(), start, max))
 		}
 		c := r.b[r.off]
 		switch {
@@ -336,7 +404,7 @@ func (r *reader) str(s *string, max int) bool {
 				return r.malformed("text is not UTF-8")
 			}
 			if len(v) > max {
-				return r.fail(fmt.Errorf("%w: %s at byte %d: text of %d bytes, limit %d", ErrTooLarge, r.where, start, len(v), max))
+				return r.fail(fmt.Errorf("%w: %s at byte %d: text of %d bytes, limit %d", ErrTooLarge, r.place(), start, len(v), max))
 			}
 			r.off++
 			*s = v
@@ -399,7 +467,7 @@ func (r *reader) raw64(s *[]byte, max int) bool {
 		return r.truncated()
 	}
 	if end > base64.StdEncoding.EncodedLen(max) {
-		return r.fail(fmt.Errorf("%w: %s at byte %d: more than %d bytes", ErrTooLarge, r.where, r.off, max))
+		return r.fail(fmt.Errorf("%w: %s at byte %d: more than %d bytes", ErrTooLarge, r.place(), r.off, max))
 	}
 	*s = r.b[r.off : r.off+end]
 	r.off += end + 1

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -91,5 +92,28 @@ func TestStrings(t *testing.T) {
 	}
 	if _, err := appendString(nil, "\xff"); err == nil {
 		t.Error("encoded invalid UTF-8")
+	}
+}
+
+// TestEntriesHint checks the capacity the reader takes from a transcript's
+// head: the count the head gives, never more than the file could hold, and
+// none without a head.
+func TestEntriesHint(t *testing.T) {
+	tail := `,"head":{"index":70,"entries":3,"hash":"00"}},"signature":"AA=="}` + "\n"
+	pad := strings.Repeat(" ", 10*minEntryJSON)
+	for _, c := range []struct {
+		doc  string
+		want int
+	}{
+		{pad + tail, 3},
+		{tail, 0}, // too short for 3 entries
+		{pad + `,"head":{"index":70,"entries":999999999999,"hash":"00"}}`, len(pad+`,"head":{"index":70,"entries":999999999999,"hash":"00"}}`) / minEntryJSON},
+		{pad + `,"head":{"index":70}`, 0},
+		{pad, 0},
+		{pad + `"text":"\",\"head\":{\"index\":1,\"entries\":5"` + tail, 3},
+	} {
+		if got := entriesHint([]byte(c.doc)); got != c.want {
+			t.Errorf("%q: hint %d, want %d", c.doc[len(pad)/2:], got, c.want)
+		}
 	}
 }

@@ -11,9 +11,11 @@ import (
 )
 
 // chunk is how many entries one job checks: large enough that handing out
-// jobs costs nothing next to the signatures, small enough that the replay,
-// which follows the jobs in order, never waits long for the next one.
-const chunk = 64
+// jobs costs nothing next to the signatures and that a job's signatures
+// make one equation of the largest, cheapest size (crypto.BatchSize), small
+// enough that the replay, which follows the jobs in order, never waits long
+// for the next one.
+const chunk = crypto.BatchSize
 
 // pool runs jobs on every core. Workers take the jobs in order, so a caller
 // that consumes the results in the same order waits only for the job at the

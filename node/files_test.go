@@ -43,7 +43,10 @@ func (c *cluster) download(i int, id string) []byte {
 	c.t.Helper()
 	var got []byte
 	c.Eventually(c.t, 3*time.Minute, "the file arrives on node"+string(rune('0'+i)), func() bool {
-		_, r, err := c.Node(i).OpenFile(ctxT(c.t, 10*time.Second), c.GroupID, id)
+		// The context bounds how long the test waits for the node to look
+		// the message up on the group's goroutine: over 10 s on a loaded
+		// machine ("open the file: context deadline exceeded").
+		_, r, err := c.Node(i).OpenFile(ctxT(c.t, time.Minute), c.GroupID, id)
 		var nr *node.NotReadyError
 		if errors.As(err, &nr) || errors.Is(err, node.ErrNotFound) {
 			return false // not here yet, or still arriving

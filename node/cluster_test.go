@@ -123,12 +123,43 @@ func (c *cluster) convergedWithin(want int, d time.Duration) []node.Message {
 	return ref
 }
 
+// send sends text from node i, which waits up to wait for it to commit
+// (0: it answers once the message is queued and on disk), and returns the
+// node's answer. The context only bounds how long the test waits for that
+// answer: a minute past the wait, because the answer needs the group's
+// goroutine and a write to disk, which on a loaded machine, among other
+// clusters moving 64 KiB messages under -race, took over 10 s.
 func (c *cluster) send(i int, text string, wait time.Duration) node.Message {
 	c.t.Helper()
-	m, err := c.Send(ctxT(c.t, wait+10*time.Second), i, text, wait)
+	m, err := c.Send(ctxT(c.t, wait+time.Minute), i, text, wait)
 	if err != nil {
 		c.t.Fatal(err)
 	}
+	return m
+}
+
+// sendCommitted sends text from node i and waits until node i lists it as
+// committed, within a minute. A send answers early, with the message
+// queued and handed to the members, when the group has no host and too few
+// voters answered its pings lately to elect one (tentative.go, stuck): on
+// a loaded machine, where elections and pings run late, a group of live
+// members can be there for a moment. The message must still commit once
+// the group has a host again; the test fails if it does not.
+func (c *cluster) sendCommitted(i int, text string, wait time.Duration) node.Message {
+	c.t.Helper()
+	m := c.send(i, text, wait)
+	if m.State == node.StateCommitted {
+		return m
+	}
+	c.Eventually(c.t, time.Minute, fmt.Sprintf("%q, answered %s by the send, to commit on node%d", text, m.State, i), func() bool {
+		for _, x := range c.committed(i) {
+			if x.ID == m.ID {
+				m = x
+				return true
+			}
+		}
+		return false
+	})
 	return m
 }
 

@@ -27,6 +27,14 @@ import (
 // blobPart is how many bytes of a blob one request asks for.
 const blobPart = 1 << 20
 
+// blobPartTimeout bounds one request for a part of a blob: as long as the
+// HTTP link lets any request run. Not peerRequestTimeout (2 s, for small
+// messages): a part is up to a MiB, which takes 2 s on a link of 4 Mbit/s,
+// and a part that times out makes the fetch start over from the next
+// member, so with 2 s a member on a slower link (or a busy machine) never
+// got a file at all. 10 s lets a part through at about 840 kbit/s.
+const blobPartTimeout = httpClientTimeout
+
 // fetchRounds is how many times a fetch asks every member in turn before
 // it gives up (a download asks again).
 const fetchRounds = 5
@@ -108,6 +116,7 @@ func (f *files) run(g *group, ref *content.FileRef, author [32]byte, ft *fetch) 
 			if f.n.ctx.Err() != nil {
 				return nil
 			}
+			f.n.log.Debug().Err(err).Str("group", g.id.String()).Str("from", shortKey(k)).Int64("received", ft.received.Load()).Int("round", round).Msg("fetching a file from a member failed; asking the next")
 			last = err
 		}
 		t := time.NewTimer(wait << round)
@@ -181,7 +190,7 @@ func (f *files) copyFrom(g *group, ref *content.FileRef, k [32]byte, url string,
 		if err != nil {
 			return err
 		}
-		ctx, cancel := context.WithTimeout(f.n.ctx, peerRequestTimeout)
+		ctx, cancel := context.WithTimeout(f.n.ctx, blobPartTimeout)
 		resp, err := f.n.cfg.Link.Post(ctx, url, frame)
 		cancel()
 		if err != nil {

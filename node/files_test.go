@@ -36,12 +36,17 @@ func testFile(size int) []byte {
 }
 
 // download reads the file of message id on node i, waiting until it
-// arrived.
+// arrived: up to 3 minutes, for TestAttachments' 10 MiB fetched twice (the
+// corrupted copy first). Alone that takes a few seconds; under -race at a
+// load of 13, beside other cluster tests, one 10 MiB fetch took 33 s.
 func (c *cluster) download(i int, id string) []byte {
 	c.t.Helper()
 	var got []byte
-	c.Eventually(c.t, 60*time.Second, "the file arrives on node"+string(rune('0'+i)), func() bool {
-		_, r, err := c.Node(i).OpenFile(ctxT(c.t, 10*time.Second), c.GroupID, id)
+	c.Eventually(c.t, 3*time.Minute, "the file arrives on node"+string(rune('0'+i)), func() bool {
+		// The context bounds how long the test waits for the node to look
+		// the message up on the group's goroutine: over 10 s on a loaded
+		// machine ("open the file: context deadline exceeded").
+		_, r, err := c.Node(i).OpenFile(ctxT(c.t, time.Minute), c.GroupID, id)
 		var nr *node.NotReadyError
 		if errors.As(err, &nr) || errors.Is(err, node.ErrNotFound) {
 			return false // not here yet, or still arriving
@@ -148,7 +153,9 @@ func TestAttachments(t *testing.T) {
 	}
 
 	// A second message naming the same file: still one blob per node.
-	ref, err := c.Node(0).FileRefOf(ctx, c.GroupID, m.ID)
+	// A context of its own here and below: the test's first one, for the
+	// send, may have run out during the downloads on a loaded machine.
+	ref, err := c.Node(0).FileRefOf(ctxT(t, 60*time.Second), c.GroupID, m.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,11 +214,11 @@ func TestAttachments(t *testing.T) {
 
 	// Over the limit: refused, by its announced size and as it streams,
 	// with nothing stored.
-	_, err = c.Node(1).SendFile(ctx, c.GroupID, "big.bin", "", 30<<20, bytes.NewReader(nil), time.Second)
+	_, err = c.Node(1).SendFile(ctxT(t, 60*time.Second), c.GroupID, "big.bin", "", 30<<20, bytes.NewReader(nil), time.Second)
 	if !errors.Is(err, node.ErrTooLarge) || !strings.Contains(err.Error(), "the file is 30 MB; the limit is 25 MB") {
 		t.Fatalf("a 30 MB file: %v", err)
 	}
-	_, err = c.Node(1).SendFile(ctx, c.GroupID, "big.bin", "", -1, io.LimitReader(zeros{}, 26<<20), time.Second)
+	_, err = c.Node(1).SendFile(ctxT(t, 60*time.Second), c.GroupID, "big.bin", "", -1, io.LimitReader(zeros{}, 26<<20), time.Second)
 	if !errors.Is(err, node.ErrTooLarge) || !strings.Contains(err.Error(), "the file is 26 MB") {
 		t.Fatalf("a 26 MB file of unknown size: %v", err)
 	}

@@ -242,18 +242,22 @@ func TestFlood(t *testing.T) {
 	for k := range each {
 		for _, i := range honest {
 			text := fmt.Sprintf("honest %d from node%d", k, i)
-			if m := f.send(i, text, 30*time.Second); m.State != node.StateCommitted {
-				t.Fatalf("%q not committed under flood: %s", text, m.State)
-			}
+			f.sendCommitted(i, text, 30*time.Second)
 			texts = append(texts, text)
 		}
 	}
 	// The flood goes on until the rogue has sent several times its quota
 	// and the outsider thousands of frames.
 	const rogueWanted = 3 * state.MinBytesPerDay / crypto.MaxBody
-	f.Eventually(t, 2*time.Minute, "the flood to be well over the quota", func() bool {
-		return fl.rogueSent.Load() >= rogueWanted && fl.outsiderSent.Load() >= 2000
-	})
+	const outsiderWanted = 2000
+	wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer wcancel()
+	if err := f.Until(wctx, "the flood to be well over the quota", func() bool {
+		return fl.rogueSent.Load() >= rogueWanted && fl.outsiderSent.Load() >= outsiderWanted
+	}); err != nil {
+		t.Fatalf("%v: the rogue sent %d of %d proposals, the outsider %d of %d frames (%d refused: %d with 429)", err,
+			fl.rogueSent.Load(), rogueWanted, fl.outsiderSent.Load(), outsiderWanted, fl.outsiderRefused.Load(), fl.code(http.StatusTooManyRequests))
+	}
 	fl.stop()
 	elapsed := time.Since(start)
 	t.Logf("rogue sent %d proposals of %d KiB; outsider sent %d frames (%d refused: %d with 429) in %v",

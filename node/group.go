@@ -397,6 +397,9 @@ func (g *group) run() {
 			g.tellRemovedAgain(time.Now())
 			if err := g.upkeep(); err != nil {
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist the outbox; stopping the group")
+				// Sends and status say why the group stopped, as for a
+				// failed raft write below.
+				g.failed.Store(&err)
 				return
 			}
 		case <-ping.C:

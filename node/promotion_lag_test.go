@@ -85,9 +85,14 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 	})
 	c.form()
 	const oldHost, vouching, lagging, promoted = 0, 1, 2, 3
-	// settled waits until the given nodes agree on the voters and see
-	// host as the host, and returns the voters.
-	settled := func(what string, on []int, host int) map[int]bool {
+	// settled waits until the given nodes agree on the voters, see host
+	// as the host, and the voters are as want says (nil: any), and
+	// returns the voters. It waits for the voters the step leads to, not
+	// the first set the nodes agree on: placement swaps a voter by
+	// promoting first and demoting next (election.NextVoterChange), and
+	// on a loaded machine, where pings run late, a swap may come and go
+	// (a fourth voter for a moment) before the set settles.
+	settled := func(what string, on []int, host int, want func(voters map[int]bool) bool) map[int]bool {
 		t.Helper()
 		var voters map[int]bool
 		seen := ""
@@ -106,16 +111,14 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 					ok = false
 				}
 			}
-			return ok
+			return ok && (want == nil || want(voters))
 		})
 		if err != nil {
 			t.Fatalf("%v; last seen:%s", err, seen)
 		}
 		return voters
 	}
-	if v := settled("host node0 on every node", []int{0, 1, 2, 3, 4}, oldHost); !sameSet(v, 0, 1, 2) {
-		t.Fatalf("voters %v, want nodes 0, 1 and 2", v)
-	}
+	settled("host node0 and voters nodes 0, 1 and 2 on every node", []int{0, 1, 2, 3, 4}, oldHost, func(v map[int]bool) bool { return sameSet(v, 0, 1, 2) })
 	c.send(0, "before node2 goes", 10*time.Second)
 	c.converged(1)
 
@@ -125,12 +128,10 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 		c.Isolate(lagging)
 	}
 	c.setPoints(middle, 0)
-	if v := settled("host node3 without node2", []int{0, 1, 3, 4}, promoted); v[lagging] {
-		t.Fatalf("voters %v: node2 still one", v)
-	}
+	settled("host node3, and node2 no voter", []int{0, 1, 3, 4}, promoted, func(v map[int]bool) bool { return !v[lagging] })
 	c.send(promoted, "while node2 is away", 10*time.Second)
 	c.Crash(oldHost)
-	final := settled("host node3 after node0 died", []int{1, 3, 4}, promoted)
+	final := settled("host node3 after node0 died", []int{1, 3, 4}, promoted, nil)
 	c.send(vouching, "after the old host died", 10*time.Second)
 
 	if restart {
@@ -152,9 +153,8 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 		}
 		c.net.Heal()
 	}
-	if v := settled("node2 to follow node3 and apply the changes it missed", []int{lagging, promoted}, promoted); !v[promoted] || v[lagging] {
-		t.Fatalf("voters %v after node2 came back (before: %v)", v, final)
-	}
+	settled(fmt.Sprintf("node2 to follow node3 and apply the changes it missed: node3 a voter, node2 not (before node2 came back: %v)", final),
+		[]int{lagging, promoted}, promoted, func(v map[int]bool) bool { return v[promoted] && !v[lagging] })
 	want := []string{"before node2 goes", "while node2 is away", "after the old host died"}
 	checkExactlyOnce(t, c.converged(len(want)), want)
 	// And it takes part again: its message commits everywhere.

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -82,7 +83,9 @@ func tallyOf(m map[[32]byte]*chatTally, id *identity.Identity) chatTally {
 // until every live member knows them.
 func (c *cluster) setSettings(i int, s node.GroupSettings) {
 	c.t.Helper()
-	if err := c.Node(i).SetSettings(ctxT(c.t, 40*time.Second), c.GroupID, s); err != nil {
+	// The bound is how long the test waits for the settings to commit, as
+	// for a send (cluster.send).
+	if err := c.Node(i).SetSettings(ctxT(c.t, 2*time.Minute), c.GroupID, s); err != nil {
 		c.t.Fatal(err)
 	}
 	c.Eventually(c.t, 30*time.Second, "every member to know the settings", func() bool {
@@ -147,10 +150,15 @@ func TestOwnNodeHoldsMessagesOverQuota(t *testing.T) {
 		}
 		return committed, queued
 	}
-	c.Eventually(t, 60*time.Second, fmt.Sprintf("%d messages committed, %d held", fit, sent-fit), func() bool {
-		com, q := counts(1)
+	var com, q int
+	wctx, wcancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer wcancel()
+	if err := c.Until(wctx, fmt.Sprintf("%d messages committed, %d held", fit, sent-fit), func() bool {
+		com, q = counts(1)
 		return com == fit && q == sent-fit
-	})
+	}); err != nil {
+		t.Fatalf("%v: %d committed, %d held", err, com, q)
+	}
 	// Time passes (other members chat), the quota does not allow more.
 	for k := range 3 {
 		c.send(2, fmt.Sprintf("meanwhile %d", k), 20*time.Second)

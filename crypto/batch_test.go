@@ -11,6 +11,8 @@ import (
 	"github.com/oasisprotocol/curve25519-voi/curve"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/demes/demes/internal/testutil"
 )
 
 // checkedBatch collects signatures with the answer each must get, and checks
@@ -316,7 +318,7 @@ func BenchmarkSignatureBatch(b *testing.B) {
 	c := validSignatures(b, 512)
 	distinct := distinctSignatures(b, 128)
 	run := func(b *testing.B, c *checkedBatch, n int) {
-		cpu := cpuTime()
+		cpu := testutil.CPUTime()
 		if n == 0 {
 			for range b.N {
 				if !VerifySignature(c.pubs[0], c.msgs[0], c.sigs[0]) {
@@ -334,7 +336,7 @@ func BenchmarkSignatureBatch(b *testing.B) {
 				}
 			}
 		}
-		if cpu := cpuTime() - cpu; cpu > 0 {
+		if cpu := testutil.CPUTime() - cpu; cpu > 0 {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/sig")
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"go.etcd.io/raft/v3"
 
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
 
@@ -17,16 +16,7 @@ import (
 // heard the host), about another host or term, or from the host itself or
 // a non-voter, is not enough.
 func TestHostCutOffNeedsAMajority(t *testing.T) {
-	ids := make([]*identity.Identity, 6)
-	for i := range ids {
-		seed := make([]byte, 32)
-		seed[0] = byte(i + 1)
-		id, err := identity.FromSeed(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = id
-	}
+	ids := seededIdentities(t, 6)
 	key := func(i int) [32]byte { return ids[i].Public().Sign }
 	st := state.New(crypto.GroupID{1})
 	for i := range ids {

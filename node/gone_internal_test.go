@@ -24,17 +24,10 @@ import (
 // took over again a term higher, thousands of times (BenchmarkCutFailover:
 // 25 and 43 s without a host in 2 of 10 runs).
 func TestTakeOverOnlyFromABackupBehind(t *testing.T) {
-	ids := make([]*identity.Identity, 5)
+	ids := seededIdentities(t, 5)
 	st := state.New(crypto.GroupID{2})
 	var pref []string
-	for i := range ids {
-		seed := make([]byte, 32)
-		seed[0] = byte(i + 1)
-		id, err := identity.FromSeed(seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids[i] = id
+	for _, id := range ids {
 		k := id.Public().Sign
 		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
 		pref = append(pref, id.Public().String())
@@ -92,4 +85,21 @@ func TestTakeOverOnlyFromABackupBehind(t *testing.T) {
 	if refusal := ask(4, 20); !g.takeOverAfterRefusal(refusal, now) {
 		t.Fatal("did not take over from a backup whose last entry is of an older term")
 	}
+}
+
+// seededIdentities returns n identities made from the seeds 1, 2, ... (the
+// first byte): the same on every run.
+func seededIdentities(t *testing.T, n int) []*identity.Identity {
+	t.Helper()
+	ids := make([]*identity.Identity, n)
+	for i := range ids {
+		seed := make([]byte, 32)
+		seed[0] = byte(i + 1)
+		id, err := identity.FromSeed(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = id
+	}
+	return ids
 }

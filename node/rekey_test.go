@@ -14,15 +14,15 @@ import (
 	"github.com/demes/demes/state"
 )
 
-// sealedBy returns, in log order, the epoch and key id of every chat
-// message of node i in node j's log.
-func (c *cluster) sealedBy(i, j int) []string {
+// sealedInfos returns, in log order, what the sealed payload of every chat
+// message of node i in node j's log says of its key.
+func (c *cluster) sealedInfos(i, j int) []*crypto.SealedInfo {
 	c.t.Helper()
 	es, err := c.Node(j).LogFrames(c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	var out []string
+	var out []*crypto.SealedInfo
 	for _, e := range es {
 		env, err := crypto.Verify(e.Frame)
 		if err != nil || env.Type != crypto.TypeChat || env.Sender != c.Member(i).ID.Public().Sign {
@@ -36,6 +36,17 @@ func (c *cluster) sealedBy(i, j int) []string {
 		if err != nil {
 			c.t.Fatal(err)
 		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// sealedBy returns, in log order, the epoch and key id of every chat
+// message of node i in node j's log.
+func (c *cluster) sealedBy(i, j int) []string {
+	c.t.Helper()
+	var out []string
+	for _, info := range c.sealedInfos(i, j) {
 		out = append(out, fmt.Sprintf("%d/%x", info.Epoch, info.KeyID[:4]))
 	}
 	return out
@@ -45,24 +56,8 @@ func (c *cluster) sealedBy(i, j int) []string {
 // a key header, and under how many distinct sender keys they are sealed.
 func (c *cluster) headersBy(i, j int) (headers, keys int) {
 	c.t.Helper()
-	es, err := c.Node(j).LogFrames(c.GroupID)
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	distinct := map[[crypto.KeyIDSize]byte]bool{}
-	for _, e := range es {
-		env, err := crypto.Verify(e.Frame)
-		if err != nil || env.Type != crypto.TypeChat || env.Sender != c.Member(i).ID.Public().Sign {
-			continue
-		}
-		var b state.ChatBody
-		if err := state.Decode(env.Payload, &b); err != nil {
-			c.t.Fatal(err)
-		}
-		info, err := crypto.ReadSealed(b.Sealed)
-		if err != nil {
-			c.t.Fatal(err)
-		}
+	for _, info := range c.sealedInfos(i, j) {
 		distinct[info.KeyID] = true
 		if info.HasHeader() {
 			headers++

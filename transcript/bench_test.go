@@ -10,6 +10,7 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/state"
 	"github.com/demes/demes/transcript"
 	"github.com/demes/demes/transcript/transcripttest"
@@ -110,7 +111,7 @@ func BenchmarkVerify100k(b *testing.B) {
 	doc, entries, members := build100k(b)
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := testutil.CPUTime()
 	for b.Loop() {
 		s, err := transcript.Verify(doc, members)
 		if err != nil {
@@ -120,7 +121,7 @@ func BenchmarkVerify100k(b *testing.B) {
 			b.Fatalf("%d messages", s.Messages)
 		}
 	}
-	cpu = cpuTime() - cpu
+	cpu = testutil.CPUTime() - cpu
 	b.ReportMetric(float64(entries)*float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 	if cpu > 0 {
 		// What the machine's cores would do if the benchmark had them to

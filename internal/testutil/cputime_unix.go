@@ -1,15 +1,15 @@
 //go:build unix
 
-package transcript_test
+package testutil
 
 import (
 	"syscall"
 	"time"
 )
 
-// cpuTime is the CPU time this process has used, user and system: on a
+// CPUTime is the CPU time this process has used, user and system: on a
 // shared machine it measures the work a benchmark does, whatever else runs.
-func cpuTime() time.Duration {
+func CPUTime() time.Duration {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0

@@ -244,13 +244,28 @@ const shunnedLogAhead = 3
 // has term and index, by raft's rule for granting votes (the later last
 // term, then the longer log).
 func (g *group) logBehind(term, index uint64) bool {
-	last, err := g.storage.LastIndex()
+	lastTerm, last, ok := g.lastStored()
+	return ok && (term > lastTerm || term == lastTerm && index > last)
+}
+
+// aheadOf reports whether this node's log is more up to date than one whose
+// last entry has term and index, by the same rule.
+func (g *group) aheadOf(term, index uint64) bool {
+	lastTerm, last, ok := g.lastStored()
+	return ok && (lastTerm > term || lastTerm == term && last > index)
+}
+
+// lastStored returns the term and index of this node's last stored entry
+// (ok false if the store cannot say). An entry raft holds but has not
+// written yet is not counted: the callers err on the side of no.
+func (g *group) lastStored() (term, index uint64, ok bool) {
+	index, err := g.storage.LastIndex()
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
-	lastTerm, err := g.storage.Term(last)
+	term, err = g.storage.Term(index)
 	if err != nil {
-		return false
+		return 0, 0, false
 	}
-	return term > lastTerm || term == lastTerm && index > last
+	return term, index, true
 }

@@ -122,22 +122,6 @@ func (g *group) firstBackup(host, candidate uint64) bool {
 	return false
 }
 
-// aheadOf reports whether this node's log is more up to date than a
-// candidate's whose last entry is at index in term logTerm, as raft
-// compares them for a vote. It reads the log as stored: an entry raft holds
-// but has not written yet is not counted, which can only make it say no.
-func (g *group) aheadOf(logTerm, index uint64) bool {
-	last, err := g.storage.LastIndex()
-	if err != nil {
-		return false
-	}
-	term, err := g.storage.Term(last)
-	if err != nil {
-		return false
-	}
-	return term > logTerm || term == logTerm && last > index
-}
-
 // rejectedForcedVote runs when this node refuses a vote: if it refused the
 // transfer campaign it was asked to vote in, while its host has been
 // silent for two heartbeats, because the candidate's log was behind its

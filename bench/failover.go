@@ -125,40 +125,29 @@ func Failover(ctx context.Context, o FailoverOptions) (FailoverResult, error) {
 		return r, err
 	}
 	var sent []string
-	for k := 0; k < o.Kills; k++ {
-		if err := ctx.Err(); err != nil {
-			return r, err
-		}
-		host, err := waitStable(ctx, procs, gid)
-		if err != nil {
-			return r, fmt.Errorf("kill %d: %w", k+1, err)
-		}
-		ids, err := failoverOnce(ctx, procs, gid, host, k, false, &r)
-		sent = append(sent, ids...)
-		if err != nil {
-			return r, fmt.Errorf("kill %d: %w", k+1, err)
-		}
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "bench: failover %d/%d: %.3f s (new host known after %.3f s, outbox drained after %.2f s, rejoined in %.2f s)\n",
-				k+1, o.Kills, r.Failover[k].Seconds(), r.NewHost[k].Seconds(), r.Drained[k].Seconds(), r.Rejoin[k].Seconds())
-		}
-	}
-	for k := 0; k < o.Cuts; k++ {
-		if err := ctx.Err(); err != nil {
-			return r, err
-		}
-		host, err := waitStable(ctx, procs, gid)
-		if err != nil {
-			return r, fmt.Errorf("cut %d: %w", k+1, err)
-		}
-		ids, err := failoverOnce(ctx, procs, gid, host, k, true, &r)
-		sent = append(sent, ids...)
-		if err != nil {
-			return r, fmt.Errorf("cut %d: %w", k+1, err)
-		}
-		if o.Progress != nil {
-			fmt.Fprintf(o.Progress, "bench: failover, cut link %d/%d: %.3f s (new host known after %.3f s, outbox drained after %.2f s, healed in %.2f s)\n",
-				k+1, o.Cuts, r.Cut[k].Seconds(), r.CutNewHost[k].Seconds(), r.CutDrained[k].Seconds(), r.Healed[k].Seconds())
+	// The kills, then the cuts: the same round, the host killed or its
+	// process stopped.
+	for _, round := range []struct {
+		name string
+		n    int
+		cut  bool
+	}{{"kill", o.Kills, false}, {"cut", o.Cuts, true}} {
+		for k := 0; k < round.n; k++ {
+			if err := ctx.Err(); err != nil {
+				return r, err
+			}
+			host, err := waitStable(ctx, procs, gid)
+			if err != nil {
+				return r, fmt.Errorf("%s %d: %w", round.name, k+1, err)
+			}
+			ids, err := failoverOnce(ctx, procs, gid, host, k, round.cut, &r)
+			sent = append(sent, ids...)
+			if err != nil {
+				return r, fmt.Errorf("%s %d: %w", round.name, k+1, err)
+			}
+			if o.Progress != nil {
+				fmt.Fprintln(o.Progress, r.progress(round.cut, k, round.n))
+			}
 		}
 	}
 	r.Sent = len(sent)
@@ -442,4 +431,15 @@ func checkDelivered(ctx context.Context, procs []*serveProc, gid string, sent []
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// progress is the line that tells how failover round k of n went: a kill,
+// or with cut a cut link.
+func (r *FailoverResult) progress(cut bool, k, n int) string {
+	if cut {
+		return fmt.Sprintf("bench: failover, cut link %d/%d: %.3f s (new host known after %.3f s, outbox drained after %.2f s, healed in %.2f s)",
+			k+1, n, r.Cut[k].Seconds(), r.CutNewHost[k].Seconds(), r.CutDrained[k].Seconds(), r.Healed[k].Seconds())
+	}
+	return fmt.Sprintf("bench: failover %d/%d: %.3f s (new host known after %.3f s, outbox drained after %.2f s, rejoined in %.2f s)",
+		k+1, n, r.Failover[k].Seconds(), r.NewHost[k].Seconds(), r.Drained[k].Seconds(), r.Rejoin[k].Seconds())
 }

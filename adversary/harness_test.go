@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -58,17 +57,12 @@ type options struct {
 	handler map[int]func(http.Handler) http.Handler
 }
 
-func testLogger() zerolog.Logger {
-	if os.Getenv("DEMES_TEST_LOG") != "" {
-		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	}
-	return zerolog.Nop()
-}
+func testLogger(t testing.TB) zerolog.Logger { return testutil.Logger(t) }
 
 // newGroup starts size nodes, none of them in a group yet.
 func newGroup(t testing.TB, size int, o options) *group {
 	t.Helper()
-	cfg := node.Config{Logger: testLogger(), RetryInterval: 100 * time.Millisecond, PingInterval: time.Hour}
+	cfg := node.Config{Logger: testLogger(t), RetryInterval: 100 * time.Millisecond, PingInterval: time.Hour}
 	if o.pings {
 		cfg.PingInterval = 100 * time.Millisecond
 		cfg.LatencyInterval = 300 * time.Millisecond

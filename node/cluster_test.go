@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
@@ -31,7 +32,7 @@ func newCluster(t testing.TB, size int, seed int64, link simnet.LinkConfig) *clu
 func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, tune func(*cluster)) *cluster {
 	nc, err := nodetest.New(nodetest.Options{
 		Size: size, Seed: seed, Link: link, Dir: t.TempDir(),
-		Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+		Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -48,19 +49,13 @@ func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, 
 	return c
 }
 
-func init() {
-	if os.Getenv("DEMES_TEST_LOG") != "" {
-		// Placement runs on 100 ms intervals in tests: a log is only
-		// readable with milliseconds.
-		zerolog.TimeFieldFormat = time.RFC3339Nano
+// testLogger is the node logger for t: in memory and printed if t fails
+// (testutil.Logger), or silent in a benchmark unless DEMES_TEST_LOG asks.
+func testLogger(t testing.TB) zerolog.Logger {
+	if _, bench := t.(*testing.B); bench && os.Getenv("DEMES_TEST_LOG") == "" {
+		return zerolog.Nop()
 	}
-}
-
-func testLogger() zerolog.Logger {
-	if os.Getenv("DEMES_TEST_LOG") != "" {
-		return zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, NoColor: true, TimeFormat: "15:04:05.000"}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
-	}
-	return zerolog.Nop()
+	return testutil.Logger(t)
 }
 
 // start starts (or restarts) node i.

@@ -50,7 +50,7 @@ func (p *patternReader) Read(b []byte) (int, error) {
 func BenchmarkAttachment(b *testing.B) {
 	const size = 25 << 20
 	nc, err := nodetest.New(nodetest.Options{Size: 2, HTTP: true, Dir: b.TempDir(),
-		Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond}})
+		Config: node.Config{Logger: testLogger(b), RetryInterval: 200 * time.Millisecond}})
 	if err != nil {
 		b.Fatal(err)
 	}

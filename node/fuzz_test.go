@@ -56,7 +56,7 @@ func FuzzHandleFrame(f *testing.F) {
 	self, _ := identity.FromSeed(bytes.Repeat([]byte{0x51}, 32))
 	outsider, _ := identity.FromSeed(bytes.Repeat([]byte{0x52}, 32))
 	n, err := node.Open(node.Config{
-		Dir: f.TempDir(), Identity: self, Name: "fuzzed", URL: "sim://fuzzed", Link: nowhere{}, Logger: testLogger(),
+		Dir: f.TempDir(), Identity: self, Name: "fuzzed", URL: "sim://fuzzed", Link: nowhere{}, Logger: testLogger(f),
 		// Nothing periodic: no retries, pings or checkpoints, so that the
 		// group's state can only change through the frames fed to it.
 		RetryInterval: time.Hour, PingInterval: time.Hour,
@@ -155,7 +155,7 @@ func FuzzHandleMemberFrame(f *testing.F) {
 	memberID, _ := identity.FromSeed(bytes.Repeat([]byte{0x62}, 32))
 	open := func(id *identity.Identity, url string) *node.Node {
 		n, err := node.Open(node.Config{
-			Dir: f.TempDir(), Identity: id, Name: url, URL: url, Link: net.Endpoint(url), Logger: testLogger(),
+			Dir: f.TempDir(), Identity: id, Name: url, URL: url, Link: net.Endpoint(url), Logger: testLogger(f),
 			MaxVoters: 1, RetryInterval: time.Hour, PingInterval: time.Hour,
 		})
 		if err != nil {

@@ -78,7 +78,7 @@ func TestServiceKeepsURLAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := node.NewService(node.Config{Dir: t.TempDir(), Identity: id, Name: "moving", URL: "http://old.example:7000", Logger: testLogger()})
+	s, err := node.NewService(node.Config{Dir: t.TempDir(), Identity: id, Name: "moving", URL: "http://old.example:7000", Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

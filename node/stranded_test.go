@@ -35,7 +35,7 @@ func TestStrandedMemberCatchesUpHTTP(t *testing.T) {
 	t.Parallel()
 	nc, err := nodetest.New(nodetest.Options{
 		Size: 6, HTTP: true, Dir: t.TempDir(),
-		Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+		Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func BenchmarkStrandedMemberBack(b *testing.B) {
 	for k := 0; k < b.N; k++ {
 		nc, err := nodetest.New(nodetest.Options{
 			Size: 6, HTTP: true, Dir: b.TempDir(),
-			Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+			Config: node.Config{Logger: testLogger(b), RetryInterval: 200 * time.Millisecond},
 		})
 		if err != nil {
 			b.Fatal(err)

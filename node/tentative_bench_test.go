@@ -25,7 +25,7 @@ func BenchmarkTentative(b *testing.B) {
 	for k := 0; k < b.N; k++ {
 		nc, err := nodetest.New(nodetest.Options{
 			Size: 5, HTTP: true, Dir: b.TempDir(),
-			Config: node.Config{Logger: testLogger(), RetryInterval: 200 * time.Millisecond},
+			Config: node.Config{Logger: testLogger(b), RetryInterval: 200 * time.Millisecond},
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -24,6 +24,10 @@ type pending struct {
 	frame    []byte
 	at       int64 // the signing time of frame, unix nanoseconds
 	proposed time.Time
+	// term is the raft term in which this node, leading, appended the
+	// message to its own log by proposing it; 0 when it proposed it as a
+	// follower (forwarded to the host) or raft refused it.
+	term uint64
 	// held is set while the message would be over this member's quota:
 	// it waits in the outbox, not proposed, until the quota allows (see
 	// proposeQueued).
@@ -45,8 +49,12 @@ type pending struct {
 	// own is what sealing frame gave (empty for a message restored after
 	// a restart): deliver shows the message from it once committed.
 	own ownSealed
-	// header is set when frame carries its sender key's header.
-	header bool
+	// headerKey is the id of the sender key whose header frame carries,
+	// zero when it carries none. Not own.ref: a key whose header went to
+	// identity keys (keys_group.go) leaves own empty, and every message
+	// under it carried the header again (TestKeyHeaderOncePerKey, under
+	// load: 20 of a fallback key's 20 messages).
+	headerKey [crypto.KeyIDSize]byte
 }
 
 // ownSealed is a message as this node sealed it: the key it is sealed
@@ -187,8 +195,9 @@ func (g *group) seal(p *pending) error {
 	g.n.verified.add(frame, env)
 	p.frame, p.at = frame, env.Time
 	p.own = newOwnSealed(key, sealed, opened)
-	p.header = header
+	p.headerKey = [crypto.KeyIDSize]byte{}
 	if header {
+		p.headerKey = key.ID
 		u := g.keyUse[key.ID]
 		u.carrier = p
 		g.keyUse[key.ID] = u
@@ -211,7 +220,7 @@ func (g *group) needsHeader(p *pending, key *crypto.SenderKey) bool {
 		return false
 	}
 	c := g.keyUse[key.ID].carrier
-	return c == nil || c == p || g.outbox[c.id] != c || !c.header || c.own.ref.ID != key.ID
+	return c == nil || c == p || g.outbox[c.id] != c || c.headerKey != key.ID
 }
 
 // sealingKey is senderKey, rotated: after Config.RotateMessages messages
@@ -267,13 +276,33 @@ func (g *group) senderKey() *crypto.SenderKey {
 // ids make the retries idempotent.
 func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
-	p.leader = g.leader
+	p.leader, p.term = g.leader, 0
 	if g.fork != nil {
 		return
 	}
 	if err := g.rn.Propose(p.frame); err != nil {
 		g.fig.failed.Add(1)
+	} else if g.role == raft.StateLeader {
+		p.term = g.term
 	}
+}
+
+// proposeAgain reports whether p, queued, is to be proposed (again) now.
+// A message this node appended to its own log as the host is lost only if
+// that leadership ends before it commits, and then the leader or the term
+// changes: proposing it again meanwhile, because committing takes long on a
+// loaded machine, only put copies in the log that the state machine
+// refuses (TestKeyHeaderOncePerKey under load: 17 messages twice). A
+// message forwarded to the host may be lost on the way or dropped there
+// without a word, so it is proposed again once it waited long enough.
+func (g *group) proposeAgain(p *pending, now time.Time) bool {
+	switch {
+	case p.held || p.proposed.IsZero() || p.leader != g.leader:
+		return true
+	case p.term != 0:
+		return p.term != g.term || g.role != raft.StateLeader
+	}
+	return now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval
 }
 
 func (g *group) retryOutbox() {
@@ -321,9 +350,10 @@ func (g *group) fitsQuota(p *pending) bool {
 // (ids), and none overtakes another.
 //
 // A message on its way is proposed again when the leader changed since the
-// last proposal (it may have been lost with the old leader), or when it has
-// been waiting long enough that it was probably dropped. A retry of a
-// message that did commit is ignored when applied (same id).
+// last proposal (it may have been lost with the old leader), or, forwarded
+// to the host, when it has been waiting long enough that it was probably
+// dropped (proposeAgain). A retry of a message that did commit is ignored
+// when applied (same id).
 func (g *group) proposeQueued() {
 	list := g.sortedPending()
 	items := quotaItems(list)
@@ -334,7 +364,7 @@ func (g *group) proposeQueued() {
 		fit, why := g.st.CheckQuota(self, items)
 		for ; i < fit; i++ {
 			p := list[i]
-			if p.held || p.proposed.IsZero() || p.leader != g.leader || now.Sub(p.proposed) >= 4*g.n.cfg.RetryInterval {
+			if g.proposeAgain(p, now) {
 				p.held = false
 				g.propose(p)
 			}

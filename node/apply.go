@@ -56,6 +56,14 @@ func (g *group) apply(entries []*pb.Entry) {
 // out although the member left). The host sends what raft would have sent
 // next: an append of the entries the member may lack up to idx, with idx as
 // the commit index; the member's raft takes what it has already as it is.
+//
+// Where that append starts matters: raft ignores an append that starts
+// before its commit index, and a member may have committed more than the
+// host has heard it acknowledge (its answers late or lost). It holds at
+// least what it acknowledged (the progress's Match) and at most what was
+// sent to it (Next-1), and its commit index is in that range too or below
+// it, so an append starting at some index of [Match, Next-1] is taken: the
+// host tries Next-1 and Match first, then the others in turn.
 func (g *group) tellRemoved(id, idx uint64) {
 	if g.role != raft.StateLeader || id == g.raftID {
 		return
@@ -71,11 +79,14 @@ func (g *group) tellRemoved(id, idx uint64) {
 			if g.removedPeers == nil {
 				g.removedPeers = map[uint64]removedPeer{}
 			}
-			// A member that acknowledged the removal (or more) needs no
-			// entries, only the commit index.
-			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), from: min(pr.Match, idx), index: idx, until: time.Now().Add(removedTellFor)}
+			lo := min(pr.Match, idx)
+			hi := max(lo, min(pr.Next-1, idx))
+			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), lo: lo, hi: hi, index: idx, until: time.Now().Add(removedTellFor)}
+			g.appendRemoved(id, rp, hi)
+			if lo != hi {
+				g.appendRemoved(id, rp, lo)
+			}
 			g.removedPeers[id] = rp
-			g.appendRemoved(id, rp)
 			return
 		}
 	}
@@ -86,41 +97,48 @@ func (g *group) tellRemoved(id, idx uint64) {
 const removedTellFor = 30 * time.Second
 
 // removedPeer is a member the host removed and keeps telling so: the
-// entries after from up to index (its removal), with index committed.
+// entries up to index (its removal), with index committed, after an index
+// of [lo, hi]; tries counts the tells after the first.
 type removedPeer struct {
-	key               [32]byte
-	url               string
-	term, from, index uint64
-	until             time.Time
+	key                 [32]byte
+	url                 string
+	term, lo, hi, index uint64
+	tries               uint64
+	until               time.Time
 }
 
 // tellRemovedAgain sends each member removed lately its append again, at
-// every retry tick, while this node leads in the term it removed it.
+// every retry tick, while this node leads in the term it removed it, each
+// time from the next start of its range.
 func (g *group) tellRemovedAgain(now time.Time) {
 	for id, rp := range g.removedPeers {
 		if now.After(rp.until) || g.role != raft.StateLeader || g.term != rp.term {
 			delete(g.removedPeers, id)
 			continue
 		}
-		g.appendRemoved(id, rp)
+		g.appendRemoved(id, rp, rp.lo+rp.tries%(rp.hi-rp.lo+1))
+		rp.tries++
+		g.removedPeers[id] = rp
 	}
 }
 
-func (g *group) appendRemoved(id uint64, rp removedPeer) {
+// appendRemoved sends removed member id the append of the entries after
+// from up to its removal, with the removal as the commit index.
+func (g *group) appendRemoved(id uint64, rp removedPeer, from uint64) {
 	var ents []*pb.Entry
-	if rp.from < rp.index {
+	if from < rp.index {
 		var err error
-		if ents, err = g.storage.Entries(rp.from+1, rp.index+1, maxAppendBytes); err != nil {
+		if ents, err = g.storage.Entries(from+1, rp.index+1, maxAppendBytes); err != nil {
 			return
 		}
 	}
-	prevTerm, err := g.storage.Term(rp.from)
+	prevTerm, err := g.storage.Term(from)
 	if err != nil {
 		return
 	}
 	data, err := proto.Marshal(&pb.Message{
 		Type: pb.MsgApp.Enum(), From: proto.Uint64(g.raftID), To: proto.Uint64(id),
-		Term: proto.Uint64(rp.term), Index: proto.Uint64(rp.from), LogTerm: proto.Uint64(prevTerm),
+		Term: proto.Uint64(rp.term), Index: proto.Uint64(from), LogTerm: proto.Uint64(prevTerm),
 		Entries: ents, Commit: proto.Uint64(rp.index),
 	})
 	if err != nil {

@@ -173,6 +173,21 @@ type VoterChange struct {
 // demotes an undesired one, so under a fixed ranking the calls converge in
 // at most len(current) + maxVoters changes.
 func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader string, maxVoters, minVoters int) (VoterChange, bool) {
+	return NextVoterChangeDoubting(r, current, dead, nil, leader, maxVoters, minVoters)
+}
+
+// NextVoterChangeDoubting is [NextVoterChange] with doubtful, the members
+// whose last ping failed (or whose address answered that nothing listens
+// there any more) but that are not dead yet: they may be gone. A doubtful
+// member counts as not live where a change must leave a live quorum, and is
+// not promoted; it is demoted only as any live member is, or once dead.
+//
+// Without the doubt, a host that had just taken over from a crashed one
+// counted that one, and another that had crashed two seconds before, as
+// live voters (three ping intervals had not passed), swapped voters
+// towards a set of four with those two among them, and lost its quorum:
+// no host until a person stepped in (TestStrandedMemberCatchesUpHTTP).
+func NextVoterChangeDoubting(r Ranking, current []string, dead, doubtful map[string]bool, leader string, maxVoters, minVoters int) (VoterChange, bool) {
 	if maxVoters <= 0 {
 		maxVoters = DefaultMaxVoters
 	}
@@ -183,6 +198,8 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 		}
 	}
 	isLive := func(id string) bool { _, ok := rank[id]; return ok }
+	// sure: live, and not in doubt; what a change may count on.
+	isSure := func(id string) bool { return isLive(id) && !doubtful[id] }
 
 	var desired []string
 	isDesired := make(map[string]bool, maxVoters)
@@ -198,13 +215,13 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 	liveMembers := len(rank)
 
 	voters := make(map[string]bool, len(current))
-	liveVoters := 0
+	liveVoters := 0 // the sure ones
 	for _, id := range current {
 		if id == "" || voters[id] {
 			continue
 		}
 		voters[id] = true
-		if isLive(id) {
+		if isSure(id) {
 			liveVoters++
 		}
 	}
@@ -222,9 +239,9 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 		return newLive >= liveVoters || newLive >= min(maxVoters, liveMembers)
 	}
 
-	var missing string // the best desired member that is not a voter
+	var missing string // the best desired member that is not a voter, and sure
 	for _, id := range desired {
-		if !voters[id] {
+		if !voters[id] && isSure(id) {
 			missing = id
 			break
 		}
@@ -259,7 +276,11 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 	// 3. Shrink towards maxVoters, dropping the worst-ranked extra first.
 	if n > maxVoters && len(extra) > 0 && n-1 >= minVoters {
 		slices.SortFunc(extra, func(a, b string) int { return rank[b] - rank[a] })
-		if ok(n-1, liveVoters-1) {
+		left := liveVoters
+		if isSure(extra[0]) {
+			left--
+		}
+		if ok(n-1, left) {
 			return VoterChange{Demote: extra[0]}, true
 		}
 	}

@@ -571,10 +571,23 @@ func (p *Placer) placeVoters(now time.Time, o Observations, d *Decision) {
 		}
 	}
 	slices.Sort(current)
-	ch, ok := NextVoterChange(r, current, dead, o.Self, o.MaxVoters, o.MinVoters)
+	ch, ok := NextVoterChangeDoubting(r, current, dead, doubtful(o), o.Self, o.MaxVoters, o.MinVoters)
 	if !ok {
 		return
 	}
 	p.lastVoterMove = now
 	d.Voters, d.ChangeVoters = ch, true
+}
+
+// doubtful returns the peers whose last ping failed, or whose address
+// answered that nothing listens there, since their last pong: they may be
+// gone, though not for three ping intervals yet (see Dead).
+func doubtful(o Observations) map[string]bool {
+	out := map[string]bool{}
+	for id, p := range o.Peers {
+		if !p.FailedSince.IsZero() || !p.Gone.IsZero() {
+			out[id] = true
+		}
+	}
+	return out
 }

@@ -22,18 +22,7 @@ func TestDeparturesKeepQuorum(t *testing.T) {
 		n := 2 + rng.IntN(8)
 		maxVoters := 3 + rng.IntN(5)
 		floor := min(3, n, maxVoters)
-		var members []string
-		for i := range n {
-			members = append(members, fmt.Sprintf("m%d", i))
-		}
-		reports := map[string]map[string]float64{}
-		for _, a := range members {
-			for _, b := range members {
-				if a != b {
-					report(reports, a, b, float64(1+rng.IntN(80)))
-				}
-			}
-		}
+		members, reports := randomGroup(rng, n)
 		dead := map[string]bool{}
 		rank := func() Ranking {
 			return Rank(Input{Members: members, Dead: dead, Reports: reports, MaxVoters: maxVoters})
@@ -113,10 +102,10 @@ func TestDeparturesKeepQuorum(t *testing.T) {
 // towards a set with two crashed members in it), which the test checks too,
 // so that it tests something.
 func TestDeparturesNoticedLateKeepQuorum(t *testing.T) {
-	if v := lateDepartures(t, true); v != "" {
+	if v := lateDepartures(true); v != "" {
 		t.Fatal(v)
 	}
-	if lateDepartures(t, false) == "" {
+	if lateDepartures(false) == "" {
 		t.Fatal("counting doubtful members as live broke no quorum: the scenario tests nothing")
 	}
 }
@@ -124,24 +113,13 @@ func TestDeparturesNoticedLateKeepQuorum(t *testing.T) {
 // lateDepartures runs the random departures, with the doubt or without it,
 // and returns the first change that left the voters without a quorum of
 // present members ("" if none did).
-func lateDepartures(t *testing.T, withDoubt bool) string {
+func lateDepartures(withDoubt bool) string {
 	rng := rand.New(rand.NewPCG(18, 4))
 	for iter := range 3000 {
 		n := 3 + rng.IntN(7)
 		maxVoters := 3 + rng.IntN(5)
 		floor := min(3, n, maxVoters)
-		var members []string
-		for i := range n {
-			members = append(members, fmt.Sprintf("m%d", i))
-		}
-		reports := map[string]map[string]float64{}
-		for _, a := range members {
-			for _, b := range members {
-				if a != b {
-					report(reports, a, b, float64(1+rng.IntN(80)))
-				}
-			}
-		}
+		members, reports := randomGroup(rng, n)
 		dead, gone := map[string]bool{}, map[string]bool{}
 		leader := members[0]
 		voters := []string{leader}
@@ -239,4 +217,22 @@ func pick(rng *rand.Rand, set map[string]bool) string {
 	}
 	slices.Sort(ids)
 	return ids[rng.IntN(len(ids))]
+}
+
+// randomGroup returns n members, each of whom reported a random RTT of 1 to
+// 80 ms to every other.
+func randomGroup(rng *rand.Rand, n int) ([]string, map[string]map[string]float64) {
+	var members []string
+	for i := range n {
+		members = append(members, fmt.Sprintf("m%d", i))
+	}
+	reports := map[string]map[string]float64{}
+	for _, a := range members {
+		for _, b := range members {
+			if a != b {
+				report(reports, a, b, float64(1+rng.IntN(80)))
+			}
+		}
+	}
+	return members, reports
 }

@@ -28,24 +28,64 @@ func (l *filterLink) Post(ctx context.Context, url string, frame []byte) ([]byte
 	return l.inner.Post(ctx, url, frame)
 }
 
-// commitsBeyond reports whether frame is a batch with a leader message that
-// tells its receiver a commit index above index.
-func commitsBeyond(frame []byte, index uint64) bool {
+// batchMessages returns the raft messages of frame if it is a batch.
+func batchMessages(frame []byte) []*pb.Message {
 	env, err := crypto.Verify(frame)
 	if err != nil || env.Type != crypto.TypeBatch {
-		return false
+		return nil
 	}
 	items, err := crypto.DecodeBatch(env.Payload)
 	if err != nil {
-		return false
+		return nil
 	}
+	var out []*pb.Message
 	for _, it := range items {
 		m := &pb.Message{}
-		if proto.Unmarshal(it, m) == nil && (m.GetType() == pb.MsgApp || m.GetType() == pb.MsgHeartbeat) && m.GetCommit() > index {
+		if proto.Unmarshal(it, m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// commitsBeyond reports whether frame is a batch with a leader message that
+// tells its receiver a commit index above index.
+func commitsBeyond(frame []byte, index uint64) bool {
+	for _, m := range batchMessages(frame) {
+		if (m.GetType() == pb.MsgApp || m.GetType() == pb.MsgHeartbeat) && m.GetCommit() > index {
 			return true
 		}
 	}
 	return false
+}
+
+// carriesAnswers reports whether frame is a batch with a follower's answer
+// to the leader (an acknowledgement of appends or of a heartbeat).
+func carriesAnswers(frame []byte) bool {
+	for _, m := range batchMessages(frame) {
+		if m.GetType() == pb.MsgAppResp || m.GetType() == pb.MsgHeartbeatResp {
+			return true
+		}
+	}
+	return false
+}
+
+// filteredCluster is a 3-node cluster whose nodes' links drop what a test
+// tells them to, formed, with three voters and one message committed.
+func filteredCluster(t *testing.T, seed int64) (*cluster, []*filterLink) {
+	links := make([]*filterLink, 3)
+	c := newClusterWith(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for i := range links {
+			c.Member(i).Tweak = func(cfg *node.Config) {
+				links[i] = &filterLink{inner: cfg.Link}
+				cfg.Link = links[i]
+			}
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	c.send(0, "settle", 10*time.Second)
+	return c, links
 }
 
 // TestLeaverLearnsItsRemovalCommitted: a member leaves; it has the leave
@@ -59,18 +99,7 @@ func commitsBeyond(frame []byte, index uint64) bool {
 // how soon the member hears depends on timing.)
 func TestLeaverLearnsItsRemovalCommitted(t *testing.T) {
 	t.Parallel()
-	links := make([]*filterLink, 3)
-	c := newClusterWith(t, 3, 164, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for i := range links {
-			c.Member(i).Tweak = func(cfg *node.Config) {
-				links[i] = &filterLink{inner: cfg.Link}
-				cfg.Link = links[i]
-			}
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.send(0, "settle", 10*time.Second)
+	c, links := filteredCluster(t, 164)
 	h := c.waitHost(-1)
 	x := (h + 1) % 3
 	c.converged(1)
@@ -100,26 +129,6 @@ func TestLeaverLearnsItsRemovalCommitted(t *testing.T) {
 	}
 }
 
-// carriesAnswers reports whether frame is a batch with a follower's answer
-// to the leader (an acknowledgement of appends or of a heartbeat).
-func carriesAnswers(frame []byte) bool {
-	env, err := crypto.Verify(frame)
-	if err != nil || env.Type != crypto.TypeBatch {
-		return false
-	}
-	items, err := crypto.DecodeBatch(env.Payload)
-	if err != nil {
-		return false
-	}
-	for _, it := range items {
-		m := &pb.Message{}
-		if proto.Unmarshal(it, m) == nil && (m.GetType() == pb.MsgAppResp || m.GetType() == pb.MsgHeartbeatResp) {
-			return true
-		}
-	}
-	return false
-}
-
 // TestRemovedMemberLearnsItAheadOfTheHostsCount: the host removes a member
 // whose acknowledgements it has not heard for a while, although the member
 // heard the commits (TestPageEvents failed this way under load: a leave
@@ -130,18 +139,7 @@ func carriesAnswers(frame []byte) bool {
 // learned that it was no longer in the group.
 func TestRemovedMemberLearnsItAheadOfTheHostsCount(t *testing.T) {
 	t.Parallel()
-	links := make([]*filterLink, 3)
-	c := newClusterWith(t, 3, 166, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for i := range links {
-			c.Member(i).Tweak = func(cfg *node.Config) {
-				links[i] = &filterLink{inner: cfg.Link}
-				cfg.Link = links[i]
-			}
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.send(0, "settle", 10*time.Second)
+	c, links := filteredCluster(t, 166)
 	h := c.waitHost(-1)
 	x := (h + 1) % 3
 	c.converged(1)

@@ -86,7 +86,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if snap != nil {
 		start := time.Now()
 		g.afterConf(state.Result{})
-		if err := g.rebuildHistory(first, g.restoredFrom); err != nil {
+		if err := g.restoreHistory(first, g.restoredFrom); err != nil {
 			return nil, err
 		}
 		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
@@ -210,6 +210,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 				if author != nil {
 					by = g.idText(author.ID)
 				}
+				g.blog.opened++
 				if g.openChange(c, key, by) {
 					continue
 				}
@@ -224,6 +225,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 		lo += uint64(len(ents))
 	}
 	for _, r := range recent[max(0, len(recent)-window):] {
+		g.blog.opened++
 		g.deliver(r.c, r.author)
 	}
 	// Keys of earlier epochs open nothing that is still to come.
@@ -265,6 +267,7 @@ func (g *group) maybeSnapshot() {
 		return
 	}
 	g.snapIndex = applied
+	g.saveBoard(applied) // boardstore.go
 	if applied > g.n.cfg.SnapshotKeep {
 		if err := g.storage.mem.Compact(applied - g.n.cfg.SnapshotKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			log.Error().Err(err).Msg("cannot compact the log in memory")

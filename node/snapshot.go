@@ -17,8 +17,9 @@ import (
 // restartGroup rebuilds a group from the store. With a snapshot (see
 // maybeSnapshot), the state machine is restored from it, and raft applies
 // only the committed entries after it; what the node keeps about the
-// messages before it is rebuilt from the stored log without applying it
-// again (rebuildHistory). Without one, every committed entry is applied
+// messages before it is restored from the board stored with the snapshot,
+// or else rebuilt from the stored log without applying it again
+// (restoreHistory, boardstore.go). Without one, every committed entry is applied
 // again from the first, which rebuilds the state machine (membership,
 // messages) exactly as before. Only the log after the snapshot is loaded
 // into memory; raft reads older entries from the store when it needs them.
@@ -144,7 +145,8 @@ func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, error
 
 // rebuildHistory rebuilds, for a state restored from the snapshot at upto,
 // what this node derived from the chat messages up to there and the state
-// machine does not keep: the messages it lists, and the sender keys it
+// machine does not keep, when no usable board was stored with the snapshot
+// (restoreHistory): the messages it lists, and the sender keys it
 // opened (its own ones, which a queued message may be sealed under, the
 // others' keys of the current epoch, which later messages without a key
 // header are sealed under, and every key of a message it can read, which

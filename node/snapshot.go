@@ -91,7 +91,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 			return nil, err
 		}
 		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
-			Int("messages", len(g.hist.msgs)).Dur("took", time.Since(start)).
+			Int("messages", len(g.hist.msgs)).Bool("stored_board", g.blog.restored).Int("opened", g.blog.opened).Dur("took", time.Since(start)).
 			Msg("restored the group's state from its snapshot; applying the log after it")
 	}
 	// Until the log is applied up to the commit index on disk, the state

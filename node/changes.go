@@ -19,9 +19,11 @@ import (
 // listed, those in memory and those read again from the store. A change the
 // rules refuse (an edit or a delete of someone else's message, a change of a
 // message not in the group before it) changes nothing, is logged and
-// counted as a rejection, and is never shown. The board is built again at
-// every start, as the log is applied again (or, after a snapshot, as
-// rebuildHistory reads it).
+// counted as a rejection, and is never shown. The board is stored with each
+// snapshot, sealed (boardstore.go); a restart from a snapshot restores it
+// from there, or, without a usable stored one, rebuilds it as
+// rebuildHistory reads the log before the snapshot. Without a snapshot it
+// is built again as the log is applied again.
 
 // checkChange refuses, before it is sent, a change its group would ignore:
 // one of a message not in the group's order (yet), of a change, of a
@@ -55,11 +57,18 @@ func (g *group) applyContent(c *state.Chat, author string, body []byte) (cnt con
 	cnt, perr = content.Parse(body)
 	if perr == nil && cnt.Kind == content.File {
 		g.noteFile(c, author, cnt.File) // files.go
+		g.blog.record(c, author, cnt, body, "", false)
 	}
 	if perr != nil || cnt.Kind == content.Text || cnt.Kind == content.File {
 		return cnt, true, perr
 	}
-	err := g.board.Apply(c.ID, author, cnt, func(ref [16]byte) (string, bool) { return g.authorAt(ref, c.Index) })
+	var target string
+	var found bool
+	err := g.board.Apply(c.ID, author, cnt, func(ref [16]byte) (string, bool) {
+		target, found = g.authorAt(ref, c.Index)
+		return target, found
+	})
+	g.blog.record(c, author, cnt, body, target, found) // boardstore.go
 	if err != nil {
 		ev := g.n.log.Warn()
 		if c.Index <= g.replayTo {

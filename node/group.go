@@ -83,6 +83,7 @@ type group struct {
 	outbox         map[[16]byte]*pending
 	hist           history       // the messages this node read (history.go)
 	board          content.Board // the changes to them: reactions, edits, deletes (changes.go)
+	blog           boardLog      // what the board and the files were built from, to store (boardstore.go)
 	leader         uint64
 	term           uint64
 	role           raft.StateType

@@ -31,6 +31,8 @@ import (
 //     opened or made, kept KeyRetention after it may last have been used
 //     (RotateAfter after it was learnt): what opens the group's older
 //     messages again, for history pages, search and transcripts.
+//   - "board/<group>": the key of the group's stored board (boardstore.go),
+//     replaced, and the old one erased, at each write of the board.
 //   - "gone/<group>/<sender>/<epoch>/<key id>": a deleted sender key's name
 //     (no secret), so that a restart never opens its header again from the
 //     log: a key header sealed to identity keys (sealed message version 2,

@@ -196,6 +196,7 @@ func (g *group) pruneKeys() {
 			g.keys.Drop(ref)
 		}
 	}
+	g.forgetDeleted() // boardstore.go
 }
 
 // maybeRecoverKeys asks for new sender keys when this node lost the secret

@@ -17,8 +17,9 @@ import (
 // restartGroup rebuilds a group from the store. With a snapshot (see
 // maybeSnapshot), the state machine is restored from it, and raft applies
 // only the committed entries after it; what the node keeps about the
-// messages before it is rebuilt from the stored log without applying it
-// again (rebuildHistory). Without one, every committed entry is applied
+// messages before it is restored from the board stored with the snapshot,
+// or else rebuilt from the stored log without applying it again
+// (restoreHistory, boardstore.go). Without one, every committed entry is applied
 // again from the first, which rebuilds the state machine (membership,
 // messages) exactly as before. Only the log after the snapshot is loaded
 // into memory; raft reads older entries from the store when it needs them.
@@ -86,11 +87,11 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if snap != nil {
 		start := time.Now()
 		g.afterConf(state.Result{})
-		if err := g.rebuildHistory(first, g.restoredFrom); err != nil {
+		if err := g.restoreHistory(first, g.restoredFrom); err != nil {
 			return nil, err
 		}
 		n.log.Info().Str("group", gid.String()).Uint64("index", g.restoredFrom).Uint64("commit", hs.GetCommit()).
-			Int("messages", len(g.hist.msgs)).Dur("took", time.Since(start)).
+			Int("messages", len(g.hist.msgs)).Bool("stored_board", g.blog.restored).Int("opened", g.blog.opened).Dur("took", time.Since(start)).
 			Msg("restored the group's state from its snapshot; applying the log after it")
 	}
 	// Until the log is applied up to the commit index on disk, the state
@@ -144,7 +145,8 @@ func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, error
 
 // rebuildHistory rebuilds, for a state restored from the snapshot at upto,
 // what this node derived from the chat messages up to there and the state
-// machine does not keep: the messages it lists, and the sender keys it
+// machine does not keep, when no usable board was stored with the snapshot
+// (restoreHistory): the messages it lists, and the sender keys it
 // opened (its own ones, which a queued message may be sealed under, the
 // others' keys of the current epoch, which later messages without a key
 // header are sealed under, and every key of a message it can read, which
@@ -210,6 +212,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 				if author != nil {
 					by = g.idText(author.ID)
 				}
+				g.blog.opened++
 				if g.openChange(c, key, by) {
 					continue
 				}
@@ -224,6 +227,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 		lo += uint64(len(ents))
 	}
 	for _, r := range recent[max(0, len(recent)-window):] {
+		g.blog.opened++
 		g.deliver(r.c, r.author)
 	}
 	// Keys of earlier epochs open nothing that is still to come.
@@ -265,6 +269,7 @@ func (g *group) maybeSnapshot() {
 		return
 	}
 	g.snapIndex = applied
+	g.saveBoard(applied) // boardstore.go
 	if applied > g.n.cfg.SnapshotKeep {
 		if err := g.storage.mem.Compact(applied - g.n.cfg.SnapshotKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			log.Error().Err(err).Msg("cannot compact the log in memory")

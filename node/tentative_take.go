@@ -114,6 +114,11 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	if err != nil {
 		return err
 	}
+	// Into the key store, as chatKey does with a key it opens: once in the
+	// ring, the committed messages under it find it there, and a restart
+	// from a stored board (boardstore.go) reads only the keys the store
+	// holds.
+	g.n.keys.keep(g.id, key)
 	opened, err := crypto.OpenMessage(key, g.id, sealed, author, id)
 	if err != nil {
 		return err

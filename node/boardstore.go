@@ -1,0 +1,347 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/demes/demes/content"
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// The stored board (issue 16, "a stored applied index, so a restart applies
+// and opens nothing it already did"). A group's board (changes.go) and the
+// blobs its file messages name (files.go) are derived from messages of any
+// age; without a stored copy, a restart from a snapshot opens every message
+// of the log before it again to find them (rebuildHistory). So each time a
+// group stores a snapshot, it stores beside it, at the snapshot's index, what
+// it derived from the messages up to there: every change and file message
+// it read, as opened (boardRecord), and the index of the first message it
+// read. A restart from that snapshot replays these records into a new board
+// and opens only the newest messages before the snapshot, those of the
+// window in memory, read back from the end of the log (restoreHistory).
+//
+// At rest the stored board is sealed (XChaCha20-Poly1305) under a fresh
+// random key for every write, with the group id and the snapshot's index as
+// associated data, so that a board cannot be moved to another group or
+// another snapshot. The key is kept in the node's key store (keys.go, name
+// "board/<group>"), encrypted with the identity; writing the next one
+// erases it there for real (package keystore), which leaves the previous
+// sealed board, whose bbolt pages may linger in store.db until reused,
+// unreadable.
+//
+// Forward secrecy (issue 19): a record remembers the sender key its message
+// was sealed under, and is kept only while the key store keeps that key.
+// When the retention policy deletes keys (pruneKeys), the group drops the
+// records of messages under them from memory and writes the stored board
+// again without them, under a new key; a restart replays only the records
+// whose keys the key store still holds, as a full rebuild opens only those
+// messages.
+//
+// Anything wrong with the stored board (none: an older store; no key, a
+// board of another index, one that does not open or decode) makes the
+// restart rebuild it from the whole log, as before, logged once.
+
+// boardRecord is a change or file message this node read, as it applied it:
+// enough to apply it to a board again without the log.
+type boardRecord struct {
+	Index  uint64                 `cbor:"1,keyasint"`
+	ID     [16]byte               `cbor:"2,keyasint"`
+	Sender [32]byte               `cbor:"3,keyasint"`
+	Epoch  uint64                 `cbor:"4,keyasint"`
+	KeyID  [crypto.KeyIDSize]byte `cbor:"5,keyasint"`
+	Author string                 `cbor:"6,keyasint"` // the author's public id, as applyContent had it
+	// A change's content (content.Content without the file), as it was
+	// opened; a file message's body as it was opened.
+	Kind   uint8  `cbor:"7,keyasint"`
+	Ref    []byte `cbor:"8,keyasint"` // empty or 16 bytes
+	Text   string `cbor:"9,keyasint"`
+	Emoji  string `cbor:"10,keyasint"`
+	File   []byte `cbor:"11,keyasint"`
+	Target string `cbor:"12,keyasint"` // the author of the message it changes, as looked up then
+	Found  bool   `cbor:"13,keyasint"` // whether that lookup found it
+}
+
+func (r *boardRecord) keyRef() crypto.KeyRef {
+	return crypto.KeyRef{Sender: r.Sender, Epoch: r.Epoch, ID: r.KeyID}
+}
+
+// storedBoard is the plaintext of a stored board.
+type storedBoard struct {
+	Version int           `cbor:"1,keyasint"`
+	Index   uint64        `cbor:"2,keyasint"` // the snapshot's
+	First   uint64        `cbor:"3,keyasint"` // history.first, if at or before Index
+	Records []boardRecord `cbor:"4,keyasint"`
+}
+
+const storedBoardVersion = 1
+
+// boardLog is what a group keeps to store its board: the records of the
+// change and file messages it applied, in log order.
+type boardLog struct {
+	records []boardRecord
+	// covered is the index up to which records holds every record: those
+	// of messages at or before it are not recorded again (the window read
+	// again after a restart).
+	covered uint64
+	// opened counts the messages opened to restore the history before the
+	// snapshot this run started from (for tests: restoreHistory opens at
+	// most a window of them, rebuildHistory every one).
+	opened int
+	// restored tells whether this run started from a stored board.
+	restored bool
+}
+
+// record notes c, a change or file message by author whose content is cnt
+// (opened from body), applied now; target and found are what the lookup of
+// the message a change changes gave.
+func (l *boardLog) record(c *state.Chat, author string, cnt content.Content, body []byte, target string, found bool) {
+	if c.Index <= l.covered || (len(l.records) > 0 && l.records[len(l.records)-1].Index >= c.Index) {
+		return
+	}
+	r := boardRecord{Index: c.Index, ID: c.ID, Sender: c.Sender, Epoch: c.Epoch, KeyID: c.KeyID, Author: author, Target: target, Found: found}
+	if cnt.Kind == content.File {
+		r.File = append([]byte(nil), body...)
+	} else {
+		r.Kind, r.Text, r.Emoji = uint8(cnt.Kind), cnt.Text, cnt.Emoji
+		if cnt.Ref != nil {
+			r.Ref = append([]byte(nil), cnt.Ref[:]...)
+		}
+	}
+	l.records = append(l.records, r)
+}
+
+// content returns the change r records.
+func (r *boardRecord) content() content.Content {
+	c := content.Content{Kind: content.Kind(r.Kind), Text: r.Text, Emoji: r.Emoji}
+	if len(r.Ref) == 16 {
+		c.Ref = (*[16]byte)(r.Ref)
+	}
+	return c
+}
+
+var boardEnc, boardDec = func() (cbor.EncMode, cbor.DecMode) {
+	enc, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	// The board is this node's own, sealed and authenticated: the limits
+	// are those of a long history, not of a stranger's input.
+	dec, err := cbor.DecOptions{MaxArrayElements: 1 << 30, MaxMapPairs: 1 << 30, MaxNestedLevels: 8}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return enc, dec
+}()
+
+// boardAAD binds a sealed board to its group and snapshot index.
+func boardAAD(gid crypto.GroupID, index uint64) []byte {
+	aad := append([]byte("DeMeS stored board v1\x00"), gid[:]...)
+	return binary.BigEndian.AppendUint64(aad, index)
+}
+
+func boardKeyName(gid crypto.GroupID) string { return "board/" + gid.String() }
+
+// errNoBoard: the store holds no board for the group (an older store, or
+// no snapshot taken since boards were stored).
+var errNoBoard = errors.New("no stored board")
+
+// saveBoard stores the board as of the snapshot at index: the records up to
+// it whose keys this node still holds, sealed under a new key. A failure is
+// logged: the next restart rebuilds the board from the log.
+func (g *group) saveBoard(index uint64) {
+	sb := storedBoard{Version: storedBoardVersion, Index: index}
+	if g.hist.first <= index {
+		sb.First = g.hist.first
+	}
+	for _, r := range g.blog.records {
+		if r.Index > index {
+			break
+		}
+		if !g.n.keys.holds(g.id, r.keyRef()) {
+			continue
+		}
+		sb.Records = append(sb.Records, r)
+	}
+	err := g.sealBoard(&sb)
+	if err != nil {
+		g.n.log.Error().Err(err).Str("group", g.id.String()).Uint64("index", index).
+			Msg("cannot store the board; the next restart reads the whole log to rebuild it")
+	}
+}
+
+func (g *group) sealBoard(sb *storedBoard) error {
+	plain, err := boardEnc.Marshal(sb)
+	if err != nil {
+		return fmt.Errorf("encode the board: %w", err)
+	}
+	defer clear(plain)
+	key := make([]byte, chacha20poly1305.KeySize)
+	defer clear(key)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return err
+	}
+	blob := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+aead.Overhead())
+	if _, err := rand.Read(blob); err != nil {
+		return err
+	}
+	blob = aead.Seal(blob, blob, plain, boardAAD(g.id, sb.Index))
+	// The sealed board first, then its key, which erases the previous
+	// key: a crash between the two leaves a board that does not open,
+	// and the restart rebuilds it.
+	if err := g.n.store.SaveBoard(g.id[:], blob); err != nil {
+		return err
+	}
+	if err := g.n.keys.store.Put(boardKeyName(g.id), key, time.Time{}); err != nil {
+		return fmt.Errorf("keep the board's key: %w", err)
+	}
+	return nil
+}
+
+// loadBoard reads and opens the group's board stored at the snapshot index.
+func (g *group) loadBoard(index uint64) (*storedBoard, error) {
+	blob, err := g.n.store.LoadBoard(g.id[:])
+	if err != nil {
+		return nil, err
+	}
+	key, ok := g.n.keys.store.Get(boardKeyName(g.id))
+	if blob == nil || !ok {
+		return nil, errNoBoard
+	}
+	defer clear(key)
+	aead, err := chacha20poly1305.NewX(key)
+	if err != nil {
+		return nil, fmt.Errorf("the board's key: %w", err)
+	}
+	if len(blob) < aead.NonceSize()+aead.Overhead() {
+		return nil, fmt.Errorf("a stored board of %d bytes", len(blob))
+	}
+	plain, err := aead.Open(nil, blob[:aead.NonceSize()], blob[aead.NonceSize():], boardAAD(g.id, index))
+	if err != nil {
+		return nil, fmt.Errorf("the stored board does not open at the snapshot's index %d (damaged, or of another index): %w", index, err)
+	}
+	defer clear(plain)
+	var sb storedBoard
+	if err := boardDec.Unmarshal(plain, &sb); err != nil {
+		return nil, fmt.Errorf("decode the stored board: %w", err)
+	}
+	if sb.Version != storedBoardVersion || sb.Index != index {
+		return nil, fmt.Errorf("a stored board of version %d at %d, want version %d at %d", sb.Version, sb.Index, storedBoardVersion, index)
+	}
+	return &sb, nil
+}
+
+// restoreHistory rebuilds, for a state restored from the snapshot at upto,
+// what this node derived from the messages up to there (see
+// rebuildHistory): from the stored board when it can, else from the whole
+// log.
+func (g *group) restoreHistory(first, upto uint64) error {
+	sb, err := g.loadBoard(upto)
+	skipped := 0
+	if err == nil {
+		skipped, err = g.replayBoard(sb)
+	}
+	if err != nil {
+		ev := g.n.log.Warn()
+		if errors.Is(err, errNoBoard) {
+			ev = g.n.log.Info()
+		}
+		ev.Err(err).Str("group", g.id.String()).Uint64("index", upto).
+			Msg("no usable stored board: reading the whole log before the snapshot to rebuild it")
+		// A board that did not open may still be one its key opens (a
+		// crash between storing a board and its key): the key goes.
+		if err := g.n.keys.store.Delete(boardKeyName(g.id)); err != nil {
+			g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot delete the key of an unusable stored board")
+		}
+		g.board, g.blog = content.Board{}, boardLog{}
+		if err := g.rebuildHistory(first, upto); err != nil {
+			return err
+		}
+		// The next restart need not read it all again.
+		g.saveBoard(upto)
+		return nil
+	}
+	g.blog.covered, g.blog.restored = upto, true
+	g.hist.first = sb.First
+	if skipped > 0 {
+		// Records of keys deleted since the board was stored (while
+		// the node was down): not kept on disk either.
+		g.saveBoard(upto)
+	}
+	if g.hist.first != 0 {
+		// The window: the newest messages before the snapshot, read back
+		// from its end.
+		sealed, err := g.readSealed(upto+1, g.hist.window)
+		if err != nil {
+			return err
+		}
+		for _, s := range sealed {
+			author := g.st.Members[s.c.Sender]
+			if author == nil {
+				author = g.st.Former[s.c.Sender]
+			}
+			g.blog.opened++
+			g.deliver(s.c, author)
+		}
+	}
+	g.keys.Forget(g.st.Epoch)
+	return nil
+}
+
+// replayBoard applies the records of sb whose keys this node still holds
+// to the group's board and notes the files they name, as applying their
+// messages did. It returns how many records it skipped for their keys.
+func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
+	for i := range sb.Records {
+		r := &sb.Records[i]
+		if i > 0 && r.Index <= sb.Records[i-1].Index {
+			return 0, fmt.Errorf("the stored board's records are out of order at %d", r.Index)
+		}
+		if !g.n.keys.holds(g.id, r.keyRef()) {
+			skipped++
+			continue // the key store deleted its key: forgotten, as the message
+		}
+		c := &state.Chat{Index: r.Index, ID: r.ID, Sender: r.Sender, Epoch: r.Epoch, KeyID: r.KeyID}
+		if len(r.File) > 0 {
+			if cnt, err := content.Parse(r.File); err == nil && cnt.Kind == content.File {
+				g.noteFile(c, r.Author, cnt.File)
+			}
+		} else {
+			// Refused changes are refused again, and not logged again.
+			_ = g.board.Apply(r.ID, r.Author, r.content(), func([16]byte) (string, bool) { return r.Target, r.Found })
+		}
+		g.blog.records = append(g.blog.records, *r)
+	}
+	return skipped, nil
+}
+
+// forgetDeleted drops the records of messages sealed under keys the key
+// store no longer holds (pruneKeys), and stores the board of the latest
+// snapshot again without them, under a new key, so that neither memory nor
+// disk keeps what the retention policy deleted.
+func (g *group) forgetDeleted() {
+	kept := g.blog.records[:0]
+	for _, r := range g.blog.records {
+		if g.n.keys.holds(g.id, r.keyRef()) {
+			kept = append(kept, r)
+		} else {
+			clear(r.File)
+		}
+	}
+	dropped := len(g.blog.records) - len(kept)
+	clear(g.blog.records[len(kept):])
+	g.blog.records = kept
+	if dropped > 0 && g.snapIndex > 0 {
+		g.saveBoard(g.snapIndex)
+	}
+}

@@ -119,6 +119,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	// from a stored board (boardstore.go) reads only the keys the store
 	// holds.
 	g.n.keys.keep(g.id, key)
+	g.hist.keys[key.Ref()] = key
 	opened, err := crypto.OpenMessage(key, g.id, sealed, author, id)
 	if err != nil {
 		return err

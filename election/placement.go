@@ -179,8 +179,10 @@ func NextVoterChange(r Ranking, current []string, dead map[string]bool, leader s
 // NextVoterChangeDoubting is [NextVoterChange] with doubtful, the members
 // whose last ping failed (or whose address answered that nothing listens
 // there any more) but that are not dead yet: they may be gone. A doubtful
-// member counts as not live where a change must leave a live quorum, and is
-// not promoted; it is demoted only as any live member is, or once dead.
+// member counts as not live where a promotion or the demotion of a live
+// voter must leave a live quorum, and is not promoted; it is demoted only as
+// any live member is, or once dead. (Demoting a voter that is dead never
+// costs a quorum: the doubt does not hold it back.)
 //
 // Without the doubt, a host that had just taken over from a crashed one
 // counted that one, and another that had crashed two seconds before, as
@@ -215,14 +217,17 @@ func NextVoterChangeDoubting(r Ranking, current []string, dead, doubtful map[str
 	liveMembers := len(rank)
 
 	voters := make(map[string]bool, len(current))
-	liveVoters := 0 // the sure ones
+	liveVoters, sureVoters := 0, 0
 	for _, id := range current {
 		if id == "" || voters[id] {
 			continue
 		}
 		voters[id] = true
-		if isSure(id) {
+		if isLive(id) {
 			liveVoters++
+		}
+		if isSure(id) {
+			sureVoters++
 		}
 	}
 	n := len(voters)
@@ -231,12 +236,16 @@ func NextVoterChangeDoubting(r Ranking, current []string, dead, doubtful map[str
 	}
 
 	// ok checks the invariants for a change to a set of size newN with
-	// newLive live voters.
-	ok := func(newN, newLive int) bool {
+	// newLive live voters, where before were live before it. Promotions
+	// and the demotion of a live voter count the sure voters only; the
+	// demotion of a voter that is not live counts every live one: it
+	// leaves the members present as they are and the quorum no larger,
+	// so it never costs a quorum, doubt or not.
+	ok := func(newN, newLive, before int) bool {
 		if newN == 0 || newLive < quorum(newN) {
 			return false
 		}
-		return newLive >= liveVoters || newLive >= min(maxVoters, liveMembers)
+		return newLive >= before || newLive >= min(maxVoters, liveMembers)
 	}
 
 	var missing string // the best desired member that is not a voter, and sure
@@ -248,7 +257,7 @@ func NextVoterChangeDoubting(r Ranking, current []string, dead, doubtful map[str
 	}
 
 	// 1. Grow towards maxVoters.
-	if n < maxVoters && missing != "" && ok(n+1, liveVoters+1) {
+	if n < maxVoters && missing != "" && ok(n+1, sureVoters+1, sureVoters) {
 		return VoterChange{Promote: missing}, true
 	}
 
@@ -267,7 +276,7 @@ func NextVoterChangeDoubting(r Ranking, current []string, dead, doubtful map[str
 	slices.Sort(notLive)
 	if missing != "" || n > maxVoters || quorum(n-len(notLive)) < quorum(n) {
 		for _, id := range notLive {
-			if n-1 >= minVoters && ok(n-1, liveVoters) {
+			if n-1 >= minVoters && ok(n-1, liveVoters, liveVoters) {
 				return VoterChange{Demote: id}, true
 			}
 		}
@@ -276,17 +285,17 @@ func NextVoterChangeDoubting(r Ranking, current []string, dead, doubtful map[str
 	// 3. Shrink towards maxVoters, dropping the worst-ranked extra first.
 	if n > maxVoters && len(extra) > 0 && n-1 >= minVoters {
 		slices.SortFunc(extra, func(a, b string) int { return rank[b] - rank[a] })
-		left := liveVoters
+		left := sureVoters
 		if isSure(extra[0]) {
 			left--
 		}
-		if ok(n-1, left) {
+		if ok(n-1, left, sureVoters) {
 			return VoterChange{Demote: extra[0]}, true
 		}
 	}
 
 	// 4. Swap: promote now, demote in step 3 next time.
-	if missing != "" && ok(n+1, liveVoters+1) {
+	if missing != "" && ok(n+1, sureVoters+1, sureVoters) {
 		return VoterChange{Promote: missing}, true
 	}
 	return VoterChange{}, false

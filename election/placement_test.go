@@ -366,6 +366,14 @@ func TestNextVoterChange(t *testing.T) {
 			want: VoterChange{},
 		},
 		{
+			// Demoting a dead voter never costs a quorum: a doubtful one
+			// does not hold it back (4 voters, 2 of 3 after it).
+			name:    "demote a dead voter despite a doubtful one",
+			r:       ranking(5, "a", 1, "b", 2, "c", 3),
+			current: "a b c d", dead: "d", doubt: "b", leader: "a", max: 5,
+			want: VoterChange{Demote: "d"},
+		},
+		{
 			name:    "a doubtful member is not promoted",
 			r:       ranking(3, "a", 1, "x", 2, "b", 3),
 			current: "a b", doubt: "x", leader: "a", max: 3,

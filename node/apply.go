@@ -60,10 +60,12 @@ func (g *group) apply(entries []*pb.Entry) {
 // Where that append starts matters: raft ignores an append that starts
 // before its commit index, and a member may have committed more than the
 // host has heard it acknowledge (its answers late or lost). It holds at
-// least what it acknowledged (the progress's Match) and at most what was
-// sent to it (Next-1), and its commit index is in that range too or below
-// it, so an append starting at some index of [Match, Next-1] is taken: the
-// host tries Next-1 and Match first, then the others in turn.
+// least what it acknowledged (the progress's Match), so an append starting
+// at some index of [Match, idx] is taken: the one at its last index, or at
+// idx itself (no entries: the commit index alone) if it holds the removal.
+// raft's own count of what was sent (Next) is no bound: it falls back to
+// Match+1 after a failed send. So the host tries idx and Match first, then
+// each index from idx down in turn, one a retry tick.
 func (g *group) tellRemoved(id, idx uint64) {
 	if g.role != raft.StateLeader || id == g.raftID {
 		return
@@ -80,10 +82,9 @@ func (g *group) tellRemoved(id, idx uint64) {
 				g.removedPeers = map[uint64]removedPeer{}
 			}
 			lo := min(pr.Match, idx)
-			hi := max(lo, min(pr.Next-1, idx))
-			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), lo: lo, hi: hi, index: idx, until: time.Now().Add(removedTellFor)}
-			g.appendRemoved(id, rp, hi)
-			if lo != hi {
+			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), lo: lo, index: idx, until: time.Now().Add(removedTellFor)}
+			g.appendRemoved(id, rp, idx)
+			if lo != idx {
 				g.appendRemoved(id, rp, lo)
 			}
 			g.removedPeers[id] = rp
@@ -98,25 +99,25 @@ const removedTellFor = 30 * time.Second
 
 // removedPeer is a member the host removed and keeps telling so: the
 // entries up to index (its removal), with index committed, after an index
-// of [lo, hi]; tries counts the tells after the first.
+// of [lo, index]; tries counts the tells after the first.
 type removedPeer struct {
-	key                 [32]byte
-	url                 string
-	term, lo, hi, index uint64
-	tries               uint64
-	until               time.Time
+	key             [32]byte
+	url             string
+	term, lo, index uint64
+	tries           uint64
+	until           time.Time
 }
 
 // tellRemovedAgain sends each member removed lately its append again, at
 // every retry tick, while this node leads in the term it removed it, each
-// time from the next start of its range.
+// time from the next start of its range, from the removal down.
 func (g *group) tellRemovedAgain(now time.Time) {
 	for id, rp := range g.removedPeers {
 		if now.After(rp.until) || g.role != raft.StateLeader || g.term != rp.term {
 			delete(g.removedPeers, id)
 			continue
 		}
-		g.appendRemoved(id, rp, rp.lo+rp.tries%(rp.hi-rp.lo+1))
+		g.appendRemoved(id, rp, rp.index-rp.tries%(rp.index-rp.lo+1))
 		rp.tries++
 		g.removedPeers[id] = rp
 	}
@@ -272,6 +273,7 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 		// Our own message sealed under a stale or unknown key: re-seal
 		// and retry.
 		if res.Env != nil && res.Env.Sender == g.n.self.Sign && res.Env.Type == crypto.TypeChat {
+			g.ownRejected(res.Env)
 			g.resealOutbox()
 		}
 		return

@@ -396,6 +396,21 @@ func (g *group) proposeQueued() {
 	}
 }
 
+// ownRejected notes that the state machine rejected env, one of this node's
+// chat messages: if it is still queued as it was proposed (rejected for a
+// quota the log's other entries used up, which resealing leaves be), it is
+// no longer in the log as proposeAgain assumes of a host's own proposal, and
+// is proposed again after the retry timer like a forwarded one.
+func (g *group) ownRejected(env *crypto.Envelope) {
+	var b state.ChatBody
+	if state.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
+		return
+	}
+	if p := g.outbox[[16]byte(b.ID)]; p != nil {
+		p.term = 0
+	}
+}
+
 func (g *group) resealOutbox() {
 	if g.left {
 		return

@@ -6,8 +6,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// keyBoard is where a group's stored board is, in the snapshot's bucket.
-var keyBoard = []byte("board")
+// bucketBoard holds a group's stored board alone, keyBoard its one key. Not
+// in the snapshot's bucket: bbolt rewrites a whole leaf, values included,
+// when one key changes, so each board written there wrote the snapshot (every
+// message id) again, and the pages it freed took the disk a message from 842
+// to 1,025 bytes at 100,000 messages (`demes bench history`).
+var (
+	bucketBoard = []byte("board")
+	keyBoard    = []byte("board")
+)
 
 // SaveBoard stores blob, the group's board as of its latest snapshot,
 // replacing the one stored before (one fsynced transaction). The caller
@@ -18,11 +25,11 @@ var keyBoard = []byte("board")
 // erased (the node keeps the key in its key store).
 func (s *Store) SaveBoard(gid []byte, blob []byte) error {
 	err := s.updateGroup(gid, func(b *bolt.Bucket) error {
-		sb, err := b.CreateBucketIfNotExists(bucketSnap)
+		bb, err := b.CreateBucketIfNotExists(bucketBoard)
 		if err != nil {
 			return err
 		}
-		return sb.Put(keyBoard, blob)
+		return bb.Put(keyBoard, blob)
 	})
 	if err != nil {
 		return fmt.Errorf("save the board of group %x: %w", gid, err)
@@ -35,8 +42,8 @@ func (s *Store) SaveBoard(gid []byte, blob []byte) error {
 func (s *Store) LoadBoard(gid []byte) ([]byte, error) {
 	var out []byte
 	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
-		if sb := b.Bucket(bucketSnap); sb != nil {
-			if v := sb.Get(keyBoard); v != nil {
+		if bb := b.Bucket(bucketBoard); bb != nil {
+			if v := bb.Get(keyBoard); v != nil {
 				out = append([]byte(nil), v...)
 			}
 		}

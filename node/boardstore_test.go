@@ -74,8 +74,8 @@ func (c *cluster) changeBoard(i int, del bool) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		// The layout of package store: groups / group id / snap / board.
-		sb := tx.Bucket([]byte("groups")).Bucket(gid[:]).Bucket([]byte("snap"))
+		// The layout of package store: groups / group id / board / board.
+		sb := tx.Bucket([]byte("groups")).Bucket(gid[:]).Bucket([]byte("board"))
 		if sb == nil || sb.Get([]byte("board")) == nil {
 			return errors.New("no stored board")
 		}

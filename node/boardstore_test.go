@@ -198,6 +198,8 @@ func TestStoredBoardForgetsDeletedKeys(t *testing.T) {
 	c.waitPrekeys(3)
 	const edited, emoji = "edited under an old key: fig-lantern-3", "🦑"
 	old := c.send(0, "an old message", 10*time.Second)
+	// node2 reacts to it: it must have it in the group's order first.
+	c.converged(1)
 	c.post(0, content.Content{Kind: content.Edit, Ref: ref(t, old), Text: edited})
 	c.post(2, content.Content{Kind: content.Reaction, Ref: ref(t, old), Emoji: emoji})
 	c.sendMany("later", 12)

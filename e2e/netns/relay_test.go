@@ -109,5 +109,10 @@ func relayedPair(t *testing.T) (*topo, *relay, *node, *node, []string) {
 	formGroup(t, ana, ben)
 	texts := chatBothWays(t, "via the relay", ana, ben, 3)
 	waitSameHistory(t, []*node{ana, ben}, texts)
+	// Both vote before the tests cut them apart, so that neither commits
+	// alone: a joiner whose first pings failed (before its circuit was
+	// up) is promoted only once one is answered (CI once found ana still
+	// the only voter, her message committed with the relay down).
+	waitVoters(t, []*node{ana, ben}, 2)
 	return tp, rel, ana, ben, texts
 }

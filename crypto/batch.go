@@ -210,6 +210,7 @@ func OpenMessages(msgs []ToOpen) (opened []*Opened, errs []error) {
 		i           int
 		record, sig []byte
 		m           *Message
+		counter     uint64 // Opened.Counter
 	}
 	var b SignatureBatch
 	var todo []unsealed
@@ -228,15 +229,23 @@ func OpenMessages(msgs []ToOpen) (opened []*Opened, errs []error) {
 			errs[i] = fmt.Errorf("open message: %w", ErrWrongKey)
 			continue
 		}
-		mk := k.messageKey(o.ID)
-		record, sig, m, err := unsealRecord(mk, k.aad(), w)
+		mk, aad, err := k.keysFor(w, o.ID)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		record, sig, m, err := unsealRecord(mk, aad, w)
 		clear(mk)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
 		b.add(m.Author.Sign[:], sig, messageDomainBytes, record, nil) // signedRecord's parts
-		todo = append(todo, unsealed{i, record, sig, m})
+		var counter uint64
+		if isRatchet(w.Version) {
+			counter = w.Counter + 1
+		}
+		todo = append(todo, unsealed{i, record, sig, m, counter})
 	}
 	ok, _ := b.Verify()
 	for j, u := range todo {
@@ -246,6 +255,9 @@ func OpenMessages(msgs []ToOpen) (opened []*Opened, errs []error) {
 			continue
 		}
 		opened[u.i], errs[u.i] = checkOpened(u.m, u.record, u.sig, o.Group, o.Sender, o.ID)
+		if opened[u.i] != nil {
+			opened[u.i].Counter = u.counter
+		}
 	}
 	return opened, errs
 }

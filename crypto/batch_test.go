@@ -368,17 +368,21 @@ func resealed(t *testing.T, key *SenderKey, sealed []byte, id [16]byte, change f
 	if err != nil {
 		t.Fatal(err)
 	}
-	aead, err := chacha20poly1305.NewX(key.messageKey(id))
+	mk, aad, err := key.keysFor(w, id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, key.aad())
+	aead, err := chacha20poly1305.NewX(mk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, aad)
 	if err != nil {
 		t.Fatal(err)
 	}
 	change(pt)
-	w.Ciphertext = aead.Seal(nil, w.Nonce, pt, key.aad())
-	out, err := encMode.Marshal(w)
+	w.Ciphertext = aead.Seal(nil, w.Nonce, pt, aad)
+	out, err := w.marshal()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,15 +115,25 @@ func copyAll(ps ...*[]byte) {
 }
 
 // parseSealedWire decodes a sealed message: an array of two unsigned
-// integers and four byte strings. With copied set, like the generic
-// decoder, it copies the byte strings (into one allocation), so that w does
-// not alias sealed; without, w's byte strings are sealed's bytes, for a
-// caller that keeps nothing of w and changes nothing in it.
+// integers and four byte strings (versions 2 and 3), or of seven items with
+// the counter, an unsigned integer, after the key header (versions 4 and
+// 5). With copied set, like the generic decoder, it copies the byte strings
+// (into one allocation), so that w does not alias sealed; without, w's byte
+// strings are sealed's bytes, for a caller that keeps nothing of w and
+// changes nothing in it.
 func parseSealedWire(sealed []byte, w *sealedWire, copied bool) error {
 	r := wireReader{b: sealed, ok: true}
-	r.array(6)
+	n := r.head(4)
 	w.Version, w.Epoch = r.uint(math.MaxUint64), r.uint(math.MaxUint64)
-	w.KeyID, w.Header, w.Nonce, w.Ciphertext = r.bytes(), r.bytes(), r.bytes(), r.bytes()
+	w.KeyID, w.Header = r.bytes(), r.bytes()
+	w.Counter = 0
+	switch {
+	case n == 7 && isRatchet(w.Version):
+		w.Counter = r.uint(math.MaxUint32)
+	case n != 6 || isRatchet(w.Version):
+		r.ok = false
+	}
+	w.Nonce, w.Ciphertext = r.bytes(), r.bytes()
 	if err := r.end(); err != nil {
 		*w = sealedWire{}
 		return err

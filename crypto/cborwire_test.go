@@ -2,6 +2,7 @@ package crypto
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"reflect"
 	"testing"
@@ -41,13 +42,36 @@ func sameWire(t *testing.T, what string, b []byte, gerr, werr error, got, want a
 	}
 }
 
+// genericSealed is the generic decoder's reading of a sealed message: an
+// array of six items for versions 2 and 3, of seven (with the counter, at
+// most 2^32-1) for versions 4 and 5.
+func genericSealed(b []byte, w *sealedWire) error {
+	var r sealedWireRatchet
+	if err := decodeCanonical(arrayDec, b, &r); err == nil {
+		if !isRatchet(r.Version) || r.Counter > math.MaxUint32 {
+			return errors.New("seven items for a version without a counter, or a counter too large")
+		}
+		*w = sealedWire{Version: r.Version, Epoch: r.Epoch, KeyID: r.KeyID, Header: r.Header, Counter: r.Counter,
+			Nonce: r.Nonce, Ciphertext: r.Ciphertext}
+		return nil
+	}
+	if err := decodeCanonical(arrayDec, b, w); err != nil {
+		return err
+	}
+	if isRatchet(w.Version) {
+		*w = sealedWire{}
+		return errors.New("six items for a version with a counter")
+	}
+	return nil
+}
+
 // sealedSameAsCBOR is sameAsCBOR for parseSealedWire, copying and not.
 func sealedSameAsCBOR(t *testing.T, b []byte) {
 	t.Helper()
 	var got, view, want sealedWire
 	gerr := parseSealedWire(b, &got, true)
 	verr := parseSealedWire(b, &view, false)
-	werr := decodeCanonical(arrayDec, b, &want)
+	werr := genericSealed(b, &want)
 	if (gerr == nil) != (werr == nil) || (verr == nil) != (werr == nil) {
 		t.Fatalf("sealed message %x: parseSealedWire says %v (without copying %v), the CBOR decoder %v", b, gerr, verr, werr)
 	}

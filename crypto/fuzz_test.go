@@ -168,7 +168,7 @@ func FuzzReadSealed(f *testing.F) {
 			}
 			return
 		}
-		again, err := encMode.Marshal(w)
+		again, err := w.marshal()
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("sealed message %x decodes and re-encodes to %x (%v)", b, again, err)
 		}

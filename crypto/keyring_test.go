@@ -94,7 +94,7 @@ func TestKeyRingOpen(t *testing.T) {
 			switch {
 			case tc.want == nil && err != nil:
 				t.Fatalf("Open = %v, want success", err)
-			case tc.want == nil && (k == nil || *k != *aliceKey):
+			case tc.want == nil && (k == nil || !k.Equal(aliceKey)):
 				t.Fatalf("Open = %+v, want alice's key", k)
 			case tc.want != nil && !errors.Is(err, tc.want):
 				t.Fatalf("Open = %v, want %v", err, tc.want)
@@ -229,8 +229,8 @@ func TestKeyRingSealingKey(t *testing.T) {
 			switch {
 			case k.Epoch != tc.epoch || k.Sender != bob.Public().Sign || k.Group != testGroup:
 				t.Fatalf("SealingKey(%d) = key of %x, epoch %d, group %s", tc.epoch, k.Sender[:4], k.Epoch, k.Group)
-			case (*k == *k7) != tc.wantSame:
-				t.Fatalf("SealingKey(%d) is the epoch-7 key: %v, want %v", tc.epoch, *k == *k7, tc.wantSame)
+			case (k.Equal(k7)) != tc.wantSame:
+				t.Fatalf("SealingKey(%d) is the epoch-7 key: %v, want %v", tc.epoch, k.Equal(k7), tc.wantSame)
 			case ring.SealingKey(tc.epoch, nil) != k:
 				t.Fatal("the sealing key changed within an epoch")
 			case ring.Lookup(k.Ref()) != k:

@@ -27,7 +27,10 @@ func TestOpenWithMessageKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mk := key.MessageKey(m1.ID)
+	mk, err := key.MessageKeyOf(s1, m1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := OpenWithMessageKey(mk, testGroup, s1, sender, m1.ID)
 	if err != nil {
 		t.Fatalf("its own key does not open it: %v", err)

@@ -32,7 +32,7 @@ func SealMessageToPrekeys(author *identity.Identity, m *Message, key *SenderKey,
 	if err != nil {
 		return nil, fmt.Errorf("seal message: %w", err)
 	}
-	return sealMessage(author, m, key, SealedVersionPrekey, hdr)
+	return sealMessage(author, m, key, SealedVersionRatchetPrekey, hdr)
 }
 
 // SealKeyHeader seals key to the recipients' prekeys and returns the key
@@ -48,6 +48,9 @@ func SealKeyHeader(key *SenderKey, to []*prekey.Prekey, now time.Time) ([]byte, 
 	}
 	if len(to) == 0 {
 		return nil, errors.New("key header: no recipients")
+	}
+	if key.Floor() > 0 {
+		return nil, errFloorHeader
 	}
 	hdr, err := prekey.SealKey(key.context(), &key.Key, to, now)
 	if err != nil {
@@ -79,7 +82,7 @@ func SealOwn(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) 
 	if key == nil {
 		return nil, nil, errors.New("seal message: nil author, message or key")
 	}
-	version := uint64(SealedVersion)
+	version := uint64(SealedVersionRatchet)
 	if hdr != nil {
 		h, err := prekey.ReadHeader(hdr)
 		if err != nil {
@@ -89,7 +92,7 @@ func SealOwn(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) 
 			return nil, nil, fmt.Errorf("seal message: key header: for key %x of epoch %d, not for key %x of epoch %d",
 				h.Context.KeyID[:4], h.Context.Epoch, key.ID[:4], key.Epoch)
 		}
-		version = SealedVersionPrekey
+		version = SealedVersionRatchetPrekey
 	}
 	sealed, record, sig, err := sealRecord(author, m, key, version, hdr)
 	if err != nil {
@@ -99,7 +102,7 @@ func SealOwn(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal message: %w", err)
 	}
-	return sealed, &Opened{Message: *got, Record: record, Sig: sig}, nil
+	return sealed, &Opened{Message: *got, Record: record, Sig: sig, Counter: counterOf(sealed)}, nil
 }
 
 // context is what a prekey key header binds k to.

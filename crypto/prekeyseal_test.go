@@ -128,7 +128,7 @@ func TestKeyRingPrekeys(t *testing.T) {
 	// A kept key, marshalled and added back, opens the message.
 	b, _ := key.MarshalBinary()
 	back, err := UnmarshalSenderKey(b)
-	if err != nil || *back != *key {
+	if err != nil || !back.Equal(key) {
 		t.Fatalf("round trip of a sender key: %v", err)
 	}
 	fresh := NewKeyRing(bob.id, testGroup)
@@ -136,10 +136,10 @@ func TestKeyRingPrekeys(t *testing.T) {
 	if _, err := fresh.Open(ref, sealed); err != nil {
 		t.Fatalf("open with an added key: %v", err)
 	}
-	other := *back
+	other := back.Clone()
 	other.Group = GroupID{9}
 	fresh2 := NewKeyRing(bob.id, testGroup)
-	fresh2.Add(&other)
+	fresh2.Add(other)
 	if fresh2.Lookup(other.Ref()) != nil {
 		t.Fatal("a ring took a key of another group")
 	}
@@ -238,7 +238,11 @@ func genSealed3Vectors(t *testing.T) sealed3Vectors {
 		sv.Prekeys = append(sv.Prekeys, hx(p.Bytes()))
 		sv.RecipientSeed = append(sv.RecipientSeed, hx(seed(n)))
 	}
-	sealed, err := SealMessageToPrekeys(author, &m, key, pks, at)
+	hdr, err := SealKeyHeader(key, pks, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := sealMessage(author, &m, key, SealedVersionPrekey, hdr) // the version this file is of
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func TestSealOpen(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if *k != *key {
+				if !k.Equal(key) {
 					t.Fatal("the header holds another key")
 				}
 			}
@@ -151,7 +151,7 @@ func TestOpenInAnotherEnvelope(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Mallory, a recipient, knows alice's key and registers it as hers.
-	mallorys := *key
+	mallorys := key.Clone()
 	mallorys.Sender = mallory.Public().Sign
 	for _, tc := range []struct {
 		name    string
@@ -163,7 +163,7 @@ func TestOpenInAnotherEnvelope(t *testing.T) {
 	}{
 		{"control: alice's envelope", alice, testGroup, key, nil, nil},
 		{"mallory's envelope", mallory, testGroup, key, ErrAuthorMismatch, ErrWrongKey},
-		{"mallory's envelope, alice's key registered as mallory's", mallory, testGroup, &mallorys, ErrAuthorMismatch, ErrMalformed},
+		{"mallory's envelope, alice's key registered as mallory's", mallory, testGroup, mallorys, ErrAuthorMismatch, ErrMalformed},
 		{"another group", alice, GroupID{9}, key, ErrWrongGroup, ErrWrongKey},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -217,7 +217,7 @@ func craftHeader(t *testing.T, keys []byte, to []age.Recipient, plaintext []byte
 // craftSealed builds a sealed message by hand around fields.
 func craftSealed(t *testing.T, w sealedWire) []byte {
 	t.Helper()
-	b, err := encMode.Marshal(&w)
+	b, err := w.marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestOpenSenderKeyRejects(t *testing.T) {
 	}
 	key := testKey(alice, 3)
 	plain := key.keyPlain()
-	otherPlain := func(edit func(k *SenderKey)) []byte { k := *key; edit(&k); return k.keyPlain() }
+	otherPlain := func(edit func(k *SenderKey)) []byte { k := key.Clone(); edit(k); return k.keyPlain() }
 	good := craftHeader(t, keysOf(first, second), []age.Recipient{ageOf(first), ageOf(second)}, plain)
 	if !bytes.HasPrefix(good, []byte{0x82, 0x58, 0x40}) {
 		t.Fatalf("key header starts %x, want an array of two and a 64-byte string", good[:3])
@@ -320,7 +320,7 @@ func TestOpenSenderKeyRejects(t *testing.T) {
 				if err != nil {
 					t.Fatalf("OpenSenderKey = %v, want success", err)
 				}
-				if *k != *key {
+				if !k.Equal(key) {
 					t.Fatal("opened another key")
 				}
 				return
@@ -384,7 +384,7 @@ func TestOpenMessageRejects(t *testing.T) {
 		r, _ := encodeRecord(&mm)
 		return with(r, alice.Sign(signedRecord(r)))
 	}
-	edit := func(f func(k *SenderKey)) *SenderKey { k := *key; f(&k); return &k }
+	edit := func(f func(k *SenderKey)) *SenderKey { k := key.Clone(); f(k); return k }
 	swapped := edit(func(k *SenderKey) { k.ID[3] ^= 1 })
 
 	tests := []struct {

@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
@@ -70,7 +69,13 @@ type SenderKey struct {
 	Sender [32]byte // the owner's ed25519 key
 	Epoch  uint64
 	ID     [KeyIDSize]byte
-	Key    [SenderKeySize]byte
+	// Key is the sender key itself (chain key 0) as made or opened from
+	// a key header, or the chain key at the key's floor once its holder
+	// advanced it ([SenderKey.Advance]).
+	Key [SenderKeySize]byte
+
+	floor uint64     // the counter of Key's chain key
+	chain chainState // derived keys kept in memory (chainkey.go)
 }
 
 // NewSenderKey returns a fresh random sender key, with a fresh random id, for
@@ -94,14 +99,19 @@ func (k *SenderKey) keyPlain() []byte {
 	return append(b, k.Key[:]...)
 }
 
-// messageKey derives the key of the message id from the sender key.
+// messageKey derives the key of the message id from the sender key
+// (sealed message versions 2 and 3).
 func (k *SenderKey) messageKey(id [16]byte) []byte {
+	k.chain.mu.Lock()
+	secret := k.Key
+	k.chain.mu.Unlock()
+	defer clear(secret[:])
 	info := make([]byte, 0, len(messageKeyDomain)+16+16)
 	info = append(info, messageKeyDomain...)
 	info = append(info, k.Group[:]...)
 	info = append(info, id[:]...)
 	// HKDF-SHA-256 with a 32-byte output cannot fail.
-	key, err := hkdf.Key(sha256.New, k.Key[:], nil, string(info), chacha20poly1305.KeySize)
+	key, err := hkdf.Key(sha256.New, secret[:], nil, string(info), chacha20poly1305.KeySize)
 	if err != nil {
 		panic(fmt.Sprintf("derive message key: %v", err))
 	}
@@ -129,157 +139,16 @@ func sealedAAD(group GroupID, sender [32]byte, epoch uint64, id [KeyIDSize]byte)
 	return append(b, id[:]...)
 }
 
-// sealedWire is the wire form of a sealed message: a CBOR array of six items
-// in this order.
-type sealedWire struct {
-	_          struct{} `cbor:",toarray"`
-	Version    uint64   // SealedVersion
-	Epoch      uint64
-	KeyID      []byte // KeyIDSize bytes
-	Header     []byte // a key header, or empty
-	Nonce      []byte // chacha20poly1305.NonceSizeX bytes
-	Ciphertext []byte // record || signature, sealed; at least the tag
-}
-
-// SealMessage signs m as author and encrypts it under the sender key key,
-// and returns the sealed message (the payload of a [TypeChat] envelope's
-// body).
-//
-// It sets m.Author to author's public id and signs the encoded record, with
-// its own domain string, so that any reader can prove who wrote it. Then it
-// encrypts the record and the signature with XChaCha20-Poly1305, under a key
-// derived from key and m.ID, with a random nonce (a retry may seal the same
-// message again under the same key).
-//
-// With header recipients, the message also carries key in a key header
-// sealed with age to each of them: readers learn the sender key from it.
-// The recipients are sorted into the canonical member order
-// ([identity.PublicID.Compare]) and duplicates are dropped, so the same member
-// set always yields the same list; the author is not added, include it to
-// recover its own key from its messages. With no recipients (nil), the
-// message has no header and its readers must know key already.
-func SealMessage(author *identity.Identity, m *Message, key *SenderKey, header []identity.PublicID) ([]byte, error) {
-	if key == nil {
-		return nil, errors.New("seal message: nil author, message or key")
-	}
-	var hdr []byte
-	if header != nil {
-		rs, err := canonicalRecipients(header)
-		if err != nil {
-			return nil, fmt.Errorf("seal message: key header: %w", err)
-		}
-		plain := key.keyPlain()
-		hdr, err = sealHeader(rs, plain)
-		clear(plain) // secrets are wiped after use
-		if err != nil {
-			return nil, fmt.Errorf("seal message: key header: %w", err)
-		}
-	}
-	return sealMessage(author, m, key, SealedVersion, hdr)
-}
-
-// sealMessage signs m and seals it under key, with the encoded key header
-// hdr (nil: none) of the given sealed-message version.
-func sealMessage(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) ([]byte, error) {
-	sealed, _, _, err := sealRecord(author, m, key, version, hdr)
-	return sealed, err
-}
-
-// sealRecord is sealMessage that also returns the signed record and its
-// signature that the sealed message holds.
-func sealRecord(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) (sealed, record, sig []byte, err error) {
-	if author == nil || m == nil || key == nil {
-		return nil, nil, nil, errors.New("seal message: nil author, message or key")
-	}
-	if len(m.Body) > MaxBody {
-		return nil, nil, nil, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
-	}
-	if !utf8.Valid(m.Body) {
-		return nil, nil, nil, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
-	}
-	m.Author = author.Public()
-	if key.Group != m.Group || key.Sender != m.Author.Sign {
-		return nil, nil, nil, errors.New("seal message: the sender key is not the author's key for the message's group")
-	}
-	if hdr == nil {
-		hdr, version = []byte{}, SealedVersion
-	}
-	w := sealedWire{Version: version, Epoch: key.Epoch, KeyID: key.ID[:], Header: hdr}
-
-	record, err = encodeRecord(m)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
-	}
-	record = record[:len(record):len(record)] // the append below must not write into it
-	sig = author.Sign(signedRecord(record))
-	mk := key.messageKey(m.ID)
-	aead, err := chacha20poly1305.NewX(mk)
-	clear(mk) // the AEAD keeps its own copy
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
-	}
-	w.Nonce = make([]byte, chacha20poly1305.NonceSizeX)
-	rand.Read(w.Nonce) // never fails; see NewGroupID
-	plain := append(record, sig...)
-	w.Ciphertext = aead.Seal(nil, w.Nonce, plain, key.aad())
-
-	sealed, err = encMode.Marshal(&w)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
-	}
-	if len(sealed) > MaxPayload {
-		return nil, nil, nil, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
-	}
-	return sealed, record, sig, nil
-}
-
-// decodeSealed decodes a sealed message and checks the shapes of its fields;
-// the key header, if any, is left encoded (see decodeHeader).
-func decodeSealed(sealed []byte) (*sealedWire, error) {
-	return decodeSealedCopy(sealed, true)
-}
-
-// decodeSealedView is decodeSealed without copying: the result's byte
-// strings are sealed's bytes. It is for the callers that keep nothing of the
-// result and change nothing in it (ReadSealed, UnsealWithMessageKey), which
-// a transcript's verification calls for every chat entry.
-func decodeSealedView(sealed []byte) (*sealedWire, error) {
-	return decodeSealedCopy(sealed, false)
-}
-
-func decodeSealedCopy(sealed []byte, copied bool) (*sealedWire, error) {
-	if len(sealed) > MaxPayload {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
-	}
-	// Decoded by hand, accepting exactly what decodeCanonical would (the
-	// deterministic encoding), at a fraction of its cost (sealedwire.go).
-	var w sealedWire
-	if err := parseSealedWire(sealed, &w, copied); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	switch {
-	case w.Version != SealedVersion && w.Version != SealedVersionPrekey:
-		return nil, fmt.Errorf("%w: sealed message version %d, want %d or %d", ErrMalformed, w.Version, SealedVersion, SealedVersionPrekey)
-	case w.Version == SealedVersionPrekey && len(w.Header) == 0:
-		return nil, fmt.Errorf("%w: sealed message version %d without its prekey key header", ErrMalformed, w.Version)
-	case len(w.KeyID) != KeyIDSize:
-		return nil, fmt.Errorf("%w: key id of %d bytes", ErrMalformed, len(w.KeyID))
-	case len(w.Nonce) != chacha20poly1305.NonceSizeX:
-		return nil, fmt.Errorf("%w: nonce of %d bytes", ErrMalformed, len(w.Nonce))
-	case len(w.Ciphertext) < chacha20poly1305.Overhead+sigSize:
-		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrMalformed, len(w.Ciphertext))
-	case len(w.Ciphertext) > MaxRecord+sigSize+chacha20poly1305.Overhead:
-		return nil, fmt.Errorf("%w: ciphertext of %d bytes", ErrTooLarge, len(w.Ciphertext))
-	}
-	return &w, nil
-}
-
 // SealedInfo is what anyone can read from a sealed message without a key:
 // which sender key it is sealed under, and the members its key header (if
 // any) is sealed to.
 type SealedInfo struct {
 	Epoch uint64
 	KeyID [KeyIDSize]byte
+	// Ratchet reports a message of version 4 or 5, sealed under the
+	// message key of Counter in its sender key's chain.
+	Ratchet bool
+	Counter uint64
 	// Recipients are the ed25519 keys of the key header's recipients, in
 	// canonical order; nil when the message carries no key header.
 	Recipients [][32]byte
@@ -307,11 +176,11 @@ func ReadSealed(sealed []byte) (*SealedInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sealed message: %w", err)
 	}
-	info := &SealedInfo{Epoch: w.Epoch, KeyID: [KeyIDSize]byte(w.KeyID)}
+	info := &SealedInfo{Epoch: w.Epoch, KeyID: [KeyIDSize]byte(w.KeyID), Ratchet: isRatchet(w.Version), Counter: w.Counter}
 	if len(w.Header) == 0 {
 		return info, nil
 	}
-	if w.Version == SealedVersionPrekey {
+	if hasPrekeyHeader(w.Version) {
 		h, err := readPrekeyHeader(w)
 		if err != nil {
 			return nil, fmt.Errorf("read sealed message: %w", err)
@@ -377,7 +246,7 @@ func OpenSenderKeyWith(me *identity.Identity, secrets prekey.Secrets, group Grou
 	if len(w.Header) == 0 {
 		return nil, fmt.Errorf("open sender key: %w", ErrNoHeader)
 	}
-	if w.Version == SealedVersionPrekey {
+	if hasPrekeyHeader(w.Version) {
 		return openPrekeyHeader(me, secrets, group, w, sender)
 	}
 	pt, err := openHeader(me, w.Header, keyPlainSize)
@@ -401,24 +270,43 @@ func OpenSenderKeyWith(me *identity.Identity, secrets prekey.Secrets, group Grou
 	return k, nil
 }
 
-// MarshalBinary returns k in the 104-byte form a key store keeps it in (the
-// plaintext of an age key header: group, sender, epoch, key id, key). It is
-// secret.
-func (k *SenderKey) MarshalBinary() ([]byte, error) { return k.keyPlain(), nil }
+// MarshalBinary returns k in the form a key store keeps it in: the
+// 104-byte plaintext of an age key header (group, sender, epoch, key id,
+// key) while its floor is 0, followed by the floor (uint64be) once it is
+// past 0, so that the key is then the chain key at the floor. It is secret.
+func (k *SenderKey) MarshalBinary() ([]byte, error) {
+	k.chain.mu.Lock()
+	defer k.chain.mu.Unlock()
+	b := k.keyPlain()
+	if k.floor > 0 {
+		b = appendFloor(b, k.floor)
+	}
+	return b, nil
+}
+
+// SenderKeySizeMax is the longest form of [SenderKey.MarshalBinary].
+const SenderKeySizeMax = keyPlainSize + 8
 
 // UnmarshalSenderKey reads a sender key from [SenderKey.MarshalBinary]'s
 // form.
 func UnmarshalSenderKey(b []byte) (*SenderKey, error) {
-	if len(b) != keyPlainSize {
-		return nil, fmt.Errorf("%w: sender key of %d bytes, want %d", ErrMalformed, len(b), keyPlainSize)
+	if len(b) != keyPlainSize && len(b) != SenderKeySizeMax {
+		return nil, fmt.Errorf("%w: sender key of %d bytes, want %d or %d", ErrMalformed, len(b), keyPlainSize, SenderKeySizeMax)
 	}
-	return &SenderKey{
+	k := &SenderKey{
 		Group:  GroupID(b[0:16]),
 		Sender: [32]byte(b[16:48]),
 		Epoch:  binary.BigEndian.Uint64(b[48:56]),
 		ID:     [KeyIDSize]byte(b[56:72]),
 		Key:    [SenderKeySize]byte(b[72:104]),
-	}, nil
+	}
+	if len(b) == SenderKeySizeMax {
+		k.floor = binary.BigEndian.Uint64(b[104:])
+		if k.floor == 0 || k.floor > ratchetMaxCounter {
+			return nil, fmt.Errorf("%w: sender key floor %d", ErrMalformed, k.floor)
+		}
+	}
+	return k, nil
 }
 
 // Opened is a message as its reader opened it, with the exact signed record
@@ -428,6 +316,10 @@ type Opened struct {
 	Message
 	Record []byte
 	Sig    []byte
+	// Counter is the message's counter in its sender key's chain, plus
+	// one (sealed message versions 4 and 5); 0 for a message of version 2
+	// or 3, which has none.
+	Counter uint64
 }
 
 // OpenMessage decrypts a sealed message with the sender key it names and
@@ -456,9 +348,12 @@ func openMessage(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, 
 	if key.Group != group || key.Sender != sender || key.Epoch != w.Epoch || key.ID != [KeyIDSize]byte(w.KeyID) {
 		return nil, fmt.Errorf("open message: %w", ErrWrongKey)
 	}
-	mk := key.messageKey(id)
+	mk, aad, err := key.keysFor(w, id)
+	if err != nil {
+		return nil, err
+	}
 	defer clear(mk)
-	return openSealed(mk, key.aad(), w, group, sender, id)
+	return openSealed(mk, aad, w, group, sender, id)
 }
 
 // PeekRecord decrypts a sealed message under key and returns the record it
@@ -470,9 +365,12 @@ func PeekRecord(key *SenderKey, group GroupID, sealed []byte, sender [32]byte, i
 	if key == nil || key.Group != group || key.Sender != sender {
 		return nil, fmt.Errorf("peek body: %w", ErrWrongKey)
 	}
-	mk := key.messageKey(id)
-	defer clear(mk)
-	pt, err := UnsealWithMessageKey([32]byte(mk), group, sealed, sender)
+	mk, err := key.MessageKeyOf(sealed, id)
+	if err != nil {
+		return nil, fmt.Errorf("peek body: %w", err)
+	}
+	defer clear(mk[:])
+	pt, err := UnsealWithMessageKey(mk, group, sealed, sender)
 	if err != nil {
 		return nil, err
 	}
@@ -497,7 +395,7 @@ func OpenWithMessageKey(mk [32]byte, group GroupID, sealed []byte, sender [32]by
 	if err != nil {
 		return nil, fmt.Errorf("open message: %w", err)
 	}
-	return openSealed(mk[:], sealedAAD(group, sender, w.Epoch, [KeyIDSize]byte(w.KeyID)), w, group, sender, id)
+	return openSealed(mk[:], messageAAD(w, group, sender), w, group, sender, id)
 }
 
 // UnsealWithMessageKey decrypts a sealed message with its message key and
@@ -514,7 +412,7 @@ func UnsealWithMessageKey(mk [32]byte, group GroupID, sealed []byte, sender [32]
 	if err != nil {
 		return nil, fmt.Errorf("unseal message: %v", err)
 	}
-	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, sealedAAD(group, sender, w.Epoch, [KeyIDSize]byte(w.KeyID)))
+	pt, err := aead.Open(nil, w.Nonce, w.Ciphertext, messageAAD(w, group, sender))
 	if err != nil {
 		return nil, fmt.Errorf("unseal message: %w: the key does not open it", ErrMalformed)
 	}
@@ -531,7 +429,11 @@ func openSealed(mk, aad []byte, w *sealedWire, group GroupID, sender [32]byte, i
 	if !VerifySignature(m.Author.Sign[:], signedRecord(record), sig) {
 		return nil, fmt.Errorf("open message: verify record: %w", ErrSignature)
 	}
-	return checkOpened(m, record, sig, group, sender, id)
+	o, err := checkOpened(m, record, sig, group, sender, id)
+	if err == nil && isRatchet(w.Version) {
+		o.Counter = w.Counter + 1
+	}
+	return o, err
 }
 
 // unsealRecord decrypts a sealed message and decodes its record: what

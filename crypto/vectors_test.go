@@ -425,7 +425,7 @@ func genSealedVectors(t *testing.T) sealedVectors {
 			rs = append(rs, testID(t, n).Public())
 			seeds = append(seeds, hx(seed(n)))
 		}
-		sealed, err := SealMessage(author, &m, key, rs)
+		sealed, err := sealMessageTo(author, &m, key, rs, SealedVersion)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -702,7 +702,7 @@ func TestVectors(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: recipient %s: %v", sv.Name, s[:2], err)
 				}
-				if *k != *key || hx(k.keyPlain()) != sv.HeaderPlaintext {
+				if !k.Equal(key) || hx(k.keyPlain()) != sv.HeaderPlaintext {
 					t.Fatalf("%s: recipient %s opens another key", sv.Name, s[:2])
 				}
 			}

@@ -53,9 +53,9 @@ func TestOwnOpened(t *testing.T) {
 		t.Error("took the opened form of another sealing of the message")
 	}
 	c = seal(p)
-	forged := *key
+	forged := key.Clone()
 	forged.Key[0] ^= 1 // same name, other key
-	if g.ownOpened(c, &forged) != nil {
+	if g.ownOpened(c, forged) != nil {
 		t.Error("took the opened form for another key of the same name")
 	}
 	other := *c

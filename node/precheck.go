@@ -255,7 +255,7 @@ func (p *precheck) opened(idx uint64, key *crypto.SenderKey, c *state.Chat) *cry
 		return nil // not opened ahead, or no worker got to it yet
 	}
 	<-s.done
-	if s.opened == nil || *s.key != *key || s.sender != c.Sender || s.id != c.ID || !bytes.Equal(s.sealed, c.Sealed) {
+	if s.opened == nil || !s.key.Equal(key) || s.sender != c.Sender || s.id != c.ID || !bytes.Equal(s.sealed, c.Sealed) {
 		return nil
 	}
 	return s.opened

@@ -75,9 +75,9 @@ func TestVerifiedFramesBounded(t *testing.T) {
 func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 	gid := crypto.GroupID{7}
 	key := crypto.NewSenderKey(gid, [32]byte{1}, 5)
-	other := *key
+	other := key.Clone()
 	other.Key[0] ^= 1
-	same := *key
+	same := key.Clone()
 	c := &state.Chat{Index: 10, ID: [16]byte{2}, Sender: [32]byte{1}, Sealed: []byte("sealed")}
 	done := make(chan struct{})
 	close(done)
@@ -87,7 +87,7 @@ func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 		slots:   []preSlot{{chat: true, sender: c.Sender, id: c.ID, sealed: []byte("sealed"), key: key, opened: opened, done: done}},
 	}
 	p.slots[0].claimed.Store(true) // a worker opened it
-	if p.opened(10, &same, c) != opened {
+	if p.opened(10, same, c) != opened {
 		t.Fatal("not used for the same inputs")
 	}
 	altered := *c
@@ -95,7 +95,7 @@ func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 	otherID := *c
 	otherID.ID[0]++
 	for what, got := range map[string]*crypto.Opened{
-		"another key":     p.opened(10, &other, c),
+		"another key":     p.opened(10, other, c),
 		"other bytes":     p.opened(10, key, &altered),
 		"another id":      p.opened(10, key, &otherID),
 		"another index":   p.opened(11, key, c),

@@ -300,8 +300,8 @@ func TestSenderKeyRules(t *testing.T) {
 	aliceKey, bobKey := newKey(alice), newKey(bob)
 	var carolKey, bobKey2, davesKey *crypto.SenderKey
 	// bobKeyAsAlice is bob's registered key id, used by alice.
-	bobKeyAsAlice := func() *crypto.SenderKey { k := *bobKey; k.Sender = alice.Public().Sign; return &k }
-	staleEpoch := func(k *crypto.SenderKey) *crypto.SenderKey { c := *k; c.Epoch--; return &c }
+	bobKeyAsAlice := func() *crypto.SenderKey { k := bobKey.Clone(); k.Sender = alice.Public().Sign; return k }
+	staleEpoch := func(k *crypto.SenderKey) *crypto.SenderKey { c := k.Clone(); c.Epoch--; return c }
 	dup := crypto.NewMessageID()
 	var removedAt uint64
 

@@ -144,3 +144,21 @@ func checkContext(context []byte) error {
 	}
 	return nil
 }
+
+// Step derives, from the chain key ck, the message key into mk and the next
+// chain key into next, as every sender and receiver of a chain does at each
+// counter (see the package comment). ck may be next. It is for callers that
+// keep a chain's key themselves (package crypto keeps a sender key's chain
+// from the oldest message key its owner's policy still keeps).
+func Step(ck *[KeySize]byte, mk, next *[KeySize]byte) { step(ck, mk, next) }
+
+// AAD returns the associated data of the message at counter in the chain
+// bound to context, with the caller's extra associated data: what [Sender]
+// and [Receiver] seal and open with. context must be at most [MaxContext]
+// bytes.
+func AAD(context []byte, counter uint64, extra []byte) []byte {
+	if checkContext(context) != nil {
+		panic("ratchet: context too long")
+	}
+	return aad(context, counter, extra)
+}

@@ -236,6 +236,11 @@ func hasPrekeyHeader(v uint64) bool {
 	return v == SealedVersionPrekey || v == SealedVersionRatchetPrekey
 }
 
+// SealedCounter returns [Opened.Counter] for sealed without opening it:
+// the message's counter plus one, or 0 for a version without one or a
+// message that does not decode.
+func SealedCounter(sealed []byte) uint64 { return counterOf(sealed) }
+
 // counterOf returns Opened.Counter for the sealed message sealed: its
 // counter plus one, or 0 for a version without one.
 func counterOf(sealed []byte) uint64 {

@@ -330,6 +330,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	}
 	switch {
 	case err == nil:
+		g.n.keys.saw(g.id, key.Ref(), opened.Counter)
 		m.SentAt = time.Unix(0, opened.Time).UTC()
 		// The record names the head its author had seen: one of ours
 		// before it, or the two histories differ (fork.go).

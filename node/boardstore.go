@@ -66,6 +66,10 @@ type boardRecord struct {
 	File   []byte `cbor:"11,keyasint"`
 	Target string `cbor:"12,keyasint"` // the author of the message it changes, as looked up then
 	Found  bool   `cbor:"13,keyasint"` // whether that lookup found it
+	// Counter is the message's counter in its key's chain plus one (0:
+	// a message of a version without one): the record is dropped once
+	// its key's floor passed it (keyfloor.go).
+	Counter uint64 `cbor:"14,keyasint,omitempty"`
 }
 
 func (r *boardRecord) keyRef() crypto.KeyRef {
@@ -105,7 +109,8 @@ func (l *boardLog) record(c *state.Chat, author string, cnt content.Content, bod
 	if c.Index <= l.covered || (len(l.records) > 0 && l.records[len(l.records)-1].Index >= c.Index) {
 		return
 	}
-	r := boardRecord{Index: c.Index, ID: c.ID, Sender: c.Sender, Epoch: c.Epoch, KeyID: c.KeyID, Author: author, Target: target, Found: found}
+	r := boardRecord{Index: c.Index, ID: c.ID, Sender: c.Sender, Epoch: c.Epoch, KeyID: c.KeyID, Author: author, Target: target, Found: found,
+		Counter: crypto.SealedCounter(c.Sealed)}
 	if cnt.Kind == content.File {
 		r.File = append([]byte(nil), body...)
 	} else {
@@ -164,7 +169,7 @@ func (g *group) saveBoard(index uint64) {
 		if r.Index > index {
 			break
 		}
-		if !g.n.keys.holds(g.id, r.keyRef()) {
+		if !g.n.keys.holds(g.id, r.keyRef()) || g.belowFloor(&r) {
 			continue
 		}
 		sb.Records = append(sb.Records, r)
@@ -332,7 +337,7 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 func (g *group) forgetDeleted() {
 	kept := g.blog.records[:0]
 	for _, r := range g.blog.records {
-		if g.n.keys.holds(g.id, r.keyRef()) {
+		if g.n.keys.holds(g.id, r.keyRef()) && !g.belowFloor(&r) {
 			kept = append(kept, r)
 		} else {
 			clear(r.File)

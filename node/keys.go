@@ -33,6 +33,10 @@ import (
 //     messages again, for history pages, search and transcripts.
 //   - "board/<group>": the key of the group's stored board (boardstore.go),
 //     replaced, and the old one erased, at each write of the board.
+//   - "marks/<group>/<sender>/<epoch>/<key id>": when this node saw the
+//     counters of that sender key, to advance its floor (keyfloor.go):
+//     the messages older than KeyRetention are then deleted one by one,
+//     not only with the whole key.
 //   - "gone/<group>/<sender>/<epoch>/<key id>": a deleted sender key's name
 //     (no secret), so that a restart never opens its header again from the
 //     log: a key header sealed to identity keys (sealed message version 2,
@@ -74,6 +78,10 @@ type keyBook struct {
 	expireAt time.Time
 	// byOwner is each member's prekey as last looked up (prekeyFor).
 	byOwner map[[32]byte]*prekey.Prekey
+	// marks and floors: what the node saw of each sender key's counters,
+	// and the floors it advanced keys to (keyfloor.go).
+	marks  map[keyName]*keyMarks
+	floors map[keyName]uint64
 }
 
 // openKeyBook opens (creating it) the node's key store and loads its prekey
@@ -85,7 +93,8 @@ func openKeyBook(n *Node) (*keyBook, error) {
 	}
 	// Nothing expires in the node's first minute (expire).
 	b := &keyBook{n: n, store: st, secrets: prekey.NewSecretSet(), kept: map[string]bool{},
-		byOwner: map[[32]byte]*prekey.Prekey{}, expireAt: time.Now().Add(time.Minute)}
+		byOwner: map[[32]byte]*prekey.Prekey{}, expireAt: time.Now().Add(time.Minute),
+		marks: map[keyName]*keyMarks{}, floors: map[keyName]uint64{}}
 	for _, e := range st.List("prekey/") {
 		raw, ok := st.Get(e.Name)
 		if !ok || len(raw) <= prekey.SecretSize {
@@ -110,6 +119,14 @@ func openKeyBook(n *Node) (*keyBook, error) {
 	}
 	for _, e := range st.List("sender/") {
 		b.kept[e.Name] = true
+		raw, ok := st.Get(e.Name)
+		if !ok {
+			continue
+		}
+		if k, err := crypto.UnmarshalSenderKey(raw); err == nil && k.Floor() > 0 {
+			b.floors[keyName{k.Group, k.Ref()}] = k.Floor()
+		}
+		clear(raw)
 	}
 	if err := b.rotateIfDue(time.Now()); err != nil {
 		st.Close()
@@ -289,6 +306,11 @@ func (b *keyBook) expireNow(now time.Time) {
 	for _, name := range gone {
 		delete(b.kept, name)
 	}
+	for name := range b.floors {
+		if !b.kept[senderName("sender", name.gid, name.ref)] {
+			delete(b.floors, name)
+		}
+	}
 	for _, id := range b.secrets.Expire(now, b.n.cfg.PrekeyGrace) {
 		b.n.log.Info().Str("prekey", hex.EncodeToString(id[:4])).Msg("prekey secret deleted")
 	}
@@ -299,6 +321,7 @@ func (b *keyBook) expireNow(now time.Time) {
 	if n > 0 {
 		b.n.log.Info().Int("deleted", n).Msg("key store: keys past their retention deleted")
 	}
+	b.advanceFloors(now)
 }
 
 // generation returns the count of sender key deletions so far.

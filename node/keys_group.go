@@ -190,6 +190,7 @@ func (g *group) pruneKeys() {
 		return
 	}
 	g.keysGen = gen
+	g.applyFloors()
 	for ref := range g.hist.keys {
 		if !g.n.keys.holds(g.id, ref) {
 			delete(g.hist.keys, ref)

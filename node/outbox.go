@@ -227,7 +227,7 @@ func (g *group) needsHeader(p *pending, key *crypto.SenderKey) bool {
 // sealed under the same key, or once it is Config.RotateAfter old, this
 // node seals under a new key (whose header every member opens), so that a
 // leaked sender key opens a bounded stretch of messages. (A restart starts
-// the count again, from the key the log shows registered.)
+// a new key: senderKey.)
 func (g *group) sealingKey() *crypto.SenderKey {
 	key := g.senderKey()
 	u := g.keyUse[key.ID]
@@ -236,8 +236,10 @@ func (g *group) sealingKey() *crypto.SenderKey {
 	}
 	// A key whose header went to identity keys is replaced as soon as
 	// every member has a prekey (keys_group.go).
+	// So is one whose floor advanced (keyfloor.go): it can no longer be
+	// sealed in a header, should the group need it again.
 	if u.sealed >= g.n.cfg.RotateMessages || time.Since(u.born) >= g.n.cfg.RotateAfter ||
-		(g.fallback[key.ID] && len(g.prekeyGaps()) == 0) {
+		(g.fallback[key.ID] && len(g.prekeyGaps()) == 0) || key.Floor() > 0 {
 		delete(g.keyUse, key.ID)
 		delete(g.fallback, key.ID)
 		key = g.keys.Rotate(g.st.Epoch)
@@ -261,14 +263,12 @@ type keyUse struct {
 }
 
 // senderKey returns this node's sender key for the current epoch: the one it
-// seals with already, or one of its keys the group registered in this epoch
-// (after a restart, recovered from the log), or else a new one.
+// seals with already, or else a new one. A key of this node's from before
+// a restart is not sealed under again: the node does not know which
+// counters of its chain it used, and each message key is to seal one
+// message (a new key costs one key header a restart).
 func (g *group) senderKey() *crypto.SenderKey {
-	self := g.n.self.Sign
-	return g.keys.SealingKey(g.st.Epoch, func(id [crypto.KeyIDSize]byte) bool {
-		_, ok := g.st.KeyRegistered(self, id)
-		return ok
-	})
+	return g.keys.SealingKey(g.st.Epoch, nil)
 }
 
 // propose proposes a queued message. A proposal raft did not take (no

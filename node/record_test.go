@@ -1,7 +1,7 @@
 package node_test
 
 import (
-	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -32,22 +32,34 @@ func badRecordSignature(t *testing.T, key *crypto.SenderKey, id [16]byte, sealed
 		Epoch      uint64
 		KeyID      []byte
 		Header     []byte
+		Counter    uint64
 		Nonce      []byte
 		Ciphertext []byte
 	}
 	if err := cbor.Unmarshal(sealed, &w); err != nil {
 		t.Fatal(err)
 	}
-	info := append([]byte("DeMeS message key v2\x00"), key.Group[:]...)
-	info = append(info, id[:]...)
-	mk, err := hkdf.Key(sha256.New, key.Key[:], nil, string(info), chacha20poly1305.KeySize)
-	if err != nil {
-		t.Fatal(err)
+	if w.Version != 4 {
+		t.Fatalf("sealed message version %d; this test seals version 4", w.Version)
 	}
-	aad := append([]byte("DeMeS sealed message v2\x00"), key.Group[:]...)
-	aad = append(aad, key.Sender[:]...)
-	aad = binary.BigEndian.AppendUint64(aad, key.Epoch)
-	aad = append(aad, key.ID[:]...)
+	// The ratchet ("The ratchet"): chain key 0 is the sender key.
+	hm := func(k []byte, label string) []byte {
+		h := hmac.New(sha256.New, k)
+		h.Write([]byte(label))
+		return h.Sum(nil)
+	}
+	ck := key.Key[:]
+	for range w.Counter {
+		ck = hm(ck, "DeMeS ratchet chain key v1")
+	}
+	mk := hm(ck, "DeMeS ratchet message key v1")
+	ctx := append([]byte("DeMeS sealed message v2\x00"), key.Group[:]...)
+	ctx = append(ctx, key.Sender[:]...)
+	ctx = binary.BigEndian.AppendUint64(ctx, key.Epoch)
+	ctx = append(ctx, key.ID[:]...)
+	aad := append([]byte("DeMeS ratchet message v1\x00"), byte(len(ctx)))
+	aad = append(aad, ctx...)
+	aad = binary.BigEndian.AppendUint64(aad, w.Counter)
 	aead, err := chacha20poly1305.NewX(mk)
 	if err != nil {
 		t.Fatal(err)

@@ -130,10 +130,14 @@ func BuildWith(exporter *identity.Identity, group crypto.GroupID, entries []Entr
 				if err != nil {
 					continue
 				}
+				mk, err := k.MessageKeyOf(c.Sealed, c.ID)
+				if err != nil {
+					continue
+				}
 				opened[j] = &message{
 					index: c.Index, id: o.ID, author: o.Author, text: string(o.Body),
 					sentAt: time.Unix(0, o.Time), record: o.Record, sig: o.Sig,
-					key: k.MessageKey(c.ID), hasKey: true,
+					key: mk, hasKey: true,
 				}
 			}
 		})

@@ -1,0 +1,103 @@
+package node_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/transcript"
+	"github.com/demes/demes/transcript/transcripttest"
+)
+
+// TestStolenDeviceWithinSenderKey (issue 19, items 2 and 6): a member keeps
+// the messages of its retention window readable, and no older ones, even
+// while their sender key is still in use. node0 seals every message of the
+// test under one sender key (no rotation by count or age here); node1
+// keeps keys for an hour. Two hours later, a thief of node1's home reads
+// node0's newest message and none of the earlier ones, with the identity,
+// the key store and the log in hand; before node1 advanced the key's floor,
+// the same attack read them all.
+func TestStolenDeviceWithinSenderKey(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 234, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for i := 0; i < 3; i++ {
+			c.Member(i).Tweak = func(cfg *node.Config) {
+				cfg.RotateMessages = 1 << 20
+				if i == 1 {
+					cfg.KeyRetention = time.Hour
+				}
+			}
+		}
+	})
+	c.form()
+	c.waitPrekeys(3)
+	early := []string{"early one", "early two", "early three"}
+	for _, text := range early {
+		c.send(0, text, 10*time.Second)
+	}
+	c.converged(3)
+	frames := func() []transcript.Entry {
+		es, err := c.Node(0).LogFrames(c.GroupID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+
+	// The attack, while node1 keeps every key: it reads the early ones.
+	if got := readsAny(c.steal(1).read(t, c.GroupID, frames()), early...); len(got) != len(early) {
+		t.Fatalf("a thief of node1's home reads %v of %v while node1 keeps their keys; the attack should read all", got, early)
+	}
+	c.Eventually(t, 30*time.Second, "node1 lists the early messages again after its restart", func() bool {
+		ms, err := c.Committed(1)
+		return err == nil && len(ms) == len(early)
+	})
+
+	// node1 notes when it saw them; two hours later they are past its
+	// retention, and their sender key is not (it is node0's current one).
+	now := time.Now()
+	for _, at := range []time.Time{now, now.Add(2 * time.Hour)} {
+		if err := node.ExpireKeysAt(c.Node(1), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.send(0, "late one", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "node1 reads the late message", func() bool {
+		ms, err := c.Committed(1)
+		return err == nil && len(ms) > 0 && strings.Contains(ms[len(ms)-1].Text, "late one")
+	})
+
+	// Every message of node0 is under one sender key: the test is of
+	// deletion within a key, not of a deleted key.
+	keys := map[crypto.KeyRef]bool{}
+	for _, ch := range transcripttest.SealedChats(frames()) {
+		if ch.Sender == c.Member(0).ID.Public().Sign {
+			keys[ch.Ref()] = true
+			if !ch.Info.Ratchet {
+				t.Fatalf("message %d is sealed without a counter", ch.Index)
+			}
+		}
+	}
+	if len(keys) != 1 {
+		t.Fatalf("node0 sealed under %d sender keys; the test needs one", len(keys))
+	}
+
+	got := c.steal(1).read(t, c.GroupID, frames())
+	if r := readsAny(got, early...); len(r) != 0 {
+		t.Fatalf("a thief of node1's home reads %v, older than node1's retention (forward secrecy within a sender key)", r)
+	}
+	if r := readsAny(got, "late one"); len(r) != 1 {
+		t.Fatalf("the thief does not read the message node1 still keeps the key of (%v): the attack is broken", got)
+	}
+	// And node1 itself no longer lists them after its restart.
+	for _, m := range c.committed(1) {
+		for _, o := range early {
+			if strings.Contains(m.Text, o) {
+				t.Fatalf("node1 still lists %q past its retention", o)
+			}
+		}
+	}
+}

@@ -186,9 +186,14 @@ func BenchmarkSeal(b *testing.B) {
 			for i, id := range ids {
 				rs[i] = id.Public()
 			}
-			key := NewSenderKey(testGroup, ids[0].Public().Sign, 1)
+			var key *SenderKey
 			b.ReportAllocs()
+			i := 0
 			for b.Loop() {
+				if i%100 == 0 { // a node's rotation
+					key = NewSenderKey(testGroup, ids[0].Public().Sign, 1)
+				}
+				i++
 				if _, err := SealMessage(ids[0], benchMessage(), key, rs); err != nil {
 					b.Fatal(err)
 				}
@@ -201,9 +206,14 @@ func BenchmarkSeal(b *testing.B) {
 // every other message costs, whatever the size of the group.
 func BenchmarkSealNoHeader(b *testing.B) {
 	alice := testID(b, 1)
-	key := NewSenderKey(testGroup, alice.Public().Sign, 1)
+	var key *SenderKey
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
+		if i%100 == 0 { // a node's rotation: 100 messages a key
+			key = NewSenderKey(testGroup, alice.Public().Sign, 1)
+		}
+		i++
 		if _, err := SealMessage(alice, benchMessage(), key, nil); err != nil {
 			b.Fatal(err)
 		}

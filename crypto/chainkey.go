@@ -37,8 +37,11 @@ const (
 // that a reader derives: a sender seals at most MaxChain messages under one
 // key (a node rotates after 100), and a reader refuses a counter further
 // ahead than that of the key it holds, so that one message cannot make it
-// step the chain four billion times.
-const MaxChain = 1 << 16
+// step the chain four billion times. A member who sends the last counter
+// makes each reader step the chain MaxChain times once (about 4 ms here;
+// lower counters then cost at most checkpointEvery steps), and must send a
+// new key header, paid from its quota, to do it again.
+const MaxChain = 1 << 12
 
 // checkpointEvery is the spacing of the chain keys a sender key keeps in
 // memory, so that reading an old message of a long chain costs at most
@@ -127,14 +130,12 @@ func (k *SenderKey) chainKeyLocked(n uint64) [ratchet.KeySize]byte {
 		last := uint64(len(c.checks) - 1)
 		ck, at = c.checks[min(j, last)], k.floor+min(j, last)*checkpointEvery
 	}
-	var mk [ratchet.KeySize]byte
 	for ; at < n; at++ {
-		ratchet.Step(&ck, &mk, &ck)
+		ratchet.StepChain(&ck)
 		if (at+1-k.floor)%checkpointEvery == 0 && uint64(len(c.checks)) == (at+1-k.floor)/checkpointEvery {
 			c.checks = append(c.checks, ck)
 		}
 	}
-	clear(mk[:])
 	return ck
 }
 
@@ -153,10 +154,9 @@ func (k *SenderKey) ratchetKey(n uint64) ([]byte, error) {
 	c := &k.chain
 	c.cur, c.curN, c.curOK = ck, n, true
 	var mk [ratchet.KeySize]byte
-	ratchet.Step(&ck, &mk, &ck)
+	ratchet.MessageKey(&ck, &mk)
 	clear(ck[:])
-	out := mk[:]
-	return out, nil
+	return mk[:], nil
 }
 
 // nextCounter hands out the counter to seal the next message under k at.

@@ -360,7 +360,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		g.n.rejects.add("open message: " + reasonKey(err))
 	}
 	if err == nil {
-		g.hist.add(m, key)
+		g.hist.add(m, key, opened.Counter)
 	}
 	// Only members who can read a message list it.
 	g.commitOutbox(c.ID)

@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/raft/v3"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
@@ -228,6 +229,8 @@ func (cfg Config) withDefaults() Config {
 	if cfg.RotateMessages == 0 {
 		cfg.RotateMessages = 100
 	}
+	// A reader opens at most crypto.MaxChain messages under one key.
+	cfg.RotateMessages = min(cfg.RotateMessages, crypto.MaxChain)
 	if cfg.RotateAfter == 0 {
 		cfg.RotateAfter = 7 * 24 * time.Hour
 	}

@@ -36,6 +36,11 @@ import (
 // keys to open the older ones again.
 type history struct {
 	msgs []Message // the window, in group order
+	// under is, for each message of msgs, the key it was opened with and
+	// its counter plus one (crypto.Opened.Counter): once the key is
+	// deleted, or its floor passes the counter, the message leaves the
+	// window (forget).
+	under []heldUnder
 	// byID is each message's position: its index in msgs plus base, the
 	// number of messages trimmed from the front of msgs, so that a trim
 	// renumbers nothing.
@@ -54,14 +59,21 @@ func newHistory(window int) history {
 	return history{byID: map[string]int{}, window: window, keys: map[crypto.KeyRef]*crypto.SenderKey{}}
 }
 
-// add lists m, the newest message read, opened with key.
-func (h *history) add(m Message, key *crypto.SenderKey) {
+// heldUnder names the key and counter a message of the window is under.
+type heldUnder struct {
+	ref crypto.KeyRef
+	c1  uint64
+}
+
+// add lists m, the newest message read, opened with key at counter+1 c1.
+func (h *history) add(m Message, key *crypto.SenderKey, c1 uint64) {
 	if h.first == 0 {
 		h.first = m.Index
 	}
 	h.keys[key.Ref()] = key
 	h.byID[m.ID] = h.base + len(h.msgs)
 	h.msgs = append(h.msgs, m)
+	h.under = append(h.under, heldUnder{key.Ref(), c1})
 	if len(h.msgs) >= 2*h.window {
 		h.trim()
 	}
@@ -75,7 +87,29 @@ func (h *history) trim() {
 		delete(h.byID, m.ID)
 	}
 	h.msgs = append(make([]Message, 0, 2*h.window), h.msgs[drop:]...)
+	h.under = append(make([]heldUnder, 0, 2*h.window), h.under[drop:]...)
 	h.base += drop
+}
+
+// forget drops from the window the messages whose key gone reports
+// deleted (for their key and counter+1), as the node's policy deletes keys
+// (pruneKeys): the node no longer shows what it can no longer open. It
+// returns how many it dropped.
+func (h *history) forget(gone func(ref crypto.KeyRef, c1 uint64) bool) int {
+	keep := 0
+	for i := range h.msgs {
+		if gone(h.under[i].ref, h.under[i].c1) {
+			delete(h.byID, h.msgs[i].ID)
+			continue
+		}
+		h.msgs[keep], h.under[keep] = h.msgs[i], h.under[i]
+		h.byID[h.msgs[keep].ID] = h.base + keep
+		keep++
+	}
+	dropped := len(h.msgs) - keep
+	clear(h.msgs[keep:])
+	h.msgs, h.under = h.msgs[:keep], h.under[:keep]
+	return dropped
 }
 
 // pos returns the index in h.msgs of the message whose id is id.

@@ -123,8 +123,14 @@ func openKeyBook(n *Node) (*keyBook, error) {
 		if !ok {
 			continue
 		}
-		if k, err := crypto.UnmarshalSenderKey(raw); err == nil && k.Floor() > 0 {
-			b.floors[keyName{k.Group, k.Ref()}] = k.Floor()
+		if k, err := crypto.UnmarshalSenderKey(raw); err == nil {
+			name := keyName{k.Group, k.Ref()}
+			if k.Floor() > 0 {
+				b.floors[name] = k.Floor()
+			}
+			if _, ok := st.Get(senderName("marks", k.Group, k.Ref())); ok {
+				b.loadMarksLocked(name) // advanced at the next expiry pass
+			}
 		}
 		clear(raw)
 	}

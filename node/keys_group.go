@@ -191,6 +191,12 @@ func (g *group) pruneKeys() {
 	}
 	g.keysGen = gen
 	g.applyFloors()
+	floors := g.n.keys.floorsOf(g.id)
+	if n := g.hist.forget(func(ref crypto.KeyRef, c1 uint64) bool {
+		return !g.n.keys.holds(g.id, ref) || (c1 > 0 && c1-1 < floors[ref])
+	}); n > 0 {
+		g.n.log.Info().Str("group", g.id.String()).Int("messages", n).Msg("messages whose keys were deleted are no longer shown")
+	}
 	for ref := range g.hist.keys {
 		if !g.n.keys.holds(g.id, ref) {
 			delete(g.hist.keys, ref)

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +20,7 @@ import (
 // keeps keys for an hour. Two hours later, a thief of node1's home reads
 // node0's newest message and none of the earlier ones, with the identity,
 // the key store and the log in hand; before node1 advanced the key's floor,
-// the same attack read them all.
+// the same attack read them all. node1 itself stops showing them.
 func TestStolenDeviceWithinSenderKey(t *testing.T) {
 	t.Parallel()
 	c := newClusterWith(t, 3, 234, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
@@ -64,6 +65,11 @@ func TestStolenDeviceWithinSenderKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// node1 stops showing them at once, not only after a restart.
+	c.Eventually(t, 30*time.Second, "node1 no longer shows the early messages", func() bool {
+		ms, err := c.Committed(1)
+		return err == nil && len(ms) == 0
+	})
 	c.send(0, "late one", 10*time.Second)
 	c.Eventually(t, 30*time.Second, "node1 reads the late message", func() bool {
 		ms, err := c.Committed(1)
@@ -99,5 +105,55 @@ func TestStolenDeviceWithinSenderKey(t *testing.T) {
 				t.Fatalf("node1 still lists %q past its retention", o)
 			}
 		}
+	}
+}
+
+// TestFloorsSurviveACrash: what a member noted of the messages it saw
+// (marks) is stored before each snapshot, so a member that crashes and
+// restarts from a snapshot, and so never applies those messages again,
+// still deletes their keys once they are past its retention.
+func TestFloorsSurviveACrash(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 235, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for i := 0; i < 3; i++ {
+			c.Member(i).Tweak = func(cfg *node.Config) {
+				cfg.RotateMessages = 1 << 20
+				if i == 1 {
+					cfg.KeyRetention = time.Hour
+					cfg.SnapshotEntries = 4
+					cfg.MessageWindow = 2 // a restart opens only the two newest again
+				}
+			}
+		}
+	})
+	c.form()
+	c.waitPrekeys(3)
+	early := []string{"early one", "early two", "early three", "early four", "early five"}
+	for _, text := range early {
+		c.send(0, text, 10*time.Second)
+	}
+	// node2's messages push node1's snapshots past all of node0's, and
+	// its window of opened messages too, so that node1's restart neither
+	// applies nor opens any of node0's messages again.
+	for i := range 8 {
+		c.send(2, fmt.Sprintf("filler %d", i), 10*time.Second)
+	}
+	c.converged(len(early) + 8)
+	// Crashed before any expiry pass: only the snapshots stored marks.
+	c.Crash(1)
+	c.start(1)
+	c.Eventually(t, 30*time.Second, "node1 lists the messages after its restart", func() bool {
+		ms, err := c.Committed(1)
+		return err == nil && len(ms) == len(early)+8
+	})
+	if err := node.ExpireKeysAt(c.Node(1), time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	es, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := readsAny(c.steal(1).read(t, c.GroupID, es), early...); len(r) != 0 {
+		t.Fatalf("a thief of node1's home reads %v, past its retention, after a crash and a restart from a snapshot", r)
 	}
 }

@@ -82,6 +82,10 @@ type storedBoard struct {
 	Index   uint64        `cbor:"2,keyasint"` // the snapshot's
 	First   uint64        `cbor:"3,keyasint"` // history.first, if at or before Index
 	Records []boardRecord `cbor:"4,keyasint"`
+	// Marks are when this node saw the counters of the group's sender
+	// keys (keyfloor.go): a restart from the snapshot does not see the
+	// messages before it again.
+	Marks []boardMarks `cbor:"5,keyasint,omitempty"`
 }
 
 const storedBoardVersion = 1
@@ -161,7 +165,7 @@ var errNoBoard = errors.New("no stored board")
 // it whose keys this node still holds, sealed under a new key. A failure is
 // logged: the next restart rebuilds the board from the log.
 func (g *group) saveBoard(index uint64) {
-	sb := storedBoard{Version: storedBoardVersion, Index: index}
+	sb := storedBoard{Version: storedBoardVersion, Index: index, Marks: g.n.keys.groupMarks(g.id)}
 	if g.hist.first <= index {
 		sb.First = g.hist.first
 	}
@@ -278,6 +282,7 @@ func (g *group) restoreHistory(first, upto uint64) error {
 	}
 	g.blog.covered, g.blog.restored = upto, true
 	g.hist.first = sb.First
+	g.n.keys.restoreMarks(g.id, sb.Marks)
 	if skipped > 0 {
 		// Records of keys deleted since the board was stored (while
 		// the node was down): not kept on disk either.

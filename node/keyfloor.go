@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/binary"
 	"time"
 
 	"github.com/demes/demes/crypto"
@@ -21,12 +20,15 @@ import (
 // under a sender key still in use, and the node itself no longer opens
 // them (history pages and transcripts leave them out), as for a deleted key.
 //
-// Marks are kept in the key store beside the key ("marks/<group>/<sender>/
-// <epoch>/<key id>", uint64be(counter) || int64be(unix nanoseconds) each,
-// in order): a mark (c, t) says that every counter below c was seen at or
-// before t. At most one mark is started per markEvery (a sixty-fourth of
-// the retention, at least a minute), so the node deletes a message's key at
-// most that much later than the retention says.
+// A mark (c, t) says that every counter below c was seen at or before t.
+// At most one mark is started per markEvery (a sixty-fourth of the
+// retention, at least a minute), so the node deletes a message's key at
+// most that much later than the retention says. Marks are kept with each
+// group's stored board, written at each snapshot (boardstore.go): a
+// restart applies again, and so marks again, what follows its snapshot,
+// and takes the marks of what precedes it from the board; a restart that
+// rebuilds the board reads, and marks, every message again. Marks cost no
+// write of their own.
 
 // keyName names one sender key of one group.
 type keyName struct {
@@ -43,8 +45,17 @@ type keyMark struct {
 // keyMarks is what the book knows of one key's counters.
 type keyMarks struct {
 	marks []keyMark
-	dirty bool   // changed since last stored
 	floor uint64 // as stored
+}
+
+// boardMarks is one key's marks in a stored board: each mark is
+// [counter, unix nanoseconds].
+type boardMarks struct {
+	_      struct{} `cbor:",toarray"`
+	Sender [32]byte
+	Epoch  uint64
+	KeyID  [crypto.KeyIDSize]byte
+	Marks  [][2]int64
 }
 
 // maxMarks bounds a key's marks; past it the two closest in time merge
@@ -77,11 +88,9 @@ func (b *keyBook) saw(gid crypto.GroupID, ref crypto.KeyRef, c1 uint64) {
 	case n > 0 && now.Sub(km.marks[n-1].t) < b.markEvery():
 		if c1 > km.marks[n-1].c {
 			km.marks[n-1] = keyMark{c1, now}
-			km.dirty = true
 		}
 	case n == 0 || c1 > km.marks[n-1].c:
 		km.marks = append(km.marks, keyMark{c1, now})
-		km.dirty = true
 		if len(km.marks) > maxMarks {
 			km.marks = mergeMarks(km.marks)
 		}
@@ -99,107 +108,98 @@ func mergeMarks(ms []keyMark) []keyMark {
 	return append(ms[:best], ms[best+1:]...)
 }
 
-// loadMarksLocked reads name's marks and floor from the key store into the
-// book (empty for a key it has none of).
+// loadMarksLocked starts name's marks in the book, at the key's floor.
 func (b *keyBook) loadMarksLocked(name keyName) *keyMarks {
-	km := &keyMarks{}
-	if raw, ok := b.store.Get(senderName("marks", name.gid, name.ref)); ok {
-		for len(raw) >= 16 {
-			km.marks = append(km.marks, keyMark{binary.BigEndian.Uint64(raw), time.Unix(0, int64(binary.BigEndian.Uint64(raw[8:])))})
-			raw = raw[16:]
-		}
-	}
-	if raw, ok := b.store.Get(senderName("sender", name.gid, name.ref)); ok {
-		if k, err := crypto.UnmarshalSenderKey(raw); err == nil {
-			km.floor = k.Floor()
-		}
-		clear(raw)
-	}
+	km := &keyMarks{floor: b.floors[name]}
 	b.marks[name] = km
 	return km
 }
 
-// advanceFloors stores the marks that changed, and advances, in the key
-// store, the floor of every key whose marks say that counters below some
-// c were all seen KeyRetention before now. It reports whether a floor
-// moved (the groups then advance their rings: applyFloors).
+// groupMarks returns the marks of group gid's keys, for its stored board.
+func (b *keyBook) groupMarks(gid crypto.GroupID) []boardMarks {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []boardMarks
+	for name, km := range b.marks {
+		if name.gid != gid || len(km.marks) == 0 {
+			continue
+		}
+		bm := boardMarks{Sender: name.ref.Sender, Epoch: name.ref.Epoch, KeyID: name.ref.ID}
+		for _, m := range km.marks {
+			bm.Marks = append(bm.Marks, [2]int64{int64(m.c), m.t.UnixNano()})
+		}
+		out = append(out, bm)
+	}
+	return out
+}
+
+// restoreMarks takes the marks of group gid's keys from its stored board,
+// for the keys the store still keeps, where the book has none yet.
+func (b *keyBook) restoreMarks(gid crypto.GroupID, ms []boardMarks) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, bm := range ms {
+		ref := crypto.KeyRef{Sender: bm.Sender, Epoch: bm.Epoch, ID: bm.KeyID}
+		name := keyName{gid, ref}
+		if !b.kept[senderName("sender", gid, ref)] || b.marks[name] != nil {
+			continue
+		}
+		km := b.loadMarksLocked(name)
+		for _, m := range bm.Marks {
+			if m[0] > 0 && uint64(m[0]) > km.floor {
+				km.marks = append(km.marks, keyMark{uint64(m[0]), time.Unix(0, m[1])})
+			}
+		}
+	}
+}
+
+// advanceFloors advances, in the key store, the floor of every key whose
+// marks say that the counters below some c were all seen KeyRetention
+// before now. It reports whether a floor moved (the groups then advance
+// their rings: applyFloors).
 func (b *keyBook) advanceFloors(now time.Time) bool {
 	if b.n.cfg.KeyRetention < 0 {
 		return false
 	}
 	cut := now.Add(-b.n.cfg.KeyRetention)
+	deadlines := map[string]time.Time{}
+	for _, e := range b.store.List("sender/") {
+		deadlines[e.Name] = e.DeleteAfter
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	moved := false
 	for name, km := range b.marks {
 		sname := senderName("sender", name.gid, name.ref)
-		e, ok := b.entryLocked(sname)
+		deleteAfter, ok := deadlines[sname]
 		if !ok {
 			delete(b.marks, name) // deleted with its key
 			continue
 		}
 		to := km.floor
-		for len(km.marks) > 0 && !km.marks[0].t.After(cut) {
-			to = max(to, km.marks[0].c)
-			km.marks = km.marks[1:]
-			km.dirty = true
+		n := 0
+		for n < len(km.marks) && !km.marks[n].t.After(cut) {
+			to = max(to, km.marks[n].c)
+			n++
 		}
-		if to > km.floor {
-			if err := b.storeFloorLocked(sname, to, e.DeleteAfter); err != nil {
-				b.n.log.Error().Err(err).Str("group", name.gid.String()).Msg("key store: cannot advance a sender key's floor; tried again in a minute")
-				continue
-			}
-			b.n.log.Debug().Str("group", name.gid.String()).Hex("key", name.ref.ID[:4]).Uint64("from", km.floor).Uint64("to", to).
-				Msg("sender key floor advanced: the message keys below it are deleted")
-			km.floor = to
-			b.floors[name] = to
-			moved = true
+		if to <= km.floor {
+			continue
 		}
-		if km.dirty {
-			if err := b.storeMarksLocked(name, km, e.DeleteAfter); err != nil {
-				b.n.log.Error().Err(err).Str("group", name.gid.String()).Msg("key store: cannot keep a sender key's marks; tried again in a minute")
-			}
+		if err := b.storeFloorLocked(sname, to, deleteAfter); err != nil {
+			b.n.log.Error().Err(err).Str("group", name.gid.String()).Msg("key store: cannot advance a sender key's floor; tried again in a minute")
+			continue
 		}
+		b.n.log.Debug().Str("group", name.gid.String()).Hex("key", name.ref.ID[:4]).Uint64("from", km.floor).Uint64("to", to).
+			Msg("sender key floor advanced: the message keys below it are deleted")
+		km.marks = km.marks[n:]
+		km.floor = to
+		b.floors[name] = to
+		moved = true
 	}
 	if moved {
 		b.gen++
 	}
 	return moved
-}
-
-// storeMarksLocked writes name's marks to the key store.
-func (b *keyBook) storeMarksLocked(name keyName, km *keyMarks, deleteAfter time.Time) error {
-	raw := make([]byte, 0, 16*len(km.marks))
-	for _, m := range km.marks {
-		raw = binary.BigEndian.AppendUint64(raw, m.c)
-		raw = binary.BigEndian.AppendUint64(raw, uint64(m.t.UnixNano()))
-	}
-	if err := b.store.Put(senderName("marks", name.gid, name.ref), raw, deleteAfter); err != nil {
-		return err
-	}
-	km.dirty = false
-	return nil
-}
-
-// flushMarks writes the marks of group gid's keys that changed to the key
-// store. A group calls it when it stores a snapshot: a restart applies
-// again, and so sees again, only the messages after its snapshot, so the
-// marks of those before must be stored by then.
-func (b *keyBook) flushMarks(gid crypto.GroupID) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for name, km := range b.marks {
-		if name.gid != gid || !km.dirty {
-			continue
-		}
-		e, ok := b.entryLocked(senderName("sender", name.gid, name.ref))
-		if !ok {
-			continue
-		}
-		if err := b.storeMarksLocked(name, km, e.DeleteAfter); err != nil {
-			b.n.log.Error().Err(err).Str("group", gid.String()).Msg("key store: cannot keep a sender key's marks; a restart will keep those messages' keys longer")
-		}
-	}
 }
 
 // storeFloorLocked rewrites the stored sender key name at floor to; the
@@ -218,16 +218,6 @@ func (b *keyBook) storeFloorLocked(name string, to uint64, deleteAfter time.Time
 	out, _ := k.MarshalBinary()
 	defer clear(out)
 	return b.store.Put(name, out, deleteAfter)
-}
-
-// entryLocked returns the key store's entry of name.
-func (b *keyBook) entryLocked(name string) (e struct{ DeleteAfter time.Time }, ok bool) {
-	for _, x := range b.store.List(name) {
-		if x.Name == name {
-			return struct{ DeleteAfter time.Time }{x.DeleteAfter}, true
-		}
-	}
-	return e, false
 }
 
 // floorOf returns the floor the book advanced the key ref of gid to, if any.

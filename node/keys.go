@@ -30,13 +30,12 @@ import (
 //   - "sender/<group>/<sender>/<epoch>/<key id>": a sender key this node
 //     opened or made, kept KeyRetention after it may last have been used
 //     (RotateAfter after it was learnt): what opens the group's older
-//     messages again, for history pages, search and transcripts.
+//     messages again, for history pages, search and transcripts. Within
+//     that, the key is advanced past the messages seen more than
+//     KeyRetention ago (keyfloor.go): they are deleted one by one, not
+//     only with the whole key.
 //   - "board/<group>": the key of the group's stored board (boardstore.go),
 //     replaced, and the old one erased, at each write of the board.
-//   - "marks/<group>/<sender>/<epoch>/<key id>": when this node saw the
-//     counters of that sender key, to advance its floor (keyfloor.go):
-//     the messages older than KeyRetention are then deleted one by one,
-//     not only with the whole key.
 //   - "gone/<group>/<sender>/<epoch>/<key id>": a deleted sender key's name
 //     (no secret), so that a restart never opens its header again from the
 //     log: a key header sealed to identity keys (sealed message version 2,
@@ -123,14 +122,8 @@ func openKeyBook(n *Node) (*keyBook, error) {
 		if !ok {
 			continue
 		}
-		if k, err := crypto.UnmarshalSenderKey(raw); err == nil {
-			name := keyName{k.Group, k.Ref()}
-			if k.Floor() > 0 {
-				b.floors[name] = k.Floor()
-			}
-			if _, ok := st.Get(senderName("marks", k.Group, k.Ref())); ok {
-				b.loadMarksLocked(name) // advanced at the next expiry pass
-			}
+		if k, err := crypto.UnmarshalSenderKey(raw); err == nil && k.Floor() > 0 {
+			b.floors[keyName{k.Group, k.Ref()}] = k.Floor()
 		}
 		clear(raw)
 	}

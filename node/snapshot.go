@@ -264,9 +264,6 @@ func (g *group) maybeSnapshot() {
 		log.Error().Err(err).Msg("cannot take a snapshot")
 		return
 	}
-	// The marks of the messages up to applied first: a restart from this
-	// snapshot does not see them again (keyfloor.go).
-	g.n.keys.flushMarks(g.id)
 	if err := g.n.store.SaveSnapshot(g.id[:], &pb.Snapshot{Metadata: snap.GetMetadata(), Data: data}); err != nil {
 		log.Error().Err(err).Msg("cannot store a snapshot")
 		return

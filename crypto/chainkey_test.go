@@ -16,7 +16,7 @@ import (
 
 // sealN seals n messages from alice under key, without a header, and
 // returns them with their ids.
-func sealN(t *testing.T, alice *identity.Identity, key *SenderKey, n int) ([][]byte, [][16]byte) {
+func sealN(t testing.TB, alice *identity.Identity, key *SenderKey, n int) ([][]byte, [][16]byte) {
 	t.Helper()
 	var out [][]byte
 	var ids [][16]byte
@@ -288,5 +288,38 @@ func TestSealed4Vectors(t *testing.T) {
 		if (sv.Counter < v.Floor) != errors.Is(err, ErrMessageKeyDeleted) || (sv.Counter >= v.Floor && err != nil) {
 			t.Fatalf("%s, counter %d, floor %d: %v", sv.Name, sv.Counter, v.Floor, err)
 		}
+	}
+}
+
+// BenchmarkOpenInOrder opens the 100 messages of one sender key in order,
+// as a member applying the log does (one chain step and one message key a
+// message), under a key it learnt from the header: the cost per message.
+func BenchmarkOpenInOrder(b *testing.B) {
+	alice := testID(b, 1)
+	key := NewSenderKey(testGroup, alice.Public().Sign, 1)
+	var sealed [][]byte
+	var ids [][16]byte
+	for i := range 100 {
+		m := benchMessage()
+		m.ID = [16]byte{byte(i), 1}
+		s, err := SealMessage(alice, m, key, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sealed, ids = append(sealed, s), append(ids, m.ID)
+	}
+	stored := must(key.MarshalBinary())
+	sender := alice.Public().Sign
+	b.ReportAllocs()
+	var reader *SenderKey
+	i := 0
+	for b.Loop() {
+		if i%100 == 0 {
+			reader, _ = UnmarshalSenderKey(stored)
+		}
+		if _, err := OpenMessage(reader, testGroup, sealed[i%100], sender, ids[i%100]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

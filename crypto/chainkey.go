@@ -124,7 +124,7 @@ func (k *SenderKey) chainKeyLocked(n uint64) [ratchet.KeySize]byte {
 		ck, at = c.cur, c.curN
 	} else {
 		if len(c.checks) == 0 {
-			c.checks = append(c.checks, k.Key)
+			c.checks = appendWiping(c.checks, k.Key)
 		}
 		j := (n - k.floor) / checkpointEvery
 		last := uint64(len(c.checks) - 1)
@@ -133,10 +133,25 @@ func (k *SenderKey) chainKeyLocked(n uint64) [ratchet.KeySize]byte {
 	for ; at < n; at++ {
 		ratchet.StepChain(&ck)
 		if (at+1-k.floor)%checkpointEvery == 0 && uint64(len(c.checks)) == (at+1-k.floor)/checkpointEvery {
-			c.checks = append(c.checks, ck)
+			c.checks = appendWiping(c.checks, ck)
 		}
 	}
 	return ck
+}
+
+// appendWiping appends ck to checks, clearing the old array when it has
+// to grow: append would leave a copy of the keys, chain key 0 among them,
+// where nothing wipes it when the floor advances.
+func appendWiping(checks [][ratchet.KeySize]byte, ck [ratchet.KeySize]byte) [][ratchet.KeySize]byte {
+	if len(checks) < cap(checks) {
+		return append(checks, ck)
+	}
+	grown := make([][ratchet.KeySize]byte, len(checks), 2*cap(checks)+1)
+	copy(grown, checks)
+	for i := range checks {
+		clear(checks[i][:])
+	}
+	return append(grown, ck)
 }
 
 // ratchetKey returns the message key of counter n, and keeps the chain key
@@ -186,6 +201,11 @@ func isRatchet(v uint64) bool { return v == SealedVersionRatchet || v == SealedV
 // and 5.
 func (k *SenderKey) keysFor(w *sealedWire, id [16]byte) (mk, aad []byte, err error) {
 	if !isRatchet(w.Version) {
+		if k.Floor() > 0 {
+			// Versions 2 and 3 derive from chain key 0, which k no
+			// longer holds.
+			return nil, nil, fmt.Errorf("open message: %w: a message without a counter under a key whose floor advanced", ErrMessageKeyDeleted)
+		}
 		return k.messageKey(id), k.aad(), nil
 	}
 	mk, err = k.ratchetKey(w.Counter)

@@ -345,6 +345,11 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		content.Show(&m, cnt, perr)
 	case errors.Is(err, crypto.ErrNotRecipient):
 		// A message from before we joined; not ours to read.
+	case errors.Is(err, crypto.ErrMessageKeyDeleted):
+		// Below its key's floor (keyfloor.go): deleted by the policy,
+		// whatever its header says. (Not a lost key store: a member
+		// may send a header naming this node's prekey under an old
+		// key of its own at a counter below the floor.)
 	case errors.Is(err, crypto.ErrKeyDeleted):
 		// Its key is past this node's retention (keys.go): no longer
 		// readable here, by design. Unless the retention did not delete

@@ -317,7 +317,7 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 		if i > 0 && r.Index <= sb.Records[i-1].Index {
 			return 0, fmt.Errorf("the stored board's records are out of order at %d", r.Index)
 		}
-		if !g.n.keys.holds(g.id, r.keyRef()) {
+		if !g.n.keys.holds(g.id, r.keyRef()) || g.belowFloor(r) {
 			skipped++
 			continue // the key store deleted its key: forgotten, as the message
 		}

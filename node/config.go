@@ -147,7 +147,10 @@ type Config struct {
 	// PrekeyRotate is how often this node makes a new prekey for the others
 	// to seal sender keys to (default 7 days); each is valid twice as
 	// long. PrekeyGrace is how long a prekey's secret is kept after it
-	// expired (default 7 days), for key headers still on their way.
+	// expired (default 7 days), for key headers still on their way. Both
+	// are cut to a third of KeyRetention when that is shorter than a
+	// prekey secret's life, so that no key header opens past the
+	// retention window.
 	PrekeyRotate time.Duration
 	PrekeyGrace  time.Duration
 	// Keeper runs the node as a keeper (keeper.go): it keeps the logs of
@@ -245,6 +248,15 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.PrekeyGrace == 0 {
 		cfg.PrekeyGrace = 7 * 24 * time.Hour
+	}
+	// A key header in the log opens for as long as the secret of the
+	// prekey it is sealed to is kept (twice PrekeyRotate, then
+	// PrekeyGrace): with a shorter retention, a thief would open the
+	// header again and read what the retention deleted (keyfloor.go). So
+	// the prekeys turn over within the retention window.
+	if r := cfg.KeyRetention; r > 0 && 2*cfg.PrekeyRotate+cfg.PrekeyGrace > r {
+		cfg.PrekeyRotate = max(min(cfg.PrekeyRotate, r/3), time.Millisecond)
+		cfg.PrekeyGrace = max(min(cfg.PrekeyGrace, r/3), time.Millisecond)
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 500 * time.Millisecond

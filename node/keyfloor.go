@@ -36,10 +36,13 @@ type keyName struct {
 	ref crypto.KeyRef
 }
 
-// keyMark is a mark: every counter below c was seen at or before t.
+// keyMark is a mark: every counter below c was seen at or before t. It
+// grows (c and t move on) for markEvery from its start, then the next one
+// starts: a mark that moved on with every message would keep the first
+// counters of a busy key from ever being deleted.
 type keyMark struct {
-	c uint64
-	t time.Time
+	c        uint64
+	t, start time.Time
 }
 
 // keyMarks is what the book knows of one key's counters.
@@ -72,10 +75,14 @@ func (b *keyBook) markEvery() time.Duration {
 // c1 of the key ref of group gid, now. c1 is [crypto.Opened.Counter]: 0
 // for a message without a counter, which is not recorded.
 func (b *keyBook) saw(gid crypto.GroupID, ref crypto.KeyRef, c1 uint64) {
+	b.sawAt(gid, ref, c1, time.Now())
+}
+
+// sawAt is saw at the time now.
+func (b *keyBook) sawAt(gid crypto.GroupID, ref crypto.KeyRef, c1 uint64, now time.Time) {
 	if c1 == 0 || b.n.cfg.KeyRetention < 0 {
 		return
 	}
-	now := time.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	name := keyName{gid, ref}
@@ -85,12 +92,12 @@ func (b *keyBook) saw(gid crypto.GroupID, ref crypto.KeyRef, c1 uint64) {
 	}
 	n := len(km.marks)
 	switch {
-	case n > 0 && now.Sub(km.marks[n-1].t) < b.markEvery():
-		if c1 > km.marks[n-1].c {
-			km.marks[n-1] = keyMark{c1, now}
+	case n > 0 && now.Sub(km.marks[n-1].start) < b.markEvery():
+		if last := &km.marks[n-1]; c1 > last.c {
+			last.c, last.t = c1, now
 		}
 	case n == 0 || c1 > km.marks[n-1].c:
-		km.marks = append(km.marks, keyMark{c1, now})
+		km.marks = append(km.marks, keyMark{c: c1, t: now, start: now})
 		if len(km.marks) > maxMarks {
 			km.marks = mergeMarks(km.marks)
 		}
@@ -147,7 +154,8 @@ func (b *keyBook) restoreMarks(gid crypto.GroupID, ms []boardMarks) {
 		km := b.loadMarksLocked(name)
 		for _, m := range bm.Marks {
 			if m[0] > 0 && uint64(m[0]) > km.floor {
-				km.marks = append(km.marks, keyMark{uint64(m[0]), time.Unix(0, m[1])})
+				t := time.Unix(0, m[1])
+				km.marks = append(km.marks, keyMark{c: uint64(m[0]), t: t, start: t})
 			}
 		}
 	}

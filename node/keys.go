@@ -122,8 +122,11 @@ func openKeyBook(n *Node) (*keyBook, error) {
 		if !ok {
 			continue
 		}
-		if k, err := crypto.UnmarshalSenderKey(raw); err == nil && k.Floor() > 0 {
-			b.floors[keyName{k.Group, k.Ref()}] = k.Floor()
+		if k, err := crypto.UnmarshalSenderKey(raw); err == nil {
+			if k.Floor() > 0 {
+				b.floors[keyName{k.Group, k.Ref()}] = k.Floor()
+			}
+			clear(k.Key[:])
 		}
 		clear(raw)
 	}

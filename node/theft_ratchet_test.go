@@ -40,6 +40,11 @@ func TestStolenDeviceWithinSenderKey(t *testing.T) {
 		c.send(0, text, 10*time.Second)
 	}
 	c.converged(3)
+	for _, i := range c.Live() {
+		if n := node.IdentitySealed(c.Node(i)); n != 0 {
+			t.Fatalf("node%d sealed %d key headers to identity keys: no forward secrecy to test", i, n)
+		}
+	}
 	frames := func() []transcript.Entry {
 		es, err := c.Node(0).LogFrames(c.GroupID)
 		if err != nil {

@@ -94,8 +94,11 @@ func copyFile(from, to string) error {
 // Read opens every chat entry of a group's log (entries, as
 // node.Node.LogFrames gives them) that the loot opens: with a sender key it
 // holds, or with one learnt from a key header it opens with the identity
-// key (version 2) or a prekey secret (version 3), in log order. It returns
-// the opened messages by log index, whether or not the group accepted them.
+// key (versions 2 and 4) or a prekey secret (versions 3 and 5), in log
+// order. It tries both, as a thief would: a stored key may be advanced past
+// a message (its floor) that the key from a header, chain key 0, opens. It
+// returns the opened messages by log index, whether or not the group
+// accepted them.
 func (l *Loot) Read(group crypto.GroupID, entries []transcript.Entry) map[uint64]*crypto.Opened {
 	keys := map[crypto.KeyRef]*crypto.SenderKey{}
 	for r, k := range l.SenderKeys {
@@ -105,17 +108,22 @@ func (l *Loot) Read(group crypto.GroupID, entries []transcript.Entry) map[uint64
 	if l.Prekeys != nil {
 		secrets = l.Prekeys
 	}
+	headers := map[crypto.KeyRef]*crypto.SenderKey{} // keys opened from headers
 	out := map[uint64]*crypto.Opened{}
 	for _, c := range transcripttest.SealedChats(entries) {
 		ref := c.Ref()
-		if keys[ref] == nil && c.Info.HasHeader() {
+		if headers[ref] == nil && c.Info.HasHeader() {
 			if k, err := crypto.OpenSenderKeyWith(l.ID, secrets, group, c.Sealed, c.Sender); err == nil && k.Ref() == ref {
-				keys[ref] = k
+				headers[ref] = k
 			}
 		}
-		if k := keys[ref]; k != nil {
+		for _, k := range []*crypto.SenderKey{keys[ref], headers[ref]} {
+			if k == nil {
+				continue
+			}
 			if o, err := crypto.OpenMessage(k, group, c.Sealed, c.Sender, c.ID); err == nil {
 				out[c.Index] = o
+				break
 			}
 		}
 	}

@@ -191,6 +191,7 @@ func (b *keyBook) advanceFloors(now time.Time) bool {
 			n++
 		}
 		if to <= km.floor {
+			km.marks = km.marks[n:] // marks the floor had passed already
 			continue
 		}
 		if err := b.storeFloorLocked(sname, to, deleteAfter); err != nil {

@@ -118,8 +118,10 @@ func (k *SenderKey) chainKeyLocked(n uint64) [ratchet.KeySize]byte {
 		k.wipeLocked()
 		c.base = k.Key
 	}
-	var ck [ratchet.KeySize]byte
-	at := k.floor
+	var (
+		ck [ratchet.KeySize]byte
+		at uint64 // the counter of ck
+	)
 	if c.curOK && c.curN <= n {
 		ck, at = c.cur, c.curN
 	} else {

@@ -7,10 +7,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
-	"github.com/demes/demes/state"
 )
 
 // TestFarCounterRefused: a member registers a sender key with a proper
@@ -25,59 +22,18 @@ func TestFarCounterRefused(t *testing.T) {
 	c := newCluster(t, 2, 22, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(2)
-	rogue, honest := c.Member(1).ID, 0
-	stats, err := node.GroupLogStats(c.Node(1), c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid, err := crypto.ParseGroupID(c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := crypto.NewSenderKey(gid, rogue.Public().Sign, stats.Epoch)
-	members := []identity.PublicID{c.Member(0).ID.Public(), rogue.Public()}
-	propose := func(text string, header []identity.PublicID) [16]byte {
-		t.Helper()
-		id := crypto.NewMessageID()
-		sealed, err := crypto.SealMessage(rogue, &crypto.Message{Group: gid, ID: id, Time: time.Now().UnixNano(), Body: []byte(text)}, key, header)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
-		if err != nil {
-			t.Fatal(err)
-		}
-		frame, err := c.Node(1).SignRaw(&crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Node(1).ProposeRaw(ctxT(t, 10*time.Second), c.GroupID, frame); err != nil {
-			t.Fatal(err)
-		}
-		return id
-	}
-	propose("registers the key", members)
-	c.Eventually(t, 10*time.Second, "the honest member shows the rogue's first message", func() bool {
-		for _, m := range c.committed(honest) {
-			if m.Text == "registers the key" {
-				return true
-			}
-		}
-		return false
-	})
+	honest := 0
+	r := newRogueMember(t, c, 1)
+	first, sealed := r.seal(t, "registers the key", true)
+	r.propose(t, first, sealed)
+	c.waitShows(honest, "registers the key")
 	// The rogue's own copy moves on to counter MaxChain (Advance also
 	// moves the counter it seals at), then seals without a header.
-	key.Advance(crypto.MaxChain)
-	far := propose("far ahead", nil)
+	r.key.Advance(crypto.MaxChain)
+	far, sealed2 := r.seal(t, "far ahead", false)
+	r.propose(t, far, sealed2)
 	c.send(1, "after the far one", 10*time.Second)
-	c.Eventually(t, 10*time.Second, "the honest member shows the next message", func() bool {
-		for _, m := range c.committed(honest) {
-			if m.Text == "after the far one" {
-				return true
-			}
-		}
-		return false
-	})
+	c.waitShows(honest, "after the far one")
 	for _, m := range c.committed(honest) {
 		if m.ID == hex.EncodeToString(far[:]) || m.Text == "far ahead" {
 			t.Fatalf("the honest member shows a message %d counters past its key: %+v", crypto.MaxChain, m)

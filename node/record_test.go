@@ -13,10 +13,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/demes/demes/crypto"
-	"github.com/demes/demes/identity"
-	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
-	"github.com/demes/demes/state"
 )
 
 // badRecordSignature takes a message author sealed under key and gives it
@@ -91,43 +88,13 @@ func TestForgedRecordSignatureNotShown(t *testing.T) {
 	c := newCluster(t, 2, 21, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitVoters(2)
-	rogue, honest := c.Member(1).ID, 0
-	stats, err := node.GroupLogStats(c.Node(1), c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid, err := crypto.ParseGroupID(c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := crypto.NewSenderKey(gid, rogue.Public().Sign, stats.Epoch)
-	id := crypto.NewMessageID()
-	members := []identity.PublicID{c.Member(0).ID.Public(), rogue.Public()}
-	sealed, err := crypto.SealMessage(rogue, &crypto.Message{Group: gid, ID: id, Time: time.Now().UnixNano(), Body: []byte("forged")}, key, members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: badRecordSignature(t, key, id, sealed)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	frame, err := c.Node(1).SignRaw(&crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Node(1).ProposeRaw(ctxT(t, 10*time.Second), c.GroupID, frame); err != nil {
-		t.Fatal(err)
-	}
+	honest := 0
+	r := newRogueMember(t, c, 1)
+	id, sealed := r.seal(t, "forged", true)
+	r.propose(t, id, badRecordSignature(t, r.key, id, sealed))
 	// The forged entry is committed: the next message commits after it.
 	c.send(1, "after the forgery", 10*time.Second)
-	c.Eventually(t, 10*time.Second, "the honest member to show the next message", func() bool {
-		for _, m := range c.committed(honest) {
-			if m.Text == "after the forgery" {
-				return true
-			}
-		}
-		return false
-	})
+	c.waitShows(honest, "after the forgery")
 	for _, m := range c.committed(honest) {
 		if m.ID == hex.EncodeToString(id[:]) || m.Text == "forged" {
 			t.Fatalf("the honest member shows a message whose record signature fails: %+v", m)

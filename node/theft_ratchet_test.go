@@ -13,6 +13,23 @@ import (
 	"github.com/demes/demes/transcript/transcripttest"
 )
 
+// oneKeyCluster is a group of three whose members seal under one sender
+// key each for the whole test (no rotation by count; by age, after 7 days),
+// and where node1 keeps keys for an hour and is further set by tweak1.
+func oneKeyCluster(t *testing.T, seed int64, tweak1 func(*node.Config)) *cluster {
+	return newClusterWith(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for i := 0; i < 3; i++ {
+			c.Member(i).Tweak = func(cfg *node.Config) {
+				cfg.RotateMessages = 1 << 20
+				if i == 1 {
+					cfg.KeyRetention = time.Hour
+					tweak1(cfg)
+				}
+			}
+		}
+	})
+}
+
 // TestStolenDeviceWithinSenderKey (issue 19, items 2 and 6): a member keeps
 // the messages of its retention window readable, and no older ones, even
 // while their sender key is still in use. node0 seals every message of the
@@ -23,16 +40,7 @@ import (
 // the same attack read them all. node1 itself stops showing them.
 func TestStolenDeviceWithinSenderKey(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, 3, 234, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for i := 0; i < 3; i++ {
-			c.Member(i).Tweak = func(cfg *node.Config) {
-				cfg.RotateMessages = 1 << 20
-				if i == 1 {
-					cfg.KeyRetention = time.Hour
-				}
-			}
-		}
-	})
+	c := oneKeyCluster(t, 234, func(*node.Config) {})
 	c.form()
 	c.waitPrekeys(3)
 	early := []string{"early one", "early two", "early three"}
@@ -119,17 +127,9 @@ func TestStolenDeviceWithinSenderKey(t *testing.T) {
 // still deletes their keys once they are past its retention.
 func TestFloorsSurviveACrash(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, 3, 235, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for i := 0; i < 3; i++ {
-			c.Member(i).Tweak = func(cfg *node.Config) {
-				cfg.RotateMessages = 1 << 20
-				if i == 1 {
-					cfg.KeyRetention = time.Hour
-					cfg.SnapshotEntries = 4
-					cfg.MessageWindow = 2 // a restart opens only the two newest again
-				}
-			}
-		}
+	c := oneKeyCluster(t, 235, func(cfg *node.Config) {
+		cfg.SnapshotEntries = 4
+		cfg.MessageWindow = 2 // a restart opens only the two newest again
 	})
 	c.form()
 	c.waitPrekeys(3)

@@ -258,3 +258,52 @@ func TestCompactionFailureKeepsErasure(t *testing.T) {
 		t.Errorf("entries %v, want only after", got)
 	}
 }
+
+// TestPutManyErasesOldValues: PutMany replaces several values at once and
+// erases every record it replaces, a name given twice included; the store
+// reads the new values back after a reopen.
+func TestPutManyErasesOldValues(t *testing.T) {
+	path, id := storePath(t), testID(t, 1)
+	s := openT(t, path, id)
+	var olds, bodies [][]byte
+	for _, name := range []string{"sender/a", "sender/b"} {
+		old := secretOf("chain key 0 of "+name+" ", 2_000)
+		if err := s.Put(name, old, zeroTime); err != nil {
+			t.Fatal(err)
+		}
+		olds, bodies = append(olds, old), append(bodies, bodyOf(t, path, id, name))
+	}
+	put(t, s, "keep", "other")
+	twice := secretOf("first of two ", 2_000)
+	if err := s.PutMany([]Item{
+		{Name: "sender/a", Secret: twice},
+		{Name: "sender/b", Secret: []byte("chain key 9 of b")},
+		{Name: "sender/c", Secret: []byte("new")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	bodyTwice := bodyOf(t, path, id, "sender/a")
+	if err := s.PutMany([]Item{{Name: "sender/a", Secret: []byte("interim")}, {Name: "sender/a", Secret: []byte("chain key 9 of a")}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range olds {
+		checkGone(t, path, s, olds[i], bodies[i])
+	}
+	checkGone(t, path, s, twice, bodyTwice)
+	if thiefFinds(t, path, id, []byte("interim")) {
+		t.Error("the earlier of two items of one name is still in the file")
+	}
+	if err := s.PutMany([]Item{{Name: "sender/d", Secret: []byte("x")}, {Name: "", Secret: []byte("y")}}); err == nil {
+		t.Fatal("PutMany took an empty name")
+	}
+	s.Close()
+	s = openT(t, path, id)
+	for name, want := range map[string]string{"sender/a": "chain key 9 of a", "sender/b": "chain key 9 of b", "sender/c": "new", "keep": "other"} {
+		if got, _ := s.Get(name); string(got) != want {
+			t.Errorf("%s = %q after a reopen, want %q", name, got, want)
+		}
+	}
+	if _, ok := s.Get("sender/d"); ok {
+		t.Error("a refused PutMany stored part of its items")
+	}
+}

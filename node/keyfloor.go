@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/keystore"
 )
 
 // Floors: forward secrecy within a sender key (issue 19; docs/PROTOCOL.md,
@@ -163,8 +164,10 @@ func (b *keyBook) restoreMarks(gid crypto.GroupID, ms []boardMarks) {
 
 // advanceFloors advances, in the key store, the floor of every key whose
 // marks say that the counters below some c were all seen KeyRetention
-// before now. It reports whether a floor moved (the groups then advance
-// their rings: applyFloors).
+// before now, in one write of the key store (keystore.Store.PutMany) made
+// without the book's lock, so that the groups applying messages meanwhile
+// (saw) do not wait for its syncs. It reports whether a floor moved (the
+// groups then advance their rings: applyFloors).
 func (b *keyBook) advanceFloors(now time.Time) bool {
 	if b.n.cfg.KeyRetention < 0 {
 		return false
@@ -174,18 +177,18 @@ func (b *keyBook) advanceFloors(now time.Time) bool {
 	for _, e := range b.store.List("sender/") {
 		deadlines[e.Name] = e.DeleteAfter
 	}
+	type advance struct {
+		name keyName
+		to   uint64
+	}
+	var todo []advance
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	moved := false
 	for name, km := range b.marks {
-		sname := senderName("sender", name.gid, name.ref)
-		deleteAfter, ok := deadlines[sname]
-		if !ok {
+		if _, ok := deadlines[senderName("sender", name.gid, name.ref)]; !ok {
 			delete(b.marks, name) // deleted with its key
 			continue
 		}
-		to := km.floor
-		n := 0
+		to, n := km.floor, 0
 		for n < len(km.marks) && !km.marks[n].t.After(cut) {
 			to = max(to, km.marks[n].c)
 			n++
@@ -194,39 +197,57 @@ func (b *keyBook) advanceFloors(now time.Time) bool {
 			km.marks = km.marks[n:] // marks the floor had passed already
 			continue
 		}
-		if err := b.storeFloorLocked(sname, to, deleteAfter); err != nil {
-			b.n.log.Error().Err(err).Str("group", name.gid.String()).Msg("key store: cannot advance a sender key's floor; tried again in a minute")
+		todo = append(todo, advance{name, to})
+	}
+	b.mu.Unlock()
+
+	var items []keystore.Item
+	var done []advance
+	for _, a := range todo {
+		sname := senderName("sender", a.name.gid, a.name.ref)
+		raw, ok := b.store.Get(sname)
+		if !ok {
 			continue
 		}
-		b.n.log.Debug().Str("group", name.gid.String()).Hex("key", name.ref.ID[:4]).Uint64("from", km.floor).Uint64("to", to).
-			Msg("sender key floor advanced: the message keys below it are deleted")
-		km.marks = km.marks[n:]
-		km.floor = to
-		b.floors[name] = to
-		moved = true
+		k, err := crypto.UnmarshalSenderKey(raw)
+		clear(raw)
+		if err != nil {
+			b.n.log.Error().Err(err).Str("group", a.name.gid.String()).Msg("key store: a sender key that does not decode; its floor stays")
+			continue
+		}
+		k.Advance(a.to)
+		out, _ := k.MarshalBinary()
+		clear(k.Key[:])
+		items = append(items, keystore.Item{Name: sname, Secret: out, DeleteAfter: deadlines[sname]})
+		done = append(done, a)
 	}
-	if moved {
-		b.gen++
+	if len(items) == 0 {
+		return false
 	}
-	return moved
-}
-
-// storeFloorLocked rewrites the stored sender key name at floor to; the
-// key store erases the record it replaces.
-func (b *keyBook) storeFloorLocked(name string, to uint64, deleteAfter time.Time) error {
-	raw, ok := b.store.Get(name)
-	if !ok {
-		return nil
+	err := b.store.PutMany(items)
+	for _, it := range items {
+		clear(it.Secret)
 	}
-	k, err := crypto.UnmarshalSenderKey(raw)
-	clear(raw)
 	if err != nil {
-		return err
+		b.n.log.Error().Err(err).Int("keys", len(items)).Msg("key store: cannot advance sender keys' floors; tried again in a minute")
+		return false
 	}
-	k.Advance(to)
-	out, _ := k.MarshalBinary()
-	defer clear(out)
-	return b.store.Put(name, out, deleteAfter)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, a := range done {
+		if km := b.marks[a.name]; km != nil {
+			i := 0
+			for i < len(km.marks) && km.marks[i].c <= a.to {
+				i++
+			}
+			km.marks = km.marks[i:]
+			km.floor = max(km.floor, a.to)
+		}
+		b.floors[a.name] = max(b.floors[a.name], a.to)
+	}
+	b.n.log.Debug().Int("keys", len(done)).Msg("sender key floors advanced: the message keys below them are deleted")
+	b.gen++
+	return true
 }
 
 // floorOf returns the floor the book advanced the key ref of gid to, if any.

@@ -53,6 +53,7 @@ const keyStoreFile = "keys.db"
 // secretStore is what the node needs of its key store (keystore.Store).
 type secretStore interface {
 	Put(name string, secret []byte, deleteAfter time.Time) error
+	PutMany(items []keystore.Item) error
 	Get(name string) ([]byte, bool)
 	List(prefix string) []keystore.Entry
 	Delete(name string) error

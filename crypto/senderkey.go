@@ -61,9 +61,10 @@ var ErrWrongKey = errors.New("wrong sender key")
 // (the log index of the entry that last changed the member set); when it
 // changes, every member starts a new sender key, sealed to the new members.
 //
-// A SenderKey is secret: it lets anyone read its owner's messages of that
-// epoch. DeMeS keeps it in memory only and recovers it after a restart by
-// opening the key header it travelled in.
+// A SenderKey is secret: it lets anyone read its owner's messages under it
+// from its floor on. A node keeps it in its encrypted key store, and
+// advances its floor as its retention policy deletes old message keys
+// (chainkey.go).
 type SenderKey struct {
 	Group  GroupID
 	Sender [32]byte // the owner's ed25519 key

@@ -1,9 +1,13 @@
 // Package ratchet derives the message keys of one sender key with a hash
 // chain, so that a key used and deleted cannot be derived again from what a
 // member keeps (forward secrecy within a sender key). It is part of the
-// cryptographic core of issue 19; nodes do not use it yet. The format is in
-// docs/PROTOCOL.md, "Forward secrecy: prekeys and ratchet", with test
-// vectors in testdata/crypto/ratchet.json.
+// cryptographic core of issue 19. The format is in docs/PROTOCOL.md,
+// "Forward secrecy: prekeys and ratchet", with test vectors in
+// testdata/crypto/ratchet.json. Nodes seal messages with its chain through
+// package crypto (sealed message versions 4 and 5, crypto/chainkey.go),
+// which keeps a key's chain from a floor rather than with [Sender] and
+// [Receiver], so that a member can read its messages again within its
+// retention window; those two types remain the core's reference.
 //
 // The sender key (32 random bytes, carried in a key header of package
 // prekey) is the first chain key. Step i turns chain key i into message key

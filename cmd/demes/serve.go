@@ -49,7 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
 	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
 	maxAttach := f.Int64("max-attachment", node.DefaultMaxAttachment>>20, "the largest file, in `MB`, this node sends or fetches")
-	retention := f.Duration("key-retention", node.DefaultKeyRetention, "keep the keys of a group's messages this `LONG` after their sender stopped using them; older messages can no longer be read, searched or exported here, nor by anyone who takes this device (0: keep them for good)")
+	retention := f.Duration("key-retention", node.DefaultKeyRetention, "keep the key of each message this `LONG` after this node received it (and prekey secrets no longer than that); older messages can no longer be read, searched or exported here, nor by anyone who takes this device (0: keep them for good)")
 	pf := addP2PFlags(f)
 	keeper := f.Bool("keeper", false, "run as a keeper: keep the logs of the groups admins add this node to ('demes keeper add'), voting for them, and read and send nothing")
 	tf := addTimingFlags(f)

@@ -137,12 +137,13 @@ type Config struct {
 	// every change of members and rekey brings.
 	RotateMessages int
 	RotateAfter    time.Duration
-	// KeyRetention is how long this node keeps a sender key after its
+	// KeyRetention is how long this node keeps the key of each message
+	// after it received it (keyfloor.go), and a whole sender key after its
 	// owner may last have sealed under it (RotateAfter after it was
 	// learnt): the age of the oldest messages it can still read, search
-	// and export (default 30 days; negative: for good). Past it the key is
-	// deleted from the key store (keys.go), and whoever takes the node's
-	// files later cannot read those messages (forward secrecy).
+	// and export (default 30 days; negative: for good). Past it the keys
+	// are deleted from the key store (keys.go), and whoever takes the
+	// node's files later cannot read those messages (forward secrecy).
 	KeyRetention time.Duration
 	// PrekeyRotate is how often this node makes a new prekey for the others
 	// to seal sender keys to (default 7 days); each is valid twice as

@@ -350,7 +350,7 @@ func TestTamper(t *testing.T) {
 		{"upper-case hex", func(t *testing.T) []byte {
 			return replace(t, doc, `"group_id":"`+f.g.ID.String(), `"group_id":"`+strings.ToUpper(f.g.ID.String()))
 		}, nil, transcript.ErrMalformed},
-		{"bad base64", func(t *testing.T) []byte { return replace(t, doc, b64(bobs.Frame), b64(bobs.Frame)[1:]+"=") }, nil, transcript.ErrMalformed},
+		{"bad base64", func(t *testing.T) []byte { return replace(t, doc, b64(bobs.Frame), "*"+b64(bobs.Frame)[1:]) }, nil, transcript.ErrMalformed},
 		{"version", func(t *testing.T) []byte { return replace(t, doc, `{"version":1,`, `{"version":2,`) }, nil, transcript.ErrVersion},
 		{"edited head", func(t *testing.T) []byte {
 			h := f.g.State.Chain.Head

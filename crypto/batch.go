@@ -241,11 +241,7 @@ func OpenMessages(msgs []ToOpen) (opened []*Opened, errs []error) {
 			continue
 		}
 		b.add(m.Author.Sign[:], sig, messageDomainBytes, record, nil) // signedRecord's parts
-		var counter uint64
-		if isRatchet(w.Version) {
-			counter = w.Counter + 1
-		}
-		todo = append(todo, unsealed{i, record, sig, m, counter})
+		todo = append(todo, unsealed{i, record, sig, m, w.counter1()})
 	}
 	ok, _ := b.Verify()
 	for j, u := range todo {

@@ -2,7 +2,6 @@ package crypto
 
 import (
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -39,8 +38,9 @@ const (
 // ahead than that of the key it holds, so that one message cannot make it
 // step the chain four billion times. A member who sends the last counter
 // makes each reader step the chain MaxChain times once (about 4 ms here;
-// lower counters then cost at most checkpointEvery steps), and must send a
-// new key header, paid from its quota, to do it again.
+// lower counters then cost at most checkpointEvery steps), and can do it
+// again only under a new key (a key header, paid from its quota) or after
+// the reader advanced the key's floor.
 const MaxChain = 1 << 12
 
 // checkpointEvery is the spacing of the chain keys a sender key keeps in
@@ -245,13 +245,6 @@ func (k *SenderKey) MessageKeyOf(sealed []byte, id [16]byte) ([32]byte, error) {
 	return [32]byte(mk), nil
 }
 
-// marshalFloor appends the floor to the 104-byte form of a key whose floor
-// is past 0 (MarshalBinary), and reads it back.
-func appendFloor(b []byte, floor uint64) []byte { return binary.BigEndian.AppendUint64(b, floor) }
-
-// ratchetMaxCounter is the last counter of a chain.
-const ratchetMaxCounter = ratchet.MaxCounter
-
 // hasPrekeyHeader reports whether a sealed message of version v always
 // carries a key header sealed to prekeys.
 func hasPrekeyHeader(v uint64) bool {
@@ -261,16 +254,12 @@ func hasPrekeyHeader(v uint64) bool {
 // SealedCounter returns [Opened.Counter] for sealed without opening it:
 // the message's counter plus one, or 0 for a version without one or a
 // message that does not decode.
-func SealedCounter(sealed []byte) uint64 { return counterOf(sealed) }
-
-// counterOf returns Opened.Counter for the sealed message sealed: its
-// counter plus one, or 0 for a version without one.
-func counterOf(sealed []byte) uint64 {
+func SealedCounter(sealed []byte) uint64 {
 	w, err := decodeSealedView(sealed)
-	if err != nil || !isRatchet(w.Version) {
+	if err != nil {
 		return 0
 	}
-	return w.Counter + 1
+	return w.counter1()
 }
 
 // Equal reports whether k and o are the same key at the same floor.

@@ -94,7 +94,7 @@ func SealOwn(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) 
 		}
 		version = SealedVersionRatchetPrekey
 	}
-	sealed, record, sig, err := sealRecord(author, m, key, version, hdr)
+	sealed, record, sig, counter1, err := sealRecord(author, m, key, version, hdr)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -102,7 +102,7 @@ func SealOwn(author *identity.Identity, m *Message, key *SenderKey, hdr []byte) 
 	if err != nil {
 		return nil, nil, fmt.Errorf("seal message: %w", err)
 	}
-	return sealed, &Opened{Message: *got, Record: record, Sig: sig, Counter: counterOf(sealed)}, nil
+	return sealed, &Opened{Message: *got, Record: record, Sig: sig, Counter: counter1}, nil
 }
 
 // context is what a prekey key header binds k to.

@@ -42,6 +42,15 @@ type sealedWireRatchet struct {
 	Ciphertext []byte
 }
 
+// counter1 is [Opened.Counter] for w: its counter plus one, or 0 for a
+// version without one.
+func (w *sealedWire) counter1() uint64 {
+	if !isRatchet(w.Version) {
+		return 0
+	}
+	return w.Counter + 1
+}
+
 // marshal encodes w in the wire form of its version.
 func (w *sealedWire) marshal() ([]byte, error) {
 	if isRatchet(w.Version) {
@@ -104,25 +113,26 @@ var errFloorHeader = errors.New("seal message: the sender key's floor has advanc
 // sealMessage signs m and seals it under key, with the encoded key header
 // hdr (nil: none) of the given sealed-message version.
 func sealMessage(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) ([]byte, error) {
-	sealed, _, _, err := sealRecord(author, m, key, version, hdr)
+	sealed, _, _, _, err := sealRecord(author, m, key, version, hdr)
 	return sealed, err
 }
 
 // sealRecord is sealMessage that also returns the signed record and its
-// signature that the sealed message holds.
-func sealRecord(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) (sealed, record, sig []byte, err error) {
+// signature that the sealed message holds, and its counter plus one
+// ([Opened.Counter]).
+func sealRecord(author *identity.Identity, m *Message, key *SenderKey, version uint64, hdr []byte) (sealed, record, sig []byte, counter1 uint64, err error) {
 	if author == nil || m == nil || key == nil {
-		return nil, nil, nil, errors.New("seal message: nil author, message or key")
+		return nil, nil, nil, 0, errors.New("seal message: nil author, message or key")
 	}
 	if len(m.Body) > MaxBody {
-		return nil, nil, nil, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %w: body of %d bytes, limit %d", ErrTooLarge, len(m.Body), MaxBody)
 	}
 	if !utf8.Valid(m.Body) {
-		return nil, nil, nil, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %w: body is not UTF-8", ErrMalformed)
 	}
 	m.Author = author.Public()
 	if key.Group != m.Group || key.Sender != m.Author.Sign {
-		return nil, nil, nil, errors.New("seal message: the sender key is not the author's key for the message's group")
+		return nil, nil, nil, 0, errors.New("seal message: the sender key is not the author's key for the message's group")
 	}
 	if hdr == nil {
 		// No header: version 2 or 4, whatever the header would have been.
@@ -134,29 +144,29 @@ func sealRecord(author *identity.Identity, m *Message, key *SenderKey, version u
 		}
 	}
 	if len(hdr) > 0 && key.Floor() > 0 {
-		return nil, nil, nil, errFloorHeader
+		return nil, nil, nil, 0, errFloorHeader
 	}
 	w := sealedWire{Version: version, Epoch: key.Epoch, KeyID: key.ID[:], Header: hdr}
 
 	record, err = encodeRecord(m)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %v", err)
 	}
 	record = record[:len(record):len(record)] // the append below must not write into it
 	sig = author.Sign(signedRecord(record))
 	var mk, aad []byte
 	if isRatchet(version) {
 		if w.Counter, err = key.nextCounter(); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, 0, err
 		}
 	}
 	if mk, aad, err = key.keysFor(&w, m.ID); err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %w", err)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %w", err)
 	}
 	aead, err := chacha20poly1305.NewX(mk)
 	clear(mk) // the AEAD keeps its own copy
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %v", err)
 	}
 	w.Nonce = make([]byte, chacha20poly1305.NonceSizeX)
 	rand.Read(w.Nonce) // never fails; see NewGroupID
@@ -165,12 +175,12 @@ func sealRecord(author *identity.Identity, m *Message, key *SenderKey, version u
 
 	sealed, err = w.marshal()
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("seal message: %v", err)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %v", err)
 	}
 	if len(sealed) > MaxPayload {
-		return nil, nil, nil, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
+		return nil, nil, nil, 0, fmt.Errorf("seal message: %w: %d bytes, limit %d", ErrTooLarge, len(sealed), MaxPayload)
 	}
-	return sealed, record, sig, nil
+	return sealed, record, sig, w.counter1(), nil
 }
 
 // decodeSealed decodes a sealed message and checks the shapes of its fields;

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/demes/demes/crypto/prekey"
+	"github.com/demes/demes/crypto/ratchet"
 	"github.com/demes/demes/identity"
 )
 
@@ -280,7 +281,7 @@ func (k *SenderKey) MarshalBinary() ([]byte, error) {
 	defer k.chain.mu.Unlock()
 	b := k.keyPlain()
 	if k.floor > 0 {
-		b = appendFloor(b, k.floor)
+		b = binary.BigEndian.AppendUint64(b, k.floor)
 	}
 	return b, nil
 }
@@ -303,7 +304,7 @@ func UnmarshalSenderKey(b []byte) (*SenderKey, error) {
 	}
 	if len(b) == SenderKeySizeMax {
 		k.floor = binary.BigEndian.Uint64(b[104:])
-		if k.floor == 0 || k.floor > ratchetMaxCounter {
+		if k.floor == 0 || k.floor > ratchet.MaxCounter {
 			return nil, fmt.Errorf("%w: sender key floor %d", ErrMalformed, k.floor)
 		}
 	}
@@ -431,8 +432,8 @@ func openSealed(mk, aad []byte, w *sealedWire, group GroupID, sender [32]byte, i
 		return nil, fmt.Errorf("open message: verify record: %w", ErrSignature)
 	}
 	o, err := checkOpened(m, record, sig, group, sender, id)
-	if err == nil && isRatchet(w.Version) {
-		o.Counter = w.Counter + 1
+	if err == nil {
+		o.Counter = w.counter1()
 	}
 	return o, err
 }

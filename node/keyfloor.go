@@ -46,12 +46,6 @@ type keyMark struct {
 	t, start time.Time
 }
 
-// keyMarks is what the book knows of one key's counters.
-type keyMarks struct {
-	marks []keyMark
-	floor uint64 // as stored
-}
-
 // boardMarks is one key's marks in a stored board: each mark is
 // [counter, unix nanoseconds].
 type boardMarks struct {
@@ -87,21 +81,19 @@ func (b *keyBook) sawAt(gid crypto.GroupID, ref crypto.KeyRef, c1 uint64, now ti
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	name := keyName{gid, ref}
-	km := b.marks[name]
-	if km == nil {
-		km = b.loadMarksLocked(name)
-	}
-	n := len(km.marks)
+	ms := b.marks[name]
+	n := len(ms)
 	switch {
-	case n > 0 && now.Sub(km.marks[n-1].start) < b.markEvery():
-		if last := &km.marks[n-1]; c1 > last.c {
+	case n > 0 && now.Sub(ms[n-1].start) < b.markEvery():
+		if last := &ms[n-1]; c1 > last.c {
 			last.c, last.t = c1, now
 		}
-	case n == 0 || c1 > km.marks[n-1].c:
-		km.marks = append(km.marks, keyMark{c: c1, t: now, start: now})
-		if len(km.marks) > maxMarks {
-			km.marks = mergeMarks(km.marks)
+	case n == 0 || c1 > ms[n-1].c:
+		ms = append(ms, keyMark{c: c1, t: now, start: now})
+		if len(ms) > maxMarks {
+			ms = mergeMarks(ms)
 		}
+		b.marks[name] = ms
 	}
 }
 
@@ -116,24 +108,17 @@ func mergeMarks(ms []keyMark) []keyMark {
 	return append(ms[:best], ms[best+1:]...)
 }
 
-// loadMarksLocked starts name's marks in the book, at the key's floor.
-func (b *keyBook) loadMarksLocked(name keyName) *keyMarks {
-	km := &keyMarks{floor: b.floors[name]}
-	b.marks[name] = km
-	return km
-}
-
 // groupMarks returns the marks of group gid's keys, for its stored board.
 func (b *keyBook) groupMarks(gid crypto.GroupID) []boardMarks {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []boardMarks
-	for name, km := range b.marks {
-		if name.gid != gid || len(km.marks) == 0 {
+	for name, ms := range b.marks {
+		if name.gid != gid || len(ms) == 0 {
 			continue
 		}
 		bm := boardMarks{Sender: name.ref.Sender, Epoch: name.ref.Epoch, KeyID: name.ref.ID}
-		for _, m := range km.marks {
+		for _, m := range ms {
 			bm.Marks = append(bm.Marks, [2]int64{int64(m.c), m.t.UnixNano()})
 		}
 		out = append(out, bm)
@@ -143,22 +128,23 @@ func (b *keyBook) groupMarks(gid crypto.GroupID) []boardMarks {
 
 // restoreMarks takes the marks of group gid's keys from its stored board,
 // for the keys the store still keeps, where the book has none yet.
-func (b *keyBook) restoreMarks(gid crypto.GroupID, ms []boardMarks) {
+func (b *keyBook) restoreMarks(gid crypto.GroupID, stored []boardMarks) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, bm := range ms {
+	for _, bm := range stored {
 		ref := crypto.KeyRef{Sender: bm.Sender, Epoch: bm.Epoch, ID: bm.KeyID}
 		name := keyName{gid, ref}
-		if !b.kept[senderName("sender", gid, ref)] || b.marks[name] != nil {
+		if _, seen := b.marks[name]; seen || !b.kept[senderName("sender", gid, ref)] {
 			continue
 		}
-		km := b.loadMarksLocked(name)
+		var ms []keyMark
 		for _, m := range bm.Marks {
-			if m[0] > 0 && uint64(m[0]) > km.floor {
+			if m[0] > 0 && uint64(m[0]) > b.floors[name] {
 				t := time.Unix(0, m[1])
-				km.marks = append(km.marks, keyMark{c: uint64(m[0]), t: t, start: t})
+				ms = append(ms, keyMark{c: uint64(m[0]), t: t, start: t})
 			}
 		}
+		b.marks[name] = ms
 	}
 }
 
@@ -183,18 +169,19 @@ func (b *keyBook) advanceFloors(now time.Time) bool {
 	}
 	var todo []advance
 	b.mu.Lock()
-	for name, km := range b.marks {
+	for name, ms := range b.marks {
 		if _, ok := deadlines[senderName("sender", name.gid, name.ref)]; !ok {
 			delete(b.marks, name) // deleted with its key
 			continue
 		}
-		to, n := km.floor, 0
-		for n < len(km.marks) && !km.marks[n].t.After(cut) {
-			to = max(to, km.marks[n].c)
+		floor := b.floors[name]
+		to, n := floor, 0
+		for n < len(ms) && !ms[n].t.After(cut) {
+			to = max(to, ms[n].c)
 			n++
 		}
-		if to <= km.floor {
-			km.marks = km.marks[n:] // marks the floor had passed already
+		if to <= floor {
+			b.marks[name] = ms[n:] // marks the floor had passed already
 			continue
 		}
 		todo = append(todo, advance{name, to})
@@ -235,13 +222,12 @@ func (b *keyBook) advanceFloors(now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, a := range done {
-		if km := b.marks[a.name]; km != nil {
+		if ms, ok := b.marks[a.name]; ok {
 			i := 0
-			for i < len(km.marks) && km.marks[i].c <= a.to {
+			for i < len(ms) && ms[i].c <= a.to {
 				i++
 			}
-			km.marks = km.marks[i:]
-			km.floor = max(km.floor, a.to)
+			b.marks[a.name] = ms[i:]
 		}
 		b.floors[a.name] = max(b.floors[a.name], a.to)
 	}
@@ -270,10 +256,10 @@ func (b *keyBook) floorsOf(gid crypto.GroupID) map[crypto.KeyRef]uint64 {
 	return out
 }
 
-// applyFloors advances the keys of the group's ring and history to the
-// floors the key book stored (pruneKeys calls it after a change).
-func (g *group) applyFloors() {
-	for ref, f := range g.n.keys.floorsOf(g.id) {
+// applyFloors advances the keys of the group's ring and history to
+// floors, the ones the key book stored (pruneKeys calls it after a change).
+func (g *group) applyFloors(floors map[crypto.KeyRef]uint64) {
+	for ref, f := range floors {
 		for _, k := range []*crypto.SenderKey{g.keys.Lookup(ref), g.hist.keys[ref]} {
 			if k != nil && f > k.Floor() {
 				k.Advance(f)
@@ -285,5 +271,9 @@ func (g *group) applyFloors() {
 // belowFloor reports whether the board record r is of a message below its
 // key's floor: its key is deleted.
 func (g *group) belowFloor(r *boardRecord) bool {
-	return r.Counter > 0 && r.Counter-1 < g.n.keys.floorOf(g.id, r.keyRef())
+	return pastFloor(r.Counter, g.n.keys.floorOf(g.id, r.keyRef()))
 }
+
+// pastFloor reports whether the message at counter+1 c1 (0: a message
+// without a counter) is below floor: its key is deleted.
+func pastFloor(c1, floor uint64) bool { return c1 > 0 && c1-1 < floor }

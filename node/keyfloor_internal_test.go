@@ -14,13 +14,13 @@ import (
 // says. A mark that moved on with every message (one mark in all) would
 // keep the key's first messages until the whole key goes.
 func TestMarksStartAgain(t *testing.T) {
-	b := &keyBook{n: &Node{cfg: Config{KeyRetention: 64 * time.Hour}}, marks: map[keyName]*keyMarks{}, floors: map[keyName]uint64{}}
+	b := &keyBook{n: &Node{cfg: Config{KeyRetention: 64 * time.Hour}}, marks: map[keyName][]keyMark{}, floors: map[keyName]uint64{}}
 	gid, ref := crypto.GroupID{1}, crypto.KeyRef{Epoch: 1}
 	t0 := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
 	for i := range 100 {
 		b.sawAt(gid, ref, uint64(i)+1, t0.Add(time.Duration(i)*50*time.Minute))
 	}
-	ms := b.marks[keyName{gid, ref}].marks
+	ms := b.marks[keyName{gid, ref}]
 	if len(ms) < 45 {
 		t.Fatalf("%d marks for 100 messages over 82 hours; want one every two messages", len(ms))
 	}

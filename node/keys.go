@@ -80,7 +80,7 @@ type keyBook struct {
 	byOwner map[[32]byte]*prekey.Prekey
 	// marks and floors: what the node saw of each sender key's counters,
 	// and the floors it advanced keys to (keyfloor.go).
-	marks  map[keyName]*keyMarks
+	marks  map[keyName][]keyMark
 	floors map[keyName]uint64
 }
 
@@ -94,7 +94,7 @@ func openKeyBook(n *Node) (*keyBook, error) {
 	// Nothing expires in the node's first minute (expire).
 	b := &keyBook{n: n, store: st, secrets: prekey.NewSecretSet(), kept: map[string]bool{},
 		byOwner: map[[32]byte]*prekey.Prekey{}, expireAt: time.Now().Add(time.Minute),
-		marks: map[keyName]*keyMarks{}, floors: map[keyName]uint64{}}
+		marks: map[keyName][]keyMark{}, floors: map[keyName]uint64{}}
 	for _, e := range st.List("prekey/") {
 		raw, ok := st.Get(e.Name)
 		if !ok || len(raw) <= prekey.SecretSize {

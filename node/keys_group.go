@@ -141,20 +141,21 @@ func (g *group) membersWithoutPrekey(now time.Time) ([]string, time.Time) {
 	var out []string
 	until := now.Add(24 * time.Hour)
 	for _, r := range g.st.Recipients() {
-		p, err := g.prekeyOf(r.Sign, now)
+		valid := false
 		if b := g.st.Prekey(r.Sign); b != nil {
-			if q, derr := g.n.keys.prekeyFor(r.Sign, b); derr == nil {
-				if q.NotBefore.After(now) && q.NotBefore.Before(until) {
-					until = q.NotBefore
+			if p, err := g.n.keys.prekeyFor(r.Sign, b); err == nil {
+				valid = p.ValidAt(now) == nil
+				if p.NotBefore.After(now) && p.NotBefore.Before(until) {
+					until = p.NotBefore
 				}
-				if q.Expires.After(now) && q.Expires.Before(until) {
-					until = q.Expires
+				if p.Expires.After(now) && p.Expires.Before(until) {
+					until = p.Expires
 				}
 			} else if retry := now.Add(g.n.cfg.RetryInterval); retry.Before(until) {
 				until = retry
 			}
 		}
-		if err != nil || p == nil {
+		if !valid {
 			name := r.String()
 			if m := g.st.Members[r.Sign]; m != nil && m.Name != "" {
 				name = m.Name
@@ -208,10 +209,10 @@ func (g *group) pruneKeys() {
 		return
 	}
 	g.keysGen = gen
-	g.applyFloors()
 	floors := g.n.keys.floorsOf(g.id)
+	g.applyFloors(floors)
 	if n := g.hist.forget(func(ref crypto.KeyRef, c1 uint64) bool {
-		return !g.n.keys.holds(g.id, ref) || (c1 > 0 && c1-1 < floors[ref])
+		return !g.n.keys.holds(g.id, ref) || pastFloor(c1, floors[ref])
 	}); n > 0 {
 		g.n.log.Info().Str("group", g.id.String()).Int("messages", n).Msg("messages whose keys were deleted are no longer shown")
 	}

@@ -114,6 +114,43 @@ func readsAny(got map[string]bool, want ...string) []string {
 	return out
 }
 
+// logFrames returns the group's log as node0 holds it.
+func (c *cluster) logFrames() []transcript.Entry {
+	c.t.Helper()
+	es, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return es
+}
+
+// listsAny returns the texts among want that node i lists among its
+// committed messages.
+func (c *cluster) listsAny(i int, want ...string) []string {
+	c.t.Helper()
+	var out []string
+	for _, m := range c.committed(i) {
+		for _, w := range want {
+			if strings.Contains(m.Text, w) {
+				out = append(out, w)
+			}
+		}
+	}
+	return out
+}
+
+// sealedToPrekeysOnly fails the test if a live node sealed a key header to
+// identity keys: the forward secrecy tests are of headers sealed to
+// prekeys.
+func (c *cluster) sealedToPrekeysOnly() {
+	c.t.Helper()
+	for _, i := range c.Live() {
+		if n := node.IdentitySealed(c.Node(i)); n != 0 {
+			c.t.Fatalf("node%d sealed %d key headers to identity keys once every member had a prekey", i, n)
+		}
+	}
+}
+
 // waitPrekeys waits until every node's log holds the prekey of each of the
 // k members.
 func (c *cluster) waitPrekeys(k int) {
@@ -144,18 +181,8 @@ func TestStolenDeviceForwardSecrecy(t *testing.T) {
 		c.send(i, text, 10*time.Second)
 	}
 	c.converged(3)
-	frames := func() []transcript.Entry {
-		es, err := c.Node(0).LogFrames(c.GroupID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return es
-	}
-	for _, i := range c.Live() {
-		if n := node.IdentitySealed(c.Node(i)); n != 0 {
-			t.Fatalf("node%d sealed %d key headers to identity keys once every member had a prekey", i, n)
-		}
-	}
+	frames := c.logFrames
+	c.sealedToPrekeysOnly()
 
 	// The attack, while node1 still keeps its keys: it reads everything.
 	early := c.steal(1)
@@ -188,12 +215,8 @@ func TestStolenDeviceForwardSecrecy(t *testing.T) {
 		t.Fatalf("the thief does not read the message node1 still keeps the key of (%v): the attack is broken", got)
 	}
 	// And node1 itself no longer lists the old messages after a restart.
-	for _, m := range c.committed(1) {
-		for _, o := range old {
-			if strings.Contains(m.Text, o) {
-				t.Fatalf("node1 still lists %q after deleting its key", o)
-			}
-		}
+	if r := c.listsAny(1, old...); len(r) != 0 {
+		t.Fatalf("node1 still lists %q after deleting its key", r)
 	}
 }
 
@@ -235,11 +258,7 @@ func TestStolenDevicePostCompromise(t *testing.T) {
 		c.send(i, text, 10*time.Second)
 	}
 	c.converged(5)
-	frames, err := c.Node(0).LogFrames(c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := loot.read(t, c.GroupID, frames)
+	got := loot.read(t, c.GroupID, c.logFrames())
 	if r := readsAny(got, before...); len(r) != len(before) {
 		t.Fatalf("the thief reads %v of what was sealed before the theft; the attack should read it all", r)
 	}

@@ -193,7 +193,38 @@ func TestStoredBoardRestart(t *testing.T) {
 // member keeps no record of them in memory.
 func TestStoredBoardForgetsDeletedKeys(t *testing.T) {
 	t.Parallel()
-	c := newBoardCluster(t, 242)
+	// Weeks pass for node1 (see TestStolenDeviceForwardSecrecy).
+	later := time.Now().Add(2*7*24*time.Hour + 7*24*time.Hour + 30*24*time.Hour + 7*24*time.Hour + time.Hour)
+	boardForgets(t, newBoardCluster(t, 242), later)
+}
+
+// TestStoredBoardForgetsBelowFloor is TestStoredBoardForgetsDeletedKeys
+// with the sender keys still in use: node1 keeps message keys for an hour,
+// and two hours later its floors (keyfloor.go), not a deleted key, take the
+// edit and the reaction out of its stored board.
+func TestStoredBoardForgetsBelowFloor(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 243, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for i, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) {
+				cfg.MessageWindow = testWindow
+				cfg.SnapshotEntries, cfg.SnapshotKeep = 8, 2
+				cfg.RotateMessages = 1 << 20 // one sender key each, for the whole test
+				if i == 1 {
+					cfg.KeyRetention = time.Hour
+				}
+			}
+		}
+	})
+	now := time.Now()
+	boardForgets(t, c, now, now.Add(2*time.Hour))
+}
+
+// boardForgets is the scenario of the two tests above: node0 edits an old
+// message and node2 reacts to it; a thief of node1's home reads both in
+// its stored board, and, once node1's key expiry has run at each of at,
+// reads neither, and node1 shows the edit no more.
+func boardForgets(t *testing.T, c *cluster, at ...time.Time) {
 	c.form()
 	c.waitPrekeys(3)
 	const edited, emoji = "edited under an old key: fig-lantern-3", "🦑"
@@ -216,10 +247,14 @@ func TestStoredBoardForgetsDeletedKeys(t *testing.T) {
 		t.Fatal("a thief does not read the edit and the reaction in the stored board before any key was deleted: the attack is broken")
 	}
 
-	// Weeks pass for node1 (see TestStolenDeviceForwardSecrecy).
-	later := time.Now().Add(2*7*24*time.Hour + 7*24*time.Hour + 30*24*time.Hour + 7*24*time.Hour + time.Hour)
-	if err := node.ExpireKeysAt(c.Node(1), later); err != nil {
-		t.Fatal(err)
+	c.Eventually(t, 30*time.Second, "node1 applies the messages again after the theft's restart", func() bool {
+		ms, err := c.Committed(1)
+		return err == nil && len(ms) == 13
+	})
+	for _, now := range at {
+		if err := node.ExpireKeysAt(c.Node(1), now); err != nil {
+			t.Fatal(err)
+		}
 	}
 	c.Eventually(t, 30*time.Second, "node1 to drop the records of messages whose keys it deleted", func() bool {
 		return c.boardStats(1).Records == 0

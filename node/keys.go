@@ -67,8 +67,11 @@ type secretStore interface {
 type keyBook struct {
 	n *Node
 
-	mu      sync.Mutex
-	store   secretStore
+	mu    sync.Mutex
+	store secretStore
+	// renewMu makes renewIfLost rotate once when several groups find the
+	// current prekey's secret gone at the same time.
+	renewMu sync.Mutex
 	current *prekey.Prekey // the prekey this node publishes
 	secrets *prekey.SecretSet
 	kept    map[string]bool // names of the sender keys in the store
@@ -162,6 +165,22 @@ func (b *keyBook) rotateIfDue(now time.Time) error {
 		return nil
 	}
 	return b.Rotate(now)
+}
+
+// renewIfLost makes a new prekey when the key store no longer holds the
+// secret of the current one (an expiry pass deleted it before rotating, a
+// clock jumped, the store lost it): keys sealed to it would be lost too. It
+// reports whether the current one was lost.
+func (b *keyBook) renewIfLost(now time.Time) (bool, error) {
+	b.renewMu.Lock()
+	defer b.renewMu.Unlock()
+	b.mu.Lock()
+	lost := b.current != nil && b.secrets.Secret(b.current.ID) == nil
+	b.mu.Unlock()
+	if !lost {
+		return false, nil
+	}
+	return true, b.Rotate(now)
 }
 
 // Rotate makes, keeps and starts publishing a new prekey, valid from a

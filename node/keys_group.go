@@ -252,6 +252,15 @@ func (g *group) maybeRecoverKeys() {
 				"it reads messages from log index %d on; older ones stay unreadable here", g.st.Epoch)}
 		return
 	}
+	if lost, err := g.n.keys.renewIfLost(time.Now()); lost {
+		// Asking now would have the new keys sealed to a prekey whose
+		// secret is gone, and the group takes one rekey an hour from a
+		// member: ask once the new prekey is committed.
+		if err != nil {
+			g.n.log.Error().Err(err).Msg("prekey rotation")
+		}
+		return
+	}
 	if !bytes.Equal(me.Prekey, g.n.keys.Current()) || time.Since(g.lastRekey) < 4*g.n.cfg.RetryInterval {
 		return
 	}

@@ -28,6 +28,11 @@ type chatTally struct {
 	accepted, rejected           int
 	acceptedBytes, rejectedBytes int
 	reasons                      []string
+	// duplicates counts the rejected entries that were copies of an
+	// accepted one: a node proposes a message again when its commit is
+	// slow to come (a loaded machine), and the state machine takes it
+	// once.
+	duplicates int
 }
 
 // chatOutcomes replays the committed log of the group as n holds it into a
@@ -67,6 +72,9 @@ func chatOutcomes(t testing.TB, n *node.Node, groupID string) map[[32]byte]*chat
 			ct.rejected++
 			ct.rejectedBytes += len(e.Frame)
 			ct.reasons = append(ct.reasons, r.Err.Error())
+			if strings.Contains(r.Err.Error(), "duplicate message id") {
+				ct.duplicates++
+			}
 		}
 	}
 	return out
@@ -182,11 +190,13 @@ func TestOwnNodeHoldsMessagesOverQuota(t *testing.T) {
 		}
 	}
 	// Nothing of the member's was refused or rejected along the way: its
-	// node did not send what the quota did not allow.
+	// node did not send what the quota did not allow. (A copy of a message
+	// proposed again while its commit was slow is rejected as a duplicate,
+	// which is not what this test is about.)
 	for _, i := range c.Live() {
 		ct := tallyOf(chatOutcomes(t, c.Node(i), c.GroupID), sender)
-		if ct.accepted != sent || ct.rejected != 0 {
-			t.Fatalf("node%d's log: %d accepted, %d rejected (%v), want %d and 0", i, ct.accepted, ct.rejected, ct.reasons, sent)
+		if ct.accepted != sent || ct.rejected != ct.duplicates {
+			t.Fatalf("node%d's log: %d accepted, %d rejected (%v), want %d and none but duplicates", i, ct.accepted, ct.rejected, ct.reasons, sent)
 		}
 		for reason, k := range c.Node(i).Status().Rejected {
 			if strings.Contains(reason, "quota") {

@@ -210,24 +210,80 @@ func (s *Store) SaveRaft(gid []byte, hs *pb.HardState, entries []*pb.Entry, put 
 		}
 		eb := b.Bucket(bucketEntries)
 		eb.FillPercent = 0.9
-		// Truncate a conflicting tail.
-		c := eb.Cursor()
-		for k, _ := c.Seek(u64(entries[0].GetIndex())); k != nil; k, _ = c.Next() {
-			if err := c.Delete(); err != nil {
-				return err
-			}
+		if err := truncateEntries(eb, entries[0].GetIndex()); err != nil {
+			return err
 		}
 		for _, e := range entries {
 			data, err := proto.Marshal(e)
 			if err != nil {
 				return err
 			}
-			if err := eb.Put(u64(e.GetIndex()), data); err != nil {
+			if err := putEntry(eb, u64(e.GetIndex()), data); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// bigEntry is the size (bbolt's page) from which an entry is stored in a
+// bucket of its own inside the entries bucket, under the entry's key, so
+// that the entries' leaf holds only that bucket's 16-byte header. bbolt
+// writes a whole leaf again whenever a key is added to it, and splits a
+// leaf only once it holds more than four keys: a key header of 121 KB (a
+// new sender key at 100 members) beside the newest entries was written
+// again by each of the next four commits (TestBigEntryNotRewritten).
+const bigEntry = 4096
+
+// keyBigEntry is the one key of a big entry's bucket.
+var keyBigEntry = []byte("v")
+
+// putEntry stores data, an encoded entry, under k in eb.
+func putEntry(eb *bolt.Bucket, k, data []byte) error {
+	if len(data) < bigEntry {
+		return eb.Put(k, data)
+	}
+	nb, err := eb.CreateBucket(k)
+	if err != nil {
+		return err
+	}
+	return nb.Put(keyBigEntry, data)
+}
+
+// entryValue returns the encoded entry under k in eb, where v is what a
+// cursor or ForEach gave for k (nil for a big entry's bucket).
+func entryValue(eb *bolt.Bucket, k, v []byte) []byte {
+	if v != nil {
+		return v
+	}
+	if nb := eb.Bucket(k); nb != nil {
+		return nb.Get(keyBigEntry)
+	}
+	return nil
+}
+
+// truncateEntries deletes the entries from index from on.
+func truncateEntries(eb *bolt.Bucket, from uint64) error {
+	var tail, big [][]byte
+	c := eb.Cursor()
+	for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+		if v == nil {
+			big = append(big, k) // a bucket: not for the cursor to delete
+		} else {
+			tail = append(tail, k)
+		}
+	}
+	for _, k := range tail {
+		if err := eb.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, k := range big {
+		if err := eb.DeleteBucket(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LoadRaft returns a group's hard state and its whole log, in index order.
@@ -241,9 +297,10 @@ func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
 		if hs, err = getHardState(b); err != nil {
 			return err
 		}
-		return b.Bucket(bucketEntries).ForEach(func(k, v []byte) error {
+		eb := b.Bucket(bucketEntries)
+		return eb.ForEach(func(k, v []byte) error {
 			e := &pb.Entry{}
-			if err := proto.Unmarshal(v, e); err != nil {
+			if err := proto.Unmarshal(entryValue(eb, k, v), e); err != nil {
 				return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			entries = append(entries, e)
@@ -419,7 +476,8 @@ func (s *Store) LogBounds(gid []byte) (first, last uint64, err error) {
 func (s *Store) Entries(gid []byte, lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	var out []*pb.Entry
 	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
-		c := b.Bucket(bucketEntries).Cursor()
+		eb := b.Bucket(bucketEntries)
+		c := eb.Cursor()
 		var size uint64
 		next := lo
 		for k, v := c.Seek(u64(lo)); next < hi; k, v = c.Next() {
@@ -427,7 +485,7 @@ func (s *Store) Entries(gid []byte, lo, hi, maxSize uint64) ([]*pb.Entry, error)
 				return fmt.Errorf("%w: index %d", ErrMissing, next)
 			}
 			e := &pb.Entry{}
-			if err := proto.Unmarshal(v, e); err != nil {
+			if err := proto.Unmarshal(entryValue(eb, k, v), e); err != nil {
 				return fmt.Errorf("entry %d: %w", next, err)
 			}
 			size += uint64(proto.Size(e))

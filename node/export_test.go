@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"math"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -23,6 +24,9 @@ type LogStats struct {
 	// MemFirst is the first index of the log held in memory, FirstIndex
 	// the one raft sees.
 	MemFirst, FirstIndex uint64
+	// MemBytes is the data of the entries held in memory, summed from the
+	// memory itself.
+	MemBytes int
 	// StoredCommit is the commit index of the hard state on disk, which a
 	// restart applies up to before it hears from any host.
 	StoredCommit uint64
@@ -50,6 +54,15 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 		s.Prechecked = g.prechecked
 		s.MemFirst, _ = g.storage.mem.FirstIndex()
 		s.FirstIndex, _ = g.storage.FirstIndex()
+		if last, _ := g.storage.mem.LastIndex(); last >= s.MemFirst {
+			var ents []*pb.Entry
+			if ents, lerr = g.storage.mem.Entries(s.MemFirst, last+1, math.MaxUint64); lerr != nil {
+				return
+			}
+			for _, e := range ents {
+				s.MemBytes += len(e.GetData())
+			}
+		}
 		var hs *pb.HardState
 		if hs, lerr = n.store.HardState(g.id[:]); lerr == nil {
 			s.StoredCommit = hs.GetCommit()

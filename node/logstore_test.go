@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -220,4 +221,74 @@ func TestLogStoreReadsDuringCompaction(t *testing.T) {
 		t.Fatal(err)
 	default:
 	}
+}
+
+// TestLogStoreCountsMemory: the sizes the logStore keeps of the memory's
+// entries match the memory through appends that replace a tail, and trim
+// bounds it, compacting only applied entries.
+func TestLogStoreCountsMemory(t *testing.T) {
+	st, gid, _ := testLog(t, 0)
+	ls, err := newLogStore(raft.NewMemoryStorage(), st, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ent := func(i, term uint64, size int) *pb.Entry {
+		return &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(term), Type: pb.EntryNormal.Enum(), Data: make([]byte, size)}
+	}
+	check := func(when string) {
+		t.Helper()
+		first, _ := ls.mem.FirstIndex()
+		last, _ := ls.mem.LastIndex()
+		sum := 0
+		if last >= first {
+			ents, err := ls.mem.Entries(first, last+1, math.MaxUint64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				sum += len(e.GetData())
+			}
+		}
+		if sum != ls.memBytes {
+			t.Fatalf("%s: the memory holds %d bytes, the logStore counts %d", when, sum, ls.memBytes)
+		}
+	}
+	var ents []*pb.Entry
+	for i := uint64(1); i <= 40; i++ {
+		ents = append(ents, ent(i, 1, 100_000))
+	}
+	if err := ls.append(ents); err != nil {
+		t.Fatal(err)
+	}
+	check("appended")
+	// A new leader's entries from 31 on replace the tail.
+	if err := ls.append([]*pb.Entry{ent(31, 2, 10), ent(32, 2, 20)}); err != nil {
+		t.Fatal(err)
+	}
+	check("tail replaced")
+	if err := ls.trim(10); err != nil {
+		t.Fatal(err)
+	}
+	check("trimmed to what is applied")
+	if first, _ := ls.mem.FirstIndex(); first != 11 {
+		t.Fatalf("after trim with 10 applied the memory starts at %d, want 11", first)
+	}
+	ents = ents[:0]
+	for i := uint64(33); i <= 40; i++ {
+		ents = append(ents, ent(i, 2, 100_000))
+	}
+	if err := ls.append(ents); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.trim(40); err != nil {
+		t.Fatal(err)
+	}
+	check("trimmed")
+	if ls.memBytes > memLogBudget/2 {
+		t.Fatalf("after trim the memory holds %d bytes, want at most %d", ls.memBytes, memLogBudget/2)
+	}
+	if err := ls.compact(25); err != nil {
+		t.Fatal(err)
+	}
+	check("compacted")
 }

@@ -72,7 +72,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 	}
 	// Into memory only once in the store: an entry raft reads below the
 	// memory's first index must be in the store (see logStore).
-	if err := g.storage.mem.Append(rd.Entries); err != nil {
+	if err := g.storage.append(rd.Entries); err != nil {
 		return err
 	}
 	g.sendRaft(msgs)
@@ -121,6 +121,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 		g.maybeLead() // at once, not at the next upkeep: voter changes wait for it
 	}
 	g.maybeSnapshot()
+	if err := g.storage.trim(g.st.Applied); err != nil {
+		g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot compact the log in memory")
+	}
 	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {
 		// Campaign is ignored until raft knows the bootstrap configuration
 		// is applied, which it learns at Advance (see GOTCHAS.md); now it

@@ -271,7 +271,7 @@ func (g *group) maybeSnapshot() {
 	g.snapIndex = applied
 	g.saveBoard(applied) // boardstore.go
 	if applied > g.n.cfg.SnapshotKeep {
-		if err := g.storage.mem.Compact(applied - g.n.cfg.SnapshotKeep); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		if err := g.storage.compact(applied - g.n.cfg.SnapshotKeep); err != nil {
 			log.Error().Err(err).Msg("cannot compact the log in memory")
 		}
 	}

@@ -196,15 +196,18 @@ func TestStolenDeviceForwardSecrecy(t *testing.T) {
 	// (keyBook.renewIfLost, group.maybeRecoverKeys), as its weekly
 	// rotations and the senders' would have given it by then.
 	later := time.Now().Add(2*7*24*time.Hour + 7*24*time.Hour + 30*24*time.Hour + 7*24*time.Hour + time.Hour)
+	before, err := node.GroupLogStats(c.Node(1), c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	node.ExpireKeysAt(c.Node(1), later)
-	var last string
-	k := 0
-	c.Eventually(t, 60*time.Second, "node1 reads a message sent after it deleted its keys", func() bool {
-		k++
-		last = fmt.Sprint("new from node0 ", k)
-		if _, err := c.Send(ctxT(t, 10*time.Second), 0, last, 5*time.Second); err != nil {
-			return false
-		}
+	c.Eventually(t, 60*time.Second, "node1 to ask for new keys (a new epoch)", func() bool {
+		s, err := node.GroupLogStats(c.Node(1), c.GroupID)
+		return err == nil && s.Epoch > before.Epoch
+	})
+	const last = "new from node0"
+	c.send(0, last, 10*time.Second)
+	c.Eventually(t, 30*time.Second, "node1 reads a message sent after it deleted its keys", func() bool {
 		ms, err := c.Committed(1)
 		return err == nil && len(ms) > 0 && ms[len(ms)-1].Text == last
 	})

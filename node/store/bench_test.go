@@ -45,3 +45,33 @@ func BenchmarkSaveRaft(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTerm measures Store.Term on entries of 64 KiB, as raft asks for
+// them one index after another when a follower rejects an append.
+func BenchmarkTerm(b *testing.B) {
+	s, err := Open(filepath.Join(b.TempDir(), "demes.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	gid := bytes.Repeat([]byte{7}, 16)
+	if err := s.CreateGroup(gid, []byte("info")); err != nil {
+		b.Fatal(err)
+	}
+	const n = 100
+	var ents []*pb.Entry
+	for i := uint64(1); i <= n; i++ {
+		ents = append(ents, &pb.Entry{Term: new(uint64(2)), Index: new(i), Data: bytes.Repeat([]byte{0xa5}, 64<<10)})
+	}
+	if err := s.SaveRaft(gid, nil, ents, nil, nil); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		if _, err := s.Term(gid, 1+i%n); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

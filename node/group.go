@@ -168,6 +168,7 @@ type group struct {
 	// Snapshots (see maybeSnapshot).
 	confState *pb.ConfState // raft's configuration after the last applied entry
 	snapIndex uint64        // the index of the latest stored snapshot
+	snapBytes int           // the entry data applied since (maybeSnapshot)
 	// restoredFrom is the index of the snapshot this run of the group
 	// started from (0: it applied the log from the start), and appliedHere
 	// counts the entries it applied since: what tests look at to tell that

@@ -105,6 +105,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 			pre.startOpening()
 			g.pre = pre
 		}
+		for _, e := range rd.CommittedEntries {
+			g.snapBytes += len(e.GetData())
+		}
 		g.apply(rd.CommittedEntries)
 		g.pre = nil
 		if len(g.pendingHeads) > 0 {

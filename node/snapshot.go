@@ -235,7 +235,8 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 	return nil
 }
 
-// maybeSnapshot takes a snapshot every SnapshotEntries applied entries: the
+// maybeSnapshot takes a snapshot every SnapshotEntries applied entries, or
+// sooner once SnapshotBytes of entry data were applied since the last: the
 // state machine's state and raft's configuration at the applied index,
 // stored (fsync) as the group's stored applied index, from which a restart
 // restores the state instead of applying the whole log again. Then it drops
@@ -246,7 +247,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 // restart applies more of it again.
 func (g *group) maybeSnapshot() {
 	applied := g.st.Applied
-	if applied < g.snapIndex+g.n.cfg.SnapshotEntries || g.confState == nil {
+	if (applied < g.snapIndex+g.n.cfg.SnapshotEntries && g.snapBytes < g.n.cfg.SnapshotBytes) || g.confState == nil || applied <= g.snapIndex {
 		return
 	}
 	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
@@ -268,7 +269,7 @@ func (g *group) maybeSnapshot() {
 		log.Error().Err(err).Msg("cannot store a snapshot")
 		return
 	}
-	g.snapIndex = applied
+	g.snapIndex, g.snapBytes = applied, 0
 	g.saveBoard(applied) // boardstore.go
 	if applied > g.n.cfg.SnapshotKeep {
 		if err := g.storage.compact(applied - g.n.cfg.SnapshotKeep); err != nil {

@@ -126,6 +126,10 @@ type Config struct {
 	// comes first: a restart holds the log after the latest snapshot in
 	// memory until it has applied it, so this bounds that too.
 	SnapshotBytes int
+	// MemLogBytes bounds the entry data of a group's log held in memory
+	// (default 2 MiB): past it, the applied entries before the newest half
+	// of it are read from the store when raft needs them.
+	MemLogBytes int
 	// SnapshotKeep is how many entries before its latest snapshot a group
 	// keeps in memory, for members a little behind (default 1,000). Older
 	// entries are read back from the store: the store keeps the whole log.
@@ -296,6 +300,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.SnapshotBytes <= 0 {
 		cfg.SnapshotBytes = 8 << 20
+	}
+	if cfg.MemLogBytes <= 0 {
+		cfg.MemLogBytes = defaultMemLogBytes
 	}
 	if cfg.AttachmentsPerDay <= 0 {
 		cfg.AttachmentsPerDay = 10 * max(cfg.MaxAttachment, DefaultMaxAttachment)

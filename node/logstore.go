@@ -54,13 +54,14 @@ type memEntry struct {
 	size  int
 }
 
-// memLogBudget bounds the data of a group's log held in memory: past it,
-// trim drops the applied entries before the newest half of it. Raft reads
+// defaultMemLogBytes is Config.MemLogBytes's default. It bounds the data
+// of a group's log held in memory: past it, trim drops the applied entries
+// before the newest half of it. Raft reads
 // older entries from the store, as for a member far behind. Without it the
 // memory held every entry since the last snapshot, up to SnapshotEntries
 // (10,000): at 100 members, 30 new sender keys' headers of 121 KB each
 // (TestMemoryLogBounded).
-const memLogBudget = 2 << 20
+const defaultMemLogBytes = 2 << 20
 
 type logBounds struct {
 	first uint64 // the first index raft may read
@@ -143,15 +144,15 @@ func (ls *logStore) compact(to uint64) error {
 	return nil
 }
 
-// trim compacts the memory, when its entries' data exceed memLogBudget, to
+// trim compacts the memory, when its entries' data exceed budget bytes, to
 // the newest half of the budget, never past applied.
-func (ls *logStore) trim(applied uint64) error {
-	if ls.memBytes <= memLogBudget {
+func (ls *logStore) trim(applied uint64, budget int) error {
+	if ls.memBytes <= budget {
 		return nil
 	}
 	left, to := ls.memBytes, uint64(0)
 	for _, e := range ls.sizes {
-		if left <= memLogBudget/2 || e.index > applied {
+		if left <= budget/2 || e.index > applied {
 			break
 		}
 		left -= e.size

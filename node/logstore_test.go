@@ -266,7 +266,7 @@ func TestLogStoreCountsMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("tail replaced")
-	if err := ls.trim(10); err != nil {
+	if err := ls.trim(10, defaultMemLogBytes); err != nil {
 		t.Fatal(err)
 	}
 	check("trimmed to what is applied")
@@ -280,12 +280,12 @@ func TestLogStoreCountsMemory(t *testing.T) {
 	if err := ls.append(ents); err != nil {
 		t.Fatal(err)
 	}
-	if err := ls.trim(40); err != nil {
+	if err := ls.trim(40, defaultMemLogBytes); err != nil {
 		t.Fatal(err)
 	}
 	check("trimmed")
-	if ls.memBytes > memLogBudget/2 {
-		t.Fatalf("after trim the memory holds %d bytes, want at most %d", ls.memBytes, memLogBudget/2)
+	if ls.memBytes > defaultMemLogBytes/2 {
+		t.Fatalf("after trim the memory holds %d bytes, want at most %d", ls.memBytes, defaultMemLogBytes/2)
 	}
 	if err := ls.compact(25); err != nil {
 		t.Fatal(err)

@@ -124,7 +124,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		g.maybeLead() // at once, not at the next upkeep: voter changes wait for it
 	}
 	g.maybeSnapshot()
-	if err := g.storage.trim(g.st.Applied); err != nil {
+	if err := g.storage.trim(g.st.Applied, g.n.cfg.MemLogBytes); err != nil {
 		g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot compact the log in memory")
 	}
 	if g.bootstrap && !g.campaigned && g.st.Applied >= 1 {

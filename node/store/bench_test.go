@@ -17,15 +17,7 @@ import (
 func BenchmarkSaveRaft(b *testing.B) {
 	for _, n := range []int{1, 8, 32} {
 		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			s, err := Open(filepath.Join(b.TempDir(), "demes.db"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			gid := bytes.Repeat([]byte{7}, 16)
-			if err := s.CreateGroup(gid, []byte("info")); err != nil {
-				b.Fatal(err)
-			}
+			s, gid := benchStore(b)
 			data := bytes.Repeat([]byte{0xa5}, 600)
 			next := uint64(1)
 			b.ReportAllocs()
@@ -49,15 +41,7 @@ func BenchmarkSaveRaft(b *testing.B) {
 // BenchmarkTerm measures Store.Term on entries of 64 KiB, as raft asks for
 // them one index after another when a follower rejects an append.
 func BenchmarkTerm(b *testing.B) {
-	s, err := Open(filepath.Join(b.TempDir(), "demes.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	gid := bytes.Repeat([]byte{7}, 16)
-	if err := s.CreateGroup(gid, []byte("info")); err != nil {
-		b.Fatal(err)
-	}
+	s, gid := benchStore(b)
 	const n = 100
 	var ents []*pb.Entry
 	for i := uint64(1); i <= n; i++ {
@@ -74,4 +58,18 @@ func BenchmarkTerm(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// benchStore opens a new store with one group, closed when b ends.
+func benchStore(b *testing.B) (*Store, []byte) {
+	s, err := Open(filepath.Join(b.TempDir(), "demes.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	gid := bytes.Repeat([]byte{7}, 16)
+	if err := s.CreateGroup(gid, []byte("info")); err != nil {
+		b.Fatal(err)
+	}
+	return s, gid
 }

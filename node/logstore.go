@@ -56,10 +56,9 @@ type memEntry struct {
 
 // defaultMemLogBytes is Config.MemLogBytes's default. It bounds the data
 // of a group's log held in memory: past it, trim drops the applied entries
-// before the newest half of it. Raft reads
-// older entries from the store, as for a member far behind. Without it the
-// memory held every entry since the last snapshot, up to SnapshotEntries
-// (10,000): at 100 members, 30 new sender keys' headers of 121 KB each
+// before the newest half of it, and raft reads them from the store, as for
+// a member far behind. Without it the memory held every entry since the
+// last snapshot, up to SnapshotEntries (10,000): 640 MB of 64 KiB messages
 // (TestMemoryLogBounded).
 const defaultMemLogBytes = 2 << 20
 

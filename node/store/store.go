@@ -272,10 +272,11 @@ func truncateEntries(eb *bolt.Bucket, from uint64) error {
 	var tail, big [][]byte
 	c := eb.Cursor()
 	for k, v := c.Seek(u64(from)); k != nil; k, v = c.Next() {
+		// Copies: the deletions below change the pages the keys are in.
 		if v == nil {
-			big = append(big, k) // a bucket: not for the cursor to delete
+			big = append(big, bytes.Clone(k)) // a bucket: not for the cursor to delete
 		} else {
-			tail = append(tail, k)
+			tail = append(tail, bytes.Clone(k))
 		}
 	}
 	for _, k := range tail {

@@ -21,6 +21,10 @@ type Item struct {
 // one's record is erased too. An invalid item refuses the whole call and
 // changes nothing.
 func (s *Store) PutMany(items []Item) error {
+	what := "key store put"
+	if len(items) == 1 {
+		what = fmt.Sprintf("key store put %q", items[0].Name)
+	}
 	for _, it := range items {
 		if err := checkPut(it.Name, it.Secret, it.DeleteAfter); err != nil {
 			return fmt.Errorf("key store put: %w", err)
@@ -32,7 +36,7 @@ func (s *Store) PutMany(items []Item) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
-		return fmt.Errorf("key store put: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	var recs []byte
 	entries := make([]*entry, len(items))
@@ -45,7 +49,7 @@ func (s *Store) PutMany(items []Item) error {
 		recs = append(recs, rec...)
 	}
 	if err := s.appendRecord(recs); err != nil {
-		return fmt.Errorf("key store put: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	s.size += int64(len(recs))
 	var old []*entry
@@ -59,7 +63,7 @@ func (s *Store) PutMany(items []Item) error {
 		return nil
 	}
 	if err := s.erase(old); err != nil {
-		return fmt.Errorf("key store put: stored, but erasing the earlier values failed: %w", err)
+		return fmt.Errorf("%s: stored, but erasing the earlier values failed: %w", what, err)
 	}
 	return s.maybeCompact()
 }

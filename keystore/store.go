@@ -228,32 +228,7 @@ func load(path string, id *identity.Identity, f *os.File) (*Store, error) {
 // returns; a name over [MaxName] bytes or a secret over [MaxSecret] is
 // refused with [ErrInvalid] and changes nothing.
 func (s *Store) Put(name string, secret []byte, deleteAfter time.Time) error {
-	if err := checkPut(name, secret, deleteAfter); err != nil {
-		return fmt.Errorf("key store put: %w", err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.writable(); err != nil {
-		return fmt.Errorf("key store put %q: %w", name, err)
-	}
-	rec, err := sealRecord(s.aead, s.size, name, secret, deleteAfter)
-	if err != nil {
-		return fmt.Errorf("key store put %q: %w", name, err)
-	}
-	if err := s.appendRecord(rec); err != nil {
-		return fmt.Errorf("key store put %q: %w", name, err)
-	}
-	e := &entry{off: s.size, size: int64(len(rec)), deleteAfter: deleteAfter, secret: bytes.Clone(secret)}
-	s.size += e.size
-	old := s.m[name]
-	s.m[name] = e
-	if old == nil {
-		return nil
-	}
-	if err := s.erase([]*entry{old}); err != nil {
-		return fmt.Errorf("key store put %q: stored, but erasing the earlier value failed: %w", name, err)
-	}
-	return s.maybeCompact()
+	return s.PutMany([]Item{{Name: name, Secret: secret, DeleteAfter: deleteAfter}})
 }
 
 // Get returns a copy of the secret stored under name. The caller should

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"time"
 )
@@ -32,3 +33,23 @@ func MembersWithPrekeys(n *Node, groupID string) (int, error) {
 // IdentitySealed returns how many messages n sealed with a key header to
 // identity keys rather than prekeys.
 func IdentitySealed(n *Node) uint64 { return n.fig.identitySealed.Load() }
+
+// RotatePrekey makes n start using a new prekey, as its weekly rotation
+// does.
+func RotatePrekey(n *Node) error { return n.keys.Rotate(time.Now()) }
+
+// NamesPrekey reports whether n's state of the group names member's
+// current prekey as member's.
+func NamesPrekey(n *Node, groupID string, member *Node) (bool, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return false, err
+	}
+	cur := member.keys.Current()
+	var ok bool
+	err = g.do(context.Background(), func() {
+		m := g.st.Members[member.self.Sign]
+		ok = m != nil && bytes.Equal(m.Prekey, cur)
+	})
+	return ok, err
+}

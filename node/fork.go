@@ -299,6 +299,9 @@ func (g *group) stepSafely(m *pb.Message) (err error) {
 		g.halt(&forkProof{Kind: forkAppend, Index: idx})
 		return fmt.Errorf("append conflicting with committed entry %d: %w", idx, ErrHalted)
 	}
+	if m.GetType() == pb.MsgApp && m.GetTerm() >= g.term {
+		g.leaderCommit = max(g.leaderCommit, m.GetCommit())
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			g.n.log.Error().Str("group", g.id.String()).Str("type", m.GetType().String()).

@@ -85,6 +85,7 @@ type group struct {
 	board          content.Board // the changes to them: reactions, edits, deletes (changes.go)
 	blog           boardLog      // what the board and the files were built from, to store (boardstore.go)
 	leader         uint64
+	leaderCommit   uint64 // the highest commit index the leader's appends named (maybePublishPrekey)
 	term           uint64
 	role           raft.StateType
 	left           bool
@@ -144,7 +145,11 @@ type group struct {
 	fallback   map[[crypto.KeyIDSize]byte]bool
 	lastHeader sealedHeader // the key header sealed last (keyHeader)
 	lastPrekey time.Time
-	keysGen    uint64
+	// prekeyTried and prekeyTerm are the prekey last proposed and the
+	// term it was proposed in (maybePublishPrekey).
+	prekeyTried []byte
+	prekeyTerm  uint64
+	keysGen     uint64
 	// lostEpoch is the epoch in which this node found it had lost its
 	// prekey's secret (0: it has not); lastRekey when it last asked for new
 	// keys for that reason (maybeRecoverKeys).

@@ -176,14 +176,41 @@ func (g *group) maybePublishPrekey() {
 		return
 	}
 	cur := g.n.keys.Current()
-	if bytes.Equal(me.Prekey, cur) || time.Since(g.lastPrekey) < 4*g.n.cfg.RetryInterval {
+	if bytes.Equal(me.Prekey, cur) {
+		return
+	}
+	// Each copy proposed is committed, so a copy the log has already is a
+	// junk entry in every member's log, rejected as not newer. So the same
+	// key is proposed again in the same term only after prekeyRetry (a
+	// copy dropped on the way to a host that stays is rare; a new host
+	// gets it at once). And behind the host's commit index, the part of
+	// the log this node has not applied yet may name cur already (a member
+	// back after a long absence, its publication still ahead), so a node
+	// behind waits as long.
+	wait := 4 * g.n.cfg.RetryInterval
+	again := bytes.Equal(cur, g.prekeyTried) && g.term == g.prekeyTerm
+	if again || g.st.Applied < g.leaderCommit {
+		wait = max(wait, prekeyRetry)
+	}
+	if time.Since(g.lastPrekey) < wait {
 		return
 	}
 	g.lastPrekey = time.Now()
 	if err := g.proposePrekeyFn(cur)(); err != nil {
 		g.n.log.Debug().Err(err).Msg("prekey proposal")
+		g.prekeyTried = nil
+		return
 	}
+	g.prekeyTried, g.prekeyTerm = cur, g.term
 }
+
+// prekeyRetry is how long a node waits before it proposes the same prekey
+// again in the same term, or any prekey while it is behind the host's
+// commit index (maybePublishPrekey). It is a bound, not only a wait: a host
+// that names a commit index it never sends delays a member's new prekey by
+// this much at most. A prekey is valid for twice PrekeyRotate, so nothing
+// hurries it.
+const prekeyRetry = 15 * time.Second
 
 // proposePrekeyFn is a propose function for commitUntil: this node's prekey
 // entry publishing the signed prekey signed.

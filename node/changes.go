@@ -34,7 +34,7 @@ func (g *group) checkChange(c content.Content) error {
 		return nil
 	}
 	ref := *c.Ref
-	idx, ok := g.st.MsgIDs[ref]
+	idx, ok := g.st.MsgIDs.Lookup(ref)
 	if !ok || g.board.IsChange(ref) {
 		return fmt.Errorf("no message %x in the group's order: %w", ref[:], api.ErrUnknownMessage)
 	}
@@ -100,7 +100,7 @@ func changeReason(err error) string {
 // ref, if the group committed it before the index before: from memory when
 // the message is in the window, else from its stored log entry.
 func (g *group) authorAt(ref [16]byte, before uint64) (string, bool) {
-	idx, ok := g.st.MsgIDs[ref]
+	idx, ok := g.st.MsgIDs.Lookup(ref)
 	if !ok || idx >= before {
 		return "", false
 	}

@@ -342,7 +342,7 @@ func (n *Node) fileOf(ctx context.Context, g *group, messageID string) (*content
 		rerr error
 	)
 	if err := g.do(ctx, func() {
-		idx, in := g.st.MsgIDs[ref]
+		idx, in := g.st.MsgIDs.Lookup(ref)
 		if !in {
 			return
 		}

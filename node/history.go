@@ -323,7 +323,7 @@ func (g *group) chatIndex(id string) (uint64, bool) {
 	if err != nil || len(b) != 16 {
 		return 0, false
 	}
-	idx, ok := g.st.MsgIDs[[16]byte(b)]
+	idx, ok := g.st.MsgIDs.Lookup([16]byte(b))
 	return idx, ok
 }
 

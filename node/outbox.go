@@ -494,7 +494,7 @@ func (g *group) maybeRestoreOutbox() bool {
 		if p == nil {
 			continue
 		}
-		if _, done := g.st.MsgIDs[p.id]; done {
+		if g.st.MsgIDs.Has(p.id) {
 			g.outboxDone = append(g.outboxDone, append([]byte(nil), p.id[:]...))
 			continue
 		}

@@ -198,7 +198,7 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			continue
 		}
 		id := [16]byte(b.ID)
-		_, done := g.st.MsgIDs[id]
+		done := g.st.MsgIDs.Has(id)
 		_, onWay := h.ids[id]
 		for _, t := range taken {
 			onWay = onWay || t.id == id

@@ -89,7 +89,7 @@ var errTentative = errors.New("tentative message")
 // (unless frame is nil: it is read from there). It runs on the group's
 // goroutine.
 func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed []byte, info *crypto.SealedInfo, frame []byte) error {
-	if _, ok := g.st.MsgIDs[id]; ok {
+	if g.st.MsgIDs.Has(id) {
 		return nil // committed: held, and in order
 	}
 	if _, ok := g.tent[id]; ok {

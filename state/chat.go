@@ -57,7 +57,7 @@ func (s *State) applyChat(index uint64, env *crypto.Envelope, size int) (*Chat, 
 		return nil, reject("malformed chat body")
 	}
 	id := [16]byte(b.ID)
-	if at, dup := s.MsgIDs[id]; dup {
+	if at, dup := s.MsgIDs.Lookup(id); dup {
 		return nil, reject("duplicate message id %x (first at %d)", id[:4], at)
 	}
 	info, err := s.CheckSealed(env.Sender, b.Sealed)
@@ -86,7 +86,7 @@ func (s *State) applyChat(index uint64, env *crypto.Envelope, size int) (*Chat, 
 	} else {
 		keyAt = s.keys[env.Sender][info.KeyID]
 	}
-	s.MsgIDs[id] = index
+	s.MsgIDs.add(id, index)
 	return &Chat{Index: index, ID: id, Sender: env.Sender, Time: env.Time, Sealed: b.Sealed,
 		Epoch: info.Epoch, KeyID: info.KeyID, Header: info.HasHeader(), KeyAt: keyAt}, nil
 }

@@ -155,7 +155,7 @@ type State struct {
 	Members map[[32]byte]*Member // current members by signing key
 	Former  map[[32]byte]*Member // members who left or were removed
 	Invites map[[32]byte]Invite  // open invites by invitee signing key
-	MsgIDs  map[[16]byte]uint64  // accepted chat ids -> index
+	MsgIDs  MessageIDs           // accepted chat ids -> index
 	// Latency holds each member's last latency map: reporter -> peer ->
 	// the map's value in milliseconds, [RelayedBit] included (read it with
 	// [SplitRTT]).
@@ -185,7 +185,6 @@ func New(group crypto.GroupID) *State {
 		Members:   map[[32]byte]*Member{},
 		Former:    map[[32]byte]*Member{},
 		Invites:   map[[32]byte]Invite{},
-		MsgIDs:    map[[16]byte]uint64{},
 		Latency:   map[[32]byte]map[[32]byte]float64{},
 		Chain:     crypto.NewChain(group),
 		keys:      map[[32]byte]map[[crypto.KeyIDSize]byte]uint64{},

@@ -61,7 +61,7 @@ func TestKeeperRules(t *testing.T) {
 		invites, admin int
 	}
 	look := func() view {
-		return view{w.s.Name, w.s.Settings, len(w.s.Members), len(w.s.MsgIDs), len(w.s.Invites), len(w.s.Admins())}
+		return view{w.s.Name, w.s.Settings, len(w.s.Members), w.s.MsgIDs.Len(), len(w.s.Invites), len(w.s.Admins())}
 	}
 	before := look()
 	d := w.ids[3].Public()

@@ -175,11 +175,11 @@ func (s *State) Snapshot() ([]byte, error) {
 		inv := s.Invites[k]
 		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index, Expires: inv.Expires, Keeper: inv.Keeper})
 	}
-	if len(s.MsgIDs) > 0 {
-		w.MsgIDs = make([]byte, 0, (16+binary.MaxVarintLen64)*len(s.MsgIDs))
-		for _, id := range keys16(s.MsgIDs) {
-			w.MsgIDs = binary.AppendUvarint(append(w.MsgIDs, id[:]...), s.MsgIDs[id])
-		}
+	if n := s.MsgIDs.Len(); n > 0 {
+		w.MsgIDs = make([]byte, 0, (16+binary.MaxVarintLen64)*n)
+		s.MsgIDs.each(func(id [16]byte, index uint64) {
+			w.MsgIDs = binary.AppendUvarint(append(w.MsgIDs, id[:]...), index)
+		})
 	}
 	for _, sender := range keys32(s.Latency) {
 		m := s.Latency[sender]
@@ -365,7 +365,7 @@ func (w *snapshotWire) state(group crypto.GroupID) (*State, error) {
 		}
 		s.Invites[invitee.Sign] = Invite{Invitee: invitee, Inviter: inviter, Index: iw.Index, Expires: iw.Expires, Keeper: iw.Keeper}
 	}
-	if err := msgIDsIn(s.MsgIDs, w.MsgIDs, w.Applied); err != nil {
+	if err := msgIDsIn(&s.MsgIDs, w.MsgIDs, w.Applied); err != nil {
 		return nil, err
 	}
 	prev = nil
@@ -459,7 +459,7 @@ func (s *State) AcceptedChat(index uint64, frame []byte) *Chat {
 		return nil
 	}
 	id := [16]byte(b.ID)
-	if at, ok := s.MsgIDs[id]; !ok || at != index {
+	if at, ok := s.MsgIDs.Lookup(id); !ok || at != index {
 		return nil
 	}
 	info, err := crypto.ReadSealed(b.Sealed)

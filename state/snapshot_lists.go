@@ -19,10 +19,11 @@ import (
 // not beyond the applied index. (A varint in a longer form than the
 // shortest is refused by Restore's check that the state encodes back to
 // the same bytes.)
-func msgIDsIn(ids map[[16]byte]uint64, packed []byte, applied uint64) error {
+func msgIDsIn(ids *MessageIDs, packed []byte, applied uint64) error {
 	var prev []byte
+	var sorted []idAt
 	for b := packed; len(b) > 0; {
-		if len(b) < 17 || len(ids) >= MaxSnapshotItems {
+		if len(b) < 17 || len(sorted) >= MaxSnapshotItems {
 			return bad("a list of accepted messages cut short or too long")
 		}
 		id := b[:16]
@@ -38,8 +39,9 @@ func msgIDsIn(ids map[[16]byte]uint64, packed []byte, applied uint64) error {
 		if index == 0 || index > applied {
 			return bad("message accepted at %d, applied index %d", index, applied)
 		}
-		ids[[16]byte(id)] = index
+		sorted = append(sorted, idAtOf([16]byte(id), index))
 	}
+	ids.restore(sorted)
 	return nil
 }
 

@@ -171,8 +171,8 @@ func TestAcceptedChat(t *testing.T) {
 			t.Fatalf("entry %d is taken for an accepted chat at %d", e.index, e.index+1)
 		}
 	}
-	if n != len(r.MsgIDs) {
-		t.Fatalf("%d accepted chats found, the state accepted %d", n, len(r.MsgIDs))
+	if n != r.MsgIDs.Len() {
+		t.Fatalf("%d accepted chats found, the state accepted %d", n, r.MsgIDs.Len())
 	}
 }
 
@@ -304,7 +304,7 @@ func bigState(b *testing.B, n int) *State {
 		var id [16]byte
 		copy(id[:], fmt.Sprintf("%016d", i))
 		index := base + uint64(i) + 1
-		s.MsgIDs[id] = index
+		s.MsgIDs.add(id, index)
 		s.chain(index, id[:])
 	}
 	return s

@@ -384,6 +384,7 @@ func (g *group) run() {
 			if !g.n.crashed.Load() {
 				_ = g.flushOutbox(true)
 				g.saveHeard(true)
+				g.snapshotAtStop()
 			}
 			return
 		case <-tick.C:

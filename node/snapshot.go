@@ -250,6 +250,25 @@ func (g *group) maybeSnapshot() {
 	if (applied < g.snapIndex+g.n.cfg.SnapshotEntries && g.snapBytes < g.n.cfg.SnapshotBytes) || g.confState == nil || applied <= g.snapIndex {
 		return
 	}
+	g.snapshot()
+}
+
+// snapshotAtStop takes a snapshot as the node closes, when anything was
+// applied since the last one, so that the next start applies nothing it
+// applied already (issue 16: a restart opened up to SnapshotEntries
+// entries again, verifying and decrypting each). A crash has no such
+// chance: its restart applies what follows the last snapshot. A halted
+// group keeps the state it halted with on disk as it was.
+func (g *group) snapshotAtStop() {
+	if g.confState == nil || g.st.Applied <= g.snapIndex || g.fork != nil {
+		return
+	}
+	g.snapshot()
+}
+
+// snapshot takes the snapshot at the applied index (maybeSnapshot).
+func (g *group) snapshot() {
+	applied := g.st.Applied
 	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
 	data, err := g.st.Snapshot()
 	if err != nil {

@@ -53,13 +53,15 @@ var (
 
 // Open opens (creating if needed) the store at path with mode 0600.
 func Open(path string) (*Store, error) {
-	// As etcd does: the free-page list is not written at every commit
-	// (bbolt rebuilds it at open), which keeps a commit to the pages it
-	// changed; a node commits once per raft Ready.
+	// The free-page list is written at every commit. Without it (as etcd
+	// runs, and as stores before 2026-12-05 were written), bbolt rebuilds
+	// the list at open by reading every page of the file: 335 ms for
+	// 300,000 entries on this machine, 0.8 ms with the list (measured with
+	// a throwaway test), and the whole store resident after a restart. A
+	// store written without the list gets one at its first commit here.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        2 * time.Second,
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		Timeout:      2 * time.Second,
+		FreelistType: bolt.FreelistMapType,
 	})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math/bits"
 	"slices"
@@ -45,22 +46,10 @@ func (e idAt) id() (id [16]byte) {
 }
 
 func (e idAt) cmp(f idAt) int {
-	switch {
-	case e.hi != f.hi:
-		return cmpU(e.hi, f.hi)
-	default:
-		return cmpU(e.lo, f.lo)
+	if c := cmp.Compare(e.hi, f.hi); c != 0 {
+		return c
 	}
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(e.lo, f.lo)
 }
 
 // Lookup returns the index of the entry that carried the accepted message

@@ -300,6 +300,9 @@ func (g *group) stepSafely(m *pb.Message) (err error) {
 		return fmt.Errorf("append conflicting with committed entry %d: %w", idx, ErrHalted)
 	}
 	if m.GetType() == pb.MsgApp && m.GetTerm() >= g.term {
+		if m.GetFrom() != g.leaderCommitBy {
+			g.leaderCommit, g.leaderCommitBy = 0, m.GetFrom() // the last host's word, which may have been a lie
+		}
 		g.leaderCommit = max(g.leaderCommit, m.GetCommit())
 	}
 	defer func() {

@@ -86,6 +86,7 @@ type group struct {
 	blog           boardLog      // what the board and the files were built from, to store (boardstore.go)
 	leader         uint64
 	leaderCommit   uint64 // the highest commit index the leader's appends named (maybePublishPrekey)
+	leaderCommitBy uint64 // the raft id whose appends named leaderCommit
 	term           uint64
 	role           raft.StateType
 	left           bool
@@ -258,6 +259,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		stopc:        make(chan struct{}),
 		donec:        make(chan struct{}),
 		st:           state.New(gid),
+		lastPrekey:   time.Now(), // a restart waits as a proposal would have (maybePublishPrekey)
 		info:         info,
 		timing:       n.cfg.Timing,
 		provisional:  map[[32]byte]viewMember{},

@@ -189,19 +189,19 @@ func (g *group) maybePublishPrekey() {
 	// behind waits as long.
 	wait := 4 * g.n.cfg.RetryInterval
 	again := bytes.Equal(cur, g.prekeyTried) && g.term == g.prekeyTerm
-	if again || g.st.Applied < g.leaderCommit {
+	// No append from this host yet counts as behind: a restarted member
+	// learns the host from a heartbeat, before any append names its commit.
+	behind := g.leader != g.raftID && (g.leaderCommitBy != g.leader || g.st.Applied < g.leaderCommit)
+	if again || behind {
 		wait = max(wait, prekeyRetry)
 	}
 	if time.Since(g.lastPrekey) < wait {
 		return
 	}
-	g.lastPrekey = time.Now()
+	g.lastPrekey = time.Now() // a failed proposal waits too
 	if err := g.proposePrekeyFn(cur)(); err != nil {
 		g.n.log.Debug().Err(err).Msg("prekey proposal")
-		g.prekeyTried = nil
-		return
 	}
-	g.prekeyTried, g.prekeyTerm = cur, g.term
 }
 
 // prekeyRetry is how long a node waits before it proposes the same prekey
@@ -213,7 +213,9 @@ func (g *group) maybePublishPrekey() {
 const prekeyRetry = 15 * time.Second
 
 // proposePrekeyFn is a propose function for commitUntil: this node's prekey
-// entry publishing the signed prekey signed.
+// entry publishing the signed prekey signed. It notes what it proposed and
+// when, for maybePublishPrekey, whoever calls it (a rekey proposes through
+// commitUntil, and upkeep would otherwise propose the same key again).
 func (g *group) proposePrekeyFn(signed []byte) func() error {
 	return func() error {
 		if g.fork != nil {
@@ -223,7 +225,11 @@ func (g *group) proposePrekeyFn(signed []byte) func() error {
 		if err != nil {
 			return err
 		}
-		return g.rn.Propose(frame)
+		if err := g.rn.Propose(frame); err != nil {
+			return err
+		}
+		g.lastPrekey, g.prekeyTried, g.prekeyTerm = time.Now(), signed, g.term
+		return nil
 	}
 }
 

@@ -233,6 +233,9 @@ func (n *Node) Close() error {
 	if err := n.keys.close(); err != nil {
 		n.log.Error().Err(err).Msg("close the key store")
 	}
+	if n.crashed.Load() {
+		return n.store.Abandon()
+	}
 	return n.store.Close()
 }
 

@@ -62,3 +62,66 @@ func TestPrekeyProposedOnceWhileCatchingUp(t *testing.T) {
 		t.Errorf("%d copies of node2's prekey were committed and rejected as not newer, want none", got)
 	}
 }
+
+// TestPrekeyNotProposedAgainAfterRestart: a member whose new prekey was
+// committed while it could not hear the host (so its own state does not
+// name it yet) and which then restarts does not propose the key again
+// before it has caught up: after a restart it counts as behind until the
+// host's first append. (helper-44: it proposed at once, as its last
+// proposal's time was lost with the restart and a heartbeat names no
+// commit index.)
+func TestPrekeyNotProposedAgainAfterRestart(t *testing.T) {
+	t.Parallel()
+	// No member campaigns while it hears nothing: v keeps its host, to
+	// which it can still send.
+	quiet := func(cfg *node.Config) {
+		cfg.Timing = node.Timing{Tick: 50 * time.Millisecond, ElectionTicks: 1200, HeartbeatTicks: 1}
+	}
+	c := newClusterWith(t, 3, 246, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, m := range c.Members() {
+			m.Tweak = quiet
+		}
+	})
+	c.form()
+	c.waitVoters(3) // a quorum without v
+	c.waitPrekeys(3)
+	h := c.Host()
+	v := (h + 1) % 3
+	o := 3 - h - v
+	before := c.notNewer(h)
+	// v can send to the others but hears nothing.
+	c.net.Cut(c.Member(h).URL, c.Member(v).URL)
+	c.net.Cut(c.Member(o).URL, c.Member(v).URL)
+	if err := node.RotatePrekey(c.Node(v)); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 20*time.Second, "v's new prekey on the host and the other", func() bool {
+		for _, i := range []int{h, o} {
+			if ok, err := node.NamesPrekey(c.Node(i), c.GroupID, c.Node(v)); err != nil || !ok {
+				return false
+			}
+		}
+		return true
+	})
+	if ok, _ := node.NamesPrekey(c.Node(v), c.GroupID, c.Node(v)); ok {
+		t.Fatal("v applied its own new prekey although it heard nothing")
+	}
+	c.Crash(v)
+	c.net.Heal()
+	c.Member(v).Tweak = func(cfg *node.Config) { quiet(cfg); cfg.RetryInterval = 5 * time.Millisecond }
+	for _, j := range []int{h, o} {
+		c.net.SetLink(c.Member(j).URL, c.Member(v).URL, simnet.LinkConfig{Latency: 40 * time.Millisecond})
+		c.net.SetLink(c.Member(v).URL, c.Member(j).URL, simnet.LinkConfig{Latency: 40 * time.Millisecond})
+	}
+	c.start(v)
+	c.Eventually(t, 30*time.Second, "v's prekey in v's own log", func() bool {
+		ok, err := node.NamesPrekey(c.Node(v), c.GroupID, c.Node(v))
+		return err == nil && ok
+	})
+	// A copy v proposed meanwhile is committed before this message.
+	c.send(h, "after", 10*time.Second)
+	c.converged(1)
+	if got := c.notNewer(h) - before; got != 0 {
+		t.Errorf("%d copies of a prekey the log already had were committed after v's restart, want none", got)
+	}
+}

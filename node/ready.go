@@ -85,9 +85,6 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if rd.SoftState.Lead != g.leader && rd.SoftState.Lead != raft.None {
 			g.fig.leaderChanges.Add(1)
 		}
-		if rd.SoftState.Lead != g.leader {
-			g.leaderCommit = 0 // the last host's word, which may have been a lie
-		}
 		switch {
 		case rd.SoftState.Lead != raft.None:
 			g.noLeaderSince = time.Time{}

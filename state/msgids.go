@@ -110,21 +110,28 @@ func recentOf(n int) int {
 	return n - sorted
 }
 
-// restore makes m the set of ids, ascending, laid out as adding them one at
-// a time in the order of their indexes would have.
-func (m *MessageIDs) restore(ids []idAt) {
-	r := recentOf(len(ids))
-	if r == 0 {
-		m.setSorted(ids)
-		return
-	}
-	// The recent ones are the r added last: those of the r highest
-	// indexes.
+// restore makes m, a new set, the set of ids, ascending, laid out as adding
+// them one at a time in the order of their indexes would have. Two ids at
+// one index cannot come from applying a log (one message an entry): it
+// says so rather than lay them out otherwise.
+func (m *MessageIDs) restore(ids []idAt) error {
 	idx := make([]uint64, len(ids))
 	for i, e := range ids {
 		idx[i] = e.index
 	}
 	slices.Sort(idx)
+	for i := 1; i < len(idx); i++ {
+		if idx[i] == idx[i-1] {
+			return bad("two messages accepted at %d", idx[i])
+		}
+	}
+	r := recentOf(len(ids))
+	if r == 0 {
+		m.setSorted(ids)
+		return nil
+	}
+	// The recent ones are the r added last: those of the r highest
+	// indexes.
 	from := idx[len(idx)-r]
 	sorted := make([]idAt, 0, len(ids)-r)
 	m.recent = make(map[[16]byte]uint64, r)
@@ -139,6 +146,7 @@ func (m *MessageIDs) restore(ids []idAt) {
 		sorted = nil // as before a first merge
 	}
 	m.setSorted(sorted)
+	return nil
 }
 
 // setSorted makes sorted, ascending, the slice of ids, and indexes its runs

@@ -2,6 +2,7 @@ package state
 
 import (
 	"encoding/binary"
+	"errors"
 	"math/rand/v2"
 	"reflect"
 	"runtime"
@@ -122,10 +123,27 @@ func TestMessageIDsRestoredLayout(t *testing.T) {
 			continue
 		}
 		var back MessageIDs
-		back.restore(slices.Clone(m.inOrder()))
+		if err := back.restore(slices.Clone(m.inOrder())); err != nil {
+			t.Fatal(err)
+		}
 		if !reflect.DeepEqual(back, m) {
 			t.Fatalf("after %d ids: restored with %d sorted and %d recent, the original has %d and %d",
 				n, len(back.sorted), len(back.recent), len(m.sorted), len(m.recent))
 		}
+	}
+}
+
+// TestMessageIDsRestoreRefusesOneIndexTwice: ids at one index cannot come
+// from applying a log (one message an entry), so restore refuses them
+// rather than lay them out unlike any applied state (helper-44: 5,000 ids at
+// one index were all put in the map).
+func TestMessageIDsRestoreRefusesOneIndexTwice(t *testing.T) {
+	ids := make([]idAt, 5000)
+	for i := range ids {
+		ids[i] = idAt{hi: uint64(i), lo: 1, index: 7}
+	}
+	var m MessageIDs
+	if err := m.restore(ids); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("restore of 5,000 ids at one index: %v, want ErrBadSnapshot", err)
 	}
 }

@@ -41,8 +41,7 @@ func msgIDsIn(ids *MessageIDs, packed []byte, applied uint64) error {
 		}
 		sorted = append(sorted, idAtOf([16]byte(id), index))
 	}
-	ids.restore(sorted)
-	return nil
+	return ids.restore(sorted)
 }
 
 func ascending(prev, cur []byte, what string) error {

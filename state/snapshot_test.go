@@ -218,6 +218,11 @@ func TestRestoreRejects(t *testing.T) {
 			ids[1].id = ids[0].id
 			s.MsgIDs = packIDs(ids)
 		})},
+		{"two messages at one index", w.group, edit(func(s *snapshotWire) {
+			ids := unpackIDs(s.MsgIDs)
+			ids[1].index = ids[0].index
+			s.MsgIDs = packIDs(ids)
+		})},
 		{"a message after the applied index", w.group, edit(func(s *snapshotWire) {
 			ids := unpackIDs(s.MsgIDs)
 			ids[0].index = s.Applied + 1

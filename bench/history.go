@@ -171,25 +171,13 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 	if err := p.kill(); err != nil {
 		return r, err
 	}
-	t := time.Now()
-	if err := p.start(ctx); err != nil {
+	if r.Restart, r.RSSRestarted, r.RSSFileRestarted, err = restartToFirstPage(ctx, p, gid, "the restart"); err != nil {
 		return r, err
 	}
-	if err := testutil.Poll(ctx, 5*time.Millisecond, "the first page after the restart", func() bool { return firstPage(ctx, p, gid) == nil }); err != nil {
-		return r, err
-	}
-	r.Restart = time.Since(t)
-	r.RSSRestarted, r.RSSFileRestarted = rss(p.cmd.Process.Pid)
 	p.stop()
-	t = time.Now()
-	if err := p.start(ctx); err != nil {
+	if r.CleanRestart, r.RSSClean, r.RSSFileClean, err = restartToFirstPage(ctx, p, gid, "a clean restart"); err != nil {
 		return r, err
 	}
-	if err := testutil.Poll(ctx, 5*time.Millisecond, "the first page after a clean restart", func() bool { return firstPage(ctx, p, gid) == nil }); err != nil {
-		return r, err
-	}
-	r.CleanRestart = time.Since(t)
-	r.RSSClean, r.RSSFileClean = rss(p.cmd.Process.Pid)
 
 	st, err := procs[1].api.status(ctx)
 	if err != nil {
@@ -205,7 +193,7 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 		return procCPU(procs[0].cmd.Process.Pid) + procCPU(procs[1].cmd.Process.Pid)
 	}
 	others := othersCPU()
-	t = time.Now()
+	t := time.Now()
 	if err := procs[2].start(ctx); err != nil {
 		return r, err
 	}
@@ -228,6 +216,22 @@ func History(ctx context.Context, o HistoryOptions) (HistoryResult, error) {
 	r.CatchUp = time.Since(t)
 	r.CatchUpCPU, r.CatchUpOthersCPU = procCPU(procs[2].cmd.Process.Pid), othersCPU()-others
 	return r, nil
+}
+
+// restartToFirstPage starts p again and returns the time until it answers
+// the first page of group gid, and its resident memory then (total and
+// file pages); what names the restart in an error.
+func restartToFirstPage(ctx context.Context, p *serveProc, gid, what string) (took time.Duration, total, file int64, err error) {
+	t := time.Now()
+	if err := p.start(ctx); err != nil {
+		return 0, 0, 0, err
+	}
+	if err := testutil.Poll(ctx, 5*time.Millisecond, "the first page after "+what, func() bool { return firstPage(ctx, p, gid) == nil }); err != nil {
+		return 0, 0, 0, err
+	}
+	took = time.Since(t)
+	total, file = rss(p.cmd.Process.Pid)
+	return took, total, file, nil
 }
 
 // perMessage is d divided among n messages, in microseconds.

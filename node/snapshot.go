@@ -247,7 +247,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 // restart applies more of it again.
 func (g *group) maybeSnapshot() {
 	applied := g.st.Applied
-	if (applied < g.snapIndex+g.n.cfg.SnapshotEntries && g.snapBytes < g.n.cfg.SnapshotBytes) || g.confState == nil || applied <= g.snapIndex {
+	if applied < g.snapIndex+g.n.cfg.SnapshotEntries && g.snapBytes < g.n.cfg.SnapshotBytes {
 		return
 	}
 	g.snapshot()
@@ -260,15 +260,19 @@ func (g *group) maybeSnapshot() {
 // chance: its restart applies what follows the last snapshot. A halted
 // group keeps the state it halted with on disk as it was.
 func (g *group) snapshotAtStop() {
-	if g.confState == nil || g.st.Applied <= g.snapIndex || g.fork != nil {
-		return
+	if g.fork == nil {
+		g.snapshot()
 	}
-	g.snapshot()
 }
 
-// snapshot takes the snapshot at the applied index (maybeSnapshot).
+// snapshot takes the snapshot at the applied index (maybeSnapshot), unless
+// nothing was applied since the last one or raft's configuration is not
+// known yet.
 func (g *group) snapshot() {
 	applied := g.st.Applied
+	if g.confState == nil || applied <= g.snapIndex {
+		return
+	}
 	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
 	data, err := g.st.Snapshot()
 	if err != nil {

@@ -23,15 +23,7 @@ func BenchmarkSaveRaft(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
-				ents := make([]*pb.Entry, n)
-				for j := range ents {
-					ents[j] = &pb.Entry{Term: new(uint64(2)), Index: new(next), Data: data}
-					next++
-				}
-				hs := &pb.HardState{Term: new(uint64(2)), Vote: new(uint64(1)), Commit: new(next - 1)}
-				if err := s.SaveRaft(gid, hs, ents, nil, nil); err != nil {
-					b.Fatal(err)
-				}
+				next = saveRun(b, s, gid, next, n, data)
 			}
 			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "entries/s")
 		})
@@ -72,4 +64,20 @@ func benchStore(b *testing.B) (*Store, []byte) {
 		b.Fatal(err)
 	}
 	return s, gid
+}
+
+// saveRun writes, in one SaveRaft, n entries of term 2 holding data from
+// index next on, with a hard state that commits them, and returns the index
+// after them.
+func saveRun(tb testing.TB, s *Store, gid []byte, next uint64, n int, data []byte) uint64 {
+	ents := make([]*pb.Entry, n)
+	for j := range ents {
+		ents[j] = &pb.Entry{Term: new(uint64(2)), Index: new(next), Data: data}
+		next++
+	}
+	hs := &pb.HardState{Term: new(uint64(2)), Vote: new(uint64(1)), Commit: new(next - 1)}
+	if err := s.SaveRaft(gid, hs, ents, nil, nil); err != nil {
+		tb.Fatal(err)
+	}
+	return next
 }

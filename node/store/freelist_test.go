@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	bolt "go.etcd.io/bbolt"
-	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // freeListWritten reports whether the current meta page of the bbolt file
@@ -46,18 +45,7 @@ func TestStoreWritesItsFreeList(t *testing.T) {
 	gid := []byte("0123456789abcdef")
 	data := bytes.Repeat([]byte{0xa5}, 700)
 	next := uint64(1)
-	save := func(s *Store, n int) {
-		t.Helper()
-		ents := make([]*pb.Entry, n)
-		for j := range ents {
-			ents[j] = &pb.Entry{Term: new(uint64(2)), Index: new(next), Data: data}
-			next++
-		}
-		hs := &pb.HardState{Term: new(uint64(2)), Vote: new(uint64(1)), Commit: new(next - 1)}
-		if err := s.SaveRaft(gid, hs, ents, nil, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	save := func(s *Store, n int) { next = saveRun(t, s, gid, next, n, data) }
 	// A store as the code before wrote it.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {

@@ -245,20 +245,25 @@ func (g *group) afterConf(res state.Result) {
 // sealed again under a new key.
 func (g *group) epochChanged() {
 	if g.keysEpoch != g.st.Epoch {
-		// No message of the old epoch can be accepted any more, so their
-		// keys are of no use for opening.
-		g.keys.Forget(g.st.Epoch)
+		g.forgetPastKeys()
 		g.keysEpoch = g.st.Epoch
 		clear(g.keyUse)
-		if g.restored == nil {
-			// Nor for restoring the outbox, once it is restored:
-			// resealOutbox below seals what it holds under a new key.
-			g.keys.ForgetOwn(g.st.Epoch)
-		}
 	}
 	// Queued messages were sealed under a key of the old epoch; re-seal them
 	// now rather than have each rejected once.
 	g.resealOutbox()
+}
+
+// forgetPastKeys drops from the key ring the keys of the epochs before the
+// current one. No message of an old epoch can be accepted any more, so
+// their keys are of no use for opening (history keeps those that open the
+// messages read, for pages); nor are this node's own, once the outbox is
+// restored: resealOutbox seals what it holds under a new key.
+func (g *group) forgetPastKeys() {
+	g.keys.Forget(g.st.Epoch)
+	if g.restored == nil {
+		g.keys.ForgetOwn(g.st.Epoch)
+	}
 }
 
 func (g *group) afterEntry(idx uint64, res state.Result) {

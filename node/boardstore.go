@@ -255,6 +255,17 @@ func (g *group) loadBoard(index uint64) (*storedBoard, error) {
 // rebuildHistory): from the stored board when it can, else from the whole
 // log.
 func (g *group) restoreHistory(first, upto uint64) error {
+	// The messages before the snapshot are of any epoch, and the restored
+	// configuration has just had the ring forget the past epochs' keys
+	// (epochChanged): the keys this node kept open them again, as they did
+	// when it applied them. Without them another member's message of a
+	// past epoch, in the window but without the key header, which travels
+	// with the first message under a key only, was left out of the window
+	// while an older one stayed, and no page listed it again.
+	for _, k := range g.hist.keys {
+		g.keys.Add(k)
+	}
+	defer g.forgetPastKeys()
 	sb, err := g.loadBoard(upto)
 	skipped := 0
 	if err == nil {
@@ -304,7 +315,6 @@ func (g *group) restoreHistory(first, upto uint64) error {
 			g.deliver(s.c, author)
 		}
 	}
-	g.keys.Forget(g.st.Epoch)
 	return nil
 }
 

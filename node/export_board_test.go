@@ -76,3 +76,18 @@ func StolenBoard(dir string, id *identity.Identity, groupID string) ([]byte, err
 	}
 	return aead.Open(nil, blob[:aead.NonceSize()], blob[aead.NonceSize():], boardAAD(gid, snap.GetMetadata().GetIndex()))
 }
+
+// DropStoredBoard deletes the key of the stored board of a group in the
+// home dir of a stopped node, as a crash between storing a board and its
+// key leaves it: the next start rebuilds the history from the whole log.
+func DropStoredBoard(dir string, id *identity.Identity, groupID string) error {
+	gid, err := crypto.ParseGroupID(groupID)
+	if err != nil {
+		return err
+	}
+	ks, err := keystore.Open(filepath.Join(dir, keyStoreFile), id)
+	if err != nil {
+		return err
+	}
+	return errors.Join(ks.Delete(boardKeyName(gid)), ks.Close())
+}

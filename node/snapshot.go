@@ -230,9 +230,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 		g.blog.opened++
 		g.deliver(r.c, r.author)
 	}
-	// Keys of earlier epochs open nothing that is still to come.
-	g.keys.Forget(g.st.Epoch)
-	return nil
+	return nil // restoreHistory forgets the past epochs' keys again
 }
 
 // maybeSnapshot takes a snapshot every SnapshotEntries applied entries, or

@@ -21,7 +21,7 @@ import (
 // pings.
 
 // Ping layout (docs/PROTOCOL.md, "Pings"): nonce (16) || kind (1) || term
-// (8) || leader (8) || flags (1) || [read (8)] || [head].
+// (8) || leader (8) || flags (1) || [read (8)] || [past (16)] || [head].
 const (
 	pingNonce   = 16
 	pingKindOff = pingNonce
@@ -183,7 +183,7 @@ func TestReceiptsFromCraftedPings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unknownFlag := pingPayload(nonce, 1, flagRead|8, 99, nil) // bits 0 to 2 are known
+	unknownFlag := pingPayload(nonce, 1, flagRead|16, 99, nil) // bits 0 to 3 are known
 	cut := pingPayload(nonce, 1, flagRead, 99, nil)[:pingFlagOff+1+5]
 	oversize := pingPayload(nonce, 1, flagRead, 99, make([]byte, 513))
 	pong := pingPayload(nonce, 2, flagRead, 99, nil)

@@ -65,9 +65,15 @@ const (
 	pingRead byte = 2
 	// pingSilent, in the flags, says that the sender has not heard from
 	// the leader of its raft view for a while (cutoff.go).
-	pingSilent     byte = 4
-	pingFlagsKnown      = pingSuspect | pingRead | pingSilent
+	pingSilent byte = 4
+	// pingPast, in the flags, says that the 16 bytes after the read mark
+	// (if any) are a raft view, term then leader raft id, whose leader the
+	// sender suspected of censoring it in that term, which the sender has
+	// since left (censor.go, shunLate).
+	pingPast       byte = 8
+	pingFlagsKnown      = pingSuspect | pingRead | pingSilent | pingPast
 	pingReadLen         = 8
+	pingPastLen         = 16
 
 	pingKindPing byte = 1
 	pingKindPong byte = 2
@@ -79,15 +85,17 @@ var errPingPayload = errors.New("ping payload is neither a 16-byte nonce nor a n
 type pingExtra struct {
 	flags     byte   // pingSuspect, pingRead, or 0
 	read      uint64 // the read mark, with pingRead
+	past      raftView
 	statement []byte // the signed TypeHead envelope; nil for none
 }
 
 // encodePing is nonce || kind || term (8 bytes, big endian) || leader raft id
 // (8 bytes, big endian) || flags (1 byte) || read mark (8 bytes, big endian,
-// only with pingRead) || statement (the signed TypeHead envelope, up to
-// maxHeadFrame bytes; none when nil).
+// only with pingRead) || past suspicion (term and leader raft id, 8 bytes
+// each, big endian, only with pingPast) || statement (the signed TypeHead
+// envelope, up to maxHeadFrame bytes; none when nil).
 func encodePing(nonce []byte, kind byte, rv raftView, x pingExtra) []byte {
-	b := make([]byte, 0, pingFlagsLen+pingReadLen+len(x.statement))
+	b := make([]byte, 0, pingFlagsLen+pingReadLen+pingPastLen+len(x.statement))
 	b = append(b, nonce...)
 	b = append(b, kind)
 	b = binary.BigEndian.AppendUint64(b, rv.term)
@@ -95,6 +103,10 @@ func encodePing(nonce []byte, kind byte, rv raftView, x pingExtra) []byte {
 	b = append(b, x.flags)
 	if x.flags&pingRead != 0 {
 		b = binary.BigEndian.AppendUint64(b, x.read)
+	}
+	if x.flags&pingPast != 0 {
+		b = binary.BigEndian.AppendUint64(b, x.past.term)
+		b = binary.BigEndian.AppendUint64(b, x.past.lead)
 	}
 	return append(b, x.statement...)
 }
@@ -105,7 +117,7 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 	switch {
 	case len(p) == pingNonceLen:
 		return p, 0, raftView{}, x, nil
-	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+pingReadLen+maxHeadFrame):
+	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+pingReadLen+pingPastLen+maxHeadFrame):
 		kind = p[pingNonceLen]
 		if kind != pingKindPing && kind != pingKindPong {
 			return nil, 0, raftView{}, x, fmt.Errorf("%w: kind %d", errPingPayload, kind)
@@ -123,6 +135,16 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 					return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: the read mark is cut short", errPingPayload)
 				}
 				x.read, rest = binary.BigEndian.Uint64(rest), rest[pingReadLen:]
+			}
+			if x.flags&pingPast != 0 {
+				if len(rest) < pingPastLen {
+					return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: the past suspicion is cut short", errPingPayload)
+				}
+				x.past = raftView{term: binary.BigEndian.Uint64(rest), lead: binary.BigEndian.Uint64(rest[8:])}
+				if x.past.term == 0 || x.past.lead == 0 {
+					return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: a past suspicion of no host", errPingPayload)
+				}
+				rest = rest[pingPastLen:]
 			}
 			if len(rest) > maxHeadFrame {
 				return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))

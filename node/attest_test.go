@@ -125,11 +125,21 @@ func TestPingPayload(t *testing.T) {
 	if _, _, _, x, err := decodePing(withRead); err != nil || x.flags != pingRead || x.read != 0x0a0b || !bytes.Equal(x.statement, statement) {
 		t.Fatalf("read mark decoded as %+v, %v", x, err)
 	}
+	// A past suspicion comes after the read mark.
+	withPast := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead | pingPast, read: 0x0a0b, past: raftView{term: 6, lead: 0x11}, statement: statement})
+	if want, _ := hex.DecodeString("0a" + "0000000000000a0b" + "0000000000000006" + "0000000000000011" + "5a5a"); !bytes.Equal(withPast[pingViewLen:pingViewLen+27], want) {
+		t.Fatalf("flags, read mark and past suspicion encoded as %x, want %x", withPast[pingViewLen:pingViewLen+27], want)
+	}
+	if _, _, _, x, err := decodePing(withPast); err != nil || x.past != (raftView{term: 6, lead: 0x11}) || x.read != 0x0a0b || !bytes.Equal(x.statement, statement) {
+		t.Fatalf("past suspicion decoded as %+v, %v", x, err)
+	}
+	cutPast := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingPast, past: raftView{term: 6, lead: 1}})[:pingFlagsLen+12]
+	pastOfNoHost := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingPast, past: raftView{term: 6}})
 	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{statement: make([]byte, maxHeadFrame+1)})
 	tooLongRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, statement: make([]byte, maxHeadFrame+1)})
-	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 8})
+	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 16})
 	cutRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, read: 9})[:pingFlagsLen+5]
-	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead}
+	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead, cutPast, pastOfNoHost}
 	unknownKind := append([]byte{}, got...)
 	unknownKind[16] = 3
 	bad = append(bad, unknownKind)

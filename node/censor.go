@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"maps"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -29,6 +30,14 @@ import (
 // out and a member they do not suspect is elected. The suspicion lapses
 // with the term.
 //
+// A member that leaves a host's view while it suspects that host (the term
+// ends, or it deposed the host) goes on saying so for shunFor, as a past
+// suspicion beside its raft view: the others may not have heard it in the
+// term itself. A host that hands leadership over just before the voters
+// count their majority, as placement may do by chance and a censor on
+// purpose, is then still known for what a majority of the voters said of
+// it, and not handed leadership back or voted back in (shunLate).
+//
 // A host that censors only a minority of the voters keeps its place: its
 // victims see the alert, and the voters it serves see nothing wrong. A
 // member cannot prove what it proposed to the host (the host could say it
@@ -53,6 +62,13 @@ type suspicionReport struct {
 	key     [32]byte
 	view    raftView
 	suspect bool
+	past    raftView // a past suspicion (pingPast); zero for none
+}
+
+// pastReport is a member's latest past suspicion, and when it came.
+type pastReport struct {
+	view raftView
+	at   time.Time
 }
 
 const reasonDeposed = "message from a host the voters deposed"
@@ -60,12 +76,20 @@ const reasonDeposed = "message from a host the voters deposed"
 // noteSuspicion hands a member's report (the flags of its ping or pong) to
 // the group's goroutine. Safe from any goroutine; never blocks: a lost
 // report comes again with the next ping.
-func (g *group) noteSuspicion(key [32]byte, rv raftView, flags byte) {
-	r := suspicionReport{key: key, view: rv, suspect: flags&pingSuspect != 0}
-	if !r.suspect {
-		if cur := g.suspected.Load(); cur == nil || !(*cur)[key] {
-			return // nothing to clear: most pings
-		}
+func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
+	r := suspicionReport{key: key, view: rv, suspect: x.flags&pingSuspect != 0}
+	if x.flags&pingPast != 0 {
+		r.past = x.past
+	}
+	news := r.suspect
+	if cur := g.suspected.Load(); !news && cur != nil && (*cur)[key] {
+		news = true // a suspicion to clear
+	}
+	if h := g.heardPast.Load(); !news && r.past.lead != raft.None && (h == nil || (*h)[key] != r.past) {
+		news = true
+	}
+	if !news {
+		return // most pings
 	}
 	select {
 	case g.suspc <- r:
@@ -80,9 +104,21 @@ func (g *group) onSuspicion(r suspicionReport) {
 	} else {
 		delete(g.suspicions, r.key)
 	}
+	if r.past.lead != raft.None {
+		if g.past == nil {
+			g.past = map[[32]byte]pastReport{}
+		}
+		g.past[r.key] = pastReport{view: r.past, at: time.Now()}
+		h := make(map[[32]byte]raftView, len(g.past))
+		for k, p := range g.past {
+			h[k] = p.view
+		}
+		g.heardPast.Store(&h)
+	}
 	g.publishSuspected()
 	g.checkDeposed()
 	g.checkSelfDeposed()
+	g.shunLate(time.Now())
 }
 
 // publishSuspected publishes which members report a suspicion, so that the
@@ -108,6 +144,10 @@ func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 	if s := g.silentView.Load(); s != nil && *s == rv {
 		x.flags |= pingSilent
 	}
+	if p := g.pastSuspecting.Load(); p != nil && *p != rv {
+		x.flags |= pingPast
+		x.past = *p
+	}
 	return x
 }
 
@@ -119,6 +159,7 @@ func (g *group) watchCensorship(now time.Time) {
 	// majority.
 	g.lapseDeposed(now)
 	host := raftView{term: g.term, lead: g.leader}
+	g.notePastSuspect(host, now)
 	if host.lead == raft.None || host.lead == g.raftID || g.fork != nil || g.left {
 		g.cw = censorWatch{host: host}
 		g.setSuspect(false)
@@ -214,7 +255,32 @@ func (g *group) suspectingVoters() (n, needed int) {
 	if g.cw.suspect {
 		mine = &g.cw.host
 	}
-	return countSuspecting(voters, g.n.self.Sign, mine, raftView{term: g.term, lead: g.leader}, g.suspicions), len(voters)/2 + 1
+	cur := raftView{term: g.term, lead: g.leader}
+	reports := g.suspicions
+	// A voter that deposed the host, and so no longer follows it, says so
+	// as a past suspicion: it counts as much as its suspicion did.
+	if p := g.pastOf(cur, time.Now()); len(p) > 0 {
+		reports = maps.Clone(g.suspicions)
+		for k, v := range p {
+			reports[k] = v
+		}
+	}
+	return countSuspecting(voters, g.n.self.Sign, mine, cur, reports), len(voters)/2 + 1
+}
+
+// pastOf returns the members whose past suspicion, reported within
+// shunFor of now, is of view v.
+func (g *group) pastOf(v raftView, now time.Time) map[[32]byte]raftView {
+	var out map[[32]byte]raftView
+	for k, p := range g.past {
+		if p.view == v && now.Sub(p.at) < shunFor {
+			if out == nil {
+				out = map[[32]byte]raftView{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // countSuspecting counts the voters that suspect the host of view cur: self
@@ -258,6 +324,74 @@ func (g *group) checkDeposed() {
 			Msg("a majority of the voters suspects the host of censorship; no longer following it")
 		g.publish()
 		g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
+	}
+}
+
+// notePastSuspect keeps this node's suspicion of its host as a past one
+// once it leaves that host's view (host is its view now), for its pings to
+// carry for shunFor, and counts the voters that suspected it then.
+func (g *group) notePastSuspect(host raftView, now time.Time) {
+	if g.cw.suspect && g.cw.host != host && g.cw.host != g.pastSuspect {
+		g.pastSuspect, g.pastSuspectAt = g.cw.host, now
+		p := g.pastSuspect
+		g.pastSuspecting.Store(&p)
+		g.shunLate(now)
+	}
+	if !g.pastSuspectAt.IsZero() && now.Sub(g.pastSuspectAt) >= shunFor {
+		g.pastSuspect, g.pastSuspectAt = raftView{}, time.Time{}
+		g.pastSuspecting.Store(nil)
+	}
+	for k, p := range g.past {
+		if now.Sub(p.at) >= shunFor {
+			delete(g.past, k)
+		}
+	}
+}
+
+// shunLate shuns, as checkDeposed does, the host of a view other than the
+// current one that a majority of the voters suspected in it, counted only
+// now from their suspicions of it, past or not, and this node's: the view
+// ended before this node heard enough of them.
+func (g *group) shunLate(now time.Time) {
+	if me := g.st.Members[g.n.self.Sign]; me == nil || !me.Voter {
+		return
+	}
+	cur := raftView{term: g.term, lead: g.leader}
+	views := map[raftView]bool{g.pastSuspect: true}
+	for _, p := range g.past {
+		views[p.view] = true
+	}
+	voters := g.st.Voters()
+	for v := range views {
+		if v == cur || v.lead == raft.None || v.lead == g.raftID {
+			continue
+		}
+		if at, ok := g.shunned[v.lead]; ok && now.Sub(at) < shunFor {
+			continue
+		}
+		var mine *raftView
+		if g.pastSuspect == v {
+			mine = &v
+		}
+		reports := g.pastOf(v, now)
+		for k, sv := range g.suspicions {
+			if sv == v {
+				if reports == nil {
+					reports = map[[32]byte]raftView{}
+				}
+				reports[k] = v
+			}
+		}
+		n := countSuspecting(voters, g.n.self.Sign, mine, v, reports)
+		if n < len(voters)/2+1 {
+			continue
+		}
+		if g.shunned == nil {
+			g.shunned = map[uint64]time.Time{}
+		}
+		g.shunned[v.lead] = now
+		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", v.term).Int("voters", n).
+			Msg("a majority of the voters suspected an earlier host of censorship; leadership is not handed back to it")
 	}
 }
 

@@ -68,6 +68,11 @@ type group struct {
 	suspecting atomic.Pointer[raftView] // the host this node suspects, nil for none
 	suspected  atomic.Pointer[map[[32]byte]bool]
 	suspc      chan suspicionReport
+	// pastSuspecting is the host of an ended view this node suspected
+	// (nil for none), heardPast the members' latest past suspicions, both
+	// published by run (censor.go, shunLate).
+	pastSuspecting atomic.Pointer[raftView]
+	heardPast      atomic.Pointer[map[[32]byte]raftView]
 
 	// fig are the group's running counts (figures.go).
 	fig *groupFigures
@@ -221,6 +226,12 @@ type group struct {
 	// shunned are the hosts this node saw deposed, by raft id, and when:
 	// placement does not hand leadership back to them for shunFor.
 	shunned map[uint64]time.Time
+	// pastSuspect is the host this node suspected when it left that
+	// host's view with the suspicion standing, and since when; past the
+	// members' reports of theirs (shunLate).
+	pastSuspect   raftView
+	pastSuspectAt time.Time
+	past          map[[32]byte]pastReport
 	// selfDeposed is when this node, hosting, last saw a majority of the
 	// voters suspect it: it does not force its way back for shunFor
 	// (cutoff.go).

@@ -402,7 +402,7 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 			g.noteHead(c)
 		}
 		if kind == pingKindPing {
-			g.noteSuspicion(env.Sender, rv, x.flags)
+			g.noteSuspicion(env.Sender, rv, x)
 		}
 		g.noteRead(env.Sender, x)
 		n.markOnline(sender.url)

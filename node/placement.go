@@ -147,7 +147,7 @@ func (g *group) ping(key [32]byte, url string) (ms float64, ok, gone bool) {
 		// Only a pong of kind 2 is the member's report: an echo of kind
 		// 1 carries this node's own view, flags and read mark.
 		g.noteAttestation(key, rv, x.flags)
-		g.noteSuspicion(key, rv, x.flags)
+		g.noteSuspicion(key, rv, x)
 		g.noteRead(key, x)
 	}
 	if x.statement != nil {

@@ -85,7 +85,9 @@ func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
 	if cur := g.suspected.Load(); !news && cur != nil && (*cur)[key] {
 		news = true // a suspicion to clear
 	}
-	if h := g.heardPast.Load(); !news && r.past.lead != raft.None && (h == nil || (*h)[key] != r.past) {
+	if h := g.heardPast.Load(); !news && h != nil && (*h)[key] != r.past {
+		news = true // a new past suspicion, or one withdrawn
+	} else if !news && h == nil && r.past.lead != raft.None {
 		news = true
 	}
 	if !news {
@@ -104,21 +106,34 @@ func (g *group) onSuspicion(r suspicionReport) {
 	} else {
 		delete(g.suspicions, r.key)
 	}
-	if r.past.lead != raft.None {
+	// A member without a past suspicion in its report has none any more
+	// (it came back to that view, or its deposition lapsed): withdrawn.
+	if old, ok := g.past[r.key]; r.past.lead != raft.None && (!ok || old.view != r.past) {
 		if g.past == nil {
 			g.past = map[[32]byte]pastReport{}
 		}
 		g.past[r.key] = pastReport{view: r.past, at: time.Now()}
-		h := make(map[[32]byte]raftView, len(g.past))
-		for k, p := range g.past {
-			h[k] = p.view
-		}
-		g.heardPast.Store(&h)
+		g.publishPast()
+	} else if ok && r.past.lead == raft.None {
+		delete(g.past, r.key)
+		g.publishPast()
 	}
 	g.publishSuspected()
 	g.checkDeposed()
 	g.checkSelfDeposed()
 	g.shunLate(time.Now())
+}
+
+// publishPast publishes the members' past suspicions, for noteSuspicion to
+// pass on only the reports that change them, and the status that counts
+// them.
+func (g *group) publishPast() {
+	h := make(map[[32]byte]raftView, len(g.past))
+	for k, p := range g.past {
+		h[k] = p.view
+	}
+	g.heardPast.Store(&h)
+	g.publish()
 }
 
 // publishSuspected publishes which members report a suspicion, so that the
@@ -160,12 +175,17 @@ func (g *group) watchCensorship(now time.Time) {
 	g.lapseDeposed(now)
 	host := raftView{term: g.term, lead: g.leader}
 	g.notePastSuspect(host, now)
+	// The suspicion ends with the view it was of: cleared before the
+	// watch is reset, which would otherwise leave it published, and
+	// flagged again in every ping once this node is back in that view
+	// (after a deposition lapsed), long after its message committed.
 	if host.lead == raft.None || host.lead == g.raftID || g.fork != nil || g.left {
-		g.cw = censorWatch{host: host}
 		g.setSuspect(false)
+		g.cw = censorWatch{host: host}
 		return
 	}
 	if g.cw.host != host {
+		g.setSuspect(false)
 		g.cw = censorWatch{host: host, control: g.cw.control}
 	}
 	waiting := g.cw.control != 0
@@ -331,20 +351,36 @@ func (g *group) checkDeposed() {
 // once it leaves that host's view (host is its view now), for its pings to
 // carry for shunFor, and counts the voters that suspected it then.
 func (g *group) notePastSuspect(host raftView, now time.Time) {
-	if g.cw.suspect && g.cw.host != host && g.cw.host != g.pastSuspect {
+	// Left for good: a later term, or this node deposed it. Not a moment
+	// without a leader in the same term (a pre-vote), after which this
+	// node may follow the host again and its message commit.
+	left := host.term > g.cw.host.term || g.deposed == g.cw.host
+	if g.cw.suspect && g.cw.host != host && g.cw.host != g.pastSuspect && left {
 		g.pastSuspect, g.pastSuspectAt = g.cw.host, now
 		p := g.pastSuspect
 		g.pastSuspecting.Store(&p)
 		g.shunLate(now)
 	}
-	if !g.pastSuspectAt.IsZero() && now.Sub(g.pastSuspectAt) >= shunFor {
-		g.pastSuspect, g.pastSuspectAt = raftView{}, time.Time{}
-		g.pastSuspecting.Store(nil)
+	if host == g.pastSuspect || !g.pastSuspectAt.IsZero() && now.Sub(g.pastSuspectAt) >= shunFor {
+		g.clearPastSuspect() // back in that view, its own watch says; or old
 	}
+	expired := false
 	for k, p := range g.past {
 		if now.Sub(p.at) >= shunFor {
 			delete(g.past, k)
+			expired = true
 		}
+	}
+	if expired {
+		g.publishPast()
+	}
+}
+
+// clearPastSuspect withdraws this node's past suspicion.
+func (g *group) clearPastSuspect() {
+	if g.pastSuspect != (raftView{}) {
+		g.pastSuspect, g.pastSuspectAt = raftView{}, time.Time{}
+		g.pastSuspecting.Store(nil)
 	}
 }
 
@@ -363,7 +399,17 @@ func (g *group) shunLate(now time.Time) {
 	}
 	voters := g.st.Voters()
 	for v := range views {
-		if v == cur || v.lead == raft.None || v.lead == g.raftID {
+		if v == cur || v.lead == raft.None {
+			continue
+		}
+		if v.lead == g.raftID {
+			// This node's own ended term: it was deposed, as
+			// checkSelfDeposed would have counted in time.
+			if !g.deposedRecently(now) && countSuspecting(voters, g.n.self.Sign, nil, v, g.pastOf(v, now)) >= len(voters)/2+1 {
+				g.selfDeposed = now
+				g.n.log.Warn().Str("group", g.id.String()).Uint64("term", v.term).
+					Msg("a majority of the voters suspected this node of holding back messages when it hosted; it will not force its way back as host")
+			}
 			continue
 		}
 		if at, ok := g.shunned[v.lead]; ok && now.Sub(at) < shunFor {
@@ -431,6 +477,8 @@ func (g *group) lapseDeposed(now time.Time) {
 		return
 	}
 	g.deposed, g.lapsing = raftView{}, time.Time{}
+	// Nor does this node count as suspecting it any more: it follows it.
+	g.clearPastSuspect()
 	g.n.log.Warn().Str("group", g.id.String()).Uint64("term", d.term).
 		Msg("a majority of the voters no longer suspects the host it deposed; following it again")
 	g.publish()

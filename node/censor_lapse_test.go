@@ -15,7 +15,8 @@ import (
 // that host, so the term does not change. Once a majority no longer
 // suspects the host, the voter follows it again and its message commits;
 // a deposition that outlived its majority would cut that voter off for the
-// rest of the term.
+// rest of the term. And its suspicion, told the others as a past one while
+// it did not follow the host, is withdrawn.
 func TestDepositionLapses(t *testing.T) {
 	t.Parallel()
 	c := newClusterWith(t, 3, 341, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
@@ -49,6 +50,12 @@ func TestDepositionLapses(t *testing.T) {
 		g, ok := c.Status(victim)
 		return ok && g.Censorship != nil && g.Censorship.Deposed
 	})
+	// Its raft then loses the host (it drops its heartbeats): from then on
+	// its pings tell its suspicion as a past one.
+	c.Eventually(t, 30*time.Second, "the victim to follow no host", func() bool {
+		g, ok := c.Status(victim)
+		return ok && g.Host == ""
+	})
 
 	// The host was slow, not a censor: it takes the victim's messages
 	// again, and the witness's suspicion clears.
@@ -67,6 +74,18 @@ func TestDepositionLapses(t *testing.T) {
 	if st, _ := c.Status(host); st.Term != term || c.Host() != host {
 		t.Fatalf("the host changed (term %d -> %d): the test did not keep the host it was meant to", term, st.Term)
 	}
+	// Nor does the victim's suspicion outlive the lapse at the witness:
+	// having deposed the host, the victim said so as a past suspicion,
+	// which its pings withdraw once it follows the host again. Kept, it
+	// would count towards a majority with the next slow message of the
+	// witness's own, for 10 minutes.
+	c.Eventually(t, 30*time.Second, "the witness to count no voter suspecting the host", func() bool {
+		g, ok := c.Status(witness)
+		if ok && g.Term != term {
+			t.Fatalf("the term changed (%d -> %d) while the witness still counted the victim's suspicion: %+v", term, g.Term, g.Censorship)
+		}
+		return ok && g.Censorship == nil
+	})
 }
 
 // uncensor undoes censor: member host's node takes every frame again.

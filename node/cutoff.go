@@ -1,6 +1,7 @@
 package node
 
 import (
+	"maps"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -190,7 +191,13 @@ func (g *group) checkSelfDeposed() {
 	}
 	voters := g.st.Voters()
 	cur := raftView{term: g.term, lead: g.raftID}
-	if countSuspecting(voters, g.n.self.Sign, nil, cur, g.suspicions) < len(voters)/2+1 {
+	reports := g.suspicions
+	if p := g.pastOf(cur, time.Now()); len(p) > 0 {
+		// A voter that deposed this node says so as a past suspicion.
+		reports = maps.Clone(g.suspicions)
+		maps.Copy(reports, p)
+	}
+	if countSuspecting(voters, g.n.self.Sign, nil, cur, reports) < len(voters)/2+1 {
 		return
 	}
 	if g.selfDeposed.IsZero() || time.Since(g.selfDeposed) >= shunFor {

@@ -103,8 +103,13 @@ func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
 func (g *group) onSuspicion(r suspicionReport) {
 	if r.suspect {
 		g.suspicions[r.key] = r.view
+		if g.suspAt == nil {
+			g.suspAt = map[[32]byte]time.Time{}
+		}
+		g.suspAt[r.key] = time.Now()
 	} else {
 		delete(g.suspicions, r.key)
+		delete(g.suspAt, r.key)
 	}
 	// A member without a past suspicion in its report has none any more
 	// (it came back to that view, or its deposition lapsed): withdrawn.
@@ -276,16 +281,43 @@ func (g *group) suspectingVoters() (n, needed int) {
 		mine = &g.cw.host
 	}
 	cur := raftView{term: g.term, lead: g.leader}
-	reports := g.suspicions
+	now := time.Now()
+	reports := g.heardSuspicions(now)
 	// A voter that deposed the host, and so no longer follows it, says so
 	// as a past suspicion: it counts as much as its suspicion did.
-	if p := g.pastOf(cur, time.Now()); len(p) > 0 {
-		reports = maps.Clone(g.suspicions)
+	if p := g.pastOf(cur, now); len(p) > 0 {
+		reports = maps.Clone(reports)
 		for k, v := range p {
 			reports[k] = v
 		}
 	}
 	return countSuspecting(voters, g.n.self.Sign, mine, cur, reports), len(voters)/2 + 1
+}
+
+// heardSuspicions returns the members' suspicions that their pings or pongs
+// repeated lately: within three ping intervals, or CensorAfter if longer
+// (what it takes to suspect in the first place). A member that went down or
+// out of reach while it suspected the host stops counting then. Kept, its
+// last report held a deposition for good: the deposing voter, counting it,
+// never lapsed, and dropped the deposed host's vote requests while that host
+// alone held the longest log, so nobody could be elected until that member
+// came back (TestDepositionLapsesWithoutAGoneVoter).
+func (g *group) heardSuspicions(now time.Time) map[[32]byte]raftView {
+	fresh := max(3*g.n.cfg.PingInterval, g.n.cfg.CensorAfter)
+	var out map[[32]byte]raftView
+	for k := range g.suspicions {
+		if now.Sub(g.suspAt[k]) < fresh {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(g.suspicions)
+		}
+		delete(out, k)
+	}
+	if out == nil {
+		return g.suspicions
+	}
+	return out
 }
 
 // pastOf returns the members whose past suspicion, reported within
@@ -420,7 +452,7 @@ func (g *group) shunLate(now time.Time) {
 			mine = &v
 		}
 		reports := g.pastOf(v, now)
-		for k, sv := range g.suspicions {
+		for k, sv := range g.heardSuspicions(now) {
 			if sv == v {
 				if reports == nil {
 					reports = map[[32]byte]raftView{}
@@ -465,7 +497,7 @@ func (g *group) lapseDeposed(now time.Time) {
 		return
 	}
 	voters := g.st.Voters()
-	if countSuspecting(voters, g.n.self.Sign, &d, d, g.suspicions) >= len(voters)/2+1 {
+	if countSuspecting(voters, g.n.self.Sign, &d, d, g.heardSuspicions(now)) >= len(voters)/2+1 {
 		g.lapsing = time.Time{}
 		return
 	}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -94,4 +95,61 @@ func (c *cluster) uncensor(host int) {
 	c.net.Register(c.Member(host).URL, func(ctx context.Context, frame []byte) ([]byte, error) {
 		return n.HandleFrame(ctx, frame)
 	})
+}
+
+// TestDepositionLapsesWithoutAGoneVoter: a voter deposes the host, counting
+// another voter's suspicion, and that voter then goes down for good. The
+// host, which kept appending its own messages meanwhile, alone holds the
+// longest log, so the deposing voter cannot be elected, and it drops the
+// host's vote requests while the deposition stands. The gone voter's last
+// report must stop counting, so that the deposition lapses and the group
+// gets a host again; kept, it held the deposition, and the group, still
+// until that voter came back.
+func TestDepositionLapsesWithoutAGoneVoter(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 342, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) { cfg.CensorAfter = time.Second }
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	host := c.waitHost(-1)
+	victim, gone := (host+1)%3, (host+2)%3
+
+	c.censor(host, victim)
+	sent := make(chan error, 1)
+	go func() {
+		m, err := c.Send(ctxT(t, 120*time.Second), victim, "held back", 60*time.Second)
+		if err == nil && m.State != node.StateCommitted {
+			err = fmt.Errorf("still %s after a minute", m.State)
+		}
+		sent <- err
+	}()
+	c.Eventually(t, 30*time.Second, "the victim to suspect the host", func() bool {
+		g, ok := c.Status(victim)
+		return ok && g.Censorship != nil && !g.Censorship.Since.IsZero()
+	})
+	// The other voter goes down; its last ping had said it suspected the
+	// host too.
+	c.Crash(gone)
+	ctx := ctxT(t, 30*time.Second)
+	if err := node.ReportSuspicion(ctx, c.Node(victim), c.GroupID, c.Member(gone).ID.Public().Sign, true); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "the victim to depose the host", func() bool {
+		g, ok := c.Status(victim)
+		return ok && g.Censorship != nil && g.Censorship.Deposed
+	})
+	// The host appends its own messages, which the victim no longer takes.
+	c.chatter(host, func() bool { return ctx.Err() == nil })
+	c.uncensor(host)
+	select {
+	case err := <-sent:
+		if err != nil {
+			t.Fatalf("the victim's message did not commit: %v\n%s", err, c.Alerts())
+		}
+	case <-ctxT(t, 90*time.Second).Done():
+		t.Fatal("the victim's send did not return")
+	}
 }

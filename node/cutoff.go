@@ -191,10 +191,11 @@ func (g *group) checkSelfDeposed() {
 	}
 	voters := g.st.Voters()
 	cur := raftView{term: g.term, lead: g.raftID}
-	reports := g.suspicions
-	if p := g.pastOf(cur, time.Now()); len(p) > 0 {
+	now := time.Now()
+	reports := g.heardSuspicions(now)
+	if p := g.pastOf(cur, now); len(p) > 0 {
 		// A voter that deposed this node says so as a past suspicion.
-		reports = maps.Clone(g.suspicions)
+		reports = maps.Clone(reports)
 		maps.Copy(reports, p)
 	}
 	if countSuspecting(voters, g.n.self.Sign, nil, cur, reports) < len(voters)/2+1 {

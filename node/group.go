@@ -219,6 +219,7 @@ type group struct {
 	// the voters deposed, if any.
 	cw         censorWatch
 	suspicions map[[32]byte]raftView
+	suspAt     map[[32]byte]time.Time // when each suspicion was last reported
 	deposed    raftView
 	// lapsing is since when fewer than a majority of the voters suspect
 	// the deposed host (zero while a majority does): see lapseDeposed.

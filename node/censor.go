@@ -180,6 +180,15 @@ func (g *group) watchCensorship(now time.Time) {
 	g.lapseDeposed(now)
 	host := raftView{term: g.term, lead: g.leader}
 	g.notePastSuspect(host, now)
+	// A moment without a leader in the same term (a pre-vote this node
+	// runs, a host gone quiet) leaves the watch of that host as it is:
+	// reset, it let a host that silenced its victims now and then keep
+	// them from ever suspecting it, and one that fell silent before the
+	// voters counted their majority leave no past suspicion behind, and
+	// be handed leadership back (TestCensorCannotEscapeBySilence).
+	if host.lead == raft.None && host.term == g.cw.host.term && g.cw.host.lead != raft.None && g.fork == nil && !g.left {
+		return
+	}
 	// The suspicion ends with the view it was of: cleared before the
 	// watch is reset, which would otherwise leave it published, and
 	// flagged again in every ping once this node is back in that view
@@ -510,7 +519,9 @@ func (g *group) lapseDeposed(now time.Time) {
 	}
 	g.deposed, g.lapsing = raftView{}, time.Time{}
 	// Nor does this node count as suspecting it any more: it follows it.
-	g.clearPastSuspect()
+	if g.pastSuspect == d {
+		g.clearPastSuspect()
+	}
 	g.n.log.Warn().Str("group", g.id.String()).Uint64("term", d.term).
 		Msg("a majority of the voters no longer suspects the host it deposed; following it again")
 	g.publish()
@@ -534,7 +545,11 @@ func (g *group) dropDeposed(m *pb.Message) bool {
 	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
 		return m.GetTerm() <= d.term
 	case pb.MsgVote, pb.MsgPreVote:
-		return true
+		// In its term. Past it, with no host elected yet, the shun
+		// decides (dropShunnedVote), which grants a longest log after
+		// a while: dropped for good, and with the voter that would
+		// have been elected gone, nobody could be.
+		return g.term == d.term
 	}
 	return false
 }

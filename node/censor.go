@@ -68,8 +68,11 @@ type suspicionReport struct {
 const reasonDeposed = "message from a host the voters deposed"
 
 // noteSuspicion hands a member's report (the flags of its ping or pong) to
-// the group's goroutine. Safe from any goroutine; never blocks: a lost
-// report comes again with the next ping.
+// the group's goroutine. Safe from any goroutine; never blocks. Each
+// member's latest report waits for the goroutine in its own slot: a member
+// that floods pings replaces only its own, and cannot crowd out the others'
+// (a shared queue dropped what did not fit, so that the honest voters'
+// suspicions went stale, and no deposition formed).
 func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
 	r := suspicionReport{key: key, view: rv, suspect: x.flags&pingSuspect != 0}
 	if x.flags&pingPast != 0 {
@@ -87,9 +90,27 @@ func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
 	if !news {
 		return // most pings
 	}
+	g.suspMu.Lock()
+	if g.suspPending == nil {
+		g.suspPending = map[[32]byte]suspicionReport{}
+	}
+	g.suspPending[key] = r
+	g.suspMu.Unlock()
 	select {
-	case g.suspc <- r:
+	case g.suspWake <- struct{}{}:
 	default:
+	}
+}
+
+// takeSuspicions records the members' reports waiting, on the group's
+// goroutine.
+func (g *group) takeSuspicions() {
+	g.suspMu.Lock()
+	pending := g.suspPending
+	g.suspPending = nil
+	g.suspMu.Unlock()
+	for _, r := range pending {
+		g.onSuspicion(r)
 	}
 }
 

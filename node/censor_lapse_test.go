@@ -153,3 +153,43 @@ func TestDepositionLapsesWithoutAGoneVoter(t *testing.T) {
 		t.Fatal("the victim's send did not return")
 	}
 }
+
+// TestSuspicionsNotCrowdedOut: a member, here the host itself, floods a
+// voter with pings while that voter's group is busy; another voter's one
+// report of a suspicion still reaches it. With one shared queue of 64
+// reports, the flood filled it and the honest report was dropped: a
+// censoring host could keep its victims' suspicions from ever counting,
+// or, since a suspicion counts only while it is repeated, let them lapse.
+func TestSuspicionsNotCrowdedOut(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 343, simnet.LinkConfig{Latency: time.Millisecond}, nil)
+	c.form()
+	c.waitVoters(3)
+	host := c.waitHost(-1)
+	voter, witness := (host+1)%3, (host+2)%3
+	ctx := ctxT(t, 30*time.Second)
+	release, err := node.HoldGroup(ctx, c.Node(voter), c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostKey, wkey := c.Member(host).ID.Public().Sign, c.Member(witness).ID.Public().Sign
+	for range 1000 {
+		if err := node.NoteSuspicion(c.Node(voter), c.GroupID, hostKey, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := node.NoteSuspicion(c.Node(voter), c.GroupID, wkey, true); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	got, err := node.Suspecting(ctx, c.Node(voter), c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range got {
+		if k == wkey {
+			return
+		}
+	}
+	t.Fatalf("the witness's report was crowded out by the host's flood: suspecting %d members", len(got))
+}

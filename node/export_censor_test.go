@@ -30,3 +30,59 @@ func HandOver(ctx context.Context, n *Node, gid string, to [32]byte) error {
 		}
 	})
 }
+
+// HoldGroup blocks the goroutine of n's group gid until release is called,
+// as a busy one is: reports for it wait meanwhile.
+func HoldGroup(ctx context.Context, n *Node, gid string) (release func(), err error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return nil, err
+	}
+	held, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = g.do(ctx, func() {
+			close(held)
+			<-done
+		})
+	}()
+	select {
+	case <-held:
+	case <-ctx.Done():
+		close(done)
+		return nil, ctx.Err()
+	}
+	return func() { close(done) }, nil
+}
+
+// NoteSuspicion hands n's group gid a report of member from, as the
+// transport does with a ping's flags: that it suspects the host of its
+// current view (suspect), or not.
+func NoteSuspicion(n *Node, gid string, from [32]byte, suspect bool) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	var x pingExtra
+	if suspect {
+		x.flags = pingSuspect
+	}
+	g.noteSuspicion(from, g.ownView(), x)
+	return nil
+}
+
+// Suspecting returns the members whose suspicion n's group gid holds, once
+// it has taken the reports waiting.
+func Suspecting(ctx context.Context, n *Node, gid string) ([][32]byte, error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return nil, err
+	}
+	var out [][32]byte
+	err = g.do(ctx, func() {
+		g.takeSuspicions()
+		for k := range g.suspicions {
+			out = append(out, k)
+		}
+	})
+	return out, err
+}

@@ -63,11 +63,13 @@ type group struct {
 	// failed is why run stopped on its own: a write to disk failed.
 	failed atomic.Pointer[error]
 	// suspecting is this node's own suspicion of censorship, suspected the
-	// members reporting one, published by run; suspc carries members'
-	// reports to run (censor.go).
-	suspecting atomic.Pointer[raftView] // the host this node suspects, nil for none
-	suspected  atomic.Pointer[map[[32]byte]bool]
-	suspc      chan suspicionReport
+	// members reporting one, published by run; suspPending holds each
+	// member's latest report for run, which suspWake wakes (censor.go).
+	suspecting  atomic.Pointer[raftView] // the host this node suspects, nil for none
+	suspected   atomic.Pointer[map[[32]byte]bool]
+	suspMu      sync.Mutex
+	suspPending map[[32]byte]suspicionReport
+	suspWake    chan struct{}
 	// pastSuspecting is the host of an ended view this node suspected
 	// (nil for none), heardPast the members' latest past suspicions, both
 	// published by run (censor.go, shunLate).
@@ -286,7 +288,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		pendingHeads: map[[32]byte]headClaim{},
 		heard:        map[[32]byte]headClaim{},
 		suspicions:   map[[32]byte]raftView{},
-		suspc:        make(chan suspicionReport, 64),
+		suspWake:     make(chan struct{}, 1),
 		pullc:        make(chan struct{}, 1),
 		attests:      map[[32]byte]raftView{},
 		urlHint:      map[[32]byte]string{},
@@ -432,8 +434,8 @@ func (g *group) run() {
 			g.onAttestation(a)
 		case c := <-g.headc:
 			g.onHead(c)
-		case r := <-g.suspc:
-			g.onSuspicion(r)
+		case <-g.suspWake:
+			g.takeSuspicions()
 		case <-g.pullc:
 			g.pullAttestations()
 		case fn := <-g.reqc:

@@ -10,7 +10,6 @@ import (
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/node"
-	"github.com/demes/demes/node/simnet"
 )
 
 // refuse has member i refuse, as unreachable, the frames drop picks;
@@ -35,6 +34,27 @@ func (c *cluster) deafen(i, from int, deaf *atomic.Bool) {
 	})
 }
 
+// heldBackByNode0 has node0, hosting, hold back the messages of node1 and
+// node2 while it commits its own, until both suspect it.
+func (c *cluster) heldBackByNode0(ctx context.Context) {
+	c.t.Helper()
+	c.censor(0, 1, 2)
+	c.chatter(0, func() bool { return c.Host() == 0 })
+	for _, i := range []int{1, 2} {
+		if _, err := c.Node(i).Send(ctx, c.GroupID, fmt.Sprintf("held back %d", i), 0); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	c.Eventually(c.t, 45*time.Second, "node1 and node2 to suspect node0", func() bool {
+		for _, i := range []int{1, 2} {
+			if s, ok := c.Status(i); !ok || s.Censorship == nil || s.Censorship.Since.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // TestCensorCannotEscapeByHandover: the best-placed host holds back both
 // other voters' messages, and hands leadership to one of them (node1) once
 // both suspect it, before they have heard each other say so (here they do
@@ -48,40 +68,14 @@ func (c *cluster) deafen(i, from int, deaf *atomic.Bool) {
 // placement handed over just before the voters counted).
 func TestCensorCannotEscapeByHandover(t *testing.T) {
 	t.Parallel()
-	p := points{{0, 0}, {40, 0}, {-40, 0}}
-	c := newClusterWith(t, len(p), 333, simnet.LinkConfig{}, func(c *cluster) {
-		c.setPoints(p, 0)
-		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) {
-				fastPlacement(cfg)
-				cfg.CensorAfter = 3 * time.Second
-			}
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.waitSettledOn(0, "node0 is best placed")
+	c := newCensorCluster(t, 333)
 	var deaf atomic.Bool
 	deaf.Store(true)
 	c.deafen(1, 2, &deaf)
 	c.deafen(2, 1, &deaf)
 
-	c.censor(0, 1, 2)
-	c.chatter(0, func() bool { return c.Host() == 0 })
 	ctx := ctxT(t, 90*time.Second)
-	for _, i := range []int{1, 2} {
-		if _, err := c.Node(i).Send(ctx, c.GroupID, fmt.Sprintf("held back %d", i), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Eventually(t, 45*time.Second, "node1 and node2 to suspect node0", func() bool {
-		for _, i := range []int{1, 2} {
-			if s, ok := c.Status(i); !ok || s.Censorship == nil || s.Censorship.Since.IsZero() {
-				return false
-			}
-		}
-		return true
-	})
+	c.heldBackByNode0(ctx)
 	for _, i := range []int{1, 2} {
 		if s, _ := c.Status(i); s.Censorship.Deposed {
 			t.Fatalf("node%d deposed node0 without hearing the other voter: %+v", i, s.Censorship)
@@ -124,19 +118,7 @@ func TestCensorCannotEscapeByHandover(t *testing.T) {
 // helper-46's review; 3 failures of 3 before the watch outlived the moment).
 func TestCensorCannotEscapeBySilence(t *testing.T) {
 	t.Parallel()
-	p := points{{0, 0}, {40, 0}, {-40, 0}}
-	c := newClusterWith(t, len(p), 334, simnet.LinkConfig{}, func(c *cluster) {
-		c.setPoints(p, 0)
-		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) {
-				fastPlacement(cfg)
-				cfg.CensorAfter = 3 * time.Second
-			}
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.waitSettledOn(0, "node0 is best placed")
+	c := newCensorCluster(t, 334)
 	var deaf, silent atomic.Bool
 	deaf.Store(true)
 	censor := c.Member(0).ID.Public().Sign
@@ -148,22 +130,8 @@ func TestCensorCannotEscapeBySilence(t *testing.T) {
 		})
 	}
 
-	c.censor(0, 1, 2)
-	c.chatter(0, func() bool { return c.Host() == 0 })
 	ctx := ctxT(t, 90*time.Second)
-	for _, i := range []int{1, 2} {
-		if _, err := c.Node(i).Send(ctx, c.GroupID, fmt.Sprintf("held back %d", i), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Eventually(t, 45*time.Second, "node1 and node2 to suspect node0", func() bool {
-		for _, i := range []int{1, 2} {
-			if s, ok := c.Status(i); !ok || s.Censorship == nil || s.Censorship.Since.IsZero() {
-				return false
-			}
-		}
-		return true
-	})
+	c.heldBackByNode0(ctx)
 	silent.Store(true)
 	newHost := -1
 	c.Eventually(t, 30*time.Second, "node1 or node2 to host", func() bool {

@@ -77,6 +77,30 @@ func (c *cluster) names(ids []string) []string {
 }
 
 // withheld returns the leadership handovers node i withheld as host.
+// newCensorCluster forms a group of three on the simulated network with
+// node0 in the middle, 40 ms from each of the others, which are 80 ms
+// apart: node0 ranks a third better than either (a handover takes a
+// fifth), and hosts once placement settles.
+func newCensorCluster(t *testing.T, seed int64) *cluster {
+	p := points{{0, 0}, {40, 0}, {-40, 0}}
+	c := newClusterWith(t, len(p), seed, simnet.LinkConfig{}, func(c *cluster) {
+		c.setPoints(p, 0)
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) {
+				fastPlacement(cfg)
+				// Short, for a quick test, but not so short that the
+				// new host, honest, looks like a censor while it
+				// commits the backlog on a loaded machine.
+				cfg.CensorAfter = 3 * time.Second
+			}
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	c.waitSettledOn(0, "node0 is best placed")
+	return c
+}
+
 func (c *cluster) withheld(i int) uint64 {
 	for _, g := range c.Node(i).Figures().Groups {
 		if g.GroupID == c.GroupID {
@@ -94,24 +118,7 @@ func (c *cluster) withheld(i int) uint64 {
 // again.
 func TestDeposedHostNotHandedBack(t *testing.T) {
 	t.Parallel()
-	// node0 in the middle: 40 ms from each, the others 80 ms apart, so
-	// node0 ranks a third better than either (a handover takes a fifth).
-	p := points{{0, 0}, {40, 0}, {-40, 0}}
-	c := newClusterWith(t, len(p), 331, simnet.LinkConfig{}, func(c *cluster) {
-		c.setPoints(p, 0)
-		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) {
-				fastPlacement(cfg)
-				// Short, for a quick test, but not so short that the
-				// new host, honest, looks like a censor while it
-				// commits the backlog on a loaded machine.
-				cfg.CensorAfter = 3 * time.Second
-			}
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.waitSettledOn(0, "node0 is best placed")
+	c := newCensorCluster(t, 331)
 
 	c.censor(0, 1, 2)
 	// node0 commits its own messages while it holds back the others'

@@ -72,7 +72,7 @@ type group struct {
 	suspWake    chan struct{}
 	// pastSuspecting is the host of an ended view this node suspected
 	// (nil for none), heardPast the members' latest past suspicions, both
-	// published by run (censor.go, shunLate).
+	// published by run (censor_past.go).
 	pastSuspecting atomic.Pointer[raftView]
 	heardPast      atomic.Pointer[map[[32]byte]raftView]
 
@@ -231,7 +231,7 @@ type group struct {
 	shunned map[uint64]time.Time
 	// pastSuspect is the host this node suspected when it left that
 	// host's view with the suspicion standing, and since when; past the
-	// members' reports of theirs (shunLate).
+	// members' reports of theirs (censor_past.go).
 	pastSuspect   raftView
 	pastSuspectAt time.Time
 	past          map[[32]byte]pastReport

@@ -78,16 +78,13 @@ func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
 	if x.flags&pingPast != 0 {
 		r.past = x.past
 	}
-	news := r.suspect
-	if cur := g.suspected.Load(); !news && cur != nil && (*cur)[key] {
-		news = true // a suspicion to clear
+	var heard raftView
+	if h := g.heardPast.Load(); h != nil {
+		heard = (*h)[key]
 	}
-	if h := g.heardPast.Load(); !news && h != nil && (*h)[key] != r.past {
-		news = true // a new past suspicion, or one withdrawn
-	} else if !news && h == nil && r.past.lead != raft.None {
-		news = true
-	}
-	if !news {
+	cur := g.suspected.Load()
+	// News: a suspicion, one to clear, or a past suspicion new or withdrawn.
+	if !r.suspect && (cur == nil || !(*cur)[key]) && heard == r.past {
 		return // most pings
 	}
 	g.suspMu.Lock()
@@ -292,18 +289,10 @@ func (g *group) suspectingVoters() (n, needed int) {
 	if g.cw.suspect {
 		mine = &g.cw.host
 	}
-	cur := raftView{term: g.term, lead: g.leader}
-	now := time.Now()
-	reports := g.heardSuspicions(now)
 	// A voter that deposed the host, and so no longer follows it, says so
 	// as a past suspicion: it counts as much as its suspicion did.
-	if p := g.pastOf(cur, now); len(p) > 0 {
-		reports = maps.Clone(reports)
-		for k, v := range p {
-			reports[k] = v
-		}
-	}
-	return countSuspecting(voters, g.n.self.Sign, mine, cur, reports), len(voters)/2 + 1
+	cur := raftView{term: g.term, lead: g.leader}
+	return countSuspecting(voters, g.n.self.Sign, mine, cur, g.reportsOf(cur, time.Now())), len(voters)/2 + 1
 }
 
 // heardSuspicions returns the members' suspicions that their pings or pongs

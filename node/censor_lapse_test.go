@@ -20,28 +20,9 @@ import (
 // it did not follow the host, is withdrawn.
 func TestDepositionLapses(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, 3, 341, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) { cfg.CensorAfter = time.Second }
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	host := c.waitHost(-1)
-	victim, witness := (host+1)%3, (host+2)%3
+	c, host, victim, witness, sent := newSuspectingVictim(t, 341)
 	st, _ := c.Status(host)
 	term := st.Term
-
-	c.censor(host, victim)
-	sent := make(chan error, 1)
-	go func() {
-		_, err := c.Send(ctxT(t, 90*time.Second), victim, "held back", 60*time.Second)
-		sent <- err
-	}()
-	c.Eventually(t, 30*time.Second, "the victim to suspect the host", func() bool {
-		g, ok := c.Status(victim)
-		return ok && g.Censorship != nil && !g.Censorship.Since.IsZero()
-	})
 	wkey := c.Member(witness).ID.Public().Sign
 	ctx := ctxT(t, 30*time.Second)
 	if err := node.ReportSuspicion(ctx, c.Node(victim), c.GroupID, wkey, true); err != nil {
@@ -89,6 +70,36 @@ func TestDepositionLapses(t *testing.T) {
 	})
 }
 
+// newSuspectingVictim forms a group of three (CensorAfter 1 s) whose host
+// holds back the messages of one voter, the victim, and returns once the
+// victim suspects it. The victim's message is on its way meanwhile: sent
+// says whether it committed within a minute.
+func newSuspectingVictim(t *testing.T, seed int64) (c *cluster, host, victim, other int, sent <-chan error) {
+	c = newClusterWith(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) { cfg.CensorAfter = time.Second }
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	host = c.waitHost(-1)
+	victim, other = (host+1)%3, (host+2)%3
+	c.censor(host, victim)
+	done := make(chan error, 1)
+	go func() {
+		m, err := c.Send(ctxT(t, 120*time.Second), victim, "held back", 60*time.Second)
+		if err == nil && m.State != node.StateCommitted {
+			err = fmt.Errorf("still %s after a minute", m.State)
+		}
+		done <- err
+	}()
+	c.Eventually(t, 30*time.Second, "the victim to suspect the host", func() bool {
+		g, ok := c.Status(victim)
+		return ok && g.Censorship != nil && !g.Censorship.Since.IsZero()
+	})
+	return c, host, victim, other, done
+}
+
 // uncensor undoes censor: member host's node takes every frame again.
 func (c *cluster) uncensor(host int) {
 	n := c.Node(host)
@@ -107,29 +118,7 @@ func (c *cluster) uncensor(host int) {
 // until that voter came back.
 func TestDepositionLapsesWithoutAGoneVoter(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, 3, 342, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) { cfg.CensorAfter = time.Second }
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	host := c.waitHost(-1)
-	victim, gone := (host+1)%3, (host+2)%3
-
-	c.censor(host, victim)
-	sent := make(chan error, 1)
-	go func() {
-		m, err := c.Send(ctxT(t, 120*time.Second), victim, "held back", 60*time.Second)
-		if err == nil && m.State != node.StateCommitted {
-			err = fmt.Errorf("still %s after a minute", m.State)
-		}
-		sent <- err
-	}()
-	c.Eventually(t, 30*time.Second, "the victim to suspect the host", func() bool {
-		g, ok := c.Status(victim)
-		return ok && g.Censorship != nil && !g.Censorship.Since.IsZero()
-	})
+	c, host, victim, gone, sent := newSuspectingVictim(t, 342)
 	// The other voter goes down; its last ping had said it suspected the
 	// host too.
 	c.Crash(gone)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"maps"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -28,6 +29,18 @@ func (g *group) publishPast() {
 	}
 	g.heardPast.Store(&h)
 	g.publish()
+}
+
+// reportsOf returns the members' suspicions that count for view v: those
+// their pings or pongs repeat lately (heardSuspicions) and, over them, their
+// past suspicions of v (pastOf). countSuspecting counts those of v.
+func (g *group) reportsOf(v raftView, now time.Time) map[[32]byte]raftView {
+	reports := g.heardSuspicions(now)
+	if p := g.pastOf(v, now); len(p) > 0 {
+		reports = maps.Clone(reports)
+		maps.Copy(reports, p)
+	}
+	return reports
 }
 
 // pastOf returns the members whose past suspicion, reported within
@@ -117,16 +130,7 @@ func (g *group) shunLate(now time.Time) {
 		if g.pastSuspect == v {
 			mine = &v
 		}
-		reports := g.pastOf(v, now)
-		for k, sv := range g.heardSuspicions(now) {
-			if sv == v {
-				if reports == nil {
-					reports = map[[32]byte]raftView{}
-				}
-				reports[k] = v
-			}
-		}
-		n := countSuspecting(voters, g.n.self.Sign, mine, v, reports)
+		n := countSuspecting(voters, g.n.self.Sign, mine, v, g.reportsOf(v, now))
 		if n < len(voters)/2+1 {
 			continue
 		}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"maps"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -191,14 +190,8 @@ func (g *group) checkSelfDeposed() {
 	}
 	voters := g.st.Voters()
 	cur := raftView{term: g.term, lead: g.raftID}
-	now := time.Now()
-	reports := g.heardSuspicions(now)
-	if p := g.pastOf(cur, now); len(p) > 0 {
-		// A voter that deposed this node says so as a past suspicion.
-		reports = maps.Clone(reports)
-		maps.Copy(reports, p)
-	}
-	if countSuspecting(voters, g.n.self.Sign, nil, cur, reports) < len(voters)/2+1 {
+	// A voter that deposed this node says so as a past suspicion.
+	if countSuspecting(voters, g.n.self.Sign, nil, cur, g.reportsOf(cur, time.Now())) < len(voters)/2+1 {
 		return
 	}
 	if g.selfDeposed.IsZero() || time.Since(g.selfDeposed) >= shunFor {

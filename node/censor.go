@@ -217,7 +217,13 @@ func (g *group) watchCensorship(now time.Time) {
 	if g.cw.since.IsZero() {
 		g.cw.since, g.cw.others = now, 0
 	}
-	g.setSuspect(now.Sub(g.cw.since) >= g.n.cfg.CensorAfter && g.cw.others > 0 && g.hostAnswers(now))
+	due := now.Sub(g.cw.since) >= g.n.cfg.CensorAfter && g.cw.others > 0
+	// A host that does not answer is not suspected anew (it may be cut
+	// off, not censoring), but one suspected already stays so: falling
+	// silent ended the suspicion, so that a censor that went quiet before
+	// the voters counted left none behind (TestCensorCannotEscapeBySilence,
+	// under load, where the pongs stop before raft loses the host).
+	g.setSuspect(due && (g.hostAnswers(now) || g.cw.suspect))
 }
 
 // noteControlProposed records that commitUntil proposed a change signed

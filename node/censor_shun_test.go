@@ -173,14 +173,19 @@ func TestDeposedHostNotHandedBack(t *testing.T) {
 			}
 		}
 	})
-	// The new host's placement keeps asking for node0; it withholds. (Node1
-	// and node2 are placed alike, so either may host meanwhile: count
-	// both.)
-	c.Eventually(t, 60*time.Second, "the new hosts to withhold three handovers to node0", func() bool {
+	// The new host's placement asks for node0; it withholds. (Node1 and
+	// node2 are placed alike, so either may host meanwhile: count both.)
+	// Without the shun, the first request handed leadership back. One is
+	// what the test waits for: how often placement asks again depends on
+	// latencies measured under load: on a loaded CI machine node2 withheld
+	// two and then asked no more within the minute (node0 never hosted;
+	// the log did not show why placement stopped asking, most likely
+	// load-inflated RTTs ranking node0 better by less than the hysteresis).
+	c.Eventually(t, 60*time.Second, "the new host to withhold a handover to node0", func() bool {
 		if c.Host() == 0 {
 			t.Fatalf("the deposed host got leadership back")
 		}
-		return c.withheld(1)+c.withheld(2) >= 3
+		return c.withheld(1)+c.withheld(2) >= 1
 	})
 	if h := c.Host(); h == 0 {
 		t.Fatalf("the deposed host got leadership back")

@@ -20,6 +20,9 @@ type GroupFigures struct {
 	// for and this node, as host, withheld: their target was a host the
 	// voters had deposed for censorship a short while before.
 	TransfersWithheld uint64
+	// Depositions counts the hosts this node stopped following because a
+	// majority of the voters suspected them of censorship in their term.
+	Depositions uint64
 	// FastCampaigns counts the elections this node started at once,
 	// without waiting out the other voters' election timeout, because its
 	// host's process was gone (its address refused connections) and this

@@ -52,6 +52,8 @@ var (
 		"The times this node saw the group get a new host (raft leader).", []string{"group"}, nil)
 	withheld = prometheus.NewDesc("demes_placement_transfers_withheld_total",
 		"Leadership handovers placement asked for and this node, as host, withheld: the target was a host the voters deposed for censorship within the last 10 minutes.", []string{"group"}, nil)
+	depositions = prometheus.NewDesc("demes_censorship_depositions_total",
+		"Hosts this node stopped following because a majority of the voters suspected them of censorship (holding back members' messages while committing others').", []string{"group"}, nil)
 	fastCampaigns = prometheus.NewDesc("demes_placement_fast_campaigns_total",
 		"Elections this node started at once because its host's process was gone (its address refused connections) and this node was its best backup.", []string{"group"}, nil)
 	committedTotal = prometheus.NewDesc("demes_raft_proposals_committed_total",
@@ -79,7 +81,7 @@ type collector struct{ src Source }
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up,
-		leaderChanges, withheld, fastCampaigns, committedTotal, pending, applied, failed, commitLatency, roundTrip, fsync, sentBytes, receivedBytes} {
+		leaderChanges, withheld, depositions, fastCampaigns, committedTotal, pending, applied, failed, commitLatency, roundTrip, fsync, sentBytes, receivedBytes} {
 		ch <- d
 	}
 }
@@ -122,6 +124,7 @@ func collectFigures(ch chan<- prometheus.Metric, f api.Figures) {
 	for _, g := range f.Groups {
 		ch <- prometheus.MustNewConstMetric(leaderChanges, prometheus.CounterValue, float64(g.LeaderChanges), g.GroupID)
 		ch <- prometheus.MustNewConstMetric(withheld, prometheus.CounterValue, float64(g.TransfersWithheld), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(depositions, prometheus.CounterValue, float64(g.Depositions), g.GroupID)
 		ch <- prometheus.MustNewConstMetric(fastCampaigns, prometheus.CounterValue, float64(g.FastCampaigns), g.GroupID)
 		ch <- prometheus.MustNewConstMetric(committedTotal, prometheus.CounterValue, float64(g.Committed), g.GroupID)
 		ch <- prometheus.MustNewConstMetric(pending, prometheus.GaugeValue, float64(g.Pending), g.GroupID)

@@ -69,6 +69,7 @@ func TestMetrics(t *testing.T) {
 		"demes_node_running":                       dto.MetricType_GAUGE,
 		"demes_raft_leader_changes_seen_total":     dto.MetricType_COUNTER,
 		"demes_placement_transfers_withheld_total": dto.MetricType_COUNTER,
+		"demes_censorship_depositions_total":       dto.MetricType_COUNTER,
 		"demes_raft_proposals_committed_total":     dto.MetricType_COUNTER,
 		"demes_raft_proposals_pending":             dto.MetricType_GAUGE,
 		"demes_raft_proposals_applied_total":       dto.MetricType_COUNTER,

@@ -364,6 +364,7 @@ func (g *group) checkDeposed() {
 			g.shunned = map[uint64]time.Time{}
 		}
 		g.shunned[g.leader] = time.Now()
+		g.fig.deposed.Add(1)
 		g.n.log.Warn().Str("group", g.id.String()).Uint64("term", g.term).Int("voters", n).
 			Msg("a majority of the voters suspects the host of censorship; no longer following it")
 		g.publish()
@@ -447,13 +448,21 @@ func (g *group) dropDeposed(m *pb.Message) bool {
 // is none.
 func (g *group) censorAlert(v *view) *api.CensorAlert {
 	n, needed := g.suspectingVoters()
-	deposed := g.deposed.lead != raft.None && g.deposed.term == g.term && g.deposed.lead == g.leader
+	lead, d := g.leader, g.deposed
+	// A voter that deposed the host drops its heartbeats, so its raft soon
+	// names no host in that term: the deposition stands all the same, and
+	// is what the user sees, not "0 of the 2 voters needed suspect it".
+	deposed := d.lead != raft.None && d.term == g.term && (d.lead == g.leader || g.leader == raft.None)
+	if deposed && g.leader == raft.None {
+		lead = d.lead
+		n = countSuspecting(g.st.Voters(), g.n.self.Sign, &d, d, g.reportsOf(d, time.Now()))
+	}
 	if !g.cw.suspect && n == 0 && !deposed {
 		return nil
 	}
 	a := &api.CensorAlert{Voters: n, Needed: needed, Deposed: deposed}
 	host := "the host"
-	if k, ok := v.byRaft[g.leader]; ok {
+	if k, ok := v.byRaft[lead]; ok {
 		m := v.members[k]
 		a.Host = m.id.String()
 		if m.name != "" {

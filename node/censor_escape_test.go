@@ -77,7 +77,8 @@ func TestCensorCannotEscapeByHandover(t *testing.T) {
 	ctx := ctxT(t, 90*time.Second)
 	c.heldBackByNode0(ctx)
 	for _, i := range []int{1, 2} {
-		if s, _ := c.Status(i); s.Censorship.Deposed {
+		if c.depositions(i) > 0 {
+			s, _ := c.Status(i)
 			t.Fatalf("node%d deposed node0 without hearing the other voter: %+v", i, s.Censorship)
 		}
 	}
@@ -98,12 +99,14 @@ func TestCensorCannotEscapeByHandover(t *testing.T) {
 	})
 	deaf.Store(false)
 	// node1's placement ranks node0 first and asks to hand leadership
-	// back; it must withhold that.
-	c.Eventually(t, 60*time.Second, "node1 to withhold three handovers to node0", func() bool {
+	// back; it must withhold that. (One withheld request is what the test
+	// waits for, as in TestDeposedHostNotHandedBack: how often placement
+	// asks again depends on latencies measured under load.)
+	c.Eventually(t, 60*time.Second, "node1 to withhold a handover to node0", func() bool {
 		if c.Host() == 0 {
 			t.Fatalf("the censor got leadership back: it handed over before the voters counted their majority")
 		}
-		return c.withheld(1) >= 3
+		return c.withheld(1) >= 1
 	})
 }
 
@@ -141,10 +144,12 @@ func TestCensorCannotEscapeBySilence(t *testing.T) {
 	c.net.Register(c.Member(0).URL, c.Node(0).HandleFrame)
 	silent.Store(false)
 	deaf.Store(false)
-	c.Eventually(t, 60*time.Second, fmt.Sprintf("node%d to withhold three handovers to node0", newHost), func() bool {
+	// Node1 and node2 are placed alike, so either may host meanwhile:
+	// count both.
+	c.Eventually(t, 60*time.Second, "the new host to withhold a handover to node0", func() bool {
 		if c.Host() == 0 {
 			t.Fatalf("the censor got leadership back after falling silent (node%d hosted after it)", newHost)
 		}
-		return c.withheld(newHost) >= 3
+		return c.withheld(1)+c.withheld(2) >= 1
 	})
 }

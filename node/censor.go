@@ -83,8 +83,9 @@ func (g *group) noteSuspicion(key [32]byte, rv raftView, x pingExtra) {
 		heard = (*h)[key]
 	}
 	cur := g.suspected.Load()
-	// News: a suspicion, one to clear, or a past suspicion new or withdrawn.
-	if !r.suspect && (cur == nil || !(*cur)[key]) && heard == r.past {
+	// News: a suspicion, one to clear, or a past suspicion (repeated, it
+	// keeps counting for the view it names: see pastOf).
+	if !r.suspect && (cur == nil || !(*cur)[key]) && heard == r.past && r.past.lead == raft.None {
 		return // most pings
 	}
 	g.suspMu.Lock()
@@ -129,8 +130,12 @@ func (g *group) onSuspicion(r suspicionReport) {
 		if g.past == nil {
 			g.past = map[[32]byte]pastReport{}
 		}
-		g.past[r.key] = pastReport{view: r.past, at: time.Now()}
+		now := time.Now()
+		g.past[r.key] = pastReport{view: r.past, at: now, heard: now}
 		g.publishPast()
+	} else if ok && r.past.lead != raft.None {
+		old.heard = time.Now()
+		g.past[r.key] = old
 	} else if ok && r.past.lead == raft.None {
 		delete(g.past, r.key)
 		g.publishPast()
@@ -310,7 +315,7 @@ func (g *group) suspectingVoters() (n, needed int) {
 // alone held the longest log, so nobody could be elected until that member
 // came back (TestDepositionLapsesWithoutAGoneVoter).
 func (g *group) heardSuspicions(now time.Time) map[[32]byte]raftView {
-	fresh := max(3*g.n.cfg.PingInterval, g.n.cfg.CensorAfter)
+	fresh := g.suspicionFresh()
 	var out map[[32]byte]raftView
 	for k := range g.suspicions {
 		if now.Sub(g.suspAt[k]) < fresh {
@@ -325,6 +330,12 @@ func (g *group) heardSuspicions(now time.Time) map[[32]byte]raftView {
 		return g.suspicions
 	}
 	return out
+}
+
+// suspicionFresh is how long a member's suspicion counts after its pings
+// or pongs last repeated it: three ping intervals, or CensorAfter if longer.
+func (g *group) suspicionFresh() time.Duration {
+	return max(3*g.n.cfg.PingInterval, g.n.cfg.CensorAfter)
 }
 
 // countSuspecting counts the voters that suspect the host of view cur: self

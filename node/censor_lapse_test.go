@@ -196,3 +196,47 @@ func TestSuspicionsNotCrowdedOut(t *testing.T) {
 	}
 	t.Fatalf("the witness's report was crowded out by the host's flood: suspecting %d members", len(got))
 }
+
+// TestGonePastSuspicionStopsCounting: a voter that deposed the host says so
+// in its pings as a past suspicion, and another voter, still following that
+// host, counts it towards deposing it. Once that voter goes down, its last
+// report stops counting, as its suspicion would. Kept for the ten minutes
+// it is told for, it made a majority with any one more suspicion: a victim
+// of the host deposed it alone, and again after each lapse.
+func TestGonePastSuspicionStopsCounting(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 344, simnet.LinkConfig{Latency: time.Millisecond}, nil)
+	c.form()
+	c.waitVoters(3)
+	host := c.waitHost(-1)
+	gone, witness := (host+1)%3, (host+2)%3
+	// Down for good; its pings would otherwise withdraw a report it did
+	// not make.
+	c.Crash(gone)
+	if err := node.NotePastSuspicion(c.Node(witness), c.GroupID, c.Member(gone).ID.Public().Sign); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 60*time.Second)
+	counted := func() int {
+		n, err := node.SuspectingVoters(ctx, c.Node(witness), c.GroupID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// Counted while fresh (for CensorAfter, 5 s by default)...
+	if n := counted(); n != 1 {
+		t.Fatalf("the witness counts %d voters suspecting the host, want the gone voter's past suspicion", n)
+	}
+	// ... and no longer once nothing repeats it, while the witness still
+	// follows that host. (A suspicion is of one host in one term; the
+	// host's placement hands over, with the gone voter's edges missing
+	// from the ranking, some 20 s later.)
+	st0, _ := c.Status(witness)
+	c.Eventually(t, 30*time.Second, "the witness to stop counting the gone voter's past suspicion", func() bool {
+		if st, _ := c.Status(witness); st.Term != st0.Term || st.Host != st0.Host {
+			t.Fatalf("the witness's view changed (term %d, host %s) while it still counted the gone voter's past suspicion", st.Term, c.name(st.Host))
+		}
+		return counted() == 0
+	})
+}

@@ -13,10 +13,11 @@ import (
 // ended, so that a censor that hands leadership over, or falls silent,
 // just before the voters count is still shunned.
 
-// pastReport is a member's latest past suspicion, and when it came.
+// pastReport is a member's latest past suspicion, when it came, and when
+// the member's pings or pongs last repeated it.
 type pastReport struct {
-	view raftView
-	at   time.Time
+	view      raftView
+	at, heard time.Time
 }
 
 // publishPast publishes the members' past suspicions, for noteSuspicion to
@@ -44,11 +45,19 @@ func (g *group) reportsOf(v raftView, now time.Time) map[[32]byte]raftView {
 }
 
 // pastOf returns the members whose past suspicion, reported within
-// shunFor of now, is of view v.
+// shunFor of now, is of view v. Of the current view (the member deposed the
+// host the others still follow), only while its pings or pongs repeat it,
+// as a suspicion: kept for shunFor after its voter went down, it counted
+// towards a deposition with any one more suspicion, and a victim of the
+// host deposed it again after each lapse, for ten minutes
+// (TestGonePastSuspicionStopsCounting). An ended view's suspicions count
+// for shunFor: there they are the record of what the voters suspected.
 func (g *group) pastOf(v raftView, now time.Time) map[[32]byte]raftView {
+	cur := raftView{term: g.term, lead: g.leader}
+	fresh := g.suspicionFresh()
 	var out map[[32]byte]raftView
 	for k, p := range g.past {
-		if p.view == v && now.Sub(p.at) < shunFor {
+		if p.view == v && now.Sub(p.at) < shunFor && (v != cur || now.Sub(p.heard) < fresh) {
 			if out == nil {
 				out = map[[32]byte]raftView{}
 			}

@@ -86,3 +86,31 @@ func Suspecting(ctx context.Context, n *Node, gid string) ([][32]byte, error) {
 	})
 	return out, err
 }
+
+// NotePastSuspicion hands n's group gid a report of member from, as the
+// transport does with a ping's flags: that it suspected the host of n's
+// current view when it left that view for good (it deposed that host).
+func NotePastSuspicion(n *Node, gid string, from [32]byte) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	g.noteSuspicion(from, raftView{}, pingExtra{flags: pingPast, past: g.ownView()})
+	return nil
+}
+
+// SuspectingVoters returns how many voters n's group gid counts as
+// suspecting its current host (n included), once it has taken the reports
+// waiting: a majority of them deposes the host.
+func SuspectingVoters(ctx context.Context, n *Node, gid string) (int, error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return 0, err
+	}
+	var count int
+	err = g.do(ctx, func() {
+		g.takeSuspicions()
+		count, _ = g.suspectingVoters()
+	})
+	return count, err
+}

@@ -188,9 +188,10 @@ func TestDeposedHostNotHandedBack(t *testing.T) {
 	// Without the shun, the first request handed leadership back. One is
 	// what the test waits for: how often placement asks again depends on
 	// latencies measured under load: on a loaded CI machine node2 withheld
-	// two and then asked no more within the minute (node0 never hosted;
-	// the log did not show why placement stopped asking, most likely
-	// load-inflated RTTs ranking node0 better by less than the hysteresis).
+	// two and then asked no more within the minute, node0 never hosting.
+	// Most likely the hysteresis: that log's rankings measured 211 to 239
+	// ms on links of 80, and with as much added to every round trip node0
+	// is better than node2 by less than the fifth a handover takes.
 	c.Eventually(t, 60*time.Second, "the new host to withhold a handover to node0", func() bool {
 		if c.Host() == 0 {
 			t.Fatalf("the deposed host got leadership back")

@@ -153,3 +153,39 @@ func TestCensorCannotEscapeBySilence(t *testing.T) {
 		return c.withheld(1)+c.withheld(2) >= 1
 	})
 }
+
+// TestCensorCannotHideBySilencingNowAndThen: the host holds back both other
+// voters' messages and falls silent to each in turn, for longer than an
+// election timeout, so that each one's raft loses it for a moment (a
+// pre-vote, which the other voter refuses: it still hears the host) in the
+// same term, less than CensorAfter apart. Such a moment once reset a voter's
+// watch of its host, and the host was never suspected; the watch outlives
+// it now, and both voters come to suspect the host.
+func TestCensorCannotHideBySilencingNowAndThen(t *testing.T) {
+	t.Parallel()
+	c := newCensorCluster(t, 335)
+	var silentTo atomic.Int32 // the voter the host is silent to now, 0 for none
+	censor := c.Member(0).ID.Public().Sign
+	for _, i := range []int{1, 2} {
+		c.refuse(i, func(env *crypto.Envelope) bool {
+			return silentTo.Load() == int32(i) && env.Sender == censor
+		})
+	}
+	// Each voter in turn, 1.2 s each (the election timeout is 0.5 to 1 s):
+	// a voter hears the host for 1.2 s of every 2.4, and CensorAfter is 3 s.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		for k := 0; ctx.Err() == nil; k++ {
+			silentTo.Store(int32(1 + k%2))
+			select {
+			case <-ctx.Done():
+			case <-time.After(1200 * time.Millisecond):
+			}
+		}
+		silentTo.Store(0)
+	}()
+	c.heldBackByNode0(ctxT(t, 90*time.Second))
+}

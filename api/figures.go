@@ -20,8 +20,9 @@ type GroupFigures struct {
 	// for and this node, as host, withheld: their target was a host the
 	// voters had deposed for censorship a short while before.
 	TransfersWithheld uint64
-	// Depositions counts the hosts this node stopped following because a
-	// majority of the voters suspected them of censorship in their term.
+	// Depositions counts the times this node stopped following its host
+	// because a majority of the voters suspected it of censorship in its
+	// term (a host deposed again after a lapse counts again).
 	Depositions uint64
 	// FastCampaigns counts the elections this node started at once,
 	// without waiting out the other voters' election timeout, because its

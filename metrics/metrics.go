@@ -53,7 +53,7 @@ var (
 	withheld = prometheus.NewDesc("demes_placement_transfers_withheld_total",
 		"Leadership handovers placement asked for and this node, as host, withheld: the target was a host the voters deposed for censorship within the last 10 minutes.", []string{"group"}, nil)
 	depositions = prometheus.NewDesc("demes_censorship_depositions_total",
-		"Hosts this node stopped following because a majority of the voters suspected them of censorship (holding back members' messages while committing others').", []string{"group"}, nil)
+		"Times this node stopped following its host because a majority of the voters suspected it of censorship (holding back members' messages while committing others'); a host deposed again after a lapse counts again.", []string{"group"}, nil)
 	fastCampaigns = prometheus.NewDesc("demes_placement_fast_campaigns_total",
 		"Elections this node started at once because its host's process was gone (its address refused connections) and this node was its best backup.", []string{"group"}, nil)
 	committedTotal = prometheus.NewDesc("demes_raft_proposals_committed_total",

@@ -44,20 +44,19 @@ func (g *group) reportsOf(v raftView, now time.Time) map[[32]byte]raftView {
 	return reports
 }
 
-// pastOf returns the members whose past suspicion, reported within
-// shunFor of now, is of view v. Of the current view (the member deposed the
-// host the others still follow), only while its pings or pongs repeat it,
-// as a suspicion: kept for shunFor after its voter went down, it counted
-// towards a deposition with any one more suspicion, and a victim of the
-// host deposed it again after each lapse, for ten minutes
-// (TestGonePastSuspicionStopsCounting). An ended view's suspicions count
-// for shunFor: there they are the record of what the voters suspected.
+// pastOf returns the members whose past suspicion is of view v and counts:
+// reported within shunFor of now, and repeated by their pings or pongs
+// lately, as a suspicion must be (suspicionFresh). A voter that is up
+// repeats its past suspicion for as long as it stands. Kept for shunFor
+// after its voter went down, it counted with any one more suspicion: a
+// victim of the host deposed it alone, again after each lapse, and once
+// the term ended (or while this node's raft named no host) shunned it alone
+// (TestGonePastSuspicionStopsCounting).
 func (g *group) pastOf(v raftView, now time.Time) map[[32]byte]raftView {
-	cur := raftView{term: g.term, lead: g.leader}
 	fresh := g.suspicionFresh()
 	var out map[[32]byte]raftView
 	for k, p := range g.past {
-		if p.view == v && now.Sub(p.at) < shunFor && (v != cur || now.Sub(p.heard) < fresh) {
+		if p.view == v && now.Sub(p.at) < shunFor && now.Sub(p.heard) < fresh {
 			if out == nil {
 				out = map[[32]byte]raftView{}
 			}

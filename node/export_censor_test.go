@@ -1,6 +1,11 @@
 package node
 
-import "context"
+import (
+	"context"
+	"time"
+
+	"github.com/demes/demes/state"
+)
 
 // ReportSuspicion hands n's group gid a report of member from, as its pings
 // carry it: that it suspects the group's current host in the current term
@@ -88,29 +93,31 @@ func Suspecting(ctx context.Context, n *Node, gid string) ([][32]byte, error) {
 }
 
 // NotePastSuspicion hands n's group gid a report of member from, as the
-// transport does with a ping's flags: that it suspected the host of n's
-// current view when it left that view for good (it deposed that host).
-func NotePastSuspicion(n *Node, gid string, from [32]byte) error {
+// transport does with a ping's flags: that it suspected host, the host of
+// term, when it left that view for good (it deposed that host).
+func NotePastSuspicion(n *Node, gid string, from [32]byte, term uint64, host [32]byte) error {
 	g, err := n.groupByText(gid)
 	if err != nil {
 		return err
 	}
-	g.noteSuspicion(from, raftView{}, pingExtra{flags: pingPast, past: g.ownView()})
+	g.noteSuspicion(from, raftView{}, pingExtra{flags: pingPast, past: raftView{term: term, lead: state.RaftID(host)}})
 	return nil
 }
 
-// SuspectingVoters returns how many voters n's group gid counts as
-// suspecting its current host (n included), once it has taken the reports
-// waiting: a majority of them deposes the host.
-func SuspectingVoters(ctx context.Context, n *Node, gid string) (int, error) {
+// PastSuspicionCounts reports whether n's group gid counts member from's
+// past suspicion, of the view it names, once it has taken the reports
+// waiting.
+func PastSuspicionCounts(ctx context.Context, n *Node, gid string, from [32]byte) (bool, error) {
 	g, err := n.groupByText(gid)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	var count int
+	var counts bool
 	err = g.do(ctx, func() {
 		g.takeSuspicions()
-		count, _ = g.suspectingVoters()
+		if p, ok := g.past[from]; ok {
+			_, counts = g.pastOf(p.view, time.Now())[from]
+		}
 	})
-	return count, err
+	return counts, err
 }

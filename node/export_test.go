@@ -70,3 +70,16 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 	})
 	return s, errors.Join(err, lerr)
 }
+
+// PlacedByHandover reports whether n, hosting group gid, counts itself put
+// in its place by a leadership handover (its campaign in this term was a
+// transfer's): placement then starts settled, keeping it by hysteresis.
+func PlacedByHandover(ctx context.Context, n *Node, gid string) (bool, error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return false, err
+	}
+	var placed bool
+	err = g.do(ctx, func() { placed = g.term != 0 && g.pl.transferTerm == g.term })
+	return placed, err
+}

@@ -74,6 +74,14 @@ func TestHostGoneBackupTakesOverAtOnce(t *testing.T) {
 	if n := fastCampaigns(c, 2-h); n != 0 {
 		t.Fatalf("node%d, not the best backup, started %d elections for a gone host, want 0", 2-h, n)
 	}
+	// Nobody handed over: the backup ranked itself first from maps
+	// measured with the lost host (or, with the ranking incomplete, was
+	// the first voter to join). Counted as placed by a handover, it
+	// started settled, and hysteresis kept the group on it when another
+	// member was better by less than a fifth.
+	if placed, err := node.PlacedByHandover(ctxT(t, 10*time.Second), c.Node(h), c.GroupID); err != nil || placed {
+		t.Fatalf("node%d, taking over from a gone host, counts itself placed by a handover (%v)", h, err)
+	}
 	c.send(h, "after the host died", 10*time.Second)
 }
 

@@ -59,6 +59,7 @@ type placementState struct {
 	placer       election.Placer
 	ranking      election.Ranking // the last step's, for the group's view
 	transferTerm uint64           // the term of this node's last campaign on a leadership transfer
+	forcedTerm   uint64           // the term of this node's last forced campaign (forceCampaign)
 	leaderHeard  time.Time        // when this node last answered its leader
 	voteGranted  time.Time        // when this node last granted another a vote
 	wake         *time.Timer      // steps placement when a decision is due between ticks
@@ -423,7 +424,18 @@ func (g *group) noteTransferCampaign(msgs []*pb.Message) {
 	for _, m := range msgs {
 		switch {
 		case m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer:
-			g.pl.transferTerm = m.GetTerm()
+			// A forced campaign looks the same to raft, but nobody
+			// handed over: the backup that takes over ranked itself
+			// first without the lost host, from maps measured with it
+			// (or, with the ranking incomplete, was the first voter
+			// to join). Counted as placed, it started settled, and
+			// hysteresis kept the group on it when another member was
+			// better by less than a fifth (TestPlacementOptimalHostAndFailover
+			// under CI load); as an elected leader it ranks again
+			// without the lost host first.
+			if m.GetTerm() != g.pl.forcedTerm {
+				g.pl.transferTerm = m.GetTerm()
+			}
 		case g.leader != raft.None && m.GetTo() == g.leader && (m.GetType() == pb.MsgHeartbeatResp || m.GetType() == pb.MsgAppResp):
 			g.pl.leaderHeard = time.Now()
 		case (m.GetType() == pb.MsgPreVoteResp || m.GetType() == pb.MsgVoteResp) && !m.GetReject():
@@ -500,6 +512,8 @@ func (g *group) forceCampaign() {
 		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: forced campaign")
 		return
 	}
+	st := g.rn.BasicStatus()
+	g.pl.forcedTerm = st.GetTerm()
 	g.fig.forced.Add(1)
 	g.n.log.Info().Str("group", g.id.String()).Msg("the host is gone or cut off; this member, its best backup, takes over")
 }

@@ -278,7 +278,7 @@ func TestPeerBadInput(t *testing.T) {
 	if _, err := host.n.Send(ctxT(t, 20*time.Second), c.gid, "before the bad input", 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
+	testutil.Eventually(t, 30*time.Second, "the target to have the first message", func() bool { return len(c.committed(target)) == 1 })
 
 	gid, _ := crypto.ParseGroupID(c.gid)
 	tkey := target.id.Public().Sign
@@ -485,7 +485,7 @@ func TestPeerBadInput(t *testing.T) {
 		t.Fatalf("a send after the bad input: %+v, %v", m, err)
 	}
 	for _, p := range c.peers {
-		testutil.Eventually(t, 10*time.Second, p.name+" to list the message sent after the bad input", func() bool {
+		testutil.Eventually(t, 30*time.Second, p.name+" to list the message sent after the bad input", func() bool {
 			ms := c.committed(p)
 			return len(ms) == 2 && ms[1].Text == "after the bad input"
 		})
@@ -535,7 +535,7 @@ func TestProposalToHostlessMemberDoesNotStall(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Fatal("the batch was handled only at its deadline")
 	}
-	testutil.Eventually(t, 10*time.Second, "the target to follow the host again", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the target to follow the host again", func() bool {
 		return target.n.Status().Groups[0].Host == host.id.Public().String()
 	})
 }

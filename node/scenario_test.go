@@ -168,7 +168,7 @@ func TestMinorityPartitionQueues(t *testing.T) {
 	c.net.Heal()
 	ms := c.converged(3)
 	checkExactlyOnce(t, ms, []string{"warm-up", "from the minority", "from the majority"})
-	c.Eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.Node(minority).Status().Groups[0].Queued == 0 })
+	c.Eventually(t, 30*time.Second, "an empty outbox", func() bool { return c.Node(minority).Status().Groups[0].Queued == 0 })
 }
 
 // TestQueuedMessageSurvivesRestart queues a message sealed without a key
@@ -188,12 +188,12 @@ func TestQueuedMessageSurvivesRestart(t *testing.T) {
 		t.Fatalf("a minority committed a message: %+v", m)
 	}
 	c.restart(2)
-	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+	c.Eventually(t, 30*time.Second, "the restarted node to restore its outbox", func() bool {
 		return c.Node(2).Status().Groups[0].Queued == 1
 	})
 	c.net.Heal()
 	checkExactlyOnce(t, c.converged(2), []string{"registers the key", "queued across a restart"})
-	c.Eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.Node(2).Status().Groups[0].Queued == 0 })
+	c.Eventually(t, 30*time.Second, "an empty outbox", func() bool { return c.Node(2).Status().Groups[0].Queued == 0 })
 }
 
 // TestAcknowledgedSendSurvivesCrash crashes a node right after its sends
@@ -222,7 +222,7 @@ func TestAcknowledgedSendSurvivesCrash(t *testing.T) {
 		want = append(want, text)
 	}
 	c.restart(s)
-	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+	c.Eventually(t, 30*time.Second, "the restarted node to restore its outbox", func() bool {
 		return c.Node(s).Status().Groups[0].Queued == 5
 	})
 	c.net.Heal()
@@ -419,7 +419,7 @@ func TestRemovedMemberCannotRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.send(1, "not for node2", 10*time.Second)
-	c.Eventually(t, 10*time.Second, "node1 to see its message", func() bool { return len(c.committed(1)) == 2 })
+	c.Eventually(t, 30*time.Second, "node1 to see its message", func() bool { return len(c.committed(1)) == 2 })
 	for _, m := range c.committed(2) {
 		if m.Text == "not for node2" {
 			t.Fatal("a removed member reads a message sent after its removal")

@@ -257,12 +257,12 @@ func TestQueuedMessageSurvivesSnapshotRestart(t *testing.T) {
 	if s := c.logStats(2); s.RestoredFrom == 0 {
 		t.Fatal("node2 did not restart from its snapshot")
 	}
-	c.Eventually(t, 10*time.Second, "the restarted node to restore its outbox", func() bool {
+	c.Eventually(t, 30*time.Second, "the restarted node to restore its outbox", func() bool {
 		return c.Node(2).Status().Groups[0].Queued == 1
 	})
 	c.net.Heal()
 	checkExactlyOnce(t, c.converged(len(sent)+1), append(sent, "queued across a restart"))
-	c.Eventually(t, 10*time.Second, "an empty outbox", func() bool { return c.Node(2).Status().Groups[0].Queued == 0 })
+	c.Eventually(t, 30*time.Second, "an empty outbox", func() bool { return c.Node(2).Status().Groups[0].Queued == 0 })
 }
 
 // damageSnapshot damages the stored snapshot of node i, which is down: on

@@ -57,7 +57,7 @@ func TestAddrsFollowInterfaces(t *testing.T) {
 	if len(addrs) != 1 || addrs[0].String() != want {
 		t.Fatalf("after the move the host's addresses are %v, want only %s", addrs, want)
 	}
-	testutil.Eventually(t, 10*time.Second, "the new URL reported", func() bool {
+	testutil.Eventually(t, 30*time.Second, "the new URL reported", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return last == a.URL()
@@ -93,7 +93,7 @@ func TestCloseFromLostAddress(t *testing.T) {
 	if n := a.closeFrom([]netip.Addr{netip.MustParseAddr("127.0.0.1")}); n != 1 {
 		t.Fatalf("closed %d connections from the lost address, want 1", n)
 	}
-	testutil.Eventually(t, 10*time.Second, "no connection left to b", func() bool {
+	testutil.Eventually(t, 30*time.Second, "no connection left to b", func() bool {
 		return len(a.h.Network().ConnsToPeer(b.ID())) == 0
 	})
 	// The next frame dials again.

@@ -73,7 +73,7 @@ func (r *restartableUI) stop() {
 func (r *restartableUI) restart() {
 	r.t.Helper()
 	var ln net.Listener
-	testutil.Eventually(r.t, 10*time.Second, "the UI's address to be free again", func() bool {
+	testutil.Eventually(r.t, 30*time.Second, "the UI's address to be free again", func() bool {
 		var err error
 		ln, err = net.Listen("tcp", r.Addr)
 		return err == nil

@@ -124,20 +124,23 @@ func (g *group) onSuspicion(r suspicionReport) {
 		delete(g.suspicions, r.key)
 		delete(g.suspAt, r.key)
 	}
-	// A member without a past suspicion in its report has none any more
-	// (it came back to that view, or its deposition lapsed): withdrawn.
-	if old, ok := g.past[r.key]; r.past.lead != raft.None && (!ok || old.view != r.past) {
+	switch old, ok := g.past[r.key]; {
+	case r.past.lead == raft.None:
+		// A member without a past suspicion in its report has none any
+		// more (it came back to that view, or its deposition lapsed).
+		if ok {
+			delete(g.past, r.key)
+			g.publishPast()
+		}
+	case ok && old.view == r.past:
+		old.heard = time.Now() // repeated: it goes on counting (pastOf)
+		g.past[r.key] = old
+	default:
 		if g.past == nil {
 			g.past = map[[32]byte]pastReport{}
 		}
 		now := time.Now()
 		g.past[r.key] = pastReport{view: r.past, at: now, heard: now}
-		g.publishPast()
-	} else if ok && r.past.lead != raft.None {
-		old.heard = time.Now()
-		g.past[r.key] = old
-	} else if ok && r.past.lead == raft.None {
-		delete(g.past, r.key)
 		g.publishPast()
 	}
 	g.publishSuspected()
@@ -458,15 +461,18 @@ func (g *group) dropDeposed(m *pb.Message) bool {
 // censorAlert words the suspicion for the user, in view v; nil when there
 // is none.
 func (g *group) censorAlert(v *view) *api.CensorAlert {
-	n, needed := g.suspectingVoters()
 	lead, d := g.leader, g.deposed
 	// A voter that deposed the host drops its heartbeats, so its raft soon
 	// names no host in that term: the deposition stands all the same, and
 	// is what the user sees, not "0 of the 2 voters needed suspect it".
 	deposed := d.lead != raft.None && d.term == g.term && (d.lead == g.leader || g.leader == raft.None)
+	var n, needed int
 	if deposed && g.leader == raft.None {
+		voters := g.st.Voters()
 		lead = d.lead
-		n = countSuspecting(g.st.Voters(), g.n.self.Sign, &d, d, g.reportsOf(d, time.Now()))
+		n, needed = countSuspecting(voters, g.n.self.Sign, &d, d, g.reportsOf(d, time.Now())), len(voters)/2+1
+	} else {
+		n, needed = g.suspectingVoters()
 	}
 	if !g.cw.suspect && n == 0 && !deposed {
 		return nil

@@ -60,3 +60,37 @@ func TestHostCutOffNeedsAMajority(t *testing.T) {
 		t.Fatal("cut off although this node heard the host 10 ms ago")
 	}
 }
+
+// TestOwnLatenessEndsOnceHostAnswered: a follower whose own tick came late
+// counts its host silent only after it answered the host since; from then
+// on a silence is the host's, although lateTicks have not passed.
+func TestOwnLatenessEndsOnceHostAnswered(t *testing.T) {
+	ids := seededIdentities(t, 3)
+	st := state.New(crypto.GroupID{1})
+	for _, id := range ids {
+		k := id.Public().Sign
+		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
+	}
+	now := time.Now()
+	host := state.RaftID(ids[0].Public().Sign)
+	g := &group{n: &Node{self: ids[1].Public()}, st: st, timing: LAN, role: raft.StateFollower, leader: host, term: 7}
+	// This node stood still for 600 ms, until 300 ms ago: its late tick
+	// keeps it from counting its host silent for lateTicks heartbeats.
+	g.pl.stall = span{now.Add(-900 * time.Millisecond), now.Add(-300 * time.Millisecond)}
+	g.lateUntil = g.pl.stall.to.Add(lateTicks * LAN.heartbeat())
+	if !now.Before(g.lateUntil) {
+		t.Fatal("the test's stall is too old to matter")
+	}
+	g.pl.leaderHeard = now.Add(-950 * time.Millisecond)
+	if silent, _ := g.hostSilence(now); silent {
+		t.Fatal("counted the host silent although it has not answered it since its own stall")
+	}
+	g.pl.leaderHeard = g.pl.stall.to
+	if silent, _ := g.hostSilence(now); silent {
+		t.Fatal("counted the host silent having last answered it as the stall ended")
+	}
+	g.pl.leaderHeard = now.Add(-250 * time.Millisecond)
+	if silent, _ := g.hostSilence(now); !silent {
+		t.Fatal("did not count the host silent 250 ms after answering it, its own stall over")
+	}
+}

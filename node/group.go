@@ -412,6 +412,7 @@ func (g *group) run() {
 				now := time.Now()
 				g.probeLeader(now)
 				g.watchSilence(now)
+				g.markSilentPeers(now)
 			}
 		case msgs := <-g.stepc:
 			g.stepAll(msgs)
@@ -502,6 +503,7 @@ func (g *group) drainWaiting() {
 // raft does not take (this node knows no host) is dropped at once: its
 // author proposes it again from its outbox.
 func (g *group) stepAll(msgs []*pb.Message) {
+	g.noteRaftHeard(msgs)
 	for _, m := range msgs {
 		if g.fork != nil {
 			g.n.countReject(reasonHalted, "dropped raft messages of a group halted after a fork")

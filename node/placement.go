@@ -34,9 +34,10 @@ import (
 // checks.
 
 type rttSample struct {
-	key [32]byte
-	ms  float64
-	ok  bool
+	key  [32]byte
+	ms   float64
+	ok   bool
+	sent time.Time // when the ping went out (see measures)
 	// gone says that the peer's address refused the connection: its
 	// process is gone (see goneErr). Not a measurement: a report from
 	// the transport, which may come from a raft send as well as a ping.
@@ -49,6 +50,7 @@ type peerLatency struct {
 	since       time.Time // when this node started pinging the peer
 	failedSince time.Time // the first failed ping since lastPong
 	gone        time.Time // the first report since lastPong that the peer's process is gone
+	silence     span      // the peer's last silence: its raft messages overdue (samples.go)
 }
 
 // placementState is the group's side of placement: what it measured of
@@ -57,12 +59,14 @@ type placementState struct {
 	peers        map[[32]byte]*peerLatency
 	started      time.Time
 	placer       election.Placer
-	ranking      election.Ranking // the last step's, for the group's view
-	transferTerm uint64           // the term of this node's last campaign on a leadership transfer
-	forcedTerm   uint64           // the term of this node's last forced campaign (forceCampaign)
-	leaderHeard  time.Time        // when this node last answered its leader
-	voteGranted  time.Time        // when this node last granted another a vote
-	wake         *time.Timer      // steps placement when a decision is due between ticks
+	ranking      election.Ranking     // the last step's, for the group's view
+	transferTerm uint64               // the term of this node's last campaign on a leadership transfer
+	forcedTerm   uint64               // the term of this node's last forced campaign (forceCampaign)
+	raftHeard    map[uint64]time.Time // when each raft peer's last message arrived (samples.go)
+	stall        span                 // this node's last stall: its raft tick late (samples.go)
+	leaderHeard  time.Time            // when this node last answered its leader
+	voteGranted  time.Time            // when this node last granted another a vote
+	wake         *time.Timer          // steps placement when a decision is due between ticks
 	lastLogged   string
 }
 
@@ -86,9 +90,10 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 		g.n.wg.Add(1)
 		go func() {
 			defer g.n.wg.Done()
+			sent := time.Now()
 			ms, ok, gone := g.ping(k, url)
 			select {
-			case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone}:
+			case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone, sent: sent}:
 			case <-g.stopc:
 			}
 		}()
@@ -165,10 +170,12 @@ func (g *group) onRTT(s rttSample) {
 	}
 	now := time.Now()
 	if s.ok {
-		g.fig.rtt.observe(s.ms / 1000)
-		p.est.Add(s.ms)
+		if g.measures(s, p, now) {
+			g.fig.rtt.observe(s.ms / 1000)
+			p.est.Add(s.ms)
+			g.fitTicks()
+		}
 		p.lastPong, p.failedSince, p.gone = now, time.Time{}, time.Time{}
-		g.fitTicks()
 	} else if p.failedSince.IsZero() {
 		p.failedSince = now
 	}

@@ -44,6 +44,7 @@ type Network struct {
 	links    map[[2]string]LinkConfig
 	cut      map[[2]string]bool
 	down     map[string]bool
+	held     map[string]chan struct{} // closed when the endpoint is released
 	def      LinkConfig
 	posts    int64
 	tap      func(from, to string, frame []byte)
@@ -67,6 +68,7 @@ func New(seed int64, def LinkConfig) *Network {
 		links:    map[[2]string]LinkConfig{},
 		cut:      map[[2]string]bool{},
 		down:     map[string]bool{},
+		held:     map[string]chan struct{}{},
 		def:      def,
 	}
 }
@@ -124,6 +126,50 @@ func (n *Network) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.cut = map[[2]string]bool{}
+}
+
+// Hold makes every post to or from url wait until Release(url), or until
+// the post's context ends: as when a machine stands still (its process
+// stopped, its laptop asleep) or its cable is pulled with the connections
+// left open, and TCP delivers what waited once it is back. Nothing is
+// refused or lost; the answer to a post delivered before the hold waits
+// too.
+func (n *Network) Hold(url string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.held[url] == nil {
+		n.held[url] = make(chan struct{})
+	}
+}
+
+// Release delivers what waits for url (see Hold) and lets new posts through.
+func (n *Network) Release(url string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ch := n.held[url]; ch != nil {
+		close(ch)
+		delete(n.held, url)
+	}
+}
+
+// waitHeld waits while from or to is held (see Hold).
+func (n *Network) waitHeld(ctx context.Context, from, to string) error {
+	for {
+		n.mu.Lock()
+		ch := n.held[from]
+		if ch == nil {
+			ch = n.held[to]
+		}
+		n.mu.Unlock()
+		if ch == nil {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Posts returns how many posts were attempted, for benchmarks.
@@ -212,6 +258,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 // Post delivers frame to the node registered at url, after the link's delay,
 // and returns its answer after the delay back.
 func (e *Endpoint) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	if err := e.net.waitHeld(ctx, e.from, url); err != nil {
+		return nil, err
+	}
 	d, err := e.net.decide(e.from, url, frame)
 	if err != nil {
 		return nil, err
@@ -237,6 +286,10 @@ func (e *Endpoint) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 	}
 	if d.back < 0 {
 		return nil, ErrUnreachable
+	}
+	// The answer, too, waits while either end is held.
+	if herr := e.net.waitHeld(ctx, e.from, url); herr != nil {
+		return nil, herr
 	}
 	if serr := sleep(ctx, d.back); serr != nil {
 		return nil, serr

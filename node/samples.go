@@ -1,0 +1,126 @@
+package node
+
+import (
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// A round trip that spans a silence measures the silence, not the network
+// (Karn's rule, for a ping). When a host's process is stopped, or its link
+// cut with the connections held open, the pings to it wait and are all
+// answered when it comes back, each a sample about as long as the silence;
+// the stopped process's own pings measure its standstill the same way.
+// Enough of them fill the estimator's window (a median of five tolerates
+// two), and the smoothed round trip then stretched raft's ticks (fitTicks)
+// and the silence that makes a host cut off (silentAfter): in `demes bench
+// failover`, after a few cuts of 0.4 to 1.5 s, the members measured 260
+// to 820 ms round trips on loopback, ticks of 140 to 170 ms, and every
+// other cut took 1.1 to 2 s to fail over instead of 0.4 s.
+//
+// So a pong still shows that its member lives, but its round trip is a
+// sample only if less than half of it overlaps a silence this node saw:
+// the member's raft messages overdue (markSilentPeers), or this node's own
+// ticks late (its process stood still or starved). A machine that is only
+// loaded keeps its samples: a late tick of a tenth of a second inside a
+// round trip of a second is the network's delay as this node lives it, and
+// the timeouts must stretch with it.
+
+// overdueHeartbeats is how many heartbeat intervals a member's raft
+// messages may be overdue before this node counts it silent for its
+// samples: as long as the probe of a silent host waits (gone.go), half of
+// what makes a host silent (silentHeartbeats).
+const overdueHeartbeats = 2
+
+// span is an interval of time; the zero span is empty.
+type span struct{ from, to time.Time }
+
+// overlap returns how long a and b overlap.
+func (a span) overlap(b span) time.Duration {
+	from, to := a.from, a.to
+	if b.from.After(from) {
+		from = b.from
+	}
+	if b.to.Before(to) {
+		to = b.to
+	}
+	return max(to.Sub(from), 0)
+}
+
+// noteRaftHeard records, on the group's goroutine, when each raft peer's
+// messages last arrived.
+func (g *group) noteRaftHeard(msgs []*pb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	if g.pl.raftHeard == nil {
+		g.pl.raftHeard = map[uint64]time.Time{}
+	}
+	now := time.Now()
+	for _, m := range msgs {
+		g.pl.raftHeard[m.GetFrom()] = now
+	}
+}
+
+// markSilentPeers runs on every raft tick. It records the silence of the
+// members whose raft messages are overdue, from when each was last heard to
+// now: those that sent any within silenceMemory. That is whoever talks to
+// this node every heartbeat: its host, or as host its followers, whatever
+// this node's role since (a host held apart steps down while it waits).
+// Followers exchange no raft messages with each other, so a follower
+// records nothing about another; a member that stopped talking for another
+// reason (the host moved) is recorded silent for silenceMemory, and its
+// pongs are no samples meanwhile.
+func (g *group) markSilentPeers(now time.Time) {
+	for k, p := range g.pl.peers {
+		m := g.st.Members[k]
+		if m == nil {
+			continue
+		}
+		if heard, ok := g.pl.raftHeard[m.RaftID]; ok {
+			if quiet := now.Sub(heard); quiet > g.overdueAfter(p) && quiet <= silenceMemory {
+				p.silence = span{heard, now}
+			}
+		}
+	}
+}
+
+// overdueAfter is how long the raft messages of the member whose latency is
+// p may be late before this node counts it silent: overdueHeartbeats
+// heartbeats, or two of its round trips where that is longer, since a peer
+// queue carries one batch per round trip (as silentAfter; without it, a
+// member 160 ms away was always overdue, nearly every pong was left out,
+// and its round trip stayed as first measured, under load 194 ms for 80).
+func (g *group) overdueAfter(p *peerLatency) time.Duration {
+	d := overdueHeartbeats * g.timing.heartbeat()
+	if ms, ok := p.est.Value(); ok {
+		d = max(d, 2*time.Duration(ms*float64(time.Millisecond)))
+	}
+	return d
+}
+
+// silenceMemory is how long after a member's last raft message this node
+// still records it silent: as long as a silence whose samples it drops may
+// last.
+const silenceMemory = 10 * time.Second
+
+// noteStall records that this node's raft tick came late: the group's
+// goroutine stood still from the last tick to now.
+func (g *group) noteStall(now time.Time) {
+	g.pl.stall = span{g.lastTick, now}
+}
+
+// measures reports whether the pong of sample s, from the member whose
+// latency is p, measured the network: whether less than half of its round
+// trip overlaps the member's last silence and this node's last stall. It
+// runs on the group's goroutine as the pong arrives, which may be before
+// the late tick of a stall that just ended is taken: a tick overdue now
+// counts as a stall to now.
+func (g *group) measures(s rttSample, p *peerLatency, now time.Time) bool {
+	if !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
+		g.noteStall(now)
+	}
+	trip := span{s.sent, now}
+	blind := trip.overlap(p.silence) + trip.overlap(g.pl.stall)
+	return 2*blind < now.Sub(s.sent)
+}

@@ -1,0 +1,86 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
+)
+
+// TestMeasuresLeavesOutSilences: a pong's round trip is a sample unless
+// more than half of it overlaps the member's last silence or this node's
+// last stall, or this node's raft tick is overdue as it arrives (it stood
+// still and has yet to take the late tick).
+func TestMeasuresLeavesOutSilences(t *testing.T) {
+	now := time.Now()
+	g := &group{timing: LAN, lastTick: now.Add(-10 * time.Millisecond)}
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	trip := rttSample{ok: true, sent: ago(time.Second)}
+	for _, c := range []struct {
+		name    string
+		silence span
+		stall   span
+		want    bool
+	}{
+		{"no silence", span{}, span{}, true},
+		{"a silence before the ping", span{ago(3 * time.Second), ago(2 * time.Second)}, span{}, true},
+		{"the member silent through it", span{ago(2 * time.Second), ago(20 * time.Millisecond)}, span{}, false},
+		{"the member silent for a tenth of it", span{ago(500 * time.Millisecond), ago(400 * time.Millisecond)}, span{}, true},
+		{"this node stood still through it", span{}, span{ago(900 * time.Millisecond), ago(50 * time.Millisecond)}, false},
+		{"this node late by a tenth of it (a loaded machine)", span{}, span{ago(300 * time.Millisecond), ago(200 * time.Millisecond)}, true},
+		{"a third each", span{ago(time.Second), ago(600 * time.Millisecond)}, span{ago(400 * time.Millisecond), ago(200 * time.Millisecond)}, false},
+	} {
+		g.pl.stall = c.stall
+		if got := g.measures(trip, &peerLatency{silence: c.silence}, now); got != c.want {
+			t.Errorf("%s: measures = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	// The tick is overdue: this node stood still until now.
+	g.pl.stall = span{}
+	g.lastTick = ago(800 * time.Millisecond)
+	if g.measures(trip, &peerLatency{}, now) {
+		t.Error("a round trip this node stood still through was taken for a sample")
+	}
+	if g.pl.stall.to != now {
+		t.Errorf("the overdue tick was not recorded as a stall: %+v", g.pl.stall)
+	}
+}
+
+// TestFarMemberNotOverdue: a member whose raft messages come one round
+// trip apart, farther than two heartbeats, is not silent between them; it
+// is once they are late by two of its round trips.
+func TestFarMemberNotOverdue(t *testing.T) {
+	ids := seededIdentities(t, 2)
+	st := state.New(crypto.GroupID{3})
+	for _, id := range ids {
+		k := id.Public().Sign
+		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
+	}
+	far := ids[1].Public().Sign
+	p := &peerLatency{}
+	p.est.Add(160)
+	g := &group{st: st, timing: LAN}
+	g.pl.peers = map[[32]byte]*peerLatency{far: p}
+	now := time.Now()
+	g.pl.raftHeard = map[uint64]time.Time{state.RaftID(far): now.Add(-150 * time.Millisecond)}
+	g.markSilentPeers(now)
+	if p.silence != (span{}) {
+		t.Fatalf("a member 160 ms away, heard 150 ms ago, was counted silent: %+v", p.silence)
+	}
+	heard := now.Add(-400 * time.Millisecond)
+	g.pl.raftHeard[state.RaftID(far)] = heard
+	g.markSilentPeers(now)
+	if p.silence != (span{heard, now}) {
+		t.Fatalf("a member 160 ms away, heard 400 ms ago, was not counted silent since: %+v", p.silence)
+	}
+	// Long silent: no longer counted (it may have stopped talking to this
+	// node for another reason: the host moved).
+	p.silence = span{}
+	g.pl.raftHeard[state.RaftID(far)] = now.Add(-silenceMemory - time.Second)
+	g.markSilentPeers(now)
+	if p.silence != (span{}) {
+		t.Fatalf("a member silent for longer than silenceMemory was counted silent: %+v", p.silence)
+	}
+}

@@ -40,6 +40,11 @@ type GroupFigures struct {
 	// CommitLatency times this node's own messages, from send to commit;
 	// RoundTrip the members' answers to this node's pings.
 	CommitLatency, RoundTrip Histogram
+	// RoundTripsLeftOut counts the answers to this node's pings whose
+	// round trip was no sample, since more than half of it overlapped a
+	// silence (the member's, or this node's own standstill): they show the
+	// member lives, but measured the silence, not the network.
+	RoundTripsLeftOut uint64
 }
 
 // Histogram is a distribution: Counts[i] observations were at most

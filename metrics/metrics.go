@@ -54,6 +54,8 @@ var (
 		"Leadership handovers placement asked for and this node, as host, withheld: the target was a host the voters deposed for censorship within the last 10 minutes.", []string{"group"}, nil)
 	depositions = prometheus.NewDesc("demes_censorship_depositions_total",
 		"Times this node stopped following its host because a majority of the voters suspected it of censorship (holding back members' messages while committing others'); a host deposed again after a lapse counts again.", []string{"group"}, nil)
+	leftOut = prometheus.NewDesc("demes_peer_round_trips_left_out_total",
+		"Answers to this node's pings whose round trip was no sample: more than half of it overlapped a silence (the member's raft messages overdue, or this node hearing from no one or standing still).", []string{"group"}, nil)
 	fastCampaigns = prometheus.NewDesc("demes_placement_fast_campaigns_total",
 		"Elections this node started at once because its host's process was gone (its address refused connections) and this node was its best backup.", []string{"group"}, nil)
 	committedTotal = prometheus.NewDesc("demes_raft_proposals_committed_total",
@@ -81,7 +83,7 @@ type collector struct{ src Source }
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up,
-		leaderChanges, withheld, depositions, fastCampaigns, committedTotal, pending, applied, failed, commitLatency, roundTrip, fsync, sentBytes, receivedBytes} {
+		leaderChanges, withheld, depositions, fastCampaigns, committedTotal, pending, applied, failed, commitLatency, roundTrip, leftOut, fsync, sentBytes, receivedBytes} {
 		ch <- d
 	}
 }
@@ -132,6 +134,7 @@ func collectFigures(ch chan<- prometheus.Metric, f api.Figures) {
 		ch <- prometheus.MustNewConstMetric(failed, prometheus.CounterValue, float64(g.ProposalsFailed), g.GroupID)
 		ch <- histogram(commitLatency, g.CommitLatency, g.GroupID)
 		ch <- histogram(roundTrip, g.RoundTrip, g.GroupID)
+		ch <- prometheus.MustNewConstMetric(leftOut, prometheus.CounterValue, float64(g.RoundTripsLeftOut), g.GroupID)
 	}
 }
 

@@ -90,16 +90,21 @@ func (g *group) hostSilence(now time.Time) (silent bool, heard time.Time) {
 }
 
 // ownLateness reports whether this node's own late tick may explain its
-// host's silence: it came less than lateTicks heartbeats ago, and this node
-// has not answered its host since. A member whose process stood still (a
-// laptop asleep) answers its host's first heartbeat after it within one:
-// when its host is cut off just then, it is among the majority that says so
-// a heartbeat later, not lateTicks later. In `demes bench failover`, which
-// cuts the new host as soon as the member stopped before it is back, that
-// member kept out of the majority for the first 400 ms, and with three
-// members the failover waited for it: 0.42 s median.
+// host's silence: it came less than lateTicks heartbeats ago, and either
+// this node has not answered its host since, or its ticks came late more
+// than once in a row (an overloaded machine, whose goroutines keep running
+// late: the guard holds its whole time, as 684f44f meant; a late tick
+// right after a standstill of an election timeout or more does not count,
+// since reading what waited makes it late). A member whose
+// process stood still once (a laptop asleep, a stopped process) answers its
+// host's first heartbeat after it within one: when its host is cut off just
+// then, it is among the majority that says so a heartbeat later, not
+// lateTicks later. In `demes bench failover`, which cuts the new host as
+// soon as the member stopped before it is back, that member kept out of
+// the majority for the first 400 ms, and with three members the failover
+// waited for it: 0.42 s median.
 func (g *group) ownLateness(now time.Time) bool {
-	return now.Before(g.lateUntil) && !g.pl.leaderHeard.After(g.pl.stall.to)
+	return now.Before(g.lateUntil) && (g.pl.lateAgain || !g.pl.leaderHeard.After(g.pl.stall.to))
 }
 
 // watchSilence runs on every raft tick: it publishes whether this node
@@ -109,6 +114,10 @@ func (g *group) ownLateness(now time.Time) bool {
 // once.
 func (g *group) watchSilence(now time.Time) {
 	if !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
+		// Late again within lateTicks of a late tick that was no long
+		// standstill (after one, the backlog makes the next ticks late).
+		prev := g.pl.stall
+		g.pl.lateAgain = now.Before(g.lateUntil) && prev.to.Sub(prev.from) < g.timing.electionTimeout()
 		g.lateUntil = now.Add(lateTicks * g.timing.heartbeat())
 		g.noteStall(now)
 	}

@@ -36,6 +36,17 @@ func HandOver(ctx context.Context, n *Node, gid string, to [32]byte) error {
 	})
 }
 
+// KeepHosting makes n, while it hosts group gid, never hand leadership over
+// on its placement's advice, as a censor means to (with a build of its own
+// that leaves the handover out); HandOver still does.
+func KeepHosting(ctx context.Context, n *Node, gid string) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	return g.do(ctx, func() { g.pl.keepHosting = true })
+}
+
 // HoldGroup blocks the goroutine of n's group gid until release is called,
 // as a busy one is: reports for it wait meanwhile.
 func HoldGroup(ctx context.Context, n *Node, gid string) (release func(), err error) {

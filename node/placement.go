@@ -51,6 +51,7 @@ type peerLatency struct {
 	failedSince time.Time // the first failed ping since lastPong
 	gone        time.Time // the first report since lastPong that the peer's process is gone
 	silence     span      // the peer's last silence: its raft messages overdue (samples.go)
+	unanswered  span      // the peer's last silence to pings: no pong for a ping interval and more (samples.go)
 }
 
 // placementState is the group's side of placement: what it measured of
@@ -63,11 +64,14 @@ type placementState struct {
 	transferTerm uint64               // the term of this node's last campaign on a leadership transfer
 	forcedTerm   uint64               // the term of this node's last forced campaign (forceCampaign)
 	raftHeard    map[uint64]time.Time // when each raft peer's last message arrived (samples.go)
+	leaderSince  time.Time            // when this node last came to know a new leader (samples.go)
 	stall        span                 // this node's last stall: its raft tick late (samples.go)
+	lateAgain    bool                 // this node's ticks came late more than once within lateTicks (cutoff.go)
 	leaderHeard  time.Time            // when this node last answered its leader
 	voteGranted  time.Time            // when this node last granted another a vote
 	wake         *time.Timer          // steps placement when a decision is due between ticks
 	lastLogged   string
+	keepHosting  bool // a censor in a test, which never hands over (export_censor_test.go)
 }
 
 func (g *group) pingPeers() {
@@ -170,10 +174,13 @@ func (g *group) onRTT(s rttSample) {
 	}
 	now := time.Now()
 	if s.ok {
+		g.notePongGap(p, now)
 		if g.measures(s, p, now) {
 			g.fig.rtt.observe(s.ms / 1000)
 			p.est.Add(s.ms)
 			g.fitTicks()
+		} else {
+			g.fig.leftOut.Add(1)
 		}
 		p.lastPong, p.failedSince, p.gone = now, time.Time{}, time.Time{}
 	} else if p.failedSince.IsZero() {
@@ -366,7 +373,7 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 	if d.Publish != nil && g.proposeLatency(d.Publish, d.PublishRelayed) == nil {
 		g.pl.placer.Published(now)
 	}
-	if d.TransferTo != "" {
+	if d.TransferTo != "" && !g.pl.keepHosting {
 		if id, err := identity.ParsePublicID(d.TransferTo); err == nil {
 			if m := g.st.Members[id.Sign]; m != nil && g.withholdTransfer(m.RaftID, now) {
 				g.fig.withheld.Add(1)

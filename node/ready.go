@@ -84,6 +84,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		}
 		if rd.SoftState.Lead != g.leader && rd.SoftState.Lead != raft.None {
 			g.fig.leaderChanges.Add(1)
+			g.pl.leaderSince = time.Now() // samples.go: a handover is no silence
 		}
 		switch {
 		case rd.SoftState.Lead != raft.None:

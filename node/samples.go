@@ -20,8 +20,9 @@ import (
 //
 // So a pong still shows that its member lives, but its round trip is a
 // sample only if less than half of it overlaps a silence this node saw:
-// the member's raft messages overdue (markSilentPeers), or this node's own
-// ticks late (its process stood still or starved). A machine that is only
+// the member's raft messages overdue (markSilentPeers), no pong from it for
+// a ping interval and more (notePongGap), or this node's own ticks late (its
+// process stood still or starved). A machine that is only
 // loaded keeps its samples: a late tick of a tenth of a second inside a
 // round trip of a second is the network's delay as this node lives it, and
 // the timeouts must stretch with it.
@@ -48,7 +49,9 @@ func (a span) overlap(b span) time.Duration {
 }
 
 // noteRaftHeard records, on the group's goroutine, when each raft peer's
-// messages last arrived.
+// messages last arrived. It runs before any message is dropped (a deposed
+// host's, a halted group's): a member that sends is not silent, whatever
+// this node does with what it sent.
 func (g *group) noteRaftHeard(msgs []*pb.Message) {
 	if len(msgs) == 0 {
 		return
@@ -63,24 +66,30 @@ func (g *group) noteRaftHeard(msgs []*pb.Message) {
 }
 
 // markSilentPeers runs on every raft tick. It records the silence of the
-// members whose raft messages are overdue, from when each was last heard to
-// now: those that sent any within silenceMemory. That is whoever talks to
-// this node every heartbeat: its host, or as host its followers, whatever
-// this node's role since (a host held apart steps down while it waits).
-// Followers exchange no raft messages with each other, so a follower
-// records nothing about another; a member that stopped talking for another
-// reason (the host moved) is recorded silent for silenceMemory, and its
-// pongs are no samples meanwhile.
+// members whose raft messages are overdue, from when they became overdue
+// to now: those that sent any within silenceMemory. That is whoever talks
+// to this node every heartbeat: its host, or as host its followers,
+// whatever this node's role since (a host held apart steps down while it
+// waits). A member that stopped talking because another came to lead (a
+// handover: this node knew the new leader within the member's overdue
+// time) is not silent. Followers exchange no raft messages with each
+// other, so a follower records nothing about another here (notePongGap
+// does).
 func (g *group) markSilentPeers(now time.Time) {
 	for k, p := range g.pl.peers {
 		m := g.st.Members[k]
 		if m == nil {
 			continue
 		}
-		if heard, ok := g.pl.raftHeard[m.RaftID]; ok {
-			if quiet := now.Sub(heard); quiet > g.overdueAfter(p) && quiet <= silenceMemory {
-				p.silence = span{heard, now}
-			}
+		heard, ok := g.pl.raftHeard[m.RaftID]
+		if !ok {
+			continue
+		}
+		due := g.overdueAfter(p)
+		quiet := now.Sub(heard)
+		handedOver := m.RaftID != g.leader && g.pl.leaderSince.Sub(heard) <= due && !g.pl.leaderSince.Before(heard)
+		if quiet > due && quiet <= silenceMemory && !handedOver {
+			p.silence = span{heard.Add(due), now}
 		}
 	}
 }
@@ -104,6 +113,22 @@ func (g *group) overdueAfter(p *peerLatency) time.Duration {
 // last.
 const silenceMemory = 10 * time.Second
 
+// notePongGap runs as a pong from the member whose latency is p arrives,
+// before p.lastPong moves: when no pong came from it for longer than a ping
+// interval and its overdue time, it was silent to this node's pings from
+// then to now. That covers the members this node exchanges no raft
+// messages with (a follower's fellow followers): when one stands still,
+// all the pings in flight to it are answered together, the first a ping
+// interval and more after the last pong before them. A member that moved
+// farther away answers a ping interval apart all the same, each pong later
+// by the same amount: its round trips are samples.
+func (g *group) notePongGap(p *peerLatency, now time.Time) {
+	due := g.n.cfg.PingInterval + g.overdueAfter(p)
+	if !p.lastPong.IsZero() && now.Sub(p.lastPong) > due {
+		p.unanswered = span{p.lastPong.Add(due), now}
+	}
+}
+
 // noteStall records that this node's raft tick came late: the group's
 // goroutine stood still from the last tick to now.
 func (g *group) noteStall(now time.Time) {
@@ -117,10 +142,11 @@ func (g *group) noteStall(now time.Time) {
 // the late tick of a stall that just ended is taken: a tick overdue now
 // counts as a stall to now.
 func (g *group) measures(s rttSample, p *peerLatency, now time.Time) bool {
-	if !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
+	// A halted group takes no ticks (fork.go): its last tick says nothing.
+	if g.fork == nil && !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
 		g.noteStall(now)
 	}
 	trip := span{s.sent, now}
-	blind := trip.overlap(p.silence) + trip.overlap(g.pl.stall)
+	blind := max(trip.overlap(p.silence), trip.overlap(p.unanswered)) + trip.overlap(g.pl.stall)
 	return 2*blind < now.Sub(s.sent)
 }

@@ -4,7 +4,10 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
 
@@ -53,15 +56,11 @@ func TestMeasuresLeavesOutSilences(t *testing.T) {
 // is once they are late by two of its round trips.
 func TestFarMemberNotOverdue(t *testing.T) {
 	ids := seededIdentities(t, 2)
-	st := state.New(crypto.GroupID{3})
-	for _, id := range ids {
-		k := id.Public().Sign
-		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
-	}
+	st := votersOf(crypto.GroupID{3}, ids)
 	far := ids[1].Public().Sign
 	p := &peerLatency{}
 	p.est.Add(160)
-	g := &group{st: st, timing: LAN}
+	g := &group{n: &Node{self: ids[0].Public()}, st: st, timing: LAN}
 	g.pl.peers = map[[32]byte]*peerLatency{far: p}
 	now := time.Now()
 	g.pl.raftHeard = map[uint64]time.Time{state.RaftID(far): now.Add(-150 * time.Millisecond)}
@@ -72,8 +71,10 @@ func TestFarMemberNotOverdue(t *testing.T) {
 	heard := now.Add(-400 * time.Millisecond)
 	g.pl.raftHeard[state.RaftID(far)] = heard
 	g.markSilentPeers(now)
-	if p.silence != (span{heard, now}) {
-		t.Fatalf("a member 160 ms away, heard 400 ms ago, was not counted silent since: %+v", p.silence)
+	// Silent from when it was overdue: two of its round trips after it
+	// was last heard.
+	if p.silence != (span{heard.Add(320 * time.Millisecond), now}) {
+		t.Fatalf("a member 160 ms away, heard 400 ms ago, was not counted silent for the last 80 ms: %+v", p.silence)
 	}
 	// Long silent: no longer counted (it may have stopped talking to this
 	// node for another reason: the host moved).
@@ -83,4 +84,69 @@ func TestFarMemberNotOverdue(t *testing.T) {
 	if p.silence != (span{}) {
 		t.Fatalf("a member silent for longer than silenceMemory was counted silent: %+v", p.silence)
 	}
+}
+
+// TestHandoverIsNoSilence: a member that stops talking to this node because
+// another came to lead (this node knew the new leader within the member's
+// overdue time: a handover) is not counted silent; one that stopped well
+// before a new leader came (a cut) is.
+func TestHandoverIsNoSilence(t *testing.T) {
+	ids := seededIdentities(t, 3)
+	st := votersOf(crypto.GroupID{4}, ids)
+	old, next := ids[1].Public().Sign, ids[2].Public().Sign
+	p := &peerLatency{}
+	now := time.Now()
+	g := &group{n: &Node{self: ids[0].Public()}, st: st, timing: LAN, role: raft.StateFollower, leader: state.RaftID(next)}
+	g.pl.peers = map[[32]byte]*peerLatency{old: p, next: {}}
+	heard := now.Add(-time.Second)
+	g.pl.raftHeard = map[uint64]time.Time{state.RaftID(old): heard, state.RaftID(next): now}
+
+	g.pl.leaderSince = heard.Add(30 * time.Millisecond) // a handover
+	g.markSilentPeers(now)
+	if p.silence != (span{}) {
+		t.Fatalf("the host that handed over was counted silent: %+v", p.silence)
+	}
+	g.pl.leaderSince = heard.Add(300 * time.Millisecond) // a cut, then an election
+	g.markSilentPeers(now)
+	if want := (span{heard.Add(2 * LAN.heartbeat()), now}); p.silence != want {
+		t.Fatalf("the host cut off: silence %+v, want %+v", p.silence, want)
+	}
+}
+
+// TestPongGap: a pong that comes after no pong from its member for a ping
+// interval and more marks the member silent to pings from then on; pongs a
+// ping interval apart, each later than the last (a member moving away),
+// do not.
+func TestPongGap(t *testing.T) {
+	g := &group{n: &Node{cfg: Config{PingInterval: time.Second}}, timing: LAN}
+	now := time.Now()
+	p := &peerLatency{lastPong: now.Add(-1050 * time.Millisecond)}
+	p.est.Add(10)
+	g.notePongGap(p, now)
+	if p.unanswered != (span{}) {
+		t.Fatalf("a pong 1.05 s after the last, pings a second apart, marked a silence: %+v", p.unanswered)
+	}
+	p.lastPong = now.Add(-3 * time.Second)
+	g.notePongGap(p, now)
+	if want := (span{p.lastPong.Add(time.Second + 2*LAN.heartbeat()), now}); p.unanswered != want {
+		t.Fatalf("no pong for 3 s: silence %+v, want %+v", p.unanswered, want)
+	}
+	// The pings in flight through it are no samples; one sent after it
+	// ended is.
+	if g.measures(rttSample{ok: true, sent: now.Add(-2 * time.Second)}, p, now) {
+		t.Fatal("a ping in flight through the silence was taken for a sample")
+	}
+	if !g.measures(rttSample{ok: true, sent: now.Add(time.Millisecond)}, p, now.Add(3*time.Millisecond)) {
+		t.Fatal("a ping sent after the silence was left out")
+	}
+}
+
+// votersOf returns the state of group gid with ids as its voters.
+func votersOf(gid crypto.GroupID, ids []*identity.Identity) *state.State {
+	st := state.New(gid)
+	for _, id := range ids {
+		k := id.Public().Sign
+		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
+	}
+	return st
 }

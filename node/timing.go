@@ -74,6 +74,9 @@ func (g *group) fitTicks() {
 	g.timing = want
 	if g.ticker != nil {
 		g.ticker.Reset(want.Tick)
+		// The next tick comes a new tick from now: the gap to it is no
+		// lateness (cutoff.go), though it may exceed the new tick's bound.
+		g.lastTick = time.Now()
 	}
 	g.n.log.Info().Str("group", g.id.String()).Dur("slowest_rtt", rtt).Dur("tick", want.Tick).
 		Dur("election_timeout", want.electionTimeout()).Msg("raft's ticks follow the voters' round trips")

@@ -98,8 +98,8 @@ func (g *group) markSilentPeers(now time.Time) {
 // p may be late before this node counts it silent: overdueHeartbeats
 // heartbeats, or two of its round trips where that is longer, since a peer
 // queue carries one batch per round trip (as silentAfter; without it, a
-// member 160 ms away was always overdue, nearly every pong was left out,
-// and its round trip stayed as first measured, under load 194 ms for 80).
+// member 160 ms away is overdue between most of its messages, and most of
+// its pongs would be left out: TestFarMemberNotOverdue).
 func (g *group) overdueAfter(p *peerLatency) time.Duration {
 	d := overdueHeartbeats * g.timing.heartbeat()
 	if ms, ok := p.est.Value(); ok {
@@ -137,7 +137,8 @@ func (g *group) noteStall(now time.Time) {
 
 // measures reports whether the pong of sample s, from the member whose
 // latency is p, measured the network: whether less than half of its round
-// trip overlaps the member's last silence and this node's last stall. It
+// trip overlaps the member's last silences (to raft, to pings) and this
+// node's last stall. It
 // runs on the group's goroutine as the pong arrives, which may be before
 // the late tick of a stall that just ended is taken: a tick overdue now
 // counts as a stall to now.

@@ -47,13 +47,26 @@ type silentReport struct {
 // peer queue carries one batch per round trip, so across a slow link the
 // heartbeats come that far apart).
 func (g *group) silentAfter(p *peerLatency) time.Duration {
-	d := silentHeartbeats * g.timing.heartbeat()
+	return g.quietAfter(p, silentHeartbeats)
+}
+
+// quietAfter is heartbeats heartbeat intervals, or two round trips to the
+// member whose peer record is p (or nil) where that is longer.
+func (g *group) quietAfter(p *peerLatency, heartbeats int) time.Duration {
+	d := time.Duration(heartbeats) * g.timing.heartbeat()
 	if p != nil {
 		if ms, ok := p.est.Value(); ok {
 			d = max(d, 2*time.Duration(ms*float64(time.Millisecond)))
 		}
 	}
 	return d
+}
+
+// tickOverdue reports whether this node's raft tick is late at now: more
+// than a heartbeat past its time (its goroutines ran late, or its process
+// stood still).
+func (g *group) tickOverdue(now time.Time) bool {
+	return !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat()
 }
 
 // hostHeard returns when this node last heard from its host (whose peer
@@ -95,11 +108,10 @@ func (g *group) hostSilence(now time.Time) (silent bool, heard time.Time) {
 // than once in a row (an overloaded machine, whose goroutines keep running
 // late: the guard holds its whole time, as 684f44f meant; a late tick
 // right after a standstill of an election timeout or more does not count,
-// since reading what waited makes it late). A member whose
-// process stood still once (a laptop asleep, a stopped process) answers its
-// host's first heartbeat after it within one: when its host is cut off just
-// then, it is among the majority that says so a heartbeat later, not
-// lateTicks later. In `demes bench failover`, which cuts the new host as
+// since reading what waited makes it late). A member whose process stood
+// still once (a laptop asleep, a stopped process) answers its host's first
+// heartbeat after it within one: when its host is cut off just then, it is
+// among the majority that says so a heartbeat later, not lateTicks later. In `demes bench failover`, which cuts the new host as
 // soon as the member stopped before it is back, that member kept out of
 // the majority for the first 400 ms, and with three members the failover
 // waited for it: 0.42 s median.
@@ -113,7 +125,7 @@ func (g *group) ownLateness(now time.Time) bool {
 // whether they hear the host. Once a majority does not, placement steps at
 // once.
 func (g *group) watchSilence(now time.Time) {
-	if !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
+	if g.tickOverdue(now) {
 		// Late again within lateTicks of a late tick that was no long
 		// standstill (after one, the backlog makes the next ticks late).
 		prev := g.pl.stall

@@ -40,17 +40,7 @@ func BenchmarkCutFailover(b *testing.B) {
 			// The next cut in the steady state: every member follows
 			// the host (one that does not yet, just back, cannot tell it
 			// went silent).
-			c.Eventually(b, time.Minute, "every member to follow one host", func() bool {
-				want := ""
-				for i := range 5 {
-					st, ok := c.Status(i)
-					if !ok || st.Host == "" || want != "" && st.Host != want {
-						return false
-					}
-					want = st.Host
-				}
-				return true
-			})
+			c.Eventually(b, time.Minute, "every member to follow one host", c.OneHost())
 		}
 		for _, s := range []struct {
 			name string

@@ -52,12 +52,7 @@ func (g *group) probeLeader(now time.Time) {
 	go func() {
 		defer g.n.wg.Done()
 		defer g.pr.inFlight.Store(false)
-		sent := time.Now()
-		ms, ok, gone := g.ping(k, vm.url)
-		select {
-		case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone, sent: sent}:
-		case <-g.stopc:
-		}
+		g.sample(k, vm.url)
 	}()
 }
 

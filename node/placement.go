@@ -94,13 +94,19 @@ func (g *group) pingMembers(v *view, want func(key [32]byte) bool) {
 		g.n.wg.Add(1)
 		go func() {
 			defer g.n.wg.Done()
-			sent := time.Now()
-			ms, ok, gone := g.ping(k, url)
-			select {
-			case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone, sent: sent}:
-			case <-g.stopc:
-			}
+			g.sample(k, url)
 		}()
+	}
+}
+
+// sample pings member k at url and hands the result to the group's
+// goroutine as an RTT sample, timed from when the ping went out.
+func (g *group) sample(k [32]byte, url string) {
+	sent := time.Now()
+	ms, ok, gone := g.ping(k, url)
+	select {
+	case g.rttc <- rttSample{key: k, ms: ms, ok: ok, gone: gone, sent: sent}:
+	case <-g.stopc:
 	}
 }
 

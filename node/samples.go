@@ -22,10 +22,10 @@ import (
 // sample only if less than half of it overlaps a silence this node saw:
 // the member's raft messages overdue (markSilentPeers), no pong from it for
 // a ping interval and more (notePongGap), or this node's own ticks late (its
-// process stood still or starved). A machine that is only
-// loaded keeps its samples: a late tick of a tenth of a second inside a
-// round trip of a second is the network's delay as this node lives it, and
-// the timeouts must stretch with it.
+// process stood still or starved). A machine that is only loaded keeps its
+// samples: a late tick of a tenth of a second inside a round trip of a
+// second is the network's delay as this node lives it, and the timeouts
+// must stretch with it.
 
 // overdueHeartbeats is how many heartbeat intervals a member's raft
 // messages may be overdue before this node counts it silent for its
@@ -101,11 +101,7 @@ func (g *group) markSilentPeers(now time.Time) {
 // member 160 ms away is overdue between most of its messages, and most of
 // its pongs would be left out: TestFarMemberNotOverdue).
 func (g *group) overdueAfter(p *peerLatency) time.Duration {
-	d := overdueHeartbeats * g.timing.heartbeat()
-	if ms, ok := p.est.Value(); ok {
-		d = max(d, 2*time.Duration(ms*float64(time.Millisecond)))
-	}
-	return d
+	return g.quietAfter(p, overdueHeartbeats)
 }
 
 // silenceMemory is how long after a member's last raft message this node
@@ -138,13 +134,12 @@ func (g *group) noteStall(now time.Time) {
 // measures reports whether the pong of sample s, from the member whose
 // latency is p, measured the network: whether less than half of its round
 // trip overlaps the member's last silences (to raft, to pings) and this
-// node's last stall. It
-// runs on the group's goroutine as the pong arrives, which may be before
-// the late tick of a stall that just ended is taken: a tick overdue now
-// counts as a stall to now.
+// node's last stall. It runs on the group's goroutine as the pong arrives,
+// which may be before the late tick of a stall that just ended is taken: a
+// tick overdue now counts as a stall to now.
 func (g *group) measures(s rttSample, p *peerLatency, now time.Time) bool {
 	// A halted group takes no ticks (fork.go): its last tick says nothing.
-	if g.fork == nil && !g.lastTick.IsZero() && now.Sub(g.lastTick) > g.timing.Tick+g.timing.heartbeat() {
+	if g.fork == nil && g.tickOverdue(now) {
 		g.noteStall(now)
 	}
 	trip := span{s.sent, now}

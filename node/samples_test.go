@@ -104,17 +104,7 @@ func TestHeldHostKeepsRoundTrips(t *testing.T) {
 		// The hold is the fault itself: it lasts its time.
 		<-time.After(time.Until(start.Add(hold)))
 		c.Net().Release(url)
-		c.Eventually(t, time.Minute, "every member to follow one host again", func() bool {
-			host := ""
-			for i := range 3 {
-				g, ok := c.Status(i)
-				if !ok || g.Host == "" || host != "" && g.Host != host {
-					return false
-				}
-				host = g.Host
-			}
-			return true
-		})
+		c.Eventually(t, time.Minute, "every member to follow one host again", c.OneHost())
 		t.Logf("round %d: node%d held %v (the host: node%d)", round, held, hold, h)
 	}
 	// The pongs of the last hold arrive with its release.

@@ -64,6 +64,21 @@ func (c *Cluster) HasVoters(k int) func() bool {
 	}
 }
 
+// OneHost is the condition that every member is up and follows one host.
+func (c *Cluster) OneHost() func() bool {
+	return func() bool {
+		host := ""
+		for i := range c.Size() {
+			g, ok := c.Status(i)
+			if !ok || g.Host == "" || host != "" && g.Host != host {
+				return false
+			}
+			host = g.Host
+		}
+		return true
+	}
+}
+
 // Send sends text to the group from member i, waiting up to wait for its
 // commit (see [node.Node.Send]).
 func (c *Cluster) Send(ctx context.Context, i int, text string, wait time.Duration) (node.Message, error) {

@@ -45,6 +45,10 @@ type GroupFigures struct {
 	// silence (the member's, or this node's own standstill): they show the
 	// member lives, but measured the silence, not the network.
 	RoundTripsLeftOut uint64
+	// SlowTurns counts the turns of the group's goroutine (one event, and
+	// what raft wrote, sent and applied for it) that took longer than an
+	// election timeout: a slow disk or an overloaded machine.
+	SlowTurns uint64
 }
 
 // Histogram is a distribution: Counts[i] observations were at most

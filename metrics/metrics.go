@@ -56,6 +56,8 @@ var (
 		"Times this node stopped following its host because a majority of the voters suspected it of censorship (holding back members' messages while committing others'); a host deposed again after a lapse counts again.", []string{"group"}, nil)
 	leftOut = prometheus.NewDesc("demes_peer_round_trips_left_out_total",
 		"Answers to this node's pings whose round trip was no sample: more than half of it overlapped a silence (the member's raft messages overdue, or this node hearing from no one or standing still).", []string{"group"}, nil)
+	slowTurns = prometheus.NewDesc("demes_group_slow_turns_total",
+		"Turns of the group's goroutine (one event, and what raft wrote, sent and applied for it) that took longer than an election timeout; every message of the group waits for them. The log says where the time went.", []string{"group"}, nil)
 	fastCampaigns = prometheus.NewDesc("demes_placement_fast_campaigns_total",
 		"Elections this node started at once because its host's process was gone (its address refused connections) and this node was its best backup.", []string{"group"}, nil)
 	committedTotal = prometheus.NewDesc("demes_raft_proposals_committed_total",
@@ -83,7 +85,7 @@ type collector struct{ src Source }
 // Describe implements prometheus.Collector.
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{hasLeader, term, committed, members, voters, queued, rejected, up,
-		leaderChanges, withheld, depositions, fastCampaigns, committedTotal, pending, applied, failed, commitLatency, roundTrip, leftOut, fsync, sentBytes, receivedBytes} {
+		leaderChanges, withheld, depositions, fastCampaigns, committedTotal, pending, applied, failed, commitLatency, roundTrip, leftOut, slowTurns, fsync, sentBytes, receivedBytes} {
 		ch <- d
 	}
 }
@@ -135,6 +137,7 @@ func collectFigures(ch chan<- prometheus.Metric, f api.Figures) {
 		ch <- histogram(commitLatency, g.CommitLatency, g.GroupID)
 		ch <- histogram(roundTrip, g.RoundTrip, g.GroupID)
 		ch <- prometheus.MustNewConstMetric(leftOut, prometheus.CounterValue, float64(g.RoundTripsLeftOut), g.GroupID)
+		ch <- prometheus.MustNewConstMetric(slowTurns, prometheus.CounterValue, float64(g.SlowTurns), g.GroupID)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -34,7 +35,7 @@ func source() *fakeSource {
 	}, fig: api.Figures{
 		FsyncSeconds:  api.Histogram{Bounds: []float64{0.001, 0.01}, Counts: []uint64{3, 5}, Count: 6, Sum: 0.05},
 		PeerSentBytes: 1000, PeerReceivedBytes: 2000,
-		Groups: []api.GroupFigures{{GroupID: "g1", LeaderChanges: 2, Applied: 42, ProposalsFailed: 1,
+		Groups: []api.GroupFigures{{GroupID: "g1", LeaderChanges: 2, Applied: 42, ProposalsFailed: 1, SlowTurns: 4,
 			CommitLatency: api.Histogram{Bounds: []float64{0.01}, Counts: []uint64{4}, Count: 4, Sum: 0.02},
 			RoundTrip:     api.Histogram{Bounds: []float64{0.001}, Counts: []uint64{9}, Count: 10, Sum: 0.01}}},
 	}}
@@ -78,6 +79,7 @@ func TestMetrics(t *testing.T) {
 		"demes_peer_round_trip_time_seconds":       dto.MetricType_HISTOGRAM,
 		"demes_disk_fsync_duration_seconds":        dto.MetricType_HISTOGRAM,
 		"demes_peer_sent_bytes_total":              dto.MetricType_COUNTER,
+		"demes_group_slow_turns_total":             dto.MetricType_COUNTER,
 		"demes_peer_received_bytes_total":          dto.MetricType_COUNTER,
 		"go_goroutines":                            dto.MetricType_GAUGE,
 		"process_cpu_seconds_total":                dto.MetricType_COUNTER,
@@ -133,12 +135,33 @@ func TestMetrics(t *testing.T) {
 	if v := got["demes_raft_leader_changes_seen_total"].GetMetric()[0].GetCounter().GetValue(); v != 2 {
 		t.Errorf("leader changes = %v", v)
 	}
+	if v := got["demes_group_slow_turns_total"].GetMetric()[0].GetCounter().GetValue(); v != 4 {
+		t.Errorf("slow turns = %v", v)
+	}
 	if v := got["demes_peer_sent_bytes_total"].GetMetric()[0].GetCounter().GetValue(); v != 1000 {
 		t.Errorf("sent bytes = %v", v)
 	}
 	h := got["demes_disk_fsync_duration_seconds"].GetMetric()[0].GetHistogram()
 	if h.GetSampleCount() != 6 || h.GetSampleSum() != 0.05 || len(h.GetBucket()) != 2 || h.GetBucket()[1].GetCumulativeCount() != 5 {
 		t.Errorf("fsync histogram = %v", h)
+	}
+}
+
+// TestMetricsDocumented: every metric of DeMeS's own is in docs/METRICS.md,
+// which operators read to know what it means.
+func TestMetricsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/METRICS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := NewRegistry(source()).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if name := mf.GetName(); strings.HasPrefix(name, "demes_") && !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("metric %s is not in docs/METRICS.md", name)
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"math"
@@ -83,3 +85,22 @@ func PlacedByHandover(ctx context.Context, n *Node, gid string) (bool, error) {
 	err = g.do(ctx, func() { placed = g.term != 0 && g.pl.transferTerm == g.term })
 	return placed, err
 }
+
+// StallGroup stands the group's goroutine still, as a slow disk or an
+// overloaded machine would, for twice its current election timeout, and
+// returns how long it stood still.
+func StallGroup(n *Node, groupID string) (time.Duration, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return 0, err
+	}
+	var d time.Duration
+	err = g.do(context.Background(), func() {
+		d = 2 * g.timing.electionTimeout()
+		time.Sleep(d) // the stall under test, not a wait for a condition
+	})
+	return d, err
+}
+
+// SlowTurnWarnEvery is how often a group warns of slow turns at most.
+const SlowTurnWarnEvery = slowTurnWarnEvery

@@ -70,7 +70,7 @@ func newNodeFigures() *nodeFigures { return &nodeFigures{fsync: newHistogram(fsy
 
 // groupFigures are one group's counts.
 type groupFigures struct {
-	leaderChanges, applied, failed, withheld, forced, deposed, leftOut atomic.Uint64
+	leaderChanges, applied, failed, withheld, forced, deposed, leftOut, slowTurns atomic.Uint64
 	// committed counts the entries this node saw committed since it
 	// started (commitSeen, the commit index it last counted to, is the
 	// group goroutine's); pending is the proposals of this node's own
@@ -92,7 +92,7 @@ func (n *Node) Figures() Figures {
 			GroupID: g.id.String(), LeaderChanges: g.fig.leaderChanges.Load(), TransfersWithheld: g.fig.withheld.Load(), Depositions: g.fig.deposed.Load(), FastCampaigns: g.fig.forced.Load(), Applied: g.fig.applied.Load(),
 			Committed: g.fig.committed.Load(), Pending: g.fig.pending.Load(),
 			ProposalsFailed: g.fig.failed.Load(), CommitLatency: g.fig.commitLatency.snapshot(), RoundTrip: g.fig.rtt.snapshot(),
-			RoundTripsLeftOut: g.fig.leftOut.Load(),
+			RoundTripsLeftOut: g.fig.leftOut.Load(), SlowTurns: g.fig.slowTurns.Load(),
 		})
 	}
 	return f

@@ -195,7 +195,9 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {
 		return err
 	}
-	g.n.fig.fsync.observe(time.Since(start).Seconds())
+	took := time.Since(start)
+	g.n.fig.fsync.observe(took.Seconds())
+	g.noteWrite(took)
 	g.unsavedHS = nil
 	g.wrote = true
 	g.outboxDone = g.outboxDone[:0]

@@ -74,8 +74,14 @@ func (g *group) noteRaftHeard(msgs []*pb.Message) {
 // handover: this node knew the new leader within the member's overdue
 // time) is not silent. Followers exchange no raft messages with each
 // other, so a follower records nothing about another here (notePongGap
-// does).
+// does). A member not heard for silenceMemory is forgotten: it can be
+// silent no longer, and departed members would pile up otherwise.
 func (g *group) markSilentPeers(now time.Time) {
+	for id, heard := range g.pl.raftHeard {
+		if now.Sub(heard) > silenceMemory {
+			delete(g.pl.raftHeard, id)
+		}
+	}
 	for k, p := range g.pl.peers {
 		m := g.st.Members[k]
 		if m == nil {

@@ -84,6 +84,10 @@ func TestFarMemberNotOverdue(t *testing.T) {
 	if p.silence != (span{}) {
 		t.Fatalf("a member silent for longer than silenceMemory was counted silent: %+v", p.silence)
 	}
+	// And forgotten, as a departed member is.
+	if _, ok := g.pl.raftHeard[state.RaftID(far)]; ok {
+		t.Fatal("a member silent for longer than silenceMemory is still remembered")
+	}
 }
 
 // TestHandoverIsNoSilence: a member that stops talking to this node because

@@ -79,6 +79,24 @@ func (c *Cluster) OneHost() func() bool {
 	}
 }
 
+// Settled is the condition that every member is up, follows one host and
+// knows the same commit index: a member that restarted has caught up.
+func (c *Cluster) Settled() func() bool {
+	one := c.OneHost()
+	return func() bool {
+		if !one() {
+			return false
+		}
+		first, _ := c.Status(0)
+		for i := 1; i < c.Size(); i++ {
+			if g, ok := c.Status(i); !ok || g.Committed != first.Committed {
+				return false
+			}
+		}
+		return true
+	}
+}
+
 // Send sends text to the group from member i, waiting up to wait for its
 // commit (see [node.Node.Send]).
 func (c *Cluster) Send(ctx context.Context, i int, text string, wait time.Duration) (node.Message, error) {

@@ -8,6 +8,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
+// run0 starts the group's goroutine (run).
 func (g *group) run0() {
 	g.n.wg.Add(1)
 	go func() {
@@ -17,6 +18,7 @@ func (g *group) run0() {
 	}()
 }
 
+// stop tells the group's goroutine to stop and waits until it has.
 func (g *group) stop() {
 	select {
 	case <-g.stopc:

@@ -66,11 +66,14 @@ func Open(path string) (*Store, error) {
 	// is closed at once, which unmaps those pages; the open that the node
 	// keeps reads the list. After a clean Close that first open and close
 	// cost a read of the list and a millisecond or so.
+	// If the first open fails other than for the lock (a disk too full
+	// to write the list), the second one goes on without the list, as
+	// before, and says what is wrong if anything is.
 	db, err := openBolt(path, false)
 	if err == nil {
 		err = db.Close()
 	}
-	if err == nil {
+	if !errors.Is(err, berrors.ErrTimeout) {
 		db, err = openBolt(path, true)
 	}
 	if err != nil {

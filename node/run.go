@@ -92,8 +92,9 @@ func (g *group) run() {
 				g.snapshotAtStop()
 			}
 			return
-		case <-tick.C:
+		case fired := <-tick.C:
 			g.beginTurn("raft tick")
+			g.turn.tickWaited = g.turn.start.Sub(fired)
 			// A halted group's raft stands still: no election, no
 			// heartbeat (fork.go).
 			if g.fork == nil {
@@ -118,6 +119,7 @@ func (g *group) run() {
 				// Sends and status say why the group stopped, as for a
 				// failed raft write below.
 				g.failed.Store(&err)
+				g.endTurn(time.Now())
 				return
 			}
 		case <-ping.C:
@@ -158,6 +160,7 @@ func (g *group) run() {
 				// stop this group rather than go on with a diverging state.
 				g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot persist raft state; stopping the group")
 				g.failed.Store(&err)
+				g.endTurn(time.Now()) // a write that hung, then failed, was slow too
 				return
 			}
 		}
@@ -187,19 +190,24 @@ const maxDrain = 256
 
 // drainWaiting handles, without blocking, the peer messages, requests and
 // unreachable reports already waiting, up to maxDrain of them, and returns
-// how many it handled.
+// how many it handled. It notes the slowest in the turn's watch.
 func (g *group) drainWaiting() int {
 	for k := range maxDrain {
+		start, what := time.Now(), ""
 		select {
 		case msgs := <-g.stepc:
+			what = "peer raft messages"
 			g.stepAll(msgs)
 		case fn := <-g.reqc:
+			what = "request"
 			fn()
 		case id := <-g.unreachc:
+			what = "peer unreachable"
 			g.rn.ReportUnreachable(id)
 		default:
 			return k
 		}
+		g.noteDrained(what, time.Since(start))
 	}
 	return maxDrain
 }

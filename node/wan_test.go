@@ -99,8 +99,12 @@ func BenchmarkWAN(b *testing.B) {
 			// kill while the best backup still lacks the new host's first
 			// entry, is a second fault on top of the last, not this one:
 			// without the wait, 1.4 to 2.5 s.)
-			c.Eventually(b, time.Minute, "every member to follow one host, caught up", c.Settled())
-			h := c.Host()
+			h := -1
+			settled := c.Settled()
+			c.Eventually(b, time.Minute, "every member to follow one host, caught up", func() bool {
+				h = c.Host()
+				return h >= 0 && settled()
+			})
 			start := time.Now()
 			if cut {
 				c.Isolate(h)

@@ -80,7 +80,8 @@ func (c *Cluster) OneHost() func() bool {
 }
 
 // Settled is the condition that every member is up, follows one host and
-// knows the same commit index: a member that restarted has caught up.
+// has applied the same index (the status's Committed): a member that
+// restarted has caught up.
 func (c *Cluster) Settled() func() bool {
 	one := c.OneHost()
 	return func() bool {

@@ -20,6 +20,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -66,14 +67,14 @@ func Open(path string) (*Store, error) {
 	// is closed at once, which unmaps those pages; the open that the node
 	// keeps reads the list. After a clean Close that first open and close
 	// cost a read of the list and a millisecond or so.
-	// If the first open fails other than for the lock (a disk too full
-	// to write the list), the second one goes on without the list, as
-	// before, and says what is wrong if anything is.
+	// A disk too full to write the list does not keep the node from
+	// starting: it opens without the list, as before. Any other error
+	// (a failed fsync is reported once) is the open's.
 	db, err := openBolt(path, false)
 	if err == nil {
 		err = db.Close()
 	}
-	if !errors.Is(err, berrors.ErrTimeout) {
+	if err == nil || errors.Is(err, syscall.ENOSPC) {
 		db, err = openBolt(path, true)
 	}
 	if err != nil {

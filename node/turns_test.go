@@ -2,37 +2,17 @@ package node_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/demes/demes/internal/testutil"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 )
-
-// syncBuffer is a bytes.Buffer that a node's goroutines may write to while
-// the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestSlowTurnIsCountedAndLogged: when a group's goroutine stands still
 // for longer than an election timeout (a slow disk, an overloaded
@@ -41,7 +21,7 @@ func (b *syncBuffer) String() string {
 // the group lost its host.
 func TestSlowTurnIsCountedAndLogged(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testutil.LockedBuffer{}
 	c := newClusterWith(t, 2, 311, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
 		c.Member(0).Tweak = func(cfg *node.Config) {
 			cfg.Logger = zerolog.New(logs).Level(zerolog.WarnLevel).With().Timestamp().Logger()

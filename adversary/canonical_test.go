@@ -52,10 +52,11 @@ func TestNonCanonicalEncodings(t *testing.T) {
 	var at []uint64
 	for _, tc := range cases {
 		sameValue(t, tc.what, tc.body, tc.want)
-		at = append(at, g.commit(m, c, g.signBy(m, tc.t, tc.body)))
+		at = append(at, g.signedFresh(c, func() uint64 { return g.commit(m, c, g.signBy(m, tc.t, tc.body)) }))
 	}
-	env := g.longTypeEnvelope(m, crypto.TypeAddress, &state.AddressBody{URL: url})
-	at = append(at, g.commit(m, c, env))
+	at = append(at, g.signedFresh(c, func() uint64 {
+		return g.commit(m, c, g.longTypeEnvelope(m, crypto.TypeAddress, &state.AddressBody{URL: url}))
+	}))
 
 	res, _ := g.outcomes(c)
 	for k, idx := range at {

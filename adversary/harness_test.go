@@ -301,6 +301,25 @@ func (g *group) commit(m, h int, frame []byte) uint64 {
 	})
 }
 
+// signedFresh returns the index at which honest node h's log holds what
+// commitSigned (a frame newly signed by m, and committed) gives, signing and
+// committing again while the state machine rejects it as stale. M's own
+// node goes on signing its upkeep (latency maps, checkpoints) with the same
+// counters: one it signed after the frame and committed before it makes the
+// frame stale, whatever else is wrong with it. An attacker would sign again,
+// and so does this, so that a test sees the check it targets.
+func (g *group) signedFresh(h int, commitSigned func() uint64) uint64 {
+	g.t.Helper()
+	for try := 1; ; try++ {
+		at := commitSigned()
+		res, _ := g.outcomes(h)
+		if r := res[at]; try == 5 || r.Err == nil || !strings.Contains(r.Err.Error(), "replayed or stale") {
+			return at
+		}
+		g.t.Logf("index %d was stale: %v; signing it again", at, res[at].Err)
+	}
+}
+
 // commitConf is commit for a membership change of kind for the raft node
 // nodeID, authorised by frame. raft takes one such change at a time.
 func (g *group) commitConf(m, h int, frame []byte, kind state.ConfKind, nodeID uint64) uint64 {

@@ -38,7 +38,9 @@ func TestExpiredOrRevokedInvite(t *testing.T) {
 	// expire after its signing.
 	e := outsider(t, 0x57)
 	expires := time.Now().Add(2 * time.Second)
-	invited := g.commit(m, c, g.signBy(m, crypto.TypeInvite, &state.InviteBody{Invitee: e.Public().Bytes(), Expires: expires.UnixNano()}))
+	invited := g.signedFresh(c, func() uint64 {
+		return g.commit(m, c, g.signBy(m, crypto.TypeInvite, &state.InviteBody{Invitee: e.Public().Bytes(), Expires: expires.UnixNano()}))
+	})
 	if res, _ := g.outcomes(c); res[invited].Err != nil {
 		t.Fatalf("E's invite was rejected (%v): the test would prove nothing", res[invited].Err)
 	}

@@ -57,9 +57,11 @@ func TestNonAdminActs(t *testing.T) {
 	key := func(i int) []byte { k := g.pub(i).Sign; return k[:] }
 	var tries []attempt
 	for _, target := range []int{a, c} {
-		frame := g.signBy(m, crypto.TypeRemove, &state.TargetBody{Target: key(target)})
 		tries = append(tries, attempt{"the removal of " + g.c.Member(target).Name, "only admins may remove other members",
-			g.commitConf(m, b, frame, state.Remove, state.RaftID(g.pub(target).Sign))})
+			g.signedFresh(b, func() uint64 {
+				frame := g.signBy(m, crypto.TypeRemove, &state.TargetBody{Target: key(target)})
+				return g.commitConf(m, b, frame, state.Remove, state.RaftID(g.pub(target).Sign))
+			})})
 	}
 	for _, e := range []struct {
 		what, reason string
@@ -72,7 +74,7 @@ func TestNonAdminActs(t *testing.T) {
 		{"M's invite", "only admins may invite", crypto.TypeInvite, &state.InviteBody{Invitee: x.Bytes(), Expires: time.Now().Add(time.Hour).UnixNano()}},
 		{"M's revocation of the admin's invite", "only the inviter or an admin may revoke", crypto.TypeRevoke, &state.TargetBody{Target: y.Sign[:]}},
 	} {
-		tries = append(tries, attempt{e.what, e.reason, g.commit(m, b, g.signBy(m, e.t, e.body))})
+		tries = append(tries, attempt{e.what, e.reason, g.signedFresh(b, func() uint64 { return g.commit(m, b, g.signBy(m, e.t, e.body)) })})
 	}
 	g.allRejected(b, tries)
 	g.applied(tries[len(tries)-1].at, c, a, b)

@@ -28,8 +28,10 @@ func TestDemoteEveryOtherVoter(t *testing.T) {
 		var at []uint64
 		for _, target := range []int{c, a} {
 			key := g.pub(target).Sign
-			frame := g.signBy(m, crypto.TypePromote, &state.TargetBody{Target: key[:], Voter: false})
-			at = append(at, g.commitConf(m, c, frame, state.AddLearner, state.RaftID(key)))
+			at = append(at, g.signedFresh(c, func() uint64 {
+				frame := g.signBy(m, crypto.TypePromote, &state.TargetBody{Target: key[:], Voter: false})
+				return g.commitConf(m, c, frame, state.AddLearner, state.RaftID(key))
+			}))
 		}
 		res, _ := g.outcomes(c)
 		for k, idx := range at {

@@ -60,7 +60,9 @@ func TestWeakKeyOutsider(t *testing.T) {
 			t.Errorf("the admin's node invited an id with a weak key (%s): %v", k[:8], err)
 		}
 		try("M's invite of a weak id", "weak key",
-			g.commit(m, c, g.signBy(m, crypto.TypeInvite, &state.InviteBody{Invitee: w.Bytes(), Expires: time.Now().Add(time.Hour).UnixNano()})))
+			g.signedFresh(c, func() uint64 {
+				return g.commit(m, c, g.signBy(m, crypto.TypeInvite, &state.InviteBody{Invitee: w.Bytes(), Expires: time.Now().Add(time.Hour).UnixNano()}))
+			}))
 		join := g.forge(w.Sign, crypto.TypeJoin, &state.JoinBody{PublicID: w.Bytes(), RaftID: state.RaftID(w.Sign), Name: "weak", Nonce: make([]byte, 32)})
 		try("a join forged for the weak id", "bad signature", g.commitConf(m, c, join, state.AddLearner, state.RaftID(w.Sign)))
 		try("a settings change forged for the weak id", "bad signature",

@@ -24,6 +24,9 @@ type serveProc struct {
 	name, home string
 	listen, ui string
 	cmd        *exec.Cmd
+	exited     chan struct{} // closed once cmd has exited, after waitErr is set
+	waitErr    error
+	started    bool // it served once: its addresses are the group's now
 	logPath    string
 	extra      []string // more flags of demes serve
 }
@@ -72,7 +75,32 @@ func newServeProc(t *testing.T, name string) *serveProc {
 	return p
 }
 
+// start starts the process and waits until it serves. freeAddr's ports
+// were free a moment ago, but another package's test process, or an
+// outgoing connection's ephemeral port, can take one before demes serve
+// binds it (seen in CI). On a first start, which nothing knows the
+// addresses of yet, such a failure picks new ones and starts again; a
+// restart keeps its addresses, which the group knows.
 func (p *serveProc) start() {
+	p.t.Helper()
+	for try := 1; ; try++ {
+		logged := p.logSize()
+		if p.startOnce() {
+			p.started = true
+			return
+		}
+		log := p.logFrom(logged)
+		if p.started || try == 5 || !strings.Contains(log, "address already in use") {
+			p.t.Fatalf("%s: demes serve exited (%v) before it served; its log:\n%s", p.name, p.waitErr, log)
+		}
+		p.t.Logf("%s: a port was taken (%s, %s); starting on others", p.name, p.listen, p.ui)
+		p.listen, p.ui = freeAddr(p.t), freeAddr(p.t)
+	}
+}
+
+// startOnce starts the process and reports whether it serves, or false once
+// it exited first.
+func (p *serveProc) startOnce() bool {
 	p.t.Helper()
 	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -85,10 +113,49 @@ func (p *serveProc) start() {
 		p.t.Fatal(err)
 	}
 	log.Close()
-	p.cmd = cmd
+	p.cmd, p.exited = cmd, make(chan struct{})
+	go func(exited chan struct{}) {
+		p.waitErr = cmd.Wait()
+		close(exited)
+	}(p.exited)
+	serves := false
 	testutil.Eventually(p.t, 60*time.Second, p.name+" to serve", func() bool {
-		return runDemes(p.t, nil, "status", "--home", p.home).code == 0
+		select {
+		case <-p.exited:
+			return true
+		default:
+		}
+		serves = runDemes(p.t, nil, "status", "--home", p.home).code == 0
+		return serves
 	})
+	if !serves {
+		p.cmd = nil
+	}
+	return serves
+}
+
+// wait waits for the process to exit (after a signal) and returns how it
+// ended, as exec.Cmd.Wait.
+func (p *serveProc) wait() error {
+	<-p.exited
+	p.cmd = nil
+	return p.waitErr
+}
+
+func (p *serveProc) logSize() int64 {
+	if fi, err := os.Stat(p.logPath); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+// logFrom returns the process's log from byte off on.
+func (p *serveProc) logFrom(off int64) string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || int64(len(b)) < off {
+		return fmt.Sprintf("(the log could not be read: %v)", err)
+	}
+	return string(b[off:])
 }
 
 // kill is kill -9: no shutdown, no flush beyond what the node already synced.
@@ -97,8 +164,7 @@ func (p *serveProc) kill() {
 		return
 	}
 	p.cmd.Process.Kill()
-	p.cmd.Wait()
-	p.cmd = nil
+	p.wait()
 }
 
 func (p *serveProc) demes(args ...string) result {
@@ -264,9 +330,7 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 	// SIGTERM shuts a node down cleanly: exit 0, serve.json removed.
 	p := procs[0]
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	err := p.cmd.Wait()
-	p.cmd = nil
-	if err != nil {
+	if err := p.wait(); err != nil {
 		t.Fatalf("serve after SIGTERM: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(p.home, serveInfoFile)); !os.IsNotExist(err) {

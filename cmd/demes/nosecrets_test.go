@@ -123,10 +123,9 @@ func TestNothingSecretInLogsMetricsOrHealth(t *testing.T) {
 	// Stop both cleanly, so the logs hold the shutdown too.
 	for _, p := range []*serveProc{alice, bob} {
 		p.cmd.Process.Signal(os.Interrupt)
-		if err := p.cmd.Wait(); err != nil {
+		if err := p.wait(); err != nil {
 			t.Errorf("%s: serve after SIGINT: %v", p.name, err)
 		}
-		p.cmd = nil
 		b, err := os.ReadFile(p.logPath)
 		if err != nil {
 			t.Fatal(err)

@@ -28,9 +28,12 @@ func TestReorderedOwnProposals(t *testing.T) {
 	counted := g.count("replayed or stale", c, a)
 
 	x := outsider(t, 0x52).Public()
-	invite := g.signBy(m, crypto.TypeInvite, &state.InviteBody{Invitee: x.Bytes(), Expires: time.Now().Add(time.Hour).UnixNano()})
-	revoke := g.signBy(m, crypto.TypeRevoke, &state.TargetBody{Target: x.Sign[:]})
-	first := g.commit(m, c, revoke)
+	var invite []byte
+	first := g.signedFresh(c, func() uint64 {
+		invite = g.signBy(m, crypto.TypeInvite, &state.InviteBody{Invitee: x.Bytes(), Expires: time.Now().Add(time.Hour).UnixNano()})
+		revoke := g.signBy(m, crypto.TypeRevoke, &state.TargetBody{Target: x.Sign[:]})
+		return g.commit(m, c, revoke)
+	})
 	second := g.commit(m, c, invite)
 	res, _ := g.outcomes(c)
 	g.rejected(res, first, "the revocation proposed first", "no open invite to revoke")

@@ -1,6 +1,7 @@
 package crypto
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -183,17 +184,32 @@ func Sign(id *identity.Identity, e *Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("sign envelope: %w: payload of %d bytes, limit %d", ErrTooLarge, len(e.Payload), MaxPayload)
 	}
 	e.Sender = id.Public().Sign
-	body, err := encodeBody(e)
-	if err != nil {
+	// One buffer holds both what is signed and the frame: the body is
+	// encoded once, after room for the header, and the signature input
+	// (domain, version, sender, body) is laid out in that room right
+	// before the body; once signed, the header overwrites it. A frame is
+	// up to MaxFrame, and each copy of it cost as much as a memmove of a
+	// megabyte does under the race detector (docs/BENCHMARKS.md, "History").
+	buf := bytes.NewBuffer(make([]byte, headerSize, headerSize+len(e.Payload)+bodyOverhead))
+	if err := encMode.MarshalToBuffer(wireBody(e), buf); err != nil {
 		return nil, fmt.Errorf("sign envelope: %v", err)
 	}
-	frame := make([]byte, headerSize+len(body))
+	frame := buf.Bytes()
+	signed := frame[headerSize-len(envelopeDomain)-1-keySize:]
+	n := copy(signed, envelopeDomain)
+	signed[n] = Version
+	copy(signed[n+1:], e.Sender[:])
+	sig := id.Sign(signed)
 	frame[0] = Version
 	copy(frame[1:], e.Sender[:])
-	copy(frame[headerSize:], body)
-	copy(frame[1+keySize:], id.Sign(signedEnvelope(frame[:1+keySize], body)))
+	copy(frame[1+keySize:headerSize], sig)
 	return frame, nil
 }
+
+// bodyOverhead bounds what an envelope's body adds to its payload: the
+// array's head, the type, group, recipient, counter and time, and the
+// payload's own head.
+const bodyOverhead = 1 + 2 + (1 + 16) + (2 + keySize) + 9 + 9 + 9
 
 // signedEnvelope returns the signature input for a frame whose version and
 // sender are head and whose body is body.
@@ -205,14 +221,19 @@ func signedEnvelope(head, body []byte) []byte {
 }
 
 func encodeBody(e *Envelope) ([]byte, error) {
-	return encMode.Marshal(&envelopeBody{
+	return encMode.Marshal(wireBody(e))
+}
+
+// wireBody returns e's body as it is encoded.
+func wireBody(e *Envelope) *envelopeBody {
+	return &envelopeBody{
 		Type:    uint8(e.Type),
 		Group:   e.Group[:],
 		To:      e.To[:],
 		Counter: e.Counter,
 		Time:    e.Time,
 		Payload: e.Payload,
-	})
+	}
 }
 
 // Verify checks a frame and returns its envelope. In order, it checks the
@@ -315,10 +336,17 @@ func EncodeBatch(items [][]byte) ([]byte, error) {
 	if items == nil {
 		items = [][]byte{} // a nil batch is an empty one, not CBOR null
 	}
-	b, err := encMode.Marshal(items)
-	if err != nil {
+	// Into a buffer of the right size: Marshal would grow one and copy the
+	// result out of it, and a batch is up to a megabyte.
+	size := 9
+	for _, it := range items {
+		size += 9 + len(it)
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if err := encMode.MarshalToBuffer(items, buf); err != nil {
 		return nil, fmt.Errorf("encode batch: %v", err)
 	}
+	b := buf.Bytes()
 	if len(b) > MaxPayload {
 		return nil, fmt.Errorf("encode batch: %w: %d bytes, limit %d", ErrTooLarge, len(b), MaxPayload)
 	}

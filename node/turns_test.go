@@ -68,18 +68,27 @@ func TestSlowTurnIsCountedAndLogged(t *testing.T) {
 	}
 }
 
-// warningAtLeast returns the first slow-turn warning in logs of a turn
-// that took at least d, or nil.
-func warningAtLeast(logs string, d time.Duration) map[string]any {
+// slowTurnWarnings returns the slow-turn warnings in logs, in order, each
+// as its fields.
+func slowTurnWarnings(logs string) []map[string]any {
+	var ws []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(logs))
 	for sc.Scan() {
 		var line map[string]any
-		if json.Unmarshal(sc.Bytes(), &line) != nil || line["level"] != "warn" || line["election_timeout"] == nil {
-			continue
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["level"] == "warn" && line["election_timeout"] != nil {
+			ws = append(ws, line)
 		}
+	}
+	return ws
+}
+
+// warningAtLeast returns the first slow-turn warning in logs of a turn
+// that took at least d, or nil.
+func warningAtLeast(logs string, d time.Duration) map[string]any {
+	for _, w := range slowTurnWarnings(logs) {
 		// zerolog writes durations in milliseconds.
-		if took, ok := line["took"].(float64); ok && time.Duration(took*float64(time.Millisecond)) >= d {
-			return line
+		if took, ok := w["took"].(float64); ok && time.Duration(took*float64(time.Millisecond)) >= d {
+			return w
 		}
 	}
 	return nil
@@ -87,17 +96,14 @@ func warningAtLeast(logs string, d time.Duration) map[string]any {
 
 // lastWarning returns the time of the last slow-turn warning in logs.
 func lastWarning(logs string) (time.Time, bool) {
-	var last time.Time
-	sc := bufio.NewScanner(strings.NewReader(logs))
-	for sc.Scan() {
-		var line struct {
-			Level string    `json:"level"`
-			Time  time.Time `json:"time"`
-			ET    *float64  `json:"election_timeout"`
-		}
-		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Level == "warn" && line.ET != nil {
-			last = line.Time
-		}
+	ws := slowTurnWarnings(logs)
+	if len(ws) == 0 {
+		return time.Time{}, false
 	}
-	return last, !last.IsZero()
+	s, _ := ws[len(ws)-1]["time"].(string)
+	last, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Now(), true // unreadable: as if just now, so the caller waits
+	}
+	return last, true
 }

@@ -91,6 +91,8 @@ func BenchmarkWAN(b *testing.B) {
 		b.ReportMetric(float64(after.Term-before.Term), "elections")
 		b.Logf("%d host changes, %d elections in %v", w.changes, after.Term-before.Term, *wanDuration)
 
+		// faultName names a round's fault, in the log and the metrics.
+		faultName := map[bool]string{false: "kill", true: "cut"}
 		failover := func(cut bool) time.Duration {
 			// After a restart or a heal the group may be between hosts,
 			// and the member back may lag: each failover starts from a
@@ -116,7 +118,7 @@ func BenchmarkWAN(b *testing.B) {
 				return x >= 0 && x != h
 			})
 			took := time.Since(start)
-			b.Logf("%s of node%d at %s: another member hosts after %v", map[bool]string{false: "kill", true: "cut"}[cut], h, start.Format("15:04:05.000"), took)
+			b.Logf("%s of node%d at %s: another member hosts after %v", faultName[cut], h, start.Format("15:04:05.000"), took)
 			if cut {
 				c.Net().Heal()
 			} else if err := c.Restart(h); err != nil {
@@ -131,12 +133,8 @@ func BenchmarkWAN(b *testing.B) {
 				took = append(took, failover(cut))
 			}
 			slices.Sort(took)
-			name := "kill"
-			if cut {
-				name = "cut"
-			}
-			b.ReportMetric(took[len(took)/2].Seconds(), name+"-s-median")
-			b.ReportMetric(took[len(took)-1].Seconds(), name+"-s-max")
+			b.ReportMetric(took[len(took)/2].Seconds(), faultName[cut]+"-s-median")
+			b.ReportMetric(took[len(took)-1].Seconds(), faultName[cut]+"-s-max")
 		}
 		c.Close()
 	}

@@ -48,6 +48,7 @@ func (g *group) upkeep() error {
 	g.maybeCheckpoint()
 	g.maybePublishPrekey()
 	g.maybeRecoverKeys()
+	g.snapshotWhenIdle(time.Now())
 	return nil
 }
 

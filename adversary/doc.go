@@ -55,6 +55,12 @@
 // and the removed member stays out and reads nothing sent after its
 // removal.
 //
+// TestStolenMessageID: M, hosting, drops an honest member's forwarded
+// message and commits one of its own under the same id. Claim: the
+// member's node does not take M's message for its own; it sends its
+// message again under a new id, which is committed once, and counts the
+// taken id.
+//
 // TestReorderedOwnProposals: M signs an invite and then its revocation, and
 // proposes them in the other order. Claim: a member's entries take effect
 // only in the order it signed them; the invite it took back does not stand.

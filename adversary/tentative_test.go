@@ -44,6 +44,13 @@ func (g *group) sealedChat(i int, epoch uint64, text string) (frame []byte, id [
 // later message under a key the receiver has opened already).
 func (g *group) sealedChatWith(i int, key *crypto.SenderKey, header bool, text string) (frame []byte, id [16]byte) {
 	g.t.Helper()
+	id = crypto.NewMessageID()
+	return g.sealedChatID(i, key, header, text, id), id
+}
+
+// sealedChatID is sealedChatWith for a message under the id given.
+func (g *group) sealedChatID(i int, key *crypto.SenderKey, header bool, text string, id [16]byte) (frame []byte) {
+	g.t.Helper()
 	var members []identity.PublicID
 	st, _ := g.c.Status(0)
 	for _, m := range st.Members {
@@ -56,7 +63,6 @@ func (g *group) sealedChatWith(i int, key *crypto.SenderKey, header bool, text s
 	if !header {
 		members = nil
 	}
-	id = crypto.NewMessageID()
 	sealed, err := crypto.SealMessage(g.ident(i), &crypto.Message{Group: g.gid, ID: id, Time: time.Now().UnixNano(), Body: []byte(text)}, key, members)
 	if err != nil {
 		g.t.Fatal(err)
@@ -65,7 +71,7 @@ func (g *group) sealedChatWith(i int, key *crypto.SenderKey, header bool, text s
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	return frame, id
+	return frame
 }
 
 // tentative is a tentative envelope from signer to node to, carrying

@@ -343,7 +343,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		cnt, listed, perr := g.applyContent(c, m.Author, opened.Body)
 		if !listed {
 			// A change: it changed its target, if the rules let it.
-			g.commitOutbox(c.ID)
+			g.outboxCommitted(c)
 			g.committedTentative(c.ID, "", false)
 			return
 		}
@@ -373,7 +373,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		g.hist.add(m, key, opened.Counter)
 	}
 	// Only members who can read a message list it.
-	g.commitOutbox(c.ID)
+	g.outboxCommitted(c)
 	g.committedTentative(c.ID, m.Text, err == nil)
 	if err == nil {
 		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})

@@ -90,9 +90,10 @@ type group struct {
 	bootstrap      bool                   // created here: campaign once the bootstrap entry applied
 	campaigned     bool
 	outbox         map[[16]byte]*pending
-	hist           history       // the messages this node read (history.go)
-	board          content.Board // the changes to them: reactions, edits, deletes (changes.go)
-	blog           boardLog      // what the board and the files were built from, to store (boardstore.go)
+	reissued       map[[16]byte][16]byte // ids of queued messages another member's took, to the new ones (idtaken.go)
+	hist           history               // the messages this node read (history.go)
+	board          content.Board         // the changes to them: reactions, edits, deletes (changes.go)
+	blog           boardLog              // what the board and the files were built from, to store (boardstore.go)
 	leader         uint64
 	leaderCommit   uint64 // the highest commit index the leader's appends named (maybePublishPrekey)
 	leaderCommitBy uint64 // the raft id whose appends named leaderCommit

@@ -528,7 +528,7 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 		default:
 		}
 		_ = g.do(ctx, func() {
-			if p := g.outbox[msgID(msg)]; p != nil {
+			if p := g.outbox[g.currentID(msgID(msg))]; p != nil {
 				msg = g.pendingMessage(p)
 			}
 		})
@@ -556,7 +556,13 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 func (g *group) committedMessage(msg Message) Message {
 	var m Message
 	var ok bool
-	_ = g.do(context.Background(), func() { m, ok = g.hist.get(msg.ID) })
+	_ = g.do(context.Background(), func() {
+		// Sent again under a new id if another member's message took
+		// its first (idtaken.go).
+		id := g.currentID(msgID(msg))
+		msg.ID = hex.EncodeToString(id[:])
+		m, ok = g.hist.get(msg.ID)
+	})
 	if ok {
 		return m
 	}

@@ -494,7 +494,7 @@ func (g *group) maybeRestoreOutbox() bool {
 		if p == nil {
 			continue
 		}
-		if g.st.MsgIDs.Has(p.id) {
+		if by, _, ok := g.acceptedFrom(p.id); ok && by == g.n.self.Sign {
 			g.outboxDone = append(g.outboxDone, append([]byte(nil), p.id[:]...))
 			continue
 		}
@@ -505,6 +505,12 @@ func (g *group) maybeRestoreOutbox() bool {
 	for _, p := range ps {
 		p.order = g.nextOrder()
 		g.outbox[p.id] = p
+	}
+	// Another member's message took the id of one (idtaken.go).
+	for _, p := range ps {
+		if by, at, ok := g.acceptedFrom(p.id); ok {
+			g.reissue(p, by, at)
+		}
 	}
 	g.restored = nil
 	return true

@@ -338,3 +338,36 @@ func TestRealProcessesSurviveHostKill(t *testing.T) {
 	}
 	wantExit(t, p.demes("status"), 1)
 }
+
+// TestServeStartsAfterACrashWhosePIDLives: a serve killed outright leaves
+// its serve.json, and the pid in it may be another live process's by the
+// next start (in a container, the serve is always pid 1): the new serve
+// must start, not take that process for itself.
+func TestServeStartsAfterACrashWhosePIDLives(t *testing.T) {
+	t.Parallel()
+	p := newServeProc(t, "alice")
+	p.start()
+	p.kill()
+	path := filepath.Join(p.home, serveInfoFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("a killed serve left no %s: %v", serveInfoFile, err)
+	}
+	var info map[string]any
+	if err := json.Unmarshal(b, &info); err != nil {
+		t.Fatal(err)
+	}
+	info["pid"] = os.Getpid() // alive, and no serve
+	if b, err = json.Marshal(info); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p.start()
+	id := p.demes("id")
+	wantExit(t, id, 0)
+	if got := p.status().PublicID; got != id.lastLine() {
+		t.Fatalf("status names %s, want %s", got, id.lastLine())
+	}
+}

@@ -111,8 +111,8 @@ func checkRestoreTarget(home string, force bool) error {
 	if err != nil {
 		return fmt.Errorf("read home %s: %w", home, err)
 	}
-	if info, err := readServeInfo(home); err == nil && processAlive(info.PID) {
-		return failf("stop it first", "a demes serve (pid %d) is running for home %s", info.PID, home)
+	if pid, running := runningServe(home); running {
+		return failf("stop it first", "a demes serve (pid %d) is running for home %s", pid, home)
 	}
 	if store.InUse(filepath.Join(home, storeFile)) {
 		return failf("stop it first", "a process has the store of %s open (a demes serve?)", home)

@@ -103,8 +103,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		*name = p.Name
 	}
 	tuneGC(os.Getenv)
-	if info, err := readServeInfo(home); err == nil && processAlive(info.PID) {
-		return failf("stop it first, or use another --home", "a demes serve (pid %d) is already running for home %s", info.PID, home)
+	if pid, running := runningServe(home); running {
+		return failf("stop it first, or use another --home", "a demes serve (pid %d) is already running for home %s", pid, home)
 	}
 	rn, err := startNode(ctx, nodeOptions{
 		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,

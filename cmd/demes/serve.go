@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *window < 1 {
 		return f.usageErr(errors.New("--message-window must be at least 1"))
+	}
+	if err := checkAdvertise(*advertise); err != nil {
+		return f.usageErr(err)
 	}
 	if *metricsAddr != "" && !loopbackAddr(*metricsAddr) {
 		return f.usageErr(fmt.Errorf("--metrics %s: the metrics listener must be on loopback (127.0.0.1:PORT or [::1]:PORT); its figures name your groups", *metricsAddr))
@@ -470,4 +474,25 @@ func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// checkAdvertise checks --advertise, the peer URL other nodes reach this one
+// at (empty: the default). It travels in invites and the group's log: one
+// without its scheme (127.0.0.1:7946) was taken as it stood, and a friend's
+// join failed later with "no member of the group answers".
+func checkAdvertise(s string) error {
+	if s == "" {
+		return nil
+	}
+	if p2p.IsURL(s) {
+		if _, err := p2p.ParseURL(s); err != nil {
+			return fmt.Errorf("--advertise %q: %v", s, err)
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("--advertise %q: want the URL other nodes reach this one at, such as http://203.0.113.7:7946", s)
+	}
+	return nil
 }

@@ -55,7 +55,9 @@ func runTranscript(ctx context.Context, args []string, stdout, stderr io.Writer)
 		_, err := io.Copy(stdout, resp.Body)
 		return err
 	}
-	n, err := writeFileFrom(*out, resp.Body, 0o644)
+	// Readable by its owner only: it holds the messages and their keys.
+	// Whoever it is for gets it from them (a backup is 0600 too).
+	n, err := writeFileFrom(*out, resp.Body, 0o600)
 	if err != nil {
 		return fmt.Errorf("write transcript: %w", err)
 	}

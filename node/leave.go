@@ -44,8 +44,16 @@ func (n *Node) Leave(ctx context.Context, groupID string) error {
 }
 
 func (n *Node) removeMember(ctx context.Context, g *group, target identity.PublicID, t crypto.Type) error {
-	if _, ok := g.view.Load().members[target.Sign]; !ok {
+	v := g.view.Load()
+	tm, ok := v.members[target.Sign]
+	if !ok {
 		return fmt.Errorf("remove: %s is not a member: %w", target.Fingerprint(), ErrNotFound)
+	}
+	// The state machine refuses to remove the last voter (nobody would be
+	// left to commit anything); proposed anyway, the change was refused
+	// again every second until the request timed out, 30 s later.
+	if err := lastVoter(v, tm, t == crypto.TypeLeave); err != nil {
+		return err
 	}
 	var body any = &state.TargetBody{Target: target.Sign[:]}
 	if t == crypto.TypeLeave {
@@ -55,4 +63,26 @@ func (n *Node) removeMember(ctx context.Context, g *group, target identity.Publi
 	return n.commitUntil(ctx, g, "remove", refusedWhy, gone, func() error {
 		return g.proposeConf(t, body, pb.ConfChangeRemoveNode, state.RaftID(target.Sign))
 	})
+}
+
+// lastVoter returns why the member m of the group in view v cannot be
+// removed (or leave, with leave set) when it is the group's last voter, or
+// nil.
+func lastVoter(v *view, m viewMember, leave bool) error {
+	if !m.voter {
+		return nil
+	}
+	for k, o := range v.members {
+		if o.voter && k != m.id.Sign {
+			return nil
+		}
+	}
+	switch {
+	case leave && len(v.members) == 1:
+		return fmt.Errorf("this node is the only member of group %q, and a group needs one, so it stays (invite someone first if others should keep it): %w", v.name, ErrInvalid)
+	case leave:
+		return fmt.Errorf("this node is the last voter of group %q, and a group needs one (the group makes other members voters as they come online: try again once one is): %w", v.name, ErrInvalid)
+	default:
+		return fmt.Errorf("%s is the last voter of group %q, and a group needs one (try again once another member is a voter): %w", m.name, v.name, ErrInvalid)
+	}
 }

@@ -5,17 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/keys"
+	"github.com/demes/demes/node/store"
 )
 
 // runKeygen creates the home's identity. The public id is the last line of
 // stdout, so scripts can capture it.
 func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newFlags("keygen [--force] [--passphrase-file F] [--name NAME]", stdout)
-	force := f.Bool("force", false, "replace an existing identity (it is lost, and with it your membership in its groups)")
+	force := f.Bool("force", false, "replace an existing identity; the old one, its key store and its groups' store move to HOME/replaced-TIME-*/, and your membership in its groups goes with them")
 	passFile := f.String("passphrase-file", "", "seal the private keys with the passphrase in `FILE`")
 	name := f.String("name", "", "your display `NAME`, shown to the members of your groups")
 	pos, err := f.parse(args)
@@ -55,6 +57,19 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	path := filepath.Join(home, identityFile)
+	replaced := ""
+	if _, err := os.Stat(path); err == nil && *force {
+		// The key store is sealed to the old identity and the store holds
+		// its groups: a node with the new one could open neither. They go
+		// aside with it, as restore --force does.
+		if pid, running := runningServe(home); running || store.InUse(filepath.Join(home, storeFile)) {
+			return failf("stop it first: a node cannot change identity while it runs",
+				"a demes serve (pid %d) is running for home %s", pid, home)
+		}
+		if replaced, err = moveAside(home, identityFile, keyStoreFile, keyStoreFile+".lock", storeFile); err != nil {
+			return fmt.Errorf("keygen: %w", err)
+		}
+	}
 	if err := keys.Save(path, id, opts); err != nil {
 		if errors.Is(err, keys.ErrExists) {
 			return failf("to replace it, losing the old identity and its groups: demes keygen --force --home "+home,
@@ -72,6 +87,9 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		sealed = ", sealed with the passphrase"
 	}
 	fmt.Fprintf(stderr, "demes: created identity %s%s\ndemes: fingerprint %s\n", path, sealed, id.Public().Fingerprint())
+	if replaced != "" {
+		fmt.Fprintf(stderr, "demes: the old identity, its key store and its groups' store are kept in %s\n", replaced)
+	}
 	fmt.Fprintln(stdout, id.Public())
 	return nil
 }

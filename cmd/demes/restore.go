@@ -391,21 +391,8 @@ func checkStaged(stage string, m backupManifest) (groups int, err error) {
 // and a backup holds none (the restored node asks for new keys).
 func installStaged(stage, home string) (replaced string, err error) {
 	names := []string{storeFile, profileFile, identityFile}
-	for _, name := range append(names, keyStoreFile, keyStoreFile+".lock") {
-		if _, err := os.Lstat(filepath.Join(home, name)); err != nil {
-			continue
-		}
-		if replaced == "" {
-			// MkdirTemp: two restores in one second get two directories.
-			dir, err := os.MkdirTemp(home, "replaced-"+time.Now().UTC().Format("20060102T150405Z")+"-*")
-			if err != nil {
-				return "", fmt.Errorf("restore: keep the replaced files: %w", err)
-			}
-			replaced = dir
-		}
-		if err := os.Rename(filepath.Join(home, name), filepath.Join(replaced, name)); err != nil {
-			return "", fmt.Errorf("restore: keep the replaced %s: %w", name, err)
-		}
+	if replaced, err = moveAside(home, append(names, keyStoreFile, keyStoreFile+".lock")...); err != nil {
+		return "", fmt.Errorf("restore: %w", err)
 	}
 	// A profile in the home and none in the backup: the restored home has
 	// the backup's (no) profile, and the old one is kept above.
@@ -427,6 +414,26 @@ func installStaged(stage, home string) (replaced string, err error) {
 		return replaced, fmt.Errorf("restore: %w", err)
 	}
 	return replaced, nil
+}
+
+// moveAside moves those of the files names in home that exist into a new
+// directory replaced-TIME-* in home, and returns it ("" when none exists).
+func moveAside(home string, names ...string) (dir string, err error) {
+	for _, name := range names {
+		if _, err := os.Lstat(filepath.Join(home, name)); err != nil {
+			continue
+		}
+		if dir == "" {
+			// MkdirTemp: two in one second get two directories.
+			if dir, err = os.MkdirTemp(home, "replaced-"+time.Now().UTC().Format("20060102T150405Z")+"-*"); err != nil {
+				return "", fmt.Errorf("keep the replaced files: %w", err)
+			}
+		}
+		if err := os.Rename(filepath.Join(home, name), filepath.Join(dir, name)); err != nil {
+			return "", fmt.Errorf("keep the replaced %s: %w", name, err)
+		}
+	}
+	return dir, nil
 }
 
 // syncDir fsyncs a directory, so that the renames into it survive a crash.

@@ -210,11 +210,11 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 	}
 	frame, err := base64.RawURLEncoding.DecodeString(code[len(InvitePrefix):])
 	if err != nil {
-		return nil, fmt.Errorf("invite code is damaged (was it cut when copied?): %v", err)
+		return nil, fmt.Errorf("invite code is damaged (%v): was it cut when copied? Copy it again in full, or ask the inviter for a new one", err)
 	}
 	env, err := crypto.Verify(frame)
 	if err != nil {
-		return nil, fmt.Errorf("invite code does not verify: %w", err)
+		return nil, fmt.Errorf("invite code is damaged: it does not verify (%v); copy it again in full, or ask the inviter for a new one", err)
 	}
 	var b inviteCode
 	if (env.Type != crypto.TypeInvite && env.Type != crypto.TypeKeeper) || state.Decode(env.Payload, &b) != nil {
@@ -248,7 +248,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		return GroupInfo{}, fmt.Errorf("join: %v: %w", err, ErrInvalid)
 	}
 	if inv.Invitee != n.self {
-		return GroupInfo{}, fmt.Errorf("join: this invite is for %s, not for this node (%s): %w", inv.Invitee.Fingerprint(), n.self.Fingerprint(), ErrInvalid)
+		return GroupInfo{}, fmt.Errorf("join: this invite is for %s, not for this node (%s); send the inviter this node's public id (demes id) and ask for an invite to it: %w", inv.Invitee.Fingerprint(), n.self.Fingerprint(), ErrInvalid)
 	}
 	if time.Now().After(inv.Expires) {
 		return GroupInfo{}, fmt.Errorf("join: this invite expired on %s; ask for a new one: %w", inv.Expires.Format(time.RFC1123), ErrInvalid)

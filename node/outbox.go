@@ -112,8 +112,11 @@ func (p *pending) markDurable() {
 // entry: a message committed before its sender needs an acknowledgement
 // costs no write of its own. makeDurable writes it at once.
 func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan struct{}, err error) {
-	if g.left || g.st.Members[g.n.self.Sign] == nil {
-		return Message{}, nil, nil, nil, fmt.Errorf("this node is not (yet) a member of group %s: %w", g.id, ErrInvalid)
+	if g.left || g.st.Former[g.n.self.Sign] != nil && g.st.Members[g.n.self.Sign] == nil {
+		return Message{}, nil, nil, nil, fmt.Errorf("this node is no longer a member of group %s (it left or was removed): it keeps the history it has, and sends again only with a new invite: %w", g.id, ErrInvalid)
+	}
+	if g.st.Members[g.n.self.Sign] == nil {
+		return Message{}, nil, nil, nil, fmt.Errorf("this node is not a member of group %s yet: its join is not done; try again once demes join returned: %w", g.id, ErrInvalid)
 	}
 	if g.fork != nil {
 		return Message{}, nil, nil, nil, g.errHalted("send")

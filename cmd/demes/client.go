@@ -99,6 +99,11 @@ func newClient(home string) (*client, error) {
 
 // notRunning is the error of the node commands when no serve runs for home.
 func notRunning(home string) error {
+	if _, err := os.Stat(filepath.Join(home, identityFile)); errors.Is(err, fs.ErrNotExist) {
+		// serve would fail too: the home needs an identity first.
+		return failf("create an identity with: demes keygen --home "+home+", then start a node with: demes serve --home "+home,
+			"no demes serve is running for home %s, which holds no identity", home)
+	}
 	return failf("start one with: demes serve --home "+home, "no demes serve is running for home %s", home)
 }
 

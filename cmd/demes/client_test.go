@@ -363,6 +363,9 @@ func TestNoServe(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	writeServeFiles(t, dead, "http://"+addr, "tok")
+	for _, home := range []string{never, dead} {
+		wantExit(t, runDemes(t, nil, "keygen", "--home", home), 0)
+	}
 
 	cmds := [][]string{
 		{"status"}, {"groups"}, {"send", "hi"}, {"messages"}, {"group", "create", "x"},
@@ -379,6 +382,13 @@ func TestNoServe(t *testing.T) {
 				"demes: hint: start one with: demes serve --home "+home)
 		}
 	}
+	// A home with no identity yet: serve would fail too, so the hint
+	// starts with keygen.
+	bare := t.TempDir()
+	r := runDemes(t, nil, "status", "--home", bare)
+	wantExit(t, r, 1)
+	wantStderr(t, r, "demes: error: no demes serve is running for home "+bare+", which holds no identity",
+		"demes: hint: create an identity with: demes keygen --home "+bare+", then start a node with: demes serve --home "+bare)
 }
 
 func TestGroupResolution(t *testing.T) {
@@ -589,8 +599,8 @@ func TestTranscript(t *testing.T) {
 	if err != nil || string(b) != `{"transcript":"a1a1a1a1"}`+"\n" {
 		t.Errorf("transcript file: %q, %v", b, err)
 	}
-	if st, _ := os.Stat(out); runtime.GOOS != "windows" && st.Mode().Perm() != 0o644 {
-		t.Errorf("transcript mode %04o, want 0644", st.Mode().Perm())
+	if st, _ := os.Stat(out); runtime.GOOS != "windows" && st.Mode().Perm() != 0o600 {
+		t.Errorf("transcript mode %04o, want 0600 (it holds the messages in the clear)", st.Mode().Perm())
 	}
 	r = runDemes(t, nil, "transcript", "--home", f.home, "-o", "-")
 	wantExit(t, r, 0)

@@ -42,9 +42,20 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 		return nil, errHelpShown
 	}
 	if err != nil {
+		// Text that starts with a dash ("-5 degrees today") reads as a
+		// flag: say how to pass it.
+		if arg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok && textLike(arg) {
+			return nil, usageError(err, fmt.Sprintf("text that starts with - goes after --: demes %s -- %q", f.Name(), arg))
+		}
 		return nil, f.usageErr(err)
 	}
 	return pos, nil
+}
+
+// textLike reports whether arg, taken for a flag, looks like text instead:
+// a space in it, or a number after its dash.
+func textLike(arg string) bool {
+	return strings.ContainsAny(arg, " \t") || len(arg) > 1 && arg[1] >= '0' && arg[1] <= '9'
 }
 
 // usageErr is a usage error (exit 2) whose hint is the command's usage line.

@@ -10,6 +10,9 @@ import (
 type GroupInfo struct {
 	GroupID string `json:"group_id"`
 	Name    string `json:"name"`
+	// Left is set for a group this node left or was removed from: it keeps
+	// the history it has, and reads and sends nothing there any more.
+	Left bool `json:"left,omitempty"`
 }
 
 // Message is one chat message as a member reads it.

@@ -363,7 +363,8 @@ func (n *Node) createGroup(ctx context.Context, name string, wrap func(state.Gen
 func (n *Node) Groups() []GroupInfo {
 	out := []GroupInfo{}
 	for _, g := range n.sortedGroups() {
-		out = append(out, GroupInfo{GroupID: g.id.String(), Name: g.view.Load().name})
+		v := g.view.Load()
+		out = append(out, GroupInfo{GroupID: g.id.String(), Name: v.name, Left: v.role == "left"})
 	}
 	return out
 }

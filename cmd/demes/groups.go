@@ -11,7 +11,7 @@ import (
 
 // runGroups lists the node's groups: id and name, one per line.
 func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("groups [--json]", stdout, "print an array of group_id and name as JSON", false)
+	f := newNodeFlags("groups [--json]", stdout, "print an array of group_id, name and left (true for a group this node left or was removed from) as JSON", false)
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -39,7 +39,11 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, g := range gs {
-		fmt.Fprintf(tw, "%s\t%s\n", g.GroupID, clean(g.Name, " "))
+		left := ""
+		if g.Left {
+			left = "\t(left: history only)"
+		}
+		fmt.Fprintf(tw, "%s\t%s%s\n", g.GroupID, clean(g.Name, " "), left)
 	}
 	return tw.Flush()
 }

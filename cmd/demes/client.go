@@ -182,7 +182,7 @@ func (c *client) transportError(ctx context.Context, err error) error {
 		return notRunning(c.home)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return withHint(unansweredError{fmt.Errorf("the node at %s did not answer in time", c.base.Host)},
-			"check it with: demes status --home "+c.home)
+			"its process may be stopped or overloaded: see its log; demes status --home "+c.home+" shows it once it answers")
 	case errors.Is(ctx.Err(), context.Canceled):
 		return unansweredError{errors.New("interrupted")}
 	}

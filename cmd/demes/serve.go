@@ -127,14 +127,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer os.Remove(filepath.Join(home, serveInfoFile))
-	logger.Info().Str("peer_url", rn.peerURL).Str("public_id", id.Public().String()).Msg("demes serve is running")
-	fmt.Fprintf(stderr, "demes: version %s\n", version.Get())
+	// Every listener before the node says it runs.
+	metricsURL := ""
 	if *metricsAddr != "" {
 		addr, err := rn.serveMetrics(*metricsAddr)
 		if err != nil {
 			return withHint(fmt.Errorf("metrics listener: %w", err), "choose another address with --metrics")
 		}
-		fmt.Fprintf(stderr, "demes: metrics on http://%s/metrics\n", addr)
+		metricsURL = "http://" + addr + "/metrics"
+	}
+	logger.Info().Str("peer_url", rn.peerURL).Str("public_id", id.Public().String()).Msg("demes serve is running")
+	fmt.Fprintf(stderr, "demes: version %s\n", version.Get())
+	if metricsURL != "" {
+		fmt.Fprintf(stderr, "demes: metrics on %s\n", metricsURL)
 	}
 	fmt.Fprintf(stderr, "demes: peer listener %s (advertised as %s)\n", rn.peerLn.Addr(), rn.peerURL)
 	if rn.p2p != nil {

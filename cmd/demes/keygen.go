@@ -62,9 +62,13 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		// The key store is sealed to the old identity and the store holds
 		// its groups: a node with the new one could open neither. They go
 		// aside with it, as restore --force does.
-		if pid, running := runningServe(home); running || store.InUse(filepath.Join(home, storeFile)) {
+		if pid, running := runningServe(home); running {
 			return failf("stop it first: a node cannot change identity while it runs",
 				"a demes serve (pid %d) is running for home %s", pid, home)
+		}
+		if store.InUse(filepath.Join(home, storeFile)) {
+			return failf("stop it first: a node cannot change identity while it runs",
+				"a process has the store of %s open (a demes serve?)", home)
 		}
 		if replaced, err = moveAside(home, identityFile, keyStoreFile, keyStoreFile+".lock", storeFile); err != nil {
 			return fmt.Errorf("keygen: %w", err)

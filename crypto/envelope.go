@@ -196,14 +196,12 @@ func Sign(id *identity.Identity, e *Envelope) ([]byte, error) {
 		return nil, fmt.Errorf("sign envelope: %v", err)
 	}
 	frame := buf.Bytes()
-	signed := frame[headerSize-len(envelopeDomain)-1-keySize:]
-	n := copy(signed, envelopeDomain)
-	signed[n] = Version
-	copy(signed[n+1:], e.Sender[:])
-	sig := id.Sign(signed)
 	frame[0] = Version
 	copy(frame[1:], e.Sender[:])
-	copy(frame[1+keySize:headerSize], sig)
+	head := frame[:1+keySize]
+	signed := frame[headerSize-len(envelopeDomain)-len(head):]
+	appendSignatureInput(signed[:0], head, nil) // the body follows already
+	copy(frame[len(head):headerSize], id.Sign(signed))
 	return frame, nil
 }
 
@@ -215,10 +213,16 @@ const bodyOverhead = 1 + 2 + (1 + 16) + (2 + keySize) + 9 + 9 + 9
 // signedEnvelope returns the signature input for a frame whose version and
 // sender are head and whose body is body.
 func signedEnvelope(head, body []byte) []byte {
-	msg := make([]byte, 0, len(envelopeDomain)+len(head)+len(body))
-	msg = append(msg, envelopeDomain...)
-	msg = append(msg, head...)
-	return append(msg, body...)
+	return appendSignatureInput(make([]byte, 0, len(envelopeDomain)+len(head)+len(body)), head, body)
+}
+
+// appendSignatureInput appends to dst the signature input of a frame whose
+// version and sender are head and whose body is body: the domain string,
+// then head, then body.
+func appendSignatureInput(dst, head, body []byte) []byte {
+	dst = append(dst, envelopeDomain...)
+	dst = append(dst, head...)
+	return append(dst, body...)
 }
 
 // verifyFrameSignature checks sig, sender's signature of the frame whose
@@ -229,9 +233,7 @@ func signedEnvelope(head, body []byte) []byte {
 // under the race detector, docs/BENCHMARKS.md "History").
 func verifyFrameSignature(sender, head, body, sig []byte) bool {
 	bp := signedInputs.Get().(*[]byte)
-	msg := append((*bp)[:0], envelopeDomain...)
-	msg = append(msg, head...)
-	msg = append(msg, body...)
+	msg := appendSignatureInput((*bp)[:0], head, body)
 	ok := VerifySignature(sender, msg, sig)
 	if cap(msg) <= maxPooledInput {
 		*bp = msg

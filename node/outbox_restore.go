@@ -21,7 +21,12 @@ func (g *group) maybeRestoreOutbox() bool {
 	if g.restored == nil || g.st.Applied < g.replayTo {
 		return false
 	}
+	type taker struct {
+		by [32]byte
+		at uint64
+	}
 	var ps []*pending
+	taken := map[*pending]taker{}
 	for _, frame := range g.restored {
 		p := g.pendingFromFrame(frame)
 		if p == nil {
@@ -30,10 +35,12 @@ func (g *group) maybeRestoreOutbox() bool {
 		if g.st.MsgIDs.Has(p.id) {
 			// Committed: as ours, unless the stored log shows another
 			// member's message under its id (idtaken.go).
-			if by, _, ok := g.acceptedFrom(p.id); !ok || by == g.n.self.Sign {
+			by, at, ok := g.acceptedFrom(p.id)
+			if !ok || by == g.n.self.Sign {
 				g.outboxDone = append(g.outboxDone, append([]byte(nil), p.id[:]...))
 				continue
 			}
+			taken[p] = taker{by, at}
 		}
 		ps = append(ps, p)
 	}
@@ -43,10 +50,9 @@ func (g *group) maybeRestoreOutbox() bool {
 		p.order = g.nextOrder()
 		g.outbox[p.id] = p
 	}
-	// Another member's message took the id of one (idtaken.go).
 	for _, p := range ps {
-		if by, at, ok := g.acceptedFrom(p.id); ok {
-			g.reissue(p, by, at)
+		if t, ok := taken[p]; ok {
+			g.reissue(p, t.by, t.at)
 		}
 	}
 	g.restored = nil

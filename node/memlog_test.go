@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -87,18 +86,23 @@ func TestGracefulRestartAppliesNothingAgain(t *testing.T) {
 	t.Parallel()
 	c := newClusterWith(t, 3, 245, simnet.LinkConfig{Latency: time.Millisecond}, nil)
 	c.form()
-	const sent = 20
-	for k := range sent {
-		c.send(k%3, fmt.Sprintf("before the stop %d", k), 10*time.Second)
-	}
+	sent := len(c.sendMany("before the stop", 20))
 	c.converged(sent)
 	applied := c.logStats(2).Applied
 	c.Stop(2)
 	c.start(2)
-	if s := c.logStats(2); s.RestoredFrom < applied {
-		t.Errorf("node2 applied up to %d before its stop, and restarted from a snapshot at %d (%d entries applied again)", applied, s.RestoredFrom, applied-s.RestoredFrom)
+	c.appliedNothingAgain(2, applied, "its stop", sent)
+}
+
+// appliedNothingAgain checks node i, restarted after applying up to applied
+// before what: it restarted from a snapshot that covers it, and the group,
+// with sent messages before, goes on.
+func (c *cluster) appliedNothingAgain(i int, applied uint64, what string, sent int) {
+	c.t.Helper()
+	if s := c.logStats(i); s.RestoredFrom < applied {
+		c.t.Errorf("node%d applied up to %d before %s, and restarted from a snapshot at %d (%d entries applied again)", i, applied, what, s.RestoredFrom, applied-s.RestoredFrom)
 	}
-	c.send(2, "after the restart", 10*time.Second)
+	c.send(i, "after the restart", 10*time.Second)
 	c.converged(sent + 1)
 }
 
@@ -117,10 +121,7 @@ func TestCrashAfterIdleAppliesNothingAgain(t *testing.T) {
 		}
 	})
 	c.form()
-	const sent = 20
-	for k := range sent {
-		c.send(k%3, fmt.Sprintf("before the crash %d", k), 10*time.Second)
-	}
+	sent := len(c.sendMany("before the crash", 20))
 	c.converged(sent)
 	var applied uint64
 	// Nothing is committed while nobody writes: the group stands idle.
@@ -131,9 +132,5 @@ func TestCrashAfterIdleAppliesNothingAgain(t *testing.T) {
 	})
 	c.Crash(2)
 	c.start(2)
-	if s := c.logStats(2); s.RestoredFrom < applied {
-		t.Errorf("node2 applied up to %d before the crash, and restarted from a snapshot at %d (%d entries applied again)", applied, s.RestoredFrom, applied-s.RestoredFrom)
-	}
-	c.send(2, "after the restart", 10*time.Second)
-	c.converged(sent + 1)
+	c.appliedNothingAgain(2, applied, "the crash", sent)
 }

@@ -52,20 +52,32 @@ func checkpointsIn(frame []byte) int {
 	if err != nil || env.Type != crypto.TypeBatch {
 		return 0
 	}
-	items, _ := crypto.DecodeBatch(env.Payload)
 	n := 0
+	for _, inner := range proposed(env.Payload) {
+		if inner.Type == crypto.TypeCheckpoint {
+			n++
+		}
+	}
+	return n
+}
+
+// proposed returns the envelopes of the entries that the raft proposals of
+// batch (a batch envelope's payload) carry, those that verify.
+func proposed(batch []byte) []*crypto.Envelope {
+	items, _ := crypto.DecodeBatch(batch)
+	var out []*crypto.Envelope
 	for _, it := range items {
 		m := &pb.Message{}
 		if proto.Unmarshal(it, m) != nil || m.GetType() != pb.MsgProp {
 			continue
 		}
 		for _, e := range m.GetEntries() {
-			if inner, err := crypto.Verify(e.GetData()); err == nil && inner.Type == crypto.TypeCheckpoint {
-				n++
+			if inner, err := crypto.Verify(e.GetData()); err == nil {
+				out = append(out, inner)
 			}
 		}
 	}
-	return n
+	return out
 }
 
 // TestHostDropsCheckpoints: the host drops every checkpoint the members

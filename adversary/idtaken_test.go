@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
@@ -46,28 +43,20 @@ func (th *idThief) wrap(h http.Handler) http.Handler {
 // take reports whether the batch proposes a chat message under the stolen
 // id, stealing the id of the first one it sees.
 func (th *idThief) take(batch []byte) bool {
-	items, _ := crypto.DecodeBatch(batch)
-	for _, it := range items {
-		m := &pb.Message{}
-		if proto.Unmarshal(it, m) != nil || m.GetType() != pb.MsgProp {
+	for _, inner := range proposed(batch) {
+		var b state.ChatBody
+		if inner.Type != crypto.TypeChat || state.Decode(inner.Payload, &b) != nil || len(b.ID) != 16 {
 			continue
 		}
-		for _, e := range m.GetEntries() {
-			inner, err := crypto.Verify(e.GetData())
-			var b state.ChatBody
-			if err != nil || inner.Type != crypto.TypeChat || state.Decode(inner.Payload, &b) != nil || len(b.ID) != 16 {
-				continue
-			}
-			th.mu.Lock()
-			if th.id == nil {
-				th.id = (*[16]byte)(b.ID)
-				th.stolen <- *th.id
-			}
-			same := *th.id == [16]byte(b.ID)
-			th.mu.Unlock()
-			if same {
-				return true
-			}
+		th.mu.Lock()
+		if th.id == nil {
+			th.id = (*[16]byte)(b.ID)
+			th.stolen <- *th.id
+		}
+		same := *th.id == [16]byte(b.ID)
+		th.mu.Unlock()
+		if same {
+			return true
 		}
 	}
 	return false

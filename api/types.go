@@ -13,6 +13,11 @@ type GroupInfo struct {
 	// Left is set for a group this node left or was removed from: it keeps
 	// the history it has, and reads and sends nothing there any more.
 	Left bool `json:"left,omitempty"`
+	// RemovedBy is set when an admin removed this node from the group
+	// (rather than it leaving): that admin's public id, and RemovedByName
+	// the admin's name then.
+	RemovedBy     string `json:"removed_by,omitempty"`
+	RemovedByName string `json:"removed_by_name,omitempty"`
 }
 
 // Message is one chat message as a member reads it.
@@ -159,6 +164,11 @@ type GroupStatus struct {
 	Waiting   string `json:"waiting,omitempty"`
 	HasQuorum bool   `json:"has_quorum"`
 	Role      string `json:"role"` // "leader", "follower", "candidate", "learner", ...
+	// RemovedBy is set, with role "left", when an admin removed this node
+	// from the group rather than it leaving: that admin's public id, and
+	// RemovedByName the admin's name then.
+	RemovedBy     string `json:"removed_by,omitempty"`
+	RemovedByName string `json:"removed_by_name,omitempty"`
 	// Settings are the group's settings; Admin and CanInvite say what this
 	// node may do in the group.
 	Settings  GroupSettings `json:"settings"`

@@ -230,12 +230,14 @@ func (g *group) afterConf(res state.Result) {
 	if g.st.Members[g.n.self.Sign] == nil && g.st.Former[g.n.self.Sign] != nil && !g.left {
 		g.left = true
 		g.n.log.Info().Str("group", g.id.String()).Msg("this node is no longer a member of the group")
+		g.noteRemovedBy(res.Env)
 	}
 	// A member removed and invited again joins with a new store, and the
 	// log it receives holds its removal before its new join: once that is
 	// applied, it is a member again.
 	if g.st.Members[g.n.self.Sign] != nil && g.left {
 		g.left = false
+		g.noteRemovedBy(nil)
 	}
 	g.epochChanged()
 }
@@ -417,4 +419,26 @@ func (g *group) idText(id identity.PublicID) string {
 		g.idTexts[id] = t
 	}
 	return t
+}
+
+// noteRemovedBy records, in the group's stored info, who removed this node
+// when env, the entry that ended its membership, is another member's
+// removal (a leave of its own, or nil, clears it), so that status can say
+// "removed by".
+func (g *group) noteRemovedBy(env *crypto.Envelope) {
+	by, name := "", ""
+	if env != nil && env.Type == crypto.TypeRemove && env.Sender != g.n.self.Sign {
+		if m := g.st.Members[env.Sender]; m != nil {
+			by, name = m.ID.String(), m.Name
+		} else if m := g.st.Former[env.Sender]; m != nil {
+			by, name = m.ID.String(), m.Name
+		}
+	}
+	if g.info.RemovedBy == by && g.info.RemovedByName == name {
+		return
+	}
+	g.info.RemovedBy, g.info.RemovedByName = by, name
+	if err := g.n.store.CreateGroup(g.id[:], encodeGroupInfo(g.info)); err != nil {
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("could not store who removed this node; status will say it left")
+	}
 }

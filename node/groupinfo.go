@@ -8,6 +8,12 @@ type groupInfo struct {
 	// Provisional is the member list a joiner trusts until its log has caught
 	// up far enough to know the members itself.
 	Provisional []provisionalMember `json:"provisional,omitempty"`
+	// RemovedBy is the public id of the admin who removed this node from
+	// the group, and RemovedByName that admin's name then; empty while a
+	// member, and after a leave of its own. Kept here because a snapshot
+	// records that a member went, not who sent it away.
+	RemovedBy     string `json:"removed_by,omitempty"`
+	RemovedByName string `json:"removed_by_name,omitempty"`
 }
 
 type provisionalMember struct {

@@ -364,7 +364,7 @@ func (n *Node) Groups() []GroupInfo {
 	out := []GroupInfo{}
 	for _, g := range n.sortedGroups() {
 		v := g.view.Load()
-		out = append(out, GroupInfo{GroupID: g.id.String(), Name: v.name, Left: v.role == "left"})
+		out = append(out, GroupInfo{GroupID: g.id.String(), Name: v.name, Left: v.role == "left", RemovedBy: v.removedBy, RemovedByName: v.removedByName})
 	}
 	return out
 }

@@ -269,6 +269,12 @@ func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 		return fmt.Errorf("remove: %s is not a member: %w", publicID, api.ErrNotFound)
 	}
 	n.w.removeLocked(g, m)
+	if m != n {
+		if g.removedBy == nil {
+			g.removedBy = map[*fakeNode]*fakeNode{}
+		}
+		g.removedBy[m] = n
+	}
 	return nil
 }
 
@@ -369,6 +375,7 @@ func (n *fakeNode) Join(ctx context.Context, code string) (api.GroupInfo, error)
 	if !g.isMember(n) {
 		g.members = append(g.members, n)
 		g.former = slices.DeleteFunc(g.former, func(x *fakeNode) bool { return x == n })
+		delete(g.removedBy, n)
 	}
 	inv.closed = true
 	n.w.invites[code] = inv

@@ -63,6 +63,10 @@ func TestBrowserAdminRemovesMember(t *testing.T) {
 	if got := strings.Join(memberIDs(t, alice, gid), ","); got != "alice+admin,bob" {
 		t.Errorf("members after the removal = %s", got)
 	}
+	// Carol's page says who removed her, not that she left.
+	c := openUI(t, startUI(t, carol, nil))
+	c.WaitVisible("#banner-left")
+	c.WaitText("#group-facts", "alice removed you from this group")
 
 	// Cancel changes nothing.
 	a.Click(memberRow(bob) + " .member-remove")

@@ -40,10 +40,22 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	for _, g := range gs {
 		left := ""
-		if g.Left {
+		switch {
+		case g.RemovedBy != "":
+			left = "\t(removed by " + clean(removerName(g.RemovedByName, g.RemovedBy), " ") + ": history only)"
+		case g.Left:
 			left = "\t(left: history only)"
 		}
 		fmt.Fprintf(tw, "%s\t%s%s\n", g.GroupID, clean(g.Name, " "), left)
 	}
 	return tw.Flush()
+}
+
+// removerName is how the CLI names the admin who removed this node: its
+// name then, or its public id when it had none.
+func removerName(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/node"
 )
 
 // runJoin joins a group through an invite code. It returns once this node is
@@ -24,6 +25,11 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	code := strings.TrimSpace(pos[0])
 	c, _, err := f.connect(ctx)
 	if err != nil {
+		return err
+	}
+	// A code that is not one, or was cut when copied, fails here at once,
+	// before the line that says the join may take a while.
+	if _, err := node.ParseInvite(code); err != nil {
 		return err
 	}
 	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group")

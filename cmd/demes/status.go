@@ -129,7 +129,10 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  host\t%s\n", host)
 	fmt.Fprintf(tw, "  term\t%d\n", g.Term)
-	if g.Role != "" {
+	switch {
+	case g.RemovedBy != "":
+		fmt.Fprintf(tw, "  this node\tremoved by %s (keeps the history it has)\n", clean(removerName(g.RemovedByName, g.RemovedBy), " "))
+	case g.Role != "":
 		fmt.Fprintf(tw, "  this node\t%s\n", clean(g.Role, " "))
 	}
 	fmt.Fprintf(tw, "  quorum\t%s\n", quorum)

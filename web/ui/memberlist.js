@@ -56,7 +56,8 @@ function groupFacts(g) {
   const parts = [g.members.length + (g.members.length === 1 ? ' member' : ' members'), online + ' online'];
   parts.push(host ? 'host: ' + memberName(host) : 'no host right now');
   if (g.queued > 0) parts.push(g.queued + (g.queued === 1 ? ' message of yours' : ' messages of yours') + ' not in the order yet');
-  if (g.role === 'left') parts.push('you left this group');
+  if (g.removed_by) parts.push((g.removed_by_name || 'an admin') + ' removed you from this group');
+  else if (g.role === 'left') parts.push('you left this group');
   return parts.join(' · ');
 }
 

@@ -50,13 +50,22 @@ func loadIdentityAt(path, passFile string) (*identity.Identity, error) {
 		passFile = os.Getenv(envPassphraseFile)
 	}
 	var pass func() ([]byte, error)
+	var passErr error
 	if passFile != "" {
-		pass = func() ([]byte, error) { return keys.ReadPassphraseFile(passFile) }
+		pass = func() ([]byte, error) {
+			b, err := keys.ReadPassphraseFile(passFile)
+			passErr = err
+			return b, err
+		}
 	}
 	id, err := keys.Load(path, pass)
 	switch {
 	case err == nil:
 		return id, nil
+	case passErr != nil:
+		// The file's own error alone: wrapped in the identity's, it read
+		// "load identity from …: read passphrase: read passphrase file: …".
+		return nil, withHint(passErr, "--passphrase-file (or "+envPassphraseFile+") must name the file that holds this identity's passphrase")
 	case errors.Is(err, keys.ErrNoIdentity):
 		return nil, withHint(err, "name an identity file that exists")
 	case errors.Is(err, keys.ErrPermissions):

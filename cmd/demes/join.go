@@ -27,10 +27,13 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	// A code that is not one, or was cut when copied, fails here at once,
-	// before the line that says the join may take a while.
-	if _, err := node.ParseInvite(code); err != nil {
-		return err
+	// A code cut when copied fails here at once, before the line that
+	// says the join may take a while. Anything else goes to the node,
+	// which says what it makes of it.
+	if strings.HasPrefix(code, node.InvitePrefix) {
+		if _, err := node.ParseInvite(code); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group")
 	var g api.GroupInfo

@@ -116,3 +116,38 @@ func TestHostCutOffIsNotGone(t *testing.T) {
 	}
 	c.send(h, fmt.Sprintf("on node%d's side", h), 10*time.Second)
 }
+
+// TestCrashedMemberOfflineAtOnce: a member whose process is gone shows as
+// offline as soon as its machine refuses this node (here the host's next
+// heartbeat to it), not once three ping intervals have passed without a
+// pong (30 s here): status and the UI marked a killed member online for
+// seconds after the host knew it gone.
+func TestCrashedMemberOfflineAtOnce(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 44, simnet.LinkConfig{}, func(c *cluster) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) { cfg.PingInterval = 10 * time.Second }
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	h := c.waitHost(-1)
+	f := (h + 1) % 3
+	online := func() (bool, bool) {
+		for _, m := range c.Node(h).Status().Groups[0].Members {
+			if m.PublicID == c.Member(f).ID.Public().String() {
+				return m.Online, true
+			}
+		}
+		return false, false
+	}
+	c.Eventually(t, 30*time.Second, fmt.Sprintf("the host, node%d, to show node%d online", h, f), func() bool {
+		on, ok := online()
+		return ok && on
+	})
+	c.Crash(f)
+	c.Eventually(t, 15*time.Second, fmt.Sprintf("the host to show node%d offline once its heartbeats are refused", f), func() bool {
+		on, ok := online()
+		return ok && !on
+	})
+}

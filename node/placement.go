@@ -200,6 +200,9 @@ func (g *group) onRTT(s rttSample) {
 			g.placementStep(now)
 			return
 		}
+		// Shown offline now (answers), not at the next ping interval.
+		g.publish()
+		g.n.events.publish(Event{Kind: "status", GroupID: g.id.String()})
 	}
 	// A new leader need not wait for the next tick: after a host crash
 	// the handover to the best backup is due at once, and pongs arrive

@@ -370,14 +370,14 @@ func (g *group) votersOnline(now time.Time) (voters, online int) {
 // and did not fail to answer tentative messages since. Status shows the
 // same (publish), so that what it says and what a send decides agree.
 func (g *group) answers(k [32]byte, now time.Time) bool {
-	var heard time.Time // the last time k answered
+	var heard, gone time.Time // the last time k answered; when its machine refused us
 	if p := g.pl.peers[k]; p != nil {
-		heard = p.lastPong
+		heard, gone = p.lastPong, p.gone
 	}
 	if g.tentSeen[k].After(heard) {
 		heard = g.tentSeen[k]
 	}
-	return now.Sub(heard) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(heard)
+	return now.Sub(heard) < 3*g.n.cfg.PingInterval && !g.tentGone[k].After(heard) && !gone.After(heard)
 }
 
 // waiting says why the group cannot commit now, for a person, or "" when

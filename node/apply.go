@@ -230,7 +230,12 @@ func (g *group) afterConf(res state.Result) {
 	if g.st.Members[g.n.self.Sign] == nil && g.st.Former[g.n.self.Sign] != nil && !g.left {
 		g.left = true
 		g.n.log.Info().Str("group", g.id.String()).Msg("this node is no longer a member of the group")
-		g.noteRemovedBy(res.Env)
+		// A restart restores the group from a snapshot (res.Env nil),
+		// which does not say who removed this node: what the stored
+		// info says stands (TestRemovedBySurvivesRestart).
+		if res.Env != nil {
+			g.noteRemovedBy(res.Env)
+		}
 	}
 	// A member removed and invited again joins with a new store, and the
 	// log it receives holds its removal before its new join: once that is
@@ -423,8 +428,8 @@ func (g *group) idText(id identity.PublicID) string {
 
 // noteRemovedBy records, in the group's stored info, who removed this node
 // when env, the entry that ended its membership, is another member's
-// removal (a leave of its own, or nil, clears it), so that status can say
-// "removed by".
+// removal, so that status can say "removed by"; a leave of its own, or nil
+// (this node is a member again), clears it.
 func (g *group) noteRemovedBy(env *crypto.Envelope) {
 	by, name := "", ""
 	if env != nil && env.Type == crypto.TypeRemove && env.Sender != g.n.self.Sign {

@@ -82,8 +82,8 @@ func TestCensorCannotEscapeByHandover(t *testing.T) {
 			t.Fatalf("node%d deposed node0 without hearing the other voter: %+v", i, s.Censorship)
 		}
 	}
-	// The censor hands over, holding back their messages until it no
-	// longer hosts. (It used to stop holding back first: on a loaded
+	// The censor hands over, holding back their messages all along (once
+	// node1 hosts, their proposals go to node1). (It used to stop holding back first: on a loaded
 	// machine the handover then took long enough for it to commit their
 	// messages, the voters stopped suspecting it, and placement rightly
 	// handed it leadership back.)

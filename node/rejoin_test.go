@@ -136,3 +136,35 @@ func TestConcurrentJoins(t *testing.T) {
 		t.Fatal("the node did not close: a group runtime was left running")
 	}
 }
+
+// TestRemovedBySurvivesRestart: a member an admin removed says so, and
+// names the admin, after a clean stop and a start too. (The restart
+// restores the group from its snapshot, which records that the member went
+// but not who sent it away; applying it once wiped the record, and status
+// said "left".)
+func TestRemovedBySurvivesRestart(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 65, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	if err := c.Node(0).Remove(ctxT(t, 60*time.Second), c.GroupID, c.Member(2).ID.Public().String()); err != nil {
+		t.Fatal(err)
+	}
+	admin := c.Member(0).ID.Public().String()
+	removedBy := func() string {
+		gs := c.Node(2).Groups()
+		if len(gs) != 1 || !gs[0].Left {
+			return ""
+		}
+		return gs[0].RemovedBy
+	}
+	c.Eventually(t, 30*time.Second, "node2 to say node0 removed it", func() bool { return removedBy() == admin })
+	c.Stop(2)
+	c.start(2)
+	if got := removedBy(); got != admin {
+		t.Fatalf("after a restart node2 says it was removed by %q, want %q (node0)", got, admin)
+	}
+	if g, _ := c.Status(2); g.Role != "left" || g.RemovedBy != admin {
+		t.Fatalf("after a restart node2's status says role %q, removed by %q", g.Role, g.RemovedBy)
+	}
+}

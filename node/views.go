@@ -170,11 +170,13 @@ func (g *group) publish() {
 	}
 	if g.left {
 		v.role = "left"
-		v.removedBy, v.removedByName = g.info.RemovedBy, g.info.RemovedByName
 	}
 	if g.fork != nil {
 		v.role = "halted"
 		v.fork = g.forkAlert(v)
+	}
+	if v.role == "left" {
+		v.removedBy, v.removedByName = g.info.RemovedBy, g.info.RemovedByName
 	}
 	v.censor = g.censorAlert(v)
 	v.keys = g.keysAlert

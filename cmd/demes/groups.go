@@ -42,20 +42,11 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		left := ""
 		switch {
 		case g.RemovedBy != "":
-			left = "\t(removed by " + clean(removerName(g.RemovedByName, g.RemovedBy), " ") + ": history only)"
+			left = "\t(removed by " + clean(authorName(g.RemovedByName, g.RemovedBy), " ") + ": history only)"
 		case g.Left:
 			left = "\t(left: history only)"
 		}
 		fmt.Fprintf(tw, "%s\t%s%s\n", g.GroupID, clean(g.Name, " "), left)
 	}
 	return tw.Flush()
-}
-
-// removerName is how the CLI names the admin who removed this node: its
-// name then, or its public id when it had none.
-func removerName(name, id string) string {
-	if name != "" {
-		return name
-	}
-	return id
 }

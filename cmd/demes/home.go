@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,7 +66,13 @@ func loadIdentityAt(path, passFile string) (*identity.Identity, error) {
 	case passErr != nil:
 		// The file's own error alone: wrapped in the identity's, it read
 		// "load identity from …: read passphrase: read passphrase file: …".
-		return nil, withHint(passErr, "--passphrase-file (or "+envPassphraseFile+") must name the file that holds this identity's passphrase")
+		switch {
+		case errors.Is(passErr, fs.ErrNotExist):
+			return nil, withHint(passErr, "--passphrase-file (or "+envPassphraseFile+") must name the file that holds this identity's passphrase")
+		case errors.Is(passErr, fs.ErrPermission):
+			return nil, withHint(passErr, "make "+passFile+" readable by this user")
+		}
+		return nil, passErr // empty, or too large: the error says so
 	case errors.Is(err, keys.ErrNoIdentity):
 		return nil, withHint(err, "name an identity file that exists")
 	case errors.Is(err, keys.ErrPermissions):

@@ -131,7 +131,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	fmt.Fprintf(tw, "  term\t%d\n", g.Term)
 	switch {
 	case g.RemovedBy != "":
-		fmt.Fprintf(tw, "  this node\tremoved by %s (keeps the history it has)\n", clean(removerName(g.RemovedByName, g.RemovedBy), " "))
+		fmt.Fprintf(tw, "  this node\tremoved by %s (keeps the history it has)\n", clean(authorName(g.RemovedByName, g.RemovedBy), " "))
 	case g.Role != "":
 		fmt.Fprintf(tw, "  this node\t%s\n", clean(g.Role, " "))
 	}

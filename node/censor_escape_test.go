@@ -82,11 +82,11 @@ func TestCensorCannotEscapeByHandover(t *testing.T) {
 			t.Fatalf("node%d deposed node0 without hearing the other voter: %+v", i, s.Censorship)
 		}
 	}
-	// The censor hands over, holding back their messages all along (once
-	// node1 hosts, their proposals go to node1). (It used to stop holding back first: on a loaded
-	// machine the handover then took long enough for it to commit their
-	// messages, the voters stopped suspecting it, and placement rightly
-	// handed it leadership back.)
+	// The censor hands over, holding back their messages all along; once
+	// node1 hosts, their proposals go to node1. (The test used to stop
+	// the censor first: on a loaded machine the handover then took long
+	// enough for it to commit their messages, the voters stopped
+	// suspecting it, and placement rightly handed it leadership back.)
 	c.Eventually(t, 30*time.Second, "node1 to host", func() bool {
 		if c.Host() == 1 {
 			return true

@@ -27,19 +27,19 @@ type view struct {
 	leader    uint64
 	term      uint64
 	role      string
+	applied   uint64
+	epoch     uint64 // the membership epoch (a new one at every change of members and rekey)
+	prekey    []byte // this node's signed prekey as the log has it (keys.go); never changed in place
+	self      bool   // this node is a current member (false after leaving)
+	queued    int
+	tentative int // other members' tentative messages held here
+	pref      []string
+	edges     []Edge
+	rtt       map[[32]byte]float64
+	online    map[[32]byte]bool
 	// removedBy and removedByName: who removed this node, when it was
 	// removed (role "left"; groupInfo).
 	removedBy, removedByName string
-	applied                  uint64
-	epoch                    uint64 // the membership epoch (a new one at every change of members and rekey)
-	prekey                   []byte // this node's signed prekey as the log has it (keys.go); never changed in place
-	self                     bool   // this node is a current member (false after leaving)
-	queued                   int
-	tentative                int // other members' tentative messages held here
-	pref                     []string
-	edges                    []Edge
-	rtt                      map[[32]byte]float64
-	online                   map[[32]byte]bool
 	// holds is how far each member's device holds the history, by the
 	// latest signed statement of its that matched this node's (receipts.go).
 	holds map[[32]byte]uint64

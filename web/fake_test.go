@@ -48,15 +48,15 @@ type fakeGroup struct {
 	id, name string
 	members  []*fakeNode // in preference order: the host first
 	former   []*fakeNode // who left or was removed: they keep the group, read-only
+	admins   map[*fakeNode]bool
+	settings api.GroupSettings
+	log      []api.Message
+	board    content.Board  // the changes to the messages in log (fakechanges_test.go)
+	outbox   []*fakePending // queued messages of all members, oldest first
+	quorum   bool
+	term     uint64
 	// removedBy is, for a member an admin removed, that admin.
 	removedBy map[*fakeNode]*fakeNode
-	admins    map[*fakeNode]bool
-	settings  api.GroupSettings
-	log       []api.Message
-	board     content.Board  // the changes to the messages in log (fakechanges_test.go)
-	outbox    []*fakePending // queued messages of all members, oldest first
-	quorum    bool
-	term      uint64
 	// fork and censor are the alerts each member's node shows, if any.
 	fork   map[*fakeNode]*api.ForkAlert
 	censor map[*fakeNode]*api.CensorAlert

@@ -130,15 +130,18 @@ type group struct {
 	// with this node's tentative messages is on its way to.
 	lamport       uint64
 	noLeaderSince time.Time
-	progressAt    time.Time
-	tent          map[[16]byte]*heldMessage
-	tentBy        map[[32]byte]int
-	tentBusy      map[[32]byte]bool
-	tentGone      map[[32]byte]time.Time // members that did not answer tentative messages, and when
-	tentSeen      map[[32]byte]time.Time // members that took tentative messages, and when
-	tentRestored  bool                   // the stored tentative messages are held again
-	tentPut       map[string][]byte      // tentative messages to store, by id (saveTentative)
-	tentDrop      [][]byte               // stored tentative messages to forget
+	// lostLogAt is when this node, hosting, last handed over for a member
+	// that lost log entries (lostlog.go).
+	lostLogAt    time.Time
+	progressAt   time.Time
+	tent         map[[16]byte]*heldMessage
+	tentBy       map[[32]byte]int
+	tentBusy     map[[32]byte]bool
+	tentGone     map[[32]byte]time.Time // members that did not answer tentative messages, and when
+	tentSeen     map[[32]byte]time.Time // members that took tentative messages, and when
+	tentRestored bool                   // the stored tentative messages are held again
+	tentPut      map[string][]byte      // tentative messages to store, by id (saveTentative)
+	tentDrop     [][]byte               // stored tentative messages to forget
 
 	// invq holds the invites queued while the group could not commit
 	// (invitequeue.go).

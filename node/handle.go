@@ -119,10 +119,15 @@ func (n *Node) serveFrame(ctx context.Context, src string, size int64, body io.R
 			limits.charge(src, now)
 		}
 		// The peer learns only that it was rejected; the reason is in
-		// our log, for the operator.
+		// our log, for the operator. Except that a heartbeat commits
+		// beyond this node's log: its host, a member (the signature
+		// checked), must learn that to let it catch up (lostlog.go).
 		code := http.StatusForbidden
 		if errors.Is(err, crypto.ErrMalformed) || errors.Is(err, crypto.ErrVersion) || errors.Is(err, crypto.ErrTooLarge) {
 			code = http.StatusBadRequest
+		}
+		if rej != nil && rej.reason == reasonHeartbeatBeyondLog {
+			return code, []byte("rejected: " + reasonHeartbeatBeyondLog), false
 		}
 		return code, []byte("rejected"), false
 	}

@@ -137,11 +137,14 @@ func (p *peer) run() {
 		var batch []outMsg
 		batch, next = fillBatch(first, p.q)
 		if err := p.send(batch); err != nil {
-			gone := goneErr(err)
+			gone, lost := goneErr(err), lostLog(err)
 			for _, m := range batch {
 				m.g.reportUnreachable(m.id)
 				if gone {
 					m.g.reportGone(m.to)
+				}
+				if lost {
+					m.g.reportLostLog(m.to)
 				}
 			}
 			if backoff == 0 {

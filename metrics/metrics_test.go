@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -244,5 +245,41 @@ func TestReady(t *testing.T) {
 	}
 	if got := Ready(false, two); got.Ready || got.Reasons[0] != "the node is stopped" {
 		t.Errorf("stopped: %+v", got)
+	}
+}
+
+// TestOnlyHost: the metrics listener answers requests that name it, and
+// refuses one whose Host header names another site (a page that rebound
+// its own name to 127.0.0.1), which read group ids and activity before.
+func TestOnlyHost(t *testing.T) {
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Config.Handler = OnlyHost(srv.Listener.Addr().String(), Handler(source()))
+	srv.Start()
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	for host, want := range map[string]int{
+		"":                     200, // the URL's own, 127.0.0.1:PORT
+		"localhost:" + port:    200,
+		"LOCALHOST:" + port:    200,
+		"[::1]:" + port:        200,
+		"evil.example:" + port: 403,
+		"127.0.0.1":            403, // another port
+		"localhost:1":          403,
+	} {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			req.Host = host
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("Host %q: %d, want %d", host, resp.StatusCode, want)
+		}
 	}
 }

@@ -32,6 +32,9 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *addr == "" {
 		return f.usagef("missing --metrics ADDR")
 	}
+	// serve prints the listener as http://ADDR/metrics: take that too.
+	*addr = strings.TrimPrefix(*addr, "http://")
+	*addr, _, _ = strings.Cut(*addr, "/")
 	if !loopbackAddr(*addr) {
 		return f.usagef("--metrics %s: the metrics listener is on loopback (127.0.0.1:PORT or [::1]:PORT)", *addr)
 	}

@@ -293,7 +293,7 @@ func (r *runningNode) serveMetrics(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s := &http.Server{Handler: metrics.Handler(r.svc), ReadHeaderTimeout: 10 * time.Second}
+	s := &http.Server{Handler: metrics.OnlyHost(ln.Addr().String(), metrics.Handler(r.svc)), ReadHeaderTimeout: 10 * time.Second}
 	r.servers = append(r.servers, s)
 	go s.Serve(ln)
 	return ln.Addr().String(), nil

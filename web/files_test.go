@@ -52,6 +52,12 @@ func TestFileUploadDownload(t *testing.T) {
 	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), page) {
 		t.Fatalf("download: %d %q", rec.Code, rec.Body.String())
 	}
+	// A message without a file: 404, and the hint is about the message id
+	// (it was about the group id, which was right).
+	none := get(strings.Repeat("0f", 16))
+	if e := errorBody(t, none); none.Code != 404 || strings.Contains(e.Hint, "group id") || !strings.Contains(e.Hint, "message id") {
+		t.Errorf("the file of a message without one: %d %+v", none.Code, e)
+	}
 	h := rec.Header()
 	if h.Get("Content-Type") != "application/octet-stream" || !strings.HasPrefix(h.Get("Content-Disposition"), "attachment") ||
 		!strings.Contains(h.Get("Content-Disposition"), `filename=page.html`) || h.Get("X-Content-Type-Options") != "nosniff" ||

@@ -19,7 +19,15 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 	status, hint := http.StatusInternalServerError, ""
 	switch {
 	case errors.Is(err, api.ErrNotFound):
-		status, hint = http.StatusNotFound, "check the group id: GET "+api.RouteGroups+" lists them"
+		// The error names what was not found; the hint fits it (a
+		// message's missing file was hinted at the group id).
+		status = http.StatusNotFound
+		switch msg := err.Error(); {
+		case strings.HasPrefix(msg, "group "):
+			hint = "check the group id: GET " + api.RouteGroups + " lists them"
+		case strings.Contains(msg, "message"):
+			hint = "check the message id: the group's messages carry theirs"
+		}
 	case errors.Is(err, api.ErrInvalid):
 		status = http.StatusBadRequest
 	case errors.Is(err, api.ErrForbidden):

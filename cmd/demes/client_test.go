@@ -33,6 +33,7 @@ type fakeAPI struct {
 	messages  map[string][]api.Message
 	sendState string // the state POST .../messages answers
 	dropSend  bool   // POST .../messages closes the connection unanswered
+	sendErr   string // POST .../messages answers 500 with this error
 	sent      []sentMessage
 	invites   []string
 	pages     int // page queries answered
@@ -227,6 +228,12 @@ func (f *fakeAPI) send(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	if f.sendErr != "" {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusInternalServerError)
+		json.NewEncoder(w).Encode(api.ErrorResponse{Error: f.sendErr})
+		return
+	}
 	f.sent = append(f.sent, req)
 	m := api.Message{
 		ID:      "m" + strings.Repeat("0", 30) + string(rune('0'+len(f.sent))),
@@ -341,6 +348,16 @@ func TestSendUnanswered(t *testing.T) {
 	r := runDemes(t, nil, "send", "hi", "--home", f.home)
 	wantExit(t, r, 1)
 	wantStderr(t, r, "demes: error: cannot reach the node", "demes: hint: the message may be in the outbox already")
+
+	// The node stopped while the send waited (SIGTERM): it may have
+	// stored the message, and says so; the hint is the same.
+	f.locked(func() {
+		f.dropSend, f.sendErr = false, "failed to send: send: context canceled (the message may still be sent)"
+	})
+	r = runDemes(t, nil, "send", "hi", "--home", f.home)
+	wantExit(t, r, 1)
+	wantStderr(t, r, "demes: hint: the message may be in the outbox already")
+	f.locked(func() { f.sendErr = "" })
 
 	// An answer that is an error is certain: no outbox hint.
 	r = runDemes(t, nil, "send", "hi", "--group", "nope", "--home", f.home)

@@ -26,9 +26,10 @@ const sendMargin = 30 * time.Second
 func postToOutbox(ctx context.Context, c *client, path string, req any, timeout time.Duration, what string, jsonOut bool, stdout io.Writer) (api.Message, error) {
 	var m api.Message
 	if _, err := c.call(ctx, http.MethodPost, path, req, &m, timeout+sendMargin); err != nil {
-		if errors.As(err, new(unansweredError)) {
-			// The node may have taken it before the call failed; sending
-			// it again would then send it twice.
+		if errors.As(err, new(unansweredError)) || strings.Contains(err.Error(), "may still be sent") {
+			// The node may have taken it before the call failed (or
+			// before it stopped, which it says); sending it again would
+			// then send it twice.
 			err = withHint(err, what+" may be in the outbox already; check with 'demes messages' before sending it again")
 		}
 		return api.Message{}, err

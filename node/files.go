@@ -139,7 +139,13 @@ func (f *files) held(gid crypto.GroupID, id [32]byte) bool {
 
 // tooLarge is the refusal of a file of size bytes.
 func (n *Node) tooLarge(size int64) error {
-	return fmt.Errorf("the file is %s; the limit is %s: %w", megabytes(size), megabytes(n.cfg.MaxAttachment), ErrTooLarge)
+	is, limit := megabytes(size), megabytes(n.cfg.MaxAttachment)
+	if is == limit {
+		// Rounded alike ("the file is 25 MB; the limit is 25 MB"): the
+		// bytes say which is more.
+		return fmt.Errorf("the file is %d bytes; the limit is %d bytes (%s): %w", size, n.cfg.MaxAttachment, limit, ErrTooLarge)
+	}
+	return fmt.Errorf("the file is %s; the limit is %s: %w", is, limit, ErrTooLarge)
 }
 
 // megabytes writes a size the way people read it: 25 MB, 1.5 MB, 300 KB.

@@ -218,6 +218,11 @@ func TestAttachments(t *testing.T) {
 	if !errors.Is(err, node.ErrTooLarge) || !strings.Contains(err.Error(), "the file is 30 MB; the limit is 25 MB") {
 		t.Fatalf("a 30 MB file: %v", err)
 	}
+	// One byte over reads as one byte over, not "25 MB; the limit is 25 MB".
+	_, err = c.Node(1).SendFile(ctxT(t, 60*time.Second), c.GroupID, "big.bin", "", 25<<20+1, bytes.NewReader(nil), time.Second)
+	if !errors.Is(err, node.ErrTooLarge) || !strings.Contains(err.Error(), "the file is 26214401 bytes; the limit is 26214400 bytes (25 MB)") {
+		t.Fatalf("a file one byte over: %v", err)
+	}
 	_, err = c.Node(1).SendFile(ctxT(t, 60*time.Second), c.GroupID, "big.bin", "", -1, io.LimitReader(zeros{}, 26<<20), time.Second)
 	if !errors.Is(err, node.ErrTooLarge) || !strings.Contains(err.Error(), "the file is 26 MB") {
 		t.Fatalf("a 26 MB file of unknown size: %v", err)

@@ -262,9 +262,11 @@ func TestOnlyHost(t *testing.T) {
 		"localhost:" + port:    200,
 		"LOCALHOST:" + port:    200,
 		"[::1]:" + port:        200,
+		"127.0.0.1":            200, // port 80, as curl leaves it out
+		"localhost:9100":       200, // a port forwarded here
 		"evil.example:" + port: 403,
-		"127.0.0.1":            403, // another port
-		"localhost:1":          403,
+		"evil.example":         403,
+		"127.0.0.1.nip.io":     403,
 	} {
 		req, err := http.NewRequest(http.MethodGet, srv.URL+"/metrics", nil)
 		if err != nil {

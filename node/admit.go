@@ -26,6 +26,7 @@ const (
 	reasonLeaderNonVoter     = "leader message from a non-voter"
 	reasonHigherTermNonVoter = "higher term from a non-voter"
 	reasonHeartbeatBeyondLog = "heartbeat commits beyond the log"
+	reasonLogUnreadable      = "the log's last index cannot be read"
 	reasonTypeNotAccepted    = "raft message type not accepted from peers"
 )
 
@@ -101,8 +102,15 @@ func admit(a admission, m *pb.Message) (reason string, err error) {
 		// raft panics when a heartbeat commits beyond its log. An honest
 		// host never sends one: it commits at most what this node
 		// acknowledged, which is on disk and so in storage.
-		if m.GetType() == pb.MsgHeartbeat && (a.lastIndexErr != nil || m.GetCommit() > a.lastIndex) {
-			return reasonHeartbeatBeyondLog, a.lastIndexErr
+		if m.GetType() == pb.MsgHeartbeat {
+			if a.lastIndexErr != nil {
+				// Not the host's doing: a reason of its own, which the
+				// host is not told (lostlog.go acts on the other one).
+				return reasonLogUnreadable, a.lastIndexErr
+			}
+			if m.GetCommit() > a.lastIndex {
+				return reasonHeartbeatBeyondLog, nil
+			}
 		}
 	default:
 		// Local-only types, snapshots, read-index and leadership transfer

@@ -154,7 +154,7 @@ func TestAdmitHeartbeatWithUnreadableLog(t *testing.T) {
 	a := admission{view: v, self: self, raftID: 1, sender: voter, senderRaftID: 2, lastIndex: 50, lastIndexErr: broken}
 	hb := &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(1), Term: proto.Uint64(3)}
 	reason, err := admit(a, hb)
-	if reason != reasonHeartbeatBeyondLog || !errors.Is(err, broken) {
-		t.Fatalf("admit = %q, %v; want %q with the storage error", reason, err, reasonHeartbeatBeyondLog)
+	if reason != reasonLogUnreadable || !errors.Is(err, broken) {
+		t.Fatalf("admit = %q, %v; want %q with the storage error", reason, err, reasonLogUnreadable)
 	}
 }

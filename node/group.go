@@ -133,6 +133,7 @@ type group struct {
 	// lostLogAt is when this node, hosting, last handed over for a member
 	// that lost log entries (lostlog.go).
 	lostLogAt    time.Time
+	lostLogBy    map[[32]byte]time.Time // and for each member, when last
 	progressAt   time.Time
 	tent         map[[16]byte]*heldMessage
 	tentBy       map[[32]byte]int

@@ -127,7 +127,7 @@ func (n *Node) serveFrame(ctx context.Context, src string, size int64, body io.R
 			code = http.StatusBadRequest
 		}
 		if rej != nil && rej.reason == reasonHeartbeatBeyondLog {
-			return code, []byte("rejected: " + reasonHeartbeatBeyondLog), false
+			return code, []byte(lostLogBody), false
 		}
 		return code, []byte("rejected"), false
 	}

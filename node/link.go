@@ -61,6 +61,9 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 		var err error = answeredError{fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))}
 		if resp.StatusCode == http.StatusForbidden {
 			err = refusedError{err}
+			if strings.TrimSpace(string(body)) == lostLogBody {
+				err = lostLogError{err}
+			}
 		}
 		return nil, err
 	}
@@ -151,6 +154,9 @@ func (l SchemeLink) Post(ctx context.Context, url string, frame []byte) ([]byte,
 			return nil, &behindError{notice: se.ResponseBody()}
 		}
 	case http.StatusForbidden:
+		if string(se.ResponseBody()) == lostLogBody {
+			return nil, lostLogError{refusedError{answeredError{se}}}
+		}
 		return nil, refusedError{answeredError{se}}
 	}
 	return nil, answeredError{se}

@@ -1,10 +1,12 @@
 package node
 
 import (
-	"strings"
+	"errors"
 	"time"
 
+	"github.com/demes/demes/identity"
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/tracker"
 )
 
 // A member restored from a backup of its store has lost log entries it had
@@ -14,17 +16,36 @@ import (
 // member never catches up while that host leads. A new term starts every
 // member's progress afresh: so the host, told of such a refusal, hands
 // leadership to another voter (TestRestoredVoterCatchesUpUnderTheSameHost).
+//
+// The refusal is the member's word alone: a member that lies about it can
+// make its host hand over, at most once every lostLogEvery in a group and
+// lostLogPerMember for the same member, and only to a voter that is active,
+// caught up and not shunned, in placement's order.
 
-// lostLogEvery is how often a host hands over for a member that lost its
-// log: once is enough when it works; a member that keeps claiming it (or a
-// transfer that did not complete) gets another try only after this.
-const lostLogEvery = 30 * time.Second
+const (
+	// lostLogEvery is how often a host hands over for a member that lost
+	// its log, in one group.
+	lostLogEvery = 30 * time.Second
+	// lostLogPerMember is how often the same member's refusal is acted on:
+	// once is enough when the handover works.
+	lostLogPerMember = 2 * time.Minute
+)
 
-// lostLog reports whether err, a peer's answer to frames this node sent,
-// is its refusal of a heartbeat committing beyond its log. The refusal's
-// reason travels as text over every transport.
+// lostLogBody is what a node answers a heartbeat committing beyond its log
+// with (the other refusals answer "rejected" alone).
+const lostLogBody = "rejected: " + reasonHeartbeatBeyondLog
+
+// lostLogError is a peer's refusal of a heartbeat committing beyond its
+// log: HTTP 403, or a libp2p answer 403, with lostLogBody exactly.
+type lostLogError struct{ error }
+
+func (e lostLogError) Unwrap() error { return e.error }
+
+// lostLog reports whether err, a peer's answer to a frame this node sent,
+// is its refusal of a heartbeat committing beyond its log.
 func lostLog(err error) bool {
-	return err != nil && strings.Contains(err.Error(), reasonHeartbeatBeyondLog)
+	var rj *errReject // the simulated network hands back the rejection itself
+	return errors.As(err, new(lostLogError)) || errors.As(err, &rj) && rj.reason == reasonHeartbeatBeyondLog
 }
 
 // reportLostLog tells the group's goroutine, from a peer queue's goroutine,
@@ -37,37 +58,65 @@ func (g *group) reportLostLog(k [32]byte) {
 	}
 }
 
-// onLostLog hands leadership over, when this node hosts, to the voter
-// other than member k whose log is the furthest along, at most once every
-// lostLogEvery.
+// onLostLog hands leadership over, when this node hosts and member k's
+// progress says it holds entries, to the first voter in placement's order
+// (then any) other than k that is active, caught up and not shunned.
 func (g *group) onLostLog(k [32]byte, now time.Time) {
 	if g.role != raft.StateLeader || g.fork != nil || g.left {
 		return
 	}
-	if !g.lostLogAt.IsZero() && now.Sub(g.lostLogAt) < lostLogEvery {
+	m := g.st.Members[k]
+	if m == nil || now.Sub(g.lostLogAt) < lostLogEvery || now.Sub(g.lostLogBy[k]) < lostLogPerMember {
 		return
 	}
-	g.lostLogAt = now
 	st := g.rn.Status()
-	var to, best uint64
-	for key, m := range g.st.Members {
-		if !m.Voter || key == k || m.RaftID == g.raftID || g.withholdTransfer(m.RaftID, now) {
-			continue
+	if pr, ok := st.Progress[m.RaftID]; !ok || pr.Match == 0 {
+		return // nothing acknowledged that it could have lost
+	}
+	eligible := func(key [32]byte) (uint64, bool) {
+		c := g.st.Members[key]
+		if c == nil || !c.Voter || key == k || c.RaftID == g.raftID || g.withholdTransfer(c.RaftID, now) {
+			return 0, false
 		}
-		if pr, ok := st.Progress[m.RaftID]; ok && (to == 0 || pr.Match > best) {
-			to, best = m.RaftID, pr.Match
+		pr, ok := st.Progress[c.RaftID]
+		return c.RaftID, ok && usable(pr) && caughtUp(st, c.RaftID)
+	}
+	var to uint64
+	for _, s := range g.pl.ranking.Preference {
+		if id, err := identity.ParsePublicID(s); err == nil {
+			if rid, ok := eligible(id.Sign); ok {
+				to = rid
+				break
+			}
+		}
+	}
+	if to == 0 {
+		for key := range g.st.Members {
+			if rid, ok := eligible(key); ok {
+				to = rid
+				break
+			}
 		}
 	}
 	name := shortKey(k)
-	if m := g.st.Members[k]; m != nil && m.Name != "" {
+	if m.Name != "" {
 		name = m.Name
 	}
 	if to == 0 {
 		g.n.log.Warn().Str("group", g.id.String()).Str("member", name).
-			Msg("a member lost log entries it had acknowledged (restored from a backup?) and no other voter can host: it catches up once this node no longer hosts")
+			Msg("a member lost log entries it had acknowledged (restored from a backup?) and no other voter can host now: it catches up once this node no longer hosts")
 		return
 	}
+	g.lostLogAt = now
+	if g.lostLogBy == nil {
+		g.lostLogBy = map[[32]byte]time.Time{}
+	}
+	g.lostLogBy[k] = now
 	g.n.log.Warn().Str("group", g.id.String()).Str("member", name).
 		Msg("a member lost log entries it had acknowledged (restored from a backup?); handing leadership over, so that a new term lets it catch up")
 	g.transferLeader(to)
 }
+
+// usable reports whether a voter's progress lets it take over: a voter in
+// raft's own configuration, heard from lately.
+func usable(pr tracker.Progress) bool { return !pr.IsLearner && pr.RecentActive }

@@ -137,14 +137,11 @@ func (p *peer) run() {
 		var batch []outMsg
 		batch, next = fillBatch(first, p.q)
 		if err := p.send(batch); err != nil {
-			gone, lost := goneErr(err), lostLog(err)
+			gone := goneErr(err)
 			for _, m := range batch {
 				m.g.reportUnreachable(m.id)
 				if gone {
 					m.g.reportGone(m.to)
-				}
-				if lost {
-					m.g.reportLostLog(m.to)
 				}
 			}
 			if backoff == 0 {
@@ -228,6 +225,11 @@ func (p *peer) send(batch []outMsg) error {
 			// peer is there).
 			p.n.onBehindAnswer(k.g, k.to, be)
 			err = nil
+		}
+		if lostLog(err) {
+			// This group's frame, to this member: not the others' in
+			// the batch (lostlog.go).
+			k.g.reportLostLog(k.to)
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err

@@ -56,6 +56,7 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(c.Member(f).Dir, "store.db"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	before, _ := c.Status(h)
 	c.start(f)
 	if hasText(c.committed(f), "after the backup 2") {
 		t.Fatal("the restored store holds what was committed after the backup: the test would prove nothing")
@@ -63,6 +64,11 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 	c.Eventually(t, 60*time.Second, "the restored follower to catch up", func() bool {
 		return hasText(c.committed(f), "after the backup 2")
 	})
+	// By a new term: node h handed over (or, on a loaded machine, lost
+	// its lease), not by h sending what raft never sends.
+	if after, _ := c.Status(f); after.Term <= before.Term {
+		t.Fatalf("the restored follower caught up in term %d, the host's term before it came back", after.Term)
+	}
 	c.send(f, "back from the backup", 30*time.Second)
 }
 

@@ -433,9 +433,7 @@ func (g *group) idText(id identity.PublicID) string {
 func (g *group) noteRemovedBy(env *crypto.Envelope) {
 	by, name := "", ""
 	if env != nil && env.Type == crypto.TypeRemove && env.Sender != g.n.self.Sign {
-		if m := g.st.Members[env.Sender]; m != nil {
-			by, name = m.ID.String(), m.Name
-		} else if m := g.st.Former[env.Sender]; m != nil {
+		if m := g.st.MemberOrFormer(env.Sender); m != nil {
 			by, name = m.ID.String(), m.Name
 		}
 	}

@@ -307,10 +307,7 @@ func (g *group) restoreHistory(first, upto uint64) error {
 			return err
 		}
 		for _, s := range sealed {
-			author := g.st.Members[s.c.Sender]
-			if author == nil {
-				author = g.st.Former[s.c.Sender]
-			}
+			author := g.st.MemberOrFormer(s.c.Sender)
 			g.blog.opened++
 			g.deliver(s.c, author)
 		}

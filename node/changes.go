@@ -115,10 +115,7 @@ func (g *group) authorAt(ref [16]byte, before uint64) (string, bool) {
 	if c == nil || c.ID != ref {
 		return "", false
 	}
-	a := g.st.Members[c.Sender]
-	if a == nil {
-		a = g.st.Former[c.Sender]
-	}
+	a := g.st.MemberOrFormer(c.Sender)
 	if a == nil {
 		return "", false
 	}

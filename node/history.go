@@ -384,10 +384,7 @@ func (g *group) sealedAt(e *pb.Entry) (sealedMessage, bool) {
 		GroupID: g.id.String(),
 	}
 	// The display name the state has now, as rebuildHistory lists it.
-	author := g.st.Members[c.Sender]
-	if author == nil {
-		author = g.st.Former[c.Sender]
-	}
+	author := g.st.MemberOrFormer(c.Sender)
 	if author != nil {
 		m.Author, m.Name = g.idText(author.ID), author.Name
 	}

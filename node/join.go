@@ -375,10 +375,7 @@ func (n *Node) startJoined(gid crypto.GroupID, reply *joinReply) (*group, error)
 // inviterAt reports whether the log behind st, which has an entry with a
 // frame at index if entry is set, shows inviter as a member there.
 func inviterAt(st *state.State, inviter identity.PublicID, index uint64, entry bool) bool {
-	m := st.Members[inviter.Sign]
-	if m == nil {
-		m = st.Former[inviter.Sign]
-	}
+	m := st.MemberOrFormer(inviter.Sign)
 	if !entry || m == nil || m.ID != inviter {
 		return false
 	}

@@ -190,10 +190,7 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 			if c == nil {
 				continue
 			}
-			author := g.st.Members[c.Sender]
-			if author == nil {
-				author = g.st.Former[c.Sender]
-			}
+			author := g.st.MemberOrFormer(c.Sender)
 			// afterEntry opens only while this node is a member; here
 			// every message is tried, but one from a time this node was
 			// not a member is sealed under a key it was never given,

@@ -246,6 +246,16 @@ func (s *State) chain(index uint64, frame []byte) {
 
 func (s *State) member(key [32]byte) *Member { return s.Members[key] }
 
+// MemberOrFormer returns the member whose signing key is key, current or
+// former (it left or was removed), or nil: whoever may have signed an entry
+// of the log.
+func (s *State) MemberOrFormer(key [32]byte) *Member {
+	if m := s.Members[key]; m != nil {
+		return m
+	}
+	return s.Former[key]
+}
+
 // Voters returns the current voters' signing keys in stable order.
 func (s *State) Voters() [][32]byte {
 	var out [][32]byte

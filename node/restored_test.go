@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -29,7 +28,7 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 	f := (h + 1) % 3
 	c.send(h, "before the backup", 10*time.Second)
 	c.Eventually(t, 30*time.Second, "the follower to hold the first message", func() bool {
-		return hasText(c.committed(f), "before the backup")
+		return c.shows(f, "before the backup")
 	})
 	backup := filepath.Join(t.TempDir(), "store.db")
 	out, err := os.Create(backup)
@@ -46,7 +45,7 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 		c.send(h, fmt.Sprintf("after the backup %d", i), 10*time.Second)
 	}
 	c.Eventually(t, 30*time.Second, "the follower to hold the later messages", func() bool {
-		return hasText(c.committed(f), "after the backup 2")
+		return c.shows(f, "after the backup 2")
 	})
 	c.Stop(f)
 	b, err := os.ReadFile(backup)
@@ -58,11 +57,11 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 	}
 	before, _ := c.Status(h)
 	c.start(f)
-	if hasText(c.committed(f), "after the backup 2") {
+	if c.shows(f, "after the backup 2") {
 		t.Fatal("the restored store holds what was committed after the backup: the test would prove nothing")
 	}
 	c.Eventually(t, 60*time.Second, "the restored follower to catch up", func() bool {
-		return hasText(c.committed(f), "after the backup 2")
+		return c.shows(f, "after the backup 2")
 	})
 	// By a new term: node h handed over (or, on a loaded machine, lost
 	// its lease), not by h sending what raft never sends.
@@ -70,13 +69,4 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 		t.Fatalf("the restored follower caught up in term %d, the host's term before it came back", after.Term)
 	}
 	c.send(f, "back from the backup", 30*time.Second)
-}
-
-func hasText(ms []node.Message, text string) bool {
-	for _, m := range ms {
-		if m.Text == text {
-			return true
-		}
-	}
-	return false
 }

@@ -20,7 +20,12 @@ import (
 // it did not follow the host, is withdrawn.
 func TestDepositionLapses(t *testing.T) {
 	t.Parallel()
-	c, host, victim, witness, sent := newSuspectingVictim(t, 341)
+	// An election timeout of 1.5 s, not 0.5: once the victim deposes the
+	// host, the host keeps its quorum through the witness alone, and on a
+	// loaded machine one slow turn of the witness's group (over 0.5 s,
+	// logged) had the host step down and be elected again in a new term,
+	// which ends the deposition this test watches lapse.
+	c, host, victim, witness, sent := newSuspectingVictim(t, 341, node.Timing{Tick: 50 * time.Millisecond, ElectionTicks: 30, HeartbeatTicks: 1})
 	st, _ := c.Status(host)
 	term := st.Term
 	wkey := c.Member(witness).ID.Public().Sign
@@ -78,14 +83,17 @@ func TestDepositionLapses(t *testing.T) {
 	})
 }
 
-// newSuspectingVictim forms a group of three (CensorAfter 1 s) whose host
-// holds back the messages of one voter, the victim, and returns once the
-// victim suspects it. The victim's message is on its way meanwhile: sent
+// newSuspectingVictim forms a group of three (CensorAfter 1 s, raft timing
+// as given) whose host holds back the messages of one voter, the victim,
+// and returns once the victim suspects it. The victim's message is on its way meanwhile: sent
 // says whether it committed within a minute.
-func newSuspectingVictim(t *testing.T, seed int64) (c *cluster, host, victim, other int, sent <-chan error) {
+func newSuspectingVictim(t *testing.T, seed int64, timing node.Timing) (c *cluster, host, victim, other int, sent <-chan error) {
 	c = newClusterWith(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
 		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) { cfg.CensorAfter = time.Second }
+			tn.Tweak = func(cfg *node.Config) {
+				cfg.CensorAfter = time.Second
+				cfg.Timing = timing
+			}
 		}
 	})
 	c.form()
@@ -126,7 +134,9 @@ func (c *cluster) uncensor(host int) {
 // until that voter came back.
 func TestDepositionLapsesWithoutAGoneVoter(t *testing.T) {
 	t.Parallel()
-	c, host, victim, gone, sent := newSuspectingVictim(t, 342)
+	// The LAN timing: the victim must lose the host (an election timeout
+	// after it deposed it) while the gone voter's last report still counts.
+	c, host, victim, gone, sent := newSuspectingVictim(t, 342, node.LAN)
 	// The other voter goes down; its last ping had said it suspected the
 	// host too.
 	c.Crash(gone)
@@ -134,6 +144,13 @@ func TestDepositionLapsesWithoutAGoneVoter(t *testing.T) {
 	if err := node.ReportSuspicion(ctx, c.Node(victim), c.GroupID, c.Member(gone).ID.Public().Sign, true); err != nil {
 		t.Fatal(err)
 	}
+	// The host appends its own messages all along, which the victim no
+	// longer takes once it deposed the host: the host alone then holds the
+	// longest log. (Started only once the victim showed the deposition,
+	// the host's log was no longer than the victim's when, without a
+	// quorum, it stepped down, and on a loaded machine the victim was
+	// elected before the test saw it follow no host.)
+	c.chatter(host, func() bool { return ctx.Err() == nil })
 	c.Eventually(t, 30*time.Second, "the victim to depose the host", func() bool {
 		return c.depositions(victim) > 0
 	})
@@ -144,8 +161,6 @@ func TestDepositionLapsesWithoutAGoneVoter(t *testing.T) {
 		g, ok := c.Status(victim)
 		return ok && g.Host == "" && g.Censorship != nil && g.Censorship.Deposed
 	})
-	// The host appends its own messages, which the victim no longer takes.
-	c.chatter(host, func() bool { return ctx.Err() == nil })
 	c.uncensor(host)
 	select {
 	case err := <-sent:

@@ -41,6 +41,11 @@ type Message struct {
 	// (directly, before it is in the group's order), out of how many.
 	Delivered int `json:"delivered,omitempty"`
 	Others    int `json:"others,omitempty"`
+	// Held is set on this node's own tentative message while it waits in
+	// the outbox because sending it now would be over this member's quota
+	// in the group (its settings: messages per minute, bytes per day): it
+	// goes out by itself, in order, once the quota allows.
+	Held bool `json:"held,omitempty"`
 	// ReplyTo is the id of the message this one replies to, if any.
 	ReplyTo string `json:"reply_to,omitempty"`
 	// Reactions are the members' reactions to the message, by emoji,

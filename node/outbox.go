@@ -157,6 +157,7 @@ func (g *group) pendingMessage(p *pending) Message {
 		ID: hex.EncodeToString(p.id[:]), Author: g.n.selfID, Name: g.n.cfg.Name,
 		SentAt: p.sentAt, State: StateTentative, GroupID: g.id.String(),
 		Order: p.order, Delivered: len(p.delivered), Others: others(g.view.Load(), g.n.self.Sign),
+		Held: p.held,
 	}
 	// p.text is the body: plain text, or structured content (changes.go).
 	cnt, perr := content.Parse([]byte(p.text))

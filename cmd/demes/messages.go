@@ -99,7 +99,8 @@ func fetchMessages(ctx context.Context, c *client, groupID string, limit int, be
 // formatMessage is one line of `demes messages`:
 // "[index] time author: text", with "[tentative]" for a message not in the
 // group's order yet (one of ours in the outbox, or another member's that
-// reached this node directly). A reply starts its text with
+// reached this node directly), and "(held back: over your quota)" after
+// one of ours the quota keeps in the outbox. A reply starts its text with
 // "(reply to ID8)", the first 8 digits of what it answers; an edited
 // message ends with "(edited)", reactions with "[👍 2 🎉 1]"; a deleted
 // message reads "(message deleted)".
@@ -118,6 +119,9 @@ func formatMessage(m api.Message) string {
 		}
 		if m.Edited {
 			text += " (edited)"
+		}
+		if m.Held {
+			text += " (held back: over your quota)"
 		}
 		if len(m.Reactions) > 0 {
 			var rs []string

@@ -94,6 +94,12 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if m.Others > 0 {
 			reached = fmt.Sprintf("; delivered directly to %d of %d other members", m.Delivered, m.Others)
 		}
+		if m.Held {
+			// Not "could not commit": that sends a person to look at the
+			// network, and nothing was delivered directly either.
+			fmt.Fprintf(stderr, "demes: message %s is held back in the outbox: sending it now would be over your quota in this group ('demes group settings' shows it); it goes out by itself, exactly once, when the quota allows\n", m.ID)
+			return &exitError{code: exitAccepted}
+		}
 		why := fmt.Sprintf("the group could not commit it within %v", *timeout)
 		if time.Since(start) < *timeout {
 			why = "the group cannot commit it now: too many of its voters are offline"

@@ -59,7 +59,25 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		fmt.Fprintln(stdout, line)
 	}
+	noteUnreadable(ctx, c, g.GroupID, stderr)
 	return nil
+}
+
+// noteUnreadable says on stderr why messages are missing when this node
+// cannot read part of the group's history: it lost its keys (restored from
+// a backup, which holds none, or its key store was lost). Without it, a
+// restored node listed the messages since its new keys and said nothing
+// of the others. Best effort: a failed status read says nothing.
+func noteUnreadable(ctx context.Context, c *client, groupID string, stderr io.Writer) {
+	var st api.Status
+	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+		return
+	}
+	for _, g := range st.Groups {
+		if g.GroupID == groupID && g.Keys != nil {
+			fmt.Fprintf(stderr, "demes: note: messages this node cannot read are not listed: %s\n", clean(g.Keys.Message, " "))
+		}
+	}
 }
 
 // fetchMessages reads the messages before the one whose id is before (the

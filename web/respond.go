@@ -56,7 +56,13 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 	if status >= 500 && status != http.StatusServiceUnavailable {
 		h.log.Error().Err(err).Str("action", action).Str("path", r.URL.Path).Msg("local API request failed")
 	}
-	writeError(w, status, fmt.Sprintf("failed to %s: %v", action, err), hint)
+	detail := err.Error()
+	if status == http.StatusBadRequest {
+		// The reason is the text; the sentinel's "invalid request" only
+		// told the status, and read as jargon at the end of the line.
+		detail = strings.TrimSuffix(detail, ": "+api.ErrInvalid.Error())
+	}
+	writeError(w, status, fmt.Sprintf("failed to %s: %s", action, detail), hint)
 }
 
 func writeError(w http.ResponseWriter, status int, msg, hint string) {

@@ -223,8 +223,8 @@ func (n *Node) Rekey(ctx context.Context, groupID string) error {
 	}
 	if next := time.Unix(0, v.nextRekey); v.nextRekey != 0 && time.Now().Before(next) {
 		// The state machine would reject it (state.RekeyInterval).
-		return fmt.Errorf("rekey: this node asked for new keys in group %s less than %s ago; a member may ask once every %s: try again after %s: %w",
-			g.id, state.RekeyInterval, state.RekeyInterval, next.Local().Format("15:04"), ErrInvalid)
+		return fmt.Errorf("rekey: this node asked for new keys in group %s less than %s ago, and a member may ask only once in that time: try again after %s: %w",
+			g.id, spelled(state.RekeyInterval), next.Local().Format("15:04"), ErrInvalid)
 	}
 	if err := n.keys.Rotate(time.Now()); err != nil {
 		return fmt.Errorf("rekey: %w", err)
@@ -292,4 +292,20 @@ func short(s string) string {
 		return s[:24] + "..."
 	}
 	return s
+}
+
+// spelled says d as a person would, for what the node tells its user:
+// "an hour", "2 hours", "30 minutes", not Go's "1h0m0s".
+func spelled(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "an hour"
+	case d > 0 && d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d == time.Minute:
+		return "a minute"
+	case d > 0 && d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"time"
 )
 
 // cmdFlags is a subcommand's flag set with the flags every subcommand has.
@@ -45,11 +47,54 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 		// Text that starts with a dash ("-5 degrees today") reads as a
 		// flag: say how to pass it.
 		if arg, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: "); ok && textLike(arg) {
-			return nil, usageError(err, fmt.Sprintf("text that starts with - goes after --: demes %s -- %q", f.Name(), arg))
+			return nil, usageError(fmt.Errorf("%q reads as a flag", arg), fmt.Sprintf("text that starts with - goes after --: demes %s -- %q", f.Name(), arg))
 		}
-		return nil, f.usageErr(err)
+		return nil, f.usageErr(f.plainFlagError(err))
 	}
 	return pos, nil
+}
+
+// flagValueErr matches the flag package's complaint about a value.
+var flagValueErr = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)$`)
+
+// plainFlagError says a complaint of the flag package in the words of the
+// rest of the CLI: the flag as people type it (--timeout) and what value
+// would do, not `invalid value "soon" for flag -timeout: parse error`. A
+// flag whose own check gave a reason keeps it.
+func (f *cmdFlags) plainFlagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return fmt.Errorf("--%s needs a value", name)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return fmt.Errorf("unknown flag --%s", strings.TrimPrefix(name, "-"))
+	}
+	m := flagValueErr.FindStringSubmatch(msg)
+	if m == nil {
+		return err
+	}
+	val, name, why := m[1], m[2], m[3]
+	switch why {
+	case "parse error":
+	case "value out of range":
+		return fmt.Errorf("--%s: %q is out of range", name, val)
+	default:
+		return fmt.Errorf("--%s %q: %s", name, val, why)
+	}
+	kind := "a valid value"
+	if fl := f.Lookup(name); fl != nil {
+		if g, ok := fl.Value.(flag.Getter); ok {
+			switch g.Get().(type) {
+			case bool:
+				kind = "true or false"
+			case time.Duration:
+				kind = "a duration such as 30s, 5m or 2h"
+			case int, int64, uint, uint64:
+				kind = "a whole number"
+			}
+		}
+	}
+	return fmt.Errorf("--%s: %q is not %s", name, val, kind)
 }
 
 // textLike reports whether arg, taken for a flag, looks like text instead:

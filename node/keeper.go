@@ -84,6 +84,11 @@ func (n *Node) AddKeeper(ctx context.Context, groupID, target string) (code, kee
 func (n *Node) askID(ctx context.Context, url string) (identity.PublicID, error) {
 	body, err := peerCall(ctx, http.MethodGet, url+IDPath, "")
 	if err != nil {
+		if errors.Is(err, ErrUnreachable) {
+			// The part after "; " is the API answer's hint.
+			why := strings.TrimSuffix(err.Error(), ": "+ErrUnreachable.Error())
+			return identity.PublicID{}, fmt.Errorf("add keeper: ask %s for its id: %s; check that the keeper's demes serve runs and that this is its peer address (its --listen or --advertise): %w", url, why, ErrUnreachable)
+		}
 		return identity.PublicID{}, fmt.Errorf("add keeper: ask %s for its id: %w", url, err)
 	}
 	id, err := identity.ParsePublicID(strings.TrimSpace(body))
@@ -112,7 +117,9 @@ func peerCall(ctx context.Context, method, url, body string) (string, error) {
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%v: %w", err, ErrUnreachable)
+		// In words, not Go's `Get "http://...": dial tcp ...: connect:
+		// connection refused`; the log keeps the whole error.
+		return "", fmt.Errorf("%s: %w", noAnswerWhy(err), ErrUnreachable)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

@@ -54,7 +54,10 @@ type fakeGroup struct {
 	board    content.Board  // the changes to the messages in log (fakechanges_test.go)
 	outbox   []*fakePending // queued messages of all members, oldest first
 	quorum   bool
-	term     uint64
+	// overQuota holds every new message of the group back, as a node
+	// holds its own over the member's quota (fakequota_test.go).
+	overQuota bool
+	term      uint64
 	// removedBy is, for a member an admin removed, that admin.
 	removedBy map[*fakeNode]*fakeNode
 	// fork and censor are the alerts each member's node shows, if any.
@@ -465,6 +468,9 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 		State:   api.StateTentative,
 		GroupID: g.id,
 	}
+	if g.overQuota {
+		return n.holdLocked(ctx, g, m, wait)
+	}
 	if g.quorum {
 		m = n.w.commitLocked(g, m)
 		n.w.mu.Unlock()
@@ -525,6 +531,9 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 	for _, p := range g.outbox {
 		m := p.msg
 		if p.from != n {
+			if m.Held {
+				continue // held back: nobody else has it
+			}
 			m.Delivered, m.Others = 0, 0
 		}
 		out = append(out, m)

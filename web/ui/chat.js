@@ -50,7 +50,7 @@ function messageSignature(m) {
   if (m.event) return ['event', m.id, m.event.name].join('\u0000');
   const mine = !!m.author && m.author === myID();
   const receipts = mine ? receiptSig(receiptsOf(m)) + (m.id === newestMine ? ':newest' : '') : '';
-  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, actionSig(m), receipts, attachmentSig(m)].join('\u0000');
+  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, !!m.held, actionSig(m), receipts, attachmentSig(m)].join('\u0000');
 }
 
 // newestMine is the id of our newest message in the group's order, in the
@@ -62,6 +62,7 @@ let newestMine = null;
 function stateLabel(m, mine) {
   const shown = shownState(m);
   if (shown === 'tentative' && !mine) return 'Not in the group’s order yet: it reached you directly, and joins the order when enough of the group is online';
+  if (shown === 'tentative' && m.held) return 'Held back: sending it now would be over your quota in this group; it goes out by itself, once, when the quota allows';
   if (shown === 'tentative' && m.others > 0) {
     return 'Not in the group’s order yet: delivered to ' + (m.delivered || 0) + ' of ' + m.others +
       (m.others === 1 ? ' member' : ' members') + '; it joins the order, once, when enough of the group is online';

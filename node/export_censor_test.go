@@ -132,3 +132,18 @@ func PastSuspicionCounts(ctx context.Context, n *Node, gid string, from [32]byte
 	})
 	return counts, err
 }
+
+// LostLogReport hands n's group gid the report a peer queue makes when
+// member refused n's heartbeat of term as committing beyond its log, and
+// returns the voter raft is handing leadership to afterwards (0: none).
+func LostLogReport(ctx context.Context, n *Node, gid string, member [32]byte, term uint64) (transferee uint64, err error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return 0, err
+	}
+	err = g.do(ctx, func() {
+		g.onLostLog(member, term, time.Now())
+		transferee = g.rn.Status().LeadTransferee
+	})
+	return transferee, err
+}

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"time"
 
-	"github.com/demes/demes/identity"
 	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/identity"
 )
 
 // A member restored from a backup of its store has lost log entries it had
@@ -49,20 +52,37 @@ func lostLog(err error) bool {
 }
 
 // reportLostLog tells the group's goroutine, from a peer queue's goroutine,
-// that member k refused this node's heartbeat as committing beyond its log.
-// A full queue drops the report: the next heartbeat is refused again.
-func (g *group) reportLostLog(k [32]byte) {
+// that member k refused this node's heartbeat of term as committing beyond
+// its log. A full queue drops the report: the next heartbeat is refused
+// again.
+func (g *group) reportLostLog(k [32]byte, term uint64) {
 	select {
-	case g.rttc <- rttSample{key: k, lostLog: true}:
+	case g.rttc <- rttSample{key: k, lostLog: true, term: term}:
 	default:
 	}
 }
 
-// onLostLog hands leadership over, when this node hosts and member k's
-// progress says it holds entries, to the first voter in placement's order
-// (then any) other than k that is active, caught up and not shunned.
-func (g *group) onLostLog(k [32]byte, now time.Time) {
-	if g.role != raft.StateLeader || g.fork != nil || g.left {
+// heartbeatTerm returns the term of the heartbeats among items, the raft
+// messages of a refused frame (the highest; 0 when none is a heartbeat).
+func heartbeatTerm(items [][]byte) uint64 {
+	var t uint64
+	for _, it := range items {
+		m := &pb.Message{}
+		if proto.Unmarshal(it, m) == nil && m.GetType() == pb.MsgHeartbeat {
+			t = max(t, m.GetTerm())
+		}
+	}
+	return t
+}
+
+// onLostLog hands leadership over, when this node hosts in term (the term of
+// the refused heartbeat) and member k's progress says it holds entries, to
+// the first voter in placement's order (then any) other than k that is
+// active, caught up and not shunned. A refusal of an earlier term's
+// heartbeat, reported after this node was elected again, says nothing of
+// this term's progress, which started afresh (helper-54's review).
+func (g *group) onLostLog(k [32]byte, term uint64, now time.Time) {
+	if g.role != raft.StateLeader || g.fork != nil || g.left || term != g.term {
 		return
 	}
 	m := g.st.Members[k]

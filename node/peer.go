@@ -229,7 +229,7 @@ func (p *peer) send(batch []outMsg) error {
 		if lostLog(err) {
 			// This group's frame, to this member: not the others' in
 			// the batch (lostlog.go).
-			k.g.reportLostLog(k.to)
+			k.g.reportLostLog(k.to, heartbeatTerm(items[k]))
 		}
 		if err != nil && firstErr == nil {
 			firstErr = err

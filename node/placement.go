@@ -42,9 +42,10 @@ type rttSample struct {
 	// process is gone (see goneErr). Not a measurement: a report from
 	// the transport, which may come from a raft send as well as a ping.
 	gone bool
-	// lostLog says that the peer refused this node's heartbeat as
+	// lostLog says that the peer refused this node's heartbeat of term as
 	// committing beyond its log (lostlog.go). Not a measurement either.
 	lostLog bool
+	term    uint64
 }
 
 type peerLatency struct {
@@ -177,7 +178,7 @@ func (g *group) ping(key [32]byte, url string) (ms float64, ok, gone bool) {
 
 func (g *group) onRTT(s rttSample) {
 	if s.lostLog {
-		g.onLostLog(s.key, time.Now())
+		g.onLostLog(s.key, s.term, time.Now())
 		return
 	}
 	p := g.pl.peers[s.key]

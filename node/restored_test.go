@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -69,4 +70,39 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 		t.Fatalf("the restored follower caught up in term %d, the host's term before it came back", after.Term)
 	}
 	c.send(f, "back from the backup", 30*time.Second)
+}
+
+// TestLostLogOfAnEarlierTerm: a member's refusal of a heartbeat as
+// committing beyond its log speaks of the host's progress in the term of
+// that heartbeat; one reported after the host was elected again (it waited
+// in the group's queue) says nothing of the new term, whose progress
+// started afresh, and must not make the host hand over. Of the current
+// term, it does.
+func TestLostLogOfAnEarlierTerm(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 351, simnet.LinkConfig{}, nil)
+	c.form()
+	c.waitVoters(3)
+	h := c.waitHost(-1)
+	member := (h + 1) % 3
+	c.send(h, "something to acknowledge", 30*time.Second)
+	st, _ := c.Status(h)
+	ctx := ctxT(t, 30*time.Second)
+	key := c.Member(member).ID.Public().Sign
+	if to, err := node.LostLogReport(ctx, c.Node(h), c.GroupID, key, st.Term-1); err != nil || to != 0 {
+		t.Fatalf("a refusal of term %d, the host in term %d: handing over to %d (%v), want no handover", st.Term-1, st.Term, to, err)
+	}
+	// Of this term: the host hands over (to the other voter, once raft
+	// counts it active and caught up, which on a loaded machine may take
+	// a moment).
+	c.Eventually(t, 20*time.Second, "the host to hand over on a refusal of its term", func() bool {
+		if s, _ := c.Status(h); s.Term != st.Term || c.Host() != h {
+			t.Fatalf("the host changed meanwhile (term %d -> %d): the test did not keep the host it was meant to", st.Term, s.Term)
+		}
+		to, err := node.LostLogReport(ctx, c.Node(h), c.GroupID, key, st.Term)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return to != 0
+	})
 }

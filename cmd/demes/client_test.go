@@ -536,13 +536,13 @@ func TestInviteAndJoin(t *testing.T) {
 		}
 	})
 
-	// A mistyped id is caught before the node is asked.
+	// A mistyped id is caught before the node is asked: bad usage.
 	typo := bob.String()[:20] + "q" + bob.String()[21:]
 	if typo == bob.String() {
 		typo = bob.String()[:20] + "p" + bob.String()[21:]
 	}
 	r = runDemes(t, nil, "invite", typo, "--home", f.home)
-	wantExit(t, r, 1)
+	wantExit(t, r, 2)
 	wantStderr(t, r, "checksum", "demes: hint: ")
 
 	// An API error arrives with its hint.

@@ -54,10 +54,11 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	// Checked here too, so a typo is caught before anything is asked of the
-	// node, with the parser's precise reason (prefix, checksum, length).
+	// node, with the parser's precise reason (prefix, checksum, length):
+	// bad usage (exit 2), as every malformed argument is.
 	pub, err := identity.ParsePublicID(pos[0])
 	if err != nil {
-		return withHint(err, "copy the whole demes1... line that 'demes id' prints on their machine")
+		return usageError(err, "copy the whole demes1... line that 'demes id' prints on their machine")
 	}
 	c, g, err := f.connect(ctx)
 	if err != nil {
@@ -107,8 +108,8 @@ func revokeInvite(ctx context.Context, f *nodeFlags, which string, stderr io.Wri
 			*f.group = inv.Group.String()
 		}
 	} else {
-		return failf("give the invite code, or the public id of the person invited ('demes invites' lists them)",
-			"%q is neither an invite code nor a public id", short(which))
+		return usageError(fmt.Errorf("%q is neither an invite code nor a public id", short(which)),
+			"give the invite code, or the public id of the person invited ('demes invites' lists them)")
 	}
 	c, g, err := f.connect(ctx)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/identity"
 )
 
 // runKeeper is `demes keeper add ADDRESS|PUBLIC_ID [--group G]`: an admin
@@ -29,12 +30,16 @@ func runKeeper(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := f.wantArgs(pos[1:], 1, "the keeper's peer URL (http://HOST:PORT, as its demes serve --keeper prints) or its public id (demes1...)"); err != nil {
 		return err
 	}
+	target := strings.TrimSpace(pos[1])
+	if err := checkKeeperTarget(target); err != nil {
+		return err
+	}
 	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err
 	}
 	var res api.KeeperResponse
-	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteKeepers, g.GroupID), api.KeeperRequest{Target: strings.TrimSpace(pos[1])}, &res, joinTimeout); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteKeepers, g.GroupID), api.KeeperRequest{Target: target}, &res, joinTimeout); err != nil {
 		return err
 	}
 	if *f.json {
@@ -46,6 +51,23 @@ func runKeeper(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stderr, "demes: keeper %s invited to %q; its operator joins with: demes join CODE (on the keeper's home)\n", shortID(res.Keeper), clean(g.Name, " "))
 	}
 	fmt.Fprintln(stdout, res.Code)
+	return nil
+}
+
+// checkKeeperTarget refuses, before the node is asked, a target that is
+// neither a public id nor a peer URL: bad usage (exit 2), as every
+// malformed argument is.
+func checkKeeperTarget(target string) error {
+	if isPeerURL(target) {
+		return nil
+	}
+	if _, err := identity.ParsePublicID(target); err != nil {
+		if strings.HasPrefix(strings.ToLower(target), identity.PublicHRP+"1") {
+			return usageError(err, "copy the whole demes1... line that 'demes id' prints on the keeper's machine")
+		}
+		return usageError(fmt.Errorf("%q is neither a public id (demes1...) nor a peer URL (http://...)", short(target)),
+			"give the keeper's peer URL (http://HOST:PORT, as its demes serve --keeper prints) or its public id")
+	}
 	return nil
 }
 

@@ -107,11 +107,13 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // memberID parses a member's public id before the node is asked, with the
-// parser's precise reason.
+// parser's precise reason. A malformed id is bad usage (exit 2), as a
+// malformed message id is; a well-formed id of no member is the node's
+// refusal (exit 1).
 func memberID(s string) (identity.PublicID, error) {
 	pub, err := identity.ParsePublicID(s)
 	if err != nil {
-		return identity.PublicID{}, withHint(err, "give the member's whole demes1... public id ('demes status --json' lists the members)")
+		return identity.PublicID{}, usageError(err, "give the member's whole demes1... public id ('demes status --json' lists the members)")
 	}
 	return pub, nil
 }

@@ -94,6 +94,20 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	// Nothing to change: say so (exit 0, so that scripts may run it
+	// again), rather than report a change. The node would answer with
+	// success and commit nothing; a node that may not change roles is
+	// asked all the same, for its refusal.
+	if same, err := adminAlready(ctx, c, g.GroupID, pub, grant); err != nil {
+		return err
+	} else if same {
+		if grant {
+			fmt.Fprintf(stderr, "demes: %s is already an admin of %q; nothing changed\n", pub.Fingerprint(), clean(g.Name, " "))
+		} else {
+			fmt.Fprintf(stderr, "demes: %s was not an admin of %q; nothing changed\n", pub.Fingerprint(), clean(g.Name, " "))
+		}
+		return nil
+	}
 	req := api.AdminRequest{PublicID: pub.String(), Admin: grant}
 	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteAdmins, g.GroupID), req, nil, changeTimeout); err != nil {
 		return err
@@ -104,6 +118,29 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "demes: %s is no longer an admin of %q\n", pub.Fingerprint(), clean(g.Name, " "))
 	}
 	return nil
+}
+
+// adminAlready reports whether the member pub of group gid has the admin
+// role already (admin true) or has it not (admin false), as this node's
+// status shows it, when this node is an admin of the group. It reports
+// false when this node is no admin or pub no member: the node's answer to
+// the change says why not.
+func adminAlready(ctx context.Context, c *client, gid string, pub identity.PublicID, admin bool) (bool, error) {
+	var st api.Status
+	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+		return false, err
+	}
+	for _, g := range st.Groups {
+		if g.GroupID != gid || !g.Admin {
+			continue
+		}
+		for _, m := range g.Members {
+			if m.PublicID == pub.String() {
+				return m.Admin == admin, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // memberID parses a member's public id before the node is asked, with the

@@ -95,8 +95,10 @@ func TestMessageChanges(t *testing.T) {
 	}{
 		"edit of another's":   {content.Content{Kind: content.Edit, Ref: ref(t, hello), Text: "bob was here"}, api.ErrForbidden},
 		"delete of another's": {content.Content{Kind: content.Delete, Ref: ref(t, hello)}, api.ErrForbidden},
-		"react to a deleted":  {content.Content{Kind: content.Reaction, Ref: ref(t, bobs), Emoji: "x"}, api.ErrInvalid},
-		"react to a change":   {content.Content{Kind: content.Reaction, Ref: ref(t, react), Emoji: "x"}, api.ErrNotFound},
+		"react to a deleted":  {content.Content{Kind: content.Reaction, Ref: ref(t, bobs), Emoji: "👍"}, api.ErrInvalid},
+		"react to a change":   {content.Content{Kind: content.Reaction, Ref: ref(t, react), Emoji: "👍"}, api.ErrNotFound},
+		"react with a word":   {content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "ok"}, content.ErrNotEmoji},
+		"react with two":      {content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "👍👍"}, content.ErrNotEmoji},
 		"unknown message":     {content.Content{Kind: content.Delete, Ref: &[16]byte{1}}, api.ErrNotFound},
 		"starts with NUL":     {content.Content{Kind: content.Text, Text: "\x00AAA"}, api.ErrInvalid},
 	} {

@@ -458,8 +458,15 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 // Post sends the content c (a text, a reply, a reaction, an edit or a
 // delete; see package content) as Send sends a text. A change must name a
 // message of the group in its order, and an edit or a delete one of this
-// member's.
+// member's; a reaction must be one emoji (content.CheckReaction: stricter
+// than what the group accepts from others, which is not this node's to
+// change).
 func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (Message, error) {
+	if c.Kind == content.Reaction && c.Emoji != "" {
+		if err := content.CheckReaction(c.Emoji); err != nil {
+			return Message{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+		}
+	}
 	body, err := content.Encode(c)
 	if err != nil {
 		return Message{}, fmt.Errorf("%v: %w", err, ErrInvalid)

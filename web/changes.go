@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -60,6 +61,10 @@ func (h *handler) change(kind content.Kind) http.HandlerFunc {
 			return
 		}
 		m, err := h.backend.Post(r.Context(), groupID(r), c, wait)
+		if errors.Is(err, content.ErrNotEmoji) {
+			writeError(w, http.StatusBadRequest, plain(err, api.ErrInvalid), "to answer in words, reply to the message instead")
+			return
+		}
 		if err != nil {
 			h.actionError(w, r, action, err, changeHints)
 			return

@@ -18,6 +18,11 @@ func (n *fakeNode) Post(ctx context.Context, groupID string, c content.Content, 
 	if c.Kind == content.Text && c.Ref == nil {
 		return n.Send(ctx, groupID, c.Text, wait)
 	}
+	if c.Kind == content.Reaction && c.Emoji != "" {
+		if err := content.CheckReaction(c.Emoji); err != nil {
+			return api.Message{}, fmt.Errorf("%w: %w", err, api.ErrInvalid)
+		}
+	}
 	if _, err := content.Encode(c); err != nil {
 		return api.Message{}, fmt.Errorf("%v: %w", err, api.ErrInvalid)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/content"
 )
 
 // The commands that change a message: react, edit, delete. Each is a
@@ -26,15 +27,26 @@ func runReact(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	want, what := 2, "the message id and the EMOJI"
-	if *remove {
+	switch {
+	case *remove:
 		want, what = 1, "the message id"
+	case len(pos) == 1:
+		what = "the EMOJI to react with (or --remove, to take your reaction back)"
 	}
 	if err := f.wantArgs(pos, want, what); err != nil {
 		return err
 	}
 	req := api.ChangeRequest{Remove: *remove}
 	if !*remove {
-		req.Emoji = pos[1]
+		// The node checks it too (for the UI and the API); here it is
+		// caught before anything is asked of the node, as bad usage.
+		if err := checkMessageID(f, pos[0]); err != nil {
+			return err
+		}
+		req.Emoji = strings.TrimSpace(pos[1])
+		if err := content.CheckReaction(req.Emoji); err != nil {
+			return usageError(err, "to answer in words, reply: demes send --reply-to "+pos[0]+" TEXT")
+		}
 	}
 	return sendChange(ctx, f, api.RouteReact, pos[0], req, *timeout, stdout, stderr)
 }

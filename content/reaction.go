@@ -1,0 +1,118 @@
+package content
+
+import (
+	"fmt"
+	"unicode"
+)
+
+// ErrNotEmoji is the error of [CheckReaction]: what this node was asked to
+// send as a reaction is not one emoji. It wraps [ErrInvalid].
+var ErrNotEmoji = fmt.Errorf("%w: a reaction is not one emoji", ErrInvalid)
+
+// notEmojiError says, in words for a person, that e is not a reaction.
+type notEmojiError struct{ e string }
+
+func (n notEmojiError) Error() string {
+	return fmt.Sprintf("a reaction is one emoji, such as 👍; %q is not one", n.e)
+}
+
+func (n notEmojiError) Unwrap() error { return ErrNotEmoji }
+
+// CheckReaction reports whether e may be sent as a reaction: one emoji,
+// such as 👍, ❤️, 👍🏽, 👩‍💻, 🇫🇷 or 1️⃣, and no letters, digits, spaces,
+// control characters or punctuation. Its error wraps [ErrNotEmoji].
+//
+// It is stricter than [CheckEmoji], on purpose and only for what this node
+// sends: the members' nodes accept any reaction CheckEmoji accepts (that
+// rule is part of the format every node applies alike, and an earlier DeMeS
+// sent any short text), so tightening it there would make nodes disagree.
+//
+// Go has no table of Unicode's emoji property, so one emoji is told by its
+// shape: one or more pictographs (symbols, not letters, digits or ASCII)
+// joined by zero-width joiners, each with an optional presentation
+// selector, skin tone or tag sequence (a subdivision flag); or a pair of
+// regional indicators (a flag); or a keycap (0-9, # or * then U+20E3).
+func CheckReaction(e string) error {
+	if CheckEmoji(e) != nil || e == "" || !oneEmoji([]rune(e)) {
+		return notEmojiError{e}
+	}
+	return nil
+}
+
+// Code points of emoji sequences (Unicode Technical Standard #51).
+const (
+	zwj           = '\u200d' // zero-width joiner: joins emoji into one (👩‍💻)
+	vs15          = '\ufe0e' // text presentation selector
+	vs16          = '\ufe0f' // emoji presentation selector (❤️)
+	keycap        = '\u20e3' // combining enclosing keycap (1️⃣)
+	cancelTag     = '\U000e007f'
+	firstTag      = '\U000e0020' // tags spell a subdivision flag (🏴 + "gbsct" + cancel)
+	lastTag       = '\U000e007e'
+	firstTone     = '\U0001f3fb' // skin tone modifiers
+	lastTone      = '\U0001f3ff'
+	firstRegional = '\U0001f1e6' // regional indicators: two make a flag
+	lastRegional  = '\U0001f1ff'
+)
+
+// oneEmoji reports whether rs is one emoji: elements joined by ZWJs.
+func oneEmoji(rs []rune) bool {
+	i, ok := emojiElement(rs, 0)
+	for ok && i < len(rs) {
+		if rs[i] != zwj {
+			return false
+		}
+		i, ok = emojiElement(rs, i+1)
+	}
+	return ok
+}
+
+// emojiElement reads one element of an emoji from rs[i:] and returns where
+// it ends.
+func emojiElement(rs []rune, i int) (int, bool) {
+	if i >= len(rs) {
+		return i, false
+	}
+	at := func(i int, r rune) bool { return i < len(rs) && rs[i] == r }
+	switch r := rs[i]; {
+	case r >= '0' && r <= '9' || r == '#' || r == '*':
+		i++
+		if at(i, vs16) {
+			i++
+		}
+		return i + 1, at(i, keycap)
+	case isRegional(r):
+		return i + 2, i+1 < len(rs) && isRegional(rs[i+1])
+	case !isPictograph(r):
+		return i, false
+	}
+	i++
+	if at(i, vs15) || at(i, vs16) {
+		i++
+	}
+	if i < len(rs) && rs[i] >= firstTone && rs[i] <= lastTone {
+		i++
+	}
+	if i < len(rs) && rs[i] >= firstTag && rs[i] <= lastTag {
+		for i < len(rs) && rs[i] >= firstTag && rs[i] <= lastTag {
+			i++
+		}
+		return i + 1, at(i, cancelTag)
+	}
+	return i, true
+}
+
+func isRegional(r rune) bool { return r >= firstRegional && r <= lastRegional }
+
+// emojiPunct are emoji that Unicode files under punctuation or letters,
+// not symbols: ‼ ⁉ ℹ 〰 〽.
+var emojiPunct = map[rune]bool{'\u203c': true, '\u2049': true, '\u2139': true, '\u3030': true, '\u303d': true}
+
+// isPictograph reports whether r may be an emoji's base: a symbol outside
+// ASCII (most emoji are "other symbols"; arrows such as ↔ are math
+// symbols), a skin tone on its own, or one of emojiPunct.
+func isPictograph(r rune) bool {
+	if r < 0x80 || isRegional(r) {
+		return false
+	}
+	return unicode.In(r, unicode.So, unicode.Sm) || r >= firstTone && r <= lastTone || emojiPunct[r]
+}

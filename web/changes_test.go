@@ -1,0 +1,40 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/api"
+)
+
+// TestReactRefusesText: a reaction the UI or a script sends must be one
+// emoji; anything else is a bad request that says so in words, with what
+// to do instead, and sends nothing.
+func TestReactRefusesText(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	m, err := w.node("bob").Send(context.Background(), gid, "lunch at noon?", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := api.MessagePath(api.RouteReact, gid, m.ID)
+	for body, want := range map[string]string{
+		`{"emoji":"ok"}`: `a reaction is one emoji, such as 👍; "ok" is not one`,
+		`{"emoji":"+1"}`: `a reaction is one emoji, such as 👍; "+1" is not one`,
+		`{"emoji":"👍👍"}`: `a reaction is one emoji, such as 👍; "👍👍" is not one`,
+	} {
+		rec := serve(u, newReq(u, http.MethodPost, path, body))
+		var e api.ErrorResponse
+		json.Unmarshal(rec.Body.Bytes(), &e)
+		if rec.Code != http.StatusBadRequest || e.Error != want || e.Hint != "to answer in words, reply to the message instead" {
+			t.Errorf("%s: %d %s; want 400 %q", body, rec.Code, rec.Body.String(), want)
+		}
+	}
+	for _, body := range []string{`{"emoji":"👍"}`, `{"emoji":" ❤️ "}`, `{"emoji":"👩🏽‍💻"}`} {
+		if rec := serve(u, newReq(u, http.MethodPost, path, body)); rec.Code != http.StatusOK {
+			t.Errorf("%s: %d %s; want 200", body, rec.Code, rec.Body.String())
+		}
+	}
+}

@@ -124,11 +124,11 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	path := pos[0]
 	doc, err := readTranscript(path)
 	if err != nil {
-		return err
+		return verifyFailed(stdout, *asJSON, path, err)
 	}
 	s, err := transcript.Verify(doc, trust)
 	if err != nil {
-		return verifyError(path, err)
+		return verifyFailed(stdout, *asJSON, path, verifyError(path, err))
 	}
 	out := summaryJSON(s)
 	if *asJSON {
@@ -136,6 +136,34 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	printSummary(stdout, out)
 	return nil
+}
+
+// verifyFailJSON is `demes verify --json` when the transcript does not
+// check out (or cannot be read): ok false, and the reason that stderr
+// shows too.
+type verifyFailJSON struct {
+	OK    bool   `json:"ok"`
+	File  string `json:"file"`
+	Error string `json:"error"`          // the reason, without the file's name
+	Hint  string `json:"hint,omitempty"` // what to do, where there is a fix
+}
+
+// verifyFailed returns err, the reason path failed, after printing it as
+// JSON on stdout for --json, so that a script reading stdout learns the
+// outcome either way.
+func verifyFailed(stdout io.Writer, asJSON bool, path string, err error) error {
+	if !asJSON {
+		return err
+	}
+	out := verifyFailJSON{File: path, Error: strings.TrimPrefix(oneLine(errorText(err)), path+": ")}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		out.Hint = oneLine(ee.hint)
+	}
+	if werr := writeJSON(stdout, out); werr != nil {
+		return werr
+	}
+	return err
 }
 
 // readTranscript reads the file ("-" for stdin) up to the size limit.

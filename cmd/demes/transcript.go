@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/demes/demes/api"
@@ -38,6 +40,12 @@ func runTranscript(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *out == "" {
 		return f.usagef("missing -o FILE")
 	}
+	if *out != "-" {
+		// Checked before the node is asked for what may be a long export.
+		if err := checkNewFile(*out); err != nil {
+			return err
+		}
+	}
 	path, err := transcriptPath(*from, *to)
 	if err != nil {
 		return err
@@ -56,8 +64,16 @@ func runTranscript(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	// Readable by its owner only: it holds the messages and their keys.
-	// Whoever it is for gets it from them (a backup is 0600 too).
-	n, err := writeFileFrom(*out, resp.Body, 0o600)
+	// Whoever it is for gets it from them (a backup is 0600 too). Never
+	// over an existing file, as download's own name is not: an earlier
+	// transcript may be the record someone relies on.
+	n, err := writeNewFileWith(*out, 0o600, func(w io.Writer) error {
+		_, err := io.Copy(w, resp.Body)
+		return err
+	})
+	if errors.Is(err, fs.ErrExist) {
+		return withHint(err, existsHint)
+	}
 	if err != nil {
 		return fmt.Errorf("write transcript: %w", err)
 	}
@@ -116,11 +132,25 @@ func rangeError(err error, ranged bool) error {
 	return err
 }
 
-// writeFileFrom writes r to path through a temporary file and a rename, so an
-// interrupted export does not leave a cut transcript behind under its name.
-func writeFileFrom(path string, r io.Reader, perm os.FileMode) (int64, error) {
-	return writeFileWith(path, perm, func(w io.Writer) error {
-		_, err := io.Copy(w, r)
-		return err
-	})
+// existsHint is the fix for an output file that exists.
+const existsHint = "choose another name with -o FILE, or remove the old file first"
+
+// checkNewFile refuses, before anything is asked of the node, an output
+// path where a file exists or whose directory does not, naming the path as
+// the person gave it.
+func checkNewFile(path string) error {
+	if _, err := os.Lstat(path); err == nil {
+		return failf(existsHint, "%s exists already", path)
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return failf("create the directory first, or choose another path with -o FILE", "cannot write %s: there is no directory %s", path, dir)
+	case err != nil:
+		return failf("choose another path with -o FILE", "cannot write %s: %v", path, unwrapPath(err))
+	case !st.IsDir():
+		return failf("choose another path with -o FILE", "cannot write %s: %s is not a directory", path, dir)
+	}
+	return nil
 }

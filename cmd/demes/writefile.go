@@ -1,0 +1,94 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Writing an output file (backup -o, transcript -o) goes through a
+// temporary file in the same directory, with fsync, then into place, so
+// that a failed or interrupted write leaves whatever was at the path
+// before, never half a file. Errors name the path the person gave, not the
+// temporary file.
+
+// writeFileWith writes path with mode perm, replacing a file there, and
+// returns the size written.
+func writeFileWith(path string, perm os.FileMode, write func(io.Writer) error) (int64, error) {
+	return writeVia(path, perm, write, os.Rename)
+}
+
+// writeNewFileWith writes path as writeFileWith does, but never over a
+// file that exists: that is an error wrapping fs.ErrExist, and nothing is
+// written.
+func writeNewFileWith(path string, perm os.FileMode, write func(io.Writer) error) (int64, error) {
+	return writeVia(path, perm, write, linkNew)
+}
+
+// writeVia writes a temporary file next to path, then calls place to put
+// it at path.
+func writeVia(path string, perm os.FileMode, write func(io.Writer) error, place func(tmp, path string) error) (n int64, err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		// "open dir/.t.json.tmp-1234: no such file or directory" would
+		// name a file the person never heard of.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return 0, fmt.Errorf("cannot create %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(perm); err != nil {
+		return 0, err
+	}
+	cw := &countWriter{w: tmp}
+	if err = write(cw); err != nil {
+		return cw.n, err
+	}
+	if err = tmp.Sync(); err != nil {
+		return cw.n, err
+	}
+	if err = tmp.Close(); err != nil {
+		return cw.n, err
+	}
+	return cw.n, place(tmp.Name(), path)
+}
+
+// linkNew puts the file tmp at path unless a file is there: a hard link
+// fails when path exists, which a rename would replace. On a file system
+// without hard links it checks first, then renames.
+func linkNew(tmp, path string) error {
+	err := os.Link(tmp, path)
+	switch {
+	case err == nil:
+		os.Remove(tmp) // path holds the file now; tmp is a second name
+		return nil
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("%s exists already: %w", path, fs.ErrExist)
+	}
+	if _, serr := os.Lstat(path); serr == nil {
+		return fmt.Errorf("%s exists already: %w", path, fs.ErrExist)
+	}
+	return os.Rename(tmp, path)
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -217,6 +218,21 @@ func New(cfg Config) (*Host, error) {
 
 // ID returns the host's peer id.
 func (p *Host) ID() peer.ID { return p.h.ID() }
+
+// ListenPorts returns the TCP and the UDP (QUIC) port the host listens on:
+// those it was given, or those the system chose for a port of 0; 0 for a
+// transport it does not listen on.
+func (p *Host) ListenPorts() (tcp, udp int) {
+	for _, a := range p.h.Network().ListenAddresses() {
+		if s, err := a.ValueForProtocol(ma.P_TCP); err == nil && tcp == 0 {
+			tcp, _ = strconv.Atoi(s)
+		}
+		if s, err := a.ValueForProtocol(ma.P_UDP); err == nil && udp == 0 {
+			udp, _ = strconv.Atoi(s)
+		}
+	}
+	return tcp, udp
+}
 
 // Close stops the host and closes its connections.
 func (p *Host) Close() error {

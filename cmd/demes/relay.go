@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/demes/demes/crypto"
@@ -72,10 +74,26 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer h.Close()
 	addr := strings.TrimPrefix(h.URL(), p2p.Scheme)
-	fmt.Fprintf(stderr, "demes: relay %s on %s; members pass the next line to 'demes serve --relay'\n", h.ID(), *listen)
+	fmt.Fprintf(stderr, "demes: relay %s on %s; members pass the next line to 'demes serve --relay'\n", h.ID(), boundAddr(*listen, h))
 	fmt.Fprintln(stdout, addr)
 	<-ctx.Done()
 	return nil
+}
+
+// boundAddr is listen (HOST:PORT) with the port the relay bound, which the
+// system chose for a port of 0, and QUIC's UDP port when it differs. A
+// multiaddr is left as given.
+func boundAddr(listen string, h *p2p.Host) string {
+	host, _, err := net.SplitHostPort(listen)
+	tcp, udp := h.ListenPorts()
+	if err != nil || tcp == 0 {
+		return listen
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(tcp))
+	if udp != 0 && udp != tcp {
+		addr += fmt.Sprintf(" (TCP; QUIC on UDP port %d)", udp)
+	}
+	return addr
 }
 
 // relayIdentity returns the home's identity, or the relay key (made on the

@@ -79,8 +79,9 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer os.RemoveAll(stage)
 	m, err := unpackBackup(src, file, unseal, stage)
+	var sealed bool
 	if err == nil {
-		m.Groups, err = checkStaged(stage, m)
+		m.Groups, sealed, err = checkStaged(stage, m)
 	}
 	if err != nil {
 		os.RemoveAll(stage)
@@ -96,7 +97,13 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if replaced != "" {
 		fmt.Fprintf(stderr, "demes: the files it replaced are in %s\n", replaced)
 	}
-	fmt.Fprintf(stderr, "demes: start the node with: demes serve --home %s (with the same --listen or --advertise address as before); it catches up with its groups from the other members\n", home)
+	serve, note := "demes serve --home "+home, "with the same --listen or --advertise address as before"
+	if sealed {
+		// serve cannot open a sealed identity without its passphrase.
+		serve += " --passphrase-file F"
+		note = "F: the file that holds the identity's passphrase, as it is sealed with one; " + note
+	}
+	fmt.Fprintf(stderr, "demes: start the node with: %s (%s); it catches up with its groups from the other members\n", serve, note)
 	fmt.Fprintln(stdout, m.PublicID)
 	return nil
 }
@@ -353,8 +360,9 @@ func (w writerOnly) Write(p []byte) (int, error) {
 
 // checkStaged checks the staged files: the identity reads (or is sealed)
 // and is the manifest's, the profile reads, the store is a whole DeMeS
-// store. It returns the number of groups in the store.
-func checkStaged(stage string, m backupManifest) (groups int, err error) {
+// store. It returns the number of groups in the store, and whether the
+// identity is sealed with a passphrase.
+func checkStaged(stage string, m backupManifest) (groups int, sealed bool, err error) {
 	bad := func(err error) error {
 		return withHint(err, "the backup is not usable; use another one")
 	}
@@ -362,23 +370,24 @@ func checkStaged(stage string, m backupManifest) (groups int, err error) {
 	switch {
 	case errors.Is(err, keys.ErrPassphraseNeeded):
 		// Sealed with its own passphrase, which serve will ask for.
+		sealed = true
 	case err != nil:
-		return 0, bad(fmt.Errorf("the backup's identity: %w", err))
+		return 0, false, bad(fmt.Errorf("the backup's identity: %w", err))
 	case id.Public().String() != m.PublicID:
-		return 0, bad(fmt.Errorf("the backup's identity is %s, its manifest says %s", id.Public(), m.PublicID))
+		return 0, false, bad(fmt.Errorf("the backup's identity is %s, its manifest says %s", id.Public(), m.PublicID))
 	}
 	if _, err := os.Stat(filepath.Join(stage, profileFile)); err == nil {
 		if _, err := keys.LoadProfile(filepath.Join(stage, profileFile)); err != nil {
-			return 0, bad(fmt.Errorf("the backup's profile: %w", err))
+			return 0, false, bad(fmt.Errorf("the backup's profile: %w", err))
 		}
 	}
 	// The manifest counts the groups a moment before the copy; the
 	// store's own count is the one to show.
 	groups, err = store.Check(filepath.Join(stage, storeFile))
 	if err != nil {
-		return 0, bad(fmt.Errorf("the backup's store: %w", err))
+		return 0, false, bad(fmt.Errorf("the backup's store: %w", err))
 	}
-	return groups, nil
+	return groups, sealed, nil
 }
 
 // installStaged moves the staged files into home. Files of the home that

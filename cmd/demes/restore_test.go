@@ -325,3 +325,33 @@ func TestRestoreWritesTheHome(t *testing.T) {
 		t.Error("--force did not restore the store")
 	}
 }
+
+// The way to start the restored node, on stderr, gives the passphrase file
+// that a sealed identity needs, and only then.
+func TestRestoreSaysHowToServe(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("right"), 0o600)
+	p := makeBackupParts(t)
+	sealedID := filepath.Join(dir, "sealed-identity")
+	if err := keys.Save(sealedID, p.id, keys.SaveOptions{Passphrase: []byte("the identity's"), WorkFactor: 10}); err != nil {
+		t.Fatal(err)
+	}
+	sealed := p
+	sealed.idFile = []byte(mustRead(t, sealedID))
+	for name, tc := range map[string]struct {
+		parts backupParts
+		want  string
+	}{
+		"plain":  {p, " (with the same --listen or --advertise address as before); "},
+		"sealed": {sealed, " --passphrase-file F (F: the file that holds the identity's passphrase, as it is sealed with one; with the same --listen"},
+	} {
+		file := filepath.Join(dir, name+".backup")
+		os.WriteFile(file, tc.parts.seal(t, scryptTo(t, "right")), 0o600)
+		home := filepath.Join(dir, name)
+		r := runDemes(t, nil, "restore", file, "--home", home, "--passphrase-file", pass)
+		wantExit(t, r, 0)
+		wantStderr(t, r, "demes: start the node with: demes serve --home "+home+tc.want)
+	}
+}

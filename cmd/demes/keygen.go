@@ -93,6 +93,7 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stderr, "demes: created identity %s%s\ndemes: fingerprint %s\n", path, sealed, id.Public().Fingerprint())
 	if replaced != "" {
 		fmt.Fprintf(stderr, "demes: the old identity, its key store and its groups' store are kept in %s\n", replaced)
+		warnReplacedKeys(stderr, replaced, "you no longer need the old identity")
 	}
 	fmt.Fprintln(stdout, id.Public())
 	return nil

@@ -14,6 +14,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"filippo.io/age"
 
@@ -96,6 +98,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		home, file, m.CreatedAt.Format(time.RFC3339), m.Version, m.PublicID, plural(m.Groups, "group"))
 	if replaced != "" {
 		fmt.Fprintf(stderr, "demes: the files it replaced are in %s\n", replaced)
+		warnReplacedKeys(stderr, replaced, "you have checked that the restored node works")
 	}
 	serve, note := "demes serve --home "+home, "with the same --listen or --advertise address as before"
 	if sealed {
@@ -443,6 +446,32 @@ func moveAside(home string, names ...string) (dir string, err error) {
 		}
 	}
 	return dir, nil
+}
+
+// warnReplacedKeys warns, when dir (a replaced-TIME-* directory of the
+// home) holds a key store that restore or keygen moved aside, that the
+// message keys in it stay there for good: the key retention policy
+// (serve --key-retention) deletes keys from the home's key store only, so
+// these undo forward secrecy until the directory is deleted, once when
+// says it may be.
+func warnReplacedKeys(stderr io.Writer, dir, when string) {
+	if _, err := os.Lstat(filepath.Join(dir, keyStoreFile)); err != nil {
+		return
+	}
+	fmt.Fprintf(stderr, "demes: warning: %s holds the old key store: the key retention policy (serve --key-retention) no longer deletes the message keys in it, "+
+		"so old messages stay readable from there. Once %s, delete that directory: rm -r %s\n", dir, when, shellQuote(dir))
+}
+
+// shellQuote quotes s for a POSIX shell when it holds anything but
+// characters that need no quoting, so that a command to paste stays whole.
+func shellQuote(s string) string {
+	plain := func(r rune) bool {
+		return r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_-./:+=@%,", r))
+	}
+	if s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !plain(r) }) {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // syncDir fsyncs a directory, so that the renames into it survive a crash.

@@ -313,13 +313,26 @@ func TestRestoreWritesTheHome(t *testing.T) {
 		t.Errorf("the home holds %d entries, want 3 (no staging left): %v", len(entries), entries)
 	}
 
-	// Again over it, with --force: the replaced files are kept.
+	if strings.Contains(r.stderr, "warning") {
+		t.Errorf("a restore into a new home warns:\n%s", r.stderr)
+	}
+
+	// Again over it, with --force: the replaced files are kept. The old
+	// key store among them is out of reach of the key retention policy,
+	// which the warning says, with the command that deletes it.
 	os.WriteFile(filepath.Join(home, storeFile), []byte("newer store"), 0o600)
+	os.WriteFile(filepath.Join(home, keyStoreFile), []byte("old keys"), 0o600)
 	r = runDemes(t, nil, "restore", file, "--home", home, "--passphrase-file", pass, "--force")
 	wantExit(t, r, 0)
 	kept, _ := filepath.Glob(filepath.Join(home, "replaced-*", storeFile))
 	if len(kept) != 1 || mustRead(t, kept[0]) != "newer store" {
-		t.Errorf("the replaced store is not kept: %v", kept)
+		t.Fatalf("the replaced store is not kept: %v", kept)
+	}
+	replaced := filepath.Dir(kept[0])
+	wantStderr(t, r, "demes: warning: "+replaced+" holds the old key store: the key retention policy (serve --key-retention) no longer deletes the message keys in it",
+		"Once you have checked that the restored node works, delete that directory: rm -r "+replaced+"\n")
+	if mustRead(t, filepath.Join(replaced, keyStoreFile)) != "old keys" {
+		t.Error("the old key store is not kept")
 	}
 	if got := mustRead(t, filepath.Join(home, storeFile)); got != string(p.store) {
 		t.Error("--force did not restore the store")
@@ -353,5 +366,19 @@ func TestRestoreSaysHowToServe(t *testing.T) {
 		r := runDemes(t, nil, "restore", file, "--home", home, "--passphrase-file", pass)
 		wantExit(t, r, 0)
 		wantStderr(t, r, "demes: start the node with: demes serve --home "+home+tc.want)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"home/replaced-20261206T073418Z-1": "home/replaced-20261206T073418Z-1",
+		"/tmp/my home/replaced-1":          "'/tmp/my home/replaced-1'",
+		"bob's/replaced-1":                 `'bob'\''s/replaced-1'`,
+		"$HOME/x":                          "'$HOME/x'",
+		"":                                 "''",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
 	}
 }

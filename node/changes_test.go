@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,6 +106,10 @@ func TestMessageChanges(t *testing.T) {
 		if m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, tc.cnt, time.Second); !errors.Is(err, tc.want) {
 			t.Errorf("%s: sent as %+v, %v; want %v", name, m, err, tc.want)
 		}
+	}
+	// A change is in the log but not listed: no page ends before it.
+	if _, err := c.Node(0).MessagePage(c.GroupID, 2, react.ID); !errors.Is(err, api.ErrInvalid) || !strings.Contains(err.Error(), "is the id of a reaction, an edit or a delete, not of a message") {
+		t.Errorf("a page before a reaction: %v", err)
 	}
 	// Sent anyway by a modified node: committed, and ignored by everyone.
 	rejectedBefore := c.Node(2).Status().Rejected["message change: "+content.ErrNotAuthor.Error()]

@@ -200,6 +200,9 @@ func (g *group) messagePage(limit int, before string) (pageDraft, error) {
 			qEnd = 0
 			if i, ok := h.pos(before); ok {
 				cEnd = i
+			} else if g.isChange(before) {
+				// In the log, but not listed: no page ends there.
+				return pageDraft{}, fmt.Errorf("%q is the id of a reaction, an edit or a delete, not of a message: %w", before, api.ErrInvalid)
 			} else if idx, ok := g.chatIndex(before); ok {
 				// Not read here, or older than the window.
 				cEnd = sort.Search(len(h.msgs), func(i int) bool { return h.msgs[i].Index >= idx })
@@ -325,6 +328,14 @@ func (g *group) chatIndex(id string) (uint64, bool) {
 	}
 	idx, ok := g.st.MsgIDs.Lookup([16]byte(b))
 	return idx, ok
+}
+
+// isChange reports whether id is the id of a change (a reaction, an edit
+// or a delete) the board applied: a chat message of the log that is not
+// listed.
+func (g *group) isChange(id string) bool {
+	b, err := hex.DecodeString(id)
+	return err == nil && len(b) == 16 && g.board.IsChange([16]byte(b))
 }
 
 // pageChunk is how many log entries readSealed reads at a time at least.

@@ -401,7 +401,8 @@ func (n *Node) Messages(groupID string) ([]Message, error) {
 // [api.MessagePage]): at most limit of them (1 to [api.MaxPage]; 0: every
 // one), those right before the message whose id is before, or the newest
 // when before is empty. An id that is not one of the group's messages is
-// an [ErrNotFound].
+// an [ErrNotFound]; the id of a change (a reaction, an edit, a delete) an
+// [ErrInvalid].
 func (n *Node) MessagePage(groupID string, limit int, before string) (MessagePage, error) {
 	g, err := n.groupByText(groupID)
 	if err != nil {
@@ -458,9 +459,8 @@ func (n *Node) Send(ctx context.Context, groupID, text string, wait time.Duratio
 // Post sends the content c (a text, a reply, a reaction, an edit or a
 // delete; see package content) as Send sends a text. A change must name a
 // message of the group in its order, and an edit or a delete one of this
-// member's; a reaction must be one emoji (content.CheckReaction: stricter
-// than what the group accepts from others, which is not this node's to
-// change).
+// member's; a reaction one emoji (content.CheckReaction: stricter than
+// what the group accepts from others, which is not this node's to change).
 func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (Message, error) {
 	if c.Kind == content.Reaction && c.Emoji != "" {
 		if err := content.CheckReaction(c.Emoji); err != nil {

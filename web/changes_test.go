@@ -3,7 +3,9 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,5 +38,20 @@ func TestReactRefusesText(t *testing.T) {
 		if rec := serve(u, newReq(u, http.MethodPost, path, body)); rec.Code != http.StatusOK {
 			t.Errorf("%s: %d %s; want 200", body, rec.Code, rec.Body.String())
 		}
+	}
+}
+
+// TestPageBeforeAChange: the node refuses a page that ends before a
+// change (its id is in the log, but no listed message has it); the answer
+// says so in words, without the sentinel, and how to page instead.
+func TestPageBeforeAChange(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	id := strings.Repeat("ab", 16)
+	w.node("alice").failNextCall(fmt.Errorf("%q is the id of a reaction, an edit or a delete, not of a message: %w", id, api.ErrInvalid))
+	rec := serve(u, newReq(u, http.MethodGet, api.GroupPath(api.RouteMessages, gid)+"?limit=5&before="+id, ""))
+	var e api.ErrorResponse
+	json.Unmarshal(rec.Body.Bytes(), &e)
+	if rec.Code != http.StatusBadRequest || e.Error != `"`+id+`" is the id of a reaction, an edit or a delete, not of a message` || !strings.Contains(e.Hint, "before= takes the id of a listed message") {
+		t.Errorf("%d %s", rec.Code, rec.Body.String())
 	}
 }

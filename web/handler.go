@@ -98,7 +98,8 @@ type Backend interface {
 	// [api.MessagePage]): the committed ones in order, then the tentative
 	// ones, at most limit of them (0: every one) right before the
 	// message whose id is before (the newest when before is empty). An
-	// unknown id before wraps [api.ErrNotFound].
+	// unknown id before wraps [api.ErrNotFound]; the id of a change (a
+	// reaction, an edit, a delete), [api.ErrInvalid].
 	MessagePage(groupID string, limit int, before string) (api.MessagePage, error)
 	// Search returns the group's messages whose text holds query, case
 	// aside, the newest first, at most limit.
@@ -446,6 +447,10 @@ func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		if errors.Is(err, api.ErrUnknownMessage) {
 			writeError(w, http.StatusNotFound, err.Error(), "list the newest messages (without before=) to see their ids")
+			return
+		}
+		if before != "" && errors.Is(err, api.ErrInvalid) {
+			writeError(w, http.StatusBadRequest, plain(err, api.ErrInvalid), "before= takes the id of a listed message, such as the first of a page")
 			return
 		}
 		h.backendError(w, r, "list messages", err)

@@ -44,6 +44,9 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if *before != "" && strings.HasPrefix(errorText(err), "no message ") {
 			return withHint(errors.Unwrap(err), "'demes messages --limit 20 --json' shows the ids of the newest messages")
 		}
+		if *before != "" && strings.Contains(errorText(err), ", not of a message") {
+			return withHint(errors.Unwrap(err), "--before takes the id of a message, such as the first of a page: 'demes messages --ids' shows them")
+		}
 		return err
 	}
 	if *f.json {

@@ -64,6 +64,14 @@ type Message struct {
 	Target string `json:"target,omitempty"`
 	// Attachment is set on a file message (its text is the file's name).
 	Attachment *Attachment `json:"attachment,omitempty"`
+	// NameShared says that another member or former member of the group
+	// goes by a display name that looks the same as the author's (see
+	// [Member].NameShared): the name alone does not tell who wrote the
+	// message, so a client shows AuthorFingerprint beside it.
+	// AuthorFingerprint is the author's fingerprint, set with NameShared
+	// only.
+	NameShared        bool   `json:"name_shared,omitempty"`
+	AuthorFingerprint string `json:"author_fingerprint,omitempty"`
 }
 
 // Attachment is the file a message carries (docs/PROTOCOL.md,
@@ -139,6 +147,13 @@ type Member struct {
 	// creator): messages before it were sealed to the members of that
 	// time, so the member cannot read them.
 	JoinedAt uint64 `json:"joined_at,omitempty"`
+	// NameShared says that another member or former member of the group
+	// goes by a display name that a person would not tell apart from this
+	// one's: the same after Unicode compatibility normalization (NFKC),
+	// case folding, dropping invisible characters and collapsing white
+	// space. Display names are self-chosen, so one member can take
+	// another's: a client then shows the Fingerprint beside the name.
+	NameShared bool `json:"name_shared,omitempty"`
 }
 
 // Edge is one measured latency between two members, as the election package
@@ -529,6 +544,11 @@ type MemberEvent struct {
 	Member string `json:"member"` // public id
 	Name   string `json:"name"`
 	Keeper bool   `json:"keeper,omitempty"`
+	// NameShared says that another member or former member goes by a
+	// name that looks the same (see [Member].NameShared); Fingerprint is
+	// then the member's fingerprint, to show beside the name.
+	NameShared  bool   `json:"name_shared,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // Member event kinds.

@@ -383,7 +383,7 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 	g.outboxCommitted(c)
 	g.committedTentative(c.ID, m.Text, err == nil)
 	if err == nil {
-		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+		g.publishMessage(m)
 	}
 }
 

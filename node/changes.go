@@ -82,7 +82,7 @@ func (g *group) applyContent(c *state.Chat, author string, body []byte) (cnt con
 	id := hex.EncodeToString(cnt.Ref[:])
 	if m, in := g.hist.get(id); in {
 		g.board.Decorate(&m, *cnt.Ref, g.n.selfID)
-		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+		g.publishMessage(m)
 	}
 	return cnt, false, nil
 }

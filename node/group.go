@@ -115,6 +115,9 @@ type group struct {
 	unsavedHS      *pb.HardState                // a newer hard state that differs only in its commit index, not written yet
 	wrote          bool                         // something was written since the last retry tick
 	idTexts        map[identity.PublicID]string // see idText
+	names          namesakes                    // the members whose names look alike, as of namesEpoch (names.go)
+	namesEpoch     uint64
+	namesOK        bool
 	lastAddress    time.Time
 	lastAddrURL    string // the URL proposed and announced at lastAddress
 	lastCheck      time.Time

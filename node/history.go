@@ -257,9 +257,11 @@ func (g *group) page(limit int, before string) (MessagePage, error) {
 		derr error
 	)
 	var events []api.MemberEvent
+	var ns namesakes
 	if err := g.do(context.Background(), func() {
 		if d, derr = g.messagePage(limit, before); derr == nil {
 			events = g.pageEvents(d, before)
+			ns = g.namesakes()
 		}
 	}); err != nil {
 		return MessagePage{}, err
@@ -269,6 +271,9 @@ func (g *group) page(limit int, before string) (MessagePage, error) {
 	}
 	p := d.open(g.n, g.id)
 	p.Events = events
+	// Flagged as of now, as the page names each author by its name now.
+	ns.markAll(p.Messages)
+	ns.markEvents(p.Events)
 	return p, nil
 }
 

@@ -505,7 +505,7 @@ func (g *group) outboxWritten() {
 		p.markDurable()
 		if g.outbox[p.id] == p {
 			m := g.pendingMessage(p)
-			g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+			g.publishMessage(m)
 		}
 	}
 	g.outboxPut = g.outboxPut[:0]

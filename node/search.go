@@ -41,8 +41,10 @@ func (n *Node) Search(ctx context.Context, groupID, query string, limit int) ([]
 	q := strings.ToLower(query)
 	match := func(m Message) bool { return !m.Deleted && strings.Contains(strings.ToLower(m.Text), q) }
 	var out []Message
+	var ns namesakes
 	end := uint64(math.MaxUint64)
 	if err := g.do(ctx, func() {
+		ns = g.namesakes()
 		tent := g.tentativeMessages()
 		for i := len(tent) - 1; i >= 0 && len(out) < limit; i-- {
 			if match(tent[i]) {
@@ -102,5 +104,6 @@ func (n *Node) Search(ctx context.Context, groupID, query string, limit int) ([]
 			return nil, ctx.Err()
 		}
 	}
+	ns.markAll(out)
 	return out, nil
 }

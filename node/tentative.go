@@ -273,7 +273,7 @@ func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byt
 		for _, p := range batch {
 			if g.outbox[p.id] == p {
 				m := g.pendingMessage(p)
-				g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+				g.publishMessage(m)
 			}
 		}
 	}

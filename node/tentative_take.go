@@ -142,7 +142,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	g.lamport = max(g.lamport, order)
 	if m.Kind == "" {
 		// A change is shown once committed, on its target.
-		g.n.events.publish(Event{Kind: "message", GroupID: g.id.String(), Message: &m})
+		g.publishMessage(m)
 	}
 	return nil
 }

@@ -62,6 +62,9 @@ type view struct {
 	joinedAt uint64
 	// former are the members that left or were removed.
 	former map[[32]byte]bool
+	// namesakes are the members and former members whose display names
+	// look alike (names.go), for the member list.
+	namesakes namesakes
 	// replayed is set once this node has applied, since it started, the
 	// log it had committed before: until then its state is behind its own
 	// disk (it may not even know it is a member yet).
@@ -162,6 +165,19 @@ func (g *group) publish() {
 			v.former[k] = true
 		}
 	}
+	v.namesakes = g.namesakes()
+	if len(g.provisional) > 0 {
+		// The list shows members the state does not name yet: their
+		// names count too.
+		names := make(map[identity.PublicID]string, len(v.members)+len(g.st.Former))
+		for _, m := range g.st.Former {
+			names[m.ID] = m.Name
+		}
+		for _, m := range v.members {
+			names[m.id] = m.name
+		}
+		v.namesakes = namesakesOf(names)
+	}
 	for k, inv := range g.st.Invites {
 		v.invites[k] = inv
 	}
@@ -246,6 +262,7 @@ func (g *group) status() GroupStatus {
 		if m.id != self {
 			mm.SafetyNum = identity.SafetyNumber(self, m.id)
 		}
+		_, mm.NameShared = v.namesakes[mm.PublicID]
 		mm.Online = mm.Self || v.online[m.id.Sign]
 		mm.RTTMillis = v.rtt[m.id.Sign]
 		if !mm.Self && g.n.cfg.Path != nil {

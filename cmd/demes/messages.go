@@ -153,7 +153,7 @@ func formatMessage(m api.Message) string {
 		}
 	}
 	return fmt.Sprintf("%s %s %s: %s", pos, m.SentAt.Local().Format(time.DateTime),
-		clean(authorName(m.Name, m.Author), " "), text)
+		clean(sharedName(m.Name, m.Author, m.AuthorFingerprint, m.NameShared), " "), text)
 }
 
 // authorName shows a member by display name, else by fingerprint, which is
@@ -166,4 +166,21 @@ func authorName(name, publicID string) string {
 		return p.Fingerprint()
 	}
 	return publicID
+}
+
+// sharedName is authorName, followed by the member's fingerprint when the
+// node says that another member goes by a name that looks the same
+// (shared, api.Member.NameShared): "alice (d341 d769 1e1e b07d)", so that
+// an impostor's "Alice" reads apart. A name of one's own stays as it is.
+// fingerprint is the one the node gave, if any; else it is computed from
+// publicID.
+func sharedName(name, publicID, fingerprint string, shared bool) string {
+	shown := authorName(name, publicID)
+	if !shared || name == "" {
+		return shown
+	}
+	if fingerprint == "" {
+		fingerprint = authorName("", publicID)
+	}
+	return shown + " (" + fingerprint + ")"
 }

@@ -83,7 +83,7 @@ func nobodyOnline(g api.GroupStatus) bool {
 func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	names := make(map[string]string, len(g.Members))
 	for _, m := range g.Members {
-		names[m.PublicID] = clean(authorName(m.Name, m.PublicID), " ")
+		names[m.PublicID] = clean(sharedName(m.Name, m.PublicID, m.Fingerprint, m.NameShared), " ")
 	}
 	nameOf := func(id string) string {
 		if n, ok := names[id]; ok {
@@ -190,6 +190,10 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		}
 		if m.Self {
 			notes = append(notes, "you")
+		}
+		if m.NameShared {
+			// Its fingerprint, in the second column, tells it apart.
+			notes = append(notes, "name shared with another member")
 		}
 		switch m.Path {
 		case "relayed":

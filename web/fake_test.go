@@ -238,8 +238,10 @@ func (w *fakeWorld) commitLocked(g *fakeGroup, m api.Message) api.Message {
 	m.State = api.StateCommitted
 	m.Index = uint64(len(g.log) + 1)
 	g.log = append(g.log, m)
+	shown := m
+	g.markNameLocked(&shown)
 	for _, mem := range g.members {
-		mem.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &m})
+		mem.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &shown})
 	}
 	return m
 }
@@ -382,6 +384,7 @@ func (n *fakeNode) Status() api.Status {
 				gs.Queued++
 			}
 		}
+		shared := g.namesakesLocked()
 		for i, m := range g.members {
 			gs.Preference = append(gs.Preference, m.pub.String())
 			mem := api.Member{
@@ -395,6 +398,7 @@ func (n *fakeNode) Status() api.Status {
 				PeerURL:     "http://" + m.name + ".invalid:7000",
 				Admin:       g.admins[m],
 				Path:        n.w.paths[[2]*fakeNode{n, m}],
+				NameShared:  shared[m],
 			}
 			if m != n {
 				mem.SafetyNum = identity.SafetyNumber(n.pub, m.pub)
@@ -488,6 +492,7 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 		if mem != n {
 			mm.Delivered, mm.Others = 0, 0
 		}
+		g.markNameLocked(&mm)
 		mem.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &mm})
 	}
 	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
@@ -537,6 +542,9 @@ func (n *fakeNode) Messages(groupID string) ([]api.Message, error) {
 			m.Delivered, m.Others = 0, 0
 		}
 		out = append(out, m)
+	}
+	for i := range out {
+		g.markNameLocked(&out[i])
 	}
 	return out, nil
 }

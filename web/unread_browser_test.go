@@ -123,8 +123,11 @@ func TestBrowserUnreadAndNotifications(t *testing.T) {
 }
 
 // TestBrowserSameNames: two groups with the same name show the start of
-// their ids; two members with the same name show the start of their
-// fingerprints on their messages.
+// their ids. Two members whose names the node flags as shared ("bob" and
+// an impostor's "Bob ") show their whole fingerprints beside the name, on
+// their messages (one loaded before the impostor joined too), in the
+// member list and in search results; members with names of their own show
+// none.
 func TestBrowserSameNames(t *testing.T) {
 	w, gid := newFriends(t)
 	alice := w.node("alice")
@@ -132,14 +135,8 @@ func TestBrowserSameNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// zed calls himself bob.
-	zed := w.addNode(t, "zed", 4)
-	w.mu.Lock()
-	zed.name = "bob"
-	w.mu.Unlock()
-	w.addMember(gid, zed)
 	w.node("bob").Send(context.Background(), gid, "the real bob", time.Second)
-	zed.Send(context.Background(), gid, "another bob", time.Second)
+	alice.Send(context.Background(), gid, "hi bob", time.Second)
 
 	p := openUI(t, startUI(t, alice, nil))
 	// The list comes with the page's first groups request, which may
@@ -153,11 +150,38 @@ func TestBrowserSameNames(t *testing.T) {
 	}
 	p.Click(`#group-list [data-group-id="` + gid + `"]`)
 	p.WaitText("#chat-title", "friends · "+gid[:6])
-	waitMessage(p, "another bob", "committed", "bob")
-	fps := webtest.Eval[[]string](p, `Array.from(document.querySelectorAll('#message-list .msg')).map((li) => li.querySelector('.msg-text').textContent + ': ' + (li.querySelector('.msg-fp') || {}).textContent)`)
-	wantFPs := []string{"the real bob: " + w.node("bob").pub.Fingerprint()[:9], "another bob: " + zed.pub.Fingerprint()[:9]}
-	if strings.Join(fps, "|") != strings.Join(wantFPs, "|") {
-		t.Errorf("messages show %q, want %q", fps, wantFPs)
+	waitMessage(p, "hi bob", "committed", "alice")
+	if n := count(p, "#message-list .msg-fp, #member-list .member-fp"); n != 0 {
+		t.Errorf("%d fingerprints shown beside names while every name is different", n)
+	}
+
+	// zed joins as "Bob ", and writes.
+	zed := w.addNode(t, "zed", 4)
+	w.mu.Lock()
+	zed.name = "Bob "
+	w.mu.Unlock()
+	w.addMember(gid, zed)
+	zed.Send(context.Background(), gid, "another bob", time.Second)
+	waitMessage(p, "another bob", "committed", "Bob ")
+	bobFP, zedFP := w.node("bob").pub.Fingerprint(), zed.pub.Fingerprint()
+	const shown = `(sel, item, name) => Array.from(document.querySelectorAll(sel)).map((li) =>
+		li.querySelector(item).textContent + ': ' + (li.querySelector(name) || {textContent: '-'}).textContent).join('|')`
+	wantFPs := strings.Join([]string{"the real bob: " + bobFP, "hi bob: -", "another bob: " + zedFP}, "|")
+	p.WaitFor("the fingerprints beside the two bobs' messages", `(sel, item, name, want) => (`+shown+`)(sel, item, name) === want`,
+		"#message-list .msg", ".msg-text", ".msg-fp", wantFPs)
+	wantMembers := strings.Join([]string{"alice: -", "bob: " + bobFP, "carol: -", "Bob : " + zedFP}, "|")
+	p.WaitFor("the fingerprints beside the two bobs in the member list", `(sel, item, name, want) => (`+shown+`)(sel, item, name) === want`,
+		"#member-list .member", ".member-name", ".member-fp", wantMembers)
+	if got := webtest.Eval[string](p, `document.querySelector('#message-list .msg-fp').title`); !strings.Contains(got, "looks the same") {
+		t.Errorf("the fingerprint's title is %q, want it to say why it is there", got)
+	}
+	// A search names the authors the same way, on one line.
+	webtest.Eval[bool](p, `(() => { document.querySelector('#search-text').value = 'bob'; return true; })()`)
+	p.Click("#search-submit")
+	p.WaitText("#search-summary", "3 messages")
+	authors := webtest.Eval[string](p, `Array.from(document.querySelectorAll('#search-list .msg-author')).map((e) => e.textContent).join('|')`)
+	if want := "Bob  (" + zedFP + ")|alice|bob (" + bobFP + ")"; authors != want {
+		t.Errorf("the search names the authors %q, want %q", authors, want)
 	}
 }
 

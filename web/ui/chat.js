@@ -11,7 +11,7 @@
 import { $, el, icon, fmtTime } from './dom.js';
 import { state, myID, currentGroupStatus, currentGroupInfo } from './state.js';
 import { sortedMessages, shownState, sendText, retry, loadOlder } from './messages.js';
-import { displayName, authorName } from './groups.js';
+import { displayName, authorName, nameShared, authorFingerprint, SHARED_NAME } from './groups.js';
 import { membership } from './members.js';
 import { isTouch } from './drawers.js';
 import { actionSig, quoteOf, footerOf, setRerender, sendDraft, cancelDraft, renderDraft } from './actions.js';
@@ -36,21 +36,11 @@ function fingerprintOf(id) {
   return k ? k.fingerprint || '' : '';
 }
 
-// nameTaken reports whether another member of the open group goes by the
-// same name as the author: then the message shows the start of the
-// author's fingerprint, so that the two can be told apart.
-function nameTaken(m) {
-  const g = currentGroupStatus();
-  if (!g) return false;
-  const name = authorName(m);
-  return g.members.some((x) => x.public_id !== m.author && x.name === name);
-}
-
 function messageSignature(m) {
-  if (m.event) return ['event', m.id, m.event.name].join('\u0000');
+  if (m.event) return ['event', m.id, m.event.name, m.event.name_shared ? m.event.fingerprint : ''].join('\u0000');
   const mine = !!m.author && m.author === myID();
   const receipts = mine ? receiptSig(receiptsOf(m)) + (m.id === newestMine ? ':newest' : '') : '';
-  return [shownState(m), m.index, m.text, authorName(m), nameTaken(m), m.error || '', m.delivered || 0, !!m.held, actionSig(m), receipts, attachmentSig(m)].join('\u0000');
+  return [shownState(m), m.index, m.text, authorName(m), nameShared(m) && authorFingerprint(m), m.error || '', m.delivered || 0, !!m.held, actionSig(m), receipts, attachmentSig(m)].join('\u0000');
 }
 
 // newestMine is the id of our newest message in the group's order, in the
@@ -83,7 +73,13 @@ function buildMessage(m) {
   const fp = fingerprintOf(m.author);
   if (fp) author.title = 'Fingerprint ' + fp;
   meta.append(author);
-  if (nameTaken(m)) meta.append(el('span', 'msg-fp', fp ? fp.slice(0, 9) : m.author.slice(0, 12)));
+  if (nameShared(m)) {
+    // The whole fingerprint: its first groups alone are few enough bits
+    // for an impostor to find a key that matches them.
+    const mark = el('span', 'msg-fp', authorFingerprint(m) || m.author.slice(0, 12) + '…');
+    mark.title = SHARED_NAME;
+    meta.append(mark);
+  }
   const t = el('time', 'msg-time', fmtTime(m.sent_at));
   t.dateTime = m.sent_at;
   t.title = new Date(m.sent_at).toString();
@@ -228,7 +224,8 @@ function linkedText(text) {
 
 // eventWords says a membership event in words.
 function eventWords(ev) {
-  const who = ev.member === myID() ? 'You' : (ev.name || shortName(ev.member));
+  let who = ev.member === myID() ? 'You' : (ev.name || shortName(ev.member));
+  if (who !== 'You' && ev.name_shared && ev.fingerprint) who += ' (' + ev.fingerprint + ')';
   const keeper = ev.keeper ? ' (a keeper: it keeps the history and cannot read it)' : '';
   switch (ev.kind) {
     case 'created': return who + ' created the group';

@@ -3,7 +3,7 @@
 // its unread count; picking one opens it.
 
 import { $, el } from './dom.js';
-import { state, myID, stored, memberByID, shortID } from './state.js';
+import { state, myID, stored, memberByID, shortID, groupStatus } from './state.js';
 import { lastMessage, loadMessages, PAGE } from './messages.js';
 import { markRead } from './receipts.js';
 import { knows, markSeen, unreadCount, totalUnread, countText } from './unread.js';
@@ -31,10 +31,42 @@ export function authorName(m) {
   return m.name || (mem && mem.name) || shortID(m.author);
 }
 
+// SHARED_NAME explains the fingerprint beside a name that two members go by.
+export const SHARED_NAME = 'Another member goes by a name that looks the same: this fingerprint of their key tells them apart';
+
+// nameShared reports whether another member or former member of the
+// message's group goes by a name that looks the same as its author's
+// (display names are self-chosen, so an impostor can take one): the node
+// says so on the message, and on the author in the group's member list,
+// which stays current when a namesake joins after the message was loaded.
+export function nameShared(m) {
+  if (m.name_shared) return true;
+  const g = groupStatus(m.group_id);
+  const mem = g && g.members.find((x) => x.public_id === m.author);
+  return !!(mem && mem.name_shared);
+}
+
+// authorFingerprint is the fingerprint of the message's author, '' when
+// the page does not know it.
+export function authorFingerprint(m) {
+  if (m.author_fingerprint) return m.author_fingerprint;
+  const mem = memberByID(m.author);
+  return (mem && mem.fingerprint) || '';
+}
+
+// authorLabel is authorName for a line of plain text (a preview, a
+// notification, a search result): with the author's fingerprint after a
+// shared name, so that two members of the same name read apart.
+export function authorLabel(m) {
+  const name = authorName(m);
+  const fp = nameShared(m) ? authorFingerprint(m) : '';
+  return fp ? name + ' (' + fp + ')' : name;
+}
+
 function preview(gid) {
   const m = lastMessage(gid);
   if (!m) return '';
-  const who = m.author === myID() ? 'You' : authorName(m);
+  const who = m.author === myID() ? 'You' : authorLabel(m);
   const text = m.text.replace(/\s+/g, ' ').trim();
   return who + ': ' + (text.length > PREVIEW_CHARS ? text.slice(0, PREVIEW_CHARS - 1) + '…' : text);
 }

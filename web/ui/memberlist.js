@@ -6,6 +6,7 @@
 import { $, el, fmtMs } from './dom.js';
 import { state, currentGroupStatus, shortID } from './state.js';
 import { membership } from './members.js';
+import { SHARED_NAME } from './groups.js';
 
 export function memberName(m) {
   return m.name || shortID(m.public_id);
@@ -97,7 +98,7 @@ export function renderMembers() {
     // Everything the row shows but its online dot and its facts line,
     // which are updated in place.
     const key = JSON.stringify([g.group_id, g.name, g.host, g.admin, g.role,
-      m.name, m.self, m.host, m.admin, m.safety_number, m.fingerprint, m.keeper]);
+      m.name, m.self, m.host, m.admin, m.safety_number, m.fingerprint, m.keeper, !!m.name_shared]);
     const old = memberRows.get(m.public_id);
     const li = old && old.key === key ? old.li : buildMemberRow(g, m);
     memberRows.set(m.public_id, { key, li });
@@ -144,6 +145,13 @@ function buildMemberRow(g, m) {
   const dot = el('span', 'dot');
   dot.setAttribute('role', 'img');
   head.append(dot, el('strong', 'member-name', memberName(m)));
+  if (m.name_shared) {
+    // Display names are self-chosen: where two look the same, the
+    // fingerprint says who is who.
+    const mark = el('span', 'member-fp', m.fingerprint || shortID(m.public_id));
+    mark.title = SHARED_NAME;
+    head.append(mark);
+  }
   if (m.self) head.append(el('span', 'muted', '(you)'));
   if (m.public_id === g.host || m.host) {
     head.append(badge('host', 'badge-host', 'Puts the group’s messages in order and passes them on'));

@@ -6,7 +6,7 @@
 import { $, el, fmtTime } from './dom.js';
 import { api, enc } from './api.js';
 import { state } from './state.js';
-import { authorName } from './groups.js';
+import { authorLabel } from './groups.js';
 import { plain } from './errors.js';
 
 const LIMIT = 50;
@@ -29,7 +29,7 @@ async function search(e) {
     for (const m of found) {
       const li = el('li', 'msg search-hit');
       const meta = el('div', 'msg-meta');
-      meta.append(el('span', 'msg-author', authorName(m)));
+      meta.append(el('span', 'msg-author', authorLabel(m)));
       const t = el('time', 'msg-time', fmtTime(m.sent_at));
       t.dateTime = m.sent_at;
       meta.append(t);

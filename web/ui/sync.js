@@ -11,7 +11,7 @@ import { $, later } from './dom.js';
 import { state, groupMessages, myID, groupStatus, shortID } from './state.js';
 import { api, eventsURL, hooks } from './api.js';
 import { upsertMessage, loadMessages, PAGE, PREVIEW } from './messages.js';
-import { renderGroups, messagesChanged, selectGroup, pickGroup, displayName, authorName } from './groups.js';
+import { renderGroups, messagesChanged, selectGroup, pickGroup, displayName, authorLabel } from './groups.js';
 import { renderMessages, renderCompose, renderChatHeader, renderQuorumBanner, renderOlder } from './chat.js';
 import { renderMembers } from './memberlist.js';
 import { renderNetwork } from './network.js';
@@ -185,7 +185,7 @@ function tellAbout(m) {
   const g = state.groups.find((x) => x.group_id === m.group_id);
   const gs = groupStatus(m.group_id);
   const name = g ? displayName(g) : gs ? gs.name : shortID(m.group_id);
-  newMessage(m, authorName(m), name, m.group_id === state.selected, () => selectGroup(m.group_id));
+  newMessage(m, authorLabel(m), name, m.group_id === state.selected, () => selectGroup(m.group_id));
 }
 
 // ---- what the page says about the node ----------------------------------------

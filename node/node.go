@@ -495,7 +495,10 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 	if serr != nil {
 		return Message{}, serr
 	}
-	if wait > 0 {
+	// A message the quota holds back goes out only once the quota allows,
+	// which waiting here would not change: answer at once (the caller
+	// says it is held). Waiting out the timeout only delayed that.
+	if wait > 0 && !msg.Held {
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		// Once the message went directly to the members (the group

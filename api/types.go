@@ -153,6 +153,10 @@ type Member struct {
 	// case folding, dropping invisible characters and collapsing white
 	// space. Display names are self-chosen, so one member can take
 	// another's: a client then shows the Fingerprint beside the name.
+	// It is also set, whatever the other names, on a name that can pass
+	// for something else: one that looks blank, one written as a public
+	// id or a fingerprint is shown, or as "You", and one holding
+	// bidirectional controls, which draw it in another order.
 	NameShared bool `json:"name_shared,omitempty"`
 }
 

@@ -3,6 +3,7 @@ package content
 import (
 	"fmt"
 	"unicode"
+	"unicode/utf8"
 )
 
 // ErrNotEmoji is the error of [CheckReaction]: what this node was asked to
@@ -33,6 +34,11 @@ func (n notEmojiError) Unwrap() error { return ErrNotEmoji }
 // selector, skin tone or tag sequence (a subdivision flag); or a pair of
 // regional indicators (a flag); or a keycap (0-9, # or * then U+20E3).
 func CheckReaction(e string) error {
+	if len(e) > MaxEmoji && utf8.ValidString(e) && oneEmoji([]rune(e)) {
+		// One emoji, too long for the format (a couple with two skin
+		// tones is 35 bytes): say so, not that it is none.
+		return fmt.Errorf("this emoji is %d bytes, and a reaction may be at most %d; choose a shorter one: %w", len(e), MaxEmoji, ErrInvalid)
+	}
 	if CheckEmoji(e) != nil || e == "" || !oneEmoji([]rune(e)) {
 		return notEmojiError{e}
 	}
@@ -50,6 +56,9 @@ const (
 	lastTag       = '\U000e007e'
 	firstTone     = '\U0001f3fb' // skin tone modifiers
 	lastTone      = '\U0001f3ff'
+	blackFlag     = '\U0001f3f4' // 🏴, the base of a subdivision flag
+	tagA, tagZ    = '\U000e0061', '\U000e007a'
+	tag0, tag9    = '\U000e0030', '\U000e0039'
 	firstRegional = '\U0001f1e6' // regional indicators: two make a flag
 	lastRegional  = '\U0001f1ff'
 )
@@ -85,21 +94,32 @@ func emojiElement(rs []rune, i int) (int, bool) {
 	case !isPictograph(r):
 		return i, false
 	}
+	base := rs[i]
 	i++
 	if at(i, vs15) || at(i, vs16) {
 		i++
 	}
-	if i < len(rs) && rs[i] >= firstTone && rs[i] <= lastTone {
+	// A skin tone modifies a pictograph, not another tone (🏻🏻 is two).
+	if !isTone(base) && i < len(rs) && isTone(rs[i]) {
 		i++
 	}
+	// Tags spell a subdivision flag after a black flag only, in lower
+	// case letters and digits, then their cancel: no hidden text after
+	// any other emoji (helper-57's review: 👍 and tags passed).
 	if i < len(rs) && rs[i] >= firstTag && rs[i] <= lastTag {
-		for i < len(rs) && rs[i] >= firstTag && rs[i] <= lastTag {
-			i++
+		if base != blackFlag {
+			return i, false
 		}
-		return i + 1, at(i, cancelTag)
+		n := 0
+		for ; i < len(rs) && (rs[i] >= tagA && rs[i] <= tagZ || rs[i] >= tag0 && rs[i] <= tag9); i++ {
+			n++
+		}
+		return i + 1, n > 0 && at(i, cancelTag)
 	}
 	return i, true
 }
+
+func isTone(r rune) bool { return r >= firstTone && r <= lastTone }
 
 func isRegional(r rune) bool { return r >= firstRegional && r <= lastRegional }
 
@@ -110,9 +130,17 @@ var emojiPunct = map[rune]bool{'\u203c': true, '\u2049': true, '\u2139': true, '
 // isPictograph reports whether r may be an emoji's base: a symbol outside
 // ASCII (most emoji are "other symbols"; arrows such as ↔ are math
 // symbols), a skin tone on its own, or one of emojiPunct.
+//
+// Not a base, though symbols (helper-57's review): Latin-1's, but © and ®
+// (°, ±); math symbols outside the arrows (±, ＋, ∑), since the emoji
+// among math symbols are arrows (↔, ⤴); the Braille blank, which draws
+// nothing; and the object replacement and replacement characters.
 func isPictograph(r rune) bool {
-	if r < 0x80 || isRegional(r) {
+	switch {
+	case r < 0x100 && r != '\u00a9' && r != '\u00ae', isRegional(r), r == '\u2800', r == '\ufffc', r == '\ufffd':
 		return false
+	case unicode.Is(unicode.Sm, r):
+		return r >= 0x2190 && r <= 0x21ff || r >= 0x2900 && r <= 0x297f
 	}
-	return unicode.In(r, unicode.So, unicode.Sm) || r >= firstTone && r <= lastTone || emojiPunct[r]
+	return unicode.Is(unicode.So, r) || isTone(r) || emojiPunct[r]
 }

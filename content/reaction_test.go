@@ -20,6 +20,7 @@ func TestCheckReaction(t *testing.T) {
 		"1️⃣", "#️⃣", "*⃣", // keycaps
 		"‼️", "⁉", "ℹ️", "〽️", "©️", "™", "↔️", "⭐", "✅", "☕",
 		"🏽", // a skin tone on its own
+		"⤴️", "➕", "®", "👁️‍🗨️", "🐦‍🔥", "🏃🏽‍♀️‍➡️",
 	} {
 		if err := CheckReaction(e); err != nil {
 			t.Errorf("CheckReaction(%q) = %v, want nil", e, err)
@@ -43,6 +44,11 @@ func TestCheckReaction(t *testing.T) {
 		"e\u0301",     // a letter with a combining accent
 		strings.Repeat("👍", 9),
 		"\xff",
+		// helper-57's review: a tone on a tone, hidden tags after an
+		// emoji, tags in capitals, blanks and replacement characters,
+		// math and Latin-1 symbols.
+		"🏻🏻", "👍\U000e0068\U000e0069\U000e007f", "🏴\U000e0047\U000e0042\U000e007f", "🏴\U000e007f",
+		"\u2800", "\ufffc", "\ufffd", "±", "＋", "∑", "°",
 	} {
 		err := CheckReaction(e)
 		if !errors.Is(err, ErrNotEmoji) || !errors.Is(err, ErrInvalid) {
@@ -52,6 +58,11 @@ func TestCheckReaction(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), "a reaction is one emoji, such as 👍; ") {
 			t.Errorf("CheckReaction(%q): %q", e, err)
 		}
+	}
+	// One emoji too long for the format is refused for that, in words.
+	kiss := "👩🏻\u200d❤️\u200d💋\u200d👨🏼"
+	if err := CheckReaction(kiss); !errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotEmoji) || !strings.Contains(err.Error(), "at most 32") {
+		t.Errorf("CheckReaction(%q) = %v, want that it is one emoji over 32 bytes", kiss, err)
 	}
 	if got, want := CheckReaction("ok").Error(), `a reaction is one emoji, such as 👍; "ok" is not one`; got != want {
 		t.Errorf("CheckReaction(ok) = %q, want %q", got, want)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"regexp"
 	"strings"
 	"unicode"
 
@@ -40,23 +41,51 @@ func foldName(name string) string {
 }
 
 // invisible reports whether r is drawn as nothing (a format character such
-// as a zero-width space, a variation selector, a default-ignorable filler).
+// as a zero-width space, a variation selector, a default-ignorable filler,
+// and the blank symbols that are none of those: the Braille blank and the
+// Egyptian hieroglyph blanks, helper-57's review).
 func invisible(r rune) bool {
-	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point)
+	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
+		r == '⠀' || r == '𓑁' || r == '𓑂'
+}
+
+// fingerprintLike matches a folded name written as a fingerprint is shown
+// ("d341 d769 1e1e b07d"), two groups of four hex digits or more.
+var fingerprintLike = regexp.MustCompile(`^[0-9a-f]{4}( [0-9a-f]{4})+$`)
+
+// deceptive reports whether a display name can pass for something else
+// whatever the other members' names are (helper-57's review): it looks
+// blank, so that clients showing it show nothing where they would show a
+// fingerprint; it is written as clients label a member without a name (a
+// public id, a fingerprint) or the person itself ("You" in the UI); or it
+// holds bidirectional controls, which draw it in another order than it
+// folds ("\u202eecila" is drawn "alice").
+func deceptive(name, folded string) bool {
+	if folded == "" || strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+		return true
+	}
+	return folded == "you" || strings.HasPrefix(folded, "demes1") || fingerprintLike.MatchString(folded)
 }
 
 // sharedNames returns the keys of names whose display name another key's
 // folds to as well (see foldName): each of a pair of lookalikes, not only
-// the later one, since the node cannot tell which is the impostor. Keys
-// without a name (those shown by fingerprint anyway) are never in it.
+// the later one, since the node cannot tell which is the impostor. A
+// deceptive name is in it alone. Keys without a name (those shown by
+// fingerprint anyway) are never in it.
 func sharedNames[K comparable](names map[K]string) map[K]bool {
 	byFold := make(map[string][]K, len(names))
-	for k, name := range names {
-		if f := foldName(name); f != "" {
-			byFold[f] = append(byFold[f], k)
-		}
-	}
 	out := map[K]bool{}
+	for k, name := range names {
+		if name == "" {
+			continue
+		}
+		f := foldName(name)
+		if deceptive(name, f) {
+			out[k] = true
+			continue
+		}
+		byFold[f] = append(byFold[f], k)
+	}
 	for _, ks := range byFold {
 		if len(ks) > 1 {
 			for _, k := range ks {

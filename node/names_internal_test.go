@@ -78,6 +78,21 @@ func TestSharedNames(t *testing.T) {
 	if want := []int{1, 2, 6, 7}; !slices.Equal(keys, want) {
 		t.Errorf("sharedNames flags %v, want %v", keys, want)
 	}
+	// Deceptive alone (helper-57's review): drawn as "alice" by a
+	// right-to-left override, blank, a fingerprint, a public id, "You";
+	// a Braille blank is dropped like any invisible character.
+	deceptiveNames := map[int]string{1: "alice", 2: "\u202eecila", 3: "\u200b", 4: "d341 d769 1e1e b07d", 5: "demes1qqqq", 6: "You", 7: "alice\u2800", 8: "Cafe", 9: "Yours"}
+	got = sharedNames(deceptiveNames)
+	keys = keys[:0]
+	for k, shared := range got {
+		if shared {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if want := []int{1, 2, 3, 4, 5, 6, 7}; !slices.Equal(keys, want) {
+		t.Errorf("sharedNames(%v) flags %v, want %v", deceptiveNames, keys, want)
+	}
 	if got := sharedNames(map[int]string{1: "alice", 2: "bob"}); len(got) != 0 {
 		t.Errorf("sharedNames of unique names = %v, want none", got)
 	}

@@ -52,6 +52,19 @@ async function request(method, path, body) {
   return res;
 }
 
+// BIDI matches the characters that reorder the text around them
+// (overrides, embeddings, isolates, marks). Display names are chosen by
+// the members: with them, "\u202eecila" is drawn "alice", and the
+// reordering can spill over what follows on the line (the fingerprint
+// beside it). Names are shown without them.
+const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+// parseJSON parses what the node sent, with the bidirectional controls
+// taken out of every name in it (any field whose key ends with "name").
+export function parseJSON(text) {
+  return JSON.parse(text, (k, v) => (typeof v === 'string' && /name$/.test(k) ? v.replace(BIDI, '') : v));
+}
+
 // failure turns a response that is not ok into an APIError, after telling
 // app.js about a refused token or a stopped node.
 async function failure(res) {
@@ -67,7 +80,7 @@ async function failure(res) {
 export async function api(method, path, body) {
   const res = await request(method, path, body);
   if (!res.ok) throw await failure(res);
-  try { return await res.json(); } catch (e) { return null; }
+  try { return parseJSON(await res.text()); } catch (e) { return null; }
 }
 
 // download fetches a file from the API: the body as a Blob and the name

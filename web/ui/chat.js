@@ -224,12 +224,15 @@ function linkedText(text) {
 
 // eventWords says a membership event in words.
 function eventWords(ev) {
-  let who = ev.member === myID() ? 'You' : (ev.name || shortName(ev.member));
-  if (who !== 'You' && ev.name_shared && ev.fingerprint) who += ' (' + ev.fingerprint + ')';
+  // By id, not by the words: a member may call itself "You" (the node
+  // flags that name, and the fingerprint shows).
+  const mine = ev.member === myID();
+  let who = mine ? 'You' : (ev.name || shortName(ev.member));
+  if (!mine && ev.name_shared && ev.fingerprint) who += ' (' + ev.fingerprint + ')';
   const keeper = ev.keeper ? ' (a keeper: it keeps the history and cannot read it)' : '';
   switch (ev.kind) {
     case 'created': return who + ' created the group';
-    case 'joined': return who + (who === 'You' ? ' joined' : ' joined') + keeper;
+    case 'joined': return who + ' joined' + keeper;
     case 'left': return who + ' left' + keeper;
     default: return who + ' ' + ev.kind;
   }

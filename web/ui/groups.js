@@ -31,8 +31,9 @@ export function authorName(m) {
   return m.name || (mem && mem.name) || shortID(m.author);
 }
 
-// SHARED_NAME explains the fingerprint beside a name that two members go by.
-export const SHARED_NAME = 'Another member goes by a name that looks the same: this fingerprint of their key tells them apart';
+// SHARED_NAME explains the fingerprint beside a name that two members go
+// by, or that can pass for no name or for the person's own.
+export const SHARED_NAME = 'This name looks the same as another member’s, or can pass for no name or for yours: this fingerprint of their key tells them apart';
 
 // nameShared reports whether another member or former member of the
 // message's group goes by a name that looks the same as its author's

@@ -9,7 +9,7 @@
 
 import { $, later } from './dom.js';
 import { state, groupMessages, myID, groupStatus, shortID } from './state.js';
-import { api, eventsURL, hooks } from './api.js';
+import { api, eventsURL, hooks, parseJSON } from './api.js';
 import { upsertMessage, loadMessages, PAGE, PREVIEW } from './messages.js';
 import { renderGroups, messagesChanged, selectGroup, pickGroup, displayName, authorLabel } from './groups.js';
 import { renderMessages, renderCompose, renderChatHeader, renderQuorumBanner, renderOlder } from './chat.js';
@@ -114,7 +114,7 @@ export function connectEvents() {
   };
   es.onmessage = (e) => {
     let ev;
-    try { ev = JSON.parse(e.data); } catch (err) { return; }
+    try { ev = parseJSON(e.data); } catch (err) { return; }
     handleEvent(ev);
   };
   es.onerror = () => {

@@ -9,8 +9,8 @@ import (
 
 // TestBrowserHeldByQuota: a message the sender's quota holds back says so
 // on its clock, not that it waits for the group to be online (which sends a
-// person to look at the network); nobody else sees it until it goes out,
-// once, when the quota allows.
+// person to look at the network); once the quota allows, it goes out, and
+// the other members see it once.
 func TestBrowserHeldByQuota(t *testing.T) {
 	w, gid := newFriends(t)
 	a := openUI(t, startUI(t, w.node("alice"), nil))

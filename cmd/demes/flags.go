@@ -79,7 +79,7 @@ func (f *cmdFlags) plainFlagError(err error) error {
 	case "value out of range":
 		return fmt.Errorf("--%s: %q is out of range", name, val)
 	default:
-		return fmt.Errorf("--%s %q: %s", name, val, why)
+		return fmt.Errorf("--%s: %q: %s", name, val, why)
 	}
 	kind := "a valid value"
 	if fl := f.Lookup(name); fl != nil {

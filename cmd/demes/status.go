@@ -193,7 +193,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		}
 		if m.NameShared {
 			// Its fingerprint, in the second column, tells it apart.
-			notes = append(notes, "name shared with another member")
+			notes = append(notes, "name shared with another member, or can pass for another")
 		}
 		switch m.Path {
 		case "relayed":

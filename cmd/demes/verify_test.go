@@ -106,7 +106,7 @@ func TestVerifyCommandFailures(t *testing.T) {
 		{"missing file", []string{filepath.Join(dir, "nope.json")}, 1, []string{"no such file"}},
 		{"no file", nil, 2, []string{"missing the transcript FILE", "usage: demes verify FILE"}},
 		{"two files", []string{path, path}, 2, []string{"unexpected argument"}},
-		{"bad trust", []string{path, "--trust", "demes1nope"}, 2, []string{`--trust "demes1nope": `}},
+		{"bad trust", []string{path, "--trust", "demes1nope"}, 2, []string{`--trust: "demes1nope": `}},
 	} {
 		r := runDemes(t, nil, append([]string{"verify"}, tc.args...)...)
 		if r.code != tc.code {

@@ -73,13 +73,21 @@ func linkNew(tmp, path string) error {
 		os.Remove(tmp) // path holds the file now; tmp is a second name
 		return nil
 	case errors.Is(err, fs.ErrExist):
-		return fmt.Errorf("%s exists already: %w", path, fs.ErrExist)
+		return existsError(path)
 	}
 	if _, serr := os.Lstat(path); serr == nil {
-		return fmt.Errorf("%s exists already: %w", path, fs.ErrExist)
+		return existsError(path)
 	}
 	return os.Rename(tmp, path)
 }
+
+// existsError says that the file at its path exists already; it is
+// fs.ErrExist, without that error's words ("file already exists") after
+// its own.
+type existsError string
+
+func (e existsError) Error() string        { return string(e) + " exists already" }
+func (e existsError) Is(target error) bool { return target == fs.ErrExist }
 
 // countWriter counts the bytes written through it.
 type countWriter struct {

@@ -25,7 +25,7 @@ func TestWriteNewFile(t *testing.T) {
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("new file: %v, %v", st, err)
 	}
-	if _, err := writeNewFileWith(path, 0o600, text("second")); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), path+" exists already") {
+	if _, err := writeNewFileWith(path, 0o600, text("second")); !errors.Is(err, fs.ErrExist) || err.Error() != path+" exists already" {
 		t.Errorf("over a file: %v", err)
 	}
 	// A file that appears while the export is written is not replaced.

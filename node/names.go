@@ -57,14 +57,39 @@ var fingerprintLike = regexp.MustCompile(`^[0-9a-f]{4}( [0-9a-f]{4})+$`)
 // whatever the other members' names are (helper-57's review): it looks
 // blank, so that clients showing it show nothing where they would show a
 // fingerprint; it is written as clients label a member without a name (a
-// public id, a fingerprint) or the person itself ("You" in the UI); or it
+// public id, a fingerprint) or the person itself ("You" in the UI); it
 // holds bidirectional controls, which draw it in another order than it
-// folds ("\u202eecila" is drawn "alice").
+// folds ("\u202eecila" is drawn "alice"); or it mixes letters of scripts
+// that pass for each other.
 func deceptive(name, folded string) bool {
 	if folded == "" || strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
 		return true
 	}
-	return folded == "you" || strings.HasPrefix(folded, "demes1") || fingerprintLike.MatchString(folded)
+	return folded == "you" || strings.HasPrefix(folded, "demes1") || fingerprintLike.MatchString(folded) || mixedScripts(folded)
+}
+
+// lookalikeScripts are the scripts whose letters pass for each other's
+// (a Cyrillic а for a Latin a, a Greek ο for an o).
+var lookalikeScripts = []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek}
+
+// mixedScripts reports whether name has letters of more than one of
+// lookalikeScripts: "аlice", with a Cyrillic а, is drawn as "alice" but
+// folds apart from it. (A name written wholly in another script that
+// happens to look like a Latin one, UTS #39's whole-script confusables,
+// is not caught.)
+func mixedScripts(name string) bool {
+	seen := -1
+	for _, r := range name {
+		for i, t := range lookalikeScripts {
+			if unicode.Is(t, r) {
+				if seen >= 0 && seen != i {
+					return true
+				}
+				seen = i
+			}
+		}
+	}
+	return false
 }
 
 // sharedNames returns the keys of names whose display name another key's

@@ -81,7 +81,7 @@ func TestSharedNames(t *testing.T) {
 	// Deceptive alone (helper-57's review): drawn as "alice" by a
 	// right-to-left override, blank, a fingerprint, a public id, "You";
 	// a Braille blank is dropped like any invisible character.
-	deceptiveNames := map[int]string{1: "alice", 2: "\u202eecila", 3: "\u200b", 4: "d341 d769 1e1e b07d", 5: "demes1qqqq", 6: "You", 7: "alice\u2800", 8: "Cafe", 9: "Yours"}
+	deceptiveNames := map[int]string{1: "alice", 2: "\u202eecila", 3: "\u200b", 4: "d341 d769 1e1e b07d", 5: "demes1qqqq", 6: "You", 7: "alice\u2800", 8: "Cafe", 9: "Yours", 10: "\u0430lice", 11: "Дима", 12: "Ζωή"}
 	got = sharedNames(deceptiveNames)
 	keys = keys[:0]
 	for k, shared := range got {
@@ -90,7 +90,7 @@ func TestSharedNames(t *testing.T) {
 		}
 	}
 	slices.Sort(keys)
-	if want := []int{1, 2, 3, 4, 5, 6, 7}; !slices.Equal(keys, want) {
+	if want := []int{1, 2, 3, 4, 5, 6, 7, 10}; !slices.Equal(keys, want) {
 		t.Errorf("sharedNames(%v) flags %v, want %v", deceptiveNames, keys, want)
 	}
 	if got := sharedNames(map[int]string{1: "alice", 2: "bob"}); len(got) != 0 {

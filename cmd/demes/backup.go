@@ -69,6 +69,14 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "" {
 		return f.usagef("missing -o FILE")
 	}
+	// Never over an existing file (helper-58's QA pass: an earlier backup,
+	// or any file given by mistake, was replaced without a word), and
+	// said before the node is asked.
+	if *out != "-" {
+		if err := checkNewFile(*out); err != nil {
+			return err
+		}
+	}
 	var pass []byte
 	if *passFile != "" {
 		if pass, err = keys.ReadPassphraseFile(*passFile); err != nil {
@@ -114,7 +122,10 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *out == "-" {
 		return write(stdout)
 	}
-	n, err := writeFileWith(*out, 0o600, write)
+	n, err := writeNewFileWith(*out, 0o600, write)
+	if errors.Is(err, fs.ErrExist) {
+		return withHint(err, existsHint)
+	}
 	if err != nil {
 		return fmt.Errorf("write backup %s: %w", *out, err)
 	}

@@ -15,15 +15,9 @@ import (
 // before, never half a file. Errors name the path the person gave, not the
 // temporary file.
 
-// writeFileWith writes path with mode perm, replacing a file there, and
-// returns the size written.
-func writeFileWith(path string, perm os.FileMode, write func(io.Writer) error) (int64, error) {
-	return writeVia(path, perm, write, os.Rename)
-}
-
-// writeNewFileWith writes path as writeFileWith does, but never over a
-// file that exists: that is an error wrapping fs.ErrExist, and nothing is
-// written.
+// writeNewFileWith writes path with mode perm and returns the size
+// written, but never over a file that exists: that is an error wrapping
+// fs.ErrExist, and nothing is written.
 func writeNewFileWith(path string, perm os.FileMode, write func(io.Writer) error) (int64, error) {
 	return writeVia(path, perm, write, linkNew)
 }

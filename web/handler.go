@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -441,6 +442,12 @@ func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
 	paged := q.Has("limit") || q.Has("before")
 	if q.Has("before") && before == "" {
 		writeError(w, http.StatusBadRequest, "before must be a message id", "leave it out for the newest messages")
+		return
+	}
+	// Malformed, it names no message: a bad request, not one not found
+	// (helper-58's QA pass).
+	if b, err := hex.DecodeString(before); before != "" && (err != nil || len(b) != 16) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("before=%q is not a message id (32 hex digits)", before), "list the newest messages (without before=) to see their ids")
 		return
 	}
 	p, err := h.backend.MessagePage(mux.Vars(r)[api.GroupIDVar], limit, before)

@@ -52,13 +52,14 @@ func TestMessagesPaging(t *testing.T) {
 	if got := len(getJSON(t, ui, route).([]any)); got != 5 {
 		t.Errorf("no page query: %d messages", got)
 	}
-	for _, q := range []string{"?limit=x", "?limit=0", "?limit=-1", fmt.Sprintf("?limit=%d", api.MaxPage+1), "?before="} {
+	for _, q := range []string{"?limit=x", "?limit=0", "?limit=-1", fmt.Sprintf("?limit=%d", api.MaxPage+1), "?before=", "?before=nope", "?before=0123"} {
 		if rec := call(ui, http.MethodGet, route+q, ""); rec.Code != http.StatusBadRequest {
 			t.Errorf("%s: %d %s", q, rec.Code, rec.Body)
 		}
 	}
-	rec := call(ui, http.MethodGet, route+"?limit=2&before=nope", "")
+	// Well-formed, but no message of the group: not found.
+	rec := call(ui, http.MethodGet, route+"?limit=2&before="+strings.Repeat("0", 32), "")
 	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "without before") {
-		t.Errorf("before=nope: %d %s", rec.Code, rec.Body)
+		t.Errorf("before=000...: %d %s", rec.Code, rec.Body)
 	}
 }

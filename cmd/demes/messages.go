@@ -35,6 +35,12 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if limited && (*limit < 1 || *limit > api.MaxPage) {
 		return f.usagef("--limit takes 1 to %d messages", api.MaxPage)
 	}
+	// A malformed id is bad usage (exit 2), as for react or download.
+	if *before != "" {
+		if err := checkMessageID(f, *before); err != nil {
+			return err
+		}
+	}
 	c, g, err := f.connect(ctx)
 	if err != nil {
 		return err

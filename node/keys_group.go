@@ -158,7 +158,7 @@ func (g *group) membersWithoutPrekey(now time.Time) ([]string, time.Time) {
 		if !valid {
 			name := r.String()
 			if m := g.st.Members[r.Sign]; m != nil && m.Name != "" {
-				name = m.Name
+				name = g.namesakes().label(r.String(), m.Name)
 			}
 			out = append(out, name)
 		}

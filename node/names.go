@@ -148,6 +148,18 @@ func (ns namesakes) mark(m *Message) {
 	}
 }
 
+// label is how a name of the member id is shown where the API has no flag
+// beside it (an invite's inviter, who removed this node, the members
+// without a prekey): the name, with the fingerprint after it when the
+// member is one of ns (helper-58's QA pass: a lookalike "alice" invited
+// and removed with nothing to tell it apart).
+func (ns namesakes) label(id, name string) string {
+	if fp, ok := ns[id]; ok && name != "" {
+		return name + " (" + fp + ")"
+	}
+	return name
+}
+
 // markAll marks each of ms (see mark).
 func (ns namesakes) markAll(ms []Message) {
 	if len(ns) == 0 {

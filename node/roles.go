@@ -35,7 +35,7 @@ func (n *Node) Invites(groupID string) ([]PendingInvite, error) {
 	for _, inv := range invs {
 		out = append(out, PendingInvite{
 			Invitee: inv.Invitee.String(), Fingerprint: inv.Invitee.Fingerprint(),
-			Inviter: inv.Inviter.String(), InviterName: v.members[inv.Inviter.Sign].name,
+			Inviter: inv.Inviter.String(), InviterName: v.namesakes.label(inv.Inviter.String(), v.members[inv.Inviter.Sign].name),
 			ExpiresAt: time.Unix(0, inv.Expires).UTC(), State: InviteOpen,
 		})
 	}

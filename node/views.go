@@ -192,7 +192,7 @@ func (g *group) publish() {
 		v.fork = g.forkAlert(v)
 	}
 	if v.role == "left" {
-		v.removedBy, v.removedByName = g.info.RemovedBy, g.info.RemovedByName
+		v.removedBy, v.removedByName = g.info.RemovedBy, v.namesakes.label(g.info.RemovedBy, g.info.RemovedByName)
 	}
 	v.censor = g.censorAlert(v)
 	v.keys = g.keysAlert

@@ -45,6 +45,7 @@ func newPeerHandler(n *Node) http.Handler {
 		io.WriteString(w, n.selfID+"\n")
 	}).Methods(http.MethodGet)
 	r.HandleFunc(KeeperPath, n.handleKeeperOffer).Methods(http.MethodPost)
+	r.HandleFunc(KeeperPath, n.handleKeeperProbe).Methods(http.MethodGet)
 	return r
 }
 

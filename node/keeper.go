@@ -67,6 +67,12 @@ func (n *Node) AddKeeper(ctx context.Context, groupID, target string) (code, kee
 		if id, err = n.askID(ctx, url); err != nil {
 			return "", "", err
 		}
+		// Before anything is committed: an invite for a node that is no
+		// keeper would be left open, with its code handed to nobody
+		// (helper-58's QA pass).
+		if notKeeper(ctx, url) {
+			return "", "", fmt.Errorf("add keeper: the node at %s is not a keeper, and nothing was committed; its operator runs it with demes serve --keeper (or add a member with demes invite): %w", url, ErrInvalid)
+		}
 	}
 	code, err = n.invite(ctx, groupID, id.String(), 0, crypto.TypeKeeper)
 	if err != nil {
@@ -96,6 +102,35 @@ func (n *Node) askID(ctx context.Context, url string) (identity.PublicID, error)
 		return identity.PublicID{}, fmt.Errorf("add keeper: %s answered no public id: %v: %w", url, err, ErrInvalid)
 	}
 	return id, nil
+}
+
+// notKeeper reports whether the node at url says it is not a keeper (GET
+// KeeperPath answers 403). Any other answer, an older node's included,
+// says nothing, and the offer itself then tells.
+func notKeeper(ctx context.Context, url string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+KeeperPath, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusForbidden
+}
+
+// handleKeeperProbe answers GET KeeperPath: 204 from a keeper, 403 from
+// any other node, so that an admin's node asks before it commits a keeper
+// invite.
+func (n *Node) handleKeeperProbe(w http.ResponseWriter, _ *http.Request) {
+	if !n.cfg.Keeper {
+		http.Error(w, "not a keeper", http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // offerKeeper hands a keeper invite code to the keeper at url.

@@ -30,10 +30,21 @@ import (
 // deleted message, or an edit or a delete of another member's message. A
 // reply may name any message.
 func (g *group) checkChange(c content.Content) error {
-	if c.Kind == content.Text || c.Ref == nil {
+	if c.Ref == nil {
 		return nil
 	}
 	ref := *c.Ref
+	if c.Kind == content.Text {
+		// A reply: to a message of the group, in its order or not yet
+		// (one of ours queued, or another member's held here), not to
+		// an id nobody sent or to a change (helper-58's QA pass: it
+		// showed "(reply to e094a8ad)" under a reaction's id).
+		_, committed := g.st.MsgIDs.Lookup(ref)
+		if g.board.IsChange(ref) || !committed && g.outbox[ref] == nil && g.tent[ref] == nil {
+			return fmt.Errorf("no message %x to reply to in this group: %w", ref[:], api.ErrUnknownMessage)
+		}
+		return nil
+	}
 	idx, ok := g.st.MsgIDs.Lookup(ref)
 	if !ok || g.board.IsChange(ref) {
 		return fmt.Errorf("no message %x in the group's order: %w", ref[:], api.ErrUnknownMessage)

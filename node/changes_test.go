@@ -101,6 +101,8 @@ func TestMessageChanges(t *testing.T) {
 		"react with a word":   {content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "ok"}, content.ErrNotEmoji},
 		"react with two":      {content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "👍👍"}, content.ErrNotEmoji},
 		"unknown message":     {content.Content{Kind: content.Delete, Ref: &[16]byte{1}}, api.ErrNotFound},
+		"reply to nothing":    {content.Content{Kind: content.Text, Ref: &[16]byte{1}, Text: "what?"}, api.ErrNotFound},
+		"reply to a change":   {content.Content{Kind: content.Text, Ref: ref(t, react), Text: "to a reaction"}, api.ErrNotFound},
 		"starts with NUL":     {content.Content{Kind: content.Text, Text: "\x00AAA"}, api.ErrInvalid},
 	} {
 		if m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, tc.cnt, time.Second); !errors.Is(err, tc.want) {

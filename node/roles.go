@@ -223,8 +223,8 @@ func (n *Node) Rekey(ctx context.Context, groupID string) error {
 	}
 	if next := time.Unix(0, v.nextRekey); v.nextRekey != 0 && time.Now().Before(next) {
 		// The state machine would reject it (state.RekeyInterval).
-		return fmt.Errorf("rekey: this node asked for new keys in group %s less than %s ago, and a member may ask only once in that time: try again after %s: %w",
-			g.id, spelled(state.RekeyInterval), next.Local().Format("15:04"), ErrInvalid)
+		return fmt.Errorf("this node asked for new keys in %q less than %s ago, and a member may ask only once in that time: try again after %s: %w",
+			v.name, spelled(state.RekeyInterval), next.Local().Format("15:04 MST"), ErrInvalid)
 	}
 	if err := n.keys.Rotate(time.Now()); err != nil {
 		return fmt.Errorf("rekey: %w", err)

@@ -51,6 +51,20 @@ func (f *cmdFlags) parse(args []string) ([]string, error) {
 		}
 		return nil, f.usageErr(f.plainFlagError(err))
 	}
+	// "--home --name foo": the flag package took --name for the value of
+	// --home, and "foo" then read as an unexpected argument (helper-58's
+	// QA pass). A value that is another flag of the command was none.
+	var taken error
+	f.Visit(func(fl *flag.Flag) {
+		v := fl.Value.String()
+		name, _, _ := strings.Cut(strings.TrimLeft(v, "-"), "=")
+		if taken == nil && strings.HasPrefix(v, "-") && name != "" && f.Lookup(name) != nil {
+			taken = fmt.Errorf("--%s needs a value (it took %q, another flag)", fl.Name, v)
+		}
+	})
+	if taken != nil {
+		return nil, f.usageErr(taken)
+	}
 	return pos, nil
 }
 

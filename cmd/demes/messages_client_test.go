@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"strconv"
 	"testing"
@@ -55,7 +56,7 @@ func TestMessagesPages(t *testing.T) {
 	const total = api.MaxPage + 2
 	msgs := make([]api.Message, total)
 	for i := range msgs {
-		msgs[i] = api.Message{ID: "m" + strconv.Itoa(i), Index: uint64(i + 1), Author: alice.String(), Text: strconv.Itoa(i), State: api.StateCommitted}
+		msgs[i] = api.Message{ID: fmt.Sprintf("%032x", i), Index: uint64(i + 1), Author: alice.String(), Text: strconv.Itoa(i), State: api.StateCommitted}
 	}
 	f.locked(func() { f.messages[alpha.GroupID] = msgs })
 	r := runDemes(t, nil, "messages", "--json", "--home", f.home)
@@ -74,9 +75,9 @@ func TestMessagesPages(t *testing.T) {
 			t.Errorf("%d page queries for %d messages, want 2", f.pages, total)
 		}
 	})
-	r = runDemes(t, nil, "messages", "--json", "--limit", "2", "--before", "m5", "--home", f.home)
+	r = runDemes(t, nil, "messages", "--json", "--limit", "2", "--before", msgs[5].ID, "--home", f.home)
 	wantExit(t, r, 0)
-	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || len(ms) != 2 || ms[0].ID != "m3" || ms[1].ID != "m4" {
-		t.Errorf("--limit 2 --before m5: %v %v", ms, err)
+	if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || len(ms) != 2 || ms[0].ID != msgs[3].ID || ms[1].ID != msgs[4].ID {
+		t.Errorf("--limit 2 --before the sixth: %v %v", ms, err)
 	}
 }

@@ -139,7 +139,9 @@ const existsHint = "choose another name with -o FILE, or remove the old file fir
 // path where a file exists or whose directory does not, naming the path as
 // the person gave it.
 func checkNewFile(path string) error {
-	if _, err := os.Lstat(path); err == nil {
+	if st, err := os.Lstat(path); err == nil && st.IsDir() {
+		return failf("give the path of a file to write, such as "+filepath.Join(path, "out"), "%s is a directory", path)
+	} else if err == nil {
 		return failf(existsHint, "%s exists already", path)
 	}
 	dir := filepath.Dir(path)

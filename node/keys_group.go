@@ -282,7 +282,7 @@ func (g *group) maybeRecoverKeys() {
 		g.lostEpoch = 0
 		g.keysAlert = &api.KeysAlert{RenewedAt: g.st.Epoch, Message: fmt.Sprintf(
 			"this node lost its keys for the group (restored from a backup, or its key store was lost) and asked for new ones: "+
-				"it reads messages from log index %d on; older ones stay unreadable here", g.st.Epoch)}
+				"it reads messages from log index %d on; older ones sealed to the lost keys stay unreadable here", g.st.Epoch)}
 		return
 	}
 	if lost, err := g.n.keys.renewIfLost(time.Now()); lost {
@@ -336,7 +336,7 @@ func (g *group) noteKeysLost(why string) {
 	}
 	g.lostEpoch = g.st.Epoch
 	g.keysAlert = &api.KeysAlert{Message: "this node lost its keys for the group (restored from a backup, or its key store was lost): " +
-		"it is asking the others for new ones; until then it cannot read new messages, and older ones stay unreadable here"}
+		"it is asking the others for new ones; what was sealed to the lost keys stays unreadable here, and so does what is sealed to them until the new ones are in"}
 	g.n.log.Warn().Str("group", g.id.String()).Str("why", why).
 		Msg("this node cannot read what the group seals to it; asking for new keys once its new prekey is committed")
 }

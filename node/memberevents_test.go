@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -22,24 +23,14 @@ func TestPageEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.GroupID = g.GroupID
-	join := func(k int) {
-		t.Helper()
-		code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(k).ID.Public().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Node(k).Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for k := 0; k < 3; k++ {
 		c.send(0, fmt.Sprint("before ", k), 10*time.Second)
 	}
-	join(1)
+	c.joinVia0(ctx, 1)
 	for k := 0; k < 3; k++ {
 		c.send(0, fmt.Sprint("middle ", k), 10*time.Second)
 	}
-	join(2)
+	c.joinVia0(ctx, 2)
 	if err := c.Node(2).Leave(ctx, c.GroupID); err != nil {
 		t.Fatal(err)
 	}
@@ -86,5 +77,17 @@ func TestPageEvents(t *testing.T) {
 	}
 	if len(all.Events) != 4 || all.Events[0].Kind != api.EventCreated || all.Events[3].Kind != api.EventLeft {
 		t.Fatalf("every message at once: %+v", all.Events)
+	}
+}
+
+// joinVia0 has node0 invite member k, and k join with the code.
+func (c *cluster) joinVia0(ctx context.Context, k int) {
+	c.t.Helper()
+	code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(k).ID.Public().String())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.Node(k).Join(ctx, code); err != nil {
+		c.t.Fatal(err)
 	}
 }

@@ -32,16 +32,6 @@ func TestSharedNamesFlagged(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.GroupID = g.GroupID
-	join := func(k int) {
-		t.Helper()
-		code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(k).ID.Public().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Node(k).Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// The impostor's message, as node 0 tells its subscribers.
 	events, stop := c.Node(0).Subscribe()
 	defer stop()
@@ -56,8 +46,8 @@ func TestSharedNamesFlagged(t *testing.T) {
 			}
 		}
 	}()
-	join(1)
-	join(2)
+	c.joinVia0(ctx, 1)
+	c.joinVia0(ctx, 2)
 	for k := 0; k < 3; k++ {
 		c.sendCommitted(k, "hello from "+names[k], 10*time.Second)
 	}
@@ -129,7 +119,7 @@ func TestSharedNamesFlagged(t *testing.T) {
 	}
 
 	// A second bob joins, writes and leaves.
-	join(3)
+	c.joinVia0(ctx, 3)
 	c.sendCommitted(3, "hello from "+names[3], 10*time.Second)
 	if err := c.Node(3).Leave(ctx, c.GroupID); err != nil {
 		t.Fatal(err)

@@ -179,13 +179,20 @@ func (w *fakeWorld) setQuorum(gid string, ok bool) {
 	g.quorum = ok
 	g.term++
 	if ok {
-		for _, p := range g.outbox {
-			w.commitLocked(g, p.msg)
-			close(p.committed)
-		}
-		g.outbox = nil
+		w.commitOutboxLocked(g)
 	}
 	w.notifyStatusLocked(g)
+}
+
+// commitOutboxLocked commits g's queued messages in order, as the real
+// outbox does once the group can (and the quota allows).
+func (w *fakeWorld) commitOutboxLocked(g *fakeGroup) {
+	for _, p := range g.outbox {
+		p.msg.Held = false
+		w.commitLocked(g, p.msg)
+		close(p.committed)
+	}
+	g.outbox = nil
 }
 
 // setLatency changes n's share of every round-trip time and tells the
@@ -495,23 +502,29 @@ func (n *fakeNode) Send(ctx context.Context, groupID, text string, wait time.Dur
 	}
 	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
 	n.w.mu.Unlock()
+	return n.awaitCommit(ctx, g, p.committed, m, wait), nil
+}
 
+// awaitCommit waits up to wait for m, queued in g, to commit (committed
+// closed), as a send does, and returns it as committed, or as queued if it
+// was not. It is called without the world's lock.
+func (n *fakeNode) awaitCommit(ctx context.Context, g *fakeGroup, committed <-chan struct{}, m api.Message, wait time.Duration) api.Message {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
-	case <-p.committed:
+	case <-committed:
 		n.w.mu.Lock()
 		defer n.w.mu.Unlock()
 		for _, c := range g.log {
 			if c.ID == m.ID {
-				return c, nil
+				return c
 			}
 		}
 		panic("fake: committed message missing from the log")
 	case <-timer.C:
 	case <-ctx.Done():
 	}
-	return m, nil
+	return m
 }
 
 // Subscribe implements Backend.

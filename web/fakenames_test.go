@@ -2,6 +2,7 @@ package web
 
 import (
 	"strings"
+	"testing"
 
 	"github.com/demes/demes/api"
 )
@@ -36,4 +37,15 @@ func (g *fakeGroup) markNameLocked(m *api.Message) {
 			m.NameShared, m.AuthorFingerprint = true, n.pub.Fingerprint()
 		}
 	}
+}
+
+// joinAs adds a node, known to the test as key, to group gid under the
+// display name name (one another member may share, or one with controls).
+func (w *fakeWorld) joinAs(t testing.TB, gid, key, name string) *fakeNode {
+	n := w.addNode(t, key, 4)
+	w.mu.Lock()
+	n.name = name
+	w.mu.Unlock()
+	w.addMember(gid, n)
+	return n
 }

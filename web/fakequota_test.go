@@ -20,12 +20,7 @@ func (w *fakeWorld) setOverQuota(gid string, over bool) {
 	g := w.groups[gid]
 	g.overQuota = over
 	if !over && g.quorum {
-		for _, p := range g.outbox {
-			p.msg.Held = false
-			w.commitLocked(g, p.msg)
-			close(p.committed)
-		}
-		g.outbox = nil
+		w.commitOutboxLocked(g)
 	}
 	w.notifyStatusLocked(g)
 }
@@ -43,21 +38,5 @@ func (n *fakeNode) holdLocked(ctx context.Context, g *fakeGroup, m api.Message, 
 	n.notifyLocked(api.Event{Kind: "message", GroupID: g.id, Message: &mm})
 	n.notifyLocked(api.Event{Kind: "status", GroupID: g.id})
 	n.w.mu.Unlock()
-
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	select {
-	case <-p.committed:
-		n.w.mu.Lock()
-		defer n.w.mu.Unlock()
-		for _, c := range g.log {
-			if c.ID == m.ID {
-				return c, nil
-			}
-		}
-		panic("fake: committed message missing from the log")
-	case <-timer.C:
-	case <-ctx.Done():
-	}
-	return m, nil
+	return n.awaitCommit(ctx, g, p.committed, m, wait), nil
 }

@@ -15,11 +15,7 @@ import (
 // or what follows it on the line, into another.
 func TestBrowserNameBidiControls(t *testing.T) {
 	w, gid := newFriends(t)
-	zed := w.addNode(t, "zed", 4)
-	w.mu.Lock()
-	zed.name = "\u202eecila"
-	w.mu.Unlock()
-	w.addMember(gid, zed)
+	zed := w.joinAs(t, gid, "zed", "\u202eecila")
 	zed.Send(context.Background(), gid, "hello from zed", time.Second)
 
 	p := openUI(t, startUI(t, w.node("alice"), nil))

@@ -156,11 +156,7 @@ func TestBrowserSameNames(t *testing.T) {
 	}
 
 	// zed joins as "Bob ", and writes.
-	zed := w.addNode(t, "zed", 4)
-	w.mu.Lock()
-	zed.name = "Bob "
-	w.mu.Unlock()
-	w.addMember(gid, zed)
+	zed := w.joinAs(t, gid, "zed", "Bob ")
 	zed.Send(context.Background(), gid, "another bob", time.Second)
 	waitMessage(p, "another bob", "committed", "Bob ")
 	bobFP, zedFP := w.node("bob").pub.Fingerprint(), zed.pub.Fingerprint()

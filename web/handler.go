@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -445,10 +444,11 @@ func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Malformed, it names no message: a bad request, not one not found
-	// (helper-58's QA pass).
-	if b, err := hex.DecodeString(before); before != "" && (err != nil || len(b) != 16) {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("before=%q is not a message id (32 hex digits)", before), "list the newest messages (without before=) to see their ids")
-		return
+	// (helper-58's QA pass), as for any message id.
+	if before != "" {
+		if _, ok := messageRef(w, before); !ok {
+			return
+		}
 	}
 	p, err := h.backend.MessagePage(mux.Vars(r)[api.GroupIDVar], limit, before)
 	if err != nil {

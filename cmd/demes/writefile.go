@@ -94,3 +94,28 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// existsHint is the fix for an output file that exists.
+const existsHint = "choose another name with -o FILE, or remove the old file first"
+
+// checkNewFile refuses, before anything is asked of the node, an output
+// path where a file exists or whose directory does not, naming the path as
+// the person gave it.
+func checkNewFile(path string) error {
+	if st, err := os.Lstat(path); err == nil && st.IsDir() {
+		return failf("give the path of a file to write, such as "+filepath.Join(path, "out"), "%s is a directory", path)
+	} else if err == nil {
+		return failf(existsHint, "%s exists already", path)
+	}
+	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return failf("create the directory first, or choose another path with -o FILE", "cannot write %s: there is no directory %s", path, dir)
+	case err != nil:
+		return failf("choose another path with -o FILE", "cannot write %s: %v", path, unwrapPath(err))
+	case !st.IsDir():
+		return failf("choose another path with -o FILE", "cannot write %s: %s is not a directory", path, dir)
+	}
+	return nil
+}

@@ -125,7 +125,7 @@ func SealKey(ctx KeyContext, key *[KeySize]byte, recipients []*Prekey, now time.
 		return nil, fmt.Errorf("seal key header: %w: %d recipients, limit %d", ErrTooLarge, len(recipients), MaxRecipients)
 	}
 	for i, p := range recipients {
-		if p == nil || p.pk == nil {
+		if p == nil || len(p.public) != PublicKeySize {
 			return nil, fmt.Errorf("seal key header: recipient #%d: not a decoded prekey", i)
 		}
 	}
@@ -139,7 +139,11 @@ func SealKey(ctx KeyContext, key *[KeySize]byte, recipients []*Prekey, now time.
 		if err := p.ValidAt(now); err != nil {
 			return nil, fmt.Errorf("seal key header: recipient %x: %w", p.Owner[:4], err)
 		}
-		ct, err := hpke.Seal(p.pk, kdf, aead, stanzaInfo(&ctx, p.Owner, p.ID), key[:])
+		pk, err := kem.NewPublicKey(p.public)
+		if err != nil {
+			return nil, fmt.Errorf("seal key header: recipient %x: %v", p.Owner[:4], err)
+		}
+		ct, err := hpke.Seal(pk, kdf, aead, stanzaInfo(&ctx, p.Owner, p.ID), key[:])
 		if err != nil {
 			return nil, fmt.Errorf("seal key header: recipient %x: %v", p.Owner[:4], err)
 		}

@@ -1,6 +1,7 @@
 package prekey
 
 import (
+	"bytes"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/hpke"
@@ -90,8 +91,12 @@ type Prekey struct {
 	NotBefore time.Time
 	Expires   time.Time
 
-	public []byte // PublicKeySize bytes
-	pk     hpke.PublicKey
+	// public is the public key, PublicKeySize bytes of signed. It is not
+	// kept parsed: Go's parsed ML-KEM-768 key holds its expanded matrix,
+	// 7.4 KB against 1,216 bytes, and a node keeps every member's current
+	// prekey but seals to each only when it starts a sender key. [SealKey]
+	// parses it then (39 us).
+	public []byte
 	signed []byte // the exact encoding that was signed or decoded
 }
 
@@ -251,8 +256,9 @@ func Decode(signed []byte) (*Prekey, error) {
 	if !sigrule.Verify(w.Owner, signedInput(sw.Record), sw.Signature) {
 		return nil, fmt.Errorf("decode prekey: %w", ErrSignature)
 	}
-	pk, err := kem.NewPublicKey(w.Public)
-	if err != nil {
+	// Parsed here to refuse a key that sealing would fail on (FIPS 203's
+	// check of the encapsulation key), and dropped (see Prekey.public).
+	if _, err := kem.NewPublicKey(w.Public); err != nil {
 		return nil, fmt.Errorf("decode prekey: %w: public key: %v", ErrMalformed, err)
 	}
 	// The X25519 half may be any 32 bytes to kem.NewPublicKey, but sealing
@@ -268,10 +274,20 @@ func Decode(signed []byte) (*Prekey, error) {
 		ID:        prekeyID(owner, w.Public),
 		NotBefore: time.Unix(0, w.NotBefore),
 		Expires:   time.Unix(0, w.Expires),
-		public:    w.Public,
-		pk:        pk,
+		public:    within(signed, w.Public),
 		signed:    signed,
 	}, nil
+}
+
+// within returns the bytes of buf equal to part, so that a decoded field
+// shares the memory of the encoding it came from rather than keeping a
+// copy; part itself when buf does not hold it. A CBOR byte string is
+// stored whole, so a decoded one is found in its encoding.
+func within(buf, part []byte) []byte {
+	if i := bytes.Index(buf, part); i >= 0 {
+		return buf[i : i+len(part) : i+len(part)]
+	}
+	return part
 }
 
 // probeX25519 is a fixed X25519 private key for checkX25519; it is no

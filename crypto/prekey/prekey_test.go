@@ -3,6 +3,7 @@ package prekey
 import (
 	"bytes"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -194,5 +195,40 @@ func TestRestoreSecret(t *testing.T) {
 	}
 	if _, err := RestoreSecret(p, [SecretSize]byte{1}); err == nil || !strings.Contains(err.Error(), "not the secret of prekey") {
 		t.Fatalf("a wrong seed restores: %v", err)
+	}
+}
+
+// TestDecodedPrekeyIsSmall checks what a node pays to keep a member's
+// prekey decoded: about the signed bytes, not the parsed ML-KEM key (Go's
+// keeps its expanded matrix, 7.4 KB), which a node with 100 members in
+// each of its groups would otherwise hold for every one of them.
+func TestDecodedPrekeyIsSmall(t *testing.T) {
+	const n = 200
+	signed := make([][]byte, n)
+	for i := range signed {
+		p, _ := prekeyOf(t, member(t, byte(i)), byte(i))
+		signed[i] = p.Bytes()
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	kept := make([]*Prekey, n)
+	for i, b := range signed {
+		p, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept[i] = p
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / n
+	runtime.KeepAlive(kept)
+	// The Prekey struct itself is about 150 bytes; the signed bytes are
+	// the caller's. A second copy of the public key (1,216 bytes) or the
+	// parsed key would each exceed the bound.
+	t.Logf("%d bytes a decoded prekey", per)
+	if per > 1024 {
+		t.Fatalf("a decoded prekey keeps %d bytes of heap, want at most 1,024 beyond the signed bytes it was given", per)
 	}
 }

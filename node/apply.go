@@ -147,7 +147,7 @@ func (g *group) appendRemoved(id uint64, rp removedPeer, from uint64) {
 	}
 	if p := g.n.peerFor(g.peerURL(rp.key, rp.url)); p != nil {
 		select {
-		case p.q <- outMsg{g: g, to: rp.key, m: data, id: id}:
+		case p.q <- &outMsg{g: g, to: rp.key, m: data, id: id}:
 		default:
 		}
 	}

@@ -16,9 +16,11 @@ import (
 // queue drained by one goroutine that batches everything waiting under one
 // signature per group and request.
 type peer struct {
-	n      *Node
-	url    string
-	q      chan outMsg
+	n   *Node
+	url string
+	// q holds pointers: a channel reserves its whole capacity at once,
+	// and peerQueue messages of 72 bytes were 288 KB for each peer.
+	q      chan *outMsg
 	online atomic.Int64 // unix nanos of the last successful exchange
 	// wake cuts a backoff short: the peer just sent us something, so it
 	// is up again (a restarted member should not wait out a backoff
@@ -33,12 +35,17 @@ type outMsg struct {
 	id uint64
 }
 
+// newPeer returns the sending side towards url, its goroutine not started.
+func newPeer(n *Node, url string) *peer {
+	return &peer{n: n, url: url, q: make(chan *outMsg, peerQueue), wake: make(chan struct{}, 1)}
+}
+
 func (n *Node) peerFor(url string) *peer {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	p := n.peers[url]
 	if p == nil && !n.closed {
-		p = &peer{n: n, url: url, q: make(chan outMsg, peerQueue), wake: make(chan struct{}, 1)}
+		p = newPeer(n, url)
 		n.peers[url] = p
 		n.wg.Add(1)
 		go func() {
@@ -79,7 +86,7 @@ func (g *group) sendRaft(msgs []*pb.Message) {
 			return
 		}
 		select {
-		case p.q <- outMsg{g: g, to: key, m: data, id: m.GetTo()}:
+		case p.q <- &outMsg{g: g, to: key, m: data, id: m.GetTo()}:
 		default:
 			g.rn.ReportUnreachable(m.GetTo())
 		}
@@ -124,9 +131,9 @@ func (p *peer) run() {
 	backoff := time.Duration(0)
 	var next *outMsg // taken from the queue, but over the last batch's bytes
 	for {
-		var first outMsg
+		var first *outMsg
 		if next != nil {
-			first, next = *next, nil
+			first, next = next, nil
 		} else {
 			select {
 			case <-p.n.ctx.Done():
@@ -134,7 +141,7 @@ func (p *peer) run() {
 			case first = <-p.q:
 			}
 		}
-		var batch []outMsg
+		var batch []*outMsg
 		batch, next = fillBatch(first, p.q)
 		if err := p.send(batch); err != nil {
 			gone := goneErr(err)
@@ -174,13 +181,13 @@ func (p *peer) run() {
 // fillBatch returns first and what else is waiting in q, up to maxBatch
 // messages and maxBatchBytes (first alone may be larger), and the message it
 // took from q that did not fit, if any: it goes first in the next batch.
-func fillBatch(first outMsg, q <-chan outMsg) (batch []outMsg, next *outMsg) {
-	batch, size := []outMsg{first}, len(first.m)
+func fillBatch(first *outMsg, q <-chan *outMsg) (batch []*outMsg, next *outMsg) {
+	batch, size := []*outMsg{first}, len(first.m)
 	for len(batch) < maxBatch {
 		select {
 		case m := <-q:
 			if size+len(m.m) > maxBatchBytes {
-				return batch, &m
+				return batch, m
 			}
 			batch, size = append(batch, m), size+len(m.m)
 		default:
@@ -191,7 +198,7 @@ func fillBatch(first outMsg, q <-chan outMsg) (batch []outMsg, next *outMsg) {
 }
 
 // send signs one batch envelope per (group, recipient) and posts them.
-func (p *peer) send(batch []outMsg) error {
+func (p *peer) send(batch []*outMsg) error {
 	type key struct {
 		g  *group
 		to [32]byte

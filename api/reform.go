@@ -31,7 +31,9 @@ type ReformResult struct {
 	// Continues says which history the successor continues.
 	Continues Continuation `json:"continues"`
 	// Invited lists the members invited (by display name, or fingerprint
-	// without one), when this node started the successor.
+	// without one), when this node started the successor. A name flagged
+	// as [Member].NameShared would be has the fingerprint after it, as
+	// have WithoutName and ByName in [Continuation].
 	Invited []string `json:"invited,omitempty"`
 	// Refused lists the successors other members offered that this node
 	// did not join, each with its Problem.
@@ -51,11 +53,13 @@ type Continuation struct {
 	Index uint64 `json:"index"`
 	Head  string `json:"head"`
 	// Without is the public id of the member left out, WithoutName its
-	// display name where this node knows it.
+	// display name where this node knows it (with the fingerprint after a
+	// name flagged as [Member].NameShared would be; its fingerprint alone
+	// otherwise).
 	Without     string `json:"without"`
 	WithoutName string `json:"without_name,omitempty"`
 	// By is the public id of the member that started the successor, ByName
-	// its display name.
+	// its display name, as WithoutName.
 	By     string `json:"by"`
 	ByName string `json:"by_name,omitempty"`
 	// Message says it for a person.

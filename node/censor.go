@@ -480,10 +480,8 @@ func (g *group) censorAlert(v *view) *api.CensorAlert {
 	a := &api.CensorAlert{Voters: n, Needed: needed, Deposed: deposed}
 	host := "the host"
 	if k, ok := v.byRaft[lead]; ok {
-		m := v.members[k]
-		a.Host = m.id.String()
-		if m.name != "" {
-			host = m.name + " (the host)"
+		if id, who, ok := v.memberLabel(k); ok {
+			a.Host, host = id.String(), who+" (the host)"
 		}
 	}
 	switch {

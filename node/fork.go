@@ -378,15 +378,11 @@ func (g *group) forkAlert(v *view) *api.ForkAlert {
 		if len(key) != 32 {
 			return "", ""
 		}
-		m, ok := v.members[[32]byte(key)]
+		id, who, ok := v.memberLabel([32]byte(key))
 		if !ok {
 			return "", "a former member"
 		}
-		who := m.name
-		if who == "" {
-			who = m.id.Fingerprint()
-		}
-		return m.id.String(), who
+		return id.String(), who
 	}
 	a.Peer, a.PeerName = name(p.Peer)
 	var host string

@@ -52,7 +52,7 @@ func (g *group) reissue(p *pending, by [32]byte, index uint64) {
 	p.delivered = map[[32]byte]bool{} // the members hold it under the old id
 	name := ""
 	if m := g.st.Members[by]; m != nil {
-		name = m.Name
+		name = g.namesakes().label(m.ID.String(), m.Name)
 	}
 	g.n.log.Warn().Str("group", g.id.String()).Str("by", name).Uint64("index", index).
 		Str("id", hex.EncodeToString(old[:])).Str("new_id", hex.EncodeToString(p.id[:])).

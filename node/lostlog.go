@@ -120,7 +120,7 @@ func (g *group) onLostLog(k [32]byte, term uint64, now time.Time) {
 	}
 	name := shortKey(k)
 	if m.Name != "" {
-		name = m.Name
+		name = g.namesakes().label(m.ID.String(), m.Name)
 	}
 	if to == 0 {
 		g.n.log.Warn().Str("group", g.id.String()).Str("member", name).

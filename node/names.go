@@ -160,6 +160,21 @@ func (ns namesakes) label(id, name string) string {
 	return name
 }
 
+// memberLabel is how the member with signing key k is named in words the
+// node writes for a person (an alert, a reform's names): its display name
+// labelled as by label, or its fingerprint when it has none. ok is false
+// when v does not hold k (a former member, or no member at all).
+func (v *view) memberLabel(k [32]byte) (id identity.PublicID, name string, ok bool) {
+	m, ok := v.members[k]
+	if !ok {
+		return identity.PublicID{}, "", false
+	}
+	if m.name == "" {
+		return m.id, m.id.Fingerprint(), true
+	}
+	return m.id, v.namesakes.label(m.id.String(), m.name), true
+}
+
 // markAll marks each of ms (see mark).
 func (ns namesakes) markAll(ms []Message) {
 	if len(ns) == 0 {

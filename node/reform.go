@@ -303,10 +303,12 @@ func (n *Node) offerProblem(v *view, o *offer, without identity.PublicID) string
 	return ""
 }
 
-// memberName is id's display name in view v, else its fingerprint.
+// memberName is id's name in view v (see view.memberLabel: with its
+// fingerprint after a name another member goes by too), else its
+// fingerprint.
 func memberName(v *view, id identity.PublicID) string {
-	if m, ok := v.members[id.Sign]; ok && m.name != "" {
-		return m.name
+	if m, name, ok := v.memberLabel(id.Sign); ok && m == id {
+		return name
 	}
 	return id.Fingerprint()
 }

@@ -1,15 +1,9 @@
 package node
 
 import (
-	"regexp"
-	"strings"
-	"unicode"
-
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
-
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/names"
 )
 
 // Shared display names. A member chooses its display name, so an impostor
@@ -18,108 +12,7 @@ import (
 // (and former member, whose messages and joins are still shown) whose name
 // a person would not tell apart from another's, and the CLI and the UI
 // show the fingerprint beside such a name, as Signal flags a name conflict.
-
-// foldName is the form of a display name under which names that look the
-// same to a person are equal: Unicode compatibility normalization (NFKC:
-// full-width letters, ligatures and the like become the plain letters),
-// case folding, no invisible characters (zero-width ones, variation
-// selectors, blank fillers), and white space trimmed and collapsed to one
-// space. A name with nothing visible folds to "". Lookalike letters of other
-// scripts (a Cyrillic а for a Latin a, UTS #39 "confusables") stay apart.
-func foldName(name string) string {
-	// NFKC on both sides of the fold, as Unicode's NFKC_Casefold: what a
-	// fold returns need not be normalized ("ǰ" folds to a j and a
-	// combining caron).
-	s := norm.NFKC.String(cases.Fold().String(norm.NFKC.String(name)))
-	s = strings.Map(func(r rune) rune {
-		if invisible(r) {
-			return -1
-		}
-		return r
-	}, s)
-	return strings.Join(strings.Fields(s), " ")
-}
-
-// invisible reports whether r is drawn as nothing (a format character such
-// as a zero-width space, a variation selector, a default-ignorable filler,
-// and the blank symbols that are none of those: the Braille blank and the
-// Egyptian hieroglyph blanks, helper-57's review).
-func invisible(r rune) bool {
-	return unicode.In(r, unicode.Cf, unicode.Variation_Selector, unicode.Other_Default_Ignorable_Code_Point) ||
-		r == '⠀' || r == '𓑁' || r == '𓑂'
-}
-
-// fingerprintLike matches a folded name written as a fingerprint is shown
-// ("d341 d769 1e1e b07d"), two groups of four hex digits or more.
-var fingerprintLike = regexp.MustCompile(`^[0-9a-f]{4}( [0-9a-f]{4})+$`)
-
-// deceptive reports whether a display name can pass for something else
-// whatever the other members' names are (helper-57's review): it looks
-// blank, so that clients showing it show nothing where they would show a
-// fingerprint; it is written as clients label a member without a name (a
-// public id, a fingerprint) or the person itself ("You" in the UI); it
-// holds bidirectional controls, which draw it in another order than it
-// folds ("\u202eecila" is drawn "alice"); or it mixes letters of scripts
-// that pass for each other.
-func deceptive(name, folded string) bool {
-	if folded == "" || strings.IndexFunc(name, func(r rune) bool { return unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
-		return true
-	}
-	return folded == "you" || strings.HasPrefix(folded, "demes1") || fingerprintLike.MatchString(folded) || mixedScripts(folded)
-}
-
-// lookalikeScripts are the scripts whose letters pass for each other's
-// (a Cyrillic а for a Latin a, a Greek ο for an o).
-var lookalikeScripts = []*unicode.RangeTable{unicode.Latin, unicode.Cyrillic, unicode.Greek}
-
-// mixedScripts reports whether name has letters of more than one of
-// lookalikeScripts: "аlice", with a Cyrillic а, is drawn as "alice" but
-// folds apart from it. (A name written wholly in another script that
-// happens to look like a Latin one, UTS #39's whole-script confusables,
-// is not caught.)
-func mixedScripts(name string) bool {
-	seen := -1
-	for _, r := range name {
-		for i, t := range lookalikeScripts {
-			if unicode.Is(t, r) {
-				if seen >= 0 && seen != i {
-					return true
-				}
-				seen = i
-			}
-		}
-	}
-	return false
-}
-
-// sharedNames returns the keys of names whose display name another key's
-// folds to as well (see foldName): each of a pair of lookalikes, not only
-// the later one, since the node cannot tell which is the impostor. A
-// deceptive name is in it alone. Keys without a name (those shown by
-// fingerprint anyway) are never in it.
-func sharedNames[K comparable](names map[K]string) map[K]bool {
-	byFold := make(map[string][]K, len(names))
-	out := map[K]bool{}
-	for k, name := range names {
-		if name == "" {
-			continue
-		}
-		f := foldName(name)
-		if deceptive(name, f) {
-			out[k] = true
-			continue
-		}
-		byFold[f] = append(byFold[f], k)
-	}
-	for _, ks := range byFold {
-		if len(ks) > 1 {
-			for _, k := range ks {
-				out[k] = true
-			}
-		}
-	}
-	return out
-}
+// Which names those are is package names' to say (internal/names).
 
 // namesakes are the members and former members of a group whose display
 // name looks like another's: their fingerprints, by public id (the text a
@@ -128,8 +21,8 @@ func sharedNames[K comparable](names map[K]string) map[K]bool {
 type namesakes map[string]string
 
 // namesakesOf returns the namesakes among ids and their display names.
-func namesakesOf(names map[identity.PublicID]string) namesakes {
-	shared := sharedNames(names)
+func namesakesOf(byID map[identity.PublicID]string) namesakes {
+	shared := names.Shared(byID)
 	if len(shared) == 0 {
 		return nil
 	}
@@ -201,14 +94,14 @@ func (ns namesakes) markEvents(evs []api.MemberEvent) {
 // is computed once per epoch. Run's goroutine only.
 func (g *group) namesakes() namesakes {
 	if !g.namesOK || g.namesEpoch != g.st.Epoch {
-		names := make(map[identity.PublicID]string, len(g.st.Members)+len(g.st.Former))
+		byID := make(map[identity.PublicID]string, len(g.st.Members)+len(g.st.Former))
 		for _, m := range g.st.Former {
-			names[m.ID] = m.Name
+			byID[m.ID] = m.Name
 		}
 		for _, m := range g.st.Members {
-			names[m.ID] = m.Name
+			byID[m.ID] = m.Name
 		}
-		g.names, g.namesEpoch, g.namesOK = namesakesOf(names), g.st.Epoch, true
+		g.names, g.namesEpoch, g.namesOK = namesakesOf(byID), g.st.Epoch, true
 	}
 	return g.names
 }

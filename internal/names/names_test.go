@@ -1,4 +1,4 @@
-package node
+package names
 
 import (
 	"slices"
@@ -26,10 +26,10 @@ func TestFoldName(t *testing.T) {
 		{"alice", "al\u200bice", "ali\u00adce", "alice\u200d", "alice\ufe0f", "\u3164alice"},
 	}
 	for _, group := range same {
-		want := foldName(group[0])
+		want := Fold(group[0])
 		for _, n := range group[1:] {
-			if got := foldName(n); got != want {
-				t.Errorf("foldName(%q) = %q, want %q as for %q", n, got, want, group[0])
+			if got := Fold(n); got != want {
+				t.Errorf("Fold(%q) = %q, want %q as for %q", n, got, want, group[0])
 			}
 		}
 	}
@@ -43,13 +43,13 @@ func TestFoldName(t *testing.T) {
 		{"alice", "\u0430lice"},
 	}
 	for _, d := range differ {
-		if foldName(d[0]) == foldName(d[1]) {
-			t.Errorf("foldName(%q) = foldName(%q) = %q", d[0], d[1], foldName(d[0]))
+		if Fold(d[0]) == Fold(d[1]) {
+			t.Errorf("Fold(%q) = Fold(%q) = %q", d[0], d[1], Fold(d[0]))
 		}
 	}
 	for _, n := range []string{"", "   ", "\u200b", "\u00a0\t"} {
-		if got := foldName(n); got != "" {
-			t.Errorf("foldName(%q) = %q, want nothing: no name", n, got)
+		if got := Fold(n); got != "" {
+			t.Errorf("Fold(%q) = %q, want nothing: no name", n, got)
 		}
 	}
 }
@@ -67,7 +67,7 @@ func TestSharedNames(t *testing.T) {
 		7: "ＣＡＲＯＬ",
 		8: "c a r o l",
 	}
-	got := sharedNames(names)
+	got := Shared(names)
 	var keys []int
 	for k, shared := range got {
 		if shared {
@@ -76,13 +76,13 @@ func TestSharedNames(t *testing.T) {
 	}
 	slices.Sort(keys)
 	if want := []int{1, 2, 6, 7}; !slices.Equal(keys, want) {
-		t.Errorf("sharedNames flags %v, want %v", keys, want)
+		t.Errorf("Shared flags %v, want %v", keys, want)
 	}
 	// Deceptive alone (helper-57's review): drawn as "alice" by a
 	// right-to-left override, blank, a fingerprint, a public id, "You";
 	// a Braille blank is dropped like any invisible character.
 	deceptiveNames := map[int]string{1: "alice", 2: "\u202eecila", 3: "\u200b", 4: "d341 d769 1e1e b07d", 5: "demes1qqqq", 6: "You", 7: "alice\u2800", 8: "Cafe", 9: "Yours", 10: "\u0430lice", 11: "Дима", 12: "Ζωή"}
-	got = sharedNames(deceptiveNames)
+	got = Shared(deceptiveNames)
 	keys = keys[:0]
 	for k, shared := range got {
 		if shared {
@@ -91,12 +91,12 @@ func TestSharedNames(t *testing.T) {
 	}
 	slices.Sort(keys)
 	if want := []int{1, 2, 3, 4, 5, 6, 7, 10}; !slices.Equal(keys, want) {
-		t.Errorf("sharedNames(%v) flags %v, want %v", deceptiveNames, keys, want)
+		t.Errorf("Shared(%v) flags %v, want %v", deceptiveNames, keys, want)
 	}
-	if got := sharedNames(map[int]string{1: "alice", 2: "bob"}); len(got) != 0 {
-		t.Errorf("sharedNames of unique names = %v, want none", got)
+	if got := Shared(map[int]string{1: "alice", 2: "bob"}); len(got) != 0 {
+		t.Errorf("Shared of unique names = %v, want none", got)
 	}
-	if got := sharedNames(map[int]string(nil)); len(got) != 0 {
-		t.Errorf("sharedNames of nobody = %v, want none", got)
+	if got := Shared(map[int]string(nil)); len(got) != 0 {
+		t.Errorf("Shared of nobody = %v, want none", got)
 	}
 }

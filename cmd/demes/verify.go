@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/names"
 	"github.com/demes/demes/transcript"
 )
 
@@ -75,6 +76,7 @@ type verifyAttestedJSON struct {
 	PublicID    string `json:"public_id"`
 	Fingerprint string `json:"fingerprint"`
 	Name        string `json:"name"`
+	NameShared  bool   `json:"name_shared,omitempty"`
 	Index       uint64 `json:"index"`
 	End         bool   `json:"end"`
 }
@@ -83,6 +85,7 @@ type verifyMemberJSON struct {
 	PublicID    string `json:"public_id"`
 	Fingerprint string `json:"fingerprint"`
 	Name        string `json:"name"`
+	NameShared  bool   `json:"name_shared,omitempty"`
 	Voter       bool   `json:"voter,omitempty"`
 	JoinedAt    uint64 `json:"joined_at,omitempty"`
 	LeftAt      uint64 `json:"left_at,omitempty"`
@@ -92,6 +95,7 @@ type verifyAuthorJSON struct {
 	PublicID    string `json:"public_id"`
 	Fingerprint string `json:"fingerprint"`
 	Name        string `json:"name"`
+	NameShared  bool   `json:"name_shared,omitempty"`
 	Chats       int    `json:"chats"`
 	Messages    int    `json:"messages"`
 }
@@ -102,6 +106,7 @@ type verifyCheckersJSON struct {
 	PublicID    string `json:"public_id"`
 	Fingerprint string `json:"fingerprint"`
 	Name        string `json:"name"`
+	NameShared  bool   `json:"name_shared,omitempty"`
 	Count       int    `json:"count"`
 	FirstIndex  uint64 `json:"first_index"`
 	LastIndex   uint64 `json:"last_index"`
@@ -200,8 +205,16 @@ func verifyError(path string, err error) error {
 	return err
 }
 
+// summaryJSON is the summary of --json. Each name has name_shared as the
+// node would set it (see api.Member.NameShared), from the names of every
+// member the transcript holds: a transcript is checked offline, so those
+// are all the names there are.
 func summaryJSON(s *transcript.Summary) verifyJSON {
-	names := map[identity.PublicID]string{}
+	byID := map[identity.PublicID]string{}
+	for _, m := range s.Members {
+		byID[m.ID] = m.Name
+	}
+	shared := names.Shared(byID)
 	out := verifyJSON{
 		OK: true, GroupID: s.Group.String(), Name: s.Name, ExportedAt: s.ExportedAt.UTC(),
 		Entries: s.Entries, Rejected: s.Rejected, FirstIndex: s.FirstIndex, LastIndex: s.LastIndex,
@@ -213,20 +226,19 @@ func summaryJSON(s *transcript.Summary) verifyJSON {
 	}
 	for _, a := range s.Attested {
 		out.Attested = append(out.Attested, verifyAttestedJSON{
-			PublicID: a.Signer.String(), Fingerprint: a.Signer.Fingerprint(), Name: a.Name, Index: a.Index, End: a.Covers,
+			PublicID: a.Signer.String(), Fingerprint: a.Signer.Fingerprint(), Name: a.Name, NameShared: shared[a.Signer], Index: a.Index, End: a.Covers,
 		})
 	}
 	for _, m := range s.Members {
-		names[m.ID] = m.Name
 		out.Members = append(out.Members, verifyMemberJSON{
-			PublicID: m.ID.String(), Fingerprint: m.ID.Fingerprint(), Name: m.Name,
+			PublicID: m.ID.String(), Fingerprint: m.ID.Fingerprint(), Name: m.Name, NameShared: shared[m.ID],
 			Voter: m.Voter, JoinedAt: m.JoinedAt, LeftAt: m.LeftAt,
 		})
 	}
-	out.Exporter = verifyMemberJSON{PublicID: s.Exporter.String(), Fingerprint: s.Exporter.Fingerprint(), Name: names[s.Exporter]}
+	out.Exporter = verifyMemberJSON{PublicID: s.Exporter.String(), Fingerprint: s.Exporter.Fingerprint(), Name: byID[s.Exporter], NameShared: shared[s.Exporter]}
 	for _, a := range s.Authors {
 		out.Authors = append(out.Authors, verifyAuthorJSON{
-			PublicID: a.ID.String(), Fingerprint: a.ID.Fingerprint(), Name: a.Name, Chats: a.Chats, Messages: a.Messages,
+			PublicID: a.ID.String(), Fingerprint: a.ID.Fingerprint(), Name: a.Name, NameShared: shared[a.ID], Chats: a.Chats, Messages: a.Messages,
 		})
 	}
 	// A busy group has many checkpoints; per member, what matters is that
@@ -238,7 +250,7 @@ func summaryJSON(s *transcript.Summary) verifyJSON {
 			i = len(out.Checkpoints)
 			at[c.Signer] = i
 			out.Checkpoints = append(out.Checkpoints, verifyCheckersJSON{
-				PublicID: c.Signer.String(), Fingerprint: c.Signer.Fingerprint(), Name: c.Name, FirstIndex: c.Index,
+				PublicID: c.Signer.String(), Fingerprint: c.Signer.Fingerprint(), Name: c.Name, NameShared: shared[c.Signer], FirstIndex: c.Index,
 			})
 		}
 		cp := &out.Checkpoints[i]
@@ -252,10 +264,21 @@ func summaryJSON(s *transcript.Summary) verifyJSON {
 	return out
 }
 
+// sharedNote is printed after a member whose name is flagged shared, as
+// `demes status` notes it.
+const sharedNote = "\tname shared with another member, or can pass for another"
+
 // printSummary prints the summary for a person. Names come from the
 // members' signed entries, but any member can choose any name, so they are
-// shown with fingerprints, and cleaned of terminal control characters.
+// shown with fingerprints, a shared one noted so (sharedNote), and cleaned
+// of terminal control characters.
 func printSummary(w io.Writer, s verifyJSON) {
+	note := func(shared bool) string {
+		if shared {
+			return sharedNote
+		}
+		return ""
+	}
 	name := func(n, fp string) string {
 		if n == "" {
 			return fp
@@ -279,7 +302,7 @@ func printSummary(w io.Writer, s verifyJSON) {
 	if len(s.Authors) > 0 {
 		fmt.Fprintln(tw, "\nauthors:")
 		for _, a := range s.Authors {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d decrypted\n", clean(a.Name, " "), a.Fingerprint, plural(a.Chats, "message"), a.Messages)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d decrypted%s\n", clean(a.Name, " "), a.Fingerprint, plural(a.Chats, "message"), a.Messages, note(a.NameShared))
 		}
 	}
 	fmt.Fprintln(tw, "\nmembers:")
@@ -290,14 +313,14 @@ func printSummary(w io.Writer, s verifyJSON) {
 		} else if m.Voter {
 			state += ", voter"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(m.Name, " "), m.Fingerprint, state)
+		fmt.Fprintf(tw, "  %s\t%s\t%s%s\n", clean(m.Name, " "), m.Fingerprint, state, note(m.NameShared))
 	}
 	fmt.Fprintln(tw, "\ncheckpoints:")
 	if len(s.Checkpoints) == 0 {
 		fmt.Fprintln(tw, "  none")
 	}
 	for _, c := range s.Checkpoints {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\tattesting index %d to %d\n", clean(c.Name, " "), c.Fingerprint, plural(c.Count, "checkpoint"), c.FirstIndex, c.LastIndex)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\tattesting index %d to %d%s\n", clean(c.Name, " "), c.Fingerprint, plural(c.Count, "checkpoint"), c.FirstIndex, c.LastIndex, note(c.NameShared))
 	}
 	if len(s.Attested) > 0 {
 		fmt.Fprintln(tw, "\nattested by (signed heads received directly from them):")
@@ -307,7 +330,7 @@ func printSummary(w io.Writer, s verifyJSON) {
 		if a.End {
 			reach += ", the end"
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", clean(a.Name, " "), a.Fingerprint, reach)
+		fmt.Fprintf(tw, "  %s\t%s\t%s%s\n", clean(a.Name, " "), a.Fingerprint, reach, note(a.NameShared))
 	}
 	tw.Flush()
 	if len(s.Trusted) > 0 {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/transcript/transcripttest"
 )
 
@@ -119,6 +120,69 @@ func TestVerifyCommandFailures(t *testing.T) {
 		}
 		if lines := strings.Count(strings.TrimSpace(r.stderr), "\n"); lines > 1 {
 			t.Errorf("%s: more than an error and a hint on stderr:\n%s", tc.name, r.stderr)
+		}
+	}
+}
+
+// TestVerifySharedNames: in a transcript where an impostor joined as
+// "Alice " beside alice, and a member as "\u202eecila" (drawn "alice"),
+// verify flags each of them as the node flags name_shared, from the names
+// the transcript holds alone; bob, whose name is his own, is not.
+func TestVerifySharedNames(t *testing.T) {
+	t.Parallel()
+	alice, bob := transcripttest.Identity(t, 1), transcripttest.Identity(t, 2)
+	impostor, mirrored := transcripttest.Identity(t, 3), transcripttest.Identity(t, 4)
+	g := transcripttest.New(t, transcripttest.GroupID(6), "book club", alice, "alice")
+	g.Add(alice, bob, "bob")
+	g.Add(alice, impostor, "Alice ")
+	g.Add(alice, mirrored, "\u202eecila")
+	g.Chat(alice, "hello bob")
+	g.Chat(impostor, "hello bob, alice here")
+	g.Checkpoint(impostor)
+	path := filepath.Join(t.TempDir(), "transcript.json")
+	if err := os.WriteFile(path, g.Build(alice), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shared := map[string]bool{alice.Public().String(): true, impostor.Public().String(): true, mirrored.Public().String(): true}
+
+	r := runDemes(t, nil, "verify", "--json", path)
+	wantExit(t, r, 0)
+	type who struct {
+		PublicID   string `json:"public_id"`
+		NameShared bool   `json:"name_shared"`
+	}
+	var out struct {
+		Exporter    who   `json:"exporter"`
+		Authors     []who `json:"authors"`
+		Members     []who `json:"members"`
+		Checkpoints []who `json:"checkpoints"`
+		Attested    []who `json:"attested"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("--json: %v\n%s", err, r.stdout)
+	}
+	all := append(append(append(append([]who{out.Exporter}, out.Authors...), out.Members...), out.Checkpoints...), out.Attested...)
+	if len(all) != 1+2+4+1+1 {
+		t.Fatalf("--json lists %d members, authors and checkpoints:\n%s", len(all), r.stdout)
+	}
+	for _, w := range all {
+		if w.NameShared != shared[w.PublicID] {
+			t.Errorf("%s: name_shared %v, want %v", w.PublicID, w.NameShared, shared[w.PublicID])
+		}
+	}
+
+	r = runDemes(t, nil, "verify", path)
+	wantExit(t, r, 0)
+	const note = "name shared with another member, or can pass for another"
+	for _, line := range strings.Split(r.stdout, "\n") {
+		for _, id := range []*identity.Identity{alice, bob, impostor, mirrored} {
+			fp := id.Public().Fingerprint()
+			if !strings.HasPrefix(line, "  ") || !strings.Contains(line, fp) {
+				continue
+			}
+			if got, want := strings.Contains(line, note), shared[id.Public().String()]; got != want {
+				t.Errorf("the line %q notes a shared name: %v, want %v", line, got, want)
+			}
 		}
 	}
 }

@@ -27,3 +27,65 @@ func TestBrowserNameBidiControls(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserSharedNamesLabelled: beyond a message's author and the member
+// list, every line that names a member whose name the node flags as
+// shared (bob, and zed who joined as "Bob ") has the whole fingerprint
+// after it: the reply button and the quote of a reply, "Replying to", the
+// read receipts, an admin's confirmation to remove the member, and the
+// network picture, so that an impostor's "Bob " reads apart from bob.
+func TestBrowserSharedNamesLabelled(t *testing.T) {
+	w, gid := newFriends(t)
+	ctx := context.Background()
+	bob := w.node("bob")
+	zed := w.joinAs(t, gid, "zed", "Bob ")
+	bobFP, zedFP := bob.pub.Fingerprint(), zed.pub.Fingerprint()
+	if _, err := zed.Send(ctx, gid, "another bob", time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	p := openUI(t, startUI(t, w.node("alice"), nil))
+	p.WaitText("#chat-title", "friends")
+	id := messageID(p, "another bob")
+	zedLabel := "Bob  (" + zedFP + ")"
+	p.Click(msgSel(id, `button[aria-label="Reply to `+zedLabel+`"]`))
+	p.WaitText("#draft-text", "Replying to "+zedLabel+": another bob")
+	send(p, "which bob are you?")
+	reply := messageID(p, "which bob are you?")
+	p.WaitText(msgSel(reply, ".msg-quote"), "Reply to "+zedLabel+": another bob")
+
+	// Bob and zed read it.
+	for _, n := range []*fakeNode{bob, zed} {
+		if _, err := n.MarkRead(ctx, gid, reply); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.WaitText(newestReceipt, "Read by bob ("+bobFP+") and "+zedLabel)
+
+	// Alice, an admin, is asked to confirm zed's removal by name and
+	// fingerprint.
+	p.Click(memberRow(zed) + " .member-remove")
+	p.WaitVisible("#confirm-dialog")
+	if got := webtest.Eval[string](p, `document.querySelector('#confirm-title').textContent + ' ' + document.querySelector('#confirm-text').textContent`); strings.Count(got, zedFP) != 2 {
+		t.Errorf("the confirmation reads %q, want zed's fingerprint after each of his names", got)
+	}
+	p.Click("#confirm-cancel")
+
+	// The network picture: its names, and their titles.
+	p.Click("#group-details summary")
+	p.WaitVisible("#network svg")
+	for _, n := range []*fakeNode{bob, zed} {
+		fp := n.pub.Fingerprint()
+		node := `#network g[data-public-id="` + n.pub.String() + `"]`
+		if got := webtest.Eval[string](p, `document.querySelector('`+node+` title').textContent`); !strings.Contains(got, fp) {
+			t.Errorf("the network's title of %s is %q, without the fingerprint %s", n.name, got, fp)
+		}
+		if got := webtest.Eval[string](p, `document.querySelector('`+node+`').textContent`); !strings.Contains(got, fp) {
+			t.Errorf("the network shows %s as %q, without the fingerprint %s", n.name, got, fp)
+		}
+	}
+	alice := `#network g[data-public-id="` + w.node("alice").pub.String() + `"]`
+	if got := webtest.Eval[string](p, `document.querySelector('`+alice+`').textContent`); strings.Contains(got, "(") && !strings.Contains(got, "(you)") {
+		t.Errorf("the network shows alice, whose name is her own, as %q", got)
+	}
+}

@@ -11,6 +11,7 @@ import { $, el, showError } from './dom.js';
 import { api, enc } from './api.js';
 import { state, myID, groupMessages } from './state.js';
 import { plain } from './errors.js';
+import { authorLabel } from './groups.js';
 
 // EMOJI are the reactions offered; a reaction of another member's DeMeS
 // may be any short emoji, and shows as it is.
@@ -32,7 +33,7 @@ export function setRerender(fn) { rerender = fn; }
 // message whose sig changed is built again.
 export function actionSig(m) {
   const q = m.reply_to ? target(m) : null;
-  return [m.reply_to || '', q ? (q.deleted ? '-' : q.text) : '', JSON.stringify(m.reactions || []),
+  return [m.reply_to || '', q ? (q.deleted ? '-' : q.text) : '', q ? who(q) : '', JSON.stringify(m.reactions || []),
     !!m.edited, !!m.deleted, open.id === m.id ? open.what : ''].join('\u0001');
 }
 
@@ -40,9 +41,11 @@ function target(m) {
   return groupMessages(m.group_id).get(m.reply_to) || null;
 }
 
+// who names m's author on a line: with the fingerprint after a shared
+// name (authorLabel), so that "Reply to bob" cannot be an impostor's bob.
 function who(m) {
   if (m.author === myID()) return 'you';
-  return m.name || (m.author ? m.author.slice(0, 12) + '…' : 'someone');
+  return m.author ? authorLabel(m) : 'someone';
 }
 
 // snippet is the start of a message's text, for a quote.

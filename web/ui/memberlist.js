@@ -4,7 +4,7 @@
 // learners, terms) is in the details panel (network.js), not here.
 
 import { $, el, fmtMs } from './dom.js';
-import { state, currentGroupStatus, shortID } from './state.js';
+import { state, currentGroupStatus, shortID, memberLabel } from './state.js';
 import { membership } from './members.js';
 import { SHARED_NAME } from './groups.js';
 
@@ -168,7 +168,7 @@ function buildMemberRow(g, m) {
     const d = el('details', 'safety');
     d.append(el('summary', null, 'Safety number'));
     d.append(el('code', 'safety-number', m.safety_number));
-    d.append(el('p', 'muted small', 'Compare it with ' + (m.name || 'them') + ' in person or by phone. If it differs, someone is in between.'));
+    d.append(el('p', 'muted small', 'Compare it with ' + (m.name ? memberLabel(m) : 'them') + ' in person or by phone. If it differs, someone is in between.'));
     if (m.fingerprint) d.append(el('p', 'muted small', 'Fingerprint of ' + memberName(m) + '’s key: ' + m.fingerprint));
     li.append(d);
   }

@@ -7,7 +7,7 @@
 // why, and shows the node's reason when it refuses all the same.
 
 import { $, el, showError } from './dom.js';
-import { state, currentGroupStatus, shortID, myID } from './state.js';
+import { state, currentGroupStatus, shortID, myID, memberLabel } from './state.js';
 import { api, enc } from './api.js';
 import { plain } from './errors.js';
 import { openDialog } from './dialogs.js';
@@ -28,10 +28,6 @@ export const membership = (function () {
     invitesError: '',
     confirmRun: null, // what the confirm dialog's OK button does
   };
-
-  function memberName(m) {
-    return m.name || shortID(m.public_id);
-  }
 
   function isLeft(g) {
     return !!g && g.role === 'left';
@@ -81,7 +77,9 @@ export const membership = (function () {
   function memberActions(g, m) {
     if (!g.admin || m.self || isLeft(g)) return null;
     const row = el('div', 'member-actions');
-    const name = memberName(m);
+    // With the fingerprint after a shared name: the admin removes the
+    // member it means, not its namesake.
+    const name = memberLabel(m);
     const toggle = el('button', 'button-small member-admin-toggle', m.admin ? 'Remove admin role' : 'Make admin');
     toggle.type = 'button';
     toggle.addEventListener('click', () => {

@@ -4,7 +4,7 @@
 // learners, quorum) that the rest of the page keeps out of sight.
 
 import { $, el, svg, fmtMs } from './dom.js';
-import { state, currentGroupStatus, shortID } from './state.js';
+import { state, currentGroupStatus, shortID, memberLabel } from './state.js';
 import { prefRank, memberName } from './memberlist.js';
 
 export function renderNetwork() {
@@ -67,6 +67,15 @@ export function reachFact(r) {
   return 'not known yet: peers on the internet have not tried to reach it' + via;
 }
 
+// FP_LINE is how far the line of a fingerprint is from the name's.
+const FP_LINE = 13;
+
+// fpShown reports whether the picture shows m's fingerprint beside its
+// name: the node flags the name as shared (see memberLabel).
+function fpShown(m) {
+  return !!(m.name && m.name_shared && m.fingerprint);
+}
+
 function renderPicture() {
   const box = $('network');
   box.replaceChildren();
@@ -88,20 +97,23 @@ function renderPicture() {
     pos.set(m.public_id, { x: c + R * Math.cos(a), y: c + R * Math.sin(a) });
   });
   // The picture is as tall as what it shows: the ring, the circles and
-  // the names (above the circles in the upper half, below in the lower).
+  // the names (above the circles in the upper half, below in the lower),
+  // a shared name with a line for its fingerprint (FP_LINE further out).
   let top = Infinity;
   let bottom = -Infinity;
-  for (const p of pos.values()) {
+  for (const m of members) {
+    const p = pos.get(m.public_id);
     const above = p.y < c - 20;
-    top = Math.min(top, above ? p.y - r - 22 : p.y - r - 4);
-    bottom = Math.max(bottom, above ? p.y + r + 4 : p.y + r + 22);
+    const extra = fpShown(m) ? FP_LINE : 0;
+    top = Math.min(top, above ? p.y - r - 22 - extra : p.y - r - 4);
+    bottom = Math.max(bottom, above ? p.y + r + 4 : p.y + r + 22 + extra);
   }
   const hostMember = members.find((m) => m.public_id === g.host);
   const root = svg('svg', {
     viewBox: [0, Math.floor(top), size, Math.ceil(bottom - top)].join(' '),
     class: 'network-svg',
     role: 'img',
-    'aria-label': 'Network of ' + n + ' members; host: ' + (hostMember ? hostMember.name || shortID(hostMember.public_id) : 'none'),
+    'aria-label': 'Network of ' + n + ' members; host: ' + (hostMember ? memberLabel(hostMember) : 'none'),
   });
   root.append(svg('title', {}, 'Members and their round-trip times'));
 
@@ -134,7 +146,7 @@ function renderPicture() {
     else if (rank === 0) role = ': preferred host';
     else if (rank !== Infinity) role = ': backup ' + rank;
     else if (!m.voter) role = ': learner';
-    grp.append(svg('title', {}, (m.name || m.public_id) + role + (m.self || m.online ? '' : ' (offline)')));
+    grp.append(svg('title', {}, (m.name ? memberLabel(m) : m.public_id) + role + (m.self || m.online ? '' : ' (offline)')));
     grp.append(svg('circle', { cx: p.x, cy: p.y, r }));
     grp.append(svg('text', { x: p.x, y: p.y, class: 'node-rank', 'text-anchor': 'middle', 'dominant-baseline': 'central' }, rank === Infinity ? '·' : rank + 1));
     let name = m.name || shortID(m.public_id);
@@ -143,6 +155,11 @@ function renderPicture() {
     // Names go on the side away from the centre, where no line runs.
     const above = p.y < c - 20;
     grp.append(svg('text', { x: p.x, y: above ? p.y - r - 8 : p.y + r + 16, class: 'node-name', 'text-anchor': 'middle' }, name));
+    if (fpShown(m)) {
+      // The whole fingerprint, under the cut name: where two names look
+      // alike, it says who is who (its first groups alone do not).
+      grp.append(svg('text', { x: p.x, y: above ? p.y - r - 8 - FP_LINE : p.y + r + 16 + FP_LINE, class: 'node-fp', 'text-anchor': 'middle' }, m.fingerprint));
+    }
     nodes.append(grp);
   }
   root.append(nodes);

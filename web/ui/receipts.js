@@ -11,7 +11,7 @@
 
 import { $, later } from './dom.js';
 import { api, enc } from './api.js';
-import { state, groupMessages, groupStatus, currentGroupStatus } from './state.js';
+import { state, groupMessages, groupStatus, currentGroupStatus, memberLabel } from './state.js';
 
 // posted is, per group, the place the page last told the node the person
 // read through; busy the groups with a request on its way.
@@ -72,7 +72,7 @@ export function receiptSig(r) {
 }
 
 function names(ms) {
-  const n = ms.map((x) => x.name || x.public_id.slice(0, 12));
+  const n = ms.map(memberLabel);
   if (n.length <= 1) return n.join('');
   return n.slice(0, -1).join(', ') + ' and ' + n[n.length - 1];
 }

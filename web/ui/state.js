@@ -37,6 +37,16 @@ export function shortID(id) {
   return id ? id.slice(0, 12) + '…' : '?';
 }
 
+// memberLabel is a member of a group's status named on a line of plain
+// text (a confirmation, a receipt, the network's picture): its name, with
+// its whole fingerprint after a name the node flags as shared
+// (name_shared: another member's looks the same, or it can pass for no
+// name or for the person's own), as authorLabel names a message's author.
+export function memberLabel(m) {
+  const name = m.name || shortID(m.public_id);
+  return m.name && m.name_shared ? name + ' (' + (m.fingerprint || shortID(m.public_id)) + ')' : name;
+}
+
 export function groupStatus(gid) {
   if (!state.status || !gid) return null;
   return (state.status.groups || []).find((g) => g.group_id === gid) || null;

@@ -395,7 +395,7 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 			if m := g.st.Members[id.Sign]; m != nil && g.withholdTransfer(m.RaftID, now) {
 				g.fig.withheld.Add(1)
 			} else if m != nil {
-				g.n.log.Info().Str("group", g.id.String()).Str("to", m.Name).Interface("dead", d.Dead).Strs("preference", d.Ranking.Preference).Msg("handing over leadership to a better-placed member")
+				g.n.log.Info().Str("group", g.id.String()).Str("to", g.namesakes().label(m.ID.String(), m.Name)).Interface("dead", d.Dead).Strs("preference", d.Ranking.Preference).Msg("handing over leadership to a better-placed member")
 				g.transferLeader(m.RaftID)
 			}
 		}

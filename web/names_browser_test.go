@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/api"
 	"github.com/demes/demes/web/webtest"
 )
 
@@ -88,4 +89,20 @@ func TestBrowserSharedNamesLabelled(t *testing.T) {
 	if got := webtest.Eval[string](p, `document.querySelector('`+alice+`').textContent`); strings.Contains(got, "(") && !strings.Contains(got, "(you)") {
 		t.Errorf("the network shows alice, whose name is her own, as %q", got)
 	}
+}
+
+// TestBrowserReformSharedName: the fork banner's button names the member
+// the group would go on without as the member list does: when zed, who
+// joined as "Bob ", is the host that forked it, "Continue without" shows
+// his fingerprint, not a name that reads as bob's.
+func TestBrowserReformSharedName(t *testing.T) {
+	w, gid := newFriends(t)
+	alice := w.node("alice")
+	zed := w.joinAs(t, gid, "zed", "Bob ")
+	w.setAlerts(gid, alice, &api.ForkAlert{Index: 16, Host: zed.pub.String(), Peer: w.node("carol").pub.String(), Message: "a fork"}, nil)
+
+	p := openUI(t, startUI(t, alice, nil))
+	p.WaitVisible("#banner-fork")
+	want := "Continue without Bob  (" + zed.pub.Fingerprint() + ")"
+	p.WaitFor("the button to name zed by name and fingerprint", `(want) => document.querySelector('#reform-button').textContent === want`, want)
 }

@@ -6,7 +6,7 @@
 // group it continues.
 
 import { $, showError } from './dom.js';
-import { state } from './state.js';
+import { state, memberLabel } from './state.js';
 import { api, enc } from './api.js';
 import { plain } from './errors.js';
 import { selectGroup } from './groups.js';
@@ -25,7 +25,8 @@ function reformLabel(gs) {
   const f = gs.fork;
   const host = f.host && (!state.status || f.host !== state.status.public_id) ? f.host : '';
   const who = (gs.members || []).find(m => m.public_id === (host || f.peer));
-  return 'Continue without ' + (who ? who.name || who.fingerprint : 'the member that forked it');
+  // With the fingerprint after a shared name, as the member list shows it.
+  return 'Continue without ' + (who ? (who.name ? memberLabel(who) : who.fingerprint) : 'the member that forked it');
 }
 
 // refused words the successors offered to this node that it will not join.

@@ -106,3 +106,35 @@ func TestBrowserReformSharedName(t *testing.T) {
 	want := "Continue without Bob  (" + zed.pub.Fingerprint() + ")"
 	p.WaitFor("the button to name zed by name and fingerprint", `(want) => document.querySelector('#reform-button').textContent === want`, want)
 }
+
+// TestBrowserSharedNameHost: zed, who joined as "Bob ", hosts the group:
+// the line above the member list and the details panel (its host, its
+// voters, the paths to the others) name him with his fingerprint.
+func TestBrowserSharedNameHost(t *testing.T) {
+	w, gid := newFriends(t)
+	alice := w.node("alice")
+	zed := w.joinAs(t, gid, "zed", "Bob ")
+	w.mu.Lock()
+	g := w.groups[gid]
+	for i, m := range g.members {
+		if m == zed {
+			// The fake's host is its first member.
+			g.members[0], g.members[i] = zed, g.members[0]
+		}
+	}
+	w.mu.Unlock()
+	w.setPath(alice, zed, "relayed")
+	label := "Bob  (" + zed.pub.Fingerprint() + ")"
+
+	p := openUI(t, startUI(t, alice, nil))
+	p.WaitFor("the line above the members to name zed as host", `(want) => document.querySelector('#group-facts').textContent.includes(want)`, "host: "+label)
+	p.Click("#group-details summary")
+	p.WaitFor("the details to name zed as host", `(want) => document.querySelector('#group-raft').textContent.includes(want)`, "Host (raft leader)"+label)
+	facts := webtest.Eval[string](p, `document.querySelector('#group-raft').textContent`)
+	if !strings.Contains(facts, "through a relay: "+label) {
+		t.Errorf("the paths do not name zed as %q: %q", label, facts)
+	}
+	if n := strings.Count(facts, zed.pub.Fingerprint()); n < 3 {
+		t.Errorf("the details name zed with his fingerprint %d times, want 3 (host, voter or learner, path): %q", n, facts)
+	}
+}

@@ -55,7 +55,7 @@ function groupFacts(g) {
   const online = g.members.filter((m) => m.online || m.self).length;
   const host = g.members.find((m) => m.public_id === g.host);
   const parts = [g.members.length + (g.members.length === 1 ? ' member' : ' members'), online + ' online'];
-  parts.push(host ? 'host: ' + memberName(host) : 'no host right now');
+  parts.push(host ? 'host: ' + memberLabel(host) : 'no host right now');
   if (g.queued > 0) parts.push(g.queued + (g.queued === 1 ? ' message of yours' : ' messages of yours') + ' not in the order yet');
   if (g.removed_by) parts.push((g.removed_by_name || 'an admin') + ' removed you from this group');
   else if (g.role === 'left') parts.push('you left this group');

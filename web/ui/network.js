@@ -5,7 +5,7 @@
 
 import { $, el, svg, fmtMs } from './dom.js';
 import { state, currentGroupStatus, shortID, memberLabel } from './state.js';
-import { prefRank, memberName } from './memberlist.js';
+import { prefRank } from './memberlist.js';
 
 export function renderNetwork() {
   renderPicture();
@@ -20,8 +20,9 @@ function renderFacts() {
     const voters = g.members.filter((m) => m.voter);
     const learners = g.members.filter((m) => !m.voter);
     const host = g.members.find((m) => m.public_id === g.host);
-    const names = (list) => list.map(memberName).join(', ') || 'none';
-    rows.push(['Host (raft leader)', host ? memberName(host) : 'none: no quorum']);
+    // Named with the fingerprint after a shared name (memberLabel).
+    const names = (list) => list.map(memberLabel).join(', ') || 'none';
+    rows.push(['Host (raft leader)', host ? memberLabel(host) : 'none: no quorum']);
     rows.push(['Quorum', Math.floor(voters.length / 2) + 1 + ' of ' + voters.length + ' voters' + (g.has_quorum ? ', reached' : ', not reached')]);
     rows.push(['Voters', names(voters)]);
     rows.push(['Learners', names(learners)]);
@@ -46,8 +47,8 @@ function pathsFact(g) {
   const relayed = [];
   for (const m of g.members) {
     if (m.self) continue;
-    if (m.path === 'direct') direct.push(memberName(m));
-    else if (m.path === 'relayed') relayed.push(memberName(m));
+    if (m.path === 'direct') direct.push(memberLabel(m));
+    else if (m.path === 'relayed') relayed.push(memberLabel(m));
   }
   const parts = [];
   if (direct.length) parts.push('direct: ' + direct.join(', '));

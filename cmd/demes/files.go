@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"net/http"
 	"net/url"
@@ -88,8 +89,9 @@ func unwrapPath(err error) error {
 }
 
 // runDownload writes the file a message carries: to -o FILE, to stdout
-// with -o -, or else to its own name in the current directory (never over
-// an existing file). It waits up to --timeout while the node fetches it.
+// with -o -, or else to its own name in the current directory, never over
+// an existing file (see checkNewFile). It waits up to --timeout while the
+// node fetches it.
 func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newNodeFlags("download MESSAGE_ID [-o FILE] [--group G] [--timeout D]", stdout, "", true)
 	out := f.String("o", "", "write the file to this `path` (- for stdout); default: its own name, here")
@@ -106,6 +108,13 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if *timeout <= 0 {
 		return f.usagef("--timeout must be positive, not %v", *timeout)
+	}
+	if *out != "" && *out != "-" {
+		// Checked before the node is asked, as transcript -o and backup -o
+		// do: the file there may be one someone keeps.
+		if err := checkNewFile(*out); err != nil {
+			return err
+		}
 	}
 	c, g, err := f.connect(ctx)
 	if err != nil {
@@ -132,46 +141,37 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer resp.Body.Close()
-	var w io.Writer = stdout
-	var file *os.File
-	switch *out {
-	case "-":
-	case "":
+	copyBody := func(w io.Writer) error {
+		n, err := io.Copy(w, resp.Body)
+		if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+			err = fmt.Errorf("the download stopped after %d of %d bytes", n, resp.ContentLength)
+		}
+		return err
+	}
+	if *out == "-" {
+		if err := copyBody(stdout); err != nil {
+			return failf("try again: demes download "+pos[0], "cannot download the file: %v", err)
+		}
+		return nil
+	}
+	name, hint := *out, existsHint
+	if name == "" {
 		_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
-		name := params["filename"]
+		name, hint = params["filename"], "choose another name with -o FILE"
 		if content.CheckFileName(name) != nil {
 			name = pos[0]
 		}
-		file, err = os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if errors.Is(err, os.ErrExist) {
-			return failf("choose another name with -o FILE", "%s exists already", name)
-		}
-	default:
-		file, err = os.OpenFile(*out, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	}
-	if err != nil {
-		return failf("check the path", "cannot write the file: %v", unwrapPath(err))
-	}
-	if file != nil {
-		w = file
-	}
-	n, err := io.Copy(w, resp.Body)
-	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
-		err = fmt.Errorf("the download stopped after %d of %d bytes", n, resp.ContentLength)
-	}
-	if file != nil {
-		if cerr := file.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			os.Remove(file.Name())
-		}
-	}
-	if err != nil {
+	// Through a temporary file, never over an existing one: a download
+	// that stops leaves nothing at the path, and a file that appeared
+	// there since the check above is kept.
+	n, err := writeNewFileWith(name, 0o600, copyBody)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return withHint(err, hint)
+	case err != nil:
 		return failf("try again: demes download "+pos[0], "cannot download the file: %v", err)
 	}
-	if file != nil {
-		fmt.Fprintf(stderr, "demes: wrote %s (%d bytes)\n", file.Name(), n)
-	}
+	fmt.Fprintf(stderr, "demes: wrote %s (%d bytes)\n", name, n)
 	return nil
 }

@@ -3,6 +3,7 @@ package state
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
@@ -33,7 +34,7 @@ func NormalizeRelay(s string) (string, error) {
 		}
 		a, err := ma.NewMultiaddr(p)
 		if err != nil {
-			return "", fmt.Errorf("relay address %q is not a multiaddr: %v", p, err)
+			return "", notMultiaddr(p, err)
 		}
 		parts = append(parts, a.String())
 	}
@@ -79,7 +80,7 @@ func relayPeer(r string) (string, error) {
 	for _, p := range strings.Split(r, ",") {
 		a, err := ma.NewMultiaddr(p)
 		if err != nil {
-			return "", fmt.Errorf("relay address %q is not a multiaddr: %v", p, err)
+			return "", notMultiaddr(p, err)
 		}
 		if a.String() != p {
 			return "", fmt.Errorf("relay address %q is not in normal form (%q)", p, a.String())
@@ -99,6 +100,32 @@ func relayPeer(r string) (string, error) {
 		}
 	}
 	return id, nil
+}
+
+// The multiaddr library's reasons, as it words them (version 0.16): what
+// notMultiaddr says in plain words.
+var (
+	maBadValue   = regexp.MustCompile(`invalid value "([^"]*)" for protocol ([^:\s]+)`)
+	maBadProto   = regexp.MustCompile(`unknown protocol (\S+)`)
+	maNoProtocol = regexp.MustCompile(`must begin with /`)
+)
+
+// notMultiaddr says that p, which the multiaddr library refused with err,
+// is not a multiaddr, and which part is wrong where it can tell, in plain
+// words rather than the library's (the address is shown to people in the
+// CLI and the UI). Where it cannot tell, it says no more than that.
+func notMultiaddr(p string, err error) error {
+	why := ""
+	switch msg := err.Error(); {
+	case !strings.HasPrefix(p, "/") || maNoProtocol.MatchString(msg):
+		why = ": it does not begin with /"
+	case maBadValue.MatchString(msg):
+		m := maBadValue.FindStringSubmatch(msg)
+		why = fmt.Sprintf(": %q is not a valid %s value", m[1], m[2])
+	case maBadProto.MatchString(msg):
+		why = fmt.Sprintf(": there is no protocol named %q", maBadProto.FindStringSubmatch(msg)[1])
+	}
+	return fmt.Errorf("relay address %q is not a multiaddr%s", p, why)
 }
 
 // The two encodings of a [SettingsBody]: without relays, the three fields

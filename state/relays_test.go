@@ -98,6 +98,23 @@ func TestNormalizeRelay(t *testing.T) {
 	}
 }
 
+// TestNormalizeRelayErrors: an address that does not parse is refused in
+// plain words, with the part that is wrong, not the multiaddr library's text.
+func TestNormalizeRelayErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		"garbage":                    `relay address "garbage" is not a multiaddr: it does not begin with /`,
+		"relay.example.org:4001":     `relay address "relay.example.org:4001" is not a multiaddr: it does not begin with /`,
+		"/ip4/1.2.3/tcp/1":           `relay address "/ip4/1.2.3/tcp/1" is not a multiaddr: "1.2.3" is not a valid ip4 value`,
+		"/ip4/1.2.3.4/tpc/1":         `relay address "/ip4/1.2.3.4/tpc/1" is not a multiaddr: there is no protocol named "tpc"`,
+		"/ip4/1.2.3.4/tcp/1/p2p/xyz": `relay address "/ip4/1.2.3.4/tcp/1/p2p/xyz" is not a multiaddr: "xyz" is not a valid p2p value`,
+	} {
+		_, err := NormalizeRelay(in)
+		if err == nil || err.Error() != want {
+			t.Errorf("NormalizeRelay(%q): %v; want %s", in, err, want)
+		}
+	}
+}
+
 // TestSettingsEncoding: settings without relays encode as they did before
 // relays existed (three elements: the bytes, and so the signatures, of old
 // entries and snapshots are unchanged); with relays, as four; four elements

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/demes/demes/api"
+	"github.com/demes/demes/state"
 )
 
 // runGroup is `demes group create NAME`, a new group with this node as its
@@ -49,6 +50,11 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		if set["relay"] && set["no-relays"] {
 			return f.usagef("--relay and --no-relays go one without the other")
+		}
+		if set["relay"] {
+			if relays, err = checkRelays(relays); err != nil {
+				return err
+			}
 		}
 		change := func(s *api.GroupSettings) bool {
 			if set["members-invite"] {
@@ -151,9 +157,37 @@ func groupSettings(ctx context.Context, f *nodeFlags, change func(*api.GroupSett
 	fmt.Fprintf(tw, "bytes-per-day\t%d\t(bytes of messages each member may send per day)\n", s.BytesPerDay)
 	if len(s.Relays) == 0 {
 		fmt.Fprintf(tw, "relays\tnone\t(add one with --relay ADDR)\n")
+	} else {
+		fmt.Fprintf(tw, "relays\t%d\t(members reserve a slot on each)\n", len(s.Relays))
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// Below the table, one a line: an address is long, and in a column it
+	// would push the others' notes far to the right.
 	for _, r := range s.Relays {
-		fmt.Fprintf(tw, "relay\t%s\t(members reserve a slot on it)\n", clean(r, " "))
+		fmt.Fprintf(stdout, "  %s\n", clean(r, " "))
 	}
-	return tw.Flush()
+	return nil
+}
+
+// relayHint says what a relay address looks like.
+const relayHint = "give the address 'demes relay' printed on its last line: a multiaddr ending in the relay's /p2p/ peer id, such as /ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..."
+
+// checkRelays puts the --relay values in the form the settings carry and
+// refuses, as bad usage and before the node is asked, those the node would
+// refuse: one that is no relay address, the same relay twice, too many.
+func checkRelays(in []string) ([]string, error) {
+	out := make([]string, len(in))
+	for i, r := range in {
+		nr, err := state.NormalizeRelay(r)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--relay: %w", err), relayHint)
+		}
+		out[i] = nr
+	}
+	if err := state.CheckRelays(out); err != nil {
+		return nil, usageError(fmt.Errorf("--relay: %w", err), relayHint)
+	}
+	return out, nil
 }

@@ -62,6 +62,10 @@ type Message struct {
 	// the message it changes.
 	Kind   string `json:"kind,omitempty"`
 	Target string `json:"target,omitempty"`
+	// Unchanged is set on the answer to a change that would change
+	// nothing (taking back a reaction there is none of, or the same
+	// reaction again): it was not sent, and the answer has no id.
+	Unchanged bool `json:"unchanged,omitempty"`
 	// Attachment is set on a file message (its text is the file's name).
 	Attachment *Attachment `json:"attachment,omitempty"`
 	// NameShared says that another member or former member of the group

@@ -60,6 +60,31 @@ func (g *group) checkChange(c content.Content) error {
 	return nil
 }
 
+// changesNothing reports whether the change c, which checkChange let
+// through, would change nothing: a reaction taken back that this member
+// does not have, or the reaction it has already. What it has is what the
+// board shows, or what the last of its reactions to that message still in
+// the outbox makes it.
+func (g *group) changesNothing(c content.Content) bool {
+	if c.Kind != content.Reaction || c.Ref == nil {
+		return false
+	}
+	mine := ""
+	if n := g.board.Note(*c.Ref); n != nil {
+		mine = n.Reactions[g.n.selfID]
+	}
+	var last *pending
+	for _, p := range g.outbox {
+		if last != nil && !p.sentAt.After(last.sentAt) {
+			continue
+		}
+		if q, err := content.Parse([]byte(p.text)); err == nil && q.Kind == content.Reaction && q.Ref != nil && *q.Ref == *c.Ref {
+			last, mine = p, q.Emoji
+		}
+	}
+	return mine == c.Emoji
+}
+
 // applyContent applies the opened body of the accepted chat message c by
 // author (a public id, "" if unknown) to the board, and returns the
 // content to list, with ok false for a change, which is not listed. A

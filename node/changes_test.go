@@ -82,6 +82,10 @@ func TestMessageChanges(t *testing.T) {
 	if react.Kind != "reaction" || react.Target != hello.ID {
 		t.Fatalf("the reaction answers as %+v", react)
 	}
+	// Committed: its answer names its place in the log, as a text's does.
+	if react.Index == 0 || react.Index <= reply.Index {
+		t.Errorf("the committed reaction answers with index %d (the reply before it: %d)", react.Index, reply.Index)
+	}
 	c.post(2, content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "👍"})
 	c.post(2, content.Content{Kind: content.Reaction, Ref: ref(t, old), Emoji: "🎉"})
 	c.post(0, content.Content{Kind: content.Reaction, Ref: ref(t, hello), Emoji: "😀"})
@@ -107,6 +111,17 @@ func TestMessageChanges(t *testing.T) {
 	} {
 		if m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, tc.cnt, time.Second); !errors.Is(err, tc.want) {
 			t.Errorf("%s: sent as %+v, %v; want %v", name, m, err, tc.want)
+		}
+	}
+	// A change that would change nothing is not sent (no id, so nothing
+	// in the outbox): the answer says so.
+	for name, cnt := range map[string]content.Content{
+		"take back no reaction":   {Kind: content.Reaction, Ref: ref(t, old)},
+		"the same reaction again": {Kind: content.Reaction, Ref: ref(t, hello), Emoji: "👍"},
+	} {
+		m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, cnt, time.Second)
+		if err != nil || !m.Unchanged || m.ID != "" || m.Kind != "reaction" || m.Target != hex.EncodeToString(cnt.Ref[:]) {
+			t.Errorf("%s: answered %+v, %v; want unchanged, with no id", name, m, err)
 		}
 	}
 	// A change is in the log but not listed: no page ends before it.

@@ -485,15 +485,25 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 		durable, done, firstRound chan struct{}
 		serr                      error
 	)
+	unchanged := false
 	if err := g.do(ctx, func() {
 		if serr = g.checkChange(c); serr == nil {
-			msg, durable, done, firstRound, serr = g.enqueue(string(body))
+			if unchanged = g.changesNothing(c); !unchanged {
+				msg, durable, done, firstRound, serr = g.enqueue(string(body))
+			}
 		}
 	}); err != nil {
 		return Message{}, err
 	}
 	if serr != nil {
 		return Message{}, serr
+	}
+	if unchanged {
+		// Not sent: a second entry would only grow the log (and the
+		// transcript) with a change of nothing.
+		m := Message{Author: g.n.selfID, Name: g.n.cfg.Name, GroupID: g.id.String(), Unchanged: true}
+		content.Show(&m, c, nil)
+		return m, nil
 	}
 	// A message the quota holds back goes out only once the quota allows,
 	// which waiting here would not change: answer at once (the caller
@@ -577,6 +587,9 @@ func (g *group) committedMessage(msg Message) Message {
 	if ok {
 		return m
 	}
+	// A change (a reaction, an edit, a delete) is not listed, so not in
+	// hist: its place in the log is in the state's index of message ids.
+	_ = g.do(context.Background(), func() { msg.Index, _ = g.st.MsgIDs.Lookup(msgID(msg)) })
 	msg.State, msg.Order, msg.Delivered, msg.Others = StateCommitted, 0, 0, 0
 	return msg
 }

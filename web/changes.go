@@ -132,11 +132,12 @@ func (h *handler) send(w http.ResponseWriter, r *http.Request) {
 	writeSent(w, m)
 }
 
-// writeSent answers a sent message: 200 when it is committed, 202 when it
-// is accepted into the outbox, not yet in the group's log.
+// writeSent answers a sent message: 200 when it is committed (or was not
+// sent because it would change nothing), 202 when it is accepted into the
+// outbox, not yet in the group's log.
 func writeSent(w http.ResponseWriter, m api.Message) {
 	status := http.StatusOK
-	if m.State != api.StateCommitted {
+	if m.State != api.StateCommitted && !m.Unchanged {
 		status = http.StatusAccepted
 	}
 	writeJSON(w, status, m)

@@ -55,3 +55,33 @@ func TestPageBeforeAChange(t *testing.T) {
 		t.Errorf("%d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// TestReactUnchanged: taking back a reaction there is none of, or the same
+// reaction again, changes nothing; the node sends nothing, and the answer
+// is a 200 that says so (unchanged, no id), not a 202 as for a change
+// still on its way.
+func TestReactUnchanged(t *testing.T) {
+	w, gid, u := friendsUI(t)
+	m, err := w.node("bob").Send(context.Background(), gid, "lunch at noon?", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := api.MessagePath(api.RouteReact, gid, m.ID)
+	for i, tc := range []struct {
+		body      string
+		unchanged bool
+	}{
+		{`{"remove":true}`, true},
+		{`{"emoji":"👍"}`, false},
+		{`{"emoji":"👍"}`, true},
+		{`{"remove":true}`, false},
+		{`{"remove":true}`, true},
+	} {
+		rec := serve(u, newReq(u, http.MethodPost, path, tc.body))
+		var got api.Message
+		json.Unmarshal(rec.Body.Bytes(), &got)
+		if rec.Code != http.StatusOK || got.Unchanged != tc.unchanged || (got.ID == "") != tc.unchanged || got.Target != m.ID {
+			t.Errorf("%d: %s: %d %s; want 200, unchanged %v", i, tc.body, rec.Code, rec.Body.String(), tc.unchanged)
+		}
+	}
+}

@@ -102,6 +102,15 @@ func sendChange(ctx context.Context, f *nodeFlags, route, id string, req api.Cha
 	if err != nil {
 		return err
 	}
+	if m.Unchanged {
+		// As admin add/remove: exit 0, so that a script may run it again.
+		if req.Emoji == "" {
+			fmt.Fprintf(stderr, "demes: you have no reaction to message %s in %q; nothing changed\n", id, clean(g.Name, " "))
+		} else {
+			fmt.Fprintf(stderr, "demes: your reaction to message %s in %q is %s already; nothing changed\n", id, clean(g.Name, " "), clean(req.Emoji, ""))
+		}
+		return nil
+	}
 	if m.State != api.StateCommitted {
 		fmt.Fprintf(stderr, "demes: the %s %s is not in the group's order yet; it stays in the outbox and takes effect when the group commits it\n", m.Kind, m.ID)
 		return &exitError{code: exitAccepted}

@@ -34,11 +34,26 @@ func postToOutbox(ctx context.Context, c *client, path string, req any, timeout 
 		}
 		return api.Message{}, err
 	}
-	if jsonOut {
+	switch {
+	case m.Unchanged && jsonOut:
+		// Nothing was sent: no id, time or state to show.
+		return m, writeJSON(stdout, unchangedJSON{Kind: m.Kind, Target: m.Target, GroupID: m.GroupID, Unchanged: true})
+	case m.Unchanged:
+	case jsonOut:
 		return m, writeJSON(stdout, m)
+	default:
+		fmt.Fprintln(stdout, m.ID)
 	}
-	fmt.Fprintln(stdout, m.ID)
 	return m, nil
+}
+
+// unchangedJSON is what --json prints for a change the node did not send
+// because it would change nothing (api.Message.Unchanged).
+type unchangedJSON struct {
+	Kind      string `json:"kind"`
+	Target    string `json:"target"`
+	GroupID   string `json:"group_id"`
+	Unchanged bool   `json:"unchanged"`
 }
 
 // runSend sends a chat message and waits until it is committed to the group's

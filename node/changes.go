@@ -85,6 +85,15 @@ func (g *group) changesNothing(c content.Content) bool {
 	return mine == c.Emoji
 }
 
+// unchangedMessage is the answer to the change c that changesNothing kept
+// back: not sent, since a second entry would only grow the log (and the
+// transcript) with a change of nothing.
+func (g *group) unchangedMessage(c content.Content) Message {
+	m := Message{Author: g.n.selfID, Name: g.n.cfg.Name, GroupID: g.id.String(), Unchanged: true}
+	content.Show(&m, c, nil)
+	return m
+}
+
 // applyContent applies the opened body of the accepted chat message c by
 // author (a public id, "" if unknown) to the board, and returns the
 // content to list, with ok false for a change, which is not listed. A

@@ -499,11 +499,7 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 		return Message{}, serr
 	}
 	if unchanged {
-		// Not sent: a second entry would only grow the log (and the
-		// transcript) with a change of nothing.
-		m := Message{Author: g.n.selfID, Name: g.n.cfg.Name, GroupID: g.id.String(), Unchanged: true}
-		content.Show(&m, c, nil)
-		return m, nil
+		return g.unchangedMessage(c), nil
 	}
 	// A message the quota holds back goes out only once the quota allows,
 	// which waiting here would not change: answer at once (the caller

@@ -68,7 +68,7 @@ func sendFile(ctx context.Context, c *client, gid, path string, timeout time.Dur
 		return api.Message{}, fmt.Errorf("the node's answer to the upload is not what this demes expects: %w", err)
 	}
 	if jsonOut {
-		return m, writeJSON(stdout, m)
+		return m, writeJSON(stdout, sentJSON(m))
 	}
 	fmt.Fprintln(stdout, m.ID)
 	return m, nil

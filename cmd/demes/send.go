@@ -40,11 +40,27 @@ func postToOutbox(ctx context.Context, c *client, path string, req any, timeout 
 		return m, writeJSON(stdout, unchangedJSON{Kind: m.Kind, Target: m.Target, GroupID: m.GroupID, Unchanged: true})
 	case m.Unchanged:
 	case jsonOut:
-		return m, writeJSON(stdout, m)
+		return m, writeJSON(stdout, sentJSON(m))
 	default:
 		fmt.Fprintln(stdout, m.ID)
 	}
 	return m, nil
+}
+
+// sentJSON is what --json prints for a message just sent: the message,
+// and when it is tentative, always delivered, others and held, even where
+// they are 0 or false (the API leaves those out; a script reads them).
+func sentJSON(m api.Message) any {
+	if m.State == api.StateCommitted {
+		return m
+	}
+	// The outer fields win over the embedded ones of the same name.
+	return struct {
+		api.Message
+		Delivered int  `json:"delivered"`
+		Others    int  `json:"others"`
+		Held      bool `json:"held"`
+	}{m, m.Delivered, m.Others, m.Held}
 }
 
 // unchangedJSON is what --json prints for a change the node did not send

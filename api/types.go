@@ -183,6 +183,10 @@ type GroupStatus struct {
 	Edges      []Edge   `json:"edges"`
 	Committed  uint64   `json:"committed"` // commit index
 	Queued     int      `json:"queued"`    // messages waiting in the outbox
+	// Held is how many of the Queued ones wait because sending them now
+	// would be over this member's quota in the group (Settings: messages
+	// per minute, bytes per day); they go out by themselves when it allows.
+	Held int `json:"held,omitempty"`
 	// Tentative is how many other members' messages this node holds that
 	// are not in the group's order yet.
 	Tentative int `json:"tentative,omitempty"`

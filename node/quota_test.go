@@ -174,6 +174,11 @@ func TestOwnNodeHoldsMessagesOverQuota(t *testing.T) {
 	if com, q := counts(1); com != fit || q != sent-fit {
 		t.Fatalf("%d committed and %d queued while over quota, want %d and %d", com, q, fit, sent-fit)
 	}
+	// The status says that the quota is why they wait.
+	c.Eventually(t, 20*time.Second, "the status to count the held messages", func() bool {
+		g := c.Node(1).Status().Groups[0]
+		return g.Queued == sent-fit && g.Held == sent-fit
+	})
 	c.setSettings(0, node.GroupSettings{})
 	c.Eventually(t, 60*time.Second, "every message of the member committed", func() bool {
 		com, q := counts(1)

@@ -32,6 +32,7 @@ type view struct {
 	prekey    []byte // this node's signed prekey as the log has it (keys.go); never changed in place
 	self      bool   // this node is a current member (false after leaving)
 	queued    int
+	held      int // of the queued, those the quota holds back
 	tentative int // other members' tentative messages held here
 	pref      []string
 	edges     []Edge
@@ -104,6 +105,11 @@ func (g *group) publish() {
 		replayed:  g.st.Applied >= g.replayTo,
 		queued:    len(g.outbox),
 		tentative: len(g.tent),
+	}
+	for _, p := range g.outbox {
+		if p.held {
+			v.held++
+		}
 	}
 	if v.name == "" {
 		v.name = g.info.Name
@@ -235,7 +241,7 @@ func (g *group) status() GroupStatus {
 	v := g.view.Load()
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
-		Committed: v.applied, Queued: v.queued, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
+		Committed: v.applied, Queued: v.queued, Held: v.held, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
 		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt, Keys: v.keys,
 		NoPrekey: v.noPrekey, ForwardSecrecy: v.self && v.role != "left" && len(v.noPrekey) == 0,
 		RemovedBy: v.removedBy, RemovedByName: v.removedByName,

@@ -149,7 +149,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 			clean(strings.Join(g.NoPrekey, ", "), " "))
 	}
 	if g.Queued > 0 {
-		fmt.Fprintf(tw, "  queued\t%d in the outbox\n", g.Queued)
+		fmt.Fprintf(tw, "  queued\t%d in the outbox%s\n", g.Queued, heldText(g))
 	}
 	if g.Tentative > 0 {
 		fmt.Fprintf(tw, "  tentative\t%d from others, not in the group's order yet\n", g.Tentative)
@@ -246,4 +246,31 @@ func reachText(r api.Reachability) string {
 		s += "; meanwhile " + relays
 	}
 	return s
+}
+
+// heldText says, after the count of queued messages, how many of them the
+// quota holds back and which quota is in force, or "" when it holds none:
+// a person seeing messages queued would otherwise look at the network.
+func heldText(g api.GroupStatus) string {
+	if g.Held <= 0 {
+		return ""
+	}
+	which := ""
+	if g.Held < g.Queued {
+		which = fmt.Sprintf(" %d of them", g.Held)
+	}
+	msgs := "messages"
+	if g.Settings.MsgsPerMinute == 1 {
+		msgs = "message"
+	}
+	return fmt.Sprintf(",%s held back by your quota in this group (%d %s a minute, %s a day; 'demes group settings' shows it): they go out by themselves when it allows",
+		which, g.Settings.MsgsPerMinute, msgs, mibText(g.Settings.BytesPerDay))
+}
+
+// mibText writes a size of at least 1 MiB (a quota's bytes a day) in MiB.
+func mibText(n uint64) string {
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }

@@ -134,3 +134,32 @@ func Example_printGroupStatusCensored() {
 	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
 	//     Bob    70e4 647c 096f 1192  voter  online  -  host
 }
+
+// Messages the quota holds back say so, with the quota in force: not
+// "queued" alone, which sends a person looking at the network.
+func Example_printGroupStatusHeld() {
+	g := api.GroupStatus{
+		GroupID: "e5e5e5e5", Name: "delta", Host: alice.String(), Term: 2, Role: "leader", Committed: 5, Queued: 2, Held: 2, HasQuorum: true,
+		Settings: api.GroupSettings{MsgsPerMinute: 1, BytesPerDay: 50 << 20},
+	}
+	printGroupStatus(os.Stdout, g)
+	g.Queued, g.Settings = 3, api.GroupSettings{MsgsPerMinute: 120, BytesPerDay: 1<<20 + 1<<19}
+	printGroupStatus(os.Stdout, g)
+	// Output:
+	// group "delta" (e5e5e5e5)
+	//   host       d341 d769 1e1e b07d
+	//   term       2
+	//   this node  leader
+	//   quorum     yes
+	//   committed  5
+	//   queued     2 in the outbox, held back by your quota in this group (1 message a minute, 50 MiB a day; 'demes group settings' shows it): they go out by themselves when it allows
+	//   members (0):
+	// group "delta" (e5e5e5e5)
+	//   host       d341 d769 1e1e b07d
+	//   term       2
+	//   this node  leader
+	//   quorum     yes
+	//   committed  5
+	//   queued     3 in the outbox, 2 of them held back by your quota in this group (120 messages a minute, 1.5 MiB a day; 'demes group settings' shows it): they go out by themselves when it allows
+	//   members (0):
+}

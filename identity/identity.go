@@ -165,6 +165,8 @@ var (
 	ErrPrefix   = errors.New("not a DeMeS public id: it must start with \"demes1\"")
 	ErrChecksum = errors.New("checksum mismatch: the id was mistyped or cut")
 	ErrLength   = errors.New("wrong length")
+	// ErrMistyped: a character no public id has, or mixed case.
+	ErrMistyped = errors.New("the id was mistyped")
 	ErrKey      = errors.New("invalid key")
 	// ErrWeakKey: a key that is not on its curve, of small order, or not
 	// canonically encoded. A small-order ed25519 key verifies forged
@@ -173,12 +175,20 @@ var (
 	ErrWeakKey = errors.New("weak key refused")
 )
 
+// PublicIDLen is the length of a public id's text form: "demes1", its 64
+// bytes of keys in bech32 (103 characters) and a checksum of 6.
+const PublicIDLen = len(PublicHRP) + 1 + (64*8+4)/5 + 6
+
 // ParsePublicID parses the "demes1..." text form. The error says which part is
-// wrong: prefix, checksum (a typo), length, or the keys themselves.
+// wrong, in words for a person: prefix, length, checksum (a typo) or a
+// character no id has, or the keys themselves.
 func ParsePublicID(s string) (PublicID, error) {
 	s = strings.TrimSpace(s)
 	if !strings.HasPrefix(strings.ToLower(s), PublicHRP+"1") {
 		return PublicID{}, fmt.Errorf("parse public id: %w", ErrPrefix)
+	}
+	if len(s) != PublicIDLen {
+		return PublicID{}, fmt.Errorf("parse public id: %w: it is %d characters long; a public id is %d", ErrLength, len(s), PublicIDLen)
 	}
 	hrp, data, err := bech32.Decode(s)
 	hrp = strings.ToLower(hrp)
@@ -186,7 +196,7 @@ func ParsePublicID(s string) (PublicID, error) {
 		if errors.Is(err, bech32.ErrChecksum) {
 			return PublicID{}, fmt.Errorf("parse public id: %w", ErrChecksum)
 		}
-		return PublicID{}, fmt.Errorf("parse public id: %w: %v", ErrChecksum, err)
+		return PublicID{}, fmt.Errorf("parse public id: %w: %s", ErrMistyped, notBech32(s))
 	}
 	if hrp != PublicHRP {
 		return PublicID{}, fmt.Errorf("parse public id: %w", ErrPrefix)
@@ -197,6 +207,23 @@ func ParsePublicID(s string) (PublicID, error) {
 	}
 	return p, nil
 }
+
+// notBech32 says in words why s, of the right length, is no bech32 string:
+// the decoder's own words name its parts ("separator", "position").
+func notBech32(s string) string {
+	if strings.ToLower(s) != s && strings.ToUpper(s) != s {
+		return "it mixes upper- and lower-case letters"
+	}
+	for _, r := range strings.ToLower(s[len(PublicHRP)+1:]) {
+		if !strings.ContainsRune(bech32Charset, r) {
+			return fmt.Sprintf("it holds %q, which no public id has", string(r))
+		}
+	}
+	return "it is not written as a public id is"
+}
+
+// bech32Charset are the characters of a bech32 string's data part.
+const bech32Charset = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
 
 // PublicIDFromBytes parses the 64-byte binary form (ed25519 key, X25519 key).
 func PublicIDFromBytes(b []byte) (PublicID, error) {

@@ -97,8 +97,11 @@ func TestParseErrors(t *testing.T) {
 		{"age recipient", id.Public().AgeRecipient(), ErrPrefix},
 		{"empty", "", ErrPrefix},
 		{"typo", string(typo), ErrChecksum},
-		{"truncated", good[:len(good)-3], ErrChecksum},
+		{"truncated", good[:len(good)-3], ErrLength},
 		{"short", short, ErrLength},
+		{"cut short", "demes1nope", ErrLength},
+		{"not bech32", good[:20] + "b" + good[21:], ErrMistyped},
+		{"mixed case", good[:20] + strings.ToUpper(good[20:]), ErrMistyped},
 		{"zero key", zero, ErrKey},
 		{"other hrp", other, ErrPrefix},
 	}
@@ -109,6 +112,19 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("ParsePublicID(%q) = %v, want %v", tc.in, err, tc.want)
 			}
 		})
+	}
+	if len(good) != PublicIDLen {
+		t.Errorf("a public id is %d characters long, not PublicIDLen (%d)", len(good), PublicIDLen)
+	}
+	// The reasons are in plain words, not the bech32 decoder's.
+	for in, want := range map[string]string{
+		"demes1nope":                           "parse public id: wrong length: it is 10 characters long; a public id is 115",
+		good[:20] + "b" + good[21:]:            `parse public id: the id was mistyped: it holds "b", which no public id has`,
+		good[:20] + strings.ToUpper(good[20:]): "parse public id: the id was mistyped: it mixes upper- and lower-case letters",
+	} {
+		if _, err := ParsePublicID(in); err == nil || err.Error() != want {
+			t.Errorf("ParsePublicID(%q): %v; want %s", in, err, want)
+		}
 	}
 	if _, err := ParsePublicID(strings.ToUpper(good)); err != nil {
 		t.Fatalf("upper-case id rejected: %v", err)

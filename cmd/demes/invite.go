@@ -54,11 +54,11 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	// Checked here too, so a typo is caught before anything is asked of the
-	// node, with the parser's precise reason (prefix, checksum, length):
-	// bad usage (exit 2), as every malformed argument is.
-	pub, err := identity.ParsePublicID(pos[0])
+	// node, with the precise reason (prefix, length, checksum): bad usage
+	// (exit 2), as every malformed argument is.
+	pub, err := parsePublicIDArg(pos[0], "public id")
 	if err != nil {
-		return usageError(err, "copy the whole demes1... line that 'demes id' prints on their machine")
+		return usageError(err, publicIDHint("their", "the line 'demes id' prints on their machine"))
 	}
 	c, g, err := f.connect(ctx)
 	if err != nil {

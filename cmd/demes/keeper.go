@@ -61,9 +61,9 @@ func checkKeeperTarget(target string) error {
 	if isPeerURL(target) {
 		return nil
 	}
-	if _, err := identity.ParsePublicID(target); err != nil {
+	if _, err := parsePublicIDArg(target, "public id"); err != nil {
 		if strings.HasPrefix(strings.ToLower(target), identity.PublicHRP+"1") {
-			return usageError(err, "copy the whole demes1... line that 'demes id' prints on the keeper's machine")
+			return usageError(err, publicIDHint("the keeper's", "the line 'demes id' prints on the keeper's machine"))
 		}
 		return usageError(fmt.Errorf("%q is neither a public id (demes1...) nor a peer URL (http://...)", short(target)),
 			"give the keeper's peer URL (http://HOST:PORT, as its demes serve --keeper prints) or its public id")

@@ -49,7 +49,7 @@ func runRemove(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := f.wantArgs(pos, 1, "the PUBLIC_ID of the member to remove ('demes status --json' lists the members)"); err != nil {
 		return err
 	}
-	pub, err := memberID(pos[0])
+	pub, err := memberIDArg(pos[0])
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.wantArgs(pos[1:], 1, "the PUBLIC_ID of the member ('demes status --json' lists the members)"); err != nil {
 		return err
 	}
-	pub, err := memberID(pos[1])
+	pub, err := memberIDArg(pos[1])
 	if err != nil {
 		return err
 	}
@@ -141,16 +141,4 @@ func adminAlready(ctx context.Context, c *client, gid string, pub identity.Publi
 		}
 	}
 	return false, nil
-}
-
-// memberID parses a member's public id before the node is asked, with the
-// parser's precise reason. A malformed id is bad usage (exit 2), as a
-// malformed message id is; a well-formed id of no member is the node's
-// refusal (exit 1).
-func memberID(s string) (identity.PublicID, error) {
-	pub, err := identity.ParsePublicID(s)
-	if err != nil {
-		return identity.PublicID{}, usageError(err, "give the member's whole demes1... public id ('demes status --json' lists the members)")
-	}
-	return pub, nil
 }

@@ -27,7 +27,7 @@ func runReform(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *without != "" {
-		if _, err := memberID(*without); err != nil {
+		if _, err := memberIDArg(*without); err != nil {
 			return err
 		}
 	}

@@ -49,9 +49,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	allowed := map[[32]byte]bool{}
 	for _, a := range allow {
-		pub, err := identity.ParsePublicID(a)
+		pub, err := parsePublicIDArg(a, "public id")
 		if err != nil {
-			return f.usagef("--allow %s: %v", a, err)
+			return usageError(fmt.Errorf("--allow: %w", err), publicIDHint("each member's", "the line 'demes id' prints on its machine"))
 		}
 		allowed[pub.Sign] = true
 	}

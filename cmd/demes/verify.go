@@ -31,7 +31,8 @@ func (t *trustFlag) String() string {
 func (t *trustFlag) Set(s string) error {
 	p, err := identity.ParsePublicID(s)
 	if err != nil {
-		return err
+		// The flag's error says "--trust: "VALUE": " before it.
+		return errors.New("not a valid public id: " + publicIDProblem(err))
 	}
 	*t = append(*t, p)
 	return nil

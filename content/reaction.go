@@ -21,7 +21,10 @@ func (n notEmojiError) Unwrap() error { return ErrNotEmoji }
 
 // CheckReaction reports whether e may be sent as a reaction: one emoji,
 // such as 👍, ❤️, 👍🏽, 👩‍💻, 🇫🇷 or 1️⃣, and no letters, digits, spaces,
-// control characters or punctuation. Its error wraps [ErrNotEmoji].
+// control characters or punctuation; a skin tone on its own (🏽) is none.
+// e is checked as given: a space around it is refused, not trimmed (the
+// CLI, the local API and the node check the same string, and send exactly
+// what passed). Its error wraps [ErrNotEmoji].
 //
 // It is stricter than [CheckEmoji], on purpose and only for what this node
 // sends: the members' nodes accept any reaction CheckEmoji accepts (that
@@ -99,8 +102,9 @@ func emojiElement(rs []rune, i int) (int, bool) {
 	if at(i, vs15) || at(i, vs16) {
 		i++
 	}
-	// A skin tone modifies a pictograph, not another tone (🏻🏻 is two).
-	if !isTone(base) && i < len(rs) && isTone(rs[i]) {
+	// A skin tone modifies the pictograph before it; on its own (or on
+	// another tone: isPictograph refuses a tone as a base) it is no emoji.
+	if i < len(rs) && isTone(rs[i]) {
 		i++
 	}
 	// Tags spell a subdivision flag after a black flag only, in lower
@@ -129,18 +133,19 @@ var emojiPunct = map[rune]bool{'\u203c': true, '\u2049': true, '\u2139': true, '
 
 // isPictograph reports whether r may be an emoji's base: a symbol outside
 // ASCII (most emoji are "other symbols"; arrows such as ↔ are math
-// symbols), a skin tone on its own, or one of emojiPunct.
+// symbols), or one of emojiPunct.
 //
 // Not a base, though symbols (helper-57's review): Latin-1's, but © and ®
 // (°, ±); math symbols outside the arrows (±, ＋, ∑), since the emoji
 // among math symbols are arrows (↔, ⤴); the Braille blank, which draws
-// nothing; and the object replacement and replacement characters.
+// nothing; the object replacement and replacement characters; and a skin
+// tone (QA: 🏽 alone modifies nothing, and shows as a bare swatch).
 func isPictograph(r rune) bool {
 	switch {
-	case r < 0x100 && r != '\u00a9' && r != '\u00ae', isRegional(r), r == '\u2800', r == '\ufffc', r == '\ufffd':
+	case r < 0x100 && r != '\u00a9' && r != '\u00ae', isRegional(r), isTone(r), r == '\u2800', r == '\ufffc', r == '\ufffd':
 		return false
 	case unicode.Is(unicode.Sm, r):
 		return r >= 0x2190 && r <= 0x21ff || r >= 0x2900 && r <= 0x297f
 	}
-	return unicode.Is(unicode.So, r) || isTone(r) || emojiPunct[r]
+	return unicode.Is(unicode.So, r) || emojiPunct[r]
 }

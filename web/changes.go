@@ -36,7 +36,9 @@ func (h *handler) change(kind content.Kind) http.HandlerFunc {
 		c := content.Content{Kind: kind, Ref: ref}
 		switch kind {
 		case content.Reaction:
-			c.Emoji = strings.TrimSpace(req.Emoji)
+			// As given, not trimmed: content.CheckReaction (in the
+			// node's Post) refuses a space around it, as the CLI does.
+			c.Emoji = req.Emoji
 			if c.Emoji == "" && !req.Remove {
 				writeError(w, http.StatusBadRequest, "no emoji to react with", `give one, or "remove": true to take your reaction back`)
 				return

@@ -26,6 +26,9 @@ func TestReactRefusesText(t *testing.T) {
 		`{"emoji":"ok"}`: `a reaction is one emoji, such as 👍; "ok" is not one`,
 		`{"emoji":"+1"}`: `a reaction is one emoji, such as 👍; "+1" is not one`,
 		`{"emoji":"👍👍"}`: `a reaction is one emoji, such as 👍; "👍👍" is not one`,
+		// Checked as given, as the CLI and the node do: not trimmed.
+		`{"emoji":" ❤️ "}`: `a reaction is one emoji, such as 👍; " ❤️ " is not one`,
+		`{"emoji":"🏽"}`:    `a reaction is one emoji, such as 👍; "🏽" is not one`,
 	} {
 		rec := serve(u, newReq(u, http.MethodPost, path, body))
 		var e api.ErrorResponse
@@ -34,7 +37,7 @@ func TestReactRefusesText(t *testing.T) {
 			t.Errorf("%s: %d %s; want 400 %q", body, rec.Code, rec.Body.String(), want)
 		}
 	}
-	for _, body := range []string{`{"emoji":"👍"}`, `{"emoji":" ❤️ "}`, `{"emoji":"👩🏽‍💻"}`} {
+	for _, body := range []string{`{"emoji":"👍"}`, `{"emoji":"❤️"}`, `{"emoji":"👩🏽‍💻"}`} {
 		if rec := serve(u, newReq(u, http.MethodPost, path, body)); rec.Code != http.StatusOK {
 			t.Errorf("%s: %d %s; want 200", body, rec.Code, rec.Body.String())
 		}

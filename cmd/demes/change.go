@@ -43,7 +43,9 @@ func runReact(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := checkMessageID(f, pos[0]); err != nil {
 			return err
 		}
-		req.Emoji = strings.TrimSpace(pos[1])
+		// As given, not trimmed: content.CheckReaction refuses a space
+		// around it, as the node and the local API do.
+		req.Emoji = pos[1]
 		if err := content.CheckReaction(req.Emoji); err != nil {
 			return usageError(err, "to answer in words, reply: demes send --reply-to "+pos[0]+" TEXT")
 		}

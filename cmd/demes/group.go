@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/state"
@@ -151,7 +150,7 @@ func groupSettings(ctx context.Context, f *nodeFlags, change func(*api.GroupSett
 	if s.MembersInvite {
 		who = "every member may invite"
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(stdout)
 	fmt.Fprintf(tw, "members-invite\t%t\t(%s)\n", s.MembersInvite, who)
 	fmt.Fprintf(tw, "msgs-per-minute\t%d\t(messages each member may send per minute)\n", s.MsgsPerMinute)
 	fmt.Fprintf(tw, "bytes-per-day\t%d\t(bytes of messages each member may send per day)\n", s.BytesPerDay)

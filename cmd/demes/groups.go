@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/demes/demes/api"
 )
@@ -37,7 +36,7 @@ func runGroups(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintln(stderr, "demes: this node is in no group yet (demes group create NAME, or demes join INVITE)")
 		return nil
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(stdout)
 	for _, g := range gs {
 		left := ""
 		switch {

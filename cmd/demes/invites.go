@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"text/tabwriter"
 	"time"
 
 	"github.com/demes/demes/api"
@@ -49,7 +48,7 @@ func runInvites(ctx context.Context, args []string, stdout, stderr io.Writer) er
 // printInvites writes the table of `demes invites`, the times in now's
 // location.
 func printInvites(w io.Writer, list []api.PendingInvite, now time.Time) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintln(tw, "INVITEE\tINVITED BY\tEXPIRES\tPUBLIC ID")
 	for _, inv := range list {
 		fp := inv.Fingerprint

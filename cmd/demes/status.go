@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/demes/demes/api"
 )
@@ -41,7 +40,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // printStatus writes the readable summary of `demes status`.
 func printStatus(w io.Writer, st api.Status) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	me := authorName(st.Name, st.PublicID)
 	fmt.Fprintf(tw, "node\t%s\n", clean(me, " "))
 	fmt.Fprintf(tw, "public id\t%s\n", st.PublicID)
@@ -126,7 +125,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 		// brings this node back.
 		fmt.Fprintln(w, "  no other member answers: if they moved to new addresses, point this node at one with 'demes reconnect PEER_URL' (or an invite code of the group)")
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	fmt.Fprintf(tw, "  host\t%s\n", host)
 	fmt.Fprintf(tw, "  term\t%d\n", g.Term)
 	switch {
@@ -164,7 +163,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	tw.Flush()
 
 	fmt.Fprintf(w, "  members (%d):\n", len(g.Members))
-	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw = newTable(w)
 	for _, m := range g.Members {
 		role := "learner"
 		if m.Voter {

@@ -163,3 +163,25 @@ func Example_printGroupStatusHeld() {
 	//   queued     3 in the outbox, 2 of them held back by your quota in this group (120 messages a minute, 1.5 MiB a day; 'demes group settings' shows it): they go out by themselves when it allows
 	//   members (0):
 }
+
+// A name in wide characters (two columns each on a terminal) keeps the
+// members' columns in line.
+func Example_printGroupStatusWideName() {
+	printGroupStatus(os.Stdout, api.GroupStatus{
+		GroupID: "f6f6f6f6", Name: "茶話会", Host: bob.String(), Term: 1, Role: "follower", Committed: 2, HasQuorum: true,
+		Members: []api.Member{
+			{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true},
+			{PublicID: bob.String(), Name: "山田", Fingerprint: bob.Fingerprint(), Voter: true, Online: true, Host: true},
+		},
+	})
+	// Output:
+	// group "茶話会" (f6f6f6f6)
+	//   host       山田
+	//   term       1
+	//   this node  follower
+	//   quorum     yes
+	//   committed  2
+	//   members (2):
+	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
+	//     山田   70e4 647c 096f 1192  voter  online  -  host
+}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/demes/demes/identity"
@@ -299,7 +298,7 @@ func printSummary(w io.Writer, s verifyJSON) {
 	if s.Unsealed > 0 {
 		fmt.Fprintf(w, "  %d opened here with the keys in the transcript: their text is what the group received\n", s.Unsealed)
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	tw := newTable(w)
 	if len(s.Authors) > 0 {
 		fmt.Fprintln(tw, "\nauthors:")
 		for _, a := range s.Authors {

@@ -47,9 +47,10 @@ func postToOutbox(ctx context.Context, c *client, path string, req any, timeout 
 	return m, nil
 }
 
-// sentJSON is what --json prints for a message just sent: the message,
-// and when it is tentative, always delivered, others and held, even where
-// they are 0 or false (the API leaves those out; a script reads them).
+// sentJSON is what --json prints for a message (or a change) just sent:
+// the message, and when it is tentative, always delivered, others and
+// held, even where they are 0 or false (the API leaves those out; a
+// script reads them), and no index, which it has not yet (the API's 0).
 func sentJSON(m api.Message) any {
 	if m.State == api.StateCommitted {
 		return m
@@ -57,10 +58,11 @@ func sentJSON(m api.Message) any {
 	// The outer fields win over the embedded ones of the same name.
 	return struct {
 		api.Message
-		Delivered int  `json:"delivered"`
-		Others    int  `json:"others"`
-		Held      bool `json:"held"`
-	}{m, m.Delivered, m.Others, m.Held}
+		Index     uint64 `json:"index,omitempty"`
+		Delivered int    `json:"delivered"`
+		Others    int    `json:"others"`
+		Held      bool   `json:"held"`
+	}{m, m.Index, m.Delivered, m.Others, m.Held}
 }
 
 // unchangedJSON is what --json prints for a change the node did not send

@@ -179,3 +179,28 @@ func TestMessageChanges(t *testing.T) {
 		t.Errorf("node2 restarted from snapshot %d (%v): the rebuild was not exercised", s.RestoredFrom, err)
 	}
 }
+
+// TestReactionInOutbox: whether a reaction changes anything counts this
+// member's reactions still on their way (in the outbox) after those the
+// group applied: one taken back right after it was sent is sent; taken
+// back again, it is not.
+func TestReactionInOutbox(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 213, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	msg := c.send(0, "react to me", 10*time.Second)
+	c.shown(1, msg.ID, "at all", func(m node.Message) bool { return m.State == node.StateCommitted })
+	for i, tc := range []struct {
+		emoji     string
+		unchanged bool
+	}{{"🎈", false}, {"", false}, {"", true}, {"🎈", false}, {"🎈", true}} {
+		// No wait: the one before may be in the outbox still, or applied.
+		m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, content.Content{Kind: content.Reaction, Ref: ref(t, msg), Emoji: tc.emoji}, 0)
+		if err != nil || m.Unchanged != tc.unchanged || (m.ID == "") != tc.unchanged {
+			t.Fatalf("%d: %q answered %+v, %v; want unchanged %v", i, tc.emoji, m, err, tc.unchanged)
+		}
+	}
+	c.shown(2, msg.ID, "with one 🎈", func(m node.Message) bool {
+		return reflect.DeepEqual(m.Reactions, []api.Reaction{{Emoji: "🎈", Count: 1}})
+	})
+}

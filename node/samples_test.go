@@ -20,7 +20,14 @@ import (
 // round trips the members measure, which status shows and from which
 // raft's ticks and the silence that makes a host cut off are derived
 // (timing.go, cutoff.go), must stay those of the network (links of 1 ms):
-// here, below a quarter of the hold at every moment.
+// here, below half the hold at every moment. Without the rules below the
+// holds measured 1,047 to 1,603 ms. A loaded machine measures more than
+// the links' 1 ms all the same: node1 measured 471 ms to node0 while their
+// group's goroutines stood still for more than an election timeout, with
+// the package's tests and the browser tests running beside it on two
+// cores, which a bound of a quarter of the hold (450 ms) did not leave room
+// for. (A longer hold does not help: past peerRequestTimeout, 2 s, the
+// pings in flight are abandoned, and a pong after a gap is never tried.)
 //
 // Watched to fail with every pong taken as a sample (measures always
 // true): a member measured a round trip of 1,047 ms to the held host; and
@@ -111,7 +118,7 @@ func TestHeldHostKeepsRoundTrips(t *testing.T) {
 	c.send(0, "after the holds", 30*time.Second)
 	stop()
 	wg.Wait()
-	if limit := float64(hold.Milliseconds()) / 4; worst >= limit {
+	if limit := float64(hold.Milliseconds()) / 2; worst >= limit {
 		t.Fatalf("a member measured a round trip of %.0f ms (%s) over links of 1 ms; want under %.0f ms: the holds were taken for the network", worst, who, limit)
 	}
 	t.Logf("the longest round trip measured: %.1f ms (%s)", worst, who)

@@ -7,6 +7,10 @@ import (
 	"testing"
 )
 
+// The guards of the local API: the token, the Host, Origin and
+// Sec-Fetch-Site checks, the content type of a POST and the security
+// headers.
+
 func TestToken(t *testing.T) {
 	_, _, u := friendsUI(t)
 	const path = "/api/v1/status"

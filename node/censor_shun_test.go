@@ -201,47 +201,72 @@ func TestDeposedHostNotHandedBack(t *testing.T) {
 	c := newCensorCluster(t, 331)
 
 	c.censor(0, 1, 2)
-	// node0 commits its own messages while it holds back the others'
-	// (that is what makes it a censor), until the voters depose it. Then
-	// it falls silent: the messages it queued meanwhile would wait for the
-	// new host like any backlog, and on a loaded machine node0 came to
-	// suspect that host, and deposed it with the other voter (raft then
-	// elected node0 again), or alone, counting the other voter's passing
-	// suspicion, for the rest of the term (node0 then followed no one, so
-	// the new host never asked to hand over to it).
-	c.chatter(0, func() bool {
-		for _, i := range []int{1, 2} {
-			if c.depositions(i) > 0 {
+	ctx := ctxT(t, 60*time.Second)
+	host := -1
+	for try := 1; ; try++ {
+		// node0 commits its own messages while it holds back the
+		// others' (that is what makes it a censor), until the voters
+		// depose it. Then it falls silent: the messages it queued
+		// meanwhile would wait for the new host like any backlog, and on
+		// a loaded machine node0 came to suspect that host, and deposed
+		// it with the other voter (raft then elected node0 again), or
+		// alone, counting the other voter's passing suspicion, for the
+		// rest of the term (node0 then followed no one, so the new host
+		// never asked to hand over to it).
+		c.chatter(0, func() bool {
+			for _, i := range []int{1, 2} {
+				if c.depositions(i) > 0 {
+					return false
+				}
+			}
+			h := c.Host()
+			return h != 1 && h != 2
+		})
+		held := [2]string{fmt.Sprintf("held back 1, try %d", try), fmt.Sprintf("held back 2, try %d", try)}
+		for i, text := range held {
+			if _, err := c.Node(i+1).Send(ctx, c.GroupID, text, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Eventually(t, 45*time.Second, "node1 or node2 to host, with the held-back messages committed", func() bool {
+			host = c.Host()
+			if host != 1 && host != 2 {
 				return false
 			}
-		}
-		h := c.Host()
-		return h != 1 && h != 2
-	})
-	ctx := ctxT(t, 60*time.Second)
-	for _, i := range []int{1, 2} {
-		if _, err := c.Node(i).Send(ctx, c.GroupID, fmt.Sprintf("held back %d", i), 0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	host := -1
-	c.Eventually(t, 45*time.Second, "node1 or node2 to host, with the held-back messages committed", func() bool {
-		host = c.Host()
-		if host != 1 && host != 2 {
-			return false
-		}
-		ms, err := c.Committed(host)
-		if err != nil {
-			return false
-		}
-		n := 0
-		for _, m := range ms {
-			if m.Text == "held back 1" || m.Text == "held back 2" {
-				n++
+			ms, err := c.Committed(host)
+			if err != nil {
+				return false
 			}
+			n := 0
+			for _, m := range ms {
+				if m.Text == held[0] || m.Text == held[1] {
+					n++
+				}
+			}
+			return n == 2
+		})
+		if c.depositions(1)+c.depositions(2) > 0 {
+			break
 		}
-		return n == 2
-	})
+		// On a loaded machine node0 lost its seat before anyone deposed
+		// it (its lease lapsed: "stepped down to follower since quorum
+		// is not active"), and placement then rightly handed
+		// leadership back to it: the scenario did not happen. Again,
+		// with node0 hosting.
+		if try == 3 {
+			t.Fatalf("node0 lost its seat to node%d before the voters deposed it, %d times", host, try)
+		}
+		t.Logf("node%d hosts, but no voter deposed node0; again once node0 hosts again", host)
+		c.Eventually(t, 60*time.Second, "node0 to host again", func() bool {
+			h := c.Host()
+			if h == 1 || h == 2 {
+				if err := node.HandOver(ctx, c.Node(h), c.GroupID, c.Member(0).ID.Public().Sign); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return h == 0
+		})
+	}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return

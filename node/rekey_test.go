@@ -125,7 +125,7 @@ func burstHeaders(t *testing.T, tune func(*cluster)) *cluster {
 	})
 	// One a key in a steady group; a carrier lost in a leader change
 	// costs one more for the messages rejected after it. Before, 95 of
-	// the 120 carried one; under a key sealed to identity keys, all.
+	// the 120 carried one; under a key sealed to identity keys, all 20.
 	frames := c.chatFrames(0, 1)
 	perKey := map[[crypto.KeyIDSize]byte]int{}
 	headers := 0
@@ -145,7 +145,12 @@ func burstHeaders(t *testing.T, tune func(*cluster)) *cluster {
 	for _, k := range perKey {
 		most = max(most, k)
 	}
-	if headers > n/4 || most > 5 {
+	// The bounds leave room for load: beside the browser tests, a run
+	// of TestKeyHeaderOncePerFallbackKey, whose keys change every few
+	// messages as node2's prekeys come and go, had a leader change
+	// (node0's queued messages proposed again) and 30 headers, 6 of them
+	// under one key. The bug these catch put a header on most messages.
+	if headers > n/3 || most > 10 {
 		// The log's sequence: key/H for a header, + for a message id
 		// seen before in the log.
 		var seq []string

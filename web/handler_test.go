@@ -72,14 +72,19 @@ func TestErrorMapping(t *testing.T) {
 		err  error
 		want int
 		say  string // what the answer says ("" for the whole error)
+		not  string // what it must not say
 	}{
-		{fmt.Errorf("group x: %w", api.ErrNotFound), http.StatusNotFound, ""},
-		{fmt.Errorf("%w: text too long", api.ErrInvalid), http.StatusBadRequest, ""},
+		{fmt.Errorf("group x: %w", api.ErrNotFound), http.StatusNotFound, "", ""},
+		{fmt.Errorf("%w: text too long", api.ErrInvalid), http.StatusBadRequest, "", ""},
 		// As the node wraps it: the reason, without the sentinel's
 		// "invalid request" at the end of the line.
-		{fmt.Errorf("send: message is 70000 bytes, the limit is 65536: %w", api.ErrInvalid), http.StatusBadRequest, "send: message is 70000 bytes, the limit is 65536"},
-		{api.ErrStopped, http.StatusServiceUnavailable, ""},
-		{errors.New("disk on fire"), http.StatusInternalServerError, ""},
+		// and without the node's own "ACTION: ", which "failed to"
+		// says already ("failed to invite: invite: ...").
+		{fmt.Errorf("send: message is 70000 bytes, the limit is 65536: %w", api.ErrInvalid), http.StatusBadRequest, "message is 70000 bytes, the limit is 65536", "send: message"},
+		{fmt.Errorf("invite: bob is already a member: %w", api.ErrInvalid), http.StatusBadRequest, "bob is already a member", "invite: bob"},
+		{fmt.Errorf("message 1a2b carries no file: %w", api.ErrNotFound), http.StatusNotFound, "", ""},
+		{api.ErrStopped, http.StatusServiceUnavailable, "", ""},
+		{errors.New("disk on fire"), http.StatusInternalServerError, "", ""},
 	}
 	calls := []struct {
 		method, path, body string
@@ -105,6 +110,8 @@ func TestErrorMapping(t *testing.T) {
 				}
 				if msg := decodeError(t, rec); !strings.HasSuffix(msg, ": "+say) {
 					t.Errorf("error %q does not end with %q", msg, say)
+				} else if tt.not != "" && strings.Contains(msg, ": "+tt.not) {
+					t.Errorf("error %q says %q", msg, tt.not)
 				}
 			})
 		}

@@ -62,7 +62,21 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 		// told the status, and read as jargon at the end of the line.
 		detail = strings.TrimSuffix(detail, ": "+api.ErrInvalid.Error())
 	}
+	if status == http.StatusBadRequest || status == http.StatusNotFound {
+		// The node's own "ACTION: " prefix repeats what "failed to"
+		// says already ("failed to invite: invite: ...").
+		detail = dropAction(detail)
+	}
 	writeError(w, status, fmt.Sprintf("failed to %s: %s", action, detail), hint)
+}
+
+// dropAction drops a one-word "ACTION: " prefix, the node's name for the
+// operation, from msg ("invite: bob is already a member").
+func dropAction(msg string) string {
+	if action, rest, ok := strings.Cut(msg, ": "); ok && action != "" && rest != "" && !strings.ContainsAny(action, " ;\"") {
+		return rest
+	}
+	return msg
 }
 
 func writeError(w http.ResponseWriter, status int, msg, hint string) {

@@ -103,6 +103,13 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	case !g.HasQuorum:
 		quorum = "no: messages reach the members online, and join the group's order when a majority of voters is reachable"
 	}
+	left := g.Role == "left"
+	if left {
+		// Not a group it can send to: no host or quorum to look for,
+		// and the figures stopped when it left.
+		host = "-"
+		quorum = "-  (this node no longer follows the group: the figures are from when it left)"
+	}
 	fmt.Fprintf(w, "group %q (%s)\n", clean(g.Name, " "), g.GroupID)
 	if f := g.Fork; f != nil {
 		// First, before the figures: nothing else about the group matters
@@ -153,7 +160,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	if g.Tentative > 0 {
 		fmt.Fprintf(tw, "  tentative\t%d from others, not in the group's order yet\n", g.Tentative)
 	}
-	if len(g.Preference) > 0 {
+	if len(g.Preference) > 0 && !left {
 		pref := make([]string, len(g.Preference))
 		for i, id := range g.Preference {
 			pref[i] = nameOf(id)

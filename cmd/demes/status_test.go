@@ -185,3 +185,22 @@ func Example_printGroupStatusWideName() {
 	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
 	//     山田   70e4 647c 096f 1192  voter  online  -  host
 }
+
+// A group this node left is history only: no host to look for, no quorum
+// to wait for, and no order of succession it takes part in.
+func Example_printGroupStatusLeft() {
+	printGroupStatus(os.Stdout, api.GroupStatus{
+		GroupID: "e5e5e5e5", Name: "gamma", Term: 2, Role: "left", Committed: 27,
+		Preference: []string{bob.String(), alice.String()},
+		Members:    []api.Member{{PublicID: bob.String(), Name: "Bob", Fingerprint: bob.Fingerprint(), Voter: true, Online: true, RTTMillis: 1.5, Admin: true}},
+	})
+	// Output:
+	// group "gamma" (e5e5e5e5)
+	//   host       -
+	//   term       2
+	//   this node  left
+	//   quorum     -  (this node no longer follows the group: the figures are from when it left)
+	//   committed  27
+	//   members (1):
+	//     Bob  70e4 647c 096f 1192  voter  online  1.5 ms  admin
+}

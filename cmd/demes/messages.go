@@ -130,7 +130,7 @@ func fetchMessages(ctx context.Context, c *client, groupID string, limit int, be
 // one of ours the quota keeps in the outbox. A reply starts its text with
 // "(reply to ID8)", the first 8 digits of what it answers; an edited
 // message ends with "(edited)", reactions with "[👍 2 🎉 1]"; a deleted
-// message reads "(message deleted)".
+// message reads "(message deleted)"; a file message "(file) NAME, SIZE".
 func formatMessage(m api.Message) string {
 	pos := "[" + strconv.FormatUint(m.Index, 10) + "]"
 	if m.State == api.StateTentative {
@@ -141,6 +141,9 @@ func formatMessage(m api.Message) string {
 	case m.Deleted:
 		text = "(message deleted)"
 	default:
+		if a := m.Attachment; a != nil {
+			text = fileText(*a)
+		}
 		if m.ReplyTo != "" {
 			text = "(reply to " + m.ReplyTo[:min(8, len(m.ReplyTo))] + ") " + text
 		}
@@ -160,6 +163,32 @@ func formatMessage(m api.Message) string {
 	}
 	return fmt.Sprintf("%s %s %s: %s", pos, m.SentAt.Local().Format(time.DateTime),
 		clean(sharedName(m.Name, m.Author, m.AuthorFingerprint, m.NameShared), " "), text)
+}
+
+// fileText is a file message's text: "(file) NAME, SIZE", and whether
+// this node holds it yet, so that it does not read as a message that says
+// the file's name. 'demes download ID' writes it.
+func fileText(a api.Attachment) string {
+	t := "(file) " + clean(a.Name, " ") + ", " + sizeText(a.Size)
+	switch {
+	case a.Skipped && !a.Ready:
+		t += ", not fetched: demes download fetches it"
+	case !a.Ready:
+		t += ", still fetching"
+	}
+	return t
+}
+
+// sizeText is a size in bytes for people: 13 bytes, 2.9 KB, 25.0 MB (of
+// 1024 and 1024² bytes, as the attachment limit counts them).
+func sizeText(n int64) string {
+	switch {
+	case n < 1<<10:
+		return strconv.FormatInt(n, 10) + " bytes"
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
 }
 
 // authorName shows a member by display name, else by fingerprint, which is

@@ -95,7 +95,7 @@ func sendChange(ctx context.Context, f *nodeFlags, route, id string, req api.Cha
 	if timeout <= 0 {
 		return f.usagef("--timeout must be positive, not %v", timeout)
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

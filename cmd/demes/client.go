@@ -273,6 +273,17 @@ func (c *client) resolveGroup(ctx context.Context, group string) (api.GroupInfo,
 		case 1:
 			return gs[0], nil
 		}
+		// A group this node left or was removed from is history only:
+		// with one group it is still in, that one is meant.
+		var in []api.GroupInfo
+		for _, g := range gs {
+			if !g.Left {
+				in = append(in, g)
+			}
+		}
+		if len(in) == 1 {
+			return in[0], nil
+		}
 		return api.GroupInfo{}, failf("choose one with --group NAME_OR_ID",
 			"this node is in %d groups: %s", len(gs), listGroups(gs))
 	}
@@ -357,4 +368,33 @@ func (f *nodeFlags) connect(ctx context.Context) (*client, api.GroupInfo, error)
 		return nil, api.GroupInfo{}, err
 	}
 	return c, g, nil
+}
+
+// connectMember is connect for a command that changes the group (sends,
+// invites, changes a role or a setting): in a group this node left or was
+// removed from it fails at once, saying so, rather than with the node's
+// refusal, which named the group by its id or a rule that was not the
+// reason ("only admins may remove members").
+func (f *nodeFlags) connectMember(ctx context.Context) (*client, api.GroupInfo, error) {
+	c, g, err := f.connect(ctx)
+	if err != nil {
+		return nil, api.GroupInfo{}, err
+	}
+	if err := stillMember(g); err != nil {
+		return nil, api.GroupInfo{}, err
+	}
+	return c, g, nil
+}
+
+// stillMember fails for a group this node is no longer a member of.
+func stillMember(g api.GroupInfo) error {
+	if !g.Left {
+		return nil
+	}
+	how := "it left"
+	if g.RemovedBy != "" {
+		how = "removed by " + clean(authorName(g.RemovedByName, g.RemovedBy), " ")
+	}
+	return failf("it keeps the history it has ('demes messages' shows it); to take part again, ask a member for a new invite",
+		"this node is no longer a member of %q (%s)", clean(g.Name, " "), how)
 }

@@ -92,7 +92,7 @@ func renameGroup(ctx context.Context, f *nodeFlags, words []string, stderr io.Wr
 	if name == "" {
 		return f.usagef("missing the group's new NAME")
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}
@@ -138,6 +138,9 @@ func groupSettings(ctx context.Context, f *nodeFlags, change func(*api.GroupSett
 		return err
 	}
 	if change(&s) {
+		if err := stillMember(g); err != nil {
+			return err
+		}
 		if _, err := c.call(ctx, http.MethodPut, path, s, &s, changeTimeout); err != nil {
 			return err
 		}

@@ -60,7 +60,7 @@ func runInvite(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return usageError(err, publicIDHint("their", "the line 'demes id' prints on their machine"))
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func revokeInvite(ctx context.Context, f *nodeFlags, which string, stderr io.Wri
 		return usageError(fmt.Errorf("%q is neither an invite code nor a public id", short(which)),
 			"give the invite code, or the public id of the person invited ('demes invites' lists them)")
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

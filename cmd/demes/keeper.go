@@ -34,7 +34,7 @@ func runKeeper(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := checkKeeperTarget(target); err != nil {
 		return err
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

@@ -53,9 +53,19 @@ func runRemove(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
+	}
+	// The node takes the removal of itself as leaving: a pasted id of
+	// one's own would leave the group for good, reported as a removal.
+	var st api.Status
+	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+		return err
+	}
+	if st.PublicID == pub.String() {
+		return failf("to leave the group, run: demes leave --group "+g.GroupID,
+			"%s is this node's own public id: remove takes another member out of %q", pub.Fingerprint(), clean(g.Name, " "))
 	}
 	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteRemove, g.GroupID), api.MemberRequest{PublicID: pub.String()}, nil, changeTimeout); err != nil {
 		return err
@@ -90,7 +100,7 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

@@ -22,7 +22,7 @@ func runRekey(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

@@ -84,8 +84,8 @@ type unchangedJSON struct {
 func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	f := newNodeFlags("send TEXT [--group G] [--timeout D] [--reply-to MESSAGE_ID] [--json] | send --file PATH [--group G]", stdout, "print the message as JSON", true)
 	timeout := f.Duration("timeout", defaultSendTimeout, "how long to wait for the commit, a `duration` like 10s or 1m")
-	replyTo := f.String("reply-to", "", "send the message as a reply to the message with this `id`")
-	file := f.String("file", "", "send the file at this `path` (an attachment) instead of TEXT")
+	replyTo := f.String("reply-to", "", "send the message as a reply to the message with this `MESSAGE_ID`")
+	file := f.String("file", "", "send the file at `PATH` (an attachment) instead of TEXT")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -107,7 +107,7 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

@@ -76,15 +76,25 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // cannot read part of the group's history: it lost its keys (restored from
 // a backup, which holds none, or its key store was lost). Without it, a
 // restored node listed the messages since its new keys and said nothing
-// of the others. Best effort: a failed status read says nothing.
+// of the others. A keeper, which reads no message, says so. Best effort: a
+// failed status read says nothing.
 func noteUnreadable(ctx context.Context, c *client, groupID string, stderr io.Writer) {
 	var st api.Status
 	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
 		return
 	}
 	for _, g := range st.Groups {
-		if g.GroupID == groupID && g.Keys != nil {
+		if g.GroupID != groupID {
+			continue
+		}
+		if g.Keys != nil {
 			fmt.Fprintf(stderr, "demes: note: messages this node cannot read are not listed: %s\n", clean(g.Keys.Message, " "))
+		}
+		for _, m := range g.Members {
+			if m.Self && m.Keeper {
+				// Else an empty list, exit 0, read as a quiet group.
+				fmt.Fprintf(stderr, "demes: note: this node is a keeper of %q: it keeps the group's log and reads no message; read them on a member's node\n", clean(g.Name, " "))
+			}
 		}
 	}
 }

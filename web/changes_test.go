@@ -88,3 +88,17 @@ func TestReactUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// TestChangeUnknownMessage: a change of a message not in the group's order
+// says so once, with the hint, not with the sentinel's "message not found"
+// after it.
+func TestChangeUnknownMessage(t *testing.T) {
+	_, gid, u := friendsUI(t)
+	id := strings.Repeat("ab", 16)
+	rec := serve(u, newReq(u, http.MethodPost, api.MessagePath(api.RouteReact, gid, id), `{"emoji":"👍"}`))
+	var e api.ErrorResponse
+	json.Unmarshal(rec.Body.Bytes(), &e)
+	if rec.Code != http.StatusNotFound || e.Error != "failed to react: no message "+id+" in the group's order" || !strings.Contains(e.Hint, "still on its way") {
+		t.Errorf("%d %s", rec.Code, rec.Body.String())
+	}
+}

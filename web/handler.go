@@ -453,7 +453,7 @@ func (h *handler) messages(w http.ResponseWriter, r *http.Request) {
 	p, err := h.backend.MessagePage(mux.Vars(r)[api.GroupIDVar], limit, before)
 	if err != nil {
 		if errors.Is(err, api.ErrUnknownMessage) {
-			writeError(w, http.StatusNotFound, err.Error(), "list the newest messages (without before=) to see their ids")
+			writeError(w, http.StatusNotFound, strings.TrimSuffix(err.Error(), ": "+api.ErrUnknownMessage.Error()), "list the newest messages (without before=) to see their ids")
 			return
 		}
 		if before != "" && errors.Is(err, api.ErrInvalid) {

@@ -65,7 +65,7 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 	if status == http.StatusBadRequest || status == http.StatusNotFound {
 		// The node's own "ACTION: " prefix repeats what "failed to"
 		// says already ("failed to invite: invite: ...").
-		detail = dropAction(detail)
+		detail = dropAction(strings.TrimSuffix(detail, ": "+api.ErrUnknownMessage.Error()))
 	}
 	writeError(w, status, fmt.Sprintf("failed to %s: %s", action, detail), hint)
 }

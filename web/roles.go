@@ -311,7 +311,12 @@ func refusal(err error, hint string) (msg, fix string) {
 // its "ACTION: " prefix (one word; the person knows what they asked for)
 // and the ": " + sentinel at its end.
 func plain(err, sentinel error) string {
-	msg := strings.TrimSuffix(err.Error(), ": "+sentinel.Error())
+	msg := err.Error()
+	if errors.Is(err, api.ErrUnknownMessage) {
+		// "message not found" after "no message X in the group's order".
+		msg = strings.TrimSuffix(msg, ": "+api.ErrUnknownMessage.Error())
+	}
+	msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
 	if action, rest, ok := strings.Cut(msg, ": "); ok && action != "" && !strings.ContainsAny(action, " ;") {
 		msg = rest
 	}

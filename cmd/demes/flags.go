@@ -103,8 +103,10 @@ func (f *cmdFlags) plainFlagError(err error) error {
 				kind = "true or false"
 			case time.Duration:
 				kind = "a duration such as 30s, 5m or 2h"
-			case int, int64, uint, uint64:
+			case int, int64:
 				kind = "a whole number"
+			case uint, uint64:
+				kind = "a whole number of 0 or more" // "-1" is a whole number
 			}
 		}
 	}

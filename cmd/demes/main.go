@@ -35,7 +35,7 @@ type command struct {
 var commands = []command{
 	{"keygen", "create the identity in the home", runKeygen},
 	{"id", "print this home's public id", runID},
-	{"group", "group create NAME: create a group with this node as its host; group settings: show or change its settings", runGroup},
+	{"group", "group create NAME: create a group with this node as its host; group settings: show or change its settings; group rename NAME (admins)", runGroup},
 	{"groups", "list this node's groups", runGroups},
 	{"invite", "authorize a public id to join a group; prints the invite code (--revoke: revoke one)", runInvite},
 	{"invites", "list a group's open invites", runInvites},

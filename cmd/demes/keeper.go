@@ -71,8 +71,12 @@ func checkKeeperTarget(target string) error {
 	return nil
 }
 
-// shortID shortens a public id for a message.
+// shortID names a public id in a message: by its fingerprint.
 func shortID(id string) string {
+	// Its fingerprint, as status, invites and the invite line show it.
+	if pub, err := identity.ParsePublicID(id); err == nil {
+		return pub.Fingerprint()
+	}
 	if len(id) > 16 {
 		return id[:16] + "..."
 	}

@@ -82,7 +82,7 @@ func TestErrorMapping(t *testing.T) {
 		// says already ("failed to invite: invite: ...").
 		{fmt.Errorf("send: message is 70000 bytes, the limit is 65536: %w", api.ErrInvalid), http.StatusBadRequest, "message is 70000 bytes, the limit is 65536", "send: message"},
 		{fmt.Errorf("invite: bob is already a member: %w", api.ErrInvalid), http.StatusBadRequest, "bob is already a member", "invite: bob"},
-		{fmt.Errorf("message 1a2b carries no file: %w", api.ErrNotFound), http.StatusNotFound, "", ""},
+		{fmt.Errorf("message 1a2b carries no file: %w", api.ErrNotFound), http.StatusNotFound, "message 1a2b carries no file", "not found"},
 		{fmt.Errorf("no file message 1a2b in the group's order: %w", api.ErrUnknownMessage), http.StatusNotFound, "no file message 1a2b in the group's order", "message not found"},
 		{api.ErrStopped, http.StatusServiceUnavailable, "", ""},
 		{errors.New("disk on fire"), http.StatusInternalServerError, "", ""},

@@ -26,7 +26,7 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 		case strings.HasPrefix(msg, "group "):
 			hint = "check the group id: GET " + api.RouteGroups + " lists them"
 		case strings.Contains(msg, "message"):
-			hint = "check the message id: the group's messages carry theirs"
+			hint = "check the message id: list the group's messages to see their ids (demes messages --ids)"
 		}
 	case errors.Is(err, api.ErrInvalid):
 		status = http.StatusBadRequest
@@ -66,6 +66,12 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 		// The node's own "ACTION: " prefix repeats what "failed to"
 		// says already ("failed to invite: invite: ...").
 		detail = dropAction(strings.TrimSuffix(detail, ": "+api.ErrUnknownMessage.Error()))
+		// "message X carries no file: not found": the words say it, the
+		// sentinel only told the status. A bare `group "x": not found`
+		// keeps it.
+		if rest := strings.TrimSuffix(detail, ": "+api.ErrNotFound.Error()); strings.Count(rest, " ") >= 2 {
+			detail = rest
+		}
 	}
 	writeError(w, status, fmt.Sprintf("failed to %s: %s", action, detail), hint)
 }

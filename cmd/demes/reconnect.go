@@ -31,7 +31,7 @@ func runReconnect(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := checkReconnectTarget(target); err != nil {
 		return err
 	}
-	c, g, err := f.connect(ctx)
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

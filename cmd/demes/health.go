@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -52,7 +53,15 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	client := &http.Client{Transport: &http.Transport{Proxy: nil}}
 	resp, err := client.Do(req)
 	if err != nil {
-		return withHint(fmt.Errorf("no answer from the metrics listener at %s: %w", *addr, errors.Unwrap(err)),
+		why := errors.Unwrap(err)
+		switch {
+		case errors.Is(err, syscall.ECONNREFUSED):
+			// Not Go's "dial tcp ...: connect: connection refused".
+			why = errors.New("connection refused: nothing listens there")
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			why = fmt.Errorf("it did not answer within %v", healthTimeout)
+		}
+		return withHint(fmt.Errorf("no answer from the metrics listener at %s: %w", *addr, why),
 			"is demes serve running with --metrics "+*addr+"?")
 	}
 	defer resp.Body.Close()

@@ -298,6 +298,18 @@ func (c *client) resolveGroup(ctx context.Context, group string) (api.GroupInfo,
 			byName = append(byName, g)
 		}
 	}
+	if len(byName) > 1 {
+		// As above: the one of that name this node is still in.
+		var in []api.GroupInfo
+		for _, g := range byName {
+			if !g.Left {
+				in = append(in, g)
+			}
+		}
+		if len(in) == 1 {
+			return in[0], nil
+		}
+	}
 	switch len(byName) {
 	case 1:
 		return byName[0], nil

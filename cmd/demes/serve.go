@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -182,7 +183,19 @@ type runningNode struct {
 }
 
 func (r *runningNode) uiURL() string {
-	return "http://" + r.uiLn.Addr().String() + "/#token=" + r.token
+	return "http://" + uiHostPort(r.uiLn.Addr()) + "/#token=" + r.token
+}
+
+// uiHostPort is where a browser on this machine opens the UI listening at
+// addr: on 127.0.0.1 when it listens on every address (--ui 0.0.0.0:PORT,
+// as in a container), since http://[::]:PORT or http://0.0.0.0:PORT is no
+// address a browser opens everywhere. The UI takes loopback names at its
+// port in the Host header.
+func uiHostPort(addr net.Addr) string {
+	if a, ok := addr.(*net.TCPAddr); ok && a.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(a.Port))
+	}
+	return addr.String()
 }
 
 func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
@@ -373,7 +386,7 @@ func loadOrCreateToken(home string) (string, error) {
 }
 
 func writeServeInfo(home string, r *runningNode) error {
-	b, err := json.Marshal(serveInfo{UIURL: "http://" + r.uiLn.Addr().String(), PID: os.Getpid()})
+	b, err := json.Marshal(serveInfo{UIURL: "http://" + uiHostPort(r.uiLn.Addr()), PID: os.Getpid()})
 	if err != nil {
 		return err
 	}

@@ -139,7 +139,7 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	case g.RemovedBy != "":
 		fmt.Fprintf(tw, "  this node\tremoved by %s (keeps the history it has)\n", clean(authorName(g.RemovedByName, g.RemovedBy), " "))
 	case g.Role != "":
-		fmt.Fprintf(tw, "  this node\t%s\n", clean(g.Role, " "))
+		fmt.Fprintf(tw, "  this node\t%s\n", clean(roleWords(g.Role), " "))
 	}
 	fmt.Fprintf(tw, "  quorum\t%s\n", quorum)
 	fmt.Fprintf(tw, "  committed\t%d\n", g.Committed)
@@ -279,4 +279,19 @@ func mibText(n uint64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// roleWords says this node's role in a group (api.GroupStatus.Role, raft's
+// names) in the words of the rest of DeMeS: the leader is the host, and a
+// candidate stands for host, which happens only while the group has none.
+func roleWords(role string) string {
+	switch role {
+	case "leader":
+		return "host"
+	case "candidate":
+		return "standing for host: the group has no host now"
+	case "pre-candidate":
+		return "asking the voters whether it may stand for host: the group has no host now"
+	}
+	return role
 }

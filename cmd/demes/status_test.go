@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"strings"
+	"testing"
 	"time"
 
 	"github.com/demes/demes/api"
@@ -149,7 +151,7 @@ func Example_printGroupStatusHeld() {
 	// group "delta" (e5e5e5e5)
 	//   host       d341 d769 1e1e b07d
 	//   term       2
-	//   this node  leader
+	//   this node  host
 	//   quorum     yes
 	//   committed  5
 	//   queued     2 in the outbox, held back by your quota in this group (1 message a minute, 50 MiB a day; 'demes group settings' shows it): they go out by themselves when it allows
@@ -157,7 +159,7 @@ func Example_printGroupStatusHeld() {
 	// group "delta" (e5e5e5e5)
 	//   host       d341 d769 1e1e b07d
 	//   term       2
-	//   this node  leader
+	//   this node  host
 	//   quorum     yes
 	//   committed  5
 	//   queued     3 in the outbox, 2 of them held back by your quota in this group (120 messages a minute, 1.5 MiB a day; 'demes group settings' shows it): they go out by themselves when it allows
@@ -203,4 +205,27 @@ func Example_printGroupStatusLeft() {
 	//   committed  27
 	//   members (1):
 	//     Bob  70e4 647c 096f 1192  voter  online  1.5 ms  admin
+}
+
+// TestRoleWords: status names this node's raft role in the product's
+// words (the host, not raft's leader; no bare "pre-candidate"), and the
+// API keeps raft's names.
+func TestRoleWords(t *testing.T) {
+	for role, want := range map[string]string{
+		"leader":        "host",
+		"follower":      "follower",
+		"learner":       "learner",
+		"candidate":     "standing for host: the group has no host now",
+		"pre-candidate": "asking the voters whether it may stand for host: the group has no host now",
+		"halted":        "halted",
+	} {
+		if got := roleWords(role); got != want {
+			t.Errorf("roleWords(%q) = %q, want %q", role, got, want)
+		}
+	}
+	var b strings.Builder
+	printGroupStatus(&b, api.GroupStatus{GroupID: "f6f6f6f6", Name: "eps", Term: 7, Role: "pre-candidate"})
+	if !strings.Contains(b.String(), "this node  asking the voters whether it may stand for host") || strings.Contains(b.String(), "pre-candidate") {
+		t.Errorf("status of a pre-candidate:\n%s", b.String())
+	}
 }

@@ -35,6 +35,7 @@ type fakeAPI struct {
 	sent      []sentMessage
 	invites   []string
 	pages     int // page queries answered
+	joins     int // join requests answered
 }
 
 type sentMessage struct {
@@ -197,6 +198,7 @@ func (f *fakeAPI) invite(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) join(w http.ResponseWriter, r *http.Request) {
 	var req struct{ Code string }
 	json.NewDecoder(r.Body).Decode(&req)
+	f.locked(func() { f.joins++ })
 	id, ok := strings.CutPrefix(req.Code, "INVITE-")
 	if !ok {
 		replyError(w, http.StatusBadRequest, "invalid invite code", "ask for a new invite")

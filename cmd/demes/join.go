@@ -23,17 +23,20 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	code := strings.TrimSpace(pos[0])
+	// A code that is none, or was cut when copied, is bad usage, said
+	// before anything is asked of the node (and before the line that
+	// says the join may take a while), as for a malformed id. Whether
+	// the invite is for this node and still valid is the node's to say.
+	if !strings.HasPrefix(code, node.InvitePrefix) {
+		return usageError(fmt.Errorf("%q is not an invite code: it must start with %q", short(code), node.InvitePrefix),
+			"paste the whole code that 'demes invite' printed for you")
+	}
+	if _, err := node.ParseInvite(code); err != nil {
+		return usageError(err, "copy the whole invite code")
+	}
 	c, _, err := f.connect(ctx)
 	if err != nil {
 		return err
-	}
-	// A code cut when copied fails here at once, before the line that
-	// says the join may take a while. Anything else goes to the node,
-	// which says what it makes of it.
-	if strings.HasPrefix(code, node.InvitePrefix) {
-		if _, err := node.ParseInvite(code); err != nil {
-			return err
-		}
 	}
 	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group")
 	var g api.GroupInfo

@@ -275,13 +275,7 @@ func (c *client) resolveGroup(ctx context.Context, group string) (api.GroupInfo,
 		}
 		// A group this node left or was removed from is history only:
 		// with one group it is still in, that one is meant.
-		var in []api.GroupInfo
-		for _, g := range gs {
-			if !g.Left {
-				in = append(in, g)
-			}
-		}
-		if len(in) == 1 {
+		if in := stillIn(gs); len(in) == 1 {
 			return in[0], nil
 		}
 		return api.GroupInfo{}, failf("choose one with --group NAME_OR_ID",
@@ -300,13 +294,7 @@ func (c *client) resolveGroup(ctx context.Context, group string) (api.GroupInfo,
 	}
 	if len(byName) > 1 {
 		// As above: the one of that name this node is still in.
-		var in []api.GroupInfo
-		for _, g := range byName {
-			if !g.Left {
-				in = append(in, g)
-			}
-		}
-		if len(in) == 1 {
+		if in := stillIn(byName); len(in) == 1 {
 			return in[0], nil
 		}
 	}
@@ -409,4 +397,16 @@ func stillMember(g api.GroupInfo) error {
 	}
 	return failf("it keeps the history it has ('demes messages' shows it); to take part again, ask a member for a new invite",
 		"this node is no longer a member of %q (%s)", clean(g.Name, " "), how)
+}
+
+// stillIn returns the groups of gs this node has not left (nor been
+// removed from).
+func stillIn(gs []api.GroupInfo) []api.GroupInfo {
+	var in []api.GroupInfo
+	for _, g := range gs {
+		if !g.Left {
+			in = append(in, g)
+		}
+	}
+	return in
 }

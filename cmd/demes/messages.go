@@ -68,17 +68,20 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 		fmt.Fprintln(stdout, line)
 	}
-	noteUnreadable(ctx, c, g.GroupID, stderr)
+	noteUnreadable(ctx, c, g.GroupID, ms, stderr)
 	return nil
 }
 
 // noteUnreadable says on stderr why messages are missing when this node
 // cannot read part of the group's history: it lost its keys (restored from
-// a backup, which holds none, or its key store was lost). Without it, a
-// restored node listed the messages since its new keys and said nothing
-// of the others. A keeper, which reads no message, says so. Best effort: a
+// a backup, which holds none, or its key store was lost), or it left and
+// joined again, and what was sent while it was away was never sealed to
+// it (listed, ms holds messages from before its latest join). Without it,
+// a restored node listed the messages since its new keys and said nothing
+// of the others, and a rejoined one listed both parts as if nothing lay
+// between them. A keeper, which reads no message, says so. Best effort: a
 // failed status read says nothing.
-func noteUnreadable(ctx context.Context, c *client, groupID string, stderr io.Writer) {
+func noteUnreadable(ctx context.Context, c *client, groupID string, ms []api.Message, stderr io.Writer) {
 	var st api.Status
 	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
 		return
@@ -89,6 +92,9 @@ func noteUnreadable(ctx context.Context, c *client, groupID string, stderr io.Wr
 		}
 		if g.Keys != nil {
 			fmt.Fprintf(stderr, "demes: note: messages this node cannot read are not listed: %s\n", clean(g.Keys.Message, " "))
+		}
+		if joinedAgain(ms, g.JoinedAt) {
+			fmt.Fprintf(stderr, "demes: note: this node joined %q again at log index %d: what was sent while it was not a member is not listed (it was never sealed to it)\n", clean(g.Name, " "), g.JoinedAt)
 		}
 		for _, m := range g.Members {
 			if m.Self && m.Keeper {
@@ -228,4 +234,16 @@ func sharedName(name, publicID, fingerprint string, shared bool) string {
 		fingerprint = authorName("", publicID)
 	}
 	return shown + " (" + fingerprint + ")"
+}
+
+// joinedAgain reports whether ms, messages this node read, holds one
+// committed before its latest join (at log index joinedAt): it was a
+// member before, since a member reads nothing sent before it joined.
+func joinedAgain(ms []api.Message, joinedAt uint64) bool {
+	for _, m := range ms {
+		if m.State == api.StateCommitted && m.Index > 0 && m.Index < joinedAt {
+			return true
+		}
+	}
+	return false
 }

@@ -51,7 +51,7 @@ func runSearch(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if len(ms) == 0 {
 		fmt.Fprintf(stderr, "demes: no message in %q holds %q\n", clean(g.Name, " "), text)
-		noteUnreadable(ctx, c, g.GroupID, stderr)
+		noteUnreadable(ctx, c, g.GroupID, nil, stderr)
 		return nil
 	}
 	for _, m := range ms {

@@ -83,20 +83,27 @@ func (c *cluster) heldBackByNode0(ctx context.Context) {
 			c.t.Fatalf("node0 lost its seat to node%d before node1 and node2 suspected it, %d times", lostTo, try)
 		}
 		c.t.Logf("node%d hosts before node1 and node2 suspected node0 (seen %v); again once node0 hosts again", lostTo, seen[1:])
-		// Handed back, rather than waited for: a voter's suspicion of
-		// node0 that came and went between two polls stays a past
-		// suspicion, and the new host's placement then rightly never
-		// hands node0 leadership again (a loaded run waited a minute).
-		c.Eventually(c.t, 60*time.Second, "node0 to host again", func() bool {
-			h := c.Host()
-			if h == 1 || h == 2 {
-				if err := node.HandOver(ctx, c.Node(h), c.GroupID, c.Member(0).ID.Public().Sign); err != nil {
-					c.t.Fatal(err)
-				}
-			}
-			return h == 0
-		})
+		c.handBackToNode0(ctx)
 	}
+}
+
+// handBackToNode0 has node1 or node2, hosting, hand leadership back to
+// node0 until it hosts, for a scenario run again after node0 lost its seat
+// too early. Handed back, rather than waited for: a voter's suspicion of
+// node0 that came and went between two polls stays a past suspicion, and
+// the new host's placement then rightly never hands node0 leadership again
+// (a loaded run waited a minute).
+func (c *cluster) handBackToNode0(ctx context.Context) {
+	c.t.Helper()
+	c.Eventually(c.t, 60*time.Second, "node0 to host again", func() bool {
+		h := c.Host()
+		if h == 1 || h == 2 {
+			if err := node.HandOver(ctx, c.Node(h), c.GroupID, c.Member(0).ID.Public().Sign); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+		return h == 0
+	})
 }
 
 // TestCensorCannotEscapeByHandover: the best-placed host holds back both

@@ -257,15 +257,7 @@ func TestDeposedHostNotHandedBack(t *testing.T) {
 			t.Fatalf("node0 lost its seat to node%d before the voters deposed it, %d times", host, try)
 		}
 		t.Logf("node%d hosts, but no voter deposed node0; again once node0 hosts again", host)
-		c.Eventually(t, 60*time.Second, "node0 to host again", func() bool {
-			h := c.Host()
-			if h == 1 || h == 2 {
-				if err := node.HandOver(ctx, c.Node(h), c.GroupID, c.Member(0).ID.Public().Sign); err != nil {
-					t.Fatal(err)
-				}
-			}
-			return h == 0
-		})
+		c.handBackToNode0(ctx)
 	}
 	t.Cleanup(func() {
 		if !t.Failed() {

@@ -340,3 +340,77 @@ func TestHostReordersMessages(t *testing.T) {
 	t.Logf("node2: %s", a2.Message)
 	g.halted(2)
 }
+
+// TestForkFoundByALaggingVictim: the host swaps node 1's two messages for
+// node 2, as in TestHostReordersMessages, and tells node 2 that only the
+// first of the two positions is committed, never anything after it. Nodes
+// 0 and 1 find the fork from node 2's statement through that position and
+// halt. From then on node 2 hears only from halted nodes, which apply what
+// they hold and so have heads past anything node 2 can check: they must
+// state their history through the fork's index, or node 2 never learns
+// that its group forked and sees only a group without a host.
+func TestForkFoundByALaggingVictim(t *testing.T) {
+	g, link := forkGroup(t)
+	var mu sync.Mutex
+	var first, second []byte // node 1's next two chat frames, in log order
+	var at uint64            // the first of their two indexes, once swapped
+	link.set(func(m *pb.Message) []*pb.Message {
+		mu.Lock()
+		defer mu.Unlock()
+		var pos []int // positions of the two in this append
+		for i, e := range m.GetEntries() {
+			env, err := crypto.Verify(e.GetData())
+			if err != nil || env.Type != crypto.TypeChat || env.Sender != g.pub(1).Sign {
+				continue
+			}
+			switch {
+			case first == nil:
+				first = e.GetData()
+			case second == nil && string(e.GetData()) != string(first):
+				second = e.GetData()
+			}
+			if string(e.GetData()) == string(first) || string(e.GetData()) == string(second) {
+				pos = append(pos, i)
+			}
+		}
+		switch {
+		case len(pos) == 2:
+			es := m.GetEntries()
+			es[pos[0]].Data, es[pos[1]].Data = es[pos[1]].GetData(), es[pos[0]].GetData()
+			if at == 0 {
+				at = es[pos[0]].GetIndex()
+			}
+		case len(pos) == 1:
+			return nil // held back until an append carries both
+		}
+		if at > 0 {
+			// Node 2 applies the swapped position only once node 1
+			// knows both its messages committed (so that its sends
+			// return), and nothing after it, ever.
+			limit := at
+			if st, ok := g.groupStatus(1, g.id); !ok || st.Committed <= at {
+				limit = at - 1
+			}
+			if m.GetCommit() > limit {
+				m.Commit = proto.Uint64(limit)
+			}
+		}
+		return []*pb.Message{m}
+	})
+	for _, text := range []string{"first", "second"} {
+		if _, err := g.node(1).Send(ctxT(t, 10*time.Second), g.id, text, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a1 := g.waitFork(1)
+	a2 := g.waitFork(2)
+	mu.Lock()
+	want := at
+	mu.Unlock()
+	if a2.Index != want {
+		t.Errorf("node2's alert is about entry %d, want %d (the swapped position): %+v", a2.Index, want, a2)
+	}
+	t.Logf("node1: %s", a1.Message)
+	t.Logf("node2: %s", a2.Message)
+	g.halted(2)
+}

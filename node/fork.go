@@ -135,11 +135,22 @@ func (g *group) signHead(index uint64, head [32]byte) ([]byte, error) {
 
 // refreshStatement signs a new statement when the applied index moved since
 // the last one. It runs on the group's goroutine before each round of pings,
-// so a statement costs one signature per ping interval at most. A halted
-// group's node goes on stating its history, which is how the members that
-// hold the other one learn of the fork too.
+// so a statement costs one signature per ping interval at most.
+//
+// A halted group's node goes on stating its history, which is how the
+// members that hold the other one learn of the fork too; it states it
+// through the index of the fork, not through the last entry it applied.
+// A halted node still applies the committed log it holds, while the victim
+// of a host that forked may be held further back than that (the host stops
+// telling it what is committed, and halted nodes tell it nothing): a
+// statement past what the victim has applied is one it keeps and never
+// checks, and it would see only a group without a host
+// (TestForkFoundByALaggingVictim).
 func (g *group) refreshStatement() {
 	idx := g.st.Applied
+	if p := g.fork; p != nil && p.Index > 0 && p.Index < idx {
+		idx = p.Index
+	}
 	if idx == 0 {
 		return
 	}

@@ -61,15 +61,19 @@ func TestWANHighLatency(t *testing.T) {
 	c.send((h+1)%3, "still here", 30*time.Second)
 }
 
-var wanDuration = flag.Duration("wan.duration", time.Minute, "how long BenchmarkWAN watches the host before the failovers")
+var (
+	wanDuration = flag.Duration("wan.duration", time.Minute, "how long BenchmarkWAN watches the host before the failovers")
+	wanRounds   = flag.Int("wan.rounds", 5, "how many times BenchmarkWAN kills the host, and cuts its links")
+)
 
 // BenchmarkWAN runs five members at wide-area latencies with +-30% jitter
 // on every message and the node's default settings: it counts host changes
 // and elections over -wan.duration once the group settled, then kills the
-// host 5 times and cuts its links 5 times, timing each failover (until
-// another member hosts). Run it as
+// host -wan.rounds times and cuts its links as many times, timing each failover (until
+// another member hosts) and the terms it took (one, unless an election
+// split the vote or was refused). Run it as
 //
-//	go test -run '^$' -bench WAN -benchtime 1x ./node -args -wan.duration 10m
+//	go test -run '^$' -bench WAN -benchtime 1x ./node -args -wan.duration 10m [-wan.rounds 5]
 func BenchmarkWAN(b *testing.B) {
 	for range b.N {
 		c := newClusterWith(b, len(wan), 41, simnet.LinkConfig{}, func(c *cluster) {
@@ -93,6 +97,7 @@ func BenchmarkWAN(b *testing.B) {
 
 		// faultName names a round's fault, in the log and the metrics.
 		faultName := map[bool]string{false: "kill", true: "cut"}
+		var maxTerms uint64
 		failover := func(cut bool) time.Duration {
 			// After a restart or a heal the group may be between hosts,
 			// and the member back may lag: each failover starts from a
@@ -107,18 +112,25 @@ func BenchmarkWAN(b *testing.B) {
 				h = c.Host()
 				return h >= 0 && settled()
 			})
+			was, _ := c.Status(h)
 			start := time.Now()
 			if cut {
 				c.Isolate(h)
 			} else {
 				c.Crash(h)
 			}
+			x := -1
 			c.Eventually(b, time.Minute, "a new host", func() bool {
-				x := c.Host()
+				x = c.Host()
 				return x >= 0 && x != h
 			})
 			took := time.Since(start)
-			b.Logf("%s of node%d at %s: another member hosts after %v", faultName[cut], h, start.Format("15:04:05.000"), took)
+			// More than one term: an election that split the vote (or
+			// was refused) came first.
+			now, _ := c.Status(x)
+			terms := now.Term - was.Term
+			maxTerms = max(maxTerms, terms)
+			b.Logf("%s of node%d at %s: node%d hosts after %v, %d terms later", faultName[cut], h, start.Format("15:04:05.000"), x, took, terms)
 			if cut {
 				c.Net().Heal()
 			} else if err := c.Restart(h); err != nil {
@@ -129,13 +141,14 @@ func BenchmarkWAN(b *testing.B) {
 		}
 		for _, cut := range []bool{false, true} {
 			var took []time.Duration
-			for range 5 {
+			for range *wanRounds {
 				took = append(took, failover(cut))
 			}
 			slices.Sort(took)
 			b.ReportMetric(took[len(took)/2].Seconds(), faultName[cut]+"-s-median")
 			b.ReportMetric(took[len(took)-1].Seconds(), faultName[cut]+"-s-max")
 		}
+		b.ReportMetric(float64(maxTerms), "max-terms")
 		c.Close()
 	}
 }

@@ -79,7 +79,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	var pass []byte
 	if *passFile != "" {
-		if pass, err = keys.ReadPassphraseFile(*passFile); err != nil {
+		if pass, err = readPassphraseFile(*passFile); err != nil {
 			return withHint(err, "--passphrase-file must name a file that holds the backup's passphrase")
 		}
 		defer clear(pass)

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 )
 
 // Exit codes of the contract.
@@ -59,3 +61,32 @@ func usageError(err error, hint string) error {
 
 // errHelpShown ends a command that printed its help because of -h: exit 0.
 var errHelpShown = errors.New("help shown")
+
+// fileError is a file a person named (name: the path, with what it is for
+// before it) that could not be opened or read, said in words: Go's error
+// names the system call ("open x: no such file or directory"). It wraps
+// that error, so errors.Is(err, fs.ErrNotExist) still holds.
+type fileError struct {
+	name string
+	err  error
+}
+
+func (e *fileError) Error() string { return e.name + ": " + openProblem(e.err) }
+
+func (e *fileError) Unwrap() error { return e.err }
+
+// openProblem says in words why a file could not be opened: Go's error
+// names the system call ("open missing.json: no such file or directory").
+func openProblem(err error) string {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "there is no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return "this user may not read it"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error() // the path is said before it
+	}
+	return err.Error()
+}

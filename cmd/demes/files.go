@@ -26,37 +26,52 @@ import (
 // still fetching.
 const defaultDownloadTimeout = time.Minute
 
-// sendFile uploads the file at path to the group as a file message and
-// prints its id (or the message with jsonOut).
-func sendFile(ctx context.Context, c *client, gid, path string, timeout time.Duration, jsonOut bool, stdout io.Writer) (api.Message, error) {
+// upload is the file send --file sends, opened before the node is asked:
+// a path that names no file, or a file that cannot be sent by its name, is
+// the person's to fix.
+type upload struct {
+	file *os.File
+	size int64
+	name string // the file's name, without its directory
+}
+
+// openUpload opens the file at path for send --file.
+func openUpload(path string) (*upload, error) {
 	file, err := os.Open(path)
 	if err != nil {
-		return api.Message{}, failf("check the path", "cannot read the file: %v", unwrapPath(err))
+		return nil, withHint(&fileError{"cannot send " + path, err}, "check the path given with --file")
 	}
-	defer file.Close()
 	fi, err := file.Stat()
+	switch {
+	case err != nil:
+		err = withHint(&fileError{"cannot send " + path, err}, "check the path given with --file")
+	case !fi.Mode().IsRegular():
+		err = failf("give a regular file", "%s is not a file", path)
+	case content.CheckFileName(filepath.Base(path)) != nil:
+		err = failf("rename the file", "cannot send a file named %q", filepath.Base(path))
+	}
 	if err != nil {
-		return api.Message{}, failf("check the path", "cannot read the file: %v", unwrapPath(err))
+		file.Close()
+		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return api.Message{}, failf("give a regular file", "%s is not a file", path)
-	}
-	name := filepath.Base(path)
-	if err := content.CheckFileName(name); err != nil {
-		return api.Message{}, failf("rename the file", "cannot send a file named %q", name)
-	}
-	mediaType := mime.TypeByExtension(filepath.Ext(name))
+	return &upload{file: file, size: fi.Size(), name: filepath.Base(path)}, nil
+}
+
+// sendFile uploads u to the group as a file message and prints its id (or
+// the message with jsonOut).
+func sendFile(ctx context.Context, c *client, gid string, u *upload, timeout time.Duration, jsonOut bool, stdout io.Writer) (api.Message, error) {
+	mediaType := mime.TypeByExtension(filepath.Ext(u.name))
 	if mt, _, err := mime.ParseMediaType(mediaType); err == nil {
 		mediaType = mt
 	} else {
 		mediaType = ""
 	}
-	q := url.Values{"name": {name}, "timeout_ms": {strconv.FormatInt(timeout.Milliseconds(), 10)}}
+	q := url.Values{"name": {u.name}, "timeout_ms": {strconv.FormatInt(timeout.Milliseconds(), 10)}}
 	if mediaType != "" {
 		q.Set("type", mediaType)
 	}
 	var m api.Message
-	resp, err := c.sendBody(ctx, http.MethodPost, api.GroupPath(api.RouteFiles, gid)+"?"+q.Encode(), file, fi.Size(), "application/octet-stream", timeout+sendMargin+fileMargin(fi.Size()))
+	resp, err := c.sendBody(ctx, http.MethodPost, api.GroupPath(api.RouteFiles, gid)+"?"+q.Encode(), u.file, u.size, "application/octet-stream", timeout+sendMargin+fileMargin(u.size))
 	if err != nil {
 		if errors.As(err, new(unansweredError)) {
 			err = withHint(err, "the file may be in the outbox already; check with 'demes messages' before sending it again")

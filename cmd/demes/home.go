@@ -54,7 +54,7 @@ func loadIdentityAt(path, passFile string) (*identity.Identity, error) {
 	var passErr error
 	if passFile != "" {
 		pass = func() ([]byte, error) {
-			b, err := keys.ReadPassphraseFile(passFile)
+			b, err := readPassphraseFile(passFile)
 			passErr = err
 			return b, err
 		}
@@ -85,6 +85,17 @@ func loadIdentityAt(path, passFile string) (*identity.Identity, error) {
 		return nil, withHint(err, "restore the file from a backup; 'demes keygen --force' makes a new identity, which is a new person to your groups")
 	}
 	return nil, err
+}
+
+// readPassphraseFile is keys.ReadPassphraseFile, with a file that cannot be
+// opened or read said in words (see fileError).
+func readPassphraseFile(path string) ([]byte, error) {
+	b, err := keys.ReadPassphraseFile(path)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, &fileError{"passphrase file " + path, pe}
+	}
+	return b, err
 }
 
 // loadProfile reads home's profile; a missing one is empty.

@@ -40,7 +40,7 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	opts := keys.SaveOptions{Force: *force}
 	if *passFile != "" {
-		if opts.Passphrase, err = keys.ReadPassphraseFile(*passFile); err != nil {
+		if opts.Passphrase, err = readPassphraseFile(*passFile); err != nil {
 			return withHint(err, "--passphrase-file must name a file that holds the passphrase")
 		}
 		defer clear(opts.Passphrase)

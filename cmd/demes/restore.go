@@ -52,7 +52,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	src, err := os.Open(file)
 	if err != nil {
-		return withHint(fmt.Errorf("open the backup: %w", err), "name the file that demes backup -o wrote")
+		return withHint(&fileError{"backup " + file, err}, "name the file that demes backup -o wrote")
 	}
 	defer src.Close()
 	unseal, err := backupIdentity(src, file, home, *passFile, *idPath)
@@ -147,7 +147,7 @@ func backupIdentity(src io.Reader, file, home, passFile, idPath string) (age.Ide
 		if passFile == "" {
 			return nil, failf("give the backup's passphrase with --passphrase-file F", "%s is sealed with a passphrase", file)
 		}
-		pass, err := keys.ReadPassphraseFile(passFile)
+		pass, err := readPassphraseFile(passFile)
 		if err != nil {
 			return nil, withHint(err, "--passphrase-file must name a file that holds the backup's passphrase")
 		}

@@ -107,6 +107,13 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	var up *upload
+	if *file != "" {
+		if up, err = openUpload(*file); err != nil {
+			return err
+		}
+		defer up.file.Close()
+	}
 	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
@@ -114,8 +121,8 @@ func runSend(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	req := api.SendRequest{Text: text, ReplyTo: *replyTo, TimeoutMS: timeout.Milliseconds()}
 	start := time.Now()
 	var m api.Message
-	if *file != "" {
-		m, err = sendFile(ctx, c, g.GroupID, *file, *timeout, *f.json, stdout)
+	if up != nil {
+		m, err = sendFile(ctx, c, g.GroupID, up, *timeout, *f.json, stdout)
 	} else {
 		m, err = postToOutbox(ctx, c, api.GroupPath(api.RouteMessages, g.GroupID), req, *timeout, "the message", *f.json, stdout)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 	"time"
@@ -178,7 +177,7 @@ func readTranscript(path string) ([]byte, error) {
 	if path != "-" {
 		file, err := os.Open(path)
 		if err != nil {
-			return nil, withHint(fmt.Errorf("%s: %s", path, openProblem(err)), "name the file that `demes transcript -o FILE` wrote")
+			return nil, withHint(&fileError{path, err}, "name the file that `demes transcript -o FILE` wrote")
 		}
 		defer file.Close()
 		r = file
@@ -188,22 +187,6 @@ func readTranscript(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read transcript %s: %w", path, err)
 	}
 	return doc, nil
-}
-
-// openProblem says in words why a file could not be opened: Go's error
-// names the system call ("open missing.json: no such file or directory").
-func openProblem(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "there is no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "this user may not read it"
-	}
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error() // the path is said before it
-	}
-	return err.Error()
 }
 
 // verifyError is the one-line reason, with a hint where one helps.

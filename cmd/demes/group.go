@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 
@@ -50,6 +51,9 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if set["relay"] && set["no-relays"] {
 			return f.usagef("--relay and --no-relays go one without the other")
 		}
+		if err := checkQuotas(f, set, *msgsPerMinute, *bytesPerDay); err != nil {
+			return err
+		}
 		if set["relay"] {
 			if relays, err = checkRelays(relays); err != nil {
 				return err
@@ -60,7 +64,7 @@ func runGroup(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				s.MembersInvite = *membersInvite
 			}
 			if set["msgs-per-minute"] {
-				s.MsgsPerMinute = uint32(min(*msgsPerMinute, 1<<32-1))
+				s.MsgsPerMinute = uint32(*msgsPerMinute) // checkQuotas: it fits
 			}
 			if set["bytes-per-day"] {
 				s.BytesPerDay = *bytesPerDay
@@ -169,6 +173,23 @@ func groupSettings(ctx context.Context, f *nodeFlags, change func(*api.GroupSett
 	// would push the others' notes far to the right.
 	for _, r := range s.Relays {
 		fmt.Fprintf(stdout, "  %s\n", clean(r, " "))
+	}
+	return nil
+}
+
+// checkQuotas refuses, as bad usage and before the node is asked, a quota
+// the settings cannot hold or the node would refuse, saying what may be
+// given: a byte quota under state.MinBytesPerDay (the largest message
+// would not fit in a member's day), a message quota over 32 bits (it was
+// cut to the largest that fits).
+func checkQuotas(f *nodeFlags, set map[string]bool, msgsPerMinute uint, bytesPerDay uint64) error {
+	if set["msgs-per-minute"] && msgsPerMinute > math.MaxUint32 {
+		return f.usagef("--msgs-per-minute %d is too large: give 1 to %d messages a minute, or 0 for the default (%d)",
+			msgsPerMinute, uint32(math.MaxUint32), state.DefaultMsgsPerMinute)
+	}
+	if set["bytes-per-day"] && bytesPerDay != 0 && bytesPerDay < state.MinBytesPerDay {
+		return f.usagef("--bytes-per-day %d is too small for the largest message: give at least %d (1 MiB), or 0 for the default (%d, 50 MiB)",
+			bytesPerDay, state.MinBytesPerDay, state.DefaultBytesPerDay)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -208,13 +209,20 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 	if !strings.HasPrefix(code, InvitePrefix) {
 		return nil, fmt.Errorf("not an invite code: it must start with %q", InvitePrefix)
 	}
-	frame, err := base64.RawURLEncoding.DecodeString(code[len(InvitePrefix):])
+	// A damaged code is said in words, without the decoders' own (base64's
+	// "illegal base64 data at input byte 57" helps nobody who pasted it).
+	payload := code[len(InvitePrefix):]
+	frame, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
-		return nil, fmt.Errorf("invite code is damaged (%v): was it cut when copied? Copy it again in full, or ask the inviter for a new one", err)
+		if i := strings.IndexFunc(payload, notInviteChar); i >= 0 {
+			r, _ := utf8.DecodeRuneInString(payload[i:])
+			return nil, fmt.Errorf("invite code is damaged: it holds %q, which no invite code has; copy the whole code again, exactly as it was sent, or ask the inviter for a new one", r)
+		}
+		return nil, errors.New("invite code is damaged or incomplete: characters are missing from it, or were added; copy the whole code again, or ask the inviter for a new one")
 	}
 	env, err := crypto.Verify(frame)
 	if err != nil {
-		return nil, fmt.Errorf("invite code is damaged: it does not verify (%v); copy it again in full, or ask the inviter for a new one", err)
+		return nil, errors.New("invite code is damaged or incomplete: it is not the code the inviter signed (a character changed or missing); copy the whole code again, or ask the inviter for a new one")
 	}
 	var b inviteCode
 	if (env.Type != crypto.TypeInvite && env.Type != crypto.TypeKeeper) || state.Decode(env.Payload, &b) != nil {
@@ -236,6 +244,12 @@ func ParseInvite(code string) (*ParsedInvite, error) {
 	}
 	return &ParsedInvite{Group: env.Group, GroupName: b.GroupName, Invitee: invitee, Inviter: inviter, URLs: b.URLs,
 		Index: b.Index, Expires: time.Unix(0, b.Expires), Relays: b.Relays, Keeper: env.Type == crypto.TypeKeeper}, nil
+}
+
+// notInviteChar reports whether r is no character of an invite code after
+// its prefix (base64url, unpadded).
+func notInviteChar(r rune) bool {
+	return !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '_')
 }
 
 // Join joins a group through an invite code. It proves to a member that this

@@ -103,23 +103,53 @@ func writeRows(out *strings.Builder, rows [][]string, widths []int, from, to int
 
 // displayWidth is how many columns a terminal gives s: two for an East
 // Asian wide or full-width character, none for a combining mark, a
-// format character (a zero-width joiner) or a control, one for the
-// others. A sequence of emoji joined into one is counted as its parts.
+// format character or a control, one for the others. An emoji is two
+// however it is made: pictographs joined by zero-width joiners (👨‍👩‍👧),
+// or one with the emoji presentation selector (❤️) or a skin tone (👍🏽),
+// draw as one emoji, not as the sum of their parts.
 func displayWidth(s string) int {
 	n := 0
+	cluster := 0        // the width of the character being drawn, with its marks
+	pictograph := false // that character is an emoji's
+	joining := false    // a zero-width joiner follows an emoji's pictograph
 	for _, r := range s {
 		switch {
-		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Cc):
-		case r >= 0x1f3fb && r <= 0x1f3ff:
-			// A skin tone joins the emoji before it.
+		case joining && unicode.Is(unicode.So, r):
+			// Joined to the emoji before it: no column of its own.
+			joining = false
+		case r == zwj:
+			joining = pictograph
+		case (r == emojiPresentation && cluster > 0) || (isSkinTone(r) && pictograph):
+			// The emoji before it is drawn two wide, whatever its own
+			// width (❤ alone is one, ❤️ two; 1️⃣ is a digit's).
+			n += 2 - cluster
+			cluster = 2
+		case unicode.Is(unicode.Cc, r):
+			cluster, pictograph, joining = 0, false, false
+		case unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf):
+			joining = false
 		default:
+			cluster = 1
 			switch width.LookupRune(r).Kind() {
 			case width.EastAsianWide, width.EastAsianFullwidth:
-				n += 2
-			default:
-				n++
+				cluster = 2
 			}
+			if isSkinTone(r) {
+				cluster = 2 // not after an emoji: a swatch of its own
+			}
+			n += cluster
+			pictograph = unicode.Is(unicode.So, r)
+			joining = false
 		}
 	}
 	return n
 }
+
+// Code points of emoji sequences (Unicode Technical Standard #51).
+const (
+	zwj               = '\u200d' // zero-width joiner: joins emoji into one (👩‍💻)
+	emojiPresentation = '\ufe0f' // variation selector 16: draw as an emoji (❤️)
+)
+
+// isSkinTone reports whether r is an emoji skin tone modifier (🏻 to 🏿).
+func isSkinTone(r rune) bool { return r >= 0x1f3fb && r <= 0x1f3ff }

@@ -14,7 +14,7 @@ import (
 func TestTableWideNames(t *testing.T) {
 	var b strings.Builder
 	tw := newTable(&b)
-	for _, name := range []string{"Alice", "山田太郎", "Ｂｏｂ", "Zoë", "e\u0301mile", "👍 fan"} {
+	for _, name := range []string{"Alice", "山田太郎", "Ｂｏｂ", "Zoë", "e\u0301mile", "👍 fan", "👨\u200d👩\u200d👧 fam", "❤\ufe0f fan"} {
 		fmt.Fprintf(tw, "  %s\td341 d769\tvoter\n", name)
 	}
 	if err := tw.Flush(); err != nil {
@@ -70,6 +70,14 @@ func TestDisplayWidth(t *testing.T) {
 	for s, want := range map[string]int{
 		"": 0, "abc": 3, "山田": 4, "Ｂｏｂ": 6, "ｶﾀ": 2, // half-width katakana: 1 each
 		"e\u0301": 1, "👍": 2, "한국어": 6, "\u00a0": 1,
+		// An emoji is two columns however it is made: pictographs joined
+		// by zero-width joiners, a presentation selector, a skin tone.
+		"👨\u200d👩\u200d👧": 2, "a👨\u200d👩\u200d👧b": 4, "👩\u200d💻": 2, "🏳\ufe0f\u200d🌈": 2,
+		"🏃\u200d♀\ufe0f": 2, "👩\u200d❤\ufe0f\u200d💋\u200d👨": 2, "👨\u200d👩\u200d👧 family": 9,
+		"❤\ufe0f": 2, "❤": 1, "1\ufe0f\u20e3": 2, "👍🏽": 2, "🧑🏽\u200d💻": 2, "🇫🇷": 2,
+		// A skin tone not after an emoji is a swatch of its own; a joiner
+		// between letters (as in Indic scripts) joins nothing away.
+		"🏽": 2, "a🏽": 3, "क्\u200dष": 2, "ab\u200dcd": 4,
 	} {
 		if got := displayWidth(s); got != want {
 			t.Errorf("displayWidth(%q) = %d, want %d", s, got, want)

@@ -103,6 +103,11 @@ type Reaction struct {
 	Count int    `json:"count"`
 	// Mine says that this node's member gave it.
 	Mine bool `json:"mine,omitempty"`
+	// Legacy says that it is not one emoji but words, such as "+1", which
+	// an earlier DeMeS sent as reactions. Whoever gave it may take it back
+	// ("remove"); no one may give it again: the reaction route takes
+	// only emoji (a 400 otherwise).
+	Legacy bool `json:"legacy,omitempty"`
 }
 
 // Message states.

@@ -143,7 +143,7 @@ func (n *Note) Decorate(m *api.Message, self string) {
 	for who, e := range n.Reactions {
 		r := counts[e]
 		if r == nil {
-			r = &api.Reaction{Emoji: e}
+			r = &api.Reaction{Emoji: e, Legacy: CheckReaction(e) != nil}
 			counts[e] = r
 		}
 		r.Count++

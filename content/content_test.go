@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -203,5 +204,25 @@ func TestBoard(t *testing.T) {
 	n.Reactions["mallory"] = "x"
 	if b.Note(*ref(1)).Reactions["mallory"] != "" {
 		t.Fatal("Note shares its reactions with the board")
+	}
+}
+
+// TestDecorateLegacyReactions: a reaction in words, which an earlier DeMeS
+// sent and the members' nodes still accept, is marked legacy, so that a
+// reader knows it can be taken back but not given again; an emoji is not.
+func TestDecorateLegacyReactions(t *testing.T) {
+	authors := map[[16]byte]string{*ref(1): "alice"}
+	lookup := func(id [16]byte) (string, bool) { a, ok := authors[id]; return a, ok }
+	var b Board
+	for i, s := range []struct{ author, emoji string }{{"bob", "+1"}, {"carol", "+1"}, {"dave", "👍"}, {"erin", "❤️"}} {
+		if err := b.Apply(*ref(byte(10 + i)), s.author, Content{Kind: Reaction, Ref: ref(1), Emoji: s.emoji}, lookup); err != nil {
+			t.Fatalf("%s %q: %v", s.author, s.emoji, err)
+		}
+	}
+	m := api.Message{Text: "hi"}
+	b.Decorate(&m, *ref(1), "bob")
+	want := []api.Reaction{{Emoji: "+1", Count: 2, Mine: true, Legacy: true}, {Emoji: "❤️", Count: 1}, {Emoji: "👍", Count: 1}}
+	if !slices.Equal(m.Reactions, want) {
+		t.Fatalf("reactions %+v, want %+v", m.Reactions, want)
 	}
 }

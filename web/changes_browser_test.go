@@ -144,3 +144,58 @@ func TestBrowserLinks(t *testing.T) {
 		t.Errorf("the message renders as\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestBrowserLegacyReactions: reactions in words ("+1", "yes"), which an
+// earlier DeMeS sent and the node no longer sends, show on the message.
+// One's own is a button that takes it back, as an emoji's is; someone
+// else's is no button (pressing it was a request the API refuses with a
+// 400) and says why. An emoji reaction beside them is still a button that
+// gives the same one.
+func TestBrowserLegacyReactions(t *testing.T) {
+	w, gid := newFriends(t)
+	alice, bob, carol := w.node("alice"), w.node("bob"), w.node("carol")
+	m, err := carol.Send(context.Background(), gid, "shall we meet on friday?", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []struct {
+		n     *fakeNode
+		emoji string
+	}{{carol, "+1"}, {alice, "yes"}, {bob, "🎉"}} {
+		if _, err := r.n.postAsOld(context.Background(), gid, reaction(t, m.ID, r.emoji), time.Second); err != nil {
+			t.Fatalf("%s's reaction %q: %v", r.n.name, r.emoji, err)
+		}
+	}
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitText(msgSel(m.ID, ".msg-reactions"), "🎉 1")
+	chips := func() string {
+		return webtest.Eval[string](a, fmt.Sprintf(`Array.from(document.querySelectorAll(%s)).map((e) =>
+			e.tagName.toLowerCase() + ' ' + (e.getAttribute('aria-label') || e.textContent)).join('\n')`, jsString(msgSel(m.ID, ".msg-reactions > *"))))
+	}
+	got := chips()
+	for _, w := range []string{
+		`span +1 1 reaction in words, from an earlier DeMeS: reactions are emoji now, so this one cannot be given again`,
+		`button yes 1 reaction in words, from an earlier DeMeS, including yours: press to take yours back`,
+		`button 🎉 1 reaction: press to react with it too`,
+	} {
+		if !strings.Contains(got, w) {
+			t.Errorf("the reactions are\n%s\nwant among them\n%s", got, w)
+		}
+	}
+	if n := count(a, msgSel(m.ID, "button.reaction")); n != 2 {
+		t.Errorf("%d reaction buttons, want 2: alice's own in words and bob's emoji", n)
+	}
+
+	// Alice takes hers back, with no error.
+	a.Click(msgSel(m.ID, `button[aria-label^="yes 1 reaction"]`))
+	a.WaitFor("alice's reaction gone", `(sel) => { const r = document.querySelector(sel); return !!r && !r.textContent.includes('yes'); }`, msgSel(m.ID, ".msg-reactions"))
+	// Bob's emoji she gives too, as before.
+	a.Click(msgSel(m.ID, `button[aria-label^="🎉 1 reaction"]`))
+	a.WaitText(msgSel(m.ID, ".msg-reactions"), "🎉 2")
+	if got := webtest.Eval[string](a, "document.querySelector('#change-error').hidden ? '' : document.querySelector('#change-error').textContent"); got != "" {
+		t.Errorf("alice's page shows an error: %q", got)
+	}
+	if got := chips(); !strings.Contains(got, "span +1 1 ") {
+		t.Errorf("carol's reaction in words is no longer shown as one:\n%s", got)
+	}
+}

@@ -15,10 +15,20 @@ import (
 // reply commits as a message; a change (reaction, edit, delete) commits, is
 // not listed, and shows on its target, which every member is told of again.
 func (n *fakeNode) Post(ctx context.Context, groupID string, c content.Content, wait time.Duration) (api.Message, error) {
+	return n.post(ctx, groupID, c, wait, false)
+}
+
+// postAsOld is Post as an earlier DeMeS did it, which sent any short text
+// as a reaction ("+1"); the members' nodes still accept those.
+func (n *fakeNode) postAsOld(ctx context.Context, groupID string, c content.Content, wait time.Duration) (api.Message, error) {
+	return n.post(ctx, groupID, c, wait, true)
+}
+
+func (n *fakeNode) post(ctx context.Context, groupID string, c content.Content, wait time.Duration, old bool) (api.Message, error) {
 	if c.Kind == content.Text && c.Ref == nil {
 		return n.Send(ctx, groupID, c.Text, wait)
 	}
-	if c.Kind == content.Reaction && c.Emoji != "" {
+	if c.Kind == content.Reaction && c.Emoji != "" && !old {
 		if err := content.CheckReaction(c.Emoji); err != nil {
 			return api.Message{}, fmt.Errorf("%w: %w", err, api.ErrInvalid)
 		}

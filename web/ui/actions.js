@@ -82,6 +82,30 @@ function smallButton(text, label, fn) {
   return b;
 }
 
+// reactionChip shows one reaction r to m, with how many gave it. Pressing
+// it takes back one's own reaction, or gives the same one. A reaction in
+// words ("+1"), which an earlier DeMeS sent (r.legacy), can be taken back
+// but not given again: the node sends only emoji. So someone else's is no
+// button, and says why, rather than a button the node answers with an
+// error.
+function reactionChip(m, r) {
+  const counted = r.emoji + ' ' + r.count + (r.count === 1 ? ' reaction' : ' reactions');
+  const old = r.legacy ? ' in words, from an earlier DeMeS' : '';
+  if (r.legacy && !r.mine) {
+    const why = 'reactions are emoji now, so this one cannot be given again';
+    const chip = el('span', 'reaction reaction-legacy', r.emoji + ' ' + r.count);
+    chip.title = 'A reaction' + old + '; ' + why;
+    chip.append(el('span', 'visually-hidden', (r.count === 1 ? ' reaction' : ' reactions') + old + ': ' + why));
+    return chip;
+  }
+  const label = counted + old + (r.mine ? ', including yours: press to take yours back' : ': press to react with it too');
+  const b = smallButton(r.emoji + ' ' + r.count, label, () => react(m, r.mine ? '' : r.emoji));
+  b.classList.add('reaction');
+  b.setAttribute('aria-pressed', r.mine ? 'true' : 'false');
+  b.disabled = !canChange(m);
+  return b;
+}
+
 // footerOf is what shows under m's text: its reactions, and the buttons to
 // act on it.
 export function footerOf(m, mine) {
@@ -89,15 +113,7 @@ export function footerOf(m, mine) {
   if (m.deleted || m.local || m.state === 'failed') return out;
   if (m.reactions && m.reactions.length) {
     const row = el('div', 'msg-reactions');
-    for (const r of m.reactions) {
-      const label = r.emoji + ' ' + r.count + (r.count === 1 ? ' reaction' : ' reactions') +
-        (r.mine ? ', including yours: press to take yours back' : ': press to react with it too');
-      const b = smallButton(r.emoji + ' ' + r.count, label, () => react(m, r.mine ? '' : r.emoji));
-      b.classList.add('reaction');
-      b.setAttribute('aria-pressed', r.mine ? 'true' : 'false');
-      b.disabled = !canChange(m);
-      row.append(b);
-    }
+    for (const r of m.reactions) row.append(reactionChip(m, r));
     out.append(row);
   }
   const acts = el('div', 'msg-actions');

@@ -108,10 +108,6 @@ type Observations struct {
 	// that keep a healthy host in place, and a deposed host is often the
 	// best placed member.
 	Shunned map[string]bool
-	// Behind names the members whose log this member knows to be behind
-	// its own (their latest vote requests said so): they cannot win its
-	// vote, so it does not wait for them ([Placer.BackupRank]).
-	Behind map[string]bool
 	// Members lists the members in join order.
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).

@@ -101,12 +101,8 @@ func (g *group) noteForcedVote(m *pb.Message) {
 
 // firstBackup reports whether this node comes first, in its placement's
 // latest preference, among the voters other than host and candidate (raft
-// ids) and those whose vote requests since the term before the candidate's
-// came from a log behind this node's: of the members that refuse a backup
-// behind them, the one that takes over. A member known to be behind would
-// be refused in turn: when the first refuser was itself behind the others,
-// it took over, was refused, and the group waited for an election timer
-// (BenchmarkWAN, a cut that took 1.84 s).
+// ids): of the members that refuse a backup behind them, the one that takes
+// over.
 func (g *group) firstBackup(host, candidate uint64) bool {
 	byID := make(map[string]*state.Member, len(g.st.Members))
 	for _, m := range g.st.Members {
@@ -115,9 +111,6 @@ func (g *group) firstBackup(host, candidate uint64) bool {
 	for _, id := range g.pl.ranking.Preference {
 		m := byID[id]
 		if m == nil || !m.Voter || m.RaftID == host || m.RaftID == candidate {
-			continue
-		}
-		if t, ok := g.pl.behind[m.RaftID]; ok && t+1 >= g.fv.term {
 			continue
 		}
 		return m.RaftID == g.raftID

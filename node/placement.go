@@ -75,10 +75,7 @@ type placementState struct {
 	voteGranted  time.Time            // when this node last granted another a vote
 	wake         *time.Timer          // steps placement when a decision is due between ticks
 	lastLogged   string
-	keepHosting  bool              // a censor in a test, which never hands over (export_censor_test.go)
-	preHold      *preVoteHold      // this node's pre-vote requests held back (prevote.go)
-	lastHost     uint64            // the raft id of the last other member this node followed (prevote.go)
-	behind       map[uint64]uint64 // raft id -> the term of its last vote request from a log behind this node's (prevote.go)
+	keepHosting  bool // a censor in a test, which never hands over (export_censor_test.go)
 }
 
 func (g *group) pingPeers() {

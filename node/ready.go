@@ -39,7 +39,6 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if g.fork != nil {
 		rd.Messages = nil // halted: nothing leaves (fork.go)
 	}
-	rd.Messages = g.holdPreVotes(rd.Messages, time.Now())
 	msgs := g.sendEarly(rd.Messages, g.leadsWithSameVote(rd))
 	hs := rd.HardState
 	if hs != nil && raft.IsEmptyHardState(hs) {
@@ -82,9 +81,6 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
 		if g.leader != rd.SoftState.Lead || g.role != rd.SoftState.RaftState {
 			changed = true
-		}
-		if l := rd.SoftState.Lead; l != raft.None && l != g.raftID {
-			g.pl.lastHost = l
 		}
 		if rd.SoftState.Lead != g.leader && rd.SoftState.Lead != raft.None {
 			g.fig.leaderChanges.Add(1)

@@ -103,7 +103,6 @@ func (g *group) run() {
 				now := time.Now()
 				g.probeLeader(now)
 				g.watchSilence(now)
-				g.releasePreVotes(now)
 				g.markSilentPeers(now)
 			}
 		case msgs := <-g.stepc:
@@ -232,7 +231,6 @@ func (g *group) stepAll(msgs []*pb.Message) {
 			continue
 		}
 		g.noteForcedVote(m)
-		g.noteVoteRequest(m)
 		var taken []hostPending
 		if m.GetType() == pb.MsgProp {
 			// The host drops what could only be rejected (quota.go).

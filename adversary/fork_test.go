@@ -297,44 +297,8 @@ func TestTranscriptAttestedByPeers(t *testing.T) {
 // like any other.
 func TestHostReordersMessages(t *testing.T) {
 	g, link := forkGroup(t)
-	var mu sync.Mutex
-	var first, second []byte // node 1's next two chat frames, in log order
-	link.set(func(m *pb.Message) []*pb.Message {
-		if m.GetType() != pb.MsgApp {
-			return []*pb.Message{m}
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		var at []int // positions of the two in this append
-		for i, e := range m.GetEntries() {
-			env, err := crypto.Verify(e.GetData())
-			if err != nil || env.Type != crypto.TypeChat || env.Sender != g.pub(1).Sign {
-				continue
-			}
-			switch {
-			case first == nil:
-				first = e.GetData()
-			case second == nil && string(e.GetData()) != string(first):
-				second = e.GetData()
-			}
-			if string(e.GetData()) == string(first) || string(e.GetData()) == string(second) {
-				at = append(at, i)
-			}
-		}
-		switch {
-		case len(at) == 2:
-			es := m.GetEntries()
-			es[at[0]].Data, es[at[1]].Data = es[at[1]].GetData(), es[at[0]].GetData()
-		case len(at) == 1:
-			return nil // held back until an append carries both
-		}
-		return []*pb.Message{m}
-	})
-	for _, text := range []string{"first", "second"} {
-		if _, err := g.node(1).Send(ctxT(t, 10*time.Second), g.id, text, 0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g.swapNextTwo(link, false)
+	g.sendTwo(1)
 	a1, a2 := g.waitFork(1), g.waitFork(2)
 	t.Logf("node1: %s", a1.Message)
 	t.Logf("node2: %s", a2.Message)
@@ -351,10 +315,43 @@ func TestHostReordersMessages(t *testing.T) {
 // that its group forked and sees only a group without a host.
 func TestForkFoundByALaggingVictim(t *testing.T) {
 	g, link := forkGroup(t)
+	swapped := g.swapNextTwo(link, true)
+	g.sendTwo(1)
+	a1 := g.waitFork(1)
+	a2 := g.waitFork(2)
+	if at := swapped(); a2.Index != at {
+		t.Errorf("node2's alert is about entry %d, want %d (the swapped position): %+v", a2.Index, at, a2)
+	}
+	t.Logf("node1: %s", a1.Message)
+	t.Logf("node2: %s", a2.Message)
+	g.halted(2)
+}
+
+// sendTwo has node i send "first" and then "second", each committed.
+func (g *group) sendTwo(i int) {
+	g.t.Helper()
+	for _, text := range []string{"first", "second"} {
+		if _, err := g.node(i).Send(ctxT(g.t, 10*time.Second), g.id, text, 0); err != nil {
+			g.t.Fatal(err)
+		}
+	}
+}
+
+// swapNextTwo has the host's link show node 2 member 1's next two chat
+// messages in the other order: an append that carries both has them
+// swapped, and appends with only one of them are held back until raft
+// sends one with both. With lag, node 2 is told that the first of the two
+// positions is committed only once member 1 knows both committed (so that
+// its sends return), and never anything after it. It returns the first of
+// the two indexes once they were swapped (0 before).
+func (g *group) swapNextTwo(link *forkingLink, lag bool) (swapped func() uint64) {
 	var mu sync.Mutex
-	var first, second []byte // node 1's next two chat frames, in log order
-	var at uint64            // the first of their two indexes, once swapped
+	var first, second []byte // member 1's next two chat frames, in log order
+	var at uint64
 	link.set(func(m *pb.Message) []*pb.Message {
+		if m.GetType() != pb.MsgApp && !lag {
+			return []*pb.Message{m}
+		}
 		mu.Lock()
 		defer mu.Unlock()
 		var pos []int // positions of the two in this append
@@ -383,10 +380,7 @@ func TestForkFoundByALaggingVictim(t *testing.T) {
 		case len(pos) == 1:
 			return nil // held back until an append carries both
 		}
-		if at > 0 {
-			// Node 2 applies the swapped position only once node 1
-			// knows both its messages committed (so that its sends
-			// return), and nothing after it, ever.
+		if lag && at > 0 {
 			limit := at
 			if st, ok := g.groupStatus(1, g.id); !ok || st.Committed <= at {
 				limit = at - 1
@@ -397,20 +391,9 @@ func TestForkFoundByALaggingVictim(t *testing.T) {
 		}
 		return []*pb.Message{m}
 	})
-	for _, text := range []string{"first", "second"} {
-		if _, err := g.node(1).Send(ctxT(t, 10*time.Second), g.id, text, 0); err != nil {
-			t.Fatal(err)
-		}
+	return func() uint64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return at
 	}
-	a1 := g.waitFork(1)
-	a2 := g.waitFork(2)
-	mu.Lock()
-	want := at
-	mu.Unlock()
-	if a2.Index != want {
-		t.Errorf("node2's alert is about entry %d, want %d (the swapped position): %+v", a2.Index, want, a2)
-	}
-	t.Logf("node1: %s", a1.Message)
-	t.Logf("node2: %s", a2.Message)
-	g.halted(2)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/p2p"
+	"github.com/demes/demes/state"
 )
 
 // relayWait bounds how long serve waits at start for a slot on each relay
@@ -40,7 +41,23 @@ func addP2PFlags(f *cmdFlags) *p2pFlags {
 // enabled reports whether this node listens for libp2p peers.
 func (p *p2pFlags) enabled() bool { return p.listen != "" || len(p.relays) > 0 }
 
-// parseRelays parses the --relay values.
+// check refuses, as bad usage and before anything starts, a --relay value
+// that is no relay's address, in the words and with the hint of 'group
+// settings --relay': the multiaddr library's own text ("failed to parse
+// multiaddr") said nothing a person could act on, and exit 1 read as a
+// failure of the node. It puts each value in its normal form.
+func (p *p2pFlags) check() error {
+	for i, r := range p.relays {
+		nr, err := state.NormalizeRelay(r)
+		if err != nil {
+			return usageError(fmt.Errorf("--relay: %w", err), relayHint)
+		}
+		p.relays[i] = nr
+	}
+	return nil
+}
+
+// parseRelays parses the --relay values, which check has checked.
 func (p *p2pFlags) parseRelays() ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, r := range p.relays {

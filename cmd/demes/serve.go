@@ -90,6 +90,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *window < 1 {
 		return f.usageErr(errors.New("--message-window must be at least 1"))
 	}
+	if err := pf.check(); err != nil {
+		return err
+	}
 	if err := checkAdvertise(*advertise); err != nil {
 		return f.usageErr(err)
 	}

@@ -41,12 +41,18 @@ func addP2PFlags(f *cmdFlags) *p2pFlags {
 // enabled reports whether this node listens for libp2p peers.
 func (p *p2pFlags) enabled() bool { return p.listen != "" || len(p.relays) > 0 }
 
-// check refuses, as bad usage and before anything starts, a --relay value
+// check refuses, as bad usage and before anything starts, a --p2p value
+// that is no address to listen on (checkListenAddr), and a --relay value
 // that is no relay's address, in the words and with the hint of 'group
 // settings --relay': the multiaddr library's own text ("failed to parse
 // multiaddr") said nothing a person could act on, and exit 1 read as a
-// failure of the node. It puts each value in its normal form.
-func (p *p2pFlags) check() error {
+// failure of the node. It puts each relay in its normal form.
+func (p *p2pFlags) check(f *cmdFlags) error {
+	if p.listen != "" {
+		if err := checkListenAddr("--p2p", p.listen, "0.0.0.0:4001", true); err != nil {
+			return f.usageErr(err)
+		}
+	}
 	for i, r := range p.relays {
 		nr, err := state.NormalizeRelay(r)
 		if err != nil {

@@ -39,6 +39,9 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
+	if err := checkListenAddr("--listen", *listen, "0.0.0.0:4001", true); err != nil {
+		return f.usageErr(err)
+	}
 	home, err := f.Home()
 	if err != nil {
 		return err

@@ -90,7 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *window < 1 {
 		return f.usageErr(errors.New("--message-window must be at least 1"))
 	}
-	if err := pf.check(); err != nil {
+	if err := pf.check(f); err != nil {
 		return err
 	}
 	if err := checkAdvertise(*advertise); err != nil {
@@ -313,19 +313,6 @@ func (r *runningNode) serveMetrics(addr string) (string, error) {
 	r.servers = append(r.servers, s)
 	go s.Serve(ln)
 	return ln.Addr().String(), nil
-}
-
-// loopbackAddr reports whether addr (HOST:PORT) is on loopback.
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // close shuts the listeners down, then the node: requests in flight finish,

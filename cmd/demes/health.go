@@ -36,6 +36,9 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// serve prints the listener as http://ADDR/metrics: take that too.
 	*addr = strings.TrimPrefix(*addr, "http://")
 	*addr, _, _ = strings.Cut(*addr, "/")
+	if err := checkListenAddr("--metrics", *addr, "127.0.0.1:9464", false); err != nil {
+		return f.usageErr(err)
+	}
 	if !loopbackAddr(*addr) {
 		return f.usagef("--metrics %s: the metrics listener is on loopback (127.0.0.1:PORT or [::1]:PORT)", *addr)
 	}

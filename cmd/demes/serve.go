@@ -96,6 +96,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := checkAdvertise(*advertise); err != nil {
 		return f.usageErr(err)
 	}
+	for _, a := range []struct{ flag, addr, example string }{
+		{"--listen", *listen, "0.0.0.0:7946"}, {"--ui", *ui, "127.0.0.1:7947"}, {"--metrics", *metricsAddr, "127.0.0.1:9464"},
+	} {
+		if a.addr == "" && a.flag == "--metrics" {
+			continue // off
+		}
+		if err := checkListenAddr(a.flag, a.addr, a.example, false); err != nil {
+			return f.usageErr(err)
+		}
+	}
 	if *metricsAddr != "" && !loopbackAddr(*metricsAddr) {
 		return f.usageErr(fmt.Errorf("--metrics %s: the metrics listener must be on loopback (127.0.0.1:PORT or [::1]:PORT); its figures name your groups", *metricsAddr))
 	}

@@ -24,6 +24,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/rs/zerolog"
+	"go.uber.org/fx"
 )
 
 // observers is how many peers must report the same public address of this
@@ -141,6 +142,10 @@ func New(cfg Config) (*Host, error) {
 		// would register its collectors in the global one.
 		libp2p.DisableMetrics(),
 		libp2p.UserAgent("demes"),
+		// libp2p's dependency injection logs a failure to start (a port
+		// in use) on stderr in its own words, besides returning it: the
+		// caller says it, once.
+		libp2p.WithFxOption(fx.NopLogger),
 	}
 	if cfg.PortMap {
 		opts = append(opts, libp2p.NATPortMap())

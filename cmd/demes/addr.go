@@ -1,11 +1,13 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"syscall"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -127,4 +129,42 @@ func loopbackAddr(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// listenFailed says in words why what ("the peer listener") could not
+// listen on addr, a well-formed address, with the flag that changes it: a
+// failure (exit 1), not bad usage. Go says "listen tcp 127.0.0.1:7946:
+// bind: address already in use", libp2p a list of such.
+func listenFailed(what, addr, flag string, err error) error {
+	hint := "choose another address with " + flag
+	var why string
+	switch {
+	case hasErrno(err, syscall.EADDRINUSE):
+		why = "the port is in use by another program"
+		hint = "choose another port with " + flag + ", or stop the program that uses this one"
+	case hasErrno(err, syscall.EACCES):
+		why = "this user may not listen on that port (ports below 1024 need privileges)"
+		hint = "choose a port from 1024 up with " + flag
+	case hasErrno(err, syscall.EADDRNOTAVAIL):
+		why = "no network interface of this machine has that address"
+		hint = "choose one of this machine's addresses with " + flag + ", or 0.0.0.0 for every one"
+	default:
+		var dnsErr *net.DNSError
+		var opErr *net.OpError
+		switch {
+		case errors.As(err, &dnsErr):
+			why = fmt.Sprintf("the host name %s is not known", dnsErr.Name)
+		case errors.As(err, &opErr):
+			why = opErr.Err.Error() // the address is said before it
+		default:
+			why = err.Error()
+		}
+	}
+	return withHint(fmt.Errorf("%s cannot listen on %s: %s", what, addr, why), hint)
+}
+
+// hasErrno reports whether err is, or says, the system's errno: libp2p
+// keeps only the text of its listeners' errors.
+func hasErrno(err error, errno syscall.Errno) bool {
+	return errors.Is(err, errno) || strings.Contains(err.Error(), errno.Error())
 }

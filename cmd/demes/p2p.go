@@ -110,7 +110,7 @@ func startP2P(id *identity.Identity, o *p2pFlags, relayFor func([32]byte) bool, 
 		PortMap: o.portMap, MaxFrame: crypto.MaxFrame, Logger: log,
 	})
 	if err != nil {
-		return nil, withHint(err, "choose another address with --p2p")
+		return nil, listenFailed("the libp2p listener", listen, "--p2p", err)
 	}
 	if len(relays) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), relayWait)

@@ -73,7 +73,7 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxFrame: crypto.MaxFrame, Logger: logger,
 	})
 	if err != nil {
-		return withHint(err, "choose another address with --listen")
+		return listenFailed("the relay", *listen, "--listen", err)
 	}
 	defer h.Close()
 	addr := strings.TrimPrefix(h.URL(), p2p.Scheme)

@@ -146,7 +146,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *metricsAddr != "" {
 		addr, err := rn.serveMetrics(*metricsAddr)
 		if err != nil {
-			return withHint(fmt.Errorf("metrics listener: %w", err), "choose another address with --metrics")
+			return listenFailed("the metrics listener", *metricsAddr, "--metrics", err)
 		}
 		metricsURL = "http://" + addr + "/metrics"
 	}
@@ -214,12 +214,12 @@ func uiHostPort(addr net.Addr) string {
 func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	peerLn, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return nil, withHint(fmt.Errorf("peer listener: %w", err), "choose another address with --listen")
+		return nil, listenFailed("the peer listener", o.listen, "--listen", err)
 	}
 	uiLn, err := net.Listen("tcp", o.ui)
 	if err != nil {
 		peerLn.Close()
-		return nil, withHint(fmt.Errorf("UI listener: %w", err), "choose another address with --ui")
+		return nil, listenFailed("the UI listener", o.ui, "--ui", err)
 	}
 	token, err := loadOrCreateToken(o.home)
 	if err != nil {

@@ -49,7 +49,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	name := f.String("name", "", "display `NAME` (default: the one given to keygen)")
 	metricsAddr := f.String("metrics", "", "serve /metrics, /healthz and /readyz on this loopback `ADDR` (off when empty)")
 	snapEvery := f.Uint64("snapshot-entries", 10_000, "take a snapshot of a group's state every `N` applied entries; a restart applies only the log after the latest one")
-	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory; older pages are read from the store when asked for")
+	window := f.Int("message-window", 1_000, "keep a group's `N` newest messages in memory (1 to 100000); older pages are read from the store when asked for")
 	maxAttach := f.Int64("max-attachment", node.DefaultMaxAttachment>>20, "the largest file, in `MB`, this node sends or fetches")
 	retention := f.Duration("key-retention", node.DefaultKeyRetention, "keep the key of each message this `LONG` after this node received it (and prekey secrets no longer than that); older messages can no longer be read, searched or exported here, nor by anyone who takes this device (0: keep them for good)")
 	pf := addP2PFlags(f)
@@ -87,8 +87,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *retention == 0 {
 		*retention = -1 // node.Config: negative keeps them for good
 	}
-	if *window < 1 {
-		return f.usageErr(errors.New("--message-window must be at least 1"))
+	if *window < 1 || *window > maxMessageWindow {
+		return f.usagef("--message-window %d: want 1 to %d (a node holds up to twice that many messages of each group in memory)", *window, maxMessageWindow)
 	}
 	if err := pf.check(f); err != nil {
 		return err
@@ -428,6 +428,23 @@ func readServeInfo(home string) (serveInfo, error) {
 	return info, err
 }
 
+// maxMessageWindow bounds --message-window. A group keeps up to twice its
+// window of messages opened in memory (node/history.go), each up to 64 KiB
+// of text, and a restart opens the newest window of them again: a window of
+// a million or more would hold every message of a long history in memory
+// and open it all at each start. 100,000 is a hundred times the default and
+// ten times the largest page the API serves.
+const maxMessageWindow = 100_000
+
+// maxElectionTicks bounds --election-ticks. Failover takes about --tick x
+// the election ticks (raft waits up to twice that), and pre-votes,
+// attestation pulls and the slow-turn warning are figured from it. A
+// thousand ticks are 50 s at the default tick, far past the 10 s send
+// waits by default; a huge number made failover never come in practice,
+// and overflowed time.Duration (a negative election timeout, which those
+// checks misread) from about 150 million ticks of 1m.
+const maxElectionTicks = 1000
+
 // timingFlags are the raft timing and group-size flags of serve and demo.
 type timingFlags struct {
 	tick           time.Duration
@@ -439,7 +456,7 @@ type timingFlags struct {
 func addTimingFlags(f *cmdFlags) *timingFlags {
 	t := &timingFlags{}
 	f.DurationVar(&t.tick, "tick", node.LAN.Tick, "raft tick `DURATION`; longer for slow or lossy networks")
-	f.IntVar(&t.electionTicks, "election-ticks", node.LAN.ElectionTicks, "ticks without a host before an election (failover takes about tick x this)")
+	f.IntVar(&t.electionTicks, "election-ticks", node.LAN.ElectionTicks, "ticks without a host before an election, 2 to 1000 (failover takes about tick x this)")
 	f.IntVar(&t.heartbeatTicks, "heartbeat-ticks", node.LAN.HeartbeatTicks, "ticks between the host's heartbeats")
 	f.IntVar(&t.maxVoters, "max-voters", 5, "voters of groups this node creates; other members are learners")
 	return t
@@ -448,6 +465,9 @@ func addTimingFlags(f *cmdFlags) *timingFlags {
 func (t *timingFlags) timing() (node.Timing, error) {
 	if t.tick < time.Millisecond || t.tick > time.Minute {
 		return node.Timing{}, fmt.Errorf("--tick %v: want 1ms to 1m", t.tick)
+	}
+	if t.electionTicks > maxElectionTicks {
+		return node.Timing{}, fmt.Errorf("--election-ticks %d: want 2 to %d, more than --heartbeat-ticks (failover takes about --tick x this)", t.electionTicks, maxElectionTicks)
 	}
 	if t.heartbeatTicks < 1 || t.electionTicks <= t.heartbeatTicks {
 		return node.Timing{}, errors.New("--election-ticks must be larger than --heartbeat-ticks, which must be at least 1")

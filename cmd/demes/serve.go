@@ -25,6 +25,7 @@ import (
 
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/keys"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/p2p"
 	"github.com/demes/demes/web"
@@ -89,6 +90,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *window < 1 || *window > maxMessageWindow {
 		return f.usagef("--message-window %d: want 1 to %d (a node holds up to twice that many messages of each group in memory)", *window, maxMessageWindow)
+	}
+	// A name the members would be shown, checked as keygen checks it: it
+	// went into the join and the invites as it stood.
+	if *name != "" {
+		if err := keys.CheckName(*name); err != nil {
+			return f.usagef("--name: %v", err)
+		}
 	}
 	if err := pf.check(f); err != nil {
 		return err

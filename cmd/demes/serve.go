@@ -531,8 +531,10 @@ func checkAdvertise(s string) error {
 		return nil
 	}
 	if p2p.IsURL(s) {
+		// Not the multiaddr library's "failed to parse multiaddr" or
+		// "invalid p2p multiaddr": what the URL is made of.
 		if _, err := p2p.ParseURL(s); err != nil {
-			return fmt.Errorf("--advertise %q: %v", s, err)
+			return fmt.Errorf("--advertise %q: want p2p: and this node's libp2p addresses, such as p2p:/ip4/203.0.113.7/tcp/4001/p2p/12D3KooW..., multiaddrs that each end in /p2p/ and its peer id", s)
 		}
 		return nil
 	}

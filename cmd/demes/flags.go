@@ -102,6 +102,11 @@ func (f *cmdFlags) plainFlagError(err error) error {
 			case bool:
 				kind = "true or false"
 			case time.Duration:
+				if durationSyntax.MatchString(val) {
+					// Written as one, but past what a duration holds:
+					// the flag package says "parse error" for both.
+					return fmt.Errorf("--%s: %q is too long: a duration is at most 2562047h (about 292 years)", name, val)
+				}
 				kind = "a duration such as 30s, 5m or 2h"
 			case int, int64:
 				kind = "a whole number"
@@ -112,6 +117,9 @@ func (f *cmdFlags) plainFlagError(err error) error {
 	}
 	return fmt.Errorf("--%s: %q is not %s", name, val, kind)
 }
+
+// durationSyntax matches what time.ParseDuration takes, whatever its size.
+var durationSyntax = regexp.MustCompile(`^[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:ns|us|µs|μs|ms|s|m|h))+$`)
 
 // textLike reports whether arg, taken for a flag, looks like text instead:
 // a space in it, or a number after its dash.

@@ -156,18 +156,26 @@ func (f *cmdFlags) printHelp(w io.Writer) {
 }
 
 // Home returns the home directory: --home, else $DEMES_HOME, else ~/.demes.
+// A file there is a failure said in words: each command went on to say
+// "open HOME/identity: not a directory", or the like, in Go's.
 func (f *cmdFlags) Home() (string, error) {
-	if f.home != "" {
-		return filepath.Clean(f.home), nil
+	var home, from string
+	switch {
+	case f.home != "":
+		home, from = filepath.Clean(f.home), "--home"
+	case os.Getenv("DEMES_HOME") != "":
+		home, from = filepath.Clean(os.Getenv("DEMES_HOME")), "DEMES_HOME"
+	default:
+		dir, err := os.UserHomeDir()
+		if err != nil {
+			return "", withHint(fmt.Errorf("cannot find the home directory for ~/.demes: %w", err), "name one with --home DIR or DEMES_HOME")
+		}
+		home, from = filepath.Join(dir, ".demes"), "the default home"
 	}
-	if h := os.Getenv("DEMES_HOME"); h != "" {
-		return filepath.Clean(h), nil
+	if st, err := os.Stat(home); err == nil && !st.IsDir() {
+		return "", failf("name a directory with --home DIR (keygen creates one that does not exist)", "%s %s is a file, not a directory", from, home)
 	}
-	dir, err := os.UserHomeDir()
-	if err != nil {
-		return "", withHint(fmt.Errorf("cannot find the home directory for ~/.demes: %w", err), "name one with --home DIR or DEMES_HOME")
-	}
-	return filepath.Join(dir, ".demes"), nil
+	return home, nil
 }
 
 // parseInterspersed parses flags that may stand before, between or after the

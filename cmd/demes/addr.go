@@ -38,8 +38,16 @@ func checkListenAddr(flag, addr, example string, ipOnly bool) error {
 // on, or "" when nothing is.
 func listenAddrProblem(addr string, ipOnly bool) string {
 	if ipOnly && strings.HasPrefix(addr, "/") {
-		if _, err := ma.NewMultiaddr(addr); err != nil {
+		a, err := ma.NewMultiaddr(addr)
+		if err != nil {
 			return "it is not a multiaddr libp2p can listen on"
+		}
+		// libp2p listens on TCP and QUIC only ("no transport for
+		// protocol" otherwise).
+		_, tcpErr := a.ValueForProtocol(ma.P_TCP)
+		_, quicErr := a.ValueForProtocol(ma.P_QUIC_V1)
+		if tcpErr != nil && quicErr != nil {
+			return "it names no TCP port (/tcp/PORT) nor QUIC one (/udp/PORT/quic-v1)"
 		}
 		return ""
 	}

@@ -32,6 +32,8 @@ func TestListenAddrProblem(t *testing.T) {
 		{"localhost:4001", true, `"localhost" is not an IP address (libp2p listens on addresses, not names)`},
 		{"[fe80::1%eth0]:4001", true, "libp2p does not listen on an address with a zone (fe80::1%eth0)"},
 		{"/ip4/bad", true, "it is not a multiaddr libp2p can listen on"},
+		{"/ip4/0.0.0.0/udp/4001/quic-v1", true, ""},
+		{"/ip4/0.0.0.0/udp/4001", true, "it names no TCP port (/tcp/PORT) nor QUIC one (/udp/PORT/quic-v1)"},
 		{"127.0.0.1:http", true, `port "http" is not a number from 0 to 65535`},
 	} {
 		if got := listenAddrProblem(tt.addr, tt.ipOnly); got != tt.want {

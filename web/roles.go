@@ -308,7 +308,7 @@ func refusal(err error, hint string) (msg, fix string) {
 }
 
 // plain is the node's reason in err without what a person does not need:
-// its "ACTION: " prefix (one word; the person knows what they asked for)
+// its "ACTION: " prefix (dropAction: the person knows what they asked for)
 // and the ": " + sentinel at its end.
 func plain(err, sentinel error) string {
 	msg := err.Error()
@@ -316,9 +316,5 @@ func plain(err, sentinel error) string {
 		// "message not found" after "no message X in the group's order".
 		msg = strings.TrimSuffix(msg, ": "+api.ErrUnknownMessage.Error())
 	}
-	msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
-	if action, rest, ok := strings.Cut(msg, ": "); ok && action != "" && !strings.ContainsAny(action, " ;") {
-		msg = rest
-	}
-	return msg
+	return dropAction(strings.TrimSuffix(msg, ": "+sentinel.Error()))
 }

@@ -88,8 +88,8 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var st api.Status
-	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+	st, err := c.status(ctx)
+	if err != nil {
 		return err
 	}
 	pub, err := identity.ParsePublicID(st.PublicID)

@@ -410,3 +410,10 @@ func stillIn(gs []api.GroupInfo) []api.GroupInfo {
 	}
 	return in
 }
+
+// status asks the node for its status.
+func (c *client) status(ctx context.Context) (api.Status, error) {
+	var st api.Status
+	_, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout)
+	return st, err
+}

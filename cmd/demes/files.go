@@ -37,14 +37,17 @@ type upload struct {
 
 // openUpload opens the file at path for send --file.
 func openUpload(path string) (*upload, error) {
+	unreadable := func(err error) error {
+		return withHint(&fileError{"cannot send " + path, err}, "check the path given with --file")
+	}
 	file, err := os.Open(path)
 	if err != nil {
-		return nil, withHint(&fileError{"cannot send " + path, err}, "check the path given with --file")
+		return nil, unreadable(err)
 	}
 	fi, err := file.Stat()
 	switch {
 	case err != nil:
-		err = withHint(&fileError{"cannot send " + path, err}, "check the path given with --file")
+		err = unreadable(err)
 	case !fi.Mode().IsRegular():
 		err = failf("give a regular file", "%s is not a file", path)
 	case content.CheckFileName(filepath.Base(path)) != nil:

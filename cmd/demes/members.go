@@ -59,8 +59,8 @@ func runRemove(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	// The node takes the removal of itself as leaving: a pasted id of
 	// one's own would leave the group for good, reported as a removal.
-	var st api.Status
-	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+	st, err := c.status(ctx)
+	if err != nil {
 		return err
 	}
 	if st.PublicID == pub.String() {
@@ -136,8 +136,8 @@ func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // false when this node is no admin or pub no member: the node's answer to
 // the change says why not.
 func adminAlready(ctx context.Context, c *client, gid string, pub identity.PublicID, admin bool) (bool, error) {
-	var st api.Status
-	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+	st, err := c.status(ctx)
+	if err != nil {
 		return false, err
 	}
 	for _, g := range st.Groups {

@@ -82,8 +82,8 @@ func runMessages(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // between them. A keeper, which reads no message, says so. Best effort: a
 // failed status read says nothing.
 func noteUnreadable(ctx context.Context, c *client, groupID string, ms []api.Message, stderr io.Writer) {
-	var st api.Status
-	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+	st, err := c.status(ctx)
+	if err != nil {
 		return
 	}
 	for _, g := range st.Groups {

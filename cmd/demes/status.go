@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
 
 	"github.com/demes/demes/api"
@@ -25,8 +24,8 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var st api.Status
-	if _, err := c.call(ctx, http.MethodGet, api.RouteStatus, nil, &st, apiTimeout); err != nil {
+	st, err := c.status(ctx)
+	if err != nil {
 		return err
 	}
 	if *f.json {

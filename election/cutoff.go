@@ -13,19 +13,26 @@ func (p *Placer) cutOff(o Observations, d *Decision) bool {
 	if o.LeaderHeard.IsZero() || o.LeaderHeard.Equal(p.cutCampaigned) && o.Term == p.cutTerm || o.VoteGranted.After(o.LeaderHeard) {
 		return false
 	}
-	if o.Shunned[o.Self] {
+	// Shunned members, and those whose logs the voters' vote rule will
+	// refuse, are left out as if dead; d.Dead itself stays as it is.
+	skip := o.behind()
+	if len(o.Shunned) > 0 {
+		skip = maps.Clone(skip)
+		if skip == nil {
+			skip = map[string]bool{}
+		}
+		maps.Copy(skip, o.Shunned)
+	}
+	if skip[o.Self] {
 		return false
 	}
-	// Shunned members are left out as if dead; d.Dead itself stays as it is.
 	dead := maps.Clone(d.Dead)
 	if dead == nil {
 		dead = map[string]bool{}
 	}
-	for id := range o.Shunned {
-		dead[id] = true
-	}
+	maps.Copy(dead, skip)
 	r, complete := p.rankWithout(p.lastLeader, o, dead)
-	if len(r.Preference) == 0 || complete && r.Preference[0] != o.Self || !complete && firstVoter(o, p.lastLeader, o.Shunned) != o.Self {
+	if len(r.Preference) == 0 || complete && r.Preference[0] != o.Self || !complete && firstVoter(o, p.lastLeader, skip) != o.Self {
 		return false
 	}
 	p.cutCampaigned, p.cutTerm = o.LeaderHeard, o.Term

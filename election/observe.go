@@ -108,6 +108,13 @@ type Observations struct {
 	// that keep a healthy host in place, and a deposed host is often the
 	// best placed member.
 	Shunned map[string]bool
+	// Logs are the last log entries (raft term and index) the voters
+	// reported while the leader was silent to them, this member's own
+	// among them: what raft's vote rule will compare. A member whose
+	// entry is behind another's cannot win the others' votes, so it is
+	// no backup for the forced campaigns (see [Placer]). Nil, or a member
+	// left out, when not known.
+	Logs map[string]LogPos
 	// Members lists the members in join order.
 	Members []Member
 	// MaxVoters is the group's voter cap (see [Input.MaxVoters]).
@@ -129,6 +136,44 @@ type Observations struct {
 	Started time.Time
 	// Intervals are the configured tunables.
 	Intervals Intervals
+}
+
+// LogPos is the last entry of a member's log: its raft term and index.
+type LogPos struct {
+	Term, Index uint64
+}
+
+// Behind reports whether a log ending at p is less up to date than one
+// ending at q, by raft's rule for granting votes: the later last term,
+// then the longer log.
+func (p LogPos) Behind(q LogPos) bool {
+	return p.Term < q.Term || p.Term == q.Term && p.Index < q.Index
+}
+
+// behind returns the members whose reported log (o.Logs) is behind
+// another member's: raft's vote rule will refuse them, so they are left
+// out of the choice of a backup. Nil when none is.
+func (o *Observations) behind() map[string]bool { return LogsBehind(o.Logs) }
+
+// LogsBehind returns the members of logs whose last entry is behind
+// another's, by raft's vote rule; nil when none is.
+func LogsBehind(logs map[string]LogPos) map[string]bool {
+	var best LogPos
+	for _, l := range logs {
+		if best.Behind(l) {
+			best = l
+		}
+	}
+	var out map[string]bool
+	for id, l := range logs {
+		if l.Behind(best) {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[id] = true
+		}
+	}
+	return out
 }
 
 // input is the ranking input of o with the given dead set.

@@ -69,6 +69,14 @@ import (
 // after all, raft's pre-vote finds the followers still hearing from it and
 // nothing changes.
 //
+// A backup must also be one the others can elect: raft grants a vote only
+// to a candidate whose log is at least as up to date as the voter's own,
+// and a forced campaign of a backup an append behind the others is refused,
+// leaving the group to raft's timers (seconds across the internet). So the
+// voters report their last log entries while the leader is silent to them
+// ([Observations].Logs), and a member whose log is behind another's is left
+// out of the choice of the backup, as if dead.
+//
 // Transfers and voter changes never overlap: a transfer waits until no
 // voter change has been made for two retry intervals (the target cannot
 // campaign until it has applied the change, and the transfer would be
@@ -213,13 +221,26 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 		return
 	}
 	gone := !pr.Gone.IsZero() && !o.LeaderHeard.After(pr.Gone) && o.Intervals.Heartbeat > 0
-	r, complete := p.rankWithout(p.lastLeader, o, d.Dead)
+	// A member whose log the others' vote rule will refuse is no backup:
+	// left out as if dead, as in cutOff.
+	behind := o.behind()
+	dead := d.Dead
+	if len(behind) > 0 {
+		dead = maps.Clone(dead)
+		if dead == nil {
+			dead = map[string]bool{}
+		}
+		maps.Copy(dead, behind)
+	}
+	r, complete := p.rankWithout(p.lastLeader, o, dead)
 	switch {
+	case behind[o.Self]:
+		return
 	case complete && r.Preference[0] != o.Self:
 		return
 	case !complete && !gone:
 		return
-	case !complete && firstVoter(o, p.lastLeader, nil) != o.Self:
+	case !complete && firstVoter(o, p.lastLeader, behind) != o.Self:
 		// Without a complete ranking (a new group, or members that
 		// restarted and have not published their maps yet) the backup
 		// of a gone leader is the longest-standing other voter, which

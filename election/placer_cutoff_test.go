@@ -8,7 +8,8 @@ import (
 // TestPlacerCutOff: once a majority of the voters no longer hear the leader
 // (Observations.CutOff), its best backup campaigns at once with the forced
 // campaign, once per silence; a member the voters deposed lately (Shunned)
-// never does, and the best of the others runs in its place.
+// never does, nor does one whose log is behind another voter's (Logs),
+// and the best of the others runs in its place.
 func TestPlacerCutOff(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -34,6 +35,30 @@ func TestPlacerCutOff(t *testing.T) {
 			delete(o.Reports, "e")
 			o.Shunned = set("a")
 		}, false},
+		// A backup whose log is behind another voter's would have its
+		// forced campaign refused: it is passed over like a shunned one.
+		{"a best backup whose log is behind refrains", "c", func(w *world, o *Observations) {
+			o.Logs = map[string]LogPos{"a": {3, 40}, "c": {3, 39}, "d": {3, 40}}
+		}, false},
+		{"the next best with an up-to-date log runs", "a", func(w *world, o *Observations) {
+			o.Logs = map[string]LogPos{"a": {3, 40}, "c": {3, 39}, "d": {3, 40}}
+		}, true},
+		{"and only it", "d", func(w *world, o *Observations) {
+			o.Logs = map[string]LogPos{"a": {3, 40}, "c": {3, 39}, "d": {3, 40}}
+		}, false},
+		{"an older last term is behind a shorter log", "c", func(w *world, o *Observations) {
+			o.Logs = map[string]LogPos{"a": {4, 30}, "c": {3, 39}}
+		}, false},
+		{"logs alike leave the best backup", "c", func(w *world, o *Observations) {
+			o.Logs = map[string]LogPos{"a": {3, 40}, "c": {3, 40}, "d": {3, 40}}
+		}, true},
+		{"a log nobody reported is not behind", "c", func(w *world, o *Observations) {
+			o.Logs = map[string]LogPos{"a": {3, 40}}
+		}, true},
+		{"incomplete ranking: the first voter with an up-to-date log", "c", func(w *world, o *Observations) {
+			delete(o.Reports, "e")
+			o.Logs = map[string]LogPos{"a": {3, 39}, "c": {3, 40}}
+		}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/demes/demes/election"
 )
 
 // Leader attestations (docs/PROTOCOL.md, "Who may lead").
@@ -43,11 +45,15 @@ type attestation struct {
 	key    [32]byte
 	view   raftView
 	silent bool // the member no longer hears the leader of view (cutoff.go)
+	// log is the member's last log entry, with silent (nil if it gave
+	// none).
+	log *election.LogPos
 }
 
 // Ping payloads (docs/PROTOCOL.md, "Peer transport", Pings): a 16-byte nonce, optionally
 // followed by a kind byte and the sender's raft view, then optionally by a
 // flags byte, the sender's read mark when the flags say so (receipts.go),
+// the sender's last log entry when it no longer hears its host (cutoff.go),
 // and the sender's signed statement of its chain head (fork.go). A pong answers a 16-byte ping with the bare nonce (what nodes
 // before the raft view expect) and a longer ping with the nonce, its own
 // view, flags and statement.
@@ -70,10 +76,16 @@ const (
 	// (if any) are a raft view, term then leader raft id, whose leader the
 	// sender suspected of censoring it in that term, which the sender has
 	// since left (censor.go, shunLate).
-	pingPast       byte = 8
-	pingFlagsKnown      = pingSuspect | pingRead | pingSilent | pingPast
+	pingPast byte = 8
+	// pingLog, in the flags, says that the 16 bytes after the past
+	// suspicion (if any) are the term and index of the last entry in the
+	// sender's log; sent with pingSilent, so that the voters choose as the
+	// host's backup one whose log their votes will not refuse (cutoff.go).
+	pingLog        byte = 16
+	pingFlagsKnown      = pingSuspect | pingRead | pingSilent | pingPast | pingLog
 	pingReadLen         = 8
 	pingPastLen         = 16
+	pingLogLen          = 16
 
 	pingKindPing byte = 1
 	pingKindPong byte = 2
@@ -86,16 +98,18 @@ type pingExtra struct {
 	flags     byte   // pingSuspect, pingRead, or 0
 	read      uint64 // the read mark, with pingRead
 	past      raftView
-	statement []byte // the signed TypeHead envelope; nil for none
+	log       election.LogPos // the last log entry, with pingLog
+	statement []byte          // the signed TypeHead envelope; nil for none
 }
 
 // encodePing is nonce || kind || term (8 bytes, big endian) || leader raft id
 // (8 bytes, big endian) || flags (1 byte) || read mark (8 bytes, big endian,
 // only with pingRead) || past suspicion (term and leader raft id, 8 bytes
-// each, big endian, only with pingPast) || statement (the signed TypeHead
+// each, big endian, only with pingPast) || last log entry (term and index, 8
+// bytes each, big endian, only with pingLog) || statement (the signed TypeHead
 // envelope, up to maxHeadFrame bytes; none when nil).
 func encodePing(nonce []byte, kind byte, rv raftView, x pingExtra) []byte {
-	b := make([]byte, 0, pingFlagsLen+pingReadLen+pingPastLen+len(x.statement))
+	b := make([]byte, 0, pingFlagsLen+pingReadLen+pingPastLen+pingLogLen+len(x.statement))
 	b = append(b, nonce...)
 	b = append(b, kind)
 	b = binary.BigEndian.AppendUint64(b, rv.term)
@@ -108,6 +122,10 @@ func encodePing(nonce []byte, kind byte, rv raftView, x pingExtra) []byte {
 		b = binary.BigEndian.AppendUint64(b, x.past.term)
 		b = binary.BigEndian.AppendUint64(b, x.past.lead)
 	}
+	if x.flags&pingLog != 0 {
+		b = binary.BigEndian.AppendUint64(b, x.log.Term)
+		b = binary.BigEndian.AppendUint64(b, x.log.Index)
+	}
 	return append(b, x.statement...)
 }
 
@@ -117,7 +135,7 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 	switch {
 	case len(p) == pingNonceLen:
 		return p, 0, raftView{}, x, nil
-	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+pingReadLen+pingPastLen+maxHeadFrame):
+	case len(p) == pingViewLen || (len(p) >= pingFlagsLen && len(p) <= pingFlagsLen+pingReadLen+pingPastLen+pingLogLen+maxHeadFrame):
 		kind = p[pingNonceLen]
 		if kind != pingKindPing && kind != pingKindPong {
 			return nil, 0, raftView{}, x, fmt.Errorf("%w: kind %d", errPingPayload, kind)
@@ -146,6 +164,13 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 				}
 				rest = rest[pingPastLen:]
 			}
+			if x.flags&pingLog != 0 {
+				if len(rest) < pingLogLen {
+					return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: the last log entry is cut short", errPingPayload)
+				}
+				x.log = election.LogPos{Term: binary.BigEndian.Uint64(rest), Index: binary.BigEndian.Uint64(rest[8:])}
+				rest = rest[pingLogLen:]
+			}
 			if len(rest) > maxHeadFrame {
 				return nil, 0, raftView{}, pingExtra{}, fmt.Errorf("%w: %d bytes", errPingPayload, len(p))
 			}
@@ -168,16 +193,20 @@ func (g *group) ownView() raftView {
 // noteAttestation hands a member's reported view to the group's goroutine if
 // it is news. Safe from any goroutine; never blocks: a report lost to a full
 // queue comes again with the next ping.
-func (g *group) noteAttestation(key [32]byte, rv raftView, flags byte) {
+func (g *group) noteAttestation(key [32]byte, rv raftView, x pingExtra) {
 	if rv.term == 0 {
 		return
 	}
-	silent := flags&pingSilent != 0 && rv.lead != 0
+	silent := x.flags&pingSilent != 0 && rv.lead != 0
 	if cur := g.attested.Load(); !silent && cur != nil && !rv.supersedes((*cur)[key]) {
 		return
 	}
+	a := attestation{key: key, view: rv, silent: silent}
+	if silent && x.flags&pingLog != 0 {
+		a.log = &x.log
+	}
 	select {
-	case g.attc <- attestation{key: key, view: rv, silent: silent}:
+	case g.attc <- a:
 	default:
 	}
 }
@@ -188,7 +217,7 @@ func (g *group) noteAttestation(key [32]byte, rv raftView, flags byte) {
 // keeps only current members, so the records stay bounded.
 func (g *group) onAttestation(a attestation) {
 	if a.silent {
-		g.noteSilent(a.key, a.view)
+		g.noteSilent(a.key, a.view, a.log)
 	}
 	if !a.view.supersedes(g.attests[a.key]) {
 		return

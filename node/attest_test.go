@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"testing"
+
+	"github.com/demes/demes/election"
 )
 
 // TestLeaderAllowed checks the rule the transport applies to MsgApp and
@@ -133,13 +135,22 @@ func TestPingPayload(t *testing.T) {
 	if _, _, _, x, err := decodePing(withPast); err != nil || x.past != (raftView{term: 6, lead: 0x11}) || x.read != 0x0a0b || !bytes.Equal(x.statement, statement) {
 		t.Fatalf("past suspicion decoded as %+v, %v", x, err)
 	}
+	// The last log entry comes after the past suspicion.
+	withLog := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingSilent | pingPast | pingLog, past: raftView{term: 6, lead: 0x11}, log: election.LogPos{Term: 6, Index: 0x0102}, statement: statement})
+	if want, _ := hex.DecodeString("1c" + "0000000000000006" + "0000000000000011" + "0000000000000006" + "0000000000000102" + "5a5a"); !bytes.Equal(withLog[pingViewLen:pingViewLen+35], want) {
+		t.Fatalf("flags, past suspicion and last log entry encoded as %x, want %x", withLog[pingViewLen:pingViewLen+35], want)
+	}
+	if _, _, _, x, err := decodePing(withLog); err != nil || x.log != (election.LogPos{Term: 6, Index: 0x0102}) || x.past.term != 6 || !bytes.Equal(x.statement, statement) {
+		t.Fatalf("last log entry decoded as %+v, %v", x, err)
+	}
+	cutLog := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingLog, log: election.LogPos{Term: 1, Index: 2}})[:pingFlagsLen+9]
 	cutPast := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingPast, past: raftView{term: 6, lead: 1}})[:pingFlagsLen+12]
 	pastOfNoHost := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingPast, past: raftView{term: 6}})
 	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{statement: make([]byte, maxHeadFrame+1)})
 	tooLongRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, statement: make([]byte, maxHeadFrame+1)})
-	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 16})
+	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 32})
 	cutRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, read: 9})[:pingFlagsLen+5]
-	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead, cutPast, pastOfNoHost}
+	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead, cutPast, pastOfNoHost, cutLog}
 	unknownKind := append([]byte{}, got...)
 	unknownKind[16] = 3
 	bad = append(bad, unknownKind)

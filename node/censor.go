@@ -171,6 +171,10 @@ func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 	}
 	if s := g.silentView.Load(); s != nil && *s == rv {
 		x.flags |= pingSilent
+		if l := g.silentLog.Load(); l != nil {
+			x.flags |= pingLog
+			x.log = *l
+		}
 	}
 	if p := g.pastSuspecting.Load(); p != nil && *p != rv {
 		x.flags |= pingPast

@@ -5,6 +5,8 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/election"
 )
 
 // Noticing that the host is cut off. A cut link (a pulled cable, a router
@@ -39,6 +41,7 @@ const lateTicks = 8
 type silentReport struct {
 	view raftView
 	at   time.Time
+	log  *election.LogPos // its last log entry, if the report gave it
 }
 
 // silentAfter is how long this node must not hear from its host (whose
@@ -137,8 +140,15 @@ func (g *group) watchSilence(now time.Time) {
 	if silent, _ := g.hostSilence(now); !silent {
 		if g.silentView.Load() != nil {
 			g.silentView.Store(nil)
+			g.silentLog.Store(nil)
 		}
 		return
+	}
+	// The log first: a ping that says silent then carries it.
+	if term, index, ok := g.lastStored(); ok {
+		if l := g.silentLog.Load(); l == nil || *l != (election.LogPos{Term: term, Index: index}) {
+			g.silentLog.Store(&election.LogPos{Term: term, Index: index})
+		}
 	}
 	rv := raftView{term: g.term, lead: g.leader}
 	if cur := g.silentView.Load(); cur == nil || *cur != rv {
@@ -160,9 +170,9 @@ func (g *group) watchSilence(now time.Time) {
 }
 
 // noteSilent records on the group's goroutine that member k no longer
-// hears the host of view rv, and steps placement at once if that makes a
-// majority.
-func (g *group) noteSilent(k [32]byte, rv raftView) {
+// hears the host of view rv, with its last log entry if it gave it, and
+// steps placement at once if that makes a majority.
+func (g *group) noteSilent(k [32]byte, rv raftView, log *election.LogPos) {
 	if _, ok := g.st.Members[k]; !ok {
 		return
 	}
@@ -170,7 +180,7 @@ func (g *group) noteSilent(k [32]byte, rv raftView) {
 		g.silent = map[[32]byte]silentReport{}
 	}
 	now := time.Now()
-	g.silent[k] = silentReport{view: rv, at: now}
+	g.silent[k] = silentReport{view: rv, at: now, log: log}
 	if g.hostCutOff(now) {
 		g.placementStep(now)
 	}
@@ -205,6 +215,42 @@ func (g *group) hostCutOff(now time.Time) bool {
 		}
 	}
 	return quiet > voters/2
+}
+
+// silentLogs returns the last log entries of the voters, as they reported
+// them in this silence of the host (reports about the current host and
+// term received since this node last heard it), this node's own among
+// them; nil while this node hears its host. Placement leaves a voter whose
+// log is behind another's out of the choice of the backup, whose
+// campaign the others' votes would refuse (election.Observations.Logs).
+func (g *group) silentLogs(now time.Time, ids map[[32]byte]string) map[string]election.LogPos {
+	silent, heard := g.hostSilence(now)
+	if !silent {
+		return nil
+	}
+	out := map[string]election.LogPos{}
+	if id, ok := ids[g.n.self.Sign]; ok {
+		if term, index, ok := g.lastStored(); ok {
+			out[id] = election.LogPos{Term: term, Index: index}
+		}
+	}
+	rv := raftView{term: g.term, lead: g.leader}
+	for k, r := range g.silent {
+		m := g.st.Members[k]
+		if id, ok := ids[k]; ok && m != nil && m.Voter && k != g.n.self.Sign && r.log != nil && r.view == rv && r.at.After(heard) {
+			out[id] = *r.log
+		}
+	}
+	return out
+}
+
+// memberIDs returns the members' ids as strings, by identity key.
+func (g *group) memberIDs() map[[32]byte]string {
+	ids := make(map[[32]byte]string, len(g.st.Members))
+	for k, m := range g.st.Members {
+		ids[k] = m.ID.String()
+	}
+	return ids
 }
 
 // A host the voters deposed for censorship (censor.go) must not come back

@@ -1,12 +1,14 @@
 package node
 
 import (
+	"maps"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/demes/demes/election"
 	"github.com/demes/demes/state"
 )
 
@@ -85,6 +87,9 @@ type forcedVote struct {
 	// host is this node's leader when the request came: the host that
 	// went silent.
 	host uint64
+	// logs are the voters' last log entries as they reported them in that
+	// silence (silentLogs), this node's own among them.
+	logs map[string]election.LogPos
 	done uint64 // the term this node took over in after refusing one
 }
 
@@ -96,21 +101,36 @@ func (g *group) noteForcedVote(m *pb.Message) {
 		g.fv.from, g.fv.term = m.GetFrom(), m.GetTerm()
 		g.fv.logTerm, g.fv.index = m.GetLogTerm(), m.GetIndex()
 		g.fv.host = g.leader
+		// Before raft sees the request, which ends the silence (a new
+		// term, no host).
+		g.fv.logs = g.silentLogs(time.Now(), g.memberIDs())
 	}
 }
 
 // firstBackup reports whether this node comes first, in its placement's
 // latest preference, among the voters other than host and candidate (raft
-// ids): of the members that refuse a backup behind them, the one that takes
-// over.
+// ids) whose logs are not known to be behind another's (the logs the
+// voters reported in the silence before the vote request, and the
+// candidate's as the request gave it): of the members that refuse a backup
+// behind them, the one that takes over, and one whose own campaign the
+// others would not refuse in turn.
 func (g *group) firstBackup(host, candidate uint64) bool {
 	byID := make(map[string]*state.Member, len(g.st.Members))
+	logs := maps.Clone(g.fv.logs)
 	for _, m := range g.st.Members {
-		byID[m.ID.String()] = m
+		id := m.ID.String()
+		byID[id] = m
+		if m.RaftID == candidate && candidate == g.fv.from {
+			if logs == nil {
+				logs = map[string]election.LogPos{}
+			}
+			logs[id] = election.LogPos{Term: g.fv.logTerm, Index: g.fv.index}
+		}
 	}
+	behind := election.LogsBehind(logs)
 	for _, id := range g.pl.ranking.Preference {
 		m := byID[id]
-		if m == nil || !m.Voter || m.RaftID == host || m.RaftID == candidate {
+		if m == nil || !m.Voter || m.RaftID == host || m.RaftID == candidate || behind[id] {
 			continue
 		}
 		return m.RaftID == g.raftID

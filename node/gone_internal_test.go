@@ -47,7 +47,7 @@ func TestTakeOverOnlyFromABackupBehind(t *testing.T) {
 	storage.bounds.Store(&logBounds{first: 1, known: true})
 	now := time.Now()
 	// Node 1 here; node 0 the host that went silent; node 2 the backup.
-	g := &group{st: st, storage: storage, timing: LAN, raftID: raftID(1), leader: raftID(0)}
+	g := &group{n: &Node{self: ids[1].Public()}, st: st, storage: storage, timing: LAN, raftID: raftID(1), leader: raftID(0), term: 7, role: raft.StateFollower}
 	g.pl.ranking = election.Ranking{Preference: pref}
 	g.pl.leaderHeard = now.Add(-time.Second)
 	const term = 8
@@ -84,6 +84,43 @@ func TestTakeOverOnlyFromABackupBehind(t *testing.T) {
 	}
 	if refusal := ask(4, 20); !g.takeOverAfterRefusal(refusal, now) {
 		t.Fatal("did not take over from a backup whose last entry is of an older term")
+	}
+
+	// The voters' reports of their logs in the host's silence (pongs
+	// with pingLog) decide among those that refused: a member before
+	// this node in the preference whose log is behind this node's would
+	// be refused in turn, and is passed over; one after it whose log is
+	// ahead is the one to take over.
+	g.pl.ranking.Preference = []string{pref[0], pref[3], pref[2], pref[1], pref[4]}
+	g.silent = map[[32]byte]silentReport{}
+	report := func(i int, index uint64) {
+		g.silent[ids[i].Public().Sign] = silentReport{view: raftView{term: 7, lead: raftID(0)}, at: now, log: &election.LogPos{Term: 5, Index: index}}
+	}
+	report(3, 9)
+	if refusal := ask(5, 8); !g.takeOverAfterRefusal(refusal, now) {
+		t.Fatal("did not take over although node 3, before it in the preference, reported a log behind its own")
+	}
+	report(3, 10)
+	if refusal := ask(5, 8); g.takeOverAfterRefusal(refusal, now) {
+		t.Fatal("took over although node 3, before it in the preference, reported a log as up to date as its own")
+	}
+	g.pl.ranking.Preference = pref
+	report(4, 11)
+	if refusal := ask(5, 8); g.takeOverAfterRefusal(refusal, now) {
+		t.Fatal("took over although node 4 reported a log ahead of its own")
+	}
+	// The backup's own log is the one its vote request gave, whatever it
+	// reported before (stale, or a lie that would put every member
+	// behind it and leave the group to raft's timers).
+	delete(g.silent, ids[4].Public().Sign)
+	report(2, 30)
+	if refusal := ask(5, 8); !g.takeOverAfterRefusal(refusal, now) {
+		t.Fatal("the backup's report of a longer log than its vote request gave kept this node from taking over")
+	}
+	// A report of an earlier silence (another term) does not count.
+	g.silent[ids[4].Public().Sign] = silentReport{view: raftView{term: 6, lead: raftID(0)}, at: now, log: &election.LogPos{Term: 5, Index: 11}}
+	if refusal := ask(5, 8); !g.takeOverAfterRefusal(refusal, now) {
+		t.Fatal("a report of another term kept it from taking over")
 	}
 }
 

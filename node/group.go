@@ -15,6 +15,7 @@ import (
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
+	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
@@ -60,6 +61,9 @@ type group struct {
 	// its pings and pongs, published by run; nil while it hears it
 	// (cutoff.go).
 	silentView atomic.Pointer[raftView]
+	// silentLog is this node's last stored log entry while silentView is
+	// set, for the same pings and pongs (cutoff.go).
+	silentLog atomic.Pointer[election.LogPos]
 	// failed is why run stopped on its own: a write to disk failed.
 	failed atomic.Pointer[error]
 	// suspecting is this node's own suspicion of censorship, suspected the

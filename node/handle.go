@@ -417,7 +417,7 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		// is answered with ours.
 		payload := nonce
 		if kind == pingKindPing {
-			g.noteAttestation(env.Sender, rv, x.flags)
+			g.noteAttestation(env.Sender, rv, x)
 			rvOwn := g.ownView()
 			payload = encodePing(nonce, pingKindPong, rvOwn, g.pingExtra(rvOwn, env.Sender))
 		}

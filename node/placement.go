@@ -166,7 +166,7 @@ func (g *group) ping(key [32]byte, url string) (ms float64, ok, gone bool) {
 	if kind == pingKindPong {
 		// Only a pong of kind 2 is the member's report: an echo of kind
 		// 1 carries this node's own view, flags and read mark.
-		g.noteAttestation(key, rv, x.flags)
+		g.noteAttestation(key, rv, x)
 		g.noteSuspicion(key, rv, x)
 		g.noteRead(key, x)
 	}
@@ -342,6 +342,7 @@ func (g *group) observations() election.Observations {
 			o.Shunned[id] = true
 		}
 	}
+	o.Logs = g.silentLogs(now, ids)
 	for from, rep := range g.st.Latency {
 		fid, ok := ids[from]
 		if !ok {

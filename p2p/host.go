@@ -154,6 +154,10 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, err)
 	}
+	if err := checkListening(h.Network().ListenAddresses(), listen); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, err)
+	}
 	var rel *relay.Relay
 	if cfg.RelayFor != nil {
 		// Started here rather than by libp2p's relay manager, which

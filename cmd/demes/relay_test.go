@@ -54,36 +54,43 @@ func TestRelayPrintsBoundPort(t *testing.T) {
 }
 
 // TestRelayPortInUse: a relay whose port another program holds (TCP and
-// UDP, so that neither of its listeners starts) exits 1 and says so in
-// words, with the flag to change, and not libp2p's list of bind errors nor
-// its dependency injection's log line.
+// UDP, so that neither of its listeners starts; or TCP alone, where libp2p
+// would start on QUIC alone and say nothing) exits 1 and says so in words,
+// with the flag to change, and not libp2p's list of bind errors nor its
+// dependency injection's log line.
 func TestRelayPortInUse(t *testing.T) {
 	t.Parallel()
-	var addr string
-	for try := 0; addr == "" && try < 20; try++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	for _, udpToo := range []bool{true, false} {
+		var addr string
+		for try := 0; addr == "" && try < 20; try++ {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			pc, err := net.ListenPacket("udp", ln.Addr().String())
+			if err != nil {
+				continue // that UDP port is taken: another
+			}
+			if udpToo {
+				defer pc.Close()
+			} else {
+				pc.Close()
+			}
+			addr = ln.Addr().String()
 		}
-		defer ln.Close()
-		pc, err := net.ListenPacket("udp", ln.Addr().String())
-		if err != nil {
-			continue // that UDP port is taken: another
+		if addr == "" {
+			t.Fatal("no port free for both TCP and UDP")
 		}
-		defer pc.Close()
-		addr = ln.Addr().String()
-	}
-	if addr == "" {
-		t.Fatal("no port free for both TCP and UDP")
-	}
-	r := runDemes(t, nil, "relay", "--home", filepath.Join(t.TempDir(), "relay"), "--listen", addr, "--log-level", "warn")
-	wantExit(t, r, exitFailure)
-	wantStderr(t, r,
-		"demes: error: the relay cannot listen on "+addr+": the port is in use by another program\n",
-		"demes: hint: choose another port with --listen, or stop the program that uses this one\n")
-	for _, s := range []string{"failed to listen", "bind:", "start failed"} {
-		if strings.Contains(r.stderr, s) {
-			t.Errorf("stderr has %q:\n%s", s, r.stderr)
+		r := runDemes(t, nil, "relay", "--home", filepath.Join(t.TempDir(), "relay"), "--listen", addr, "--log-level", "warn")
+		wantExit(t, r, exitFailure)
+		wantStderr(t, r,
+			"demes: error: the relay cannot listen on "+addr+": the port is in use by another program\n",
+			"demes: hint: choose another port with --listen, or stop the program that uses this one\n")
+		for _, s := range []string{"failed to listen", "bind:", "start failed"} {
+			if strings.Contains(r.stderr, s) {
+				t.Errorf("stderr has %q:\n%s", s, r.stderr)
+			}
 		}
 	}
 }

@@ -1,0 +1,52 @@
+package p2p
+
+import (
+	"errors"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// TestNewFailsWhenOneTransportCannotListen: libp2p starts a host when any
+// of its listen addresses works; a host whose TCP port another program
+// holds ran on QUIC alone, which peers dial only after TCP, and said
+// nothing. New now fails with the system's reason, for either transport.
+func TestNewFailsWhenOneTransportCannotListen(t *testing.T) {
+	t.Run("tcp", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		h, err := New(Config{Seed: newSeed(t), Listen: ln.Addr().String(), QUIC: true, MaxFrame: testMaxFrame})
+		if err == nil {
+			h.Close()
+			t.Fatalf("a host started on %s with its TCP port taken", ln.Addr())
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("error %q does not say the address is in use", err)
+		}
+	})
+	t.Run("udp", func(t *testing.T) {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pc.Close()
+		h, err := New(Config{Seed: newSeed(t), Listen: pc.LocalAddr().String(), QUIC: true, MaxFrame: testMaxFrame})
+		if err == nil {
+			h.Close()
+			t.Fatalf("a host started on %s with its UDP port taken", pc.LocalAddr())
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("error %q does not say the address is in use", err)
+		}
+	})
+	t.Run("both free", func(t *testing.T) {
+		h, err := New(Config{Seed: newSeed(t), Listen: "127.0.0.1:0", QUIC: true, MaxFrame: testMaxFrame})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Close()
+	})
+}

@@ -36,6 +36,8 @@ type LogStats struct {
 	// from Readies whose entries precheck's workers checked ahead
 	// (whether a worker or the group's goroutine then opened each).
 	Prechecked uint64
+	// MessageIDs counts the accepted message ids the state holds.
+	MessageIDs int
 }
 
 // GroupLogStats returns the LogStats of a group on n.
@@ -54,6 +56,7 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 		s.Snapshot = snap.GetMetadata().GetIndex()
 		s.RestoredFrom, s.AppliedHere, s.Applied, s.Epoch = g.restoredFrom, g.appliedHere, g.st.Applied, g.st.Epoch
 		s.Prechecked = g.prechecked
+		s.MessageIDs = g.st.MsgIDs.Len()
 		s.MemFirst, _ = g.storage.mem.FirstIndex()
 		s.FirstIndex, _ = g.storage.FirstIndex()
 		if last, _ := g.storage.mem.LastIndex(); last >= s.MemFirst {

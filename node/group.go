@@ -280,6 +280,14 @@ func (n *Node) startGroup(gid crypto.GroupID, info groupInfo, genesis []byte, pr
 	return g, nil
 }
 
+// newState is a group's new state machine, which keeps the message ids it
+// accepts for the next snapshot (state.FreshIDs): all of them.
+func newState(gid crypto.GroupID) *state.State {
+	st := state.New(gid)
+	st.TrackFreshIDs(true)
+	return st
+}
+
 func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 	g := &group{
 		n:            n,
@@ -288,7 +296,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		reqc:         make(chan func()),
 		stopc:        make(chan struct{}),
 		donec:        make(chan struct{}),
-		st:           state.New(gid),
+		st:           newState(gid),
 		lastPrekey:   time.Now(), // a restart waits as a proposal would have (maybePublishPrekey)
 		info:         info,
 		timing:       n.cfg.Timing,

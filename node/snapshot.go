@@ -127,16 +127,21 @@ func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *state.St
 	if err != nil || snap == nil {
 		return nil, nil, err
 	}
-	if st, err = restoreSnapshot(gid, snap); err != nil {
+	chunks, err := n.store.IDChunks(gid[:])
+	if err != nil {
+		return snap, nil, err
+	}
+	if st, err = restoreSnapshot(gid, snap, chunks); err != nil {
 		return snap, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", snap.GetMetadata().GetIndex(), err)
 	}
 	return snap, st, nil
 }
 
-// restoreSnapshot restores the state machine from snap and checks that it is
-// the state at snap's index.
-func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, error) {
-	st, err := state.Restore(gid, snap.GetData())
+// restoreSnapshot restores the state machine from snap and the chunks of
+// message ids stored with the snapshots (store.IDChunks), and checks that
+// it is the state at snap's index.
+func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot, chunks [][]byte) (*state.State, error) {
+	st, err := state.RestoreWithIDs(gid, snap.GetData(), chunks)
 	if err == nil && st.Applied != snap.GetMetadata().GetIndex() {
 		err = fmt.Errorf("%w: it holds the state at %d", state.ErrBadSnapshot, st.Applied)
 	}
@@ -295,7 +300,10 @@ func (g *group) snapshot() {
 		return
 	}
 	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
-	data, err := g.st.Snapshot()
+	// The ids are stored apart, those accepted since the last snapshot
+	// beside it (state/snapshot_ids.go): a snapshot of them all cost
+	// 155 ms at 1,000,000 messages.
+	data, err := g.st.SnapshotWithoutIDs()
 	if err != nil {
 		log.Error().Err(err).Msg("cannot take a snapshot")
 		return
@@ -309,10 +317,12 @@ func (g *group) snapshot() {
 		log.Error().Err(err).Msg("cannot take a snapshot")
 		return
 	}
-	if err := g.n.store.SaveSnapshot(g.id[:], &pb.Snapshot{Metadata: snap.GetMetadata(), Data: data}); err != nil {
+	ids, replace := g.st.FreshIDs()
+	if err := g.n.store.SaveSnapshotWithIDs(g.id[:], &pb.Snapshot{Metadata: snap.GetMetadata(), Data: data}, ids, replace); err != nil {
 		log.Error().Err(err).Msg("cannot store a snapshot")
 		return
 	}
+	g.st.DropFreshIDs()
 	g.snapIndex, g.snapBytes = applied, 0
 	g.saveBoard(applied) // boardstore.go
 	if applied > g.n.cfg.SnapshotKeep {
@@ -331,7 +341,7 @@ func (g *group) snapshot() {
 // node had applied and the snapshot are then missing here.
 func (g *group) installSnapshot(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	st, err := restoreSnapshot(g.id, snap)
+	st, err := restoreSnapshot(g.id, snap, nil)
 	if err != nil {
 		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
 	}

@@ -26,6 +26,13 @@ type MessageIDs struct {
 	starts []uint32            // sorted[starts[k]:starts[k+1]]: the ids whose top bits are k
 	shift  uint                // 64 - the number of those bits
 	recent map[[16]byte]uint64 // accepted since the last merge
+
+	// For the node's store (snapshot_ids.go): track says to keep the ids
+	// accepted since the node last stored them in fresh, unless all are
+	// to be stored again (freshAll). A state of no node (a copy, a test)
+	// keeps none.
+	track, freshAll bool
+	fresh           []idAt
 }
 
 // idAt is an accepted id, as two big-endian halves (so that comparing them
@@ -90,6 +97,9 @@ func (m *MessageIDs) add(id [16]byte, index uint64) {
 		m.recent = map[[16]byte]uint64{}
 	}
 	m.recent[id] = index
+	if m.track && !m.freshAll {
+		m.fresh = append(m.fresh, idAtOf(id, index))
+	}
 	if len(m.recent) >= mergeAt(len(m.sorted)) {
 		m.setSorted(m.inOrder())
 		m.recent = nil

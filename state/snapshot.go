@@ -2,7 +2,6 @@ package state
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -17,6 +16,13 @@ import (
 // SnapshotVersion is the version of the encoding [State.Snapshot] writes,
 // its first field. [Restore] reads only this version.
 const SnapshotVersion = 5
+
+// SnapshotVersionSplit is the version [State.SnapshotWithoutIDs] writes:
+// the same encoding, without the accepted message ids, which the node
+// stores apart ([State.FreshIDs]); [RestoreWithIDs] reads it with them. A
+// build that knows only SnapshotVersion refuses it, and applies the log
+// again rather than restore a state without its ids.
+const SnapshotVersionSplit = 6
 
 // MaxSnapshotItems bounds every list in a snapshot: accepted message ids,
 // members, anchor heads. A group reaches it after about 67
@@ -153,9 +159,13 @@ type keyAtWire struct {
 // heads it keeps), so that [Restore] gives back a state that applies
 // every further entry exactly as this one would. The encoding is
 // deterministic: equal states give equal bytes.
-func (s *State) Snapshot() ([]byte, error) {
+func (s *State) Snapshot() ([]byte, error) { return s.snapshot(SnapshotVersion) }
+
+// snapshot encodes the state in version v: with the message ids in
+// SnapshotVersion, without them in SnapshotVersionSplit.
+func (s *State) snapshot(v uint64) ([]byte, error) {
 	w := snapshotWire{
-		Version:   SnapshotVersion,
+		Version:   v,
 		Group:     s.Group[:],
 		Name:      s.Name,
 		MaxVoters: s.MaxVoters,
@@ -175,11 +185,8 @@ func (s *State) Snapshot() ([]byte, error) {
 		inv := s.Invites[k]
 		w.Invites = append(w.Invites, inviteWire{Invitee: inv.Invitee.Bytes(), Inviter: inv.Inviter.Bytes(), Index: inv.Index, Expires: inv.Expires, Keeper: inv.Keeper})
 	}
-	if n := s.MsgIDs.Len(); n > 0 {
-		w.MsgIDs = make([]byte, 0, (16+binary.MaxVarintLen64)*n)
-		s.MsgIDs.each(func(id [16]byte, index uint64) {
-			w.MsgIDs = binary.AppendUvarint(append(w.MsgIDs, id[:]...), index)
-		})
+	if v == SnapshotVersion {
+		w.MsgIDs = packIDAts(s.MsgIDs.inOrder())
 	}
 	for _, sender := range keys32(s.Latency) {
 		m := s.Latency[sender]
@@ -272,12 +279,20 @@ func bad(format string, args ...any) error {
 // than the one Snapshot writes. It never panics, and the lists it accepts are
 // at most [MaxSnapshotItems] long.
 func Restore(group crypto.GroupID, data []byte) (*State, error) {
+	return restore(group, data, SnapshotVersion)
+}
+
+// restore is Restore of a snapshot of one of the versions given.
+func restore(group crypto.GroupID, data []byte, versions ...uint64) (*State, error) {
 	var w snapshotWire
 	if err := snapDecMode.Unmarshal(data, &w); err != nil {
 		return nil, bad("%v", err)
 	}
-	if w.Version != SnapshotVersion {
-		return nil, bad("version %d, this build reads version %d", w.Version, SnapshotVersion)
+	if !slices.Contains(versions, w.Version) {
+		return nil, bad("version %d, this build reads version %d", w.Version, versions[len(versions)-1])
+	}
+	if w.Version == SnapshotVersionSplit && len(w.MsgIDs) > 0 {
+		return nil, bad("message ids in a snapshot that stores them apart")
 	}
 	s, err := w.state(group)
 	if err != nil {
@@ -287,7 +302,7 @@ func Restore(group crypto.GroupID, data []byte) (*State, error) {
 	// bytes read, so that a snapshot file means one thing, and whatever
 	// the checks above missed (a nil list written as an empty one, say)
 	// is refused here.
-	again, err := s.Snapshot()
+	again, err := s.snapshot(w.Version)
 	if err != nil || !bytes.Equal(again, data) {
 		return nil, bad("not in the encoding this state has")
 	}

@@ -315,19 +315,24 @@ func bigState(b *testing.B, n int) *State {
 	return s
 }
 
-// BenchmarkSnapshot measures a snapshot of a group after 100,000 messages
-// (the group's goroutine takes one every Config.SnapshotEntries entries).
+// BenchmarkSnapshot measures a snapshot of a group after 100,000 and
+// 1,000,000 messages (the group's goroutine takes one every
+// Config.SnapshotEntries entries).
 func BenchmarkSnapshot(b *testing.B) {
-	s := bigState(b, 100_000)
-	var size int
-	for b.Loop() {
-		data, err := s.Snapshot()
-		if err != nil {
-			b.Fatal(err)
-		}
-		size = len(data)
+	for _, n := range []int{100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("messages=%d", n), func(b *testing.B) {
+			s := bigState(b, n)
+			var size int
+			for b.Loop() {
+				data, err := s.Snapshot()
+				if err != nil {
+					b.Fatal(err)
+				}
+				size = len(data)
+			}
+			b.ReportMetric(float64(size), "bytes")
+		})
 	}
-	b.ReportMetric(float64(size), "bytes")
 }
 
 // BenchmarkRestore measures restoring that state (at every restart).

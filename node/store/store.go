@@ -43,7 +43,10 @@ var (
 	// whole leaf when one of its keys changes, and the snapshot, which
 	// grows with the history, must not be rewritten with the hard state
 	// at every raft Ready.
-	bucketSnap   = []byte("snap")
+	bucketSnap = []byte("snap")
+	// bucketIDs holds the chunks of accepted message ids stored beside
+	// the snapshots (snapids.go), by the snapshot's index.
+	bucketIDs    = []byte("ids")
 	bucketOutbox = []byte("outbox")
 	keyHardState = []byte("hardstate")
 	keyInfo      = []byte("info")
@@ -348,6 +351,10 @@ func (s *Store) InstallSnapshot(gid []byte, snap *pb.Snapshot) error {
 			return err
 		}
 		if err := b.DeleteBucket(bucketEntries); err != nil {
+			return err
+		}
+		// The snapshot from the host holds its ids.
+		if err := deleteIDChunks(b); err != nil {
 			return err
 		}
 		_, err := b.CreateBucket(bucketEntries)

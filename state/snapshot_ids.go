@@ -1,0 +1,107 @@
+package state
+
+import (
+	"encoding/binary"
+	"slices"
+
+	"github.com/demes/demes/crypto"
+)
+
+// The accepted message ids are most of a big group's snapshot (19 bytes a
+// message), and a node took a snapshot every 10,000 entries: at 1,000,000
+// messages each one encoded and stored 19 MB again, about 155 ms on the
+// group's goroutine (BenchmarkSnapshot, store.BenchmarkSaveSnapshot), a
+// seventh of a member's catch-up. So the node stores the ids apart, a chunk
+// with each snapshot of the ids accepted since the last one, and the
+// snapshot itself (SnapshotVersionSplit) only what does not grow with the
+// history. The ids are still all in memory (see [MessageIDs]).
+
+// SnapshotWithoutIDs encodes the state as [State.Snapshot] does, in
+// version [SnapshotVersionSplit], without the accepted message ids:
+// [RestoreWithIDs] takes it back with the chunks [State.FreshIDs] gave.
+func (s *State) SnapshotWithoutIDs() ([]byte, error) {
+	return s.snapshot(SnapshotVersionSplit)
+}
+
+// TrackFreshIDs makes the state keep the ids it accepts from now on for
+// [State.FreshIDs]. With all, the next FreshIDs gives every id, for a store
+// whose chunks are to be replaced: a new state, or one restored from a
+// snapshot that held its ids.
+func (s *State) TrackFreshIDs(all bool) {
+	s.MsgIDs.track, s.MsgIDs.freshAll, s.MsgIDs.fresh = true, all, nil
+}
+
+// FreshIDs returns the ids accepted since the last [State.DropFreshIDs] (or
+// [State.TrackFreshIDs]), packed as a snapshot packs them, ascending by id;
+// replace says that they are every id, to replace what the store holds.
+// The state keeps them until DropFreshIDs, so that a snapshot that could
+// not be stored loses none.
+func (s *State) FreshIDs() (packed []byte, replace bool) {
+	m := &s.MsgIDs
+	ids := m.fresh
+	if m.freshAll {
+		ids = m.inOrder()
+	} else {
+		ids = slices.Clone(ids)
+		slices.SortFunc(ids, idAt.cmp)
+	}
+	return packIDAts(ids), m.freshAll
+}
+
+// DropFreshIDs forgets the ids FreshIDs gave: they are stored.
+func (s *State) DropFreshIDs() {
+	s.MsgIDs.fresh, s.MsgIDs.freshAll = nil, false
+}
+
+// packIDAts packs ids as a snapshot does: each id, then its index as a
+// uvarint.
+func packIDAts(ids []idAt) []byte {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]byte, 0, (16+binary.MaxVarintLen64)*len(ids))
+	for _, e := range ids {
+		id := e.id()
+		out = binary.AppendUvarint(append(out, id[:]...), e.index)
+	}
+	return out
+}
+
+// RestoreWithIDs restores the state from data, a snapshot in either
+// version, and the chunks of ids stored with the snapshots of a split one,
+// checked as [Restore] checks a snapshot's list (each chunk ascending by
+// id, every index after the genesis and not beyond the applied index, no
+// id twice, no two ids at one index). The state keeps the ids it accepts
+// from then on for [State.FreshIDs]: all of them, if data held its ids.
+func RestoreWithIDs(group crypto.GroupID, data []byte, chunks [][]byte) (*State, error) {
+	s, err := restore(group, data, SnapshotVersion, SnapshotVersionSplit)
+	if err != nil {
+		return nil, err
+	}
+	held := s.MsgIDs.Len() > 0
+	if len(chunks) > 0 {
+		all := s.MsgIDs.inOrder()
+		for _, c := range chunks {
+			var m MessageIDs
+			if err := msgIDsIn(&m, c, s.Applied); err != nil {
+				return nil, err
+			}
+			all = append(all, m.inOrder()...)
+		}
+		slices.SortFunc(all, idAt.cmp)
+		for i := 1; i < len(all); i++ {
+			if all[i].cmp(all[i-1]) == 0 {
+				return nil, bad("message id %x stored twice", all[i].id())
+			}
+		}
+		if len(all) > MaxSnapshotItems {
+			return nil, bad("more than %d message ids", MaxSnapshotItems)
+		}
+		s.MsgIDs = MessageIDs{}
+		if err := s.MsgIDs.restore(all); err != nil {
+			return nil, err
+		}
+	}
+	s.TrackFreshIDs(held)
+	return s, nil
+}

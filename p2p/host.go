@@ -154,9 +154,10 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, err)
 	}
-	if err := checkListening(h.Network().ListenAddresses(), listen); err != nil {
+	tcpErr, udpErr := checkListening(h.Network().ListenAddresses(), listen)
+	if tcpErr != nil {
 		h.Close()
-		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, err)
+		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, tcpErr)
 	}
 	var rel *relay.Relay
 	if cfg.RelayFor != nil {
@@ -217,6 +218,15 @@ func New(cfg Config) (*Host, error) {
 		p.keepPunching()
 	}()
 	h.Network().Notify(&network.NotifyBundle{DisconnectedF: p.disconnected})
+	if udpErr != nil {
+		// QUIC's port is taken: on one the system picks (listenQUIC), as
+		// when a group's relays ask for QUIC later.
+		if added, err := p.listenQUIC(); err != nil || len(added) == 0 {
+			p.log.Warn().Err(udpErr).Msg("not listening on QUIC: hole punching through routers tries TCP alone")
+		} else {
+			p.log.Warn().Err(udpErr).Str("listen", joinAddrs(added)).Msg("QUIC's port is taken: listening on QUIC on another port")
+		}
+	}
 	p.mu.Lock()
 	for _, r := range cfg.Relays {
 		p.addRelay(r, true)

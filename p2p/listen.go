@@ -10,16 +10,20 @@ import (
 
 // libp2p starts a host when any one of its listen addresses works, and
 // only logs the others' failures: with the TCP port taken by another
-// program, a node would run on QUIC alone, which peers dial only after TCP
-// (dial.go), and nobody would be told. So New checks that the host listens
-// on each address it was given, as a plain listener would.
+// program, a node ran on QUIC alone, which peers dial only after TCP
+// (dial.go), and nobody was told. So New checks that the host listens on
+// each address it was given, as a plain listener would: on TCP, the
+// transport every peer dials and the address a relay prints, or it fails;
+// QUIC's UDP port is an addition for hole punching, which a node with
+// relay slots opens again on a port the system picks (quic.go), so a
+// taken one is said in the log.
 
-// checkListening returns an error for the first address of want that none
-// of got (the host's listen addresses) serves: the same transport, TCP or
-// UDP, on the same port (any, for port 0). The error is the system's, from
-// listening there the same way (an address in use, a port that needs
-// privileges), so that the caller can say it in words.
-func checkListening(got, want []ma.Multiaddr) error {
+// checkListening returns, for each address of want that none of got (the
+// host's listen addresses) serves (the same transport, TCP or UDP, on the
+// same port, or any for port 0), why: the error of a plain listener on the
+// same address (an address in use, a port that needs privileges), so that
+// the caller can say it in words.
+func checkListening(got, want []ma.Multiaddr) (tcp, udp error) {
 	for _, w := range want {
 		kind, port := transportOf(w)
 		if kind == "" {
@@ -30,11 +34,15 @@ func checkListening(got, want []ma.Multiaddr) error {
 			k, p := transportOf(g)
 			found = found || k == kind && (port == "0" || p == port)
 		}
-		if !found {
-			return notListening(w, kind, port)
+		switch {
+		case found:
+		case kind == "tcp" && tcp == nil:
+			tcp = notListening(w, kind, port)
+		case kind == "udp" && udp == nil:
+			udp = notListening(w, kind, port)
 		}
 	}
-	return nil
+	return tcp, udp
 }
 
 // transportOf returns "tcp" or "udp" and the port of a listen address; ""

@@ -80,22 +80,23 @@ func RestoreWithIDs(group crypto.GroupID, data []byte, chunks [][]byte) (*State,
 	}
 	held := s.MsgIDs.Len() > 0
 	if len(chunks) > 0 {
-		all := s.MsgIDs.inOrder()
+		runs := [][]idAt{s.MsgIDs.inOrder()}
+		n := len(runs[0])
 		for _, c := range chunks {
-			var m MessageIDs
-			if err := msgIDsIn(&m, c, s.Applied); err != nil {
+			run, err := idsIn(c, s.Applied)
+			if err != nil {
 				return nil, err
 			}
-			all = append(all, m.inOrder()...)
+			if n += len(run); n > MaxSnapshotItems {
+				return nil, bad("more than %d message ids", MaxSnapshotItems)
+			}
+			runs = append(runs, run)
 		}
-		slices.SortFunc(all, idAt.cmp)
+		all := mergeRuns(runs)
 		for i := 1; i < len(all); i++ {
 			if all[i].cmp(all[i-1]) == 0 {
 				return nil, bad("message id %x stored twice", all[i].id())
 			}
-		}
-		if len(all) > MaxSnapshotItems {
-			return nil, bad("more than %d message ids", MaxSnapshotItems)
 		}
 		s.MsgIDs = MessageIDs{}
 		if err := s.MsgIDs.restore(all); err != nil {
@@ -104,4 +105,37 @@ func RestoreWithIDs(group crypto.GroupID, data []byte, chunks [][]byte) (*State,
 	}
 	s.TrackFreshIDs(held)
 	return s, nil
+}
+
+// mergeRuns merges runs, each ascending by id, into one, two at a time
+// (about log2 of their number passes over the ids): a restart reads a
+// chunk per snapshot, and sorting them all again took longer than reading
+// them.
+func mergeRuns(runs [][]idAt) []idAt {
+	for len(runs) > 1 {
+		next := make([][]idAt, 0, (len(runs)+1)/2)
+		for i := 0; i+1 < len(runs); i += 2 {
+			next = append(next, merge2(runs[i], runs[i+1]))
+		}
+		if len(runs)%2 == 1 {
+			next = append(next, runs[len(runs)-1])
+		}
+		runs = next
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	return runs[0]
+}
+
+func merge2(a, b []idAt) []idAt {
+	out := make([]idAt, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if b[0].cmp(a[0]) < 0 {
+			out, b = append(out, b[0]), b[1:]
+		} else {
+			out, a = append(out, a[0]), a[1:]
+		}
+	}
+	return append(append(out, a...), b...)
 }

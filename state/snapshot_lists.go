@@ -20,28 +20,37 @@ import (
 // shortest is refused by Restore's check that the state encodes back to
 // the same bytes.)
 func msgIDsIn(ids *MessageIDs, packed []byte, applied uint64) error {
+	sorted, err := idsIn(packed, applied)
+	if err != nil {
+		return err
+	}
+	return ids.restore(sorted)
+}
+
+// idsIn reads a packed list of accepted messages, checked as msgIDsIn says.
+func idsIn(packed []byte, applied uint64) ([]idAt, error) {
 	var prev []byte
 	var sorted []idAt
 	for b := packed; len(b) > 0; {
 		if len(b) < 17 || len(sorted) >= MaxSnapshotItems {
-			return bad("a list of accepted messages cut short or too long")
+			return nil, bad("a list of accepted messages cut short or too long")
 		}
 		id := b[:16]
 		index, n := binary.Uvarint(b[16:])
 		if n <= 0 {
-			return bad("a list of accepted messages with a malformed index")
+			return nil, bad("a list of accepted messages with a malformed index")
 		}
 		b = b[16+n:]
 		if err := ascending(prev, id, "message ids"); err != nil {
-			return err
+			return nil, err
 		}
 		prev = id
 		if index == 0 || index > applied {
-			return bad("message accepted at %d, applied index %d", index, applied)
+			return nil, bad("message accepted at %d, applied index %d", index, applied)
 		}
 		sorted = append(sorted, idAtOf([16]byte(id), index))
 	}
-	return ids.restore(sorted)
+	return sorted, nil
 }
 
 func ascending(prev, cur []byte, what string) error {

@@ -192,16 +192,7 @@ func (m *MessageIDs) inOrder() []idAt {
 		news = append(news, idAtOf(id, at))
 	}
 	slices.SortFunc(news, idAt.cmp)
-	out := make([]idAt, 0, len(m.sorted)+len(news))
-	old := m.sorted
-	for len(old) > 0 && len(news) > 0 {
-		if old[0].cmp(news[0]) < 0 {
-			out, old = append(out, old[0]), old[1:]
-		} else {
-			out, news = append(out, news[0]), news[1:]
-		}
-	}
-	return append(append(out, old...), news...)
+	return merge2(m.sorted, news)
 }
 
 // each calls fn with every id and its index, in ascending order of id.

@@ -128,6 +128,8 @@ func mergeRuns(runs [][]idAt) []idAt {
 	return runs[0]
 }
 
+// merge2 merges a and b, each ascending by id, into a new slice; of two
+// equal ids, a's comes first.
 func merge2(a, b []idAt) []idAt {
 	out := make([]idAt, 0, len(a)+len(b))
 	for len(a) > 0 && len(b) > 0 {

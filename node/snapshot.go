@@ -342,10 +342,17 @@ func (g *group) snapshot() {
 // node had applied and the snapshot are then missing here.
 func (g *group) installSnapshot(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	st, err := restoreSnapshot(g.id, snap, nil)
+	// A snapshot that travels holds its message ids (state.Restore reads
+	// no other version); the chunks stored here are dropped with the log,
+	// and the next snapshot stores all the ids again.
+	st, err := state.Restore(g.id, snap.GetData())
+	if err == nil && st.Applied != md.GetIndex() {
+		err = fmt.Errorf("%w: it holds the state at %d", state.ErrBadSnapshot, st.Applied)
+	}
 	if err != nil {
 		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
 	}
+	st.TrackFreshIDs(true)
 	if err := g.n.store.InstallSnapshot(g.id[:], snap); err != nil {
 		return err
 	}

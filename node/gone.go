@@ -1,7 +1,6 @@
 package node
 
 import (
-	"maps"
 	"sync/atomic"
 	"time"
 
@@ -84,11 +83,12 @@ type forcedVote struct {
 	// logTerm and index are the candidate's last log entry, as its vote
 	// request gave them.
 	logTerm, index uint64
-	// host is this node's leader when the request came: the host that
-	// went silent.
+	// host is this node's leader when the first request of a failover
+	// came: the host that went silent.
 	host uint64
 	// logs are the voters' last log entries as they reported them in that
-	// silence (silentLogs), this node's own among them.
+	// silence (silentLogs), this node's own among them, and each
+	// candidate's of the failover as its request gave it.
 	logs map[string]election.LogPos
 	done uint64 // the term this node took over in after refusing one
 }
@@ -100,34 +100,43 @@ func (g *group) noteForcedVote(m *pb.Message) {
 	if m.GetType() == pb.MsgVote && string(m.GetContext()) == campaignTransfer {
 		g.fv.from, g.fv.term = m.GetFrom(), m.GetTerm()
 		g.fv.logTerm, g.fv.index = m.GetLogTerm(), m.GetIndex()
-		g.fv.host = g.leader
-		// Before raft sees the request, which ends the silence (a new
-		// term, no host).
-		g.fv.logs = g.silentLogs(time.Now(), g.memberIDs())
+		// The first request of a failover comes while this node still
+		// follows the silent host: it notes the host, and the logs
+		// reported in the silence, before raft sees the request, which
+		// ends the silence (a new term, no host). A later one of the same
+		// failover (a refuser that took over, refused in turn) finds no
+		// host: it keeps both, and adds what it learns.
+		if g.leader != raft.None || g.fv.host == raft.None {
+			g.fv.host = g.leader
+			g.fv.logs = g.silentLogs(time.Now(), g.memberIDs())
+		}
+		// The candidate's log as its request gives it, not as it
+		// reported it: a member that reported a longer log than it has
+		// cannot make the others pass themselves over.
+		for _, mb := range g.st.Members {
+			if mb.RaftID == m.GetFrom() {
+				if g.fv.logs == nil {
+					g.fv.logs = map[string]election.LogPos{}
+				}
+				g.fv.logs[mb.ID.String()] = election.LogPos{Term: m.GetLogTerm(), Index: m.GetIndex()}
+			}
+		}
 	}
 }
 
 // firstBackup reports whether this node comes first, in its placement's
 // latest preference, among the voters other than host and candidate (raft
 // ids) whose logs are not known to be behind another's (the logs the
-// voters reported in the silence before the vote request, and the
-// candidate's as the request gave it): of the members that refuse a backup
-// behind them, the one that takes over, and one whose own campaign the
-// others would not refuse in turn.
+// voters reported in the silence before the failover's first vote request,
+// and each candidate's of the failover as its request gave it): of the
+// members that refuse a backup behind them, the one that takes over, and
+// one whose own campaign the others would not refuse in turn.
 func (g *group) firstBackup(host, candidate uint64) bool {
 	byID := make(map[string]*state.Member, len(g.st.Members))
-	logs := maps.Clone(g.fv.logs)
 	for _, m := range g.st.Members {
-		id := m.ID.String()
-		byID[id] = m
-		if m.RaftID == candidate && candidate == g.fv.from {
-			if logs == nil {
-				logs = map[string]election.LogPos{}
-			}
-			logs[id] = election.LogPos{Term: g.fv.logTerm, Index: g.fv.index}
-		}
+		byID[m.ID.String()] = m
 	}
-	behind := election.LogsBehind(logs)
+	behind := election.LogsBehind(g.fv.logs)
 	for _, id := range g.pl.ranking.Preference {
 		m := byID[id]
 		if m == nil || !m.Voter || m.RaftID == host || m.RaftID == candidate || behind[id] {

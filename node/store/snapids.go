@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,9 +40,7 @@ func (s *Store) SaveSnapshotWithIDs(gid []byte, snap *pb.Snapshot, ids []byte, r
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(ids)
-		v := make([]byte, 0, len(ids)+len(sum))
-		return cb.Put(binary.BigEndian.AppendUint64(nil, index), append(append(v, ids...), sum[:]...))
+		return cb.Put(binary.BigEndian.AppendUint64(nil, index), withSum(ids))
 	})
 	if err != nil {
 		return fmt.Errorf("save snapshot of group %x at %d: %w", gid, index, err)
@@ -61,12 +58,12 @@ func (s *Store) IDChunks(gid []byte) ([][]byte, error) {
 			return nil
 		}
 		return cb.ForEach(func(k, v []byte) error {
-			if len(k) != 8 || len(v) < sha256.Size {
-				return fmt.Errorf("%w: a chunk of message ids of %d bytes at key %x", ErrCorrupt, len(v), k)
+			if len(k) != 8 {
+				return fmt.Errorf("%w: a chunk of message ids at key %x", ErrCorrupt, k)
 			}
-			data, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
-			if got := sha256.Sum256(data); !bytes.Equal(got[:], sum) {
-				return fmt.Errorf("%w: the chunk of message ids at %d does not match its checksum", ErrCorrupt, binary.BigEndian.Uint64(k))
+			data, err := withoutSum(v, fmt.Sprintf("the chunk of message ids at %d", binary.BigEndian.Uint64(k)))
+			if err != nil {
+				return err
 			}
 			out = append(out, bytes.Clone(data))
 			return nil

@@ -283,13 +283,7 @@ var ErrCorrupt = errors.New("corrupt value in the store")
 // checks its own page structure but not the values, and a state restored
 // from a damaged snapshot would silently differ from the other members'.
 func (s *Store) SaveSnapshot(gid []byte, snap *pb.Snapshot) error {
-	err := s.updateGroup(gid, func(b *bolt.Bucket) error {
-		return putSnapshot(b, snap)
-	})
-	if err != nil {
-		return fmt.Errorf("save snapshot of group %x at %d: %w", gid, snap.GetMetadata().GetIndex(), err)
-	}
-	return nil
+	return s.SaveSnapshotWithIDs(gid, snap, nil, false)
 }
 
 func putSnapshot(b *bolt.Bucket, snap *pb.Snapshot) error {
@@ -300,7 +294,6 @@ func putSnapshot(b *bolt.Bucket, snap *pb.Snapshot) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(data)
 	sb, err := b.CreateBucketIfNotExists(bucketSnap)
 	if err != nil {
 		return err
@@ -309,7 +302,28 @@ func putSnapshot(b *bolt.Bucket, snap *pb.Snapshot) error {
 	if err := b.Bucket(bucketMeta).Delete(keySnapshot); err != nil {
 		return err
 	}
-	return sb.Put(keySnapshot, append(data, sum[:]...))
+	return sb.Put(keySnapshot, withSum(data))
+}
+
+// withSum returns data followed by its SHA-256, as the store keeps the
+// values it checks when it reads them (withoutSum): bbolt checks its own
+// page structure but not the values.
+func withSum(data []byte) []byte {
+	sum := sha256.Sum256(data)
+	return append(data[:len(data):len(data)], sum[:]...)
+}
+
+// withoutSum returns the data of v, a value withSum made, once its
+// checksum matches; else an error wrapping [ErrCorrupt] that names what.
+func withoutSum(v []byte, what string) ([]byte, error) {
+	if len(v) < sha256.Size {
+		return nil, fmt.Errorf("%w: %s of %d bytes", ErrCorrupt, what, len(v))
+	}
+	data, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
+	if got := sha256.Sum256(data); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("%w: %s does not match its checksum", ErrCorrupt, what)
+	}
+	return data, nil
 }
 
 // getSnapshot reads a group's stored snapshot (nil if none) and checks its
@@ -325,12 +339,9 @@ func getSnapshot(b *bolt.Bucket) (*pb.Snapshot, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if len(v) < sha256.Size {
-		return nil, fmt.Errorf("%w: a snapshot of %d bytes", ErrCorrupt, len(v))
-	}
-	data, sum := v[:len(v)-sha256.Size], v[len(v)-sha256.Size:]
-	if got := sha256.Sum256(data); !bytes.Equal(got[:], sum) {
-		return nil, fmt.Errorf("%w: the snapshot does not match its checksum", ErrCorrupt)
+	data, err := withoutSum(v, "the snapshot")
+	if err != nil {
+		return nil, err
 	}
 	snap := &pb.Snapshot{}
 	if err := proto.Unmarshal(data, snap); err != nil {

@@ -113,13 +113,11 @@ func (g *group) noteForcedVote(m *pb.Message) {
 		// The candidate's log as its request gives it, not as it
 		// reported it: a member that reported a longer log than it has
 		// cannot make the others pass themselves over.
-		for _, mb := range g.st.Members {
-			if mb.RaftID == m.GetFrom() {
-				if g.fv.logs == nil {
-					g.fv.logs = map[string]election.LogPos{}
-				}
-				g.fv.logs[mb.ID.String()] = election.LogPos{Term: m.GetLogTerm(), Index: m.GetIndex()}
+		if _, c, ok := g.memberByRaft(m.GetFrom()); ok {
+			if g.fv.logs == nil {
+				g.fv.logs = map[string]election.LogPos{}
 			}
+			g.fv.logs[c.id.String()] = election.LogPos{Term: m.GetLogTerm(), Index: m.GetIndex()}
 		}
 	}
 }

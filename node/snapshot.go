@@ -142,10 +142,16 @@ func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *state.St
 // it is the state at snap's index.
 func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot, chunks [][]byte) (*state.State, error) {
 	st, err := state.RestoreWithIDs(gid, snap.GetData(), chunks)
+	return st, atIndex(snap, st, err)
+}
+
+// atIndex returns err, the error of restoring st from snap, or if there
+// is none, an error when st is not the state at snap's index.
+func atIndex(snap *pb.Snapshot, st *state.State, err error) error {
 	if err == nil && st.Applied != snap.GetMetadata().GetIndex() {
 		err = fmt.Errorf("%w: it holds the state at %d", state.ErrBadSnapshot, st.Applied)
 	}
-	return st, err
+	return err
 }
 
 // rebuildHistory rebuilds, for a state restored from the snapshot at upto,
@@ -346,10 +352,7 @@ func (g *group) installSnapshot(snap *pb.Snapshot) error {
 	// no other version); the chunks stored here are dropped with the log,
 	// and the next snapshot stores all the ids again.
 	st, err := state.Restore(g.id, snap.GetData())
-	if err == nil && st.Applied != md.GetIndex() {
-		err = fmt.Errorf("%w: it holds the state at %d", state.ErrBadSnapshot, st.Applied)
-	}
-	if err != nil {
+	if err := atIndex(snap, st, err); err != nil {
 		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
 	}
 	st.TrackFreshIDs(true)

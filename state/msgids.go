@@ -194,10 +194,3 @@ func (m *MessageIDs) inOrder() []idAt {
 	slices.SortFunc(news, idAt.cmp)
 	return merge2(m.sorted, news)
 }
-
-// each calls fn with every id and its index, in ascending order of id.
-func (m *MessageIDs) each(fn func(id [16]byte, index uint64)) {
-	for _, e := range m.inOrder() {
-		fn(e.id(), e.index)
-	}
-}

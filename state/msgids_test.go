@@ -50,7 +50,8 @@ func TestMessageIDsAcrossMerges(t *testing.T) {
 	}
 	var prev []byte
 	n := 0
-	m.each(func(id [16]byte, at uint64) {
+	for _, e := range m.inOrder() {
+		id, at := e.id(), e.index
 		if prev != nil && string(prev) >= string(id[:]) {
 			t.Fatalf("ids out of order at %d", n)
 		}
@@ -59,7 +60,7 @@ func TestMessageIDsAcrossMerges(t *testing.T) {
 		}
 		prev = append(prev[:0], id[:]...)
 		n++
-	})
+	}
 	if n != len(want) {
 		t.Fatalf("each walked %d ids, want %d", n, len(want))
 	}

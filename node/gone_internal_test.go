@@ -24,30 +24,10 @@ import (
 // took over again a term higher, thousands of times (BenchmarkCutFailover:
 // 25 and 43 s without a host in 2 of 10 runs).
 func TestTakeOverOnlyFromABackupBehind(t *testing.T) {
-	ids := seededIdentities(t, 5)
-	st := state.New(crypto.GroupID{2})
-	var pref []string
-	for _, id := range ids {
-		k := id.Public().Sign
-		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
-		pref = append(pref, id.Public().String())
-	}
+	g, ids, pref := takeOverGroup(t)
 	raftID := func(i int) uint64 { return state.RaftID(ids[i].Public().Sign) }
-	mem := raft.NewMemoryStorage()
-	// This node's log: 10 entries, the last in term 5.
-	var ents []*pb.Entry
-	for i := uint64(1); i <= 10; i++ {
-		ents = append(ents, &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(min(i, 5))})
-	}
-	if err := mem.Append(ents); err != nil {
-		t.Fatal(err)
-	}
-	// The whole log in memory: nothing is read from a store.
-	storage := &logStore{mem: mem}
-	storage.bounds.Store(&logBounds{first: 1, known: true})
 	now := time.Now()
-	// Node 1 here; node 0 the host that went silent; node 2 the backup.
-	g := &group{n: &Node{self: ids[1].Public()}, st: st, storage: storage, timing: LAN, raftID: raftID(1), leader: raftID(0), term: 7, role: raft.StateFollower}
+	// Node 0 the host that went silent; node 2 the backup.
 	g.pl.ranking = election.Ranking{Preference: pref}
 	g.pl.leaderHeard = now.Add(-time.Second)
 	const term = 8
@@ -135,30 +115,11 @@ func TestTakeOverOnlyFromABackupBehind(t *testing.T) {
 // far behind, and the refuser that took over behind another; 1.6 to 2.0 s
 // in three terms.
 func TestTakeOverAlongAChainOfBackups(t *testing.T) {
-	ids := seededIdentities(t, 5)
-	st := state.New(crypto.GroupID{3})
-	var pref []string
-	for _, id := range ids {
-		k := id.Public().Sign
-		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
-		pref = append(pref, id.Public().String())
-	}
+	g, ids, pref := takeOverGroup(t)
 	raftID := func(i int) uint64 { return state.RaftID(ids[i].Public().Sign) }
-	mem := raft.NewMemoryStorage()
-	// This node's log: 10 entries, the last in term 5.
-	var ents []*pb.Entry
-	for i := uint64(1); i <= 10; i++ {
-		ents = append(ents, &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(min(i, 5))})
-	}
-	if err := mem.Append(ents); err != nil {
-		t.Fatal(err)
-	}
-	storage := &logStore{mem: mem}
-	storage.bounds.Store(&logBounds{first: 1, known: true})
 	now := time.Now()
-	// Node 1 here; node 0 the host whose process is gone, before any
-	// member reported a silence.
-	g := &group{n: &Node{self: ids[1].Public()}, st: st, storage: storage, timing: LAN, raftID: raftID(1), leader: raftID(0), term: 7, role: raft.StateFollower}
+	// Node 0 the host whose process is gone, before any member reported
+	// a silence.
 	g.pl.ranking = election.Ranking{Preference: []string{pref[0], pref[2], pref[3], pref[1], pref[4]}}
 	g.pl.leaderHeard = now.Add(-time.Second)
 	ask := func(from int, term, logTerm, index uint64) *pb.Message {
@@ -187,6 +148,35 @@ func TestTakeOverAlongAChainOfBackups(t *testing.T) {
 	if g.fv.host != raftID(4) {
 		t.Fatalf("the new failover's host is %x, want node 4's raft id", g.fv.host)
 	}
+}
+
+// takeOverGroup is node 1's group of five voters (seeded identities, ids)
+// for the take-over tests, with node 0 its host in term 7 and a log of 10
+// entries, the last in term 5, all in memory; pref lists the members in
+// order.
+func takeOverGroup(t *testing.T) (g *group, ids []*identity.Identity, pref []string) {
+	t.Helper()
+	ids = seededIdentities(t, 5)
+	st := state.New(crypto.GroupID{2})
+	for _, id := range ids {
+		k := id.Public().Sign
+		st.Members[k] = &state.Member{ID: id.Public(), RaftID: state.RaftID(k), Voter: true}
+		pref = append(pref, id.Public().String())
+	}
+	mem := raft.NewMemoryStorage()
+	var ents []*pb.Entry
+	for i := uint64(1); i <= 10; i++ {
+		ents = append(ents, &pb.Entry{Index: proto.Uint64(i), Term: proto.Uint64(min(i, 5))})
+	}
+	if err := mem.Append(ents); err != nil {
+		t.Fatal(err)
+	}
+	// The whole log in memory: nothing is read from a store.
+	storage := &logStore{mem: mem}
+	storage.bounds.Store(&logBounds{first: 1, known: true})
+	raftID := func(i int) uint64 { return state.RaftID(ids[i].Public().Sign) }
+	g = &group{n: &Node{self: ids[1].Public()}, st: st, storage: storage, timing: LAN, raftID: raftID(1), leader: raftID(0), term: 7, role: raft.StateFollower}
+	return g, ids, pref
 }
 
 // seededIdentities returns n identities made from the seeds 1, 2, ... (the

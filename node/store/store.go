@@ -32,7 +32,8 @@ import (
 // Store is a node's bbolt database. It is safe for concurrent use (bbolt
 // serialises writers).
 type Store struct {
-	db *bolt.DB
+	db      *bolt.DB
+	release *releaser // drops the pages mapped into the process (release.go)
 }
 
 var (
@@ -94,7 +95,9 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db}
+	s.release = startReleaser(s)
+	return s, nil
 }
 
 // openBolt opens the bbolt database at path, with commits that write its
@@ -110,6 +113,7 @@ func openBolt(path string, noFreelistSync bool) (*bolt.DB, error) {
 // Close writes bbolt's free-page list, so that the next open reads it
 // instead of every page (see Open), and closes the database.
 func (s *Store) Close() error {
+	s.release.halt()
 	s.db.NoFreelistSync = false // no transaction runs now: read at commit only
 	err := s.db.Update(func(*bolt.Tx) error { return nil })
 	return errors.Join(err, s.db.Close())
@@ -118,7 +122,10 @@ func (s *Store) Close() error {
 // Abandon closes the database as a crash would leave it: without the
 // free-page list that Close writes (for tests and benchmarks that crash a
 // node).
-func (s *Store) Abandon() error { return s.db.Close() }
+func (s *Store) Abandon() error {
+	s.release.halt()
+	return s.db.Close()
+}
 
 func u64(v uint64) []byte {
 	var b [8]byte

@@ -32,3 +32,24 @@ func TestTuneGCLeavesTheUsersChoice(t *testing.T) {
 		t.Errorf("memory limit = %d, want %d", got, nodeMemoryLimit)
 	}
 }
+
+// TestMemoryLimitFollowsTheLiveHeap: the limit is nodeMemoryLimit for a
+// small live heap, and twice the live heap once that is more, so that a
+// node whose live heap nears the limit is not collected without end.
+func TestMemoryLimitFollowsTheLiveHeap(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int64
+	}{
+		{0, nodeMemoryLimit},
+		{20 << 20, nodeMemoryLimit},
+		{nodeMemoryLimit / 2, nodeMemoryLimit},
+		{nodeMemoryLimit, 2 * nodeMemoryLimit},
+		{1 << 30, 2 << 30},
+		{^uint64(0), 1 << 62},
+	} {
+		if got := memoryLimitFor(c.live); got != c.want {
+			t.Errorf("live heap %d: limit %d, want %d", c.live, got, c.want)
+		}
+	}
+}

@@ -246,14 +246,10 @@ func (n *Node) takeCatchUp(ctx context.Context, g *group, env *crypto.Envelope) 
 			c.mu.Unlock()
 			return nil, n.reject(env, "catch-up took too long", nil)
 		}
-		var snap []byte
-		if err := g.do(ctx, func() { snap, err = g.st.Snapshot() }); err != nil {
+		var st *state.State
+		if err := g.do(ctx, func() { st, err = g.st.Copy() }); err != nil {
 			return nil, err
 		}
-		if err != nil {
-			return nil, fmt.Errorf("catch up: copy the group's state: %w", err)
-		}
-		st, err := state.Restore(g.id, snap)
 		if err != nil {
 			return nil, fmt.Errorf("catch up: copy the group's state: %w", err)
 		}

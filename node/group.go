@@ -17,6 +17,7 @@ import (
 	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/election"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/state"
 )
 
@@ -87,6 +88,7 @@ type group struct {
 	// turn times the goroutine's turns (turns.go).
 	turn           turnWatch
 	st             *state.State
+	ids            *store.IDRuns // where st keeps its older message ids (state.KeepIDsIn)
 	info           groupInfo
 	provisional    map[[32]byte]viewMember
 	provUntil      uint64                 // the index the provisional members of a catch-up hold until (catchup.go)
@@ -281,10 +283,11 @@ func (n *Node) startGroup(gid crypto.GroupID, info groupInfo, genesis []byte, pr
 }
 
 // newState is a group's new state machine, which keeps the message ids it
-// accepts for the next snapshot (state.FreshIDs): all of them.
-func newState(gid crypto.GroupID) *state.State {
+// accepts in ids, the group's store of them, from its first snapshot on
+// (state.KeepIDsIn).
+func newState(gid crypto.GroupID, ids *store.IDRuns) *state.State {
 	st := state.New(gid)
-	st.TrackFreshIDs(true)
+	st.KeepIDsIn(ids)
 	return st
 }
 
@@ -296,7 +299,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		reqc:         make(chan func()),
 		stopc:        make(chan struct{}),
 		donec:        make(chan struct{}),
-		st:           newState(gid),
+		ids:          n.store.IDRunsToReplace(gid[:]),
 		lastPrekey:   time.Now(), // a restart waits as a proposal would have (maybePublishPrekey)
 		info:         info,
 		timing:       n.cfg.Timing,
@@ -328,6 +331,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		fig:          newGroupFigures(),
 		pl:           placementState{peers: map[[32]byte]*peerLatency{}, started: time.Now()},
 	}
+	g.st = newState(gid, g.ids)
 	g.keys.UsePrekeys(n.keys)
 	for _, p := range info.Provisional {
 		id, err := identity.ParsePublicID(p.PublicID)

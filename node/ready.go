@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -112,6 +113,10 @@ func (g *group) handleReady(rd raft.Ready) error {
 		g.appliedAt = time.Now()
 		g.apply(rd.CommittedEntries)
 		g.pre = nil
+		if err := g.ids.Err(); err != nil {
+			// The state may have taken a retried message for a new one.
+			return fmt.Errorf("stop the group: %w", err)
+		}
 		if len(g.pendingHeads) > 0 {
 			g.checkPendingHeads()
 		}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/state"
 )
 
@@ -40,7 +41,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 		return nil, err
 	}
 	mem := raft.NewMemoryStorage()
-	snap, st, err := n.loadSnapshot(gid)
+	snap, st, ids, err := n.loadSnapshot(gid)
 	switch {
 	case err == nil && snap != nil:
 		// The memory keeps where the snapshot is, not its data (see
@@ -48,7 +49,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 		if err := mem.ApplySnapshot(&pb.Snapshot{Metadata: snap.GetMetadata()}); err != nil {
 			return nil, fmt.Errorf("apply the snapshot at %d: %w", snap.GetMetadata().GetIndex(), err)
 		}
-		g.st, g.confState = st, snap.GetMetadata().GetConfState()
+		g.st, g.ids, g.confState = st, ids, snap.GetMetadata().GetConfState()
 		g.snapIndex, g.restoredFrom = st.Applied, st.Applied
 	case err != nil && first == 1:
 		// The whole log is there: apply it again, as without a snapshot.
@@ -120,29 +121,47 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 }
 
 // loadSnapshot loads a group's stored snapshot, if any, and restores the
-// state machine from it. On an error, snap is the snapshot if it could be
-// read at all.
-func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *state.State, err error) {
+// state machine from it, with the group's stored message ids. On an error,
+// snap is the snapshot if it could be read at all.
+func (n *Node) loadSnapshot(gid crypto.GroupID) (snap *pb.Snapshot, st *state.State, ids *store.IDRuns, err error) {
 	snap, err = n.store.LoadSnapshot(gid[:])
 	if err != nil || snap == nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	chunks, err := n.store.IDChunks(gid[:])
-	if err != nil {
-		return snap, nil, err
+	if st, ids, err = n.restoreSnapshot(gid, snap); err != nil {
+		return snap, nil, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", snap.GetMetadata().GetIndex(), err)
 	}
-	if st, err = restoreSnapshot(gid, snap, chunks); err != nil {
-		return snap, nil, fmt.Errorf("restore the state at %d from the snapshot: %w", snap.GetMetadata().GetIndex(), err)
-	}
-	return snap, st, nil
+	return snap, st, ids, nil
 }
 
-// restoreSnapshot restores the state machine from snap and the chunks of
-// message ids stored with the snapshots (store.IDChunks), and checks that
-// it is the state at snap's index.
-func restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot, chunks [][]byte) (*state.State, error) {
+// restoreSnapshot restores the state machine from snap and the message ids
+// stored with the snapshots, and checks that it is the state at snap's
+// index. A store written before the ids were kept in runs holds them in
+// chunks (store.IDChunks) beside a snapshot of an older version: the state
+// then holds them all in memory, until its next snapshot stores them as a
+// run.
+func (n *Node) restoreSnapshot(gid crypto.GroupID, snap *pb.Snapshot) (*state.State, *store.IDRuns, error) {
+	chunks, err := n.store.IDChunks(gid[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(chunks) == 0 {
+		ids, err := n.store.IDRuns(gid[:])
+		if err != nil {
+			return nil, nil, err
+		}
+		st, err := state.RestoreStored(gid, snap.GetData(), ids)
+		if !errors.Is(err, state.ErrSnapshotVersion) {
+			return st, ids, atIndex(snap, st, err)
+		}
+	}
 	st, err := state.RestoreWithIDs(gid, snap.GetData(), chunks)
-	return st, atIndex(snap, st, err)
+	if err != nil {
+		return nil, nil, atIndex(snap, st, err)
+	}
+	ids := n.store.IDRunsToReplace(gid[:])
+	st.KeepIDsIn(ids)
+	return st, ids, atIndex(snap, st, nil)
 }
 
 // atIndex returns err, the error of restoring st from snap, or if there
@@ -325,7 +344,7 @@ func (g *group) snapshot() {
 		return
 	}
 	ids, replace := g.st.FreshIDs()
-	if err := g.n.store.SaveSnapshotWithIDs(g.id[:], &pb.Snapshot{Metadata: snap.GetMetadata(), Data: data}, ids, replace); err != nil {
+	if err := g.ids.SaveSnapshot(&pb.Snapshot{Metadata: snap.GetMetadata(), Data: data}, ids, replace); err != nil {
 		log.Error().Err(err).Msg("cannot store a snapshot")
 		return
 	}
@@ -349,16 +368,17 @@ func (g *group) snapshot() {
 func (g *group) installSnapshot(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
 	// A snapshot that travels holds its message ids (state.Restore reads
-	// no other version); the chunks stored here are dropped with the log,
-	// and the next snapshot stores all the ids again.
+	// no other version); the ids stored here are dropped with the log,
+	// and the next snapshot stores all of them again.
 	st, err := state.Restore(g.id, snap.GetData())
 	if err := atIndex(snap, st, err); err != nil {
 		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
 	}
-	st.TrackFreshIDs(true)
 	if err := g.n.store.InstallSnapshot(g.id[:], snap); err != nil {
 		return err
 	}
+	g.ids = g.n.store.IDRunsToReplace(g.id[:])
+	st.KeepIDsIn(g.ids)
 	if err := g.storage.install(snap); err != nil {
 		return fmt.Errorf("install the snapshot at %d from the host: %w", md.GetIndex(), err)
 	}

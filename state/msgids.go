@@ -33,6 +33,11 @@ type MessageIDs struct {
 	// keeps none.
 	track, freshAll bool
 	fresh           []idAt
+
+	// The ids a node keeps in its store (stored_ids.go): those the store
+	// holds up to storedTo; none when storedTo is 0.
+	stored   StoredIDs
+	storedTo uint64
 }
 
 // idAt is an accepted id, as two big-endian halves (so that comparing them
@@ -66,7 +71,7 @@ func (m *MessageIDs) Lookup(id [16]byte) (uint64, bool) {
 		return at, true
 	}
 	if len(m.sorted) == 0 {
-		return 0, false
+		return m.storedLookup(id)
 	}
 	want := idAtOf(id, 0)
 	run := m.sorted
@@ -76,7 +81,7 @@ func (m *MessageIDs) Lookup(id [16]byte) (uint64, bool) {
 	}
 	i, ok := slices.BinarySearchFunc(run, want, idAt.cmp)
 	if !ok {
-		return 0, false
+		return m.storedLookup(id)
 	}
 	return run[i].index, true
 }
@@ -88,7 +93,13 @@ func (m *MessageIDs) Has(id [16]byte) bool {
 }
 
 // Len returns how many ids were accepted.
-func (m *MessageIDs) Len() int { return len(m.sorted) + len(m.recent) }
+func (m *MessageIDs) Len() int {
+	n := len(m.sorted) + len(m.recent)
+	if m.storedTo > 0 && m.stored != nil {
+		n += m.stored.StoredLen()
+	}
+	return n
+}
 
 // add records id, which must not be in the set, as accepted at index, after
 // every id already there.

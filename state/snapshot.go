@@ -158,11 +158,18 @@ type keyAtWire struct {
 // sender keys registered in the current epoch, the join counter, the chain
 // heads it keeps), so that [Restore] gives back a state that applies
 // every further entry exactly as this one would. The encoding is
-// deterministic: equal states give equal bytes.
-func (s *State) Snapshot() ([]byte, error) { return s.snapshot(SnapshotVersion) }
+// deterministic: equal states give equal bytes. It fails for a state whose
+// older message ids are in the node's store ([State.KeepIDsIn]); such a
+// state is copied with [State.Copy].
+func (s *State) Snapshot() ([]byte, error) {
+	if s.MsgIDs.storedTo > 0 {
+		return nil, errIDsStored
+	}
+	return s.snapshot(SnapshotVersion)
+}
 
 // snapshot encodes the state in version v: with the message ids in
-// SnapshotVersion, without them in SnapshotVersionSplit.
+// SnapshotVersion, without them in the others.
 func (s *State) snapshot(v uint64) ([]byte, error) {
 	w := snapshotWire{
 		Version:   v,
@@ -267,6 +274,10 @@ func membersOut(m map[[32]byte]*Member) []memberWire {
 // ErrBadSnapshot is wrapped by every error of [Restore] about its input.
 var ErrBadSnapshot = errors.New("malformed state snapshot")
 
+// ErrSnapshotVersion is the error of restoring a snapshot of a version the
+// function does not read. It wraps [ErrBadSnapshot].
+var ErrSnapshotVersion = fmt.Errorf("%w: a version not read here", ErrBadSnapshot)
+
 func bad(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadSnapshot, fmt.Sprintf(format, args...))
 }
@@ -289,9 +300,9 @@ func restore(group crypto.GroupID, data []byte, versions ...uint64) (*State, err
 		return nil, bad("%v", err)
 	}
 	if !slices.Contains(versions, w.Version) {
-		return nil, bad("version %d, this build reads version %d", w.Version, versions[len(versions)-1])
+		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrSnapshotVersion, w.Version, versions[len(versions)-1])
 	}
-	if w.Version == SnapshotVersionSplit && len(w.MsgIDs) > 0 {
+	if w.Version != SnapshotVersion && len(w.MsgIDs) > 0 {
 		return nil, bad("message ids in a snapshot that stores them apart")
 	}
 	s, err := w.state(group)

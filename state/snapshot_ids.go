@@ -11,16 +11,19 @@ import (
 // message), and a node took a snapshot every 10,000 entries: at 1,000,000
 // messages each one encoded and stored 19 MB again, about 155 ms on the
 // group's goroutine (BenchmarkSnapshot, store.BenchmarkSaveSnapshot), a
-// seventh of a member's catch-up. So the node stores the ids apart, a chunk
-// with each snapshot of the ids accepted since the last one, and the
-// snapshot itself (SnapshotVersionSplit) only what does not grow with the
-// history. The ids are still all in memory (see [MessageIDs]).
+// seventh of a member's catch-up. So the node stores the ids apart, those
+// accepted since the last snapshot with each one, and the snapshot itself
+// only what does not grow with the history. Stores written before
+// SnapshotVersionStored hold them in chunks (SnapshotVersionSplit), which
+// [RestoreWithIDs] reads into memory; those written since keep them in the
+// store (stored_ids.go).
 
 // SnapshotWithoutIDs encodes the state as [State.Snapshot] does, in
-// version [SnapshotVersionSplit], without the accepted message ids:
-// [RestoreWithIDs] takes it back with the chunks [State.FreshIDs] gave.
+// version [SnapshotVersionStored], without the accepted message ids:
+// [RestoreStored] takes it back with the ids the node stored as
+// [State.FreshIDs] gave them (stored_ids.go).
 func (s *State) SnapshotWithoutIDs() ([]byte, error) {
-	return s.snapshot(SnapshotVersionSplit)
+	return s.snapshot(SnapshotVersionStored)
 }
 
 // TrackFreshIDs makes the state keep the ids it accepts from now on for
@@ -32,11 +35,11 @@ func (s *State) TrackFreshIDs(all bool) {
 }
 
 // FreshIDs returns the ids accepted since the last [State.DropFreshIDs] (or
-// [State.TrackFreshIDs]), packed as a snapshot packs them, ascending by id;
-// replace says that they are every id, to replace what the store holds.
-// The state keeps them until DropFreshIDs, so that a snapshot that could
-// not be stored loses none.
-func (s *State) FreshIDs() (packed []byte, replace bool) {
+// [State.TrackFreshIDs]), as records of [IDRecordSize] bytes ascending by
+// id; replace says that they are every id, to replace what the store
+// holds. The state keeps them until DropFreshIDs, so that a snapshot that
+// could not be stored loses none.
+func (s *State) FreshIDs() (recs []byte, replace bool) {
 	m := &s.MsgIDs
 	ids := m.fresh
 	if m.freshAll {
@@ -45,12 +48,15 @@ func (s *State) FreshIDs() (packed []byte, replace bool) {
 		ids = slices.Clone(ids)
 		slices.SortFunc(ids, idAt.cmp)
 	}
-	return packIDAts(ids), m.freshAll
+	return records(ids), m.freshAll
 }
 
-// DropFreshIDs forgets the ids FreshIDs gave: they are stored.
+// DropFreshIDs forgets the ids FreshIDs gave: they are stored, with the
+// state at its applied index. A state that keeps its ids in the store
+// ([State.KeepIDsIn]) then holds none of them in memory.
 func (s *State) DropFreshIDs() {
 	s.MsgIDs.fresh, s.MsgIDs.freshAll = nil, false
+	s.MsgIDs.dropStored(s.Applied)
 }
 
 // packIDAts packs ids as a snapshot does: each id, then its index as a

@@ -45,8 +45,8 @@ var (
 	// grows with the history, must not be rewritten with the hard state
 	// at every raft Ready.
 	bucketSnap = []byte("snap")
-	// bucketIDs holds the chunks of accepted message ids stored beside
-	// the snapshots (snapids.go), by the snapshot's index.
+	// bucketIDs holds the chunks of accepted message ids an older store
+	// kept beside the snapshots (snapids.go), by the snapshot's index.
 	bucketIDs    = []byte("ids")
 	bucketOutbox = []byte("outbox")
 	keyHardState = []byte("hardstate")
@@ -290,7 +290,11 @@ var ErrCorrupt = errors.New("corrupt value in the store")
 // checks its own page structure but not the values, and a state restored
 // from a damaged snapshot would silently differ from the other members'.
 func (s *Store) SaveSnapshot(gid []byte, snap *pb.Snapshot) error {
-	return s.SaveSnapshotWithIDs(gid, snap, nil, false)
+	err := s.updateGroup(gid, func(b *bolt.Bucket) error { return putSnapshot(b, snap) })
+	if err != nil {
+		return fmt.Errorf("save snapshot of group %x at %d: %w", gid, snap.GetMetadata().GetIndex(), err)
+	}
+	return nil
 }
 
 func putSnapshot(b *bolt.Bucket, snap *pb.Snapshot) error {
@@ -372,7 +376,7 @@ func (s *Store) InstallSnapshot(gid []byte, snap *pb.Snapshot) error {
 			return err
 		}
 		// The snapshot from the host holds its ids.
-		if err := deleteIDChunks(b); err != nil {
+		if err := errors.Join(deleteBucket(b, bucketIDs), deleteBucket(b, bucketIDRuns)); err != nil {
 			return err
 		}
 		_, err := b.CreateBucket(bucketEntries)

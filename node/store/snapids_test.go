@@ -112,11 +112,13 @@ func TestIDRuns(t *testing.T) {
 	}
 	// A damaged run.
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		rb := tx.Bucket(bucketGroups).Bucket(gid).Bucket(bucketIDRuns)
-		k, v := rb.Cursor().First()
+		parent := tx.Bucket(bucketGroups).Bucket(gid).Bucket(bucketIDRuns)
+		k, _ := parent.Cursor().First()
+		rb := parent.Bucket(k)
+		bk, v := rb.Cursor().First()
 		v = bytes.Clone(v)
 		v[3] ^= 1
-		return rb.Put(k, v)
+		return rb.Put(bk, v)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -217,30 +219,101 @@ func TestIDChunksOfAnOlderStore(t *testing.T) {
 }
 
 // TestIDRunFindsSharedPrefixes: ids whose first 8 bytes are equal (which a
-// member can choose) span several of a run's samples, and are all found.
+// member can choose) span several blocks of a run, and are all found.
 func TestIDRunFindsSharedPrefixes(t *testing.T) {
-	recs := idRecords(t, 1, 500)
+	s, _, gid := openTestStore(t)
+	recs := idRecords(t, 1, 1000)
 	var ids [][]byte
 	for i := 0; i < len(recs); i += IDRecordSize {
 		ids = append(ids, bytes.Clone(recs[i:i+IDRecordSize]))
 	}
-	for _, rec := range ids[100:400] {
+	for _, rec := range ids[100:700] {
 		copy(rec[:8], "samehead")
 	}
 	slices.SortFunc(ids, bytes.Compare)
 	recs = bytes.Join(ids, nil)
-	if err := checkRun(recs, 500); err != nil {
+	runs := s.IDRunsToReplace(gid)
+	if err := runs.SaveSnapshot(snapshotAt(1000, 2, "state"), recs, true); err != nil {
 		t.Fatal(err)
 	}
-	run := newIDRun(500, recs)
 	for _, rec := range ids {
-		if at, ok := run.find(recs, [16]byte(rec[:16])); !ok || at != binary.BigEndian.Uint64(rec[16:]) {
+		if at, ok := runs.StoredID([16]byte(rec[:16])); !ok || at != binary.BigEndian.Uint64(rec[16:]) {
 			t.Fatalf("id %x: at %d (%v)", rec[:16], at, ok)
 		}
 	}
 	var other [16]byte
 	copy(other[:], "sameheadsameheax")
-	if _, ok := run.find(recs, other); ok {
+	if _, ok := runs.StoredID(other); ok {
 		t.Fatal("an id not in the run is found")
+	}
+	if err := runs.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestIDRunsFilterMisses: a lookup of an id the store does not hold (a new
+// message: most lookups) reads the store only when a run's Bloom filter
+// errs, about 1% of the time a run; one of a stored id always does.
+func TestIDRunsFilterMisses(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	runs, err := s.IDRuns(gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all []byte
+	for k := range 20 {
+		recs := idRecords(t, uint64(k)*1000+1, 500)
+		if err := runs.SaveSnapshot(snapshotAt(uint64(k+1)*1000, 2, "state"), recs, k == 0); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, recs...)
+	}
+	for i := 0; i < len(all); i += IDRecordSize {
+		if _, ok := runs.StoredID([16]byte(all[i:])); !ok {
+			t.Fatalf("stored id %x not found", all[i:i+4])
+		}
+	}
+	if got, want := runs.reads.Load(), int64(len(all)/IDRecordSize); got != want {
+		t.Fatalf("%d lookups of stored ids read the store %d times", want, got)
+	}
+	runs.reads.Store(0)
+	const misses = 2000
+	for range misses {
+		var id [16]byte
+		rand.Read(id[:])
+		if _, ok := runs.StoredID(id); ok {
+			t.Fatalf("an id never stored is found: %x", id[:4])
+		}
+	}
+	// At most 5 runs of 10 bits an id: about 4% of lookups err somewhere.
+	if got := runs.reads.Load(); got > misses/10 {
+		t.Fatalf("%d of %d lookups of ids never stored read the store (%d runs), want at most a tenth", got, misses, runs.Runs())
+	}
+}
+
+// TestIDRunsWriteOnlyTheNewRun: a snapshot that adds a small run writes
+// that run, not the big ones stored before it (bbolt rewrites a leaf's
+// values whole: with the runs as values of one bucket, each snapshot wrote
+// them all again).
+func TestIDRunsWriteOnlyTheNewRun(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	runs := s.IDRunsToReplace(gid)
+	if err := runs.SaveSnapshot(snapshotAt(50_000, 2, "state"), idRecords(t, 1, 50_000), true); err != nil {
+		t.Fatal(err)
+	}
+	big := int64(50_000 * IDRecordSize)
+	alloc := func() int64 { st := s.db.Stats(); return st.TxStats.GetPageAlloc() }
+	for k := range 3 {
+		before := alloc()
+		index := uint64(50_000 + (k+1)*100)
+		if err := runs.SaveSnapshot(snapshotAt(index, 2, "state"), idRecords(t, index-99, 100), false); err != nil {
+			t.Fatal(err)
+		}
+		if wrote := alloc() - before; wrote > big/10 {
+			t.Fatalf("a snapshot adding 100 ids allocated %d bytes of pages beside a run of %d bytes", wrote, big)
+		}
+	}
+	if runs.Runs() != 2 {
+		t.Fatalf("%d runs, want the big one and one of the small ones merged", runs.Runs())
 	}
 }

@@ -189,6 +189,9 @@ func Open(cfg Config) (*Node, error) {
 		}
 		n.groups[gid] = g
 	}
+	// Restoring read each group's stored ids and more: drop those pages
+	// from the process now rather than at the store's next release.
+	_ = st.ReleaseMapped()
 	if cfg.Relays != nil {
 		n.wg.Add(1)
 		go func() {

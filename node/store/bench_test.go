@@ -2,8 +2,11 @@ package store
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -101,4 +104,47 @@ func BenchmarkSaveSnapshot(b *testing.B) {
 			b.ReportMetric(float64(len(data)), "bytes")
 		})
 	}
+}
+
+// BenchmarkStoredID measures a lookup in the runs of 1,000,000 message ids
+// stored by snapshots every 10,000 (7 runs): of an id not stored (a new
+// message) and of one stored (a retry).
+func BenchmarkStoredID(b *testing.B) {
+	s, gid := benchStore(b)
+	runs := s.IDRunsToReplace(gid)
+	var some [][16]byte
+	for k := range 100 {
+		first := uint64(k)*10_000 + 1
+		recs := make([][]byte, 10_000)
+		for i := range recs {
+			rec := make([]byte, IDRecordSize)
+			rand.Read(rec[:16])
+			binary.BigEndian.PutUint64(rec[16:], first+uint64(i))
+			recs[i] = rec
+		}
+		slices.SortFunc(recs, bytes.Compare)
+		some = append(some, [16]byte(recs[k%len(recs)]))
+		if err := runs.SaveSnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(first + 9_999), Term: new(uint64(1))}}, bytes.Join(recs, nil), k == 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Logf("%d ids in %d runs", runs.StoredLen(), runs.Runs())
+	b.Run("new", func(b *testing.B) {
+		var id [16]byte
+		for b.Loop() {
+			rand.Read(id[:])
+			if _, ok := runs.StoredID(id); ok {
+				b.Fatal("found")
+			}
+		}
+	})
+	b.Run("stored", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, ok := runs.StoredID(some[i%len(some)]); !ok {
+				b.Fatal("not found")
+			}
+			i++
+		}
+	})
 }

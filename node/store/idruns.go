@@ -21,7 +21,7 @@ import (
 // message (issue 16). The store keeps them instead, as the snapshots store
 // them (state.FreshIDs): sorted runs of records of IDRecordSize bytes (the
 // id, then the index of the entry that carried it, big-endian), each run
-// under the index of the newest snapshot it holds ids of, with its SHA-256.
+// under the index of the newest snapshot it holds ids of.
 //
 // Each run is a bucket of its own, under bucketIDRuns, holding its records
 // in blocks of idBlock records (3 KiB: one page each), keyed by their
@@ -40,11 +40,12 @@ import (
 // each snapshot instead: 10,000 random ids land in most of them.
 //
 // In memory a run keeps the first 8 bytes of the first id of each block
-// (a sixteenth of a byte an id), so that a lookup reads one block, and a Bloom filter of its ids (bloomBits bits an id, about 1%
-// false positives), so that a lookup of an id the store does not hold (a
-// new message: most lookups) reads nothing at all. Without the filters a
-// host filling a group touched about 32 MiB of runs a second, which stayed
-// resident until the next release (release.go).
+// (a sixteenth of a byte an id), so that a lookup reads one block, and a
+// Bloom filter of its ids (bloomBits bits an id, about 0.8% false
+// positives), so that a lookup of an id the store does not hold (a new
+// message: most lookups) mostly reads nothing at all. Without the filters
+// a host filling a group touched about 32 MiB of runs a second, which
+// stayed resident until the next release (release.go).
 
 // IDRecordSize is the size of one record of a run: a 16-byte message id,
 // then the index of the entry that carried it, big-endian.

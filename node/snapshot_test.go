@@ -354,7 +354,7 @@ func TestDamagedSnapshotAppliesTheLog(t *testing.T) {
 	ref = c.converged(len(sent))
 	checkExactlyOnce(t, ref, sent)
 	// The snapshot after the whole log applied again replaces the message
-	// ids stored beside the damaged one's (store.IDChunks): the next
+	// ids stored beside the damaged one's (store.IDRuns): the next
 	// restart restores from it, every id once.
 	c.Stop(1)
 	snap, _ := c.stored(1)

@@ -102,20 +102,7 @@ func TestOpenAfterCrashKeepsNoPagesResident(t *testing.T) {
 	if _, ok := rssFile(t); !ok {
 		t.Skip("no RssFile in /proc/self/status: not Linux")
 	}
-	path := filepath.Join(t.TempDir(), "store.db")
-	gid := []byte("0123456789abcdef")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.CreateGroup(gid, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	data := bytes.Repeat([]byte{0x5a}, 700)
-	next := uint64(1)
-	for range 7 {
-		next = saveRun(t, s, gid, next, 10000, data)
-	}
+	s, path, gid, next, _ := storeOf50MiB(t)
 	s.Abandon()
 	if freeListWritten(t, path) {
 		t.Fatal("Abandon wrote the free list: this is no crash")
@@ -166,22 +153,9 @@ func TestReleaseMappedPages(t *testing.T) {
 	if _, ok := rssFile(t); !ok {
 		t.Skip("no RssFile in /proc/self/status: not Linux")
 	}
-	path := filepath.Join(t.TempDir(), "store.db")
-	gid := []byte("0123456789abcdef")
-	s, err := Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, path, gid, next, data := storeOf50MiB(t)
 	defer s.Close()
 	s.release.halt() // the test releases by hand
-	if err := s.CreateGroup(gid, []byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	data := bytes.Repeat([]byte{0x5a}, 700)
-	next := uint64(1)
-	for range 7 {
-		next = saveRun(t, s, gid, next, 10000, data)
-	}
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -215,4 +189,25 @@ func TestReleaseMappedPages(t *testing.T) {
 		t.Fatalf("after the release %d MiB of a store of %d MiB are still resident (%d MiB after reading it), want at most an eighth", left>>20, fi.Size()>>20, (mapped-before)>>20)
 	}
 	read()
+}
+
+// storeOf50MiB returns an open store at path holding one group gid of
+// 70,000 entries of data (700 bytes), and the next index.
+func storeOf50MiB(t *testing.T) (s *Store, path string, gid []byte, next uint64, data []byte) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "store.db")
+	gid = []byte("0123456789abcdef")
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateGroup(gid, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Repeat([]byte{0x5a}, 700)
+	next = 1
+	for range 7 {
+		next = saveRun(t, s, gid, next, 10000, data)
+	}
+	return s, path, gid, next, data
 }

@@ -14,7 +14,7 @@ import (
 
 // idRecords returns n random ids accepted at the indexes from first on, as
 // records ascending by id (as state.FreshIDs gives them).
-func idRecords(t *testing.T, first uint64, n int) []byte {
+func idRecords(t testing.TB, first uint64, n int) []byte {
 	t.Helper()
 	recs := make([][]byte, n)
 	for i := range recs {

@@ -74,7 +74,7 @@ func (r HistoryResult) Figures() []Figure {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
 	return []Figure{
 		{Name: "history: resident memory of a node, " + n, Unit: "MiB", N: 1, Median: mib(r.RSS), P99: nan(), Target: "< 100 MiB at 1,000,000", Verdict: Info,
-			Note: fmt.Sprintf("%.0f MiB of it mapped files (store, binary); Go heap: %.0f MiB in use, %.0f MiB free but kept (collector slack), stacks %.0f MiB; %.0f MiB (%.0f MiB file) after a restart and a first page; default settings (GOGC=400)",
+			Note: fmt.Sprintf("%.0f MiB of it mapped files (store, binary); Go heap: %.0f MiB in use, %.0f MiB free but kept (collector slack), stacks %.0f MiB; %.0f MiB (%.0f MiB file) after a restart and a first page; default settings (GOGC=400, a 64 MiB soft memory limit that follows the live heap)",
 				mib(r.RSSFile), mib(r.Heap.InUse), mib(r.Heap.Kept), mib(r.Heap.Stacks), mib(r.RSSRestarted), mib(r.RSSFileRestarted))},
 		{Name: "history: disk per message, " + n, Unit: "bytes", N: 1, Median: float64(r.Disk) / float64(max(r.Messages, 1)), P99: nan(),
 			Target: "<= 1024", Verdict: verdict(r.Disk <= 1024*int64(r.Messages)), Note: fmt.Sprintf("store %.0f MiB", mib(r.Disk))},

@@ -317,3 +317,50 @@ func TestIDRunsWriteOnlyTheNewRun(t *testing.T) {
 		t.Fatalf("%d runs, want the big one and one of the small ones merged", runs.Runs())
 	}
 }
+
+// TestIDRunsRefuseBadBlocks: a run whose blocks hold its records and
+// checksum but not in full blocks (a lookup finds block j by the records
+// before it), or that lacks a block, is refused when the store is read.
+func TestIDRunsRefuseBadBlocks(t *testing.T) {
+	recs := idRecords(t, 1, 3*idBlock+5)
+	for name, reblock := range map[string]func(rb *bolt.Bucket) error{
+		"a short block before the last": func(rb *bolt.Bucket) error {
+			// The same records and checksum, the first block one short.
+			var all []byte
+			for i := range 4 {
+				all = append(all, rb.Get([]byte{0, 0, 0, byte(i)})...)
+			}
+			for i, size := range []int{idBlock - 1, idBlock, idBlock, 6} {
+				if err := rb.Put([]byte{0, 0, 0, byte(i)}, bytes.Clone(all[:size*IDRecordSize])); err != nil {
+					return err
+				}
+				all = all[size*IDRecordSize:]
+			}
+			return nil
+		},
+		"a block missing": func(rb *bolt.Bucket) error { return rb.Delete([]byte{0, 0, 0, 1}) },
+		"the last block cut": func(rb *bolt.Bucket) error {
+			last := rb.Get([]byte{0, 0, 0, 3})
+			return rb.Put([]byte{0, 0, 0, 3}, bytes.Clone(last[:len(last)-1]))
+		},
+	} {
+		s, _, gid := openTestStore(t)
+		if err := s.IDRunsToReplace(gid).SaveSnapshot(snapshotAt(uint64(len(recs)/IDRecordSize), 2, "state"), recs, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.IDRuns(gid); err != nil {
+			t.Fatalf("%s: the good run: %v", name, err)
+		}
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			parent := tx.Bucket(bucketGroups).Bucket(gid).Bucket(bucketIDRuns)
+			k, _ := parent.Cursor().First()
+			return reblock(parent.Bucket(k))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.IDRuns(gid); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: loads: %v", name, err)
+		}
+	}
+}

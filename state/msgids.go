@@ -27,15 +27,10 @@ type MessageIDs struct {
 	shift  uint                // 64 - the number of those bits
 	recent map[[16]byte]uint64 // accepted since the last merge
 
-	// For the node's store (snapshot_ids.go): track says to keep the ids
-	// accepted since the node last stored them in fresh, unless all are
-	// to be stored again (freshAll). A state of no node (a copy, a test)
-	// keeps none.
-	track, freshAll bool
-	fresh           []idAt
-
 	// The ids a node keeps in its store (stored_ids.go): those the store
-	// holds up to storedTo; none when storedTo is 0.
+	// holds up to storedTo; none when storedTo is 0. With a store, the
+	// ids above are those accepted since storedTo, or all of them when it
+	// is 0: what the node's next snapshot stores (State.FreshIDs).
 	stored   StoredIDs
 	storedTo uint64
 }
@@ -108,9 +103,6 @@ func (m *MessageIDs) add(id [16]byte, index uint64) {
 		m.recent = map[[16]byte]uint64{}
 	}
 	m.recent[id] = index
-	if m.track && !m.freshAll {
-		m.fresh = append(m.fresh, idAtOf(id, index))
-	}
 	if len(m.recent) >= mergeAt(len(m.sorted)) {
 		m.setSorted(m.inOrder())
 		m.recent = nil

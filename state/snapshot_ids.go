@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/binary"
-	"slices"
 
 	"github.com/demes/demes/crypto"
 )
@@ -26,36 +25,22 @@ func (s *State) SnapshotWithoutIDs() ([]byte, error) {
 	return s.snapshot(SnapshotVersionStored)
 }
 
-// TrackFreshIDs makes the state keep the ids it accepts from now on for
-// [State.FreshIDs]. With all, the next FreshIDs gives every id, for a store
-// whose chunks are to be replaced: a new state, or one restored from a
-// snapshot that held its ids.
-func (s *State) TrackFreshIDs(all bool) {
-	s.MsgIDs.track, s.MsgIDs.freshAll, s.MsgIDs.fresh = true, all, nil
-}
-
-// FreshIDs returns the ids accepted since the last [State.DropFreshIDs] (or
-// [State.TrackFreshIDs]), as records of [IDRecordSize] bytes ascending by
-// id; replace says that they are every id, to replace what the store
-// holds. The state keeps them until DropFreshIDs, so that a snapshot that
-// could not be stored loses none.
+// FreshIDs returns the ids the state holds in memory, as records of
+// [IDRecordSize] bytes ascending by id, for a state that keeps its ids in
+// the node's store ([State.KeepIDsIn]): those accepted since the last
+// [State.DropFreshIDs], or, when replace is set, every id, to replace what
+// the store holds (a new state, or one restored from a snapshot that held
+// its ids or from chunks). The state keeps them until DropFreshIDs, so
+// that a snapshot that could not be stored loses none.
 func (s *State) FreshIDs() (recs []byte, replace bool) {
-	m := &s.MsgIDs
-	ids := m.fresh
-	if m.freshAll {
-		ids = m.inOrder()
-	} else {
-		ids = slices.Clone(ids)
-		slices.SortFunc(ids, idAt.cmp)
-	}
-	return records(ids), m.freshAll
+	return records(s.MsgIDs.inOrder()), s.MsgIDs.storedTo == 0
 }
 
 // DropFreshIDs forgets the ids FreshIDs gave: they are stored, with the
 // state at its applied index. A state that keeps its ids in the store
-// ([State.KeepIDsIn]) then holds none of them in memory.
+// ([State.KeepIDsIn]) then holds none of them in memory; one that does
+// not (a copy, a test) keeps them all.
 func (s *State) DropFreshIDs() {
-	s.MsgIDs.fresh, s.MsgIDs.freshAll = nil, false
 	s.MsgIDs.dropStored(s.Applied)
 }
 
@@ -77,14 +62,14 @@ func packIDAts(ids []idAt) []byte {
 // version, and the chunks of ids stored with the snapshots of a split one,
 // checked as [Restore] checks a snapshot's list (each chunk ascending by
 // id, every index after the genesis and not beyond the applied index, no
-// id twice, no two ids at one index). The state keeps the ids it accepts
-// from then on for [State.FreshIDs]: all of them, if data held its ids.
+// id twice, no two ids at one index). It holds them all in memory: kept in
+// the node's store from then on ([State.KeepIDsIn]), it gives them all at
+// its next snapshot.
 func RestoreWithIDs(group crypto.GroupID, data []byte, chunks [][]byte) (*State, error) {
 	s, err := restore(group, data, SnapshotVersion, SnapshotVersionSplit)
 	if err != nil {
 		return nil, err
 	}
-	held := s.MsgIDs.Len() > 0
 	if len(chunks) > 0 {
 		runs := [][]idAt{s.MsgIDs.inOrder()}
 		n := len(runs[0])
@@ -109,7 +94,6 @@ func RestoreWithIDs(group crypto.GroupID, data []byte, chunks [][]byte) (*State,
 			return nil, err
 		}
 	}
-	s.TrackFreshIDs(held)
 	return s, nil
 }
 

@@ -53,11 +53,7 @@ var errIDsStored = errors.New("take a full snapshot: the state's older message i
 // it trusts nothing st holds, and the next [State.FreshIDs] gives every id
 // it holds, to replace what st holds.
 func (s *State) KeepIDsIn(st StoredIDs) {
-	m := &s.MsgIDs
-	if m.storedTo == 0 {
-		m.track, m.freshAll, m.fresh = true, true, nil
-	}
-	m.stored = st
+	s.MsgIDs.stored = st
 }
 
 // RestoreStored restores the state from data, a snapshot of version
@@ -69,12 +65,11 @@ func RestoreStored(group crypto.GroupID, data []byte, st StoredIDs) (*State, err
 		return nil, err
 	}
 	s.MsgIDs.stored, s.MsgIDs.storedTo = st, s.Applied
-	s.TrackFreshIDs(false)
 	return s, nil
 }
 
 // Copy returns a copy of the state that shares the ids stored in the
-// node's store, if any, and keeps no fresh ids.
+// node's store, if any.
 func (s *State) Copy() (*State, error) {
 	data, err := s.snapshot(SnapshotVersion)
 	if err != nil {

@@ -128,8 +128,8 @@ func (s *Store) IDRuns(gid []byte) (*IDRuns, error) {
 // records before it), and the blocks match the run's checksum. Not the
 // whole run in memory: 24 MB at 1,000,000 ids, at every restart.
 func loadRun(rb *bolt.Bucket, key uint64) (idRun, error) {
-	c := rb.Cursor()
 	n := 0
+	c := rb.Cursor()
 	k, v := c.Last()
 	if bytes.Equal(k, keySum) {
 		k, v = c.Prev()
@@ -141,36 +141,28 @@ func loadRun(rb *bolt.Bucket, key uint64) (idRun, error) {
 		n = int(binary.BigEndian.Uint32(k))*idBlock + len(v)/IDRecordSize
 	}
 	b := newRunBuilder(key, n)
-	h := sha256.New()
 	var prev []byte
-	next, seen := uint32(0), 0
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if bytes.Equal(k, keySum) {
-			continue
-		}
-		if len(k) != 4 || binary.BigEndian.Uint32(k) != next {
-			return idRun{}, fmt.Errorf("block %x where block %d was due", k, next)
-		}
+	seen := 0
+	err := eachBlock(rb, func(j uint32, v []byte) error {
 		if len(v) == 0 || len(v)%IDRecordSize != 0 || len(v) > idBlock*IDRecordSize || (seen+len(v)/IDRecordSize < n && len(v) != idBlock*IDRecordSize) {
-			return idRun{}, fmt.Errorf("block %d of %d bytes", next, len(v))
+			return fmt.Errorf("block %d of %d bytes", j, len(v))
 		}
 		seen += len(v) / IDRecordSize
-		h.Write(v)
 		for i := 0; i < len(v); i += IDRecordSize {
 			rec := v[i : i+IDRecordSize]
 			if err := checkRecord(prev, rec, key); err != nil {
-				return idRun{}, err
+				return err
 			}
 			b.add(rec)
 			prev = rec
 		}
-		next++
+		return nil
+	})
+	if err == nil && seen != n {
+		err = fmt.Errorf("%d records where its last block says %d", seen, n)
 	}
-	if seen != n {
-		return idRun{}, fmt.Errorf("%d records where its last block says %d", seen, n)
-	}
-	if !bytes.Equal(rb.Get(keySum), h.Sum(nil)) {
-		return idRun{}, errors.New("its blocks do not match its checksum")
+	if err != nil {
+		return idRun{}, err
 	}
 	return b.run, nil
 }
@@ -180,6 +172,18 @@ func loadRun(rb *bolt.Bucket, key uint64) (idRun, error) {
 // checked it at the start).
 func readRun(rb *bolt.Bucket) ([]byte, error) {
 	var recs []byte
+	err := eachBlock(rb, func(_ uint32, v []byte) error {
+		recs = append(recs, v...)
+		return nil
+	})
+	return recs, err
+}
+
+// eachBlock calls fn with each block of the run in rb and its number, in
+// order, checking that none is missing, and then checks the blocks against
+// the run's checksum.
+func eachBlock(rb *bolt.Bucket, fn func(j uint32, block []byte) error) error {
+	h := sha256.New()
 	next := uint32(0)
 	c := rb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
@@ -187,16 +191,18 @@ func readRun(rb *bolt.Bucket) ([]byte, error) {
 			continue
 		}
 		if len(k) != 4 || binary.BigEndian.Uint32(k) != next {
-			return nil, fmt.Errorf("block %x where block %d was due", k, next)
+			return fmt.Errorf("block %x where block %d was due", k, next)
 		}
-		recs = append(recs, v...)
+		if err := fn(next, v); err != nil {
+			return err
+		}
+		h.Write(v)
 		next++
 	}
-	sum := sha256.Sum256(recs)
-	if !bytes.Equal(rb.Get(keySum), sum[:]) {
-		return nil, errors.New("its blocks do not match its checksum")
+	if !bytes.Equal(rb.Get(keySum), h.Sum(nil)) {
+		return errors.New("its blocks do not match its checksum")
 	}
-	return recs, nil
+	return nil
 }
 
 // putRun stores recs as a run in a new bucket key of parent: blocks, then

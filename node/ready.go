@@ -110,7 +110,6 @@ func (g *group) handleReady(rd raft.Ready) error {
 		for _, e := range rd.CommittedEntries {
 			g.snapBytes += len(e.GetData())
 		}
-		g.appliedAt = time.Now()
 		g.apply(rd.CommittedEntries)
 		g.pre = nil
 		if err := g.ids.Err(); err != nil {

@@ -271,49 +271,62 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 // restores the state instead of applying the whole log again. Then it drops
 // from memory the log before the last SnapshotKeep entries; the store keeps
 // the whole log, which raft reads back when a lagging member needs it.
+// Between these, snapshotWhenDue takes one every half second or so while
+// the group applies anything.
 //
 // A failure is logged and changes nothing else: the log is intact, and a
 // restart applies more of it again.
 func (g *group) maybeSnapshot() {
 	applied := g.st.Applied
 	if applied < g.snapIndex+g.n.cfg.SnapshotEntries && g.snapBytes < g.n.cfg.SnapshotBytes {
+		g.snapshotWhenDue(time.Now())
 		return
 	}
 	g.snapshot()
 }
 
-// snapshotWhenIdle takes a snapshot once the group has applied nothing for
-// snapshotIdleAfter, when it applied anything since the last one, at most
-// once per snapshotIdleEvery: a crash restarts from the latest snapshot
-// and applies (verifies, decrypts) everything after it again, up to
-// SnapshotEntries, and most groups are idle most of the time, so that a
-// crash while they are finds nothing to apply again. A snapshot is one
-// fsynced write of the whole state but the message ids (stored apart since
-// 18b8d37; before, all of them: tens of milliseconds at 100,000 messages),
-// hence the bound, so that a group whose messages come a few seconds apart
-// does not take one after each.
-func (g *group) snapshotWhenIdle(now time.Time) {
-	if g.fork != nil || g.st.Applied <= g.snapIndex || now.Sub(g.appliedAt) < snapshotIdleAfter ||
-		!g.idleSnap.IsZero() && now.Sub(g.idleSnap) < snapshotIdleEvery {
+// snapshotWhenDue takes a snapshot when the group applied anything since
+// the last one and that one is at least snapshotEvery old, so that a crash,
+// busy or idle, finds at most about half a second of entries to apply
+// (verify, open) again at its restart, instead of up to SnapshotEntries
+// (issue 16: "a stored applied index, so a restart applies and opens
+// nothing it already did"). Before, a group took one only after standing idle for
+// 5 s, which a group that commits latency maps every few seconds seldom
+// did. A snapshot is two fsynced writes (the store's, the board key's) and
+// encodes the state but the message ids, and the board (boardstore.go),
+// which grows with the reactions and edits of the history: so the interval
+// also stays at least snapshotCostShare times what the last one took,
+// which bounds what snapshots cost a busy group to about a twentieth of its
+// goroutine's time.
+func (g *group) snapshotWhenDue(now time.Time) {
+	if g.fork != nil || g.st.Applied <= g.snapIndex || now.Sub(g.snapAt) < snapshotInterval(g.snapTook) {
 		return
 	}
-	g.idleSnap = now
 	g.snapshot()
+}
+
+// snapshotInterval is the least time between two snapshots taken by
+// snapshotWhenDue, when the last one took took.
+func snapshotInterval(took time.Duration) time.Duration {
+	return max(snapshotEvery, snapshotCostShare*took)
 }
 
 const (
-	// snapshotIdleAfter is how long a group applies nothing before it
-	// takes a snapshot for idleness.
-	snapshotIdleAfter = 5 * time.Second
-	// snapshotIdleEvery bounds how often it does.
-	snapshotIdleEvery = time.Minute
+	// snapshotEvery is the least time between two snapshots of a group
+	// for time (snapshotWhenDue): after the Ready that applies an entry
+	// once it is due, or at the next upkeep (every RetryInterval, 500 ms).
+	snapshotEvery = 500 * time.Millisecond
+	// snapshotCostShare: the interval is at least this many times what
+	// the last snapshot took.
+	snapshotCostShare = 20
 )
 
 // snapshotAtStop takes a snapshot as the node closes, when anything was
 // applied since the last one, so that the next start applies nothing it
 // applied already (issue 16: a restart opened up to SnapshotEntries
 // entries again, verifying and decrypting each). A crash has no such
-// chance: its restart applies what follows the last snapshot. A halted
+// chance: its restart applies what follows the last snapshot, which
+// snapshotWhenDue keeps to about half a second of the group's work. A halted
 // group keeps the state it halted with on disk as it was.
 func (g *group) snapshotAtStop() {
 	if g.fork == nil {
@@ -329,6 +342,8 @@ func (g *group) snapshot() {
 	if g.confState == nil || applied <= g.snapIndex {
 		return
 	}
+	start := time.Now()
+	defer func() { g.snapAt = time.Now(); g.snapTook = g.snapAt.Sub(start) }()
 	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
 	// The ids are stored apart, those accepted since the last snapshot
 	// beside it (state/snapshot_ids.go): a snapshot of them all cost

@@ -48,7 +48,7 @@ func (g *group) upkeep() error {
 	g.maybeCheckpoint()
 	g.maybePublishPrekey()
 	g.maybeRecoverKeys()
-	g.snapshotWhenIdle(time.Now())
+	g.snapshotWhenDue(time.Now())
 	return nil
 }
 

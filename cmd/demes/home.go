@@ -47,19 +47,32 @@ func loadIdentity(home, passFile string) (*identity.Identity, error) {
 
 // loadIdentityAt reads the identity file at path, as loadIdentity does.
 func loadIdentityAt(path, passFile string) (*identity.Identity, error) {
-	if passFile == "" {
+	flag := passFile != ""
+	if !flag {
 		passFile = os.Getenv(envPassphraseFile)
 	}
 	var pass func() ([]byte, error)
 	var passErr error
+	asked := false
 	if passFile != "" {
 		pass = func() ([]byte, error) {
+			asked = true
 			b, err := readPassphraseFile(passFile)
 			passErr = err
 			return b, err
 		}
 	}
 	id, err := keys.Load(path, pass)
+	if err == nil && flag && !asked {
+		// An identity that is not sealed needs no passphrase; but a
+		// --passphrase-file that names no readable file is a mistake to
+		// say (a wrong path, or a home that is not the one meant), not
+		// to pass over. The variable may be set for every home of a
+		// machine, sealed or not: it is not checked.
+		if _, err := readPassphraseFile(passFile); err != nil {
+			return nil, withHint(err, "the identity in "+path+" is not sealed and needs no passphrase: leave out --passphrase-file, or name the file that is there")
+		}
+	}
 	switch {
 	case err == nil:
 		return id, nil

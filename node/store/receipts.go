@@ -36,7 +36,7 @@ func (s *Store) ReadMark(gid []byte) (uint64, error) {
 
 // SavePref records one of the node's preferences under name.
 func (s *Store) SavePref(name string, v []byte) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketPrefs)
 		if err != nil {
 			return err

@@ -1,0 +1,72 @@
+package node
+
+import (
+	"encoding/binary"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/demes/demes/content"
+	"github.com/demes/demes/state"
+)
+
+// BenchmarkBoardMemory measures what a group keeps in memory for each
+// reaction it applied (issue 16: memory that grows with the history): the
+// board's note of the message reacted to and the record the stored board is
+// written from (boardstore.go), for 100,000 reactions to as many messages,
+// by 10 authors, as applyContent keeps them (strings decoded afresh). It
+// reports the live heap a reaction adds.
+func BenchmarkBoardMemory(b *testing.B) {
+	const n = 100_000
+	authors := make([]string, 10)
+	for i := range authors {
+		authors[i] = strings.Repeat(string(rune('a'+i)), 64)
+	}
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		var board content.Board
+		var blog boardLog
+		for i := range n {
+			var id, ref [16]byte
+			binary.BigEndian.PutUint64(id[:], uint64(2*i+1))
+			binary.BigEndian.PutUint64(ref[:], uint64(2*i))
+			author := strings.Clone(authors[i%len(authors)])
+			cnt := content.Content{Kind: content.Reaction, Ref: &ref, Emoji: strings.Clone("👍")}
+			c := &state.Chat{Index: uint64(i + 1), ID: id}
+			_ = board.Apply(id, author, cnt, func([16]byte) (string, bool) { return authors[0], true })
+			blog.record(c, author, cnt, nil, authors[0], true)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/reaction")
+		runtime.KeepAlive(&board)
+		runtime.KeepAlive(&blog)
+	}
+}
+
+// BenchmarkBoardEncode measures encoding the stored board of 100,000
+// reactions (saveBoard, at every snapshot; sealing it adds an XChaCha20-
+// Poly1305 pass over the bytes), and reports its size.
+func BenchmarkBoardEncode(b *testing.B) {
+	const n = 100_000
+	sb := storedBoard{Version: storedBoardVersion, Index: n}
+	author := strings.Repeat("a", 64)
+	for i := range n {
+		var id, ref [16]byte
+		binary.BigEndian.PutUint64(id[:], uint64(2*i+1))
+		binary.BigEndian.PutUint64(ref[:], uint64(2*i))
+		sb.Records = append(sb.Records, boardRecord{Index: uint64(i + 1), ID: id, Author: author, Target: author, Found: true,
+			Kind: uint8(content.Reaction), Ref: ref[:], Emoji: "👍", Counter: uint64(i%100 + 1)})
+	}
+	var size int
+	for b.Loop() {
+		plain, err := boardEnc.Marshal(&sb)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(plain)
+	}
+	b.ReportMetric(float64(size)/n, "B/reaction")
+}

@@ -14,7 +14,10 @@
 // put any frame in the group's log through the node's raft, as a normal
 // entry or as the authorisation of any membership change;
 // node.Node.ReportSilent sends a member a signed ping that reports any host
-// cut off; and node.Node.LogFrames reads the committed log a node holds. A member can
+// cut off; node.Node.LieAboutLog has the node's own reports of a silence give
+// a longer log than it has, and node.Node.ForceCampaign has it campaign at
+// once (both used by node.TestVoterLyingAboutItsLog, on the simulated
+// network); and node.Node.LogFrames reads the committed log a node holds. A member can
 // do all of this with a modified build of its own node; the hooks only save
 // writing one. Whatever M's own node would refuse through its API, M signs
 // and proposes anyway; the honest members' state machines are what stand

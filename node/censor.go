@@ -174,6 +174,7 @@ func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 		if l := g.silentLog.Load(); l != nil {
 			x.flags |= pingLog
 			x.log = *l
+			x.log.Index += g.n.logLie.Load()
 		}
 	}
 	if p := g.pastSuspecting.Load(); p != nil && *p != rv {

@@ -147,3 +147,19 @@ func LostLogReport(ctx context.Context, n *Node, gid string, member [32]byte, te
 	})
 	return transferee, err
 }
+
+// SilentReportOf returns the index of the last log entry that member from
+// (its public signing key) reported to n's group gid with its latest report
+// that it no longer hears the host, and whether it gave one.
+func SilentReportOf(ctx context.Context, n *Node, gid string, from [32]byte) (index uint64, ok bool, err error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return 0, false, err
+	}
+	err = g.do(ctx, func() {
+		if r, found := g.silent[from]; found && r.log != nil {
+			index, ok = r.log.Index, true
+		}
+	})
+	return index, ok, err
+}

@@ -57,6 +57,10 @@ type Node struct {
 	url atomic.Pointer[string]
 	// kept counts the joins a keeper runs for codes posted to it.
 	kept keeperJoins
+	// logLie is added to the index of the last log entry this node's pings
+	// report while it no longer hears its host: 0 but in the adversary
+	// suite's lying voter (LieAboutLog, rogue.go).
+	logLie atomic.Uint64
 	// startMu makes starting a joined group and registering it one step
 	// (startJoined).
 	startMu   sync.Mutex

@@ -210,3 +210,22 @@ func (n *Node) ReportSilent(ctx context.Context, groupID, to, hostID string, ter
 	}
 	return nil
 }
+
+// LieAboutLog makes this node's pings report, while it no longer hears its
+// host, a last log entry by entries further than the one it has (ping flag
+// bit 4: docs/PROTOCOL.md "Pings"); 0 stops the lie. It exists for the
+// adversary suite (see the comment at the top of rogue.go): a voter that
+// lies about its log to be taken for the backup of a failover.
+func (n *Node) LieAboutLog(by uint64) { n.logLie.Store(by) }
+
+// ForceCampaign has this node campaign in group groupID at once, as the
+// backup of a host gone or cut off does (placement.go, forceCampaign),
+// whatever its placement says. It exists for the adversary suite (see the
+// comment at the top of rogue.go).
+func (n *Node) ForceCampaign(ctx context.Context, groupID string) error {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return err
+	}
+	return g.do(ctx, g.forceCampaign)
+}

@@ -23,6 +23,33 @@ func slowElections(cfg *node.Config) {
 // breaks the tie.
 var line = points{{-10, 0}, {0, 0}, {12, 0}}
 
+// settledLine forms a group of the three members of line, with raft's
+// election timeout at 10 s (slowElections), and waits until node1 hosts and
+// every member follows it and has published its latency map (so that the
+// best backup is the top of the ranking without the host).
+func settledLine(t *testing.T, seed int64) *cluster {
+	t.Helper()
+	c := newClusterWith(t, len(line), seed, simnet.LinkConfig{}, func(c *cluster) {
+		c.setPoints(line, 0)
+		for _, tn := range c.Members() {
+			tn.Tweak = slowElections
+		}
+	})
+	c.form()
+	c.waitVoters(3)
+	c.waitSettledOn(1, "group start")
+	host := c.Member(1).ID.Public().String()
+	c.Eventually(t, 30*time.Second, "node0 and node2 to follow node1, with every latency edge published", func() bool {
+		for _, i := range []int{0, 2} {
+			if g := c.Node(i).Status().Groups[0]; len(g.Edges) != 3 || g.Host != host || g.Role != "follower" {
+				return false
+			}
+		}
+		return true
+	})
+	return c
+}
+
 // fastCampaigns sums the elections node i started because its host's
 // process was gone.
 func fastCampaigns(c *cluster, i int) uint64 {
@@ -40,26 +67,7 @@ func fastCampaigns(c *cluster, i int) uint64 {
 // that timeout (10 s here).
 func TestHostGoneBackupTakesOverAtOnce(t *testing.T) {
 	nodetest.ParallelTimed(t)
-	c := newClusterWith(t, len(line), 41, simnet.LinkConfig{}, func(c *cluster) {
-		c.setPoints(line, 0)
-		for _, tn := range c.Members() {
-			tn.Tweak = slowElections
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.waitSettledOn(1, "group start")
-	// Every member follows node1, and has published its latency map
-	// (the best backup is the top of the ranking without the host).
-	host := c.Member(1).ID.Public().String()
-	c.Eventually(t, 30*time.Second, "node0 and node2 to follow node1, with every latency edge published", func() bool {
-		for _, i := range []int{0, 2} {
-			if g := c.Node(i).Status().Groups[0]; len(g.Edges) != 3 || g.Host != host || g.Role != "follower" {
-				return false
-			}
-		}
-		return true
-	})
+	c := settledLine(t, 41)
 	crashed := time.Now()
 	c.Crash(1)
 	h := -1

@@ -6,7 +6,6 @@ import (
 
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/nodetest"
-	"github.com/demes/demes/node/simnet"
 )
 
 // TestVoterLyingAboutItsLog: a malicious voter M that missed the last
@@ -26,24 +25,7 @@ import (
 // election timeout. Fails with the override restored.
 func TestVoterLyingAboutItsLog(t *testing.T) {
 	nodetest.ParallelTimed(t)
-	c := newClusterWith(t, len(line), 47, simnet.LinkConfig{}, func(c *cluster) {
-		c.setPoints(line, 0)
-		for _, tn := range c.Members() {
-			tn.Tweak = slowElections
-		}
-	})
-	c.form()
-	c.waitVoters(3)
-	c.waitSettledOn(1, "group start")
-	host := c.Member(1).ID.Public().String()
-	c.Eventually(t, 30*time.Second, "node0 and node2 to follow node1, with every latency edge published", func() bool {
-		for _, i := range []int{0, 2} {
-			if g := c.Node(i).Status().Groups[0]; len(g.Edges) != 3 || g.Host != host || g.Role != "follower" {
-				return false
-			}
-		}
-		return true
-	})
+	c := settledLine(t, 47)
 	sent := c.converged(0)
 	// M (node2) misses the last message: the host's appends do not reach
 	// it, and node0 and the host commit it.

@@ -140,8 +140,8 @@ func TestCrashAfterIdleAppliesNothingAgain(t *testing.T) {
 
 // TestCrashWhileBusyAppliesLittleAgain: a group that never stands idle (a
 // message every 50 ms, and SnapshotEntries, 10,000, far off) still takes a
-// snapshot every second or so, so that a node killed while it is busy
-// restarts from a snapshot about a second behind what it had applied,
+// snapshot every half second or so, so that a node killed while it is busy
+// restarts from a snapshot about half a second behind what it had applied,
 // instead of applying (verifying, opening) up to 10,000 entries again; and
 // the group loses nothing and lists nothing twice. Before, a group took
 // one only after 5 s idle, and this test found none within a minute.

@@ -110,8 +110,8 @@ func (c *cluster) appliedNothingAgain(i int, applied uint64, what string, sent i
 }
 
 // TestCrashAfterIdleAppliesNothingAgain: a node killed (no clean stop)
-// once its group has stood idle a second or two restarts from a snapshot
-// at everything it applied, as after a clean stop: it verifies and opens
+// once its group has stood idle a few seconds restarts from a snapshot at
+// everything it applied, as after a clean stop: it verifies and opens
 // nothing again.
 func TestCrashAfterIdleAppliesNothingAgain(t *testing.T) {
 	t.Parallel()
@@ -140,15 +140,19 @@ func TestCrashAfterIdleAppliesNothingAgain(t *testing.T) {
 
 // TestCrashWhileBusyAppliesLittleAgain: a group that never stands idle (a
 // message every 50 ms, and SnapshotEntries, 10,000, far off) still takes a
-// snapshot every half second or so, so that a node killed while it is busy
-// restarts from a snapshot about half a second behind what it had applied,
-// instead of applying (verifying, opening) up to 10,000 entries again; and
-// the group loses nothing and lists nothing twice. Before, a group took
-// one only after 5 s idle, and this test found none within a minute.
+// snapshot once applying entries took 50 times what the last snapshot took
+// (snapshotForWork), so that a node killed while it is busy restarts from
+// a snapshot taken while it was, instead of applying (verifying, opening)
+// up to 10,000 entries again; and the group loses nothing and lists
+// nothing twice. Before, a group took one only after 5 s idle, and this
+// test found none within a minute.
 func TestCrashWhileBusyAppliesLittleAgain(t *testing.T) {
 	t.Parallel()
 	c := newClusterWith(t, 3, 247, simnet.LinkConfig{Latency: time.Millisecond}, nil)
 	c.form()
+	// Twenty messages a second for up to a minute: over the default quota
+	// of 120 a minute, which would hold the rest back.
+	c.setSettings(0, node.GroupSettings{MsgsPerMinute: 100_000})
 	sent := len(c.sendMany("before the chatter", 5))
 	c.converged(sent)
 	// Node0 sends a message every 50 ms until told to stop, each queued

@@ -110,7 +110,9 @@ func (g *group) handleReady(rd raft.Ready) error {
 		for _, e := range rd.CommittedEntries {
 			g.snapBytes += len(e.GetData())
 		}
+		g.appliedAt = time.Now()
 		g.apply(rd.CommittedEntries)
+		g.snapWork += time.Since(g.appliedAt)
 		g.pre = nil
 		if err := g.ids.Err(); err != nil {
 			// The state may have taken a retried message for a new one.

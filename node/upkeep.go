@@ -48,7 +48,7 @@ func (g *group) upkeep() error {
 	g.maybeCheckpoint()
 	g.maybePublishPrekey()
 	g.maybeRecoverKeys()
-	g.snapshotWhenDue(time.Now())
+	g.snapshotWhenIdle(time.Now())
 	return nil
 }
 

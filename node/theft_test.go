@@ -31,9 +31,14 @@ type loot struct {
 	dir string
 }
 
-// steal stops node i, copies its directory, and starts it again.
+// steal stops node i, copies its directory, and starts it again, and waits
+// until it has applied again what it had applied: a node restarted from an
+// older snapshot lists itself a member before it has, and a test that read
+// its epoch then (TestStolenDeviceForwardSecrecy, waiting for a new epoch)
+// saw the replay's epochs for a rekey.
 func (c *cluster) steal(i int) loot {
 	c.t.Helper()
+	applied := c.logStats(i).Applied
 	c.Crash(i)
 	dst := c.t.TempDir()
 	src := c.Member(i).Dir
@@ -59,6 +64,9 @@ func (c *cluster) steal(i int) loot {
 			}
 		}
 		return false
+	})
+	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("node%d to apply again what it had applied", i), func() bool {
+		return c.logStats(i).Applied >= applied
 	})
 	return loot{id: c.Member(i).ID, dir: dst}
 }

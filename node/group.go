@@ -198,6 +198,9 @@ type group struct {
 	confState *pb.ConfState // raft's configuration after the last applied entry
 	snapIndex uint64        // the index of the latest stored snapshot
 	snapBytes int           // the entry data applied since (maybeSnapshot)
+	snapAt    time.Time     // when it took the latest (snapshotForWork)
+	snapTook  time.Duration // how long that one took (snapshotForWork)
+	snapWork  time.Duration // the time spent applying entries since (snapshotForWork)
 	appliedAt time.Time     // when this node last applied an entry
 	idleSnap  time.Time     // when it last took a snapshot for idleness (snapshotWhenIdle)
 	// restoredFrom is the index of the snapshot this run of the group

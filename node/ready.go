@@ -112,6 +112,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		}
 		g.appliedAt = time.Now()
 		g.apply(rd.CommittedEntries)
+		g.snapWork += time.Since(g.appliedAt)
 		g.pre = nil
 		if err := g.ids.Err(); err != nil {
 			// The state may have taken a retried message for a new one.

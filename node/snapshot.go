@@ -271,27 +271,59 @@ func (g *group) rebuildHistory(first, upto uint64) error {
 // restores the state instead of applying the whole log again. Then it drops
 // from memory the log before the last SnapshotKeep entries; the store keeps
 // the whole log, which raft reads back when a lagging member needs it.
+// Between these, snapshotForWork takes one once applying took 50 times
+// what the last snapshot took, at most every half second.
 //
 // A failure is logged and changes nothing else: the log is intact, and a
 // restart applies more of it again.
 func (g *group) maybeSnapshot() {
 	applied := g.st.Applied
 	if applied < g.snapIndex+g.n.cfg.SnapshotEntries && g.snapBytes < g.n.cfg.SnapshotBytes {
+		g.snapshotForWork(time.Now())
 		return
 	}
 	g.snapshot()
 }
 
+// snapshotForWork takes a snapshot once the group spent, applying entries
+// since the last one, snapshotCostShare times what that one took, and the
+// last is at least snapshotEvery old, so that a crash, while the group is
+// busy too, applies (verifies, opens) again at most about that much work at
+// its restart, instead of up to SnapshotEntries entries (issue 16: "a
+// stored applied index, so a restart applies and opens nothing it already
+// did"), and snapshots cost a group at most about a fiftieth of what
+// applying costs it. A snapshot encodes the state but the message ids,
+// which grows with the members (milliseconds at 100 members), stores the
+// board (boardstore.go), which grows with the reactions and edits, and is
+// two or three fsynced writes. Taken every half second whatever they cost,
+// they made a member of a group of 100 that receives a few messages a
+// second spend 60% more CPU a message (`demes bench scale`, 100 members in
+// one process), and with a twentieth about 15%; with a fiftieth, within
+// the scatter. With 3 members under load it is about one every half
+// second.
+func (g *group) snapshotForWork(now time.Time) {
+	if g.fork != nil || g.st.Applied <= g.snapIndex || g.snapWork < snapshotCostShare*g.snapTook ||
+		now.Sub(g.snapAt) < snapshotEvery {
+		return
+	}
+	g.snapshot()
+}
+
+const (
+	// snapshotEvery is the least time between two snapshots taken for
+	// the work since the last one (snapshotForWork): each is at least two
+	// fsyncs, whatever it costs the group's goroutine.
+	snapshotEvery = 500 * time.Millisecond
+	// snapshotCostShare: a snapshot for work is taken once applying
+	// entries took this many times what the last snapshot took.
+	snapshotCostShare = 50
+)
+
 // snapshotWhenIdle takes a snapshot once the group has applied nothing for
 // snapshotIdleAfter, when it applied anything since the last one, at most
-// once per snapshotIdleEvery: a crash restarts from the latest snapshot
-// and applies (verifies, decrypts) everything after it again, up to
-// SnapshotEntries, and most groups are idle most of the time, so that a
-// crash while they are finds nothing to apply again. A snapshot is one
-// fsynced write of the whole state but the message ids (stored apart since
-// 18b8d37; before, all of them: tens of milliseconds at 100,000 messages),
-// hence the bound, so that a group whose messages come a few seconds apart
-// does not take one after each.
+// once per snapshotIdleEvery, so that a crash while it stands idle (most
+// groups, most of the time) finds nothing to apply again: snapshotForWork
+// leaves the last few entries of a quiet spell to it.
 func (g *group) snapshotWhenIdle(now time.Time) {
 	if g.fork != nil || g.st.Applied <= g.snapIndex || now.Sub(g.appliedAt) < snapshotIdleAfter ||
 		!g.idleSnap.IsZero() && now.Sub(g.idleSnap) < snapshotIdleEvery {
@@ -313,7 +345,8 @@ const (
 // applied since the last one, so that the next start applies nothing it
 // applied already (issue 16: a restart opened up to SnapshotEntries
 // entries again, verifying and decrypting each). A crash has no such
-// chance: its restart applies what follows the last snapshot. A halted
+// chance: its restart applies what follows the last snapshot, which
+// snapshotForWork keeps to about 50 times what a snapshot takes. A halted
 // group keeps the state it halted with on disk as it was.
 func (g *group) snapshotAtStop() {
 	if g.fork == nil {
@@ -329,6 +362,8 @@ func (g *group) snapshot() {
 	if g.confState == nil || applied <= g.snapIndex {
 		return
 	}
+	start := time.Now()
+	defer func() { g.snapAt = time.Now(); g.snapTook, g.snapWork = g.snapAt.Sub(start), 0 }()
 	log := g.n.log.With().Str("group", g.id.String()).Uint64("index", applied).Logger()
 	// The ids are stored apart, those accepted since the last snapshot
 	// beside it (state/snapshot_ids.go): a snapshot of them all cost
@@ -360,7 +395,7 @@ func (g *group) snapshot() {
 			log.Error().Err(err).Msg("cannot compact the log in memory")
 		}
 	}
-	log.Debug().Int("bytes", len(data)).Msg("snapshot taken")
+	log.Debug().Int("bytes", len(data)).Dur("took", time.Since(start)).Dur("applying_since_the_last", g.snapWork).Msg("snapshot taken")
 }
 
 // installSnapshot installs a snapshot that raft received from the host

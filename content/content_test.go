@@ -201,8 +201,8 @@ func TestBoard(t *testing.T) {
 	}
 	// Note is a copy.
 	n := b.Note(*ref(1))
-	n.Reactions["mallory"] = "x"
-	if b.Note(*ref(1)).Reactions["mallory"] != "" {
+	n.Reactions[0].Emoji = "x"
+	if b.Note(*ref(1)).Reaction(n.Reactions[0].Who) == "x" {
 		t.Fatal("Note shares its reactions with the board")
 	}
 }

@@ -14,9 +14,16 @@ import (
 // reaction it applied (issue 16: memory that grows with the history): the
 // board's note of the message reacted to and the record the stored board is
 // written from (boardstore.go), for 100,000 reactions to as many messages,
-// by 10 authors, as applyContent keeps them (strings decoded afresh). It
-// reports the live heap a reaction adds.
+// by 10 authors. Applied, the authors' ids are shared (group.idText) and
+// each emoji is decoded afresh, as applyContent has them; restored from a
+// stored board, every string is decoded afresh and replayBoard shares
+// them again. It reports the live heap a reaction adds.
 func BenchmarkBoardMemory(b *testing.B) {
+	b.Run("applied", func(b *testing.B) { benchmarkBoardMemory(b, false) })
+	b.Run("restored", func(b *testing.B) { benchmarkBoardMemory(b, true) })
+}
+
+func benchmarkBoardMemory(b *testing.B, restored bool) {
 	const n = 100_000
 	authors := make([]string, 10)
 	for i := range authors {
@@ -28,15 +35,21 @@ func BenchmarkBoardMemory(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		var board content.Board
 		var blog boardLog
+		var names sharedNames
 		for i := range n {
 			var id, ref [16]byte
 			binary.BigEndian.PutUint64(id[:], uint64(2*i+1))
 			binary.BigEndian.PutUint64(ref[:], uint64(2*i))
-			author := strings.Clone(authors[i%len(authors)])
+			author, target := authors[i%len(authors)], authors[0]
 			cnt := content.Content{Kind: content.Reaction, Ref: &ref, Emoji: strings.Clone("👍")}
+			if restored {
+				r := boardRecord{Author: strings.Clone(author), Target: strings.Clone(target), Emoji: cnt.Emoji}
+				names.share(&r)
+				author, target, cnt.Emoji = r.Author, r.Target, r.Emoji
+			}
 			c := &state.Chat{Index: uint64(i + 1), ID: id}
-			_ = board.Apply(id, author, cnt, func([16]byte) (string, bool) { return authors[0], true })
-			blog.record(c, author, cnt, nil, authors[0], true)
+			_ = board.Apply(id, author, cnt, func([16]byte) (string, bool) { return target, true })
+			blog.record(c, author, cnt, nil, target, true)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

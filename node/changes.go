@@ -71,7 +71,7 @@ func (g *group) changesNothing(c content.Content) bool {
 	}
 	mine := ""
 	if n := g.board.Note(*c.Ref); n != nil {
-		mine = n.Reactions[g.n.selfID]
+		mine = n.Reaction(g.n.selfID)
 	}
 	var last *pending
 	for _, p := range g.outbox {

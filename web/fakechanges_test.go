@@ -81,7 +81,7 @@ func (n *fakeNode) post(ctx context.Context, groupID string, c content.Content, 
 		// reactions still in the outbox, which the fake has none of).
 		mine := ""
 		if note := g.board.Note(*c.Ref); note != nil {
-			mine = note.Reactions[n.pub.String()]
+			mine = note.Reaction(n.pub.String())
 		}
 		if mine == c.Emoji {
 			m.ID, m.Unchanged = "", true

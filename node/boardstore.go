@@ -5,13 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node/store"
 	"github.com/demes/demes/state"
 )
 
@@ -86,17 +86,28 @@ type storedBoard struct {
 	// keys (keyfloor.go): a restart from the snapshot does not see the
 	// messages before it again.
 	Marks []boardMarks `cbor:"5,keyasint,omitempty"`
+	// Parts are the stored parts that hold the records, oldest first
+	// (boardparts.go); a board of version 1 holds its records itself.
+	Parts []boardPart `cbor:"6,keyasint,omitempty"`
 }
 
-const storedBoardVersion = 1
+// storedBoardVersion is the version of the boards this node writes: 2,
+// whose records are in parts. It reads version 1 too, the board that held
+// every record itself and was written again whole at each snapshot.
+const storedBoardVersion = 2
 
 // boardLog is what a group keeps to store its board: the records of the
 // change and file messages it applied, in log order.
 type boardLog struct {
+	// records are the records not stored yet, in log order: those after
+	// the last snapshot whose board was stored.
 	records []boardRecord
-	// covered is the index up to which records holds every record: those
-	// of messages at or before it are not recorded again (the window read
-	// again after a restart).
+	// parts are the stored parts that hold the others (boardparts.go),
+	// as the last stored board lists them.
+	parts []boardPart
+	// covered is the index up to which the records and the parts hold
+	// every record: those of messages at or before it are not recorded
+	// again (the window read again after a restart).
 	covered uint64
 	// opened counts the messages opened to restore the history before the
 	// snapshot this run started from (for tests: restoreHistory opens at
@@ -104,6 +115,9 @@ type boardLog struct {
 	opened int
 	// restored tells whether this run started from a stored board.
 	restored bool
+	// sealed counts the records this run sealed into parts (for tests:
+	// each is written again about log2 times, not at each snapshot).
+	sealed int
 }
 
 // record notes c, a change or file message by author whose content is cnt
@@ -161,93 +175,65 @@ func boardKeyName(gid crypto.GroupID) string { return "board/" + gid.String() }
 // no snapshot taken since boards were stored).
 var errNoBoard = errors.New("no stored board")
 
-// saveBoard stores the board as of the snapshot at index: the records up to
-// it whose keys this node still holds, sealed under a new key. A failure is
-// logged: the next restart rebuilds the board from the log.
-func (g *group) saveBoard(index uint64) {
-	sb := storedBoard{Version: storedBoardVersion, Index: index, Marks: g.n.keys.groupMarks(g.id)}
-	if g.hist.first <= index {
-		sb.First = g.hist.first
-	}
-	for _, r := range g.blog.records {
-		if r.Index > index {
-			break
-		}
-		if !g.n.keys.holds(g.id, r.keyRef()) || g.belowFloor(&r) {
-			continue
-		}
-		sb.Records = append(sb.Records, r)
-	}
-	err := g.sealBoard(&sb)
-	if err != nil {
-		g.n.log.Error().Err(err).Str("group", g.id.String()).Uint64("index", index).
-			Msg("cannot store the board; the next restart reads the whole log to rebuild it")
-	}
-}
-
-func (g *group) sealBoard(sb *storedBoard) error {
-	plain, err := boardEnc.Marshal(sb)
-	if err != nil {
-		return fmt.Errorf("encode the board: %w", err)
-	}
-	defer clear(plain)
-	key := make([]byte, chacha20poly1305.KeySize)
-	defer clear(key)
-	if _, err := rand.Read(key); err != nil {
-		return err
-	}
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
-		return err
-	}
-	blob := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+aead.Overhead())
-	if _, err := rand.Read(blob); err != nil {
-		return err
-	}
-	blob = aead.Seal(blob, blob, plain, boardAAD(g.id, sb.Index))
-	// The sealed board first, then its key, which erases the previous
-	// key: a crash between the two leaves a board that does not open,
-	// and the restart rebuilds it.
-	if err := g.n.store.SaveBoard(g.id[:], blob); err != nil {
-		return err
-	}
-	if err := g.n.keys.store.Put(boardKeyName(g.id), key, time.Time{}); err != nil {
-		return fmt.Errorf("keep the board's key: %w", err)
-	}
-	return nil
-}
-
 // loadBoard reads and opens the group's board stored at the snapshot index.
 func (g *group) loadBoard(index uint64) (*storedBoard, error) {
-	blob, err := g.n.store.LoadBoard(g.id[:])
+	sb, plain, err := openBoard(g.n.store, g.n.keys.store, g.id, index)
+	clear(plain)
+	return sb, err
+}
+
+// openBoard reads, opens and decodes the board of group gid stored in st
+// at the snapshot index, with its key in ks, and returns it and its
+// plaintext, which the caller clears.
+func openBoard(st *store.Store, ks interface{ Get(string) ([]byte, bool) }, gid crypto.GroupID, index uint64) (*storedBoard, []byte, error) {
+	blob, err := st.LoadBoard(gid[:])
+	if err != nil {
+		return nil, nil, err
+	}
+	key, ok := ks.Get(boardKeyName(gid))
+	if blob == nil || !ok {
+		return nil, nil, errNoBoard
+	}
+	defer clear(key)
+	plain, err := openSealed(key, blob, boardAAD(gid, index))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the stored board does not open at the snapshot's index %d (damaged, or of another index): %w", index, err)
+	}
+	var sb storedBoard
+	if err := boardDec.Unmarshal(plain, &sb); err != nil {
+		clear(plain)
+		return nil, nil, fmt.Errorf("decode the stored board: %w", err)
+	}
+	if sb.Version < 1 || sb.Version > storedBoardVersion || sb.Index != index || sb.Version == 1 && len(sb.Parts) > 0 {
+		clear(plain)
+		return nil, nil, fmt.Errorf("a stored board of version %d at %d, want version 1 to %d at %d", sb.Version, sb.Index, storedBoardVersion, index)
+	}
+	return &sb, plain, nil
+}
+
+// seal seals plain under key (XChaCha20-Poly1305, a random nonce first).
+func seal(key, plain, aad []byte) ([]byte, error) {
+	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
 		return nil, err
 	}
-	key, ok := g.n.keys.store.Get(boardKeyName(g.id))
-	if blob == nil || !ok {
-		return nil, errNoBoard
+	blob := make([]byte, chacha20poly1305.NonceSizeX, chacha20poly1305.NonceSizeX+len(plain)+aead.Overhead())
+	if _, err := rand.Read(blob); err != nil {
+		return nil, err
 	}
-	defer clear(key)
+	return aead.Seal(blob, blob, plain, aad), nil
+}
+
+// openSealed opens what seal sealed.
+func openSealed(key, blob, aad []byte) ([]byte, error) {
 	aead, err := chacha20poly1305.NewX(key)
 	if err != nil {
-		return nil, fmt.Errorf("the board's key: %w", err)
+		return nil, fmt.Errorf("the key: %w", err)
 	}
 	if len(blob) < aead.NonceSize()+aead.Overhead() {
-		return nil, fmt.Errorf("a stored board of %d bytes", len(blob))
+		return nil, fmt.Errorf("%d bytes, too short", len(blob))
 	}
-	plain, err := aead.Open(nil, blob[:aead.NonceSize()], blob[aead.NonceSize():], boardAAD(g.id, index))
-	if err != nil {
-		return nil, fmt.Errorf("the stored board does not open at the snapshot's index %d (damaged, or of another index): %w", index, err)
-	}
-	defer clear(plain)
-	var sb storedBoard
-	if err := boardDec.Unmarshal(plain, &sb); err != nil {
-		return nil, fmt.Errorf("decode the stored board: %w", err)
-	}
-	if sb.Version != storedBoardVersion || sb.Index != index {
-		return nil, fmt.Errorf("a stored board of version %d at %d, want version %d at %d", sb.Version, sb.Index, storedBoardVersion, index)
-	}
-	return &sb, nil
+	return aead.Open(nil, blob[:aead.NonceSize()], blob[aead.NonceSize():], aad)
 }
 
 // restoreHistory rebuilds, for a state restored from the snapshot at upto,
@@ -294,10 +280,11 @@ func (g *group) restoreHistory(first, upto uint64) error {
 	g.blog.covered, g.blog.restored = upto, true
 	g.hist.first = sb.First
 	g.n.keys.restoreMarks(g.id, sb.Marks)
-	if skipped > 0 {
+	if skipped > 0 || sb.Version == 1 {
 		// Records of keys deleted since the board was stored (while
-		// the node was down): not kept on disk either.
-		g.saveBoard(upto)
+		// the node was down): not kept on disk either. A board of
+		// version 1 is stored in a part.
+		g.storeBoard(upto, true)
 	}
 	if g.hist.first != 0 {
 		// The window: the newest messages before the snapshot, read back
@@ -320,38 +307,63 @@ func (g *group) restoreHistory(first, upto uint64) error {
 // messages did. It returns how many records it skipped for their keys.
 func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 	var names sharedNames
-	for i := range sb.Records {
-		r := &sb.Records[i]
-		names.share(r)
-		if i > 0 && r.Index <= sb.Records[i-1].Index {
-			return 0, fmt.Errorf("the stored board's records are out of order at %d", r.Index)
-		}
-		if !g.n.keys.holds(g.id, r.keyRef()) || g.belowFloor(r) {
-			skipped++
-			continue // the key store deleted its key: forgotten, as the message
-		}
-		c := &state.Chat{Index: r.Index, ID: r.ID, Sender: r.Sender, Epoch: r.Epoch, KeyID: r.KeyID}
-		if len(r.File) > 0 {
-			if cnt, err := content.Parse(r.File); err == nil && cnt.Kind == content.File {
-				g.noteFile(c, r.Author, cnt.File)
+	last := uint64(0)
+	replay := func(records []boardRecord, keep bool) error {
+		for i := range records {
+			r := &records[i]
+			if r.Index <= last || r.Index > sb.Index {
+				return fmt.Errorf("the stored board's records are out of order at %d", r.Index)
 			}
-		} else {
-			// Refused changes are refused again, and not logged again.
-			_ = g.board.Apply(r.ID, r.Author, r.content(), func([16]byte) (string, bool) { return r.Target, r.Found })
+			last = r.Index
+			names.share(r)
+			if !g.keeps(r) {
+				skipped++
+				continue // the key store deleted its key: forgotten, as the message
+			}
+			c := &state.Chat{Index: r.Index, ID: r.ID, Sender: r.Sender, Epoch: r.Epoch, KeyID: r.KeyID}
+			if len(r.File) > 0 {
+				if cnt, err := content.Parse(r.File); err == nil && cnt.Kind == content.File {
+					g.noteFile(c, r.Author, cnt.File)
+				}
+			} else {
+				// Refused changes are refused again, and not logged again.
+				_ = g.board.Apply(r.ID, r.Author, r.content(), func([16]byte) (string, bool) { return r.Target, r.Found })
+			}
+			if keep {
+				g.blog.records = append(g.blog.records, *r)
+			}
 		}
-		g.blog.records = append(g.blog.records, *r)
+		return nil
 	}
+	for i := range sb.Parts {
+		p := &sb.Parts[i]
+		records, err := g.loadPart(p)
+		if err != nil {
+			return 0, err
+		}
+		p.keys = partKeys(records)
+		if err := replay(records, false); err != nil {
+			return 0, err
+		}
+	}
+	// A board of version 1 holds the records itself: kept in memory until
+	// stored in a part (restoreHistory stores them at once).
+	if err := replay(sb.Records, true); err != nil {
+		return 0, err
+	}
+	g.blog.parts = sb.Parts
 	return skipped, nil
 }
 
 // forgetDeleted drops the records of messages sealed under keys the key
-// store no longer holds (pruneKeys), and stores the board of the latest
-// snapshot again without them, under a new key, so that neither memory nor
-// disk keeps what the retention policy deleted.
+// store no longer holds, or below their keys' floors (pruneKeys), from
+// memory and from the stored parts (boardparts.go), which it writes again
+// under new keys with the board of the latest snapshot, so that neither
+// memory nor disk keeps what the retention policy deleted.
 func (g *group) forgetDeleted() {
 	kept := g.blog.records[:0]
 	for _, r := range g.blog.records {
-		if g.n.keys.holds(g.id, r.keyRef()) && !g.belowFloor(&r) {
+		if g.keeps(&r) {
 			kept = append(kept, r)
 		} else {
 			clear(r.File)
@@ -360,16 +372,23 @@ func (g *group) forgetDeleted() {
 	dropped := len(g.blog.records) - len(kept)
 	clear(g.blog.records[len(kept):])
 	g.blog.records = kept
-	if dropped > 0 && g.snapIndex > 0 {
-		g.saveBoard(g.snapIndex)
+	if g.snapIndex == 0 {
+		return
+	}
+	for i := range g.blog.parts {
+		if !g.keepsAll(&g.blog.parts[i]) {
+			dropped++
+		}
+	}
+	if dropped > 0 {
+		g.storeBoard(g.snapIndex, true)
 	}
 }
 
 // sharedNames keeps one copy of each author id and emoji the records of a
 // stored board name: decoded, each record has copies of its own, which the
-// board and the records would then keep for as long as the group lives
-// (BenchmarkBoardMemory/restored: 729 bytes a reaction with the board's
-// reactions in maps, 441 with them in slices, 373 with the names shared).
+// board's notes would then keep for as long as the group lives
+// (BenchmarkBoardMemory/stored: 207 bytes a reaction, 139 with them shared).
 type sharedNames map[string]string
 
 // share points r's author, target and emoji at the copies already kept.

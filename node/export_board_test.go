@@ -2,10 +2,11 @@ package node
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
-
-	"golang.org/x/crypto/chacha20poly1305"
+	"time"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
@@ -22,8 +23,11 @@ type BoardStats struct {
 	// the history at the start.
 	Opened int
 	// Records counts the change and file messages the board is built
-	// from.
-	Records int
+	// from, InMemory those of them not stored yet, and Parts the stored
+	// parts that hold the others (boardparts.go).
+	Records, InMemory, Parts int
+	// Sealed counts the records this run sealed into parts.
+	Sealed int
 }
 
 // GroupBoardStats returns the BoardStats of a group on n.
@@ -34,7 +38,7 @@ func GroupBoardStats(n *Node, groupID string) (BoardStats, error) {
 	}
 	var s BoardStats
 	err = g.do(context.Background(), func() {
-		s = BoardStats{Restored: g.blog.restored, Opened: g.blog.opened, Records: len(g.blog.records)}
+		s = BoardStats{Restored: g.blog.restored, Opened: g.blog.opened, Records: g.boardRecords(), InMemory: len(g.blog.records), Parts: len(g.blog.parts), Sealed: g.blog.sealed}
 	})
 	return s, err
 }
@@ -42,7 +46,7 @@ func GroupBoardStats(n *Node, groupID string) (BoardStats, error) {
 // StolenBoard is a thief's reading of the stored board of a group in the
 // home dir (a copy of a stopped node's) with its identity: the board's
 // plaintext, opened with the key the key store keeps for it, at the index of
-// the stored snapshot.
+// the stored snapshot, then the plaintext of each part it lists.
 func StolenBoard(dir string, id *identity.Identity, groupID string) ([]byte, error) {
 	gid, err := crypto.ParseGroupID(groupID)
 	if err != nil {
@@ -62,19 +66,18 @@ func StolenBoard(dir string, id *identity.Identity, groupID string) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	blob, err := st.LoadBoard(gid[:])
+	sb, plain, err := openBoard(st, ks, gid, snap.GetMetadata().GetIndex())
 	if err != nil {
 		return nil, err
 	}
-	key, ok := ks.Get(boardKeyName(gid))
-	if !ok || len(blob) < chacha20poly1305.NonceSizeX {
-		return nil, errors.New("no stored board, or no key for it")
+	for i := range sb.Parts {
+		_, part, err := openPart(st, gid, &sb.Parts[i])
+		if err != nil {
+			return nil, err
+		}
+		plain = append(plain, part...)
 	}
-	aead, err := chacha20poly1305.NewX(key)
-	if err != nil {
-		return nil, err
-	}
-	return aead.Open(nil, blob[:aead.NonceSize()], blob[aead.NonceSize():], boardAAD(gid, snap.GetMetadata().GetIndex()))
+	return plain, nil
 }
 
 // DropStoredBoard deletes the key of the stored board of a group in the
@@ -90,4 +93,59 @@ func DropStoredBoard(dir string, id *identity.Identity, groupID string) error {
 		return err
 	}
 	return errors.Join(ks.Delete(boardKeyName(gid)), ks.Close())
+}
+
+// DowngradeBoard writes the stored board of a group in the home dir of a
+// stopped node as an older DeMeS wrote it, version 1, every record in the
+// board itself and no parts: what a node finds after an upgrade.
+func DowngradeBoard(dir string, id *identity.Identity, groupID string) error {
+	gid, err := crypto.ParseGroupID(groupID)
+	if err != nil {
+		return err
+	}
+	ks, err := keystore.Open(filepath.Join(dir, keyStoreFile), id)
+	if err != nil {
+		return err
+	}
+	defer ks.Close()
+	st, err := store.Open(filepath.Join(dir, "store.db"))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	snap, err := st.LoadSnapshot(gid[:])
+	if err != nil {
+		return err
+	}
+	sb, _, err := openBoard(st, ks, gid, snap.GetMetadata().GetIndex())
+	if err != nil {
+		return err
+	}
+	if sb.Version != 2 || len(sb.Parts) == 0 {
+		return fmt.Errorf("a stored board of version %d with %d parts, want version 2 with parts", sb.Version, len(sb.Parts))
+	}
+	for i := range sb.Parts {
+		sp, _, err := openPart(st, gid, &sb.Parts[i])
+		if err != nil {
+			return err
+		}
+		sb.Records = append(sb.Records, sp.Records...)
+	}
+	sb.Version, sb.Parts = 1, nil
+	plain, err := boardEnc.Marshal(sb)
+	if err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return err
+	}
+	blob, err := seal(key, plain, boardAAD(gid, sb.Index))
+	if err != nil {
+		return err
+	}
+	if err := st.SaveBoardParts(gid[:], blob, nil, nil); err != nil {
+		return err
+	}
+	return ks.Put(boardKeyName(gid), key, time.Time{})
 }

@@ -34,3 +34,33 @@ func TestBoardDoesNotRewriteTheSnapshot(t *testing.T) {
 		t.Fatalf("snapshot after the writes: index %d, %d bytes (%v)", snap.GetMetadata().GetIndex(), len(snap.GetData()), err)
 	}
 }
+
+// TestBoardPartsAreWrittenOnce: a part of a stored board is written once
+// and kept as it is while the boards after it list it, however many parts
+// come after it; a part that no board lists any more is deleted.
+func TestBoardPartsAreWrittenOnce(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	big := bytes.Repeat([]byte{1}, 1<<20)
+	if err := s.SaveBoardParts(gid, []byte("board 1"), map[uint64][]byte{1: big}, nil); err != nil {
+		t.Fatal(err)
+	}
+	before := pageAlloc(s)
+	for i := uint64(2); i < 22; i++ {
+		// Each board lists part 1 and the newest part only.
+		if err := s.SaveBoardParts(gid, []byte("board"), map[uint64][]byte{i: bytes.Repeat([]byte{byte(i)}, 512)}, []uint64{1, i - 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if alloc := pageAlloc(s) - before; alloc > 1<<20 {
+		t.Errorf("20 parts of 512 bytes beside one of 1 MiB allocated %d KiB of pages: the big part is written again", alloc>>10)
+	}
+	for n, want := range map[uint64][]byte{1: big, 20: bytes.Repeat([]byte{20}, 512), 21: bytes.Repeat([]byte{21}, 512), 19: nil, 2: nil} {
+		got, err := s.LoadBoardPart(gid, n)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("part %d: %d bytes (%v), want %d", n, len(got), err, len(want))
+		}
+	}
+	if board, err := s.LoadBoard(gid); err != nil || string(board) != "board" {
+		t.Fatalf("the board: %q (%v)", board, err)
+	}
+}

@@ -1,0 +1,301 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node/store"
+)
+
+// The stored board's parts (issue 16: history that does not weigh on a
+// node). A board of version 1 held every record itself, so each snapshot
+// wrote it again whole (25 MB at 100,000 reactions) and the node kept every
+// record in memory to write it from (216 bytes a record, with the board's
+// own notes). A board of version 2 lists parts instead: each snapshot
+// stores the records since the last one as a new part, which is written
+// once. So that parts stay few, a new part is merged with the one before
+// it while that one holds at most twice as many records, as the runs of
+// message ids are (store/idruns.go): about log2 of (records / records a
+// snapshot) parts, each record written again about as many times over the
+// history. Memory keeps only the records not stored yet and, of each part,
+// its key and which sender keys its records were sealed under.
+//
+// Each part is sealed (XChaCha20-Poly1305) under a random key of its own,
+// with the group id and the part's number as associated data; the part's
+// key is in the board that lists it, itself sealed under the key the key
+// store keeps (boardstore.go). A part written again, or merged, gets a new
+// key, and the board that listed the old one is unreadable once its key is
+// erased: forward secrecy holds as for the board, a deleted record's old
+// part lingering in store.db until its pages are reused opens for no one.
+//
+// Forward secrecy: when the key policy deletes a sender key or passes a
+// floor (keyfloor.go), the parts that hold a record under it, known from
+// their key summaries without opening them, are written again without
+// those records (forgetDeleted), or deleted when none is left.
+
+// boardPart is a stored part, as the board lists it.
+type boardPart struct {
+	Num uint64 `cbor:"1,keyasint"` // the index of the snapshot it was written at: its key in the store
+	Key []byte `cbor:"2,keyasint"` // the key it is sealed under
+	N   int    `cbor:"3,keyasint"` // how many records it holds
+	// keys is, for each sender key its records were sealed under, the
+	// lowest counter+1 among them (boardRecord.Counter): enough to tell
+	// whether the key policy deleted any of them. In memory only.
+	keys map[crypto.KeyRef]uint64
+}
+
+// storedPart is the plaintext of a part.
+type storedPart struct {
+	Num     uint64        `cbor:"1,keyasint"`
+	Records []boardRecord `cbor:"2,keyasint"`
+}
+
+// partAAD binds a sealed part to its group and number.
+func partAAD(gid crypto.GroupID, num uint64) []byte {
+	aad := append([]byte("DeMeS stored board part v2\x00"), gid[:]...)
+	return binary.BigEndian.AppendUint64(aad, num)
+}
+
+// partKeys summarises the sender keys of records for boardPart.keys.
+func partKeys(records []boardRecord) map[crypto.KeyRef]uint64 {
+	keys := map[crypto.KeyRef]uint64{}
+	for i := range records {
+		ref := records[i].keyRef()
+		if c1, ok := keys[ref]; !ok || records[i].Counter < c1 {
+			keys[ref] = records[i].Counter
+		}
+	}
+	return keys
+}
+
+// keeps reports whether the key policy still keeps the record r: its
+// sender key is held and its counter is not below the key's floor.
+func (g *group) keeps(r *boardRecord) bool {
+	return g.n.keys.holds(g.id, r.keyRef()) && !g.belowFloor(r)
+}
+
+// keepsAll reports whether the key policy still keeps every record of p.
+func (g *group) keepsAll(p *boardPart) bool {
+	for ref, c1 := range p.keys {
+		if !g.n.keys.holds(g.id, ref) || pastFloor(c1, g.n.keys.floorOf(g.id, ref)) {
+			return false
+		}
+	}
+	return true
+}
+
+// sealPart seals records as the part numbered num, under a new key.
+func (g *group) sealPart(num uint64, records []boardRecord) (boardPart, []byte, error) {
+	plain, err := boardEnc.Marshal(&storedPart{Num: num, Records: records})
+	if err != nil {
+		return boardPart{}, nil, fmt.Errorf("encode part %d of the board: %w", num, err)
+	}
+	defer clear(plain)
+	key := make([]byte, chacha20poly1305.KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return boardPart{}, nil, err
+	}
+	blob, err := seal(key, plain, partAAD(g.id, num))
+	if err != nil {
+		return boardPart{}, nil, err
+	}
+	g.blog.sealed += len(records)
+	return boardPart{Num: num, Key: key, N: len(records), keys: partKeys(records)}, blob, nil
+}
+
+// loadPart reads and opens the stored part p.
+func (g *group) loadPart(p *boardPart) ([]boardRecord, error) {
+	sp, plain, err := openPart(g.n.store, g.id, p)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	return sp.Records, nil
+}
+
+// openPart reads, opens and decodes the stored part p of group gid's board
+// in st, and returns it and its plaintext, which the caller clears.
+func openPart(st *store.Store, gid crypto.GroupID, p *boardPart) (*storedPart, []byte, error) {
+	blob, err := st.LoadBoardPart(gid[:], p.Num)
+	if err != nil {
+		return nil, nil, err
+	}
+	if blob == nil {
+		return nil, nil, fmt.Errorf("part %d of the stored board is missing", p.Num)
+	}
+	plain, err := openSealed(p.Key, blob, partAAD(gid, p.Num))
+	if err != nil {
+		return nil, nil, fmt.Errorf("part %d of the stored board does not open: %w", p.Num, err)
+	}
+	var sp storedPart
+	if err := boardDec.Unmarshal(plain, &sp); err != nil {
+		clear(plain)
+		return nil, nil, fmt.Errorf("decode part %d of the stored board: %w", p.Num, err)
+	}
+	if sp.Num != p.Num || len(sp.Records) != p.N {
+		clear(plain)
+		return nil, nil, fmt.Errorf("part %d of the stored board holds part %d, %d records, want %d", p.Num, sp.Num, len(sp.Records), p.N)
+	}
+	for i := range sp.Records {
+		if sp.Records[i].Index > p.Num || i > 0 && sp.Records[i].Index <= sp.Records[i-1].Index {
+			clear(plain)
+			return nil, nil, fmt.Errorf("part %d of the stored board has its records out of order at %d", p.Num, sp.Records[i].Index)
+		}
+	}
+	return &sp, plain, nil
+}
+
+// saveBoard stores the board as of the snapshot at index: the records not
+// stored yet, up to index, that the key policy keeps, as a new part, merged
+// with the parts before it as the comment above says. A failure is logged
+// and changes nothing: the records stay in memory for the next snapshot,
+// and the next restart rebuilds the board from the log.
+func (g *group) saveBoard(index uint64) { g.storeBoard(index, false) }
+
+// storeBoard is saveBoard; with again, it also writes again, or deletes,
+// the parts that hold records the key policy no longer keeps
+// (forgetDeleted).
+func (g *group) storeBoard(index uint64, again bool) {
+	if err := g.writeBoard(index, again); err != nil {
+		g.n.log.Error().Err(err).Str("group", g.id.String()).Uint64("index", index).
+			Msg("cannot store the board; the next restart reads the whole log to rebuild it")
+	}
+}
+
+func (g *group) writeBoard(index uint64, again bool) error {
+	parts := slices.Clone(g.blog.parts)
+	puts := map[uint64][]byte{}
+	opened := map[uint64][]boardRecord{} // the records of parts read here
+	if again {
+		kept := parts[:0]
+		for i := range parts {
+			p := parts[i]
+			if g.keepsAll(&p) {
+				kept = append(kept, p)
+				continue
+			}
+			rs, err := g.loadPart(&p)
+			if err != nil {
+				return err
+			}
+			if rs = slices.DeleteFunc(rs, func(r boardRecord) bool { return !g.keeps(&r) }); len(rs) == 0 {
+				continue // no record left: the part goes
+			}
+			np, blob, err := g.sealPart(p.Num, rs)
+			if err != nil {
+				return err
+			}
+			puts[p.Num], opened[p.Num] = blob, rs
+			kept = append(kept, np)
+		}
+		parts = kept
+	}
+	n := 0 // the records in memory this stores (or drops)
+	var fresh []boardRecord
+	for i := range g.blog.records {
+		r := &g.blog.records[i]
+		if r.Index > index {
+			break
+		}
+		n++
+		if g.keeps(r) {
+			fresh = append(fresh, *r)
+		}
+	}
+	if len(fresh) > 0 {
+		for len(parts) > 0 && (parts[len(parts)-1].N <= 2*len(fresh) || parts[len(parts)-1].Num >= index) {
+			prev := parts[len(parts)-1]
+			rs, ok := opened[prev.Num]
+			if !ok {
+				var err error
+				if rs, err = g.loadPart(&prev); err != nil {
+					return err
+				}
+			}
+			fresh = append(slices.DeleteFunc(rs, func(r boardRecord) bool { return !g.keeps(&r) }), fresh...)
+			delete(puts, prev.Num)
+			parts = parts[:len(parts)-1]
+		}
+		p, blob, err := g.sealPart(index, fresh)
+		if err != nil {
+			return err
+		}
+		puts[index] = blob
+		parts = append(parts, p)
+	}
+	sb := storedBoard{Version: storedBoardVersion, Index: index, Marks: g.n.keys.groupMarks(g.id), Parts: parts}
+	if g.hist.first <= index {
+		sb.First = g.hist.first
+	}
+	stored, err := g.sealBoard(&sb, puts)
+	if !stored {
+		return err
+	}
+	// Stored, though its key may not be (err): memory follows the store,
+	// and the next board written has a key again.
+	for i := range g.blog.records[:n] {
+		clear(g.blog.records[i].File)
+	}
+	g.blog.records = slices.Delete(g.blog.records, 0, n)
+	// The keys of the parts replaced or deleted leave memory too.
+	for _, old := range g.blog.parts {
+		if !slices.ContainsFunc(parts, func(p boardPart) bool { return &p.Key[0] == &old.Key[0] }) {
+			clear(old.Key)
+		}
+	}
+	g.blog.parts, g.blog.covered = parts, max(g.blog.covered, index)
+	return err
+}
+
+// sealBoard seals sb under a new key and stores it with the parts puts
+// (blobs by number), deleting the parts it no longer lists; then it keeps
+// its key, which erases the previous board's. It reports whether it stored
+// the board (its key may have failed still).
+func (g *group) sealBoard(sb *storedBoard, puts map[uint64][]byte) (bool, error) {
+	plain, err := boardEnc.Marshal(sb)
+	if err != nil {
+		return false, fmt.Errorf("encode the board: %w", err)
+	}
+	defer clear(plain)
+	key := make([]byte, chacha20poly1305.KeySize)
+	defer clear(key)
+	if _, err := rand.Read(key); err != nil {
+		return false, err
+	}
+	blob, err := seal(key, plain, boardAAD(g.id, sb.Index))
+	if err != nil {
+		return false, err
+	}
+	var keep []uint64
+	for _, p := range sb.Parts {
+		if _, put := puts[p.Num]; !put {
+			keep = append(keep, p.Num)
+		}
+	}
+	// The board and its parts first, then its key, which erases the
+	// previous key: a crash between the two leaves a board that does not
+	// open, and the restart rebuilds it.
+	if err := g.n.store.SaveBoardParts(g.id[:], blob, puts, keep); err != nil {
+		return false, err
+	}
+	if err := g.n.keys.store.Put(boardKeyName(g.id), key, time.Time{}); err != nil {
+		return true, fmt.Errorf("keep the board's key: %w", err)
+	}
+	return true, nil
+}
+
+// boardRecords counts the records of the group's board: in memory and in
+// its stored parts.
+func (g *group) boardRecords() int {
+	n := len(g.blog.records)
+	for _, p := range g.blog.parts {
+		n += p.N
+	}
+	return n
+}

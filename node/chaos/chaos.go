@@ -91,6 +91,11 @@ type Options struct {
 	// schedule take snapshots, restart from them, and catch members up from
 	// the log in the store rather than in memory.
 	SnapshotEntries, SnapshotKeep uint64
+	// MessageWindow is the nodes' window of messages in memory (see
+	// node.Config; default: the node's). A small one makes a restart
+	// restore the board of the messages before it from the stored board
+	// alone (board.go), not from the messages it reads again.
+	MessageWindow int
 }
 
 func (o Options) withDefaults() Options {
@@ -126,8 +131,9 @@ func (o Options) withDefaults() Options {
 
 // replay is how to run the same schedule again.
 func (o Options) replay() string {
-	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d, Churn: %v}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d -chaos.churn=%v",
-		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn)
+	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d, Churn: %v, SnapshotEntries: %d, SnapshotKeep: %d, MessageWindow: %d}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d -chaos.churn=%v -chaos.snapshot=%d -chaos.keep=%d -chaos.window=%d",
+		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow,
+		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow)
 }
 
 // Report is what a run did.
@@ -144,6 +150,9 @@ type Report struct {
 	Tentative int
 	// Delivered is the number of messages in the final common sequence.
 	Delivered int
+	// Reactions counts the reactions sent (board.go), whatever their
+	// outcome; they are not among the sends.
+	Reactions int
 	// Crashes counts the nodes crashed, HostKills those that were hosts.
 	Crashes, HostKills, Restarts int
 	Elapsed                      time.Duration
@@ -152,8 +161,8 @@ type Report struct {
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("seed %d: %d nodes, %d steps, %d sends (%d acknowledged, %d queued, %d failed, %d shown tentative), %d delivered, %d crashes (%d hosts), %d restarts, %v",
-		r.Seed, r.Nodes, len(r.Schedule), r.Sent, r.Acked, r.Queued, r.Failed, r.Tentative, r.Delivered, r.Crashes, r.HostKills, r.Restarts, r.Elapsed.Round(time.Millisecond))
+	return fmt.Sprintf("seed %d: %d nodes, %d steps, %d sends (%d acknowledged, %d queued, %d failed, %d shown tentative), %d delivered, %d reactions, %d crashes (%d hosts), %d restarts, %v",
+		r.Seed, r.Nodes, len(r.Schedule), r.Sent, r.Acked, r.Queued, r.Failed, r.Tentative, r.Delivered, r.Reactions, r.Crashes, r.HostKills, r.Restarts, r.Elapsed.Round(time.Millisecond))
 }
 
 // Violation is a broken guarantee.
@@ -179,6 +188,8 @@ const (
 	InvCiphertext   = "no plaintext on disk"
 	InvSettles      = "settles after healing"
 	InvCaughtUp     = "a member that returns catches up"
+	InvOneBoard     = "one board"
+	InvReactions    = "acknowledged reactions shown"
 )
 
 // Run plays the schedule of o.Seed against real nodes and checks the

@@ -27,6 +27,7 @@ var (
 	parallel    = flag.Int("chaos.parallel", 2, "schedules run at once (TestMany)")
 	snapEntries = flag.Uint64("chaos.snapshot", 0, "the nodes' SnapshotEntries (0: the default)")
 	snapKeep    = flag.Uint64("chaos.keep", 0, "the nodes' SnapshotKeep (0: the default)")
+	window      = flag.Int("chaos.window", 0, "the nodes' MessageWindow (0: the default)")
 	churn       = flag.Bool("chaos.churn", false, "membership changes during the faults (joins, leaves, a member away)")
 )
 
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 
 func options(t *testing.T, seed int64, nodes, steps int) chaos.Options {
 	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf,
-		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep, Churn: *churn}
+		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep, MessageWindow: *window, Churn: *churn}
 	if os.Getenv("DEMES_TEST_LOG") != "" {
 		l := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		o.Logger = &l
@@ -77,8 +78,10 @@ func TestSeeds(t *testing.T) {
 		{10, 3, 30, 0, false},
 		{3, 5, 30, 0, false},
 		{8, 5, 30, 0, false},
-		// The same with a snapshot every few entries: restarts restore
-		// one, and members catch up from the log in the store.
+		// The same with a snapshot every few entries and a window of 4
+		// messages: restarts restore a snapshot and the reactions before
+		// the window from the stored board, and members catch up from the
+		// log in the store.
 		{10, 3, 30, 8, false},
 		{8, 5, 30, 8, false},
 		// With membership changes during the faults: members join and
@@ -90,7 +93,7 @@ func TestSeeds(t *testing.T) {
 			t.Parallel()
 			o := options(t, tc.seed, tc.nodes, tc.steps)
 			if tc.snapshot > 0 {
-				o.SnapshotEntries, o.SnapshotKeep = tc.snapshot, 2
+				o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow = tc.snapshot, 2, 4
 			}
 			o.Churn = o.Churn || tc.churn
 			rep := run(t, o)

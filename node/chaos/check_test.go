@@ -154,3 +154,43 @@ func rejoined(m memberSeq) memberSeq {
 	m.rejoined = true
 	return m
 }
+
+// TestBoardCheckCatchesEachViolation: checkBoards names "one board" when
+// two settled members show different reactions on a message, and
+// "acknowledged reactions shown" when an acknowledged or queued reaction
+// shows nowhere; a failed one may be lost, and a later reaction of the same
+// member may replace an earlier one.
+func TestBoardCheckCatchesEachViolation(t *testing.T) {
+	react := func(out outcome, target string) reactResult {
+		return reactResult{target: target, emoji: "👍", out: out}
+	}
+	for _, tc := range []struct {
+		name   string
+		shown  []map[string]string
+		reacts []reactResult
+		want   string
+	}{
+		{name: "all fine", shown: []map[string]string{{"a": "👍 x2", "b": ""}, {"a": "👍 x2", "b": ""}},
+			reacts: []reactResult{react(acked, "a"), react(queued, "a"), react(failed, "b")}},
+		{name: "replaced by a later reaction", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "🎉 x1"}},
+			reacts: []reactResult{react(acked, "a"), {target: "a", emoji: "🎉", out: acked}}},
+		{name: "members show different reactions", shown: []map[string]string{{"a": "👍 x2"}, {"a": "👍 x1"}},
+			reacts: []reactResult{react(acked, "a")}, want: InvOneBoard},
+		{name: "a member misses a reaction", shown: []map[string]string{{"a": "👍 x1"}, {"a": ""}}, want: InvOneBoard},
+		{name: "an acknowledged reaction is lost", shown: []map[string]string{{"a": ""}, {"a": ""}},
+			reacts: []reactResult{react(acked, "a")}, want: InvReactions},
+		{name: "a queued reaction is lost", shown: []map[string]string{{"a": "", "b": "👍 x1"}},
+			reacts: []reactResult{react(queued, "a")}, want: InvReactions},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkBoards(tc.shown, tc.reacts)
+			var v *Violation
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("%v, want no violation", err)
+			case tc.want != "" && (!errors.As(err, &v) || v.Invariant != tc.want):
+				t.Fatalf("%v, want a violation of %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -30,8 +30,12 @@ type runner struct {
 	o Options
 	c *nodetest.Cluster
 
-	mu      sync.Mutex // guards results, shown, order, index and trace
+	mu      sync.Mutex // guards results, reacts, lastAcked, shown, order, index and trace
 	results []sendResult
+	// reacts are the reactions sent, lastAcked the last message each node
+	// sent and had acknowledged, which its next reaction is to (board.go).
+	reacts    []reactResult
+	lastAcked map[int]string
 	// shown are the messages some member listed as tentative, by text,
 	// with their authors.
 	shown map[string]int
@@ -73,6 +77,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 			TransferCooldown: time.Second,
 			SnapshotEntries:  o.SnapshotEntries,
 			SnapshotKeep:     o.SnapshotKeep,
+			MessageWindow:    o.MessageWindow,
 		},
 	})
 	if err != nil {
@@ -220,6 +225,14 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		return err
 	}
 	rep.Delivered = len(final)
+	if !r.o.Churn { // a churn run sends no reactions (board.go)
+		if err := r.checkBoards(ctx); err != nil {
+			return err
+		}
+	}
+	r.mu.Lock()
+	rep.Reactions = len(r.reacts)
+	r.mu.Unlock()
 	for i := range r.c.Members() {
 		r.c.Crash(i)
 	}
@@ -245,8 +258,16 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 		}
 		r.logf("%d %s: %d from node%d, waiting %v", k, s.Kind, s.Count, from, s.Wait)
 		for j := 0; j < s.Count; j++ {
-			text := fmt.Sprintf("chaos-plaintext-seed%d-step%03d-%d", r.o.Seed, k, j)
 			r.sends.Add(1)
+			if target := r.reactTarget(from, k, j); target != "" {
+				emoji := reactions[(k+j)%len(reactions)]
+				go func() {
+					defer r.sends.Done()
+					r.react(ctx, from, target, emoji, s.Wait)
+				}()
+				continue
+			}
+			text := fmt.Sprintf("chaos-plaintext-seed%d-step%03d-%d", r.o.Seed, k, j)
 			go func() {
 				defer r.sends.Done()
 				r.send(ctx, from, text, s.Wait)
@@ -372,6 +393,7 @@ func (r *runner) send(ctx context.Context, from int, text string, wait time.Dura
 		case err != nil:
 		case m.State == node.StateCommitted:
 			res.out = acked
+			r.noteAcked(from, m.ID)
 		default:
 			res.out = queued
 		}

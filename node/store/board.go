@@ -18,27 +18,6 @@ var (
 	keyBoard    = []byte("board")
 )
 
-// SaveBoard stores blob, the group's board as of its latest snapshot,
-// replacing the one stored before (one fsynced transaction). The caller
-// seals it: the store does not look inside, and the blob must not be
-// plaintext (see the package comment). bbolt reuses the pages of the value
-// it replaces without clearing them, so the old blob may stay in the file
-// until they are written again: what makes it unreadable is that its key is
-// erased (the node keeps the key in its key store).
-func (s *Store) SaveBoard(gid []byte, blob []byte) error {
-	err := s.updateGroup(gid, func(b *bolt.Bucket) error {
-		bb, err := b.CreateBucketIfNotExists(bucketBoard)
-		if err != nil {
-			return err
-		}
-		return bb.Put(keyBoard, blob)
-	})
-	if err != nil {
-		return fmt.Errorf("save the board of group %x: %w", gid, err)
-	}
-	return nil
-}
-
 // LoadBoard returns the group's stored board, nil if it has none (a store
 // written before boards were stored).
 func (s *Store) LoadBoard(gid []byte) ([]byte, error) {
@@ -69,11 +48,18 @@ var (
 )
 
 // SaveBoardParts stores board, the group's board as of its latest
-// snapshot, and puts (blobs of parts, by number), and deletes every part
-// that is neither in puts nor in keep, in one fsynced transaction: a part
-// is written once and stays as it is until it is replaced or deleted, and
-// parts that no stored board lists (left by a crash, or of a board that did
-// not open) go. As with SaveBoard, the caller seals every blob.
+// snapshot, replacing the one stored before, and puts (blobs of parts, by
+// number), and deletes every part that is neither in puts nor in keep, in
+// one fsynced transaction: a part is written once and stays as it is until
+// it is replaced or deleted, and parts that no stored board lists (left by
+// a crash, or of a board that did not open) go.
+//
+// The caller seals every blob: the store does not look inside, and a blob
+// must not be plaintext (see the package comment). bbolt reuses the pages
+// of a value it replaces or deletes without clearing them, so an old blob
+// may stay in the file until they are written again: what makes it
+// unreadable is that its key is erased (the node keeps the board's key in
+// its key store, and the parts' keys in the board).
 func (s *Store) SaveBoardParts(gid []byte, board []byte, puts map[uint64][]byte, keep []uint64) error {
 	err := s.updateGroup(gid, func(b *bolt.Bucket) error {
 		bb, err := b.CreateBucketIfNotExists(bucketBoard)

@@ -18,7 +18,7 @@ func TestBoardDoesNotRewriteTheSnapshot(t *testing.T) {
 	}
 	before := pageAlloc(s)
 	for i := range 20 {
-		if err := s.SaveBoard(gid, bytes.Repeat([]byte{byte(i)}, 512)); err != nil {
+		if err := s.SaveBoardParts(gid, bytes.Repeat([]byte{byte(i)}, 512), nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -239,10 +239,10 @@ func TestLongFreeListIsNotWritten(t *testing.T) {
 	data := bytes.Repeat([]byte{0xa5}, 700)
 	next := saveRun(t, s, gid, 1, 10, data)
 	big := bytes.Repeat([]byte{0x5a}, (freeListSyncMax+512)*4096)
-	if err := s.SaveBoard(gid, big); err != nil {
+	if err := s.SaveBoardParts(gid, big, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveBoard(gid, []byte("small")); err != nil { // frees the big one's pages
+	if err := s.SaveBoardParts(gid, []byte("small"), nil, nil); err != nil { // frees the big one's pages
 		t.Fatal(err)
 	}
 	next = saveRun(t, s, gid, next, 10, data)
@@ -260,10 +260,10 @@ func TestLongFreeListIsNotWritten(t *testing.T) {
 	if !freeListWritten(t, path) {
 		t.Fatalf("with %d pages free, a commit did not write the list", s.db.Stats().FreePageN)
 	}
-	if err := s.SaveBoard(gid, big); err != nil {
+	if err := s.SaveBoardParts(gid, big, nil, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveBoard(gid, []byte("small again")); err != nil {
+	if err := s.SaveBoardParts(gid, []byte("small again"), nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// That commit wrote the list with the pages it freed, since it

@@ -3,7 +3,7 @@
 // messages not yet committed. Everything it holds is what travelled on the
 // wire (signed envelopes with sealed payloads) or derived from it (the state
 // machine's snapshot holds ids, keys and hashes; the board stored beside it
-// is sealed by the node, see SaveBoard), so nothing in it is plaintext.
+// is sealed by the node, see SaveBoardParts), so nothing in it is plaintext.
 //
 // The log is kept whole: a snapshot never deletes the entries it covers,
 // because they are the group's history, which members catch up from and

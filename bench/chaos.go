@@ -40,7 +40,7 @@ type ChaosResult struct {
 	// Elapsed is each schedule's run time.
 	Elapsed Samples
 	// Totals over all schedules.
-	Sent, Acked, Queued, Failed, Delivered, Crashes, HostKills int
+	Sent, Acked, Queued, Failed, Delivered, Reactions, Crashes, HostKills int
 }
 
 // Figures returns the table lines of the result.
@@ -49,8 +49,8 @@ func (r ChaosResult) Figures() []Figure {
 	f := Figure{
 		Name: "chaos: schedules breaking a guarantee", Unit: "schedules", N: r.Schedules,
 		Median: float64(bad), P99: nan(), Target: fmt.Sprintf("0 of %d", r.Schedules), Verdict: verdict(bad == 0 && r.Schedules > 0),
-		Note: fmt.Sprintf("%d violations, %d errors; %d sends (%d acknowledged, %d queued), %d crashes (%d hosts)",
-			len(r.Violations), len(r.Errors), r.Sent, r.Acked, r.Queued, r.Crashes, r.HostKills),
+		Note: fmt.Sprintf("%d violations, %d errors; %d sends (%d acknowledged, %d queued), %d reactions, %d crashes (%d hosts)",
+			len(r.Violations), len(r.Errors), r.Sent, r.Acked, r.Queued, r.Reactions, r.Crashes, r.HostKills),
 	}
 	d := durationFigure("chaos: one schedule, run to checked", "s", r.Elapsed, 0, 0)
 	return []Figure{f, d}
@@ -89,6 +89,7 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 		r.Queued += rep.Queued
 		r.Failed += rep.Failed
 		r.Delivered += rep.Delivered
+		r.Reactions += rep.Reactions
 		r.Crashes += rep.Crashes
 		r.HostKills += rep.HostKills
 		var v *chaos.Violation

@@ -62,13 +62,16 @@ func partAAD(gid crypto.GroupID, num uint64) []byte {
 	return binary.BigEndian.AppendUint64(aad, num)
 }
 
-// partKeys summarises the sender keys of records for boardPart.keys.
+// partKeys summarises the sender keys of records for boardPart.keys: for
+// each, the lowest counter+1 of its records that have one. A record
+// without a counter (0: a version without one) is never below a floor, so
+// it must not hide one that is: a sender may mix the two under one key.
 func partKeys(records []boardRecord) map[crypto.KeyRef]uint64 {
 	keys := map[crypto.KeyRef]uint64{}
 	for i := range records {
-		ref := records[i].keyRef()
-		if c1, ok := keys[ref]; !ok || records[i].Counter < c1 {
-			keys[ref] = records[i].Counter
+		ref, c := records[i].keyRef(), records[i].Counter
+		if c1, ok := keys[ref]; !ok || c1 == 0 || c != 0 && c < c1 {
+			keys[ref] = c
 		}
 	}
 	return keys
@@ -169,6 +172,11 @@ func (g *group) storeBoard(index uint64, again bool) {
 }
 
 func (g *group) writeBoard(index uint64, again bool) error {
+	// A part that holds a record the key policy no longer keeps is written
+	// again whenever the board is, not only when forgetDeleted asks: that
+	// one may have failed, and nothing else would ask again until the
+	// policy deletes another key.
+	again = again || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) })
 	parts := slices.Clone(g.blog.parts)
 	puts := map[uint64][]byte{}
 	opened := map[uint64][]boardRecord{} // the records of parts read here

@@ -53,6 +53,8 @@
 //	apply.go      committed entries into the state machine and the screen
 //	outbox.go     sealing, proposing and retrying the member's own messages
 //	snapshot.go   snapshots of the state machine, and restarts from them
+//	boardstore.go the board (reactions, edits, files) stored with each
+//	              snapshot; boardparts.go: its parts, each written once
 //	views.go      the published view and the status built from it
 //	upkeep.go     periodic duties: address updates, checkpoints
 //	placement.go  latency measurement and the host and voter placement

@@ -19,10 +19,12 @@ import (
 // node/boardparts.go) and the log after the snapshot. So that crashes and
 // restarts meet stored boards, every third send of a schedule without churn
 // or so is a reaction of the sending node to the last message it had
-// acknowledged, and the settled group is checked for one board: every
-// member shows the same reactions on every message, and each acknowledged
-// or queued reaction shows on its target (a member's later reaction to the
-// same message replaces it, but none takes one back).
+// acknowledged, with an emoji that changes every few reactions, and the
+// settled group is checked for one board: every member shows the same
+// reactions on every message; a message shows at most one reaction, one
+// sent to it (its author's: a later one replaces an earlier one); and each
+// acknowledged or queued reaction shows on its target (none takes one
+// back).
 
 // reactEvery: about every reactEvery-th send is a reaction, when its node
 // has a message of its own acknowledged to react to.
@@ -128,7 +130,8 @@ func (r *runner) checkBoards(ctx context.Context) error {
 }
 
 // checkBoards checks the boards of a settled group, shown[i] from node i
-// (reactions by message id), against every reaction of the run.
+// (reactions by message id, as boards gives them), against every reaction
+// of the run.
 func checkBoards(shown []map[string]string, reacts []reactResult) error {
 	if len(shown) == 0 {
 		return nil
@@ -143,6 +146,21 @@ func checkBoards(shown []map[string]string, reacts []reactResult) error {
 			if b[id] != shown[0][id] {
 				return violation(InvOneBoard, "node%d shows reactions %q on %s, node0 %q", i, b[id], id, shown[0][id])
 			}
+		}
+	}
+	// Only a message's author reacts to it, so a message shows one
+	// reaction at most, one that was sent to it (whatever its outcome: a
+	// failed one may have reached the outbox).
+	sent := map[string]map[string]bool{}
+	for _, x := range reacts {
+		if sent[x.target] == nil {
+			sent[x.target] = map[string]bool{}
+		}
+		sent[x.target][x.emoji+" x1"] = true
+	}
+	for _, id := range ids {
+		if s := shown[0][id]; s != "" && !sent[id][s] {
+			return violation(InvReactions, "%s shows reactions %q, not one reaction sent to it", id, s)
 		}
 	}
 	for _, x := range reacts {

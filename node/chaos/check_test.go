@@ -158,8 +158,9 @@ func rejoined(m memberSeq) memberSeq {
 // TestBoardCheckCatchesEachViolation: checkBoards names "one board" when
 // two settled members show different reactions on a message, and
 // "acknowledged reactions shown" when an acknowledged or queued reaction
-// shows nowhere; a failed one may be lost, and a later reaction of the same
-// member may replace an earlier one.
+// shows nowhere, or a message shows more than one reaction or one never
+// sent to it; a failed one may be lost or delivered, and a later reaction
+// of the same member may replace an earlier one.
 func TestBoardCheckCatchesEachViolation(t *testing.T) {
 	react := func(out outcome, target string) reactResult {
 		return reactResult{target: target, emoji: "👍", out: out}
@@ -170,13 +171,19 @@ func TestBoardCheckCatchesEachViolation(t *testing.T) {
 		reacts []reactResult
 		want   string
 	}{
-		{name: "all fine", shown: []map[string]string{{"a": "👍 x2", "b": ""}, {"a": "👍 x2", "b": ""}},
+		{name: "all fine", shown: []map[string]string{{"a": "👍 x1", "b": ""}, {"a": "👍 x1", "b": ""}},
 			reacts: []reactResult{react(acked, "a"), react(queued, "a"), react(failed, "b")}},
+		{name: "a failed reaction delivered is fine", shown: []map[string]string{{"a": "👍 x1"}, {"a": "👍 x1"}},
+			reacts: []reactResult{react(failed, "a")}},
 		{name: "replaced by a later reaction", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "🎉 x1"}},
 			reacts: []reactResult{react(acked, "a"), {target: "a", emoji: "🎉", out: acked}}},
-		{name: "members show different reactions", shown: []map[string]string{{"a": "👍 x2"}, {"a": "👍 x1"}},
-			reacts: []reactResult{react(acked, "a")}, want: InvOneBoard},
+		{name: "members show different reactions", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "👍 x1"}},
+			reacts: []reactResult{react(acked, "a"), {target: "a", emoji: "🎉", out: acked}}, want: InvOneBoard},
 		{name: "a member misses a reaction", shown: []map[string]string{{"a": "👍 x1"}, {"a": ""}}, want: InvOneBoard},
+		{name: "a reaction counted twice", shown: []map[string]string{{"a": "👍 x2"}, {"a": "👍 x2"}},
+			reacts: []reactResult{react(acked, "a")}, want: InvReactions},
+		{name: "a reaction never sent to it", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "🎉 x1"}},
+			reacts: []reactResult{react(acked, "a"), {target: "b", emoji: "🎉", out: acked}}, want: InvReactions},
 		{name: "an acknowledged reaction is lost", shown: []map[string]string{{"a": ""}, {"a": ""}},
 			reacts: []reactResult{react(acked, "a")}, want: InvReactions},
 		{name: "a queued reaction is lost", shown: []map[string]string{{"a": "", "b": "👍 x1"}},

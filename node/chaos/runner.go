@@ -260,7 +260,7 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 		for j := 0; j < s.Count; j++ {
 			r.sends.Add(1)
 			if target := r.reactTarget(from, k, j); target != "" {
-				emoji := reactions[(k+j)%len(reactions)]
+				emoji := reactions[(k+j)/reactEvery%len(reactions)]
 				go func() {
 					defer r.sends.Done()
 					r.react(ctx, from, target, emoji, s.Wait)

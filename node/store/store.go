@@ -173,11 +173,12 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 }
 
 // freeListSyncMax is the longest free-page list, in pages, that a commit
-// writes: 16 KiB. A group whose stored board holds 100,000 reactions (25 MB,
-// written again at every snapshot) keeps about 22,000 pages free, and
-// writing that list (176 KB) made a commit of 20 entries 40% slower in a
-// throwaway test (790 against 560 us); such a store is opened after a crash
-// as before, by reading every page.
+// writes: 16 KiB. A group whose stored board held 100,000 reactions (25 MB,
+// written again whole at every snapshot before the board was stored in
+// parts) kept about 22,000 pages free, and writing that list (176 KB) made
+// a commit of 20 entries 40% slower in a throwaway test (790 against 560
+// us); a merge of big parts of a board still frees that many at once. Such
+// a store is opened after a crash as before, by reading every page.
 const freeListSyncMax = 2048
 
 // updateGroup runs fn in a write transaction (one fsync) with the bucket of

@@ -4,14 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"path/filepath"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/demes/demes/content"
-	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/node"
 )
 
@@ -85,19 +83,9 @@ func TestStoredBoardParts(t *testing.T) {
 // i is down).
 func (c *cluster) changePart(i int) {
 	c.t.Helper()
-	gid, err := crypto.ParseGroupID(c.GroupID)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	db, err := bolt.Open(filepath.Join(c.Member(i).Dir, "store.db"), 0o600, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *bolt.Tx) error {
-		// The layout of package store: groups / group id / board / parts /
-		// number / p.
-		parts := tx.Bucket([]byte("groups")).Bucket(gid[:]).Bucket([]byte("board")).Bucket([]byte("parts"))
+	c.updateBoardBucket(i, func(sb *bolt.Bucket) error {
+		// Then: parts / number / p.
+		parts := sb.Bucket([]byte("parts"))
 		if parts == nil {
 			return errors.New("no stored parts")
 		}
@@ -105,12 +93,6 @@ func (c *cluster) changePart(i int) {
 		if k == nil {
 			return errors.New("no stored part")
 		}
-		pb := parts.Bucket(k)
-		v := append([]byte(nil), pb.Get([]byte("p"))...)
-		v[len(v)/2] ^= 1
-		return pb.Put([]byte("p"), v)
+		return flipBit(parts.Bucket(k), []byte("p"))
 	})
-	if err != nil {
-		c.t.Fatal(err)
-	}
 }

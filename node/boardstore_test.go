@@ -64,6 +64,21 @@ func (c *cluster) sameAfterRestart(i int, want []node.Message, how string) {
 // down): flips a bit of it, or deletes it.
 func (c *cluster) changeBoard(i int, del bool) {
 	c.t.Helper()
+	c.updateBoardBucket(i, func(sb *bolt.Bucket) error {
+		if sb.Get([]byte("board")) == nil {
+			return errors.New("no stored board")
+		}
+		if del {
+			return sb.Delete([]byte("board"))
+		}
+		return flipBit(sb, []byte("board"))
+	})
+}
+
+// updateBoardBucket runs fn on the bucket of node i's stored board, in
+// its store.db (node i is down).
+func (c *cluster) updateBoardBucket(i int, fn func(sb *bolt.Bucket) error) {
+	c.t.Helper()
 	gid, err := crypto.ParseGroupID(c.GroupID)
 	if err != nil {
 		c.t.Fatal(err)
@@ -74,21 +89,26 @@ func (c *cluster) changeBoard(i int, del bool) {
 	}
 	defer db.Close()
 	err = db.Update(func(tx *bolt.Tx) error {
-		// The layout of package store: groups / group id / board / board.
+		// The layout of package store: groups / group id / board.
 		sb := tx.Bucket([]byte("groups")).Bucket(gid[:]).Bucket([]byte("board"))
-		if sb == nil || sb.Get([]byte("board")) == nil {
+		if sb == nil {
 			return errors.New("no stored board")
 		}
-		if del {
-			return sb.Delete([]byte("board"))
-		}
-		v := append([]byte(nil), sb.Get([]byte("board"))...)
-		v[len(v)/2] ^= 1
-		return sb.Put([]byte("board"), v)
+		return fn(sb)
 	})
 	if err != nil {
 		c.t.Fatal(err)
 	}
+}
+
+// flipBit flips a bit in the middle of the value of key in b.
+func flipBit(b *bolt.Bucket, key []byte) error {
+	v := append([]byte(nil), b.Get(key)...)
+	if len(v) == 0 {
+		return fmt.Errorf("no value %q", key)
+	}
+	v[len(v)/2] ^= 1
+	return b.Put(key, v)
 }
 
 // TestStoredBoardRestart: reactions, edits, deletes and a refused edit on

@@ -48,36 +48,49 @@ func GroupBoardStats(n *Node, groupID string) (BoardStats, error) {
 // plaintext, opened with the key the key store keeps for it, at the index of
 // the stored snapshot, then the plaintext of each part it lists.
 func StolenBoard(dir string, id *identity.Identity, groupID string) ([]byte, error) {
+	var plain []byte
+	err := withStoredBoard(dir, id, groupID, func(st *store.Store, _ *keystore.Store, gid crypto.GroupID, sb *storedBoard, board []byte) error {
+		plain = append(plain, board...)
+		for i := range sb.Parts {
+			_, part, err := openPart(st, gid, &sb.Parts[i])
+			if err != nil {
+				return err
+			}
+			plain = append(plain, part...)
+		}
+		return nil
+	})
+	return plain, err
+}
+
+// withStoredBoard opens the store and the key store in the home dir of a
+// stopped node with its identity, and runs fn with them and the stored
+// board of the group, opened at the index of the stored snapshot, with its
+// plaintext.
+func withStoredBoard(dir string, id *identity.Identity, groupID string, fn func(*store.Store, *keystore.Store, crypto.GroupID, *storedBoard, []byte) error) error {
 	gid, err := crypto.ParseGroupID(groupID)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ks, err := keystore.Open(filepath.Join(dir, keyStoreFile), id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer ks.Close()
 	st, err := store.Open(filepath.Join(dir, "store.db"))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer st.Close()
 	snap, err := st.LoadSnapshot(gid[:])
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sb, plain, err := openBoard(st, ks, gid, snap.GetMetadata().GetIndex())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for i := range sb.Parts {
-		_, part, err := openPart(st, gid, &sb.Parts[i])
-		if err != nil {
-			return nil, err
-		}
-		plain = append(plain, part...)
-	}
-	return plain, nil
+	return fn(st, ks, gid, sb, plain)
 }
 
 // DropStoredBoard deletes the key of the stored board of a group in the
@@ -99,53 +112,33 @@ func DropStoredBoard(dir string, id *identity.Identity, groupID string) error {
 // stopped node as an older DeMeS wrote it, version 1, every record in the
 // board itself and no parts: what a node finds after an upgrade.
 func DowngradeBoard(dir string, id *identity.Identity, groupID string) error {
-	gid, err := crypto.ParseGroupID(groupID)
-	if err != nil {
-		return err
-	}
-	ks, err := keystore.Open(filepath.Join(dir, keyStoreFile), id)
-	if err != nil {
-		return err
-	}
-	defer ks.Close()
-	st, err := store.Open(filepath.Join(dir, "store.db"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	snap, err := st.LoadSnapshot(gid[:])
-	if err != nil {
-		return err
-	}
-	sb, _, err := openBoard(st, ks, gid, snap.GetMetadata().GetIndex())
-	if err != nil {
-		return err
-	}
-	if sb.Version != 2 || len(sb.Parts) == 0 {
-		return fmt.Errorf("a stored board of version %d with %d parts, want version 2 with parts", sb.Version, len(sb.Parts))
-	}
-	for i := range sb.Parts {
-		sp, _, err := openPart(st, gid, &sb.Parts[i])
+	return withStoredBoard(dir, id, groupID, func(st *store.Store, ks *keystore.Store, gid crypto.GroupID, sb *storedBoard, _ []byte) error {
+		if sb.Version != 2 || len(sb.Parts) == 0 {
+			return fmt.Errorf("a stored board of version %d with %d parts, want version 2 with parts", sb.Version, len(sb.Parts))
+		}
+		for i := range sb.Parts {
+			sp, _, err := openPart(st, gid, &sb.Parts[i])
+			if err != nil {
+				return err
+			}
+			sb.Records = append(sb.Records, sp.Records...)
+		}
+		sb.Version, sb.Parts = 1, nil
+		plain, err := boardEnc.Marshal(sb)
 		if err != nil {
 			return err
 		}
-		sb.Records = append(sb.Records, sp.Records...)
-	}
-	sb.Version, sb.Parts = 1, nil
-	plain, err := boardEnc.Marshal(sb)
-	if err != nil {
-		return err
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return err
-	}
-	blob, err := seal(key, plain, boardAAD(gid, sb.Index))
-	if err != nil {
-		return err
-	}
-	if err := st.SaveBoardParts(gid[:], blob, nil, nil); err != nil {
-		return err
-	}
-	return ks.Put(boardKeyName(gid), key, time.Time{})
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			return err
+		}
+		blob, err := seal(key, plain, boardAAD(gid, sb.Index))
+		if err != nil {
+			return err
+		}
+		if err := st.SaveBoardParts(gid[:], blob, nil, nil); err != nil {
+			return err
+		}
+		return ks.Put(boardKeyName(gid), key, time.Time{})
+	})
 }

@@ -24,6 +24,11 @@ type ChaosOptions struct {
 	Parallel int
 	// Churn adds membership changes to the schedules (chaos.Options.Churn).
 	Churn bool
+	// StoredBoard gives the nodes a snapshot every 8 entries and a window
+	// of 4 messages in memory, so that restarts take the board (the
+	// reactions the schedules send) from the stored board, not from the
+	// messages they read again.
+	StoredBoard bool
 	// Progress, when set, receives a line per schedule.
 	Progress io.Writer
 }
@@ -77,7 +82,11 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 		}
 		seed := o.FirstSeed + int64(k)
 		start := time.Now()
-		rep, err := chaos.Run(ctx, chaos.Options{Seed: seed, Nodes: o.Nodes, Churn: o.Churn})
+		co := chaos.Options{Seed: seed, Nodes: o.Nodes, Churn: o.Churn}
+		if o.StoredBoard {
+			co.SnapshotEntries, co.SnapshotKeep, co.MessageWindow = 8, 2, 4
+		}
+		rep, err := chaos.Run(ctx, co)
 		mu.Lock()
 		defer mu.Unlock()
 		if ctx.Err() != nil {

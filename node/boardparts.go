@@ -83,6 +83,18 @@ func (g *group) keeps(r *boardRecord) bool {
 	return g.n.keys.holds(g.id, r.keyRef()) && !g.belowFloor(r)
 }
 
+// keptOnly returns the records of rs that the key policy keeps, in place,
+// and clears the file bodies of the others.
+func (g *group) keptOnly(rs []boardRecord) []boardRecord {
+	return slices.DeleteFunc(rs, func(r boardRecord) bool {
+		if g.keeps(&r) {
+			return false
+		}
+		clear(r.File)
+		return true
+	})
+}
+
 // keepsAll reports whether the key policy still keeps every record of p.
 func (g *group) keepsAll(p *boardPart) bool {
 	for ref, c1 := range p.keys {
@@ -179,6 +191,14 @@ func (g *group) writeBoard(index uint64, again bool) error {
 	again = again || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) })
 	parts := slices.Clone(g.blog.parts)
 	puts := map[uint64][]byte{}
+	// The keys of the parts sealed here, cleared unless the board that
+	// lists them is stored.
+	var sealed [][]byte
+	defer func() {
+		for _, k := range sealed {
+			clear(k)
+		}
+	}()
 	opened := map[uint64][]boardRecord{} // the records of parts read here
 	if again {
 		kept := parts[:0]
@@ -192,13 +212,14 @@ func (g *group) writeBoard(index uint64, again bool) error {
 			if err != nil {
 				return err
 			}
-			if rs = slices.DeleteFunc(rs, func(r boardRecord) bool { return !g.keeps(&r) }); len(rs) == 0 {
+			if rs = g.keptOnly(rs); len(rs) == 0 {
 				continue // no record left: the part goes
 			}
 			np, blob, err := g.sealPart(p.Num, rs)
 			if err != nil {
 				return err
 			}
+			sealed = append(sealed, np.Key)
 			puts[p.Num], opened[p.Num] = blob, rs
 			kept = append(kept, np)
 		}
@@ -226,7 +247,7 @@ func (g *group) writeBoard(index uint64, again bool) error {
 					return err
 				}
 			}
-			fresh = append(slices.DeleteFunc(rs, func(r boardRecord) bool { return !g.keeps(&r) }), fresh...)
+			fresh = append(g.keptOnly(rs), fresh...)
 			delete(puts, prev.Num)
 			parts = parts[:len(parts)-1]
 		}
@@ -234,6 +255,7 @@ func (g *group) writeBoard(index uint64, again bool) error {
 		if err != nil {
 			return err
 		}
+		sealed = append(sealed, p.Key)
 		puts[index] = blob
 		parts = append(parts, p)
 	}
@@ -245,6 +267,11 @@ func (g *group) writeBoard(index uint64, again bool) error {
 	if !stored {
 		return err
 	}
+	// Stored: the keys of the parts it lists are the board's now; those
+	// of parts sealed and then merged away go.
+	sealed = slices.DeleteFunc(sealed, func(k []byte) bool {
+		return slices.ContainsFunc(parts, func(p boardPart) bool { return &p.Key[0] == &k[0] })
+	})
 	// Stored, though its key may not be (err): memory follows the store,
 	// and the next board written has a key again.
 	for i := range g.blog.records[:n] {

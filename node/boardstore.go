@@ -269,6 +269,11 @@ func (g *group) restoreHistory(first, upto uint64) error {
 		if err := g.n.keys.store.Delete(boardKeyName(g.id)); err != nil {
 			g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot delete the key of an unusable stored board")
 		}
+		if sb != nil {
+			for i := range sb.Parts {
+				clear(sb.Parts[i].Key) // the parts go with the board
+			}
+		}
 		g.board, g.blog = content.Board{}, boardLog{}
 		if err := g.rebuildHistory(first, upto); err != nil {
 			return err

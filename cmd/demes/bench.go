@@ -22,7 +22,7 @@ type benchOptions struct {
 	sizes, senders                       []int
 	duration, jitter                     time.Duration
 	progress                             io.Writer
-	checkpoints, churn                   bool
+	checkpoints, churn, storedBoard      bool
 	nodes, history                       int
 	seed                                 int64
 	transport                            bench.Transport
@@ -72,6 +72,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.nodes, "nodes", 3, "chaos: the group's size")
 	f.IntVar(&o.history, "history", 100_000, "history: how many messages the group gets")
 	f.BoolVar(&o.churn, "churn", false, "chaos: membership changes during the faults (members join, leave, one is away for most of the schedule)")
+	f.BoolVar(&o.storedBoard, "stored-board", false, "chaos: a snapshot every 8 entries and 4 messages in memory, so that restarts take the reactions from the stored board")
 	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (off by default so that the figures measure messages; see docs/BENCHMARKS.md)")
 	transport := f.String("transport", string(bench.HTTP), "latency, failover, throughput: how the nodes talk: `http`, p2p (libp2p on loopback) or p2p-relay (libp2p through a circuit relay; latency only)")
 	quiet := f.Bool("quiet", false, "print no progress on stderr")
@@ -321,7 +322,7 @@ func benchElection(ctx context.Context, o benchOptions) ([]bench.Figure, error) 
 // benchChaos runs node/chaos's random fault schedules and checks the
 // delivery guarantees after each.
 func benchChaos(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
-	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Nodes: o.nodes, Churn: o.churn, Progress: o.progress})
+	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Nodes: o.nodes, Churn: o.churn, StoredBoard: o.storedBoard, Progress: o.progress})
 	for _, v := range append(r.Violations, r.Errors...) {
 		if o.progress != nil {
 			fmt.Fprintf(o.progress, "demes: %v\n", v)

@@ -168,27 +168,18 @@ func openPart(st *store.Store, gid crypto.GroupID, p *boardPart) (*storedPart, [
 
 // saveBoard stores the board as of the snapshot at index: the records not
 // stored yet, up to index, that the key policy keeps, as a new part, merged
-// with the parts before it as the comment above says. A failure is logged
-// and changes nothing: the records stay in memory for the next snapshot,
-// and the next restart rebuilds the board from the log.
-func (g *group) saveBoard(index uint64) { g.storeBoard(index, false) }
-
-// storeBoard is saveBoard; with again, it also writes again, or deletes,
-// the parts that hold records the key policy no longer keeps
-// (forgetDeleted).
-func (g *group) storeBoard(index uint64, again bool) {
-	if err := g.writeBoard(index, again); err != nil {
+// with the parts before it as the comment above says; and it writes again,
+// or deletes, the parts that hold records the key policy no longer keeps.
+// A failure is logged and changes nothing: the records stay in memory for
+// the next snapshot, and the next restart rebuilds the board from the log.
+func (g *group) saveBoard(index uint64) {
+	if err := g.writeBoard(index); err != nil {
 		g.n.log.Error().Err(err).Str("group", g.id.String()).Uint64("index", index).
 			Msg("cannot store the board; the next restart reads the whole log to rebuild it")
 	}
 }
 
-func (g *group) writeBoard(index uint64, again bool) error {
-	// A part that holds a record the key policy no longer keeps is written
-	// again whenever the board is, not only when forgetDeleted asks: that
-	// one may have failed, and nothing else would ask again until the
-	// policy deletes another key.
-	again = again || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) })
+func (g *group) writeBoard(index uint64) error {
 	parts := slices.Clone(g.blog.parts)
 	puts := map[uint64][]byte{}
 	// The keys of the parts sealed here, cleared unless the board that
@@ -200,31 +191,32 @@ func (g *group) writeBoard(index uint64, again bool) error {
 		}
 	}()
 	opened := map[uint64][]boardRecord{} // the records of parts read here
-	if again {
-		kept := parts[:0]
-		for i := range parts {
-			p := parts[i]
-			if g.keepsAll(&p) {
-				kept = append(kept, p)
-				continue
-			}
-			rs, err := g.loadPart(&p)
-			if err != nil {
-				return err
-			}
-			if rs = g.keptOnly(rs); len(rs) == 0 {
-				continue // no record left: the part goes
-			}
-			np, blob, err := g.sealPart(p.Num, rs)
-			if err != nil {
-				return err
-			}
-			sealed = append(sealed, np.Key)
-			puts[p.Num], opened[p.Num] = blob, rs
-			kept = append(kept, np)
+	// Every board written looks at the parts' summaries, not only the one
+	// forgetDeleted asks for: that one may have failed, and nothing else
+	// would ask again until the policy deletes another key.
+	kept := parts[:0]
+	for i := range parts {
+		p := parts[i]
+		if g.keepsAll(&p) {
+			kept = append(kept, p)
+			continue
 		}
-		parts = kept
+		rs, err := g.loadPart(&p)
+		if err != nil {
+			return err
+		}
+		if rs = g.keptOnly(rs); len(rs) == 0 {
+			continue // no record left: the part goes
+		}
+		np, blob, err := g.sealPart(p.Num, rs)
+		if err != nil {
+			return err
+		}
+		sealed = append(sealed, np.Key)
+		puts[p.Num], opened[p.Num] = blob, rs
+		kept = append(kept, np)
 	}
+	parts = kept
 	n := 0 // the records in memory this stores (or drops)
 	var fresh []boardRecord
 	for i := range g.blog.records {

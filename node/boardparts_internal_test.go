@@ -89,7 +89,7 @@ func TestFailedForgetIsRetried(t *testing.T) {
 		g.n.keys.kept[senderName("sender", g.id, k)] = true
 	}
 	g.blog.records = []boardRecord{partRecord(1, k1, 1), partRecord(2, k1, 2), partRecord(3, k1, 3)}
-	if err := g.writeBoard(3, false); err != nil {
+	if err := g.writeBoard(3); err != nil {
 		t.Fatal(err)
 	}
 	g.snapIndex = 3
@@ -108,7 +108,7 @@ func TestFailedForgetIsRetried(t *testing.T) {
 	}
 	// The next snapshot stores one record more, under a key still held.
 	g.blog.records = append(g.blog.records, partRecord(5, k2, 1))
-	if err := g.writeBoard(5, false); err != nil {
+	if err := g.writeBoard(5); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range storedRecords(t, g, 5) {
@@ -128,7 +128,7 @@ func TestRecordWithoutCounterHidesNoFloor(t *testing.T) {
 	k := crypto.KeyRef{Epoch: 1}
 	g.n.keys.kept[senderName("sender", g.id, k)] = true
 	g.blog.records = []boardRecord{partRecord(1, k, 0), partRecord(2, k, 5)}
-	if err := g.writeBoard(2, false); err != nil {
+	if err := g.writeBoard(2); err != nil {
 		t.Fatal(err)
 	}
 	g.snapIndex = 2

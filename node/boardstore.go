@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/fxamacker/cbor/v2"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -289,7 +290,7 @@ func (g *group) restoreHistory(first, upto uint64) error {
 		// Records of keys deleted since the board was stored (while
 		// the node was down): not kept on disk either. A board of
 		// version 1 is stored in a part.
-		g.storeBoard(upto, true)
+		g.saveBoard(upto)
 	}
 	if g.hist.first != 0 {
 		// The window: the newest messages before the snapshot, read back
@@ -366,27 +367,13 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 // under new keys with the board of the latest snapshot, so that neither
 // memory nor disk keeps what the retention policy deleted.
 func (g *group) forgetDeleted() {
-	kept := g.blog.records[:0]
-	for _, r := range g.blog.records {
-		if g.keeps(&r) {
-			kept = append(kept, r)
-		} else {
-			clear(r.File)
-		}
-	}
-	dropped := len(g.blog.records) - len(kept)
-	clear(g.blog.records[len(kept):])
-	g.blog.records = kept
+	n := len(g.blog.records)
+	g.blog.records = g.keptOnly(g.blog.records)
 	if g.snapIndex == 0 {
 		return
 	}
-	for i := range g.blog.parts {
-		if !g.keepsAll(&g.blog.parts[i]) {
-			dropped++
-		}
-	}
-	if dropped > 0 {
-		g.storeBoard(g.snapIndex, true)
+	if len(g.blog.records) < n || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) }) {
+		g.saveBoard(g.snapIndex)
 	}
 }
 

@@ -3,7 +3,6 @@ package chaos
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -69,22 +68,10 @@ func (r *runner) react(ctx context.Context, from int, target, emoji string, wait
 	var ref [16]byte
 	if _, err := hex.Decode(ref[:], []byte(target)); err != nil {
 		res.err = err
-	} else if n := r.c.Node(from); n != nil {
-		sctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
-		m, err := n.Post(sctx, r.c.GroupID, content.Content{Kind: content.Reaction, Ref: &ref, Emoji: emoji}, wait)
-		cancel()
-		res.err = err
-		switch {
-		case err != nil:
-		case m.Unchanged, m.State == node.StateCommitted:
-			// Unchanged: the node has that reaction already (or in
-			// its outbox), so it shows as if this one committed.
-			res.out = acked
-		default:
-			res.out = queued
-		}
 	} else {
-		res.err = errors.New("node crashed before the reaction")
+		_, res.out, res.err = r.call(ctx, from, wait, func(ctx context.Context, n *node.Node) (node.Message, error) {
+			return n.Post(ctx, r.c.GroupID, content.Content{Kind: content.Reaction, Ref: &ref, Emoji: emoji}, wait)
+		})
 	}
 	r.mu.Lock()
 	r.reacts = append(r.reacts, res)

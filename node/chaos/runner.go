@@ -383,26 +383,39 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 }
 
 func (r *runner) send(ctx context.Context, from int, text string, wait time.Duration) {
-	res := sendResult{text: text, from: from, out: failed}
-	if n := r.c.Node(from); n != nil {
-		sctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
-		m, err := n.Send(sctx, r.c.GroupID, text, wait)
-		cancel()
-		res.err = err
-		switch {
-		case err != nil:
-		case m.State == node.StateCommitted:
-			res.out = acked
-			r.noteAcked(from, m.ID)
-		default:
-			res.out = queued
-		}
-	} else {
-		res.err = errors.New("node crashed before the send")
+	res := sendResult{text: text, from: from}
+	var m node.Message
+	m, res.out, res.err = r.call(ctx, from, wait, func(ctx context.Context, n *node.Node) (node.Message, error) {
+		return n.Send(ctx, r.c.GroupID, text, wait)
+	})
+	if res.out == acked {
+		r.noteAcked(from, m.ID)
 	}
 	r.mu.Lock()
 	r.results = append(r.results, res)
 	r.mu.Unlock()
+}
+
+// call makes node from send (fn: Send or Post, waiting up to wait), and
+// returns what it answered and the outcome: acknowledged when committed, or
+// when the node had nothing to send (Unchanged: a reaction it has already,
+// which shows as if committed), queued otherwise, failed on an error or
+// with the node down.
+func (r *runner) call(ctx context.Context, from int, wait time.Duration, fn func(context.Context, *node.Node) (node.Message, error)) (node.Message, outcome, error) {
+	n := r.c.Node(from)
+	if n == nil {
+		return node.Message{}, failed, errors.New("node crashed before the send")
+	}
+	cctx, cancel := context.WithTimeout(ctx, wait+10*time.Second)
+	defer cancel()
+	m, err := fn(cctx, n)
+	switch {
+	case err != nil:
+		return m, failed, err
+	case m.Unchanged, m.State == node.StateCommitted:
+		return m, acked, nil
+	}
+	return m, queued, nil
 }
 
 // committed lists node i's committed messages.

@@ -46,6 +46,8 @@ type ChaosResult struct {
 	Elapsed Samples
 	// Totals over all schedules.
 	Sent, Acked, Queued, Failed, Delivered, Reactions, Crashes, HostKills int
+	// StoredBoard is ChaosOptions.StoredBoard, for the note.
+	StoredBoard bool
 }
 
 // Figures returns the table lines of the result.
@@ -56,6 +58,9 @@ func (r ChaosResult) Figures() []Figure {
 		Median: float64(bad), P99: nan(), Target: fmt.Sprintf("0 of %d", r.Schedules), Verdict: verdict(bad == 0 && r.Schedules > 0),
 		Note: fmt.Sprintf("%d violations, %d errors; %d sends (%d acknowledged, %d queued), %d reactions, %d crashes (%d hosts)",
 			len(r.Violations), len(r.Errors), r.Sent, r.Acked, r.Queued, r.Reactions, r.Crashes, r.HostKills),
+	}
+	if r.StoredBoard {
+		f.Note += "; restarts from the stored board (a snapshot every 8 entries, 4 messages in memory)"
 	}
 	d := durationFigure("chaos: one schedule, run to checked", "s", r.Elapsed, 0, 0)
 	return []Figure{f, d}
@@ -74,7 +79,7 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 	if o.Parallel <= 0 {
 		o.Parallel = 1
 	}
-	r := ChaosResult{Schedules: o.Schedules}
+	r := ChaosResult{Schedules: o.Schedules, StoredBoard: o.StoredBoard}
 	var mu sync.Mutex
 	err := nodetest.Parallel(o.Schedules, o.Parallel, func(k int) error {
 		if ctx.Err() != nil {

@@ -2,6 +2,8 @@ package chaos
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -156,41 +158,77 @@ func rejoined(m memberSeq) memberSeq {
 }
 
 // TestBoardCheckCatchesEachViolation: checkBoards names "one board" when
-// two settled members show different reactions on a message, and
-// "acknowledged reactions shown" when an acknowledged or queued reaction
-// shows nowhere, or a message shows more than one reaction or one never
-// sent to it; a failed one may be lost or delivered, and a later reaction
-// of the same member may replace an earlier one.
+// two settled members that can read all of a message show different
+// reactions on it, and "acknowledged reactions shown" when an acknowledged
+// or queued reaction shows nowhere, or a message shows more than one
+// reaction or one never sent to it; a failed one may be lost or delivered,
+// a later reaction of the same member may replace an earlier one, a member
+// that joined after a message (or lists it from an earlier membership) may
+// miss its reactions, and a queued reaction of a member that left may be
+// lost.
 func TestBoardCheckCatchesEachViolation(t *testing.T) {
 	react := func(out outcome, target string) reactResult {
 		return reactResult{target: target, emoji: "👍", out: out}
 	}
+	// view is a member joined at joinedAt that shows, for each message
+	// "id@index", the reactions given.
+	view := func(joinedAt uint64, notes map[string]string) boardView {
+		v := boardView{node: fmt.Sprintf("joined at %d", joinedAt), joinedAt: joinedAt, notes: map[string]shownNote{}}
+		for k, r := range notes {
+			var id string
+			var index uint64
+			if _, err := fmt.Sscanf(strings.Replace(k, "@", " ", 1), "%s %d", &id, &index); err != nil {
+				t.Fatal(err)
+			}
+			v.notes[id] = shownNote{index: index, reactions: r}
+		}
+		return v
+	}
+	two := func(a, b map[string]string) []boardView { return []boardView{view(0, a), view(0, b)} }
 	for _, tc := range []struct {
-		name   string
-		shown  []map[string]string
-		reacts []reactResult
-		want   string
+		name    string
+		views   []boardView
+		reacts  []reactResult
+		current map[int]bool // default: node0 only (every reaction's sender)
+		want    string
 	}{
-		{name: "all fine", shown: []map[string]string{{"a": "👍 x1", "b": ""}, {"a": "👍 x1", "b": ""}},
+		{name: "all fine", views: two(map[string]string{"a@5": "👍 x1", "b@6": ""}, map[string]string{"a@5": "👍 x1", "b@6": ""}),
 			reacts: []reactResult{react(acked, "a"), react(queued, "a"), react(failed, "b")}},
-		{name: "a failed reaction delivered is fine", shown: []map[string]string{{"a": "👍 x1"}, {"a": "👍 x1"}},
+		{name: "a failed reaction delivered is fine", views: two(map[string]string{"a@5": "👍 x1"}, map[string]string{"a@5": "👍 x1"}),
 			reacts: []reactResult{react(failed, "a")}},
-		{name: "replaced by a later reaction", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "🎉 x1"}},
+		{name: "replaced by a later reaction", views: two(map[string]string{"a@5": "🎉 x1"}, map[string]string{"a@5": "🎉 x1"}),
 			reacts: []reactResult{react(acked, "a"), {target: "a", emoji: "🎉", out: acked}}},
-		{name: "members show different reactions", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "👍 x1"}},
+		{name: "members show different reactions", views: two(map[string]string{"a@5": "🎉 x1"}, map[string]string{"a@5": "👍 x1"}),
 			reacts: []reactResult{react(acked, "a"), {target: "a", emoji: "🎉", out: acked}}, want: InvOneBoard},
-		{name: "a member misses a reaction", shown: []map[string]string{{"a": "👍 x1"}, {"a": ""}}, want: InvOneBoard},
-		{name: "a reaction counted twice", shown: []map[string]string{{"a": "👍 x2"}, {"a": "👍 x2"}},
+		{name: "a member misses a reaction", views: two(map[string]string{"a@5": "👍 x1"}, map[string]string{"a@5": ""}), want: InvOneBoard},
+		{name: "a reaction counted twice", views: two(map[string]string{"a@5": "👍 x2"}, map[string]string{"a@5": "👍 x2"}),
 			reacts: []reactResult{react(acked, "a")}, want: InvReactions},
-		{name: "a reaction never sent to it", shown: []map[string]string{{"a": "🎉 x1"}, {"a": "🎉 x1"}},
+		{name: "a reaction never sent to it", views: two(map[string]string{"a@5": "🎉 x1"}, map[string]string{"a@5": "🎉 x1"}),
 			reacts: []reactResult{react(acked, "a"), {target: "b", emoji: "🎉", out: acked}}, want: InvReactions},
-		{name: "an acknowledged reaction is lost", shown: []map[string]string{{"a": ""}, {"a": ""}},
+		{name: "an acknowledged reaction is lost", views: two(map[string]string{"a@5": ""}, map[string]string{"a@5": ""}),
 			reacts: []reactResult{react(acked, "a")}, want: InvReactions},
-		{name: "a queued reaction is lost", shown: []map[string]string{{"a": "", "b": "👍 x1"}},
+		{name: "a queued reaction is lost", views: []boardView{view(0, map[string]string{"a@5": "", "b@6": "👍 x1"})},
 			reacts: []reactResult{react(queued, "a")}, want: InvReactions},
+		// Churn: members joined at different points.
+		{name: "a member joined after the message misses its reaction", views: []boardView{view(0, map[string]string{"a@5": "👍 x1"}), view(7, map[string]string{"a@5": ""})},
+			reacts: []reactResult{react(acked, "a")}},
+		{name: "a member joined just before the message misses its reaction", views: []boardView{view(0, map[string]string{"a@5": "👍 x1"}), view(4, map[string]string{"a@5": ""})},
+			reacts: []reactResult{react(acked, "a")}, want: InvOneBoard},
+		{name: "a member that returned misses a reaction", views: []boardView{view(0, map[string]string{"a@5": "👍 x1"}), view(2, map[string]string{"a@5": "👍 x1"}), view(3, map[string]string{"a@5": ""})},
+			reacts: []reactResult{react(acked, "a")}, want: InvOneBoard},
+		{name: "no member can read all of the message", views: []boardView{view(9, map[string]string{"a@5": ""})},
+			reacts: []reactResult{react(acked, "a")}},
+		{name: "a queued reaction of a member that left is lost", views: two(map[string]string{"a@5": ""}, map[string]string{"a@5": ""}),
+			reacts: []reactResult{react(queued, "a")}, current: map[int]bool{1: true}},
+		{name: "an acknowledged reaction of a member that left is lost", views: two(map[string]string{"a@5": ""}, map[string]string{"a@5": ""}),
+			reacts: []reactResult{react(acked, "a")}, current: map[int]bool{1: true}, want: InvReactions},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkBoards(tc.shown, tc.reacts)
+			current := tc.current
+			if current == nil {
+				current = map[int]bool{0: true}
+			}
+			err := checkBoards(tc.views, tc.reacts, current)
 			var v *Violation
 			switch {
 			case tc.want == "" && err != nil:

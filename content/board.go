@@ -85,6 +85,18 @@ func (n *Note) react(who, emoji string) {
 // that message (applied before the change).
 type Lookup func(id [16]byte) (author string, ok bool)
 
+// MarkChange records the message id as a change that was applied before,
+// without applying it: for a board that holds part of a group's changes
+// (a node keeps the rest in its store), the change of another message
+// whose own note it learns.
+func (b *Board) MarkChange(id [16]byte) {
+	if b.changes == nil {
+		b.changes = map[[16]byte]struct{}{}
+		b.notes = map[[16]byte]*Note{}
+	}
+	b.changes[id] = struct{}{}
+}
+
 // IsChange reports whether the message id is a change (a reaction, an edit
 // or a delete) that Apply took or refused: it is not listed.
 func (b *Board) IsChange(id [16]byte) bool {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -96,14 +97,7 @@ func (g *group) keptOnly(rs []boardRecord) []boardRecord {
 }
 
 // keepsAll reports whether the key policy still keeps every record of p.
-func (g *group) keepsAll(p *boardPart) bool {
-	for ref, c1 := range p.keys {
-		if !g.n.keys.holds(g.id, ref) || pastFloor(c1, g.n.keys.floorOf(g.id, ref)) {
-			return false
-		}
-	}
-	return true
-}
+func (g *group) keepsAll(p *boardPart) bool { return g.keepsKeys(p.keys) }
 
 // sealPart seals records as the part numbered num, under a new key.
 func (g *group) sealPart(num uint64, records []boardRecord) (boardPart, []byte, error) {
@@ -218,16 +212,25 @@ func (g *group) writeBoard(index uint64) error {
 	}
 	parts = kept
 	n := 0 // the records in memory this stores (or drops)
-	var fresh []boardRecord
+	var fresh, changes []boardRecord
 	for i := range g.blog.records {
 		r := &g.blog.records[i]
 		if r.Index > index {
 			break
 		}
 		n++
-		if g.keeps(r) {
+		switch {
+		case !g.keeps(r):
+		case len(r.File) > 0:
 			fresh = append(fresh, *r)
+		default:
+			changes = append(changes, *r) // to the pages of notes (boardnotes.go)
 		}
+	}
+	pageWrites, pages, made, err := g.writePages(changes)
+	sealed = append(sealed, made...)
+	if err != nil {
+		return err
 	}
 	if len(fresh) > 0 {
 		for len(parts) > 0 && (parts[len(parts)-1].N <= 2*len(fresh) || parts[len(parts)-1].Num >= index) {
@@ -252,31 +255,45 @@ func (g *group) writeBoard(index uint64) error {
 		parts = append(parts, p)
 	}
 	sb := storedBoard{Version: storedBoardVersion, Index: index, Marks: g.n.keys.groupMarks(g.id), Parts: parts}
+	for _, num := range slices.Sorted(maps.Keys(pages)) {
+		sb.Pages = append(sb.Pages, pages[num])
+	}
 	if g.hist.first <= index {
 		sb.First = g.hist.first
 	}
-	stored, err := g.sealBoard(&sb, puts)
+	stored, err := g.sealBoard(&sb, puts, pageWrites)
 	if !stored {
 		return err
 	}
-	// Stored: the keys of the parts it lists are the board's now; those
-	// of parts sealed and then merged away go.
-	sealed = slices.DeleteFunc(sealed, func(k []byte) bool {
-		return slices.ContainsFunc(parts, func(p boardPart) bool { return &p.Key[0] == &k[0] })
-	})
+	// Stored: the keys of the parts and pages it lists are the board's
+	// now; those of parts sealed and then merged away go.
+	listed := func(k []byte) bool {
+		return slices.ContainsFunc(parts, func(p boardPart) bool { return &p.Key[0] == &k[0] }) ||
+			slices.ContainsFunc(sb.Pages, func(p notePage) bool { return &p.Key[0] == &k[0] })
+	}
+	sealed = slices.DeleteFunc(sealed, listed)
 	// Stored, though its key may not be (err): memory follows the store,
 	// and the next board written has a key again.
 	for i := range g.blog.records[:n] {
 		clear(g.blog.records[i].File)
 	}
-	g.blog.records = slices.Delete(g.blog.records, 0, n)
-	// The keys of the parts replaced or deleted leave memory too.
+	// A fresh array: the old one, sized for every record since the last
+	// snapshot, would stay.
+	g.blog.records = slices.Clone(g.blog.records[n:])
+	g.blog.reindex()
+	// The keys of the parts and pages replaced or deleted leave memory
+	// too.
 	for _, old := range g.blog.parts {
-		if !slices.ContainsFunc(parts, func(p boardPart) bool { return &p.Key[0] == &old.Key[0] }) {
+		if !listed(old.Key) {
 			clear(old.Key)
 		}
 	}
-	g.blog.parts, g.blog.covered = parts, max(g.blog.covered, index)
+	for _, old := range g.blog.pages {
+		if !listed(old.Key) {
+			clear(old.Key)
+		}
+	}
+	g.blog.parts, g.blog.pages, g.blog.covered = parts, pages, max(g.blog.covered, index)
 	return err
 }
 
@@ -284,7 +301,7 @@ func (g *group) writeBoard(index uint64) error {
 // (blobs by number), deleting the parts it no longer lists; then it keeps
 // its key, which erases the previous board's. It reports whether it stored
 // the board (its key may have failed still).
-func (g *group) sealBoard(sb *storedBoard, puts map[uint64][]byte) (bool, error) {
+func (g *group) sealBoard(sb *storedBoard, puts map[uint64][]byte, pages map[uint64]store.PageWrite) (bool, error) {
 	plain, err := boardEnc.Marshal(sb)
 	if err != nil {
 		return false, fmt.Errorf("encode the board: %w", err)
@@ -299,16 +316,21 @@ func (g *group) sealBoard(sb *storedBoard, puts map[uint64][]byte) (bool, error)
 	if err != nil {
 		return false, err
 	}
-	var keep []uint64
+	w := store.BoardWrite{Board: blob, Parts: puts, Pages: pages}
 	for _, p := range sb.Parts {
 		if _, put := puts[p.Num]; !put {
-			keep = append(keep, p.Num)
+			w.KeepParts = append(w.KeepParts, p.Num)
 		}
 	}
-	// The board and its parts first, then its key, which erases the
-	// previous key: a crash between the two leaves a board that does not
-	// open, and the restart rebuilds it.
-	if err := g.n.store.SaveBoardParts(g.id[:], blob, puts, keep); err != nil {
+	for _, p := range sb.Pages {
+		if _, put := pages[p.Num]; !put {
+			w.KeepPages = append(w.KeepPages, p.Num)
+		}
+	}
+	// The board, its parts and pages first, then its key, which erases
+	// the previous key: a crash between the two leaves a board that does
+	// not open, and the restart rebuilds it.
+	if err := g.n.store.SaveBoard(g.id[:], w); err != nil {
 		return false, err
 	}
 	if err := g.n.keys.store.Put(boardKeyName(g.id), key, time.Time{}); err != nil {
@@ -320,7 +342,7 @@ func (g *group) sealBoard(sb *storedBoard, puts map[uint64][]byte) (bool, error)
 // boardRecords counts the records of the group's board: in memory and in
 // its stored parts.
 func (g *group) boardRecords() int {
-	n := len(g.blog.records)
+	n := len(g.blog.records) + g.blog.pageRecords()
 	for _, p := range g.blog.parts {
 		n += p.N
 	}

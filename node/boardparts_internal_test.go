@@ -37,7 +37,7 @@ func (m mapSecrets) Close() error                  { return nil }
 
 // partsGroup is a group with a real store and a key book in memory, enough
 // to store boards (boardparts.go): records under the sender keys it holds.
-func partsGroup(t *testing.T) (*group, *store.Store) {
+func partsGroup(t testing.TB) (*group, *store.Store) {
 	t.Helper()
 	st, err := store.Open(filepath.Join(t.TempDir(), "store.db"))
 	if err != nil {
@@ -53,8 +53,22 @@ func partsGroup(t *testing.T) (*group, *store.Store) {
 	return &group{n: n, id: gid}, st
 }
 
-func partRecord(index uint64, ref crypto.KeyRef, counter uint64) boardRecord {
-	return boardRecord{Index: index, ID: [16]byte{byte(index)}, Sender: ref.Sender, Epoch: ref.Epoch, KeyID: ref.ID, Counter: counter, Kind: 2, Emoji: "👍"}
+// partRecord is the record of a reaction at index, stored in a page of
+// notes, or with file set of a file message, stored in a part.
+func partRecord(index uint64, ref crypto.KeyRef, counter uint64, file bool) boardRecord {
+	r := boardRecord{Index: index, ID: [16]byte{byte(index)}, Sender: ref.Sender, Epoch: ref.Epoch, KeyID: ref.ID, Counter: counter, Kind: 2, Emoji: "👍"}
+	if file {
+		r.Kind, r.Emoji, r.File = 0, "", []byte("a file message's body")
+	}
+	return r
+}
+
+// inPartsAndPages runs test for records of file messages, which parts
+// store, and of changes, which pages of notes store.
+func inPartsAndPages(t *testing.T, test func(t *testing.T, file bool)) {
+	for _, file := range []bool{true, false} {
+		t.Run(map[bool]string{true: "parts", false: "pages"}[file], func(t *testing.T) { test(t, file) })
+	}
 }
 
 // storedRecords reads every record of g's board stored at index.
@@ -65,13 +79,9 @@ func storedRecords(t *testing.T, g *group, index uint64) []boardRecord {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []boardRecord
-	for i := range sb.Parts {
-		rs, err := g.loadPart(&sb.Parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, rs...)
+	out, err := storedBoardRecords(g.n.store, g.id, sb, func([]byte) {})
+	if err != nil {
+		t.Fatal(err)
 	}
 	return out
 }
@@ -82,13 +92,15 @@ func storedRecords(t *testing.T, g *group, index uint64) []boardRecord {
 // parts were looked at only when forgetDeleted asked, and a failure left
 // the records on disk, openable with the board's key, until the policy
 // deleted another key.
-func TestFailedForgetIsRetried(t *testing.T) {
+func TestFailedForgetIsRetried(t *testing.T) { inPartsAndPages(t, testFailedForgetIsRetried) }
+
+func testFailedForgetIsRetried(t *testing.T, file bool) {
 	g, st := partsGroup(t)
 	k1, k2 := crypto.KeyRef{Epoch: 1}, crypto.KeyRef{Epoch: 2}
 	for _, k := range []crypto.KeyRef{k1, k2} {
 		g.n.keys.kept[senderName("sender", g.id, k)] = true
 	}
-	g.blog.records = []boardRecord{partRecord(1, k1, 1), partRecord(2, k1, 2), partRecord(3, k1, 3)}
+	g.blog.records = []boardRecord{partRecord(1, k1, 1, file), partRecord(2, k1, 2, file), partRecord(3, k1, 3, file)}
 	if err := g.writeBoard(3); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +119,7 @@ func TestFailedForgetIsRetried(t *testing.T) {
 		t.Fatalf("%d records stored after the failed write, want the 3 stored before it", len(rs))
 	}
 	// The next snapshot stores one record more, under a key still held.
-	g.blog.records = append(g.blog.records, partRecord(5, k2, 1))
+	g.blog.records = append(g.blog.records, partRecord(5, k2, 1, file))
 	if err := g.writeBoard(5); err != nil {
 		t.Fatal(err)
 	}
@@ -124,10 +136,14 @@ func TestFailedForgetIsRetried(t *testing.T) {
 // floor passes 5: the part's summary of its keys must not take the first
 // for the lowest counter, which no floor passes.
 func TestRecordWithoutCounterHidesNoFloor(t *testing.T) {
+	inPartsAndPages(t, testRecordWithoutCounterHidesNoFloor)
+}
+
+func testRecordWithoutCounterHidesNoFloor(t *testing.T, file bool) {
 	g, _ := partsGroup(t)
 	k := crypto.KeyRef{Epoch: 1}
 	g.n.keys.kept[senderName("sender", g.id, k)] = true
-	g.blog.records = []boardRecord{partRecord(1, k, 0), partRecord(2, k, 5)}
+	g.blog.records = []boardRecord{partRecord(1, k, 0, file), partRecord(2, k, 5, file)}
 	if err := g.writeBoard(2); err != nil {
 		t.Fatal(err)
 	}

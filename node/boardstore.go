@@ -71,6 +71,10 @@ type boardRecord struct {
 	// a message of a version without one): the record is dropped once
 	// its key's floor passed it (keyfloor.go).
 	Counter uint64 `cbor:"14,keyasint,omitempty"`
+	// TargetIndex is the log index of the message a change changes, as
+	// looked up then (0: none found, or a record of a board before
+	// version 3): its note is stored under it (boardnotes.go).
+	TargetIndex uint64 `cbor:"15,keyasint,omitempty"`
 }
 
 func (r *boardRecord) keyRef() crypto.KeyRef {
@@ -89,13 +93,19 @@ type storedBoard struct {
 	Marks []boardMarks `cbor:"5,keyasint,omitempty"`
 	// Parts are the stored parts that hold the records, oldest first
 	// (boardparts.go); a board of version 1 holds its records itself.
+	// From version 3 on, the parts hold the records of file messages only.
 	Parts []boardPart `cbor:"6,keyasint,omitempty"`
+	// Pages are the stored pages that hold the notes, from version 3 on:
+	// the records of change messages (boardnotes.go).
+	Pages []notePage `cbor:"7,keyasint,omitempty"`
 }
 
-// storedBoardVersion is the version of the boards this node writes: 2,
-// whose records are in parts. It reads version 1 too, the board that held
-// every record itself and was written again whole at each snapshot.
-const storedBoardVersion = 2
+// storedBoardVersion is the version of the boards this node writes: 3,
+// whose change records are in pages of notes, its file records in parts.
+// It reads versions 1 (every record in the board itself, written again
+// whole at each snapshot) and 2 (every record in parts) too, and stores
+// their records as version 3 at once.
+const storedBoardVersion = 3
 
 // boardLog is what a group keeps to store its board: the records of the
 // change and file messages it applied, in log order.
@@ -103,9 +113,16 @@ type boardLog struct {
 	// records are the records not stored yet, in log order: those after
 	// the last snapshot whose board was stored.
 	records []boardRecord
-	// parts are the stored parts that hold the others (boardparts.go),
-	// as the last stored board lists them.
+	// parts are the stored parts that hold the other file records
+	// (boardparts.go), and pages the stored pages that hold the other
+	// change records (boardnotes.go), by number, as the last stored board
+	// lists them.
 	parts []boardPart
+	pages map[uint64]notePage
+	// byTarget indexes the change records of records by the log index of
+	// the message each changes, and changeIDs their own ids (reindex).
+	byTarget  map[uint64][]int
+	changeIDs map[[16]byte]struct{}
 	// covered is the index up to which the records and the parts hold
 	// every record: those of messages at or before it are not recorded
 	// again (the window read again after a restart).
@@ -116,6 +133,9 @@ type boardLog struct {
 	opened int
 	// restored tells whether this run started from a stored board.
 	restored bool
+	// damaged tells whether a note of a stored page failed to read
+	// (logged once).
+	damaged bool
 	// sealed counts the records this run sealed into parts (for tests:
 	// each is written again about log2 times, not at each snapshot).
 	sealed int
@@ -123,13 +143,14 @@ type boardLog struct {
 
 // record notes c, a change or file message by author whose content is cnt
 // (opened from body), applied now; target and found are what the lookup of
-// the message a change changes gave.
-func (l *boardLog) record(c *state.Chat, author string, cnt content.Content, body []byte, target string, found bool) {
+// the message a change changes gave, at is that message's index (0 if
+// none).
+func (l *boardLog) record(c *state.Chat, author string, cnt content.Content, body []byte, target string, found bool, at uint64) {
 	if c.Index <= l.covered || (len(l.records) > 0 && l.records[len(l.records)-1].Index >= c.Index) {
 		return
 	}
 	r := boardRecord{Index: c.Index, ID: c.ID, Sender: c.Sender, Epoch: c.Epoch, KeyID: c.KeyID, Author: author, Target: target, Found: found,
-		Counter: crypto.SealedCounter(c.Sealed)}
+		Counter: crypto.SealedCounter(c.Sealed), TargetIndex: at}
 	if cnt.Kind == content.File {
 		r.File = append([]byte(nil), body...)
 	} else {
@@ -139,6 +160,7 @@ func (l *boardLog) record(c *state.Chat, author string, cnt content.Content, bod
 		}
 	}
 	l.records = append(l.records, r)
+	l.index(len(l.records) - 1)
 }
 
 // content returns the change r records.
@@ -205,7 +227,7 @@ func openBoard(st *store.Store, ks interface{ Get(string) ([]byte, bool) }, gid 
 		clear(plain)
 		return nil, nil, fmt.Errorf("decode the stored board: %w", err)
 	}
-	if sb.Version < 1 || sb.Version > storedBoardVersion || sb.Index != index || sb.Version == 1 && len(sb.Parts) > 0 {
+	if sb.Version < 1 || sb.Version > storedBoardVersion || sb.Index != index || sb.Version == 1 && len(sb.Parts) > 0 || sb.Version < 3 && len(sb.Pages) > 0 {
 		clear(plain)
 		return nil, nil, fmt.Errorf("a stored board of version %d at %d, want version 1 to %d at %d", sb.Version, sb.Index, storedBoardVersion, index)
 	}
@@ -272,10 +294,14 @@ func (g *group) restoreHistory(first, upto uint64) error {
 		}
 		if sb != nil {
 			for i := range sb.Parts {
-				clear(sb.Parts[i].Key) // the parts go with the board
+				clear(sb.Parts[i].Key) // the parts and pages go with the board
+			}
+			for i := range sb.Pages {
+				clear(sb.Pages[i].Key)
 			}
 		}
-		g.board, g.blog = content.Board{}, boardLog{}
+		g.forgetNotes()
+		g.blog = boardLog{}
 		if err := g.rebuildHistory(first, upto); err != nil {
 			return err
 		}
@@ -286,10 +312,10 @@ func (g *group) restoreHistory(first, upto uint64) error {
 	g.blog.covered, g.blog.restored = upto, true
 	g.hist.first = sb.First
 	g.n.keys.restoreMarks(g.id, sb.Marks)
-	if skipped > 0 || sb.Version == 1 {
+	if skipped > 0 || sb.Version < storedBoardVersion {
 		// Records of keys deleted since the board was stored (while
 		// the node was down): not kept on disk either. A board of
-		// version 1 is stored in a part.
+		// an older version is stored as this version.
 		g.saveBoard(upto)
 	}
 	if g.hist.first != 0 {
@@ -308,19 +334,27 @@ func (g *group) restoreHistory(first, upto uint64) error {
 	return nil
 }
 
-// replayBoard applies the records of sb whose keys this node still holds
-// to the group's board and notes the files they name, as applying their
-// messages did. It returns how many records it skipped for their keys.
+// replayBoard notes the files that the file records of sb name, as
+// applying their messages did, and takes the pages of notes it lists
+// (restorePages); the board in memory learns the notes when asked
+// (boardnotes.go). The records of a board of an older version, whose parts
+// hold change records too, are kept in memory, to be stored as this
+// version at once. It returns how many records, and pages, it found that
+// the key policy no longer keeps.
 func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 	var names sharedNames
 	last := uint64(0)
-	replay := func(records []boardRecord, keep bool) error {
+	older := sb.Version < storedBoardVersion
+	replay := func(records []boardRecord) error {
 		for i := range records {
 			r := &records[i]
 			if r.Index <= last || r.Index > sb.Index {
 				return fmt.Errorf("the stored board's records are out of order at %d", r.Index)
 			}
 			last = r.Index
+			if len(r.File) == 0 && !older {
+				return fmt.Errorf("a part of the stored board holds the change at %d", r.Index)
+			}
 			names.share(r)
 			if !g.keeps(r) {
 				skipped++
@@ -331,11 +365,13 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 				if cnt, err := content.Parse(r.File); err == nil && cnt.Kind == content.File {
 					g.noteFile(c, r.Author, cnt.File)
 				}
-			} else {
-				// Refused changes are refused again, and not logged again.
-				_ = g.board.Apply(r.ID, r.Author, r.content(), func([16]byte) (string, bool) { return r.Target, r.Found })
+			} else if len(r.Ref) == 16 && r.TargetIndex == 0 {
+				// Stored before version 3: where its target is.
+				if idx, ok := g.st.MsgIDs.Lookup([16]byte(r.Ref)); ok && idx < r.Index {
+					r.TargetIndex = idx
+				}
 			}
-			if keep {
+			if older {
 				g.blog.records = append(g.blog.records, *r)
 			}
 		}
@@ -348,17 +384,29 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 			return 0, err
 		}
 		p.keys = partKeys(records)
-		if err := replay(records, false); err != nil {
+		if err := replay(records); err != nil {
 			return 0, err
 		}
 	}
-	// A board of version 1 holds the records itself: kept in memory until
-	// stored in a part (restoreHistory stores them at once).
-	if err := replay(sb.Records, true); err != nil {
+	// A board of version 1 holds the records itself.
+	if err := replay(sb.Records); err != nil {
+		return 0, err
+	}
+	if older {
+		// Every record is in memory, to be stored again: the old
+		// parts go with the next board.
+		for i := range sb.Parts {
+			clear(sb.Parts[i].Key)
+		}
+		sb.Parts = nil
+	}
+	stale, err := g.restorePages(sb.Pages)
+	if err != nil {
 		return 0, err
 	}
 	g.blog.parts = sb.Parts
-	return skipped, nil
+	g.blog.reindex()
+	return skipped + stale, nil
 }
 
 // forgetDeleted drops the records of messages sealed under keys the key
@@ -369,10 +417,18 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 func (g *group) forgetDeleted() {
 	n := len(g.blog.records)
 	g.blog.records = g.keptOnly(g.blog.records)
-	if g.snapIndex == 0 {
+	stale := len(g.blog.records) < n || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) })
+	for _, p := range g.blog.pages {
+		stale = stale || !g.keepsKeys(p.keys)
+	}
+	if !stale {
 		return
 	}
-	if len(g.blog.records) < n || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) }) {
+	// The notes in memory may hold what was deleted: learnt again from
+	// what is kept.
+	g.blog.reindex()
+	g.forgetNotes()
+	if g.snapIndex != 0 {
 		g.saveBoard(g.snapIndex)
 	}
 }

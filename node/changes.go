@@ -40,16 +40,17 @@ func (g *group) checkChange(c content.Content) error {
 		// an id nobody sent or to a change (helper-58's QA pass: it
 		// showed "(reply to e094a8ad)" under a reaction's id).
 		_, committed := g.st.MsgIDs.Lookup(ref)
-		if g.board.IsChange(ref) || !committed && g.outbox[ref] == nil && g.tent[ref] == nil {
+		if _, change := g.noteOf(ref); change || !committed && g.outbox[ref] == nil && g.tent[ref] == nil {
 			return fmt.Errorf("no message %x to reply to in this group: %w", ref[:], api.ErrUnknownMessage)
 		}
 		return nil
 	}
 	idx, ok := g.st.MsgIDs.Lookup(ref)
-	if !ok || g.board.IsChange(ref) {
+	n, change := g.noteOf(ref)
+	if !ok || change {
 		return fmt.Errorf("no message %x in the group's order: %w", ref[:], api.ErrUnknownMessage)
 	}
-	if n := g.board.Note(ref); n != nil && n.Deleted {
+	if n != nil && n.Deleted {
 		return fmt.Errorf("message %x was deleted: %w", ref[:], ErrInvalid)
 	}
 	if c.Kind == content.Edit || c.Kind == content.Delete {
@@ -70,7 +71,7 @@ func (g *group) changesNothing(c content.Content) bool {
 		return false
 	}
 	mine := ""
-	if n := g.board.Note(*c.Ref); n != nil {
+	if n, _ := g.noteOf(*c.Ref); n != nil {
 		mine = n.Reaction(g.n.selfID)
 	}
 	var last *pending
@@ -102,18 +103,26 @@ func (g *group) applyContent(c *state.Chat, author string, body []byte) (cnt con
 	cnt, perr = content.Parse(body)
 	if perr == nil && cnt.Kind == content.File {
 		g.noteFile(c, author, cnt.File) // files.go
-		g.blog.record(c, author, cnt, body, "", false)
+		g.blog.record(c, author, cnt, body, "", false, 0)
 	}
 	if perr != nil || cnt.Kind == content.Text || cnt.Kind == content.File {
 		return cnt, true, perr
 	}
 	var target string
 	var found bool
+	var at uint64
+	if cnt.Ref != nil {
+		// The board must hold the target's note in full (boardnotes.go).
+		if idx, ok := g.st.MsgIDs.Lookup(*cnt.Ref); ok && idx < c.Index {
+			g.learn(*cnt.Ref, idx)
+			at = idx
+		}
+	}
 	err := g.board.Apply(c.ID, author, cnt, func(ref [16]byte) (string, bool) {
 		target, found = g.authorAt(ref, c.Index)
 		return target, found
 	})
-	g.blog.record(c, author, cnt, body, target, found) // boardstore.go
+	g.blog.record(c, author, cnt, body, target, found, at) // boardstore.go
 	if err != nil {
 		ev := g.n.log.Warn()
 		if c.Index <= g.replayTo {

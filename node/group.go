@@ -98,7 +98,8 @@ type group struct {
 	outbox         map[[16]byte]*pending
 	reissued       map[[16]byte][16]byte // ids of queued messages another member's took, to the new ones (idtaken.go)
 	hist           history               // the messages this node read (history.go)
-	board          content.Board         // the changes to them: reactions, edits, deletes (changes.go)
+	board          content.Board         // the changes to them: reactions, edits, deletes (changes.go), as far as learnt (boardnotes.go)
+	learnt         map[[16]byte]struct{} // the messages whose notes board holds in full (boardnotes.go)
 	blog           boardLog              // what the board and the files were built from, to store (boardstore.go)
 	leader         uint64
 	leaderCommit   uint64 // the highest commit index the leader's appends named (maybePublishPrekey)

@@ -222,7 +222,7 @@ func (g *group) messagePage(limit int, before string) (pageDraft, error) {
 	d := pageDraft{rest: make([]Message, 0, cEnd-cStart+qEnd-qStart)}
 	d.rest = append(d.rest, h.msgs[cStart:cEnd]...)
 	for i := range d.rest {
-		g.board.Decorate(&d.rest[i], msgID(d.rest[i]), g.n.selfID)
+		g.decorate(&d.rest[i])
 	}
 	d.rest = append(d.rest, queued[qStart:qEnd]...)
 	// Messages older than the window, from the store.
@@ -340,7 +340,11 @@ func (g *group) chatIndex(id string) (uint64, bool) {
 // listed.
 func (g *group) isChange(id string) bool {
 	b, err := hex.DecodeString(id)
-	return err == nil && len(b) == 16 && g.board.IsChange([16]byte(b))
+	if err != nil || len(b) != 16 {
+		return false
+	}
+	_, change := g.noteOf([16]byte(b))
+	return change
 }
 
 // pageChunk is how many log entries readSealed reads at a time at least.
@@ -386,7 +390,10 @@ func (g *group) sealedAt(e *pb.Entry) (sealedMessage, bool) {
 		return sealedMessage{}, false
 	}
 	c := g.st.AcceptedChat(e.GetIndex(), e.GetData())
-	if c == nil || g.board.IsChange(c.ID) {
+	if c == nil {
+		return sealedMessage{}, false
+	}
+	if g.learn(c.ID, c.Index); g.board.IsChange(c.ID) {
 		return sealedMessage{}, false
 	}
 	key := g.hist.keys[crypto.KeyRef{Sender: c.Sender, Epoch: c.Epoch, ID: c.KeyID}]

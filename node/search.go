@@ -54,7 +54,7 @@ func (n *Node) Search(ctx context.Context, groupID, query string, limit int) ([]
 		h := &g.hist
 		for i := len(h.msgs) - 1; i >= 0 && len(out) < limit; i-- {
 			m := h.msgs[i]
-			g.board.Decorate(&m, msgID(m), g.n.selfID)
+			g.decorate(&m)
 			if match(m) {
 				out = append(out, m)
 			}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -62,5 +63,55 @@ func TestBoardPartsAreWrittenOnce(t *testing.T) {
 	}
 	if board, err := s.LoadBoard(gid); err != nil || string(board) != "board" {
 		t.Fatalf("the board: %q (%v)", board, err)
+	}
+}
+
+// TestBoardPages: a page of notes written without Replace keeps its other
+// values and takes the new ones; one written with Replace holds exactly
+// the values written; one that the board neither writes nor keeps is
+// deleted, as a page left by a crash is.
+func TestBoardPages(t *testing.T) {
+	s, _, gid := openTestStore(t)
+	val := func(s string) []byte { return []byte(s) }
+	w := BoardWrite{Board: val("b1"), Pages: map[uint64]PageWrite{
+		1: {Replace: true, Values: map[uint64][]byte{4096: val("a"), 4097: val("b")}},
+		2: {Replace: true, Values: map[uint64][]byte{8192: val("c")}},
+		3: {Replace: true, Values: map[uint64][]byte{12288: val("d")}},
+	}}
+	if err := s.SaveBoard(gid, w); err != nil {
+		t.Fatal(err)
+	}
+	w = BoardWrite{Board: val("b2"), Pages: map[uint64]PageWrite{
+		1: {Values: map[uint64][]byte{4097: val("b2"), 4098: val("e")}},
+		2: {Replace: true, Values: map[uint64][]byte{8193: val("f")}},
+	}} // page 3 is neither written nor kept
+	if err := s.SaveBoard(gid, w); err != nil {
+		t.Fatal(err)
+	}
+	read := func(n uint64) string {
+		var out []string
+		if err := s.BoardPage(gid, n, func(idx uint64, v []byte) error {
+			out = append(out, fmt.Sprintf("%d=%s", idx, v))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(out, " ")
+	}
+	for n, want := range map[uint64]string{1: "4096=a 4097=b2 4098=e", 2: "8193=f", 3: ""} {
+		if got := read(n); got != want {
+			t.Errorf("page %d holds %q, want %q", n, got, want)
+		}
+	}
+	got, err := s.LoadBoardNotes(gid, 1, []uint64{4096, 4099})
+	if err != nil || len(got) != 1 || string(got[4096]) != "a" {
+		t.Fatalf("notes 4096 and 4099 of page 1: %v (%v), want 4096 only", got, err)
+	}
+	// A board kept with its page: nothing changes.
+	if err := s.SaveBoard(gid, BoardWrite{Board: val("b3"), KeepPages: []uint64{1, 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(1) + " / " + read(2); got != "4096=a 4097=b2 4098=e / 8193=f" {
+		t.Errorf("pages 1 and 2 kept hold %q", got)
 	}
 }

@@ -363,25 +363,36 @@ func (g *group) writePages(changes []boardRecord) (map[uint64]store.PageWrite, m
 				addKeys(np.keys, sn.records()...)
 			}
 		}
+		pw := store.PageWrite{Replace: rewrite, Values: map[uint64][]byte{}}
 		for idx, a := range add[num] {
-			sn := values[idx]
-			if sn == nil {
+			sn, existed := values[idx]
+			if !existed {
 				sn = &storedNote{Index: idx}
-				values[idx] = sn
-				np.N++
 			}
-			sn.Changes = append(sn.Changes, a.Changes...)
+			before := len(sn.Changes)
 			if a.Self != nil {
 				sn.Self = a.Self
 			}
-			np.R += len(a.Changes)
+			sn.Changes = compactChanges(append(sn.Changes, a.Changes...), sn.Self != nil)
+			np.R += len(sn.Changes) - before
 			addKeys(np.keys, a.records()...)
+			switch empty := len(sn.Changes) == 0 && sn.Self == nil; {
+			case empty && existed:
+				// Its changes taken back: the value goes.
+				delete(values, idx)
+				np.N--
+				if !rewrite {
+					pw.Values[idx] = nil
+				}
+			case !empty && !existed:
+				values[idx] = sn
+				np.N++
+			}
 		}
 		if np.N == 0 {
 			delete(pages, num) // nothing left: the page goes
 			continue
 		}
-		pw := store.PageWrite{Replace: rewrite, Values: make(map[uint64][]byte, len(values))}
 		for idx, sn := range values {
 			blob, err := g.sealNote(np.Key, num, sn)
 			if err != nil {
@@ -392,6 +403,52 @@ func (g *group) writePages(changes []boardRecord) (map[uint64]store.PageWrite, m
 		pages[num], writes[num] = np, pw
 	}
 	return writes, pages, made, nil
+}
+
+// compactChanges returns, of the records rs of the changes of one message
+// (a change itself if isChange), in log order, those that still decide its
+// note: the delete, if any, alone; else the latest edit and each reactor's
+// latest reaction, unless that took the reaction back; refused changes
+// none. Applied in order to an empty note, they make the note rs make
+// (TestCompactChangesKeepsTheNote), so that a message changed again and
+// again, a reaction changed a thousand times, keeps a value of one record
+// per reactor, not one per change. Forward secrecy loses nothing by it: a
+// change dropped is older than the one that overrides it, by the same
+// member, so under a key deleted no later than that one's.
+func compactChanges(rs []boardRecord, isChange bool) []boardRecord {
+	if len(rs) == 0 {
+		return rs
+	}
+	var b content.Board
+	if isChange {
+		b.MarkChange([16]byte(rs[0].Ref))
+	}
+	keep := map[string]int{} // the latest of each reactor, and "" the latest edit
+	for i := range rs {
+		r := &rs[i]
+		if b.Apply(r.ID, r.Author, r.content(), func([16]byte) (string, bool) { return r.Target, r.Found }) != nil {
+			continue // refused: it changed nothing
+		}
+		switch content.Kind(r.Kind) {
+		case content.Delete:
+			return []boardRecord{*r}
+		case content.Edit:
+			keep[""] = i
+		case content.Reaction:
+			keep["\x00"+r.Author] = i
+		}
+	}
+	kept := map[int]bool{}
+	for k, i := range keep {
+		kept[i] = k == "" || rs[i].Emoji != ""
+	}
+	out := rs[:0:0]
+	for i := range rs {
+		if kept[i] {
+			out = append(out, rs[i])
+		}
+	}
+	return out
 }
 
 // pageRecords counts the change records the pages list under their

@@ -59,7 +59,8 @@ type PageWrite struct {
 	// Replace drops the page's values first, so that the page holds
 	// exactly Values.
 	Replace bool
-	// Values are the page's new values by message index.
+	// Values are the page's new values by message index; a nil value
+	// deletes the page's value at that index.
 	Values map[uint64][]byte
 }
 
@@ -136,7 +137,12 @@ func (s *Store) SaveBoard(gid []byte, w BoardWrite) error {
 				return err
 			}
 			for idx, v := range pw.Values {
-				if err := pb.Put(u64(idx), v); err != nil {
+				if v == nil {
+					err = pb.Delete(u64(idx))
+				} else {
+					err = pb.Put(u64(idx), v)
+				}
+				if err != nil {
 					return err
 				}
 			}

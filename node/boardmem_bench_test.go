@@ -115,3 +115,36 @@ func BenchmarkBoardEncode(b *testing.B) {
 	}
 	b.ReportMetric(float64(size)/n, "B/reaction")
 }
+
+// BenchmarkLearnPage measures what a page of 100 older messages costs the
+// board in memory when each has a note in the store (boardnotes.go): the
+// board is emptied, then learns the notes of 100 consecutive messages of a
+// group of 100,000 reactions to as many messages, as listing them does.
+func BenchmarkLearnPage(b *testing.B) {
+	const n = 100_000
+	g, _ := partsGroup(b)
+	g.hist.window = 1000
+	k := crypto.KeyRef{Epoch: 1}
+	g.n.keys.kept[senderName("sender", g.id, k)] = true
+	author := strings.Repeat("a", 64)
+	for i := range n {
+		var id, ref [16]byte
+		binary.BigEndian.PutUint64(id[:], uint64(2*i+2))
+		binary.BigEndian.PutUint64(ref[:], uint64(2*i+1))
+		cnt := content.Content{Kind: content.Reaction, Ref: &ref, Emoji: "👍"}
+		g.blog.record(&state.Chat{Index: uint64(2*i + 2), ID: id, Epoch: k.Epoch}, author, cnt, nil, author, true, uint64(2*i+1))
+	}
+	if err := g.writeBoard(2 * n); err != nil {
+		b.Fatal(err)
+	}
+	start := 0
+	for b.Loop() {
+		g.forgetNotes()
+		for i := start; i < start+100; i++ {
+			var ref [16]byte
+			binary.BigEndian.PutUint64(ref[:], uint64(2*i+1))
+			g.learn(ref, uint64(2*i+1))
+		}
+		start = (start + 100) % (n - 100)
+	}
+}

@@ -97,6 +97,10 @@ func (b *Board) MarkChange(id [16]byte) {
 	b.changes[id] = struct{}{}
 }
 
+// Size returns how many messages the board marks as changes, and how many
+// notes it holds: what it costs in memory.
+func (b *Board) Size() (changes, notes int) { return len(b.changes), len(b.notes) }
+
 // IsChange reports whether the message id is a change (a reaction, an edit
 // or a delete) that Apply took or refused: it is not listed.
 func (b *Board) IsChange(id [16]byte) bool {

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -60,9 +62,43 @@ type notePage struct {
 	Key []byte `cbor:"2,keyasint"` // the key its values are sealed under
 	N   int    `cbor:"3,keyasint"` // how many values it holds
 	R   int    `cbor:"4,keyasint"` // how many change records they list under their targets
-	// keys summarises the sender keys of its records as boardPart.keys
-	// does. In memory only: a restart reads every value (restorePages).
+	// Keys is keys as the board stores it (writeBoard fills it in the
+	// copy it seals): the keys of every record sealed under Key, those
+	// that compaction dropped or whose value was deleted since included.
+	// Their old values may linger in store.db under Key: a restart that
+	// summarised the current values only would not know to rewrite the
+	// page when the policy deletes such a key.
+	Keys []pageKey `cbor:"5,keyasint,omitempty"`
+	// keys summarises the sender keys of the records sealed under Key
+	// as boardPart.keys does, including records no value holds any more.
 	keys map[crypto.KeyRef]uint64
+}
+
+// pageKey is one entry of a page's stored summary of its sender keys.
+type pageKey struct {
+	_      struct{} `cbor:",toarray"`
+	Sender [32]byte
+	Epoch  uint64
+	ID     [crypto.KeyIDSize]byte
+	C      uint64
+}
+
+// storedKeys returns the summary keys as a page stores it, sorted.
+func storedKeys(keys map[crypto.KeyRef]uint64) []pageKey {
+	out := make([]pageKey, 0, len(keys))
+	for ref, c := range keys {
+		out = append(out, pageKey{Sender: ref.Sender, Epoch: ref.Epoch, ID: ref.ID, C: c})
+	}
+	slices.SortFunc(out, func(a, b pageKey) int {
+		if c := bytes.Compare(a.Sender[:], b.Sender[:]); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Epoch, b.Epoch); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.ID[:], b.ID[:])
+	})
+	return out
 }
 
 // storedNote is the plaintext of one value of a page: the changes of the
@@ -198,7 +234,16 @@ func (g *group) restorePages(pages []notePage) (stale int, err error) {
 		if _, dup := g.blog.pages[p.Num]; dup || len(p.Key) != chacha20poly1305.KeySize {
 			return 0, fmt.Errorf("page %d of the stored board is listed twice, or without its key", p.Num)
 		}
+		// The stored summary first: it names the keys of records
+		// dropped from the values, whose old copies may linger.
 		p.keys = map[crypto.KeyRef]uint64{}
+		for _, k := range p.Keys {
+			ref := crypto.KeyRef{Sender: k.Sender, Epoch: k.Epoch, ID: k.ID}
+			if c1, ok := p.keys[ref]; !ok || c1 == 0 || k.C != 0 && k.C < c1 {
+				p.keys[ref] = k.C
+			}
+		}
+		p.Keys = nil
 		n, r := 0, 0
 		err := readPage(g.n.store, g.id, &p, func(sn *storedNote, plain []byte) {
 			clear(plain)
@@ -227,13 +272,7 @@ func (g *group) learn(id [16]byte, index uint64) {
 	if _, ok := g.learnt[id]; ok {
 		return
 	}
-	if len(g.learnt) >= noteCacheFactor*max(g.hist.window, 1) {
-		g.forgetNotes()
-	}
-	if g.learnt == nil {
-		g.learnt = map[[16]byte]struct{}{}
-	}
-	g.learnt[id] = struct{}{}
+	g.learnNew(id)
 	var changes []*boardRecord
 	self := false
 	if p, ok := g.blog.pages[notePageOf(index)]; ok {
@@ -262,6 +301,22 @@ func (g *group) learn(id [16]byte, index uint64) {
 		// As applied first: a refused change is refused again.
 		_ = g.board.Apply(r.ID, r.Author, r.content(), func([16]byte) (string, bool) { return r.Target, r.Found })
 	}
+}
+
+// learnNew counts the message id, applied now, among the messages the
+// board in memory holds in full: nothing changed it yet, and applying it,
+// a change, marks it one.
+func (g *group) learnNew(id [16]byte) {
+	if _, ok := g.learnt[id]; ok {
+		return
+	}
+	if len(g.learnt) >= noteCacheFactor*max(g.hist.window, 1) {
+		g.forgetNotes()
+	}
+	if g.learnt == nil {
+		g.learnt = map[[16]byte]struct{}{}
+	}
+	g.learnt[id] = struct{}{}
 }
 
 // forgetNotes empties the board in memory: every note is in the store or
@@ -412,9 +467,11 @@ func (g *group) writePages(changes []boardRecord) (map[uint64]store.PageWrite, m
 // none. Applied in order to an empty note, they make the note rs make
 // (TestCompactChangesKeepsTheNote), so that a message changed again and
 // again, a reaction changed a thousand times, keeps a value of one record
-// per reactor, not one per change. Forward secrecy loses nothing by it: a
-// change dropped is older than the one that overrides it, by the same
-// member, so under a key deleted no later than that one's.
+// per reactor, not one per change. The note shows what all of rs show
+// however the key policy deletes keys, as long as the message is shown: a
+// change dropped is overridden by a later one of the same member, whose key
+// the policy deletes no earlier, or by the author's delete, whose key it
+// deletes no earlier than the message's own, which is then shown no more.
 func compactChanges(rs []boardRecord, isChange bool) []boardRecord {
 	if len(rs) == 0 {
 		return rs

@@ -3,6 +3,7 @@ package node
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -174,6 +175,14 @@ func (g *group) saveBoard(index uint64) {
 }
 
 func (g *group) writeBoard(index uint64) error {
+	// The key book is the node's: another group's upkeep may have
+	// deleted a key of this group, and this board (a snapshot) may come
+	// before this group's pruneKeys, whose forgetDeleted then finds
+	// nothing left to drop. The notes learnt from what the policy no
+	// longer keeps leave memory here, then.
+	if g.dropsAny() {
+		g.forgetNotes()
+	}
 	parts := slices.Clone(g.blog.parts)
 	puts := map[uint64][]byte{}
 	// The keys of the parts sealed here, cleared unless the board that
@@ -256,7 +265,9 @@ func (g *group) writeBoard(index uint64) error {
 	}
 	sb := storedBoard{Version: storedBoardVersion, Index: index, Marks: g.n.keys.groupMarks(g.id), Parts: parts}
 	for _, num := range slices.Sorted(maps.Keys(pages)) {
-		sb.Pages = append(sb.Pages, pages[num])
+		p := pages[num]
+		p.Keys = storedKeys(p.keys)
+		sb.Pages = append(sb.Pages, p)
 	}
 	if g.hist.first <= index {
 		sb.First = g.hist.first
@@ -334,6 +345,13 @@ func (g *group) sealBoard(sb *storedBoard, puts map[uint64][]byte, pages map[uin
 		return false, err
 	}
 	if err := g.n.keys.store.Put(boardKeyName(g.id), key, time.Time{}); err != nil {
+		// The previous key opens only the previous board, whose blob
+		// may linger in store.db and lists the keys of parts and pages
+		// this board wrote again without deleted records: erased (in
+		// place, which a full disk allows), and the restart rebuilds.
+		if derr := g.n.keys.store.Delete(boardKeyName(g.id)); derr != nil {
+			err = errors.Join(err, derr)
+		}
 		return true, fmt.Errorf("keep the board's key: %w", err)
 	}
 	return true, nil

@@ -415,15 +415,10 @@ func (g *group) replayBoard(sb *storedBoard) (skipped int, err error) {
 // under new keys with the board of the latest snapshot, so that neither
 // memory nor disk keeps what the retention policy deleted.
 func (g *group) forgetDeleted() {
-	n := len(g.blog.records)
-	g.blog.records = g.keptOnly(g.blog.records)
-	stale := len(g.blog.records) < n || slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) })
-	for _, p := range g.blog.pages {
-		stale = stale || !g.keepsKeys(p.keys)
-	}
-	if !stale {
+	if !g.dropsAny() {
 		return
 	}
+	g.blog.records = g.keptOnly(g.blog.records)
 	// The notes in memory may hold what was deleted: learnt again from
 	// what is kept.
 	g.blog.reindex()
@@ -431,6 +426,25 @@ func (g *group) forgetDeleted() {
 	if g.snapIndex != 0 {
 		g.saveBoard(g.snapIndex)
 	}
+}
+
+// dropsAny reports whether the records in memory, or the stored parts or
+// pages, hold any the key policy no longer keeps.
+func (g *group) dropsAny() bool {
+	for i := range g.blog.records {
+		if !g.keeps(&g.blog.records[i]) {
+			return true
+		}
+	}
+	if slices.ContainsFunc(g.blog.parts, func(p boardPart) bool { return !g.keepsAll(&p) }) {
+		return true
+	}
+	for _, p := range g.blog.pages {
+		if !g.keepsKeys(p.keys) {
+			return true
+		}
+	}
+	return false
 }
 
 // sharedNames keeps one copy of each author id and emoji the records of a

@@ -111,6 +111,10 @@ func (g *group) applyContent(c *state.Chat, author string, body []byte) (cnt con
 	var target string
 	var found bool
 	var at uint64
+	// Applying it marks its id a change in the board: counted toward the
+	// board's bound like a note learnt (boardnotes.go), or a member that
+	// never restarts keeps the id of every change ever applied.
+	g.learnNew(c.ID)
 	if cnt.Ref != nil {
 		// The board must hold the target's note in full (boardnotes.go).
 		if idx, ok := g.st.MsgIDs.Lookup(*cnt.Ref); ok && idx < c.Index {

@@ -182,3 +182,18 @@ func DowngradeBoard(dir string, id *identity.Identity, groupID string, version i
 		return ks.Put(boardKeyName(gid), key, time.Time{})
 	})
 }
+
+// BoardCacheSize returns how many messages the board in memory of a group
+// on n marks as changes, and how many notes it holds, with the bound of
+// the messages it learns (noteCacheFactor windows, boardnotes.go).
+func BoardCacheSize(n *Node, groupID string) (changes, notes, bound int, err error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	err = g.do(context.Background(), func() {
+		changes, notes = g.board.Size()
+		bound = noteCacheFactor * max(g.hist.window, 1)
+	})
+	return changes, notes, bound, err
+}

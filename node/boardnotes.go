@@ -39,11 +39,13 @@ import (
 // number and the message's index as associated data; the page's key is in
 // the board that lists it (boardstore.go).
 //
-// Forward secrecy: each page's summary of the sender keys of its records
-// (kept in memory, as a part's) tells whether the key policy deleted any of
-// them; such a page is written again whole, without those records, under a
-// new key (writePages), so that the old one, in the board whose key is
-// erased, opens none of its old values lingering in store.db.
+// Forward secrecy: each page's summary of the sender keys of every record
+// ever sealed under its key (in memory, and stored with the board, since a
+// value compacted or emptied under an unchanged key may linger in store.db
+// with records the current values no longer hold) tells whether the key
+// policy deleted any of them; such a page is written again whole, without
+// those records, under a new key (writePages), so that the old one, in the
+// board whose key is erased, opens none of its old values.
 
 // notePageShift: a page holds the notes of 1<<notePageShift consecutive
 // log indexes.

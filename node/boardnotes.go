@@ -133,10 +133,7 @@ func noteAAD(gid crypto.GroupID, page, index uint64) []byte {
 // addKeys adds the sender keys of rs to the summary keys, as partKeys.
 func addKeys(keys map[crypto.KeyRef]uint64, rs ...*boardRecord) {
 	for _, r := range rs {
-		ref, c := r.keyRef(), r.Counter
-		if c1, ok := keys[ref]; !ok || c1 == 0 || c != 0 && c < c1 {
-			keys[ref] = c
-		}
+		addKey(keys, r.keyRef(), r.Counter)
 	}
 }
 
@@ -240,10 +237,7 @@ func (g *group) restorePages(pages []notePage) (stale int, err error) {
 		// dropped from the values, whose old copies may linger.
 		p.keys = map[crypto.KeyRef]uint64{}
 		for _, k := range p.Keys {
-			ref := crypto.KeyRef{Sender: k.Sender, Epoch: k.Epoch, ID: k.ID}
-			if c1, ok := p.keys[ref]; !ok || c1 == 0 || k.C != 0 && k.C < c1 {
-				p.keys[ref] = k.C
-			}
+			addKey(p.keys, crypto.KeyRef{Sender: k.Sender, Epoch: k.Epoch, ID: k.ID}, k.C)
 		}
 		p.Keys = nil
 		n, r := 0, 0
@@ -287,7 +281,10 @@ func (g *group) learn(id [16]byte, index uint64) {
 				Msg("cannot read a note of the stored board; the messages it changes show without it until the next restart rebuilds the board")
 		}
 		if sn := ns[index]; sn != nil {
-			changes, self = append(changes, sn.records()[:len(sn.Changes)]...), sn.Self != nil
+			for i := range sn.Changes {
+				changes = append(changes, &sn.Changes[i])
+			}
+			self = sn.Self != nil
 		}
 	}
 	for _, i := range g.blog.byTarget[index] {

@@ -71,12 +71,17 @@ func partAAD(gid crypto.GroupID, num uint64) []byte {
 func partKeys(records []boardRecord) map[crypto.KeyRef]uint64 {
 	keys := map[crypto.KeyRef]uint64{}
 	for i := range records {
-		ref, c := records[i].keyRef(), records[i].Counter
-		if c1, ok := keys[ref]; !ok || c1 == 0 || c != 0 && c < c1 {
-			keys[ref] = c
-		}
+		addKey(keys, records[i].keyRef(), records[i].Counter)
 	}
 	return keys
+}
+
+// addKey adds the sender key ref of a record with counter+1 c to the
+// summary keys (see partKeys).
+func addKey(keys map[crypto.KeyRef]uint64, ref crypto.KeyRef, c uint64) {
+	if c1, ok := keys[ref]; !ok || c1 == 0 || c != 0 && c < c1 {
+		keys[ref] = c
+	}
 }
 
 // keeps reports whether the key policy still keeps the record r: its

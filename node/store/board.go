@@ -178,7 +178,12 @@ func dropUnlisted(b *bolt.Bucket, keep func(uint64) bool) error {
 
 // notePage returns the bucket of page n of the group's notes, nil if none.
 func notePage(b *bolt.Bucket, n uint64) *bolt.Bucket {
-	for _, name := range [][]byte{bucketBoard, bucketBoardNotes, u64(n)} {
+	return nested(b, bucketBoard, bucketBoardNotes, u64(n))
+}
+
+// nested returns the bucket b/names[0]/names[1]/..., nil if one is missing.
+func nested(b *bolt.Bucket, names ...[]byte) *bolt.Bucket {
+	for _, name := range names {
 		if b = b.Bucket(name); b == nil {
 			return nil
 		}
@@ -232,10 +237,8 @@ func (s *Store) BoardPage(gid []byte, n uint64, fn func(index uint64, v []byte) 
 func (s *Store) LoadBoardPart(gid []byte, n uint64) ([]byte, error) {
 	var out []byte
 	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
-		for _, name := range [][]byte{bucketBoard, bucketBoardParts, u64(n)} {
-			if b = b.Bucket(name); b == nil {
-				return nil
-			}
+		if b = nested(b, bucketBoard, bucketBoardParts, u64(n)); b == nil {
+			return nil
 		}
 		if v := b.Get(keyPart); v != nil {
 			out = append([]byte(nil), v...)

@@ -59,6 +59,27 @@ func SealKeyHeader(key *SenderKey, to []*prekey.Prekey, now time.Time) ([]byte, 
 	return hdr, nil
 }
 
+// SealKeyHeaderLinked is [SealKeyHeader] with a key header of version 2:
+// over a link to each recipient that has one (prekey.Recipient), and to the
+// others in a full stanza that starts one, returned for the caller to keep
+// (prekey.SealKeyLinked).
+func SealKeyHeaderLinked(key *SenderKey, to []prekey.Recipient, now time.Time) ([]byte, []*prekey.SendLink, error) {
+	if key == nil {
+		return nil, nil, errors.New("key header: nil key")
+	}
+	if len(to) == 0 {
+		return nil, nil, errors.New("key header: no recipients")
+	}
+	if key.Floor() > 0 {
+		return nil, nil, errFloorHeader
+	}
+	hdr, started, err := prekey.SealKeyLinked(key.context(), &key.Key, to, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("key header: %w", err)
+	}
+	return hdr, started, nil
+}
+
 // SealMessageWithHeader is [SealMessageToPrekeys] with a key header that
 // [SealKeyHeader] sealed for key before. The header must be for key (its
 // group, sender, epoch and id); otherwise sealing fails, as every reader
@@ -158,3 +179,9 @@ func openPrekeyHeader(me *identity.Identity, secrets prekey.Secrets, group Group
 type noSecrets struct{}
 
 func (noSecrets) Secret([prekey.IDSize]byte) *prekey.Secret { return nil }
+
+func (noSecrets) Link([prekey.IDSize]byte, [prekey.LinkIDSize]byte) ([prekey.LinkRootSize]byte, bool) {
+	return [prekey.LinkRootSize]byte{}, false
+}
+
+func (noSecrets) KeepLink([prekey.IDSize]byte, [prekey.LinkRootSize]byte) {}

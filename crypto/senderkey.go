@@ -161,6 +161,9 @@ type SealedInfo struct {
 	// stanzas of Recipients name, in the same order: what the author
 	// claims, as Recipients.
 	PrekeyIDs [][prekey.IDSize]byte
+	// Linked counts the linked stanzas of a key header of version 2
+	// (prekey.SealKeyLinked): recipients reached over a key link.
+	Linked int
 }
 
 // HasHeader reports whether the message carries a key header.
@@ -193,6 +196,9 @@ func ReadSealed(sealed []byte) (*SealedInfo, error) {
 		for i, st := range h.Stanzas {
 			info.Recipients[i] = st.Owner
 			info.PrekeyIDs[i] = st.Prekey
+			if st.Linked {
+				info.Linked++
+			}
 		}
 		return info, nil
 	}

@@ -275,6 +275,11 @@ func (g *group) forgetPastKeys() {
 
 func (g *group) afterEntry(idx uint64, res state.Result) {
 	if res.Err == nil && res.Env != nil && res.Env.Type == crypto.TypeRekey {
+		if res.Env.Sender == g.n.self.Sign {
+			// A rekey may follow a compromise of this node's memory:
+			// the next headers start new links.
+			g.links.drop()
+		}
 		g.epochChanged()
 	}
 	g.hostQuota.applied(res)

@@ -53,3 +53,6 @@ func NamesPrekey(n *Node, groupID string, member *Node) (bool, error) {
 	})
 	return ok, err
 }
+
+// StoredKeyLinks returns how many key link roots n's key store keeps.
+func StoredKeyLinks(n *Node) int { return len(n.keys.store.List("link/")) }

@@ -169,6 +169,7 @@ type group struct {
 	// it last proposed its prekey; keysGen the key store's deletions seen.
 	fallback   map[[crypto.KeyIDSize]byte]bool
 	lastHeader sealedHeader // the key header sealed last (keyHeader)
+	links      sendLinks    // links to the members' prekeys (keylinks.go)
 	lastPrekey time.Time
 	// prekeyTried and prekeyTerm are the prekey last proposed and the
 	// term it was proposed in (maybePublishPrekey).

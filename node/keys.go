@@ -120,6 +120,7 @@ func openKeyBook(n *Node) (*keyBook, error) {
 			b.current = p
 		}
 	}
+	b.loadLinks()
 	for _, e := range st.List("sender/") {
 		b.kept[e.Name] = true
 		raw, ok := st.Get(e.Name)
@@ -146,6 +147,55 @@ func (b *keyBook) Secret(id [prekey.IDSize]byte) *prekey.Secret {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.secrets.Secret(id)
+}
+
+// Link implements prekey.Links: the root of a link to one of this node's
+// prekeys, if kept.
+func (b *keyBook) Link(id [prekey.IDSize]byte, link [prekey.LinkIDSize]byte) ([prekey.LinkRootSize]byte, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.secrets.Link(id, link)
+}
+
+// KeepLink implements prekey.Links: it keeps the root of a link to prekey id
+// in the key store, to be deleted with the prekey's secret, and in memory.
+// A root the store cannot keep stays in memory, as a sender key does (keep):
+// a restart will not read the sender's next keys over that link.
+func (b *keyBook) KeepLink(id [prekey.IDSize]byte, root [prekey.LinkRootSize]byte) {
+	link := prekey.LinkID(&root)
+	b.mu.Lock()
+	s := b.secrets.Secret(id)
+	_, held := b.secrets.Link(id, link)
+	b.mu.Unlock()
+	if s == nil || held {
+		return
+	}
+	name := "link/" + hex.EncodeToString(id[:]) + "/" + hex.EncodeToString(link[:])
+	if err := b.store.Put(name, root[:], s.Expires.Add(b.n.cfg.PrekeyGrace)); err != nil {
+		b.n.log.Error().Err(err).Msg("cannot keep a key link in the key store")
+	}
+	b.mu.Lock()
+	b.secrets.KeepLink(id, root)
+	b.mu.Unlock()
+}
+
+// loadLinks puts the link roots of the key store in the set of secrets,
+// for the prekeys whose secret it holds.
+func (b *keyBook) loadLinks() {
+	for _, e := range b.store.List("link/") {
+		prekeyHex, _, _ := strings.Cut(strings.TrimPrefix(e.Name, "link/"), "/")
+		id, err := hex.DecodeString(prekeyHex)
+		raw, ok := b.store.Get(e.Name)
+		if err != nil || len(id) != prekey.IDSize || !ok || len(raw) != prekey.LinkRootSize {
+			b.n.log.Error().Str("name", e.Name).Msg("key store: a key link that does not decode; skipped")
+			clear(raw)
+			continue
+		}
+		if b.secrets.Secret([prekey.IDSize]byte(id)) != nil {
+			b.secrets.KeepLink([prekey.IDSize]byte(id), [prekey.LinkRootSize]byte(raw))
+		}
+		clear(raw)
+	}
 }
 
 // Current returns the signed prekey this node publishes.

@@ -79,16 +79,30 @@ func (g *group) keyHeader(key *crypto.SenderKey, pks []*prekey.Prekey, now time.
 			return c.hdr, nil
 		}
 	}
-	hdr, err := crypto.SealKeyHeader(key, pks, now)
+	// Over links where the members hold them (keylinks.go).
+	first, self := c.ref != key.Ref(), g.n.self.Sign
+	rs := g.links.recipients(self, pks, key.Ref(), first, g.ownKeyRegistered, now)
+	hdr, started, err := crypto.SealKeyHeaderLinked(key, rs, now)
 	if err != nil {
 		return nil, fmt.Errorf("seal message: %w", err)
 	}
+	g.links.started(self, started, key.Ref(), first)
 	ids := make([][prekey.IDSize]byte, len(pks))
 	for i, p := range pks {
 		ids[i] = p.ID
 	}
 	*c = sealedHeader{ref: key.Ref(), prekeys: ids, hdr: hdr}
 	return hdr, nil
+}
+
+// ownKeyRegistered reports whether the group registered ref, a key of this
+// node, in the current epoch.
+func (g *group) ownKeyRegistered(ref crypto.KeyRef) bool {
+	if ref.Epoch != g.st.Epoch {
+		return false
+	}
+	_, ok := g.st.KeyRegistered(g.n.self.Sign, ref.ID)
+	return ok
 }
 
 // prekeyOf returns member's current prekey as the log has it, if valid at

@@ -42,6 +42,11 @@ func FuzzReadHeader(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(h)
+	h2, _, err := SealKeyLinked(ctx, &[KeySize]byte{1}, []Recipient{{Prekey: p}}, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(h2)
 	f.Add([]byte{0x86, 1, 0x40, 0x40, 0, 0x40, 0x40})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		info, err := ReadHeader(b)
@@ -58,7 +63,7 @@ func FuzzReadHeader(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := canon.Marshal(w)
+		again, err := w.encode()
 		if err != nil || !bytes.Equal(again, b) {
 			t.Fatalf("re-encoding differs: %v", err)
 		}

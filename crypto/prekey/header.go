@@ -38,7 +38,7 @@ const (
 	// the age key header of package crypto.
 	MaxRecipients = 1024
 	// MaxHeader is the largest encoded key header [ReadHeader] accepts.
-	MaxHeader = MaxRecipients*StanzaSize + 256
+	MaxHeader = MaxRecipients*FullStanzaSize + 256
 )
 
 var (
@@ -69,11 +69,15 @@ type KeyContext struct {
 type Stanza struct {
 	Owner  [32]byte
 	Prekey [IDSize]byte
+	// Linked is set for a linked stanza of a version 2 header.
+	Linked bool
 }
 
 // Header is what anyone can read from a key header without a secret.
 type Header struct {
 	Context KeyContext
+	// Version is the header's version: 1, or 2 with links.
+	Version uint64
 	// Stanzas are in ascending order of Owner, one per recipient.
 	Stanzas []Stanza
 }
@@ -94,8 +98,14 @@ type headerWire struct {
 // stanzaInfo is the HPKE info of the stanza of recipient owner, sealed to
 // its prekey id.
 func stanzaInfo(ctx *KeyContext, owner [32]byte, id [IDSize]byte) []byte {
-	b := make([]byte, 0, len(headerDomain)+16+32+8+KeyIDSize+32+IDSize)
-	b = append(b, headerDomain...)
+	return stanzaInfoDomain(headerDomain, ctx, owner, id)
+}
+
+// stanzaInfoDomain is stanzaInfo under the domain string of a header
+// version.
+func stanzaInfoDomain(domain string, ctx *KeyContext, owner [32]byte, id [IDSize]byte) []byte {
+	b := make([]byte, 0, len(domain)+16+32+8+KeyIDSize+32+IDSize+LinkIDSize+8)
+	b = append(b, domain...)
 	b = append(b, ctx.Group[:]...)
 	b = append(b, ctx.Sender[:]...)
 	b = binary.BigEndian.AppendUint64(b, ctx.Epoch)
@@ -161,43 +171,116 @@ func SealKey(ctx KeyContext, key *[KeySize]byte, recipients []*Prekey, now time.
 	})
 }
 
+// decodedHeader is a key header of either version, its shape checked.
+type decodedHeader struct {
+	ctx KeyContext
+	// full are the stanzas sealed with HPKE, of fullSize bytes each
+	// (StanzaSize in version 1, FullStanzaSize in version 2); linked are
+	// the linked stanzas (version 2), of LinkedStanzaSize bytes. Each is
+	// in strictly ascending order of owner, and no owner is in both.
+	full     []byte
+	fullSize int
+	linked   []byte
+	version  uint64
+}
+
+// headerWireV2 is the wire form of version 2: version 1's six items and
+// the linked stanzas.
+type headerWireV2 struct {
+	_       struct{} `cbor:",toarray"`
+	Version uint64
+	Group   []byte
+	Sender  []byte
+	Epoch   uint64
+	KeyID   []byte
+	Full    []byte // n × FullStanzaSize bytes, ascending by owner
+	Linked  []byte // m × LinkedStanzaSize bytes, ascending by owner
+}
+
 // decodeHeader decodes a key header and checks its shape: the deterministic
 // encoding, the version, the sizes, and owners in strictly ascending order.
-func decodeHeader(header []byte) (*headerWire, error) {
+func decodeHeader(header []byte) (*decodedHeader, error) {
 	if len(header) > MaxHeader {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(header), MaxHeader)
 	}
-	var w headerWire
-	if err := canon.Decode(header, &w); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	n := len(w.Stanzas) / StanzaSize
-	switch {
-	case w.Version != Version:
-		return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, w.Version, Version)
-	case len(w.Group) != 16:
-		return nil, fmt.Errorf("%w: group id of %d bytes", ErrMalformed, len(w.Group))
-	case len(w.Sender) != 32:
-		return nil, fmt.Errorf("%w: sender key of %d bytes", ErrMalformed, len(w.Sender))
-	case len(w.KeyID) != KeyIDSize:
-		return nil, fmt.Errorf("%w: key id of %d bytes", ErrMalformed, len(w.KeyID))
-	case len(w.Stanzas)%StanzaSize != 0:
-		return nil, fmt.Errorf("%w: stanzas of %d bytes, not a multiple of %d", ErrMalformed, len(w.Stanzas), StanzaSize)
-	case n == 0:
-		return nil, fmt.Errorf("%w: no recipients", ErrMalformed)
-	case n > MaxRecipients:
-		return nil, fmt.Errorf("%w: %d recipients, limit %d", ErrTooLarge, n, MaxRecipients)
-	}
-	for i := 1; i < n; i++ {
-		if bytes.Compare(w.Stanzas[(i-1)*StanzaSize:][:32], w.Stanzas[i*StanzaSize:][:32]) >= 0 {
-			return nil, fmt.Errorf("%w: recipients not in ascending order at #%d", ErrMalformed, i)
+	var (
+		d                    decodedHeader
+		group, sender, keyID []byte
+		err                  error
+	)
+	// A CBOR array of six items is version 1, of seven version 2.
+	if len(header) > 0 && header[0] == 0x87 {
+		var w headerWireV2
+		err = canon.Decode(header, &w)
+		d = decodedHeader{full: w.Full, fullSize: FullStanzaSize, linked: w.Linked, version: w.Version}
+		group, sender, keyID, d.ctx.Epoch = w.Group, w.Sender, w.KeyID, w.Epoch
+		if err == nil && w.Version != HeaderVersionLinked {
+			return nil, fmt.Errorf("%w: version %d in a header of seven items, want %d", ErrMalformed, w.Version, HeaderVersionLinked)
+		}
+	} else {
+		var w headerWire
+		err = canon.Decode(header, &w)
+		d = decodedHeader{full: w.Stanzas, fullSize: StanzaSize, version: w.Version}
+		group, sender, keyID, d.ctx.Epoch = w.Group, w.Sender, w.KeyID, w.Epoch
+		if err == nil && w.Version != Version {
+			return nil, fmt.Errorf("%w: version %d, want %d", ErrMalformed, w.Version, Version)
 		}
 	}
-	return &w, nil
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	n, m := len(d.full)/d.fullSize, len(d.linked)/LinkedStanzaSize
+	switch {
+	case len(group) != 16:
+		return nil, fmt.Errorf("%w: group id of %d bytes", ErrMalformed, len(group))
+	case len(sender) != 32:
+		return nil, fmt.Errorf("%w: sender key of %d bytes", ErrMalformed, len(sender))
+	case len(keyID) != KeyIDSize:
+		return nil, fmt.Errorf("%w: key id of %d bytes", ErrMalformed, len(keyID))
+	case len(d.full)%d.fullSize != 0:
+		return nil, fmt.Errorf("%w: stanzas of %d bytes, not a multiple of %d", ErrMalformed, len(d.full), d.fullSize)
+	case len(d.linked)%LinkedStanzaSize != 0:
+		return nil, fmt.Errorf("%w: linked stanzas of %d bytes, not a multiple of %d", ErrMalformed, len(d.linked), LinkedStanzaSize)
+	case n+m == 0:
+		return nil, fmt.Errorf("%w: no recipients", ErrMalformed)
+	case n+m > MaxRecipients:
+		return nil, fmt.Errorf("%w: %d recipients, limit %d", ErrTooLarge, n+m, MaxRecipients)
+	}
+	d.ctx.Group, d.ctx.Sender, d.ctx.KeyID = [16]byte(group), [32]byte(sender), [KeyIDSize]byte(keyID)
+	if err := ascending(d.full, d.fullSize, "recipients"); err != nil {
+		return nil, err
+	}
+	if err := ascending(d.linked, LinkedStanzaSize, "linked recipients"); err != nil {
+		return nil, err
+	}
+	for i := range m {
+		if _, ok := find(d.full, d.fullSize, [32]byte(d.linked[i*LinkedStanzaSize:][:32])); ok {
+			return nil, fmt.Errorf("%w: recipient %x has a full and a linked stanza", ErrMalformed, d.linked[i*LinkedStanzaSize:][:4])
+		}
+	}
+	return &d, nil
 }
 
-func (w *headerWire) context() KeyContext {
-	return KeyContext{Group: [16]byte(w.Group), Sender: [32]byte(w.Sender), Epoch: w.Epoch, KeyID: [KeyIDSize]byte(w.KeyID)}
+// ascending checks that the owners of the size-byte stanzas are in
+// strictly ascending order.
+func ascending(stanzas []byte, size int, what string) error {
+	for i := 1; i < len(stanzas)/size; i++ {
+		if bytes.Compare(stanzas[(i-1)*size:][:32], stanzas[i*size:][:32]) >= 0 {
+			return fmt.Errorf("%w: %s not in ascending order at #%d", ErrMalformed, what, i)
+		}
+	}
+	return nil
+}
+
+// find returns the stanza of owner among the size-byte stanzas, by binary
+// search.
+func find(stanzas []byte, size int, owner [32]byte) ([]byte, bool) {
+	n := len(stanzas) / size
+	i := sort.Search(n, func(i int) bool { return bytes.Compare(stanzas[i*size:][:32], owner[:]) >= 0 })
+	if i == n || !bytes.Equal(stanzas[i*size:][:32], owner[:]) {
+		return nil, false
+	}
+	return stanzas[i*size:][:size], true
 }
 
 // ReadHeader returns what a key header says without opening it: its context
@@ -205,15 +288,21 @@ func (w *headerWire) context() KeyContext {
 // to check that a header is sealed to the current members' current
 // prekeys.
 func ReadHeader(header []byte) (*Header, error) {
-	w, err := decodeHeader(header)
+	d, err := decodeHeader(header)
 	if err != nil {
 		return nil, fmt.Errorf("read key header: %w", err)
 	}
-	h := &Header{Context: w.context(), Stanzas: make([]Stanza, len(w.Stanzas)/StanzaSize)}
-	for i := range h.Stanzas {
-		s := w.Stanzas[i*StanzaSize:]
-		h.Stanzas[i] = Stanza{Owner: [32]byte(s[:32]), Prekey: [IDSize]byte(s[32 : 32+IDSize])}
+	n, m := len(d.full)/d.fullSize, len(d.linked)/LinkedStanzaSize
+	h := &Header{Context: d.ctx, Version: d.version, Stanzas: make([]Stanza, 0, n+m)}
+	for i := range n {
+		s := d.full[i*d.fullSize:]
+		h.Stanzas = append(h.Stanzas, Stanza{Owner: [32]byte(s[:32]), Prekey: [IDSize]byte(s[32 : 32+IDSize])})
 	}
+	for i := range m {
+		s := d.linked[i*LinkedStanzaSize:]
+		h.Stanzas = append(h.Stanzas, Stanza{Owner: [32]byte(s[:32]), Prekey: [IDSize]byte(s[32 : 32+IDSize]), Linked: true})
+	}
+	slices.SortFunc(h.Stanzas, func(a, b Stanza) int { return bytes.Compare(a.Owner[:], b.Owner[:]) })
 	return h, nil
 }
 
@@ -224,31 +313,55 @@ func ReadHeader(header []byte) (*Header, error) {
 // the prekey id, so a stanza moved from another header does not open
 // ([ErrDecrypt]).
 //
+// In a version 2 header, a full stanza also holds a link root, which OpenKey
+// gives to secrets.KeepLink before it returns; a linked stanza opens with
+// the root of the link it names, from secrets.Link (its prekey's secret is
+// not needed).
+//
 // It fails with [ErrNotRecipient] if the header has no stanza for me, and
-// with [ErrNoSecret] if me no longer holds the prekey's secret: once a
-// member has deleted it, nobody can open the headers sealed to that prekey.
-// It costs one HPKE decapsulation whatever the size of the group, plus
-// decoding the header (about 1.2 KB per recipient).
+// with [ErrNoSecret] if me no longer holds the prekey's secret (or the
+// link's root: [ErrNoLink]): once a member has deleted it, nobody can open
+// the headers sealed to that prekey. It costs one HPKE decapsulation
+// whatever the size of the group (a linked stanza: a hash per step of its
+// link instead), plus decoding the header.
 func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([KeySize]byte, error) {
 	var key [KeySize]byte
 	if secrets == nil {
 		return key, errors.New("open key header: nil secrets")
 	}
-	w, err := decodeHeader(header)
+	d, err := decodeHeader(header)
 	if err != nil {
 		return key, fmt.Errorf("open key header: %w", err)
 	}
-	if got := w.context(); got != want {
+	if got := d.ctx; got != want {
 		return key, fmt.Errorf("open key header: %w: header for epoch %d key %x of %x, message for epoch %d key %x of %x",
 			ErrWrongContext, got.Epoch, got.KeyID[:4], got.Sender[:4], want.Epoch, want.KeyID[:4], want.Sender[:4])
 	}
-	n := len(w.Stanzas) / StanzaSize
-	i := sort.Search(n, func(i int) bool { return bytes.Compare(w.Stanzas[i*StanzaSize:][:32], me[:]) >= 0 })
-	if i == n || !bytes.Equal(w.Stanzas[i*StanzaSize:][:32], me[:]) {
-		return key, fmt.Errorf("open key header: %w", ErrNotRecipient)
+	st, ok := find(d.full, d.fullSize, me)
+	linked := false
+	if !ok {
+		if st, ok = find(d.linked, LinkedStanzaSize, me); !ok {
+			return key, fmt.Errorf("open key header: %w", ErrNotRecipient)
+		}
+		linked = true
 	}
-	st := w.Stanzas[i*StanzaSize:][:StanzaSize]
 	id := [IDSize]byte(st[32 : 32+IDSize])
+	if linked {
+		// The root alone opens it: whoever holds the root reads the
+		// stanza, so a member deletes its roots with the prekey's
+		// secret (SecretSet.Delete).
+		link := [LinkIDSize]byte(st[32+IDSize:][:LinkIDSize])
+		root, ok := secrets.Link(id, link)
+		if !ok {
+			return key, fmt.Errorf("open key header: %w: link %x to prekey %x", ErrNoLink, link[:4], id[:4])
+		}
+		key, err = openLinked(st, &want, me, &root)
+		clear(root[:])
+		if err != nil {
+			return key, fmt.Errorf("open key header: %w", err)
+		}
+		return key, nil
+	}
 	s := secrets.Secret(id)
 	if s == nil || s.sk == nil {
 		return key, fmt.Errorf("open key header: %w: prekey %x", ErrNoSecret, id[:4])
@@ -256,14 +369,38 @@ func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([Key
 	if s.Owner != me {
 		return key, fmt.Errorf("open key header: %w: prekey %x is not %x's", ErrNoSecret, id[:4], me[:4])
 	}
-	pt, err := hpke.Open(s.sk, kdf, aead, stanzaInfo(&want, me, id), st[32+IDSize:])
+	info := stanzaInfo(&want, me, id)
+	if d.version == HeaderVersionLinked {
+		info = stanzaInfoDomain(headerDomainV2, &want, me, id)
+	}
+	pt, err := hpke.Open(s.sk, kdf, aead, info, st[32+IDSize:])
 	if err != nil {
 		return key, fmt.Errorf("open key header: %w: prekey %x", ErrDecrypt, id[:4])
 	}
 	defer clear(pt)
-	if len(pt) != KeySize {
+	want2 := KeySize
+	if d.version == HeaderVersionLinked {
+		want2 = KeySize + LinkRootSize
+	}
+	if len(pt) != want2 {
 		return key, fmt.Errorf("open key header: %w: key of %d bytes", ErrMalformed, len(pt))
 	}
 	copy(key[:], pt)
+	if d.version == HeaderVersionLinked {
+		root := [LinkRootSize]byte(pt[KeySize:])
+		secrets.KeepLink(id, root)
+		clear(root[:])
+	}
 	return key, nil
+}
+
+// encode is the header's wire form again: decodeHeader then encode gives
+// back the same bytes (the encoding is deterministic).
+func (d *decodedHeader) encode() ([]byte, error) {
+	if d.version == HeaderVersionLinked {
+		return canon.Marshal(&headerWireV2{Version: d.version, Group: d.ctx.Group[:], Sender: d.ctx.Sender[:],
+			Epoch: d.ctx.Epoch, KeyID: d.ctx.KeyID[:], Full: d.full, Linked: d.linked})
+	}
+	return canon.Marshal(&headerWire{Version: d.version, Group: d.ctx.Group[:], Sender: d.ctx.Sender[:],
+		Epoch: d.ctx.Epoch, KeyID: d.ctx.KeyID[:], Stanzas: d.full})
 }

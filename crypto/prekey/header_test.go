@@ -101,8 +101,8 @@ func TestOpenKeyRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, _ := decodeHeader(h)
-	w2, _ := decodeHeader(h2)
+	w, _ := decodeWire1(h)
+	w2, _ := decodeWire1(h2)
 	copy(w2.Stanzas[StanzaSize:2*StanzaSize], w.Stanzas[StanzaSize:2*StanzaSize])
 	spliced, err := canon.Marshal(w2)
 	if err != nil {
@@ -114,7 +114,7 @@ func TestOpenKeyRejects(t *testing.T) {
 	// The same stanza under another recipient's name (both stanzas swapped
 	// between owners, order kept by swapping names only): Alice's stanza
 	// claimed for Bob does not open with Bob's secret.
-	w3, _ := decodeHeader(h)
+	w3, _ := decodeWire1(h)
 	a, b := w3.Stanzas[:StanzaSize], w3.Stanzas[StanzaSize:2*StanzaSize]
 	tmp := bytes.Clone(a[32:])
 	copy(a[32:], b[32:])
@@ -125,7 +125,7 @@ func TestOpenKeyRejects(t *testing.T) {
 	}
 	// Same, but with the prekey ids kept in place: the HPKE ciphertext
 	// alone moved.
-	w4, _ := decodeHeader(h)
+	w4, _ := decodeWire1(h)
 	a, b = w4.Stanzas[:StanzaSize], w4.Stanzas[StanzaSize:2*StanzaSize]
 	tmp = bytes.Clone(a[32+IDSize:])
 	copy(a[32+IDSize:], b[32+IDSize:])
@@ -135,7 +135,7 @@ func TestOpenKeyRejects(t *testing.T) {
 		t.Errorf("Alice's ciphertext in Bob's stanza: %v", err)
 	}
 	// A damaged ciphertext.
-	w5, _ := decodeHeader(h)
+	w5, _ := decodeWire1(h)
 	w5.Stanzas[2*StanzaSize-1] ^= 1
 	damaged, _ := canon.Marshal(w5)
 	if _, err := OpenKey(damaged, ctx, owners[1], sets[1]); !errors.Is(err, ErrDecrypt) {
@@ -245,7 +245,7 @@ func TestReadHeaderRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	mutate := func(f func(w *headerWire)) []byte {
-		w, err := decodeHeader(h)
+		w, err := decodeWire1(h)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,3 +51,13 @@ func signRecord(t testing.TB, m *identity.Identity, w *recordWire) []byte {
 func ctxOf(sender *identity.Identity, epoch uint64) KeyContext {
 	return KeyContext{Group: [16]byte{0xd0, 0xd1}, Sender: sender.Public().Sign, Epoch: epoch, KeyID: [KeyIDSize]byte{0x4b, 0x49, 0x44}}
 }
+
+// decodeWire1 decodes a version 1 key header's wire form, for tests that
+// tamper with it.
+func decodeWire1(h []byte) (*headerWire, error) {
+	var w headerWire
+	if err := canon.Decode(h, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}

@@ -56,19 +56,53 @@ func (s *Secret) Destroy() {
 }
 
 // Secrets looks up the secret of a prekey by id, or returns nil if it is
-// unknown or deleted. [*SecretSet] implements it.
+// unknown or deleted, and keeps the roots of the links to the prekeys.
+// [*SecretSet] implements it.
 type Secrets interface {
 	Secret(id [IDSize]byte) *Secret
+	Links
 }
 
-// SecretSet is the prekey secrets one member keeps. It is not safe for
-// concurrent use.
+// SecretSet is the prekey secrets one member keeps, with the roots of the
+// links to them. It is not safe for concurrent use.
 type SecretSet struct {
-	m map[[IDSize]byte]*Secret
+	m     map[[IDSize]byte]*Secret
+	links map[[IDSize]byte]map[[LinkIDSize]byte][LinkRootSize]byte
 }
 
 // NewSecretSet returns an empty set.
-func NewSecretSet() *SecretSet { return &SecretSet{m: map[[IDSize]byte]*Secret{}} }
+func NewSecretSet() *SecretSet {
+	return &SecretSet{m: map[[IDSize]byte]*Secret{}, links: map[[IDSize]byte]map[[LinkIDSize]byte][LinkRootSize]byte{}}
+}
+
+// Link implements [Links]: the root of link id to the prekey, if the set
+// holds it.
+func (ss *SecretSet) Link(prekey [IDSize]byte, id [LinkIDSize]byte) ([LinkRootSize]byte, bool) {
+	r, ok := ss.links[prekey][id]
+	return r, ok
+}
+
+// KeepLink implements [Links]: it keeps root until the prekey's secret is
+// deleted from the set ([SecretSet.Delete]), or for good if the set never
+// held that secret (a thief's loot: a root opens its linked stanzas without
+// the secret).
+func (ss *SecretSet) KeepLink(prekey [IDSize]byte, root [LinkRootSize]byte) {
+	ls := ss.links[prekey]
+	if ls == nil {
+		ls = map[[LinkIDSize]byte][LinkRootSize]byte{}
+		ss.links[prekey] = ls
+	}
+	ls[LinkID(&root)] = root
+}
+
+// LinkCount returns how many link roots the set keeps.
+func (ss *SecretSet) LinkCount() int {
+	n := 0
+	for _, ls := range ss.links {
+		n += len(ls)
+	}
+	return n
+}
 
 // Add keeps s in the set.
 func (ss *SecretSet) Add(s *Secret) { ss.m[s.ID] = s }
@@ -92,6 +126,11 @@ func (ss *SecretSet) Delete(id [IDSize]byte) bool {
 	}
 	s.Destroy()
 	delete(ss.m, id)
+	for l, r := range ss.links[id] {
+		clear(r[:])
+		ss.links[id][l] = r
+	}
+	delete(ss.links, id)
 	return true
 }
 

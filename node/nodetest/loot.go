@@ -2,10 +2,12 @@ package nodetest
 
 import (
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
@@ -17,7 +19,8 @@ import (
 
 // Loot is what a thief finds in a member's home (issue 19): its identity,
 // and in its key store (keys.db, see node/keys.go for the names) the prekey
-// secrets and sender keys the member still keeps. Tests of forward secrecy
+// secrets, the roots of the key links to them, and the sender keys the
+// member still keeps. Tests of forward secrecy
 // read a group's log with it, as the thief would.
 type Loot struct {
 	ID         *identity.Identity
@@ -62,6 +65,16 @@ func TakeLoot(dir string, id *identity.Identity) (*Loot, error) {
 			return nil, fmt.Errorf("loot: %s: %w", e.Name, err)
 		}
 		l.Prekeys.Add(s)
+	}
+	// The roots of key links, beside their prekeys' secrets
+	// (link/<prekey id>/<link id>).
+	for _, e := range ks.List("link/") {
+		raw, _ := ks.Get(e.Name)
+		id, err := hex.DecodeString(strings.SplitN(e.Name, "/", 3)[1])
+		if err != nil || len(id) != prekey.IDSize || len(raw) != prekey.LinkRootSize {
+			return nil, fmt.Errorf("loot: link %s does not decode", e.Name)
+		}
+		l.Prekeys.KeepLink([prekey.IDSize]byte(id), [prekey.LinkRootSize]byte(raw))
 	}
 	for _, e := range ks.List("sender/") {
 		raw, _ := ks.Get(e.Name)
@@ -112,8 +125,10 @@ func (l *Loot) Read(group crypto.GroupID, entries []transcript.Entry) map[uint64
 	out := map[uint64]*crypto.Opened{}
 	for _, c := range transcripttest.SealedChats(entries) {
 		ref := c.Ref()
-		if headers[ref] == nil && c.Info.HasHeader() {
-			if k, err := crypto.OpenSenderKeyWith(l.ID, secrets, group, c.Sealed, c.Sender); err == nil && k.Ref() == ref {
+		// Every header, not only each key's first: a later one may carry
+		// a key link's root that the first did not.
+		if c.Info.HasHeader() {
+			if k, err := crypto.OpenSenderKeyWith(l.ID, secrets, group, c.Sealed, c.Sender); err == nil && k.Ref() == ref && headers[ref] == nil {
 				headers[ref] = k
 			}
 		}

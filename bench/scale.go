@@ -55,14 +55,16 @@ type ScalePoint struct {
 	Busy, Idle time.Duration
 	// BusyWall is how long the timed messages took.
 	BusyWall time.Duration
-	// First, FirstBusy, FirstWall and FirstDeliveries are the same for the
-	// untimed warm-up messages before them: the first message of each
-	// member that then sends a timed one, which carries its sender key
-	// sealed to every member (and for the first few, connection set-up
-	// after the joins).
-	First                Samples
-	FirstBusy, FirstWall time.Duration
-	FirstDeliveries      int
+	// First is the same for the untimed warm-up messages before them: the
+	// first message of each member that then sends a timed one, which
+	// carries its sender key in a header of full X-Wing stanzas, one per
+	// member (and for the first few, connection set-up after the joins).
+	First ScalePhase
+	// Rotated is the same for one more message from each of those
+	// members, after the timed ones: the first under its next sender key
+	// (the bench sets RotateMessages so), whose header goes over key links
+	// to every other member (docs/PROTOCOL.md, "Key links").
+	Rotated ScalePhase
 	// HeapPerNode is the live heap per member: HeapInuse after a GC with
 	// the group running, minus the same once it stopped, divided by the
 	// members.
@@ -90,18 +92,25 @@ func (p ScalePoint) CPUPerDelivery() time.Duration {
 	return d / time.Duration(p.Deliveries)
 }
 
-// CPUPerFirstDelivery is [ScalePoint.CPUPerDelivery] for the warm-up
-// messages (members' first messages), with the quiet baseline scaled to the
-// warm-up's length.
-func (p ScalePoint) CPUPerFirstDelivery() time.Duration {
-	if p.FirstDeliveries == 0 || p.BusyWall <= 0 {
+// ScalePhase is what [Scale] measured of a few untimed messages: their
+// latencies, the process CPU and wall time they took, and the deliveries.
+type ScalePhase struct {
+	Samples    Samples
+	Busy, Wall time.Duration
+	Deliveries int
+}
+
+// CPUPerDelivery is [ScalePoint.CPUPerDelivery] for the phase's messages,
+// with p's quiet baseline scaled to the phase's length.
+func (ph ScalePhase) CPUPerDelivery(p ScalePoint) time.Duration {
+	if ph.Deliveries == 0 || p.BusyWall <= 0 {
 		return 0
 	}
-	d := p.FirstBusy - time.Duration(float64(p.Idle)*p.FirstWall.Seconds()/p.BusyWall.Seconds())
+	d := ph.Busy - time.Duration(float64(p.Idle)*ph.Wall.Seconds()/p.BusyWall.Seconds())
 	if d < 0 {
 		d = 0
 	}
-	return d / time.Duration(p.FirstDeliveries)
+	return d / time.Duration(ph.Deliveries)
 }
 
 // ScaleResult is what [Scale] measured.
@@ -132,9 +141,14 @@ func (r ScaleResult) Figures() []Figure {
 		}
 		out = append(out, c)
 		out = append(out, Figure{
-			Name: fmt.Sprintf("scale %d: CPU per received first message", p.Members), Unit: "us", N: p.FirstDeliveries,
-			Median: float64(p.CPUPerFirstDelivery()) / float64(time.Microsecond), P99: nan(), Verdict: Info,
-			Note: fmt.Sprintf("%d members' first messages, untimed before the others: each carries its sender key sealed to every member; delivered to all in %s median", len(p.First), p.First.Median().Round(100*time.Microsecond)),
+			Name: fmt.Sprintf("scale %d: CPU per received first message", p.Members), Unit: "us", N: p.First.Deliveries,
+			Median: float64(p.First.CPUPerDelivery(p)) / float64(time.Microsecond), P99: nan(), Verdict: Info,
+			Note: fmt.Sprintf("%d members' first messages, untimed before the others: each carries its sender key to every member in a full X-Wing stanza; delivered to all in %s median", len(p.First.Samples), p.First.Samples.Median().Round(100*time.Microsecond)),
+		})
+		out = append(out, Figure{
+			Name: fmt.Sprintf("scale %d: CPU per received first message after a rotation", p.Members), Unit: "us", N: p.Rotated.Deliveries,
+			Median: float64(p.Rotated.CPUPerDelivery(p)) / float64(time.Microsecond), P99: nan(), Verdict: Info,
+			Note: fmt.Sprintf("the same %d members' first messages under their next sender key, after the timed ones: the key goes over key links; delivered to all in %s median", len(p.Rotated.Samples), p.Rotated.Samples.Median().Round(100*time.Microsecond)),
 		})
 		out = append(out, Figure{
 			Name: fmt.Sprintf("scale %d: heap per member", p.Members), Unit: "KiB", N: p.Members,
@@ -187,7 +201,19 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	goroutines0 := runtime.NumGoroutine()
 
 	sim := simnet.New(int64(size), simnet.LinkConfig{Latency: o.Latency})
-	cfg := node.Config{Logger: nodeLogger(o.Log), PingInterval: o.PingInterval, RetryInterval: 200 * time.Millisecond}
+	// Untimed messages first, one from each member that sends a timed one
+	// (and at least 3): the first ones after a join pay for connection
+	// set-up and catch-up, and a member's first message carries its sender
+	// key sealed to every member (O(members) for that one message; see
+	// crypto.SealMessage). Timed messages are then the same kind of message
+	// at every size: with fewer members than timed messages, every sender's
+	// first message used to fall in the warm-up, and with more, every
+	// timed message was a first one. Each sender rotates its key right
+	// after its warm-up and timed messages, so that one more message from
+	// each is the first under a new key (the Rotated phase).
+	warmup := max(min(size, o.Messages), 3)
+	cfg := node.Config{Logger: nodeLogger(o.Log), PingInterval: o.PingInterval, RetryInterval: 200 * time.Millisecond,
+		RotateMessages: 1 + (o.Messages+warmup-1)/warmup}
 	if !o.Checkpoints {
 		cfg.CheckpointEntries, cfg.CheckpointInterval = 1<<62, 1<<62
 	}
@@ -236,28 +262,21 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 		}
 		return last.Sub(t), nil
 	}
-	// Untimed messages first, one from each member that sends a timed one
-	// (and at least 3): the first ones after a join pay for connection
-	// set-up and catch-up, and a member's first message carries its sender
-	// key sealed to every member (O(members) for that one message; see
-	// crypto.SealMessage). Timed messages are then the same kind of message
-	// at every size: with fewer members than timed messages, every sender's
-	// first message used to fall in the warm-up, and with more, every
-	// timed message was a first one.
-	warmup := max(min(size, o.Messages), 3)
-	first := d.count()
-	cpuFirst := processCPU()
-	tFirst := time.Now()
-	for k := 0; k < warmup; k++ {
-		lat, err := send(k%size, k)
-		if err != nil {
-			return p, err
+	phase := func(ph *ScalePhase, from int) error {
+		n0, cpu, t := d.count(), processCPU(), time.Now()
+		for k := 0; k < warmup; k++ {
+			lat, err := send(k%size, from+k)
+			if err != nil {
+				return err
+			}
+			ph.Samples = append(ph.Samples, lat)
 		}
-		p.First = append(p.First, lat)
+		ph.Wall, ph.Busy, ph.Deliveries = time.Since(t), processCPU()-cpu, d.count()-n0
+		return nil
 	}
-	p.FirstWall = time.Since(tFirst)
-	p.FirstBusy = processCPU() - cpuFirst
-	p.FirstDeliveries = d.count() - first
+	if err := phase(&p.First, 0); err != nil {
+		return p, err
+	}
 	before := d.count()
 	cpu0 := processCPU()
 	t0 := time.Now()
@@ -273,6 +292,9 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	p.Busy = processCPU() - cpu0
 	p.Deliveries = d.count() - before
 	progress("timed %d messages", o.Messages)
+	if err := phase(&p.Rotated, warmup+o.Messages); err != nil {
+		return p, err
+	}
 
 	// The quiet baseline: the same wall time with no messages.
 	g0, _ := c.Status(0)

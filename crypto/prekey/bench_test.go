@@ -72,3 +72,60 @@ func BenchmarkKeyHeader(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkKeyHeaderLinked seals a sender key to n members' prekeys in a
+// header of version 2 over key links to all of them but one (whose stanza
+// is full, as a node seals its own), and opens one member's linked stanza,
+// reporting the header's size.
+func BenchmarkKeyHeaderLinked(b *testing.B) {
+	for _, n := range []int{3, 100} {
+		ps, set, first := recipients(b, n)
+		ctx := KeyContext{Sender: first, Epoch: 1}
+		key := [KeySize]byte{1}
+		rs := make([]Recipient, n)
+		for i, p := range ps {
+			rs[i] = Recipient{Prekey: p}
+		}
+		full, started, err := SealKeyLinked(ctx, &key, rs, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The first member (the reader) learns its link's root.
+		if _, err := OpenKey(full, ctx, first, set); err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range started {
+			for i, p := range ps {
+				if p.Owner == l.Owner && i < n-1 {
+					rs[i] = Recipient{Prekey: p, Link: l, Linked: true}
+				}
+			}
+		}
+		h, _, err := SealKeyLinked(ctx, &key, rs, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("seal/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				for _, r := range rs {
+					if r.Link != nil && r.Link.next >= MaxLinkSteps {
+						b.StopTimer()
+						*r.Link = *newSendLink(r.Prekey, t0) // a sender starts a new link there
+						b.StartTimer()
+					}
+				}
+				if _, _, err := SealKeyLinked(ctx, &key, rs, t0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(h)), "bytes/header")
+		})
+		b.Run(fmt.Sprintf("open/%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := OpenKey(h, ctx, first, set); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -65,10 +65,12 @@ func (g *group) checkChange(c content.Content) error {
 // through, would change nothing: a reaction taken back that this member
 // does not have, or the reaction it has already. What it has is what the
 // board shows, or what the last of its reactions to that message still in
-// the outbox makes it.
-func (g *group) changesNothing(c content.Content) bool {
+// the outbox makes it; that queued reaction's durable channel is returned
+// too (nil when the board decided), for the answer to wait until it is on
+// disk: a crash before then would lose the reaction the answer promised.
+func (g *group) changesNothing(c content.Content) (bool, chan struct{}) {
 	if c.Kind != content.Reaction || c.Ref == nil {
-		return false
+		return false, nil
 	}
 	mine := ""
 	if n, _ := g.noteOf(*c.Ref); n != nil {
@@ -83,7 +85,13 @@ func (g *group) changesNothing(c content.Content) bool {
 			last, mine = p, q.Emoji
 		}
 	}
-	return mine == c.Emoji
+	if mine != c.Emoji {
+		return false, nil
+	}
+	if last != nil {
+		return true, last.durable
+	}
+	return true, nil
 }
 
 // unchangedMessage is the answer to the change c that changesNothing kept

@@ -204,3 +204,37 @@ func TestReactionInOutbox(t *testing.T) {
 		return reflect.DeepEqual(m.Reactions, []api.Reaction{{Emoji: "🎈", Count: 1}})
 	})
 }
+
+// TestUnchangedReactionIsStored: a reaction answered as unchanged because
+// the same one is queued is answered once that queued one is on disk, so
+// that a crash right after the answer does not lose the reaction it
+// promised (chaos seed 301044 with RotateMessages 3: an acknowledged
+// reaction shown on no member).
+func TestUnchangedReactionIsStored(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 214, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	msg := c.send(1, "react to me", 10*time.Second)
+	c.shown(2, msg.ID, "at all", func(m node.Message) bool { return m.State == node.StateCommitted })
+	// Cut off, node1 writes nothing of its own accord: the queued
+	// reaction stays off its disk until something makes it durable.
+	c.Isolate(1)
+	react := content.Content{Kind: content.Reaction, Ref: ref(t, msg), Emoji: "🎉"}
+	stored, err := node.EnqueueUnstored(ctxT(t, 10*time.Second), c.Node(1), c.GroupID, react)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Node(1).Post(ctxT(t, 10*time.Second), c.GroupID, react, 0)
+	if err != nil || !m.Unchanged {
+		t.Fatalf("the same reaction again answered %+v, %v; want unchanged", m, err)
+	}
+	if !stored() {
+		t.Fatal("answered unchanged while the queued reaction it stands for is not on disk")
+	}
+	c.Crash(1)
+	c.net.Heal()
+	c.start(1)
+	c.shown(2, msg.ID, "with node1's 🎉", func(m node.Message) bool {
+		return reflect.DeepEqual(m.Reactions, []api.Reaction{{Emoji: "🎉", Count: 1}})
+	})
+}

@@ -59,7 +59,7 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 	unchanged := false
 	if err := g.do(ctx, func() {
 		if serr = g.checkChange(c); serr == nil {
-			if unchanged = g.changesNothing(c); !unchanged {
+			if unchanged, durable = g.changesNothing(c); !unchanged {
 				msg, durable, done, firstRound, serr = g.enqueue(string(body))
 			}
 		}
@@ -69,8 +69,13 @@ func (n *Node) Post(ctx context.Context, groupID string, c content.Content, wait
 	if serr != nil {
 		return Message{}, serr
 	}
-	if unchanged {
+	if unchanged && durable == nil {
 		return g.unchangedMessage(c), nil
+	}
+	if unchanged {
+		// What this member has is a queued reaction: unchanged once
+		// that one is on disk (below).
+		msg, wait = g.unchangedMessage(c), 0
 	}
 	// A message the quota holds back goes out only once the quota allows,
 	// which waiting here would not change: answer at once (the caller

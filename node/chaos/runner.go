@@ -76,6 +76,10 @@ func newRunner(o Options, dir string) (*runner, error) {
 			SnapshotEntries:  o.SnapshotEntries,
 			SnapshotKeep:     o.SnapshotKeep,
 			MessageWindow:    o.MessageWindow,
+			// A new sender key every third message, so that
+			// schedules rotate keys often and send most headers
+			// over key links, through crashes and host changes.
+			RotateMessages: 3,
 		},
 	})
 	if err != nil {

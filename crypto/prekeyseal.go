@@ -165,6 +165,10 @@ func openPrekeyHeader(me *identity.Identity, secrets prekey.Secrets, group Group
 	switch {
 	case errors.Is(err, prekey.ErrNotRecipient):
 		return nil, fmt.Errorf("open sender key: %w", ErrNotRecipient)
+	case errors.Is(err, prekey.ErrNoLink):
+		// Kept in the chain: a link not held is no lost prekey secret
+		// (node.group.deliver tells them apart).
+		return nil, fmt.Errorf("open sender key: %w: %w", ErrKeyDeleted, prekey.ErrNoLink)
 	case errors.Is(err, prekey.ErrNoSecret):
 		return nil, fmt.Errorf("open sender key: %w", ErrKeyDeleted)
 	case err != nil:

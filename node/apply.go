@@ -12,6 +12,7 @@ import (
 
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
@@ -367,6 +368,14 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		// whatever its header says. (Not a lost key store: a member
 		// may send a header naming this node's prekey under an old
 		// key of its own at a counter below the floor.)
+	case errors.Is(err, prekey.ErrNoLink):
+		// Over a key link whose root this node does not hold: lost
+		// (a failed write of the key store, a keys.db put back from an
+		// older copy), or never given (a forged stanza, which anyone can
+		// write). Not a lost key store: no alarm, no rekey (which would
+		// not help: the others keep sealing over the same links). A new
+		// prekey does: every sender starts new links to it.
+		g.linkLost(c)
 	case errors.Is(err, crypto.ErrKeyDeleted):
 		// Its key is past this node's retention (keys.go): no longer
 		// readable here, by design. Unless the retention did not delete

@@ -1,10 +1,12 @@
 package node
 
 import (
+	"encoding/hex"
 	"time"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
+	"github.com/demes/demes/state"
 )
 
 // Key links (crypto/prekey/link.go; docs/PROTOCOL.md, "Key links"): the
@@ -139,4 +141,58 @@ func (s *sendLinks) counts() (confirmed, pending int) {
 		}
 	}
 	return confirmed, pending
+}
+
+// linkLost handles c, a committed message whose stanza for this node is
+// sealed over a key link this node does not hold (group.deliver). The
+// group registered a key of its sender's that carried the root before c,
+// and this node opened that key's header as it applied it; so the root was
+// lost since, or the stanza is forged. The sender keeps sealing over that
+// link until its renewal (a day): when the stanza names this node's
+// current prekey, the node starts a new prekey, at most once per
+// linkLossRenewEvery, and every sender's next header starts a new link to
+// it in a full stanza. (A forger makes it rotate its prekey at most that
+// often; it raised an alarm and committed a rekey before.)
+func (g *group) linkLost(c *state.Chat) {
+	info, err := crypto.ReadSealed(c.Sealed)
+	if err != nil {
+		return
+	}
+	for i, r := range info.Recipients {
+		if r != g.n.self.Sign || i >= len(info.PrekeyIDs) {
+			continue
+		}
+		id := info.PrekeyIDs[i]
+		renewed, err := g.n.keys.renewForLostLink(id, time.Now())
+		ev := g.n.log.Warn()
+		if err != nil {
+			ev = g.n.log.Error().Err(err)
+		}
+		ev.Str("group", g.id.String()).Uint64("index", c.Index).Str("prekey", hex.EncodeToString(id[:4])).Bool("new prekey", renewed).
+			Msg("message sealed over a key link whose root this node does not hold (lost, or forged): unreadable here")
+		return
+	}
+}
+
+// linkLossRenewEvery is how often at most a node starts a new prekey
+// because a message reached it over a link it does not hold (linkLost).
+const linkLossRenewEvery = time.Hour
+
+// renewForLostLink starts a new prekey if id is the current one and none
+// was started for a lost link in the last linkLossRenewEvery. It reports
+// whether it did.
+func (b *keyBook) renewForLostLink(id [prekey.IDSize]byte, now time.Time) (bool, error) {
+	b.renewMu.Lock()
+	defer b.renewMu.Unlock()
+	b.mu.Lock()
+	due := b.current != nil && b.current.ID == id &&
+		(b.linkRenewed.IsZero() || now.Sub(b.linkRenewed) >= linkLossRenewEvery)
+	if due {
+		b.linkRenewed = now
+	}
+	b.mu.Unlock()
+	if !due {
+		return false, nil
+	}
+	return true, b.Rotate(now)
 }

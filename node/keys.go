@@ -85,6 +85,9 @@ type keyBook struct {
 	// and the floors it advanced keys to (keyfloor.go).
 	marks  map[keyName][]keyMark
 	floors map[keyName]uint64
+	// linkRenewed is when a lost key link last made the node start a
+	// new prekey (renewForLostLink).
+	linkRenewed time.Time
 }
 
 // openKeyBook opens (creating it) the node's key store and loads its prekey

@@ -40,6 +40,13 @@ func (g *group) sealWithHeader(m *crypto.Message, key *crypto.SenderKey) ([]byte
 			}
 			g.fallback[key.ID] = true
 			g.n.fig.identitySealed.Add(1)
+			// This header carries no link root, and the group may
+			// register key with it, though an earlier header of key
+			// (lost on its way) carried the roots of pending links:
+			// none of them may count key as its carrier
+			// (keylinks.go). The next header to prekeys starts new
+			// ones.
+			g.links.drop()
 			sealed, err := crypto.SealMessage(g.n.id, m, key, rs)
 			return sealed, nil, err
 		}

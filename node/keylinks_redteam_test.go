@@ -1,0 +1,232 @@
+package node_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/crypto/prekey"
+	"github.com/demes/demes/keystore"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
+)
+
+// Red team of key links (38a6f39).
+
+// readsFrom waits until node reader has read a message of sender's whose
+// text starts with prefix, having sender write one a second meanwhile.
+func (c *cluster) readsNewFrom(reader, sender int, prefix string, wait time.Duration) {
+	c.t.Helper()
+	k := 0
+	var last time.Time
+	c.Eventually(c.t, wait, fmt.Sprintf("node%d reads a message node%d sent with %q", reader, sender, prefix), func() bool {
+		if ms, err := c.Committed(reader); err == nil {
+			for _, m := range ms {
+				if strings.HasPrefix(m.Text, prefix) {
+					return true
+				}
+			}
+		}
+		if time.Since(last) >= time.Second {
+			k++
+			last = time.Now()
+			_, _ = c.Send(ctxT(c.t, 10*time.Second), sender, fmt.Sprint(prefix, " ", k), 5*time.Second)
+		}
+		return false
+	})
+}
+
+// TestLostLinkRootsRecover: a member whose key store lost the roots of the
+// links to its current prekey (a write of the store that failed, a keys.db
+// put back from a copy of the day before) but kept the prekey's secret
+// cannot open what the others seal over those links. Before links, the
+// member's recovery (noteKeysLost, then a rekey) gave it the others' next
+// keys; with links, the others keep sealing over the links it lost, the
+// rekey changes nothing, and it reads nothing of theirs until each link's
+// renewal, a day later.
+func TestLostLinkRootsRecover(t *testing.T) {
+	t.Parallel()
+	const size = 3
+	c := newClusterWith(t, size, 271, simnet.LinkConfig{Latency: time.Millisecond}, rotateEvery(size, 1))
+	c.form()
+	c.waitPrekeys(size)
+	sent := 0
+	for round := range 2 {
+		for i := range size {
+			c.send(i, fmt.Sprintf("round %d from node%d", round, i), 10*time.Second)
+			sent++
+		}
+	}
+	c.converged(sent)
+	linked := false
+	for _, h := range headersFrom(c.logFrames(), 0) {
+		linked = linked || (h.sender == c.Member(0).ID.Public().Sign && h.links > 0)
+	}
+	if !linked {
+		t.Fatal("node0 sealed no header over a link: the test shows nothing")
+	}
+
+	c.Crash(1)
+	ks, err := keystore.Open(filepath.Join(c.Member(1).Dir, "keys.db"), c.Member(1).ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := ks.DeletePrefix("link/")
+	ks.Close()
+	if err != nil || n == 0 {
+		t.Fatalf("deleted %d link roots: %v", n, err)
+	}
+	c.start(1)
+	c.readsNewFrom(1, 0, "after the loss", 90*time.Second)
+}
+
+// TestForgedLinkFakesLostKeys is TestForgedStanzaFakesLostKeys with a
+// linked stanza: a member seals a header whose stanza for node1 names
+// node1's real current prekey and a link node1 never got. Node1 cannot
+// open it, as it cannot open garbage; that must not make it believe it
+// lost its key store (an alarm in its status, a rekey signed by it).
+func TestForgedLinkFakesLostKeys(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 272, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitPrekeys(3)
+	c.send(2, "hello from node2", 10*time.Second)
+	gid, err := crypto.ParseGroupID(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := map[[32]byte][]byte{}
+	for _, e := range frames {
+		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypePrekey {
+			latest[env.Sender] = env.Payload
+		}
+	}
+	var seals []string
+	c.Eventually(t, 30*time.Second, "node2's message in node0's log", func() bool {
+		seals = c.sealedBy(2, 0)
+		return len(seals) > 0
+	})
+	var epoch uint64
+	fmt.Sscanf(seals[len(seals)-1], "%d/", &epoch)
+
+	evil := c.Member(2).ID
+	var ps []*prekey.Prekey
+	for i := range 3 {
+		p, err := prekey.Decode(latest[c.Member(i).ID.Public().Sign])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	now := time.Now()
+	key := crypto.NewSenderKey(gid, evil.Public().Sign, epoch)
+	// A link to node1's real prekey whose root node1 never sees.
+	_, started, err := crypto.SealKeyHeaderLinked(key, []prekey.Recipient{{Prekey: ps[1]}}, now)
+	if err != nil || len(started) != 1 {
+		t.Fatal(err)
+	}
+	hdr, _, err := crypto.SealKeyHeaderLinked(key, []prekey.Recipient{{Prekey: ps[0]}, {Prekey: ps[1], Link: started[0], Linked: true}, {Prekey: ps[2]}}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := crypto.NewMessageID()
+	sealed, err := crypto.SealMessageWithHeader(evil, &crypto.Message{Group: gid, ID: id, Time: now.UnixNano(), Body: []byte("bait")}, key, hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.proposeAs(2, &crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
+
+	c.send(0, "after the bait", 10*time.Second)
+	var after uint64
+	c.Eventually(t, 30*time.Second, "node1 reads node0's message after the bait", func() bool {
+		ms, err := c.Committed(1)
+		if err == nil && len(ms) > 0 && ms[len(ms)-1].Text == "after the bait" {
+			after = ms[len(ms)-1].Index
+			return true
+		}
+		return false
+	})
+	c.Eventually(t, 30*time.Second, "node1's status to cover the message after the bait", func() bool {
+		g, ok := c.Status(1)
+		return ok && g.Committed >= after
+	})
+	// A rekey would follow within a few retry intervals.
+	time.Sleep(3 * time.Second)
+	if g, ok := c.Status(1); ok && g.Keys != nil {
+		t.Errorf("node1 believes it lost its keys after a forged linked stanza: %q", g.Keys.Message)
+	}
+	frames, err = c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range frames {
+		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeRekey && env.Sender == c.Member(1).ID.Public().Sign {
+			t.Errorf("node1 committed a rekey (index %d) because of a forged linked stanza", e.Index)
+		}
+	}
+}
+
+// TestIdentityHeaderIsNoCarrier: a key whose first header (to prekeys)
+// started links, and that the group then registered with a header sealed
+// to identity keys (the first message lost, sealed again while a member's
+// prekey was not valid yet), carried no root to anyone: the links it
+// started must not be used on its registration. Otherwise node2, which
+// opened the key from its identity stanza, never learnt node0's link and
+// cannot read node0's next key.
+func TestIdentityHeaderIsNoCarrier(t *testing.T) {
+	t.Parallel()
+	c := newClusterWith(t, 3, 273, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for i := range 3 {
+			c.Member(i).Tweak = func(cfg *node.Config) { cfg.RotateMessages = 1 << 20 }
+		}
+	})
+	c.form()
+	c.waitPrekeys(3)
+	pending, err := node.StartKeyUnsent(c.Node(0), c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pending < 2 {
+		t.Fatalf("node0 holds %d pending links, want one to each other member", pending)
+	}
+	// node1's clock is a minute and a half ahead: its next prekey, valid
+	// from a minute before its time, is valid in node0's time in 30 s.
+	// node0 seals to identity keys until then.
+	validFrom := time.Now().Add(30 * time.Second)
+	if err := node.RotatePrekeyValidFrom(c.Node(1), validFrom); err != nil {
+		t.Fatal(err)
+	}
+	var last time.Time
+	c.Eventually(t, 20*time.Second, "node0's state names node1's new prekey", func() bool {
+		if ok, err := node.NamesPrekey(c.Node(0), c.GroupID, c.Node(1)); err == nil && ok {
+			return true
+		}
+		if time.Since(last) > time.Second {
+			last = time.Now()
+			_ = node.ProposePrekeySkewed(c.Node(1), c.GroupID, 90*time.Second)
+		}
+		return false
+	})
+	before := node.IdentitySealed(c.Node(0))
+	c.send(0, "while node1's prekey is not valid yet", 10*time.Second)
+	if node.IdentitySealed(c.Node(0)) == before {
+		t.Fatal("node0 did not seal to identity keys: the test shows nothing")
+	}
+	if time.Now().After(validFrom) {
+		t.Fatal("too slow: node1's prekey was valid already")
+	}
+	time.Sleep(time.Until(validFrom) + time.Second)
+	c.readsNewFrom(2, 0, "after node1's prekey is valid", 30*time.Second)
+}

@@ -74,3 +74,6 @@ func ProposePrekeySkewed(n *Node, groupID string, ahead time.Duration) error {
 	}
 	return perr
 }
+
+// StoredPrekeys returns how many prekey secrets n's key store keeps.
+func StoredPrekeys(n *Node) int { return len(n.keys.store.List("prekey/")) }

@@ -230,3 +230,48 @@ func TestIdentityHeaderIsNoCarrier(t *testing.T) {
 	time.Sleep(time.Until(validFrom) + time.Second)
 	c.readsNewFrom(2, 0, "after node1's prekey is valid", 30*time.Second)
 }
+
+// TestLinkRootsGoWithTheirPrekey: a link root is kept exactly as long as
+// its prekey's secret, even when the node's PrekeyGrace changed between
+// the prekey's making and the root's arrival (a restart with another
+// --key-retention, which bounds it). Otherwise the root stays in keys.db
+// after the secret went, and a thief of the home opens with it the linked
+// stanzas that nothing else opens any more.
+func TestLinkRootsGoWithTheirPrekey(t *testing.T) {
+	t.Parallel()
+	grace := time.Hour
+	c := newClusterWith(t, 2, 274, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		c.Member(1).Tweak = func(cfg *node.Config) { cfg.PrekeyGrace = grace }
+	})
+	c.form()
+	c.waitPrekeys(2)
+	// node1 restarts with a week's grace; its prekey (an hour's) stays.
+	grace = 7 * 24 * time.Hour
+	c.restart(1)
+	c.send(0, "over a new link to node1", 10*time.Second)
+	c.converged(1)
+	if node.StoredKeyLinks(c.Node(1)) == 0 {
+		t.Fatal("node1 keeps no link root: the test shows nothing")
+	}
+	frames, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p *prekey.Prekey
+	for _, e := range frames {
+		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypePrekey && env.Sender == c.Member(1).ID.Public().Sign {
+			if p, err = prekey.Decode(env.Payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Two hours after the prekey's expiry, its secret (kept an hour
+	// after it) is gone from the store; so must the roots be.
+	node.ExpireKeysAt(c.Node(1), p.Expires.Add(2*time.Hour))
+	if node.StoredPrekeys(c.Node(1)) != 0 {
+		t.Fatalf("node1's store keeps %d prekey secrets: the test shows nothing", node.StoredPrekeys(c.Node(1)))
+	}
+	if n := node.StoredKeyLinks(c.Node(1)); n != 0 {
+		t.Fatalf("node1's key store keeps %d link roots after their prekey's secret was deleted", n)
+	}
+}

@@ -173,8 +173,18 @@ func (b *keyBook) KeepLink(id [prekey.IDSize]byte, root [prekey.LinkRootSize]byt
 	if s == nil || held {
 		return
 	}
+	// Deleted exactly when the prekey's secret is: at its record's
+	// deletion time, set when the prekey was made (PrekeyGrace may have
+	// changed since, with a restart). Without a record (the store lost
+	// it), the root stays in memory only, as the secret does.
+	var until time.Time
+	for _, e := range b.store.List("prekey/" + hex.EncodeToString(id[:])) {
+		until = e.DeleteAfter
+	}
 	name := "link/" + hex.EncodeToString(id[:]) + "/" + hex.EncodeToString(link[:])
-	if err := b.store.Put(name, root[:], s.Expires.Add(b.n.cfg.PrekeyGrace)); err != nil {
+	if until.IsZero() {
+		b.n.log.Error().Msg("cannot keep a key link in the key store: its prekey's secret is not there")
+	} else if err := b.store.Put(name, root[:], until); err != nil {
 		b.n.log.Error().Err(err).Msg("cannot keep a key link in the key store")
 	}
 	b.mu.Lock()

@@ -378,11 +378,11 @@ func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([Key
 		return key, fmt.Errorf("open key header: %w: prekey %x", ErrDecrypt, id[:4])
 	}
 	defer clear(pt)
-	want2 := KeySize
+	ptSize := KeySize
 	if d.version == HeaderVersionLinked {
-		want2 = KeySize + LinkRootSize
+		ptSize = KeySize + LinkRootSize
 	}
-	if len(pt) != want2 {
+	if len(pt) != ptSize {
 		return key, fmt.Errorf("open key header: %w: key of %d bytes", ErrMalformed, len(pt))
 	}
 	copy(key[:], pt)

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/demes/demes/api"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/transcript"
@@ -104,6 +106,20 @@ func TestKeyLinks(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no header after node1's restart reached it over a link: the test shows nothing")
+	}
+
+	// A transcript of a log with linked headers verifies, offline and
+	// without a secret, and shows every message.
+	doc, err := c.Node(2).Transcript(ctxT(t, 30*time.Second), c.GroupID, api.TranscriptRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := transcript.Verify(doc, []identity.PublicID{c.Member(2).ID.Public()})
+	if err != nil {
+		t.Fatalf("verify a transcript with linked key headers: %v", err)
+	}
+	if s.Messages != sent {
+		t.Fatalf("the transcript shows %d of the %d messages", s.Messages, sent)
 	}
 }
 

@@ -254,6 +254,10 @@ func decodeHeader(header []byte) (*decodedHeader, error) {
 		return nil, err
 	}
 	for i := range m {
+		st := d.linked[i*LinkedStanzaSize:][:LinkedStanzaSize]
+		if step := binary.BigEndian.Uint64(st[32+IDSize+LinkIDSize:]); step >= MaxLinkSteps {
+			return nil, fmt.Errorf("%w: recipient %x: link step %d, limit %d", ErrMalformed, st[:4], step, MaxLinkSteps)
+		}
 		if _, ok := find(d.full, d.fullSize, [32]byte(d.linked[i*LinkedStanzaSize:][:32])); ok {
 			return nil, fmt.Errorf("%w: recipient %x has a full and a linked stanza", ErrMalformed, d.linked[i*LinkedStanzaSize:][:4])
 		}

@@ -140,6 +140,11 @@ func TestKeyLinkRejects(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
+	// A step past the bound is malformed for anyone who reads the header,
+	// so the state machine refuses it rather than commit what nobody opens.
+	if _, err := ReadHeader(mutate(func(st []byte) { binary.BigEndian.PutUint64(st[32+IDSize+LinkIDSize:], MaxLinkSteps) })); !errors.Is(err, ErrMalformed) {
+		t.Errorf("ReadHeader of a step past the limit: %v", err)
+	}
 	// The same stanza claimed for another owner (the owner is in the key's
 	// info): it does not open with that owner's link either.
 	hs := mutate(func(st []byte) { copy(st, owners[2][:]) })

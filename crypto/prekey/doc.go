@@ -5,7 +5,8 @@
 // ChaCha20Poly1305. The formats are in docs/PROTOCOL.md, "Forward secrecy:
 // prekeys and ratchet", with test vectors in testdata/crypto/prekey.json.
 //
-// It is the cryptographic core only: nodes do not use it yet.
+// It is the cryptographic core; nodes use it (package node, keys.go and
+// keylinks.go).
 //
 // # Prekeys
 //
@@ -22,4 +23,12 @@
 // [OpenKey] opens one's own stanza with the prekey secret; [ReadHeader]
 // reads the recipients and context without a secret. The key then seeds a
 // ratchet (package ratchet).
+//
+// # Key links
+//
+// [SealKeyLinked] seals a header of version 2: a full stanza also carries a
+// link root, which [OpenKey] hands to [Links.KeepLink], and a recipient that
+// holds a link gets later keys in a linked stanza of 120 bytes, sealed under
+// a key from the link's hash chain ([SendLink], [Recipient]). Test vectors
+// are in testdata/crypto/keylink.json.
 package prekey

@@ -104,17 +104,12 @@ func TestLowOrderPrekeyBlocksSealing(t *testing.T) {
 	}
 }
 
-// TestForgedStanzaFakesLostKeys: a member seals a message whose key header
-// names, in node1's stanza, a prekey id node1 never had. Node1 cannot open
-// it (no such secret), as it cannot open any header it is not really given;
-// that must not make it believe it lost its key store: no alarm in its
-// status, no rekey signed by it. Otherwise a member makes any other member
-// raise a false alarm ("this node lost its keys ... older ones stay
-// unreadable") and commit a rekey, once per epoch, for the price of one
-// message each.
-func TestForgedStanzaFakesLostKeys(t *testing.T) {
-	t.Parallel()
-	c := newCluster(t, 3, 252, simnet.LinkConfig{Latency: time.Millisecond})
+// forgeSetup forms a group of three (seed), has node2 send a message, and
+// returns what node2 needs to forge a key header: the group's id, each
+// member's prekey as the log has it, and node2's epoch.
+func forgeSetup(t *testing.T, seed int64) (*cluster, crypto.GroupID, []*prekey.Prekey, uint64) {
+	t.Helper()
+	c := newCluster(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond})
 	c.form()
 	c.waitPrekeys(3)
 	c.send(2, "hello from node2", 10*time.Second)
@@ -122,8 +117,6 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// The others' prekeys as the log has them, and node2's epoch.
 	frames, err := c.Node(0).LogFrames(c.GroupID)
 	if err != nil {
 		t.Fatal(err)
@@ -134,6 +127,14 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 			latest[env.Sender] = env.Payload
 		}
 	}
+	var ps []*prekey.Prekey
+	for i := range 3 {
+		p, err := prekey.Decode(latest[c.Member(i).ID.Public().Sign])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
 	var seals []string
 	c.Eventually(t, 30*time.Second, "node2's message in node0's log", func() bool {
 		seals = c.sealedBy(2, 0)
@@ -141,16 +142,22 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 	})
 	var epoch uint64
 	fmt.Sscanf(seals[len(seals)-1], "%d/", &epoch)
+	return c, gid, ps, epoch
+}
 
+// TestForgedStanzaFakesLostKeys: a member seals a message whose key header
+// names, in node1's stanza, a prekey id node1 never had. Node1 cannot open
+// it (no such secret), as it cannot open any header it is not really given;
+// that must not make it believe it lost its key store: no alarm in its
+// status, no rekey signed by it. Otherwise a member makes any other member
+// raise a false alarm ("this node lost its keys ... older ones stay
+// unreadable") and commit a rekey, once per epoch, for the price of one
+// message each.
+func TestForgedStanzaFakesLostKeys(t *testing.T) {
+	t.Parallel()
+	c, gid, ps, epoch := forgeSetup(t, 252)
 	evil := c.Member(2).ID
-	var to []*prekey.Prekey
-	for _, i := range []int{0, 2} {
-		p, err := prekey.Decode(latest[c.Member(i).ID.Public().Sign])
-		if err != nil {
-			t.Fatal(err)
-		}
-		to = append(to, p)
-	}
+	to := []*prekey.Prekey{ps[0], ps[2]}
 	// Node1's stanza: a prekey id it never had. A stanza's owner and id are
 	// plain bytes (HPKE's base mode authenticates no sender); a prekey
 	// signed by node1's identity is only the shortest way to write one here,
@@ -193,7 +200,7 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 	if g, ok := c.Status(1); ok && g.Keys != nil {
 		t.Errorf("node1 believes it lost its keys after a forged stanza: %q", g.Keys.Message)
 	}
-	frames, err = c.Node(0).LogFrames(c.GroupID)
+	frames, err := c.Node(0).LogFrames(c.GroupID)
 	if err != nil {
 		t.Fatal(err)
 	}

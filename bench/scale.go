@@ -292,7 +292,18 @@ func scaleOne(ctx context.Context, size int, o ScaleOptions) (ScalePoint, error)
 	p.Busy = processCPU() - cpu0
 	p.Deliveries = d.count() - before
 	progress("timed %d messages", o.Messages)
-	if err := phase(&p.Rotated, warmup+o.Messages); err != nil {
+	// The senders that had one timed message fewer than the others (when
+	// warmup does not divide o.Messages) send one more, untimed, so that
+	// each has sealed RotateMessages messages and the Rotated phase is
+	// each one's first under a new key.
+	k := warmup + o.Messages
+	for i := o.Messages % warmup; i > 0 && i < warmup; i++ {
+		if _, err := send(i%size, k); err != nil {
+			return p, err
+		}
+		k++
+	}
+	if err := phase(&p.Rotated, k); err != nil {
 		return p, err
 	}
 

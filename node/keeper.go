@@ -188,24 +188,64 @@ func (n *Node) handleKeeperOffer(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "not an invite for this node", http.StatusBadRequest)
 		return
 	}
-	if len(n.sortedGroups()) >= maxKept || n.kept.running.Load() > 0 {
+	if len(n.sortedGroups()) >= maxKept || !n.kept.running.CompareAndSwap(0, 1) {
 		http.Error(w, "this keeper keeps as many groups as it takes", http.StatusServiceUnavailable)
 		return
 	}
-	n.kept.running.Add(1)
+	// On disk before the answer, which tells the admin that the keeper
+	// joins by itself: a keeper that crashes before its join is done
+	// joins once it is back (resumeKeeperOffer).
+	if err := n.store.SavePref(prefKeeperOffer, []byte(code)); err != nil {
+		n.kept.running.Add(-1)
+		n.log.Error().Err(err).Msg("keeper: cannot keep the code of the group an admin added this node to")
+		http.Error(w, "cannot store the code", http.StatusInternalServerError)
+		return
+	}
+	n.keeperJoin(code)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// prefKeeperOffer is the name in the store's preferences of the code a
+// keeper took and has not finished joining with (empty: none).
+const prefKeeperOffer = "keeper_offer"
+
+// keeperJoin joins with code, a keeper's offer stored under
+// prefKeeperOffer, from its own goroutine; kept.running is 1 already. The
+// stored code is forgotten once the join is over, unless the node stops
+// meanwhile: it joins again at its next start.
+func (n *Node) keeperJoin(code string) {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer n.kept.running.Add(-1)
 		ctx, cancel := context.WithTimeout(n.ctx, keeperJoinTimeout)
 		defer cancel()
-		if info, err := n.Join(ctx, code); err != nil {
-			if !errors.Is(err, context.Canceled) {
-				n.log.Warn().Err(err).Msg("keeper: cannot join the group an admin added this node to")
-			}
+		info, err := n.Join(ctx, code)
+		if n.ctx.Err() != nil {
+			return // stopped (or crashed): joined again at the next start
+		}
+		if err := n.store.SavePref(prefKeeperOffer, nil); err != nil {
+			n.log.Error().Err(err).Msg("keeper: cannot forget the code of a join that is over")
+		}
+		if err != nil {
+			n.log.Warn().Err(err).Msg("keeper: cannot join the group an admin added this node to")
 		} else {
 			n.log.Info().Str("group", info.GroupID).Msg("keeper: keeping the group an admin added this node to")
 		}
 	}()
-	w.WriteHeader(http.StatusAccepted)
+}
+
+// resumeKeeperOffer joins, at a keeper's start, with the code it took
+// before it stopped and had not finished joining with.
+func (n *Node) resumeKeeperOffer() {
+	code, err := n.store.Pref(prefKeeperOffer)
+	if err != nil {
+		n.log.Error().Err(err).Msg("keeper: cannot read the code of an unfinished join")
+		return
+	}
+	if len(code) == 0 || !n.cfg.Keeper || !n.kept.running.CompareAndSwap(0, 1) {
+		return
+	}
+	n.log.Info().Msg("keeper: joining again the group an admin added this node to before it stopped")
+	n.keeperJoin(string(code))
 }

@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,4 +168,41 @@ func TestTwoFriendsWithoutKeeper(t *testing.T) {
 	}
 	c.start(1)
 	c.friendsAgree(1)
+}
+
+// TestKeeperOfferSurvivesCrash: a keeper that took an admin's code (202,
+// "it joins by itself", as `demes keeper add` tells the admin) and crashed
+// before its join got anywhere joins once it is back: the code is kept on
+// its disk before the keeper answers, not only in the join's goroutine.
+func TestKeeperOfferSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	c := friends(t, 216, false)
+	ctx := ctxT(t, 60*time.Second)
+	code, _, err := c.Node(0).AddKeeper(ctx, c.GroupID, c.Member(2).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Cut off, the keeper's join reaches nobody until the crash. The offer
+	// is handed to its peer handler as offerKeeper's POST would be.
+	c.Isolate(2)
+	rec := httptest.NewRecorder()
+	c.Node(2).PeerHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, node.KeeperPath, strings.NewReader(code)))
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("the keeper answered the offer %d %s, want 202", rec.Code, rec.Body)
+	}
+	c.Crash(2)
+	c.net.Heal()
+	c.start(2)
+	c.Eventually(t, 30*time.Second, "the keeper a member of the group on node0", func() bool {
+		g, ok := c.Status(0)
+		if !ok {
+			return false
+		}
+		for _, m := range g.Members {
+			if m.Keeper {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -203,6 +203,7 @@ func Open(cfg Config) (*Node, error) {
 			n.watchRelays()
 		}()
 	}
+	n.resumeKeeperOffer() // keeper.go
 	return n, nil
 }
 

@@ -90,10 +90,30 @@ func (f *files) has(id [32]byte) bool {
 // tempFile opens a new temporary file in the blob directory, which it
 // creates (0700) if need be.
 func (f *files) tempFile() (*os.File, error) {
-	if err := os.MkdirAll(f.dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create the blob directory: %w", err)
+	if _, err := os.Stat(f.dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(f.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("create the blob directory: %w", err)
+		}
+		// The directory's own entry on disk, or a blob in it may be
+		// lost with it (see keep).
+		if err := syncDir(filepath.Dir(f.dir)); err != nil {
+			return nil, fmt.Errorf("create the blob directory: %w", err)
+		}
 	}
 	return os.CreateTemp(f.dir, ".part-*") // mode 0600
+}
+
+// syncDir flushes the directory dir's entries to disk.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // keep syncs and closes tmp, which holds the blob id, and renames it to its
@@ -106,8 +126,12 @@ func (f *files) keep(tmp *os.File, id [32]byte) error {
 	if err == nil {
 		if f.has(id) {
 			err = os.Remove(tmp.Name())
-		} else {
-			err = os.Rename(tmp.Name(), f.path(id))
+		} else if err = os.Rename(tmp.Name(), f.path(id)); err == nil {
+			// The rename on disk too before the file message that names
+			// the blob is sent (or the blob is served): after a power
+			// loss the blob would be back under its temporary name,
+			// which the next start deletes, and nobody could fetch it.
+			err = syncDir(f.dir)
 		}
 	}
 	if err != nil {

@@ -238,3 +238,36 @@ func TestUnchangedReactionIsStored(t *testing.T) {
 		return reflect.DeepEqual(m.Reactions, []api.Reaction{{Emoji: "🎉", Count: 1}})
 	})
 }
+
+// TestReissuedMessageStoredBeforeProposed: a queued message sent again
+// under a new id because another member's message took its id (a lying
+// host; idtaken.go) is on disk under the new id before that id is
+// proposed. Before, only the old id was stored until the group's next
+// write while the new one was proposed at once (and counted as on disk):
+// a crash in between could commit the message under the new id, and the
+// restart, finding the old id taken, sent it a second time under a third.
+func TestReissuedMessageStoredBeforeProposed(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 217, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	// Cut off, node1's message stays queued (on disk: the send answered).
+	c.Isolate(1)
+	m := c.send(1, "taken id", 0)
+	if m.State == node.StateCommitted {
+		t.Fatalf("committed while cut off: %+v", m)
+	}
+	newID, stored, err := node.ReissueQueued(ctxT(t, 10*time.Second), c.Node(1), c.GroupID, m.ID, c.Node(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newID == m.ID {
+		t.Fatal("not sent again under a new id")
+	}
+	if !stored {
+		t.Fatal("the message sent again under a new id is proposed before it is stored under that id")
+	}
+	c.Crash(1)
+	c.net.Heal()
+	c.start(1)
+	c.shown(2, newID, "committed under its new id", func(m node.Message) bool { return m.State == node.StateCommitted })
+}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 
 	"github.com/demes/demes/content"
 )
@@ -30,4 +32,36 @@ func EnqueueUnstored(ctx context.Context, n *Node, groupID string, c content.Con
 			return false
 		}
 	}, eerr
+}
+
+// ReissueQueued has n's group settle its queued message id as if a
+// message of member by had committed under that id (idtaken.go: sent
+// again under a new id). It returns the new id and whether n's stored
+// outbox holds the message under it once that is done, before n's raft
+// can send the proposal of the new id anywhere.
+func ReissueQueued(ctx context.Context, n *Node, groupID, id string, by *Node) (newID string, stored bool, err error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return "", false, err
+	}
+	var derr error
+	if err := g.do(ctx, func() {
+		var old [16]byte
+		if _, derr = hex.Decode(old[:], []byte(id)); derr != nil {
+			return
+		}
+		p := g.outbox[old]
+		if p == nil {
+			derr = fmt.Errorf("message %s not queued", id)
+			return
+		}
+		g.reissue(p, by.self.Sign, g.st.Applied)
+		newID = hex.EncodeToString(p.id[:])
+		var ob map[string][]byte
+		ob, derr = g.n.store.Outbox(g.id[:])
+		_, stored = ob[string(p.id[:])]
+	}); err != nil {
+		return "", false, err
+	}
+	return newID, stored, derr
 }

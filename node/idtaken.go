@@ -65,6 +65,15 @@ func (g *group) reissue(p *pending, by [32]byte, index uint64) {
 	}
 	g.outbox[p.id] = p
 	g.outboxPut = append(g.outboxPut, p)
+	// On disk under the new id (and no longer under the old) before the
+	// new id is proposed: once it may commit, a crash must not leave only
+	// the old id stored, which the restart finds taken and sends again
+	// under a third id, a second copy. A send waiting for p answers with
+	// the new id only now too (its durable channel was closed for the old).
+	if err := g.flushOutbox(false); err != nil {
+		g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot store a queued message sent again under a new id; it is not proposed")
+		return
+	}
 	g.proposeQueued()
 }
 

@@ -271,3 +271,31 @@ func TestReissuedMessageStoredBeforeProposed(t *testing.T) {
 	c.start(1)
 	c.shown(2, newID, "committed under its new id", func(m node.Message) bool { return m.State == node.StateCommitted })
 }
+
+// TestQueuedMessageOutlivesItsKey: a message queued (acknowledged) while
+// the group cannot commit for longer than the node keeps its sender keys
+// is still sent after a restart. The outbox holds only the sealed frame,
+// opened again at the start with the sender key it was sealed under.
+func TestQueuedMessageOutlivesItsKey(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 218, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	// Key headers sealed to prekeys, as in a group past its first
+	// minutes (not to identity keys, which no policy deletes).
+	c.Eventually(t, 30*time.Second, "every member's prekey known to node1", func() bool {
+		k, err := node.MembersWithPrekeys(c.Node(1), c.GroupID)
+		return err == nil && k == 3
+	})
+	c.sendCommitted(1, "before", 10*time.Second)
+	c.Isolate(1)
+	m := c.send(1, "queued for weeks", 0)
+	if m.State == node.StateCommitted {
+		t.Fatalf("committed while cut off: %+v", m)
+	}
+	// Weeks later, still cut off, the key policy runs.
+	node.ExpireKeysAt(c.Node(1), time.Now().Add(60*24*time.Hour))
+	c.Crash(1)
+	c.net.Heal()
+	c.start(1)
+	c.shown(2, m.ID, "committed", func(m node.Message) bool { return m.State == node.StateCommitted })
+}

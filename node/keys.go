@@ -13,6 +13,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/keystore"
+	"github.com/demes/demes/state"
 )
 
 // Forward secrecy (issue 19; docs/PROTOCOL.md, "Forward secrecy").
@@ -371,8 +372,15 @@ func (b *keyBook) expire(now time.Time) {
 // expireNow deletes what the policy no longer keeps at now.
 func (b *keyBook) expireNow(now time.Time) {
 	var gone []string
+	var queued map[string]bool
 	for _, e := range b.store.List("sender/") {
 		if !e.DeleteAfter.IsZero() && !e.DeleteAfter.After(now) {
+			if queued == nil {
+				queued = b.queuedKeys()
+			}
+			if queued[e.Name] && b.keepLonger(e.Name, now) {
+				continue
+			}
 			gone = append(gone, e.Name)
 		}
 	}
@@ -407,6 +415,64 @@ func (b *keyBook) expireNow(now time.Time) {
 		b.n.log.Info().Int("deleted", n).Msg("key store: keys past their retention deleted")
 	}
 	b.advanceFloors(now)
+}
+
+// queuedKeys returns the key store names of this node's sender keys that
+// the messages in its stored outboxes are sealed under. The outbox holds
+// only the sealed frame, opened again at a start with that key: deleted,
+// an acknowledged message that has waited longer than the retention (a
+// group that could not commit for weeks) would be lost at the next start.
+func (b *keyBook) queuedKeys() map[string]bool {
+	out := map[string]bool{}
+	groups, err := b.n.store.Groups()
+	if err != nil {
+		b.n.log.Error().Err(err).Msg("key store: cannot list the groups whose queued messages need their keys")
+		return out
+	}
+	self := b.n.self.Sign
+	for k := range groups {
+		var gid crypto.GroupID
+		if len(k) != len(gid) {
+			continue
+		}
+		copy(gid[:], k)
+		frames, err := b.n.store.Outbox(gid[:])
+		if err != nil {
+			b.n.log.Error().Err(err).Str("group", gid.String()).Msg("key store: cannot read the queued messages that need their keys")
+			continue
+		}
+		for _, frame := range frames {
+			env, err := crypto.Verify(frame)
+			if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
+				continue
+			}
+			var body state.ChatBody
+			if state.Decode(env.Payload, &body) != nil {
+				continue
+			}
+			if info, err := crypto.ReadSealed(body.Sealed); err == nil {
+				out[senderName("sender", gid, crypto.KeyRef{Sender: self, Epoch: info.Epoch, ID: info.KeyID})] = true
+			}
+		}
+	}
+	return out
+}
+
+// keepLonger keeps the sender key name, past its retention at now but
+// needed by a queued message, as if it had just been learnt, and reports
+// whether it did.
+func (b *keyBook) keepLonger(name string, now time.Time) bool {
+	raw, ok := b.store.Get(name)
+	if !ok {
+		return false
+	}
+	err := b.store.Put(name, raw, now.Add(b.n.cfg.RotateAfter+max(b.n.cfg.KeyRetention, 0)))
+	clear(raw)
+	if err != nil {
+		b.n.log.Error().Err(err).Msg("key store: cannot keep longer a sender key a queued message needs")
+		return false
+	}
+	return true
 }
 
 // generation returns the count of sender key deletions so far.

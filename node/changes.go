@@ -40,7 +40,17 @@ func (g *group) checkChange(c content.Content) error {
 		// an id nobody sent or to a change (helper-58's QA pass: it
 		// showed "(reply to e094a8ad)" under a reaction's id).
 		_, committed := g.st.MsgIDs.Lookup(ref)
-		if _, change := g.noteOf(ref); change || !committed && g.outbox[ref] == nil && g.tent[ref] == nil {
+		_, change := g.noteOf(ref)
+		queued, held := g.outbox[ref], g.tent[ref]
+		// Nor to a change not in the order yet: refused once it is.
+		if queued != nil {
+			q, err := content.Parse([]byte(queued.text))
+			change = change || err == nil && q.Kind != content.Text && q.Kind != content.File
+		}
+		if held != nil {
+			change = change || held.m.Kind != ""
+		}
+		if change || !committed && queued == nil && held == nil {
 			return fmt.Errorf("no message %x to reply to in this group: %w", ref[:], api.ErrUnknownMessage)
 		}
 		return nil

@@ -299,3 +299,23 @@ func TestQueuedMessageOutlivesItsKey(t *testing.T) {
 	c.start(1)
 	c.shown(2, m.ID, "committed", func(m node.Message) bool { return m.State == node.StateCommitted })
 }
+
+// TestNoReplyToQueuedChange: a reply to a reaction is refused while the
+// reaction is queued as once it is committed (helper-58's QA pass: "(reply
+// to e094a8ad)" under a reaction's id), not sent to become that reply.
+func TestNoReplyToQueuedChange(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 219, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	msg := c.send(1, "react to me", 10*time.Second)
+	c.Isolate(1)
+	ctx := ctxT(t, 20*time.Second)
+	r, err := c.Node(1).Post(ctx, c.GroupID, content.Content{Kind: content.Reaction, Ref: ref(t, msg), Emoji: "🎉"}, 0)
+	if err != nil || r.State == node.StateCommitted {
+		t.Fatalf("the reaction cut off answered %+v, %v; want queued", r, err)
+	}
+	_, err = c.Node(1).Post(ctx, c.GroupID, content.Content{Kind: content.Text, Text: "re", Ref: ref(t, r)}, 0)
+	if !errors.Is(err, api.ErrUnknownMessage) {
+		t.Fatalf("a reply to the queued reaction answered %v, want %v", err, api.ErrUnknownMessage)
+	}
+}

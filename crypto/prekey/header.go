@@ -2,6 +2,7 @@ package prekey
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/mlkem"
 	"encoding/binary"
@@ -181,11 +182,12 @@ type decodedHeader struct {
 	full     []byte
 	fullSize int
 	linked   []byte
+	share    []byte
 	version  uint64
 }
 
-// headerWireV2 is the wire form of version 2: version 1's six items and
-// the linked stanzas.
+// headerWireV2 is the wire form of version 2: version 1's six items, the
+// linked stanzas and the X25519 share their keys mix in.
 type headerWireV2 struct {
 	_       struct{} `cbor:",toarray"`
 	Version uint64
@@ -195,6 +197,7 @@ type headerWireV2 struct {
 	KeyID   []byte
 	Full    []byte // n × FullStanzaSize bytes, ascending by owner
 	Linked  []byte // m × LinkedStanzaSize bytes, ascending by owner
+	Share   []byte // the header's X25519 share: 32 bytes if m > 0, else empty
 }
 
 // decodeHeader decodes a key header and checks its shape: the deterministic
@@ -208,14 +211,18 @@ func decodeHeader(header []byte) (*decodedHeader, error) {
 		group, sender, keyID []byte
 		err                  error
 	)
-	// A CBOR array of six items is version 1, of seven version 2.
-	if len(header) > 0 && header[0] == 0x87 {
+	// A CBOR array of six items is version 1, of eight version 2.
+	if len(header) > 0 && header[0] == 0x88 {
 		var w headerWireV2
 		err = canon.Decode(header, &w)
-		d = decodedHeader{full: w.Full, fullSize: FullStanzaSize, linked: w.Linked, version: w.Version}
+		d = decodedHeader{full: w.Full, fullSize: FullStanzaSize, linked: w.Linked, share: w.Share, version: w.Version}
 		group, sender, keyID, d.ctx.Epoch = w.Group, w.Sender, w.KeyID, w.Epoch
-		if err == nil && w.Version != HeaderVersionLinked {
-			return nil, fmt.Errorf("%w: version %d in a header of seven items, want %d", ErrMalformed, w.Version, HeaderVersionLinked)
+		switch {
+		case err != nil:
+		case w.Version != HeaderVersionLinked:
+			return nil, fmt.Errorf("%w: version %d in a header of eight items, want %d", ErrMalformed, w.Version, HeaderVersionLinked)
+		case len(w.Linked) > 0 && len(w.Share) != 32, len(w.Linked) == 0 && len(w.Share) != 0:
+			return nil, fmt.Errorf("%w: an X25519 share of %d bytes for %d bytes of linked stanzas", ErrMalformed, len(w.Share), len(w.Linked))
 		}
 	} else {
 		var w headerWire
@@ -351,17 +358,29 @@ func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([Key
 	}
 	id := [IDSize]byte(st[32 : 32+IDSize])
 	if linked {
-		// The root alone opens it: whoever holds the root reads the
-		// stanza, so a member deletes its roots with the prekey's
-		// secret (SecretSet.Delete).
+		// The link's root, and the prekey's secret for the header's
+		// X25519 share: a member deletes its roots with the secret
+		// (SecretSet.Delete) all the same.
 		link := [LinkIDSize]byte(st[32+IDSize:][:LinkIDSize])
 		root, ok := secrets.Link(id, link)
 		if !ok {
 			return key, fmt.Errorf("open key header: %w: link %x to prekey %x", ErrNoLink, link[:4], id[:4])
 		}
-		key, err = openLinked(st, &want, me, &root)
-		clear(root[:])
+		defer clear(root[:])
+		s := secrets.Secret(id)
+		if s == nil || s.x == nil || s.Owner != me {
+			return key, fmt.Errorf("open key header: %w: prekey %x of link %x", ErrNoSecret, id[:4], link[:4])
+		}
+		pub, err := ecdh.X25519().NewPublicKey(d.share)
 		if err != nil {
+			return key, fmt.Errorf("open key header: %w: X25519 share: %v", ErrMalformed, err)
+		}
+		dh, err := s.x.ECDH(pub)
+		if err != nil {
+			return key, fmt.Errorf("open key header: %w: X25519 share: %v", ErrMalformed, err)
+		}
+		defer clear(dh)
+		if key, err = openLinked(st, &want, me, &root, d.share, dh); err != nil {
 			return key, fmt.Errorf("open key header: %w", err)
 		}
 		return key, nil
@@ -403,7 +422,7 @@ func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([Key
 func (d *decodedHeader) encode() ([]byte, error) {
 	if d.version == HeaderVersionLinked {
 		return canon.Marshal(&headerWireV2{Version: d.version, Group: d.ctx.Group[:], Sender: d.ctx.Sender[:],
-			Epoch: d.ctx.Epoch, KeyID: d.ctx.KeyID[:], Full: d.full, Linked: d.linked})
+			Epoch: d.ctx.Epoch, KeyID: d.ctx.KeyID[:], Full: d.full, Linked: d.linked, Share: d.share})
 	}
 	return canon.Marshal(&headerWire{Version: d.version, Group: d.ctx.Group[:], Sender: d.ctx.Sender[:],
 		Epoch: d.ctx.Epoch, KeyID: d.ctx.KeyID[:], Stanzas: d.full})

@@ -2,8 +2,10 @@ package prekey
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/hpke"
+	"crypto/mlkem"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -25,7 +27,10 @@ import (
 // stanza is an HPKE seal to the recipient's prekey, as in version 1, of the
 // sender key followed by a random link root. A linked stanza names a link
 // (by an id derived from its root) and a step, and seals the sender key
-// with a key derived from the link's hash chain at that step. The recipient
+// with a key derived from the link's hash chain at that step and from an
+// X25519 exchange between the header's fresh share and the recipient's
+// prekey, so that a copy of the sender's chain keys opens none of its
+// later headers. The recipient
 // keeps each root it opened beside its prekey secret, and deletes it with
 // that secret; the sender keeps only the chain key of the next step, in
 // memory, and overwrites it at each use. The post-quantum key agreement is
@@ -98,12 +103,20 @@ func linkInfo(ctx *KeyContext, owner [32]byte, prekey [IDSize]byte, link [LinkID
 }
 
 // stanzaKey is the key of a linked stanza at chain key c:
-// HMAC-SHA256(c, label || info).
-func stanzaKey(c *[32]byte, info []byte) []byte {
+// HMAC-SHA256(c, label || info || share || dh), where share is the header's
+// fresh X25519 share and dh its Diffie-Hellman with the recipient's prekey.
+func stanzaKey(c *[32]byte, info, share, dh []byte) []byte {
 	m := hmac.New(sha256.New, c[:])
 	m.Write([]byte(linkStanzaLabel))
 	m.Write(info)
+	m.Write(share)
+	m.Write(dh)
 	return m.Sum(nil)
+}
+
+// x25519Public returns the X25519 half of prekey p's public key.
+func x25519Public(p *Prekey) (*ecdh.PublicKey, error) {
+	return ecdh.X25519().NewPublicKey(p.public[mlkem.EncapsulationKeySize768:])
 }
 
 // zeroNonce is the nonce of every linked stanza: each stanza key seals once
@@ -158,15 +171,24 @@ type Recipient struct {
 }
 
 // sealLinked appends ctx's linked stanza of key for recipient r over l,
-// and steps l.
-func sealLinked(dst []byte, ctx *KeyContext, key *[KeySize]byte, r *Prekey, l *SendLink) ([]byte, error) {
+// with e the header's ephemeral X25519 key, and steps l.
+func sealLinked(dst []byte, ctx *KeyContext, key *[KeySize]byte, r *Prekey, l *SendLink, e *ecdh.PrivateKey) ([]byte, error) {
 	switch {
 	case l.Owner != r.Owner || l.Prekey != r.ID:
 		return nil, fmt.Errorf("link %x is to prekey %x of %x, not to %x of %x", l.ID[:4], l.Prekey[:4], l.Owner[:4], r.ID[:4], r.Owner[:4])
 	case l.next >= MaxLinkSteps:
 		return nil, fmt.Errorf("link %x: all its %d steps are used", l.ID[:4], MaxLinkSteps)
 	}
-	k := stanzaKey(&l.chain, linkInfo(ctx, r.Owner, r.ID, l.ID, l.next))
+	pub, err := x25519Public(r)
+	if err != nil {
+		return nil, err
+	}
+	dh, err := e.ECDH(pub)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(dh)
+	k := stanzaKey(&l.chain, linkInfo(ctx, r.Owner, r.ID, l.ID, l.next), e.PublicKey().Bytes(), dh)
 	defer clear(k)
 	a, err := chacha20poly1305.New(k)
 	if err != nil {
@@ -182,8 +204,10 @@ func sealLinked(dst []byte, ctx *KeyContext, key *[KeySize]byte, r *Prekey, l *S
 	return dst, nil
 }
 
-// openLinked opens a linked stanza st of me with the link root, for ctx.
-func openLinked(st []byte, ctx *KeyContext, me [32]byte, root *[LinkRootSize]byte) ([KeySize]byte, error) {
+// openLinked opens a linked stanza st of me with the link root, for ctx,
+// given the header's X25519 share and its Diffie-Hellman dh with me's
+// prekey.
+func openLinked(st []byte, ctx *KeyContext, me [32]byte, root *[LinkRootSize]byte, share, dh []byte) ([KeySize]byte, error) {
 	var key [KeySize]byte
 	id := [IDSize]byte(st[32 : 32+IDSize])
 	link := [LinkIDSize]byte(st[32+IDSize:][:LinkIDSize])
@@ -198,7 +222,7 @@ func openLinked(st []byte, ctx *KeyContext, me [32]byte, root *[LinkRootSize]byt
 	for range step {
 		c = stepChain(&c)
 	}
-	k := stanzaKey(&c, linkInfo(ctx, me, id, link, step))
+	k := stanzaKey(&c, linkInfo(ctx, me, id, link, step), share, dh)
 	clear(c[:])
 	defer clear(k)
 	a, err := chacha20poly1305.New(k)
@@ -254,9 +278,22 @@ func SealKeyLinked(ctx KeyContext, key *[KeySize]byte, recipients []Recipient, n
 	rs := slices.Clone(recipients)
 	slices.SortFunc(rs, func(a, b Recipient) int { return bytes.Compare(a.Prekey.Owner[:], b.Prekey.Owner[:]) })
 	var (
-		full, linked []byte
-		started      []*SendLink
+		full, linked, share []byte
+		started             []*SendLink
+		e                   *ecdh.PrivateKey
 	)
+	// A fresh X25519 share for the header, mixed into every linked
+	// stanza's key: a copy of the sender's chain keys alone opens none of
+	// them, so a snapshot of its memory opens none of its later keys.
+	for _, r := range recipients {
+		if r.Linked && e == nil {
+			var err error
+			if e, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
+				return nil, nil, fmt.Errorf("seal key header: %v", err)
+			}
+			share = e.PublicKey().Bytes()
+		}
+	}
 	fail := func(err error) ([]byte, []*SendLink, error) {
 		for _, l := range started {
 			l.Erase()
@@ -273,7 +310,7 @@ func SealKeyLinked(ctx KeyContext, key *[KeySize]byte, recipients []Recipient, n
 		}
 		if r.Linked {
 			var err error
-			if linked, err = sealLinked(linked, &ctx, key, p, r.Link); err != nil {
+			if linked, err = sealLinked(linked, &ctx, key, p, r.Link, e); err != nil {
 				return fail(fmt.Errorf("recipient %x: %w", p.Owner[:4], err))
 			}
 			continue
@@ -312,6 +349,7 @@ func SealKeyLinked(ctx KeyContext, key *[KeySize]byte, recipients []Recipient, n
 		KeyID:   ctx.KeyID[:],
 		Full:    full,
 		Linked:  linked,
+		Share:   share,
 	})
 	if err != nil {
 		return fail(err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/chacha20poly1305"
 )
 
 // linkedPair seals a full header of ctx from sets' owners to ps (starting
@@ -68,7 +70,7 @@ func TestKeyLinkRoundTrip(t *testing.T) {
 				t.Fatalf("stanza of %x read as linked %v", st.Owner[:4], st.Linked)
 			}
 		}
-		if want := 75 + FullStanzaSize + 2*LinkedStanzaSize; len(h) > want+20 {
+		if want := 75 + FullStanzaSize + 2*LinkedStanzaSize + 34; len(h) > want+20 {
 			t.Fatalf("header of %d bytes, want about %d", len(h), want)
 		}
 		for i := range 3 {
@@ -120,6 +122,20 @@ func TestKeyLinkRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	otherShare, err := decodeHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2, _, err := SealKeyLinked(other, &[KeySize]byte{5}, []Recipient{{Prekey: ps[1], Link: links[owners[1]], Linked: true}}, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := decodeHeader(h2)
+	otherShare.share = d2.share
+	swappedShare, err := otherShare.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
 	unknown := NewSecretSet()
 	for _, c := range []struct {
 		name string
@@ -130,6 +146,7 @@ func TestKeyLinkRejects(t *testing.T) {
 	}{
 		{"another context", h, other, sets[1], ErrWrongContext},
 		{"moved to a header of another context", movedH, other, sets[1], ErrDecrypt},
+		{"another header's X25519 share", swappedShare, ctx, sets[1], ErrDecrypt},
 		{"another step", mutate(func(st []byte) { binary.BigEndian.PutUint64(st[32+IDSize+LinkIDSize:], 1) }), ctx, sets[1], ErrDecrypt},
 		{"a step past the limit", mutate(func(st []byte) { binary.BigEndian.PutUint64(st[32+IDSize+LinkIDSize:], MaxLinkSteps) }), ctx, sets[1], ErrMalformed},
 		{"a damaged stanza", mutate(func(st []byte) { st[len(st)-1] ^= 1 }), ctx, sets[1], ErrDecrypt},
@@ -191,5 +208,69 @@ func TestKeyLinkDeletedWithSecret(t *testing.T) {
 	}
 	if n := sets[1].LinkCount(); n != 0 {
 		t.Fatalf("%d links kept after their prekey's secret was deleted", n)
+	}
+}
+
+// TestX25519OfPrekey: the X25519 key a secret uses for linked stanzas is
+// the X25519 half of its prekey, as X-Wing expands it from the seed.
+func TestX25519OfPrekey(t *testing.T) {
+	ps, sets, _ := group3(t)
+	for i, p := range ps {
+		pub, err := x25519Public(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sets[i].Secret(p.ID).x.PublicKey().Equal(pub) {
+			t.Fatalf("prekey %d: the X25519 key derived from the seed is not the prekey's", i)
+		}
+	}
+}
+
+// TestLinkSnapshotOpensNoLaterKey: whoever copied a sender's link (its
+// chain key) at some moment, and even the link's root, cannot open the
+// linked stanzas of its later headers without the recipient's prekey
+// secret: each header mixes a fresh X25519 share into their keys. The
+// attack computes the stanza key from the copied chain as the recipient
+// would, without the Diffie-Hellman value.
+func TestLinkSnapshotOpensNoLaterKey(t *testing.T) {
+	ps, sets, owners := group3(t)
+	links := linkedPair(t, ctxOf(member(t, 1), 1), ps, sets, owners)
+	l := links[owners[1]]
+	snapshot := *l // the sender's memory, copied
+	ctx := ctxOf(member(t, 1), 2)
+	key := [KeySize]byte{0x77}
+	h, _, err := SealKeyLinked(ctx, &key, []Recipient{{Prekey: ps[1], Link: l, Linked: true}}, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := decodeHeader(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := d.linked[:LinkedStanzaSize]
+	// The recipient opens it.
+	if got, err := OpenKey(h, ctx, owners[1], sets[1]); err != nil || got != key {
+		t.Fatalf("the recipient: %v", err)
+	}
+	// The attacker, with the chain key of that step and no secret.
+	for _, dh := range [][]byte{nil, make([]byte, 32), d.share} {
+		k := stanzaKey(&snapshot.chain, linkInfo(&ctx, owners[1], ps[1].ID, snapshot.ID, snapshot.next), d.share, dh)
+		a, err := chacha20poly1305.New(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Open(nil, zeroNonce[:], st[32+IDSize+LinkIDSize+8:], nil); err == nil {
+			t.Fatalf("the stanza opens from a copy of the sender's chain key (Diffie-Hellman value %x)", dh)
+		}
+	}
+	// And with the root but not the prekey secret: refused.
+	thief := NewSecretSet()
+	r, ok := sets[1].Link(ps[1].ID, l.ID)
+	if !ok {
+		t.Fatal("the recipient holds no root")
+	}
+	thief.KeepLink(ps[1].ID, r)
+	if _, err := OpenKey(h, ctx, owners[1], thief); !errors.Is(err, ErrNoSecret) {
+		t.Fatalf("with the root and no prekey secret: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package prekey
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -15,7 +16,7 @@ import (
 // headers of version 2 (key links): a first header of full stanzas, which
 // starts a link to each recipient, then two headers over those links, at
 // steps 0 and 1. The prekeys are those of testdata/crypto/prekey.json. As
-// there, the randomness (HPKE's and the link roots) comes from
+// there, the randomness (HPKE's, the link roots and the X25519 shares) comes from
 // testing/cryptotest seed 1; another implementation checks the file by
 // opening each header in turn, learning the roots from the first.
 //
@@ -33,6 +34,7 @@ type linkHeaderVector struct {
 	Epoch  uint64 `json:"epoch,string"`
 	Key    string `json:"key"`
 	Header string `json:"header"`
+	Share  string `json:"share,omitempty"` // the header's X25519 share, with linked stanzas
 	// Stanzas says, for each recipient (index into prekey.json's
 	// prekeys), what its stanza is and what it derives.
 	Stanzas []linkStanzaVector `json:"stanzas"`
@@ -45,6 +47,7 @@ type linkStanzaVector struct {
 	Root      string `json:"root,omitempty"`       // full stanzas: the root they carry
 	Step      uint64 `json:"step,string"`          // linked stanzas
 	ChainKey  string `json:"chain_key,omitempty"`  // linked: the chain key at Step
+	DH        string `json:"dh,omitempty"`         // linked: X25519(share, the recipient's prekey)
 	StanzaKey string `json:"stanza_key,omitempty"` // linked: the ChaCha20-Poly1305 key
 }
 
@@ -94,7 +97,7 @@ func buildLinkVectors(t *testing.T) *linkVectors {
 			"Regenerate with: go test ./crypto/prekey -run TestLinkVectors -update",
 		Domains: map[string]string{"info": headerDomainV2, "link_id": linkIDDomain, "chain": linkChainLabel, "stanza": linkStanzaLabel},
 	}
-	ps, _ := vectorPrekeys(t)
+	ps, sets := vectorPrekeys(t)
 	cryptotest.SetGlobalRandom(t, 1)
 	now := t0.Add(time.Hour)
 	links := map[int]*SendLink{}
@@ -103,20 +106,42 @@ func buildLinkVectors(t *testing.T) *linkVectors {
 		key := [KeySize]byte(bytes.Repeat([]byte{0x5e + byte(h)}, KeySize))
 		hv := linkHeaderVector{Epoch: ctx.Epoch, Key: hex.EncodeToString(key[:])}
 		var rs []Recipient
+		chains := map[int][32]byte{}
 		for i, p := range ps {
 			r := Recipient{Prekey: p}
 			if l := links[i]; l != nil && i > 0 {
 				r.Link, r.Linked = l, true
-				sv := linkStanzaVector{Recipient: i, Linked: true, LinkID: hex.EncodeToString(l.ID[:]), Step: l.next,
-					ChainKey: hex.EncodeToString(l.chain[:])}
-				sv.StanzaKey = hex.EncodeToString(stanzaKey(&l.chain, linkInfo(&ctx, p.Owner, p.ID, l.ID, l.next)))
-				hv.Stanzas = append(hv.Stanzas, sv)
+				chains[i] = l.chain
+				hv.Stanzas = append(hv.Stanzas, linkStanzaVector{Recipient: i, Linked: true, LinkID: hex.EncodeToString(l.ID[:]), Step: l.next,
+					ChainKey: hex.EncodeToString(l.chain[:])})
 			}
 			rs = append(rs, r)
 		}
 		hdr, started, err := SealKeyLinked(ctx, &key, rs, now)
 		if err != nil {
 			t.Fatal(err)
+		}
+		d, err := decodeHeader(hdr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(d.share) > 0 {
+			hv.Share = hex.EncodeToString(d.share)
+			pub, err := ecdh.X25519().NewPublicKey(d.share)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, sv := range hv.Stanzas {
+				p := ps[sv.Recipient]
+				dh, err := sets[sv.Recipient].Secret(p.ID).x.ECDH(pub)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := chains[sv.Recipient]
+				id := links[sv.Recipient].ID
+				hv.Stanzas[j].DH = hex.EncodeToString(dh)
+				hv.Stanzas[j].StanzaKey = hex.EncodeToString(stanzaKey(&c, linkInfo(&ctx, p.Owner, p.ID, id, sv.Step), d.share, dh))
+			}
 		}
 		for _, l := range started {
 			for i, p := range ps {
@@ -167,6 +192,15 @@ func checkLinkVectors(t *testing.T, file []byte) {
 				}
 				if hex.EncodeToString(c[:]) != sv.ChainKey {
 					t.Fatalf("epoch %d, recipient %d: chain key at step %d differs", hv.Epoch, sv.Recipient, sv.Step)
+				}
+				share, _ := hex.DecodeString(hv.Share)
+				pub, err := ecdh.X25519().NewPublicKey(share)
+				if err != nil {
+					t.Fatalf("epoch %d: share: %v", hv.Epoch, err)
+				}
+				dh, err := sets[sv.Recipient].Secret(ps[sv.Recipient].ID).x.ECDH(pub)
+				if err != nil || hex.EncodeToString(dh) != sv.DH {
+					t.Fatalf("epoch %d, recipient %d: the X25519 value differs", hv.Epoch, sv.Recipient)
 				}
 			}
 		}

@@ -192,8 +192,7 @@ func FromSeed(owner *identity.Identity, seed [SecretSize]byte, notBefore time.Ti
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate prekey: %w", err) // cannot happen: we just made it
 	}
-	s := &Secret{ID: p.ID, Owner: p.Owner, Expires: p.Expires, seed: seed, sk: sk}
-	return p, s, nil
+	return p, newSecret(p, seed, sk), nil
 }
 
 func signedInput(record []byte) []byte {

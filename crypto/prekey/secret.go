@@ -2,7 +2,10 @@ package prekey
 
 import (
 	"bytes"
+	"crypto/ecdh"
 	"crypto/hpke"
+	"crypto/mlkem"
+	"crypto/sha3"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,6 +25,29 @@ type Secret struct {
 
 	seed [SecretSize]byte
 	sk   hpke.PrivateKey
+	x    *ecdh.PrivateKey // the X25519 half of sk, for linked stanzas
+}
+
+// newSecret is the secret of prekey p with seed and its expanded key sk.
+func newSecret(p *Prekey, seed [SecretSize]byte, sk hpke.PrivateKey) *Secret {
+	return &Secret{ID: p.ID, Owner: p.Owner, Expires: p.Expires, seed: seed, sk: sk, x: x25519Of(&seed)}
+}
+
+// x25519Of returns the X25519 private key that X-Wing expands from seed:
+// SHAKE256(seed) gives the 64-byte ML-KEM-768 seed and then the 32-byte
+// X25519 key (draft-ietf-hpke-pq; crypto/hpke's NewPrivateKey). Its public
+// key is the last 32 bytes of the prekey's public key.
+func x25519Of(seed *[SecretSize]byte) *ecdh.PrivateKey {
+	h := sha3.NewSHAKE256()
+	h.Write(seed[:])
+	var b [mlkem.SeedSize + 32]byte
+	h.Read(b[:])
+	defer clear(b[:])
+	k, err := ecdh.X25519().NewPrivateKey(b[mlkem.SeedSize:])
+	if err != nil {
+		panic(err) // any 32 bytes are an X25519 private key
+	}
+	return k
 }
 
 // Seed returns the 32 bytes the secret is expanded from, for the caller to
@@ -43,7 +69,7 @@ func RestoreSecret(p *Prekey, seed [SecretSize]byte) (*Secret, error) {
 	if !bytes.Equal(sk.PublicKey().Bytes(), p.public) {
 		return nil, fmt.Errorf("restore prekey secret: the seed is not the secret of prekey %x", p.ID[:4])
 	}
-	return &Secret{ID: p.ID, Owner: p.Owner, Expires: p.Expires, seed: seed, sk: sk}, nil
+	return newSecret(p, seed, sk), nil
 }
 
 // Destroy overwrites the seed and drops the private key. Go gives no
@@ -52,7 +78,7 @@ func RestoreSecret(p *Prekey, seed [SecretSize]byte) (*Secret, error) {
 // the seed is no longer in any store the member keeps.
 func (s *Secret) Destroy() {
 	clear(s.seed[:])
-	s.sk = nil
+	s.sk, s.x = nil, nil
 }
 
 // Secrets looks up the secret of a prekey by id, or returns nil if it is
@@ -84,8 +110,8 @@ func (ss *SecretSet) Link(prekey [IDSize]byte, id [LinkIDSize]byte) ([LinkRootSi
 
 // KeepLink implements [Links]: it keeps root until the prekey's secret is
 // deleted from the set ([SecretSet.Delete]), or for good if the set never
-// held that secret (a thief's loot: a root opens its linked stanzas without
-// the secret).
+// held that secret (a thief's loot takes every root it finds; without the
+// secret too, a root opens nothing).
 func (ss *SecretSet) KeepLink(prekey [IDSize]byte, root [LinkRootSize]byte) {
 	ls := ss.links[prekey]
 	if ls == nil {

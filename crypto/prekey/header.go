@@ -2,7 +2,6 @@ package prekey
 
 import (
 	"bytes"
-	"crypto/ecdh"
 	"crypto/hpke"
 	"crypto/mlkem"
 	"encoding/binary"
@@ -356,35 +355,13 @@ func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([Key
 		}
 		linked = true
 	}
-	id := [IDSize]byte(st[32 : 32+IDSize])
 	if linked {
-		// The link's root, and the prekey's secret for the header's
-		// X25519 share: a member deletes its roots with the secret
-		// (SecretSet.Delete) all the same.
-		link := [LinkIDSize]byte(st[32+IDSize:][:LinkIDSize])
-		root, ok := secrets.Link(id, link)
-		if !ok {
-			return key, fmt.Errorf("open key header: %w: link %x to prekey %x", ErrNoLink, link[:4], id[:4])
-		}
-		defer clear(root[:])
-		s := secrets.Secret(id)
-		if s == nil || s.x == nil || s.Owner != me {
-			return key, fmt.Errorf("open key header: %w: prekey %x of link %x", ErrNoSecret, id[:4], link[:4])
-		}
-		pub, err := ecdh.X25519().NewPublicKey(d.share)
-		if err != nil {
-			return key, fmt.Errorf("open key header: %w: X25519 share: %v", ErrMalformed, err)
-		}
-		dh, err := s.x.ECDH(pub)
-		if err != nil {
-			return key, fmt.Errorf("open key header: %w: X25519 share: %v", ErrMalformed, err)
-		}
-		defer clear(dh)
-		if key, err = openLinked(st, &want, me, &root, d.share, dh); err != nil {
+		if key, err = openLinked(st, &want, me, d.share, secrets); err != nil {
 			return key, fmt.Errorf("open key header: %w", err)
 		}
 		return key, nil
 	}
+	id := [IDSize]byte(st[32 : 32+IDSize])
 	s := secrets.Secret(id)
 	if s == nil || s.sk == nil {
 		return key, fmt.Errorf("open key header: %w: prekey %x", ErrNoSecret, id[:4])
@@ -392,24 +369,21 @@ func OpenKey(header []byte, want KeyContext, me [32]byte, secrets Secrets) ([Key
 	if s.Owner != me {
 		return key, fmt.Errorf("open key header: %w: prekey %x is not %x's", ErrNoSecret, id[:4], me[:4])
 	}
-	info := stanzaInfo(&want, me, id)
+	// Version 2 seals the key and a link root under its own domain.
+	domain, ptSize := headerDomain, KeySize
 	if d.version == HeaderVersionLinked {
-		info = stanzaInfoDomain(headerDomainV2, &want, me, id)
+		domain, ptSize = headerDomainV2, KeySize+LinkRootSize
 	}
-	pt, err := hpke.Open(s.sk, kdf, aead, info, st[32+IDSize:])
+	pt, err := hpke.Open(s.sk, kdf, aead, stanzaInfoDomain(domain, &want, me, id), st[32+IDSize:])
 	if err != nil {
 		return key, fmt.Errorf("open key header: %w: prekey %x", ErrDecrypt, id[:4])
 	}
 	defer clear(pt)
-	ptSize := KeySize
-	if d.version == HeaderVersionLinked {
-		ptSize = KeySize + LinkRootSize
-	}
 	if len(pt) != ptSize {
 		return key, fmt.Errorf("open key header: %w: key of %d bytes", ErrMalformed, len(pt))
 	}
 	copy(key[:], pt)
-	if d.version == HeaderVersionLinked {
+	if len(pt) > KeySize {
 		root := [LinkRootSize]byte(pt[KeySize:])
 		secrets.KeepLink(id, root)
 		clear(root[:])

@@ -204,21 +204,35 @@ func sealLinked(dst []byte, ctx *KeyContext, key *[KeySize]byte, r *Prekey, l *S
 	return dst, nil
 }
 
-// openLinked opens a linked stanza st of me with the link root, for ctx,
-// given the header's X25519 share and its Diffie-Hellman dh with me's
-// prekey.
-func openLinked(st []byte, ctx *KeyContext, me [32]byte, root *[LinkRootSize]byte, share, dh []byte) ([KeySize]byte, error) {
+// openLinked opens me's linked stanza st of a header for ctx whose X25519
+// share is share: with the root of its link and the secret of its prekey,
+// both from secrets. The header's decoding bounded its step.
+func openLinked(st []byte, ctx *KeyContext, me [32]byte, share []byte, secrets Secrets) ([KeySize]byte, error) {
 	var key [KeySize]byte
 	id := [IDSize]byte(st[32 : 32+IDSize])
 	link := [LinkIDSize]byte(st[32+IDSize:][:LinkIDSize])
 	step := binary.BigEndian.Uint64(st[32+IDSize+LinkIDSize:])
-	if step >= MaxLinkSteps {
-		return key, fmt.Errorf("%w: link step %d, limit %d", ErrMalformed, step, MaxLinkSteps)
+	// The link's root, and the prekey's secret for the share: a member
+	// deletes its roots with the secret (SecretSet.Delete) all the same.
+	root, ok := secrets.Link(id, link)
+	if !ok || LinkID(&root) != link {
+		return key, fmt.Errorf("%w: link %x to prekey %x", ErrNoLink, link[:4], id[:4])
 	}
-	if LinkID(root) != link {
-		return key, fmt.Errorf("%w: the root given is not link %x's", ErrNoLink, link[:4])
+	defer clear(root[:])
+	s := secrets.Secret(id)
+	if s == nil || s.x == nil || s.Owner != me {
+		return key, fmt.Errorf("%w: prekey %x of link %x", ErrNoSecret, id[:4], link[:4])
 	}
-	c := *root
+	pub, err := ecdh.X25519().NewPublicKey(share)
+	if err != nil {
+		return key, fmt.Errorf("%w: X25519 share: %v", ErrMalformed, err)
+	}
+	dh, err := s.x.ECDH(pub)
+	if err != nil {
+		return key, fmt.Errorf("%w: X25519 share: %v", ErrMalformed, err)
+	}
+	defer clear(dh)
+	c := root
 	for range step {
 		c = stepChain(&c)
 	}
@@ -285,14 +299,12 @@ func SealKeyLinked(ctx KeyContext, key *[KeySize]byte, recipients []Recipient, n
 	// A fresh X25519 share for the header, mixed into every linked
 	// stanza's key: a copy of the sender's chain keys alone opens none of
 	// them, so a snapshot of its memory opens none of its later keys.
-	for _, r := range recipients {
-		if r.Linked && e == nil {
-			var err error
-			if e, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
-				return nil, nil, fmt.Errorf("seal key header: %v", err)
-			}
-			share = e.PublicKey().Bytes()
+	if slices.ContainsFunc(recipients, func(r Recipient) bool { return r.Linked }) {
+		var err error
+		if e, err = ecdh.X25519().GenerateKey(rand.Reader); err != nil {
+			return nil, nil, fmt.Errorf("seal key header: %v", err)
 		}
+		share = e.PublicKey().Bytes()
 	}
 	fail := func(err error) ([]byte, []*SendLink, error) {
 		for _, l := range started {

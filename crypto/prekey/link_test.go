@@ -41,6 +41,17 @@ func linkedPair(t *testing.T, ctx KeyContext, ps []*Prekey, sets []*SecretSet, o
 	return out
 }
 
+// overLink seals key for ctx in a header with one stanza, to p over the
+// link l, an hour after t0.
+func overLink(t *testing.T, ctx KeyContext, key *[KeySize]byte, p *Prekey, l *SendLink) []byte {
+	t.Helper()
+	h, _, err := SealKeyLinked(ctx, key, []Recipient{{Prekey: p, Link: l, Linked: true}}, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 // TestKeyLinkRoundTrip: a full stanza teaches the recipient the link, and
 // later headers reach it over the link, step after step, at 120 bytes a
 // recipient.
@@ -95,10 +106,7 @@ func TestKeyLinkRejects(t *testing.T) {
 	ps, sets, owners := group3(t)
 	links := linkedPair(t, ctxOf(member(t, 1), 1), ps, sets, owners)
 	ctx := ctxOf(member(t, 1), 2)
-	h, _, err := SealKeyLinked(ctx, &[KeySize]byte{5}, []Recipient{{Prekey: ps[1], Link: links[owners[1]], Linked: true}}, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := overLink(t, ctx, &[KeySize]byte{5}, ps[1], links[owners[1]])
 	mutate := func(f func(st []byte)) []byte {
 		d, err := decodeHeader(h)
 		if err != nil {
@@ -126,10 +134,7 @@ func TestKeyLinkRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h2, _, err := SealKeyLinked(other, &[KeySize]byte{5}, []Recipient{{Prekey: ps[1], Link: links[owners[1]], Linked: true}}, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h2 := overLink(t, other, &[KeySize]byte{5}, ps[1], links[owners[1]])
 	d2, _ := decodeHeader(h2)
 	otherShare.share = d2.share
 	swappedShare, err := otherShare.encode()
@@ -195,10 +200,7 @@ func TestKeyLinkDeletedWithSecret(t *testing.T) {
 	ps, sets, owners := group3(t)
 	links := linkedPair(t, ctxOf(member(t, 1), 1), ps, sets, owners)
 	ctx := ctxOf(member(t, 1), 2)
-	h, _, err := SealKeyLinked(ctx, &[KeySize]byte{5}, []Recipient{{Prekey: ps[1], Link: links[owners[1]], Linked: true}}, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := overLink(t, ctx, &[KeySize]byte{5}, ps[1], links[owners[1]])
 	if _, err := OpenKey(h, ctx, owners[1], sets[1]); err != nil {
 		t.Fatal(err)
 	}
@@ -239,10 +241,7 @@ func TestLinkSnapshotOpensNoLaterKey(t *testing.T) {
 	snapshot := *l // the sender's memory, copied
 	ctx := ctxOf(member(t, 1), 2)
 	key := [KeySize]byte{0x77}
-	h, _, err := SealKeyLinked(ctx, &key, []Recipient{{Prekey: ps[1], Link: l, Linked: true}}, t0.Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := overLink(t, ctx, &key, ps[1], l)
 	d, err := decodeHeader(h)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"github.com/demes/demes/keystore"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
-	"github.com/demes/demes/state"
 )
 
 // Red team of key links (38a6f39).
@@ -54,14 +53,7 @@ func TestLostLinkRootsRecover(t *testing.T) {
 	c := newClusterWith(t, size, 271, simnet.LinkConfig{Latency: time.Millisecond}, rotateEvery(size, 1))
 	c.form()
 	c.waitPrekeys(size)
-	sent := 0
-	for round := range 2 {
-		for i := range size {
-			c.send(i, fmt.Sprintf("round %d from node%d", round, i), 10*time.Second)
-			sent++
-		}
-	}
-	c.converged(sent)
+	c.converged(len(c.sendRounds("", 2, 0, 1, 2)))
 	linked := false
 	for _, h := range headersFrom(c.logFrames(), 0) {
 		linked = linked || (h.sender == c.Member(0).ID.Public().Sign && h.links > 0)
@@ -109,41 +101,7 @@ func TestForgedLinkFakesLostKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.proposeAs(2, &crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
-
-	c.send(0, "after the bait", 10*time.Second)
-	var after uint64
-	c.Eventually(t, 30*time.Second, "node1 reads node0's message after the bait", func() bool {
-		ms, err := c.Committed(1)
-		if err == nil && len(ms) > 0 && ms[len(ms)-1].Text == "after the bait" {
-			after = ms[len(ms)-1].Index
-			return true
-		}
-		return false
-	})
-	c.Eventually(t, 30*time.Second, "node1's status to cover the message after the bait", func() bool {
-		g, ok := c.Status(1)
-		return ok && g.Committed >= after
-	})
-	// The alarm is raised as the bait is applied, before any rekey (see
-	// TestForgedStanzaFakesLostKeys): once node1's status covers the
-	// message after it, it would show it.
-	if g, ok := c.Status(1); ok && g.Keys != nil {
-		t.Errorf("node1 believes it lost its keys after a forged linked stanza: %q", g.Keys.Message)
-	}
-	frames, err := c.Node(0).LogFrames(c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range frames {
-		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeRekey && env.Sender == c.Member(1).ID.Public().Sign {
-			t.Errorf("node1 committed a rekey (index %d) because of a forged linked stanza", e.Index)
-		}
-	}
+	c.baitNoAlarm(gid, id, sealed, "a forged linked stanza")
 }
 
 // TestIdentityHeaderIsNoCarrier: a key whose first header (to prekeys)

@@ -35,6 +35,22 @@ func headersFrom(frames []transcript.Entry, from uint64) []headerSeen {
 	return out
 }
 
+// sendRounds has each node of from send one message per round, rounds
+// times, each waiting until it commits, and returns their texts:
+// prefix + "round R from nodeI".
+func (c *cluster) sendRounds(prefix string, rounds int, from ...int) []string {
+	c.t.Helper()
+	var texts []string
+	for round := range rounds {
+		for _, i := range from {
+			text := fmt.Sprintf("%sround %d from node%d", prefix, round, i)
+			c.send(i, text, 10*time.Second)
+			texts = append(texts, text)
+		}
+	}
+	return texts
+}
+
 // rotateEvery has each of the cluster's nodes start a new sender key after
 // every n messages it sealed.
 func rotateEvery(size, n int) func(*cluster) {
@@ -56,13 +72,8 @@ func TestKeyLinks(t *testing.T) {
 	c := newClusterWith(t, size, 241, simnet.LinkConfig{Latency: time.Millisecond}, rotateEvery(size, 1))
 	c.form()
 	c.waitPrekeys(size)
-	sent := 0
-	for round := range 3 {
-		for i := range size {
-			c.send(i, fmt.Sprintf("round %d from node%d", round, i), 10*time.Second)
-			sent++
-		}
-	}
+	all := []int{0, 1, 2, 3}
+	sent := len(c.sendRounds("", 3, all...))
 	c.converged(sent)
 	c.sealedToPrekeysOnly()
 
@@ -91,12 +102,7 @@ func TestKeyLinks(t *testing.T) {
 	// learnt before, whose roots it read back from its key store.
 	from := uint64(len(c.logFrames()))
 	c.restart(1)
-	for round := range 2 {
-		for i := range size {
-			c.send(i, fmt.Sprintf("after the restart, round %d from node%d", round, i), 10*time.Second)
-			sent++
-		}
-	}
+	sent += len(c.sendRounds("after the restart, ", 2, all...))
 	c.converged(sent)
 	n := 0
 	for _, h := range headersFrom(c.logFrames(), from) {
@@ -134,14 +140,7 @@ func TestStolenDeviceKeyLinks(t *testing.T) {
 	c := newClusterWith(t, size, 242, simnet.LinkConfig{Latency: time.Millisecond}, rotateEvery(size, 1))
 	c.form()
 	c.waitPrekeys(size)
-	var old []string
-	for round := range 3 {
-		for _, i := range []int{0, 2} {
-			text := fmt.Sprintf("old, round %d from node%d", round, i)
-			c.send(i, text, 10*time.Second)
-			old = append(old, text)
-		}
-	}
+	old := c.sendRounds("old, ", 3, 0, 2)
 	c.converged(len(old))
 	c.sealedToPrekeysOnly()
 	linkedToNode1 := 0

@@ -104,6 +104,50 @@ func TestLowOrderPrekeyBlocksSealing(t *testing.T) {
 	}
 }
 
+// baitNoAlarm has node2 commit sealed, a chat message of id forged to
+// bait node1, and checks that node1 neither raised the lost-keys alarm nor
+// committed a rekey because of it (what names the bait in failures).
+func (c *cluster) baitNoAlarm(gid crypto.GroupID, id [16]byte, sealed []byte, what string) {
+	t := c.t
+	t.Helper()
+	body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.proposeAs(2, &crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
+
+	// Node1 applied the bait once it reads a later message.
+	c.send(0, "after the bait", 10*time.Second)
+	var after uint64
+	c.Eventually(t, 30*time.Second, "node1 reads node0's message after the bait", func() bool {
+		ms, err := c.Committed(1)
+		if err == nil && len(ms) > 0 && ms[len(ms)-1].Text == "after the bait" {
+			after = ms[len(ms)-1].Index
+			return true
+		}
+		return false
+	})
+	// The alarm is raised as the bait is applied (noteKeysLost), before
+	// any rekey: once node1's status covers the message after the bait,
+	// it would show it.
+	c.Eventually(t, 30*time.Second, "node1's status to cover the message after the bait", func() bool {
+		g, ok := c.Status(1)
+		return ok && g.Committed >= after
+	})
+	if g, ok := c.Status(1); ok && g.Keys != nil {
+		t.Errorf("node1 believes it lost its keys after %s: %q", what, g.Keys.Message)
+	}
+	frames, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range frames {
+		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeRekey && env.Sender == c.Member(1).ID.Public().Sign {
+			t.Errorf("node1 committed a rekey (index %d) because of %s", e.Index, what)
+		}
+	}
+}
+
 // forgeSetup forms a group of three (seed), has node2 send a message, and
 // returns what node2 needs to forge a key header: the group's id, each
 // member's prekey as the log has it, and node2's epoch.
@@ -173,42 +217,7 @@ func TestForgedStanzaFakesLostKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.proposeAs(2, &crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body})
-
-	// Node1 applied the bait once it reads a later message.
-	c.send(0, "after the bait", 10*time.Second)
-	var after uint64
-	c.Eventually(t, 30*time.Second, "node1 reads node0's message after the bait", func() bool {
-		ms, err := c.Committed(1)
-		if err == nil && len(ms) > 0 && ms[len(ms)-1].Text == "after the bait" {
-			after = ms[len(ms)-1].Index
-			return true
-		}
-		return false
-	})
-	// The alarm is raised as the bait is applied (noteKeysLost), before
-	// any rekey: once node1's status covers the message after the bait,
-	// it would show it.
-	c.Eventually(t, 30*time.Second, "node1's status to cover the message after the bait", func() bool {
-		g, ok := c.Status(1)
-		return ok && g.Committed >= after
-	})
-	if g, ok := c.Status(1); ok && g.Keys != nil {
-		t.Errorf("node1 believes it lost its keys after a forged stanza: %q", g.Keys.Message)
-	}
-	frames, err := c.Node(0).LogFrames(c.GroupID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range frames {
-		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeRekey && env.Sender == c.Member(1).ID.Public().Sign {
-			t.Errorf("node1 committed a rekey (index %d) because of a forged stanza", e.Index)
-		}
-	}
+	c.baitNoAlarm(gid, id, sealed, "a forged stanza")
 	if ms := c.committed(0); !strings.Contains(ms[len(ms)-1].Text, "after the bait") {
 		t.Fatalf("node0's last message is %q", ms[len(ms)-1].Text)
 	}

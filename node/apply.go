@@ -289,10 +289,14 @@ func (g *group) afterEntry(idx uint64, res state.Result) {
 	if res.Err != nil {
 		g.logReject(idx, res)
 		// Our own message sealed under a stale or unknown key: re-seal
-		// and retry.
-		if res.Env != nil && res.Env.Sender == g.n.self.Sign && res.Env.Type == crypto.TypeChat {
+		// and retry, once the whole batch is applied (a later entry may
+		// register the key). Not for a retry of a message that did
+		// commit: nothing queued is the worse for it, and under load,
+		// where retries are many, each resealing checked the whole outbox
+		// again, for seconds a turn.
+		if res.Env != nil && res.Env.Sender == g.n.self.Sign && res.Env.Type == crypto.TypeChat && !errors.Is(res.Err, state.ErrDuplicateID) {
 			g.ownRejected(res.Env)
-			g.resealOutbox()
+			g.resealDue = true
 		}
 		return
 	}

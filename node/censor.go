@@ -46,14 +46,22 @@ import (
 // censorWatch is this node's own suspicion of its host, on the group's
 // goroutine.
 type censorWatch struct {
-	host    raftView  // the host watched: its term and raft id
-	since   time.Time // when this node's oldest waiting message was first waiting under host
-	others  int       // other members' entries applied since then
+	host raftView  // the host watched: its term and raft id
+	from time.Time // when this node began to follow host
+	// since is when this node's oldest waiting message (or change) began
+	// to wait under host: the later of from and its first proposal. Not
+	// when the outbox was last empty: under a steady load it never is,
+	// and every member suspected an honest host CensorAfter into the load
+	// (TestNoCensorshipSuspicionUnderSteadyLoad).
+	since   time.Time
+	otherAt time.Time // when another member's entry was last applied
 	suspect bool
 	// control is set while a membership or settings change this node
 	// proposed (commitUntil) is not in the log yet: it is in once an
 	// entry this node signed with a counter above control is applied.
-	control uint64
+	// controlAt is when it was proposed.
+	control   uint64
+	controlAt time.Time
 }
 
 // suspicionReport is a member's report of whether it suspects the leader of
@@ -213,24 +221,27 @@ func (g *group) watchCensorship(now time.Time) {
 	}
 	if g.cw.host != host {
 		g.setSuspect(false)
-		g.cw = censorWatch{host: host, control: g.cw.control}
+		g.cw = censorWatch{host: host, from: now, control: g.cw.control, controlAt: g.cw.controlAt, otherAt: g.cw.otherAt}
 	}
-	waiting := g.cw.control != 0
+	var oldest time.Time
+	if g.cw.control != 0 {
+		oldest = g.cw.controlAt
+	}
 	for _, p := range g.outbox {
-		if !p.held && !p.proposed.IsZero() {
-			waiting = true
-			break
+		if !p.held && !p.proposed.IsZero() && !p.waitFrom.IsZero() && (oldest.IsZero() || p.waitFrom.Before(oldest)) {
+			oldest = p.waitFrom
 		}
 	}
-	if !waiting {
-		g.cw.since, g.cw.others = time.Time{}, 0
+	if oldest.IsZero() {
+		g.cw.since = time.Time{}
 		g.setSuspect(false)
 		return
 	}
-	if g.cw.since.IsZero() {
-		g.cw.since, g.cw.others = now, 0
+	g.cw.since = oldest
+	if oldest.Before(g.cw.from) {
+		g.cw.since = g.cw.from
 	}
-	due := now.Sub(g.cw.since) >= g.n.cfg.CensorAfter && g.cw.others > 0
+	due := now.Sub(g.cw.since) >= g.n.cfg.CensorAfter && g.cw.otherAt.After(g.cw.since)
 	// A host that does not answer is not suspected anew (it may be cut
 	// off, not censoring), but one suspected already stays so: falling
 	// silent ended the suspicion, so that a censor that went quiet before
@@ -245,7 +256,7 @@ func (g *group) watchCensorship(now time.Time) {
 // queued message (a host may refuse its own removal).
 func (g *group) noteControlProposed(from uint64) {
 	if g.cw.control == 0 {
-		g.cw.control = from
+		g.cw.control, g.cw.controlAt = from, time.Now()
 	}
 }
 
@@ -257,9 +268,7 @@ func (g *group) noteApplied(res state.Result) {
 		return
 	}
 	if res.Env.Sender != g.n.self.Sign {
-		if !g.cw.since.IsZero() {
-			g.cw.others++
-		}
+		g.cw.otherAt = time.Now()
 		return
 	}
 	if g.cw.control != 0 && res.Env.Counter > g.cw.control {

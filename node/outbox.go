@@ -31,8 +31,12 @@ type pending struct {
 	// held is set while the message would be over this member's quota:
 	// it waits in the outbox, not proposed, until the quota allows (see
 	// proposeQueued).
-	held    bool
-	waiters []chan struct{}
+	held bool
+	// waitFrom is when the message was first proposed since it was last
+	// held: how long it has waited for the host (censor.go). Proposing it
+	// again does not reset it.
+	waitFrom time.Time
+	waiters  []chan struct{}
 	// durable is closed once the message is on this node's disk: in the
 	// stored outbox, or committed. A send is acknowledged only then.
 	durable chan struct{}
@@ -139,7 +143,7 @@ func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan 
 	if g.fitsQuota(p) {
 		g.propose(p)
 	} else {
-		p.held = true
+		p.held, p.waitFrom = true, time.Time{}
 	}
 	// A group that cannot commit hands it to the members directly, now,
 	// once it is on disk (a message others were shown must never be lost).
@@ -280,6 +284,9 @@ func (g *group) senderKey() *crypto.SenderKey {
 // ids make the retries idempotent.
 func (g *group) propose(p *pending) {
 	p.proposed = time.Now()
+	if p.waitFrom.IsZero() {
+		p.waitFrom = p.proposed
+	}
 	p.leader, p.term = g.leader, 0
 	if g.fork != nil {
 		return
@@ -387,7 +394,7 @@ func (g *group) proposeQueued() {
 			} else {
 				g.outboxPut = append(g.outboxPut, p)
 				items[i] = state.QuotaItem{Time: p.at, Size: len(p.frame)}
-				p.held = true // proposed in the next round, now that it fits
+				p.held, p.waitFrom = true, time.Time{} // proposed in the next round, now that it fits
 				continue
 			}
 		}
@@ -395,7 +402,7 @@ func (g *group) proposeQueued() {
 			g.n.log.Info().Str("group", g.id.String()).Int("held", len(list)-i).Str("reason", why.Error()).Msg("holding messages back until this member's quota allows")
 		}
 		for ; i < len(list); i++ {
-			list[i].held = true
+			list[i].held, list[i].waitFrom = true, time.Time{}
 		}
 	}
 }
@@ -429,7 +436,9 @@ func (g *group) resealOutbox() {
 		g.keyUse[id] = u
 	}
 	for _, p := range g.sortedPending() {
-		env, err := crypto.Verify(p.frame)
+		// This node's own frame, made here or read back from its own
+		// store: its signature needs no check.
+		env, err := crypto.ParseTrusted(p.frame)
 		if err == nil {
 			var b state.ChatBody
 			if state.Decode(env.Payload, &b) == nil {

@@ -121,7 +121,8 @@ func (g *group) handleReady(rd raft.Ready) error {
 		if len(g.pendingHeads) > 0 {
 			g.checkPendingHeads()
 		}
-		if g.maybeRestoreOutbox() {
+		if g.maybeRestoreOutbox() || g.resealDue {
+			g.resealDue = false
 			g.resealOutbox()
 		}
 		g.restoreTentative()

@@ -1,6 +1,10 @@
 package state
 
-import "github.com/demes/demes/crypto"
+import (
+	"fmt"
+
+	"github.com/demes/demes/crypto"
+)
 
 // KeyRegistered reports whether the key id is registered for sender in the
 // current epoch, and at which index.
@@ -58,7 +62,7 @@ func (s *State) applyChat(index uint64, env *crypto.Envelope, size int) (*Chat, 
 	}
 	id := [16]byte(b.ID)
 	if at, dup := s.MsgIDs.Lookup(id); dup {
-		return nil, reject("duplicate message id %x (first at %d)", id[:4], at)
+		return nil, fmt.Errorf("%w: %w %x (first at %d)", ErrRejected, ErrDuplicateID, id[:4], at)
 	}
 	info, err := s.CheckSealed(env.Sender, b.Sealed)
 	if err != nil {

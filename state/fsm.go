@@ -195,6 +195,11 @@ func New(group crypto.GroupID) *State {
 // entry (normal, logged) from a bug.
 var ErrRejected = errors.New("entry rejected")
 
+// ErrDuplicateID is wrapped, beside ErrRejected, by the rejection of a chat
+// message whose id the log has already accepted: a retry of a message that
+// did commit, which its author need not seal or send again.
+var ErrDuplicateID = errors.New("duplicate message id")
+
 func reject(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrRejected, fmt.Sprintf(format, args...))
 }

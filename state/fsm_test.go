@@ -206,7 +206,16 @@ func TestChatRules(t *testing.T) {
 	if r := w.chat(w.ids[1], members, id); r.Err != nil || r.Chat == nil {
 		t.Fatalf("chat: %v", r.Err)
 	}
-	wantRejected(t, w.chat(w.ids[1], members, id), "duplicate message id")
+	dup := w.chat(w.ids[1], members, id)
+	wantRejected(t, dup, "duplicate message id")
+	// Its author tells a retry of a committed message by the error, not the
+	// words (node/apply.go).
+	if !errors.Is(dup.Err, ErrDuplicateID) {
+		t.Errorf("a duplicate id's rejection %v does not wrap ErrDuplicateID", dup.Err)
+	}
+	if r := w.chat(w.ids[1], members, crypto.NewMessageID()); errors.Is(r.Err, ErrDuplicateID) {
+		t.Errorf("a new id's result %v wraps ErrDuplicateID", r.Err)
+	}
 	// Key header sealed to a set that leaves a member out.
 	wantRejected(t, w.chat(w.ids[0], members[:1], crypto.NewMessageID()), "recipients")
 	// Key header sealed to a set with a non-member in it.

@@ -196,6 +196,23 @@ func (s *State) NextRekey(member [32]byte) int64 {
 	return m.Rekeyed + int64(RekeyInterval)
 }
 
+// QuotaRoom reports whether sender's quota, as the log stands, has room for
+// n more chat entries of size bytes in all, whatever their signing times
+// and order: then [State.CheckQuota] accepts every one of them. It is a
+// bound, not the rule (a window that starts anew only lowers the counts
+// charge adds to), so false says nothing, and CheckQuota decides; but it
+// needs neither the entries in order nor a pass over them, which a node
+// with hundreds of messages queued paid for each new one.
+func (s *State) QuotaRoom(sender [32]byte, n int, size uint64) bool {
+	m := s.member(sender)
+	if m == nil || n < 0 {
+		return false
+	}
+	u := m.Quota
+	msgs, bytes := s.Settings.MsgsLimit(), s.Settings.BytesLimit()
+	return uint64(n) <= uint64(msgs) && u.Msgs <= msgs-uint32(n) && size <= bytes && u.Bytes <= bytes-size
+}
+
 // CheckQuota reports how many of the chat entries in queue, signed by sender
 // in that order, the state machine would accept under sender's quota if
 // they came right after the log so far, and, when that is not all of them,

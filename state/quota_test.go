@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -267,6 +268,56 @@ func TestCheckQuotaQueue(t *testing.T) {
 	outsider := [32]byte{1}
 	if n, err := w.s.CheckQuota(outsider, []QuotaItem{at(0)}); n != 0 || err == nil {
 		t.Fatal("CheckQuota of a non-member")
+	}
+}
+
+// TestQuotaRoom: QuotaRoom is a bound CheckQuota never contradicts. Over
+// random usages, limits and queues (any order of signing times, windows
+// starting anew or not), whenever it says there is room CheckQuota accepts
+// the whole queue; and it does say so with room to spare, and not one
+// message past the limit.
+func TestQuotaRoom(t *testing.T) {
+	w := newQuotaWorld(t)
+	b := w.ids[1].Public().Sign
+	m := w.s.member(b)
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := w.t0.UnixNano()
+	roomy := 0
+	for k := range 20000 {
+		w.s.Settings.MsgsPerMinute = uint32(1 + rng.IntN(8))
+		w.s.Settings.BytesPerDay = uint64(1000 + rng.IntN(4000))
+		m.Quota = Usage{
+			Time: t0, MinuteStart: t0 - rng.Int64N(int64(2*quotaMinute)), Msgs: uint32(rng.IntN(9)),
+			DayStart: t0 - rng.Int64N(int64(2*quotaDay)), Bytes: uint64(rng.IntN(5000)),
+		}
+		queue := make([]QuotaItem, rng.IntN(8))
+		var size uint64
+		for i := range queue {
+			queue[i] = QuotaItem{Time: t0 + rng.Int64N(int64(3*quotaMinute)), Size: rng.IntN(900)}
+			size += uint64(queue[i].Size)
+		}
+		if !w.s.QuotaRoom(b, len(queue), size) {
+			continue
+		}
+		roomy++
+		if n, err := w.s.CheckQuota(b, queue); n != len(queue) {
+			t.Fatalf("case %d: QuotaRoom found room for %d messages of %d bytes (usage %+v, limits %d, %d), CheckQuota took %d: %v",
+				k, len(queue), size, m.Quota, w.s.Settings.MsgsLimit(), w.s.Settings.BytesLimit(), n, err)
+		}
+	}
+	if roomy < 1000 {
+		t.Fatalf("QuotaRoom found room in only %d of 20000 cases: the test shows nothing", roomy)
+	}
+	w.s.Settings = Settings{MsgsPerMinute: 5, BytesPerDay: 10_000}
+	m.Quota = Usage{Time: t0, MinuteStart: t0, Msgs: 2, DayStart: t0, Bytes: 1000}
+	if !w.s.QuotaRoom(b, 3, 9000) {
+		t.Error("no room for exactly what the limits leave")
+	}
+	if w.s.QuotaRoom(b, 4, 100) || w.s.QuotaRoom(b, 1, 9001) {
+		t.Error("room past the limits")
+	}
+	if w.s.QuotaRoom([32]byte{1}, 0, 0) {
+		t.Error("room for a non-member")
 	}
 }
 

@@ -153,6 +153,8 @@ type group struct {
 	tentRestored bool                   // the stored tentative messages are held again
 	tentPut      map[string][]byte      // tentative messages to store, by id (saveTentative)
 	tentDrop     [][]byte               // stored tentative messages to forget
+	tentStore    tentativeStore         // where they are stored: the node's store
+	tentFailing  bool                   // the last write of tentative messages failed (logged once)
 
 	// invq holds the invites queued while the group could not commit
 	// (invitequeue.go).
@@ -331,6 +333,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		tentGone:     map[[32]byte]time.Time{},
 		tentSeen:     map[[32]byte]time.Time{},
 		tentPut:      map[string][]byte{},
+		tentStore:    n.store,
 		keyUse:       map[[crypto.KeyIDSize]byte]keyUse{},
 		fallback:     map[[crypto.KeyIDSize]byte]bool{},
 		ownPrekeys:   map[[prekey.IDSize]byte]time.Time{},

@@ -18,9 +18,9 @@ import (
 // shown again after a restart, until the log commits them.
 
 // takeTentative checks another member's tentative messages and holds those
-// that pass, answering with the ids this node holds (tentative or
-// committed). A message that does not pass is refused and counted alone:
-// the others still count.
+// that pass, answering with the ids this node holds (tentative and
+// stored, or committed). A message that does not pass is refused and
+// counted alone: the others still count.
 func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope) ([]byte, error) {
 	var b tentativeBody
 	if err := state.Decode(env.Payload, &b); err != nil || len(b.Items) == 0 {
@@ -69,6 +69,20 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 			ids = append(ids, c.id[:])
 		}
 		g.saveTentative()
+		// Held means stored: the author stops handing a message over to
+		// a member that holds it, and counts on it to show the message
+		// again after a restart. One this node could not write is shown
+		// here, but not answered: the author hands it over again, and
+		// the write is tried again with the next one.
+		stored := ids[:0]
+		for _, id := range ids {
+			if _, unsaved := g.tentPut[string(id)]; unsaved {
+				n.rejects.add(reasonTentativeUnstored)
+				continue
+			}
+			stored = append(stored, id)
+		}
+		ids = stored
 		g.publish()
 	})
 	if err != nil {
@@ -83,6 +97,20 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 
 // errTentative marks a tentative message this node does not hold.
 var errTentative = errors.New("tentative message")
+
+// reasonTentativeUnstored counts, in Status().Rejected, the tentative
+// messages this node took but could not write, and so did not answer as
+// held.
+const reasonTentativeUnstored = "tentative message not stored"
+
+// tentativeStore is what a group needs of the store (store.Store) for the
+// tentative messages it holds: an interface of its own so that a test can
+// have these writes fail alone (FailTentativeWrites), as the raft log's
+// failing writes would stop the group first.
+type tentativeStore interface {
+	UpdateTentative(gid []byte, put map[string][]byte, drop [][]byte) error
+	Tentative(gid []byte) (map[string][]byte, error)
+}
 
 // holdTentative opens a tentative message of author and holds it, unless
 // it is held or committed already, and records its frame in the store
@@ -169,15 +197,27 @@ func (g *group) committedTentative(id [16]byte, text string, readable bool) {
 }
 
 // saveTentative writes the tentative messages taken and forgets those
-// committed since the last call, in one transaction. A failed write costs
-// only their survival of a restart (a restart drops the committed ones
-// anyway), so it is logged, not fatal.
+// committed since the last call, in one transaction. A failed write is not
+// fatal: it costs only the messages' survival of a restart. What it held
+// stays in tentPut and tentDrop, to be written with the next call (the
+// next message taken, or the next upkeep), and until then takeTentative
+// does not answer those messages as held. The failure is logged once, not
+// at every retry, and so is the first write that succeeds after it.
 func (g *group) saveTentative() {
 	if len(g.tentPut) == 0 && len(g.tentDrop) == 0 {
 		return
 	}
-	if err := g.n.store.UpdateTentative(g.id[:], g.tentPut, g.tentDrop); err != nil {
-		g.n.log.Warn().Err(err).Msg("cannot store tentative messages; they are shown until a restart")
+	if err := g.tentStore.UpdateTentative(g.id[:], g.tentPut, g.tentDrop); err != nil {
+		if !g.tentFailing {
+			g.tentFailing = true
+			g.n.log.Warn().Err(err).Str("group", g.id.String()).
+				Msg("cannot store other members' tentative messages: they are shown, but their authors are not told this node holds them, until a write succeeds")
+		}
+		return
+	}
+	if g.tentFailing {
+		g.tentFailing = false
+		g.n.log.Info().Str("group", g.id.String()).Msg("other members' tentative messages are stored again")
 	}
 	clear(g.tentPut)
 	g.tentDrop = g.tentDrop[:0]
@@ -192,7 +232,7 @@ func (g *group) restoreTentative() {
 		return
 	}
 	g.tentRestored = true
-	stored, err := g.n.store.Tentative(g.id[:])
+	stored, err := g.tentStore.Tentative(g.id[:])
 	if err != nil || len(stored) == 0 {
 		return
 	}

@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -117,6 +118,70 @@ func TestTentativeWhileMajorityAsleep(t *testing.T) {
 			}
 		}
 		return true
+	})
+}
+
+// TestTentativeUnstoredNotHeld: a member whose disk refuses to store the
+// tentative messages it takes (here, an input/output error on the write)
+// shows them, but must not answer their author that it holds them: the
+// author counts it among the members that hold a message, and stops
+// handing the message over to it, only once the member stored it, so that
+// it shows the message again after a restart.
+func TestTentativeUnstoredNotHeld(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 5, 184, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	c.send(0, "before", 10*time.Second)
+	if err := node.FailTentativeWrites(ctxT(t, 30*time.Second), c.Node(1), c.GroupID, syscall.EIO); err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{2, 3, 4} {
+		c.Stop(i)
+	}
+	c.Eventually(t, 30*time.Second, "no host on node0 and node1", func() bool {
+		for _, i := range []int{0, 1} {
+			if g, ok := c.Status(i); !ok || g.Host != "" {
+				return false
+			}
+		}
+		return true
+	})
+	m := c.send(0, "not on node1's disk", 20*time.Second)
+	if m.State != node.StateTentative {
+		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
+	}
+	if m.Delivered != 0 {
+		t.Errorf("node0 counts its message delivered to %d members, though node1 could not store it", m.Delivered)
+	}
+	// node1 took the message: it shows it, and counts what it could not
+	// store, where the operator looks.
+	if got := c.listed(1)[m.ID]; got.State != node.StateTentative || got.Text != m.Text {
+		t.Errorf("node1 lists node0's message as %+v, want it shown tentative", got)
+	}
+	if n := c.Node(1).Status().Rejected["tentative message not stored"]; n == 0 {
+		t.Errorf("node1 does not count the tentative message it could not store: %v", c.Node(1).Status().Rejected)
+	}
+	// Once its disk writes again, node1 stores the message, and node0,
+	// handing it over again, counts it.
+	if err := node.FailTentativeWrites(ctxT(t, 30*time.Second), c.Node(1), c.GroupID, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "node0 to count its message delivered to node1", func() bool {
+		return c.listed(0)[m.ID].Delivered == 1
+	})
+	c.restart(1)
+	c.Eventually(t, 30*time.Second, "node1 to show node0's message again after its restart", func() bool {
+		ms, err := c.Node(1).Messages(c.GroupID)
+		if err != nil {
+			return false
+		}
+		for _, x := range ms {
+			if x.ID == m.ID {
+				return x.State == node.StateTentative && x.Text == m.Text
+			}
+		}
+		return false
 	})
 }
 

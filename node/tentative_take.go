@@ -114,8 +114,8 @@ type tentativeStore interface {
 
 // holdTentative opens a tentative message of author and holds it, unless
 // it is held or committed already, and records its frame in the store
-// (unless frame is nil: it is read from there). It runs on the group's
-// goroutine.
+// (unless frame is nil: restoreTentative read it from there, and it was
+// taken in its epoch). It runs on the group's goroutine.
 func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed []byte, info *crypto.SealedInfo, frame []byte) error {
 	if g.st.MsgIDs.Has(id) {
 		return nil // committed: held, and in order
@@ -127,7 +127,14 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	if am == nil || g.st.Members[g.n.self.Sign] == nil {
 		return fmt.Errorf("%w: its author is not a member here", errTentative)
 	}
-	if info.Epoch != g.st.Epoch {
+	// A message this node took before a restart (restoreTentative) in an
+	// epoch the group has left since, but of the author's current
+	// membership: a node that does not restart goes on showing it until
+	// the log commits it (its author seals it again, under the same id,
+	// once it learns of the new epoch), and one that restarts does the
+	// same, rather than hide it until the author is back.
+	restored := frame == nil && info.Epoch < g.st.Epoch && info.Epoch >= am.JoinedAt
+	if info.Epoch != g.st.Epoch && !restored {
 		// Sealed for another membership than this node's: one of the two
 		// is behind, and the log will sort it out.
 		return fmt.Errorf("%w: sealed in membership epoch %d, this node is in %d", errTentative, info.Epoch, g.st.Epoch)
@@ -138,9 +145,21 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	if limit := max(g.lamport, g.st.Applied) + maxOrderJump; order > limit || order == 0 {
 		return fmt.Errorf("%w: order %d out of range", errTentative, order)
 	}
-	key, err := g.keys.Open(crypto.KeyRef{Sender: author, Epoch: info.Epoch, ID: info.KeyID}, sealed)
-	if err != nil {
-		return err
+	ref := crypto.KeyRef{Sender: author, Epoch: info.Epoch, ID: info.KeyID}
+	var key *crypto.SenderKey
+	if restored {
+		// The ring holds the current epoch's keys only (forgetPastKeys);
+		// a past epoch's are in the history, read from the key store at
+		// the start, unless the retention policy deleted them: then the
+		// message is not read again, and no header is opened for it.
+		if key = g.hist.keys[ref]; key == nil {
+			return fmt.Errorf("%w: its sender key of epoch %d is no longer kept", errTentative, info.Epoch)
+		}
+	} else {
+		var err error
+		if key, err = g.keys.Open(ref, sealed); err != nil {
+			return err
+		}
 	}
 	// Into the key store, as chatKey does with a key it opens: once in the
 	// ring, the committed messages under it find it there, and a restart
@@ -226,7 +245,9 @@ func (g *group) saveTentative() {
 // restoreTentative holds again, once after a start when the log is
 // replayed, the tentative messages stored before: each is checked again as
 // when it arrived, and forgotten if it committed meanwhile or no longer
-// passes (its author left, a new membership epoch).
+// passes (its author left, its sender key was deleted, an epoch the
+// replayed log has not reached). One sealed in an earlier epoch than the
+// replayed log's passes, as it did before the restart (holdTentative).
 func (g *group) restoreTentative() {
 	if g.tentRestored || g.st.Applied < g.replayTo {
 		return

@@ -185,6 +185,82 @@ func TestTentativeUnstoredNotHeld(t *testing.T) {
 	})
 }
 
+// TestTentativeRestartAfterNewEpoch: a member holds a tentative message of
+// an author cut off from the rest of the group, which goes on committing
+// and moves to a new membership epoch (a rekey here; a join or a leave
+// does the same). The member goes on showing the message, sealed in the
+// epoch before, and must show it again after a restart: the author, still
+// cut off, does not hand it over again, and the message commits only once
+// the author is back.
+func TestTentativeRestartAfterNewEpoch(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 5, 185, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	// The author s reaches only the member r; r and the three others are
+	// a majority, with the host among them.
+	host := c.waitHost(-1)
+	s, r := -1, -1
+	var rest []string
+	for i := range 5 {
+		switch {
+		case i == host:
+		case s < 0:
+			s = i
+			continue
+		case r < 0:
+			r = i
+			continue
+		}
+		rest = append(rest, c.Member(i).URL)
+	}
+	// A message committed first: the author's key is known, and its
+	// tentative message carries no key header.
+	c.sendCommitted(s, "before the cut", 10*time.Second)
+	c.net.Partition([]string{c.Member(s).URL}, rest)
+	c.Eventually(t, 30*time.Second, fmt.Sprintf("no host on node%d, cut off", s), func() bool {
+		g, ok := c.Status(s)
+		return ok && g.Host == ""
+	})
+	m := c.send(s, "from behind the cut", 20*time.Second)
+	if m.State != node.StateTentative || m.Delivered != 1 {
+		t.Fatalf("node%d's message is %s, delivered to %d members, want it tentative and delivered to node%d", s, m.State, m.Delivered, r)
+	}
+	shown := func() bool {
+		got, ok := c.listed(r)[m.ID]
+		return ok && got.State == node.StateTentative && got.Text == m.Text
+	}
+	if err := c.Node(r).Rekey(ctxT(t, 30*time.Second), c.GroupID); err != nil {
+		t.Fatal(err)
+	}
+	if !shown() {
+		t.Fatalf("node%d no longer shows node%d's tentative message after the group's new epoch", r, s)
+	}
+	// The restart replays the log up to the commit index on disk: the
+	// rekey's, for the restart to find the new epoch.
+	var epoch uint64
+	c.Eventually(t, 30*time.Second, fmt.Sprintf("node%d to store the new epoch's commit", r), func() bool {
+		ls, err := node.GroupLogStats(c.Node(r), c.GroupID)
+		epoch = ls.Epoch
+		return err == nil && ls.StoredCommit >= ls.Epoch
+	})
+	c.restart(r)
+	c.Eventually(t, 30*time.Second, fmt.Sprintf("node%d to show node%d's message again after its restart", r, s), shown)
+	if ls, err := node.GroupLogStats(c.Node(r), c.GroupID); err != nil || ls.Epoch != epoch {
+		t.Fatalf("node%d restarted in epoch %d, want %d (%v)", r, ls.Epoch, epoch, err)
+	}
+	// Back together, the author's message commits, once, on every node.
+	c.net.Heal()
+	c.Eventually(t, 60*time.Second, "the message committed on every node", func() bool {
+		for i := range 5 {
+			if c.listed(i)[m.ID].State != node.StateCommitted {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // TestTentativeNotWhileCommitting checks that a group that commits sends
 // nothing directly: a send answers committed, and nothing else is held.
 func TestTentativeNotWhileCommitting(t *testing.T) {

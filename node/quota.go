@@ -207,6 +207,19 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			g.dropProposal(&sender, reasonProposalDuplicate, nil)
 			continue
 		}
+		// Mostly the quota has room for the sender's whole queue and
+		// this entry, at any times (state.QuotaRoom): then neither pass
+		// below is needed, each O(n) in the queue, for every entry.
+		size := uint64(len(data))
+		for _, it := range queue {
+			size += uint64(max(it.Size, 0))
+		}
+		item := state.QuotaItem{Time: env.Time, Size: len(data)}
+		if g.st.QuotaRoom(sender, len(queue)+1, size) {
+			keep = append(keep, e)
+			taken = append(taken, hostPending{sender: sender, id: id, item: item, at: now})
+			continue
+		}
 		// Over quota even at the latest time it could count at: a sender
 		// sending large frames past its quota is closed (its frames are
 		// then refused unread at the door, see closedSender).
@@ -218,7 +231,6 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			}
 			continue
 		}
-		item := state.QuotaItem{Time: env.Time, Size: len(data)}
 		if n, why := g.st.CheckQuota(sender, append(queue, item)); n <= len(queue) {
 			g.dropProposal(&sender, reasonProposalOverQuota, why)
 			continue

@@ -213,25 +213,36 @@ func (p *precheck) startOpening() {
 				if lo >= len(todo) {
 					return
 				}
-				mine, batch = mine[:0], batch[:0]
+				mine = mine[:0]
 				for _, i := range todo[lo:min(lo+openChunk, len(todo))] {
 					s := &p.slots[i]
 					if s.claimed.Swap(true) {
 						continue // the group's goroutine opens it
 					}
 					mine = append(mine, s)
-					batch = append(batch, crypto.ToOpen{Key: s.key, Group: p.g.id, Sealed: s.sealed, Sender: s.sender, ID: s.id})
 				}
-				opened, errs := crypto.OpenMessages(batch)
-				for j, s := range mine {
-					if errs[j] == nil {
-						s.opened = opened[j]
-					}
-					close(s.done)
-				}
+				batch = p.openSlots(mine, batch)
 			}
 		}()
 	}
+}
+
+// openSlots opens the messages of slots, claimed by the caller, in one
+// batch (their records' signatures checked together), and closes each
+// slot's done. batch is scratch space, returned for reuse.
+func (p *precheck) openSlots(slots []*preSlot, batch []crypto.ToOpen) []crypto.ToOpen {
+	batch = batch[:0]
+	for _, s := range slots {
+		batch = append(batch, crypto.ToOpen{Key: s.key, Group: p.g.id, Sealed: s.sealed, Sender: s.sender, ID: s.id})
+	}
+	opened, errs := crypto.OpenMessages(batch)
+	for j, s := range slots {
+		if errs[j] == nil {
+			s.opened = opened[j]
+		}
+		close(s.done)
+	}
+	return batch
 }
 
 // openChunk is how many messages a worker claims at a time in stage 2.
@@ -251,8 +262,22 @@ func (p *precheck) opened(idx uint64, key *crypto.SenderKey, c *state.Chat) *cry
 		return nil
 	}
 	s := &p.slots[i]
-	if s.done == nil || !s.claimed.Swap(true) {
-		return nil // not opened ahead, or no worker got to it yet
+	if s.done == nil {
+		return nil // not to be opened ahead
+	}
+	if !s.claimed.Swap(true) {
+		// No worker got to it yet (the machine's other work may hold
+		// them up): open it here, with the next ones no worker took
+		// either, in one batch, rather than one at a time, each record's
+		// signature checked alone (twice the cost, and the group's
+		// goroutine got there first often enough to show in profiles).
+		mine := []*preSlot{s}
+		for j := int(i) + 1; j < len(p.slots) && len(mine) < openChunk; j++ {
+			if t := &p.slots[j]; t.done != nil && !t.claimed.Swap(true) {
+				mine = append(mine, t)
+			}
+		}
+		p.openSlots(mine, nil)
 	}
 	<-s.done
 	if s.opened == nil || !s.key.Equal(key) || s.sender != c.Sender || s.id != c.ID || !bytes.Equal(s.sealed, c.Sealed) {

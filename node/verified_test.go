@@ -110,11 +110,31 @@ func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 	if none.opened(10, key, c) != nil {
 		t.Error("a nil precheck opened something")
 	}
-	// A slot no worker took yet is the caller's: it is not waited for,
-	// and no worker opens it afterwards.
+	// A slot no worker took yet is the caller's: it opens it at once,
+	// together with the next slots no worker took (one batch), and no
+	// worker opens them afterwards. These bytes open to nothing: the
+	// caller then opens the message itself, and gets the error.
+	p.g = &group{id: gid}
+	p.entries = append(p.entries, &pb.Entry{Index: proto.Uint64(11)}, &pb.Entry{Index: proto.Uint64(12)})
+	p.slots = append(p.slots, preSlot{chat: true, sender: c.Sender, id: [16]byte{3}, sealed: []byte("next"), key: key}, preSlot{chat: true})
 	p.slots[0].claimed.Store(false)
+	p.slots[0].opened = nil
 	p.slots[0].done = make(chan struct{})
-	if p.opened(10, key, c) != nil || !p.slots[0].claimed.Load() {
-		t.Error("a slot no worker took was waited for, or left to the workers")
+	p.slots[1].done = make(chan struct{})
+	if p.opened(10, key, c) != nil {
+		t.Error("bytes that open to nothing were used")
+	}
+	for i := range 2 {
+		select {
+		case <-p.slots[i].done:
+		default:
+			t.Errorf("slot %d, which no worker took, was left unopened", i)
+		}
+		if !p.slots[i].claimed.Load() {
+			t.Errorf("slot %d, which no worker took, was left to the workers", i)
+		}
+	}
+	if p.slots[2].claimed.Load() {
+		t.Error("a slot not to be opened ahead was claimed")
 	}
 }

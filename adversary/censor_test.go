@@ -195,3 +195,77 @@ func TestHostRefusesItsOwnRemoval(t *testing.T) {
 		t.Error("the host was removed although it dropped its removal")
 	}
 }
+
+// censoringChanges is censoring, but it drops only the batches of the
+// members in drop that carry a proposal of an entry other than a chat
+// message: their chat messages commit, their changes never do.
+func censoringChanges(drop *sync.Map) func(http.Handler) http.Handler {
+	return func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				http.Error(w, "cannot read", http.StatusBadRequest)
+				return
+			}
+			if env, err := crypto.Verify(body); err == nil && env.Type == crypto.TypeBatch && isIn(drop, env.Sender) {
+				items, _ := crypto.DecodeBatch(env.Payload)
+				for _, it := range items {
+					m := &pb.Message{}
+					if proto.Unmarshal(it, m) != nil || m.GetType() != pb.MsgProp {
+						continue
+					}
+					for _, e := range m.GetEntries() {
+						if pe, err := crypto.Verify(e.GetData()); err != nil || pe.Type != crypto.TypeChat || e.GetType() != pb.EntryNormal {
+							w.Header().Set("Content-Type", "application/octet-stream")
+							return // "taken"
+						}
+					}
+				}
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			r.ContentLength = int64(len(body))
+			h.ServeHTTP(w, r)
+		})
+	}
+}
+
+// TestHostRefusesItsOwnRemovalNotOurChat: as TestHostRefusesItsOwnRemoval,
+// but the host commits the admin's chat messages, signed after the
+// removal, and drops only the removal. The admin must still suspect it:
+// counted as in the log once a later entry of the admin's was applied, the
+// removal's wait restarted at each proposal, and the admin, chatting,
+// never suspected the host that refused its removal.
+func TestHostRefusesItsOwnRemovalNotOurChat(t *testing.T) {
+	drop := &sync.Map{}
+	g := newGroup(t, 3, options{heads: true, handler: map[int]func(http.Handler) http.Handler{0: censoringChanges(drop)}})
+	g.form(0, 1, 2)
+	ctx := ctxT(t, 90*time.Second)
+	if err := g.node(0).SetAdmin(ctx, g.id, g.pub(1).String(), true); err != nil {
+		t.Fatal(err)
+	}
+	g.c.Eventually(t, 30*time.Second, "node1 to see itself an admin", func() bool {
+		st, ok := g.c.Status(1)
+		return ok && st.Admin
+	})
+	drop.Store(g.pub(1).Sign, true)
+	removed := make(chan error, 1)
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { removed <- g.node(1).Remove(rctx, g.id, g.pub(0).String()) }()
+	g.chatter(2)
+	g.chatter(1)
+	a := g.waitCensorship(1, "the admin to suspect the host that drops its removal", func(a *api.CensorAlert) bool {
+		select {
+		case err := <-removed:
+			t.Fatalf("the removal of the host returned while the host refuses it: %v", err)
+		default:
+		}
+		return !a.Since.IsZero()
+	})
+	if a.Host != g.pub(0).String() {
+		t.Errorf("alert %+v, want node0 suspected", a)
+	}
+	if !g.isMember(2, g.pub(0)) {
+		t.Error("the host was removed although it dropped its removal")
+	}
+}

@@ -217,7 +217,8 @@ type group struct {
 	// if any (precheck.go); prechecked counts the messages delivered
 	// meanwhile (for tests).
 	pre        *precheck
-	resealDue  bool // an entry of this node's was rejected in the batch being applied: reseal after it
+	changes    changeWaits // the changes commitUntil proposes (censor.go)
+	resealDue  bool        // an entry of this node's was rejected in the batch being applied: reseal after it
 	prechecked uint64
 
 	// Forks (fork.go): the proof, once found (the group is then halted),

@@ -254,12 +254,15 @@ func settingsOf(s state.Settings) GroupSettings {
 func (n *Node) commitUntil(ctx context.Context, g *group, what, why string, done func(*view) bool, propose func() error) error {
 	ctx, cancel := context.WithTimeout(ctx, membershipTimeout)
 	defer cancel()
+	var w *changeWait
+	defer func() { g.changes.done(w) }()
 	for !done(g.view.Load()) {
 		var perr error
 		if err := g.do(ctx, func() {
 			from := n.counter.Last()
 			if perr = propose(); perr == nil {
 				g.noteControlProposed(from)
+				w = g.changes.proposed(w, from, n.counter.Last())
 			}
 		}); err != nil {
 			return fmt.Errorf("%s: %w", what, err)

@@ -21,6 +21,11 @@ import (
 // members in drop that carry proposals are answered as if taken, and
 // dropped. Everything else reaches the host's node as sent.
 func censoring(drop *sync.Map) func(http.Handler) http.Handler {
+	return censoringWhere(drop, func(*pb.Message) bool { return true })
+}
+
+// censoringWhere is censoring of the proposals that match says to drop.
+func censoringWhere(drop *sync.Map, match func(*pb.Message) bool) func(http.Handler) http.Handler {
 	return func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			body, err := io.ReadAll(r.Body)
@@ -32,7 +37,7 @@ func censoring(drop *sync.Map) func(http.Handler) http.Handler {
 				items, _ := crypto.DecodeBatch(env.Payload)
 				for _, it := range items {
 					m := &pb.Message{}
-					if proto.Unmarshal(it, m) == nil && m.GetType() == pb.MsgProp {
+					if proto.Unmarshal(it, m) == nil && m.GetType() == pb.MsgProp && match(m) {
 						w.Header().Set("Content-Type", "application/octet-stream")
 						return // "taken"
 					}
@@ -200,33 +205,14 @@ func TestHostRefusesItsOwnRemoval(t *testing.T) {
 // members in drop that carry a proposal of an entry other than a chat
 // message: their chat messages commit, their changes never do.
 func censoringChanges(drop *sync.Map) func(http.Handler) http.Handler {
-	return func(h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				http.Error(w, "cannot read", http.StatusBadRequest)
-				return
+	return censoringWhere(drop, func(m *pb.Message) bool {
+		for _, e := range m.GetEntries() {
+			if pe, err := crypto.Verify(e.GetData()); err != nil || pe.Type != crypto.TypeChat || e.GetType() != pb.EntryNormal {
+				return true
 			}
-			if env, err := crypto.Verify(body); err == nil && env.Type == crypto.TypeBatch && isIn(drop, env.Sender) {
-				items, _ := crypto.DecodeBatch(env.Payload)
-				for _, it := range items {
-					m := &pb.Message{}
-					if proto.Unmarshal(it, m) != nil || m.GetType() != pb.MsgProp {
-						continue
-					}
-					for _, e := range m.GetEntries() {
-						if pe, err := crypto.Verify(e.GetData()); err != nil || pe.Type != crypto.TypeChat || e.GetType() != pb.EntryNormal {
-							w.Header().Set("Content-Type", "application/octet-stream")
-							return // "taken"
-						}
-					}
-				}
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-			h.ServeHTTP(w, r)
-		})
-	}
+		}
+		return false
+	})
 }
 
 // TestHostRefusesItsOwnRemovalNotOurChat: as TestHostRefusesItsOwnRemoval,

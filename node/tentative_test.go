@@ -27,6 +27,21 @@ func (c *cluster) listed(i int) map[string]node.Message {
 	return out
 }
 
+// showsTentative reports whether node i lists m, tentative, with its text
+// (false while it cannot list, as during a restart).
+func (c *cluster) showsTentative(i int, m node.Message) bool {
+	ms, err := c.Node(i).Messages(c.GroupID)
+	if err != nil {
+		return false
+	}
+	for _, x := range ms {
+		if x.ID == m.ID {
+			return x.State == node.StateTentative && x.Text == m.Text
+		}
+	}
+	return false
+}
+
 // TestTentativeWhileMajorityAsleep is issue 18's scenario: five members,
 // three of them stopped, so the group cannot commit. The two left still
 // talk: each one's message reaches the other directly, is shown there
@@ -85,16 +100,7 @@ func TestTentativeWhileMajorityAsleep(t *testing.T) {
 	// question again, tentative, from its store (ciphertext, as the log).
 	c.restart(1)
 	c.Eventually(t, 30*time.Second, "node1 to show node0's question again after its restart", func() bool {
-		ms, err := c.Node(1).Messages(c.GroupID)
-		if err != nil {
-			return false
-		}
-		for _, m := range ms {
-			if m.ID == a.ID {
-				return m.State == node.StateTentative && m.Text == a.Text
-			}
-		}
-		return false
+		return c.showsTentative(1, a)
 	})
 	for _, i := range []int{2, 3, 4} {
 		c.start(i)
@@ -172,16 +178,7 @@ func TestTentativeUnstoredNotHeld(t *testing.T) {
 	})
 	c.restart(1)
 	c.Eventually(t, 30*time.Second, "node1 to show node0's message again after its restart", func() bool {
-		ms, err := c.Node(1).Messages(c.GroupID)
-		if err != nil {
-			return false
-		}
-		for _, x := range ms {
-			if x.ID == m.ID {
-				return x.State == node.StateTentative && x.Text == m.Text
-			}
-		}
-		return false
+		return c.showsTentative(1, m)
 	})
 }
 
@@ -226,10 +223,7 @@ func TestTentativeRestartAfterNewEpoch(t *testing.T) {
 	if m.State != node.StateTentative || m.Delivered != 1 {
 		t.Fatalf("node%d's message is %s, delivered to %d members, want it tentative and delivered to node%d", s, m.State, m.Delivered, r)
 	}
-	shown := func() bool {
-		got, ok := c.listed(r)[m.ID]
-		return ok && got.State == node.StateTentative && got.Text == m.Text
-	}
+	shown := func() bool { return c.showsTentative(r, m) }
 	if err := c.Node(r).Rekey(ctxT(t, 30*time.Second), c.GroupID); err != nil {
 		t.Fatal(err)
 	}

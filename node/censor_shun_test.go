@@ -26,6 +26,11 @@ import (
 // A batch without the proposals is signed again with the victim's key,
 // under the counter of the batch it replaces, which never arrives.
 func (c *cluster) censor(host int, victims ...int) {
+	c.censorWhere(host, func(*pb.Message) bool { return true }, victims...)
+}
+
+// censorWhere is censor of the victims' proposals that drop says to drop.
+func (c *cluster) censorWhere(host int, drop func(*pb.Message) bool, victims ...int) {
 	ids := map[[32]byte]*identity.Identity{}
 	for _, v := range victims {
 		ids[c.Member(v).ID.Public().Sign] = c.Member(v).ID
@@ -43,7 +48,7 @@ func (c *cluster) censor(host int, victims ...int) {
 		kept := items[:0:0]
 		for _, it := range items {
 			m := &pb.Message{}
-			if proto.Unmarshal(it, m) != nil || m.GetType() != pb.MsgProp {
+			if proto.Unmarshal(it, m) != nil || m.GetType() != pb.MsgProp || !drop(m) {
 				kept = append(kept, it)
 			}
 		}

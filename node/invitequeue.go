@@ -85,6 +85,10 @@ type inviteQueue struct {
 	// log, harmless but noisy).
 	leader map[[32]byte]uint64
 	at     map[[32]byte]time.Time
+	// waits times each queued invite's wait for the host, from its first
+	// proposal (censor_changes.go), in the group's changes.
+	waits   map[[32]byte]*changeWait
+	changes *changeWaits
 }
 
 // inviteQueueList is the stored form of a group's queue.
@@ -100,6 +104,7 @@ func (q *inviteQueue) loadLocked(g *group) {
 	}
 	q.loaded = true
 	q.items, q.leader, q.at = map[[32]byte]*queuedInvite{}, map[[32]byte]uint64{}, map[[32]byte]time.Time{}
+	q.waits, q.changes = map[[32]byte]*changeWait{}, &g.changes
 	data, err := g.n.store.InviteQueue(g.id[:])
 	if err != nil || len(data) == 0 {
 		if err != nil {
@@ -145,6 +150,10 @@ func (q *inviteQueue) dropLocked(k [32]byte) {
 	delete(q.items, k)
 	delete(q.leader, k)
 	delete(q.at, k)
+	if w := q.waits[k]; w != nil {
+		q.changes.done(w)
+		delete(q.waits, k)
+	}
 }
 
 // maybeQueueInvite asks the queue for [Node.InviteFor]'s answer. While the
@@ -312,6 +321,11 @@ func (g *group) retryInvites() {
 				continue
 			}
 			g.noteControlProposed(it.Counter - 1)
+			// Its wait ends when this entry, or one signed for it
+			// again, is applied: not with any later entry of this
+			// node's, which a host that drops the invite and commits
+			// this node's chat would supply (TestCensorSeenForQueuedInvite).
+			q.waits[k] = g.changes.proposed(q.waits[k], it.Counter-1, it.Counter)
 			if !it.Sent {
 				it.Sent, changed = true, true
 			}

@@ -43,6 +43,7 @@ import (
 	"filippo.io/age/armor"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/fsutil"
 )
 
 // Errors returned by [Save] and [Load]; the errors they return wrap one of
@@ -344,21 +345,5 @@ func writeAtomic(path string, data []byte, perm fs.FileMode, overwrite bool) (er
 			}
 		}
 	}
-	return syncDir(dir)
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for sync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
+	return fsutil.SyncDir(dir)
 }

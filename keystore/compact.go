@@ -5,9 +5,12 @@ import (
 	"crypto/rand"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"github.com/demes/demes/internal/fsutil"
 )
 
 // maybeCompact compacts the file when erased records take more than half
@@ -64,7 +67,7 @@ func (s *Store) compact() error {
 	nf, offs, err := s.writeCompacted(tmp, hdr, aead, names)
 	if err == nil {
 		if err = os.Link(s.path, old); err == nil {
-			err = syncDir(s.path)
+			err = fsutil.SyncDir(filepath.Dir(s.path))
 		}
 		if err != nil {
 			os.Remove(old)
@@ -72,7 +75,7 @@ func (s *Store) compact() error {
 	}
 	if err == nil {
 		if err = os.Rename(tmp, s.path); err == nil {
-			err = syncDir(s.path)
+			err = fsutil.SyncDir(filepath.Dir(s.path))
 		} else {
 			os.Remove(old) // still a second name of s.path
 		}
@@ -110,7 +113,7 @@ func (s *Store) compact() error {
 		err = os.Remove(old)
 	}
 	if err == nil {
-		err = syncDir(s.path)
+		err = fsutil.SyncDir(filepath.Dir(s.path))
 	}
 	if err != nil {
 		return fmt.Errorf("compact %s: scrub the old file %s: %w (Open scrubs it)", s.path, old, err)

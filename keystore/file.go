@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/demes/demes/internal/fsutil"
 )
 
 // This file writes the store file: appends, erasures in place, the repairs
@@ -180,24 +182,10 @@ func scrub(p string) error {
 		err = os.Remove(p)
 	}
 	if err == nil {
-		err = syncDir(p)
+		err = fsutil.SyncDir(filepath.Dir(p))
 	}
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("scrub leftover key store file %s: %w", p, err)
 	}
 	return nil
-}
-
-// syncDir syncs the directory holding p, so that a rename or removal in it
-// is durable.
-func syncDir(p string) error {
-	d, err := os.Open(filepath.Dir(p))
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

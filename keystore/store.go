@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/fsutil"
 )
 
 // Limits on what one entry holds. A ratchet receiver state with its window
@@ -172,7 +174,7 @@ func create(path string, id *identity.Identity) error {
 		err = os.Rename(tmp, path)
 	}
 	if err == nil {
-		err = syncDir(path)
+		err = fsutil.SyncDir(filepath.Dir(path))
 	}
 	if err != nil {
 		os.Remove(tmp)

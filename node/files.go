@@ -17,6 +17,7 @@ import (
 	"github.com/demes/demes/api"
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/internal/fsutil"
 	"github.com/demes/demes/state"
 )
 
@@ -96,24 +97,11 @@ func (f *files) tempFile() (*os.File, error) {
 		}
 		// The directory's own entry on disk, or a blob in it may be
 		// lost with it (see keep).
-		if err := syncDir(filepath.Dir(f.dir)); err != nil {
+		if err := fsutil.SyncDir(filepath.Dir(f.dir)); err != nil {
 			return nil, fmt.Errorf("create the blob directory: %w", err)
 		}
 	}
 	return os.CreateTemp(f.dir, ".part-*") // mode 0600
-}
-
-// syncDir flushes the directory dir's entries to disk.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // keep syncs and closes tmp, which holds the blob id, and renames it to its
@@ -131,7 +119,7 @@ func (f *files) keep(tmp *os.File, id [32]byte) error {
 			// the blob is sent (or the blob is served): after a power
 			// loss the blob would be back under its temporary name,
 			// which the next start deletes, and nobody could fetch it.
-			err = syncDir(f.dir)
+			err = fsutil.SyncDir(f.dir)
 		}
 	}
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 	"unicode"
@@ -20,6 +19,7 @@ import (
 	"filippo.io/age"
 
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/internal/fsutil"
 	"github.com/demes/demes/keys"
 	"github.com/demes/demes/node/store"
 )
@@ -422,7 +422,7 @@ func installStaged(stage, home string) (replaced string, err error) {
 	if err := os.Chmod(home, 0o700); err != nil {
 		return replaced, fmt.Errorf("restore: %w", err)
 	}
-	if err := syncDir(home); err != nil {
+	if err := fsutil.SyncDir(home); err != nil {
 		return replaced, fmt.Errorf("restore: %w", err)
 	}
 	return replaced, nil
@@ -472,17 +472,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// syncDir fsyncs a directory, so that the renames into it survive a crash.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for sync there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -44,13 +44,7 @@ func TestInviteQueuedWhileMajorityAsleep(t *testing.T) {
 		}
 		return true
 	})
-	for _, i := range []int{2, 3, 4} {
-		c.Stop(i)
-	}
-	c.Eventually(t, 30*time.Second, "no host on node0", func() bool {
-		g, ok := c.Status(0)
-		return ok && g.Host == ""
-	})
+	c.stopMajority(0)
 	newcomer := c.Member(5).ID.Public().String()
 	invite := func() (string, error) { return c.Node(0).Invite(ctxT(t, 60*time.Second), c.GroupID, newcomer) }
 	_, err = invite()

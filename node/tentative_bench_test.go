@@ -36,13 +36,7 @@ func BenchmarkTentative(b *testing.B) {
 		c := &cluster{Cluster: nc, t: b}
 		c.form()
 		c.waitVoters(5)
-		for _, i := range []int{2, 3, 4} {
-			c.Stop(i)
-		}
-		c.Eventually(b, 30*time.Second, "no host on node0", func() bool {
-			g, ok := c.Status(0)
-			return ok && g.Host == ""
-		})
+		c.stopMajority(0)
 		var ids []string
 		for m := 0; m < msgs; m++ {
 			start := time.Now()

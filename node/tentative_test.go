@@ -27,6 +27,23 @@ func (c *cluster) listed(i int) map[string]node.Message {
 	return out
 }
 
+// stopMajority stops members 2, 3 and 4 of a group of five (three of its
+// five voters) and waits until each of the given members knows no host.
+func (c *cluster) stopMajority(watch ...int) {
+	c.t.Helper()
+	for _, i := range []int{2, 3, 4} {
+		c.Stop(i)
+	}
+	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("no host on nodes %v", watch), func() bool {
+		for _, i := range watch {
+			if g, ok := c.Status(i); !ok || g.Host != "" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // showsTentative reports whether node i lists m, tentative, with its text
 // (false while it cannot list, as during a restart).
 func (c *cluster) showsTentative(i int, m node.Message) bool {
@@ -54,18 +71,8 @@ func TestTentativeWhileMajorityAsleep(t *testing.T) {
 	c.form()
 	c.waitVoters(5)
 	c.send(0, "before", 10*time.Second)
-	for _, i := range []int{2, 3, 4} {
-		c.Stop(i)
-	}
 	// The group has no host any more.
-	c.Eventually(t, 30*time.Second, "no host on node0 and node1", func() bool {
-		for _, i := range []int{0, 1} {
-			if g, ok := c.Status(i); !ok || g.Host != "" {
-				return false
-			}
-		}
-		return true
-	})
+	c.stopMajority(0, 1)
 	exchange := func(from, to int, text string) node.Message {
 		t.Helper()
 		m := c.send(from, text, 20*time.Second)
@@ -142,17 +149,7 @@ func TestTentativeUnstoredNotHeld(t *testing.T) {
 	if err := node.FailTentativeWrites(ctxT(t, 30*time.Second), c.Node(1), c.GroupID, syscall.EIO); err != nil {
 		t.Fatal(err)
 	}
-	for _, i := range []int{2, 3, 4} {
-		c.Stop(i)
-	}
-	c.Eventually(t, 30*time.Second, "no host on node0 and node1", func() bool {
-		for _, i := range []int{0, 1} {
-			if g, ok := c.Status(i); !ok || g.Host != "" {
-				return false
-			}
-		}
-		return true
-	})
+	c.stopMajority(0, 1)
 	m := c.send(0, "not on node1's disk", 20*time.Second)
 	if m.State != node.StateTentative {
 		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)

@@ -163,7 +163,17 @@ func TestVotersDeposeCensoringHost(t *testing.T) {
 // seconds, while its removal waits.
 func TestHostRefusesItsOwnRemoval(t *testing.T) {
 	g := censorGroup(t, 1)
-	ctx := ctxT(t, 60*time.Second)
+	a := hostRefusesRemoval(t, g, "the admin to suspect the host", 2)
+	t.Logf("node1: %s", a.Message)
+}
+
+// hostRefusesRemoval makes node1 an admin of g, has it remove the host,
+// node0, while the members chatters chat, and returns node1's alert once it
+// suspects the host. It fails if the removal returns meanwhile (the host
+// drops it), or if the host was removed after all.
+func hostRefusesRemoval(t *testing.T, g *group, what string, chatters ...int) *api.CensorAlert {
+	t.Helper()
+	ctx := ctxT(t, 90*time.Second)
 	if err := g.node(0).SetAdmin(ctx, g.id, g.pub(1).String(), true); err != nil {
 		t.Fatal(err)
 	}
@@ -175,30 +185,28 @@ func TestHostRefusesItsOwnRemoval(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { removed <- g.node(1).Remove(rctx, g.id, g.pub(0).String()) }()
-	g.chatter(2)
-	var a *api.CensorAlert
-	g.c.Eventually(t, 30*time.Second, "the admin to suspect the host", func() bool {
+	for _, i := range chatters {
+		g.chatter(i)
+	}
+	stillRefused := func() {
 		select {
 		case err := <-removed:
 			t.Fatalf("the removal of the host returned while the host refuses it: %v", err)
 		default:
 		}
-		st, ok := g.c.Status(1)
-		a = st.Censorship
-		return ok && a != nil && !a.Since.IsZero()
+	}
+	a := g.waitCensorship(1, what, func(a *api.CensorAlert) bool {
+		stillRefused()
+		return !a.Since.IsZero()
 	})
 	if a.Host != g.pub(0).String() {
 		t.Errorf("alert %+v, want node0 suspected", a)
 	}
-	t.Logf("node1: %s", a.Message)
-	select {
-	case err := <-removed:
-		t.Fatalf("the removal of the host returned while the host refuses it: %v", err)
-	default:
-	}
+	stillRefused()
 	if !g.isMember(2, g.pub(0)) {
 		t.Error("the host was removed although it dropped its removal")
 	}
+	return a
 }
 
 // censoringChanges is censoring, but it drops only the batches of the
@@ -225,33 +233,6 @@ func TestHostRefusesItsOwnRemovalNotOurChat(t *testing.T) {
 	drop := &sync.Map{}
 	g := newGroup(t, 3, options{heads: true, handler: map[int]func(http.Handler) http.Handler{0: censoringChanges(drop)}})
 	g.form(0, 1, 2)
-	ctx := ctxT(t, 90*time.Second)
-	if err := g.node(0).SetAdmin(ctx, g.id, g.pub(1).String(), true); err != nil {
-		t.Fatal(err)
-	}
-	g.c.Eventually(t, 30*time.Second, "node1 to see itself an admin", func() bool {
-		st, ok := g.c.Status(1)
-		return ok && st.Admin
-	})
-	drop.Store(g.pub(1).Sign, true)
-	removed := make(chan error, 1)
-	rctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() { removed <- g.node(1).Remove(rctx, g.id, g.pub(0).String()) }()
-	g.chatter(2)
-	g.chatter(1)
-	a := g.waitCensorship(1, "the admin to suspect the host that drops its removal", func(a *api.CensorAlert) bool {
-		select {
-		case err := <-removed:
-			t.Fatalf("the removal of the host returned while the host refuses it: %v", err)
-		default:
-		}
-		return !a.Since.IsZero()
-	})
-	if a.Host != g.pub(0).String() {
-		t.Errorf("alert %+v, want node0 suspected", a)
-	}
-	if !g.isMember(2, g.pub(0)) {
-		t.Error("the host was removed although it dropped its removal")
-	}
+	drop.Store(g.pub(1).Sign, true) // node1 proposes nothing before its removal
+	hostRefusesRemoval(t, g, "the admin to suspect the host that drops its removal", 2, 1)
 }

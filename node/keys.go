@@ -13,7 +13,6 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
 	"github.com/demes/demes/keystore"
-	"github.com/demes/demes/state"
 )
 
 // Forward secrecy (issue 19; docs/PROTOCOL.md, "Forward secrecy").
@@ -442,15 +441,7 @@ func (b *keyBook) queuedKeys() map[string]bool {
 			continue
 		}
 		for _, frame := range frames {
-			env, err := crypto.Verify(frame)
-			if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
-				continue
-			}
-			var body state.ChatBody
-			if state.Decode(env.Payload, &body) != nil {
-				continue
-			}
-			if info, err := crypto.ReadSealed(body.Sealed); err == nil {
+			if _, _, info, err := readQueued(frame, self); err == nil {
 				out[senderName("sender", gid, crypto.KeyRef{Sender: self, Epoch: info.Epoch, ID: info.KeyID})] = true
 			}
 		}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"sort"
 	"time"
 
@@ -64,15 +65,10 @@ func (g *group) maybeRestoreOutbox() bool {
 // sender key is in its own key header, or in one that the log replay opened.
 func (g *group) pendingFromFrame(frame []byte) *pending {
 	self := g.n.self.Sign
-	env, err := crypto.Verify(frame)
-	if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
+	env, b, info, err := readQueued(frame, self)
+	if errors.Is(err, errNotQueuedChat) {
 		return nil
 	}
-	var b state.ChatBody
-	if err := state.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
-		return nil
-	}
-	info, err := crypto.ReadSealed(b.Sealed)
 	if err != nil {
 		g.n.log.Warn().Err(err).Msg("cannot read a queued message of ours")
 		return nil
@@ -88,4 +84,26 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 		return nil
 	}
 	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, at: env.Time, stored: true, delivered: map[[32]byte]bool{}}
+}
+
+// errNotQueuedChat marks a stored outbox frame that is not a chat message
+// of this node's.
+var errNotQueuedChat = errors.New("not a queued chat message of this node's")
+
+// readQueued decodes frame, from a stored outbox, as a chat message of
+// self's: its envelope, its body and its sealed message's header.
+func readQueued(frame []byte, self [32]byte) (*crypto.Envelope, state.ChatBody, *crypto.SealedInfo, error) {
+	var b state.ChatBody
+	env, err := crypto.Verify(frame)
+	if err != nil || env.Sender != self || env.Type != crypto.TypeChat {
+		return nil, b, nil, errNotQueuedChat
+	}
+	if err := state.Decode(env.Payload, &b); err != nil || len(b.ID) != 16 {
+		return nil, b, nil, errNotQueuedChat
+	}
+	info, err := crypto.ReadSealed(b.Sealed)
+	if err != nil {
+		return nil, b, nil, err
+	}
+	return env, b, info, nil
 }

@@ -90,15 +90,49 @@ func (n *Node) checkAhead(msgs []*pb.Message) {
 // checkEntries checks the signatures of the entries handed to checkAhead and
 // remembers the envelopes of those that pass. A failing one is left for the
 // state machine, which rejects it with its reason when it is applied.
+//
+// It takes every batch of messages waiting at once (up to
+// maxCheckTogether entries) and checks them in one crypto.VerifyFrames:
+// under load each append or forwarded proposal carries only a few entries,
+// and fewer than the batch equation's minimum are checked one by one, at
+// about twice the cost a signature of a larger equation.
 func (n *Node) checkEntries() {
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case msgs := <-n.checkc:
-			n.verified.check(msgs)
+			n.verified.check(drainChecks(msgs, n.checkc))
 		}
 	}
+}
+
+// maxCheckTogether bounds the entries drainChecks gathers for one check, so
+// that the first of them does not wait long for the last.
+const maxCheckTogether = 2 * crypto.BatchSize
+
+// drainChecks returns msgs followed by the messages waiting in c, taken
+// without blocking until c is empty or they carry maxCheckTogether entries.
+func drainChecks(msgs []*pb.Message, c <-chan []*pb.Message) []*pb.Message {
+	entries := countEntries(msgs)
+	for entries < maxCheckTogether {
+		select {
+		case more := <-c:
+			msgs = append(msgs[:len(msgs):len(msgs)], more...)
+			entries += countEntries(more)
+		default:
+			return msgs
+		}
+	}
+	return msgs
+}
+
+func countEntries(msgs []*pb.Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.GetEntries())
+	}
+	return n
 }
 
 // check checks the signatures of the normal entries msgs carry and

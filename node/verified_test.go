@@ -48,6 +48,70 @@ func TestVerifiedFramesOnlyExactCheckedBytes(t *testing.T) {
 	}
 }
 
+// The checking goroutine takes every batch waiting at once and checks them
+// together; each valid entry of each batch is remembered and a forged one
+// is not, exactly as when the batches are checked one by one. The batches
+// it gathers stop at maxCheckTogether entries, and the first batch's slice
+// is never written over.
+func TestDrainChecksTogether(t *testing.T) {
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := func(counter uint64) (*pb.Entry, []byte) {
+		frame, err := crypto.Sign(id, &crypto.Envelope{Type: crypto.TypeChat, Group: crypto.GroupID{1}, Counter: counter, Payload: []byte("sealed")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.Entry{Type: pb.EntryNormal.Enum(), Index: proto.Uint64(counter), Term: proto.Uint64(1), Data: frame}, frame
+	}
+	c := make(chan []*pb.Message, 8)
+	var frames [][]byte
+	batch := func(n int, forge bool) []*pb.Message {
+		m := &pb.Message{Type: pb.MsgApp.Enum()}
+		for range n {
+			e, frame := entry(uint64(len(frames) + 1))
+			if forge {
+				e.Data = bytes.Clone(frame)
+				e.Data[40] ^= 1
+				frame = e.Data
+			}
+			m.Entries = append(m.Entries, e)
+			frames = append(frames, frame)
+		}
+		return []*pb.Message{m}
+	}
+	spare := append(make([]*pb.Message, 0, 2), batch(2, false)...)
+	first := spare[:1] // room to append in place, which must not be used
+	c <- batch(3, false)
+	c <- batch(1, true)
+	c <- batch(2, false)
+	got := drainChecks(first, c)
+	if countEntries(got) != 8 || len(c) != 0 {
+		t.Fatalf("gathered %d entries, %d batches left waiting: want all 8 and none", countEntries(got), len(c))
+	}
+	if spare[:2][1] != nil {
+		t.Fatal("gathering wrote over the first batch's array")
+	}
+	var v verifiedFrames
+	v.check(got)
+	for i, f := range frames {
+		forged := i == 5
+		if got := v.take(f) != nil; got == forged {
+			t.Fatalf("entry %d (forged %v): remembered as checked %v", i, forged, got)
+		}
+	}
+
+	// The bound: batches stop being gathered once it is reached.
+	full := make([]*pb.Entry, maxCheckTogether)
+	c <- []*pb.Message{{Type: pb.MsgApp.Enum(), Entries: full}}
+	c <- batch(1, false)
+	got = drainChecks(batch(1, false), c)
+	if countEntries(got) != maxCheckTogether+1 || len(c) != 1 {
+		t.Fatalf("gathered %d entries with %d batches left: want %d and 1", countEntries(got), len(c), maxCheckTogether+1)
+	}
+}
+
 // Entries that never commit are never taken out: the cache stays bounded.
 func TestVerifiedFramesBounded(t *testing.T) {
 	var c verifiedFrames

@@ -202,3 +202,31 @@ func TestPrecheckOpenedOnlyForSameInputs(t *testing.T) {
 		t.Error("a slot not to be opened ahead was claimed")
 	}
 }
+
+// Stage 2's chunks cover every message to open exactly once, in order: a
+// small first one, which the group's goroutine waits for, then equations as
+// large as crypto.BatchSize.
+func TestOpenChunksCoverInOrder(t *testing.T) {
+	for _, n := range []int{1, 15, 16, 17, 100, 272, 273, 1000} {
+		at := 0
+		for k := 0; ; k++ {
+			lo, hi := openChunkAt(k, n)
+			if lo >= hi {
+				if at != n {
+					t.Fatalf("n=%d: the chunks end at %d", n, at)
+				}
+				break
+			}
+			if lo != at {
+				t.Fatalf("n=%d: chunk %d starts at %d, want %d", n, k, lo, at)
+			}
+			if k == 0 && hi-lo > openChunk || hi-lo > crypto.BatchSize {
+				t.Fatalf("n=%d: chunk %d holds %d messages", n, k, hi-lo)
+			}
+			if k == 1 && hi-lo != min(n-openChunk, crypto.BatchSize) {
+				t.Fatalf("n=%d: the second chunk holds %d messages, want as many as an equation takes", n, hi-lo)
+			}
+			at = hi
+		}
+	}
+}

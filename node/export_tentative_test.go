@@ -1,6 +1,10 @@
 package node
 
-import "context"
+import (
+	"context"
+
+	"github.com/demes/demes/crypto"
+)
 
 // FailTentativeWrites makes n's writes of group gid's tentative messages
 // fail with err, as on a disk that refuses them, and work again when err is
@@ -27,4 +31,28 @@ type failingTentative struct {
 
 func (f failingTentative) UpdateTentative([]byte, map[string][]byte, [][]byte) error {
 	return f.err
+}
+
+// KeepsSenderKey reports whether n's key store keeps the sender key ref of
+// group gid.
+func KeepsSenderKey(n *Node, gid string, ref crypto.KeyRef) bool {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return false
+	}
+	return n.keys.holds(g.id, ref)
+}
+
+// TentativeRestored reports whether n's group gid has read again the
+// tentative messages it stored before its start (restoreTentative).
+func TentativeRestored(n *Node, gid string) bool {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return false
+	}
+	var done bool
+	if err := g.do(context.Background(), func() { done = g.tentRestored }); err != nil {
+		return false
+	}
+	return done
 }

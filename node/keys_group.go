@@ -276,7 +276,8 @@ func (g *group) pruneKeys() {
 			g.keys.Drop(ref)
 		}
 	}
-	g.forgetDeleted() // boardstore.go
+	g.forgetDeleted()                // boardstore.go
+	g.forgetDeletedTentative(floors) // tentative_take.go
 }
 
 // maybeRecoverKeys asks for new sender keys when this node lost the secret

@@ -77,10 +77,15 @@ type deliveredBody struct {
 	IDs [][]byte
 }
 
-// heldMessage is another member's tentative message held here.
+// heldMessage is another member's tentative message held here: what is
+// shown, its author, and the sender key and counter+1 it is sealed under
+// (crypto.Opened.Counter), so that it goes when the key is deleted or its
+// floor passes it (forgetDeletedTentative), as a committed message does.
 type heldMessage struct {
 	m      Message
 	author [32]byte
+	ref    crypto.KeyRef
+	c1     uint64
 }
 
 // nextOrder returns the order of a new message of this node.

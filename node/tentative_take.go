@@ -146,6 +146,14 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		return fmt.Errorf("%w: order %d out of range", errTentative, order)
 	}
 	ref := crypto.KeyRef{Sender: author, Epoch: info.Epoch, ID: info.KeyID}
+	if !g.n.keys.holds(g.id, ref) && g.n.keys.deleted(g.id, ref) {
+		// Deleted by the retention policy (keys.go): never opened from
+		// its header again, as chatKey refuses it for a committed
+		// message, though the header may still open (sealed to identity
+		// keys, or to a prekey whose secret is kept). Opened, it would
+		// also go back into the key store, for a thief to find.
+		return fmt.Errorf("%w: its sender key %x was deleted here: %w", errTentative, ref.ID[:4], crypto.ErrKeyDeleted)
+	}
 	var key *crypto.SenderKey
 	if restored {
 		// The ring holds the current epoch's keys only (forgetPastKeys);
@@ -184,7 +192,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 			g.tentPut[string(id[:])] = data
 		}
 	}
-	g.tent[id] = &heldMessage{m: m, author: author}
+	g.tent[id] = &heldMessage{m: m, author: author, ref: ref, c1: opened.Counter}
 	g.tentBy[author]++
 	g.lamport = max(g.lamport, order)
 	if m.Kind == "" {
@@ -287,6 +295,23 @@ func (g *group) restoreTentative() {
 	g.tentDrop = append(g.tentDrop, drop...)
 	g.saveTentative()
 	g.publish()
+}
+
+// forgetDeletedTentative drops the tentative messages held here whose
+// sender key the key store deleted, or whose counter its floor passed
+// (floors, keyfloor.go): as pruneKeys does for committed messages, so that
+// a message is no longer shown once its key is gone, held or committed,
+// and its stored frame is forgotten too.
+func (g *group) forgetDeletedTentative(floors map[crypto.KeyRef]uint64) {
+	n := len(g.tent)
+	for id, h := range g.tent {
+		if !g.n.keys.holds(g.id, h.ref) || pastFloor(h.c1, floors[h.ref]) {
+			g.committedTentative(id, "", false)
+		}
+	}
+	if len(g.tent) != n {
+		g.publish()
+	}
 }
 
 // dropFormerTentative drops the tentative messages of authors that are no

@@ -190,3 +190,57 @@ func TestTentativeDeletedKeyStaysDeleted(t *testing.T) {
 		t.Errorf("node%d put a deleted sender key back in its key store at its restart", holder)
 	}
 }
+
+// TestTentativeRestoreInOrder: a member shows the tentative messages it
+// holds again after a restart, every one of them, in the order it showed
+// them before. Each message here is as far ahead of the one before as a
+// member's clock allows (maxOrderJump): each passed the check when it
+// arrived because the one before it had moved the holder's clock on, and
+// passes it again only if the restart holds them again in that order.
+func TestTentativeRestoreInOrder(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 187, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	const author, holder, jump = 2, 0, 1 << 20
+	epoch, applied := c.epochAndApplied(holder)
+	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
+	var ms []handMade
+	for k := range 8 {
+		ms = append(ms, c.sealChat(author, key, k == 0, applied+uint64(k+1)*jump, fmt.Sprint("far ahead ", k)))
+	}
+	held := c.hand(author, holder, ms...)
+	tail := func() []string {
+		all, err := c.Node(holder).Messages(c.GroupID)
+		if err != nil {
+			return nil
+		}
+		var out []string
+		for _, m := range all {
+			if m.State == node.StateTentative {
+				out = append(out, m.Text)
+			}
+		}
+		return out
+	}
+	want := fmt.Sprint(handTexts(ms))
+	if len(held) != len(ms) || fmt.Sprint(tail()) != want {
+		t.Fatalf("node%d holds %d of %d messages and shows %v, want %s: the test is broken", holder, len(held), len(ms), tail(), want)
+	}
+	for range 3 {
+		c.restart(holder)
+		c.Eventually(t, 30*time.Second, fmt.Sprintf("node%d to read its stored tentative messages again", holder), func() bool {
+			return node.TentativeRestored(c.Node(holder), c.GroupID)
+		})
+		if got := fmt.Sprint(tail()); got != want {
+			t.Fatalf("node%d shows %s after its restart, want %s", holder, got, want)
+		}
+	}
+}
+
+func handTexts(ms []handMade) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.text
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -256,6 +257,12 @@ func (g *group) saveTentative() {
 // passes (its author left, its sender key was deleted, an epoch the
 // replayed log has not reached). One sealed in an earlier epoch than the
 // replayed log's passes, as it did before the restart (holdTentative).
+//
+// They are held again in the order they are shown, by order, then id, not
+// in the store's: the order bound (maxOrderJump) is checked against the
+// clock that the messages before each one moved on, as when they arrived,
+// so a chain of messages each far ahead of the last passes again only in
+// that order.
 func (g *group) restoreTentative() {
 	if g.tentRestored || g.st.Applied < g.replayTo {
 		return
@@ -265,6 +272,14 @@ func (g *group) restoreTentative() {
 	if err != nil || len(stored) == 0 {
 		return
 	}
+	type storedItem struct {
+		id     [16]byte
+		author [32]byte
+		order  uint64
+		sealed []byte
+		info   *crypto.SealedInfo
+	}
+	var items []storedItem
 	var drop [][]byte
 	for key, data := range stored {
 		id := []byte(key)
@@ -284,12 +299,25 @@ func (g *group) restoreTentative() {
 			info, err = crypto.ReadSealed(body.Sealed)
 			ok = err == nil
 		}
-		if !ok || g.holdTentative(c.Sender, it.Order, [16]byte(id), body.Sealed, info, nil) != nil {
+		if !ok {
 			drop = append(drop, id)
 			continue
 		}
-		if _, held := g.tent[[16]byte(id)]; !held {
-			drop = append(drop, id) // committed meanwhile
+		items = append(items, storedItem{id: [16]byte(id), author: c.Sender, order: it.Order, sealed: body.Sealed, info: info})
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].order != items[j].order {
+			return items[i].order < items[j].order
+		}
+		return bytes.Compare(items[i].id[:], items[j].id[:]) < 0
+	})
+	for _, it := range items {
+		if g.holdTentative(it.author, it.order, it.id, it.sealed, it.info, nil) != nil {
+			drop = append(drop, it.id[:])
+			continue
+		}
+		if _, held := g.tent[it.id]; !held {
+			drop = append(drop, it.id[:]) // committed meanwhile
 		}
 	}
 	g.tentDrop = append(g.tentDrop, drop...)

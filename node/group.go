@@ -153,6 +153,7 @@ type group struct {
 	tentRestored bool                   // the stored tentative messages are held again
 	tentPut      map[string][]byte      // tentative messages to store, by id (saveTentative)
 	tentDrop     [][]byte               // stored tentative messages to forget
+	tentResync   bool                   // tentDrop overflowed: forget every stored one not held (forgetStored)
 	tentStore    tentativeStore         // where they are stored: the node's store
 	tentFailing  bool                   // the last write of tentative messages failed (logged once)
 

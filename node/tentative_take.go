@@ -219,9 +219,46 @@ func (g *group) committedTentative(id [16]byte, text string, readable bool) {
 		if _, unsaved := g.tentPut[string(id[:])]; unsaved {
 			delete(g.tentPut, string(id[:]))
 		} else {
-			g.tentDrop = append(g.tentDrop, append([]byte(nil), id[:]...))
+			g.forgetStored(id[:])
 		}
 	}
+}
+
+// maxTentativeDrops bounds the ids of stored tentative messages to forget
+// that wait for a write: while writes fail, every message held and then
+// committed would otherwise add one, for as long as they fail.
+const maxTentativeDrops = 1024
+
+// forgetStored notes that the stored tentative message id is to be
+// forgotten at the next write (saveTentative). Past maxTentativeDrops ids
+// waiting, it notes instead that the next write forgets every stored one
+// this node no longer holds (tentResync), which needs no list.
+func (g *group) forgetStored(id []byte) {
+	if g.tentResync {
+		return
+	}
+	if len(g.tentDrop) >= maxTentativeDrops {
+		g.tentResync, g.tentDrop = true, nil
+		return
+	}
+	g.tentDrop = append(g.tentDrop, bytes.Clone(id))
+}
+
+// staleTentative returns the ids of the stored tentative messages this
+// node no longer holds, read from the store: what tentDrop would list had
+// it not overflowed (tentResync).
+func (g *group) staleTentative() ([][]byte, error) {
+	stored, err := g.tentStore.Tentative(g.id[:])
+	if err != nil {
+		return nil, err
+	}
+	var drop [][]byte
+	for k := range stored {
+		if len(k) != 16 || g.tent[[16]byte([]byte(k))] == nil {
+			drop = append(drop, []byte(k))
+		}
+	}
+	return drop, nil
 }
 
 // saveTentative writes the tentative messages taken and forgets those
@@ -230,12 +267,25 @@ func (g *group) committedTentative(id [16]byte, text string, readable bool) {
 // stays in tentPut and tentDrop, to be written with the next call (the
 // next message taken, or the next upkeep), and until then takeTentative
 // does not answer those messages as held. The failure is logged once, not
-// at every retry, and so is the first write that succeeds after it.
+// at every retry, and so is the first write that succeeds after it. What
+// waits is bounded: tentPut by the messages held, tentDrop by
+// maxTentativeDrops (forgetStored).
 func (g *group) saveTentative() {
-	if len(g.tentPut) == 0 && len(g.tentDrop) == 0 {
+	// Until the stored ones are held again after a start
+	// (restoreTentative), an overflow forgets none of them.
+	resync := g.tentResync && g.tentRestored
+	if len(g.tentPut) == 0 && len(g.tentDrop) == 0 && !resync {
 		return
 	}
-	if err := g.tentStore.UpdateTentative(g.id[:], g.tentPut, g.tentDrop); err != nil {
+	err := g.tentStore.UpdateTentative(g.id[:], g.tentPut, g.tentDrop)
+	if err == nil && resync {
+		// Read only once a write succeeds, not at every failed retry.
+		var drop [][]byte
+		if drop, err = g.staleTentative(); err == nil {
+			err = g.tentStore.UpdateTentative(g.id[:], nil, drop)
+		}
+	}
+	if err != nil {
 		if !g.tentFailing {
 			g.tentFailing = true
 			g.n.log.Warn().Err(err).Str("group", g.id.String()).
@@ -249,6 +299,7 @@ func (g *group) saveTentative() {
 	}
 	clear(g.tentPut)
 	g.tentDrop = g.tentDrop[:0]
+	g.tentResync = g.tentResync && !resync
 }
 
 // restoreTentative holds again, once after a start when the log is
@@ -320,7 +371,9 @@ func (g *group) restoreTentative() {
 			drop = append(drop, it.id[:]) // committed meanwhile
 		}
 	}
-	g.tentDrop = append(g.tentDrop, drop...)
+	for _, id := range drop {
+		g.forgetStored(id)
+	}
 	g.saveTentative()
 	g.publish()
 }

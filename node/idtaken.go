@@ -49,7 +49,7 @@ func (g *group) reissue(p *pending, by [32]byte, index uint64) {
 	}
 	g.reissued[old] = p.id
 	p.proposed, p.term, p.leader = time.Time{}, 0, 0
-	p.delivered = map[[32]byte]bool{} // the members hold it under the old id
+	p.delivered = map[[32]byte]time.Time{} // the members hold it under the old id
 	name := ""
 	if m := g.st.Members[by]; m != nil {
 		name = g.namesakes().label(m.ID.String(), m.Name)

@@ -42,12 +42,13 @@ type pending struct {
 	durable chan struct{}
 	stored  bool
 	// Tentative delivery (tentative.go): the message's order among the
-	// tentative ones, the members that hold it, those the first attempt
-	// to hand it over has reached or failed, and a channel closed once
-	// that first attempt is over for every member (nil then, or for a
-	// message restored after a restart, which no send waits for).
+	// tentative ones, the members that hold it (and when each last said
+	// so: it is asked again now and then, recheckDue), those the first
+	// attempt to hand it over has reached or failed, and a channel closed
+	// once that first attempt is over for every member (nil then, or for
+	// a message restored after a restart, which no send waits for).
 	order      uint64
-	delivered  map[[32]byte]bool
+	delivered  map[[32]byte]time.Time
 	attempted  map[[32]byte]bool
 	firstRound chan struct{}
 	// own is what sealing frame gave (empty for a message restored after
@@ -130,7 +131,7 @@ func (g *group) enqueue(text string) (m Message, durable, done, firstRound chan 
 	}
 	p := &pending{
 		id: crypto.NewMessageID(), text: text, sentAt: time.Now().UTC(), durable: make(chan struct{}),
-		order: g.nextOrder(), delivered: map[[32]byte]bool{}, firstRound: make(chan struct{}),
+		order: g.nextOrder(), delivered: map[[32]byte]time.Time{}, firstRound: make(chan struct{}),
 	}
 	firstRound = p.firstRound
 	if err := g.seal(p); err != nil {

@@ -83,7 +83,7 @@ func (g *group) pendingFromFrame(frame []byte) *pending {
 		g.n.log.Warn().Err(err).Msg("cannot open a queued message of ours")
 		return nil
 	}
-	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, at: env.Time, stored: true, delivered: map[[32]byte]bool{}}
+	return &pending{id: o.ID, text: string(o.Body), sentAt: time.Unix(0, o.Time).UTC(), frame: frame, at: env.Time, stored: true, delivered: map[[32]byte]time.Time{}}
 }
 
 // errNotQueuedChat marks a stored outbox frame that is not a chat message

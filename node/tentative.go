@@ -173,7 +173,7 @@ func (g *group) deliverTentative(now time.Time) {
 		var batch []*pending
 		size := 0
 		for _, p := range due {
-			if p.delivered[k] {
+			if at, ok := p.delivered[k]; ok && !g.recheckDue(p, at, now) {
 				continue
 			}
 			if url == "" {
@@ -264,12 +264,21 @@ func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byt
 		g.tentSeen[k] = time.Now()
 	}
 	changed := false
+	now := time.Now()
 	for _, p := range batch {
 		if g.outbox[p.id] != p {
 			continue // committed meanwhile
 		}
-		if held[p.id] && !p.delivered[k] {
-			p.delivered[k] = true
+		_, had := p.delivered[k]
+		switch {
+		case held[p.id]:
+			p.delivered[k] = now
+			changed = changed || !had
+		case had && !gone && held != nil:
+			// It answered, without this message: it no longer holds it
+			// (its store lost it, or it restarted from an older copy).
+			// Not counted any more, and handed over again.
+			delete(p.delivered, k)
 			changed = true
 		}
 		p.tried(k, others)
@@ -283,6 +292,23 @@ func (g *group) tentativeAnswered(k [32]byte, batch []*pending, held map[[16]byt
 		}
 	}
 }
+
+// recheckDue reports whether a member that last said at that it holds p,
+// queued, is to be asked again now. A member may lose a message after it
+// said so (its store lost it, it was put back from a backup), and the
+// author, whose message must reach every member or be shown as not held
+// by them, would otherwise never know. It asks again after 20 retry
+// intervals, and after half the message's age if that is longer, at most
+// every tentativeRecheckMax: one request of the messages due at a time, as
+// any handing over, and fewer the longer a group stays stalled.
+func (g *group) recheckDue(p *pending, at, now time.Time) bool {
+	wait := min(max(20*g.n.cfg.RetryInterval, now.Sub(p.sentAt)/2), tentativeRecheckMax)
+	return now.Sub(at) >= wait
+}
+
+// tentativeRecheckMax bounds how long a member that said it holds a queued
+// message goes without being asked again (recheckDue).
+const tentativeRecheckMax = 10 * time.Minute
 
 // others counts the members other than self that read messages: not the
 // keepers.

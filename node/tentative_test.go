@@ -2,6 +2,9 @@ package node_test
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -177,6 +180,73 @@ func TestTentativeUnstoredNotHeld(t *testing.T) {
 	c.Eventually(t, 30*time.Second, "node1 to show node0's message again after its restart", func() bool {
 		return c.showsTentative(1, m)
 	})
+}
+
+// TestTentativeHolderLosesMessage: a member that said it holds a tentative
+// message may lose it afterwards (here it is put back from a copy of its
+// home taken before, as after a lost disk). The author, whose message must
+// reach every member it can or show that they do not hold it, asks the
+// members that said they hold it again now and then, and hands it over
+// again to one that no longer does: the member shows the message again,
+// before the group can commit it.
+func TestTentativeHolderLosesMessage(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 5, 188, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	c.send(0, "before", 10*time.Second)
+	c.stopMajority(0, 1)
+	// A copy of node1's home, taken while it is stopped.
+	c.Stop(1)
+	backup := filepath.Join(t.TempDir(), "node1")
+	copyHome(t, c.Member(1).Dir, backup)
+	c.start(1)
+	m := c.send(0, "kept by node1, then lost", 20*time.Second)
+	if m.State != node.StateTentative {
+		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
+	}
+	c.Eventually(t, 30*time.Second, "node0 to count its message held by node1", func() bool {
+		return c.listed(0)[m.ID].Delivered == 1
+	})
+	if !c.showsTentative(1, m) {
+		t.Fatalf("node1 does not show node0's message it holds: the test is broken")
+	}
+	// node1 is put back from the copy, without the message.
+	c.Crash(1)
+	if err := os.RemoveAll(c.Member(1).Dir); err != nil {
+		t.Fatal(err)
+	}
+	copyHome(t, backup, c.Member(1).Dir)
+	c.start(1)
+	c.Eventually(t, 60*time.Second, "node1 to show node0's message again, handed over anew", func() bool {
+		return c.showsTentative(1, m)
+	})
+	c.Eventually(t, 30*time.Second, "node0 to count its message held by node1", func() bool {
+		return c.listed(0)[m.ID].Delivered == 1
+	})
+}
+
+// copyHome copies a stopped node's home from one directory to another, its
+// files private (0600) as the node keeps them.
+func copyHome(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		copyFile(t, path, filepath.Join(to, rel))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestTentativeRestartAfterNewEpoch: a member holds a tentative message of

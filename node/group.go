@@ -120,6 +120,8 @@ type group struct {
 	outboxDone     [][]byte                     // committed ids to drop from the stored outbox
 	outboxPut      []*pending                   // queued messages to write to the stored outbox
 	unsavedHS      *pb.HardState                // a newer hard state that differs only in its commit index, not written yet
+	storedCommit   uint64                       // the commit index of the hard state on disk
+	commitCap      uint64                       // tests only (LagCommitWrites): the commit index persist writes at most
 	wrote          bool                         // something was written since the last retry tick
 	idTexts        map[identity.PublicID]string // see idText
 	names          namesakes                    // the members whose names look alike, as of namesEpoch (names.go)

@@ -199,9 +199,16 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	if hs == nil {
 		hs = g.unsavedHS
 	}
+	if g.commitCap != 0 && hs != nil && hs.GetCommit() > g.commitCap {
+		hs = proto.Clone(hs).(*pb.HardState)
+		hs.Commit = proto.Uint64(g.commitCap)
+	}
 	start := time.Now()
 	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {
 		return err
+	}
+	if hs != nil {
+		g.storedCommit = hs.GetCommit()
 	}
 	took := time.Since(start)
 	g.n.fig.fsync.observe(took.Seconds())
@@ -210,6 +217,30 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	g.wrote = true
 	g.outboxDone = g.outboxDone[:0]
 	g.outboxWritten()
+	return nil
+}
+
+// storeEpochCommit writes the hard state now, with the commit index in
+// memory, unless the one on disk covers the current membership epoch
+// already: a restart applies the log up to the stored commit index before
+// it hears from any host, and must find the epoch in which this node took
+// what it is about to store as held (saveTentative). The commit index is
+// otherwise written lazily, with the next write (handleReady).
+func (g *group) storeEpochCommit() error {
+	if g.storedCommit >= g.st.Epoch {
+		return nil
+	}
+	hs, _, err := g.storage.mem.InitialState()
+	if err != nil {
+		return err
+	}
+	if err := g.n.store.SaveRaft(g.id[:], hs, nil, nil, nil); err != nil {
+		return err
+	}
+	g.storedCommit = hs.GetCommit()
+	if g.unsavedHS != nil && g.unsavedHS.GetCommit() <= g.storedCommit {
+		g.unsavedHS = nil
+	}
 	return nil
 }
 

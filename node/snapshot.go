@@ -79,6 +79,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if err := mem.SetHardState(hs); err != nil {
 		return nil, err
 	}
+	g.storedCommit = hs.GetCommit()
 	if g.storage, err = newLogStore(mem, n.store, gid[:]); err != nil {
 		return nil, err
 	}

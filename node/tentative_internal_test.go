@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
+
+	"github.com/demes/demes/state"
 )
 
 // memTentative is a tentative store in memory whose writes fail while err
@@ -46,7 +48,7 @@ func (m *memTentative) Tentative([]byte) (map[string][]byte, error) {
 func TestTentativeDropsBounded(t *testing.T) {
 	st := &memTentative{stored: map[string][]byte{}}
 	g := &group{n: &Node{log: zerolog.Nop()}, tent: map[[16]byte]*heldMessage{}, tentBy: map[[32]byte]int{},
-		tentPut: map[string][]byte{}, tentStore: st, tentRestored: true}
+		tentPut: map[string][]byte{}, tentStore: st, tentRestored: true, st: &state.State{}}
 	hold := func(k int) [16]byte {
 		var id [16]byte
 		copy(id[:], fmt.Sprintf("%016d", k))

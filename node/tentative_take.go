@@ -277,7 +277,16 @@ func (g *group) saveTentative() {
 	if len(g.tentPut) == 0 && len(g.tentDrop) == 0 && !resync {
 		return
 	}
-	err := g.tentStore.UpdateTentative(g.id[:], g.tentPut, g.tentDrop)
+	var err error
+	if len(g.tentPut) > 0 {
+		// Held means shown again after a crash: the restart must reach
+		// the epoch the messages were taken in (holdTentative), though
+		// the commit index that says so is written lazily.
+		err = g.storeEpochCommit()
+	}
+	if err == nil {
+		err = g.tentStore.UpdateTentative(g.id[:], g.tentPut, g.tentDrop)
+	}
 	if err == nil && resync {
 		// Read only once a write succeeds, not at every failed retry.
 		var drop [][]byte

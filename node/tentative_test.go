@@ -322,6 +322,51 @@ func TestTentativeRestartAfterNewEpoch(t *testing.T) {
 	})
 }
 
+// TestTentativeCrashAfterNewEpoch: a member takes a tentative message
+// sealed in a membership epoch that began just before, and crashes before
+// its lazy write of the commit index has stored that epoch's start. It
+// answered that it holds the message, so its author does not hand it over
+// again: the restart must find the new epoch and show the message again,
+// though the group cannot commit (no host tells it the commit index).
+func TestTentativeCrashAfterNewEpoch(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 5, 189, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(5)
+	c.send(0, "before", 10*time.Second)
+	if err := node.LagCommitWrites(ctxT(t, 30*time.Second), c.Node(1), c.GroupID); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Node(1).Rekey(ctxT(t, 30*time.Second), c.GroupID); err != nil {
+		t.Fatal(err)
+	}
+	var epoch uint64
+	c.Eventually(t, 30*time.Second, "node0 in node1's new epoch", func() bool {
+		e0, _ := c.epochAndApplied(0)
+		e1, _ := c.epochAndApplied(1)
+		epoch = e1
+		return e0 == e1
+	})
+	if ls, err := node.GroupLogStats(c.Node(1), c.GroupID); err != nil || ls.StoredCommit >= epoch {
+		t.Fatalf("node1's stored commit index %d covers the epoch at %d already (%v): the test is broken", ls.StoredCommit, epoch, err)
+	}
+	c.stopMajority(0, 1)
+	m := c.send(0, "in the new epoch", 20*time.Second)
+	if m.State != node.StateTentative {
+		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
+	}
+	c.Eventually(t, 30*time.Second, "node0 to count its message held by node1", func() bool {
+		return c.listed(0)[m.ID].Delivered == 1
+	})
+	c.restart(1)
+	c.Eventually(t, 30*time.Second, "node1 to show node0's message again after its crash", func() bool {
+		return c.showsTentative(1, m)
+	})
+	if e, _ := c.epochAndApplied(1); e != epoch {
+		t.Errorf("node1 restarted in epoch %d, want %d", e, epoch)
+	}
+}
+
 // TestTentativeNotWhileCommitting checks that a group that commits sends
 // nothing directly: a send answers committed, and nothing else is held.
 func TestTentativeNotWhileCommitting(t *testing.T) {

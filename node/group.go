@@ -123,6 +123,7 @@ type group struct {
 	storedCommit   uint64                       // the commit index of the hard state on disk
 	commitCap      uint64                       // tests only (LagCommitWrites): the commit index persist writes at most
 	wrote          bool                         // something was written since the last retry tick
+	publishDue     bool                         // sends changed the outbox since the last publish (enqueue)
 	idTexts        map[identity.PublicID]string // see idText
 	names          namesakes                    // the members whose names look alike, as of namesEpoch (names.go)
 	namesEpoch     uint64

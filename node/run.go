@@ -152,6 +152,9 @@ func (g *group) run() {
 		// was being written.
 		g.turn.drained = g.drainWaiting()
 		g.turn.drainDone = time.Now()
+		if g.publishDue {
+			g.publish() // the sends of this turn (enqueue)
+		}
 		// Whatever happened may have given raft something to persist,
 		// send or apply.
 		for g.readyAllowed() && g.rn.HasReady() {

@@ -86,6 +86,7 @@ type viewMember struct {
 
 // publish refreshes the view other goroutines read.
 func (g *group) publish() {
+	g.publishDue = false
 	v := &view{
 		name:      g.st.Name,
 		members:   map[[32]byte]viewMember{},

@@ -21,7 +21,7 @@ func (p *Placer) campaign(now time.Time, o Observations, d *Decision) {
 	if !self {
 		return
 	}
-	if o.CutOff && p.cutOff(o, d) {
+	if o.CutOff && p.cutOff(now, o, d) {
 		return
 	}
 	pr := o.Peers[p.lastLeader]

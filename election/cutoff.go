@@ -1,6 +1,9 @@
 package election
 
-import "maps"
+import (
+	"maps"
+	"time"
+)
 
 // cutOff is the best backup's campaign once a majority of the voters, this
 // member among them, no longer hear the leader (Observations.CutOff): a
@@ -9,7 +12,15 @@ import "maps"
 // others' leases would only add an election timeout to the failover. Once
 // per silence (LeaderHeard) and term, and not against an election under way. It
 // reports whether it campaigned.
-func (p *Placer) cutOff(o Observations, d *Decision) bool {
+//
+// A pre-candidate (its own election timer fired first) cannot run that
+// campaign: raft starts none from there. It sends its pre-vote again
+// instead, once the others' leases are over (they ignore a pre-vote until
+// then, without an answer, and a pre-candidate waits out another election
+// timeout before it asks again): the election is won a round trip later.
+// Not sooner and not repeatedly: each pre-vote starts a new count, and the
+// answers to the last one, a round trip away, would be lost.
+func (p *Placer) cutOff(now time.Time, o Observations, d *Decision) bool {
 	if o.LeaderHeard.IsZero() || o.LeaderHeard.Equal(p.cutCampaigned) && o.Term == p.cutTerm || o.VoteGranted.After(o.LeaderHeard) {
 		return false
 	}
@@ -34,6 +45,20 @@ func (p *Placer) cutOff(o Observations, d *Decision) bool {
 	r, complete := p.rankWithout(p.lastLeader, o, dead)
 	if len(r.Preference) == 0 || complete && r.Preference[0] != o.Self || !complete && firstVoter(o, p.lastLeader, skip) != o.Self {
 		return false
+	}
+	if o.PreCandidate {
+		// The last voter to hear the leader's last heartbeat heard it
+		// leaseSpread later; its lease ends an election timeout after
+		// that, to a tick (a heartbeat interval).
+		due := o.LeaderHeard.Add(o.Intervals.ElectionTimeout + p.leaseSpread(o) + o.Intervals.Heartbeat)
+		if now.Before(due) {
+			d.Wake = due
+			return true
+		}
+		p.cutCampaigned, p.cutTerm = o.LeaderHeard, o.Term
+		d.Campaign = true
+		d.Notes = append(d.Notes, "placement: a majority of the voters no longer hear the leader and this member, a pre-candidate, is the best backup; sending its pre-vote again, the others' leases over")
+		return true
 	}
 	p.cutCampaigned, p.cutTerm = o.LeaderHeard, o.Term
 	d.Campaign, d.Force = true, true

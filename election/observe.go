@@ -83,6 +83,13 @@ type Observations struct {
 	// HasLeader says whether this member knows a raft leader, itself or
 	// another; without one it cannot publish.
 	HasLeader bool
+	// PreCandidate says that this member's own election timer fired and
+	// its pre-vote is under way (raft's pre-candidate). Leader is then the
+	// leader it followed in its term, if it knows one: the member whose
+	// silence it still watches. raft starts no transfer campaign from a
+	// pre-candidate, so as that leader's best backup it sends its pre-vote
+	// again (see [Placer]).
+	PreCandidate bool
 	// Leader is the raft leader's member id, or "" when there is none or it
 	// is not (yet) a member.
 	Leader string

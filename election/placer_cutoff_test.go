@@ -92,3 +92,63 @@ func TestPlacerCutOff(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacerCutOffPreCandidate: a best backup whose own election timer
+// fired first (a pre-candidate, still watching the leader it followed in
+// its term) cannot run the forced campaign, which raft ignores there: it
+// sends its pre-vote again once the others' leases are over (an election
+// timeout after the leader's last heartbeat, and the lease spread and a
+// tick), and only once, since each pre-vote starts a new count. A follower
+// campaigns at once; another member leaves it to the best backup.
+func TestPlacerCutOffPreCandidate(t *testing.T) {
+	for _, tt := range []struct {
+		self         string
+		preCandidate bool
+		want         []bool // at the cut, when the leases are over, later
+	}{
+		{"c", true, []bool{false, true, false}},
+		{"c", false, []bool{true, false, false}},
+		{"d", true, []bool{false, false, false}},
+	} {
+		w := newWorld(t, tt.self)
+		w.iv.ElectionTimeout, w.iv.Heartbeat = 500*time.Millisecond, 50*time.Millisecond
+		w.leader = "b"
+		for i := 0; i < 10; i++ {
+			w.step(w.iv.Ping)
+		}
+		// The leader's link is cut, its process alive: no ping to it
+		// has failed yet (that takes a request timeout).
+		w.heard = w.now
+		w.now = w.now.Add(4 * w.iv.Heartbeat)
+		w.pong()
+		leasesOver := w.heard.Add(w.iv.ElectionTimeout + w.iv.Heartbeat)
+		var wake time.Time
+		for i := range 3 {
+			switch i {
+			case 1:
+				if !wake.IsZero() {
+					w.now = wake
+				} else {
+					w.now = leasesOver.Add(w.iv.ElectionTimeout / 5)
+				}
+			case 2:
+				w.now = w.now.Add(w.iv.Heartbeat)
+			}
+			w.pong()
+			o := w.obs()
+			o.CutOff, o.PreCandidate = true, tt.preCandidate
+			o.HasLeader = !tt.preCandidate
+			d := w.p.Step(w.now, o)
+			if d.Campaign != tt.want[i] || d.Campaign && d.Force == tt.preCandidate {
+				t.Errorf("%s (pre-candidate %v), step %d: campaign %v (force %v), want %v, forced %v; notes %q",
+					tt.self, tt.preCandidate, i, d.Campaign, d.Force, tt.want[i], !tt.preCandidate, d.Notes)
+			}
+			if i == 0 && tt.self == "c" && tt.preCandidate {
+				// Woken when the leases are over, not before.
+				if wake = d.Wake; wake.Before(leasesOver) || wake.After(leasesOver.Add(w.iv.ElectionTimeout/5)) {
+					t.Errorf("woken at %v after the last heartbeat, want the leases' end, %v", wake.Sub(w.heard), leasesOver.Sub(w.heard))
+				}
+			}
+		}
+	}
+}

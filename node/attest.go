@@ -184,10 +184,17 @@ func decodePing(p []byte) (nonce []byte, kind byte, rv raftView, x pingExtra, er
 }
 
 // ownView is this node's raft view as last published, for its pings and
-// pongs. Safe from any goroutine.
+// pongs; while it follows no leader in the term of the host it counts
+// silent (watchedHost: its own election timer fired), that host's, which it
+// followed in that term, so that the silence travels with the view it is
+// about. Safe from any goroutine.
 func (g *group) ownView() raftView {
 	v := g.view.Load()
-	return raftView{term: v.term, lead: v.leader}
+	rv := raftView{term: v.term, lead: v.leader}
+	if s := g.silentView.Load(); rv.lead == 0 && s != nil && s.term == rv.term {
+		return *s
+	}
+	return rv
 }
 
 // noteAttestation hands a member's reported view to the group's goroutine if

@@ -86,21 +86,56 @@ func (g *group) hostHeard(p *peerLatency) time.Time {
 	return heard
 }
 
-// hostPeer returns the placement record of the current host, or nil.
-func (g *group) hostPeer() *peerLatency {
-	if k, _, ok := g.memberByRaft(g.leader); ok {
+// hostPeer returns the placement record of the member with raft id lead,
+// or nil.
+func (g *group) hostPeer(lead uint64) *peerLatency {
+	if k, _, ok := g.memberByRaft(lead); ok {
 		return g.pl.peers[k]
 	}
 	return nil
 }
 
-// hostSilence reports whether this node, a follower, has not heard from its
-// host for silentAfter, and when it last heard from it.
+// watchedHost is the host whose silence this node watches, as a raft view
+// (lead 0: none): the leader it follows, or, while it follows none in the
+// term in which it last followed another member, that member. Raft forgets
+// a follower's leader when the follower's own election timer fires (a
+// pre-candidate keeps its term: its pre-vote asks for the next) and when
+// its pre-vote is refused, and the host is no less silent for that. Before,
+// such a member stopped counting the silence: its pings said nothing, so
+// the others could lack their majority, and as the best backup it never
+// took over. In BenchmarkWAN a host cut 80 ms after its own election left
+// the one follower that had its entries a pre-candidate, whose pre-vote the
+// others' leases ignored; two others then split the next term's vote, and
+// the group had no host for 2.57 s (docs/BENCHMARKS.md).
+func (g *group) watchedHost() raftView {
+	if g.leader != raft.None {
+		return raftView{term: g.term, lead: g.leader}
+	}
+	if g.role != raft.StateLeader && g.lastHost.term == g.term {
+		return g.lastHost
+	}
+	return raftView{}
+}
+
+// noteHost records, after each Ready, the other member this node follows
+// (watchedHost); a leader follows nobody.
+func (g *group) noteHost() {
+	switch {
+	case g.role == raft.StateLeader:
+		g.lastHost = raftView{}
+	case g.leader != raft.None && g.leader != g.raftID:
+		g.lastHost = raftView{term: g.term, lead: g.leader}
+	}
+}
+
+// hostSilence reports whether this node, not hosting, has not heard from
+// its host (watchedHost) for silentAfter, and when it last heard from it.
 func (g *group) hostSilence(now time.Time) (silent bool, heard time.Time) {
-	if g.role == raft.StateLeader || g.leader == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() || g.ownLateness(now) {
+	host := g.watchedHost()
+	if g.role == raft.StateLeader || host.lead == raft.None || g.left || g.fork != nil || g.pl.leaderHeard.IsZero() || g.ownLateness(now) {
 		return false, time.Time{}
 	}
-	p := g.hostPeer()
+	p := g.hostPeer(host.lead)
 	heard = g.hostHeard(p)
 	return now.Sub(heard) >= g.silentAfter(p), heard
 }
@@ -150,7 +185,7 @@ func (g *group) watchSilence(now time.Time) {
 			g.silentLog.Store(&election.LogPos{Term: term, Index: index})
 		}
 	}
-	rv := raftView{term: g.term, lead: g.leader}
+	rv := g.watchedHost()
 	if cur := g.silentView.Load(); cur == nil || *cur != rv {
 		g.silentView.Store(&rv)
 	}
@@ -165,7 +200,7 @@ func (g *group) watchSilence(now time.Time) {
 	v := g.view.Load()
 	g.pingMembers(v, func(k [32]byte) bool {
 		m := g.st.Members[k]
-		return m != nil && m.Voter && m.RaftID != g.leader
+		return m != nil && m.Voter && m.RaftID != rv.lead
 	})
 }
 
@@ -199,7 +234,7 @@ func (g *group) hostCutOff(now time.Time) bool {
 	if !silent {
 		return false
 	}
-	rv := raftView{term: g.term, lead: g.leader}
+	rv := g.watchedHost()
 	voters, quiet := 0, 0
 	for k, m := range g.st.Members {
 		if !m.Voter {
@@ -209,7 +244,7 @@ func (g *group) hostCutOff(now time.Time) bool {
 		switch r, ok := g.silent[k]; {
 		case k == g.n.self.Sign:
 			quiet++
-		case m.RaftID == g.leader:
+		case m.RaftID == rv.lead:
 		case ok && r.view == rv && r.at.After(heard):
 			quiet++
 		}
@@ -234,7 +269,7 @@ func (g *group) silentLogs(now time.Time, ids map[[32]byte]string) map[string]el
 			out[id] = election.LogPos{Term: term, Index: index}
 		}
 	}
-	rv := raftView{term: g.term, lead: g.leader}
+	rv := g.watchedHost()
 	for k, r := range g.silent {
 		m := g.st.Members[k]
 		if id, ok := ids[k]; ok && m != nil && m.Voter && k != g.n.self.Sign && r.log != nil && r.view == rv && r.at.After(heard) {

@@ -96,3 +96,56 @@ func TestOwnLatenessEndsOnceHostAnswered(t *testing.T) {
 		t.Fatal("counted the host silent with its own ticks late more than once in a row")
 	}
 }
+
+// TestPreCandidateWatchesItsHost: a follower whose own election timer fired
+// (raft's pre-candidate: no leader, the same term) still counts the host it
+// followed in that term silent, says so in its pings with that host's view,
+// and counts the host cut off with the others' reports; once the term moves
+// on without a leader (another member's election), it watches no host.
+func TestPreCandidateWatchesItsHost(t *testing.T) {
+	ids := seededIdentities(t, 5)
+	key := func(i int) [32]byte { return ids[i].Public().Sign }
+	st := votersOf(crypto.GroupID{1}, ids)
+	now := time.Now()
+	host := state.RaftID(key(0))
+	g := &group{
+		n:  &Node{self: ids[1].Public()},
+		st: st, timing: LAN, role: raft.StateFollower, leader: host, term: 7, raftID: state.RaftID(key(1)),
+	}
+	g.noteHost()
+	g.pl.leaderHeard = now.Add(-time.Second)
+	// Its election timer fires: raft forgets the leader and keeps the
+	// term, whose successor its pre-vote asks for.
+	g.role, g.leader = raft.StatePreCandidate, raft.None
+	g.noteHost()
+	rv := raftView{term: 7, lead: host}
+	if got := g.watchedHost(); got != rv {
+		t.Fatalf("a pre-candidate watches %+v, want the host it followed, %+v", got, rv)
+	}
+	if silent, _ := g.hostSilence(now); !silent {
+		t.Fatal("a pre-candidate does not count its silent host silent")
+	}
+	g.silent = map[[32]byte]silentReport{key(2): {view: rv, at: now}}
+	if g.hostCutOff(now) {
+		t.Fatal("cut off with two voters of five")
+	}
+	g.silent[key(3)] = silentReport{view: rv, at: now}
+	if !g.hostCutOff(now) {
+		t.Fatal("a pre-candidate does not count its host cut off with two other voters silent")
+	}
+	// Its pings carry the silence with the host's view, not with no host.
+	g.view.Store(&view{term: 7})
+	g.silentView.Store(&rv)
+	if got := g.ownView(); got != rv {
+		t.Fatalf("a silent pre-candidate's pings carry %+v, want %+v", got, rv)
+	}
+	// Another member's vote request moves the term on: an election is
+	// under way, and no host is watched.
+	g.role, g.term = raft.StateFollower, 8
+	if got := g.watchedHost(); got.lead != raft.None {
+		t.Fatalf("watches %+v in a new term without a leader", got)
+	}
+	if silent, _ := g.hostSilence(now); silent {
+		t.Fatal("counts a host silent in a new term without a leader")
+	}
+}

@@ -113,6 +113,7 @@ type group struct {
 	pr             probe                        // the probe of a silent host (gone.go)
 	silent         map[[32]byte]silentReport    // members' reports that they no longer hear the host (cutoff.go)
 	lastSilentPing time.Time                    // when this node last pinged the voters about a silent host
+	lastHost       raftView                     // the other member this node last followed, and in which term (cutoff.go)
 	lastTick       time.Time                    // the last raft tick, and until when this node's own lateness
 	lateUntil      time.Time                    // keeps it from counting its host silent (cutoff.go)
 	fv             forcedVote                   // the last transfer campaign asked of this node (gone.go)

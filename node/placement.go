@@ -300,6 +300,7 @@ func (g *group) observations() election.Observations {
 		Self:         g.n.selfID,
 		IsLeader:     g.role == raft.StateLeader,
 		HasLeader:    g.leader != raft.None,
+		PreCandidate: g.role == raft.StatePreCandidate,
 		Term:         g.term,
 		TransferTerm: g.pl.transferTerm,
 		LeaderHeard:  g.pl.leaderHeard,
@@ -327,12 +328,16 @@ func (g *group) observations() election.Observations {
 	// Member ids as strings, once each: a string is bech32 work, and the
 	// reports below name every pair.
 	ids := make(map[[32]byte]string, len(g.st.Members))
+	// A pre-candidate, or a member whose pre-vote was refused, still
+	// watches the host it followed in its term (watchedHost): as that
+	// host's best backup it takes over when the host is cut off.
+	host := g.watchedHost()
 	for _, m := range g.st.MemberList() {
 		id := m.ID.String()
 		ids[m.ID.Sign] = id
 		_, tracked := st.Progress[m.RaftID]
 		o.Members = append(o.Members, election.Member{ID: id, Order: m.Order, Voter: m.Voter, Tracked: tracked, CaughtUp: caughtUp(st, m.RaftID)})
-		if m.RaftID == g.leader {
+		if m.RaftID == host.lead {
 			o.Leader = id
 		}
 		if m.Voter && (m.RaftID == g.raftID && g.deposedRecently(now) || m.RaftID != g.raftID && g.withholdTransfer(m.RaftID, now)) {
@@ -537,6 +542,13 @@ func (g *group) forceCampaign() {
 		// The voters drop it (dropShunnedTransfer), but its higher
 		// term would still unseat the host they elected instead.
 		g.n.log.Debug().Str("group", g.id.String()).Msg("placement: no forced campaign from a host the voters deposed")
+		return
+	}
+	if g.role == raft.StatePreCandidate {
+		// raft ignores MsgTimeoutNow from a pre-candidate: its pre-vote,
+		// sent again, is what it can do (election.Placer repeats it
+		// while the host stays cut off).
+		g.campaign()
 		return
 	}
 	m := &pb.Message{Type: pb.MsgTimeoutNow.Enum(), From: proto.Uint64(g.leader), To: proto.Uint64(state.RaftID(g.n.self.Sign))}

@@ -102,6 +102,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		g.term = rd.HardState.GetTerm()
 		changed = true
 	}
+	g.noteHost()
 	if len(rd.CommittedEntries) > 0 {
 		if pre != nil {
 			pre.startOpening()

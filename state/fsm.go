@@ -175,6 +175,10 @@ type State struct {
 	// and after the first such entry of every AnchorEvery indexes.
 	heads   []crypto.Chain
 	anchors []crypto.Chain
+	// found are the last heads HeadBefore found, with their indexes:
+	// where to look first (heads.go). Not part of the state's value.
+	found     [headHints]crypto.Chain
+	nextFound int
 }
 
 // New returns the empty state of a group, before its genesis.

@@ -244,3 +244,79 @@ func TestHeadBeforeForgotten(t *testing.T) {
 		t.Fatalf("the empty chain's head, long after: found %v, known %v", found, known)
 	}
 }
+
+// TestHeadBeforeHints: where HeadBefore found the last heads changes none
+// of its answers. The same queries, about heads before and after the
+// index asked about, near and beyond the limit, and forgotten ones, get the
+// answers of a state that never found one (the walk alone), asked in an
+// order that makes the hints hit and miss; and once the log grew past the
+// heads they name.
+func TestHeadBeforeHints(t *testing.T) {
+	w, through := longWorld(t, HeadWindow+500)
+	walk := func(head [32]byte, index uint64, limit int) (bool, bool) {
+		clear(w.s.found[:])
+		return w.s.HeadBefore(head, index, limit)
+	}
+	type query struct {
+		head  [32]byte
+		index uint64
+		limit int
+	}
+	var qs []query
+	last := w.index
+	for k := uint64(0); k < 400; k++ {
+		at := last - (k*37)%uint64(HeadWindow+300)
+		head := through[at].Head
+		for _, d := range []uint64{0, 1, 5, 300} {
+			for _, limit := range []int{1, 10, 4096} {
+				qs = append(qs, query{head, at + d, limit})
+			}
+		}
+	}
+	want := make([][2]bool, len(qs))
+	for i, q := range qs {
+		want[i][0], want[i][1] = walk(q.head, q.index, q.limit)
+	}
+	if !slicesHaveTrue(want) {
+		t.Fatal("no query found its head: the test asks nothing")
+	}
+	clear(w.s.found[:])
+	hits := 0
+	for i, q := range qs {
+		before := w.s.found
+		found, known := w.s.HeadBefore(q.head, q.index, q.limit)
+		if found != want[i][0] || known != want[i][1] {
+			t.Fatalf("query %d (index %d, limit %d): found %v known %v with hints, %v %v without", i, q.index, q.limit, found, known, want[i][0], want[i][1])
+		}
+		if found && before == w.s.found {
+			hits++
+		}
+	}
+	if hits == 0 {
+		t.Fatal("no answer came from a hint")
+	}
+
+	// The log grows past the heads the hints name: they are forgotten,
+	// and a hint must not answer for them.
+	hinted := w.s.found
+	for i := range HeadWindow + 10 {
+		w.raw([]byte{0xfe, byte(i), byte(i >> 8)})
+	}
+	for _, h := range hinted {
+		w.s.found = hinted
+		found, known := w.s.HeadBefore(h.Head, w.index+1, 1<<20)
+		wf, wk := walk(h.Head, w.index+1, 1<<20)
+		if found != wf || known != wk || found {
+			t.Fatalf("a head the log grew past (at %d): found %v known %v with its hint, %v %v without", h.Index, found, known, wf, wk)
+		}
+	}
+}
+
+func slicesHaveTrue(v [][2]bool) bool {
+	for _, x := range v {
+		if x[0] {
+			return true
+		}
+	}
+	return false
+}

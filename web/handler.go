@@ -248,7 +248,13 @@ func newHandler(cfg Config) *handler {
 		writeError(w, http.StatusMethodNotAllowed, "method not allowed on this route", "")
 	})
 	// Full paths on one router, not a subrouter: gorilla/mux answers 404
-	// instead of 405 for a wrong method on a subrouter's route.
+	// instead of 405 for a wrong method on a subrouter's route. mux tries
+	// the routes in this order, each with a regular expression, so the
+	// messages come first: sending is most of the requests, and trying
+	// the 17 routes before it cost about 1.5% of a loaded node's CPU
+	// (demes bench throughput). No two routes match the same path.
+	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
+	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteStatus, h.getStatus).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteGroups, h.getGroups).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteGroups, h.createGroup).Methods(http.MethodPost)
@@ -266,8 +272,6 @@ func newHandler(cfg Config) *handler {
 	r.HandleFunc(api.RouteRekey, h.rekey).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteReform, h.reform).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteJoin, h.join).Methods(http.MethodPost)
-	r.HandleFunc(api.RouteMessages, h.send).Methods(http.MethodPost)
-	r.HandleFunc(api.RouteMessages, h.messages).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteSearch, h.search).Methods(http.MethodGet)
 	r.HandleFunc(api.RouteReact, h.change(content.Reaction)).Methods(http.MethodPost)
 	r.HandleFunc(api.RouteEdit, h.change(content.Edit)).Methods(http.MethodPost)

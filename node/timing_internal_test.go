@@ -6,7 +6,7 @@ import (
 )
 
 // TestFitTiming: the configured profile is the floor; beyond it the ticks
-// make the election timeout two of the slowest voter's round trips, in
+// make the election timeout three of the slowest voter's round trips, in
 // steps of 10 ms, up to maxTick.
 func TestFitTiming(t *testing.T) {
 	for _, c := range []struct {
@@ -14,10 +14,10 @@ func TestFitTiming(t *testing.T) {
 		tick time.Duration
 	}{
 		{0, LAN.Tick},
-		{200 * time.Millisecond, LAN.Tick},
-		{250 * time.Millisecond, LAN.Tick}, // 2 round trips: exactly 10 ticks of 50 ms
-		{283 * time.Millisecond, 60 * time.Millisecond},
-		{640 * time.Millisecond, 130 * time.Millisecond},
+		{160 * time.Millisecond, LAN.Tick}, // 3 round trips: 480 ms, under 10 ticks of 50 ms
+		{200 * time.Millisecond, 60 * time.Millisecond},
+		{283 * time.Millisecond, 90 * time.Millisecond},
+		{640 * time.Millisecond, 200 * time.Millisecond},
 		{time.Minute, maxTick},
 	} {
 		got := fitTiming(LAN, c.rtt)

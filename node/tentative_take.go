@@ -156,6 +156,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		return fmt.Errorf("%w: its sender key %x was deleted here: %w", errTentative, ref.ID[:4], crypto.ErrKeyDeleted)
 	}
 	var key *crypto.SenderKey
+	fresh := false // opened from this message's header
 	if restored {
 		// The ring holds the current epoch's keys only (forgetPastKeys);
 		// a past epoch's are in the history, read from the key store at
@@ -165,10 +166,23 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 			return fmt.Errorf("%w: its sender key of epoch %d is no longer kept", errTentative, info.Epoch)
 		}
 	} else {
+		fresh = g.keys.Lookup(ref) == nil
 		var err error
 		if key, err = g.keys.Open(ref, sealed); err != nil {
 			return err
 		}
+	}
+	opened, err := crypto.OpenMessage(key, g.id, sealed, author, id)
+	if err != nil {
+		if fresh {
+			// Its header is all the message gave: kept, messages that
+			// never open (no log entry, no quota, not counted among the
+			// author's held ones) would each add a key to the ring, the
+			// history and the key store, a write to disk on this
+			// goroutine (TestTentativeJunkKeysNotKept).
+			g.keys.Drop(ref)
+		}
+		return err
 	}
 	// Into the key store, as chatKey does with a key it opens: once in the
 	// ring, the committed messages under it find it there, and a restart
@@ -176,10 +190,6 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	// holds.
 	g.n.keys.keep(g.id, key)
 	g.hist.keys[key.Ref()] = key
-	opened, err := crypto.OpenMessage(key, g.id, sealed, author, id)
-	if err != nil {
-		return err
-	}
 	m := Message{
 		ID: hex.EncodeToString(id[:]), Author: g.idText(am.ID), Name: am.Name,
 		SentAt: time.Unix(0, opened.Time).UTC(), State: StateTentative, GroupID: g.id.String(), Order: order,

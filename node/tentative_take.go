@@ -11,6 +11,8 @@ import (
 
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/crypto/prekey"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
 
@@ -156,7 +158,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		return fmt.Errorf("%w: its sender key %x was deleted here: %w", errTentative, ref.ID[:4], crypto.ErrKeyDeleted)
 	}
 	var key *crypto.SenderKey
-	fresh := false // opened from this message's header
+	var links *heldLinks // the links a header opened here would keep
 	if restored {
 		// The ring holds the current epoch's keys only (forgetPastKeys);
 		// a past epoch's are in the history, read from the key store at
@@ -165,24 +167,29 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		if key = g.hist.keys[ref]; key == nil {
 			return fmt.Errorf("%w: its sender key of epoch %d is no longer kept", errTentative, info.Epoch)
 		}
-	} else {
-		fresh = g.keys.Lookup(ref) == nil
+	} else if key = g.keys.Lookup(ref); key == nil {
 		var err error
-		if key, err = g.keys.Open(ref, sealed); err != nil {
+		links = &heldLinks{Secrets: g.n.keys}
+		if key, err = openHeader(g.n.id, links, g.id, ref, sealed); err != nil {
 			return err
 		}
 	}
 	opened, err := crypto.OpenMessage(key, g.id, sealed, author, id)
 	if err != nil {
-		if fresh {
-			// Its header is all the message gave: kept, messages that
-			// never open (no log entry, no quota, not counted among the
-			// author's held ones) would each add a key to the ring, the
-			// history and the key store, a write to disk on this
-			// goroutine (TestTentativeJunkKeysNotKept).
-			g.keys.Drop(ref)
-		}
+		// A key from the message's own header, which is all the message
+		// gave, is not kept, nor the link roots the header carried:
+		// messages that never open (no log entry, no quota, not counted
+		// among the author's held ones) would each add a key to the
+		// ring, the history and the key store, and a root to the key
+		// store, each a write to disk on this goroutine
+		// (adversary.TestTentativeJunkKeysNotKept,
+		// TestTentativeJunkLinksNotKept).
+		links.drop()
 		return err
+	}
+	if links != nil {
+		g.keys.Add(key)
+		links.keep()
 	}
 	// Into the key store, as chatKey does with a key it opens: once in the
 	// ring, the committed messages under it find it there, and a restart
@@ -211,6 +218,59 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		g.publishMessage(m)
 	}
 	return nil
+}
+
+// openHeader opens the sender key ref from the key header of sealed, a
+// message of ref.Sender, as the key ring does (crypto.KeyRing.Open), with
+// the prekey secrets and links of secrets, but keeps it nowhere.
+func openHeader(me *identity.Identity, secrets prekey.Secrets, gid crypto.GroupID, ref crypto.KeyRef, sealed []byte) (*crypto.SenderKey, error) {
+	k, err := crypto.OpenSenderKeyWith(me, secrets, gid, sealed, ref.Sender)
+	switch {
+	case errors.Is(err, crypto.ErrNoHeader):
+		return nil, fmt.Errorf("open sender key: %w: key %x of %x was never opened here, and the message has %w",
+			crypto.ErrNotRecipient, ref.ID[:4], ref.Sender[:4], crypto.ErrNoHeader)
+	case err != nil:
+		return nil, err
+	case k.Ref() != ref:
+		return nil, fmt.Errorf("open sender key: %w: the header holds key %x of epoch %d, not %x of epoch %d",
+			crypto.ErrWrongKey, k.ID[:4], k.Epoch, ref.ID[:4], ref.Epoch)
+	}
+	return k, nil
+}
+
+// heldLinks is prekey.Secrets whose new link roots wait in roots until
+// keep keeps them: a header's roots are kept only once its message opened.
+type heldLinks struct {
+	prekey.Secrets
+	roots []heldRoot
+}
+
+type heldRoot struct {
+	prekey [prekey.IDSize]byte
+	root   [prekey.LinkRootSize]byte
+}
+
+func (h *heldLinks) KeepLink(id [prekey.IDSize]byte, root [prekey.LinkRootSize]byte) {
+	h.roots = append(h.roots, heldRoot{prekey: id, root: root})
+}
+
+// keep keeps the roots that wait, and clears them.
+func (h *heldLinks) keep() {
+	for i := range h.roots {
+		h.Secrets.KeepLink(h.roots[i].prekey, h.roots[i].root)
+	}
+	h.drop()
+}
+
+// drop clears the roots that wait, unkept (nil: none wait).
+func (h *heldLinks) drop() {
+	if h == nil {
+		return
+	}
+	for i := range h.roots {
+		clear(h.roots[i].root[:])
+	}
+	h.roots = nil
 }
 
 // committedTentative drops the tentative copy of a message the log has

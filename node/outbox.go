@@ -526,6 +526,13 @@ func (g *group) outboxItems() []store.OutboxItem {
 // outboxWritten acknowledges the messages whose outbox write has just been
 // committed to disk.
 func (g *group) outboxWritten() {
+	if g.publishDue && len(g.outboxPut) > 0 {
+		// A send this write answers is counted in the view first: the
+		// turn publishes the view of its sends only after its drain
+		// (enqueue), and a send's own write (makeDurable) may be drained
+		// in the same turn as its enqueue.
+		g.publish()
+	}
 	for _, p := range g.outboxPut {
 		if p.stored {
 			continue

@@ -105,9 +105,11 @@ func (g *group) noteForcedVote(m *pb.Message) {
 		// reported in the silence, before raft sees the request, which
 		// ends the silence (a new term, no host). A later one of the same
 		// failover (a refuser that took over, refused in turn) finds no
-		// host: it keeps both, and adds what it learns.
-		if g.leader != raft.None || g.fv.host == raft.None {
-			g.fv.host = g.leader
+		// host: it keeps both, and adds what it learns. A pre-candidate
+		// has no leader, but still watches the host it followed in its
+		// term (watchedHost), the one that went silent.
+		if host := g.watchedHost().lead; host != raft.None || g.fv.host == raft.None {
+			g.fv.host = host
 			g.fv.logs = g.silentLogs(time.Now(), g.memberIDs())
 		}
 		// The candidate's log as its request gives it, not as it

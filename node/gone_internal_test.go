@@ -150,6 +150,39 @@ func TestTakeOverAlongAChainOfBackups(t *testing.T) {
 	}
 }
 
+// TestPreCandidateTakesOverFromABackupBehind: a member whose own election
+// timer fired (raft's pre-candidate: no leader, the host's term) while it
+// holds entries the best backup lacks refuses that backup's transfer
+// campaign, and, first after the silent host and the backup, takes over,
+// as a follower would. It still watches the host it followed in that term
+// (watchedHost, fed3fdb), and so must leave that host out of the choice:
+// taken as none, the host, first in the preference as hosts are, kept it
+// from taking over, and the group waited for raft's election timeout (the
+// case of fed3fdb: a host cut right after its election, the one follower
+// with its entries a pre-candidate).
+func TestPreCandidateTakesOverFromABackupBehind(t *testing.T) {
+	g, ids, pref := takeOverGroup(t)
+	raftID := func(i int) uint64 { return state.RaftID(ids[i].Public().Sign) }
+	now := time.Now()
+	g.pl.ranking = election.Ranking{Preference: pref}
+	g.pl.leaderHeard = now.Add(-time.Second)
+	g.noteHost()
+	// Its election timer fires: raft forgets the host, keeps the term.
+	g.role, g.leader = raft.StatePreCandidate, raft.None
+	g.noteHost()
+	// Node 2, the best backup without the host, two entries behind.
+	g.noteForcedVote(&pb.Message{Type: pb.MsgVote.Enum(), From: proto.Uint64(raftID(2)), Term: proto.Uint64(8),
+		LogTerm: proto.Uint64(5), Index: proto.Uint64(8), Context: []byte(campaignTransfer)})
+	if g.fv.host != raftID(0) {
+		t.Fatalf("the failover's host is %x, want node 0's raft id, the host this pre-candidate watched", g.fv.host)
+	}
+	g.leader, g.term, g.role = raft.None, 8, raft.StateFollower
+	refusal := &pb.Message{Type: pb.MsgVoteResp.Enum(), To: proto.Uint64(raftID(2)), Term: proto.Uint64(8), Reject: proto.Bool(true)}
+	if !g.takeOverAfterRefusal(refusal, now) {
+		t.Fatal("a pre-candidate did not take over from a backup two entries behind it")
+	}
+}
+
 // takeOverGroup is node 1's group of five voters (seeded identities, ids)
 // for the take-over tests, with node 0 its host in term 7 and a log of 10
 // entries, the last in term 5, all in memory; pref lists the members in

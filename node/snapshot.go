@@ -302,12 +302,24 @@ func (g *group) maybeSnapshot() {
 // one process), and with a twentieth about 15%; with a fiftieth, within
 // the scatter. With 3 members under load it is about one every half
 // second.
+//
+// A busy group also takes one once the last is snapshotMaxAge old: one
+// slow snapshot (a write that waited on a busy disk: 57 ms where the
+// others took 3 to 35, in a run of TestCrashWhileBusyAppliesLittleAgain)
+// would otherwise put the next off by fifty times that much work, minutes
+// of a group's applying.
 func (g *group) snapshotForWork(now time.Time) {
-	if g.fork != nil || g.st.Applied <= g.snapIndex || g.snapWork < snapshotCostShare*g.snapTook ||
-		now.Sub(g.snapAt) < snapshotEvery {
+	if g.fork != nil || g.st.Applied <= g.snapIndex || !snapshotForWorkDue(g.snapWork, g.snapTook, now.Sub(g.snapAt)) {
 		return
 	}
 	g.snapshot()
+}
+
+// snapshotForWorkDue reports whether a group that applied entries since its
+// last snapshot, which took took and is age old, takes one now, having
+// spent work applying since (snapshotForWork).
+func snapshotForWorkDue(work, took, age time.Duration) bool {
+	return age >= snapshotEvery && (work >= snapshotCostShare*took || age >= snapshotMaxAge)
 }
 
 const (
@@ -318,6 +330,10 @@ const (
 	// snapshotCostShare: a snapshot for work is taken once applying
 	// entries took this many times what the last snapshot took.
 	snapshotCostShare = 50
+	// snapshotMaxAge: a busy group takes a snapshot for work at least
+	// this often, whatever the last one took: a crash then applies again
+	// at most this long's entries.
+	snapshotMaxAge = 30 * time.Second
 )
 
 // snapshotWhenIdle takes a snapshot once the group has applied nothing for

@@ -379,11 +379,29 @@ func (n *Node) startJoined(gid crypto.GroupID, reply *joinReply) (*group, error)
 	if err != nil {
 		return nil, err
 	}
-	n.mu.Lock()
-	n.groups[gid] = g
-	n.mu.Unlock()
+	if err := n.register(g); err != nil {
+		return nil, fmt.Errorf("join group %s: %w", gid, err)
+	}
 	n.pokeRelays() // its first view may have come before it was listed
 	return g, nil
+}
+
+// register lists g, started, among the node's groups, unless the node is
+// closing: Close stops the groups it lists, and waits for every group's
+// goroutine, so a group started while it runs (a join that ends then, a
+// keeper's join resumed at a start) and listed after it took the list would
+// run on, and Close would wait for it forever. Such a group is stopped
+// instead; its store is left as it is, to be started again with the node.
+func (n *Node) register(g *group) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		g.stop()
+		return fmt.Errorf("the node is stopping: %w", ErrStopped)
+	}
+	n.groups[g.id] = g
+	n.mu.Unlock()
+	return nil
 }
 
 // inviterAt reports whether the log behind st, which has an entry with a

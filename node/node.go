@@ -355,9 +355,9 @@ func (n *Node) createGroup(ctx context.Context, name string, wrap func(state.Gen
 	if err != nil {
 		return GroupInfo{}, fmt.Errorf("create group: %w", err)
 	}
-	n.mu.Lock()
-	n.groups[gid] = g
-	n.mu.Unlock()
+	if err := n.register(g); err != nil {
+		return GroupInfo{}, fmt.Errorf("create group: %w", err)
+	}
 	// Return once this node leads its new group, so the next command can use it.
 	if err := g.waitView(ctx, func(v *view) bool { return v.leader == g.raftID && v.applied >= 1 }); err != nil {
 		return GroupInfo{}, fmt.Errorf("create group: waiting to become host: %w", err)

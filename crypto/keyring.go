@@ -102,7 +102,21 @@ func (r *KeyRing) Open(ref KeyRef, sealed []byte) (*SenderKey, error) {
 	if k := r.keys[ref]; k != nil {
 		return k, nil
 	}
-	k, err := OpenSenderKeyWith(r.me, r.secrets, r.group, sealed, ref.Sender)
+	k, err := OpenSenderKeyRef(r.me, r.secrets, r.group, ref, sealed)
+	if err != nil {
+		return nil, err
+	}
+	r.keys[ref] = k
+	return k, nil
+}
+
+// OpenSenderKeyRef opens the key ref from the key header of sealed, a
+// message from ref.Sender that names ref, as me with the prekey secrets
+// and links of secrets (nil: none), and keeps it nowhere: what
+// [KeyRing.Open] does for a key its ring lacks, with the same errors, for
+// a caller that keeps the key only once the message opens under it.
+func OpenSenderKeyRef(me *identity.Identity, secrets prekey.Secrets, group GroupID, ref KeyRef, sealed []byte) (*SenderKey, error) {
+	k, err := OpenSenderKeyWith(me, secrets, group, sealed, ref.Sender)
 	switch {
 	case errors.Is(err, ErrNoHeader):
 		return nil, fmt.Errorf("open sender key: %w: key %x of %x was never opened here, and the message has %w",
@@ -115,7 +129,6 @@ func (r *KeyRing) Open(ref KeyRef, sealed []byte) (*SenderKey, error) {
 		return nil, fmt.Errorf("open sender key: %w: the header holds key %x of epoch %d, not %x of epoch %d",
 			ErrWrongKey, k.ID[:4], k.Epoch, ref.ID[:4], ref.Epoch)
 	}
-	r.keys[ref] = k
 	return k, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
-	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
 
@@ -170,7 +169,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	} else if key = g.keys.Lookup(ref); key == nil {
 		var err error
 		links = &heldLinks{Secrets: g.n.keys}
-		if key, err = openHeader(g.n.id, links, g.id, ref, sealed); err != nil {
+		if key, err = crypto.OpenSenderKeyRef(g.n.id, links, g.id, ref, sealed); err != nil {
 			return err
 		}
 	}
@@ -218,24 +217,6 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 		g.publishMessage(m)
 	}
 	return nil
-}
-
-// openHeader opens the sender key ref from the key header of sealed, a
-// message of ref.Sender, as the key ring does (crypto.KeyRing.Open), with
-// the prekey secrets and links of secrets, but keeps it nowhere.
-func openHeader(me *identity.Identity, secrets prekey.Secrets, gid crypto.GroupID, ref crypto.KeyRef, sealed []byte) (*crypto.SenderKey, error) {
-	k, err := crypto.OpenSenderKeyWith(me, secrets, gid, sealed, ref.Sender)
-	switch {
-	case errors.Is(err, crypto.ErrNoHeader):
-		return nil, fmt.Errorf("open sender key: %w: key %x of %x was never opened here, and the message has %w",
-			crypto.ErrNotRecipient, ref.ID[:4], ref.Sender[:4], crypto.ErrNoHeader)
-	case err != nil:
-		return nil, err
-	case k.Ref() != ref:
-		return nil, fmt.Errorf("open sender key: %w: the header holds key %x of epoch %d, not %x of epoch %d",
-			crypto.ErrWrongKey, k.ID[:4], k.Epoch, ref.ID[:4], ref.Epoch)
-	}
-	return k, nil
 }
 
 // heldLinks is prekey.Secrets whose new link roots wait in roots until

@@ -343,8 +343,8 @@ func (g *group) deliver(c *state.Chat, author *state.Member) {
 		if g.pre != nil {
 			g.prechecked++
 		}
-		if opened = g.pre.opened(c.Index, key, c); opened == nil {
-			opened = g.ownOpened(c, key)
+		if opened = g.ownOpened(c, key); opened == nil {
+			opened = g.pre.opened(c.Index, key, c)
 		}
 		if opened == nil {
 			opened, err = crypto.OpenMessage(key, g.id, c.Sealed, c.Sender, c.ID)

@@ -36,6 +36,9 @@ type LogStats struct {
 	// from Readies whose entries precheck's workers checked ahead
 	// (whether a worker or the group's goroutine then opened each).
 	Prechecked uint64
+	// OwnAhead counts this node's own messages that precheck's workers
+	// were handed to open, though the node sealed them itself.
+	OwnAhead uint64
 	// MessageIDs counts the accepted message ids the state holds.
 	MessageIDs int
 }
@@ -55,7 +58,7 @@ func GroupLogStats(n *Node, groupID string) (LogStats, error) {
 		snap, lerr = n.store.LoadSnapshot(g.id[:])
 		s.Snapshot = snap.GetMetadata().GetIndex()
 		s.RestoredFrom, s.AppliedHere, s.Applied, s.Epoch = g.restoredFrom, g.appliedHere, g.st.Applied, g.st.Epoch
-		s.Prechecked = g.prechecked
+		s.Prechecked, s.OwnAhead = g.prechecked, g.ownAhead
 		s.MessageIDs = g.st.MsgIDs.Len()
 		s.MemFirst, _ = g.storage.mem.FirstIndex()
 		s.FirstIndex, _ = g.storage.FirstIndex()

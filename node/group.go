@@ -220,11 +220,13 @@ type group struct {
 	appliedHere  uint64
 	// pre is the work done ahead on the committed entries being applied,
 	// if any (precheck.go); prechecked counts the messages delivered
-	// meanwhile (for tests).
+	// meanwhile, and ownAhead this node's own messages handed to its
+	// workers to open (for tests).
 	pre        *precheck
 	changes    changeWaits // the changes commitUntil proposes (censor.go)
 	resealDue  bool        // an entry of this node's was rejected in the batch being applied: reseal after it
 	prechecked uint64
+	ownAhead   uint64
 
 	// Forks (fork.go): the proof, once found (the group is then halted),
 	// and the members' statements this node has not applied far enough

@@ -191,9 +191,18 @@ func (p *precheck) startOpening() {
 		if s.key = p.g.keys.Lookup(s.ref); s.key == nil {
 			s.key = headers[s.ref]
 		}
+		if s.key != nil && p.g.ownOpened(&state.Chat{Sender: s.sender, ID: s.id, Sealed: s.sealed}, s.key) != nil {
+			// This node sealed it, and knows what opening it gives
+			// (ownOpened): checking its own signature again is a fifth
+			// of a five-member group's record checks.
+			s.key = nil
+		}
 		if s.key != nil {
 			s.done = make(chan struct{})
 			todo = append(todo, i)
+			if s.sender == p.g.n.self.Sign {
+				p.g.ownAhead++
+			}
 		}
 	}
 	if len(todo) == 0 {

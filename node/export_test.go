@@ -110,3 +110,15 @@ func StallGroup(n *Node, groupID string) (time.Duration, error) {
 
 // SlowTurnWarnEvery is how often a group warns of slow turns at most.
 const SlowTurnWarnEvery = slowTurnWarnEvery
+
+// RestoredHold reports whether n's copy of a group, restored from a backup,
+// still takes part in no election (restored.go).
+func RestoredHold(n *Node, groupID string) (bool, error) {
+	g, err := n.groupByText(groupID)
+	if err != nil {
+		return false, err
+	}
+	var hold bool
+	err = g.do(context.Background(), func() { hold = g.fromBackup })
+	return hold, err
+}

@@ -273,6 +273,17 @@ type group struct {
 	// voters suspect it: it does not force its way back for shunFor
 	// (cutoff.go).
 	selfDeposed time.Time
+	// fromBackup is set while this node's copy of the group, put back
+	// from a backup, has not caught up, and restoredTarget is the commit
+	// index it must reach (restored.go).
+	fromBackup       bool
+	restoredTarget   uint64
+	restoredHost     uint64 // the latest host that sent an append or heartbeat since the restore
+	restoredHostTerm uint64 // its term
+	// beyondLogHost is the last host whose heartbeat committed beyond
+	// this node's log, which the transport refuses before raft sees it
+	// (admit.go); safe from any goroutine.
+	beyondLogHost atomic.Uint64
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a

@@ -353,6 +353,9 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 					// (attest.go).
 					g.wantAttestations()
 				}
+				if reason == reasonHeartbeatBeyondLog {
+					g.beyondLogHost.Store(m.GetFrom()) // restored.go
+				}
 				return nil, n.reject(env, reason, err)
 			}
 			msgs = append(msgs, m)

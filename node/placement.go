@@ -526,6 +526,9 @@ func (g *group) raftStatus() raft.Status { return g.rn.Status() }
 
 // campaign asks raft to start an election with this node as candidate.
 func (g *group) campaign() {
+	if g.fromBackup {
+		return // restored.go
+	}
 	if err := g.rn.Campaign(); err != nil {
 		g.n.log.Debug().Err(err).Str("group", g.id.String()).Msg("placement: campaign")
 	}
@@ -538,6 +541,9 @@ func (g *group) campaign() {
 // locally as if the lost leader had sent it; it carries no term, so raft
 // takes it as local, and nothing else reads it. It is counted.
 func (g *group) forceCampaign() {
+	if g.fromBackup {
+		return // restored.go
+	}
 	if g.deposedRecently(time.Now()) {
 		// The voters drop it (dropShunnedTransfer), but its higher
 		// term would still unseat the host they elected instead.

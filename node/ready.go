@@ -40,6 +40,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if g.fork != nil {
 		rd.Messages = nil // halted: nothing leaves (fork.go)
 	}
+	rd.Messages = g.restoredSends(rd.Messages)
 	msgs := g.sendEarly(rd.Messages, g.leadsWithSameVote(rd))
 	hs := rd.HardState
 	if hs != nil && raft.IsEmptyHardState(hs) {
@@ -70,6 +71,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 			g.fig.committed.Add(c - last)
 			g.fig.commitSeen = c
 		}
+		g.endRestoredHold(hs.GetCommit())
 	}
 	// Into memory only once in the store: an entry raft reads below the
 	// memory's first index must be in the store (see logStore).

@@ -9,6 +9,7 @@ import (
 
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/node/store"
 )
 
 // TestRestoredVoterCatchesUpUnderTheSameHost: a voter restored from a backup
@@ -56,6 +57,11 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(c.Member(f).Dir, "store.db"), b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// As demes restore does: its groups hold their votes until they
+	// caught up (restored.go).
+	if err := store.MarkRestored(filepath.Join(c.Member(f).Dir, "store.db")); err != nil {
+		t.Fatal(err)
+	}
 	before, _ := c.Status(h)
 	c.start(f)
 	if c.shows(f, "after the backup 2") {
@@ -70,6 +76,10 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 		t.Fatalf("the restored follower caught up in term %d, the host's term before it came back", after.Term)
 	}
 	c.send(f, "back from the backup", 30*time.Second)
+	c.Eventually(t, 30*time.Second, "the restored follower to take part in elections again", func() bool {
+		hold, err := node.RestoredHold(c.Node(f), c.GroupID)
+		return err == nil && !hold
+	})
 }
 
 // TestLostLogOfAnEarlierTerm: a member's refusal of a heartbeat as

@@ -233,6 +233,10 @@ func (g *group) stepAll(msgs []*pb.Message) {
 			g.n.countReject(reasonShunnedVote, "dropped a vote request of a host the voters deposed")
 			continue
 		}
+		if g.restoredHoldsElections(m) {
+			g.n.countReject(reasonRestoredVote, "dropped an election message: this node's copy of the group was restored from a backup and has not caught up")
+			continue
+		}
 		g.noteForcedVote(m)
 		var taken []hostPending
 		if m.GetType() == pb.MsgProp {

@@ -36,6 +36,12 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 	if err != nil {
 		return nil, err
 	}
+	if g.fromBackup, err = n.store.Restored(gid[:]); err != nil {
+		return nil, err
+	}
+	if g.fromBackup {
+		n.log.Warn().Str("group", gid.String()).Msg("this node's copy of the group was restored from a backup: it takes part in no election until it has caught up")
+	}
 	first, last, err := n.store.LogBounds(gid[:])
 	if err != nil {
 		return nil, err

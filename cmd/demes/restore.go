@@ -85,6 +85,11 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err == nil {
 		m.Groups, sealed, err = checkStaged(stage, m)
 	}
+	if err == nil {
+		// Its groups take part in no election until they caught up
+		// (node/restored.go).
+		err = store.MarkRestored(filepath.Join(stage, storeFile))
+	}
 	if err != nil {
 		os.RemoveAll(stage)
 		undo()

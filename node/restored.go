@@ -1,0 +1,100 @@
+package node
+
+import (
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// A group restored from a backup (demes restore; store.MarkRestored) is
+// older on this node than what the node may have acknowledged or voted for
+// before it was lost, and raft counts on neither being forgotten: a voter
+// that forgot an entry it acknowledged can help elect a member that lacks
+// it, so that a committed message is lost (three voters: the host and this
+// node held it, the third member lags; the host dies, this node comes back
+// from its backup and votes for the third), and one that forgot its vote
+// can vote twice in a term. So until it has caught up, the restored node
+// takes part in no election: it asks for no vote, grants none but to the
+// host it follows since the restore (below), and takes no leadership
+// handed to it. Caught up means its log reaches
+// the commit index of the first append a host sent it after the restore:
+// that host holds every entry committed before its term (raft's election
+// rule) and every one committed in it, so the log this node reaches then
+// holds every committed entry it ever acknowledged. The mark is then
+// cleared from the store.
+//
+// Meanwhile the group works as with one voter offline: it commits if the
+// others are a majority, and if they are not, it waits for a member that
+// did not lose its log, rather than lose a message.
+
+const reasonRestoredVote = "election message of a restored group"
+
+// restoredHoldsElections reports whether m is a message of an election
+// (a vote or pre-vote request, or a host handing its leadership over) that
+// this node, restored and not caught up, must not step. It also notes the
+// commit index of the first append a host sends it, and the latest host
+// that sent it one (or a heartbeat, refused or not: beyondLogHost): that
+// host's requests for its vote are granted as raft grants them. A host that finds a member lacking entries it acknowledged
+// steps down, so that a new term resets what raft believes the member
+// holds (lostlog.go), and where no other voter can host, as in a group of
+// two, it is elected again only with this node's vote. Its log holds
+// every entry this node acknowledged to it.
+//
+// Not covered: a vote this node cast, before it was lost, for a host of a
+// later term that then died before it sent this node anything, while the
+// host of an older term, cut off from the group but not yet stepped down,
+// reached this node first after the restore: that older host may then be
+// elected without the entries this node acknowledged to the later one.
+func (g *group) restoredHoldsElections(m *pb.Message) bool {
+	if !g.fromBackup {
+		return false
+	}
+	switch m.GetType() {
+	case pb.MsgVote, pb.MsgPreVote:
+		from := m.GetFrom()
+		return from == 0 || from != g.restoredHost && from != g.beyondLogHost.Load()
+	case pb.MsgTimeoutNow:
+		return true
+	case pb.MsgApp, pb.MsgHeartbeat:
+		if m.GetTerm() >= g.restoredHostTerm {
+			g.restoredHost, g.restoredHostTerm = m.GetFrom(), m.GetTerm()
+		}
+		if m.GetType() == pb.MsgApp && g.restoredTarget == 0 && m.GetCommit() > 0 {
+			g.restoredTarget = m.GetCommit()
+		}
+	}
+	return false
+}
+
+// restoredSends returns msgs without this node's own vote and pre-vote
+// requests while it is restored and not caught up: raft's election timer
+// still fires, but its campaign goes nowhere (a pre-vote raises no term).
+func (g *group) restoredSends(msgs []*pb.Message) []*pb.Message {
+	if !g.fromBackup {
+		return msgs
+	}
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if t := m.GetType(); t == pb.MsgVote || t == pb.MsgPreVote {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// endRestoredHold clears the restored mark once this node's commit index
+// reaches the target noted by restoredHoldsElections (the entries up to it
+// are on disk: a follower's commit index never passes its log, which
+// handleReady has written).
+func (g *group) endRestoredHold(commit uint64) {
+	if !g.fromBackup || g.restoredTarget == 0 || commit < g.restoredTarget {
+		return
+	}
+	if err := g.n.store.ClearRestored(g.id[:]); err != nil {
+		// Held on: the next Ready tries again.
+		g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot clear the restored mark of a group that caught up")
+		return
+	}
+	g.fromBackup = false
+	g.n.log.Info().Str("group", g.id.String()).Uint64("index", commit).
+		Msg("this node's copy of the group, restored from a backup, has caught up: it takes part in elections again")
+}

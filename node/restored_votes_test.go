@@ -1,0 +1,136 @@
+package node_test
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/node/store"
+)
+
+// TestRestoredVoterCannotLoseMessages: three voters; the host and A hold
+// five committed messages that the third, B, never got (it was cut off).
+// A is lost and restored from a backup older than them, and the host dies.
+// If A took part in elections, A and B, a majority, would elect one of
+// them, whose log lacks the five, and commit over them: acknowledged
+// messages lost. A restored voter holds its votes until it has caught up
+// (node/restored.go), so the group waits for the host to come back, loses
+// nothing, and A takes part in elections again once it caught up.
+func TestRestoredVoterCannotLoseMessages(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 197, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	h := c.waitHost(-1)
+	a, b := (h+1)%3, (h+2)%3
+	c.sendCommitted(h, "before the backup", 10*time.Second)
+	c.converged(1)
+
+	// A's backup, taken while it was stopped.
+	backup := t.TempDir()
+	c.Stop(a)
+	copyTree(t, c.Member(a).Dir, backup)
+	c.start(a)
+
+	// B cut off: the five commit with the host and A alone.
+	c.net.Partition([]string{c.Member(b).URL}, []string{c.Member(h).URL, c.Member(a).URL})
+	var five []string
+	for k := range 5 {
+		five = append(five, c.sendCommitted(h, fmt.Sprintf("acknowledged %d", k), 10*time.Second).ID)
+	}
+
+	// A lost and restored, the host gone, B back.
+	c.Crash(a)
+	if err := os.RemoveAll(c.Member(a).Dir); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, backup, c.Member(a).Dir)
+	if err := store.MarkRestored(filepath.Join(c.Member(a).Dir, "store.db")); err != nil {
+		t.Fatal(err)
+	}
+	c.Crash(h)
+	c.net.Heal()
+	c.start(a)
+	during, err := c.Node(b).Send(ctxT(t, 30*time.Second), c.GroupID, "while the host is away", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B asks A for its vote (A refuses it), or, without the hold, the two
+	// of them elect a host and commit B's message.
+	c.Eventually(t, 30*time.Second, "B to ask the restored A for a vote, or to commit without the host", func() bool {
+		if c.Node(a).Status().Rejected["election message of a restored group"] > 0 {
+			return true
+		}
+		for _, m := range c.committed(b) {
+			if m.ID == during.ID {
+				return true
+			}
+		}
+		return false
+	})
+
+	c.start(h)
+	want := append([]string{during.ID}, five...)
+	for i := range c.Size() {
+		c.Eventually(t, time.Minute, fmt.Sprintf("node%d to list the five acknowledged messages and B's", i), func() bool {
+			listed := map[string]bool{}
+			for _, m := range c.committed(i) {
+				listed[m.ID] = true
+			}
+			for _, id := range want {
+				if !listed[id] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	c.Eventually(t, 30*time.Second, "the restored A to take part in elections again", func() bool {
+		hold, err := node.RestoredHold(c.Node(a), c.GroupID)
+		return err == nil && !hold
+	})
+}
+
+// copyTree copies the regular files under src to dst, which it creates.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		to := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(to, 0o700)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

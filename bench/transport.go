@@ -14,8 +14,9 @@ type Transport string
 const (
 	// HTTP is the nodes' HTTP peer listeners on loopback (the default).
 	HTTP Transport = "http"
-	// P2P is libp2p on loopback: TCP, Noise, yamux, with the nodes
-	// advertising p2p URLs.
+	// P2P is libp2p on loopback: TCP, TLS 1.3, yamux (libp2p's default
+	// security offers TLS before Noise, so two demes nodes agree on TLS),
+	// with the nodes advertising p2p URLs.
 	P2P Transport = "p2p"
 	// P2PRelay is libp2p through a circuit relay on loopback: every node
 	// advertises only its circuit address. Only [Latency] runs it.

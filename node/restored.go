@@ -2,6 +2,8 @@ package node
 
 import (
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/state"
 )
 
 // A group restored from a backup (demes restore; store.MarkRestored) is
@@ -50,7 +52,7 @@ func (g *group) restoredHoldsElections(m *pb.Message) bool {
 	switch m.GetType() {
 	case pb.MsgVote, pb.MsgPreVote:
 		from := m.GetFrom()
-		return from == 0 || from != g.restoredHost && from != g.beyondLogHost.Load()
+		return from == 0 || from != g.restoredHost && from != g.beyondLogHost.Load() && !g.onlyOtherVoter(from)
 	case pb.MsgTimeoutNow:
 		return true
 	case pb.MsgApp, pb.MsgHeartbeat:
@@ -97,4 +99,26 @@ func (g *group) endRestoredHold(commit uint64) {
 	g.fromBackup = false
 	g.n.log.Info().Str("group", g.id.String()).Uint64("index", commit).
 		Msg("this node's copy of the group, restored from a backup, has caught up: it takes part in elections again")
+}
+
+// onlyOtherVoter reports whether the member of raft id id is the one voter
+// besides this node, as its restored copy of the group counts them. In a
+// group of two voters every committed entry is on both, so the other holds
+// all of them, and without this node's vote it could never be elected: a
+// group of two whose host was restored would elect no host again. Not
+// covered: a group that gained voters after the backup, which the restored
+// copy does not know of (docs/PROTOCOL.md, "A member restored from a
+// backup").
+func (g *group) onlyOtherVoter(id uint64) bool {
+	voters := g.st.Voters()
+	if len(voters) != 2 {
+		return false
+	}
+	self := g.n.self.Sign
+	for _, k := range voters {
+		if k != self && state.RaftID(k) == id {
+			return voters[0] == self || voters[1] == self
+		}
+	}
+	return false
 }

@@ -61,7 +61,7 @@ func TentativeRestored(n *Node, gid string) bool {
 // commit index on disk where it is now, as when a crash comes before the
 // lazy write of a newer one (handleReady): a restart then replays the log
 // only that far. Writes that must make a newer one durable
-// (storeEpochCommit) still do. It lasts until n stops.
+// (storeHeldCommit) still do. It lasts until n stops.
 func LagCommitWrites(ctx context.Context, n *Node, gid string) error {
 	g, err := n.groupByText(gid)
 	if err != nil {

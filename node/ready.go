@@ -223,14 +223,17 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	return nil
 }
 
-// storeEpochCommit writes the hard state now, with the commit index in
-// memory, unless the one on disk covers the current membership epoch
-// already: a restart applies the log up to the stored commit index before
-// it hears from any host, and must find the epoch in which this node took
-// what it is about to store as held (saveTentative). The commit index is
-// otherwise written lazily, with the next write (handleReady).
-func (g *group) storeEpochCommit() error {
-	if g.storedCommit >= g.st.Epoch {
+// storeHeldCommit writes the hard state now, with the commit index in
+// memory, unless the one on disk covers the current membership epoch and
+// the log index applied already. A restart applies the log up to the stored
+// commit index before it hears from any host, and holds the tentative
+// messages it stored again (restoreTentative) only if it finds what it
+// checked them against when it took them (saveTentative): the epoch they
+// were sealed in, and the applied index their order was bounded by
+// (holdTentative: maxOrderJump). The commit index is otherwise written
+// lazily, with the next write (handleReady).
+func (g *group) storeHeldCommit() error {
+	if g.storedCommit >= max(g.st.Epoch, g.st.Applied) {
 		return nil
 	}
 	hs, _, err := g.storage.mem.InitialState()

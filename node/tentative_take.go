@@ -331,9 +331,10 @@ func (g *group) saveTentative() {
 	var err error
 	if len(g.tentPut) > 0 {
 		// Held means shown again after a crash: the restart must reach
-		// the epoch the messages were taken in (holdTentative), though
-		// the commit index that says so is written lazily.
-		err = g.storeEpochCommit()
+		// the epoch the messages were taken in and the index they were
+		// checked against (holdTentative), though the commit index that
+		// says so is written lazily.
+		err = g.storeHeldCommit()
 	}
 	if err == nil {
 		err = g.tentStore.UpdateTentative(g.id[:], g.tentPut, g.tentDrop)

@@ -96,6 +96,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 			g.noLeaderSince = time.Now()
 		}
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
+		g.endRestoredHoldAsHost()
 	}
 	// After the leader is known: the answer to the append that made it
 	// known is the first time this node heard it.

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/state"
@@ -91,6 +92,22 @@ func (g *group) endRestoredHold(commit uint64) {
 	if !g.fromBackup || g.restoredTarget == 0 || commit < g.restoredTarget {
 		return
 	}
+	g.clearRestored(commit)
+}
+
+// endRestoredHoldAsHost clears the restored mark of a node that leads the
+// group. Held, it asks no one for a vote, so it was elected on its own vote
+// alone: it is the group's only voter, whose log is the group's, and no
+// other host will ever send it the append the hold waits for. Left marked,
+// it would stay so for good, and a restart once the group has a second
+// voter would leave the two refusing each other's votes.
+func (g *group) endRestoredHoldAsHost() {
+	if g.fromBackup && g.role == raft.StateLeader {
+		g.clearRestored(g.rn.BasicStatus().GetCommit())
+	}
+}
+
+func (g *group) clearRestored(commit uint64) {
 	if err := g.n.store.ClearRestored(g.id[:]); err != nil {
 		// Held on: the next Ready tries again.
 		g.n.log.Error().Err(err).Str("group", g.id.String()).Msg("cannot clear the restored mark of a group that caught up")

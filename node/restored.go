@@ -57,6 +57,11 @@ func (g *group) restoredHoldsElections(m *pb.Message) bool {
 	case pb.MsgTimeoutNow:
 		return true
 	case pb.MsgApp, pb.MsgHeartbeat:
+		if m.GetTerm() < g.term {
+			// A deposed host's, late: raft ignores it, and its commit
+			// index can lag the group's.
+			return false
+		}
 		if m.GetTerm() >= g.restoredHostTerm {
 			g.restoredHost, g.restoredHostTerm = m.GetFrom(), m.GetTerm()
 		}

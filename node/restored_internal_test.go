@@ -1,0 +1,42 @@
+package node
+
+import (
+	"testing"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// TestRestoredHoldIgnoresStaleHosts: an append or heartbeat of a term below
+// the restored node's own is one raft ignores (a deposed host's, late):
+// that host is no host this node follows, and its commit index, which can
+// lag the group's, is no target that says the node caught up. Noted, it
+// would end the hold early and open the node's vote to that host.
+func TestRestoredHoldIgnoresStaleHosts(t *testing.T) {
+	g := &group{fromBackup: true, term: 7}
+	msg := func(typ pb.MessageType, from, term, commit uint64) *pb.Message {
+		return &pb.Message{Type: typ.Enum(), From: proto.Uint64(from), To: proto.Uint64(9), Term: proto.Uint64(term), Commit: proto.Uint64(commit)}
+	}
+	if g.restoredHoldsElections(msg(pb.MsgApp, 2, 5, 3)) {
+		t.Fatal("an append is held")
+	}
+	if g.restoredHoldsElections(msg(pb.MsgHeartbeat, 2, 6, 3)) {
+		t.Fatal("a heartbeat is held")
+	}
+	if g.restoredTarget != 0 || g.restoredHost != 0 {
+		t.Errorf("a stale host's append set the target %d and the host %d", g.restoredTarget, g.restoredHost)
+	}
+	if !g.restoredHoldsElections(msg(pb.MsgVote, 2, 8, 0)) {
+		t.Error("the vote request of a stale host is granted")
+	}
+	// The host of the node's term or a later one counts.
+	if g.restoredHoldsElections(msg(pb.MsgApp, 3, 7, 40)) {
+		t.Fatal("an append is held")
+	}
+	if g.restoredTarget != 40 || g.restoredHost != 3 {
+		t.Errorf("the current host's append set the target %d and the host %d, want 40 and 3", g.restoredTarget, g.restoredHost)
+	}
+	if g.restoredHoldsElections(msg(pb.MsgVote, 3, 8, 0)) {
+		t.Error("the vote request of the host followed is dropped")
+	}
+}

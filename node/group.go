@@ -280,6 +280,7 @@ type group struct {
 	restoredTarget   uint64
 	restoredHost     uint64 // the latest host that sent an append or heartbeat since the restore
 	restoredHostTerm uint64 // its term
+	restoredAsHost   bool   // restoredTarget was set while this node led
 	// beyondLogHost is the last host whose heartbeat committed beyond
 	// this node's log, which the transport refuses before raft sees it
 	// (admit.go); safe from any goroutine.

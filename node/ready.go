@@ -96,8 +96,8 @@ func (g *group) handleReady(rd raft.Ready) error {
 			g.noLeaderSince = time.Now()
 		}
 		g.leader, g.role = rd.SoftState.Lead, rd.SoftState.RaftState
-		g.endRestoredHoldAsHost()
 	}
+	g.endRestoredHoldAsHost()
 	// After the leader is known: the answer to the append that made it
 	// known is the first time this node heard it.
 	g.noteTransferCampaign(rd.Messages)

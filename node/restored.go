@@ -100,16 +100,43 @@ func (g *group) endRestoredHold(commit uint64) {
 	g.clearRestored(commit)
 }
 
-// endRestoredHoldAsHost clears the restored mark of a node that leads the
-// group. Held, it asks no one for a vote, so it was elected on its own vote
-// alone: it is the group's only voter, whose log is the group's, and no
-// other host will ever send it the append the hold waits for. Left marked,
-// it would stay so for good, and a restart once the group has a second
-// voter would leave the two refusing each other's votes.
+// endRestoredHoldAsHost ends the hold of a node that leads the group.
+// Held, it asks no one for a vote, so it was elected on its own vote alone,
+// as the only voter of its configuration, and no other host will ever send
+// it the append the hold waits for: left marked, it stayed so for good, and
+// a restart once the group had a second voter left the two refusing each
+// other's votes. Its configuration may be older than the group's, though
+// (voters promoted after the backup), and then its election was no
+// election, so the hold does not end at once: once its configuration has
+// another voter, the target is the index after its commit index, which
+// commits only with that voter's acknowledgement of this node's log
+// (endRestoredHold).
 func (g *group) endRestoredHoldAsHost() {
-	if g.fromBackup && g.role == raft.StateLeader {
-		g.clearRestored(g.rn.BasicStatus().GetCommit())
+	if !g.fromBackup {
+		return
 	}
+	if g.role != raft.StateLeader {
+		if g.restoredAsHost {
+			// Deposed first: the next host's append sets the target.
+			g.restoredTarget, g.restoredAsHost = 0, false
+		}
+		return
+	}
+	if g.restoredTarget != 0 || g.confState == nil {
+		return
+	}
+	voters := 0
+	for _, ids := range [][]uint64{g.confState.GetVoters(), g.confState.GetVotersOutgoing()} {
+		for _, id := range ids {
+			if id != g.raftID {
+				voters++
+			}
+		}
+	}
+	if voters == 0 {
+		return
+	}
+	g.restoredTarget, g.restoredAsHost = g.rn.BasicStatus().GetCommit()+1, true
 }
 
 func (g *group) clearRestored(commit uint64) {

@@ -35,11 +35,13 @@ const reasonRestoredVote = "election message of a restored group"
 // this node, restored and not caught up, must not step. It also notes the
 // commit index of the first append a host sends it, and the latest host
 // that sent it one (or a heartbeat, refused or not: beyondLogHost): that
-// host's requests for its vote are granted as raft grants them. A host that finds a member lacking entries it acknowledged
-// steps down, so that a new term resets what raft believes the member
-// holds (lostlog.go), and where no other voter can host, as in a group of
-// two, it is elected again only with this node's vote. Its log holds
-// every entry this node acknowledged to it.
+// host's requests for its vote are granted as raft grants them. A host
+// that finds a member lacking entries it acknowledged steps down, so that
+// a new term resets what raft believes the member holds (lostlog.go), and
+// where no other voter can host, as in a group of two, it is elected again
+// only with this node's vote. Its log holds every entry this node
+// acknowledged to it. So are those of the other voter of a group of two
+// (onlyOtherVoter).
 //
 // Not covered: a vote this node cast, before it was lost, for a host of a
 // later term that then died before it sent this node anything, while the

@@ -5,6 +5,9 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
 )
 
 // TestRestoredHoldIgnoresStaleHosts: an append or heartbeat of a term below
@@ -13,7 +16,13 @@ import (
 // lag the group's, is no target that says the node caught up. Noted, it
 // would end the hold early and open the node's vote to that host.
 func TestRestoredHoldIgnoresStaleHosts(t *testing.T) {
-	g := &group{fromBackup: true, term: 7}
+	// Three voters, so that no vote is granted as the other voter's of a
+	// group of two (onlyOtherVoter).
+	st := state.New(crypto.GroupID{})
+	for i := range 3 {
+		st.Members[[32]byte{byte(i + 1)}] = &state.Member{Voter: true}
+	}
+	g := &group{fromBackup: true, term: 7, st: st, n: &Node{}}
 	msg := func(typ pb.MessageType, from, term, commit uint64) *pb.Message {
 		return &pb.Message{Type: typ.Enum(), From: proto.Uint64(from), To: proto.Uint64(9), Term: proto.Uint64(term), Commit: proto.Uint64(commit)}
 	}

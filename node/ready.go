@@ -71,7 +71,11 @@ func (g *group) handleReady(rd raft.Ready) error {
 			g.fig.committed.Add(c - last)
 			g.fig.commitSeen = c
 		}
-		g.endRestoredHold(hs.GetCommit())
+	}
+	if g.fromBackup {
+		// Each Ready, not only when the commit index moves: the target
+		// may be at or below the index restored (restored.go).
+		g.endRestoredHold(g.rn.BasicStatus().GetCommit())
 	}
 	// Into memory only once in the store: an entry raft reads below the
 	// memory's first index must be in the store (see logStore).

@@ -151,9 +151,27 @@ func testPromotionLag(t *testing.T, seed int64, restart bool) {
 		toVouching := c.Member(vouching).URL
 		c.net.SetLink(c.Member(lagging).URL, toVouching, simnet.LinkConfig{Drop: 1})
 		c.start(lagging)
+		// The precondition, as for the cut-off case below: on a loaded
+		// machine placement may have promoted node 3 for a moment before
+		// node 2 crashed (seen in a full -race run: a fourth voter at one
+		// index, node 2 crashed 0.1 s later), so that node 2's own log
+		// makes node 3 a voter, and node 2 follows it without refusing
+		// anything. Nothing else tells node 2 that node 3 votes: its
+		// leader messages are refused, node 1's lost.
+		var already map[int]bool
 		c.Eventually(t, time.Minute, "node2 to refuse node3's leader messages", func() bool {
-			return c.Node(lagging).Status().Rejected["leader message from a non-voter"] > 0
+			if c.Node(lagging).Status().Rejected["leader message from a non-voter"] > 0 {
+				return true
+			}
+			if v, _ := c.voterSet(lagging); v[promoted] {
+				already = v
+				return true
+			}
+			return false
 		})
+		if already != nil {
+			t.Skipf("node2's own log made node3 a voter (voters %v): placement promoted it for a moment before node2 crashed, as on a loaded machine", already)
+		}
 		c.net.SetLink(c.Member(lagging).URL, toVouching, simnet.LinkConfig{Latency: middle.latency(lagging, vouching)})
 	} else {
 		// The precondition of the test: node 2 missed all of it, and

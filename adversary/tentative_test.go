@@ -1,6 +1,7 @@
 package adversary
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -94,24 +95,30 @@ func (g *group) tentative(signer *identity.Identity, to int, order uint64, frame
 // message.
 func (g *group) epochOf(i int) uint64 {
 	g.t.Helper()
-	es := g.log(0)
-	for k := len(es) - 1; k >= 0; k-- {
-		env, err := crypto.Verify(es[k].Frame)
-		if err != nil || env.Type != crypto.TypeChat || env.Sender != g.pub(i).Sign {
-			continue
+	// Node i's message committed on node i, by a majority that node0 may
+	// not be part of yet (CI: node0's log did not hold it yet).
+	var epoch uint64
+	g.c.Eventually(g.t, 30*time.Second, fmt.Sprintf("a chat message of node%d in node0's log", i), func() bool {
+		es := g.log(0)
+		for k := len(es) - 1; k >= 0; k-- {
+			env, err := crypto.Verify(es[k].Frame)
+			if err != nil || env.Type != crypto.TypeChat || env.Sender != g.pub(i).Sign {
+				continue
+			}
+			var b state.ChatBody
+			if err := state.Decode(env.Payload, &b); err != nil {
+				g.t.Fatal(err)
+			}
+			info, err := crypto.ReadSealed(b.Sealed)
+			if err != nil {
+				g.t.Fatal(err)
+			}
+			epoch = info.Epoch
+			return true
 		}
-		var b state.ChatBody
-		if err := state.Decode(env.Payload, &b); err != nil {
-			g.t.Fatal(err)
-		}
-		info, err := crypto.ReadSealed(b.Sealed)
-		if err != nil {
-			g.t.Fatal(err)
-		}
-		return info.Epoch
-	}
-	g.t.Fatalf("no chat message of node%d in the log", i)
-	return 0
+		return false
+	})
+	return epoch
 }
 
 // shown returns how many times node i lists a message whose text has

@@ -227,6 +227,11 @@ type GroupStatus struct {
 	// none): it says what this node asked for and from where it reads
 	// again (docs/PROTOCOL.md, "Forward secrecy").
 	Keys *KeysAlert `json:"keys,omitempty"`
+	// Restored is set while this node's copy of the group, put back from
+	// a backup, catches up: until then it takes part in no election
+	// (docs/PROTOCOL.md, "A member restored from a backup"). It says so
+	// in words.
+	Restored string `json:"restored,omitempty"`
 	// NoPrekey names the members (by name, or by id when they have none)
 	// that have no valid prekey in the log: while any is listed, new
 	// sender keys are sealed to the members' identity keys, which a thief

@@ -148,6 +148,7 @@ func (g *group) clearRestored(commit uint64) {
 		return
 	}
 	g.fromBackup = false
+	g.publishDue = true // status says so no more
 	g.n.log.Info().Str("group", g.id.String()).Uint64("index", commit).
 		Msg("this node's copy of the group, restored from a backup, has caught up: it takes part in elections again")
 }
@@ -172,4 +173,13 @@ func (g *group) onlyOtherVoter(id uint64) bool {
 		}
 	}
 	return false
+}
+
+// restoredText is what status says of a group restored from a backup that
+// has not caught up yet, or "".
+func (v *view) restoredText() string {
+	if !v.restored {
+		return ""
+	}
+	return "this node's copy of the group was restored from a backup: it votes for no new host (but the one it follows) and asks for no vote until it has caught up with a host"
 }

@@ -75,6 +75,12 @@ func TestRestoredVoterCannotLoseMessages(t *testing.T) {
 		return false
 	})
 
+	// Status says why A takes no part (asked while the host is away, so
+	// A cannot have caught up yet).
+	if st, ok := c.Status(a); !ok || st.Restored == "" {
+		t.Errorf("the restored A's status does not say it was restored (ok %v): %+v", ok, st.Restored)
+	}
+
 	c.start(h)
 	want := append([]string{during.ID}, five...)
 	for i := range c.Size() {
@@ -91,9 +97,10 @@ func TestRestoredVoterCannotLoseMessages(t *testing.T) {
 			return true
 		})
 	}
-	c.Eventually(t, 30*time.Second, "the restored A to take part in elections again", func() bool {
+	c.Eventually(t, 30*time.Second, "the restored A to take part in elections again, and its status to say so no more", func() bool {
 		hold, err := node.RestoredHold(c.Node(a), c.GroupID)
-		return err == nil && !hold
+		st, ok := c.Status(a)
+		return err == nil && !hold && ok && st.Restored == ""
 	})
 }
 

@@ -53,6 +53,9 @@ type view struct {
 	fork   *api.ForkAlert
 	censor *api.CensorAlert
 	keys   *api.KeysAlert // this node lost its keys (keys_group.go)
+	// restored is set while the group, restored from a backup, catches
+	// up (restored.go).
+	restored bool
 	// noPrekey are the members with no valid prekey in the log
 	// (keys_group.go), for status; empty unless this node is a member.
 	noPrekey []string
@@ -203,6 +206,7 @@ func (g *group) publish() {
 	}
 	v.censor = g.censorAlert(v)
 	v.keys = g.keysAlert
+	v.restored = g.fromBackup
 	if v.self && !g.left {
 		v.noPrekey = g.prekeyGaps()
 	}
@@ -243,7 +247,7 @@ func (g *group) status() GroupStatus {
 	gs := GroupStatus{
 		GroupID: g.id.String(), Name: v.name, Term: v.term, Role: v.role,
 		Committed: v.applied, Queued: v.queued, Held: v.held, Preference: []string{}, Members: []Member{}, Edges: []Edge{},
-		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt, Keys: v.keys,
+		Settings: settingsOf(v.settings), Admin: v.admin, CanInvite: v.canInvite, Fork: v.fork, Censorship: v.censor, JoinedAt: v.joinedAt, Keys: v.keys, Restored: v.restoredText(),
 		NoPrekey: v.noPrekey, ForwardSecrecy: v.self && v.role != "left" && len(v.noPrekey) == 0,
 		RemovedBy: v.removedBy, RemovedByName: v.removedByName,
 	}

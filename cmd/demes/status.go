@@ -126,6 +126,9 @@ func printGroupStatus(w io.Writer, g api.GroupStatus) {
 	if k := g.Keys; k != nil {
 		fmt.Fprintf(w, "  KEYS: %s\n", clean(k.Message, " "))
 	}
+	if g.Restored != "" {
+		fmt.Fprintf(w, "  RESTORED: %s\n", clean(g.Restored, " "))
+	}
 	if g.Host == "" && g.Fork == nil && g.Role != "left" && nobodyOnline(g) {
 		// After a long absence the others may all have moved: say what
 		// brings this node back.

@@ -16,13 +16,13 @@ import (
 // from its backup and votes for the third), and one that forgot its vote
 // can vote twice in a term. So until it has caught up, the restored node
 // takes part in no election: it asks for no vote, grants none but to the
-// host it follows since the restore (below), and takes no leadership
-// handed to it. Caught up means its log reaches
-// the commit index of the first append a host sent it after the restore:
-// that host holds every entry committed before its term (raft's election
-// rule) and every one committed in it, so the log this node reaches then
-// holds every committed entry it ever acknowledged. The mark is then
-// cleared from the store.
+// host it follows since the restore and to the other voter of a group of
+// two (below), and takes no leadership handed to it. Caught up means its
+// log reaches the commit index of the first append a host sent it after
+// the restore: that host holds every entry committed before its term
+// (raft's election rule) and every one committed in it, so the log this
+// node reaches then holds every committed entry it ever acknowledged. The
+// mark is then cleared from the store.
 //
 // Meanwhile the group works as with one voter offline: it commits if the
 // others are a majority, and if they are not, it waits for a member that
@@ -40,8 +40,8 @@ const reasonRestoredVote = "election message of a restored group"
 // a new term resets what raft believes the member holds (lostlog.go), and
 // where no other voter can host, as in a group of two, it is elected again
 // only with this node's vote. Its log holds every entry this node
-// acknowledged to it. So are those of the other voter of a group of two
-// (onlyOtherVoter).
+// acknowledged to it. So do the requests of the other voter of a group of
+// two (onlyOtherVoter), which holds every committed entry.
 //
 // Not covered: a vote this node cast, before it was lost, for a host of a
 // later term that then died before it sent this node anything, while the

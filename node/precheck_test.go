@@ -140,29 +140,17 @@ func TestPrecheckLeavesOwnMessages(t *testing.T) {
 	c.Stop(2)
 	ctx := ctxT(t, 60*time.Second)
 	const queued = 64
-	want := map[string]bool{}
+	var want []string
 	for k := range queued {
 		m, err := c.Node(0).Send(ctx, c.GroupID, fmt.Sprintf("queued %d", k), 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		want[m.ID] = true
+		want = append(want, m.ID)
 	}
 	c.start(1)
 	c.start(2)
-	c.Eventually(t, 30*time.Second, "node0 to list its queued messages committed", func() bool {
-		ms, err := c.Committed(0)
-		if err != nil {
-			return false
-		}
-		n := 0
-		for _, m := range ms {
-			if want[m.ID] {
-				n++
-			}
-		}
-		return n == queued
-	})
+	c.Eventually(t, 30*time.Second, "node0 to list its queued messages committed", func() bool { return c.listsAll(0, want) })
 	st, err := node.GroupLogStats(c.Node(0), c.GroupID)
 	if err != nil {
 		t.Fatal(err)
@@ -174,17 +162,23 @@ func TestPrecheckLeavesOwnMessages(t *testing.T) {
 		t.Errorf("precheck's workers were handed %d of node0's own messages to open, want 0", st.OwnAhead)
 	}
 	// The members that did not seal them open them ahead as usual.
-	c.Eventually(t, 30*time.Second, "node1 to list node0's queued messages", func() bool {
-		ms, err := c.Committed(1)
-		if err != nil {
+	c.Eventually(t, 30*time.Second, "node1 to list node0's queued messages", func() bool { return c.listsAll(1, want) })
+}
+
+// listsAll reports whether node i lists every message of ids as committed.
+func (c *cluster) listsAll(i int, ids []string) bool {
+	ms, err := c.Committed(i)
+	if err != nil {
+		return false
+	}
+	listed := make(map[string]bool, len(ms))
+	for _, m := range ms {
+		listed[m.ID] = true
+	}
+	for _, id := range ids {
+		if !listed[id] {
 			return false
 		}
-		n := 0
-		for _, m := range ms {
-			if want[m.ID] {
-				n++
-			}
-		}
-		return n == queued
-	})
+	}
+	return true
 }

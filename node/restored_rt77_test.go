@@ -1,14 +1,11 @@
 package node_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
-	"github.com/demes/demes/node/store"
 )
 
 // TestRestoredHostOfAGroupOfTwo: in a group of two, the host is lost and
@@ -30,17 +27,7 @@ func TestRestoredHostOfAGroupOfTwo(t *testing.T) {
 	c.sendCommitted(h, "before the backup", 10*time.Second)
 	c.converged(1)
 
-	backup := filepath.Join(t.TempDir(), "store.db")
-	out, err := os.Create(backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Node(h).BackupStore(out, func(int64) {}); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	backup := c.backupStore(h)
 	c.sendCommitted(h, "after the backup", 10*time.Second)
 	c.converged(2)
 	if c.Host() != h {
@@ -49,16 +36,7 @@ func TestRestoredHostOfAGroupOfTwo(t *testing.T) {
 
 	// The host lost and restored from its backup.
 	c.Crash(h)
-	b, err := os.ReadFile(backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.Member(h).Dir, "store.db"), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.MarkRestored(filepath.Join(c.Member(h).Dir, "store.db")); err != nil {
-		t.Fatal(err)
-	}
+	c.restoreStore(h, backup)
 	c.start(h)
 	c.sendCommitted(f, "after the restore", 60*time.Second)
 	c.Eventually(t, 30*time.Second, "the restored member to take part in elections again", func() bool {
@@ -81,29 +59,10 @@ func TestRestoredSoleVoterEndsItsHold(t *testing.T) {
 	}
 	c.GroupID = g.GroupID
 	c.sendCommitted(0, "before the backup", 10*time.Second)
-	backup := filepath.Join(t.TempDir(), "store.db")
-	out, err := os.Create(backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Node(0).BackupStore(out, func(int64) {}); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	backup := c.backupStore(0)
 	c.sendCommitted(0, "after the backup", 10*time.Second)
 	c.Crash(0)
-	b, err := os.ReadFile(backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.Member(0).Dir, "store.db"), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.MarkRestored(filepath.Join(c.Member(0).Dir, "store.db")); err != nil {
-		t.Fatal(err)
-	}
+	c.restoreStore(0, backup)
 	c.start(0)
 	c.sendCommitted(0, "after the restore", 30*time.Second)
 

@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,17 +33,7 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 	c.Eventually(t, 30*time.Second, "the follower to hold the first message", func() bool {
 		return c.shows(f, "before the backup")
 	})
-	backup := filepath.Join(t.TempDir(), "store.db")
-	out, err := os.Create(backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Node(f).BackupStore(out, func(int64) {}); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
+	backup := c.backupStore(f)
 	for i := range 3 {
 		c.send(h, fmt.Sprintf("after the backup %d", i), 10*time.Second)
 	}
@@ -50,18 +41,7 @@ func TestRestoredVoterCatchesUpUnderTheSameHost(t *testing.T) {
 		return c.shows(f, "after the backup 2")
 	})
 	c.Stop(f)
-	b, err := os.ReadFile(backup)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(c.Member(f).Dir, "store.db"), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// As demes restore does: its groups hold their votes until they
-	// caught up (restored.go).
-	if err := store.MarkRestored(filepath.Join(c.Member(f).Dir, "store.db")); err != nil {
-		t.Fatal(err)
-	}
+	c.restoreStore(f, backup)
 	before, _ := c.Status(h)
 	c.start(f)
 	if c.shows(f, "after the backup 2") {
@@ -116,4 +96,29 @@ func TestLostLogOfAnEarlierTerm(t *testing.T) {
 		}
 		return to != 0
 	})
+}
+
+// backupStore returns a copy of node i's store, taken while it runs, as
+// demes backup takes it.
+func (c *cluster) backupStore(i int) []byte {
+	c.t.Helper()
+	var b bytes.Buffer
+	if _, err := c.Node(i).BackupStore(&b, func(int64) {}); err != nil {
+		c.t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// restoreStore puts backup back as the store of node i, which is down, and
+// marks it restored, as demes restore does: its groups hold their votes
+// until they caught up (restored.go).
+func (c *cluster) restoreStore(i int, backup []byte) {
+	c.t.Helper()
+	path := filepath.Join(c.Member(i).Dir, "store.db")
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := store.MarkRestored(path); err != nil {
+		c.t.Fatal(err)
+	}
 }

@@ -2,16 +2,11 @@ package node_test
 
 import (
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
-	"github.com/demes/demes/node/store"
 )
 
 // TestRestoredVoterCannotLoseMessages: three voters; the host and A hold
@@ -32,11 +27,7 @@ func TestRestoredVoterCannotLoseMessages(t *testing.T) {
 	c.sendCommitted(h, "before the backup", 10*time.Second)
 	c.converged(1)
 
-	// A's backup, taken while it was stopped.
-	backup := t.TempDir()
-	c.Stop(a)
-	copyTree(t, c.Member(a).Dir, backup)
-	c.start(a)
+	backup := c.backupStore(a)
 
 	// B cut off: the five commit with the host and A alone.
 	c.net.Partition([]string{c.Member(b).URL}, []string{c.Member(h).URL, c.Member(a).URL})
@@ -47,13 +38,7 @@ func TestRestoredVoterCannotLoseMessages(t *testing.T) {
 
 	// A lost and restored, the host gone, B back.
 	c.Crash(a)
-	if err := os.RemoveAll(c.Member(a).Dir); err != nil {
-		t.Fatal(err)
-	}
-	copyTree(t, backup, c.Member(a).Dir)
-	if err := store.MarkRestored(filepath.Join(c.Member(a).Dir, "store.db")); err != nil {
-		t.Fatal(err)
-	}
+	c.restoreStore(a, backup)
 	c.Crash(h)
 	c.net.Heal()
 	c.start(a)
@@ -85,16 +70,7 @@ func TestRestoredVoterCannotLoseMessages(t *testing.T) {
 	want := append([]string{during.ID}, five...)
 	for i := range c.Size() {
 		c.Eventually(t, time.Minute, fmt.Sprintf("node%d to list the five acknowledged messages and B's", i), func() bool {
-			listed := map[string]bool{}
-			for _, m := range c.committed(i) {
-				listed[m.ID] = true
-			}
-			for _, id := range want {
-				if !listed[id] {
-					return false
-				}
-			}
-			return true
+			return c.listsAll(i, want)
 		})
 	}
 	c.Eventually(t, 30*time.Second, "the restored A to take part in elections again, and its status to say so no more", func() bool {
@@ -102,42 +78,4 @@ func TestRestoredVoterCannotLoseMessages(t *testing.T) {
 		st, ok := c.Status(a)
 		return err == nil && !hold && ok && st.Restored == ""
 	})
-}
-
-// copyTree copies the regular files under src to dst, which it creates.
-func copyTree(t *testing.T, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(src, path)
-		if err != nil {
-			return err
-		}
-		to := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(to, 0o700)
-		}
-		if !d.Type().IsRegular() {
-			return nil
-		}
-		in, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer in.Close()
-		out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(out, in); err != nil {
-			out.Close()
-			return err
-		}
-		return out.Close()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }

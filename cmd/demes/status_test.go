@@ -137,6 +137,30 @@ func Example_printGroupStatusCensored() {
 	//     Bob    70e4 647c 096f 1192  voter  online  -  host
 }
 
+// A group restored from a backup says, while it catches up, that it takes
+// part in no election.
+func Example_printGroupStatusRestored() {
+	printGroupStatus(os.Stdout, api.GroupStatus{
+		GroupID: "e5e5e5e5", Name: "delta", Host: bob.String(), Term: 6, Role: "follower", Committed: 12, HasQuorum: true,
+		Members: []api.Member{
+			{PublicID: alice.String(), Name: "Alice", Fingerprint: alice.Fingerprint(), Voter: true, Online: true, Self: true},
+			{PublicID: bob.String(), Name: "Bob", Fingerprint: bob.Fingerprint(), Voter: true, Online: true, Host: true},
+		},
+		Restored: "this node's copy of the group was restored from a backup: it votes for no new host (but the one it follows) and asks for no vote until it has caught up with a host",
+	})
+	// Output:
+	// group "delta" (e5e5e5e5)
+	//   RESTORED: this node's copy of the group was restored from a backup: it votes for no new host (but the one it follows) and asks for no vote until it has caught up with a host
+	//   host       Bob
+	//   term       6
+	//   this node  follower
+	//   quorum     yes
+	//   committed  12
+	//   members (2):
+	//     Alice  d341 d769 1e1e b07d  voter  online  -  you
+	//     Bob    70e4 647c 096f 1192  voter  online  -  host
+}
+
 // Messages the quota holds back say so, with the quota in force: not
 // "queued" alone, which sends a person looking at the network.
 func Example_printGroupStatusHeld() {

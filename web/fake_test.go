@@ -69,6 +69,9 @@ type fakeGroup struct {
 	keys           map[*fakeNode]*api.KeysAlert
 	forwardSecrecy bool
 	noPrekey       []string
+	// restored is what the members' nodes restored from a backup say
+	// while they catch up (fakekeys_test.go).
+	restored map[*fakeNode]string
 }
 
 type fakePending struct {

@@ -13,6 +13,7 @@ func (w *fakeWorld) keysStatusLocked(g *fakeGroup, n *fakeNode, gs *api.GroupSta
 		return
 	}
 	gs.Keys = g.keys[n]
+	gs.Restored = g.restored[n]
 	gs.ForwardSecrecy = g.forwardSecrecy && len(g.noPrekey) == 0
 	gs.NoPrekey = append([]string(nil), g.noPrekey...)
 }
@@ -37,5 +38,18 @@ func (w *fakeWorld) setPrekeys(gid string, forwardSecrecy bool, noPrekey ...stri
 	defer w.mu.Unlock()
 	g := w.groups[gid]
 	g.forwardSecrecy, g.noPrekey = forwardSecrecy, noPrekey
+	w.notifyStatusLocked(g)
+}
+
+// setRestored sets what n's node says of group gid while its copy, put
+// back from a backup, catches up ("": it has).
+func (w *fakeWorld) setRestored(gid string, n *fakeNode, text string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := w.groups[gid]
+	if g.restored == nil {
+		g.restored = map[*fakeNode]string{}
+	}
+	g.restored[n] = text
 	w.notifyStatusLocked(g)
 }

@@ -53,6 +53,41 @@ func TestBrowserKeysAlert(t *testing.T) {
 	a.WaitHidden("#banner-keys")
 }
 
+// TestBrowserRestoredAlert: while the node says its copy of the group was
+// restored from a backup and is catching up (it takes no part in choosing
+// a host until then), the page says so above the conversation in plain
+// words, and sending stays open; the banner goes once the node no longer
+// says it, and gives way to a fork's.
+func TestBrowserRestoredAlert(t *testing.T) {
+	w, gid := newFriends(t)
+	alice := w.node("alice")
+	a := openUI(t, startUI(t, alice, nil))
+	a.WaitFor("the send box", `() => !document.querySelector('#compose').disabled`)
+	if !webtest.Eval[bool](a, `document.querySelector('#banner-restored').hidden`) {
+		t.Fatal("the restored alert shows for a node that was not restored")
+	}
+
+	w.setRestored(gid, alice, "this node's copy of the group was restored from a backup: it votes for no new host (but the one it follows) and asks for no vote until it has caught up with a host")
+	a.WaitVisible("#banner-restored")
+	a.WaitText("#banner-restored", "restored from a backup. It is catching up with the group")
+	if role := webtest.Eval[string](a, `document.querySelector('#banner-restored').getAttribute('role')`); role != "status" {
+		t.Errorf("the restored alert has role %q, want status", role)
+	}
+	if webtest.Eval[bool](a, `document.querySelector('#compose').disabled`) {
+		t.Error("a restored copy disables sending")
+	}
+	a.Screenshot("restored-alert")
+
+	w.setRestored(gid, alice, "")
+	a.WaitHidden("#banner-restored")
+
+	w.setRestored(gid, alice, "restored")
+	a.WaitVisible("#banner-restored")
+	w.setAlerts(gid, alice, &api.ForkAlert{Index: 16, Message: "bob (the host) showed you and carol different histories of this group."}, nil)
+	a.WaitVisible("#banner-fork")
+	a.WaitHidden("#banner-restored")
+}
+
 // TestBrowserForwardSecrecy: the members list says, in words, whether new
 // keys are sealed to every member's prekey (forward secrecy) or who has
 // not published one yet; it says nothing when the node does not tell.

@@ -322,6 +322,10 @@ export function renderQuorumBanner() {
   // again: until then it cannot read what the members send.
   $('banner-keys').hidden = !(live && gs.keys && !gs.fork);
   $('banner-keys-text').textContent = gs && gs.keys ? gs.keys.message : '';
+  // A copy put back from a backup votes for no new host until it has
+  // caught up (docs/PROTOCOL.md): the member should know why, should the
+  // group wait on it.
+  $('banner-restored').hidden = !(live && gs.restored && !gs.fork);
   $('banner-quorum').hidden = !(live && gs.has_quorum === false && !gs.fork);
   // The node says how many voters are offline, when it knows.
   const why = gs && gs.waiting ? gs.waiting.charAt(0).toUpperCase() + gs.waiting.slice(1) + '.' : QUORUM_DEFAULT;

@@ -278,9 +278,10 @@ type group struct {
 	// index it must reach (restored.go).
 	fromBackup       bool
 	restoredTarget   uint64
-	restoredHost     uint64 // the latest host that sent an append or heartbeat since the restore
-	restoredHostTerm uint64 // its term
-	restoredAsHost   bool   // restoredTarget was set while this node led
+	restoredHost     uint64    // the latest host that sent an append or heartbeat since the restore
+	restoredHostTerm uint64    // its term
+	restoredAsHost   bool      // restoredTarget was set while this node led
+	restoredSince    time.Time // when this node started the group, restored
 	// beyondLogHost is the last host whose heartbeat committed beyond
 	// this node's log, which the transport refuses before raft sees it
 	// (admit.go); safe from any goroutine.

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
@@ -72,6 +74,38 @@ func (g *group) restoredHoldsElections(m *pb.Message) bool {
 		}
 	}
 	return false
+}
+
+// restoredSoloGrace is how long a group restored from a backup in which
+// this node is the only voter waits for word from the group before it
+// elects itself: see restoredHoldsTick.
+const restoredSoloGrace = 15 * time.Second
+
+// restoredHoldsTick reports whether raft's tick is held back at now: while
+// this node, restored and knowing no host, is the only voter of its
+// restored configuration, for restoredSoloGrace after the group started.
+// raft elects a lone voter on its own vote, with no message that the hold
+// on vote requests could drop. But the backup may be older than the
+// group's other voters: a group backed up while its creator was its only
+// member, joined by others since. Elected alone, the restored copy
+// committed what its person sent on a history the group never had, told
+// them it was in the order, and, having a host, refused the group's
+// traffic as a stranger's for good (TestRestoredSoleVoterAlone). Held, it
+// knows no host, so the traffic of a member that knows it is read, and it
+// catches up from it (catchup.go): the group's other members reach it
+// within a few retries when they are online. A group that really has no
+// other voter waits restoredSoloGrace once after a restore. Not covered:
+// a group that gained voters after the backup, all of them offline for
+// the whole grace (docs/PROTOCOL.md, "A member restored from a backup").
+func (g *group) restoredHoldsTick(now time.Time) bool {
+	if !g.fromBackup || g.leader != raft.None || g.restoredHost != 0 || now.Sub(g.restoredSince) >= restoredSoloGrace {
+		return false
+	}
+	// raft's own configuration, which decides whether it elects itself
+	// alone.
+	ids := g.rn.Status().Config.Voters.IDs()
+	_, self := ids[g.raftID]
+	return self && len(ids) == 1
 }
 
 // restoredSends returns msgs without this node's own vote and pre-vote

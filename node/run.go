@@ -98,9 +98,11 @@ func (g *group) run() {
 			// A halted group's raft stands still: no election, no
 			// heartbeat (fork.go).
 			if g.fork == nil {
-				g.rn.Tick()
-				g.tickTentative()
 				now := time.Now()
+				if !g.restoredHoldsTick(now) {
+					g.rn.Tick()
+				}
+				g.tickTentative()
 				g.probeLeader(now)
 				g.watchSilence(now)
 				g.markSilentPeers(now)

@@ -40,6 +40,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 		return nil, err
 	}
 	if g.fromBackup {
+		g.restoredSince = time.Now()
 		n.log.Warn().Str("group", gid.String()).Msg("this node's copy of the group was restored from a backup: it takes part in no election until it has caught up")
 	}
 	first, last, err := n.store.LogBounds(gid[:])

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -100,6 +101,12 @@ const restoredSoloGrace = 15 * time.Second
 func (g *group) restoredHoldsTick(now time.Time) bool {
 	if !g.fromBackup || g.leader != raft.None || g.restoredHost != 0 || now.Sub(g.restoredSince) >= restoredSoloGrace {
 		return false
+	}
+	if g.rn == nil {
+		// Starting (the first view): the state's voters, from which
+		// raft's configuration is about to be built.
+		vs := g.st.Voters()
+		return len(vs) == 1 && vs[0] == g.n.self.Sign
 	}
 	// raft's own configuration, which decides whether it elects itself
 	// alone.
@@ -214,6 +221,9 @@ func (g *group) onlyOtherVoter(id uint64) bool {
 func (v *view) restoredText() string {
 	if !v.restored {
 		return ""
+	}
+	if v.restoredAlone {
+		return fmt.Sprintf("this node's copy of the group was restored from a backup in which it is the group's only voter: it waits up to %d seconds to hear from the group's other members, who may have joined since, before it goes on alone", int(restoredSoloGrace.Seconds()))
 	}
 	return "this node's copy of the group was restored from a backup: it votes for no new host (but the one it follows) and asks for no vote until it has caught up with a host"
 }

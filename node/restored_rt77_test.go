@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,11 @@ func TestRestoredSoleVoterEndsItsHold(t *testing.T) {
 	c.Crash(0)
 	c.restoreStore(0, backup)
 	c.start(0)
+	// It waits for members who may have joined since the backup
+	// (restoredHoldsTick), and says so.
+	if gs, ok := c.Status(0); !ok || !strings.Contains(gs.Restored, "only voter") {
+		t.Errorf("status of the restored lone voter says %q, want that it waits as the only voter", gs.Restored)
+	}
 	c.sendCommitted(0, "after the restore", 30*time.Second)
 
 	// A second member joins and becomes a voter.

@@ -56,6 +56,9 @@ type view struct {
 	// restored is set while the group, restored from a backup, catches
 	// up (restored.go).
 	restored bool
+	// restoredAlone is set while it waits for its other members before
+	// it elects itself, its restored copy's only voter (restoredHoldsTick).
+	restoredAlone bool
 	// noPrekey are the members with no valid prekey in the log
 	// (keys_group.go), for status; empty unless this node is a member.
 	noPrekey []string
@@ -207,6 +210,7 @@ func (g *group) publish() {
 	v.censor = g.censorAlert(v)
 	v.keys = g.keysAlert
 	v.restored = g.fromBackup
+	v.restoredAlone = g.restoredHoldsTick(time.Now())
 	if v.self && !g.left {
 		v.noPrekey = g.prekeyGaps()
 	}

@@ -54,8 +54,8 @@ type peerLatency struct {
 	since       time.Time // when this node started pinging the peer
 	failedSince time.Time // the first failed ping since lastPong
 	gone        time.Time // the first report since lastPong that the peer's process is gone
-	silence     span      // the peer's last silence: its raft messages overdue (samples.go)
-	unanswered  span      // the peer's last silence to pings: no pong for a ping interval and more (samples.go)
+	silence     silences  // the peer's recent silences: its raft messages overdue (samples.go)
+	unanswered  silences  // the peer's recent silences to pings: no pong for a ping interval and more (samples.go)
 }
 
 // placementState is the group's side of placement: what it measured of

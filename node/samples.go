@@ -48,6 +48,53 @@ func (a span) overlap(b span) time.Duration {
 	return max(to.Sub(from), 0)
 }
 
+// silences are a member's recent silences of one kind, the oldest first,
+// none overlapping another. A member's last silence alone is not enough:
+// the pongs held through a silence do not all arrive at once. On a loaded
+// machine (two cores, race-enabled tests beside it) those of a 1.8 s hold
+// came over 200 to 400 ms, and a gap of a ping interval and more between
+// two of them was a new silence of a few milliseconds that replaced the
+// hold's; the pongs after it, in flight through the whole hold, then
+// overlapped no silence and were taken as samples of up to 2 s, and with
+// them the member's estimate (and the windows that scale with it, and
+// raft's ticks) rose to a second and more over links of 1 ms: 15 runs of
+// 24 of TestHeldHostKeepsRoundTrips failed so, four at once with three
+// busy loops beside them, and none of 24 with every silence kept.
+type silences []span
+
+// add records silence x, merged with the last recorded where they overlap
+// or touch (each kind is recorded in order, and a silence that goes on is
+// recorded again each tick, longer), and forgets those that ended more
+// than silenceMemory before now: no pong in flight through them can still
+// come (a ping is abandoned after peerRequestTimeout).
+func (s *silences) add(x span, now time.Time) {
+	if n := len(*s); n > 0 && !x.from.After((*s)[n-1].to) {
+		last := &(*s)[n-1]
+		if x.from.Before(last.from) {
+			last.from = x.from
+		}
+		if x.to.After(last.to) {
+			last.to = x.to
+		}
+	} else {
+		*s = append(*s, x)
+	}
+	i := 0
+	for i < len(*s) && now.Sub((*s)[i].to) > silenceMemory {
+		i++
+	}
+	*s = (*s)[i:]
+}
+
+// overlap returns how long trip overlaps the silences.
+func (s silences) overlap(trip span) time.Duration {
+	var d time.Duration
+	for _, x := range s {
+		d += trip.overlap(x)
+	}
+	return d
+}
+
 // noteRaftHeard records, on the group's goroutine, when each raft peer's
 // messages last arrived. It runs before any message is dropped (a deposed
 // host's, a halted group's): a member that sends is not silent, whatever
@@ -95,7 +142,7 @@ func (g *group) markSilentPeers(now time.Time) {
 		quiet := now.Sub(heard)
 		handedOver := m.RaftID != g.leader && g.pl.leaderSince.Sub(heard) <= due && !g.pl.leaderSince.Before(heard)
 		if quiet > due && quiet <= silenceMemory && !handedOver {
-			p.silence = span{heard.Add(due), now}
+			p.silence.add(span{heard.Add(due), now}, now)
 		}
 	}
 }
@@ -127,7 +174,7 @@ const silenceMemory = 10 * time.Second
 func (g *group) notePongGap(p *peerLatency, now time.Time) {
 	due := g.n.cfg.PingInterval + g.overdueAfter(p)
 	if !p.lastPong.IsZero() && now.Sub(p.lastPong) > due {
-		p.unanswered = span{p.lastPong.Add(due), now}
+		p.unanswered.add(span{p.lastPong.Add(due), now}, now)
 	}
 }
 
@@ -139,7 +186,7 @@ func (g *group) noteStall(now time.Time) {
 
 // measures reports whether the pong of sample s, from the member whose
 // latency is p, measured the network: whether less than half of its round
-// trip overlaps the member's last silences (to raft, to pings) and this
+// trip overlaps the member's recent silences (to raft, to pings) and this
 // node's last stall. It runs on the group's goroutine as the pong arrives,
 // which may be before the late tick of a stall that just ended is taken: a
 // tick overdue now counts as a stall to now.
@@ -149,6 +196,6 @@ func (g *group) measures(s rttSample, p *peerLatency, now time.Time) bool {
 		g.noteStall(now)
 	}
 	trip := span{s.sent, now}
-	blind := max(trip.overlap(p.silence), trip.overlap(p.unanswered)) + trip.overlap(g.pl.stall)
+	blind := max(p.silence.overlap(trip), p.unanswered.overlap(trip)) + trip.overlap(g.pl.stall)
 	return 2*blind < now.Sub(s.sent)
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // TestMeasuresLeavesOutSilences: a pong's round trip is a sample unless
-// more than half of it overlaps the member's last silence or this node's
+// more than half of it overlaps the member's silences or this node's
 // last stall, or this node's raft tick is overdue as it arrives (it stood
 // still and has yet to take the late tick).
 func TestMeasuresLeavesOutSilences(t *testing.T) {
@@ -35,7 +35,7 @@ func TestMeasuresLeavesOutSilences(t *testing.T) {
 		{"a third each", span{ago(time.Second), ago(600 * time.Millisecond)}, span{ago(400 * time.Millisecond), ago(200 * time.Millisecond)}, false},
 	} {
 		g.pl.stall = c.stall
-		if got := g.measures(trip, &peerLatency{silence: c.silence}, now); got != c.want {
+		if got := g.measures(trip, &peerLatency{silence: silences{c.silence}}, now); got != c.want {
 			t.Errorf("%s: measures = %v, want %v", c.name, got, c.want)
 		}
 	}
@@ -65,24 +65,24 @@ func TestFarMemberNotOverdue(t *testing.T) {
 	now := time.Now()
 	g.pl.raftHeard = map[uint64]time.Time{state.RaftID(far): now.Add(-150 * time.Millisecond)}
 	g.markSilentPeers(now)
-	if p.silence != (span{}) {
-		t.Fatalf("a member 160 ms away, heard 150 ms ago, was counted silent: %+v", p.silence)
+	if lastSilence(p.silence) != (span{}) {
+		t.Fatalf("a member 160 ms away, heard 150 ms ago, was counted silent: %+v", lastSilence(p.silence))
 	}
 	heard := now.Add(-400 * time.Millisecond)
 	g.pl.raftHeard[state.RaftID(far)] = heard
 	g.markSilentPeers(now)
 	// Silent from when it was overdue: two of its round trips after it
 	// was last heard.
-	if p.silence != (span{heard.Add(320 * time.Millisecond), now}) {
-		t.Fatalf("a member 160 ms away, heard 400 ms ago, was not counted silent for the last 80 ms: %+v", p.silence)
+	if lastSilence(p.silence) != (span{heard.Add(320 * time.Millisecond), now}) {
+		t.Fatalf("a member 160 ms away, heard 400 ms ago, was not counted silent for the last 80 ms: %+v", lastSilence(p.silence))
 	}
 	// Long silent: no longer counted (it may have stopped talking to this
 	// node for another reason: the host moved).
-	p.silence = span{}
+	p.silence = nil
 	g.pl.raftHeard[state.RaftID(far)] = now.Add(-silenceMemory - time.Second)
 	g.markSilentPeers(now)
-	if p.silence != (span{}) {
-		t.Fatalf("a member silent for longer than silenceMemory was counted silent: %+v", p.silence)
+	if lastSilence(p.silence) != (span{}) {
+		t.Fatalf("a member silent for longer than silenceMemory was counted silent: %+v", lastSilence(p.silence))
 	}
 	// And forgotten, as a departed member is.
 	if _, ok := g.pl.raftHeard[state.RaftID(far)]; ok {
@@ -107,13 +107,13 @@ func TestHandoverIsNoSilence(t *testing.T) {
 
 	g.pl.leaderSince = heard.Add(30 * time.Millisecond) // a handover
 	g.markSilentPeers(now)
-	if p.silence != (span{}) {
-		t.Fatalf("the host that handed over was counted silent: %+v", p.silence)
+	if lastSilence(p.silence) != (span{}) {
+		t.Fatalf("the host that handed over was counted silent: %+v", lastSilence(p.silence))
 	}
 	g.pl.leaderSince = heard.Add(300 * time.Millisecond) // a cut, then an election
 	g.markSilentPeers(now)
-	if want := (span{heard.Add(2 * LAN.heartbeat()), now}); p.silence != want {
-		t.Fatalf("the host cut off: silence %+v, want %+v", p.silence, want)
+	if want := (span{heard.Add(2 * LAN.heartbeat()), now}); lastSilence(p.silence) != want {
+		t.Fatalf("the host cut off: silence %+v, want %+v", lastSilence(p.silence), want)
 	}
 }
 
@@ -127,13 +127,13 @@ func TestPongGap(t *testing.T) {
 	p := &peerLatency{lastPong: now.Add(-1050 * time.Millisecond)}
 	p.est.Add(10)
 	g.notePongGap(p, now)
-	if p.unanswered != (span{}) {
-		t.Fatalf("a pong 1.05 s after the last, pings a second apart, marked a silence: %+v", p.unanswered)
+	if lastSilence(p.unanswered) != (span{}) {
+		t.Fatalf("a pong 1.05 s after the last, pings a second apart, marked a silence: %+v", lastSilence(p.unanswered))
 	}
 	p.lastPong = now.Add(-3 * time.Second)
 	g.notePongGap(p, now)
-	if want := (span{p.lastPong.Add(time.Second + 2*LAN.heartbeat()), now}); p.unanswered != want {
-		t.Fatalf("no pong for 3 s: silence %+v, want %+v", p.unanswered, want)
+	if want := (span{p.lastPong.Add(time.Second + 2*LAN.heartbeat()), now}); lastSilence(p.unanswered) != want {
+		t.Fatalf("no pong for 3 s: silence %+v, want %+v", lastSilence(p.unanswered), want)
 	}
 	// The pings in flight through it are no samples; one sent after it
 	// ended is.
@@ -143,6 +143,43 @@ func TestPongGap(t *testing.T) {
 	if !g.measures(rttSample{ok: true, sent: now.Add(time.Millisecond)}, p, now.Add(3*time.Millisecond)) {
 		t.Fatal("a ping sent after the silence was left out")
 	}
+}
+
+// TestHoldPongsTrickleIn: the pongs held through a member's silence come
+// over hundreds of milliseconds on a loaded machine, and a gap between two
+// of them is a silence of its own; the pongs after it, in flight through
+// the whole hold, are still no samples.
+func TestHoldPongsTrickleIn(t *testing.T) {
+	g := &group{n: &Node{cfg: Config{PingInterval: 100 * time.Millisecond}}, timing: LAN}
+	now := time.Now()
+	ago := func(d time.Duration) time.Time { return now.Add(-d) }
+	p := &peerLatency{}
+	p.est.Add(1)
+	// The first pong after a hold of 1.8 s.
+	p.lastPong = ago(2100 * time.Millisecond)
+	g.notePongGap(p, ago(250*time.Millisecond))
+	// The next a quarter of a second later: a gap of its own.
+	p.lastPong = ago(250 * time.Millisecond)
+	g.notePongGap(p, now)
+	if g.measures(rttSample{ok: true, sent: ago(1700 * time.Millisecond)}, p, now) {
+		t.Fatal("a pong in flight through the hold, after a gap, was taken for a sample")
+	}
+	if got := len(p.unanswered); got != 2 {
+		t.Fatalf("the hold and the gap after it: %d silences recorded, want 2: %+v", got, p.unanswered)
+	}
+	// Forgotten once no pong in flight through it can come.
+	g.notePongGap(p, now.Add(silenceMemory+time.Second))
+	if got := len(p.unanswered); got != 1 {
+		t.Fatalf("%d silences kept after silenceMemory, want the last one: %+v", got, p.unanswered)
+	}
+}
+
+// lastSilence returns the last of s, or the zero span.
+func lastSilence(s silences) span {
+	if len(s) == 0 {
+		return span{}
+	}
+	return s[len(s)-1]
 }
 
 // votersOf returns the state of group gid with ids as its voters.

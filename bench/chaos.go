@@ -29,6 +29,9 @@ type ChaosOptions struct {
 	// reactions the schedules send) from the stored board, not from the
 	// messages they read again.
 	StoredBoard bool
+	// Restore adds backups and restores to the schedules
+	// (chaos.Options.Restore).
+	Restore bool
 	// Progress, when set, receives a line per schedule.
 	Progress io.Writer
 }
@@ -45,7 +48,7 @@ type ChaosResult struct {
 	// Elapsed is each schedule's run time.
 	Elapsed Samples
 	// Totals over all schedules.
-	Sent, Acked, Queued, Failed, Delivered, Reactions, Crashes, HostKills int
+	Sent, Acked, Queued, Failed, Delivered, Reactions, Crashes, HostKills, Restores int
 	// StoredBoard is ChaosOptions.StoredBoard, for the note.
 	StoredBoard bool
 }
@@ -61,6 +64,9 @@ func (r ChaosResult) Figures() []Figure {
 	}
 	if r.StoredBoard {
 		f.Note += "; restarts from the stored board (a snapshot every 8 entries, 4 messages in memory)"
+	}
+	if r.Restores > 0 {
+		f.Note += fmt.Sprintf("; %d stores put back from a backup", r.Restores)
 	}
 	d := durationFigure("chaos: one schedule, run to checked", "s", r.Elapsed, 0, 0)
 	return []Figure{f, d}
@@ -87,7 +93,7 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 		}
 		seed := o.FirstSeed + int64(k)
 		start := time.Now()
-		co := chaos.Options{Seed: seed, Nodes: o.Nodes, Churn: o.Churn}
+		co := chaos.Options{Seed: seed, Nodes: o.Nodes, Churn: o.Churn, Restore: o.Restore}
 		if o.StoredBoard {
 			co.SnapshotEntries, co.SnapshotKeep, co.MessageWindow = 8, 2, 4
 		}
@@ -106,6 +112,7 @@ func Chaos(ctx context.Context, o ChaosOptions) (ChaosResult, error) {
 		r.Reactions += rep.Reactions
 		r.Crashes += rep.Crashes
 		r.HostKills += rep.HostKills
+		r.Restores += rep.Restores
 		var v *chaos.Violation
 		switch {
 		case errors.As(err, &v):

@@ -23,6 +23,7 @@ type benchOptions struct {
 	duration, jitter                     time.Duration
 	progress                             io.Writer
 	checkpoints, churn, storedBoard      bool
+	restore                              bool // chaos: backups and restores
 	nodes, history                       int
 	seed                                 int64
 	transport                            bench.Transport
@@ -72,6 +73,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.IntVar(&o.nodes, "nodes", 3, "chaos: the group's size")
 	f.IntVar(&o.history, "history", 100_000, "history: how many messages the group gets")
 	f.BoolVar(&o.churn, "churn", false, "chaos: membership changes during the faults (members join, leave, one is away for most of the schedule)")
+	f.BoolVar(&o.restore, "restore", false, "chaos: backups and restores during the faults (a crashed member's store put back to an earlier backup, as demes restore does)")
 	f.BoolVar(&o.storedBoard, "stored-board", false, "chaos: a snapshot every 8 entries and 4 messages in memory, so that restarts take the reactions from the stored board")
 	f.BoolVar(&o.checkpoints, "checkpoints", false, "scale: keep the members' transcript checkpoints on (off by default so that the figures measure messages; see docs/BENCHMARKS.md)")
 	transport := f.String("transport", string(bench.HTTP), "latency, failover, throughput: how the nodes talk: `http`, p2p (libp2p on loopback) or p2p-relay (libp2p through a circuit relay; latency only)")
@@ -322,7 +324,7 @@ func benchElection(ctx context.Context, o benchOptions) ([]bench.Figure, error) 
 // benchChaos runs node/chaos's random fault schedules and checks the
 // delivery guarantees after each.
 func benchChaos(ctx context.Context, o benchOptions) ([]bench.Figure, error) {
-	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Nodes: o.nodes, Churn: o.churn, StoredBoard: o.storedBoard, Progress: o.progress})
+	r, err := bench.Chaos(ctx, bench.ChaosOptions{Schedules: o.schedules, FirstSeed: o.seed, Parallel: o.parallel, Nodes: o.nodes, Churn: o.churn, StoredBoard: o.storedBoard, Restore: o.restore, Progress: o.progress})
 	for _, v := range append(r.Violations, r.Errors...) {
 		if o.progress != nil {
 			fmt.Fprintf(o.progress, "demes: %v\n", v)

@@ -41,6 +41,7 @@ type reactResult struct {
 	emoji  string
 	out    outcome
 	err    error
+	done   time.Time // when the reaction's post returned (restore.go)
 }
 
 // reactTarget returns the message node from last had acknowledged, "" if
@@ -75,6 +76,7 @@ func (r *runner) react(ctx context.Context, from int, target, emoji string, wait
 			return n.Post(ctx, r.c.GroupID, content.Content{Kind: content.Reaction, Ref: &ref, Emoji: emoji}, wait)
 		})
 	}
+	res.done = time.Now()
 	r.mu.Lock()
 	r.reacts = append(r.reacts, res)
 	r.mu.Unlock()

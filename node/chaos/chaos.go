@@ -8,9 +8,11 @@
 // of [Options.Seed] (see [Schedule]): host kills, follower crashes and
 // restarts from the store, restarts of every node at once, partitions
 // (one-way ones too), link delay, loss and duplication, while members send
-// messages. Then it heals the network, restarts every crashed node, waits
-// for the group to settle, restarts every node once more from its store,
-// and checks (check.go, a pure function of what the run observed):
+// messages; with [Options.Restore], it also takes backups of members' stores
+// and puts a crashed member's store back to its latest backup, one member
+// held as restored at a time (restore.go). Then it heals the network,
+// restarts every crashed node, waits for the group to settle, restarts
+// every node once more from its store, and checks (check.go, a pure function of what the run observed):
 //
 //   - one order: every node's committed messages are a prefix of one common
 //     sequence (checked after every step, too, not only at the end);
@@ -86,6 +88,13 @@ type Options struct {
 	Churn bool
 	// Spares is how many such nodes a churn run has (default 2).
 	Spares int
+	// Restore adds backups and restores to the schedule (see [Backup],
+	// [Restore]): a member's store is put back to an earlier backup while
+	// it is down, and it must catch up without the group losing or
+	// reordering anything it acknowledged. What the restored member had
+	// only queued after its backup went back with its outbox: such a send
+	// counts as failed (delivered at most once).
+	Restore bool
 	// SnapshotEntries and SnapshotKeep are the nodes' snapshot settings
 	// (see node.Config; default: the node's). Small ones make a short
 	// schedule take snapshots, restart from them, and catch members up from
@@ -131,9 +140,9 @@ func (o Options) withDefaults() Options {
 
 // replay is how to run the same schedule again.
 func (o Options) replay() string {
-	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d, Churn: %v, SnapshotEntries: %d, SnapshotKeep: %d, MessageWindow: %d}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d -chaos.churn=%v -chaos.snapshot=%d -chaos.keep=%d -chaos.window=%d",
-		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow,
-		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow)
+	return fmt.Sprintf("chaos.Run(ctx, chaos.Options{Seed: %d, Nodes: %d, Steps: %d, MaxDown: %d, Churn: %v, Restore: %v, SnapshotEntries: %d, SnapshotKeep: %d, MessageWindow: %d}), or go test ./node/chaos -run TestReplay -v -chaos.seed=%d -chaos.nodes=%d -chaos.steps=%d -chaos.maxdown=%d -chaos.churn=%v -chaos.restore=%v -chaos.snapshot=%d -chaos.keep=%d -chaos.window=%d",
+		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.Restore, o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow,
+		o.Seed, o.Nodes, o.Steps, o.MaxDown, o.Churn, o.Restore, o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow)
 }
 
 // Report is what a run did.
@@ -155,14 +164,20 @@ type Report struct {
 	Reactions int
 	// Crashes counts the nodes crashed, HostKills those that were hosts.
 	Crashes, HostKills, Restarts int
-	Elapsed                      time.Duration
+	// Restores counts the stores put back from a backup.
+	Restores int
+	Elapsed  time.Duration
 	// Trace is what each step did when it ran (the resolved targets).
 	Trace []string
 }
 
 func (r Report) String() string {
-	return fmt.Sprintf("seed %d: %d nodes, %d steps, %d sends (%d acknowledged, %d queued, %d failed, %d shown tentative), %d delivered, %d reactions, %d crashes (%d hosts), %d restarts, %v",
-		r.Seed, r.Nodes, len(r.Schedule), r.Sent, r.Acked, r.Queued, r.Failed, r.Tentative, r.Delivered, r.Reactions, r.Crashes, r.HostKills, r.Restarts, r.Elapsed.Round(time.Millisecond))
+	restores := ""
+	if r.Restores > 0 {
+		restores = fmt.Sprintf(", %d restored from a backup", r.Restores)
+	}
+	return fmt.Sprintf("seed %d: %d nodes, %d steps, %d sends (%d acknowledged, %d queued, %d failed, %d shown tentative), %d delivered, %d reactions, %d crashes (%d hosts), %d restarts%s, %v",
+		r.Seed, r.Nodes, len(r.Schedule), r.Sent, r.Acked, r.Queued, r.Failed, r.Tentative, r.Delivered, r.Reactions, r.Crashes, r.HostKills, r.Restarts, restores, r.Elapsed.Round(time.Millisecond))
 }
 
 // Violation is a broken guarantee.

@@ -29,6 +29,7 @@ var (
 	snapKeep    = flag.Uint64("chaos.keep", 0, "the nodes' SnapshotKeep (0: the default)")
 	window      = flag.Int("chaos.window", 0, "the nodes' MessageWindow (0: the default)")
 	churn       = flag.Bool("chaos.churn", false, "membership changes during the faults (joins, leaves, a member away)")
+	restore     = flag.Bool("chaos.restore", false, "backups and restores during the faults (a member's store put back to an earlier backup)")
 )
 
 // TestMain checks for leaked goroutines; schedules run at once and store in
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 
 func options(t *testing.T, seed int64, nodes, steps int) chaos.Options {
 	o := chaos.Options{Seed: seed, Nodes: nodes, Steps: steps, MaxDown: *replayDown, Logf: t.Logf,
-		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep, MessageWindow: *window, Churn: *churn}
+		SnapshotEntries: *snapEntries, SnapshotKeep: *snapKeep, MessageWindow: *window, Churn: *churn, Restore: *restore}
 	if os.Getenv("DEMES_TEST_LOG") != "" {
 		l := zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.DebugLevel).With().Timestamp().Logger()
 		o.Logger = &l
@@ -69,25 +70,30 @@ func TestSeeds(t *testing.T) {
 		nodes, steps int
 		snapshot     uint64 // SnapshotEntries, 0 for the flag's
 		churn        bool
+		restore      bool
 	}{
 		// Chosen for variety: host kills, restarts of every node, long
 		// partitions with most sends queued, and 5-node groups with two
 		// nodes down.
-		{2, 3, 30, 0, false},
-		{3, 3, 30, 0, false},
-		{10, 3, 30, 0, false},
-		{3, 5, 30, 0, false},
-		{8, 5, 30, 0, false},
+		{2, 3, 30, 0, false, false},
+		{3, 3, 30, 0, false, false},
+		{10, 3, 30, 0, false, false},
+		{3, 5, 30, 0, false, false},
+		{8, 5, 30, 0, false, false},
 		// The same with a snapshot every few entries and a window of 4
 		// messages: restarts restore a snapshot and the reactions before
 		// the window from the stored board, and members catch up from the
 		// log in the store.
-		{10, 3, 30, 8, false},
-		{8, 5, 30, 8, false},
+		{10, 3, 30, 8, false, false},
+		{8, 5, 30, 8, false, false},
 		// With membership changes during the faults: members join and
 		// leave, one is away for most of the schedule and must catch up.
-		{2, 5, 30, 0, true},
-		{4, 5, 30, 8, true},
+		{2, 5, 30, 0, true, false},
+		{4, 5, 30, 8, true, false},
+		// With backups and restores: a member's store put back to an
+		// earlier backup twice, catching up without the group losing
+		// what it acknowledged.
+		{346004, 3, 30, 0, false, true},
 	} {
 		t.Run("", func(t *testing.T) {
 			t.Parallel()
@@ -96,9 +102,13 @@ func TestSeeds(t *testing.T) {
 				o.SnapshotEntries, o.SnapshotKeep, o.MessageWindow = tc.snapshot, 2, 4
 			}
 			o.Churn = o.Churn || tc.churn
+			o.Restore = o.Restore || tc.restore
 			rep := run(t, o)
 			if rep.Sent == 0 || rep.Delivered == 0 {
 				t.Fatalf("a schedule that delivers nothing tests nothing: %v", rep)
+			}
+			if tc.restore && rep.Restores == 0 {
+				t.Fatalf("a restore schedule that restored nothing: %v", rep)
 			}
 		})
 	}

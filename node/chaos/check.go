@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // The invariant checker: pure functions of what a run observed (the
@@ -31,6 +32,7 @@ type sendResult struct {
 	from int
 	out  outcome
 	err  error
+	done time.Time // when the send returned (restore.go)
 }
 
 // entry is one committed message as a node lists it.

@@ -50,6 +50,11 @@ type runner struct {
 	left      map[int]bool
 	codes     map[int]string
 	rejoining map[int]bool
+	// backups are each member's latest backup, lost the spans in which
+	// what a member queued went back with its store (restore.go).
+	backups  map[int]backupCopy
+	lost     []lostWindow
+	restored map[int]bool // put back and not started since (othersHeld)
 }
 
 func newRunner(o Options, dir string) (*runner, error) {
@@ -89,7 +94,7 @@ func newRunner(o Options, dir string) (*runner, error) {
 		c.Close()
 		return nil, err
 	}
-	return &runner{o: o, c: c, shown: map[string]int{}, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}, left: map[int]bool{}}, nil
+	return &runner{o: o, c: c, shown: map[string]int{}, away: map[int]bool{}, codes: map[int]string{}, rejoining: map[int]bool{}, left: map[int]bool{}, backups: map[int]backupCopy{}, restored: map[int]bool{}}, nil
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -105,6 +110,15 @@ func (r *runner) logf(format string, args ...any) {
 func (r *runner) shutdown() {
 	r.sends.Wait()
 	r.c.Close()
+}
+
+// start starts node i from its store: one restored since its last start
+// is held from then on until it catches up, as its status says.
+func (r *runner) start(i int) error {
+	r.mu.Lock()
+	delete(r.restored, i)
+	r.mu.Unlock()
+	return r.c.Start(i)
 }
 
 // heal removes every cut and puts every link back to calm.
@@ -181,6 +195,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		results = append(results, sendResult{text: text, from: from, out: shown})
 		rep.Tentative++
 	}
+	r.forgetLost(results, r.reacts)
 	r.mu.Unlock()
 	for _, res := range results {
 		if res.out == shown {
@@ -200,7 +215,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 	// Heal everything and bring every node back.
 	r.heal()
 	for _, i := range r.c.Down() {
-		if err := r.c.Start(i); err != nil {
+		if err := r.start(i); err != nil {
 			return err
 		}
 		rep.Restarts++
@@ -214,7 +229,7 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		r.c.Crash(i)
 	}
 	for i := range r.c.Members() {
-		if err := r.c.Start(i); err != nil {
+		if err := r.start(i); err != nil {
 			return err
 		}
 	}
@@ -306,7 +321,7 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 			r.logf("%d %s: nothing to restart", k, s.Kind)
 			return nil
 		}
-		if err := r.c.Start(target); err != nil {
+		if err := r.start(target); err != nil {
 			return err
 		}
 		rep.Restarts++
@@ -366,7 +381,7 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 			r.c.Crash(i)
 		}
 		for _, i := range live {
-			if err := r.c.Start(i); err != nil {
+			if err := r.start(i); err != nil {
 				return err
 			}
 		}
@@ -376,6 +391,31 @@ func (r *runner) step(ctx context.Context, k int, s Step, rep *Report) error {
 	case Heal:
 		r.heal()
 		r.logf("%d %s", k, s.Kind)
+	case Backup:
+		i := pick(r.live())
+		if i < 0 {
+			r.logf("%d %s: no live node", k, s.Kind)
+			return nil
+		}
+		return r.backup(k, s, i)
+	case Restore:
+		i := pick(r.restorable(true))
+		if i < 0 {
+			i = pick(r.restorable(false))
+		}
+		switch {
+		case i < 0:
+			r.logf("%d %s: no node with a backup", k, s.Kind)
+			return nil
+		case r.othersHeld(i):
+			r.logf("%d %s: another member restored has not caught up yet", k, s.Kind)
+			return nil
+		}
+		if r.c.Node(i) != nil {
+			r.c.Crash(i)
+			rep.Crashes++
+		}
+		return r.restore(k, s, i, rep)
 	default:
 		return fmt.Errorf("step %d: unknown kind %v", k, s.Kind)
 	}
@@ -388,6 +428,7 @@ func (r *runner) send(ctx context.Context, from int, text string, wait time.Dura
 	m, res.out, res.err = r.call(ctx, from, wait, func(ctx context.Context, n *node.Node) (node.Message, error) {
 		return n.Send(ctx, r.c.GroupID, text, wait)
 	})
+	res.done = time.Now()
 	if res.out == acked {
 		r.noteAcked(from, m.ID)
 	}

@@ -58,13 +58,22 @@ const (
 	// (picked) crashes and stays down until the schedule ends: it must
 	// catch up after whatever membership changed meanwhile.
 	Away
+	// Backup (restore schedules only) takes a backup of a live member's
+	// store (picked) while it runs, as demes backup does.
+	Backup
+	// Restore (restore schedules only) crashes a live member that has a
+	// backup (picked; or, with none, picks a crashed one that has) and
+	// puts its latest backup back as its store, marked restored as demes
+	// restore marks it: it comes back with the next Restart, older than
+	// what it acknowledged and voted for.
+	Restore
 )
 
 var kindNames = map[Kind]string{
 	Send: "send", KillHost: "kill-host", CrashFollower: "crash-follower", Restart: "restart",
 	Partition: "partition", IsolateHost: "isolate-host", CutHost: "cut-host", CutOneWay: "cut-one-way",
 	Degrade: "degrade", DegradeAll: "degrade-all", Heal: "heal", RestartAll: "restart-all",
-	Join: "join", Leave: "leave", Away: "away",
+	Join: "join", Leave: "leave", Away: "away", Backup: "backup", Restore: "restore",
 }
 
 func (k Kind) String() string {
@@ -94,7 +103,7 @@ func (s Step) String() string {
 	switch s.Kind {
 	case Send:
 		fmt.Fprintf(&b, " x%d pick=%d wait=%v", s.Count, s.Pick, s.Wait)
-	case KillHost, CrashFollower, Restart, Join, Leave, Away:
+	case KillHost, CrashFollower, Restart, Join, Leave, Away, Backup, Restore:
 		fmt.Fprintf(&b, " pick=%d", s.Pick)
 	case Partition:
 		fmt.Fprintf(&b, " side=%v", s.Side)
@@ -154,6 +163,21 @@ func Schedule(o Options) []Step {
 					away = true
 					down++
 				}
+			}
+			if s.Kind != 0 {
+				steps = append(steps, s)
+				continue
+			}
+		}
+		if o.Restore {
+			// As for churn: a draw of its own, in restore schedules
+			// only.
+			switch c := rng.Intn(100); {
+			case c < 8:
+				s.Kind = Backup
+			case c < 14 && down < o.MaxDown:
+				s.Kind = Restore
+				down++
 			}
 			if s.Kind != 0 {
 				steps = append(steps, s)

@@ -81,8 +81,13 @@ const (
 	// suspicion (if any) are the term and index of the last entry in the
 	// sender's log; sent with pingSilent, so that the voters choose as the
 	// host's backup one whose log their votes will not refuse (cutoff.go).
-	pingLog        byte = 16
-	pingFlagsKnown      = pingSuspect | pingRead | pingSilent | pingPast | pingLog
+	pingLog byte = 16
+	// pingPair, in the flags, says that the sender follows no host, and
+	// that its applied configuration has exactly two voters, the sender
+	// and the addressee, and its log no membership change after it
+	// (restored.go, onlyOtherVoter). No bytes follow for it.
+	pingPair       byte = 32
+	pingFlagsKnown      = pingSuspect | pingRead | pingSilent | pingPast | pingLog | pingPair
 	pingReadLen         = 8
 	pingPastLen         = 16
 	pingLogLen          = 16

@@ -148,7 +148,10 @@ func TestPingPayload(t *testing.T) {
 	pastOfNoHost := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingPast, past: raftView{term: 6}})
 	tooLong := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{statement: make([]byte, maxHeadFrame+1)})
 	tooLongRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, statement: make([]byte, maxHeadFrame+1)})
-	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 32})
+	if _, _, _, x, err := decodePing(encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingPair})); err != nil || x.flags != pingPair {
+		t.Fatalf("the pair flag decoded as %+v, %v", x, err)
+	}
+	unknownFlag := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: 64})
 	cutRead := encodePing(nonce, pingKindPing, raftView{term: 7}, pingExtra{flags: pingRead, read: 9})[:pingFlagsLen+5]
 	bad := [][]byte{nil, nonce[:15], append(append([]byte{}, nonce...), 1), got[:32], tooLong, tooLongRead, unknownFlag, cutRead, cutPast, pastOfNoHost, cutLog}
 	unknownKind := append([]byte{}, got...)

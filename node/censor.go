@@ -172,6 +172,12 @@ func (g *group) publishSuspected() {
 func (g *group) pingExtra(rv raftView, to [32]byte) pingExtra {
 	x := pingExtra{statement: g.statementFrame()}
 	g.ownReadMark(&x, to)
+	// Only while this node follows no host, when a restored member's
+	// vote for it may be asked for: a node from before the flag rejects
+	// the pings that carry it.
+	if v := g.view.Load(); v != nil && v.leader == 0 && v.pairWith != ([32]byte{}) && v.pairWith == to {
+		x.flags |= pingPair
+	}
 	// The flag is about the host of the view it travels with: a suspicion
 	// of an earlier host, not cleared yet, is not sent as one of this one.
 	if s := g.suspecting.Load(); s != nil && *s == rv {

@@ -282,6 +282,13 @@ type group struct {
 	restoredHostTerm uint64    // its term
 	restoredAsHost   bool      // restoredTarget was set while this node led
 	restoredSince    time.Time // when this node started the group, restored
+	// confTail is the index of the last membership change appended to
+	// this node's log, applied or not (pairOf).
+	confTail uint64
+	// pairSaid is the raft id of the member whose latest ping or pong
+	// said that the two are the group's only voters (pingPair), or 0;
+	// safe from any goroutine (onlyOtherVoter).
+	pairSaid atomic.Uint64
 	// beyondLogHost is the last host whose heartbeat committed beyond
 	// this node's log, which the transport refuses before raft sees it
 	// (admit.go); safe from any goroutine.

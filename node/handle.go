@@ -414,6 +414,7 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 			g.noteSuspicion(env.Sender, rv, x)
 		}
 		g.noteRead(env.Sender, x)
+		g.notePair(env.Sender, x)
 		n.markOnline(sender.url)
 		// A bare nonce is echoed as it came (a node that sends one
 		// expects exactly that back); a ping with the sender's raft view

@@ -169,6 +169,7 @@ func (g *group) ping(key [32]byte, url string) (ms float64, ok, gone bool) {
 		g.noteAttestation(key, rv, x)
 		g.noteSuspicion(key, rv, x)
 		g.noteRead(key, x)
+		g.notePair(key, x)
 	}
 	if x.statement != nil {
 		g.noteHead(c)

@@ -82,6 +82,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 	if err := g.storage.append(rd.Entries); err != nil {
 		return err
 	}
+	g.noteConfTail(rd.Entries)
 	g.sendRaft(msgs)
 	changed := false
 	wasLeader := g.role == raft.StateLeader

@@ -198,9 +198,11 @@ func (g *group) clearRestored(commit uint64) {
 // besides this node, as its restored copy of the group counts them. In a
 // group of two voters every committed entry is on both, so the other holds
 // all of them, and without this node's vote it could never be elected: a
-// group of two whose host was restored would elect no host again. Not
-// covered: a group that gained voters after the backup, which the restored
-// copy does not know of (docs/PROTOCOL.md, "A member restored from a
+// group of two whose host was restored would elect no host again. The
+// restored count may be older than the group's, so the other must also say
+// it counts the same pair (pingPair, pairOf). A group that gained a voter
+// whose promotion the other took but never learned committed is then left
+// with no host for good (docs/PROTOCOL.md, "A member restored from a
 // backup").
 func (g *group) onlyOtherVoter(id uint64) bool {
 	voters := g.st.Voters()
@@ -210,10 +212,68 @@ func (g *group) onlyOtherVoter(id uint64) bool {
 	self := g.n.self.Sign
 	for _, k := range voters {
 		if k != self && state.RaftID(k) == id {
-			return voters[0] == self || voters[1] == self
+			// The restored copy's count may be older than the group's:
+			// a third voter added since, and a message committed by this
+			// node and the third that the other never got. Its vote,
+			// granted on that count, elected the other without it
+			// (TestRestoredOtherVoterOfAnOlderPair). So the other must
+			// say, in its latest ping or pong, that it counts the same
+			// two voters and holds no membership change after them: a
+			// voter added since needed its acknowledgement under the
+			// configuration of two, so it would be in its log.
+			return (voters[0] == self || voters[1] == self) && g.pairSaid.Load() == id
 		}
 	}
 	return false
+}
+
+// noteConfTail notes the last membership change among entries appended
+// to this node's log (pairOf).
+func (g *group) noteConfTail(entries []*pb.Entry) {
+	for _, e := range entries {
+		if e.GetType() != pb.EntryNormal && e.GetIndex() > g.confTail {
+			g.confTail = e.GetIndex()
+			g.publishDue = true
+		}
+	}
+}
+
+// pairOf returns the other voter when this node's applied configuration
+// has exactly two voters, itself and that one, and its log holds no
+// membership change it has not applied; zero otherwise. Its pings and
+// pongs to that voter say so (pingPair): a restored copy of the group
+// grants that voter its vote on that word only (onlyOtherVoter). Every
+// entry committed in such a configuration needed this node's
+// acknowledgement, and so did any change of it, so this node's log holds
+// every committed entry. A change appended but replaced since (raft
+// truncated it) holds the word back until the log applied past it.
+func (g *group) pairOf() [32]byte {
+	if g.st.Applied < g.confTail {
+		return [32]byte{}
+	}
+	voters := g.st.Voters()
+	if len(voters) != 2 {
+		return [32]byte{}
+	}
+	self := g.n.self.Sign
+	switch self {
+	case voters[0]:
+		return voters[1]
+	case voters[1]:
+		return voters[0]
+	}
+	return [32]byte{}
+}
+
+// notePair keeps whether member k's ping or pong said that the two are the
+// group's only voters (pingPair). Safe from any goroutine.
+func (g *group) notePair(k [32]byte, x pingExtra) {
+	id := state.RaftID(k)
+	if x.flags&pingPair != 0 {
+		g.pairSaid.Store(id)
+		return
+	}
+	g.pairSaid.CompareAndSwap(id, 0)
 }
 
 // restoredText is what status says of a group restored from a backup that

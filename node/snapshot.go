@@ -76,6 +76,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 		if err := mem.Append(ents); err != nil {
 			return nil, err
 		}
+		g.noteConfTail(ents)
 	}
 	// A snapshot is committed; the hard state written before it says so,
 	// except after a crash between installing a snapshot from the host and

@@ -59,6 +59,10 @@ type view struct {
 	// restoredAlone is set while it waits for its other members before
 	// it elects itself, its restored copy's only voter (restoredHoldsTick).
 	restoredAlone bool
+	// pairWith is the other voter when this node's applied configuration
+	// has exactly two voters, itself and that one, and its log holds no
+	// membership change after it (pairOf); zero otherwise.
+	pairWith [32]byte
 	// noPrekey are the members with no valid prekey in the log
 	// (keys_group.go), for status; empty unless this node is a member.
 	noPrekey []string
@@ -211,6 +215,7 @@ func (g *group) publish() {
 	v.keys = g.keysAlert
 	v.restored = g.fromBackup
 	v.restoredAlone = g.restoredHoldsTick(time.Now())
+	v.pairWith = g.pairOf()
 	if v.self && !g.left {
 		v.noPrekey = g.prekeyGaps()
 	}

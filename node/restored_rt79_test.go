@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -216,4 +219,98 @@ func restoredOtherVoterOfAnOlderPair(t *testing.T, seed int64, lagging bool) {
 		want = 2
 	}
 	c.Eventually(t, 90*time.Second, "the three members to list the same messages", c.sameSince(want))
+}
+
+// TestRestoredStaleMembership: node0 backs up a group of three voters
+// (node0, node1, node2); node2 is removed and node3 joins and becomes a
+// voter. node0 is lost and restored: its copy counts node2, and does not
+// know node3. It must not help elect anyone its copy names that lacks what
+// it acknowledged, and once a host that kept its log is back, it must catch
+// up (node3 is a stranger to its copy) and take part in elections again,
+// with every member listing the same messages.
+func TestRestoredStaleMembership(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 4, 295, simnet.LinkConfig{Latency: time.Millisecond})
+	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = g.GroupID
+	for i := 1; i <= 2; i++ {
+		code, err := c.Node(0).Invite(ctxT(t, 30*time.Second), c.GroupID, c.Member(i).ID.Public().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Node(i).Join(ctxT(t, 30*time.Second), code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Eventually(t, 30*time.Second, "3 voters on node0 to node2", func() bool {
+		return c.Voters(0) == 3 && c.Voters(1) == 3 && c.Voters(2) == 3
+	})
+	c.sendCommitted(0, "before the backup", 30*time.Second)
+	backup := c.backupStore(0)
+
+	if err := c.Node(0).Remove(ctxT(t, 30*time.Second), c.GroupID, c.Member(2).ID.Public().String()); err != nil {
+		t.Fatal(err)
+	}
+	c.Stop(2)
+	code, err := c.Node(0).Invite(ctxT(t, 30*time.Second), c.GroupID, c.Member(3).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Node(3).Join(ctxT(t, 30*time.Second), code); err != nil {
+		t.Fatal(err)
+	}
+	c.waitVoters(3)
+	m := c.sendCommitted(0, "acknowledged by node0", 30*time.Second)
+
+	// node0 lost; node1 down too: node3 alone with the restored copy,
+	// which does not know it, must not elect anyone.
+	c.Crash(0)
+	c.Crash(1)
+	c.restoreStore(0, backup)
+	c.start(0)
+	w := c.send(3, "while node1 is down", 0)
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		for _, i := range []int{0, 3} {
+			for _, x := range c.committed(i) {
+				if x.ID == w.ID {
+					t.Fatalf("node%d committed %q with node1 down", i, x.Text)
+				}
+			}
+		}
+	}
+	c.start(1)
+	c.Eventually(t, 90*time.Second, "node0 to list the message it acknowledged and node3's", func() bool {
+		seen := 0
+		for _, x := range c.committed(0) {
+			if x.ID == m.ID || x.ID == w.ID {
+				seen++
+			}
+		}
+		return seen == 2
+	})
+	c.Eventually(t, 60*time.Second, "node0 to take part in elections again", func() bool {
+		hold, err := node.RestoredHold(c.Node(0), c.GroupID)
+		return err == nil && !hold
+	})
+	c.sendCommitted(0, "after the restore", 60*time.Second)
+	c.Eventually(t, 60*time.Second, "the three members to list the same messages", func() bool {
+		var ref string
+		for k, i := range []int{0, 1, 3} {
+			var after []node.Message
+			for _, x := range c.committed(i) {
+				if x.Text != "before the backup" {
+					after = append(after, x)
+				}
+			}
+			if k == 0 {
+				ref = fmt.Sprint(len(after), nodetest.Texts(after))
+			} else if fmt.Sprint(len(after), nodetest.Texts(after)) != ref {
+				return false
+			}
+		}
+		return true
+	})
 }

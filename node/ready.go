@@ -72,15 +72,17 @@ func (g *group) handleReady(rd raft.Ready) error {
 			g.fig.commitSeen = c
 		}
 	}
-	if g.fromBackup {
-		// Each Ready, not only when the commit index moves: the target
-		// may be at or below the index restored (restored.go).
-		g.endRestoredHold(g.rn.BasicStatus().GetCommit())
-	}
 	// Into memory only once in the store: an entry raft reads below the
 	// memory's first index must be in the store (see logStore).
 	if err := g.storage.append(rd.Entries); err != nil {
 		return err
+	}
+	if g.fromBackup {
+		// Each Ready, not only when the commit index moves: the target
+		// may be at or below the index restored, and the entry at the
+		// commit index must be of the current term (restored.go). After
+		// the append, which may hold that entry.
+		g.endRestoredHold(g.rn.BasicStatus().GetCommit())
 	}
 	g.noteConfTail(rd.Entries)
 	g.sendRaft(msgs)

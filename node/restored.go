@@ -135,12 +135,31 @@ func (g *group) restoredSends(msgs []*pb.Message) []*pb.Message {
 // endRestoredHold clears the restored mark once this node's commit index
 // reaches the target noted by restoredHoldsElections (the entries up to it
 // are on disk: a follower's commit index never passes its log, which
-// handleReady has written).
+// handleReady has written) and holds an entry of the current term.
 func (g *group) endRestoredHold(commit uint64) {
 	if !g.fromBackup || g.restoredTarget == 0 || commit < g.restoredTarget {
 		return
 	}
+	t, err := g.storage.Term(commit)
+	if err != nil || !restoredCaughtUp(commit, g.restoredTarget, t, g.rn.BasicStatus().GetTerm()) {
+		return // the next Ready looks again
+	}
 	g.clearRestored(commit)
+}
+
+// restoredCaughtUp reports whether a restored node whose commit index is
+// commit, the entry there of term commitTerm, has caught up with target
+// in term: commit reached target, and the entry there is of the current
+// term. The commit index of a new host's first append can lag entries
+// committed in an earlier term, among them some this node acknowledged
+// before it was lost, which its log may not hold yet when its commit index
+// reaches that target (helper-79's review). A host commits an entry of its
+// own term only once it holds every entry committed before it (raft's
+// election rule), at lower indices, and this node's log matches the
+// host's up to its commit index: so once that entry is of the current term,
+// this node holds them all.
+func restoredCaughtUp(commit, target, commitTerm, term uint64) bool {
+	return commit >= target && commitTerm == term
 }
 
 // endRestoredHoldAsHost ends the hold of a node that leads the group.

@@ -49,3 +49,25 @@ func TestRestoredHoldIgnoresStaleHosts(t *testing.T) {
 		t.Error("the vote request of the host followed is dropped")
 	}
 }
+
+// TestRestoredCaughtUpNeedsAnEntryOfTheTerm: the hold ends once the commit
+// index reaches the target and the entry there is of the current term: a
+// new host's first commit index can lag entries committed in an earlier
+// term, which the restored node may have acknowledged before it was lost.
+func TestRestoredCaughtUpNeedsAnEntryOfTheTerm(t *testing.T) {
+	for _, c := range []struct {
+		name                           string
+		commit, target, commitTerm, tm uint64
+		want                           bool
+	}{
+		{"below the target", 9, 10, 5, 5, false},
+		{"at the target, an entry of an earlier term", 10, 10, 4, 5, false},
+		{"past the target, an entry of an earlier term", 12, 10, 4, 5, false},
+		{"at the target, an entry of the term", 10, 10, 5, 5, true},
+		{"past the target, an entry of the term", 14, 10, 5, 5, true},
+	} {
+		if got := restoredCaughtUp(c.commit, c.target, c.commitTerm, c.tm); got != c.want {
+			t.Errorf("%s: caught up = %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -42,6 +42,9 @@ type reactResult struct {
 	out    outcome
 	err    error
 	done   time.Time // when the reaction's post returned (restore.go)
+	// unchanged is set when the node had the reaction already, committed
+	// or queued: acknowledged as it, it stands for that one (restore.go).
+	unchanged bool
 }
 
 // reactTarget returns the message node from last had acknowledged, "" if
@@ -72,9 +75,11 @@ func (r *runner) react(ctx context.Context, from int, target, emoji string, wait
 	if _, err := hex.Decode(ref[:], []byte(target)); err != nil {
 		res.err = err
 	} else {
-		_, res.out, res.err = r.call(ctx, from, wait, func(ctx context.Context, n *node.Node) (node.Message, error) {
+		var m node.Message
+		m, res.out, res.err = r.call(ctx, from, wait, func(ctx context.Context, n *node.Node) (node.Message, error) {
 			return n.Post(ctx, r.c.GroupID, content.Content{Kind: content.Reaction, Ref: &ref, Emoji: emoji}, wait)
 		})
+		res.unchanged = m.Unchanged
 	}
 	res.done = time.Now()
 	r.mu.Lock()

@@ -133,9 +133,10 @@ func (r *runner) wentBack(from int, done time.Time) bool {
 }
 
 // forgetLost turns the queued and shown sends and the queued reactions
-// that went back with a restored member's store into failed ones: each may
-// or may not be delivered, at most once. Acknowledged ones stay owed. It
-// must be called with r.mu held.
+// (and those acknowledged as ones the node had already) that went back
+// with a restored member's store into failed ones: each may or may not be
+// delivered, at most once. Acknowledged ones stay owed. It must be called
+// with r.mu held.
 func (r *runner) forgetLost(results []sendResult, reacts []reactResult) {
 	done := map[string]time.Time{}
 	for _, res := range results {
@@ -149,7 +150,11 @@ func (r *runner) forgetLost(results []sendResult, reacts []reactResult) {
 		}
 	}
 	for k, x := range reacts {
-		if x.out == queued && r.wentBack(x.from, x.done) {
+		// A reaction the node had already stands for that one, which may
+		// have been only queued (seed 348030: it went back, and the
+		// acknowledged repeat showed on no member). One that was
+		// committed is owed by its own result.
+		if (x.out == queued || x.out == acked && x.unchanged) && r.wentBack(x.from, x.done) {
 			reacts[k].out = failed
 		}
 	}

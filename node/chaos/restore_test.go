@@ -8,7 +8,8 @@ import (
 // TestRestoreForgetsOnlyWhatWentBack: of a restored member's sends, those
 // it answered queued between the backup put back and the restore went back
 // with its outbox and are owed no more (failed: at most once), and so are
-// its tentative ones shown then and its reactions queued then; what it
+// its tentative ones shown then and its reactions queued then (or
+// acknowledged then as ones it had already); what it
 // queued before the backup, anything acknowledged, and other members'
 // sends stay owed.
 func TestRestoreForgetsOnlyWhatWentBack(t *testing.T) {
@@ -28,6 +29,8 @@ func TestRestoreForgetsOnlyWhatWentBack(t *testing.T) {
 		{from: 1, out: queued, done: at(15)},
 		{from: 1, out: queued, done: at(5)},
 		{from: 1, out: acked, done: at(15)},
+		{from: 1, out: acked, done: at(15), unchanged: true},
+		{from: 1, out: acked, done: at(5), unchanged: true},
 	}
 	r.forgetLost(results, reacts)
 	want := []outcome{queued, failed, acked, queued, queued, failed, failed}
@@ -36,7 +39,7 @@ func TestRestoreForgetsOnlyWhatWentBack(t *testing.T) {
 			t.Errorf("%q (%d) is %v, want %v", res.text, k, res.out, want[k])
 		}
 	}
-	for k, w := range []outcome{failed, queued, acked} {
+	for k, w := range []outcome{failed, queued, acked, failed, acked} {
 		if reacts[k].out != w {
 			t.Errorf("reaction %d is %v, want %v", k, reacts[k].out, w)
 		}

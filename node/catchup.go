@@ -151,11 +151,13 @@ func (n *Node) admitStranger(k [32]byte, now time.Time) bool {
 
 // hostless reports whether some group this node is a member of knows no
 // host: a group that has one is not behind in a way a stranger can mend.
+// Or whose restored copy leads it alone (restoredLeads): a stranger's
+// traffic may be the only sign that it split from the group.
 func (n *Node) hostless() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, g := range n.groups {
-		if v := g.view.Load(); v.self && v.fork == nil && v.leader == 0 {
+		if v := g.view.Load(); v.self && v.fork == nil && (v.leader == 0 || v.restoredLeads) {
 			return true
 		}
 	}
@@ -175,6 +177,9 @@ func (n *Node) fromStranger(ctx context.Context, g *group, env *crypto.Envelope)
 	case env.Type != crypto.TypeBatch && env.Type != crypto.TypePing:
 	case !v.self || v.fork != nil || v.former[env.Sender]:
 	default:
+		if v.restoredLeads && g.noteRestoredStranger(env.Sender) {
+			_ = g.do(ctx, func() { g.publishDue = true })
+		}
 		now := time.Now()
 		c := &n.catchUps
 		c.mu.Lock()

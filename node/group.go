@@ -282,6 +282,10 @@ type group struct {
 	restoredHostTerm uint64    // its term
 	restoredAsHost   bool      // restoredTarget was set while this node led
 	restoredSince    time.Time // when this node started the group, restored
+	// restoredStranger is the first member this node does not know that
+	// sent the group's traffic while its restored copy led alone
+	// (noteRestoredStranger); safe from any goroutine.
+	restoredStranger atomic.Pointer[[32]byte]
 	// confTail is the index of the last membership change appended to
 	// this node's log, applied or not (pairOf).
 	confTail uint64

@@ -295,11 +295,32 @@ func (g *group) notePair(k [32]byte, x pingExtra) {
 	g.pairSaid.CompareAndSwap(id, 0)
 }
 
+// noteRestoredStranger records that k, a member this node does not know,
+// sent the group's traffic while this node's restored copy leads the group
+// alone: elected as its only voter once restoredSoloGrace was over. The
+// group most likely gained members after the backup and went on without
+// this copy, which has committed alone since on a history the group never
+// had, and which refuses their catch-up (the chain of membership they push
+// does not follow from its state). Not mended here (docs/PROTOCOL.md, "A
+// member restored from a backup"); said, so that the split is not silent.
+// Safe from any goroutine; it reports whether k is the first, whose
+// status the group's goroutine is then to publish.
+func (g *group) noteRestoredStranger(k [32]byte) bool {
+	if !g.restoredStranger.CompareAndSwap(nil, &k) {
+		return false
+	}
+	g.n.log.Warn().Str("group", g.id.String()).Str("member", shortKey(k)).Msg("a member this node's restored copy does not know sent the group's traffic while the copy leads alone: the group may have gone on without it since the backup")
+	return true
+}
+
 // restoredText is what status says of a group restored from a backup that
 // has not caught up yet, or "".
 func (v *view) restoredText() string {
 	if !v.restored {
 		return ""
+	}
+	if v.restoredStranger != nil {
+		return fmt.Sprintf("this node's copy of the group was restored from a backup in which it was the group's only voter, and it went on alone; since then a member it does not know (signing key %s...) sent the group's traffic: the group most likely gained members after the backup and went on without this copy, and what it commits may not reach them", shortKey(*v.restoredStranger))
 	}
 	if v.restoredAlone {
 		return fmt.Sprintf("this node's copy of the group was restored from a backup in which it is the group's only voter: it waits up to %d seconds to hear from the group's other members, who may have joined since, before it goes on alone", int(restoredSoloGrace.Seconds()))

@@ -57,8 +57,13 @@ type view struct {
 	// up (restored.go).
 	restored bool
 	// restoredAlone is set while it waits for its other members before
-	// it elects itself, its restored copy's only voter (restoredHoldsTick).
-	restoredAlone bool
+	// it elects itself, its restored copy's only voter (restoredHoldsTick);
+	// restoredLeads once it leads, still restored, and restoredStranger
+	// is then a member it does not know that sent the group's traffic
+	// (noteRestoredStranger), or nil.
+	restoredAlone    bool
+	restoredLeads    bool
+	restoredStranger *[32]byte
 	// pairWith is the other voter when this node's applied configuration
 	// has exactly two voters, itself and that one, and its log holds no
 	// membership change after it (pairOf); zero otherwise.
@@ -215,6 +220,8 @@ func (g *group) publish() {
 	v.keys = g.keysAlert
 	v.restored = g.fromBackup
 	v.restoredAlone = g.restoredHoldsTick(time.Now())
+	v.restoredLeads = g.fromBackup && g.role == raft.StateLeader
+	v.restoredStranger = g.restoredStranger.Load()
 	v.pairWith = g.pairOf()
 	if v.self && !g.left {
 		v.noPrekey = g.prekeyGaps()

@@ -55,9 +55,9 @@ func TestBrowserKeysAlert(t *testing.T) {
 
 // TestBrowserRestoredAlert: while the node says its copy of the group was
 // restored from a backup and is catching up (it takes no part in choosing
-// a host until then), the page says so above the conversation in plain
-// words, and sending stays open; the banner goes once the node no longer
-// says it, and gives way to a fork's.
+// a host until then), the page says so above the conversation in the
+// node's words, as text, and sending stays open; the banner goes once the
+// node no longer says it, and gives way to a fork's.
 func TestBrowserRestoredAlert(t *testing.T) {
 	w, gid := newFriends(t)
 	alice := w.node("alice")
@@ -69,7 +69,7 @@ func TestBrowserRestoredAlert(t *testing.T) {
 
 	w.setRestored(gid, alice, "this node's copy of the group was restored from a backup: it votes for no new host (but the one it follows) and asks for no vote until it has caught up with a host")
 	a.WaitVisible("#banner-restored")
-	a.WaitText("#banner-restored", "restored from a backup. It is catching up with the group")
+	a.WaitText("#banner-restored-text", "This node's copy of the group was restored from a backup: it votes for no new host")
 	if role := webtest.Eval[string](a, `document.querySelector('#banner-restored').getAttribute('role')`); role != "status" {
 		t.Errorf("the restored alert has role %q, want status", role)
 	}
@@ -77,6 +77,12 @@ func TestBrowserRestoredAlert(t *testing.T) {
 		t.Error("a restored copy disables sending")
 	}
 	a.Screenshot("restored-alert")
+
+	w.setRestored(gid, alice, "restored, and a member it does not know <b>sent</b> the group's traffic")
+	a.WaitText("#banner-restored-text", "Restored, and a member it does not know <b>sent</b> the group's traffic.")
+	if n := count(a, "#banner-restored b"); n != 0 {
+		t.Error("the node's words were taken as markup")
+	}
 
 	w.setRestored(gid, alice, "")
 	a.WaitHidden("#banner-restored")

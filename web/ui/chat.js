@@ -326,10 +326,17 @@ export function renderQuorumBanner() {
   // caught up (docs/PROTOCOL.md): the member should know why, should the
   // group wait on it.
   $('banner-restored').hidden = !(live && gs.restored && !gs.fork);
+  $('banner-restored-text').textContent = gs && gs.restored ? sentence(gs.restored) : '';
   $('banner-quorum').hidden = !(live && gs.has_quorum === false && !gs.fork);
   // The node says how many voters are offline, when it knows.
-  const why = gs && gs.waiting ? gs.waiting.charAt(0).toUpperCase() + gs.waiting.slice(1) + '.' : QUORUM_DEFAULT;
+  const why = gs && gs.waiting ? sentence(gs.waiting) : QUORUM_DEFAULT;
   if ($('banner-quorum-text').textContent !== why) $('banner-quorum-text').textContent = why;
+}
+
+// sentence makes the node's words for status lines ("3 of 5 voters
+// offline: ...") a sentence: a capital first letter and a full stop.
+function sentence(words) {
+  return words.charAt(0).toUpperCase() + words.slice(1) + '.';
 }
 
 const QUORUM_DEFAULT = 'Too few members are online to put messages in the group’s order: yours reach the members online now, and join the order when enough of the group is back.';

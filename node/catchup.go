@@ -177,8 +177,13 @@ func (n *Node) fromStranger(ctx context.Context, g *group, env *crypto.Envelope)
 	case env.Type != crypto.TypeBatch && env.Type != crypto.TypePing:
 	case !v.self || v.fork != nil || v.former[env.Sender]:
 	default:
-		if v.restoredLeads && g.noteRestoredStranger(env.Sender) {
-			_ = g.do(ctx, func() { g.publishDue = true })
+		if v.restoredLeads {
+			if g.noteRestoredStranger(env.Sender) {
+				_ = g.do(ctx, func() { g.publishDue = true })
+			}
+			// Not asked for the log: its chain of membership does not
+			// follow from this copy's state, which refuses it (restored.go).
+			break
 		}
 		now := time.Now()
 		c := &n.catchUps

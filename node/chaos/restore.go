@@ -26,7 +26,9 @@ type backupCopy struct {
 }
 
 // lostWindow is a span in which what node queued went back with its store:
-// from the backup put back to the restore.
+// from the backup put back to the node's next start (zero while it has not
+// started: a send in flight when it crashed answers after the crash, and a
+// member may have shown it tentative).
 type lostWindow struct {
 	node     int
 	from, to time.Time
@@ -67,7 +69,7 @@ func (r *runner) restore(k int, s Step, i int, rep *Report) error {
 		return fmt.Errorf("step %d: restore node%d: %w", k, i, err)
 	}
 	r.mu.Lock()
-	r.lost = append(r.lost, lostWindow{node: i, from: b.at, to: time.Now()})
+	r.lost = append(r.lost, lostWindow{node: i, from: b.at})
 	r.restored[i] = true // until it has started and caught up (othersHeld)
 	r.mu.Unlock()
 	rep.Restores++
@@ -125,11 +127,21 @@ func (r *runner) restorable(live bool) []int {
 // back with its store: answered after a backup that was put back later.
 func (r *runner) wentBack(from int, done time.Time) bool {
 	for _, w := range r.lost {
-		if w.node == from && done.After(w.from) && done.Before(w.to) {
+		if w.node == from && done.After(w.from) && (w.to.IsZero() || done.Before(w.to)) {
 			return true
 		}
 	}
 	return false
+}
+
+// started closes the lost windows of node i, which starts now. It must be
+// called with r.mu held.
+func (r *runner) started(i int) {
+	for k := range r.lost {
+		if r.lost[k].node == i && r.lost[k].to.IsZero() {
+			r.lost[k].to = time.Now()
+		}
+	}
 }
 
 // forgetLost turns the queued and shown sends and the queued reactions

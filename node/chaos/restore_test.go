@@ -15,7 +15,7 @@ import (
 func TestRestoreForgetsOnlyWhatWentBack(t *testing.T) {
 	t0 := time.Now()
 	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
-	r := &runner{lost: []lostWindow{{node: 1, from: at(10), to: at(20)}}}
+	r := &runner{lost: []lostWindow{{node: 1, from: at(10), to: at(20)}, {node: 3, from: at(10)}}}
 	results := []sendResult{
 		{text: "before the backup", from: 1, out: queued, done: at(5)},
 		{text: "after the backup", from: 1, out: queued, done: at(15)},
@@ -24,6 +24,10 @@ func TestRestoreForgetsOnlyWhatWentBack(t *testing.T) {
 		{text: "another member's", from: 2, out: queued, done: at(15)},
 		{text: "shown", from: 1, out: queued, done: at(12)},
 		{text: "shown", from: 1, out: shown},
+		// Node 3 has not started since its restore: a send that
+		// answered after the crash is in the window too.
+		{text: "in flight at the crash", from: 3, out: queued, done: at(30)},
+		{text: "in flight at the crash", from: 3, out: shown},
 	}
 	reacts := []reactResult{
 		{from: 1, out: queued, done: at(15)},
@@ -33,7 +37,7 @@ func TestRestoreForgetsOnlyWhatWentBack(t *testing.T) {
 		{from: 1, out: acked, done: at(5), unchanged: true},
 	}
 	r.forgetLost(results, reacts)
-	want := []outcome{queued, failed, acked, queued, queued, failed, failed}
+	want := []outcome{queued, failed, acked, queued, queued, failed, failed, failed, failed}
 	for k, res := range results {
 		if res.out != want[k] {
 			t.Errorf("%q (%d) is %v, want %v", res.text, k, res.out, want[k])

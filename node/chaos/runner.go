@@ -117,6 +117,7 @@ func (r *runner) shutdown() {
 func (r *runner) start(i int) error {
 	r.mu.Lock()
 	delete(r.restored, i)
+	r.started(i)
 	r.mu.Unlock()
 	return r.c.Start(i)
 }

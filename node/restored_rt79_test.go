@@ -34,20 +34,7 @@ import (
 // while the copy is marked.
 func TestRestoredSoleVoterAfterTheGrace(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 3, 291, simnet.LinkConfig{Latency: time.Millisecond})
-	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	c.sendCommitted(0, "before the backup", 10*time.Second)
-	backup := c.backupStore(0)
-	c.joinAll()
-	c.waitVoters(3)
-	for i := range 3 {
-		c.sendCommitted(1+i%2, "in the group of three", 30*time.Second)
-	}
-	c.Eventually(t, 30*time.Second, "the three members to list the same messages", c.sameSince(3))
+	c, backup := joinedAfterBackup(t, 291)
 
 	for i := range 3 {
 		c.Crash(i)

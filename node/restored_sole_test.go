@@ -20,20 +20,7 @@ import (
 // member must list the same messages.
 func TestRestoredSoleVoterOfAnOlderGroup(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 3, 281, simnet.LinkConfig{Latency: time.Millisecond})
-	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	c.sendCommitted(0, "before the backup", 10*time.Second)
-	backup := c.backupStore(0)
-	c.joinAll()
-	c.waitVoters(3)
-	for i := range 3 {
-		c.sendCommitted(1+i%2, "in the group of three", 30*time.Second)
-	}
-	c.Eventually(t, 30*time.Second, "the three members to list the same messages", c.sameSince(3))
+	c, backup := joinedAfterBackup(t, 281)
 
 	c.Crash(0)
 	c.restoreStore(0, backup)
@@ -67,20 +54,7 @@ func TestRestoredSoleVoterOfAnOlderGroup(t *testing.T) {
 // test gave up.
 func TestRestoredSoleVoterAlone(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 3, 282, simnet.LinkConfig{Latency: time.Millisecond})
-	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	c.sendCommitted(0, "before the backup", 10*time.Second)
-	backup := c.backupStore(0)
-	c.joinAll()
-	c.waitVoters(3)
-	for i := range 3 {
-		c.sendCommitted(1+i%2, "in the group of three", 30*time.Second)
-	}
-	c.Eventually(t, 30*time.Second, "the three members to list the same messages", c.sameSince(3))
+	c, backup := joinedAfterBackup(t, 282)
 
 	for i := range 3 {
 		c.Crash(i)
@@ -100,6 +74,28 @@ func TestRestoredSoleVoterAlone(t *testing.T) {
 	})
 	c.sendCommitted(1, "from a member that kept its log", 30*time.Second)
 	c.Eventually(t, time.Minute, "the three members to list the same messages", c.sameSince(5))
+}
+
+// joinedAfterBackup returns a cluster of three (seed seed) whose node0
+// created a group alone and backed it up, and a copy of that backup; node1
+// and node2 joined since, and the three committed three messages.
+func joinedAfterBackup(t *testing.T, seed int64) (*cluster, []byte) {
+	t.Helper()
+	c := newCluster(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond})
+	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = g.GroupID
+	c.sendCommitted(0, "before the backup", 10*time.Second)
+	backup := c.backupStore(0)
+	c.joinAll()
+	c.waitVoters(3)
+	for i := range 3 {
+		c.sendCommitted(1+i%2, "in the group of three", 30*time.Second)
+	}
+	c.Eventually(t, 30*time.Second, "the three members to list the same messages", c.sameSince(3))
+	return c, backup
 }
 
 // joinAll has node0 invite every other node, and each join.

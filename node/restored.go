@@ -22,10 +22,11 @@ import (
 // host it follows since the restore and to the other voter of a group of
 // two (below), and takes no leadership handed to it. Caught up means its
 // log reaches the commit index of the first append a host sent it after
-// the restore: that host holds every entry committed before its term
-// (raft's election rule) and every one committed in it, so the log this
-// node reaches then holds every committed entry it ever acknowledged. The
-// mark is then cleared from the store.
+// the restore, with an entry of the current term there (restoredCaughtUp):
+// that host holds every entry committed before its term (raft's election
+// rule) and every one committed in it, so the log this node reaches then
+// holds every committed entry it ever acknowledged. The mark is then
+// cleared from the store.
 //
 // Meanwhile the group works as with one voter offline: it commits if the
 // others are a majority, and if they are not, it waits for a member that
@@ -224,26 +225,30 @@ func (g *group) clearRestored(commit uint64) {
 // with no host for good (docs/PROTOCOL.md, "A member restored from a
 // backup").
 func (g *group) onlyOtherVoter(id uint64) bool {
-	voters := g.st.Voters()
-	if len(voters) != 2 {
-		return false
+	other, ok := g.otherOfPair()
+	// The restored copy's count may be older than the group's: a third
+	// voter added since, and a message committed by this node and the
+	// third that the other never got. Its vote, granted on that count,
+	// elected the other without it (TestRestoredOtherVoterOfAnOlderPair).
+	// So the other must say, in its latest ping or pong, that it counts
+	// the same two voters and holds no membership change after them: a
+	// voter added since needed its acknowledgement under the configuration
+	// of two, so it would be in its log.
+	return ok && state.RaftID(other) == id && g.pairSaid.Load() == id
+}
+
+// otherOfPair returns the other voter when the state counts exactly two
+// voters, this node and that one.
+func (g *group) otherOfPair() ([32]byte, bool) {
+	voters, self := g.st.Voters(), g.n.self.Sign
+	switch {
+	case len(voters) != 2:
+	case voters[0] == self:
+		return voters[1], true
+	case voters[1] == self:
+		return voters[0], true
 	}
-	self := g.n.self.Sign
-	for _, k := range voters {
-		if k != self && state.RaftID(k) == id {
-			// The restored copy's count may be older than the group's:
-			// a third voter added since, and a message committed by this
-			// node and the third that the other never got. Its vote,
-			// granted on that count, elected the other without it
-			// (TestRestoredOtherVoterOfAnOlderPair). So the other must
-			// say, in its latest ping or pong, that it counts the same
-			// two voters and holds no membership change after them: a
-			// voter added since needed its acknowledgement under the
-			// configuration of two, so it would be in its log.
-			return (voters[0] == self || voters[1] == self) && g.pairSaid.Load() == id
-		}
-	}
-	return false
+	return [32]byte{}, false
 }
 
 // noteConfTail notes the last membership change among entries appended
@@ -270,18 +275,8 @@ func (g *group) pairOf() [32]byte {
 	if g.st.Applied < g.confTail {
 		return [32]byte{}
 	}
-	voters := g.st.Voters()
-	if len(voters) != 2 {
-		return [32]byte{}
-	}
-	self := g.n.self.Sign
-	switch self {
-	case voters[0]:
-		return voters[1]
-	case voters[1]:
-		return voters[0]
-	}
-	return [32]byte{}
+	other, _ := g.otherOfPair()
+	return other
 }
 
 // notePair keeps whether member k's ping or pong said that the two are the

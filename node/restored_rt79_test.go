@@ -200,14 +200,7 @@ func restoredOtherVoterOfAnOlderPair(t *testing.T, seed int64, lagging bool) {
 		}
 	}
 	c.start(2)
-	c.Eventually(t, 90*time.Second, "node1 to list the message node0 and node2 committed", func() bool {
-		for _, x := range c.committed(1) {
-			if x.ID == m.ID {
-				return true
-			}
-		}
-		return false
-	})
+	c.Eventually(t, 90*time.Second, "node1 to list the message node0 and node2 committed", func() bool { return c.listsAll(1, []string{m.ID}) })
 	want := 3
 	if lagging {
 		want = 2
@@ -276,15 +269,7 @@ func TestRestoredStaleMembership(t *testing.T) {
 		}
 	}
 	c.start(1)
-	c.Eventually(t, 90*time.Second, "node0 to list the message it acknowledged and node3's", func() bool {
-		seen := 0
-		for _, x := range c.committed(0) {
-			if x.ID == m.ID || x.ID == w.ID {
-				seen++
-			}
-		}
-		return seen == 2
-	})
+	c.Eventually(t, 90*time.Second, "node0 to list the message it acknowledged and node3's", func() bool { return c.listsAll(0, []string{m.ID, w.ID}) })
 	c.Eventually(t, 60*time.Second, "node0 to take part in elections again", func() bool {
 		hold, err := node.RestoredHold(c.Node(0), c.GroupID)
 		return err == nil && !hold

@@ -28,14 +28,7 @@ func TestRestoredSoleVoterOfAnOlderGroup(t *testing.T) {
 	// The person sends at once, as soon as their node is back.
 	m := c.send(0, "after the restore", 0)
 	c.sendCommitted(1, "from a member that kept its log", 30*time.Second)
-	c.Eventually(t, time.Minute, "the restored member's message in the group's order", func() bool {
-		for _, x := range c.committed(1) {
-			if x.ID == m.ID {
-				return true
-			}
-		}
-		return false
-	})
+	c.Eventually(t, time.Minute, "the restored member's message in the group's order", func() bool { return c.listsAll(1, []string{m.ID}) })
 	c.Eventually(t, time.Minute, "the three members to list the same messages", c.sameSince(5))
 }
 
@@ -64,14 +57,7 @@ func TestRestoredSoleVoterAlone(t *testing.T) {
 	m := c.send(0, "after the restore", 0)
 	c.start(1)
 	c.start(2)
-	c.Eventually(t, time.Minute, "the restored member's message in the group's order", func() bool {
-		for _, x := range c.committed(1) {
-			if x.ID == m.ID {
-				return true
-			}
-		}
-		return false
-	})
+	c.Eventually(t, time.Minute, "the restored member's message in the group's order", func() bool { return c.listsAll(1, []string{m.ID}) })
 	c.sendCommitted(1, "from a member that kept its log", 30*time.Second)
 	c.Eventually(t, time.Minute, "the three members to list the same messages", c.sameSince(5))
 }

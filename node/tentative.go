@@ -86,6 +86,8 @@ type heldMessage struct {
 	author [32]byte
 	ref    crypto.KeyRef
 	c1     uint64
+	at     time.Time   // when this node took it (or held it again after a start)
+	orphan orphanTries // this node's own proposals of it, as the host (tentative_orphan.go)
 }
 
 // nextOrder returns the order of a new message of this node.

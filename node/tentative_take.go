@@ -209,7 +209,7 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 			g.tentPut[string(id[:])] = data
 		}
 	}
-	g.tent[id] = &heldMessage{m: m, author: author, ref: ref, c1: opened.Counter}
+	g.tent[id] = &heldMessage{m: m, author: author, ref: ref, c1: opened.Counter, at: time.Now()}
 	g.tentBy[author]++
 	g.lamport = max(g.lamport, order)
 	if m.Kind == "" {

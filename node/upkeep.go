@@ -41,6 +41,7 @@ func (g *group) upkeep() error {
 	g.dropFormerTentative()
 	g.saveTentative()
 	g.deliverTentative(time.Now())
+	g.proposeOrphans(time.Now())
 	g.reopenQuotas()
 	g.maybeLead()
 	g.placeVoters()

@@ -68,7 +68,7 @@ func (o orphanTries) due(now time.Time) bool {
 // epoch it was sealed in: one of an earlier epoch would be refused, and its
 // author seals it anew under the same id once it learns of the new one.
 func (g *group) proposeOrphans(now time.Time) {
-	if g.role != raft.StateLeader || g.fork != nil || len(g.tent) == 0 || now.Sub(g.pl.leaderSince) < orphanAfter {
+	if g.role != raft.StateLeader || g.fork != nil || g.left || len(g.tent) == 0 || now.Sub(g.pl.leaderSince) < orphanAfter {
 		return
 	}
 	var due [][16]byte

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
 
@@ -77,5 +78,61 @@ func TestTentativeOrphansKeepTheQuota(t *testing.T) {
 	}
 	if st, _ := g.c.Status(host); st.Tentative == 0 {
 		t.Errorf("the host holds none of the rogue's messages over its quota: they should wait, tentative")
+	}
+}
+
+// TestTentativeOrphansNotRefused: the rogue hands the host a message
+// carrying a sender key header sealed to the host alone (the host opens
+// it and holds it, but the state machine refuses a header sealed to
+// another member set than the group's), and twenty more under that key,
+// without a header (the host opens them with the key the first gave; the
+// state machine refuses them, the key never registered). A host that
+// proposed these as orphans put into the log, again and again with its
+// backoff, entries the state machine refuses and no quota counts: the
+// rogue's messages must wait tentative, and the log take none of them.
+func TestTentativeOrphansNotRefused(t *testing.T) {
+	t.Parallel()
+	g := newGroup(t, 3, options{})
+	g.form(0, 1, 2)
+	const rogue, host = 2, 0
+	if _, err := g.node(rogue).Send(ctxT(t, 30*time.Second), g.id, "rogue's first", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	epoch := g.epochOf(rogue)
+	key := crypto.NewSenderKey(g.gid, g.pub(rogue).Sign, epoch)
+	id := crypto.NewMessageID()
+	sealed, err := crypto.SealMessage(g.ident(rogue), &crypto.Message{Group: g.gid, ID: id, Time: time.Now().UnixNano(), Body: []byte("orphan header")}, key, []identity.PublicID{g.pub(host)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := crypto.Sign(g.ident(rogue), &crypto.Envelope{Type: crypto.TypeChat, Group: g.gid, Payload: mustEncode(t, &state.ChatBody{ID: id[:], Sealed: sealed}), Counter: uint64(time.Now().UnixNano()), Time: time.Now().UnixNano()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := [][]byte{first}
+	for k := 0; k < 20; k++ {
+		f, _ := g.sealedChatWith(rogue, key, false, "orphan")
+		fs = append(fs, f)
+	}
+	if code, _ := g.post(host, g.tentative(g.ident(rogue), host, 1000, fs...)); code != http.StatusOK {
+		t.Fatalf("the rogue's tentative messages were answered %d, want 200", code)
+	}
+	if all, tent := g.shown(host, "orphan"); all != len(fs) || tent != len(fs) {
+		t.Fatalf("the host shows %d of the rogue's messages, %d tentative; want %d, all tentative", all, tent, len(fs))
+	}
+	// orphanAfter (5 s), then a second try 10 s later.
+	time.Sleep(17 * time.Second)
+	res, _ := g.outcomes(host)
+	refused := 0
+	for _, r := range res {
+		if r.Env != nil && r.Env.Type == crypto.TypeChat && r.Env.Sender == g.pub(rogue).Sign && r.Err != nil {
+			refused++
+		}
+	}
+	if refused > 0 {
+		t.Errorf("the log holds %d chat entries of the rogue that the state machine refused: the host proposed them", refused)
+	}
+	if all, tent := g.shown(host, "orphan"); tent != all {
+		t.Errorf("%d of the rogue's messages committed, want none", all-tent)
 	}
 }

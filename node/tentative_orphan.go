@@ -10,6 +10,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
 
@@ -90,7 +91,8 @@ func (g *group) proposeOrphans(now time.Time) {
 	if len(due) > orphanBatch {
 		due = due[:orphanBatch]
 	}
-	var stored map[string][]byte // read once, if a frame is not waiting in tentPut
+	var stored map[string][]byte        // read once, if a frame is not waiting in tentPut
+	carried := map[crypto.KeyRef]bool{} // keys whose header a message proposed here carries
 	for _, id := range due {
 		h := g.tent[id]
 		h.orphan = orphanTries{last: now, n: h.orphan.n + 1}
@@ -111,6 +113,9 @@ func (g *group) proposeOrphans(now time.Time) {
 		if err := state.Decode(data, &it); err != nil {
 			continue // checked when stored and when held again
 		}
+		if !g.orphanAcceptable(h.author, it.Frame, carried) {
+			continue
+		}
 		// Through the host's gate, as if its author had forwarded it: a
 		// copy on its way or committed, or one over the author's quota, is
 		// dropped there rather than put in the log to be refused.
@@ -124,8 +129,46 @@ func (g *group) proposeOrphans(now time.Time) {
 			continue
 		}
 		g.hostQuota.noteTaken(taken)
+		if env, err := crypto.ParseTrusted(it.Frame); err == nil {
+			var b state.ChatBody
+			if state.Decode(env.Payload, &b) == nil {
+				if info, err := crypto.ReadSealed(b.Sealed); err == nil && info.HasHeader() {
+					carried[crypto.KeyRef{Sender: h.author, Epoch: info.Epoch, ID: info.KeyID}] = true
+				}
+			}
+		}
 		g.n.log.Info().Str("group", g.id.String()).Str("message", hex.EncodeToString(id[:4])).
 			Str("author", shortKey(h.author)).Int("try", h.orphan.n).
 			Msg("proposing another member's message held here tentative: its author has not proposed it since this node hosts")
 	}
+}
+
+// orphanAcceptable reports whether the state machine would take frame, a
+// held tentative message of author, as far as the gate does not check it:
+// its author a member that may chat (not a keeper), and its sealing the
+// sender key rule allows at the log's position (state.CheckSealed: a key
+// header sealed to the group's member set, or a key registered already or
+// carried by a message proposed before it in this upkeep, carried). The
+// holder opened the message, which says neither: a header sealed to the
+// host alone opens here, and the messages under its key with it, all of
+// which the state machine refuses, unquoted, each time the host proposed
+// them (adversary.TestTentativeOrphansNotRefused).
+func (g *group) orphanAcceptable(author [32]byte, frame []byte, carried map[crypto.KeyRef]bool) bool {
+	if am := g.st.Members[author]; am == nil || am.Keeper {
+		return false
+	}
+	env, err := crypto.ParseTrusted(frame)
+	if err != nil {
+		return false
+	}
+	var b state.ChatBody
+	if state.Decode(env.Payload, &b) != nil {
+		return false
+	}
+	if _, err := g.st.CheckSealed(author, b.Sealed); err == nil {
+		return true
+	}
+	info, err := crypto.ReadSealed(b.Sealed)
+	return err == nil && !info.HasHeader() && info.Epoch == g.st.Epoch &&
+		carried[crypto.KeyRef{Sender: author, Epoch: info.Epoch, ID: info.KeyID}]
 }

@@ -38,6 +38,16 @@ func (m *memTentative) Tentative([]byte) (map[string][]byte, error) {
 	return out, nil
 }
 
+func (m *memTentative) TentativeOf(_ []byte, ids [][]byte) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	for _, id := range ids {
+		if v, ok := m.stored[string(id)]; ok {
+			out[string(id)] = v
+		}
+	}
+	return out, nil
+}
+
 // TestTentativeDropsBounded: while a member's disk refuses its writes of
 // tentative messages, it still notes each stored one it stops holding (the
 // log committed it) to forget it at the next write that succeeds. What it

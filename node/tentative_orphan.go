@@ -91,20 +91,27 @@ func (g *group) proposeOrphans(now time.Time) {
 	if len(due) > orphanBatch {
 		due = due[:orphanBatch]
 	}
-	var stored map[string][]byte        // read once, if a frame is not waiting in tentPut
+	// The frames not waiting in tentPut are read from the store, those
+	// only, in one read: not every message held, as many as a thousand of
+	// each member's (maxTentativeHeld), each up to crypto.MaxBody, at
+	// every upkeep that has one due.
+	var want [][]byte
+	for _, id := range due {
+		if _, ok := g.tentPut[string(id[:])]; !ok {
+			want = append(want, bytes.Clone(id[:]))
+		}
+	}
+	stored, err := g.tentStore.TentativeOf(g.id[:], want)
+	if err != nil {
+		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot read the tentative messages held here to propose them")
+		return
+	}
 	carried := map[crypto.KeyRef]bool{} // keys whose header a message proposed here carries
 	for _, id := range due {
 		h := g.tent[id]
 		h.orphan = orphanTries{last: now, n: h.orphan.n + 1}
 		data, ok := g.tentPut[string(id[:])]
 		if !ok {
-			if stored == nil {
-				var err error
-				if stored, err = g.tentStore.Tentative(g.id[:]); err != nil {
-					g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot read the tentative messages held here to propose them")
-					return
-				}
-			}
 			if data, ok = stored[string(id[:])]; !ok {
 				continue // not stored (a failing disk): its author hands it over again
 			}

@@ -112,6 +112,7 @@ const reasonTentativeUnstored = "tentative message not stored"
 type tentativeStore interface {
 	UpdateTentative(gid []byte, put map[string][]byte, drop [][]byte) error
 	Tentative(gid []byte) (map[string][]byte, error)
+	TentativeOf(gid []byte, ids [][]byte) (map[string][]byte, error)
 }
 
 // holdTentative opens a tentative message of author and holds it, unless

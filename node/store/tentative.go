@@ -49,3 +49,26 @@ func (s *Store) Tentative(gid []byte) (map[string][]byte, error) {
 	})
 	return out, err
 }
+
+// TentativeOf returns those of a group's recorded tentative messages whose
+// ids are listed, by id: a host proposing a few of the messages it holds
+// (node's tentative_orphan.go) reads those, not every one.
+func (s *Store) TentativeOf(gid []byte, ids [][]byte) (map[string][]byte, error) {
+	out := make(map[string][]byte, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := s.viewGroup(gid, func(b *bolt.Bucket) error {
+		tb := b.Bucket(bucketTentative)
+		if tb == nil {
+			return nil
+		}
+		for _, id := range ids {
+			if v := tb.Get(id); v != nil {
+				out[string(id)] = append([]byte(nil), v...)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

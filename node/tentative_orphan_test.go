@@ -1,11 +1,15 @@
 package node_test
 
 import (
+	"sort"
 	"testing"
 	"time"
 
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
 )
 
 // TestTentativeOfALostAuthorCommits: while the group cannot commit, node0's
@@ -72,5 +76,111 @@ func TestTentativeOfALostAuthorCommits(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("node0's message is committed %d times, want once: %s", n, tentTexts(ref))
+	}
+}
+
+// TestTentativeOfAKeeperNotShownNorProposed: a keeper reads nothing and
+// takes no part in the conversation: the state machine refuses a chat
+// entry it signs. A rogue keeper seals a message to the members and hands
+// it to them tentative. It must not be shown; and the host, which proposes
+// the tentative messages it holds of other members, must not put it in
+// the log (refused, unquoted, at every retry).
+func TestTentativeOfAKeeperNotShownNorProposed(t *testing.T) {
+	t.Parallel()
+	c := friends(t, 197, true)
+	c.Eventually(t, 30*time.Second, "3 voters on node0", func() bool {
+		g, ok := c.Status(0)
+		if !ok {
+			return false
+		}
+		v := 0
+		for _, m := range g.Members {
+			if m.Voter {
+				v++
+			}
+		}
+		return v == 3
+	})
+	c.send(0, "hello ben", 10*time.Second)
+	if err := node.KeepHosting(ctxT(t, 10*time.Second), c.Node(0), c.GroupID); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, time.Minute, "node0 to host", func() bool {
+		h := c.Host()
+		if h == 0 || h < 0 {
+			return h == 0
+		}
+		_ = node.HandOver(ctxT(t, 10*time.Second), c.Node(h), c.GroupID, c.Member(0).ID.Public().Sign)
+		return false
+	})
+	gid, err := crypto.ParseGroupID(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The epoch: that of node0's committed message.
+	var epoch uint64
+	es, err := c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeChat {
+			var b state.ChatBody
+			if state.Decode(env.Payload, &b) == nil {
+				if info, err := crypto.ReadSealed(b.Sealed); err == nil {
+					epoch = info.Epoch
+				}
+			}
+		}
+	}
+	keeper := c.Member(2).ID
+	key := crypto.NewSenderKey(gid, keeper.Public().Sign, epoch)
+	id := crypto.NewMessageID()
+	readers := []identity.PublicID{c.Member(0).ID.Public(), c.Member(1).ID.Public()}
+	sort.Slice(readers, func(i, j int) bool { return readers[i].Compare(readers[j]) < 0 })
+	now := time.Now().UnixNano()
+	sealed, err := crypto.SealMessage(keeper, &crypto.Message{Group: gid, ID: id, Time: now, Body: []byte("keeper speaks")}, key, readers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := state.Encode(&state.ChatBody{ID: id[:], Sealed: sealed})
+	frame, err := crypto.Sign(keeper, &crypto.Envelope{Type: crypto.TypeChat, Group: gid, Payload: body, Counter: uint64(now), Time: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type item struct {
+		_     struct{} `cbor:",toarray"`
+		Order uint64
+		Frame []byte
+	}
+	type items struct {
+		_     struct{} `cbor:",toarray"`
+		Items []item
+	}
+	payload, _ := state.Encode(&items{Items: []item{{Order: 1000, Frame: frame}}})
+	for _, to := range []int{0, 1} {
+		env, err := crypto.Sign(keeper, &crypto.Envelope{Type: crypto.TypeTentative, Group: gid, To: c.Member(to).ID.Public().Sign,
+			Payload: payload, Counter: uint64(time.Now().UnixNano()), Time: time.Now().UnixNano()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = c.Node(to).HandleFrame(ctxT(t, 10*time.Second), env)
+	}
+	time.Sleep(8 * time.Second) // orphanAfter, and then some
+	for _, i := range []int{0, 1} {
+		for _, m := range c.listed(i) {
+			if m.Text == "keeper speaks" {
+				t.Errorf("node%d shows the keeper's message (%s)", i, m.State)
+			}
+		}
+	}
+	es, err = c.Node(0).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeChat && env.Sender == keeper.Public().Sign {
+			t.Errorf("the log holds a chat entry of the keeper at %d, which the state machine refuses", e.Index)
+		}
 	}
 }

@@ -130,6 +130,13 @@ func (g *group) holdTentative(author [32]byte, order uint64, id [16]byte, sealed
 	if am == nil || g.st.Members[g.n.self.Sign] == nil {
 		return fmt.Errorf("%w: its author is not a member here", errTentative)
 	}
+	if am.Keeper {
+		// A keeper reads nothing and takes no part in the conversation:
+		// the state machine refuses every chat entry it signs, so its
+		// message would be shown for good, never ordered (and a host
+		// would propose it, refused: tentative_orphan.go).
+		return fmt.Errorf("%w: its author is a keeper", errTentative)
+	}
 	// A message this node took before a restart (restoreTentative) in an
 	// epoch the group has left since, but of the author's current
 	// membership: a node that does not restart goes on showing it until

@@ -31,6 +31,8 @@ const (
 	reasonProposalMalformed  = "proposal of a malformed entry"
 	reasonProposalDuplicate  = "proposal of a message already committed or on its way"
 	reasonProposalTooManyOut = "proposal beyond the messages a member may have on their way"
+	reasonProposalUnsealed   = "proposal under a sender key the group does not take"
+	reasonProposalKeeperChat = "proposal of a chat message by a keeper"
 )
 
 // maxHostPendingAge is how long the host counts a chat entry raft took
@@ -49,6 +51,10 @@ type hostQuota struct {
 	term    uint64
 	senders map[[32]byte][]hostPending // in the order raft took them
 	ids     map[[16]byte][32]byte      // their message ids, to their senders
+	// carried are the sender keys whose header a chat entry the host let
+	// into raft in this term carries: a message under one of them passes
+	// the sender key rule once that entry is applied (sealingTaken).
+	carried map[crypto.KeyRef]bool
 	// closed are the members whose proposals the host dropped as over
 	// quota and that have no room for a large message yet (see
 	// closedFrameSize).
@@ -70,7 +76,8 @@ type hostPending struct {
 	sender [32]byte
 	id     [16]byte
 	item   state.QuotaItem
-	at     time.Time // when the host took it, to forget it if it never applies
+	at     time.Time      // when the host took it, to forget it if it never applies
+	header *crypto.KeyRef // the sender key whose header it carries, if any
 }
 
 // reset forgets everything: a new term, or leadership lost.
@@ -78,6 +85,7 @@ func (h *hostQuota) reset(term uint64) {
 	h.term = term
 	h.senders = map[[32]byte][]hostPending{}
 	h.ids = map[[16]byte][32]byte{}
+	h.carried = map[crypto.KeyRef]bool{}
 	h.closed = map[[32]byte]bool{}
 }
 
@@ -207,6 +215,15 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			g.dropProposal(&sender, reasonProposalDuplicate, nil)
 			continue
 		}
+		if am := g.st.Members[sender]; am != nil && am.Keeper {
+			g.dropProposal(&sender, reasonProposalKeeperChat, nil)
+			continue
+		}
+		header, err := g.sealingTaken(sender, b.Sealed, taken)
+		if err != nil {
+			g.dropProposal(&sender, reasonProposalUnsealed, err)
+			continue
+		}
 		// Mostly the quota has room for the sender's whole queue and
 		// this entry, at any times (state.QuotaRoom): then neither pass
 		// below is needed, each O(n) in the queue, for every entry.
@@ -217,7 +234,7 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 		item := state.QuotaItem{Time: env.Time, Size: len(data)}
 		if g.st.QuotaRoom(sender, len(queue)+1, size) {
 			keep = append(keep, e)
-			taken = append(taken, hostPending{sender: sender, id: id, item: item, at: now})
+			taken = append(taken, hostPending{sender: sender, id: id, item: item, at: now, header: header})
 			continue
 		}
 		// Over quota even at the latest time it could count at: a sender
@@ -236,7 +253,7 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			continue
 		}
 		keep = append(keep, e)
-		taken = append(taken, hostPending{sender: sender, id: id, item: item, at: now})
+		taken = append(taken, hostPending{sender: sender, id: id, item: item, at: now, header: header})
 	}
 	if len(keep) == 0 {
 		return nil, nil
@@ -273,7 +290,7 @@ func (g *group) recountUnapplied() {
 		if state.Decode(env.Payload, &b) != nil || len(b.ID) != 16 {
 			continue
 		}
-		taken = append(taken, hostPending{sender: env.Sender, id: [16]byte(b.ID), item: state.QuotaItem{Time: env.Time, Size: len(e.GetData())}, at: now})
+		taken = append(taken, hostPending{sender: env.Sender, id: [16]byte(b.ID), item: state.QuotaItem{Time: env.Time, Size: len(e.GetData())}, at: now, header: headerOf(env.Sender, b.Sealed)})
 	}
 	g.hostQuota.noteTaken(taken)
 }
@@ -308,7 +325,65 @@ func (h *hostQuota) noteTaken(taken []hostPending) {
 		}
 		h.senders[t.sender] = append(h.senders[t.sender], t)
 		h.ids[t.id] = t.sender
+		if t.header != nil {
+			if h.carried == nil {
+				h.carried = map[crypto.KeyRef]bool{}
+			}
+			h.carried[*t.header] = true
+		}
 	}
+}
+
+// sealingTaken returns nil if the state machine's sender key rule will
+// take a chat message of sender sealed as sealed, once the entries on
+// their way before it are applied: a key header sealed to the group's
+// members in its epoch (state.CheckSealed), or a key registered already or
+// carried by an entry on its way (carried, or one of taken, let through
+// before it in the same proposal). The rule's refusals count against no
+// quota, so without this a member could put entries in every member's log
+// without bound (adversary.TestHostDropsProposalsTheKeyRuleRefuses). It
+// also returns the key whose header the message carries, if any.
+//
+// An honest message can be dropped here when the host has not applied yet
+// the membership change its author sealed it after: its author proposes it
+// again (outbox.go), as any dropped proposal.
+func (g *group) sealingTaken(sender [32]byte, sealed []byte, taken []hostPending) (*crypto.KeyRef, error) {
+	info, err := g.st.CheckSealed(sender, sealed)
+	if err == nil {
+		return headerRef(sender, info), nil
+	}
+	i, rerr := crypto.ReadSealed(sealed)
+	if rerr != nil || i.HasHeader() || i.Epoch != g.st.Epoch {
+		return nil, err
+	}
+	ref := crypto.KeyRef{Sender: sender, Epoch: i.Epoch, ID: i.KeyID}
+	if g.hostQuota.carried[ref] {
+		return nil, nil
+	}
+	for _, t := range taken {
+		if t.header != nil && *t.header == ref {
+			return nil, nil
+		}
+	}
+	return nil, err
+}
+
+// headerRef returns the sender key whose header a sealed message with info
+// carries, or nil.
+func headerRef(sender [32]byte, info *crypto.SealedInfo) *crypto.KeyRef {
+	if info == nil || !info.HasHeader() {
+		return nil
+	}
+	return &crypto.KeyRef{Sender: sender, Epoch: info.Epoch, ID: info.KeyID}
+}
+
+// headerOf is headerRef for a sealed payload not read yet.
+func headerOf(sender [32]byte, sealed []byte) *crypto.KeyRef {
+	info, err := crypto.ReadSealed(sealed)
+	if err != nil {
+		return nil
+	}
+	return headerRef(sender, info)
 }
 
 // applied forgets a chat entry once applied, accepted or rejected: from

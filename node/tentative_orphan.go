@@ -10,7 +10,6 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
 
@@ -106,7 +105,6 @@ func (g *group) proposeOrphans(now time.Time) {
 		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot read the tentative messages held here to propose them")
 		return
 	}
-	carried := map[crypto.KeyRef]bool{} // keys whose header a message proposed here carries
 	for _, id := range due {
 		h := g.tent[id]
 		h.orphan = orphanTries{last: now, n: h.orphan.n + 1}
@@ -120,12 +118,17 @@ func (g *group) proposeOrphans(now time.Time) {
 		if err := state.Decode(data, &it); err != nil {
 			continue // checked when stored and when held again
 		}
-		if !g.orphanAcceptable(h.author, it.Frame, carried) {
-			continue
+		if g.st.Members[h.author] == nil {
+			continue // dropped at the next upkeep (dropFormerTentative)
 		}
 		// Through the host's gate, as if its author had forwarded it: a
-		// copy on its way or committed, or one over the author's quota, is
-		// dropped there rather than put in the log to be refused.
+		// copy on its way or committed, one over the author's quota, a
+		// keeper's, or one the sender key rule refuses is dropped there
+		// rather than put in the log to be refused. The holder opened the
+		// message, which says nothing of the rule: a header sealed to the
+		// host alone opens here, and the messages under its key with it
+		// (adversary.TestTentativeOrphansNotRefused). A header proposed
+		// before in this upkeep counts as on its way (hostQuota.carried).
 		m := &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(h.author)), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: it.Frame}}}
 		m, taken := g.gateProposal(m)
 		if m == nil {
@@ -136,46 +139,8 @@ func (g *group) proposeOrphans(now time.Time) {
 			continue
 		}
 		g.hostQuota.noteTaken(taken)
-		if env, err := crypto.ParseTrusted(it.Frame); err == nil {
-			var b state.ChatBody
-			if state.Decode(env.Payload, &b) == nil {
-				if info, err := crypto.ReadSealed(b.Sealed); err == nil && info.HasHeader() {
-					carried[crypto.KeyRef{Sender: h.author, Epoch: info.Epoch, ID: info.KeyID}] = true
-				}
-			}
-		}
 		g.n.log.Info().Str("group", g.id.String()).Str("message", hex.EncodeToString(id[:4])).
 			Str("author", shortKey(h.author)).Int("try", h.orphan.n).
 			Msg("proposing another member's message held here tentative: its author has not proposed it since this node hosts")
 	}
-}
-
-// orphanAcceptable reports whether the state machine would take frame, a
-// held tentative message of author, as far as the gate does not check it:
-// its author a member that may chat (not a keeper), and its sealing the
-// sender key rule allows at the log's position (state.CheckSealed: a key
-// header sealed to the group's member set, or a key registered already or
-// carried by a message proposed before it in this upkeep, carried). The
-// holder opened the message, which says neither: a header sealed to the
-// host alone opens here, and the messages under its key with it, all of
-// which the state machine refuses, unquoted, each time the host proposed
-// them (adversary.TestTentativeOrphansNotRefused).
-func (g *group) orphanAcceptable(author [32]byte, frame []byte, carried map[crypto.KeyRef]bool) bool {
-	if am := g.st.Members[author]; am == nil || am.Keeper {
-		return false
-	}
-	env, err := crypto.ParseTrusted(frame)
-	if err != nil {
-		return false
-	}
-	var b state.ChatBody
-	if state.Decode(env.Payload, &b) != nil {
-		return false
-	}
-	if _, err := g.st.CheckSealed(author, b.Sealed); err == nil {
-		return true
-	}
-	info, err := crypto.ReadSealed(b.Sealed)
-	return err == nil && !info.HasHeader() && info.Epoch == g.st.Epoch &&
-		carried[crypto.KeyRef{Sender: author, Epoch: info.Epoch, ID: info.KeyID}]
 }

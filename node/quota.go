@@ -17,9 +17,11 @@ import (
 // forward to it before raft appends them, and drops those that could only
 // be rejected: an entry signed by another member than the one forwarding it
 // (honest members forward only their own), a chat message already
-// committed or on its way, and one over its sender's quota counting the
-// sender's messages appended but not yet applied. A member flooding the
-// host thus grows the log by its quota and no more. Its own node holds its
+// committed or on its way, one over its sender's quota counting the
+// sender's messages appended but not yet applied, a keeper's, and one the
+// sender key rule refuses (sealingTaken: such refusals count against no
+// quota). A member flooding the host thus grows the log by its quota and no
+// more. Its own node holds its
 // messages back before that (outbox.go, proposeQueued).
 
 // Reasons the host drops a forwarded entry, as counted in Status().Rejected

@@ -356,6 +356,11 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 				if reason == reasonHeartbeatBeyondLog {
 					g.beyondLogHost.Store(m.GetFrom()) // restored.go
 				}
+				if reason == reasonVoteNonVoter {
+					if ask := n.askPairForLog(g, v, env.Sender, m.GetFrom()); ask != nil {
+						return nil, ask // restored.go
+					}
+				}
 				return nil, n.reject(env, reason, err)
 			}
 			msgs = append(msgs, m)

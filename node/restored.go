@@ -230,8 +230,9 @@ func (g *group) clearRestored(commit uint64) {
 // older than the group's. A copy that still counted a third voter, one
 // that left or was demoted since the backup, refused the other's vote
 // requests and the group never elected a host again (the churn and restore
-// fault schedules, seeds 353002 and 353036;
-// TestRestoredHostOfAGroupShrunkToTwo). A copy that counts two where the
+// fault schedules, seed 353036; TestRestoredHostOfAGroupShrunkToTwo). One
+// that counts the other a learner refuses its requests before this
+// (askPairForLog). A copy that counts two where the
 // group has three since (a voter added after the backup) is not misled
 // either: the other applied the third voter's promotion, or holds it in
 // its log, and says nothing (TestRestoredOtherVoterOfAnOlderPair). A group
@@ -241,6 +242,48 @@ func (g *group) clearRestored(commit uint64) {
 func (g *group) onlyOtherVoter(id uint64) bool {
 	return id != 0 && g.pairSaid.Load() == id
 }
+
+// askPairForLog answers a vote request that admission refused as from a
+// non-voter (raft id from, member k) with a behind notice, as a stranger's
+// traffic is answered (catchup.go), when this node's copy is restored and
+// k's latest ping or pong said that the two are the group's only voters:
+// k was a learner, or no voter yet, when the backup was taken, and was
+// promoted since. The copy's count refuses its vote requests for good, and
+// it is the one member that can host (the other voter is this node, held),
+// so the group elected no host again (demes bench chaos --churn --restore
+// --nodes 5, seed 353002). k pushes the committed entries after this
+// node's applied index; the chain of membership is checked from this
+// node's state, and the members it names are trusted provisionally
+// (trustChain): k, a voter by the chain, is admitted, and granted the vote
+// on its word (onlyOtherVoter). k's word alone admits nothing. At most one
+// notice per behindInterval and group; nil when none is due.
+func (n *Node) askPairForLog(g *group, v *view, k [32]byte, from uint64) error {
+	if !v.restored || from == 0 || g.pairSaid.Load() != from {
+		return nil
+	}
+	now := time.Now()
+	c := &n.catchUps
+	c.mu.Lock()
+	due := now.Sub(c.noticed[g.id]) >= behindInterval
+	if due {
+		c.noticed[g.id] = now
+		c.pushers[k] = now.Add(pusherWindow)
+	}
+	c.mu.Unlock()
+	if !due {
+		return nil
+	}
+	n.countReject(reasonAskedPairForLog, "the other voter of a group of two, as it says, asked for a vote that this node's restored copy counts as a learner's: asking it for the log")
+	notice, err := n.behindNotice(g, v, k)
+	if err != nil {
+		return err
+	}
+	return &behindError{notice: notice}
+}
+
+// reasonAskedPairForLog is the reason a vote request is refused with a
+// behind notice by askPairForLog, as counted.
+const reasonAskedPairForLog = "vote from a non-voter: asked it for the log"
 
 // otherOfPair returns the other voter when the state counts exactly two
 // voters, this node and that one (pairOf).

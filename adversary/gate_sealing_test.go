@@ -21,13 +21,7 @@ const reasonProposalUnsealed = "proposal under a sender key the group does not t
 // read). The rogue's own message after them must still commit.
 func TestHostDropsProposalsTheKeyRuleRefuses(t *testing.T) {
 	t.Parallel()
-	g := newGroup(t, 3, options{})
-	g.form(0, 1, 2)
-	const rogue, host = 2, 0 // the host follows join order here
-	if _, err := g.node(rogue).Send(ctxT(t, 30*time.Second), g.id, "rogue's first", 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	epoch := g.epochOf(rogue)
+	g, epoch := rogueGroup(t)
 	unregistered := crypto.NewSenderKey(g.gid, g.pub(rogue).Sign, epoch)
 	const bad = 20
 	for k := 0; k < bad; k++ {

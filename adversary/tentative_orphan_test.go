@@ -10,6 +10,23 @@ import (
 	"github.com/demes/demes/state"
 )
 
+// The rogue and the host of the tests below: the host follows join order
+// in a group without pings (options).
+const rogue, host = 2, 0
+
+// rogueGroup forms a group of three in which the rogue has sent one
+// message ("rogue's first"), and returns it with the membership epoch of
+// that message.
+func rogueGroup(t *testing.T) (*group, uint64) {
+	t.Helper()
+	g := newGroup(t, 3, options{})
+	g.form(0, 1, 2)
+	if _, err := g.node(rogue).Send(ctxT(t, 30*time.Second), g.id, "rogue's first", 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return g, g.epochOf(rogue)
+}
+
 // TestTentativeOrphansKeepTheQuota: a host proposes the tentative messages
 // of another member it holds once their author has had time to propose
 // them (node/tentative_orphan.go), so that a message the others were shown
@@ -21,13 +38,7 @@ import (
 // quota, and none that the state machine refuses.
 func TestTentativeOrphansKeepTheQuota(t *testing.T) {
 	t.Parallel()
-	g := newGroup(t, 3, options{})
-	g.form(0, 1, 2)
-	const rogue, host = 2, 0 // the host follows join order here
-	if _, err := g.node(rogue).Send(ctxT(t, 30*time.Second), g.id, "rogue's first", 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	epoch := g.epochOf(rogue)
+	g, epoch := rogueGroup(t)
 	key := crypto.NewSenderKey(g.gid, g.pub(rogue).Sign, epoch)
 	const flood = 1000
 	for sent := 0; sent < flood; {
@@ -92,13 +103,7 @@ func TestTentativeOrphansKeepTheQuota(t *testing.T) {
 // rogue's messages must wait tentative, and the log take none of them.
 func TestTentativeOrphansNotRefused(t *testing.T) {
 	t.Parallel()
-	g := newGroup(t, 3, options{})
-	g.form(0, 1, 2)
-	const rogue, host = 2, 0
-	if _, err := g.node(rogue).Send(ctxT(t, 30*time.Second), g.id, "rogue's first", 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	epoch := g.epochOf(rogue)
+	g, epoch := rogueGroup(t)
 	key := crypto.NewSenderKey(g.gid, g.pub(rogue).Sign, epoch)
 	id := crypto.NewMessageID()
 	sealed, err := crypto.SealMessage(g.ident(rogue), &crypto.Message{Group: g.gid, ID: id, Time: time.Now().UnixNano(), Body: []byte("orphan header")}, key, []identity.PublicID{g.pub(host)})

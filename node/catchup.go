@@ -185,27 +185,39 @@ func (n *Node) fromStranger(ctx context.Context, g *group, env *crypto.Envelope)
 			// follow from this copy's state, which refuses it (restored.go).
 			break
 		}
-		now := time.Now()
-		c := &n.catchUps
-		c.mu.Lock()
-		due := now.Sub(c.noticed[g.id]) >= behindInterval
-		if due {
-			c.noticed[g.id] = now
-			c.pushers[env.Sender] = now.Add(pusherWindow)
-		}
-		c.mu.Unlock()
-		if due {
-			n.countReject(reasonAskedForLog, "a stranger sent a group's traffic: asking it for the log, in case this node is behind")
-			notice, err := n.behindNotice(g, v, env.Sender)
-			if err != nil {
-				return nil, err
-			}
-			return nil, &behindError{notice: notice}
+		if err := n.askForLog(g, v, env.Sender, reasonAskedForLog, "a stranger sent a group's traffic: asking it for the log, in case this node is behind"); err != nil {
+			return nil, err
 		}
 	}
 	// Counted and logged by reason alone, as a frame refused unread is:
 	// strangers may use any number of keys.
 	return nil, n.rejectAnonymous("sender is not a member", nil)
+}
+
+// askForLog answers member k of group g with a behind notice (a
+// *behindError), so that k pushes the log from this node's applied index,
+// and lets k push for pusherWindow: at most one notice per behindInterval
+// and group, nil when none is due. The refusal that carries the notice is
+// counted under reason and logged as what.
+func (n *Node) askForLog(g *group, v *view, k [32]byte, reason, what string) error {
+	now := time.Now()
+	c := &n.catchUps
+	c.mu.Lock()
+	due := now.Sub(c.noticed[g.id]) >= behindInterval
+	if due {
+		c.noticed[g.id] = now
+		c.pushers[k] = now.Add(pusherWindow)
+	}
+	c.mu.Unlock()
+	if !due {
+		return nil
+	}
+	n.countReject(reason, what)
+	notice, err := n.behindNotice(g, v, k)
+	if err != nil {
+		return err
+	}
+	return &behindError{notice: notice}
 }
 
 // reasonAskedForLog is the reason a stranger's frame is refused with a behind

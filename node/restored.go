@@ -261,24 +261,7 @@ func (n *Node) askPairForLog(g *group, v *view, k [32]byte, from uint64) error {
 	if !v.restored || from == 0 || g.pairSaid.Load() != from {
 		return nil
 	}
-	now := time.Now()
-	c := &n.catchUps
-	c.mu.Lock()
-	due := now.Sub(c.noticed[g.id]) >= behindInterval
-	if due {
-		c.noticed[g.id] = now
-		c.pushers[k] = now.Add(pusherWindow)
-	}
-	c.mu.Unlock()
-	if !due {
-		return nil
-	}
-	n.countReject(reasonAskedPairForLog, "the other voter of a group of two, as it says, asked for a vote that this node's restored copy counts as a learner's: asking it for the log")
-	notice, err := n.behindNotice(g, v, k)
-	if err != nil {
-		return err
-	}
-	return &behindError{notice: notice}
+	return n.askForLog(g, v, k, reasonAskedPairForLog, "the other voter of a group of two, as it says, asked for a vote that this node's restored copy counts as a learner's: asking it for the log")
 }
 
 // reasonAskedPairForLog is the reason a vote request is refused with a

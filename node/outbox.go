@@ -227,14 +227,22 @@ func (g *group) seal(p *pending) error {
 // proposer's messages in the order they arrive. Before, each of them
 // carried the header: 1216 bytes a member, on every member's disk, for the
 // 20% of the messages that 64 senders sent in those moments (docs/
-// BENCHMARKS.md, "History"). If the carrier is lost, the message after it
-// is rejected, and resealOutbox seals again with the header.
+// BENCHMARKS.md, "History"). If the carrier is lost, the host drops the
+// message after it (or the log refuses it), and it is sealed again with
+// the header (resealOutbox, retryRefused).
 func (g *group) needsHeader(p *pending, key *crypto.SenderKey) bool {
 	if _, ok := g.st.KeyRegistered(g.n.self.Sign, key.ID); ok {
 		return false
 	}
-	c := g.keyUse[key.ID].carrier
-	return c == nil || c == p || g.outbox[c.id] != c || c.headerKey != key.ID
+	return !g.carriedBefore(p, key.ID)
+}
+
+// carriedBefore reports whether the header of this node's sender key id
+// goes with a queued message other than p (its latest carrier, still
+// queued as it was sealed).
+func (g *group) carriedBefore(p *pending, id [crypto.KeyIDSize]byte) bool {
+	c := g.keyUse[id].carrier
+	return c != nil && c != p && g.outbox[c.id] == c && c.headerKey == id
 }
 
 // sealingKey is senderKey, rotated: after Config.RotateMessages messages

@@ -95,7 +95,7 @@ func (g *group) retryRefused(now time.Time) bool {
 			continue
 		}
 		if info, err := crypto.ReadSealed(b.Sealed); err == nil && !info.HasHeader() && info.Epoch == g.st.Epoch {
-			if c := g.keyUse[info.KeyID].carrier; c != nil && c != p && g.outbox[c.id] == c && c.headerKey == info.KeyID {
+			if g.carriedBefore(p, info.KeyID) {
 				continue // its header is on its way, with the message before it
 			}
 		}

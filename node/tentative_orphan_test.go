@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -11,6 +12,24 @@ import (
 	"github.com/demes/demes/node/simnet"
 	"github.com/demes/demes/state"
 )
+
+// hostOn makes node i the host, as placement would hand over to the best
+// member, and keeps it there: whoever hosts hands over to it, and it hands
+// over to nobody on its placement's advice (KeepHosting).
+func (c *cluster) hostOn(i int) {
+	c.t.Helper()
+	if err := node.KeepHosting(ctxT(c.t, 10*time.Second), c.Node(i), c.GroupID); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Eventually(c.t, time.Minute, fmt.Sprintf("node%d to host", i), func() bool {
+		h := c.Host()
+		if h == i || h < 0 {
+			return h == i
+		}
+		_ = node.HandOver(ctxT(c.t, 10*time.Second), c.Node(h), c.GroupID, c.Member(i).ID.Public().Sign)
+		return false
+	})
+}
 
 // TestTentativeOfALostAuthorCommits: while the group cannot commit, node0's
 // message reaches node1 directly and shows there, tentative. Then node0
@@ -28,34 +47,16 @@ func TestTentativeOfALostAuthorCommits(t *testing.T) {
 	c.send(0, "before", 10*time.Second)
 	backup := c.backupStore(0)
 	c.stopMajority(0, 1)
-	m := c.send(0, "held by node1 alone", 20*time.Second)
-	if m.State != node.StateTentative {
-		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
-	}
-	c.Eventually(t, 30*time.Second, "node0 to count its message held by node1", func() bool {
-		return c.listed(0)[m.ID].Delivered == 1
-	})
+	m := c.sendHeldBy1("held by node1 alone")
 	c.Crash(0)
 	c.restoreStore(0, backup)
 	for _, i := range []int{2, 3, 4} {
 		c.start(i)
 	}
 	c.start(0)
-	// node1, the one member that holds the message, hosts: whoever the
-	// group elects hands over to it, as placement would to the best, and
-	// it stays (placement prefers node4 on this seed's latencies).
-	if err := node.KeepHosting(ctxT(t, 10*time.Second), c.Node(1), c.GroupID); err != nil {
-		t.Fatal(err)
-	}
-	c.Eventually(t, time.Minute, "node1 to host", func() bool {
-		h := c.Host()
-		if h == 1 || h < 0 {
-			return h == 1
-		}
-		ctx := ctxT(t, 10*time.Second)
-		_ = node.HandOver(ctx, c.Node(h), c.GroupID, c.Member(1).ID.Public().Sign)
-		return false
-	})
+	// node1, the one member that holds the message, hosts (placement
+	// prefers node4 on this seed's latencies).
+	c.hostOn(1)
 	c.Eventually(t, time.Minute, "node0's message, held by node1 alone, to commit on every member", func() bool {
 		for _, i := range c.Live() {
 			if got, ok := c.listed(i)[m.ID]; !ok || got.State != node.StateCommitted {
@@ -89,30 +90,10 @@ func TestTentativeOfAKeeperNotShownNorProposed(t *testing.T) {
 	t.Parallel()
 	c := friends(t, 197, true)
 	c.Eventually(t, 30*time.Second, "3 voters on node0", func() bool {
-		g, ok := c.Status(0)
-		if !ok {
-			return false
-		}
-		v := 0
-		for _, m := range g.Members {
-			if m.Voter {
-				v++
-			}
-		}
-		return v == 3
+		return c.Voters(0) == 3
 	})
 	c.send(0, "hello ben", 10*time.Second)
-	if err := node.KeepHosting(ctxT(t, 10*time.Second), c.Node(0), c.GroupID); err != nil {
-		t.Fatal(err)
-	}
-	c.Eventually(t, time.Minute, "node0 to host", func() bool {
-		h := c.Host()
-		if h == 0 || h < 0 {
-			return h == 0
-		}
-		_ = node.HandOver(ctxT(t, 10*time.Second), c.Node(h), c.GroupID, c.Member(0).ID.Public().Sign)
-		return false
-	})
+	c.hostOn(0)
 	gid, err := crypto.ParseGroupID(c.GroupID)
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,21 @@ func (c *cluster) showsTentative(i int, m node.Message) bool {
 	return false
 }
 
+// sendHeldBy1 sends text from node0 while the group cannot commit
+// (stopMajority), checks that the send answers it tentative, and waits
+// until node0 counts it held by node1.
+func (c *cluster) sendHeldBy1(text string) node.Message {
+	c.t.Helper()
+	m := c.send(0, text, 20*time.Second)
+	if m.State != node.StateTentative {
+		c.t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
+	}
+	c.Eventually(c.t, 30*time.Second, "node0 to count its message held by node1", func() bool {
+		return c.listed(0)[m.ID].Delivered == 1
+	})
+	return m
+}
+
 // TestTentativeWhileMajorityAsleep is issue 18's scenario: five members,
 // three of them stopped, so the group cannot commit. The two left still
 // talk: each one's message reaches the other directly, is shown there
@@ -201,13 +216,7 @@ func TestTentativeHolderLosesMessage(t *testing.T) {
 	backup := filepath.Join(t.TempDir(), "node1")
 	copyHome(t, c.Member(1).Dir, backup)
 	c.start(1)
-	m := c.send(0, "kept by node1, then lost", 20*time.Second)
-	if m.State != node.StateTentative {
-		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
-	}
-	c.Eventually(t, 30*time.Second, "node0 to count its message held by node1", func() bool {
-		return c.listed(0)[m.ID].Delivered == 1
-	})
+	m := c.sendHeldBy1("kept by node1, then lost")
 	if !c.showsTentative(1, m) {
 		t.Fatalf("node1 does not show node0's message it holds: the test is broken")
 	}
@@ -351,13 +360,7 @@ func TestTentativeCrashAfterNewEpoch(t *testing.T) {
 		t.Fatalf("node1's stored commit index %d covers the epoch at %d already (%v): the test is broken", ls.StoredCommit, epoch, err)
 	}
 	c.stopMajority(0, 1)
-	m := c.send(0, "in the new epoch", 20*time.Second)
-	if m.State != node.StateTentative {
-		t.Fatalf("node0's message is %s with a majority of the voters stopped", m.State)
-	}
-	c.Eventually(t, 30*time.Second, "node0 to count its message held by node1", func() bool {
-		return c.listed(0)[m.ID].Delivered == 1
-	})
+	m := c.sendHeldBy1("in the new epoch")
 	c.restart(1)
 	c.Eventually(t, 30*time.Second, "node1 to show node0's message again after its crash", func() bool {
 		return c.showsTentative(1, m)

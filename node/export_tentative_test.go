@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/demes/demes/crypto"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // FailTentativeWrites makes n's writes of group gid's tentative messages
@@ -68,4 +69,23 @@ func LagCommitWrites(ctx context.Context, n *Node, gid string) error {
 		return err
 	}
 	return g.do(ctx, func() { g.commitCap = max(g.storedCommit, 1) })
+}
+
+// WriteHardState has n write group gid's raft hard state now, as the next
+// Ready that changes it would (persist), under LagCommitWrites' cap.
+func WriteHardState(ctx context.Context, n *Node, gid string) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	var werr error
+	if err := g.do(ctx, func() {
+		var hs *pb.HardState
+		if hs, _, werr = g.storage.mem.InitialState(); werr == nil {
+			werr = g.persist(hs, nil)
+		}
+	}); err != nil {
+		return err
+	}
+	return werr
 }

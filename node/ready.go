@@ -210,9 +210,12 @@ func (g *group) persist(hs *pb.HardState, entries []*pb.Entry) error {
 	if hs == nil {
 		hs = g.unsavedHS
 	}
-	if g.commitCap != 0 && hs != nil && hs.GetCommit() > g.commitCap {
+	if limit := max(g.commitCap, g.storedCommit); g.commitCap != 0 && hs != nil && hs.GetCommit() > limit {
+		// As a crash before the lazy write would leave it, and never
+		// below what a write that had to be durable stored already
+		// (storeHeldCommit): the commit index on disk never goes back.
 		hs = proto.Clone(hs).(*pb.HardState)
-		hs.Commit = proto.Uint64(g.commitCap)
+		hs.Commit = proto.Uint64(limit)
 	}
 	start := time.Now()
 	if err := g.n.store.SaveRaft(g.id[:], hs, entries, g.outboxItems(), g.outboxDone); err != nil {

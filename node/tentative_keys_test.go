@@ -274,6 +274,12 @@ func TestTentativeRestoreBeyondStoredCommit(t *testing.T) {
 	if held := c.hand(author, holder, m); !held[m.id] || !c.lists(holder, m) {
 		t.Fatalf("node%d does not hold and show the message (held %v): the test is broken", holder, held)
 	}
+	// Any later write of the hard state, as a commit or membership change
+	// brings (under load, one came before the restart), leaves what
+	// holding the message stored.
+	if err := node.WriteHardState(ctxT(t, 30*time.Second), c.Node(holder), c.GroupID); err != nil {
+		t.Fatal(err)
+	}
 	c.restart(holder)
 	c.Eventually(t, 30*time.Second, fmt.Sprintf("node%d to read its stored tentative messages again", holder), func() bool {
 		return node.TentativeRestored(c.Node(holder), c.GroupID)

@@ -118,6 +118,7 @@ type group struct {
 	lateUntil      time.Time                    // keeps it from counting its host silent (cutoff.go)
 	fv             forcedVote                   // the last transfer campaign asked of this node (gone.go)
 	hostQuota      hostQuota                    // chat entries taken as host, not applied yet (quota.go)
+	ch             confHold                     // proposals held while a membership change is unapplied (confhold.go)
 	outboxDone     [][]byte                     // committed ids to drop from the stored outbox
 	outboxPut      []*pending                   // queued messages to write to the stored outbox
 	unsavedHS      *pb.HardState                // a newer hard state that differs only in its commit index, not written yet
@@ -297,6 +298,9 @@ type group struct {
 	// this node's log, which the transport refuses before raft sees it
 	// (admit.go); safe from any goroutine.
 	beyondLogHost atomic.Uint64
+	// sendFilter, in tests only (TrimAppendsAfterChange), returns what
+	// sendRaft sends of each message, if anything.
+	sendFilter func(*pb.Message) *pb.Message
 }
 
 // startGroup creates a group's runtime. With a genesis frame it bootstraps a
@@ -436,7 +440,11 @@ func (g *group) proposeConfFrame(frame []byte, ct pb.ConfChangeType, nodeID uint
 		Changes: []*pb.ConfChangeSingle{{Type: ct.Enum(), NodeId: proto.Uint64(nodeID)}},
 		Context: frame,
 	}
-	return g.rn.ProposeConfChange(cc)
+	if err := g.rn.ProposeConfChange(cc); err != nil {
+		return err
+	}
+	g.ch.proposed = true
+	return nil
 }
 
 // proposeEntry signs and proposes a normal entry.
@@ -448,5 +456,5 @@ func (g *group) proposeEntry(t crypto.Type, body any) error {
 	if err != nil {
 		return err
 	}
-	return g.rn.Propose(frame)
+	return g.proposeFrame(frame)
 }

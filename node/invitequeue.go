@@ -317,7 +317,7 @@ func (g *group) retryInvites() {
 				continue
 			}
 			q.leader[k], q.at[k] = g.leader, now
-			if g.fork != nil || g.rn.Propose(it.Frame) != nil {
+			if g.fork != nil || g.proposeFrame(it.Frame) != nil {
 				continue
 			}
 			g.noteControlProposed(it.Counter - 1)

@@ -246,7 +246,7 @@ func (g *group) proposePrekeyFn(signed []byte) func() error {
 		if err != nil {
 			return err
 		}
-		if err := g.rn.Propose(frame); err != nil {
+		if err := g.proposeFrame(frame); err != nil {
 			return err
 		}
 		g.lastPrekey, g.prekeyTried, g.prekeyTerm = time.Now(), signed, g.term

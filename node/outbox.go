@@ -305,7 +305,7 @@ func (g *group) propose(p *pending) {
 	if g.fork != nil {
 		return
 	}
-	if err := g.rn.Propose(p.frame); err != nil {
+	if err := g.proposeFrame(p.frame); err != nil {
 		g.fig.failed.Add(1)
 	} else if g.role == raft.StateLeader {
 		p.term = g.term

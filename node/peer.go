@@ -72,6 +72,9 @@ func (n *Node) markOnline(url string) {
 // sendRaft queues raft messages for their peers. It never blocks: a full
 // queue drops the message, and raft sends it again.
 func (g *group) sendRaft(msgs []*pb.Message) {
+	if g.sendFilter != nil {
+		msgs = filterSends(msgs, g.sendFilter)
+	}
 	for _, m := range coalesce(msgs, maxAppendBytes) {
 		key, vm, ok := g.memberByRaft(m.GetTo())
 		if !ok || vm.url == "" {
@@ -91,6 +94,17 @@ func (g *group) sendRaft(msgs []*pb.Message) {
 			g.rn.ReportUnreachable(m.GetTo())
 		}
 	}
+}
+
+// filterSends returns what filter keeps of msgs (tests only).
+func filterSends(msgs []*pb.Message, filter func(*pb.Message) *pb.Message) []*pb.Message {
+	var out []*pb.Message
+	for _, m := range msgs {
+		if m = filter(m); m != nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // reportUnreachable tells the group's raft, from a peer queue's goroutine,

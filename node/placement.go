@@ -76,6 +76,7 @@ type placementState struct {
 	wake         *time.Timer          // steps placement when a decision is due between ticks
 	lastLogged   string
 	keepHosting  bool // a censor in a test, which never hands over (export_censor_test.go)
+	keepVoters   bool // a test that changes the voters itself (export_confhold_test.go)
 }
 
 func (g *group) pingPeers() {
@@ -407,7 +408,7 @@ func (g *group) carryOut(now time.Time, d election.Decision) {
 			}
 		}
 	}
-	if d.ChangeVoters && g.st.Host == g.n.self.Sign {
+	if d.ChangeVoters && g.st.Host == g.n.self.Sign && !g.pl.keepVoters {
 		target, voter, ct := d.Voters.Promote, true, pb.ConfChangeAddNode
 		if d.Voters.Demote != "" {
 			target, voter, ct = d.Voters.Demote, false, pb.ConfChangeAddLearnerNode

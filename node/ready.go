@@ -85,6 +85,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		g.endRestoredHold(g.rn.BasicStatus().GetCommit())
 	}
 	g.noteConfTail(rd.Entries)
+	g.noteConfHold(rd.Entries)
 	g.sendRaft(msgs)
 	changed := false
 	wasLeader := g.role == raft.StateLeader
@@ -140,6 +141,7 @@ func (g *group) handleReady(rd raft.Ready) error {
 		changed = true
 	}
 	g.rn.Advance(rd)
+	g.releaseProposals()
 	if !wasLeader && g.role == raft.StateLeader {
 		g.maybeLead() // at once, not at the next upkeep: voter changes wait for it
 	}

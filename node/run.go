@@ -240,20 +240,21 @@ func (g *group) stepAll(msgs []*pb.Message) {
 			continue
 		}
 		g.noteForcedVote(m)
-		var taken []hostPending
-		if m.GetType() == pb.MsgProp {
-			// The host drops what could only be rejected (quota.go).
-			if m, taken = g.gateProposal(m); m == nil {
-				continue
+		if m.GetType() != pb.MsgProp {
+			if err := g.stepSafely(m); err != nil {
+				g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
 			}
+			continue
 		}
-		if err := g.stepSafely(m); err != nil {
+		// The host drops what could only be rejected (quota.go).
+		m, taken := g.gateProposal(m)
+		if m == nil {
+			continue
+		}
+		if err := g.stepForwarded(m, taken); err != nil {
 			g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
 			continue
 		}
-		if m.GetType() == pb.MsgProp {
-			g.hostQuota.noteTaken(taken)
-			g.n.checkAhead([]*pb.Message{m}) // what the host took (see HandleFrame)
-		}
+		g.n.checkAhead([]*pb.Message{m}) // what the host took (see HandleFrame)
 	}
 }

@@ -134,7 +134,7 @@ func (g *group) proposeOrphans(now time.Time) {
 		if m == nil {
 			continue
 		}
-		if err := g.rn.Propose(it.Frame); err != nil {
+		if err := g.proposeFrame(it.Frame); err != nil {
 			g.fig.failed.Add(1)
 			continue
 		}

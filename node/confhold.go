@@ -1,0 +1,162 @@
+package node
+
+import (
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"go.etcd.io/raft/v3"
+)
+
+// The host holds new proposals while its log holds a membership change it
+// has not applied.
+//
+// raft switches a host to a new configuration when the host applies the
+// change, not when it appends or commits it. Until then the host counts
+// acknowledgements by the old configuration: an entry appended after a
+// change that shrinks the voters to a pair could commit on the word of the
+// member leaving, without the other voter of the pair. That voter then says,
+// truthfully as far as its log goes, that it holds every entry the pair
+// committed (pingPair), and a restored copy of the host elects it on that
+// word (onlyOtherVoter): the entry would be lost if the host's own copy of
+// it was lost too. Held until the change is applied, every entry after it
+// commits under the new configuration.
+//
+// The hold lasts one commit round of the change and covers every proposal
+// the host appends: its own (proposeFrame) and those members forwarded
+// (stepForwarded). Membership changes themselves are not held: raft takes
+// one at a time and turns a second into an empty entry.
+
+const (
+	// maxHeldProposals and maxHeldBytes bound what a host holds while a
+	// change is unapplied; beyond them a proposal is dropped as raft drops
+	// one without a host, and its author proposes it again.
+	maxHeldProposals = 4096
+	maxHeldBytes     = 16 << 20
+)
+
+// heldProposal is a proposal the host holds (confHold), with the entries
+// its gate took from it (quota.go), noted when it is appended.
+type heldProposal struct {
+	m     *pb.Message
+	taken []hostPending
+}
+
+// confHold is the state of the hold.
+type confHold struct {
+	// last is the index of the last membership change in this node's
+	// log, or of one below the applied index; kept exact when raft
+	// replaces the log's tail (noteConfHold).
+	last uint64
+	// proposed is set when this node proposed a membership change whose
+	// entry no Ready has shown yet: raft appends it at once, as host.
+	proposed bool
+	held     []heldProposal
+	bytes    int
+}
+
+// holdsProposals reports whether this node hosts with a membership change
+// in its log that it has not applied.
+func (g *group) holdsProposals() bool {
+	if !g.ch.proposed && g.ch.last <= g.st.Applied {
+		return false
+	}
+	// raft's role, not g.role: a node elected in this loop turn appends
+	// what it is handed before the next Ready says it leads.
+	return g.rn.BasicStatus().RaftState == raft.StateLeader
+}
+
+// noteConfHold notes the membership changes among entries, the entries a
+// Ready appends to this node's log. Where they replace the log's tail,
+// a change in the replaced part is gone: the last change is looked for
+// again among the entries kept, down to the applied index.
+func (g *group) noteConfHold(entries []*pb.Entry) {
+	g.ch.proposed = false
+	if len(entries) == 0 {
+		return
+	}
+	if first := entries[0].GetIndex(); first <= g.ch.last {
+		g.ch.last = 0
+		if lo := g.st.Applied + 1; lo < first {
+			if kept, err := g.storage.Entries(lo, first, 1<<62); err == nil {
+				for _, e := range kept {
+					if e.GetType() != pb.EntryNormal {
+						g.ch.last = e.GetIndex()
+					}
+				}
+			} else {
+				// Unknown: held until the log is applied past the tail.
+				g.ch.last = entries[len(entries)-1].GetIndex()
+			}
+		}
+	}
+	for _, e := range entries {
+		if e.GetType() != pb.EntryNormal {
+			g.ch.last = max(g.ch.last, e.GetIndex())
+		}
+	}
+}
+
+// proposeFrame proposes frame, an entry this node signed or one its gate
+// took (proposeOrphans), or holds it while a membership change is
+// unapplied (holdsProposals).
+func (g *group) proposeFrame(frame []byte) error {
+	if !g.holdsProposals() {
+		return g.rn.Propose(frame)
+	}
+	m := &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(g.raftID), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: frame}}}
+	if !g.holdProposal(m, nil) {
+		return raft.ErrProposalDropped
+	}
+	return nil
+}
+
+// stepForwarded steps a proposal a member forwarded, which the host's gate
+// let through with the entries taken, or holds it (holdsProposals).
+func (g *group) stepForwarded(m *pb.Message, taken []hostPending) error {
+	if g.holdsProposals() {
+		if !g.holdProposal(m, taken) {
+			return raft.ErrProposalDropped
+		}
+		return nil
+	}
+	if err := g.stepSafely(m); err != nil {
+		return err
+	}
+	g.hostQuota.noteTaken(taken)
+	return nil
+}
+
+// holdProposal queues m, unless the queue is full.
+func (g *group) holdProposal(m *pb.Message, taken []hostPending) bool {
+	size := proto.Size(m)
+	if len(g.ch.held) >= maxHeldProposals || g.ch.bytes+size > maxHeldBytes {
+		return false
+	}
+	g.ch.held = append(g.ch.held, heldProposal{m: m, taken: taken})
+	g.ch.bytes += size
+	// Taken as if stepped: later proposals pass the gate with these
+	// counted (quota.go).
+	g.hostQuota.noteTaken(taken)
+	return true
+}
+
+// releaseProposals appends what the hold kept, in order, once the change
+// is applied. A node that no longer hosts drops it, as raft drops a
+// deposed host's entries that did not commit: the authors propose them
+// again (proposeAgain, retryOutbox), to the host they know.
+func (g *group) releaseProposals() {
+	if len(g.ch.held) == 0 || g.holdsProposals() {
+		return
+	}
+	held := g.ch.held
+	g.ch.held, g.ch.bytes = nil, 0
+	if g.rn.BasicStatus().RaftState != raft.StateLeader {
+		g.fig.failed.Add(uint64(len(held)))
+		return
+	}
+	for _, h := range held {
+		if err := g.stepSafely(h.m); err != nil {
+			g.fig.failed.Add(1)
+		}
+	}
+}

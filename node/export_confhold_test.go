@@ -1,0 +1,99 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/demes/demes/content"
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
+	"github.com/demes/demes/state"
+)
+
+// TrimAppendsAfterChange has n's group gid send member to only the entries
+// up to the first membership change it appends from now on: an append
+// that carries later ones is cut short, or dropped if nothing is left, as
+// if each were lost on the way. Heartbeats and every other member's
+// appends go as before. It lasts until n stops.
+func TrimAppendsAfterChange(ctx context.Context, n *Node, gid string, member identity.PublicID) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	to := state.RaftID(member.Sign)
+	var change uint64
+	return g.do(ctx, func() {
+		g.sendFilter = func(m *pb.Message) *pb.Message {
+			if m.GetType() != pb.MsgApp {
+				return m
+			}
+			for _, e := range m.GetEntries() {
+				if change == 0 && e.GetType() != pb.EntryNormal {
+					change = e.GetIndex()
+				}
+			}
+			if m.GetTo() != to || change == 0 {
+				return m
+			}
+			var keep []*pb.Entry
+			for _, e := range m.GetEntries() {
+				if e.GetIndex() <= change {
+					keep = append(keep, e)
+				}
+			}
+			if len(keep) == len(m.GetEntries()) {
+				return m
+			}
+			if len(keep) == 0 {
+				return nil
+			}
+			m = proto.Clone(m).(*pb.Message)
+			m.Entries = keep
+			return m
+		}
+	})
+}
+
+// ChangeVoterAndSend has n, the host, propose that member of group gid
+// vote (or no longer vote) and, in the same turn of the group's loop, send
+// text if it is not empty: raft appends both before anything is sent or
+// applied, as it does with a message that arrives while a voter change is
+// on its way. A voter change keeps the membership epoch, so the message,
+// sealed before it, is taken after it. From now on n's placement proposes
+// no voter change of its own. It returns the message's id.
+func ChangeVoterAndSend(ctx context.Context, n *Node, gid string, member identity.PublicID, voter bool, text string) (string, error) {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return "", err
+	}
+	var body []byte
+	if text != "" {
+		if body, err = content.Encode(content.Content{Kind: content.Text, Text: text}); err != nil {
+			return "", err
+		}
+	}
+	ct := pb.ConfChangeAddNode
+	if !voter {
+		ct = pb.ConfChangeAddLearnerNode
+	}
+	var (
+		msg  Message
+		serr error
+	)
+	if err := g.do(ctx, func() {
+		g.pl.keepVoters = true
+		if serr = g.proposeConf(crypto.TypePromote, &state.TargetBody{Target: member.Sign[:], Voter: voter}, ct, state.RaftID(member.Sign)); serr != nil || text == "" {
+			return
+		}
+		msg, _, _, _, serr = g.enqueue(string(body))
+	}); err != nil {
+		return "", err
+	}
+	if serr != nil {
+		return "", fmt.Errorf("change a voter and send: %w", serr)
+	}
+	return msg.ID, nil
+}

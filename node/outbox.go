@@ -305,9 +305,13 @@ func (g *group) propose(p *pending) {
 	if g.fork != nil {
 		return
 	}
+	// One held (confhold.go) may yet be dropped as it is released: it is
+	// proposed again after the wait of a forwarded one, not only when the
+	// leadership ends.
+	held := g.holdsProposals()
 	if err := g.proposeFrame(p.frame); err != nil {
 		g.fig.failed.Add(1)
-	} else if g.role == raft.StateLeader {
+	} else if g.role == raft.StateLeader && !held {
 		p.term = g.term
 	}
 }

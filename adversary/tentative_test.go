@@ -211,6 +211,42 @@ func TestTentativeAttacks(t *testing.T) {
 		}
 	})
 
+	t.Run("another member's message, to the host", func(t *testing.T) {
+		// A member that holds another's tentative message hands it to the
+		// host, which proposes it for its author (relayOrphans). What the
+		// rogue hands over is held as its author's, once: node1's message
+		// that node1 handed the rogue, and node0's committed one again.
+		var honest []byte
+		for _, e := range g.log(0) {
+			if env, err := crypto.Verify(e.Frame); err == nil && env.Type == crypto.TypeChat && env.Sender == g.pub(0).Sign {
+				honest = e.Frame
+			}
+		}
+		handed, _ := g.sealedChat(1, epoch, "node1's, handed on")
+		if code, _ := g.post(host, g.tentative(g.ident(rogue), host, order, honest, handed)); code != http.StatusOK {
+			t.Fatalf("the rogue's tentative envelope to the host was answered %d, want 200", code)
+		}
+		ms, err := g.node(host).Messages(g.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown := 0
+		for _, m := range ms {
+			if m.Text == "node1's, handed on" {
+				shown++
+				if m.Author != g.pub(1).String() {
+					t.Errorf("the host shows node1's message as %s's", m.Author)
+				}
+			}
+		}
+		if shown != 1 {
+			t.Errorf("the host lists node1's message %d times, want once", shown)
+		}
+		if all, _ := g.shown(host, "honest"); all != 1 {
+			t.Errorf("the host lists node0's committed message %d times, want once", all)
+		}
+	})
+
 	t.Run("committed message again", func(t *testing.T) {
 		var own []byte
 		for _, e := range g.log(0) {

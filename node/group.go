@@ -153,6 +153,7 @@ type group struct {
 	tent         map[[16]byte]*heldMessage
 	tentBy       map[[32]byte]int
 	tentBusy     map[[32]byte]bool
+	relayBusy    bool                   // a request of relayOrphans is on its way
 	tentGone     map[[32]byte]time.Time // members that did not answer tentative messages, and when
 	tentSeen     map[[32]byte]time.Time // members that took tentative messages, and when
 	tentRestored bool                   // the stored tentative messages are held again

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"sort"
 	"time"
@@ -10,6 +11,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
 
@@ -24,14 +26,16 @@ import (
 // (the author's quota, key and message id), and a copy the author proposes
 // as well is refused as a duplicate id: the message commits once.
 //
-// Only the host does: a member forwards only entries it signed (the host's
-// gate, quota.go, so that no member spends another's quota). The host puts
-// the message through that gate as if its author had forwarded it, so that
-// a message already committed or on its way, or one over its author's
-// quota, costs the log nothing (an author that hands the host a thousand
-// tentative messages gets in no more than it could propose). A member
-// that holds such a message without hosting shows it until it hosts or the
-// author is back.
+// Only the host proposes: a member forwards only entries it signed (the
+// host's gate, quota.go, so that no member spends another's quota). The
+// host puts the message through that gate as if its author had forwarded
+// it, so that a message already committed or on its way, or one over its
+// author's quota, costs the log nothing (an author that hands the host a
+// thousand tentative messages gets in no more than it could propose). A
+// member that holds such a message without hosting hands it to the host
+// instead, as tentative delivery hands a message to any member (the frame
+// is still the author's, checked as such: takeTentative), and the host
+// proposes it once it has held it as long.
 
 // orphanAfter is how long this node must have held a message, and hosted,
 // before it proposes the message itself: an author that is online
@@ -64,12 +68,25 @@ func (o orphanTries) due(now time.Time) bool {
 // proposeOrphans proposes, as the host, the tentative messages of other
 // members held here that have waited orphanAfter since this node took them
 // and since it hosts, in the order they are shown (a sender key's header
-// goes with its first message). Each is proposed only in the membership
+// goes with its first message); a member that does not host hands them to
+// the host it has followed as long (relayOrphans). Each is proposed only in the membership
 // epoch it was sealed in: one of an earlier epoch would be refused, and its
 // author seals it anew under the same id once it learns of the new one.
 func (g *group) proposeOrphans(now time.Time) {
-	if g.role != raft.StateLeader || g.fork != nil || g.left || len(g.tent) == 0 || now.Sub(g.pl.leaderSince) < orphanAfter {
+	host := g.role == raft.StateLeader
+	if g.fork != nil || g.left || len(g.tent) == 0 || g.leader == raft.None || now.Sub(g.pl.leaderSince) < orphanAfter {
 		return
+	}
+	var to [32]byte
+	var url string
+	if !host {
+		k, m, ok := g.memberByRaft(g.leader)
+		if !ok || g.relayBusy {
+			return
+		}
+		if to, url = k, g.peerURL(k, m.url); url == "" {
+			return
+		}
 	}
 	var due [][16]byte
 	for id, h := range g.tent {
@@ -105,8 +122,11 @@ func (g *group) proposeOrphans(now time.Time) {
 		g.n.log.Warn().Err(err).Str("group", g.id.String()).Msg("cannot read the tentative messages held here to propose them")
 		return
 	}
+	var relay []tentativeItem
+	size := 0
 	for _, id := range due {
 		h := g.tent[id]
+		tries := h.orphan
 		h.orphan = orphanTries{last: now, n: h.orphan.n + 1}
 		data, ok := g.tentPut[string(id[:])]
 		if !ok {
@@ -120,6 +140,15 @@ func (g *group) proposeOrphans(now time.Time) {
 		}
 		if g.st.Members[h.author] == nil {
 			continue // dropped at the next upkeep (dropFormerTentative)
+		}
+		if !host {
+			if size > 0 && size+len(it.Frame) > tentativeChunk {
+				h.orphan = tries // due with the next request
+				continue
+			}
+			size += len(it.Frame)
+			relay = append(relay, it)
+			continue
 		}
 		// Through the host's gate, as if its author had forwarded it: a
 		// copy on its way or committed, one over the author's quota, a
@@ -143,4 +172,39 @@ func (g *group) proposeOrphans(now time.Time) {
 			Str("author", shortKey(h.author)).Int("try", h.orphan.n).
 			Msg("proposing another member's message held here tentative: its author has not proposed it since this node hosts")
 	}
+	if len(relay) > 0 {
+		g.relayOrphans(to, url, relay)
+	}
+}
+
+// relayOrphans hands items, other members' tentative messages held here
+// that their authors have not proposed, to the host k at url, from its own
+// goroutine, one request at a time. The host holds them as their authors'
+// (takeTentative) and proposes them (proposeOrphans); its answer changes
+// nothing here: the messages stay shown until the log commits them, and
+// are handed over again, less and less often, until then.
+func (g *group) relayOrphans(k [32]byte, url string, items []tentativeItem) {
+	payload, err := state.Encode(&tentativeBody{Items: items})
+	var frame []byte
+	if err == nil {
+		frame, err = g.n.sign(&crypto.Envelope{Type: crypto.TypeTentative, Group: g.id, To: k, Payload: payload})
+	}
+	if err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot sign tentative messages")
+		return
+	}
+	g.relayBusy = true
+	g.n.log.Info().Str("group", g.id.String()).Int("messages", len(items)).Str("host", shortKey(k)).
+		Msg("handing the host other members' messages held here tentative: their authors have not proposed them")
+	g.n.wg.Add(1)
+	go func() {
+		defer g.n.wg.Done()
+		ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
+		_, err := g.n.cfg.Link.Post(ctx, url, frame)
+		cancel()
+		if err != nil {
+			g.n.log.Debug().Err(err).Str("host", shortKey(k)).Msg("handing the host tentative messages")
+		}
+		_ = g.do(g.n.ctx, func() { g.relayBusy = false })
+	}()
 }

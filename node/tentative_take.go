@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/demes/demes/content"
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/crypto/prekey"
@@ -29,6 +31,7 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 		return nil, n.reject(env, "malformed tentative messages", err)
 	}
 	type checked struct {
+		author [32]byte
 		order  uint64
 		id     [16]byte
 		sealed []byte
@@ -38,9 +41,12 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 	var cs []checked
 	for _, it := range b.Items {
 		c, err := crypto.Verify(it.Frame)
-		if err != nil || c.Type != crypto.TypeChat || c.Sender != env.Sender || c.Group != g.id {
-			// Only the author sends its own messages, for this group.
-			n.reject(env, "tentative message not the sender's own chat message", err)
+		if err != nil || c.Type != crypto.TypeChat || c.Group != g.id {
+			// The author's signed chat message for this group: from the
+			// author, or (below) from a member that holds it and hands it
+			// to the host (relayOrphans). Either way it is held as the
+			// author's.
+			n.reject(env, "tentative message not a chat message of this group", err)
 			continue
 		}
 		var body state.ChatBody
@@ -53,7 +59,7 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 			n.reject(env, "malformed tentative message", err)
 			continue
 		}
-		cs = append(cs, checked{order: it.Order, id: [16]byte(body.ID), sealed: body.Sealed, info: info, frame: it.Frame})
+		cs = append(cs, checked{author: c.Sender, order: it.Order, id: [16]byte(body.ID), sealed: body.Sealed, info: info, frame: it.Frame})
 	}
 	// A message carrying its sender key's header first: the author sends
 	// the header with one message only (needsHeader), and the others of
@@ -62,7 +68,13 @@ func (n *Node) takeTentative(ctx context.Context, g *group, env *crypto.Envelope
 	var ids [][]byte
 	err := g.do(ctx, func() {
 		for _, c := range cs {
-			if err := g.holdTentative(env.Sender, c.order, c.id, c.sealed, c.info, c.frame); err != nil {
+			if c.author != env.Sender && g.role != raft.StateLeader {
+				// Another's message only to the host, which proposes it
+				// (proposeOrphans); a member hands any other only its own.
+				n.reject(env, "tentative message of another member, to a member that does not host", nil)
+				continue
+			}
+			if err := g.holdTentative(c.author, c.order, c.id, c.sealed, c.info, c.frame); err != nil {
 				// One reason for all (the cause is in the log): the
 				// reason is a metric label, and causes carry numbers.
 				n.reject(env, "tentative message refused", err)

@@ -69,9 +69,10 @@ func (o orphanTries) due(now time.Time) bool {
 // members held here that have waited orphanAfter since this node took them
 // and since it hosts, in the order they are shown (a sender key's header
 // goes with its first message); a member that does not host hands them to
-// the host it has followed as long (relayOrphans). Each is proposed only in the membership
-// epoch it was sealed in: one of an earlier epoch would be refused, and its
-// author seals it anew under the same id once it learns of the new one.
+// the host it has followed as long (relayOrphans). Each is proposed only
+// in the membership epoch it was sealed in: one of an earlier epoch would
+// be refused, and its author seals it anew under the same id once it
+// learns of the new one.
 func (g *group) proposeOrphans(now time.Time) {
 	host := g.role == raft.StateLeader
 	if g.fork != nil || g.left || len(g.tent) == 0 || g.leader == raft.None || now.Sub(g.pl.leaderSince) < orphanAfter {

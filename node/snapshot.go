@@ -77,6 +77,7 @@ func (n *Node) restartGroup(gid crypto.GroupID, info groupInfo) (*group, error) 
 			return nil, err
 		}
 		g.noteConfTail(ents)
+		g.noteConfHold(ents)
 	}
 	// A snapshot is committed; the hard state written before it says so,
 	// except after a crash between installing a snapshot from the host and

@@ -23,8 +23,12 @@ import (
 //
 // The hold lasts one commit round of the change and covers every proposal
 // the host appends: its own (proposeFrame) and those members forwarded
-// (stepForwarded). Membership changes themselves are not held: raft takes
-// one at a time and turns a second into an empty entry.
+// (holdForwarded). What members forwarded goes through the host's gate
+// (quota.go) as it is released, against the state the change made: a
+// message sealed in the epoch a leave or a removal closed is dropped
+// there, not put in the log to be refused. Membership changes themselves
+// are not held: raft takes one at a time and turns a second into an empty
+// entry.
 
 const (
 	// maxHeldProposals and maxHeldBytes bound what a host holds while a
@@ -34,11 +38,11 @@ const (
 	maxHeldBytes     = 16 << 20
 )
 
-// heldProposal is a proposal the host holds (confHold), with the entries
-// its gate took from it (quota.go), noted when it is appended.
+// heldProposal is a proposal the host holds (confHold): its own, or one a
+// member forwarded, which passes the gate as it is released.
 type heldProposal struct {
-	m     *pb.Message
-	taken []hostPending
+	m         *pb.Message
+	forwarded bool
 }
 
 // confHold is the state of the hold.
@@ -104,39 +108,42 @@ func (g *group) proposeFrame(frame []byte) error {
 		return g.rn.Propose(frame)
 	}
 	m := &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(g.raftID), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: frame}}}
-	if !g.holdProposal(m, nil) {
+	if !g.holdProposal(heldProposal{m: m}) {
 		return raft.ErrProposalDropped
 	}
 	return nil
 }
 
-// stepForwarded steps a proposal a member forwarded, which the host's gate
-// let through with the entries taken, or holds it (holdsProposals).
-func (g *group) stepForwarded(m *pb.Message, taken []hostPending) error {
+// takeForwarded steps a proposal a member forwarded, or what the host's
+// gate lets through of it (quota.go), unless the hold keeps it
+// (holdsProposals).
+func (g *group) takeForwarded(m *pb.Message) {
 	if g.holdsProposals() {
-		if !g.holdProposal(m, taken) {
-			return raft.ErrProposalDropped
+		if !g.holdProposal(heldProposal{m: m, forwarded: true}) {
+			g.n.log.Debug().Str("group", g.id.String()).Msg("dropped a forwarded proposal: the hold while a membership change is applied is full")
 		}
-		return nil
+		return
+	}
+	m, taken := g.gateProposal(m)
+	if m == nil {
+		return
 	}
 	if err := g.stepSafely(m); err != nil {
-		return err
+		g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
+		return
 	}
 	g.hostQuota.noteTaken(taken)
-	return nil
+	g.n.checkAhead([]*pb.Message{m}) // what the host took (see HandleFrame)
 }
 
-// holdProposal queues m, unless the queue is full.
-func (g *group) holdProposal(m *pb.Message, taken []hostPending) bool {
-	size := proto.Size(m)
+// holdProposal queues h, unless the queue is full.
+func (g *group) holdProposal(h heldProposal) bool {
+	size := proto.Size(h.m)
 	if len(g.ch.held) >= maxHeldProposals || g.ch.bytes+size > maxHeldBytes {
 		return false
 	}
-	g.ch.held = append(g.ch.held, heldProposal{m: m, taken: taken})
+	g.ch.held = append(g.ch.held, h)
 	g.ch.bytes += size
-	// Taken as if stepped: later proposals pass the gate with these
-	// counted (quota.go).
-	g.hostQuota.noteTaken(taken)
 	return true
 }
 
@@ -155,7 +162,9 @@ func (g *group) releaseProposals() {
 		return
 	}
 	for _, h := range held {
-		if err := g.stepSafely(h.m); err != nil {
+		if h.forwarded {
+			g.takeForwarded(h.m)
+		} else if err := g.stepSafely(h.m); err != nil {
 			g.fig.failed.Add(1)
 		}
 	}

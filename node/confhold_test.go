@@ -1,10 +1,12 @@
 package node_test
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
 )
@@ -83,5 +85,50 @@ func TestHostHoldsMessagesWhileAShrinkIsUnapplied(t *testing.T) {
 	})
 	if len(seen) > 0 && !c.listsAll(kept, []string{id}) {
 		t.Fatalf("%v listed the message as committed; the group lost it after the restore", seen)
+	}
+}
+
+// TestHeldProposalsPassTheGateAfterTheChange: a member's message sealed in
+// the current membership epoch reaches the host while the removal of
+// another member, which opens a new epoch, is on its way. Appended after
+// the removal, it is refused by every member's state machine: a junk entry
+// in every log, which counts against no quota. The host holds it until the
+// removal is applied (confhold.go) and puts it through its gate then,
+// against the new epoch: it is dropped there; its author seals it again
+// for the new epoch.
+//
+// Watched to fail (the message's frame in the log, refused) with the gate
+// passed as the message arrived.
+func TestHeldProposalsPassTheGateAfterTheChange(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 300, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	const h, author, gone = 0, 1, 2 // node0 created the group: an admin
+	c.hostOn(h)
+	c.sendCommitted(author, "before", 10*time.Second)
+	epoch, _ := c.epochAndApplied(h)
+	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
+	m := c.sealChat(author, key, true, 0, "sealed before the removal")
+	if err := node.RemoveAndTake(ctxT(t, 10*time.Second), c.Node(h), c.GroupID, c.Member(gone).ID.Public(), c.Member(author).ID.Public(), m.frame); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "the removal applied on the host and the author", func() bool {
+		sh, _ := c.Status(h)
+		sa, _ := c.Status(author)
+		return len(sh.Members) == 2 && len(sa.Members) == 2
+	})
+	after := c.sendCommitted(h, "after the removal", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "the author to list the host's message", func() bool {
+		return c.listsAll(author, []string{after.ID})
+	})
+	es, err := c.Node(h).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if bytes.Equal(e.Frame, m.frame) {
+			t.Fatalf("the host put a message sealed in the epoch the removal closed into the log (index %d), where every member refuses it", e.Index)
+		}
 	}
 }

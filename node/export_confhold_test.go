@@ -97,3 +97,23 @@ func ChangeVoterAndSend(ctx context.Context, n *Node, gid string, member identit
 	}
 	return msg.ID, nil
 }
+
+// RemoveAndTake has n, the host, propose the removal of member from group
+// gid and, in the same turn of the group's loop, take frame as a proposal
+// that from forwarded: it arrives while the removal is on its way.
+func RemoveAndTake(ctx context.Context, n *Node, gid string, member, from identity.PublicID, frame []byte) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	var perr error
+	if err := g.do(ctx, func() {
+		if perr = g.proposeConf(crypto.TypeRemove, &state.TargetBody{Target: member.Sign[:]}, pb.ConfChangeRemoveNode, state.RaftID(member.Sign)); perr != nil {
+			return
+		}
+		g.stepAll([]*pb.Message{{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(from.Sign)), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: frame}}}})
+	}); err != nil {
+		return err
+	}
+	return perr
+}

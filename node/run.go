@@ -247,14 +247,6 @@ func (g *group) stepAll(msgs []*pb.Message) {
 			continue
 		}
 		// The host drops what could only be rejected (quota.go).
-		m, taken := g.gateProposal(m)
-		if m == nil {
-			continue
-		}
-		if err := g.stepForwarded(m, taken); err != nil {
-			g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
-			continue
-		}
-		g.n.checkAhead([]*pb.Message{m}) // what the host took (see HandleFrame)
+		g.takeForwarded(m)
 	}
 }

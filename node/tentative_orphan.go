@@ -80,6 +80,9 @@ func (g *group) proposeOrphans(now time.Time) {
 	}
 	var to [32]byte
 	var url string
+	if host && g.holdsProposals() {
+		return // gated against the change once it is applied (confhold.go)
+	}
 	if !host {
 		k, m, ok := g.memberByRaft(g.leader)
 		if !ok || g.relayBusy {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/demes/demes/election"
 	"github.com/demes/demes/state"
 )
 
@@ -148,17 +149,21 @@ func LostLogReport(ctx context.Context, n *Node, gid string, member [32]byte, te
 	return transferee, err
 }
 
-// SilentReportOf returns the index of the last log entry that member from
-// (its public signing key) reported to n's group gid with its latest report
-// that it no longer hears the host, and whether it gave one.
-func SilentReportOf(ctx context.Context, n *Node, gid string, from [32]byte) (index uint64, ok bool, err error) {
+// SilentLogOf returns the index of the last log entry that member from
+// (its public signing key) reported to n's group gid in this silence of
+// n's host, as n's choice of the backup sees it (silentLogs), and whether
+// there is one: none while n still hears its host, and none from a report
+// received before n last heard it.
+func SilentLogOf(ctx context.Context, n *Node, gid string, from [32]byte) (index uint64, ok bool, err error) {
 	g, err := n.groupByText(gid)
 	if err != nil {
 		return 0, false, err
 	}
 	err = g.do(ctx, func() {
-		if r, found := g.silent[from]; found && r.log != nil {
-			index, ok = r.log.Index, true
+		ids := g.memberIDs()
+		var l election.LogPos
+		if l, ok = g.silentLogs(time.Now(), ids)[ids[from]]; ok {
+			index = l.Index
 		}
 	})
 	return index, ok, err

@@ -464,6 +464,23 @@ func (p *Placer) placeVoters(now time.Time, o Observations, d *Decision) {
 	}
 	var current []string
 	dead := maps.Clone(d.Dead)
+	// The last Step's ranking may name a member that has left since
+	// (StepVoters runs between Steps): never a voter to promote. The
+	// state machine refuses it, but the entry is a membership change all
+	// the same, which a member's log holds unapplied until it commits
+	// (TestPlacerPromotesNoFormerMember).
+	if dead == nil {
+		dead = map[string]bool{}
+	}
+	members := make(map[string]bool, len(o.Members))
+	for _, m := range o.Members {
+		members[m.ID] = true
+	}
+	for _, id := range r.Preference {
+		if !members[id] {
+			dead[id] = true
+		}
+	}
 	for _, m := range o.Members {
 		if m.Voter {
 			current = append(current, m.ID)

@@ -2,6 +2,7 @@ package election
 
 import (
 	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -474,5 +475,30 @@ func TestPlacerPublish(t *testing.T) {
 	}
 	if d := w.step(w.iv.Ping); d.Publish == nil {
 		t.Fatal("not published again after the latency interval")
+	}
+}
+
+// TestPlacerPromotesNoFormerMember: StepVoters ranks with the last Step's
+// ranking, which still names a member that has left since: the voter
+// change must not promote it. The state machine refuses the promotion of a
+// non-member, but the entry is a membership change all the same: while it
+// waits in a member's log unapplied, that member does not say it is the
+// only other voter of a pair (node pairOf), and a restored host of the pair
+// elected no host again (node.TestRestoredHostOfAGroupShrunkToTwo, 1 full
+// run in 3 under load: the host proposed the promotion of the member that
+// had just left, and was lost before it committed).
+func TestPlacerPromotesNoFormerMember(t *testing.T) {
+	w := newWorld(t, "a")
+	w.xfer = w.term // settled: no transfer in the way
+	w.step(w.iv.Ping)
+	if !slices.Contains(w.p.ranking.Preference, "e") {
+		t.Fatal("the ranking does not name e: the test is broken")
+	}
+	// e leaves: the state has four members, and e no longer votes.
+	w.ids = ids("a b c d")
+	delete(w.voters, "e")
+	w.now = w.now.Add(w.iv.Retry)
+	if d := w.p.StepVoters(w.now, w.obs()); d.ChangeVoters && d.Voters.Promote == "e" {
+		t.Fatalf("the placer promotes e, which left: %+v", d.Voters)
 	}
 }

@@ -132,6 +132,11 @@ func (g *group) takeForwarded(m *pb.Message) {
 		g.n.log.Debug().Err(err).Str("type", m.GetType().String()).Msg("raft step")
 		return
 	}
+	if hasConfChange(m.GetEntries()) {
+		// A member's own leave, say: as a host, raft appended it at once,
+		// and what follows it in this turn is held (proposeConfFrame).
+		g.ch.proposed = true
+	}
 	g.hostQuota.noteTaken(taken)
 	g.n.checkAhead([]*pb.Message{m}) // what the host took (see HandleFrame)
 }

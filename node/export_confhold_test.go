@@ -117,3 +117,35 @@ func RemoveAndTake(ctx context.Context, n *Node, gid string, member, from identi
 	}
 	return perr
 }
+
+// LeaveAndTake has member sign its leave of group gid, and n, the host,
+// take it and then frame, member's too, as proposals member forwarded in
+// one batch: the message arrives right behind the leave.
+func LeaveAndTake(ctx context.Context, n, member *Node, gid string, frame []byte) error {
+	mg, err := member.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	leave, err := mg.signEntry(crypto.TypeLeave, &struct{}{})
+	if err != nil {
+		return err
+	}
+	from := state.RaftID(member.self.Sign)
+	cc, err := proto.Marshal(&pb.ConfChangeV2{
+		Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(from)}},
+		Context: leave,
+	})
+	if err != nil {
+		return err
+	}
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
+	return g.do(ctx, func() {
+		g.stepAll([]*pb.Message{
+			{Type: pb.MsgProp.Enum(), From: proto.Uint64(from), Entries: []*pb.Entry{{Type: pb.EntryConfChangeV2.Enum(), Data: cc}}},
+			{Type: pb.MsgProp.Enum(), From: proto.Uint64(from), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: frame}}},
+		})
+	})
+}

@@ -81,20 +81,7 @@ func TestRestoredHostOfAGroupShrunkToTwo(t *testing.T) {
 // before node2's backup, and node2 and node6 were the voters left).
 func TestRestoredHostOfAPairItsCopyCountsALearner(t *testing.T) {
 	t.Parallel()
-	c := newClusterWith(t, 3, 297, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		for _, tn := range c.Members() {
-			tn.Tweak = func(cfg *node.Config) { cfg.MaxVoters = 2 }
-		}
-	})
-	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	c.joinAll()
-	c.Eventually(t, 30*time.Second, "node0 and node1 to vote, node2 a learner", func() bool {
-		return c.Voters(0) == 2 && c.Voters(1) == 2 && c.Voters(2) == 2 && !c.voter(0, 2)
-	})
+	c := pairAndLearner(t, 297)
 	h := c.waitHost(-1)
 	if h == 2 {
 		t.Fatal("node2, a learner, hosts")
@@ -172,4 +159,24 @@ func (c *cluster) pairCommitted(h, k int) node.Message {
 	m2 := c.sendCommitted(h, "acknowledged by both again", 10*time.Second)
 	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("node%d to list the pair's second message", k), func() bool { return c.listsAll(k, []string{m2.ID}) })
 	return m
+}
+
+// pairAndLearner forms a group of at most two voters of three members on
+// the seed's latencies: node0 and node1 vote, node2 is a learner.
+func pairAndLearner(t *testing.T, seed int64) *cluster {
+	c := newClusterWith(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
+		for _, tn := range c.Members() {
+			tn.Tweak = func(cfg *node.Config) { cfg.MaxVoters = 2 }
+		}
+	})
+	g, err := c.Node(0).CreateGroup(ctxT(t, 30*time.Second), "ours")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = g.GroupID
+	c.joinAll()
+	c.Eventually(t, 30*time.Second, "node0 and node1 to vote, node2 a learner", func() bool {
+		return c.Voters(0) == 2 && c.Voters(1) == 2 && c.Voters(2) == 2 && !c.voter(0, 2)
+	})
+	return c
 }

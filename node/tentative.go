@@ -202,13 +202,8 @@ func (g *group) postTentative(k [32]byte, url string, batch []*pending) {
 	for i, p := range batch {
 		items[i] = tentativeItem{Order: p.order, Frame: p.frame}
 	}
-	payload, err := state.Encode(&tentativeBody{Items: items})
-	var frame []byte
-	if err == nil {
-		frame, err = g.n.sign(&crypto.Envelope{Type: crypto.TypeTentative, Group: g.id, To: k, Payload: payload})
-	}
+	frame, err := g.signTentative(k, items)
 	if err != nil {
-		g.n.log.Warn().Err(err).Msg("cannot sign tentative messages")
 		delete(g.tentBusy, k)
 		return
 	}
@@ -228,6 +223,20 @@ func (g *group) postTentative(k [32]byte, url string, batch []*pending) {
 		}
 		_ = g.do(g.n.ctx, func() { g.tentativeAnswered(k, batch, held, gone) })
 	}()
+}
+
+// signTentative signs items as a tentative envelope to member k; a
+// failure is logged.
+func (g *group) signTentative(k [32]byte, items []tentativeItem) ([]byte, error) {
+	payload, err := state.Encode(&tentativeBody{Items: items})
+	var frame []byte
+	if err == nil {
+		frame, err = g.n.sign(&crypto.Envelope{Type: crypto.TypeTentative, Group: g.id, To: k, Payload: payload})
+	}
+	if err != nil {
+		g.n.log.Warn().Err(err).Msg("cannot sign tentative messages")
+	}
+	return frame, err
 }
 
 // readDelivered checks a member's answer to a tentative envelope and

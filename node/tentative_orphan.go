@@ -11,7 +11,6 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/state"
 )
 
@@ -188,13 +187,8 @@ func (g *group) proposeOrphans(now time.Time) {
 // nothing here: the messages stay shown until the log commits them, and
 // are handed over again, less and less often, until then.
 func (g *group) relayOrphans(k [32]byte, url string, items []tentativeItem) {
-	payload, err := state.Encode(&tentativeBody{Items: items})
-	var frame []byte
-	if err == nil {
-		frame, err = g.n.sign(&crypto.Envelope{Type: crypto.TypeTentative, Group: g.id, To: k, Payload: payload})
-	}
+	frame, err := g.signTentative(k, items)
 	if err != nil {
-		g.n.log.Warn().Err(err).Msg("cannot sign tentative messages")
 		return
 	}
 	g.relayBusy = true

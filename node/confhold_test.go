@@ -9,6 +9,7 @@ import (
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/node"
 	"github.com/demes/demes/node/simnet"
+	"github.com/demes/demes/state"
 )
 
 // TestHostHoldsMessagesWhileAShrinkIsUnapplied: a group of at most two
@@ -133,5 +134,99 @@ func heldPassTheGate(t *testing.T, seed int64, take func(c *cluster, h, author, 
 		if bytes.Equal(e.Frame, m.frame) {
 			t.Fatalf("the host put a message sealed in the epoch the change closed into the log (index %d), where every member refuses it", e.Index)
 		}
+	}
+}
+
+// TestOneMemberCannotFillTheHold: while a membership change is unapplied,
+// a member forwards the host as many junk proposals as the hold takes
+// (maxHeldProposals); another member's message arrives after them. The
+// hold is shared: the message is dropped, and so is every message that
+// arrives while the change is unapplied, each time the member does it
+// again. Each member has its share of the hold, so the message is kept
+// and released with the rest (the junk is dropped at the gate then).
+func TestOneMemberCannotFillTheHold(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 302, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	const h, author, rogue = 0, 1, 2
+	c.hostOn(h)
+	c.sendCommitted(author, "before", 10*time.Second)
+	epoch, _ := c.epochAndApplied(h)
+	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
+	m := c.sealChat(author, key, true, 0, "sent while the hold is full of junk")
+	if err := node.FloodHoldAndTake(ctxT(t, 10*time.Second), c.Node(h), c.GroupID, c.Member(author).ID.Public(), c.Member(rogue).ID.Public(), c.Member(author).ID.Public(), 4096, m.frame); err != nil {
+		t.Fatal(err)
+	}
+	after := c.sendCommitted(h, "after the flood", 10*time.Second)
+	c.Eventually(t, 30*time.Second, "the author to list the host's message", func() bool {
+		return c.listsAll(author, []string{after.ID})
+	})
+	es, err := c.Node(h).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if bytes.Equal(e.Frame, m.frame) {
+			return
+		}
+	}
+	t.Fatal("the host dropped a member's message that arrived while another member's junk filled the hold")
+}
+
+// TestStreamedChangesDoNotHoldTheOthers: while a membership change is
+// unapplied, a member forwards many membership changes (refused by the
+// state machine, but membership changes in raft's log all the same), then
+// another member's message arrives. raft takes one change at a time: the
+// first is appended as the hold is released and the others become empty
+// entries, so the message is appended behind one change. Were each change
+// held again behind the one before, each would cost the message a commit
+// round, for as long as the member goes on.
+func TestStreamedChangesDoNotHoldTheOthers(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3, 303, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	const h, author, rogue = 0, 1, 2
+	c.hostOn(h)
+	c.sendCommitted(author, "before", 10*time.Second)
+	epoch, _ := c.epochAndApplied(h)
+	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
+	m := c.sealChat(author, key, true, 0, "sent behind a stream of changes")
+	target := c.Member(author).ID.Public().Sign
+	payload, err := state.Encode(&state.TargetBody{Target: target[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removal, err := c.Node(rogue).SignRaw(&crypto.Envelope{Type: crypto.TypeRemove, Group: c.gid(), Payload: payload})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.StreamChangesAndTake(ctxT(t, 10*time.Second), c.Node(h), c.GroupID, c.Member(author).ID.Public(), c.Member(rogue).ID.Public(), c.Member(author).ID.Public(), 50, removal, m.frame); err != nil {
+		t.Fatal(err)
+	}
+	var at uint64
+	c.Eventually(t, 60*time.Second, "the message in the host's log", func() bool {
+		es, _ := c.Node(h).LogFrames(c.GroupID)
+		for _, e := range es {
+			if bytes.Equal(e.Frame, m.frame) {
+				at = e.Index
+				return true
+			}
+		}
+		return false
+	})
+	es, err := c.Node(h).LogFrames(c.GroupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streamed := 0
+	for _, e := range es {
+		if e.Index < at && bytes.Equal(e.Frame, removal) {
+			streamed++
+		}
+	}
+	if streamed > 1 {
+		t.Fatalf("the message waited behind %d of the changes the member streamed, a commit round each", streamed)
 	}
 }

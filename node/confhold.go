@@ -1,10 +1,9 @@
 package node
 
 import (
+	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
-
-	"go.etcd.io/raft/v3"
 )
 
 // The host holds new proposals while its log holds a membership change it
@@ -23,7 +22,7 @@ import (
 //
 // The hold lasts one commit round of the change and covers every proposal
 // the host appends: its own (proposeFrame) and those members forwarded
-// (holdForwarded). What members forwarded goes through the host's gate
+// (takeForwarded), whichever of them proposed the change. What members forwarded goes through the host's gate
 // (quota.go) as it is released, against the state the change made: a
 // message sealed in the epoch a leave or a removal closed is dropped
 // there, not put in the log to be refused. Membership changes themselves
@@ -57,8 +56,9 @@ type confHold struct {
 	// log, or of one below the applied index; kept exact when raft
 	// replaces the log's tail (noteConfHold).
 	last uint64
-	// proposed is set when this node proposed a membership change whose
-	// entry no Ready has shown yet: raft appends it at once, as host.
+	// proposed is set when raft took a membership change, this node's or
+	// one a member forwarded, whose entry no Ready has shown yet: raft
+	// appends it at once, as host.
 	proposed bool
 	held     []heldProposal
 	bytes    int

@@ -108,15 +108,8 @@ func TestHeldProposalsPassTheGateAfterTheChange(t *testing.T) {
 // message, sealed before the change, reaches node0, the host, in the same
 // turn as the change that take makes (a member leaves the group).
 func heldPassTheGate(t *testing.T, seed int64, take func(c *cluster, h, author, gone int, m handMade) error) {
-	c := newCluster(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond})
-	c.form()
-	c.waitVoters(3)
-	const h, author, gone = 0, 1, 2 // node0 created the group: an admin
-	c.hostOn(h)
-	c.sendCommitted(author, "before", 10*time.Second)
-	epoch, _ := c.epochAndApplied(h)
-	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
-	m := c.sealChat(author, key, true, 0, "sealed before the change")
+	c, m := sealedOnHost(t, seed, "sealed before the change")
+	const h, author, gone = 0, 1, 2
 	if err := take(c, h, author, gone, m); err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +119,10 @@ func heldPassTheGate(t *testing.T, seed int64, take func(c *cluster, h, author, 
 	})
 	// Committed after the message, had the host appended it.
 	c.sendCommitted(h, "after the change", 10*time.Second)
-	es, err := c.Node(h).LogFrames(c.GroupID)
-	if err != nil {
+	if at, ok, err := c.logIndexOf(h, m.frame); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range es {
-		if bytes.Equal(e.Frame, m.frame) {
-			t.Fatalf("the host put a message sealed in the epoch the change closed into the log (index %d), where every member refuses it", e.Index)
-		}
+	} else if ok {
+		t.Fatalf("the host put a message sealed in the epoch the change closed into the log (index %d), where every member refuses it", at)
 	}
 }
 
@@ -146,15 +135,8 @@ func heldPassTheGate(t *testing.T, seed int64, take func(c *cluster, h, author, 
 // and released with the rest (the junk is dropped at the gate then).
 func TestOneMemberCannotFillTheHold(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 3, 302, simnet.LinkConfig{Latency: time.Millisecond})
-	c.form()
-	c.waitVoters(3)
+	c, m := sealedOnHost(t, 302, "sent while the hold is full of junk")
 	const h, author, rogue = 0, 1, 2
-	c.hostOn(h)
-	c.sendCommitted(author, "before", 10*time.Second)
-	epoch, _ := c.epochAndApplied(h)
-	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
-	m := c.sealChat(author, key, true, 0, "sent while the hold is full of junk")
 	if err := node.FloodHoldAndTake(ctxT(t, 10*time.Second), c.Node(h), c.GroupID, c.Member(author).ID.Public(), c.Member(rogue).ID.Public(), c.Member(author).ID.Public(), 4096, m.frame); err != nil {
 		t.Fatal(err)
 	}
@@ -162,16 +144,11 @@ func TestOneMemberCannotFillTheHold(t *testing.T) {
 	c.Eventually(t, 30*time.Second, "the author to list the host's message", func() bool {
 		return c.listsAll(author, []string{after.ID})
 	})
-	es, err := c.Node(h).LogFrames(c.GroupID)
-	if err != nil {
+	if _, ok, err := c.logIndexOf(h, m.frame); err != nil {
 		t.Fatal(err)
+	} else if !ok {
+		t.Fatal("the host dropped a member's message that arrived while another member's junk filled the hold")
 	}
-	for _, e := range es {
-		if bytes.Equal(e.Frame, m.frame) {
-			return
-		}
-	}
-	t.Fatal("the host dropped a member's message that arrived while another member's junk filled the hold")
 }
 
 // TestStreamedChangesDoNotHoldTheOthers: while a membership change is
@@ -184,15 +161,8 @@ func TestOneMemberCannotFillTheHold(t *testing.T) {
 // round, for as long as the member goes on.
 func TestStreamedChangesDoNotHoldTheOthers(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, 3, 303, simnet.LinkConfig{Latency: time.Millisecond})
-	c.form()
-	c.waitVoters(3)
+	c, m := sealedOnHost(t, 303, "sent behind a stream of changes")
 	const h, author, rogue = 0, 1, 2
-	c.hostOn(h)
-	c.sendCommitted(author, "before", 10*time.Second)
-	epoch, _ := c.epochAndApplied(h)
-	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
-	m := c.sealChat(author, key, true, 0, "sent behind a stream of changes")
 	target := c.Member(author).ID.Public().Sign
 	payload, err := state.Encode(&state.TargetBody{Target: target[:]})
 	if err != nil {
@@ -207,14 +177,9 @@ func TestStreamedChangesDoNotHoldTheOthers(t *testing.T) {
 	}
 	var at uint64
 	c.Eventually(t, 60*time.Second, "the message in the host's log", func() bool {
-		es, _ := c.Node(h).LogFrames(c.GroupID)
-		for _, e := range es {
-			if bytes.Equal(e.Frame, m.frame) {
-				at = e.Index
-				return true
-			}
-		}
-		return false
+		var ok bool
+		at, ok, _ = c.logIndexOf(h, m.frame)
+		return ok
 	})
 	es, err := c.Node(h).LogFrames(c.GroupID)
 	if err != nil {
@@ -229,4 +194,35 @@ func TestStreamedChangesDoNotHoldTheOthers(t *testing.T) {
 	if streamed > 1 {
 		t.Fatalf("the message waited behind %d of the changes the member streamed, a commit round each", streamed)
 	}
+}
+
+// sealedOnHost forms a group of three on the seed's latencies, node0 (its
+// creator, an admin) hosting, and returns it with a message of node1's
+// sealed in the current membership epoch and not sent: the tests hand it
+// to the host themselves.
+func sealedOnHost(t *testing.T, seed int64, text string) (*cluster, handMade) {
+	c := newCluster(t, 3, seed, simnet.LinkConfig{Latency: time.Millisecond})
+	c.form()
+	c.waitVoters(3)
+	const h, author = 0, 1
+	c.hostOn(h)
+	c.sendCommitted(author, "before", 10*time.Second)
+	epoch, _ := c.epochAndApplied(h)
+	key := crypto.NewSenderKey(c.gid(), c.Member(author).ID.Public().Sign, epoch)
+	return c, c.sealChat(author, key, true, 0, text)
+}
+
+// logIndexOf returns the index of the committed entry of node i's log
+// whose frame is frame, and whether there is one.
+func (c *cluster) logIndexOf(i int, frame []byte) (uint64, bool, error) {
+	es, err := c.Node(i).LogFrames(c.GroupID)
+	if err != nil {
+		return 0, false, err
+	}
+	for _, e := range es {
+		if bytes.Equal(e.Frame, frame) {
+			return e.Index, true, nil
+		}
+	}
+	return 0, false, nil
 }

@@ -156,35 +156,15 @@ func LeaveAndTake(ctx context.Context, n, member *Node, gid string, frame []byte
 // rogue forwarded, then frame as author's: all arrive while the change is
 // unapplied, so the hold (confhold.go) keeps them.
 func FloodHoldAndTake(ctx context.Context, n *Node, gid string, target, rogue, author identity.PublicID, flood int, frame []byte) error {
-	g, err := n.groupByText(gid)
-	if err != nil {
-		return err
-	}
-	var perr error
-	if err := g.do(ctx, func() {
-		if perr = g.proposeConf(crypto.TypePromote, &state.TargetBody{Target: target.Sign[:], Voter: true}, pb.ConfChangeAddNode, state.RaftID(target.Sign)); perr != nil {
-			return
-		}
-		ms := make([]*pb.Message, 0, flood+1)
-		for i := 0; i < flood; i++ {
-			ms = append(ms, &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(rogue.Sign)), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: []byte(fmt.Sprintf("junk %d", i))}}})
-		}
-		ms = append(ms, &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(author.Sign)), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: frame}}})
-		g.stepAll(ms)
-	}); err != nil {
-		return err
-	}
-	return perr
+	return promoteAndTake(ctx, n, gid, target, rogue, author, flood, func(i int) *pb.Entry {
+		return &pb.Entry{Type: pb.EntryNormal.Enum(), Data: []byte(fmt.Sprintf("junk %d", i))}
+	}, frame)
 }
 
 // StreamChangesAndTake is FloodHoldAndTake with membership changes: rogue
 // forwards changes removals of target authorised by removal, count of
 // them, while the host's voter change is unapplied.
 func StreamChangesAndTake(ctx context.Context, n *Node, gid string, target, rogue, author identity.PublicID, changes int, removal, frame []byte) error {
-	g, err := n.groupByText(gid)
-	if err != nil {
-		return err
-	}
 	cc, err := proto.Marshal(&pb.ConfChangeV2{
 		Changes: []*pb.ConfChangeSingle{{Type: pb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(state.RaftID(target.Sign))}},
 		Context: removal,
@@ -192,14 +172,27 @@ func StreamChangesAndTake(ctx context.Context, n *Node, gid string, target, rogu
 	if err != nil {
 		return err
 	}
+	return promoteAndTake(ctx, n, gid, target, rogue, author, changes, func(int) *pb.Entry {
+		return &pb.Entry{Type: pb.EntryConfChangeV2.Enum(), Data: cc}
+	}, frame)
+}
+
+// promoteAndTake has n, the host of group gid, propose the promotion of
+// target and, in the same turn of the group's loop, take count proposals
+// rogue forwarded, the i-th holding entry(i), then frame as author's.
+func promoteAndTake(ctx context.Context, n *Node, gid string, target, rogue, author identity.PublicID, count int, entry func(i int) *pb.Entry, frame []byte) error {
+	g, err := n.groupByText(gid)
+	if err != nil {
+		return err
+	}
 	var perr error
 	if err := g.do(ctx, func() {
 		if perr = g.proposeConf(crypto.TypePromote, &state.TargetBody{Target: target.Sign[:], Voter: true}, pb.ConfChangeAddNode, state.RaftID(target.Sign)); perr != nil {
 			return
 		}
-		ms := make([]*pb.Message, 0, changes+1)
-		for i := 0; i < changes; i++ {
-			ms = append(ms, &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(rogue.Sign)), Entries: []*pb.Entry{{Type: pb.EntryConfChangeV2.Enum(), Data: cc}}})
+		ms := make([]*pb.Message, 0, count+1)
+		for i := range count {
+			ms = append(ms, &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(rogue.Sign)), Entries: []*pb.Entry{entry(i)}})
 		}
 		ms = append(ms, &pb.Message{Type: pb.MsgProp.Enum(), From: proto.Uint64(state.RaftID(author.Sign)), Entries: []*pb.Entry{{Type: pb.EntryNormal.Enum(), Data: frame}}})
 		g.stepAll(ms)

@@ -96,6 +96,22 @@ func (g *group) sendRaft(msgs []*pb.Message) {
 	}
 }
 
+// postAsync posts frame to url from its own goroutine, within
+// peerRequestTimeout, and hands the answer to done there, unless done is
+// nil. The node waits for it when it stops.
+func (g *group) postAsync(url string, frame []byte, done func(resp []byte, err error)) {
+	g.n.wg.Add(1)
+	go func() {
+		defer g.n.wg.Done()
+		ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
+		resp, err := g.n.cfg.Link.Post(ctx, url, frame)
+		cancel()
+		if done != nil {
+			done(resp, err)
+		}
+	}()
+}
+
 // filterSends returns what filter keeps of msgs (tests only).
 func filterSends(msgs []*pb.Message, filter func(*pb.Message) *pb.Message) []*pb.Message {
 	var out []*pb.Message

@@ -207,12 +207,7 @@ func (g *group) postTentative(k [32]byte, url string, batch []*pending) {
 		delete(g.tentBusy, k)
 		return
 	}
-	g.n.wg.Add(1)
-	go func() {
-		defer g.n.wg.Done()
-		ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
-		resp, err := g.n.cfg.Link.Post(ctx, url, frame)
-		cancel()
+	g.postAsync(url, frame, func(resp []byte, err error) {
 		var held map[[16]byte]bool
 		gone := unanswered(err)
 		if err == nil {
@@ -222,7 +217,7 @@ func (g *group) postTentative(k [32]byte, url string, batch []*pending) {
 			}
 		}
 		_ = g.do(g.n.ctx, func() { g.tentativeAnswered(k, batch, held, gone) })
-	}()
+	})
 }
 
 // signTentative signs items as a tentative envelope to member k; a

@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"sort"
 	"time"
@@ -194,15 +193,10 @@ func (g *group) relayOrphans(k [32]byte, url string, items []tentativeItem) {
 	g.relayBusy = true
 	g.n.log.Info().Str("group", g.id.String()).Int("messages", len(items)).Str("host", shortKey(k)).
 		Msg("handing the host other members' messages held here tentative: their authors have not proposed them")
-	g.n.wg.Add(1)
-	go func() {
-		defer g.n.wg.Done()
-		ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
-		_, err := g.n.cfg.Link.Post(ctx, url, frame)
-		cancel()
+	g.postAsync(url, frame, func(_ []byte, err error) {
 		if err != nil {
 			g.n.log.Debug().Err(err).Str("host", shortKey(k)).Msg("handing the host tentative messages")
 		}
 		_ = g.do(g.n.ctx, func() { g.relayBusy = false })
-	}()
+	})
 }

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -117,13 +116,7 @@ func (g *group) maybeUpdateAddress() {
 		if err != nil {
 			return
 		}
-		g.n.wg.Add(1)
-		go func() {
-			defer g.n.wg.Done()
-			ctx, cancel := context.WithTimeout(g.n.ctx, peerRequestTimeout)
-			defer cancel()
-			_, _ = g.n.cfg.Link.Post(ctx, to, frame)
-		}()
+		g.postAsync(to, frame, nil)
 	}
 }
 

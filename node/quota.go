@@ -61,6 +61,9 @@ type hostQuota struct {
 	// quota and that have no room for a large message yet (see
 	// closedFrameSize).
 	closed map[[32]byte]bool
+	// control are the members' allowances for entries other than chat
+	// messages, by raft id (controlgate.go).
+	control map[uint64]*controlBucket
 }
 
 // closedFrameSize: while a member is closed, the host refuses its frames
@@ -89,6 +92,7 @@ func (h *hostQuota) reset(term uint64) {
 	h.ids = map[[16]byte][32]byte{}
 	h.carried = map[crypto.KeyRef]bool{}
 	h.closed = map[[32]byte]bool{}
+	h.control = nil
 }
 
 // publishClosed makes the closed members known to the peer handler.
@@ -159,6 +163,12 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 	now := time.Now()
 	for _, e := range m.GetEntries() {
 		if e.GetType() != pb.EntryNormal {
+			// A membership change: a member's own leave, or a join it
+			// proposes for its invitee (controlgate.go).
+			if !g.chargeControl(m.GetFrom(), len(e.GetData()), now) {
+				g.dropProposal(nil, reasonProposalOverAllowance, nil)
+				continue
+			}
 			keep = append(keep, e)
 			continue
 		}
@@ -182,6 +192,10 @@ func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
 			g.dropProposal(&sender, reasonProposalNotOwn, nil)
 			continue
 		case !chat:
+			if reason, err := g.gateControl(m.GetFrom(), sender, typ, e, now); reason != "" {
+				g.dropProposal(&sender, reason, err)
+				continue
+			}
 			keep = append(keep, e)
 			continue
 		}

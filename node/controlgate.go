@@ -1,0 +1,130 @@
+package node
+
+import (
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/demes/demes/crypto"
+)
+
+// The host's gate for what members forward besides chat messages (quota.go
+// gates those): upkeep (latency maps, checkpoints, addresses), prekeys and
+// rekeys, role and settings changes, invites, and membership changes. The
+// state machine refuses what a member may not sign, but a refused entry is
+// still in every member's log, and the quotas count chat messages only: a
+// member forwarding 64 KiB entries of any other kind grew every log by 3
+// MB in two seconds (adversary.TestMemberFloodsControlEntries). So the host
+// drops, before raft appends them:
+//
+//   - an entry of a kind no member forwards as a log entry (a join, a
+//     leave, a removal and a role change travel as membership changes; the
+//     rest are not log entries at all);
+//   - one larger than any valid entry of its kind (controlFrameLimit);
+//   - a keeper's entry of a kind a keeper may not sign;
+//   - an admin's kind of entry (settings, a rename, a keeper's invite)
+//     from a member that is not an admin, and an invite from one that may
+//     not invite, by the state the host has applied (an honest member whose
+//     role is on its way proposes again: commitUntil);
+//   - and, whatever they hold, a member's entries of these kinds and its
+//     membership changes beyond an allowance (controlAllowance), as a token
+//     bucket of bytes: the log grows by at most that much a second for one
+//     member besides its quota.
+const (
+	reasonProposalNotLogKind    = "proposal of an entry of a kind members do not forward"
+	reasonProposalTooLarge      = "proposal of an entry larger than its kind may be"
+	reasonProposalKeeperKind    = "proposal of an entry a keeper may not sign"
+	reasonProposalNotAllowed    = "proposal of an entry its signer's role does not allow"
+	reasonProposalOverAllowance = "proposal beyond the member's allowance for entries other than messages"
+)
+
+// The allowance for a member's entries other than chat messages: each
+// costs its size, at least controlMinCost, from a bucket of controlBurst
+// bytes that refills by controlRate a second plus controlRatePerMember for
+// each member of the group (latency maps grow with the group). An honest
+// member's upkeep at the default intervals is a few hundred bytes every 5
+// s, and test configurations that commit latency maps and checkpoints
+// every 300 ms stay under 2 KiB a second.
+const (
+	controlBurst         = 256 << 10
+	controlRate          = 4 << 10
+	controlRatePerMember = 64
+	controlMinCost       = 128
+)
+
+// controlBucket is one member's allowance, by raft id.
+type controlBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// controlKinds are the kinds of log entry a member forwards as normal
+// entries besides chat messages (a lead entry is the host's own; see
+// gateProposal).
+var controlKinds = map[crypto.Type]bool{
+	crypto.TypeInvite: true, crypto.TypeKeeper: true, crypto.TypeRevoke: true, crypto.TypeAdmin: true,
+	crypto.TypeSettings: true, crypto.TypeRename: true, crypto.TypeAddress: true, crypto.TypeLatencyMap: true,
+	crypto.TypeCheckpoint: true, crypto.TypeRekey: true, crypto.TypePrekey: true,
+}
+
+// controlFrameLimit is the largest frame a valid entry of kind t can be in
+// a group of members members, with room to spare: a latency map names
+// every other member (a key and a round trip, under 48 bytes each); the
+// largest other kinds are a prekey (about 1.4 KiB) and settings with their
+// relays.
+func controlFrameLimit(t crypto.Type, members int) int {
+	if t == crypto.TypeLatencyMap {
+		return 4<<10 + 64*members
+	}
+	return 16 << 10
+}
+
+// gateControl returns why the host drops e, a normal entry of kind t signed
+// by sender and forwarded by the member of raft id from (its signer: see
+// gateProposal), or "" if it lets it through, charged to from's allowance.
+func (g *group) gateControl(from uint64, sender [32]byte, t crypto.Type, e *pb.Entry, now time.Time) (reason string, err error) {
+	size := len(e.GetData())
+	m := g.st.Members[sender]
+	switch {
+	case !controlKinds[t]:
+		return reasonProposalNotLogKind, fmt.Errorf("kind %v", t)
+	case size > controlFrameLimit(t, len(g.st.Members)):
+		return reasonProposalTooLarge, fmt.Errorf("a %v entry of %d bytes", t, size)
+	case m == nil:
+		// Not a member by the applied state (admit let it in on the
+		// view, which may be ahead): the allowance still counts it.
+	case m.Keeper && t != crypto.TypeAddress && t != crypto.TypeLatencyMap && t != crypto.TypeCheckpoint:
+		return reasonProposalKeeperKind, fmt.Errorf("kind %v", t)
+	case (t == crypto.TypeSettings || t == crypto.TypeRename || t == crypto.TypeKeeper) && !m.Admin,
+		t == crypto.TypeInvite && !g.st.CanInvite(sender):
+		return reasonProposalNotAllowed, fmt.Errorf("kind %v", t)
+	}
+	if !g.chargeControl(from, size, now) {
+		return reasonProposalOverAllowance, nil
+	}
+	return "", nil
+}
+
+// chargeControl takes size bytes (at least controlMinCost) from the
+// allowance of the member of raft id from, and reports whether it had them.
+func (g *group) chargeControl(from uint64, size int, now time.Time) bool {
+	h := &g.hostQuota
+	if h.control == nil {
+		h.control = map[uint64]*controlBucket{}
+	}
+	b := h.control[from]
+	if b == nil {
+		b = &controlBucket{tokens: controlBurst, last: now}
+		h.control[from] = b
+	}
+	rate := float64(controlRate + controlRatePerMember*len(g.st.Members))
+	b.tokens = min(controlBurst, b.tokens+now.Sub(b.last).Seconds()*rate)
+	b.last = now
+	cost := float64(max(size, controlMinCost))
+	if b.tokens < cost {
+		return false
+	}
+	b.tokens -= cost
+	return true
+}

@@ -160,8 +160,12 @@ func report(stderr io.Writer, err error) int {
 	return code
 }
 
-// oneLine keeps an error on one line, as scripts reading stderr expect.
+// oneLine keeps an error on one line, as scripts reading stderr expect,
+// and without control characters: an error can quote what others chose
+// (a member's display name in a transcript that verify refuses), and an
+// escape sequence in it could rewrite the terminal ("verified" over the
+// error).
 func oneLine(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(clean(s, ""))
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }

@@ -65,6 +65,12 @@ func newClient(home string) (*client, error) {
 		return nil, withHint(fmt.Errorf("%s in %s is damaged", serveInfoFile, home),
 			"restart the node: demes serve --home "+home)
 	}
+	// A serve killed outright leaves its serve.json behind, naming a port
+	// that anyone on this machine may listen on since: the token, which
+	// the next serve takes up again, must not go there.
+	if !processAlive(info.PID) {
+		return nil, notRunning(home)
+	}
 	base, err := url.Parse(info.UIURL)
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, withHint(fmt.Errorf("%s in %s has no usable ui_url", serveInfoFile, home),

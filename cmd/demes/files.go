@@ -175,7 +175,10 @@ func runDownload(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	name, hint := *out, existsHint
 	if name == "" {
 		_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Disposition"))
-		name, hint = params["filename"], "choose another name with -o FILE"
+		// The sender's name, without leading dots: a member could name
+		// the file .bash_profile or .envrc, to be planted, hidden, in
+		// the directory the download runs in (browsers drop them too).
+		name, hint = strings.TrimLeft(params["filename"], "."), "choose another name with -o FILE"
 		if content.CheckFileName(name) != nil {
 			name = pos[0]
 		}

@@ -167,7 +167,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if rn.p2p != nil {
 		fmt.Fprintf(stderr, "demes: libp2p peer %s\n", rn.p2p.ID())
 	}
-	fmt.Fprintln(stdout, rn.uiURL())
+	if toJournal(stdout) {
+		// Not the token: those who may read the journal may not read
+		// the home, and with it they could use the node.
+		fmt.Fprintf(stdout, "http://%s/ (demes ui prints the address with its token)\n", uiHostPort(rn.uiLn.Addr()))
+	} else {
+		fmt.Fprintln(stdout, rn.uiURL())
+	}
 	<-ctx.Done()
 	logger.Info().Msg("shutting down")
 	return nil

@@ -56,13 +56,16 @@ async function request(method, path, body) {
 // (overrides, embeddings, isolates, marks). Display names are chosen by
 // the members: with them, "\u202eecila" is drawn "alice", and the
 // reordering can spill over what follows on the line (the fingerprint
-// beside it). Names are shown without them.
+// beside it). Names are shown without them, and so are reactions, which
+// are drawn beside their count: "\u{1f389}\u202e01" with one reaction read
+// "1 10".
 const BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
 
 // parseJSON parses what the node sent, with the bidirectional controls
-// taken out of every name in it (any field whose key ends with "name").
+// taken out of every name in it (any field whose key ends with "name") and
+// every reaction ("emoji").
 export function parseJSON(text) {
-  return JSON.parse(text, (k, v) => (typeof v === 'string' && /name$/.test(k) ? v.replace(BIDI, '') : v));
+  return JSON.parse(text, (k, v) => (typeof v === 'string' && (/name$/.test(k) || k === 'emoji') ? v.replace(BIDI, '') : v));
 }
 
 // failure turns a response that is not ok into an APIError, after telling

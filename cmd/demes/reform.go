@@ -43,7 +43,7 @@ func runReform(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return writeJSON(stdout, r)
 	}
 	for _, o := range r.Refused {
-		fmt.Fprintf(stderr, "demes: not joining the successor %s started (%s): %s\n", clean(o.Continues.ByName, " "), o.GroupID, o.Problem)
+		fmt.Fprintf(stderr, "demes: not joining the successor %s started (%s): %s\n", clean(o.Continues.ByName, " "), o.GroupID, clean(o.Problem, " "))
 	}
 	name := clean(g.Name, " ")
 	who := clean(r.Continues.WithoutName, " ")

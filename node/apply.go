@@ -78,12 +78,12 @@ func (g *group) tellRemoved(id, idx uint64) {
 	}
 	// The state machine has moved it to the former members already.
 	for k, m := range g.st.Former {
-		if m.RaftID == id && m.URL != "" {
+		if m.RaftID == id && ownURL(k, m.URL) != "" {
 			if g.removedPeers == nil {
 				g.removedPeers = map[uint64]removedPeer{}
 			}
 			lo := min(pr.Match, idx)
-			rp := removedPeer{key: k, url: m.URL, term: st.GetTerm(), lo: lo, index: idx, until: time.Now().Add(removedTellFor)}
+			rp := removedPeer{key: k, url: ownURL(k, m.URL), term: st.GetTerm(), lo: lo, index: idx, until: time.Now().Add(removedTellFor)}
 			g.appendRemoved(id, rp, idx)
 			if lo != idx {
 				g.appendRemoved(id, rp, lo)

@@ -336,7 +336,7 @@ func (g *group) trustChain(st *state.State) {
 	}
 	g.provisional = map[[32]byte]viewMember{}
 	for k, m := range st.Members {
-		g.provisional[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order}
+		g.provisional[k] = viewMember{id: m.ID, raftID: m.RaftID, url: ownURL(k, m.URL), voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order}
 	}
 	g.provUntil = st.Applied
 	g.publish()
@@ -377,7 +377,7 @@ func (n *Node) onBehind(g *group, env *crypto.Envelope) {
 		return
 	}
 	url := m.url
-	if b.URL != "" {
+	if b.URL != "" && urlOf(env.Sender, b.URL) {
 		url = b.URL
 		// Like an address announcement: a member can only redirect
 		// traffic meant for itself.

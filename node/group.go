@@ -384,7 +384,7 @@ func (n *Node) newGroup(gid crypto.GroupID, info groupInfo) *group {
 		if err != nil {
 			continue
 		}
-		g.provisional[id.Sign] = viewMember{id: id, raftID: state.RaftID(id.Sign), url: p.URL, voter: p.Voter}
+		g.provisional[id.Sign] = viewMember{id: id, raftID: state.RaftID(id.Sign), url: ownURL(id.Sign, p.URL), voter: p.Voter}
 	}
 	now := time.Now()
 	g.noLeaderSince, g.progressAt = now, now

@@ -398,7 +398,11 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {
 			return nil, n.reject(env, "malformed address announcement", err)
 		}
-		// A member can only redirect traffic meant for itself.
+		// A member can only redirect traffic meant for itself: not to
+		// another member's peer id (peerurl.go).
+		if !urlOf(env.Sender, b.URL) {
+			return nil, n.reject(env, "address announcement names another peer", nil)
+		}
 		if err := g.do(ctx, func() { g.urlHint[env.Sender] = b.URL }); err != nil {
 			return nil, err
 		}

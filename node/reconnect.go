@@ -89,7 +89,7 @@ func (n *Node) Reconnect(ctx context.Context, groupID, target string) (Reconnect
 	// The member answered there, signed: that is where to reach it, until
 	// the log says otherwise (like its own address announcement).
 	_ = g.do(ctx, func() {
-		if m := g.st.Members[answer.Sender]; m != nil && m.URL != answerAt {
+		if m := g.st.Members[answer.Sender]; m != nil && m.URL != answerAt && urlOf(answer.Sender, answerAt) {
 			g.urlHint[answer.Sender] = answerAt
 		}
 	})

@@ -123,6 +123,7 @@ func (g *group) maybeUpdateAddress() {
 // peerURL is where to reach a member: a signed address announcement from the
 // member itself overrides the committed address until the log catches up.
 func (g *group) peerURL(k [32]byte, committed string) string {
+	committed = ownURL(k, committed) // peerurl.go
 	if u, ok := g.urlHint[k]; ok {
 		if u == committed {
 			delete(g.urlHint, k)

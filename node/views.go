@@ -162,7 +162,7 @@ func (g *group) publish() {
 		provisional()
 	}
 	for k, m := range g.st.Members {
-		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: m.URL, voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order, keeper: m.Keeper, joined: m.JoinedAt}
+		v.members[k] = viewMember{id: m.ID, raftID: m.RaftID, url: ownURL(k, m.URL), voter: m.Voter, admin: m.Admin, name: m.Name, order: m.Order, keeper: m.Keeper, joined: m.JoinedAt}
 		v.byRaft[m.RaftID] = k
 	}
 	if g.provUntil > 0 {

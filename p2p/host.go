@@ -171,7 +171,9 @@ func New(cfg Config) (*Host, error) {
 		// connection time or byte limit, since only the peers RelayFor
 		// accepts get a slot at all.
 		res.Limit = nil
-		rel, err = relay.New(h, relay.WithResources(res), relay.WithACL(acl{cfg.RelayFor}))
+		// No peer may hold all of another's circuits (circuits.go).
+		res.MaxCircuits = maxCircuits
+		rel, err = relay.New(capHost{h, &circuitCap{open: map[[2]peer.ID]int{}}}, relay.WithResources(res), relay.WithACL(acl{cfg.RelayFor}))
 		if err != nil {
 			h.Close()
 			return nil, fmt.Errorf("start the relay service: %w", err)

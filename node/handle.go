@@ -175,6 +175,11 @@ func (n *Node) checkSender(frame []byte) error {
 
 // knownSigner reports whether k is a member, provisional member or invitee
 // of a group on this node.
+// Member reports whether signKey is a member's or an invitee's of one of
+// the node's groups: the peers whose frames it wants (a libp2p host serves
+// any other peer only a few streams at once) and relays for.
+func (n *Node) Member(signKey [32]byte) bool { return n.knownSigner(signKey) }
+
 func (n *Node) knownSigner(k [32]byte) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()

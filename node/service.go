@@ -389,7 +389,7 @@ func (s *Service) ServeFrame(ctx context.Context, src string, size int64, body i
 // relays for.
 func (s *Service) Member(signKey [32]byte) bool {
 	n := s.Node()
-	return n != nil && n.knownSigner(signKey)
+	return n != nil && n.Member(signKey)
 }
 
 // PeerGone tells the running node that the process of the member with

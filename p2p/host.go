@@ -69,6 +69,11 @@ type Config struct {
 	// whose identity key it accepts (and only them): members of the
 	// node's groups, or anyone for a relay-only node.
 	RelayFor func(signKey [32]byte) bool
+	// Known, when set, reports whether a peer is one whose frames the
+	// node wants: a member or invitee of one of its groups. Any other
+	// peer, and every peer when Known is nil, is a stranger, and has at
+	// most strangerStreams of its streams served at once (serve).
+	Known func(signKey [32]byte) bool
 	// PortMap asks the local router for a port mapping (UPnP, NAT-PMP).
 	// It sends discovery packets on the local network, so tests leave it
 	// off.
@@ -98,7 +103,10 @@ type Host struct {
 	urls     map[string]peer.AddrInfo
 	reserved map[peer.ID]*client.Reservation
 	cleared  map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
-	upgraded map[peer.ID]time.Time // when preferDirect last tried a direct connection
+	// strangers counts the streams served to each peer Config.Known does
+	// not know.
+	strangers map[peer.ID]int
+	upgraded  map[peer.ID]time.Time // when preferDirect last tried a direct connection
 	// relays are the relays the host holds (or seeks) a slot on: the
 	// configured ones and those SetGroupRelays adds (relays.go).
 	relays  map[peer.ID]*relaySlot
@@ -187,6 +195,7 @@ func New(cfg Config) (*Host, error) {
 		urls:      map[string]peer.AddrInfo{},
 		reserved:  map[peer.ID]*client.Reservation{},
 		cleared:   map[peer.ID]time.Time{},
+		strangers: map[peer.ID]int{},
 		relays:    map[peer.ID]*relaySlot{},
 		upgraded:  map[peer.ID]time.Time{},
 		addrsPoke: make(chan struct{}, 1),

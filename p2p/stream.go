@@ -101,7 +101,51 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("peer %s answered %d: %.200s", e.Peer, e.Code, e.Body)
 }
 
+// strangerStreams bounds the streams served at once to a peer that
+// Config.Known does not know. Every peer may open streams, since a member
+// that joined while this node was away is one (it is answered that this
+// node is behind), but libp2p bounds the streams open to the host in all
+// (about 1,250 on a machine with 8 GB), and bounds a peer's only at about
+// 75: a few strangers' idle streams, from one address (8 connections,
+// each a peer id of its own), each waiting serveIdle for a request, would
+// leave no stream to the members. A stranger's stream over the bound is
+// reset at once.
+const strangerStreams = 4
+
+// stranger reports whether id is a peer Config.Known does not know.
+func (p *Host) stranger(id peer.ID) bool {
+	k, ok := SignKey(id)
+	return !ok || p.cfg.Known == nil || !p.cfg.Known(k)
+}
+
+// takeStranger counts a stream of stranger id, or reports false when it
+// has strangerStreams served already.
+func (p *Host) takeStranger(id peer.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.strangers[id] >= strangerStreams {
+		return false
+	}
+	p.strangers[id]++
+	return true
+}
+
+func (p *Host) giveStranger(id peer.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.strangers[id]--; p.strangers[id] <= 0 {
+		delete(p.strangers, id)
+	}
+}
+
 func (p *Host) serve(s network.Stream) {
+	if id := s.Conn().RemotePeer(); p.stranger(id) {
+		if !p.takeStranger(id) {
+			s.Reset()
+			return
+		}
+		defer p.giveStranger(id)
+	}
 	defer s.Close()
 	src := source(s.Conn())
 	var head [4]byte

@@ -102,7 +102,7 @@ func startP2P(id *identity.Identity, o *p2pFlags, relayFor func([32]byte) bool, 
 		listen = "0.0.0.0:0"
 	}
 	h, err := p2p.New(p2p.Config{
-		Seed: id.Private()[:32], Listen: listen, Relays: relays, RelayFor: relayFor,
+		Seed: id.Private()[:32], Listen: listen, Relays: relays, RelayFor: relayFor, Known: relayFor,
 		// QUIC for hole punching, when this node is behind a router
 		// (it holds relay slots); TCP alone otherwise, whose end is
 		// noticed at once when a member dies (see p2p.Config.QUIC).

@@ -43,7 +43,12 @@ func (c *Cluster) startRelay() error {
 // member advertises only its circuit address, so that the others reach it
 // through the relay.
 func (c *Cluster) startHost(m *Member) error {
-	cfg := p2p.Config{Seed: m.ID.Private()[:32], Listen: "127.0.0.1:0", MaxFrame: crypto.MaxFrame, PortMap: false}
+	cfg := p2p.Config{Seed: m.ID.Private()[:32], Listen: "127.0.0.1:0", MaxFrame: crypto.MaxFrame, PortMap: false,
+		Known: func(k [32]byte) bool {
+			n := c.Node(m.Index)
+			return n != nil && n.Member(k)
+		},
+	}
 	if c.relay != nil {
 		cfg.Relays = []peer.AddrInfo{{ID: c.relay.ID(), Addrs: c.relay.Addrs()}}
 	}

@@ -197,9 +197,11 @@ func refuseUnread(s network.Stream, code int, resp []byte) {
 // source names where a stream comes from, for the node's rate limits per
 // source: the remote IP address of a direct connection (a new key per
 // attempt costs nothing; a new address does), the peer id for a relayed one
-// (whose address is the relay's, shared by everyone it relays).
+// (whose address is the relay's, shared by everyone it relays). A relayed
+// connection is one with a circuit address, limited or not: our relays set
+// no limit, and libp2p marks limited only the connections a relay limits.
 func source(c network.Conn) string {
-	if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil && !c.Stat().Limited {
+	if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil && !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
 		return ip.String()
 	}
 	return c.RemotePeer().String()

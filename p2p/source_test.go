@@ -40,3 +40,23 @@ func TestRelayedSourceIsThePeer(t *testing.T) {
 		t.Fatalf("a frame through the relay came from source %q, want the peer %s", src, a.ID())
 	}
 }
+
+// The limits per source count an IPv6 address by its /64, as over HTTP
+// (node.sourceOf): one host usually has a whole /64, and a source per
+// address would give it as many buckets as it likes.
+func TestIPv6SourceIsItsSlash64(t *testing.T) {
+	b := newHost(t, newSeed(t), Config{Listen: "/ip6/::1/tcp/0"})
+	a := newHost(t, newSeed(t), Config{Listen: "/ip6/::1/tcp/0"})
+	srcs := make(chan string, 1)
+	b.SetHandler(func(_ context.Context, src string, _ int64, body io.Reader) (int, []byte) {
+		io.Copy(io.Discard, body)
+		srcs <- src
+		return 200, nil
+	})
+	if _, err := post(t, a, b.URL(), "over IPv6"); err != nil {
+		t.Fatal(err)
+	}
+	if src := <-srcs; src != "::/64" {
+		t.Fatalf("a frame from ::1 came from source %q, want ::/64", src)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -202,7 +203,12 @@ func refuseUnread(s network.Stream, code int, resp []byte) {
 // no limit, and libp2p marks limited only the connections a relay limits.
 func source(c network.Conn) string {
 	if ip, err := manet.ToIP(c.RemoteMultiaddr()); err == nil && !c.Stat().Limited && !isCircuit(c.RemoteMultiaddr()) {
-		return ip.String()
+		if ip.To4() != nil {
+			return ip.To4().String()
+		}
+		// Per /64, as over HTTP (node.sourceOf): one host usually has
+		// a whole /64.
+		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
 	return c.RemotePeer().String()
 }

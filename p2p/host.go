@@ -106,7 +106,10 @@ type Host struct {
 	// strangers counts the streams served to each peer Config.Known does
 	// not know.
 	strangers map[peer.ID]int
-	upgraded  map[peer.ID]time.Time // when preferDirect last tried a direct connection
+	// observed is what trusted peers saw the host at, per connection
+	// (observed.go).
+	observed map[network.Conn]string
+	upgraded map[peer.ID]time.Time // when preferDirect last tried a direct connection
 	// relays are the relays the host holds (or seeks) a slot on: the
 	// configured ones and those SetGroupRelays adds (relays.go).
 	relays  map[peer.ID]*relaySlot
@@ -196,6 +199,7 @@ func New(cfg Config) (*Host, error) {
 		reserved:  map[peer.ID]*client.Reservation{},
 		cleared:   map[peer.ID]time.Time{},
 		strangers: map[peer.ID]int{},
+		observed:  map[network.Conn]string{},
 		relays:    map[peer.ID]*relaySlot{},
 		upgraded:  map[peer.ID]time.Time{},
 		addrsPoke: make(chan struct{}, 1),
@@ -215,6 +219,20 @@ func New(cfg Config) (*Host, error) {
 	go func() {
 		defer p.wg.Done()
 		p.watchAddrs(addrs)
+	}()
+	idents, err := h.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		cancel()
+		if rel != nil {
+			rel.Close()
+		}
+		h.Close()
+		return nil, fmt.Errorf("watch what peers see the host at: %w", err)
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.watchObserved(idents)
 	}()
 	p.wg.Add(1)
 	go func() {
@@ -289,6 +307,7 @@ func (p *Host) OnPeerDown(f func(signKey [32]byte)) {
 }
 
 func (p *Host) disconnected(n network.Network, c network.Conn) {
+	p.forgetObserved(c)
 	pid := c.RemotePeer()
 	// A QUIC connection outlives a dead peer until its idle timeout (a
 	// dead process sends nothing over UDP): the end of the last TCP
@@ -324,10 +343,12 @@ func (p *Host) disconnected(n network.Network, c network.Conn) {
 // Addrs returns the addresses others should dial: a circuit address
 // through each relay it was given (see below), then the host's own
 // (without loopback ones unless it has nothing else, as in tests on one
-// machine), as the machine has them now (see moved.go).
+// machine), as the machine has them now (see moved.go); of the addresses
+// on none of its interfaces, only those a trusted peer saw it at (see
+// observed.go).
 func (p *Host) Addrs() []ma.Multiaddr {
 	var direct, loop []ma.Multiaddr
-	for _, a := range p.fixInterfaces(p.h.Addrs()) {
+	for _, a := range p.fixInterfaces(p.seenByTrusted(p.h.Addrs())) {
 		if manet.IsIPLoopback(a) {
 			loop = append(loop, a)
 		} else if !isCircuit(a) {

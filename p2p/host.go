@@ -97,12 +97,17 @@ type Host struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 
-	mu       sync.Mutex
-	handler  Handler
-	idle     map[peer.ID][]network.Stream
-	urls     map[string]peer.AddrInfo
-	reserved map[peer.ID]*client.Reservation
-	cleared  map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
+	mu      sync.Mutex
+	handler Handler
+	idle    map[peer.ID][]network.Stream
+	urls    map[string]peer.AddrInfo
+	// lastURL and lastAddrs are the URL last used for each peer and its
+	// addresses (resolve); resolveMu orders the changes.
+	lastURL   map[peer.ID]string
+	lastAddrs map[peer.ID][]ma.Multiaddr
+	resolveMu sync.Mutex
+	reserved  map[peer.ID]*client.Reservation
+	cleared   map[peer.ID]time.Time // when stream last cleared a peer's dial backoff
 	// strangers counts the streams served to each peer Config.Known does
 	// not know.
 	strangers map[peer.ID]int
@@ -196,6 +201,8 @@ func New(cfg Config) (*Host, error) {
 		h: h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
 		idle:      map[peer.ID][]network.Stream{},
 		urls:      map[string]peer.AddrInfo{},
+		lastURL:   map[peer.ID]string{},
+		lastAddrs: map[peer.ID][]ma.Multiaddr{},
 		reserved:  map[peer.ID]*client.Reservation{},
 		cleared:   map[peer.ID]time.Time{},
 		strangers: map[peer.ID]int{},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -261,25 +262,53 @@ func (p *Host) Post(ctx context.Context, url string, frame []byte) ([]byte, erro
 	}
 }
 
-// resolve parses a p2p URL once and tells the peerstore its addresses.
+// resolve parses a p2p URL once, and makes its addresses the ones the
+// peerstore has from URLs for the peer it names: those of another URL used
+// for the peer before, and not in this one, are dropped. libp2p dials every
+// address it has for a peer, lowest port first and 8 at a time, so the
+// addresses of every URL a member ever had, kept for good, let whoever put
+// addresses that accept and never answer into them (a lying peer, in
+// identify, or the member itself) keep the others from reaching it again
+// for the dial timeout, whatever its URL says by then.
 func (p *Host) resolve(url string) (peer.AddrInfo, error) {
 	p.mu.Lock()
 	info, ok := p.urls[url]
+	now := ok && p.lastURL[info.ID] == url
 	p.mu.Unlock()
-	if ok {
+	if now {
 		return info, nil
 	}
-	info, err := ParseURL(url)
-	if err != nil {
-		return info, err
+	if !ok {
+		var err error
+		if info, err = ParseURL(url); err != nil {
+			return info, err
+		}
 	}
-	p.h.Peerstore().AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
+	p.resolveMu.Lock()
+	defer p.resolveMu.Unlock()
 	p.mu.Lock()
 	if len(p.urls) > 4096 {
 		clear(p.urls) // a bound against junk URLs; parsed again when used
 	}
 	p.urls[url] = info
+	prev, had := p.lastAddrs[info.ID]
+	if len(p.lastURL) > 4096 {
+		clear(p.lastURL)
+		clear(p.lastAddrs)
+	}
+	p.lastURL[info.ID], p.lastAddrs[info.ID] = url, info.Addrs
 	p.mu.Unlock()
+	ps := p.h.Peerstore()
+	if had {
+		var stale []ma.Multiaddr
+		for _, a := range prev {
+			if !slices.ContainsFunc(info.Addrs, a.Equal) {
+				stale = append(stale, a)
+			}
+		}
+		ps.SetAddrs(info.ID, stale, 0)
+	}
+	ps.AddAddrs(info.ID, info.Addrs, peerstore.PermanentAddrTTL)
 	return info, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	basichost "github.com/libp2p/go-libp2p/p2p/host/basic"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -114,6 +115,9 @@ type Host struct {
 	// observed is what trusted peers saw the host at, per connection
 	// (observed.go).
 	observed map[network.Conn]string
+	// nat is the router's port mapping, when Config.PortMap asks for one
+	// (observed.go).
+	nat      *mappedNAT
 	upgraded map[peer.ID]time.Time // when preferDirect last tried a direct connection
 	// relays are the relays the host holds (or seeks) a slot on: the
 	// configured ones and those SetGroupRelays adds (relays.go).
@@ -163,8 +167,15 @@ func New(cfg Config) (*Host, error) {
 		// caller says it, once.
 		libp2p.WithFxOption(fx.NopLogger),
 	}
+	var nat *mappedNAT
 	if cfg.PortMap {
-		opts = append(opts, libp2p.NATPortMap())
+		// libp2p's own (libp2p.NATPortMap), remembering what the
+		// router mapped (observed.go).
+		nat = &mappedNAT{mapped: map[string]string{}}
+		opts = append(opts, libp2p.NATManager(func(n network.Network) basichost.NATManager {
+			nat.NATManager = basichost.NewNATManager(n)
+			return nat
+		}))
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
@@ -198,7 +209,7 @@ func New(cfg Config) (*Host, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Host{
 		relay: rel, punchSvc: punchSvc,
-		h: h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel,
+		h: h, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel, nat: nat,
 		idle:      map[peer.ID][]network.Stream{},
 		urls:      map[string]peer.AddrInfo{},
 		lastURL:   map[peer.ID]string{},

@@ -2,10 +2,12 @@ package p2p
 
 import (
 	"net/netip"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	basichost "github.com/libp2p/go-libp2p/p2p/host/basic"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
 )
@@ -22,7 +24,10 @@ import (
 // again (they dial the lowest ports first, 8 at a time). So Addrs names an
 // address that is on none of the machine's interfaces (an observed one, or
 // a router's port mapping) only while a trusted peer saw the host there: a
-// member or invitee (Config.Known) or a relay the host holds a slot on.
+// member or invitee (Config.Known) or a relay the host holds a slot on,
+// or the router mapped it for the host (mappedNAT: the router's word, not
+// a peer's; without it, a node behind a router that maps ports offered
+// only its private address, TestNetnsPortMapping).
 // Hole punching still tries every observed address (libp2p's own list),
 // where a lie costs a failed try.
 
@@ -102,11 +107,19 @@ func (p *Host) seenByTrusted(addrs []ma.Multiaddr) []ma.Multiaddr {
 			out = append(out, a)
 			continue
 		}
-		if tw, ok := thinWaist(a); ok && seen[tw] {
+		if tw, ok := thinWaist(a); ok && (seen[tw] || p.nat.has(tw)) {
 			out = append(out, a)
 		}
 	}
 	return out
+}
+
+// thinWaistOf is thinWaist for an address that may be nil.
+func thinWaistOf(a ma.Multiaddr) (string, bool) {
+	if a == nil {
+		return "", false
+	}
+	return thinWaist(a)
 }
 
 // thinWaist returns a's IP address and its TCP or UDP port, as a key.
@@ -120,4 +133,41 @@ func thinWaist(a ma.Multiaddr) (string, bool) {
 		return "", false
 	}
 	return ip.String() + tr.String(), true
+}
+
+// mappedNAT is libp2p's NAT manager (port mapping by UPnP or NAT-PMP),
+// remembering the address the router mapped for each listen address.
+type mappedNAT struct {
+	basichost.NATManager
+	mu     sync.Mutex
+	mapped map[string]string // listen address -> thin waist of its mapping
+}
+
+// GetMapping is the NAT manager's, noted.
+func (m *mappedNAT) GetMapping(listen ma.Multiaddr) ma.Multiaddr {
+	got := m.NATManager.GetMapping(listen)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if tw, ok := thinWaistOf(got); ok {
+		m.mapped[listen.String()] = tw
+	} else {
+		delete(m.mapped, listen.String())
+	}
+	return got
+}
+
+// has reports whether the router maps a listen address of the host to tw
+// (a thin waist). A nil m (no port mapping asked for) has none.
+func (m *mappedNAT) has(tw string) bool {
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, v := range m.mapped {
+		if v == tw {
+			return true
+		}
+	}
+	return false
 }

@@ -204,10 +204,17 @@ func (e unansweredError) Unwrap() error { return e.error }
 
 // statusError turns a non-2xx answer into an error with the API's hint.
 func (c *client) statusError(resp *http.Response) error {
+	if resp.StatusCode == http.StatusUnauthorized && c.serveGone() {
+		// serve.json outlived its serve, and another program (often
+		// the node of another home) listens on its port since.
+		return notRunning(c.home)
+	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var e api.ErrorResponse
 	if json.Unmarshal(b, &e) == nil && e.Error != "" {
-		if e.Hint == "" && resp.StatusCode == http.StatusUnauthorized {
+		if resp.StatusCode == http.StatusUnauthorized {
+			// The API's hint is for an HTTP client; the CLI sends
+			// the home's token itself.
 			e.Hint = tokenHint(c.home)
 		}
 		return withHint(answerError{status: resp.StatusCode, error: errors.New(e.Error)}, e.Hint)
@@ -237,6 +244,13 @@ type answerError struct {
 }
 
 func (e answerError) Unwrap() error { return e.error }
+
+// serveGone reports whether the serve that wrote the home's serve.json is
+// gone: its file names a process that no longer exists.
+func (c *client) serveGone() bool {
+	info, err := readServeInfo(c.home)
+	return err == nil && info.PID > 0 && !processAlive(info.PID)
+}
 
 func tokenHint(home string) string {
 	return "the token in " + filepath.Join(home, tokenFile) + " is not the running node's; restart it: demes serve --home " + home

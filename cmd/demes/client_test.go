@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -353,5 +354,46 @@ func TestWrongToken(t *testing.T) {
 	wantStderr(t, r, "missing or wrong token", "demes: hint: ", "demes serve --home "+f.home)
 	if strings.Contains(r.stderr, "stale") {
 		t.Error("the token appears in the error")
+	}
+	// The hint of the real API's refusal is for an HTTP client; the CLI
+	// sends the token itself, so a person gets the CLI's hint.
+	f.locked(func() { f.authHint = "send Authorization: Bearer TOKEN with the token that demes serve printed" })
+	r = runDemes(t, nil, "status", "--home", f.home)
+	wantExit(t, r, 1)
+	wantStderr(t, r, "demes: hint: the token in "+filepath.Join(f.home, "token")+" is not the running node's")
+	if strings.Contains(r.stderr, "Authorization") {
+		t.Errorf("the CLI passes on the API's hint for HTTP clients:\n%s", r.stderr)
+	}
+}
+
+// TestStaleServeFileOtherNode: a serve killed without its cleanup leaves
+// serve.json naming its UI port, which another node (of another home) may
+// listen on since. That node refuses the home's token; the CLI must say that
+// no serve runs for the home, not that the token is wrong.
+func TestStaleServeFileOtherNode(t *testing.T) {
+	t.Parallel()
+	other := newFakeAPI(t, alpha)
+	// A pid no process has any more.
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Skip("no true to run:", err)
+	}
+	home := t.TempDir()
+	wantExit(t, runDemes(t, nil, "keygen", "--home", home), 0)
+	info, _ := json.Marshal(serveInfo{UIURL: other.srv.URL, PID: gone.Process.Pid})
+	if err := os.WriteFile(filepath.Join(home, "serve.json"), info, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "token"), []byte("old-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"status"}, {"send", "hi"}, {"messages"}} {
+		r := runDemes(t, nil, append(args, "--home", home)...)
+		wantExit(t, r, 1)
+		wantStderr(t, r, "demes: error: no demes serve is running for home "+home,
+			"demes: hint: start one with: demes serve --home "+home)
+		if strings.Contains(r.stderr, "token") {
+			t.Errorf("demes %q: a stale serve.json reads as a wrong token:\n%s", args, r.stderr)
+		}
 	}
 }

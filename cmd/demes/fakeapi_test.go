@@ -34,8 +34,9 @@ type fakeAPI struct {
 	sendErr   string // POST .../messages answers 500 with this error
 	sent      []sentMessage
 	invites   []string
-	pages     int // page queries answered
-	joins     int // join requests answered
+	pages     int    // page queries answered
+	joins     int    // join requests answered
+	authHint  string // the hint of the refusal of a wrong token
 }
 
 type sentMessage struct {
@@ -118,7 +119,10 @@ func replyError(w http.ResponseWriter, code int, msg, hint string) {
 func (f *fakeAPI) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+f.token {
-			replyError(w, http.StatusUnauthorized, "missing or wrong token", "")
+			f.mu.Lock()
+			hint := f.authHint
+			f.mu.Unlock()
+			replyError(w, http.StatusUnauthorized, "missing or wrong token", hint)
 			return
 		}
 		if r.Method == http.MethodPost && r.Header.Get("Content-Type") != "application/json" {

@@ -68,6 +68,14 @@ func runHealth(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			"is demes serve running with --metrics "+*addr+"?")
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusServiceUnavailable {
+		// The metrics listener answers /healthz and /readyz with 200
+		// or 503: this is another program (or the node's UI), whose
+		// "404 page not found" would read as a sick node.
+		return withHint(fmt.Errorf("%s is not the metrics listener of a demes serve: it answered %s with %s",
+			*addr, path, resp.Status),
+			"give the address that demes serve --metrics printed (demes: metrics on http://ADDR/metrics)")
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
 		return fmt.Errorf("read the answer of %s: %w", path, err)

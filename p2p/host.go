@@ -151,6 +151,9 @@ func New(cfg Config) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := tcpFree(listen); err != nil {
+		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, err)
+	}
 	var punchSvc *holepunch.Service
 	opts := []libp2p.Option{
 		libp2p.Identity(key),

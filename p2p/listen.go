@@ -18,6 +18,33 @@ import (
 // relay slots opens again on a port the system picks (quic.go), so a
 // taken one is said in the log.
 
+// tcpFree checks, before libp2p starts, that a plain listener may take each
+// TCP port of want that is not 0. libp2p listens on TCP with SO_REUSEPORT
+// (hole punching dials from the listen port), and the kernel lets every
+// socket of the same user that sets it bind the same port: a second host on
+// the port of another (a relay, a node's --p2p) started, and incoming
+// connections were shared out between the two, half of them reaching
+// another peer id. A plain listener is refused while any socket holds the
+// port, and then New fails as for a port another program holds.
+func tcpFree(want []ma.Multiaddr) error {
+	for _, w := range want {
+		kind, port := transportOf(w)
+		if kind != "tcp" || port == "0" {
+			continue
+		}
+		ip, err := manet.ToIP(w)
+		if err != nil {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(ip.String(), port))
+		if err != nil {
+			return fmt.Errorf("libp2p does not listen on %s: %w", w, err)
+		}
+		l.Close()
+	}
+	return nil
+}
+
 // checkListening returns, for each address of want that none of got (the
 // host's listen addresses) serves (the same transport, TCP or UDP, on the
 // same port, or any for port 0), why: the error of a plain listener on the

@@ -29,6 +29,27 @@ func TestNewFailsWhenOneTransportCannotListen(t *testing.T) {
 			t.Fatalf("error %q does not say the address is in use", err)
 		}
 	})
+	t.Run("tcp of another host", func(t *testing.T) {
+		// libp2p listens on TCP with SO_REUSEPORT (for hole
+		// punching), so a second host on the same port bound it too,
+		// and the kernel shared the connections out between the two:
+		// half of the peers reached another peer id.
+		first, err := New(Config{Seed: newSeed(t), Listen: "127.0.0.1:0", MaxFrame: testMaxFrame})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer first.Close()
+		tcp, _ := first.ListenPorts()
+		addr := fmt.Sprintf("127.0.0.1:%d", tcp)
+		h, err := New(Config{Seed: newSeed(t), Listen: addr, QUIC: true, MaxFrame: testMaxFrame})
+		if err == nil {
+			h.Close()
+			t.Fatalf("a host started on %s, the TCP port of another host", addr)
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatalf("error %q does not say the address is in use", err)
+		}
+	})
 	t.Run("udp", func(t *testing.T) {
 		// QUIC's port is an addition for hole punching: the host starts,
 		// on TCP there and on QUIC on a port the system picks.

@@ -94,6 +94,13 @@ type Config struct {
 	PingInterval time.Duration
 	// RetryInterval is how often queued messages are proposed again (default 500 ms).
 	RetryInterval time.Duration
+	// JoinGiveUp bounds how long a join asks the members of its invite
+	// to add this node (default 90 s, within the two minutes the CLI
+	// waits, so that the reason reaches the person rather than a timeout
+	// that blames their own node). Members that answer but cannot commit
+	// the join (a majority of the group's voters offline) would be asked
+	// again until the caller gave up.
+	JoinGiveUp time.Duration
 	// CensorAfter is how long this node's own messages may wait uncommitted
 	// under a host that answers its pings and commits other members'
 	// entries before it suspects the host of censoring it (default 5 s;
@@ -270,6 +277,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 500 * time.Millisecond
+	}
+	if cfg.JoinGiveUp == 0 {
+		cfg.JoinGiveUp = 90 * time.Second
 	}
 	if cfg.CensorAfter == 0 {
 		cfg.CensorAfter = 5 * time.Second

@@ -164,6 +164,11 @@ func (n *Node) inviteCode(gid crypto.GroupID, v *view, invitee identity.PublicID
 // open invite for the joiner (nor is the joiner a member).
 var errChallengeRefused = errors.New("the member refused the join challenge")
 
+// errJoinStalled marks a join request that a member took (it answered the
+// challenge) and did not answer in time: it could not commit the join, as
+// when a majority of the group's voters is offline.
+var errJoinStalled = errors.New("the member did not add this node in time")
+
 // errNoAnswer marks a join attempt that no member answered (no connection,
 // or no answer in time).
 var errNoAnswer = errors.New("no answer")
@@ -288,13 +293,40 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		lastErr  error
 		start    = time.Now()
 		answered bool                // some member answered a challenge
+		stalled  bool                // some member took a join request and did not answer it in time
 		logged   = map[string]bool{} // members whose failure was logged at info
 	)
+	// The members are asked until one adds this node, or for
+	// cfg.JoinGiveUp: then the reason is said, before whoever waits for
+	// this join gives up on it without one.
+	askCtx, cancelAsk := context.WithTimeout(ctx, n.cfg.JoinGiveUp)
+	defer cancelAsk()
+	gaveUp := func() error {
+		if !answered {
+			return fmt.Errorf("join: no member of the group answers at %s (%s); ask the inviter to start their node (demes serve), or ask a member who is online for a new invite: %w",
+				strings.Join(inv.URLs, ", "), noAnswerWhy(lastErr), ErrUnreachable)
+		}
+		if !stalled {
+			return fmt.Errorf("join: no member of the group added this node within %v: %v; ask the inviter for a new invite: %w",
+				n.cfg.JoinGiveUp.Round(time.Second), lastErr, ErrUnreachable)
+		}
+		return fmt.Errorf("join: the group's members answer, but none could add this node within %v: the group cannot commit now (most likely a majority of its voters is offline); run the same join again once more of its members are online: %w",
+			n.cfg.JoinGiveUp.Round(time.Second), ErrUnreachable)
+	}
 	for reply == nil {
 		for i, url := range inv.URLs {
-			reply, lastErr = n.tryJoin(ctx, inv, url)
+			reply, lastErr = n.tryJoin(askCtx, inv, url)
 			if reply != nil {
 				break
+			}
+			if errors.Is(lastErr, errJoinStalled) {
+				answered, stalled = true, true
+			}
+			if askCtx.Err() != nil {
+				if ctx.Err() != nil {
+					return GroupInfo{}, fmt.Errorf("join: no member of the group accepted the join: %v", lastErr)
+				}
+				return GroupInfo{}, gaveUp()
 			}
 			if !errors.Is(lastErr, errNoAnswer) {
 				answered = true
@@ -322,12 +354,14 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		// than a restart takes will not help, and the person should hear
 		// why rather than wait for a timeout that blames their own node.
 		if !answered && time.Since(start) >= joinGiveUpAfter {
-			return GroupInfo{}, fmt.Errorf("join: no member of the group answers at %s (%s); ask the inviter to start their node (demes serve), or ask a member who is online for a new invite: %w",
-				strings.Join(inv.URLs, ", "), noAnswerWhy(lastErr), ErrUnreachable)
+			return GroupInfo{}, gaveUp()
 		}
 		select {
-		case <-ctx.Done():
-			return GroupInfo{}, fmt.Errorf("join: no member of the group accepted the join: %v", lastErr)
+		case <-askCtx.Done():
+			if ctx.Err() != nil {
+				return GroupInfo{}, fmt.Errorf("join: no member of the group accepted the join: %v", lastErr)
+			}
+			return GroupInfo{}, gaveUp()
 		case <-time.After(joinRetryInterval):
 		}
 	}
@@ -447,6 +481,13 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	defer jcancel()
 	resp, err = n.cfg.Link.Post(jctx, url, jframe)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+			// The member took the join and did not add this node in
+			// time (its own, or this join's): it could not commit
+			// the join.
+			err = fmt.Errorf("%w: %w", errJoinStalled, err)
+		}
 		return nil, fmt.Errorf("join request: %w", err)
 	}
 	renv, err := crypto.Verify(resp)

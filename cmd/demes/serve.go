@@ -235,12 +235,6 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		peerLn.Close()
 		return nil, listenFailed("the UI listener", o.ui, "--ui", err)
 	}
-	token, err := loadOrCreateToken(o.home)
-	if err != nil {
-		peerLn.Close()
-		uiLn.Close()
-		return nil, err
-	}
 	// The libp2p host starts before the node, whose address it is, and
 	// learns the node's members (for its relay) once the node runs.
 	var running atomic.Pointer[node.Service]
@@ -290,6 +284,23 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 		uiLn.Close()
 		if host != nil {
 			host.Close()
+		}
+		return nil, err
+	}
+	// The token once the node holds the home's store: a second serve
+	// started for the home with the first one, before it wrote
+	// serve.json, fails on the store's lock, and must not replace the
+	// running node's token on its way (its CLI then got "wrong token").
+	token, err := loadOrCreateToken(o.home)
+	if err != nil {
+		svc.Close()
+		peerLn.Close()
+		uiLn.Close()
+		if host != nil {
+			host.Close()
+		}
+		if dial != nil {
+			dial.Close()
 		}
 		return nil, err
 	}

@@ -132,6 +132,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if pid, running := runningServe(home); running {
 		return failf("stop it first, or use another --home", "a demes serve (pid %d) is already running for home %s", pid, home)
 	}
+	// The metrics listener before the node starts, as the others: a port
+	// in use is said before the node opens its store and talks to its
+	// groups.
+	var metricsLn net.Listener
+	if *metricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", *metricsAddr); err != nil {
+			return listenFailed("the metrics listener", *metricsAddr, "--metrics", err)
+		}
+	}
 	rn, err := startNode(ctx, nodeOptions{
 		home: home, id: id, name: *name, listen: *listen, ui: *ui, advertise: *advertise,
 		timing: timing, maxVoters: tf.maxVoters, logger: logger, snapshotEntries: *snapEvery,
@@ -142,6 +151,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		p2p:           pf,
 	})
 	if err != nil {
+		if metricsLn != nil {
+			metricsLn.Close()
+		}
 		return err
 	}
 	defer rn.close()
@@ -151,12 +163,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer os.Remove(filepath.Join(home, serveInfoFile))
 	// Every listener before the node says it runs.
 	metricsURL := ""
-	if *metricsAddr != "" {
-		addr, err := rn.serveMetrics(*metricsAddr)
-		if err != nil {
-			return listenFailed("the metrics listener", *metricsAddr, "--metrics", err)
-		}
-		metricsURL = "http://" + addr + "/metrics"
+	if metricsLn != nil {
+		metricsURL = "http://" + rn.serveMetrics(metricsLn) + "/metrics"
 	}
 	logger.Info().Str("peer_url", rn.peerURL).Str("public_id", id.Public().String()).Msg("demes serve is running")
 	fmt.Fprintf(stderr, "demes: version %s\n", version.Get())
@@ -337,17 +345,13 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	return r, nil
 }
 
-// serveMetrics serves the node's metrics, health and readiness on addr, and
+// serveMetrics serves the node's metrics, health and readiness on ln, and
 // returns the address it listens on.
-func (r *runningNode) serveMetrics(addr string) (string, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return "", err
-	}
+func (r *runningNode) serveMetrics(ln net.Listener) string {
 	s := &http.Server{Handler: metrics.OnlyHost(ln.Addr().String(), metrics.Handler(r.svc)), ReadHeaderTimeout: 10 * time.Second}
 	r.servers = append(r.servers, s)
 	go s.Serve(ln)
-	return ln.Addr().String(), nil
+	return ln.Addr().String()
 }
 
 // close shuts the listeners down, then the node: requests in flight finish,

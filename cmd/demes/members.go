@@ -27,7 +27,9 @@ func runLeave(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
 	}
-	c, g, err := f.connect(ctx)
+	// Leaving again fails as the other changes do, naming the group and
+	// how this node went (the node's refusal named neither).
+	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,14 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		allowed[pub.Sign] = true
 	}
+	// In the home of a running serve, the relay would take the node's
+	// identity, and so answer for the libp2p peer id of its --p2p host.
+	if _, err := os.Stat(filepath.Join(home, identityFile)); err == nil {
+		if pid, running := runningServe(home); running {
+			return failf("give the relay a home of its own: demes relay --home DIR",
+				"a demes serve (pid %d) is running for home %s: a relay there would take the node's identity, and answer for its libp2p peer id", pid, home)
+		}
+	}
 	id, err := relayIdentity(home)
 	if err != nil {
 		return err

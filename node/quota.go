@@ -145,14 +145,18 @@ func (n *Node) closedSender(signer [32]byte, size int64) bool {
 // the entries the host drops taken out (see above), or nil if none is left;
 // and the chat entries it lets through, to note once raft took them. It
 // looks only when this node leads: a proposal to anyone else is dropped by
-// raft or refused by admit.
+// raft or refused by admit. It asks raft, not g.role and g.term: a node
+// elected in this turn of the loop leads from the vote that decided it, and
+// a voter's frame can carry that vote with proposals behind it, appended
+// before the next Ready says it leads (TestGateFromTheFirstProposal).
 func (g *group) gateProposal(m *pb.Message) (*pb.Message, []hostPending) {
-	if g.role != raft.StateLeader {
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
 		return m, nil
 	}
 	h := &g.hostQuota
-	if h.senders == nil || h.term != g.term {
-		h.reset(g.term)
+	if term := st.GetTerm(); h.senders == nil || h.term != term {
+		h.reset(term)
 		g.publishClosed()
 		g.recountUnapplied()
 	}

@@ -19,14 +19,15 @@ import (
 // drops, before raft appends them:
 //
 //   - an entry of a kind no member forwards as a log entry (a join, a
-//     leave, a removal and a role change travel as membership changes; the
+//     leave, a removal and a voter change travel as membership changes; the
 //     rest are not log entries at all);
 //   - one larger than any valid entry of its kind (controlFrameLimit);
 //   - a keeper's entry of a kind a keeper may not sign;
-//   - an admin's kind of entry (settings, a rename, a keeper's invite)
-//     from a member that is not an admin, and an invite from one that may
-//     not invite, by the state the host has applied (an honest member whose
-//     role is on its way proposes again: commitUntil);
+//   - an admin's kind of entry (settings, a rename, a keeper's invite, a
+//     change of who is an admin) from a member that is not an admin, and an
+//     invite from one that may not invite, by the state the host has
+//     applied (an honest member whose role is on its way proposes again:
+//     commitUntil);
 //   - and, whatever they hold, a member's entries of these kinds and its
 //     membership changes beyond an allowance (controlAllowance), as a token
 //     bucket of bytes: the log grows by at most that much a second for one
@@ -96,7 +97,7 @@ func (g *group) gateControl(from uint64, sender [32]byte, t crypto.Type, e *pb.E
 		// view, which may be ahead): the allowance still counts it.
 	case m.Keeper && t != crypto.TypeAddress && t != crypto.TypeLatencyMap && t != crypto.TypeCheckpoint:
 		return reasonProposalKeeperKind, fmt.Errorf("kind %v", t)
-	case (t == crypto.TypeSettings || t == crypto.TypeRename || t == crypto.TypeKeeper) && !m.Admin,
+	case (t == crypto.TypeSettings || t == crypto.TypeRename || t == crypto.TypeKeeper || t == crypto.TypeAdmin) && !m.Admin,
 		t == crypto.TypeInvite && !g.st.CanInvite(sender):
 		return reasonProposalNotAllowed, fmt.Errorf("kind %v", t)
 	}

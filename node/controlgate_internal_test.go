@@ -39,6 +39,8 @@ func TestGateControlRefusesWhatTheStateWould(t *testing.T) {
 		{"an admin's invite", admin, crypto.TypeInvite, 300, ""},
 		{"a member's settings", member, crypto.TypeSettings, 200, reasonProposalNotAllowed},
 		{"a member's rename", member, crypto.TypeRename, 200, reasonProposalNotAllowed},
+		{"a member's role change", member, crypto.TypeAdmin, 200, reasonProposalNotAllowed},
+		{"an admin's role change", admin, crypto.TypeAdmin, 200, ""},
 		{"a member's invite of a keeper", member, crypto.TypeKeeper, 300, reasonProposalNotAllowed},
 		{"a keeper's prekey", keeper, crypto.TypePrekey, 1400, reasonProposalKeeperKind},
 		{"a leave as a normal entry", member, crypto.TypeLeave, 200, reasonProposalNotLogKind},

@@ -540,6 +540,12 @@ func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
 	return n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: g.id, To: env.Sender, Payload: nonce})
 }
 
+// joinKey names a joiner's join in a group (Node.joining).
+type joinKey struct {
+	group  crypto.GroupID
+	joiner [32]byte
+}
+
 // handleJoin checks a signed join request and proposes the joiner as a
 // learner; the join envelope itself goes into the log as the change's
 // authorisation, where every member checks it again.
@@ -569,6 +575,18 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	}
 	ctx, cancel := context.WithTimeout(ctx, joinCommitTimeout)
 	defer cancel()
+	// One request of a joiner's at a time proposes its join, the others
+	// wait for it: each proposal is charged to this member's allowance at
+	// the host (controlgate.go), and a joiner sending many requests at
+	// once would spend it (adversary.TestInviteeCannotSpendAMembersAllowance).
+	me, jk := new(int), joinKey{group: g.id, joiner: env.Sender}
+	defer func() {
+		n.mu.Lock()
+		if n.proposing[jk] == me {
+			delete(n.proposing, jk)
+		}
+		n.mu.Unlock()
+	}()
 	for {
 		v := g.view.Load()
 		if _, member := v.members[env.Sender]; member {
@@ -577,8 +595,16 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 		if !v.invited(env.Sender) {
 			return nil, n.reject(env, "join rejected by the group", nil)
 		}
-		if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {
-			return nil, err
+		n.mu.Lock()
+		if p := n.proposing[jk]; p == nil {
+			n.proposing[jk] = me
+		}
+		proposes := n.proposing[jk] == me
+		n.mu.Unlock()
+		if proposes {
+			if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {
+				return nil, err
+			}
 		}
 		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
 		_ = g.waitView(wctx, func(v *view) bool { _, ok := v.members[env.Sender]; return ok })

@@ -83,12 +83,15 @@ type Node struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards groups, peers and challenges (registries, not group state)
+	mu     sync.Mutex // guards groups, peers, challenges and proposing (registries, not group state)
 	groups map[crypto.GroupID]*group
 	fig    *nodeFigures // running counts for the metrics (figures.go)
 	peers  map[string]*peer
 	nonces map[string]nonceInfo
-	closed bool
+	// proposing are the joins this node proposes, by group and joiner, to
+	// the request that proposes it (handleJoin): one at a time.
+	proposing map[joinKey]*int
+	closed    bool
 
 	ownEvents bool
 	crashed   atomic.Bool // set by Crash: stop without writing anything more
@@ -149,6 +152,7 @@ func Open(cfg Config) (*Node, error) {
 		groups:     map[crypto.GroupID]*group{},
 		peers:      map[string]*peer{},
 		nonces:     map[string]nonceInfo{},
+		proposing:  map[joinKey]*int{},
 		checkc:     make(chan []*pb.Message, 256),
 		relaysPoke: make(chan struct{}, 1),
 

@@ -20,7 +20,7 @@ import (
 // refuses what the rogue may not sign, but a refused entry is still in
 // every log: without the host's gate for these (node/controlgate.go) the
 // log grew by megabytes in seconds. With it, what the rogue puts in the log
-// stays within its allowance: 256 KiB at once (each host starts it full)
+// stays within its allowance: 256 KiB at once (each node that hosts keeps its own, full at first)
 // and 4 KiB a second, plus 64 bytes a second for each member; every entry
 // counts at least 128 bytes.
 func TestMemberFloodsControlEntries(t *testing.T) {
@@ -77,7 +77,7 @@ func TestMemberFloodsControlEntries(t *testing.T) {
 	var n, cost int
 	terms := map[uint64]bool{}
 	for _, e := range ents {
-		terms[e.GetTerm()] = true // a new host starts each allowance full
+		terms[e.GetTerm()] = true // at most one more full allowance a new host
 		data := e.GetData()
 		if e.GetType() == pb.EntryNormal && len(data) > 0 {
 			env, err := crypto.ParseTrusted(data)

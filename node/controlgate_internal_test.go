@@ -69,6 +69,11 @@ func TestGateControlRefusesWhatTheStateWould(t *testing.T) {
 	if !g.chargeControl(8, 1000, now) {
 		t.Fatal("another member's allowance was spent too")
 	}
+	// A new term (an election a voter may force at will) refills nothing.
+	g.hostQuota.reset(g.hostQuota.term + 1)
+	if g.chargeControl(7, 1000, now) {
+		t.Fatal("a new term refilled the allowance")
+	}
 	if !g.chargeControl(7, 1000, now.Add(time.Second)) {
 		t.Fatal("a second later the allowance had not refilled by 1,000 bytes")
 	}

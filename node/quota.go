@@ -92,7 +92,9 @@ func (h *hostQuota) reset(term uint64) {
 	h.ids = map[[16]byte][32]byte{}
 	h.carried = map[crypto.KeyRef]bool{}
 	h.closed = map[[32]byte]bool{}
-	h.control = nil
+	// The allowances stay (controlgate.go): a bucket refills with time
+	// whether this node leads or not, and one refilled by every new term
+	// would let a voter that forces elections refill everyone's.
 }
 
 // publishClosed makes the closed members known to the peer handler.

@@ -29,7 +29,7 @@ import (
 //     applied (an honest member whose role is on its way proposes again:
 //     commitUntil);
 //   - and, whatever they hold, a member's entries of these kinds and its
-//     membership changes beyond an allowance (controlAllowance), as a token
+//     membership changes beyond an allowance (chargeControl), as a token
 //     bucket of bytes: the log grows by at most that much a second for one
 //     member besides its quota.
 const (

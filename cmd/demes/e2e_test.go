@@ -90,7 +90,9 @@ func (p *serveProc) start() {
 			return
 		}
 		log := p.logFrom(logged)
-		if p.started || try == 5 || !strings.Contains(log, "address already in use") {
+		// listenFailed words EADDRINUSE so (Go's own words before it).
+		taken := strings.Contains(log, "in use by another program") || strings.Contains(log, "address already in use")
+		if p.started || try == 5 || !taken {
 			p.t.Fatalf("%s: demes serve exited (%v) before it served; its log:\n%s", p.name, p.waitErr, log)
 		}
 		p.t.Logf("%s: a port was taken (%s, %s); starting on others", p.name, p.listen, p.ui)
@@ -369,5 +371,26 @@ func TestServeStartsAfterACrashWhosePIDLives(t *testing.T) {
 	wantExit(t, id, 0)
 	if got := p.status().PublicID; got != id.lastLine() {
 		t.Fatalf("status names %s, want %s", got, id.lastLine())
+	}
+}
+
+// TestServeProcStartsAgainOnOtherPorts: the harness's first start picks
+// other ports when one it chose was taken meanwhile (another test process,
+// an outgoing connection's ephemeral port). It once looked for Go's words
+// for it, which serve no longer prints, and so failed the test instead.
+func TestServeProcStartsAgainOnOtherPorts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real process")
+	}
+	t.Parallel()
+	p := newServeProc(t, "alice")
+	taken, err := net.Listen("tcp", p.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	p.start()
+	if p.listen == taken.Addr().String() {
+		t.Fatalf("serve started on %s, which was taken", p.listen)
 	}
 }

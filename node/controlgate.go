@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/state"
 )
 
 // The host's gate for what members forward besides chat messages (quota.go
@@ -25,9 +26,10 @@ import (
 //   - a keeper's entry of a kind a keeper may not sign;
 //   - an admin's kind of entry (settings, a rename, a keeper's invite, a
 //     change of who is an admin) from a member that is not an admin, and an
-//     invite from one that may not invite, by the state the host has
-//     applied (an honest member whose role is on its way proposes again:
-//     commitUntil);
+//     invite from one that may not invite, or a revocation from one that
+//     is neither the invite's inviter nor an admin, by the state the host
+//     has applied (an honest member whose role or invite is on its way
+//     proposes again: commitUntil);
 //   - and, whatever they hold, a member's entries of these kinds and its
 //     membership changes beyond an allowance (chargeControl), as a token
 //     bucket of bytes: the log grows by at most that much a second for one
@@ -70,13 +72,18 @@ var controlKinds = map[crypto.Type]bool{
 }
 
 // controlFrameLimit is the largest frame a valid entry of kind t can be in
-// a group of members members, with room to spare: a latency map names
-// every other member (a key and a round trip, under 48 bytes each); the
-// largest other kinds are a prekey (about 1.4 KiB) and settings with their
-// relays.
+// a group of members members, with room to spare (a frame's envelope is
+// about 200 bytes): a latency map names every other member (a key and a
+// round trip, under 48 bytes each); an address holds a URL of at most 512
+// bytes, a rename a name of at most 64, a checkpoint, a rekey, a role
+// change and a revocation a few dozen; the largest other kinds are a
+// prekey (about 1.4 KiB) and settings with their relays.
 func controlFrameLimit(t crypto.Type, members int) int {
-	if t == crypto.TypeLatencyMap {
+	switch t {
+	case crypto.TypeLatencyMap:
 		return 4<<10 + 64*members
+	case crypto.TypeAddress, crypto.TypeRename, crypto.TypeCheckpoint, crypto.TypeRekey, crypto.TypeAdmin, crypto.TypeRevoke:
+		return 2 << 10
 	}
 	return 16 << 10
 }
@@ -98,7 +105,8 @@ func (g *group) gateControl(from uint64, sender [32]byte, t crypto.Type, e *pb.E
 	case m.Keeper && t != crypto.TypeAddress && t != crypto.TypeLatencyMap && t != crypto.TypeCheckpoint:
 		return reasonProposalKeeperKind, fmt.Errorf("kind %v", t)
 	case (t == crypto.TypeSettings || t == crypto.TypeRename || t == crypto.TypeKeeper || t == crypto.TypeAdmin) && !m.Admin,
-		t == crypto.TypeInvite && !g.st.CanInvite(sender):
+		t == crypto.TypeInvite && !g.st.CanInvite(sender),
+		t == crypto.TypeRevoke && !m.Admin && !g.invitedBy(sender, e.GetData()):
 		return reasonProposalNotAllowed, fmt.Errorf("kind %v", t)
 	}
 	if !g.chargeControl(from, size, now) {
@@ -128,4 +136,20 @@ func (g *group) chargeControl(from uint64, size int, now time.Time) bool {
 	}
 	b.tokens -= cost
 	return true
+}
+
+// invitedBy reports whether frame, a revocation, names an open invite that
+// inviter made: only its inviter or an admin may revoke one (the state
+// machine's rule, state.applyRevoke).
+func (g *group) invitedBy(inviter [32]byte, frame []byte) bool {
+	env, err := crypto.ParseTrusted(frame)
+	if err != nil {
+		return false
+	}
+	var b state.TargetBody
+	if state.Decode(env.Payload, &b) != nil || len(b.Target) != 32 {
+		return false
+	}
+	inv, ok := g.st.Invites[[32]byte(b.Target)]
+	return ok && inv.Inviter.Sign == inviter
 }

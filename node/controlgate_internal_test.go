@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/identity"
 	"github.com/demes/demes/state"
 )
 
@@ -47,6 +48,9 @@ func TestGateControlRefusesWhatTheStateWould(t *testing.T) {
 		{"a ping as a log entry", member, crypto.TypePing, 200, reasonProposalNotLogKind},
 		{"a 20 KiB checkpoint", member, crypto.TypeCheckpoint, 20 << 10, reasonProposalTooLarge},
 		{"a latency map beyond 3 members", member, crypto.TypeLatencyMap, 5 << 10, reasonProposalTooLarge},
+		{"a 3 KiB address", member, crypto.TypeAddress, 3 << 10, reasonProposalTooLarge},
+		{"a 3 KiB checkpoint", member, crypto.TypeCheckpoint, 3 << 10, reasonProposalTooLarge},
+		{"a 3 KiB settings entry", admin, crypto.TypeSettings, 3 << 10, ""},
 	} {
 		g := newGate()
 		if got, _ := g.gateControl(7, c.signer, c.kind, entry(c.size), now); got != c.want {
@@ -54,8 +58,39 @@ func TestGateControlRefusesWhatTheStateWould(t *testing.T) {
 		}
 	}
 
-	// The allowance: the burst, then the rate.
+	// A revocation: only the invite's inviter or an admin may.
+	inviter, other := mustIdentity(t), mustIdentity(t)
+	invitee := mustIdentity(t).Public()
+	revoke := func(by *identity.Identity) *pb.Entry {
+		payload, err := state.Encode(&state.TargetBody{Target: invitee.Sign[:]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		frame, err := crypto.Sign(by, &crypto.Envelope{Type: crypto.TypeRevoke, Counter: 1, Time: 1, Payload: payload})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pb.Entry{Data: frame}
+	}
 	g := newGate()
+	g.st.Members[inviter.Public().Sign] = &state.Member{}
+	g.st.Members[other.Public().Sign] = &state.Member{}
+	g.st.Invites[invitee.Sign] = state.Invite{Invitee: invitee, Inviter: inviter.Public()}
+	for _, c := range []struct {
+		what string
+		by   *identity.Identity
+		want string
+	}{
+		{"the inviter's revocation", inviter, ""},
+		{"another member's revocation", other, reasonProposalNotAllowed},
+	} {
+		if got, _ := g.gateControl(7, c.by.Public().Sign, crypto.TypeRevoke, revoke(c.by), now); got != c.want {
+			t.Errorf("%s: the gate says %q, want %q", c.what, got, c.want)
+		}
+	}
+
+	// The allowance: the burst, then the rate.
+	g = newGate()
 	var took int
 	for g.chargeControl(7, 1000, now) {
 		took += 1000
@@ -80,4 +115,13 @@ func TestGateControlRefusesWhatTheStateWould(t *testing.T) {
 	if g.chargeControl(7, 128, now.Add(time.Second)) && g.chargeControl(7, 8<<10, now.Add(time.Second)) {
 		t.Fatal("in one second the allowance refilled by more than its rate")
 	}
+}
+
+func mustIdentity(t *testing.T) *identity.Identity {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

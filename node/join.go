@@ -2,9 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -12,8 +10,6 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
-
-	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
@@ -508,119 +504,4 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 		return nil, errors.New("join request: answered by a non-member")
 	}
 	return &r, nil
-}
-
-// handleChallenge answers an invitee's first contact with a fresh nonce it
-// must sign in its join request.
-func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
-	v := g.view.Load()
-	if !v.self {
-		return nil, n.reject(env, "join challenge to a non-member", nil)
-	}
-	if _, member := v.members[env.Sender]; !v.invited(env.Sender) && !member {
-		return nil, n.reject(env, "join challenge without a committed invite", nil)
-	}
-	nonce := make([]byte, 32)
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	n.mu.Lock()
-	now := time.Now()
-	for k, ni := range n.nonces {
-		if now.After(ni.expires) {
-			delete(n.nonces, k)
-		}
-	}
-	if len(n.nonces) > 1024 {
-		n.mu.Unlock()
-		return nil, n.reject(env, "too many pending joins", nil)
-	}
-	n.nonces[hex.EncodeToString(nonce)] = nonceInfo{joiner: env.Sender, group: g.id, expires: now.Add(challengeLifetime)}
-	n.mu.Unlock()
-	return n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: g.id, To: env.Sender, Payload: nonce})
-}
-
-// joinKey names a joiner's join in a group (Node.joining).
-type joinKey struct {
-	group  crypto.GroupID
-	joiner [32]byte
-}
-
-// handleJoin checks a signed join request and proposes the joiner as a
-// learner; the join envelope itself goes into the log as the change's
-// authorisation, where every member checks it again.
-func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, frame []byte) ([]byte, error) {
-	var b state.JoinBody
-	if err := state.Decode(env.Payload, &b); err != nil {
-		return nil, n.reject(env, "malformed join request", err)
-	}
-	key := hex.EncodeToString(b.Nonce)
-	n.mu.Lock()
-	ni, ok := n.nonces[key]
-	if ok && ni.joiner == env.Sender && ni.group == g.id && time.Now().Before(ni.expires) {
-		delete(n.nonces, key)
-	} else {
-		ok = false
-	}
-	n.mu.Unlock()
-	if !ok {
-		return nil, n.reject(env, "join request without a valid challenge", nil)
-	}
-	joiner, err := identity.PublicIDFromBytes(b.PublicID)
-	if err != nil || joiner.Sign != env.Sender || b.RaftID != state.RaftID(env.Sender) {
-		return nil, n.reject(env, "join request with a wrong identity", err)
-	}
-	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invited(env.Sender) && !member {
-		return nil, n.reject(env, "join request without a committed invite", nil)
-	}
-	ctx, cancel := context.WithTimeout(ctx, joinCommitTimeout)
-	defer cancel()
-	// One request of a joiner's at a time proposes its join, the others
-	// wait for it: each proposal is charged to this member's allowance at
-	// the host (controlgate.go), and a joiner sending many requests at
-	// once would spend it (adversary.TestInviteeCannotSpendAMembersAllowance).
-	me, jk := new(int), joinKey{group: g.id, joiner: env.Sender}
-	defer func() {
-		n.mu.Lock()
-		if n.proposing[jk] == me {
-			delete(n.proposing, jk)
-		}
-		n.mu.Unlock()
-	}()
-	for {
-		v := g.view.Load()
-		if _, member := v.members[env.Sender]; member {
-			break
-		}
-		if !v.invited(env.Sender) {
-			return nil, n.reject(env, "join rejected by the group", nil)
-		}
-		n.mu.Lock()
-		if p := n.proposing[jk]; p == nil {
-			n.proposing[jk] = me
-		}
-		proposes := n.proposing[jk] == me
-		n.mu.Unlock()
-		if proposes {
-			if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {
-				return nil, err
-			}
-		}
-		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
-		_ = g.waitView(wctx, func(v *view) bool { _, ok := v.members[env.Sender]; return ok })
-		wcancel()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("join not committed in time: %w", ctx.Err())
-		}
-	}
-	v := g.view.Load()
-	r := joinReply{Name: v.name, Commit: v.applied}
-	for _, m := range v.members {
-		r.Members = append(r.Members, replyMember{PublicID: m.id.Bytes(), URL: m.url, Voter: m.voter})
-	}
-	payload, err := state.Encode(&r)
-	if err != nil {
-		return nil, err
-	}
-	return n.sign(&crypto.Envelope{Type: crypto.TypeJoinReply, Group: g.id, To: env.Sender, Payload: payload})
 }

@@ -102,7 +102,7 @@ func (g *group) gateControl(from uint64, sender [32]byte, t crypto.Type, e *pb.E
 	case m == nil:
 		// Not a member by the applied state (admit let it in on the
 		// view, which may be ahead): the allowance still counts it.
-	case m.Keeper && t != crypto.TypeAddress && t != crypto.TypeLatencyMap && t != crypto.TypeCheckpoint:
+	case m.Keeper && !state.KeeperMay(t):
 		return reasonProposalKeeperKind, fmt.Errorf("kind %v", t)
 	case (t == crypto.TypeSettings || t == crypto.TypeRename || t == crypto.TypeKeeper || t == crypto.TypeAdmin) && !m.Admin,
 		t == crypto.TypeInvite && !g.st.CanInvite(sender),

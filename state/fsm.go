@@ -431,6 +431,10 @@ var keeperMay = map[crypto.Type]bool{
 	crypto.TypeAddress: true, crypto.TypeLatencyMap: true, crypto.TypeCheckpoint: true, crypto.TypeLead: true,
 }
 
+// KeeperMay reports whether a keeper may sign a log entry of type t (see
+// keeperMay); a group's host drops the others before they reach the log.
+func KeeperMay(t crypto.Type) bool { return keeperMay[t] }
+
 // fresh enforces the counter rule on an entry m signed: its counter must be
 // above every earlier one of m's, and it becomes m's highest, whatever the
 // entry's fate, so that the frame counts once in the log.

@@ -122,6 +122,16 @@ const (
 	RouteNodeStop = Prefix + "/node/stop"
 	// RouteNodeStart: POST starts the node again, in demo mode only.
 	RouteNodeStart = Prefix + "/node/start"
+	// RouteSessionChallenge: POST {"page_nonce"} answers {"node_nonce",
+	// "node_proof"}: the node's proof that it knows the token, the first
+	// step of a browser page's session (package web, session.go). It needs
+	// no token.
+	RouteSessionChallenge = Prefix + "/session/challenge"
+	// RouteSession: POST {"page_nonce", "node_nonce", "page_proof"}
+	// answers {"session"}: an id that stands for the token, in the
+	// Authorization header or the "session" query parameter of a GET, for
+	// as long as the node's process runs. It needs no token.
+	RouteSession = Prefix + "/session"
 )
 
 // GroupPath returns the path of a group's route (one with {group_id}) for

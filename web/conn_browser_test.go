@@ -20,9 +20,12 @@ import (
 // the token but without the address that carries it.
 
 // restartableUI is a testUI whose server can stop, as when `demes serve`
-// is killed, and start again on the same address with the same token.
+// is killed, and start again on the same address with the same token, as a
+// new process: with a new handler, which knows none of the old one's
+// sessions.
 type restartableUI struct {
 	*testUI
+	cfg    Config
 	t      testing.TB
 	mu     sync.Mutex
 	srv    *http.Server
@@ -41,8 +44,8 @@ func startRestartableUI(t testing.TB, b Backend) *restartableUI {
 	}
 	logs := &testutil.LockedBuffer{}
 	addr := ln.Addr().String()
-	h := newHandler(Config{Backend: b, Token: token, Addr: addr, Logger: zerolog.New(logs)})
-	r := &restartableUI{testUI: &testUI{URL: "http://" + addr, Addr: addr, Token: token, h: h, logs: logs}, t: t}
+	cfg := Config{Backend: b, Token: token, Addr: addr, Logger: zerolog.New(logs)}
+	r := &restartableUI{testUI: &testUI{URL: "http://" + addr, Addr: addr, Token: token, h: newHandler(cfg), logs: logs}, cfg: cfg, t: t}
 	r.serve(ln)
 	t.Cleanup(r.stop)
 	return r
@@ -50,8 +53,8 @@ func startRestartableUI(t testing.TB, b Backend) *restartableUI {
 
 func (r *restartableUI) serve(ln net.Listener) {
 	base, cancel := context.WithCancel(context.Background())
-	srv := &http.Server{Handler: r.h, BaseContext: func(net.Listener) context.Context { return base }}
 	r.mu.Lock()
+	srv := &http.Server{Handler: r.h, BaseContext: func(net.Listener) context.Context { return base }}
 	r.srv, r.cancel = srv, cancel
 	r.mu.Unlock()
 	go srv.Serve(ln)
@@ -69,7 +72,8 @@ func (r *restartableUI) stop() {
 	r.srv = nil
 }
 
-// restart serves again on the same address, once the old socket is gone.
+// restart serves again on the same address, once the old socket is gone,
+// with a new handler (a new process).
 func (r *restartableUI) restart() {
 	r.t.Helper()
 	var ln net.Listener
@@ -78,6 +82,9 @@ func (r *restartableUI) restart() {
 		ln, err = net.Listen("tcp", r.Addr)
 		return err == nil
 	})
+	r.mu.Lock()
+	r.h = newHandler(r.cfg)
+	r.mu.Unlock()
 	r.serve(ln)
 }
 
@@ -156,7 +163,7 @@ func TestBrowserWithoutToken(t *testing.T) {
 	// pasted alone. (A fresh tab: a change of fragment would not reload.)
 	p = shared.NewPage(t, pageTimeout)
 	p.Navigate(u.URL + "/#token=" + wrong)
-	p.WaitText("#banner-token", "refused the access token")
+	p.WaitText("#banner-token", "does not know the access token")
 	p.SetValue("#login-token", " "+u.Token+" ")
 	p.Click("#login-submit")
 	p.WaitText("#node-state", "online")

@@ -29,9 +29,18 @@
 // modules and what each does). They hold no data, so they are served without
 // the token. The page reads the token from the address fragment
 // (#token=...), which browsers never send to servers, or from a form where
-// the person pastes that address or the token alone (checked with
-// GET /api/v1/status); it keeps the token in sessionStorage and removes it
-// from the address bar.
+// the person pastes that address or the token alone; it keeps the token in
+// sessionStorage and removes it from the address bar.
+//
+// The page never sends the token. It opens a session (session.go): POST
+// /api/v1/session/challenge with a fresh nonce, to which the node answers
+// with its own nonce and an HMAC of both under the token; only if that
+// HMAC is right does the page answer, with its own HMAC, at POST
+// /api/v1/session, and get a session id, which it then sends where the
+// token would go. Sessions live in the node's memory: whatever listens on
+// the UI's port while the node is down gets a nonce and, at most, the id
+// of a session that died with the node's process. A page whose session is
+// refused (the node restarted) opens another.
 //
 // # The API
 //
@@ -98,9 +107,12 @@
 //     hosts; a cross-site request gets 403.
 //   - /api/ refuses requests that the browser marks as coming from another
 //     site (Sec-Fetch-Site other than same-origin or none), with 403.
-//   - /api/ needs the token: "Authorization: Bearer TOKEN", or, for GET
-//     requests only (EventSource and <img> cannot set headers), a
-//     "token" query parameter. Compared in constant time; 401 otherwise.
+//   - /api/ needs the token or a session: "Authorization: Bearer TOKEN"
+//     (or SESSION), or, for GET requests only (EventSource and <img>
+//     cannot set headers), a "token" or "session" query parameter.
+//     Compared in constant time (the session by its hash); 401 otherwise.
+//     The two session routes need neither: they are how a page shows it
+//     knows the token.
 //   - POST and PUT requests must have Content-Type application/json (415
 //     otherwise), which an HTML form cannot send.
 //

@@ -29,8 +29,9 @@ func setSecurityHeaders(h http.Header, api bool) {
 	}
 }
 
-// checkToken returns why r does not carry the right token, or "" when it
-// does. The reason is for the log, so it never contains the token.
+// checkToken returns why r carries neither the right token nor a live
+// session (session.go), or "" when it carries one. The reason is for the
+// log, so it never contains the token.
 func (h *handler) checkToken(r *http.Request) string {
 	var got string
 	if auth := r.Header.Get("Authorization"); auth != "" {
@@ -43,16 +44,19 @@ func (h *handler) checkToken(r *http.Request) string {
 		// EventSource and <img> cannot set headers. Only reads may use
 		// the query: a token in a URL is easier to leak, and a request
 		// that changes something should prove more than a link can.
-		got = r.URL.Query().Get("token")
+		q := r.URL.Query()
+		if got = q.Get("session"); got == "" {
+			got = q.Get("token")
+		}
 	}
 	if got == "" {
 		return "no token"
 	}
 	sum := sha256.Sum256([]byte(got))
-	if subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) != 1 {
-		return "wrong token"
+	if subtle.ConstantTimeCompare(sum[:], h.tokenHash[:]) == 1 || h.sessions.valid(got) {
+		return ""
 	}
-	return ""
+	return "wrong token, or a session of an earlier start"
 }
 
 // reject answers a request that failed a check and logs why. The log has

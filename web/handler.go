@@ -183,6 +183,7 @@ type handler struct {
 	log     zerolog.Logger
 
 	tokenHash [sha256.Size]byte // compared in constant time; hashing first hides the length too
+	sessions  *sessions         // the browser page's sessions, which stand for the token
 	hosts     map[string]bool   // allowed Host header values, lower case
 	origins   map[string]bool   // allowed Origin header values, lower case
 
@@ -219,6 +220,7 @@ func newHandler(cfg Config) *handler {
 		backup:    cfg.Backup,
 		log:       cfg.Logger,
 		tokenHash: sha256.Sum256([]byte(cfg.Token)),
+		sessions:  newSessions(cfg.Token),
 		hosts:     map[string]bool{},
 		origins:   map[string]bool{},
 		ping:      pingInterval,
@@ -325,6 +327,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		h.reject(w, r, http.StatusForbidden, "cross-site request refused",
 			"the local API only answers its own UI", "Sec-Fetch-Site is "+clip(site))
+		return
+	}
+	if r.URL.Path == api.RouteSessionChallenge || r.URL.Path == api.RouteSession {
+		h.serveSession(w, r)
 		return
 	}
 	if reason := h.checkToken(r); reason != "" {

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,17 +19,16 @@ import (
 // TestBrowserTokenNotToASquatter: the node stops (a crash, an upgrade, a
 // restart by systemd 5 s later) while its page stays open, and another
 // user of the machine listens on the UI's port meanwhile (127.0.0.1:7947,
-// any user may). The page goes on asking the node, with the token, and
-// so hands it to that user; the next serve of the home takes the same
-// token up again (cmd/demes loadOrCreateToken), and with it that user
-// reads and sends as the node's person.
-//
-// Not fixed: the page has no way to tell its node from another program
-// on the port before it shows the token. A fix is a new token at every
-// start (tabs then ask for it again, as after a browser restart), or a
-// server that proves it knows the token before the page sends it.
+// any user may). The page goes on asking its node. Before, it sent the
+// token with every request, and the next serve of the home takes the same
+// token up again (cmd/demes loadOrCreateToken): that user could then read
+// and send as the node's person. Now the page sends only its session,
+// which died with the node's process, and opens a new one only once the
+// other side has proved it knows the token (session.go): the squatter
+// here answers the challenge as well as it can, and the page must neither
+// send it the token nor answer its challenge, and must say that what
+// answers is not its node.
 func TestBrowserTokenNotToASquatter(t *testing.T) {
-	t.Skip("hole: an open page sends the API token to whatever listens on the UI's port while the node is down, and the node keeps that token; see the comment")
 	w, _ := newFriends(t)
 	srv := httptest.NewUnstartedServer(nil)
 	token, err := NewToken()
@@ -52,30 +52,48 @@ func TestBrowserTokenNotToASquatter(t *testing.T) {
 		t.Skipf("the port was taken meanwhile: %v", err)
 	}
 	var (
-		mu    sync.Mutex
-		asked int
-		leak  string
+		mu        sync.Mutex
+		asked     int
+		challenge bool
+		leak      []string
 	)
 	squat := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		mu.Lock()
+		defer mu.Unlock()
 		asked++
-		if strings.Contains(r.Header.Get("Authorization")+r.URL.RawQuery, token) {
-			leak = r.Method + " " + r.URL.Path
+		if strings.Contains(r.Header.Get("Authorization")+r.URL.RawQuery+string(body), token) {
+			leak = append(leak, "the token in "+r.Method+" "+r.URL.Path)
 		}
-		mu.Unlock()
-		http.Error(w, "down", http.StatusServiceUnavailable)
+		switch r.URL.Path {
+		case "/api/v1/session/challenge":
+			// The best a program without the token can answer.
+			challenge = true
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"node_nonce":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA","node_proof":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`)
+		case "/api/v1/session":
+			leak = append(leak, "an answer to the squatter's challenge")
+			http.Error(w, "no", http.StatusUnauthorized)
+		default:
+			// As a node that restarted would answer a session it does not know.
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":"missing or wrong API token"}`)
+		}
 	})}
 	go squat.Serve(ln)
 	defer squat.Close()
-	// The page asks again within seconds (its event stream reconnects).
-	testutil.Eventually(t, 30*time.Second, "the page to ask the port again", func() bool {
+	// The page asks again within seconds (its status poll, its event
+	// stream), is refused, and tries to open a new session.
+	testutil.Eventually(t, 30*time.Second, "the page to ask the port for a new session", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return asked > 0
+		return challenge
 	})
+	p.WaitText("#banner-token", "does not know the access token")
 	mu.Lock()
 	defer mu.Unlock()
-	if leak != "" {
-		t.Fatalf("the page sent the API token to another program on the node's port: %s", leak)
+	if len(leak) > 0 {
+		t.Fatalf("the page gave another program on the node's port %s", strings.Join(leak, ", "))
 	}
 }

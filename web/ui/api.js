@@ -1,8 +1,15 @@
 // DeMeS browser UI: talking to the local node's API.
 //
-// Every request carries the token in the Authorization header; only the
-// event stream and images, which cannot set headers, put it in the query
-// (GET only, and the server never logs queries).
+// The page never sends the access token. It opens a session first
+// (openSession): it asks the node to prove that it knows the token, and
+// only then proves the same, with HMACs over fresh nonces. Whatever
+// listens on the node's port while the node is down (any user of the
+// machine may) so learns nothing it can use: a session lives as long as
+// the node's process. Every request carries the session in the
+// Authorization header; only the event stream and images, which cannot
+// set headers, put it in the query (GET only, and the server never logs
+// queries). A request refused for its session (the node restarted) opens
+// a new one and is sent again, once.
 
 import { state } from './state.js';
 
@@ -28,28 +35,124 @@ export const hooks = {
   stopped: () => {},
 };
 
-function headers() {
-  return { Authorization: 'Bearer ' + state.token };
+// authorization is the header that carries this page's session.
+export function authorization() {
+  return 'Bearer ' + state.session;
 }
 
 // request sends a request to the node and returns the response, or throws
 // an APIError with status 0 when the node does not answer.
 async function request(method, path, body) {
-  if (state.refused) throw new APIError('the node refused the access token', 401, '');
-  const opts = { method, headers: headers(), cache: 'no-store' };
-  if (body !== undefined) {
-    opts.headers['Content-Type'] = 'application/json';
-    opts.body = JSON.stringify(body);
+  for (let attempt = 0; ; attempt++) {
+    if (state.refused) throw new APIError('the node refused the access token', 401, '');
+    await ensureSession();
+    const opts = { method, headers: { Authorization: authorization() }, cache: 'no-store' };
+    if (body !== undefined) {
+      opts.headers['Content-Type'] = 'application/json';
+      opts.body = JSON.stringify(body);
+    }
+    const session = state.session;
+    let res;
+    try {
+      res = await fetch(API + path, opts);
+    } catch (err) {
+      hooks.reachable(false);
+      throw new APIError('cannot reach your node', 0, '');
+    }
+    hooks.reachable(true);
+    if (res.status !== 401 || attempt > 0) return res;
+    // A session of the node's earlier process: open another and try again.
+    if (state.session === session) state.session = null;
   }
-  let res;
+}
+
+// ---- sessions -------------------------------------------------------------------
+
+const NODE_LABEL = 'demes-ui-session-v1 node\n';
+const PAGE_LABEL = 'demes-ui-session-v1 page\n';
+
+function b64url(bytes) {
+  let s = '';
+  for (const b of bytes) s += String.fromCharCode(b);
+  return btoa(s).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+async function mac(token, text) {
+  const enc8 = new TextEncoder();
+  const key = await crypto.subtle.importKey('raw', enc8.encode(token), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return b64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, enc8.encode(text))));
+}
+
+// post sends body to a session route, which needs no token.
+async function post(path, body) {
   try {
-    res = await fetch(API + path, opts);
+    return await fetch(API + path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      cache: 'no-store',
+    });
   } catch (err) {
-    hooks.reachable(false);
     throw new APIError('cannot reach your node', 0, '');
   }
-  hooks.reachable(true);
-  return res;
+}
+
+// openSession opens a session with token: the session id, or null when
+// what answers does not know the token (the node has another token now,
+// or it is not the node). It sends nothing derived from the token before
+// the other side proved that it knows the token.
+export async function openSession(token) {
+  if (!window.crypto || !crypto.subtle) {
+    throw new APIError('this browser does not let the page check its node at this address', 0,
+      'open the address that demes ui prints, which starts with http://127.0.0.1');
+  }
+  const nonce = new Uint8Array(32);
+  crypto.getRandomValues(nonce);
+  const page = b64url(nonce);
+  let res = await post('/session/challenge', { page_nonce: page });
+  if (!res.ok) throw await failure(res);
+  let c;
+  try { c = await res.json(); } catch (e) { return null; }
+  if (!c || typeof c.node_nonce !== 'string' || typeof c.node_proof !== 'string') return null;
+  if (c.node_proof !== await mac(token, NODE_LABEL + page + '\n' + c.node_nonce)) return null;
+  const proof = await mac(token, PAGE_LABEL + page + '\n' + c.node_nonce);
+  res = await post('/session', { page_nonce: page, node_nonce: c.node_nonce, page_proof: proof });
+  if (res.status === 401) return null;
+  if (!res.ok) throw await failure(res);
+  const s = await res.json();
+  return s && typeof s.session === 'string' ? s.session : null;
+}
+
+let opening = null;
+
+// ensureSession opens a session with the page's token when the page has
+// none, once for all the requests that wait for it. What answers without
+// knowing the token makes the page stop and ask for the address again
+// (hooks.refused).
+export function ensureSession() {
+  if (state.session) return Promise.resolve();
+  if (!opening) {
+    opening = (async () => {
+      try {
+        let s;
+        try {
+          s = await openSession(state.token);
+        } catch (err) {
+          if (err.status === 0) hooks.reachable(false);
+          throw err;
+        }
+        hooks.reachable(true);
+        if (!s) {
+          hooks.refused();
+          throw new APIError('what answers at this address does not know the page’s access token', 401, '');
+        }
+        state.session = s;
+      } finally {
+        opening = null;
+      }
+    })();
+  }
+  return opening;
 }
 
 // BIDI matches the characters that reorder the text around them
@@ -95,25 +198,20 @@ export async function download(path) {
   return { blob: await res.blob(), name: m ? m[1] : '' };
 }
 
-// checkToken asks the node whether token is the right one, without using
-// it for anything else: true, false (refused), or an APIError when the node
-// cannot tell.
+// checkToken opens a session with token, which proves it is the right
+// one: true (and the page now uses that session), false (what answers does
+// not know it), or an APIError when the node cannot tell.
 export async function checkToken(token) {
-  let res;
-  try {
-    res = await fetch(API + '/status', { headers: { Authorization: 'Bearer ' + token }, cache: 'no-store' });
-  } catch (err) {
-    throw new APIError('cannot reach your node', 0, '');
-  }
-  if (res.status === 401) return false;
-  if (!res.ok) throw await failure(res);
+  const s = await openSession(token);
+  if (!s) return false;
+  state.session = s;
   return true;
 }
 
 export function qrURL(text) {
-  return API + '/qr?text=' + enc(text) + '&token=' + enc(state.token);
+  return API + '/qr?text=' + enc(text) + '&session=' + enc(state.session);
 }
 
 export function eventsURL() {
-  return API + '/events?token=' + enc(state.token);
+  return API + '/events?session=' + enc(state.session);
 }

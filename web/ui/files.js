@@ -7,7 +7,7 @@
 // node never logs queries). The node serves a file with a sandbox policy
 // and as an attachment, except the image types it shows inline.
 
-import { API, enc } from './api.js';
+import { API, enc, authorization, ensureSession } from './api.js';
 import { state } from './state.js';
 import { $, el, later } from './dom.js';
 import { upsertMessage, loadMessages, PAGE } from './messages.js';
@@ -19,7 +19,7 @@ const IMAGES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
 // fileURL is where the file of message id of group gid downloads.
 export function fileURL(gid, id) {
-  return API + '/groups/' + enc(gid) + '/files/' + enc(id) + '?token=' + enc(state.token);
+  return API + '/groups/' + enc(gid) + '/files/' + enc(id) + '?session=' + enc(state.session);
 }
 
 // fmtSize says a size the way people read it.
@@ -98,7 +98,7 @@ export function attachmentOf(m) {
 
 // upload sends file to group gid with XMLHttpRequest, whose upload
 // progress fetch does not report, and shows the progress under the form.
-function upload(gid, file) {
+async function upload(gid, file) {
   const bar = $('upload-progress');
   const status = $('upload-status');
   const err = $('upload-error');
@@ -108,10 +108,20 @@ function upload(gid, file) {
   status.hidden = false;
   status.textContent = 'Sending ' + file.name + '…';
   $('attach-button').disabled = true;
+  try {
+    await ensureSession();
+  } catch (e) {
+    bar.hidden = true;
+    status.hidden = true;
+    $('attach-button').disabled = false;
+    err.textContent = 'Could not send ' + file.name + ': ' + e.message + '.';
+    err.hidden = false;
+    return;
+  }
   const xhr = new XMLHttpRequest();
   const q = '?name=' + enc(file.name) + '&timeout_ms=1000' + (file.type ? '&type=' + enc(file.type) : '');
   xhr.open('POST', API + '/groups/' + enc(gid) + '/files' + q);
-  xhr.setRequestHeader('Authorization', 'Bearer ' + state.token);
+  xhr.setRequestHeader('Authorization', authorization());
   xhr.setRequestHeader('Content-Type', 'application/octet-stream');
   xhr.upload.addEventListener('progress', (e) => {
     if (e.lengthComputable) bar.value = Math.round(100 * e.loaded / e.total);

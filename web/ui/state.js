@@ -3,6 +3,7 @@
 
 export const state = {
   token: null,
+  session: null, // stands for the token with this node's process (api.js)
   status: null, // last api.Status
   groups: [], // [api.GroupInfo]
   selected: null, // group id
@@ -26,6 +27,7 @@ export const state = {
   resync: false,
   es: null,
   esFailures: 0,
+  esTry: null, // the latest connectEvents call, so that an earlier one waiting for a session gives way
   localSeq: 0,
 };
 

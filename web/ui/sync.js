@@ -9,7 +9,7 @@
 
 import { $, later } from './dom.js';
 import { state, groupMessages, myID, groupStatus, shortID } from './state.js';
-import { api, eventsURL, hooks, parseJSON } from './api.js';
+import { api, ensureSession, eventsURL, hooks, parseJSON } from './api.js';
 import { upsertMessage, loadMessages, PAGE, PREVIEW } from './messages.js';
 import { renderGroups, messagesChanged, selectGroup, pickGroup, displayName, authorLabel } from './groups.js';
 import { renderMessages, renderCompose, renderChatHeader, renderQuorumBanner, renderOlder } from './chat.js';
@@ -98,9 +98,21 @@ export function markStopped(stopped) {
 
 // ---- events -------------------------------------------------------------------
 
-export function connectEvents() {
+export async function connectEvents() {
   if (state.es) state.es.close();
   if (state.refused) return;
+  const me = {};
+  state.esTry = me;
+  try {
+    await ensureSession();
+  } catch (err) {
+    // The node is not answering, or does not know the token (then the
+    // login screen shows and state.refused stops the retries).
+    const delay = Math.min(15000, 1000 * 2 ** state.esFailures++);
+    setTimeout(() => { if (state.esTry === me) connectEvents(); }, delay);
+    return;
+  }
+  if (state.esTry !== me || state.refused) return;
   const es = new EventSource(eventsURL());
   state.es = es;
   es.onopen = () => {
@@ -122,9 +134,15 @@ export function connectEvents() {
     state.resync = true;
     if (es.readyState === EventSource.CLOSED) {
       // The browser gave up (an error status, such as 503 while the node
-      // is stopped); try again ourselves, backing off.
+      // is stopped, or 401 for a session of the node's earlier process);
+      // try again ourselves, backing off, after a request that opens a
+      // new session if this one is refused.
       const delay = Math.min(15000, 1000 * 2 ** state.esFailures++);
-      setTimeout(() => { if (state.es === es) connectEvents(); }, delay);
+      setTimeout(async () => {
+        if (state.es !== es) return;
+        try { await api('GET', '/status'); } catch (err) { /* connectEvents tries again */ }
+        if (state.es === es) connectEvents();
+      }, delay);
     }
   };
 }
@@ -277,7 +295,7 @@ export function startSync() {
       state.refused = true;
       if (state.es) state.es.close();
       forgetToken();
-      showLogin('Your node refused the access token this page had. Run demes ui to print the address with the current token, and open or paste it.');
+      showLogin('Your node does not know the access token this page had: it was started with a new one, or another program answers at its address. Run demes ui to print the address with the current token, and open or paste it.');
       renderNodeState();
     };
     hooks.stopped = () => markStopped(true);

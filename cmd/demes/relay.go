@@ -66,6 +66,11 @@ func runRelay(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				"a demes serve (pid %d) is running for home %s: a relay there would take the node's identity, and answer for its libp2p peer id", pid, home)
 		}
 	}
+	lock, err := lockRelayHome(home)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	id, err := relayIdentity(home)
 	if err != nil {
 		return err

@@ -70,6 +70,10 @@ type Config struct {
 	// whose identity key it accepts (and only them): members of the
 	// node's groups, or anyone for a relay-only node.
 	RelayFor func(signKey [32]byte) bool
+	// RelayRecheck is how often a relaying host asks RelayFor again about
+	// the peers it admitted, and closes the connections of those it no
+	// longer accepts; 0 means relayRecheck. Tests shorten it.
+	RelayRecheck time.Duration
 	// Known, when set, reports whether a peer is one whose frames the
 	// node wants: a member or invitee of one of its groups. Any other
 	// peer, and every peer when Known is nil, is a stranger, and has at
@@ -189,7 +193,10 @@ func New(cfg Config) (*Host, error) {
 		h.Close()
 		return nil, fmt.Errorf("start libp2p on %s: %w", cfg.Listen, tcpErr)
 	}
-	var rel *relay.Relay
+	var (
+		rel    *relay.Relay
+		access *acl
+	)
 	if cfg.RelayFor != nil {
 		// Started here rather than by libp2p's relay manager, which
 		// starts a relay only once AutoNAT finds the host publicly
@@ -203,7 +210,8 @@ func New(cfg Config) (*Host, error) {
 		res.Limit = nil
 		// No peer may hold all of another's circuits (circuits.go).
 		res.MaxCircuits = maxCircuits
-		rel, err = relay.New(capHost{h, &circuitCap{open: map[[2]peer.ID]int{}}}, relay.WithResources(res), relay.WithACL(acl{cfg.RelayFor}))
+		access = newACL(cfg.RelayFor)
+		rel, err = relay.New(capHost{h, &circuitCap{open: map[[2]peer.ID]int{}}}, relay.WithResources(res), relay.WithACL(access))
 		if err != nil {
 			h.Close()
 			return nil, fmt.Errorf("start the relay service: %w", err)
@@ -260,6 +268,17 @@ func New(cfg Config) (*Host, error) {
 		defer p.wg.Done()
 		p.watchInterfaces()
 	}()
+	if access != nil {
+		every := cfg.RelayRecheck
+		if every <= 0 {
+			every = relayRecheck
+		}
+		p.wg.Add(1)
+		go func() {
+			defer p.wg.Done()
+			p.sweepRelay(access, every)
+		}()
+	}
 	p.startReachability()
 	h.SetStreamHandler(ProtocolID, p.serve)
 	p.wg.Add(1)
@@ -454,19 +473,4 @@ func isTCP(a ma.Multiaddr) bool {
 func isCircuit(a ma.Multiaddr) bool {
 	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
 	return err == nil
-}
-
-// acl admits to the relay the peers whose key RelayFor accepts, both to
-// reserve a slot and as the source of a relayed connection.
-type acl struct{ allow func([32]byte) bool }
-
-func (a acl) ok(id peer.ID) bool {
-	k, ok := SignKey(id)
-	return ok && a.allow(k)
-}
-
-func (a acl) AllowReserve(id peer.ID, _ ma.Multiaddr) bool { return a.ok(id) }
-
-func (a acl) AllowConnect(src peer.ID, _ ma.Multiaddr, dst peer.ID) bool {
-	return a.ok(src) && a.ok(dst)
 }

@@ -42,7 +42,9 @@ function arrived(a) {
 // attachmentSig is what of a message's attachment its rendering shows.
 export function attachmentSig(m) {
   const a = m.attachment;
-  return a ? [a.name, a.size, a.ready, a.ready ? '' : arrived(a), !!a.skipped].join('/') : '';
+  // The session is in the links: a new one (the node restarted) draws
+  // them again.
+  return a ? [a.name, a.size, a.ready, a.ready ? state.session : arrived(a), !!a.skipped].join('/') : '';
 }
 
 // attachmentOf builds what a file message shows: a thumbnail for an image

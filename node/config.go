@@ -39,8 +39,9 @@ const (
 	// peerRequestTimeout bounds one request to a peer: a batch of raft
 	// messages, a ping, an address announcement.
 	peerRequestTimeout = 2 * time.Second
-	// httpClientTimeout bounds any request of the HTTP link, idleConnTimeout
-	// how long it keeps an idle connection to a peer.
+	// httpClientTimeout bounds a request of the HTTP link (a join request
+	// gets joinLinkCap instead), idleConnTimeout how long it keeps an idle
+	// connection to a peer.
 	httpClientTimeout = 10 * time.Second
 	idleConnTimeout   = 30 * time.Second
 	// A peer queue that failed to deliver waits backoffMin, doubling up to
@@ -55,12 +56,19 @@ const (
 	reproposeAfter    = time.Second
 	// A joiner asks each member of the invite for a challenge
 	// (challengeTimeout), then sends its signed join and waits for it to
-	// commit (joinRequestTimeout; the member waits joinCommitTimeout for
-	// the commit); after a round without success it waits
-	// joinRetryInterval. A challenge is valid for challengeLifetime.
+	// commit; after a round without success it waits joinRetryInterval.
+	// A challenge is valid for challengeLifetime. The waits of a join
+	// request nest, so that the member's answer (committed, or not in
+	// time: notCommittedBody) reaches the joiner rather than a timeout:
+	// the member waits joinCommitTimeout for the commit, the joiner's
+	// request waits joinRequestTimeout, and the HTTP link lets it run
+	// for joinLinkCap instead of its usual httpClientTimeout (the libp2p
+	// link has no cap of its own). Each margin of 5 s covers the round
+	// trip, the checks and the signing on a loaded machine.
 	challengeTimeout   = 5 * time.Second
-	joinRequestTimeout = 20 * time.Second
 	joinCommitTimeout  = 15 * time.Second
+	joinRequestTimeout = joinCommitTimeout + 5*time.Second
+	joinLinkCap        = joinRequestTimeout + 5*time.Second
 	joinRetryInterval  = 500 * time.Millisecond
 	// joinGiveUpAfter is how long a join goes on while no member at any of
 	// the invite's addresses answers at all.

@@ -114,6 +114,11 @@ func (n *Node) serveFrame(ctx context.Context, src string, size int64, body io.R
 		n.fig.sent.Add(uint64(len(be.notice)))
 		return http.StatusConflict, be.notice, false
 	}
+	if errors.Is(err, errNotCommitted) {
+		// A checked invitee's join that could not commit in time: it
+		// learns why (joinserve.go).
+		return http.StatusServiceUnavailable, []byte(notCommittedBody), false
+	}
 	if err != nil {
 		var rej *errReject
 		if errors.As(err, &rej) && rej.anonymous {

@@ -165,6 +165,11 @@ var errChallengeRefused = errors.New("the member refused the join challenge")
 // when a majority of the group's voters is offline.
 var errJoinStalled = errors.New("the member did not add this node in time")
 
+// errJoinNotCommitted marks a join request that a member took and answered
+// that it could not commit in time (notCommittedBody): the group cannot
+// commit now.
+var errJoinNotCommitted = errors.New("the member could not commit the join in time")
+
 // errNoAnswer marks a join attempt that no member answered (no connection,
 // or no answer in time).
 var errNoAnswer = errors.New("no answer")
@@ -290,6 +295,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		start    = time.Now()
 		answered bool                // some member answered a challenge
 		stalled  bool                // some member took a join request and did not answer it in time
+		uncommit string              // a member that answered it could not commit the join in time
 		logged   = map[string]bool{} // members whose failure was logged at info
 	)
 	// The members are asked until one adds this node, or for
@@ -301,6 +307,10 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		if !answered {
 			return fmt.Errorf("join: no member of the group answers at %s (%s); ask the inviter to start their node (demes serve), or ask a member who is online for a new invite: %w",
 				strings.Join(inv.URLs, ", "), noAnswerWhy(lastErr), ErrUnreachable)
+		}
+		if uncommit != "" {
+			return fmt.Errorf("join: the group could not commit this node's join in time (the member at %s took the join and answered that it could not commit it): the group cannot commit now, most likely because most of its members are offline; run the same join again once more of them are online (the invite is valid until %s): %w",
+				uncommit, inv.Expires.Format(time.RFC1123), ErrUnreachable)
 		}
 		if !stalled {
 			return fmt.Errorf("join: no member of the group added this node within %v: %v; ask the inviter for a new invite: %w",
@@ -317,6 +327,9 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 			}
 			if errors.Is(lastErr, errJoinStalled) {
 				answered, stalled = true, true
+			}
+			if errors.Is(lastErr, errJoinNotCommitted) {
+				answered, uncommit = true, url
 			}
 			if askCtx.Err() != nil {
 				if ctx.Err() != nil {
@@ -473,15 +486,21 @@ func (n *Node) tryJoin(ctx context.Context, inv *ParsedInvite, url string) (*joi
 	if err != nil {
 		return nil, err
 	}
-	jctx, jcancel := context.WithTimeout(ctx, joinRequestTimeout)
+	// The member waits joinCommitTimeout for the join to commit, and
+	// this request waits longer, so that the member's answer arrives
+	// (over HTTP, past the link's usual cap: joinLinkCap).
+	jctx, jcancel := context.WithTimeout(withLinkCap(ctx, joinLinkCap), joinRequestTimeout)
 	defer jcancel()
 	resp, err = n.cfg.Link.Post(jctx, url, jframe)
 	if err != nil {
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-			// The member took the join and did not add this node in
-			// time (its own, or this join's): it could not commit
-			// the join.
+		switch {
+		case notCommitted(err):
+			err = fmt.Errorf("%w: %w", errJoinNotCommitted, err)
+		case errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded):
+			// The member took the join and gave no answer before
+			// this request's deadline (or the join's JoinGiveUp):
+			// most likely it could not commit the join either.
 			err = fmt.Errorf("%w: %w", errJoinStalled, err)
 		}
 		return nil, fmt.Errorf("join request: %w", err)

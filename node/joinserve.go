@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -47,6 +48,29 @@ func (n *Node) handleChallenge(g *group, env *crypto.Envelope) ([]byte, error) {
 	return n.sign(&crypto.Envelope{Type: crypto.TypeChallenge, Group: g.id, To: env.Sender, Payload: nonce})
 }
 
+// notCommittedBody is what a member answers a join request it took and
+// could not commit within joinCommitTimeout (the group cannot commit: most
+// of its voters offline): HTTP 503, or a libp2p answer 503, with this body
+// exactly. The joiner, whose signature and invite the member checked, learns
+// why, and says so to the person joining.
+const notCommittedBody = "join not committed in time: the group cannot commit now"
+
+// errNotCommitted is handleJoin's error for notCommittedBody.
+var errNotCommitted = errors.New(notCommittedBody)
+
+// notCommittedError is a member's answer notCommittedBody, as the HTTP and
+// libp2p links return it.
+type notCommittedError struct{ error }
+
+func (e notCommittedError) Unwrap() error { return e.error }
+
+// notCommitted reports whether err, from Link.Post of a join request, is a
+// member's answer that it could not commit the join in time (on the
+// simulated network, handleJoin's own error).
+func notCommitted(err error) bool {
+	return errors.As(err, new(notCommittedError)) || errors.Is(err, errNotCommitted)
+}
+
 // joinKey names a joiner's join in a group (Node.proposing).
 type joinKey struct {
 	group  crypto.GroupID
@@ -80,6 +104,11 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invited(env.Sender) && !member {
 		return nil, n.reject(env, "join request without a committed invite", nil)
 	}
+	// The joiner's request waits longer than this (joinRequestTimeout),
+	// so that it gets this member's answer: committed, or not in time.
+	// A joiner that goes away first cancels ctx, and this member stops
+	// waiting and proposing for it.
+	joinerCtx := ctx
 	ctx, cancel := context.WithTimeout(ctx, joinCommitTimeout)
 	defer cancel()
 	// One request of a joiner's at a time proposes its join, the others
@@ -109,15 +138,23 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 		proposes := n.proposing[jk] == me
 		n.mu.Unlock()
 		if proposes {
-			if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil {
+			// Past the deadline, or with the joiner gone, the checks
+			// below answer.
+			if err := g.do(ctx, func() { _ = g.proposeConfFrame(frame, pb.ConfChangeAddLearnerNode, b.RaftID) }); err != nil && ctx.Err() == nil {
 				return nil, err
 			}
 		}
 		wctx, wcancel := context.WithTimeout(ctx, reproposeAfter)
 		_ = g.waitView(wctx, func(v *view) bool { _, ok := v.members[env.Sender]; return ok })
 		wcancel()
+		if joinerCtx.Err() != nil {
+			n.log.Debug().Str("joiner", shortKey(env.Sender)).Msg("joiner went away before its join committed")
+			return nil, fmt.Errorf("join request abandoned by the joiner: %w", joinerCtx.Err())
+		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("join not committed in time: %w", ctx.Err())
+			n.log.Info().Str("joiner", shortKey(env.Sender)).Str("group", g.id.String()).Dur("waited", joinCommitTimeout).
+				Msg("join not committed in time: the group cannot commit now")
+			return nil, errNotCommitted
 		}
 	}
 	v := g.view.Load()

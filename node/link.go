@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/demes/demes/crypto"
 )
@@ -25,14 +26,36 @@ type HTTPLink struct {
 }
 
 // NewHTTPLink returns a link with request timeouts, so that a stalled peer
-// costs its own queue a few seconds and nothing else.
+// costs its own queue a few seconds and nothing else: each request is cut
+// after httpClientTimeout, or after the longer cap its context asks for
+// (withLinkCap; a join request, which waits for a commit).
 func NewHTTPLink() *HTTPLink {
 	tr := &http.Transport{
 		MaxIdleConnsPerHost: 4,
 		IdleConnTimeout:     idleConnTimeout,
 		DisableCompression:  true,
 	}
-	return &HTTPLink{client: &http.Client{Transport: tr, Timeout: httpClientTimeout}}
+	return &HTTPLink{client: &http.Client{Transport: tr}}
+}
+
+// linkCapKey is the context key of withLinkCap.
+type linkCapKey struct{}
+
+// withLinkCap asks the HTTP link to let a request of ctx run for up to d
+// instead of httpClientTimeout: for a request whose answer waits on purpose
+// (a join request waits for the join to commit), whose own deadline, under
+// d, then decides. The libp2p link has no cap of its own: a request there
+// runs until its context's deadline.
+func withLinkCap(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, linkCapKey{}, d)
+}
+
+// linkCap is how long the HTTP link lets a request of ctx run.
+func linkCap(ctx context.Context) time.Duration {
+	if d, ok := ctx.Value(linkCapKey{}).(time.Duration); ok && d > 0 {
+		return d
+	}
+	return httpClientTimeout
 }
 
 // PeerPath is the peer listener's one route.
@@ -40,6 +63,10 @@ const PeerPath = "/v1/peer"
 
 // Post implements Link.
 func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, error) {
+	// The cap covers reading the answer too: the body is read before
+	// Post returns.
+	ctx, cancel := context.WithTimeout(ctx, linkCap(ctx))
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(url, "/")+PeerPath, bytes.NewReader(frame))
 	if err != nil {
 		return nil, err
@@ -59,11 +86,14 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 	}
 	if resp.StatusCode != http.StatusOK {
 		var err error = answeredError{fmt.Errorf("peer %s answered %s: %s", url, resp.Status, strings.TrimSpace(string(body)))}
-		if resp.StatusCode == http.StatusForbidden {
+		switch {
+		case resp.StatusCode == http.StatusForbidden:
 			err = refusedError{err}
 			if strings.TrimSpace(string(body)) == lostLogBody {
 				err = lostLogError{err}
 			}
+		case resp.StatusCode == http.StatusServiceUnavailable && strings.TrimSpace(string(body)) == notCommittedBody:
+			err = notCommittedError{err}
 		}
 		return nil, err
 	}
@@ -158,6 +188,10 @@ func (l SchemeLink) Post(ctx context.Context, url string, frame []byte) ([]byte,
 			return nil, lostLogError{refusedError{answeredError{se}}}
 		}
 		return nil, refusedError{answeredError{se}}
+	case http.StatusServiceUnavailable:
+		if string(se.ResponseBody()) == notCommittedBody {
+			return nil, notCommittedError{answeredError{se}}
+		}
 	}
 	return nil, answeredError{se}
 }

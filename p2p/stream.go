@@ -81,7 +81,9 @@ const serveIdle = 2 * time.Minute
 // frame from body, of size bytes, as far as it wants: a handler that
 // refuses a frame after its first bytes leaves the rest unread, and the
 // stream is then closed instead of reused. It returns an HTTP status code
-// and the answer's body.
+// and the answer's body. Its context ends when the peer goes away (resets
+// or closes the stream) while it runs past watchAfter, so that a handler
+// that waits on purpose stops when nobody waits for its answer.
 type Handler func(ctx context.Context, src string, size int64, body io.Reader) (code int, resp []byte)
 
 // SetHandler sets the function that answers frames; until it is set, every
@@ -164,13 +166,18 @@ func (p *Host) serve(s network.Stream) {
 		p.mu.Lock()
 		h := p.handler
 		p.mu.Unlock()
-		body := &io.LimitedReader{R: s, N: size}
+		body := newFrameReader(s, size)
 		code, resp := 503, []byte("not serving yet")
 		if h != nil {
 			// The frame's reader has the stream's deadline: a peer that
 			// stalls mid-frame holds this goroutine no longer than that.
 			s.SetReadDeadline(time.Now().Add(30 * time.Second))
-			code, resp = h(context.Background(), src, size, body)
+			ctx, w := watchPeer(s, body)
+			code, resp = h(ctx, src, size, body)
+			if w.stop() {
+				s.Reset() // the peer went away: nobody reads the answer
+				return
+			}
 		}
 		if body.N > 0 {
 			// Unread: the frame's rest would be taken for the next

@@ -1,0 +1,181 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/demes/demes/crypto"
+	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
+)
+
+// joinTap wraps a member's HTTP peer handler and records, for each join
+// request it serves, the status of the answer and whether the joiner was
+// still waiting for it when it was written.
+type joinTap struct {
+	mu       sync.Mutex
+	inFlight int   // join requests being served
+	answered []int // status of each join answer written while the joiner waited
+	gone     int   // join requests whose joiner went away before the answer
+}
+
+func (tp *joinTap) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, crypto.MaxFrame+1))
+		if err != nil {
+			http.Error(w, "cannot read", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		env, err := crypto.Verify(body)
+		if err != nil || env.Type != crypto.TypeJoin {
+			h.ServeHTTP(w, r)
+			return
+		}
+		tp.mu.Lock()
+		tp.inFlight++
+		tp.mu.Unlock()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		tp.mu.Lock()
+		defer tp.mu.Unlock()
+		tp.inFlight--
+		if r.Context().Err() != nil {
+			tp.gone++
+		} else {
+			tp.answered = append(tp.answered, sw.code)
+		}
+	})
+}
+
+func (tp *joinTap) state() (inFlight int, answered []int, gone int) {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	return tp.inFlight, append([]int(nil), tp.answered...), tp.gone
+}
+
+// stalledJoinCluster is a group of two (nodes 0 and 1) that invited node 2
+// and cannot commit: node 0, the inviter, has crashed. It returns the
+// invite code. Node 1 answers node 2's join and waits for a commit that
+// does not come.
+func stalledJoinCluster(t *testing.T, o nodetest.Options) (*nodetest.Cluster, string) {
+	t.Helper()
+	o.Size, o.Dir = 3, t.TempDir()
+	o.Config = node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}
+	c, err := nodetest.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	c.Member(2).Tweak = func(cfg *node.Config) { cfg.JoinGiveUp = 20 * time.Second }
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 60*time.Second)
+	gi, err := c.Node(0).CreateGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = gi.GroupID
+	code, err := c.Node(0).Invite(ctx, gi.GroupID, c.Member(1).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Node(1).Join(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	c.Eventually(t, 30*time.Second, "two voters on nodes 0 and 1", func() bool { return c.Voters(0) == 2 && c.Voters(1) == 2 })
+	code, err = c.Node(0).Invite(ctx, gi.GroupID, c.Member(2).ID.Public().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inv, err := node.ParseInvite(code); err != nil || len(inv.URLs) < 2 {
+		t.Fatalf("the invite names %v (%v), want both members", inv, err)
+	}
+	c.Eventually(t, 30*time.Second, "node 1 holds the invite", func() bool {
+		invs, _ := c.Node(1).Invites(gi.GroupID)
+		return len(invs) == 1
+	})
+	c.Crash(0)
+	return c, code
+}
+
+// TestJoinGetsTheMembersAnswer: a member that takes a join waits (15 s) for
+// it to commit, and answers that it could not when the group cannot commit.
+// Over HTTP every request used to be cut after 10 s, so the joiner never
+// got that answer (a member on libp2p answered it as a bare refusal), and
+// the person joining was told something vaguer. The waits now nest (the
+// member's < the joiner's request < the link's cap), and the joiner says
+// that the group could not commit the join.
+func TestJoinGetsTheMembersAnswer(t *testing.T) {
+	for _, transport := range []string{"http", "p2p"} {
+		t.Run(transport, func(t *testing.T) {
+			t.Parallel()
+			tap := &joinTap{}
+			o := nodetest.Options{Seed: 381, HTTP: transport == "http", P2P: transport == "p2p"}
+			if o.HTTP {
+				o.Handler = func(i int, h http.Handler) http.Handler {
+					if i == 1 {
+						return tap.wrap(h)
+					}
+					return h
+				}
+			}
+			c, code := stalledJoinCluster(t, o)
+			ctx := ctxT(t, 60*time.Second)
+			_, err := c.Node(2).Join(ctx, code)
+			if err == nil || ctx.Err() != nil {
+				t.Fatalf("join while the group cannot commit: %v (context: %v), want a reason before the context ends", err, ctx.Err())
+			}
+			if !errors.Is(err, node.ErrUnreachable) || !strings.Contains(err.Error(), "could not commit this node's join in time") ||
+				!strings.Contains(err.Error(), "most of its members are offline") {
+				t.Errorf("join error %q: want ErrUnreachable saying the group could not commit the join in time, most of its members offline", err)
+			}
+			if o.HTTP {
+				_, answered, _ := tap.state()
+				if len(answered) == 0 || answered[0] != http.StatusServiceUnavailable {
+					t.Errorf("node 1 answered join requests %v while the joiner waited, want 503 first", answered)
+				}
+			}
+		})
+	}
+}
+
+// TestJoinerGoneStopsTheMember: a member waiting for a join to commit stops
+// when the joiner goes away, rather than propose and wait for it on.
+func TestJoinerGoneStopsTheMember(t *testing.T) {
+	t.Parallel()
+	tap := &joinTap{}
+	c, code := stalledJoinCluster(t, nodetest.Options{Seed: 383, HTTP: true,
+		Handler: func(i int, h http.Handler) http.Handler {
+			if i == 1 {
+				return tap.wrap(h)
+			}
+			return h
+		}})
+	ctx, cancel := context.WithCancel(ctxT(t, 60*time.Second))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Node(2).Join(ctx, code)
+		done <- err
+	}()
+	c.Eventually(t, 10*time.Second, "node 1 serves the join", func() bool { n, _, _ := tap.state(); return n == 1 })
+	start := time.Now()
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("join succeeded while the group cannot commit")
+	}
+	// The member's own wait is 15 s.
+	c.Eventually(t, 5*time.Second, "node 1 stops serving the join", func() bool { n, _, _ := tap.state(); return n == 0 })
+	if _, _, gone := tap.state(); gone != 1 {
+		t.Errorf("%d join requests ended with the joiner gone, want 1", gone)
+	}
+	t.Logf("node 1 stopped %v after the joiner went away", time.Since(start).Round(time.Millisecond))
+}

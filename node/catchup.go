@@ -367,7 +367,7 @@ func (n *Node) onBehindAnswer(g *group, to [32]byte, be *behindError) {
 // applied no more or already pushes to it.
 func (n *Node) onBehind(g *group, env *crypto.Envelope) {
 	var b behindBody
-	if err := state.Decode(env.Payload, &b); err != nil || len(b.URL) > 512 {
+	if err := state.Decode(env.Payload, &b); err != nil || len(b.URL) > maxPeerURL {
 		n.reject(env, "malformed behind notice", err)
 		return
 	}

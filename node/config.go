@@ -198,6 +198,12 @@ type Config struct {
 	Relays func(relays []string)
 }
 
+// maxPeerURL is the longest peer URL a node takes from a peer (a join, an
+// address announcement, a behind notice): the group's state takes an address
+// entry's only up to that, and p2p.FormatURL keeps a URL of several
+// addresses under it.
+const maxPeerURL = 512
+
 // maxAppendBytes bounds the entry data of one append, as raft sends it and
 // as coalesce merges them.
 const maxAppendBytes = 1 << 20

@@ -114,6 +114,12 @@ func (n *Node) serveFrame(ctx context.Context, src string, size int64, body io.R
 		n.fig.sent.Add(uint64(len(be.notice)))
 		return http.StatusConflict, be.notice, false
 	}
+	var jr joinRefusedError
+	if errors.As(err, &jr) {
+		// A checked invitee's join, refused for what it says about
+		// the joiner: it learns why (joinserve.go).
+		return http.StatusBadRequest, jr.body(), false
+	}
 	if errors.Is(err, errNotCommitted) {
 		// A checked invitee's join that could not commit in time: it
 		// learns why (joinserve.go).
@@ -405,7 +411,7 @@ func (n *Node) handleFrame(ctx context.Context, frame []byte, checked bool) ([]b
 		return n.takeOffer(ctx, g, env) // reform.go
 	case crypto.TypeAddress:
 		var b state.AddressBody
-		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > 512 {
+		if err := state.Decode(env.Payload, &b); err != nil || b.URL == "" || len(b.URL) > maxPeerURL {
 			return nil, n.reject(env, "malformed address announcement", err)
 		}
 		// A member can only redirect traffic meant for itself: not to

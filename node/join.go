@@ -331,6 +331,12 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 			if errors.Is(lastErr, errJoinNotCommitted) {
 				answered, uncommit = true, url
 			}
+			// A member refused what this node says about itself:
+			// every member would.
+			var jr joinRefusedError
+			if errors.As(lastErr, &jr) {
+				return GroupInfo{}, fmt.Errorf("join: the member at %s refused this node's join: %s; start this node with a shorter display name or peer address (demes serve --name, --advertise) and run the same join again: %w", url, jr.why, ErrInvalid)
+			}
 			if askCtx.Err() != nil {
 				if ctx.Err() != nil {
 					return GroupInfo{}, fmt.Errorf("join: no member of the group accepted the join: %v", lastErr)

@@ -179,3 +179,57 @@ func TestJoinerGoneStopsTheMember(t *testing.T) {
 	}
 	t.Logf("node 1 stopped %v after the joiner went away", time.Since(start).Round(time.Millisecond))
 }
+
+// TestJoinRefusesOversizedSelf: a member refuses a join whose display name
+// or peer URL is over what a display name (keys.MaxNameLen) or a peer URL
+// (what an address entry may carry) can be, before it proposes anything,
+// and the joiner says why at once instead of asking again.
+func TestJoinRefusesOversizedSelf(t *testing.T) {
+	for _, tc := range []struct {
+		name, transport string
+		tweak           func(*node.Config)
+		want            string
+	}{
+		{"name", "sim", func(cfg *node.Config) { cfg.Name = strings.Repeat("n", 65) }, "the display name is 65 bytes, at most 64 fit"},
+		{"name", "http", func(cfg *node.Config) { cfg.Name = strings.Repeat("n", 65) }, "the display name is 65 bytes, at most 64 fit"},
+		{"control", "sim", func(cfg *node.Config) { cfg.Name = "bad\x1b[2Jname" }, "the display name contains control characters"},
+		{"url", "sim", func(cfg *node.Config) { cfg.URL += "/" + strings.Repeat("u", 600) }, "the peer URL is"},
+		{"url", "http", func(cfg *node.Config) { cfg.URL += "/" + strings.Repeat("u", 600) }, "the peer URL is"},
+	} {
+		t.Run(tc.name+"/"+tc.transport, func(t *testing.T) {
+			t.Parallel()
+			c, err := nodetest.New(nodetest.Options{Size: 2, Seed: 389, HTTP: tc.transport == "http", Dir: t.TempDir(),
+				Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(c.Close)
+			c.Member(1).Tweak = tc.tweak
+			if err := c.StartAll(); err != nil {
+				t.Fatal(err)
+			}
+			ctx := ctxT(t, 60*time.Second)
+			gi, err := c.Node(0).CreateGroup(ctx, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.GroupID = gi.GroupID
+			code, err := c.Node(0).Invite(ctx, gi.GroupID, c.Member(1).ID.Public().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			before, _ := c.Status(0)
+			_, err = c.Node(1).Join(ctx, code)
+			if !errors.Is(err, node.ErrInvalid) || !strings.Contains(err.Error(), "refused this node's join: "+tc.want) {
+				t.Fatalf("join: %v, want ErrInvalid saying the member refused it: %s", err, tc.want)
+			}
+			after, _ := c.Status(0)
+			if len(after.Members) != 1 || after.Committed != before.Committed {
+				t.Errorf("after the refusal: %d members, commit index %d (was %d), want nothing proposed", len(after.Members), after.Committed, before.Committed)
+			}
+			if invs, _ := c.Node(0).Invites(gi.GroupID); len(invs) != 1 {
+				t.Errorf("%d open invites after the refusal, want the invite still open", len(invs))
+			}
+		})
+	}
+}

@@ -9,12 +9,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
+	"github.com/demes/demes/keys"
 	"github.com/demes/demes/state"
 )
 
@@ -71,6 +74,35 @@ func notCommitted(err error) bool {
 	return errors.As(err, new(notCommittedError)) || errors.Is(err, errNotCommitted)
 }
 
+// joinRefusedPrefix starts what a member answers (HTTP 400, or a libp2p
+// answer 400) to a checked join request it refuses for what the joiner says
+// about itself (its display name, its URL); the rest says why. Asking again
+// would not change it.
+const joinRefusedPrefix = "join refused: "
+
+// joinRefusedError is such a refusal: handleJoin's error, and the answer
+// as the HTTP and libp2p links return it. why is the reason, for the
+// person joining.
+type joinRefusedError struct {
+	error
+	why string
+}
+
+func (e joinRefusedError) Unwrap() error { return e.error }
+
+// body is the answer's body.
+func (e joinRefusedError) body() []byte { return []byte(joinRefusedPrefix + e.why) }
+
+// asJoinRefused returns the joinRefusedError of an answer with status code
+// and body, or nil for any other answer.
+func asJoinRefused(err error, code int, body []byte) error {
+	why, ok := strings.CutPrefix(strings.TrimSpace(string(body)), joinRefusedPrefix)
+	if code != http.StatusBadRequest || !ok {
+		return nil
+	}
+	return joinRefusedError{err, why}
+}
+
 // joinKey names a joiner's join in a group (Node.proposing).
 type joinKey struct {
 	group  crypto.GroupID
@@ -103,6 +135,17 @@ func (n *Node) handleJoin(ctx context.Context, g *group, env *crypto.Envelope, f
 	}
 	if _, member := g.view.Load().members[env.Sender]; !g.view.Load().invited(env.Sender) && !member {
 		return nil, n.reject(env, "join request without a committed invite", nil)
+	}
+	// What the joiner says about itself goes into every member's list:
+	// refused, before anything is proposed, where it could not be a
+	// display name or a peer URL (the state machine's own rules are
+	// laxer, and an entry it takes stays in the log for good).
+	if err := keys.CheckName(b.Name); err != nil {
+		return nil, joinRefusedError{n.reject(env, "join request with a bad display name", err), "the display name " + strings.TrimPrefix(err.Error(), "the name ")}
+	}
+	if len(b.URL) > maxPeerURL {
+		return nil, joinRefusedError{n.reject(env, "join request with an oversized URL", nil),
+			fmt.Sprintf("the peer URL is %d bytes, at most %d fit", len(b.URL), maxPeerURL)}
 	}
 	// The joiner's request waits longer than this (joinRequestTimeout),
 	// so that it gets this member's answer: committed, or not in time.

@@ -94,6 +94,10 @@ func (l *HTTPLink) Post(ctx context.Context, url string, frame []byte) ([]byte, 
 			}
 		case resp.StatusCode == http.StatusServiceUnavailable && strings.TrimSpace(string(body)) == notCommittedBody:
 			err = notCommittedError{err}
+		case resp.StatusCode == http.StatusBadRequest:
+			if jr := asJoinRefused(err, resp.StatusCode, body); jr != nil {
+				err = jr
+			}
 		}
 		return nil, err
 	}
@@ -191,6 +195,10 @@ func (l SchemeLink) Post(ctx context.Context, url string, frame []byte) ([]byte,
 	case http.StatusServiceUnavailable:
 		if string(se.ResponseBody()) == notCommittedBody {
 			return nil, notCommittedError{answeredError{se}}
+		}
+	case http.StatusBadRequest:
+		if jr := asJoinRefused(answeredError{se}, se.StatusCode(), se.ResponseBody()); jr != nil {
+			return nil, jr
 		}
 	}
 	return nil, answeredError{se}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // A handler that waits on purpose (a member waiting for a join to commit)
@@ -38,12 +40,28 @@ func TestHandlerContextEndsWhenThePeerGoesAway(t *testing.T) {
 		}
 		return 200, append([]byte("echo:"), frame...)
 	})
+	idle := func() network.Stream {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if q := a.idle[b.ID()]; len(q) == 1 {
+			return q[0]
+		}
+		return nil
+	}
 	if got, err := post(t, a, b.URL(), "slow"); err != nil || string(got) != "echo:slow" {
 		t.Fatalf("a slow answer: %q, %v", got, err)
+	}
+	kept := idle()
+	if kept == nil {
+		t.Fatal("no stream kept after the slow answer")
 	}
 	for i := 0; i < 3; i++ {
 		if got, err := post(t, a, b.URL(), "after"); err != nil || string(got) != "echo:after" {
 			t.Fatalf("post %d after a slow answer: %q, %v", i, got, err)
+		}
+		// The same stream served it: the watch left it as it was.
+		if s := idle(); s != kept {
+			t.Fatalf("post %d after a slow answer went over another stream: the watch broke the first", i)
 		}
 	}
 

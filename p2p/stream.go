@@ -24,8 +24,9 @@ import (
 // go over one long-lived stream, pings and catch-up over others.
 //
 // A request is a 4-byte big-endian length and the frame; an answer is a
-// 2-byte status (HTTP's codes: 200, 400, 403, 409, 413, 429) a 4-byte
-// length and the body.
+// 2-byte status (HTTP's codes: 200, 400, 403, 409, 413, 429, 503) a
+// 4-byte length and the body. A request has no deadline here but the
+// sender's: a join request waits for its commit (see node's joinserve.go).
 const ProtocolID protocol.ID = "/demes/frame/1"
 
 // clearEvery is how often the dial backoff of a peer we have no connection

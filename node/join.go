@@ -290,13 +290,14 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 	}
 	defer n.useInviteRelays(ctx, inv)()
 	var (
-		reply    *joinReply
-		lastErr  error
-		start    = time.Now()
-		answered bool                // some member answered a challenge
-		stalled  bool                // some member took a join request and did not answer it in time
-		uncommit string              // a member that answered it could not commit the join in time
-		logged   = map[string]bool{} // members whose failure was logged at info
+		reply     *joinReply
+		lastErr   error
+		start     = time.Now()
+		answered  bool                  // some member answered a challenge
+		stalled   bool                  // some member took a join request and did not answer it in time
+		uncommit  string                // a member that answered it could not commit the join in time
+		logged    = map[string]bool{}   // members whose failure was logged at info
+		refusedBy = map[string]string{} // members that refused what this node says about itself, and why
 	)
 	// The members are asked until one adds this node, or for
 	// cfg.JoinGiveUp: then the reason is said, before whoever waits for
@@ -331,11 +332,17 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 			if errors.Is(lastErr, errJoinNotCommitted) {
 				answered, uncommit = true, url
 			}
-			// A member refused what this node says about itself:
-			// every member would.
+			// A member refused what this node says about itself. The
+			// inviter's word is final, as for a refused challenge
+			// below; another member's is not, by itself: a member
+			// that answers so to every joiner must not stop a join
+			// that the others would take.
 			var jr joinRefusedError
 			if errors.As(lastErr, &jr) {
-				return GroupInfo{}, fmt.Errorf("join: the member at %s refused this node's join: %s; start this node with a shorter display name or peer address (demes serve --name, --advertise) and run the same join again: %w", url, jr.why, ErrInvalid)
+				refusedBy[url] = jr.why
+				if i == 0 || len(refusedBy) == len(inv.URLs) {
+					return GroupInfo{}, fmt.Errorf("join: the member at %s refused this node's join: %s; start this node with a shorter display name or peer address (demes serve --name, --advertise) and run the same join again: %w", url, jr.why, ErrInvalid)
+				}
 			}
 			if askCtx.Err() != nil {
 				if ctx.Err() != nil {

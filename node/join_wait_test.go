@@ -218,18 +218,113 @@ func TestJoinRefusesOversizedSelf(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before, _ := c.Status(0)
 			_, err = c.Node(1).Join(ctx, code)
 			if !errors.Is(err, node.ErrInvalid) || !strings.Contains(err.Error(), "refused this node's join: "+tc.want) {
 				t.Fatalf("join: %v, want ErrInvalid saying the member refused it: %s", err, tc.want)
 			}
+			// A join proposed would have committed (the group commits):
+			// one member still, the invite still open. (The commit
+			// index is no measure: upkeep commits meanwhile.)
 			after, _ := c.Status(0)
-			if len(after.Members) != 1 || after.Committed != before.Committed {
-				t.Errorf("after the refusal: %d members, commit index %d (was %d), want nothing proposed", len(after.Members), after.Committed, before.Committed)
+			if len(after.Members) != 1 {
+				t.Errorf("after the refusal: %d members, want the joiner not added", len(after.Members))
 			}
 			if invs, _ := c.Node(0).Invites(gi.GroupID); len(invs) != 1 {
 				t.Errorf("%d open invites after the refusal, want the invite still open", len(invs))
 			}
 		})
+	}
+}
+
+// TestMemberCannotRefuseAJoinForTheOthers: a member that answers every
+// join request with a refusal of what the joiner says about itself (a
+// malicious one: an honest member refuses only an oversized name or URL,
+// which every member would refuse) does not stop a join that another
+// member takes. The joiner stopped at the first such refusal; now only the
+// inviter's, or every member's, is final.
+func TestMemberCannotRefuseAJoinForTheOthers(t *testing.T) {
+	t.Parallel()
+	const evil = 1
+	o := nodetest.Options{Size: 4, Seed: 397, HTTP: true, Dir: t.TempDir(),
+		Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond},
+		Handler: func(i int, h http.Handler) http.Handler {
+			if i != evil {
+				return h
+			}
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, err := io.ReadAll(io.LimitReader(r.Body, crypto.MaxFrame+1))
+				if err != nil {
+					http.Error(w, "cannot read", http.StatusBadRequest)
+					return
+				}
+				if env, err := crypto.Verify(body); err == nil && env.Type == crypto.TypeJoin {
+					http.Error(w, "join refused: the display name is not to my liking", http.StatusBadRequest)
+					return
+				}
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				h.ServeHTTP(w, r)
+			})
+		}}
+	c, err := nodetest.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t, 120*time.Second)
+	gi, err := c.Node(0).CreateGroup(ctx, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.GroupID = gi.GroupID
+	for i := 1; i <= 2; i++ {
+		code, err := c.Node(0).Invite(ctx, gi.GroupID, c.Member(i).ID.Public().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Node 0 answers these joins: the evil member is not asked.
+		if _, err := c.Node(i).Join(ctx, code); err != nil {
+			t.Fatalf("node %d joins: %v", i, err)
+		}
+	}
+	c.Eventually(t, 30*time.Second, "three voters", func() bool { return c.Voters(0) == 3 })
+	// An invite for node 3 that names the evil member before the honest
+	// one (the order of the members after the inviter is the map's).
+	evilURL, honestURL := c.Member(evil).URL, c.Member(2).URL
+	var code string
+	for try := 0; ; try++ {
+		if try == 20 {
+			t.Fatal("no invite named the evil member before the honest one in 20 tries")
+		}
+		if code, err = c.Node(0).Invite(ctx, gi.GroupID, c.Member(3).ID.Public().String()); err != nil {
+			t.Fatal(err)
+		}
+		inv, err := node.ParseInvite(code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := map[string]int{}
+		for k, u := range inv.URLs {
+			at[u] = k
+		}
+		if e, ok := at[evilURL]; ok && e < at[honestURL] {
+			break
+		}
+	}
+	c.Eventually(t, 30*time.Second, "the members hold the invite", func() bool {
+		for i := 1; i <= 2; i++ {
+			if invs, _ := c.Node(i).Invites(gi.GroupID); len(invs) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	// The inviter is gone: the joiner asks the evil member, then the
+	// honest one, which the remaining two voters of three let commit.
+	c.Crash(0)
+	if _, err := c.Node(3).Join(ctx, code); err != nil {
+		t.Fatalf("join with the inviter down and one member refusing every join: %v", err)
 	}
 }

@@ -291,6 +291,10 @@ func (n *Node) offerProblem(v *view, o *offer, without identity.PublicID) string
 		return fmt.Sprintf("it leaves you out: %s's node found your history different from theirs", by)
 	case s.creator.String() == suspectOf(v.fork, n.selfID):
 		return fmt.Sprintf("it was started by %s, the member your node found showing members different histories", by)
+	case v.members[s.creator.Sign].keeper:
+		// A keeper reads nothing: in a successor it started, it would be
+		// an ordinary member, sealed every key (and its creator, an admin).
+		return fmt.Sprintf("it was started by %s, a keeper of this group, which reads nothing and starts no group", by)
 	case !without.IsZero() && s.without != without:
 		return fmt.Sprintf("it leaves out %s, not %s", memberName(v, s.without), memberName(v, without))
 	case !o.known:

@@ -3,6 +3,7 @@ package state
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
@@ -59,12 +60,14 @@ func TestKeeperRules(t *testing.T) {
 		settings       Settings
 		members, msgs  int
 		invites, admin int
+		epoch          uint64
 	}
 	look := func() view {
-		return view{w.s.Name, w.s.Settings, len(w.s.Members), w.s.MsgIDs.Len(), len(w.s.Invites), len(w.s.Admins())}
+		return view{w.s.Name, w.s.Settings, len(w.s.Members), w.s.MsgIDs.Len(), len(w.s.Invites), len(w.s.Admins()), w.s.Epoch}
 	}
 	before := look()
 	d := w.ids[3].Public()
+	now := time.Now()
 	for name, r := range map[string]Result{
 		"chat":     w.chat(k, w.s.Recipients(), crypto.NewMessageID()),
 		"invite":   w.entry(k, crypto.TypeInvite, w.invite(d.Bytes())),
@@ -73,6 +76,10 @@ func TestKeeperRules(t *testing.T) {
 		"rename":   w.entry(k, crypto.TypeRename, &RenameBody{Name: "mine"}),
 		"admin":    w.entry(k, crypto.TypeAdmin, &AdminBody{Target: key(k), Admin: true}),
 		"remove":   w.conf(k, crypto.TypeRemove, &TargetBody{Target: key(b)}, RaftID(b.Public().Sign), Remove),
+		// A prekey of its own, valid and signed by it: members would seal
+		// their sender keys to it. A rekey: a new epoch on its word.
+		"prekey": w.prekeyEntry(k, genPrekey(t, k, now.Add(-time.Minute)), now),
+		"rekey":  w.rekeyAt(k, now),
 	} {
 		if r.Err == nil {
 			t.Errorf("the keeper's %s entry was accepted", name)
@@ -81,6 +88,9 @@ func TestKeeperRules(t *testing.T) {
 	// (Each still counts against the replay rule: its counter is used.)
 	if after := look(); !reflect.DeepEqual(after, before) {
 		t.Fatalf("the keeper's refused entries changed the group: %+v, before %+v", after, before)
+	}
+	if w.s.Prekey(kp.Sign) != nil {
+		t.Fatal("the keeper has a prekey")
 	}
 	// An admin cannot make it one.
 	wantRejected(t, w.entry(a, crypto.TypeAdmin, &AdminBody{Target: key(k), Admin: true}), "a keeper cannot be an admin")

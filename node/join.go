@@ -109,6 +109,18 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 	if _, ok := v.members[invitee.Sign]; ok {
 		return "", fmt.Errorf("invite: %s is already a member: %w", invitee.Fingerprint(), ErrInvalid)
 	}
+	// A new invite of an identity replaces its open one, and a join takes
+	// the kind of the invite open when it commits, whatever the code: an
+	// open keeper invite replaced by a member's would have the keeper join
+	// with its keeper code as an ordinary member, sealed every key (a
+	// person's, replaced by a keeper invite, would join as a keeper).
+	if open, ok := v.invites[invitee.Sign]; ok && v.invited(invitee.Sign) && open.Keeper != (typ == crypto.TypeKeeper) {
+		kind, other := "a keeper", "a member"
+		if !open.Keeper {
+			kind, other = other, kind
+		}
+		return "", fmt.Errorf("invite: %s has an open invite as %s, which this one would replace; revoke it first (demes invite --revoke) to invite it as %s: %w", invitee.Fingerprint(), kind, other, ErrInvalid)
+	}
 	// A group that cannot commit queues the invite and answers at once
 	// (invitequeue.go); asked again, the queue answers its code once it
 	// has committed.

@@ -181,6 +181,12 @@ type Config struct {
 	// Keeper runs the node as a keeper (keeper.go): it keeps the logs of
 	// the groups admins add it to and reads and sends nothing.
 	Keeper bool
+	// KeepFor, for a keeper, names the people (their identity keys)
+	// whose groups it keeps: it takes a keeper code only when one of them
+	// made it. Empty: anyone's, so that a stranger may have it keep groups
+	// of its own, up to its limit (maxKept), and hold it busy one offer
+	// at a time.
+	KeepFor [][32]byte
 	// MaxAttachment is the largest file this node sends or fetches, in
 	// bytes (default 25 MB; files.go).
 	MaxAttachment int64

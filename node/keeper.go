@@ -188,6 +188,11 @@ func (n *Node) handleKeeperOffer(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "not an invite for this node", http.StatusBadRequest)
 		return
 	}
+	if !n.keepsFor(inv.Inviter.Sign) {
+		n.countReject("keeper offer refused", "refused a keeper offer: its inviter is none of the people this keeper keeps groups for (--keep-for)")
+		http.Error(w, "this keeper keeps groups only for the people its operator named (demes serve --keep-for)", http.StatusForbidden)
+		return
+	}
 	if len(n.sortedGroups()) >= maxKept || !n.kept.running.CompareAndSwap(0, 1) {
 		http.Error(w, "this keeper keeps as many groups as it takes", http.StatusServiceUnavailable)
 		return
@@ -203,6 +208,21 @@ func (n *Node) handleKeeperOffer(w http.ResponseWriter, req *http.Request) {
 	}
 	n.keeperJoin(code)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// keepsFor reports whether this keeper takes a keeper code that inviter
+// made (Config.KeepFor). The code is signed by its inviter (ParseInvite
+// checks it), so a stranger cannot pass for one of them.
+func (n *Node) keepsFor(inviter [32]byte) bool {
+	if len(n.cfg.KeepFor) == 0 {
+		return true
+	}
+	for _, k := range n.cfg.KeepFor {
+		if k == inviter {
+			return true
+		}
+	}
+	return false
 }
 
 // prefKeeperOffer is the name in the store's preferences of the code a

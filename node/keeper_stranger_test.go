@@ -22,17 +22,15 @@ import (
 // groups is also a log the keeper stores and votes in, at the stranger's
 // quotas (50 MiB a day a member, and the stranger may invite sock puppets).
 //
-// Today the keeper joins: handleKeeperOffer checks only that the code is an
-// invite for this node, and anyone can commit a keeper invite in a group of
-// its own (it is that group's admin). A fix needs a rule for whose codes a
-// keeper takes (an operator's list of admins, or offers held until the
-// operator accepts them), which is a decision about the keeper's CLI and
-// configuration, not made here.
+// A keeper given the people it keeps groups for (Config.KeepFor, demes
+// serve --keep-for) takes a code only when one of them made it (a code is
+// signed by its inviter). One given none still takes anyone's, as the
+// README says.
 func TestKeeperRefusesAStranger(t *testing.T) {
-	t.Skip("hole: a keeper joins the group of any stranger who posts it a keeper code (POST /v1/keeper); 100 of them fill its maxKept and lock out its operator's friends. Needs a rule for whose codes a keeper takes (see the comment)")
 	t.Parallel()
+	friend := [32]byte{1, 2, 3}
 	c := newClusterWith(t, 2, 291, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		c.Member(0).Tweak = func(cfg *node.Config) { cfg.Keeper = true }
+		c.Member(0).Tweak = func(cfg *node.Config) { cfg.Keeper, cfg.KeepFor = true, [][32]byte{friend} }
 	})
 	ctx := ctxT(t, 60*time.Second)
 	// Node 1, a stranger to the keeper, makes a group of its own and a
@@ -56,6 +54,9 @@ func TestKeeperRefusesAStranger(t *testing.T) {
 		})
 		t.Fatalf("the keeper joined a stranger's group on the stranger's word alone: %+v", c.Node(0).Groups())
 	}
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "--keep-for") {
+		t.Errorf("the stranger's offer: %d %q, want 403 saying whose groups the keeper keeps", rec.Code, rec.Body.String())
+	}
 }
 
 // TestKeeperNotHeldBusyByAStranger: a keeper joins one group at a time, and
@@ -67,12 +68,13 @@ func TestKeeperRefusesAStranger(t *testing.T) {
 // up to keeperJoinTimeout, 2 minutes, for a member that answers and never
 // adds it), and posts again: the admin of a group the keeper's operator
 // serves is refused meanwhile. The admin's invite is committed; the code
-// can still be joined with by hand on the keeper.
+// can still be joined with by hand on the keeper. A keeper given the people
+// it keeps groups for (Config.KeepFor) refuses the stranger's offer before
+// it takes the one slot.
 func TestKeeperNotHeldBusyByAStranger(t *testing.T) {
-	t.Skip("hole: one keeper offer at a time, taken from anyone: a stranger's code whose members do not answer holds the keeper busy, and every admin's offer meanwhile gets 503; see TestKeeperRefusesAStranger")
 	t.Parallel()
 	c := newClusterWith(t, 3, 292, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		c.Member(0).Tweak = func(cfg *node.Config) { cfg.Keeper = true }
+		c.Member(0).Tweak = func(cfg *node.Config) { cfg.Keeper, cfg.KeepFor = true, [][32]byte{c.Member(2).ID.Public().Sign} }
 	})
 	ctx := ctxT(t, 60*time.Second)
 	codes := make([]string, 3)
@@ -92,6 +94,9 @@ func TestKeeperNotHeldBusyByAStranger(t *testing.T) {
 	}
 	c.Isolate(1)
 	stranger := offer(codes[1])
+	if stranger != http.StatusForbidden {
+		t.Errorf("the stranger's offer: %d, want 403", stranger)
+	}
 	if code := offer(codes[2]); code != http.StatusAccepted {
 		t.Fatalf("the admin's offer, while the keeper tries the stranger's group: %d, want taken (the stranger's was answered %d)", code, stranger)
 	}

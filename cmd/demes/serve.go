@@ -55,6 +55,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	retention := f.Duration("key-retention", node.DefaultKeyRetention, "keep the key of each message this `LONG` after this node received it (and prekey secrets no longer than that); older messages can no longer be read, searched or exported here, nor by anyone who takes this device (0: keep them for good)")
 	pf := addP2PFlags(f)
 	keeper := f.Bool("keeper", false, "run as a keeper: keep the logs of the groups admins add this node to ('demes keeper add'), voting for them, and read and send nothing")
+	var keepFor listFlag
+	f.Var(&keepFor, "keep-for", "with --keeper, keep only the groups this `PUBLIC_ID` adds this node to (repeatable; default: anyone's)")
 	tf := addTimingFlags(f)
 	lf := addLogFlags(f)
 	pos, err := f.parse(args)
@@ -63,6 +65,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := f.wantArgs(pos, 0, ""); err != nil {
 		return err
+	}
+	var keepers [][32]byte
+	if *keeper && len(keepFor) == 0 {
+		fmt.Fprintln(stderr, "demes: keeping the groups of anyone who adds this node (give --keep-for PUBLIC_ID to keep only the groups of the people you name)")
+	}
+	for _, k := range keepFor {
+		if !*keeper {
+			return usageError(errors.New("--keep-for is for a keeper: give --keeper too"), "")
+		}
+		pub, err := parsePublicIDArg(k, "public id")
+		if err != nil {
+			return usageError(fmt.Errorf("--keep-for: %w", err), publicIDHint("each admin's", "the line 'demes id' prints on its machine"))
+		}
+		keepers = append(keepers, pub.Sign)
 	}
 	home, err := f.Home()
 	if err != nil {
@@ -151,6 +167,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		messageWindow: *window,
 		maxAttachment: *maxAttach << 20,
 		keeper:        *keeper,
+		keepFor:       keepers,
 		keyRetention:  *retention,
 		p2p:           pf,
 	})
@@ -201,6 +218,7 @@ type nodeOptions struct {
 	messageWindow                     int    // 0: the node's default
 	maxAttachment                     int64  // bytes; 0: the node's default
 	keeper                            bool
+	keepFor                           [][32]byte // with keeper: whose groups it keeps (none: anyone's)
 	keyRetention                      time.Duration
 	logger                            zerolog.Logger
 	demo                              bool
@@ -282,7 +300,7 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	cfg := node.Config{
 		Dir: o.home, Identity: o.id, Name: o.name, URL: peerURL, Link: link, Path: path, Reachability: reach,
 		Logger: o.logger, Timing: o.timing, MaxVoters: o.maxVoters, SnapshotEntries: o.snapshotEntries,
-		MessageWindow: o.messageWindow, Keeper: o.keeper, MaxAttachment: o.maxAttachment,
+		MessageWindow: o.messageWindow, Keeper: o.keeper, KeepFor: o.keepFor, MaxAttachment: o.maxAttachment,
 		KeyRetention: o.keyRetention,
 	}
 	if host != nil {

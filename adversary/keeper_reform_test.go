@@ -32,7 +32,7 @@ func TestKeeperSuccessorRefused(t *testing.T) {
 	link.victim = g.c.Member(2).URL
 	g.form(0, 1, 2)
 	ctx := ctxT(t, 60*time.Second)
-	code, _, err := g.node(0).AddKeeper(ctx, g.id, g.pub(3).String())
+	code, _, err := g.node(0).AddKeeper(ctx, g.id, g.pub(3).String(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -258,9 +258,12 @@ type ReconnectRequest struct {
 }
 
 // KeeperRequest adds a keeper to a group: Target is the keeper's public id
-// or its peer URL.
+// or its peer URL. ID, with a URL, is the keeper's public id as its
+// operator gave it: the node at the URL must answer it, or nothing is
+// committed.
 type KeeperRequest struct {
 	Target string `json:"target"`
+	ID     string `json:"id,omitempty"`
 }
 
 // KeeperResponse is the keeper's invite code and public id. Offered is set

@@ -46,7 +46,13 @@ var errKeeper = fmt.Errorf("this node is a keeper: it holds groups' logs for the
 // code and the keeper's public id. Given a URL, it asks the keeper there
 // for its id first and hands it the code, and the keeper joins by itself;
 // given an id, the keeper's operator joins with the code (`demes join`).
-func (n *Node) AddKeeper(ctx context.Context, groupID, target string) (code, keeper string, err error) {
+//
+// want, with a URL, is the public id the admin knows the keeper by: the
+// node at the URL must answer it, or nothing is committed. The id comes
+// over plain HTTP, and without want whoever answers at the URL (on the
+// path to it, or holding its port while the keeper is down) would be
+// added as the keeper, a voter.
+func (n *Node) AddKeeper(ctx context.Context, groupID, target, want string) (code, keeper string, err error) {
 	if n.cfg.Keeper {
 		return "", "", errKeeper
 	}
@@ -59,13 +65,26 @@ func (n *Node) AddKeeper(ctx context.Context, groupID, target string) (code, kee
 	}
 	url := ""
 	id, perr := identity.ParsePublicID(target)
+	if perr == nil && want != "" {
+		return "", "", fmt.Errorf("add keeper: give the keeper's id with its peer URL, not with its id: %w", ErrInvalid)
+	}
 	if perr != nil {
 		if !strings.HasPrefix(target, "http://") && !strings.HasPrefix(target, "https://") {
 			return "", "", fmt.Errorf("add keeper: %q is neither a public id (demes1...) nor a peer URL (http://...): %w", target, ErrInvalid)
 		}
 		url = strings.TrimRight(target, "/")
+		var wantID identity.PublicID
+		if want != "" {
+			if wantID, err = identity.ParsePublicID(want); err != nil {
+				return "", "", fmt.Errorf("add keeper: the keeper's id: %v: %w", err, ErrInvalid)
+			}
+		}
 		if id, err = n.askID(ctx, url); err != nil {
 			return "", "", err
+		}
+		if want != "" && id != wantID {
+			return "", "", fmt.Errorf("add keeper: the node at %s answers as %s, not as the keeper you named (%s), and nothing was committed; check the keeper's address with its operator (someone else may answer there): %w",
+				url, id.Fingerprint(), wantID.Fingerprint(), ErrForbidden)
 		}
 		// Before anything is committed: an invite for a node that is no
 		// keeper would be left open, with its code handed to nobody

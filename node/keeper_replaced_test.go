@@ -39,7 +39,7 @@ func TestKeeperInviteNotReplacedByAMember(t *testing.T) {
 		return ok && g.CanInvite
 	})
 	keeper := c.Member(2).ID.Public().String()
-	code, _, err := c.Node(0).AddKeeper(ctx, c.GroupID, keeper)
+	code, _, err := c.Node(0).AddKeeper(ctx, c.GroupID, keeper, "")
 	if err != nil {
 		t.Fatal(err)
 	}

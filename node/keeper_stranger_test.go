@@ -39,7 +39,7 @@ func TestKeeperRefusesAStranger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, _, err := c.Node(1).AddKeeper(ctx, g.GroupID, c.Member(0).ID.Public().String())
+	code, _, err := c.Node(1).AddKeeper(ctx, g.GroupID, c.Member(0).ID.Public().String(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestKeeperNotHeldBusyByAStranger(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if codes[i], _, err = c.Node(i).AddKeeper(ctx, g.GroupID, c.Member(0).ID.Public().String()); err != nil {
+		if codes[i], _, err = c.Node(i).AddKeeper(ctx, g.GroupID, c.Member(0).ID.Public().String(), ""); err != nil {
 			t.Fatal(err)
 		}
 	}

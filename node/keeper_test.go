@@ -35,7 +35,7 @@ func friends(t *testing.T, seed int64, keeper bool) *cluster {
 		t.Fatal(err)
 	}
 	if keeper {
-		code, id, err := c.Node(0).AddKeeper(ctx, c.GroupID, c.Member(2).ID.Public().String())
+		code, id, err := c.Node(0).AddKeeper(ctx, c.GroupID, c.Member(2).ID.Public().String(), "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -178,7 +178,7 @@ func TestKeeperOfferSurvivesCrash(t *testing.T) {
 	t.Parallel()
 	c := friends(t, 216, false)
 	ctx := ctxT(t, 60*time.Second)
-	code, _, err := c.Node(0).AddKeeper(ctx, c.GroupID, c.Member(2).ID.Public().String())
+	code, _, err := c.Node(0).AddKeeper(ctx, c.GroupID, c.Member(2).ID.Public().String(), "")
 	if err != nil {
 		t.Fatal(err)
 	}

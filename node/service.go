@@ -288,16 +288,16 @@ func (s *Service) Reconnect(ctx context.Context, groupID, target string) (Reconn
 }
 
 // AddKeeper implements the UI backend.
-func (s *Service) AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error) {
+func (s *Service) AddKeeper(ctx context.Context, groupID, target, id string) (api.KeeperResponse, error) {
 	n, err := s.node()
 	if err != nil {
 		return api.KeeperResponse{}, err
 	}
-	code, id, err := n.AddKeeper(ctx, groupID, target)
+	code, keeper, err := n.AddKeeper(ctx, groupID, target, id)
 	if err != nil {
 		return api.KeeperResponse{}, err
 	}
-	return api.KeeperResponse{Code: code, Keeper: id, Offered: strings.HasPrefix(target, "http")}, nil
+	return api.KeeperResponse{Code: code, Keeper: keeper, Offered: strings.HasPrefix(target, "http")}, nil
 }
 
 // Join implements the UI backend.

@@ -281,7 +281,7 @@ func (n *fakeNode) Remove(ctx context.Context, groupID, publicID string) error {
 // AddKeeper implements Backend: an admin's request is answered as the node
 // answers it (a keeper at an address is handed its code), without a keeper
 // joining the fake's group.
-func (n *fakeNode) AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error) {
+func (n *fakeNode) AddKeeper(ctx context.Context, groupID, target, id string) (api.KeeperResponse, error) {
 	n.w.mu.Lock()
 	defer n.w.mu.Unlock()
 	g := n.w.groups[groupID]

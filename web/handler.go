@@ -73,7 +73,7 @@ type Backend interface {
 	Reconnect(ctx context.Context, groupID, target string) (api.ReconnectResponse, error)
 	// AddKeeper adds a keeper (its public id or peer URL) to the group: it
 	// commits a keeper invite and, given a URL, hands the keeper its code.
-	AddKeeper(ctx context.Context, groupID, target string) (api.KeeperResponse, error)
+	AddKeeper(ctx context.Context, groupID, target, id string) (api.KeeperResponse, error)
 	// Join joins a group through an invite code. It returns once this node
 	// is a member and has caught up with the group's log.
 	Join(ctx context.Context, code string) (api.GroupInfo, error)
@@ -426,7 +426,7 @@ func (h *handler) addKeeper(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "no keeper named", "give the keeper's public id (demes1...) or its peer URL (http://HOST:PORT)")
 		return
 	}
-	res, err := h.backend.AddKeeper(r.Context(), groupID(r), strings.TrimSpace(req.Target))
+	res, err := h.backend.AddKeeper(r.Context(), groupID(r), strings.TrimSpace(req.Target), strings.TrimSpace(req.ID))
 	if err != nil {
 		h.actionError(w, r, "add keeper", err, hints{forbidden: "ask an admin of the group to add the keeper"})
 		return

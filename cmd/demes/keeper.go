@@ -19,7 +19,8 @@ import (
 // by itself; given its public id, the code is printed for the keeper's
 // operator (`demes join CODE` on the keeper's home).
 func runKeeper(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f := newNodeFlags("keeper add ADDRESS|PUBLIC_ID [--group G] [--json]", stdout, "print code, keeper and offered as JSON", true)
+	f := newNodeFlags("keeper add ADDRESS|PUBLIC_ID [--id PUBLIC_ID] [--group G] [--json]", stdout, "print code, keeper and offered as JSON", true)
+	want := f.String("id", "", "with a peer URL: the keeper's `PUBLIC_ID` as its operator gave it; the node at the URL must answer it, or nothing is committed")
 	pos, err := f.parse(args)
 	if err != nil {
 		return err
@@ -34,12 +35,20 @@ func runKeeper(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := checkKeeperTarget(target); err != nil {
 		return err
 	}
+	if *want != "" {
+		if !isPeerURL(target) {
+			return f.usagef("--id goes with the keeper's peer URL: keeper add http://HOST:PORT --id PUBLIC_ID")
+		}
+		if _, err := parsePublicIDArg(*want, "public id"); err != nil {
+			return usageError(fmt.Errorf("--id: %w", err), publicIDHint("the keeper's", "the line 'demes id' prints on the keeper's machine"))
+		}
+	}
 	c, g, err := f.connectMember(ctx)
 	if err != nil {
 		return err
 	}
 	var res api.KeeperResponse
-	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteKeepers, g.GroupID), api.KeeperRequest{Target: target}, &res, joinTimeout); err != nil {
+	if _, err := c.call(ctx, http.MethodPost, api.GroupPath(api.RouteKeepers, g.GroupID), api.KeeperRequest{Target: target, ID: strings.TrimSpace(*want)}, &res, joinTimeout); err != nil {
 		return err
 	}
 	if *f.json {

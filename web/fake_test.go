@@ -98,13 +98,14 @@ type fakeNode struct {
 	latency float64 // ms; the RTT between two nodes is the sum of theirs
 
 	// Guarded by w.mu.
-	subs       map[chan api.Event]struct{}
-	stopped    bool
-	failNext   error            // returned by the next call that can fail
-	lastWait   float64          // the wait of the last Send, in seconds
-	lastKeeper string           // the target of the last AddKeeper
-	lastTTL    time.Duration    // the ttl of the last InviteFor
-	failOps    map[string]error // the next call of a membership method returns this error
+	subs         map[chan api.Event]struct{}
+	stopped      bool
+	failNext     error            // returned by the next call that can fail
+	lastWait     float64          // the wait of the last Send, in seconds
+	lastKeeper   string           // the target of the last AddKeeper
+	lastKeeperID string           // and the keeper's id it was given
+	lastTTL      time.Duration    // the ttl of the last InviteFor
+	failOps      map[string]error // the next call of a membership method returns this error
 	// largestPage is the most messages one MessagePage answered: what
 	// the page asked the node for at most.
 	largestPage int

@@ -291,7 +291,7 @@ func (n *fakeNode) AddKeeper(ctx context.Context, groupID, target, id string) (a
 	if !g.admins[n] {
 		return api.KeeperResponse{}, fmt.Errorf("add keeper: only admins may add a keeper: %w", api.ErrForbidden)
 	}
-	n.lastKeeper = target
+	n.lastKeeper, n.lastKeeperID = target, id
 	return api.KeeperResponse{Code: "demes-invite-keeper", Keeper: "demes1keeper", Offered: strings.HasPrefix(target, "http")}, nil
 }
 

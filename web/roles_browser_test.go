@@ -267,8 +267,9 @@ func TestBrowserJoinedLaterNote(t *testing.T) {
 	}
 }
 
-// TestBrowserKeeperAndReconnect: an admin adds a keeper by its address from
-// the group's settings and is told it joins by itself; a member who is
+// TestBrowserKeeperAndReconnect: an admin adds a keeper by its address,
+// with the keeper's id to check it by, from the group's settings and is
+// told it joins by itself; a member who is
 // not an admin is not offered to. With no host, the page offers to point
 // the device at a member (reconnect), and says how it went.
 func TestBrowserKeeperAndReconnect(t *testing.T) {
@@ -277,13 +278,14 @@ func TestBrowserKeeperAndReconnect(t *testing.T) {
 	a := openUI(t, startUI(t, alice, nil))
 	a.WaitVisible("#keeper-form")
 	webtest.Eval[bool](a, `(() => { const el = document.querySelector('#keeper-target'); el.value = 'http://127.0.0.1:7946'; return true; })()`)
+	webtest.Eval[bool](a, `(() => { const el = document.querySelector('#keeper-id'); el.value = ' demes1keeperid '; return true; })()`)
 	a.Click("#keeper-submit")
 	a.WaitText("#keeper-result", "Keeper added: it joins the group by itself.")
 	w.mu.Lock()
-	got := alice.lastKeeper
+	got, gotID := alice.lastKeeper, alice.lastKeeperID
 	w.mu.Unlock()
-	if got != "http://127.0.0.1:7946" {
-		t.Errorf("the node was asked to add %q", got)
+	if got != "http://127.0.0.1:7946" || gotID != "demes1keeperid" {
+		t.Errorf("the node was asked to add %q with the id %q", got, gotID)
 	}
 	if !webtest.Eval[bool](a, `document.querySelector('#reconnect-form').hidden`) {
 		t.Error("the reconnect form shows while the group has a host")

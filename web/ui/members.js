@@ -244,7 +244,8 @@ export const membership = (function () {
     showError($('settings-error'), '');
     try {
       if (what === 'keeper') {
-        const r = await api('POST', '/groups/' + enc(g.group_id) + '/keepers', { target });
+        const id = $('keeper-id').value.trim();
+        const r = await api('POST', '/groups/' + enc(g.group_id) + '/keepers', id ? { target, id } : { target });
         result.textContent = r.offered
           ? 'Keeper added: it joins the group by itself.'
           : 'Keeper invited. Its operator joins with this code: ' + r.code;
@@ -256,6 +257,7 @@ export const membership = (function () {
       }
       result.hidden = false;
       input.value = '';
+      if (what === 'keeper') $('keeper-id').value = '';
     } catch (err) {
       showError($('settings-error'), (what === 'keeper' ? 'Could not add the keeper. ' : 'Could not reconnect. ') + plain(err, 'settings'));
     } finally {

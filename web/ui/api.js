@@ -99,28 +99,38 @@ async function post(path, body) {
 
 // openSession opens a session with token: the session id, or null when
 // what answers does not know the token (the node has another token now,
-// or it is not the node). It sends nothing derived from the token before
+// or it is not the node). A refused answer after the node's right proof
+// is a lost challenge, not a wrong token: it asks again. It sends nothing derived from the token before
 // the other side proved that it knows the token.
 export async function openSession(token) {
   if (!window.crypto || !crypto.subtle) {
     throw new APIError('this browser does not let the page check its node at this address', 0,
       'open the address that demes ui prints, which starts with http://127.0.0.1');
   }
-  const nonce = new Uint8Array(32);
-  crypto.getRandomValues(nonce);
-  const page = b64url(nonce);
-  let res = await post('/session/challenge', { page_nonce: page });
-  if (!res.ok) throw await failure(res);
-  let c;
-  try { c = await res.json(); } catch (e) { return null; }
-  if (!c || typeof c.node_nonce !== 'string' || typeof c.node_proof !== 'string') return null;
-  if (c.node_proof !== await mac(token, NODE_LABEL + page + '\n' + c.node_nonce)) return null;
-  const proof = await mac(token, PAGE_LABEL + page + '\n' + c.node_nonce);
-  res = await post('/session', { page_nonce: page, node_nonce: c.node_nonce, page_proof: proof });
-  if (res.status === 401) return null;
-  if (!res.ok) throw await failure(res);
-  const s = await res.json();
-  return s && typeof s.session === 'string' ? s.session : null;
+  for (let attempt = 1; ; attempt++) {
+    const nonce = new Uint8Array(32);
+    crypto.getRandomValues(nonce);
+    const page = b64url(nonce);
+    let res = await post('/session/challenge', { page_nonce: page });
+    if (!res.ok) throw await failure(res);
+    let c;
+    try { c = await res.json(); } catch (e) { return null; }
+    if (!c || typeof c.node_nonce !== 'string' || typeof c.node_proof !== 'string') return null;
+    if (c.node_proof !== await mac(token, NODE_LABEL + page + '\n' + c.node_nonce)) return null;
+    const proof = await mac(token, PAGE_LABEL + page + '\n' + c.node_nonce);
+    res = await post('/session', { page_nonce: page, node_nonce: c.node_nonce, page_proof: proof });
+    if (res.status === 401) {
+      // The node has just proved that it knows the token, so it refused
+      // the challenge, not the token: it expired, or the node dropped it
+      // for the many others asked meanwhile (anyone local may ask). Ask
+      // again; the token is not in question.
+      if (attempt < 3) continue;
+      throw new APIError('your node did not take the page’s answer to its challenge', 0, '');
+    }
+    if (!res.ok) throw await failure(res);
+    const s = await res.json();
+    return s && typeof s.session === 'string' ? s.session : null;
+  }
 }
 
 let opening = null;

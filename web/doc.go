@@ -34,8 +34,9 @@
 //
 // The page never sends the token. It opens a session (session.go): POST
 // /api/v1/session/challenge with a fresh nonce, to which the node answers
-// with its own nonce and an HMAC of both under the token; only if that
-// HMAC is right does the page answer, with its own HMAC, at POST
+// with its own nonce and an HMAC of both and of the address asked under
+// the token; only if that HMAC is right (for the page's own address) does
+// the page answer, with its own HMAC, at POST
 // /api/v1/session, and get a session id, which it then sends where the
 // token would go. Sessions live in the node's memory: whatever listens on
 // the UI's port while the node is down gets a nonce and, at most, the id

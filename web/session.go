@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,10 +20,13 @@ import (
 // secret, and then uses a session that lives as long as this process:
 //
 //	page -> node  POST /api/v1/session/challenge {"page_nonce": P}
-//	node -> page  {"node_nonce": N, "node_proof": HMAC(token, "demes-ui-session-v1 node\n" P "\n" N)}
+//	node -> page  {"node_nonce": N, "node_proof": HMAC(token, "demes-ui-session-v1 node\n" H "\n" P "\n" N)}
 //	page -> node  POST /api/v1/session {"page_nonce": P, "node_nonce": N,
-//	                                    "page_proof": HMAC(token, "demes-ui-session-v1 page\n" P "\n" N)}
+//	                                    "page_proof": HMAC(token, "demes-ui-session-v1 page\n" H "\n" P "\n" N)}
 //	node -> page  {"session": S}
+//
+// where H is the host and port the page is at (location.host; the node
+// takes the Host header, which ServeHTTP checked is one of its own).
 //
 // Why: while the node is down (a crash, an upgrade, systemd's restart
 // delay) any user of the machine may listen on the UI's fixed port, and an
@@ -32,8 +36,13 @@ import (
 // answer without the token, and at most a session id of a process that is
 // gone: sessions live in this process's memory only. The page checks the
 // node's proof before it sends its own, so a squatter cannot have the page
-// answer a challenge it forwards to the real node either (and the labels
-// differ, so neither proof can be reflected as the other).
+// answer a challenge it forwards to the real node either: a node that
+// answers elsewhere (the squatter took its port, so it runs on another)
+// proves and expects proofs for its own address, not the page's (and the
+// labels differ, so neither proof can be reflected as the other). What
+// H cannot tell apart is two listeners on one port at different loopback
+// addresses: a page at localhost:PORT may reach [::1]:PORT, which anyone
+// may bind while the node has 127.0.0.1:PORT; open 127.0.0.1.
 //
 // The CLI and scripts still send the token itself: the CLI checks first
 // that serve.json's process is alive (cmd/demes), and a script's user
@@ -71,6 +80,7 @@ type sessions struct {
 }
 
 type challenge struct {
+	host string // the Host it was asked at
 	page string
 	at   time.Time
 }
@@ -84,10 +94,11 @@ func newSessions(token string) *sessions {
 	}
 }
 
-// proof is HMAC-SHA256(token, label || page || "\n" || node), base64url.
-func (s *sessions) proof(label, page, node string) string {
+// proof is HMAC-SHA256(token, label || host || "\n" || page || "\n" ||
+// node), base64url.
+func (s *sessions) proof(label, host, page, node string) string {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(label + page + "\n" + node))
+	m.Write([]byte(label + host + "\n" + page + "\n" + node))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -100,8 +111,9 @@ func (s *sessions) valid(id string) bool {
 	return ok
 }
 
-// challenge answers a page's nonce with the node's nonce and proof.
-func (s *sessions) challenge(page string) (node, proof string, err error) {
+// challenge answers a page's nonce, asked at host, with the node's nonce
+// and proof.
+func (s *sessions) challenge(host, page string) (node, proof string, err error) {
 	var b [32]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return "", "", err
@@ -127,14 +139,14 @@ func (s *sessions) challenge(page string) (node, proof string, err error) {
 		}
 		delete(s.challenges, oldest)
 	}
-	s.challenges[node] = challenge{page: page, at: now}
-	return node, s.proof(sessionNodeLabel, page, node), nil
+	s.challenges[node] = challenge{host: host, page: page, at: now}
+	return node, s.proof(sessionNodeLabel, host, page, node), nil
 }
 
 // open checks a page's answer to a challenge and returns a new session, or
 // the reason (for the log) it opened none. A challenge is answered once,
 // rightly or not.
-func (s *sessions) open(page, node, proof string) (string, string) {
+func (s *sessions) open(host, page, node, proof string) (string, string) {
 	s.mu.Lock()
 	c, ok := s.challenges[node]
 	delete(s.challenges, node)
@@ -146,7 +158,9 @@ func (s *sessions) open(page, node, proof string) (string, string) {
 		return "", "session answer after the challenge expired"
 	case subtle.ConstantTimeCompare([]byte(c.page), []byte(page)) != 1:
 		return "", "session answer for another page nonce"
-	case !hmac.Equal([]byte(proof), []byte(s.proof(sessionPageLabel, page, node))):
+	case c.host != host:
+		return "", "session answer at another host than its challenge"
+	case !hmac.Equal([]byte(proof), []byte(s.proof(sessionPageLabel, host, page, node))):
 		return "", "wrong session proof (the page does not know the token)"
 	}
 	var b [32]byte
@@ -202,7 +216,7 @@ func (h *handler) serveSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Path == api.RouteSessionChallenge {
-		node, proof, err := h.sessions.challenge(req.PageNonce)
+		node, proof, err := h.sessions.challenge(strings.ToLower(r.Host), req.PageNonce)
 		if err != nil {
 			writeError(w, http.StatusInternalServerError, "could not make a challenge: "+err.Error(), "")
 			return
@@ -215,7 +229,7 @@ func (h *handler) serveSession(w http.ResponseWriter, r *http.Request) {
 			"", "malformed session answer")
 		return
 	}
-	id, reason := h.sessions.open(req.PageNonce, req.NodeNonce, req.PageProof)
+	id, reason := h.sessions.open(strings.ToLower(r.Host), req.PageNonce, req.NodeNonce, req.PageProof)
 	if id == "" {
 		h.reject(w, r, http.StatusUnauthorized, "the page's proof of the access token is wrong",
 			"open the address that demes ui prints", reason)

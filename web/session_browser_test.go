@@ -152,3 +152,94 @@ func TestBrowserReloadWhileSquatted(t *testing.T) {
 		t.Fatal("the squatter's page read the token from the tab's sessionStorage")
 	}
 }
+
+// TestBrowserSquatterRelaysTheChallenge: the page's node went down and
+// another user took its port, as in TestBrowserTokenNotToASquatter; the
+// node then started again, with the same token, on another port (its
+// own was taken). The squatter does not answer the page's challenge
+// itself: it hands it on to the node, with a Host the node accepts, and
+// hands the node's answer back. That answer is the node's, so the page
+// accepts it and answers the node's nonce, which the squatter hands on
+// too: it now holds a session with the node, for as long as the node
+// runs. The proofs must say at which address each side is, so that an
+// answer given at another one does not fit.
+func TestBrowserSquatterRelaysTheChallenge(t *testing.T) {
+	w, _ := newFriends(t)
+	first := httptest.NewUnstartedServer(nil)
+	token, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := first.Listener.Addr().String()
+	base, cancel := context.WithCancel(context.Background())
+	first.Config.Handler = newHandler(Config{Backend: w.node("alice"), Token: token, Addr: addr, Logger: zerolog.Nop()})
+	first.Config.BaseContext = func(net.Listener) context.Context { return base }
+	first.Start()
+	p := shared.NewPage(t, pageTimeout)
+	p.Navigate(first.URL + "/#token=" + token)
+	p.WaitText("#node-state", "online")
+	cancel()
+	first.Close()
+
+	// The node again, elsewhere, with the same token.
+	again := startUIWithToken(t, w.node("alice"), token)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	var (
+		mu      sync.Mutex
+		session string
+	)
+	squat := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/session/challenge" && r.URL.Path != "/api/v1/session" {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(rw, `{"error":"missing or wrong API token"}`)
+			return
+		}
+		req, _ := http.NewRequest(http.MethodPost, again.URL+r.URL.Path, r.Body)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		if r.URL.Path == "/api/v1/session" && res.StatusCode == http.StatusOK {
+			mu.Lock()
+			session = string(body)
+			mu.Unlock()
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(res.StatusCode)
+		rw.Write(body)
+	})}
+	go squat.Serve(ln)
+	defer squat.Close()
+	p.WaitFor("the page to open a session or to give up", `() => !document.querySelector('#banner-token').hidden || document.querySelector('#node-state').textContent.includes('online')`)
+	mu.Lock()
+	defer mu.Unlock()
+	if session != "" {
+		t.Fatalf("the squatter relayed the page's challenge to the node and holds a session with it: %s", session)
+	}
+}
+
+// startUIWithToken serves a handler for b with token until the test ends:
+// a serve of the same home (the token is in its files).
+func startUIWithToken(t *testing.T, b Backend, token string) *testUI {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	addr := srv.Listener.Addr().String()
+	h := newHandler(Config{Backend: b, Token: token, Addr: addr, Logger: zerolog.Nop()})
+	base, cancel := context.WithCancel(context.Background())
+	srv.Config.Handler = h
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	t.Cleanup(func() {
+		cancel()
+		srv.Close()
+	})
+	return &testUI{URL: srv.URL, Addr: addr, Token: token, h: h}
+}

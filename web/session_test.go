@@ -16,9 +16,9 @@ import (
 // and a session stands for the token only in the process that opened it.
 
 // pageMAC is the page's side of the HMAC (api.js mac).
-func pageMAC(token, label, page, node string) string {
+func pageMAC(token, label, host, page, node string) string {
 	m := hmac.New(sha256.New, []byte(token))
-	m.Write([]byte(label + page + "\n" + node))
+	m.Write([]byte(label + host + "\n" + page + "\n" + node))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
@@ -46,7 +46,7 @@ func challengeNode(t *testing.T, u *testUI, token, page string) string {
 	if code != http.StatusOK {
 		t.Fatalf("challenge: %d %v", code, c)
 	}
-	if want := pageMAC(token, sessionNodeLabel, page, c["node_nonce"]); c["node_proof"] != want {
+	if want := pageMAC(token, sessionNodeLabel, u.Addr, page, c["node_nonce"]); c["node_proof"] != want {
 		t.Fatalf("the node's proof %q is not the HMAC of the token (%q)", c["node_proof"], want)
 	}
 	return c["node_nonce"]
@@ -74,16 +74,21 @@ func TestSession(t *testing.T) {
 	never := strings.Repeat("n", 43)
 	for name, answer := range map[string]func(node string) map[string]string{
 		"another token": func(node string) map[string]string {
-			return map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(wrong, sessionPageLabel, page, node)}
+			return map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(wrong, sessionPageLabel, u.Addr, page, node)}
 		},
 		"the node's label": func(node string) map[string]string {
-			return map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionNodeLabel, page, node)}
+			return map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionNodeLabel, u.Addr, page, node)}
 		},
 		"another page nonce": func(node string) map[string]string {
-			return map[string]string{"page_nonce": other, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, other, node)}
+			return map[string]string{"page_nonce": other, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, u.Addr, other, node)}
+		},
+		"another address": func(node string) map[string]string {
+			// As the page answers at a squatter's port what the squatter
+			// hands on from the node at another.
+			return map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, "127.0.0.1:1", page, node)}
 		},
 		"a challenge never made": func(string) map[string]string {
-			return map[string]string{"page_nonce": page, "node_nonce": never, "page_proof": pageMAC(u.Token, sessionPageLabel, page, never)}
+			return map[string]string{"page_nonce": page, "node_nonce": never, "page_proof": pageMAC(u.Token, sessionPageLabel, u.Addr, page, never)}
 		},
 		"a malformed proof": func(node string) map[string]string {
 			return map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": "not base64url!"}
@@ -95,9 +100,9 @@ func TestSession(t *testing.T) {
 		if code == http.StatusOK || out["session"] != "" {
 			t.Errorf("%s: a session opened: %v", name, out)
 		}
-		if name == "another token" || name == "the node's label" {
+		if name == "another token" || name == "the node's label" || name == "another address" {
 			// The challenge is spent: the right answer no longer opens one.
-			right := map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, page, node)}
+			right := map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, u.Addr, page, node)}
 			if code, out := sessionPost(t, u, "/api/v1/session", right); code == http.StatusOK {
 				t.Errorf("%s: the challenge was still open after a wrong answer: %v", name, out)
 			}
@@ -106,7 +111,7 @@ func TestSession(t *testing.T) {
 
 	// The right answer opens a session, once.
 	node := challengeNode(t, u, u.Token, page)
-	ans := map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, page, node)}
+	ans := map[string]string{"page_nonce": page, "node_nonce": node, "page_proof": pageMAC(u.Token, sessionPageLabel, u.Addr, page, node)}
 	code, out := sessionPost(t, u, "/api/v1/session", ans)
 	if code != http.StatusOK || out["session"] == "" {
 		t.Fatalf("the right answer: %d %v", code, out)
@@ -154,29 +159,30 @@ func TestSession(t *testing.T) {
 // sessions are kept, the oldest going first.
 func TestSessionBounds(t *testing.T) {
 	s := newSessions("tok")
+	const host = "127.0.0.1:7947"
 	now := time.Unix(1000, 0)
 	s.now = func() time.Time { return now }
 	page := strings.Repeat("p", 43)
-	first, _, err := s.challenge(page)
+	first, _, err := s.challenge(host, page)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3*maxChallenges; i++ {
 		now = now.Add(time.Millisecond)
-		if _, _, err := s.challenge(page); err != nil {
+		if _, _, err := s.challenge(host, page); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if n := len(s.challenges); n > maxChallenges {
 		t.Errorf("%d challenges kept, want at most %d", n, maxChallenges)
 	}
-	if id, _ := s.open(page, first, s.proof(sessionPageLabel, page, first)); id != "" {
+	if id, _ := s.open(host, page, first, s.proof(sessionPageLabel, host, page, first)); id != "" {
 		t.Error("the oldest challenge was still answerable after the table filled")
 	}
 
-	late, _, _ := s.challenge(page)
+	late, _, _ := s.challenge(host, page)
 	now = now.Add(challengeTTL + time.Second)
-	if id, reason := s.open(page, late, s.proof(sessionPageLabel, page, late)); id != "" {
+	if id, reason := s.open(host, page, late, s.proof(sessionPageLabel, host, page, late)); id != "" {
 		t.Error("an expired challenge opened a session")
 	} else if !strings.Contains(reason, "expired") {
 		t.Errorf("expired challenge: reason %q", reason)
@@ -184,8 +190,8 @@ func TestSessionBounds(t *testing.T) {
 
 	var ids []string
 	for i := 0; i < maxSessions+1; i++ {
-		node, _, _ := s.challenge(page)
-		id, reason := s.open(page, node, s.proof(sessionPageLabel, page, node))
+		node, _, _ := s.challenge(host, page)
+		id, reason := s.open(host, page, node, s.proof(sessionPageLabel, host, page, node))
 		if id == "" {
 			t.Fatal(reason)
 		}

@@ -116,8 +116,11 @@ export async function openSession(token) {
     let c;
     try { c = await res.json(); } catch (e) { return null; }
     if (!c || typeof c.node_nonce !== 'string' || typeof c.node_proof !== 'string') return null;
-    if (c.node_proof !== await mac(token, NODE_LABEL + page + '\n' + c.node_nonce)) return null;
-    const proof = await mac(token, PAGE_LABEL + page + '\n' + c.node_nonce);
+    // Both proofs name the address this page is at: a node that answers
+    // at another one, through whatever listens here, does not fit.
+    const host = location.host.toLowerCase() + '\n';
+    if (c.node_proof !== await mac(token, NODE_LABEL + host + page + '\n' + c.node_nonce)) return null;
+    const proof = await mac(token, PAGE_LABEL + host + page + '\n' + c.node_nonce);
     res = await post('/session', { page_nonce: page, node_nonce: c.node_nonce, page_proof: proof });
     if (res.status === 401) {
       // The node has just proved that it knows the token, so it refused

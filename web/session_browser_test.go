@@ -298,3 +298,43 @@ func TestBrowserLocalhostReachesAnotherListener(t *testing.T) {
 		t.Fatal("the listener on [::1] read the token from a page opened at localhost while the node ran")
 	}
 }
+
+// TestBrowserHungChallengeDoesNotFreezeThePage: while the node is down,
+// another user listens on its port and never answers the page's
+// challenge: it keeps the connection open, and lets go of the port for
+// the node to start again. Every request of the page waits for the one
+// session being opened, so without a bound on that wait the page never
+// speaks to its node again (until a reload).
+func TestBrowserHungChallengeDoesNotFreezeThePage(t *testing.T) {
+	w, _ := newFriends(t)
+	r := startRestartableUI(t, w.node("alice"))
+	p := openUI(t, r.testUI)
+	r.stop()
+	ln, err := net.Listen("tcp", r.Addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	done := make(chan struct{})
+	var hung atomic.Bool
+	squat := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		if req.URL.Path == "/api/v1/session/challenge" {
+			hung.Store(true)
+			select {
+			case <-done:
+			case <-req.Context().Done():
+			}
+			return
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(rw, `{"error":"missing or wrong API token"}`)
+	})}
+	go squat.Serve(ln)
+	defer squat.Close()
+	defer close(done)
+	testutil.Eventually(t, 30*time.Second, "the page to ask the squatter for a challenge", hung.Load)
+	// The squatter lets go of the port, not of the page's connection.
+	ln.Close()
+	r.restart()
+	p.WaitText("#node-state", "online")
+}

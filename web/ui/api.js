@@ -83,6 +83,12 @@ async function mac(token, text) {
   return b64url(new Uint8Array(await crypto.subtle.sign('HMAC', key, enc8.encode(text))));
 }
 
+// SESSION_WAIT_MS bounds each step of opening a session. Every request
+// waits for the one session being opened, so an answer that never comes
+// (what listened on the port while the node was down holds the
+// connection) would otherwise keep the page from its node for good.
+const SESSION_WAIT_MS = 10000;
+
 // post sends body to a session route, which needs no token.
 async function post(path, body) {
   try {
@@ -91,6 +97,7 @@ async function post(path, body) {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
       cache: 'no-store',
+      signal: AbortSignal.timeout(SESSION_WAIT_MS),
     });
   } catch (err) {
     throw new APIError('cannot reach your node', 0, '');

@@ -204,3 +204,36 @@ func TestSessionBounds(t *testing.T) {
 		t.Error("not the oldest session went when the table was full")
 	}
 }
+
+// TestSessionRoutesRefuseOtherSites: the session routes need no token,
+// but the checks before it still apply: a page of another site (an
+// Origin or a Sec-Fetch-Site of its own, a rebound name in Host) or an
+// HTML form (no JSON) neither gets a challenge nor fills the node's table
+// of them, which would drop the challenges of the node's own page.
+func TestSessionRoutesRefuseOtherSites(t *testing.T) {
+	_, _, u := friendsUI(t)
+	body := `{"page_nonce":"` + strings.Repeat("p", 43) + `"}`
+	for name, edit := range map[string]func(r *http.Request){
+		"another origin":     func(r *http.Request) { r.Header.Set("Origin", "http://evil.example") },
+		"a null origin":      func(r *http.Request) { r.Header.Set("Origin", "null") },
+		"cross-site":         func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") },
+		"a rebound name":     func(r *http.Request) { r.Host = "evil.example:" + strings.Split(u.Addr, ":")[1] },
+		"a form":             func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") },
+		"a GET":              func(r *http.Request) { r.Method = http.MethodGet },
+		"an urlencoded form": func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") },
+	} {
+		for _, path := range []string{"/api/v1/session/challenge", "/api/v1/session"} {
+			r := newReq(u, http.MethodPost, path, body)
+			r.Header.Del("Authorization")
+			edit(r)
+			if rec := serve(u, r); rec.Code == http.StatusOK || strings.Contains(rec.Body.String(), "node_nonce") {
+				t.Errorf("%s at %s: %d %s", name, path, rec.Code, rec.Body.String())
+			}
+		}
+	}
+	u.h.sessions.mu.Lock()
+	defer u.h.sessions.mu.Unlock()
+	if n := len(u.h.sessions.challenges); n != 0 {
+		t.Errorf("%d challenges made for other sites", n)
+	}
+}

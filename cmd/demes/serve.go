@@ -260,10 +260,10 @@ func startNode(ctx context.Context, o nodeOptions) (*runningNode, error) {
 	if err != nil {
 		return nil, listenFailed("the peer listener", o.listen, "--listen", err)
 	}
-	uiLn, err := net.Listen("tcp", o.ui)
+	uiLn, err := listenUI(o.ui)
 	if err != nil {
 		peerLn.Close()
-		return nil, listenFailed("the UI listener", o.ui, "--ui", err)
+		return nil, err
 	}
 	// The libp2p host starts before the node, whose address it is, and
 	// learns the node's members (for its relay) once the node runs.

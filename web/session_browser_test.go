@@ -88,22 +88,7 @@ func TestBrowserReloadWhileSquatted(t *testing.T) {
 		"still lets the squatter's script, which runs on in the tab after the node is back, " +
 		"open sessions with it, and a service worker it registers outlives the tab")
 	w, _ := newFriends(t)
-	srv := httptest.NewUnstartedServer(nil)
-	token, err := NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := srv.Listener.Addr().String()
-	base, cancel := context.WithCancel(context.Background())
-	srv.Config.Handler = newHandler(Config{Backend: w.node("alice"), Token: token, Addr: addr, Logger: zerolog.Nop()})
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
-	p := shared.NewPage(t, pageTimeout)
-	p.Navigate(srv.URL + "/#token=" + token)
-	p.WaitText("#node-state", "online")
-
-	cancel()
-	srv.Close()
+	p, addr, token := pageOfAStoppedNode(t, w.node("alice"))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("the port was taken meanwhile: %v", err)
@@ -165,21 +150,7 @@ func TestBrowserReloadWhileSquatted(t *testing.T) {
 // answer given at another one does not fit.
 func TestBrowserSquatterRelaysTheChallenge(t *testing.T) {
 	w, _ := newFriends(t)
-	first := httptest.NewUnstartedServer(nil)
-	token, err := NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := first.Listener.Addr().String()
-	base, cancel := context.WithCancel(context.Background())
-	first.Config.Handler = newHandler(Config{Backend: w.node("alice"), Token: token, Addr: addr, Logger: zerolog.Nop()})
-	first.Config.BaseContext = func(net.Listener) context.Context { return base }
-	first.Start()
-	p := shared.NewPage(t, pageTimeout)
-	p.Navigate(first.URL + "/#token=" + token)
-	p.WaitText("#node-state", "online")
-	cancel()
-	first.Close()
+	p, addr, token := pageOfAStoppedNode(t, w.node("alice"))
 
 	// The node again, elsewhere, with the same token.
 	again := startUIWithToken(t, w.node("alice"), token)

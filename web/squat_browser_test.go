@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/demes/demes/internal/testutil"
+	"github.com/demes/demes/web/webtest"
 )
 
 // TestBrowserTokenNotToASquatter: the node stops (a crash, an upgrade, a
@@ -30,23 +31,8 @@ import (
 // answers is not its node.
 func TestBrowserTokenNotToASquatter(t *testing.T) {
 	w, _ := newFriends(t)
-	srv := httptest.NewUnstartedServer(nil)
-	token, err := NewToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := srv.Listener.Addr().String()
-	base, cancel := context.WithCancel(context.Background())
-	srv.Config.Handler = newHandler(Config{Backend: w.node("alice"), Token: token, Addr: addr, Logger: zerolog.Nop()})
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
-	p := shared.NewPage(t, pageTimeout)
-	p.Navigate(srv.URL + "/#token=" + token)
-	p.WaitText("#node-state", "online")
-
 	// The node goes; another program takes its port.
-	cancel()
-	srv.Close()
+	p, addr, token := pageOfAStoppedNode(t, w.node("alice"))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Skipf("the port was taken meanwhile: %v", err)
@@ -96,4 +82,28 @@ func TestBrowserTokenNotToASquatter(t *testing.T) {
 	if len(leak) > 0 {
 		t.Fatalf("the page gave another program on the node's port %s", strings.Join(leak, ", "))
 	}
+}
+
+// pageOfAStoppedNode opens a page on a UI for b with a fresh token, waits
+// until it is online, and stops the UI, as when the node's process ends
+// (every connection closed): it returns the page, the UI's address, free
+// now for whoever listens there first, and the token.
+func pageOfAStoppedNode(t *testing.T, b Backend) (*webtest.Page, string, string) {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	token, err := NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := srv.Listener.Addr().String()
+	base, cancel := context.WithCancel(context.Background())
+	srv.Config.Handler = newHandler(Config{Backend: b, Token: token, Addr: addr, Logger: zerolog.Nop()})
+	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
+	srv.Start()
+	p := shared.NewPage(t, pageTimeout)
+	p.Navigate(srv.URL + "/#token=" + token)
+	p.WaitText("#node-state", "online")
+	cancel()
+	srv.Close()
+	return p, addr, token
 }

@@ -89,8 +89,11 @@ func (n *Node) AddKeeper(ctx context.Context, groupID, target, want string) (cod
 		// Before anything is committed: an invite for a node that is no
 		// keeper would be left open, with its code handed to nobody
 		// (helper-58's QA pass).
-		if notKeeper(ctx, url) {
+		switch probeKeeper(ctx, url, n.self) {
+		case probeNotKeeper:
 			return "", "", fmt.Errorf("add keeper: the node at %s is not a keeper, and nothing was committed; its operator runs it with demes serve --keeper (or add a member with demes invite): %w", url, ErrInvalid)
+		case probeNotForYou:
+			return "", "", fmt.Errorf("add keeper: the keeper at %s keeps groups only for the people its operator named (demes serve --keep-for), not for you, and nothing was committed; ask its operator to add your public id: %w", url, ErrForbidden)
 		}
 	}
 	code, err = n.invite(ctx, groupID, id.String(), 0, crypto.TypeKeeper)
@@ -123,31 +126,58 @@ func (n *Node) askID(ctx context.Context, url string) (identity.PublicID, error)
 	return id, nil
 }
 
-// notKeeper reports whether the node at url says it is not a keeper (GET
-// KeeperPath answers 403). Any other answer, an older node's included,
-// says nothing, and the offer itself then tells.
-func notKeeper(ctx context.Context, url string) bool {
+// What a keeper's probe (GET KeeperPath) answered.
+const (
+	probeKept      = iota // a keeper that keeps this admin's groups, or an answer that says nothing
+	probeNotKeeper        // 403: not a keeper
+	probeNotForYou        // 403 notKeptForBody: a keeper, not for this admin
+)
+
+// notKeptForBody is what a keeper run with --keep-for answers a probe
+// for an admin it does not keep groups for.
+const notKeptForBody = "this keeper does not keep groups for you"
+
+// probeKeeper asks the node at url whether it is a keeper that keeps the
+// groups of admin (the query "for": anyone may learn this by posting a
+// code of a group of their own, so the answer gives nothing away). Any
+// answer but a 403, an older node's included, says nothing, and the offer
+// itself then tells.
+func probeKeeper(ctx context.Context, url string, admin identity.PublicID) int {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+KeeperPath, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+KeeperPath+"?for="+admin.String(), nil)
 	if err != nil {
-		return false
+		return probeKept
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return false
+		return probeKept
 	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusForbidden
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		return probeKept
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	if strings.TrimSpace(string(b)) == notKeptForBody {
+		return probeNotForYou
+	}
+	return probeNotKeeper
 }
 
 // handleKeeperProbe answers GET KeeperPath: 204 from a keeper, 403 from
 // any other node, so that an admin's node asks before it commits a keeper
-// invite.
-func (n *Node) handleKeeperProbe(w http.ResponseWriter, _ *http.Request) {
+// invite; and 403 notKeptForBody from a keeper that does not keep the
+// groups of the admin the query "for" names.
+func (n *Node) handleKeeperProbe(w http.ResponseWriter, req *http.Request) {
 	if !n.cfg.Keeper {
 		http.Error(w, "not a keeper", http.StatusForbidden)
 		return
+	}
+	if f := req.URL.Query().Get("for"); f != "" {
+		if pub, err := identity.ParsePublicID(f); err == nil && !n.keepsFor(pub.Sign) {
+			http.Error(w, notKeptForBody, http.StatusForbidden)
+			return
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -174,6 +175,35 @@ func (n *Node) maybeQueueInvite(ctx context.Context, g *group, invitee identity.
 		case <-ctx.Done():
 			return "", true, fmt.Errorf("invite: %w", ctx.Err())
 		case <-time.After(stuckCheck):
+		}
+	}
+}
+
+// errStuckMeanwhile ends the wait of an invite whose group stopped
+// committing while it waited (queueWhenStuck).
+var errStuckMeanwhile = errors.New("the group stopped committing")
+
+// queueWhenStuck ends ctx with errStuckMeanwhile once the group is stuck
+// ([group.stuckFor]), checking every stuckCheck until ctx ends: an invite
+// proposed while the group committed, whose majority then went offline,
+// is queued then (the caller does it), instead of failing after
+// membershipTimeout.
+func (g *group) queueWhenStuck(ctx context.Context, stop context.CancelCauseFunc) {
+	t := time.NewTicker(stuckCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var stuck bool
+		if g.do(ctx, func() { stuck = g.stuckFor(time.Now()) }) != nil {
+			return
+		}
+		if stuck {
+			stop(errStuckMeanwhile)
+			return
 		}
 	}
 }

@@ -134,7 +134,22 @@ func (n *Node) invite(ctx context.Context, groupID, publicID string, ttl time.Du
 	before := v.invites[invitee.Sign].Index
 	committed := func(v *view) bool { inv, ok := v.invites[invitee.Sign]; return ok && inv.Index > before }
 	entry := &state.InviteBody{Invitee: invitee.Bytes(), Expires: time.Now().Add(ttl).UnixNano()}
-	if err := n.commitUntil(ctx, g, "invite", "does the group have a host?", committed, g.proposeEntryFn(typ, entry)); err != nil {
+	// A group that stops committing while this waits (its majority went
+	// offline meanwhile) queues the invite then, rather than fail after
+	// membershipTimeout (queueWhenStuck). A frame proposed before may
+	// still commit: then two invite entries for the invitee commit, the
+	// later replacing the earlier, and the queue answers the later's code.
+	wctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	if typ == crypto.TypeInvite {
+		go g.queueWhenStuck(wctx, stop)
+	}
+	if err := n.commitUntil(wctx, g, "invite", "does the group have a host?", committed, g.proposeEntryFn(typ, entry)); err != nil {
+		if errors.Is(context.Cause(wctx), errStuckMeanwhile) && ctx.Err() == nil && !committed(g.view.Load()) {
+			if code, handled, qerr := n.maybeQueueInvite(ctx, g, invitee, ttl); handled {
+				return code, qerr
+			}
+		}
 		return "", err
 	}
 	v = g.view.Load()

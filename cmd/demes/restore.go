@@ -55,7 +55,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return withHint(&fileError{"backup " + file, err}, "name the file that demes backup -o wrote")
 	}
 	defer src.Close()
-	unseal, err := backupIdentity(src, file, home, *passFile, *idPath)
+	unseal, opener, err := backupIdentity(src, file, home, *passFile, *idPath)
 	if err != nil {
 		return err
 	}
@@ -81,9 +81,15 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer os.RemoveAll(stage)
 	m, err := unpackBackup(src, file, unseal, stage)
+	if err == nil && opener != nil && m.PublicID != opener.Public().String() {
+		// Anyone who knows an identity's public id can seal a file to
+		// it; demes backup seals a backup to its own identity only.
+		err = failf("restore only a backup that demes backup made of this identity's home",
+			"%s holds identity %s, not %s, to which it is sealed", file, m.PublicID, opener.Public())
+	}
 	var sealed bool
 	if err == nil {
-		m.Groups, sealed, err = checkStaged(stage, m)
+		m.Groups, sealed, err = checkStaged(stage, m, opener, *passFile)
 	}
 	if err == nil {
 		// Its groups take part in no election until they caught up
@@ -141,46 +147,46 @@ func checkRestoreTarget(home string, force bool) error {
 
 // backupIdentity reads the backup's age header and returns what opens it:
 // the passphrase in passFile for a passphrase-sealed backup; otherwise the
-// identity in idPath (default: the home's). A file that is not an age file
-// is not a backup.
-func backupIdentity(src io.Reader, file, home, passFile, idPath string) (age.Identity, error) {
+// identity in idPath (default: the home's), which it also returns. A file
+// that is not an age file is not a backup.
+func backupIdentity(src io.Reader, file, home, passFile, idPath string) (age.Identity, *identity.Identity, error) {
 	types, err := stanzaTypes(src)
 	if err != nil {
-		return nil, failf("name the file that demes backup -o wrote", "%s is not a demes backup: %v", file, err)
+		return nil, nil, failf("name the file that demes backup -o wrote", "%s is not a demes backup: %v", file, err)
 	}
 	if len(types) == 1 && types[0] == "scrypt" {
 		if passFile == "" {
-			return nil, failf("give the backup's passphrase with --passphrase-file F", "%s is sealed with a passphrase", file)
+			return nil, nil, failf("give the backup's passphrase with --passphrase-file F", "%s is sealed with a passphrase", file)
 		}
 		pass, err := readPassphraseFile(passFile)
 		if err != nil {
-			return nil, withHint(err, "--passphrase-file must name a file that holds the backup's passphrase")
+			return nil, nil, withHint(err, "--passphrase-file must name a file that holds the backup's passphrase")
 		}
 		defer clear(pass)
 		id, err := age.NewScryptIdentity(string(pass))
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return id, nil
+		return id, nil, nil
 	}
 	for _, t := range types {
 		if t != "X25519" {
-			return nil, failf("name the file that demes backup -o wrote", "%s is an age file, but not a demes backup (sealed to %q)", file, t)
+			return nil, nil, failf("name the file that demes backup -o wrote", "%s is an age file, but not a demes backup (sealed to %q)", file, t)
 		}
 	}
 	path := idPath
 	if path == "" {
 		path = filepath.Join(home, identityFile)
 		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-			return nil, failf("give that identity's file with --identity FILE (back up with --passphrase-file to restore without it)",
+			return nil, nil, failf("give that identity's file with --identity FILE (back up with --passphrase-file to restore without it)",
 				"%s is sealed to a node's identity, and home %s has none", file, home)
 		}
 	}
 	id, err := loadIdentityAt(path, passFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return id.AgeIdentity(), nil
+	return id.AgeIdentity(), id, nil
 }
 
 // stanzaTypes reads an age file's header and returns its recipient stanza
@@ -368,9 +374,11 @@ func (w writerOnly) Write(p []byte) (int, error) {
 
 // checkStaged checks the staged files: the identity reads (or is sealed)
 // and is the manifest's, the profile reads, the store is a whole DeMeS
-// store. It returns the number of groups in the store, and whether the
-// identity is sealed with a passphrase.
-func checkStaged(stage string, m backupManifest) (groups int, sealed bool, err error) {
+// store. For a backup opened by the identity opener, a sealed identity in
+// it must open with passFile, as opener did, and be opener. It returns the
+// number of groups in the store, and whether the identity is sealed with a
+// passphrase.
+func checkStaged(stage string, m backupManifest, opener *identity.Identity, passFile string) (groups int, sealed bool, err error) {
 	bad := func(err error) error {
 		return withHint(err, "the backup is not usable; use another one")
 	}
@@ -379,6 +387,18 @@ func checkStaged(stage string, m backupManifest) (groups int, sealed bool, err e
 	case errors.Is(err, keys.ErrPassphraseNeeded):
 		// Sealed with its own passphrase, which serve will ask for.
 		sealed = true
+		if opener == nil {
+			break
+		}
+		// Else anything that looks sealed would pass for the identity
+		// the backup is sealed to.
+		id, err := loadIdentityAt(filepath.Join(stage, identityFile), passFile)
+		if err != nil {
+			return 0, false, bad(fmt.Errorf("the backup's identity does not open with the passphrase of %s: %w", opener.Public(), err))
+		}
+		if id.Public() != opener.Public() {
+			return 0, false, bad(fmt.Errorf("the backup's identity is %s, not %s, to which it is sealed", id.Public(), opener.Public()))
+		}
 	case err != nil:
 		return 0, false, bad(fmt.Errorf("the backup's identity: %w", err))
 	case id.Public().String() != m.PublicID:

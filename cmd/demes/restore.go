@@ -62,6 +62,10 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if _, err := src.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
+	info, err := src.Stat()
+	if err != nil {
+		return err
+	}
 
 	// Stage inside the home (created if need be), so that the renames
 	// that put the files in place stay on one file system.
@@ -80,7 +84,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("restore: %w", err)
 	}
 	defer os.RemoveAll(stage)
-	m, err := unpackBackup(src, file, unseal, stage)
+	m, err := unpackBackup(src, file, unseal, stage, info.Size())
 	if err == nil && opener != nil && m.PublicID != opener.Public().String() {
 		// Anyone who knows an identity's public id can seal a file to
 		// it; demes backup seals a backup to its own identity only.
@@ -250,10 +254,11 @@ var backupFiles = map[string]struct {
 	storeFile:    {0, true},
 }
 
-// unpackBackup decrypts src and writes its files into stage (mode 0600),
-// after the manifest, which must come first. It reads the age file to its
-// end, so that a cut or altered file is an error here, not a quiet loss.
-func unpackBackup(src io.Reader, file string, id age.Identity, stage string) (backupManifest, error) {
+// unpackBackup decrypts src, of size bytes, and writes its files into stage
+// (mode 0600), after the manifest, which must come first. It reads the age
+// file to its end, so that a cut or altered file is an error here, not a
+// quiet loss.
+func unpackBackup(src io.Reader, file string, id age.Identity, stage string, size int64) (backupManifest, error) {
 	var m backupManifest
 	bad := func(err error) error {
 		return failf("the file is damaged or cut short: use another copy of the backup", "%s is not a whole demes backup: %v", file, err)
@@ -290,6 +295,11 @@ func unpackBackup(src io.Reader, file string, id age.Identity, stage string) (ba
 		spec, ok := backupFiles[hdr.Name]
 		if !ok || hdr.Typeflag != tar.TypeReg || seen[hdr.Name] || hdr.Size < 0 || (spec.max > 0 && hdr.Size > spec.max) {
 			return m, bad(fmt.Errorf("unexpected entry %q", hdr.Name))
+		}
+		if hdr.Size > size {
+			// A sparse entry, which archive/tar fills with zeros: a
+			// backup of a few bytes would fill the disk.
+			return m, bad(fmt.Errorf("entry %q of %d bytes in a file of %d bytes", hdr.Name, hdr.Size, size))
 		}
 		seen[hdr.Name] = true
 		if err := writeStaged(filepath.Join(stage, hdr.Name), tr); err != nil {

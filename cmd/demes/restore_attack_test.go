@@ -1,10 +1,15 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"filippo.io/age"
 
 	"github.com/demes/demes/identity"
 	"github.com/demes/demes/keys"
@@ -56,6 +61,103 @@ func TestRestoreRefusesAnotherIdentitySealedToTheHomes(t *testing.T) {
 	r = runDemes(t, nil, "restore", file, "--home", filepath.Join(t.TempDir(), "new"), "--identity", idFile)
 	wantExit(t, r, 1)
 	wantStderr(t, r, "holds identity "+attacker.id.Public().String())
+}
+
+// gnuSparseStore returns a tar entry for the store that Go's archive/tar
+// reads as size bytes (GNU sparse format 0.1 in a PAX header: size-1 bytes
+// of hole, then one byte) while it takes a few hundred bytes in the
+// archive. Go's tar writer writes no sparse file, so the PAX header is
+// written as a global one and its type flag patched.
+func gnuSparseStore(t *testing.T, size int64) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeXGlobalHeader, Name: "pax", PAXRecords: map[string]string{
+		"GNU.sparse.major": "0", "GNU.sparse.minor": "1", "GNU.sparse.name": storeFile,
+		"GNU.sparse.realsize": fmt.Sprint(size), "GNU.sparse.numblocks": "1",
+		"GNU.sparse.map": fmt.Sprintf("%d,1", size-1),
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	if b[156] != tar.TypeXGlobalHeader {
+		t.Fatalf("unexpected tar header: type %q", b[156])
+	}
+	b[156] = tar.TypeXHeader
+	copy(b[148:156], "        ")
+	sum := 0
+	for _, c := range b[:512] {
+		sum += int(c)
+	}
+	copy(b[148:156], fmt.Sprintf("%06o\x00 ", sum))
+	if err := tw.WriteHeader(&tar.Header{Name: "sparse", Mode: 0o600, Size: 1, Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write([]byte{1})
+	if err := tw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// A backup of a few kilobytes cannot make restore write more than it holds:
+// a sparse tar entry, which archive/tar expands with zeros, is a disk-fill
+// bomb (here 64 MiB; as easily terabytes) written into the home before the
+// store's check refuses it.
+func TestRestoreRefusesAnEntryLargerThanTheBackup(t *testing.T) {
+	t.Parallel()
+	p := makeBackupParts(t)
+	to, err := p.id.Public().Recipient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tarBuf bytes.Buffer
+	tw := tar.NewWriter(&tarBuf)
+	mb, _ := json.Marshal(p.manifest)
+	for _, e := range [][2]string{{manifestName, string(mb)}, {identityFile, string(p.idFile)}} {
+		tw.WriteHeader(&tar.Header{Name: e[0], Mode: 0o600, Size: int64(len(e[1])), Typeflag: tar.TypeReg})
+		tw.Write([]byte(e[1]))
+	}
+	tw.Flush()
+	tarBuf.Write(gnuSparseStore(t, 64<<20))
+	tarBuf.Write(make([]byte, 1024)) // the end of the archive
+	// archive/tar reads the entry as 64 MiB.
+	tr := tar.NewReader(bytes.NewReader(tarBuf.Bytes()))
+	var last *tar.Header
+	for {
+		hdr, err := tr.Next()
+		if err != nil {
+			break
+		}
+		last = hdr
+	}
+	if last == nil || last.Name != storeFile || last.Size != 64<<20 {
+		t.Fatalf("the crafted entry does not read as a 64 MiB store: %+v", last)
+	}
+	var out bytes.Buffer
+	aw, err := age.Encrypt(&out, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw.Write(tarBuf.Bytes())
+	aw.Close()
+	if out.Len() > 8<<10 {
+		t.Fatalf("the crafted backup has %d bytes", out.Len())
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.backup")
+	os.WriteFile(file, out.Bytes(), 0o600)
+	home := filepath.Join(dir, "home")
+	os.Mkdir(home, 0o700)
+	if err := keys.Save(filepath.Join(home, identityFile), p.id, keys.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := runDemes(t, nil, "restore", file, "--home", home, "--force")
+	wantExit(t, r, 1)
+	wantStderr(t, r, `is not a whole demes backup: entry "store.db" of 67108864 bytes in a file of`)
 }
 
 // A sealed identity cannot be read without its passphrase, so a backup

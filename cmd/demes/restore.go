@@ -110,7 +110,7 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	fmt.Fprintf(stderr, "demes: restored %s from %s (made %s by demes %s): identity %s, %s\n",
-		home, file, m.CreatedAt.Format(time.RFC3339), m.Version, m.PublicID, plural(m.Groups, "group"))
+		home, file, m.CreatedAt.Format(time.RFC3339), oneLine(m.Version), m.PublicID, plural(m.Groups, "group"))
 	if replaced != "" {
 		fmt.Fprintf(stderr, "demes: the files it replaced are in %s\n", replaced)
 		warnReplacedKeys(stderr, replaced, "you have checked that the restored node works")

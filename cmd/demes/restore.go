@@ -100,6 +100,12 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		// (node/restored.go).
 		err = store.MarkRestored(filepath.Join(stage, storeFile))
 	}
+	if err == nil && store.InUse(filepath.Join(home, storeFile)) {
+		// A serve started while the backup was read and checked (a
+		// large store takes a while): it keeps the old store open,
+		// and the files must not move under it.
+		err = failf("stop it first, then run the restore again", "a process opened the store of %s while the backup was being checked (a demes serve?)", home)
+	}
 	if err != nil {
 		os.RemoveAll(stage)
 		undo()

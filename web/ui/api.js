@@ -107,8 +107,9 @@ async function post(path, body) {
 // openSession opens a session with token: the session id, or null when
 // what answers does not know the token (the node has another token now,
 // or it is not the node). A refused answer after the node's right proof
-// is a lost challenge, not a wrong token: it asks again. It sends nothing derived from the token before
-// the other side proved that it knows the token.
+// is a lost challenge, not a wrong token: it asks again. It sends nothing
+// derived from the token before the other side proved that it knows the
+// token.
 export async function openSession(token) {
   if (!window.crypto || !crypto.subtle) {
     throw new APIError('this browser does not let the page check its node at this address', 0,

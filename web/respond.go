@@ -65,6 +65,9 @@ func (h *handler) backendError(w http.ResponseWriter, r *http.Request, action st
 	if status == http.StatusBadRequest || status == http.StatusNotFound {
 		// The node's own "ACTION: " prefix repeats what "failed to"
 		// says already ("failed to invite: invite: ...").
+		// A prefix of more words ("add keeper: ") is dropped when it
+		// is the action itself ("failed to add keeper: add keeper: ...").
+		detail = strings.TrimPrefix(detail, action+": ")
 		detail = dropAction(strings.TrimSuffix(detail, ": "+api.ErrUnknownMessage.Error()))
 		// "message X carries no file: not found": the words say it, the
 		// sentinel only told the status. A bare `group "x": not found`

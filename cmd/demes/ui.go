@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/demes/demes/api"
 )
@@ -89,12 +90,36 @@ func openBrowser(addr string, stderr io.Writer) error {
 	if runtime.GOOS != "windows" {
 		arg = (&url.URL{Scheme: "file", Path: filepath.ToSlash(page)}).String()
 	}
-	if err := exec.Command(path, arg).Start(); err != nil {
+	cmd := exec.Command(path, arg)
+	if err := cmd.Start(); err != nil {
 		return withHint(fmt.Errorf("cannot open a browser: %v", err), "open the address above in a browser yourself")
+	}
+	// An opener that finds no browser (xdg-open on a machine without a
+	// desktop: exit 3) fails at once; one that opened it returns soon too,
+	// or keeps running with the browser it started (xdg-open's fallback
+	// runs $BROWSER in the foreground), which is left to run. Without this
+	// wait, a failed opener read as "the browser opens". Explorer exits 1
+	// when it opened the page, so its status says nothing.
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if err != nil && runtime.GOOS != "windows" && errors.As(err, &exit) {
+			why := ""
+			if opener == "xdg-open" && exit.ExitCode() == 3 {
+				why = ": it found no browser to open the page with"
+			}
+			return withHint(fmt.Errorf("cannot open a browser: %s failed (exit status %d)%s", opener, exit.ExitCode(), why), "open the address above in a browser yourself")
+		}
+	case <-time.After(openerWait):
 	}
 	fmt.Fprintf(stderr, "demes: the browser opens %s, a page only you can read that forwards to the address with its token\n", page)
 	return nil
 }
+
+// openerWait is how long openBrowser waits for the opener to fail.
+const openerWait = 3 * time.Second
 
 // openPageName is the name of the page `demes ui --open` writes. The name
 // is fixed, so that each run replaces the page of the one before instead of

@@ -172,3 +172,27 @@ func wantMode(t *testing.T, path string, mode os.FileMode) {
 		t.Fatalf("%s has mode %v, want %v", path, st.Mode(), mode)
 	}
 }
+
+// TestUIOpenSaysWhenTheOpenerFails: an xdg-open that finds no browser (a
+// machine without a desktop: exit 3) is a failure said in words, with the
+// address left to open by hand, not "the browser opens ...".
+func TestUIOpenSaysWhenTheOpenerFails(t *testing.T) {
+	t.Parallel()
+	f := newFakeAPI(t)
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	pathEnv := "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")
+	r := runDemes(t, []string{pathEnv, "HOME=" + t.TempDir()}, "ui", "--open", "--home", f.home)
+	wantExit(t, r, 1)
+	if !strings.Contains(r.stderr, "xdg-open failed (exit status 3): it found no browser") || !strings.Contains(r.stderr, "open the address above in a browser yourself") {
+		t.Fatalf("stderr does not say that the opener failed and what to do: %q", r.stderr)
+	}
+	if strings.Contains(r.stderr, "the browser opens") {
+		t.Fatalf("stderr says the browser opens: %q", r.stderr)
+	}
+	if !strings.Contains(r.stdout, "#token="+f.token) {
+		t.Fatalf("the address is not printed for the person to open: %q", r.stdout)
+	}
+}

@@ -48,6 +48,14 @@ func runKeygen(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 	}
+	// A relay takes the home's identity for its key when there is one
+	// (relayIdentity): an identity made while it runs would change the
+	// relay's peer id, and so the address its users were given, at its
+	// next start.
+	if relayRunning(home) {
+		return failf("make the node's identity in a home of its own: demes keygen --home DIR",
+			"a demes relay is running for home %s: an identity made there would become the relay's key at its next start, and change the address its users were given", home)
+	}
 	if err := mkdirHome(home); err != nil {
 		return err
 	}

@@ -150,7 +150,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if relayRunning(home) {
 		return failf("stop the relay, or give it a home of its own: demes relay --home DIR",
-			"a demes relay is running for home %s with its identity: the node would answer for the relay's libp2p peer id", home)
+			"a demes relay is running for home %s: a home is for a node or a relay, not both at once", home)
 	}
 	// The metrics listener before the node starts, as the others: a port
 	// in use is said before the node opens its store and talks to its

@@ -38,7 +38,9 @@ func listenUI(addr string) (net.Listener, error) {
 	if err != nil {
 		if hasErrno(err, syscall.EADDRINUSE) {
 			ln.Close()
-			return nil, listenFailed("the UI listener (on "+other+" too: a browser opening localhost reaches that)", other, "--ui", err)
+			// One address, said once: "cannot listen on [::1]:PORT (a
+			// browser opening localhost:PORT may reach it)".
+			return nil, listenFailed("the UI listener", other+" (a browser opening localhost:"+port+" may reach it)", "--ui", err)
 		}
 		return ln, nil
 	}

@@ -64,7 +64,7 @@ func TestUIHoldsBothLoopbacks(t *testing.T) {
 		ln2.Close()
 		t.Fatalf("the UI started on 127.0.0.1:%s while another program holds [::1]:%s", sport, sport)
 	}
-	if !strings.Contains(err.Error(), "in use by another program") || !strings.Contains(err.Error(), "localhost") {
+	if want := "the UI listener cannot listen on [::1]:" + sport + " (a browser opening localhost:" + sport + " may reach it): the port is in use by another program"; err.Error() != want {
 		t.Errorf("the error %q does not say that [::1] is taken and why it matters", err)
 	}
 	// And 127.0.0.1:PORT is free again.

@@ -3,6 +3,7 @@ package main
 import (
 	"archive/tar"
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -119,7 +120,16 @@ func runRestore(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		home, file, m.CreatedAt.Format(time.RFC3339), oneLine(m.Version), m.PublicID, plural(m.Groups, "group"))
 	if replaced != "" {
 		fmt.Fprintf(stderr, "demes: the files it replaced are in %s\n", replaced)
-		warnReplacedKeys(stderr, replaced, "you have checked that the restored node works")
+		when := "you have checked that the restored node works"
+		if other := otherIdentity(filepath.Join(replaced, identityFile), filepath.Join(home, identityFile), m.PublicID); other != "" {
+			// The warning below says to delete the directory: with
+			// another identity in it, that would delete the only copy
+			// of that identity the person may have.
+			fmt.Fprintf(stderr, "demes: warning: the home held %s, which the restored identity replaced; %s may be the only copy of it: keep it while you may want that identity\n",
+				other, shellQuote(filepath.Join(replaced, identityFile)))
+			when = "you have checked that the restored node works, and copied that identity file elsewhere if you keep it"
+		}
+		warnReplacedKeys(stderr, replaced, when)
 	}
 	serve, note := "demes serve --home "+home, "with the same --listen or --advertise address as before"
 	if sealed {
@@ -467,6 +477,29 @@ func installStaged(stage, home string) (replaced string, err error) {
 		return replaced, fmt.Errorf("restore: %w", err)
 	}
 	return replaced, nil
+}
+
+// otherIdentity names the identity in the file at old, which restore
+// moved aside, when it is not the restored one (restored, public id
+// restoredID), in words: with its public id, or, for a sealed file unlike
+// the restored one, saying that it is sealed. "" when it is the same
+// identity, or there is none.
+func otherIdentity(old, restored, restoredID string) string {
+	id, err := keys.Load(old, nil)
+	switch {
+	case err == nil:
+		if pub := id.Public().String(); pub != restoredID {
+			return "another identity, " + pub
+		}
+		return ""
+	case errors.Is(err, keys.ErrPassphraseNeeded):
+		a, errA := os.ReadFile(old)
+		b, errB := os.ReadFile(restored)
+		if errA == nil && errB == nil && !bytes.Equal(a, b) {
+			return "a sealed identity that may be another one (its public id cannot be read without its passphrase)"
+		}
+	}
+	return ""
 }
 
 // moveAside moves those of the files names in home that exist into a new

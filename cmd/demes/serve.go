@@ -67,6 +67,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	var keepers [][32]byte
+	var kept []string // their fingerprints
 	if *keeper && len(keepFor) == 0 {
 		fmt.Fprintln(stderr, "demes: keeping the groups of anyone who adds this node (give --keep-for PUBLIC_ID to keep only the groups of the people you name)")
 	}
@@ -79,6 +80,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return usageError(fmt.Errorf("--keep-for: %w", err), publicIDHint("each admin's", "the line 'demes id' prints on its machine"))
 		}
 		keepers = append(keepers, pub.Sign)
+		kept = append(kept, pub.Fingerprint())
+	}
+	if len(kept) > 0 {
+		// Said as the default is said: the operator sees whom the
+		// keeper answers, by the fingerprints 'demes status' shows.
+		fmt.Fprintf(stderr, "demes: keeping only the groups these people add this node to: %s\n", strings.Join(kept, ", "))
 	}
 	home, err := f.Home()
 	if err != nil {

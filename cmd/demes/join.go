@@ -38,7 +38,10 @@ func runJoin(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group")
+	// A join the group cannot commit takes the node's whole give-up
+	// time (node.Config.JoinGiveUp, 90 s by default) with nothing else
+	// said: the wait is named up front.
+	fmt.Fprintln(stderr, "demes: joining; this returns once the node has caught up with the group (while most of the group is offline, it gives up after 90 s)")
 	var g api.GroupInfo
 	if _, err := c.call(ctx, http.MethodPost, api.RouteJoin, api.JoinRequest{Code: code}, &g, joinTimeout); err != nil {
 		return err

@@ -10,9 +10,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
-	"go.etcd.io/raft/v3"
 )
 
 // Keepers (issue 18; docs/PROTOCOL.md, "Keepers"). A keeper is an

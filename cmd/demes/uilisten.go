@@ -15,14 +15,38 @@ import (
 // its address, would then be that user's (web.TestBrowserLocalhostReaches
 // AnotherListener showed it). Where the machine has no such address (no
 // IPv6), nobody can listen there either, and the one listener does.
+//
+// For a port the system chooses (PORT 0) whose other side another program
+// holds, it asks for another port, a few times: that program did not mean
+// the UI's port.
 func listenUI(addr string) (net.Listener, error) {
+	_, p, _ := net.SplitHostPort(addr)
+	for try := 1; ; try++ {
+		ln, other, err := listenBothLoopbacks(addr)
+		switch {
+		case err == nil:
+			return ln, nil
+		case other == "":
+			return nil, listenFailed("the UI listener", addr, "--ui", err)
+		case p != "0" || try == 5:
+			// One address, said once: "cannot listen on [::1]:PORT (a
+			// browser opening localhost:PORT may reach it)".
+			_, op, _ := net.SplitHostPort(other)
+			return nil, listenFailed("the UI listener", other+" (a browser opening localhost:"+op+" may reach it)", "--ui", err)
+		}
+	}
+}
+
+// listenBothLoopbacks is one try of listenUI: the listener, or the error
+// and, when it is the other loopback address that is taken, that address.
+func listenBothLoopbacks(addr string) (net.Listener, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, listenFailed("the UI listener", addr, "--ui", err)
+		return nil, "", err
 	}
 	tcp, ok := ln.Addr().(*net.TCPAddr)
 	if !ok {
-		return ln, nil
+		return ln, "", nil
 	}
 	var other string
 	port := strconv.Itoa(tcp.Port)
@@ -32,19 +56,17 @@ func listenUI(addr string) (net.Listener, error) {
 	case tcp.IP.Equal(net.IPv6loopback):
 		other = net.JoinHostPort("127.0.0.1", port)
 	default:
-		return ln, nil // [::] holds both; another address is no loopback
+		return ln, "", nil // [::] holds both; another address is no loopback
 	}
 	ln2, err := net.Listen("tcp", other)
 	if err != nil {
 		if hasErrno(err, syscall.EADDRINUSE) {
 			ln.Close()
-			// One address, said once: "cannot listen on [::1]:PORT (a
-			// browser opening localhost:PORT may reach it)".
-			return nil, listenFailed("the UI listener", other+" (a browser opening localhost:"+port+" may reach it)", "--ui", err)
+			return nil, other, err
 		}
-		return ln, nil
+		return ln, "", nil
 	}
-	return newBothListener(ln, ln2), nil
+	return newBothListener(ln, ln2), "", nil
 }
 
 // bothListener accepts from two listeners; its address is the first's.

@@ -298,7 +298,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		return GroupInfo{}, fmt.Errorf("join: this invite is for %s, not for this node (%s); send the inviter this node's public id (demes id) and ask for an invite to it: %w", inv.Invitee.Fingerprint(), n.self.Fingerprint(), ErrInvalid)
 	}
 	if time.Now().After(inv.Expires) {
-		return GroupInfo{}, fmt.Errorf("join: this invite expired on %s; ask for a new one: %w", inv.Expires.Format(time.RFC1123), ErrInvalid)
+		return GroupInfo{}, fmt.Errorf("join: this invite expired on %s; ask for a new one: %w", inv.Expires.Format("2006-01-02 15:04 MST"), ErrInvalid)
 	}
 	if n.cfg.Keeper && !inv.Keeper {
 		// A keeper reads nothing: joining as a member, it would be sealed
@@ -338,7 +338,7 @@ func (n *Node) Join(ctx context.Context, code string) (GroupInfo, error) {
 		}
 		if uncommit != "" {
 			return fmt.Errorf("join: the group could not commit this node's join in time (the member at %s took the join and answered that it could not commit it): the group cannot commit now, most likely because most of its members are offline; run the same join again once more of them are online (the invite is valid until %s): %w",
-				uncommit, inv.Expires.Format(time.RFC1123), ErrUnreachable)
+				uncommit, inv.Expires.Format("2006-01-02 15:04 MST"), ErrUnreachable)
 		}
 		if !stalled {
 			return fmt.Errorf("join: no member of the group added this node within %v: %v; ask the inviter for a new invite: %w",

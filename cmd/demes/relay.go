@@ -112,11 +112,15 @@ func boundAddr(listen string, h *p2p.Host) string {
 	return addr
 }
 
-// relayIdentity returns the home's identity, or the relay key (made on the
-// first run) when the home has none.
+// relayIdentity returns the relay's key: relay.key when the home has one
+// (made on an earlier run), else the home's identity, else a new relay.key.
+// relay.key comes first, so that a keygen in a relay's home later does not
+// change the relay's peer id, and with it the address its users were given.
 func relayIdentity(home string) (*identity.Identity, error) {
-	if _, err := os.Stat(filepath.Join(home, identityFile)); err == nil {
-		return loadIdentity(home, "")
+	if _, err := os.Stat(filepath.Join(home, relayKeyFile)); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(home, identityFile)); err == nil {
+			return loadIdentity(home, "")
+		}
 	}
 	path := filepath.Join(home, relayKeyFile)
 	b, err := os.ReadFile(path)

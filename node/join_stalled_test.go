@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/demes/demes/node"
+	"github.com/demes/demes/node/nodetest"
 	"github.com/demes/demes/node/simnet"
 )
 
@@ -18,9 +19,39 @@ import (
 func TestJoinWhileGroupCannotCommit(t *testing.T) {
 	t.Parallel()
 	const giveUp = 3 * time.Second
-	c := newClusterWith(t, 3, 373, simnet.LinkConfig{Latency: time.Millisecond}, func(c *cluster) {
-		c.Member(2).Tweak = func(cfg *node.Config) { cfg.JoinGiveUp = giveUp }
-	})
+	c, code := stalledJoinCluster(t, nodetest.Options{Seed: 373, Link: simnet.LinkConfig{Latency: time.Millisecond}}, giveUp)
+	ctx := ctxT(t, 60*time.Second)
+	start := time.Now()
+	_, err := c.Node(2).Join(ctx, code)
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("join while the group cannot commit: %v (context: %v), want a reason before the context ends", err, ctx.Err())
+	}
+	if took := time.Since(start); took > giveUp+25*time.Second {
+		t.Errorf("the join gave up after %v, with JoinGiveUp %v", took, giveUp)
+	}
+	if !errors.Is(err, node.ErrUnreachable) || !strings.Contains(err.Error(), "the group cannot commit now") {
+		t.Errorf("join error %q: want ErrUnreachable saying the group cannot commit now", err)
+	}
+}
+
+// stalledJoinCluster is a group of two (nodes 0 and 1) that invited node 2
+// and cannot commit: node 0, the inviter, has crashed. It returns the
+// invite code. Node 1 answers node 2's join and waits for a commit that
+// does not come; node 2 gives up a join after giveUp (Config.JoinGiveUp).
+func stalledJoinCluster(t *testing.T, o nodetest.Options, giveUp time.Duration) (*nodetest.Cluster, string) {
+	t.Helper()
+	o.Size, o.Dir = 3, t.TempDir()
+	o.Config = node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}
+	c, err := nodetest.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	t.Cleanup(func() { logAlerts(t, c) })
+	c.Member(2).Tweak = func(cfg *node.Config) { cfg.JoinGiveUp = giveUp }
+	if err := c.StartAll(); err != nil {
+		t.Fatal(err)
+	}
 	ctx := ctxT(t, 60*time.Second)
 	gi, err := c.Node(0).CreateGroup(ctx, "g")
 	if err != nil {
@@ -49,15 +80,5 @@ func TestJoinWhileGroupCannotCommit(t *testing.T) {
 		return len(invs) == 1
 	})
 	c.Crash(0)
-	start := time.Now()
-	_, err = c.Node(2).Join(ctx, code)
-	if err == nil || ctx.Err() != nil {
-		t.Fatalf("join while the group cannot commit: %v (context: %v), want a reason before the context ends", err, ctx.Err())
-	}
-	if took := time.Since(start); took > giveUp+25*time.Second {
-		t.Errorf("the join gave up after %v, with JoinGiveUp %v", took, giveUp)
-	}
-	if !errors.Is(err, node.ErrUnreachable) || !strings.Contains(err.Error(), "the group cannot commit now") {
-		t.Errorf("join error %q: want ErrUnreachable saying the group cannot commit now", err)
-	}
+	return c, code
 }

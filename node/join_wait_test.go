@@ -61,52 +61,6 @@ func (tp *joinTap) state() (inFlight int, answered []int, gone int) {
 	return tp.inFlight, append([]int(nil), tp.answered...), tp.gone
 }
 
-// stalledJoinCluster is a group of two (nodes 0 and 1) that invited node 2
-// and cannot commit: node 0, the inviter, has crashed. It returns the
-// invite code. Node 1 answers node 2's join and waits for a commit that
-// does not come.
-func stalledJoinCluster(t *testing.T, o nodetest.Options) (*nodetest.Cluster, string) {
-	t.Helper()
-	o.Size, o.Dir = 3, t.TempDir()
-	o.Config = node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}
-	c, err := nodetest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	c.Member(2).Tweak = func(cfg *node.Config) { cfg.JoinGiveUp = 20 * time.Second }
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxT(t, 60*time.Second)
-	gi, err := c.Node(0).CreateGroup(ctx, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = gi.GroupID
-	code, err := c.Node(0).Invite(ctx, gi.GroupID, c.Member(1).ID.Public().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Node(1).Join(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	c.Eventually(t, 30*time.Second, "two voters on nodes 0 and 1", func() bool { return c.Voters(0) == 2 && c.Voters(1) == 2 })
-	code, err = c.Node(0).Invite(ctx, gi.GroupID, c.Member(2).ID.Public().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if inv, err := node.ParseInvite(code); err != nil || len(inv.URLs) < 2 {
-		t.Fatalf("the invite names %v (%v), want both members", inv, err)
-	}
-	c.Eventually(t, 30*time.Second, "node 1 holds the invite", func() bool {
-		invs, _ := c.Node(1).Invites(gi.GroupID)
-		return len(invs) == 1
-	})
-	c.Crash(0)
-	return c, code
-}
-
 // TestJoinGetsTheMembersAnswer: a member that takes a join waits (15 s) for
 // it to commit, and answers that it could not when the group cannot commit.
 // Over HTTP every request used to be cut after 10 s, so the joiner never
@@ -128,7 +82,7 @@ func TestJoinGetsTheMembersAnswer(t *testing.T) {
 					return h
 				}
 			}
-			c, code := stalledJoinCluster(t, o)
+			c, code := stalledJoinCluster(t, o, 20*time.Second)
 			ctx := ctxT(t, 60*time.Second)
 			_, err := c.Node(2).Join(ctx, code)
 			if err == nil || ctx.Err() != nil {
@@ -159,7 +113,7 @@ func TestJoinerGoneStopsTheMember(t *testing.T) {
 				return tap.wrap(h)
 			}
 			return h
-		}})
+		}}, 20*time.Second)
 	ctx, cancel := context.WithCancel(ctxT(t, 60*time.Second))
 	done := make(chan error, 1)
 	go func() {

@@ -89,6 +89,36 @@ func (c *cluster) form() string {
 	return c.GroupID
 }
 
+// formOf creates a group named name on node 0, has nodes 1 to k-1 join
+// it one after the other (the others stay out: newcomers the test invites
+// later), and waits until each of the k sees k voters.
+func (c *cluster) formOf(name string, k int) {
+	c.t.Helper()
+	ctx := ctxT(c.t, 2*time.Minute)
+	g, err := c.Node(0).CreateGroup(ctx, name)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.GroupID = g.GroupID
+	for i := 1; i < k; i++ {
+		code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(i).ID.Public().String())
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if _, err := c.Node(i).Join(ctx, code); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	c.Eventually(c.t, 30*time.Second, fmt.Sprintf("%d voters on the %d members", k, k), func() bool {
+		for i := range k {
+			if c.Voters(i) != k {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func (c *cluster) committed(i int) []node.Message {
 	c.t.Helper()
 	ms, err := c.Committed(i)

@@ -17,21 +17,7 @@ func TestInviteQueuedWhenTheGroupStopsMeanwhile(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 4, 397, simnet.LinkConfig{Latency: time.Millisecond})
 	ctx := ctxT(t, 2*time.Minute)
-	g, err := c.Node(0).CreateGroup(ctx, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	for i := 1; i <= 2; i++ {
-		code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(i).ID.Public().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Node(i).Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Eventually(t, 30*time.Second, "3 voters", func() bool { return c.Voters(0) == 3 && c.Voters(1) == 3 && c.Voters(2) == 3 })
+	c.formOf("g", 3)
 	h := -1
 	c.Eventually(t, 30*time.Second, "a host", func() bool { h = c.Host(); return h >= 0 })
 	// The host invites right after the two others stopped: it still hosts
@@ -42,7 +28,7 @@ func TestInviteQueuedWhenTheGroupStopsMeanwhile(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	_, err = c.Node(h).Invite(ctxT(t, 25*time.Second), c.GroupID, c.Member(3).ID.Public().String())
+	_, err := c.Node(h).Invite(ctxT(t, 25*time.Second), c.GroupID, c.Member(3).ID.Public().String())
 	if !errors.Is(err, node.ErrQueued) {
 		t.Fatalf("invite as the majority went offline: %v after %v, want it queued", err, time.Since(start).Round(time.Millisecond))
 	}

@@ -22,32 +22,11 @@ func TestInviteQueuedWhileMajorityAsleep(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 6, 183, simnet.LinkConfig{Latency: time.Millisecond})
 	ctx := ctxT(t, 3*time.Minute)
-	g, err := c.Node(0).CreateGroup(ctx, "late")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	for i := 1; i <= 4; i++ {
-		code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(i).ID.Public().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Node(i).Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Eventually(t, 30*time.Second, "5 voters on the 5 members", func() bool {
-		for i := range 5 {
-			if c.Voters(i) != 5 {
-				return false
-			}
-		}
-		return true
-	})
+	c.formOf("late", 5)
 	c.stopMajority(0)
 	newcomer := c.Member(5).ID.Public().String()
 	invite := func() (string, error) { return c.Node(0).Invite(ctxT(t, 60*time.Second), c.GroupID, newcomer) }
-	_, err = invite()
+	_, err := invite()
 	if !errors.Is(err, node.ErrQueued) {
 		t.Fatalf("invite with 3 of 5 voters stopped: %v, want it queued", err)
 	}

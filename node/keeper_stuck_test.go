@@ -17,32 +17,10 @@ import (
 func TestKeeperAddWhileMajorityAsleep(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 6, 191, simnet.LinkConfig{Latency: time.Millisecond})
-	ctx := ctxT(t, 3*time.Minute)
-	g, err := c.Node(0).CreateGroup(ctx, "kept")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = g.GroupID
-	for i := 1; i <= 4; i++ {
-		code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(i).ID.Public().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.Node(i).Join(ctx, code); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.Eventually(t, 30*time.Second, "5 voters on the 5 members", func() bool {
-		for i := range 5 {
-			if c.Voters(i) != 5 {
-				return false
-			}
-		}
-		return true
-	})
+	c.formOf("kept", 5)
 	c.stopMajority(0)
 	start := time.Now()
-	_, _, err = c.Node(0).AddKeeper(ctxT(t, 60*time.Second), c.GroupID, c.Member(5).ID.Public().String(), "")
+	_, _, err := c.Node(0).AddKeeper(ctxT(t, 60*time.Second), c.GroupID, c.Member(5).ID.Public().String(), "")
 	if !errors.Is(err, node.ErrUnreachable) || !strings.Contains(err.Error(), "the group cannot commit now (3 of 5 voters offline), and nothing was committed; run the same 'demes keeper add' again") {
 		t.Fatalf("keeper add with 3 of 5 voters stopped: %v, want that the group cannot commit", err)
 	}

@@ -30,10 +30,16 @@ func newCluster(t testing.TB, size int, seed int64, link simnet.LinkConfig) *clu
 // newClusterWith is newCluster with a hook to adjust each node's config and
 // the network before the nodes start.
 func newClusterWith(t testing.TB, size int, seed int64, link simnet.LinkConfig, tune func(*cluster)) *cluster {
-	nc, err := nodetest.New(nodetest.Options{
-		Size: size, Seed: seed, Link: link, Dir: t.TempDir(),
-		Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond},
-	})
+	return newClusterOf(t, nodetest.Options{Size: size, Seed: seed, Link: link}, tune)
+}
+
+// newClusterOf is newClusterWith for any options (real HTTP, wrapped peer
+// handlers): it fills in o's Dir and Config (the test's logger, a retry
+// every 200 ms).
+func newClusterOf(t testing.TB, o nodetest.Options, tune func(*cluster)) *cluster {
+	o.Dir = t.TempDir()
+	o.Config = node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}
+	nc, err := nodetest.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

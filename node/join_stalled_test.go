@@ -40,33 +40,13 @@ func TestJoinWhileGroupCannotCommit(t *testing.T) {
 // does not come; node 2 gives up a join after giveUp (Config.JoinGiveUp).
 func stalledJoinCluster(t *testing.T, o nodetest.Options, giveUp time.Duration) (*nodetest.Cluster, string) {
 	t.Helper()
-	o.Size, o.Dir = 3, t.TempDir()
-	o.Config = node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}
-	c, err := nodetest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	t.Cleanup(func() { logAlerts(t, c) })
-	c.Member(2).Tweak = func(cfg *node.Config) { cfg.JoinGiveUp = giveUp }
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
+	o.Size = 3
+	c := newClusterOf(t, o, func(c *cluster) {
+		c.Member(2).Tweak = func(cfg *node.Config) { cfg.JoinGiveUp = giveUp }
+	})
+	c.formOf("g", 2)
 	ctx := ctxT(t, 60*time.Second)
-	gi, err := c.Node(0).CreateGroup(ctx, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = gi.GroupID
-	code, err := c.Node(0).Invite(ctx, gi.GroupID, c.Member(1).ID.Public().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Node(1).Join(ctx, code); err != nil {
-		t.Fatal(err)
-	}
-	c.Eventually(t, 30*time.Second, "two voters on nodes 0 and 1", func() bool { return c.Voters(0) == 2 && c.Voters(1) == 2 })
-	code, err = c.Node(0).Invite(ctx, gi.GroupID, c.Member(2).ID.Public().String())
+	code, err := c.Node(0).Invite(ctx, c.GroupID, c.Member(2).ID.Public().String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,9 +56,9 @@ func stalledJoinCluster(t *testing.T, o nodetest.Options, giveUp time.Duration) 
 		t.Fatalf("the invite names %v (%v), want both members", inv, err)
 	}
 	c.Eventually(t, 30*time.Second, "node 1 holds the invite", func() bool {
-		invs, _ := c.Node(1).Invites(gi.GroupID)
+		invs, _ := c.Node(1).Invites(c.GroupID)
 		return len(invs) == 1
 	})
 	c.Crash(0)
-	return c, code
+	return c.Cluster, code
 }

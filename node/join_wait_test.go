@@ -152,16 +152,9 @@ func TestJoinRefusesOversizedSelf(t *testing.T) {
 	} {
 		t.Run(tc.name+"/"+tc.transport, func(t *testing.T) {
 			t.Parallel()
-			c, err := nodetest.New(nodetest.Options{Size: 2, Seed: 389, HTTP: tc.transport == "http", Dir: t.TempDir(),
-				Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			c.Member(1).Tweak = tc.tweak
-			if err := c.StartAll(); err != nil {
-				t.Fatal(err)
-			}
+			c := newClusterOf(t, nodetest.Options{Size: 2, Seed: 389, HTTP: tc.transport == "http"}, func(c *cluster) {
+				c.Member(1).Tweak = tc.tweak
+			})
 			ctx := ctxT(t, 60*time.Second)
 			gi, err := c.Node(0).CreateGroup(ctx, "g")
 			if err != nil {
@@ -199,8 +192,7 @@ func TestJoinRefusesOversizedSelf(t *testing.T) {
 func TestMemberCannotRefuseAJoinForTheOthers(t *testing.T) {
 	t.Parallel()
 	const evil = 1
-	o := nodetest.Options{Size: 4, Seed: 397, HTTP: true, Dir: t.TempDir(),
-		Config: node.Config{Logger: testLogger(t), RetryInterval: 200 * time.Millisecond},
+	o := nodetest.Options{Size: 4, Seed: 397, HTTP: true,
 		Handler: func(i int, h http.Handler) http.Handler {
 			if i != evil {
 				return h
@@ -219,31 +211,10 @@ func TestMemberCannotRefuseAJoinForTheOthers(t *testing.T) {
 				h.ServeHTTP(w, r)
 			})
 		}}
-	c, err := nodetest.New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	if err := c.StartAll(); err != nil {
-		t.Fatal(err)
-	}
+	c := newClusterOf(t, o, nil)
 	ctx := ctxT(t, 120*time.Second)
-	gi, err := c.Node(0).CreateGroup(ctx, "g")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.GroupID = gi.GroupID
-	for i := 1; i <= 2; i++ {
-		code, err := c.Node(0).Invite(ctx, gi.GroupID, c.Member(i).ID.Public().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Node 0 answers these joins: the evil member is not asked.
-		if _, err := c.Node(i).Join(ctx, code); err != nil {
-			t.Fatalf("node %d joins: %v", i, err)
-		}
-	}
-	c.Eventually(t, 30*time.Second, "three voters", func() bool { return c.Voters(0) == 3 })
+	// Node 0 answers these joins: the evil member is not asked.
+	c.formOf("g", 3)
 	// An invite for node 3 that names the evil member before the honest
 	// one (the order of the members after the inviter is the map's).
 	evilURL, honestURL := c.Member(evil).URL, c.Member(2).URL
@@ -252,7 +223,8 @@ func TestMemberCannotRefuseAJoinForTheOthers(t *testing.T) {
 		if try == 20 {
 			t.Fatal("no invite named the evil member before the honest one in 20 tries")
 		}
-		if code, err = c.Node(0).Invite(ctx, gi.GroupID, c.Member(3).ID.Public().String()); err != nil {
+		var err error
+		if code, err = c.Node(0).Invite(ctx, c.GroupID, c.Member(3).ID.Public().String()); err != nil {
 			t.Fatal(err)
 		}
 		inv, err := node.ParseInvite(code)
@@ -269,7 +241,7 @@ func TestMemberCannotRefuseAJoinForTheOthers(t *testing.T) {
 	}
 	c.Eventually(t, 30*time.Second, "the members hold the invite", func() bool {
 		for i := 1; i <= 2; i++ {
-			if invs, _ := c.Node(i).Invites(gi.GroupID); len(invs) != 1 {
+			if invs, _ := c.Node(i).Invites(c.GroupID); len(invs) != 1 {
 				return false
 			}
 		}

@@ -566,11 +566,18 @@ func (u *testUI) PageURL() string { return u.URL + "/#token=" + u.Token }
 // startUI serves a handler for b (and c, if not nil) until the test ends.
 func startUI(t testing.TB, b Backend, c Control) *testUI {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
 	token, err := NewToken()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startUIWithToken(t, b, c, token)
+}
+
+// startUIWithToken is startUI with the token given: a serve of a home whose
+// token another serve had (the token is in the home's files).
+func startUIWithToken(t testing.TB, b Backend, c Control, token string) *testUI {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
 	logs := &testutil.LockedBuffer{}
 	cfg := Config{Backend: b, Token: token, Addr: srv.Listener.Addr().String(), Logger: zerolog.New(logs)}
 	if c != nil {

@@ -89,10 +89,7 @@ func TestBrowserReloadWhileSquatted(t *testing.T) {
 		"open sessions with it, and a service worker it registers outlives the tab")
 	w, _ := newFriends(t)
 	p, addr, token := pageOfAStoppedNode(t, w.node("alice"))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
-	}
+	ln := takePort(t, addr)
 	var (
 		mu   sync.Mutex
 		got  []string
@@ -153,11 +150,8 @@ func TestBrowserSquatterRelaysTheChallenge(t *testing.T) {
 	p, addr, token := pageOfAStoppedNode(t, w.node("alice"))
 
 	// The node again, elsewhere, with the same token.
-	again := startUIWithToken(t, w.node("alice"), token)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
-	}
+	again := startUIWithToken(t, w.node("alice"), nil, token)
+	ln := takePort(t, addr)
 	var (
 		mu      sync.Mutex
 		session string
@@ -197,24 +191,6 @@ func TestBrowserSquatterRelaysTheChallenge(t *testing.T) {
 	}
 }
 
-// startUIWithToken serves a handler for b with token until the test ends:
-// a serve of the same home (the token is in its files).
-func startUIWithToken(t *testing.T, b Backend, token string) *testUI {
-	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	addr := srv.Listener.Addr().String()
-	h := newHandler(Config{Backend: b, Token: token, Addr: addr, Logger: zerolog.Nop()})
-	base, cancel := context.WithCancel(context.Background())
-	srv.Config.Handler = h
-	srv.Config.BaseContext = func(net.Listener) context.Context { return base }
-	srv.Start()
-	t.Cleanup(func() {
-		cancel()
-		srv.Close()
-	})
-	return &testUI{URL: srv.URL, Addr: addr, Token: token, h: h}
-}
-
 // TestBrowserHungChallengeDoesNotFreezeThePage: while the node is down,
 // another user listens on its port and never answers the page's
 // challenge: it keeps the connection open, and lets go of the port for
@@ -226,10 +202,7 @@ func TestBrowserHungChallengeDoesNotFreezeThePage(t *testing.T) {
 	r := startRestartableUI(t, w.node("alice"))
 	p := openUI(t, r.testUI)
 	r.stop()
-	ln, err := net.Listen("tcp", r.Addr)
-	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
-	}
+	ln := takePort(t, r.Addr)
 	done := make(chan struct{})
 	var hung atomic.Bool
 	squat := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
@@ -271,10 +244,7 @@ func TestBrowserSquatterOutlivesTheNodesReturn(t *testing.T) {
 	r := startRestartableUI(t, w.node("alice"))
 	p := openUI(t, r.testUI)
 	r.stop()
-	ln, err := net.Listen("tcp", r.Addr)
-	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
-	}
+	ln := takePort(t, r.Addr)
 	const fake = `<!doctype html><title>squatter</title><p>DeMeS</p>`
 	squat := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		switch req.URL.Path {

@@ -33,10 +33,7 @@ func TestBrowserTokenNotToASquatter(t *testing.T) {
 	w, _ := newFriends(t)
 	// The node goes; another program takes its port.
 	p, addr, token := pageOfAStoppedNode(t, w.node("alice"))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
-	}
+	ln := takePort(t, addr)
 	var (
 		mu        sync.Mutex
 		asked     int
@@ -106,4 +103,16 @@ func pageOfAStoppedNode(t *testing.T, b Backend) (*webtest.Page, string, string)
 	cancel()
 	srv.Close()
 	return p, addr, token
+}
+
+// takePort listens on addr, the port of a UI that stopped, as another
+// program of the machine would; the test is skipped when something else
+// took the port meanwhile.
+func takePort(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	return ln
 }

@@ -157,23 +157,39 @@ func (q *inviteQueue) dropLocked(k [32]byte) {
 	}
 }
 
-// maybeQueueInvite asks the queue for [Node.InviteFor]'s answer. While the
-// group knows no host, it asks again every stuckCheck for a while: a node
-// that has just started has not heard from the voters yet, and a group
-// choosing a host commits soon; one that stays without a host and with a
-// majority of its voters offline queues the invite.
+// maybeQueueInvite asks the queue for [Node.InviteFor]'s answer, while the
+// group knows no host for a while (whileHostless): a group that stays
+// without a host and with a majority of its voters offline queues the
+// invite.
 func (n *Node) maybeQueueInvite(ctx context.Context, g *group, invitee identity.PublicID, ttl time.Duration) (code string, handled bool, err error) {
+	if werr := n.whileHostless(ctx, g, func() bool {
+		code, handled, err = g.queueInvite(invitee, ttl)
+		return handled
+	}); werr != nil {
+		return "", true, fmt.Errorf("invite: %w", werr)
+	}
+	return code, handled, err
+}
+
+// whileHostless runs try on the group's goroutine, and again every
+// stuckCheck while the group knows no host, for a while: a node that has
+// just started has not heard from the voters yet, and a group choosing a
+// host commits soon. It returns once try reports done, the group knows a
+// host, or the while is over, or with the error of a stopped group or
+// ended ctx.
+func (n *Node) whileHostless(ctx context.Context, g *group, try func() (done bool)) error {
 	deadline := time.Now().Add(stallAfter + 3*n.cfg.PingInterval)
 	for {
-		if derr := g.do(ctx, func() { code, handled, err = g.queueInvite(invitee, ttl) }); derr != nil {
-			return "", true, fmt.Errorf("invite: %w", derr)
+		var done bool
+		if err := g.do(ctx, func() { done = try() }); err != nil {
+			return err
 		}
-		if handled || g.view.Load().leader != raft.None || time.Now().After(deadline) {
-			return code, handled, err
+		if done || g.view.Load().leader != raft.None || time.Now().After(deadline) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return "", true, fmt.Errorf("invite: %w", ctx.Err())
+			return ctx.Err()
 		case <-time.After(stuckCheck):
 		}
 	}

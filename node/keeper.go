@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/raft/v3"
-
 	"github.com/demes/demes/crypto"
 	"github.com/demes/demes/identity"
 )
@@ -115,36 +113,27 @@ func (n *Node) AddKeeper(ctx context.Context, groupID, target, want string) (cod
 
 // refuseKeeperWhenStuck fails a keeper add at once, with nothing proposed,
 // when the group cannot commit (no host, a majority of its voters
-// offline), waiting as an invite does (maybeQueueInvite) for this run of
-// the group to know. A keeper's invite is not queued (keeper add hands
+// offline), waiting as an invite does (whileHostless) for this run of the
+// group to know. A keeper's invite is not queued (keeper add hands
 // the keeper its code, or fails): without this it waited out the commit
 // timeout, 30 s, and failed with "not committed in time (does the group
 // have a host?): context deadline exceeded".
 func (n *Node) refuseKeeperWhenStuck(ctx context.Context, g *group) error {
-	deadline := time.Now().Add(stallAfter + 3*n.cfg.PingInterval)
-	for {
-		var stuck bool
-		var voters, online int
-		if err := g.do(ctx, func() {
-			if stuck = g.stuckFor(time.Now()); stuck {
-				voters, online = g.votersOnline(time.Now())
-			}
-		}); err != nil {
-			return fmt.Errorf("add keeper: %w", err)
+	var stuck bool
+	var voters, online int
+	if err := n.whileHostless(ctx, g, func() bool {
+		if stuck = g.stuckFor(time.Now()); stuck {
+			voters, online = g.votersOnline(time.Now())
 		}
-		if stuck {
-			return fmt.Errorf("add keeper: the group cannot commit now (%d of %d voters offline), and nothing was committed; run the same 'demes keeper add' again once enough of the group is online: %w",
-				voters-online, voters, ErrUnreachable)
-		}
-		if g.view.Load().leader != raft.None || time.Now().After(deadline) {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("add keeper: %w", ctx.Err())
-		case <-time.After(stuckCheck):
-		}
+		return stuck
+	}); err != nil {
+		return fmt.Errorf("add keeper: %w", err)
 	}
+	if stuck {
+		return fmt.Errorf("add keeper: the group cannot commit now (%d of %d voters offline), and nothing was committed; run the same 'demes keeper add' again once enough of the group is online: %w",
+			voters-online, voters, ErrUnreachable)
+	}
+	return nil
 }
 
 // askID asks the node at url for its public id.

@@ -1,5 +1,5 @@
-// Package fsutil holds the file-system steps that several packages need to
-// make their writes durable.
+// Package fsutil holds the file-system steps that several packages need:
+// making their writes durable, and locking a file between processes.
 package fsutil
 
 import (

@@ -63,7 +63,11 @@ type peerWatch struct {
 func watchPeer(s network.Stream, body *frameReader) (context.Context, *peerWatch) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &peerWatch{s: s, body: body, cancel: cancel}
+	// Under w.mu, which start takes before it reads w.timer: the timer
+	// may fire before AfterFunc's answer is stored.
+	w.mu.Lock()
 	w.timer = time.AfterFunc(watchAfter, w.start)
+	w.mu.Unlock()
 	return ctx, w
 }
 
